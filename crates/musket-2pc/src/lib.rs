@@ -1,0 +1,17 @@
+//! Two-party computation with a trusted dealer, semi-honest (CrypTen's trusted-third-party
+//! model). Parties 0 and 1 hold additive shares in Z_2^64 and XOR shares of words; party 2 is
+//! the dealer, who only produces correlated randomness.
+//!
+//! The dealer shares a PRG seed with each party: party 0 draws all of its material from its
+//! seed, party 1 draws the random halves from its seed, and the dealer sends party 1 only the
+//! one correcting share per item (`c1 = a*b - c0` for a triple). Dealer traffic is marked as
+//! preprocessing: it does not depend on the inputs and does not count as online rounds.
+
+mod dealer;
+mod party;
+
+pub use dealer::{run_dealer, Request};
+pub use party::{AShare, BShare, Dealer2pc};
+
+/// Party id of the dealer on a 2PC transport.
+pub const DEALER: usize = 2;

@@ -1,0 +1,376 @@
+use crate::dealer::Request;
+use crate::DEALER;
+use musket_core::{os_seed, LinearMap, LinearMap2, MpcError, Prg, Protocol, Result, Share};
+use musket_net::{CommStats, Net, NetError};
+use musket_ring::{unpack_bits, RingTensor};
+
+/// One party's additive share of a tensor.
+#[derive(Clone)]
+pub struct AShare(pub RingTensor);
+
+impl std::fmt::Debug for AShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AShare{:?}", self.0.shape())
+    }
+}
+
+impl Share for AShare {
+    fn shape(&self) -> &[usize] {
+        self.0.shape()
+    }
+    fn parts(&self) -> Vec<&RingTensor> {
+        vec![&self.0]
+    }
+}
+
+/// One party's XOR share of a vector of words.
+#[derive(Clone)]
+pub struct BShare(pub Vec<u64>);
+
+impl std::fmt::Debug for BShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BShare[{}]", self.0.len())
+    }
+}
+
+/// A compute party (0 or 1) of the dealer-assisted 2PC protocol.
+pub struct Dealer2pc {
+    net: Net,
+    id: usize,
+    dealer_prg: Prg,
+    pair_prg: Prg,
+    finished: bool,
+}
+
+impl std::fmt::Debug for Dealer2pc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dealer2pc").field("id", &self.id).finish()
+    }
+}
+
+fn seed_from(bytes: Vec<u8>, peer: usize) -> Result<[u8; 16]> {
+    bytes.try_into().map_err(|_| {
+        MpcError::Net(NetError::Malformed { peer, reason: "expected a 16-byte seed".into() })
+    })
+}
+
+fn zip_words(a: &[u64], b: &[u64], f: impl Fn(u64, u64) -> u64) -> Vec<u64> {
+    a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
+}
+
+impl Dealer2pc {
+    /// Joins the computation: receives the dealer's seed and agrees on a seed with the other
+    /// compute party. `net` must connect parties 0, 1 and the dealer (party 2).
+    pub fn new(mut net: Net) -> Result<Self> {
+        let id = net.party_id();
+        if id > 1 || net.n_parties() != 3 {
+            return Err(MpcError::Usage("2PC needs parties 0 and 1 plus the dealer as party 2".into()));
+        }
+        net.set_preprocessing_peer(DEALER);
+        let dealer_seed = seed_from(net.recv_bytes(DEALER)?, DEALER)?;
+        let pair_seed = if id == 0 {
+            let s = os_seed();
+            net.send_bytes(1, &s)?;
+            s
+        } else {
+            seed_from(net.recv_bytes(0)?, 0)?
+        };
+        Ok(Self {
+            net,
+            id,
+            dealer_prg: Prg::from_seed(dealer_seed),
+            pair_prg: Prg::from_seed(pair_seed),
+            finished: false,
+        })
+    }
+
+    fn other(&self) -> usize {
+        1 - self.id
+    }
+
+    fn request(&mut self, req: Request) -> Result<()> {
+        if self.id == 0 {
+            self.net.send_bytes(DEALER, &req.encode())?;
+        }
+        Ok(())
+    }
+
+    /// Party 0 draws its correction share from the PRG; party 1 receives it from the dealer.
+    fn correction(&mut self, n: usize) -> Result<Vec<u64>> {
+        if self.id == 0 {
+            Ok(self.dealer_prg.words(n))
+        } else {
+            Ok(self.net.recv_u64s(DEALER, n)?)
+        }
+    }
+
+    /// Sends our words to the other party and returns the sum (or XOR) with theirs.
+    fn exchange(&mut self, mine: &[u64]) -> Result<Vec<u64>> {
+        let other = self.other();
+        self.net.send_u64s(other, mine)?;
+        Ok(self.net.recv_u64s(other, mine.len())?)
+    }
+
+    fn check_same(a: &RingTensor, b: &RingTensor, op: &str) -> Result<()> {
+        if a.shape() != b.shape() {
+            return Err(MpcError::Usage(format!("{op}: shapes {:?} and {:?} differ", a.shape(), b.shape())));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Dealer2pc {
+    fn drop(&mut self) {
+        if !self.finished && self.id == 0 {
+            let _ = self.net.send_bytes(DEALER, &Request::Done.encode());
+        }
+    }
+}
+
+impl Protocol for Dealer2pc {
+    type Share = AShare;
+    type Bits = BShare;
+
+    fn name(&self) -> &'static str {
+        "2pc"
+    }
+    fn party_id(&self) -> usize {
+        self.id
+    }
+    fn compute_parties(&self) -> usize {
+        2
+    }
+    fn stats(&self) -> CommStats {
+        self.net.stats().clone()
+    }
+    fn finish(&mut self) -> Result<()> {
+        if !self.finished {
+            self.finished = true;
+            self.request(Request::Done)?;
+        }
+        Ok(())
+    }
+    fn abort(&mut self, reason: &str) {
+        self.finished = true;
+        self.net.abort(reason);
+    }
+
+    fn input(&mut self, owner: usize, value: Option<&RingTensor>, shape: &[usize]) -> Result<AShare> {
+        if owner > 1 {
+            return Err(MpcError::Usage(format!("input owner {owner} is not a compute party")));
+        }
+        let n: usize = shape.iter().product();
+        // Both parties draw the same mask from their common seed: the non-owner's share is
+        // the mask, the owner's is value - mask. No message is needed.
+        let mask = self.pair_prg.words(n);
+        let data = if self.id == owner {
+            let v = value.ok_or_else(|| MpcError::Usage("the input owner must supply the value".into()))?;
+            if v.shape() != shape {
+                return Err(MpcError::Usage(format!("input has shape {:?}, expected {shape:?}", v.shape())));
+            }
+            zip_words(v.data(), &mask, u64::wrapping_sub)
+        } else {
+            mask
+        };
+        Ok(AShare(RingTensor::new(shape.to_vec(), data)?))
+    }
+
+    fn reveal_to(&mut self, x: &AShare, receiver: usize) -> Result<Option<RingTensor>> {
+        if receiver > 1 {
+            return Err(MpcError::Usage(format!("receiver {receiver} is not a compute party")));
+        }
+        let other = self.other();
+        if self.id == receiver {
+            let theirs = self.net.recv_u64s(other, x.len())?;
+            let data = zip_words(x.0.data(), &theirs, u64::wrapping_add);
+            Ok(Some(RingTensor::new(x.shape().to_vec(), data)?))
+        } else {
+            self.net.send_u64s(other, x.0.data())?;
+            Ok(None)
+        }
+    }
+
+    fn reveal(&mut self, x: &AShare) -> Result<RingTensor> {
+        let theirs = self.exchange(x.0.data())?;
+        Ok(RingTensor::new(x.shape().to_vec(), zip_words(x.0.data(), &theirs, u64::wrapping_add))?)
+    }
+
+    fn linear(&self, x: &AShare, f: LinearMap<'_>) -> Result<AShare> {
+        Ok(AShare(f(&x.0)?))
+    }
+    fn linear2(&self, a: &AShare, b: &AShare, f: LinearMap2<'_>) -> Result<AShare> {
+        Ok(AShare(f(&a.0, &b.0)?))
+    }
+    fn add_public(&self, x: &AShare, c: &RingTensor) -> Result<AShare> {
+        if self.id == 0 {
+            Ok(AShare(x.0.add(c)?))
+        } else {
+            Self::check_same(&x.0, c, "add_public")?;
+            Ok(x.clone())
+        }
+    }
+
+    fn mul(&mut self, a: &AShare, b: &AShare) -> Result<AShare> {
+        Self::check_same(&a.0, &b.0, "mul")?;
+        let n = a.len();
+        self.request(Request::Triple { n: n as u64 })?;
+        let (ta, tb) = (self.dealer_prg.words(n), self.dealer_prg.words(n));
+        let mut masked = zip_words(a.0.data(), &ta, u64::wrapping_sub);
+        masked.extend(b.0.data().iter().zip(&tb).map(|(x, t)| x.wrapping_sub(*t)));
+        let theirs = self.exchange(&masked)?;
+        let tc = self.correction(n)?;
+        let first = self.id == 0;
+        let z = (0..n)
+            .map(|i| {
+                let d = masked[i].wrapping_add(theirs[i]);
+                let e = masked[n + i].wrapping_add(theirs[n + i]);
+                let mut z = tc[i].wrapping_add(d.wrapping_mul(tb[i])).wrapping_add(e.wrapping_mul(ta[i]));
+                if first {
+                    z = z.wrapping_add(d.wrapping_mul(e));
+                }
+                z
+            })
+            .collect();
+        Ok(AShare(RingTensor::new(a.shape().to_vec(), z)?))
+    }
+
+    fn matmul(&mut self, a: &AShare, b: &AShare) -> Result<AShare> {
+        let (m, k, n) = match (a.shape(), b.shape()) {
+            ([m, k], [k2, n]) if k == k2 => (*m, *k, *n),
+            (sa, sb) => return Err(MpcError::Usage(format!("matmul: shapes {sa:?} and {sb:?} do not conform"))),
+        };
+        self.request(Request::MatTriple { m: m as u64, k: k as u64, n: n as u64 })?;
+        let ta = RingTensor::new(vec![m, k], self.dealer_prg.words(m * k))?;
+        let tb = RingTensor::new(vec![k, n], self.dealer_prg.words(k * n))?;
+        let mut masked = zip_words(a.0.data(), ta.data(), u64::wrapping_sub);
+        masked.extend(b.0.data().iter().zip(tb.data()).map(|(x, t)| x.wrapping_sub(*t)));
+        let theirs = self.exchange(&masked)?;
+        let tc = RingTensor::new(vec![m, n], self.correction(m * n)?)?;
+        let opened = zip_words(&masked, &theirs, u64::wrapping_add);
+        let d = RingTensor::new(vec![m, k], opened[..m * k].to_vec())?;
+        let e = RingTensor::new(vec![k, n], opened[m * k..].to_vec())?;
+        let mut z = tc;
+        z.add_assign(&d.matmul(&tb)?)?;
+        z.add_assign(&ta.matmul(&e)?)?;
+        if self.id == 0 {
+            z.add_assign(&d.matmul(&e)?)?;
+        }
+        Ok(AShare(z))
+    }
+
+    fn truncate(&mut self, x: &AShare, bits: u32) -> Result<AShare> {
+        if bits == 0 || bits >= 62 {
+            return Err(MpcError::Usage(format!("truncation by {bits} bits is not supported")));
+        }
+        let n = x.len();
+        self.request(Request::Trunc { n: n as u64, bits: bits as u64 })?;
+        let r = self.dealer_prg.words(n);
+        // Shift the value into [0, 2^63) so that the mask's top bit tells whether c wrapped.
+        let offset = if self.id == 0 { 1u64 << 62 } else { 0 };
+        let masked: Vec<u64> = x.0.data().iter().zip(&r).map(|(v, r)| v.wrapping_add(offset).wrapping_add(*r)).collect();
+        let theirs = self.exchange(&masked)?;
+        let corr = self.correction(2 * n)?;
+        let (sh_a, sh_b) = corr.split_at(n);
+        let first = self.id == 0;
+        let out = (0..n)
+            .map(|i| {
+                let c = masked[i].wrapping_add(theirs[i]);
+                let c_msb = c >> 63;
+                let mut v = sh_a[i].wrapping_neg();
+                v = if c_msb == 1 { v.wrapping_sub(sh_b[i]) } else { v.wrapping_add(sh_b[i]) };
+                if first {
+                    let public = ((c & (u64::MAX >> 1)) >> bits)
+                        .wrapping_sub(1u64 << (62 - bits))
+                        .wrapping_add(c_msb << (63 - bits));
+                    v = v.wrapping_add(public);
+                }
+                v
+            })
+            .collect();
+        Ok(AShare(RingTensor::new(x.shape().to_vec(), out)?))
+    }
+
+    fn bits_len(&self, x: &BShare) -> usize {
+        x.0.len()
+    }
+    fn bits_linear(&self, x: &BShare, f: &dyn Fn(&[u64]) -> Vec<u64>) -> BShare {
+        BShare(f(&x.0))
+    }
+    fn bits_concat(&self, parts: &[&BShare]) -> BShare {
+        BShare(parts.iter().flat_map(|p| p.0.iter().copied()).collect())
+    }
+    fn bits_xor(&self, a: &BShare, b: &BShare) -> BShare {
+        BShare(zip_words(&a.0, &b.0, |x, y| x ^ y))
+    }
+    fn bits_xor_public(&self, a: &BShare, c: &[u64]) -> BShare {
+        if self.id == 0 {
+            BShare(zip_words(&a.0, c, |x, y| x ^ y))
+        } else {
+            a.clone()
+        }
+    }
+    fn bits_and(&mut self, a: &BShare, b: &BShare) -> Result<BShare> {
+        if a.0.len() != b.0.len() {
+            return Err(MpcError::Usage("bits_and: lengths differ".into()));
+        }
+        let w = a.0.len();
+        self.request(Request::BitTriple { words: w as u64 })?;
+        let (u, v) = (self.dealer_prg.words(w), self.dealer_prg.words(w));
+        let mut masked = zip_words(&a.0, &u, |x, y| x ^ y);
+        masked.extend(b.0.iter().zip(&v).map(|(x, y)| x ^ y));
+        let other = self.other();
+        self.net.send_u64s(other, &masked)?;
+        let theirs = self.net.recv_u64s(other, 2 * w)?;
+        let t = self.correction(w)?;
+        let first = self.id == 0;
+        let z = (0..w)
+            .map(|i| {
+                let d = masked[i] ^ theirs[i];
+                let e = masked[w + i] ^ theirs[w + i];
+                let mut z = t[i] ^ (d & v[i]) ^ (e & u[i]);
+                if first {
+                    z ^= d & e;
+                }
+                z
+            })
+            .collect();
+        Ok(BShare(z))
+    }
+    fn reveal_bits(&mut self, x: &BShare) -> Result<Vec<u64>> {
+        let other = self.other();
+        self.net.send_u64s(other, &x.0)?;
+        let theirs = self.net.recv_u64s(other, x.0.len())?;
+        Ok(zip_words(&x.0, &theirs, |a, b| a ^ b))
+    }
+    fn a2b_operands(&mut self, x: &AShare) -> Result<(BShare, BShare)> {
+        // x = x0 + x1: party 0 alone knows x0, party 1 alone knows x1, so each is already a
+        // valid XOR sharing (the other party's share is zero). No communication.
+        let zeros = vec![0u64; x.len()];
+        let mine = x.0.data().to_vec();
+        Ok(if self.id == 0 { (BShare(mine), BShare(zeros)) } else { (BShare(zeros), BShare(mine)) })
+    }
+    fn b2a_packed(&mut self, bits: &BShare, shape: &[usize]) -> Result<AShare> {
+        let n: usize = shape.iter().product();
+        let nb = n.div_ceil(64);
+        if bits.0.len() != nb {
+            return Err(MpcError::Usage("b2a: packed length does not match the shape".into()));
+        }
+        self.request(Request::RandomBits { n: n as u64 })?;
+        let t = self.dealer_prg.words(nb);
+        // Open c = b xor t, then b = c + (1 - 2c) t with t's additive share.
+        let masked = zip_words(&bits.0, &t, |a, b| a ^ b);
+        let other = self.other();
+        self.net.send_u64s(other, &masked)?;
+        let theirs = self.net.recv_u64s(other, nb)?;
+        let big_t = self.correction(n)?;
+        let c = unpack_bits(&zip_words(&masked, &theirs, |a, b| a ^ b), n);
+        let first = self.id == 0;
+        let out = (0..n)
+            .map(|i| {
+                let v = if c[i] == 1 { big_t[i].wrapping_neg() } else { big_t[i] };
+                if first { v.wrapping_add(c[i]) } else { v }
+            })
+            .collect();
+        Ok(AShare(RingTensor::new(shape.to_vec(), out)?))
+    }
+}

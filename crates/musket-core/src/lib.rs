@@ -1,0 +1,18 @@
+//! The heart of Musket: the [`Protocol`] trait every back end implements, the AES-CTR PRG that
+//! expands shared seeds into correlated randomness, the plaintext oracle [`Plain`] that tests
+//! compare the back ends against, and protocol-generic algorithms (secure comparison, ReLU,
+//! fixed-point multiplication) written once for every back end.
+
+mod compare;
+mod error;
+mod fixed;
+mod plain;
+mod prg;
+mod protocol;
+
+pub use compare::{drelu, lt, msb, relu, MSB_CIRCUIT_ANDS};
+pub use error::{MpcError, Result};
+pub use fixed::{mul_fixed, reveal_fixed, share_fixed};
+pub use plain::Plain;
+pub use prg::{os_seed, Prg, Seed};
+pub use protocol::{LinearMap, LinearMap2, Protocol, Share};

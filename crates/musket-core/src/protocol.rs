@@ -1,0 +1,133 @@
+use crate::Result;
+use musket_net::CommStats;
+use musket_ring::{RingTensor, ShapeError};
+
+/// What every arithmetic share type can tell without communication.
+pub trait Share: Clone + Send + Sync + 'static {
+    /// Shape of the shared tensor.
+    fn shape(&self) -> &[usize];
+    /// This party's share components (one for additive sharing, two for replicated), for
+    /// serialisation and tests.
+    fn parts(&self) -> Vec<&RingTensor>;
+    /// Number of shared elements.
+    fn len(&self) -> usize {
+        self.shape().iter().product()
+    }
+    /// True when no element is shared.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A homogeneous linear map on ring tensors (reshape, transpose, sum, multiply by a public
+/// tensor, slice...): applying it to every share component applies it to the secret.
+pub type LinearMap<'a> = &'a dyn Fn(&RingTensor) -> std::result::Result<RingTensor, ShapeError>;
+/// A linear map of two tensors (add, subtract).
+pub type LinearMap2<'a> =
+    &'a dyn Fn(&RingTensor, &RingTensor) -> std::result::Result<RingTensor, ShapeError>;
+
+/// A secret-sharing MPC back end, seen from one compute party.
+///
+/// Arithmetic shares live in Z_2^64; binary shares (`Bits`) are XOR-shared `u64` words, used for
+/// comparison circuits. Local operations take `&self`; interactive ones take `&mut self`, send
+/// one batch of messages per round for the whole tensor, and fail with a [`crate::MpcError`]
+/// naming the peer when the network does. Every party of a computation calls the same
+/// operations in the same order with the same public arguments (shapes, owners, bit counts).
+pub trait Protocol {
+    /// Arithmetic share of a tensor.
+    type Share: Share;
+    /// XOR share of a vector of 64-bit words.
+    type Bits: Clone + Send + Sync + 'static;
+
+    /// Short name of the back end ("2pc", "3pc", "plain").
+    fn name(&self) -> &'static str;
+    /// This party's id among the compute parties.
+    fn party_id(&self) -> usize;
+    /// Number of compute parties (the dealer, if any, is not one).
+    fn compute_parties(&self) -> usize;
+    /// Communication counts so far.
+    fn stats(&self) -> CommStats;
+    /// Ends the computation cleanly (releases a dealer); call once at the end.
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Tells all peers this party is stopping; `reason` must not contain secrets.
+    fn abort(&mut self, reason: &str);
+
+    /// Secret-shares a tensor held by compute party `owner`: the owner passes `Some(value)`,
+    /// the others `None`; all pass the same shape.
+    fn input(&mut self, owner: usize, value: Option<&RingTensor>, shape: &[usize])
+        -> Result<Self::Share>;
+    /// Opens `x` to compute party `receiver` only: it gets `Some`, the others `None`, and no
+    /// other party receives anything.
+    fn reveal_to(&mut self, x: &Self::Share, receiver: usize) -> Result<Option<RingTensor>>;
+    /// Opens `x` to every compute party.
+    fn reveal(&mut self, x: &Self::Share) -> Result<RingTensor>;
+
+    /// Applies a homogeneous linear map to the secret.
+    fn linear(&self, x: &Self::Share, f: LinearMap<'_>) -> Result<Self::Share>;
+    /// Applies a linear map of two secrets.
+    fn linear2(&self, a: &Self::Share, b: &Self::Share, f: LinearMap2<'_>) -> Result<Self::Share>;
+    /// Adds a public tensor.
+    fn add_public(&self, x: &Self::Share, c: &RingTensor) -> Result<Self::Share>;
+
+    /// Elementwise ring product of two secrets (no truncation).
+    fn mul(&mut self, a: &Self::Share, b: &Self::Share) -> Result<Self::Share>;
+    /// Ring matrix product of secrets `[m, k] x [k, n]` (no truncation).
+    fn matmul(&mut self, a: &Self::Share, b: &Self::Share) -> Result<Self::Share>;
+    /// Divides by 2^bits with an error below one unit in the last place: the result is
+    /// `floor(x / 2^bits)` or one more. Requires `|x| < 2^62` as a signed ring element; larger
+    /// values give unspecified results. Never fails with a large error inside that range
+    /// (unlike SecureML-style local truncation).
+    fn truncate(&mut self, x: &Self::Share, bits: u32) -> Result<Self::Share>;
+
+    /// Number of words in a binary share.
+    fn bits_len(&self, x: &Self::Bits) -> usize;
+    /// Applies an XOR-linear, homogeneous map on words (bit permutations, selections).
+    fn bits_linear(&self, x: &Self::Bits, f: &dyn Fn(&[u64]) -> Vec<u64>) -> Self::Bits;
+    /// Concatenates binary shares.
+    fn bits_concat(&self, parts: &[&Self::Bits]) -> Self::Bits;
+    /// XOR of two binary shares.
+    fn bits_xor(&self, a: &Self::Bits, b: &Self::Bits) -> Self::Bits;
+    /// XOR with a public word vector.
+    fn bits_xor_public(&self, a: &Self::Bits, c: &[u64]) -> Self::Bits;
+    /// Bitwise AND of two binary shares of equal length (one round).
+    fn bits_and(&mut self, a: &Self::Bits, b: &Self::Bits) -> Result<Self::Bits>;
+    /// Opens a binary share to every compute party.
+    fn reveal_bits(&mut self, x: &Self::Bits) -> Result<Vec<u64>>;
+    /// Splits `x` into two XOR-shared operands `(a, b)`, one word per element, whose ring sum
+    /// `a + b mod 2^64` is the secret: the input of the bit-decomposition adder.
+    fn a2b_operands(&mut self, x: &Self::Share) -> Result<(Self::Bits, Self::Bits)>;
+    /// Converts packed bits (element `i` is bit `i % 64` of word `i / 64`) to arithmetic shares
+    /// of 0/1 of shape `shape`.
+    fn b2a_packed(&mut self, bits: &Self::Bits, shape: &[usize]) -> Result<Self::Share>;
+
+    /// `a + b`.
+    fn add(&self, a: &Self::Share, b: &Self::Share) -> Result<Self::Share> {
+        self.linear2(a, b, &|x, y| x.add(y))
+    }
+    /// `a - b`.
+    fn sub(&self, a: &Self::Share, b: &Self::Share) -> Result<Self::Share> {
+        self.linear2(a, b, &|x, y| x.sub(y))
+    }
+    /// `-x`.
+    fn neg(&self, x: &Self::Share) -> Result<Self::Share> {
+        self.linear(x, &|t| Ok(t.neg()))
+    }
+    /// `c * x` for a public ring constant.
+    fn scale(&self, x: &Self::Share, c: u64) -> Result<Self::Share> {
+        self.linear(x, &|t| Ok(t.scale(c)))
+    }
+    /// Elementwise product with a public tensor of the same shape (no truncation).
+    fn mul_public(&self, x: &Self::Share, c: &RingTensor) -> Result<Self::Share> {
+        self.linear(x, &|t| t.mul(c))
+    }
+    /// Sum along `axis`.
+    fn sum_axis(&self, x: &Self::Share, axis: usize) -> Result<Self::Share> {
+        self.linear(x, &|t| t.sum_axis(axis))
+    }
+    /// Reshape.
+    fn reshape(&self, x: &Self::Share, shape: &[usize]) -> Result<Self::Share> {
+        self.linear(x, &|t| t.reshape(shape))
+    }
+}

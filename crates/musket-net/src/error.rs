@@ -1,0 +1,66 @@
+use std::time::Duration;
+use thiserror::Error;
+
+/// A transport failure. Every variant that concerns a peer names it, so that an operator can
+/// tell which organisation's server failed. Messages never contain payload bytes.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum NetError {
+    /// No message arrived from the peer within the timeout.
+    #[error("party {peer} sent nothing for {}s (timeout)", .after.as_secs_f64())]
+    Timeout {
+        /// The silent peer.
+        peer: usize,
+        /// How long we waited.
+        after: Duration,
+    },
+    /// The peer closed the connection or its process ended.
+    #[error("party {peer} disconnected")]
+    Disconnected {
+        /// The peer that went away.
+        peer: usize,
+    },
+    /// The peer stopped the computation and said why.
+    #[error("party {peer} aborted: {reason}")]
+    Aborted {
+        /// The peer that aborted.
+        peer: usize,
+        /// Its stated reason.
+        reason: String,
+    },
+    /// The peer sent bytes that do not form a valid frame or message.
+    #[error("malformed message from party {peer}: {reason}")]
+    Malformed {
+        /// The peer at fault.
+        peer: usize,
+        /// What was wrong.
+        reason: String,
+    },
+    /// An operating-system or TLS error on the link to a peer.
+    #[error("connection to party {peer} failed: {reason}")]
+    Link {
+        /// The peer on the other end.
+        peer: usize,
+        /// The underlying error.
+        reason: String,
+    },
+    /// A party id outside the cluster, or sending to oneself.
+    #[error("invalid party id {0}")]
+    BadParty(usize),
+    /// A set-up problem (certificates, addresses, configuration).
+    #[error("network set-up failed: {0}")]
+    Setup(String),
+}
+
+impl NetError {
+    /// The peer this error is about, if any.
+    pub fn peer(&self) -> Option<usize> {
+        match self {
+            NetError::Timeout { peer, .. }
+            | NetError::Disconnected { peer }
+            | NetError::Aborted { peer, .. }
+            | NetError::Malformed { peer, .. }
+            | NetError::Link { peer, .. } => Some(*peer),
+            NetError::BadParty(_) | NetError::Setup(_) => None,
+        }
+    }
+}

@@ -1,0 +1,197 @@
+use crate::{NetError, Transport};
+
+/// Bytes of round metadata in front of every message.
+const TAG_LEN: usize = 8;
+
+/// Communication counts of one party. Bytes are protocol payload bytes: the 8-byte round tag
+/// of each message, the 16-byte TCP frame header and TLS record overhead are not counted, so
+/// in-process and TCP runs report the same numbers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommStats {
+    /// Payload bytes sent, to all peers.
+    pub bytes_sent: u64,
+    /// Payload bytes received, from all peers.
+    pub bytes_received: u64,
+    /// Messages sent.
+    pub messages_sent: u64,
+    /// Communication rounds: the depth of the longest chain of dependent messages that ends at
+    /// this party (a Lamport clock carried by every message). An exchange in which every party
+    /// sends and then receives is one round; a message forwarded after being received adds one.
+    /// Traffic with preprocessing peers (the dealer) does not count.
+    pub rounds: u64,
+    /// Payload bytes sent to preprocessing peers (the dealer's correlated randomness traffic,
+    /// which could run before the inputs exist), included in `bytes_sent`.
+    pub preprocessing_bytes_sent: u64,
+    /// Payload bytes sent to each party, indexed by party id.
+    pub bytes_sent_to: Vec<u64>,
+}
+
+impl CommStats {
+    /// The counts accumulated between `earlier` and `self`.
+    pub fn since(&self, earlier: &CommStats) -> CommStats {
+        CommStats {
+            bytes_sent: self.bytes_sent - earlier.bytes_sent,
+            bytes_received: self.bytes_received - earlier.bytes_received,
+            messages_sent: self.messages_sent - earlier.messages_sent,
+            rounds: self.rounds - earlier.rounds,
+            preprocessing_bytes_sent: self.preprocessing_bytes_sent - earlier.preprocessing_bytes_sent,
+            bytes_sent_to: self
+                .bytes_sent_to
+                .iter()
+                .zip(earlier.bytes_sent_to.iter().chain(std::iter::repeat(&0)))
+                .map(|(a, b)| a - b)
+                .collect(),
+        }
+    }
+}
+
+/// A metered connection to the other parties: what protocol code holds.
+pub struct Net {
+    transport: Box<dyn Transport>,
+    stats: CommStats,
+    sending: bool,
+    preprocessing: Vec<bool>,
+}
+
+impl std::fmt::Debug for Net {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Net").field("party", &self.party_id()).field("stats", &self.stats).finish()
+    }
+}
+
+/// Serialises ring elements as little-endian bytes.
+pub fn u64s_to_bytes(values: &[u64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(values.len() * 8);
+    for v in values {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+/// Parses little-endian ring elements; `None` if the length is not a multiple of 8.
+pub fn bytes_to_u64s(bytes: &[u8]) -> Option<Vec<u64>> {
+    if bytes.len() % 8 != 0 {
+        return None;
+    }
+    Some(bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())
+}
+
+impl Net {
+    /// Wraps a transport.
+    pub fn new(transport: Box<dyn Transport>) -> Self {
+        let n = transport.n_parties();
+        Self {
+            transport,
+            stats: CommStats { bytes_sent_to: vec![0; n], ..Default::default() },
+            sending: false,
+            preprocessing: vec![false; n],
+        }
+    }
+
+    /// Marks the link to `peer` as preprocessing traffic: messages on it carry no round clock
+    /// and are reported in `preprocessing_bytes_sent`.
+    pub fn set_preprocessing_peer(&mut self, peer: usize) {
+        if let Some(p) = self.preprocessing.get_mut(peer) {
+            *p = true;
+        }
+    }
+
+    /// This party's id.
+    pub fn party_id(&self) -> usize {
+        self.transport.party_id()
+    }
+
+    /// Number of parties on the transport.
+    pub fn n_parties(&self) -> usize {
+        self.transport.n_parties()
+    }
+
+    /// The counts so far.
+    pub fn stats(&self) -> &CommStats {
+        &self.stats
+    }
+
+    /// Sends raw bytes to party `to`.
+    pub fn send_bytes(&mut self, to: usize, payload: &[u8]) -> Result<(), NetError> {
+        let mut framed = Vec::with_capacity(TAG_LEN + payload.len());
+        framed.extend_from_slice(&[0u8; TAG_LEN]);
+        framed.extend_from_slice(payload);
+        self.send_tagged(to, framed)
+    }
+
+    /// Sends a message whose first `TAG_LEN` bytes are reserved for the round tag.
+    fn send_tagged(&mut self, to: usize, mut framed: Vec<u8>) -> Result<(), NetError> {
+        let offline = self.preprocessing.get(to).copied().unwrap_or(false);
+        if !offline && !self.sending {
+            self.stats.rounds += 1;
+            self.sending = true;
+        }
+        let tag = if offline { 0 } else { self.stats.rounds };
+        framed[..TAG_LEN].copy_from_slice(&tag.to_le_bytes());
+        let len = (framed.len() - TAG_LEN) as u64;
+        self.transport.send(to, framed)?;
+        self.stats.bytes_sent += len;
+        self.stats.messages_sent += 1;
+        if offline {
+            self.stats.preprocessing_bytes_sent += len;
+        }
+        if let Some(slot) = self.stats.bytes_sent_to.get_mut(to) {
+            *slot += len;
+        }
+        Ok(())
+    }
+
+    /// Receives a message and returns it with its round tag still in front.
+    fn recv_tagged(&mut self, from: usize) -> Result<Vec<u8>, NetError> {
+        let framed = self.transport.recv(from)?;
+        if framed.len() < TAG_LEN {
+            return Err(NetError::Malformed {
+                peer: from,
+                reason: "message shorter than its round tag".into(),
+            });
+        }
+        let clock = u64::from_le_bytes(framed[..TAG_LEN].try_into().expect("8 bytes"));
+        if !self.preprocessing.get(from).copied().unwrap_or(false) {
+            self.sending = false;
+            self.stats.rounds = self.stats.rounds.max(clock);
+        }
+        self.stats.bytes_received += (framed.len() - TAG_LEN) as u64;
+        Ok(framed)
+    }
+
+    /// Receives raw bytes from party `from`.
+    pub fn recv_bytes(&mut self, from: usize) -> Result<Vec<u8>, NetError> {
+        let mut framed = self.recv_tagged(from)?;
+        framed.drain(..TAG_LEN);
+        Ok(framed)
+    }
+
+    /// Sends ring elements to party `to`.
+    pub fn send_u64s(&mut self, to: usize, values: &[u64]) -> Result<(), NetError> {
+        let mut framed = Vec::with_capacity(TAG_LEN + values.len() * 8);
+        framed.extend_from_slice(&[0u8; TAG_LEN]);
+        for v in values {
+            framed.extend_from_slice(&v.to_le_bytes());
+        }
+        self.send_tagged(to, framed)
+    }
+
+    /// Receives exactly `expected` ring elements from party `from`; any other length is a
+    /// malformed message from that peer.
+    pub fn recv_u64s(&mut self, from: usize, expected: usize) -> Result<Vec<u64>, NetError> {
+        let framed = self.recv_tagged(from)?;
+        let body = &framed[TAG_LEN..];
+        if body.len() != expected * 8 {
+            return Err(NetError::Malformed {
+                peer: from,
+                reason: format!("expected {expected} ring elements, got {} bytes", body.len()),
+            });
+        }
+        Ok(body.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())
+    }
+
+    /// Tells every peer this party is stopping; the reason must hold no secret values.
+    pub fn abort(&mut self, reason: &str) {
+        self.transport.abort(reason);
+    }
+}

@@ -1,0 +1,626 @@
+//! Mutual TLS over TCP (rustls, TLS 1.3 only) with certificates pinned per party id.
+//!
+//! Each ordered pair of parties uses its own connection: party i dials party j to send to it
+//! and accepts j's dial to receive from it. A connection therefore carries application data in
+//! one direction only, so its writer thread and reader thread never share a TLS session and a
+//! large send can never block a receive. Every party presents its own certificate; a peer is
+//! accepted only if its certificate is byte-for-byte the one the cluster configuration lists
+//! for the id it claims.
+
+use crate::frame::{FrameHeader, FrameKind, FRAME_HEADER_LEN};
+use crate::{NetError, Transport, DEFAULT_MAX_FRAME, DEFAULT_TIMEOUT};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    ClientConfig, ClientConnection, DigitallySignedStruct, DistinguishedName, ServerConfig,
+    ServerConnection, SignatureScheme, StreamOwned,
+};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+const HELLO_MAGIC: &[u8; 4] = b"MSKT";
+const ACK: u8 = 0xA5;
+
+/// A party's certificate and private key, PEM-encoded.
+#[derive(Clone)]
+pub struct PartyIdentity {
+    /// Self-signed certificate for `party-K`.
+    pub cert_pem: String,
+    /// PKCS#8 private key. Never logged.
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for PartyIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PartyIdentity { .. }")
+    }
+}
+
+/// Generates a fresh ECDSA P-256 key and a self-signed certificate naming `party-<id>`.
+pub fn generate_identity(party: usize) -> Result<PartyIdentity, NetError> {
+    let ck = rcgen::generate_simple_self_signed(vec![format!("party-{party}")])
+        .map_err(|e| NetError::Setup(format!("certificate generation failed: {e}")))?;
+    Ok(PartyIdentity { cert_pem: ck.cert.pem(), key_pem: ck.key_pair.serialize_pem() })
+}
+
+/// Where a party listens and which certificate it must present.
+#[derive(Clone, Debug)]
+pub struct PeerAddress {
+    /// Party id.
+    pub id: usize,
+    /// `host:port` the party listens on.
+    pub address: String,
+    /// The party's pinned certificate (DER).
+    pub cert: CertificateDer<'static>,
+}
+
+/// Everything one party needs to join a TLS mesh.
+pub struct TlsConfig {
+    /// This party's id.
+    pub party_id: usize,
+    /// Every party of the cluster, this one included, ordered by id.
+    pub parties: Vec<PeerAddress>,
+    /// This party's private key.
+    pub key: PrivateKeyDer<'static>,
+    /// How long a receive waits before failing.
+    pub timeout: Duration,
+    /// How long to wait for every peer to connect.
+    pub connect_timeout: Duration,
+    /// Largest frame accepted.
+    pub max_frame: u64,
+}
+
+impl TlsConfig {
+    /// A configuration with default timeouts, from PEM text.
+    pub fn from_pem(
+        party_id: usize,
+        parties: Vec<(String, String)>,
+        key_pem: &str,
+    ) -> Result<Self, NetError> {
+        let parties = parties
+            .into_iter()
+            .enumerate()
+            .map(|(id, (address, cert_pem))| {
+                Ok(PeerAddress { id, address, cert: parse_cert_pem(&cert_pem)? })
+            })
+            .collect::<Result<Vec<_>, NetError>>()?;
+        Ok(Self {
+            party_id,
+            parties,
+            key: parse_key_pem(key_pem)?,
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: Duration::from_secs(30),
+            max_frame: DEFAULT_MAX_FRAME,
+        })
+    }
+}
+
+/// Parses one PEM certificate.
+pub(crate) fn parse_cert_pem(pem: &str) -> Result<CertificateDer<'static>, NetError> {
+    CertificateDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| NetError::Setup(format!("bad certificate PEM: {e}")))
+}
+
+fn parse_key_pem(pem: &str) -> Result<PrivateKeyDer<'static>, NetError> {
+    // The error text of a key parse could echo key material: keep it generic.
+    PrivateKeyDer::from_pem_slice(pem.as_bytes())
+        .map_err(|_| NetError::Setup("private key file is not a PEM private key".into()))
+}
+
+#[derive(Debug)]
+struct PinnedServer {
+    expected: CertificateDer<'static>,
+    algs: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for PinnedServer {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if end_entity.as_ref() == self.expected.as_ref() {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General("peer certificate is not the pinned one".into()))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algs.supported_schemes()
+    }
+}
+
+#[derive(Debug)]
+struct PinnedClients {
+    allowed: Vec<CertificateDer<'static>>,
+    algs: WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for PinnedClients {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        if self.allowed.iter().any(|c| c.as_ref() == end_entity.as_ref()) {
+            Ok(ClientCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General("client certificate is not pinned for any party".into()))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algs.supported_schemes()
+    }
+}
+
+type Inbound = StreamOwned<ServerConnection, TcpStream>;
+type Outbound = StreamOwned<ClientConnection, TcpStream>;
+
+struct PeerLink {
+    outbox: Option<Sender<(FrameKind, Vec<u8>)>>,
+    write_error: Arc<Mutex<Option<NetError>>>,
+    writer: Option<JoinHandle<()>>,
+    inbox: Receiver<Result<Vec<u8>, NetError>>,
+    inbound_socket: TcpStream,
+    reader: Option<JoinHandle<()>>,
+}
+
+/// One party's end of a mutual-TLS mesh over TCP.
+pub struct TlsTransport {
+    id: usize,
+    links: Vec<Option<PeerLink>>,
+    timeout: Duration,
+    failed: bool,
+}
+
+fn link_error(peer: usize, e: &std::io::Error) -> NetError {
+    match e.kind() {
+        ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::BrokenPipe
+        | ErrorKind::ConnectionAborted => NetError::Disconnected { peer },
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => NetError::Link {
+            peer,
+            reason: "peer stopped reading (write timed out)".into(),
+        },
+        _ => NetError::Link { peer, reason: e.to_string() },
+    }
+}
+
+impl TlsTransport {
+    /// Listens on this party's address, dials every peer, and returns once a verified
+    /// connection exists in each direction with every peer, or fails naming the missing peers.
+    pub fn connect(config: TlsConfig) -> Result<Self, NetError> {
+        let n = config.parties.len();
+        let me = config.party_id;
+        if me >= n {
+            return Err(NetError::BadParty(me));
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let own_cert = config.parties[me].cert.clone();
+        let listener = TcpListener::bind(&config.parties[me].address).map_err(|e| {
+            NetError::Setup(format!("cannot listen on {}: {e}", config.parties[me].address))
+        })?;
+        let server_cfg = server_config(&provider, &config, own_cert.clone())?;
+        let deadline = Instant::now() + config.connect_timeout;
+
+        let peers_certs: Vec<_> = config.parties.iter().map(|p| p.cert.clone()).collect();
+        let accept_thread = {
+            let handshake_timeout = config.connect_timeout;
+            std::thread::Builder::new()
+                .name(format!("musket-accept-{me}"))
+                .spawn(move || accept_all(listener, server_cfg, me, peers_certs, deadline, handshake_timeout))
+                .map_err(|e| NetError::Setup(format!("cannot spawn thread: {e}")))?
+        };
+
+        let mut outbound: Vec<Option<Outbound>> = (0..n).map(|_| None).collect();
+        let mut dial_error = None;
+        for peer in config.parties.iter().filter(|p| p.id != me) {
+            match dial(&provider, &config, peer, own_cert.clone(), deadline) {
+                Ok(s) => outbound[peer.id] = Some(s),
+                Err(e) => {
+                    dial_error = Some(e);
+                    break;
+                }
+            }
+        }
+        let inbound = accept_thread
+            .join()
+            .map_err(|_| NetError::Setup("accept thread panicked".into()))??;
+        if let Some(e) = dial_error {
+            return Err(e);
+        }
+
+        let mut links: Vec<Option<PeerLink>> = (0..n).map(|_| None).collect();
+        for (peer, (out, inb)) in outbound.into_iter().zip(inbound).enumerate() {
+            if let (Some(out), Some(inb)) = (out, inb) {
+                links[peer] = Some(spawn_link(peer, out, inb, config.max_frame, config.timeout)?);
+            }
+        }
+        tracing::debug!(party = me, "TLS mesh established");
+        Ok(Self { id: me, links, timeout: config.timeout, failed: false })
+    }
+
+    fn link(&mut self, peer: usize) -> Result<&mut PeerLink, NetError> {
+        self.links.get_mut(peer).and_then(Option::as_mut).ok_or(NetError::BadParty(peer))
+    }
+}
+
+fn server_config(
+    provider: &Arc<CryptoProvider>,
+    config: &TlsConfig,
+    own_cert: CertificateDer<'static>,
+) -> Result<Arc<ServerConfig>, NetError> {
+    let verifier = PinnedClients {
+        allowed: config.parties.iter().filter(|p| p.id != config.party_id).map(|p| p.cert.clone()).collect(),
+        algs: provider.signature_verification_algorithms,
+    };
+    let mut cfg = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| NetError::Setup(e.to_string()))?
+        .with_client_cert_verifier(Arc::new(verifier))
+        .with_single_cert(vec![own_cert], config.key.clone_key())
+        .map_err(|e| NetError::Setup(format!("own certificate or key rejected: {e}")))?;
+    cfg.send_tls13_tickets = 0;
+    Ok(Arc::new(cfg))
+}
+
+fn dial(
+    provider: &Arc<CryptoProvider>,
+    config: &TlsConfig,
+    peer: &PeerAddress,
+    own_cert: CertificateDer<'static>,
+    deadline: Instant,
+) -> Result<Outbound, NetError> {
+    let verifier = PinnedServer {
+        expected: peer.cert.clone(),
+        algs: provider.signature_verification_algorithms,
+    };
+    let cfg = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| NetError::Setup(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_client_auth_cert(vec![own_cert], config.key.clone_key())
+        .map_err(|e| NetError::Setup(format!("own certificate or key rejected: {e}")))?;
+    let cfg = Arc::new(cfg);
+    let addr = peer
+        .address
+        .to_socket_addrs()
+        .map_err(|e| NetError::Setup(format!("bad address for party {}: {e}", peer.id)))?
+        .next()
+        .ok_or_else(|| NetError::Setup(format!("address of party {} resolves to nothing", peer.id)))?;
+    let mut tcp = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(NetError::Link {
+                peer: peer.id,
+                reason: format!("not reachable at {} before the connect timeout", peer.address),
+            });
+        }
+        match TcpStream::connect_timeout(&addr, left.min(Duration::from_secs(2))) {
+            Ok(s) => break s,
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
+    let io = |e: std::io::Error| NetError::Link { peer: peer.id, reason: format!("TLS handshake: {e}") };
+    tcp.set_nodelay(true).map_err(io)?;
+    tcp.set_read_timeout(Some(left)).map_err(io)?;
+    tcp.set_write_timeout(Some(left)).map_err(io)?;
+    let name = ServerName::try_from(format!("party-{}", peer.id))
+        .map_err(|e| NetError::Setup(e.to_string()))?;
+    let mut conn = ClientConnection::new(cfg, name).map_err(|e| NetError::Setup(e.to_string()))?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp).map_err(io)?;
+    }
+    let mut stream = StreamOwned::new(conn, tcp);
+    let mut hello = HELLO_MAGIC.to_vec();
+    hello.extend_from_slice(&(config.party_id as u32).to_le_bytes());
+    stream.write_all(&hello).map_err(io)?;
+    stream.flush().map_err(io)?;
+    let mut ack = [0u8; 1];
+    stream.read_exact(&mut ack).map_err(|e| NetError::Link {
+        peer: peer.id,
+        reason: format!("refused our connection (certificate not accepted?): {e}"),
+    })?;
+    if ack[0] != ACK {
+        return Err(NetError::Malformed { peer: peer.id, reason: "bad handshake acknowledgement".into() });
+    }
+    Ok(stream)
+}
+
+fn accept_all(
+    listener: TcpListener,
+    cfg: Arc<ServerConfig>,
+    me: usize,
+    certs: Vec<CertificateDer<'static>>,
+    deadline: Instant,
+    handshake_timeout: Duration,
+) -> Result<Vec<Option<Inbound>>, NetError> {
+    let n = certs.len();
+    let mut inbound: Vec<Option<Inbound>> = (0..n).map(|_| None).collect();
+    listener.set_nonblocking(true).map_err(|e| NetError::Setup(e.to_string()))?;
+    while inbound.iter().enumerate().any(|(i, s)| i != me && s.is_none()) {
+        if Instant::now() >= deadline {
+            let missing: Vec<String> = (0..n)
+                .filter(|&i| i != me && inbound[i].is_none())
+                .map(|i| i.to_string())
+                .collect();
+            return Err(NetError::Setup(format!(
+                "party {} did not connect before the connect timeout",
+                missing.join(", party ")
+            )));
+        }
+        let tcp = match listener.accept() {
+            Ok((s, _)) => s,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+            Err(e) => return Err(NetError::Setup(format!("accept failed: {e}"))),
+        };
+        match accept_one(tcp, &cfg, me, &certs, handshake_timeout) {
+            Ok((peer, stream)) if inbound[peer].is_none() => inbound[peer] = Some(stream),
+            Ok((peer, _)) => tracing::warn!(party = me, peer, "duplicate connection refused"),
+            Err(reason) => tracing::warn!(party = me, %reason, "incoming connection refused"),
+        }
+    }
+    Ok(inbound)
+}
+
+fn accept_one(
+    mut tcp: TcpStream,
+    cfg: &Arc<ServerConfig>,
+    me: usize,
+    certs: &[CertificateDer<'static>],
+    timeout: Duration,
+) -> Result<(usize, Inbound), String> {
+    tcp.set_nonblocking(false).map_err(|e| e.to_string())?;
+    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    tcp.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    let mut conn = ServerConnection::new(cfg.clone()).map_err(|e| e.to_string())?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp).map_err(|e| format!("TLS handshake: {e}"))?;
+    }
+    let presented = conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.as_ref().to_vec())
+        .ok_or("no client certificate")?;
+    let mut stream = StreamOwned::new(conn, tcp);
+    let mut hello = [0u8; 8];
+    stream.read_exact(&mut hello).map_err(|e| format!("no hello: {e}"))?;
+    if &hello[..4] != HELLO_MAGIC {
+        return Err("bad hello".into());
+    }
+    let claimed = u32::from_le_bytes(hello[4..8].try_into().expect("4 bytes")) as usize;
+    if claimed >= certs.len() || claimed == me || certs[claimed].as_ref() != presented.as_slice() {
+        return Err(format!("peer claims party {claimed} but presents another party's certificate"));
+    }
+    stream.write_all(&[ACK]).map_err(|e| e.to_string())?;
+    stream.flush().map_err(|e| e.to_string())?;
+    stream.sock.set_read_timeout(None).map_err(|e| e.to_string())?;
+    Ok((claimed, stream))
+}
+
+fn spawn_link(
+    peer: usize,
+    mut out: Outbound,
+    mut inb: Inbound,
+    max_frame: u64,
+    timeout: Duration,
+) -> Result<PeerLink, NetError> {
+    let setup = |e: std::io::Error| NetError::Setup(format!("thread or socket set-up: {e}"));
+    out.sock.set_write_timeout(Some(timeout)).map_err(setup)?;
+    let inbound_socket = inb.sock.try_clone().map_err(setup)?;
+    let (out_tx, out_rx) = channel::<(FrameKind, Vec<u8>)>();
+    let write_error = Arc::new(Mutex::new(None));
+    let writer = {
+        let write_error = write_error.clone();
+        std::thread::Builder::new()
+            .name(format!("musket-send-{peer}"))
+            .spawn(move || {
+                let mut seq = 0u64;
+                for (kind, payload) in out_rx {
+                    let header = FrameHeader { kind, len: payload.len() as u32, seq }.encode();
+                    seq += 1;
+                    let res = out.write_all(&header).and_then(|_| out.write_all(&payload)).and_then(|_| out.flush());
+                    if let Err(e) = res {
+                        *write_error.lock().expect("lock") = Some(link_error(peer, &e));
+                        return;
+                    }
+                }
+                out.conn.send_close_notify();
+                let _ = out.flush();
+                let _ = out.sock.shutdown(Shutdown::Write);
+            })
+            .map_err(setup)?
+    };
+    let (in_tx, in_rx) = channel();
+    let reader = std::thread::Builder::new()
+        .name(format!("musket-recv-{peer}"))
+        .spawn(move || {
+            let mut seq = 0u64;
+            loop {
+                let item = read_frame(&mut inb, peer, max_frame, seq);
+                seq += 1;
+                let stop = !matches!(item, Ok(Some(_)));
+                let msg = match item {
+                    Ok(Some(payload)) => Ok(payload),
+                    Ok(None) => Err(NetError::Disconnected { peer }),
+                    Err(e) => Err(e),
+                };
+                if in_tx.send(msg).is_err() || stop {
+                    return;
+                }
+            }
+        })
+        .map_err(setup)?;
+    Ok(PeerLink {
+        outbox: Some(out_tx),
+        write_error,
+        writer: Some(writer),
+        inbox: in_rx,
+        inbound_socket,
+        reader: Some(reader),
+    })
+}
+
+/// Reads one frame: `Ok(Some(payload))` for data, `Err(Aborted)` for an abort frame,
+/// `Ok(None)` on a clean end of stream.
+fn read_frame(inb: &mut Inbound, peer: usize, max_frame: u64, seq: u64) -> Result<Option<Vec<u8>>, NetError> {
+    let mut header = [0u8; FRAME_HEADER_LEN];
+    match inb.read_exact(&mut header) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(link_error(peer, &e)),
+    }
+    let h = FrameHeader::decode(&header, max_frame, seq)
+        .map_err(|e| NetError::Malformed { peer, reason: e.to_string() })?;
+    let mut payload = vec![0u8; h.len as usize];
+    inb.read_exact(&mut payload).map_err(|e| match e.kind() {
+        ErrorKind::UnexpectedEof => NetError::Malformed { peer, reason: "frame truncated".into() },
+        _ => link_error(peer, &e),
+    })?;
+    match h.kind {
+        FrameKind::Data => Ok(Some(payload)),
+        FrameKind::Abort => {
+            let mut reason = String::from_utf8_lossy(&payload).into_owned();
+            reason.truncate(512);
+            Err(NetError::Aborted { peer, reason })
+        }
+    }
+}
+
+impl Transport for TlsTransport {
+    fn party_id(&self) -> usize {
+        self.id
+    }
+
+    fn n_parties(&self) -> usize {
+        self.links.len()
+    }
+
+    fn send(&mut self, to: usize, payload: Vec<u8>) -> Result<(), NetError> {
+        if payload.len() as u64 > u32::MAX as u64 {
+            return Err(NetError::Setup(format!("message of {} bytes is too large for one frame", payload.len())));
+        }
+        let link = self.link(to)?;
+        let write_error = link.write_error.lock().expect("lock").clone();
+        let res = match (write_error, link.outbox.as_ref()) {
+            (Some(e), _) => Err(e),
+            (None, None) => Err(NetError::Disconnected { peer: to }),
+            (None, Some(outbox)) => outbox
+                .send((FrameKind::Data, payload))
+                .map_err(|_| NetError::Disconnected { peer: to }),
+        };
+        if res.is_err() {
+            self.failed = true;
+        }
+        res
+    }
+
+    fn recv(&mut self, from: usize) -> Result<Vec<u8>, NetError> {
+        let timeout = self.timeout;
+        let link = self.link(from)?;
+        let res = match link.inbox.recv_timeout(timeout) {
+            Ok(r) => r,
+            Err(RecvTimeoutError::Timeout) => Err(NetError::Timeout { peer: from, after: timeout }),
+            Err(RecvTimeoutError::Disconnected) => Err(NetError::Disconnected { peer: from }),
+        };
+        if res.is_err() {
+            self.failed = true;
+        }
+        res
+    }
+
+    fn abort(&mut self, reason: &str) {
+        self.failed = true;
+        for link in self.links.iter().flatten() {
+            if let Some(outbox) = &link.outbox {
+                let _ = outbox.send((FrameKind::Abort, reason.as_bytes().to_vec()));
+            }
+        }
+    }
+}
+
+impl Drop for TlsTransport {
+    fn drop(&mut self) {
+        // Let queued frames reach the peers (the last message of a protocol matters), but do
+        // not wait long for a peer that is already known to be gone or stalled.
+        let wait = if self.failed { Duration::from_secs(2) } else { self.timeout };
+        let deadline = Instant::now() + wait;
+        for link in self.links.iter_mut().flatten() {
+            link.outbox.take();
+        }
+        for link in self.links.iter_mut().flatten() {
+            if let Some(w) = link.writer.take() {
+                while !w.is_finished() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                if w.is_finished() {
+                    let _ = w.join();
+                }
+            }
+            let _ = link.inbound_socket.shutdown(Shutdown::Both);
+            if let Some(r) = link.reader.take() {
+                if r.is_finished() {
+                    let _ = r.join();
+                }
+            }
+        }
+    }
+}

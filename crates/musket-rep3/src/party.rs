@@ -1,0 +1,397 @@
+use musket_core::{os_seed, LinearMap, LinearMap2, MpcError, Prg, Protocol, Result, Share};
+use musket_net::{CommStats, Net, NetError};
+use musket_ring::{unpack_bits, RingTensor};
+
+/// One party's replicated share `(s_i, s_{i+1})` of a tensor.
+#[derive(Clone)]
+pub struct RShare {
+    /// `s_i`.
+    pub cur: RingTensor,
+    /// `s_{i+1}`.
+    pub next: RingTensor,
+}
+
+impl std::fmt::Debug for RShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RShare{:?}", self.cur.shape())
+    }
+}
+
+impl Share for RShare {
+    fn shape(&self) -> &[usize] {
+        self.cur.shape()
+    }
+    fn parts(&self) -> Vec<&RingTensor> {
+        vec![&self.cur, &self.next]
+    }
+}
+
+/// One party's replicated XOR share of a vector of words.
+#[derive(Clone)]
+pub struct RBits {
+    /// `b_i`.
+    pub cur: Vec<u64>,
+    /// `b_{i+1}`.
+    pub next: Vec<u64>,
+}
+
+impl std::fmt::Debug for RBits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RBits[{}]", self.cur.len())
+    }
+}
+
+/// A party of the 3PC replicated protocol.
+pub struct Rep3 {
+    net: Net,
+    id: usize,
+    /// `F(k_i)`, shared with the previous party.
+    own: Prg,
+    /// `F(k_{i+1})`, shared with the next party.
+    nxt: Prg,
+    /// Randomness known to this party alone.
+    private: Prg,
+}
+
+impl std::fmt::Debug for Rep3 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rep3").field("id", &self.id).finish()
+    }
+}
+
+fn zip_words(a: &[u64], b: &[u64], f: impl Fn(u64, u64) -> u64) -> Vec<u64> {
+    a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
+}
+
+/// Party 2 helps parties 0 and 1 truncate: it knows the mask, they see only masked values.
+const HELPER: usize = 2;
+
+impl Rep3 {
+    /// Joins the computation: sends our key to the previous party and receives the next
+    /// party's key. `net` must connect exactly three parties.
+    pub fn new(mut net: Net) -> Result<Self> {
+        let id = net.party_id();
+        if net.n_parties() != 3 {
+            return Err(MpcError::Usage("3PC needs exactly three parties".into()));
+        }
+        let own_seed = os_seed();
+        net.send_bytes((id + 2) % 3, &own_seed)?;
+        let next_seed: [u8; 16] = net.recv_bytes((id + 1) % 3)?.try_into().map_err(|_| {
+            MpcError::Net(NetError::Malformed { peer: (id + 1) % 3, reason: "expected a 16-byte key".into() })
+        })?;
+        Ok(Self {
+            net,
+            id,
+            own: Prg::from_seed(own_seed),
+            nxt: Prg::from_seed(next_seed),
+            private: Prg::from_os(),
+        })
+    }
+
+    fn prev(&self) -> usize {
+        (self.id + 2) % 3
+    }
+    fn next_party(&self) -> usize {
+        (self.id + 1) % 3
+    }
+
+    fn zero_share(&mut self, n: usize, xor: bool) -> Vec<u64> {
+        let (a, b) = (self.own.words(n), self.nxt.words(n));
+        if xor {
+            zip_words(&a, &b, |x, y| x ^ y)
+        } else {
+            zip_words(&a, &b, u64::wrapping_sub)
+        }
+    }
+
+    /// Turns this party's additive term `z_i` (the terms sum to the secret) into a replicated
+    /// share: send `z_i` to the previous party, receive `z_{i+1}` from the next.
+    fn reshare(&mut self, z: Vec<u64>) -> Result<(Vec<u64>, Vec<u64>)> {
+        let (prev, next) = (self.prev(), self.next_party());
+        self.net.send_u64s(prev, &z)?;
+        let theirs = self.net.recv_u64s(next, z.len())?;
+        Ok((z, theirs))
+    }
+
+    /// Shares `n` words owned by `owner`, with `combine(value, mask)` and its inverse implied:
+    /// component `owner` is a PRF mask, component `owner+2` is zero, component `owner+1` is
+    /// `combine(value, mask)` sent by the owner to the next party. One message of n words.
+    fn input_words(
+        &mut self,
+        owner: usize,
+        value: Option<&[u64]>,
+        n: usize,
+        combine: fn(u64, u64) -> u64,
+    ) -> Result<(Vec<u64>, Vec<u64>)> {
+        if self.id == owner {
+            let v = value.ok_or_else(|| MpcError::Usage("the input owner must supply the value".into()))?;
+            let mask = self.own.words(n);
+            let masked = zip_words(v, &mask, combine);
+            self.net.send_u64s(self.next_party(), &masked)?;
+            Ok((mask, masked))
+        } else if self.id == (owner + 1) % 3 {
+            Ok((self.net.recv_u64s(owner, n)?, vec![0; n]))
+        } else {
+            Ok((vec![0; n], self.nxt.words(n)))
+        }
+    }
+
+    fn share(&self, shape: &[usize], cur: Vec<u64>, next: Vec<u64>) -> Result<RShare> {
+        Ok(RShare { cur: RingTensor::new(shape.to_vec(), cur)?, next: RingTensor::new(shape.to_vec(), next)? })
+    }
+
+    fn check_same(a: &RShare, b: &RShare, op: &str) -> Result<()> {
+        if a.shape() != b.shape() {
+            return Err(MpcError::Usage(format!("{op}: shapes {:?} and {:?} differ", a.shape(), b.shape())));
+        }
+        Ok(())
+    }
+}
+
+impl Protocol for Rep3 {
+    type Share = RShare;
+    type Bits = RBits;
+
+    fn name(&self) -> &'static str {
+        "3pc"
+    }
+    fn party_id(&self) -> usize {
+        self.id
+    }
+    fn compute_parties(&self) -> usize {
+        3
+    }
+    fn stats(&self) -> CommStats {
+        self.net.stats().clone()
+    }
+    fn abort(&mut self, reason: &str) {
+        self.net.abort(reason);
+    }
+
+    fn input(&mut self, owner: usize, value: Option<&RingTensor>, shape: &[usize]) -> Result<RShare> {
+        if owner > 2 {
+            return Err(MpcError::Usage(format!("input owner {owner} is not a compute party")));
+        }
+        let n: usize = shape.iter().product();
+        if let Some(v) = value.filter(|_| self.id == owner) {
+            if v.shape() != shape {
+                return Err(MpcError::Usage(format!("input has shape {:?}, expected {shape:?}", v.shape())));
+            }
+        }
+        let (cur, next) = self.input_words(owner, value.map(|v| v.data()), n, u64::wrapping_sub)?;
+        self.share(shape, cur, next)
+    }
+
+    fn reveal_to(&mut self, x: &RShare, receiver: usize) -> Result<Option<RingTensor>> {
+        if receiver > 2 {
+            return Err(MpcError::Usage(format!("receiver {receiver} is not a compute party")));
+        }
+        // The receiver lacks s_{r+2}; party r+1 holds it as its `next` and alone sends it.
+        if self.id == receiver {
+            let missing = self.net.recv_u64s(self.next_party(), x.len())?;
+            let mut v = x.cur.add(&x.next)?;
+            v.add_assign(&RingTensor::new(x.shape().to_vec(), missing)?)?;
+            Ok(Some(v))
+        } else {
+            if self.id == (receiver + 1) % 3 {
+                self.net.send_u64s(receiver, x.next.data())?;
+            }
+            Ok(None)
+        }
+    }
+
+    fn reveal(&mut self, x: &RShare) -> Result<RingTensor> {
+        let (_, missing) = self.reshare(x.next.data().to_vec())?;
+        let mut v = x.cur.add(&x.next)?;
+        v.add_assign(&RingTensor::new(x.shape().to_vec(), missing)?)?;
+        Ok(v)
+    }
+
+    fn linear(&self, x: &RShare, f: LinearMap<'_>) -> Result<RShare> {
+        Ok(RShare { cur: f(&x.cur)?, next: f(&x.next)? })
+    }
+    fn linear2(&self, a: &RShare, b: &RShare, f: LinearMap2<'_>) -> Result<RShare> {
+        Ok(RShare { cur: f(&a.cur, &b.cur)?, next: f(&a.next, &b.next)? })
+    }
+    fn add_public(&self, x: &RShare, c: &RingTensor) -> Result<RShare> {
+        // The constant goes into component 0, held by party 0 (as cur) and party 2 (as next).
+        match self.id {
+            0 => Ok(RShare { cur: x.cur.add(c)?, next: x.next.clone() }),
+            2 => Ok(RShare { cur: x.cur.clone(), next: x.next.add(c)? }),
+            _ => {
+                if x.shape() != c.shape() {
+                    return Err(MpcError::Usage("add_public: shapes differ".into()));
+                }
+                Ok(x.clone())
+            }
+        }
+    }
+
+    fn mul(&mut self, a: &RShare, b: &RShare) -> Result<RShare> {
+        Self::check_same(a, b, "mul")?;
+        let n = a.len();
+        let alpha = self.zero_share(n, false);
+        let (ac, an, bc, bn) = (a.cur.data(), a.next.data(), b.cur.data(), b.next.data());
+        let z = (0..n)
+            .map(|i| {
+                ac[i].wrapping_mul(bc[i].wrapping_add(bn[i]))
+                    .wrapping_add(an[i].wrapping_mul(bc[i]))
+                    .wrapping_add(alpha[i])
+            })
+            .collect();
+        let (cur, next) = self.reshare(z)?;
+        self.share(a.shape(), cur, next)
+    }
+
+    fn matmul(&mut self, a: &RShare, b: &RShare) -> Result<RShare> {
+        let (m, n) = match (a.shape(), b.shape()) {
+            ([m, k], [k2, n]) if k == k2 => (*m, *n),
+            (sa, sb) => return Err(MpcError::Usage(format!("matmul: shapes {sa:?} and {sb:?} do not conform"))),
+        };
+        let alpha = RingTensor::new(vec![m, n], self.zero_share(m * n, false))?;
+        let mut z = a.cur.matmul(&b.cur.add(&b.next)?)?;
+        z.add_assign(&a.next.matmul(&b.cur)?)?;
+        z.add_assign(&alpha)?;
+        let (cur, next) = self.reshare(z.into_data())?;
+        self.share(&[m, n], cur, next)
+    }
+
+    fn truncate(&mut self, x: &RShare, bits: u32) -> Result<RShare> {
+        if bits == 0 || bits >= 62 {
+            return Err(MpcError::Usage(format!("truncation by {bits} bits is not supported")));
+        }
+        let n = x.len();
+        let shape = x.shape().to_vec();
+        // Round 1: the helper (party 2) masks the value with r, known to it alone, and sends
+        // parties 0 and 1 what they lack of c = x + 2^62 + r, plus party 1's share of
+        // A = (r mod 2^63) >> bits and B = 2^(63-bits) msb(r) (party 0's comes from k0).
+        // Round 2: parties 0 and 1 hold an additive sharing of the result and re-share it
+        // to three parties, masking with k1 which the helper does not know.
+        if self.id == HELPER {
+            let r = self.private.words(n);
+            let (a0, b0) = (self.nxt.words(n), self.nxt.words(n));
+            let to_p0 = zip_words(x.cur.data(), &r, u64::wrapping_add);
+            let mut to_p1 = zip_words(x.next.data(), &r, u64::wrapping_add);
+            to_p1.extend(r.iter().zip(&a0).map(|(r, a)| ((r & (u64::MAX >> 1)) >> bits).wrapping_sub(*a)));
+            to_p1.extend(r.iter().zip(&b0).map(|(r, b)| ((r >> 63) << (63 - bits)).wrapping_sub(*b)));
+            self.net.send_u64s(0, &to_p0)?;
+            self.net.send_u64s(1, &to_p1)?;
+            let o2 = self.net.recv_u64s(1, n)?;
+            let o0 = self.net.recv_u64s(0, n)?;
+            return self.share(&shape, o2, o0);
+        }
+        let (c, sh_a, sh_b) = if self.id == 0 {
+            let (a0, b0) = (self.own.words(n), self.own.words(n));
+            let lacking = self.net.recv_u64s(HELPER, n)?;
+            (lacking, a0, b0)
+        } else {
+            let msg = self.net.recv_u64s(HELPER, 3 * n)?;
+            (msg[..n].to_vec(), msg[n..2 * n].to_vec(), msg[2 * n..].to_vec())
+        };
+        let (xc, xn) = (x.cur.data(), x.next.data());
+        let first = self.id == 0;
+        let u: Vec<u64> = (0..n)
+            .map(|i| {
+                let c = xc[i].wrapping_add(xn[i]).wrapping_add(c[i]).wrapping_add(1u64 << 62);
+                let c_msb = c >> 63;
+                let mut v = sh_a[i].wrapping_neg();
+                v = if c_msb == 1 { v.wrapping_sub(sh_b[i]) } else { v.wrapping_add(sh_b[i]) };
+                if first {
+                    v = v.wrapping_add(
+                        ((c & (u64::MAX >> 1)) >> bits)
+                            .wrapping_sub(1u64 << (62 - bits))
+                            .wrapping_add(c_msb << (63 - bits)),
+                    );
+                }
+                v
+            })
+            .collect();
+        // k1 is party 0's `nxt` and party 1's `own`.
+        let (m1, m2) = if first { (self.nxt.words(n), self.nxt.words(n)) } else { (self.own.words(n), self.own.words(n)) };
+        if first {
+            let o0: Vec<u64> = (0..n).map(|i| u[i].wrapping_sub(m1[i]).wrapping_sub(m2[i])).collect();
+            self.net.send_u64s(HELPER, &o0)?;
+            self.share(&shape, o0, m1)
+        } else {
+            let o2: Vec<u64> = (0..n).map(|i| u[i].wrapping_add(m2[i])).collect();
+            self.net.send_u64s(HELPER, &o2)?;
+            self.share(&shape, m1, o2)
+        }
+    }
+
+    fn bits_len(&self, x: &RBits) -> usize {
+        x.cur.len()
+    }
+    fn bits_linear(&self, x: &RBits, f: &dyn Fn(&[u64]) -> Vec<u64>) -> RBits {
+        RBits { cur: f(&x.cur), next: f(&x.next) }
+    }
+    fn bits_concat(&self, parts: &[&RBits]) -> RBits {
+        RBits {
+            cur: parts.iter().flat_map(|p| p.cur.iter().copied()).collect(),
+            next: parts.iter().flat_map(|p| p.next.iter().copied()).collect(),
+        }
+    }
+    fn bits_xor(&self, a: &RBits, b: &RBits) -> RBits {
+        RBits { cur: zip_words(&a.cur, &b.cur, |x, y| x ^ y), next: zip_words(&a.next, &b.next, |x, y| x ^ y) }
+    }
+    fn bits_xor_public(&self, a: &RBits, c: &[u64]) -> RBits {
+        match self.id {
+            0 => RBits { cur: zip_words(&a.cur, c, |x, y| x ^ y), next: a.next.clone() },
+            2 => RBits { cur: a.cur.clone(), next: zip_words(&a.next, c, |x, y| x ^ y) },
+            _ => a.clone(),
+        }
+    }
+    fn bits_and(&mut self, a: &RBits, b: &RBits) -> Result<RBits> {
+        if a.cur.len() != b.cur.len() {
+            return Err(MpcError::Usage("bits_and: lengths differ".into()));
+        }
+        let w = a.cur.len();
+        let alpha = self.zero_share(w, true);
+        let z = (0..w)
+            .map(|i| (a.cur[i] & (b.cur[i] ^ b.next[i])) ^ (a.next[i] & b.cur[i]) ^ alpha[i])
+            .collect();
+        let (cur, next) = self.reshare(z)?;
+        Ok(RBits { cur, next })
+    }
+    fn reveal_bits(&mut self, x: &RBits) -> Result<Vec<u64>> {
+        let (_, missing) = self.reshare(x.next.clone())?;
+        Ok((0..x.cur.len()).map(|i| x.cur[i] ^ x.next[i] ^ missing[i]).collect())
+    }
+    fn a2b_operands(&mut self, x: &RShare) -> Result<(RBits, RBits)> {
+        let n = x.len();
+        // Operand a = s0 + s1 is known to party 0, which XOR-shares it (one message to party
+        // 1). Operand b = s2 is known to parties 1 and 2 and is already a valid sharing with
+        // component 2 = s2 and the others zero.
+        let a_val = (self.id == 0).then(|| zip_words(x.cur.data(), x.next.data(), u64::wrapping_add));
+        let (cur, next) = self.input_words(0, a_val.as_deref(), n, |v, m| v ^ m)?;
+        let zeros = vec![0u64; n];
+        let b = match self.id {
+            0 => RBits { cur: zeros.clone(), next: zeros },
+            1 => RBits { cur: zeros, next: x.next.data().to_vec() },
+            _ => RBits { cur: x.cur.data().to_vec(), next: zeros },
+        };
+        Ok((RBits { cur, next }, b))
+    }
+    fn b2a_packed(&mut self, bits: &RBits, shape: &[usize]) -> Result<RShare> {
+        let n: usize = shape.iter().product();
+        if bits.cur.len() != n.div_ceil(64) {
+            return Err(MpcError::Usage("b2a: packed length does not match the shape".into()));
+        }
+        // b = b0 ^ b1 ^ b2. Party 0 knows d = b0 ^ b1 and inputs it arithmetically; b2 is
+        // held by parties 1 and 2 and is a valid arithmetic sharing as component 2. Then
+        // d xor b2 = d + b2 - 2 d b2 costs one multiplication.
+        let d = (self.id == 0).then(|| unpack_bits(&zip_words(&bits.cur, &bits.next, |x, y| x ^ y), n));
+        let (dc, dn) = self.input_words(0, d.as_deref(), n, u64::wrapping_sub)?;
+        let d = self.share(shape, dc, dn)?;
+        let zeros = vec![0u64; n];
+        let b2 = match self.id {
+            0 => self.share(shape, zeros.clone(), zeros)?,
+            1 => self.share(shape, zeros, unpack_bits(&bits.next, n))?,
+            _ => self.share(shape, unpack_bits(&bits.cur, n), zeros)?,
+        };
+        let prod = self.mul(&d, &b2)?;
+        let sum = self.add(&d, &b2)?;
+        let twice = self.scale(&prod, 2)?;
+        self.sub(&sum, &twice)
+    }
+}

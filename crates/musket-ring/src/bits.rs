@@ -1,0 +1,68 @@
+//! Bit-slicing helpers: boolean circuits on shares run on "bit planes" where one `u64` word
+//! holds the same bit position of 64 different elements, so one AND gate on a word evaluates
+//! 64 comparisons at once and only the bits a circuit needs are sent.
+
+/// Transposes a 64x64 bit matrix in place: afterwards bit `c` of word `r` is what bit `r` of
+/// word `c` was. Hand-written (recursive block swap, 6 passes of 32 word pairs) because no
+/// maintained crate offers it for u64 words.
+pub fn transpose64(m: &mut [u64; 64]) {
+    let mut width = 32usize;
+    let mut mask: u64 = 0x0000_0000_FFFF_FFFF;
+    while width != 0 {
+        let mut k = 0usize;
+        while k < 64 {
+            for r in k..k + width {
+                // Swap the high `width` bits of word r with the low `width` bits of r + width.
+                let t = ((m[r] >> width) ^ m[r + width]) & mask;
+                m[r] ^= t << width;
+                m[r + width] ^= t;
+            }
+            k += 2 * width;
+        }
+        width >>= 1;
+        mask ^= mask << width;
+    }
+}
+
+/// Packs the lowest bit of each element into words, 64 elements per word (element `i` goes to
+/// bit `i % 64` of word `i / 64`); the last word is zero-padded.
+pub fn pack_bits(values: &[u64]) -> Vec<u64> {
+    values
+        .chunks(64)
+        .map(|chunk| chunk.iter().enumerate().fold(0u64, |w, (i, &v)| w | ((v & 1) << i)))
+        .collect()
+}
+
+/// The inverse of [`pack_bits`]: `n` elements, each 0 or 1.
+pub fn unpack_bits(words: &[u64], n: usize) -> Vec<u64> {
+    (0..n).map(|i| (words[i / 64] >> (i % 64)) & 1).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::Rng;
+
+    #[test]
+    fn transpose_moves_every_bit() {
+        let mut rng = rand::thread_rng();
+        let orig: [u64; 64] = std::array::from_fn(|_| rng.gen());
+        let mut m = orig;
+        transpose64(&mut m);
+        for r in 0..64 {
+            for c in 0..64 {
+                assert_eq!((m[r] >> c) & 1, (orig[c] >> r) & 1, "bit ({r},{c})");
+            }
+        }
+        transpose64(&mut m);
+        assert_eq!(m, orig);
+    }
+
+    #[test]
+    fn pack_round_trip() {
+        let v: Vec<u64> = (0..130).map(|i| (i * 7 % 3 == 0) as u64).collect();
+        let w = pack_bits(&v);
+        assert_eq!(w.len(), 3);
+        assert_eq!(unpack_bits(&w, v.len()), v);
+    }
+}

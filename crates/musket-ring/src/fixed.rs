@@ -1,0 +1,147 @@
+use thiserror::Error;
+
+/// CrypTen's default number of fractional bits.
+pub const DEFAULT_FRAC_BITS: u32 = 16;
+
+/// A real number that cannot be encoded (NaN, infinite, or outside the representable range).
+/// The value itself is deliberately not part of the message: inputs may be secret.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("value at index {index} is not finite or exceeds the fixed-point range ±2^{limit_log2} (frac_bits = {frac_bits})")]
+pub struct RangeError {
+    /// Position of the offending element in the input.
+    pub index: usize,
+    /// log2 of the largest magnitude accepted.
+    pub limit_log2: u32,
+    /// The encoding's fractional bits.
+    pub frac_bits: u32,
+}
+
+/// Signed two's-complement fixed point in Z_2^64 with `frac_bits` fractional bits.
+///
+/// A real `x` is stored as `round(x * 2^f) mod 2^64`. The encoding accepts `|x| < 2^(62 - f)`
+/// (2^46 at f = 16), leaving one bit of headroom below the sign so that sums of two encoded
+/// values and the truncation protocols (which need `|v| < 2^62` in the ring) stay correct. A
+/// product of two encodings has scale 2^(2f) and must itself stay below 2^62 in the ring before
+/// truncation, i.e. `|x * y| < 2^(62 - 2f)` (2^30 at f = 16); larger products wrap silently, as
+/// in every ring-based MPC system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FixedPoint {
+    frac_bits: u32,
+}
+
+impl Default for FixedPoint {
+    fn default() -> Self {
+        Self { frac_bits: DEFAULT_FRAC_BITS }
+    }
+}
+
+impl FixedPoint {
+    /// An encoding with `frac_bits` fractional bits (at most 30, so that products fit).
+    pub fn new(frac_bits: u32) -> Self {
+        assert!(frac_bits <= 30, "frac_bits must be at most 30");
+        Self { frac_bits }
+    }
+
+    /// The number of fractional bits.
+    pub fn frac_bits(&self) -> u32 {
+        self.frac_bits
+    }
+
+    /// The ring element that encodes 1.0.
+    pub fn one(&self) -> u64 {
+        1u64 << self.frac_bits
+    }
+
+    /// log2 of the largest magnitude `encode` accepts.
+    pub fn limit_log2(&self) -> u32 {
+        62 - self.frac_bits
+    }
+
+    /// The smallest representable step, 2^-f.
+    pub fn ulp(&self) -> f64 {
+        (-(self.frac_bits as f64)).exp2()
+    }
+
+    /// Encodes one real number.
+    pub fn encode_one(&self, x: f64) -> Option<u64> {
+        let limit = (self.limit_log2() as f64).exp2();
+        if !x.is_finite() || x.abs() >= limit {
+            return None;
+        }
+        Some(((x * self.one() as f64).round() as i64) as u64)
+    }
+
+    /// Encodes a slice, failing on the first value out of range.
+    pub fn encode(&self, xs: &[f64]) -> Result<Vec<u64>, RangeError> {
+        xs.iter()
+            .enumerate()
+            .map(|(index, &x)| {
+                self.encode_one(x).ok_or(RangeError {
+                    index,
+                    limit_log2: self.limit_log2(),
+                    frac_bits: self.frac_bits,
+                })
+            })
+            .collect()
+    }
+
+    /// Decodes one ring element as a signed fixed-point number.
+    pub fn decode_one(&self, v: u64) -> f64 {
+        v as i64 as f64 / self.one() as f64
+    }
+
+    /// Decodes a slice.
+    pub fn decode(&self, vs: &[u64]) -> Vec<f64> {
+        vs.iter().map(|&v| self.decode_one(v)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn edges_of_the_range() {
+        let fp = FixedPoint::default();
+        let limit = 2f64.powi(46);
+        assert!(fp.encode_one(limit).is_none());
+        assert!(fp.encode_one(-limit).is_none());
+        assert!(fp.encode_one(f64::NAN).is_none());
+        assert!(fp.encode_one(f64::INFINITY).is_none());
+        let big = limit - 1.0;
+        assert_eq!(fp.decode_one(fp.encode_one(big).unwrap()), big);
+        assert_eq!(fp.decode_one(fp.encode_one(-big).unwrap()), -big);
+        assert_eq!(fp.encode_one(0.0), Some(0));
+        assert_eq!(fp.encode_one(-fp.ulp()), Some(u64::MAX));
+        let err = fp.encode(&[1.0, 1e300]).unwrap_err();
+        assert_eq!(err.index, 1);
+        assert!(!err.to_string().contains("1e300"));
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip_within_half_ulp(x in -7.0e13f64..7.0e13, f in 0u32..=30) {
+            let fp = FixedPoint::new(f);
+            if let Some(v) = fp.encode_one(x) {
+                prop_assert!((fp.decode_one(v) - x).abs() <= fp.ulp() / 2.0 + x.abs() * 1e-15);
+            } else {
+                prop_assert!(x.abs() >= (fp.limit_log2() as f64).exp2());
+            }
+        }
+
+        #[test]
+        fn ring_ops_match_f64(x in -1.0e6f64..1.0e6, y in -1.0e6f64..1.0e6) {
+            let fp = FixedPoint::default();
+            let (a, b) = (fp.encode_one(x).unwrap(), fp.encode_one(y).unwrap());
+            prop_assert!((fp.decode_one(a.wrapping_add(b)) - (x + y)).abs() <= fp.ulp());
+            prop_assert!((fp.decode_one(a.wrapping_sub(b)) - (x - y)).abs() <= fp.ulp());
+            // Product at scale 2f, truncated by an arithmetic shift: within |x|+|y|+1 ulps.
+            let xs = x / 64.0; let ys = y / 64.0;
+            let (a, b) = (fp.encode_one(xs).unwrap(), fp.encode_one(ys).unwrap());
+            let prod = ((a.wrapping_mul(b) as i64) >> fp.frac_bits()) as u64;
+            let bound = (xs.abs() + ys.abs() + 1.0) * fp.ulp();
+            prop_assert!((fp.decode_one(prod) - xs * ys).abs() <= bound);
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Arithmetic in the ring Z_2^64 for Musket: tensors of wrapping `u64`, fixed-point encoding of
+//! real numbers, the u64 matrix-multiplication kernel and the bit-slicing helpers used by the
+//! boolean circuits. No cryptography and no IO live here.
+
+mod bits;
+mod fixed;
+mod kernels;
+mod tensor;
+
+pub use bits::{pack_bits, transpose64, unpack_bits};
+pub use fixed::{FixedPoint, RangeError, DEFAULT_FRAC_BITS};
+pub use kernels::{matmul, matmul_naive};
+pub use tensor::{RingTensor, ShapeError};

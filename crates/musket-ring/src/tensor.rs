@@ -1,0 +1,247 @@
+use thiserror::Error;
+
+/// A shape mismatch between tensors, or a shape that does not fit the data.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("shape error: {0}")]
+pub struct ShapeError(pub String);
+
+/// A dense row-major tensor over Z_2^64: every operation wraps modulo 2^64.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct RingTensor {
+    shape: Vec<usize>,
+    data: Vec<u64>,
+}
+
+// Tensors may hold secret shares: Debug prints the shape only, so that a `{:?}` in a log or an
+// error can never leak values.
+impl std::fmt::Debug for RingTensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RingTensor{:?}", self.shape)
+    }
+}
+
+fn element_count(shape: &[usize]) -> Result<usize, ShapeError> {
+    shape.iter().try_fold(1usize, |acc, &d| {
+        acc.checked_mul(d)
+            .ok_or_else(|| ShapeError(format!("shape {shape:?} overflows usize")))
+    })
+}
+
+impl RingTensor {
+    /// Wraps `data` in a tensor of `shape`; fails if the element counts differ.
+    pub fn new(shape: Vec<usize>, data: Vec<u64>) -> Result<Self, ShapeError> {
+        let n = element_count(&shape)?;
+        if n != data.len() {
+            return Err(ShapeError(format!(
+                "shape {shape:?} needs {n} elements, got {}",
+                data.len()
+            )));
+        }
+        Ok(Self { shape, data })
+    }
+
+    /// A tensor of zeros.
+    pub fn zeros(shape: &[usize]) -> Self {
+        let n = element_count(shape).expect("shape overflows usize");
+        Self { shape: shape.to_vec(), data: vec![0; n] }
+    }
+
+    /// A one-dimensional tensor holding `data`.
+    pub fn from_vec(data: Vec<u64>) -> Self {
+        Self { shape: vec![data.len()], data }
+    }
+
+    /// A tensor whose every element is `value`.
+    pub fn filled(shape: &[usize], value: u64) -> Self {
+        let n = element_count(shape).expect("shape overflows usize");
+        Self { shape: shape.to_vec(), data: vec![value; n] }
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The elements, row-major.
+    pub fn data(&self) -> &[u64] {
+        &self.data
+    }
+
+    /// The elements, mutable.
+    pub fn data_mut(&mut self) -> &mut [u64] {
+        &mut self.data
+    }
+
+    /// Consumes the tensor, returning its elements.
+    pub fn into_data(self) -> Vec<u64> {
+        self.data
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// True when the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The same elements under another shape with the same element count.
+    pub fn reshape(&self, shape: &[usize]) -> Result<Self, ShapeError> {
+        Self::new(shape.to_vec(), self.data.clone())
+    }
+
+    fn check_same(&self, other: &Self, op: &str) -> Result<(), ShapeError> {
+        if self.shape != other.shape {
+            return Err(ShapeError(format!(
+                "{op}: shapes {:?} and {:?} differ",
+                self.shape, other.shape
+            )));
+        }
+        Ok(())
+    }
+
+    /// Applies `f` to corresponding elements of two tensors of the same shape.
+    pub fn zip_with(
+        &self,
+        other: &Self,
+        op: &str,
+        f: impl Fn(u64, u64) -> u64,
+    ) -> Result<Self, ShapeError> {
+        self.check_same(other, op)?;
+        let data = self.data.iter().zip(&other.data).map(|(&a, &b)| f(a, b)).collect();
+        Ok(Self { shape: self.shape.clone(), data })
+    }
+
+    /// Applies `f` to every element.
+    pub fn map(&self, f: impl Fn(u64) -> u64) -> Self {
+        Self { shape: self.shape.clone(), data: self.data.iter().map(|&a| f(a)).collect() }
+    }
+
+    /// Elementwise wrapping sum.
+    pub fn add(&self, other: &Self) -> Result<Self, ShapeError> {
+        self.zip_with(other, "add", u64::wrapping_add)
+    }
+
+    /// Elementwise wrapping difference.
+    pub fn sub(&self, other: &Self) -> Result<Self, ShapeError> {
+        self.zip_with(other, "sub", u64::wrapping_sub)
+    }
+
+    /// Elementwise wrapping product.
+    pub fn mul(&self, other: &Self) -> Result<Self, ShapeError> {
+        self.zip_with(other, "mul", u64::wrapping_mul)
+    }
+
+    /// In-place elementwise wrapping sum.
+    pub fn add_assign(&mut self, other: &Self) -> Result<(), ShapeError> {
+        self.check_same(other, "add")?;
+        for (a, &b) in self.data.iter_mut().zip(&other.data) {
+            *a = a.wrapping_add(b);
+        }
+        Ok(())
+    }
+
+    /// In-place elementwise wrapping difference.
+    pub fn sub_assign(&mut self, other: &Self) -> Result<(), ShapeError> {
+        self.check_same(other, "sub")?;
+        for (a, &b) in self.data.iter_mut().zip(&other.data) {
+            *a = a.wrapping_sub(b);
+        }
+        Ok(())
+    }
+
+    /// Wrapping negation.
+    pub fn neg(&self) -> Self {
+        self.map(u64::wrapping_neg)
+    }
+
+    /// Multiplies every element by the ring constant `c`.
+    pub fn scale(&self, c: u64) -> Self {
+        self.map(|a| a.wrapping_mul(c))
+    }
+
+    /// Arithmetic (sign-extending) shift right of every element, i.e. floor division by 2^bits
+    /// of the two's-complement value.
+    pub fn shr_signed(&self, bits: u32) -> Self {
+        self.map(|a| ((a as i64) >> bits) as u64)
+    }
+
+    /// Sum along `axis`, removing that axis.
+    pub fn sum_axis(&self, axis: usize) -> Result<Self, ShapeError> {
+        if axis >= self.shape.len() {
+            return Err(ShapeError(format!("sum: axis {axis} out of range for {:?}", self.shape)));
+        }
+        let outer: usize = self.shape[..axis].iter().product();
+        let len = self.shape[axis];
+        let inner: usize = self.shape[axis + 1..].iter().product();
+        let mut out = vec![0u64; outer * inner];
+        for o in 0..outer {
+            for l in 0..len {
+                let src = &self.data[(o * len + l) * inner..][..inner];
+                for (d, &s) in out[o * inner..][..inner].iter_mut().zip(src) {
+                    *d = d.wrapping_add(s);
+                }
+            }
+        }
+        let mut shape = self.shape.clone();
+        shape.remove(axis);
+        Ok(Self { shape, data: out })
+    }
+
+    /// Transpose of a 2-D tensor.
+    pub fn transpose2(&self) -> Result<Self, ShapeError> {
+        let [r, c] = self.shape[..] else {
+            return Err(ShapeError(format!("transpose2 needs 2-D, got {:?}", self.shape)));
+        };
+        let mut out = vec![0u64; r * c];
+        for i in 0..r {
+            for j in 0..c {
+                out[j * r + i] = self.data[i * c + j];
+            }
+        }
+        Ok(Self { shape: vec![c, r], data: out })
+    }
+
+    /// Ring matrix product of 2-D tensors, `[m, k] x [k, n] -> [m, n]`.
+    pub fn matmul(&self, other: &Self) -> Result<Self, ShapeError> {
+        let (m, k, n) = matmul_dims(self.shape(), other.shape())?;
+        let data = crate::kernels::matmul(&self.data, &other.data, m, k, n);
+        Ok(Self { shape: vec![m, n], data })
+    }
+}
+
+/// Checks that `a` and `b` are 2-D and conformable; returns `(m, k, n)`.
+pub(crate) fn matmul_dims(a: &[usize], b: &[usize]) -> Result<(usize, usize, usize), ShapeError> {
+    match (a, b) {
+        ([m, k], [k2, n]) if k == k2 => Ok((*m, *k, *n)),
+        _ => Err(ShapeError(format!("matmul: shapes {a:?} and {b:?} do not conform"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapping_ops_and_shapes() {
+        let a = RingTensor::new(vec![2, 2], vec![u64::MAX, 1, 2, 3]).unwrap();
+        let b = RingTensor::new(vec![2, 2], vec![1, 1, 1, 1]).unwrap();
+        assert_eq!(a.add(&b).unwrap().data(), &[0, 2, 3, 4]);
+        assert_eq!(a.sub(&b).unwrap().data(), &[u64::MAX - 1, 0, 1, 2]);
+        assert!(a.add(&RingTensor::zeros(&[4])).is_err());
+        assert!(RingTensor::new(vec![3], vec![1]).is_err());
+        assert_eq!(a.sum_axis(0).unwrap().data(), &[1, 4]);
+        assert_eq!(a.sum_axis(1).unwrap().data(), &[0, 5]);
+        assert_eq!(a.transpose2().unwrap().data(), &[u64::MAX, 2, 1, 3]);
+        assert_eq!(format!("{a:?}"), "RingTensor[2, 2]");
+    }
+
+    #[test]
+    fn signed_shift_floors() {
+        let t = RingTensor::from_vec(vec![(-5i64) as u64, 5, (-4i64) as u64]);
+        let s = t.shr_signed(1);
+        assert_eq!(s.data(), &[(-3i64) as u64, 2, (-2i64) as u64]);
+    }
+}

@@ -1,0 +1,139 @@
+//! Runs a [`Job`] — a computation written once against [`Protocol`] — on a chosen back end,
+//! either with every party as a thread of this process over the in-process mesh (tests, demos,
+//! `musket millionaires`), or as one party of a real deployment over any transport.
+
+use musket_2pc::{run_dealer, Dealer2pc};
+use musket_core::{MpcError, Protocol};
+use musket_net::{local_mesh, CommStats, Net, Transport};
+use musket_rep3::Rep3;
+use std::time::Duration;
+
+/// Which protocol family runs the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Backend {
+    /// Two compute parties (0, 1) and a dealer (party 2), semi-honest.
+    #[serde(rename = "2pc")]
+    TwoPc,
+    /// Three compute parties with replicated sharing, semi-honest, honest majority.
+    #[serde(rename = "3pc")]
+    ThreePc,
+}
+
+impl Backend {
+    /// Parties on the transport (the 2PC dealer included).
+    pub fn transport_parties(self) -> usize {
+        3
+    }
+    /// Parties that hold shares.
+    pub fn compute_parties(self) -> usize {
+        match self {
+            Backend::TwoPc => 2,
+            Backend::ThreePc => 3,
+        }
+    }
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::TwoPc => "2pc",
+            Backend::ThreePc => "3pc",
+        }
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "2pc" => Ok(Backend::TwoPc),
+            "3pc" => Ok(Backend::ThreePc),
+            _ => Err(format!("unknown protocol {s:?} (expected 2pc or 3pc)")),
+        }
+    }
+}
+
+/// A computation that every compute party runs, written once for every back end.
+pub trait Job: Sync {
+    /// What each compute party ends with.
+    type Output: Send;
+    /// The computation, as seen by one party.
+    fn run<P: Protocol>(&self, p: &mut P) -> Result<Self::Output, MpcError>;
+}
+
+/// What one party of a run ended with.
+#[derive(Debug)]
+pub struct PartyOutcome<T> {
+    /// Transport party id.
+    pub party: usize,
+    /// `None` for the dealer, which computes nothing.
+    pub output: Option<T>,
+    /// Communication counts of this party for the job (set-up excluded).
+    pub stats: CommStats,
+}
+
+/// Runs one party of `job` over `transport`. A compute party's failure is announced to every
+/// peer (without secrets) before it is returned.
+pub fn run_party<J: Job>(
+    backend: Backend,
+    transport: Box<dyn Transport>,
+    job: &J,
+) -> Result<PartyOutcome<J::Output>, MpcError> {
+    let net = Net::new(transport);
+    let party = net.party_id();
+    match backend {
+        Backend::TwoPc if party == musket_2pc::DEALER => {
+            let stats = run_dealer(net)?;
+            Ok(PartyOutcome { party, output: None, stats })
+        }
+        Backend::TwoPc => drive(Dealer2pc::new(net)?, job),
+        Backend::ThreePc => drive(Rep3::new(net)?, job),
+    }
+}
+
+fn drive<P: Protocol, J: Job>(mut p: P, job: &J) -> Result<PartyOutcome<J::Output>, MpcError> {
+    let before = p.stats();
+    match job.run(&mut p).and_then(|out| p.finish().map(|_| out)) {
+        Ok(out) => Ok(PartyOutcome { party: p.party_id(), output: Some(out), stats: p.stats().since(&before) }),
+        Err(e) => {
+            p.abort(&format!("party {} failed: {e}", p.party_id()));
+            Err(e)
+        }
+    }
+}
+
+/// Runs every party of `job` as a thread of this process. Returns each party's outcome, in
+/// party order, or the first error.
+pub fn run_local<J: Job>(
+    backend: Backend,
+    job: &J,
+    timeout: Option<Duration>,
+) -> Result<Vec<PartyOutcome<J::Output>>, MpcError> {
+    let mesh = local_mesh(backend.transport_parties(), timeout);
+    let results: Vec<Result<PartyOutcome<J::Output>, MpcError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = mesh
+            .into_iter()
+            .map(|t| s.spawn(move || run_party(backend, Box::new(t), job)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(MpcError::Usage("a party thread panicked".into()))))
+            .collect()
+    });
+    // Report the root cause: a party that failed on its own rather than because a peer
+    // aborted or went away.
+    let mut outcomes = Vec::new();
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok(o) => outcomes.push(o),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        return Ok(outcomes);
+    }
+    let root = errors
+        .iter()
+        .position(|e| !matches!(e, MpcError::Net(musket_net::NetError::Aborted { .. } | musket_net::NetError::Disconnected { .. })))
+        .unwrap_or(0);
+    Err(errors.swap_remove(root))
+}

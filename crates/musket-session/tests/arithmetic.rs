@@ -1,0 +1,243 @@
+//! Every arithmetic operation on both back ends against f64 and the plaintext oracle.
+mod common;
+use common::*;
+use musket_core::{mul_fixed, reveal_fixed, share_fixed, Protocol, Share};
+use musket_ring::{FixedPoint, RingTensor};
+use musket_session::Job;
+use rand::{Rng, SeedableRng};
+
+fn edge_values(fp: FixedPoint, n: usize, seed: u64) -> Vec<f64> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let big = (fp.limit_log2() as f64).exp2() - 1.0;
+    let mut v = vec![0.0, -0.0, fp.ulp(), -fp.ulp(), 1.0, -1.0, big, -big, big / 3.0, -big / 7.0];
+    while v.len() < n {
+        let scale = 10f64.powi(rng.gen_range(-4..12));
+        v.push(rng.gen_range(-1.0..1.0) * scale);
+    }
+    v
+}
+
+/// Linear ops and reveal on values spanning the whole representable range.
+struct Linear {
+    fp: FixedPoint,
+    x: Vec<f64>,
+    y: Vec<f64>,
+}
+
+impl Job for Linear {
+    type Output = Vec<Vec<f64>>;
+    fn run<P: Protocol>(&self, p: &mut P) -> JobResult<Self::Output> {
+        let shape = [self.x.len()];
+        let x = share_fixed(p, self.fp, 0, owned(p, 0, &self.x[..]), &shape)?;
+        let y = share_fixed(p, self.fp, 1, owned(p, 1, &self.y[..]), &shape)?;
+        let sum = p.add(&x, &y)?;
+        let diff = p.sub(&x, &y)?;
+        let neg = p.neg(&x)?;
+        let shifted = p.add_public(&x, &RingTensor::filled(&shape, self.fp.one()))?;
+        let scaled = p.scale(&y, 3)?;
+        let mut outs = Vec::new();
+        for t in [&sum, &diff, &neg, &shifted, &scaled] {
+            outs.push(reveal_fixed(p, self.fp, t)?);
+        }
+        Ok(outs)
+    }
+}
+
+#[test]
+fn linear_ops_are_exact_over_the_whole_range() {
+    let fp = FixedPoint::default();
+    let x = edge_values(fp, 200, 1);
+    let y: Vec<f64> = edge_values(fp, 200, 2).iter().map(|v| v / 4.0).collect();
+    let job = Linear { fp, x: x.clone(), y: y.clone() };
+    let enc = |v: f64| fp.decode_one(fp.encode_one(v).unwrap());
+    for backend in BACKENDS {
+        for o in run(backend, &job) {
+            let r = out(&o);
+            for i in 0..x.len() {
+                let (a, b) = (enc(x[i]), enc(y[i]));
+                let expect = [a + b, a - b, -a, a + 1.0, 3.0 * b];
+                for (k, e) in expect.iter().enumerate() {
+                    if e.abs() < (fp.limit_log2() as f64).exp2() {
+                        assert_eq!(r[k][i], *e, "{} op {k} element {i}", backend.name());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Fixed-point multiplication, matmul and sum.
+struct Products {
+    fp: FixedPoint,
+    x: Vec<f64>,
+    y: Vec<f64>,
+    m: usize,
+    k: usize,
+    n: usize,
+}
+
+impl Job for Products {
+    type Output = (Vec<f64>, Vec<f64>, Vec<f64>);
+    fn run<P: Protocol>(&self, p: &mut P) -> JobResult<Self::Output> {
+        let len = self.x.len();
+        let x = share_fixed(p, self.fp, 0, owned(p, 0, &self.x[..]), &[len])?;
+        let y = share_fixed(p, self.fp, 1, owned(p, 1, &self.y[..]), &[len])?;
+        let prod = mul_fixed(p, self.fp, &x, &y)?;
+        let a = p.reshape(&x, &[len])?;
+        let a = p.linear(&a, &|t| RingTensor::new(vec![self.m, self.k], t.data()[..self.m * self.k].to_vec()))?;
+        let b = p.linear(&y, &|t| RingTensor::new(vec![self.k, self.n], t.data()[..self.k * self.n].to_vec()))?;
+        let mm = p.matmul(&a, &b)?;
+        let mm = p.truncate(&mm, self.fp.frac_bits())?;
+        let s = p.sum_axis(&a, 1)?;
+        Ok((reveal_fixed(p, self.fp, &prod)?, reveal_fixed(p, self.fp, &mm)?, reveal_fixed(p, self.fp, &s)?))
+    }
+}
+
+#[test]
+fn products_match_f64_within_the_fixed_point_bound_and_the_oracle_within_one_ulp() {
+    let fp = FixedPoint::default();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let len = 4000;
+    // Products must stay below 2^30 (the documented bound at f = 16): include its edges.
+    let mut x: Vec<f64> = (0..len).map(|_| rng.gen_range(-200.0..200.0)).collect();
+    let mut y: Vec<f64> = (0..len).map(|_| rng.gen_range(-200.0..200.0)).collect();
+    let edges = [(0.0, 5.0), (-3.5, 0.0), (32767.0, 32767.0), (-32767.0, 32767.0), (fp.ulp(), -fp.ulp()), (1.0, -1.0)];
+    // At the end, outside the matrices (whose sums of products must also stay in range).
+    for (i, (a, b)) in edges.iter().enumerate() {
+        x[len - 1 - i] = *a;
+        y[len - 1 - i] = *b;
+    }
+    let (m, k, n) = (13, 37, 11);
+    let job = Products { fp, x: x.clone(), y: y.clone(), m, k, n };
+    let (want_p, want_mm, want_s) = oracle(&job);
+    let ulp = fp.ulp();
+    for backend in BACKENDS {
+        for o in run(backend, &job) {
+            let (pr, mm, s) = out(&o);
+            for i in 0..len {
+                let bound = (x[i].abs() + y[i].abs()) * ulp / 2.0 + 2.0 * ulp;
+                assert!((pr[i] - x[i] * y[i]).abs() <= bound, "{} mul {i}", backend.name());
+                assert!((pr[i] - want_p[i]).abs() <= ulp, "{} mul vs oracle {i}", backend.name());
+            }
+            for i in 0..m {
+                for j in 0..n {
+                    let exact: f64 = (0..k).map(|t| x[i * k + t] * y[t * n + j]).sum();
+                    let bound = k as f64 * 400.0 * ulp / 2.0 + 2.0 * ulp;
+                    assert!((mm[i * n + j] - exact).abs() <= bound, "{} matmul", backend.name());
+                    assert!((mm[i * n + j] - want_mm[i * n + j]).abs() <= ulp, "{} matmul vs oracle", backend.name());
+                }
+            }
+            assert_eq!(s, want_s, "{} sum", backend.name());
+        }
+    }
+}
+
+/// Truncation of raw ring values near the documented limit |x| < 2^62.
+struct Trunc {
+    values: Vec<u64>,
+    bits: u32,
+}
+
+impl Job for Trunc {
+    type Output = Vec<u64>;
+    fn run<P: Protocol>(&self, p: &mut P) -> JobResult<Vec<u64>> {
+        let t = RingTensor::from_vec(self.values.clone());
+        let x = p.input(0, owned(p, 0, &t), &[t.len()])?;
+        let y = p.truncate(&x, self.bits)?;
+        Ok(p.reveal(&y)?.into_data())
+    }
+}
+
+#[test]
+fn truncation_is_floor_or_floor_plus_one_up_to_2_pow_62() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+    let lim = (1i64 << 62) - 1;
+    let mut vals: Vec<i64> = vec![0, 1, -1, lim, -lim, 1 << 40, -(1 << 40), 65535, 65536, -65536, -65537];
+    vals.extend((0..20000).map(|_| rng.gen_range(-lim..=lim)));
+    for bits in [1u32, 16, 30] {
+        let job = Trunc { values: vals.iter().map(|&v| v as u64).collect(), bits };
+        for backend in BACKENDS {
+            for o in run(backend, &job) {
+                for (got, &v) in out(&o).iter().zip(&vals) {
+                    let floor = v >> bits;
+                    let got = *got as i64;
+                    assert!(got == floor || got == floor + 1, "{} trunc {bits}: {v} -> {got}", backend.name());
+                }
+            }
+        }
+    }
+}
+
+/// Returns this party's raw share words of a fixed input, and what each party received.
+struct RawShares {
+    value: Vec<u64>,
+    receiver: usize,
+}
+
+impl Job for RawShares {
+    type Output = (Vec<Vec<u64>>, Option<Vec<u64>>, Vec<u64>);
+    fn run<P: Protocol>(&self, p: &mut P) -> JobResult<Self::Output> {
+        let t = RingTensor::from_vec(self.value.clone());
+        let x = p.input(0, owned(p, 0, &t), &[t.len()])?;
+        let parts = x.parts().iter().map(|r| r.data().to_vec()).collect();
+        let before = p.stats();
+        let opened = p.reveal_to(&x, self.receiver)?;
+        let sent_to = p.stats().since(&before).bytes_sent_to;
+        Ok((parts, opened.map(RingTensor::into_data), sent_to))
+    }
+}
+
+#[test]
+fn shares_are_fresh_randomness_and_reveal_reaches_only_the_receiver() {
+    let value = vec![42u64; 64];
+    for backend in BACKENDS {
+        for receiver in 0..backend.compute_parties() {
+            let job = RawShares { value: value.clone(), receiver };
+            let first = run(backend, &job);
+            let second = run(backend, &job);
+            for (a, b) in first.iter().zip(&second) {
+                let (pa, oa, sent) = out(a);
+                let (pb, _, _) = out(b);
+                // A party's share words are random: two runs sharing the same secret differ
+                // wherever the share is not structurally zero.
+                let nonzero: Vec<_> = pa.iter().zip(&pb).filter(|(x, _)| x.iter().any(|&w| w != 0)).collect();
+                assert!(!nonzero.is_empty(), "{} party {} holds no randomness", backend.name(), a.party);
+                for (x, y) in nonzero {
+                    assert_ne!(x, y, "{} shares repeat across runs", backend.name());
+                    assert_ne!(x, &value, "{} share equals the secret", backend.name());
+                }
+                for (to, &bytes) in sent.iter().enumerate() {
+                    if to != receiver {
+                        assert_eq!(bytes, 0, "{} party {} sent to non-receiver {to}", backend.name(), a.party);
+                    }
+                }
+                if a.party == receiver {
+                    assert_eq!(oa, Some(value.clone()));
+                } else {
+                    assert_eq!(oa, None, "{} party {} learned the output", backend.name(), a.party);
+                }
+            }
+            let total: u64 = first.iter().map(|o| out(o).2.iter().sum::<u64>()).sum();
+            assert_eq!(total, 64 * 8, "{}: exactly one share crosses the wire", backend.name());
+        }
+    }
+}
+
+#[test]
+fn bad_usage_is_an_error_not_a_panic() {
+    struct Mismatch;
+    impl Job for Mismatch {
+        type Output = ();
+        fn run<P: Protocol>(&self, p: &mut P) -> JobResult<()> {
+            let a = RingTensor::zeros(&[3]);
+            let x = p.input(0, owned(p, 0, &a), &[3])?;
+            let y = p.input(1, owned(p, 1, &RingTensor::zeros(&[4])), &[4])?;
+            p.mul(&x, &y)?;
+            Ok(())
+        }
+    }
+    for backend in BACKENDS {
+        let err = musket_session::run_local(backend, &Mismatch, Some(std::time::Duration::from_secs(5))).unwrap_err();
+        assert!(err.to_string().contains("shape"), "{}: {err}", backend.name());
+    }
+}
