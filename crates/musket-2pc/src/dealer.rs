@@ -1,5 +1,5 @@
 use crate::DEALER;
-use musket_core::{os_seed, MpcError, Prg, Result};
+use musket_core::{or_abort, os_seed, MpcError, Prg, Result};
 use musket_net::{CommStats, Net, NetError};
 use musket_ring::{matmul, unpack_bits};
 
@@ -97,7 +97,12 @@ fn add(a: &[u64], b: &[u64]) -> Vec<u64> {
 }
 
 /// Runs the dealer until party 0 says the computation is done. Returns the dealer's counts.
+/// On failure, tells both parties before returning.
 pub fn run_dealer(mut net: Net) -> Result<CommStats> {
+    or_abort(&mut net, serve)
+}
+
+fn serve(net: &mut Net) -> Result<CommStats> {
     if net.party_id() != DEALER || net.n_parties() != 3 {
         return Err(MpcError::Usage("the 2PC dealer must be party 2 of 3".into()));
     }

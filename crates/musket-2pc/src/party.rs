@@ -1,6 +1,6 @@
 use crate::dealer::Request;
 use crate::DEALER;
-use musket_core::{os_seed, LinearMap, LinearMap2, MpcError, Prg, Protocol, Result, Share};
+use musket_core::{or_abort, os_seed, LinearMap, LinearMap2, MpcError, Prg, Protocol, Result, Share};
 use musket_net::{CommStats, Net, NetError};
 use musket_ring::{unpack_bits, RingTensor};
 
@@ -67,14 +67,17 @@ impl Dealer2pc {
             return Err(MpcError::Usage("2PC needs parties 0 and 1 plus the dealer as party 2".into()));
         }
         net.set_preprocessing_peer(DEALER);
-        let dealer_seed = seed_from(net.recv_bytes(DEALER)?, DEALER)?;
-        let pair_seed = if id == 0 {
-            let s = os_seed();
-            net.send_bytes(1, &s)?;
-            s
-        } else {
-            seed_from(net.recv_bytes(0)?, 0)?
-        };
+        let (dealer_seed, pair_seed) = or_abort(&mut net, |net| {
+            let dealer_seed = seed_from(net.recv_bytes(DEALER)?, DEALER)?;
+            let pair_seed = if id == 0 {
+                let s = os_seed();
+                net.send_bytes(1, &s)?;
+                s
+            } else {
+                seed_from(net.recv_bytes(0)?, 0)?
+            };
+            Ok((dealer_seed, pair_seed))
+        })?;
         Ok(Self {
             net,
             id,

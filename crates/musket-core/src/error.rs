@@ -22,3 +22,22 @@ pub enum MpcError {
 
 /// Result alias for protocol operations.
 pub type Result<T> = std::result::Result<T, MpcError>;
+
+impl MpcError {
+    /// True when this error only relays another party's abort (so it need not be announced).
+    pub fn is_peer_abort(&self) -> bool {
+        matches!(self, MpcError::Net(NetError::Aborted { .. }))
+    }
+}
+
+/// Runs `f` on `net`; if it fails with an error of this party's own, tells every peer before
+/// returning it, so that nobody waits out a timeout for a party that has given up.
+pub fn or_abort<T>(net: &mut musket_net::Net, f: impl FnOnce(&mut musket_net::Net) -> Result<T>) -> Result<T> {
+    let res = f(net);
+    if let Err(e) = &res {
+        if !e.is_peer_abort() {
+            net.abort(&e.to_string());
+        }
+    }
+    res
+}

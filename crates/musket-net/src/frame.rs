@@ -1,7 +1,7 @@
 //! The wire framing used over TCP: a fixed 16-byte header, then the payload.
 //!
 //! ```text
-//! byte 0      kind (0 = data, 1 = abort)
+//! byte 0      kind (0 = data, 1 = abort, 2 = waiting notice)
 //! bytes 1..4  zero (anything else is a corrupt header)
 //! bytes 4..8  payload length, u32 little-endian
 //! bytes 8..16 sequence number of this frame on its link, u64 little-endian
@@ -21,6 +21,8 @@ pub enum FrameKind {
     Data,
     /// The sender stopped; the payload is its reason, as UTF-8.
     Abort,
+    /// The sender has been blocked for a while on the party whose id (u32 LE) is the payload.
+    Waiting,
 }
 
 /// A decoded frame header.
@@ -68,6 +70,7 @@ impl FrameHeader {
         out[0] = match self.kind {
             FrameKind::Data => 0,
             FrameKind::Abort => 1,
+            FrameKind::Waiting => 2,
         };
         out[4..8].copy_from_slice(&self.len.to_le_bytes());
         out[8..16].copy_from_slice(&self.seq.to_le_bytes());
@@ -84,6 +87,7 @@ impl FrameHeader {
         let kind = match bytes[0] {
             0 => FrameKind::Data,
             1 => FrameKind::Abort,
+            2 => FrameKind::Waiting,
             k => return Err(FrameError::UnknownKind(k)),
         };
         if bytes[1..4] != [0, 0, 0] {

@@ -9,6 +9,7 @@
 
 mod error;
 mod frame;
+mod inbox;
 mod local;
 mod meter;
 mod tls;

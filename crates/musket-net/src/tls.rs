@@ -8,6 +8,7 @@
 //! for the id it claims.
 
 use crate::frame::{FrameHeader, FrameKind, FRAME_HEADER_LEN};
+use crate::inbox::{Event, Inbox};
 use crate::{NetError, Transport, DEFAULT_MAX_FRAME, DEFAULT_TIMEOUT};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
@@ -20,7 +21,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -213,7 +214,6 @@ struct PeerLink {
     outbox: Option<Sender<(FrameKind, Vec<u8>)>>,
     write_error: Arc<Mutex<Option<NetError>>>,
     writer: Option<JoinHandle<()>>,
-    inbox: Receiver<Result<Vec<u8>, NetError>>,
     inbound_socket: TcpStream,
     reader: Option<JoinHandle<()>>,
 }
@@ -222,6 +222,7 @@ struct PeerLink {
 pub struct TlsTransport {
     id: usize,
     links: Vec<Option<PeerLink>>,
+    inbox: Inbox,
     timeout: Duration,
     failed: bool,
 }
@@ -283,13 +284,14 @@ impl TlsTransport {
         }
 
         let mut links: Vec<Option<PeerLink>> = (0..n).map(|_| None).collect();
+        let (events, inbox) = channel();
         for (peer, (out, inb)) in outbound.into_iter().zip(inbound).enumerate() {
             if let (Some(out), Some(inb)) = (out, inb) {
-                links[peer] = Some(spawn_link(peer, out, inb, config.max_frame, config.timeout)?);
+                links[peer] = Some(spawn_link(peer, out, inb, config.max_frame, config.timeout, events.clone())?);
             }
         }
         tracing::debug!(party = me, "TLS mesh established");
-        Ok(Self { id: me, links, timeout: config.timeout, failed: false })
+        Ok(Self { id: me, links, inbox: Inbox::new(inbox, n, config.timeout), timeout: config.timeout, failed: false })
     }
 
     fn link(&mut self, peer: usize) -> Result<&mut PeerLink, NetError> {
@@ -462,6 +464,7 @@ fn spawn_link(
     mut inb: Inbound,
     max_frame: u64,
     timeout: Duration,
+    events: Sender<(usize, Event)>,
 ) -> Result<PeerLink, NetError> {
     let setup = |e: std::io::Error| NetError::Setup(format!("thread or socket set-up: {e}"));
     out.sock.set_write_timeout(Some(timeout)).map_err(setup)?;
@@ -489,21 +492,15 @@ fn spawn_link(
             })
             .map_err(setup)?
     };
-    let (in_tx, in_rx) = channel();
     let reader = std::thread::Builder::new()
         .name(format!("musket-recv-{peer}"))
         .spawn(move || {
             let mut seq = 0u64;
             loop {
-                let item = read_frame(&mut inb, peer, max_frame, seq);
+                let ev = read_frame(&mut inb, peer, max_frame, seq);
                 seq += 1;
-                let stop = !matches!(item, Ok(Some(_)));
-                let msg = match item {
-                    Ok(Some(payload)) => Ok(payload),
-                    Ok(None) => Err(NetError::Disconnected { peer }),
-                    Err(e) => Err(e),
-                };
-                if in_tx.send(msg).is_err() || stop {
+                let stop = matches!(ev, Event::Failed(_));
+                if events.send((peer, ev)).is_err() || stop {
                     return;
                 }
             }
@@ -513,34 +510,41 @@ fn spawn_link(
         outbox: Some(out_tx),
         write_error,
         writer: Some(writer),
-        inbox: in_rx,
         inbound_socket,
         reader: Some(reader),
     })
 }
 
-/// Reads one frame: `Ok(Some(payload))` for data, `Err(Aborted)` for an abort frame,
-/// `Ok(None)` on a clean end of stream.
-fn read_frame(inb: &mut Inbound, peer: usize, max_frame: u64, seq: u64) -> Result<Option<Vec<u8>>, NetError> {
+/// Reads one frame and turns it into an event; failures (including a clean end of stream and
+/// an abort frame) end the link.
+fn read_frame(inb: &mut Inbound, peer: usize, max_frame: u64, seq: u64) -> Event {
     let mut header = [0u8; FRAME_HEADER_LEN];
     match inb.read_exact(&mut header) {
         Ok(()) => {}
-        Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(link_error(peer, &e)),
+        Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Event::Failed(NetError::Disconnected { peer }),
+        Err(e) => return Event::Failed(link_error(peer, &e)),
     }
-    let h = FrameHeader::decode(&header, max_frame, seq)
-        .map_err(|e| NetError::Malformed { peer, reason: e.to_string() })?;
+    let h = match FrameHeader::decode(&header, max_frame, seq) {
+        Ok(h) => h,
+        Err(e) => return Event::Failed(NetError::Malformed { peer, reason: e.to_string() }),
+    };
     let mut payload = vec![0u8; h.len as usize];
-    inb.read_exact(&mut payload).map_err(|e| match e.kind() {
-        ErrorKind::UnexpectedEof => NetError::Malformed { peer, reason: "frame truncated".into() },
-        _ => link_error(peer, &e),
-    })?;
+    if let Err(e) = inb.read_exact(&mut payload) {
+        return Event::Failed(match e.kind() {
+            ErrorKind::UnexpectedEof => NetError::Malformed { peer, reason: "frame truncated".into() },
+            _ => link_error(peer, &e),
+        });
+    }
     match h.kind {
-        FrameKind::Data => Ok(Some(payload)),
+        FrameKind::Data => Event::Data(payload),
+        FrameKind::Waiting => match <[u8; 4]>::try_from(payload.as_slice()) {
+            Ok(b) => Event::Waiting(u32::from_le_bytes(b) as usize),
+            Err(_) => Event::Failed(NetError::Malformed { peer, reason: "bad waiting notice".into() }),
+        },
         FrameKind::Abort => {
             let mut reason = String::from_utf8_lossy(&payload).into_owned();
             reason.truncate(512);
-            Err(NetError::Aborted { peer, reason })
+            Event::Failed(NetError::Aborted { peer, reason })
         }
     }
 }
@@ -574,13 +578,15 @@ impl Transport for TlsTransport {
     }
 
     fn recv(&mut self, from: usize) -> Result<Vec<u8>, NetError> {
-        let timeout = self.timeout;
-        let link = self.link(from)?;
-        let res = match link.inbox.recv_timeout(timeout) {
-            Ok(r) => r,
-            Err(RecvTimeoutError::Timeout) => Err(NetError::Timeout { peer: from, after: timeout }),
-            Err(RecvTimeoutError::Disconnected) => Err(NetError::Disconnected { peer: from }),
-        };
+        self.link(from)?;
+        let links = &self.links;
+        let res = self.inbox.recv(from, &mut |on| {
+            for link in links.iter().flatten() {
+                if let Some(outbox) = &link.outbox {
+                    let _ = outbox.send((FrameKind::Waiting, (on as u32).to_le_bytes().to_vec()));
+                }
+            }
+        });
         if res.is_err() {
             self.failed = true;
         }

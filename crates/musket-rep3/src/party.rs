@@ -1,4 +1,4 @@
-use musket_core::{os_seed, LinearMap, LinearMap2, MpcError, Prg, Protocol, Result, Share};
+use musket_core::{or_abort, os_seed, LinearMap, LinearMap2, MpcError, Prg, Protocol, Result, Share};
 use musket_net::{CommStats, Net, NetError};
 use musket_ring::{unpack_bits, RingTensor};
 
@@ -75,9 +75,11 @@ impl Rep3 {
             return Err(MpcError::Usage("3PC needs exactly three parties".into()));
         }
         let own_seed = os_seed();
-        net.send_bytes((id + 2) % 3, &own_seed)?;
-        let next_seed: [u8; 16] = net.recv_bytes((id + 1) % 3)?.try_into().map_err(|_| {
-            MpcError::Net(NetError::Malformed { peer: (id + 1) % 3, reason: "expected a 16-byte key".into() })
+        let next_seed: [u8; 16] = or_abort(&mut net, |net| {
+            net.send_bytes((id + 2) % 3, &own_seed)?;
+            net.recv_bytes((id + 1) % 3)?.try_into().map_err(|_| {
+                MpcError::Net(NetError::Malformed { peer: (id + 1) % 3, reason: "expected a 16-byte key".into() })
+            })
         })?;
         Ok(Self {
             net,

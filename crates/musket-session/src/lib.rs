@@ -94,7 +94,10 @@ fn drive<P: Protocol, J: Job>(mut p: P, job: &J) -> Result<PartyOutcome<J::Outpu
     match job.run(&mut p).and_then(|out| p.finish().map(|_| out)) {
         Ok(out) => Ok(PartyOutcome { party: p.party_id(), output: Some(out), stats: p.stats().since(&before) }),
         Err(e) => {
-            p.abort(&format!("party {} failed: {e}", p.party_id()));
+            // Relay our own failure; a failure we learned from a peer is already known to all.
+            if !e.is_peer_abort() {
+                p.abort(&e.to_string());
+            }
             Err(e)
         }
     }
@@ -133,7 +136,7 @@ pub fn run_local<J: Job>(
     }
     let root = errors
         .iter()
-        .position(|e| !matches!(e, MpcError::Net(musket_net::NetError::Aborted { .. } | musket_net::NetError::Disconnected { .. })))
+        .position(|e| !e.is_peer_abort() && !matches!(e, MpcError::Net(musket_net::NetError::Disconnected { .. })))
         .unwrap_or(0);
     Err(errors.swap_remove(root))
 }

@@ -1,5 +1,5 @@
 //! Helpers shared by the protocol test files.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, missing_docs)]
 
 use musket_core::{MpcError, Plain, Protocol};
 use musket_session::{run_local, Backend, Job, PartyOutcome};

@@ -1,0 +1,123 @@
+//! Pinned communication: bytes and rounds per party for the core operations. A change that
+//! alters these numbers must update them here deliberately.
+mod common;
+use common::*;
+use musket_core::{lt, relu, Protocol, MSB_CIRCUIT_ANDS};
+use musket_net::CommStats;
+use musket_ring::RingTensor;
+use musket_session::{Backend, Job};
+
+#[derive(Clone, Copy)]
+enum Op {
+    Mul,
+    Matmul { m: usize, k: usize, n: usize },
+    Truncate,
+    Lt,
+    Relu,
+}
+
+/// Shares inputs, then measures one operation.
+struct Measure {
+    op: Op,
+    n: usize,
+}
+
+impl Job for Measure {
+    type Output = (CommStats, CommStats);
+    fn run<P: Protocol>(&self, p: &mut P) -> JobResult<(CommStats, CommStats)> {
+        let (sa, sb) = match self.op {
+            Op::Matmul { m, k, n } => (vec![m, k], vec![k, n]),
+            _ => (vec![self.n], vec![self.n]),
+        };
+        let va = RingTensor::filled(&sa, 3);
+        let vb = RingTensor::filled(&sb, 5);
+        let a = p.input(0, owned(p, 0, &va), &sa)?;
+        let b = p.input(1, owned(p, 1, &vb), &sb)?;
+        // Two all-to-all openings bring every party's round clock to the same value, so the
+        // op's depth is measured from a common start.
+        let tiny = p.input(0, owned(p, 0, &RingTensor::zeros(&[1])), &[1])?;
+        p.reveal(&tiny)?;
+        p.reveal(&tiny)?;
+        let before = p.stats();
+        match self.op {
+            Op::Mul => drop(p.mul(&a, &b)?),
+            Op::Matmul { .. } => drop(p.matmul(&a, &b)?),
+            Op::Truncate => drop(p.truncate(&a, 16)?),
+            Op::Lt => drop(lt(p, &a, &b)?),
+            Op::Relu => drop(relu(p, &a)?),
+        }
+        Ok((before, p.stats()))
+    }
+}
+
+/// (online bytes sent, rounds) per compute party. Rounds are the op's depth: how far the
+/// latest Lamport clock among the parties advanced.
+fn measure(backend: Backend, op: Op, n: usize) -> Vec<(u64, u64)> {
+    let outs: Vec<(CommStats, CommStats)> = run(backend, &Measure { op, n }).iter().map(out).collect();
+    let start = outs.iter().map(|o| o.0.rounds).max().unwrap_or(0);
+    let end = outs.iter().map(|o| o.1.rounds).max().unwrap_or(0);
+    outs.iter()
+        .map(|(before, after)| {
+            let d = after.since(before);
+            (d.bytes_sent - d.preprocessing_bytes_sent, end - start)
+        })
+        .collect()
+}
+
+const N: usize = 1000;
+const NB: u64 = (N as u64).div_ceil(64);
+const W: u64 = 8; // bytes per word
+
+#[test]
+fn mul_costs() {
+    // 2PC: open x - a and y - b: two words per element each way, one round.
+    assert_eq!(measure(Backend::TwoPc, Op::Mul, N), vec![(2 * N as u64 * W, 1); 2]);
+    // 3PC: re-share one word per element, one round.
+    assert_eq!(measure(Backend::ThreePc, Op::Mul, N), vec![(N as u64 * W, 1); 3]);
+}
+
+#[test]
+fn matmul_costs_output_size_in_3pc() {
+    let (m, k, n) = (8usize, 500usize, 6usize);
+    let out3 = measure(Backend::ThreePc, Op::Matmul { m, k, n }, 0);
+    assert_eq!(out3, vec![((m * n) as u64 * W, 1); 3], "3PC sends m*n, independent of k");
+    let out2 = measure(Backend::TwoPc, Op::Matmul { m, k, n }, 0);
+    assert_eq!(out2, vec![((m * k + k * n) as u64 * W, 1); 2], "2PC opens both masked operands");
+}
+
+#[test]
+fn truncation_costs() {
+    assert_eq!(measure(Backend::TwoPc, Op::Truncate, N), vec![(N as u64 * W, 1); 2]);
+    // 3PC: the helper sends 1 word to party 0 and 3 to party 1; they each send 1 back.
+    let n = N as u64;
+    assert_eq!(
+        measure(Backend::ThreePc, Op::Truncate, N),
+        vec![(n * W, 2), (n * W, 2), (4 * n * W, 2)]
+    );
+}
+
+#[test]
+fn comparison_costs() {
+    let ands = MSB_CIRCUIT_ANDS as u64 * NB;
+    // 2PC: each AND opens two masked words; then one word per 64 elements for bit injection.
+    // 7 rounds of AND layers + 1 for the conversion.
+    assert_eq!(measure(Backend::TwoPc, Op::Lt, N), vec![((2 * ands + NB) * W, 8); 2]);
+    // 3PC: party 0 shares its operand (n words), one word per AND each, then the bit is
+    // injected with an input from party 0 (n words) and one multiplication (n words each).
+    let n = N as u64;
+    assert_eq!(
+        measure(Backend::ThreePc, Op::Lt, N),
+        vec![((2 * n + ands + n) * W, 10), ((ands + n) * W, 10), ((ands + n) * W, 10)]
+    );
+}
+
+#[test]
+fn relu_costs() {
+    let ands = MSB_CIRCUIT_ANDS as u64 * NB;
+    let n = N as u64;
+    assert_eq!(measure(Backend::TwoPc, Op::Relu, N), vec![((2 * ands + NB + 2 * n) * W, 9); 2]);
+    assert_eq!(
+        measure(Backend::ThreePc, Op::Relu, N),
+        vec![((2 * n + ands + 2 * n) * W, 11), ((ands + 2 * n) * W, 11), ((ands + 2 * n) * W, 11)]
+    );
+}

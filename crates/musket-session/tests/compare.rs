@@ -1,0 +1,61 @@
+//! Secure comparison (the millionaires' problem) and ReLU on both back ends: exact results.
+mod common;
+use common::*;
+use musket_core::{lt, msb, relu, Protocol};
+use musket_ring::RingTensor;
+use musket_session::Job;
+use rand::{Rng, SeedableRng};
+
+struct Compare {
+    x: Vec<u64>,
+    y: Vec<u64>,
+}
+
+impl Job for Compare {
+    type Output = (Vec<u64>, Vec<u64>, Vec<u64>);
+    fn run<P: Protocol>(&self, p: &mut P) -> JobResult<Self::Output> {
+        let n = self.x.len();
+        let (tx, ty) = (RingTensor::from_vec(self.x.clone()), RingTensor::from_vec(self.y.clone()));
+        let x = p.input(0, owned(p, 0, &tx), &[n])?;
+        let y = p.input(1, owned(p, 1, &ty), &[n])?;
+        let less = lt(p, &x, &y)?;
+        let r = relu(p, &x)?;
+        let m = msb(p, &x)?;
+        Ok((p.reveal(&less)?.into_data(), p.reveal(&r)?.into_data(), p.reveal_bits(&m)?))
+    }
+}
+
+#[test]
+fn comparison_and_relu_are_exact() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let lim = 1i64 << 61;
+    let mut pairs: Vec<(i64, i64)> = vec![
+        (0, 0), (1, 0), (0, 1), (-1, 0), (0, -1), (-1, -1), (5, 7), (7, 5), (-3, 2), (-50, -51),
+        (lim, lim - 1), (lim - 1, lim), (-lim, lim), (lim, -lim), (-lim, -lim + 1), (1 << 40, (1 << 40) + 1),
+    ];
+    for _ in 0..3000 {
+        let a = rng.gen_range(-lim..=lim);
+        let b = match rng.gen_range(0..4) {
+            0 => a,
+            1 => a + 1,
+            2 => a - 1,
+            _ => rng.gen_range(-lim..=lim),
+        };
+        pairs.push((a, b));
+    }
+    let job = Compare {
+        x: pairs.iter().map(|p| p.0 as u64).collect(),
+        y: pairs.iter().map(|p| p.1 as u64).collect(),
+    };
+    assert_eq!(oracle(&job).0, pairs.iter().map(|(a, b)| (a < b) as u64).collect::<Vec<_>>());
+    for backend in BACKENDS {
+        for o in run(backend, &job) {
+            let (less, r, m) = out(&o);
+            for (i, (a, b)) in pairs.iter().enumerate() {
+                assert_eq!(less[i], (a < b) as u64, "{}: {a} < {b}", backend.name());
+                assert_eq!(r[i] as i64, (*a).max(0), "{}: relu({a})", backend.name());
+                assert_eq!((m[i / 64] >> (i % 64)) & 1, (*a < 0) as u64, "{}: msb({a})", backend.name());
+            }
+        }
+    }
+}
