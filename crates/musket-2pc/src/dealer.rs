@@ -96,7 +96,8 @@ fn add(a: &[u64], b: &[u64]) -> Vec<u64> {
     a.iter().zip(b).map(|(x, y)| x.wrapping_add(*y)).collect()
 }
 
-/// Runs the dealer until party 0 says the computation is done. Returns the dealer's counts.
+/// Runs the dealer until party 0 says the computation is done. Returns the dealer's counts
+/// after set-up (the seeds it sent are not included).
 /// On failure, tells both parties before returning.
 pub fn run_dealer(mut net: Net) -> Result<CommStats> {
     or_abort(&mut net, serve)
@@ -112,12 +113,13 @@ fn serve(net: &mut Net) -> Result<CommStats> {
     net.send_bytes(0, &s0)?;
     net.send_bytes(1, &s1)?;
     let (mut prg0, mut prg1) = (Prg::from_seed(s0), Prg::from_seed(s1));
+    let after_setup = net.stats().clone();
     loop {
         let bytes = net.recv_bytes(0)?;
         let req = Request::decode(&bytes)
             .map_err(|reason| MpcError::Net(NetError::Malformed { peer: 0, reason }))?;
         let correction: Vec<u64> = match req {
-            Request::Done => return Ok(net.stats().clone()),
+            Request::Done => return Ok(net.stats().since(&after_setup)),
             Request::Triple { n } => {
                 let n = n as usize;
                 let a = add(&prg0.words(n), &prg1.words(n));

@@ -1,1 +1,107 @@
-fn main() {}
+//! `musket`: secure multi-party computation from one binary. Every role (compute party,
+//! dealer, input owner) is this program; the local mode runs all parties as threads.
+
+mod bench;
+mod cluster;
+mod millionaires;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use musket_session::Backend;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "musket", version, about = "Secure multi-party computation for ML models")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Yao's millionaires' problem: who is richer, revealing nothing else. All parties run
+    /// locally as threads; put negative amounts after `--`.
+    Millionaires {
+        /// Alice's wealth (a whole number).
+        #[arg(allow_negative_numbers = true)]
+        alice: i64,
+        /// Bob's wealth (a whole number).
+        #[arg(allow_negative_numbers = true)]
+        bob: i64,
+        /// Protocol back end.
+        #[arg(long, default_value = "3pc")]
+        protocol: Backend,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set up a cluster of parties on several processes or machines.
+    Cluster {
+        #[command(subcommand)]
+        action: ClusterAction,
+    },
+    /// Run one party of a cluster over mutual TLS.
+    Party {
+        /// The cluster file written by `musket cluster init`.
+        #[arg(long)]
+        config: PathBuf,
+        /// This party's id.
+        #[arg(long)]
+        id: usize,
+        /// This party's private key (default: party<ID>.key next to the config).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        job: cluster::PartyJob,
+    },
+    /// Measure protocol operations: time, bytes and rounds per party.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum ClusterAction {
+    /// Write a cluster file and a certificate and key per party for a local cluster.
+    Init {
+        /// Directory to write into (created if missing).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Protocol the cluster runs.
+        #[arg(long, default_value = "3pc")]
+        protocol: Backend,
+        /// Host every party listens on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Port of party 0; party K listens on base + K.
+        #[arg(long, default_value_t = 7100)]
+        base_port: u16,
+    },
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MUSKET_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Millionaires { alice, bob, protocol, json } => millionaires::local(alice, bob, protocol, json),
+        Command::Cluster { action: ClusterAction::Init { dir, protocol, host, base_port } } => {
+            cluster::init(&dir, protocol, &host, base_port)
+        }
+        Command::Party { config, id, key, json, job } => cluster::run_party(&config, id, key.as_deref(), json, job),
+        Command::Bench(args) => bench::run(args),
+    }
+}

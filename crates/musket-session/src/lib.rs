@@ -68,6 +68,15 @@ pub struct PartyOutcome<T> {
     pub output: Option<T>,
     /// Communication counts of this party for the job (set-up excluded).
     pub stats: CommStats,
+    /// This party's round clock when the job started and when it ended.
+    pub clock: (u64, u64),
+}
+
+/// Rounds a job took: how far the latest round clock among the parties advanced.
+pub fn job_rounds<T>(outcomes: &[PartyOutcome<T>]) -> u64 {
+    let start = outcomes.iter().map(|o| o.clock.0).max().unwrap_or(0);
+    let end = outcomes.iter().map(|o| o.clock.1).max().unwrap_or(0);
+    end.saturating_sub(start)
 }
 
 /// Runs one party of `job` over `transport`. A compute party's failure is announced to every
@@ -82,7 +91,7 @@ pub fn run_party<J: Job>(
     match backend {
         Backend::TwoPc if party == musket_2pc::DEALER => {
             let stats = run_dealer(net)?;
-            Ok(PartyOutcome { party, output: None, stats })
+            Ok(PartyOutcome { party, output: None, stats, clock: (0, 0) })
         }
         Backend::TwoPc => drive(Dealer2pc::new(net)?, job),
         Backend::ThreePc => drive(Rep3::new(net)?, job),
@@ -92,7 +101,15 @@ pub fn run_party<J: Job>(
 fn drive<P: Protocol, J: Job>(mut p: P, job: &J) -> Result<PartyOutcome<J::Output>, MpcError> {
     let before = p.stats();
     match job.run(&mut p).and_then(|out| p.finish().map(|_| out)) {
-        Ok(out) => Ok(PartyOutcome { party: p.party_id(), output: Some(out), stats: p.stats().since(&before) }),
+        Ok(out) => {
+            let after = p.stats();
+            Ok(PartyOutcome {
+                party: p.party_id(),
+                output: Some(out),
+                stats: after.since(&before),
+                clock: (before.rounds, after.rounds),
+            })
+        }
         Err(e) => {
             // Relay our own failure; a failure we learned from a peer is already known to all.
             if !e.is_peer_abort() {

@@ -1,0 +1,216 @@
+//! Multi-process deployments: the cluster file, certificate generation, and running one party
+//! over mutual TLS.
+
+use crate::millionaires::{check_amount, verdict, Millionaires, ALICE, BOB};
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use musket_core::{lt, MpcError, Protocol};
+use musket_net::{generate_identity, TlsConfig, TlsTransport, DEFAULT_MAX_FRAME};
+use musket_ring::RingTensor;
+use musket_session::{run_party as run_one, Backend, Job};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The cluster file: which protocol, and where each party listens with which certificate.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClusterFile {
+    protocol: Backend,
+    /// Seconds a party waits for a message before failing.
+    #[serde(default = "default_timeout")]
+    timeout_secs: u64,
+    /// Seconds to wait for every party to connect.
+    #[serde(default = "default_connect_timeout")]
+    connect_timeout_secs: u64,
+    party: Vec<PartyEntry>,
+}
+
+fn default_timeout() -> u64 {
+    60
+}
+fn default_connect_timeout() -> u64 {
+    30
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartyEntry {
+    id: usize,
+    address: String,
+    /// PEM certificate, relative to the cluster file.
+    certificate: PathBuf,
+}
+
+/// What a party of a cluster runs.
+#[derive(Subcommand, Debug, Clone)]
+pub(crate) enum PartyJob {
+    /// The millionaires' problem: party 0 (Alice) and party 1 (Bob) each give their amount.
+    Millionaires {
+        /// This party's amount (parties 0 and 1 only).
+        #[arg(long, allow_negative_numbers = true)]
+        amount: Option<i64>,
+    },
+    /// Repeated secure comparisons of random vectors, for load and fault tests.
+    CompareLoop {
+        /// Elements per comparison.
+        #[arg(long, default_value_t = 10_000)]
+        elements: usize,
+        /// Number of comparisons.
+        #[arg(long, default_value_t = 10)]
+        iterations: usize,
+    },
+}
+
+const PARTIES: usize = 3;
+
+/// Writes `cluster.toml` and `party<K>.crt` / `party<K>.key` for a three-party cluster.
+pub(crate) fn init(dir: &Path, protocol: Backend, host: &str, base_port: u16) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut parties = Vec::new();
+    for id in 0..PARTIES {
+        let ident = generate_identity(id)?;
+        let cert = format!("party{id}.crt");
+        std::fs::write(dir.join(&cert), &ident.cert_pem)?;
+        write_private(&dir.join(format!("party{id}.key")), &ident.key_pem)?;
+        let port = base_port.checked_add(id as u16).context("port out of range")?;
+        parties.push(PartyEntry { id, address: format!("{host}:{port}"), certificate: cert.into() });
+    }
+    let file = ClusterFile {
+        protocol,
+        timeout_secs: default_timeout(),
+        connect_timeout_secs: default_connect_timeout(),
+        party: parties,
+    };
+    let path = dir.join("cluster.toml");
+    std::fs::write(&path, toml::to_string_pretty(&file)?)?;
+    println!("wrote {} and a certificate and key per party in {}", path.display(), dir.display());
+    println!("give party K its key file party<K>.key and nobody else's");
+    Ok(())
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+        f.write_all(text.as_bytes())?;
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::write(path, text)?;
+        Ok(())
+    }
+}
+
+fn load(config: &Path, id: usize, key: Option<&Path>) -> Result<(Backend, TlsConfig)> {
+    let text = std::fs::read_to_string(config).with_context(|| format!("cannot read {}", config.display()))?;
+    let file: ClusterFile = toml::from_str(&text).with_context(|| format!("invalid cluster file {}", config.display()))?;
+    if file.party.len() != PARTIES {
+        bail!("the cluster file lists {} parties; Musket runs 3 (2PC: two parties and the dealer)", file.party.len());
+    }
+    let mut entries: Vec<&PartyEntry> = file.party.iter().collect();
+    entries.sort_by_key(|p| p.id);
+    if entries.iter().enumerate().any(|(i, p)| p.id != i) {
+        bail!("party ids in the cluster file must be 0, 1 and 2, each once");
+    }
+    if id >= PARTIES {
+        bail!("--id {id} is not a party of this cluster");
+    }
+    let dir = config.parent().unwrap_or(Path::new("."));
+    let mut parties = Vec::new();
+    for p in entries {
+        let cert_path = dir.join(&p.certificate);
+        let pem = std::fs::read_to_string(&cert_path)
+            .with_context(|| format!("cannot read the certificate of party {} at {}", p.id, cert_path.display()))?;
+        parties.push((p.address.clone(), pem));
+    }
+    let key_path = key.map(Path::to_path_buf).unwrap_or_else(|| dir.join(format!("party{id}.key")));
+    let key_pem = std::fs::read_to_string(&key_path).with_context(|| format!("cannot read key file {}", key_path.display()))?;
+    let mut tls = TlsConfig::from_pem(id, parties, &key_pem)?;
+    if file.timeout_secs == 0 || file.connect_timeout_secs == 0 {
+        bail!("timeouts in the cluster file must be positive");
+    }
+    tls.timeout = Duration::from_secs(file.timeout_secs);
+    tls.connect_timeout = Duration::from_secs(file.connect_timeout_secs);
+    tls.max_frame = DEFAULT_MAX_FRAME;
+    Ok((file.protocol, tls))
+}
+
+/// Repeated comparisons on random inputs of parties 0 and 1.
+struct CompareLoop {
+    elements: usize,
+    iterations: usize,
+}
+
+impl Job for CompareLoop {
+    type Output = u64;
+    fn run<P: Protocol>(&self, p: &mut P) -> Result<u64, MpcError> {
+        let shape = [self.elements];
+        let mut prg = musket_core::Prg::from_os();
+        let mine = |prg: &mut musket_core::Prg| RingTensor::from_vec(prg.words(self.elements).iter().map(|w| w >> 2).collect());
+        let (va, vb) = (mine(&mut prg), mine(&mut prg));
+        let a = p.input(0, (p.party_id() == 0).then_some(&va), &shape)?;
+        let b = p.input(1, (p.party_id() == 1).then_some(&vb), &shape)?;
+        let mut count = 0;
+        for _ in 0..self.iterations {
+            let c = lt(p, &a, &b)?;
+            count = p.reveal(&c)?.data().iter().sum();
+        }
+        Ok(count)
+    }
+}
+
+/// Runs one party of the cluster.
+pub(crate) fn run_party(config: &Path, id: usize, key: Option<&Path>, json: bool, job: PartyJob) -> Result<()> {
+    let (backend, tls) = load(config, id, key)?;
+    let role = match (backend, id) {
+        (Backend::TwoPc, 2) => "dealer",
+        (Backend::ThreePc, 2) => "helper",
+        (_, 0) => "alice",
+        _ => "bob",
+    };
+    if let PartyJob::Millionaires { amount } = &job {
+        match (id, amount) {
+            (ALICE | BOB, None) => bail!("party {id} must give --amount"),
+            (ALICE | BOB, Some(v)) => check_amount(role, *v)?,
+            (_, Some(_)) => bail!("party {id} has no amount in the millionaires' problem"),
+            _ => {}
+        }
+    }
+    let transport = TlsTransport::connect(tls)?;
+    let started = std::time::Instant::now();
+    match job {
+        PartyJob::Millionaires { amount } => {
+            let job = Millionaires { alice: amount.filter(|_| id == ALICE), bob: amount.filter(|_| id == BOB) };
+            let out = run_one(backend, Box::new(transport), &job)?;
+            let richer = out.output.flatten().map(verdict);
+            if json {
+                let v = serde_json::json!({
+                    "party": id, "role": role, "protocol": backend.name(), "richer": richer,
+                    "rounds": out.clock.1 - out.clock.0, "bytes_sent": out.stats.bytes_sent,
+                });
+                println!("{v}");
+            } else {
+                match richer {
+                    Some("equal") => println!("party {id} ({role}): Alice and Bob are equally rich."),
+                    Some(who) => println!("party {id} ({role}): {who} is richer."),
+                    None => println!("party {id} ({role}): done; this party learns nothing."),
+                }
+                println!("sent {} bytes", out.stats.bytes_sent);
+            }
+        }
+        PartyJob::CompareLoop { elements, iterations } => {
+            let out = run_one(backend, Box::new(transport), &CompareLoop { elements, iterations })?;
+            let secs = started.elapsed().as_secs_f64();
+            if json {
+                println!("{}", serde_json::json!({"party": id, "role": role, "seconds": secs, "bytes_sent": out.stats.bytes_sent}));
+            } else {
+                println!("party {id} ({role}): {iterations} comparisons of {elements} elements in {secs:.3}s, sent {} bytes", out.stats.bytes_sent);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! The `musket` binary end to end: local runs, three processes over TLS, a killed party, and
+//! bad input. Every failure must be a clear message and a non-zero exit, never a panic.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_musket");
+
+fn musket(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("musket runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&o.stdout)))
+}
+
+#[test]
+fn millionaires_locally_on_both_backends() {
+    for p in ["2pc", "3pc"] {
+        for (a, b, want) in [("5", "7", "bob"), ("-3", "2", "bob"), ("0", "0", "equal"), ("1000000000000", "999999999999", "alice"), ("-1000000000000", "-1000000000001", "alice")] {
+            let v = json(&musket(&["millionaires", "--protocol", p, "--json", "--", a, b]));
+            assert_eq!(v["richer"], want, "{p}: {a} vs {b}");
+            assert_eq!(v["protocol"], p);
+            assert!(v["rounds"].as_u64().unwrap() > 0);
+            assert_eq!(v["bytes_sent"].as_array().unwrap().len(), 3);
+        }
+    }
+    let o = musket(&["millionaires", "5", "7"]);
+    assert!(text(&o.stdout).contains("Bob is richer"), "{}", text(&o.stdout));
+}
+
+#[test]
+fn bad_arguments_fail_cleanly() {
+    let o = musket(&["millionaires", "--", "5000000000000000000", "1"]);
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("outside the supported range"), "{}", text(&o.stderr));
+    let o = musket(&["millionaires", "--protocol", "4pc", "1", "2"]);
+    assert!(!o.status.success());
+    let o = musket(&["party", "--config", "/nonexistent/cluster.toml", "--id", "0", "millionaires", "--amount", "3"]);
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("cannot read"), "{}", text(&o.stderr));
+    let dir = tempdir("badtoml");
+    std::fs::write(dir.join("cluster.toml"), "protocol = \"3pc\"\n[[party]]\nid = \"zero\"\n").unwrap();
+    let o = musket(&["party", "--config", dir.join("cluster.toml").to_str().unwrap(), "--id", "0", "millionaires", "--amount", "3"]);
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("invalid cluster file"), "{}", text(&o.stderr));
+    for o in [&o] {
+        assert!(!text(&o.stderr).contains("panicked"));
+    }
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("musket-cli-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A base port with three free ports after it.
+fn free_base_port() -> u16 {
+    for _ in 0..200 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = l.local_addr().unwrap().port();
+        drop(l);
+        if base < 65000 && (0..3).all(|k| std::net::TcpListener::bind(("127.0.0.1", base + k)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no free ports");
+}
+
+fn init_cluster(name: &str, protocol: &str, timeout_secs: u64) -> std::path::PathBuf {
+    let dir = tempdir(name);
+    let port = free_base_port().to_string();
+    let o = musket(&["cluster", "init", "--dir", dir.to_str().unwrap(), "--protocol", protocol, "--base-port", &port]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let cfg = dir.join("cluster.toml");
+    let t = std::fs::read_to_string(&cfg).unwrap().replace("timeout_secs = 60", &format!("timeout_secs = {timeout_secs}"));
+    std::fs::write(&cfg, t).unwrap();
+    cfg
+}
+
+fn spawn_party(cfg: &Path, id: usize, job: &[&str]) -> Child {
+    let mut args = vec!["party", "--config", cfg.to_str().unwrap(), "--id"];
+    let id = id.to_string();
+    args.push(&id);
+    args.push("--json");
+    args.extend_from_slice(job);
+    Command::new(BIN).args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+}
+
+fn wait_bounded(mut c: Child, limit: Duration) -> Output {
+    let start = Instant::now();
+    while c.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            c.kill().unwrap();
+            panic!("a party hung for more than {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    c.wait_with_output().unwrap()
+}
+
+#[test]
+fn three_processes_over_tls() {
+    for protocol in ["3pc", "2pc"] {
+        let cfg = init_cluster(&format!("tls-{protocol}"), protocol, 30);
+        let kids = vec![
+            spawn_party(&cfg, 0, &["millionaires", "--amount", "-50"]),
+            spawn_party(&cfg, 1, &["millionaires", "--amount=-51"]),
+            spawn_party(&cfg, 2, &["millionaires"]),
+        ];
+        let outs: Vec<Output> = kids.into_iter().map(|k| wait_bounded(k, Duration::from_secs(60))).collect();
+        let v: Vec<serde_json::Value> = outs.iter().map(json).collect();
+        assert_eq!(v[0]["richer"], "alice", "{protocol}");
+        assert_eq!(v[1]["richer"], "alice", "{protocol}");
+        assert!(v[2]["richer"].is_null(), "party 2 learns nothing ({protocol})");
+    }
+}
+
+#[test]
+fn killing_a_party_stops_the_others_with_its_name() {
+    let cfg = init_cluster("kill", "3pc", 4);
+    let job = ["compare-loop", "--elements", "20000", "--iterations", "1000000"];
+    let mut kids: Vec<Child> = (0..3).map(|i| spawn_party(&cfg, i, &job)).collect();
+    std::thread::sleep(Duration::from_millis(2500));
+    for k in kids.iter_mut() {
+        assert!(k.try_wait().unwrap().is_none(), "parties should still be computing");
+    }
+    let mut victim = kids.pop().unwrap();
+    victim.kill().unwrap();
+    let _ = victim.wait();
+    let killed_at = Instant::now();
+    for k in kids {
+        let o = wait_bounded(k, Duration::from_secs(20));
+        assert!(!o.status.success(), "a survivor must fail");
+        let err = text(&o.stderr);
+        assert!(err.contains("party 2"), "error should name party 2: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(o.stdout.is_empty(), "no partial result is printed");
+    }
+    assert!(killed_at.elapsed() < Duration::from_secs(10), "survivors stop within the timeout");
+}
