@@ -69,7 +69,8 @@ impl Request {
         if rest.len() % 8 != 0 {
             return Err("request length is not a whole number of words".into());
         }
-        let p: Vec<u64> = rest.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8"))).collect();
+        let p: Vec<u64> =
+            rest.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8"))).collect();
         let req = match (kind, p.as_slice()) {
             (0, []) => Request::Done,
             (1, &[n]) => Request::Triple { n },
@@ -80,7 +81,9 @@ impl Request {
             _ => return Err(format!("unknown or malformed request (kind {kind})")),
         };
         let sizes: Vec<u64> = match req {
-            Request::MatTriple { m, k, n } => vec![m.saturating_mul(k), k.saturating_mul(n), m.saturating_mul(n)],
+            Request::MatTriple { m, k, n } => {
+                vec![m.saturating_mul(k), k.saturating_mul(n), m.saturating_mul(n)]
+            }
             Request::Triple { n } | Request::Trunc { n, .. } | Request::RandomBits { n } => vec![n],
             Request::BitTriple { words } => vec![words],
             Request::Done => vec![],
@@ -141,7 +144,9 @@ fn serve(net: &mut Net) -> Result<CommStats> {
                 let r = add(&prg0.words(n), &prg1.words(n));
                 let (a0, b0) = (prg0.words(n), prg0.words(n));
                 let mut out = Vec::with_capacity(2 * n);
-                out.extend(r.iter().zip(&a0).map(|(r, a0)| ((r & (u64::MAX >> 1)) >> bits).wrapping_sub(*a0)));
+                out.extend(
+                    r.iter().zip(&a0).map(|(r, a0)| ((r & (u64::MAX >> 1)) >> bits).wrapping_sub(*a0)),
+                );
                 out.extend(r.iter().zip(&b0).map(|(r, b0)| ((r >> 63) << (63 - bits)).wrapping_sub(*b0)));
                 out
             }

@@ -49,9 +49,9 @@ impl std::fmt::Debug for Dealer2pc {
 }
 
 fn seed_from(bytes: Vec<u8>, peer: usize) -> Result<[u8; 16]> {
-    bytes.try_into().map_err(|_| {
-        MpcError::Net(NetError::Malformed { peer, reason: "expected a 16-byte seed".into() })
-    })
+    bytes
+        .try_into()
+        .map_err(|_| MpcError::Net(NetError::Malformed { peer, reason: "expected a 16-byte seed".into() }))
 }
 
 fn zip_words(a: &[u64], b: &[u64], f: impl Fn(u64, u64) -> u64) -> Vec<u64> {
@@ -240,7 +240,9 @@ impl Protocol for Dealer2pc {
     fn matmul(&mut self, a: &AShare, b: &AShare) -> Result<AShare> {
         let (m, k, n) = match (a.shape(), b.shape()) {
             ([m, k], [k2, n]) if k == k2 => (*m, *k, *n),
-            (sa, sb) => return Err(MpcError::Usage(format!("matmul: shapes {sa:?} and {sb:?} do not conform"))),
+            (sa, sb) => {
+                return Err(MpcError::Usage(format!("matmul: shapes {sa:?} and {sb:?} do not conform")))
+            }
         };
         self.request(Request::MatTriple { m: m as u64, k: k as u64, n: n as u64 })?;
         let ta = RingTensor::new(vec![m, k], self.dealer_prg.words(m * k))?;
@@ -270,7 +272,8 @@ impl Protocol for Dealer2pc {
         let r = self.dealer_prg.words(n);
         // Shift the value into [0, 2^63) so that the mask's top bit tells whether c wrapped.
         let offset = if self.id == 0 { 1u64 << 62 } else { 0 };
-        let masked: Vec<u64> = x.0.data().iter().zip(&r).map(|(v, r)| v.wrapping_add(offset).wrapping_add(*r)).collect();
+        let masked: Vec<u64> =
+            x.0.data().iter().zip(&r).map(|(v, r)| v.wrapping_add(offset).wrapping_add(*r)).collect();
         let theirs = self.exchange(&masked)?;
         let corr = self.correction(2 * n)?;
         let (sh_a, sh_b) = corr.split_at(n);
@@ -371,7 +374,11 @@ impl Protocol for Dealer2pc {
         let out = (0..n)
             .map(|i| {
                 let v = if c[i] == 1 { big_t[i].wrapping_neg() } else { big_t[i] };
-                if first { v.wrapping_add(c[i]) } else { v }
+                if first {
+                    v.wrapping_add(c[i])
+                } else {
+                    v
+                }
             })
             .collect();
         Ok(AShare(RingTensor::new(shape.to_vec(), out)?))

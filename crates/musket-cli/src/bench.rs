@@ -4,8 +4,8 @@
 use anyhow::{bail, Result};
 use clap::Args;
 use musket_core::{lt, mul_fixed, relu, MpcError, Protocol};
-use musket_ring::{FixedPoint, RingTensor};
 use musket_net::CommStats;
+use musket_ring::{FixedPoint, RingTensor};
 use musket_session::{run_local, Backend, Job};
 use serde::Serialize;
 use std::time::Instant;
@@ -68,7 +68,10 @@ impl Job for Timed {
         let len: usize = shape.iter().product();
         let mut prg = musket_core::Prg::from_os();
         // Values in about ±8 so that fixed-point products stay in range.
-        let v = RingTensor::new(shape.clone(), prg.words(len).iter().map(|w| ((*w as i64) >> 44) as u64).collect())?;
+        let v = RingTensor::new(
+            shape.clone(),
+            prg.words(len).iter().map(|w| ((*w as i64) >> 44) as u64).collect(),
+        )?;
         let a = p.input(0, (p.party_id() == 0).then_some(&v), &shape)?;
         let b = p.input(1, (p.party_id() == 1).then_some(&v), &shape)?;
         // Two all-to-all openings align every party's round clock, so that the operation's
@@ -104,7 +107,8 @@ struct Row {
 }
 
 pub(crate) fn run(args: BenchArgs) -> Result<()> {
-    let cases: Vec<&Case> = CASES.iter().filter(|c| args.only.as_deref().is_none_or(|o| o == c.name)).collect();
+    let cases: Vec<&Case> =
+        CASES.iter().filter(|c| args.only.as_deref().is_none_or(|o| o == c.name)).collect();
     if cases.is_empty() {
         let names: Vec<&str> = CASES.iter().map(|c| c.name).collect();
         bail!("no case named {:?}; cases: {}", args.only.unwrap_or_default(), names.join(", "));
@@ -156,4 +160,3 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
     }
     Ok(())
 }
-

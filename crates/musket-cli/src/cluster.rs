@@ -94,7 +94,8 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
     {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+        let mut f =
+            std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
         f.write_all(text.as_bytes())?;
         Ok(())
     }
@@ -106,10 +107,15 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
 }
 
 fn load(config: &Path, id: usize, key: Option<&Path>) -> Result<(Backend, TlsConfig)> {
-    let text = std::fs::read_to_string(config).with_context(|| format!("cannot read {}", config.display()))?;
-    let file: ClusterFile = toml::from_str(&text).with_context(|| format!("invalid cluster file {}", config.display()))?;
+    let text =
+        std::fs::read_to_string(config).with_context(|| format!("cannot read {}", config.display()))?;
+    let file: ClusterFile =
+        toml::from_str(&text).with_context(|| format!("invalid cluster file {}", config.display()))?;
     if file.party.len() != PARTIES {
-        bail!("the cluster file lists {} parties; Musket runs 3 (2PC: two parties and the dealer)", file.party.len());
+        bail!(
+            "the cluster file lists {} parties; Musket runs 3 (2PC: two parties and the dealer)",
+            file.party.len()
+        );
     }
     let mut entries: Vec<&PartyEntry> = file.party.iter().collect();
     entries.sort_by_key(|p| p.id);
@@ -123,12 +129,14 @@ fn load(config: &Path, id: usize, key: Option<&Path>) -> Result<(Backend, TlsCon
     let mut parties = Vec::new();
     for p in entries {
         let cert_path = dir.join(&p.certificate);
-        let pem = std::fs::read_to_string(&cert_path)
-            .with_context(|| format!("cannot read the certificate of party {} at {}", p.id, cert_path.display()))?;
+        let pem = std::fs::read_to_string(&cert_path).with_context(|| {
+            format!("cannot read the certificate of party {} at {}", p.id, cert_path.display())
+        })?;
         parties.push((p.address.clone(), pem));
     }
     let key_path = key.map(Path::to_path_buf).unwrap_or_else(|| dir.join(format!("party{id}.key")));
-    let key_pem = std::fs::read_to_string(&key_path).with_context(|| format!("cannot read key file {}", key_path.display()))?;
+    let key_pem = std::fs::read_to_string(&key_path)
+        .with_context(|| format!("cannot read key file {}", key_path.display()))?;
     let mut tls = TlsConfig::from_pem(id, parties, &key_pem)?;
     if file.timeout_secs == 0 || file.connect_timeout_secs == 0 {
         bail!("timeouts in the cluster file must be positive");
@@ -150,7 +158,9 @@ impl Job for CompareLoop {
     fn run<P: Protocol>(&self, p: &mut P) -> Result<u64, MpcError> {
         let shape = [self.elements];
         let mut prg = musket_core::Prg::from_os();
-        let mine = |prg: &mut musket_core::Prg| RingTensor::from_vec(prg.words(self.elements).iter().map(|w| w >> 2).collect());
+        let mine = |prg: &mut musket_core::Prg| {
+            RingTensor::from_vec(prg.words(self.elements).iter().map(|w| w >> 2).collect())
+        };
         let (va, vb) = (mine(&mut prg), mine(&mut prg));
         let a = p.input(0, (p.party_id() == 0).then_some(&va), &shape)?;
         let b = p.input(1, (p.party_id() == 1).then_some(&vb), &shape)?;
@@ -164,7 +174,13 @@ impl Job for CompareLoop {
 }
 
 /// Runs one party of the cluster.
-pub(crate) fn run_party(config: &Path, id: usize, key: Option<&Path>, json: bool, job: PartyJob) -> Result<()> {
+pub(crate) fn run_party(
+    config: &Path,
+    id: usize,
+    key: Option<&Path>,
+    json: bool,
+    job: PartyJob,
+) -> Result<()> {
     let (backend, tls) = load(config, id, key)?;
     let role = match (backend, id) {
         (Backend::TwoPc, 2) => "dealer",
@@ -184,7 +200,8 @@ pub(crate) fn run_party(config: &Path, id: usize, key: Option<&Path>, json: bool
     let started = std::time::Instant::now();
     match job {
         PartyJob::Millionaires { amount } => {
-            let job = Millionaires { alice: amount.filter(|_| id == ALICE), bob: amount.filter(|_| id == BOB) };
+            let job =
+                Millionaires { alice: amount.filter(|_| id == ALICE), bob: amount.filter(|_| id == BOB) };
             let out = run_one(backend, Box::new(transport), &job)?;
             let richer = out.output.flatten().map(verdict);
             if json {
@@ -206,7 +223,10 @@ pub(crate) fn run_party(config: &Path, id: usize, key: Option<&Path>, json: bool
             let out = run_one(backend, Box::new(transport), &CompareLoop { elements, iterations })?;
             let secs = started.elapsed().as_secs_f64();
             if json {
-                println!("{}", serde_json::json!({"party": id, "role": role, "seconds": secs, "bytes_sent": out.stats.bytes_sent}));
+                println!(
+                    "{}",
+                    serde_json::json!({"party": id, "role": role, "seconds": secs, "bytes_sent": out.stats.bytes_sent})
+                );
             } else {
                 println!("party {id} ({role}): {iterations} comparisons of {elements} elements in {secs:.3}s, sent {} bytes", out.stats.bytes_sent);
             }

@@ -97,11 +97,15 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Millionaires { alice, bob, protocol, json } => millionaires::local(alice, bob, protocol, json),
+        Command::Millionaires { alice, bob, protocol, json } => {
+            millionaires::local(alice, bob, protocol, json)
+        }
         Command::Cluster { action: ClusterAction::Init { dir, protocol, host, base_port } } => {
             cluster::init(&dir, protocol, &host, base_port)
         }
-        Command::Party { config, id, key, json, job } => cluster::run_party(&config, id, key.as_deref(), json, job),
+        Command::Party { config, id, key, json, job } => {
+            cluster::run_party(&config, id, key.as_deref(), json, job)
+        }
         Command::Bench(args) => bench::run(args),
     }
 }

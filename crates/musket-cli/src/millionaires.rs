@@ -28,10 +28,12 @@ impl Job for Millionaires {
         let a = p.input(ALICE, mine(self.alice).as_ref(), &[1])?;
         let b = p.input(BOB, mine(self.bob).as_ref(), &[1])?;
         // Both differences in one tensor: one comparison circuit answers both questions.
-        let d = p.linear2(&a, &b, &|x, y| Ok(RingTensor::from_vec(vec![
-            x.data()[0].wrapping_sub(y.data()[0]),
-            y.data()[0].wrapping_sub(x.data()[0]),
-        ])))?;
+        let d = p.linear2(&a, &b, &|x, y| {
+            Ok(RingTensor::from_vec(vec![
+                x.data()[0].wrapping_sub(y.data()[0]),
+                y.data()[0].wrapping_sub(x.data()[0]),
+            ]))
+        })?;
         let sign = msb(p, &d)?;
         let less = p.b2a_packed(&sign, &[2])?;
         let to_alice = p.reveal_to(&less, ALICE)?;

@@ -23,7 +23,13 @@ fn json(o: &Output) -> serde_json::Value {
 #[test]
 fn millionaires_locally_on_both_backends() {
     for p in ["2pc", "3pc"] {
-        for (a, b, want) in [("5", "7", "bob"), ("-3", "2", "bob"), ("0", "0", "equal"), ("1000000000000", "999999999999", "alice"), ("-1000000000000", "-1000000000001", "alice")] {
+        for (a, b, want) in [
+            ("5", "7", "bob"),
+            ("-3", "2", "bob"),
+            ("0", "0", "equal"),
+            ("1000000000000", "999999999999", "alice"),
+            ("-1000000000000", "-1000000000001", "alice"),
+        ] {
             let v = json(&musket(&["millionaires", "--protocol", p, "--json", "--", a, b]));
             assert_eq!(v["richer"], want, "{p}: {a} vs {b}");
             assert_eq!(v["protocol"], p);
@@ -37,21 +43,59 @@ fn millionaires_locally_on_both_backends() {
 
 #[test]
 fn bad_arguments_fail_cleanly() {
+    let mut all = Vec::new();
     let o = musket(&["millionaires", "--", "5000000000000000000", "1"]);
     assert!(!o.status.success());
     assert!(text(&o.stderr).contains("outside the supported range"), "{}", text(&o.stderr));
+    all.push(o);
     let o = musket(&["millionaires", "--protocol", "4pc", "1", "2"]);
     assert!(!o.status.success());
-    let o = musket(&["party", "--config", "/nonexistent/cluster.toml", "--id", "0", "millionaires", "--amount", "3"]);
+    let o = musket(&[
+        "party",
+        "--config",
+        "/nonexistent/cluster.toml",
+        "--id",
+        "0",
+        "millionaires",
+        "--amount",
+        "3",
+    ]);
     assert!(!o.status.success());
     assert!(text(&o.stderr).contains("cannot read"), "{}", text(&o.stderr));
+    all.push(o);
     let dir = tempdir("badtoml");
     std::fs::write(dir.join("cluster.toml"), "protocol = \"3pc\"\n[[party]]\nid = \"zero\"\n").unwrap();
-    let o = musket(&["party", "--config", dir.join("cluster.toml").to_str().unwrap(), "--id", "0", "millionaires", "--amount", "3"]);
+    let o = musket(&[
+        "party",
+        "--config",
+        dir.join("cluster.toml").to_str().unwrap(),
+        "--id",
+        "0",
+        "millionaires",
+        "--amount",
+        "3",
+    ]);
     assert!(!o.status.success());
     assert!(text(&o.stderr).contains("invalid cluster file"), "{}", text(&o.stderr));
-    for o in [&o] {
-        assert!(!text(&o.stderr).contains("panicked"));
+    let o2 = musket(&[
+        "party",
+        "--config",
+        dir.join("cluster.toml").to_str().unwrap(),
+        "--id",
+        "7",
+        "millionaires",
+    ]);
+    assert!(!o2.status.success());
+    all.push(o);
+    all.push(o2);
+    for o in &all {
+        assert!(!o.status.success());
+        assert!(
+            text(&o.stderr).starts_with("error:") || text(&o.stderr).contains("error:"),
+            "{}",
+            text(&o.stderr)
+        );
+        assert!(!text(&o.stderr).contains("panicked"), "{}", text(&o.stderr));
     }
 }
 
@@ -78,10 +122,21 @@ fn free_base_port() -> u16 {
 fn init_cluster(name: &str, protocol: &str, timeout_secs: u64) -> std::path::PathBuf {
     let dir = tempdir(name);
     let port = free_base_port().to_string();
-    let o = musket(&["cluster", "init", "--dir", dir.to_str().unwrap(), "--protocol", protocol, "--base-port", &port]);
+    let o = musket(&[
+        "cluster",
+        "init",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--protocol",
+        protocol,
+        "--base-port",
+        &port,
+    ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let cfg = dir.join("cluster.toml");
-    let t = std::fs::read_to_string(&cfg).unwrap().replace("timeout_secs = 60", &format!("timeout_secs = {timeout_secs}"));
+    let t = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("timeout_secs = 60", &format!("timeout_secs = {timeout_secs}"));
     std::fs::write(&cfg, t).unwrap();
     cfg
 }

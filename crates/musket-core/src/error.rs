@@ -32,7 +32,10 @@ impl MpcError {
 
 /// Runs `f` on `net`; if it fails with an error of this party's own, tells every peer before
 /// returning it, so that nobody waits out a timeout for a party that has given up.
-pub fn or_abort<T>(net: &mut musket_net::Net, f: impl FnOnce(&mut musket_net::Net) -> Result<T>) -> Result<T> {
+pub fn or_abort<T>(
+    net: &mut musket_net::Net,
+    f: impl FnOnce(&mut musket_net::Net) -> Result<T>,
+) -> Result<T> {
     let res = f(net);
     if let Err(e) = &res {
         if !e.is_peer_abort() {

@@ -93,4 +93,3 @@ impl Protocol for Plain {
         Ok(RingTensor::new(shape.to_vec(), unpack_bits(bits, n))?)
     }
 }
-

@@ -23,8 +23,7 @@ pub trait Share: Clone + Send + Sync + 'static {
 /// tensor, slice...): applying it to every share component applies it to the secret.
 pub type LinearMap<'a> = &'a dyn Fn(&RingTensor) -> std::result::Result<RingTensor, ShapeError>;
 /// A linear map of two tensors (add, subtract).
-pub type LinearMap2<'a> =
-    &'a dyn Fn(&RingTensor, &RingTensor) -> std::result::Result<RingTensor, ShapeError>;
+pub type LinearMap2<'a> = &'a dyn Fn(&RingTensor, &RingTensor) -> std::result::Result<RingTensor, ShapeError>;
 
 /// A secret-sharing MPC back end, seen from one compute party.
 ///
@@ -56,8 +55,7 @@ pub trait Protocol {
 
     /// Secret-shares a tensor held by compute party `owner`: the owner passes `Some(value)`,
     /// the others `None`; all pass the same shape.
-    fn input(&mut self, owner: usize, value: Option<&RingTensor>, shape: &[usize])
-        -> Result<Self::Share>;
+    fn input(&mut self, owner: usize, value: Option<&RingTensor>, shape: &[usize]) -> Result<Self::Share>;
     /// Opens `x` to compute party `receiver` only: it gets `Some`, the others `None`, and no
     /// other party receives anything.
     fn reveal_to(&mut self, x: &Self::Share, receiver: usize) -> Result<Option<RingTensor>>;

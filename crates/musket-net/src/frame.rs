@@ -114,14 +114,8 @@ mod tests {
         let h = FrameHeader { kind: FrameKind::Abort, len: 77, seq: 5 };
         let b = h.encode();
         assert_eq!(FrameHeader::decode(&b, 100, 5), Ok(h));
-        assert_eq!(
-            FrameHeader::decode(&b, 10, 5),
-            Err(FrameError::Oversized { len: 77, max: 10 })
-        );
-        assert_eq!(
-            FrameHeader::decode(&b, 100, 4),
-            Err(FrameError::OutOfOrder { expected: 4, got: 5 })
-        );
+        assert_eq!(FrameHeader::decode(&b, 10, 5), Err(FrameError::Oversized { len: 77, max: 10 }));
+        assert_eq!(FrameHeader::decode(&b, 100, 4), Err(FrameError::OutOfOrder { expected: 4, got: 5 }));
         let mut bad = b;
         bad[0] = 9;
         assert_eq!(FrameHeader::decode(&bad, 100, 5), Err(FrameError::UnknownKind(9)));

@@ -56,7 +56,10 @@ impl Transport for LocalTransport {
 
     fn abort(&mut self, reason: &str) {
         for tx in self.to.iter().flatten() {
-            let _ = tx.send((self.id, Event::Failed(NetError::Aborted { peer: self.id, reason: reason.to_string() })));
+            let _ = tx.send((
+                self.id,
+                Event::Failed(NetError::Aborted { peer: self.id, reason: reason.to_string() }),
+            ));
         }
     }
 }
@@ -89,10 +92,7 @@ mod tests {
         assert!(matches!(p1.recv(2), Err(NetError::Timeout { peer: 2, .. })));
         // An abort from party 2 ends a receive that waits on party 0.
         p2.abort("input shape mismatch");
-        assert_eq!(
-            p1.recv(0),
-            Err(NetError::Aborted { peer: 2, reason: "input shape mismatch".into() })
-        );
+        assert_eq!(p1.recv(0), Err(NetError::Aborted { peer: 2, reason: "input shape mismatch".into() }));
         // A clean departure only fails receives from the departed party.
         let mut p0b = p0;
         drop(p2);

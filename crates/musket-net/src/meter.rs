@@ -70,7 +70,7 @@ pub fn u64s_to_bytes(values: &[u64]) -> Vec<u8> {
 
 /// Parses little-endian ring elements; `None` if the length is not a multiple of 8.
 pub fn bytes_to_u64s(bytes: &[u8]) -> Option<Vec<u64>> {
-    if bytes.len() % 8 != 0 {
+    if !bytes.len().is_multiple_of(8) {
         return None;
     }
     Some(bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())

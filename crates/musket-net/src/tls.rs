@@ -14,8 +14,8 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{
-    ClientConfig, ClientConnection, DigitallySignedStruct, DistinguishedName, ServerConfig,
-    ServerConnection, SignatureScheme, StreamOwned,
+    ClientConfig, ClientConnection, DigitallySignedStruct, DistinguishedName, ServerConfig, ServerConnection,
+    SignatureScheme, StreamOwned,
 };
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -229,12 +229,13 @@ pub struct TlsTransport {
 
 fn link_error(peer: usize, e: &std::io::Error) -> NetError {
     match e.kind() {
-        ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::BrokenPipe
+        ErrorKind::UnexpectedEof
+        | ErrorKind::ConnectionReset
+        | ErrorKind::BrokenPipe
         | ErrorKind::ConnectionAborted => NetError::Disconnected { peer },
-        ErrorKind::WouldBlock | ErrorKind::TimedOut => NetError::Link {
-            peer,
-            reason: "peer stopped reading (write timed out)".into(),
-        },
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => {
+            NetError::Link { peer, reason: "peer stopped reading (write timed out)".into() }
+        }
         _ => NetError::Link { peer, reason: e.to_string() },
     }
 }
@@ -243,60 +244,72 @@ impl TlsTransport {
     /// Listens on this party's address, dials every peer, and returns once a verified
     /// connection exists in each direction with every peer, or fails naming the missing peers.
     pub fn connect(config: TlsConfig) -> Result<Self, NetError> {
-        let n = config.parties.len();
-        let me = config.party_id;
-        if me >= n {
-            return Err(NetError::BadParty(me));
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let own_cert = config.parties[me].cert.clone();
-        let listener = TcpListener::bind(&config.parties[me].address).map_err(|e| {
-            NetError::Setup(format!("cannot listen on {}: {e}", config.parties[me].address))
-        })?;
-        let server_cfg = server_config(&provider, &config, own_cert.clone())?;
-        let deadline = Instant::now() + config.connect_timeout;
-
-        let peers_certs: Vec<_> = config.parties.iter().map(|p| p.cert.clone()).collect();
-        let accept_thread = {
-            let handshake_timeout = config.connect_timeout;
-            std::thread::Builder::new()
-                .name(format!("musket-accept-{me}"))
-                .spawn(move || accept_all(listener, server_cfg, me, peers_certs, deadline, handshake_timeout))
-                .map_err(|e| NetError::Setup(format!("cannot spawn thread: {e}")))?
-        };
-
-        let mut outbound: Vec<Option<Outbound>> = (0..n).map(|_| None).collect();
-        let mut dial_error = None;
-        for peer in config.parties.iter().filter(|p| p.id != me) {
-            match dial(&provider, &config, peer, own_cert.clone(), deadline) {
-                Ok(s) => outbound[peer.id] = Some(s),
-                Err(e) => {
-                    dial_error = Some(e);
-                    break;
-                }
-            }
-        }
-        let inbound = accept_thread
-            .join()
-            .map_err(|_| NetError::Setup("accept thread panicked".into()))??;
-        if let Some(e) = dial_error {
-            return Err(e);
-        }
-
+        let (n, me) = (config.parties.len(), config.party_id);
+        let (outbound, inbound) = establish(&config)?;
         let mut links: Vec<Option<PeerLink>> = (0..n).map(|_| None).collect();
         let (events, inbox) = channel();
         for (peer, (out, inb)) in outbound.into_iter().zip(inbound).enumerate() {
             if let (Some(out), Some(inb)) = (out, inb) {
-                links[peer] = Some(spawn_link(peer, out, inb, config.max_frame, config.timeout, events.clone())?);
+                links[peer] =
+                    Some(spawn_link(peer, out, inb, config.max_frame, config.timeout, events.clone())?);
             }
         }
         tracing::debug!(party = me, "TLS mesh established");
-        Ok(Self { id: me, links, inbox: Inbox::new(inbox, n, config.timeout), timeout: config.timeout, failed: false })
+        Ok(Self {
+            id: me,
+            links,
+            inbox: Inbox::new(inbox, n, config.timeout),
+            timeout: config.timeout,
+            failed: false,
+        })
     }
 
     fn link(&mut self, peer: usize) -> Result<&mut PeerLink, NetError> {
         self.links.get_mut(peer).and_then(Option::as_mut).ok_or(NetError::BadParty(peer))
     }
+}
+
+type Streams = (Vec<Option<Outbound>>, Vec<Option<Inbound>>);
+
+/// Verified TLS streams to (outbound) and from (inbound) every peer.
+fn establish(config: &TlsConfig) -> Result<Streams, NetError> {
+    let n = config.parties.len();
+    let me = config.party_id;
+    if me >= n {
+        return Err(NetError::BadParty(me));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let own_cert = config.parties[me].cert.clone();
+    let listener = TcpListener::bind(&config.parties[me].address)
+        .map_err(|e| NetError::Setup(format!("cannot listen on {}: {e}", config.parties[me].address)))?;
+    let server_cfg = server_config(&provider, config, own_cert.clone())?;
+    let deadline = Instant::now() + config.connect_timeout;
+
+    let peers_certs: Vec<_> = config.parties.iter().map(|p| p.cert.clone()).collect();
+    let accept_thread = {
+        let handshake_timeout = config.connect_timeout;
+        std::thread::Builder::new()
+            .name(format!("musket-accept-{me}"))
+            .spawn(move || accept_all(listener, server_cfg, me, peers_certs, deadline, handshake_timeout))
+            .map_err(|e| NetError::Setup(format!("cannot spawn thread: {e}")))?
+    };
+
+    let mut outbound: Vec<Option<Outbound>> = (0..n).map(|_| None).collect();
+    let mut dial_error = None;
+    for peer in config.parties.iter().filter(|p| p.id != me) {
+        match dial(&provider, config, peer, own_cert.clone(), deadline) {
+            Ok(s) => outbound[peer.id] = Some(s),
+            Err(e) => {
+                dial_error = Some(e);
+                break;
+            }
+        }
+    }
+    let inbound = accept_thread.join().map_err(|_| NetError::Setup("accept thread panicked".into()))??;
+    if let Some(e) = dial_error {
+        return Err(e);
+    }
+    Ok((outbound, inbound))
 }
 
 fn server_config(
@@ -325,10 +338,8 @@ fn dial(
     own_cert: CertificateDer<'static>,
     deadline: Instant,
 ) -> Result<Outbound, NetError> {
-    let verifier = PinnedServer {
-        expected: peer.cert.clone(),
-        algs: provider.signature_verification_algorithms,
-    };
+    let verifier =
+        PinnedServer { expected: peer.cert.clone(), algs: provider.signature_verification_algorithms };
     let cfg = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| NetError::Setup(e.to_string()))?
@@ -361,8 +372,8 @@ fn dial(
     tcp.set_nodelay(true).map_err(io)?;
     tcp.set_read_timeout(Some(left)).map_err(io)?;
     tcp.set_write_timeout(Some(left)).map_err(io)?;
-    let name = ServerName::try_from(format!("party-{}", peer.id))
-        .map_err(|e| NetError::Setup(e.to_string()))?;
+    let name =
+        ServerName::try_from(format!("party-{}", peer.id)).map_err(|e| NetError::Setup(e.to_string()))?;
     let mut conn = ClientConnection::new(cfg, name).map_err(|e| NetError::Setup(e.to_string()))?;
     while conn.is_handshaking() {
         conn.complete_io(&mut tcp).map_err(io)?;
@@ -396,10 +407,8 @@ fn accept_all(
     listener.set_nonblocking(true).map_err(|e| NetError::Setup(e.to_string()))?;
     while inbound.iter().enumerate().any(|(i, s)| i != me && s.is_none()) {
         if Instant::now() >= deadline {
-            let missing: Vec<String> = (0..n)
-                .filter(|&i| i != me && inbound[i].is_none())
-                .map(|i| i.to_string())
-                .collect();
+            let missing: Vec<String> =
+                (0..n).filter(|&i| i != me && inbound[i].is_none()).map(|i| i.to_string()).collect();
             return Err(NetError::Setup(format!(
                 "party {} did not connect before the connect timeout",
                 missing.join(", party ")
@@ -476,11 +485,12 @@ fn spawn_link(
         std::thread::Builder::new()
             .name(format!("musket-send-{peer}"))
             .spawn(move || {
-                let mut seq = 0u64;
-                for (kind, payload) in out_rx {
+                for (seq, (kind, payload)) in (0u64..).zip(out_rx) {
                     let header = FrameHeader { kind, len: payload.len() as u32, seq }.encode();
-                    seq += 1;
-                    let res = out.write_all(&header).and_then(|_| out.write_all(&payload)).and_then(|_| out.flush());
+                    let res = out
+                        .write_all(&header)
+                        .and_then(|_| out.write_all(&payload))
+                        .and_then(|_| out.flush());
                     if let Err(e) = res {
                         *write_error.lock().expect("lock") = Some(link_error(peer, &e));
                         return;
@@ -521,7 +531,9 @@ fn read_frame(inb: &mut Inbound, peer: usize, max_frame: u64, seq: u64) -> Event
     let mut header = [0u8; FRAME_HEADER_LEN];
     match inb.read_exact(&mut header) {
         Ok(()) => {}
-        Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Event::Failed(NetError::Disconnected { peer }),
+        Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
+            return Event::Failed(NetError::Disconnected { peer })
+        }
         Err(e) => return Event::Failed(link_error(peer, &e)),
     }
     let h = match FrameHeader::decode(&header, max_frame, seq) {
@@ -560,16 +572,19 @@ impl Transport for TlsTransport {
 
     fn send(&mut self, to: usize, payload: Vec<u8>) -> Result<(), NetError> {
         if payload.len() as u64 > u32::MAX as u64 {
-            return Err(NetError::Setup(format!("message of {} bytes is too large for one frame", payload.len())));
+            return Err(NetError::Setup(format!(
+                "message of {} bytes is too large for one frame",
+                payload.len()
+            )));
         }
         let link = self.link(to)?;
         let write_error = link.write_error.lock().expect("lock").clone();
         let res = match (write_error, link.outbox.as_ref()) {
             (Some(e), _) => Err(e),
             (None, None) => Err(NetError::Disconnected { peer: to }),
-            (None, Some(outbox)) => outbox
-                .send((FrameKind::Data, payload))
-                .map_err(|_| NetError::Disconnected { peer: to }),
+            (None, Some(outbox)) => {
+                outbox.send((FrameKind::Data, payload)).map_err(|_| NetError::Disconnected { peer: to })
+            }
         };
         if res.is_err() {
             self.failed = true;
@@ -627,6 +642,93 @@ impl Drop for TlsTransport {
                     let _ = r.join();
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn configs(timeout: Duration) -> Vec<TlsConfig> {
+        let ids: Vec<PartyIdentity> = (0..3).map(|i| generate_identity(i).unwrap()).collect();
+        let ports: Vec<u16> = (0..3)
+            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect::<Vec<_>>()
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
+        (0..3)
+            .map(|me| {
+                let parties =
+                    (0..3).map(|i| (format!("127.0.0.1:{}", ports[i]), ids[i].cert_pem.clone())).collect();
+                let mut c = TlsConfig::from_pem(me, parties, &ids[me].key_pem).unwrap();
+                c.timeout = timeout;
+                c.connect_timeout = Duration::from_secs(10);
+                c.max_frame = 1 << 20;
+                c
+            })
+            .collect()
+    }
+
+    /// Party 2 is authenticated but writes `bytes` raw on its link to party 0 and closes it;
+    /// party 0's receive from party 2 must fail with the expected error, naming party 2.
+    fn hostile_party_2(bytes: Vec<u8>) -> NetError {
+        let mut cfgs = configs(Duration::from_secs(5));
+        let c2 = cfgs.pop().unwrap();
+        let c1 = cfgs.pop().unwrap();
+        let c0 = cfgs.pop().unwrap();
+        std::thread::scope(|s| {
+            let h0 = s.spawn(move || {
+                let mut t = TlsTransport::connect(c0).unwrap();
+                t.recv(2)
+            });
+            let h1 = s.spawn(move || TlsTransport::connect(c1).map(|_| ()));
+            let (mut out, _inb) = establish(&c2).unwrap();
+            let stream = out[0].as_mut().unwrap();
+            stream.write_all(&bytes).unwrap();
+            stream.flush().unwrap();
+            // Then the hostile party goes away, mid-frame where the bytes stop mid-frame.
+            drop(out);
+            let r = h0.join().unwrap();
+            let _ = h1.join();
+            r.unwrap_err()
+        })
+    }
+
+    fn header(kind: u8, len: u32, seq: u64) -> Vec<u8> {
+        let mut h = FrameHeader { kind: FrameKind::Data, len, seq }.encode().to_vec();
+        h[0] = kind;
+        h
+    }
+
+    #[test]
+    fn corrupt_frames_on_a_live_link_name_the_sender() {
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (header(7, 0, 0), "unknown frame kind"),
+            (
+                {
+                    let mut h = header(0, 0, 0);
+                    h[2] = 1;
+                    h
+                },
+                "corrupt frame header",
+            ),
+            (header(0, (1 << 20) + 1, 0), "exceeds"),
+            (header(0, 0, 5), "out of order"),
+            (
+                {
+                    let mut h = header(0, 100, 0);
+                    h.extend_from_slice(&[0; 10]);
+                    h
+                },
+                "truncated",
+            ),
+        ];
+        for (bytes, want) in cases {
+            let err = hostile_party_2(bytes);
+            assert_eq!(err.peer(), Some(2), "{err}");
+            assert!(err.to_string().contains(want), "{err} should mention {want}");
         }
     }
 }

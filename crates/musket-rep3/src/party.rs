@@ -78,7 +78,10 @@ impl Rep3 {
         let next_seed: [u8; 16] = or_abort(&mut net, |net| {
             net.send_bytes((id + 2) % 3, &own_seed)?;
             net.recv_bytes((id + 1) % 3)?.try_into().map_err(|_| {
-                MpcError::Net(NetError::Malformed { peer: (id + 1) % 3, reason: "expected a 16-byte key".into() })
+                MpcError::Net(NetError::Malformed {
+                    peer: (id + 1) % 3,
+                    reason: "expected a 16-byte key".into(),
+                })
             })
         })?;
         Ok(Self {
@@ -139,7 +142,10 @@ impl Rep3 {
     }
 
     fn share(&self, shape: &[usize], cur: Vec<u64>, next: Vec<u64>) -> Result<RShare> {
-        Ok(RShare { cur: RingTensor::new(shape.to_vec(), cur)?, next: RingTensor::new(shape.to_vec(), next)? })
+        Ok(RShare {
+            cur: RingTensor::new(shape.to_vec(), cur)?,
+            next: RingTensor::new(shape.to_vec(), next)?,
+        })
     }
 
     fn check_same(a: &RShare, b: &RShare, op: &str) -> Result<()> {
@@ -236,7 +242,8 @@ impl Protocol for Rep3 {
         let (ac, an, bc, bn) = (a.cur.data(), a.next.data(), b.cur.data(), b.next.data());
         let z = (0..n)
             .map(|i| {
-                ac[i].wrapping_mul(bc[i].wrapping_add(bn[i]))
+                ac[i]
+                    .wrapping_mul(bc[i].wrapping_add(bn[i]))
                     .wrapping_add(an[i].wrapping_mul(bc[i]))
                     .wrapping_add(alpha[i])
             })
@@ -248,7 +255,9 @@ impl Protocol for Rep3 {
     fn matmul(&mut self, a: &RShare, b: &RShare) -> Result<RShare> {
         let (m, n) = match (a.shape(), b.shape()) {
             ([m, k], [k2, n]) if k == k2 => (*m, *n),
-            (sa, sb) => return Err(MpcError::Usage(format!("matmul: shapes {sa:?} and {sb:?} do not conform"))),
+            (sa, sb) => {
+                return Err(MpcError::Usage(format!("matmul: shapes {sa:?} and {sb:?} do not conform")))
+            }
         };
         let alpha = RingTensor::new(vec![m, n], self.zero_share(m * n, false))?;
         let mut z = a.cur.matmul(&b.cur.add(&b.next)?)?;
@@ -309,7 +318,11 @@ impl Protocol for Rep3 {
             })
             .collect();
         // k1 is party 0's `nxt` and party 1's `own`.
-        let (m1, m2) = if first { (self.nxt.words(n), self.nxt.words(n)) } else { (self.own.words(n), self.own.words(n)) };
+        let (m1, m2) = if first {
+            (self.nxt.words(n), self.nxt.words(n))
+        } else {
+            (self.own.words(n), self.own.words(n))
+        };
         if first {
             let o0: Vec<u64> = (0..n).map(|i| u[i].wrapping_sub(m1[i]).wrapping_sub(m2[i])).collect();
             self.net.send_u64s(HELPER, &o0)?;
@@ -334,7 +347,10 @@ impl Protocol for Rep3 {
         }
     }
     fn bits_xor(&self, a: &RBits, b: &RBits) -> RBits {
-        RBits { cur: zip_words(&a.cur, &b.cur, |x, y| x ^ y), next: zip_words(&a.next, &b.next, |x, y| x ^ y) }
+        RBits {
+            cur: zip_words(&a.cur, &b.cur, |x, y| x ^ y),
+            next: zip_words(&a.next, &b.next, |x, y| x ^ y),
+        }
     }
     fn bits_xor_public(&self, a: &RBits, c: &[u64]) -> RBits {
         match self.id {
@@ -349,9 +365,8 @@ impl Protocol for Rep3 {
         }
         let w = a.cur.len();
         let alpha = self.zero_share(w, true);
-        let z = (0..w)
-            .map(|i| (a.cur[i] & (b.cur[i] ^ b.next[i])) ^ (a.next[i] & b.cur[i]) ^ alpha[i])
-            .collect();
+        let z =
+            (0..w).map(|i| (a.cur[i] & (b.cur[i] ^ b.next[i])) ^ (a.next[i] & b.cur[i]) ^ alpha[i]).collect();
         let (cur, next) = self.reshare(z)?;
         Ok(RBits { cur, next })
     }

@@ -69,7 +69,9 @@ mod tests {
     #[test]
     fn fast_matches_naive_on_odd_shapes() {
         let mut rng = rand::thread_rng();
-        for &(m, k, n) in &[(1, 1, 1), (3, 5, 7), (17, 300, 9), (64, 64, 64), (2, 600, 700), (0, 3, 2), (4, 0, 2)] {
+        for &(m, k, n) in
+            &[(1, 1, 1), (3, 5, 7), (17, 300, 9), (64, 64, 64), (2, 600, 700), (0, 3, 2), (4, 0, 2)]
+        {
             let a: Vec<u64> = (0..m * k).map(|_| rng.gen()).collect();
             let b: Vec<u64> = (0..k * n).map(|_| rng.gen()).collect();
             assert_eq!(matmul(&a, &b, m, k, n), matmul_naive(&a, &b, m, k, n), "{m}x{k}x{n}");

@@ -22,8 +22,7 @@ impl std::fmt::Debug for RingTensor {
 
 fn element_count(shape: &[usize]) -> Result<usize, ShapeError> {
     shape.iter().try_fold(1usize, |acc, &d| {
-        acc.checked_mul(d)
-            .ok_or_else(|| ShapeError(format!("shape {shape:?} overflows usize")))
+        acc.checked_mul(d).ok_or_else(|| ShapeError(format!("shape {shape:?} overflows usize")))
     })
 }
 
@@ -32,10 +31,7 @@ impl RingTensor {
     pub fn new(shape: Vec<usize>, data: Vec<u64>) -> Result<Self, ShapeError> {
         let n = element_count(&shape)?;
         if n != data.len() {
-            return Err(ShapeError(format!(
-                "shape {shape:?} needs {n} elements, got {}",
-                data.len()
-            )));
+            return Err(ShapeError(format!("shape {shape:?} needs {n} elements, got {}", data.len())));
         }
         Ok(Self { shape, data })
     }
@@ -94,21 +90,13 @@ impl RingTensor {
 
     fn check_same(&self, other: &Self, op: &str) -> Result<(), ShapeError> {
         if self.shape != other.shape {
-            return Err(ShapeError(format!(
-                "{op}: shapes {:?} and {:?} differ",
-                self.shape, other.shape
-            )));
+            return Err(ShapeError(format!("{op}: shapes {:?} and {:?} differ", self.shape, other.shape)));
         }
         Ok(())
     }
 
     /// Applies `f` to corresponding elements of two tensors of the same shape.
-    pub fn zip_with(
-        &self,
-        other: &Self,
-        op: &str,
-        f: impl Fn(u64, u64) -> u64,
-    ) -> Result<Self, ShapeError> {
+    pub fn zip_with(&self, other: &Self, op: &str, f: impl Fn(u64, u64) -> u64) -> Result<Self, ShapeError> {
         self.check_same(other, op)?;
         let data = self.data.iter().zip(&other.data).map(|(&a, &b)| f(a, b)).collect();
         Ok(Self { shape: self.shape.clone(), data })

@@ -129,10 +129,8 @@ pub fn run_local<J: Job>(
 ) -> Result<Vec<PartyOutcome<J::Output>>, MpcError> {
     let mesh = local_mesh(backend.transport_parties(), timeout);
     let results: Vec<Result<PartyOutcome<J::Output>, MpcError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = mesh
-            .into_iter()
-            .map(|t| s.spawn(move || run_party(backend, Box::new(t), job)))
-            .collect();
+        let handles: Vec<_> =
+            mesh.into_iter().map(|t| s.spawn(move || run_party(backend, Box::new(t), job))).collect();
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|_| Err(MpcError::Usage("a party thread panicked".into()))))
@@ -153,7 +151,9 @@ pub fn run_local<J: Job>(
     }
     let root = errors
         .iter()
-        .position(|e| !e.is_peer_abort() && !matches!(e, MpcError::Net(musket_net::NetError::Disconnected { .. })))
+        .position(|e| {
+            !e.is_peer_abort() && !matches!(e, MpcError::Net(musket_net::NetError::Disconnected { .. }))
+        })
         .unwrap_or(0);
     Err(errors.swap_remove(root))
 }

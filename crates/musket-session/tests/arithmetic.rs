@@ -84,8 +84,10 @@ impl Job for Products {
         let y = share_fixed(p, self.fp, 1, owned(p, 1, &self.y[..]), &[len])?;
         let prod = mul_fixed(p, self.fp, &x, &y)?;
         let a = p.reshape(&x, &[len])?;
-        let a = p.linear(&a, &|t| RingTensor::new(vec![self.m, self.k], t.data()[..self.m * self.k].to_vec()))?;
-        let b = p.linear(&y, &|t| RingTensor::new(vec![self.k, self.n], t.data()[..self.k * self.n].to_vec()))?;
+        let a =
+            p.linear(&a, &|t| RingTensor::new(vec![self.m, self.k], t.data()[..self.m * self.k].to_vec()))?;
+        let b =
+            p.linear(&y, &|t| RingTensor::new(vec![self.k, self.n], t.data()[..self.k * self.n].to_vec()))?;
         let mm = p.matmul(&a, &b)?;
         let mm = p.truncate(&mm, self.fp.frac_bits())?;
         let s = p.sum_axis(&a, 1)?;
@@ -101,7 +103,14 @@ fn products_match_f64_within_the_fixed_point_bound_and_the_oracle_within_one_ulp
     // Products must stay below 2^30 (the documented bound at f = 16): include its edges.
     let mut x: Vec<f64> = (0..len).map(|_| rng.gen_range(-200.0..200.0)).collect();
     let mut y: Vec<f64> = (0..len).map(|_| rng.gen_range(-200.0..200.0)).collect();
-    let edges = [(0.0, 5.0), (-3.5, 0.0), (32767.0, 32767.0), (-32767.0, 32767.0), (fp.ulp(), -fp.ulp()), (1.0, -1.0)];
+    let edges = [
+        (0.0, 5.0),
+        (-3.5, 0.0),
+        (32767.0, 32767.0),
+        (-32767.0, 32767.0),
+        (fp.ulp(), -fp.ulp()),
+        (1.0, -1.0),
+    ];
     // At the end, outside the matrices (whose sums of products must also stay in range).
     for (i, (a, b)) in edges.iter().enumerate() {
         x[len - 1 - i] = *a;
@@ -124,7 +133,11 @@ fn products_match_f64_within_the_fixed_point_bound_and_the_oracle_within_one_ulp
                     let exact: f64 = (0..k).map(|t| x[i * k + t] * y[t * n + j]).sum();
                     let bound = k as f64 * 400.0 * ulp / 2.0 + 2.0 * ulp;
                     assert!((mm[i * n + j] - exact).abs() <= bound, "{} matmul", backend.name());
-                    assert!((mm[i * n + j] - want_mm[i * n + j]).abs() <= ulp, "{} matmul vs oracle", backend.name());
+                    assert!(
+                        (mm[i * n + j] - want_mm[i * n + j]).abs() <= ulp,
+                        "{} matmul vs oracle",
+                        backend.name()
+                    );
                 }
             }
             assert_eq!(s, want_s, "{} sum", backend.name());
@@ -161,7 +174,11 @@ fn truncation_is_floor_or_floor_plus_one_up_to_2_pow_62() {
                 for (got, &v) in out(&o).iter().zip(&vals) {
                     let floor = v >> bits;
                     let got = *got as i64;
-                    assert!(got == floor || got == floor + 1, "{} trunc {bits}: {v} -> {got}", backend.name());
+                    assert!(
+                        got == floor || got == floor + 1,
+                        "{} trunc {bits}: {v} -> {got}",
+                        backend.name()
+                    );
                 }
             }
         }
@@ -208,7 +225,13 @@ fn shares_are_fresh_randomness_and_reveal_reaches_only_the_receiver() {
                 }
                 for (to, &bytes) in sent.iter().enumerate() {
                     if to != receiver {
-                        assert_eq!(bytes, 0, "{} party {} sent to non-receiver {to}", backend.name(), a.party);
+                        assert_eq!(
+                            bytes,
+                            0,
+                            "{} party {} sent to non-receiver {to}",
+                            backend.name(),
+                            a.party
+                        );
                     }
                 }
                 if a.party == receiver {
@@ -237,7 +260,8 @@ fn bad_usage_is_an_error_not_a_panic() {
         }
     }
     for backend in BACKENDS {
-        let err = musket_session::run_local(backend, &Mismatch, Some(std::time::Duration::from_secs(5))).unwrap_err();
+        let err = musket_session::run_local(backend, &Mismatch, Some(std::time::Duration::from_secs(5)))
+            .unwrap_err();
         assert!(err.to_string().contains("shape"), "{}: {err}", backend.name());
     }
 }

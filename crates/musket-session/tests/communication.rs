@@ -90,10 +90,7 @@ fn truncation_costs() {
     assert_eq!(measure(Backend::TwoPc, Op::Truncate, N), vec![(N as u64 * W, 1); 2]);
     // 3PC: the helper sends 1 word to party 0 and 3 to party 1; they each send 1 back.
     let n = N as u64;
-    assert_eq!(
-        measure(Backend::ThreePc, Op::Truncate, N),
-        vec![(n * W, 2), (n * W, 2), (4 * n * W, 2)]
-    );
+    assert_eq!(measure(Backend::ThreePc, Op::Truncate, N), vec![(n * W, 2), (n * W, 2), (4 * n * W, 2)]);
 }
 
 #[test]

@@ -30,8 +30,22 @@ fn comparison_and_relu_are_exact() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(5);
     let lim = 1i64 << 61;
     let mut pairs: Vec<(i64, i64)> = vec![
-        (0, 0), (1, 0), (0, 1), (-1, 0), (0, -1), (-1, -1), (5, 7), (7, 5), (-3, 2), (-50, -51),
-        (lim, lim - 1), (lim - 1, lim), (-lim, lim), (lim, -lim), (-lim, -lim + 1), (1 << 40, (1 << 40) + 1),
+        (0, 0),
+        (1, 0),
+        (0, 1),
+        (-1, 0),
+        (0, -1),
+        (-1, -1),
+        (5, 7),
+        (7, 5),
+        (-3, 2),
+        (-50, -51),
+        (lim, lim - 1),
+        (lim - 1, lim),
+        (-lim, lim),
+        (lim, -lim),
+        (-lim, -lim + 1),
+        (1 << 40, (1 << 40) + 1),
     ];
     for _ in 0..3000 {
         let a = rng.gen_range(-lim..=lim);

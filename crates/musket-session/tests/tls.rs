@@ -86,7 +86,11 @@ fn both_backends_run_over_tls() {
 /// The error names the failed party: directly, or as the cause relayed by a peer's abort.
 fn assert_names_party(err: &MpcError, peer: usize) {
     assert!(matches!(err, MpcError::Net(_)), "expected a network error, got {err}");
-    assert!(err.to_string().contains(&format!("party {peer} ")) || err.to_string().ends_with(&format!("party {peer}")), "{err}");
+    assert!(
+        err.to_string().contains(&format!("party {peer} "))
+            || err.to_string().ends_with(&format!("party {peer}")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -94,8 +98,20 @@ fn a_party_that_disappears_mid_protocol_is_named_by_the_others() {
     let cluster = Cluster::new();
     let (r0, r1) = std::thread::scope(|s| {
         let c = &cluster;
-        let h0 = s.spawn(move || run_party(Backend::ThreePc, Box::new(c.connect(0, Duration::from_secs(10))?), &Loop { rounds: 1000 }));
-        let h1 = s.spawn(move || run_party(Backend::ThreePc, Box::new(c.connect(1, Duration::from_secs(10))?), &Loop { rounds: 1000 }));
+        let h0 = s.spawn(move || {
+            run_party(
+                Backend::ThreePc,
+                Box::new(c.connect(0, Duration::from_secs(10))?),
+                &Loop { rounds: 1000 },
+            )
+        });
+        let h1 = s.spawn(move || {
+            run_party(
+                Backend::ThreePc,
+                Box::new(c.connect(1, Duration::from_secs(10))?),
+                &Loop { rounds: 1000 },
+            )
+        });
         // Party 2 follows the protocol for a while, then its process "dies": its sockets
         // close without any goodbye.
         let t2 = c.connect(2, Duration::from_secs(10)).unwrap();
@@ -115,8 +131,12 @@ fn a_stalled_peer_times_out_with_its_name() {
     let started = std::time::Instant::now();
     let (r0, r1) = std::thread::scope(|s| {
         let c = &cluster;
-        let h0 = s.spawn(move || run_party(Backend::ThreePc, Box::new(c.connect(0, timeout)?), &Loop { rounds: 5 }));
-        let h1 = s.spawn(move || run_party(Backend::ThreePc, Box::new(c.connect(1, timeout)?), &Loop { rounds: 5 }));
+        let h0 = s.spawn(move || {
+            run_party(Backend::ThreePc, Box::new(c.connect(0, timeout)?), &Loop { rounds: 5 })
+        });
+        let h1 = s.spawn(move || {
+            run_party(Backend::ThreePc, Box::new(c.connect(1, timeout)?), &Loop { rounds: 5 })
+        });
         // Party 2 connects, then never says anything.
         let t2 = c.connect(2, timeout).unwrap();
         let r = (h0.join().unwrap(), h1.join().unwrap());
@@ -129,7 +149,10 @@ fn a_stalled_peer_times_out_with_its_name() {
     for e in [&e0, &e1] {
         assert_names_party(e, 2);
     }
-    assert!(matches!(e0, MpcError::Net(NetError::Timeout { peer: 2, .. })) || matches!(e1, MpcError::Net(NetError::Timeout { peer: 2, .. })));
+    assert!(
+        matches!(e0, MpcError::Net(NetError::Timeout { peer: 2, .. }))
+            || matches!(e1, MpcError::Net(NetError::Timeout { peer: 2, .. }))
+    );
     assert!(started.elapsed() < Duration::from_secs(10), "no hang");
 }
 
