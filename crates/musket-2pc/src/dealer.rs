@@ -3,8 +3,10 @@ use musket_core::{or_abort, os_seed, MpcError, Prg, Result};
 use musket_net::{CommStats, Net, NetError};
 use musket_ring::{matmul, unpack_bits};
 
-/// The largest number of ring elements in one request (a correction must fit in one frame).
-pub(crate) const MAX_REQUEST_ELEMENTS: u64 = 1 << 27;
+/// The largest number of ring elements in one tensor of a request (2 GiB of words).
+pub(crate) const MAX_REQUEST_ELEMENTS: u64 = 1 << 28;
+/// The largest matrix triple, in multiply-adds the dealer must compute.
+const MAX_MATMUL_WORK: u64 = 1 << 40;
 
 /// What party 0 asks the dealer for. Party 1 learns the same sequence implicitly: both run the
 /// same program.
@@ -63,6 +65,25 @@ impl Request {
         out
     }
 
+    /// Checks the sizes are within the dealer's limits.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let sizes: Vec<u64> = match *self {
+            Request::MatTriple { m, k, n } => {
+                if m.saturating_mul(k).saturating_mul(n) > MAX_MATMUL_WORK {
+                    return Err(format!("matrix triple larger than {MAX_MATMUL_WORK} multiply-adds"));
+                }
+                vec![m.saturating_mul(k), k.saturating_mul(n), m.saturating_mul(n)]
+            }
+            Request::Triple { n } | Request::Trunc { n, .. } | Request::RandomBits { n } => vec![n],
+            Request::BitTriple { words } => vec![words],
+            Request::Done => vec![],
+        };
+        if sizes.iter().any(|&s| s > MAX_REQUEST_ELEMENTS) {
+            return Err(format!("request for more than {MAX_REQUEST_ELEMENTS} elements"));
+        }
+        Ok(())
+    }
+
     /// Parses and bounds-checks a request from party 0.
     pub fn decode(bytes: &[u8]) -> std::result::Result<Self, String> {
         let (&kind, rest) = bytes.split_first().ok_or("empty request")?;
@@ -80,17 +101,7 @@ impl Request {
             (5, &[n]) => Request::RandomBits { n },
             _ => return Err(format!("unknown or malformed request (kind {kind})")),
         };
-        let sizes: Vec<u64> = match req {
-            Request::MatTriple { m, k, n } => {
-                vec![m.saturating_mul(k), k.saturating_mul(n), m.saturating_mul(n)]
-            }
-            Request::Triple { n } | Request::Trunc { n, .. } | Request::RandomBits { n } => vec![n],
-            Request::BitTriple { words } => vec![words],
-            Request::Done => vec![],
-        };
-        if sizes.iter().any(|&s| s > MAX_REQUEST_ELEMENTS) {
-            return Err(format!("request for more than {MAX_REQUEST_ELEMENTS} elements"));
-        }
+        req.check()?;
         Ok(req)
     }
 }

@@ -1,6 +1,8 @@
 use crate::dealer::Request;
 use crate::DEALER;
-use musket_core::{or_abort, os_seed, LinearMap, LinearMap2, MpcError, Prg, Protocol, Result, Share};
+use musket_core::{
+    element_count, or_abort, os_seed, LinearMap, LinearMap2, MpcError, Prg, Protocol, Result, Share,
+};
 use musket_net::{CommStats, Net, NetError};
 use musket_ring::{unpack_bits, RingTensor};
 
@@ -92,6 +94,8 @@ impl Dealer2pc {
     }
 
     fn request(&mut self, req: Request) -> Result<()> {
+        // Both parties check, so that an oversized operation fails the same way on each.
+        req.check().map_err(|e| MpcError::Usage(format!("operation too large for the dealer: {e}")))?;
         if self.id == 0 {
             self.net.send_bytes(DEALER, &req.encode())?;
         }
@@ -162,7 +166,7 @@ impl Protocol for Dealer2pc {
         if owner > 1 {
             return Err(MpcError::Usage(format!("input owner {owner} is not a compute party")));
         }
-        let n: usize = shape.iter().product();
+        let n = element_count(shape)?;
         // Both parties draw the same mask from their common seed: the non-owner's share is
         // the mask, the owner's is value - mask. No message is needed.
         let mask = self.pair_prg.words(n);
@@ -356,7 +360,7 @@ impl Protocol for Dealer2pc {
         Ok(if self.id == 0 { (BShare(mine), BShare(zeros)) } else { (BShare(zeros), BShare(mine)) })
     }
     fn b2a_packed(&mut self, bits: &BShare, shape: &[usize]) -> Result<AShare> {
-        let n: usize = shape.iter().product();
+        let n = element_count(shape)?;
         let nb = n.div_ceil(64);
         if bits.0.len() != nb {
             return Err(MpcError::Usage("b2a: packed length does not match the shape".into()));

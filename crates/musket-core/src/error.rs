@@ -24,6 +24,16 @@ pub enum MpcError {
 pub type Result<T> = std::result::Result<T, MpcError>;
 
 impl MpcError {
+    /// The reason told to the other parties when this party gives up: the error text, except
+    /// for an input that cannot be encoded, where even the position of the bad element is
+    /// private to its owner.
+    pub fn public_reason(&self) -> String {
+        match self {
+            MpcError::Range(_) => "an input value is not finite or is outside the fixed-point range".into(),
+            other => other.to_string(),
+        }
+    }
+
     /// True when this error only relays another party's abort (so it need not be announced).
     pub fn is_peer_abort(&self) -> bool {
         matches!(self, MpcError::Net(NetError::Aborted { .. }))
@@ -39,8 +49,16 @@ pub fn or_abort<T>(
     let res = f(net);
     if let Err(e) = &res {
         if !e.is_peer_abort() {
-            net.abort(&e.to_string());
+            net.abort(&e.public_reason());
         }
     }
     res
+}
+
+/// The number of elements of `shape`, or an error if it overflows.
+pub fn element_count(shape: &[usize]) -> Result<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| MpcError::Usage(format!("shape {shape:?} has too many elements")))
 }

@@ -11,7 +11,7 @@ mod prg;
 mod protocol;
 
 pub use compare::{drelu, lt, msb, relu, MSB_CIRCUIT_ANDS};
-pub use error::{or_abort, MpcError, Result};
+pub use error::{element_count, or_abort, MpcError, Result};
 pub use fixed::{mul_fixed, reveal_fixed, share_fixed};
 pub use plain::Plain;
 pub use prg::{os_seed, Prg, Seed};

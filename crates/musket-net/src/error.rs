@@ -5,13 +5,18 @@ use thiserror::Error;
 /// tell which organisation's server failed. Messages never contain payload bytes.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum NetError {
-    /// No message arrived from the peer within the timeout.
-    #[error("party {peer} sent nothing for {}s (timeout)", .after.as_secs_f64())]
+    /// No message arrived within the timeout. `peer` is the party the computation is stuck
+    /// on: the one we waited on, or, following the peers' own waiting notices, the party they
+    /// were waiting on (`via` is then the peer we waited on).
+    #[error("party {peer} sent nothing for {}s (timeout{})", .after.as_secs_f64(),
+        .via.map(|v| format!("; party {v}, which we waited on, reported waiting on it")).unwrap_or_default())]
     Timeout {
-        /// The silent peer.
+        /// The silent party.
         peer: usize,
         /// How long we waited.
         after: Duration,
+        /// The peer we waited on, when the blame was passed along by waiting notices.
+        via: Option<usize>,
     },
     /// The peer closed the connection or its process ended.
     #[error("party {peer} disconnected")]

@@ -82,7 +82,9 @@ impl Inbox {
                     None => return Err(NetError::BadParty(peer)),
                 },
                 Err(RecvTimeoutError::Timeout) if Instant::now() >= deadline => {
-                    return Err(NetError::Timeout { peer: self.culprit(from), after: self.timeout })
+                    let peer = self.culprit(from);
+                    let via = (peer != from).then_some(from);
+                    return Err(NetError::Timeout { peer, after: self.timeout, via });
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return Err(NetError::Disconnected { peer: from }),

@@ -3,6 +3,9 @@ use crate::{NetError, Transport};
 /// Bytes of round metadata in front of every message.
 const TAG_LEN: usize = 8;
 
+/// Ring elements per message (64 MiB): large tensors go as several messages in one round.
+pub const CHUNK_WORDS: usize = 1 << 23;
+
 /// Communication counts of one party. Bytes are protocol payload bytes: the 8-byte round tag
 /// of each message, the 16-byte TCP frame header and TLS record overhead are not counted, so
 /// in-process and TCP runs report the same numbers.
@@ -30,16 +33,18 @@ impl CommStats {
     /// The counts accumulated between `earlier` and `self`.
     pub fn since(&self, earlier: &CommStats) -> CommStats {
         CommStats {
-            bytes_sent: self.bytes_sent - earlier.bytes_sent,
-            bytes_received: self.bytes_received - earlier.bytes_received,
-            messages_sent: self.messages_sent - earlier.messages_sent,
-            rounds: self.rounds - earlier.rounds,
-            preprocessing_bytes_sent: self.preprocessing_bytes_sent - earlier.preprocessing_bytes_sent,
+            bytes_sent: self.bytes_sent.saturating_sub(earlier.bytes_sent),
+            bytes_received: self.bytes_received.saturating_sub(earlier.bytes_received),
+            messages_sent: self.messages_sent.saturating_sub(earlier.messages_sent),
+            rounds: self.rounds.saturating_sub(earlier.rounds),
+            preprocessing_bytes_sent: self
+                .preprocessing_bytes_sent
+                .saturating_sub(earlier.preprocessing_bytes_sent),
             bytes_sent_to: self
                 .bytes_sent_to
                 .iter()
                 .zip(earlier.bytes_sent_to.iter().chain(std::iter::repeat(&0)))
-                .map(|(a, b)| a - b)
+                .map(|(a, b)| a.saturating_sub(*b))
                 .collect(),
         }
     }
@@ -123,7 +128,7 @@ impl Net {
     fn send_tagged(&mut self, to: usize, mut framed: Vec<u8>) -> Result<(), NetError> {
         let offline = self.preprocessing.get(to).copied().unwrap_or(false);
         if !offline && !self.sending {
-            self.stats.rounds += 1;
+            self.stats.rounds = self.stats.rounds.saturating_add(1);
             self.sending = true;
         }
         let tag = if offline { 0 } else { self.stats.rounds };
@@ -166,32 +171,72 @@ impl Net {
         Ok(framed)
     }
 
-    /// Sends ring elements to party `to`.
+    /// Sends ring elements to party `to`, split into messages of at most [`CHUNK_WORDS`]
+    /// words so that tensors of any size fit the frame limit.
     pub fn send_u64s(&mut self, to: usize, values: &[u64]) -> Result<(), NetError> {
-        let mut framed = Vec::with_capacity(TAG_LEN + values.len() * 8);
-        framed.extend_from_slice(&[0u8; TAG_LEN]);
-        for v in values {
-            framed.extend_from_slice(&v.to_le_bytes());
+        let mut chunks = values.chunks(CHUNK_WORDS).peekable();
+        if chunks.peek().is_none() {
+            return self.send_tagged(to, vec![0u8; TAG_LEN]);
         }
-        self.send_tagged(to, framed)
+        for chunk in chunks {
+            let mut framed = Vec::with_capacity(TAG_LEN + chunk.len() * 8);
+            framed.extend_from_slice(&[0u8; TAG_LEN]);
+            for v in chunk {
+                framed.extend_from_slice(&v.to_le_bytes());
+            }
+            self.send_tagged(to, framed)?;
+        }
+        Ok(())
     }
 
-    /// Receives exactly `expected` ring elements from party `from`; any other length is a
-    /// malformed message from that peer.
+    /// Receives exactly `expected` ring elements from party `from`, as sent by
+    /// [`Net::send_u64s`]; any other length is a malformed message from that peer.
     pub fn recv_u64s(&mut self, from: usize, expected: usize) -> Result<Vec<u64>, NetError> {
-        let framed = self.recv_tagged(from)?;
-        let body = &framed[TAG_LEN..];
-        if body.len() != expected * 8 {
-            return Err(NetError::Malformed {
-                peer: from,
-                reason: format!("expected {expected} ring elements, got {} bytes", body.len()),
-            });
+        let mut out = Vec::with_capacity(expected.min(CHUNK_WORDS));
+        loop {
+            let want = (expected - out.len()).min(CHUNK_WORDS);
+            let framed = self.recv_tagged(from)?;
+            let body = &framed[TAG_LEN..];
+            if body.len() != want * 8 {
+                return Err(NetError::Malformed {
+                    peer: from,
+                    reason: format!("expected {want} ring elements, got {} bytes", body.len()),
+                });
+            }
+            out.extend(body.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))));
+            if out.len() == expected {
+                return Ok(out);
+            }
         }
-        Ok(body.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())
     }
 
     /// Tells every peer this party is stopping; the reason must hold no secret values.
     pub fn abort(&mut self, reason: &str) {
         self.transport.abort(reason);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::local_mesh;
+
+    #[test]
+    fn large_tensors_travel_in_chunks_in_one_round() {
+        let mut mesh = local_mesh(2, None).into_iter();
+        let (mut a, mut b) =
+            (Net::new(Box::new(mesh.next().unwrap())), Net::new(Box::new(mesh.next().unwrap())));
+        let big: Vec<u64> = (0..(CHUNK_WORDS as u64 + 3)).collect();
+        a.send_u64s(1, &big).unwrap();
+        a.send_u64s(1, &[]).unwrap();
+        assert_eq!(b.recv_u64s(0, big.len()).unwrap(), big);
+        assert_eq!(b.recv_u64s(0, 0).unwrap(), Vec::<u64>::new());
+        assert_eq!(a.stats().messages_sent, 3);
+        assert_eq!(a.stats().bytes_sent, big.len() as u64 * 8);
+        assert_eq!(a.stats().rounds, 1);
+        assert_eq!(b.stats().rounds, 1);
+        // A length the receiver does not expect is the sender's fault.
+        a.send_u64s(1, &[1, 2, 3]).unwrap();
+        assert!(matches!(b.recv_u64s(0, 2), Err(NetError::Malformed { peer: 0, .. })));
     }
 }

@@ -394,6 +394,11 @@ fn dial(
     Ok(stream)
 }
 
+/// Longest a single incoming handshake may take: a silent client must not hold up set-up.
+const HANDSHAKE_LIMIT: Duration = Duration::from_secs(5);
+/// Handshakes in progress at once; connections beyond this are dropped.
+const MAX_PENDING_HANDSHAKES: usize = 32;
+
 fn accept_all(
     listener: TcpListener,
     cfg: Arc<ServerConfig>,
@@ -403,9 +408,32 @@ fn accept_all(
     handshake_timeout: Duration,
 ) -> Result<Vec<Option<Inbound>>, NetError> {
     let n = certs.len();
+    let certs = Arc::new(certs);
     let mut inbound: Vec<Option<Inbound>> = (0..n).map(|_| None).collect();
     listener.set_nonblocking(true).map_err(|e| NetError::Setup(e.to_string()))?;
+    // Each handshake runs on its own thread with a short limit, so one slow or hostile client
+    // cannot block the legitimate peers.
+    let (done_tx, done_rx) = channel::<Result<(usize, Inbound), String>>();
+    let mut pending = 0usize;
+    let mut refused = 0u64;
     while inbound.iter().enumerate().any(|(i, s)| i != me && s.is_none()) {
+        while let Ok(res) = done_rx.try_recv() {
+            pending -= 1;
+            match res {
+                Ok((peer, stream)) if inbound[peer].is_none() => inbound[peer] = Some(stream),
+                Ok((peer, _)) => tracing::warn!(party = me, peer, "duplicate connection refused"),
+                Err(reason) => {
+                    refused += 1;
+                    // Log the first few refusals, then only every hundredth: no log flooding.
+                    if refused <= 5 || refused % 100 == 0 {
+                        tracing::warn!(party = me, %reason, refused, "incoming connection refused");
+                    }
+                }
+            }
+        }
+        if inbound.iter().enumerate().all(|(i, s)| i == me || s.is_some()) {
+            break;
+        }
         if Instant::now() >= deadline {
             let missing: Vec<String> =
                 (0..n).filter(|&i| i != me && inbound[i].is_none()).map(|i| i.to_string()).collect();
@@ -414,18 +442,22 @@ fn accept_all(
                 missing.join(", party ")
             )));
         }
-        let tcp = match listener.accept() {
-            Ok((s, _)) => s,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(10));
-                continue;
+        match listener.accept() {
+            Ok((tcp, _)) if pending < MAX_PENDING_HANDSHAKES => {
+                pending += 1;
+                let (cfg, certs, tx) = (cfg.clone(), certs.clone(), done_tx.clone());
+                let limit = handshake_timeout.min(HANDSHAKE_LIMIT);
+                let spawned =
+                    std::thread::Builder::new().name(format!("musket-handshake-{me}")).spawn(move || {
+                        let _ = tx.send(accept_one(tcp, &cfg, me, &certs, limit));
+                    });
+                if spawned.is_err() {
+                    pending -= 1;
+                }
             }
+            Ok(_) => {} // too many handshakes in flight: drop the connection
+            Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(5)),
             Err(e) => return Err(NetError::Setup(format!("accept failed: {e}"))),
-        };
-        match accept_one(tcp, &cfg, me, &certs, handshake_timeout) {
-            Ok((peer, stream)) if inbound[peer].is_none() => inbound[peer] = Some(stream),
-            Ok((peer, _)) => tracing::warn!(party = me, peer, "duplicate connection refused"),
-            Err(reason) => tracing::warn!(party = me, %reason, "incoming connection refused"),
         }
     }
     Ok(inbound)
@@ -540,12 +572,27 @@ fn read_frame(inb: &mut Inbound, peer: usize, max_frame: u64, seq: u64) -> Event
         Ok(h) => h,
         Err(e) => return Event::Failed(NetError::Malformed { peer, reason: e.to_string() }),
     };
-    let mut payload = vec![0u8; h.len as usize];
-    if let Err(e) = inb.read_exact(&mut payload) {
-        return Event::Failed(match e.kind() {
-            ErrorKind::UnexpectedEof => NetError::Malformed { peer, reason: "frame truncated".into() },
-            _ => link_error(peer, &e),
+    // Control frames are tiny; refuse big ones before reading them.
+    let cap = match h.kind {
+        FrameKind::Data => max_frame,
+        FrameKind::Waiting => 4,
+        FrameKind::Abort => MAX_ABORT_REASON as u64,
+    };
+    if h.len as u64 > cap {
+        return Event::Failed(NetError::Malformed {
+            peer,
+            reason: format!("{:?} frame of {} bytes", h.kind, h.len),
         });
+    }
+    // Grow the buffer as bytes arrive rather than trusting the declared length up front.
+    let mut payload = Vec::new();
+    match Read::by_ref(inb).take(h.len as u64).read_to_end(&mut payload) {
+        Ok(got) if got == h.len as usize => {}
+        Ok(_) => return Event::Failed(NetError::Malformed { peer, reason: "frame truncated".into() }),
+        Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
+            return Event::Failed(NetError::Malformed { peer, reason: "frame truncated".into() })
+        }
+        Err(e) => return Event::Failed(link_error(peer, &e)),
     }
     match h.kind {
         FrameKind::Data => Event::Data(payload),
@@ -553,12 +600,19 @@ fn read_frame(inb: &mut Inbound, peer: usize, max_frame: u64, seq: u64) -> Event
             Ok(b) => Event::Waiting(u32::from_le_bytes(b) as usize),
             Err(_) => Event::Failed(NetError::Malformed { peer, reason: "bad waiting notice".into() }),
         },
-        FrameKind::Abort => {
-            let mut reason = String::from_utf8_lossy(&payload).into_owned();
-            reason.truncate(512);
-            Event::Failed(NetError::Aborted { peer, reason })
-        }
+        FrameKind::Abort => Event::Failed(NetError::Aborted {
+            peer,
+            reason: sanitize_reason(&String::from_utf8_lossy(&payload)),
+        }),
     }
+}
+
+/// Longest abort reason accepted from a peer, in bytes.
+const MAX_ABORT_REASON: usize = 1024;
+
+/// A peer's abort reason as shown to operators: printable characters only, bounded length.
+pub(crate) fn sanitize_reason(raw: &str) -> String {
+    raw.chars().filter(|c| !c.is_control()).take(256).collect()
 }
 
 impl Transport for TlsTransport {
@@ -612,7 +666,7 @@ impl Transport for TlsTransport {
         self.failed = true;
         for link in self.links.iter().flatten() {
             if let Some(outbox) = &link.outbox {
-                let _ = outbox.send((FrameKind::Abort, reason.as_bytes().to_vec()));
+                let _ = outbox.send((FrameKind::Abort, sanitize_reason(reason).into_bytes()));
             }
         }
     }
@@ -703,6 +757,14 @@ mod tests {
     }
 
     #[test]
+    fn peer_abort_reasons_are_sanitised() {
+        let long: String = "é".repeat(600) + "\u{1b}[31m\nend";
+        let clean = sanitize_reason(&long);
+        assert_eq!(clean.chars().count(), 256);
+        assert!(clean.chars().all(|c| !c.is_control()));
+    }
+
+    #[test]
     fn corrupt_frames_on_a_live_link_name_the_sender() {
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (header(7, 0, 0), "unknown frame kind"),
@@ -716,6 +778,8 @@ mod tests {
             ),
             (header(0, (1 << 20) + 1, 0), "exceeds"),
             (header(0, 0, 5), "out of order"),
+            (header(2, 9, 0), "Waiting frame of 9 bytes"),
+            (header(1, 5000, 0), "Abort frame of 5000 bytes"),
             (
                 {
                     let mut h = header(0, 100, 0);

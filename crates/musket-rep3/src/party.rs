@@ -1,4 +1,6 @@
-use musket_core::{or_abort, os_seed, LinearMap, LinearMap2, MpcError, Prg, Protocol, Result, Share};
+use musket_core::{
+    element_count, or_abort, os_seed, LinearMap, LinearMap2, MpcError, Prg, Protocol, Result, Share,
+};
 use musket_net::{CommStats, Net, NetError};
 use musket_ring::{unpack_bits, RingTensor};
 
@@ -180,7 +182,7 @@ impl Protocol for Rep3 {
         if owner > 2 {
             return Err(MpcError::Usage(format!("input owner {owner} is not a compute party")));
         }
-        let n: usize = shape.iter().product();
+        let n = element_count(shape)?;
         if let Some(v) = value.filter(|_| self.id == owner) {
             if v.shape() != shape {
                 return Err(MpcError::Usage(format!("input has shape {:?}, expected {shape:?}", v.shape())));
@@ -390,7 +392,7 @@ impl Protocol for Rep3 {
         Ok((RBits { cur, next }, b))
     }
     fn b2a_packed(&mut self, bits: &RBits, shape: &[usize]) -> Result<RShare> {
-        let n: usize = shape.iter().product();
+        let n = element_count(shape)?;
         if bits.cur.len() != n.div_ceil(64) {
             return Err(MpcError::Usage("b2a: packed length does not match the shape".into()));
         }

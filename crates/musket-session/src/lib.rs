@@ -113,7 +113,7 @@ fn drive<P: Protocol, J: Job>(mut p: P, job: &J) -> Result<PartyOutcome<J::Outpu
         Err(e) => {
             // Relay our own failure; a failure we learned from a peer is already known to all.
             if !e.is_peer_abort() {
-                p.abort(&e.to_string());
+                p.abort(&e.public_reason());
             }
             Err(e)
         }

@@ -265,3 +265,34 @@ fn bad_usage_is_an_error_not_a_panic() {
         assert!(err.to_string().contains("shape"), "{}: {err}", backend.name());
     }
 }
+
+#[test]
+fn an_unencodable_input_fails_without_telling_peers_where() {
+    struct Nan;
+    impl Job for Nan {
+        type Output = ();
+        fn run<P: Protocol>(&self, p: &mut P) -> JobResult<()> {
+            let v = [1.0, 2.0, f64::NAN, 4.0];
+            let x = share_fixed(p, FixedPoint::default(), 1, owned(p, 1, &v[..]), &[4])?;
+            p.reveal(&x)?;
+            Ok(())
+        }
+    }
+    for backend in BACKENDS {
+        let mesh = musket_net::local_mesh(3, Some(std::time::Duration::from_secs(5)));
+        let errors: Vec<String> = std::thread::scope(|s| {
+            let hs: Vec<_> = mesh
+                .into_iter()
+                .map(|t| s.spawn(move || musket_session::run_party(backend, Box::new(t), &Nan)))
+                .collect();
+            hs.into_iter().filter_map(|h| h.join().unwrap().err()).map(|e| e.to_string()).collect()
+        });
+        // The owner (party 1) knows the position; everyone else only learns that it failed.
+        assert!(errors.iter().any(|e| e.contains("index 2")), "{errors:?}");
+        for e in errors.iter().filter(|e| e.contains("aborted")) {
+            assert!(!e.contains("index"), "{}: {e}", backend.name());
+            assert!(e.contains("party 1"), "{e}");
+        }
+        assert!(errors.len() >= 2, "{}: {errors:?}", backend.name());
+    }
+}
