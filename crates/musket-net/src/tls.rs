@@ -425,7 +425,7 @@ fn accept_all(
                 Err(reason) => {
                     refused += 1;
                     // Log the first few refusals, then only every hundredth: no log flooding.
-                    if refused <= 5 || refused % 100 == 0 {
+                    if refused <= 5 || refused.is_multiple_of(100) {
                         tracing::warn!(party = me, %reason, refused, "incoming connection refused");
                     }
                 }
