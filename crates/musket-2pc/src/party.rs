@@ -258,12 +258,11 @@ impl Protocol for Dealer2pc {
         let opened = zip_words(&masked, &theirs, u64::wrapping_add);
         let d = RingTensor::new(vec![m, k], opened[..m * k].to_vec())?;
         let e = RingTensor::new(vec![k, n], opened[m * k..].to_vec())?;
+        // z_i = c_i + D (B_i [+ E for party 0]) + A_i E: two local products per party.
         let mut z = tc;
-        z.add_assign(&d.matmul(&tb)?)?;
+        let right = if self.id == 0 { tb.add(&e)? } else { tb };
+        z.add_assign(&d.matmul(&right)?)?;
         z.add_assign(&ta.matmul(&e)?)?;
-        if self.id == 0 {
-            z.add_assign(&d.matmul(&e)?)?;
-        }
         Ok(AShare(z))
     }
 
