@@ -36,6 +36,9 @@ impl Default for FixedPoint {
 }
 
 impl FixedPoint {
+    /// The default encoding, 16 fractional bits.
+    pub const DEFAULT: FixedPoint = FixedPoint { frac_bits: DEFAULT_FRAC_BITS };
+
     /// An encoding with `frac_bits` fractional bits (at most 30, so that products fit).
     pub fn new(frac_bits: u32) -> Self {
         assert!(frac_bits <= 30, "frac_bits must be at most 30");

@@ -1,0 +1,288 @@
+//! Comparisons and selection. All comparisons cost one sign-bit circuit (8 rounds in 2PC, 10 in
+//! 3PC) however many elements, and return integer 0/1 shares. Requires `|x - y| < 2^63` in the
+//! ring, which holds for all encoded fixed-point values.
+
+use crate::tensor_ops::{axis_to_last, concat_shares, filled, last_to_axis, mul_many, split_share};
+use musket_core::{msb, Protocol, Result, Share};
+use musket_ring::{FixedPoint, RingTensor};
+
+fn one_minus<P: Protocol>(p: &P, b: &P::Share) -> Result<P::Share> {
+    let neg = p.neg(b)?;
+    p.add_public(&neg, &filled(b.shape(), 1))
+}
+
+/// `[x < y]`.
+pub fn lt<P: Protocol>(p: &mut P, x: &P::Share, y: &P::Share) -> Result<P::Share> {
+    musket_core::lt(p, x, y)
+}
+
+/// `[x > y]`.
+pub fn gt<P: Protocol>(p: &mut P, x: &P::Share, y: &P::Share) -> Result<P::Share> {
+    lt(p, y, x)
+}
+
+/// `[x >= y]`.
+pub fn ge<P: Protocol>(p: &mut P, x: &P::Share, y: &P::Share) -> Result<P::Share> {
+    let l = lt(p, x, y)?;
+    one_minus(p, &l)
+}
+
+/// `[x <= y]`.
+pub fn le<P: Protocol>(p: &mut P, x: &P::Share, y: &P::Share) -> Result<P::Share> {
+    let g = lt(p, y, x)?;
+    one_minus(p, &g)
+}
+
+/// Sign bits of several tensors from one circuit: `[t < 0]` for each, as integer shares.
+fn negative_many<P: Protocol>(p: &mut P, ts: &[&P::Share]) -> Result<Vec<P::Share>> {
+    let all = concat_shares(p, ts)?;
+    let bits = msb(p, &all)?;
+    let arith = p.b2a_packed(&bits, &[all.len()])?;
+    let shapes: Vec<Vec<usize>> = ts.iter().map(|t| t.shape().to_vec()).collect();
+    split_share(p, &arith, &shapes)
+}
+
+/// `[x == y]`: both `x < y` and `y < x` from one circuit.
+pub fn eq<P: Protocol>(p: &mut P, x: &P::Share, y: &P::Share) -> Result<P::Share> {
+    let (d1, d2) = (p.sub(x, y)?, p.sub(y, x)?);
+    let n = negative_many(p, &[&d1, &d2])?;
+    let either = p.add(&n[0], &n[1])?;
+    one_minus(p, &either)
+}
+
+/// `+1` where `x >= 0`, `-1` where `x < 0` (integer shares; sign(0) = +1).
+pub fn sign<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
+    let m = negative_many(p, &[x])?.remove(0);
+    let twice = p.scale(&m, 2)?;
+    let neg = p.neg(&twice)?;
+    p.add_public(&neg, &filled(x.shape(), 1))
+}
+
+/// `|x|`, exact.
+pub fn abs<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
+    let m = negative_many(p, &[x])?.remove(0);
+    let xm = p.mul(x, &m)?;
+    let twice = p.scale(&xm, 2)?;
+    p.sub(x, &twice)
+}
+
+/// `max(x, 0)`, exact.
+pub fn relu<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
+    musket_core::relu(p, x)
+}
+
+/// `a` where the integer bit `c` is 1, else `b`: `b + c (a - b)`, exact.
+pub fn select<P: Protocol>(p: &mut P, c: &P::Share, a: &P::Share, b: &P::Share) -> Result<P::Share> {
+    let diff = p.sub(a, b)?;
+    let picked = p.mul(c, &diff)?;
+    p.add(b, &picked)
+}
+
+/// Elementwise maximum, exact.
+pub fn maximum<P: Protocol>(p: &mut P, a: &P::Share, b: &P::Share) -> Result<P::Share> {
+    let c = lt(p, a, b)?;
+    select(p, &c, b, a)
+}
+
+/// Elementwise minimum, exact.
+pub fn minimum<P: Protocol>(p: &mut P, a: &P::Share, b: &P::Share) -> Result<P::Share> {
+    let c = lt(p, a, b)?;
+    select(p, &c, a, b)
+}
+
+/// `min(max(x, lo), hi)` for public `lo <= hi`, exact: one circuit for both comparisons and one
+/// round of products.
+pub fn clip<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share, lo: f64, hi: f64) -> Result<P::Share> {
+    let enc = |v: f64| fp.encode_one(v).ok_or_else(|| musket_core::MpcError::Usage("clip bound out of range".into()));
+    let (lo, hi) = (enc(lo)?, enc(hi)?);
+    if (lo as i64) > (hi as i64) {
+        return Err(musket_core::MpcError::Usage("clip needs lo <= hi".into()));
+    }
+    let shape = x.shape().to_vec();
+    let below = p.add_public(x, &filled(&shape, lo.wrapping_neg()))?; // x - lo
+    let neg_x = p.neg(x)?;
+    let above = p.add_public(&neg_x, &filled(&shape, hi))?; // hi - x
+    let n = negative_many(p, &[&below, &above])?; // [x < lo], [x > hi]
+    // x + [x < lo](lo - x) + [x > hi](hi - x): at most one correction applies since lo <= hi.
+    let lo_minus_x = p.neg(&below)?;
+    let prods = mul_many(p, &[(&n[0], &lo_minus_x), (&n[1], &above)])?;
+    let y = p.add(x, &prods[0])?;
+    p.add(&y, &prods[1])
+}
+
+/// `min(max(x, 0), 6)`, exact.
+pub fn relu6<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P::Share> {
+    clip(p, fp, x, 0.0, 6.0)
+}
+
+/// `x` where `x >= 0`, `alpha x` elsewhere; within one ulp (one truncation).
+pub fn leaky_relu<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share, alpha: f64) -> Result<P::Share> {
+    let enc = |v: f64| fp.encode_one(v).ok_or_else(|| musket_core::MpcError::Usage("alpha out of range".into()));
+    let r = relu(p, x)?;
+    // alpha x + (1 - alpha) relu(x), both at scale 2f, truncated once.
+    let a = p.scale(x, enc(alpha)?)?;
+    let b = p.scale(&r, enc(1.0 - alpha)?)?;
+    let sum = p.add(&a, &b)?;
+    p.truncate(&sum, fp.frac_bits())
+}
+
+fn columns(t: &RingTensor, cols: &[usize]) -> RingTensor {
+    let shape = t.shape();
+    let n = shape[shape.len() - 1];
+    let rows = t.len() / n.max(1);
+    let mut out = Vec::with_capacity(rows * cols.len());
+    for r in 0..rows {
+        out.extend(cols.iter().map(|&c| t.data()[r * n + c]));
+    }
+    let mut s = shape.to_vec();
+    *s.last_mut().expect("rank >= 1") = cols.len();
+    RingTensor::new(s, out).expect("consistent shape")
+}
+
+fn append_last(a: &RingTensor, b: &RingTensor) -> RingTensor {
+    let (na, nb) = (a.shape()[a.shape().len() - 1], b.shape()[b.shape().len() - 1]);
+    let rows = if na + nb == 0 { 0 } else { (a.len() + b.len()) / (na + nb) };
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    for r in 0..rows {
+        out.extend_from_slice(&a.data()[r * na..(r + 1) * na]);
+        out.extend_from_slice(&b.data()[r * nb..(r + 1) * nb]);
+    }
+    let mut s = a.shape().to_vec();
+    *s.last_mut().expect("rank >= 1") = na + nb;
+    RingTensor::new(s, out).expect("consistent shape")
+}
+
+/// Tournament over the last axis of `t` (shape `[rows, n]`), keeping per candidate its value
+/// and, if `track`, a one-hot vector over the original `n` positions (shape `[rows, n, n]`).
+/// Adjacent candidates are paired, so ranges stay contiguous and ties go to the lower index.
+fn tournament<P: Protocol>(
+    p: &mut P,
+    mut vals: P::Share,
+    mut onehot: Option<P::Share>,
+) -> Result<(P::Share, Option<P::Share>)> {
+    let rank = vals.shape().len();
+    loop {
+        let n = vals.shape()[rank - 1];
+        if n <= 1 {
+            return Ok((vals, onehot));
+        }
+        let pairs = n / 2;
+        let evens: Vec<usize> = (0..pairs).map(|j| 2 * j).collect();
+        let odds: Vec<usize> = (0..pairs).map(|j| 2 * j + 1).collect();
+        let a = p.linear(&vals, &|t| Ok(columns(t, &evens)))?;
+        let b = p.linear(&vals, &|t| Ok(columns(t, &odds)))?;
+        let c = lt(p, &a, &b)?; // pick b where a < b, else a (ties: lower index)
+        let dv = p.sub(&b, &a)?;
+        let (new_vals, new_onehot) = match &onehot {
+            None => {
+                let pick = p.mul(&c, &dv)?;
+                (p.add(&a, &pick)?, None)
+            }
+            Some(oh) => {
+                // One-hot rows are laid out as [rows, n, width]: gather candidate rows.
+                let width = oh.shape()[rank];
+                let gather = |t: &RingTensor, idx: &[usize]| {
+                    let rows = t.len() / (n * width).max(1);
+                    let mut out = Vec::with_capacity(rows * idx.len() * width);
+                    for r in 0..rows {
+                        for &i in idx {
+                            out.extend_from_slice(&t.data()[(r * n + i) * width..(r * n + i + 1) * width]);
+                        }
+                    }
+                    let mut s = t.shape().to_vec();
+                    s[rank - 1] = idx.len();
+                    RingTensor::new(s, out)
+                };
+                let oa = p.linear(oh, &|t| gather(t, &evens))?;
+                let ob = p.linear(oh, &|t| gather(t, &odds))?;
+                let doh = p.sub(&ob, &oa)?;
+                let oh_shape = doh.shape().to_vec();
+                let c_wide = p.linear(&c, &|t| {
+                    let mut s = t.shape().to_vec();
+                    s.push(1);
+                    crate::broadcast(&t.reshape(&s)?, &oh_shape)
+                })?;
+                let prods = mul_many(p, &[(&c, &dv), (&c_wide, &doh)])?;
+                (p.add(&a, &prods[0])?, Some(p.add(&oa, &prods[1])?))
+            }
+        };
+        if n % 2 == 1 {
+            let last = [n - 1];
+            let tail = p.linear(&vals, &|t| Ok(columns(t, &last)))?;
+            vals = p.linear2(&new_vals, &tail, &|x, y| Ok(append_last(x, y)))?;
+            if let (Some(oh), Some(new_oh)) = (&onehot, &new_onehot) {
+                let width = oh.shape()[rank];
+                let tail_oh = p.linear(oh, &|t| {
+                    let rows = t.len() / (n * width).max(1);
+                    let mut out = Vec::with_capacity(rows * width);
+                    for r in 0..rows {
+                        out.extend_from_slice(&t.data()[(r * n + n - 1) * width..(r * n + n) * width]);
+                    }
+                    let mut s = t.shape().to_vec();
+                    s[rank - 1] = 1;
+                    RingTensor::new(s, out)
+                })?;
+                onehot = Some(p.linear2(new_oh, &tail_oh, &|x, y| {
+                    // Concatenate along the candidate axis (second to last).
+                    let (nx, ny) = (x.shape()[rank - 1], y.shape()[rank - 1]);
+                    let rows = x.len() / (nx * width).max(1);
+                    let mut out = Vec::with_capacity(x.len() + y.len());
+                    for r in 0..rows {
+                        out.extend_from_slice(&x.data()[r * nx * width..(r + 1) * nx * width]);
+                        out.extend_from_slice(&y.data()[r * ny * width..(r + 1) * ny * width]);
+                    }
+                    let mut s = x.shape().to_vec();
+                    s[rank - 1] = nx + ny;
+                    RingTensor::new(s, out)
+                })?);
+            } else {
+                onehot = new_onehot;
+            }
+        } else {
+            vals = new_vals;
+            onehot = new_onehot;
+        }
+    }
+}
+
+/// Maximum along `axis` (removed from the shape), exact: a comparison tree of
+/// `ceil(log2(n))` levels, each one comparison circuit and one round of products.
+pub fn max_along<P: Protocol>(p: &mut P, x: &P::Share, axis: usize) -> Result<P::Share> {
+    let shape = x.shape().to_vec();
+    let moved = p.linear(x, &|t| axis_to_last(t, axis))?;
+    let (best, _) = tournament(p, moved, None)?;
+    let mut out_shape = shape.clone();
+    out_shape.remove(axis);
+    p.reshape(&best, &out_shape)
+}
+
+/// One-hot integer shares of the position of the maximum along `axis` (same shape as `x`);
+/// ties go to the lowest index. The index itself is `sum_i i * onehot_i`, a local operation.
+pub fn argmax_onehot<P: Protocol>(p: &mut P, x: &P::Share, axis: usize) -> Result<P::Share> {
+    let shape = x.shape().to_vec();
+    let moved = p.linear(x, &|t| axis_to_last(t, axis))?;
+    let n = shape[axis];
+    let moved_shape = moved.shape().to_vec();
+    let mut oh_shape = moved_shape.clone();
+    oh_shape.push(n);
+    let rows: usize = moved_shape[..moved_shape.len() - 1].iter().product();
+    // The identity one-hot, as a public constant added to a zero share.
+    let mut eye = vec![0u64; rows * n * n];
+    for r in 0..rows {
+        for i in 0..n {
+            eye[(r * n + i) * n + i] = 1;
+        }
+    }
+    let zero = p.linear(&moved, &|t| {
+        let mut s = t.shape().to_vec();
+        s.push(1);
+        crate::broadcast(&t.reshape(&s)?.scale(0), &oh_shape)
+    })?;
+    let oh = p.add_public(&zero, &RingTensor::new(oh_shape.clone(), eye)?)?;
+    let (_, onehot) = tournament(p, moved, Some(oh))?;
+    let onehot = onehot.expect("tracked");
+    let mut flat_shape = moved_shape.clone();
+    *flat_shape.last_mut().expect("rank >= 1") = n;
+    let flat = p.reshape(&onehot, &flat_shape)?;
+    p.linear(&flat, &|t| last_to_axis(t, axis, &shape))
+}

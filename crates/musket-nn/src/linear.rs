@@ -1,0 +1,178 @@
+//! Linear layers on shares: convolution (im2col + one secret matrix product), fully connected
+//! layers, per-channel affine maps (batch norm), scaling by public constants.
+
+use crate::tensor_ops::broadcast;
+use musket_core::{MpcError, Protocol, Result, Share};
+use musket_ring::{FixedPoint, RingTensor};
+
+/// Multiplies by a public real constant: one truncation, error at most one ulp plus
+/// `|x| * 2^-(f+1)` from rounding the constant.
+pub fn scale_public<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share, c: f64) -> Result<P::Share> {
+    let enc = fp.encode_one(c).ok_or_else(|| MpcError::Usage("public constant out of range".into()))?;
+    let scaled = p.scale(x, enc)?;
+    p.truncate(&scaled, fp.frac_bits())
+}
+
+/// Divides by a public real `d != 0` (as multiplication by `1/d`; same error as
+/// [`scale_public`]).
+pub fn div_public<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share, d: f64) -> Result<P::Share> {
+    if d == 0.0 || !d.is_finite() {
+        return Err(MpcError::Usage("division by zero or a non-finite value".into()));
+    }
+    scale_public(p, fp, x, 1.0 / d)
+}
+
+fn add_broadcast<P: Protocol>(p: &P, x: &P::Share, b: &P::Share, b_shape: &[usize]) -> Result<P::Share> {
+    let target = x.shape().to_vec();
+    let b_shape = b_shape.to_vec();
+    p.linear2(x, b, &|xs, bs| xs.add(&broadcast(&bs.reshape(&b_shape)?, &target)?))
+}
+
+/// Fully connected layer `x w^T + bias` for `x [batch, in]`, `w [out, in]`, `bias [out]`, all
+/// secret. Error: one truncation (one ulp) plus input rounding accumulated over `in` terms.
+pub fn linear<P: Protocol>(
+    p: &mut P,
+    fp: FixedPoint,
+    x: &P::Share,
+    w: &P::Share,
+    bias: Option<&P::Share>,
+) -> Result<P::Share> {
+    let wt = p.linear(w, &|t| t.transpose2())?;
+    let prod = p.matmul(x, &wt)?;
+    let y = p.truncate(&prod, fp.frac_bits())?;
+    match bias {
+        Some(b) => add_broadcast(p, &y, b, &[1, b.len()]),
+        None => Ok(y),
+    }
+}
+
+/// Per-channel affine map `x * scale[c] + shift[c]` on `[N, C, ...]` with secret `scale` and
+/// `shift` of shape `[C]`: inference-time batch normalisation.
+pub fn affine<P: Protocol>(
+    p: &mut P,
+    fp: FixedPoint,
+    x: &P::Share,
+    scale: &P::Share,
+    shift: &P::Share,
+) -> Result<P::Share> {
+    let shape = x.shape().to_vec();
+    if shape.len() < 2 || scale.len() != shape[1] || shift.len() != shape[1] {
+        return Err(MpcError::Usage(format!("affine: per-channel parameters do not fit {shape:?}")));
+    }
+    let mut ch_shape = vec![1; shape.len()];
+    ch_shape[1] = shape[1];
+    let wide = p.linear(scale, &|t| broadcast(&t.reshape(&ch_shape)?, &shape))?;
+    let prod = p.mul(x, &wide)?;
+    let y = p.truncate(&prod, fp.frac_bits())?;
+    add_broadcast(p, &y, shift, &ch_shape)
+}
+
+/// Convolution geometry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2d {
+    /// Step between output positions.
+    pub stride: [usize; 2],
+    /// Zero padding: top, left, bottom, right.
+    pub pads: [usize; 4],
+    /// Spacing between kernel taps.
+    pub dilation: [usize; 2],
+    /// Channel groups (C for depthwise).
+    pub groups: usize,
+}
+
+impl Default for Conv2d {
+    fn default() -> Self {
+        Self { stride: [1, 1], pads: [0; 4], dilation: [1, 1], groups: 1 }
+    }
+}
+
+/// 2-D convolution of secret `x [N, C, H, W]` with secret weights `w [O, C/groups, kh, kw]` and
+/// optional secret `bias [O]`, giving `[N, O, OH, OW]`. Computed as one secret matrix product
+/// of the im2col matrix `[N*OH*OW, C*kh*kw]` with the (block-diagonal, for groups) weight
+/// matrix, then one truncation: in 3PC the bytes sent are the output size. Error: one ulp plus
+/// input rounding over `C/groups * kh * kw` terms.
+pub fn conv2d<P: Protocol>(
+    p: &mut P,
+    fp: FixedPoint,
+    x: &P::Share,
+    w: &P::Share,
+    bias: Option<&P::Share>,
+    conv: &Conv2d,
+) -> Result<P::Share> {
+    let ([n, c, h, wd], [o, cg, kh, kw]) = (x.shape()[..].try_into().unwrap_or([0; 4]), w.shape()[..].try_into().unwrap_or([0; 4]));
+    let g = conv.groups;
+    if x.shape().len() != 4 || w.shape().len() != 4 || g == 0 || c != cg * g || o % g != 0 || c == 0 || o == 0 {
+        return Err(MpcError::Usage(format!(
+            "conv2d: input {:?} and weights {:?} do not fit groups = {g}",
+            x.shape(),
+            w.shape()
+        )));
+    }
+    let [sh, sw] = conv.stride;
+    let [dh, dw] = conv.dilation;
+    let [pt, pl, pb, pr] = conv.pads;
+    let (ekh, ekw) = ((kh - 1) * dh + 1, (kw - 1) * dw + 1);
+    if sh == 0 || sw == 0 || dh == 0 || dw == 0 || h + pt + pb < ekh || wd + pl + pr < ekw {
+        return Err(MpcError::Usage(format!("conv2d: kernel does not fit input {:?} with {conv:?}", x.shape())));
+    }
+    let oh = (h + pt + pb - ekh) / sh + 1;
+    let ow = (wd + pl + pr - ekw) / sw + 1;
+    let k = c * kh * kw;
+    let rows = n * oh * ow;
+    let cols = p.linear(x, &|t| {
+        let mut out = vec![0u64; rows * k];
+        for b in 0..n {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let r = (b * oh + i) * ow + j;
+                    for ch in 0..c {
+                        for ki in 0..kh {
+                            for kj in 0..kw {
+                                let y = (i * sh + ki * dh) as isize - pt as isize;
+                                let xx = (j * sw + kj * dw) as isize - pl as isize;
+                                if y >= 0 && xx >= 0 && (y as usize) < h && (xx as usize) < wd {
+                                    out[r * k + (ch * kh + ki) * kw + kj] =
+                                        t.data()[((b * c + ch) * h + y as usize) * wd + xx as usize];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        RingTensor::new(vec![rows, k], out)
+    })?;
+    let og = o / g;
+    let wmat = p.linear(w, &|t| {
+        let mut out = vec![0u64; k * o];
+        for oc in 0..o {
+            let grp = oc / og;
+            for cl in 0..cg {
+                let ch = grp * cg + cl;
+                for ki in 0..kh {
+                    for kj in 0..kw {
+                        out[((ch * kh + ki) * kw + kj) * o + oc] = t.data()[((oc * cg + cl) * kh + ki) * kw + kj];
+                    }
+                }
+            }
+        }
+        RingTensor::new(vec![k, o], out)
+    })?;
+    let prod = p.matmul(&cols, &wmat)?;
+    let mut y = p.truncate(&prod, fp.frac_bits())?;
+    if let Some(b) = bias {
+        y = add_broadcast(p, &y, b, &[1, o])?;
+    }
+    // [N*OH*OW, O] -> [N, O, OH, OW]
+    p.linear(&y, &|t| {
+        let mut out = vec![0u64; t.len()];
+        for b in 0..n {
+            for s in 0..oh * ow {
+                for oc in 0..o {
+                    out[(b * o + oc) * oh * ow + s] = t.data()[(b * oh * ow + s) * o + oc];
+                }
+            }
+        }
+        RingTensor::new(vec![n, o, oh, ow], out)
+    })
+}

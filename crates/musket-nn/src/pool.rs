@@ -1,0 +1,104 @@
+//! 2-D pooling on `[N, C, H, W]` shares.
+
+use crate::cmp::max_along;
+use musket_core::{MpcError, Protocol, Result, Share};
+use musket_ring::{FixedPoint, RingTensor};
+
+/// Window geometry of a 2-D pooling layer (output size rounds down, as ONNX's default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pool2d {
+    /// Window height and width.
+    pub kernel: [usize; 2],
+    /// Step between windows.
+    pub stride: [usize; 2],
+    /// Zero-based padding: top, left, bottom, right.
+    pub pads: [usize; 4],
+}
+
+/// Value given to padded positions of max-pool windows: below every value max-pool accepts.
+/// Inputs must satisfy `|x| < 2^60` in the ring (2^44 at 16 fractional bits).
+const MAX_POOL_PAD: i64 = -(1 << 60);
+
+/// For each output position and window slot, the input index or `None` for padding.
+fn windows(shape: &[usize], pool: &Pool2d) -> Result<(Vec<usize>, Vec<Option<usize>>)> {
+    let [n, c, h, w] = shape[..] else {
+        return Err(MpcError::Usage(format!("pooling needs [N, C, H, W], got {shape:?}")));
+    };
+    let [kh, kw] = pool.kernel;
+    let [sh, sw] = pool.stride;
+    let [pt, pl, pb, pr] = pool.pads;
+    if kh == 0 || kw == 0 || sh == 0 || sw == 0 || h + pt + pb < kh || w + pl + pr < kw {
+        return Err(MpcError::Usage(format!("pooling window {pool:?} does not fit input {shape:?}")));
+    }
+    let oh = (h + pt + pb - kh) / sh + 1;
+    let ow = (w + pl + pr - kw) / sw + 1;
+    let mut idx = Vec::with_capacity(n * c * oh * ow * kh * kw);
+    for b in 0..n * c {
+        for i in 0..oh {
+            for j in 0..ow {
+                for ki in 0..kh {
+                    for kj in 0..kw {
+                        let (y, x) = ((i * sh + ki) as isize - pt as isize, (j * sw + kj) as isize - pl as isize);
+                        idx.push(
+                            (y >= 0 && x >= 0 && (y as usize) < h && (x as usize) < w)
+                                .then(|| (b * h + y as usize) * w + x as usize),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok((vec![n, c, oh, ow, kh * kw], idx))
+}
+
+fn gather(t: &RingTensor, shape: &[usize], idx: &[Option<usize>]) -> std::result::Result<RingTensor, musket_ring::ShapeError> {
+    RingTensor::new(shape.to_vec(), idx.iter().map(|i| i.map_or(0, |i| t.data()[i])).collect())
+}
+
+/// Max-pooling, exact: a comparison tree over each window (`ceil(log2(kh*kw))` comparison
+/// levels, all windows at once). Padded positions never win. Ties are fine (equal values).
+pub fn max_pool2d<P: Protocol>(p: &mut P, x: &P::Share, pool: &Pool2d) -> Result<P::Share> {
+    let (shape, idx) = windows(x.shape(), pool)?;
+    let mut win = p.linear(x, &|t| gather(t, &shape, &idx))?;
+    if idx.iter().any(Option::is_none) {
+        let pad = RingTensor::new(shape.clone(), idx.iter().map(|i| if i.is_none() { MAX_POOL_PAD as u64 } else { 0 }).collect())?;
+        win = p.add_public(&win, &pad)?;
+    }
+    max_along(p, &win, 4)
+}
+
+/// Average pooling. With `count_include_pad` false (ONNX's default) each window is divided by
+/// its number of real positions. Error: at most one ulp plus the rounding of `1/count`
+/// (relative 2^-17 at 16 fractional bits) times the window sum.
+pub fn avg_pool2d<P: Protocol>(
+    p: &mut P,
+    fp: FixedPoint,
+    x: &P::Share,
+    pool: &Pool2d,
+    count_include_pad: bool,
+) -> Result<P::Share> {
+    let (shape, idx) = windows(x.shape(), pool)?;
+    let win = p.linear(x, &|t| gather(t, &shape, &idx))?;
+    let sums = p.sum_axis(&win, 4)?;
+    let k = shape[4];
+    let scales: Vec<u64> = idx
+        .chunks(k)
+        .map(|w| {
+            let count = if count_include_pad { k } else { w.iter().filter(|i| i.is_some()).count().max(1) };
+            fp.encode_one(1.0 / count as f64).expect("1/count is in range")
+        })
+        .collect();
+    let scaled = p.mul_public(&sums, &RingTensor::new(sums.shape().to_vec(), scales)?)?;
+    p.truncate(&scaled, fp.frac_bits())
+}
+
+/// Mean over H and W, keeping them as size-1 dimensions (`[N, C, 1, 1]`).
+pub fn global_avg_pool<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P::Share> {
+    let [n, c, h, w] = x.shape()[..] else {
+        return Err(MpcError::Usage(format!("global pooling needs [N, C, H, W], got {:?}", x.shape())));
+    };
+    let flat = p.reshape(x, &[n, c, h * w])?;
+    let sums = p.sum_axis(&flat, 2)?;
+    let mean = crate::linear::scale_public(p, fp, &sums, 1.0 / (h * w).max(1) as f64)?;
+    p.reshape(&mean, &[n, c, 1, 1])
+}
