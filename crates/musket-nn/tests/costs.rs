@@ -1,0 +1,78 @@
+//! Pinned rounds and bytes for the functions the issue names: ReLU, max-pool 2x2, exp,
+//! reciprocal and softmax. Measured from aligned round clocks; bytes are online bytes sent by
+//! each compute party (2PC dealer traffic is preprocessing and not included).
+
+use musket_core::{share_fixed, MpcError, Protocol};
+use musket_net::CommStats;
+use musket_nn::*;
+use musket_ring::RingTensor;
+use musket_session::{run_local, Backend, Job};
+
+const FP: FixedPoint = FixedPoint::DEFAULT;
+
+struct Measure {
+    which: &'static str,
+}
+
+impl Job for Measure {
+    type Output = (CommStats, CommStats);
+    fn run<P: Protocol>(&self, p: &mut P) -> Result<Self::Output, MpcError> {
+        let shape: Vec<usize> = match self.which {
+            "maxpool" => vec![1, 4, 16, 16],
+            "softmax" => vec![10, 10],
+            _ => vec![1000],
+        };
+        let n: usize = shape.iter().product();
+        let v: Vec<f64> = (0..n).map(|i| ((i % 17) as f64) / 4.0 + 0.5).collect();
+        let x = share_fixed(p, FP, 0, (p.party_id() == 0).then_some(&v[..]), &shape)?;
+        let tiny = p.input(0, (p.party_id() == 0).then_some(&RingTensor::zeros(&[1])), &[1])?;
+        p.reveal(&tiny)?;
+        p.reveal(&tiny)?;
+        let before = p.stats();
+        match self.which {
+            "relu" => drop(relu(p, &x)?),
+            "maxpool" => drop(max_pool2d(p, &x, &Pool2d { kernel: [2, 2], stride: [2, 2], pads: [0; 4] })?),
+            "exp" => drop(exp(p, FP, &x)?),
+            "reciprocal" => drop(reciprocal(p, FP, &x)?),
+            "softmax" => drop(softmax(p, FP, &x, 1)?),
+            other => panic!("{other}"),
+        }
+        Ok((before, p.stats()))
+    }
+}
+
+/// (rounds, online bytes sent per compute party).
+fn measure(backend: Backend, which: &'static str) -> (u64, Vec<u64>) {
+    let outs: Vec<(CommStats, CommStats)> =
+        run_local(backend, &Measure { which }, None).unwrap().into_iter().filter_map(|o| o.output).collect();
+    let start = outs.iter().map(|o| o.0.rounds).max().unwrap();
+    let end = outs.iter().map(|o| o.1.rounds).max().unwrap();
+    let bytes = outs.iter().map(|(b, a)| { let d = a.since(b); d.bytes_sent - d.preprocessing_bytes_sent }).collect();
+    (end - start, bytes)
+}
+
+#[test]
+fn pinned_function_costs() {
+    // (function, backend, rounds, bytes per compute party)
+    // Derivations (n = 1000 elements, nb = 16 packed words, 2PC bytes per party):
+    // relu: 181 AND words x 2 x 16 x 8 + 16 x 8 (bit injection) + 2 x 1000 x 8 (product).
+    // exp: 11 products of n (2 words each) + 12 truncations of n; rounds 3 x 2 + 1 + 4 x 2.
+    // reciprocal: comparison (8) + x*s (2) + two Newton steps (8) + y*s (2) = 20 rounds.
+    // softmax 10x10: max over 10 = 4 levels x (8 + 1) + exp 15 + reciprocal 20 + product 2.
+    let expected: &[(&str, Backend, u64, &[u64])] = &[
+        ("relu", Backend::TwoPc, 9, &[62464, 62464]),
+        ("relu", Backend::ThreePc, 11, &[55168, 39168, 39168]),
+        ("maxpool", Backend::TwoPc, 18, &[47136, 47136]),
+        ("maxpool", Backend::ThreePc, 22, &[41952, 29664, 29664]),
+        ("exp", Backend::TwoPc, 15, &[272000, 272000]),
+        ("exp", Backend::ThreePc, 23, &[184000, 184000, 472000]),
+        ("reciprocal", Backend::TwoPc, 20, &[1052952, 1052952]),
+        ("reciprocal", Backend::ThreePc, 28, &[1029224, 709224, 853224]),
+        ("softmax", Backend::TwoPc, 73, &[55712, 55712]),
+        ("softmax", Backend::ThreePc, 97, &[40224, 35584, 68224]),
+    ];
+    for &(which, backend, rounds, bytes) in expected {
+        let (r, b) = measure(backend, which);
+        assert_eq!((r, b.as_slice()), (rounds, bytes), "{which} on {}", backend.name());
+    }
+}
