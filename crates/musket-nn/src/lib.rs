@@ -13,7 +13,10 @@ mod linear;
 mod pool;
 mod tensor_ops;
 
-pub use approx::{exp, reciprocal, reciprocal_in_unit_range, sigmoid, softmax, tanh, EXP_DOMAIN, RECIPROCAL_DOMAIN};
+pub use approx::{
+    exp, inv_sqrt, log, reciprocal, reciprocal_in_unit_range, sigmoid, softmax, sqrt, tanh, EXP_DOMAIN, NORMALIZED_DOMAIN,
+    RECIPROCAL_DOMAIN,
+};
 pub use cmp::{
     abs, argmax_onehot, clip, eq, ge, gt, le, leaky_relu, lt, max_along, maximum, minimum, relu, relu6, select, sign,
 };

@@ -53,6 +53,9 @@ impl Job for Unary {
             "softmax" => softmax(p, FP, &x, 1)?,
             "max_along" => max_along(p, &x, 1)?,
             "div3" => div_public(p, FP, &x, 3.0)?,
+            "log" => log(p, FP, &x)?,
+            "sqrt" => sqrt(p, FP, &x)?,
+            "inv_sqrt" => inv_sqrt(p, FP, &x)?,
             // integer-valued results, made fixed point for decoding
             "sign" => {
                 let s = sign(p, &x)?;
@@ -150,7 +153,7 @@ fn reciprocal_on_its_domain_including_the_small_edge() {
     let n = x.len();
     check("reciprocal", &x, vec![n], |i| 1.0 / x[i], target);
     // Below the domain (zero and negatives) the documented result is 0.
-    check("reciprocal", &[0.0, -2.0, 0.001], vec![3], |_| 0.0, |_| 2.0 * FP.ulp());
+    check("reciprocal", &[0.0, -2.0, 0.0001], vec![3], |_| 0.0, |_| 2.0 * FP.ulp());
 }
 
 #[test]
@@ -179,4 +182,21 @@ fn softmax_rows_including_equal_inputs_and_wide_spreads() {
         })
         .collect();
     check("softmax", &x, vec![rows.len(), 10], |i| want[i], |_| 2f64.powi(-12));
+}
+
+fn log_uniform(lo: f64, hi: f64, n: usize, seed: u64) -> Vec<f64> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut x: Vec<f64> = (0..n).map(|_| 2f64.powf(rng.gen_range(lo.log2()..hi.log2()))).collect();
+    x.extend([lo, lo * 1.01, 0.5, 1.0, 2.0, 0.75, 0.1, 100.0, hi - 1.0]);
+    x.iter().map(|&v| round(v)).collect()
+}
+
+#[test]
+fn log_sqrt_and_inverse_sqrt_on_their_domain() {
+    let (lo, hi) = NORMALIZED_DOMAIN;
+    let x = log_uniform(lo, hi, 300, 7);
+    let n = x.len();
+    check("log", &x, vec![n], |i| x[i].ln(), target);
+    check("sqrt", &x, vec![n], |i| x[i].sqrt(), target);
+    check("inv_sqrt", &x, vec![n], |i| 1.0 / x[i].sqrt(), target);
 }
