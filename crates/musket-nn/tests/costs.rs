@@ -57,7 +57,8 @@ fn pinned_function_costs() {
     // Derivations (n = 1000 elements, nb = 16 packed words, 2PC bytes per party):
     // relu: 181 AND words x 2 x 16 x 8 + 16 x 8 (bit injection) + 2 x 1000 x 8 (product).
     // exp: 11 products of n (2 words each) + 12 truncations of n; rounds 3 x 2 + 1 + 4 x 2.
-    // reciprocal: comparison (8) + x*s (2) + two Newton steps (8) + y*s (2) = 20 rounds.
+    // reciprocal: comparison against 26 powers of two (8) + x*s (2) + two Newton steps (8)
+    // + y*s (2) = 20 rounds; bytes dominated by the 26 comparisons per element.
     // softmax 10x10: max over 10 = 4 levels x (8 + 1) + exp 15 + reciprocal 20 + product 2.
     let expected: &[(&str, Backend, u64, &[u64])] = &[
         ("relu", Backend::TwoPc, 9, &[62464, 62464]),
@@ -66,13 +67,17 @@ fn pinned_function_costs() {
         ("maxpool", Backend::ThreePc, 22, &[41952, 29664, 29664]),
         ("exp", Backend::TwoPc, 15, &[272000, 272000]),
         ("exp", Backend::ThreePc, 23, &[184000, 184000, 472000]),
-        ("reciprocal", Backend::TwoPc, 20, &[1052952, 1052952]),
-        ("reciprocal", Backend::ThreePc, 28, &[1029224, 709224, 853224]),
-        ("softmax", Backend::TwoPc, 73, &[55712, 55712]),
-        ("softmax", Backend::ThreePc, 97, &[40224, 35584, 68224]),
+        ("reciprocal", Backend::TwoPc, 20, &[1325928, 1325928]),
+        ("reciprocal", Backend::ThreePc, 28, &[1309336, 893336, 1037336]),
+        ("softmax", Backend::TwoPc, 73, &[58616, 58616]),
+        ("softmax", Backend::ThreePc, 97, &[43112, 37512, 70152]),
     ];
+    let mut wrong = Vec::new();
     for &(which, backend, rounds, bytes) in expected {
         let (r, b) = measure(backend, which);
-        assert_eq!((r, b.as_slice()), (rounds, bytes), "{which} on {}", backend.name());
+        if (r, b.as_slice()) != (rounds, bytes) {
+            wrong.push(format!("(\"{which}\", Backend::{backend:?}, {r}, &{b:?}),"));
+        }
     }
+    assert!(wrong.is_empty(), "costs changed; if deliberate, update the table:\n{}", wrong.join("\n"));
 }
