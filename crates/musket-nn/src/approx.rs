@@ -21,12 +21,18 @@ pub const RECIPROCAL_DOMAIN: (f64, f64) = (1.0 / 4096.0, 16384.0);
 const EXP_EXTRA_BITS: u32 = 4;
 
 fn encode(fp: FixedPoint, v: f64) -> Result<u64> {
-    fp.encode_one(v).ok_or_else(|| MpcError::Usage(format!("constant {v} does not fit {} fractional bits", fp.frac_bits())))
+    fp.encode_one(v).ok_or_else(|| {
+        MpcError::Usage(format!("constant {v} does not fit {} fractional bits", fp.frac_bits()))
+    })
 }
 
 /// Products of several pairs at scale `bits`, truncated back to scale `bits` (minus `extra`),
 /// in one multiplication and one truncation.
-fn mul_trunc_many<P: Protocol>(p: &mut P, pairs: &[(&P::Share, &P::Share)], shift: u32) -> Result<Vec<P::Share>> {
+fn mul_trunc_many<P: Protocol>(
+    p: &mut P,
+    pairs: &[(&P::Share, &P::Share)],
+    shift: u32,
+) -> Result<Vec<P::Share>> {
     let lefts: Vec<&P::Share> = pairs.iter().map(|(a, _)| *a).collect();
     let rights: Vec<&P::Share> = pairs.iter().map(|(_, b)| *b).collect();
     let (a, b) = (concat_shares(p, &lefts)?, concat_shares(p, &rights)?);
@@ -72,8 +78,8 @@ pub fn exp<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P::Sh
     let acc = acc.expect("eight terms");
     let poly = p.truncate(&acc, wf)?;
     let mut r = p.add_public(&poly, &filled(x.shape(), encode(wp, 1.0)?))?; // e^(x/16) at wf
-    // Squarings: e^(x/8), e^(x/4) at wf (values below e^4 = 55: products fit), then
-    // e^(x/2) back to f bits, then e^x at f bits (values up to e^16 < 2^30).
+                                                                            // Squarings: e^(x/8), e^(x/4) at wf (values below e^4 = 55: products fit), then
+                                                                            // e^(x/2) back to f bits, then e^x at f bits (values up to e^16 < 2^30).
     for _ in 0..2 {
         r = mul_trunc(p, &r, &r, wf)?;
     }
@@ -84,14 +90,36 @@ pub fn exp<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P::Sh
 /// `1/z` for z in [1, 2]: linear initial guess `24/17 - 8z/17` (relative error at most 1/17)
 /// and two Newton steps (relative error about 1.2e-5 before rounding).
 pub fn reciprocal_in_unit_range<P: Protocol>(p: &mut P, fp: FixedPoint, z: &P::Share) -> Result<P::Share> {
-    let scaled = p.scale(z, encode(fp, 8.0 / 17.0)?)?;
-    let t = p.truncate(&scaled, fp.frac_bits())?;
-    let neg = p.neg(&t)?;
-    let y = p.add_public(&neg, &filled(z.shape(), encode(fp, 24.0 / 17.0)?))?;
-    newton_reciprocal(p, fp, z, y, 2)
+    reciprocal_in_range(p, fp, z, 1.0, 2.0, 2)
 }
 
-fn newton_reciprocal<P: Protocol>(p: &mut P, fp: FixedPoint, z: &P::Share, mut y: P::Share, steps: usize) -> Result<P::Share> {
+/// `1/z` for z in `[lo, hi]` (public, `0 < lo < hi`): the linear guess minimising the worst
+/// relative error, `c1 - c2 z` with `c2 = 8 / ((lo+hi)^2 + 4 lo hi)`, `c1 = c2 (lo+hi)`
+/// (error `1 - c2 lo hi`), then `steps` Newton steps, each squaring the relative error.
+fn reciprocal_in_range<P: Protocol>(
+    p: &mut P,
+    fp: FixedPoint,
+    z: &P::Share,
+    lo: f64,
+    hi: f64,
+    steps: usize,
+) -> Result<P::Share> {
+    let c2 = 8.0 / ((lo + hi).powi(2) + 4.0 * lo * hi);
+    let c1 = c2 * (lo + hi);
+    let scaled = p.scale(z, encode(fp, c2)?)?;
+    let t = p.truncate(&scaled, fp.frac_bits())?;
+    let neg = p.neg(&t)?;
+    let y = p.add_public(&neg, &filled(z.shape(), encode(fp, c1)?))?;
+    newton_reciprocal(p, fp, z, y, steps)
+}
+
+fn newton_reciprocal<P: Protocol>(
+    p: &mut P,
+    fp: FixedPoint,
+    z: &P::Share,
+    mut y: P::Share,
+    steps: usize,
+) -> Result<P::Share> {
     let f = fp.frac_bits();
     let two = filled(z.shape(), encode(fp, 2.0)?);
     for _ in 0..steps {
@@ -130,7 +158,12 @@ fn normalize<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<Nor
 
 /// `value(e)` where `2^e <= x < 2^(e+1)`, as a fixed-point share: a linear combination of the
 /// comparison bits (no products). 0 below the lowest power; `value(last)` above the highest.
-fn by_exponent<P: Protocol>(p: &P, fp: FixedPoint, nz: &Normalized<P::Share>, value: impl Fn(i32) -> f64) -> Result<P::Share> {
+fn by_exponent<P: Protocol>(
+    p: &P,
+    fp: FixedPoint,
+    nz: &Normalized<P::Share>,
+    value: impl Fn(i32) -> f64,
+) -> Result<P::Share> {
     // sum_k (c_k - c_{k+1}) v_k with c = 1 - below and c_K = 0
     //   = sum_k below_k (v_{k-1} - v_k) + v_{K-1}, with v_{-1} = 0.
     let v: Vec<u64> = nz.exps.iter().map(|&j| encode(fp, value(j))).collect::<Result<_>>()?;
@@ -150,14 +183,24 @@ fn by_exponent<P: Protocol>(p: &P, fp: FixedPoint, nz: &Normalized<P::Share>, va
 }
 
 /// `x * 2^-(e+1)`, in [0.5, 1) on the domain, at `f + 4` fractional bits.
-fn normalized_value<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share, nz: &Normalized<P::Share>) -> Result<P::Share> {
+fn normalized_value<P: Protocol>(
+    p: &mut P,
+    fp: FixedPoint,
+    x: &P::Share,
+    nz: &Normalized<P::Share>,
+) -> Result<P::Share> {
     let s = by_exponent(p, fp, nz, |j| 2f64.powi(-(j + 1)))?;
     mul_trunc(p, x, &s, fp.frac_bits() - EXP_EXTRA_BITS)
 }
 
 /// `sum_k coef[k] u^k` for `u = xn - 0.75` (xn at `f + 4` bits), returned at `f` bits: the
 /// degree-8 Taylor series of a function around 0.75, powers in three rounds of products.
-fn series_at_three_quarters<P: Protocol>(p: &mut P, fp: FixedPoint, xn: &P::Share, coef: &[f64; 9]) -> Result<P::Share> {
+fn series_at_three_quarters<P: Protocol>(
+    p: &mut P,
+    fp: FixedPoint,
+    xn: &P::Share,
+    coef: &[f64; 9],
+) -> Result<P::Share> {
     let wf = fp.frac_bits() + EXP_EXTRA_BITS;
     let wp = FixedPoint::new(wf);
     let u = p.add_public(xn, &filled(xn.shape(), encode(wp, 0.75)?.wrapping_neg()))?;
@@ -260,7 +303,7 @@ pub fn sigmoid<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P
     let t = exp(p, fp, &minus_abs)?;
     let one_plus = p.add_public(&t, &filled(&shape, encode(fp, 1.0)?))?;
     let r = reciprocal_in_unit_range(p, fp, &one_plus)?; // sigmoid(|x|)
-    // x < 0: 1 - r; else r.  r + neg (1 - 2r)
+                                                         // x < 0: 1 - r; else r.  r + neg (1 - 2r)
     let two_r = p.scale(&r, 2)?;
     let neg_two_r = p.neg(&two_r)?;
     let one_minus = p.add_public(&neg_two_r, &filled(&shape, encode(fp, 1.0)?))?;
@@ -296,4 +339,125 @@ pub fn softmax<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share, axis: usize
     let wide = p.linear(&r, &|t| broadcast(&t.reshape(&keep)?, &mshape))?;
     let out = mul_trunc(p, &e, &wide, fp.frac_bits())?;
     p.linear(&out, &|t| last_to_axis(t, axis, &shape))
+}
+
+/// The error function, for any x (|x| < 2^40): Abramowitz and Stegun 7.1.26,
+/// `erf(a) = 1 - (a1 t + ... + a5 t^5) e^(-a^2)` with `t = 1/(1 + 0.3275911 a)`, `a = |x|`
+/// clipped at 5 (where erf is 1 to 1e-11); method error 1.5e-7. The clip bounds and the sign
+/// come from one comparison circuit. Absolute error below 2^-12.
+pub fn erf<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P::Share> {
+    const P_AS: f64 = 0.3275911;
+    const A: [f64; 5] = [0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429];
+    let shape = x.shape().to_vec();
+    let f = fp.frac_bits();
+    let five = encode(fp, 5.0)?;
+    let above_lo = p.add_public(x, &filled(&shape, five))?; // x + 5
+    let neg_x = p.neg(x)?;
+    let below_hi = p.add_public(&neg_x, &filled(&shape, five))?; // 5 - x
+    let all = concat_shares(p, &[&above_lo, &below_hi, x])?;
+    let bits = msb(p, &all)?;
+    let n = x.len();
+    let m = p.b2a_packed(&bits, &[3 * n])?;
+    let m = split_share(p, &m, &[shape.clone(), shape.clone(), shape.clone()])?; // [x<-5], [x>5], [x<0]
+                                                                                 // Clip: x + [x < -5](-5 - x) + [x > 5](5 - x).
+    let lo_gap = p.neg(&above_lo)?;
+    let fixes = crate::tensor_ops::mul_many(p, &[(&m[0], &lo_gap), (&m[1], &below_hi)])?;
+    let clipped = p.add(x, &fixes[0])?;
+    let clipped = p.add(&clipped, &fixes[1])?;
+    let cm = p.mul(&clipped, &m[2])?;
+    let twice = p.scale(&cm, 2)?;
+    let a = p.sub(&clipped, &twice)?; // |clipped| in [0, 5]
+    let pa = p.scale(&a, encode(fp, P_AS)?)?;
+    let pa = p.truncate(&pa, f)?;
+    let w = p.add_public(&pa, &filled(&shape, encode(fp, 1.0)?))?;
+    let t = reciprocal_in_range(p, fp, &w, 1.0, 1.0 + 5.0 * P_AS, 3)?;
+    let t2 = mul_trunc(p, &t, &t, f)?;
+    let v = mul_trunc_many(p, &[(&t2, &t), (&t2, &t2)], f)?;
+    let t5 = mul_trunc(p, &v[1], &t, f)?;
+    let powers = [&t, &t2, &v[0], &v[1], &t5];
+    let mut acc = p.scale(powers[0], encode(fp, A[0])?)?;
+    for (k, pw) in powers.iter().enumerate().skip(1) {
+        let term = p.scale(pw, encode(fp, A[k])?)?;
+        acc = p.add(&acc, &term)?;
+    }
+    let poly = p.truncate(&acc, f)?;
+    let a2 = mul_trunc(p, &a, &a, f)?;
+    let neg_a2 = p.neg(&a2)?;
+    let e = exp(p, fp, &neg_a2)?;
+    let q = mul_trunc(p, &poly, &e, f)?;
+    let neg_q = p.neg(&q)?;
+    let r = p.add_public(&neg_q, &filled(&shape, encode(fp, 1.0)?))?; // erf(|x|)
+    let rm = p.mul(&r, &m[2])?;
+    let twice = p.scale(&rm, 2)?;
+    p.sub(&r, &twice)
+}
+
+/// GELU, `x (1 + erf(x / sqrt 2)) / 2`, the exact form PyTorch exports. Error at most
+/// `|x| 2^-13 + 2^-12`.
+pub fn gelu<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P::Share> {
+    let z = p.scale(x, encode(fp, std::f64::consts::FRAC_1_SQRT_2)?)?;
+    let z = p.truncate(&z, fp.frac_bits())?;
+    let e = erf(p, fp, &z)?;
+    let one_plus = p.add_public(&e, &filled(x.shape(), encode(fp, 1.0)?))?;
+    mul_trunc(p, x, &one_plus, fp.frac_bits() + 1)
+}
+
+/// Log-softmax along `axis`: `z - ln(sum e^z)` with `z = x - max`. Same domain as
+/// [`softmax`]; absolute error below 2^-11.
+pub fn log_softmax<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share, axis: usize) -> Result<P::Share> {
+    let shape = x.shape().to_vec();
+    if axis >= shape.len() {
+        return Err(MpcError::Usage(format!("log_softmax: axis {axis} out of range for {shape:?}")));
+    }
+    let moved = p.linear(x, &|t| axis_to_last(t, axis))?;
+    let mshape = moved.shape().to_vec();
+    let mut keep = mshape.clone();
+    *keep.last_mut().expect("rank >= 1") = 1;
+    let m = max_along(p, &moved, mshape.len() - 1)?;
+    let z = p.linear2(&moved, &m, &|a, b| a.sub(&broadcast(&b.reshape(&keep)?, &mshape)?))?;
+    let e = exp(p, fp, &z)?;
+    let sum = p.sum_axis(&e, mshape.len() - 1)?;
+    let l = log(p, fp, &sum)?;
+    let out = p.linear2(&z, &l, &|a, b| a.sub(&broadcast(&b.reshape(&keep)?, &mshape)?))?;
+    p.linear(&out, &|t| last_to_axis(t, axis, &shape))
+}
+
+/// Layer normalisation over the last axis with secret `gamma` and `beta` of that axis' size:
+/// `(x - mean) / sqrt(var + eps) * gamma + beta`. Domain: `var + eps` in
+/// [`NORMALIZED_DOMAIN`]. Error below `2^-10 (1 + |gamma|)` for unit-scale outputs.
+pub fn layer_norm<P: Protocol>(
+    p: &mut P,
+    fp: FixedPoint,
+    x: &P::Share,
+    gamma: &P::Share,
+    beta: &P::Share,
+    eps: f64,
+) -> Result<P::Share> {
+    let shape = x.shape().to_vec();
+    let rank = shape.len();
+    let n = *shape.last().ok_or_else(|| MpcError::Usage("layer_norm of a scalar".into()))?;
+    if gamma.len() != n || beta.len() != n {
+        return Err(MpcError::Usage(format!("layer_norm: gamma/beta must have {n} elements")));
+    }
+    let f = fp.frac_bits();
+    let mut keep = shape.clone();
+    keep[rank - 1] = 1;
+    let mut lane = vec![1; rank];
+    lane[rank - 1] = n;
+    let sum = p.sum_axis(x, rank - 1)?;
+    let mean = crate::linear::scale_public(p, fp, &sum, 1.0 / n as f64)?;
+    let d = p.linear2(x, &mean, &|a, b| a.sub(&broadcast(&b.reshape(&keep)?, &shape)?))?;
+    // Sum the squares at scale 2f and truncate once: truncating each square first would bias
+    // a small variance by up to n ulps. Requires sum (x - mean)^2 < 2^(62-2f).
+    let d2 = p.mul(&d, &d)?;
+    let ss = p.sum_axis(&d2, rank - 1)?;
+    let ss = p.truncate(&ss, f)?;
+    let var = crate::linear::scale_public(p, fp, &ss, 1.0 / n as f64)?;
+    let var_eps = p.add_public(&var, &filled(var.shape(), encode(fp, eps)?))?;
+    let inv = inv_sqrt(p, fp, &var_eps)?;
+    let inv_wide = p.linear(&inv, &|t| broadcast(&t.reshape(&keep)?, &shape))?;
+    let gamma_wide = p.linear(gamma, &|t| broadcast(&t.reshape(&lane)?, &shape))?;
+    let normed = mul_trunc(p, &d, &inv_wide, f)?;
+    let scaled = mul_trunc(p, &normed, &gamma_wide, f)?;
+    p.linear2(&scaled, beta, &|a, b| a.add(&broadcast(&b.reshape(&lane)?, &shape)?))
 }

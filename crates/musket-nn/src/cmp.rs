@@ -93,7 +93,9 @@ pub fn minimum<P: Protocol>(p: &mut P, a: &P::Share, b: &P::Share) -> Result<P::
 /// `min(max(x, lo), hi)` for public `lo <= hi`, exact: one circuit for both comparisons and one
 /// round of products.
 pub fn clip<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share, lo: f64, hi: f64) -> Result<P::Share> {
-    let enc = |v: f64| fp.encode_one(v).ok_or_else(|| musket_core::MpcError::Usage("clip bound out of range".into()));
+    let enc = |v: f64| {
+        fp.encode_one(v).ok_or_else(|| musket_core::MpcError::Usage("clip bound out of range".into()))
+    };
     let (lo, hi) = (enc(lo)?, enc(hi)?);
     if (lo as i64) > (hi as i64) {
         return Err(musket_core::MpcError::Usage("clip needs lo <= hi".into()));
@@ -103,7 +105,7 @@ pub fn clip<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share, lo: f64, hi: f
     let neg_x = p.neg(x)?;
     let above = p.add_public(&neg_x, &filled(&shape, hi))?; // hi - x
     let n = negative_many(p, &[&below, &above])?; // [x < lo], [x > hi]
-    // x + [x < lo](lo - x) + [x > hi](hi - x): at most one correction applies since lo <= hi.
+                                                  // x + [x < lo](lo - x) + [x > hi](hi - x): at most one correction applies since lo <= hi.
     let lo_minus_x = p.neg(&below)?;
     let prods = mul_many(p, &[(&n[0], &lo_minus_x), (&n[1], &above)])?;
     let y = p.add(x, &prods[0])?;
@@ -117,7 +119,8 @@ pub fn relu6<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P::
 
 /// `x` where `x >= 0`, `alpha x` elsewhere; within one ulp (one truncation).
 pub fn leaky_relu<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share, alpha: f64) -> Result<P::Share> {
-    let enc = |v: f64| fp.encode_one(v).ok_or_else(|| musket_core::MpcError::Usage("alpha out of range".into()));
+    let enc =
+        |v: f64| fp.encode_one(v).ok_or_else(|| musket_core::MpcError::Usage("alpha out of range".into()));
     let r = relu(p, x)?;
     // alpha x + (1 - alpha) relu(x), both at scale 2f, truncated once.
     let a = p.scale(x, enc(alpha)?)?;

@@ -14,11 +14,12 @@ mod pool;
 mod tensor_ops;
 
 pub use approx::{
-    exp, inv_sqrt, log, reciprocal, reciprocal_in_unit_range, sigmoid, softmax, sqrt, tanh, EXP_DOMAIN, NORMALIZED_DOMAIN,
-    RECIPROCAL_DOMAIN,
+    erf, exp, gelu, inv_sqrt, layer_norm, log, log_softmax, reciprocal, reciprocal_in_unit_range, sigmoid,
+    softmax, sqrt, tanh, EXP_DOMAIN, NORMALIZED_DOMAIN, RECIPROCAL_DOMAIN,
 };
 pub use cmp::{
-    abs, argmax_onehot, clip, eq, ge, gt, le, leaky_relu, lt, max_along, maximum, minimum, relu, relu6, select, sign,
+    abs, argmax_onehot, clip, eq, ge, gt, le, leaky_relu, lt, max_along, maximum, minimum, relu, relu6,
+    select, sign,
 };
 pub use linear::{affine, conv2d, div_public, linear, scale_public, Conv2d};
 pub use pool::{avg_pool2d, global_avg_pool, max_pool2d, Pool2d};

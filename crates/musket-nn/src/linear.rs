@@ -99,9 +99,11 @@ pub fn conv2d<P: Protocol>(
     bias: Option<&P::Share>,
     conv: &Conv2d,
 ) -> Result<P::Share> {
-    let ([n, c, h, wd], [o, cg, kh, kw]) = (x.shape()[..].try_into().unwrap_or([0; 4]), w.shape()[..].try_into().unwrap_or([0; 4]));
+    let ([n, c, h, wd], [o, cg, kh, kw]) =
+        (x.shape()[..].try_into().unwrap_or([0; 4]), w.shape()[..].try_into().unwrap_or([0; 4]));
     let g = conv.groups;
-    if x.shape().len() != 4 || w.shape().len() != 4 || g == 0 || c != cg * g || o % g != 0 || c == 0 || o == 0 {
+    if x.shape().len() != 4 || w.shape().len() != 4 || g == 0 || c != cg * g || o % g != 0 || c == 0 || o == 0
+    {
         return Err(MpcError::Usage(format!(
             "conv2d: input {:?} and weights {:?} do not fit groups = {g}",
             x.shape(),
@@ -113,7 +115,10 @@ pub fn conv2d<P: Protocol>(
     let [pt, pl, pb, pr] = conv.pads;
     let (ekh, ekw) = ((kh - 1) * dh + 1, (kw - 1) * dw + 1);
     if sh == 0 || sw == 0 || dh == 0 || dw == 0 || h + pt + pb < ekh || wd + pl + pr < ekw {
-        return Err(MpcError::Usage(format!("conv2d: kernel does not fit input {:?} with {conv:?}", x.shape())));
+        return Err(MpcError::Usage(format!(
+            "conv2d: kernel does not fit input {:?} with {conv:?}",
+            x.shape()
+        )));
     }
     let oh = (h + pt + pb - ekh) / sh + 1;
     let ow = (wd + pl + pr - ekw) / sw + 1;
@@ -151,7 +156,8 @@ pub fn conv2d<P: Protocol>(
                 let ch = grp * cg + cl;
                 for ki in 0..kh {
                     for kj in 0..kw {
-                        out[((ch * kh + ki) * kw + kj) * o + oc] = t.data()[((oc * cg + cl) * kh + ki) * kw + kj];
+                        out[((ch * kh + ki) * kw + kj) * o + oc] =
+                            t.data()[((oc * cg + cl) * kh + ki) * kw + kj];
                     }
                 }
             }

@@ -38,7 +38,8 @@ fn windows(shape: &[usize], pool: &Pool2d) -> Result<(Vec<usize>, Vec<Option<usi
             for j in 0..ow {
                 for ki in 0..kh {
                     for kj in 0..kw {
-                        let (y, x) = ((i * sh + ki) as isize - pt as isize, (j * sw + kj) as isize - pl as isize);
+                        let (y, x) =
+                            ((i * sh + ki) as isize - pt as isize, (j * sw + kj) as isize - pl as isize);
                         idx.push(
                             (y >= 0 && x >= 0 && (y as usize) < h && (x as usize) < w)
                                 .then(|| (b * h + y as usize) * w + x as usize),
@@ -51,7 +52,11 @@ fn windows(shape: &[usize], pool: &Pool2d) -> Result<(Vec<usize>, Vec<Option<usi
     Ok((vec![n, c, oh, ow, kh * kw], idx))
 }
 
-fn gather(t: &RingTensor, shape: &[usize], idx: &[Option<usize>]) -> std::result::Result<RingTensor, musket_ring::ShapeError> {
+fn gather(
+    t: &RingTensor,
+    shape: &[usize],
+    idx: &[Option<usize>],
+) -> std::result::Result<RingTensor, musket_ring::ShapeError> {
     RingTensor::new(shape.to_vec(), idx.iter().map(|i| i.map_or(0, |i| t.data()[i])).collect())
 }
 
@@ -61,7 +66,10 @@ pub fn max_pool2d<P: Protocol>(p: &mut P, x: &P::Share, pool: &Pool2d) -> Result
     let (shape, idx) = windows(x.shape(), pool)?;
     let mut win = p.linear(x, &|t| gather(t, &shape, &idx))?;
     if idx.iter().any(Option::is_none) {
-        let pad = RingTensor::new(shape.clone(), idx.iter().map(|i| if i.is_none() { MAX_POOL_PAD as u64 } else { 0 }).collect())?;
+        let pad = RingTensor::new(
+            shape.clone(),
+            idx.iter().map(|i| if i.is_none() { MAX_POOL_PAD as u64 } else { 0 }).collect(),
+        )?;
         win = p.add_public(&win, &pad)?;
     }
     max_along(p, &win, 4)

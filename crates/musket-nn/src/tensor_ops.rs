@@ -93,13 +93,18 @@ pub(crate) fn axis_to_last(t: &RingTensor, axis: usize) -> std::result::Result<R
             }
         }
     }
-    let mut new_shape: Vec<usize> = shape.iter().enumerate().filter(|(d, _)| *d != axis).map(|(_, &s)| s).collect();
+    let mut new_shape: Vec<usize> =
+        shape.iter().enumerate().filter(|(d, _)| *d != axis).map(|(_, &s)| s).collect();
     new_shape.push(len);
     RingTensor::new(new_shape, out)
 }
 
 /// Inverse of [`axis_to_last`]: `t` has the moved axis last; `shape` is the original shape.
-pub(crate) fn last_to_axis(t: &RingTensor, axis: usize, shape: &[usize]) -> std::result::Result<RingTensor, ShapeError> {
+pub(crate) fn last_to_axis(
+    t: &RingTensor,
+    axis: usize,
+    shape: &[usize],
+) -> std::result::Result<RingTensor, ShapeError> {
     let outer: usize = shape[..axis].iter().product();
     let len = shape[axis];
     let inner: usize = shape[axis + 1..].iter().product();

@@ -47,7 +47,13 @@ fn measure(backend: Backend, which: &'static str) -> (u64, Vec<u64>) {
         run_local(backend, &Measure { which }, None).unwrap().into_iter().filter_map(|o| o.output).collect();
     let start = outs.iter().map(|o| o.0.rounds).max().unwrap();
     let end = outs.iter().map(|o| o.1.rounds).max().unwrap();
-    let bytes = outs.iter().map(|(b, a)| { let d = a.since(b); d.bytes_sent - d.preprocessing_bytes_sent }).collect();
+    let bytes = outs
+        .iter()
+        .map(|(b, a)| {
+            let d = a.since(b);
+            d.bytes_sent - d.preprocessing_bytes_sent
+        })
+        .collect();
     (end - start, bytes)
 }
 

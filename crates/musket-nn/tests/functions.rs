@@ -19,7 +19,8 @@ where
 {
     let mut outs = vec![("plain", job.run(&mut Plain).expect("oracle"))];
     for b in [Backend::TwoPc, Backend::ThreePc] {
-        let o = run_local(b, job, Some(Duration::from_secs(60))).unwrap_or_else(|e| panic!("{}: {e}", b.name()));
+        let o =
+            run_local(b, job, Some(Duration::from_secs(60))).unwrap_or_else(|e| panic!("{}: {e}", b.name()));
         outs.push((b.name(), o.into_iter().find_map(|o| o.output).expect("party 0 output")));
     }
     outs
@@ -54,6 +55,9 @@ impl Job for Unary {
             "max_along" => max_along(p, &x, 1)?,
             "div3" => div_public(p, FP, &x, 3.0)?,
             "log" => log(p, FP, &x)?,
+            "erf" => erf(p, FP, &x)?,
+            "gelu" => gelu(p, FP, &x)?,
+            "log_softmax" => log_softmax(p, FP, &x, 1)?,
             "sqrt" => sqrt(p, FP, &x)?,
             "inv_sqrt" => inv_sqrt(p, FP, &x)?,
             // integer-valued results, made fixed point for decoding
@@ -75,7 +79,13 @@ fn unary(which: &'static str, x: Vec<f64>, shape: Vec<usize>) -> Vec<(&'static s
     everywhere(&Unary { x, shape, which })
 }
 
-fn check(which: &'static str, x: &[f64], shape: Vec<usize>, exact: impl Fn(usize) -> f64, tol: impl Fn(f64) -> f64) {
+fn check(
+    which: &'static str,
+    x: &[f64],
+    shape: Vec<usize>,
+    exact: impl Fn(usize) -> f64,
+    tol: impl Fn(f64) -> f64,
+) {
     for (name, got) in unary(which, x.to_vec(), shape) {
         for i in 0..got.len() {
             let want = exact(i);
@@ -113,7 +123,13 @@ fn exact_piecewise_functions() {
     check("sign", &x, vec![n], |i| if x[i] < 0.0 { -1.0 } else { 1.0 }, |_| 0.0);
     // Documented bound for a public constant: |x| 2^-(f+1) (rounding the constant) + 1 ulp.
     let half_ulp = FP.ulp() / 2.0;
-    check("leaky", &x, vec![n], |i| if x[i] >= 0.0 { x[i] } else { 0.1 * x[i] }, |v| 10.0 * v.abs() * half_ulp + FP.ulp());
+    check(
+        "leaky",
+        &x,
+        vec![n],
+        |i| if x[i] >= 0.0 { x[i] } else { 0.1 * x[i] },
+        |v| 10.0 * v.abs() * half_ulp + FP.ulp(),
+    );
     check("div3", &x, vec![n], |i| x[i] / 3.0, |v| 3.0 * v.abs() * half_ulp + FP.ulp());
 }
 
@@ -129,7 +145,10 @@ fn max_and_argmax_along_an_axis_with_ties_and_negatives() {
     let shape = vec![rows.len(), 7];
     let maxes: Vec<f64> = rows.iter().map(|r| r.iter().copied().fold(f64::MIN, f64::max)).collect();
     check("max_along", &x, shape.clone(), |i| maxes[i], |_| 0.0);
-    let first_max: Vec<usize> = rows.iter().map(|r| r.iter().position(|&v| v == r.iter().copied().fold(f64::MIN, f64::max)).unwrap()).collect();
+    let first_max: Vec<usize> = rows
+        .iter()
+        .map(|r| r.iter().position(|&v| v == r.iter().copied().fold(f64::MIN, f64::max)).unwrap())
+        .collect();
     check("argmax", &x, shape, |i| (i % 7 == first_max[i / 7]) as u8 as f64, |_| 0.0);
 }
 
@@ -199,4 +218,59 @@ fn log_sqrt_and_inverse_sqrt_on_their_domain() {
     check("log", &x, vec![n], |i| x[i].ln(), target);
     check("sqrt", &x, vec![n], |i| x[i].sqrt(), target);
     check("inv_sqrt", &x, vec![n], |i| 1.0 / x[i].sqrt(), target);
+}
+
+fn erf64(x: f64) -> f64 {
+    // High-precision reference: series for |x| < 3, continued fraction beyond.
+    if x.abs() < 3.0 {
+        let mut sum = 0.0;
+        let mut term = x;
+        let mut k = 0.0;
+        while term.abs() > 1e-17 {
+            sum += term / (2.0 * k + 1.0);
+            k += 1.0;
+            term *= -x * x / k;
+        }
+        2.0 / std::f64::consts::PI.sqrt() * sum
+    } else {
+        let a = x.abs();
+        let mut cf = 0.0;
+        for k in (1..60).rev() {
+            cf = (k as f64 / 2.0) / (a + cf);
+        }
+        let erfc = (-a * a).exp() / std::f64::consts::PI.sqrt() / (a + cf);
+        x.signum() * (1.0 - erfc)
+    }
+}
+
+#[test]
+fn erf_and_gelu() {
+    let mut x = samples(-8.0, 8.0, 300, 8);
+    x.extend([0.0, 5.0, -5.0, 5.01, -5.01, 100.0, -100.0, 0.5, -0.5]);
+    let x: Vec<f64> = x.iter().map(|&v| round(v)).collect();
+    let n = x.len();
+    check("erf", &x, vec![n], |i| erf64(x[i]), |_| 2f64.powi(-12));
+    check(
+        "gelu",
+        &x,
+        vec![n],
+        |i| 0.5 * x[i] * (1.0 + erf64(x[i] / 2f64.sqrt())),
+        |v| v.abs() * 2f64.powi(-13) + 2f64.powi(-12),
+    );
+}
+
+#[test]
+fn log_softmax_rows() {
+    let mut rows: Vec<Vec<f64>> = vec![vec![0.0; 10], samples(-4.0, 4.0, 7, 9)];
+    rows.push((0..10).map(|i| -6.0 * i as f64).collect());
+    let x: Vec<f64> = rows.iter().flatten().copied().collect();
+    let want: Vec<f64> = rows
+        .iter()
+        .flat_map(|r| {
+            let m = r.iter().copied().fold(f64::MIN, f64::max);
+            let s: f64 = r.iter().map(|v| (v - m).exp()).sum();
+            r.iter().map(move |v| v - m - s.ln()).collect::<Vec<_>>()
+        })
+        .collect();
+    check("log_softmax", &x, vec![rows.len(), 10], |i| want[i], |_| 2f64.powi(-11));
 }

@@ -16,7 +16,8 @@ fn owned<'a, P: Protocol, T: ?Sized>(p: &P, owner: usize, v: &'a T) -> Option<&'
 fn everywhere<J: Job>(job: &J) -> Vec<(&'static str, J::Output)> {
     let mut outs = vec![("plain", job.run(&mut Plain).expect("oracle"))];
     for b in [Backend::TwoPc, Backend::ThreePc] {
-        let o = run_local(b, job, Some(Duration::from_secs(60))).unwrap_or_else(|e| panic!("{}: {e}", b.name()));
+        let o =
+            run_local(b, job, Some(Duration::from_secs(60))).unwrap_or_else(|e| panic!("{}: {e}", b.name()));
         outs.push((b.name(), o.into_iter().find_map(|o| o.output).expect("party 0 output")));
     }
     outs
@@ -37,7 +38,10 @@ fn close(name: &str, what: &str, got: &[f64], want: &[f64], tol: f64) {
 // ---------- f64 references ----------
 
 fn pool_ref(x: &[f64], [n, c, h, w]: [usize; 4], pl: &Pool2d, f: impl Fn(&[f64], usize) -> f64) -> Vec<f64> {
-    let (oh, ow) = ((h + pl.pads[0] + pl.pads[2] - pl.kernel[0]) / pl.stride[0] + 1, (w + pl.pads[1] + pl.pads[3] - pl.kernel[1]) / pl.stride[1] + 1);
+    let (oh, ow) = (
+        (h + pl.pads[0] + pl.pads[2] - pl.kernel[0]) / pl.stride[0] + 1,
+        (w + pl.pads[1] + pl.pads[3] - pl.kernel[1]) / pl.stride[1] + 1,
+    );
     let mut out = vec![];
     for b in 0..n * c {
         for i in 0..oh {
@@ -45,7 +49,10 @@ fn pool_ref(x: &[f64], [n, c, h, w]: [usize; 4], pl: &Pool2d, f: impl Fn(&[f64],
                 let mut vals = vec![];
                 for ki in 0..pl.kernel[0] {
                     for kj in 0..pl.kernel[1] {
-                        let (y, xx) = ((i * pl.stride[0] + ki) as isize - pl.pads[0] as isize, (j * pl.stride[1] + kj) as isize - pl.pads[1] as isize);
+                        let (y, xx) = (
+                            (i * pl.stride[0] + ki) as isize - pl.pads[0] as isize,
+                            (j * pl.stride[1] + kj) as isize - pl.pads[1] as isize,
+                        );
                         if y >= 0 && xx >= 0 && (y as usize) < h && (xx as usize) < w {
                             vals.push(x[(b * h + y as usize) * w + xx as usize]);
                         }
@@ -58,7 +65,14 @@ fn pool_ref(x: &[f64], [n, c, h, w]: [usize; 4], pl: &Pool2d, f: impl Fn(&[f64],
     out
 }
 
-fn conv_ref(x: &[f64], [n, c, h, w]: [usize; 4], wt: &[f64], [o, cg, kh, kw]: [usize; 4], bias: &[f64], cv: &Conv2d) -> Vec<f64> {
+fn conv_ref(
+    x: &[f64],
+    [n, c, h, w]: [usize; 4],
+    wt: &[f64],
+    [o, cg, kh, kw]: [usize; 4],
+    bias: &[f64],
+    cv: &Conv2d,
+) -> Vec<f64> {
     let (ekh, ekw) = ((kh - 1) * cv.dilation[0] + 1, (kw - 1) * cv.dilation[1] + 1);
     let oh = (h + cv.pads[0] + cv.pads[2] - ekh) / cv.stride[0] + 1;
     let ow = (w + cv.pads[1] + cv.pads[3] - ekw) / cv.stride[1] + 1;
@@ -73,10 +87,13 @@ fn conv_ref(x: &[f64], [n, c, h, w]: [usize; 4], wt: &[f64], [o, cg, kh, kw]: [u
                         let ch = (oc / og) * cg + cl;
                         for ki in 0..kh {
                             for kj in 0..kw {
-                                let y = (i * cv.stride[0] + ki * cv.dilation[0]) as isize - cv.pads[0] as isize;
-                                let xx = (j * cv.stride[1] + kj * cv.dilation[1]) as isize - cv.pads[1] as isize;
+                                let y =
+                                    (i * cv.stride[0] + ki * cv.dilation[0]) as isize - cv.pads[0] as isize;
+                                let xx =
+                                    (j * cv.stride[1] + kj * cv.dilation[1]) as isize - cv.pads[1] as isize;
                                 if y >= 0 && xx >= 0 && (y as usize) < h && (xx as usize) < w {
-                                    acc += x[((b * c + ch) * h + y as usize) * w + xx as usize] * wt[((oc * cg + cl) * kh + ki) * kw + kj];
+                                    acc += x[((b * c + ch) * h + y as usize) * w + xx as usize]
+                                        * wt[((oc * cg + cl) * kh + ki) * kw + kj];
                                 }
                             }
                         }
@@ -183,14 +200,22 @@ fn conv2d_with_stride_padding_dilation_groups_and_depthwise() {
     ]
     .into_iter()
     .enumerate()
-    .map(|(i, (ws, cv))| (rnd(ws.iter().product(), -1.0, 1.0, 10 + i as u64), ws, rnd(ws[0], -1.0, 1.0, 20 + i as u64), cv))
+    .map(|(i, (ws, cv))| {
+        (rnd(ws.iter().product(), -1.0, 1.0, 10 + i as u64), ws, rnd(ws[0], -1.0, 1.0, 20 + i as u64), cv)
+    })
     .collect();
     let job = Convs { x: x.clone(), xs, cases: cases.clone() };
     for (name, outs) in everywhere(&job) {
         for (k, (w, ws, b, cv)) in cases.iter().enumerate() {
             let want = conv_ref(&x, xs, w, *ws, b, cv);
             let terms = (ws[1] * ws[2] * ws[3]) as f64;
-            close(name, &format!("conv {ws:?} {cv:?}"), &outs[k], &want, terms * 4.0 * FP.ulp() + 2.0 * FP.ulp());
+            close(
+                name,
+                &format!("conv {ws:?} {cv:?}"),
+                &outs[k],
+                &want,
+                terms * 4.0 * FP.ulp() + 2.0 * FP.ulp(),
+            );
         }
     }
 }
@@ -225,7 +250,10 @@ fn linear_affine_and_equality() {
     let (x, w, b) = (rnd(24, -4.0, 4.0, 3), rnd(18, -1.0, 1.0, 4), rnd(3, -1.0, 1.0, 5));
     let (scale, shift) = (rnd(3, 0.5, 2.0, 6), rnd(3, -1.0, 1.0, 7));
     let job = Dense { x: x.clone(), w: w.clone(), b: b.clone(), scale: scale.clone(), shift: shift.clone() };
-    let want_y: Vec<f64> = (0..4).flat_map(|i| (0..3).map(move |o| (i, o))).map(|(i, o)| b[o] + (0..6).map(|k| x[i * 6 + k] * w[o * 6 + k]).sum::<f64>()).collect();
+    let want_y: Vec<f64> = (0..4)
+        .flat_map(|i| (0..3).map(move |o| (i, o)))
+        .map(|(i, o)| b[o] + (0..6).map(|k| x[i * 6 + k] * w[o * 6 + k]).sum::<f64>())
+        .collect();
     let want_a: Vec<f64> = (0..24).map(|i| x[i] * scale[(i / 4) % 3] + shift[(i / 4) % 3]).collect();
     for (name, (y, a, e)) in everywhere(&job) {
         close(name, "linear", &y, &want_y, 6.0 * 4.0 * FP.ulp() + 2.0 * FP.ulp());
@@ -292,5 +320,52 @@ fn binary_comparisons_including_equal_and_one_ulp_apart() {
         }
         close(name, "max", &outs[6], &(0..n).map(|i| x[i].max(y[i])).collect::<Vec<_>>(), 0.0);
         close(name, "min", &outs[7], &(0..n).map(|i| x[i].min(y[i])).collect::<Vec<_>>(), 0.0);
+    }
+}
+
+struct LayerNorm {
+    x: Vec<f64>,
+    gamma: Vec<f64>,
+    beta: Vec<f64>,
+}
+
+impl Job for LayerNorm {
+    type Output = Vec<f64>;
+    fn run<P: Protocol>(&self, p: &mut P) -> Result<Vec<f64>, MpcError> {
+        let x = share_fixed(p, FP, 0, owned(p, 0, &self.x[..]), &[4, 16])?;
+        let g = share_fixed(p, FP, 1, owned(p, 1, &self.gamma[..]), &[16])?;
+        let b = share_fixed(p, FP, 1, owned(p, 1, &self.beta[..]), &[16])?;
+        let y = layer_norm(p, FP, &x, &g, &b, 1e-5)?;
+        reveal_fixed(p, FP, &y)
+    }
+}
+
+#[test]
+fn layer_norm_matches_f64() {
+    let mut x = rnd(64, -3.0, 3.0, 30);
+    // A row with small variance and a row with large values.
+    for (i, v) in x[16..32].iter_mut().enumerate() {
+        *v = 0.5 + 0.05 * (i % 3) as f64;
+    }
+    for v in &mut x[32..48] {
+        *v *= 40.0;
+    }
+    let x: Vec<f64> = x.iter().map(|&v| FP.decode_one(FP.encode_one(v).unwrap())).collect();
+    let (gamma, beta) = (rnd(16, 0.5, 1.5, 31), rnd(16, -0.5, 0.5, 32));
+    let want: Vec<f64> = x
+        .chunks(16)
+        .flat_map(|r| {
+            let mean = r.iter().sum::<f64>() / 16.0;
+            let var = r.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 16.0;
+            let (g, b) = (gamma.clone(), beta.clone());
+            r.iter()
+                .enumerate()
+                .map(move |(i, v)| (v - mean) / (var + 1e-5).sqrt() * g[i] + b[i])
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let job = LayerNorm { x, gamma, beta };
+    for (name, y) in everywhere(&job) {
+        close(name, "layer_norm", &y, &want, 2f64.powi(-10) * 2.5);
     }
 }
