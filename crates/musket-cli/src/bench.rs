@@ -5,6 +5,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 use musket_core::{lt, mul_fixed, relu, MpcError, Protocol};
 use musket_net::CommStats;
+use musket_nn as nn;
 use musket_ring::{FixedPoint, RingTensor};
 use musket_session::{run_local, Backend, Job};
 use serde::Serialize;
@@ -33,6 +34,93 @@ enum Op {
     Matmul(usize),
     Lt,
     Relu,
+    /// A musket-nn function on inputs uniform in `[lo, hi]`.
+    Func(Func, f64, f64),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Func {
+    Exp,
+    Reciprocal,
+    Sigmoid,
+    Tanh,
+    Log,
+    Sqrt,
+    InvSqrt,
+    Erf,
+    Gelu,
+    Softmax,
+    MaxPool2x2,
+}
+
+impl Func {
+    fn reference(self, x: f64) -> f64 {
+        match self {
+            Func::Exp => x.exp(),
+            Func::Reciprocal => 1.0 / x,
+            Func::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Func::Tanh => x.tanh(),
+            Func::Log => x.ln(),
+            Func::Sqrt => x.sqrt(),
+            Func::InvSqrt => 1.0 / x.sqrt(),
+            Func::Erf => erf64(x),
+            Func::Gelu => 0.5 * x * (1.0 + erf64(x / std::f64::consts::SQRT_2)),
+            Func::Softmax | Func::MaxPool2x2 => unreachable!("not elementwise"),
+        }
+    }
+}
+
+/// erf in f64 (series below 3, continued fraction above), for error measurement.
+fn erf64(x: f64) -> f64 {
+    if x.abs() < 3.0 {
+        let (mut sum, mut term, mut k) = (0.0, x, 0.0);
+        while term.abs() > 1e-17 {
+            sum += term / (2.0 * k + 1.0);
+            k += 1.0;
+            term *= -x * x / k;
+        }
+        2.0 / std::f64::consts::PI.sqrt() * sum
+    } else {
+        let a = x.abs();
+        let mut cf = 0.0;
+        for k in (1..60).rev() {
+            cf = (k as f64 / 2.0) / (a + cf);
+        }
+        x.signum() * (1.0 - (-a * a).exp() / std::f64::consts::PI.sqrt() / (a + cf))
+    }
+}
+
+/// The exact result of a function case, for error measurement.
+fn reference(f: Func, x: &[f64]) -> Vec<f64> {
+    match f {
+        Func::Softmax => x
+            .chunks(10)
+            .flat_map(|r| {
+                let m = r.iter().copied().fold(f64::MIN, f64::max);
+                let s: f64 = r.iter().map(|v| (v - m).exp()).sum();
+                r.iter().map(move |v| (v - m).exp() / s).collect::<Vec<_>>()
+            })
+            .collect(),
+        Func::MaxPool2x2 => {
+            // [1, 10, 100, 100] -> [1, 10, 50, 50]
+            let mut out = Vec::new();
+            for c in 0..10 {
+                for i in 0..50 {
+                    for j in 0..50 {
+                        let at = |y: usize, x2: usize| x[(c * 100 + y) * 100 + x2];
+                        out.push(
+                            at(2 * i, 2 * j)
+                                .max(at(2 * i, 2 * j + 1))
+                                .max(at(2 * i + 1, 2 * j))
+                                .max(at(2 * i + 1, 2 * j + 1)),
+                        );
+                    }
+                }
+            }
+            out
+        }
+        f => x.iter().map(|&v| f.reference(v)).collect(),
+    }
 }
 
 struct Case {
@@ -48,6 +136,19 @@ const CASES: &[Case] = &[
     Case { name: "lt-1e5", op: Op::Lt, n: 100_000 },
     Case { name: "lt-1e6", op: Op::Lt, n: 1_000_000 },
     Case { name: "relu-1e6", op: Op::Relu, n: 1_000_000 },
+    Case { name: "relu-1e5", op: Op::Relu, n: 100_000 },
+    Case { name: "exp-1e5", op: Op::Func(Func::Exp, -4.0, 4.0), n: 100_000 },
+    Case { name: "exp-full-1e5", op: Op::Func(Func::Exp, -64.0, 16.0), n: 100_000 },
+    Case { name: "reciprocal-1e5", op: Op::Func(Func::Reciprocal, 0.5, 50.0), n: 100_000 },
+    Case { name: "sigmoid-1e5", op: Op::Func(Func::Sigmoid, -8.0, 8.0), n: 100_000 },
+    Case { name: "tanh-1e5", op: Op::Func(Func::Tanh, -8.0, 8.0), n: 100_000 },
+    Case { name: "log-1e5", op: Op::Func(Func::Log, 0.1, 100.0), n: 100_000 },
+    Case { name: "sqrt-1e5", op: Op::Func(Func::Sqrt, 0.1, 100.0), n: 100_000 },
+    Case { name: "inv-sqrt-1e5", op: Op::Func(Func::InvSqrt, 0.1, 100.0), n: 100_000 },
+    Case { name: "erf-1e5", op: Op::Func(Func::Erf, -4.0, 4.0), n: 100_000 },
+    Case { name: "gelu-1e5", op: Op::Func(Func::Gelu, -8.0, 8.0), n: 100_000 },
+    Case { name: "softmax-1000x10", op: Op::Func(Func::Softmax, -4.0, 4.0), n: 10_000 },
+    Case { name: "maxpool2x2-1e5", op: Op::Func(Func::MaxPool2x2, -4.0, 4.0), n: 100_000 },
 ];
 
 /// Shares random inputs, then times one operation (online phase, dealer requests included).
@@ -57,10 +158,14 @@ struct Timed {
 }
 
 impl Job for Timed {
-    /// Seconds, and this party's counts just before and just after the operation.
-    type Output = (f64, CommStats, CommStats);
+    /// Seconds, this party's counts just before and just after the operation, and for
+    /// function cases the opened result and its input.
+    type Output = (f64, CommStats, CommStats, Option<(Vec<f64>, Vec<f64>)>);
     fn run<P: Protocol>(&self, p: &mut P) -> Result<Self::Output, MpcError> {
         let fp = FixedPoint::default();
+        if let Op::Func(f, lo, hi) = self.op {
+            return run_function(p, f, lo, hi, self.n);
+        }
         let shape = match self.op {
             Op::Matmul(d) => vec![d, d],
             _ => vec![self.n],
@@ -89,9 +194,56 @@ impl Job for Timed {
             }
             Op::Lt => drop(lt(p, &a, &b)?),
             Op::Relu => drop(relu(p, &a)?),
+            Op::Func(..) => unreachable!("handled above"),
         }
-        Ok((t.elapsed().as_secs_f64(), before, p.stats()))
+        Ok((t.elapsed().as_secs_f64(), before, p.stats(), None))
     }
+}
+
+/// Shares inputs uniform in `[lo, hi]` (fixed seed), times the function, then opens the
+/// result for error measurement (the opening is not timed or counted).
+fn run_function<P: Protocol>(
+    p: &mut P,
+    f: Func,
+    lo: f64,
+    hi: f64,
+    n: usize,
+) -> Result<<Timed as Job>::Output, MpcError> {
+    use rand::{Rng, SeedableRng};
+    let fp = FixedPoint::default();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let x: Vec<f64> =
+        (0..n).map(|_| fp.decode_one(fp.encode_one(rng.gen_range(lo..hi)).unwrap_or(0))).collect();
+    let shape = match f {
+        Func::Softmax => vec![n / 10, 10],
+        Func::MaxPool2x2 => vec![1, 10, 100, 100],
+        _ => vec![n],
+    };
+    let xs = musket_core::share_fixed(p, fp, 0, (p.party_id() == 0).then_some(&x[..]), &shape)?;
+    let tiny = p.input(0, (p.party_id() == 0).then_some(&RingTensor::zeros(&[1])), &[1])?;
+    p.reveal(&tiny)?;
+    p.reveal(&tiny)?;
+    let before = p.stats();
+    let t = Instant::now();
+    let y = match f {
+        Func::Exp => nn::exp(p, fp, &xs)?,
+        Func::Reciprocal => nn::reciprocal(p, fp, &xs)?,
+        Func::Sigmoid => nn::sigmoid(p, fp, &xs)?,
+        Func::Tanh => nn::tanh(p, fp, &xs)?,
+        Func::Log => nn::log(p, fp, &xs)?,
+        Func::Sqrt => nn::sqrt(p, fp, &xs)?,
+        Func::InvSqrt => nn::inv_sqrt(p, fp, &xs)?,
+        Func::Erf => nn::erf(p, fp, &xs)?,
+        Func::Gelu => nn::gelu(p, fp, &xs)?,
+        Func::Softmax => nn::softmax(p, fp, &xs, 1)?,
+        Func::MaxPool2x2 => {
+            nn::max_pool2d(p, &xs, &nn::Pool2d { kernel: [2, 2], stride: [2, 2], pads: [0; 4] })?
+        }
+    };
+    let secs = t.elapsed().as_secs_f64();
+    let after = p.stats();
+    let out = musket_core::reveal_fixed(p, fp, &y)?;
+    Ok((secs, before, after, Some((x, out))))
 }
 
 /// One row of the report.
@@ -104,6 +256,14 @@ struct Row {
     /// traffic is preprocessing, input-independent correlated randomness).
     bytes_per_party: Vec<u64>,
     rounds: u64,
+    /// Largest |secure - f64| over the inputs (function cases only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_abs_error: Option<f64>,
+    /// Largest error as a fraction of the target `max(1e-3 |f(x)|, 2^-12)`: at most 1 meets it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_vs_target: Option<f64>,
+    /// Elements the operation processes (for bytes per element).
+    elements: usize,
 }
 
 pub(crate) fn run(args: BenchArgs) -> Result<()> {
@@ -121,7 +281,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
     for case in cases {
         for &backend in &backends {
             let mut times = Vec::new();
-            let mut last = Vec::new();
+            let mut last: Vec<(usize, <Timed as Job>::Output)> = Vec::new();
             let mut dealer_bytes = None;
             for _ in 0..args.reps.max(1) {
                 let outcomes = run_local(backend, &Timed { op: case.op, n: case.n }, None)?;
@@ -131,7 +291,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
             }
             times.sort_by(f64::total_cmp);
             let mut bytes = vec![0; backend.transport_parties()];
-            for (party, (_, before, after)) in &last {
+            for (party, (_, before, after, _)) in &last {
                 bytes[*party] = after.since(before).bytes_sent;
             }
             if let Some(d) = dealer_bytes {
@@ -139,16 +299,35 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
             }
             let start = last.iter().map(|(_, o)| o.1.rounds).max().unwrap_or(0);
             let end = last.iter().map(|(_, o)| o.2.rounds).max().unwrap_or(0);
+            let errors: Option<(f64, f64)> = match case.op {
+                Op::Func(f, ..) => last.iter().find_map(|(_, o)| o.3.as_ref()).map(|(x, got)| {
+                    reference(f, x).iter().zip(got).fold((0.0, 0.0), |(abs, ratio), (w, g)| {
+                        let e = (w - g).abs();
+                        (f64::max(abs, e), f64::max(ratio, e / (1e-3 * w.abs()).max(2f64.powi(-12))))
+                    })
+                }),
+                _ => None,
+            };
             let row = Row {
                 name: case.name,
                 protocol: backend.name(),
                 seconds: times[times.len() / 2],
                 bytes_per_party: bytes,
                 rounds: end - start,
+                max_abs_error: errors.map(|e| e.0),
+                error_vs_target: errors.map(|e| e.1),
+                elements: match case.op {
+                    Op::Matmul(d) => d * d,
+                    _ => case.n,
+                },
             };
             if !args.json {
+                let err = match (row.max_abs_error, row.error_vs_target) {
+                    (Some(e), Some(r)) => format!("  max err {e:.2e} ({r:.2} of target)"),
+                    _ => String::new(),
+                };
                 println!(
-                    "{:<12} {:<4} {:>9.4} s  {:>3} rounds  bytes/party {:?}",
+                    "{:<16} {:<4} {:>9.4} s  {:>3} rounds  bytes/party {:?}{err}",
                     row.name, row.protocol, row.seconds, row.rounds, row.bytes_per_party
                 );
             }

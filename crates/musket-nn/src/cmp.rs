@@ -144,7 +144,7 @@ fn columns(t: &RingTensor, cols: &[usize]) -> RingTensor {
 
 fn append_last(a: &RingTensor, b: &RingTensor) -> RingTensor {
     let (na, nb) = (a.shape()[a.shape().len() - 1], b.shape()[b.shape().len() - 1]);
-    let rows = if na + nb == 0 { 0 } else { (a.len() + b.len()) / (na + nb) };
+    let rows = (a.len() + b.len()).checked_div(na + nb).unwrap_or(0);
     let mut out = Vec::with_capacity(a.len() + b.len());
     for r in 0..rows {
         out.extend_from_slice(&a.data()[r * na..(r + 1) * na]);

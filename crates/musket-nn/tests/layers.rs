@@ -164,10 +164,13 @@ fn pooling_matches_f64_with_ties_and_all_negative_windows() {
     }
 }
 
+/// Weights, weight shape, bias, geometry.
+type ConvCase = (Vec<f64>, [usize; 4], Vec<f64>, Conv2d);
+
 struct Convs {
     x: Vec<f64>,
     xs: [usize; 4],
-    cases: Vec<(Vec<f64>, [usize; 4], Vec<f64>, Conv2d)>,
+    cases: Vec<ConvCase>,
 }
 
 impl Job for Convs {
@@ -190,7 +193,7 @@ impl Job for Convs {
 fn conv2d_with_stride_padding_dilation_groups_and_depthwise() {
     let xs = [2, 4, 7, 7];
     let x = rnd(2 * 4 * 49, -3.0, 3.0, 2);
-    let cases: Vec<(Vec<f64>, [usize; 4], Vec<f64>, Conv2d)> = vec![
+    let cases: Vec<ConvCase> = vec![
         ([5, 4, 3, 3], Conv2d::default()),
         ([6, 4, 3, 3], Conv2d { stride: [2, 2], pads: [1, 1, 1, 1], ..Default::default() }),
         ([4, 4, 3, 3], Conv2d { dilation: [2, 2], pads: [2, 2, 2, 2], ..Default::default() }),
