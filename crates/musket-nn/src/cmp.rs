@@ -289,3 +289,30 @@ pub fn argmax_onehot<P: Protocol>(p: &mut P, x: &P::Share, axis: usize) -> Resul
     let flat = p.reshape(&onehot, &flat_shape)?;
     p.linear(&flat, &|t| last_to_axis(t, axis, &shape))
 }
+
+/// Minimum along `axis` (removed from the shape), exact: `-max(-x)`.
+pub fn min_along<P: Protocol>(p: &mut P, x: &P::Share, axis: usize) -> Result<P::Share> {
+    let neg = p.neg(x)?;
+    let m = max_along(p, &neg, axis)?;
+    p.neg(&m)
+}
+
+/// The index of the maximum along `axis` (removed from the shape) as an integer share; ties go
+/// to the lowest index. `sum_i i * onehot_i`, local after [`argmax_onehot`].
+pub fn argmax_index<P: Protocol>(p: &mut P, x: &P::Share, axis: usize) -> Result<P::Share> {
+    let onehot = argmax_onehot(p, x, axis)?;
+    let shape = x.shape().to_vec();
+    p.linear(&onehot, &|t| {
+        let moved = axis_to_last(t, axis)?;
+        let n = shape[axis];
+        let rows = moved.len() / n.max(1);
+        let idx: Vec<u64> = (0..rows)
+            .map(|r| {
+                (0..n).fold(0u64, |acc, i| acc.wrapping_add((i as u64).wrapping_mul(moved.data()[r * n + i])))
+            })
+            .collect();
+        let mut out_shape = shape.clone();
+        out_shape.remove(axis);
+        RingTensor::new(out_shape, idx)
+    })
+}

@@ -53,6 +53,11 @@ impl Job for Unary {
             "tanh" => tanh(p, FP, &x)?,
             "softmax" => softmax(p, FP, &x, 1)?,
             "max_along" => max_along(p, &x, 1)?,
+            "min_along" => min_along(p, &x, 1)?,
+            "argmax_index" => {
+                let a = argmax_index(p, &x, 1)?;
+                p.scale(&a, FP.one())?
+            }
             "div3" => div_public(p, FP, &x, 3.0)?,
             "log" => log(p, FP, &x)?,
             "erf" => erf(p, FP, &x)?,
@@ -149,7 +154,10 @@ fn max_and_argmax_along_an_axis_with_ties_and_negatives() {
         .iter()
         .map(|r| r.iter().position(|&v| v == r.iter().copied().fold(f64::MIN, f64::max)).unwrap())
         .collect();
-    check("argmax", &x, shape, |i| (i % 7 == first_max[i / 7]) as u8 as f64, |_| 0.0);
+    check("argmax", &x, shape.clone(), |i| (i % 7 == first_max[i / 7]) as u8 as f64, |_| 0.0);
+    check("argmax_index", &x, shape.clone(), |i| first_max[i] as f64, |_| 0.0);
+    let mins: Vec<f64> = rows.iter().map(|r| r.iter().copied().fold(f64::MAX, f64::min)).collect();
+    check("min_along", &x, shape, |i| mins[i], |_| 0.0);
 }
 
 #[test]
