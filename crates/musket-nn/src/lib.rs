@@ -18,8 +18,8 @@ pub use approx::{
     softmax, sqrt, tanh, EXP_DOMAIN, NORMALIZED_DOMAIN, RECIPROCAL_DOMAIN,
 };
 pub use cmp::{
-    abs, argmax_onehot, clip, eq, ge, gt, le, leaky_relu, lt, max_along, maximum, minimum, relu, relu6,
-    select, sign,
+    abs, argmax_index, argmax_onehot, clip, eq, ge, gt, le, leaky_relu, lt, max_along, maximum, min_along,
+    minimum, relu, relu6, select, sign,
 };
 pub use linear::{affine, conv2d, div_public, linear, scale_public, Conv2d};
 pub use pool::{avg_pool2d, global_avg_pool, max_pool2d, Pool2d};
