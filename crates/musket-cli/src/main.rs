@@ -3,7 +3,9 @@
 
 mod bench;
 mod cluster;
+mod infer;
 mod millionaires;
+mod npy;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -57,6 +59,8 @@ enum Command {
         #[command(subcommand)]
         job: cluster::PartyJob,
     },
+    /// Private inference of an ONNX model on a .npy input, all parties local.
+    Infer(infer::InferArgs),
     /// Measure protocol operations: time, bytes and rounds per party.
     Bench(bench::BenchArgs),
 }
@@ -106,6 +110,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Party { config, id, key, json, job } => {
             cluster::run_party(&config, id, key.as_deref(), json, job)
         }
+        Command::Infer(args) => infer::run(args),
         Command::Bench(args) => bench::run(args),
     }
 }

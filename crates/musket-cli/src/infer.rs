@@ -1,0 +1,223 @@
+//! `musket infer`: private inference of an ONNX model. In the local mode all parties are
+//! threads of this process: party 0 is the model owner (only its thread sees the weights),
+//! party 1 the data owner and output receiver (only its thread sees the input and output).
+
+use crate::npy;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use musket_core::{MpcError, Plain, Protocol};
+use musket_graph::{FloatTensor, Graph, LayerStats, Owners, RunOutput};
+use musket_ring::FixedPoint;
+use musket_session::{job_rounds, run_local, Backend, Job};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Options of `musket infer`.
+#[derive(Args, Debug)]
+pub(crate) struct InferArgs {
+    /// The ONNX model (the model owner's).
+    #[arg(long)]
+    model: PathBuf,
+    /// The input as .npy (the data owner's), including the batch dimension.
+    #[arg(long)]
+    input: PathBuf,
+    /// Protocol back end.
+    #[arg(long, default_value = "3pc")]
+    protocol: Backend,
+    /// Write the output to this .npy file.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Fractional bits of the fixed-point encoding.
+    #[arg(long, default_value_t = 16)]
+    frac_bits: u32,
+    /// Also run the plaintext fixed-point reference and report the largest difference.
+    #[arg(long)]
+    check: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+const OWNERS: Owners = Owners { model: 0, data: 1, output: 1 };
+
+struct Inference<'a> {
+    graph: &'a Graph,
+    public: Graph,
+    input: &'a FloatTensor,
+    fp: FixedPoint,
+    progress: Option<indicatif::ProgressBar>,
+}
+
+impl Job for Inference<'_> {
+    type Output = RunOutput;
+    fn run<P: Protocol>(&self, p: &mut P) -> Result<RunOutput, MpcError> {
+        let me = p.party_id();
+        let graph = if me == OWNERS.model || p.compute_parties() == 1 { self.graph } else { &self.public };
+        let input = (me == OWNERS.data || p.compute_parties() == 1).then_some(self.input);
+        let bar = self.progress.as_ref().filter(|_| me == OWNERS.output);
+        let mut tick = |i: usize, total: usize, name: &str| {
+            if let Some(b) = bar {
+                b.set_length(total as u64);
+                b.set_position(i as u64);
+                b.set_message(name.to_string());
+            }
+        };
+        musket_graph::run(p, graph, self.fp, OWNERS, input, &self.input.shape, &mut tick)
+    }
+}
+
+#[derive(Serialize)]
+struct Layer {
+    name: String,
+    op: String,
+    bytes_sent: Vec<u64>,
+    rounds: u64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    protocol: &'static str,
+    output_shape: Vec<usize>,
+    output: Vec<f64>,
+    top1: Option<Vec<usize>>,
+    seconds: f64,
+    rounds: u64,
+    bytes_sent: Vec<u64>,
+    layers: Vec<Layer>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    check_max_abs_diff: Option<f64>,
+}
+
+fn top1(t: &FloatTensor) -> Option<Vec<usize>> {
+    let [rows, classes] = t.shape[..] else { return None };
+    (classes > 1).then(|| {
+        (0..rows)
+            .map(|r| {
+                let row = &t.data[r * classes..(r + 1) * classes];
+                (0..classes).fold(0, |best, i| if row[i] > row[best] { i } else { best })
+            })
+            .collect()
+    })
+}
+
+pub(crate) fn run(args: InferArgs) -> Result<()> {
+    if args.frac_bits == 0 || args.frac_bits > 24 {
+        bail!("--frac-bits must be between 1 and 24");
+    }
+    let graph = musket_onnx::load(&args.model)?;
+    let input = npy::read(&args.input)?;
+    let fp = FixedPoint::new(args.frac_bits);
+    let progress = (!args.json).then(|| {
+        let b = indicatif::ProgressBar::new(graph.nodes.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} layers {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let job = Inference { graph: &graph, public: graph.without_weights(), input: &input, fp, progress };
+    let started = Instant::now();
+    let outcomes = run_local(args.protocol, &job, None)?;
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some(b) = &job.progress {
+        b.finish_and_clear();
+    }
+    let receiver = outcomes
+        .iter()
+        .find(|o| o.party == OWNERS.output)
+        .and_then(|o| o.output.as_ref())
+        .context("the output receiver returned nothing")?;
+    let output = receiver.output.clone().context("the output receiver did not learn the output")?;
+    let mut bytes_sent = vec![0; outcomes.len()];
+    for o in &outcomes {
+        bytes_sent[o.party] = o.stats.bytes_sent;
+    }
+    let per_party: Vec<(usize, &Vec<LayerStats>)> =
+        outcomes.iter().filter_map(|o| o.output.as_ref().map(|r| (o.party, &r.layers))).collect();
+    let layers: Vec<Layer> = receiver
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut bytes = vec![0; outcomes.len()];
+            for (party, ls) in &per_party {
+                bytes[*party] = ls.get(i).map_or(0, |x| x.bytes_sent);
+            }
+            Layer {
+                name: l.name.clone(),
+                op: l.op_type.clone(),
+                bytes_sent: bytes,
+                rounds: per_party.iter().filter_map(|(_, ls)| ls.get(i).map(|x| x.rounds)).max().unwrap_or(0),
+            }
+        })
+        .collect();
+    let check = if args.check {
+        let plain = job.run(&mut Plain)?.output.context("plaintext run produced no output")?;
+        Some(plain.data.iter().zip(&output.data).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max))
+    } else {
+        None
+    };
+    if let Some(path) = &args.output {
+        npy::write(path, &output)?;
+    }
+    let report = Report {
+        protocol: args.protocol.name(),
+        output_shape: output.shape.clone(),
+        top1: top1(&output),
+        output: output.data.clone(),
+        seconds,
+        rounds: job_rounds(&outcomes),
+        bytes_sent,
+        layers,
+        check_max_abs_diff: check,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    print_text(&report, args.protocol);
+    Ok(())
+}
+
+fn print_text(r: &Report, backend: Backend) {
+    let cols = r.output_shape.last().copied().unwrap_or(1).max(1);
+    for (i, row) in r.output.chunks(cols).enumerate().take(8) {
+        let vals: Vec<String> = row.iter().map(|v| format!("{v:.4}")).collect();
+        let top = r.top1.as_ref().map(|t| format!("  -> class {}", t[i])).unwrap_or_default();
+        println!("output[{i}] = [{}]{top}", vals.join(", "));
+    }
+    if r.output.len() / cols > 8 {
+        println!("... {} rows in all", r.output.len() / cols);
+    }
+    println!(
+        "protocol {}: {:.3}s, {} rounds, bytes sent per party {:?}{}",
+        r.protocol,
+        r.seconds,
+        r.rounds,
+        r.bytes_sent,
+        if backend == Backend::TwoPc { " (party 2 is the dealer)" } else { "" }
+    );
+    if let Some(d) = r.check_max_abs_diff {
+        println!("check: max |secure - plaintext fixed point| = {d:.3e}");
+    }
+    println!("{:<32} {:<18} {:>7} {:>14}", "layer", "op", "rounds", "bytes (max party)");
+    for l in &r.layers {
+        println!(
+            "{:<32} {:<18} {:>7} {:>14}",
+            truncate(&l.name, 32),
+            l.op,
+            l.rounds,
+            l.bytes_sent.iter().max().unwrap_or(&0)
+        );
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let tail: String = s.chars().rev().take(n - 1).collect::<Vec<_>>().into_iter().rev().collect();
+        format!("…{tail}")
+    }
+}

@@ -1,0 +1,134 @@
+//! `musket infer` on every bundled model, both back ends, the whole digits test split:
+//! outputs against onnxruntime's, top-1 against plaintext, accuracy equal to plaintext; and
+//! clear errors for bad models and inputs.
+
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_musket");
+const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
+
+fn musket(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("musket runs")
+}
+
+fn example(name: &str) -> String {
+    format!("{EXAMPLES}/{name}")
+}
+
+fn read_npy(path: &str) -> (Vec<u64>, Vec<f64>) {
+    let bytes = std::fs::read(path).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = npy.shape().to_vec();
+    let data: Vec<f64> = match npy.dtype() {
+        npyz::DType::Plain(ts) if ts.size_field() == 8 && ts.type_char() == npyz::TypeChar::Int => {
+            npy.into_vec::<i64>().unwrap().into_iter().map(|v| v as f64).collect()
+        }
+        npyz::DType::Plain(ts) if ts.size_field() == 8 => npy.into_vec::<f64>().unwrap(),
+        _ => npy.into_vec::<f32>().unwrap().into_iter().map(f64::from).collect(),
+    };
+    (shape, data)
+}
+
+fn argmax(row: &[f64]) -> usize {
+    (0..row.len()).fold(0, |b, i| if row[i] > row[b] { i } else { b })
+}
+
+/// Largest |secure - onnxruntime| logit difference we accept (measured: below 1e-3).
+const LOGIT_TOLERANCE: f64 = 0.01;
+
+#[test]
+fn bundled_models_match_onnxruntime_on_the_whole_test_split() {
+    let (_, labels) = read_npy(&example("digits-test-y.npy"));
+    for (model, input) in [("digits-mlp", "digits-test-x.npy"), ("digits-cnn", "digits-test-images.npy")] {
+        for opset in [13, 17] {
+            let (_, reference) = read_npy(&example(&format!("{model}-opset{opset}-reference.npy")));
+            for protocol in ["2pc", "3pc"] {
+                let out = std::env::temp_dir()
+                    .join(format!("musket-infer-{model}-{opset}-{protocol}-{}.npy", std::process::id()));
+                let o = musket(&[
+                    "infer",
+                    "--model",
+                    &example(&format!("{model}-opset{opset}.onnx")),
+                    "--input",
+                    &example(input),
+                    "--protocol",
+                    protocol,
+                    "--json",
+                    "--output",
+                    out.to_str().unwrap(),
+                ]);
+                assert!(
+                    o.status.success(),
+                    "{model} opset {opset} {protocol}: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                let (shape, secure) = read_npy(out.to_str().unwrap());
+                assert_eq!(shape, vec![labels.len() as u64, 10]);
+                let max_diff = secure.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+                assert!(
+                    max_diff <= LOGIT_TOLERANCE,
+                    "{model} opset {opset} {protocol}: max logit diff {max_diff}"
+                );
+                let (mut right_secure, mut right_plain) = (0, 0);
+                for (i, label) in labels.iter().enumerate() {
+                    let (s, r) =
+                        (argmax(&secure[i * 10..(i + 1) * 10]), argmax(&reference[i * 10..(i + 1) * 10]));
+                    assert_eq!(s, r, "{model} {protocol}: top-1 differs from plaintext on test input {i}");
+                    right_secure += (s as f64 == *label) as usize;
+                    right_plain += (r as f64 == *label) as usize;
+                }
+                assert_eq!(right_secure, right_plain, "secure accuracy equals plaintext accuracy");
+                assert!(right_plain * 100 >= 95 * labels.len(), "the bundled models are accurate");
+                let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+                assert_eq!(report["top1"].as_array().unwrap().len(), labels.len());
+                assert!(report["layers"].as_array().unwrap().len() >= 3);
+                let _ = std::fs::remove_file(out);
+            }
+        }
+    }
+}
+
+fn fails_with(args: &[&str], needle: &str) {
+    let o = musket(args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{args:?} should fail");
+    assert!(err.contains(needle), "{args:?}: {err} should mention {needle:?}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn bad_models_and_inputs_fail_with_clear_errors() {
+    let tmp = std::env::temp_dir().join(format!("musket-infer-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mlp = example("digits-mlp-opset17.onnx");
+    // Missing files.
+    fails_with(
+        &["infer", "--model", "/nonexistent.onnx", "--input", &example("digits-mlp-sample.npy")],
+        "cannot read model",
+    );
+    fails_with(&["infer", "--model", &mlp, "--input", "/nonexistent.npy"], "cannot read input");
+    // Corrupt protobuf and a truncated model.
+    let corrupt = tmp.join("corrupt.onnx");
+    std::fs::write(&corrupt, b"\x08\x07\x12\xff\xff\xff\xff\x0fgarbage").unwrap();
+    fails_with(
+        &["infer", "--model", corrupt.to_str().unwrap(), "--input", &example("digits-mlp-sample.npy")],
+        "not a valid ONNX model",
+    );
+    let bytes = std::fs::read(&mlp).unwrap();
+    let truncated = tmp.join("truncated.onnx");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    fails_with(
+        &["infer", "--model", truncated.to_str().unwrap(), "--input", &example("digits-mlp-sample.npy")],
+        "not a valid ONNX model",
+    );
+    // Wrong input shape: an image for the MLP.
+    fails_with(
+        &["infer", "--model", &mlp, "--input", &example("digits-cnn-sample.npy")],
+        "has shape [1, 1, 8, 8], the model expects [N, 64]",
+    );
+    // Not a .npy file.
+    let not_npy = tmp.join("x.npy");
+    std::fs::write(&not_npy, b"hello").unwrap();
+    fails_with(&["infer", "--model", &mlp, "--input", not_npy.to_str().unwrap()], "not a .npy file");
+    let _ = std::fs::remove_dir_all(tmp);
+}

@@ -1,0 +1,378 @@
+use crate::ir::{FloatTensor, Graph, Op};
+use crate::shape_ops::{broadcast_shapes, broadcast_to, concat, pad, resolve_reshape, transpose};
+use musket_core::{MpcError, Protocol, Result, Share};
+use musket_nn as nn;
+use musket_ring::{FixedPoint, RingTensor};
+use std::time::Instant;
+
+/// Who plays which role (compute-party ids).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owners {
+    /// Shares the weights.
+    pub model: usize,
+    /// Shares the input.
+    pub data: usize,
+    /// Learns the output.
+    pub output: usize,
+}
+
+/// Cost of one layer as seen by this party.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerStats {
+    /// Node name (or `share weights` / `share input` / `reveal output`).
+    pub name: String,
+    /// Source op type.
+    pub op_type: String,
+    /// Bytes this party sent.
+    pub bytes_sent: u64,
+    /// Round clock advance at this party.
+    pub rounds: u64,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+/// What a party ends with.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    /// The decoded output, for the output receiver only.
+    pub output: Option<FloatTensor>,
+    /// Per-layer costs at this party.
+    pub layers: Vec<LayerStats>,
+}
+
+fn usage(node: &str, msg: impl std::fmt::Display) -> MpcError {
+    MpcError::Usage(format!("node {node}: {msg}"))
+}
+
+fn encode(fp: FixedPoint, t: &FloatTensor) -> Result<RingTensor> {
+    Ok(RingTensor::new(t.shape.clone(), fp.encode(&t.data)?)?)
+}
+
+fn broadcast_pair<P: Protocol>(p: &P, a: &P::Share, b: &P::Share) -> Result<(P::Share, P::Share)> {
+    let shape = broadcast_shapes(a.shape(), b.shape())?;
+    let a =
+        if a.shape() == shape.as_slice() { a.clone() } else { p.linear(a, &|t| broadcast_to(t, &shape))? };
+    let b =
+        if b.shape() == shape.as_slice() { b.clone() } else { p.linear(b, &|t| broadcast_to(t, &shape))? };
+    Ok((a, b))
+}
+
+fn matmul_2d<P: Protocol>(p: &mut P, fp: FixedPoint, a: &P::Share, b: &P::Share) -> Result<P::Share> {
+    let prod = p.matmul(a, b)?;
+    p.truncate(&prod, fp.frac_bits())
+}
+
+/// Runs `graph` as one party. The model owner passes the graph with its weights (others may
+/// pass [`Graph::without_weights`]); the data owner passes the input. `input_shape` is public.
+/// `progress(i, total, name)` is called before each node.
+pub fn run<P: Protocol>(
+    p: &mut P,
+    graph: &Graph,
+    fp: FixedPoint,
+    owners: Owners,
+    input: Option<&FloatTensor>,
+    input_shape: &[usize],
+    progress: &mut dyn FnMut(usize, usize, &str),
+) -> Result<RunOutput> {
+    if input_shape.len() != graph.input_shape.len()
+        || input_shape.iter().zip(&graph.input_shape).any(|(&got, want)| want.is_some_and(|w| w != got))
+    {
+        return Err(MpcError::Usage(format!(
+            "input {:?} has shape {input_shape:?}, the model expects {}",
+            graph.input_name,
+            describe_shape(&graph.input_shape)
+        )));
+    }
+    let me = p.party_id();
+    // On the one-party plaintext oracle, that party is every owner.
+    let alone = p.compute_parties() == 1;
+    let mut layers = Vec::new();
+    let mut mark = (p.stats(), Instant::now());
+    let mut record = |p: &P, name: &str, op_type: &str, layers: &mut Vec<LayerStats>| {
+        let now = p.stats();
+        let d = now.since(&mark.0);
+        layers.push(LayerStats {
+            name: name.to_string(),
+            op_type: op_type.to_string(),
+            bytes_sent: d.bytes_sent,
+            rounds: d.rounds,
+            seconds: mark.1.elapsed().as_secs_f64(),
+        });
+        mark = (now, Instant::now());
+    };
+
+    let n_values = 1 + graph.weights.len() + graph.nodes.len();
+    let mut vals: Vec<Option<P::Share>> = vec![None; n_values.max(graph.output + 1)];
+    for (i, (_, w)) in graph.weights.iter().enumerate() {
+        let enc = if me == owners.model || alone { Some(encode(fp, w)?) } else { None };
+        vals[Graph::weight_id(i)] = Some(p.input(owners.model, enc.as_ref(), &w.shape)?);
+    }
+    record(p, "share weights", "input", &mut layers);
+    let x = match input.filter(|_| me == owners.data || alone) {
+        Some(t) => Some(encode(fp, t)?),
+        None => None,
+    };
+    vals[0] = Some(p.input(owners.data, x.as_ref(), input_shape)?);
+    record(p, "share input", "input", &mut layers);
+
+    let total = graph.nodes.len();
+    for (idx, node) in graph.nodes.iter().enumerate() {
+        progress(idx, total, &node.name);
+        let get = |k: usize| -> Result<&P::Share> {
+            let id = *node.inputs.get(k).ok_or_else(|| usage(&node.name, format!("missing input {k}")))?;
+            vals.get(id).and_then(Option::as_ref).ok_or_else(|| usage(&node.name, "input not computed yet"))
+        };
+        let f = fp.frac_bits();
+        let out: P::Share = match &node.op {
+            Op::Identity => get(0)?.clone(),
+            Op::MatMul => {
+                let (a, b) = (get(0)?.clone(), get(1)?.clone());
+                let [k, n] = b.shape()[..] else {
+                    return Err(usage(
+                        &node.name,
+                        format!("MatMul with a {}-D right operand is not supported", b.shape().len()),
+                    ));
+                };
+                let lead: Vec<usize> = a.shape()[..a.shape().len().saturating_sub(1)].to_vec();
+                if a.shape().last() != Some(&k) {
+                    return Err(usage(
+                        &node.name,
+                        format!("MatMul shapes {:?} and {:?} do not conform", a.shape(), b.shape()),
+                    ));
+                }
+                let a2 = p.reshape(&a, &[lead.iter().product(), k])?;
+                let y = matmul_2d(p, fp, &a2, &b)?;
+                p.reshape(&y, &[lead, vec![n]].concat())?
+            }
+            Op::Gemm { trans_a, trans_b, alpha, beta } => {
+                let mut a = get(0)?.clone();
+                let mut b = get(1)?.clone();
+                if a.shape().len() != 2 || b.shape().len() != 2 {
+                    return Err(usage(&node.name, "Gemm needs 2-D operands"));
+                }
+                if *trans_a {
+                    a = p.linear(&a, &|t| t.transpose2())?;
+                }
+                if *trans_b {
+                    b = p.linear(&b, &|t| t.transpose2())?;
+                }
+                let mut y = matmul_2d(p, fp, &a, &b)?;
+                if *alpha != 1.0 {
+                    y = nn::scale_public(p, fp, &y, *alpha)?;
+                }
+                if node.inputs.len() > 2 {
+                    let mut c = get(2)?.clone();
+                    if *beta != 1.0 {
+                        c = nn::scale_public(p, fp, &c, *beta)?;
+                    }
+                    let (y2, c2) = broadcast_pair(p, &y, &c)?;
+                    y = p.add(&y2, &c2)?;
+                }
+                y
+            }
+            Op::Conv(geometry) => {
+                let bias = if node.inputs.len() > 2 { Some(get(2)?.clone()) } else { None };
+                let (x, w) = (get(0)?.clone(), get(1)?.clone());
+                nn::conv2d(p, fp, &x, &w, bias.as_ref(), geometry)?
+            }
+            Op::Add | Op::Sub | Op::Mul => {
+                let (a, b) = broadcast_pair(p, get(0)?, get(1)?)?;
+                match node.op {
+                    Op::Add => p.add(&a, &b)?,
+                    Op::Sub => p.sub(&a, &b)?,
+                    _ => {
+                        let prod = p.mul(&a, &b)?;
+                        p.truncate(&prod, f)?
+                    }
+                }
+            }
+            Op::AddConst(c) => {
+                let x = get(0)?.clone();
+                let enc = fp.encode_one(*c).ok_or_else(|| usage(&node.name, "constant out of range"))?;
+                p.add_public(&x, &RingTensor::filled(x.shape(), enc))?
+            }
+            Op::MulConst(c) => {
+                let x = get(0)?.clone();
+                nn::scale_public(p, fp, &x, *c)?
+            }
+            Op::Affine => {
+                let (x, s, t) = (get(0)?.clone(), get(1)?.clone(), get(2)?.clone());
+                nn::affine(p, fp, &x, &s, &t)?
+            }
+            Op::Relu => {
+                let x = get(0)?.clone();
+                nn::relu(p, &x)?
+            }
+            Op::Clip { lo, hi } => {
+                let x = get(0)?.clone();
+                nn::clip(p, fp, &x, *lo, *hi)?
+            }
+            Op::LeakyRelu(a) => {
+                let x = get(0)?.clone();
+                nn::leaky_relu(p, fp, &x, *a)?
+            }
+            Op::Sigmoid => {
+                let x = get(0)?.clone();
+                nn::sigmoid(p, fp, &x)?
+            }
+            Op::Tanh => {
+                let x = get(0)?.clone();
+                nn::tanh(p, fp, &x)?
+            }
+            Op::Erf => {
+                let x = get(0)?.clone();
+                nn::erf(p, fp, &x)?
+            }
+            Op::Sqrt => {
+                let x = get(0)?.clone();
+                nn::sqrt(p, fp, &x)?
+            }
+            Op::Reciprocal => {
+                let x = get(0)?.clone();
+                nn::reciprocal(p, fp, &x)?
+            }
+            Op::Softmax(a) => {
+                let x = get(0)?.clone();
+                let a = axis(&node.name, *a, x.shape().len())?;
+                nn::softmax(p, fp, &x, a)?
+            }
+            Op::LogSoftmax(a) => {
+                let x = get(0)?.clone();
+                let a = axis(&node.name, *a, x.shape().len())?;
+                nn::log_softmax(p, fp, &x, a)?
+            }
+            Op::MaxPool(pool) => {
+                let x = get(0)?.clone();
+                nn::max_pool2d(p, &x, pool)?
+            }
+            Op::AveragePool { pool, count_include_pad } => {
+                let x = get(0)?.clone();
+                nn::avg_pool2d(p, fp, &x, pool, *count_include_pad)?
+            }
+            Op::GlobalAveragePool => {
+                let x = get(0)?.clone();
+                nn::global_avg_pool(p, fp, &x)?
+            }
+            Op::Flatten(a) => {
+                let x = get(0)?;
+                let s = x.shape();
+                let a = if *a < 0 { *a + s.len() as i64 } else { *a };
+                if a < 0 || a as usize > s.len() {
+                    return Err(usage(&node.name, "Flatten axis out of range"));
+                }
+                let a = a as usize;
+                p.reshape(x, &[s[..a].iter().product(), s[a..].iter().product()])?
+            }
+            Op::Squeeze(axes) => {
+                let x = get(0)?;
+                let s = x.shape().to_vec();
+                let drop: Vec<usize> = if axes.is_empty() {
+                    (0..s.len()).filter(|&d| s[d] == 1).collect()
+                } else {
+                    axes.iter().map(|&a| axis(&node.name, a, s.len())).collect::<Result<_>>()?
+                };
+                if drop.iter().any(|&d| s[d] != 1) {
+                    return Err(usage(&node.name, format!("cannot squeeze axes {axes:?} of {s:?}")));
+                }
+                let kept: Vec<usize> = (0..s.len()).filter(|d| !drop.contains(d)).map(|d| s[d]).collect();
+                p.reshape(x, &kept)?
+            }
+            Op::Unsqueeze(axes) => {
+                let x = get(0)?;
+                let s = x.shape().to_vec();
+                let rank = s.len() + axes.len();
+                let ins: Vec<usize> =
+                    axes.iter().map(|&a| axis(&node.name, a, rank)).collect::<Result<_>>()?;
+                let mut it = s.iter();
+                let shape: Vec<usize> =
+                    (0..rank).map(|d| if ins.contains(&d) { 1 } else { *it.next().unwrap_or(&1) }).collect();
+                p.reshape(x, &shape)?
+            }
+            Op::Reshape(target) => {
+                let x = get(0)?;
+                let shape = resolve_reshape(x.shape(), target)?;
+                p.reshape(x, &shape)?
+            }
+            Op::Transpose(perm) => {
+                let x = get(0)?;
+                let perm: Vec<usize> =
+                    if perm.is_empty() { (0..x.shape().len()).rev().collect() } else { perm.clone() };
+                p.linear(x, &|t| transpose(t, &perm))?
+            }
+            Op::Concat(a) => {
+                let mut acc = get(0)?.clone();
+                let a = axis(&node.name, *a, acc.shape().len())?;
+                for k in 1..node.inputs.len() {
+                    acc = p.linear2(&acc, get(k)?, &|x, y| concat(x, y, a))?;
+                }
+                acc
+            }
+            Op::Pad { pads, value } => {
+                let x = get(0)?.clone();
+                let y = p.linear(&x, &|t| pad(t, pads))?;
+                if *value != 0.0 {
+                    let enc =
+                        fp.encode_one(*value).ok_or_else(|| usage(&node.name, "pad value out of range"))?;
+                    let ones = pad(&RingTensor::filled(x.shape(), 1), pads)?;
+                    let fill = ones.map(|v| if v == 0 { enc } else { 0 });
+                    p.add_public(&y, &fill)?
+                } else {
+                    y
+                }
+            }
+            Op::ReduceMean { axes, keepdims } => {
+                let x = get(0)?.clone();
+                let shape = x.shape().to_vec();
+                let axes: Vec<usize> = if axes.is_empty() {
+                    (0..shape.len()).collect()
+                } else {
+                    axes.iter().map(|&a| axis(&node.name, a, shape.len())).collect::<Result<_>>()?
+                };
+                let mut sorted = axes.clone();
+                sorted.sort_unstable_by(|a, b| b.cmp(a));
+                let mut y = x;
+                let mut count = 1usize;
+                for &a in &sorted {
+                    count *= shape
+                        .get(a)
+                        .copied()
+                        .ok_or_else(|| usage(&node.name, "ReduceMean axis out of range"))?;
+                    y = p.sum_axis(&y, a)?;
+                }
+                let mut y = nn::scale_public(p, fp, &y, 1.0 / count.max(1) as f64)?;
+                if *keepdims {
+                    let kept: Vec<usize> = shape
+                        .iter()
+                        .enumerate()
+                        .map(|(d, &s)| if axes.contains(&d) { 1 } else { s })
+                        .collect();
+                    y = p.reshape(&y, &kept)?;
+                }
+                y
+            }
+        };
+        vals[node.output] = Some(out);
+        record(p, &node.name, &node.op_type, &mut layers);
+    }
+    let result = vals[graph.output]
+        .take()
+        .ok_or_else(|| MpcError::Usage("the graph output is never computed".into()))?;
+    let opened = p.reveal_to(&result, if alone { 0 } else { owners.output })?;
+    record(p, "reveal output", "output", &mut layers);
+    let output = opened.map(|t| FloatTensor { shape: t.shape().to_vec(), data: fp.decode(t.data()) });
+    Ok(RunOutput { output, layers })
+}
+
+/// Resolves a possibly negative axis against `rank`.
+fn axis(node: &str, a: i64, rank: usize) -> Result<usize> {
+    let r = if a < 0 { a + rank as i64 } else { a };
+    if r < 0 || r as usize >= rank.max(1) {
+        return Err(usage(node, format!("axis {a} out of range for rank {rank}")));
+    }
+    Ok(r as usize)
+}
+
+fn describe_shape(s: &[Option<usize>]) -> String {
+    let dims: Vec<String> = s.iter().map(|d| d.map_or("N".to_string(), |d| d.to_string())).collect();
+    format!("[{}]", dims.join(", "))
+}

@@ -1,0 +1,174 @@
+use musket_nn::{Conv2d, Pool2d};
+
+/// A plaintext tensor of reals (weights, inputs, outputs).
+#[derive(Clone, PartialEq)]
+pub struct FloatTensor {
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Row-major values.
+    pub data: Vec<f64>,
+}
+
+impl std::fmt::Debug for FloatTensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FloatTensor{:?}", self.shape)
+    }
+}
+
+impl FloatTensor {
+    /// A tensor; `None` if the element count does not match the shape.
+    pub fn new(shape: Vec<usize>, data: Vec<f64>) -> Option<Self> {
+        let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))?;
+        (n == data.len()).then_some(Self { shape, data })
+    }
+}
+
+/// Index of a value: 0 is the model input, then the weights in order, then node outputs.
+pub type ValueId = usize;
+
+/// The operations the executor supports. The set is closed: every back end covers every op.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// `a @ b` for `a [.., k]` (leading dims flattened) and 2-D `b [k, n]`.
+    MatMul,
+    /// `alpha * a' @ b' + beta * c` with optional transposes (ONNX Gemm).
+    Gemm {
+        /// Transpose A.
+        trans_a: bool,
+        /// Transpose B.
+        trans_b: bool,
+        /// Scale of the product.
+        alpha: f64,
+        /// Scale of C.
+        beta: f64,
+    },
+    /// 2-D convolution; inputs: x, w, optional bias.
+    Conv(Conv2d),
+    /// Elementwise sum with numpy broadcasting.
+    Add,
+    /// Elementwise difference with numpy broadcasting.
+    Sub,
+    /// Elementwise product with numpy broadcasting.
+    Mul,
+    /// Add a public scalar.
+    AddConst(f64),
+    /// Multiply by a public scalar.
+    MulConst(f64),
+    /// Per-channel `x * scale + shift` (inputs: x, scale, shift); unfolded batch norm.
+    Affine,
+    /// max(x, 0).
+    Relu,
+    /// Clamp to public bounds.
+    Clip {
+        /// Lower bound.
+        lo: f64,
+        /// Upper bound.
+        hi: f64,
+    },
+    /// Leaky ReLU with public slope.
+    LeakyRelu(f64),
+    /// Logistic function.
+    Sigmoid,
+    /// Hyperbolic tangent.
+    Tanh,
+    /// Error function.
+    Erf,
+    /// Square root.
+    Sqrt,
+    /// Reciprocal.
+    Reciprocal,
+    /// Softmax along an axis (negative counts from the end).
+    Softmax(i64),
+    /// Log-softmax along an axis (negative counts from the end).
+    LogSoftmax(i64),
+    /// 2-D max pooling.
+    MaxPool(Pool2d),
+    /// 2-D average pooling.
+    AveragePool {
+        /// Geometry.
+        pool: Pool2d,
+        /// Divide by the full window size even where it overlaps padding.
+        count_include_pad: bool,
+    },
+    /// Mean over H and W.
+    GlobalAveragePool,
+    /// Collapse to 2-D at `axis` (negative counts from the end).
+    Flatten(i64),
+    /// Reshape to a fully resolved shape (ONNX's 0 and -1 resolved at run time).
+    Reshape(Vec<i64>),
+    /// Permute axes (empty: reverse them).
+    Transpose(Vec<usize>),
+    /// Concatenate along an axis (negative counts from the end).
+    Concat(i64),
+    /// Remove size-1 axes (empty: all of them).
+    Squeeze(Vec<i64>),
+    /// Insert size-1 axes at these output positions.
+    Unsqueeze(Vec<i64>),
+    /// Zero or constant padding: `pads` = begins then ends per axis.
+    Pad {
+        /// Begins then ends.
+        pads: Vec<usize>,
+        /// Fill value (public).
+        value: f64,
+    },
+    /// Mean over axes.
+    ReduceMean {
+        /// Axes (negative count from the end; empty: all).
+        axes: Vec<i64>,
+        /// Keep reduced axes as size 1.
+        keepdims: bool,
+    },
+    /// Pass-through (Identity, Dropout at inference, no-op casts).
+    Identity,
+}
+
+/// One operation of the graph.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// The name in the source model (for error messages and per-layer reports).
+    pub name: String,
+    /// The source op type (e.g. `Gemm`).
+    pub op_type: String,
+    /// What it computes.
+    pub op: Op,
+    /// Input values.
+    pub inputs: Vec<ValueId>,
+    /// Output value.
+    pub output: ValueId,
+}
+
+/// A model ready to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Graph {
+    /// Name of the model input.
+    pub input_name: String,
+    /// Input shape; `None` for a dynamic dimension (batch).
+    pub input_shape: Vec<Option<usize>>,
+    /// Weights (the model owner's secrets), value ids `1..=weights.len()`.
+    pub weights: Vec<(String, FloatTensor)>,
+    /// Nodes in execution order.
+    pub nodes: Vec<Node>,
+    /// The output value.
+    pub output: ValueId,
+}
+
+impl Graph {
+    /// The value id of weight `i`.
+    pub fn weight_id(i: usize) -> ValueId {
+        i + 1
+    }
+
+    /// The weights' shapes (public: part of the architecture).
+    pub fn weight_shapes(&self) -> Vec<Vec<usize>> {
+        self.weights.iter().map(|(_, t)| t.shape.clone()).collect()
+    }
+
+    /// The same architecture without weight values (what the non-owners may see).
+    pub fn without_weights(&self) -> Graph {
+        let mut g = self.clone();
+        for (_, t) in &mut g.weights {
+            t.data = vec![0.0; t.data.len()];
+        }
+        g
+    }
+}

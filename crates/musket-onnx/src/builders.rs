@@ -1,0 +1,596 @@
+//! One builder per supported ONNX op.
+
+use crate::tensors::to_float;
+use crate::ImportError;
+use musket_graph::{FloatTensor, Graph, Node, Op, ValueId};
+use musket_nn::{Conv2d, Pool2d};
+use onnx_protobuf::{AttributeProto, Message, ModelProto, NodeProto};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Reads and imports an ONNX file.
+pub fn load(path: &Path) -> Result<Graph, ImportError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| ImportError::Io { path: path.display().to_string(), reason: e.to_string() })?;
+    import(&bytes)
+}
+
+/// Imports an ONNX model from its protobuf bytes.
+pub fn import(bytes: &[u8]) -> Result<Graph, ImportError> {
+    let model = ModelProto::parse_from_bytes(bytes).map_err(|e| ImportError::Protobuf(e.to_string()))?;
+    let opset = model
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map(|o| o.version)
+        .unwrap_or(1);
+    let g = model.graph.as_ref().ok_or_else(|| ImportError::Model("the model has no graph".into()))?;
+    let mut b = Builder { opset, ..Default::default() };
+    for init in &g.initializer {
+        b.vals.insert(init.name.clone(), Ref::Const(to_float(init)?));
+    }
+    let inputs: Vec<_> = g.input.iter().filter(|i| !b.vals.contains_key(&i.name)).collect();
+    let [input] = inputs[..] else {
+        return Err(ImportError::Model(format!(
+            "the model has {} inputs; Musket supports exactly one",
+            inputs.len()
+        )));
+    };
+    let dims = &input.type_.tensor_type().shape.dim;
+    let input_shape: Vec<Option<usize>> = dims
+        .iter()
+        .map(|d| if d.has_dim_value() && d.dim_value() > 0 { Some(d.dim_value() as usize) } else { None })
+        .collect();
+    b.vals.insert(input.name.clone(), Ref::Input);
+    for n in &g.node {
+        for i in &n.input {
+            *b.uses.entry(i.clone()).or_default() += 1;
+        }
+    }
+    for n in &g.node {
+        b.node(n)?;
+    }
+    let [output] = &g.output[..] else {
+        return Err(ImportError::Model(format!(
+            "the model has {} outputs; Musket supports exactly one",
+            g.output.len()
+        )));
+    };
+    let out = match b.vals.get(&output.name) {
+        Some(Ref::Input) => 0,
+        Some(Ref::Node(k)) => *k,
+        Some(Ref::Weight(_) | Ref::Const(_)) | None => {
+            return Err(ImportError::Model(format!(
+                "output {:?} is not computed from the input",
+                output.name
+            )))
+        }
+    };
+    Ok(b.finish(input.name.clone(), input_shape, out))
+}
+
+/// What a name refers to while building.
+#[derive(Clone)]
+enum Ref {
+    Input,
+    /// A constant (initializer or Constant node): folded into attributes where public, shared
+    /// as a secret weight where it is an operand.
+    Const(FloatTensor),
+    /// A secret weight (index into `weights`).
+    Weight(usize),
+    /// The output of node k (index into `nodes`).
+    Node(usize),
+}
+
+#[derive(Default)]
+struct Builder {
+    opset: i64,
+    vals: HashMap<String, Ref>,
+    uses: HashMap<String, usize>,
+    weights: Vec<(String, FloatTensor)>,
+    weight_of: HashMap<String, usize>,
+    /// Nodes with inputs as refs: 0 input, 1+w weight w, 1_000_000_000+k node k (remapped).
+    nodes: Vec<(Node, Vec<Ref>)>,
+}
+
+const NODE_BASE: usize = 1 << 40;
+
+fn attr<'a>(n: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
+    n.attribute.iter().find(|a| a.name == name)
+}
+fn attr_i(n: &NodeProto, name: &str, default: i64) -> i64 {
+    attr(n, name).map_or(default, |a| a.i)
+}
+fn attr_f(n: &NodeProto, name: &str, default: f64) -> f64 {
+    attr(n, name).map_or(default, |a| a.f as f64)
+}
+fn attr_ints(n: &NodeProto, name: &str) -> Option<Vec<i64>> {
+    attr(n, name).map(|a| a.ints.clone())
+}
+fn attr_s(n: &NodeProto, name: &str) -> Option<String> {
+    attr(n, name).map(|a| String::from_utf8_lossy(&a.s).into_owned())
+}
+
+impl Builder {
+    fn invalid(&self, n: &NodeProto, msg: impl Into<String>) -> ImportError {
+        ImportError::Invalid { node: n.name.clone(), op: n.op_type.clone(), msg: msg.into() }
+    }
+
+    fn unsupported(&self, n: &NodeProto, detail: &str) -> ImportError {
+        let op = if n.domain.is_empty() || n.domain == "ai.onnx" {
+            n.op_type.clone()
+        } else {
+            format!("{}::{}", n.domain, n.op_type)
+        };
+        ImportError::Unsupported {
+            node: n.name.clone(),
+            op,
+            detail: if detail.is_empty() { String::new() } else { format!("; {detail}") },
+        }
+    }
+
+    fn get(&self, n: &NodeProto, k: usize) -> Result<Ref, ImportError> {
+        let name = n
+            .input
+            .get(k)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| self.invalid(n, format!("missing input {k}")))?;
+        self.vals
+            .get(name)
+            .cloned()
+            .ok_or_else(|| self.invalid(n, format!("input {name:?} is not defined before use")))
+    }
+
+    fn optional(&self, n: &NodeProto, k: usize) -> Result<Option<Ref>, ImportError> {
+        match n.input.get(k) {
+            Some(s) if !s.is_empty() => self.get(n, k).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    fn constant(&self, n: &NodeProto, k: usize) -> Result<FloatTensor, ImportError> {
+        match self.get(n, k)? {
+            Ref::Const(t) => Ok(t),
+            _ => Err(self.invalid(
+                n,
+                format!("input {k} must be a constant (computed values there are not supported)"),
+            )),
+        }
+    }
+
+    /// A secret operand: constants become the model owner's weights.
+    fn secret(&mut self, n: &NodeProto, k: usize) -> Result<Ref, ImportError> {
+        Ok(match self.get(n, k)? {
+            Ref::Const(t) => {
+                let name = n.input[k].clone();
+                let idx = match self.weight_of.get(&name) {
+                    Some(&i) => i,
+                    None => {
+                        self.weights.push((name.clone(), t));
+                        self.weight_of.insert(name, self.weights.len() - 1);
+                        self.weights.len() - 1
+                    }
+                };
+                Ref::Weight(idx)
+            }
+            r => r,
+        })
+    }
+
+    fn add_weight(&mut self, name: String, t: FloatTensor) -> Ref {
+        self.weights.push((name, t));
+        Ref::Weight(self.weights.len() - 1)
+    }
+
+    fn emit(&mut self, n: &NodeProto, op: Op, inputs: Vec<Ref>) -> Result<(), ImportError> {
+        let out = n.output.first().filter(|s| !s.is_empty()).ok_or_else(|| self.invalid(n, "no output"))?;
+        let name =
+            if n.name.is_empty() { format!("{}_{}", n.op_type, self.nodes.len()) } else { n.name.clone() };
+        let node = Node {
+            name,
+            op_type: n.op_type.clone(),
+            op,
+            inputs: Vec::new(),
+            output: NODE_BASE + self.nodes.len(),
+        };
+        self.vals.insert(out.clone(), Ref::Node(self.nodes.len()));
+        self.nodes.push((node, inputs));
+        Ok(())
+    }
+
+    fn alias(&mut self, n: &NodeProto, r: Ref) -> Result<(), ImportError> {
+        let out = n.output.first().filter(|s| !s.is_empty()).ok_or_else(|| self.invalid(n, "no output"))?;
+        self.vals.insert(out.clone(), r);
+        Ok(())
+    }
+
+    fn unary(&mut self, n: &NodeProto, op: Op) -> Result<(), ImportError> {
+        let x = self.secret(n, 0)?;
+        self.emit(n, op, vec![x])
+    }
+
+    fn node(&mut self, n: &NodeProto) -> Result<(), ImportError> {
+        if !(n.domain.is_empty() || n.domain == "ai.onnx") {
+            return Err(self.unsupported(n, "custom op domains are not supported"));
+        }
+        match n.op_type.as_str() {
+            "Constant" => {
+                let t = if let Some(a) = attr(n, "value") {
+                    to_float(a.t.as_ref().ok_or_else(|| self.invalid(n, "value is not a tensor"))?)?
+                } else if let Some(a) = attr(n, "value_float") {
+                    FloatTensor { shape: vec![], data: vec![a.f as f64] }
+                } else if let Some(a) = attr(n, "value_floats") {
+                    FloatTensor { shape: vec![a.floats.len()], data: a.floats.iter().map(|&v| v as f64).collect() }
+                } else if let Some(a) = attr(n, "value_int") {
+                    FloatTensor { shape: vec![], data: vec![a.i as f64] }
+                } else if let Some(a) = attr(n, "value_ints") {
+                    FloatTensor { shape: vec![a.ints.len()], data: a.ints.iter().map(|&v| v as f64).collect() }
+                } else {
+                    return Err(self.unsupported(n, "only tensor, float and int constants are supported"));
+                };
+                self.alias(n, Ref::Const(t))
+            }
+            "Identity" => {
+                let r = self.get(n, 0)?;
+                self.alias(n, r)
+            }
+            "Dropout" => {
+                if n.output.get(1).is_some_and(|m| !m.is_empty() && self.uses.get(m).copied().unwrap_or(0) > 0) {
+                    return Err(self.unsupported(n, "the dropout mask output is not supported"));
+                }
+                let r = self.get(n, 0)?;
+                self.alias(n, r)
+            }
+            "Cast" => {
+                let to = attr_i(n, "to", 1);
+                let r = self.get(n, 0)?;
+                // Float types (FLOAT, DOUBLE, FLOAT16, BFLOAT16) keep real values.
+                if matches!(r, Ref::Const(_)) || matches!(to, 1 | 10 | 11 | 16) {
+                    self.alias(n, r)
+                } else {
+                    Err(self.unsupported(n, "casting a computed value to an integer type"))
+                }
+            }
+            "Relu" => self.unary(n, Op::Relu),
+            "Sigmoid" => self.unary(n, Op::Sigmoid),
+            "Tanh" => self.unary(n, Op::Tanh),
+            "Erf" => self.unary(n, Op::Erf),
+            "Sqrt" => self.unary(n, Op::Sqrt),
+            "Reciprocal" => self.unary(n, Op::Reciprocal),
+            "LeakyRelu" => self.unary(n, Op::LeakyRelu(attr_f(n, "alpha", 0.01))),
+            "Clip" => {
+                let (lo, hi) = if self.opset < 11 {
+                    (attr_f(n, "min", f64::MIN), attr_f(n, "max", f64::MAX))
+                } else {
+                    let bound = |b: &Self, k: usize, d: f64| -> Result<f64, ImportError> {
+                        match b.optional(n, k)? {
+                            None => Ok(d),
+                            Some(_) => b.scalar(n, k),
+                        }
+                    };
+                    (bound(self, 1, f64::MIN)?, bound(self, 2, f64::MAX)?)
+                };
+                // Unbounded sides are clipped at the edge of the fixed-point range.
+                let edge = 2f64.powi(40);
+                self.unary(n, Op::Clip { lo: lo.max(-edge), hi: hi.min(edge) })
+            }
+            "Softmax" | "LogSoftmax" => {
+                let axis = attr_i(n, "axis", if self.opset < 13 { 1 } else { -1 });
+                let op = if n.op_type == "Softmax" { Op::Softmax(axis) } else { Op::LogSoftmax(axis) };
+                self.unary(n, op)
+            }
+            "MatMul" => {
+                let (a, b) = (self.secret(n, 0)?, self.secret(n, 1)?);
+                self.emit(n, Op::MatMul, vec![a, b])
+            }
+            "Gemm" => {
+                let op = Op::Gemm {
+                    trans_a: attr_i(n, "transA", 0) != 0,
+                    trans_b: attr_i(n, "transB", 0) != 0,
+                    alpha: attr_f(n, "alpha", 1.0),
+                    beta: attr_f(n, "beta", 1.0),
+                };
+                let mut ins = vec![self.secret(n, 0)?, self.secret(n, 1)?];
+                if self.optional(n, 2)?.is_some() {
+                    ins.push(self.secret(n, 2)?);
+                }
+                self.emit(n, op, ins)
+            }
+            "Conv" => self.conv(n),
+            "BatchNormalization" => self.batch_norm(n),
+            "Add" | "Sub" | "Mul" | "Div" => self.binary(n),
+            "Pow" => {
+                let e = self.scalar(n, 1)?;
+                let x = self.secret(n, 0)?;
+                match e {
+                    2.0 => self.emit(n, Op::Mul, vec![x.clone(), x]),
+                    1.0 => self.alias(n, x),
+                    0.5 => self.emit(n, Op::Sqrt, vec![x]),
+                    _ => Err(self.unsupported(n, "only exponents 0.5, 1 and 2 are supported")),
+                }
+            }
+            "MaxPool" | "AveragePool" => {
+                let pool = self.pool(n)?;
+                if attr_i(n, "ceil_mode", 0) != 0 {
+                    return Err(self.unsupported(n, "ceil_mode = 1"));
+                }
+                if attr_ints(n, "dilations").is_some_and(|d| d.iter().any(|&v| v != 1)) {
+                    return Err(self.unsupported(n, "dilated pooling"));
+                }
+                let op = if n.op_type == "MaxPool" {
+                    if n.output.get(1).is_some_and(|s| !s.is_empty()) {
+                        return Err(self.unsupported(n, "the indices output"));
+                    }
+                    Op::MaxPool(pool)
+                } else {
+                    Op::AveragePool { pool, count_include_pad: attr_i(n, "count_include_pad", 0) != 0 }
+                };
+                self.unary(n, op)
+            }
+            "GlobalAveragePool" => self.unary(n, Op::GlobalAveragePool),
+            "Flatten" => self.unary(n, Op::Flatten(attr_i(n, "axis", 1))),
+            "Reshape" => {
+                if attr_i(n, "allowzero", 0) != 0 {
+                    return Err(self.unsupported(n, "allowzero = 1"));
+                }
+                let target: Vec<i64> = if self.opset < 5 {
+                    attr_ints(n, "shape").ok_or_else(|| self.invalid(n, "missing shape"))?
+                } else {
+                    self.constant(n, 1)?.data.iter().map(|&v| v as i64).collect()
+                };
+                self.unary(n, Op::Reshape(target))
+            }
+            "Transpose" => {
+                let perm: Vec<usize> = attr_ints(n, "perm").unwrap_or_default().iter().map(|&v| v as usize).collect();
+                self.unary(n, Op::Transpose(perm))
+            }
+            "Concat" => {
+                let axis = attr(n, "axis").map(|a| a.i).ok_or_else(|| self.invalid(n, "missing axis"))?;
+                let ins = (0..n.input.len()).map(|k| self.secret(n, k)).collect::<Result<Vec<_>, _>>()?;
+                self.emit(n, Op::Concat(axis), ins)
+            }
+            "Squeeze" | "Unsqueeze" => {
+                let axes: Vec<i64> = if self.opset < 13 {
+                    attr_ints(n, "axes").unwrap_or_default()
+                } else {
+                    match self.optional(n, 1)? {
+                        Some(_) => self.constant(n, 1)?.data.iter().map(|&v| v as i64).collect(),
+                        None => Vec::new(),
+                    }
+                };
+                if n.op_type == "Unsqueeze" && axes.is_empty() {
+                    return Err(self.invalid(n, "Unsqueeze needs axes"));
+                }
+                let op = if n.op_type == "Squeeze" { Op::Squeeze(axes) } else { Op::Unsqueeze(axes) };
+                self.unary(n, op)
+            }
+            "Pad" => {
+                let mode = attr_s(n, "mode").unwrap_or_else(|| "constant".into());
+                if mode != "constant" {
+                    return Err(self.unsupported(n, &format!("pad mode {mode:?}")));
+                }
+                let (pads, value): (Vec<i64>, f64) = if self.opset < 11 {
+                    (attr_ints(n, "pads").ok_or_else(|| self.invalid(n, "missing pads"))?, attr_f(n, "value", 0.0))
+                } else {
+                    let pads = self.constant(n, 1)?.data.iter().map(|&v| v as i64).collect();
+                    let value = if self.optional(n, 2)?.is_some() { self.scalar(n, 2)? } else { 0.0 };
+                    if self.optional(n, 3)?.is_some() {
+                        return Err(self.unsupported(n, "the axes input"));
+                    }
+                    (pads, value)
+                };
+                if pads.iter().any(|&p| p < 0) {
+                    return Err(self.unsupported(n, "negative pads (cropping)"));
+                }
+                self.unary(n, Op::Pad { pads: pads.iter().map(|&p| p as usize).collect(), value })
+            }
+            "ReduceMean" => {
+                let axes: Vec<i64> = if self.opset < 18 {
+                    attr_ints(n, "axes").unwrap_or_default()
+                } else {
+                    match self.optional(n, 1)? {
+                        Some(_) => self.constant(n, 1)?.data.iter().map(|&v| v as i64).collect(),
+                        None => Vec::new(),
+                    }
+                };
+                self.unary(n, Op::ReduceMean { axes, keepdims: attr_i(n, "keepdims", 1) != 0 })
+            }
+            "Shape" => Err(self.unsupported(
+                n,
+                "shape computations on the input are not supported; export with Flatten or a constant reshape target",
+            )),
+            _ => Err(self.unsupported(n, "")),
+        }
+    }
+
+    /// A one-element constant input.
+    fn scalar(&self, n: &NodeProto, k: usize) -> Result<f64, ImportError> {
+        let t = self.constant(n, k)?;
+        match t.data[..] {
+            [v] => Ok(v),
+            _ => Err(self.invalid(n, format!("input {k} must be a scalar constant"))),
+        }
+    }
+
+    fn binary(&mut self, n: &NodeProto) -> Result<(), ImportError> {
+        let (a, b) = (self.get(n, 0)?, self.get(n, 1)?);
+        let scalar = |r: &Ref| match r {
+            Ref::Const(t) if t.data.len() == 1 => Some(t.data[0]),
+            _ => None,
+        };
+        let op = n.op_type.as_str();
+        // A scalar constant is a public part of the architecture (e.g. a division by a norm).
+        match (op, scalar(&a), scalar(&b)) {
+            (_, Some(_), Some(_)) => return Err(self.unsupported(n, "operations between two constants")),
+            ("Add", None, Some(c)) | ("Add", Some(c), None) => {
+                let x = if scalar(&a).is_some() { self.secret(n, 1)? } else { self.secret(n, 0)? };
+                return self.emit(n, Op::AddConst(c), vec![x]);
+            }
+            ("Mul", None, Some(c)) | ("Mul", Some(c), None) => {
+                let x = if scalar(&a).is_some() { self.secret(n, 1)? } else { self.secret(n, 0)? };
+                return self.emit(n, Op::MulConst(c), vec![x]);
+            }
+            ("Sub", None, Some(c)) => {
+                let x = self.secret(n, 0)?;
+                return self.emit(n, Op::AddConst(-c), vec![x]);
+            }
+            ("Div", None, Some(c)) => {
+                if c == 0.0 {
+                    return Err(self.invalid(n, "division by zero"));
+                }
+                let x = self.secret(n, 0)?;
+                return self.emit(n, Op::MulConst(1.0 / c), vec![x]);
+            }
+            ("Div", _, _) => return Err(self.unsupported(n, "division by a computed value or a tensor")),
+            _ => {}
+        }
+        let ins = vec![self.secret(n, 0)?, self.secret(n, 1)?];
+        let op = match op {
+            "Add" => Op::Add,
+            "Sub" => Op::Sub,
+            _ => Op::Mul,
+        };
+        self.emit(n, op, ins)
+    }
+
+    fn spatial(&self, n: &NodeProto, name: &str, default: [usize; 2]) -> Result<[usize; 2], ImportError> {
+        match attr_ints(n, name) {
+            None => Ok(default),
+            Some(v) if v.len() == 2 && v.iter().all(|&x| x > 0) => Ok([v[0] as usize, v[1] as usize]),
+            Some(v) => Err(self.unsupported(n, &format!("{name} = {v:?} (2-D only)"))),
+        }
+    }
+
+    fn pads(&self, n: &NodeProto) -> Result<[usize; 4], ImportError> {
+        match attr_s(n, "auto_pad").as_deref() {
+            None | Some("NOTSET") | Some("VALID") => {}
+            Some(other) => return Err(self.unsupported(n, &format!("auto_pad = {other}"))),
+        }
+        if attr_s(n, "auto_pad").as_deref() == Some("VALID") {
+            return Ok([0; 4]);
+        }
+        match attr_ints(n, "pads") {
+            None => Ok([0; 4]),
+            Some(v) if v.len() == 4 && v.iter().all(|&x| x >= 0) => {
+                Ok([v[0] as usize, v[1] as usize, v[2] as usize, v[3] as usize])
+            }
+            Some(v) => Err(self.unsupported(n, &format!("pads = {v:?} (2-D only)"))),
+        }
+    }
+
+    fn pool(&self, n: &NodeProto) -> Result<Pool2d, ImportError> {
+        let kernel = self.spatial(n, "kernel_shape", [0, 0])?;
+        if kernel == [0, 0] {
+            return Err(self.invalid(n, "missing kernel_shape"));
+        }
+        Ok(Pool2d { kernel, stride: self.spatial(n, "strides", [1, 1])?, pads: self.pads(n)? })
+    }
+
+    fn conv(&mut self, n: &NodeProto) -> Result<(), ImportError> {
+        let geometry = Conv2d {
+            stride: self.spatial(n, "strides", [1, 1])?,
+            pads: self.pads(n)?,
+            dilation: self.spatial(n, "dilations", [1, 1])?,
+            groups: usize::try_from(attr_i(n, "group", 1))
+                .ok()
+                .filter(|&g| g > 0)
+                .ok_or_else(|| self.invalid(n, "bad group"))?,
+        };
+        let mut ins = vec![self.secret(n, 0)?, self.secret(n, 1)?];
+        if self.optional(n, 2)?.is_some() {
+            ins.push(self.secret(n, 2)?);
+        }
+        self.emit(n, Op::Conv(geometry), ins)
+    }
+
+    /// Inference batch norm: `y = x a + b` with `a = scale / sqrt(var + eps)` and
+    /// `b = bias - mean a`, folded into the preceding Conv's weights when the Conv's output
+    /// feeds only this node, else a per-channel affine layer.
+    fn batch_norm(&mut self, n: &NodeProto) -> Result<(), ImportError> {
+        let eps = attr_f(n, "epsilon", 1e-5);
+        let [scale, bias, mean, var] = [1, 2, 3, 4].map(|k| self.constant(n, k));
+        let (scale, bias, mean, var) = (scale?, bias?, mean?, var?);
+        let c = scale.data.len();
+        if [&bias, &mean, &var].iter().any(|t| t.data.len() != c) {
+            return Err(self.invalid(n, "parameters of different lengths"));
+        }
+        let a: Vec<f64> = (0..c).map(|i| scale.data[i] / (var.data[i] + eps).sqrt()).collect();
+        let b: Vec<f64> = (0..c).map(|i| bias.data[i] - mean.data[i] * a[i]).collect();
+        let x = self.get(n, 0)?;
+        let x_name = &n.input[0];
+        if let Ref::Node(k) = x {
+            let single_use = self.uses.get(x_name).copied() == Some(1);
+            if let (true, Op::Conv(_)) = (single_use, &self.nodes[k].0.op) {
+                let inputs = self.nodes[k].1.clone();
+                if let (Ref::Weight(wi), bias_ref) = (&inputs[1], inputs.get(2)) {
+                    let w = self.weights[*wi].1.clone();
+                    if w.shape.first() == Some(&c) {
+                        let per = w.data.len() / c;
+                        let mut wf = w.clone();
+                        for o in 0..c {
+                            for v in &mut wf.data[o * per..(o + 1) * per] {
+                                *v *= a[o];
+                            }
+                        }
+                        let old_b = match bias_ref {
+                            Some(Ref::Weight(bi)) => self.weights[*bi].1.data.clone(),
+                            _ => vec![0.0; c],
+                        };
+                        let bf: Vec<f64> = (0..c).map(|o| old_b[o] * a[o] + b[o]).collect();
+                        let wr = self.add_weight(format!("{}+{}", self.weights[*wi].0, n.name), wf);
+                        let br = self
+                            .add_weight(format!("{}.bias", n.name), FloatTensor { shape: vec![c], data: bf });
+                        self.nodes[k].1 = vec![inputs[0].clone(), wr, br];
+                        self.nodes[k].0.name = format!("{}+{}", self.nodes[k].0.name, n.name);
+                        return self.alias(n, Ref::Node(k));
+                    }
+                }
+            }
+        }
+        let x = self.secret(n, 0)?;
+        let ar = self.add_weight(format!("{}.scale", n.name), FloatTensor { shape: vec![c], data: a });
+        let br = self.add_weight(format!("{}.shift", n.name), FloatTensor { shape: vec![c], data: b });
+        self.emit(n, Op::Affine, vec![x, ar, br])
+    }
+
+    /// Drops unused weights and assigns final value ids.
+    fn finish(self, input_name: String, input_shape: Vec<Option<usize>>, out_node: usize) -> Graph {
+        let mut used = vec![false; self.weights.len()];
+        for (_, ins) in &self.nodes {
+            for r in ins {
+                if let Ref::Weight(w) = r {
+                    used[*w] = true;
+                }
+            }
+        }
+        let mut new_index = vec![usize::MAX; self.weights.len()];
+        let mut weights = Vec::new();
+        for (i, w) in self.weights.into_iter().enumerate() {
+            if used[i] {
+                new_index[i] = weights.len();
+                weights.push(w);
+            }
+        }
+        let w = weights.len();
+        let id = |r: &Ref| -> ValueId {
+            match r {
+                Ref::Input => 0,
+                Ref::Weight(i) => Graph::weight_id(new_index[*i]),
+                Ref::Node(k) => 1 + w + k,
+                Ref::Const(_) => unreachable!("constants are converted to weights before use"),
+            }
+        };
+        let nodes: Vec<Node> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(k, (node, ins))| Node {
+                inputs: ins.iter().map(id).collect(),
+                output: 1 + w + k,
+                ..node.clone()
+            })
+            .collect();
+        let output = if out_node == 0 { 0 } else { 1 + w + out_node };
+        Graph { input_name, input_shape, weights, nodes, output }
+    }
+}

@@ -1,0 +1,104 @@
+//! Importer behaviour on models built here: unsupported ops, oversized tensors, folding.
+
+use musket_graph::Op;
+use musket_onnx::{import, ImportError};
+use onnx_protobuf::{
+    attribute_proto::AttributeType, tensor_proto::DataType, type_proto, AttributeProto, GraphProto, Message,
+    ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+};
+
+fn value(name: &str, dims: &[i64]) -> ValueInfoProto {
+    let mut shape = TensorShapeProto::new();
+    for &d in dims {
+        let mut dim = onnx_protobuf::tensor_shape_proto::Dimension::new();
+        dim.set_dim_value(d);
+        shape.dim.push(dim);
+    }
+    let mut tt = type_proto::Tensor::new();
+    tt.elem_type = DataType::FLOAT as i32;
+    tt.shape = Some(shape).into();
+    let mut ty = TypeProto::new();
+    ty.set_tensor_type(tt);
+    let mut v = ValueInfoProto::new();
+    v.name = name.into();
+    v.type_ = Some(ty).into();
+    v
+}
+
+fn tensor(name: &str, dims: &[i64], data: Vec<f32>) -> TensorProto {
+    let mut t = TensorProto::new();
+    t.name = name.into();
+    t.dims = dims.to_vec();
+    t.data_type = DataType::FLOAT as i32;
+    t.float_data = data;
+    t
+}
+
+fn node(op: &str, name: &str, inputs: &[&str], output: &str) -> NodeProto {
+    let mut n = NodeProto::new();
+    n.op_type = op.into();
+    n.name = name.into();
+    n.input = inputs.iter().map(|s| s.to_string()).collect();
+    n.output = vec![output.into()];
+    n
+}
+
+fn model(nodes: Vec<NodeProto>, inits: Vec<TensorProto>, input: ValueInfoProto, output: &str) -> Vec<u8> {
+    let mut g = GraphProto::new();
+    g.node = nodes;
+    g.initializer = inits;
+    g.input.push(input);
+    g.output.push(value(output, &[]));
+    let mut m = ModelProto::new();
+    m.ir_version = 8;
+    let mut op = OperatorSetIdProto::new();
+    op.version = 17;
+    m.opset_import.push(op);
+    m.graph = Some(g).into();
+    m.write_to_bytes().unwrap()
+}
+
+#[test]
+fn an_unsupported_op_is_named_with_its_node() {
+    let bytes = model(vec![node("Einsum", "mix_heads", &["x"], "y")], vec![], value("x", &[1, 4]), "y");
+    let err = import(&bytes).unwrap_err();
+    assert!(matches!(err, ImportError::Unsupported { .. }), "{err}");
+    assert!(err.to_string().contains("mix_heads") && err.to_string().contains("Einsum"), "{err}");
+}
+
+#[test]
+fn a_huge_declared_tensor_is_refused_before_allocation() {
+    let mut t = tensor("w", &[1_000_000, 1_000_000], vec![]);
+    t.float_data.clear();
+    let bytes =
+        model(vec![node("MatMul", "mm", &["x", "w"], "y")], vec![t], value("x", &[1, 1_000_000]), "y");
+    let err = import(&bytes).unwrap_err();
+    assert!(err.to_string().contains("more than"), "{err}");
+}
+
+#[test]
+fn batch_norm_after_conv_is_folded_into_its_weights() {
+    let mut conv = node("Conv", "conv", &["x", "w", "b"], "c");
+    let mut ks = AttributeProto::new();
+    ks.name = "kernel_shape".into();
+    ks.type_ = AttributeType::INTS.into();
+    ks.ints = vec![1, 1];
+    conv.attribute.push(ks);
+    let bn = node("BatchNormalization", "bn", &["c", "gamma", "beta", "mean", "var"], "y");
+    let inits = vec![
+        tensor("w", &[2, 1, 1, 1], vec![2.0, 3.0]),
+        tensor("b", &[2], vec![0.5, -1.0]),
+        tensor("gamma", &[2], vec![1.0, 2.0]),
+        tensor("beta", &[2], vec![0.0, 1.0]),
+        tensor("mean", &[2], vec![1.0, 0.0]),
+        tensor("var", &[2], vec![4.0 - 1e-5, 1.0 - 1e-5]),
+    ];
+    let g = import(&model(vec![conv, bn], inits, value("x", &[1, 1, 2, 2]), "y")).unwrap();
+    assert_eq!(g.nodes.len(), 1, "one fused node");
+    assert!(matches!(g.nodes[0].op, Op::Conv(_)));
+    // a = gamma / sqrt(var + eps) = [0.5, 2]; w' = w a = [1, 6]; b' = (b - mean) a + beta.
+    let w = &g.weights[0].1.data;
+    let b = &g.weights[1].1.data;
+    assert!((w[0] - 1.0).abs() < 1e-6 && (w[1] - 6.0).abs() < 1e-6, "{w:?}");
+    assert!((b[0] - (-0.25)).abs() < 1e-6 && (b[1] - (-1.0)).abs() < 1e-6, "{b:?}");
+}
