@@ -10,6 +10,7 @@ Requirements (PyPI): torch, onnx, onnxruntime, scikit-learn, numpy.
 Run from the repository root:  python3 scripts/make_fixtures.py
 """
 import json
+import math
 import os
 
 import numpy as np
@@ -50,6 +51,58 @@ class Cnn(nn.Module):
         return self.head(torch.flatten(self.features(x), 1))
 
 
+class EncoderBlock(nn.Module):
+    """A transformer encoder block written with standard modules (torch 2.0's exporter cannot
+    export nn.TransformerEncoderLayer): multi-head attention, LayerNorm, GELU feed-forward.
+    Reads an 8x8 digit as 8 tokens of 8 pixels."""
+
+    def __init__(self, d=16, heads=2, ff=32, classes=10):
+        super().__init__()
+        self.heads, self.dk = heads, d // heads
+        self.embed = nn.Linear(8, d)
+        self.q, self.k, self.v, self.o = (nn.Linear(d, d) for _ in range(4))
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.ff1, self.ff2 = nn.Linear(d, ff), nn.Linear(ff, d)
+        self.act = nn.GELU()
+        self.head = nn.Linear(d, classes)
+
+    def split(self, t):
+        b, n, _ = t.shape
+        return t.reshape(b, n, self.heads, self.dk).transpose(1, 2)
+
+    def forward(self, x):
+        x = self.embed(x)
+        b, n, d = x.shape
+        q, k, v = self.split(self.q(x)), self.split(self.k(x)), self.split(self.v(x))
+        att = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(self.dk), dim=-1)
+        y = (att @ v).transpose(1, 2).reshape(b, n, d)
+        x = self.ln1(x + self.o(y))
+        x = self.ln2(x + self.ff2(self.act(self.ff1(x))))
+        return self.head(x.mean(1))
+
+
+class LeNet5(nn.Module):
+    """LeNet-5 for 28x28 inputs (here: digits upsampled to 28x28)."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+        )
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+def upsample28(x):
+    t = torch.from_numpy(x.reshape(-1, 1, 8, 8))
+    return torch.nn.functional.interpolate(t, size=(28, 28), mode="bilinear", align_corners=False).numpy()
+
+
 def train(model, x, y, epochs):
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
     loss_fn = nn.CrossEntropyLoss()
@@ -64,11 +117,11 @@ def train(model, x, y, epochs):
     return model
 
 
-def export(model, example, name, opset):
+def export(model, example, name, opset, dynamic=True):
     path = os.path.join(OUT, f"{name}-opset{opset}.onnx")
     torch.onnx.export(
         model, example, path, opset_version=opset, input_names=["input"], output_names=["logits"],
-        dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+        dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}} if dynamic else None,
     )
     return path
 
@@ -82,17 +135,29 @@ def main():
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.2, random_state=SEED, stratify=y)
     np.save(os.path.join(OUT, "digits-test-x.npy"), x_te)
     np.save(os.path.join(OUT, "digits-test-images.npy"), x_te.reshape(-1, 1, 8, 8))
+    np.save(os.path.join(OUT, "digits-test-tokens.npy"), x_te.reshape(-1, 8, 8))
     np.save(os.path.join(OUT, "digits-test-y.npy"), y_te)
     summary = {}
-    for name, model, shape in [("digits-mlp", Mlp(), (-1, 64)), ("digits-cnn", Cnn(), (-1, 1, 8, 8))]:
-        xt = torch.from_numpy(x_tr).reshape(shape)
-        model = train(model, xt, torch.from_numpy(y_tr), epochs=40)
-        inputs = x_te.reshape(shape)
+    # The encoder block is exported with a fixed batch of 1 (its reshapes then fold to
+    # constants); its test inputs are evaluated one at a time by onnxruntime and by the tests.
+    cases = [
+        ("digits-mlp", Mlp(), x_tr.reshape(-1, 64), x_te.reshape(-1, 64), True, 40),
+        ("digits-cnn", Cnn(), x_tr.reshape(-1, 1, 8, 8), x_te.reshape(-1, 1, 8, 8), True, 40),
+        ("digits-transformer", EncoderBlock(), x_tr.reshape(-1, 8, 8), x_te.reshape(-1, 8, 8), False, 60),
+        ("lenet5-28", LeNet5(), upsample28(x_tr), upsample28(x_te), True, 15),
+    ]
+    for name, model, train_x, inputs, dynamic, epochs in cases:
+        model = train(model, torch.from_numpy(train_x), torch.from_numpy(y_tr), epochs=epochs)
         np.save(os.path.join(OUT, f"{name}-sample.npy"), inputs[:1])
+        if name == "lenet5-28":
+            np.save(os.path.join(OUT, "digits-test-28x28.npy"), inputs)
         for opset in (13, 17):
-            path = export(model, torch.from_numpy(inputs[:1]), name, opset)
+            path = export(model, torch.from_numpy(inputs[:1]), name, opset, dynamic)
             sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-            logits = sess.run(None, {"input": inputs})[0]
+            if dynamic:
+                logits = sess.run(None, {"input": inputs})[0]
+            else:
+                logits = np.concatenate([sess.run(None, {"input": inputs[i : i + 1]})[0] for i in range(len(inputs))])
             np.save(os.path.join(OUT, f"{name}-opset{opset}-reference.npy"), logits.astype(np.float32))
             acc = float((logits.argmax(1) == y_te).mean())
             summary[f"{name}-opset{opset}"] = {"test_accuracy": acc, "test_size": int(len(y_te))}

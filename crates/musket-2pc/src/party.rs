@@ -1,7 +1,8 @@
 use crate::dealer::Request;
 use crate::DEALER;
 use musket_core::{
-    element_count, or_abort, os_seed, LinearMap, LinearMap2, MpcError, Prg, Protocol, Result, Share,
+    batch_item, batched_dims, element_count, or_abort, os_seed, LinearMap, LinearMap2, MpcError, Prg,
+    Protocol, Result, Share,
 };
 use musket_net::{CommStats, Net, NetError};
 use musket_ring::{unpack_bits, RingTensor};
@@ -264,6 +265,48 @@ impl Protocol for Dealer2pc {
         z.add_assign(&d.matmul(&right)?)?;
         z.add_assign(&ta.matmul(&e)?)?;
         Ok(AShare(z))
+    }
+
+    fn matmul_batched(&mut self, a: &AShare, b: &AShare) -> Result<AShare> {
+        let (bt, m, k, n) = batched_dims(a.shape(), b.shape())?;
+        // Material per item in the dealer's order: A, B, then C (party 0 draws it now).
+        let mut mats = Vec::with_capacity(bt);
+        let mut masked = Vec::with_capacity(bt * (m * k + k * n));
+        for i in 0..bt {
+            self.request(Request::MatTriple { m: m as u64, k: k as u64, n: n as u64 })?;
+            let ta = RingTensor::new(vec![m, k], self.dealer_prg.words(m * k))?;
+            let tb = RingTensor::new(vec![k, n], self.dealer_prg.words(k * n))?;
+            let tc = (self.id == 0).then(|| self.dealer_prg.words(m * n));
+            masked.extend(
+                batch_item(&a.0, i, m, k).data().iter().zip(ta.data()).map(|(x, t)| x.wrapping_sub(*t)),
+            );
+            masked.extend(
+                batch_item(&b.0, i, k, n).data().iter().zip(tb.data()).map(|(x, t)| x.wrapping_sub(*t)),
+            );
+            mats.push((ta, tb, tc));
+        }
+        let theirs = self.exchange(&masked)?;
+        let per = m * k + k * n;
+        let mut out = Vec::with_capacity(bt * m * n);
+        for (i, (ta, tb, tc)) in mats.into_iter().enumerate() {
+            let tc = match tc {
+                Some(c) => c,
+                None => self.net.recv_u64s(DEALER, m * n)?,
+            };
+            let opened = zip_words(
+                &masked[i * per..(i + 1) * per],
+                &theirs[i * per..(i + 1) * per],
+                u64::wrapping_add,
+            );
+            let d = RingTensor::new(vec![m, k], opened[..m * k].to_vec())?;
+            let e = RingTensor::new(vec![k, n], opened[m * k..].to_vec())?;
+            let mut z = RingTensor::new(vec![m, n], tc)?;
+            let right = if self.id == 0 { tb.add(&e)? } else { tb };
+            z.add_assign(&d.matmul(&right)?)?;
+            z.add_assign(&ta.matmul(&e)?)?;
+            out.extend_from_slice(z.data());
+        }
+        Ok(AShare(RingTensor::new(vec![bt, m, n], out)?))
     }
 
     fn truncate(&mut self, x: &AShare, bits: u32) -> Result<AShare> {

@@ -39,7 +39,11 @@ const LOGIT_TOLERANCE: f64 = 0.01;
 #[test]
 fn bundled_models_match_onnxruntime_on_the_whole_test_split() {
     let (_, labels) = read_npy(&example("digits-test-y.npy"));
-    for (model, input) in [("digits-mlp", "digits-test-x.npy"), ("digits-cnn", "digits-test-images.npy")] {
+    for (model, input) in [
+        ("digits-mlp", "digits-test-x.npy"),
+        ("digits-cnn", "digits-test-images.npy"),
+        ("lenet5-28", "digits-test-28x28.npy"),
+    ] {
         for opset in [13, 17] {
             let (_, reference) = read_npy(&example(&format!("{model}-opset{opset}-reference.npy")));
             for protocol in ["2pc", "3pc"] {
@@ -131,4 +135,72 @@ fn bad_models_and_inputs_fail_with_clear_errors() {
     std::fs::write(&not_npy, b"hello").unwrap();
     fails_with(&["infer", "--model", &mlp, "--input", not_npy.to_str().unwrap()], "not a .npy file");
     let _ = std::fs::remove_dir_all(tmp);
+}
+
+/// The transformer block is exported with a fixed batch of one: run each test input through
+/// the library (no process per input), on both back ends and both opsets.
+#[test]
+fn transformer_block_matches_onnxruntime_input_by_input() {
+    use musket_core::{MpcError, Protocol};
+    use musket_graph::{FloatTensor, Graph, Owners, RunOutput};
+    use musket_session::{run_local, Backend, Job};
+
+    struct One<'a> {
+        graph: &'a Graph,
+        x: FloatTensor,
+    }
+    impl Job for One<'_> {
+        type Output = RunOutput;
+        fn run<P: Protocol>(&self, p: &mut P) -> Result<RunOutput, MpcError> {
+            let owners = Owners { model: 0, data: 1, output: 1 };
+            let x = (p.party_id() == 1).then_some(&self.x);
+            musket_graph::run(
+                p,
+                self.graph,
+                musket_ring::FixedPoint::default(),
+                owners,
+                x,
+                &self.x.shape,
+                &mut |_, _, _| {},
+            )
+        }
+    }
+    let (_, labels) = read_npy(&example("digits-test-y.npy"));
+    let (_, tokens) = read_npy(&example("digits-test-tokens.npy"));
+    for opset in [13, 17] {
+        let graph = musket_onnx::load(std::path::Path::new(&example(&format!(
+            "digits-transformer-opset{opset}.onnx"
+        ))))
+        .unwrap();
+        let (_, reference) = read_npy(&example(&format!("digits-transformer-opset{opset}-reference.npy")));
+        for backend in [Backend::TwoPc, Backend::ThreePc] {
+            let (mut max_diff, mut right_secure, mut right_plain) = (0.0f64, 0, 0);
+            for i in 0..labels.len() {
+                let x = FloatTensor::new(vec![1, 8, 8], tokens[i * 64..(i + 1) * 64].to_vec()).unwrap();
+                let outs = run_local(backend, &One { graph: &graph, x }, None).unwrap();
+                let y = outs.iter().find_map(|o| o.output.as_ref().and_then(|r| r.output.clone())).unwrap();
+                let r = &reference[i * 10..(i + 1) * 10];
+                max_diff = y.data.iter().zip(r).map(|(a, b)| (a - b).abs()).fold(max_diff, f64::max);
+                assert_eq!(
+                    argmax(&y.data),
+                    argmax(r),
+                    "opset {opset} {}: top-1 differs on input {i}",
+                    backend.name()
+                );
+                right_secure += (argmax(&y.data) as f64 == labels[i]) as usize;
+                right_plain += (argmax(r) as f64 == labels[i]) as usize;
+            }
+            assert!(
+                max_diff <= LOGIT_TOLERANCE,
+                "opset {opset} {}: max logit diff {max_diff}",
+                backend.name()
+            );
+            assert_eq!(right_secure, right_plain);
+            println!(
+                "transformer opset {opset} {}: max logit diff {max_diff:.2e}, accuracy {right_secure}/{}",
+                backend.name(),
+                labels.len()
+            );
+        }
+    }
 }

@@ -61,6 +61,15 @@ impl Protocol for Plain {
     fn matmul(&mut self, a: &RingTensor, b: &RingTensor) -> Result<RingTensor> {
         Ok(a.matmul(b)?)
     }
+    fn matmul_batched(&mut self, a: &RingTensor, b: &RingTensor) -> Result<RingTensor> {
+        let (bt, m, k, n) = crate::batched_dims(a.shape(), b.shape())?;
+        let mut out = Vec::with_capacity(bt * m * n);
+        for i in 0..bt {
+            let c = crate::batch_item(a, i, m, k).matmul(&crate::batch_item(b, i, k, n))?;
+            out.extend_from_slice(c.data());
+        }
+        Ok(RingTensor::new(vec![bt, m, n], out)?)
+    }
     fn truncate(&mut self, x: &RingTensor, bits: u32) -> Result<RingTensor> {
         Ok(x.shr_signed(bits))
     }

@@ -25,6 +25,20 @@ pub type LinearMap<'a> = &'a dyn Fn(&RingTensor) -> std::result::Result<RingTens
 /// A linear map of two tensors (add, subtract).
 pub type LinearMap2<'a> = &'a dyn Fn(&RingTensor, &RingTensor) -> std::result::Result<RingTensor, ShapeError>;
 
+/// Checks `[B, m, k] x [B, k, n]` and returns `(B, m, k, n)`.
+pub fn batched_dims(a: &[usize], b: &[usize]) -> Result<(usize, usize, usize, usize)> {
+    match (a, b) {
+        ([b1, m, k], [b2, k2, n]) if b1 == b2 && k == k2 => Ok((*b1, *m, *k, *n)),
+        _ => Err(crate::MpcError::Usage(format!("batched matmul: shapes {a:?} and {b:?} do not conform"))),
+    }
+}
+
+/// The `i`-th `[rows, cols]` matrix of a `[B, rows, cols]` tensor.
+pub fn batch_item(t: &RingTensor, i: usize, rows: usize, cols: usize) -> RingTensor {
+    RingTensor::new(vec![rows, cols], t.data()[i * rows * cols..(i + 1) * rows * cols].to_vec())
+        .expect("consistent batch shape")
+}
+
 /// A secret-sharing MPC back end, seen from one compute party.
 ///
 /// Arithmetic shares live in Z_2^64; binary shares (`Bits`) are XOR-shared `u64` words, used for
@@ -73,6 +87,9 @@ pub trait Protocol {
     fn mul(&mut self, a: &Self::Share, b: &Self::Share) -> Result<Self::Share>;
     /// Ring matrix product of secrets `[m, k] x [k, n]` (no truncation).
     fn matmul(&mut self, a: &Self::Share, b: &Self::Share) -> Result<Self::Share>;
+    /// Batched ring matrix product `[B, m, k] x [B, k, n] -> [B, m, n]` of secrets, with one
+    /// message per party for the whole batch (attention's products).
+    fn matmul_batched(&mut self, a: &Self::Share, b: &Self::Share) -> Result<Self::Share>;
     /// Divides by 2^bits with an error below one unit in the last place: the result is
     /// `floor(x / 2^bits)` or one more. Requires `|x| < 2^62` as a signed ring element; larger
     /// values give unspecified results. Never fails with a large error inside that range

@@ -127,22 +127,21 @@ pub fn run<P: Protocol>(
             Op::Identity => get(0)?.clone(),
             Op::MatMul => {
                 let (a, b) = (get(0)?.clone(), get(1)?.clone());
-                let [k, n] = b.shape()[..] else {
-                    return Err(usage(
-                        &node.name,
-                        format!("MatMul with a {}-D right operand is not supported", b.shape().len()),
-                    ));
-                };
-                let lead: Vec<usize> = a.shape()[..a.shape().len().saturating_sub(1)].to_vec();
-                if a.shape().last() != Some(&k) {
-                    return Err(usage(
-                        &node.name,
-                        format!("MatMul shapes {:?} and {:?} do not conform", a.shape(), b.shape()),
-                    ));
+                if b.shape().len() == 2 {
+                    let [k, n] = b.shape()[..] else { unreachable!("rank checked") };
+                    let lead: Vec<usize> = a.shape()[..a.shape().len().saturating_sub(1)].to_vec();
+                    if a.shape().last() != Some(&k) {
+                        return Err(usage(
+                            &node.name,
+                            format!("MatMul shapes {:?} and {:?} do not conform", a.shape(), b.shape()),
+                        ));
+                    }
+                    let a2 = p.reshape(&a, &[lead.iter().product(), k])?;
+                    let y = matmul_2d(p, fp, &a2, &b)?;
+                    p.reshape(&y, &[lead, vec![n]].concat())?
+                } else {
+                    batched_matmul(p, fp, &node.name, &a, &b)?
                 }
-                let a2 = p.reshape(&a, &[lead.iter().product(), k])?;
-                let y = matmul_2d(p, fp, &a2, &b)?;
-                p.reshape(&y, &[lead, vec![n]].concat())?
             }
             Op::Gemm { trans_a, trans_b, alpha, beta } => {
                 let mut a = get(0)?.clone();
@@ -185,6 +184,18 @@ pub fn run<P: Protocol>(
                         p.truncate(&prod, f)?
                     }
                 }
+            }
+            Op::Div => {
+                let (a, b) = broadcast_pair(p, get(0)?, get(1)?)?;
+                let r = nn::reciprocal(p, fp, &b)?;
+                let prod = p.mul(&a, &r)?;
+                p.truncate(&prod, f)?
+            }
+            Op::LayerNorm { eps } => {
+                let x = get(0)?.clone();
+                let gamma = get(1)?.clone();
+                let beta = if node.inputs.len() > 2 { get(2)?.clone() } else { p.scale(&gamma, 0)? };
+                nn::layer_norm(p, fp, &x, &gamma, &beta, *eps)?
             }
             Op::AddConst(c) => {
                 let x = get(0)?.clone();
@@ -361,6 +372,31 @@ pub fn run<P: Protocol>(
     record(p, "reveal output", "output", &mut layers);
     let output = opened.map(|t| FloatTensor { shape: t.shape().to_vec(), data: fp.decode(t.data()) });
     Ok(RunOutput { output, layers })
+}
+
+/// `a [.., m, k] @ b [.., k, n]` with numpy broadcasting of the leading dimensions, as one
+/// batched product and one truncation.
+fn batched_matmul<P: Protocol>(
+    p: &mut P,
+    fp: FixedPoint,
+    name: &str,
+    a: &P::Share,
+    b: &P::Share,
+) -> Result<P::Share> {
+    let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
+    if sa.len() < 2 || sb.len() < 2 || sa[sa.len() - 1] != sb[sb.len() - 2] {
+        return Err(usage(name, format!("MatMul shapes {sa:?} and {sb:?} do not conform")));
+    }
+    let (m, k, n) = (sa[sa.len() - 2], sa[sa.len() - 1], sb[sb.len() - 1]);
+    let lead = broadcast_shapes(&sa[..sa.len() - 2], &sb[..sb.len() - 2])?;
+    let batch: usize = lead.iter().product();
+    let full_a = [lead.clone(), vec![m, k]].concat();
+    let full_b = [lead.clone(), vec![k, n]].concat();
+    let a3 = p.linear(a, &|t| broadcast_to(t, &full_a)?.reshape(&[batch, m, k]))?;
+    let b3 = p.linear(b, &|t| broadcast_to(t, &full_b)?.reshape(&[batch, k, n]))?;
+    let prod = p.matmul_batched(&a3, &b3)?;
+    let y = p.truncate(&prod, fp.frac_bits())?;
+    p.reshape(&y, &[lead, vec![m, n]].concat())
 }
 
 /// Resolves a possibly negative axis against `rank`.

@@ -29,7 +29,8 @@ pub type ValueId = usize;
 /// The operations the executor supports. The set is closed: every back end covers every op.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
-    /// `a @ b` for `a [.., k]` (leading dims flattened) and 2-D `b [k, n]`.
+    /// Matrix product with numpy semantics: `a [.., k] @ b [k, n]`, or batched
+    /// `a [.., m, k] @ b [.., k, n]` with broadcast leading dimensions (secret x secret).
     MatMul,
     /// `alpha * a' @ b' + beta * c` with optional transposes (ONNX Gemm).
     Gemm {
@@ -50,6 +51,14 @@ pub enum Op {
     Sub,
     /// Elementwise product with numpy broadcasting.
     Mul,
+    /// Elementwise quotient of secrets with numpy broadcasting, as `a * (1/b)`: the divisor
+    /// must lie in the reciprocal's domain (positive, 2^-12 .. 2^14).
+    Div,
+    /// Layer normalisation over the last axis (inputs: x, scale, optional bias).
+    LayerNorm {
+        /// Added to the variance.
+        eps: f64,
+    },
     /// Add a public scalar.
     AddConst(f64),
     /// Multiply by a public scalar.

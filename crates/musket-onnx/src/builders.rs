@@ -299,6 +299,19 @@ impl Builder {
             "Conv" => self.conv(n),
             "BatchNormalization" => self.batch_norm(n),
             "Add" | "Sub" | "Mul" | "Div" => self.binary(n),
+            "LayerNormalization" => {
+                if attr_i(n, "axis", -1) != -1 {
+                    return Err(self.unsupported(n, "normalisation over other than the last axis"));
+                }
+                if n.output.iter().skip(1).any(|o| !o.is_empty() && self.uses.get(o).copied().unwrap_or(0) > 0) {
+                    return Err(self.unsupported(n, "the mean and inverse deviation outputs"));
+                }
+                let mut ins = vec![self.secret(n, 0)?, self.secret(n, 1)?];
+                if self.optional(n, 2)?.is_some() {
+                    ins.push(self.secret(n, 2)?);
+                }
+                self.emit(n, Op::LayerNorm { eps: attr_f(n, "epsilon", 1e-5) }, ins)
+            }
             "Pow" => {
                 let e = self.scalar(n, 1)?;
                 let x = self.secret(n, 0)?;
@@ -441,13 +454,16 @@ impl Builder {
                 let x = self.secret(n, 0)?;
                 return self.emit(n, Op::MulConst(1.0 / c), vec![x]);
             }
-            ("Div", _, _) => return Err(self.unsupported(n, "division by a computed value or a tensor")),
+            ("Div", Some(_), None) => {
+                return Err(self.unsupported(n, "a constant divided by a computed value"))
+            }
             _ => {}
         }
         let ins = vec![self.secret(n, 0)?, self.secret(n, 1)?];
         let op = match op {
             "Add" => Op::Add,
             "Sub" => Op::Sub,
+            "Div" => Op::Div,
             _ => Op::Mul,
         };
         self.emit(n, op, ins)

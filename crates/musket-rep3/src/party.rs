@@ -1,5 +1,6 @@
 use musket_core::{
-    element_count, or_abort, os_seed, LinearMap, LinearMap2, MpcError, Prg, Protocol, Result, Share,
+    batch_item, batched_dims, element_count, or_abort, os_seed, LinearMap, LinearMap2, MpcError, Prg,
+    Protocol, Result, Share,
 };
 use musket_net::{CommStats, Net, NetError};
 use musket_ring::{unpack_bits, RingTensor};
@@ -267,6 +268,24 @@ impl Protocol for Rep3 {
         z.add_assign(&alpha)?;
         let (cur, next) = self.reshare(z.into_data())?;
         self.share(&[m, n], cur, next)
+    }
+
+    fn matmul_batched(&mut self, a: &RShare, b: &RShare) -> Result<RShare> {
+        let (bt, m, k, n) = batched_dims(a.shape(), b.shape())?;
+        let alpha = self.zero_share(bt * m * n, false);
+        let mut z = Vec::with_capacity(bt * m * n);
+        for i in 0..bt {
+            let (ac, an) = (batch_item(&a.cur, i, m, k), batch_item(&a.next, i, m, k));
+            let (bc, bn) = (batch_item(&b.cur, i, k, n), batch_item(&b.next, i, k, n));
+            let mut zi = ac.matmul(&bc.add(&bn)?)?;
+            zi.add_assign(&an.matmul(&bc)?)?;
+            z.extend_from_slice(zi.data());
+        }
+        for (v, a) in z.iter_mut().zip(&alpha) {
+            *v = v.wrapping_add(*a);
+        }
+        let (cur, next) = self.reshare(z)?;
+        self.share(&[bt, m, n], cur, next)
     }
 
     fn truncate(&mut self, x: &RShare, bits: u32) -> Result<RShare> {
