@@ -51,6 +51,20 @@ pub(crate) enum PartyJob {
         #[arg(long, allow_negative_numbers = true)]
         amount: Option<i64>,
     },
+    /// Private inference: party 0 (model owner) gives `--model`, party 1 (data owner) gives
+    /// `--input` and alone learns the output; party 2 gives neither. Only the architecture and
+    /// the input shape are sent in the clear.
+    Infer {
+        /// The ONNX model (party 0 only).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// The .npy input (party 1 only).
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Where party 1 writes the output (.npy).
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Repeated secure comparisons of random vectors, for load and fault tests.
     CompareLoop {
         /// Elements per comparison.
@@ -196,9 +210,32 @@ pub(crate) fn run_party(
             _ => {}
         }
     }
+    if let PartyJob::Infer { model, input, output } = &job {
+        let ok = match id {
+            0 => model.is_some() && input.is_none() && output.is_none(),
+            1 => model.is_none() && input.is_some(),
+            _ => model.is_none() && input.is_none() && output.is_none(),
+        };
+        if !ok {
+            bail!(
+                "in inference party 0 gives --model, party 1 gives --input (and --output), party 2 neither"
+            );
+        }
+    }
     let transport = TlsTransport::connect(tls)?;
     let started = std::time::Instant::now();
     match job {
+        PartyJob::Infer { model, input, output } => {
+            return crate::infer::run_party(
+                backend,
+                id,
+                transport,
+                model.as_deref(),
+                input.as_deref(),
+                output.as_deref(),
+                json,
+            );
+        }
         PartyJob::Millionaires { amount } => {
             let job =
                 Millionaires { alice: amount.filter(|_| id == ALICE), bob: amount.filter(|_| id == BOB) };

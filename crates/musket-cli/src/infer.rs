@@ -221,3 +221,136 @@ fn truncate(s: &str, n: usize) -> String {
         format!("…{tail}")
     }
 }
+
+/// One party of a distributed inference.
+struct PartyInference {
+    graph: Graph,
+    input: Option<FloatTensor>,
+    input_shape: Vec<usize>,
+    fp: FixedPoint,
+}
+
+impl Job for PartyInference {
+    type Output = RunOutput;
+    fn run<P: Protocol>(&self, p: &mut P) -> Result<RunOutput, MpcError> {
+        musket_graph::run(
+            p,
+            &self.graph,
+            self.fp,
+            OWNERS,
+            self.input.as_ref(),
+            &self.input_shape,
+            &mut |_, _, _| {},
+        )
+    }
+}
+
+/// Largest architecture or shape message accepted from a peer.
+const MAX_METADATA: usize = 64 << 20;
+
+/// Runs one party of an inference over an established transport: the model owner sends the
+/// architecture (no weights), the data owner the input shape, then the protocol runs.
+pub(crate) fn run_party(
+    backend: Backend,
+    id: usize,
+    transport: musket_net::TlsTransport,
+    model: Option<&std::path::Path>,
+    input: Option<&std::path::Path>,
+    output_path: Option<&std::path::Path>,
+    json: bool,
+) -> Result<()> {
+    let mut net = musket_net::Net::new(Box::new(transport));
+    let compute: Vec<usize> = (0..backend.compute_parties()).collect();
+    let is_compute = compute.contains(&id);
+    let fp = FixedPoint::default();
+    let metadata = (|| -> Result<Option<PartyInference>> {
+        if !is_compute {
+            return Ok(None);
+        }
+        let graph = if id == OWNERS.model {
+            let g = musket_onnx::load(model.context("party 0 needs --model")?)?;
+            let arch = serde_json::to_vec(&g.without_weights())?;
+            for &j in compute.iter().filter(|&&j| j != id) {
+                net.send_bytes(j, &arch)?;
+            }
+            g
+        } else {
+            let bytes = net.recv_bytes(OWNERS.model)?;
+            if bytes.len() > MAX_METADATA {
+                bail!("party 0 sent an architecture of {} bytes", bytes.len());
+            }
+            let g: Graph =
+                serde_json::from_slice(&bytes).context("party 0 sent a malformed model architecture")?;
+            g.validate().map_err(|e| anyhow::anyhow!("party 0 sent a malformed model architecture: {e}"))?;
+            g
+        };
+        let (input, input_shape) = if id == OWNERS.data {
+            let x = npy::read(input.context("party 1 needs --input")?)?;
+            let shape = serde_json::to_vec(&x.shape)?;
+            for &j in compute.iter().filter(|&&j| j != id) {
+                net.send_bytes(j, &shape)?;
+            }
+            let s = x.shape.clone();
+            (Some(x), s)
+        } else {
+            let bytes = net.recv_bytes(OWNERS.data)?;
+            let s: Vec<usize> =
+                serde_json::from_slice(&bytes).context("party 1 sent a malformed input shape")?;
+            if s.len() > 8 || s.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none_or(|n| n > 1 << 28)
+            {
+                bail!("party 1 sent an implausible input shape {s:?}");
+            }
+            (None, s)
+        };
+        Ok(Some(PartyInference { graph, input, input_shape, fp }))
+    })();
+    let job = match metadata {
+        Ok(j) => j,
+        Err(e) => {
+            net.abort(&format!("party {id} failed before inference: {e:#}"));
+            return Err(e);
+        }
+    };
+    let started = Instant::now();
+    let job = job.unwrap_or(PartyInference { graph: Graph::default(), input: None, input_shape: vec![], fp });
+    let out = musket_session::run_party_on(backend, net, &job)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let result = out.output.and_then(|r| r.output);
+    if let (Some(path), Some(t)) = (output_path, &result) {
+        npy::write(path, t)?;
+    }
+    let role = match (id, backend) {
+        (0, _) => "model owner",
+        (1, _) => "data owner",
+        (_, Backend::TwoPc) => "dealer",
+        _ => "helper",
+    };
+    if json {
+        let mut v = serde_json::json!({
+            "party": id, "role": role, "protocol": backend.name(), "seconds": seconds,
+            "bytes_sent": out.stats.bytes_sent, "rounds": out.clock.1 - out.clock.0,
+        });
+        if let Some(t) = &result {
+            v["output_shape"] = serde_json::json!(t.shape);
+            v["output"] = serde_json::json!(t.data);
+            v["top1"] = serde_json::json!(top1(t));
+        }
+        println!("{v}");
+    } else if let Some(t) = &result {
+        let cols = t.shape.last().copied().unwrap_or(1).max(1);
+        for (i, row) in t.data.chunks(cols).enumerate().take(8) {
+            let vals: Vec<String> = row.iter().map(|v| format!("{v:.4}")).collect();
+            println!("output[{i}] = [{}]", vals.join(", "));
+        }
+        if let Some(t1) = top1(t) {
+            println!("top-1: {t1:?}");
+        }
+        println!("party {id} ({role}): {seconds:.3}s, sent {} bytes", out.stats.bytes_sent);
+    } else {
+        println!(
+            "party {id} ({role}): done in {seconds:.3}s, sent {} bytes; this party learns nothing",
+            out.stats.bytes_sent
+        );
+    }
+    Ok(())
+}

@@ -83,6 +83,7 @@ pub fn run<P: Protocol>(
             describe_shape(&graph.input_shape)
         )));
     }
+    graph.validate().map_err(|e| MpcError::Usage(format!("malformed model: {e}")))?;
     let me = p.party_id();
     // On the one-party plaintext oracle, that party is every owner.
     let alone = p.compute_parties() == 1;

@@ -1,7 +1,7 @@
 use musket_nn::{Conv2d, Pool2d};
 
 /// A plaintext tensor of reals (weights, inputs, outputs).
-#[derive(Clone, PartialEq)]
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FloatTensor {
     /// Shape.
     pub shape: Vec<usize>,
@@ -27,7 +27,7 @@ impl FloatTensor {
 pub type ValueId = usize;
 
 /// The operations the executor supports. The set is closed: every back end covers every op.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Op {
     /// Matrix product with numpy semantics: `a [.., k] @ b [k, n]`, or batched
     /// `a [.., m, k] @ b [.., k, n]` with broadcast leading dimensions (secret x secret).
@@ -132,7 +132,7 @@ pub enum Op {
 }
 
 /// One operation of the graph.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Node {
     /// The name in the source model (for error messages and per-layer reports).
     pub name: String,
@@ -147,7 +147,7 @@ pub struct Node {
 }
 
 /// A model ready to run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Graph {
     /// Name of the model input.
     pub input_name: String,
@@ -172,12 +172,45 @@ impl Graph {
         self.weights.iter().map(|(_, t)| t.shape.clone()).collect()
     }
 
-    /// The same architecture without weight values (what the non-owners may see).
+    /// The same architecture without weight values (what the non-owners may see): weight
+    /// shapes are kept, their data is empty.
     pub fn without_weights(&self) -> Graph {
         let mut g = self.clone();
         for (_, t) in &mut g.weights {
-            t.data = vec![0.0; t.data.len()];
+            t.data = Vec::new();
         }
         g
+    }
+
+    /// Checks that the graph is well formed: every node reads only values defined before it,
+    /// writes the next value id, and the output exists. Run on architectures received from a
+    /// peer before executing them.
+    pub fn validate(&self) -> Result<(), String> {
+        let base = 1 + self.weights.len();
+        for (k, node) in self.nodes.iter().enumerate() {
+            if node.output != base + k {
+                return Err(format!(
+                    "node {:?} writes value {} instead of {}",
+                    node.name,
+                    node.output,
+                    base + k
+                ));
+            }
+            if let Some(bad) = node.inputs.iter().find(|&&i| i >= node.output) {
+                return Err(format!("node {:?} reads value {bad} before it is defined", node.name));
+            }
+            if node.inputs.is_empty() {
+                return Err(format!("node {:?} has no inputs", node.name));
+            }
+        }
+        if self.output >= base + self.nodes.len() {
+            return Err(format!("output value {} does not exist", self.output));
+        }
+        for (name, t) in &self.weights {
+            if t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none_or(|n| n > 1 << 28) {
+                return Err(format!("weight {name:?} is too large"));
+            }
+        }
+        Ok(())
     }
 }

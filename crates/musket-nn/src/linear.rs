@@ -68,7 +68,7 @@ pub fn affine<P: Protocol>(
 }
 
 /// Convolution geometry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Conv2d {
     /// Step between output positions.
     pub stride: [usize; 2],

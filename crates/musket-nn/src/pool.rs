@@ -5,7 +5,7 @@ use musket_core::{MpcError, Protocol, Result, Share};
 use musket_ring::{FixedPoint, RingTensor};
 
 /// Window geometry of a 2-D pooling layer (output size rounds down, as ONNX's default).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Pool2d {
     /// Window height and width.
     pub kernel: [usize; 2],

@@ -86,7 +86,16 @@ pub fn run_party<J: Job>(
     transport: Box<dyn Transport>,
     job: &J,
 ) -> Result<PartyOutcome<J::Output>, MpcError> {
-    let net = Net::new(transport);
+    run_party_on(backend, Net::new(transport), job)
+}
+
+/// [`run_party`] on a [`Net`] that has already been used (e.g. to exchange public metadata
+/// such as a model's architecture before the protocol starts).
+pub fn run_party_on<J: Job>(
+    backend: Backend,
+    net: Net,
+    job: &J,
+) -> Result<PartyOutcome<J::Output>, MpcError> {
     let party = net.party_id();
     match backend {
         Backend::TwoPc if party == musket_2pc::DEALER => {
