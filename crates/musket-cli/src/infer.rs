@@ -28,10 +28,13 @@ pub(crate) struct InferArgs {
     /// Write the output to this .npy file.
     #[arg(long)]
     output: Option<PathBuf>,
-    /// Fractional bits of the fixed-point encoding.
-    #[arg(long, default_value_t = 16)]
-    frac_bits: u32,
-    /// Also run the plaintext fixed-point reference and report the largest difference.
+    /// Fractional bits of the fixed-point encoding, or `auto`: the smallest number (10 to 20)
+    /// whose plaintext fixed-point run matches the f64 run on this input (same top-1, outputs
+    /// within 1e-2), as Athos chooses a scale on sample data.
+    #[arg(long, default_value = "16")]
+    frac_bits: String,
+    /// Also run the f64 and the plaintext fixed-point references and report the largest
+    /// differences from the secure output.
     #[arg(long)]
     check: bool,
     /// Print one JSON object instead of text.
@@ -85,8 +88,14 @@ struct Report {
     rounds: u64,
     bytes_sent: Vec<u64>,
     layers: Vec<Layer>,
+    /// Fractional bits used.
+    frac_bits: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     check_max_abs_diff: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    check_max_abs_diff_float: Option<f64>,
+    /// Nodes whose values exceed the fixed-point range (from the f64 run).
+    range_warnings: Vec<String>,
 }
 
 fn top1(t: &FloatTensor) -> Option<Vec<usize>> {
@@ -101,13 +110,65 @@ fn top1(t: &FloatTensor) -> Option<Vec<usize>> {
     })
 }
 
-pub(crate) fn run(args: InferArgs) -> Result<()> {
-    if args.frac_bits == 0 || args.frac_bits > 24 {
-        bail!("--frac-bits must be between 1 and 24");
+/// Largest |a - b| over two equally long slices.
+fn max_diff(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+}
+
+/// Runs the graph in plaintext fixed point with `fp`.
+fn plain_run(graph: &Graph, input: &FloatTensor, fp: FixedPoint) -> Result<FloatTensor> {
+    let job = Inference { graph, public: Graph::default(), input, fp, progress: None };
+    job.run(&mut Plain)?.output.context("plaintext run produced no output")
+}
+
+/// Athos's idea: the smallest scale that keeps the float result on sample data.
+fn choose_frac_bits(graph: &Graph, input: &FloatTensor, float: &FloatTensor) -> Result<u32> {
+    for f in 10..=20 {
+        let Ok(out) = plain_run(graph, input, FixedPoint::new(f)) else { continue };
+        if top1(&out) == top1(float) && max_diff(&out.data, &float.data) <= 1e-2 {
+            return Ok(f);
+        }
     }
+    bail!("no fixed-point scale from 10 to 20 fractional bits reproduces the float result on this input")
+}
+
+pub(crate) fn run(args: InferArgs) -> Result<()> {
     let graph = musket_onnx::load(&args.model)?;
     let input = npy::read(&args.input)?;
-    let fp = FixedPoint::new(args.frac_bits);
+    // The f64 run (model and sample together, as the model owner would on sample data)
+    // checks ranges, chooses the scale on request, and is the reference of --check.
+    let float = musket_graph::eval_f64(&graph, &input).map_err(|e| anyhow::anyhow!("{e}"));
+    let frac_bits = match args.frac_bits.as_str() {
+        "auto" => {
+            choose_frac_bits(&graph, &input, &float.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?.output)?
+        }
+        n => match n.parse::<u32>() {
+            Ok(f) if (1..=24).contains(&f) => f,
+            _ => bail!("--frac-bits must be a number from 1 to 24 or auto"),
+        },
+    };
+    let fp = FixedPoint::new(frac_bits);
+    let limit = 2f64.powi(31 - frac_bits as i32);
+    let range_warnings: Vec<String> = match &float {
+        Ok(fl) => graph
+            .nodes
+            .iter()
+            .zip(&fl.max_abs)
+            .filter(|(_, &m)| m >= limit)
+            .map(|(n, m)| {
+                format!(
+                    "{} ({}) reaches {m:.3e}, beyond 2^{} where products overflow",
+                    n.name,
+                    n.op_type,
+                    31 - frac_bits as i32
+                )
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    for w in &range_warnings {
+        eprintln!("warning: {w}");
+    }
     let progress = (!args.json).then(|| {
         let b = indicatif::ProgressBar::new(graph.nodes.len() as u64);
         b.set_style(
@@ -152,11 +213,12 @@ pub(crate) fn run(args: InferArgs) -> Result<()> {
             }
         })
         .collect();
-    let check = if args.check {
-        let plain = job.run(&mut Plain)?.output.context("plaintext run produced no output")?;
-        Some(plain.data.iter().zip(&output.data).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max))
+    let (check, check_float) = if args.check {
+        let plain = plain_run(&graph, &input, fp)?;
+        let fl = float.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
+        (Some(max_diff(&plain.data, &output.data)), Some(max_diff(&fl.output.data, &output.data)))
     } else {
-        None
+        (None, None)
     };
     if let Some(path) = &args.output {
         npy::write(path, &output)?;
@@ -170,7 +232,10 @@ pub(crate) fn run(args: InferArgs) -> Result<()> {
         rounds: job_rounds(&outcomes),
         bytes_sent,
         layers,
+        frac_bits,
         check_max_abs_diff: check,
+        check_max_abs_diff_float: check_float,
+        range_warnings,
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -198,8 +263,8 @@ fn print_text(r: &Report, backend: Backend) {
         r.bytes_sent,
         if backend == Backend::TwoPc { " (party 2 is the dealer)" } else { "" }
     );
-    if let Some(d) = r.check_max_abs_diff {
-        println!("check: max |secure - plaintext fixed point| = {d:.3e}");
+    if let (Some(d), Some(f)) = (r.check_max_abs_diff, r.check_max_abs_diff_float) {
+        println!("check: max |secure - f64| = {f:.3e}, max |secure - plaintext fixed point| = {d:.3e} ({} fractional bits)", r.frac_bits);
     }
     println!("{:<32} {:<18} {:>7} {:>14}", "layer", "op", "rounds", "bytes (max party)");
     for l in &r.layers {

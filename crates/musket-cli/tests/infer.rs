@@ -204,3 +204,64 @@ fn transformer_block_matches_onnxruntime_input_by_input() {
         }
     }
 }
+
+#[test]
+fn the_f64_reference_matches_onnxruntime_for_every_bundled_model() {
+    let inputs = [
+        ("digits-mlp", "digits-test-x.npy", vec![360usize, 64]),
+        ("digits-cnn", "digits-test-images.npy", vec![360, 1, 8, 8]),
+        ("lenet5-28", "digits-test-28x28.npy", vec![360, 1, 28, 28]),
+        ("digits-transformer", "digits-test-tokens.npy", vec![1, 8, 8]),
+    ];
+    for (model, input, shape) in inputs {
+        let (_, x) = read_npy(&example(input));
+        for opset in [13, 17] {
+            let graph =
+                musket_onnx::load(std::path::Path::new(&example(&format!("{model}-opset{opset}.onnx"))))
+                    .unwrap();
+            let (_, reference) = read_npy(&example(&format!("{model}-opset{opset}-reference.npy")));
+            let n: usize = shape.iter().product();
+            let x = musket_graph::FloatTensor::new(shape.clone(), x[..n].to_vec()).unwrap();
+            let out = musket_graph::eval_f64(&graph, &x).unwrap().output;
+            let d = out.data.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            assert!(d < 1e-4, "{model} opset {opset}: f64 evaluation differs from onnxruntime by {d}");
+        }
+    }
+}
+
+#[test]
+fn automatic_scale_check_and_range_warnings() {
+    let o = musket(&[
+        "infer",
+        "--model",
+        &example("digits-cnn-opset17.onnx"),
+        "--input",
+        &example("digits-cnn-sample.npy"),
+        "--frac-bits",
+        "auto",
+        "--check",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let f = v["frac_bits"].as_u64().unwrap();
+    assert!((10..=20).contains(&f), "{f}");
+    assert!(v["check_max_abs_diff_float"].as_f64().unwrap() < 0.05);
+    assert!(v["check_max_abs_diff"].as_f64().unwrap() < 0.05);
+    assert!(v["range_warnings"].as_array().unwrap().is_empty());
+    // An input a million times too large overflows the fixed-point range: warned about.
+    let (_, x) = read_npy(&example("digits-mlp-sample.npy"));
+    let big = std::env::temp_dir().join(format!("musket-big-{}.npy", std::process::id()));
+    {
+        use npyz::WriterBuilder;
+        let f = std::fs::File::create(&big).unwrap();
+        let mut w = npyz::WriteOptions::new().default_dtype().shape(&[1, 64]).writer(f).begin_nd().unwrap();
+        w.extend(x.iter().map(|v| v * 1e6)).unwrap();
+        w.finish().unwrap();
+    }
+    let o =
+        musket(&["infer", "--model", &example("digits-mlp-opset17.onnx"), "--input", big.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("warning:") && err.contains("overflow"), "{err}");
+    let _ = std::fs::remove_file(big);
+}

@@ -8,8 +8,10 @@
 //! (shared by the data owner). Only the output is opened, to the output receiver.
 
 mod exec;
+mod float;
 mod ir;
 mod shape_ops;
 
 pub use exec::{run, LayerStats, Owners, RunOutput};
+pub use float::{eval_f64, FloatRun};
 pub use ir::{FloatTensor, Graph, Node, Op, ValueId};

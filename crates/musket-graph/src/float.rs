@@ -1,0 +1,447 @@
+//! Plaintext f64 evaluation of a graph: the reference for `--check`, for choosing the number of
+//! fractional bits, and for warning when intermediate values leave the fixed-point range.
+//! Ops that only move elements reuse the ring helpers on the f64 bit patterns.
+
+use crate::ir::{FloatTensor, Graph, Op};
+use crate::shape_ops::{broadcast_shapes, broadcast_to, concat, pad, resolve_reshape, transpose};
+use musket_nn::{Conv2d, Pool2d};
+use musket_ring::RingTensor;
+
+/// What the float evaluation found.
+#[derive(Debug, Clone)]
+pub struct FloatRun {
+    /// The output.
+    pub output: FloatTensor,
+    /// Largest magnitude of each node's output, in node order.
+    pub max_abs: Vec<f64>,
+}
+
+fn bits(t: &FloatTensor) -> RingTensor {
+    RingTensor::new(t.shape.clone(), t.data.iter().map(|v| v.to_bits()).collect()).expect("consistent tensor")
+}
+
+fn unbits(t: RingTensor) -> FloatTensor {
+    FloatTensor { shape: t.shape().to_vec(), data: t.data().iter().map(|&b| f64::from_bits(b)).collect() }
+}
+
+fn moved(
+    t: &FloatTensor,
+    f: impl Fn(&RingTensor) -> Result<RingTensor, musket_ring::ShapeError>,
+) -> Result<FloatTensor, String> {
+    f(&bits(t)).map(unbits).map_err(|e| e.to_string())
+}
+
+fn zip(a: &FloatTensor, b: &FloatTensor, f: impl Fn(f64, f64) -> f64) -> Result<FloatTensor, String> {
+    let shape = broadcast_shapes(&a.shape, &b.shape).map_err(|e| e.to_string())?;
+    let (a, b) = (moved(a, |t| broadcast_to(t, &shape))?, moved(b, |t| broadcast_to(t, &shape))?);
+    Ok(FloatTensor { shape, data: a.data.iter().zip(&b.data).map(|(&x, &y)| f(x, y)).collect() })
+}
+
+fn map(t: &FloatTensor, f: impl Fn(f64) -> f64) -> FloatTensor {
+    FloatTensor { shape: t.shape.clone(), data: t.data.iter().map(|&v| f(v)).collect() }
+}
+
+fn matmul(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
+    let mut c = vec![0.0; m * n];
+    for i in 0..m {
+        for p in 0..k {
+            let av = a[i * k + p];
+            for j in 0..n {
+                c[i * n + j] += av * b[p * n + j];
+            }
+        }
+    }
+    c
+}
+
+fn transpose2(t: &FloatTensor) -> Result<FloatTensor, String> {
+    moved(t, |r| r.transpose2())
+}
+
+fn resolve_axis(a: i64, rank: usize) -> Result<usize, String> {
+    let r = if a < 0 { a + rank as i64 } else { a };
+    if r < 0 || r as usize >= rank.max(1) {
+        return Err(format!("axis {a} out of range for rank {rank}"));
+    }
+    Ok(r as usize)
+}
+
+/// Applies `f` to each lane along `axis`.
+fn along(t: &FloatTensor, axis: usize, f: impl Fn(&mut [f64])) -> FloatTensor {
+    let s = &t.shape;
+    let (outer, len, inner) =
+        (s[..axis].iter().product::<usize>(), s[axis], s[axis + 1..].iter().product::<usize>());
+    let mut out = t.clone();
+    let mut lane = vec![0.0; len];
+    for o in 0..outer {
+        for i in 0..inner {
+            for l in 0..len {
+                lane[l] = t.data[(o * len + l) * inner + i];
+            }
+            f(&mut lane);
+            for l in 0..len {
+                out.data[(o * len + l) * inner + i] = lane[l];
+            }
+        }
+    }
+    out
+}
+
+fn conv(
+    x: &FloatTensor,
+    w: &FloatTensor,
+    bias: Option<&FloatTensor>,
+    cv: &Conv2d,
+) -> Result<FloatTensor, String> {
+    let ([n, c, h, wd], [o, cg, kh, kw]) = (
+        x.shape[..].try_into().map_err(|_| "conv input must be 4-D")?,
+        w.shape[..].try_into().map_err(|_| "conv weights must be 4-D")?,
+    );
+    if cv.groups == 0 || c != cg * cv.groups || o % cv.groups != 0 {
+        return Err("conv channels do not fit the groups".into());
+    }
+    let (ekh, ekw) = ((kh - 1) * cv.dilation[0] + 1, (kw - 1) * cv.dilation[1] + 1);
+    if h + cv.pads[0] + cv.pads[2] < ekh || wd + cv.pads[1] + cv.pads[3] < ekw {
+        return Err("conv kernel larger than the input".into());
+    }
+    let oh = (h + cv.pads[0] + cv.pads[2] - ekh) / cv.stride[0] + 1;
+    let ow = (wd + cv.pads[1] + cv.pads[3] - ekw) / cv.stride[1] + 1;
+    let og = o / cv.groups;
+    let mut out = vec![0.0; n * o * oh * ow];
+    for b in 0..n {
+        for oc in 0..o {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let mut acc = bias.map_or(0.0, |t| t.data[oc]);
+                    for cl in 0..cg {
+                        let ch = (oc / og) * cg + cl;
+                        for ki in 0..kh {
+                            let y = (i * cv.stride[0] + ki * cv.dilation[0]) as isize - cv.pads[0] as isize;
+                            if y < 0 || y as usize >= h {
+                                continue;
+                            }
+                            for kj in 0..kw {
+                                let xx =
+                                    (j * cv.stride[1] + kj * cv.dilation[1]) as isize - cv.pads[1] as isize;
+                                if xx >= 0 && (xx as usize) < wd {
+                                    acc += x.data[((b * c + ch) * h + y as usize) * wd + xx as usize]
+                                        * w.data[((oc * cg + cl) * kh + ki) * kw + kj];
+                                }
+                            }
+                        }
+                    }
+                    out[((b * o + oc) * oh + i) * ow + j] = acc;
+                }
+            }
+        }
+    }
+    Ok(FloatTensor { shape: vec![n, o, oh, ow], data: out })
+}
+
+fn pool(x: &FloatTensor, p: &Pool2d, max: bool, include_pad: bool) -> Result<FloatTensor, String> {
+    let [n, c, h, w] = x.shape[..].try_into().map_err(|_| "pooling input must be 4-D")?;
+    let ([kh, kw], [sh, sw], [pt, pl, pb, pr]) = (p.kernel, p.stride, p.pads);
+    if h + pt + pb < kh || w + pl + pr < kw {
+        return Err("pooling window larger than the input".into());
+    }
+    let (oh, ow) = ((h + pt + pb - kh) / sh + 1, (w + pl + pr - kw) / sw + 1);
+    let mut out = Vec::with_capacity(n * c * oh * ow);
+    for b in 0..n * c {
+        for i in 0..oh {
+            for j in 0..ow {
+                let (mut best, mut sum, mut count) = (f64::MIN, 0.0, 0usize);
+                for ki in 0..kh {
+                    for kj in 0..kw {
+                        let (y, xx) =
+                            ((i * sh + ki) as isize - pt as isize, (j * sw + kj) as isize - pl as isize);
+                        if y >= 0 && xx >= 0 && (y as usize) < h && (xx as usize) < w {
+                            let v = x.data[(b * h + y as usize) * w + xx as usize];
+                            best = best.max(v);
+                            sum += v;
+                            count += 1;
+                        }
+                    }
+                }
+                out.push(if max {
+                    best
+                } else {
+                    sum / if include_pad { kh * kw } else { count.max(1) } as f64
+                });
+            }
+        }
+    }
+    Ok(FloatTensor { shape: vec![n, c, oh, ow], data: out })
+}
+
+fn erf(x: f64) -> f64 {
+    if x.abs() < 3.0 {
+        let (mut sum, mut term, mut k) = (0.0, x, 0.0);
+        while term.abs() > 1e-17 {
+            sum += term / (2.0 * k + 1.0);
+            k += 1.0;
+            term *= -x * x / k;
+        }
+        2.0 / std::f64::consts::PI.sqrt() * sum
+    } else {
+        let a = x.abs();
+        let mut cf = 0.0;
+        for k in (1..60).rev() {
+            cf = (k as f64 / 2.0) / (a + cf);
+        }
+        x.signum() * (1.0 - (-a * a).exp() / std::f64::consts::PI.sqrt() / (a + cf))
+    }
+}
+
+/// Evaluates `graph` on `input` in f64 (the model owner's weights must be present).
+pub fn eval_f64(graph: &Graph, input: &FloatTensor) -> Result<FloatRun, String> {
+    graph.validate()?;
+    let mut vals: Vec<Option<FloatTensor>> = vec![None; 1 + graph.weights.len() + graph.nodes.len()];
+    vals[0] = Some(input.clone());
+    for (i, (_, w)) in graph.weights.iter().enumerate() {
+        vals[Graph::weight_id(i)] = Some(w.clone());
+    }
+    let mut max_abs = Vec::with_capacity(graph.nodes.len());
+    for node in &graph.nodes {
+        let get = |k: usize| -> Result<&FloatTensor, String> {
+            node.inputs
+                .get(k)
+                .and_then(|&i| vals[i].as_ref())
+                .ok_or_else(|| format!("node {:?}: missing input {k}", node.name))
+        };
+        let err = |e: String| format!("node {:?}: {e}", node.name);
+        let y = match &node.op {
+            Op::Identity => get(0)?.clone(),
+            Op::MatMul => {
+                let (a, b) = (get(0)?, get(1)?);
+                let (ra, rb) = (a.shape.len(), b.shape.len());
+                if ra < 2 || rb < 2 {
+                    return Err(err("MatMul needs 2-D or higher operands".into()));
+                }
+                let (m, k, n) = (a.shape[ra - 2], a.shape[ra - 1], b.shape[rb - 1]);
+                if b.shape[rb - 2] != k {
+                    return Err(err("MatMul shapes do not conform".into()));
+                }
+                let lead = broadcast_shapes(&a.shape[..ra - 2], &b.shape[..rb - 2])
+                    .map_err(|e| err(e.to_string()))?;
+                let fa = moved(a, |t| broadcast_to(t, &[lead.clone(), vec![m, k]].concat()))?;
+                let fb = moved(b, |t| broadcast_to(t, &[lead.clone(), vec![k, n]].concat()))?;
+                let batch: usize = lead.iter().product();
+                let mut data = Vec::with_capacity(batch * m * n);
+                for i in 0..batch {
+                    data.extend(matmul(
+                        &fa.data[i * m * k..(i + 1) * m * k],
+                        &fb.data[i * k * n..(i + 1) * k * n],
+                        m,
+                        k,
+                        n,
+                    ));
+                }
+                FloatTensor { shape: [lead, vec![m, n]].concat(), data }
+            }
+            Op::Gemm { trans_a, trans_b, alpha, beta } => {
+                let a = if *trans_a { transpose2(get(0)?)? } else { get(0)?.clone() };
+                let b = if *trans_b { transpose2(get(1)?)? } else { get(1)?.clone() };
+                let ([m, k], [k2, n]) = (
+                    a.shape[..].try_into().map_err(|_| err("Gemm needs 2-D".into()))?,
+                    b.shape[..].try_into().map_err(|_| err("Gemm needs 2-D".into()))?,
+                );
+                if k != k2 {
+                    return Err(err("Gemm shapes do not conform".into()));
+                }
+                let mut y = FloatTensor {
+                    shape: vec![m, n],
+                    data: matmul(&a.data, &b.data, m, k, n).iter().map(|v| v * alpha).collect(),
+                };
+                if node.inputs.len() > 2 {
+                    y = zip(&y, &map(get(2)?, |v| v * beta), |x, c| x + c).map_err(err)?;
+                }
+                y
+            }
+            Op::Conv(cv) => {
+                conv(get(0)?, get(1)?, if node.inputs.len() > 2 { Some(get(2)?) } else { None }, cv)
+                    .map_err(err)?
+            }
+            Op::Add => zip(get(0)?, get(1)?, |a, b| a + b).map_err(err)?,
+            Op::Sub => zip(get(0)?, get(1)?, |a, b| a - b).map_err(err)?,
+            Op::Mul => zip(get(0)?, get(1)?, |a, b| a * b).map_err(err)?,
+            Op::Div => zip(get(0)?, get(1)?, |a, b| a / b).map_err(err)?,
+            Op::AddConst(c) => map(get(0)?, |v| v + c),
+            Op::MulConst(c) => map(get(0)?, |v| v * c),
+            Op::Affine => {
+                let x = get(0)?;
+                let mut s = vec![1; x.shape.len()];
+                if s.len() < 2 {
+                    return Err(err("Affine needs [N, C, ...]".into()));
+                }
+                s[1] = x.shape[1];
+                let sc = FloatTensor { shape: s.clone(), data: get(1)?.data.clone() };
+                let sh = FloatTensor { shape: s, data: get(2)?.data.clone() };
+                zip(&zip(x, &sc, |a, b| a * b).map_err(err)?, &sh, |a, b| a + b).map_err(err)?
+            }
+            Op::LayerNorm { eps } => {
+                let x = get(0)?;
+                let d = *x.shape.last().ok_or_else(|| err("LayerNorm of a scalar".into()))?;
+                let (g, b) = (get(1)?, if node.inputs.len() > 2 { Some(get(2)?) } else { None });
+                let mut out = x.clone();
+                for row in out.data.chunks_mut(d.max(1)) {
+                    let mean = row.iter().sum::<f64>() / d as f64;
+                    let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / d as f64;
+                    for (i, v) in row.iter_mut().enumerate() {
+                        *v = (*v - mean) / (var + eps).sqrt() * g.data[i] + b.map_or(0.0, |b| b.data[i]);
+                    }
+                }
+                out
+            }
+            Op::Relu => map(get(0)?, |v| v.max(0.0)),
+            Op::Clip { lo, hi } => map(get(0)?, |v| v.clamp(*lo, *hi)),
+            Op::LeakyRelu(a) => map(get(0)?, |v| if v >= 0.0 { v } else { a * v }),
+            Op::Sigmoid => map(get(0)?, |v| 1.0 / (1.0 + (-v).exp())),
+            Op::Tanh => map(get(0)?, f64::tanh),
+            Op::Erf => map(get(0)?, erf),
+            Op::Sqrt => map(get(0)?, f64::sqrt),
+            Op::Reciprocal => map(get(0)?, |v| 1.0 / v),
+            Op::Softmax(a) | Op::LogSoftmax(a) => {
+                let x = get(0)?;
+                let axis = resolve_axis(*a, x.shape.len()).map_err(err)?;
+                let log = matches!(node.op, Op::LogSoftmax(_));
+                along(x, axis, |lane| {
+                    let m = lane.iter().copied().fold(f64::MIN, f64::max);
+                    let s: f64 = lane.iter().map(|v| (v - m).exp()).sum();
+                    for v in lane.iter_mut() {
+                        *v = if log { *v - m - s.ln() } else { (*v - m).exp() / s };
+                    }
+                })
+            }
+            Op::MaxPool(p) => pool(get(0)?, p, true, false).map_err(err)?,
+            Op::AveragePool { pool: p, count_include_pad } => {
+                pool(get(0)?, p, false, *count_include_pad).map_err(err)?
+            }
+            Op::GlobalAveragePool => {
+                let x = get(0)?;
+                let [n, c, h, w] = x.shape[..].try_into().map_err(|_| err("needs [N, C, H, W]".into()))?;
+                FloatTensor {
+                    shape: vec![n, c, 1, 1],
+                    data: x
+                        .data
+                        .chunks((h * w).max(1))
+                        .map(|ch| ch.iter().sum::<f64>() / (h * w).max(1) as f64)
+                        .collect(),
+                }
+            }
+            Op::Flatten(a) => {
+                let x = get(0)?;
+                let a = if *a < 0 { *a + x.shape.len() as i64 } else { *a } as usize;
+                let a = a.min(x.shape.len());
+                FloatTensor {
+                    shape: vec![x.shape[..a].iter().product(), x.shape[a..].iter().product()],
+                    data: x.data.clone(),
+                }
+            }
+            Op::Reshape(target) => {
+                let x = get(0)?;
+                FloatTensor {
+                    shape: resolve_reshape(&x.shape, target).map_err(|e| err(e.to_string()))?,
+                    data: x.data.clone(),
+                }
+            }
+            Op::Transpose(perm) => {
+                let x = get(0)?;
+                let perm: Vec<usize> =
+                    if perm.is_empty() { (0..x.shape.len()).rev().collect() } else { perm.clone() };
+                moved(x, |t| transpose(t, &perm)).map_err(err)?
+            }
+            Op::Concat(a) => {
+                let mut acc = get(0)?.clone();
+                let axis = resolve_axis(*a, acc.shape.len()).map_err(err)?;
+                for k in 1..node.inputs.len() {
+                    let b = bits(get(k)?);
+                    acc = moved(&acc, |t| concat(t, &b, axis)).map_err(err)?;
+                }
+                acc
+            }
+            Op::Squeeze(axes) => {
+                let x = get(0)?;
+                let drop: Vec<usize> = if axes.is_empty() {
+                    (0..x.shape.len()).filter(|&d| x.shape[d] == 1).collect()
+                } else {
+                    axes.iter()
+                        .map(|&a| resolve_axis(a, x.shape.len()))
+                        .collect::<Result<_, _>>()
+                        .map_err(err)?
+                };
+                FloatTensor {
+                    shape: (0..x.shape.len()).filter(|d| !drop.contains(d)).map(|d| x.shape[d]).collect(),
+                    data: x.data.clone(),
+                }
+            }
+            Op::Unsqueeze(axes) => {
+                let x = get(0)?;
+                let rank = x.shape.len() + axes.len();
+                let ins: Vec<usize> =
+                    axes.iter().map(|&a| resolve_axis(a, rank)).collect::<Result<_, _>>().map_err(err)?;
+                let mut it = x.shape.iter();
+                FloatTensor {
+                    shape: (0..rank)
+                        .map(|d| if ins.contains(&d) { 1 } else { *it.next().unwrap_or(&1) })
+                        .collect(),
+                    data: x.data.clone(),
+                }
+            }
+            Op::Pad { pads, value } => {
+                let x = get(0)?;
+                let y = moved(x, |t| pad(t, pads)).map_err(err)?;
+                let mask = pad(&RingTensor::filled(&x.shape, 1), pads).map_err(|e| err(e.to_string()))?;
+                FloatTensor {
+                    shape: y.shape.clone(),
+                    data: y
+                        .data
+                        .iter()
+                        .zip(mask.data())
+                        .map(|(&v, &m)| if m == 0 { *value } else { v })
+                        .collect(),
+                }
+            }
+            Op::ReduceMean { axes, keepdims } => {
+                let x = get(0)?;
+                let rank = x.shape.len();
+                let axes: Vec<usize> = if axes.is_empty() {
+                    (0..rank).collect()
+                } else {
+                    axes.iter().map(|&a| resolve_axis(a, rank)).collect::<Result<_, _>>().map_err(err)?
+                };
+                let mut y = x.clone();
+                let mut sorted = axes.clone();
+                sorted.sort_unstable_by(|a, b| b.cmp(a));
+                for &a in &sorted {
+                    let s = y.shape.clone();
+                    let (outer, len, inner) =
+                        (s[..a].iter().product::<usize>(), s[a], s[a + 1..].iter().product::<usize>());
+                    let mut data = vec![0.0; outer * inner];
+                    for o in 0..outer {
+                        for l in 0..len {
+                            for i in 0..inner {
+                                data[o * inner + i] += y.data[(o * len + l) * inner + i] / len as f64;
+                            }
+                        }
+                    }
+                    let mut shape = s;
+                    shape.remove(a);
+                    y = FloatTensor { shape, data };
+                }
+                if *keepdims {
+                    y.shape = x
+                        .shape
+                        .iter()
+                        .enumerate()
+                        .map(|(d, &s)| if axes.contains(&d) { 1 } else { s })
+                        .collect();
+                }
+                y
+            }
+        };
+        max_abs.push(y.data.iter().fold(0.0f64, |m, v| m.max(v.abs())));
+        vals[node.output] = Some(y);
+    }
+    let output = vals[graph.output].take().ok_or("the graph output is never computed")?;
+    Ok(FloatRun { output, max_abs })
+}
