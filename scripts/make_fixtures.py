@@ -103,8 +103,20 @@ def upsample28(x):
     return torch.nn.functional.interpolate(t, size=(28, 28), mode="bilinear", align_corners=False).numpy()
 
 
-def train(model, x, y, epochs):
-    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+def upsample32rgb(x):
+    t = torch.from_numpy(x.reshape(-1, 1, 8, 8))
+    t = torch.nn.functional.interpolate(t, size=(32, 32), mode="bilinear", align_corners=False)
+    return t.repeat(1, 3, 1, 1).numpy()
+
+
+def resnet18():
+    import torchvision
+
+    return torchvision.models.resnet18(num_classes=10)
+
+
+def train(model, x, y, epochs, lr=0.01):
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = nn.CrossEntropyLoss()
     for _ in range(epochs):
         perm = torch.randperm(len(x))
@@ -145,13 +157,17 @@ def main():
         ("digits-cnn", Cnn(), x_tr.reshape(-1, 1, 8, 8), x_te.reshape(-1, 1, 8, 8), True, 40),
         ("digits-transformer", EncoderBlock(), x_tr.reshape(-1, 8, 8), x_te.reshape(-1, 8, 8), False, 60),
         ("lenet5-28", LeNet5(), upsample28(x_tr), upsample28(x_te), True, 15),
+        # torchvision's ResNet-18 (11M weights, 45 MB): exported at opset 17 only.
+        ("resnet18-32", resnet18(), upsample32rgb(x_tr), upsample32rgb(x_te), True, 4),
     ]
     for name, model, train_x, inputs, dynamic, epochs in cases:
         model = train(model, torch.from_numpy(train_x), torch.from_numpy(y_tr), epochs=epochs)
         np.save(os.path.join(OUT, f"{name}-sample.npy"), inputs[:1])
         if name == "lenet5-28":
             np.save(os.path.join(OUT, "digits-test-28x28.npy"), inputs)
-        for opset in (13, 17):
+        if name == "resnet18-32":
+            np.save(os.path.join(OUT, "digits-test-32x32x3.npy"), inputs)
+        for opset in (17,) if name == "resnet18-32" else (13, 17):
             path = export(model, torch.from_numpy(inputs[:1]), name, opset, dynamic)
             sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
             if dynamic:
