@@ -63,33 +63,14 @@ impl Func {
             Func::Log => x.ln(),
             Func::Sqrt => x.sqrt(),
             Func::InvSqrt => 1.0 / x.sqrt(),
-            Func::Erf => erf64(x),
-            Func::Gelu => 0.5 * x * (1.0 + erf64(x / std::f64::consts::SQRT_2)),
+            Func::Erf => nn::reference::erf(x),
+            Func::Gelu => 0.5 * x * (1.0 + nn::reference::erf(x / std::f64::consts::SQRT_2)),
             Func::Softmax | Func::MaxPool2x2 => unreachable!("not elementwise"),
         }
     }
 }
 
 /// erf in f64 (series below 3, continued fraction above), for error measurement.
-fn erf64(x: f64) -> f64 {
-    if x.abs() < 3.0 {
-        let (mut sum, mut term, mut k) = (0.0, x, 0.0);
-        while term.abs() > 1e-17 {
-            sum += term / (2.0 * k + 1.0);
-            k += 1.0;
-            term *= -x * x / k;
-        }
-        2.0 / std::f64::consts::PI.sqrt() * sum
-    } else {
-        let a = x.abs();
-        let mut cf = 0.0;
-        for k in (1..60).rev() {
-            cf = (k as f64 / 2.0) / (a + cf);
-        }
-        x.signum() * (1.0 - (-a * a).exp() / std::f64::consts::PI.sqrt() / (a + cf))
-    }
-}
-
 /// The exact result of a function case, for error measurement.
 fn reference(f: Func, x: &[f64]) -> Vec<f64> {
     match f {

@@ -173,25 +173,6 @@ fn pool(x: &FloatTensor, p: &Pool2d, max: bool, include_pad: bool) -> Result<Flo
     Ok(FloatTensor { shape: vec![n, c, oh, ow], data: out })
 }
 
-fn erf(x: f64) -> f64 {
-    if x.abs() < 3.0 {
-        let (mut sum, mut term, mut k) = (0.0, x, 0.0);
-        while term.abs() > 1e-17 {
-            sum += term / (2.0 * k + 1.0);
-            k += 1.0;
-            term *= -x * x / k;
-        }
-        2.0 / std::f64::consts::PI.sqrt() * sum
-    } else {
-        let a = x.abs();
-        let mut cf = 0.0;
-        for k in (1..60).rev() {
-            cf = (k as f64 / 2.0) / (a + cf);
-        }
-        x.signum() * (1.0 - (-a * a).exp() / std::f64::consts::PI.sqrt() / (a + cf))
-    }
-}
-
 /// Evaluates `graph` on `input` in f64 (the model owner's weights must be present).
 pub fn eval_f64(graph: &Graph, input: &FloatTensor) -> Result<FloatRun, String> {
     graph.validate()?;
@@ -297,7 +278,7 @@ pub fn eval_f64(graph: &Graph, input: &FloatTensor) -> Result<FloatRun, String> 
             Op::LeakyRelu(a) => map(get(0)?, |v| if v >= 0.0 { v } else { a * v }),
             Op::Sigmoid => map(get(0)?, |v| 1.0 / (1.0 + (-v).exp())),
             Op::Tanh => map(get(0)?, f64::tanh),
-            Op::Erf => map(get(0)?, erf),
+            Op::Erf => map(get(0)?, musket_nn::reference::erf),
             Op::Sqrt => map(get(0)?, f64::sqrt),
             Op::Reciprocal => map(get(0)?, |v| 1.0 / v),
             Op::Softmax(a) | Op::LogSoftmax(a) => {

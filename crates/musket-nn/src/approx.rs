@@ -323,22 +323,45 @@ pub fn tanh<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P::S
 /// sum. Domain: along the axis, `max - min <= 64` (so every exp input is in [-64, 0]) and at
 /// most 16384 entries. Absolute error below 2^-12 per output.
 pub fn softmax<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share, axis: usize) -> Result<P::Share> {
+    let s = shifted_exp(p, fp, x, axis, "softmax")?;
+    let r = reciprocal(p, fp, &s.sum)?;
+    let (keep, mshape) = (s.keep.clone(), s.moved_shape.clone());
+    let wide = p.linear(&r, &|t| broadcast(&t.reshape(&keep)?, &mshape))?;
+    let out = mul_trunc(p, &s.exp, &wide, fp.frac_bits())?;
+    p.linear(&out, &|t| last_to_axis(t, axis, &s.shape))
+}
+
+/// The common start of softmax and log-softmax along `axis`: `z = x - max` (axis moved last),
+/// `e^z`, and the sums of `e^z`.
+struct ShiftedExp<S> {
+    shape: Vec<usize>,
+    moved_shape: Vec<usize>,
+    keep: Vec<usize>,
+    z: S,
+    exp: S,
+    sum: S,
+}
+
+fn shifted_exp<P: Protocol>(
+    p: &mut P,
+    fp: FixedPoint,
+    x: &P::Share,
+    axis: usize,
+    what: &str,
+) -> Result<ShiftedExp<P::Share>> {
     let shape = x.shape().to_vec();
     if axis >= shape.len() {
-        return Err(MpcError::Usage(format!("softmax: axis {axis} out of range for {shape:?}")));
+        return Err(MpcError::Usage(format!("{what}: axis {axis} out of range for {shape:?}")));
     }
     let moved = p.linear(x, &|t| axis_to_last(t, axis))?;
-    let mshape = moved.shape().to_vec();
-    let mut keep = mshape.clone();
+    let moved_shape = moved.shape().to_vec();
+    let mut keep = moved_shape.clone();
     *keep.last_mut().expect("rank >= 1") = 1;
-    let m = max_along(p, &moved, mshape.len() - 1)?;
-    let z = p.linear2(&moved, &m, &|a, b| a.sub(&broadcast(&b.reshape(&keep)?, &mshape)?))?;
-    let e = exp(p, fp, &z)?;
-    let sum = p.sum_axis(&e, mshape.len() - 1)?;
-    let r = reciprocal(p, fp, &sum)?;
-    let wide = p.linear(&r, &|t| broadcast(&t.reshape(&keep)?, &mshape))?;
-    let out = mul_trunc(p, &e, &wide, fp.frac_bits())?;
-    p.linear(&out, &|t| last_to_axis(t, axis, &shape))
+    let m = max_along(p, &moved, moved_shape.len() - 1)?;
+    let z = p.linear2(&moved, &m, &|a, b| a.sub(&broadcast(&b.reshape(&keep)?, &moved_shape)?))?;
+    let exp = exp(p, fp, &z)?;
+    let sum = p.sum_axis(&exp, moved_shape.len() - 1)?;
+    Ok(ShiftedExp { shape, moved_shape, keep, z, exp, sum })
 }
 
 /// The error function, for any x (|x| < 2^40): Abramowitz and Stegun 7.1.26,
@@ -405,21 +428,11 @@ pub fn gelu<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P::S
 /// Log-softmax along `axis`: `z - ln(sum e^z)` with `z = x - max`. Same domain as
 /// [`softmax`]; absolute error below 2^-11.
 pub fn log_softmax<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share, axis: usize) -> Result<P::Share> {
-    let shape = x.shape().to_vec();
-    if axis >= shape.len() {
-        return Err(MpcError::Usage(format!("log_softmax: axis {axis} out of range for {shape:?}")));
-    }
-    let moved = p.linear(x, &|t| axis_to_last(t, axis))?;
-    let mshape = moved.shape().to_vec();
-    let mut keep = mshape.clone();
-    *keep.last_mut().expect("rank >= 1") = 1;
-    let m = max_along(p, &moved, mshape.len() - 1)?;
-    let z = p.linear2(&moved, &m, &|a, b| a.sub(&broadcast(&b.reshape(&keep)?, &mshape)?))?;
-    let e = exp(p, fp, &z)?;
-    let sum = p.sum_axis(&e, mshape.len() - 1)?;
-    let l = log(p, fp, &sum)?;
-    let out = p.linear2(&z, &l, &|a, b| a.sub(&broadcast(&b.reshape(&keep)?, &mshape)?))?;
-    p.linear(&out, &|t| last_to_axis(t, axis, &shape))
+    let s = shifted_exp(p, fp, x, axis, "log_softmax")?;
+    let l = log(p, fp, &s.sum)?;
+    let (keep, mshape) = (s.keep.clone(), s.moved_shape.clone());
+    let out = p.linear2(&s.z, &l, &|a, b| a.sub(&broadcast(&b.reshape(&keep)?, &mshape)?))?;
+    p.linear(&out, &|t| last_to_axis(t, axis, &s.shape))
 }
 
 /// Layer normalisation over the last axis with secret `gamma` and `beta` of that axis' size:

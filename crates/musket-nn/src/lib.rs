@@ -13,6 +13,30 @@ mod linear;
 mod pool;
 mod tensor_ops;
 
+/// Plaintext f64 references for functions the standard library lacks.
+pub mod reference {
+    /// The error function in f64 to about 1e-15: its Maclaurin series below |x| = 3, a continued
+    /// fraction for erfc above.
+    pub fn erf(x: f64) -> f64 {
+        if x.abs() < 3.0 {
+            let (mut sum, mut term, mut k) = (0.0, x, 0.0);
+            while term.abs() > 1e-17 {
+                sum += term / (2.0 * k + 1.0);
+                k += 1.0;
+                term *= -x * x / k;
+            }
+            2.0 / std::f64::consts::PI.sqrt() * sum
+        } else {
+            let a = x.abs();
+            let mut cf = 0.0;
+            for k in (1..60).rev() {
+                cf = (k as f64 / 2.0) / (a + cf);
+            }
+            x.signum() * (1.0 - (-a * a).exp() / std::f64::consts::PI.sqrt() / (a + cf))
+        }
+    }
+}
+
 pub use approx::{
     erf, exp, gelu, inv_sqrt, layer_norm, log, log_softmax, reciprocal, reciprocal_in_unit_range, sigmoid,
     softmax, sqrt, tanh, EXP_DOMAIN, NORMALIZED_DOMAIN, RECIPROCAL_DOMAIN,

@@ -1,30 +1,11 @@
 //! Every function of musket-nn on the plaintext oracle and both back ends, against f64.
 
-use musket_core::{reveal_fixed, share_fixed, MpcError, Plain, Protocol};
+mod common;
+use common::*;
+use musket_core::{reveal_fixed, share_fixed, MpcError, Protocol};
 use musket_nn::*;
-use musket_session::{run_local, Backend, Job};
+use musket_session::Job;
 use rand::{Rng, SeedableRng};
-use std::time::Duration;
-
-const FP: FixedPoint = FixedPoint::DEFAULT;
-
-fn owned<'a, P: Protocol, T: ?Sized>(p: &P, owner: usize, v: &'a T) -> Option<&'a T> {
-    (p.party_id() == owner || p.compute_parties() == 1).then_some(v)
-}
-
-/// Runs `job` on the oracle and both back ends; returns the three outputs (party 0's).
-fn everywhere<J: Job>(job: &J) -> Vec<(&'static str, J::Output)>
-where
-    J::Output: Clone,
-{
-    let mut outs = vec![("plain", job.run(&mut Plain).expect("oracle"))];
-    for b in [Backend::TwoPc, Backend::ThreePc] {
-        let o =
-            run_local(b, job, Some(Duration::from_secs(60))).unwrap_or_else(|e| panic!("{}: {e}", b.name()));
-        outs.push((b.name(), o.into_iter().find_map(|o| o.output).expect("party 0 output")));
-    }
-    outs
-}
 
 fn round(v: f64) -> f64 {
     FP.decode_one(FP.encode_one(v).unwrap())
@@ -228,41 +209,18 @@ fn log_sqrt_and_inverse_sqrt_on_their_domain() {
     check("inv_sqrt", &x, vec![n], |i| 1.0 / x[i].sqrt(), target);
 }
 
-fn erf64(x: f64) -> f64 {
-    // High-precision reference: series for |x| < 3, continued fraction beyond.
-    if x.abs() < 3.0 {
-        let mut sum = 0.0;
-        let mut term = x;
-        let mut k = 0.0;
-        while term.abs() > 1e-17 {
-            sum += term / (2.0 * k + 1.0);
-            k += 1.0;
-            term *= -x * x / k;
-        }
-        2.0 / std::f64::consts::PI.sqrt() * sum
-    } else {
-        let a = x.abs();
-        let mut cf = 0.0;
-        for k in (1..60).rev() {
-            cf = (k as f64 / 2.0) / (a + cf);
-        }
-        let erfc = (-a * a).exp() / std::f64::consts::PI.sqrt() / (a + cf);
-        x.signum() * (1.0 - erfc)
-    }
-}
-
 #[test]
 fn erf_and_gelu() {
     let mut x = samples(-8.0, 8.0, 300, 8);
     x.extend([0.0, 5.0, -5.0, 5.01, -5.01, 100.0, -100.0, 0.5, -0.5]);
     let x: Vec<f64> = x.iter().map(|&v| round(v)).collect();
     let n = x.len();
-    check("erf", &x, vec![n], |i| erf64(x[i]), |_| 2f64.powi(-12));
+    check("erf", &x, vec![n], |i| musket_nn::reference::erf(x[i]), |_| 2f64.powi(-12));
     check(
         "gelu",
         &x,
         vec![n],
-        |i| 0.5 * x[i] * (1.0 + erf64(x[i] / 2f64.sqrt())),
+        |i| 0.5 * x[i] * (1.0 + musket_nn::reference::erf(x[i] / 2f64.sqrt())),
         |v| v.abs() * 2f64.powi(-13) + 2f64.powi(-12),
     );
 }

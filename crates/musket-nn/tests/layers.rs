@@ -1,27 +1,12 @@
 //! Pooling, convolution and other linear layers on the oracle and both back ends, against f64
 //! reference implementations written here.
 
-use musket_core::{reveal_fixed, share_fixed, MpcError, Plain, Protocol};
+mod common;
+use common::*;
+use musket_core::{reveal_fixed, share_fixed, MpcError, Protocol};
 use musket_nn::*;
-use musket_session::{run_local, Backend, Job};
+use musket_session::Job;
 use rand::{Rng, SeedableRng};
-use std::time::Duration;
-
-const FP: FixedPoint = FixedPoint::DEFAULT;
-
-fn owned<'a, P: Protocol, T: ?Sized>(p: &P, owner: usize, v: &'a T) -> Option<&'a T> {
-    (p.party_id() == owner || p.compute_parties() == 1).then_some(v)
-}
-
-fn everywhere<J: Job>(job: &J) -> Vec<(&'static str, J::Output)> {
-    let mut outs = vec![("plain", job.run(&mut Plain).expect("oracle"))];
-    for b in [Backend::TwoPc, Backend::ThreePc] {
-        let o =
-            run_local(b, job, Some(Duration::from_secs(60))).unwrap_or_else(|e| panic!("{}: {e}", b.name()));
-        outs.push((b.name(), o.into_iter().find_map(|o| o.output).expect("party 0 output")));
-    }
-    outs
-}
 
 fn rnd(n: usize, lo: f64, hi: f64, seed: u64) -> Vec<f64> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
