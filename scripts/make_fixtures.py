@@ -115,6 +115,41 @@ def resnet18():
     return torchvision.models.resnet18(num_classes=10)
 
 
+def ops_model(opset):
+    """A graph built by hand to cover ops PyTorch's exports above do not use: Conv with
+    auto_pad SAME_UPPER and stride 2, MaxPool with SAME_LOWER, Slice, Split, Concat, Gather
+    with constant indices, Expand, Flatten, Gemm. Input [1, 3, 7, 7]; output [2, 5]."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.RandomState(SEED)
+    w = numpy_helper.from_array(rng.uniform(-1, 1, (4, 3, 3, 3)).astype(np.float32), "w")
+    b = numpy_helper.from_array(rng.uniform(-1, 1, (4,)).astype(np.float32), "b")
+    fc = numpy_helper.from_array(rng.uniform(-1, 1, (5, 36)).astype(np.float32), "fc")
+    consts = [
+        numpy_helper.from_array(np.array(v, dtype=np.int64), name)
+        for name, v in [
+            ("starts", [0, 1]), ("ends", [4, 100]), ("axes", [1, 3]), ("split", [1, 3]),
+            ("idx", [3, 0, 0]), ("shape", [2, 4, 3, 3]),
+        ]
+    ]
+    nodes = [
+        helper.make_node("Conv", ["input", "w", "b"], ["c"], name="conv_same", auto_pad="SAME_UPPER", strides=[2, 2], kernel_shape=[3, 3]),
+        helper.make_node("MaxPool", ["c"], ["m"], name="pool_same", auto_pad="SAME_LOWER", kernel_shape=[2, 2]),
+        helper.make_node("Slice", ["m", "starts", "ends", "axes"], ["s"], name="slice"),
+        helper.make_node("Split", ["s", "split"] if opset >= 13 else ["s"], ["s0", "s1"], name="split", axis=1, **({} if opset >= 13 else {"split": [1, 3]})),
+        helper.make_node("Concat", ["s1", "s0"], ["cat"], name="concat", axis=1),
+        helper.make_node("Gather", ["cat", "idx"], ["g"], name="gather", axis=2),
+        helper.make_node("Expand", ["g", "shape"], ["e"], name="expand"),
+        helper.make_node("Flatten", ["e"], ["f"], name="flatten", axis=1),
+        helper.make_node("Gemm", ["f", "fc"], ["logits"], name="fc", transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "ops", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 7, 7])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [2, 5])], [w, b, fc] + consts,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
 def train(model, x, y, epochs, lr=0.01):
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = nn.CrossEntropyLoss()
@@ -177,6 +212,17 @@ def main():
             np.save(os.path.join(OUT, f"{name}-opset{opset}-reference.npy"), logits.astype(np.float32))
             acc = float((logits.argmax(1) == y_te).mean())
             summary[f"{name}-opset{opset}"] = {"test_accuracy": acc, "test_size": int(len(y_te))}
+    import onnx
+
+    x_ops = np.random.RandomState(SEED + 1).uniform(-2, 2, (1, 3, 7, 7)).astype(np.float32)
+    np.save(os.path.join(OUT, "ops-input.npy"), x_ops)
+    for opset in (13, 17):
+        m = ops_model(opset)
+        onnx.checker.check_model(m)
+        path = os.path.join(OUT, f"ops-opset{opset}.onnx")
+        onnx.save(m, path)
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        np.save(os.path.join(OUT, f"ops-opset{opset}-reference.npy"), sess.run(None, {"input": x_ops})[0])
     with open(os.path.join(OUT, "fixtures.json"), "w") as f:
         json.dump(summary, f, indent=2, sort_keys=True)
     print(json.dumps(summary, indent=2, sort_keys=True))

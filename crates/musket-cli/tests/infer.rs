@@ -276,3 +276,30 @@ fn automatic_scale_check_and_range_warnings() {
     assert!(err.contains("warning:") && err.contains("overflow"), "{err}");
     let _ = std::fs::remove_file(big);
 }
+
+#[test]
+fn slice_split_gather_expand_and_same_padding_match_onnxruntime() {
+    for opset in [13, 17] {
+        let (_, reference) = read_npy(&example(&format!("ops-opset{opset}-reference.npy")));
+        for protocol in ["2pc", "3pc"] {
+            let o = musket(&[
+                "infer",
+                "--model",
+                &example(&format!("ops-opset{opset}.onnx")),
+                "--input",
+                &example("ops-input.npy"),
+                "--protocol",
+                protocol,
+                "--check",
+                "--json",
+            ]);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(v["output_shape"], serde_json::json!([2, 5]));
+            let got: Vec<f64> = v["output"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+            let d = got.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            assert!(d < 1e-3, "opset {opset} {protocol}: {d}");
+            assert!(v["check_max_abs_diff_float"].as_f64().unwrap() < 1e-3);
+        }
+    }
+}

@@ -1,5 +1,8 @@
 use crate::ir::{FloatTensor, Graph, Op};
-use crate::shape_ops::{broadcast_shapes, broadcast_to, concat, pad, resolve_reshape, transpose};
+use crate::shape_ops::{
+    broadcast_shapes, broadcast_to, concat, gather, pad, resolve_reshape, same_pads, slice, split_range,
+    transpose,
+};
 use musket_core::{MpcError, Protocol, Result, Share};
 use musket_nn as nn;
 use musket_ring::{FixedPoint, RingTensor};
@@ -170,10 +173,14 @@ pub fn run<P: Protocol>(
                 }
                 y
             }
-            Op::Conv(geometry) => {
+            Op::Conv { geometry, same } => {
                 let bias = if node.inputs.len() > 2 { Some(get(2)?.clone()) } else { None };
                 let (x, w) = (get(0)?.clone(), get(1)?.clone());
-                nn::conv2d(p, fp, &x, &w, bias.as_ref(), geometry)?
+                let mut g = *geometry;
+                if let (Some(upper), [_, _, h, wd], [_, _, kh, kw]) = (same, x.shape(), w.shape()) {
+                    g.pads = same_pads([*h, *wd], [*kh, *kw], g.stride, g.dilation, *upper);
+                }
+                nn::conv2d(p, fp, &x, &w, bias.as_ref(), &g)?
             }
             Op::Add | Op::Sub | Op::Mul => {
                 let (a, b) = broadcast_pair(p, get(0)?, get(1)?)?;
@@ -253,13 +260,32 @@ pub fn run<P: Protocol>(
                 let a = axis(&node.name, *a, x.shape().len())?;
                 nn::log_softmax(p, fp, &x, a)?
             }
-            Op::MaxPool(pool) => {
+            Op::MaxPool { pool, same } => {
                 let x = get(0)?.clone();
-                nn::max_pool2d(p, &x, pool)?
+                nn::max_pool2d(p, &x, &resolve_pool(pool, *same, x.shape()))?
             }
-            Op::AveragePool { pool, count_include_pad } => {
+            Op::AveragePool { pool, same, count_include_pad } => {
                 let x = get(0)?.clone();
-                nn::avg_pool2d(p, fp, &x, pool, *count_include_pad)?
+                nn::avg_pool2d(p, fp, &x, &resolve_pool(pool, *same, x.shape()), *count_include_pad)?
+            }
+            Op::Slice { starts, ends, axes, steps } => {
+                p.linear(get(0)?, &|t| slice(t, starts, ends, axes, steps))?
+            }
+            Op::SplitPart { axis: a, index, count, sizes } => {
+                let x = get(0)?;
+                let a = axis(&node.name, *a, x.shape().len())?;
+                let (b, e) = split_range(x.shape()[a], *index, *count, sizes)?;
+                p.linear(x, &|t| slice(t, &[b as i64], &[e as i64], &[a as i64], &[]))?
+            }
+            Op::Gather { axis: a, indices, indices_shape } => {
+                let x = get(0)?;
+                let a = axis(&node.name, *a, x.shape().len())?;
+                p.linear(x, &|t| gather(t, a, indices, indices_shape))?
+            }
+            Op::Expand(shape) => {
+                let x = get(0)?;
+                let target = broadcast_shapes(x.shape(), shape)?;
+                p.linear(x, &|t| broadcast_to(t, &target))?
             }
             Op::GlobalAveragePool => {
                 let x = get(0)?.clone();
@@ -398,6 +424,16 @@ fn batched_matmul<P: Protocol>(
     let prod = p.matmul_batched(&a3, &b3)?;
     let y = p.truncate(&prod, fp.frac_bits())?;
     p.reshape(&y, &[lead, vec![m, n]].concat())
+}
+
+/// Pool geometry with auto_pad SAME resolved for an `[N, C, H, W]` input.
+pub(crate) fn resolve_pool(pool: &nn::Pool2d, same: Option<bool>, shape: &[usize]) -> nn::Pool2d {
+    match (same, shape) {
+        (Some(upper), [_, _, h, w]) => {
+            nn::Pool2d { pads: same_pads([*h, *w], pool.kernel, pool.stride, [1, 1], upper), ..*pool }
+        }
+        _ => *pool,
+    }
 }
 
 /// Resolves a possibly negative axis against `rank`.

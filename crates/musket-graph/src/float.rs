@@ -3,7 +3,10 @@
 //! Ops that only move elements reuse the ring helpers on the f64 bit patterns.
 
 use crate::ir::{FloatTensor, Graph, Op};
-use crate::shape_ops::{broadcast_shapes, broadcast_to, concat, pad, resolve_reshape, transpose};
+use crate::shape_ops::{
+    broadcast_shapes, broadcast_to, concat, gather, pad, resolve_reshape, same_pads, slice, split_range,
+    transpose,
+};
 use musket_nn::{Conv2d, Pool2d};
 use musket_ring::RingTensor;
 
@@ -238,9 +241,13 @@ pub fn eval_f64(graph: &Graph, input: &FloatTensor) -> Result<FloatRun, String> 
                 }
                 y
             }
-            Op::Conv(cv) => {
-                conv(get(0)?, get(1)?, if node.inputs.len() > 2 { Some(get(2)?) } else { None }, cv)
-                    .map_err(err)?
+            Op::Conv { geometry, same } => {
+                let (x, w) = (get(0)?, get(1)?);
+                let mut g = *geometry;
+                if let (Some(upper), [_, _, h, wd], [_, _, kh, kw]) = (same, &x.shape[..], &w.shape[..]) {
+                    g.pads = same_pads([*h, *wd], [*kh, *kw], g.stride, g.dilation, *upper);
+                }
+                conv(x, w, if node.inputs.len() > 2 { Some(get(2)?) } else { None }, &g).map_err(err)?
             }
             Op::Add => zip(get(0)?, get(1)?, |a, b| a + b).map_err(err)?,
             Op::Sub => zip(get(0)?, get(1)?, |a, b| a - b).map_err(err)?,
@@ -293,9 +300,34 @@ pub fn eval_f64(graph: &Graph, input: &FloatTensor) -> Result<FloatRun, String> 
                     }
                 })
             }
-            Op::MaxPool(p) => pool(get(0)?, p, true, false).map_err(err)?,
-            Op::AveragePool { pool: p, count_include_pad } => {
-                pool(get(0)?, p, false, *count_include_pad).map_err(err)?
+            Op::MaxPool { pool: p, same } => {
+                let x = get(0)?;
+                pool(x, &crate::exec::resolve_pool(p, *same, &x.shape), true, false).map_err(err)?
+            }
+            Op::AveragePool { pool: p, same, count_include_pad } => {
+                let x = get(0)?;
+                pool(x, &crate::exec::resolve_pool(p, *same, &x.shape), false, *count_include_pad)
+                    .map_err(err)?
+            }
+            Op::Slice { starts, ends, axes, steps } => {
+                moved(get(0)?, |t| slice(t, starts, ends, axes, steps)).map_err(err)?
+            }
+            Op::SplitPart { axis, index, count, sizes } => {
+                let x = get(0)?;
+                let a = resolve_axis(*axis, x.shape.len()).map_err(err)?;
+                let (b, e) =
+                    split_range(x.shape[a], *index, *count, sizes).map_err(|e| err(e.to_string()))?;
+                moved(x, |t| slice(t, &[b as i64], &[e as i64], &[a as i64], &[])).map_err(err)?
+            }
+            Op::Gather { axis, indices, indices_shape } => {
+                let x = get(0)?;
+                let a = resolve_axis(*axis, x.shape.len()).map_err(err)?;
+                moved(x, |t| gather(t, a, indices, indices_shape)).map_err(err)?
+            }
+            Op::Expand(shape) => {
+                let x = get(0)?;
+                let target = broadcast_shapes(&x.shape, shape).map_err(|e| err(e.to_string()))?;
+                moved(x, |t| broadcast_to(t, &target)).map_err(err)?
             }
             Op::GlobalAveragePool => {
                 let x = get(0)?;

@@ -43,8 +43,14 @@ pub enum Op {
         /// Scale of C.
         beta: f64,
     },
-    /// 2-D convolution; inputs: x, w, optional bias.
-    Conv(Conv2d),
+    /// 2-D convolution; inputs: x, w, optional bias. `same` resolves ONNX's auto_pad SAME at
+    /// run time (`Some(true)`: SAME_UPPER, extra padding at the end; `Some(false)`: SAME_LOWER).
+    Conv {
+        /// Geometry (its pads are replaced when `same` is set).
+        geometry: Conv2d,
+        /// auto_pad SAME variant, if any.
+        same: Option<bool>,
+    },
     /// Elementwise sum with numpy broadcasting.
     Add,
     /// Elementwise difference with numpy broadcasting.
@@ -90,12 +96,19 @@ pub enum Op {
     Softmax(i64),
     /// Log-softmax along an axis (negative counts from the end).
     LogSoftmax(i64),
-    /// 2-D max pooling.
-    MaxPool(Pool2d),
-    /// 2-D average pooling.
+    /// 2-D max pooling (`same` as for Conv).
+    MaxPool {
+        /// Geometry.
+        pool: Pool2d,
+        /// auto_pad SAME variant, if any.
+        same: Option<bool>,
+    },
+    /// 2-D average pooling (`same` as for Conv).
     AveragePool {
         /// Geometry.
         pool: Pool2d,
+        /// auto_pad SAME variant, if any.
+        same: Option<bool>,
         /// Divide by the full window size even where it overlaps padding.
         count_include_pad: bool,
     },
@@ -127,6 +140,40 @@ pub enum Op {
         /// Keep reduced axes as size 1.
         keepdims: bool,
     },
+    /// ONNX Slice with constant parameters (positive steps).
+    Slice {
+        /// Start per listed axis (negative counts from the end; clamped).
+        starts: Vec<i64>,
+        /// End per listed axis (exclusive; clamped).
+        ends: Vec<i64>,
+        /// Axes (empty: 0..starts.len()).
+        axes: Vec<i64>,
+        /// Steps (empty: all 1).
+        steps: Vec<i64>,
+    },
+    /// Output `index` of an ONNX Split into `count` parts along `axis` (`sizes` or equal parts).
+    SplitPart {
+        /// Axis.
+        axis: i64,
+        /// Which part.
+        index: usize,
+        /// Number of parts.
+        count: usize,
+        /// Part sizes, if given.
+        sizes: Option<Vec<usize>>,
+    },
+    /// Gather with public indices along an axis (the data is secret; the positions are part of
+    /// the model, e.g. selecting tokens).
+    Gather {
+        /// Axis.
+        axis: i64,
+        /// Indices (negative count from the end).
+        indices: Vec<i64>,
+        /// Shape of the indices tensor.
+        indices_shape: Vec<usize>,
+    },
+    /// Broadcast to a shape (numpy rules, as ONNX Expand).
+    Expand(Vec<usize>),
     /// Pass-through (Identity, Dropout at inference, no-op casts).
     Identity,
 }

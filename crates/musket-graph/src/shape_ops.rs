@@ -132,3 +132,137 @@ pub(crate) fn resolve_reshape(input: &[usize], target: &[i64]) -> Result<Vec<usi
     }
     Ok(out)
 }
+
+/// ONNX auto_pad SAME: pads `[top, left, bottom, right]` for a window on `[h, w]`.
+pub(crate) fn same_pads(
+    hw: [usize; 2],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    dilation: [usize; 2],
+    upper: bool,
+) -> [usize; 4] {
+    let mut p = [0usize; 4];
+    for d in 0..2 {
+        let out = hw[d].div_ceil(stride[d].max(1));
+        let span = (kernel[d].max(1) - 1) * dilation[d] + 1;
+        let total = ((out.max(1) - 1) * stride[d] + span).saturating_sub(hw[d]);
+        let (small, big) = (total / 2, total - total / 2);
+        let (begin, end) = if upper { (small, big) } else { (big, small) };
+        p[d] = begin;
+        p[d + 2] = end;
+    }
+    p
+}
+
+/// ONNX Slice with positive steps; returns the element indices taken, per axis.
+pub(crate) fn slice(
+    t: &RingTensor,
+    starts: &[i64],
+    ends: &[i64],
+    axes: &[i64],
+    steps: &[i64],
+) -> Result<RingTensor, ShapeError> {
+    let shape = t.shape().to_vec();
+    let rank = shape.len();
+    let mut ranges: Vec<Vec<usize>> = shape.iter().map(|&d| (0..d).collect()).collect();
+    for k in 0..starts.len() {
+        let ax = *axes.get(k).unwrap_or(&(k as i64));
+        let ax = if ax < 0 { ax + rank as i64 } else { ax };
+        if ax < 0 || ax as usize >= rank {
+            return Err(ShapeError(format!("slice axis {ax} out of range for {shape:?}")));
+        }
+        let dim = shape[ax as usize] as i64;
+        let step = *steps.get(k).unwrap_or(&1);
+        if step <= 0 {
+            return Err(ShapeError("slice steps must be positive".into()));
+        }
+        let clamp = |v: i64| (if v < 0 { v + dim } else { v }).clamp(0, dim);
+        let (b, e) =
+            (clamp(starts[k]), clamp(*ends.get(k).ok_or_else(|| ShapeError("slice ends missing".into()))?));
+        ranges[ax as usize] = (b..e).step_by(step as usize).map(|v| v as usize).collect();
+    }
+    take(t, &ranges)
+}
+
+/// The sub-tensor at the cartesian product of per-axis index lists.
+pub(crate) fn take(t: &RingTensor, ranges: &[Vec<usize>]) -> Result<RingTensor, ShapeError> {
+    let shape = t.shape();
+    let out_shape: Vec<usize> = ranges.iter().map(Vec::len).collect();
+    let mut strides = vec![1usize; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        strides[i] = strides[i + 1] * shape[i + 1];
+    }
+    let n: usize = out_shape.iter().product();
+    let mut out = Vec::with_capacity(n);
+    let mut idx = vec![0usize; shape.len()];
+    for _ in 0..n {
+        out.push(t.data()[idx.iter().enumerate().map(|(d, &i)| ranges[d][i] * strides[d]).sum::<usize>()]);
+        for d in (0..shape.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < out_shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    RingTensor::new(out_shape, out)
+}
+
+/// ONNX Gather along `axis` with constant indices of shape `idx_shape`.
+pub(crate) fn gather(
+    t: &RingTensor,
+    axis: usize,
+    indices: &[i64],
+    idx_shape: &[usize],
+) -> Result<RingTensor, ShapeError> {
+    let shape = t.shape();
+    if axis >= shape.len() {
+        return Err(ShapeError(format!("gather axis {axis} out of range for {shape:?}")));
+    }
+    let dim = shape[axis] as i64;
+    let idx: Vec<usize> = indices
+        .iter()
+        .map(|&i| {
+            let j = if i < 0 { i + dim } else { i };
+            (0..dim)
+                .contains(&j)
+                .then_some(j as usize)
+                .ok_or_else(|| ShapeError(format!("gather index {i} out of range {dim}")))
+        })
+        .collect::<Result<_, _>>()?;
+    let (outer, inner) =
+        (shape[..axis].iter().product::<usize>(), shape[axis + 1..].iter().product::<usize>());
+    let mut out = Vec::with_capacity(outer * idx.len() * inner);
+    for o in 0..outer {
+        for &j in &idx {
+            out.extend_from_slice(
+                &t.data()[(o * shape[axis] + j) * inner..(o * shape[axis] + j + 1) * inner],
+            );
+        }
+    }
+    let out_shape: Vec<usize> = [&shape[..axis], idx_shape, &shape[axis + 1..]].concat();
+    RingTensor::new(out_shape, out)
+}
+
+/// The slice range of part `index` of a Split.
+pub(crate) fn split_range(
+    dim: usize,
+    index: usize,
+    count: usize,
+    sizes: &Option<Vec<usize>>,
+) -> Result<(usize, usize), ShapeError> {
+    match sizes {
+        Some(s) => {
+            if s.iter().sum::<usize>() != dim || index >= s.len() {
+                return Err(ShapeError(format!("split sizes {s:?} do not fit {dim}")));
+            }
+            let b: usize = s[..index].iter().sum();
+            Ok((b, b + s[index]))
+        }
+        None => {
+            let part = dim.div_ceil(count.max(1));
+            let b = (index * part).min(dim);
+            Ok((b, ((index + 1) * part).min(dim)))
+        }
+    }
+}

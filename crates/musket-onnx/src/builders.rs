@@ -323,7 +323,7 @@ impl Builder {
                 }
             }
             "MaxPool" | "AveragePool" => {
-                let pool = self.pool(n)?;
+                let (pool, same) = self.pool(n)?;
                 if attr_i(n, "ceil_mode", 0) != 0 {
                     return Err(self.unsupported(n, "ceil_mode = 1"));
                 }
@@ -334,9 +334,9 @@ impl Builder {
                     if n.output.get(1).is_some_and(|s| !s.is_empty()) {
                         return Err(self.unsupported(n, "the indices output"));
                     }
-                    Op::MaxPool(pool)
+                    Op::MaxPool { pool, same }
                 } else {
-                    Op::AveragePool { pool, count_include_pad: attr_i(n, "count_include_pad", 0) != 0 }
+                    Op::AveragePool { pool, same, count_include_pad: attr_i(n, "count_include_pad", 0) != 0 }
                 };
                 self.unary(n, op)
             }
@@ -408,6 +408,61 @@ impl Builder {
                 };
                 self.unary(n, Op::ReduceMean { axes, keepdims: attr_i(n, "keepdims", 1) != 0 })
             }
+            "Slice" => {
+                let ints = |b: &Self, k: usize| -> Result<Vec<i64>, ImportError> {
+                    Ok(match b.optional(n, k)? {
+                        Some(_) => b.constant(n, k)?.data.iter().map(|&v| v as i64).collect(),
+                        None => Vec::new(),
+                    })
+                };
+                let (starts, ends, axes, steps) = if self.opset < 10 {
+                    (attr_ints(n, "starts").unwrap_or_default(), attr_ints(n, "ends").unwrap_or_default(), attr_ints(n, "axes").unwrap_or_default(), Vec::new())
+                } else {
+                    (ints(self, 1)?, ints(self, 2)?, ints(self, 3)?, ints(self, 4)?)
+                };
+                if steps.iter().any(|&s| s <= 0) {
+                    return Err(self.unsupported(n, "non-positive steps"));
+                }
+                if starts.len() != ends.len() {
+                    return Err(self.invalid(n, "starts and ends differ in length"));
+                }
+                self.unary(n, Op::Slice { starts, ends, axes, steps })
+            }
+            "Split" => {
+                let axis = attr_i(n, "axis", 0);
+                let sizes: Option<Vec<usize>> = if self.opset < 13 {
+                    attr_ints(n, "split").map(|v| v.iter().map(|&x| x.max(0) as usize).collect())
+                } else {
+                    match self.optional(n, 1)? {
+                        Some(_) => Some(self.constant(n, 1)?.data.iter().map(|&x| x.max(0.0) as usize).collect()),
+                        None => None,
+                    }
+                };
+                let x = self.secret(n, 0)?;
+                let count = n.output.len();
+                for (index, out) in n.output.iter().enumerate() {
+                    let mut part = n.clone();
+                    part.output = vec![out.clone()];
+                    part.name = format!("{}[{index}]", n.name);
+                    self.emit(&part, Op::SplitPart { axis, index, count, sizes: sizes.clone() }, vec![x.clone()])?;
+                }
+                Ok(())
+            }
+            "Gather" => {
+                let idx = match self.get(n, 1)? {
+                    Ref::Const(t) => t,
+                    _ => return Err(self.unsupported(n, "indices computed from secret values")),
+                };
+                if let Ref::Const(_) = self.get(n, 0)? {
+                    return Err(self.unsupported(n, "gathering from a constant (an embedding lookup with secret indices)"));
+                }
+                let indices = idx.data.iter().map(|&v| v as i64).collect();
+                self.unary(n, Op::Gather { axis: attr_i(n, "axis", 0), indices, indices_shape: idx.shape.clone() })
+            }
+            "Expand" => {
+                let shape: Vec<usize> = self.constant(n, 1)?.data.iter().map(|&v| v.max(0.0) as usize).collect();
+                self.unary(n, Op::Expand(shape))
+            }
             "Shape" => Err(self.unsupported(
                 n,
                 "shape computations on the input are not supported; export with Flatten or a constant reshape target",
@@ -477,35 +532,39 @@ impl Builder {
         }
     }
 
-    fn pads(&self, n: &NodeProto) -> Result<[usize; 4], ImportError> {
-        match attr_s(n, "auto_pad").as_deref() {
-            None | Some("NOTSET") | Some("VALID") => {}
+    /// Explicit pads, and the auto_pad SAME variant if any (`Some(true)`: SAME_UPPER).
+    fn pads(&self, n: &NodeProto) -> Result<([usize; 4], Option<bool>), ImportError> {
+        let same = match attr_s(n, "auto_pad").as_deref() {
+            None | Some("NOTSET") | Some("") => None,
+            Some("VALID") => return Ok(([0; 4], None)),
+            Some("SAME_UPPER") => Some(true),
+            Some("SAME_LOWER") => Some(false),
             Some(other) => return Err(self.unsupported(n, &format!("auto_pad = {other}"))),
-        }
-        if attr_s(n, "auto_pad").as_deref() == Some("VALID") {
-            return Ok([0; 4]);
-        }
-        match attr_ints(n, "pads") {
-            None => Ok([0; 4]),
+        };
+        let pads = match attr_ints(n, "pads") {
+            None => [0; 4],
             Some(v) if v.len() == 4 && v.iter().all(|&x| x >= 0) => {
-                Ok([v[0] as usize, v[1] as usize, v[2] as usize, v[3] as usize])
+                [v[0] as usize, v[1] as usize, v[2] as usize, v[3] as usize]
             }
-            Some(v) => Err(self.unsupported(n, &format!("pads = {v:?} (2-D only)"))),
-        }
+            Some(v) => return Err(self.unsupported(n, &format!("pads = {v:?} (2-D only)"))),
+        };
+        Ok((pads, same))
     }
 
-    fn pool(&self, n: &NodeProto) -> Result<Pool2d, ImportError> {
+    fn pool(&self, n: &NodeProto) -> Result<(Pool2d, Option<bool>), ImportError> {
         let kernel = self.spatial(n, "kernel_shape", [0, 0])?;
         if kernel == [0, 0] {
             return Err(self.invalid(n, "missing kernel_shape"));
         }
-        Ok(Pool2d { kernel, stride: self.spatial(n, "strides", [1, 1])?, pads: self.pads(n)? })
+        let (pads, same) = self.pads(n)?;
+        Ok((Pool2d { kernel, stride: self.spatial(n, "strides", [1, 1])?, pads }, same))
     }
 
     fn conv(&mut self, n: &NodeProto) -> Result<(), ImportError> {
+        let (pads, same) = self.pads(n)?;
         let geometry = Conv2d {
             stride: self.spatial(n, "strides", [1, 1])?,
-            pads: self.pads(n)?,
+            pads,
             dilation: self.spatial(n, "dilations", [1, 1])?,
             groups: usize::try_from(attr_i(n, "group", 1))
                 .ok()
@@ -516,7 +575,7 @@ impl Builder {
         if self.optional(n, 2)?.is_some() {
             ins.push(self.secret(n, 2)?);
         }
-        self.emit(n, Op::Conv(geometry), ins)
+        self.emit(n, Op::Conv { geometry, same }, ins)
     }
 
     /// Inference batch norm: `y = x a + b` with `a = scale / sqrt(var + eps)` and
@@ -536,7 +595,7 @@ impl Builder {
         let x_name = &n.input[0];
         if let Ref::Node(k) = x {
             let single_use = self.uses.get(x_name).copied() == Some(1);
-            if let (true, Op::Conv(_)) = (single_use, &self.nodes[k].0.op) {
+            if let (true, Op::Conv { .. }) = (single_use, &self.nodes[k].0.op) {
                 let inputs = self.nodes[k].1.clone();
                 if let (Ref::Weight(wi), bias_ref) = (&inputs[1], inputs.get(2)) {
                     let w = self.weights[*wi].1.clone();

@@ -95,7 +95,7 @@ fn batch_norm_after_conv_is_folded_into_its_weights() {
     ];
     let g = import(&model(vec![conv, bn], inits, value("x", &[1, 1, 2, 2]), "y")).unwrap();
     assert_eq!(g.nodes.len(), 1, "one fused node");
-    assert!(matches!(g.nodes[0].op, Op::Conv(_)));
+    assert!(matches!(g.nodes[0].op, Op::Conv { .. }));
     // a = gamma / sqrt(var + eps) = [0.5, 2]; w' = w a = [1, 6]; b' = (b - mean) a + beta.
     let w = &g.weights[0].1.data;
     let b = &g.weights[1].1.data;
