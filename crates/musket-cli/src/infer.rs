@@ -28,7 +28,8 @@ pub(crate) struct InferArgs {
     /// Write the output to this .npy file.
     #[arg(long)]
     output: Option<PathBuf>,
-    /// Fractional bits of the fixed-point encoding, or `auto`: the smallest number (10 to 20)
+    /// Fractional bits of the fixed-point encoding (14 to 18, where every secure function keeps
+    /// its stated domain), or `auto`: the smallest number (14 to 18)
     /// whose plaintext fixed-point run matches the f64 run on this input (same top-1, outputs
     /// within 1e-2), as Athos chooses a scale on sample data.
     #[arg(long, default_value = "16")]
@@ -136,13 +137,13 @@ fn plain_run(graph: &Graph, input: &FloatTensor, fp: FixedPoint) -> Result<Float
 
 /// Athos's idea: the smallest scale that keeps the float result on sample data.
 fn choose_frac_bits(graph: &Graph, input: &FloatTensor, float: &FloatTensor) -> Result<u32> {
-    for f in 10..=20 {
+    for f in 14..=18 {
         let Ok(out) = plain_run(graph, input, FixedPoint::new(f)) else { continue };
         if top1(&out) == top1(float) && max_diff(&out.data, &float.data) <= 1e-2 {
             return Ok(f);
         }
     }
-    bail!("no fixed-point scale from 10 to 20 fractional bits reproduces the float result on this input")
+    bail!("no fixed-point scale from 14 to 18 fractional bits reproduces the float result on this input")
 }
 
 pub(crate) fn run(args: InferArgs) -> Result<()> {
@@ -159,8 +160,8 @@ pub(crate) fn run(args: InferArgs) -> Result<()> {
             choose_frac_bits(&graph, &input, &float.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?.output)?
         }
         n => match n.parse::<u32>() {
-            Ok(f) if (1..=24).contains(&f) => f,
-            _ => bail!("--frac-bits must be a number from 1 to 24 or auto"),
+            Ok(f) if (14..=18).contains(&f) => f,
+            _ => bail!("--frac-bits must be a number from 14 to 18 or auto"),
         },
     };
     let fp = FixedPoint::new(frac_bits);
@@ -388,7 +389,8 @@ pub(crate) fn run_party(
     let job = match metadata {
         Ok(j) => j,
         Err(e) => {
-            net.abort(&format!("party {id} failed before inference: {e:#}"));
+            // Tell the peers that set-up failed, without local details such as file paths.
+            net.abort(&format!("party {id} could not prepare its part of the inference"));
             return Err(e);
         }
     };

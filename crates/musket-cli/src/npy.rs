@@ -18,7 +18,7 @@ pub(crate) fn read(path: &Path) -> Result<FloatTensor> {
     }
     let shape: Vec<u64> = npy.shape().to_vec();
     let n = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d)).filter(|&n| n <= MAX_ELEMENTS);
-    if n.is_none() {
+    if n.is_none() || shape.len() > 8 || shape.iter().any(|&d| d > MAX_ELEMENTS) {
         bail!("{}: array of shape {shape:?} is too large", path.display());
     }
     let bad = |e: std::io::Error| anyhow::anyhow!("{}: {e}", path.display());

@@ -194,8 +194,8 @@ pub fn run<P: Protocol>(
                 }
             }
             Op::Div => {
-                let (a, b) = broadcast_pair(p, get(0)?, get(1)?)?;
-                let r = nn::reciprocal(p, fp, &b)?;
+                let r = nn::reciprocal(p, fp, get(1)?)?;
+                let (a, r) = broadcast_pair(p, get(0)?, &r)?;
                 let prod = p.mul(&a, &r)?;
                 p.truncate(&prod, f)?
             }
@@ -250,15 +250,17 @@ pub fn run<P: Protocol>(
                 let x = get(0)?.clone();
                 nn::reciprocal(p, fp, &x)?
             }
-            Op::Softmax(a) => {
+            Op::Softmax { axis: a, flatten, log } => {
                 let x = get(0)?.clone();
-                let a = axis(&node.name, *a, x.shape().len())?;
-                nn::softmax(p, fp, &x, a)?
-            }
-            Op::LogSoftmax(a) => {
-                let x = get(0)?.clone();
-                let a = axis(&node.name, *a, x.shape().len())?;
-                nn::log_softmax(p, fp, &x, a)?
+                let shape = x.shape().to_vec();
+                let a = axis(&node.name, *a, shape.len())?;
+                let (x2, a2) = if *flatten {
+                    (p.reshape(&x, &[shape[..a].iter().product(), shape[a..].iter().product()])?, 1)
+                } else {
+                    (x, a)
+                };
+                let y = if *log { nn::log_softmax(p, fp, &x2, a2)? } else { nn::softmax(p, fp, &x2, a2)? };
+                p.reshape(&y, &shape)?
             }
             Op::MaxPool { pool, same } => {
                 let x = get(0)?.clone();
@@ -377,7 +379,7 @@ pub fn run<P: Protocol>(
                         .ok_or_else(|| usage(&node.name, "ReduceMean axis out of range"))?;
                     y = p.sum_axis(&y, a)?;
                 }
-                let mut y = nn::scale_public(p, fp, &y, 1.0 / count.max(1) as f64)?;
+                let mut y = nn::scale_public_fine(p, fp, &y, 1.0 / count.max(1) as f64)?;
                 if *keepdims {
                     let kept: Vec<usize> = shape
                         .iter()
@@ -439,7 +441,7 @@ pub(crate) fn resolve_pool(pool: &nn::Pool2d, same: Option<bool>, shape: &[usize
 /// Resolves a possibly negative axis against `rank`.
 fn axis(node: &str, a: i64, rank: usize) -> Result<usize> {
     let r = if a < 0 { a + rank as i64 } else { a };
-    if r < 0 || r as usize >= rank.max(1) {
+    if r < 0 || r as usize >= rank {
         return Err(usage(node, format!("axis {a} out of range for rank {rank}")));
     }
     Ok(r as usize)

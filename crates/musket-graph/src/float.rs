@@ -63,7 +63,7 @@ fn transpose2(t: &FloatTensor) -> Result<FloatTensor, String> {
 
 fn resolve_axis(a: i64, rank: usize) -> Result<usize, String> {
     let r = if a < 0 { a + rank as i64 } else { a };
-    if r < 0 || r as usize >= rank.max(1) {
+    if r < 0 || r as usize >= rank {
         return Err(format!("axis {a} out of range for rank {rank}"));
     }
     Ok(r as usize)
@@ -102,6 +102,9 @@ fn conv(
     );
     if cv.groups == 0 || c != cg * cv.groups || o % cv.groups != 0 {
         return Err("conv channels do not fit the groups".into());
+    }
+    if bias.is_some_and(|b| b.data.len() != o) {
+        return Err("conv bias length differs from the output channels".into());
     }
     let (ekh, ekw) = ((kh - 1) * cv.dilation[0] + 1, (kw - 1) * cv.dilation[1] + 1);
     if h + cv.pads[0] + cv.pads[2] < ekh || wd + cv.pads[1] + cv.pads[3] < ekw {
@@ -262,14 +265,19 @@ pub fn eval_f64(graph: &Graph, input: &FloatTensor) -> Result<FloatRun, String> 
                     return Err(err("Affine needs [N, C, ...]".into()));
                 }
                 s[1] = x.shape[1];
-                let sc = FloatTensor { shape: s.clone(), data: get(1)?.data.clone() };
-                let sh = FloatTensor { shape: s, data: get(2)?.data.clone() };
+                let sc = FloatTensor::new(s.clone(), get(1)?.data.clone())
+                    .ok_or_else(|| err("Affine scale length".into()))?;
+                let sh = FloatTensor::new(s, get(2)?.data.clone())
+                    .ok_or_else(|| err("Affine shift length".into()))?;
                 zip(&zip(x, &sc, |a, b| a * b).map_err(err)?, &sh, |a, b| a + b).map_err(err)?
             }
             Op::LayerNorm { eps } => {
                 let x = get(0)?;
                 let d = *x.shape.last().ok_or_else(|| err("LayerNorm of a scalar".into()))?;
                 let (g, b) = (get(1)?, if node.inputs.len() > 2 { Some(get(2)?) } else { None });
+                if g.data.len() != d || b.is_some_and(|b| b.data.len() != d) {
+                    return Err(err("LayerNorm scale/bias length differs from the last axis".into()));
+                }
                 let mut out = x.clone();
                 for row in out.data.chunks_mut(d.max(1)) {
                     let mean = row.iter().sum::<f64>() / d as f64;
@@ -288,17 +296,25 @@ pub fn eval_f64(graph: &Graph, input: &FloatTensor) -> Result<FloatRun, String> 
             Op::Erf => map(get(0)?, musket_nn::reference::erf),
             Op::Sqrt => map(get(0)?, f64::sqrt),
             Op::Reciprocal => map(get(0)?, |v| 1.0 / v),
-            Op::Softmax(a) | Op::LogSoftmax(a) => {
+            Op::Softmax { axis: a, flatten, log } => {
                 let x = get(0)?;
                 let axis = resolve_axis(*a, x.shape.len()).map_err(err)?;
-                let log = matches!(node.op, Op::LogSoftmax(_));
-                along(x, axis, |lane| {
+                let view = if *flatten {
+                    FloatTensor {
+                        shape: vec![x.shape[..axis].iter().product(), x.shape[axis..].iter().product()],
+                        data: x.data.clone(),
+                    }
+                } else {
+                    x.clone()
+                };
+                let y = along(&view, if *flatten { 1 } else { axis }, |lane| {
                     let m = lane.iter().copied().fold(f64::MIN, f64::max);
                     let s: f64 = lane.iter().map(|v| (v - m).exp()).sum();
                     for v in lane.iter_mut() {
-                        *v = if log { *v - m - s.ln() } else { (*v - m).exp() / s };
+                        *v = if *log { *v - m - s.ln() } else { (*v - m).exp() / s };
                     }
-                })
+                });
+                FloatTensor { shape: x.shape.clone(), data: y.data }
             }
             Op::MaxPool { pool: p, same } => {
                 let x = get(0)?;
@@ -382,6 +398,9 @@ pub fn eval_f64(graph: &Graph, input: &FloatTensor) -> Result<FloatRun, String> 
                         .collect::<Result<_, _>>()
                         .map_err(err)?
                 };
+                if drop.iter().any(|&d| x.shape[d] != 1) {
+                    return Err(err(format!("cannot squeeze axes {axes:?} of {:?}", x.shape)));
+                }
                 FloatTensor {
                     shape: (0..x.shape.len()).filter(|d| !drop.contains(d)).map(|d| x.shape[d]).collect(),
                     data: x.data.clone(),

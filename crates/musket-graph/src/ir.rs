@@ -92,10 +92,17 @@ pub enum Op {
     Sqrt,
     /// Reciprocal.
     Reciprocal,
-    /// Softmax along an axis (negative counts from the end).
-    Softmax(i64),
-    /// Log-softmax along an axis (negative counts from the end).
-    LogSoftmax(i64),
+    /// Softmax or log-softmax along an axis (negative counts from the end). With `flatten`
+    /// (ONNX before opset 13) the input is viewed as 2-D `[prod(..axis), prod(axis..)]` and
+    /// normalised over its second dimension.
+    Softmax {
+        /// Axis.
+        axis: i64,
+        /// Opset < 13 semantics.
+        flatten: bool,
+        /// Log-softmax instead.
+        log: bool,
+    },
     /// 2-D max pooling (`same` as for Conv).
     MaxPool {
         /// Geometry.
@@ -253,6 +260,9 @@ impl Graph {
         if self.output >= base + self.nodes.len() {
             return Err(format!("output value {} does not exist", self.output));
         }
+        for node in &self.nodes {
+            op_bounds(&node.op).map_err(|e| format!("node {:?}: {e}", node.name))?;
+        }
         for (name, t) in &self.weights {
             if t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none_or(|n| n > 1 << 28) {
                 return Err(format!("weight {name:?} is too large"));
@@ -260,4 +270,108 @@ impl Graph {
         }
         Ok(())
     }
+}
+
+/// Largest spatial parameter (kernel, stride, dilation, pad) accepted.
+const MAX_GEOMETRY: usize = 1 << 12;
+/// Largest tensor, in elements, an op parameter may describe.
+const MAX_ELEMENTS: usize = 1 << 28;
+
+fn distinct(axes: &[i64]) -> bool {
+    axes.iter().enumerate().all(|(i, a)| !axes[..i].contains(a))
+}
+
+/// Bounds on op parameters, so that no op of a received architecture can allocate without
+/// limit, overflow an index, or divide by zero.
+fn op_bounds(op: &Op) -> Result<(), String> {
+    let small = |v: &[usize], what: &str| {
+        if v.iter().all(|&x| x <= MAX_GEOMETRY) {
+            Ok(())
+        } else {
+            Err(format!("{what} {v:?} too large"))
+        }
+    };
+    let positive = |v: &[usize], what: &str| {
+        if v.iter().all(|&x| (1..=MAX_GEOMETRY).contains(&x)) {
+            Ok(())
+        } else {
+            Err(format!("{what} {v:?} out of range"))
+        }
+    };
+    match op {
+        Op::Conv { geometry: g, .. } => {
+            positive(&g.stride, "strides")?;
+            positive(&g.dilation, "dilations")?;
+            small(&g.pads, "pads")?;
+            if g.groups == 0 || g.groups > MAX_GEOMETRY * 16 {
+                return Err("bad group count".into());
+            }
+        }
+        Op::MaxPool { pool, .. } | Op::AveragePool { pool, .. } => {
+            positive(&pool.kernel, "kernel")?;
+            positive(&pool.stride, "strides")?;
+            small(&pool.pads, "pads")?;
+        }
+        Op::Pad { pads, value } => {
+            small(pads, "pads")?;
+            if !value.is_finite() {
+                return Err("pad value is not finite".into());
+            }
+        }
+        Op::Expand(shape)
+            if shape.len() > 16
+                || shape
+                    .iter()
+                    .try_fold(1usize, |a, &d| a.checked_mul(d))
+                    .is_none_or(|n| n > MAX_ELEMENTS) =>
+        {
+            return Err(format!("expand to {shape:?} is too large"));
+        }
+        Op::Reshape(target)
+            if target.len() > 16 || target.iter().any(|&t| t < -1 || t > MAX_ELEMENTS as i64) =>
+        {
+            return Err(format!("bad reshape target {target:?}"));
+        }
+        Op::SplitPart { index, count, sizes, .. } => {
+            if *count == 0 || *count > MAX_GEOMETRY || index >= count {
+                return Err("bad split".into());
+            }
+            if let Some(s) = sizes {
+                if s.len() != *count
+                    || s.iter().try_fold(0usize, |a, &d| a.checked_add(d)).is_none_or(|n| n > MAX_ELEMENTS)
+                {
+                    return Err(format!("bad split sizes {s:?}"));
+                }
+            }
+        }
+        Op::Gather { indices, indices_shape, .. }
+            if indices_shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(indices.len())
+                || indices.len() > MAX_ELEMENTS =>
+        {
+            return Err("gather indices do not match their shape".into());
+        }
+        Op::Transpose(perm) if perm.len() > 16 => return Err("transpose of too many axes".into()),
+        Op::Squeeze(axes) | Op::Unsqueeze(axes) | Op::ReduceMean { axes, .. }
+            if !distinct(axes) || axes.len() > 16 =>
+        {
+            return Err(format!("repeated or too many axes {axes:?}"));
+        }
+        Op::Slice { starts, ends, axes, steps } => {
+            if starts.len() != ends.len()
+                || starts.len() > 16
+                || axes.len() > starts.len()
+                || steps.len() > starts.len()
+            {
+                return Err("slice parameters of different lengths".into());
+            }
+            if steps.iter().any(|&s| s <= 0) || !distinct(axes) {
+                return Err("bad slice steps or axes".into());
+            }
+        }
+        Op::Clip { lo, hi } if !(lo.is_finite() && hi.is_finite() && lo <= hi) => {
+            return Err("bad clip bounds".into())
+        }
+        _ => {}
+    }
+    Ok(())
 }

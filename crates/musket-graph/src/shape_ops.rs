@@ -2,6 +2,18 @@
 
 use musket_ring::{RingTensor, ShapeError};
 
+/// Largest tensor an op may create (elements).
+const MAX_ELEMENTS: usize = 1 << 28;
+
+/// The element count of `shape`, or an error above [`MAX_ELEMENTS`].
+pub(crate) fn checked_elements(shape: &[usize]) -> Result<usize, ShapeError> {
+    shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&n| n <= MAX_ELEMENTS)
+        .ok_or_else(|| ShapeError(format!("tensor of shape {shape:?} would exceed {MAX_ELEMENTS} elements")))
+}
+
 /// Numpy broadcast of two shapes.
 pub(crate) fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>, ShapeError> {
     let rank = a.len().max(b.len());
@@ -23,6 +35,7 @@ pub(crate) fn broadcast_to(t: &RingTensor, shape: &[usize]) -> Result<RingTensor
     if t.shape() == shape {
         return Ok(t.clone());
     }
+    checked_elements(shape)?;
     let mut s = vec![1; shape.len().saturating_sub(t.shape().len())];
     s.extend_from_slice(t.shape());
     musket_nn::broadcast(&t.reshape(&s)?, shape)
@@ -65,7 +78,8 @@ pub(crate) fn pad(t: &RingTensor, pads: &[usize]) -> Result<RingTensor, ShapeErr
         return Err(ShapeError(format!("pads {pads:?} do not fit rank {rank}")));
     }
     let out_shape: Vec<usize> = (0..rank).map(|d| shape[d] + pads[d] + pads[rank + d]).collect();
-    let mut out = vec![0u64; out_shape.iter().product()];
+    let n = checked_elements(&out_shape)?;
+    let mut out = vec![0u64; n];
     let mut idx = vec![0usize; rank];
     for &v in t.data() {
         let mut off = 0;

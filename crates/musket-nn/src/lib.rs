@@ -45,7 +45,7 @@ pub use cmp::{
     abs, argmax_index, argmax_onehot, clip, eq, ge, gt, le, leaky_relu, lt, max_along, maximum, min_along,
     minimum, relu, relu6, select, sign,
 };
-pub use linear::{affine, conv2d, div_public, linear, scale_public, Conv2d};
+pub use linear::{affine, conv2d, div_public, linear, scale_public, scale_public_fine, Conv2d};
 pub use pool::{avg_pool2d, global_avg_pool, max_pool2d, Pool2d};
 pub use tensor_ops::{broadcast, concat_shares, mul_many, split_share};
 

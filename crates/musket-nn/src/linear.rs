@@ -5,6 +5,23 @@ use crate::tensor_ops::broadcast;
 use musket_core::{MpcError, Protocol, Result, Share};
 use musket_ring::{FixedPoint, RingTensor};
 
+/// Largest intermediate tensor a layer may build (elements).
+pub(crate) const MAX_LAYER_ELEMENTS: usize = 1 << 28;
+
+/// Extra fractional bits given to a public constant in [`scale_public_fine`].
+const FINE_BITS: u32 = 12;
+
+/// Multiplies by a public real constant encoded with 12 extra fractional bits (e.g. `1/n` for a
+/// mean over thousands of elements), one truncation: error at most one ulp plus
+/// `|x| 2^-(f+13)`. Requires `|x c| < 2^(62 - 2f - 12)` (2^18 at f = 16).
+pub fn scale_public_fine<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share, c: f64) -> Result<P::Share> {
+    let fine = FixedPoint::new((fp.frac_bits() + FINE_BITS).min(30));
+    let extra = fine.frac_bits() - fp.frac_bits();
+    let enc = fine.encode_one(c).ok_or_else(|| MpcError::Usage("public constant out of range".into()))?;
+    let scaled = p.scale(x, enc)?;
+    p.truncate(&scaled, fp.frac_bits() + extra)
+}
+
 /// Multiplies by a public real constant: one truncation, error at most one ulp plus
 /// `|x| * 2^-(f+1)` from rounding the constant.
 pub fn scale_public<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share, c: f64) -> Result<P::Share> {
@@ -124,6 +141,11 @@ pub fn conv2d<P: Protocol>(
     let ow = (wd + pl + pr - ekw) / sw + 1;
     let k = c * kh * kw;
     let rows = n * oh * ow;
+    if rows.checked_mul(k).is_none_or(|e| e > MAX_LAYER_ELEMENTS)
+        || k.checked_mul(o).is_none_or(|e| e > MAX_LAYER_ELEMENTS)
+    {
+        return Err(MpcError::Usage(format!("conv2d: layer on {:?} is too large", x.shape())));
+    }
     let cols = p.linear(x, &|t| {
         let mut out = vec![0u64; rows * k];
         for b in 0..n {

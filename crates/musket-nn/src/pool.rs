@@ -32,6 +32,10 @@ fn windows(shape: &[usize], pool: &Pool2d) -> Result<(Vec<usize>, Vec<Option<usi
     }
     let oh = (h + pt + pb - kh) / sh + 1;
     let ow = (w + pl + pr - kw) / sw + 1;
+    let total = [n, c, oh, ow, kh, kw].iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    if total.is_none_or(|t| t > crate::linear::MAX_LAYER_ELEMENTS) {
+        return Err(MpcError::Usage(format!("pooling window {pool:?} on {shape:?} is too large")));
+    }
     let mut idx = Vec::with_capacity(n * c * oh * ow * kh * kw);
     for b in 0..n * c {
         for i in 0..oh {
@@ -76,8 +80,8 @@ pub fn max_pool2d<P: Protocol>(p: &mut P, x: &P::Share, pool: &Pool2d) -> Result
 }
 
 /// Average pooling. With `count_include_pad` false (ONNX's default) each window is divided by
-/// its number of real positions. Error: at most one ulp plus the rounding of `1/count`
-/// (relative 2^-17 at 16 fractional bits) times the window sum.
+/// its number of real positions. Error: at most one ulp plus `|window sum| 2^-(f+13)` from the
+/// rounding of `1/count`. Requires window means below 2^18 in magnitude.
 pub fn avg_pool2d<P: Protocol>(
     p: &mut P,
     fp: FixedPoint,
@@ -89,15 +93,18 @@ pub fn avg_pool2d<P: Protocol>(
     let win = p.linear(x, &|t| gather(t, &shape, &idx))?;
     let sums = p.sum_axis(&win, 4)?;
     let k = shape[4];
+    // 1/count with 12 extra fractional bits, so the rounding of the constant stays far below
+    // one ulp of the result.
+    let fine = FixedPoint::new((fp.frac_bits() + 12).min(30));
     let scales: Vec<u64> = idx
         .chunks(k)
         .map(|w| {
             let count = if count_include_pad { k } else { w.iter().filter(|i| i.is_some()).count().max(1) };
-            fp.encode_one(1.0 / count as f64).expect("1/count is in range")
+            fine.encode_one(1.0 / count as f64).expect("1/count is in range")
         })
         .collect();
     let scaled = p.mul_public(&sums, &RingTensor::new(sums.shape().to_vec(), scales)?)?;
-    p.truncate(&scaled, fp.frac_bits())
+    p.truncate(&scaled, fine.frac_bits())
 }
 
 /// Mean over H and W, keeping them as size-1 dimensions (`[N, C, 1, 1]`).
@@ -107,6 +114,6 @@ pub fn global_avg_pool<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> 
     };
     let flat = p.reshape(x, &[n, c, h * w])?;
     let sums = p.sum_axis(&flat, 2)?;
-    let mean = crate::linear::scale_public(p, fp, &sums, 1.0 / (h * w).max(1) as f64)?;
+    let mean = crate::linear::scale_public_fine(p, fp, &sums, 1.0 / (h * w).max(1) as f64)?;
     p.reshape(&mean, &[n, c, 1, 1])
 }

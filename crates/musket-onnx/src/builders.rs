@@ -27,7 +27,7 @@ pub fn import(bytes: &[u8]) -> Result<Graph, ImportError> {
     let g = model.graph.as_ref().ok_or_else(|| ImportError::Model("the model has no graph".into()))?;
     let mut b = Builder { opset, ..Default::default() };
     for init in &g.initializer {
-        b.vals.insert(init.name.clone(), Ref::Const(to_float(init)?));
+        b.vals.insert(init.name.clone(), Ref::Const(to_float(init)?, false));
     }
     let inputs: Vec<_> = g.input.iter().filter(|i| !b.vals.contains_key(&i.name)).collect();
     let [input] = inputs[..] else {
@@ -47,6 +47,9 @@ pub fn import(bytes: &[u8]) -> Result<Graph, ImportError> {
             *b.uses.entry(i.clone()).or_default() += 1;
         }
     }
+    for o in &g.output {
+        *b.uses.entry(o.name.clone()).or_default() += 1;
+    }
     for n in &g.node {
         b.node(n)?;
     }
@@ -59,7 +62,7 @@ pub fn import(bytes: &[u8]) -> Result<Graph, ImportError> {
     let out = match b.vals.get(&output.name) {
         Some(Ref::Input) => 0,
         Some(Ref::Node(k)) => *k,
-        Some(Ref::Weight(_) | Ref::Const(_)) | None => {
+        Some(Ref::Weight(_) | Ref::Const(..)) | None => {
             return Err(ImportError::Model(format!(
                 "output {:?} is not computed from the input",
                 output.name
@@ -73,9 +76,11 @@ pub fn import(bytes: &[u8]) -> Result<Graph, ImportError> {
 #[derive(Clone)]
 enum Ref {
     Input,
-    /// A constant (initializer or Constant node): folded into attributes where public, shared
-    /// as a secret weight where it is an operand.
-    Const(FloatTensor),
+    /// A constant: an initializer (`public` false: a trained value, shared as a secret weight
+    /// when it is an arithmetic operand) or a Constant node (`public` true: part of the
+    /// architecture, folded into attributes). Structural inputs (shapes, pads, axes, bounds)
+    /// are read from either.
+    Const(FloatTensor, bool),
     /// A secret weight (index into `weights`).
     Weight(usize),
     /// The output of node k (index into `nodes`).
@@ -150,7 +155,7 @@ impl Builder {
 
     fn constant(&self, n: &NodeProto, k: usize) -> Result<FloatTensor, ImportError> {
         match self.get(n, k)? {
-            Ref::Const(t) => Ok(t),
+            Ref::Const(t, _) => Ok(t),
             _ => Err(self.invalid(
                 n,
                 format!("input {k} must be a constant (computed values there are not supported)"),
@@ -161,7 +166,7 @@ impl Builder {
     /// A secret operand: constants become the model owner's weights.
     fn secret(&mut self, n: &NodeProto, k: usize) -> Result<Ref, ImportError> {
         Ok(match self.get(n, k)? {
-            Ref::Const(t) => {
+            Ref::Const(t, _) => {
                 let name = n.input[k].clone();
                 let idx = match self.weight_of.get(&name) {
                     Some(&i) => i,
@@ -228,7 +233,7 @@ impl Builder {
                 } else {
                     return Err(self.unsupported(n, "only tensor, float and int constants are supported"));
                 };
-                self.alias(n, Ref::Const(t))
+                self.alias(n, Ref::Const(t, true))
             }
             "Identity" => {
                 let r = self.get(n, 0)?;
@@ -244,8 +249,13 @@ impl Builder {
             "Cast" => {
                 let to = attr_i(n, "to", 1);
                 let r = self.get(n, 0)?;
-                // Float types (FLOAT, DOUBLE, FLOAT16, BFLOAT16) keep real values.
-                if matches!(r, Ref::Const(_)) || matches!(to, 1 | 10 | 11 | 16) {
+                // Float types (FLOAT, DOUBLE, FLOAT16, BFLOAT16) keep real values; a constant cast
+                // to an integer type is truncated toward zero.
+                let float_target = matches!(to, 1 | 10 | 11 | 16);
+                if let Ref::Const(t, public) = &r {
+                    let data = if float_target { t.data.clone() } else { t.data.iter().map(|v| v.trunc()).collect() };
+                    self.alias(n, Ref::Const(FloatTensor { shape: t.shape.clone(), data }, *public))
+                } else if float_target {
                     self.alias(n, r)
                 } else {
                     Err(self.unsupported(n, "casting a computed value to an integer type"))
@@ -275,9 +285,11 @@ impl Builder {
                 self.unary(n, Op::Clip { lo: lo.max(-edge), hi: hi.min(edge) })
             }
             "Softmax" | "LogSoftmax" => {
-                let axis = attr_i(n, "axis", if self.opset < 13 { 1 } else { -1 });
-                let op = if n.op_type == "Softmax" { Op::Softmax(axis) } else { Op::LogSoftmax(axis) };
-                self.unary(n, op)
+                // Before opset 13 the input is flattened to 2-D at `axis` (default 1).
+                let flatten = self.opset < 13;
+                let axis = attr_i(n, "axis", if flatten { 1 } else { -1 });
+                let log = n.op_type == "LogSoftmax";
+                self.unary(n, Op::Softmax { axis, flatten, log })
             }
             "MatMul" => {
                 let (a, b) = (self.secret(n, 0)?, self.secret(n, 1)?);
@@ -406,6 +418,10 @@ impl Builder {
                         None => Vec::new(),
                     }
                 };
+                if axes.is_empty() && attr_i(n, "noop_with_empty_axes", 0) != 0 {
+                    let r = self.get(n, 0)?;
+                    return self.alias(n, r);
+                }
                 self.unary(n, Op::ReduceMean { axes, keepdims: attr_i(n, "keepdims", 1) != 0 })
             }
             "Slice" => {
@@ -450,10 +466,10 @@ impl Builder {
             }
             "Gather" => {
                 let idx = match self.get(n, 1)? {
-                    Ref::Const(t) => t,
+                    Ref::Const(t, _) => t,
                     _ => return Err(self.unsupported(n, "indices computed from secret values")),
                 };
-                if let Ref::Const(_) = self.get(n, 0)? {
+                if let Ref::Const(..) = self.get(n, 0)? {
                     return Err(self.unsupported(n, "gathering from a constant (an embedding lookup with secret indices)"));
                 }
                 let indices = idx.data.iter().map(|&v| v as i64).collect();
@@ -482,12 +498,13 @@ impl Builder {
 
     fn binary(&mut self, n: &NodeProto) -> Result<(), ImportError> {
         let (a, b) = (self.get(n, 0)?, self.get(n, 1)?);
+        // Only Constant-node scalars are public (e.g. a division by sqrt(d_k)); a scalar
+        // initializer is a trained value and stays a secret weight.
         let scalar = |r: &Ref| match r {
-            Ref::Const(t) if t.data.len() == 1 => Some(t.data[0]),
+            Ref::Const(t, true) if t.data.len() == 1 => Some(t.data[0]),
             _ => None,
         };
         let op = n.op_type.as_str();
-        // A scalar constant is a public part of the architecture (e.g. a division by a norm).
         match (op, scalar(&a), scalar(&b)) {
             (_, Some(_), Some(_)) => return Err(self.unsupported(n, "operations between two constants")),
             ("Add", None, Some(c)) | ("Add", Some(c), None) => {
@@ -597,9 +614,14 @@ impl Builder {
             let single_use = self.uses.get(x_name).copied() == Some(1);
             if let (true, Op::Conv { .. }) = (single_use, &self.nodes[k].0.op) {
                 let inputs = self.nodes[k].1.clone();
-                if let (Ref::Weight(wi), bias_ref) = (&inputs[1], inputs.get(2)) {
+                let bias_ok = match inputs.get(2) {
+                    None => true,
+                    Some(Ref::Weight(bi)) => self.weights[*bi].1.data.len() == c,
+                    Some(_) => false,
+                };
+                if let (Ref::Weight(wi), bias_ref, true) = (&inputs[1], inputs.get(2), bias_ok) {
                     let w = self.weights[*wi].1.clone();
-                    if w.shape.first() == Some(&c) {
+                    if c > 0 && w.shape.first() == Some(&c) && w.data.len().is_multiple_of(c) {
                         let per = w.data.len() / c;
                         let mut wf = w.clone();
                         for o in 0..c {
@@ -652,7 +674,7 @@ impl Builder {
                 Ref::Input => 0,
                 Ref::Weight(i) => Graph::weight_id(new_index[*i]),
                 Ref::Node(k) => 1 + w + k,
-                Ref::Const(_) => unreachable!("constants are converted to weights before use"),
+                Ref::Const(..) => unreachable!("constants are converted to weights before use"),
             }
         };
         let nodes: Vec<Node> = self

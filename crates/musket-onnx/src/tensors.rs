@@ -61,6 +61,19 @@ pub(crate) fn to_float(t: &TensorProto) -> Result<FloatTensor, ImportError> {
             x if x == DataType::INT8 as i32 => raw.iter().map(|&b| b as i8 as f64).collect(),
             _ => raw.iter().map(|&b| b as f64).collect(),
         }
+    } else if ![
+        DataType::FLOAT,
+        DataType::DOUBLE,
+        DataType::INT64,
+        DataType::INT32,
+        DataType::INT8,
+        DataType::UINT8,
+        DataType::BOOL,
+    ]
+    .iter()
+    .any(|d| *d as i32 == dt)
+    {
+        return Err(invalid(name, format!("data type {dt} is not supported")));
     } else if !t.float_data.is_empty() {
         t.float_data.iter().map(|&v| v as f64).collect()
     } else if !t.double_data.is_empty() {

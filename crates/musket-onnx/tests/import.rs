@@ -102,3 +102,42 @@ fn batch_norm_after_conv_is_folded_into_its_weights() {
     assert!((w[0] - 1.0).abs() < 1e-6 && (w[1] - 6.0).abs() < 1e-6, "{w:?}");
     assert!((b[0] - (-0.25)).abs() < 1e-6 && (b[1] - (-1.0)).abs() < 1e-6, "{b:?}");
 }
+
+#[test]
+fn trained_scalars_stay_secret_and_constant_nodes_are_public() {
+    let mut c = NodeProto::new();
+    c.op_type = "Constant".into();
+    c.name = "two".into();
+    c.output = vec!["two".into()];
+    let mut a = AttributeProto::new();
+    a.name = "value".into();
+    a.type_ = AttributeType::TENSOR.into();
+    a.t = Some(tensor("", &[], vec![2.0])).into();
+    c.attribute.push(a);
+    let nodes =
+        vec![c, node("Mul", "by_trained", &["x", "gain"], "y"), node("Mul", "by_two", &["y", "two"], "z")];
+    let g = import(&model(nodes, vec![tensor("gain", &[], vec![0.7])], value("x", &[1, 4]), "z")).unwrap();
+    assert_eq!(g.nodes[0].op, Op::Mul, "a trained scalar is a secret weight");
+    assert_eq!(g.weights.len(), 1);
+    assert_eq!(g.nodes[1].op, Op::MulConst(2.0), "a Constant-node scalar is public");
+    let arch = g.without_weights();
+    assert!(arch.weights[0].1.data.is_empty(), "the architecture carries no weight values");
+}
+
+#[test]
+fn malformed_architectures_are_refused_by_validation() {
+    let bytes = model(vec![node("Relu", "r", &["x"], "y")], vec![], value("x", &[1, 4]), "y");
+    let good = import(&bytes).unwrap();
+    let mut bad = good.clone();
+    bad.nodes[0].op = Op::Pad { pads: vec![usize::MAX; 4], value: 0.0 };
+    assert!(bad.validate().is_err());
+    let mut bad = good.clone();
+    bad.nodes[0].op = Op::Expand(vec![1 << 40, 1 << 40]);
+    assert!(bad.validate().is_err());
+    let mut bad = good.clone();
+    bad.nodes[0].inputs = vec![5];
+    assert!(bad.validate().is_err());
+    let mut bad = good;
+    bad.nodes[0].op = Op::ReduceMean { axes: vec![0, 0], keepdims: false };
+    assert!(bad.validate().is_err());
+}
