@@ -147,8 +147,9 @@ fn choose_frac_bits(graph: &Graph, input: &FloatTensor, float: &FloatTensor) -> 
 }
 
 pub(crate) fn run(args: InferArgs) -> Result<()> {
-    let graph = musket_onnx::load(&args.model)?;
     let input = npy::read(&args.input)?;
+    // Specialised to the input's shape, so shape computations in the model fold to constants.
+    let graph = musket_onnx::load_for_input(&args.model, Some(&input.shape))?;
     // The f64 run (model and sample together, as the model owner would on sample data)
     // checks ranges, chooses the scale on request, and is the reference of --check. Without
     // those, the range check looks at the first batch item only (cheap for big batches).
@@ -349,8 +350,30 @@ pub(crate) fn run_party(
         if !is_compute {
             return Ok(None);
         }
+        // The data owner first tells everyone the input shape; the model owner then loads the
+        // model specialised to it and sends the architecture.
+        let (input, input_shape) = if id == OWNERS.data {
+            let x = npy::read(input.context("party 1 needs --input")?)?;
+            let shape = serde_json::to_vec(&x.shape)?;
+            for &j in compute.iter().filter(|&&j| j != id) {
+                net.send_bytes(j, &shape)?;
+            }
+            let s = x.shape.clone();
+            (Some(x), s)
+        } else {
+            let bytes = net.recv_bytes(OWNERS.data)?;
+            let s: Vec<usize> =
+                serde_json::from_slice(&bytes).context("party 1 sent a malformed input shape")?;
+            if s.len() > 8
+                || s.iter().any(|&d| d > 1 << 28)
+                || s.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none_or(|n| n > 1 << 28)
+            {
+                bail!("party 1 sent an implausible input shape {s:?}");
+            }
+            (None, s)
+        };
         let graph = if id == OWNERS.model {
-            let g = musket_onnx::load(model.context("party 0 needs --model")?)?;
+            let g = musket_onnx::load_for_input(model.context("party 0 needs --model")?, Some(&input_shape))?;
             let arch = serde_json::to_vec(&g.without_weights())?;
             for &j in compute.iter().filter(|&&j| j != id) {
                 net.send_bytes(j, &arch)?;
@@ -365,24 +388,6 @@ pub(crate) fn run_party(
                 serde_json::from_slice(&bytes).context("party 0 sent a malformed model architecture")?;
             g.validate().map_err(|e| anyhow::anyhow!("party 0 sent a malformed model architecture: {e}"))?;
             g
-        };
-        let (input, input_shape) = if id == OWNERS.data {
-            let x = npy::read(input.context("party 1 needs --input")?)?;
-            let shape = serde_json::to_vec(&x.shape)?;
-            for &j in compute.iter().filter(|&&j| j != id) {
-                net.send_bytes(j, &shape)?;
-            }
-            let s = x.shape.clone();
-            (Some(x), s)
-        } else {
-            let bytes = net.recv_bytes(OWNERS.data)?;
-            let s: Vec<usize> =
-                serde_json::from_slice(&bytes).context("party 1 sent a malformed input shape")?;
-            if s.len() > 8 || s.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none_or(|n| n > 1 << 28)
-            {
-                bail!("party 1 sent an implausible input shape {s:?}");
-            }
-            (None, s)
         };
         Ok(Some(PartyInference { graph, input, input_shape, fp }))
     })();

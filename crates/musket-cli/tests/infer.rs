@@ -95,6 +95,13 @@ fn bundled_models_match_onnxruntime_on_the_whole_test_split() {
 }
 
 #[test]
+fn dynamic_batch_transformer_folds_its_shape_computations() {
+    for protocol in ["2pc", "3pc"] {
+        check_model_on_test_split("digits-transformer-dyn", "digits-test-tokens.npy", 17, protocol, 0.85);
+    }
+}
+
+#[test]
 fn resnet18_matches_onnxruntime_on_the_whole_test_split() {
     for protocol in ["2pc", "3pc"] {
         check_model_on_test_split("resnet18-32", "digits-test-32x32x3.npy", 17, protocol, 0.85);
@@ -222,14 +229,18 @@ fn the_f64_reference_matches_onnxruntime_for_every_bundled_model() {
         ("lenet5-28", "digits-test-28x28.npy", vec![360, 1, 28, 28]),
         ("digits-transformer", "digits-test-tokens.npy", vec![1, 8, 8]),
         ("resnet18-32", "digits-test-32x32x3.npy", vec![4, 3, 32, 32]),
+        ("digits-transformer-dyn", "digits-test-tokens.npy", vec![360, 8, 8]),
     ];
     for (model, input, shape) in inputs {
         let (_, x) = read_npy(&example(input));
-        let opsets: &[u32] = if model == "resnet18-32" { &[17] } else { &[13, 17] };
+        let opsets: &[u32] =
+            if model.starts_with("resnet18") || model.ends_with("-dyn") { &[17] } else { &[13, 17] };
         for &opset in opsets {
-            let graph =
-                musket_onnx::load(std::path::Path::new(&example(&format!("{model}-opset{opset}.onnx"))))
-                    .unwrap();
+            let graph = musket_onnx::load_for_input(
+                std::path::Path::new(&example(&format!("{model}-opset{opset}.onnx"))),
+                Some(&shape),
+            )
+            .unwrap();
             let (_, reference) = read_npy(&example(&format!("{model}-opset{opset}-reference.npy")));
             let n: usize = shape.iter().product();
             let x = musket_graph::FloatTensor::new(shape.clone(), x[..n].to_vec()).unwrap();

@@ -17,6 +17,8 @@ pub struct FloatRun {
     pub output: FloatTensor,
     /// Largest magnitude of each node's output, in node order.
     pub max_abs: Vec<f64>,
+    /// Shape of each node's output, in node order.
+    pub shapes: Vec<Vec<usize>>,
 }
 
 fn bits(t: &FloatTensor) -> RingTensor {
@@ -188,6 +190,7 @@ pub fn eval_f64(graph: &Graph, input: &FloatTensor) -> Result<FloatRun, String> 
         vals[Graph::weight_id(i)] = Some(w.clone());
     }
     let mut max_abs = Vec::with_capacity(graph.nodes.len());
+    let mut shapes = Vec::with_capacity(graph.nodes.len());
     for node in &graph.nodes {
         let get = |k: usize| -> Result<&FloatTensor, String> {
             node.inputs
@@ -472,8 +475,9 @@ pub fn eval_f64(graph: &Graph, input: &FloatTensor) -> Result<FloatRun, String> 
             }
         };
         max_abs.push(y.data.iter().fold(0.0f64, |m, v| m.max(v.abs())));
+        shapes.push(y.shape.clone());
         vals[node.output] = Some(y);
     }
     let output = vals[graph.output].take().ok_or("the graph output is never computed")?;
-    Ok(FloatRun { output, max_abs })
+    Ok(FloatRun { output, max_abs, shapes })
 }

@@ -10,13 +10,24 @@ use std::path::Path;
 
 /// Reads and imports an ONNX file.
 pub fn load(path: &Path) -> Result<Graph, ImportError> {
+    load_for_input(path, None)
+}
+
+/// Reads and imports an ONNX file specialised to a concrete input shape: shape computations
+/// on the input (Shape and what follows it) fold to constants.
+pub fn load_for_input(path: &Path, input_shape: Option<&[usize]>) -> Result<Graph, ImportError> {
     let bytes = std::fs::read(path)
         .map_err(|e| ImportError::Io { path: path.display().to_string(), reason: e.to_string() })?;
-    import(&bytes)
+    import_for_input(&bytes, input_shape)
 }
 
 /// Imports an ONNX model from its protobuf bytes.
 pub fn import(bytes: &[u8]) -> Result<Graph, ImportError> {
+    import_for_input(bytes, None)
+}
+
+/// Imports an ONNX model specialised to a concrete input shape (see [`load_for_input`]).
+pub fn import_for_input(bytes: &[u8], concrete: Option<&[usize]>) -> Result<Graph, ImportError> {
     let model = ModelProto::parse_from_bytes(bytes).map_err(|e| ImportError::Protobuf(e.to_string()))?;
     let opset = model
         .opset_import
@@ -25,7 +36,7 @@ pub fn import(bytes: &[u8]) -> Result<Graph, ImportError> {
         .map(|o| o.version)
         .unwrap_or(1);
     let g = model.graph.as_ref().ok_or_else(|| ImportError::Model("the model has no graph".into()))?;
-    let mut b = Builder { opset, ..Default::default() };
+    let mut b = Builder { opset, concrete: concrete.map(<[usize]>::to_vec), ..Default::default() };
     for init in &g.initializer {
         b.vals.insert(init.name.clone(), Ref::Const(to_float(init)?, false));
     }
@@ -60,8 +71,8 @@ pub fn import(bytes: &[u8]) -> Result<Graph, ImportError> {
         )));
     };
     let out = match b.vals.get(&output.name) {
-        Some(Ref::Input) => 0,
-        Some(Ref::Node(k)) => *k,
+        Some(Ref::Input) => None,
+        Some(Ref::Node(k)) => Some(*k),
         Some(Ref::Weight(_) | Ref::Const(..)) | None => {
             return Err(ImportError::Model(format!(
                 "output {:?} is not computed from the input",
@@ -94,8 +105,14 @@ struct Builder {
     uses: HashMap<String, usize>,
     weights: Vec<(String, FloatTensor)>,
     weight_of: HashMap<String, usize>,
-    /// Nodes with inputs as refs: 0 input, 1+w weight w, 1_000_000_000+k node k (remapped).
+    /// Nodes with their inputs as refs (remapped to value ids by `finish`).
     nodes: Vec<(Node, Vec<Ref>)>,
+    /// The concrete input shape, when importing for a known input.
+    concrete: Option<Vec<usize>>,
+    /// Output shapes of nodes, learned by evaluating the graph built so far.
+    node_shapes: Vec<Vec<usize>>,
+    /// Set in the throwaway builders that fold constant nodes.
+    folding: bool,
 }
 
 const NODE_BASE: usize = 1 << 40;
@@ -218,6 +235,9 @@ impl Builder {
         if !(n.domain.is_empty() || n.domain == "ai.onnx") {
             return Err(self.unsupported(n, "custom op domains are not supported"));
         }
+        if self.foldable(n) {
+            return self.fold(n);
+        }
         match n.op_type.as_str() {
             "Constant" => {
                 let t = if let Some(a) = attr(n, "value") {
@@ -225,11 +245,17 @@ impl Builder {
                 } else if let Some(a) = attr(n, "value_float") {
                     FloatTensor { shape: vec![], data: vec![a.f as f64] }
                 } else if let Some(a) = attr(n, "value_floats") {
-                    FloatTensor { shape: vec![a.floats.len()], data: a.floats.iter().map(|&v| v as f64).collect() }
+                    FloatTensor {
+                        shape: vec![a.floats.len()],
+                        data: a.floats.iter().map(|&v| v as f64).collect(),
+                    }
                 } else if let Some(a) = attr(n, "value_int") {
                     FloatTensor { shape: vec![], data: vec![a.i as f64] }
                 } else if let Some(a) = attr(n, "value_ints") {
-                    FloatTensor { shape: vec![a.ints.len()], data: a.ints.iter().map(|&v| v as f64).collect() }
+                    FloatTensor {
+                        shape: vec![a.ints.len()],
+                        data: a.ints.iter().map(|&v| v as f64).collect(),
+                    }
                 } else {
                     return Err(self.unsupported(n, "only tensor, float and int constants are supported"));
                 };
@@ -240,7 +266,10 @@ impl Builder {
                 self.alias(n, r)
             }
             "Dropout" => {
-                if n.output.get(1).is_some_and(|m| !m.is_empty() && self.uses.get(m).copied().unwrap_or(0) > 0) {
+                if n.output
+                    .get(1)
+                    .is_some_and(|m| !m.is_empty() && self.uses.get(m).copied().unwrap_or(0) > 0)
+                {
                     return Err(self.unsupported(n, "the dropout mask output is not supported"));
                 }
                 let r = self.get(n, 0)?;
@@ -253,7 +282,11 @@ impl Builder {
                 // to an integer type is truncated toward zero.
                 let float_target = matches!(to, 1 | 10 | 11 | 16);
                 if let Ref::Const(t, public) = &r {
-                    let data = if float_target { t.data.clone() } else { t.data.iter().map(|v| v.trunc()).collect() };
+                    let data = if float_target {
+                        t.data.clone()
+                    } else {
+                        t.data.iter().map(|v| v.trunc()).collect()
+                    };
                     self.alias(n, Ref::Const(FloatTensor { shape: t.shape.clone(), data }, *public))
                 } else if float_target {
                     self.alias(n, r)
@@ -315,7 +348,11 @@ impl Builder {
                 if attr_i(n, "axis", -1) != -1 {
                     return Err(self.unsupported(n, "normalisation over other than the last axis"));
                 }
-                if n.output.iter().skip(1).any(|o| !o.is_empty() && self.uses.get(o).copied().unwrap_or(0) > 0) {
+                if n.output
+                    .iter()
+                    .skip(1)
+                    .any(|o| !o.is_empty() && self.uses.get(o).copied().unwrap_or(0) > 0)
+                {
                     return Err(self.unsupported(n, "the mean and inverse deviation outputs"));
                 }
                 let mut ins = vec![self.secret(n, 0)?, self.secret(n, 1)?];
@@ -366,7 +403,8 @@ impl Builder {
                 self.unary(n, Op::Reshape(target))
             }
             "Transpose" => {
-                let perm: Vec<usize> = attr_ints(n, "perm").unwrap_or_default().iter().map(|&v| v as usize).collect();
+                let perm: Vec<usize> =
+                    attr_ints(n, "perm").unwrap_or_default().iter().map(|&v| v as usize).collect();
                 self.unary(n, Op::Transpose(perm))
             }
             "Concat" => {
@@ -395,7 +433,10 @@ impl Builder {
                     return Err(self.unsupported(n, &format!("pad mode {mode:?}")));
                 }
                 let (pads, value): (Vec<i64>, f64) = if self.opset < 11 {
-                    (attr_ints(n, "pads").ok_or_else(|| self.invalid(n, "missing pads"))?, attr_f(n, "value", 0.0))
+                    (
+                        attr_ints(n, "pads").ok_or_else(|| self.invalid(n, "missing pads"))?,
+                        attr_f(n, "value", 0.0),
+                    )
                 } else {
                     let pads = self.constant(n, 1)?.data.iter().map(|&v| v as i64).collect();
                     let value = if self.optional(n, 2)?.is_some() { self.scalar(n, 2)? } else { 0.0 };
@@ -432,7 +473,12 @@ impl Builder {
                     })
                 };
                 let (starts, ends, axes, steps) = if self.opset < 10 {
-                    (attr_ints(n, "starts").unwrap_or_default(), attr_ints(n, "ends").unwrap_or_default(), attr_ints(n, "axes").unwrap_or_default(), Vec::new())
+                    (
+                        attr_ints(n, "starts").unwrap_or_default(),
+                        attr_ints(n, "ends").unwrap_or_default(),
+                        attr_ints(n, "axes").unwrap_or_default(),
+                        Vec::new(),
+                    )
                 } else {
                     (ints(self, 1)?, ints(self, 2)?, ints(self, 3)?, ints(self, 4)?)
                 };
@@ -450,7 +496,9 @@ impl Builder {
                     attr_ints(n, "split").map(|v| v.iter().map(|&x| x.max(0) as usize).collect())
                 } else {
                     match self.optional(n, 1)? {
-                        Some(_) => Some(self.constant(n, 1)?.data.iter().map(|&x| x.max(0.0) as usize).collect()),
+                        Some(_) => {
+                            Some(self.constant(n, 1)?.data.iter().map(|&x| x.max(0.0) as usize).collect())
+                        }
                         None => None,
                     }
                 };
@@ -460,7 +508,11 @@ impl Builder {
                     let mut part = n.clone();
                     part.output = vec![out.clone()];
                     part.name = format!("{}[{index}]", n.name);
-                    self.emit(&part, Op::SplitPart { axis, index, count, sizes: sizes.clone() }, vec![x.clone()])?;
+                    self.emit(
+                        &part,
+                        Op::SplitPart { axis, index, count, sizes: sizes.clone() },
+                        vec![x.clone()],
+                    )?;
                 }
                 Ok(())
             }
@@ -469,22 +521,111 @@ impl Builder {
                     Ref::Const(t, _) => t,
                     _ => return Err(self.unsupported(n, "indices computed from secret values")),
                 };
-                if let Ref::Const(..) = self.get(n, 0)? {
-                    return Err(self.unsupported(n, "gathering from a constant (an embedding lookup with secret indices)"));
+                if matches!(self.get(n, 0)?, Ref::Const(..)) && !self.folding {
+                    return Err(self.unsupported(
+                        n,
+                        "gathering from a constant (an embedding lookup with secret indices)",
+                    ));
                 }
                 let indices = idx.data.iter().map(|&v| v as i64).collect();
-                self.unary(n, Op::Gather { axis: attr_i(n, "axis", 0), indices, indices_shape: idx.shape.clone() })
+                self.unary(
+                    n,
+                    Op::Gather { axis: attr_i(n, "axis", 0), indices, indices_shape: idx.shape.clone() },
+                )
             }
             "Expand" => {
-                let shape: Vec<usize> = self.constant(n, 1)?.data.iter().map(|&v| v.max(0.0) as usize).collect();
+                let shape: Vec<usize> =
+                    self.constant(n, 1)?.data.iter().map(|&v| v.max(0.0) as usize).collect();
                 self.unary(n, Op::Expand(shape))
             }
-            "Shape" => Err(self.unsupported(
-                n,
-                "shape computations on the input are not supported; export with Flatten or a constant reshape target",
-            )),
+            "Shape" => {
+                let r = self.get(n, 0)?;
+                let Some(shape) = self.static_shape(&r)? else {
+                    return Err(self.unsupported(
+                        n,
+                        "the shape of a computed value is only known when the model is loaded for a concrete input",
+                    ));
+                };
+                let rank = shape.len() as i64;
+                let clamp = |v: i64| (if v < 0 { v + rank } else { v }).clamp(0, rank) as usize;
+                let (start, end) = (clamp(attr_i(n, "start", 0)), clamp(attr_i(n, "end", rank)));
+                let dims: Vec<f64> = shape[start..end.max(start)].iter().map(|&d| d as f64).collect();
+                self.alias(n, Ref::Const(FloatTensor { shape: vec![dims.len()], data: dims }, true))
+            }
             _ => Err(self.unsupported(n, "")),
         }
+    }
+
+    /// True for a node whose inputs are all constants and that can be evaluated at import.
+    fn foldable(&self, n: &NodeProto) -> bool {
+        !self.folding
+            && n.output.len() == 1
+            && !matches!(n.op_type.as_str(), "Constant" | "Identity" | "Dropout" | "Cast" | "Shape")
+            && n.input.iter().any(|i| !i.is_empty())
+            && n.input
+                .iter()
+                .filter(|i| !i.is_empty())
+                .all(|i| matches!(self.vals.get(i), Some(Ref::Const(..))))
+    }
+
+    /// Evaluates an all-constant node with the f64 evaluator; the result is public only if all
+    /// its inputs are.
+    fn fold(&mut self, n: &NodeProto) -> Result<(), ImportError> {
+        let mut tb = Builder { opset: self.opset, folding: true, ..Default::default() };
+        let mut public = true;
+        for i in n.input.iter().filter(|i| !i.is_empty()) {
+            if let Some(Ref::Const(t, p)) = self.vals.get(i) {
+                public &= *p;
+                tb.vals.insert(i.clone(), Ref::Const(t.clone(), *p));
+            }
+        }
+        tb.node(n)?;
+        let out_name = &n.output[0];
+        let value = match tb.vals.get(out_name) {
+            Some(Ref::Const(t, _)) => t.clone(),
+            Some(Ref::Node(_)) if tb.nodes.len() == 1 => {
+                let g = tb.finish(String::new(), vec![], Some(0));
+                musket_graph::eval_f64(&g, &FloatTensor { shape: vec![], data: vec![0.0] })
+                    .map_err(|e| self.invalid(n, format!("cannot evaluate constant node: {e}")))?
+                    .output
+            }
+            _ => return Err(self.unsupported(n, "folding this constant computation")),
+        };
+        self.alias(n, Ref::Const(value, public))
+    }
+
+    /// The static shape of a value, if known (needs a concrete input shape for computed values).
+    fn static_shape(&mut self, r: &Ref) -> Result<Option<Vec<usize>>, ImportError> {
+        Ok(match r {
+            Ref::Input => self.concrete.clone(),
+            Ref::Const(t, _) => Some(t.shape.clone()),
+            Ref::Weight(i) => Some(self.weights[*i].1.shape.clone()),
+            Ref::Node(k) => {
+                let Some(input_shape) = self.concrete.clone() else { return Ok(None) };
+                if *k >= self.node_shapes.len() {
+                    // Evaluate the graph built so far on zeros of the input shape.
+                    let g = Builder {
+                        weights: self.weights.clone(),
+                        nodes: self.nodes.clone(),
+                        ..Default::default()
+                    }
+                    .finish(
+                        String::new(),
+                        input_shape.iter().map(|&d| Some(d)).collect(),
+                        Some(self.nodes.len() - 1),
+                    );
+                    let zeros = FloatTensor {
+                        shape: input_shape.clone(),
+                        data: vec![0.0; input_shape.iter().product()],
+                    };
+                    let run = musket_graph::eval_f64(&g, &zeros).map_err(|e| {
+                        ImportError::Model(format!("cannot infer shapes for this input: {e}"))
+                    })?;
+                    self.node_shapes = run.shapes;
+                }
+                self.node_shapes.get(*k).cloned()
+            }
+        })
     }
 
     /// A one-element constant input.
@@ -500,8 +641,10 @@ impl Builder {
         let (a, b) = (self.get(n, 0)?, self.get(n, 1)?);
         // Only Constant-node scalars are public (e.g. a division by sqrt(d_k)); a scalar
         // initializer is a trained value and stays a secret weight.
+        // (While folding an all-constant node, every operand is simply an operand.)
+        let folding = self.folding;
         let scalar = |r: &Ref| match r {
-            Ref::Const(t, true) if t.data.len() == 1 => Some(t.data[0]),
+            Ref::Const(t, true) if t.data.len() == 1 && !folding => Some(t.data[0]),
             _ => None,
         };
         let op = n.op_type.as_str();
@@ -651,7 +794,7 @@ impl Builder {
     }
 
     /// Drops unused weights and assigns final value ids.
-    fn finish(self, input_name: String, input_shape: Vec<Option<usize>>, out_node: usize) -> Graph {
+    fn finish(self, input_name: String, input_shape: Vec<Option<usize>>, out_node: Option<usize>) -> Graph {
         let mut used = vec![false; self.weights.len()];
         for (_, ins) in &self.nodes {
             for r in ins {
@@ -687,7 +830,7 @@ impl Builder {
                 ..node.clone()
             })
             .collect();
-        let output = if out_node == 0 { 0 } else { 1 + w + out_node };
+        let output = out_node.map_or(0, |k| 1 + w + k);
         Graph { input_name, input_shape, weights, nodes, output }
     }
 }

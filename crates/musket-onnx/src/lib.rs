@@ -7,7 +7,7 @@
 mod builders;
 mod tensors;
 
-pub use builders::{import, load};
+pub use builders::{import, import_for_input, load, load_for_input};
 pub use tensors::MAX_TENSOR_ELEMENTS;
 
 /// Why a model could not be imported.

@@ -128,6 +128,9 @@ fn trained_scalars_stay_secret_and_constant_nodes_are_public() {
 fn malformed_architectures_are_refused_by_validation() {
     let bytes = model(vec![node("Relu", "r", &["x"], "y")], vec![], value("x", &[1, 4]), "y");
     let good = import(&bytes).unwrap();
+    // The output of a one-node model is that node, not the input.
+    assert_eq!(good.output, good.nodes[0].output);
+    assert_ne!(good.output, 0);
     let mut bad = good.clone();
     bad.nodes[0].op = Op::Pad { pads: vec![usize::MAX; 4], value: 0.0 };
     assert!(bad.validate().is_err());
@@ -140,4 +143,53 @@ fn malformed_architectures_are_refused_by_validation() {
     let mut bad = good;
     bad.nodes[0].op = Op::ReduceMean { axes: vec![0, 0], keepdims: false };
     assert!(bad.validate().is_err());
+}
+
+#[test]
+fn shape_computations_fold_when_the_input_shape_is_known() {
+    // y = Reshape(x, Concat(Gather(Shape(x), 0), [-1])): PyTorch's dynamic-batch flatten.
+    let mut c = NodeProto::new();
+    c.op_type = "Constant".into();
+    c.name = "zero".into();
+    c.output = vec!["zero".into()];
+    let mut a = AttributeProto::new();
+    a.name = "value".into();
+    a.type_ = AttributeType::TENSOR.into();
+    let mut idx = TensorProto::new();
+    idx.data_type = DataType::INT64 as i32;
+    idx.int64_data = vec![0];
+    a.t = Some(idx).into();
+    c.attribute.push(a);
+    let mut minus_one = TensorProto::new();
+    minus_one.name = "minus_one".into();
+    minus_one.dims = vec![1];
+    minus_one.data_type = DataType::INT64 as i32;
+    minus_one.int64_data = vec![-1];
+    let mut unsq = node("Unsqueeze", "unsq", &["batch", "axes"], "batch1");
+    unsq.attribute.clear();
+    let mut axes = TensorProto::new();
+    axes.name = "axes".into();
+    axes.dims = vec![1];
+    axes.data_type = DataType::INT64 as i32;
+    axes.int64_data = vec![0];
+    let mut cat = node("Concat", "cat", &["batch1", "minus_one"], "target");
+    let mut ax = AttributeProto::new();
+    ax.name = "axis".into();
+    ax.type_ = AttributeType::INT.into();
+    ax.i = 0;
+    cat.attribute.push(ax);
+    let nodes = vec![
+        node("Shape", "shape", &["x"], "s"),
+        c,
+        node("Gather", "batch", &["s", "zero"], "batch"),
+        unsq,
+        cat,
+        node("Reshape", "flatten", &["x", "target"], "y"),
+    ];
+    let bytes = model(nodes, vec![minus_one, axes], value("x", &[0, 2, 3]), "y");
+    let err = import(&bytes).unwrap_err();
+    assert!(err.to_string().contains("concrete input"), "{err}");
+    let g = musket_onnx::import_for_input(&bytes, Some(&[5, 2, 3])).unwrap();
+    assert_eq!(g.nodes.len(), 1, "everything but the reshape folded");
+    assert_eq!(g.nodes[0].op, Op::Reshape(vec![5, -1]));
 }
