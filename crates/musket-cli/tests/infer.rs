@@ -150,6 +150,19 @@ fn bad_models_and_inputs_fail_with_clear_errors() {
     let not_npy = tmp.join("x.npy");
     std::fs::write(&not_npy, b"hello").unwrap();
     fails_with(&["infer", "--model", &mlp, "--input", not_npy.to_str().unwrap()], "not a .npy file");
+    // An unsupported dtype: a complex128 array.
+    let complex = tmp.join("complex.npy");
+    let mut header = b"{'descr': '<c16', 'fortran_order': False, 'shape': (1, 64), }".to_vec();
+    while !(10 + header.len() + 1).is_multiple_of(64) {
+        header.push(b' ');
+    }
+    header.push(b'\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(&header);
+    bytes.extend(std::iter::repeat_n(0u8, 64 * 16));
+    std::fs::write(&complex, bytes).unwrap();
+    fails_with(&["infer", "--model", &mlp, "--input", complex.to_str().unwrap()], "not supported");
     let _ = std::fs::remove_dir_all(tmp);
 }
 
