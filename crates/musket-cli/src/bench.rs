@@ -36,6 +36,16 @@ enum Op {
     Relu,
     /// A musket-nn function on inputs uniform in `[lo, hi]`.
     Func(Func, f64, f64),
+    /// Secure inference of a bundled model (paths relative to the repository root) on the
+    /// first `batch` rows of a bundled input, end to end (weights and input sharing included).
+    Model {
+        /// ONNX file.
+        model: &'static str,
+        /// .npy input.
+        input: &'static str,
+        /// Rows of the input.
+        batch: usize,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -114,6 +124,7 @@ const CASES: &[Case] = &[
     Case { name: "mul-1e6", op: Op::MulFixed, n: 1_000_000 },
     Case { name: "matmul-256", op: Op::Matmul(256), n: 0 },
     Case { name: "matmul-512", op: Op::Matmul(512), n: 0 },
+    Case { name: "matmul-1024", op: Op::Matmul(1024), n: 0 },
     Case { name: "lt-1e5", op: Op::Lt, n: 100_000 },
     Case { name: "lt-1e6", op: Op::Lt, n: 1_000_000 },
     Case { name: "relu-1e6", op: Op::Relu, n: 1_000_000 },
@@ -130,7 +141,55 @@ const CASES: &[Case] = &[
     Case { name: "gelu-1e5", op: Op::Func(Func::Gelu, -8.0, 8.0), n: 100_000 },
     Case { name: "softmax-1000x10", op: Op::Func(Func::Softmax, -4.0, 4.0), n: 10_000 },
     Case { name: "maxpool2x2-1e5", op: Op::Func(Func::MaxPool2x2, -4.0, 4.0), n: 100_000 },
+    Case { name: "lenet-1", op: Op::Model { model: LENET, input: LENET_INPUT, batch: 1 }, n: 1 },
+    Case { name: "lenet-64", op: Op::Model { model: LENET, input: LENET_INPUT, batch: 64 }, n: 64 },
+    Case { name: "resnet18-32-1", op: Op::Model { model: RESNET18, input: RESNET18_INPUT, batch: 1 }, n: 1 },
 ];
+
+const LENET: &str = "examples/lenet5-28-opset17.onnx";
+const LENET_INPUT: &str = "examples/digits-test-28x28.npy";
+const RESNET18: &str = "examples/resnet18-32-opset17.onnx";
+const RESNET18_INPUT: &str = "examples/digits-test-32x32x3.npy";
+
+/// Runs one model case: returns (median seconds, bytes per party, rounds).
+fn run_model(
+    backend: Backend,
+    model: &str,
+    input: &str,
+    batch: usize,
+    reps: usize,
+) -> Result<(f64, Vec<u64>, u64)> {
+    use anyhow::Context;
+    let x = crate::npy::read(std::path::Path::new(input))
+        .context("model benchmarks run from the repository root")?;
+    let rows = batch.min(x.shape[0]);
+    let per = x.data.len() / x.shape[0].max(1);
+    let mut shape = x.shape.clone();
+    shape[0] = rows;
+    let input = musket_graph::FloatTensor { shape: shape.clone(), data: x.data[..rows * per].to_vec() };
+    let graph = musket_onnx::load_for_input(std::path::Path::new(model), Some(&shape))?;
+    let job = crate::infer::PartyInference {
+        graph,
+        input: Some(input),
+        input_shape: shape,
+        fp: FixedPoint::default(),
+    };
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        let outcomes = run_local(backend, &job, None)?;
+        times.push(t.elapsed().as_secs_f64());
+        last = Some(outcomes);
+    }
+    times.sort_by(f64::total_cmp);
+    let outcomes = last.expect("at least one run");
+    let mut bytes = vec![0; backend.transport_parties()];
+    for o in &outcomes {
+        bytes[o.party] = o.stats.bytes_sent;
+    }
+    Ok((times[times.len() / 2], bytes, musket_session::job_rounds(&outcomes)))
+}
 
 /// Shares random inputs, then times one operation (online phase, dealer requests included).
 struct Timed {
@@ -146,6 +205,9 @@ impl Job for Timed {
         let fp = FixedPoint::default();
         if let Op::Func(f, lo, hi) = self.op {
             return run_function(p, f, lo, hi, self.n);
+        }
+        if let Op::Model { .. } = self.op {
+            return Err(MpcError::Usage("model cases run through run_model".into()));
         }
         let shape = match self.op {
             Op::Matmul(d) => vec![d, d],
@@ -175,7 +237,7 @@ impl Job for Timed {
             }
             Op::Lt => drop(lt(p, &a, &b)?),
             Op::Relu => drop(relu(p, &a)?),
-            Op::Func(..) => unreachable!("handled above"),
+            Op::Func(..) | Op::Model { .. } => unreachable!("handled above"),
         }
         Ok((t.elapsed().as_secs_f64(), before, p.stats(), None))
     }
@@ -261,6 +323,27 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
     let mut rows = Vec::new();
     for case in cases {
         for &backend in &backends {
+            if let Op::Model { model, input, batch } = case.op {
+                let (seconds, bytes, rounds) = run_model(backend, model, input, batch, args.reps)?;
+                let row = Row {
+                    name: case.name,
+                    protocol: backend.name(),
+                    seconds,
+                    bytes_per_party: bytes,
+                    rounds,
+                    max_abs_error: None,
+                    error_vs_target: None,
+                    elements: batch,
+                };
+                if !args.json {
+                    println!(
+                        "{:<16} {:<4} {:>9.4} s  {:>3} rounds  bytes/party {:?}",
+                        row.name, row.protocol, row.seconds, row.rounds, row.bytes_per_party
+                    );
+                }
+                rows.push(row);
+                continue;
+            }
             let mut times = Vec::new();
             let mut last: Vec<(usize, <Timed as Job>::Output)> = Vec::new();
             let mut dealer_bytes = None;

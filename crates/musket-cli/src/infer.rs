@@ -305,12 +305,13 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-/// One party of a distributed inference.
-struct PartyInference {
-    graph: Graph,
-    input: Option<FloatTensor>,
-    input_shape: Vec<usize>,
-    fp: FixedPoint,
+/// One party of an inference: the executor on this party's view (the model owner's graph has
+/// weights; the data owner holds the input).
+pub(crate) struct PartyInference {
+    pub(crate) graph: Graph,
+    pub(crate) input: Option<FloatTensor>,
+    pub(crate) input_shape: Vec<usize>,
+    pub(crate) fp: FixedPoint,
 }
 
 impl Job for PartyInference {

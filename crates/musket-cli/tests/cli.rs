@@ -234,3 +234,25 @@ fn inference_as_three_processes_over_tls() {
         );
     }
 }
+
+#[test]
+fn bench_prints_json_rows_for_a_model_case() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let o = Command::new(BIN)
+        .args(["bench", "--only", "lenet-1", "--reps", "1", "--json"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "both back ends");
+    for r in rows {
+        assert_eq!(r["name"], "lenet-1");
+        assert!(r["seconds"].as_f64().unwrap() > 0.0);
+        assert!(r["rounds"].as_u64().unwrap() > 10);
+        assert_eq!(r["bytes_per_party"].as_array().unwrap().len(), 3);
+    }
+    let o = musket(&["bench", "--only", "no-such-case"]);
+    assert!(!o.status.success() && text(&o.stderr).contains("cases:"));
+}
