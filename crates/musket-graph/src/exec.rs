@@ -200,75 +200,75 @@ pub fn run<P: Protocol>(
                 p.truncate(&prod, f)?
             }
             Op::LayerNorm { eps } => {
-                let x = get(0)?.clone();
+                let x = get(0)?;
                 let gamma = get(1)?.clone();
                 let beta = if node.inputs.len() > 2 { get(2)?.clone() } else { p.scale(&gamma, 0)? };
-                nn::layer_norm(p, fp, &x, &gamma, &beta, *eps)?
+                nn::layer_norm(p, fp, x, &gamma, &beta, *eps)?
             }
             Op::AddConst(c) => {
-                let x = get(0)?.clone();
+                let x = get(0)?;
                 let enc = fp.encode_one(*c).ok_or_else(|| usage(&node.name, "constant out of range"))?;
-                p.add_public(&x, &RingTensor::filled(x.shape(), enc))?
+                p.add_public(x, &RingTensor::filled(x.shape(), enc))?
             }
             Op::MulConst(c) => {
-                let x = get(0)?.clone();
-                nn::scale_public(p, fp, &x, *c)?
+                let x = get(0)?;
+                nn::scale_public(p, fp, x, *c)?
             }
             Op::Affine => {
                 let (x, s, t) = (get(0)?.clone(), get(1)?.clone(), get(2)?.clone());
                 nn::affine(p, fp, &x, &s, &t)?
             }
             Op::Relu => {
-                let x = get(0)?.clone();
-                nn::relu(p, &x)?
+                let x = get(0)?;
+                nn::relu(p, x)?
             }
             Op::Clip { lo, hi } => {
-                let x = get(0)?.clone();
-                nn::clip(p, fp, &x, *lo, *hi)?
+                let x = get(0)?;
+                nn::clip(p, fp, x, *lo, *hi)?
             }
             Op::LeakyRelu(a) => {
-                let x = get(0)?.clone();
-                nn::leaky_relu(p, fp, &x, *a)?
+                let x = get(0)?;
+                nn::leaky_relu(p, fp, x, *a)?
             }
             Op::Sigmoid => {
-                let x = get(0)?.clone();
-                nn::sigmoid(p, fp, &x)?
+                let x = get(0)?;
+                nn::sigmoid(p, fp, x)?
             }
             Op::Tanh => {
-                let x = get(0)?.clone();
-                nn::tanh(p, fp, &x)?
+                let x = get(0)?;
+                nn::tanh(p, fp, x)?
             }
             Op::Erf => {
-                let x = get(0)?.clone();
-                nn::erf(p, fp, &x)?
+                let x = get(0)?;
+                nn::erf(p, fp, x)?
             }
             Op::Sqrt => {
-                let x = get(0)?.clone();
-                nn::sqrt(p, fp, &x)?
+                let x = get(0)?;
+                nn::sqrt(p, fp, x)?
             }
             Op::Reciprocal => {
-                let x = get(0)?.clone();
-                nn::reciprocal(p, fp, &x)?
+                let x = get(0)?;
+                nn::reciprocal(p, fp, x)?
             }
             Op::Softmax { axis: a, flatten, log } => {
-                let x = get(0)?.clone();
+                let x = get(0)?;
                 let shape = x.shape().to_vec();
                 let a = axis(&node.name, *a, shape.len())?;
                 let (x2, a2) = if *flatten {
-                    (p.reshape(&x, &[shape[..a].iter().product(), shape[a..].iter().product()])?, 1)
+                    (p.reshape(x, &[shape[..a].iter().product(), shape[a..].iter().product()])?, 1)
                 } else {
-                    (x, a)
+                    (x.clone(), a)
                 };
                 let y = if *log { nn::log_softmax(p, fp, &x2, a2)? } else { nn::softmax(p, fp, &x2, a2)? };
                 p.reshape(&y, &shape)?
             }
             Op::MaxPool { pool, same } => {
-                let x = get(0)?.clone();
-                nn::max_pool2d(p, &x, &resolve_pool(pool, *same, x.shape()))?
+                let x = get(0)?;
+                nn::max_pool2d(p, x, &resolve_pool(pool, *same, x.shape()))?
             }
             Op::AveragePool { pool, same, count_include_pad } => {
-                let x = get(0)?.clone();
-                nn::avg_pool2d(p, fp, &x, &resolve_pool(pool, *same, x.shape()), *count_include_pad)?
+                let x = get(0)?;
+                nn::avg_pool2d(p, fp, x, &resolve_pool(pool, *same, x.shape()), *count_include_pad)?
             }
             Op::Slice { starts, ends, axes, steps } => {
                 p.linear(get(0)?, &|t| slice(t, starts, ends, axes, steps))?
@@ -290,8 +290,8 @@ pub fn run<P: Protocol>(
                 p.linear(x, &|t| broadcast_to(t, &target))?
             }
             Op::GlobalAveragePool => {
-                let x = get(0)?.clone();
-                nn::global_avg_pool(p, fp, &x)?
+                let x = get(0)?;
+                nn::global_avg_pool(p, fp, x)?
             }
             Op::Flatten(a) => {
                 let x = get(0)?;
@@ -348,8 +348,8 @@ pub fn run<P: Protocol>(
                 acc
             }
             Op::Pad { pads, value } => {
-                let x = get(0)?.clone();
-                let y = p.linear(&x, &|t| pad(t, pads))?;
+                let x = get(0)?;
+                let y = p.linear(x, &|t| pad(t, pads))?;
                 if *value != 0.0 {
                     let enc =
                         fp.encode_one(*value).ok_or_else(|| usage(&node.name, "pad value out of range"))?;
@@ -361,7 +361,7 @@ pub fn run<P: Protocol>(
                 }
             }
             Op::ReduceMean { axes, keepdims } => {
-                let x = get(0)?.clone();
+                let x = get(0)?;
                 let shape = x.shape().to_vec();
                 let axes: Vec<usize> = if axes.is_empty() {
                     (0..shape.len()).collect()
@@ -370,7 +370,7 @@ pub fn run<P: Protocol>(
                 };
                 let mut sorted = axes.clone();
                 sorted.sort_unstable_by(|a, b| b.cmp(a));
-                let mut y = x;
+                let mut y = x.clone();
                 let mut count = 1usize;
                 for &a in &sorted {
                     count *= shape
