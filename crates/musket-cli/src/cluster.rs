@@ -37,7 +37,11 @@ fn default_connect_timeout() -> u64 {
 #[serde(deny_unknown_fields)]
 struct PartyEntry {
     id: usize,
+    /// Where the other parties reach this party.
     address: String,
+    /// Where this party listens, when not `address` (0.0.0.0, NAT, a relay in front).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    listen: Option<String>,
     /// PEM certificate, relative to the cluster file.
     certificate: PathBuf,
 }
@@ -88,7 +92,12 @@ pub(crate) fn init(dir: &Path, protocol: Backend, host: &str, base_port: u16) ->
         std::fs::write(dir.join(&cert), &ident.cert_pem)?;
         write_private(&dir.join(format!("party{id}.key")), &ident.key_pem)?;
         let port = base_port.checked_add(id as u16).context("port out of range")?;
-        parties.push(PartyEntry { id, address: format!("{host}:{port}"), certificate: cert.into() });
+        parties.push(PartyEntry {
+            id,
+            address: format!("{host}:{port}"),
+            listen: None,
+            certificate: cert.into(),
+        });
     }
     let file = ClusterFile {
         protocol,
@@ -140,6 +149,7 @@ fn load(config: &Path, id: usize, key: Option<&Path>) -> Result<(Backend, TlsCon
         bail!("--id {id} is not a party of this cluster");
     }
     let dir = config.parent().unwrap_or(Path::new("."));
+    let listen = entries[id].listen.clone();
     let mut parties = Vec::new();
     for p in entries {
         let cert_path = dir.join(&p.certificate);
@@ -158,6 +168,7 @@ fn load(config: &Path, id: usize, key: Option<&Path>) -> Result<(Backend, TlsCon
     tls.timeout = Duration::from_secs(file.timeout_secs);
     tls.connect_timeout = Duration::from_secs(file.connect_timeout_secs);
     tls.max_frame = DEFAULT_MAX_FRAME;
+    tls.listen = listen;
     Ok((file.protocol, tls))
 }
 

@@ -1,24 +1,11 @@
 //! The `musket` binary end to end: local runs, three processes over TLS, a killed party, and
 //! bad input. Every failure must be a clear message and a non-zero exit, never a panic.
 
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+
+use common::*;
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_musket");
-
-fn musket(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("musket runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&o.stdout)))
-}
 
 #[test]
 fn millionaires_locally_on_both_backends() {
@@ -97,69 +84,6 @@ fn bad_arguments_fail_cleanly() {
         );
         assert!(!text(&o.stderr).contains("panicked"), "{}", text(&o.stderr));
     }
-}
-
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("musket-cli-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// A base port with three free ports after it.
-fn free_base_port() -> u16 {
-    for _ in 0..200 {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = l.local_addr().unwrap().port();
-        drop(l);
-        if base < 65000 && (0..3).all(|k| std::net::TcpListener::bind(("127.0.0.1", base + k)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no free ports");
-}
-
-fn init_cluster(name: &str, protocol: &str, timeout_secs: u64) -> std::path::PathBuf {
-    let dir = tempdir(name);
-    let port = free_base_port().to_string();
-    let o = musket(&[
-        "cluster",
-        "init",
-        "--dir",
-        dir.to_str().unwrap(),
-        "--protocol",
-        protocol,
-        "--base-port",
-        &port,
-    ]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    let cfg = dir.join("cluster.toml");
-    let t = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("timeout_secs = 60", &format!("timeout_secs = {timeout_secs}"));
-    std::fs::write(&cfg, t).unwrap();
-    cfg
-}
-
-fn spawn_party(cfg: &Path, id: usize, job: &[&str]) -> Child {
-    let mut args = vec!["party", "--config", cfg.to_str().unwrap(), "--id"];
-    let id = id.to_string();
-    args.push(&id);
-    args.push("--json");
-    args.extend_from_slice(job);
-    Command::new(BIN).args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
-}
-
-fn wait_bounded(mut c: Child, limit: Duration) -> Output {
-    let start = Instant::now();
-    while c.try_wait().unwrap().is_none() {
-        if start.elapsed() > limit {
-            c.kill().unwrap();
-            panic!("a party hung for more than {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    c.wait_with_output().unwrap()
 }
 
 #[test]

@@ -8,8 +8,7 @@ pub enum NetError {
     /// No message arrived within the timeout. `peer` is the party the computation is stuck
     /// on: the one we waited on, or, following the peers' own waiting notices, the party they
     /// were waiting on (`via` is then the peer we waited on).
-    #[error("party {peer} sent nothing for {}s (timeout{})", .after.as_secs_f64(),
-        .via.map(|v| format!("; party {v}, which we waited on, reported waiting on it")).unwrap_or_default())]
+    #[error("party {peer} sent nothing for {}s (timeout{})", .after.as_secs_f64(), timeout_detail(*.via, *.waits_on_us))]
     Timeout {
         /// The silent party.
         peer: usize,
@@ -17,6 +16,9 @@ pub enum NetError {
         after: Duration,
         /// The peer we waited on, when the blame was passed along by waiting notices.
         via: Option<usize>,
+        /// The chain of waiting notices led back to us: the peer is waiting on us while we wait
+        /// on it, so a link between us is not delivering.
+        waits_on_us: bool,
     },
     /// The peer closed the connection or its process ended.
     #[error("party {peer} disconnected")]
@@ -67,5 +69,13 @@ impl NetError {
             | NetError::Link { peer, .. } => Some(*peer),
             NetError::BadParty(_) | NetError::Setup(_) => None,
         }
+    }
+}
+
+fn timeout_detail(via: Option<usize>, waits_on_us: bool) -> String {
+    match (via, waits_on_us) {
+        (Some(v), _) => format!("; party {v}, which we waited on, reported waiting on it"),
+        (None, true) => "; it reports waiting on us: messages between us are not getting through".into(),
+        (None, false) => String::new(),
     }
 }

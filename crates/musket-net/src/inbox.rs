@@ -31,11 +31,18 @@ pub(crate) struct Inbox {
     /// What each peer last said it was blocked on (cleared when it sends data again).
     waiting_on: Vec<Option<usize>>,
     timeout: Duration,
+    me: usize,
 }
 
 impl Inbox {
-    pub(crate) fn new(rx: Receiver<(usize, Event)>, n: usize, timeout: Duration) -> Self {
-        Self { rx, pending: (0..n).map(|_| VecDeque::new()).collect(), waiting_on: vec![None; n], timeout }
+    pub(crate) fn new(rx: Receiver<(usize, Event)>, me: usize, n: usize, timeout: Duration) -> Self {
+        Self {
+            rx,
+            pending: (0..n).map(|_| VecDeque::new()).collect(),
+            waiting_on: vec![None; n],
+            timeout,
+            me,
+        }
     }
 
     /// The next message from `from`. After a third of the timeout without it, calls
@@ -82,9 +89,22 @@ impl Inbox {
                     None => return Err(NetError::BadParty(peer)),
                 },
                 Err(RecvTimeoutError::Timeout) if Instant::now() >= deadline => {
-                    let peer = self.culprit(from);
-                    let via = (peer != from).then_some(from);
-                    return Err(NetError::Timeout { peer, after: self.timeout, via });
+                    return Err(match self.culprit(from) {
+                        // The chain of waits comes back to us: everyone is waiting, so messages
+                        // on some link between us and `from` are not getting through.
+                        None => NetError::Timeout {
+                            peer: from,
+                            after: self.timeout,
+                            via: None,
+                            waits_on_us: true,
+                        },
+                        Some(peer) => NetError::Timeout {
+                            peer,
+                            after: self.timeout,
+                            via: (peer != from).then_some(from),
+                            waits_on_us: false,
+                        },
+                    });
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return Err(NetError::Disconnected { peer: from }),
@@ -92,15 +112,17 @@ impl Inbox {
         }
     }
 
-    fn culprit(&self, from: usize) -> usize {
+    /// The end of the chain of waits starting at `from`, or `None` if it leads back to us.
+    fn culprit(&self, from: usize) -> Option<usize> {
         let mut at = from;
         for _ in 0..self.waiting_on.len() {
             match self.waiting_on[at] {
+                Some(next) if next == self.me => return None,
                 Some(next) if next != at && next < self.waiting_on.len() => at = next,
                 _ => break,
             }
         }
-        at
+        Some(at)
     }
 
     fn take_fatal(&mut self) -> Option<Event> {

@@ -23,7 +23,7 @@ pub fn local_mesh(n: usize, timeout: Option<Duration>) -> Vec<LocalTransport> {
         .map(|(id, rx)| LocalTransport {
             id,
             to: (0..n).map(|j| (j != id).then(|| senders[j].clone())).collect(),
-            inbox: Inbox::new(rx, n, timeout),
+            inbox: Inbox::new(rx, id, n, timeout),
         })
         .collect()
 }
@@ -101,5 +101,19 @@ mod tests {
         assert_eq!(p0b.recv(2), Err(NetError::Disconnected { peer: 2 }));
         assert_eq!(p0b.recv(1).unwrap(), vec![5]);
         assert_eq!(p0b.send(0, vec![]), Err(NetError::BadParty(0)));
+    }
+
+    #[test]
+    fn two_parties_waiting_on_each_other_blame_the_link_not_themselves() {
+        let mut mesh = local_mesh(2, Some(Duration::from_millis(300)));
+        let mut p1 = mesh.pop().unwrap();
+        let mut p0 = mesh.pop().unwrap();
+        let other = std::thread::spawn(move || p1.recv(0).unwrap_err());
+        let err = p0.recv(1).unwrap_err();
+        for e in [err, other.join().unwrap()] {
+            let text = e.to_string();
+            assert!(matches!(e, NetError::Timeout { waits_on_us: true, .. }), "{text}");
+            assert!(text.contains("reports waiting on us"), "{text}");
+        }
     }
 }

@@ -56,6 +56,9 @@ pub struct Net {
     stats: CommStats,
     sending: bool,
     preprocessing: Vec<bool>,
+    /// The round tag of the last message from each peer: a sender's clock never goes back, so
+    /// an older tag is a message from a wrong (earlier) round.
+    last_tag_from: Vec<u64>,
 }
 
 impl std::fmt::Debug for Net {
@@ -90,6 +93,7 @@ impl Net {
             stats: CommStats { bytes_sent_to: vec![0; n], ..Default::default() },
             sending: false,
             preprocessing: vec![false; n],
+            last_tag_from: vec![0; n],
         }
     }
 
@@ -157,6 +161,18 @@ impl Net {
         }
         let clock = u64::from_le_bytes(framed[..TAG_LEN].try_into().expect("8 bytes"));
         if !self.preprocessing.get(from).copied().unwrap_or(false) {
+            if let Some(last) = self.last_tag_from.get_mut(from) {
+                if clock < *last {
+                    return Err(NetError::Malformed {
+                        peer: from,
+                        reason: format!(
+                            "message from round {clock} arrived after one from round {last} \
+                             (wrong round, replayed or reordered)"
+                        ),
+                    });
+                }
+                *last = clock;
+            }
             self.sending = false;
             self.stats.rounds = self.stats.rounds.max(clock);
         }
@@ -238,5 +254,25 @@ mod tests {
         // A length the receiver does not expect is the sender's fault.
         a.send_u64s(1, &[1, 2, 3]).unwrap();
         assert!(matches!(b.recv_u64s(0, 2), Err(NetError::Malformed { peer: 0, .. })));
+    }
+
+    #[test]
+    fn a_message_from_an_earlier_round_is_refused() {
+        let mut mesh = local_mesh(2, None).into_iter();
+        let mut a = mesh.next().unwrap();
+        let mut b = Net::new(Box::new(mesh.next().unwrap()));
+        let tagged = |round: u64| {
+            let mut m = round.to_le_bytes().to_vec();
+            m.extend_from_slice(&7u64.to_le_bytes());
+            m
+        };
+        a.send(1, tagged(4)).unwrap();
+        a.send(1, tagged(4)).unwrap();
+        a.send(1, tagged(2)).unwrap();
+        assert_eq!(b.recv_u64s(0, 1).unwrap(), vec![7]);
+        assert_eq!(b.recv_u64s(0, 1).unwrap(), vec![7], "the same round twice is fine (chunks)");
+        let err = b.recv_u64s(0, 1).unwrap_err();
+        assert!(matches!(err, NetError::Malformed { peer: 0, .. }), "{err}");
+        assert!(err.to_string().contains("round 2 arrived after one from round 4"), "{err}");
     }
 }

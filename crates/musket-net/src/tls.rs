@@ -76,6 +76,9 @@ pub struct TlsConfig {
     pub connect_timeout: Duration,
     /// Largest frame accepted.
     pub max_frame: u64,
+    /// Address to listen on when it differs from the one peers dial (`parties[party_id]`):
+    /// behind NAT, a relay or a load balancer, or to bind 0.0.0.0.
+    pub listen: Option<String>,
 }
 
 impl TlsConfig {
@@ -99,6 +102,7 @@ impl TlsConfig {
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: Duration::from_secs(30),
             max_frame: DEFAULT_MAX_FRAME,
+            listen: None,
         })
     }
 }
@@ -210,8 +214,16 @@ impl ClientCertVerifier for PinnedClients {
 type Inbound = StreamOwned<ServerConnection, TcpStream>;
 type Outbound = StreamOwned<ClientConnection, TcpStream>;
 
+/// What the writer thread puts on the wire: a frame, or (fault tests only) raw bytes.
+#[derive(Clone, Copy)]
+enum Outgoing {
+    Frame(FrameKind),
+    #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+    Raw,
+}
+
 struct PeerLink {
-    outbox: Option<Sender<(FrameKind, Vec<u8>)>>,
+    outbox: Option<Sender<(Outgoing, Vec<u8>)>>,
     write_error: Arc<Mutex<Option<NetError>>>,
     writer: Option<JoinHandle<()>>,
     inbound_socket: TcpStream,
@@ -258,7 +270,7 @@ impl TlsTransport {
         Ok(Self {
             id: me,
             links,
-            inbox: Inbox::new(inbox, n, config.timeout),
+            inbox: Inbox::new(inbox, me, n, config.timeout),
             timeout: config.timeout,
             failed: false,
         })
@@ -280,8 +292,9 @@ fn establish(config: &TlsConfig) -> Result<Streams, NetError> {
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let own_cert = config.parties[me].cert.clone();
-    let listener = TcpListener::bind(&config.parties[me].address)
-        .map_err(|e| NetError::Setup(format!("cannot listen on {}: {e}", config.parties[me].address)))?;
+    let listen = config.listen.as_deref().unwrap_or(&config.parties[me].address);
+    let listener =
+        TcpListener::bind(listen).map_err(|e| NetError::Setup(format!("cannot listen on {listen}: {e}")))?;
     let server_cfg = server_config(&provider, config, own_cert.clone())?;
     let deadline = Instant::now() + config.connect_timeout;
 
@@ -510,19 +523,24 @@ fn spawn_link(
     let setup = |e: std::io::Error| NetError::Setup(format!("thread or socket set-up: {e}"));
     out.sock.set_write_timeout(Some(timeout)).map_err(setup)?;
     let inbound_socket = inb.sock.try_clone().map_err(setup)?;
-    let (out_tx, out_rx) = channel::<(FrameKind, Vec<u8>)>();
+    let (out_tx, out_rx) = channel::<(Outgoing, Vec<u8>)>();
     let write_error = Arc::new(Mutex::new(None));
     let writer = {
         let write_error = write_error.clone();
         std::thread::Builder::new()
             .name(format!("musket-send-{peer}"))
             .spawn(move || {
-                for (seq, (kind, payload)) in (0u64..).zip(out_rx) {
-                    let header = FrameHeader { kind, len: payload.len() as u32, seq }.encode();
-                    let res = out
-                        .write_all(&header)
-                        .and_then(|_| out.write_all(&payload))
-                        .and_then(|_| out.flush());
+                let mut seq = 0u64;
+                for (what, payload) in out_rx {
+                    let res = match what {
+                        Outgoing::Frame(kind) => {
+                            let header = FrameHeader { kind, len: payload.len() as u32, seq }.encode();
+                            seq += 1;
+                            out.write_all(&header).and_then(|_| out.write_all(&payload))
+                        }
+                        Outgoing::Raw => out.write_all(&payload),
+                    }
+                    .and_then(|_| out.flush());
                     if let Err(e) = res {
                         *write_error.lock().expect("lock") = Some(link_error(peer, &e));
                         return;
@@ -588,9 +606,18 @@ fn read_frame(inb: &mut Inbound, peer: usize, max_frame: u64, seq: u64) -> Event
     let mut payload = Vec::new();
     match Read::by_ref(inb).take(h.len as u64).read_to_end(&mut payload) {
         Ok(got) if got == h.len as usize => {}
-        Ok(_) => return Event::Failed(NetError::Malformed { peer, reason: "frame truncated".into() }),
+        Ok(_) => {
+            return Event::Failed(NetError::Malformed {
+                peer,
+                reason: "frame truncated (the peer closed the connection in the middle of it)".into(),
+            })
+        }
+        // No TLS close: the connection itself was cut, not closed by the peer.
         Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
-            return Event::Failed(NetError::Malformed { peer, reason: "frame truncated".into() })
+            return Event::Failed(NetError::Link {
+                peer,
+                reason: "connection lost in the middle of a frame (frame truncated)".into(),
+            })
         }
         Err(e) => return Event::Failed(link_error(peer, &e)),
     }
@@ -636,9 +663,9 @@ impl Transport for TlsTransport {
         let res = match (write_error, link.outbox.as_ref()) {
             (Some(e), _) => Err(e),
             (None, None) => Err(NetError::Disconnected { peer: to }),
-            (None, Some(outbox)) => {
-                outbox.send((FrameKind::Data, payload)).map_err(|_| NetError::Disconnected { peer: to })
-            }
+            (None, Some(outbox)) => outbox
+                .send((Outgoing::Frame(FrameKind::Data), payload))
+                .map_err(|_| NetError::Disconnected { peer: to }),
         };
         if res.is_err() {
             self.failed = true;
@@ -652,7 +679,8 @@ impl Transport for TlsTransport {
         let res = self.inbox.recv(from, &mut |on| {
             for link in links.iter().flatten() {
                 if let Some(outbox) = &link.outbox {
-                    let _ = outbox.send((FrameKind::Waiting, (on as u32).to_le_bytes().to_vec()));
+                    let _ = outbox
+                        .send((Outgoing::Frame(FrameKind::Waiting), (on as u32).to_le_bytes().to_vec()));
                 }
             }
         });
@@ -666,9 +694,22 @@ impl Transport for TlsTransport {
         self.failed = true;
         for link in self.links.iter().flatten() {
             if let Some(outbox) = &link.outbox {
-                let _ = outbox.send((FrameKind::Abort, sanitize_reason(reason).into_bytes()));
+                let _ =
+                    outbox.send((Outgoing::Frame(FrameKind::Abort), sanitize_reason(reason).into_bytes()));
             }
         }
+    }
+}
+
+#[cfg(feature = "fault-injection")]
+impl TlsTransport {
+    /// Writes `bytes` as they are on the link to `to`, outside any frame: for tests that play
+    /// a hostile peer (malformed, truncated, replayed frames). Only built with the
+    /// `fault-injection` feature.
+    pub fn send_raw_for_fault_tests(&mut self, to: usize, bytes: Vec<u8>) -> Result<(), NetError> {
+        let link = self.link(to)?;
+        let outbox = link.outbox.as_ref().ok_or(NetError::Disconnected { peer: to })?;
+        outbox.send((Outgoing::Raw, bytes)).map_err(|_| NetError::Disconnected { peer: to })
     }
 }
 

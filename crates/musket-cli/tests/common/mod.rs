@@ -1,0 +1,86 @@
+//! Helpers shared by the binary's integration tests: running `musket`, making a cluster,
+//! spawning parties and waiting for them with a bound.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_musket");
+
+pub(crate) fn musket(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("musket runs")
+}
+
+pub(crate) fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+pub(crate) fn json(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&o.stdout)))
+}
+
+pub(crate) fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("musket-cli-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A base port with three free ports after it.
+pub(crate) fn free_base_port() -> u16 {
+    for _ in 0..200 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = l.local_addr().unwrap().port();
+        drop(l);
+        if base < 65000 && (0..3).all(|k| std::net::TcpListener::bind(("127.0.0.1", base + k)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no free ports");
+}
+
+pub(crate) fn init_cluster(name: &str, protocol: &str, timeout_secs: u64) -> PathBuf {
+    let dir = tempdir(name);
+    let port = free_base_port().to_string();
+    let o = musket(&[
+        "cluster",
+        "init",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--protocol",
+        protocol,
+        "--base-port",
+        &port,
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let cfg = dir.join("cluster.toml");
+    let t = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("timeout_secs = 60", &format!("timeout_secs = {timeout_secs}"));
+    std::fs::write(&cfg, t).unwrap();
+    cfg
+}
+
+pub(crate) fn spawn_party(cfg: &Path, id: usize, job: &[&str]) -> Child {
+    let mut args = vec!["party", "--config", cfg.to_str().unwrap(), "--id"];
+    let id = id.to_string();
+    args.push(&id);
+    args.push("--json");
+    args.extend_from_slice(job);
+    Command::new(BIN).args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+}
+
+pub(crate) fn wait_bounded(mut c: Child, limit: Duration) -> Output {
+    let start = Instant::now();
+    while c.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            c.kill().unwrap();
+            panic!("a party hung for more than {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    c.wait_with_output().unwrap()
+}
