@@ -160,7 +160,7 @@ fn run_model(
     reps: usize,
 ) -> Result<(f64, Vec<u64>, u64)> {
     use anyhow::Context;
-    let x = crate::npy::read(std::path::Path::new(input))
+    let x = musket_cli::npy::read(std::path::Path::new(input))
         .context("model benchmarks run from the repository root")?;
     let rows = batch.min(x.shape[0]);
     let per = x.data.len() / x.shape[0].max(1);

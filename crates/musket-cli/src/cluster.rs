@@ -4,47 +4,13 @@
 use crate::millionaires::{check_amount, verdict, Millionaires, ALICE, BOB};
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
+use musket_cli::config::{parse_cluster, ClusterFile, PartyEntry, PARTIES};
 use musket_core::{lt, MpcError, Protocol};
 use musket_net::{generate_identity, TlsConfig, TlsTransport, DEFAULT_MAX_FRAME};
 use musket_ring::RingTensor;
 use musket_session::{run_party as run_one, Backend, Job};
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// The cluster file: which protocol, and where each party listens with which certificate.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ClusterFile {
-    protocol: Backend,
-    /// Seconds a party waits for a message before failing.
-    #[serde(default = "default_timeout")]
-    timeout_secs: u64,
-    /// Seconds to wait for every party to connect.
-    #[serde(default = "default_connect_timeout")]
-    connect_timeout_secs: u64,
-    party: Vec<PartyEntry>,
-}
-
-fn default_timeout() -> u64 {
-    60
-}
-fn default_connect_timeout() -> u64 {
-    30
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PartyEntry {
-    id: usize,
-    /// Where the other parties reach this party.
-    address: String,
-    /// Where this party listens, when not `address` (0.0.0.0, NAT, a relay in front).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    listen: Option<String>,
-    /// PEM certificate, relative to the cluster file.
-    certificate: PathBuf,
-}
 
 /// What a party of a cluster runs.
 #[derive(Subcommand, Debug, Clone)]
@@ -80,8 +46,6 @@ pub(crate) enum PartyJob {
     },
 }
 
-const PARTIES: usize = 3;
-
 /// Writes `cluster.toml` and `party<K>.crt` / `party<K>.key` for a three-party cluster.
 pub(crate) fn init(dir: &Path, protocol: Backend, host: &str, base_port: u16) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -101,8 +65,9 @@ pub(crate) fn init(dir: &Path, protocol: Backend, host: &str, base_port: u16) ->
     }
     let file = ClusterFile {
         protocol,
-        timeout_secs: default_timeout(),
-        connect_timeout_secs: default_connect_timeout(),
+        timeout_secs: ClusterFile::DEFAULT_TIMEOUT_SECS,
+        connect_timeout_secs: ClusterFile::DEFAULT_CONNECT_TIMEOUT_SECS,
+        max_buffered_mb: None,
         party: parties,
     };
     let path = dir.join("cluster.toml");
@@ -132,22 +97,11 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
 fn load(config: &Path, id: usize, key: Option<&Path>) -> Result<(Backend, TlsConfig)> {
     let text =
         std::fs::read_to_string(config).with_context(|| format!("cannot read {}", config.display()))?;
-    let file: ClusterFile =
-        toml::from_str(&text).with_context(|| format!("invalid cluster file {}", config.display()))?;
-    if file.party.len() != PARTIES {
-        bail!(
-            "the cluster file lists {} parties; Musket runs 3 (2PC: two parties and the dealer)",
-            file.party.len()
-        );
-    }
-    let mut entries: Vec<&PartyEntry> = file.party.iter().collect();
-    entries.sort_by_key(|p| p.id);
-    if entries.iter().enumerate().any(|(i, p)| p.id != i) {
-        bail!("party ids in the cluster file must be 0, 1 and 2, each once");
-    }
+    let file = parse_cluster(&text).with_context(|| format!("invalid cluster file {}", config.display()))?;
     if id >= PARTIES {
         bail!("--id {id} is not a party of this cluster");
     }
+    let entries = &file.party;
     let dir = config.parent().unwrap_or(Path::new("."));
     let listen = entries[id].listen.clone();
     let mut parties = Vec::new();
@@ -162,13 +116,13 @@ fn load(config: &Path, id: usize, key: Option<&Path>) -> Result<(Backend, TlsCon
     let key_pem = std::fs::read_to_string(&key_path)
         .with_context(|| format!("cannot read key file {}", key_path.display()))?;
     let mut tls = TlsConfig::from_pem(id, parties, &key_pem)?;
-    if file.timeout_secs == 0 || file.connect_timeout_secs == 0 {
-        bail!("timeouts in the cluster file must be positive");
-    }
     tls.timeout = Duration::from_secs(file.timeout_secs);
     tls.connect_timeout = Duration::from_secs(file.connect_timeout_secs);
     tls.max_frame = DEFAULT_MAX_FRAME;
     tls.listen = listen;
+    if let Some(mb) = file.max_buffered_mb {
+        tls.max_buffered = mb << 20;
+    }
     Ok((file.protocol, tls))
 }
 

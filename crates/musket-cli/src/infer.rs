@@ -2,9 +2,9 @@
 //! threads of this process: party 0 is the model owner (only its thread sees the weights),
 //! party 1 the data owner and output receiver (only its thread sees the input and output).
 
-use crate::npy;
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use musket_cli::npy;
 use musket_core::{MpcError, Plain, Protocol};
 use musket_graph::{FloatTensor, Graph, LayerStats, Owners, RunOutput};
 use musket_ring::FixedPoint;

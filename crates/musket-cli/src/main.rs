@@ -5,7 +5,6 @@ mod bench;
 mod cluster;
 mod infer;
 mod millionaires;
-mod npy;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -85,18 +84,23 @@ enum ClusterAction {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MUSKET_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(log_filter()).init();
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// The log filter from `MUSKET_LOG` (default `warn`). rustls dumps whole handshake messages at
+/// debug and trace level; it stays at `info` unless `MUSKET_LOG` names it explicitly.
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    let spec = std::env::var("MUSKET_LOG").unwrap_or_else(|_| "warn".into());
+    let spec = if spec.contains("rustls") { spec } else { format!("{spec},rustls=info") };
+    tracing_subscriber::EnvFilter::try_new(&spec).unwrap_or_else(|e| {
+        eprintln!("warning: MUSKET_LOG is not a valid filter ({e}); using warn");
+        tracing_subscriber::EnvFilter::new("warn,rustls=info")
+    })
 }
 
 fn run(cli: Cli) -> Result<()> {

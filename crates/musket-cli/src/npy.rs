@@ -9,10 +9,16 @@ use std::path::Path;
 const MAX_ELEMENTS: u64 = 1 << 28;
 
 /// Reads a C-order array of floats or integers as f64.
-pub(crate) fn read(path: &Path) -> Result<FloatTensor> {
+pub fn read(path: &Path) -> Result<FloatTensor> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read input {}", path.display()))?;
-    let npy =
-        npyz::NpyFile::new(&bytes[..]).with_context(|| format!("{} is not a .npy file", path.display()))?;
+    parse(&bytes, &path.display().to_string())
+}
+
+/// Parses the bytes of a .npy file (`name` is used in error messages). Hostile input is
+/// refused with an error: over 2^28 elements or 8 dimensions, unsupported dtypes, short data.
+pub fn parse(bytes: &[u8], name: &str) -> Result<FloatTensor> {
+    let path = std::path::Path::new(name);
+    let npy = npyz::NpyFile::new(bytes).with_context(|| format!("{} is not a .npy file", path.display()))?;
     if npy.order() != npyz::Order::C {
         bail!("{}: Fortran-order arrays are not supported", path.display());
     }
@@ -41,7 +47,7 @@ pub(crate) fn read(path: &Path) -> Result<FloatTensor> {
 }
 
 /// Writes a float64 array.
-pub(crate) fn write(path: &Path, t: &FloatTensor) -> Result<()> {
+pub fn write(path: &Path, t: &FloatTensor) -> Result<()> {
     let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
     let shape: Vec<u64> = t.shape.iter().map(|&d| d as u64).collect();
     let mut w = npyz::WriteOptions::new()

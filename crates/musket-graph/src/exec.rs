@@ -95,6 +95,15 @@ pub fn run<P: Protocol>(
     let mut record = |p: &P, name: &str, op_type: &str, layers: &mut Vec<LayerStats>| {
         let now = p.stats();
         let d = now.since(&mark.0);
+        // Only public facts: names, op types, costs (never values).
+        tracing::debug!(
+            party = p.party_id(),
+            layer = name,
+            op = op_type,
+            bytes = d.bytes_sent,
+            rounds = d.rounds,
+            "layer done"
+        );
         layers.push(LayerStats {
             name: name.to_string(),
             op_type: op_type.to_string(),

@@ -108,9 +108,11 @@ mod tests {
         let mut mesh = local_mesh(2, Some(Duration::from_millis(300)));
         let mut p1 = mesh.pop().unwrap();
         let mut p0 = mesh.pop().unwrap();
-        let other = std::thread::spawn(move || p1.recv(0).unwrap_err());
+        // Party 1 is handed back, not dropped, so that its departure cannot race the timeout.
+        let other = std::thread::spawn(move || (p1.recv(0).unwrap_err(), p1));
         let err = p0.recv(1).unwrap_err();
-        for e in [err, other.join().unwrap()] {
+        let (err1, _p1) = other.join().unwrap();
+        for e in [err, err1] {
             let text = e.to_string();
             assert!(matches!(e, NetError::Timeout { waits_on_us: true, .. }), "{text}");
             assert!(text.contains("reports waiting on us"), "{text}");

@@ -9,7 +9,7 @@
 
 use crate::frame::{FrameHeader, FrameKind, FRAME_HEADER_LEN};
 use crate::inbox::{Event, Inbox};
-use crate::{NetError, Transport, DEFAULT_MAX_FRAME, DEFAULT_TIMEOUT};
+use crate::{NetError, Transport, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_FRAME, DEFAULT_TIMEOUT};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -21,6 +21,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -79,6 +80,8 @@ pub struct TlsConfig {
     /// Address to listen on when it differs from the one peers dial (`parties[party_id]`):
     /// behind NAT, a relay or a load balancer, or to bind 0.0.0.0.
     pub listen: Option<String>,
+    /// Most bytes received from one peer and not yet consumed; beyond it the link fails.
+    pub max_buffered: u64,
 }
 
 impl TlsConfig {
@@ -103,6 +106,7 @@ impl TlsConfig {
             connect_timeout: Duration::from_secs(30),
             max_frame: DEFAULT_MAX_FRAME,
             listen: None,
+            max_buffered: DEFAULT_MAX_BUFFERED,
         })
     }
 }
@@ -223,6 +227,8 @@ enum Outgoing {
 }
 
 struct PeerLink {
+    /// Bytes the reader has queued from this peer and `recv` has not returned yet.
+    buffered: Arc<AtomicU64>,
     outbox: Option<Sender<(Outgoing, Vec<u8>)>>,
     write_error: Arc<Mutex<Option<NetError>>>,
     writer: Option<JoinHandle<()>>,
@@ -262,8 +268,7 @@ impl TlsTransport {
         let (events, inbox) = channel();
         for (peer, (out, inb)) in outbound.into_iter().zip(inbound).enumerate() {
             if let (Some(out), Some(inb)) = (out, inb) {
-                links[peer] =
-                    Some(spawn_link(peer, out, inb, config.max_frame, config.timeout, events.clone())?);
+                links[peer] = Some(spawn_link(peer, out, inb, &config, events.clone())?);
             }
         }
         tracing::debug!(party = me, "TLS mesh established");
@@ -516,10 +521,11 @@ fn spawn_link(
     peer: usize,
     mut out: Outbound,
     mut inb: Inbound,
-    max_frame: u64,
-    timeout: Duration,
+    config: &TlsConfig,
     events: Sender<(usize, Event)>,
 ) -> Result<PeerLink, NetError> {
+    let (max_frame, timeout, max_buffered) = (config.max_frame, config.timeout, config.max_buffered);
+    let buffered = Arc::new(AtomicU64::new(0));
     let setup = |e: std::io::Error| NetError::Setup(format!("thread or socket set-up: {e}"));
     out.sock.set_write_timeout(Some(timeout)).map_err(setup)?;
     let inbound_socket = inb.sock.try_clone().map_err(setup)?;
@@ -552,13 +558,26 @@ fn spawn_link(
             })
             .map_err(setup)?
     };
+    let unread = buffered.clone();
     let reader = std::thread::Builder::new()
         .name(format!("musket-recv-{peer}"))
         .spawn(move || {
             let mut seq = 0u64;
             loop {
-                let ev = read_frame(&mut inb, peer, max_frame, seq);
+                let mut ev = read_frame(&mut inb, peer, max_frame, seq);
                 seq += 1;
+                if let Event::Data(d) = &ev {
+                    let total = unread.fetch_add(d.len() as u64, Ordering::SeqCst) + d.len() as u64;
+                    if total > max_buffered {
+                        ev = Event::Failed(NetError::Malformed {
+                            peer,
+                            reason: format!(
+                                "sent {total} bytes that this party has not asked for yet \
+                                 (limit {max_buffered})"
+                            ),
+                        });
+                    }
+                }
                 let stop = matches!(ev, Event::Failed(_));
                 if events.send((peer, ev)).is_err() || stop {
                     return;
@@ -567,6 +586,7 @@ fn spawn_link(
         })
         .map_err(setup)?;
     Ok(PeerLink {
+        buffered,
         outbox: Some(out_tx),
         write_error,
         writer: Some(writer),
@@ -577,7 +597,7 @@ fn spawn_link(
 
 /// Reads one frame and turns it into an event; failures (including a clean end of stream and
 /// an abort frame) end the link.
-fn read_frame(inb: &mut Inbound, peer: usize, max_frame: u64, seq: u64) -> Event {
+fn read_frame<R: Read>(inb: &mut R, peer: usize, max_frame: u64, seq: u64) -> Event {
     let mut header = [0u8; FRAME_HEADER_LEN];
     match inb.read_exact(&mut header) {
         Ok(()) => {}
@@ -634,6 +654,21 @@ fn read_frame(inb: &mut Inbound, peer: usize, max_frame: u64, seq: u64) -> Event
     }
 }
 
+/// Runs a link's frame reader over `bytes` as if a peer had sent them: returns how many frames
+/// were read before the stream ended cleanly at a frame boundary, or the first error (the same
+/// one a live link would report). Exposed for tests and fuzzing of the decoder.
+pub fn decode_frames(bytes: &[u8], max_frame: u64) -> Result<u64, NetError> {
+    let mut stream = bytes;
+    for seq in 0u64.. {
+        match read_frame(&mut stream, 0, max_frame, seq) {
+            Event::Data(_) | Event::Waiting(_) => {}
+            Event::Failed(NetError::Disconnected { .. }) if stream.is_empty() => return Ok(seq),
+            Event::Failed(e) => return Err(e),
+        }
+    }
+    unreachable!("a stream of bytes holds fewer than 2^64 frames")
+}
+
 /// Longest abort reason accepted from a peer, in bytes.
 const MAX_ABORT_REASON: usize = 1024;
 
@@ -684,8 +719,13 @@ impl Transport for TlsTransport {
                 }
             }
         });
-        if res.is_err() {
-            self.failed = true;
+        match &res {
+            Ok(d) => {
+                if let Some(link) = self.links.get(from).and_then(Option::as_ref) {
+                    link.buffered.fetch_sub(d.len() as u64, Ordering::SeqCst);
+                }
+            }
+            Err(_) => self.failed = true,
         }
         res
     }
@@ -795,6 +835,51 @@ mod tests {
         let mut h = FrameHeader { kind: FrameKind::Data, len, seq }.encode().to_vec();
         h[0] = kind;
         h
+    }
+
+    #[test]
+    fn the_stream_decoder_reads_frames_and_stops_at_the_first_bad_one() {
+        let frame =
+            |kind: u8, seq: u64, body: &[u8]| [header(kind, body.len() as u32, seq), body.to_vec()].concat();
+        let good = [frame(0, 0, b"abc"), frame(2, 1, &1u32.to_le_bytes()), frame(0, 2, b"")].concat();
+        assert_eq!(decode_frames(&good, 16), Ok(3));
+        assert_eq!(decode_frames(&[], 16), Ok(0));
+        let err = decode_frames(&[good.clone(), frame(0, 7, b"x")].concat(), 16).unwrap_err();
+        assert!(err.to_string().contains("out of order"), "{err}");
+        let err = decode_frames(&[good.clone(), frame(0, 3, &[0; 17])].concat(), 16).unwrap_err();
+        assert!(err.to_string().contains("exceeds"), "{err}");
+        let err = decode_frames(&good[..good.len() - 20], 16).unwrap_err();
+        assert!(err.to_string().contains("truncated"), "{err}");
+    }
+
+    #[test]
+    fn a_peer_that_floods_a_party_is_cut_off_at_the_buffer_limit() {
+        let mut cfgs = configs(Duration::from_secs(5));
+        for c in &mut cfgs {
+            c.max_buffered = 1 << 20;
+        }
+        let c2 = cfgs.pop().unwrap();
+        let c1 = cfgs.pop().unwrap();
+        let c0 = cfgs.pop().unwrap();
+        std::thread::scope(|s| {
+            // Party 0 waits on party 1, who stays silent; party 2 floods party 0.
+            let h0 = s.spawn(move || TlsTransport::connect(c0).unwrap().recv(1));
+            let h1 = s.spawn(move || {
+                let t = TlsTransport::connect(c1);
+                std::thread::sleep(Duration::from_secs(3));
+                drop(t);
+            });
+            let mut flood = TlsTransport::connect(c2).unwrap();
+            for _ in 0..40 {
+                if flood.send(0, vec![0; 64 << 10]).is_err() {
+                    break;
+                }
+            }
+            let err = h0.join().unwrap().unwrap_err();
+            assert_eq!(err.peer(), Some(2), "{err}");
+            assert!(err.to_string().contains("has not asked for yet"), "{err}");
+            let _ = h1.join();
+        });
     }
 
     #[test]

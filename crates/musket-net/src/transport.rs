@@ -5,6 +5,9 @@ use std::time::Duration;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default largest frame accepted from a peer (1 GiB).
 pub const DEFAULT_MAX_FRAME: u64 = 1 << 30;
+/// Default cap on bytes received from one peer and not yet consumed by the protocol (4 GiB):
+/// a peer that floods a party fails instead of exhausting its memory.
+pub const DEFAULT_MAX_BUFFERED: u64 = 4 << 30;
 
 /// Point-to-point messaging between the parties of one computation.
 ///
