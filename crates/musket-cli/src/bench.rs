@@ -144,12 +144,26 @@ const CASES: &[Case] = &[
     Case { name: "lenet-1", op: Op::Model { model: LENET, input: LENET_INPUT, batch: 1 }, n: 1 },
     Case { name: "lenet-64", op: Op::Model { model: LENET, input: LENET_INPUT, batch: 64 }, n: 64 },
     Case { name: "resnet18-32-1", op: Op::Model { model: RESNET18, input: RESNET18_INPUT, batch: 1 }, n: 1 },
+    Case {
+        name: "resnet18-224-1",
+        op: Op::Model { model: RESNET18_224, input: IMAGENET_INPUT, batch: 1 },
+        n: 1,
+    },
+    Case {
+        name: "resnet50-224-1",
+        op: Op::Model { model: RESNET50_224, input: IMAGENET_INPUT, batch: 1 },
+        n: 1,
+    },
 ];
 
 const LENET: &str = "examples/lenet5-28-opset17.onnx";
 const LENET_INPUT: &str = "examples/digits-test-28x28.npy";
 const RESNET18: &str = "examples/resnet18-32-opset17.onnx";
 const RESNET18_INPUT: &str = "examples/digits-test-32x32x3.npy";
+// Too large to commit: written by scripts/make_big_models.py.
+const RESNET18_224: &str = "target/models/resnet18-224-opset17.onnx";
+const RESNET50_224: &str = "target/models/resnet50-224-opset17.onnx";
+const IMAGENET_INPUT: &str = "target/models/imagenet-224-sample.npy";
 
 /// Runs one model case: returns (median seconds, bytes per party, rounds).
 fn run_model(
@@ -160,6 +174,9 @@ fn run_model(
     reps: usize,
 ) -> Result<(f64, Vec<u64>, u64)> {
     use anyhow::Context;
+    if model.starts_with("target/models/") && !std::path::Path::new(model).exists() {
+        bail!("{model} is missing: run scripts/make_big_models.py (torch, torchvision, onnx) first");
+    }
     let x = musket_cli::npy::read(std::path::Path::new(input))
         .context("model benchmarks run from the repository root")?;
     let rows = batch.min(x.shape[0]);
@@ -307,6 +324,17 @@ struct Row {
     error_vs_target: Option<f64>,
     /// Elements the operation processes (for bytes per element).
     elements: usize,
+    /// Peak resident memory of this process so far, in MiB (all parties run in it): model
+    /// cases only, so run one case per process (`--only`) to read it per case.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peak_rss_mib: Option<u64>,
+}
+
+/// The process's peak resident set (VmHWM), in MiB, where /proc tells it.
+fn peak_rss_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kib| kib / 1024)
 }
 
 pub(crate) fn run(args: BenchArgs) -> Result<()> {
@@ -324,6 +352,10 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
     for case in cases {
         for &backend in &backends {
             if let Op::Model { model, input, batch } = case.op {
+                if args.only.is_none() && !std::path::Path::new(model).exists() {
+                    eprintln!("{}: skipped, {model} is missing (scripts/make_big_models.py)", case.name);
+                    continue;
+                }
                 let (seconds, bytes, rounds) = run_model(backend, model, input, batch, args.reps)?;
                 let row = Row {
                     name: case.name,
@@ -334,11 +366,17 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
                     max_abs_error: None,
                     error_vs_target: None,
                     elements: batch,
+                    peak_rss_mib: peak_rss_mib(),
                 };
                 if !args.json {
                     println!(
-                        "{:<16} {:<4} {:>9.4} s  {:>3} rounds  bytes/party {:?}",
-                        row.name, row.protocol, row.seconds, row.rounds, row.bytes_per_party
+                        "{:<16} {:<4} {:>9.4} s  {:>3} rounds  bytes/party {:?}  peak RSS {} MiB",
+                        row.name,
+                        row.protocol,
+                        row.seconds,
+                        row.rounds,
+                        row.bytes_per_party,
+                        row.peak_rss_mib.map_or("?".into(), |m| m.to_string())
                     );
                 }
                 rows.push(row);
@@ -384,6 +422,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
                     Op::Matmul(d) => d * d,
                     _ => case.n,
                 },
+                peak_rss_mib: None,
             };
             if !args.json {
                 let err = match (row.max_abs_error, row.error_vs_target) {

@@ -18,6 +18,7 @@ pub fn read(path: &Path) -> Result<FloatTensor> {
 /// refused with an error: over 2^28 elements or 8 dimensions, unsupported dtypes, short data.
 pub fn parse(bytes: &[u8], name: &str) -> Result<FloatTensor> {
     let path = std::path::Path::new(name);
+    check_header(bytes).with_context(|| format!("{} is not a supported .npy file", path.display()))?;
     let npy = npyz::NpyFile::new(bytes).with_context(|| format!("{} is not a .npy file", path.display()))?;
     if npy.order() != npyz::Order::C {
         bail!("{}: Fortran-order arrays are not supported", path.display());
@@ -46,6 +47,43 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<FloatTensor> {
         .with_context(|| format!("{}: data does not match its shape", path.display()))
 }
 
+/// Largest .npy header accepted, in bytes (numpy writes ~128).
+const MAX_HEADER: usize = 1 << 16;
+
+/// Checks the header before npyz parses it: its Python-literal parser backtracks exponentially
+/// on deeply nested brackets (found by fuzzing: a 300-byte file took over 10 s), so only the
+/// shapes numpy writes for plain arrays get through: one dict holding one shape tuple, no
+/// lists (structured dtypes are not supported anyway).
+fn check_header(bytes: &[u8]) -> Result<()> {
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        bail!("missing the .npy magic bytes");
+    }
+    let (len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes(bytes[8..12].try_into()?) as usize, 12),
+        v => bail!("unsupported .npy version {v}"),
+    };
+    if len > MAX_HEADER {
+        bail!("header of {len} bytes is too long");
+    }
+    let header = bytes.get(start..start + len).context("truncated header")?;
+    let mut depth = 0usize;
+    for &c in header {
+        match c {
+            b'[' => bail!("structured or nested dtypes are not supported"),
+            b'{' | b'(' => {
+                depth += 1;
+                if depth > 2 {
+                    bail!("header nests too deeply");
+                }
+            }
+            b'}' | b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Writes a float64 array.
 pub fn write(path: &Path, t: &FloatTensor) -> Result<()> {
     let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
@@ -58,4 +96,33 @@ pub fn write(path: &Path, t: &FloatTensor) -> Result<()> {
     w.extend(t.data.iter().copied())?;
     w.finish()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every input the fuzzer ever found troublesome parses (or fails) quickly.
+    #[test]
+    fn fuzz_regressions_parse_quickly() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fuzz-regressions/npy");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            let t = std::time::Instant::now();
+            let res = parse(&bytes, "regression.npy");
+            assert!(t.elapsed().as_secs_f64() < 1.0, "{} took {:?}", path.display(), t.elapsed());
+            assert!(res.is_err(), "{} should be refused", path.display());
+        }
+    }
+
+    #[test]
+    fn numpy_headers_still_parse() {
+        for f in ["digits-cnn-sample.npy", "ops-input.npy", "digits-test-y.npy"] {
+            let path = format!("{}/../../examples/{f}", env!("CARGO_MANIFEST_DIR"));
+            parse(&std::fs::read(&path).unwrap(), f).unwrap();
+        }
+        let err = parse(b"\x93NUMPY\x01\x00\x50\x00{'a':", "short.npy").unwrap_err();
+        assert!(format!("{err:#}").contains("truncated header"), "{err:#}");
+    }
 }
