@@ -77,6 +77,8 @@ struct Layer {
     op: String,
     bytes_sent: Vec<u64>,
     rounds: u64,
+    /// Wall-clock seconds of the layer at the output receiver.
+    seconds: f64,
 }
 
 #[derive(Serialize)]
@@ -228,6 +230,7 @@ pub(crate) fn run(args: InferArgs) -> Result<()> {
                 op: l.op_type.clone(),
                 bytes_sent: bytes,
                 rounds: per_party.iter().filter_map(|(_, ls)| ls.get(i).map(|x| x.rounds)).max().unwrap_or(0),
+                seconds: l.seconds,
             }
         })
         .collect();

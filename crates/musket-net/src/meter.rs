@@ -70,10 +70,20 @@ impl std::fmt::Debug for Net {
 /// Serialises ring elements as little-endian bytes.
 pub fn u64s_to_bytes(values: &[u64]) -> Vec<u8> {
     let mut out = Vec::with_capacity(values.len() * 8);
-    for v in values {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
+    extend_le(&mut out, values);
     out
+}
+
+/// Appends `values` as little-endian bytes: one copy on little-endian machines (the wire
+/// format is the memory layout), a per-element conversion elsewhere.
+fn extend_le(out: &mut Vec<u8>, values: &[u64]) {
+    if cfg!(target_endian = "little") {
+        out.extend_from_slice(bytemuck::cast_slice(values));
+    } else {
+        for v in values {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
 }
 
 /// Parses little-endian ring elements; `None` if the length is not a multiple of 8.
@@ -197,9 +207,7 @@ impl Net {
         for chunk in chunks {
             let mut framed = Vec::with_capacity(TAG_LEN + chunk.len() * 8);
             framed.extend_from_slice(&[0u8; TAG_LEN]);
-            for v in chunk {
-                framed.extend_from_slice(&v.to_le_bytes());
-            }
+            extend_le(&mut framed, chunk);
             self.send_tagged(to, framed)?;
         }
         Ok(())
