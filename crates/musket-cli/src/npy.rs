@@ -18,7 +18,7 @@ pub fn read(path: &Path) -> Result<FloatTensor> {
 /// refused with an error: over 2^28 elements or 8 dimensions, unsupported dtypes, short data.
 pub fn parse(bytes: &[u8], name: &str) -> Result<FloatTensor> {
     let path = std::path::Path::new(name);
-    check_header(bytes).with_context(|| format!("{} is not a supported .npy file", path.display()))?;
+    check_header(bytes).with_context(|| format!("{} is not a .npy file Musket reads", path.display()))?;
     let npy = npyz::NpyFile::new(bytes).with_context(|| format!("{} is not a .npy file", path.display()))?;
     if npy.order() != npyz::Order::C {
         bail!("{}: Fortran-order arrays are not supported", path.display());
