@@ -129,15 +129,7 @@ fn killing_a_party_stops_the_others_with_its_name() {
 
 #[test]
 fn inference_as_three_processes_over_tls() {
-    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
-    let model = format!("{examples}/digits-cnn-opset17.onnx");
-    let input = format!("{examples}/digits-cnn-sample.npy");
-    // onnxruntime's logits for the sample (first row of the reference file).
-    let reference: Vec<f64> = {
-        let bytes = std::fs::read(format!("{examples}/digits-cnn-opset17-reference.npy")).unwrap();
-        let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
-        npy.into_vec::<f32>().unwrap().into_iter().take(10).map(f64::from).collect()
-    };
+    let (model, input) = cnn_model_and_sample();
     for protocol in ["3pc", "2pc"] {
         let cfg = init_cluster(&format!("infer-{protocol}"), protocol, 30);
         let kids = vec![
@@ -147,11 +139,7 @@ fn inference_as_three_processes_over_tls() {
         ];
         let outs: Vec<Output> = kids.into_iter().map(|k| wait_bounded(k, Duration::from_secs(60))).collect();
         let v: Vec<serde_json::Value> = outs.iter().map(json).collect();
-        let got: Vec<f64> = v[1]["output"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
-        assert_eq!(got.len(), 10);
-        for (g, r) in got.iter().zip(&reference) {
-            assert!((g - r).abs() < 0.01, "{protocol}: {got:?} vs {reference:?}");
-        }
+        assert_cnn_sample_logits(&v[1], protocol);
         assert!(
             v[0].get("output").is_none() && v[2].get("output").is_none(),
             "only party 1 learns the output"

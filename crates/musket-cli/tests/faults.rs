@@ -6,6 +6,7 @@
 mod common;
 
 use common::*;
+use musket_cli::config::parse_cluster;
 use musket_net::{FrameHeader, FrameKind, TlsConfig, TlsTransport};
 use musket_netsim::{Fault, LinkProfile, Relay};
 use std::net::ToSocketAddrs;
@@ -110,19 +111,14 @@ fn hostile_party_2(name: &str, bytes: Vec<u8>, then_disconnect: bool) -> Vec<Str
 
 fn hostile_config(cfg: &Path) -> TlsConfig {
     let dir = cfg.parent().unwrap();
-    let table: toml::Table = std::fs::read_to_string(cfg).unwrap().parse().unwrap();
-    let mut parties: Vec<(usize, String, String)> = table["party"]
-        .as_array()
-        .unwrap()
+    let file = parse_cluster(&std::fs::read_to_string(cfg).unwrap()).unwrap();
+    let parties = file
+        .party
         .iter()
-        .map(|p| {
-            let pem = std::fs::read_to_string(dir.join(p["certificate"].as_str().unwrap())).unwrap();
-            (p["id"].as_integer().unwrap() as usize, p["address"].as_str().unwrap().to_string(), pem)
-        })
+        .map(|p| (p.address.clone(), std::fs::read_to_string(dir.join(&p.certificate)).unwrap()))
         .collect();
-    parties.sort();
     let key = std::fs::read_to_string(dir.join("party2.key")).unwrap();
-    let mut c = TlsConfig::from_pem(2, parties.into_iter().map(|(_, a, p)| (a, p)).collect(), &key).unwrap();
+    let mut c = TlsConfig::from_pem(2, parties, &key).unwrap();
     c.timeout = Duration::from_secs(TIMEOUT_SECS);
     c
 }

@@ -91,14 +91,7 @@ fn inference_with_each_party_in_its_own_network_namespace() {
             return;
         }
     };
-    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
-    let model = format!("{examples}/digits-cnn-opset17.onnx");
-    let input = format!("{examples}/digits-cnn-sample.npy");
-    let reference: Vec<f64> = {
-        let bytes = std::fs::read(format!("{examples}/digits-cnn-opset17-reference.npy")).unwrap();
-        let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
-        npy.into_vec::<f32>().unwrap().into_iter().take(10).map(f64::from).collect()
-    };
+    let (model, input) = cnn_model_and_sample();
     // One cluster file for all hosts: party i at its own namespace's address.
     let cfg = init_cluster("netns", "3pc", 30);
     let mut table: toml::Table = std::fs::read_to_string(&cfg).unwrap().parse().unwrap();
@@ -120,10 +113,6 @@ fn inference_with_each_party_in_its_own_network_namespace() {
     ];
     let outs: Vec<Output> = kids.into_iter().map(|k| wait_bounded(k, Duration::from_secs(90))).collect();
     let v: Vec<serde_json::Value> = outs.iter().map(json).collect();
-    let got: Vec<f64> = v[1]["output"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
-    assert_eq!(got.len(), 10);
-    for (g, r) in got.iter().zip(&reference) {
-        assert!((g - r).abs() < 0.01, "{got:?} vs {reference:?}");
-    }
+    assert_cnn_sample_logits(&v[1], "netns");
     assert!(v[0].get("output").is_none() && v[2].get("output").is_none());
 }

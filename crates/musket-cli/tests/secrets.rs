@@ -6,12 +6,9 @@
 mod common;
 
 use common::*;
-use npyz::WriterBuilder;
 use std::collections::HashSet;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
-
-const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
 
 /// Every way a value might be printed.
 fn renderings(v: f64) -> Vec<String> {
@@ -60,14 +57,8 @@ fn distinctive_input(dir: &std::path::Path) -> (std::path::PathBuf, Vec<f64>) {
 
 fn write_input(dir: &std::path::Path, name: &str, values: &[f64]) -> std::path::PathBuf {
     let path = dir.join(name);
-    let mut w = npyz::WriteOptions::<f64>::new()
-        .default_dtype()
-        .shape(&[1, 1, 8, 8])
-        .writer(std::io::BufWriter::new(std::fs::File::create(&path).unwrap()))
-        .begin_nd()
-        .unwrap();
-    w.extend(values.iter().copied()).unwrap();
-    w.finish().unwrap();
+    let t = musket_graph::FloatTensor::new(vec![1, 1, 8, 8], values.to_vec()).unwrap();
+    musket_cli::npy::write(&path, &t).unwrap();
     path
 }
 

@@ -84,3 +84,24 @@ pub(crate) fn wait_bounded(mut c: Child, limit: Duration) -> Output {
     }
     c.wait_with_output().unwrap()
 }
+
+/// The bundled examples directory.
+pub(crate) const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
+
+/// The digits CNN and its one-image sample, as paths.
+pub(crate) fn cnn_model_and_sample() -> (String, String) {
+    (format!("{EXAMPLES}/digits-cnn-opset17.onnx"), format!("{EXAMPLES}/digits-cnn-sample.npy"))
+}
+
+/// Checks party 1's JSON output against onnxruntime's logits for the CNN sample (the first
+/// row of the reference file), to 0.01.
+pub(crate) fn assert_cnn_sample_logits(party1: &serde_json::Value, what: &str) {
+    let bytes = std::fs::read(format!("{EXAMPLES}/digits-cnn-opset17-reference.npy")).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let reference: Vec<f64> = npy.into_vec::<f32>().unwrap().into_iter().take(10).map(f64::from).collect();
+    let got: Vec<f64> = party1["output"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    assert_eq!(got.len(), 10);
+    for (g, r) in got.iter().zip(&reference) {
+        assert!((g - r).abs() < 0.01, "{what}: {got:?} vs {reference:?}");
+    }
+}
