@@ -11,6 +11,12 @@ use clap::{Parser, Subcommand};
 use musket_session::Backend;
 use std::path::PathBuf;
 
+/// mimalloc keeps freed memory for reuse. With the system allocator every multi-megabyte tensor
+/// is a fresh `mmap` (page faults on first touch) and a `munmap` on drop (TLB shootdowns across
+/// threads); that cost half the time of a 512x512 ring product and a fifth of a secure multiply.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "musket", version, about = "Secure multi-party computation for ML models")]
 struct Cli {

@@ -1,22 +1,70 @@
 #![allow(missing_docs)] // criterion macros generate undocumented items
-//! Kernel benchmarks: the u64 matmul against the naive loop and an f64 reference loop.
+//! Kernel benchmarks: the u64 matmul with each micro-kernel this CPU runs, against the naive
+//! triple loop, and the ceiling: `vpmullq` + `vpaddq` on registers alone, on every core, timed
+//! for as many multiply-adds as a 1024^3 product (no loads, no stores, no packing).
+// The binary's allocator, so that the figures match `musket bench`.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{criterion_group, criterion_main, Criterion};
-use musket_ring::{matmul, matmul_naive};
+use musket_ring::{matmul_naive, matmul_with, Kernel};
 use rand::Rng;
+use rayon::prelude::*;
 
 fn bench_matmul(c: &mut Criterion) {
     let mut rng = rand::thread_rng();
     let mut group = c.benchmark_group("u64_matmul");
     group.sample_size(10);
-    for &n in &[256usize, 512] {
+    for &n in &[256usize, 512, 1024] {
         let a: Vec<u64> = (0..n * n).map(|_| rng.gen()).collect();
         let b: Vec<u64> = (0..n * n).map(|_| rng.gen()).collect();
-        group.bench_function(format!("tiled_{n}"), |bch| bch.iter(|| matmul(&a, &b, n, n, n)));
+        for kernel in Kernel::ALL.into_iter().filter(|k| k.is_supported()) {
+            group.bench_function(format!("{kernel:?}_{n}"), |bch| {
+                bch.iter(|| matmul_with(kernel, &a, &b, n, n, n))
+            });
+        }
         if n == 256 {
             group.bench_function(format!("naive_{n}"), |bch| bch.iter(|| matmul_naive(&a, &b, n, n, n)));
         }
     }
+    #[cfg(target_arch = "x86_64")]
+    if Kernel::Avx512.is_supported() {
+        group.bench_function("ceiling_vpmullq_1024", |bch| bch.iter(|| ceiling::run(1 << 30)));
+    }
     group.finish();
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod ceiling {
+    use super::*;
+    use std::arch::x86_64::*;
+
+    /// 16 independent accumulator chains hide `vpmullq`'s latency; the result is returned so
+    /// the work is not optimised away.
+    #[target_feature(enable = "avx512f,avx512dq")]
+    fn chains(steps: usize, seed: u64) -> u64 {
+        let mut acc = [_mm512_set1_epi64(seed as i64); 16];
+        let b = _mm512_set1_epi64(0x1e37_79b9_7f4a_7c15);
+        for _ in 0..steps {
+            for v in acc.iter_mut() {
+                *v = _mm512_add_epi64(*v, _mm512_mullo_epi64(*v, b));
+            }
+        }
+        let mut sum = _mm512_setzero_si512();
+        for v in acc {
+            sum = _mm512_add_epi64(sum, v);
+        }
+        _mm512_reduce_add_epi64(sum) as u64
+    }
+
+    /// `macs` multiply-adds spread over rayon's threads.
+    pub(super) fn run(macs: usize) -> u64 {
+        let threads = rayon::current_num_threads();
+        let steps = macs / (16 * 8 * threads);
+        // SAFETY: only called after `Kernel::Avx512.is_supported()` detected AVX-512 F and DQ.
+        (0..threads).into_par_iter().map(|t| unsafe { chains(steps, t as u64) }).sum()
+    }
 }
 
 criterion_group!(benches, bench_matmul);

@@ -4,6 +4,10 @@
 //! comparison of 10^5 and 10^6 pairs. Only the operation is timed (inputs are shared first).
 //! Bytes and rounds are exact and printed by `musket bench`; this measures time only.
 
+// The binary's allocator, so that the figures match `musket bench`.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use musket_core::{lt, mul_fixed, MpcError, Prg, Protocol};
 use musket_ring::{FixedPoint, RingTensor};

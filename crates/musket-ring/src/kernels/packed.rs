@@ -1,0 +1,163 @@
+//! Packing and the blocked driver: `C = A B` computed as `MR x NR` tiles, each tile an outer-
+//! product accumulation over a `KC`-long slice of the shared dimension. Packing makes every
+//! micro-kernel read both operands sequentially (A by `MR`-row panels, B by `NR`-column
+//! panels, zero-padded), and the `KC` blocking keeps a B panel in L1 while the A block it
+//! meets stays in L2.
+
+use rayon::prelude::*;
+
+/// Rows of an output tile (values of A broadcast per step).
+pub(super) const MR: usize = 8;
+/// Columns of an output tile (two 512-bit vectors of B per step).
+pub(super) const NR: usize = 16;
+/// Length of the shared-dimension slice one tile accumulates before writing back: a packed B
+/// panel of `KC x NR` words (24 KiB) fits a 32 KiB L1 data cache.
+const KC: usize = 192;
+/// Below this many multiply-adds, threading costs more than it saves.
+const PARALLEL_THRESHOLD: usize = 1 << 18;
+
+/// A micro-kernel implementation; [`Kernel::best`] picks the fastest this CPU runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// Plain Rust for any target, vectorised by LLVM for the baseline instruction set.
+    Portable,
+    /// The same code compiled for AVX2 (64-bit products emulated with 32-bit multiplies).
+    Avx2,
+    /// The same code compiled for AVX-512 F+DQ, where `vpmullq` multiplies 8 words at once.
+    Avx512,
+}
+
+impl Kernel {
+    /// Every kernel, slowest first.
+    pub const ALL: [Kernel; 3] = [Kernel::Portable, Kernel::Avx2, Kernel::Avx512];
+
+    /// Whether this CPU can run the kernel.
+    pub fn is_supported(self) -> bool {
+        match self {
+            Kernel::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => {
+                std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512dq")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The fastest kernel this CPU supports.
+    pub fn best() -> Kernel {
+        Kernel::ALL.into_iter().rev().find(|k| k.is_supported()).unwrap_or(Kernel::Portable)
+    }
+}
+
+/// One tile: `out = sum_p a[p*MR + r] * b[p*NR + c]` over `kc` steps, written in a form LLVM
+/// keeps in registers and vectorises (the accumulator array is fully unrolled).
+#[inline(always)]
+pub(super) fn tile_body(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
+    let (a, b) = (&a[..kc * MR], &b[..kc * NR]);
+    let mut acc = [[0u64; NR]; MR];
+    for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
+        for r in 0..MR {
+            for c in 0..NR {
+                acc[r][c] = acc[r][c].wrapping_add(ap[r].wrapping_mul(bp[c]));
+            }
+        }
+    }
+    for r in 0..MR {
+        out[r * NR..(r + 1) * NR].copy_from_slice(&acc[r]);
+    }
+}
+
+fn tile(kernel: Kernel, kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => super::x86::tile_avx2(kc, a, b, out),
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512 => super::x86::tile_avx512(kc, a, b, out),
+        _ => tile_body(kc, a, b, out),
+    }
+}
+
+/// Packs rows `p0..p0+kc` of B (`[k, n]`) as `NR`-column panels, each `kc x NR`, zero-padded.
+fn pack_b_block(b: &[u64], n: usize, p0: usize, kc: usize, out: &mut [u64]) {
+    for (jp, panel) in out.chunks_exact_mut(kc * NR).enumerate() {
+        let j0 = jp * NR;
+        let w = NR.min(n - j0);
+        for (p, dst) in panel.chunks_exact_mut(NR).enumerate() {
+            let row = &b[(p0 + p) * n + j0..][..w];
+            dst[..w].copy_from_slice(row);
+            dst[w..].fill(0);
+        }
+    }
+}
+
+/// Packs rows `i0..i0+rows`, columns `p0..p0+kc` of A (`[m, k]`) as `MR`-row panels, each
+/// `kc x MR` (column by column), zero-padded.
+fn pack_a_block(a: &[u64], k: usize, i0: usize, rows: usize, p0: usize, kc: usize, out: &mut [u64]) {
+    for (ip, panel) in out.chunks_exact_mut(kc * MR).enumerate() {
+        let r0 = ip * MR;
+        let h = MR.min(rows - r0);
+        for r in 0..MR {
+            if r < h {
+                let row = &a[(i0 + r0 + r) * k + p0..][..kc];
+                for (p, &v) in row.iter().enumerate() {
+                    panel[p * MR + r] = v;
+                }
+            } else {
+                for p in 0..kc {
+                    panel[p * MR + r] = 0;
+                }
+            }
+        }
+    }
+}
+
+/// `c += a b` for row-major `a: [m, k]`, `b: [k, n]`, `c: [m, n]`; all dimensions non-zero.
+pub(super) fn gemm(kernel: Kernel, a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize) {
+    let n_panels = n.div_ceil(NR);
+    let np = n_panels * NR;
+    // B is packed once, block by block of KC rows: block p0 starts at p0 * np.
+    let mut bp = vec![0u64; k * np];
+    bp.par_chunks_mut(KC * np).enumerate().for_each(|(blk, out)| {
+        let p0 = blk * KC;
+        pack_b_block(b, n, p0, KC.min(k - p0), out)
+    });
+    // Rows are split into blocks of whole MR panels, several per thread for balance.
+    let threads = rayon::current_num_threads().max(1);
+    let mc = (m.div_ceil(4 * threads).div_ceil(MR) * MR).clamp(MR, 256);
+    let run = |(blk, c_rows): (usize, &mut [u64])| {
+        let i0 = blk * mc;
+        let rows = c_rows.len() / n;
+        let m_panels = rows.div_ceil(MR);
+        let mut ap = vec![0u64; m_panels * MR * KC.min(k)];
+        let mut out = [0u64; MR * NR];
+        for p0 in (0..k).step_by(KC) {
+            let kc = KC.min(k - p0);
+            let ap = &mut ap[..m_panels * MR * kc];
+            pack_a_block(a, k, i0, rows, p0, kc, ap);
+            let b_block = &bp[p0 * np..p0 * np + kc * np];
+            for (jp, b_panel) in b_block.chunks_exact(kc * NR).enumerate() {
+                let j0 = jp * NR;
+                let w = NR.min(n - j0);
+                for (ip, a_panel) in ap.chunks_exact(kc * MR).enumerate() {
+                    tile(kernel, kc, a_panel, b_panel, &mut out);
+                    let r0 = ip * MR;
+                    for r in 0..MR.min(rows - r0) {
+                        let dst = &mut c_rows[(r0 + r) * n + j0..][..w];
+                        for (d, s) in dst.iter_mut().zip(&out[r * NR..]) {
+                            *d = d.wrapping_add(*s);
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if m * k * n < PARALLEL_THRESHOLD {
+        c.chunks_mut(mc * n).enumerate().for_each(run);
+    } else {
+        c.par_chunks_mut(mc * n).enumerate().for_each(run);
+    }
+}

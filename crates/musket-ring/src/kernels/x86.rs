@@ -1,0 +1,52 @@
+//! x86-64 builds of the tile kernel. The body is the portable one; compiling it with AVX2 or
+//! AVX-512 enabled lets LLVM use 256/512-bit vectors (`vpmullq` with AVX-512 DQ). Each is only
+//! reached after run-time detection, which is what makes calling it sound.
+#![allow(unsafe_code)]
+
+use super::packed::{tile_body, MR, NR};
+
+#[target_feature(enable = "avx2")]
+fn tile_avx2_impl(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
+    tile_body(kc, a, b, out)
+}
+
+/// Hand-written because LLVM does not keep the 16 accumulators of the portable body in
+/// registers when it widens it to 512 bits: two B vectors per step, each A value broadcast
+/// (folded into `vpmullq` as an embedded broadcast), 16 `vpmullq` + 16 `vpaddq` per step.
+#[target_feature(enable = "avx512f,avx512dq")]
+fn tile_avx512_impl(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
+    use std::arch::x86_64::*;
+    const _: () = assert!(MR == 8 && NR == 16);
+    let (a, b) = (&a[..kc * MR], &b[..kc * NR]);
+    let mut acc = [_mm512_setzero_si512(); 16];
+    for p in 0..kc {
+        // SAFETY: `b` holds `kc * NR` words, so both 8-word loads at `p * NR` are in bounds.
+        let (b0, b1) = unsafe {
+            let bp = b.as_ptr().add(p * NR);
+            (_mm512_loadu_si512(bp.cast()), _mm512_loadu_si512(bp.add(8).cast()))
+        };
+        let ap = &a[p * MR..p * MR + MR];
+        for r in 0..MR {
+            let av = _mm512_set1_epi64(ap[r] as i64);
+            acc[2 * r] = _mm512_add_epi64(acc[2 * r], _mm512_mullo_epi64(av, b0));
+            acc[2 * r + 1] = _mm512_add_epi64(acc[2 * r + 1], _mm512_mullo_epi64(av, b1));
+        }
+    }
+    for (i, v) in acc.iter().enumerate() {
+        // SAFETY: `out` holds MR * NR = 16 * 8 words; vector i covers words 8i..8i+8.
+        unsafe { _mm512_storeu_si512(out.as_mut_ptr().add(8 * i).cast(), *v) };
+    }
+}
+
+pub(super) fn tile_avx2(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
+    debug_assert!(super::Kernel::Avx2.is_supported());
+    // SAFETY: `matmul_with` asserts `Kernel::Avx2.is_supported()` (AVX2 detected at run time)
+    // before any tile runs with this kernel.
+    unsafe { tile_avx2_impl(kc, a, b, out) }
+}
+
+pub(super) fn tile_avx512(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
+    debug_assert!(super::Kernel::Avx512.is_supported());
+    // SAFETY: as above, for AVX-512 F and DQ.
+    unsafe { tile_avx512_impl(kc, a, b, out) }
+}
