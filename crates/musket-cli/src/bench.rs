@@ -143,6 +143,16 @@ const CASES: &[Case] = &[
     Case { name: "maxpool2x2-1e5", op: Op::Func(Func::MaxPool2x2, -4.0, 4.0), n: 100_000 },
     Case { name: "lenet-1", op: Op::Model { model: LENET, input: LENET_INPUT, batch: 1 }, n: 1 },
     Case { name: "lenet-64", op: Op::Model { model: LENET, input: LENET_INPUT, batch: 64 }, n: 64 },
+    Case {
+        name: "lenet-crypten-1",
+        op: Op::Model { model: LENET_CRYPTEN, input: LENET_CRYPTEN_INPUT, batch: 1 },
+        n: 1,
+    },
+    Case {
+        name: "lenet-crypten-64",
+        op: Op::Model { model: LENET_CRYPTEN, input: LENET_CRYPTEN_INPUT, batch: 64 },
+        n: 64,
+    },
     Case { name: "resnet18-32-1", op: Op::Model { model: RESNET18, input: RESNET18_INPUT, batch: 1 }, n: 1 },
     Case {
         name: "resnet18-224-1",
@@ -158,6 +168,9 @@ const CASES: &[Case] = &[
 
 const LENET: &str = "examples/lenet5-28-opset17.onnx";
 const LENET_INPUT: &str = "examples/digits-test-28x28.npy";
+// CrypTen's benchmark network and inputs (scripts/make_crypten_lenet.py).
+const LENET_CRYPTEN: &str = "examples/lenet-crypten-opset17.onnx";
+const LENET_CRYPTEN_INPUT: &str = "examples/lenet-crypten-input-64.npy";
 const RESNET18: &str = "examples/resnet18-32-opset17.onnx";
 const RESNET18_INPUT: &str = "examples/digits-test-32x32x3.npy";
 // Too large to commit: written by scripts/make_big_models.py.

@@ -101,6 +101,35 @@ fn dynamic_batch_transformer_folds_its_shape_computations() {
     }
 }
 
+/// CrypTen's benchmark LeNet (random weights, uniform inputs, as its bench.py makes them) on all
+/// 64 inputs against PyTorch's outputs: the network the side-by-side speed table compares.
+#[test]
+fn crypten_benchmark_lenet_matches_pytorch() {
+    let (_, reference) = read_npy(&example("lenet-crypten-output-64.npy"));
+    for protocol in ["2pc", "3pc"] {
+        let out =
+            std::env::temp_dir().join(format!("musket-lenet-crypten-{protocol}-{}.npy", std::process::id()));
+        let o = musket(&[
+            "infer",
+            "--model",
+            &example("lenet-crypten-opset17.onnx"),
+            "--input",
+            &example("lenet-crypten-input-64.npy"),
+            "--protocol",
+            protocol,
+            "--output",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{protocol}: {}", String::from_utf8_lossy(&o.stderr));
+        let (shape, secure) = read_npy(out.to_str().unwrap());
+        assert_eq!(shape, vec![64, 10]);
+        let max_diff = secure.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        assert!(max_diff <= LOGIT_TOLERANCE, "{protocol}: max logit diff {max_diff}");
+        println!("CrypTen's LeNet {protocol}: max logit diff {max_diff:.2e}");
+        let _ = std::fs::remove_file(out);
+    }
+}
+
 #[test]
 fn resnet18_matches_onnxruntime_on_the_whole_test_split() {
     for protocol in ["2pc", "3pc"] {

@@ -7,6 +7,7 @@
 //! pairs of the low 63 bits are combined in a binary tree, `log2(63)` = 6 levels of one round
 //! each after the first AND layer: 7 rounds and [`MSB_CIRCUIT_ANDS`] AND gates per element.
 
+use crate::bitdecomp::gather;
 use crate::protocol::{Protocol, Share};
 use crate::Result;
 use musket_ring::{transpose64, RingTensor};
@@ -17,7 +18,7 @@ use musket_ring::{transpose64, RingTensor};
 pub const MSB_CIRCUIT_ANDS: usize = 181;
 
 /// Transposes `n` words into 64 bit planes of `ceil(n/64)` words each.
-fn to_planes(words: &[u64], n: usize) -> Vec<u64> {
+pub(crate) fn to_planes(words: &[u64], n: usize) -> Vec<u64> {
     let nb = n.div_ceil(64);
     let mut out = vec![0u64; 64 * nb];
     let mut block = [0u64; 64];
@@ -31,11 +32,6 @@ fn to_planes(words: &[u64], n: usize) -> Vec<u64> {
         }
     }
     out
-}
-
-/// Gathers groups (runs of `nb` words) by index.
-fn gather(words: &[u64], groups: &[usize], nb: usize) -> Vec<u64> {
-    groups.iter().flat_map(|&g| words[g * nb..(g + 1) * nb].iter().copied()).collect()
 }
 
 /// The sign bit of every element of `x`, as packed bits (element `i` is bit `i % 64` of word

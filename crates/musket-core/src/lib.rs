@@ -3,6 +3,7 @@
 //! compare the back ends against, and protocol-generic algorithms (secure comparison, ReLU,
 //! fixed-point multiplication) written once for every back end.
 
+mod bitdecomp;
 mod compare;
 mod error;
 mod fixed;
@@ -10,6 +11,7 @@ mod plain;
 mod prg;
 mod protocol;
 
+pub use bitdecomp::{bit_planes, planes_to_packed, suffix_and, BIT_DECOMPOSITION_ANDS};
 pub use compare::{drelu, lt, msb, relu, MSB_CIRCUIT_ANDS};
 pub use error::{element_count, or_abort, MpcError, Result};
 pub use fixed::{mul_fixed, reveal_fixed, share_fixed};
