@@ -112,7 +112,7 @@ pub fn suffix_and<P: Protocol>(p: &mut P, x: &P::Bits, len: usize, nb: usize) ->
 /// [`Protocol::b2a_packed`].
 pub fn planes_to_packed(w: &[u64], planes: usize, n: usize) -> Vec<u64> {
     let nb = n.div_ceil(64);
-    if n % 64 == 0 {
+    if n.is_multiple_of(64) {
         return w[..planes * nb].to_vec();
     }
     let mut out = vec![0u64; (planes * n).div_ceil(64)];
