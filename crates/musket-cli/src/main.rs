@@ -17,6 +17,19 @@ use std::path::PathBuf;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay`: position 15 of `mi_option_t` in mimalloc.h (v2 and v3 alike); the
+/// Rust bindings name the options around it (`mi_option_use_numa_nodes` = 16) but not it.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Tells mimalloc never to hand freed pages back to the kernel. By default it purges them after
+/// 10 ms, and every later tensor then faults them in again zeroed: a third of ResNet-50's time
+/// (12.2 s against 8.7 s). The cost is that resident memory stays at its peak until exit.
+#[allow(unsafe_code)]
+fn keep_freed_memory() {
+    // SAFETY: mi_option_set stores an integer option; -1 is a documented value of this one.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+}
+
 #[derive(Parser)]
 #[command(name = "musket", version, about = "Secure multi-party computation for ML models")]
 struct Cli {
@@ -90,6 +103,7 @@ enum ClusterAction {
 }
 
 fn main() {
+    keep_freed_memory();
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(log_filter()).init();
     let cli = Cli::parse();
     if let Err(e) = run(cli) {

@@ -46,17 +46,12 @@ fn map(t: &FloatTensor, f: impl Fn(f64) -> f64) -> FloatTensor {
     FloatTensor { shape: t.shape.clone(), data: t.data.iter().map(|&v| f(v)).collect() }
 }
 
+/// `[m, k] x [k, n]` in f64 through ndarray (matrixmultiply's blocked, vectorised kernel):
+/// the reference must keep up with ImageNet-size models.
 fn matmul(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
-    let mut c = vec![0.0; m * n];
-    for i in 0..m {
-        for p in 0..k {
-            let av = a[i * k + p];
-            for j in 0..n {
-                c[i * n + j] += av * b[p * n + j];
-            }
-        }
-    }
-    c
+    let a = ndarray::ArrayView2::from_shape((m, k), a).expect("matmul: a is m x k");
+    let b = ndarray::ArrayView2::from_shape((k, n), b).expect("matmul: b is k x n");
+    a.dot(&b).into_raw_vec_and_offset().0
 }
 
 fn transpose2(t: &FloatTensor) -> Result<FloatTensor, String> {
@@ -115,32 +110,39 @@ fn conv(
     let oh = (h + cv.pads[0] + cv.pads[2] - ekh) / cv.stride[0] + 1;
     let ow = (wd + cv.pads[1] + cv.pads[3] - ekw) / cv.stride[1] + 1;
     let og = o / cv.groups;
-    let mut out = vec![0.0; n * o * oh * ow];
+    let (taps, pixels) = (cg * kh * kw, oh * ow);
+    let mut out = Vec::with_capacity(n * o * pixels);
+    // im2col per image and group: cols[(cl, ki, kj), (i, j)], then weights x cols.
+    let mut cols = vec![0.0; taps * pixels];
     for b in 0..n {
-        for oc in 0..o {
-            for i in 0..oh {
-                for j in 0..ow {
-                    let mut acc = bias.map_or(0.0, |t| t.data[oc]);
-                    for cl in 0..cg {
-                        let ch = (oc / og) * cg + cl;
-                        for ki in 0..kh {
+        for g in 0..cv.groups {
+            for cl in 0..cg {
+                let plane = &x.data[((b * c + g * cg + cl) * h) * wd..][..h * wd];
+                for ki in 0..kh {
+                    for kj in 0..kw {
+                        let row = &mut cols[((cl * kh + ki) * kw + kj) * pixels..][..pixels];
+                        for i in 0..oh {
                             let y = (i * cv.stride[0] + ki * cv.dilation[0]) as isize - cv.pads[0] as isize;
-                            if y < 0 || y as usize >= h {
-                                continue;
-                            }
-                            for kj in 0..kw {
+                            for j in 0..ow {
                                 let xx =
                                     (j * cv.stride[1] + kj * cv.dilation[1]) as isize - cv.pads[1] as isize;
-                                if xx >= 0 && (xx as usize) < wd {
-                                    acc += x.data[((b * c + ch) * h + y as usize) * wd + xx as usize]
-                                        * w.data[((oc * cg + cl) * kh + ki) * kw + kj];
-                                }
+                                let inside = y >= 0 && (y as usize) < h && xx >= 0 && (xx as usize) < wd;
+                                row[i * ow + j] =
+                                    if inside { plane[y as usize * wd + xx as usize] } else { 0.0 };
                             }
                         }
                     }
-                    out[((b * o + oc) * oh + i) * ow + j] = acc;
                 }
             }
+            let wg = &w.data[g * og * taps..(g + 1) * og * taps];
+            let mut y = matmul(wg, &cols, og, taps, pixels);
+            if let Some(bias) = bias {
+                for (oc, row) in y.chunks_mut(pixels).enumerate() {
+                    let bv = bias.data[g * og + oc];
+                    row.iter_mut().for_each(|v| *v += bv);
+                }
+            }
+            out.extend_from_slice(&y);
         }
     }
     Ok(FloatTensor { shape: vec![n, o, oh, ow], data: out })
