@@ -45,6 +45,12 @@ pub enum Request {
         /// Bits.
         n: u64,
     },
+    /// Material for `x * b` with `b` a shared bit: a random bit `t` (XOR-shared, packed), a
+    /// random word `a`, and additive shares of `t` and of `a t`.
+    BitMul {
+        /// Elements.
+        n: u64,
+    },
 }
 
 impl Request {
@@ -57,6 +63,7 @@ impl Request {
             Request::Trunc { n, bits } => (3, vec![n, bits]),
             Request::BitTriple { words } => (4, vec![words]),
             Request::RandomBits { n } => (5, vec![n]),
+            Request::BitMul { n } => (6, vec![n]),
         };
         let mut out = vec![kind];
         for p in params {
@@ -75,6 +82,7 @@ impl Request {
                 vec![m.saturating_mul(k), k.saturating_mul(n), m.saturating_mul(n)]
             }
             Request::Triple { n } | Request::Trunc { n, .. } | Request::RandomBits { n } => vec![n],
+            Request::BitMul { n } => vec![n.saturating_mul(2)],
             Request::BitTriple { words } => vec![words],
             Request::Done => vec![],
         };
@@ -99,6 +107,7 @@ impl Request {
             (3, &[n, bits]) if bits < 63 => Request::Trunc { n, bits },
             (4, &[words]) => Request::BitTriple { words },
             (5, &[n]) => Request::RandomBits { n },
+            (6, &[n]) => Request::BitMul { n },
             _ => return Err(format!("unknown or malformed request (kind {kind})")),
         };
         req.check()?;
@@ -174,6 +183,18 @@ fn serve(net: &mut Net) -> Result<CommStats> {
                 let t1 = prg1.words(nb);
                 let t: Vec<u64> = t0.iter().zip(&t1).map(|(a, b)| a ^ b).collect();
                 unpack_bits(&t, n).iter().zip(&big_t0).map(|(b, t0)| b.wrapping_sub(*t0)).collect()
+            }
+            Request::BitMul { n } => {
+                let n = n as usize;
+                let nb = n.div_ceil(64);
+                let (t0, a0, big_t0, at0) = (prg0.words(nb), prg0.words(n), prg0.words(n), prg0.words(n));
+                let (t1, a1) = (prg1.words(nb), prg1.words(n));
+                let t: Vec<u64> = t0.iter().zip(&t1).map(|(a, b)| a ^ b).collect();
+                let t = unpack_bits(&t, n);
+                let mut out = Vec::with_capacity(2 * n);
+                out.extend(t.iter().zip(&big_t0).map(|(t, t0)| t.wrapping_sub(*t0)));
+                out.extend((0..n).map(|i| a0[i].wrapping_add(a1[i]).wrapping_mul(t[i]).wrapping_sub(at0[i])));
+                out
             }
         };
         net.send_u64s(1, &correction)?;

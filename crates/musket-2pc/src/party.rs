@@ -401,6 +401,36 @@ impl Protocol for Dealer2pc {
         let mine = x.0.data().to_vec();
         Ok(if self.id == 0 { (BShare(mine), BShare(zeros)) } else { (BShare(zeros), BShare(mine)) })
     }
+    fn mul_bits(&mut self, x: &AShare, bits: &BShare) -> Result<AShare> {
+        let n = x.len();
+        let nb = n.div_ceil(64);
+        if bits.0.len() != nb {
+            return Err(MpcError::Usage("mul_bits: packed length does not match the shape".into()));
+        }
+        self.request(Request::BitMul { n: n as u64 })?;
+        let (t, a) = (self.dealer_prg.words(nb), self.dealer_prg.words(n));
+        // Open c = b xor t and e = x - a together (one round). With b = c + t - 2ct:
+        // x b = (1 - 2c) x t + c x, and x t = e t + a t from the dealer's shares of t and a t.
+        let mut masked = zip_words(&bits.0, &t, |u, v| u ^ v);
+        masked.extend(x.0.data().iter().zip(&a).map(|(v, a)| v.wrapping_sub(*a)));
+        let theirs = self.exchange(&masked)?;
+        let corr = self.correction(2 * n)?;
+        let (t_sh, at_sh) = corr.split_at(n);
+        let c = unpack_bits(&zip_words(&masked[..nb], &theirs[..nb], |u, v| u ^ v), n);
+        let xs = x.0.data();
+        let out = (0..n)
+            .map(|i| {
+                let e = masked[nb + i].wrapping_add(theirs[nb + i]);
+                let xt = e.wrapping_mul(t_sh[i]).wrapping_add(at_sh[i]);
+                if c[i] == 1 {
+                    xs[i].wrapping_sub(xt)
+                } else {
+                    xt
+                }
+            })
+            .collect();
+        Ok(AShare(RingTensor::new(x.shape().to_vec(), out)?))
+    }
     fn b2a_packed(&mut self, bits: &BShare, shape: &[usize]) -> Result<AShare> {
         let n = element_count(shape)?;
         let nb = n.div_ceil(64);

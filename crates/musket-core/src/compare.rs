@@ -100,10 +100,12 @@ pub fn drelu<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
     p.add_public(&minus, &one)
 }
 
-/// `max(x, 0)` elementwise: `x * [x >= 0]`, exact (no truncation is needed).
+/// `max(x, 0)` elementwise: `x - x [x < 0]`, exact (no truncation is needed); the product with
+/// the sign bit is [`Protocol::mul_bits`], so 2PC takes one round after the sign circuit.
 pub fn relu<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
-    let d = drelu(p, x)?;
-    p.mul(x, &d)
+    let m = msb(p, x)?;
+    let x_neg = p.mul_bits(x, &m)?;
+    p.sub(x, &x_neg)
 }
 
 #[cfg(test)]

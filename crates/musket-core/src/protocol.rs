@@ -116,6 +116,13 @@ pub trait Protocol {
     /// Converts packed bits (element `i` is bit `i % 64` of word `i / 64`) to arithmetic shares
     /// of 0/1 of shape `shape`.
     fn b2a_packed(&mut self, bits: &Self::Bits, shape: &[usize]) -> Result<Self::Share>;
+    /// `x * b` elementwise, for packed XOR-shared bits `b` (element `i` is bit `i % 64` of word
+    /// `i / 64`): bit injection and product together. The default converts, then multiplies;
+    /// back ends override it with fewer rounds (2PC: one).
+    fn mul_bits(&mut self, x: &Self::Share, bits: &Self::Bits) -> Result<Self::Share> {
+        let b = self.b2a_packed(bits, x.shape())?;
+        self.mul(x, &b)
+    }
 
     /// `a + b`.
     fn add(&self, a: &Self::Share, b: &Self::Share) -> Result<Self::Share> {

@@ -313,9 +313,8 @@ pub fn inv_sqrt<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<
 /// reflected for negative x. Absolute error below 2^-12.
 pub fn sigmoid<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P::Share> {
     let shape = x.shape().to_vec();
-    let bits = msb(p, x)?;
-    let neg = p.b2a_packed(&bits, &shape)?; // [x < 0]
-    let xm = p.mul(x, &neg)?;
+    let bits = msb(p, x)?; // [x < 0]
+    let xm = p.mul_bits(x, &bits)?;
     let twice = p.scale(&xm, 2)?;
     let minus_abs = p.sub(&twice, x)?; // -|x|
     let t = exp(p, fp, &minus_abs)?;
@@ -325,7 +324,7 @@ pub fn sigmoid<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P
     let two_r = p.scale(&r, 2)?;
     let neg_two_r = p.neg(&two_r)?;
     let one_minus = p.add_public(&neg_two_r, &filled(&shape, encode(fp, 1.0)?))?;
-    let flip = p.mul(&neg, &one_minus)?;
+    let flip = p.mul_bits(&one_minus, &bits)?;
     p.add(&r, &flip)
 }
 

@@ -60,8 +60,8 @@ pub fn sign<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
 
 /// `|x|`, exact.
 pub fn abs<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
-    let m = negative_many(p, &[x])?.remove(0);
-    let xm = p.mul(x, &m)?;
+    let m = msb(p, x)?;
+    let xm = p.mul_bits(x, &m)?;
     let twice = p.scale(&xm, 2)?;
     p.sub(x, &twice)
 }
@@ -174,14 +174,17 @@ fn tournament<P: Protocol>(
         let odds: Vec<usize> = (0..pairs).map(|j| 2 * j + 1).collect();
         let a = p.linear(&vals, &|t| Ok(columns(t, &evens)))?;
         let b = p.linear(&vals, &|t| Ok(columns(t, &odds)))?;
-        let c = lt(p, &a, &b)?; // pick b where a < b, else a (ties: lower index)
+        // Pick b where a < b, else a (ties: lower index).
         let dv = p.sub(&b, &a)?;
         let (new_vals, new_onehot) = match &onehot {
             None => {
-                let pick = p.mul(&c, &dv)?;
+                let a_minus_b = p.neg(&dv)?;
+                let c = msb(p, &a_minus_b)?;
+                let pick = p.mul_bits(&dv, &c)?;
                 (p.add(&a, &pick)?, None)
             }
             Some(oh) => {
+                let c = lt(p, &a, &b)?;
                 // One-hot rows are laid out as [rows, n, width]: gather candidate rows.
                 let width = oh.shape()[rank];
                 let gather = |t: &RingTensor, idx: &[usize]| {

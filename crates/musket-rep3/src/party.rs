@@ -410,6 +410,46 @@ impl Protocol for Rep3 {
         };
         Ok((RBits { cur, next }, b))
     }
+    fn mul_bits(&mut self, x: &RShare, bits: &RBits) -> Result<RShare> {
+        let n = x.len();
+        if bits.cur.len() != n.div_ceil(64) {
+            return Err(MpcError::Usage("mul_bits: packed length does not match the shape".into()));
+        }
+        let shape = x.shape().to_vec();
+        // b = d xor b2 as in b2a_packed, and x b = u + d (x - 2u) with u = x b2. Round 1 carries
+        // both the resharing of u and party 0's input of d (sends before receives); round 2 the
+        // product with d. b2a then a product would take three.
+        let zeros = vec![0u64; n];
+        let b2 = match self.id {
+            0 => self.share(&shape, zeros.clone(), zeros.clone())?,
+            1 => self.share(&shape, zeros.clone(), unpack_bits(&bits.next, n))?,
+            _ => self.share(&shape, unpack_bits(&bits.cur, n), zeros.clone())?,
+        };
+        let alpha = self.zero_share(n, false);
+        let (xc, xn, bc, bn) = (x.cur.data(), x.next.data(), b2.cur.data(), b2.next.data());
+        let z: Vec<u64> = (0..n)
+            .map(|i| {
+                xc[i]
+                    .wrapping_mul(bc[i].wrapping_add(bn[i]))
+                    .wrapping_add(xn[i].wrapping_mul(bc[i]))
+                    .wrapping_add(alpha[i])
+            })
+            .collect();
+        let d = (self.id == 0).then(|| unpack_bits(&zip_words(&bits.cur, &bits.next, |u, v| u ^ v), n));
+        let (d_sh, (uc, un)) = if self.id == 1 {
+            let u = self.reshare(z)?;
+            (self.input_words(0, None, n, u64::wrapping_sub)?, u)
+        } else {
+            let d_sh = self.input_words(0, d.as_deref(), n, u64::wrapping_sub)?;
+            (d_sh, self.reshare(z)?)
+        };
+        let d = self.share(&shape, d_sh.0, d_sh.1)?;
+        let u = self.share(&shape, uc, un)?;
+        let twice = self.scale(&u, 2)?;
+        let v = self.sub(x, &twice)?;
+        let dv = self.mul(&d, &v)?;
+        self.add(&u, &dv)
+    }
     fn b2a_packed(&mut self, bits: &RBits, shape: &[usize]) -> Result<RShare> {
         let n = element_count(shape)?;
         if bits.cur.len() != n.div_ceil(64) {

@@ -112,9 +112,13 @@ fn comparison_costs() {
 fn relu_costs() {
     let ands = MSB_CIRCUIT_ANDS as u64 * NB;
     let n = N as u64;
-    assert_eq!(measure(Backend::TwoPc, Op::Relu, N), vec![((2 * ands + NB + 2 * n) * W, 9); 2]);
+    // 2PC: the sign circuit, then one round opening the masked bit (one word per 64 elements)
+    // and the masked value (n words) together.
+    assert_eq!(measure(Backend::TwoPc, Op::Relu, N), vec![((2 * ands + NB + n) * W, 8); 2]);
+    // 3PC: operand sharing, the sign circuit, then party 0's input of its bit share together
+    // with one product (round 1), and one more product (round 2).
     assert_eq!(
         measure(Backend::ThreePc, Op::Relu, N),
-        vec![((2 * n + ands + 2 * n) * W, 11), ((ands + 2 * n) * W, 11), ((ands + 2 * n) * W, 11)]
+        vec![((2 * n + ands + 2 * n) * W, 10), ((ands + 2 * n) * W, 10), ((ands + 2 * n) * W, 10)]
     );
 }
