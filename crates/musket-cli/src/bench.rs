@@ -20,7 +20,8 @@ pub(crate) struct BenchArgs {
     /// Only this back end.
     #[arg(long)]
     protocol: Option<Backend>,
-    /// Repetitions per case (the median is reported).
+    /// Repetitions per case (the median is reported); operation cases run once more first,
+    /// untimed, to warm up; model cases do not (they are timed cold, end to end).
     #[arg(long, default_value_t = 5)]
     reps: usize,
     /// Print a JSON array instead of a table.
@@ -398,11 +399,15 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
             let mut times = Vec::new();
             let mut last: Vec<(usize, <Timed as Job>::Output)> = Vec::new();
             let mut dealer_bytes = None;
-            for _ in 0..args.reps.max(1) {
+            // Run 0 warms up (the process's first touch of its heap, thread start-up) and is not
+            // timed, as criterion and CrypTen's reference script also discard or outvote it.
+            for rep in 0..=args.reps.max(1) {
                 let outcomes = run_local(backend, &Timed { op: case.op, n: case.n }, None)?;
                 dealer_bytes = outcomes.iter().find(|o| o.output.is_none()).map(|o| o.stats.bytes_sent);
                 last = outcomes.into_iter().filter_map(|o| o.output.map(|out| (o.party, out))).collect();
-                times.push(last.iter().map(|(_, o)| o.0).fold(0.0, f64::max));
+                if rep > 0 {
+                    times.push(last.iter().map(|(_, o)| o.0).fold(0.0, f64::max));
+                }
             }
             times.sort_by(f64::total_cmp);
             let mut bytes = vec![0; backend.transport_parties()];
