@@ -14,6 +14,9 @@ use std::path::PathBuf;
 /// mimalloc keeps freed memory for reuse. With the system allocator every multi-megabyte tensor
 /// is a fresh `mmap` (page faults on first touch) and a `munmap` on drop (TLB shootdowns across
 /// threads); that cost half the time of a 512x512 ring product and a fifth of a secure multiply.
+/// Built with `no_thp`: mimalloc's default `madvise(MADV_HUGEPAGE)` made every first touch
+/// zero whole 2 MiB pages, which cost a party process of a three-process ResNet-18 run about a
+/// second (2.3-2.6 s against 1.4 s on the LAN profile of scripts/netbench.sh).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
