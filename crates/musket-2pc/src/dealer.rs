@@ -92,6 +92,31 @@ impl Request {
         Ok(())
     }
 
+    /// Words a compute party draws from its dealer seed for this request, plus (party 0)
+    /// its share of the correction, in the order the operation draws them.
+    pub(crate) fn material_words(&self, party: usize) -> usize {
+        let own = |v: u64| v as usize;
+        let (material, correction) = match *self {
+            Request::Done => (0, 0),
+            Request::Triple { n } => (2 * own(n), own(n)),
+            Request::MatTriple { m, k, n } => (own(m * k + k * n), own(m * n)),
+            Request::Trunc { n, .. } => (own(n), 2 * own(n)),
+            Request::BitTriple { words } => (2 * own(words), own(words)),
+            Request::RandomBits { n } => (own(n).div_ceil(64), own(n)),
+            Request::BitMul { n } => (own(n).div_ceil(64) + own(n), 2 * own(n)),
+        };
+        if party == 0 {
+            material + correction
+        } else {
+            material
+        }
+    }
+
+    /// Words of the dealer's correction message to party 1.
+    pub(crate) fn correction_words(&self) -> usize {
+        self.material_words(0) - self.material_words(1)
+    }
+
     /// Parses and bounds-checks a request from party 0.
     pub fn decode(bytes: &[u8]) -> std::result::Result<Self, String> {
         let (&kind, rest) = bytes.split_first().ok_or("empty request")?;
@@ -113,6 +138,31 @@ impl Request {
         req.check()?;
         Ok(req)
     }
+}
+
+/// Encodes a sequence of requests (a preprocessing plan): each request length-prefixed.
+pub fn encode_plan(requests: &[Request]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for r in requests {
+        let e = r.encode();
+        out.push(e.len() as u8);
+        out.extend_from_slice(&e);
+    }
+    out
+}
+
+/// Decodes [`encode_plan`]'s output, checking every request.
+pub fn decode_plan(mut bytes: &[u8]) -> std::result::Result<Vec<Request>, String> {
+    let mut out = Vec::new();
+    while let Some((&len, rest)) = bytes.split_first() {
+        let len = len as usize;
+        if rest.len() < len {
+            return Err("preprocessing plan ends inside a request".into());
+        }
+        out.push(Request::decode(&rest[..len])?);
+        bytes = &rest[len..];
+    }
+    Ok(out)
 }
 
 fn add(a: &[u64], b: &[u64]) -> Vec<u64> {

@@ -7,10 +7,11 @@
 //! one correcting share per item (`c1 = a*b - c0` for a triple). Dealer traffic is marked as
 //! preprocessing: it does not depend on the inputs and does not count as online rounds.
 
+mod ahead;
 mod dealer;
 mod party;
 
-pub use dealer::{run_dealer, Request};
+pub use dealer::{decode_plan, encode_plan, run_dealer, Request};
 pub use party::{AShare, BShare, Dealer2pc};
 
 /// Party id of the dealer on a 2PC transport.

@@ -1,4 +1,5 @@
-use crate::dealer::Request;
+use crate::ahead::Ahead;
+use crate::dealer::{decode_plan, encode_plan, Request};
 use crate::DEALER;
 use musket_core::{
     batch_item, batched_dims, element_count, or_abort, os_seed, LinearMap, LinearMap2, MpcError, Prg,
@@ -43,6 +44,10 @@ pub struct Dealer2pc {
     dealer_prg: Prg,
     pair_prg: Prg,
     finished: bool,
+    /// Every request made so far (the source of preprocessing plans).
+    log: Vec<Request>,
+    /// Material produced ahead of time by [`Protocol::preprocess`].
+    ahead: Ahead,
 }
 
 impl std::fmt::Debug for Dealer2pc {
@@ -87,6 +92,8 @@ impl Dealer2pc {
             dealer_prg: Prg::from_seed(dealer_seed),
             pair_prg: Prg::from_seed(pair_seed),
             finished: false,
+            log: Vec::new(),
+            ahead: Ahead::default(),
         })
     }
 
@@ -97,18 +104,46 @@ impl Dealer2pc {
     fn request(&mut self, req: Request) -> Result<()> {
         // Both parties check, so that an oversized operation fails the same way on each.
         req.check().map_err(|e| MpcError::Usage(format!("operation too large for the dealer: {e}")))?;
+        if req != Request::Done {
+            self.log.push(req);
+            if let Some(planned) = self.ahead.planned.pop_front() {
+                if planned != req {
+                    return Err(MpcError::Usage(
+                        "the operations differ from the preprocessed plan (prepared for another computation)"
+                            .into(),
+                    ));
+                }
+                return Ok(());
+            }
+        }
         if self.id == 0 {
             self.net.send_bytes(DEALER, &req.encode())?;
         }
         Ok(())
     }
 
-    /// Party 0 draws its correction share from the PRG; party 1 receives it from the dealer.
+    /// Dealer material from the seed shared with the dealer: prepared words first, then fresh
+    /// expansion, timed as preprocessing.
+    fn material(&mut self, n: usize) -> Vec<u64> {
+        let mut words = self.ahead.take(n).to_vec();
+        if words.len() < n {
+            let started = std::time::Instant::now();
+            words.extend(self.dealer_prg.words(n - words.len()));
+            self.net.add_preprocessing_time(started.elapsed());
+        }
+        words
+    }
+
+    /// Party 0 draws its correction share from the PRG; party 1 receives it from the dealer
+    /// (or takes the one received ahead of time).
     fn correction(&mut self, n: usize) -> Result<Vec<u64>> {
         if self.id == 0 {
-            Ok(self.dealer_prg.words(n))
-        } else {
-            Ok(self.net.recv_u64s(DEALER, n)?)
+            return Ok(self.material(n));
+        }
+        match self.ahead.corrections.pop_front() {
+            Some(c) if c.len() == n => Ok(c),
+            Some(_) => Err(MpcError::Usage("preprocessed correction of the wrong size".into())),
+            None => Ok(self.net.recv_u64s(DEALER, n)?),
         }
     }
 
@@ -150,6 +185,36 @@ impl Protocol for Dealer2pc {
     }
     fn stats(&self) -> CommStats {
         self.net.stats().clone()
+    }
+    fn material_requests(&self) -> usize {
+        self.log.len()
+    }
+    fn material_plan(&self, from: usize) -> Vec<u8> {
+        encode_plan(&self.log[from.min(self.log.len())..])
+    }
+    fn preprocess(&mut self, plan: &[u8]) -> Result<()> {
+        let requests =
+            decode_plan(plan).map_err(|e| MpcError::Usage(format!("bad preprocessing plan: {e}")))?;
+        let words: usize = requests.iter().map(|r| r.material_words(self.id)).sum();
+        if self.id == 0 {
+            for r in &requests {
+                self.net.send_bytes(DEALER, &r.encode())?;
+            }
+        }
+        let started = std::time::Instant::now();
+        let drawn = self.dealer_prg.words(words);
+        self.net.add_preprocessing_time(started.elapsed());
+        let mut corrections = std::collections::VecDeque::new();
+        if self.id == 1 {
+            for r in &requests {
+                let n = r.correction_words();
+                if n > 0 {
+                    corrections.push_back(self.net.recv_u64s(DEALER, n)?);
+                }
+            }
+        }
+        self.ahead.load(requests, drawn, corrections);
+        Ok(())
     }
     fn finish(&mut self) -> Result<()> {
         if !self.finished {
@@ -222,7 +287,7 @@ impl Protocol for Dealer2pc {
         Self::check_same(&a.0, &b.0, "mul")?;
         let n = a.len();
         self.request(Request::Triple { n: n as u64 })?;
-        let (ta, tb) = (self.dealer_prg.words(n), self.dealer_prg.words(n));
+        let (ta, tb) = (self.material(n), self.material(n));
         let mut masked = zip_words(a.0.data(), &ta, u64::wrapping_sub);
         masked.extend(b.0.data().iter().zip(&tb).map(|(x, t)| x.wrapping_sub(*t)));
         let theirs = self.exchange(&masked)?;
@@ -250,8 +315,8 @@ impl Protocol for Dealer2pc {
             }
         };
         self.request(Request::MatTriple { m: m as u64, k: k as u64, n: n as u64 })?;
-        let ta = RingTensor::new(vec![m, k], self.dealer_prg.words(m * k))?;
-        let tb = RingTensor::new(vec![k, n], self.dealer_prg.words(k * n))?;
+        let ta = RingTensor::new(vec![m, k], self.material(m * k))?;
+        let tb = RingTensor::new(vec![k, n], self.material(k * n))?;
         let mut masked = zip_words(a.0.data(), ta.data(), u64::wrapping_sub);
         masked.extend(b.0.data().iter().zip(tb.data()).map(|(x, t)| x.wrapping_sub(*t)));
         let theirs = self.exchange(&masked)?;
@@ -274,9 +339,9 @@ impl Protocol for Dealer2pc {
         let mut masked = Vec::with_capacity(bt * (m * k + k * n));
         for i in 0..bt {
             self.request(Request::MatTriple { m: m as u64, k: k as u64, n: n as u64 })?;
-            let ta = RingTensor::new(vec![m, k], self.dealer_prg.words(m * k))?;
-            let tb = RingTensor::new(vec![k, n], self.dealer_prg.words(k * n))?;
-            let tc = (self.id == 0).then(|| self.dealer_prg.words(m * n));
+            let ta = RingTensor::new(vec![m, k], self.material(m * k))?;
+            let tb = RingTensor::new(vec![k, n], self.material(k * n))?;
+            let tc = (self.id == 0).then(|| self.material(m * n));
             masked.extend(
                 batch_item(&a.0, i, m, k).data().iter().zip(ta.data()).map(|(x, t)| x.wrapping_sub(*t)),
             );
@@ -315,7 +380,7 @@ impl Protocol for Dealer2pc {
         }
         let n = x.len();
         self.request(Request::Trunc { n: n as u64, bits: bits as u64 })?;
-        let r = self.dealer_prg.words(n);
+        let r = self.material(n);
         // Shift the value into [0, 2^63) so that the mask's top bit tells whether c wrapped.
         let offset = if self.id == 0 { 1u64 << 62 } else { 0 };
         let masked: Vec<u64> =
@@ -367,7 +432,7 @@ impl Protocol for Dealer2pc {
         }
         let w = a.0.len();
         self.request(Request::BitTriple { words: w as u64 })?;
-        let (u, v) = (self.dealer_prg.words(w), self.dealer_prg.words(w));
+        let (u, v) = (self.material(w), self.material(w));
         let mut masked = zip_words(&a.0, &u, |x, y| x ^ y);
         masked.extend(b.0.iter().zip(&v).map(|(x, y)| x ^ y));
         let other = self.other();
@@ -408,7 +473,7 @@ impl Protocol for Dealer2pc {
             return Err(MpcError::Usage("mul_bits: packed length does not match the shape".into()));
         }
         self.request(Request::BitMul { n: n as u64 })?;
-        let (t, a) = (self.dealer_prg.words(nb), self.dealer_prg.words(n));
+        let (t, a) = (self.material(nb), self.material(n));
         // Open c = b xor t and e = x - a together (one round). With b = c + t - 2ct:
         // x b = (1 - 2c) x t + c x, and x t = e t + a t from the dealer's shares of t and a t.
         let mut masked = zip_words(&bits.0, &t, |u, v| u ^ v);
@@ -438,7 +503,7 @@ impl Protocol for Dealer2pc {
             return Err(MpcError::Usage("b2a: packed length does not match the shape".into()));
         }
         self.request(Request::RandomBits { n: n as u64 })?;
-        let t = self.dealer_prg.words(nb);
+        let t = self.material(nb);
         // Open c = b xor t, then b = c + (1 - 2c) t with t's additive share.
         let masked = zip_words(&bits.0, &t, |a, b| a ^ b);
         let other = self.other();

@@ -179,14 +179,16 @@ const RESNET18_224: &str = "target/models/resnet18-224-opset17.onnx";
 const RESNET50_224: &str = "target/models/resnet50-224-opset17.onnx";
 const IMAGENET_INPUT: &str = "target/models/imagenet-224-sample.npy";
 
-/// Runs one model case: returns (median seconds, bytes per party, rounds).
+/// Runs one model case: returns (median seconds, median online seconds, bytes per party,
+/// rounds). Online is the wall time less the smallest preprocessing time of a compute party
+/// (an upper bound on every party's time without it).
 fn run_model(
     backend: Backend,
     model: &str,
     input: &str,
     batch: usize,
     reps: usize,
-) -> Result<(f64, Vec<u64>, u64)> {
+) -> Result<(f64, f64, Vec<u64>, u64)> {
     use anyhow::Context;
     if model.starts_with("target/models/") && !std::path::Path::new(model).exists() {
         bail!("{model} is missing: run scripts/make_big_models.py (torch, torchvision, onnx) first");
@@ -206,36 +208,82 @@ fn run_model(
         fp: FixedPoint::default(),
     };
     let mut times = Vec::new();
+    let mut online = Vec::new();
     let mut last = None;
     for _ in 0..reps.max(1) {
         let t = Instant::now();
         let outcomes = run_local(backend, &job, None)?;
-        times.push(t.elapsed().as_secs_f64());
+        let wall = t.elapsed().as_secs_f64();
+        let prep = outcomes
+            .iter()
+            .filter(|o| !(backend == Backend::TwoPc && o.party == musket_2pc::DEALER))
+            .map(|o| o.stats.preprocessing_time.as_secs_f64())
+            .fold(f64::INFINITY, f64::min);
+        times.push(wall);
+        online.push(wall - if prep.is_finite() { prep } else { 0.0 });
         last = Some(outcomes);
     }
     times.sort_by(f64::total_cmp);
+    online.sort_by(f64::total_cmp);
     let outcomes = last.expect("at least one run");
     let mut bytes = vec![0; backend.transport_parties()];
     for o in &outcomes {
         bytes[o.party] = o.stats.bytes_sent;
     }
-    Ok((times[times.len() / 2], bytes, musket_session::job_rounds(&outcomes)))
+    Ok((times[times.len() / 2], online[online.len() / 2], bytes, musket_session::job_rounds(&outcomes)))
 }
 
-/// Shares random inputs, then times one operation (online phase, dealer requests included).
+/// Shares random inputs, then times one operation. Without a plan the 2PC dealer serves
+/// requests as the operation makes them; with one (recorded by an identical earlier run), its
+/// material is produced first by [`Protocol::preprocess`] and only the online phase is timed.
 struct Timed {
     op: Op,
     n: usize,
+    plan: Option<Vec<u8>>,
+}
+
+/// What one party measured in a [`Timed`] run.
+struct TimedOut {
+    /// Seconds the operation took at this party.
+    seconds: f64,
+    /// Counts just before and just after the operation.
+    before: CommStats,
+    after: CommStats,
+    /// Function cases: the input and the opened result.
+    values: Option<(Vec<f64>, Vec<f64>)>,
+    /// The dealer-material requests the operation made (its preprocessing plan).
+    plan: Vec<u8>,
+    /// Seconds `preprocess` took at this party (0 without a plan).
+    preprocess_seconds: f64,
+}
+
+impl TimedOut {
+    /// The operation's seconds without the correlated randomness still made during it.
+    fn online_seconds(&self) -> f64 {
+        self.seconds - self.after.since(&self.before).preprocessing_time.as_secs_f64()
+    }
+}
+
+/// Runs the plan's preprocessing, then aligns every party's round clock with two all-to-all
+/// openings, so that the operation is timed and counted from a common start.
+fn prepare_and_align<P: Protocol>(p: &mut P, plan: Option<&[u8]>) -> Result<f64, MpcError> {
+    let t = Instant::now();
+    if let Some(plan) = plan {
+        p.preprocess(plan)?;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let tiny = p.input(0, (p.party_id() == 0).then_some(&RingTensor::zeros(&[1])), &[1])?;
+    p.reveal(&tiny)?;
+    p.reveal(&tiny)?;
+    Ok(secs)
 }
 
 impl Job for Timed {
-    /// Seconds, this party's counts just before and just after the operation, and for
-    /// function cases the opened result and its input.
-    type Output = (f64, CommStats, CommStats, Option<(Vec<f64>, Vec<f64>)>);
+    type Output = TimedOut;
     fn run<P: Protocol>(&self, p: &mut P) -> Result<Self::Output, MpcError> {
         let fp = FixedPoint::default();
         if let Op::Func(f, lo, hi) = self.op {
-            return run_function(p, f, lo, hi, self.n);
+            return run_function(p, f, lo, hi, self.n, self.plan.as_deref());
         }
         if let Op::Model { .. } = self.op {
             return Err(MpcError::Usage("model cases run through run_model".into()));
@@ -253,11 +301,8 @@ impl Job for Timed {
         )?;
         let a = p.input(0, (p.party_id() == 0).then_some(&v), &shape)?;
         let b = p.input(1, (p.party_id() == 1).then_some(&v), &shape)?;
-        // Two all-to-all openings align every party's round clock, so that the operation's
-        // rounds are measured from a common start.
-        let tiny = p.input(0, (p.party_id() == 0).then_some(&RingTensor::zeros(&[1])), &[1])?;
-        p.reveal(&tiny)?;
-        p.reveal(&tiny)?;
+        let preprocess_seconds = prepare_and_align(p, self.plan.as_deref())?;
+        let from = p.material_requests();
         let before = p.stats();
         let t = Instant::now();
         match self.op {
@@ -270,7 +315,15 @@ impl Job for Timed {
             Op::Relu => drop(relu(p, &a)?),
             Op::Func(..) | Op::Model { .. } => unreachable!("handled above"),
         }
-        Ok((t.elapsed().as_secs_f64(), before, p.stats(), None))
+        let seconds = t.elapsed().as_secs_f64();
+        Ok(TimedOut {
+            seconds,
+            before,
+            after: p.stats(),
+            values: None,
+            plan: p.material_plan(from),
+            preprocess_seconds,
+        })
     }
 }
 
@@ -282,7 +335,8 @@ fn run_function<P: Protocol>(
     lo: f64,
     hi: f64,
     n: usize,
-) -> Result<<Timed as Job>::Output, MpcError> {
+    plan: Option<&[u8]>,
+) -> Result<TimedOut, MpcError> {
     use rand::{Rng, SeedableRng};
     let fp = FixedPoint::default();
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
@@ -294,9 +348,8 @@ fn run_function<P: Protocol>(
         _ => vec![n],
     };
     let xs = musket_core::share_fixed(p, fp, 0, (p.party_id() == 0).then_some(&x[..]), &shape)?;
-    let tiny = p.input(0, (p.party_id() == 0).then_some(&RingTensor::zeros(&[1])), &[1])?;
-    p.reveal(&tiny)?;
-    p.reveal(&tiny)?;
+    let preprocess_seconds = prepare_and_align(p, plan)?;
+    let from = p.material_requests();
     let before = p.stats();
     let t = Instant::now();
     let y = match f {
@@ -314,10 +367,11 @@ fn run_function<P: Protocol>(
             nn::max_pool2d(p, &xs, &nn::Pool2d { kernel: [2, 2], stride: [2, 2], pads: [0; 4] })?
         }
     };
-    let secs = t.elapsed().as_secs_f64();
+    let seconds = t.elapsed().as_secs_f64();
     let after = p.stats();
+    let plan = p.material_plan(from);
     let out = musket_core::reveal_fixed(p, fp, &y)?;
-    Ok((secs, before, after, Some((x, out))))
+    Ok(TimedOut { seconds, before, after, values: Some((x, out)), plan, preprocess_seconds })
 }
 
 /// One row of the report.
@@ -326,6 +380,15 @@ struct Row {
     name: &'static str,
     protocol: &'static str,
     seconds: f64,
+    /// The online phase. Operation cases: the operation with the 2PC dealer's material made
+    /// beforehand (`Protocol::preprocess`), less any PRG expansion still done during it.
+    /// Model cases: `seconds` less the smallest time a compute party spent on correlated
+    /// randomness (waiting for the dealer, PRG expansion), an upper bound.
+    online_seconds: f64,
+    /// Operation cases: the preprocessing phase (the `preprocess` call, plus PRG expansion
+    /// during the operation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preprocessing_seconds: Option<f64>,
     /// Bytes each party sent during the operation (for 2PC, index 2 is the dealer: its
     /// traffic is preprocessing, input-independent correlated randomness).
     bytes_per_party: Vec<u64>,
@@ -370,11 +433,14 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
                     eprintln!("{}: skipped, {model} is missing (scripts/make_big_models.py)", case.name);
                     continue;
                 }
-                let (seconds, bytes, rounds) = run_model(backend, model, input, batch, args.reps)?;
+                let (seconds, online_seconds, bytes, rounds) =
+                    run_model(backend, model, input, batch, args.reps)?;
                 let row = Row {
                     name: case.name,
                     protocol: backend.name(),
                     seconds,
+                    online_seconds,
+                    preprocessing_seconds: None,
                     bytes_per_party: bytes,
                     rounds,
                     max_abs_error: None,
@@ -384,10 +450,11 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
                 };
                 if !args.json {
                     println!(
-                        "{:<16} {:<4} {:>9.4} s  {:>3} rounds  bytes/party {:?}  peak RSS {} MiB",
+                        "{:<16} {:<4} {:>9.4} s (online {:.4} s)  {:>3} rounds  bytes/party {:?}  peak RSS {} MiB",
                         row.name,
                         row.protocol,
                         row.seconds,
+                        row.online_seconds,
                         row.rounds,
                         row.bytes_per_party,
                         row.peak_rss_mib.map_or("?".into(), |m| m.to_string())
@@ -397,30 +464,49 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
                 continue;
             }
             let mut times = Vec::new();
-            let mut last: Vec<(usize, <Timed as Job>::Output)> = Vec::new();
+            let mut online = Vec::new();
+            let mut prep = Vec::new();
+            let mut last: Vec<(usize, TimedOut)> = Vec::new();
             let mut dealer_bytes = None;
-            // Run 0 warms up (the process's first touch of its heap, thread start-up) and is not
-            // timed, as criterion and CrypTen's reference script also discard or outvote it.
+            let mut plan = None;
+            // Run 0 warms up (the process's first touch of its heap, thread start-up), untimed as
+            // in criterion, and records the operation's preprocessing plan. Each repetition then
+            // runs twice: with dealer material made on demand (`seconds`), and with it made
+            // first by `preprocess` (`online_seconds`, `preprocessing_seconds`).
             for rep in 0..=args.reps.max(1) {
-                let outcomes = run_local(backend, &Timed { op: case.op, n: case.n }, None)?;
+                let outcomes = run_local(backend, &Timed { op: case.op, n: case.n, plan: None }, None)?;
                 dealer_bytes = outcomes.iter().find(|o| o.output.is_none()).map(|o| o.stats.bytes_sent);
                 last = outcomes.into_iter().filter_map(|o| o.output.map(|out| (o.party, out))).collect();
-                if rep > 0 {
-                    times.push(last.iter().map(|(_, o)| o.0).fold(0.0, f64::max));
+                if rep == 0 {
+                    plan = last.first().map(|(_, o)| o.plan.clone());
+                    continue;
                 }
+                times.push(last.iter().map(|(_, o)| o.seconds).fold(0.0, f64::max));
+                let job = Timed { op: case.op, n: case.n, plan: plan.clone() };
+                let prepared: Vec<TimedOut> =
+                    run_local(backend, &job, None)?.into_iter().filter_map(|o| o.output).collect();
+                online.push(prepared.iter().map(TimedOut::online_seconds).fold(0.0, f64::max));
+                prep.push(
+                    prepared
+                        .iter()
+                        .map(|o| o.preprocess_seconds + o.seconds - o.online_seconds())
+                        .fold(0.0, f64::max),
+                );
             }
-            times.sort_by(f64::total_cmp);
+            for v in [&mut times, &mut online, &mut prep] {
+                v.sort_by(f64::total_cmp);
+            }
             let mut bytes = vec![0; backend.transport_parties()];
-            for (party, (_, before, after, _)) in &last {
-                bytes[*party] = after.since(before).bytes_sent;
+            for (party, o) in &last {
+                bytes[*party] = o.after.since(&o.before).bytes_sent;
             }
             if let Some(d) = dealer_bytes {
                 bytes[musket_2pc::DEALER] = d;
             }
-            let start = last.iter().map(|(_, o)| o.1.rounds).max().unwrap_or(0);
-            let end = last.iter().map(|(_, o)| o.2.rounds).max().unwrap_or(0);
+            let start = last.iter().map(|(_, o)| o.before.rounds).max().unwrap_or(0);
+            let end = last.iter().map(|(_, o)| o.after.rounds).max().unwrap_or(0);
             let errors: Option<(f64, f64)> = match case.op {
-                Op::Func(f, ..) => last.iter().find_map(|(_, o)| o.3.as_ref()).map(|(x, got)| {
+                Op::Func(f, ..) => last.iter().find_map(|(_, o)| o.values.as_ref()).map(|(x, got)| {
                     reference(f, x).iter().zip(got).fold((0.0, 0.0), |(abs, ratio), (w, g)| {
                         let e = (w - g).abs();
                         (f64::max(abs, e), f64::max(ratio, e / (1e-3 * w.abs()).max(2f64.powi(-12))))
@@ -432,6 +518,8 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
                 name: case.name,
                 protocol: backend.name(),
                 seconds: times[times.len() / 2],
+                online_seconds: online[online.len() / 2],
+                preprocessing_seconds: Some(prep[prep.len() / 2]),
                 bytes_per_party: bytes,
                 rounds: end - start,
                 max_abs_error: errors.map(|e| e.0),
@@ -448,8 +536,14 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
                     _ => String::new(),
                 };
                 println!(
-                    "{:<16} {:<4} {:>9.4} s  {:>3} rounds  bytes/party {:?}{err}",
-                    row.name, row.protocol, row.seconds, row.rounds, row.bytes_per_party
+                    "{:<16} {:<4} {:>9.4} s (online {:.4} s, preprocessing {:.4} s)  {:>3} rounds  bytes/party {:?}{err}",
+                    row.name,
+                    row.protocol,
+                    row.seconds,
+                    row.online_seconds,
+                    row.preprocessing_seconds.unwrap_or(0.0),
+                    row.rounds,
+                    row.bytes_per_party
                 );
             }
             rows.push(row);

@@ -64,6 +64,23 @@ pub trait Protocol {
     fn finish(&mut self) -> Result<()> {
         Ok(())
     }
+    /// Requests for dealer material made so far (a position for [`Protocol::material_plan`]);
+    /// 0 for back ends without a dealer.
+    fn material_requests(&self) -> usize {
+        0
+    }
+    /// The dealer-material requests made since position `from`, encoded: the plan with which
+    /// [`Protocol::preprocess`] prepares an identical later computation. Empty without a dealer.
+    fn material_plan(&self, _from: usize) -> Vec<u8> {
+        Vec::new()
+    }
+    /// The preprocessing phase: produces now, before the inputs exist, all dealer material that
+    /// the operations of `plan` will need, so that they then run online only. The following
+    /// operations must be those of the plan, in order (an error otherwise). A no-op without a
+    /// dealer.
+    fn preprocess(&mut self, _plan: &[u8]) -> Result<()> {
+        Ok(())
+    }
     /// Tells all peers this party is stopping; `reason` must not contain secrets.
     fn abort(&mut self, reason: &str);
 

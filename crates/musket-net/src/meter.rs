@@ -27,6 +27,11 @@ pub struct CommStats {
     pub preprocessing_bytes_sent: u64,
     /// Payload bytes sent to each party, indexed by party id.
     pub bytes_sent_to: Vec<u64>,
+    /// Time spent on input-independent correlated randomness: blocked on messages from
+    /// preprocessing peers (the dealer), plus the PRG expansion that back ends report with
+    /// [`Net::add_preprocessing_time`]. A run whose material was produced ahead of time would
+    /// not spend it online.
+    pub preprocessing_time: std::time::Duration,
 }
 
 impl CommStats {
@@ -46,6 +51,7 @@ impl CommStats {
                 .zip(earlier.bytes_sent_to.iter().chain(std::iter::repeat(&0)))
                 .map(|(a, b)| a.saturating_sub(*b))
                 .collect(),
+            preprocessing_time: self.preprocessing_time.saturating_sub(earlier.preprocessing_time),
         }
     }
 }
@@ -160,9 +166,20 @@ impl Net {
         Ok(())
     }
 
+    /// Adds time a back end spent expanding correlated randomness (see
+    /// [`CommStats::preprocessing_time`]).
+    pub fn add_preprocessing_time(&mut self, spent: std::time::Duration) {
+        self.stats.preprocessing_time += spent;
+    }
+
     /// Receives a message and returns it with its round tag still in front.
     fn recv_tagged(&mut self, from: usize) -> Result<Vec<u8>, NetError> {
+        let from_dealer = self.preprocessing.get(from).copied().unwrap_or(false);
+        let started = from_dealer.then(std::time::Instant::now);
         let framed = self.transport.recv(from)?;
+        if let Some(t) = started {
+            self.stats.preprocessing_time += t.elapsed();
+        }
         if framed.len() < TAG_LEN {
             return Err(NetError::Malformed {
                 peer: from,

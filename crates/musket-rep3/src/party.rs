@@ -69,6 +69,17 @@ fn zip_words(a: &[u64], b: &[u64], f: impl Fn(u64, u64) -> u64) -> Vec<u64> {
 /// Party 2 helps parties 0 and 1 truncate: it knows the mask, they see only masked values.
 const HELPER: usize = 2;
 
+/// Which PRG a draw comes from.
+#[derive(Clone, Copy)]
+enum Stream {
+    /// Shared with the previous party.
+    Own,
+    /// Shared with the next party.
+    Next,
+    /// This party's alone.
+    Private,
+}
+
 impl Rep3 {
     /// Joins the computation: sends our key to the previous party and receives the next
     /// party's key. `net` must connect exactly three parties.
@@ -103,8 +114,21 @@ impl Rep3 {
         (self.id + 1) % 3
     }
 
+    /// `n` words from one of this party's PRG streams, timed as preprocessing (the zero
+    /// shares, masks and truncation material are input-independent).
+    fn draw(&mut self, stream: Stream, n: usize) -> Vec<u64> {
+        let started = std::time::Instant::now();
+        let words = match stream {
+            Stream::Own => self.own.words(n),
+            Stream::Next => self.nxt.words(n),
+            Stream::Private => self.private.words(n),
+        };
+        self.net.add_preprocessing_time(started.elapsed());
+        words
+    }
+
     fn zero_share(&mut self, n: usize, xor: bool) -> Vec<u64> {
-        let (a, b) = (self.own.words(n), self.nxt.words(n));
+        let (a, b) = (self.draw(Stream::Own, n), self.draw(Stream::Next, n));
         if xor {
             zip_words(&a, &b, |x, y| x ^ y)
         } else {
@@ -133,14 +157,14 @@ impl Rep3 {
     ) -> Result<(Vec<u64>, Vec<u64>)> {
         if self.id == owner {
             let v = value.ok_or_else(|| MpcError::Usage("the input owner must supply the value".into()))?;
-            let mask = self.own.words(n);
+            let mask = self.draw(Stream::Own, n);
             let masked = zip_words(v, &mask, combine);
             self.net.send_u64s(self.next_party(), &masked)?;
             Ok((mask, masked))
         } else if self.id == (owner + 1) % 3 {
             Ok((self.net.recv_u64s(owner, n)?, vec![0; n]))
         } else {
-            Ok((vec![0; n], self.nxt.words(n)))
+            Ok((vec![0; n], self.draw(Stream::Next, n)))
         }
     }
 
@@ -300,8 +324,8 @@ impl Protocol for Rep3 {
         // Round 2: parties 0 and 1 hold an additive sharing of the result and re-share it
         // to three parties, masking with k1 which the helper does not know.
         if self.id == HELPER {
-            let r = self.private.words(n);
-            let (a0, b0) = (self.nxt.words(n), self.nxt.words(n));
+            let r = self.draw(Stream::Private, n);
+            let (a0, b0) = (self.draw(Stream::Next, n), self.draw(Stream::Next, n));
             let to_p0 = zip_words(x.cur.data(), &r, u64::wrapping_add);
             let mut to_p1 = zip_words(x.next.data(), &r, u64::wrapping_add);
             to_p1.extend(r.iter().zip(&a0).map(|(r, a)| ((r & (u64::MAX >> 1)) >> bits).wrapping_sub(*a)));
@@ -313,7 +337,7 @@ impl Protocol for Rep3 {
             return self.share(&shape, o2, o0);
         }
         let (c, sh_a, sh_b) = if self.id == 0 {
-            let (a0, b0) = (self.own.words(n), self.own.words(n));
+            let (a0, b0) = (self.draw(Stream::Own, n), self.draw(Stream::Own, n));
             let lacking = self.net.recv_u64s(HELPER, n)?;
             (lacking, a0, b0)
         } else {
@@ -340,9 +364,9 @@ impl Protocol for Rep3 {
             .collect();
         // k1 is party 0's `nxt` and party 1's `own`.
         let (m1, m2) = if first {
-            (self.nxt.words(n), self.nxt.words(n))
+            (self.draw(Stream::Next, n), self.draw(Stream::Next, n))
         } else {
-            (self.own.words(n), self.own.words(n))
+            (self.draw(Stream::Own, n), self.draw(Stream::Own, n))
         };
         if first {
             let o0: Vec<u64> = (0..n).map(|i| u[i].wrapping_sub(m1[i]).wrapping_sub(m2[i])).collect();
