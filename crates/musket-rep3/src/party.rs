@@ -127,6 +127,35 @@ impl Rep3 {
         words
     }
 
+    /// This party's additive term of `a * b` (its cross terms plus a zero share), which
+    /// [`Rep3::reshare`] turns into a replicated share.
+    fn product_term(&mut self, a: &RShare, b: &RShare) -> Vec<u64> {
+        let alpha = self.zero_share(a.len(), false);
+        let (ac, an, bc, bn) = (a.cur.data(), a.next.data(), b.cur.data(), b.next.data());
+        (0..a.len())
+            .map(|i| {
+                ac[i]
+                    .wrapping_mul(bc[i].wrapping_add(bn[i]))
+                    .wrapping_add(an[i].wrapping_mul(bc[i]))
+                    .wrapping_add(alpha[i])
+            })
+            .collect()
+    }
+
+    /// Splits packed XOR-shared bits `b = b0 ^ b1 ^ b2` into `d = b0 ^ b1`, which party 0
+    /// alone knows (unpacked; `None` elsewhere), and `b2`, held by parties 1 and 2 and already
+    /// a valid arithmetic sharing of 0/1 as component 2.
+    fn split_bits(&self, bits: &RBits, shape: &[usize], n: usize) -> Result<(Option<Vec<u64>>, RShare)> {
+        let d = (self.id == 0).then(|| unpack_bits(&zip_words(&bits.cur, &bits.next, |x, y| x ^ y), n));
+        let zeros = vec![0u64; n];
+        let b2 = match self.id {
+            0 => self.share(shape, zeros.clone(), zeros)?,
+            1 => self.share(shape, zeros, unpack_bits(&bits.next, n))?,
+            _ => self.share(shape, unpack_bits(&bits.cur, n), zeros)?,
+        };
+        Ok((d, b2))
+    }
+
     fn zero_share(&mut self, n: usize, xor: bool) -> Vec<u64> {
         let (a, b) = (self.draw(Stream::Own, n), self.draw(Stream::Next, n));
         if xor {
@@ -264,17 +293,7 @@ impl Protocol for Rep3 {
 
     fn mul(&mut self, a: &RShare, b: &RShare) -> Result<RShare> {
         Self::check_same(a, b, "mul")?;
-        let n = a.len();
-        let alpha = self.zero_share(n, false);
-        let (ac, an, bc, bn) = (a.cur.data(), a.next.data(), b.cur.data(), b.next.data());
-        let z = (0..n)
-            .map(|i| {
-                ac[i]
-                    .wrapping_mul(bc[i].wrapping_add(bn[i]))
-                    .wrapping_add(an[i].wrapping_mul(bc[i]))
-                    .wrapping_add(alpha[i])
-            })
-            .collect();
+        let z = self.product_term(a, b);
         let (cur, next) = self.reshare(z)?;
         self.share(a.shape(), cur, next)
     }
@@ -443,23 +462,8 @@ impl Protocol for Rep3 {
         // b = d xor b2 as in b2a_packed, and x b = u + d (x - 2u) with u = x b2. Round 1 carries
         // both the resharing of u and party 0's input of d (sends before receives); round 2 the
         // product with d. b2a then a product would take three.
-        let zeros = vec![0u64; n];
-        let b2 = match self.id {
-            0 => self.share(&shape, zeros.clone(), zeros.clone())?,
-            1 => self.share(&shape, zeros.clone(), unpack_bits(&bits.next, n))?,
-            _ => self.share(&shape, unpack_bits(&bits.cur, n), zeros.clone())?,
-        };
-        let alpha = self.zero_share(n, false);
-        let (xc, xn, bc, bn) = (x.cur.data(), x.next.data(), b2.cur.data(), b2.next.data());
-        let z: Vec<u64> = (0..n)
-            .map(|i| {
-                xc[i]
-                    .wrapping_mul(bc[i].wrapping_add(bn[i]))
-                    .wrapping_add(xn[i].wrapping_mul(bc[i]))
-                    .wrapping_add(alpha[i])
-            })
-            .collect();
-        let d = (self.id == 0).then(|| unpack_bits(&zip_words(&bits.cur, &bits.next, |u, v| u ^ v), n));
+        let (d, b2) = self.split_bits(bits, &shape, n)?;
+        let z = self.product_term(x, &b2);
         let (d_sh, (uc, un)) = if self.id == 1 {
             let u = self.reshare(z)?;
             (self.input_words(0, None, n, u64::wrapping_sub)?, u)
@@ -479,18 +483,11 @@ impl Protocol for Rep3 {
         if bits.cur.len() != n.div_ceil(64) {
             return Err(MpcError::Usage("b2a: packed length does not match the shape".into()));
         }
-        // b = b0 ^ b1 ^ b2. Party 0 knows d = b0 ^ b1 and inputs it arithmetically; b2 is
-        // held by parties 1 and 2 and is a valid arithmetic sharing as component 2. Then
-        // d xor b2 = d + b2 - 2 d b2 costs one multiplication.
-        let d = (self.id == 0).then(|| unpack_bits(&zip_words(&bits.cur, &bits.next, |x, y| x ^ y), n));
+        // Party 0 inputs d arithmetically; then d xor b2 = d + b2 - 2 d b2 costs one
+        // multiplication.
+        let (d, b2) = self.split_bits(bits, shape, n)?;
         let (dc, dn) = self.input_words(0, d.as_deref(), n, u64::wrapping_sub)?;
         let d = self.share(shape, dc, dn)?;
-        let zeros = vec![0u64; n];
-        let b2 = match self.id {
-            0 => self.share(shape, zeros.clone(), zeros)?,
-            1 => self.share(shape, zeros, unpack_bits(&bits.next, n))?,
-            _ => self.share(shape, unpack_bits(&bits.cur, n), zeros)?,
-        };
         let prod = self.mul(&d, &b2)?;
         let sum = self.add(&d, &b2)?;
         let twice = self.scale(&prod, 2)?;

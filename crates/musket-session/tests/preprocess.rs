@@ -12,7 +12,7 @@ fn fp() -> FixedPoint {
     FixedPoint::new(16)
 }
 
-/// A fixed-point product, a matrix product and a ReLU, opened.
+/// A fixed-point product, a matrix product, a ReLU and a batched matrix product, opened.
 fn ops<P: Protocol>(
     p: &mut P,
     a: &P::Share,
@@ -22,7 +22,9 @@ fn ops<P: Protocol>(
     let prod = mul_fixed(p, fp(), a, b)?;
     let mm = p.matmul(m, m)?;
     let r = relu(p, a)?;
-    Ok(vec![p.reveal(&prod)?, p.reveal(&mm)?, p.reveal(&r)?])
+    let m3 = p.reshape(m, &[4, 2, 2])?;
+    let bm = p.matmul_batched(&m3, &m3)?;
+    Ok(vec![p.reveal(&prod)?, p.reveal(&mm)?, p.reveal(&r)?, p.reveal(&bm)?])
 }
 
 /// Runs `ops` on demand, records its plan, preprocesses it and runs `ops` again; returns both
@@ -67,6 +69,7 @@ fn preprocessed_runs_match_on_demand_runs() {
             let (first, second, on_demand, online, plan_len) = out(&o);
             assert_eq!(first[1], expect[1], "{backend:?} matmul");
             assert_eq!(first[2], expect[2], "{backend:?} relu");
+            assert_eq!(first[3], expect[3], "{backend:?} batched matmul");
             assert_eq!(second, first, "{backend:?}: preprocessed results differ");
             // Fixed-point products may differ by the truncation's one ulp between runs.
             for (x, y) in first[0].data().iter().zip(expect[0].data()) {
