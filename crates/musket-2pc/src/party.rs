@@ -195,6 +195,9 @@ impl Protocol for Dealer2pc {
     fn preprocess(&mut self, plan: &[u8]) -> Result<()> {
         let requests =
             decode_plan(plan).map_err(|e| MpcError::Usage(format!("bad preprocessing plan: {e}")))?;
+        if requests.contains(&Request::Done) {
+            return Err(MpcError::Usage("bad preprocessing plan: it ends the dealer".into()));
+        }
         let words: usize = requests.iter().map(|r| r.material_words(self.id)).sum();
         if self.id == 0 {
             for r in &requests {
@@ -206,11 +209,9 @@ impl Protocol for Dealer2pc {
         self.net.add_preprocessing_time(started.elapsed());
         let mut corrections = std::collections::VecDeque::new();
         if self.id == 1 {
+            // One message per request, empty ones included (as `correction` reads them online).
             for r in &requests {
-                let n = r.correction_words();
-                if n > 0 {
-                    corrections.push_back(self.net.recv_u64s(DEALER, n)?);
-                }
+                corrections.push_back(self.net.recv_u64s(DEALER, r.correction_words())?);
             }
         }
         self.ahead.load(requests, drawn, corrections);

@@ -77,7 +77,8 @@ pub trait Protocol {
     /// The preprocessing phase: produces now, before the inputs exist, all dealer material that
     /// the operations of `plan` will need, so that they then run online only. The following
     /// operations must be those of the plan, in order (an error otherwise). A no-op without a
-    /// dealer.
+    /// dealer. The whole plan's material is made and held at once, and party 1 returns only
+    /// when the dealer has served all of it: the peers' receive timeout must cover that.
     fn preprocess(&mut self, _plan: &[u8]) -> Result<()> {
         Ok(())
     }

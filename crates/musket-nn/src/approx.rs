@@ -148,9 +148,10 @@ struct Normalized<S> {
 }
 
 /// One bit decomposition of x (every bit, 7 rounds), then suffix ANDs of the negated bits from
-/// bit `f + exps[0]` up to `f + exps[K-1]`, with the negated sign bit on top: `below[k]` is 1
-/// when no bit from `f + exps[k]` up is set and x is not negative. About 470 AND gates per
-/// element where one sign-bit circuit per power of two took 26 x 181; 5 rounds more.
+/// bit `f + exps[0]` up to bit 62, with the negated sign bit on top: `below[k]` is 1 when no
+/// bit from `f + exps[k]` up is set and x is not negative (all bits up to 62 count, so values
+/// above the last power stay in the top class). About 570 AND gates per element where one
+/// sign-bit circuit per power of two took 26 x 181; 6 rounds more.
 fn normalize<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<Normalized<P::Share>> {
     let shape = x.shape().to_vec();
     let exps: Vec<i32> = NORM_EXPONENTS.collect();
@@ -163,14 +164,17 @@ fn normalize<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<Nor
     let first = first as usize;
     let k = exps.len();
     let planes = bit_planes(p, x)?;
-    // Planes first .. first+K, then the sign plane, all negated.
-    let picked = p.bits_linear(&planes, &|w| {
-        let mut v = w[first * nb..(first + k) * nb].to_vec();
-        v.extend_from_slice(&w[63 * nb..64 * nb]);
+    // Planes first ..= 63 (the sign last), negated; their suffix ANDs; then the K entries that
+    // start at the K powers, and the sign's alone.
+    let len = 64 - first;
+    let zeros =
+        p.bits_xor_public(&p.bits_linear(&planes, &|w| w[first * nb..].to_vec()), &vec![u64::MAX; len * nb]);
+    let suffix = suffix_and(p, &zeros, len, nb)?;
+    let below_bits = p.bits_linear(&suffix, &|w| {
+        let mut v = w[..k * nb].to_vec();
+        v.extend_from_slice(&w[(len - 1) * nb..]);
         v
     });
-    let zeros = p.bits_xor_public(&picked, &vec![u64::MAX; (k + 1) * nb]);
-    let below_bits = suffix_and(p, &zeros, k + 1, nb)?;
     let packed = p.bits_linear(&below_bits, &|w| planes_to_packed(w, k + 1, n));
     let below = p.b2a_packed(&packed, &[k + 1, n])?;
     Ok(Normalized { below, exps, shape })
@@ -178,7 +182,7 @@ fn normalize<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<Nor
 
 /// `value(e)` where `2^e <= x < 2^(e+1)`, as a fixed-point share: a linear combination of the
 /// comparison bits (no products). 0 below the lowest power and for negative x; `value(last)`
-/// from the highest power up to 2^(last+1) (above that, unspecified).
+/// from the highest power up.
 fn by_exponent<P: Protocol>(
     p: &P,
     fp: FixedPoint,
@@ -489,7 +493,12 @@ pub fn layer_norm<P: Protocol>(
     let d2 = p.mul(&d, &d)?;
     let ss = p.sum_axis(&d2, rank - 1)?;
     let ss = p.truncate(&ss, f - VAR_EXTRA_BITS)?;
-    let var = crate::linear::scale_public_fine(p, fp, &ss, 1.0 / n as f64)?;
+    // 1/n gets as many bits as keep var (< 2^14, the domain) times 2^(f+4) times 2^bits within
+    // 62 bits: 28 at f = 16, 26 at f = 18.
+    let inv_n_bits = 62 - 14 - (f + VAR_EXTRA_BITS);
+    let inv_n = encode(FixedPoint::new(inv_n_bits), 1.0 / n as f64)?;
+    let scaled = p.scale(&ss, inv_n)?;
+    let var = p.truncate(&scaled, inv_n_bits)?;
     let var_eps = p.add_public(&var, &filled(var.shape(), encode(wide, eps)?))?;
     let inv = inv_sqrt(p, wide, &var_eps)?;
     let inv_wide = p.linear(&inv, &|t| broadcast(&t.reshape(&keep)?, &shape))?;

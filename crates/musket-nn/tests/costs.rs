@@ -64,10 +64,10 @@ fn pinned_function_costs() {
     // relu: 181 AND words x 2 x 16 x 8 + 16 x 8 (masked bit) + 1000 x 8 (masked value), one
     // round after the sign circuit (mul_bits).
     // exp: 11 products of n (2 words each) + 12 truncations of n; rounds 3 x 2 + 1 + 4 x 2.
-    // reciprocal: bit decomposition (7) + suffix AND over 27 planes (5) + bit injection (1)
-    // + x*s (2) + two Newton steps (8) + y*s (2) = 25 rounds; 2PC bytes: (385 + 65) AND gates
-    // x 2 bits + 27 injected bits + 6 products and truncations per element.
-    // softmax 10x10: max over 10 = 4 levels x 8 + exp 15 + reciprocal 25 + product 2.
+    // reciprocal: bit decomposition (7) + suffix AND over the 60 planes from bit 4 up (6) + bit
+    // injection (1) + x*s (2) + two Newton steps (8) + y*s (2) = 26 rounds; 2PC bytes: about
+    // (385 + 180) AND gates x 2 bits + 27 injected bits + 6 products and truncations per element.
+    // softmax 10x10: max over 10 = 4 levels x 8 + exp 15 + reciprocal 26 + product 2.
     let expected: &[(&str, Backend, u64, &[u64])] = &[
         ("relu", Backend::TwoPc, 8, &[54464, 54464]),
         ("relu", Backend::ThreePc, 10, &[55168, 39168, 39168]),
@@ -75,10 +75,10 @@ fn pinned_function_costs() {
         ("maxpool", Backend::ThreePc, 20, &[41952, 29664, 29664]),
         ("exp", Backend::TwoPc, 15, &[272000, 272000]),
         ("exp", Backend::ThreePc, 23, &[184000, 184000, 472000]),
-        ("reciprocal", Backend::TwoPc, 25, &[261296, 261296]),
-        ("reciprocal", Backend::ThreePc, 33, &[592960, 368960, 512960]),
-        ("softmax", Backend::TwoPc, 74, &[50536, 50536]),
-        ("softmax", Backend::ThreePc, 98, &[37592, 33912, 66552]),
+        ("reciprocal", Backend::TwoPc, 26, &[289968, 289968]),
+        ("reciprocal", Backend::ThreePc, 34, &[607296, 383296, 527296]),
+        ("softmax", Backend::TwoPc, 75, &[52328, 52328]),
+        ("softmax", Backend::ThreePc, 99, &[38488, 34808, 67448]),
     ];
     let mut wrong = Vec::new();
     for &(which, backend, rounds, bytes) in expected {

@@ -207,6 +207,12 @@ fn log_sqrt_and_inverse_sqrt_on_their_domain() {
     check("log", &x, vec![n], |i| x[i].ln(), target);
     check("sqrt", &x, vec![n], |i| x[i].sqrt(), target);
     check("inv_sqrt", &x, vec![n], |i| 1.0 / x[i].sqrt(), target);
+    // The domain's top edge itself (a softmax denominator over 16384 equal entries: bit f+14
+    // set, every bit the powers look at clear) must land in the top class, not wrap to 0.
+    let edge = [hi, hi + 1.0];
+    check("log", &edge, vec![2], |i| edge[i].ln(), target);
+    check("sqrt", &edge, vec![2], |i| edge[i].sqrt(), target);
+    check("reciprocal", &edge, vec![2], |i| 1.0 / edge[i], target);
 }
 
 #[test]

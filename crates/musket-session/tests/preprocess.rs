@@ -114,3 +114,47 @@ fn a_plan_for_other_operations_is_refused() {
     assert!(err.to_string().contains("preprocessed plan"), "{err}");
     assert!(musket_2pc::decode_plan(&[3, 1, 2]).is_err(), "a truncated plan is refused");
 }
+
+/// A plan with an empty product, then a product of 3: every correction message, empty ones
+/// included, must be consumed in order.
+struct EmptyThenSome;
+
+impl Job for EmptyThenSome {
+    type Output = RingTensor;
+    fn run<P: Protocol>(&self, p: &mut P) -> JobResult<RingTensor> {
+        let (e, v) = (RingTensor::zeros(&[0]), RingTensor::filled(&[3], 7));
+        let a = p.input(0, owned(p, 0, &e), &[0])?;
+        let b = p.input(0, owned(p, 0, &v), &[3])?;
+        let from = p.material_requests();
+        p.mul(&a, &a)?;
+        p.mul(&b, &b)?;
+        let plan = p.material_plan(from);
+        p.preprocess(&plan)?;
+        p.mul(&a, &a)?;
+        let sq = p.mul(&b, &b)?;
+        p.reveal(&sq)
+    }
+}
+
+#[test]
+fn empty_operations_keep_the_material_in_step() {
+    for o in run(Backend::TwoPc, &EmptyThenSome) {
+        assert_eq!(out(&o), RingTensor::filled(&[3], 49));
+    }
+}
+
+/// A plan that would end the dealer.
+struct EndsDealer;
+
+impl Job for EndsDealer {
+    type Output = ();
+    fn run<P: Protocol>(&self, p: &mut P) -> JobResult<()> {
+        p.preprocess(&musket_2pc::encode_plan(&[musket_2pc::Request::Done]))
+    }
+}
+
+#[test]
+fn a_plan_that_ends_the_dealer_is_refused() {
+    let err = run_local(Backend::TwoPc, &EndsDealer, Some(std::time::Duration::from_secs(20))).unwrap_err();
+    assert!(err.to_string().contains("ends the dealer"), "{err}");
+}

@@ -39,14 +39,14 @@ fn tile_avx512_impl(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
 }
 
 pub(super) fn tile_avx2(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
-    debug_assert!(super::Kernel::Avx2.is_supported());
-    // SAFETY: `matmul_with` asserts `Kernel::Avx2.is_supported()` (AVX2 detected at run time)
-    // before any tile runs with this kernel.
+    // Detection is cached by std (one atomic load), negligible against a tile's work.
+    assert!(super::Kernel::Avx2.is_supported(), "AVX2 kernel on a CPU without AVX2");
+    // SAFETY: AVX2 was detected at run time just above.
     unsafe { tile_avx2_impl(kc, a, b, out) }
 }
 
 pub(super) fn tile_avx512(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
-    debug_assert!(super::Kernel::Avx512.is_supported());
-    // SAFETY: as above, for AVX-512 F and DQ.
+    assert!(super::Kernel::Avx512.is_supported(), "AVX-512 kernel on a CPU without AVX-512 F/DQ");
+    // SAFETY: AVX-512 F and DQ were detected at run time just above.
     unsafe { tile_avx512_impl(kc, a, b, out) }
 }
