@@ -15,7 +15,7 @@ pub(crate) struct Ahead {
     /// Pre-expanded dealer-seed words and how many have been used.
     words: Vec<u64>,
     used: usize,
-    /// Party 1's corrections, one per planned request that has one.
+    /// Party 1's corrections, one per planned request (empty ones included).
     pub(crate) corrections: VecDeque<Vec<u64>>,
 }
 
@@ -23,8 +23,7 @@ impl Ahead {
     /// Installs a plan's material.
     pub(crate) fn load(&mut self, planned: Vec<Request>, words: Vec<u64>, corrections: VecDeque<Vec<u64>>) {
         self.planned.extend(planned);
-        let rest = self.words.split_off(self.used);
-        self.words = rest;
+        self.words.drain(..self.used);
         self.words.extend(words);
         self.used = 0;
         self.corrections.extend(corrections);

@@ -35,13 +35,6 @@ impl Prg {
         Self::from_seed(os_seed())
     }
 
-    /// The next counter block as two words (little-endian bytes in memory).
-    fn next_counter(&mut self) -> [u64; 2] {
-        let c = self.counter;
-        self.counter += 1;
-        [(c as u64).to_le(), ((c >> 64) as u64).to_le()]
-    }
-
     /// Writes consecutive counter blocks over `pairs` (an even number of words).
     fn write_counters(&mut self, pairs: &mut [u64]) {
         let mut c = self.counter;
@@ -53,7 +46,7 @@ impl Prg {
         self.counter = c;
     }
 
-    /// Encrypts in place a run of counter blocks written by `write_counters`/`next_counter`.
+    /// Encrypts in place a run of counter blocks written by `write_counters`.
     fn encrypt_counters(&self, pairs: &mut [u64]) {
         let blocks: &mut [[u8; 16]] = bytemuck::cast_slice_mut(pairs);
         self.cipher.encrypt_blocks(Block::cast_slice_from_core_mut(blocks));
@@ -64,7 +57,8 @@ impl Prg {
 
     /// One block for an odd word at the end of a request: returns it, keeps the other half.
     fn odd_word(&mut self) -> u64 {
-        let mut pair = self.next_counter();
+        let mut pair = [0u64; 2];
+        self.write_counters(&mut pair);
         self.encrypt_counters(&mut pair);
         self.spare = Some(pair[1]);
         pair[0]
