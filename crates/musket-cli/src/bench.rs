@@ -193,19 +193,26 @@ fn run_model(
     if model.starts_with("target/models/") && !std::path::Path::new(model).exists() {
         bail!("{model} is missing: run scripts/make_big_models.py (torch, torchvision, onnx) first");
     }
-    let x = musket_cli::npy::read(std::path::Path::new(input))
+    let x = musket_cli::npy::read(std::path::Path::new(input), 1 << 31)
         .context("model benchmarks run from the repository root")?;
     let rows = batch.min(x.shape[0]);
     let per = x.data.len() / x.shape[0].max(1);
     let mut shape = x.shape.clone();
     shape[0] = rows;
     let input = musket_graph::FloatTensor { shape: shape.clone(), data: x.data[..rows * per].to_vec() };
-    let graph = musket_onnx::load_for_input(std::path::Path::new(model), Some(&shape))?;
-    let job = crate::infer::PartyInference {
-        graph,
-        input: Some(input),
-        input_shape: shape,
+    let prepared = crate::prepare::prepare_file(
+        std::path::Path::new(model),
+        1 << 31,
+        &shape,
+        crate::prepare::BatchSlice::Items(usize::MAX),
+    )?;
+    let job = crate::infer::Inference {
+        prepared: &prepared,
+        public: prepared.public(),
+        input: &input,
         fp: FixedPoint::default(),
+        options: musket_graph::RunOptions::default(),
+        progress: None,
     };
     let mut times = Vec::new();
     let mut online = Vec::new();

@@ -34,6 +34,17 @@ pub(crate) enum PartyJob {
         /// Where party 1 writes the output (.npy).
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Cut a large batch into slices of at most this many items, or `auto` (every party
+        /// must give the same value).
+        #[arg(long, default_value = "auto")]
+        batch_slice: crate::prepare::BatchSlice,
+        /// Skip the secure range check (every party must agree). Without it, a computation
+        /// that overflows gives a wrong output instead of an error.
+        #[arg(long)]
+        no_range_check: bool,
+        /// Largest model or input file accepted, in MiB.
+        #[arg(long, default_value_t = musket_cli::files::DEFAULT_MAX_FILE_MB)]
+        max_file_mb: u64,
     },
     /// Repeated secure comparisons of random vectors, for load and fault tests.
     CompareLoop {
@@ -175,7 +186,7 @@ pub(crate) fn run_party(
             _ => {}
         }
     }
-    if let PartyJob::Infer { model, input, output } = &job {
+    if let PartyJob::Infer { model, input, output, .. } = &job {
         let ok = match id {
             0 => model.is_some() && input.is_none() && output.is_none(),
             1 => model.is_none() && input.is_some(),
@@ -190,16 +201,16 @@ pub(crate) fn run_party(
     let transport = TlsTransport::connect(tls)?;
     let started = std::time::Instant::now();
     match job {
-        PartyJob::Infer { model, input, output } => {
-            return crate::infer::run_party(
-                backend,
-                id,
-                transport,
-                model.as_deref(),
-                input.as_deref(),
-                output.as_deref(),
-                json,
-            );
+        PartyJob::Infer { model, input, output, batch_slice, no_range_check, max_file_mb } => {
+            let files = crate::infer_party::PartyFiles {
+                model: model.as_deref(),
+                input: input.as_deref(),
+                output: output.as_deref(),
+                batch_slice,
+                range_check: !no_range_check,
+                max_bytes: max_file_mb.saturating_mul(1 << 20),
+            };
+            return crate::infer_party::run_party(backend, id, transport, files, json);
         }
         PartyJob::Millionaires { amount } => {
             let job =

@@ -2,4 +2,5 @@
 //! file. They are a library so that tests and fuzz targets can call them directly.
 
 pub mod config;
+pub mod files;
 pub mod npy;

@@ -4,7 +4,9 @@
 mod bench;
 mod cluster;
 mod infer;
+mod infer_party;
 mod millionaires;
+mod prepare;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

@@ -3,15 +3,69 @@
 use anyhow::{bail, Context, Result};
 use musket_graph::FloatTensor;
 use npyz::{DType, TypeChar, WriterBuilder};
+use std::io::Read;
 use std::path::Path;
 
 /// Largest input accepted (elements).
 const MAX_ELEMENTS: u64 = 1 << 28;
 
-/// Reads a C-order array of floats or integers as f64.
-pub fn read(path: &Path) -> Result<FloatTensor> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read input {}", path.display()))?;
-    parse(&bytes, &path.display().to_string())
+/// The dtypes Musket reads, as named in errors.
+const SUPPORTED: &str = "bool, int8, int16, int32, int64, uint8, uint16, uint32, uint64, float16, float32 \
+                         or float64";
+
+/// Reads a C-order array of floats, integers or booleans as f64, from a regular file of at most
+/// `max_bytes`. The header is read and checked first: the file must be exactly as long as the
+/// header and the data it declares, so a lying header or a huge file fails before the data is
+/// read.
+pub fn read(path: &Path, max_bytes: u64) -> Result<FloatTensor> {
+    let (mut file, len) = crate::files::open_bounded(path, "input", max_bytes)?;
+    let name = path.display().to_string();
+    let mut prefix = Vec::new();
+    (&mut file)
+        .take((12 + MAX_HEADER) as u64)
+        .read_to_end(&mut prefix)
+        .with_context(|| format!("cannot read input {name}"))?;
+    let header_len =
+        check_header(&prefix).with_context(|| format!("{name} is not a .npy file Musket reads"))?;
+    let header =
+        npyz::NpyHeader::from_reader(&prefix[..]).with_context(|| format!("{name} is not a .npy file"))?;
+    let expected = header_len as u64 + data_bytes(&header, &name)?;
+    if len != expected {
+        bail!(
+            "{name}: the file has {len} bytes, its header declares {expected} (truncated or not a .npy file)"
+        );
+    }
+    let mut bytes = prefix;
+    bytes.reserve(len as usize - bytes.len().min(len as usize));
+    file.take(len + 1 - bytes.len().min(len as usize) as u64)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read input {name}"))?;
+    parse(&bytes, &name)
+}
+
+/// Bytes of data the header declares, after checking the shape and the dtype.
+fn data_bytes(header: &npyz::NpyHeader, name: &str) -> Result<u64> {
+    let shape: Vec<u64> = header.shape().to_vec();
+    let n = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d)).filter(|&n| n <= MAX_ELEMENTS);
+    let Some(n) = n.filter(|_| shape.len() <= 8 && shape.iter().all(|&d| d <= MAX_ELEMENTS)) else {
+        bail!("{name}: array of shape {shape:?} is too large");
+    };
+    let size = match header.dtype() {
+        DType::Plain(ts) if supported(&ts) => ts.size_field(),
+        DType::Plain(ts) => bail!("{name}: dtype {ts} is not supported (Musket reads {SUPPORTED})"),
+        other => bail!("{name}: dtype {other:?} is not supported (Musket reads {SUPPORTED})"),
+    };
+    Ok(n * size)
+}
+
+fn supported(ts: &npyz::TypeStr) -> bool {
+    matches!(
+        (ts.type_char(), ts.size_field()),
+        (TypeChar::Bool, 1)
+            | (TypeChar::Int, 1 | 2 | 4 | 8)
+            | (TypeChar::Uint, 1 | 2 | 4 | 8)
+            | (TypeChar::Float, 2 | 4 | 8)
+    )
 }
 
 /// Parses the bytes of a .npy file (`name` is used in error messages). Hostile input is
@@ -23,25 +77,30 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<FloatTensor> {
     if npy.order() != npyz::Order::C {
         bail!("{}: Fortran-order arrays are not supported", path.display());
     }
+    data_bytes(npy.header(), name)?;
     let shape: Vec<u64> = npy.shape().to_vec();
-    let n = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d)).filter(|&n| n <= MAX_ELEMENTS);
-    if n.is_none() || shape.len() > 8 || shape.iter().any(|&d| d > MAX_ELEMENTS) {
-        bail!("{}: array of shape {shape:?} is too large", path.display());
-    }
     let bad = |e: std::io::Error| anyhow::anyhow!("{}: {e}", path.display());
-    let data: Vec<f64> = match npy.dtype() {
-        DType::Plain(ts) => match (ts.type_char(), ts.size_field()) {
-            (TypeChar::Float, 4) => npy.into_vec::<f32>().map_err(bad)?.into_iter().map(f64::from).collect(),
-            (TypeChar::Float, 8) => npy.into_vec::<f64>().map_err(bad)?,
-            (TypeChar::Int, 8) => npy.into_vec::<i64>().map_err(bad)?.into_iter().map(|v| v as f64).collect(),
-            (TypeChar::Int, 4) => npy.into_vec::<i32>().map_err(bad)?.into_iter().map(f64::from).collect(),
-            (TypeChar::Uint, 1) => npy.into_vec::<u8>().map_err(bad)?.into_iter().map(f64::from).collect(),
-            _ => bail!(
-                "{}: dtype {ts} is not supported (use float32, float64 or an integer type)",
-                path.display()
-            ),
-        },
-        other => bail!("{}: dtype {other:?} is not supported", path.display()),
+    let DType::Plain(ts) = npy.dtype() else { unreachable!("checked by data_bytes") };
+    let data: Vec<f64> = match (ts.type_char(), ts.size_field()) {
+        (TypeChar::Float, 2) => {
+            npy.into_vec::<npyz::half::f16>().map_err(bad)?.into_iter().map(|v| v.to_f64()).collect()
+        }
+        (TypeChar::Float, 4) => npy.into_vec::<f32>().map_err(bad)?.into_iter().map(f64::from).collect(),
+        (TypeChar::Float, 8) => npy.into_vec::<f64>().map_err(bad)?,
+        (TypeChar::Int, 1) => npy.into_vec::<i8>().map_err(bad)?.into_iter().map(f64::from).collect(),
+        (TypeChar::Int, 2) => npy.into_vec::<i16>().map_err(bad)?.into_iter().map(f64::from).collect(),
+        (TypeChar::Int, 4) => npy.into_vec::<i32>().map_err(bad)?.into_iter().map(f64::from).collect(),
+        // Beyond 2^53 the f64 is rounded, but such values are far outside the fixed-point
+        // range and are refused when the input is encoded.
+        (TypeChar::Int, 8) => npy.into_vec::<i64>().map_err(bad)?.into_iter().map(|v| v as f64).collect(),
+        (TypeChar::Uint, 1) => npy.into_vec::<u8>().map_err(bad)?.into_iter().map(f64::from).collect(),
+        (TypeChar::Uint, 2) => npy.into_vec::<u16>().map_err(bad)?.into_iter().map(f64::from).collect(),
+        (TypeChar::Uint, 4) => npy.into_vec::<u32>().map_err(bad)?.into_iter().map(f64::from).collect(),
+        (TypeChar::Uint, 8) => npy.into_vec::<u64>().map_err(bad)?.into_iter().map(|v| v as f64).collect(),
+        (TypeChar::Bool, 1) => {
+            npy.into_vec::<bool>().map_err(bad)?.into_iter().map(|b| f64::from(u8::from(b))).collect()
+        }
+        _ => unreachable!("checked by data_bytes"),
     };
     FloatTensor::new(shape.iter().map(|&d| d as usize).collect(), data)
         .with_context(|| format!("{}: data does not match its shape", path.display()))
@@ -54,7 +113,8 @@ const MAX_HEADER: usize = 1 << 16;
 /// on deeply nested brackets (found by fuzzing: a 300-byte file took over 10 s), so only the
 /// shapes numpy writes for plain arrays get through: one dict holding one shape tuple, no
 /// lists (structured dtypes are not supported anyway).
-fn check_header(bytes: &[u8]) -> Result<()> {
+/// Returns the length of the magic, version, length field and header together.
+fn check_header(bytes: &[u8]) -> Result<usize> {
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         bail!("missing the .npy magic bytes");
     }
@@ -81,7 +141,7 @@ fn check_header(bytes: &[u8]) -> Result<()> {
             _ => {}
         }
     }
-    Ok(())
+    Ok(start + len)
 }
 
 /// Writes a float64 array.

@@ -313,20 +313,40 @@ fn automatic_scale_check_and_range_warnings() {
     assert!(v["check_max_abs_diff_float"].as_f64().unwrap() < 0.05);
     assert!(v["check_max_abs_diff"].as_f64().unwrap() < 0.05);
     assert!(v["range_warnings"].as_array().unwrap().is_empty());
-    // An input a million times too large overflows the fixed-point range: warned about.
-    let (_, x) = read_npy(&example("digits-mlp-sample.npy"));
+    // The digits CNN's sample times 1e5 overflows inside the average pooling (a silent wrong,
+    // randomly varying class before): an error naming the layer (exit status 1, no output),
+    // unless the user explicitly asks to run anyway.
+    let (_, x) = read_npy(&example("digits-cnn-sample.npy"));
     let big = std::env::temp_dir().join(format!("musket-big-{}.npy", std::process::id()));
     {
         use npyz::WriterBuilder;
         let f = std::fs::File::create(&big).unwrap();
-        let mut w = npyz::WriteOptions::new().default_dtype().shape(&[1, 64]).writer(f).begin_nd().unwrap();
-        w.extend(x.iter().map(|v| v * 1e6)).unwrap();
+        let mut w =
+            npyz::WriteOptions::new().default_dtype().shape(&[1, 1, 8, 8]).writer(f).begin_nd().unwrap();
+        w.extend(x.iter().map(|v| v * 1e5)).unwrap();
         w.finish().unwrap();
     }
-    let o =
-        musket(&["infer", "--model", &example("digits-mlp-opset17.onnx"), "--input", big.to_str().unwrap()]);
+    let cnn = example("digits-cnn-opset17.onnx");
+    let o = musket(&["infer", "--model", &cnn, "--input", big.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("warning:") && err.contains("overflow"), "{err}");
+    assert!(!o.status.success(), "{err}");
+    assert!(o.stdout.is_empty(), "no output is printed: {}", String::from_utf8_lossy(&o.stdout));
+    assert!(err.contains("layer \"/features/features.6/AveragePool\" (AveragePool)"), "{err}");
+    assert!(err.contains("overflow"), "{err}");
+    assert!(err.contains("--frac-bits") && err.contains("--allow-out-of-range"), "{err}");
+    let o = musket(&[
+        "infer",
+        "--model",
+        &cnn,
+        "--input",
+        big.to_str().unwrap(),
+        "--allow-out-of-range",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let warnings = v["range_warnings"].as_array().unwrap();
+    assert!(!warnings.is_empty() && warnings[0].as_str().unwrap().contains("AveragePool"), "{warnings:?}");
     let _ = std::fs::remove_file(big);
 }
 
@@ -355,4 +375,51 @@ fn slice_split_gather_expand_and_same_padding_match_onnxruntime() {
             assert!(v["check_max_abs_diff_float"].as_f64().unwrap() < 1e-3);
         }
     }
+}
+
+/// Writes `x * factor` with `shape` as a float64 .npy file and returns its path.
+fn scaled_input(name: &str, x: &[f64], shape: &[u64], factor: f64) -> std::path::PathBuf {
+    use npyz::WriterBuilder;
+    let path = std::env::temp_dir().join(format!("musket-{name}-{}.npy", std::process::id()));
+    let f = std::fs::File::create(&path).unwrap();
+    let mut w = npyz::WriteOptions::new().default_dtype().shape(shape).writer(f).begin_nd().unwrap();
+    w.extend(x.iter().map(|v| v * factor)).unwrap();
+    w.finish().unwrap();
+    path
+}
+
+/// The transformer block on its sample times 3 and 4 (garbage with no warning before: off by
+/// 2.3 and 1.4e6) now gives the float result; times 10^4 its attention scores overflow, which
+/// is an error naming the layer, not a silent wrong answer.
+#[test]
+fn the_transformer_block_is_right_on_large_inputs_or_fails_naming_the_layer() {
+    let (_, x) = read_npy(&example("digits-transformer-sample.npy"));
+    let model = example("digits-transformer-opset17.onnx");
+    for factor in [3.0, 4.0, 100.0] {
+        let input = scaled_input(&format!("transformer-{factor}"), &x, &[1, 8, 8], factor);
+        for protocol in ["2pc", "3pc"] {
+            let o = musket(&[
+                "infer",
+                "--model",
+                &model,
+                "--input",
+                input.to_str().unwrap(),
+                "--check",
+                "--json",
+                "--protocol",
+                protocol,
+            ]);
+            assert!(o.status.success(), "x{factor} {protocol}: {}", String::from_utf8_lossy(&o.stderr));
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            let d = v["check_max_abs_diff_float"].as_f64().unwrap();
+            assert!(d < LOGIT_TOLERANCE, "x{factor} {protocol}: |secure - f64| = {d}");
+        }
+        let _ = std::fs::remove_file(input);
+    }
+    let input = scaled_input("transformer-1e4", &x, &[1, 8, 8], 1e4);
+    let o = musket(&["infer", "--model", &model, "--input", input.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && o.stdout.is_empty(), "{err}");
+    assert!(err.contains("layer \"/MatMul\" (MatMul)") && err.contains("overflow"), "{err}");
+    let _ = std::fs::remove_file(input);
 }

@@ -18,6 +18,16 @@ pub enum MpcError {
     /// The operation was called wrongly (e.g. the input owner has no value).
     #[error("{0}")]
     Usage(String),
+    /// A value is outside the range the computation handles correctly, so there is no right
+    /// answer to give: `detail` is for this party (it may name its own tensors and their
+    /// magnitudes), `public` is what the other parties are told.
+    #[error("{detail}")]
+    OutOfRange {
+        /// The full explanation, for this party only.
+        detail: String,
+        /// The explanation without private facts, for the peers.
+        public: String,
+    },
 }
 
 /// Result alias for protocol operations.
@@ -30,6 +40,7 @@ impl MpcError {
     pub fn public_reason(&self) -> String {
         match self {
             MpcError::Range(_) => "an input value is not finite or is outside the fixed-point range".into(),
+            MpcError::OutOfRange { public, .. } => public.clone(),
             other => other.to_string(),
         }
     }

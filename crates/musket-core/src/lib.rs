@@ -3,6 +3,7 @@
 //! compare the back ends against, and protocol-generic algorithms (secure comparison, ReLU,
 //! fixed-point multiplication) written once for every back end.
 
+mod audit;
 mod bitdecomp;
 mod compare;
 mod error;
@@ -10,7 +11,9 @@ mod fixed;
 mod plain;
 mod prg;
 mod protocol;
+mod range_check;
 
+pub use audit::{Audit, Finding};
 pub use bitdecomp::{bit_planes, planes_to_packed, suffix_and, BIT_DECOMPOSITION_ANDS};
 pub use compare::{drelu, lt, msb, relu, MSB_CIRCUIT_ANDS};
 pub use error::{element_count, or_abort, MpcError, Result};
@@ -18,3 +21,4 @@ pub use fixed::{mul_fixed, reveal_fixed, share_fixed};
 pub use plain::Plain;
 pub use prg::{os_seed, Prg, Seed};
 pub use protocol::{batch_item, batched_dims, LinearMap, LinearMap2, Protocol, Share};
+pub use range_check::{RangeChecked, FLUSH_ELEMENTS};

@@ -85,6 +85,24 @@ pub trait Protocol {
     /// Tells all peers this party is stopping; `reason` must not contain secrets.
     fn abort(&mut self, reason: &str);
 
+    /// Called by the model executor before each layer with the layer's name, so that a range
+    /// audit can say where a value left its domain. Back ends ignore it.
+    fn begin_layer(&mut self, _name: &str) {}
+    /// Integer 0/1 shares (any shape) flagging the elements for which a secure function's input
+    /// was outside its accurate domain, so that its result is the documented saturated value
+    /// rather than the exact one. Back ends ignore the flags (computing them costs nothing
+    /// extra: they are bits the function has anyway); the plaintext [`crate::Audit`] records
+    /// the layer, and [`crate::RangeChecked`] adds them to its secret count.
+    fn note_out_of_range(&mut self, _flags: &Self::Share, _what: &str) -> Result<()> {
+        Ok(())
+    }
+    /// Asks a secure range check to verify `|x| < bound` (ring units) for every element of `x`
+    /// (the executor calls it with the operands of layers whose products need that bound).
+    /// Back ends and the audit, which checks every product exactly, ignore it.
+    fn check_bound(&mut self, _x: &Self::Share, _bound: u64, _what: &str) -> Result<()> {
+        Ok(())
+    }
+
     /// Secret-shares a tensor held by compute party `owner`: the owner passes `Some(value)`,
     /// the others `None`; all pass the same shape.
     fn input(&mut self, owner: usize, value: Option<&RingTensor>, shape: &[usize]) -> Result<Self::Share>;

@@ -1,10 +1,11 @@
-use crate::ir::{FloatTensor, Graph, Op};
-use crate::shape_ops::{
-    broadcast_shapes, broadcast_to, concat, gather, pad, resolve_reshape, same_pads, slice, split_range,
-    transpose,
-};
-use musket_core::{MpcError, Protocol, Result, Share};
-use musket_nn as nn;
+//! The executor: runs a graph as one party on any protocol, on the whole batch or on slices of
+//! it, optionally under the secure range check.
+
+use crate::ir::{FloatTensor, Graph, ValueId};
+use crate::node::{encode, eval_node};
+use crate::shape_ops::concat;
+use musket_core::{MpcError, Protocol, RangeChecked, Result};
+use musket_net::CommStats;
 use musket_ring::{FixedPoint, RingTensor};
 use std::time::Instant;
 
@@ -19,10 +20,10 @@ pub struct Owners {
     pub output: usize,
 }
 
-/// Cost of one layer as seen by this party.
+/// Cost of one layer as seen by this party (summed over the slices of a sliced run).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerStats {
-    /// Node name (or `share weights` / `share input` / `reveal output`).
+    /// Node name (or `share weights` / `share input` / `range check` / `reveal output`).
     pub name: String,
     /// Source op type.
     pub op_type: String,
@@ -43,31 +44,74 @@ pub struct RunOutput {
     pub layers: Vec<LayerStats>,
 }
 
-fn usage(node: &str, msg: impl std::fmt::Display) -> MpcError {
-    MpcError::Usage(format!("node {node}: {msg}"))
+/// How a run is carried out. Every party must pass the same options.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Count, in secret, the values that leave their safe range: operands of products beyond
+    /// [`crate::Op::operand_bounds`] (the weights and the input are checked by their owners in
+    /// plaintext, computed values securely) and function inputs outside their domains. If any
+    /// did, every compute party fails with [`MpcError::OutOfRange`] before the output is
+    /// opened; one bit is revealed either way (see [`musket_core::RangeChecked`]).
+    pub secure_range_check: bool,
 }
 
-fn encode(fp: FixedPoint, t: &FloatTensor) -> Result<RingTensor> {
-    Ok(RingTensor::new(t.shape.clone(), fp.encode(&t.data)?)?)
+/// How the batch (the input's first dimension) is cut: slice lengths in order, and the graph
+/// to run on each length (a model loaded for different batch sizes; the weights must be the
+/// same). Slicing bounds the memory of a large batch: the weights are shared once, each slice
+/// is computed and its output kept in shares, and all outputs are opened together at the end.
+pub struct Slices<'a> {
+    lengths: Vec<usize>,
+    graphs: Vec<(usize, &'a Graph)>,
 }
 
-fn broadcast_pair<P: Protocol>(p: &P, a: &P::Share, b: &P::Share) -> Result<(P::Share, P::Share)> {
-    let shape = broadcast_shapes(a.shape(), b.shape())?;
-    let a =
-        if a.shape() == shape.as_slice() { a.clone() } else { p.linear(a, &|t| broadcast_to(t, &shape))? };
-    let b =
-        if b.shape() == shape.as_slice() { b.clone() } else { p.linear(b, &|t| broadcast_to(t, &shape))? };
-    Ok((a, b))
+impl<'a> Slices<'a> {
+    /// The whole input at once.
+    pub fn whole(graph: &'a Graph, input_shape: &[usize]) -> Self {
+        let batch = input_shape.first().copied().unwrap_or(1);
+        Self { lengths: vec![batch], graphs: vec![(batch, graph)] }
+    }
+
+    /// Slices of the given lengths, each run on the graph listed for its length.
+    pub fn new(lengths: Vec<usize>, graphs: Vec<(usize, &'a Graph)>) -> Result<Self> {
+        if lengths.is_empty() || lengths.contains(&0) {
+            return Err(MpcError::Usage("a batch needs at least one slice, none of them empty".into()));
+        }
+        for len in &lengths {
+            if !graphs.iter().any(|(l, _)| l == len) {
+                return Err(MpcError::Usage(format!("no graph for slices of {len} items")));
+            }
+        }
+        let shapes = graphs[0].1.weight_shapes();
+        if graphs.iter().any(|(_, g)| g.weight_shapes() != shapes) {
+            return Err(MpcError::Usage(
+                "the graphs of different slice lengths have different weights".into(),
+            ));
+        }
+        Ok(Self { lengths, graphs })
+    }
+
+    /// The slice lengths, in order.
+    pub fn lengths(&self) -> &[usize] {
+        &self.lengths
+    }
+
+    fn graph(&self, len: usize) -> &'a Graph {
+        self.graphs.iter().find(|(l, _)| *l == len).map(|(_, g)| *g).expect("checked in new")
+    }
 }
 
-fn matmul_2d<P: Protocol>(p: &mut P, fp: FixedPoint, a: &P::Share, b: &P::Share) -> Result<P::Share> {
-    let prod = p.matmul(a, b)?;
-    p.truncate(&prod, fp.frac_bits())
+/// Lengths of the slices of a batch of `batch` items with at most `max_slice` items each, as
+/// equal as possible (so at most two distinct lengths, and at most two graphs to load).
+pub fn slice_lengths(batch: usize, max_slice: usize) -> Vec<usize> {
+    let max_slice = max_slice.max(1);
+    let count = batch.div_ceil(max_slice).max(1);
+    let (base, extra) = (batch / count, batch % count);
+    (0..count).map(|i| base + usize::from(i < extra)).collect()
 }
 
-/// Runs `graph` as one party. The model owner passes the graph with its weights (others may
-/// pass [`Graph::without_weights`]); the data owner passes the input. `input_shape` is public.
-/// `progress(i, total, name)` is called before each node.
+/// Runs `graph` as one party on the whole input. The model owner passes the graph with its
+/// weights (others may pass [`Graph::without_weights`]); the data owner passes the input.
+/// `input_shape` is public. `progress(i, total, name)` is called before each node.
 pub fn run<P: Protocol>(
     p: &mut P,
     graph: &Graph,
@@ -77,6 +121,246 @@ pub fn run<P: Protocol>(
     input_shape: &[usize],
     progress: &mut dyn FnMut(usize, usize, &str),
 ) -> Result<RunOutput> {
+    let slices = Slices::whole(graph, input_shape);
+    run_sliced(p, &slices, fp, owners, input, input_shape, RunOptions::default(), progress)
+}
+
+/// Per-layer cost accounting: a fixed row per layer, added to across slices.
+struct Ledger {
+    mark: (CommStats, Instant),
+    layers: Vec<LayerStats>,
+}
+
+impl Ledger {
+    fn new(stats: CommStats) -> Self {
+        Self { mark: (stats, Instant::now()), layers: Vec::new() }
+    }
+
+    /// Adds the cost since the last mark to row `row` (created as `name`, `op_type`).
+    fn charge(&mut self, stats: CommStats, row: usize, name: &str, op_type: &str, party: usize) {
+        let d = stats.since(&self.mark.0);
+        // Only public facts: names, op types, costs (never values).
+        tracing::debug!(
+            party,
+            layer = name,
+            op = op_type,
+            bytes = d.bytes_sent,
+            rounds = d.rounds,
+            "layer done"
+        );
+        while self.layers.len() <= row {
+            self.layers.push(LayerStats {
+                name: String::new(),
+                op_type: String::new(),
+                bytes_sent: 0,
+                rounds: 0,
+                seconds: 0.0,
+            });
+        }
+        let l = &mut self.layers[row];
+        if l.name.is_empty() {
+            l.name = name.to_string();
+            l.op_type = op_type.to_string();
+        }
+        l.bytes_sent += d.bytes_sent;
+        l.rounds += d.rounds;
+        l.seconds += self.mark.1.elapsed().as_secs_f64();
+        self.mark = (stats, Instant::now());
+    }
+}
+
+/// Runs a model as one party on the input cut into `slices` (see [`Slices`]), with `options`.
+#[allow(clippy::too_many_arguments)]
+pub fn run_sliced<P: Protocol>(
+    p: &mut P,
+    slices: &Slices<'_>,
+    fp: FixedPoint,
+    owners: Owners,
+    input: Option<&FloatTensor>,
+    input_shape: &[usize],
+    options: RunOptions,
+    progress: &mut dyn FnMut(usize, usize, &str),
+) -> Result<RunOutput> {
+    let alone = p.compute_parties() == 1;
+    let receiver = if alone { 0 } else { owners.output };
+    let (output, mut ledger) = if options.secure_range_check {
+        let mut checked = RangeChecked::new(p);
+        let (out, mut ledger) =
+            compute(&mut checked, slices, fp, owners, input, input_shape, true, progress)?;
+        let bad = checked.verdict()?;
+        let row = ledger.layers.len();
+        ledger.charge(checked.stats(), row, "range check", "check", checked.party_id());
+        if bad {
+            return Err(MpcError::OutOfRange {
+                detail: RANGE_CHECK_FAILED.into(),
+                public: RANGE_CHECK_FAILED.into(),
+            });
+        }
+        (out, ledger)
+    } else {
+        compute(p, slices, fp, owners, input, input_shape, false, progress)?
+    };
+    let opened = p.reveal_to(&output, receiver)?;
+    let row = ledger.layers.len();
+    ledger.charge(p.stats(), row, "reveal output", "output", p.party_id());
+    let output = opened.map(|t| FloatTensor { shape: t.shape().to_vec(), data: fp.decode(t.data()) });
+    Ok(RunOutput { output, layers: ledger.layers })
+}
+
+/// The error of a failed secure range check (every party sees the same text).
+pub const RANGE_CHECK_FAILED: &str = "the secure range check found values outside the range the computation \
+     handles (an overflow in a product, or a function input outside its domain), so the output \
+     would be wrong and was not opened. Use fewer fractional bits (--frac-bits 14), scale the \
+     input down, or find the layer with the model owner's plaintext check (`musket infer \
+     --check` on sample data)";
+
+/// Shares the weights, then computes every slice; returns the output (all slices, in shares)
+/// and the per-layer costs.
+#[allow(clippy::too_many_arguments)]
+fn compute<P: Protocol>(
+    p: &mut P,
+    slices: &Slices<'_>,
+    fp: FixedPoint,
+    owners: Owners,
+    input: Option<&FloatTensor>,
+    input_shape: &[usize],
+    owner_checks: bool,
+    progress: &mut dyn FnMut(usize, usize, &str),
+) -> Result<(P::Share, Ledger)> {
+    let me = p.party_id();
+    let alone = p.compute_parties() == 1;
+    let first = slices.graph(slices.lengths[0]);
+    let batch: usize = slices.lengths.iter().sum();
+    if slices.lengths.len() > 1 && input_shape.first() != Some(&batch) {
+        return Err(MpcError::Usage(format!(
+            "slices of {batch} items in all do not cover the input of shape {input_shape:?}"
+        )));
+    }
+    for len in &slices.lengths {
+        let g = slices.graph(*len);
+        g.validate().map_err(|e| MpcError::Usage(format!("malformed model: {e}")))?;
+        let mut shape = input_shape.to_vec();
+        if let Some(b) = shape.first_mut() {
+            *b = *len;
+        }
+        check_input_shape(g, &shape)?;
+    }
+    let is_model_owner = me == owners.model || alone;
+    let is_data_owner = me == owners.data || alone;
+    let input = input.filter(|_| is_data_owner);
+    if owner_checks {
+        if is_model_owner {
+            check_owned_weights(first, fp)?;
+        }
+        if let Some(x) = input {
+            check_owned_input(first, fp, x)?;
+        }
+    }
+
+    let mut ledger = Ledger::new(p.stats());
+    let mut weights = Vec::with_capacity(first.weights.len());
+    for (name, w) in &first.weights {
+        let enc = if is_model_owner { Some(encode_weight(fp, name, w)?) } else { None };
+        weights.push(p.input(owners.model, enc.as_ref(), &w.shape)?);
+    }
+    ledger.charge(p.stats(), 0, "share weights", "input", me);
+
+    let total = first.nodes.len() * slices.lengths.len();
+    let per_item = input_shape.iter().skip(1).product::<usize>();
+    let mut outputs: Vec<P::Share> = Vec::with_capacity(slices.lengths.len());
+    let mut start = 0;
+    for (s, &len) in slices.lengths.iter().enumerate() {
+        let graph = slices.graph(len);
+        let mut shape = input_shape.to_vec();
+        if let Some(b) = shape.first_mut() {
+            *b = len;
+        }
+        let x = match input {
+            Some(t) if slices.lengths.len() == 1 => Some(encode(fp, t)?),
+            Some(t) => {
+                let part = FloatTensor {
+                    shape: shape.clone(),
+                    data: t.data[start * per_item..(start + len) * per_item].to_vec(),
+                };
+                Some(encode(fp, &part)?)
+            }
+            None => None,
+        };
+        start += len;
+        let x = p.input(owners.data, x.as_ref(), &shape)?;
+        ledger.charge(p.stats(), 1, "share input", "input", me);
+        let out = run_nodes(p, graph, fp, &weights, x, &mut ledger, &mut |i, name| {
+            progress(s * graph.nodes.len() + i, total, name)
+        })?;
+        outputs.push(out);
+    }
+    let mut output = outputs.remove(0);
+    for next in &outputs {
+        output = p.linear2(&output, next, &|a, b| concat(a, b, 0))?;
+    }
+    Ok((output, ledger))
+}
+
+/// Computes the nodes of `graph` on one slice; returns the graph output. Values are dropped
+/// after their last use, so a deep network holds only its live activations.
+fn run_nodes<P: Protocol>(
+    p: &mut P,
+    graph: &Graph,
+    fp: FixedPoint,
+    weights: &[P::Share],
+    input: P::Share,
+    ledger: &mut Ledger,
+    progress: &mut dyn FnMut(usize, &str),
+) -> Result<P::Share> {
+    let w = graph.weights.len();
+    let mut last_use = vec![0usize; 1 + w + graph.nodes.len()];
+    for (i, node) in graph.nodes.iter().enumerate() {
+        for &v in &node.inputs {
+            last_use[v] = i;
+        }
+    }
+    let mut vals: Vec<Option<P::Share>> = vec![None; 1 + w + graph.nodes.len()];
+    vals[0] = Some(input);
+    // The tightest bound each computed value has been checked against (secure range check).
+    let mut checked: Vec<Option<f64>> = vec![None; vals.len()];
+    for (i, node) in graph.nodes.iter().enumerate() {
+        progress(i, &node.name);
+        p.begin_layer(&node.name);
+        let out = {
+            let value = |id: ValueId| -> Option<&P::Share> {
+                if (1..=w).contains(&id) {
+                    weights.get(id - 1)
+                } else {
+                    vals.get(id).and_then(Option::as_ref)
+                }
+            };
+            for (k, bound) in node.op.operand_bounds(fp.frac_bits()).into_iter().enumerate() {
+                let (Some(bound), Some(&id)) = (bound, node.inputs.get(k)) else { continue };
+                // Weights and the input are checked by their owners; computed values here.
+                if id <= w || checked[id].is_some_and(|b| b <= bound) {
+                    continue;
+                }
+                if let Some(v) = value(id) {
+                    let ring = (bound * fp.one() as f64).min(2f64.powi(62)) as u64;
+                    p.check_bound(v, ring.max(1), &node.name)?;
+                    checked[id] = Some(bound);
+                }
+            }
+            eval_node(p, fp, node, &value)?
+        };
+        vals[node.output] = Some(out);
+        for &v in &node.inputs {
+            if (v == 0 || v > w) && last_use[v] == i && v != graph.output {
+                vals[v] = None;
+            }
+        }
+        ledger.charge(p.stats(), 2 + i, &node.name, &node.op_type, p.party_id());
+    }
+    let out = if graph.output == 0 { vals[0].take() } else { vals[graph.output].take() };
+    out.ok_or_else(|| MpcError::Usage("the graph output is never computed".into()))
+}
+
+fn check_input_shape(graph: &Graph, input_shape: &[usize]) -> Result<()> {
     if input_shape.len() != graph.input_shape.len()
         || input_shape.iter().zip(&graph.input_shape).any(|(&got, want)| want.is_some_and(|w| w != got))
     {
@@ -86,374 +370,87 @@ pub fn run<P: Protocol>(
             describe_shape(&graph.input_shape)
         )));
     }
-    graph.validate().map_err(|e| MpcError::Usage(format!("malformed model: {e}")))?;
-    let me = p.party_id();
-    // On the one-party plaintext oracle, that party is every owner.
-    let alone = p.compute_parties() == 1;
-    let mut layers = Vec::new();
-    let mut mark = (p.stats(), Instant::now());
-    let mut record = |p: &P, name: &str, op_type: &str, layers: &mut Vec<LayerStats>| {
-        let now = p.stats();
-        let d = now.since(&mark.0);
-        // Only public facts: names, op types, costs (never values).
-        tracing::debug!(
-            party = p.party_id(),
-            layer = name,
-            op = op_type,
-            bytes = d.bytes_sent,
-            rounds = d.rounds,
-            "layer done"
-        );
-        layers.push(LayerStats {
-            name: name.to_string(),
-            op_type: op_type.to_string(),
-            bytes_sent: d.bytes_sent,
-            rounds: d.rounds,
-            seconds: mark.1.elapsed().as_secs_f64(),
-        });
-        mark = (now, Instant::now());
-    };
-
-    let n_values = 1 + graph.weights.len() + graph.nodes.len();
-    let mut vals: Vec<Option<P::Share>> = vec![None; n_values.max(graph.output + 1)];
-    for (i, (_, w)) in graph.weights.iter().enumerate() {
-        let enc = if me == owners.model || alone { Some(encode(fp, w)?) } else { None };
-        vals[Graph::weight_id(i)] = Some(p.input(owners.model, enc.as_ref(), &w.shape)?);
-    }
-    record(p, "share weights", "input", &mut layers);
-    let x = match input.filter(|_| me == owners.data || alone) {
-        Some(t) => Some(encode(fp, t)?),
-        None => None,
-    };
-    vals[0] = Some(p.input(owners.data, x.as_ref(), input_shape)?);
-    record(p, "share input", "input", &mut layers);
-
-    let total = graph.nodes.len();
-    for (idx, node) in graph.nodes.iter().enumerate() {
-        progress(idx, total, &node.name);
-        let get = |k: usize| -> Result<&P::Share> {
-            let id = *node.inputs.get(k).ok_or_else(|| usage(&node.name, format!("missing input {k}")))?;
-            vals.get(id).and_then(Option::as_ref).ok_or_else(|| usage(&node.name, "input not computed yet"))
-        };
-        let f = fp.frac_bits();
-        let out: P::Share = match &node.op {
-            Op::Identity => get(0)?.clone(),
-            Op::MatMul => {
-                let (a, b) = (get(0)?.clone(), get(1)?.clone());
-                if b.shape().len() == 2 {
-                    let [k, n] = b.shape()[..] else { unreachable!("rank checked") };
-                    let lead: Vec<usize> = a.shape()[..a.shape().len().saturating_sub(1)].to_vec();
-                    if a.shape().last() != Some(&k) {
-                        return Err(usage(
-                            &node.name,
-                            format!("MatMul shapes {:?} and {:?} do not conform", a.shape(), b.shape()),
-                        ));
-                    }
-                    let a2 = p.reshape(&a, &[lead.iter().product(), k])?;
-                    let y = matmul_2d(p, fp, &a2, &b)?;
-                    p.reshape(&y, &[lead, vec![n]].concat())?
-                } else {
-                    batched_matmul(p, fp, &node.name, &a, &b)?
-                }
-            }
-            Op::Gemm { trans_a, trans_b, alpha, beta } => {
-                let mut a = get(0)?.clone();
-                let mut b = get(1)?.clone();
-                if a.shape().len() != 2 || b.shape().len() != 2 {
-                    return Err(usage(&node.name, "Gemm needs 2-D operands"));
-                }
-                if *trans_a {
-                    a = p.linear(&a, &|t| t.transpose2())?;
-                }
-                if *trans_b {
-                    b = p.linear(&b, &|t| t.transpose2())?;
-                }
-                let mut y = matmul_2d(p, fp, &a, &b)?;
-                if *alpha != 1.0 {
-                    y = nn::scale_public(p, fp, &y, *alpha)?;
-                }
-                if node.inputs.len() > 2 {
-                    let mut c = get(2)?.clone();
-                    if *beta != 1.0 {
-                        c = nn::scale_public(p, fp, &c, *beta)?;
-                    }
-                    let (y2, c2) = broadcast_pair(p, &y, &c)?;
-                    y = p.add(&y2, &c2)?;
-                }
-                y
-            }
-            Op::Conv { geometry, same } => {
-                let bias = if node.inputs.len() > 2 { Some(get(2)?.clone()) } else { None };
-                let (x, w) = (get(0)?.clone(), get(1)?.clone());
-                let mut g = *geometry;
-                if let (Some(upper), [_, _, h, wd], [_, _, kh, kw]) = (same, x.shape(), w.shape()) {
-                    g.pads = same_pads([*h, *wd], [*kh, *kw], g.stride, g.dilation, *upper);
-                }
-                nn::conv2d(p, fp, &x, &w, bias.as_ref(), &g)?
-            }
-            Op::Add | Op::Sub | Op::Mul => {
-                let (a, b) = broadcast_pair(p, get(0)?, get(1)?)?;
-                match node.op {
-                    Op::Add => p.add(&a, &b)?,
-                    Op::Sub => p.sub(&a, &b)?,
-                    _ => {
-                        let prod = p.mul(&a, &b)?;
-                        p.truncate(&prod, f)?
-                    }
-                }
-            }
-            Op::Div => {
-                let r = nn::reciprocal(p, fp, get(1)?)?;
-                let (a, r) = broadcast_pair(p, get(0)?, &r)?;
-                let prod = p.mul(&a, &r)?;
-                p.truncate(&prod, f)?
-            }
-            Op::LayerNorm { eps } => {
-                let x = get(0)?;
-                let gamma = get(1)?.clone();
-                let beta = if node.inputs.len() > 2 { get(2)?.clone() } else { p.scale(&gamma, 0)? };
-                nn::layer_norm(p, fp, x, &gamma, &beta, *eps)?
-            }
-            Op::AddConst(c) => {
-                let x = get(0)?;
-                let enc = fp.encode_one(*c).ok_or_else(|| usage(&node.name, "constant out of range"))?;
-                p.add_public(x, &RingTensor::filled(x.shape(), enc))?
-            }
-            Op::MulConst(c) => {
-                let x = get(0)?;
-                nn::scale_public(p, fp, x, *c)?
-            }
-            Op::Affine => {
-                let (x, s, t) = (get(0)?.clone(), get(1)?.clone(), get(2)?.clone());
-                nn::affine(p, fp, &x, &s, &t)?
-            }
-            Op::Relu => {
-                let x = get(0)?;
-                nn::relu(p, x)?
-            }
-            Op::Clip { lo, hi } => {
-                let x = get(0)?;
-                nn::clip(p, fp, x, *lo, *hi)?
-            }
-            Op::LeakyRelu(a) => {
-                let x = get(0)?;
-                nn::leaky_relu(p, fp, x, *a)?
-            }
-            Op::Sigmoid => {
-                let x = get(0)?;
-                nn::sigmoid(p, fp, x)?
-            }
-            Op::Tanh => {
-                let x = get(0)?;
-                nn::tanh(p, fp, x)?
-            }
-            Op::Erf => {
-                let x = get(0)?;
-                nn::erf(p, fp, x)?
-            }
-            Op::Sqrt => {
-                let x = get(0)?;
-                nn::sqrt(p, fp, x)?
-            }
-            Op::Reciprocal => {
-                let x = get(0)?;
-                nn::reciprocal(p, fp, x)?
-            }
-            Op::Softmax { axis: a, flatten, log } => {
-                let x = get(0)?;
-                let shape = x.shape().to_vec();
-                let a = axis(&node.name, *a, shape.len())?;
-                let (x2, a2) = if *flatten {
-                    (p.reshape(x, &[shape[..a].iter().product(), shape[a..].iter().product()])?, 1)
-                } else {
-                    (x.clone(), a)
-                };
-                let y = if *log { nn::log_softmax(p, fp, &x2, a2)? } else { nn::softmax(p, fp, &x2, a2)? };
-                p.reshape(&y, &shape)?
-            }
-            Op::MaxPool { pool, same } => {
-                let x = get(0)?;
-                nn::max_pool2d(p, x, &resolve_pool(pool, *same, x.shape()))?
-            }
-            Op::AveragePool { pool, same, count_include_pad } => {
-                let x = get(0)?;
-                nn::avg_pool2d(p, fp, x, &resolve_pool(pool, *same, x.shape()), *count_include_pad)?
-            }
-            Op::Slice { starts, ends, axes, steps } => {
-                p.linear(get(0)?, &|t| slice(t, starts, ends, axes, steps))?
-            }
-            Op::SplitPart { axis: a, index, count, sizes } => {
-                let x = get(0)?;
-                let a = axis(&node.name, *a, x.shape().len())?;
-                let (b, e) = split_range(x.shape()[a], *index, *count, sizes)?;
-                p.linear(x, &|t| slice(t, &[b as i64], &[e as i64], &[a as i64], &[]))?
-            }
-            Op::Gather { axis: a, indices, indices_shape } => {
-                let x = get(0)?;
-                let a = axis(&node.name, *a, x.shape().len())?;
-                p.linear(x, &|t| gather(t, a, indices, indices_shape))?
-            }
-            Op::Expand(shape) => {
-                let x = get(0)?;
-                let target = broadcast_shapes(x.shape(), shape)?;
-                p.linear(x, &|t| broadcast_to(t, &target))?
-            }
-            Op::GlobalAveragePool => {
-                let x = get(0)?;
-                nn::global_avg_pool(p, fp, x)?
-            }
-            Op::Flatten(a) => {
-                let x = get(0)?;
-                let s = x.shape();
-                let a = if *a < 0 { *a + s.len() as i64 } else { *a };
-                if a < 0 || a as usize > s.len() {
-                    return Err(usage(&node.name, "Flatten axis out of range"));
-                }
-                let a = a as usize;
-                p.reshape(x, &[s[..a].iter().product(), s[a..].iter().product()])?
-            }
-            Op::Squeeze(axes) => {
-                let x = get(0)?;
-                let s = x.shape().to_vec();
-                let drop: Vec<usize> = if axes.is_empty() {
-                    (0..s.len()).filter(|&d| s[d] == 1).collect()
-                } else {
-                    axes.iter().map(|&a| axis(&node.name, a, s.len())).collect::<Result<_>>()?
-                };
-                if drop.iter().any(|&d| s[d] != 1) {
-                    return Err(usage(&node.name, format!("cannot squeeze axes {axes:?} of {s:?}")));
-                }
-                let kept: Vec<usize> = (0..s.len()).filter(|d| !drop.contains(d)).map(|d| s[d]).collect();
-                p.reshape(x, &kept)?
-            }
-            Op::Unsqueeze(axes) => {
-                let x = get(0)?;
-                let s = x.shape().to_vec();
-                let rank = s.len() + axes.len();
-                let ins: Vec<usize> =
-                    axes.iter().map(|&a| axis(&node.name, a, rank)).collect::<Result<_>>()?;
-                let mut it = s.iter();
-                let shape: Vec<usize> =
-                    (0..rank).map(|d| if ins.contains(&d) { 1 } else { *it.next().unwrap_or(&1) }).collect();
-                p.reshape(x, &shape)?
-            }
-            Op::Reshape(target) => {
-                let x = get(0)?;
-                let shape = resolve_reshape(x.shape(), target)?;
-                p.reshape(x, &shape)?
-            }
-            Op::Transpose(perm) => {
-                let x = get(0)?;
-                let perm: Vec<usize> =
-                    if perm.is_empty() { (0..x.shape().len()).rev().collect() } else { perm.clone() };
-                p.linear(x, &|t| transpose(t, &perm))?
-            }
-            Op::Concat(a) => {
-                let mut acc = get(0)?.clone();
-                let a = axis(&node.name, *a, acc.shape().len())?;
-                for k in 1..node.inputs.len() {
-                    acc = p.linear2(&acc, get(k)?, &|x, y| concat(x, y, a))?;
-                }
-                acc
-            }
-            Op::Pad { pads, value } => {
-                let x = get(0)?;
-                let y = p.linear(x, &|t| pad(t, pads))?;
-                if *value != 0.0 {
-                    let enc =
-                        fp.encode_one(*value).ok_or_else(|| usage(&node.name, "pad value out of range"))?;
-                    let ones = pad(&RingTensor::filled(x.shape(), 1), pads)?;
-                    let fill = ones.map(|v| if v == 0 { enc } else { 0 });
-                    p.add_public(&y, &fill)?
-                } else {
-                    y
-                }
-            }
-            Op::ReduceMean { axes, keepdims } => {
-                let x = get(0)?;
-                let shape = x.shape().to_vec();
-                let axes: Vec<usize> = if axes.is_empty() {
-                    (0..shape.len()).collect()
-                } else {
-                    axes.iter().map(|&a| axis(&node.name, a, shape.len())).collect::<Result<_>>()?
-                };
-                let mut sorted = axes.clone();
-                sorted.sort_unstable_by(|a, b| b.cmp(a));
-                let mut y = x.clone();
-                let mut count = 1usize;
-                for &a in &sorted {
-                    count *= shape
-                        .get(a)
-                        .copied()
-                        .ok_or_else(|| usage(&node.name, "ReduceMean axis out of range"))?;
-                    y = p.sum_axis(&y, a)?;
-                }
-                let mut y = nn::scale_public_fine(p, fp, &y, 1.0 / count.max(1) as f64)?;
-                if *keepdims {
-                    let kept: Vec<usize> = shape
-                        .iter()
-                        .enumerate()
-                        .map(|(d, &s)| if axes.contains(&d) { 1 } else { s })
-                        .collect();
-                    y = p.reshape(&y, &kept)?;
-                }
-                y
-            }
-        };
-        vals[node.output] = Some(out);
-        record(p, &node.name, &node.op_type, &mut layers);
-    }
-    let result = vals[graph.output]
-        .take()
-        .ok_or_else(|| MpcError::Usage("the graph output is never computed".into()))?;
-    let opened = p.reveal_to(&result, if alone { 0 } else { owners.output })?;
-    record(p, "reveal output", "output", &mut layers);
-    let output = opened.map(|t| FloatTensor { shape: t.shape().to_vec(), data: fp.decode(t.data()) });
-    Ok(RunOutput { output, layers })
+    Ok(())
 }
 
-/// `a [.., m, k] @ b [.., k, n]` with numpy broadcasting of the leading dimensions, as one
-/// batched product and one truncation.
-fn batched_matmul<P: Protocol>(
-    p: &mut P,
-    fp: FixedPoint,
-    name: &str,
-    a: &P::Share,
-    b: &P::Share,
-) -> Result<P::Share> {
-    let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
-    if sa.len() < 2 || sb.len() < 2 || sa[sa.len() - 1] != sb[sb.len() - 2] {
-        return Err(usage(name, format!("MatMul shapes {sa:?} and {sb:?} do not conform")));
-    }
-    let (m, k, n) = (sa[sa.len() - 2], sa[sa.len() - 1], sb[sb.len() - 1]);
-    let lead = broadcast_shapes(&sa[..sa.len() - 2], &sb[..sb.len() - 2])?;
-    let batch: usize = lead.iter().product();
-    let full_a = [lead.clone(), vec![m, k]].concat();
-    let full_b = [lead.clone(), vec![k, n]].concat();
-    let a3 = p.linear(a, &|t| broadcast_to(t, &full_a)?.reshape(&[batch, m, k]))?;
-    let b3 = p.linear(b, &|t| broadcast_to(t, &full_b)?.reshape(&[batch, k, n]))?;
-    let prod = p.matmul_batched(&a3, &b3)?;
-    let y = p.truncate(&prod, fp.frac_bits())?;
-    p.reshape(&y, &[lead, vec![m, n]].concat())
+/// Encodes a weight, naming it when a value is not finite or out of range.
+fn encode_weight(fp: FixedPoint, name: &str, w: &FloatTensor) -> Result<RingTensor> {
+    encode(fp, w).map_err(|e| match e {
+        MpcError::Range(r) => MpcError::OutOfRange {
+            detail: format!(
+                "weight {name:?} of the model: the value at index {} is not finite or exceeds the \
+                 fixed-point range ±2^{} ({} fractional bits)",
+                r.index, r.limit_log2, r.frac_bits
+            ),
+            public: "a weight of the model is not finite or is outside the fixed-point range".into(),
+        },
+        other => other,
+    })
 }
 
-/// Pool geometry with auto_pad SAME resolved for an `[N, C, H, W]` input.
-pub(crate) fn resolve_pool(pool: &nn::Pool2d, same: Option<bool>, shape: &[usize]) -> nn::Pool2d {
-    match (same, shape) {
-        (Some(upper), [_, _, h, w]) => {
-            nn::Pool2d { pads: same_pads([*h, *w], pool.kernel, pool.stride, [1, 1], upper), ..*pool }
+/// The bound of every consumer of value `id`, with the consuming node: the tightest one.
+fn tightest_bound(graph: &Graph, id: ValueId, frac_bits: u32) -> Option<(f64, &crate::ir::Node)> {
+    let mut best: Option<(f64, &crate::ir::Node)> = None;
+    for node in &graph.nodes {
+        for (k, bound) in node.op.operand_bounds(frac_bits).into_iter().enumerate() {
+            if let (Some(b), Some(&v)) = (bound, node.inputs.get(k)) {
+                if v == id && best.is_none_or(|(old, _)| b < old) {
+                    best = Some((b, node));
+                }
+            }
         }
-        _ => *pool,
     }
+    best
 }
 
-/// Resolves a possibly negative axis against `rank`.
-fn axis(node: &str, a: i64, rank: usize) -> Result<usize> {
-    let r = if a < 0 { a + rank as i64 } else { a };
-    if r < 0 || r as usize >= rank {
-        return Err(usage(node, format!("axis {a} out of range for rank {rank}")));
+fn max_abs(data: &[f64]) -> f64 {
+    data.iter().fold(0.0f64, |m, v| m.max(v.abs()))
+}
+
+/// The model owner's plaintext part of the secure range check: every weight within the bound
+/// of the layers that use it.
+fn check_owned_weights(graph: &Graph, fp: FixedPoint) -> Result<()> {
+    for (i, (name, w)) in graph.weights.iter().enumerate() {
+        if let Some((bound, node)) = tightest_bound(graph, Graph::weight_id(i), fp.frac_bits()) {
+            let m = max_abs(&w.data);
+            if m >= bound {
+                return Err(MpcError::OutOfRange {
+                    detail: format!(
+                        "weight {name:?} of the model reaches {m:.3e}, beyond {bound:.3e}, the bound that \
+                         layer {:?} ({}) needs at {} fractional bits for its products to fit; use fewer \
+                         fractional bits or rescale the model",
+                        node.name,
+                        node.op_type,
+                        fp.frac_bits()
+                    ),
+                    public: "the model owner's weights are outside the range of the secure range check"
+                        .into(),
+                });
+            }
+        }
     }
-    Ok(r as usize)
+    Ok(())
+}
+
+/// The data owner's plaintext part of the secure range check.
+fn check_owned_input(graph: &Graph, fp: FixedPoint, x: &FloatTensor) -> Result<()> {
+    if let Some((bound, node)) = tightest_bound(graph, 0, fp.frac_bits()) {
+        let m = max_abs(&x.data);
+        if m >= bound {
+            return Err(MpcError::OutOfRange {
+                detail: format!(
+                    "the input reaches {m:.3e}, beyond {bound:.3e}, the bound that layer {:?} ({}) needs \
+                     at {} fractional bits for its products to fit; scale the input down or use fewer \
+                     fractional bits",
+                    node.name,
+                    node.op_type,
+                    fp.frac_bits()
+                ),
+                public: "the data owner's input is outside the range of the secure range check".into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn describe_shape(s: &[Option<usize>]) -> String {

@@ -323,11 +323,11 @@ pub fn eval_f64(graph: &Graph, input: &FloatTensor) -> Result<FloatRun, String> 
             }
             Op::MaxPool { pool: p, same } => {
                 let x = get(0)?;
-                pool(x, &crate::exec::resolve_pool(p, *same, &x.shape), true, false).map_err(err)?
+                pool(x, &crate::node::resolve_pool(p, *same, &x.shape), true, false).map_err(err)?
             }
             Op::AveragePool { pool: p, same, count_include_pad } => {
                 let x = get(0)?;
-                pool(x, &crate::exec::resolve_pool(p, *same, &x.shape), false, *count_include_pad)
+                pool(x, &crate::node::resolve_pool(p, *same, &x.shape), false, *count_include_pad)
                     .map_err(err)?
             }
             Op::Slice { starts, ends, axes, steps } => {

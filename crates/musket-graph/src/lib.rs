@@ -7,11 +7,17 @@
 //! input shape. What is secret: weight values (shared by the model owner) and the input
 //! (shared by the data owner). Only the output is opened, to the output receiver.
 
+mod bounds;
 mod exec;
 mod float;
 mod ir;
+mod memory;
+mod node;
 mod shape_ops;
 
-pub use exec::{run, LayerStats, Owners, RunOutput};
+pub use exec::{
+    run, run_sliced, slice_lengths, LayerStats, Owners, RunOptions, RunOutput, Slices, RANGE_CHECK_FAILED,
+};
 pub use float::{eval_f64, FloatRun};
 pub use ir::{FloatTensor, Graph, Node, Op, ValueId};
+pub use memory::largest_tensor;

@@ -9,7 +9,9 @@
 
 mod approx;
 mod cmp;
+mod layernorm;
 mod linear;
+mod normalize;
 mod pool;
 mod tensor_ops;
 
@@ -37,15 +39,16 @@ pub mod reference {
     }
 }
 
-pub use approx::{
-    erf, exp, gelu, inv_sqrt, layer_norm, log, log_softmax, reciprocal, reciprocal_in_unit_range, sigmoid,
-    softmax, sqrt, tanh, EXP_DOMAIN, NORMALIZED_DOMAIN, RECIPROCAL_DOMAIN,
-};
+pub use approx::{erf, exp, gelu, log_softmax, sigmoid, softmax, tanh, EXP_DOMAIN};
 pub use cmp::{
     abs, argmax_index, argmax_onehot, clip, eq, ge, gt, le, leaky_relu, lt, max_along, maximum, min_along,
     minimum, relu, relu6, select, sign,
 };
+pub use layernorm::layer_norm;
 pub use linear::{affine, conv2d, div_public, linear, scale_public, scale_public_fine, Conv2d};
+pub use normalize::{
+    inv_sqrt, log, reciprocal, reciprocal_in_unit_range, sqrt, NORMALIZED_DOMAIN, RECIPROCAL_DOMAIN,
+};
 pub use pool::{avg_pool2d, global_avg_pool, max_pool2d, Pool2d};
 pub use tensor_ops::{broadcast, concat_shares, mul_many, split_share};
 

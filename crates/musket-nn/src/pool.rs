@@ -15,9 +15,10 @@ pub struct Pool2d {
     pub pads: [usize; 4],
 }
 
-/// Value given to padded positions of max-pool windows: below every value max-pool accepts.
-/// Inputs must satisfy `|x| < 2^60` in the ring (2^44 at 16 fractional bits).
-const MAX_POOL_PAD: i64 = -(1 << 60);
+/// Value given to padded positions of max-pool windows: below every encodable value (those are
+/// below 2^62 in magnitude in the ring), and close enough that the comparisons' differences
+/// (below 2^63) cannot wrap. Max-pool is exact for every encodable input.
+const MAX_POOL_PAD: i64 = -(1 << 62);
 
 /// For each output position and window slot, the input index or `None` for padding.
 fn windows(shape: &[usize], pool: &Pool2d) -> Result<(Vec<usize>, Vec<Option<usize>>)> {

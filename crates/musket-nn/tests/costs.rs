@@ -63,22 +63,25 @@ fn pinned_function_costs() {
     // Derivations (n = 1000 elements, nb = 16 packed words, 2PC bytes per party):
     // relu: 181 AND words x 2 x 16 x 8 + 16 x 8 (masked bit) + 1000 x 8 (masked value), one
     // round after the sign circuit (mul_bits).
-    // exp: 11 products of n (2 words each) + 12 truncations of n; rounds 3 x 2 + 1 + 4 x 2.
-    // reciprocal: bit decomposition (7) + suffix AND over the 60 planes from bit 4 up (6) + bit
-    // injection (1) + x*s (2) + two Newton steps (8) + y*s (2) = 26 rounds; 2PC bytes: about
-    // (385 + 180) AND gates x 2 bits + 27 injected bits + 6 products and truncations per element.
-    // softmax 10x10: max over 10 = 4 levels x 8 + exp 15 + reciprocal 26 + product 2.
+    // exp: the clamp to [-64, 16] (one sign circuit over 2n, 2n injected bits, 2 products of
+    // n: 9 rounds), then 11 products of n (2 words each) + 12 truncations of n; rounds 9 + 3 x 2
+    // + 1 + 4 x 2.
+    // reciprocal: bit decomposition (7) + suffix AND over the 59 planes of |x| from bit 4 up
+    // (6) + bit injection of 27 rows and the sign (1) + the two products with the sign (1) +
+    // x*s (2) + two Newton steps (8) + y*s (2) = 27 rounds.
+    // softmax 10x10: max over 10 = 4 levels x 8 + clamp at -64 (8) + exp 15 + reciprocal of
+    // the sums normalised over [2^-1, 2^5) only (26) + product 2.
     let expected: &[(&str, Backend, u64, &[u64])] = &[
         ("relu", Backend::TwoPc, 8, &[54464, 54464]),
         ("relu", Backend::ThreePc, 10, &[55168, 39168, 39168]),
         ("maxpool", Backend::TwoPc, 16, &[40992, 40992]),
         ("maxpool", Backend::ThreePc, 20, &[41952, 29664, 29664]),
-        ("exp", Backend::TwoPc, 15, &[272000, 272000]),
-        ("exp", Backend::ThreePc, 23, &[184000, 184000, 472000]),
-        ("reciprocal", Backend::TwoPc, 26, &[289968, 289968]),
-        ("reciprocal", Backend::ThreePc, 34, &[607296, 383296, 527296]),
-        ("softmax", Backend::TwoPc, 75, &[52328, 52328]),
-        ("softmax", Backend::ThreePc, 99, &[38488, 34808, 67448]),
+        ("exp", Backend::TwoPc, 24, &[396928, 396928]),
+        ("exp", Backend::ThreePc, 34, &[294336, 262336, 550336]),
+        ("reciprocal", Backend::TwoPc, 27, &[320816, 320816]),
+        ("reciprocal", Backend::ThreePc, 35, &[638656, 406656, 550656]),
+        ("softmax", Backend::TwoPc, 83, &[58240, 58240]),
+        ("softmax", Backend::ThreePc, 109, &[41208, 37448, 70088]),
     ];
     let mut wrong = Vec::new();
     for &(which, backend, rounds, bytes) in expected {

@@ -151,23 +151,89 @@ fn exp_on_its_domain() {
 }
 
 #[test]
-fn reciprocal_on_its_domain_including_the_small_edge() {
-    let (lo, hi) = RECIPROCAL_DOMAIN;
+fn reciprocal_of_either_sign_with_saturation_below_the_domain() {
+    let (lo, _) = RECIPROCAL_DOMAIN;
     let mut rng = rand::rngs::StdRng::seed_from_u64(4);
-    // Log-uniform samples, plus the edges and exact powers of two.
-    let mut x: Vec<f64> = (0..300).map(|_| round(2f64.powf(rng.gen_range(lo.log2()..hi.log2())))).collect();
-    x.extend([lo, lo * 1.01, 0.5, 1.0, 2.0, 3.0, 1000.0, hi - 1.0, 0.75, 50.0]);
+    // Log-uniform magnitudes over the whole encodable range, either sign, plus the edges and
+    // exact powers of two (a negative power of two is where |x| - 1 ulp changes class).
+    let mut x: Vec<f64> = (0..400)
+        .map(|i| {
+            let m = 2f64.powf(rng.gen_range(lo.log2()..45.0));
+            if i % 2 == 0 {
+                m
+            } else {
+                -m
+            }
+        })
+        .map(round)
+        .collect();
+    x.extend([
+        lo,
+        -lo,
+        lo * 1.01,
+        0.5,
+        -0.5,
+        1.0,
+        -1.0,
+        2.0,
+        -2.0,
+        -4.0,
+        3.0,
+        -3.0,
+        1000.0,
+        -16384.0,
+        16383.9,
+    ]);
+    x.extend([2f64.powi(14), -2f64.powi(14), 2f64.powi(20), -1e9, 7e13, -7e13]);
     let x: Vec<f64> = x.iter().map(|&v| round(v)).collect();
     let n = x.len();
     check("reciprocal", &x, vec![n], |i| 1.0 / x[i], target);
-    // Below the domain (zero and negatives) the documented result is 0.
-    check("reciprocal", &[0.0, -2.0, 0.0001], vec![3], |_| 0.0, |_| 2.0 * FP.ulp());
+    // The case: ONNX Reciprocal on [-4, 2].
+    check("reciprocal", &[-4.0, 2.0], vec![2], |i| [-0.25, 0.5][i], target);
+    // Below the domain (zero included) the documented result is the saturated +-2^12.
+    let tiny = [0.0, FP.ulp(), -FP.ulp(), 1e-4, -1e-4, lo - FP.ulp()];
+    let tiny: Vec<f64> = tiny.iter().map(|&v| round(v)).collect();
+    check("reciprocal", &tiny, vec![tiny.len()], |i| if tiny[i] < 0.0 { -4096.0 } else { 4096.0 }, |_| 0.5);
+}
+
+fn log_uniform(lo: f64, hi: f64, n: usize, seed: u64) -> Vec<f64> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut x: Vec<f64> = (0..n).map(|_| 2f64.powf(rng.gen_range(lo.log2()..hi.log2()))).collect();
+    x.extend([lo, lo * 1.01, 0.5, 1.0, 2.0, 0.75, 0.1, 100.0, 16384.0, 16385.0, hi]);
+    x.iter().map(|&v| round(v)).collect()
+}
+
+#[test]
+fn log_sqrt_and_inverse_sqrt_over_every_positive_value() {
+    let x = log_uniform(FP.ulp(), 7e13, 400, 7);
+    let n = x.len();
+    check("log", &x, vec![n], |i| x[i].ln(), target);
+    check("sqrt", &x, vec![n], |i| x[i].sqrt(), target);
+    check("inv_sqrt", &x, vec![n], |i| 1.0 / x[i].sqrt(), target);
+    // Outside: sqrt(0) = 0 exactly; negative inputs and zero saturate as documented.
+    let out = [0.0, -1.0, -FP.ulp(), -5e10];
+    check("sqrt", &out, vec![4], |_| 0.0, |_| 0.0);
+    let f = FP.frac_bits() as f64;
+    check("log", &out, vec![4], |_| -f * std::f64::consts::LN_2, target);
+    check("inv_sqrt", &out, vec![4], |_| 2f64.powf(f / 2.0), target);
+}
+
+#[test]
+fn exp_saturates_outside_its_domain() {
+    let x = [17.0, 30.0, 1e6, -65.0, -1000.0, -1e12];
+    check(
+        "exp",
+        &x,
+        vec![6],
+        |i| if x[i] > 0.0 { 16f64.exp() } else { 0.0 },
+        |v| target(v) + 16f64.exp() * 1e-3,
+    );
 }
 
 #[test]
 fn sigmoid_and_tanh() {
     let mut x = samples(-64.0, 64.0, 300, 5);
-    x.extend([0.0, 1e-4, -1e-4, 8.0, -8.0, 30.0, -30.0]);
+    x.extend([0.0, 1e-4, -1e-4, 8.0, -8.0, 30.0, -30.0, 64.5, -64.5, 100.0, -100.0, 1e9, -1e9, 7e13, -7e13]);
     let n = x.len();
     check("sigmoid", &x, vec![n], |i| 1.0 / (1.0 + (-x[i]).exp()), |_| 2f64.powi(-12));
     let x: Vec<f64> = x.iter().map(|v| v / 2.0).map(round).collect();
@@ -180,6 +246,9 @@ fn softmax_rows_including_equal_inputs_and_wide_spreads() {
     rows.push(samples(-4.0, 4.0, 7, 6));
     rows.push((0..10).map(|i| -6.4 * i as f64).collect()); // spread 57.6
     rows.push(vec![10.0, -50.0, 9.5, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    // Spreads far beyond 64 (exp's inputs below its domain are clamped).
+    rows.push(vec![100.0, -100.0, 99.0, -1e6, 0.0, 3e4, -3e4, 2.9999e4, 5.0, -5.0]);
+    rows.push(vec![-1e9, 1e9, -1e9, 1e9, 0.0, 0.0, 0.0, 0.0, 0.0, 1e9 - 1.0]);
     let x: Vec<f64> = rows.iter().flatten().copied().collect();
     let want: Vec<f64> = rows
         .iter()
@@ -190,29 +259,45 @@ fn softmax_rows_including_equal_inputs_and_wide_spreads() {
         })
         .collect();
     check("softmax", &x, vec![rows.len(), 10], |i| want[i], |_| 2f64.powi(-12));
+    // A long row (sum up to 5000): the denominator's normalisation covers [1, n].
+    let long: Vec<f64> = (0..5000).map(|i| round(((i * 37) % 101) as f64 / 50.0 - 1.0)).collect();
+    let m = long.iter().copied().fold(f64::MIN, f64::max);
+    let s: f64 = long.iter().map(|v| (v - m).exp()).sum();
+    check("softmax", &long, vec![1, 5000], |i| (long[i] - m).exp() / s, |_| 2f64.powi(-12));
 }
 
-fn log_uniform(lo: f64, hi: f64, n: usize, seed: u64) -> Vec<f64> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut x: Vec<f64> = (0..n).map(|_| 2f64.powf(rng.gen_range(lo.log2()..hi.log2()))).collect();
-    x.extend([lo, lo * 1.01, 0.5, 1.0, 2.0, 0.75, 0.1, 100.0, hi - 1.0]);
-    x.iter().map(|&v| round(v)).collect()
-}
-
+/// The plaintext range audit on each function: inputs in the domain raise no finding, inputs
+/// outside raise one naming the function, and nothing overflows either way.
 #[test]
-fn log_sqrt_and_inverse_sqrt_on_their_domain() {
-    let (lo, hi) = NORMALIZED_DOMAIN;
-    let x = log_uniform(lo, hi, 300, 7);
-    let n = x.len();
-    check("log", &x, vec![n], |i| x[i].ln(), target);
-    check("sqrt", &x, vec![n], |i| x[i].sqrt(), target);
-    check("inv_sqrt", &x, vec![n], |i| 1.0 / x[i].sqrt(), target);
-    // The domain's top edge itself (a softmax denominator over 16384 equal entries: bit f+14
-    // set, every bit the powers look at clear) must land in the top class, not wrap to 0.
-    let edge = [hi, hi + 1.0];
-    check("log", &edge, vec![2], |i| edge[i].ln(), target);
-    check("sqrt", &edge, vec![2], |i| edge[i].sqrt(), target);
-    check("reciprocal", &edge, vec![2], |i| 1.0 / edge[i], target);
+fn out_of_domain_inputs_are_flagged_and_in_domain_ones_are_not() {
+    let cases: &[(&'static str, Vec<f64>, Vec<f64>)] = &[
+        ("reciprocal", vec![-4.0, 2.0, 0.01, -3e4, 7e13], vec![0.0, 1e-4, -1e-5]),
+        ("log", vec![1e-4, 1.0, 3e4, 7e13], vec![0.0, -1.0]),
+        ("sqrt", vec![0.0, 1e-4, 2.0, 7e13], vec![-1.0]),
+        ("inv_sqrt", vec![1e-4, 2.0, 7e13], vec![0.0, -2.0]),
+        ("exp", vec![-1e9, -64.0, 0.0, 16.0], vec![16.5, 1e6]),
+        ("sigmoid", vec![-1e9, 0.0, 64.0, 1e9], vec![]),
+        ("erf", vec![-1e9, 0.3, 1e9], vec![]),
+    ];
+    for (which, good, bad) in cases {
+        for (x, expect) in [(good, false), (bad, true)] {
+            if x.is_empty() {
+                continue;
+            }
+            let x: Vec<f64> = x.iter().map(|&v| round(v)).collect();
+            let mut audit = musket_core::Audit::new();
+            audit.begin_layer("layer");
+            Unary { x: x.clone(), shape: vec![x.len()], which }.run(&mut audit).unwrap();
+            let f = audit.findings();
+            if expect {
+                assert_eq!(f.len(), 1, "{which} on {x:?}: {f:?}");
+                assert!(f[0].what.contains(which) && f[0].what.contains("outside its domain"), "{f:?}");
+                assert_eq!(f[0].layer, "layer");
+            } else {
+                assert!(f.is_empty(), "{which} on {x:?}: {f:?}");
+            }
+        }
+    }
 }
 
 #[test]

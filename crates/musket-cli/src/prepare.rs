@@ -1,0 +1,173 @@
+//! Preparing an inference: the model loaded for the input's shape (once per batch-slice
+//! length), the batch slices, and the plaintext range audit with the error it turns into.
+
+use anyhow::{bail, Context, Result};
+use musket_core::{Audit, Finding};
+use musket_graph::{FloatTensor, Graph, Owners, RunOptions, Slices};
+use musket_ring::FixedPoint;
+use std::path::Path;
+
+/// The largest tensor (elements per share component) a slice may build in automatic slicing:
+/// 2^23 elements is 64 MiB per component. ResNet-18 on 32x32 images builds 590k elements per
+/// image (a 3x3 convolution's im2col over 64 channels), so slices of 14 images.
+pub(crate) const AUTO_SLICE_ELEMENTS: usize = 1 << 23;
+
+/// How to cut a large batch (`--batch-slice`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BatchSlice {
+    /// Slices whose largest intermediate tensor holds at most [`AUTO_SLICE_ELEMENTS`].
+    Auto,
+    /// At most this many items per slice.
+    Items(usize),
+}
+
+impl std::str::FromStr for BatchSlice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(BatchSlice::Auto),
+            n => match n.parse::<usize>() {
+                Ok(k) if k >= 1 => Ok(BatchSlice::Items(k)),
+                _ => Err(format!("{s:?} is not a number of items (1 or more) or auto")),
+            },
+        }
+    }
+}
+
+/// A model ready to run on one input: the slice lengths and a graph per distinct length.
+pub(crate) struct Prepared {
+    pub(crate) lengths: Vec<usize>,
+    pub(crate) graphs: Vec<(usize, Graph)>,
+}
+
+impl Prepared {
+    /// The graph loaded for the first slice (all have the same weights).
+    pub(crate) fn first(&self) -> &Graph {
+        &self.graphs[0].1
+    }
+
+    /// The slices, on the graphs with weights (`public` false) or on the architectures only.
+    pub(crate) fn slices<'a>(
+        &'a self,
+        public: &'a [(usize, Graph)],
+    ) -> std::result::Result<Slices<'a>, musket_core::MpcError> {
+        let graphs = if public.is_empty() { &self.graphs } else { public };
+        Slices::new(self.lengths.clone(), graphs.iter().map(|(l, g)| (*l, g)).collect())
+    }
+
+    /// The architectures without weights, for the parties that must not see them.
+    pub(crate) fn public(&self) -> Vec<(usize, Graph)> {
+        self.graphs.iter().map(|(l, g)| (*l, g.without_weights())).collect()
+    }
+}
+
+/// Loads the model (its bytes) for `input_shape`, cut into slices as `slice` says. A model
+/// whose batch dimension is fixed runs in one piece.
+pub(crate) fn prepare(model: &[u8], input_shape: &[usize], slice: BatchSlice) -> Result<Prepared> {
+    if input_shape.contains(&0) {
+        bail!("the input has no elements (shape {input_shape:?}): there is nothing to compute");
+    }
+    let batch = input_shape.first().copied().unwrap_or(1);
+    let with_batch = |n: usize| -> Vec<usize> {
+        let mut s = input_shape.to_vec();
+        if let Some(b) = s.first_mut() {
+            *b = n;
+        }
+        s
+    };
+    let whole = musket_onnx::import_for_input(model, Some(input_shape))?;
+    let dynamic = whole.input_shape.first().is_some_and(Option::is_none) && input_shape.len() > 1;
+    if !dynamic || batch == 1 {
+        return Ok(Prepared { lengths: vec![batch], graphs: vec![(batch, whole)] });
+    }
+    let max_items = match slice {
+        BatchSlice::Items(k) => k,
+        BatchSlice::Auto => {
+            // Shapes of every intermediate for one item, from an f64 run on zeros.
+            let one = musket_onnx::import_for_input(model, Some(&with_batch(1)))?;
+            let zeros = FloatTensor::new(with_batch(1), vec![0.0; input_shape[1..].iter().product()])
+                .context("input shape")?;
+            let run = musket_graph::eval_f64(&one, &zeros).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let per_item = musket_graph::largest_tensor(&one, &run, &with_batch(1)).max(1);
+            (AUTO_SLICE_ELEMENTS / per_item).max(1)
+        }
+    };
+    let lengths = musket_graph::slice_lengths(batch, max_items);
+    if lengths.len() == 1 {
+        return Ok(Prepared { lengths, graphs: vec![(batch, whole)] });
+    }
+    let mut distinct = lengths.clone();
+    distinct.dedup();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let graphs = distinct
+        .into_iter()
+        .map(|len| Ok((len, musket_onnx::import_for_input(model, Some(&with_batch(len)))?)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Prepared { lengths, graphs })
+}
+
+/// Reads and prepares a model file.
+pub(crate) fn prepare_file(
+    path: &Path,
+    max_bytes: u64,
+    input_shape: &[usize],
+    slice: BatchSlice,
+) -> Result<Prepared> {
+    let bytes = musket_cli::files::read_model(path, max_bytes)?;
+    prepare(&bytes, input_shape, slice).with_context(|| format!("model {}", path.display()))
+}
+
+/// The plaintext range audit of the whole computation (model owner and data owner together,
+/// as in the local mode): the plaintext fixed-point output and everything found.
+pub(crate) fn audit(
+    prepared: &Prepared,
+    input: &FloatTensor,
+    fp: FixedPoint,
+) -> Result<(FloatTensor, Vec<Finding>)> {
+    let mut audit = Audit::new();
+    let owners = Owners { model: 0, data: 0, output: 0 };
+    let slices = prepared.slices(&[])?;
+    let out = musket_graph::run_sliced(
+        &mut audit,
+        &slices,
+        fp,
+        owners,
+        Some(input),
+        &input.shape,
+        RunOptions::default(),
+        &mut |_, _, _| {},
+    )?;
+    let output = out.output.context("the plaintext run produced no output")?;
+    Ok((output, audit.findings()))
+}
+
+/// One line per finding, naming the layer and its op.
+pub(crate) fn describe_findings(findings: &[Finding], graph: &Graph) -> Vec<String> {
+    findings
+        .iter()
+        .map(|f| {
+            let op = graph.nodes.iter().find(|n| n.name == f.layer).map_or("input", |n| n.op_type.as_str());
+            let plural = if f.count == 1 { "" } else { "s" };
+            format!("layer {:?} ({op}): {}, {} element{plural}", f.layer, f.what, f.count)
+        })
+        .collect()
+}
+
+/// The error for an audit that found problems.
+pub(crate) fn range_error(findings: &[Finding], graph: &Graph, fp: FixedPoint) -> anyhow::Error {
+    let lines = describe_findings(findings, graph);
+    let more = match lines.len() {
+        1 => String::new(),
+        2 => "\n  (and 1 more finding, in this layer or a later one)".into(),
+        n => format!("\n  (and {} more findings, in this layer or later ones)", n - 1),
+    };
+    let fewer = if fp.frac_bits() > 14 { " (--frac-bits 14, or --frac-bits auto)" } else { "" };
+    anyhow::anyhow!(
+        "at {} fractional bits this computation leaves the range the secure protocols handle, so \
+         the secure result would be wrong:\n  {}{more}\nUse fewer fractional bits{fewer} or scale \
+         the input down; --allow-out-of-range runs anyway and reports this as range_warnings",
+        fp.frac_bits(),
+        lines[0]
+    )
+}

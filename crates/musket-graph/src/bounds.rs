@@ -1,0 +1,61 @@
+//! The range each op needs of its operands for its products to stay in the ring: the contract
+//! of the secure range check (`RunOptions::secure_range_check`), written once per op.
+//!
+//! A fixed-point product of `a` and `b` is computed at `2f` fractional bits and must stay below
+//! 2^62 in the ring before truncation: `|a b| < 2^(62 - 2f)`. Bounding both operands by
+//! `2^(31 - f)` guarantees it for elementwise products; a matrix product sums `k` of them, and
+//! its output, the next layer's operand, is checked in turn (an overflowed sum is a value of
+//! about 2^(63 - f) that fails that check, unless it lands within 2^(31 - f) of zero by chance:
+//! about one chance in 2^32 per element). Functions whose inputs may be anything (comparisons,
+//! softmax, sigmoid, the normalised functions) need no bound: they clamp or saturate, and
+//! flag their saturated elements themselves.
+
+use crate::ir::Op;
+
+impl Op {
+    /// For each input position, the largest magnitude (in real units, exclusive) the op's
+    /// secure evaluation handles at `frac_bits` fractional bits, or `None` where any encodable
+    /// value is fine. Positions beyond the returned vector have no bound.
+    pub fn operand_bounds(&self, frac_bits: u32) -> Vec<Option<f64>> {
+        let f = frac_bits as i32;
+        let pow = |e: i32| Some(2f64.powi(e));
+        let product = pow(31 - f);
+        // Means scale by 1/n with 12 extra fractional bits: |mean| < 2^(62 - 2f - 12).
+        let mean = pow(50 - 2 * f);
+        // A product with a public constant c: |x c| < 2^(62 - 2f).
+        let by_constant = |c: f64| (c != 0.0 && c.is_finite()).then(|| 2f64.powi(62 - 2 * f) / c.abs());
+        match self {
+            Op::MatMul | Op::Mul | Op::Affine => vec![product, product],
+            // beta scales the bias (alpha scales the product, whose size the next layer checks).
+            Op::Gemm { beta, .. } => {
+                vec![product, product, if *beta == 1.0 { None } else { by_constant(*beta) }]
+            }
+            Op::Conv { .. } => vec![product, product],
+            // a * (1/b): the reciprocal reaches 2^12.
+            Op::Div => vec![pow(50 - 2 * f)],
+            // The deviations from the row mean are squared: |x - mean| <= 2 |x| < 2^(31 - f).
+            // gamma multiplies values of at most sqrt(n) <= 2^8.
+            Op::LayerNorm { .. } => vec![pow(30 - f), pow(54 - 2 * f)],
+            Op::MulConst(c) => vec![by_constant(*c)],
+            Op::LeakyRelu(a) => vec![by_constant(a.abs().max((1.0 - a).abs()))],
+            Op::Tanh => vec![pow(61 - f)],
+            Op::AveragePool { .. } | Op::GlobalAveragePool | Op::ReduceMean { .. } => vec![mean],
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_at_16_bits() {
+        assert_eq!(Op::MatMul.operand_bounds(16), vec![Some(32768.0), Some(32768.0)]);
+        assert_eq!(Op::MulConst(0.5).operand_bounds(16), vec![Some(2f64.powi(31))]);
+        assert_eq!(Op::MulConst(0.0).operand_bounds(16), vec![None]);
+        assert_eq!(Op::Relu.operand_bounds(16), Vec::<Option<f64>>::new());
+        let gemm = Op::Gemm { trans_a: false, trans_b: true, alpha: 1.0, beta: 1.0 };
+        assert_eq!(gemm.operand_bounds(16), vec![Some(32768.0), Some(32768.0), None]);
+    }
+}

@@ -1,0 +1,349 @@
+//! Evaluation of one node on shares: the secure (or, on `Plain`, fixed-point) meaning of each
+//! op, dispatched to the functions of `musket-nn`.
+
+use crate::ir::{FloatTensor, Node, Op, ValueId};
+use crate::shape_ops::{
+    broadcast_shapes, broadcast_to, concat, gather, pad, resolve_reshape, same_pads, slice, split_range,
+    transpose,
+};
+use musket_core::{MpcError, Protocol, Result, Share};
+use musket_nn as nn;
+use musket_ring::{FixedPoint, RingTensor};
+
+pub(crate) fn usage(node: &str, msg: impl std::fmt::Display) -> MpcError {
+    MpcError::Usage(format!("node {node}: {msg}"))
+}
+
+pub(crate) fn encode(fp: FixedPoint, t: &FloatTensor) -> Result<RingTensor> {
+    Ok(RingTensor::new(t.shape.clone(), fp.encode(&t.data)?)?)
+}
+
+fn broadcast_pair<P: Protocol>(p: &P, a: &P::Share, b: &P::Share) -> Result<(P::Share, P::Share)> {
+    let shape = broadcast_shapes(a.shape(), b.shape())?;
+    let a =
+        if a.shape() == shape.as_slice() { a.clone() } else { p.linear(a, &|t| broadcast_to(t, &shape))? };
+    let b =
+        if b.shape() == shape.as_slice() { b.clone() } else { p.linear(b, &|t| broadcast_to(t, &shape))? };
+    Ok((a, b))
+}
+
+fn matmul_2d<P: Protocol>(p: &mut P, fp: FixedPoint, a: &P::Share, b: &P::Share) -> Result<P::Share> {
+    let prod = p.matmul(a, b)?;
+    p.truncate(&prod, fp.frac_bits())
+}
+
+/// Computes `node` from the values available so far (`value(id)`).
+pub(crate) fn eval_node<'v, P: Protocol>(
+    p: &mut P,
+    fp: FixedPoint,
+    node: &Node,
+    value: &dyn Fn(ValueId) -> Option<&'v P::Share>,
+) -> Result<P::Share> {
+    let get = |k: usize| -> Result<&'v P::Share> {
+        let id = *node.inputs.get(k).ok_or_else(|| usage(&node.name, format!("missing input {k}")))?;
+        value(id).ok_or_else(|| usage(&node.name, "input not computed yet"))
+    };
+    let f = fp.frac_bits();
+    let out: P::Share = match &node.op {
+        Op::Identity => get(0)?.clone(),
+        Op::MatMul => {
+            let (a, b) = (get(0)?.clone(), get(1)?.clone());
+            if b.shape().len() == 2 {
+                let [k, n] = b.shape()[..] else { unreachable!("rank checked") };
+                let lead: Vec<usize> = a.shape()[..a.shape().len().saturating_sub(1)].to_vec();
+                if a.shape().last() != Some(&k) {
+                    return Err(usage(
+                        &node.name,
+                        format!("MatMul shapes {:?} and {:?} do not conform", a.shape(), b.shape()),
+                    ));
+                }
+                let a2 = p.reshape(&a, &[lead.iter().product(), k])?;
+                let y = matmul_2d(p, fp, &a2, &b)?;
+                p.reshape(&y, &[lead, vec![n]].concat())?
+            } else {
+                batched_matmul(p, fp, &node.name, &a, &b)?
+            }
+        }
+        Op::Gemm { trans_a, trans_b, alpha, beta } => {
+            let mut a = get(0)?.clone();
+            let mut b = get(1)?.clone();
+            if a.shape().len() != 2 || b.shape().len() != 2 {
+                return Err(usage(&node.name, "Gemm needs 2-D operands"));
+            }
+            if *trans_a {
+                a = p.linear(&a, &|t| t.transpose2())?;
+            }
+            if *trans_b {
+                b = p.linear(&b, &|t| t.transpose2())?;
+            }
+            let mut y = matmul_2d(p, fp, &a, &b)?;
+            if *alpha != 1.0 {
+                y = nn::scale_public(p, fp, &y, *alpha)?;
+            }
+            if node.inputs.len() > 2 {
+                let mut c = get(2)?.clone();
+                if *beta != 1.0 {
+                    c = nn::scale_public(p, fp, &c, *beta)?;
+                }
+                let (y2, c2) = broadcast_pair(p, &y, &c)?;
+                y = p.add(&y2, &c2)?;
+            }
+            y
+        }
+        Op::Conv { geometry, same } => {
+            let bias = if node.inputs.len() > 2 { Some(get(2)?.clone()) } else { None };
+            let (x, w) = (get(0)?.clone(), get(1)?.clone());
+            let mut g = *geometry;
+            if let (Some(upper), [_, _, h, wd], [_, _, kh, kw]) = (same, x.shape(), w.shape()) {
+                g.pads = same_pads([*h, *wd], [*kh, *kw], g.stride, g.dilation, *upper);
+            }
+            nn::conv2d(p, fp, &x, &w, bias.as_ref(), &g)?
+        }
+        Op::Add | Op::Sub | Op::Mul => {
+            let (a, b) = broadcast_pair(p, get(0)?, get(1)?)?;
+            match node.op {
+                Op::Add => p.add(&a, &b)?,
+                Op::Sub => p.sub(&a, &b)?,
+                _ => {
+                    let prod = p.mul(&a, &b)?;
+                    p.truncate(&prod, f)?
+                }
+            }
+        }
+        Op::Div => {
+            let r = nn::reciprocal(p, fp, get(1)?)?;
+            let (a, r) = broadcast_pair(p, get(0)?, &r)?;
+            let prod = p.mul(&a, &r)?;
+            p.truncate(&prod, f)?
+        }
+        Op::LayerNorm { eps } => {
+            let x = get(0)?;
+            let gamma = get(1)?.clone();
+            let beta = if node.inputs.len() > 2 { get(2)?.clone() } else { p.scale(&gamma, 0)? };
+            nn::layer_norm(p, fp, x, &gamma, &beta, *eps)?
+        }
+        Op::AddConst(c) => {
+            let x = get(0)?;
+            let enc = fp.encode_one(*c).ok_or_else(|| usage(&node.name, "constant out of range"))?;
+            p.add_public(x, &RingTensor::filled(x.shape(), enc))?
+        }
+        Op::MulConst(c) => {
+            let x = get(0)?;
+            nn::scale_public(p, fp, x, *c)?
+        }
+        Op::Affine => {
+            let (x, s, t) = (get(0)?.clone(), get(1)?.clone(), get(2)?.clone());
+            nn::affine(p, fp, &x, &s, &t)?
+        }
+        Op::Relu => {
+            let x = get(0)?;
+            nn::relu(p, x)?
+        }
+        Op::Clip { lo, hi } => {
+            let x = get(0)?;
+            nn::clip(p, fp, x, *lo, *hi)?
+        }
+        Op::LeakyRelu(a) => {
+            let x = get(0)?;
+            nn::leaky_relu(p, fp, x, *a)?
+        }
+        Op::Sigmoid => {
+            let x = get(0)?;
+            nn::sigmoid(p, fp, x)?
+        }
+        Op::Tanh => {
+            let x = get(0)?;
+            nn::tanh(p, fp, x)?
+        }
+        Op::Erf => {
+            let x = get(0)?;
+            nn::erf(p, fp, x)?
+        }
+        Op::Sqrt => {
+            let x = get(0)?;
+            nn::sqrt(p, fp, x)?
+        }
+        Op::Reciprocal => {
+            let x = get(0)?;
+            nn::reciprocal(p, fp, x)?
+        }
+        Op::Softmax { axis: a, flatten, log } => {
+            let x = get(0)?;
+            let shape = x.shape().to_vec();
+            let a = axis(&node.name, *a, shape.len())?;
+            let (x2, a2) = if *flatten {
+                (p.reshape(x, &[shape[..a].iter().product(), shape[a..].iter().product()])?, 1)
+            } else {
+                (x.clone(), a)
+            };
+            let y = if *log { nn::log_softmax(p, fp, &x2, a2)? } else { nn::softmax(p, fp, &x2, a2)? };
+            p.reshape(&y, &shape)?
+        }
+        Op::MaxPool { pool, same } => {
+            let x = get(0)?;
+            nn::max_pool2d(p, x, &resolve_pool(pool, *same, x.shape()))?
+        }
+        Op::AveragePool { pool, same, count_include_pad } => {
+            let x = get(0)?;
+            nn::avg_pool2d(p, fp, x, &resolve_pool(pool, *same, x.shape()), *count_include_pad)?
+        }
+        Op::Slice { starts, ends, axes, steps } => {
+            p.linear(get(0)?, &|t| slice(t, starts, ends, axes, steps))?
+        }
+        Op::SplitPart { axis: a, index, count, sizes } => {
+            let x = get(0)?;
+            let a = axis(&node.name, *a, x.shape().len())?;
+            let (b, e) = split_range(x.shape()[a], *index, *count, sizes)?;
+            p.linear(x, &|t| slice(t, &[b as i64], &[e as i64], &[a as i64], &[]))?
+        }
+        Op::Gather { axis: a, indices, indices_shape } => {
+            let x = get(0)?;
+            let a = axis(&node.name, *a, x.shape().len())?;
+            p.linear(x, &|t| gather(t, a, indices, indices_shape))?
+        }
+        Op::Expand(shape) => {
+            let x = get(0)?;
+            let target = broadcast_shapes(x.shape(), shape)?;
+            p.linear(x, &|t| broadcast_to(t, &target))?
+        }
+        Op::GlobalAveragePool => {
+            let x = get(0)?;
+            nn::global_avg_pool(p, fp, x)?
+        }
+        Op::Flatten(a) => {
+            let x = get(0)?;
+            let s = x.shape();
+            let a = if *a < 0 { *a + s.len() as i64 } else { *a };
+            if a < 0 || a as usize > s.len() {
+                return Err(usage(&node.name, "Flatten axis out of range"));
+            }
+            let a = a as usize;
+            p.reshape(x, &[s[..a].iter().product(), s[a..].iter().product()])?
+        }
+        Op::Squeeze(axes) => {
+            let x = get(0)?;
+            let s = x.shape().to_vec();
+            let drop: Vec<usize> = if axes.is_empty() {
+                (0..s.len()).filter(|&d| s[d] == 1).collect()
+            } else {
+                axes.iter().map(|&a| axis(&node.name, a, s.len())).collect::<Result<_>>()?
+            };
+            if drop.iter().any(|&d| s[d] != 1) {
+                return Err(usage(&node.name, format!("cannot squeeze axes {axes:?} of {s:?}")));
+            }
+            let kept: Vec<usize> = (0..s.len()).filter(|d| !drop.contains(d)).map(|d| s[d]).collect();
+            p.reshape(x, &kept)?
+        }
+        Op::Unsqueeze(axes) => {
+            let x = get(0)?;
+            let s = x.shape().to_vec();
+            let rank = s.len() + axes.len();
+            let ins: Vec<usize> = axes.iter().map(|&a| axis(&node.name, a, rank)).collect::<Result<_>>()?;
+            let mut it = s.iter();
+            let shape: Vec<usize> =
+                (0..rank).map(|d| if ins.contains(&d) { 1 } else { *it.next().unwrap_or(&1) }).collect();
+            p.reshape(x, &shape)?
+        }
+        Op::Reshape(target) => {
+            let x = get(0)?;
+            let shape = resolve_reshape(x.shape(), target)?;
+            p.reshape(x, &shape)?
+        }
+        Op::Transpose(perm) => {
+            let x = get(0)?;
+            let perm: Vec<usize> =
+                if perm.is_empty() { (0..x.shape().len()).rev().collect() } else { perm.clone() };
+            p.linear(x, &|t| transpose(t, &perm))?
+        }
+        Op::Concat(a) => {
+            let mut acc = get(0)?.clone();
+            let a = axis(&node.name, *a, acc.shape().len())?;
+            for k in 1..node.inputs.len() {
+                acc = p.linear2(&acc, get(k)?, &|x, y| concat(x, y, a))?;
+            }
+            acc
+        }
+        Op::Pad { pads, value } => {
+            let x = get(0)?;
+            let y = p.linear(x, &|t| pad(t, pads))?;
+            if *value != 0.0 {
+                let enc = fp.encode_one(*value).ok_or_else(|| usage(&node.name, "pad value out of range"))?;
+                let ones = pad(&RingTensor::filled(x.shape(), 1), pads)?;
+                let fill = ones.map(|v| if v == 0 { enc } else { 0 });
+                p.add_public(&y, &fill)?
+            } else {
+                y
+            }
+        }
+        Op::ReduceMean { axes, keepdims } => {
+            let x = get(0)?;
+            let shape = x.shape().to_vec();
+            let axes: Vec<usize> = if axes.is_empty() {
+                (0..shape.len()).collect()
+            } else {
+                axes.iter().map(|&a| axis(&node.name, a, shape.len())).collect::<Result<_>>()?
+            };
+            let mut sorted = axes.clone();
+            sorted.sort_unstable_by(|a, b| b.cmp(a));
+            let mut y = x.clone();
+            let mut count = 1usize;
+            for &a in &sorted {
+                count *=
+                    shape.get(a).copied().ok_or_else(|| usage(&node.name, "ReduceMean axis out of range"))?;
+                y = p.sum_axis(&y, a)?;
+            }
+            let mut y = nn::scale_public_fine(p, fp, &y, 1.0 / count.max(1) as f64)?;
+            if *keepdims {
+                let kept: Vec<usize> =
+                    shape.iter().enumerate().map(|(d, &s)| if axes.contains(&d) { 1 } else { s }).collect();
+                y = p.reshape(&y, &kept)?;
+            }
+            y
+        }
+    };
+    Ok(out)
+}
+
+/// `a [.., m, k] @ b [.., k, n]` with numpy broadcasting of the leading dimensions, as one
+/// batched product and one truncation.
+fn batched_matmul<P: Protocol>(
+    p: &mut P,
+    fp: FixedPoint,
+    name: &str,
+    a: &P::Share,
+    b: &P::Share,
+) -> Result<P::Share> {
+    let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
+    if sa.len() < 2 || sb.len() < 2 || sa[sa.len() - 1] != sb[sb.len() - 2] {
+        return Err(usage(name, format!("MatMul shapes {sa:?} and {sb:?} do not conform")));
+    }
+    let (m, k, n) = (sa[sa.len() - 2], sa[sa.len() - 1], sb[sb.len() - 1]);
+    let lead = broadcast_shapes(&sa[..sa.len() - 2], &sb[..sb.len() - 2])?;
+    let batch: usize = lead.iter().product();
+    let full_a = [lead.clone(), vec![m, k]].concat();
+    let full_b = [lead.clone(), vec![k, n]].concat();
+    let a3 = p.linear(a, &|t| broadcast_to(t, &full_a)?.reshape(&[batch, m, k]))?;
+    let b3 = p.linear(b, &|t| broadcast_to(t, &full_b)?.reshape(&[batch, k, n]))?;
+    let prod = p.matmul_batched(&a3, &b3)?;
+    let y = p.truncate(&prod, fp.frac_bits())?;
+    p.reshape(&y, &[lead, vec![m, n]].concat())
+}
+
+/// Pool geometry with auto_pad SAME resolved for an `[N, C, H, W]` input.
+pub(crate) fn resolve_pool(pool: &nn::Pool2d, same: Option<bool>, shape: &[usize]) -> nn::Pool2d {
+    match (same, shape) {
+        (Some(upper), [_, _, h, w]) => {
+            nn::Pool2d { pads: same_pads([*h, *w], pool.kernel, pool.stride, [1, 1], upper), ..*pool }
+        }
+        _ => *pool,
+    }
+}
+
+/// Resolves a possibly negative axis against `rank`.
+fn axis(node: &str, a: i64, rank: usize) -> Result<usize> {
+    let r = if a < 0 { a + rank as i64 } else { a };
+    if r < 0 || r as usize >= rank {
+        return Err(usage(node, format!("axis {a} out of range for rank {rank}")));
+    }
+    Ok(r as usize)
+}
