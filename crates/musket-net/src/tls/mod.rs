@@ -7,216 +7,26 @@
 //! accepted only if its certificate is byte-for-byte the one the cluster configuration lists
 //! for the id it claims.
 
+mod identity;
+mod setup;
+
+pub use identity::{generate_identity, PartyIdentity, PeerAddress, TlsConfig};
+use setup::establish;
+
 use crate::frame::{FrameHeader, FrameKind, FRAME_HEADER_LEN};
 use crate::inbox::{Event, Inbox};
-use crate::{NetError, Transport, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_FRAME, DEFAULT_TIMEOUT};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{
-    ClientConfig, ClientConnection, DigitallySignedStruct, DistinguishedName, ServerConfig, ServerConnection,
-    SignatureScheme, StreamOwned,
-};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use crate::{NetError, Transport};
+use rustls::{ClientConnection, ServerConnection, StreamOwned};
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-const HELLO_MAGIC: &[u8; 4] = b"MSKT";
-const ACK: u8 = 0xA5;
-
-/// A party's certificate and private key, PEM-encoded.
-#[derive(Clone)]
-pub struct PartyIdentity {
-    /// Self-signed certificate for `party-K`.
-    pub cert_pem: String,
-    /// PKCS#8 private key. Never logged.
-    pub key_pem: String,
-}
-
-impl std::fmt::Debug for PartyIdentity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PartyIdentity { .. }")
-    }
-}
-
-/// Generates a fresh ECDSA P-256 key and a self-signed certificate naming `party-<id>`.
-pub fn generate_identity(party: usize) -> Result<PartyIdentity, NetError> {
-    let ck = rcgen::generate_simple_self_signed(vec![format!("party-{party}")])
-        .map_err(|e| NetError::Setup(format!("certificate generation failed: {e}")))?;
-    Ok(PartyIdentity { cert_pem: ck.cert.pem(), key_pem: ck.key_pair.serialize_pem() })
-}
-
-/// Where a party listens and which certificate it must present.
-#[derive(Clone, Debug)]
-pub struct PeerAddress {
-    /// Party id.
-    pub id: usize,
-    /// `host:port` the party listens on.
-    pub address: String,
-    /// The party's pinned certificate (DER).
-    pub cert: CertificateDer<'static>,
-}
-
-/// Everything one party needs to join a TLS mesh.
-pub struct TlsConfig {
-    /// This party's id.
-    pub party_id: usize,
-    /// Every party of the cluster, this one included, ordered by id.
-    pub parties: Vec<PeerAddress>,
-    /// This party's private key.
-    pub key: PrivateKeyDer<'static>,
-    /// How long a receive waits before failing.
-    pub timeout: Duration,
-    /// How long to wait for every peer to connect.
-    pub connect_timeout: Duration,
-    /// Largest frame accepted.
-    pub max_frame: u64,
-    /// Address to listen on when it differs from the one peers dial (`parties[party_id]`):
-    /// behind NAT, a relay or a load balancer, or to bind 0.0.0.0.
-    pub listen: Option<String>,
-    /// Most bytes received from one peer and not yet consumed; beyond it the link fails.
-    pub max_buffered: u64,
-}
-
-impl TlsConfig {
-    /// A configuration with default timeouts, from PEM text.
-    pub fn from_pem(
-        party_id: usize,
-        parties: Vec<(String, String)>,
-        key_pem: &str,
-    ) -> Result<Self, NetError> {
-        let parties = parties
-            .into_iter()
-            .enumerate()
-            .map(|(id, (address, cert_pem))| {
-                Ok(PeerAddress { id, address, cert: parse_cert_pem(&cert_pem)? })
-            })
-            .collect::<Result<Vec<_>, NetError>>()?;
-        Ok(Self {
-            party_id,
-            parties,
-            key: parse_key_pem(key_pem)?,
-            timeout: DEFAULT_TIMEOUT,
-            connect_timeout: Duration::from_secs(30),
-            max_frame: DEFAULT_MAX_FRAME,
-            listen: None,
-            max_buffered: DEFAULT_MAX_BUFFERED,
-        })
-    }
-}
-
-/// Parses one PEM certificate.
-pub(crate) fn parse_cert_pem(pem: &str) -> Result<CertificateDer<'static>, NetError> {
-    CertificateDer::from_pem_slice(pem.as_bytes())
-        .map_err(|e| NetError::Setup(format!("bad certificate PEM: {e}")))
-}
-
-fn parse_key_pem(pem: &str) -> Result<PrivateKeyDer<'static>, NetError> {
-    // The error text of a key parse could echo key material: keep it generic.
-    PrivateKeyDer::from_pem_slice(pem.as_bytes())
-        .map_err(|_| NetError::Setup("private key file is not a PEM private key".into()))
-}
-
-#[derive(Debug)]
-struct PinnedServer {
-    expected: CertificateDer<'static>,
-    algs: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for PinnedServer {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if end_entity.as_ref() == self.expected.as_ref() {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General("peer certificate is not the pinned one".into()))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algs.supported_schemes()
-    }
-}
-
-#[derive(Debug)]
-struct PinnedClients {
-    allowed: Vec<CertificateDer<'static>>,
-    algs: WebPkiSupportedAlgorithms,
-}
-
-impl ClientCertVerifier for PinnedClients {
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &[]
-    }
-
-    fn verify_client_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        if self.allowed.iter().any(|c| c.as_ref() == end_entity.as_ref()) {
-            Ok(ClientCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General("client certificate is not pinned for any party".into()))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algs.supported_schemes()
-    }
-}
-
-type Inbound = StreamOwned<ServerConnection, TcpStream>;
-type Outbound = StreamOwned<ClientConnection, TcpStream>;
+pub(super) type Inbound = StreamOwned<ServerConnection, TcpStream>;
+pub(super) type Outbound = StreamOwned<ClientConnection, TcpStream>;
 
 /// What the writer thread puts on the wire: a frame, or (fault tests only) raw bytes.
 #[derive(Clone, Copy)]
@@ -284,237 +94,6 @@ impl TlsTransport {
     fn link(&mut self, peer: usize) -> Result<&mut PeerLink, NetError> {
         self.links.get_mut(peer).and_then(Option::as_mut).ok_or(NetError::BadParty(peer))
     }
-}
-
-type Streams = (Vec<Option<Outbound>>, Vec<Option<Inbound>>);
-
-/// Verified TLS streams to (outbound) and from (inbound) every peer.
-fn establish(config: &TlsConfig) -> Result<Streams, NetError> {
-    let n = config.parties.len();
-    let me = config.party_id;
-    if me >= n {
-        return Err(NetError::BadParty(me));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let own_cert = config.parties[me].cert.clone();
-    let listen = config.listen.as_deref().unwrap_or(&config.parties[me].address);
-    let listener =
-        TcpListener::bind(listen).map_err(|e| NetError::Setup(format!("cannot listen on {listen}: {e}")))?;
-    let server_cfg = server_config(&provider, config, own_cert.clone())?;
-    let deadline = Instant::now() + config.connect_timeout;
-
-    let peers_certs: Vec<_> = config.parties.iter().map(|p| p.cert.clone()).collect();
-    let accept_thread = {
-        let handshake_timeout = config.connect_timeout;
-        std::thread::Builder::new()
-            .name(format!("musket-accept-{me}"))
-            .spawn(move || accept_all(listener, server_cfg, me, peers_certs, deadline, handshake_timeout))
-            .map_err(|e| NetError::Setup(format!("cannot spawn thread: {e}")))?
-    };
-
-    let mut outbound: Vec<Option<Outbound>> = (0..n).map(|_| None).collect();
-    let mut dial_error = None;
-    for peer in config.parties.iter().filter(|p| p.id != me) {
-        match dial(&provider, config, peer, own_cert.clone(), deadline) {
-            Ok(s) => outbound[peer.id] = Some(s),
-            Err(e) => {
-                dial_error = Some(e);
-                break;
-            }
-        }
-    }
-    let inbound = accept_thread.join().map_err(|_| NetError::Setup("accept thread panicked".into()))??;
-    if let Some(e) = dial_error {
-        return Err(e);
-    }
-    Ok((outbound, inbound))
-}
-
-fn server_config(
-    provider: &Arc<CryptoProvider>,
-    config: &TlsConfig,
-    own_cert: CertificateDer<'static>,
-) -> Result<Arc<ServerConfig>, NetError> {
-    let verifier = PinnedClients {
-        allowed: config.parties.iter().filter(|p| p.id != config.party_id).map(|p| p.cert.clone()).collect(),
-        algs: provider.signature_verification_algorithms,
-    };
-    let mut cfg = ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| NetError::Setup(e.to_string()))?
-        .with_client_cert_verifier(Arc::new(verifier))
-        .with_single_cert(vec![own_cert], config.key.clone_key())
-        .map_err(|e| NetError::Setup(format!("own certificate or key rejected: {e}")))?;
-    cfg.send_tls13_tickets = 0;
-    Ok(Arc::new(cfg))
-}
-
-fn dial(
-    provider: &Arc<CryptoProvider>,
-    config: &TlsConfig,
-    peer: &PeerAddress,
-    own_cert: CertificateDer<'static>,
-    deadline: Instant,
-) -> Result<Outbound, NetError> {
-    let verifier =
-        PinnedServer { expected: peer.cert.clone(), algs: provider.signature_verification_algorithms };
-    let cfg = ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| NetError::Setup(e.to_string()))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_client_auth_cert(vec![own_cert], config.key.clone_key())
-        .map_err(|e| NetError::Setup(format!("own certificate or key rejected: {e}")))?;
-    let cfg = Arc::new(cfg);
-    let addr = peer
-        .address
-        .to_socket_addrs()
-        .map_err(|e| NetError::Setup(format!("bad address for party {}: {e}", peer.id)))?
-        .next()
-        .ok_or_else(|| NetError::Setup(format!("address of party {} resolves to nothing", peer.id)))?;
-    let mut tcp = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(NetError::Link {
-                peer: peer.id,
-                reason: format!("not reachable at {} before the connect timeout", peer.address),
-            });
-        }
-        match TcpStream::connect_timeout(&addr, left.min(Duration::from_secs(2))) {
-            Ok(s) => break s,
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
-        }
-    };
-    let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
-    let io = |e: std::io::Error| NetError::Link { peer: peer.id, reason: format!("TLS handshake: {e}") };
-    tcp.set_nodelay(true).map_err(io)?;
-    tcp.set_read_timeout(Some(left)).map_err(io)?;
-    tcp.set_write_timeout(Some(left)).map_err(io)?;
-    let name =
-        ServerName::try_from(format!("party-{}", peer.id)).map_err(|e| NetError::Setup(e.to_string()))?;
-    let mut conn = ClientConnection::new(cfg, name).map_err(|e| NetError::Setup(e.to_string()))?;
-    while conn.is_handshaking() {
-        conn.complete_io(&mut tcp).map_err(io)?;
-    }
-    let mut stream = StreamOwned::new(conn, tcp);
-    let mut hello = HELLO_MAGIC.to_vec();
-    hello.extend_from_slice(&(config.party_id as u32).to_le_bytes());
-    stream.write_all(&hello).map_err(io)?;
-    stream.flush().map_err(io)?;
-    let mut ack = [0u8; 1];
-    stream.read_exact(&mut ack).map_err(|e| NetError::Link {
-        peer: peer.id,
-        reason: format!("refused our connection (certificate not accepted?): {e}"),
-    })?;
-    if ack[0] != ACK {
-        return Err(NetError::Malformed { peer: peer.id, reason: "bad handshake acknowledgement".into() });
-    }
-    Ok(stream)
-}
-
-/// Longest a single incoming handshake may take: a silent client must not hold up set-up.
-const HANDSHAKE_LIMIT: Duration = Duration::from_secs(5);
-/// Handshakes in progress at once; connections beyond this are dropped.
-const MAX_PENDING_HANDSHAKES: usize = 32;
-
-fn accept_all(
-    listener: TcpListener,
-    cfg: Arc<ServerConfig>,
-    me: usize,
-    certs: Vec<CertificateDer<'static>>,
-    deadline: Instant,
-    handshake_timeout: Duration,
-) -> Result<Vec<Option<Inbound>>, NetError> {
-    let n = certs.len();
-    let certs = Arc::new(certs);
-    let mut inbound: Vec<Option<Inbound>> = (0..n).map(|_| None).collect();
-    listener.set_nonblocking(true).map_err(|e| NetError::Setup(e.to_string()))?;
-    // Each handshake runs on its own thread with a short limit, so one slow or hostile client
-    // cannot block the legitimate peers.
-    let (done_tx, done_rx) = channel::<Result<(usize, Inbound), String>>();
-    let mut pending = 0usize;
-    let mut refused = 0u64;
-    while inbound.iter().enumerate().any(|(i, s)| i != me && s.is_none()) {
-        while let Ok(res) = done_rx.try_recv() {
-            pending -= 1;
-            match res {
-                Ok((peer, stream)) if inbound[peer].is_none() => inbound[peer] = Some(stream),
-                Ok((peer, _)) => tracing::warn!(party = me, peer, "duplicate connection refused"),
-                Err(reason) => {
-                    refused += 1;
-                    // Log the first few refusals, then only every hundredth: no log flooding.
-                    if refused <= 5 || refused.is_multiple_of(100) {
-                        tracing::warn!(party = me, %reason, refused, "incoming connection refused");
-                    }
-                }
-            }
-        }
-        if inbound.iter().enumerate().all(|(i, s)| i == me || s.is_some()) {
-            break;
-        }
-        if Instant::now() >= deadline {
-            let missing: Vec<String> =
-                (0..n).filter(|&i| i != me && inbound[i].is_none()).map(|i| i.to_string()).collect();
-            return Err(NetError::Setup(format!(
-                "party {} did not connect before the connect timeout",
-                missing.join(", party ")
-            )));
-        }
-        match listener.accept() {
-            Ok((tcp, _)) if pending < MAX_PENDING_HANDSHAKES => {
-                pending += 1;
-                let (cfg, certs, tx) = (cfg.clone(), certs.clone(), done_tx.clone());
-                let limit = handshake_timeout.min(HANDSHAKE_LIMIT);
-                let spawned =
-                    std::thread::Builder::new().name(format!("musket-handshake-{me}")).spawn(move || {
-                        let _ = tx.send(accept_one(tcp, &cfg, me, &certs, limit));
-                    });
-                if spawned.is_err() {
-                    pending -= 1;
-                }
-            }
-            Ok(_) => {} // too many handshakes in flight: drop the connection
-            Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Err(NetError::Setup(format!("accept failed: {e}"))),
-        }
-    }
-    Ok(inbound)
-}
-
-fn accept_one(
-    mut tcp: TcpStream,
-    cfg: &Arc<ServerConfig>,
-    me: usize,
-    certs: &[CertificateDer<'static>],
-    timeout: Duration,
-) -> Result<(usize, Inbound), String> {
-    tcp.set_nonblocking(false).map_err(|e| e.to_string())?;
-    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
-    tcp.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    tcp.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    let mut conn = ServerConnection::new(cfg.clone()).map_err(|e| e.to_string())?;
-    while conn.is_handshaking() {
-        conn.complete_io(&mut tcp).map_err(|e| format!("TLS handshake: {e}"))?;
-    }
-    let presented = conn
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .map(|c| c.as_ref().to_vec())
-        .ok_or("no client certificate")?;
-    let mut stream = StreamOwned::new(conn, tcp);
-    let mut hello = [0u8; 8];
-    stream.read_exact(&mut hello).map_err(|e| format!("no hello: {e}"))?;
-    if &hello[..4] != HELLO_MAGIC {
-        return Err("bad hello".into());
-    }
-    let claimed = u32::from_le_bytes(hello[4..8].try_into().expect("4 bytes")) as usize;
-    if claimed >= certs.len() || claimed == me || certs[claimed].as_ref() != presented.as_slice() {
-        return Err(format!("peer claims party {claimed} but presents another party's certificate"));
-    }
-    stream.write_all(&[ACK]).map_err(|e| e.to_string())?;
-    stream.flush().map_err(|e| e.to_string())?;
-    stream.sock.set_read_timeout(None).map_err(|e| e.to_string())?;
-    Ok((claimed, stream))
 }
 
 fn spawn_link(
@@ -784,6 +363,7 @@ impl Drop for TlsTransport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpListener;
 
     fn configs(timeout: Duration) -> Vec<TlsConfig> {
         let ids: Vec<PartyIdentity> = (0..3).map(|i| generate_identity(i).unwrap()).collect();
@@ -920,5 +500,66 @@ mod tests {
             assert_eq!(err.peer(), Some(2), "{err}");
             assert!(err.to_string().contains(want), "{err} should mention {want}");
         }
+    }
+
+    /// Holds `count` connections to `addr` open: idle ones (connect, send nothing) and, every
+    /// fifth, garbage (a few random-looking bytes, then silence). Returns them, to keep them
+    /// open for as long as the caller wants.
+    fn flood(addr: &str, count: usize) -> Vec<TcpStream> {
+        let mut held = Vec::new();
+        let start = Instant::now();
+        while held.len() < count && start.elapsed() < Duration::from_secs(20) {
+            match TcpStream::connect(addr) {
+                Ok(mut s) => {
+                    if held.len() % 5 == 4 {
+                        let _ = s.write_all(
+                            &(held.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).to_le_bytes(),
+                        );
+                    }
+                    held.push(s);
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+        held
+    }
+
+    /// A flood of idle and garbage connections, held open on two parties' ports during
+    /// set-up, must not stop the cluster: unauthenticated connections may not crowd out the
+    /// expected peers (33 were enough before). The script `scripts/hostile.sh` holds 1000.
+    #[test]
+    fn set_up_survives_hundreds_of_idle_and_garbage_connections() {
+        let mut cfgs = configs(Duration::from_secs(5));
+        for c in &mut cfgs {
+            c.connect_timeout = Duration::from_secs(20);
+        }
+        let targets = [cfgs[2].parties[2].address.clone(), cfgs[0].parties[0].address.clone()];
+        let c2 = cfgs.pop().unwrap();
+        let c1 = cfgs.pop().unwrap();
+        let c0 = cfgs.pop().unwrap();
+        let started = Instant::now();
+        std::thread::scope(|s| {
+            // Parties 2 and 0 listen (and dial each other) while the flood arrives on both
+            // their ports; party 1 starts once the flood is held open.
+            let h2 = s.spawn(move || TlsTransport::connect(c2).map(|mut t| t.recv(0)));
+            let h0 = s.spawn(move || {
+                let mut t = TlsTransport::connect(c0)?;
+                t.send(1, b"from 0".to_vec())?;
+                t.send(2, b"from 0".to_vec())?;
+                t.recv(1)
+            });
+            let held: Vec<TcpStream> = targets.iter().flat_map(|a| flood(a, 150)).collect();
+            let h1 = s.spawn(move || {
+                let mut t = TlsTransport::connect(c1)?;
+                t.send(0, b"from 1".to_vec())?;
+                Ok::<_, NetError>(())
+            });
+            assert_eq!(h0.join().unwrap().unwrap(), b"from 1");
+            h1.join().unwrap().unwrap();
+            assert_eq!(h2.join().unwrap().unwrap().unwrap(), b"from 0");
+            assert!(held.len() >= 250, "the flood opened only {} connections", held.len());
+            drop(held);
+        });
+        assert!(started.elapsed() < Duration::from_secs(20));
     }
 }
