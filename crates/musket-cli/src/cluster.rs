@@ -105,7 +105,15 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
     }
 }
 
-fn load(config: &Path, id: usize, key: Option<&Path>) -> Result<(Backend, TlsConfig)> {
+/// A party's view of its cluster: the protocol, its TLS configuration, and the digest of the
+/// cluster's shared part (see [`crate::agreement::JobDescriptor::cluster`]).
+struct Loaded {
+    backend: Backend,
+    tls: TlsConfig,
+    digest: String,
+}
+
+fn load(config: &Path, id: usize, key: Option<&Path>) -> Result<Loaded> {
     let text =
         std::fs::read_to_string(config).with_context(|| format!("cannot read {}", config.display()))?;
     let file = parse_cluster(&text).with_context(|| format!("invalid cluster file {}", config.display()))?;
@@ -116,13 +124,28 @@ fn load(config: &Path, id: usize, key: Option<&Path>) -> Result<(Backend, TlsCon
     let dir = config.parent().unwrap_or(Path::new("."));
     let listen = entries[id].listen.clone();
     let mut parties = Vec::new();
+    let mut ders: Vec<(usize, String, Vec<u8>)> = Vec::new();
     for p in entries {
         let cert_path = dir.join(&p.certificate);
-        let pem = std::fs::read_to_string(&cert_path).with_context(|| {
-            format!("cannot read the certificate of party {} at {}", p.id, cert_path.display())
-        })?;
+        let pem = musket_cli::files::read_bounded(&cert_path, "certificate", 1 << 20)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .with_context(|| {
+                format!("cannot read the certificate of party {} at {}", p.id, cert_path.display())
+            })?;
+        let der = musket_net::certificate_from_pem(&pem)
+            .with_context(|| format!("the certificate of party {} ({})", p.id, cert_path.display()))?;
+        if let Some((other, _, _)) = ders.iter().find(|(_, _, d)| d.as_slice() == der.as_ref()) {
+            bail!(
+                "parties {other} and {} have the same certificate ({}): each party needs its own",
+                p.id,
+                cert_path.display()
+            );
+        }
+        ders.push((p.id, p.address.clone(), der.as_ref().to_vec()));
         parties.push((p.address.clone(), pem));
     }
+    let digest = crate::agreement::cluster_digest(file.protocol.name(), &ders);
     let key_path = key.map(Path::to_path_buf).unwrap_or_else(|| dir.join(format!("party{id}.key")));
     let key_pem = std::fs::read_to_string(&key_path)
         .with_context(|| format!("cannot read key file {}", key_path.display()))?;
@@ -134,7 +157,25 @@ fn load(config: &Path, id: usize, key: Option<&Path>) -> Result<(Backend, TlsCon
     if let Some(mb) = file.max_buffered_mb {
         tls.max_buffered = mb << 20;
     }
-    Ok((file.protocol, tls))
+    Ok(Loaded { backend: file.protocol, tls, digest })
+}
+
+/// The public description of a job, which every party must share.
+fn describe(job: &PartyJob) -> (String, Vec<String>) {
+    match job {
+        PartyJob::Millionaires { .. } => ("millionaires".into(), Vec::new()),
+        PartyJob::Infer { batch_slice, no_range_check, .. } => (
+            "infer".into(),
+            vec![
+                format!("batch_slice={}", batch_slice.name()),
+                format!("range_check={}", !no_range_check),
+                format!("frac_bits={}", musket_ring::FixedPoint::default().frac_bits()),
+            ],
+        ),
+        PartyJob::CompareLoop { elements, iterations } => {
+            ("compare-loop".into(), vec![format!("elements={elements}"), format!("iterations={iterations}")])
+        }
+    }
 }
 
 /// Repeated comparisons on random inputs of parties 0 and 1.
@@ -171,7 +212,7 @@ pub(crate) fn run_party(
     json: bool,
     job: PartyJob,
 ) -> Result<()> {
-    let (backend, tls) = load(config, id, key)?;
+    let Loaded { backend, tls, digest } = load(config, id, key)?;
     let role = match (backend, id) {
         (Backend::TwoPc, 2) => "dealer",
         (Backend::ThreePc, 2) => "helper",
@@ -198,7 +239,16 @@ pub(crate) fn run_party(
             );
         }
     }
-    let transport = TlsTransport::connect(tls)?;
+    let mut transport = TlsTransport::connect(tls)?;
+    let (command, params) = describe(&job);
+    let mine = crate::agreement::JobDescriptor {
+        version: env!("CARGO_PKG_VERSION").into(),
+        protocol: backend.name().into(),
+        cluster: digest,
+        command,
+        params,
+    };
+    crate::agreement::agree(&mut transport, id, PARTIES, &mine)?;
     let started = std::time::Instant::now();
     match job {
         PartyJob::Infer { model, input, output, batch_slice, no_range_check, max_file_mb } => {

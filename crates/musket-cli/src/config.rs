@@ -78,8 +78,33 @@ pub fn parse_cluster(text: &str) -> Result<ClusterFile> {
         if p.address.trim().is_empty() || p.listen.as_deref().is_some_and(|l| l.trim().is_empty()) {
             bail!("party {} has an empty address", p.id);
         }
+        check_address(&p.address)
+            .map_err(|e| anyhow::anyhow!("party {}: address {:?}: {e}", p.id, p.address))?;
+        if let Some(l) = &p.listen {
+            check_address(l).map_err(|e| anyhow::anyhow!("party {}: listen address {l:?}: {e}", p.id))?;
+        }
         if p.certificate.as_os_str().is_empty() {
             bail!("party {} has no certificate path", p.id);
+        }
+    }
+    for (i, a) in file.party.iter().enumerate() {
+        for b in &file.party[i + 1..] {
+            if normalize_address(&a.address) == normalize_address(&b.address) {
+                bail!(
+                    "parties {} and {} have the same address {:?}: each party needs its own",
+                    a.id,
+                    b.id,
+                    a.address
+                );
+            }
+            if a.certificate == b.certificate {
+                bail!(
+                    "parties {} and {} name the same certificate file {}: each party needs its own",
+                    a.id,
+                    b.id,
+                    a.certificate.display()
+                );
+            }
         }
     }
     for (name, t) in
@@ -93,6 +118,33 @@ pub fn parse_cluster(text: &str) -> Result<ClusterFile> {
         bail!("max_buffered_mb must be between 1 and 2^30");
     }
     Ok(file)
+}
+
+/// Checks a `host:port` address: a host (a name, an IPv4 address, or an IPv6 address in
+/// brackets) and a port from 1 to 65535.
+fn check_address(address: &str) -> Result<()> {
+    let Some((host, port)) = address.rsplit_once(':') else {
+        bail!("missing the port (host:port)");
+    };
+    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        bail!("bad host");
+    }
+    if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
+        bail!("an IPv6 address must be written in brackets, as [::1]:7100");
+    }
+    match port.parse::<u32>() {
+        Ok(p) if (1..=65535).contains(&p) => Ok(()),
+        _ => bail!("port {port:?} is not a number from 1 to 65535"),
+    }
+}
+
+/// An address as compared for duplicates: the host in lower case, `localhost` as 127.0.0.1.
+fn normalize_address(address: &str) -> String {
+    let a = address.trim().to_ascii_lowercase();
+    match a.strip_prefix("localhost:") {
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => a,
+    }
 }
 
 #[cfg(test)]
@@ -120,6 +172,7 @@ certificate = "party2.crt"
     #[test]
     fn a_good_file_parses_sorted_and_bad_ones_are_refused() {
         let f = parse_cluster(GOOD).unwrap();
+        assert!(parse_cluster(&GOOD.replace("127.0.0.1:7102", "[::1]:7102")).is_ok());
         assert_eq!(f.party.iter().map(|p| p.id).collect::<Vec<_>>(), [0, 1, 2]);
         assert_eq!(f.party[0].listen.as_deref(), Some("0.0.0.0:7100"));
         assert_eq!(f.connect_timeout_secs, 30);
@@ -131,6 +184,14 @@ certificate = "party2.crt"
             (GOOD.replace("protocol = \"3pc\"", "protocol = \"4pc\""), "4pc"),
             (GOOD.replace("timeout_secs = 5", "colour = 5"), "colour"),
             (GOOD.split("[[party]]").take(3).collect::<Vec<_>>().join("[[party]]"), "lists 2 parties"),
+            (GOOD.replace("127.0.0.1:7102", "127.0.0.1:7101"), "same address"),
+            (GOOD.replace("127.0.0.1:7102", "LOCALHOST:7101"), "same address"),
+            (GOOD.replace("127.0.0.1:7102", "127.0.0.1:0"), "from 1 to 65535"),
+            (GOOD.replace("127.0.0.1:7102", "127.0.0.1:99999"), "from 1 to 65535"),
+            (GOOD.replace("127.0.0.1:7102", "127.0.0.1"), "missing the port"),
+            (GOOD.replace("127.0.0.1:7102", "::1:7102"), "brackets"),
+            (GOOD.replace("0.0.0.0:7100", "0.0.0.0:port"), "listen address"),
+            (GOOD.replace("party2.crt", "party1.crt"), "same certificate file"),
         ] {
             let err = format!("{:#}", parse_cluster(&bad).unwrap_err());
             assert!(err.contains(why), "{err} should mention {why}");

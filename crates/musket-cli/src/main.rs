@@ -1,6 +1,7 @@
 //! `musket`: secure multi-party computation from one binary. Every role (compute party,
 //! dealer, input owner) is this program; the local mode runs all parties as threads.
 
+mod agreement;
 mod bench;
 mod cluster;
 mod infer;
@@ -109,12 +110,23 @@ enum ClusterAction {
 
 fn main() {
     keep_freed_memory();
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(log_filter()).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(colour_logs())
+        .with_env_filter(log_filter())
+        .init();
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// Colour codes only on a terminal, and never when `NO_COLOR` is set to anything non-empty
+/// (no-color.org): log files and pipes get plain text.
+fn colour_logs() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// The log filter from `MUSKET_LOG` (default `warn`). rustls dumps whole handshake messages at

@@ -21,6 +21,16 @@ pub(crate) enum BatchSlice {
     Items(usize),
 }
 
+impl BatchSlice {
+    /// The value as given on the command line.
+    pub(crate) fn name(self) -> String {
+        match self {
+            BatchSlice::Auto => "auto".into(),
+            BatchSlice::Items(k) => k.to_string(),
+        }
+    }
+}
+
 impl std::str::FromStr for BatchSlice {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

@@ -168,3 +168,125 @@ fn bench_prints_json_rows_for_a_model_case() {
     let o = musket(&["bench", "--only", "no-such-case"]);
     assert!(!o.status.success() && text(&o.stderr).contains("cases:"));
 }
+
+/// Parties started with different jobs or different cluster files fail at once, each saying
+/// what differs (before: a confusing "request length is not a whole number of words" after
+/// 10 s, or success with a wrong result).
+#[test]
+fn mismatched_jobs_and_cluster_files_fail_at_once_saying_what() {
+    let cfg = init_cluster("mismatch", "3pc", 10);
+    let dir = cfg.parent().unwrap().to_path_buf();
+    let text_of = |o: &Output| text(&o.stderr);
+    let run = |cfgs: [&std::path::Path; 3], jobs: [&[&str]; 3]| -> Vec<Output> {
+        let started = Instant::now();
+        let kids: Vec<Child> = (0..3).map(|i| spawn_party(cfgs[i], i, jobs[i])).collect();
+        let outs: Vec<Output> = kids.into_iter().map(|k| wait_bounded(k, Duration::from_secs(30))).collect();
+        assert!(started.elapsed() < Duration::from_secs(8), "took {:?}", started.elapsed());
+        outs
+    };
+    // Party 2 runs another command.
+    let outs = run(
+        [&cfg, &cfg, &cfg],
+        [&["millionaires", "--amount", "1"], &["millionaires", "--amount", "2"], &["compare-loop"]],
+    );
+    for (i, o) in outs.iter().enumerate() {
+        assert!(!o.status.success(), "party {i}: {}", text_of(o));
+        assert!(text_of(o).contains("every party must run the same job"), "party {i}: {}", text_of(o));
+    }
+    assert!(text_of(&outs[0]).contains("party 2 runs `compare-loop"), "{}", text_of(&outs[0]));
+    // Party 2's cluster file says 2pc.
+    let other = dir.join("cluster-2pc.toml");
+    std::fs::write(&other, std::fs::read_to_string(&cfg).unwrap().replace("\"3pc\"", "\"2pc\"")).unwrap();
+    let outs = run(
+        [&cfg, &cfg, &other],
+        [&["millionaires", "--amount", "1"], &["millionaires", "--amount", "2"], &["millionaires"]],
+    );
+    for o in &outs {
+        assert!(!o.status.success() && text_of(o).contains("protocol"), "{}", text_of(o));
+    }
+    assert!(text_of(&outs[0]).contains("party 2's cluster file says protocol 2pc"), "{}", text_of(&outs[0]));
+    // Party 2's cluster file writes party 0's address differently (it still connects).
+    let t = std::fs::read_to_string(&cfg).unwrap();
+    let addr0 = t.lines().find(|l| l.starts_with("address")).unwrap().to_string();
+    let other = dir.join("cluster-localhost.toml");
+    std::fs::write(&other, t.replacen(&addr0, &addr0.replace("127.0.0.1", "localhost"), 1)).unwrap();
+    let outs = run(
+        [&cfg, &cfg, &other],
+        [&["millionaires", "--amount", "1"], &["millionaires", "--amount", "2"], &["millionaires"]],
+    );
+    for o in &outs {
+        assert!(!o.status.success() && text_of(o).contains("cluster file differs"), "{}", text_of(o));
+    }
+    // Different inference options.
+    let (model, input) = cnn_model_and_sample();
+    let outs = run(
+        [&cfg, &cfg, &cfg],
+        [&["infer", "--model", &model], &["infer", "--input", &input, "--batch-slice", "4"], &["infer"]],
+    );
+    for o in &outs {
+        assert!(!o.status.success() && text_of(o).contains("batch_slice="), "{}", text_of(o));
+    }
+}
+
+/// Certificates are checked when the cluster file is loaded: a bad PEM names the party and
+/// the file, and one certificate for two parties is refused.
+#[test]
+fn bad_or_shared_certificates_are_named_at_load() {
+    let cfg = init_cluster("certs", "3pc", 10);
+    let dir = cfg.parent().unwrap();
+    let party = |id: &str| {
+        musket(&["party", "--config", cfg.to_str().unwrap(), "--id", id, "millionaires", "--amount", "1"])
+    };
+    std::fs::write(dir.join("party2.crt"), "not a certificate").unwrap();
+    let o = party("0");
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("the certificate of party 2") && text(&o.stderr).contains("party2.crt"),
+        "{}",
+        text(&o.stderr)
+    );
+    std::fs::copy(dir.join("party1.crt"), dir.join("party2.crt")).unwrap();
+    let o = party("0");
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("parties 1 and 2 have the same certificate"), "{}", text(&o.stderr));
+}
+
+/// True when `s` holds an SGR escape sequence (colour or style: ESC [ digits/; m); the progress
+/// bar's line clearing (ESC [ 2K) is not one.
+fn has_colour(s: &str) -> bool {
+    s.split('\u{1b}').skip(1).any(|rest| {
+        rest.strip_prefix('[').is_some_and(|r| {
+            let params: String = r.chars().take_while(|c| c.is_ascii_digit() || *c == ';').collect();
+            r[params.len()..].starts_with('m')
+        })
+    })
+}
+
+/// Log lines carry colour codes only on a terminal, and never with NO_COLOR set.
+#[test]
+fn logs_are_plain_text_in_files_and_pipes() {
+    let (model, input) = cnn_model_and_sample();
+    let o = Command::new(BIN)
+        .args(["infer", "--model", &model, "--input", &input])
+        .env("MUSKET_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let err = text(&o.stderr);
+    assert!(err.contains("layer done"), "{err}");
+    assert!(!has_colour(&err), "colour codes in a pipe: {err:?}");
+    // On a terminal (util-linux `script` gives the command one), colour unless NO_COLOR.
+    if Command::new("script").arg("--version").output().is_err() {
+        println!("SKIPPED the terminal half: no `script` command");
+        return;
+    }
+    for (no_color, want) in [("", true), ("1", false)] {
+        let cmd = format!(
+            "MUSKET_LOG=debug NO_COLOR={no_color} {BIN} infer --model {model} --input {input} >/dev/null"
+        );
+        let o = Command::new("script").args(["-qec", &cmd, "/dev/null"]).output().unwrap();
+        let out = text(&o.stdout);
+        assert!(out.contains("layer done"), "{out}");
+        assert_eq!(has_colour(&out), want, "NO_COLOR={no_color:?}: {out:?}");
+    }
+}

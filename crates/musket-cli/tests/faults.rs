@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use musket_cli::config::parse_cluster;
-use musket_net::{FrameHeader, FrameKind, TlsConfig, TlsTransport};
+use musket_net::{FrameHeader, FrameKind, TlsConfig, TlsTransport, Transport};
 use musket_netsim::{Fault, LinkProfile, Relay};
 use std::net::ToSocketAddrs;
 use std::path::Path;
@@ -98,6 +98,13 @@ fn hostile_party_2(name: &str, bytes: Vec<u8>, then_disconnect: bool) -> Vec<Str
     let cfg = init_cluster(name, "3pc", TIMEOUT_SECS);
     let kids: Vec<Child> = (0..2).map(|i| spawn_party(&cfg, i, &LOOP)).collect();
     let mut hostile = TlsTransport::connect(hostile_config(&cfg)).expect("mesh");
+    // An authenticated party passes the set-up agreement (it echoes the job description the
+    // honest parties send), then misbehaves.
+    let description = hostile.recv(0).expect("party 0's job description");
+    hostile.recv(1).expect("party 1's job description");
+    hostile.send(0, description.clone()).unwrap();
+    hostile.send(1, description).unwrap();
+    // (The description was frame 0 on the link to party 1: the raw frames below start at 1.)
     hostile.send_raw_for_fault_tests(1, bytes).unwrap();
     let sent = Instant::now();
     if then_disconnect {
@@ -141,14 +148,14 @@ fn assert_blamed(errs: &[String], causes: &[&str]) {
 
 #[test]
 fn an_oversized_frame_is_refused_before_allocation() {
-    let mut f = frame(FrameKind::Data, 0, &[]);
+    let mut f = frame(FrameKind::Data, 1, &[]);
     f[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
     assert_blamed(&hostile_party_2("oversized", f, false), &["exceeds"]);
 }
 
 #[test]
 fn a_truncated_frame_is_reported() {
-    let mut f = frame(FrameKind::Data, 0, &[7; 100]);
+    let mut f = frame(FrameKind::Data, 1, &[7; 100]);
     f.truncate(16 + 40);
     // Party 1 reads the partial frame; party 0 may first find party 2's links closed.
     let errs = hostile_party_2("truncated", f, true);
@@ -158,7 +165,7 @@ fn a_truncated_frame_is_reported() {
 
 #[test]
 fn a_corrupt_frame_header_is_reported() {
-    let mut f = frame(FrameKind::Data, 0, &[0; 8]);
+    let mut f = frame(FrameKind::Data, 1, &[0; 8]);
     f[2] = 0xff;
     assert_blamed(&hostile_party_2("corrupt-header", f, false), &["corrupt frame header"]);
 }
@@ -166,7 +173,7 @@ fn a_corrupt_frame_header_is_reported() {
 #[test]
 fn a_replayed_frame_is_refused() {
     // A well-formed notice, then the same frame again: its sequence number is stale.
-    let notice = frame(FrameKind::Waiting, 0, &1u32.to_le_bytes());
+    let notice = frame(FrameKind::Waiting, 1, &1u32.to_le_bytes());
     let bytes = [notice.clone(), notice].concat();
     assert_blamed(&hostile_party_2("replay", bytes, false), &["replayed"]);
 }
@@ -177,7 +184,7 @@ fn a_message_that_does_not_fit_the_round_is_refused() {
     let mut payload = 1u64.to_le_bytes().to_vec();
     payload.extend_from_slice(&[1, 2, 3]);
     assert_blamed(
-        &hostile_party_2("wrong-round", frame(FrameKind::Data, 0, &payload), false),
+        &hostile_party_2("wrong-round", frame(FrameKind::Data, 1, &payload), false),
         &["malformed message from party 2: expected"],
     );
 }

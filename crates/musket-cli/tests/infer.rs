@@ -423,3 +423,120 @@ fn the_transformer_block_is_right_on_large_inputs_or_fails_naming_the_layer() {
     assert!(err.contains("layer \"/MatMul\" (MatMul)") && err.contains("overflow"), "{err}");
     let _ = std::fs::remove_file(input);
 }
+
+/// Writes an array of `T` as .npy and returns its path.
+fn write_typed<T: npyz::AutoSerialize + Clone>(
+    dir: &std::path::Path,
+    name: &str,
+    shape: &[u64],
+    data: &[T],
+) -> String {
+    use npyz::WriterBuilder;
+    let path = dir.join(name);
+    let f = std::fs::File::create(&path).unwrap();
+    let mut w = npyz::WriteOptions::new().default_dtype().shape(shape).writer(f).begin_nd().unwrap();
+    w.extend(data.iter().cloned()).unwrap();
+    w.finish().unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// Items 5 to 8 of issue 11: files that are not regular or too large fail at once; every
+/// integer, bool and float dtype numpy writes is read; an empty batch is refused; a NaN weight
+/// is named as a weight of the model.
+#[test]
+fn hostile_files_dtypes_empty_batches_and_nan_weights() {
+    let tmp = std::env::temp_dir().join(format!("musket-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mlp = example("digits-mlp-opset17.onnx");
+    let sample = example("digits-mlp-sample.npy");
+    // Devices and oversized files, refused before reading (a second at most, no memory growth).
+    let started = std::time::Instant::now();
+    fails_with(&["infer", "--model", "/dev/zero", "--input", &sample], "not a regular file");
+    fails_with(&["infer", "--model", &mlp, "--input", "/dev/zero"], "not a regular file");
+    fails_with(&["infer", "--model", "/", "--input", &sample], "not a regular file");
+    fails_with(
+        &["infer", "--model", &mlp, "--input", &sample, "--max-file-mb", "0"],
+        "over the limit of 0 MiB",
+    );
+    // A .npy header declaring far more data than the file holds, and a zero-filled "model".
+    let lying = tmp.join("lying.npy");
+    let mut bytes = std::fs::read(&sample).unwrap();
+    let text = String::from_utf8_lossy(&bytes[10..80]).to_string();
+    let at = 10 + text.find("(1, 64)").unwrap();
+    bytes[at..at + 7].copy_from_slice(b"(9, 64)");
+    std::fs::write(&lying, &bytes).unwrap();
+    fails_with(&["infer", "--model", &mlp, "--input", lying.to_str().unwrap()], "its header declares");
+    let zeros = tmp.join("zeros.onnx");
+    std::fs::write(&zeros, vec![0u8; 4096]).unwrap();
+    fails_with(&["infer", "--model", zeros.to_str().unwrap(), "--input", &sample], "not a valid ONNX model");
+    assert!(started.elapsed().as_secs_f64() < 5.0, "{:?}", started.elapsed());
+
+    // Every dtype numpy writes for numbers: the same logits as the float64 input.
+    let x: Vec<f64> = (0..64).map(|i| ((i * 5) % 9) as f64).collect();
+    let run = |input: &str| -> Vec<f64> {
+        let o = musket(&["infer", "--model", &mlp, "--input", input, "--json", "--protocol", "2pc"]);
+        assert!(o.status.success(), "{input}: {}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["output"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+    };
+    let want = run(&write_typed(&tmp, "f64.npy", &[1, 64], &x));
+    let ints: Vec<i64> = x.iter().map(|&v| v as i64).collect();
+    let inputs = [
+        write_typed(&tmp, "i1.npy", &[1, 64], &ints.iter().map(|&v| v as i8).collect::<Vec<_>>()),
+        write_typed(&tmp, "i2.npy", &[1, 64], &ints.iter().map(|&v| v as i16).collect::<Vec<_>>()),
+        write_typed(&tmp, "u2.npy", &[1, 64], &ints.iter().map(|&v| v as u16).collect::<Vec<_>>()),
+        write_typed(&tmp, "u4.npy", &[1, 64], &ints.iter().map(|&v| v as u32).collect::<Vec<_>>()),
+        write_typed(&tmp, "u8.npy", &[1, 64], &ints.iter().map(|&v| v as u64).collect::<Vec<_>>()),
+        write_typed(
+            &tmp,
+            "f2.npy",
+            &[1, 64],
+            &x.iter().map(|&v| npyz::half::f16::from_f64(v)).collect::<Vec<_>>(),
+        ),
+    ];
+    for input in &inputs {
+        let got = run(input);
+        let d = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        assert!(d < 1e-3, "{input}: {d}");
+    }
+    let bools = write_typed(&tmp, "b1.npy", &[1, 64], &x.iter().map(|&v| v > 4.0).collect::<Vec<_>>());
+    run(&bools);
+    let complex = tmp.join("c8.npy");
+    let mut h = b"{'descr': '<c8', 'fortran_order': False, 'shape': (1, 64), }".to_vec();
+    while !(10 + h.len() + 1).is_multiple_of(64) {
+        h.push(b' ');
+    }
+    h.push(b'\n');
+    let mut c = b"\x93NUMPY\x01\x00".to_vec();
+    c.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    c.extend_from_slice(&h);
+    c.extend(std::iter::repeat_n(0u8, 64 * 8));
+    std::fs::write(&complex, c).unwrap();
+    fails_with(&["infer", "--model", &mlp, "--input", complex.to_str().unwrap()], "Musket reads bool, int8");
+
+    // An empty batch.
+    let empty = write_typed(&tmp, "empty.npy", &[0, 1, 8, 8], &Vec::<f32>::new());
+    fails_with(
+        &["infer", "--model", &example("digits-cnn-opset17.onnx"), "--input", &empty],
+        "the input has no elements",
+    );
+
+    // A NaN in a weight: named as the model's weight, not as an input value.
+    use onnx_protobuf::Message;
+    let mut m = onnx_protobuf::ModelProto::parse_from_bytes(&std::fs::read(&mlp).unwrap()).unwrap();
+    let g = m.graph.as_mut().unwrap();
+    let init = g.initializer.iter_mut().find(|t| t.dims.len() == 2).unwrap();
+    let name = init.name.clone();
+    if init.raw_data.is_empty() {
+        init.float_data[3] = f32::NAN;
+    } else {
+        init.raw_data[12..16].copy_from_slice(&f32::NAN.to_le_bytes());
+    }
+    let nan_model = tmp.join("nan.onnx");
+    std::fs::write(&nan_model, m.write_to_bytes().unwrap()).unwrap();
+    fails_with(
+        &["infer", "--model", nan_model.to_str().unwrap(), "--input", &sample],
+        &format!("weight {name:?} of the model: the value at index 3 is not finite"),
+    );
+    let _ = std::fs::remove_dir_all(tmp);
+}

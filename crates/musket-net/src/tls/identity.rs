@@ -76,7 +76,9 @@ impl TlsConfig {
             .into_iter()
             .enumerate()
             .map(|(id, (address, cert_pem))| {
-                Ok(PeerAddress { id, address, cert: parse_cert_pem(&cert_pem)? })
+                let cert = certificate_from_pem(&cert_pem)
+                    .map_err(|e| NetError::Setup(format!("the certificate of party {id}: {e}")))?;
+                Ok(PeerAddress { id, address, cert })
             })
             .collect::<Result<Vec<_>, NetError>>()?;
         Ok(Self {
@@ -92,8 +94,8 @@ impl TlsConfig {
     }
 }
 
-/// Parses one PEM certificate.
-pub(crate) fn parse_cert_pem(pem: &str) -> Result<CertificateDer<'static>, NetError> {
+/// Parses one PEM certificate (the first in the text).
+pub fn certificate_from_pem(pem: &str) -> Result<CertificateDer<'static>, NetError> {
     CertificateDer::from_pem_slice(pem.as_bytes())
         .map_err(|e| NetError::Setup(format!("bad certificate PEM: {e}")))
 }

@@ -10,7 +10,7 @@
 mod identity;
 mod setup;
 
-pub use identity::{generate_identity, PartyIdentity, PeerAddress, TlsConfig};
+pub use identity::{certificate_from_pem, generate_identity, PartyIdentity, PeerAddress, TlsConfig};
 use setup::establish;
 
 use crate::frame::{FrameHeader, FrameKind, FRAME_HEADER_LEN};
