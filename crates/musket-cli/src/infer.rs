@@ -47,7 +47,7 @@ pub(crate) struct InferArgs {
     #[arg(long)]
     json: bool,
     /// Cut a large batch into slices of at most this many items (same outputs, bounded
-    /// memory), or `auto`: slices whose largest intermediate tensor stays below 2^23 elements.
+    /// memory), or `auto`: slices whose largest intermediate tensor stays below 2^22 elements.
     #[arg(long, default_value = "auto")]
     batch_slice: BatchSlice,
     /// Run even when the range audit finds values outside the range the secure protocols

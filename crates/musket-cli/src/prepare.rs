@@ -8,9 +8,10 @@ use musket_ring::FixedPoint;
 use std::path::Path;
 
 /// The largest tensor (elements per share component) a slice may build in automatic slicing:
-/// 2^23 elements is 64 MiB per component. ResNet-18 on 32x32 images builds 590k elements per
-/// image (a 3x3 convolution's im2col over 64 channels), so slices of 14 images.
-pub(crate) const AUTO_SLICE_ELEMENTS: usize = 1 << 23;
+/// 2^22 elements is 32 MiB per component. ResNet-18 on 32x32 images builds 46k elements per
+/// image (its first convolution's im2col), so slices of 90 images: 360 images in 3PC peak at
+/// 2.8 GB for the three parties together instead of 9.8 GB (BENCHMARKS.md).
+pub(crate) const AUTO_SLICE_ELEMENTS: usize = 1 << 22;
 
 /// How to cut a large batch (`--batch-slice`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

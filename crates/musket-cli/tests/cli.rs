@@ -290,3 +290,74 @@ fn logs_are_plain_text_in_files_and_pipes() {
         assert_eq!(has_colour(&out), want, "NO_COLOR={no_color:?}: {out:?}");
     }
 }
+
+/// Writes `factor` times the bundled sample `name` as float64 .npy into `dir`.
+fn scaled_sample(dir: &std::path::Path, name: &str, shape: &[u64], factor: f64) -> String {
+    use npyz::WriterBuilder;
+    let bytes = std::fs::read(format!("{EXAMPLES}/{name}")).unwrap();
+    let x: Vec<f64> = npyz::NpyFile::new(&bytes[..])
+        .unwrap()
+        .into_vec::<f32>()
+        .unwrap()
+        .into_iter()
+        .map(f64::from)
+        .collect();
+    let path = dir.join(format!("x{factor}-{name}"));
+    let f = std::fs::File::create(&path).unwrap();
+    let mut w = npyz::WriteOptions::new().default_dtype().shape(shape).writer(f).begin_nd().unwrap();
+    w.extend(x.iter().map(|v| v * factor)).unwrap();
+    w.finish().unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// Across processes nobody holds both the weights and the input: the secure range check makes
+/// every party fail, before any output is opened, where the computation would overflow (party
+/// 1 printed a random class with exit status 0 before), and the data owner's own check refuses
+/// an input beyond the range at once. The clean run passes the check.
+#[test]
+fn range_errors_across_processes_fail_every_party() {
+    let cfg = init_cluster("range", "3pc", 30);
+    let dir = cfg.parent().unwrap().to_path_buf();
+    let model = format!("{EXAMPLES}/digits-transformer-opset17.onnx");
+    let run = |input: &str, extra: &[&str]| -> Vec<Output> {
+        let p0: Vec<&str> = [&["infer", "--model", &model][..], extra].concat();
+        let p1: Vec<&str> = [&["infer", "--input", input][..], extra].concat();
+        let p2: Vec<&str> = [&["infer"][..], extra].concat();
+        let kids = vec![spawn_party(&cfg, 0, &p0), spawn_party(&cfg, 1, &p1), spawn_party(&cfg, 2, &p2)];
+        kids.into_iter().map(|k| wait_bounded(k, Duration::from_secs(60))).collect()
+    };
+    let clean = scaled_sample(&dir, "digits-transformer-sample.npy", &[1, 8, 8], 1.0);
+    let outs = run(&clean, &[]);
+    let v: Vec<serde_json::Value> = outs.iter().map(json).collect();
+    assert_eq!(v[1]["secure_range_check"], true);
+    assert_eq!(v[1]["output"].as_array().unwrap().len(), 10);
+    // Attention scores overflow at 10^4 times the sample: every party fails, nothing printed.
+    let hot = scaled_sample(&dir, "digits-transformer-sample.npy", &[1, 8, 8], 1e4);
+    for (i, o) in run(&hot, &[]).iter().enumerate() {
+        assert!(!o.status.success() && o.stdout.is_empty(), "party {i}: {}", text(&o.stdout));
+        assert!(
+            text(&o.stderr).contains("secure range check found values outside"),
+            "party {i}: {}",
+            text(&o.stderr)
+        );
+    }
+    // The digits CNN at 10^5 times its sample: the data owner's plaintext check.
+    let (cnn, _) = cnn_model_and_sample();
+    let big = scaled_sample(&dir, "digits-cnn-sample.npy", &[1, 1, 8, 8], 1e5);
+    let kids = vec![
+        spawn_party(&cfg, 0, &["infer", "--model", &cnn]),
+        spawn_party(&cfg, 1, &["infer", "--input", &big]),
+        spawn_party(&cfg, 2, &["infer"]),
+    ];
+    let outs: Vec<Output> = kids.into_iter().map(|k| wait_bounded(k, Duration::from_secs(60))).collect();
+    for o in &outs {
+        assert!(!o.status.success() && o.stdout.is_empty(), "{}", text(&o.stdout));
+    }
+    assert!(text(&outs[1].stderr).contains("the input reaches 1.000e5"), "{}", text(&outs[1].stderr));
+    assert!(
+        text(&outs[0].stderr).contains("the data owner's input is outside the range"),
+        "{}",
+        text(&outs[0].stderr)
+    );
+    assert!(!text(&outs[0].stderr).contains("1.000e5"), "the magnitude stays with the data owner");
+}

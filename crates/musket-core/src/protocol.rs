@@ -98,8 +98,10 @@ pub trait Protocol {
     }
     /// Asks a secure range check to verify `|x| < bound` (ring units) for every element of `x`
     /// (the executor calls it with the operands of layers whose products need that bound).
-    /// Back ends and the audit, which checks every product exactly, ignore it.
-    fn check_bound(&mut self, _x: &Self::Share, _bound: u64, _what: &str) -> Result<()> {
+    /// `non_negative` says that `x` is known from the architecture alone not to be negative
+    /// (a ReLU's output): only the upper side is then checked. Back ends and the audit, which
+    /// checks every product exactly, ignore it.
+    fn check_bound(&mut self, _x: &Self::Share, _bound: u64, _non_negative: bool, _what: &str) -> Result<()> {
         Ok(())
     }
 

@@ -154,7 +154,7 @@ impl<P: Protocol> Protocol for RangeChecked<'_, P> {
     fn note_out_of_range(&mut self, flags: &P::Share, _what: &str) -> Result<()> {
         self.add_to_count(flags)
     }
-    fn check_bound(&mut self, x: &P::Share, bound: u64, _what: &str) -> Result<()> {
+    fn check_bound(&mut self, x: &P::Share, bound: u64, non_negative: bool, _what: &str) -> Result<()> {
         if x.is_empty() {
             return Ok(());
         }
@@ -163,12 +163,15 @@ impl<P: Protocol> Protocol for RangeChecked<'_, P> {
         }
         let flat = self.inner.linear(x, &flatten)?;
         let n = flat.len();
-        let above = self.inner.add_public(&flat, &RingTensor::filled(&[n], bound - 1))?; // x + B - 1 >= 0
         let neg = self.inner.neg(&flat)?;
         let below = self.inner.add_public(&neg, &RingTensor::filled(&[n], bound - 1))?; // B - 1 - x >= 0
-        self.pending.push(above);
         self.pending.push(below);
-        self.pending_len += 2 * n;
+        self.pending_len += n;
+        if !non_negative {
+            let above = self.inner.add_public(&flat, &RingTensor::filled(&[n], bound - 1))?; // x + B - 1 >= 0
+            self.pending.push(above);
+            self.pending_len += n;
+        }
         if self.pending_len >= FLUSH_ELEMENTS {
             self.flush()?;
         }
@@ -263,6 +266,10 @@ mod tests {
     use super::*;
     use crate::Plain;
 
+    fn t_signed(v: &[i64]) -> RingTensor {
+        RingTensor::from_vec(v.iter().map(|&x| x as u64).collect())
+    }
+
     #[test]
     fn bound_checks_and_flags_count_on_the_oracle() {
         let vals: Vec<u64> = [0i64, 5, -5, 99, -100, 100, -101, 1 << 40].iter().map(|&v| v as u64).collect();
@@ -270,9 +277,14 @@ mod tests {
             let mut plain = Plain;
             let mut c = RangeChecked::new(&mut plain);
             let x = RingTensor::from_vec(vals[..7].to_vec());
-            c.check_bound(&x, bound, "test").unwrap();
+            c.check_bound(&x, bound, false, "test").unwrap();
             assert_eq!(c.verdict().unwrap(), expect, "bound {bound}");
         }
+        // A non-negative value is checked on its upper side only.
+        let mut plain = Plain;
+        let mut c = RangeChecked::new(&mut plain);
+        c.check_bound(&t_signed(&[-100, 5]), 100, true, "relu").unwrap();
+        assert!(!c.verdict().unwrap());
         // Domain flags alone, and many elements across a flush.
         let mut plain = Plain;
         let mut c = RangeChecked::new(&mut plain);
@@ -281,14 +293,14 @@ mod tests {
         let mut plain = Plain;
         let mut c = RangeChecked::new(&mut plain);
         let big = RingTensor::from_vec(vec![7; FLUSH_ELEMENTS / 2 + 3]);
-        c.check_bound(&big, 8, "big").unwrap();
-        c.check_bound(&RingTensor::from_vec(vec![1, 2, 3]), 8, "small").unwrap();
+        c.check_bound(&big, 8, true, "big").unwrap();
+        c.check_bound(&RingTensor::from_vec(vec![1, 2, 3]), 8, false, "small").unwrap();
         assert!(!c.verdict().unwrap());
         let mut plain = Plain;
         let mut c = RangeChecked::new(&mut plain);
         let mut v = vec![7u64; FLUSH_ELEMENTS / 2 + 3];
         v[FLUSH_ELEMENTS / 2 + 1] = 8;
-        c.check_bound(&RingTensor::from_vec(v), 8, "big").unwrap();
+        c.check_bound(&RingTensor::from_vec(v), 8, true, "big").unwrap();
         assert!(c.verdict().unwrap());
         let mut plain = Plain;
         let mut c = RangeChecked::new(&mut plain);

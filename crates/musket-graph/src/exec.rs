@@ -1,7 +1,7 @@
 //! The executor: runs a graph as one party on any protocol, on the whole batch or on slices of
 //! it, optionally under the secure range check.
 
-use crate::ir::{FloatTensor, Graph, ValueId};
+use crate::ir::{FloatTensor, Graph, Op, ValueId};
 use crate::node::{encode, eval_node};
 use crate::shape_ops::concat;
 use musket_core::{MpcError, Protocol, RangeChecked, Result};
@@ -323,6 +323,7 @@ fn run_nodes<P: Protocol>(
     vals[0] = Some(input);
     // The tightest bound each computed value has been checked against (secure range check).
     let mut checked: Vec<Option<f64>> = vec![None; vals.len()];
+    let non_negative = non_negative_values(graph);
     for (i, node) in graph.nodes.iter().enumerate() {
         progress(i, &node.name);
         p.begin_layer(&node.name);
@@ -342,7 +343,7 @@ fn run_nodes<P: Protocol>(
                 }
                 if let Some(v) = value(id) {
                     let ring = (bound * fp.one() as f64).min(2f64.powi(62)) as u64;
-                    p.check_bound(v, ring.max(1), &node.name)?;
+                    p.check_bound(v, ring.max(1), non_negative[id], &node.name)?;
                     checked[id] = Some(bound);
                 }
             }
@@ -358,6 +359,40 @@ fn run_nodes<P: Protocol>(
     }
     let out = if graph.output == 0 { vals[0].take() } else { vals[graph.output].take() };
     out.ok_or_else(|| MpcError::Usage("the graph output is never computed".into()))
+}
+
+/// Which values are non-negative by construction (from the architecture alone): outputs of
+/// ReLU, sigmoid, softmax, square roots, clips at a non-negative bound, and whatever only moves,
+/// pools or averages such values. The secure range check bounds them on one side only.
+fn non_negative_values(graph: &Graph) -> Vec<bool> {
+    let w = graph.weights.len();
+    let mut nn = vec![false; 1 + w + graph.nodes.len()];
+    for node in &graph.nodes {
+        let inputs_nn = |k: usize| node.inputs.get(k).is_some_and(|&i| nn[i]);
+        nn[node.output] = match &node.op {
+            Op::Relu | Op::Sigmoid | Op::Sqrt => true,
+            Op::Softmax { log, .. } => !log,
+            Op::Clip { lo, .. } => *lo >= 0.0 || inputs_nn(0),
+            Op::Pad { value, .. } => *value >= 0.0 && inputs_nn(0),
+            Op::Concat(_) => node.inputs.iter().all(|&i| nn[i]),
+            Op::MaxPool { .. }
+            | Op::AveragePool { .. }
+            | Op::GlobalAveragePool
+            | Op::ReduceMean { .. }
+            | Op::Flatten(_)
+            | Op::Reshape(_)
+            | Op::Transpose(_)
+            | Op::Squeeze(_)
+            | Op::Unsqueeze(_)
+            | Op::Slice { .. }
+            | Op::SplitPart { .. }
+            | Op::Gather { .. }
+            | Op::Expand(_)
+            | Op::Identity => inputs_nn(0),
+            _ => false,
+        };
+    }
+    nn
 }
 
 fn check_input_shape(graph: &Graph, input_shape: &[usize]) -> Result<()> {

@@ -10,10 +10,16 @@ use musket_session::{Backend, Job};
 #[derive(Clone, Copy)]
 enum Op {
     Mul,
-    Matmul { m: usize, k: usize, n: usize },
+    Matmul {
+        m: usize,
+        k: usize,
+        n: usize,
+    },
     Truncate,
     Lt,
     Relu,
+    /// A secure range check of n non-negative values, then its verdict.
+    RangeCheck,
 }
 
 /// Shares inputs, then measures one operation.
@@ -45,6 +51,11 @@ impl Job for Measure {
             Op::Truncate => drop(p.truncate(&a, 16)?),
             Op::Lt => drop(lt(p, &a, &b)?),
             Op::Relu => drop(relu(p, &a)?),
+            Op::RangeCheck => {
+                let mut checked = musket_core::RangeChecked::new(p);
+                checked.check_bound(&a, 1 << 20, true, "test")?;
+                assert!(!checked.verdict()?);
+            }
         }
         Ok((before, p.stats()))
     }
@@ -120,5 +131,25 @@ fn relu_costs() {
     assert_eq!(
         measure(Backend::ThreePc, Op::Relu, N),
         vec![((2 * n + ands + 2 * n) * W, 10), ((ands + 2 * n) * W, 10), ((ands + 2 * n) * W, 10)]
+    );
+}
+
+#[test]
+fn range_check_costs() {
+    let ands = MSB_CIRCUIT_ANDS as u64;
+    let nb = NB;
+    // 2PC: one sign circuit over the n checked values (2 words per AND), the OR-fold of each
+    // word onto one bit (6 AND layers on nb words), one word of injected bits, then the
+    // verdict: a sign circuit on one element and one opened word. 7 + 6 + 1 + 7 + 1 rounds.
+    let two = (2 * ands * nb + 2 * 6 * nb + 1 + 2 * ands + 1) * W;
+    assert_eq!(measure(Backend::TwoPc, Op::RangeCheck, N), vec![(two, 22); 2]);
+    // 3PC: party 0 shares its operand for each circuit (n words, then 1), one word per AND,
+    // the injection of nb bits (an input from party 0 and a product), one word opened to each;
+    // (1 + 7) + 6 + 2 + (1 + 7) + 1 rounds.
+    let n = N as u64;
+    let common = (ands * nb + 6 * nb + nb + ands + 1) * W;
+    assert_eq!(
+        measure(Backend::ThreePc, Op::RangeCheck, N),
+        vec![(common + (n + nb + 1) * W, 25), (common, 25), (common, 25)]
     );
 }
