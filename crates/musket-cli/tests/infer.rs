@@ -11,6 +11,42 @@ fn musket(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().expect("musket runs")
 }
 
+/// Runs musket and reports its peak resident memory in bytes (Linux: the process's VmHWM,
+/// read until it exits; `None` elsewhere).
+fn musket_with_peak(args: &[&str]) -> (Output, Option<u64>) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("musket runs");
+    let status_file = format!("/proc/{}/status", child.id());
+    let out_pipe = child.stdout.take().unwrap();
+    let err_pipe = child.stderr.take().unwrap();
+    let reader = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = pipe.read_to_end(&mut v);
+            v
+        })
+    };
+    let (out_thread, err_thread) = (reader(Box::new(out_pipe)), reader(Box::new(err_pipe)));
+    let mut peak = None;
+    while child.try_wait().unwrap().is_none() {
+        if let Some(kb) = std::fs::read_to_string(&status_file)
+            .ok()
+            .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))
+            .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        {
+            peak = Some(kb * 1024);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = child.wait().unwrap();
+    let output = Output { status, stdout: out_thread.join().unwrap(), stderr: err_thread.join().unwrap() };
+    (output, peak)
+}
+
 fn example(name: &str) -> String {
     format!("{EXAMPLES}/{name}")
 }
@@ -38,12 +74,18 @@ const LOGIT_TOLERANCE: f64 = 0.01;
 
 /// Runs `model` at `opset` on the whole test split through the CLI and checks it against
 /// onnxruntime: logits, top-1 on every input, and accuracy.
-fn check_model_on_test_split(model: &str, input: &str, opset: u32, protocol: &str, min_accuracy: f64) {
+fn check_model_on_test_split(
+    model: &str,
+    input: &str,
+    opset: u32,
+    protocol: &str,
+    min_accuracy: f64,
+) -> Option<u64> {
     let (_, labels) = read_npy(&example("digits-test-y.npy"));
     let (_, reference) = read_npy(&example(&format!("{model}-opset{opset}-reference.npy")));
     let out = std::env::temp_dir()
         .join(format!("musket-infer-{model}-{opset}-{protocol}-{}.npy", std::process::id()));
-    let o = musket(&[
+    let (o, peak) = musket_with_peak(&[
         "infer",
         "--model",
         &example(&format!("{model}-opset{opset}.onnx")),
@@ -77,6 +119,7 @@ fn check_model_on_test_split(model: &str, input: &str, opset: u32, protocol: &st
         labels.len()
     );
     let _ = std::fs::remove_file(out);
+    peak
 }
 
 #[test]
@@ -130,10 +173,19 @@ fn crypten_benchmark_lenet_matches_pytorch() {
     }
 }
 
+/// ResNet-18 on the whole 360-image split, which also runs in batch slices: the peak memory of
+/// the three parties together stays under 3 GiB (9.8 GB in one piece before slicing).
 #[test]
 fn resnet18_matches_onnxruntime_on_the_whole_test_split() {
     for protocol in ["2pc", "3pc"] {
-        check_model_on_test_split("resnet18-32", "digits-test-32x32x3.npy", 17, protocol, 0.85);
+        let peak = check_model_on_test_split("resnet18-32", "digits-test-32x32x3.npy", 17, protocol, 0.85);
+        match peak {
+            Some(bytes) => {
+                println!("resnet18-32 {protocol}: peak RSS {:.2} GiB", bytes as f64 / (1u64 << 30) as f64);
+                assert!(bytes < 3 << 30, "{protocol}: peak RSS {bytes} bytes");
+            }
+            None => println!("SKIPPED the memory bound: no /proc on this system"),
+        }
     }
 }
 
