@@ -171,8 +171,8 @@ fn eval_float(prepared: &Prepared, input: &FloatTensor) -> Result<FloatTensor> {
         let out = musket_graph::eval_f64(graph, &part).map_err(|e| anyhow::anyhow!("{e}"))?.output;
         if shape.is_empty() {
             shape = out.shape.clone();
-        } else {
-            shape[0] += out.shape[0];
+        } else if let (Some(total), Some(n)) = (shape.first_mut(), out.shape.first()) {
+            *total += n;
         }
         data.extend(out.data);
     }

@@ -22,8 +22,9 @@ impl Op {
         let product = pow(31 - f);
         // Means scale by 1/n with 12 extra fractional bits: |mean| < 2^(62 - 2f - 12).
         let mean = pow(50 - 2 * f);
-        // A product with a public constant c: |x c| < 2^(62 - 2f).
-        let by_constant = |c: f64| (c != 0.0 && c.is_finite()).then(|| 2f64.powi(62 - 2 * f) / c.abs());
+        // A product with a public constant c: |x c| < 2^(62 - 2f), with a bit of margin for
+        // the rounding of c.
+        let by_constant = |c: f64| (c != 0.0 && c.is_finite()).then(|| 2f64.powi(61 - 2 * f) / c.abs());
         match self {
             Op::MatMul | Op::Mul | Op::Affine => vec![product, product],
             // beta scales the bias (alpha scales the product, whose size the next layer checks).
@@ -31,13 +32,14 @@ impl Op {
                 vec![product, product, if *beta == 1.0 { None } else { by_constant(*beta) }]
             }
             Op::Conv { .. } => vec![product, product],
-            // a * (1/b): the reciprocal reaches 2^12.
-            Op::Div => vec![pow(50 - 2 * f)],
+            // a y 2^-(e+1) with y <= 2 and 2^-(e+1) up to 2^12 (musket_nn::div).
+            Op::Div => vec![pow(49 - 2 * f)],
             // The deviations from the row mean are squared: |x - mean| <= 2 |x| < 2^(31 - f).
             // gamma multiplies values of at most sqrt(n) <= 2^8.
             Op::LayerNorm { .. } => vec![pow(30 - f), pow(54 - 2 * f)],
             Op::MulConst(c) => vec![by_constant(*c)],
-            Op::LeakyRelu(a) => vec![by_constant(a.abs().max((1.0 - a).abs()))],
+            // a x + (1 - a) relu(x) is about x at 2f bits for positive x, whatever a.
+            Op::LeakyRelu(a) => vec![by_constant(a.abs().max((1.0 - a).abs()).max(1.0))],
             Op::Tanh => vec![pow(61 - f)],
             Op::AveragePool { .. } | Op::GlobalAveragePool | Op::ReduceMean { .. } => vec![mean],
             _ => Vec::new(),
@@ -52,7 +54,8 @@ mod tests {
     #[test]
     fn bounds_at_16_bits() {
         assert_eq!(Op::MatMul.operand_bounds(16), vec![Some(32768.0), Some(32768.0)]);
-        assert_eq!(Op::MulConst(0.5).operand_bounds(16), vec![Some(2f64.powi(31))]);
+        assert_eq!(Op::MulConst(0.5).operand_bounds(16), vec![Some(2f64.powi(30))]);
+        assert_eq!(Op::LeakyRelu(0.5).operand_bounds(16), vec![Some(2f64.powi(29))]);
         assert_eq!(Op::MulConst(0.0).operand_bounds(16), vec![None]);
         assert_eq!(Op::Relu.operand_bounds(16), Vec::<Option<f64>>::new());
         let gemm = Op::Gemm { trans_a: false, trans_b: true, alpha: 1.0, beta: 1.0 };

@@ -183,10 +183,10 @@ pub fn run_sliced<P: Protocol>(
 ) -> Result<RunOutput> {
     let alone = p.compute_parties() == 1;
     let receiver = if alone { 0 } else { owners.output };
+    let job = Job { slices, fp, owners, input, input_shape };
     let (output, mut ledger) = if options.secure_range_check {
         let mut checked = RangeChecked::new(p);
-        let (out, mut ledger) =
-            compute(&mut checked, slices, fp, owners, input, input_shape, true, progress)?;
+        let (out, mut ledger) = compute(&mut checked, &job, true, progress)?;
         let bad = checked.verdict()?;
         let row = ledger.layers.len();
         ledger.charge(checked.stats(), row, "range check", "check", checked.party_id());
@@ -198,7 +198,7 @@ pub fn run_sliced<P: Protocol>(
         }
         (out, ledger)
     } else {
-        compute(p, slices, fp, owners, input, input_shape, false, progress)?
+        compute(p, &job, false, progress)?
     };
     let opened = p.reveal_to(&output, receiver)?;
     let row = ledger.layers.len();
@@ -214,19 +214,24 @@ pub const RANGE_CHECK_FAILED: &str = "the secure range check found values outsid
      input down, or find the layer with the model owner's plaintext check (`musket infer \
      --check` on sample data)";
 
-/// Shares the weights, then computes every slice; returns the output (all slices, in shares)
-/// and the per-layer costs.
-#[allow(clippy::too_many_arguments)]
-fn compute<P: Protocol>(
-    p: &mut P,
-    slices: &Slices<'_>,
+/// What [`run_sliced`] computes on.
+struct Job<'a, 'b> {
+    slices: &'a Slices<'b>,
     fp: FixedPoint,
     owners: Owners,
-    input: Option<&FloatTensor>,
-    input_shape: &[usize],
+    input: Option<&'a FloatTensor>,
+    input_shape: &'a [usize],
+}
+
+/// Shares the weights, then computes every slice; returns the output (all slices, in shares)
+/// and the per-layer costs.
+fn compute<P: Protocol>(
+    p: &mut P,
+    job: &Job<'_, '_>,
     owner_checks: bool,
     progress: &mut dyn FnMut(usize, usize, &str),
 ) -> Result<(P::Share, Ledger)> {
+    let Job { slices, fp, owners, input, input_shape } = *job;
     let me = p.party_id();
     let alone = p.compute_parties() == 1;
     let first = slices.graph(slices.lengths[0]);

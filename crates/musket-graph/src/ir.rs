@@ -57,8 +57,8 @@ pub enum Op {
     Sub,
     /// Elementwise product with numpy broadcasting.
     Mul,
-    /// Elementwise quotient of secrets with numpy broadcasting, as `a * (1/b)`: the divisor
-    /// must lie in the reciprocal's domain (positive, 2^-12 .. 2^14).
+    /// Elementwise quotient of secrets with numpy broadcasting (`musket_nn::div`: the divisor
+    /// of either sign, at least 2^-12 in magnitude; the quotient exact to its own scale).
     Div,
     /// Layer normalisation over the last axis (inputs: x, scale, optional bias).
     LayerNorm {
@@ -263,10 +263,19 @@ impl Graph {
         for node in &self.nodes {
             op_bounds(&node.op).map_err(|e| format!("node {:?}: {e}", node.name))?;
         }
+        let mut total = 0usize;
         for (name, t) in &self.weights {
-            if t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none_or(|n| n > 1 << 28) {
+            let n = t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+            if n.is_none_or(|n| n > 1 << 28) {
                 return Err(format!("weight {name:?} is too large"));
             }
+            total = total.saturating_add(n.unwrap_or(0));
+        }
+        // Every party allocates a share of every weight: bound their sum too (2^29 elements,
+        // over 500 million parameters), so a small architecture cannot make a peer allocate
+        // without limit.
+        if total > MAX_WEIGHT_ELEMENTS {
+            return Err(format!("the weights hold {total} elements in all, more than {MAX_WEIGHT_ELEMENTS}"));
         }
         Ok(())
     }
@@ -274,6 +283,8 @@ impl Graph {
 
 /// Largest spatial parameter (kernel, stride, dilation, pad) accepted.
 const MAX_GEOMETRY: usize = 1 << 12;
+/// Most weight elements a model may have in all.
+const MAX_WEIGHT_ELEMENTS: usize = 1 << 29;
 /// Largest tensor, in elements, an op parameter may describe.
 const MAX_ELEMENTS: usize = 1 << 28;
 
@@ -311,6 +322,13 @@ fn op_bounds(op: &Op) -> Result<(), String> {
             positive(&pool.kernel, "kernel")?;
             positive(&pool.stride, "strides")?;
             small(&pool.pads, "pads")?;
+            // ONNX requires pads smaller than the kernel: a window of padding alone would have
+            // no value (max-pool's padding would win).
+            let [kh, kw] = pool.kernel;
+            let [pt, pl, pb, pr] = pool.pads;
+            if pt.max(pb) >= kh || pl.max(pr) >= kw {
+                return Err(format!("pads {:?} not smaller than the kernel {:?}", pool.pads, pool.kernel));
+            }
         }
         Op::Pad { pads, value } => {
             small(pads, "pads")?;

@@ -111,10 +111,19 @@ pub(crate) fn eval_node<'v, P: Protocol>(
             }
         }
         Op::Div => {
-            let r = nn::reciprocal(p, fp, get(1)?)?;
-            let (a, r) = broadcast_pair(p, get(0)?, &r)?;
-            let prod = p.mul(&a, &r)?;
-            p.truncate(&prod, f)?
+            // The quotient's shape; the divisor keeps its own (broadcast inside `div`, so that
+            // a row's divisor is normalised once, not once per element).
+            let (a, b) = (get(0)?, get(1)?);
+            let shape = broadcast_shapes(a.shape(), b.shape())?;
+            let a = if a.shape() == shape.as_slice() {
+                a.clone()
+            } else {
+                p.linear(a, &|t| broadcast_to(t, &shape))?
+            };
+            let mut aligned = vec![1; shape.len() - b.shape().len()];
+            aligned.extend_from_slice(b.shape());
+            let b = p.reshape(b, &aligned)?;
+            nn::div(p, fp, &a, &b)?
         }
         Op::LayerNorm { eps } => {
             let x = get(0)?;

@@ -57,7 +57,7 @@ pub fn layer_norm<P: Protocol>(
     let t = (usize::BITS - (n - 1).leading_zeros()).min(2 * f - 8);
     let v_scale = 2 * f - t;
     let sq = p.mul(&d, &d)?;
-    let sq = p.truncate(&sq, t)?;
+    let sq = if t > 0 { p.truncate(&sq, t)? } else { sq };
     let ss = p.sum_axis(&sq, rank - 1)?;
     let n_eps = encode_at(n as f64 * eps, v_scale)?;
     let v = p.add_public(&ss, &crate::tensor_ops::filled(ss.shape(), n_eps))?;

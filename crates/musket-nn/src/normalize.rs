@@ -385,10 +385,11 @@ pub fn sqrt<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P::S
     let nz = normalize(p, fp.frac_bits(), x, -f, 62 - f, Sign::NonNegative)?;
     let (z, _) = mantissa(p, fp, x, &nz)?;
     let r = series_at_three_quarters(p, fp, &z, &power_series(0.5))?;
-    // Below 2^-f means x = 0; above 2^(62-f) is not encodable.
+    // Below 2^-f means x = 0; from 2^(62-f) up (a sum of two encodable values can get there)
+    // the result is 0 and flagged, like a negative x: both are 1 - below[K].
     let k = nz.by_exponent(p, fp.frac_bits(), 0.0, |e| 2f64.powf((e + 1) as f64 / 2.0), 0.0, 0.0)?;
-    let negative = nz.row(p, nz.k + 1)?;
-    p.note_out_of_range(&negative, "sqrt")?;
+    let flags = nz.combination(p, &[(nz.k, 1u64.wrapping_neg())], 1)?;
+    p.note_out_of_range(&flags, "sqrt")?;
     mul_trunc(p, &r, &k, fp.frac_bits())
 }
 
@@ -411,4 +412,63 @@ pub fn inv_sqrt<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<
     let flags = nz.combination(p, &[(0, 1), (nz.k + 1, 1)], 0)?; // zero or negative
     p.note_out_of_range(&flags, "inv_sqrt")?;
     mul_trunc(p, &r, &k, fp.frac_bits())
+}
+
+/// Lowest power of two of [`div`]'s divisor normalisation; below, the quotient saturates.
+const DIV_LO: i32 = -12;
+/// Highest: from 2^30 up, `|a / b| < 2^(49-2f-30)` (below 2^-12 at 14 to 18 bits), and 0 is
+/// within the error target.
+const DIV_HI: i32 = 30;
+/// Divisors from `2^DIV_FINE` up are applied at `DIV_EXTRA_BITS` more fractional bits, where
+/// their `2^-(e+1)` down to 2^-30 is exact.
+const DIV_FINE: i32 = 2;
+const DIV_EXTRA_BITS: u32 = 14;
+
+/// `a / b` elementwise, `b` of either sign, broadcast to `a`'s shape (same rank, size-1
+/// dimensions repeat).
+///
+/// Method: `b` is located between 2^-12 and 2^30 (by `|b|`, as in [`reciprocal`]), its
+/// mantissa `|b| s` in [0.5, 1) (with `s = 2^-(e+1)` at `62 - f` fractional bits, exact over the
+/// whole range, the mantissa kept at `f + 4` bits) goes through the minimax linear guess and
+/// two Newton steps to `y = 1/(|b| s)` in (1, 2] (relative error 1.2e-5),
+/// `t = a y`, and the quotient is `t sigma s`: a multiplication by an exact power of two, taken
+/// at `f` fractional bits for `|b| < 4` and at `f + 14` above (where `2^-(e+1)` would round
+/// at `f` bits), in one round for both. So the quotient is accurate to its own scale, not to
+/// `1/b`'s: `100000 / 20000` is 5 (a product with a rounded reciprocal gave 0).
+///
+/// Domain: `|a| < 2^(49-2f)` (2^17 at 16 bits) and `|a / b| < 2^(62-2f)`. Error below
+/// `2e-5 |a / b| + 2 ulp`. Divisors with `|b| < 2^-12` (zero included) give
+/// `sign(b) a 2^12` and are flagged; from 2^30 up the result is 0.
+pub fn div<P: Protocol>(p: &mut P, fp: FixedPoint, a: &P::Share, b: &P::Share) -> Result<P::Share> {
+    let f = fp.frac_bits();
+    let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
+    if sa.len() != sb.len() || sa.iter().zip(&sb).any(|(&x, &y)| y != x && y != 1) {
+        return Err(MpcError::Usage(format!("div: divisor of shape {sb:?} does not broadcast to {sa:?}")));
+    }
+    let nz = normalize(p, f, b, DIV_LO, DIV_HI, Sign::Magnitude)?;
+    let s_scale = 62 - f;
+    let class = |e: i32| 2f64.powi(-(e + 1));
+    let s_norm = nz.by_exponent(p, s_scale, 0.0, class, 0.0, 0.0)?;
+    let coarse = |e: i32| if e < DIV_FINE { class(e) } else { 0.0 };
+    let fine = |e: i32| if e >= DIV_FINE { class(e) } else { 0.0 };
+    let s_coarse = nz.by_exponent(p, f, 2f64.powi(-DIV_LO), coarse, 0.0, 0.0)?;
+    let s_fine = nz.by_exponent(p, f + DIV_EXTRA_BITS, 0.0, fine, 0.0, 0.0)?;
+    let sigma = nz.combination(p, &[(nz.k + 1, 2u64.wrapping_neg())], 1)?;
+    let signed = mul_many(p, &[(&s_norm, &sigma), (&s_coarse, &sigma), (&s_fine, &sigma)])?;
+    // |b| s in [0.5, 1): the product is at 62 fractional bits, below 2^62; kept at f + 4 bits,
+    // where the minimax linear guess and two Newton steps give 1/(|b| s) to 1.2e-5.
+    let work = FixedPoint::new(f + EXTRA_BITS);
+    let bn = mul_trunc(p, b, &signed[0], s_scale - EXTRA_BITS)?;
+    let below = nz.below_range(p)?;
+    let one_below = p.scale(&below, work.one())?;
+    let z = p.add(&bn, &one_below)?;
+    let y = reciprocal_in_range(p, work, &z, 0.5, 1.0, 2)?;
+    p.note_out_of_range(&below, "a divisor")?;
+    let wide = |p: &P, t: &P::Share| p.linear(t, &|x| crate::tensor_ops::broadcast(x, &sa));
+    let (y, sc, sf) = (wide(p, &y)?, wide(p, &signed[1])?, wide(p, &signed[2])?);
+    let t = mul_trunc(p, a, &y, work.frac_bits())?;
+    let parts = mul_many(p, &[(&t, &sc), (&t, &sf)])?;
+    let coarse_part = p.truncate(&parts[0], f)?;
+    let fine_part = p.truncate(&parts[1], f + DIV_EXTRA_BITS)?;
+    p.add(&coarse_part, &fine_part)
 }

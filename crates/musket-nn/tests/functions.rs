@@ -331,3 +331,76 @@ fn log_softmax_rows() {
         .collect();
     check("log_softmax", &x, vec![rows.len(), 10], |i| want[i], |_| 2f64.powi(-11));
 }
+
+/// `a / b` with `b` broadcast to `a`'s shape.
+struct Div {
+    a: Vec<f64>,
+    b: Vec<f64>,
+    shape_a: Vec<usize>,
+    shape_b: Vec<usize>,
+}
+
+impl Job for Div {
+    type Output = Vec<f64>;
+    fn run<P: Protocol>(&self, p: &mut P) -> Result<Vec<f64>, MpcError> {
+        let a = share_fixed(p, FP, 0, owned(p, 0, &self.a[..]), &self.shape_a)?;
+        let b = share_fixed(p, FP, 1, owned(p, 1, &self.b[..]), &self.shape_b)?;
+        let q = div(p, FP, &a, &b)?;
+        reveal_fixed(p, FP, &q)
+    }
+}
+
+/// Division by a computed value of any sign and size: the quotient is accurate to its own scale
+/// (a product with a rounded reciprocal turned 100000 / 20000 into 0), divisors below 2^-12
+/// saturate, and a divisor shared by a row is broadcast.
+#[test]
+fn division_by_values_of_every_size_and_sign() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let n = 300;
+    let mut a: Vec<f64> = (0..n).map(|_| round(rng.gen_range(-1e5..1e5))).collect();
+    let mut b: Vec<f64> = (0..n)
+        .map(|i| {
+            let m = 2f64.powf(rng.gen_range(-12.0..40.0));
+            round(if i % 2 == 0 { m } else { -m })
+        })
+        .collect();
+    a.extend([100000.0, 5.0, -7.0, 1.0, 3.0, 1e5, -1e5]);
+    b.extend([20000.0, 3.0, 2.0, -16384.0, 1e9, 4096.0, 3.0 * 2f64.powi(20)]);
+    let n = a.len();
+    let job = Div { a: a.clone(), b: b.clone(), shape_a: vec![n], shape_b: vec![n] };
+    for (name, got) in everywhere(&job) {
+        for i in 0..n {
+            let want = a[i] / b[i];
+            let tol = 2e-5 * want.abs()
+                + 3.0 * FP.ulp()
+                + if b[i].abs() >= 2f64.powi(30) { 2f64.powi(-12) } else { 0.0 };
+            assert!((got[i] - want).abs() <= tol, "{name}: {} / {} gave {} want {want}", a[i], b[i], got[i]);
+        }
+    }
+    // Saturation below 2^-12 (zero included), and a divisor broadcast along a row.
+    let job =
+        Div { a: vec![1.5, -2.0, 3.0], b: vec![0.0, -FP.ulp(), 1e-4], shape_a: vec![3], shape_b: vec![3] };
+    for (name, got) in everywhere(&job) {
+        let want = [1.5 * 4096.0, 2.0 * 4096.0, 3.0 * 4096.0];
+        for i in 0..3 {
+            assert!(
+                (got[i] - want[i]).abs() <= 1.0,
+                "{name}: saturated element {i}: {} want {}",
+                got[i],
+                want[i]
+            );
+        }
+    }
+    let rows: Vec<f64> = (0..12).map(|i| i as f64 - 5.5).collect();
+    let job = Div { a: rows.clone(), b: vec![2.0, -0.25, 1000.0], shape_a: vec![3, 4], shape_b: vec![3, 1] };
+    for (name, got) in everywhere(&job) {
+        for i in 0..12 {
+            let want = rows[i] / [2.0, -0.25, 1000.0][i / 4];
+            assert!(
+                (got[i] - want).abs() <= 3.0 * FP.ulp() + 2e-5 * want.abs(),
+                "{name}: {i}: {} want {want}",
+                got[i]
+            );
+        }
+    }
+}

@@ -13,11 +13,22 @@ pub fn load(path: &Path) -> Result<Graph, ImportError> {
     load_for_input(path, None)
 }
 
+/// A protobuf message (an ONNX model without external data) is at most 2 GiB.
+const MAX_MODEL_BYTES: u64 = 2 << 30;
+
 /// Reads and imports an ONNX file specialised to a concrete input shape: shape computations
-/// on the input (Shape and what follows it) fold to constants.
+/// on the input (Shape and what follows it) fold to constants. Only a regular file of at most
+/// 2 GiB is read.
 pub fn load_for_input(path: &Path, input_shape: Option<&[usize]>) -> Result<Graph, ImportError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| ImportError::Io { path: path.display().to_string(), reason: e.to_string() })?;
+    let io = |reason: String| ImportError::Io { path: path.display().to_string(), reason };
+    let meta = std::fs::metadata(path).map_err(|e| io(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(io("not a regular file".into()));
+    }
+    if meta.len() > MAX_MODEL_BYTES {
+        return Err(io(format!("{} bytes, more than a protobuf can hold", meta.len())));
+    }
+    let bytes = std::fs::read(path).map_err(|e| io(e.to_string()))?;
     import_for_input(&bytes, input_shape)
 }
 

@@ -38,11 +38,23 @@ pub(super) fn establish(config: &TlsConfig) -> Result<Streams, NetError> {
     let deadline = Instant::now() + config.connect_timeout;
 
     let peers_certs: Vec<_> = config.parties.iter().map(|p| p.cert.clone()).collect();
+    // The addresses the other parties dial from are unknown, but their hosts usually resolve
+    // to them: handshakes from there are cut last under a flood.
+    let peer_ips: Vec<std::net::IpAddr> = config
+        .parties
+        .iter()
+        .filter(|p| p.id != me)
+        .filter_map(|p| p.address.to_socket_addrs().ok())
+        .flatten()
+        .map(|a| a.ip())
+        .collect();
     let accept_thread = {
         let handshake_timeout = config.connect_timeout;
         std::thread::Builder::new()
             .name(format!("musket-accept-{me}"))
-            .spawn(move || accept_all(listener, server_cfg, me, peers_certs, deadline, handshake_timeout))
+            .spawn(move || {
+                accept_all(listener, server_cfg, me, peers_certs, peer_ips, deadline, handshake_timeout)
+            })
             .map_err(|e| NetError::Setup(format!("cannot spawn thread: {e}")))?
     };
 
@@ -200,17 +212,29 @@ fn handshake(
 const FIRST_BYTE_LIMIT: Duration = Duration::from_secs(1);
 /// Longest a whole incoming handshake may take.
 const HANDSHAKE_LIMIT: Duration = Duration::from_secs(5);
-/// Handshakes in progress at once. When a new connection arrives and all are taken, the oldest
-/// is cut: the expected peers finish theirs in milliseconds, so an unauthenticated flood only
-/// evicts itself and cannot crowd them out.
+/// Handshakes in progress at once. When a new connection arrives and all are taken, one is cut:
+/// at random among those that do not come from a peer's address (all of them if none), so that
+/// a flood cannot aim at the expected peers' handshakes, which finish in milliseconds; a peer's
+/// dial that is cut anyway is retried.
 const MAX_PENDING_HANDSHAKES: usize = 256;
 /// Stack of a handshake thread (a TLS 1.3 handshake needs far less).
 const HANDSHAKE_STACK: usize = 512 << 10;
 
-/// A handshake in progress: its number and a handle on its socket, to cut it when evicted.
+/// A handshake in progress: its number, a handle on its socket (to cut it when evicted), and
+/// whether it comes from the address of one of the cluster's parties.
 struct Pending {
     id: u64,
     socket: TcpStream,
+    from_peer: bool,
+}
+
+/// A random index below `n` (std's hasher keys are random per process: enough to keep a flood
+/// from predicting which pending handshake is cut).
+fn random_below(n: usize) -> usize {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(Instant::now().elapsed().as_nanos() as u64);
+    (h.finish() % n.max(1) as u64) as usize
 }
 
 fn accept_all(
@@ -218,6 +242,7 @@ fn accept_all(
     cfg: Arc<ServerConfig>,
     me: usize,
     certs: Vec<CertificateDer<'static>>,
+    peer_ips: Vec<std::net::IpAddr>,
     deadline: Instant,
     handshake_timeout: Duration,
 ) -> Result<Vec<Option<Inbound>>, NetError> {
@@ -257,9 +282,16 @@ fn accept_all(
             )));
         }
         match listener.accept() {
-            Ok((tcp, _)) => {
+            Ok((tcp, source)) => {
                 if pending.len() >= MAX_PENDING_HANDSHAKES {
-                    if let Some(old) = pending.pop_front() {
+                    let strangers: Vec<usize> =
+                        (0..pending.len()).filter(|&i| !pending[i].from_peer).collect();
+                    let victim = if strangers.is_empty() {
+                        random_below(pending.len())
+                    } else {
+                        strangers[random_below(strangers.len())]
+                    };
+                    if let Some(old) = pending.remove(victim) {
                         let _ = old.socket.shutdown(Shutdown::Both);
                         evicted += 1;
                         if evicted == 1 || evicted.is_multiple_of(1000) {
@@ -283,7 +315,7 @@ fn accept_all(
                         let _ = tx.send((id, accept_one(tcp, &cfg, me, &certs, limit)));
                     });
                 if spawned.is_ok() {
-                    pending.push_back(Pending { id, socket });
+                    pending.push_back(Pending { id, socket, from_peer: peer_ips.contains(&source.ip()) });
                 }
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(2)),
