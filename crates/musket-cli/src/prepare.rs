@@ -107,6 +107,13 @@ pub(crate) fn prepare(model: &[u8], input_shape: &[usize], slice: BatchSlice) ->
     if lengths.len() == 1 {
         return Ok(Prepared { lengths, graphs: vec![(batch, whole)] });
     }
+    if let Err(why) = items_are_independent(model, input_shape) {
+        if let BatchSlice::Items(_) = slice {
+            bail!("this model cannot run in batch slices: {why}");
+        }
+        tracing::warn!(%why, "running the batch in one piece");
+        return Ok(Prepared { lengths: vec![batch], graphs: vec![(batch, whole)] });
+    }
     let mut distinct = lengths.clone();
     distinct.dedup();
     distinct.sort_unstable();
@@ -116,6 +123,36 @@ pub(crate) fn prepare(model: &[u8], input_shape: &[usize], slice: BatchSlice) ->
         .map(|len| Ok((len, musket_onnx::import_for_input(model, Some(&with_batch(len)))?)))
         .collect::<Result<Vec<_>>>()?;
     Ok(Prepared { lengths, graphs })
+}
+
+/// Slicing is only right if the model computes every item of a batch on its own (no op
+/// reduces, normalises or reshapes across the batch axis). Checked on a random probe in f64:
+/// two items together must give what each gives alone.
+fn items_are_independent(model: &[u8], input_shape: &[usize]) -> Result<(), String> {
+    use rand::{Rng, SeedableRng};
+    let with_batch = |n: usize| -> Vec<usize> { [&[n][..], &input_shape[1..]].concat() };
+    let per: usize = input_shape[1..].iter().product();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x6d75_736b_6574);
+    let data: Vec<f64> = (0..2 * per).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    let eval = |n: usize, data: &[f64]| -> Result<FloatTensor, String> {
+        let g = musket_onnx::import_for_input(model, Some(&with_batch(n))).map_err(|e| e.to_string())?;
+        let x = FloatTensor::new(with_batch(n), data.to_vec()).ok_or("probe shape")?;
+        Ok(musket_graph::eval_f64(&g, &x)?.output)
+    };
+    let both = eval(2, &data)?;
+    let (a, b) = (eval(1, &data[..per])?, eval(1, &data[per..])?);
+    let alone: Vec<f64> = a.data.iter().chain(&b.data).copied().collect();
+    let scale = alone.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+    let same = both.shape.first() == Some(&2)
+        && both.data.len() == alone.len()
+        && both.data.iter().zip(&alone).all(|(x, y)| (x - y).abs() <= 1e-9 * scale);
+    if same {
+        Ok(())
+    } else {
+        Err("its output for two items together differs from its outputs for each alone (an op mixes the \
+             items of the batch)"
+            .into())
+    }
 }
 
 /// Reads and prepares a model file.

@@ -592,3 +592,82 @@ fn hostile_files_dtypes_empty_batches_and_nan_weights() {
     );
     let _ = std::fs::remove_dir_all(tmp);
 }
+
+/// A dynamic-batch model that mixes the items of its batch (a softmax over the batch axis) is
+/// not cut into slices: asked for slices explicitly, `infer` refuses; by default it runs in one
+/// piece and gives onnxruntime's answer (review finding: slicing assumed independent items).
+#[test]
+fn a_model_that_mixes_batch_items_is_not_sliced() {
+    use onnx_protobuf::tensor_shape_proto::{dimension::Value, Dimension};
+    use onnx_protobuf::{
+        type_proto, AttributeProto, GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto,
+        TensorShapeProto, TypeProto, ValueInfoProto,
+    };
+    let info = |name: &str| {
+        let dims = vec![
+            Dimension { value: Some(Value::DimParam("N".into())), ..Default::default() },
+            Dimension { value: Some(Value::DimValue(3)), ..Default::default() },
+        ];
+        let shape = TensorShapeProto { dim: dims, ..Default::default() };
+        let tensor = type_proto::Tensor { elem_type: 1, shape: Some(shape).into(), ..Default::default() };
+        ValueInfoProto {
+            name: name.into(),
+            type_: Some(TypeProto {
+                value: Some(type_proto::Value::TensorType(tensor)),
+                ..Default::default()
+            })
+            .into(),
+            ..Default::default()
+        }
+    };
+    let axis = AttributeProto {
+        name: "axis".into(),
+        i: 0,
+        type_: onnx_protobuf::attribute_proto::AttributeType::INT.into(),
+        ..Default::default()
+    };
+    let node = NodeProto {
+        input: vec!["x".into()],
+        output: vec!["y".into()],
+        name: "softmax_over_batch".into(),
+        op_type: "Softmax".into(),
+        attribute: vec![axis],
+        ..Default::default()
+    };
+    let graph = GraphProto {
+        node: vec![node],
+        name: "mix".into(),
+        input: vec![info("x")],
+        output: vec![info("y")],
+        ..Default::default()
+    };
+    let model = ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto { version: 17, ..Default::default() }],
+        graph: Some(graph).into(),
+        ..Default::default()
+    };
+    let dir = std::env::temp_dir().join(format!("musket-mix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("mix.onnx");
+    std::fs::write(&path, model.write_to_bytes().unwrap()).unwrap();
+    let x: Vec<f64> = (0..12).map(|i| (i as f64 * 0.37).sin()).collect();
+    let input = write_typed(&dir, "x.npy", &[4, 3], &x);
+    let m = path.to_str().unwrap();
+    fails_with(
+        &["infer", "--model", m, "--input", &input, "--batch-slice", "2"],
+        "cannot run in batch slices",
+    );
+    let o = musket(&["infer", "--model", m, "--input", &input, "--json", "--batch-slice", "auto"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let got: Vec<f64> = v["output"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    for c in 0..3 {
+        let col: Vec<f64> = (0..4).map(|r| x[r * 3 + c]).collect();
+        let s: f64 = col.iter().map(|v| v.exp()).sum();
+        for r in 0..4 {
+            assert!((got[r * 3 + c] - x[r * 3 + c].exp() / s).abs() < 1e-3, "{got:?}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -96,12 +96,18 @@ pub trait Protocol {
     fn note_out_of_range(&mut self, _flags: &Self::Share, _what: &str) -> Result<()> {
         Ok(())
     }
-    /// Asks a secure range check to verify `|x| < bound` (ring units) for every element of `x`
-    /// (the executor calls it with the operands of layers whose products need that bound).
-    /// `non_negative` says that `x` is known from the architecture alone not to be negative
-    /// (a ReLU's output): only the upper side is then checked. Back ends and the audit, which
-    /// checks every product exactly, ignore it.
-    fn check_bound(&mut self, _x: &Self::Share, _bound: u64, _non_negative: bool, _what: &str) -> Result<()> {
+    /// Asks a secure range check to verify `x < upper` and `x > -lower` (ring units; a side
+    /// that is `None` is not checked) for every element of `x`. The executor calls it where
+    /// its check plan says (`musket-graph`'s `range_plan`); which values it checks, and on
+    /// which sides, depends on the architecture only. Back ends and the audit, which checks
+    /// every product exactly, ignore it.
+    fn check_bound(
+        &mut self,
+        _x: &Self::Share,
+        _upper: Option<u64>,
+        _lower: Option<u64>,
+        _what: &str,
+    ) -> Result<()> {
         Ok(())
     }
 

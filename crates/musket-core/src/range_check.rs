@@ -154,21 +154,29 @@ impl<P: Protocol> Protocol for RangeChecked<'_, P> {
     fn note_out_of_range(&mut self, flags: &P::Share, _what: &str) -> Result<()> {
         self.add_to_count(flags)
     }
-    fn check_bound(&mut self, x: &P::Share, bound: u64, non_negative: bool, _what: &str) -> Result<()> {
-        if x.is_empty() {
+    fn check_bound(
+        &mut self,
+        x: &P::Share,
+        upper: Option<u64>,
+        lower: Option<u64>,
+        _what: &str,
+    ) -> Result<()> {
+        if x.is_empty() || (upper.is_none() && lower.is_none()) {
             return Ok(());
         }
-        if bound == 0 || bound > 1 << 62 {
-            return Err(MpcError::Usage(format!("range check bound {bound} out of range")));
+        if [upper, lower].iter().flatten().any(|&b| b == 0 || b > 1 << 62) {
+            return Err(MpcError::Usage("range check bound out of range".into()));
         }
         let flat = self.inner.linear(x, &flatten)?;
         let n = flat.len();
-        let neg = self.inner.neg(&flat)?;
-        let below = self.inner.add_public(&neg, &RingTensor::filled(&[n], bound - 1))?; // B - 1 - x >= 0
-        self.pending.push(below);
-        self.pending_len += n;
-        if !non_negative {
-            let above = self.inner.add_public(&flat, &RingTensor::filled(&[n], bound - 1))?; // x + B - 1 >= 0
+        if let Some(u) = upper {
+            let neg = self.inner.neg(&flat)?;
+            let below = self.inner.add_public(&neg, &RingTensor::filled(&[n], u - 1))?; // u - 1 - x >= 0
+            self.pending.push(below);
+            self.pending_len += n;
+        }
+        if let Some(l) = lower {
+            let above = self.inner.add_public(&flat, &RingTensor::filled(&[n], l - 1))?; // x + l - 1 >= 0
             self.pending.push(above);
             self.pending_len += n;
         }
@@ -277,14 +285,18 @@ mod tests {
             let mut plain = Plain;
             let mut c = RangeChecked::new(&mut plain);
             let x = RingTensor::from_vec(vals[..7].to_vec());
-            c.check_bound(&x, bound, false, "test").unwrap();
+            c.check_bound(&x, Some(bound), Some(bound), "test").unwrap();
             assert_eq!(c.verdict().unwrap(), expect, "bound {bound}");
         }
-        // A non-negative value is checked on its upper side only.
+        // One side only: -100 is fine without a lower bound, not with one.
         let mut plain = Plain;
         let mut c = RangeChecked::new(&mut plain);
-        c.check_bound(&t_signed(&[-100, 5]), 100, true, "relu").unwrap();
+        c.check_bound(&t_signed(&[-100, 5]), Some(100), None, "relu").unwrap();
         assert!(!c.verdict().unwrap());
+        let mut plain = Plain;
+        let mut c = RangeChecked::new(&mut plain);
+        c.check_bound(&t_signed(&[-100, 5]), None, Some(100), "lower").unwrap();
+        assert!(c.verdict().unwrap());
         // Domain flags alone, and many elements across a flush.
         let mut plain = Plain;
         let mut c = RangeChecked::new(&mut plain);
@@ -293,14 +305,14 @@ mod tests {
         let mut plain = Plain;
         let mut c = RangeChecked::new(&mut plain);
         let big = RingTensor::from_vec(vec![7; FLUSH_ELEMENTS / 2 + 3]);
-        c.check_bound(&big, 8, true, "big").unwrap();
-        c.check_bound(&RingTensor::from_vec(vec![1, 2, 3]), 8, false, "small").unwrap();
+        c.check_bound(&big, Some(8), None, "big").unwrap();
+        c.check_bound(&RingTensor::from_vec(vec![1, 2, 3]), Some(8), Some(8), "small").unwrap();
         assert!(!c.verdict().unwrap());
         let mut plain = Plain;
         let mut c = RangeChecked::new(&mut plain);
         let mut v = vec![7u64; FLUSH_ELEMENTS / 2 + 3];
         v[FLUSH_ELEMENTS / 2 + 1] = 8;
-        c.check_bound(&RingTensor::from_vec(v), 8, true, "big").unwrap();
+        c.check_bound(&RingTensor::from_vec(v), Some(8), None, "big").unwrap();
         assert!(c.verdict().unwrap());
         let mut plain = Plain;
         let mut c = RangeChecked::new(&mut plain);

@@ -1,10 +1,10 @@
 //! The executor: runs a graph as one party on any protocol, on the whole batch or on slices of
 //! it, optionally under the secure range check.
 
-use crate::ir::{FloatTensor, Graph, Op, ValueId};
+use crate::ir::{FloatTensor, Graph, ValueId};
 use crate::node::{encode, eval_node};
 use crate::shape_ops::concat;
-use musket_core::{MpcError, Protocol, RangeChecked, Result};
+use musket_core::{MpcError, Protocol, RangeChecked, Result, Share};
 use musket_net::CommStats;
 use musket_ring::{FixedPoint, RingTensor};
 use std::time::Instant;
@@ -297,6 +297,13 @@ fn compute<P: Protocol>(
         let out = run_nodes(p, graph, fp, &weights, x, &mut ledger, &mut |i, name| {
             progress(s * graph.nodes.len() + i, total, name)
         })?;
+        if slices.lengths.len() > 1 && out.shape().first() != Some(&len) {
+            return Err(MpcError::Usage(format!(
+                "the model's output for a slice of {len} items has shape {:?}: it does not compute the \
+                 items of a batch separately and cannot run in slices",
+                out.shape()
+            )));
+        }
         outputs.push(out);
     }
     let mut output = outputs.remove(0);
@@ -326,9 +333,8 @@ fn run_nodes<P: Protocol>(
     }
     let mut vals: Vec<Option<P::Share>> = vec![None; 1 + w + graph.nodes.len()];
     vals[0] = Some(input);
-    // The tightest bound each computed value has been checked against (secure range check).
-    let mut checked: Vec<Option<f64>> = vec![None; vals.len()];
-    let non_negative = non_negative_values(graph);
+    // Where the secure range check looks (a no-op on back ends without it).
+    let checks = crate::range_plan::plan(graph, fp.frac_bits());
     for (i, node) in graph.nodes.iter().enumerate() {
         progress(i, &node.name);
         p.begin_layer(&node.name);
@@ -340,20 +346,12 @@ fn run_nodes<P: Protocol>(
                     vals.get(id).and_then(Option::as_ref)
                 }
             };
-            for (k, bound) in node.op.operand_bounds(fp.frac_bits()).into_iter().enumerate() {
-                let (Some(bound), Some(&id)) = (bound, node.inputs.get(k)) else { continue };
-                // Weights and the input are checked by their owners; computed values here.
-                if id <= w || checked[id].is_some_and(|b| b <= bound) {
-                    continue;
-                }
-                if let Some(v) = value(id) {
-                    let ring = (bound * fp.one() as f64).min(2f64.powi(62)) as u64;
-                    p.check_bound(v, ring.max(1), non_negative[id], &node.name)?;
-                    checked[id] = Some(bound);
-                }
-            }
             eval_node(p, fp, node, &value)?
         };
+        if let Some(check) = &checks[node.output] {
+            let ring = |b: f64| (b * fp.one() as f64).clamp(1.0, 2f64.powi(62)) as u64;
+            p.check_bound(&out, check.upper.map(ring), check.lower.map(ring), &node.name)?;
+        }
         vals[node.output] = Some(out);
         for &v in &node.inputs {
             if (v == 0 || v > w) && last_use[v] == i && v != graph.output {
@@ -364,40 +362,6 @@ fn run_nodes<P: Protocol>(
     }
     let out = if graph.output == 0 { vals[0].take() } else { vals[graph.output].take() };
     out.ok_or_else(|| MpcError::Usage("the graph output is never computed".into()))
-}
-
-/// Which values are non-negative by construction (from the architecture alone): outputs of
-/// ReLU, sigmoid, softmax, square roots, clips at a non-negative bound, and whatever only moves,
-/// pools or averages such values. The secure range check bounds them on one side only.
-fn non_negative_values(graph: &Graph) -> Vec<bool> {
-    let w = graph.weights.len();
-    let mut nn = vec![false; 1 + w + graph.nodes.len()];
-    for node in &graph.nodes {
-        let inputs_nn = |k: usize| node.inputs.get(k).is_some_and(|&i| nn[i]);
-        nn[node.output] = match &node.op {
-            Op::Relu | Op::Sigmoid | Op::Sqrt => true,
-            Op::Softmax { log, .. } => !log,
-            Op::Clip { lo, .. } => *lo >= 0.0 || inputs_nn(0),
-            Op::Pad { value, .. } => *value >= 0.0 && inputs_nn(0),
-            Op::Concat(_) => node.inputs.iter().all(|&i| nn[i]),
-            Op::MaxPool { .. }
-            | Op::AveragePool { .. }
-            | Op::GlobalAveragePool
-            | Op::ReduceMean { .. }
-            | Op::Flatten(_)
-            | Op::Reshape(_)
-            | Op::Transpose(_)
-            | Op::Squeeze(_)
-            | Op::Unsqueeze(_)
-            | Op::Slice { .. }
-            | Op::SplitPart { .. }
-            | Op::Gather { .. }
-            | Op::Expand(_)
-            | Op::Identity => inputs_nn(0),
-            _ => false,
-        };
-    }
-    nn
 }
 
 fn check_input_shape(graph: &Graph, input_shape: &[usize]) -> Result<()> {
@@ -428,45 +392,42 @@ fn encode_weight(fp: FixedPoint, name: &str, w: &FloatTensor) -> Result<RingTens
     })
 }
 
-/// The bound of every consumer of value `id`, with the consuming node: the tightest one.
-fn tightest_bound(graph: &Graph, id: ValueId, frac_bits: u32) -> Option<(f64, &crate::ir::Node)> {
-    let mut best: Option<(f64, &crate::ir::Node)> = None;
-    for node in &graph.nodes {
-        for (k, bound) in node.op.operand_bounds(frac_bits).into_iter().enumerate() {
-            if let (Some(b), Some(&v)) = (bound, node.inputs.get(k)) {
-                if v == id && best.is_none_or(|(old, _)| b < old) {
-                    best = Some((b, node));
-                }
-            }
-        }
-    }
-    best
-}
-
 fn max_abs(data: &[f64]) -> f64 {
     data.iter().fold(0.0f64, |m, v| m.max(v.abs()))
+}
+
+/// Whether plaintext values pass a check, and their largest magnitude.
+fn passes(data: &[f64], check: &crate::range_plan::Check) -> (bool, f64) {
+    let ok = data.iter().all(|&v| check.upper.is_none_or(|u| v < u) && check.lower.is_none_or(|l| v > -l));
+    (ok, max_abs(data))
+}
+
+/// The node a check serves, named for an error message.
+fn reason(graph: &Graph, check: &crate::range_plan::Check) -> String {
+    match check.reason.and_then(|k| graph.nodes.get(k)) {
+        Some(node) => format!("layer {:?} ({})", node.name, node.op_type),
+        None => "the range check of the output".into(),
+    }
 }
 
 /// The model owner's plaintext part of the secure range check: every weight within the bound
 /// of the layers that use it.
 fn check_owned_weights(graph: &Graph, fp: FixedPoint) -> Result<()> {
+    let checks = crate::range_plan::plan(graph, fp.frac_bits());
     for (i, (name, w)) in graph.weights.iter().enumerate() {
-        if let Some((bound, node)) = tightest_bound(graph, Graph::weight_id(i), fp.frac_bits()) {
-            let m = max_abs(&w.data);
-            if m >= bound {
-                return Err(MpcError::OutOfRange {
-                    detail: format!(
-                        "weight {name:?} of the model reaches {m:.3e}, beyond {bound:.3e}, the bound that \
-                         layer {:?} ({}) needs at {} fractional bits for its products to fit; use fewer \
-                         fractional bits or rescale the model",
-                        node.name,
-                        node.op_type,
-                        fp.frac_bits()
-                    ),
-                    public: "the model owner's weights are outside the range of the secure range check"
-                        .into(),
-                });
-            }
+        let Some(check) = &checks[Graph::weight_id(i)] else { continue };
+        let (ok, m) = passes(&w.data, check);
+        if !ok {
+            return Err(MpcError::OutOfRange {
+                detail: format!(
+                    "weight {name:?} of the model reaches {m:.3e}, beyond {:.3e}, the bound that {} needs at {} \
+                     fractional bits for its products to fit; use fewer fractional bits or rescale the model",
+                    check.upper.unwrap_or(f64::INFINITY).min(check.lower.unwrap_or(f64::INFINITY)),
+                    reason(graph, check),
+                    fp.frac_bits()
+                ),
+                public: "the model owner's weights are outside the range of the secure range check".into(),
+            });
         }
     }
     Ok(())
@@ -474,16 +435,16 @@ fn check_owned_weights(graph: &Graph, fp: FixedPoint) -> Result<()> {
 
 /// The data owner's plaintext part of the secure range check.
 fn check_owned_input(graph: &Graph, fp: FixedPoint, x: &FloatTensor) -> Result<()> {
-    if let Some((bound, node)) = tightest_bound(graph, 0, fp.frac_bits()) {
-        let m = max_abs(&x.data);
-        if m >= bound {
+    let checks = crate::range_plan::plan(graph, fp.frac_bits());
+    if let Some(check) = &checks[0] {
+        let (ok, m) = passes(&x.data, check);
+        if !ok {
             return Err(MpcError::OutOfRange {
                 detail: format!(
-                    "the input reaches {m:.3e}, beyond {bound:.3e}, the bound that layer {:?} ({}) needs \
-                     at {} fractional bits for its products to fit; scale the input down or use fewer \
-                     fractional bits",
-                    node.name,
-                    node.op_type,
+                    "the input reaches {m:.3e}, beyond {:.3e}, the bound that {} needs at {} fractional bits \
+                     for its products to fit; scale the input down or use fewer fractional bits",
+                    check.upper.unwrap_or(f64::INFINITY).min(check.lower.unwrap_or(f64::INFINITY)),
+                    reason(graph, check),
                     fp.frac_bits()
                 ),
                 public: "the data owner's input is outside the range of the secure range check".into(),

@@ -13,6 +13,7 @@ mod float;
 mod ir;
 mod memory;
 mod node;
+mod range_plan;
 mod shape_ops;
 
 pub use exec::{

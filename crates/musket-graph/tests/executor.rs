@@ -204,3 +204,47 @@ fn a_nan_weight_is_named_as_a_weight_of_the_model() {
     assert!(text.contains("weight \"w\" of the model") && text.contains("index 3"), "{text}");
     assert!(!err.public_reason().contains("index"), "{}", err.public_reason());
 }
+
+/// A matrix product that wraps to a negative value would be zeroed by the ReLU after it, and a
+/// check of the ReLU's output would pass: the check plan checks the product itself, on both
+/// sides (review finding; Gemm -> ReLU -> Gemm is every MLP).
+#[test]
+fn a_wrapped_product_cannot_hide_behind_a_relu() {
+    let k = 64;
+    // Each operand below 2^15, every product 1.4 * 2^25, their sum 1.4 * 2^31: past 2^(62-2f)
+    // (2^30), so the ring value wraps to about -1.2 * 2^62.
+    let v = (1.4f64 * 2f64.powi(25)).sqrt();
+    let gemm = Op::Gemm { trans_a: false, trans_b: false, alpha: 1.0, beta: 1.0 };
+    let node = |name: &str, op: Op, inputs: Vec<usize>, output: usize| Node {
+        name: name.into(),
+        op_type: "t".into(),
+        op,
+        inputs,
+        output,
+    };
+    let g = Graph {
+        input_name: "x".into(),
+        input_shape: vec![None, Some(k)],
+        weights: vec![
+            ("w1".into(), FloatTensor::new(vec![k, 1], vec![v; k]).unwrap()),
+            ("w2".into(), FloatTensor::new(vec![1, 1], vec![1.0]).unwrap()),
+        ],
+        nodes: vec![
+            node("fc1", gemm.clone(), vec![0, 1], 3),
+            node("relu", Op::Relu, vec![3], 4),
+            node("fc2", gemm, vec![4, 2], 5),
+        ],
+        output: 5,
+    };
+    let x = FloatTensor::new(vec![1, k], vec![v; k]).unwrap();
+    // Without the check the plaintext fixed-point run silently gives 0 (the true value is 3e9).
+    let plain = run(&mut Plain, &g, FP, OWNERS, Some(&x), &x.shape, &mut |_, _, _| {}).unwrap();
+    assert_eq!(plain.output.unwrap().data, vec![0.0]);
+    let job = Infer { graph: &g, x, lengths: vec![1], options: RunOptions { secure_range_check: true } };
+    match job.run(&mut Plain) {
+        Err(MpcError::OutOfRange { detail, .. }) => {
+            assert!(detail.contains("secure range check"), "{detail}")
+        }
+        other => panic!("expected a range-check failure, got {:?}", other.map(|o| o.output)),
+    }
+}

@@ -53,7 +53,7 @@ impl Job for Measure {
             Op::Relu => drop(relu(p, &a)?),
             Op::RangeCheck => {
                 let mut checked = musket_core::RangeChecked::new(p);
-                checked.check_bound(&a, 1 << 20, true, "test")?;
+                checked.check_bound(&a, Some(1 << 20), None, "test")?;
                 assert!(!checked.verdict()?);
             }
         }
