@@ -147,12 +147,25 @@ pub(crate) fn plan(graph: &Graph, frac_bits: u32) -> Vec<Option<Check>> {
             Flow::Other => {}
         }
     }
-    // Every sum of products is checked for wrapping.
+    // Every sum of products is checked for wrapping, unless it only feeds sums and
+    // differences whose own outputs are checked on both sides: a wrapped value plus a real one
+    // is still a wrapped one, found there (a residual block's second convolution and its Add).
+    let consumers = |id: ValueId| graph.nodes.iter().filter(move |n| n.inputs.contains(&id));
     for node in &graph.nodes {
         if matches!(node.op, Op::MatMul | Op::Gemm { .. } | Op::Conv { .. }) {
             let o = node.output;
-            tighten(&mut hi, &mut why, o, garbage, None);
-            tighten(&mut lo, &mut why, o, garbage, None);
+            let passed_on = o != graph.output
+                && consumers(o).count() > 0
+                && consumers(o).all(|c| {
+                    matches!(c.op, Op::Add | Op::Sub)
+                        && !covered[c.output]
+                        && hi[c.output] <= garbage
+                        && lo[c.output] <= garbage
+                });
+            if !passed_on {
+                tighten(&mut hi, &mut why, o, garbage, None);
+                tighten(&mut lo, &mut why, o, garbage, None);
+            }
         }
     }
     let mut out: Vec<Option<Check>> = vec![None; n];
