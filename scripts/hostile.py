@@ -12,7 +12,7 @@ encoded here by hand) and a built binary. Run from the repository root:
     python3 scripts/hostile.py --slow               # also ResNet-18 on 360 images (memory)
     MUSKET=/path/to/other/musket python3 scripts/hostile.py   # another build
 
-Cases: reciprocal of negative values; the digits CNN with its sample times 1e5 (locally and
+Cases: reciprocal of negative values and division by computed values; the digits CNN with its sample times 1e5 (locally and
 across processes); the transformer block times 3, 4 and 1e4; 1000 idle and garbage TCP
 connections held on the parties' ports during set-up; /dev/zero and oversized files as model
 or input; a NaN weight; every numpy integer dtype; an empty batch; invalid and mismatched
@@ -205,6 +205,17 @@ def case_reciprocal(tmp):
         got = json.loads(out)["output"] if code == 0 else None
         ok = got is not None and abs(got[0] + 0.25) < 1e-3 and abs(got[1] - 0.5) < 1e-3
         report(f"reciprocal-of-negative-{protocol}", ok, f"[-4, 2] -> {got}" if got else first_line(err))
+    # Div by a computed value: a negative one, and a large one (a rounded reciprocal gave 0).
+    m = os.path.join(tmp, "div.onnx")
+    open(m, "wb").write(model([node("Div", ["w", "x"], ["y"], "div")],
+                              [value_info("x", [1, 2])], [value_info("y", [1, 2])],
+                              [tensor("w", [1, 2], [100000.0, 3.0])]))
+    npy(x, "<f4", [1, 2], [20000.0, -4.0], "f")
+    for protocol in ["2pc", "3pc"]:
+        code, out, err, _, _ = run(["infer", "--model", m, "--input", x, "--protocol", protocol, "--json"])
+        got = json.loads(out)["output"] if code == 0 else None
+        ok = got is not None and abs(got[0] - 5.0) < 1e-3 and abs(got[1] + 0.75) < 1e-3
+        report(f"div-by-computed-values-{protocol}", ok, f"[100000, 3] / [20000, -4] -> {got}" if got else first_line(err))
 
 
 def scaled(tmp, name, shape, factor):

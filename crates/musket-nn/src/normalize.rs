@@ -446,7 +446,9 @@ pub fn div<P: Protocol>(p: &mut P, fp: FixedPoint, a: &P::Share, b: &P::Share) -
         return Err(MpcError::Usage(format!("div: divisor of shape {sb:?} does not broadcast to {sa:?}")));
     }
     let nz = normalize(p, f, b, DIV_LO, DIV_HI, Sign::Magnitude)?;
-    let s_scale = 62 - f;
+    // 2^-(e+1) at 61 - f bits: |b| s is below 1, or exactly 1 for a negative power of two (its
+    // class is read from |b| - 1 ulp), and the product at 61 bits stays below 2^62.
+    let s_scale = 61 - f;
     let class = |e: i32| 2f64.powi(-(e + 1));
     let s_norm = nz.by_exponent(p, s_scale, 0.0, class, 0.0, 0.0)?;
     let coarse = |e: i32| if e < DIV_FINE { class(e) } else { 0.0 };
@@ -455,7 +457,7 @@ pub fn div<P: Protocol>(p: &mut P, fp: FixedPoint, a: &P::Share, b: &P::Share) -
     let s_fine = nz.by_exponent(p, f + DIV_EXTRA_BITS, 0.0, fine, 0.0, 0.0)?;
     let sigma = nz.combination(p, &[(nz.k + 1, 2u64.wrapping_neg())], 1)?;
     let signed = mul_many(p, &[(&s_norm, &sigma), (&s_coarse, &sigma), (&s_fine, &sigma)])?;
-    // |b| s in [0.5, 1): the product is at 62 fractional bits, below 2^62; kept at f + 4 bits,
+    // |b| s in [0.5, 1]: the product is at 61 fractional bits; kept at f + 4 bits,
     // where the minimax linear guess and two Newton steps give 1/(|b| s) to 1.2e-5.
     let work = FixedPoint::new(f + EXTRA_BITS);
     let bn = mul_trunc(p, b, &signed[0], s_scale - EXTRA_BITS)?;

@@ -364,10 +364,15 @@ fn division_by_values_of_every_size_and_sign() {
             round(if i % 2 == 0 { m } else { -m })
         })
         .collect();
-    a.extend([100000.0, 5.0, -7.0, 1.0, 3.0, 1e5, -1e5]);
-    b.extend([20000.0, 3.0, 2.0, -16384.0, 1e9, 4096.0, 3.0 * 2f64.powi(20)]);
+    // Negative exact powers of two: their class is read from |b| - 1 ulp, so their mantissa is
+    // exactly 1 (a product at the edge of the truncation range before the fix).
+    a.extend([100000.0, 5.0, -7.0, 1.0, 3.0, 1e5, -1e5, 3.0, 1e5, -9.0]);
+    b.extend([20000.0, 3.0, 2.0, -16384.0, 1e9, 4096.0, 3.0 * 2f64.powi(20), -4.0, -1024.0, -0.5]);
     let n = a.len();
     let job = Div { a: a.clone(), b: b.clone(), shape_a: vec![n], shape_b: vec![n] };
+    let mut audit = musket_core::Audit::new();
+    job.run(&mut audit).unwrap();
+    assert!(audit.findings().is_empty(), "{:?}", audit.findings());
     for (name, got) in everywhere(&job) {
         for i in 0..n {
             let want = a[i] / b[i];
