@@ -72,6 +72,46 @@ impl Prepared {
     }
 }
 
+/// The model imported for each batch size asked for, each once (a large protobuf takes a
+/// while to parse, and preparing may need the batch sizes 1, 2, the whole batch and the slice
+/// lengths).
+struct Loader<'a> {
+    model: &'a [u8],
+    /// The input shape after the batch dimension.
+    item: &'a [usize],
+    graphs: Vec<(usize, Graph)>,
+}
+
+impl<'a> Loader<'a> {
+    fn shape(&self, batch: usize) -> Vec<usize> {
+        [&[batch][..], self.item].concat()
+    }
+
+    fn graph(&mut self, batch: usize) -> Result<&Graph> {
+        let at = match self.graphs.iter().position(|(b, _)| *b == batch) {
+            Some(i) => i,
+            None => {
+                let g = musket_onnx::import_for_input(self.model, Some(&self.shape(batch)))?;
+                self.graphs.push((batch, g));
+                self.graphs.len() - 1
+            }
+        };
+        Ok(&self.graphs[at].1)
+    }
+
+    /// The graphs for `lengths` (each distinct length once), taken out of the cache.
+    fn into_graphs(mut self, lengths: &[usize]) -> Result<Vec<(usize, Graph)>> {
+        let mut distinct = lengths.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        for &len in &distinct {
+            self.graph(len)?;
+        }
+        self.graphs.retain(|(b, _)| distinct.contains(b));
+        Ok(self.graphs)
+    }
+}
+
 /// Loads the model (its bytes) for `input_shape`, cut into slices as `slice` says. A model
 /// whose batch dimension is fixed runs in one piece.
 pub(crate) fn prepare(model: &[u8], input_shape: &[usize], slice: BatchSlice) -> Result<Prepared> {
@@ -79,65 +119,54 @@ pub(crate) fn prepare(model: &[u8], input_shape: &[usize], slice: BatchSlice) ->
         bail!("the input has no elements (shape {input_shape:?}): there is nothing to compute");
     }
     let batch = input_shape.first().copied().unwrap_or(1);
-    let with_batch = |n: usize| -> Vec<usize> {
-        let mut s = input_shape.to_vec();
-        if let Some(b) = s.first_mut() {
-            *b = n;
-        }
-        s
+    let mut loader = Loader { model, item: input_shape.get(1..).unwrap_or(&[]), graphs: Vec::new() };
+    let dynamic = loader.graph(batch)?.input_shape.first().is_some_and(Option::is_none) && input_shape.len() > 1;
+    let whole = |loader: Loader<'_>| -> Result<Prepared> {
+        Ok(Prepared { lengths: vec![batch], graphs: loader.into_graphs(&[batch])? })
     };
-    let whole = musket_onnx::import_for_input(model, Some(input_shape))?;
-    let dynamic = whole.input_shape.first().is_some_and(Option::is_none) && input_shape.len() > 1;
     if !dynamic || batch == 1 {
-        return Ok(Prepared { lengths: vec![batch], graphs: vec![(batch, whole)] });
+        return whole(loader);
     }
     let max_items = match slice {
         BatchSlice::Items(k) => k,
         BatchSlice::Auto => {
             // Shapes of every intermediate for one item, from an f64 run on zeros.
-            let one = musket_onnx::import_for_input(model, Some(&with_batch(1)))?;
-            let zeros = FloatTensor::new(with_batch(1), vec![0.0; input_shape[1..].iter().product()])
+            let shape = loader.shape(1);
+            let zeros = FloatTensor::new(shape.clone(), vec![0.0; loader.item.iter().product()])
                 .context("input shape")?;
-            let run = musket_graph::eval_f64(&one, &zeros).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let per_item = musket_graph::largest_tensor(&one, &run, &with_batch(1)).max(1);
+            let one = loader.graph(1)?;
+            let run = musket_graph::eval_f64(one, &zeros).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let per_item = musket_graph::largest_tensor(one, &run, &shape).max(1);
             (AUTO_SLICE_ELEMENTS / per_item).max(1)
         }
     };
     let lengths = musket_graph::slice_lengths(batch, max_items);
     if lengths.len() == 1 {
-        return Ok(Prepared { lengths, graphs: vec![(batch, whole)] });
+        return whole(loader);
     }
-    if let Err(why) = items_are_independent(model, input_shape) {
+    if let Err(why) = items_are_independent(&mut loader) {
         if let BatchSlice::Items(_) = slice {
             bail!("this model cannot run in batch slices: {why}");
         }
         tracing::warn!(%why, "running the batch in one piece");
-        return Ok(Prepared { lengths: vec![batch], graphs: vec![(batch, whole)] });
+        return whole(loader);
     }
-    let mut distinct = lengths.clone();
-    distinct.dedup();
-    distinct.sort_unstable();
-    distinct.dedup();
-    let graphs = distinct
-        .into_iter()
-        .map(|len| Ok((len, musket_onnx::import_for_input(model, Some(&with_batch(len)))?)))
-        .collect::<Result<Vec<_>>>()?;
+    let graphs = loader.into_graphs(&lengths)?;
     Ok(Prepared { lengths, graphs })
 }
 
 /// Slicing is only right if the model computes every item of a batch on its own (no op
 /// reduces, normalises or reshapes across the batch axis). Checked on a random probe in f64:
 /// two items together must give what each gives alone.
-fn items_are_independent(model: &[u8], input_shape: &[usize]) -> Result<(), String> {
+fn items_are_independent(loader: &mut Loader<'_>) -> Result<(), String> {
     use rand::{Rng, SeedableRng};
-    let with_batch = |n: usize| -> Vec<usize> { [&[n][..], &input_shape[1..]].concat() };
-    let per: usize = input_shape[1..].iter().product();
+    let per: usize = loader.item.iter().product();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x6d75_736b_6574);
     let data: Vec<f64> = (0..2 * per).map(|_| rng.gen_range(-1.0..1.0)).collect();
-    let eval = |n: usize, data: &[f64]| -> Result<FloatTensor, String> {
-        let g = musket_onnx::import_for_input(model, Some(&with_batch(n))).map_err(|e| e.to_string())?;
-        let x = FloatTensor::new(with_batch(n), data.to_vec()).ok_or("probe shape")?;
-        Ok(musket_graph::eval_f64(&g, &x)?.output)
+    let mut eval = |n: usize, data: &[f64]| -> Result<FloatTensor, String> {
+        let x = FloatTensor::new(loader.shape(n), data.to_vec()).ok_or("probe shape")?;
+        let g = loader.graph(n).map_err(|e| format!("{e:#}"))?;
+        Ok(musket_graph::eval_f64(g, &x)?.output)
     };
     let both = eval(2, &data)?;
     let (a, b) = (eval(1, &data[..per])?, eval(1, &data[per..])?);
