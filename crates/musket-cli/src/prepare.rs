@@ -120,7 +120,8 @@ pub(crate) fn prepare(model: &[u8], input_shape: &[usize], slice: BatchSlice) ->
     }
     let batch = input_shape.first().copied().unwrap_or(1);
     let mut loader = Loader { model, item: input_shape.get(1..).unwrap_or(&[]), graphs: Vec::new() };
-    let dynamic = loader.graph(batch)?.input_shape.first().is_some_and(Option::is_none) && input_shape.len() > 1;
+    let dynamic =
+        loader.graph(batch)?.input_shape.first().is_some_and(Option::is_none) && input_shape.len() > 1;
     let whole = |loader: Loader<'_>| -> Result<Prepared> {
         Ok(Prepared { lengths: vec![batch], graphs: loader.into_graphs(&[batch])? })
     };

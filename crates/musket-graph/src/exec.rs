@@ -3,6 +3,7 @@
 
 use crate::ir::{FloatTensor, Graph, ValueId};
 use crate::node::{encode, eval_node};
+use crate::range_plan::Check;
 use crate::shape_ops::concat;
 use musket_core::{MpcError, Protocol, RangeChecked, Result, Share};
 use musket_net::CommStats;
@@ -253,12 +254,21 @@ fn compute<P: Protocol>(
     let is_model_owner = me == owners.model || alone;
     let is_data_owner = me == owners.data || alone;
     let input = input.filter(|_| is_data_owner);
-    if owner_checks {
+    // The secure range check's plan, once per graph; the owners check their own tensors
+    // against the first (the weights and the input are the same for every slice length).
+    let plans: Vec<(usize, Vec<Option<Check>>)> = if owner_checks {
+        slices.graphs.iter().map(|(len, g)| (*len, crate::range_plan::plan(g, fp.frac_bits()))).collect()
+    } else {
+        Vec::new()
+    };
+    if let Some((_, plan)) = plans.iter().find(|(len, _)| *len == slices.lengths[0]) {
         if is_model_owner {
-            check_owned_weights(first, fp)?;
+            for (i, (name, w)) in first.weights.iter().enumerate() {
+                check_owned(first, fp, plan[Graph::weight_id(i)].as_ref(), &w.data, Owned::Weight(name))?;
+            }
         }
         if let Some(x) = input {
-            check_owned_input(first, fp, x)?;
+            check_owned(first, fp, plan[0].as_ref(), &x.data, Owned::Input)?;
         }
     }
 
@@ -294,7 +304,8 @@ fn compute<P: Protocol>(
         start += len;
         let x = p.input(owners.data, x.as_ref(), &shape)?;
         ledger.charge(p.stats(), 1, "share input", "input", me);
-        let out = run_nodes(p, graph, fp, &weights, x, &mut ledger, &mut |i, name| {
+        let plan = plans.iter().find(|(l, _)| *l == len).map(|(_, plan)| plan.as_slice());
+        let out = run_nodes(p, graph, fp, &weights, x, plan, &mut ledger, &mut |i, name| {
             progress(s * graph.nodes.len() + i, total, name)
         })?;
         if slices.lengths.len() > 1 && out.shape().first() != Some(&len) {
@@ -314,13 +325,16 @@ fn compute<P: Protocol>(
 }
 
 /// Computes the nodes of `graph` on one slice; returns the graph output. Values are dropped
-/// after their last use, so a deep network holds only its live activations.
+/// after their last use, so a deep network holds only its live activations. With a range
+/// check `plan`, each value it names is passed to `Protocol::check_bound` once computed.
+#[allow(clippy::too_many_arguments)]
 fn run_nodes<P: Protocol>(
     p: &mut P,
     graph: &Graph,
     fp: FixedPoint,
     weights: &[P::Share],
     input: P::Share,
+    plan: Option<&[Option<Check>]>,
     ledger: &mut Ledger,
     progress: &mut dyn FnMut(usize, &str),
 ) -> Result<P::Share> {
@@ -333,8 +347,6 @@ fn run_nodes<P: Protocol>(
     }
     let mut vals: Vec<Option<P::Share>> = vec![None; 1 + w + graph.nodes.len()];
     vals[0] = Some(input);
-    // Where the secure range check looks (a no-op on back ends without it).
-    let checks = crate::range_plan::plan(graph, fp.frac_bits());
     for (i, node) in graph.nodes.iter().enumerate() {
         progress(i, &node.name);
         p.begin_layer(&node.name);
@@ -348,7 +360,7 @@ fn run_nodes<P: Protocol>(
             };
             eval_node(p, fp, node, &value)?
         };
-        if let Some(check) = &checks[node.output] {
+        if let Some(check) = plan.and_then(|c| c[node.output].as_ref()) {
             let ring = |b: f64| (b * fp.one() as f64).clamp(1.0, 2f64.powi(62)) as u64;
             p.check_bound(&out, check.upper.map(ring), check.lower.map(ring), &node.name)?;
         }
@@ -392,66 +404,55 @@ fn encode_weight(fp: FixedPoint, name: &str, w: &FloatTensor) -> Result<RingTens
     })
 }
 
+/// What an owner checks in plaintext.
+enum Owned<'a> {
+    Input,
+    Weight(&'a str),
+}
+
 fn max_abs(data: &[f64]) -> f64 {
     data.iter().fold(0.0f64, |m, v| m.max(v.abs()))
 }
 
-/// Whether plaintext values pass a check, and their largest magnitude.
-fn passes(data: &[f64], check: &crate::range_plan::Check) -> (bool, f64) {
-    let ok = data.iter().all(|&v| check.upper.is_none_or(|u| v < u) && check.lower.is_none_or(|l| v > -l));
-    (ok, max_abs(data))
-}
-
-/// The node a check serves, named for an error message.
-fn reason(graph: &Graph, check: &crate::range_plan::Check) -> String {
-    match check.reason.and_then(|k| graph.nodes.get(k)) {
+/// The owners' plaintext part of the secure range check: `data` (the input, or a weight named
+/// by `what`) within the bounds of the check plan.
+fn check_owned(
+    graph: &Graph,
+    fp: FixedPoint,
+    check: Option<&Check>,
+    data: &[f64],
+    what: Owned<'_>,
+) -> Result<()> {
+    let Some(check) = check else { return Ok(()) };
+    if data.iter().all(|&v| check.upper.is_none_or(|u| v < u) && check.lower.is_none_or(|l| v > -l)) {
+        return Ok(());
+    }
+    let reason = match check.reason.and_then(|k| graph.nodes.get(k)) {
         Some(node) => format!("layer {:?} ({})", node.name, node.op_type),
         None => "the range check of the output".into(),
-    }
-}
-
-/// The model owner's plaintext part of the secure range check: every weight within the bound
-/// of the layers that use it.
-fn check_owned_weights(graph: &Graph, fp: FixedPoint) -> Result<()> {
-    let checks = crate::range_plan::plan(graph, fp.frac_bits());
-    for (i, (name, w)) in graph.weights.iter().enumerate() {
-        let Some(check) = &checks[Graph::weight_id(i)] else { continue };
-        let (ok, m) = passes(&w.data, check);
-        if !ok {
-            return Err(MpcError::OutOfRange {
-                detail: format!(
-                    "weight {name:?} of the model reaches {m:.3e}, beyond {:.3e}, the bound that {} needs at {} \
-                     fractional bits for its products to fit; use fewer fractional bits or rescale the model",
-                    check.upper.unwrap_or(f64::INFINITY).min(check.lower.unwrap_or(f64::INFINITY)),
-                    reason(graph, check),
-                    fp.frac_bits()
-                ),
-                public: "the model owner's weights are outside the range of the secure range check".into(),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// The data owner's plaintext part of the secure range check.
-fn check_owned_input(graph: &Graph, fp: FixedPoint, x: &FloatTensor) -> Result<()> {
-    let checks = crate::range_plan::plan(graph, fp.frac_bits());
-    if let Some(check) = &checks[0] {
-        let (ok, m) = passes(&x.data, check);
-        if !ok {
-            return Err(MpcError::OutOfRange {
-                detail: format!(
-                    "the input reaches {m:.3e}, beyond {:.3e}, the bound that {} needs at {} fractional bits \
-                     for its products to fit; scale the input down or use fewer fractional bits",
-                    check.upper.unwrap_or(f64::INFINITY).min(check.lower.unwrap_or(f64::INFINITY)),
-                    reason(graph, check),
-                    fp.frac_bits()
-                ),
-                public: "the data owner's input is outside the range of the secure range check".into(),
-            });
-        }
-    }
-    Ok(())
+    };
+    let (what, fix, owner) = match what {
+        Owned::Input => (
+            "the input".to_string(),
+            "scale the input down or use fewer fractional bits",
+            "the data owner's input is",
+        ),
+        Owned::Weight(name) => (
+            format!("weight {name:?} of the model"),
+            "use fewer fractional bits or rescale the model",
+            "the model owner's weights are",
+        ),
+    };
+    Err(MpcError::OutOfRange {
+        detail: format!(
+            "{what} reaches {:.3e}, beyond {:.3e}, the bound that {reason} needs at {} fractional bits for \
+             its products to fit; {fix}",
+            max_abs(data),
+            check.upper.unwrap_or(f64::INFINITY).min(check.lower.unwrap_or(f64::INFINITY)),
+            fp.frac_bits()
+        ),
+        public: format!("{owner} outside the range of the secure range check"),
+    })
 }
 
 fn describe_shape(s: &[Option<usize>]) -> String {

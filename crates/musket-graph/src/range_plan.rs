@@ -150,13 +150,18 @@ pub(crate) fn plan(graph: &Graph, frac_bits: u32) -> Vec<Option<Check>> {
     // Every sum of products is checked for wrapping, unless it only feeds sums and
     // differences whose own outputs are checked on both sides: a wrapped value plus a real one
     // is still a wrapped one, found there (a residual block's second convolution and its Add).
-    let consumers = |id: ValueId| graph.nodes.iter().filter(move |n| n.inputs.contains(&id));
+    let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (k, node) in graph.nodes.iter().enumerate() {
+        for &i in &node.inputs {
+            consumers[i].push(k);
+        }
+    }
     for node in &graph.nodes {
         if matches!(node.op, Op::MatMul | Op::Gemm { .. } | Op::Conv { .. }) {
             let o = node.output;
             let passed_on = o != graph.output
-                && consumers(o).count() > 0
-                && consumers(o).all(|c| {
+                && !consumers[o].is_empty()
+                && consumers[o].iter().map(|&k| &graph.nodes[k]).all(|c| {
                     matches!(c.op, Op::Add | Op::Sub)
                         && !covered[c.output]
                         && hi[c.output] <= garbage
