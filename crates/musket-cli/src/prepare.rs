@@ -76,7 +76,7 @@ impl Prepared {
 /// while to parse, and preparing may need the batch sizes 1, 2, the whole batch and the slice
 /// lengths).
 struct Loader<'a> {
-    model: &'a [u8],
+    model: &'a musket_onnx::Model,
     /// The input shape after the batch dimension.
     item: &'a [usize],
     graphs: Vec<(usize, Graph)>,
@@ -91,7 +91,10 @@ impl<'a> Loader<'a> {
         let at = match self.graphs.iter().position(|(b, _)| *b == batch) {
             Some(i) => i,
             None => {
-                let g = musket_onnx::import_for_input(self.model, Some(&self.shape(batch)))?;
+                let shape = self.shape(batch);
+                let g = self
+                    .model
+                    .import(&musket_onnx::ImportOptions { input_shape: Some(&shape), output: None })?;
                 self.graphs.push((batch, g));
                 self.graphs.len() - 1
             }
@@ -114,7 +117,11 @@ impl<'a> Loader<'a> {
 
 /// Loads the model (its bytes) for `input_shape`, cut into slices as `slice` says. A model
 /// whose batch dimension is fixed runs in one piece.
-pub(crate) fn prepare(model: &[u8], input_shape: &[usize], slice: BatchSlice) -> Result<Prepared> {
+pub(crate) fn prepare(
+    model: &musket_onnx::Model,
+    input_shape: &[usize],
+    slice: BatchSlice,
+) -> Result<Prepared> {
     if input_shape.contains(&0) {
         bail!("the input has no elements (shape {input_shape:?}): there is nothing to compute");
     }
@@ -163,7 +170,14 @@ fn items_are_independent(loader: &mut Loader<'_>) -> Result<(), String> {
     use rand::{Rng, SeedableRng};
     let per: usize = loader.item.iter().product();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x6d75_736b_6574);
-    let data: Vec<f64> = (0..2 * per).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    // Token ids (a one-hot input) must be valid ids.
+    let ids = loader.graph(1).map_err(|e| format!("{e:#}"))?.input_one_hot;
+    let data: Vec<f64> = (0..2 * per)
+        .map(|_| match ids {
+            Some(depth) => rng.gen_range(0..depth) as f64,
+            None => rng.gen_range(-1.0..1.0),
+        })
+        .collect();
     let mut eval = |n: usize, data: &[f64]| -> Result<FloatTensor, String> {
         let x = FloatTensor::new(loader.shape(n), data.to_vec()).ok_or("probe shape")?;
         let g = loader.graph(n).map_err(|e| format!("{e:#}"))?;
@@ -193,7 +207,13 @@ pub(crate) fn prepare_file(
     slice: BatchSlice,
 ) -> Result<Prepared> {
     let bytes = musket_cli::files::read_model(path, max_bytes)?;
-    prepare(&bytes, input_shape, slice).with_context(|| format!("model {}", path.display()))
+    let model = musket_onnx::Model::with_external_data(&bytes, path, max_bytes)
+        .with_context(|| format!("model {}", path.display()))?;
+    let outputs = model.outputs();
+    if outputs.len() > 1 {
+        tracing::warn!("the model has {} outputs; computing the first, {:?}", outputs.len(), outputs[0]);
+    }
+    prepare(&model, input_shape, slice).with_context(|| format!("model {}", path.display()))
 }
 
 /// The plaintext range audit of the whole computation (model owner and data owner together,

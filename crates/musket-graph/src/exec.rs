@@ -254,6 +254,17 @@ fn compute<P: Protocol>(
     let is_model_owner = me == owners.model || alone;
     let is_data_owner = me == owners.data || alone;
     let input = input.filter(|_| is_data_owner);
+    // Token ids become one-hot rows before sharing: the shared input has one more axis.
+    let (one_hot_input, one_hot_shape);
+    let (input, input_shape) = match first.input_one_hot {
+        Some(depth) => {
+            one_hot_input =
+                input.map(|t| crate::float::one_hot(t, depth)).transpose().map_err(MpcError::Usage)?;
+            one_hot_shape = [input_shape, &[depth]].concat();
+            (one_hot_input.as_ref(), one_hot_shape.as_slice())
+        }
+        None => (input, input_shape),
+    };
     // The secure range check's plan, once per graph; the owners check their own tensors
     // against the first (the weights and the input are the same for every slice length).
     let plans: Vec<(usize, Vec<Option<Check>>)> = if owner_checks {

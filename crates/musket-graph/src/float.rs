@@ -183,303 +183,402 @@ fn pool(x: &FloatTensor, p: &Pool2d, max: bool, include_pad: bool) -> Result<Flo
     Ok(FloatTensor { shape: vec![n, c, oh, ow], data: out })
 }
 
-/// Evaluates `graph` on `input` in f64 (the model owner's weights must be present).
+/// Evaluates `graph` on `input` in f64 (the model owner's weights must be present). With
+/// [`Graph::input_one_hot`], `input` holds the token ids.
 pub fn eval_f64(graph: &Graph, input: &FloatTensor) -> Result<FloatRun, String> {
     graph.validate()?;
     let mut vals: Vec<Option<FloatTensor>> = vec![None; 1 + graph.weights.len() + graph.nodes.len()];
-    vals[0] = Some(input.clone());
+    vals[0] = Some(match graph.input_one_hot {
+        Some(depth) => one_hot(input, depth)?,
+        None => input.clone(),
+    });
     for (i, (_, w)) in graph.weights.iter().enumerate() {
         vals[Graph::weight_id(i)] = Some(w.clone());
     }
     let mut max_abs = Vec::with_capacity(graph.nodes.len());
     let mut shapes = Vec::with_capacity(graph.nodes.len());
     for node in &graph.nodes {
-        let get = |k: usize| -> Result<&FloatTensor, String> {
-            node.inputs
-                .get(k)
-                .and_then(|&i| vals[i].as_ref())
-                .ok_or_else(|| format!("node {:?}: missing input {k}", node.name))
-        };
-        let err = |e: String| format!("node {:?}: {e}", node.name);
-        let y = match &node.op {
-            Op::Identity => get(0)?.clone(),
-            Op::MatMul => {
-                let (a, b) = (get(0)?, get(1)?);
-                let (ra, rb) = (a.shape.len(), b.shape.len());
-                if ra < 2 || rb < 2 {
-                    return Err(err("MatMul needs 2-D or higher operands".into()));
-                }
-                let (m, k, n) = (a.shape[ra - 2], a.shape[ra - 1], b.shape[rb - 1]);
-                if b.shape[rb - 2] != k {
-                    return Err(err("MatMul shapes do not conform".into()));
-                }
-                let lead = broadcast_shapes(&a.shape[..ra - 2], &b.shape[..rb - 2])
-                    .map_err(|e| err(e.to_string()))?;
-                let fa = moved(a, |t| broadcast_to(t, &[lead.clone(), vec![m, k]].concat()))?;
-                let fb = moved(b, |t| broadcast_to(t, &[lead.clone(), vec![k, n]].concat()))?;
-                let batch: usize = lead.iter().product();
-                let mut data = Vec::with_capacity(batch * m * n);
-                for i in 0..batch {
-                    data.extend(matmul(
-                        &fa.data[i * m * k..(i + 1) * m * k],
-                        &fb.data[i * k * n..(i + 1) * k * n],
-                        m,
-                        k,
-                        n,
-                    ));
-                }
-                FloatTensor { shape: [lead, vec![m, n]].concat(), data }
-            }
-            Op::Gemm { trans_a, trans_b, alpha, beta } => {
-                let a = if *trans_a { transpose2(get(0)?)? } else { get(0)?.clone() };
-                let b = if *trans_b { transpose2(get(1)?)? } else { get(1)?.clone() };
-                let ([m, k], [k2, n]) = (
-                    a.shape[..].try_into().map_err(|_| err("Gemm needs 2-D".into()))?,
-                    b.shape[..].try_into().map_err(|_| err("Gemm needs 2-D".into()))?,
-                );
-                if k != k2 {
-                    return Err(err("Gemm shapes do not conform".into()));
-                }
-                let mut y = FloatTensor {
-                    shape: vec![m, n],
-                    data: matmul(&a.data, &b.data, m, k, n).iter().map(|v| v * alpha).collect(),
-                };
-                if node.inputs.len() > 2 {
-                    y = zip(&y, &map(get(2)?, |v| v * beta), |x, c| x + c).map_err(err)?;
-                }
-                y
-            }
-            Op::Conv { geometry, same } => {
-                let (x, w) = (get(0)?, get(1)?);
-                let mut g = *geometry;
-                if let (Some(upper), [_, _, h, wd], [_, _, kh, kw]) = (same, &x.shape[..], &w.shape[..]) {
-                    g.pads = same_pads([*h, *wd], [*kh, *kw], g.stride, g.dilation, *upper);
-                }
-                conv(x, w, if node.inputs.len() > 2 { Some(get(2)?) } else { None }, &g).map_err(err)?
-            }
-            Op::Add => zip(get(0)?, get(1)?, |a, b| a + b).map_err(err)?,
-            Op::Sub => zip(get(0)?, get(1)?, |a, b| a - b).map_err(err)?,
-            Op::Mul => zip(get(0)?, get(1)?, |a, b| a * b).map_err(err)?,
-            Op::Div => zip(get(0)?, get(1)?, |a, b| a / b).map_err(err)?,
-            Op::AddConst(c) => map(get(0)?, |v| v + c),
-            Op::MulConst(c) => map(get(0)?, |v| v * c),
-            Op::Affine => {
-                let x = get(0)?;
-                let mut s = vec![1; x.shape.len()];
-                if s.len() < 2 {
-                    return Err(err("Affine needs [N, C, ...]".into()));
-                }
-                s[1] = x.shape[1];
-                let sc = FloatTensor::new(s.clone(), get(1)?.data.clone())
-                    .ok_or_else(|| err("Affine scale length".into()))?;
-                let sh = FloatTensor::new(s, get(2)?.data.clone())
-                    .ok_or_else(|| err("Affine shift length".into()))?;
-                zip(&zip(x, &sc, |a, b| a * b).map_err(err)?, &sh, |a, b| a + b).map_err(err)?
-            }
-            Op::LayerNorm { eps } => {
-                let x = get(0)?;
-                let d = *x.shape.last().ok_or_else(|| err("LayerNorm of a scalar".into()))?;
-                let (g, b) = (get(1)?, if node.inputs.len() > 2 { Some(get(2)?) } else { None });
-                if g.data.len() != d || b.is_some_and(|b| b.data.len() != d) {
-                    return Err(err("LayerNorm scale/bias length differs from the last axis".into()));
-                }
-                let mut out = x.clone();
-                for row in out.data.chunks_mut(d.max(1)) {
-                    let mean = row.iter().sum::<f64>() / d as f64;
-                    let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / d as f64;
-                    for (i, v) in row.iter_mut().enumerate() {
-                        *v = (*v - mean) / (var + eps).sqrt() * g.data[i] + b.map_or(0.0, |b| b.data[i]);
-                    }
-                }
-                out
-            }
-            Op::Relu => map(get(0)?, |v| v.max(0.0)),
-            Op::Clip { lo, hi } => map(get(0)?, |v| v.clamp(*lo, *hi)),
-            Op::LeakyRelu(a) => map(get(0)?, |v| if v >= 0.0 { v } else { a * v }),
-            Op::Sigmoid => map(get(0)?, |v| 1.0 / (1.0 + (-v).exp())),
-            Op::Tanh => map(get(0)?, f64::tanh),
-            Op::Erf => map(get(0)?, musket_nn::reference::erf),
-            Op::Sqrt => map(get(0)?, f64::sqrt),
-            Op::Reciprocal => map(get(0)?, |v| 1.0 / v),
-            Op::Softmax { axis: a, flatten, log } => {
-                let x = get(0)?;
-                let axis = resolve_axis(*a, x.shape.len()).map_err(err)?;
-                let view = if *flatten {
-                    FloatTensor {
-                        shape: vec![x.shape[..axis].iter().product(), x.shape[axis..].iter().product()],
-                        data: x.data.clone(),
-                    }
-                } else {
-                    x.clone()
-                };
-                let y = along(&view, if *flatten { 1 } else { axis }, |lane| {
-                    let m = lane.iter().copied().fold(f64::MIN, f64::max);
-                    let s: f64 = lane.iter().map(|v| (v - m).exp()).sum();
-                    for v in lane.iter_mut() {
-                        *v = if *log { *v - m - s.ln() } else { (*v - m).exp() / s };
-                    }
-                });
-                FloatTensor { shape: x.shape.clone(), data: y.data }
-            }
-            Op::MaxPool { pool: p, same } => {
-                let x = get(0)?;
-                pool(x, &crate::node::resolve_pool(p, *same, &x.shape), true, false).map_err(err)?
-            }
-            Op::AveragePool { pool: p, same, count_include_pad } => {
-                let x = get(0)?;
-                pool(x, &crate::node::resolve_pool(p, *same, &x.shape), false, *count_include_pad)
-                    .map_err(err)?
-            }
-            Op::Slice { starts, ends, axes, steps } => {
-                moved(get(0)?, |t| slice(t, starts, ends, axes, steps)).map_err(err)?
-            }
-            Op::SplitPart { axis, index, count, sizes } => {
-                let x = get(0)?;
-                let a = resolve_axis(*axis, x.shape.len()).map_err(err)?;
-                let (b, e) =
-                    split_range(x.shape[a], *index, *count, sizes).map_err(|e| err(e.to_string()))?;
-                moved(x, |t| slice(t, &[b as i64], &[e as i64], &[a as i64], &[])).map_err(err)?
-            }
-            Op::Gather { axis, indices, indices_shape } => {
-                let x = get(0)?;
-                let a = resolve_axis(*axis, x.shape.len()).map_err(err)?;
-                moved(x, |t| gather(t, a, indices, indices_shape)).map_err(err)?
-            }
-            Op::Expand(shape) => {
-                let x = get(0)?;
-                let target = broadcast_shapes(&x.shape, shape).map_err(|e| err(e.to_string()))?;
-                moved(x, |t| broadcast_to(t, &target)).map_err(err)?
-            }
-            Op::GlobalAveragePool => {
-                let x = get(0)?;
-                let [n, c, h, w] = x.shape[..].try_into().map_err(|_| err("needs [N, C, H, W]".into()))?;
-                FloatTensor {
-                    shape: vec![n, c, 1, 1],
-                    data: x
-                        .data
-                        .chunks((h * w).max(1))
-                        .map(|ch| ch.iter().sum::<f64>() / (h * w).max(1) as f64)
-                        .collect(),
-                }
-            }
-            Op::Flatten(a) => {
-                let x = get(0)?;
-                let a = if *a < 0 { *a + x.shape.len() as i64 } else { *a } as usize;
-                let a = a.min(x.shape.len());
-                FloatTensor {
-                    shape: vec![x.shape[..a].iter().product(), x.shape[a..].iter().product()],
-                    data: x.data.clone(),
-                }
-            }
-            Op::Reshape(target) => {
-                let x = get(0)?;
-                FloatTensor {
-                    shape: resolve_reshape(&x.shape, target).map_err(|e| err(e.to_string()))?,
-                    data: x.data.clone(),
-                }
-            }
-            Op::Transpose(perm) => {
-                let x = get(0)?;
-                let perm: Vec<usize> =
-                    if perm.is_empty() { (0..x.shape.len()).rev().collect() } else { perm.clone() };
-                moved(x, |t| transpose(t, &perm)).map_err(err)?
-            }
-            Op::Concat(a) => {
-                let mut acc = get(0)?.clone();
-                let axis = resolve_axis(*a, acc.shape.len()).map_err(err)?;
-                for k in 1..node.inputs.len() {
-                    let b = bits(get(k)?);
-                    acc = moved(&acc, |t| concat(t, &b, axis)).map_err(err)?;
-                }
-                acc
-            }
-            Op::Squeeze(axes) => {
-                let x = get(0)?;
-                let drop: Vec<usize> = if axes.is_empty() {
-                    (0..x.shape.len()).filter(|&d| x.shape[d] == 1).collect()
-                } else {
-                    axes.iter()
-                        .map(|&a| resolve_axis(a, x.shape.len()))
-                        .collect::<Result<_, _>>()
-                        .map_err(err)?
-                };
-                if drop.iter().any(|&d| x.shape[d] != 1) {
-                    return Err(err(format!("cannot squeeze axes {axes:?} of {:?}", x.shape)));
-                }
-                FloatTensor {
-                    shape: (0..x.shape.len()).filter(|d| !drop.contains(d)).map(|d| x.shape[d]).collect(),
-                    data: x.data.clone(),
-                }
-            }
-            Op::Unsqueeze(axes) => {
-                let x = get(0)?;
-                let rank = x.shape.len() + axes.len();
-                let ins: Vec<usize> =
-                    axes.iter().map(|&a| resolve_axis(a, rank)).collect::<Result<_, _>>().map_err(err)?;
-                let mut it = x.shape.iter();
-                FloatTensor {
-                    shape: (0..rank)
-                        .map(|d| if ins.contains(&d) { 1 } else { *it.next().unwrap_or(&1) })
-                        .collect(),
-                    data: x.data.clone(),
-                }
-            }
-            Op::Pad { pads, value } => {
-                let x = get(0)?;
-                let y = moved(x, |t| pad(t, pads)).map_err(err)?;
-                let mask = pad(&RingTensor::filled(&x.shape, 1), pads).map_err(|e| err(e.to_string()))?;
-                FloatTensor {
-                    shape: y.shape.clone(),
-                    data: y
-                        .data
-                        .iter()
-                        .zip(mask.data())
-                        .map(|(&v, &m)| if m == 0 { *value } else { v })
-                        .collect(),
-                }
-            }
-            Op::ReduceMean { axes, keepdims } => {
-                let x = get(0)?;
-                let rank = x.shape.len();
-                let axes: Vec<usize> = if axes.is_empty() {
-                    (0..rank).collect()
-                } else {
-                    axes.iter().map(|&a| resolve_axis(a, rank)).collect::<Result<_, _>>().map_err(err)?
-                };
-                let mut y = x.clone();
-                let mut sorted = axes.clone();
-                sorted.sort_unstable_by(|a, b| b.cmp(a));
-                for &a in &sorted {
-                    let s = y.shape.clone();
-                    let (outer, len, inner) =
-                        (s[..a].iter().product::<usize>(), s[a], s[a + 1..].iter().product::<usize>());
-                    let mut data = vec![0.0; outer * inner];
-                    for o in 0..outer {
-                        for l in 0..len {
-                            for i in 0..inner {
-                                data[o * inner + i] += y.data[(o * len + l) * inner + i] / len as f64;
-                            }
-                        }
-                    }
-                    let mut shape = s;
-                    shape.remove(a);
-                    y = FloatTensor { shape, data };
-                }
-                if *keepdims {
-                    y.shape = x
-                        .shape
-                        .iter()
-                        .enumerate()
-                        .map(|(d, &s)| if axes.contains(&d) { 1 } else { s })
-                        .collect();
-                }
-                y
-            }
-        };
+        let ins = node
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| vals[i].as_ref().ok_or_else(|| format!("node {:?}: missing input {k}", node.name)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let y = eval_op(&node.op, &ins).map_err(|e| format!("node {:?}: {e}", node.name))?;
         max_abs.push(y.data.iter().fold(0.0f64, |m, v| m.max(v.abs())));
         shapes.push(y.shape.clone());
         vals[node.output] = Some(y);
     }
     let output = vals[graph.output].take().ok_or("the graph output is never computed")?;
     Ok(FloatRun { output, max_abs, shapes })
+}
+
+/// Replaces each id of `ids` by its one-hot row of length `depth` (a new last axis). Ids must
+/// be integers in `[-depth, depth)` (negative ones count from the end, as ONNX Gather's).
+pub fn one_hot(ids: &FloatTensor, depth: usize) -> Result<FloatTensor, String> {
+    let n = ids.data.len().checked_mul(depth).filter(|&n| n <= 1 << 28).ok_or_else(|| {
+        format!("one-hot rows of {depth} for {} token ids would exceed 2^28 elements", ids.data.len())
+    })?;
+    let mut data = vec![0.0; n];
+    for (i, &v) in ids.data.iter().enumerate() {
+        let d = depth as f64;
+        if v.fract() != 0.0 || !(-d..d).contains(&v) {
+            return Err(format!("the token id at position {i} is not an integer in [-{depth}, {depth})"));
+        }
+        let j = if v < 0.0 { v + d } else { v } as usize;
+        data[i * depth + j] = 1.0;
+    }
+    let mut shape = ids.shape.clone();
+    shape.push(depth);
+    Ok(FloatTensor { shape, data })
+}
+
+/// The f64 meaning of one op on its inputs: the reference every other evaluation is compared
+/// with, and (on zeros) the shape inference of the ops whose shape rule is not written out in
+/// [`Op::output_shape`].
+pub(crate) fn eval_op(op: &Op, ins: &[&FloatTensor]) -> Result<FloatTensor, String> {
+    let get = |k: usize| -> Result<&FloatTensor, String> {
+        ins.get(k).copied().ok_or_else(|| format!("missing input {k}"))
+    };
+    let err = |e: String| e;
+    let y = match op {
+        Op::Identity => get(0)?.clone(),
+        Op::MatMul => {
+            let (a, b) = (get(0)?, get(1)?);
+            let (ra, rb) = (a.shape.len(), b.shape.len());
+            if ra < 2 || rb < 2 {
+                return Err(err("MatMul needs 2-D or higher operands".into()));
+            }
+            let (m, k, n) = (a.shape[ra - 2], a.shape[ra - 1], b.shape[rb - 1]);
+            if b.shape[rb - 2] != k {
+                return Err(err("MatMul shapes do not conform".into()));
+            }
+            let lead =
+                broadcast_shapes(&a.shape[..ra - 2], &b.shape[..rb - 2]).map_err(|e| err(e.to_string()))?;
+            let fa = moved(a, |t| broadcast_to(t, &[lead.clone(), vec![m, k]].concat()))?;
+            let fb = moved(b, |t| broadcast_to(t, &[lead.clone(), vec![k, n]].concat()))?;
+            let batch: usize = lead.iter().product();
+            let mut data = Vec::with_capacity(batch * m * n);
+            for i in 0..batch {
+                data.extend(matmul(
+                    &fa.data[i * m * k..(i + 1) * m * k],
+                    &fb.data[i * k * n..(i + 1) * k * n],
+                    m,
+                    k,
+                    n,
+                ));
+            }
+            FloatTensor { shape: [lead, vec![m, n]].concat(), data }
+        }
+        Op::Gemm { trans_a, trans_b, alpha, beta } => {
+            let a = if *trans_a { transpose2(get(0)?)? } else { get(0)?.clone() };
+            let b = if *trans_b { transpose2(get(1)?)? } else { get(1)?.clone() };
+            let ([m, k], [k2, n]) = (
+                a.shape[..].try_into().map_err(|_| err("Gemm needs 2-D".into()))?,
+                b.shape[..].try_into().map_err(|_| err("Gemm needs 2-D".into()))?,
+            );
+            if k != k2 {
+                return Err(err("Gemm shapes do not conform".into()));
+            }
+            let mut y = FloatTensor {
+                shape: vec![m, n],
+                data: matmul(&a.data, &b.data, m, k, n).iter().map(|v| v * alpha).collect(),
+            };
+            if ins.len() > 2 {
+                y = zip(&y, &map(get(2)?, |v| v * beta), |x, c| x + c).map_err(err)?;
+            }
+            y
+        }
+        Op::Conv { geometry, same } => {
+            let (x, w) = (get(0)?, get(1)?);
+            let mut g = *geometry;
+            if let (Some(upper), [_, _, h, wd], [_, _, kh, kw]) = (same, &x.shape[..], &w.shape[..]) {
+                g.pads = same_pads([*h, *wd], [*kh, *kw], g.stride, g.dilation, *upper);
+            }
+            conv(x, w, if ins.len() > 2 { Some(get(2)?) } else { None }, &g).map_err(err)?
+        }
+        Op::Add => zip(get(0)?, get(1)?, |a, b| a + b).map_err(err)?,
+        Op::Sub => zip(get(0)?, get(1)?, |a, b| a - b).map_err(err)?,
+        Op::Mul => zip(get(0)?, get(1)?, |a, b| a * b).map_err(err)?,
+        Op::Div => zip(get(0)?, get(1)?, |a, b| a / b).map_err(err)?,
+        Op::AddConst(c) => map(get(0)?, |v| v + c),
+        Op::MulConst(c) => map(get(0)?, |v| v * c),
+        Op::Affine => {
+            let x = get(0)?;
+            let mut s = vec![1; x.shape.len()];
+            if s.len() < 2 {
+                return Err(err("Affine needs [N, C, ...]".into()));
+            }
+            s[1] = x.shape[1];
+            let sc = FloatTensor::new(s.clone(), get(1)?.data.clone())
+                .ok_or_else(|| err("Affine scale length".into()))?;
+            let sh =
+                FloatTensor::new(s, get(2)?.data.clone()).ok_or_else(|| err("Affine shift length".into()))?;
+            zip(&zip(x, &sc, |a, b| a * b).map_err(err)?, &sh, |a, b| a + b).map_err(err)?
+        }
+        Op::LayerNorm { eps } => {
+            let x = get(0)?;
+            let d = *x.shape.last().ok_or_else(|| err("LayerNorm of a scalar".into()))?;
+            let (g, b) = (get(1)?, if ins.len() > 2 { Some(get(2)?) } else { None });
+            if g.data.len() != d || b.is_some_and(|b| b.data.len() != d) {
+                return Err(err("LayerNorm scale/bias length differs from the last axis".into()));
+            }
+            let mut out = x.clone();
+            for row in out.data.chunks_mut(d.max(1)) {
+                let mean = row.iter().sum::<f64>() / d as f64;
+                let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / d as f64;
+                for (i, v) in row.iter_mut().enumerate() {
+                    *v = (*v - mean) / (var + eps).sqrt() * g.data[i] + b.map_or(0.0, |b| b.data[i]);
+                }
+            }
+            out
+        }
+        Op::Relu => map(get(0)?, |v| v.max(0.0)),
+        Op::Clip { lo, hi } => map(get(0)?, |v| v.clamp(*lo, *hi)),
+        Op::LeakyRelu(a) => map(get(0)?, |v| if v >= 0.0 { v } else { a * v }),
+        Op::Sigmoid => map(get(0)?, |v| 1.0 / (1.0 + (-v).exp())),
+        Op::Tanh => map(get(0)?, f64::tanh),
+        Op::Erf => map(get(0)?, musket_nn::reference::erf),
+        Op::Sqrt => map(get(0)?, f64::sqrt),
+        Op::Reciprocal => map(get(0)?, |v| 1.0 / v),
+        Op::Softmax { axis: a, flatten, log } => {
+            let x = get(0)?;
+            let axis = resolve_axis(*a, x.shape.len()).map_err(err)?;
+            let view = if *flatten {
+                FloatTensor {
+                    shape: vec![x.shape[..axis].iter().product(), x.shape[axis..].iter().product()],
+                    data: x.data.clone(),
+                }
+            } else {
+                x.clone()
+            };
+            let y = along(&view, if *flatten { 1 } else { axis }, |lane| {
+                let m = lane.iter().copied().fold(f64::MIN, f64::max);
+                let s: f64 = lane.iter().map(|v| (v - m).exp()).sum();
+                for v in lane.iter_mut() {
+                    *v = if *log { *v - m - s.ln() } else { (*v - m).exp() / s };
+                }
+            });
+            FloatTensor { shape: x.shape.clone(), data: y.data }
+        }
+        Op::MaxPool { pool: p, same } => {
+            let x = get(0)?;
+            pool(x, &crate::node::resolve_pool(p, *same, &x.shape), true, false).map_err(err)?
+        }
+        Op::AveragePool { pool: p, same, count_include_pad } => {
+            let x = get(0)?;
+            pool(x, &crate::node::resolve_pool(p, *same, &x.shape), false, *count_include_pad).map_err(err)?
+        }
+        Op::Slice { starts, ends, axes, steps } => {
+            moved(get(0)?, |t| slice(t, starts, ends, axes, steps)).map_err(err)?
+        }
+        Op::SplitPart { axis, index, count, sizes } => {
+            let x = get(0)?;
+            let a = resolve_axis(*axis, x.shape.len()).map_err(err)?;
+            let (b, e) = split_range(x.shape[a], *index, *count, sizes).map_err(|e| err(e.to_string()))?;
+            moved(x, |t| slice(t, &[b as i64], &[e as i64], &[a as i64], &[])).map_err(err)?
+        }
+        Op::Gather { axis, indices, indices_shape } => {
+            let x = get(0)?;
+            let a = resolve_axis(*axis, x.shape.len()).map_err(err)?;
+            moved(x, |t| gather(t, a, indices, indices_shape)).map_err(err)?
+        }
+        Op::Expand(shape) => {
+            let x = get(0)?;
+            let target = broadcast_shapes(&x.shape, shape).map_err(|e| err(e.to_string()))?;
+            moved(x, |t| broadcast_to(t, &target)).map_err(err)?
+        }
+        Op::GlobalAveragePool => {
+            let x = get(0)?;
+            let [n, c, h, w] = x.shape[..].try_into().map_err(|_| err("needs [N, C, H, W]".into()))?;
+            FloatTensor {
+                shape: vec![n, c, 1, 1],
+                data: x
+                    .data
+                    .chunks((h * w).max(1))
+                    .map(|ch| ch.iter().sum::<f64>() / (h * w).max(1) as f64)
+                    .collect(),
+            }
+        }
+        Op::Flatten(a) => {
+            let x = get(0)?;
+            let a = if *a < 0 { *a + x.shape.len() as i64 } else { *a } as usize;
+            let a = a.min(x.shape.len());
+            FloatTensor {
+                shape: vec![x.shape[..a].iter().product(), x.shape[a..].iter().product()],
+                data: x.data.clone(),
+            }
+        }
+        Op::Reshape(target) => {
+            let x = get(0)?;
+            FloatTensor {
+                shape: resolve_reshape(&x.shape, target).map_err(|e| err(e.to_string()))?,
+                data: x.data.clone(),
+            }
+        }
+        Op::Transpose(perm) => {
+            let x = get(0)?;
+            let perm: Vec<usize> =
+                if perm.is_empty() { (0..x.shape.len()).rev().collect() } else { perm.clone() };
+            moved(x, |t| transpose(t, &perm)).map_err(err)?
+        }
+        Op::Concat(a) => {
+            let mut acc = get(0)?.clone();
+            let axis = resolve_axis(*a, acc.shape.len()).map_err(err)?;
+            for k in 1..ins.len() {
+                let b = bits(get(k)?);
+                acc = moved(&acc, |t| concat(t, &b, axis)).map_err(err)?;
+            }
+            acc
+        }
+        Op::Squeeze(axes) => {
+            let x = get(0)?;
+            let drop: Vec<usize> = if axes.is_empty() {
+                (0..x.shape.len()).filter(|&d| x.shape[d] == 1).collect()
+            } else {
+                axes.iter().map(|&a| resolve_axis(a, x.shape.len())).collect::<Result<_, _>>().map_err(err)?
+            };
+            if drop.iter().any(|&d| x.shape[d] != 1) {
+                return Err(err(format!("cannot squeeze axes {axes:?} of {:?}", x.shape)));
+            }
+            FloatTensor {
+                shape: (0..x.shape.len()).filter(|d| !drop.contains(d)).map(|d| x.shape[d]).collect(),
+                data: x.data.clone(),
+            }
+        }
+        Op::Unsqueeze(axes) => {
+            let x = get(0)?;
+            let rank = x.shape.len() + axes.len();
+            let ins: Vec<usize> =
+                axes.iter().map(|&a| resolve_axis(a, rank)).collect::<Result<_, _>>().map_err(err)?;
+            let mut it = x.shape.iter();
+            FloatTensor {
+                shape: (0..rank)
+                    .map(|d| if ins.contains(&d) { 1 } else { *it.next().unwrap_or(&1) })
+                    .collect(),
+                data: x.data.clone(),
+            }
+        }
+        Op::Pad { pads, value } => {
+            let x = get(0)?;
+            let y = moved(x, |t| pad(t, pads)).map_err(err)?;
+            let mask = pad(&RingTensor::filled(&x.shape, 1), pads).map_err(|e| err(e.to_string()))?;
+            FloatTensor {
+                shape: y.shape.clone(),
+                data: y
+                    .data
+                    .iter()
+                    .zip(mask.data())
+                    .map(|(&v, &m)| if m == 0 { *value } else { v })
+                    .collect(),
+            }
+        }
+        Op::ReduceMean { axes, keepdims } => {
+            let x = get(0)?;
+            let rank = x.shape.len();
+            let axes: Vec<usize> = if axes.is_empty() {
+                (0..rank).collect()
+            } else {
+                axes.iter().map(|&a| resolve_axis(a, rank)).collect::<Result<_, _>>().map_err(err)?
+            };
+            let mut y = x.clone();
+            let mut sorted = axes.clone();
+            sorted.sort_unstable_by(|a, b| b.cmp(a));
+            for &a in &sorted {
+                let s = y.shape.clone();
+                let (outer, len, inner) =
+                    (s[..a].iter().product::<usize>(), s[a], s[a + 1..].iter().product::<usize>());
+                let mut data = vec![0.0; outer * inner];
+                for o in 0..outer {
+                    for l in 0..len {
+                        for i in 0..inner {
+                            data[o * inner + i] += y.data[(o * len + l) * inner + i] / len as f64;
+                        }
+                    }
+                }
+                let mut shape = s;
+                shape.remove(a);
+                y = FloatTensor { shape, data };
+            }
+            if *keepdims {
+                y.shape =
+                    x.shape.iter().enumerate().map(|(d, &s)| if axes.contains(&d) { 1 } else { s }).collect();
+            }
+            y
+        }
+        Op::Exp => map(get(0)?, |v| v.clamp(musket_nn::EXP_DOMAIN.0, musket_nn::EXP_DOMAIN.1).exp()),
+        Op::Log => map(get(0)?, f64::ln),
+        Op::Abs => map(get(0)?, f64::abs),
+        Op::Gelu => {
+            map(get(0)?, |v| v * (1.0 + musket_nn::reference::erf(v / std::f64::consts::SQRT_2)) / 2.0)
+        }
+        Op::Max => zip(get(0)?, get(1)?, f64::max)?,
+        Op::Min => zip(get(0)?, get(1)?, f64::min)?,
+        Op::ReduceSum { axes, keepdims } => reduce(get(0)?, axes, *keepdims, 0.0, |a, v| a + v)?,
+        Op::ReduceMax { axes, keepdims, min: false } => {
+            reduce(get(0)?, axes, *keepdims, f64::NEG_INFINITY, f64::max)?
+        }
+        Op::ReduceMax { axes, keepdims, min: true } => {
+            reduce(get(0)?, axes, *keepdims, f64::INFINITY, f64::min)?
+        }
+        Op::AddPublic(c) => zip(get(0)?, c, |a, b| a + b)?,
+        Op::Select { keep, fill } => {
+            let x = get(0)?;
+            let kept = zip(x, keep, |v, k| if k != 0.0 { v } else { f64::NAN })?;
+            zip(&kept, fill, |v, f| if v.is_nan() { f } else { v })?
+        }
+    };
+    Ok(y)
+}
+
+/// The axes a reduction names, resolved (empty: all).
+pub(crate) fn reduce_axes(axes: &[i64], rank: usize) -> Result<Vec<usize>, String> {
+    if axes.is_empty() {
+        return Ok((0..rank).collect());
+    }
+    axes.iter().map(|&a| resolve_axis(a, rank)).collect()
+}
+
+/// The shape after reducing `axes` of `shape` (kept as size 1 with `keepdims`).
+pub(crate) fn reduced_shape(shape: &[usize], axes: &[usize], keepdims: bool) -> Vec<usize> {
+    shape
+        .iter()
+        .enumerate()
+        .filter_map(|(d, &s)| match (axes.contains(&d), keepdims) {
+            (false, _) => Some(s),
+            (true, true) => Some(1),
+            (true, false) => None,
+        })
+        .collect()
+}
+
+/// Folds `x` over `axes` with `f`, starting from `init`.
+fn reduce(
+    x: &FloatTensor,
+    axes: &[i64],
+    keepdims: bool,
+    init: f64,
+    f: impl Fn(f64, f64) -> f64,
+) -> Result<FloatTensor, String> {
+    let rank = x.shape.len();
+    let axes = reduce_axes(axes, rank)?;
+    let out_full = reduced_shape(&x.shape, &axes, true);
+    let n_out: usize = out_full.iter().product();
+    let mut data = vec![init; n_out];
+    let mut idx = vec![0usize; rank];
+    for &v in &x.data {
+        let mut off = 0;
+        for d in 0..rank {
+            off = off * out_full[d] + if axes.contains(&d) { 0 } else { idx[d] };
+        }
+        data[off] = f(data[off], v);
+        for d in (0..rank).rev() {
+            idx[d] += 1;
+            if idx[d] < x.shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    Ok(FloatTensor { shape: reduced_shape(&x.shape, &axes, keepdims), data })
 }

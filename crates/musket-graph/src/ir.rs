@@ -183,6 +183,46 @@ pub enum Op {
     Expand(Vec<usize>),
     /// Pass-through (Identity, Dropout at inference, no-op casts).
     Identity,
+    /// `e^x` (`musket_nn::exp`: the input is clamped to [`musket_nn::EXP_DOMAIN`]).
+    Exp,
+    /// Natural logarithm (`musket_nn::log`: right for every positive encodable value).
+    Log,
+    /// `|x|`, exact.
+    Abs,
+    /// GELU in its exact form, `x (1 + erf(x / sqrt 2)) / 2`.
+    Gelu,
+    /// Elementwise maximum of two secrets with numpy broadcasting, exact.
+    Max,
+    /// Elementwise minimum of two secrets with numpy broadcasting, exact.
+    Min,
+    /// Sum over axes (exact: no truncation).
+    ReduceSum {
+        /// Axes (negative count from the end; empty: all).
+        axes: Vec<i64>,
+        /// Keep reduced axes as size 1.
+        keepdims: bool,
+    },
+    /// Maximum (or, with `min`, minimum) over axes, exact: a comparison tree per axis.
+    ReduceMax {
+        /// Axes (negative count from the end; empty: all).
+        axes: Vec<i64>,
+        /// Keep reduced axes as size 1.
+        keepdims: bool,
+        /// The minimum instead.
+        min: bool,
+    },
+    /// Adds a public tensor (numpy broadcasting): additive attention masks and other constants
+    /// that only depend on the shapes. Linear, no communication.
+    AddPublic(FloatTensor),
+    /// `keep ? x : fill` elementwise with public `keep` (0 or 1) and public `fill`, both
+    /// broadcast against `x`: masks computed from the shapes (ONNX Where with a constant
+    /// condition). Linear, no communication.
+    Select {
+        /// 1 where `x` is kept, 0 where `fill` is taken.
+        keep: FloatTensor,
+        /// The value taken where `keep` is 0.
+        fill: FloatTensor,
+    },
 }
 
 /// One operation of the graph.
@@ -213,6 +253,12 @@ pub struct Graph {
     pub nodes: Vec<Node>,
     /// The output value.
     pub output: ValueId,
+    /// When set, the model's input is a tensor of token ids that feed only embedding lookups:
+    /// the data owner replaces each id by its one-hot row of this length before sharing (the
+    /// lookups become products of the one-hot rows with the table), so the input value inside
+    /// the graph has one more axis than `input_shape`.
+    #[serde(default)]
+    pub input_one_hot: Option<usize>,
 }
 
 impl Graph {
@@ -257,6 +303,9 @@ impl Graph {
                 return Err(format!("node {:?} has no inputs", node.name));
             }
         }
+        if self.input_one_hot.is_some_and(|d| d == 0 || d > MAX_ONE_HOT) {
+            return Err(format!("one-hot input of depth {:?} (at most {MAX_ONE_HOT})", self.input_one_hot));
+        }
         if self.output >= base + self.nodes.len() {
             return Err(format!("output value {} does not exist", self.output));
         }
@@ -283,6 +332,8 @@ impl Graph {
 
 /// Largest spatial parameter (kernel, stride, dilation, pad) accepted.
 const MAX_GEOMETRY: usize = 1 << 12;
+/// Longest one-hot row (vocabulary) of an embedding lookup.
+const MAX_ONE_HOT: usize = 1 << 20;
 /// Most weight elements a model may have in all.
 const MAX_WEIGHT_ELEMENTS: usize = 1 << 29;
 /// Largest tensor, in elements, an op parameter may describe.
@@ -290,6 +341,18 @@ const MAX_ELEMENTS: usize = 1 << 28;
 
 fn distinct(axes: &[i64]) -> bool {
     axes.iter().enumerate().all(|(i, a)| !axes[..i].contains(a))
+}
+
+/// A public tensor carried by an op: consistent, finite and bounded.
+fn public_tensor(t: &FloatTensor) -> Result<(), String> {
+    let n = t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    if t.shape.len() > 16 || n != Some(t.data.len()) || t.data.len() > MAX_ELEMENTS {
+        return Err(format!("a public tensor of shape {:?} holds {} values", t.shape, t.data.len()));
+    }
+    if t.data.iter().any(|v| !v.is_finite()) {
+        return Err("a public tensor holds a value that is not finite".into());
+    }
+    Ok(())
 }
 
 /// Bounds on op parameters, so that no op of a received architecture can allocate without
@@ -388,6 +451,17 @@ fn op_bounds(op: &Op) -> Result<(), String> {
         }
         Op::Clip { lo, hi } if !(lo.is_finite() && hi.is_finite() && lo <= hi) => {
             return Err("bad clip bounds".into())
+        }
+        Op::ReduceSum { axes, .. } | Op::ReduceMax { axes, .. } if !distinct(axes) || axes.len() > 16 => {
+            return Err(format!("repeated or too many axes {axes:?}"));
+        }
+        Op::AddPublic(t) => public_tensor(t)?,
+        Op::Select { keep, fill } => {
+            public_tensor(keep)?;
+            public_tensor(fill)?;
+            if keep.data.iter().any(|&k| k != 0.0 && k != 1.0) {
+                return Err("a select mask holds values other than 0 and 1".into());
+            }
         }
         _ => {}
     }

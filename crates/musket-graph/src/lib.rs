@@ -14,11 +14,12 @@ mod ir;
 mod memory;
 mod node;
 mod range_plan;
+mod shape_infer;
 mod shape_ops;
 
 pub use exec::{
     run, run_sliced, slice_lengths, LayerStats, Owners, RunOptions, RunOutput, Slices, RANGE_CHECK_FAILED,
 };
-pub use float::{eval_f64, FloatRun};
+pub use float::{eval_f64, one_hot, FloatRun};
 pub use ir::{FloatTensor, Graph, Node, Op, ValueId};
 pub use memory::largest_tensor;

@@ -309,6 +309,63 @@ pub(crate) fn eval_node<'v, P: Protocol>(
             }
             y
         }
+        Op::Exp => nn::exp(p, fp, get(0)?)?,
+        Op::Log => nn::log(p, fp, get(0)?)?,
+        Op::Abs => nn::abs(p, get(0)?)?,
+        Op::Gelu => nn::gelu(p, fp, get(0)?)?,
+        Op::Max | Op::Min => {
+            let (a, b) = broadcast_pair(p, get(0)?, get(1)?)?;
+            if node.op == Op::Max {
+                nn::maximum(p, &a, &b)?
+            } else {
+                nn::minimum(p, &a, &b)?
+            }
+        }
+        Op::ReduceSum { axes, keepdims } | Op::ReduceMax { axes, keepdims, .. } => {
+            let x = get(0)?;
+            let shape = x.shape().to_vec();
+            let axes = crate::float::reduce_axes(axes, shape.len()).map_err(|e| usage(&node.name, e))?;
+            let mut sorted = axes.clone();
+            sorted.sort_unstable_by(|a, b| b.cmp(a));
+            let mut y = x.clone();
+            for &a in &sorted {
+                y = match node.op {
+                    Op::ReduceMax { min: false, .. } => nn::max_along(p, &y, a)?,
+                    Op::ReduceMax { min: true, .. } => nn::min_along(p, &y, a)?,
+                    _ => p.sum_axis(&y, a)?,
+                };
+            }
+            p.reshape(&y, &crate::float::reduced_shape(&shape, &axes, *keepdims))?
+        }
+        Op::AddPublic(c) => {
+            let x = get(0)?;
+            let shape = broadcast_shapes(x.shape(), &c.shape)?;
+            let x = if x.shape() == shape.as_slice() {
+                x.clone()
+            } else {
+                p.linear(x, &|t| broadcast_to(t, &shape))?
+            };
+            let c = broadcast_to(&encode(fp, c)?, &shape)?;
+            p.add_public(&x, &c)?
+        }
+        Op::Select { keep, fill } => {
+            let x = get(0)?;
+            let shape = broadcast_shapes(&broadcast_shapes(x.shape(), &keep.shape)?, &fill.shape)?;
+            let x = if x.shape() == shape.as_slice() {
+                x.clone()
+            } else {
+                p.linear(x, &|t| broadcast_to(t, &shape))?
+            };
+            let keep = broadcast_to(
+                &RingTensor::new(keep.shape.clone(), keep.data.iter().map(|&k| k as u64).collect())?,
+                &shape,
+            )?;
+            let fill = broadcast_to(&encode(fp, fill)?, &shape)?;
+            // Multiplying each share by a public 0 or 1 is linear and exact.
+            let kept = p.linear(&x, &|t| t.mul(&keep))?;
+            let dropped = fill.zip_with(&keep, "select", |f, k| if k == 0 { f } else { 0 })?;
+            p.add_public(&kept, &dropped)?
+        }
     };
     Ok(out)
 }

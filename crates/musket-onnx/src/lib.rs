@@ -5,9 +5,11 @@
 //! error naming the node and its op.
 
 mod builders;
+mod model;
 mod tensors;
 
 pub use builders::{import, import_for_input, load, load_for_input};
+pub use model::{ImportOptions, Model};
 pub use tensors::MAX_TENSOR_ELEMENTS;
 
 /// Why a model could not be imported.

@@ -33,12 +33,8 @@ pub(crate) fn to_float(t: &TensorProto) -> Result<FloatTensor, ImportError> {
     let dt = t.data_type;
     let raw = &t.raw_data;
     let data: Vec<f64> = if !raw.is_empty() {
-        let width = match dt {
-            x if x == DataType::FLOAT as i32 || x == DataType::INT32 as i32 => 4,
-            x if x == DataType::DOUBLE as i32 || x == DataType::INT64 as i32 => 8,
-            x if x == DataType::BOOL as i32 || x == DataType::UINT8 as i32 || x == DataType::INT8 as i32 => 1,
-            _ => return Err(invalid(name, format!("data type {dt} is not supported"))),
-        };
+        let width =
+            element_width(dt).ok_or_else(|| invalid(name, format!("data type {dt} is not supported")))?;
         if raw.len() != n * width {
             return Err(invalid(
                 name,
@@ -59,6 +55,13 @@ pub(crate) fn to_float(t: &TensorProto) -> Result<FloatTensor, ImportError> {
                 raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8")) as f64).collect()
             }
             x if x == DataType::INT8 as i32 => raw.iter().map(|&b| b as i8 as f64).collect(),
+            x if x == DataType::FLOAT16 as i32 => {
+                raw.chunks_exact(2).map(|c| f16_to_f64(u16::from_le_bytes([c[0], c[1]]))).collect()
+            }
+            x if x == DataType::BFLOAT16 as i32 => raw
+                .chunks_exact(2)
+                .map(|c| f32::from_bits(u32::from(u16::from_le_bytes([c[0], c[1]])) << 16) as f64)
+                .collect(),
             _ => raw.iter().map(|&b| b as f64).collect(),
         }
     } else if ![
@@ -86,4 +89,27 @@ pub(crate) fn to_float(t: &TensorProto) -> Result<FloatTensor, ImportError> {
         Vec::new()
     };
     FloatTensor::new(shape, data).ok_or_else(|| invalid(name, format!("{n} elements expected")))
+}
+
+/// Bytes per element of an ONNX data type Musket reads, `None` for the others.
+pub(crate) fn element_width(dt: i32) -> Option<usize> {
+    Some(match dt {
+        x if x == DataType::FLOAT as i32 || x == DataType::INT32 as i32 => 4,
+        x if x == DataType::DOUBLE as i32 || x == DataType::INT64 as i32 => 8,
+        x if x == DataType::FLOAT16 as i32 || x == DataType::BFLOAT16 as i32 => 2,
+        x if x == DataType::BOOL as i32 || x == DataType::UINT8 as i32 || x == DataType::INT8 as i32 => 1,
+        _ => return None,
+    })
+}
+
+/// An IEEE half-precision value (written out: a two-line conversion is not worth a crate).
+fn f16_to_f64(h: u16) -> f64 {
+    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let (exp, frac) = (i32::from((h >> 10) & 0x1f), f64::from(h & 0x3ff));
+    sign * match exp {
+        0 => frac * 2f64.powi(-24),
+        31 if frac == 0.0 => f64::INFINITY,
+        31 => f64::NAN,
+        e => (1.0 + frac / 1024.0) * 2f64.powi(e - 15),
+    }
 }

@@ -1,14 +1,18 @@
 //! One builder per supported ONNX op.
 
+mod consts;
+mod transformer;
+
+use crate::model::{ImportOptions, Model};
 use crate::tensors::to_float;
 use crate::ImportError;
 use musket_graph::{FloatTensor, Graph, Node, Op, ValueId};
 use musket_nn::{Conv2d, Pool2d};
-use onnx_protobuf::{AttributeProto, Message, ModelProto, NodeProto};
+use onnx_protobuf::{AttributeProto, ModelProto, NodeProto};
 use std::collections::HashMap;
 use std::path::Path;
 
-/// Reads and imports an ONNX file.
+/// Reads and imports an ONNX file (with its external data, if any).
 pub fn load(path: &Path) -> Result<Graph, ImportError> {
     load_for_input(path, None)
 }
@@ -18,18 +22,9 @@ const MAX_MODEL_BYTES: u64 = 2 << 30;
 
 /// Reads and imports an ONNX file specialised to a concrete input shape: shape computations
 /// on the input (Shape and what follows it) fold to constants. Only a regular file of at most
-/// 2 GiB is read.
+/// 2 GiB is read, with at most as much external data.
 pub fn load_for_input(path: &Path, input_shape: Option<&[usize]>) -> Result<Graph, ImportError> {
-    let io = |reason: String| ImportError::Io { path: path.display().to_string(), reason };
-    let meta = std::fs::metadata(path).map_err(|e| io(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(io("not a regular file".into()));
-    }
-    if meta.len() > MAX_MODEL_BYTES {
-        return Err(io(format!("{} bytes, more than a protobuf can hold", meta.len())));
-    }
-    let bytes = std::fs::read(path).map_err(|e| io(e.to_string()))?;
-    import_for_input(&bytes, input_shape)
+    Model::read(path, MAX_MODEL_BYTES)?.import(&ImportOptions { input_shape, output: None })
 }
 
 /// Imports an ONNX model from its protobuf bytes.
@@ -39,7 +34,18 @@ pub fn import(bytes: &[u8]) -> Result<Graph, ImportError> {
 
 /// Imports an ONNX model specialised to a concrete input shape (see [`load_for_input`]).
 pub fn import_for_input(bytes: &[u8], concrete: Option<&[usize]>) -> Result<Graph, ImportError> {
-    let model = ModelProto::parse_from_bytes(bytes).map_err(|e| ImportError::Protobuf(e.to_string()))?;
+    Model::parse(bytes)?.import(&ImportOptions { input_shape: concrete, output: None })
+}
+
+/// ONNX tensor element types that hold integers (token ids when they are the model input).
+fn is_integer_type(elem_type: i32) -> bool {
+    // INT8, UINT8, INT16, UINT16, INT32, INT64, UINT32, UINT64.
+    matches!(elem_type, 2..=7 | 12 | 13)
+}
+
+/// Imports a parsed model.
+pub(crate) fn import_model(model: &ModelProto, options: &ImportOptions<'_>) -> Result<Graph, ImportError> {
+    let concrete = options.input_shape;
     let opset = model
         .opset_import
         .iter()
@@ -58,12 +64,29 @@ pub fn import_for_input(bytes: &[u8], concrete: Option<&[usize]>) -> Result<Grap
             inputs.len()
         )));
     };
-    let dims = &input.type_.tensor_type().shape.dim;
+    let tensor_type = input.type_.tensor_type();
+    let dims = &tensor_type.shape.dim;
     let input_shape: Vec<Option<usize>> = dims
         .iter()
         .map(|d| if d.has_dim_value() && d.dim_value() > 0 { Some(d.dim_value() as usize) } else { None })
         .collect();
-    b.vals.insert(input.name.clone(), Ref::Input);
+    if let Some(c) = concrete {
+        // Checked here, before shape inference would fail at the first node that cannot take it.
+        if c.len() != input_shape.len()
+            || c.iter().zip(&input_shape).any(|(&got, want)| want.is_some_and(|w| w != got))
+        {
+            let dims: Vec<String> =
+                input_shape.iter().map(|d| d.map_or("N".to_string(), |d| d.to_string())).collect();
+            return Err(ImportError::Model(format!(
+                "input {:?} has shape {c:?}, the model expects [{}]",
+                input.name,
+                dims.join(", ")
+            )));
+        }
+    }
+    let input_ref =
+        if is_integer_type(tensor_type.elem_type) { Ref::Ids(b.concrete.clone()) } else { Ref::Input };
+    b.vals.insert(input.name.clone(), input_ref);
     for n in &g.node {
         for i in &n.input {
             *b.uses.entry(i.clone()).or_default() += 1;
@@ -75,15 +98,19 @@ pub fn import_for_input(bytes: &[u8], concrete: Option<&[usize]>) -> Result<Grap
     for n in &g.node {
         b.node(n)?;
     }
-    let [output] = &g.output[..] else {
-        return Err(ImportError::Model(format!(
-            "the model has {} outputs; Musket supports exactly one",
-            g.output.len()
-        )));
+    let output = match options.output {
+        Some(name) => g.output.iter().find(|o| o.name == name).ok_or_else(|| {
+            let names: Vec<&str> = g.output.iter().map(|o| o.name.as_str()).collect();
+            ImportError::Model(format!("the model has no output {name:?} (its outputs: {names:?})"))
+        })?,
+        None => g.output.first().ok_or_else(|| ImportError::Model("the model has no outputs".into()))?,
     };
     let out = match b.vals.get(&output.name) {
         Some(Ref::Input) => None,
         Some(Ref::Node(k)) => Some(*k),
+        Some(Ref::Ids(_)) => {
+            return Err(ImportError::Model(format!("output {:?} is the token ids themselves", output.name)))
+        }
         Some(Ref::Weight(_) | Ref::Const(..)) | None => {
             return Err(ImportError::Model(format!(
                 "output {:?} is not computed from the input",
@@ -107,6 +134,9 @@ enum Ref {
     Weight(usize),
     /// The output of node k (index into `nodes`).
     Node(usize),
+    /// The model input holding token ids (an integer tensor), viewed with this shape (after
+    /// reshapes; `None` when the input shape is not known): only embedding lookups may use it.
+    Ids(Option<Vec<usize>>),
 }
 
 #[derive(Default)]
@@ -120,8 +150,12 @@ struct Builder {
     nodes: Vec<(Node, Vec<Ref>)>,
     /// The concrete input shape, when importing for a known input.
     concrete: Option<Vec<usize>>,
-    /// Output shapes of nodes, learned by evaluating the graph built so far.
-    node_shapes: Vec<Vec<usize>>,
+    /// Output shapes of nodes (when the input shape is known), by each op's shape rule.
+    node_shapes: Vec<Option<Vec<usize>>>,
+    /// The vocabulary length of the embedding lookups on token ids, once one is seen.
+    one_hot: Option<usize>,
+    /// The integer input was cast to a float and is used as numbers.
+    ids_as_values: bool,
     /// Set in the throwaway builders that fold constant nodes.
     folding: bool,
 }
@@ -219,6 +253,31 @@ impl Builder {
         let out = n.output.first().filter(|s| !s.is_empty()).ok_or_else(|| self.invalid(n, "no output"))?;
         let name =
             if n.name.is_empty() { format!("{}_{}", n.op_type, self.nodes.len()) } else { n.name.clone() };
+        let r = self.push(n, name, op, inputs)?;
+        self.vals.insert(out.clone(), r);
+        Ok(())
+    }
+
+    /// Adds a node computing `op` (one of possibly several an ONNX node is lowered to) and
+    /// learns its output shape by the op's shape rule when its inputs' shapes are known.
+    fn push(&mut self, n: &NodeProto, name: String, op: Op, inputs: Vec<Ref>) -> Result<Ref, ImportError> {
+        if inputs.iter().any(|r| matches!(r, Ref::Ids(_))) {
+            return Err(self.unsupported(
+                n,
+                "token ids (an integer input) are only supported as the indices of embedding lookups",
+            ));
+        }
+        let mut shapes = Vec::with_capacity(inputs.len());
+        for r in &inputs {
+            shapes.push(self.static_shape(r)?);
+        }
+        let shape = match shapes.into_iter().collect::<Option<Vec<_>>>() {
+            Some(shapes) => {
+                let refs: Vec<&[usize]> = shapes.iter().map(Vec::as_slice).collect();
+                Some(op.output_shape(&refs).map_err(|e| self.invalid(n, e))?)
+            }
+            None => None,
+        };
         let node = Node {
             name,
             op_type: n.op_type.clone(),
@@ -226,9 +285,9 @@ impl Builder {
             inputs: Vec::new(),
             output: NODE_BASE + self.nodes.len(),
         };
-        self.vals.insert(out.clone(), Ref::Node(self.nodes.len()));
         self.nodes.push((node, inputs));
-        Ok(())
+        self.node_shapes.push(shape);
+        Ok(Ref::Node(self.nodes.len() - 1))
     }
 
     fn alias(&mut self, n: &NodeProto, r: Ref) -> Result<(), ImportError> {
@@ -292,6 +351,18 @@ impl Builder {
                 // Float types (FLOAT, DOUBLE, FLOAT16, BFLOAT16) keep real values; a constant cast
                 // to an integer type is truncated toward zero.
                 let float_target = matches!(to, 1 | 10 | 11 | 16);
+                if let Ref::Ids(shape) = &r {
+                    // Token ids stay ids through integer casts; cast to a float they are the
+                    // model's numeric input.
+                    if !float_target {
+                        return self.alias(n, r.clone());
+                    }
+                    if self.one_hot.is_some() || shape.as_ref() != self.concrete.as_ref() {
+                        return Err(self.unsupported(n, "token ids used both as indices and as values"));
+                    }
+                    self.ids_as_values = true;
+                    return self.alias(n, Ref::Input);
+                }
                 if let Ref::Const(t, public) = &r {
                     let data = if float_target {
                         t.data.clone()
@@ -376,10 +447,12 @@ impl Builder {
                 let e = self.scalar(n, 1)?;
                 let x = self.secret(n, 0)?;
                 match e {
-                    2.0 => self.emit(n, Op::Mul, vec![x.clone(), x]),
                     1.0 => self.alias(n, x),
                     0.5 => self.emit(n, Op::Sqrt, vec![x]),
-                    _ => Err(self.unsupported(n, "only exponents 0.5, 1 and 2 are supported")),
+                    -1.0 => self.emit(n, Op::Reciprocal, vec![x]),
+                    e if e.fract() == 0.0 && (2.0..=64.0).contains(&e) => self.integer_power(n, x, e as u32),
+                    _ => Err(self
+                        .unsupported(n, "only the exponents 0.5, -1 and the integers 1 to 64 are supported")),
                 }
             }
             "MaxPool" | "AveragePool" => {
@@ -401,16 +474,26 @@ impl Builder {
                 self.unary(n, op)
             }
             "GlobalAveragePool" => self.unary(n, Op::GlobalAveragePool),
-            "Flatten" => self.unary(n, Op::Flatten(attr_i(n, "axis", 1))),
+            "Flatten" => match self.get(n, 0)? {
+                Ref::Ids(shape) => self.ids_view(n, shape, Op::Flatten(attr_i(n, "axis", 1))),
+                _ => self.unary(n, Op::Flatten(attr_i(n, "axis", 1))),
+            },
             "Reshape" => {
-                if attr_i(n, "allowzero", 0) != 0 {
-                    return Err(self.unsupported(n, "allowzero = 1"));
-                }
                 let target: Vec<i64> = if self.opset < 5 {
                     attr_ints(n, "shape").ok_or_else(|| self.invalid(n, "missing shape"))?
                 } else {
                     self.constant(n, 1)?.data.iter().map(|&v| v as i64).collect()
                 };
+                // With allowzero = 1 (what the dynamo exporter writes) a 0 in the target is a
+                // zero-length dimension rather than a copy of the input's; without a 0 both
+                // meanings agree, and an empty tensor has nothing to compute.
+                if attr_i(n, "allowzero", 0) != 0 && target.contains(&0) {
+                    return Err(self
+                        .unsupported(n, "allowzero = 1 with a zero in the target shape (an empty tensor)"));
+                }
+                if let Ref::Ids(shape) = self.get(n, 0)? {
+                    return self.ids_view(n, shape, Op::Reshape(target));
+                }
                 self.unary(n, Op::Reshape(target))
             }
             "Transpose" => {
@@ -436,6 +519,9 @@ impl Builder {
                     return Err(self.invalid(n, "Unsqueeze needs axes"));
                 }
                 let op = if n.op_type == "Squeeze" { Op::Squeeze(axes) } else { Op::Unsqueeze(axes) };
+                if let Ref::Ids(shape) = self.get(n, 0)? {
+                    return self.ids_view(n, shape, op);
+                }
                 self.unary(n, op)
             }
             "Pad" => {
@@ -460,21 +546,6 @@ impl Builder {
                     return Err(self.unsupported(n, "negative pads (cropping)"));
                 }
                 self.unary(n, Op::Pad { pads: pads.iter().map(|&p| p as usize).collect(), value })
-            }
-            "ReduceMean" => {
-                let axes: Vec<i64> = if self.opset < 18 {
-                    attr_ints(n, "axes").unwrap_or_default()
-                } else {
-                    match self.optional(n, 1)? {
-                        Some(_) => self.constant(n, 1)?.data.iter().map(|&v| v as i64).collect(),
-                        None => Vec::new(),
-                    }
-                };
-                if axes.is_empty() && attr_i(n, "noop_with_empty_axes", 0) != 0 {
-                    let r = self.get(n, 0)?;
-                    return self.alias(n, r);
-                }
-                self.unary(n, Op::ReduceMean { axes, keepdims: attr_i(n, "keepdims", 1) != 0 })
             }
             "Slice" => {
                 let ints = |b: &Self, k: usize| -> Result<Vec<i64>, ImportError> {
@@ -530,6 +601,7 @@ impl Builder {
             "Gather" => {
                 let idx = match self.get(n, 1)? {
                     Ref::Const(t, _) => t,
+                    Ref::Ids(shape) => return self.embedding(n, shape),
                     _ => return Err(self.unsupported(n, "indices computed from secret values")),
                 };
                 if matches!(self.get(n, 0)?, Ref::Const(..)) && !self.folding {
@@ -563,7 +635,13 @@ impl Builder {
                 let dims: Vec<f64> = shape[start..end.max(start)].iter().map(|&d| d as f64).collect();
                 self.alias(n, Ref::Const(FloatTensor { shape: vec![dims.len()], data: dims }, true))
             }
-            _ => Err(self.unsupported(n, "")),
+            _ => {
+                if self.transformer_op(n)? {
+                    Ok(())
+                } else {
+                    Err(self.unsupported(n, ""))
+                }
+            }
         }
     }
 
@@ -590,12 +668,24 @@ impl Builder {
                 tb.vals.insert(i.clone(), Ref::Const(t.clone(), *p));
             }
         }
+        let consts: Vec<Option<FloatTensor>> = n
+            .input
+            .iter()
+            .map(|i| match self.vals.get(i) {
+                Some(Ref::Const(t, _)) => Some(t.clone()),
+                _ => None,
+            })
+            .collect();
+        if let Some(value) = self.fold_special(n, &consts) {
+            return self.alias(n, Ref::Const(value?, public));
+        }
         tb.node(n)?;
         let out_name = &n.output[0];
         let value = match tb.vals.get(out_name) {
             Some(Ref::Const(t, _)) => t.clone(),
-            Some(Ref::Node(_)) if tb.nodes.len() == 1 => {
-                let g = tb.finish(String::new(), vec![], Some(0));
+            Some(Ref::Node(k)) => {
+                let k = *k;
+                let g = tb.finish(String::new(), vec![], Some(k));
                 musket_graph::eval_f64(&g, &FloatTensor { shape: vec![], data: vec![0.0] })
                     .map_err(|e| self.invalid(n, format!("cannot evaluate constant node: {e}")))?
                     .output
@@ -606,36 +696,16 @@ impl Builder {
     }
 
     /// The static shape of a value, if known (needs a concrete input shape for computed values).
-    fn static_shape(&mut self, r: &Ref) -> Result<Option<Vec<usize>>, ImportError> {
+    fn static_shape(&self, r: &Ref) -> Result<Option<Vec<usize>>, ImportError> {
         Ok(match r {
-            Ref::Input => self.concrete.clone(),
+            Ref::Input => self.concrete.clone().map(|mut s| {
+                s.extend(self.one_hot);
+                s
+            }),
+            Ref::Ids(shape) => shape.clone(),
             Ref::Const(t, _) => Some(t.shape.clone()),
             Ref::Weight(i) => Some(self.weights[*i].1.shape.clone()),
-            Ref::Node(k) => {
-                let Some(input_shape) = self.concrete.clone() else { return Ok(None) };
-                if *k >= self.node_shapes.len() {
-                    // Evaluate the graph built so far on zeros of the input shape.
-                    let g = Builder {
-                        weights: self.weights.clone(),
-                        nodes: self.nodes.clone(),
-                        ..Default::default()
-                    }
-                    .finish(
-                        String::new(),
-                        input_shape.iter().map(|&d| Some(d)).collect(),
-                        Some(self.nodes.len() - 1),
-                    );
-                    let zeros = FloatTensor {
-                        shape: input_shape.clone(),
-                        data: vec![0.0; input_shape.iter().product()],
-                    };
-                    let run = musket_graph::eval_f64(&g, &zeros).map_err(|e| {
-                        ImportError::Model(format!("cannot infer shapes for this input: {e}"))
-                    })?;
-                    self.node_shapes = run.shapes;
-                }
-                self.node_shapes.get(*k).cloned()
-            }
+            Ref::Node(k) => self.node_shapes.get(*k).cloned().flatten(),
         })
     }
 
@@ -659,6 +729,31 @@ impl Builder {
             _ => None,
         };
         let op = n.op_type.as_str();
+        if !folding && matches!(op, "Add" | "Sub") {
+            let (pa, pb) = (self.public_addend(&a), self.public_addend(&b));
+            match (pa, pb, op) {
+                (None, Some(c), "Add") if scalar(&b).is_none() => {
+                    let x = self.secret(n, 0)?;
+                    return self.emit(n, Op::AddPublic(c), vec![x]);
+                }
+                (Some(c), None, "Add") if scalar(&a).is_none() => {
+                    let x = self.secret(n, 1)?;
+                    return self.emit(n, Op::AddPublic(c), vec![x]);
+                }
+                (None, Some(c), "Sub") if scalar(&b).is_none() => {
+                    let x = self.secret(n, 0)?;
+                    let neg =
+                        FloatTensor { shape: c.shape.clone(), data: c.data.iter().map(|v| -v).collect() };
+                    return self.emit(n, Op::AddPublic(neg), vec![x]);
+                }
+                (Some(c), None, "Sub") if scalar(&a).is_none() => {
+                    let x = self.secret(n, 1)?;
+                    let neg = self.push(n, format!("{}/neg", n.name), Op::MulConst(-1.0), vec![x])?;
+                    return self.emit(n, Op::AddPublic(c), vec![neg]);
+                }
+                _ => {}
+            }
+        }
         match (op, scalar(&a), scalar(&b)) {
             (_, Some(_), Some(_)) => return Err(self.unsupported(n, "operations between two constants")),
             ("Add", None, Some(c)) | ("Add", Some(c), None) => {
@@ -828,7 +923,9 @@ impl Builder {
                 Ref::Input => 0,
                 Ref::Weight(i) => Graph::weight_id(new_index[*i]),
                 Ref::Node(k) => 1 + w + k,
-                Ref::Const(..) => unreachable!("constants are converted to weights before use"),
+                Ref::Const(..) | Ref::Ids(_) => {
+                    unreachable!("constants and token ids are converted before use")
+                }
             }
         };
         let nodes: Vec<Node> = self
@@ -842,6 +939,6 @@ impl Builder {
             })
             .collect();
         let output = out_node.map_or(0, |k| 1 + w + k);
-        Graph { input_name, input_shape, weights, nodes, output }
+        Graph { input_name, input_shape, weights, nodes, output, input_one_hot: self.one_hot }
     }
 }

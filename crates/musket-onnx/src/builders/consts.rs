@@ -1,0 +1,286 @@
+//! Import-time evaluation of the ops that only ever see constants in the models Musket runs:
+//! the shape and mask computations of transformer exports (ConstantOfShape, Range, the
+//! comparisons, Where, logical ops, GatherElements, ...). Their inputs are public (shapes) or
+//! the model owner's constants, so the importer folds them; none has a secure form.
+
+use super::{attr, attr_i, Builder};
+use crate::ImportError;
+use musket_graph::FloatTensor;
+use onnx_protobuf::NodeProto;
+
+/// Largest tensor built at import by these ops.
+const MAX_FOLDED: usize = 1 << 26;
+
+fn broadcast(shapes: &[&[usize]]) -> Option<Vec<usize>> {
+    let rank = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
+    let mut out = vec![1usize; rank];
+    for s in shapes {
+        for (i, &d) in s.iter().enumerate() {
+            let o = &mut out[rank - s.len() + i];
+            match (*o, d) {
+                (a, b) if a == b => {}
+                (1, b) => *o = b,
+                (_, 1) => {}
+                _ => return None,
+            }
+        }
+    }
+    Some(out)
+}
+
+/// The flat index into `shape` (right-aligned, broadcast) of the multi-index `idx` of `out`.
+fn source_index(idx: &[usize], shape: &[usize]) -> usize {
+    let off = idx.len() - shape.len();
+    shape.iter().enumerate().fold(0, |acc, (d, &s)| acc * s + if s == 1 { 0 } else { idx[off + d] })
+}
+
+fn for_each_index(shape: &[usize], mut f: impl FnMut(&[usize])) {
+    let n: usize = shape.iter().product();
+    let mut idx = vec![0usize; shape.len()];
+    for _ in 0..n {
+        f(&idx);
+        for d in (0..shape.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+}
+
+/// Elementwise `f` over broadcast inputs.
+fn zip_n(ins: &[&FloatTensor], f: impl Fn(&[f64]) -> f64) -> Result<FloatTensor, String> {
+    let shapes: Vec<&[usize]> = ins.iter().map(|t| t.shape.as_slice()).collect();
+    let shape = broadcast(&shapes).ok_or_else(|| format!("cannot broadcast shapes {shapes:?}"))?;
+    let n: usize = shape.iter().product();
+    if n > MAX_FOLDED {
+        return Err(format!("a constant of shape {shape:?} is too large to fold"));
+    }
+    let mut data = Vec::with_capacity(n);
+    let mut vals = vec![0.0; ins.len()];
+    for_each_index(&shape, |idx| {
+        for (k, t) in ins.iter().enumerate() {
+            vals[k] = t.data[source_index(idx, &t.shape)];
+        }
+        data.push(f(&vals));
+    });
+    Ok(FloatTensor { shape, data })
+}
+
+fn truth(b: bool) -> f64 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+fn dims(t: &FloatTensor) -> Result<Vec<usize>, String> {
+    t.data
+        .iter()
+        .map(
+            |&v| {
+                if v >= 0.0 && v.fract() == 0.0 {
+                    Ok(v as usize)
+                } else {
+                    Err(format!("bad dimension {v}"))
+                }
+            },
+        )
+        .collect()
+}
+
+impl Builder {
+    /// Evaluates `n` on constant inputs if it is one of the ops above; `None` for other ops.
+    pub(super) fn fold_special(
+        &self,
+        n: &NodeProto,
+        ins: &[Option<FloatTensor>],
+    ) -> Option<Result<FloatTensor, ImportError>> {
+        let get = |k: usize| ins.get(k).and_then(Option::as_ref).ok_or_else(|| format!("missing input {k}"));
+        let result: Result<FloatTensor, String> = match n.op_type.as_str() {
+            "ConstantOfShape" => (|| {
+                let shape = dims(get(0)?)?;
+                let count =
+                    shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).filter(|&c| c <= MAX_FOLDED);
+                let count = count.ok_or_else(|| format!("shape {shape:?} is too large"))?;
+                let value = match attr(n, "value").and_then(|a| a.t.as_ref()) {
+                    Some(t) => crate::tensors::to_float(t)
+                        .map_err(|e| e.to_string())?
+                        .data
+                        .first()
+                        .copied()
+                        .unwrap_or(0.0),
+                    None => 0.0,
+                };
+                Ok(FloatTensor { shape, data: vec![value; count] })
+            })(),
+            "Range" => (|| {
+                let (start, limit, delta) = (get(0)?, get(1)?, get(2)?);
+                let (s, l, d) = (start.data[0], limit.data[0], delta.data[0]);
+                if d == 0.0 {
+                    return Err("Range with a zero step".into());
+                }
+                let count = ((l - s) / d).ceil().max(0.0);
+                if count > MAX_FOLDED as f64 {
+                    return Err("Range is too long".into());
+                }
+                let data: Vec<f64> = (0..count as usize).map(|i| s + i as f64 * d).collect();
+                Ok(FloatTensor { shape: vec![data.len()], data })
+            })(),
+            "Equal" => zip_n(&[get(0).ok()?, get(1).ok()?], |v| truth(v[0] == v[1])),
+            "Less" => zip_n(&[get(0).ok()?, get(1).ok()?], |v| truth(v[0] < v[1])),
+            "LessOrEqual" => zip_n(&[get(0).ok()?, get(1).ok()?], |v| truth(v[0] <= v[1])),
+            "Greater" => zip_n(&[get(0).ok()?, get(1).ok()?], |v| truth(v[0] > v[1])),
+            "GreaterOrEqual" => zip_n(&[get(0).ok()?, get(1).ok()?], |v| truth(v[0] >= v[1])),
+            "And" => zip_n(&[get(0).ok()?, get(1).ok()?], |v| truth(v[0] != 0.0 && v[1] != 0.0)),
+            "Or" => zip_n(&[get(0).ok()?, get(1).ok()?], |v| truth(v[0] != 0.0 || v[1] != 0.0)),
+            "Xor" => zip_n(&[get(0).ok()?, get(1).ok()?], |v| truth((v[0] != 0.0) != (v[1] != 0.0))),
+            "Not" => zip_n(&[get(0).ok()?], |v| truth(v[0] == 0.0)),
+            "Where" => {
+                zip_n(&[get(0).ok()?, get(1).ok()?, get(2).ok()?], |v| if v[0] != 0.0 { v[1] } else { v[2] })
+            }
+            "IsNaN" => zip_n(&[get(0).ok()?], |v| truth(v[0].is_nan())),
+            "IsInf" => zip_n(&[get(0).ok()?], |v| truth(v[0].is_infinite())),
+            "Neg" => zip_n(&[get(0).ok()?], |v| -v[0]),
+            "Abs" => zip_n(&[get(0).ok()?], |v| v[0].abs()),
+            "Floor" => zip_n(&[get(0).ok()?], |v| v[0].floor()),
+            "Ceil" => zip_n(&[get(0).ok()?], |v| v[0].ceil()),
+            "Round" => zip_n(&[get(0).ok()?], |v| v[0].round_ties_even()),
+            "Sign" => zip_n(&[get(0).ok()?], |v| if v[0] == 0.0 { 0.0 } else { v[0].signum() }),
+            "Exp" => zip_n(&[get(0).ok()?], |v| v[0].exp()),
+            "Log" => zip_n(&[get(0).ok()?], |v| v[0].ln()),
+            "Pow" => zip_n(&[get(0).ok()?, get(1).ok()?], |v| v[0].powf(v[1])),
+            "Mod" => {
+                let fmod = attr_i(n, "fmod", 0) != 0;
+                zip_n(&[get(0).ok()?, get(1).ok()?], |v| {
+                    if fmod {
+                        v[0] % v[1]
+                    } else {
+                        v[0] - v[1] * (v[0] / v[1]).floor()
+                    }
+                })
+            }
+            "Min" | "Max" | "Sum" | "Mean" => {
+                let all: Vec<&FloatTensor> = ins.iter().filter_map(Option::as_ref).collect();
+                let op = n.op_type.clone();
+                zip_n(&all, |v| match op.as_str() {
+                    "Min" => v.iter().copied().fold(f64::INFINITY, f64::min),
+                    "Max" => v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                    "Sum" => v.iter().sum(),
+                    _ => v.iter().sum::<f64>() / v.len() as f64,
+                })
+            }
+            "Size" => {
+                let t = get(0).ok()?;
+                Ok(FloatTensor { shape: vec![], data: vec![t.data.len() as f64] })
+            }
+            "GatherElements" => (|| {
+                let (data, idx) = (get(0)?, get(1)?);
+                let rank = data.shape.len() as i64;
+                let a = attr_i(n, "axis", 0);
+                let axis = if a < 0 { a + rank } else { a };
+                if axis < 0 || axis >= rank || idx.shape.len() != data.shape.len() {
+                    return Err("bad GatherElements axis or ranks".into());
+                }
+                let axis = axis as usize;
+                let dim = data.shape[axis] as f64;
+                let mut out = Vec::with_capacity(idx.data.len());
+                let mut bad = false;
+                for_each_index(&idx.shape, |ix| {
+                    let raw = idx.data[source_index(ix, &idx.shape)];
+                    let j = if raw < 0.0 { raw + dim } else { raw };
+                    if !(0.0..dim).contains(&j)
+                        || ix.iter().zip(&data.shape).enumerate().any(|(d, (&i, &s))| d != axis && i >= s)
+                    {
+                        bad = true;
+                        out.push(0.0);
+                        return;
+                    }
+                    let mut at = ix.to_vec();
+                    at[axis] = j as usize;
+                    out.push(data.data[source_index(&at, &data.shape)]);
+                });
+                if bad {
+                    return Err("GatherElements index out of range".into());
+                }
+                Ok(FloatTensor { shape: idx.shape.clone(), data: out })
+            })(),
+            "Trilu" => (|| {
+                let x = get(0)?;
+                let k = match ins.get(1).and_then(Option::as_ref) {
+                    Some(t) => t.data.first().copied().unwrap_or(0.0) as i64,
+                    None => 0,
+                };
+                let upper = attr_i(n, "upper", 1) != 0;
+                let r = x.shape.len();
+                if r < 2 {
+                    return Err("Trilu needs 2-D or more".into());
+                }
+                let (rows, cols) = (x.shape[r - 2], x.shape[r - 1]);
+                let data = x
+                    .data
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| {
+                        let (row, col) = (((i / cols) % rows) as i64, (i % cols) as i64);
+                        let keep = if upper { col - row >= k } else { col - row <= k };
+                        if keep {
+                            v
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                Ok(FloatTensor { shape: x.shape.clone(), data })
+            })(),
+            "CumSum" => (|| {
+                let (x, axis_t) = (get(0)?, get(1)?);
+                let rank = x.shape.len() as i64;
+                let a = axis_t.data.first().copied().unwrap_or(0.0) as i64;
+                let axis = if a < 0 { a + rank } else { a };
+                if axis < 0 || axis >= rank {
+                    return Err("bad CumSum axis".into());
+                }
+                let axis = axis as usize;
+                let (exclusive, reverse) = (attr_i(n, "exclusive", 0) != 0, attr_i(n, "reverse", 0) != 0);
+                let (len, inner) = (x.shape[axis], x.shape[axis + 1..].iter().product::<usize>());
+                let outer: usize = x.shape[..axis].iter().product();
+                let mut out = x.data.clone();
+                for o in 0..outer {
+                    for i in 0..inner {
+                        let mut acc = 0.0;
+                        let order: Vec<usize> =
+                            if reverse { (0..len).rev().collect() } else { (0..len).collect() };
+                        for l in order {
+                            let at = (o * len + l) * inner + i;
+                            let v = x.data[at];
+                            out[at] = if exclusive { acc } else { acc + v };
+                            acc += v;
+                        }
+                    }
+                }
+                Ok(FloatTensor { shape: x.shape.clone(), data: out })
+            })(),
+            "Tile" => (|| {
+                let (x, reps) = (get(0)?, dims(get(1)?)?);
+                if reps.len() != x.shape.len() {
+                    return Err("Tile repeats differ from the rank".into());
+                }
+                let shape: Vec<usize> = x.shape.iter().zip(&reps).map(|(a, b)| a * b).collect();
+                if shape.iter().product::<usize>() > MAX_FOLDED {
+                    return Err("Tile result too large".into());
+                }
+                let mut data = Vec::new();
+                for_each_index(&shape, |ix| {
+                    let at: Vec<usize> = ix.iter().zip(&x.shape).map(|(i, s)| i % s).collect();
+                    data.push(x.data[source_index(&at, &x.shape)]);
+                });
+                Ok(FloatTensor { shape, data })
+            })(),
+            _ => return None,
+        };
+        Some(result.map_err(|e| self.invalid(n, format!("cannot fold this constant computation: {e}"))))
+    }
+}

@@ -1,0 +1,378 @@
+//! The ops of today's exporters beyond the classic CNN set: what PyTorch's dynamo exporter and
+//! `transformers` write (IsNaN guards, Where on masks, Gelu, additive masks of -inf, token-id
+//! embedding lookups, integer powers) and the elementwise and reduction ops of the ONNX
+//! conformance tests. Each is either lowered to IR ops (one definition each, in musket-graph)
+//! or folded to a constant.
+
+use super::{attr_f, attr_i, attr_ints, attr_s, Builder, Ref};
+use crate::ImportError;
+use musket_graph::{FloatTensor, Op};
+use onnx_protobuf::NodeProto;
+
+/// A constant at least this large in magnitude (or infinite) in an additive mask or a Where
+/// fill stands for minus or plus infinity (PyTorch writes the float32 minimum, -3.4e38).
+const SENTINEL: f64 = 1e30;
+/// What such a sentinel becomes: far beyond any score a softmax meets (its exponential input
+/// is clamped at -64 below the row maximum) and well inside the fixed-point range.
+pub(crate) const SENTINEL_LIMIT: f64 = (1u64 << 20) as f64;
+
+/// Replaces infinite or huge mask constants by ±[`SENTINEL_LIMIT`].
+fn clamp_sentinels(t: &FloatTensor) -> FloatTensor {
+    let data = t
+        .data
+        .iter()
+        .map(|&v| {
+            if v.is_nan() {
+                0.0
+            } else if v.abs() >= SENTINEL {
+                SENTINEL_LIMIT.copysign(v)
+            } else {
+                v
+            }
+        })
+        .collect();
+    FloatTensor { shape: t.shape.clone(), data }
+}
+
+fn has_sentinels(t: &FloatTensor) -> bool {
+    t.data.iter().any(|v| !v.is_finite() || v.abs() >= SENTINEL)
+}
+
+impl Builder {
+    /// A node-local name for the k-th IR node an ONNX node is lowered to.
+    fn part(&self, n: &NodeProto, what: &str) -> String {
+        let base =
+            if n.name.is_empty() { format!("{}_{}", n.op_type, self.nodes.len()) } else { n.name.clone() };
+        format!("{base}/{what}")
+    }
+
+    /// The ops handled here; `Ok(false)` when `n` is none of them.
+    pub(super) fn transformer_op(&mut self, n: &NodeProto) -> Result<bool, ImportError> {
+        match n.op_type.as_str() {
+            "IsNaN" | "IsInf" => {
+                // Fixed-point values are never NaN or infinite (inputs and weights are checked
+                // when encoded), so the guard is a constant: false everywhere.
+                let r = self.get(n, 0)?;
+                let shape = self.static_shape(&r)?.ok_or_else(|| {
+                    self.unsupported(n, "on a value whose shape is only known for a concrete input")
+                })?;
+                let count = shape.iter().product();
+                self.alias(n, Ref::Const(FloatTensor { shape, data: vec![0.0; count] }, true))?;
+            }
+            "Where" => self.where_(n)?,
+            "Gelu" => match attr_s(n, "approximate").as_deref() {
+                None | Some("none") | Some("") => self.unary(n, Op::Gelu)?,
+                Some("tanh") => {
+                    let x = self.secret(n, 0)?;
+                    self.gelu_tanh(n, x)?;
+                }
+                Some(other) => return Err(self.unsupported(n, &format!("approximate = {other:?}"))),
+            },
+            "Neg" => self.unary(n, Op::MulConst(-1.0))?,
+            "Abs" => self.unary(n, Op::Abs)?,
+            "Exp" => self.unary(n, Op::Exp)?,
+            "Log" => self.unary(n, Op::Log)?,
+            "Softplus" => {
+                // ln(1 + e^x) = relu(x) + ln(1 + e^-|x|): the log's argument stays in [1, 2].
+                let x = self.secret(n, 0)?;
+                let r = self.push(n, self.part(n, "relu"), Op::Relu, vec![x.clone()])?;
+                let a = self.push(n, self.part(n, "abs"), Op::Abs, vec![x])?;
+                let na = self.push(n, self.part(n, "neg"), Op::MulConst(-1.0), vec![a])?;
+                let e = self.push(n, self.part(n, "exp"), Op::Exp, vec![na])?;
+                let e1 = self.push(n, self.part(n, "plus1"), Op::AddConst(1.0), vec![e])?;
+                let l = self.push(n, self.part(n, "log"), Op::Log, vec![e1])?;
+                self.emit(n, Op::Add, vec![r, l])?;
+            }
+            "HardSigmoid" => {
+                let (alpha, beta) = (attr_f(n, "alpha", 0.2), attr_f(n, "beta", 0.5));
+                let x = self.secret(n, 0)?;
+                let ax = self.push(n, self.part(n, "scale"), Op::MulConst(alpha), vec![x])?;
+                let axb = self.push(n, self.part(n, "shift"), Op::AddConst(beta), vec![ax])?;
+                self.emit(n, Op::Clip { lo: 0.0, hi: 1.0 }, vec![axb])?;
+            }
+            "HardSwish" => {
+                let x = self.secret(n, 0)?;
+                let ax = self.push(n, self.part(n, "scale"), Op::MulConst(1.0 / 6.0), vec![x.clone()])?;
+                let axb = self.push(n, self.part(n, "shift"), Op::AddConst(0.5), vec![ax])?;
+                let h = self.push(n, self.part(n, "clip"), Op::Clip { lo: 0.0, hi: 1.0 }, vec![axb])?;
+                self.emit(n, Op::Mul, vec![x, h])?;
+            }
+            "Elu" | "Selu" | "Celu" => {
+                // scale (relu(x) + alpha (e^min(x, 0) - 1)); Celu divides min(x, 0) by alpha.
+                let (alpha, scale) = match n.op_type.as_str() {
+                    "Elu" => (attr_f(n, "alpha", 1.0), 1.0),
+                    "Celu" => (attr_f(n, "alpha", 1.0), 1.0),
+                    _ => (
+                        attr_f(n, "alpha", 1.673_263_192_176_818_8),
+                        attr_f(n, "gamma", 1.050_701_022_148_132_3),
+                    ),
+                };
+                let x = self.secret(n, 0)?;
+                let pos = self.push(n, self.part(n, "relu"), Op::Relu, vec![x.clone()])?;
+                let neg = self.push(n, self.part(n, "min0"), Op::Sub, vec![x, pos.clone()])?;
+                let neg = if n.op_type == "Celu" {
+                    self.push(n, self.part(n, "over_alpha"), Op::MulConst(1.0 / alpha), vec![neg])?
+                } else {
+                    neg
+                };
+                let e = self.push(n, self.part(n, "exp"), Op::Exp, vec![neg])?;
+                let em1 = self.push(n, self.part(n, "minus1"), Op::AddConst(-1.0), vec![e])?;
+                let aem1 = self.push(n, self.part(n, "alpha"), Op::MulConst(alpha), vec![em1])?;
+                if scale == 1.0 {
+                    self.emit(n, Op::Add, vec![pos, aem1])?;
+                } else {
+                    let sum = self.push(n, self.part(n, "sum"), Op::Add, vec![pos, aem1])?;
+                    self.emit(n, Op::MulConst(scale), vec![sum])?;
+                }
+            }
+            "PRelu" => {
+                // relu(x) + slope * min(x, 0), the slope a secret weight.
+                let x = self.secret(n, 0)?;
+                let slope = self.secret(n, 1)?;
+                let pos = self.push(n, self.part(n, "relu"), Op::Relu, vec![x.clone()])?;
+                let neg = self.push(n, self.part(n, "min0"), Op::Sub, vec![x, pos.clone()])?;
+                let sn = self.push(n, self.part(n, "slope"), Op::Mul, vec![neg, slope])?;
+                self.emit(n, Op::Add, vec![pos, sn])?;
+            }
+            "Max" | "Min" | "Sum" | "Mean" => {
+                let count = n.input.iter().filter(|i| !i.is_empty()).count();
+                if count == 0 {
+                    return Err(self.invalid(n, "no inputs"));
+                }
+                let op = match n.op_type.as_str() {
+                    "Max" => Op::Max,
+                    "Min" => Op::Min,
+                    _ => Op::Add,
+                };
+                let mut acc = self.secret(n, 0)?;
+                for k in 1..count {
+                    let next = self.secret(n, k)?;
+                    acc = self.push(n, self.part(n, &format!("{k}")), op.clone(), vec![acc, next])?;
+                }
+                let out = if n.op_type == "Mean" && count > 1 {
+                    self.push(n, self.part(n, "mean"), Op::MulConst(1.0 / count as f64), vec![acc])?
+                } else if count == 1 {
+                    self.push(n, self.part(n, "copy"), Op::Identity, vec![acc])?
+                } else {
+                    acc
+                };
+                self.alias(n, out)?;
+            }
+            "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceMean" => {
+                // The axes are an input from opset 13 (ReduceSum) or 18 (the others).
+                let axes_as_input =
+                    if n.op_type == "ReduceSum" { self.opset >= 13 } else { self.opset >= 18 };
+                let axes: Vec<i64> = if axes_as_input {
+                    match self.optional(n, 1)? {
+                        Some(_) => self.constant(n, 1)?.data.iter().map(|&v| v as i64).collect(),
+                        None => Vec::new(),
+                    }
+                } else {
+                    attr_ints(n, "axes").unwrap_or_default()
+                };
+                if axes.is_empty() && attr_i(n, "noop_with_empty_axes", 0) != 0 {
+                    let r = self.get(n, 0)?;
+                    self.alias(n, r)?;
+                    return Ok(true);
+                }
+                let keepdims = attr_i(n, "keepdims", 1) != 0;
+                let op = match n.op_type.as_str() {
+                    "ReduceSum" => Op::ReduceSum { axes, keepdims },
+                    "ReduceMean" => Op::ReduceMean { axes, keepdims },
+                    "ReduceMax" => Op::ReduceMax { axes, keepdims, min: false },
+                    _ => Op::ReduceMax { axes, keepdims, min: true },
+                };
+                self.unary(n, op)?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// tanh-GELU (GPT-2's): `x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`.
+    fn gelu_tanh(&mut self, n: &NodeProto, x: Ref) -> Result<(), ImportError> {
+        let x2 = self.push(n, self.part(n, "x2"), Op::Mul, vec![x.clone(), x.clone()])?;
+        let x3 = self.push(n, self.part(n, "x3"), Op::Mul, vec![x2, x.clone()])?;
+        let c = self.push(n, self.part(n, "cubic"), Op::MulConst(0.044_715), vec![x3])?;
+        let inner = self.push(n, self.part(n, "inner"), Op::Add, vec![x.clone(), c])?;
+        let scaled = self.push(
+            n,
+            self.part(n, "scaled"),
+            Op::MulConst((2.0 / std::f64::consts::PI).sqrt()),
+            vec![inner],
+        )?;
+        let t = self.push(n, self.part(n, "tanh"), Op::Tanh, vec![scaled])?;
+        let t1 = self.push(n, self.part(n, "plus1"), Op::AddConst(1.0), vec![t])?;
+        let half = self.push(n, self.part(n, "half"), Op::MulConst(0.5), vec![x])?;
+        self.emit(n, Op::Mul, vec![half, t1])
+    }
+
+    /// `x^k` for an integer `k >= 2` by square and multiply (log2 k rounds of products).
+    pub(super) fn integer_power(&mut self, n: &NodeProto, x: Ref, k: u32) -> Result<(), ImportError> {
+        let mut result: Option<Ref> = None;
+        let mut base = x;
+        let mut e = k;
+        let mut step = 0;
+        loop {
+            if e & 1 == 1 {
+                result = Some(match result {
+                    None => base.clone(),
+                    Some(r) => {
+                        step += 1;
+                        self.push(n, self.part(n, &format!("mul{step}")), Op::Mul, vec![r, base.clone()])?
+                    }
+                });
+            }
+            e >>= 1;
+            if e == 0 {
+                break;
+            }
+            step += 1;
+            base = self.push(n, self.part(n, &format!("sq{step}")), Op::Mul, vec![base.clone(), base])?;
+        }
+        let r = result.expect("k >= 1");
+        self.alias(n, r)
+    }
+
+    /// A value broadcast to `shape` (an Expand node only if its shape differs or is unknown).
+    fn broadcast_ref(&mut self, n: &NodeProto, r: Ref, shape: &[usize]) -> Result<Ref, ImportError> {
+        if self.static_shape(&r)?.as_deref() == Some(shape) {
+            return Ok(r);
+        }
+        let r = self.secret_ref(n, r)?;
+        self.push(n, self.part(n, "expand"), Op::Expand(shape.to_vec()), vec![r])
+    }
+
+    /// A secret operand from a ref (constants become weights, named after the node).
+    fn secret_ref(&mut self, n: &NodeProto, r: Ref) -> Result<Ref, ImportError> {
+        Ok(match r {
+            Ref::Const(t, _) => self.add_weight(self.part(n, "constant"), t),
+            r => r,
+        })
+    }
+
+    /// ONNX Where with a constant condition: the branches are selected at import where the
+    /// condition is uniform, else by public masks ([`Op::Select`]). A condition computed from
+    /// secret values is not supported.
+    fn where_(&mut self, n: &NodeProto) -> Result<(), ImportError> {
+        let cond = match self.get(n, 0)? {
+            Ref::Const(t, _) => t,
+            _ => return Err(self.unsupported(n, "a condition computed from secret values")),
+        };
+        let (x, y) = (self.get(n, 1)?, self.get(n, 2)?);
+        let shapes = [Some(cond.shape.clone()), self.static_shape(&x)?, self.static_shape(&y)?];
+        let Some(shapes) = shapes.into_iter().collect::<Option<Vec<_>>>() else {
+            return Err(self.unsupported(n, "on values whose shapes are only known for a concrete input"));
+        };
+        let out =
+            broadcast_all(&shapes).ok_or_else(|| self.invalid(n, format!("cannot broadcast {shapes:?}")))?;
+        if cond.data.iter().all(|&c| c != 0.0) {
+            let r = self.broadcast_ref(n, x, &out)?;
+            return self.alias(n, r);
+        }
+        if cond.data.iter().all(|&c| c == 0.0) {
+            let r = self.broadcast_ref(n, y, &out)?;
+            return self.alias(n, r);
+        }
+        let keep = FloatTensor {
+            shape: cond.shape.clone(),
+            data: cond.data.iter().map(|&c| f64::from(u8::from(c != 0.0))).collect(),
+        };
+        let drop =
+            FloatTensor { shape: cond.shape.clone(), data: keep.data.iter().map(|&k| 1.0 - k).collect() };
+        let zero = FloatTensor { shape: vec![], data: vec![0.0] };
+        match (x, y) {
+            (x, Ref::Const(fill, _)) => {
+                let x = self.secret_ref(n, x)?;
+                self.emit(n, Op::Select { keep, fill: clamp_sentinels(&fill) }, vec![x])
+            }
+            (Ref::Const(fill, _), y) => {
+                let y = self.secret_ref(n, y)?;
+                self.emit(n, Op::Select { keep: drop, fill: clamp_sentinels(&fill) }, vec![y])
+            }
+            (x, y) => {
+                let a =
+                    self.push(n, self.part(n, "then"), Op::Select { keep, fill: zero.clone() }, vec![x])?;
+                let b = self.push(n, self.part(n, "else"), Op::Select { keep: drop, fill: zero }, vec![y])?;
+                self.emit(n, Op::Add, vec![a, b])
+            }
+        }
+    }
+
+    /// Add with one constant operand that is public (computed from shapes) or holds mask
+    /// sentinels: a public addition, `None` for an ordinary (secret) operand.
+    pub(super) fn public_addend(&self, r: &Ref) -> Option<FloatTensor> {
+        match r {
+            Ref::Const(t, public) if *public || has_sentinels(t) => Some(clamp_sentinels(t)),
+            _ => None,
+        }
+    }
+
+    /// An embedding lookup: `Gather(table, ids)` on the token-id input becomes the product of
+    /// the ids' one-hot rows (built by the data owner before sharing) with the table.
+    pub(super) fn embedding(
+        &mut self,
+        n: &NodeProto,
+        ids_shape: Option<Vec<usize>>,
+    ) -> Result<(), ImportError> {
+        if attr_i(n, "axis", 0) != 0 {
+            return Err(self.unsupported(n, "a lookup of token ids along an axis other than 0"));
+        }
+        let table = match self.get(n, 0)? {
+            Ref::Const(t, _) if t.shape.len() == 2 => t,
+            _ => return Err(self.unsupported(n, "token ids index only a constant 2-D embedding table")),
+        };
+        let vocab = table.shape[0];
+        if self.ids_as_values {
+            return Err(self.unsupported(n, "token ids used both as indices and as values"));
+        }
+        if self.one_hot.is_some_and(|v| v != vocab) {
+            return Err(
+                self.unsupported(n, "embedding tables of different lengths indexed by the same token ids")
+            );
+        }
+        let concrete = self.concrete.clone();
+        self.one_hot = Some(vocab);
+        let table = self.secret(n, 0)?;
+        // The one-hot input has the token ids' original shape plus the vocabulary axis.
+        let x = match (ids_shape, concrete) {
+            (Some(view), Some(orig)) if view != orig => {
+                let target: Vec<i64> =
+                    view.iter().chain(std::iter::once(&vocab)).map(|&d| d as i64).collect();
+                self.push(n, self.part(n, "ids"), Op::Reshape(target), vec![Ref::Input])?
+            }
+            _ => Ref::Input,
+        };
+        self.emit(n, Op::MatMul, vec![x, table])
+    }
+
+    /// Shape-only views of the token ids (Reshape, Squeeze, Unsqueeze, Flatten) keep them ids.
+    pub(super) fn ids_view(
+        &mut self,
+        n: &NodeProto,
+        shape: Option<Vec<usize>>,
+        op: Op,
+    ) -> Result<(), ImportError> {
+        let shape = match shape {
+            Some(s) => Some(op.output_shape(&[&s]).map_err(|e| self.invalid(n, e))?),
+            None => None,
+        };
+        self.alias(n, Ref::Ids(shape))
+    }
+}
+
+fn broadcast_all(shapes: &[Vec<usize>]) -> Option<Vec<usize>> {
+    let rank = shapes.iter().map(Vec::len).max().unwrap_or(0);
+    let mut out = vec![1usize; rank];
+    for s in shapes {
+        for (i, &d) in s.iter().enumerate() {
+            let o = &mut out[rank - s.len() + i];
+            if *o == 1 {
+                *o = d;
+            } else if d != 1 && d != *o {
+                return None;
+            }
+        }
+    }
+    Some(out)
+}
