@@ -193,3 +193,99 @@ fn shape_computations_fold_when_the_input_shape_is_known() {
     assert_eq!(g.nodes.len(), 1, "everything but the reshape folded");
     assert_eq!(g.nodes[0].op, Op::Reshape(vec![5, -1]));
 }
+
+/// A MatMul model whose 2x2 weight lives in an external data file at `location`, with the
+/// given byte `offset` and declared `length`.
+fn external_model(location: &str, offset: u64, length: Option<u64>) -> Vec<u8> {
+    let mut w = TensorProto::new();
+    w.name = "w".into();
+    w.dims = vec![2, 2];
+    w.data_type = DataType::FLOAT as i32;
+    w.data_location = protobuf::EnumOrUnknown::from_i32(1);
+    let mut kv = |k: &str, v: String| {
+        let mut e = onnx_protobuf::StringStringEntryProto::new();
+        e.key = k.into();
+        e.value = v;
+        w.external_data.push(e);
+    };
+    kv("location", location.into());
+    kv("offset", offset.to_string());
+    if let Some(l) = length {
+        kv("length", l.to_string());
+    }
+    model(vec![node("MatMul", "mm", &["x", "w"], "y")], vec![w], value("x", &[1, 2]), "y")
+}
+
+#[test]
+fn external_data_is_read_only_inside_the_model_directory_and_within_its_bounds() {
+    let dir = std::env::temp_dir().join(format!("musket-external-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    let weights: Vec<u8> = [1f32, 2.0, 3.0, 4.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(dir.join("m.onnx.data"), [&[0u8; 8][..], &weights].concat()).unwrap();
+    std::fs::write(dir.join("outside.data"), &weights).unwrap();
+    let load = |bytes: Vec<u8>, at: &str| {
+        let path = dir.join(at);
+        musket_onnx::Model::with_external_data(&bytes, &path, 1 << 20)
+            .and_then(|m| m.import(&musket_onnx::ImportOptions::default()))
+    };
+    let g = load(external_model("m.onnx.data", 8, Some(16)), "m.onnx").unwrap();
+    assert_eq!(g.weights[0].1.data, vec![1.0, 2.0, 3.0, 4.0]);
+    // From bytes alone there is no directory: refused with a clear error.
+    let err = musket_onnx::import(&external_model("m.onnx.data", 8, None)).unwrap_err();
+    assert!(err.to_string().contains("external data file"), "{err}");
+    for (location, offset, length, at, needle) in [
+        ("../outside.data", 0, None, "sub/m.onnx", "plain relative path"),
+        ("/etc/passwd", 0, None, "m.onnx", "plain relative path"),
+        ("missing.data", 0, None, "m.onnx", "cannot open"),
+        ("m.onnx.data", 16, None, "m.onnx", "beyond the end"),
+        ("m.onnx.data", 0, Some(12), "m.onnx", "differs from the 16 bytes"),
+        ("sub", 0, None, "m.onnx", "not a regular file"),
+    ] {
+        let err = load(external_model(location, offset, length), at).unwrap_err().to_string();
+        assert!(err.contains(needle), "{location}: {err}");
+    }
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(dir.join("outside.data"), dir.join("sub/link.data")).unwrap();
+        let err = load(external_model("link.data", 0, None), "sub/m.onnx").unwrap_err().to_string();
+        assert!(err.contains("leads outside"), "{err}");
+    }
+    // The size limit holds for the external data too.
+    let err = musket_onnx::Model::with_external_data(
+        &external_model("m.onnx.data", 8, None),
+        &dir.join("m.onnx"),
+        8,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("size limit"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn shape_inference_agrees_with_the_f64_evaluation_on_every_export() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/exports");
+    let manifest = std::fs::read_to_string(format!("{dir}/manifest.json")).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    for m in manifest["models"].as_array().unwrap() {
+        let name = m["name"].as_str().unwrap();
+        let bytes = std::fs::read(format!("{dir}/{name}-input.npy")).unwrap();
+        let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+        let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+        let path = std::path::PathBuf::from(format!("{dir}/{name}.onnx"));
+        let g = musket_onnx::load_for_input(&path, Some(&shape)).unwrap();
+        // Zeros are valid token ids too.
+        let zeros = musket_graph::FloatTensor::new(shape.clone(), vec![0.0; shape.iter().product()]).unwrap();
+        let run = musket_graph::eval_f64(&g, &zeros).unwrap();
+        let mut shapes: Vec<Vec<usize>> =
+            vec![[shape.clone(), g.input_one_hot.into_iter().collect()].concat()];
+        shapes.extend(g.weights.iter().map(|(_, t)| t.shape.clone()));
+        for (k, node) in g.nodes.iter().enumerate() {
+            let ins: Vec<&[usize]> = node.inputs.iter().map(|&i| shapes[i].as_slice()).collect();
+            let inferred = node.op.output_shape(&ins).unwrap();
+            assert_eq!(inferred, run.shapes[k], "{name}: node {:?}", node.name);
+            shapes.push(inferred);
+        }
+    }
+}

@@ -308,6 +308,17 @@ impl Builder {
         if self.foldable(n) {
             return self.fold(n);
         }
+        let ids_ok = matches!(
+            n.op_type.as_str(),
+            "Gather" | "Reshape" | "Squeeze" | "Unsqueeze" | "Flatten" | "Cast" | "Identity" | "Shape"
+        );
+        if !ids_ok && n.input.iter().any(|i| matches!(self.vals.get(i), Some(Ref::Ids(_)))) {
+            return Err(self.unsupported(
+                n,
+                "on the token ids: private token ids are only supported as the indices of embedding lookups \
+                 (a model that computes with them, as RoBERTa computes its position ids, is not supported yet)",
+            ));
+        }
         match n.op_type.as_str() {
             "Constant" => {
                 let t = if let Some(a) = attr(n, "value") {
