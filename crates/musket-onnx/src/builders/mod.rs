@@ -56,6 +56,9 @@ pub(crate) fn import_model(model: &ModelProto, options: &ImportOptions<'_>) -> R
     let mut b = Builder { opset, concrete: concrete.map(<[usize]>::to_vec), ..Default::default() };
     for init in &g.initializer {
         b.vals.insert(init.name.clone(), Ref::Const(to_float(init)?, false));
+        if is_integer_type(init.data_type) || init.data_type == 9 {
+            b.integers.insert(init.name.clone());
+        }
     }
     let inputs: Vec<_> = g.input.iter().filter(|i| !b.vals.contains_key(&i.name)).collect();
     let [input] = inputs[..] else {
@@ -156,6 +159,9 @@ struct Builder {
     one_hot: Option<usize>,
     /// The integer input was cast to a float and is used as numbers.
     ids_as_values: bool,
+    /// Names of constants of integer (or boolean) type: their arithmetic is integer arithmetic
+    /// when folded (a Div of shape values truncates).
+    integers: std::collections::HashSet<String>,
     /// Set in the throwaway builders that fold constant nodes.
     folding: bool,
 }
@@ -315,12 +321,23 @@ impl Builder {
         if !ids_ok && n.input.iter().any(|i| matches!(self.vals.get(i), Some(Ref::Ids(_)))) {
             return Err(self.unsupported(
                 n,
-                "on the token ids: private token ids are only supported as the indices of embedding lookups \
-                 (a model that computes with them, as RoBERTa computes its position ids, is not supported yet)",
+                "on the integer input: an integer input is taken as private token ids, which are only \
+                 supported as the indices of embedding lookups (a model that computes with them, as RoBERTa \
+                 computes its position ids, is not supported yet)",
             ));
         }
         match n.op_type.as_str() {
             "Constant" => {
+                let integer = attr(n, "value")
+                    .and_then(|a| a.t.as_ref())
+                    .is_some_and(|t| is_integer_type(t.data_type) || t.data_type == 9)
+                    || attr(n, "value_int").is_some()
+                    || attr(n, "value_ints").is_some();
+                if integer {
+                    if let Some(o) = n.output.first() {
+                        self.integers.insert(o.clone());
+                    }
+                }
                 let t = if let Some(a) = attr(n, "value") {
                     to_float(a.t.as_ref().ok_or_else(|| self.invalid(n, "value is not a tensor"))?)?
                 } else if let Some(a) = attr(n, "value_float") {
@@ -380,6 +397,9 @@ impl Builder {
                     } else {
                         t.data.iter().map(|v| v.trunc()).collect()
                     };
+                    if !float_target {
+                        self.integers.extend(n.output.first().cloned());
+                    }
                     self.alias(n, Ref::Const(FloatTensor { shape: t.shape.clone(), data }, *public))
                 } else if float_target {
                     self.alias(n, r)
@@ -633,6 +653,7 @@ impl Builder {
                 self.unary(n, Op::Expand(shape))
             }
             "Shape" => {
+                self.integers.extend(n.output.first().cloned());
                 let r = self.get(n, 0)?;
                 let Some(shape) = self.static_shape(&r)? else {
                     return Err(self.unsupported(
@@ -687,8 +708,45 @@ impl Builder {
                 _ => None,
             })
             .collect();
+        // The result is an integer if every operand is (the data operands, for Where), or if
+        // the op yields booleans.
+        let data_inputs: Vec<&String> = match n.op_type.as_str() {
+            "Where" => n.input.iter().skip(1).collect(),
+            "ConstantOfShape" | "Size" => Vec::new(),
+            _ => n.input.iter().filter(|i| !i.is_empty()).collect(),
+        };
+        let boolean = matches!(
+            n.op_type.as_str(),
+            "Equal"
+                | "Less"
+                | "LessOrEqual"
+                | "Greater"
+                | "GreaterOrEqual"
+                | "Not"
+                | "And"
+                | "Or"
+                | "Xor"
+                | "IsNaN"
+                | "IsInf"
+                | "Size"
+        );
+        let integer = boolean
+            || (n.op_type == "ConstantOfShape"
+                && attr(n, "value")
+                    .and_then(|a| a.t.as_ref())
+                    .is_some_and(|t| is_integer_type(t.data_type) || t.data_type == 9))
+            || (!data_inputs.is_empty() && data_inputs.iter().all(|i| self.integers.contains(*i)));
+        if integer {
+            self.integers.extend(n.output.first().cloned());
+        }
+        let truncate = |mut t: FloatTensor| {
+            if integer {
+                t.data.iter_mut().for_each(|v| *v = v.trunc());
+            }
+            t
+        };
         if let Some(value) = self.fold_special(n, &consts) {
-            return self.alias(n, Ref::Const(value?, public));
+            return self.alias(n, Ref::Const(truncate(value?), public));
         }
         tb.node(n)?;
         let out_name = &n.output[0];
@@ -703,7 +761,7 @@ impl Builder {
             }
             _ => return Err(self.unsupported(n, "folding this constant computation")),
         };
-        self.alias(n, Ref::Const(value, public))
+        self.alias(n, Ref::Const(truncate(value), public))
     }
 
     /// The static shape of a value, if known (needs a concrete input shape for computed values).
@@ -859,6 +917,11 @@ impl Builder {
     /// `b = bias - mean a`, folded into the preceding Conv's weights when the Conv's output
     /// feeds only this node, else a per-channel affine layer.
     fn batch_norm(&mut self, n: &NodeProto) -> Result<(), ImportError> {
+        if attr_i(n, "training_mode", 0) != 0 {
+            // Training mode normalises by the batch's own statistics and updates the running
+            // ones: not the inference computation below.
+            return Err(self.unsupported(n, "training_mode = 1"));
+        }
         let eps = attr_f(n, "epsilon", 1e-5);
         let [scale, bias, mean, var] = [1, 2, 3, 4].map(|k| self.constant(n, k));
         let (scale, bias, mean, var) = (scale?, bias?, mean?, var?);
