@@ -5,7 +5,7 @@ beside each model):
 - torchvision ResNet-18, ResNet-50 and MobileNetV2 for 3x224x224 inputs, random weights, and one
   random input image;
 - Hugging Face `transformers` BERT-base (12 layers, hidden 768, 12 heads) on 128 token ids,
-  GPT-2 small on a 32-token prompt, ViT-small (patch 16, 224x224, hidden 384, 12 layers, 6 heads),
+  GPT-2 small (with its language-model head: next-token logits) on a 32-token prompt, ViT-small (patch 16, 224x224, hidden 384, 12 layers, 6 heads),
   from their config classes (random weights, no download), with their inputs.
 
     /path/to/python scripts/make_big_models.py [resnet|transformers]
@@ -52,10 +52,21 @@ class LastHidden(torch.nn.Module):
         return self.m(**{self.key: x}).last_hidden_state
 
 
-def export_transformer(name, model, key, x):
+class NextToken(torch.nn.Module):
+    """A causal language model's logits for the token after the prompt."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, ids):
+        return self.m(input_ids=ids).logits[:, -1, :]
+
+
+def export_transformer(name, model, key, x, wrap=None):
     model.eval()
     path = os.path.join(OUT, f"{name}.onnx")
-    torch.onnx.export(LastHidden(model, key), (torch.from_numpy(x),), path, dynamo=True)
+    torch.onnx.export(wrap(model) if wrap else LastHidden(model, key), (torch.from_numpy(x),), path, dynamo=True)
     np.save(os.path.join(OUT, f"{name}-input.npy"), x)
     print("wrote", path)
 
@@ -74,13 +85,13 @@ def main():
         np.save(os.path.join(OUT, "imagenet-224-sample.npy"), x)
         print("wrote", os.path.join(OUT, "imagenet-224-sample.npy"))
     if "transformers" in which:
-        from transformers import BertConfig, BertModel, GPT2Config, GPT2Model, ViTConfig, ViTModel
+        from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel, ViTConfig, ViTModel
         torch.manual_seed(0)
         export_transformer("bert-base-128", BertModel(BertConfig()), "input_ids",
                            rng.integers(0, 30522, size=(1, 128)).astype(np.int64))
         torch.manual_seed(0)
-        export_transformer("gpt2-small-32", GPT2Model(GPT2Config(use_cache=False)), "input_ids",
-                           rng.integers(0, 50257, size=(1, 32)).astype(np.int64))
+        export_transformer("gpt2-small-32", GPT2LMHeadModel(GPT2Config(use_cache=False)), "input_ids",
+                           rng.integers(0, 50257, size=(1, 32)).astype(np.int64), wrap=NextToken)
         torch.manual_seed(0)
         vit = ViTModel(ViTConfig(hidden_size=384, num_hidden_layers=12, num_attention_heads=6,
                                  intermediate_size=1536), add_pooling_layer=False)

@@ -2,7 +2,7 @@
 //! fractional bits, and for warning when intermediate values leave the fixed-point range.
 //! Ops that only move elements reuse the ring helpers on the f64 bit patterns.
 
-use crate::ir::{FloatTensor, Graph, Op};
+use crate::ir::{Comparison, FloatTensor, Graph, Op};
 use crate::shape_ops::{
     broadcast_shapes, broadcast_to, concat, gather, pad, resolve_reshape, same_pads, slice, split_range,
     transpose,
@@ -526,6 +526,90 @@ pub(crate) fn eval_op(op: &Op, ins: &[&FloatTensor]) -> Result<FloatTensor, Stri
             let x = get(0)?;
             let kept = zip(x, keep, |v, k| if k != 0.0 { v } else { f64::NAN })?;
             zip(&kept, fill, |v, f| if v.is_nan() { f } else { v })?
+        }
+        Op::Take { indices, shape } => {
+            let all: Vec<f64> = ins.iter().flat_map(|t| t.data.iter().copied()).collect();
+            let data = indices
+                .iter()
+                .map(|&i| {
+                    all.get(i).copied().ok_or_else(|| format!("element index {i} beyond {}", all.len()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            FloatTensor::new(shape.clone(), data).ok_or("take indices do not match their shape")?
+        }
+        Op::AxisMap { axis, matrix } => {
+            let x = get(0)?;
+            let a = resolve_axis(*axis, x.shape.len())?;
+            let (rows, n) = (matrix.shape[0], *matrix.shape.get(1).unwrap_or(&0));
+            if n != x.shape[a] {
+                return Err(format!("a map of {n} columns on axis {a} of {:?}", x.shape));
+            }
+            let (outer, inner) =
+                (x.shape[..a].iter().product::<usize>(), x.shape[a + 1..].iter().product::<usize>());
+            let mut shape = x.shape.clone();
+            shape[a] = rows;
+            let mut data = vec![0.0; outer * rows * inner];
+            for o in 0..outer {
+                for i in 0..rows {
+                    for j in 0..n {
+                        let w = matrix.data[i * n + j];
+                        if w != 0.0 {
+                            for k in 0..inner {
+                                data[(o * rows + i) * inner + k] += w * x.data[(o * n + j) * inner + k];
+                            }
+                        }
+                    }
+                }
+            }
+            FloatTensor { shape, data }
+        }
+        Op::ArgMax { axis, keepdims, min, last } => {
+            let x = get(0)?;
+            let a = resolve_axis(*axis, x.shape.len())?;
+            let (outer, n, inner) = (
+                x.shape[..a].iter().product::<usize>(),
+                x.shape[a],
+                x.shape[a + 1..].iter().product::<usize>(),
+            );
+            let mut data = Vec::with_capacity(outer * inner);
+            for o in 0..outer {
+                for k in 0..inner {
+                    let mut best = 0;
+                    for j in 1..n {
+                        let (v, b) = (x.data[(o * n + j) * inner + k], x.data[(o * n + best) * inner + k]);
+                        let better = if *min { v < b } else { v > b };
+                        if better || (*last && v == b) {
+                            best = j;
+                        }
+                    }
+                    data.push(best as f64);
+                }
+            }
+            let mut shape = x.shape.clone();
+            if *keepdims {
+                shape[a] = 1;
+            } else {
+                shape.remove(a);
+            }
+            FloatTensor { shape, data }
+        }
+        Op::Compare(c) => {
+            let c = *c;
+            zip(get(0)?, get(1)?, move |a, b| {
+                let holds = match c {
+                    Comparison::Less => a < b,
+                    Comparison::LessOrEqual => a <= b,
+                    Comparison::Greater => a > b,
+                    Comparison::GreaterOrEqual => a >= b,
+                    Comparison::Equal => a == b,
+                };
+                f64::from(u8::from(holds))
+            })?
+        }
+        Op::Where => {
+            let ab = zip(get(1)?, get(2)?, |a, b| a - b)?;
+            let picked = zip(get(0)?, &ab, |c, d| c * d)?;
+            zip(&picked, get(2)?, |p, b| p + b)?
         }
     };
     Ok(y)

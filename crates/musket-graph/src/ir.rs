@@ -214,6 +214,42 @@ pub enum Op {
     /// Adds a public tensor (numpy broadcasting): additive attention masks and other constants
     /// that only depend on the shapes. Linear, no communication.
     AddPublic(FloatTensor),
+    /// A public rearrangement of elements: the output (of `shape`) takes element `indices[i]`
+    /// of the inputs flattened and concatenated (at most two inputs). GatherElements, GatherND,
+    /// ScatterND and ScatterElements with public indices, Tile, reversed slices. Linear, exact.
+    Take {
+        /// Source element per output element.
+        indices: Vec<usize>,
+        /// Output shape.
+        shape: Vec<usize>,
+    },
+    /// A public linear map along one axis: `y[.., i, ..] = sum_j matrix[i][j] x[.., j, ..]`
+    /// (`matrix` is rows x the axis length). Resize's interpolation and ConvTranspose's zero
+    /// insertion. Exact (no truncation) when every entry is an integer.
+    AxisMap {
+        /// The axis.
+        axis: i64,
+        /// Row-major `[rows, axis length]`.
+        matrix: FloatTensor,
+    },
+    /// Index of the maximum (or minimum) along an axis, as a real number: a comparison tree
+    /// that tracks a one-hot position (ties: the first index, or the last with `last`).
+    ArgMax {
+        /// The axis.
+        axis: i64,
+        /// Keep the reduced axis as size 1.
+        keepdims: bool,
+        /// Of the minimum instead.
+        min: bool,
+        /// Ties go to the last index.
+        last: bool,
+    },
+    /// A comparison of two secrets with numpy broadcasting: 1.0 where it holds, else 0.0 (one
+    /// comparison circuit; Equal uses both orders in the same circuit).
+    Compare(Comparison),
+    /// ONNX Where on a secret condition (0.0 or 1.0, as comparisons give): `b + c (a - b)`,
+    /// one product (inputs: condition, a, b, broadcast).
+    Where,
     /// `keep ? x : fill` elementwise with public `keep` (0 or 1) and public `fill`, both
     /// broadcast against `x`: masks computed from the shapes (ONNX Where with a constant
     /// condition). Linear, no communication.
@@ -223,6 +259,21 @@ pub enum Op {
         /// The value taken where `keep` is 0.
         fill: FloatTensor,
     },
+}
+
+/// The comparison of [`Op::Compare`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Comparison {
+    /// `a < b`.
+    Less,
+    /// `a <= b`.
+    LessOrEqual,
+    /// `a > b`.
+    Greater,
+    /// `a >= b`.
+    GreaterOrEqual,
+    /// `a == b`.
+    Equal,
 }
 
 /// One operation of the graph.
@@ -456,6 +507,19 @@ fn op_bounds(op: &Op) -> Result<(), String> {
             return Err(format!("repeated or too many axes {axes:?}"));
         }
         Op::AddPublic(t) => public_tensor(t)?,
+        Op::Take { indices, shape }
+            if shape.len() > 16
+                || shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(indices.len())
+                || indices.len() > MAX_ELEMENTS =>
+        {
+            return Err("take indices do not match their shape".into());
+        }
+        Op::AxisMap { matrix, .. } => {
+            public_tensor(matrix)?;
+            if matrix.shape.len() != 2 {
+                return Err("an axis map must be a matrix".into());
+            }
+        }
         Op::Select { keep, fill } => {
             public_tensor(keep)?;
             public_tensor(fill)?;

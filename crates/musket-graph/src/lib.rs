@@ -21,5 +21,5 @@ pub use exec::{
     run, run_sliced, slice_lengths, LayerStats, Owners, RunOptions, RunOutput, Slices, RANGE_CHECK_FAILED,
 };
 pub use float::{eval_f64, one_hot, FloatRun};
-pub use ir::{FloatTensor, Graph, Node, Op, ValueId};
+pub use ir::{Comparison, FloatTensor, Graph, Node, Op, ValueId};
 pub use memory::largest_tensor;

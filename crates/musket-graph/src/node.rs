@@ -1,10 +1,10 @@
 //! Evaluation of one node on shares: the secure (or, on `Plain`, fixed-point) meaning of each
 //! op, dispatched to the functions of `musket-nn`.
 
-use crate::ir::{FloatTensor, Node, Op, ValueId};
+use crate::ir::{Comparison, FloatTensor, Node, Op, ValueId};
 use crate::shape_ops::{
-    broadcast_shapes, broadcast_to, concat, gather, pad, resolve_reshape, same_pads, slice, split_range,
-    transpose,
+    axis_map, broadcast_shapes, broadcast_to, concat, gather, pad, resolve_reshape, same_pads, slice,
+    split_range, take, take_flat, transpose,
 };
 use musket_core::{MpcError, Protocol, Result, Share};
 use musket_nn as nn;
@@ -365,6 +365,72 @@ pub(crate) fn eval_node<'v, P: Protocol>(
             let kept = p.linear(&x, &|t| t.mul(&keep))?;
             let dropped = fill.zip_with(&keep, "select", |f, k| if k == 0 { f } else { 0 })?;
             p.add_public(&kept, &dropped)?
+        }
+        Op::Take { indices, shape } => match node.inputs.len() {
+            1 => p.linear(get(0)?, &|t| take_flat(&[t], indices, shape))?,
+            2 => p.linear2(get(0)?, get(1)?, &|a, b| take_flat(&[a, b], indices, shape))?,
+            k => return Err(usage(&node.name, format!("Take of {k} inputs"))),
+        },
+        Op::AxisMap { axis: a, matrix } => {
+            let x = get(0)?;
+            let a = axis(&node.name, *a, x.shape().len())?;
+            let rows = matrix.shape[0];
+            if matrix.data.iter().all(|w| w.fract() == 0.0 && w.abs() < 2f64.powi(40)) {
+                let m: Vec<u64> = matrix.data.iter().map(|&w| w as i64 as u64).collect();
+                p.linear(x, &|t| axis_map(t, a, &m, rows))?
+            } else {
+                // Weights at f fractional bits; each output is a sum of weights times inputs at 2f.
+                let m = fp.encode(&matrix.data)?;
+                let y = p.linear(x, &|t| axis_map(t, a, &m, rows))?;
+                p.truncate(&y, f)?
+            }
+        }
+        Op::ArgMax { axis: a, keepdims, min, last } => {
+            let x = get(0)?;
+            let shape = x.shape().to_vec();
+            let a = axis(&node.name, *a, shape.len())?;
+            let n = shape[a];
+            let mut v = if *min { p.neg(x)? } else { x.clone() };
+            if *last {
+                // Ties go to the first index of the reversed axis.
+                let mut ranges: Vec<Vec<usize>> = shape.iter().map(|&d| (0..d).collect()).collect();
+                ranges[a] = (0..n).rev().collect();
+                v = p.linear(&v, &|t| take(t, &ranges))?;
+            }
+            let idx = nn::argmax_index(p, &v, a)?;
+            let mut y = p.scale(&idx, 1u64 << f)?;
+            if *last {
+                let top =
+                    fp.encode_one((n as f64) - 1.0).ok_or_else(|| usage(&node.name, "axis too long"))?;
+                let neg = p.neg(&y)?;
+                y = p.add_public(&neg, &RingTensor::filled(neg.shape(), top))?;
+            }
+            let mut out_shape = shape.clone();
+            if *keepdims {
+                out_shape[a] = 1;
+            } else {
+                out_shape.remove(a);
+            }
+            p.reshape(&y, &out_shape)?
+        }
+        Op::Compare(c) => {
+            let (a, b) = broadcast_pair(p, get(0)?, get(1)?)?;
+            let bit = match c {
+                Comparison::Less => nn::lt(p, &a, &b)?,
+                Comparison::LessOrEqual => nn::le(p, &a, &b)?,
+                Comparison::Greater => nn::gt(p, &a, &b)?,
+                Comparison::GreaterOrEqual => nn::ge(p, &a, &b)?,
+                Comparison::Equal => nn::eq(p, &a, &b)?,
+            };
+            p.scale(&bit, 1u64 << f)?
+        }
+        Op::Where => {
+            let (a, b) = broadcast_pair(p, get(1)?, get(2)?)?;
+            let (c, d) = broadcast_pair(p, get(0)?, &p.sub(&a, &b)?)?;
+            let b = if b.shape() == d.shape() { b } else { p.linear(&b, &|t| broadcast_to(t, d.shape()))? };
+            let picked = p.mul(&c, &d)?;
+            let picked = p.truncate(&picked, f)?;
+            p.add(&b, &picked)?
         }
     };
     Ok(out)

@@ -280,3 +280,70 @@ pub(crate) fn split_range(
         }
     }
 }
+
+/// The elements of `sources` (flattened and concatenated) at `indices`, as a tensor of
+/// `shape`: every public rearrangement of elements (GatherElements, GatherND, the scatters,
+/// Tile, reversed slices) is one of these.
+pub(crate) fn take_flat(
+    sources: &[&RingTensor],
+    indices: &[usize],
+    shape: &[usize],
+) -> Result<RingTensor, ShapeError> {
+    let total: usize = sources.iter().map(|t| t.len()).sum();
+    if checked_elements(shape)? != indices.len() {
+        return Err(ShapeError(format!("{} indices for shape {shape:?}", indices.len())));
+    }
+    let mut out = Vec::with_capacity(indices.len());
+    for &i in indices {
+        if i >= total {
+            return Err(ShapeError(format!("element index {i} beyond the {total} elements")));
+        }
+        let mut k = i;
+        let mut value = 0;
+        for t in sources {
+            if k < t.len() {
+                value = t.data()[k];
+                break;
+            }
+            k -= t.len();
+        }
+        out.push(value);
+    }
+    RingTensor::new(shape.to_vec(), out)
+}
+
+/// `y[.., i, ..] = sum_j m[i][j] x[.., j, ..]` along `axis` with the public integer matrix `m`
+/// (`rows` x the axis length), wrapping: exact on shares.
+pub(crate) fn axis_map(
+    t: &RingTensor,
+    axis: usize,
+    m: &[u64],
+    rows: usize,
+) -> Result<RingTensor, ShapeError> {
+    let shape = t.shape();
+    if axis >= shape.len() || m.len() != rows * shape[axis] {
+        return Err(ShapeError(format!("a {rows}-row map does not fit axis {axis} of {shape:?}")));
+    }
+    let (outer, n, inner) =
+        (shape[..axis].iter().product::<usize>(), shape[axis], shape[axis + 1..].iter().product::<usize>());
+    let mut out_shape = shape.to_vec();
+    out_shape[axis] = rows;
+    checked_elements(&out_shape)?;
+    let mut out = vec![0u64; outer * rows * inner];
+    for o in 0..outer {
+        for i in 0..rows {
+            let dst = &mut out[(o * rows + i) * inner..][..inner];
+            for j in 0..n {
+                let w = m[i * n + j];
+                if w == 0 {
+                    continue;
+                }
+                let src = &t.data()[(o * n + j) * inner..][..inner];
+                for (d, &s) in dst.iter_mut().zip(src) {
+                    *d = d.wrapping_add(w.wrapping_mul(s));
+                }
+            }
+        }
+    }
+    RingTensor::new(out_shape, out)
+}

@@ -1,6 +1,8 @@
 //! One builder per supported ONNX op.
 
 mod consts;
+mod indexing;
+mod lowered;
 mod transformer;
 
 use crate::model::{ImportOptions, Model};
@@ -437,10 +439,7 @@ impl Builder {
                 let log = n.op_type == "LogSoftmax";
                 self.unary(n, Op::Softmax { axis, flatten, log })
             }
-            "MatMul" => {
-                let (a, b) = (self.secret(n, 0)?, self.secret(n, 1)?);
-                self.emit(n, Op::MatMul, vec![a, b])
-            }
+            "MatMul" => self.matmul(n),
             "Gemm" => {
                 let op = Op::Gemm {
                     trans_a: attr_i(n, "transA", 0) != 0,
@@ -458,15 +457,17 @@ impl Builder {
             "BatchNormalization" => self.batch_norm(n),
             "Add" | "Sub" | "Mul" | "Div" => self.binary(n),
             "LayerNormalization" => {
-                if attr_i(n, "axis", -1) != -1 {
-                    return Err(self.unsupported(n, "normalisation over other than the last axis"));
-                }
                 if n.output
                     .iter()
                     .skip(1)
                     .any(|o| !o.is_empty() && self.uses.get(o).copied().unwrap_or(0) > 0)
                 {
                     return Err(self.unsupported(n, "the mean and inverse deviation outputs"));
+                }
+                let axis = attr_i(n, "axis", -1);
+                let rank = self.static_shape(&self.get(n, 0)?)?.map(|s| s.len() as i64);
+                if axis != -1 && Some(axis) != rank.map(|r| r - 1) {
+                    return self.layer_norm_axes(n, axis);
                 }
                 let mut ins = vec![self.secret(n, 0)?, self.secret(n, 1)?];
                 if self.optional(n, 2)?.is_some() {
@@ -595,8 +596,11 @@ impl Builder {
                 } else {
                     (ints(self, 1)?, ints(self, 2)?, ints(self, 3)?, ints(self, 4)?)
                 };
-                if steps.iter().any(|&s| s <= 0) {
-                    return Err(self.unsupported(n, "non-positive steps"));
+                if steps.iter().any(|&s| s < 0) {
+                    return self.reversed_slice(n, &starts, &ends, &axes, &steps);
+                }
+                if steps.contains(&0) {
+                    return Err(self.invalid(n, "a zero step"));
                 }
                 if starts.len() != ends.len() {
                     return Err(self.invalid(n, "starts and ends differ in length"));
@@ -668,7 +672,7 @@ impl Builder {
                 self.alias(n, Ref::Const(FloatTensor { shape: vec![dims.len()], data: dims }, true))
             }
             _ => {
-                if self.transformer_op(n)? {
+                if self.transformer_op(n)? || self.indexing_op(n)? || self.lowered_op(n)? {
                     Ok(())
                 } else {
                     Err(self.unsupported(n, ""))

@@ -257,7 +257,7 @@ impl Builder {
     fn where_(&mut self, n: &NodeProto) -> Result<(), ImportError> {
         let cond = match self.get(n, 0)? {
             Ref::Const(t, _) => t,
-            _ => return Err(self.unsupported(n, "a condition computed from secret values")),
+            _ => return self.secret_where(n),
         };
         let (x, y) = (self.get(n, 1)?, self.get(n, 2)?);
         let shapes = [Some(cond.shape.clone()), self.static_shape(&x)?, self.static_shape(&y)?];
