@@ -3,6 +3,7 @@
 mod consts;
 mod indexing;
 mod lowered;
+mod resize;
 mod transformer;
 
 use crate::model::{ImportOptions, Model};
@@ -454,6 +455,8 @@ impl Builder {
                 self.emit(n, op, ins)
             }
             "Conv" => self.conv(n),
+            "ConvTranspose" => self.conv_transpose(n),
+            "Resize" | "Upsample" => self.resize(n),
             "BatchNormalization" => self.batch_norm(n),
             "Add" | "Sub" | "Mul" | "Div" => self.binary(n),
             "LayerNormalization" => {
@@ -488,9 +491,9 @@ impl Builder {
                 }
             }
             "MaxPool" | "AveragePool" => {
-                let (pool, same) = self.pool(n)?;
+                let (mut pool, same) = self.pool(n)?;
                 if attr_i(n, "ceil_mode", 0) != 0 {
-                    return Err(self.unsupported(n, "ceil_mode = 1"));
+                    pool = self.ceil_mode_pads(n, pool, same)?;
                 }
                 if attr_ints(n, "dilations").is_some_and(|d| d.iter().any(|&v| v != 1)) {
                     return Err(self.unsupported(n, "dilated pooling"));
@@ -897,6 +900,47 @@ impl Builder {
         }
         let (pads, same) = self.pads(n)?;
         Ok((Pool2d { kernel, stride: self.spatial(n, "strides", [1, 1])?, pads }, same))
+    }
+
+    /// ceil_mode = 1: windows that start inside the input (or its begin padding) but run past
+    /// the end are kept, as extra end padding that no average counts and no maximum picks.
+    fn ceil_mode_pads(
+        &self,
+        n: &NodeProto,
+        mut pool: Pool2d,
+        same: Option<bool>,
+    ) -> Result<Pool2d, ImportError> {
+        let shape = self.static_shape(&self.get(n, 0)?)?;
+        let Some([_, _, h, w]) = shape.as_deref().and_then(|s| <[usize; 4]>::try_from(s).ok()) else {
+            return Err(self
+                .unsupported(n, "ceil_mode = 1 on a value whose shape is only known for a concrete input"));
+        };
+        if same.is_some() {
+            return Err(self.unsupported(n, "ceil_mode = 1 with auto_pad"));
+        }
+        for (d, size) in [h, w].into_iter().enumerate() {
+            let (k, s, pb, pe) = (pool.kernel[d], pool.stride[d], pool.pads[d], pool.pads[d + 2]);
+            let span = size + pb + pe;
+            if span < k {
+                return Ok(pool);
+            }
+            let mut out = (span - k).div_ceil(s) + 1;
+            if (out - 1) * s >= size + pb {
+                out -= 1;
+            }
+            let extra = ((out - 1) * s + k).saturating_sub(span);
+            if extra > 0 {
+                let counts_pads = n.op_type == "AveragePool" && attr_i(n, "count_include_pad", 0) != 0;
+                if counts_pads || pe + extra >= k {
+                    return Err(self.unsupported(
+                        n,
+                        "ceil_mode = 1 with count_include_pad = 1 or a window of padding only",
+                    ));
+                }
+                pool.pads[d + 2] += extra;
+            }
+        }
+        Ok(pool)
     }
 
     fn conv(&mut self, n: &NodeProto) -> Result<(), ImportError> {
