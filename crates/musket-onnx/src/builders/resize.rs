@@ -157,7 +157,7 @@ impl Builder {
         match (scales, sizes) {
             (Some(s), None) if s.len() == axes.len() => {
                 for (&a, &v) in axes.iter().zip(&s) {
-                    if !(v > 0.0) {
+                    if v.is_nan() || v <= 0.0 {
                         return Err(self.invalid(n, format!("scale {v}")));
                     }
                     scale[a] = v;
