@@ -101,9 +101,12 @@ fn runner() -> TestRunner {
 
 const EXACT: f64 = 2e-4;
 
+/// A case: name, op, input range, tolerance for an expected value.
+type Case = (&'static str, Op, f64, Box<dyn Fn(f64) -> f64>);
+
 #[test]
 fn unary_ops_match_f64() {
-    let cases: Vec<(&str, Op, f64, Box<dyn Fn(f64) -> f64>)> = vec![
+    let cases: Vec<Case> = vec![
         ("abs", Op::Abs, 1000.0, Box::new(|_| EXACT)),
         ("exp", Op::Exp, 8.0, Box::new(|y: f64| 2e-3 * y.abs() + 2f64.powi(-11))),
         ("gelu", Op::Gelu, 50.0, Box::new(|_| 2f64.powi(-12) + 2f64.powi(-14))),
