@@ -5,11 +5,14 @@ matches onnxruntime (crates/musket-cli/tests/exports.rs).
 
 - PyTorch's default exporter (`torch.onnx.export(..., dynamo=True)`: opset 18+, weights in an
   external `.onnx.data` file beside the model) and its TorchScript exporter (`dynamo=False`);
+- `tf2onnx` on Keras models (`tf2onnx.convert.from_function` on the model's call: its
+  `from_keras` fails on Keras 3): an NHWC CNN with batch norm and an MLP with softmax;
 - Hugging Face `transformers` models built from their config classes (random weights, no
   download): BERT, DistilBERT, GPT-2 (its TorchScript export fails in transformers 5:
   `aten::diff`), ViT; token-id models take int64 `input_ids`.
 
-Requirements (PyPI): torch, torchvision, onnx, onnxruntime, onnxscript, transformers, numpy.
+Requirements (PyPI): torch, torchvision, onnx, onnxruntime, onnxscript, transformers, numpy,
+tensorflow-cpu, tf2onnx.
 Run from the repository root:  python3 scripts/make_exports.py
 Writes examples/exports/ and examples/exports/manifest.json.
 """
@@ -151,6 +154,43 @@ def export(model, name, kind, dynamo, manifest, rng):
     print(f"{name}: opset {opset}, output {list(y.shape)}, max |y| {np.abs(y).max():.3g}")
 
 
+def keras_models():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+    tf.random.set_seed(0)
+    layers = tf.keras.layers
+    cnn = tf.keras.Sequential([
+        tf.keras.Input((28, 28, 1)), layers.Conv2D(4, 3, padding="same", activation="relu"), layers.MaxPooling2D(),
+        layers.BatchNormalization(), layers.Conv2D(8, 3, activation="relu"), layers.GlobalAveragePooling2D(),
+        layers.Dense(10)])
+    for layer in cnn.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.moving_mean.assign(tf.random.uniform(layer.moving_mean.shape, -0.2, 0.2))
+            layer.moving_variance.assign(tf.random.uniform(layer.moving_variance.shape, 0.5, 1.5))
+    mlp = tf.keras.Sequential([tf.keras.Input((64,)), layers.Dense(32, activation="tanh"), layers.Dense(10, activation="softmax")])
+    yield "keras-cnn", cnn, (2, 28, 28, 1)
+    yield "keras-mlp", mlp, (2, 64)
+
+
+def export_keras(name, model, shape, manifest, rng):
+    import tensorflow as tf
+    import tf2onnx
+    spec = (tf.TensorSpec((None,) + shape[1:], tf.float32, name="x"),)
+    call = tf.function(lambda x: model(x), input_signature=spec)
+    path = os.path.join(OUT, f"{name}.onnx")
+    tf2onnx.convert.from_function(call, input_signature=spec, opset=17, output_path=path)
+    x = rng.standard_normal(shape).astype(np.float32)
+    sess = ort.InferenceSession(path)
+    y = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    np.save(os.path.join(OUT, f"{name}-input.npy"), x)
+    np.save(os.path.join(OUT, f"{name}-reference.npy"), y.astype(np.float32))
+    import onnx
+    m = onnx.load(path)
+    manifest.append({"name": name, "exporter": "tf2onnx", "opset": 17, "external_data": False,
+                     "ops": sorted({n.op_type for n in m.graph.node})})
+    print(f"{name}: tf2onnx, output {list(y.shape)}, max |y| {np.abs(y).max():.3g}")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     rng = np.random.default_rng(12)
@@ -163,6 +203,8 @@ def main():
     for name, model, kind in transformers_models():
         export(model, f"{name}-dynamo", kind, True, manifest, rng)
         export(model, f"{name}-torchscript", kind, False, manifest, rng)
+    for name, model, shape in keras_models():
+        export_keras(name, model, shape, manifest, rng)
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
         json.dump({"torch": torch.__version__, "models": manifest}, f, indent=1)
 
