@@ -87,7 +87,9 @@ def reason(stderr):
     for sep in ("): ", "\": "):
         if sep in line:
             line = line.split(sep, 1)[1]
-    return line[:120]
+    if "on the integer input" in line:
+        line = line.split("; on the integer input")[0] + " on an integer input (only token ids feeding embedding lookups are)"
+    return line[:140]
 
 
 def run_case(musket, model, x, want, protocol, workdir):

@@ -165,6 +165,14 @@ const CASES: &[Case] = &[
         op: Op::Model { model: RESNET50_224, input: IMAGENET_INPUT, batch: 1 },
         n: 1,
     },
+    Case {
+        name: "mobilenetv2-224-1",
+        op: Op::Model { model: MOBILENETV2_224, input: IMAGENET_INPUT, batch: 1 },
+        n: 1,
+    },
+    Case { name: "bert-base-128", op: Op::Model { model: BERT_BASE, input: BERT_BASE_INPUT, batch: 1 }, n: 1 },
+    Case { name: "gpt2-small-32", op: Op::Model { model: GPT2_SMALL, input: GPT2_SMALL_INPUT, batch: 1 }, n: 1 },
+    Case { name: "vit-small-224", op: Op::Model { model: VIT_SMALL, input: VIT_SMALL_INPUT, batch: 1 }, n: 1 },
 ];
 
 const LENET: &str = "examples/lenet5-28-opset17.onnx";
@@ -175,20 +183,40 @@ const LENET_CRYPTEN_INPUT: &str = "examples/lenet-crypten-input-64.npy";
 const RESNET18: &str = "examples/resnet18-32-opset17.onnx";
 const RESNET18_INPUT: &str = "examples/digits-test-32x32x3.npy";
 // Too large to commit: written by scripts/make_big_models.py.
-const RESNET18_224: &str = "target/models/resnet18-224-opset17.onnx";
-const RESNET50_224: &str = "target/models/resnet50-224-opset17.onnx";
+// PyTorch's default (dynamo) exporter, weights in .onnx.data files beside the models.
+const RESNET18_224: &str = "target/models/resnet18-224.onnx";
+const RESNET50_224: &str = "target/models/resnet50-224.onnx";
+const MOBILENETV2_224: &str = "target/models/mobilenetv2-224.onnx";
 const IMAGENET_INPUT: &str = "target/models/imagenet-224-sample.npy";
+// transformers models from their config classes (random weights): BERT-base on 128 token ids,
+// GPT-2 small's next-token logits for a 32-token prompt, ViT-small on one 224x224 image.
+const BERT_BASE: &str = "target/models/bert-base-128.onnx";
+const BERT_BASE_INPUT: &str = "target/models/bert-base-128-input.npy";
+const GPT2_SMALL: &str = "target/models/gpt2-small-32.onnx";
+const GPT2_SMALL_INPUT: &str = "target/models/gpt2-small-32-input.npy";
+const VIT_SMALL: &str = "target/models/vit-small-224.onnx";
+const VIT_SMALL_INPUT: &str = "target/models/vit-small-224-input.npy";
 
-/// Runs one model case: returns (median seconds, median online seconds, bytes per party,
-/// rounds). Online is the wall time less the smallest preprocessing time of a compute party
-/// (an upper bound on every party's time without it).
+/// What one model case measured (medians over the repetitions; counts from the last).
+struct ModelRun {
+    seconds: f64,
+    online_seconds: f64,
+    bytes: Vec<u64>,
+    rounds: u64,
+    /// The one-time sharing of the weights: seconds (the slowest party) and bytes per party.
+    weights_seconds: f64,
+    weights_bytes: Vec<u64>,
+}
+
+/// Runs one model case. Online is the wall time less the smallest preprocessing time of a
+/// compute party (an upper bound on every party's time without it).
 fn run_model(
     backend: Backend,
     model: &str,
     input: &str,
     batch: usize,
     reps: usize,
-) -> Result<(f64, f64, Vec<u64>, u64)> {
+) -> Result<ModelRun> {
     use anyhow::Context;
     if model.starts_with("target/models/") && !std::path::Path::new(model).exists() {
         bail!("{model} is missing: run scripts/make_big_models.py (torch, torchvision, onnx) first");
@@ -234,10 +262,23 @@ fn run_model(
     online.sort_by(f64::total_cmp);
     let outcomes = last.expect("at least one run");
     let mut bytes = vec![0; backend.transport_parties()];
+    let mut weights_bytes = vec![0; backend.transport_parties()];
+    let mut weights_seconds: f64 = 0.0;
     for o in &outcomes {
         bytes[o.party] = o.stats.bytes_sent;
+        if let Some(w) = o.output.as_ref().and_then(|r| r.layers.iter().find(|l| l.name == "share weights")) {
+            weights_bytes[o.party] = w.bytes_sent;
+            weights_seconds = weights_seconds.max(w.seconds);
+        }
     }
-    Ok((times[times.len() / 2], online[online.len() / 2], bytes, musket_session::job_rounds(&outcomes)))
+    Ok(ModelRun {
+        seconds: times[times.len() / 2],
+        online_seconds: online[online.len() / 2],
+        bytes,
+        rounds: musket_session::job_rounds(&outcomes),
+        weights_seconds,
+        weights_bytes,
+    })
 }
 
 /// Shares random inputs, then times one operation. Without a plan the 2PC dealer serves
@@ -399,6 +440,13 @@ struct Row {
     /// Bytes each party sent during the operation (for 2PC, index 2 is the dealer: its
     /// traffic is preprocessing, input-independent correlated randomness).
     bytes_per_party: Vec<u64>,
+    /// Model cases: the part of `bytes_per_party` spent sharing the weights (once per model:
+    /// it can be done ahead and reused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    weights_bytes_per_party: Option<Vec<u64>>,
+    /// Model cases: seconds spent sharing the weights (included in `seconds`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    weights_seconds: Option<f64>,
     rounds: u64,
     /// Largest |secure - f64| over the inputs (function cases only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -440,16 +488,17 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
                     eprintln!("{}: skipped, {model} is missing (scripts/make_big_models.py)", case.name);
                     continue;
                 }
-                let (seconds, online_seconds, bytes, rounds) =
-                    run_model(backend, model, input, batch, args.reps)?;
+                let m = run_model(backend, model, input, batch, args.reps)?;
                 let row = Row {
                     name: case.name,
                     protocol: backend.name(),
-                    seconds,
-                    online_seconds,
+                    seconds: m.seconds,
+                    online_seconds: m.online_seconds,
                     preprocessing_seconds: None,
-                    bytes_per_party: bytes,
-                    rounds,
+                    bytes_per_party: m.bytes,
+                    weights_bytes_per_party: Some(m.weights_bytes),
+                    weights_seconds: Some(m.weights_seconds),
+                    rounds: m.rounds,
                     max_abs_error: None,
                     error_vs_target: None,
                     elements: batch,
@@ -457,13 +506,16 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
                 };
                 if !args.json {
                     println!(
-                        "{:<16} {:<4} {:>9.4} s (online {:.4} s)  {:>3} rounds  bytes/party {:?}  peak RSS {} MiB",
+                        "{:<16} {:<4} {:>9.4} s (online {:.4} s; weight sharing {:.2} s)  {:>3} rounds  bytes/party {:?} \
+                         (weight sharing {:?})  peak RSS {} MiB",
                         row.name,
                         row.protocol,
                         row.seconds,
                         row.online_seconds,
+                        row.weights_seconds.unwrap_or(0.0),
                         row.rounds,
                         row.bytes_per_party,
+                        row.weights_bytes_per_party.as_deref().unwrap_or(&[]),
                         row.peak_rss_mib.map_or("?".into(), |m| m.to_string())
                     );
                 }
@@ -528,6 +580,8 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
                 online_seconds: online[online.len() / 2],
                 preprocessing_seconds: Some(prep[prep.len() / 2]),
                 bytes_per_party: bytes,
+                weights_bytes_per_party: None,
+                weights_seconds: None,
                 rounds: end - start,
                 max_abs_error: errors.map(|e| e.0),
                 error_vs_target: errors.map(|e| e.1),

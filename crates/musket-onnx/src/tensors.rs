@@ -55,6 +55,18 @@ pub(crate) fn to_float(t: &TensorProto) -> Result<FloatTensor, ImportError> {
                 raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8")) as f64).collect()
             }
             x if x == DataType::INT8 as i32 => raw.iter().map(|&b| b as i8 as f64).collect(),
+            x if x == DataType::INT16 as i32 => {
+                raw.chunks_exact(2).map(|c| f64::from(i16::from_le_bytes([c[0], c[1]]))).collect()
+            }
+            x if x == DataType::UINT16 as i32 => {
+                raw.chunks_exact(2).map(|c| f64::from(u16::from_le_bytes([c[0], c[1]]))).collect()
+            }
+            x if x == DataType::UINT32 as i32 => {
+                raw.chunks_exact(4).map(|c| f64::from(u32::from_le_bytes(c.try_into().expect("4")))).collect()
+            }
+            x if x == DataType::UINT64 as i32 => {
+                raw.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8")) as f64).collect()
+            }
             x if x == DataType::FLOAT16 as i32 => {
                 raw.chunks_exact(2).map(|c| f16_to_f64(u16::from_le_bytes([c[0], c[1]]))).collect()
             }
@@ -72,6 +84,10 @@ pub(crate) fn to_float(t: &TensorProto) -> Result<FloatTensor, ImportError> {
         DataType::INT8,
         DataType::UINT8,
         DataType::BOOL,
+        DataType::INT16,
+        DataType::UINT16,
+        DataType::UINT32,
+        DataType::UINT64,
     ]
     .iter()
     .any(|d| *d as i32 == dt)
@@ -83,6 +99,8 @@ pub(crate) fn to_float(t: &TensorProto) -> Result<FloatTensor, ImportError> {
         t.double_data.clone()
     } else if !t.int64_data.is_empty() {
         t.int64_data.iter().map(|&v| v as f64).collect()
+    } else if !t.uint64_data.is_empty() {
+        t.uint64_data.iter().map(|&v| v as f64).collect()
     } else if !t.int32_data.is_empty() {
         t.int32_data.iter().map(|&v| v as f64).collect()
     } else {
@@ -96,7 +114,15 @@ pub(crate) fn element_width(dt: i32) -> Option<usize> {
     Some(match dt {
         x if x == DataType::FLOAT as i32 || x == DataType::INT32 as i32 => 4,
         x if x == DataType::DOUBLE as i32 || x == DataType::INT64 as i32 => 8,
-        x if x == DataType::FLOAT16 as i32 || x == DataType::BFLOAT16 as i32 => 2,
+        x if x == DataType::FLOAT16 as i32
+            || x == DataType::BFLOAT16 as i32
+            || x == DataType::INT16 as i32
+            || x == DataType::UINT16 as i32 =>
+        {
+            2
+        }
+        x if x == DataType::UINT32 as i32 => 4,
+        x if x == DataType::UINT64 as i32 => 8,
         x if x == DataType::BOOL as i32 || x == DataType::UINT8 as i32 || x == DataType::INT8 as i32 => 1,
         _ => return None,
     })

@@ -91,6 +91,9 @@ impl Builder {
     }
 
     pub(super) fn conv(&mut self, n: &NodeProto) -> Result<(), ImportError> {
+        if let Some(rank) = self.static_shape(&self.get(n, 1)?)?.map(|s| s.len()).filter(|&r| r != 4) {
+            return Err(self.unsupported(n, &format!("{}-D convolution (2-D only)", rank.saturating_sub(2))));
+        }
         let (pads, same) = self.pads(n)?;
         let geometry = Conv2d {
             stride: self.spatial(n, "strides", [1, 1])?,

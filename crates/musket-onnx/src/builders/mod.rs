@@ -461,10 +461,26 @@ impl Builder {
                         attr_f(n, "value", 0.0),
                     )
                 } else {
-                    let pads = self.constant(n, 1)?.data.iter().map(|&v| v as i64).collect();
+                    let mut pads: Vec<i64> = self.constant(n, 1)?.data.iter().map(|&v| v as i64).collect();
                     let value = if self.optional(n, 2)?.is_some() { self.scalar(n, 2)? } else { 0.0 };
                     if self.optional(n, 3)?.is_some() {
-                        return Err(self.unsupported(n, "the axes input"));
+                        // Opset 18: pads for the listed axes only; the others get none.
+                        let axes: Vec<i64> = self.constant(n, 3)?.data.iter().map(|&v| v as i64).collect();
+                        let rank = self
+                            .static_shape(&self.get(n, 0)?)?
+                            .map(|s| s.len())
+                            .ok_or_else(|| self.unsupported(n, "the axes input on a value of unknown rank"))?;
+                        if pads.len() != 2 * axes.len() {
+                            return Err(self.invalid(n, "pads do not fit the axes"));
+                        }
+                        let mut full = vec![0i64; 2 * rank];
+                        for (k, &a) in axes.iter().enumerate() {
+                            let a = if a < 0 { a + rank as i64 } else { a };
+                            let a = usize::try_from(a).ok().filter(|&a| a < rank).ok_or_else(|| self.invalid(n, "bad axis"))?;
+                            full[a] = pads[k];
+                            full[rank + a] = pads[axes.len() + k];
+                        }
+                        pads = full;
                     }
                     (pads, value)
                 };
