@@ -170,9 +170,21 @@ const CASES: &[Case] = &[
         op: Op::Model { model: MOBILENETV2_224, input: IMAGENET_INPUT, batch: 1 },
         n: 1,
     },
-    Case { name: "bert-base-128", op: Op::Model { model: BERT_BASE, input: BERT_BASE_INPUT, batch: 1 }, n: 1 },
-    Case { name: "gpt2-small-32", op: Op::Model { model: GPT2_SMALL, input: GPT2_SMALL_INPUT, batch: 1 }, n: 1 },
-    Case { name: "vit-small-224", op: Op::Model { model: VIT_SMALL, input: VIT_SMALL_INPUT, batch: 1 }, n: 1 },
+    Case {
+        name: "bert-base-128",
+        op: Op::Model { model: BERT_BASE, input: BERT_BASE_INPUT, batch: 1 },
+        n: 1,
+    },
+    Case {
+        name: "gpt2-small-32",
+        op: Op::Model { model: GPT2_SMALL, input: GPT2_SMALL_INPUT, batch: 1 },
+        n: 1,
+    },
+    Case {
+        name: "vit-small-224",
+        op: Op::Model { model: VIT_SMALL, input: VIT_SMALL_INPUT, batch: 1 },
+        n: 1,
+    },
 ];
 
 const LENET: &str = "examples/lenet5-28-opset17.onnx";
@@ -210,13 +222,7 @@ struct ModelRun {
 
 /// Runs one model case. Online is the wall time less the smallest preprocessing time of a
 /// compute party (an upper bound on every party's time without it).
-fn run_model(
-    backend: Backend,
-    model: &str,
-    input: &str,
-    batch: usize,
-    reps: usize,
-) -> Result<ModelRun> {
+fn run_model(backend: Backend, model: &str, input: &str, batch: usize, reps: usize) -> Result<ModelRun> {
     use anyhow::Context;
     if model.starts_with("target/models/") && !std::path::Path::new(model).exists() {
         bail!("{model} is missing: run scripts/make_big_models.py (torch, torchvision, onnx) first");

@@ -466,17 +466,20 @@ impl Builder {
                     if self.optional(n, 3)?.is_some() {
                         // Opset 18: pads for the listed axes only; the others get none.
                         let axes: Vec<i64> = self.constant(n, 3)?.data.iter().map(|&v| v as i64).collect();
-                        let rank = self
-                            .static_shape(&self.get(n, 0)?)?
-                            .map(|s| s.len())
-                            .ok_or_else(|| self.unsupported(n, "the axes input on a value of unknown rank"))?;
+                        let rank =
+                            self.static_shape(&self.get(n, 0)?)?.map(|s| s.len()).ok_or_else(|| {
+                                self.unsupported(n, "the axes input on a value of unknown rank")
+                            })?;
                         if pads.len() != 2 * axes.len() {
                             return Err(self.invalid(n, "pads do not fit the axes"));
                         }
                         let mut full = vec![0i64; 2 * rank];
                         for (k, &a) in axes.iter().enumerate() {
                             let a = if a < 0 { a + rank as i64 } else { a };
-                            let a = usize::try_from(a).ok().filter(|&a| a < rank).ok_or_else(|| self.invalid(n, "bad axis"))?;
+                            let a = usize::try_from(a)
+                                .ok()
+                                .filter(|&a| a < rank)
+                                .ok_or_else(|| self.invalid(n, "bad axis"))?;
                             full[a] = pads[k];
                             full[rank + a] = pads[axes.len() + k];
                         }
