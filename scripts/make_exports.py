@@ -8,7 +8,7 @@ matches onnxruntime (crates/musket-cli/tests/exports.rs).
 - `tf2onnx` on Keras models (`tf2onnx.convert.from_function` on the model's call: its
   `from_keras` fails on Keras 3): an NHWC CNN with batch norm and an MLP with softmax;
 - Hugging Face `transformers` models built from their config classes (random weights, no
-  download): BERT, DistilBERT, GPT-2 (its TorchScript export fails in transformers 5:
+ download): BERT, DistilBERT, RoBERTa, GPT-2 (its TorchScript export fails in transformers 5:
   `aten::diff`), ViT; token-id models take int64 `input_ids`.
 
 Requirements (PyPI): torch, torchvision, onnx, onnxruntime, onnxscript, transformers, numpy,
@@ -105,13 +105,14 @@ class Pixels(nn.Module):
 
 def transformers_models():
     from transformers import (BertConfig, BertModel, DistilBertConfig, DistilBertModel, GPT2Config,
-                              GPT2Model, ViTConfig, ViTModel)
+                              GPT2Model, RobertaConfig, RobertaModel, ViTConfig, ViTModel)
     small = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
     yield "bert", LastHidden(BertModel(BertConfig(vocab_size=120, max_position_embeddings=64, **small))), "ids"
     yield "distilbert", LastHidden(DistilBertModel(DistilBertConfig(
         vocab_size=120, dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=64))), "ids"
-    # RoBERTa is left out: it computes position ids from the token ids (cumsum of the non-padding
-    # mask), which Musket does not run on private ids yet (README, "Import: known limits").
+    # RoBERTa computes its position ids from the token ids (a cumulative count of the
+    # non-padding tokens): its input ends in padding (id 1) to exercise that.
+    yield "roberta", LastHidden(RobertaModel(RobertaConfig(vocab_size=120, max_position_embeddings=64, **small))), "ids-padded"
     yield "gpt2", LastHidden(GPT2Model(GPT2Config(vocab_size=120, n_embd=32, n_layer=2, n_head=2, n_positions=64,
                                                   use_cache=False))), "ids"
     yield "vit", Pixels(ViTModel(ViTConfig(image_size=32, patch_size=8, num_channels=3, **small))), "image32"
@@ -120,6 +121,10 @@ def transformers_models():
 def example(kind, rng):
     if kind == "ids":
         return rng.integers(0, 120, size=(2, 8)).astype(np.int64)
+    if kind == "ids-padded":
+        ids = rng.integers(3, 120, size=(2, 8)).astype(np.int64)
+        ids[1, 5:] = 1  # RoBERTa's padding id
+        return ids
     if kind == "image28":
         return rng.standard_normal((2, 1, 28, 28)).astype(np.float32)
     return rng.standard_normal((2, 3, 32, 32)).astype(np.float32)

@@ -127,8 +127,11 @@ pub(crate) fn prepare(
     }
     let batch = input_shape.first().copied().unwrap_or(1);
     let mut loader = Loader { model, item: input_shape.get(1..).unwrap_or(&[]), graphs: Vec::new() };
-    let dynamic =
-        loader.graph(batch)?.input_shape.first().is_some_and(Option::is_none) && input_shape.len() > 1;
+    // A model on token ids shares one flat vector of one-hot rows: it runs in one piece.
+    let whole_batch = loader.graph(batch)?;
+    let dynamic = whole_batch.input_shape.first().is_some_and(Option::is_none)
+        && input_shape.len() > 1
+        && whole_batch.ids.is_none();
     let whole = |loader: Loader<'_>| -> Result<Prepared> {
         Ok(Prepared { lengths: vec![batch], graphs: loader.into_graphs(&[batch])? })
     };
@@ -170,14 +173,7 @@ fn items_are_independent(loader: &mut Loader<'_>) -> Result<(), String> {
     use rand::{Rng, SeedableRng};
     let per: usize = loader.item.iter().product();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x6d75_736b_6574);
-    // Token ids (a one-hot input) must be valid ids.
-    let ids = loader.graph(1).map_err(|e| format!("{e:#}"))?.input_one_hot;
-    let data: Vec<f64> = (0..2 * per)
-        .map(|_| match ids {
-            Some(depth) => rng.gen_range(0..depth) as f64,
-            None => rng.gen_range(-1.0..1.0),
-        })
-        .collect();
+    let data: Vec<f64> = (0..2 * per).map(|_| rng.gen_range(-1.0..1.0)).collect();
     let mut eval = |n: usize, data: &[f64]| -> Result<FloatTensor, String> {
         let x = FloatTensor::new(loader.shape(n), data.to_vec()).ok_or("probe shape")?;
         let g = loader.graph(n).map_err(|e| format!("{e:#}"))?;

@@ -254,13 +254,25 @@ fn compute<P: Protocol>(
     let is_model_owner = me == owners.model || alone;
     let is_data_owner = me == owners.data || alone;
     let input = input.filter(|_| is_data_owner);
-    // Token ids become one-hot rows before sharing: the shared input has one more axis.
+    // Token ids become one-hot rows before sharing (the data owner's plaintext program); the
+    // shared input is their flat concatenation, so it cannot be cut into batch slices.
     let (one_hot_input, one_hot_shape);
-    let (input, input_shape) = match first.input_one_hot {
-        Some(depth) => {
-            one_hot_input =
-                input.map(|t| crate::float::one_hot(t, depth)).transpose().map_err(MpcError::Usage)?;
-            one_hot_shape = [input_shape, &[depth]].concat();
+    let (input, input_shape) = match &first.ids {
+        Some(program) => {
+            if slices.lengths.len() > 1 {
+                return Err(MpcError::Usage(
+                    "a model on token ids runs in one piece, not in batch slices".into(),
+                ));
+            }
+            one_hot_input = input.map(|t| program.one_hot_input(t)).transpose().map_err(MpcError::Usage)?;
+            let total = match &one_hot_input {
+                Some(t) => t.data.len(),
+                None => {
+                    let shapes = program.shapes(input_shape).map_err(MpcError::Usage)?;
+                    program.lookups.iter().map(|l| shapes[l.step].iter().product::<usize>() * l.depth).sum()
+                }
+            };
+            one_hot_shape = vec![total];
             (one_hot_input.as_ref(), one_hot_shape.as_slice())
         }
         None => (input, input_shape),
@@ -298,7 +310,8 @@ fn compute<P: Protocol>(
     for (s, &len) in slices.lengths.iter().enumerate() {
         let graph = slices.graph(len);
         let mut shape = input_shape.to_vec();
-        if let Some(b) = shape.first_mut() {
+        // (The one-hot vector of a token-id model is never sliced.)
+        if let (Some(b), None) = (shape.first_mut(), &first.ids) {
             *b = len;
         }
         let x = match input {

@@ -184,12 +184,12 @@ fn pool(x: &FloatTensor, p: &Pool2d, max: bool, include_pad: bool) -> Result<Flo
 }
 
 /// Evaluates `graph` on `input` in f64 (the model owner's weights must be present). With
-/// [`Graph::input_one_hot`], `input` holds the token ids.
+/// [`Graph::ids`], `input` holds the token ids.
 pub fn eval_f64(graph: &Graph, input: &FloatTensor) -> Result<FloatRun, String> {
     graph.validate()?;
     let mut vals: Vec<Option<FloatTensor>> = vec![None; 1 + graph.weights.len() + graph.nodes.len()];
-    vals[0] = Some(match graph.input_one_hot {
-        Some(depth) => one_hot(input, depth)?,
+    vals[0] = Some(match &graph.ids {
+        Some(program) => program.one_hot_input(input)?,
         None => input.clone(),
     });
     for (i, (_, w)) in graph.weights.iter().enumerate() {
@@ -211,26 +211,6 @@ pub fn eval_f64(graph: &Graph, input: &FloatTensor) -> Result<FloatRun, String> 
     }
     let output = vals[graph.output].take().ok_or("the graph output is never computed")?;
     Ok(FloatRun { output, max_abs, shapes })
-}
-
-/// Replaces each id of `ids` by its one-hot row of length `depth` (a new last axis). Ids must
-/// be integers in `[-depth, depth)` (negative ones count from the end, as ONNX Gather's).
-pub fn one_hot(ids: &FloatTensor, depth: usize) -> Result<FloatTensor, String> {
-    let n = ids.data.len().checked_mul(depth).filter(|&n| n <= 1 << 28).ok_or_else(|| {
-        format!("one-hot rows of {depth} for {} token ids would exceed 2^28 elements", ids.data.len())
-    })?;
-    let mut data = vec![0.0; n];
-    for (i, &v) in ids.data.iter().enumerate() {
-        let d = depth as f64;
-        if v.fract() != 0.0 || !(-d..d).contains(&v) {
-            return Err(format!("the token id at position {i} is not an integer in [-{depth}, {depth})"));
-        }
-        let j = if v < 0.0 { v + d } else { v } as usize;
-        data[i * depth + j] = 1.0;
-    }
-    let mut shape = ids.shape.clone();
-    shape.push(depth);
-    Ok(FloatTensor { shape, data })
 }
 
 /// The f64 meaning of one op on its inputs: the reference every other evaluation is compared

@@ -304,12 +304,11 @@ pub struct Graph {
     pub nodes: Vec<Node>,
     /// The output value.
     pub output: ValueId,
-    /// When set, the model's input is a tensor of token ids that feed only embedding lookups:
-    /// the data owner replaces each id by its one-hot row of this length before sharing (the
-    /// lookups become products of the one-hot rows with the table), so the input value inside
-    /// the graph has one more axis than `input_shape`.
+    /// When set, the model's input is the data owner's token ids, and what is shared is the
+    /// output of this program on them: the one-hot rows of every embedding lookup's indices,
+    /// flattened and concatenated (`crate::ids`). Inside the graph, value 0 is that vector.
     #[serde(default)]
-    pub input_one_hot: Option<usize>,
+    pub ids: Option<crate::ids::IdsProgram>,
 }
 
 impl Graph {
@@ -354,8 +353,8 @@ impl Graph {
                 return Err(format!("node {:?} has no inputs", node.name));
             }
         }
-        if self.input_one_hot.is_some_and(|d| d == 0 || d > MAX_ONE_HOT) {
-            return Err(format!("one-hot input of depth {:?} (at most {MAX_ONE_HOT})", self.input_one_hot));
+        if let Some(ids) = &self.ids {
+            ids.validate()?;
         }
         if self.output >= base + self.nodes.len() {
             return Err(format!("output value {} does not exist", self.output));
@@ -383,8 +382,6 @@ impl Graph {
 
 /// Largest spatial parameter (kernel, stride, dilation, pad) accepted.
 const MAX_GEOMETRY: usize = 1 << 12;
-/// Longest one-hot row (vocabulary) of an embedding lookup.
-const MAX_ONE_HOT: usize = 1 << 20;
 /// Most weight elements a model may have in all.
 const MAX_WEIGHT_ELEMENTS: usize = 1 << 29;
 /// Largest tensor, in elements, an op parameter may describe.

@@ -10,6 +10,7 @@
 mod bounds;
 mod exec;
 mod float;
+mod ids;
 mod ir;
 mod memory;
 mod node;
@@ -20,6 +21,7 @@ mod shape_ops;
 pub use exec::{
     run, run_sliced, slice_lengths, LayerStats, Owners, RunOptions, RunOutput, Slices, RANGE_CHECK_FAILED,
 };
-pub use float::{eval_f64, one_hot, FloatRun};
+pub use float::{eval_f64, FloatRun};
+pub use ids::{IdsBinary, IdsLookup, IdsOp, IdsProgram, IdsStep, MAX_ONE_HOT_ELEMENTS};
 pub use ir::{Comparison, FloatTensor, Graph, Node, Op, ValueId};
 pub use memory::largest_tensor;

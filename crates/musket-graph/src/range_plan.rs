@@ -225,7 +225,7 @@ mod tests {
         let gemm = Op::Gemm { trans_a: false, trans_b: false, alpha: 1.0, beta: 1.0 };
         let g = Graph {
             input_name: "x".into(),
-            input_one_hot: None,
+            ids: None,
             input_shape: vec![None, Some(4)],
             weights: vec![w(4, 4), w(4, 2)],
             nodes: vec![

@@ -40,7 +40,7 @@ fn graph_without_softmax(weight_scale: f64) -> Graph {
     };
     Graph {
         input_name: "x".into(),
-        input_one_hot: None,
+        ids: None,
         input_shape: vec![None, Some(WIDTH)],
         weights: vec![("w".into(), FloatTensor::new(vec![WIDTH, WIDTH], w).unwrap())],
         nodes: vec![
@@ -225,7 +225,7 @@ fn a_wrapped_product_cannot_hide_behind_a_relu() {
     };
     let g = Graph {
         input_name: "x".into(),
-        input_one_hot: None,
+        ids: None,
         input_shape: vec![None, Some(k)],
         weights: vec![
             ("w1".into(), FloatTensor::new(vec![k, 1], vec![v; k]).unwrap()),

@@ -26,7 +26,7 @@ fn graph(op: Op, x_shape: &[usize], weight: Option<FloatTensor>) -> Graph {
     let output = 1 + usize::from(has_w);
     Graph {
         input_name: "x".into(),
-        input_one_hot: None,
+        ids: None,
         input_shape: x_shape.iter().map(|&d| Some(d)).collect(),
         weights: weight.map(|w| vec![("w".to_string(), w)]).unwrap_or_default(),
         nodes: vec![Node { name: "op".into(), op_type: "Op".into(), op, inputs, output }],

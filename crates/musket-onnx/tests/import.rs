@@ -278,8 +278,11 @@ fn shape_inference_agrees_with_the_f64_evaluation_on_every_export() {
         // Zeros are valid token ids too.
         let zeros = musket_graph::FloatTensor::new(shape.clone(), vec![0.0; shape.iter().product()]).unwrap();
         let run = musket_graph::eval_f64(&g, &zeros).unwrap();
-        let mut shapes: Vec<Vec<usize>> =
-            vec![[shape.clone(), g.input_one_hot.into_iter().collect()].concat()];
+        // Inside the graph a token-id model's input is the flat vector of one-hot rows.
+        let mut shapes: Vec<Vec<usize>> = vec![match &g.ids {
+            Some(program) => vec![program.one_hot_input(&zeros).unwrap().data.len()],
+            None => shape.clone(),
+        }];
         shapes.extend(g.weights.iter().map(|(_, t)| t.shape.clone()));
         for (k, node) in g.nodes.iter().enumerate() {
             let ins: Vec<&[usize]> = node.inputs.iter().map(|&i| shapes[i].as_slice()).collect();

@@ -84,8 +84,7 @@ pub(crate) fn import_model(model: &ModelProto, options: &ImportOptions<'_>) -> R
             )));
         }
     }
-    let input_ref =
-        if is_integer_type(tensor_type.elem_type) { Ref::Ids(b.concrete.clone()) } else { Ref::Input };
+    let input_ref = if is_integer_type(tensor_type.elem_type) { b.ids_input() } else { Ref::Input };
     b.vals.insert(input.name.clone(), input_ref);
     for n in &g.node {
         for i in &n.input {
@@ -108,7 +107,7 @@ pub(crate) fn import_model(model: &ModelProto, options: &ImportOptions<'_>) -> R
     let out = match b.vals.get(&output.name) {
         Some(Ref::Input) => None,
         Some(Ref::Node(k)) => Some(*k),
-        Some(Ref::Ids(_)) => {
+        Some(Ref::Ids(..)) => {
             return Err(ImportError::Model(format!("output {:?} is the token ids themselves", output.name)))
         }
         Some(Ref::Weight(_) | Ref::Const(..)) | None => {

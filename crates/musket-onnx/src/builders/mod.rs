@@ -4,6 +4,7 @@ mod arith;
 mod cnn;
 mod consts;
 mod entry;
+mod ids;
 mod indexing;
 mod lowered;
 mod resize;
@@ -31,9 +32,9 @@ enum Ref {
     Weight(usize),
     /// The output of node k (index into `nodes`).
     Node(usize),
-    /// The model input holding token ids (an integer tensor), viewed with this shape (after
-    /// reshapes; `None` when the input shape is not known): only embedding lookups may use it.
-    Ids(Option<Vec<usize>>),
+    /// Token ids or an index tensor the data owner derives from them: step `.0` of the ids
+    /// program, of shape `.1` (`None` when the input shape is not known).
+    Ids(usize, Option<Vec<usize>>),
 }
 
 #[derive(Default)]
@@ -49,8 +50,10 @@ struct Builder {
     concrete: Option<Vec<usize>>,
     /// Output shapes of nodes (when the input shape is known), by each op's shape rule.
     node_shapes: Vec<Option<Vec<usize>>>,
-    /// The vocabulary length of the embedding lookups on token ids, once one is seen.
-    one_hot: Option<usize>,
+    /// The data owner's program on its token ids (step 0: the ids), and its lookups.
+    ids: musket_graph::IdsProgram,
+    /// Elements of the one-hot input so far (the lookups' one-hot rows).
+    ids_total: usize,
     /// The integer input was cast to a float and is used as numbers.
     ids_as_values: bool,
     /// Names of constants of integer (or boolean) type: their arithmetic is integer arithmetic
@@ -161,7 +164,7 @@ impl Builder {
     /// Adds a node computing `op` (one of possibly several an ONNX node is lowered to) and
     /// learns its output shape by the op's shape rule when its inputs' shapes are known.
     fn push(&mut self, n: &NodeProto, name: String, op: Op, inputs: Vec<Ref>) -> Result<Ref, ImportError> {
-        if inputs.iter().any(|r| matches!(r, Ref::Ids(_))) {
+        if inputs.iter().any(|r| matches!(r, Ref::Ids(..))) {
             return Err(self.unsupported(
                 n,
                 "token ids (an integer input) are only supported as the indices of embedding lookups",
@@ -208,17 +211,8 @@ impl Builder {
         if self.foldable(n) {
             return self.fold(n);
         }
-        let ids_ok = matches!(
-            n.op_type.as_str(),
-            "Gather" | "Reshape" | "Squeeze" | "Unsqueeze" | "Flatten" | "Cast" | "Identity" | "Shape"
-        );
-        if !ids_ok && n.input.iter().any(|i| matches!(self.vals.get(i), Some(Ref::Ids(_)))) {
-            return Err(self.unsupported(
-                n,
-                "on the integer input: an integer input is taken as private token ids, which are only \
-                 supported as the indices of embedding lookups (a model that computes with them, as RoBERTa \
-                 computes its position ids, is not supported yet)",
-            ));
+        if n.op_type != "Shape" && n.input.iter().any(|i| matches!(self.vals.get(i), Some(Ref::Ids(..)))) {
+            return self.ids_op(n);
         }
         match n.op_type.as_str() {
             "Constant" => {
@@ -273,18 +267,6 @@ impl Builder {
                 // Float types (FLOAT, DOUBLE, FLOAT16, BFLOAT16) keep real values; a constant cast
                 // to an integer type is truncated toward zero.
                 let float_target = matches!(to, 1 | 10 | 11 | 16);
-                if let Ref::Ids(shape) = &r {
-                    // Token ids stay ids through integer casts; cast to a float they are the
-                    // model's numeric input.
-                    if !float_target {
-                        return self.alias(n, r.clone());
-                    }
-                    if self.one_hot.is_some() || shape.as_ref() != self.concrete.as_ref() {
-                        return Err(self.unsupported(n, "token ids used both as indices and as values"));
-                    }
-                    self.ids_as_values = true;
-                    return self.alias(n, Ref::Input);
-                }
                 if let Ref::Const(t, public) = &r {
                     let data = if float_target {
                         t.data.clone()
@@ -400,10 +382,7 @@ impl Builder {
                 self.unary(n, op)
             }
             "GlobalAveragePool" => self.unary(n, Op::GlobalAveragePool),
-            "Flatten" => match self.get(n, 0)? {
-                Ref::Ids(shape) => self.ids_view(n, shape, Op::Flatten(attr_i(n, "axis", 1))),
-                _ => self.unary(n, Op::Flatten(attr_i(n, "axis", 1))),
-            },
+            "Flatten" => self.unary(n, Op::Flatten(attr_i(n, "axis", 1))),
             "Reshape" => {
                 let target: Vec<i64> = if self.opset < 5 {
                     attr_ints(n, "shape").ok_or_else(|| self.invalid(n, "missing shape"))?
@@ -416,9 +395,6 @@ impl Builder {
                 if attr_i(n, "allowzero", 0) != 0 && target.contains(&0) {
                     return Err(self
                         .unsupported(n, "allowzero = 1 with a zero in the target shape (an empty tensor)"));
-                }
-                if let Ref::Ids(shape) = self.get(n, 0)? {
-                    return self.ids_view(n, shape, Op::Reshape(target));
                 }
                 self.unary(n, Op::Reshape(target))
             }
@@ -445,9 +421,6 @@ impl Builder {
                     return Err(self.invalid(n, "Unsqueeze needs axes"));
                 }
                 let op = if n.op_type == "Squeeze" { Op::Squeeze(axes) } else { Op::Unsqueeze(axes) };
-                if let Ref::Ids(shape) = self.get(n, 0)? {
-                    return self.ids_view(n, shape, op);
-                }
                 self.unary(n, op)
             }
             "Pad" => {
@@ -549,7 +522,6 @@ impl Builder {
             "Gather" => {
                 let idx = match self.get(n, 1)? {
                     Ref::Const(t, _) => t,
-                    Ref::Ids(shape) => return self.embedding(n, shape),
                     _ => return Err(self.unsupported(n, "indices computed from secret values")),
                 };
                 if matches!(self.get(n, 0)?, Ref::Const(..)) && !self.folding {
@@ -597,11 +569,9 @@ impl Builder {
     /// The static shape of a value, if known (needs a concrete input shape for computed values).
     fn static_shape(&self, r: &Ref) -> Result<Option<Vec<usize>>, ImportError> {
         Ok(match r {
-            Ref::Input => self.concrete.clone().map(|mut s| {
-                s.extend(self.one_hot);
-                s
-            }),
-            Ref::Ids(shape) => shape.clone(),
+            Ref::Input if !self.ids.lookups.is_empty() => Some(vec![self.ids_total]),
+            Ref::Input => self.concrete.clone(),
+            Ref::Ids(_, shape) => shape.clone(),
             Ref::Const(t, _) => Some(t.shape.clone()),
             Ref::Weight(i) => Some(self.weights[*i].1.shape.clone()),
             Ref::Node(k) => self.node_shapes.get(*k).cloned().flatten(),
@@ -641,7 +611,7 @@ impl Builder {
                 Ref::Input => 0,
                 Ref::Weight(i) => Graph::weight_id(new_index[*i]),
                 Ref::Node(k) => 1 + w + k,
-                Ref::Const(..) | Ref::Ids(_) => {
+                Ref::Const(..) | Ref::Ids(..) => {
                     unreachable!("constants and token ids are converted before use")
                 }
             }
@@ -657,6 +627,7 @@ impl Builder {
             })
             .collect();
         let output = out_node.map_or(0, |k| 1 + w + k);
-        Graph { input_name, input_shape, weights, nodes, output, input_one_hot: self.one_hot }
+        let ids = (!self.ids.lookups.is_empty()).then_some(self.ids);
+        Graph { input_name, input_shape, weights, nodes, output, ids }
     }
 }

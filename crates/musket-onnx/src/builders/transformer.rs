@@ -307,58 +307,6 @@ impl Builder {
             _ => None,
         }
     }
-
-    /// An embedding lookup: `Gather(table, ids)` on the token-id input becomes the product of
-    /// the ids' one-hot rows (built by the data owner before sharing) with the table.
-    pub(super) fn embedding(
-        &mut self,
-        n: &NodeProto,
-        ids_shape: Option<Vec<usize>>,
-    ) -> Result<(), ImportError> {
-        if attr_i(n, "axis", 0) != 0 {
-            return Err(self.unsupported(n, "a lookup of token ids along an axis other than 0"));
-        }
-        let table = match self.get(n, 0)? {
-            Ref::Const(t, _) if t.shape.len() == 2 => t,
-            _ => return Err(self.unsupported(n, "token ids index only a constant 2-D embedding table")),
-        };
-        let vocab = table.shape[0];
-        if self.ids_as_values {
-            return Err(self.unsupported(n, "token ids used both as indices and as values"));
-        }
-        if self.one_hot.is_some_and(|v| v != vocab) {
-            return Err(
-                self.unsupported(n, "embedding tables of different lengths indexed by the same token ids")
-            );
-        }
-        let concrete = self.concrete.clone();
-        self.one_hot = Some(vocab);
-        let table = self.secret(n, 0)?;
-        // The one-hot input has the token ids' original shape plus the vocabulary axis.
-        let x = match (ids_shape, concrete) {
-            (Some(view), Some(orig)) if view != orig => {
-                let target: Vec<i64> =
-                    view.iter().chain(std::iter::once(&vocab)).map(|&d| d as i64).collect();
-                self.push(n, self.part(n, "ids"), Op::Reshape(target), vec![Ref::Input])?
-            }
-            _ => Ref::Input,
-        };
-        self.emit(n, Op::MatMul, vec![x, table])
-    }
-
-    /// Shape-only views of the token ids (Reshape, Squeeze, Unsqueeze, Flatten) keep them ids.
-    pub(super) fn ids_view(
-        &mut self,
-        n: &NodeProto,
-        shape: Option<Vec<usize>>,
-        op: Op,
-    ) -> Result<(), ImportError> {
-        let shape = match shape {
-            Some(s) => Some(op.output_shape(&[&s]).map_err(|e| self.invalid(n, e))?),
-            None => None,
-        };
-        self.alias(n, Ref::Ids(shape))
-    }
 }
 
 fn broadcast_all(shapes: &[Vec<usize>]) -> Option<Vec<usize>> {
