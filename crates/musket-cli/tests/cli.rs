@@ -147,6 +147,35 @@ fn inference_as_three_processes_over_tls() {
     }
 }
 
+/// A token-id model across processes: the data owner runs the ids program (RoBERTa's position
+/// ids) on its own ids; the model owner sees only the shape of the ids.
+#[test]
+fn roberta_on_private_token_ids_as_three_processes() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/exports");
+    let (model, input) = (format!("{dir}/roberta-dynamo.onnx"), format!("{dir}/roberta-dynamo-input.npy"));
+    let bytes = std::fs::read(format!("{dir}/roberta-dynamo-reference.npy")).unwrap();
+    let want: Vec<f64> = npyz::NpyFile::new(&bytes[..])
+        .unwrap()
+        .into_vec::<f32>()
+        .unwrap()
+        .into_iter()
+        .map(f64::from)
+        .collect();
+    let cfg = init_cluster("infer-roberta", "3pc", 30);
+    let kids = vec![
+        spawn_party(&cfg, 0, &["infer", "--model", &model]),
+        spawn_party(&cfg, 1, &["infer", "--input", &input]),
+        spawn_party(&cfg, 2, &["infer"]),
+    ];
+    let outs: Vec<Output> = kids.into_iter().map(|k| wait_bounded(k, Duration::from_secs(60))).collect();
+    let v: Vec<serde_json::Value> = outs.iter().map(json).collect();
+    let got: Vec<f64> = v[1]["output"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    assert_eq!(got.len(), want.len());
+    let diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(diff < 1e-2, "max difference {diff}");
+    assert!(v[0].get("output").is_none() && v[2].get("output").is_none());
+}
+
 #[test]
 fn bench_prints_json_rows_for_a_model_case() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
