@@ -130,19 +130,28 @@ def example(kind, rng):
     return rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
 
 
-def export(model, name, kind, dynamo, manifest, rng):
+def export(model, name, kind, dynamo, manifest, rng, dynamic=False):
+    """With `dynamic`, batch and sequence axes are dynamic, and the fixture's input has another
+    shape (3 x 12) than the export's example (2 x 8)."""
     model.eval()
     x = example(kind, rng)
+    trace = x
     path = os.path.join(OUT, f"{name}.onnx")
     for stale in (path, path + ".data"):
         if os.path.exists(stale):
             os.remove(stale)
     try:
-        if dynamo:
+        if dynamic:
+            x = rng.integers(3, 120, size=(3, 12)).astype(np.int64)
+        if dynamo and dynamic:
+            dims = {0: torch.export.Dim("batch"), 1: torch.export.Dim("seq", max=64)}
+            torch.onnx.export(model, (torch.from_numpy(trace),), path, dynamo=True, dynamic_shapes={"ids": dims})
+        elif dynamo:
             torch.onnx.export(model, (torch.from_numpy(x),), path, dynamo=True)
         else:
-            torch.onnx.export(model, (torch.from_numpy(x),), path, dynamo=False, opset_version=17,
-                              input_names=["input"], output_names=["output"])
+            axes = {"input": {0: "batch", 1: "seq"}} if dynamic else None
+            torch.onnx.export(model, (torch.from_numpy(trace),), path, dynamo=False, opset_version=17,
+                              input_names=["input"], output_names=["output"], dynamic_axes=axes)
     except Exception as e:  # noqa: BLE001 - record what the exporter cannot do
         print(f"{name}: the exporter failed: {type(e).__name__}: {str(e)[:200]}")
         return
@@ -208,6 +217,12 @@ def main():
     for name, model, kind in transformers_models():
         export(model, f"{name}-dynamo", kind, True, manifest, rng)
         export(model, f"{name}-torchscript", kind, False, manifest, rng)
+        if name in ("bert", "gpt2"):
+            # Dynamic batch and sequence axes (the shape and mask computations fold for the
+            # input's shape at import).
+            export(model, f"{name}-dynamic-dynamo", kind, True, manifest, rng, dynamic=True)
+            if name == "bert":
+                export(model, f"{name}-dynamic-torchscript", kind, False, manifest, rng, dynamic=True)
     for name, model, shape in keras_models():
         export_keras(name, model, shape, manifest, rng)
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
