@@ -347,36 +347,53 @@ pub fn gelu<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P::S
     // v = a / (L / 2) - 1 in [-1, 1].
     let v = p.scale(&a, encode(fp, 2.0 / GELU_EDGE)?)?;
     let v = p.truncate(&v, f)?;
-    let minus_one = filled(&shape, encode(fp, -1.0)?);
-    let v = p.add_public(&v, &minus_one)?;
-    // T_{2k} = 2 T_k^2 - 1, T_{2k+1} = 2 T_k T_{k+1} - v.
-    let double = |p: &mut P, prod: &P::Share, minus: Option<&P::Share>| -> Result<P::Share> {
+    let v = p.add_public(&v, &filled(&shape, encode(fp, -1.0)?))?;
+    // T_{2k} = 2 T_k^2 - 1, T_{2k+1} = 2 T_k T_{k+1} - v. Only the polynomials multiplied
+    // again (T_2 to T_5) are truncated back to f bits; T_6 to T_10 are only summed, so they
+    // stay at 2f bits and the weighted sum is truncated once (|T_k| <= 1 keeps every term
+    // below 2^(3f + 1)): 4 truncations instead of 9.
+    let double = |p: &mut P,
+                  prod: &P::Share,
+                  minus: Option<&P::Share>,
+                  minus_one: &musket_ring::RingTensor|
+     -> Result<P::Share> {
         let two = p.scale(prod, 2)?;
         match minus {
             Some(v) => p.sub(&two, v),
-            None => p.add_public(&two, &minus_one),
+            None => p.add_public(&two, minus_one),
         }
     };
+    let one_f = filled(&shape, encode(fp, -1.0)?);
+    let one_2f = filled(&shape, (1u64 << (2 * f)).wrapping_neg());
     let v2 = mul_trunc(p, &v, &v, f)?;
-    let t2 = double(p, &v2, None)?;
+    let t2 = double(p, &v2, None, &one_f)?;
     let r = mul_trunc_many(p, &[(&t2, &t2), (&t2, &v)], f)?;
-    let t4 = double(p, &r[0], None)?;
-    let t3 = double(p, &r[1], Some(&v))?;
-    let r = mul_trunc_many(p, &[(&t3, &t3), (&t3, &t2), (&t4, &t3), (&t4, &t4)], f)?;
-    let t6 = double(p, &r[0], None)?;
-    let t5 = double(p, &r[1], Some(&v))?;
-    let t7 = double(p, &r[2], Some(&v))?;
-    let t8 = double(p, &r[3], None)?;
-    let r = mul_trunc_many(p, &[(&t5, &t5), (&t5, &t4)], f)?;
-    let t10 = double(p, &r[0], None)?;
-    let t9 = double(p, &r[1], Some(&v))?;
-    let ts = [&v, &t2, &t3, &t4, &t5, &t6, &t7, &t8, &t9, &t10];
-    let mut acc = p.scale(ts[0], encode(fp, GELU_TAIL[1])?)?;
-    for (k, t) in ts.iter().enumerate().skip(1) {
-        let term = p.scale(t, encode(fp, GELU_TAIL[k + 1])?)?;
-        acc = p.add(&acc, &term)?;
+    let t4 = double(p, &r[0], None, &one_f)?;
+    let t3 = double(p, &r[1], Some(&v), &one_f)?;
+    // Level 3: T_5 is multiplied again (truncated); T_6, T_7, T_8 stay at 2f bits.
+    let r = mul_many(p, &[(&t3, &t2), (&t3, &t3), (&t4, &t3), (&t4, &t4)])?;
+    let t5 = p.truncate(&r[0], f)?;
+    let t5 = double(p, &t5, Some(&v), &one_f)?;
+    let v_2f = p.scale(&v, 1u64 << f)?;
+    let t6 = double(p, &r[1], None, &one_2f)?;
+    let t7 = double(p, &r[2], Some(&v_2f), &one_2f)?;
+    let t8 = double(p, &r[3], None, &one_2f)?;
+    let r = mul_many(p, &[(&t5, &t5), (&t5, &t4)])?;
+    let t10 = double(p, &r[0], None, &one_2f)?;
+    let t9 = double(p, &r[1], Some(&v_2f), &one_2f)?;
+    // Sum at 3f bits: the f-bit polynomials scaled up by 2^f first.
+    let at_f = [&v, &t2, &t3, &t4, &t5];
+    let at_2f = [&t6, &t7, &t8, &t9, &t10];
+    let mut acc: Option<P::Share> = None;
+    for (k, t) in at_f.iter().chain(at_2f.iter()).enumerate() {
+        let c = encode(fp, GELU_TAIL[k + 1])?;
+        let term = if k < at_f.len() { p.scale(t, c.wrapping_mul(1u64 << f))? } else { p.scale(t, c)? };
+        acc = Some(match acc {
+            None => term,
+            Some(a) => p.add(&a, &term)?,
+        });
     }
-    let h = p.truncate(&acc, f)?;
+    let h = p.truncate(&acc.expect("ten terms"), 2 * f)?;
     let h = p.add_public(&h, &filled(&shape, encode(fp, GELU_TAIL[0])?))?;
     p.sub(&relu, &h)
 }
