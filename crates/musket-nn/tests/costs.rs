@@ -1,5 +1,5 @@
 //! Pinned rounds and bytes for the functions the issue names: ReLU, max-pool 2x2, exp,
-//! reciprocal and softmax. Measured from aligned round clocks; bytes are online bytes sent by
+//! reciprocal, softmax and GELU. Measured from aligned round clocks; bytes are online bytes sent by
 //! each compute party (2PC dealer traffic is preprocessing and not included).
 
 use musket_core::{share_fixed, MpcError, Protocol};
@@ -35,6 +35,7 @@ impl Job for Measure {
             "exp" => drop(exp(p, FP, &x)?),
             "reciprocal" => drop(reciprocal(p, FP, &x)?),
             "softmax" => drop(softmax(p, FP, &x, 1)?),
+            "gelu" => drop(gelu(p, FP, &x)?),
             other => panic!("{other}"),
         }
         Ok((before, p.stats()))
@@ -71,6 +72,9 @@ fn pinned_function_costs() {
     // x*s (2) + two Newton steps (8) + y*s (2) = 27 rounds.
     // softmax 10x10: max over 10 = 4 levels x 8 + clamp at -64 (8) + exp 15 + reciprocal of
     // the sums normalised over [2^-1, 2^5) only (26) + product 2.
+    // gelu: one sign circuit over 3n and 3n injected bits, two rounds of products with the
+    // bits (no truncation), then v (a truncation), the Chebyshev polynomials in four product
+    // rounds of which three end in a truncation (T_2..T_5), and the final truncation.
     let expected: &[(&str, Backend, u64, &[u64])] = &[
         ("relu", Backend::TwoPc, 8, &[54464, 54464]),
         ("relu", Backend::ThreePc, 10, &[55168, 39168, 39168]),
@@ -82,6 +86,8 @@ fn pinned_function_costs() {
         ("reciprocal", Backend::ThreePc, 35, &[638656, 406656, 550656]),
         ("softmax", Backend::TwoPc, 83, &[58240, 58240]),
         ("softmax", Backend::ThreePc, 109, &[41208, 37448, 70088]),
+        ("gelu", Backend::TwoPc, 19, &[392488, 392488]),
+        ("gelu", Backend::ThreePc, 26, &[292056, 244056, 388056]),
     ];
     let mut wrong = Vec::new();
     for &(which, backend, rounds, bytes) in expected {
