@@ -292,3 +292,59 @@ fn shape_inference_agrees_with_the_f64_evaluation_on_every_export() {
         }
     }
 }
+
+fn constant(name: &str, v: f32) -> NodeProto {
+    let mut c = NodeProto::new();
+    c.op_type = "Constant".into();
+    c.name = name.into();
+    c.output = vec![name.into()];
+    let mut a = AttributeProto::new();
+    a.name = "value".into();
+    a.type_ = AttributeType::TENSOR.into();
+    a.t = Some(tensor("", &[], vec![v])).into();
+    c.attribute.push(a);
+    c
+}
+
+#[test]
+fn erf_gelu_becomes_one_gelu_and_unused_nodes_are_dropped() {
+    // The TorchScript spelling, x (1 + erf(x / sqrt 2)) * 0.5, and the other order of the
+    // products, (x * 0.5) (1 + erf(x / sqrt 2)); a side branch feeds no output.
+    for half_first in [false, true] {
+        let mut nodes = vec![
+            constant("sqrt2", std::f32::consts::SQRT_2),
+            constant("one", 1.0),
+            constant("half", 0.5),
+            node("Div", "div", &["x", "sqrt2"], "d"),
+            node("Erf", "erf", &["d"], "e"),
+            node("Add", "add", &["e", "one"], "a"),
+            node("Relu", "unused", &["x"], "side"),
+        ];
+        if half_first {
+            nodes.push(node("Mul", "halve", &["x", "half"], "h"));
+            nodes.push(node("Mul", "gelu", &["h", "a"], "y"));
+        } else {
+            nodes.push(node("Mul", "times_x", &["x", "a"], "m"));
+            nodes.push(node("Mul", "gelu", &["m", "half"], "y"));
+        }
+        let g = import(&model(nodes, vec![], value("x", &[1, 4]), "y")).unwrap();
+        assert_eq!(g.nodes.len(), 1, "{:?}", g.nodes);
+        assert_eq!(
+            (&g.nodes[0].op, g.nodes[0].op_type.as_str(), &g.nodes[0].inputs[..]),
+            (&Op::Gelu, "Gelu", &[0][..])
+        );
+    }
+    // With another constant than 1/sqrt 2 it stays as written.
+    let nodes = vec![
+        constant("c", 1.3),
+        constant("one", 1.0),
+        constant("half", 0.5),
+        node("Div", "div", &["x", "c"], "d"),
+        node("Erf", "erf", &["d"], "e"),
+        node("Add", "add", &["e", "one"], "a"),
+        node("Mul", "times_x", &["x", "a"], "m"),
+        node("Mul", "gelu", &["m", "half"], "y"),
+    ];
+    let g = import(&model(nodes, vec![], value("x", &[1, 4]), "y")).unwrap();
+    assert_eq!(g.nodes.len(), 5);
+}

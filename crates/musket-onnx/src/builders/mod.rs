@@ -153,10 +153,19 @@ impl Builder {
     }
 
     fn emit(&mut self, n: &NodeProto, op: Op, inputs: Vec<Ref>) -> Result<(), ImportError> {
+        let (op, inputs, rewritten) = match self.erf_gelu(&op, &inputs) {
+            Some(x) => (Op::Gelu, vec![x], true),
+            None => (op, inputs, false),
+        };
         let out = n.output.first().filter(|s| !s.is_empty()).ok_or_else(|| self.invalid(n, "no output"))?;
         let name =
             if n.name.is_empty() { format!("{}_{}", n.op_type, self.nodes.len()) } else { n.name.clone() };
         let r = self.push(n, name, op, inputs)?;
+        if rewritten {
+            if let Some((node, _)) = self.nodes.last_mut() {
+                node.op_type = "Gelu".into();
+            }
+        }
         self.vals.insert(out.clone(), r);
         Ok(())
     }
@@ -589,8 +598,31 @@ impl Builder {
 
     /// Drops unused weights and assigns final value ids.
     fn finish(self, input_name: String, input_shape: Vec<Option<usize>>, out_node: Option<usize>) -> Graph {
+        // Only what the output needs is kept: the other outputs' branches of a multi-output
+        // export and the nodes a rewrite (erf-GELU to Gelu) left unused.
+        let mut live = vec![false; self.nodes.len()];
+        if let Some(k) = out_node {
+            live[k] = true;
+        }
+        for k in (0..self.nodes.len()).rev() {
+            if live[k] {
+                for r in &self.nodes[k].1 {
+                    if let Ref::Node(j) = r {
+                        live[*j] = true;
+                    }
+                }
+            }
+        }
+        let mut node_index = vec![usize::MAX; self.nodes.len()];
+        let mut kept = 0;
+        for (k, &l) in live.iter().enumerate() {
+            if l {
+                node_index[k] = kept;
+                kept += 1;
+            }
+        }
         let mut used = vec![false; self.weights.len()];
-        for (_, ins) in &self.nodes {
+        for (_, ins) in self.nodes.iter().zip(&live).filter(|(_, &l)| l).map(|(n, _)| n) {
             for r in ins {
                 if let Ref::Weight(w) = r {
                     used[*w] = true;
@@ -610,7 +642,7 @@ impl Builder {
             match r {
                 Ref::Input => 0,
                 Ref::Weight(i) => Graph::weight_id(new_index[*i]),
-                Ref::Node(k) => 1 + w + k,
+                Ref::Node(k) => 1 + w + node_index[*k],
                 Ref::Const(..) | Ref::Ids(..) => {
                     unreachable!("constants and token ids are converted before use")
                 }
@@ -619,13 +651,16 @@ impl Builder {
         let nodes: Vec<Node> = self
             .nodes
             .iter()
+            .zip(&live)
+            .filter(|(_, &l)| l)
             .enumerate()
-            .map(|(k, (node, ins))| Node {
+            .map(|(k, ((node, ins), _))| Node {
                 inputs: ins.iter().map(id).collect(),
                 output: 1 + w + k,
                 ..node.clone()
             })
             .collect();
+        let out_node = out_node.map(|k| node_index[k]);
         let output = out_node.map_or(0, |k| 1 + w + k);
         let ids = (!self.ids.lookups.is_empty()).then_some(self.ids);
         Graph { input_name, input_shape, weights, nodes, output, ids }

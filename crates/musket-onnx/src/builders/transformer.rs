@@ -299,6 +299,64 @@ impl Builder {
         }
     }
 
+    /// GELU as the TorchScript exporter (and hand-written models) spell it,
+    /// `x (1 + erf(x / sqrt 2)) / 2` in either order of the products: when the node about to
+    /// be emitted completes that pattern, the input `x`, so that one [`Op::Gelu`] replaces it
+    /// (the erf-based nodes it leaves unused are dropped at the end). The cheap GELU then serves
+    /// these exports too.
+    pub(super) fn erf_gelu(&self, op: &Op, inputs: &[Ref]) -> Option<Ref> {
+        let node = |r: &Ref| match r {
+            Ref::Node(k) => Some(&self.nodes[*k]),
+            _ => None,
+        };
+        let same = |a: &Ref, b: &Ref| match (a, b) {
+            (Ref::Node(i), Ref::Node(j)) | (Ref::Weight(i), Ref::Weight(j)) => i == j,
+            (Ref::Input, Ref::Input) => true,
+            _ => false,
+        };
+        // 1 + erf(x / sqrt 2): the x, if `r` is that.
+        let one_plus_erf = |r: &Ref| -> Option<Ref> {
+            let (add, add_in) = node(r)?;
+            if add.op != Op::AddConst(1.0) {
+                return None;
+            }
+            let (erf, erf_in) = node(&add_in[0])?;
+            if erf.op != Op::Erf {
+                return None;
+            }
+            let (scale, scale_in) = node(&erf_in[0])?;
+            match scale.op {
+                Op::MulConst(c) if (c - std::f64::consts::FRAC_1_SQRT_2).abs() < 1e-6 => {
+                    Some(scale_in[0].clone())
+                }
+                _ => None,
+            }
+        };
+        let half = |r: &Ref| -> Option<Ref> {
+            let (h, h_in) = node(r)?;
+            (h.op == Op::MulConst(0.5)).then(|| h_in[0].clone())
+        };
+        match (op, inputs) {
+            // ((x (1 + erf)) / 2)
+            (Op::MulConst(c), [prod]) if *c == 0.5 => {
+                let (mul, ins) = node(prod)?;
+                if mul.op != Op::Mul {
+                    return None;
+                }
+                [(0, 1), (1, 0)].iter().find_map(|&(a, b)| {
+                    let x = one_plus_erf(&ins[b])?;
+                    same(&x, &ins[a]).then_some(x)
+                })
+            }
+            // (x / 2) (1 + erf), either order
+            (Op::Mul, [a, b]) => [(a, b), (b, a)].iter().find_map(|(h, e)| {
+                let (x1, x2) = (half(h)?, one_plus_erf(e)?);
+                same(&x1, &x2).then_some(x1)
+            }),
+            _ => None,
+        }
+    }
+
     /// Add with one constant operand that is public (computed from shapes) or holds mask
     /// sentinels: a public addition, `None` for an ordinary (secret) operand.
     pub(super) fn public_addend(&self, r: &Ref) -> Option<FloatTensor> {
