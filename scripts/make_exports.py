@@ -130,7 +130,7 @@ def example(kind, rng):
     return rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
 
 
-def export(model, name, kind, dynamo, manifest, rng, dynamic=False):
+def export(model, name, kind, dynamo, manifest, rng, dynamic=False, opset=None):
     """With `dynamic`, batch and sequence axes are dynamic, and the fixture's input has another
     shape (3 x 12) than the export's example (2 x 8)."""
     model.eval()
@@ -146,6 +146,8 @@ def export(model, name, kind, dynamo, manifest, rng, dynamic=False):
         if dynamo and dynamic:
             dims = {0: torch.export.Dim("batch"), 1: torch.export.Dim("seq", max=64)}
             torch.onnx.export(model, (torch.from_numpy(trace),), path, dynamo=True, dynamic_shapes={"ids": dims})
+        elif dynamo and opset:
+            torch.onnx.export(model, (torch.from_numpy(x),), path, dynamo=True, opset_version=opset)
         elif dynamo:
             torch.onnx.export(model, (torch.from_numpy(x),), path, dynamo=True)
         else:
@@ -214,9 +216,15 @@ def main():
     for name, model, kind in cnns:
         export(model, f"{name}-dynamo", kind, True, manifest, rng)
         export(model, f"{name}-torchscript", kind, False, manifest, rng)
+        if name == "tinyresnet":
+            for opset in (18, 21):  # the dynamo exporter's other opsets
+                export(model, f"{name}-dynamo-opset{opset}", kind, True, manifest, rng, opset=opset)
     for name, model, kind in transformers_models():
         export(model, f"{name}-dynamo", kind, True, manifest, rng)
         export(model, f"{name}-torchscript", kind, False, manifest, rng)
+        if name == "bert":
+            for opset in (18, 21):
+                export(model, f"{name}-dynamo-opset{opset}", kind, True, manifest, rng, opset=opset)
         if name in ("bert", "gpt2"):
             # Dynamic batch and sequence axes (the shape and mask computations fold for the
             # input's shape at import).
