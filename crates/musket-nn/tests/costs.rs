@@ -70,8 +70,9 @@ fn pinned_function_costs() {
     // reciprocal: bit decomposition (7) + suffix AND over the 59 planes of |x| from bit 4 up
     // (6) + bit injection of 27 rows and the sign (1) + the two products with the sign (1) +
     // x*s (2) + two Newton steps (8) + y*s (2) = 27 rounds.
-    // softmax 10x10: max over 10 = 4 levels x 8 + clamp at -64 (8) + exp 15 + reciprocal of
-    // the sums normalised over [2^-1, 2^5) only (26) + product 2.
+    // softmax 10x10: max over 10 = 4 levels x 8 + clamp at -64 (8) + exp of the non-positive
+    // differences 16 (y^2, then y^3 and y^4, the sum's truncation, six squarings) + reciprocal
+    // of the sums normalised over [2^-1, 2^5) only (26) + product 2.
     // gelu: one sign circuit over 3n and 3n injected bits, two rounds of products with the
     // bits (no truncation), then v (a truncation), the Chebyshev polynomials in four product
     // rounds of which three end in a truncation (T_2..T_5), and the final truncation.
@@ -84,8 +85,8 @@ fn pinned_function_costs() {
         ("exp", Backend::ThreePc, 34, &[294336, 262336, 550336]),
         ("reciprocal", Backend::TwoPc, 27, &[320816, 320816]),
         ("reciprocal", Backend::ThreePc, 35, &[638656, 406656, 550656]),
-        ("softmax", Backend::TwoPc, 83, &[58240, 58240]),
-        ("softmax", Backend::ThreePc, 109, &[41208, 37448, 70088]),
+        ("softmax", Backend::TwoPc, 84, &[51840, 51840]),
+        ("softmax", Backend::ThreePc, 110, &[36408, 32648, 55688]),
         ("gelu", Backend::TwoPc, 19, &[392488, 392488]),
         ("gelu", Backend::ThreePc, 26, &[292056, 244056, 388056]),
     ];
