@@ -2,28 +2,15 @@
 //! TorchScript exporter, `tf2onnx` (Keras) and `transformers` write today, imported and run on both back ends
 //! through the CLI, against onnxruntime's outputs.
 
-use std::process::Command;
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_musket");
+use common::{read_npy, BIN};
+use std::process::Command;
 const EXPORTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/exports");
 
 /// Largest |secure - onnxruntime| difference accepted (measured: below 2.3e-3, GPT-2's
 /// tanh-GELU and softmax being the largest).
 const TOLERANCE: f64 = 1e-2;
-
-fn read_npy(path: &str) -> (Vec<u64>, Vec<f64>) {
-    let bytes = std::fs::read(path).unwrap();
-    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
-    let shape = npy.shape().to_vec();
-    let data: Vec<f64> = match npy.dtype() {
-        npyz::DType::Plain(ts) if ts.size_field() == 8 && ts.type_char() == npyz::TypeChar::Int => {
-            npy.into_vec::<i64>().unwrap().into_iter().map(|v| v as f64).collect()
-        }
-        npyz::DType::Plain(ts) if ts.size_field() == 8 => npy.into_vec::<f64>().unwrap(),
-        _ => npy.into_vec::<f32>().unwrap().into_iter().map(f64::from).collect(),
-    };
-    (shape, data)
-}
 
 #[test]
 fn every_export_matches_onnxruntime_on_both_back_ends() {

@@ -2,14 +2,12 @@
 //! outputs against onnxruntime's, top-1 against plaintext, accuracy equal to plaintext; and
 //! clear errors for bad models and inputs.
 
+mod common;
+
+use common::{musket, read_npy, BIN};
 use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_musket");
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
-
-fn musket(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("musket runs")
-}
 
 /// Runs musket and reports its peak resident memory in bytes (Linux: the process's VmHWM,
 /// read until it exits; `None` elsewhere).
@@ -49,20 +47,6 @@ fn musket_with_peak(args: &[&str]) -> (Output, Option<u64>) {
 
 fn example(name: &str) -> String {
     format!("{EXAMPLES}/{name}")
-}
-
-fn read_npy(path: &str) -> (Vec<u64>, Vec<f64>) {
-    let bytes = std::fs::read(path).unwrap();
-    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
-    let shape = npy.shape().to_vec();
-    let data: Vec<f64> = match npy.dtype() {
-        npyz::DType::Plain(ts) if ts.size_field() == 8 && ts.type_char() == npyz::TypeChar::Int => {
-            npy.into_vec::<i64>().unwrap().into_iter().map(|v| v as f64).collect()
-        }
-        npyz::DType::Plain(ts) if ts.size_field() == 8 => npy.into_vec::<f64>().unwrap(),
-        _ => npy.into_vec::<f32>().unwrap().into_iter().map(f64::from).collect(),
-    };
-    (shape, data)
 }
 
 fn argmax(row: &[f64]) -> usize {

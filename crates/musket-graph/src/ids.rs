@@ -122,7 +122,8 @@ fn at(t: &FloatTensor, idx: &[usize]) -> f64 {
     t.data[flat]
 }
 
-fn each_index(shape: &[usize], mut f: impl FnMut(&[usize])) {
+/// Calls `f` with every multi-index of `shape`, in row-major order.
+pub fn each_index(shape: &[usize], mut f: impl FnMut(&[usize])) {
     let n: usize = shape.iter().product();
     let mut idx = vec![0usize; shape.len()];
     for _ in 0..n {
@@ -137,13 +138,19 @@ fn each_index(shape: &[usize], mut f: impl FnMut(&[usize])) {
     }
 }
 
-fn broadcast_zip(ins: &[&FloatTensor], f: impl Fn(&[f64]) -> f64) -> Result<FloatTensor, String> {
+/// `f` elementwise over `ins` broadcast against each other (numpy rules), refusing a result of
+/// more than `max` elements: the plaintext evaluation of constant and token-id computations.
+pub fn broadcast_zip(
+    ins: &[&FloatTensor],
+    max: usize,
+    f: impl Fn(&[f64]) -> f64,
+) -> Result<FloatTensor, String> {
     let mut shape = Vec::new();
     for t in ins {
         shape = broadcast_shape(&shape, &t.shape)?;
     }
-    let n: usize = shape.iter().product();
-    if n > MAX_ONE_HOT_ELEMENTS {
+    let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(usize::MAX);
+    if n > max {
         return Err(format!("an index tensor of shape {shape:?} is too large"));
     }
     let mut data = Vec::with_capacity(n);
@@ -179,7 +186,7 @@ impl IdsStep {
             IdsOp::Constant(t) => t.clone(),
             IdsOp::Binary(b) => {
                 let b = *b;
-                broadcast_zip(&[get(0)?, get(1)?], move |v| match b {
+                broadcast_zip(&[get(0)?, get(1)?], MAX_ONE_HOT_ELEMENTS, move |v| match b {
                     IdsBinary::Add => v[0] + v[1],
                     IdsBinary::Sub => v[0] - v[1],
                     IdsBinary::Mul => v[0] * v[1],
@@ -190,8 +197,8 @@ impl IdsStep {
                     IdsBinary::Or => truth(v[0] != 0.0 || v[1] != 0.0),
                 })?
             }
-            IdsOp::Not => broadcast_zip(&[get(0)?], |v| truth(v[0] == 0.0))?,
-            IdsOp::Truncate => broadcast_zip(&[get(0)?], |v| v[0].trunc())?,
+            IdsOp::Not => broadcast_zip(&[get(0)?], MAX_ONE_HOT_ELEMENTS, |v| truth(v[0] == 0.0))?,
+            IdsOp::Truncate => broadcast_zip(&[get(0)?], MAX_ONE_HOT_ELEMENTS, |v| v[0].trunc())?,
             IdsOp::CumSum { axis, exclusive, reverse } => {
                 let x = get(0)?;
                 let a = resolve(*axis, x.shape.len())?;
@@ -229,7 +236,7 @@ impl IdsStep {
                     .filter(|&n| n <= MAX_ONE_HOT_ELEMENTS);
                 let n = n.ok_or_else(|| format!("expanding to {target:?} is too large"))?;
                 let zeros = FloatTensor { shape: target, data: vec![0.0; n] };
-                broadcast_zip(&[x, &zeros], |v| v[0])?
+                broadcast_zip(&[x, &zeros], MAX_ONE_HOT_ELEMENTS, |v| v[0])?
             }
             IdsOp::GatherElements { axis } => {
                 let (data, idx) = (get(0)?, get(1)?);
@@ -260,9 +267,13 @@ impl IdsStep {
                 }
                 FloatTensor { shape: idx.shape.clone(), data: out }
             }
-            IdsOp::Where => {
-                broadcast_zip(&[get(0)?, get(1)?, get(2)?], |v| if v[0] != 0.0 { v[1] } else { v[2] })?
-            }
+            IdsOp::Where => broadcast_zip(&[get(0)?, get(1)?, get(2)?], MAX_ONE_HOT_ELEMENTS, |v| {
+                if v[0] != 0.0 {
+                    v[1]
+                } else {
+                    v[2]
+                }
+            })?,
         })
     }
 }

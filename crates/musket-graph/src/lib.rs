@@ -22,6 +22,8 @@ pub use exec::{
     run, run_sliced, slice_lengths, LayerStats, Owners, RunOptions, RunOutput, Slices, RANGE_CHECK_FAILED,
 };
 pub use float::{eval_f64, FloatRun};
-pub use ids::{IdsBinary, IdsLookup, IdsOp, IdsProgram, IdsStep, MAX_ONE_HOT_ELEMENTS};
+pub use ids::{
+    broadcast_zip, each_index, IdsBinary, IdsLookup, IdsOp, IdsProgram, IdsStep, MAX_ONE_HOT_ELEMENTS,
+};
 pub use ir::{Comparison, FloatTensor, Graph, Node, Op, ValueId};
 pub use memory::largest_tensor;

@@ -105,3 +105,18 @@ pub(crate) fn assert_cnn_sample_logits(party1: &serde_json::Value, what: &str) {
         assert!((g - r).abs() < 0.01, "{what}: {got:?} vs {reference:?}");
     }
 }
+
+/// A .npy file's shape and values as f64 (int64, float64 or float32 data).
+pub(crate) fn read_npy(path: &str) -> (Vec<u64>, Vec<f64>) {
+    let bytes = std::fs::read(path).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = npy.shape().to_vec();
+    let data: Vec<f64> = match npy.dtype() {
+        npyz::DType::Plain(ts) if ts.size_field() == 8 && ts.type_char() == npyz::TypeChar::Int => {
+            npy.into_vec::<i64>().unwrap().into_iter().map(|v| v as f64).collect()
+        }
+        npyz::DType::Plain(ts) if ts.size_field() == 8 => npy.into_vec::<f64>().unwrap(),
+        _ => npy.into_vec::<f32>().unwrap().into_iter().map(f64::from).collect(),
+    };
+    (shape, data)
+}

@@ -5,67 +5,21 @@
 
 use super::{attr, attr_i, Builder};
 use crate::ImportError;
-use musket_graph::FloatTensor;
+use musket_graph::{broadcast_zip, each_index as for_each_index, FloatTensor};
 use onnx_protobuf::NodeProto;
 
 /// Largest tensor built at import by these ops.
 const MAX_FOLDED: usize = 1 << 26;
 
-fn broadcast(shapes: &[&[usize]]) -> Option<Vec<usize>> {
-    let rank = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
-    let mut out = vec![1usize; rank];
-    for s in shapes {
-        for (i, &d) in s.iter().enumerate() {
-            let o = &mut out[rank - s.len() + i];
-            match (*o, d) {
-                (a, b) if a == b => {}
-                (1, b) => *o = b,
-                (_, 1) => {}
-                _ => return None,
-            }
-        }
-    }
-    Some(out)
-}
-
-/// The flat index into `shape` (right-aligned, broadcast) of the multi-index `idx` of `out`.
+/// The flat index into `shape` (right-aligned, broadcast) of the multi-index `idx`.
 fn source_index(idx: &[usize], shape: &[usize]) -> usize {
     let off = idx.len() - shape.len();
     shape.iter().enumerate().fold(0, |acc, (d, &s)| acc * s + if s == 1 { 0 } else { idx[off + d] })
 }
 
-fn for_each_index(shape: &[usize], mut f: impl FnMut(&[usize])) {
-    let n: usize = shape.iter().product();
-    let mut idx = vec![0usize; shape.len()];
-    for _ in 0..n {
-        f(&idx);
-        for d in (0..shape.len()).rev() {
-            idx[d] += 1;
-            if idx[d] < shape[d] {
-                break;
-            }
-            idx[d] = 0;
-        }
-    }
-}
-
 /// Elementwise `f` over broadcast inputs.
 fn zip_n(ins: &[&FloatTensor], f: impl Fn(&[f64]) -> f64) -> Result<FloatTensor, String> {
-    let shapes: Vec<&[usize]> = ins.iter().map(|t| t.shape.as_slice()).collect();
-    let shape = broadcast(&shapes).ok_or_else(|| format!("cannot broadcast shapes {shapes:?}"))?;
-    let n: usize = shape.iter().product();
-    if n > MAX_FOLDED {
-        return Err(format!("a constant of shape {shape:?} is too large to fold"));
-    }
-    let mut data = Vec::with_capacity(n);
-    let mut vals = vec![0.0; ins.len()];
-    for_each_index(&shape, |idx| {
-        for (k, t) in ins.iter().enumerate() {
-            vals[k] = t.data[source_index(idx, &t.shape)];
-        }
-        data.push(f(&vals));
-    });
-    Ok(FloatTensor { shape, data })
+    broadcast_zip(ins, MAX_FOLDED, f)
 }
 
 fn truth(b: bool) -> f64 {

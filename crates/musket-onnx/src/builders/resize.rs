@@ -281,30 +281,26 @@ impl Builder {
         let mut pads = [0usize; 4];
         let auto = attr_s(n, "auto_pad").unwrap_or_default();
         let out_shape = attr_ints(n, "output_shape");
+        // A total padding split between begin and end: SAME_LOWER puts the odd one first.
+        let split = |total: usize| {
+            if auto == "SAME_LOWER" {
+                (total - total / 2, total / 2)
+            } else {
+                (total / 2, total - total / 2)
+            }
+        };
         if let Some(os) = out_shape.as_ref().filter(|v| v.len() >= 2) {
             let os = &os[os.len() - 2..];
             for d in 0..2 {
                 let total = full(d)
                     .checked_sub(os[d].max(0) as usize)
                     .ok_or_else(|| self.invalid(n, "output_shape too large"))?;
-                let (b, e) = if auto == "SAME_LOWER" {
-                    (total - total / 2, total / 2)
-                } else {
-                    (total / 2, total - total / 2)
-                };
-                pads[d] = b;
-                pads[d + 2] = e;
+                (pads[d], pads[d + 2]) = split(total);
             }
         } else if auto == "SAME_UPPER" || auto == "SAME_LOWER" {
             for d in 0..2 {
                 let total = full(d).saturating_sub(inp[d] * stride[d]);
-                let (b, e) = if auto == "SAME_LOWER" {
-                    (total - total / 2, total / 2)
-                } else {
-                    (total / 2, total - total / 2)
-                };
-                pads[d] = b;
-                pads[d + 2] = e;
+                (pads[d], pads[d + 2]) = split(total);
             }
         } else if auto.is_empty() || auto == "NOTSET" {
             if let Some(p) = attr_ints(n, "pads") {
