@@ -153,14 +153,7 @@ fn inference_as_three_processes_over_tls() {
 fn roberta_on_private_token_ids_as_three_processes() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/exports");
     let (model, input) = (format!("{dir}/roberta-dynamo.onnx"), format!("{dir}/roberta-dynamo-input.npy"));
-    let bytes = std::fs::read(format!("{dir}/roberta-dynamo-reference.npy")).unwrap();
-    let want: Vec<f64> = npyz::NpyFile::new(&bytes[..])
-        .unwrap()
-        .into_vec::<f32>()
-        .unwrap()
-        .into_iter()
-        .map(f64::from)
-        .collect();
+    let (_, want) = read_npy(&format!("{dir}/roberta-dynamo-reference.npy"));
     let cfg = init_cluster("infer-roberta", "3pc", 30);
     let kids = vec![
         spawn_party(&cfg, 0, &["infer", "--model", &model]),
