@@ -134,6 +134,26 @@ pub trait Protocol {
     /// Batched ring matrix product `[B, m, k] x [B, k, n] -> [B, m, n]` of secrets, with one
     /// message per party for the whole batch (attention's products).
     fn matmul_batched(&mut self, a: &Self::Share, b: &Self::Share) -> Result<Self::Share>;
+
+    /// `onehot @ table` where `onehot` (`[rows, depth]`, integer entries, usually 0/1 rows
+    /// selecting table rows: an embedding lookup) is known in plaintext to `owner` alone and
+    /// `table` is secret. Exact: no truncation (the one-hot is integer, the table fixed point).
+    /// The default shares the one-hot and multiplies; a back end can do better because the
+    /// owner knows it.
+    fn onehot_matmul(
+        &mut self,
+        owner: usize,
+        onehot: Option<&RingTensor>,
+        rows: usize,
+        table: &Self::Share,
+    ) -> Result<Self::Share> {
+        let depth = *table
+            .shape()
+            .first()
+            .ok_or_else(|| crate::MpcError::Usage("lookup in a scalar table".into()))?;
+        let x = self.input(owner, onehot, &[rows, depth])?;
+        self.matmul(&x, table)
+    }
     /// Divides by 2^bits with an error below one unit in the last place: the result is
     /// `floor(x / 2^bits)` or one more. Requires `|x| < 2^62` as a signed ring element; larger
     /// values give unspecified results. Never fails with a large error inside that range

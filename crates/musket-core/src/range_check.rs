@@ -213,6 +213,15 @@ impl<P: Protocol> Protocol for RangeChecked<'_, P> {
     fn matmul_batched(&mut self, a: &P::Share, b: &P::Share) -> Result<P::Share> {
         self.inner.matmul_batched(a, b)
     }
+    fn onehot_matmul(
+        &mut self,
+        owner: usize,
+        onehot: Option<&RingTensor>,
+        rows: usize,
+        table: &P::Share,
+    ) -> Result<P::Share> {
+        self.inner.onehot_matmul(owner, onehot, rows, table)
+    }
     fn truncate(&mut self, x: &P::Share, bits: u32) -> Result<P::Share> {
         self.inner.truncate(x, bits)
     }

@@ -2,7 +2,7 @@
 //! it, optionally under the secure range check.
 
 use crate::ir::{FloatTensor, Graph, ValueId};
-use crate::node::{encode, eval_node};
+use crate::node::{encode, eval_node, NodeContext};
 use crate::range_plan::Check;
 use crate::shape_ops::concat;
 use musket_core::{MpcError, Protocol, RangeChecked, Result, Share};
@@ -314,7 +314,7 @@ fn compute<P: Protocol>(
         if let (Some(b), None) = (shape.first_mut(), &first.ids) {
             *b = len;
         }
-        let x = match input {
+        let x = match input.filter(|_| first.ids.is_none()) {
             Some(t) if slices.lengths.len() == 1 => Some(encode(fp, t)?),
             Some(t) => {
                 let part = FloatTensor {
@@ -326,10 +326,23 @@ fn compute<P: Protocol>(
             None => None,
         };
         start += len;
-        let x = p.input(owners.data, x.as_ref(), &shape)?;
+        // A token-id model's one-hot rows are not shared: the data owner keeps them, in
+        // integers, for its lookups (`Protocol::onehot_matmul`).
+        let (x, one_hot) = match &first.ids {
+            Some(_) => (
+                None,
+                input
+                    .map(|t| {
+                        RingTensor::new(t.shape.clone(), t.data.iter().map(|&v| v as i64 as u64).collect())
+                    })
+                    .transpose()?,
+            ),
+            None => (Some(p.input(owners.data, x.as_ref(), &shape)?), None),
+        };
         ledger.charge(p.stats(), 1, "share input", "input", me);
         let plan = plans.iter().find(|(l, _)| *l == len).map(|(_, plan)| plan.as_slice());
-        let out = run_nodes(p, graph, fp, &weights, x, plan, &mut ledger, &mut |i, name| {
+        let ctx = NodeContext { one_hot: one_hot.as_ref(), data_owner: owners.data };
+        let out = run_nodes(p, graph, fp, &weights, x, &ctx, plan, &mut ledger, &mut |i, name| {
             progress(s * graph.nodes.len() + i, total, name)
         })?;
         if slices.lengths.len() > 1 && out.shape().first() != Some(&len) {
@@ -357,7 +370,8 @@ fn run_nodes<P: Protocol>(
     graph: &Graph,
     fp: FixedPoint,
     weights: &[P::Share],
-    input: P::Share,
+    input: Option<P::Share>,
+    ctx: &NodeContext<'_>,
     plan: Option<&[Option<Check>]>,
     ledger: &mut Ledger,
     progress: &mut dyn FnMut(usize, &str),
@@ -370,7 +384,7 @@ fn run_nodes<P: Protocol>(
         }
     }
     let mut vals: Vec<Option<P::Share>> = vec![None; 1 + w + graph.nodes.len()];
-    vals[0] = Some(input);
+    vals[0] = input;
     for (i, node) in graph.nodes.iter().enumerate() {
         progress(i, &node.name);
         p.begin_layer(&node.name);
@@ -382,7 +396,7 @@ fn run_nodes<P: Protocol>(
                     vals.get(id).and_then(Option::as_ref)
                 }
             };
-            eval_node(p, fp, node, &value)?
+            eval_node(p, fp, node, &value, ctx)?
         };
         if let Some(check) = plan.and_then(|c| c[node.output].as_ref()) {
             let ring = |b: f64| (b * fp.one() as f64).clamp(1.0, 2f64.powi(62)) as u64;

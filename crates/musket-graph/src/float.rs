@@ -591,6 +591,27 @@ pub(crate) fn eval_op(op: &Op, ins: &[&FloatTensor]) -> Result<FloatTensor, Stri
             let picked = zip(get(0)?, &ab, |c, d| c * d)?;
             zip(&picked, get(2)?, |p, b| p + b)?
         }
+        Op::Lookup { offset, indices_shape, depth } => {
+            let (hot, table) = (get(0)?, get(1)?);
+            let n: usize = indices_shape.iter().product();
+            let k = match table.shape[..] {
+                [d, k] if d == *depth => k,
+                _ => return Err(format!("a lookup of depth {depth} in a table of shape {:?}", table.shape)),
+            };
+            let rows = hot
+                .data
+                .get(*offset..offset + n * depth)
+                .ok_or_else(|| format!("a lookup beyond the {} one-hot elements", hot.data.len()))?;
+            let mut data = vec![0.0; n * k];
+            for (r, row) in rows.chunks(*depth).enumerate() {
+                for (j, &v) in row.iter().enumerate().filter(|(_, &v)| v != 0.0) {
+                    for (d, &t) in data[r * k..(r + 1) * k].iter_mut().zip(&table.data[j * k..(j + 1) * k]) {
+                        *d += v * t;
+                    }
+                }
+            }
+            FloatTensor { shape: [indices_shape.clone(), vec![k]].concat(), data }
+        }
     };
     Ok(y)
 }

@@ -244,6 +244,19 @@ pub enum Op {
         /// Ties go to the last index.
         last: bool,
     },
+    /// An embedding lookup (inputs: the token-id input, a table `[depth, k]`): rows
+    /// `offset..offset + n depth` of the shared-input vector are the one-hot rows of `n`
+    /// indices (shape `indices_shape`), which the data owner knows in plaintext; the output
+    /// is their product with the table, `[indices_shape.., k]`
+    /// (`Protocol::onehot_matmul`: exact, and in 3PC two local products instead of six).
+    Lookup {
+        /// Where this lookup's one-hot rows start in the input vector.
+        offset: usize,
+        /// The shape of the looked-up indices.
+        indices_shape: Vec<usize>,
+        /// The table's row count (the one-hot rows' length).
+        depth: usize,
+    },
     /// A comparison of two secrets with numpy broadcasting: 1.0 where it holds, else 0.0 (one
     /// comparison circuit; Equal uses both orders in the same circuit).
     Compare(Comparison),
@@ -504,6 +517,17 @@ fn op_bounds(op: &Op) -> Result<(), String> {
             return Err(format!("repeated or too many axes {axes:?}"));
         }
         Op::AddPublic(t) => public_tensor(t)?,
+        Op::Lookup { offset, indices_shape, depth } => {
+            let n = indices_shape
+                .iter()
+                .try_fold(1usize, |a, &d| a.checked_mul(d))
+                .and_then(|n| n.checked_mul(*depth));
+            if indices_shape.len() > 16
+                || n.and_then(|n| n.checked_add(*offset)).is_none_or(|end| end > MAX_ELEMENTS)
+            {
+                return Err("a lookup beyond the one-hot input's bound".into());
+            }
+        }
         Op::Take { indices, shape }
             if shape.len() > 16
                 || shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(indices.len())

@@ -32,12 +32,22 @@ fn matmul_2d<P: Protocol>(p: &mut P, fp: FixedPoint, a: &P::Share, b: &P::Share)
     p.truncate(&prod, fp.frac_bits())
 }
 
+/// What a node may need besides its input values: the data owner's plaintext one-hot rows
+/// of a token-id model (present at the data owner only).
+pub(crate) struct NodeContext<'a> {
+    /// The one-hot rows of every lookup, as integers (0 or 1), flattened: data owner only.
+    pub(crate) one_hot: Option<&'a RingTensor>,
+    /// The data owner's party id.
+    pub(crate) data_owner: usize,
+}
+
 /// Computes `node` from the values available so far (`value(id)`).
 pub(crate) fn eval_node<'v, P: Protocol>(
     p: &mut P,
     fp: FixedPoint,
     node: &Node,
     value: &dyn Fn(ValueId) -> Option<&'v P::Share>,
+    ctx: &NodeContext<'_>,
 ) -> Result<P::Share> {
     let get = |k: usize| -> Result<&'v P::Share> {
         let id = *node.inputs.get(k).ok_or_else(|| usage(&node.name, format!("missing input {k}")))?;
@@ -431,6 +441,23 @@ pub(crate) fn eval_node<'v, P: Protocol>(
             let picked = p.mul(&c, &d)?;
             let picked = p.truncate(&picked, f)?;
             p.add(&b, &picked)?
+        }
+        Op::Lookup { offset, indices_shape, depth } => {
+            let table = get(1)?;
+            let rows: usize = indices_shape.iter().product();
+            let part = match ctx.one_hot {
+                Some(hot) => {
+                    let slice = hot
+                        .data()
+                        .get(*offset..offset + rows * depth)
+                        .ok_or_else(|| usage(&node.name, "a lookup beyond the one-hot rows"))?;
+                    Some(RingTensor::new(vec![rows, *depth], slice.to_vec())?)
+                }
+                None => None,
+            };
+            let y = p.onehot_matmul(ctx.data_owner, part.as_ref(), rows, table)?;
+            let k = y.shape()[1];
+            p.reshape(&y, &[indices_shape.clone(), vec![k]].concat())?
         }
     };
     Ok(out)

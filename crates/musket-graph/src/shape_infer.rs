@@ -94,6 +94,16 @@ impl Op {
                 }
                 vec![n, c, (h + pt + pb - kh) / sh + 1, (w + pl + pr - kw) / sw + 1]
             }
+            Op::Lookup { offset, indices_shape, depth } => {
+                let (hot, table) = (get(0)?, get(1)?);
+                let n: usize = indices_shape.iter().product();
+                match table {
+                    [d, k] if d == depth && hot.iter().product::<usize>() >= offset + n * depth => {
+                        [indices_shape.clone(), vec![*k]].concat()
+                    }
+                    _ => return Err(format!("a lookup of depth {depth} in a table of shape {table:?}")),
+                }
+            }
             Op::GlobalAveragePool => {
                 let [n, c, _, _] = <[usize; 4]>::try_from(get(0)?).map_err(|_| "needs [N, C, H, W]")?;
                 vec![n, c, 1, 1]

@@ -298,6 +298,64 @@ impl Protocol for Rep3 {
         self.share(a.shape(), cur, next)
     }
 
+    /// The lookup of an owner's plaintext one-hot rows in a secret table, in two local
+    /// products instead of six. The owner `o` holds table components `s_o` and `s_(o+1)`, and
+    /// computes `onehot (s_o + s_(o+1))` alone by gathering rows. The missing `onehot s_(o+2)`
+    /// is computed by the two parties that hold `s_(o+2)`: the owner splits the one-hot into a
+    /// PRF mask it shares with party `o+2` and the rest, which it sends to party `o+1`; each
+    /// multiplies its part by `s_(o+2)`. Neither learns the one-hot (each sees a uniformly
+    /// random part). The three terms are then reshared as a product's are.
+    fn onehot_matmul(
+        &mut self,
+        owner: usize,
+        onehot: Option<&RingTensor>,
+        rows: usize,
+        table: &RShare,
+    ) -> Result<RShare> {
+        let (depth, k) = match table.shape() {
+            [d, k] => (*d, *k),
+            s => return Err(MpcError::Usage(format!("lookup in a table of shape {s:?}"))),
+        };
+        if owner > 2 {
+            return Err(MpcError::Usage(format!("lookup owner {owner} is not a compute party")));
+        }
+        let n = element_count(&[rows, depth])?;
+        element_count(&[rows, k])?;
+        let z = if self.id == owner {
+            let o = onehot
+                .ok_or_else(|| MpcError::Usage("the lookup owner must supply the one-hot rows".into()))?;
+            if o.shape() != [rows, depth] {
+                return Err(MpcError::Usage(format!(
+                    "one-hot rows of shape {:?}, expected [{rows}, {depth}]",
+                    o.shape()
+                )));
+            }
+            let mask = self.draw(Stream::Own, n);
+            let rest = zip_words(o.data(), &mask, u64::wrapping_sub);
+            self.net.send_u64s(self.next_party(), &rest)?;
+            let both = table.cur.add(&table.next)?;
+            let mut z = vec![0u64; rows * k];
+            for (r, row) in o.data().chunks(depth.max(1)).enumerate() {
+                let dst = &mut z[r * k..(r + 1) * k];
+                for (j, &v) in row.iter().enumerate().filter(|(_, &v)| v != 0) {
+                    for (d, &t) in dst.iter_mut().zip(&both.data()[j * k..(j + 1) * k]) {
+                        *d = d.wrapping_add(v.wrapping_mul(t));
+                    }
+                }
+            }
+            z
+        } else if self.id == (owner + 1) % 3 {
+            let part = RingTensor::new(vec![rows, depth], self.net.recv_u64s(owner, n)?)?;
+            part.matmul(&table.next)?.into_data()
+        } else {
+            let part = RingTensor::new(vec![rows, depth], self.draw(Stream::Next, n))?;
+            part.matmul(&table.cur)?.into_data()
+        };
+        let alpha = self.zero_share(rows * k, false);
+        let (cur, next) = self.reshare(zip_words(&z, &alpha, u64::wrapping_add))?;
+        self.share(&[rows, k], cur, next)
+    }
+
     fn matmul(&mut self, a: &RShare, b: &RShare) -> Result<RShare> {
         let (m, n) = match (a.shape(), b.shape()) {
             ([m, k], [k2, n]) if k == k2 => (*m, *n),

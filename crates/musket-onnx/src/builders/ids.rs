@@ -186,19 +186,6 @@ impl Builder {
             .filter(|&t| t <= musket_graph::MAX_ONE_HOT_ELEMENTS)
             .ok_or_else(|| self.unsupported(n, "one-hot rows of the token ids beyond 2^28 elements"))?;
         let table = self.secret(n, 0)?;
-        let part = self.push(
-            n,
-            format!("{}/one-hot", n.name),
-            Op::Slice {
-                starts: vec![offset as i64],
-                ends: vec![self.ids_total as i64],
-                axes: vec![0],
-                steps: Vec::new(),
-            },
-            vec![Ref::Input],
-        )?;
-        let target: Vec<i64> = shape.iter().chain(std::iter::once(&vocab)).map(|&d| d as i64).collect();
-        let rows = self.push(n, format!("{}/rows", n.name), Op::Reshape(target), vec![part])?;
-        self.emit(n, Op::MatMul, vec![rows, table])
+        self.emit(n, Op::Lookup { offset, indices_shape: shape, depth: vocab }, vec![Ref::Input, table])
     }
 }
