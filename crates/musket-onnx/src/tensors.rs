@@ -68,12 +68,11 @@ pub(crate) fn to_float(t: &TensorProto) -> Result<FloatTensor, ImportError> {
                 raw.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8")) as f64).collect()
             }
             x if x == DataType::FLOAT16 as i32 => {
-                raw.chunks_exact(2).map(|c| f16_to_f64(u16::from_le_bytes([c[0], c[1]]))).collect()
+                raw.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f64()).collect()
             }
-            x if x == DataType::BFLOAT16 as i32 => raw
-                .chunks_exact(2)
-                .map(|c| f32::from_bits(u32::from(u16::from_le_bytes([c[0], c[1]])) << 16) as f64)
-                .collect(),
+            x if x == DataType::BFLOAT16 as i32 => {
+                raw.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f64()).collect()
+            }
             _ => raw.iter().map(|&b| b as f64).collect(),
         }
     } else if ![
@@ -128,14 +127,19 @@ pub(crate) fn element_width(dt: i32) -> Option<usize> {
     })
 }
 
-/// An IEEE half-precision value (written out: a two-line conversion is not worth a crate).
-fn f16_to_f64(h: u16) -> f64 {
-    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
-    let (exp, frac) = (i32::from((h >> 10) & 0x1f), f64::from(h & 0x3ff));
-    sign * match exp {
-        0 => frac * 2f64.powi(-24),
-        31 if frac == 0.0 => f64::INFINITY,
-        31 => f64::NAN,
-        e => (1.0 + frac / 1024.0) * 2f64.powi(e - 15),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_precision_tensors_decode() {
+        let mut t = TensorProto::new();
+        t.dims = vec![3];
+        t.data_type = DataType::FLOAT16 as i32;
+        t.raw_data = [0x3c00u16, 0xc100, 0x7bff].iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(to_float(&t).unwrap().data, vec![1.0, -2.5, 65504.0]);
+        t.data_type = DataType::BFLOAT16 as i32;
+        t.raw_data = [0x3f80u16, 0xc020, 0x0000].iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(to_float(&t).unwrap().data, vec![1.0, -2.5, 0.0]);
     }
 }
