@@ -58,7 +58,7 @@ fn transpose2(t: &FloatTensor) -> Result<FloatTensor, String> {
     moved(t, |r| r.transpose2())
 }
 
-fn resolve_axis(a: i64, rank: usize) -> Result<usize, String> {
+pub(crate) fn resolve_axis(a: i64, rank: usize) -> Result<usize, String> {
     let r = if a < 0 { a + rank as i64 } else { a };
     if r < 0 || r as usize >= rank {
         return Err(format!("axis {a} out of range for rank {rank}"));

@@ -99,19 +99,7 @@ pub struct IdsProgram {
 }
 
 fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
-    let rank = a.len().max(b.len());
-    (0..rank)
-        .map(|i| {
-            let x = if i + a.len() >= rank { a[i + a.len() - rank] } else { 1 };
-            let y = if i + b.len() >= rank { b[i + b.len() - rank] } else { 1 };
-            match (x, y) {
-                _ if x == y => Ok(x),
-                (1, y) => Ok(y),
-                (x, 1) => Ok(x),
-                _ => Err(format!("cannot broadcast {a:?} with {b:?}")),
-            }
-        })
-        .collect()
+    crate::shape_ops::broadcast_shapes(a, b).map_err(|e| e.to_string())
 }
 
 /// The element of `t` at the multi-index `idx` of a broadcast shape.
@@ -164,118 +152,118 @@ pub fn broadcast_zip(
     Ok(FloatTensor { shape, data })
 }
 
-fn resolve(axis: i64, rank: usize) -> Result<usize, String> {
-    let a = if axis < 0 { axis + rank as i64 } else { axis };
-    usize::try_from(a)
-        .ok()
-        .filter(|&a| a < rank)
-        .ok_or_else(|| format!("axis {axis} out of range for rank {rank}"))
-}
-
 fn truth(b: bool) -> f64 {
     f64::from(u8::from(b))
 }
 
 impl IdsStep {
     fn eval(&self, ids: &FloatTensor, vals: &[FloatTensor]) -> Result<FloatTensor, String> {
-        let get = |k: usize| -> Result<&FloatTensor, String> {
-            self.inputs.get(k).and_then(|&i| vals.get(i)).ok_or_else(|| format!("missing input {k}"))
-        };
-        Ok(match &self.op {
-            IdsOp::Input => ids.clone(),
-            IdsOp::Constant(t) => t.clone(),
-            IdsOp::Binary(b) => {
-                let b = *b;
-                broadcast_zip(&[get(0)?, get(1)?], MAX_ONE_HOT_ELEMENTS, move |v| match b {
-                    IdsBinary::Add => v[0] + v[1],
-                    IdsBinary::Sub => v[0] - v[1],
-                    IdsBinary::Mul => v[0] * v[1],
-                    IdsBinary::Equal => truth(v[0] == v[1]),
-                    IdsBinary::Less => truth(v[0] < v[1]),
-                    IdsBinary::Greater => truth(v[0] > v[1]),
-                    IdsBinary::And => truth(v[0] != 0.0 && v[1] != 0.0),
-                    IdsBinary::Or => truth(v[0] != 0.0 || v[1] != 0.0),
-                })?
-            }
-            IdsOp::Not => broadcast_zip(&[get(0)?], MAX_ONE_HOT_ELEMENTS, |v| truth(v[0] == 0.0))?,
-            IdsOp::Truncate => broadcast_zip(&[get(0)?], MAX_ONE_HOT_ELEMENTS, |v| v[0].trunc())?,
-            IdsOp::CumSum { axis, exclusive, reverse } => {
-                let x = get(0)?;
-                let a = resolve(*axis, x.shape.len())?;
-                let (outer, len, inner) = (
-                    x.shape[..a].iter().product::<usize>(),
-                    x.shape[a],
-                    x.shape[a + 1..].iter().product::<usize>(),
-                );
-                let mut out = x.data.clone();
-                for o in 0..outer {
-                    for i in 0..inner {
-                        let mut acc = 0.0;
-                        for step in 0..len {
-                            let l = if *reverse { len - 1 - step } else { step };
-                            let k = (o * len + l) * inner + i;
-                            let v = x.data[k];
-                            out[k] = if *exclusive { acc } else { acc + v };
-                            acc += v;
-                        }
-                    }
-                }
-                FloatTensor { shape: x.shape.clone(), data: out }
-            }
-            IdsOp::Reshape(shape) => {
-                let x = get(0)?;
-                FloatTensor::new(shape.clone(), x.data.clone())
-                    .ok_or_else(|| format!("cannot reshape {:?} to {shape:?}", x.shape))?
-            }
-            IdsOp::Expand(shape) => {
-                let x = get(0)?;
-                let target = broadcast_shape(&x.shape, shape)?;
-                let n = target
-                    .iter()
-                    .try_fold(1usize, |a, &d| a.checked_mul(d))
-                    .filter(|&n| n <= MAX_ONE_HOT_ELEMENTS);
-                let n = n.ok_or_else(|| format!("expanding to {target:?} is too large"))?;
-                let zeros = FloatTensor { shape: target, data: vec![0.0; n] };
-                broadcast_zip(&[x, &zeros], MAX_ONE_HOT_ELEMENTS, |v| v[0])?
-            }
-            IdsOp::GatherElements { axis } => {
-                let (data, idx) = (get(0)?, get(1)?);
-                let a = resolve(*axis, data.shape.len())?;
-                if idx.shape.len() != data.shape.len() {
-                    return Err("GatherElements: ranks differ".into());
-                }
-                let mut out = Vec::with_capacity(idx.data.len());
-                let mut bad = None;
-                each_index(&idx.shape, |ix| {
-                    let raw = at(idx, ix);
-                    let dim = data.shape[a] as f64;
-                    let j = if raw < 0.0 { raw + dim } else { raw };
-                    if raw.fract() != 0.0
-                        || !(0.0..dim).contains(&j)
-                        || ix.iter().zip(&data.shape).any(|(i, d)| i >= d)
-                    {
-                        bad = Some(raw);
-                        out.push(0.0);
-                        return;
-                    }
-                    let mut p = ix.to_vec();
-                    p[a] = j as usize;
-                    out.push(at(data, &p));
-                });
-                if bad.is_some() {
-                    return Err("GatherElements: an index derived from the token ids is out of range".into());
-                }
-                FloatTensor { shape: idx.shape.clone(), data: out }
-            }
-            IdsOp::Where => broadcast_zip(&[get(0)?, get(1)?, get(2)?], MAX_ONE_HOT_ELEMENTS, |v| {
-                if v[0] != 0.0 {
-                    v[1]
-                } else {
-                    v[2]
-                }
-            })?,
-        })
+        let ins = self
+            .inputs
+            .iter()
+            .map(|&i| vals.get(i).ok_or_else(|| format!("step {i} not computed")))
+            .collect::<Result<Vec<_>, _>>()?;
+        match &self.op {
+            IdsOp::Input => Ok(ids.clone()),
+            op => eval_index_op(op, &ins, MAX_ONE_HOT_ELEMENTS),
+        }
     }
+}
+
+/// The plaintext meaning of an [`IdsOp`] other than [`IdsOp::Input`] on its inputs, building
+/// at most `max` elements: the data owner's token-id programs, and the importer's folding of
+/// the same ops on constants.
+pub fn eval_index_op(op: &IdsOp, ins: &[&FloatTensor], max: usize) -> Result<FloatTensor, String> {
+    let get = |k: usize| -> Result<&FloatTensor, String> {
+        ins.get(k).copied().ok_or_else(|| format!("missing input {k}"))
+    };
+    Ok(match op {
+        IdsOp::Input => return Err("the token ids are not an operation".into()),
+        IdsOp::Constant(t) => t.clone(),
+        IdsOp::Binary(b) => {
+            let b = *b;
+            broadcast_zip(&[get(0)?, get(1)?], max, move |v| match b {
+                IdsBinary::Add => v[0] + v[1],
+                IdsBinary::Sub => v[0] - v[1],
+                IdsBinary::Mul => v[0] * v[1],
+                IdsBinary::Equal => truth(v[0] == v[1]),
+                IdsBinary::Less => truth(v[0] < v[1]),
+                IdsBinary::Greater => truth(v[0] > v[1]),
+                IdsBinary::And => truth(v[0] != 0.0 && v[1] != 0.0),
+                IdsBinary::Or => truth(v[0] != 0.0 || v[1] != 0.0),
+            })?
+        }
+        IdsOp::Not => broadcast_zip(&[get(0)?], max, |v| truth(v[0] == 0.0))?,
+        IdsOp::Truncate => broadcast_zip(&[get(0)?], max, |v| v[0].trunc())?,
+        IdsOp::CumSum { axis, exclusive, reverse } => {
+            let x = get(0)?;
+            let a = crate::float::resolve_axis(*axis, x.shape.len())?;
+            let (outer, len, inner) = (
+                x.shape[..a].iter().product::<usize>(),
+                x.shape[a],
+                x.shape[a + 1..].iter().product::<usize>(),
+            );
+            let mut out = x.data.clone();
+            for o in 0..outer {
+                for i in 0..inner {
+                    let mut acc = 0.0;
+                    for step in 0..len {
+                        let l = if *reverse { len - 1 - step } else { step };
+                        let k = (o * len + l) * inner + i;
+                        let v = x.data[k];
+                        out[k] = if *exclusive { acc } else { acc + v };
+                        acc += v;
+                    }
+                }
+            }
+            FloatTensor { shape: x.shape.clone(), data: out }
+        }
+        IdsOp::Reshape(shape) => {
+            let x = get(0)?;
+            FloatTensor::new(shape.clone(), x.data.clone())
+                .ok_or_else(|| format!("cannot reshape {:?} to {shape:?}", x.shape))?
+        }
+        IdsOp::Expand(shape) => {
+            let x = get(0)?;
+            let target = broadcast_shape(&x.shape, shape)?;
+            let n = target.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).filter(|&n| n <= max);
+            let n = n.ok_or_else(|| format!("expanding to {target:?} is too large"))?;
+            let zeros = FloatTensor { shape: target, data: vec![0.0; n] };
+            broadcast_zip(&[x, &zeros], max, |v| v[0])?
+        }
+        IdsOp::GatherElements { axis } => {
+            let (data, idx) = (get(0)?, get(1)?);
+            let a = crate::float::resolve_axis(*axis, data.shape.len())?;
+            if idx.shape.len() != data.shape.len() {
+                return Err("GatherElements: ranks differ".into());
+            }
+            let mut out = Vec::with_capacity(idx.data.len());
+            let mut bad = None;
+            each_index(&idx.shape, |ix| {
+                let raw = at(idx, ix);
+                let dim = data.shape[a] as f64;
+                let j = if raw < 0.0 { raw + dim } else { raw };
+                if raw.fract() != 0.0
+                    || !(0.0..dim).contains(&j)
+                    || ix.iter().zip(&data.shape).any(|(i, d)| i >= d)
+                {
+                    bad = Some(raw);
+                    out.push(0.0);
+                    return;
+                }
+                let mut p = ix.to_vec();
+                p[a] = j as usize;
+                out.push(at(data, &p));
+            });
+            if bad.is_some() {
+                return Err("GatherElements: an index is out of range".into());
+            }
+            FloatTensor { shape: idx.shape.clone(), data: out }
+        }
+        IdsOp::Where => {
+            broadcast_zip(&[get(0)?, get(1)?, get(2)?], max, |v| if v[0] != 0.0 { v[1] } else { v[2] })?
+        }
+    })
 }
 
 impl IdsProgram {

@@ -23,7 +23,9 @@ pub use exec::{
 };
 pub use float::{eval_f64, FloatRun};
 pub use ids::{
-    broadcast_zip, each_index, IdsBinary, IdsLookup, IdsOp, IdsProgram, IdsStep, MAX_ONE_HOT_ELEMENTS,
+    broadcast_zip, each_index, eval_index_op, IdsBinary, IdsLookup, IdsOp, IdsProgram, IdsStep,
+    MAX_ONE_HOT_ELEMENTS,
 };
 pub use ir::{Comparison, FloatTensor, Graph, Node, Op, ValueId};
 pub use memory::largest_tensor;
+pub use shape_ops::broadcast_shapes;

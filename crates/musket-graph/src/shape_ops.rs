@@ -15,7 +15,7 @@ pub(crate) fn checked_elements(shape: &[usize]) -> Result<usize, ShapeError> {
 }
 
 /// Numpy broadcast of two shapes.
-pub(crate) fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>, ShapeError> {
+pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>, ShapeError> {
     let rank = a.len().max(b.len());
     let pad = |s: &[usize]| [vec![1; rank - s.len()], s.to_vec()].concat();
     let (a, b) = (pad(a), pad(b));

@@ -5,7 +5,9 @@
 
 use super::{attr, attr_i, Builder};
 use crate::ImportError;
-use musket_graph::{broadcast_zip, each_index as for_each_index, FloatTensor};
+use musket_graph::{
+    broadcast_zip, each_index as for_each_index, eval_index_op, FloatTensor, IdsBinary, IdsOp,
+};
 use onnx_protobuf::NodeProto;
 
 /// Largest tensor built at import by these ops.
@@ -53,6 +55,32 @@ impl Builder {
         ins: &[Option<FloatTensor>],
     ) -> Option<Result<FloatTensor, ImportError>> {
         let get = |k: usize| ins.get(k).and_then(Option::as_ref).ok_or_else(|| format!("missing input {k}"));
+        // The ops the data owner's token-id programs share have one definition there.
+        let index_op = match n.op_type.as_str() {
+            "Equal" => Some(IdsOp::Binary(IdsBinary::Equal)),
+            "Less" => Some(IdsOp::Binary(IdsBinary::Less)),
+            "Greater" => Some(IdsOp::Binary(IdsBinary::Greater)),
+            "And" => Some(IdsOp::Binary(IdsBinary::And)),
+            "Or" => Some(IdsOp::Binary(IdsBinary::Or)),
+            "Not" => Some(IdsOp::Not),
+            "Where" => Some(IdsOp::Where),
+            "GatherElements" => Some(IdsOp::GatherElements { axis: attr_i(n, "axis", 0) }),
+            "CumSum" => ins.get(1).and_then(Option::as_ref).map(|axis| IdsOp::CumSum {
+                axis: axis.data.first().copied().unwrap_or(0.0) as i64,
+                exclusive: attr_i(n, "exclusive", 0) != 0,
+                reverse: attr_i(n, "reverse", 0) != 0,
+            }),
+            _ => None,
+        };
+        if let Some(op) = index_op {
+            let arity =
+                if n.op_type == "CumSum" { 1 } else { n.input.iter().filter(|i| !i.is_empty()).count() };
+            let operands = ins.iter().take(arity).map(Option::as_ref).collect::<Option<Vec<_>>>()?;
+            return Some(
+                eval_index_op(&op, &operands, MAX_FOLDED)
+                    .map_err(|e| self.invalid(n, format!("cannot fold this constant computation: {e}"))),
+            );
+        }
         let result: Result<FloatTensor, String> = match n.op_type.as_str() {
             "ConstantOfShape" => (|| {
                 let shape = dims(get(0)?)?;
@@ -83,18 +111,9 @@ impl Builder {
                 let data: Vec<f64> = (0..count as usize).map(|i| s + i as f64 * d).collect();
                 Ok(FloatTensor { shape: vec![data.len()], data })
             })(),
-            "Equal" => zip_n(&[get(0).ok()?, get(1).ok()?], |v| truth(v[0] == v[1])),
-            "Less" => zip_n(&[get(0).ok()?, get(1).ok()?], |v| truth(v[0] < v[1])),
             "LessOrEqual" => zip_n(&[get(0).ok()?, get(1).ok()?], |v| truth(v[0] <= v[1])),
-            "Greater" => zip_n(&[get(0).ok()?, get(1).ok()?], |v| truth(v[0] > v[1])),
             "GreaterOrEqual" => zip_n(&[get(0).ok()?, get(1).ok()?], |v| truth(v[0] >= v[1])),
-            "And" => zip_n(&[get(0).ok()?, get(1).ok()?], |v| truth(v[0] != 0.0 && v[1] != 0.0)),
-            "Or" => zip_n(&[get(0).ok()?, get(1).ok()?], |v| truth(v[0] != 0.0 || v[1] != 0.0)),
             "Xor" => zip_n(&[get(0).ok()?, get(1).ok()?], |v| truth((v[0] != 0.0) != (v[1] != 0.0))),
-            "Not" => zip_n(&[get(0).ok()?], |v| truth(v[0] == 0.0)),
-            "Where" => {
-                zip_n(&[get(0).ok()?, get(1).ok()?, get(2).ok()?], |v| if v[0] != 0.0 { v[1] } else { v[2] })
-            }
             "IsNaN" => zip_n(&[get(0).ok()?], |v| truth(v[0].is_nan())),
             "IsInf" => zip_n(&[get(0).ok()?], |v| truth(v[0].is_infinite())),
             "Neg" => zip_n(&[get(0).ok()?], |v| -v[0]),
@@ -130,37 +149,6 @@ impl Builder {
                 let t = get(0).ok()?;
                 Ok(FloatTensor { shape: vec![], data: vec![t.data.len() as f64] })
             }
-            "GatherElements" => (|| {
-                let (data, idx) = (get(0)?, get(1)?);
-                let rank = data.shape.len() as i64;
-                let a = attr_i(n, "axis", 0);
-                let axis = if a < 0 { a + rank } else { a };
-                if axis < 0 || axis >= rank || idx.shape.len() != data.shape.len() {
-                    return Err("bad GatherElements axis or ranks".into());
-                }
-                let axis = axis as usize;
-                let dim = data.shape[axis] as f64;
-                let mut out = Vec::with_capacity(idx.data.len());
-                let mut bad = false;
-                for_each_index(&idx.shape, |ix| {
-                    let raw = idx.data[source_index(ix, &idx.shape)];
-                    let j = if raw < 0.0 { raw + dim } else { raw };
-                    if !(0.0..dim).contains(&j)
-                        || ix.iter().zip(&data.shape).enumerate().any(|(d, (&i, &s))| d != axis && i >= s)
-                    {
-                        bad = true;
-                        out.push(0.0);
-                        return;
-                    }
-                    let mut at = ix.to_vec();
-                    at[axis] = j as usize;
-                    out.push(data.data[source_index(&at, &data.shape)]);
-                });
-                if bad {
-                    return Err("GatherElements index out of range".into());
-                }
-                Ok(FloatTensor { shape: idx.shape.clone(), data: out })
-            })(),
             "Trilu" => (|| {
                 let x = get(0)?;
                 let k = match ins.get(1).and_then(Option::as_ref) {
@@ -188,34 +176,6 @@ impl Builder {
                     })
                     .collect();
                 Ok(FloatTensor { shape: x.shape.clone(), data })
-            })(),
-            "CumSum" => (|| {
-                let (x, axis_t) = (get(0)?, get(1)?);
-                let rank = x.shape.len() as i64;
-                let a = axis_t.data.first().copied().unwrap_or(0.0) as i64;
-                let axis = if a < 0 { a + rank } else { a };
-                if axis < 0 || axis >= rank {
-                    return Err("bad CumSum axis".into());
-                }
-                let axis = axis as usize;
-                let (exclusive, reverse) = (attr_i(n, "exclusive", 0) != 0, attr_i(n, "reverse", 0) != 0);
-                let (len, inner) = (x.shape[axis], x.shape[axis + 1..].iter().product::<usize>());
-                let outer: usize = x.shape[..axis].iter().product();
-                let mut out = x.data.clone();
-                for o in 0..outer {
-                    for i in 0..inner {
-                        let mut acc = 0.0;
-                        let order: Vec<usize> =
-                            if reverse { (0..len).rev().collect() } else { (0..len).collect() };
-                        for l in order {
-                            let at = (o * len + l) * inner + i;
-                            let v = x.data[at];
-                            out[at] = if exclusive { acc } else { acc + v };
-                            acc += v;
-                        }
-                    }
-                }
-                Ok(FloatTensor { shape: x.shape.clone(), data: out })
             })(),
             "Tile" => (|| {
                 let (x, reps) = (get(0)?, dims(get(1)?)?);

@@ -7,7 +7,7 @@
 
 use super::{attr, attr_f, attr_i, attr_ints, attr_s, Builder, Ref};
 use crate::ImportError;
-use musket_graph::{FloatTensor, Op};
+use musket_graph::{broadcast_zip, FloatTensor, Op};
 use musket_nn::Conv2d;
 use onnx_protobuf::NodeProto;
 
@@ -231,7 +231,9 @@ impl Builder {
                 };
                 keep = Some(match keep {
                     None => k,
-                    Some(prev) => outer_product(&prev, &k),
+                    // Extrapolated along any axis: the masks multiply.
+                    Some(prev) => broadcast_zip(&[&prev, &k], usize::MAX, |v| v[0] * v[1])
+                        .map_err(|e| self.invalid(n, e))?,
                 });
             }
         }
@@ -359,26 +361,4 @@ impl Builder {
         let ends = vec![(pads[0] + out[0]) as i64, (pads[1] + out[1]) as i64];
         self.emit(n, Op::Slice { starts, ends, axes: vec![2, 3], steps: Vec::new() }, vec![conv])
     }
-}
-
-fn outer_product(a: &FloatTensor, b: &FloatTensor) -> FloatTensor {
-    // Both are masks with size-1 axes except one each: broadcast and multiply.
-    let shape: Vec<usize> = a.shape.iter().zip(&b.shape).map(|(&x, &y)| x.max(y)).collect();
-    let n: usize = shape.iter().product();
-    let mut data = vec![0.0; n];
-    let mut idx = vec![0usize; shape.len()];
-    let at = |t: &FloatTensor, idx: &[usize]| {
-        t.data[idx.iter().zip(&t.shape).fold(0, |acc, (&i, &s)| acc * s + if s == 1 { 0 } else { i })]
-    };
-    for v in data.iter_mut() {
-        *v = at(a, &idx) * at(b, &idx);
-        for d in (0..shape.len()).rev() {
-            idx[d] += 1;
-            if idx[d] < shape[d] {
-                break;
-            }
-            idx[d] = 0;
-        }
-    }
-    FloatTensor { shape, data }
 }

@@ -264,8 +264,10 @@ impl Builder {
         let Some(shapes) = shapes.into_iter().collect::<Option<Vec<_>>>() else {
             return Err(self.unsupported(n, "on values whose shapes are only known for a concrete input"));
         };
-        let out =
-            broadcast_all(&shapes).ok_or_else(|| self.invalid(n, format!("cannot broadcast {shapes:?}")))?;
+        let out = shapes
+            .iter()
+            .try_fold(Vec::new(), |acc, s| musket_graph::broadcast_shapes(&acc, s))
+            .map_err(|e| self.invalid(n, e.to_string()))?;
         if cond.data.iter().all(|&c| c != 0.0) {
             let r = self.broadcast_ref(n, x, &out)?;
             return self.alias(n, r);
@@ -365,20 +367,4 @@ impl Builder {
             _ => None,
         }
     }
-}
-
-fn broadcast_all(shapes: &[Vec<usize>]) -> Option<Vec<usize>> {
-    let rank = shapes.iter().map(Vec::len).max().unwrap_or(0);
-    let mut out = vec![1usize; rank];
-    for s in shapes {
-        for (i, &d) in s.iter().enumerate() {
-            let o = &mut out[rank - s.len() + i];
-            if *o == 1 {
-                *o = d;
-            } else if d != 1 && d != *o {
-                return None;
-            }
-        }
-    }
-    Some(out)
 }
