@@ -124,7 +124,7 @@ impl Builder {
                 }
                 (Some(c), None, "Sub") if scalar(&a).is_none() => {
                     let x = self.secret(n, 1)?;
-                    let neg = self.push(n, format!("{}/neg", n.name), Op::MulConst(-1.0), vec![x])?;
+                    let neg = self.sub_node(n, "neg", Op::MulConst(-1.0), vec![x])?;
                     return self.emit(n, Op::AddPublic(c), vec![neg]);
                 }
                 _ => {}

@@ -76,16 +76,8 @@ impl Builder {
         shape: Vec<usize>,
     ) -> Result<(), ImportError> {
         let indices = indices.map_err(|e| self.invalid(n, e))?;
-        let ins = ins.into_iter().map(|r| self.secret_input(n, r)).collect::<Result<Vec<_>, _>>()?;
+        let ins = ins.into_iter().map(|r| self.secret_ref(n, r)).collect::<Result<Vec<_>, _>>()?;
         self.emit(n, Op::Take { indices, shape }, ins)
-    }
-
-    /// A secret operand from a ref (constants become weights named after the node).
-    fn secret_input(&mut self, n: &NodeProto, r: Ref) -> Result<Ref, ImportError> {
-        Ok(match r {
-            Ref::Const(t, _) => self.add_weight(format!("{}/constant", n.name), t),
-            r => r,
-        })
     }
 
     /// The ops handled here; `Ok(false)` when `n` is none of them.
@@ -263,7 +255,7 @@ impl Builder {
                     .collect();
                 let keep = FloatTensor { shape: vec![rows, cols], data: keep };
                 let zero = FloatTensor { shape: vec![], data: vec![0.0] };
-                let x = self.secret_input(n, x)?;
+                let x = self.secret_ref(n, x)?;
                 self.emit(n, Op::Select { keep, fill: zero }, vec![x])?;
             }
             _ => return Ok(false),

@@ -2,7 +2,7 @@
 //! Softsign, normalisation over any trailing axes, InstanceNormalization, logical ops on 0/1
 //! values, comparisons and Where on secret values, one-dimensional MatMul.
 
-use super::{attr_f, attr_i, attr_ints, Builder, Ref};
+use super::{attr_f, attr_i, attr_ints, Builder};
 use crate::ImportError;
 use musket_graph::{Comparison, FloatTensor, Op};
 use onnx_protobuf::NodeProto;
@@ -17,11 +17,6 @@ impl Builder {
         } else {
             attr_ints(n, "axes").unwrap_or_default()
         })
-    }
-
-    fn sub_node(&mut self, n: &NodeProto, what: &str, op: Op, ins: Vec<Ref>) -> Result<Ref, ImportError> {
-        let name = format!("{}/{what}", if n.name.is_empty() { n.op_type.as_str() } else { n.name.as_str() });
-        self.push(n, name, op, ins)
     }
 
     /// The ops handled here; `Ok(false)` when `n` is none of them.
@@ -117,8 +112,8 @@ impl Builder {
             "Sign" => {
                 // [x > 0] - [x < 0].
                 let x = self.secret(n, 0)?;
-                let zero = self
-                    .add_weight(format!("{}/zero", n.name), FloatTensor { shape: vec![], data: vec![0.0] });
+                let zero =
+                    self.add_weight(self.part(n, "zero"), FloatTensor { shape: vec![], data: vec![0.0] });
                 let pos =
                     self.sub_node(n, "pos", Op::Compare(Comparison::Greater), vec![x.clone(), zero.clone()])?;
                 let neg = self.sub_node(n, "neg", Op::Compare(Comparison::Less), vec![x, zero])?;
@@ -143,7 +138,7 @@ impl Builder {
                     vec![x],
                 )?;
                 let ones = self.add_weight(
-                    format!("{}/ones", n.name),
+                    self.part(n, "ones"),
                     FloatTensor { shape: vec![rest], data: vec![1.0; rest] },
                 );
                 let normed = self.sub_node(

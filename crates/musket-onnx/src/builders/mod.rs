@@ -202,6 +202,26 @@ impl Builder {
         Ok(Ref::Node(self.nodes.len() - 1))
     }
 
+    /// The name of an IR node that is part of the lowering of ONNX node `n`.
+    fn part(&self, n: &NodeProto, what: &str) -> String {
+        let base =
+            if n.name.is_empty() { format!("{}_{}", n.op_type, self.nodes.len()) } else { n.name.clone() };
+        format!("{base}/{what}")
+    }
+
+    /// Adds an IR node named `what` within the lowering of `n`.
+    fn sub_node(&mut self, n: &NodeProto, what: &str, op: Op, ins: Vec<Ref>) -> Result<Ref, ImportError> {
+        self.push(n, self.part(n, what), op, ins)
+    }
+
+    /// A secret operand from a ref: a constant becomes a weight named after the node.
+    fn secret_ref(&mut self, n: &NodeProto, r: Ref) -> Result<Ref, ImportError> {
+        Ok(match r {
+            Ref::Const(t, _) => self.add_weight(self.part(n, "constant"), t),
+            r => r,
+        })
+    }
+
     fn alias(&mut self, n: &NodeProto, r: Ref) -> Result<(), ImportError> {
         let out = n.output.first().filter(|s| !s.is_empty()).ok_or_else(|| self.invalid(n, "no output"))?;
         self.vals.insert(out.clone(), r);

@@ -218,9 +218,8 @@ impl Builder {
             }
             let (m, outside) =
                 spec(roi_axis).matrix(shape[a], out[a], scale[a]).map_err(|e| self.unsupported(n, &e))?;
-            let name = format!("{}/axis{a}", n.name);
             let matrix = FloatTensor { shape: vec![out[a], shape[a]], data: m };
-            cur = self.push(n, name, Op::AxisMap { axis: a as i64, matrix }, vec![cur])?;
+            cur = self.sub_node(n, &format!("axis{a}"), Op::AxisMap { axis: a as i64, matrix }, vec![cur])?;
             changed = true;
             if outside.iter().any(|&o| o) {
                 let mut kshape = vec![1; rank];
@@ -327,9 +326,9 @@ impl Builder {
                 m[(span(d) - 1 + i * stride[d]) * inp[d] + i] = 1.0;
             }
             let matrix = FloatTensor { shape: vec![rows, inp[d]], data: m };
-            cur = self.push(
+            cur = self.sub_node(
                 n,
-                format!("{}/dilate{d}", n.name),
+                &format!("dilate{d}"),
                 Op::AxisMap { axis: 2 + d as i64, matrix },
                 vec![cur],
             )?;
@@ -356,7 +355,7 @@ impl Builder {
             ins.push(self.secret(n, 2)?);
         }
         let geometry = Conv2d { stride: [1, 1], pads: [0; 4], dilation: dil, groups: g };
-        let conv = self.push(n, format!("{}/conv", n.name), Op::Conv { geometry, same: None }, ins)?;
+        let conv = self.sub_node(n, "conv", Op::Conv { geometry, same: None }, ins)?;
         let starts = vec![pads[0] as i64, pads[1] as i64];
         let ends = vec![(pads[0] + out[0]) as i64, (pads[1] + out[1]) as i64];
         self.emit(n, Op::Slice { starts, ends, axes: vec![2, 3], steps: Vec::new() }, vec![conv])

@@ -39,13 +39,6 @@ fn has_sentinels(t: &FloatTensor) -> bool {
 }
 
 impl Builder {
-    /// A node-local name for the k-th IR node an ONNX node is lowered to.
-    fn part(&self, n: &NodeProto, what: &str) -> String {
-        let base =
-            if n.name.is_empty() { format!("{}_{}", n.op_type, self.nodes.len()) } else { n.name.clone() };
-        format!("{base}/{what}")
-    }
-
     /// The ops handled here; `Ok(false)` when `n` is none of them.
     pub(super) fn transformer_op(&mut self, n: &NodeProto) -> Result<bool, ImportError> {
         match n.op_type.as_str() {
@@ -75,26 +68,26 @@ impl Builder {
             "Softplus" => {
                 // ln(1 + e^x) = relu(x) + ln(1 + e^-|x|): the log's argument stays in [1, 2].
                 let x = self.secret(n, 0)?;
-                let r = self.push(n, self.part(n, "relu"), Op::Relu, vec![x.clone()])?;
-                let a = self.push(n, self.part(n, "abs"), Op::Abs, vec![x])?;
-                let na = self.push(n, self.part(n, "neg"), Op::MulConst(-1.0), vec![a])?;
-                let e = self.push(n, self.part(n, "exp"), Op::Exp, vec![na])?;
-                let e1 = self.push(n, self.part(n, "plus1"), Op::AddConst(1.0), vec![e])?;
-                let l = self.push(n, self.part(n, "log"), Op::Log, vec![e1])?;
+                let r = self.sub_node(n, "relu", Op::Relu, vec![x.clone()])?;
+                let a = self.sub_node(n, "abs", Op::Abs, vec![x])?;
+                let na = self.sub_node(n, "neg", Op::MulConst(-1.0), vec![a])?;
+                let e = self.sub_node(n, "exp", Op::Exp, vec![na])?;
+                let e1 = self.sub_node(n, "plus1", Op::AddConst(1.0), vec![e])?;
+                let l = self.sub_node(n, "log", Op::Log, vec![e1])?;
                 self.emit(n, Op::Add, vec![r, l])?;
             }
             "HardSigmoid" => {
                 let (alpha, beta) = (attr_f(n, "alpha", 0.2), attr_f(n, "beta", 0.5));
                 let x = self.secret(n, 0)?;
-                let ax = self.push(n, self.part(n, "scale"), Op::MulConst(alpha), vec![x])?;
-                let axb = self.push(n, self.part(n, "shift"), Op::AddConst(beta), vec![ax])?;
+                let ax = self.sub_node(n, "scale", Op::MulConst(alpha), vec![x])?;
+                let axb = self.sub_node(n, "shift", Op::AddConst(beta), vec![ax])?;
                 self.emit(n, Op::Clip { lo: 0.0, hi: 1.0 }, vec![axb])?;
             }
             "HardSwish" => {
                 let x = self.secret(n, 0)?;
-                let ax = self.push(n, self.part(n, "scale"), Op::MulConst(1.0 / 6.0), vec![x.clone()])?;
-                let axb = self.push(n, self.part(n, "shift"), Op::AddConst(0.5), vec![ax])?;
-                let h = self.push(n, self.part(n, "clip"), Op::Clip { lo: 0.0, hi: 1.0 }, vec![axb])?;
+                let ax = self.sub_node(n, "scale", Op::MulConst(1.0 / 6.0), vec![x.clone()])?;
+                let axb = self.sub_node(n, "shift", Op::AddConst(0.5), vec![ax])?;
+                let h = self.sub_node(n, "clip", Op::Clip { lo: 0.0, hi: 1.0 }, vec![axb])?;
                 self.emit(n, Op::Mul, vec![x, h])?;
             }
             "Elu" | "Selu" | "Celu" => {
@@ -108,20 +101,20 @@ impl Builder {
                     ),
                 };
                 let x = self.secret(n, 0)?;
-                let pos = self.push(n, self.part(n, "relu"), Op::Relu, vec![x.clone()])?;
-                let neg = self.push(n, self.part(n, "min0"), Op::Sub, vec![x, pos.clone()])?;
+                let pos = self.sub_node(n, "relu", Op::Relu, vec![x.clone()])?;
+                let neg = self.sub_node(n, "min0", Op::Sub, vec![x, pos.clone()])?;
                 let neg = if n.op_type == "Celu" {
-                    self.push(n, self.part(n, "over_alpha"), Op::MulConst(1.0 / alpha), vec![neg])?
+                    self.sub_node(n, "over_alpha", Op::MulConst(1.0 / alpha), vec![neg])?
                 } else {
                     neg
                 };
-                let e = self.push(n, self.part(n, "exp"), Op::Exp, vec![neg])?;
-                let em1 = self.push(n, self.part(n, "minus1"), Op::AddConst(-1.0), vec![e])?;
-                let aem1 = self.push(n, self.part(n, "alpha"), Op::MulConst(alpha), vec![em1])?;
+                let e = self.sub_node(n, "exp", Op::Exp, vec![neg])?;
+                let em1 = self.sub_node(n, "minus1", Op::AddConst(-1.0), vec![e])?;
+                let aem1 = self.sub_node(n, "alpha", Op::MulConst(alpha), vec![em1])?;
                 if scale == 1.0 {
                     self.emit(n, Op::Add, vec![pos, aem1])?;
                 } else {
-                    let sum = self.push(n, self.part(n, "sum"), Op::Add, vec![pos, aem1])?;
+                    let sum = self.sub_node(n, "sum", Op::Add, vec![pos, aem1])?;
                     self.emit(n, Op::MulConst(scale), vec![sum])?;
                 }
             }
@@ -129,9 +122,9 @@ impl Builder {
                 // relu(x) + slope * min(x, 0), the slope a secret weight.
                 let x = self.secret(n, 0)?;
                 let slope = self.secret(n, 1)?;
-                let pos = self.push(n, self.part(n, "relu"), Op::Relu, vec![x.clone()])?;
-                let neg = self.push(n, self.part(n, "min0"), Op::Sub, vec![x, pos.clone()])?;
-                let sn = self.push(n, self.part(n, "slope"), Op::Mul, vec![neg, slope])?;
+                let pos = self.sub_node(n, "relu", Op::Relu, vec![x.clone()])?;
+                let neg = self.sub_node(n, "min0", Op::Sub, vec![x, pos.clone()])?;
+                let sn = self.sub_node(n, "slope", Op::Mul, vec![neg, slope])?;
                 self.emit(n, Op::Add, vec![pos, sn])?;
             }
             "Max" | "Min" | "Sum" | "Mean" => {
@@ -147,12 +140,12 @@ impl Builder {
                 let mut acc = self.secret(n, 0)?;
                 for k in 1..count {
                     let next = self.secret(n, k)?;
-                    acc = self.push(n, self.part(n, &format!("{k}")), op.clone(), vec![acc, next])?;
+                    acc = self.sub_node(n, &format!("{k}"), op.clone(), vec![acc, next])?;
                 }
                 let out = if n.op_type == "Mean" && count > 1 {
-                    self.push(n, self.part(n, "mean"), Op::MulConst(1.0 / count as f64), vec![acc])?
+                    self.sub_node(n, "mean", Op::MulConst(1.0 / count as f64), vec![acc])?
                 } else if count == 1 {
-                    self.push(n, self.part(n, "copy"), Op::Identity, vec![acc])?
+                    self.sub_node(n, "copy", Op::Identity, vec![acc])?
                 } else {
                     acc
                 };
@@ -191,19 +184,15 @@ impl Builder {
 
     /// tanh-GELU (GPT-2's): `x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`.
     fn gelu_tanh(&mut self, n: &NodeProto, x: Ref) -> Result<(), ImportError> {
-        let x2 = self.push(n, self.part(n, "x2"), Op::Mul, vec![x.clone(), x.clone()])?;
-        let x3 = self.push(n, self.part(n, "x3"), Op::Mul, vec![x2, x.clone()])?;
-        let c = self.push(n, self.part(n, "cubic"), Op::MulConst(0.044_715), vec![x3])?;
-        let inner = self.push(n, self.part(n, "inner"), Op::Add, vec![x.clone(), c])?;
-        let scaled = self.push(
-            n,
-            self.part(n, "scaled"),
-            Op::MulConst((2.0 / std::f64::consts::PI).sqrt()),
-            vec![inner],
-        )?;
-        let t = self.push(n, self.part(n, "tanh"), Op::Tanh, vec![scaled])?;
-        let t1 = self.push(n, self.part(n, "plus1"), Op::AddConst(1.0), vec![t])?;
-        let half = self.push(n, self.part(n, "half"), Op::MulConst(0.5), vec![x])?;
+        let x2 = self.sub_node(n, "x2", Op::Mul, vec![x.clone(), x.clone()])?;
+        let x3 = self.sub_node(n, "x3", Op::Mul, vec![x2, x.clone()])?;
+        let c = self.sub_node(n, "cubic", Op::MulConst(0.044_715), vec![x3])?;
+        let inner = self.sub_node(n, "inner", Op::Add, vec![x.clone(), c])?;
+        let scaled =
+            self.sub_node(n, "scaled", Op::MulConst((2.0 / std::f64::consts::PI).sqrt()), vec![inner])?;
+        let t = self.sub_node(n, "tanh", Op::Tanh, vec![scaled])?;
+        let t1 = self.sub_node(n, "plus1", Op::AddConst(1.0), vec![t])?;
+        let half = self.sub_node(n, "half", Op::MulConst(0.5), vec![x])?;
         self.emit(n, Op::Mul, vec![half, t1])
     }
 
@@ -219,7 +208,7 @@ impl Builder {
                     None => base.clone(),
                     Some(r) => {
                         step += 1;
-                        self.push(n, self.part(n, &format!("mul{step}")), Op::Mul, vec![r, base.clone()])?
+                        self.sub_node(n, &format!("mul{step}"), Op::Mul, vec![r, base.clone()])?
                     }
                 });
             }
@@ -228,7 +217,7 @@ impl Builder {
                 break;
             }
             step += 1;
-            base = self.push(n, self.part(n, &format!("sq{step}")), Op::Mul, vec![base.clone(), base])?;
+            base = self.sub_node(n, &format!("sq{step}"), Op::Mul, vec![base.clone(), base])?;
         }
         let r = result.expect("k >= 1");
         self.alias(n, r)
@@ -240,15 +229,7 @@ impl Builder {
             return Ok(r);
         }
         let r = self.secret_ref(n, r)?;
-        self.push(n, self.part(n, "expand"), Op::Expand(shape.to_vec()), vec![r])
-    }
-
-    /// A secret operand from a ref (constants become weights, named after the node).
-    fn secret_ref(&mut self, n: &NodeProto, r: Ref) -> Result<Ref, ImportError> {
-        Ok(match r {
-            Ref::Const(t, _) => self.add_weight(self.part(n, "constant"), t),
-            r => r,
-        })
+        self.sub_node(n, "expand", Op::Expand(shape.to_vec()), vec![r])
     }
 
     /// ONNX Where with a constant condition: the branches are selected at import where the
@@ -293,9 +274,8 @@ impl Builder {
                 self.emit(n, Op::Select { keep: drop, fill: clamp_sentinels(&fill) }, vec![y])
             }
             (x, y) => {
-                let a =
-                    self.push(n, self.part(n, "then"), Op::Select { keep, fill: zero.clone() }, vec![x])?;
-                let b = self.push(n, self.part(n, "else"), Op::Select { keep: drop, fill: zero }, vec![y])?;
+                let a = self.sub_node(n, "then", Op::Select { keep, fill: zero.clone() }, vec![x])?;
+                let b = self.sub_node(n, "else", Op::Select { keep: drop, fill: zero }, vec![y])?;
                 self.emit(n, Op::Add, vec![a, b])
             }
         }
