@@ -254,10 +254,10 @@ fn compute<P: Protocol>(
     let is_model_owner = me == owners.model || alone;
     let is_data_owner = me == owners.data || alone;
     let input = input.filter(|_| is_data_owner);
-    // Token ids become one-hot rows before sharing (the data owner's plaintext program); the
-    // shared input is their flat concatenation, so it cannot be cut into batch slices.
-    let (one_hot_input, one_hot_shape);
-    let (input, input_shape) = match &first.ids {
+    // Token ids become the data owner's plaintext one-hot rows (its program on its ids), kept
+    // for the lookups rather than shared; they cannot be cut into batch slices.
+    let one_hot_input;
+    let input = match &first.ids {
         Some(program) => {
             if slices.lengths.len() > 1 {
                 return Err(MpcError::Usage(
@@ -265,17 +265,9 @@ fn compute<P: Protocol>(
                 ));
             }
             one_hot_input = input.map(|t| program.one_hot_input(t)).transpose().map_err(MpcError::Usage)?;
-            let total = match &one_hot_input {
-                Some(t) => t.data.len(),
-                None => {
-                    let shapes = program.shapes(input_shape).map_err(MpcError::Usage)?;
-                    program.lookups.iter().map(|l| shapes[l.step].iter().product::<usize>() * l.depth).sum()
-                }
-            };
-            one_hot_shape = vec![total];
-            (one_hot_input.as_ref(), one_hot_shape.as_slice())
+            one_hot_input.as_ref()
         }
-        None => (input, input_shape),
+        None => input,
     };
     // The secure range check's plan, once per graph; the owners check their own tensors
     // against the first (the weights and the input are the same for every slice length).
@@ -310,8 +302,7 @@ fn compute<P: Protocol>(
     for (s, &len) in slices.lengths.iter().enumerate() {
         let graph = slices.graph(len);
         let mut shape = input_shape.to_vec();
-        // (The one-hot vector of a token-id model is never sliced.)
-        if let (Some(b), None) = (shape.first_mut(), &first.ids) {
+        if let Some(b) = shape.first_mut() {
             *b = len;
         }
         let x = match input.filter(|_| first.ids.is_none()) {

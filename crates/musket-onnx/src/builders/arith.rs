@@ -22,22 +22,11 @@ impl Builder {
     /// Evaluates an all-constant node with the f64 evaluator; the result is public only if all
     /// its inputs are.
     pub(super) fn fold(&mut self, n: &NodeProto) -> Result<(), ImportError> {
-        let mut tb = Builder { opset: self.opset, folding: true, ..Default::default() };
-        let mut public = true;
-        for i in n.input.iter().filter(|i| !i.is_empty()) {
-            if let Some(Ref::Const(t, p)) = self.vals.get(i) {
-                public &= *p;
-                tb.vals.insert(i.clone(), Ref::Const(t.clone(), *p));
-            }
-        }
-        let consts: Vec<Option<FloatTensor>> = n
+        let public = n
             .input
             .iter()
-            .map(|i| match self.vals.get(i) {
-                Some(Ref::Const(t, _)) => Some(t.clone()),
-                _ => None,
-            })
-            .collect();
+            .filter(|i| !i.is_empty())
+            .all(|i| matches!(self.vals.get(i), Some(Ref::Const(_, true))));
         // The result is an integer if every operand is (the data operands, for Where), or if
         // the op yields booleans.
         let data_inputs: Vec<&String> = match n.op_type.as_str() {
@@ -75,8 +64,23 @@ impl Builder {
             }
             t
         };
+        let consts: Vec<Option<&FloatTensor>> = n
+            .input
+            .iter()
+            .map(|i| match self.vals.get(i) {
+                Some(Ref::Const(t, _)) => Some(t),
+                _ => None,
+            })
+            .collect();
         if let Some(value) = self.fold_special(n, &consts) {
             return self.alias(n, Ref::Const(truncate(value?), public));
+        }
+        // Otherwise the op's IR definition, in a throwaway builder holding copies of the inputs.
+        let mut tb = Builder { opset: self.opset, folding: true, ..Default::default() };
+        for i in n.input.iter().filter(|i| !i.is_empty()) {
+            if let Some(Ref::Const(t, p)) = self.vals.get(i) {
+                tb.vals.insert(i.clone(), Ref::Const(t.clone(), *p));
+            }
         }
         tb.node(n)?;
         let out_name = &n.output[0];

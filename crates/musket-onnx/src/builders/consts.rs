@@ -52,9 +52,9 @@ impl Builder {
     pub(super) fn fold_special(
         &self,
         n: &NodeProto,
-        ins: &[Option<FloatTensor>],
+        ins: &[Option<&FloatTensor>],
     ) -> Option<Result<FloatTensor, ImportError>> {
-        let get = |k: usize| ins.get(k).and_then(Option::as_ref).ok_or_else(|| format!("missing input {k}"));
+        let get = |k: usize| ins.get(k).copied().flatten().ok_or_else(|| format!("missing input {k}"));
         // The ops the data owner's token-id programs share have one definition there.
         let index_op = match n.op_type.as_str() {
             "Equal" => Some(IdsOp::Binary(IdsBinary::Equal)),
@@ -65,7 +65,7 @@ impl Builder {
             "Not" => Some(IdsOp::Not),
             "Where" => Some(IdsOp::Where),
             "GatherElements" => Some(IdsOp::GatherElements { axis: attr_i(n, "axis", 0) }),
-            "CumSum" => ins.get(1).and_then(Option::as_ref).map(|axis| IdsOp::CumSum {
+            "CumSum" => ins.get(1).copied().flatten().map(|axis| IdsOp::CumSum {
                 axis: axis.data.first().copied().unwrap_or(0.0) as i64,
                 exclusive: attr_i(n, "exclusive", 0) != 0,
                 reverse: attr_i(n, "reverse", 0) != 0,
@@ -75,7 +75,7 @@ impl Builder {
         if let Some(op) = index_op {
             let arity =
                 if n.op_type == "CumSum" { 1 } else { n.input.iter().filter(|i| !i.is_empty()).count() };
-            let operands = ins.iter().take(arity).map(Option::as_ref).collect::<Option<Vec<_>>>()?;
+            let operands = ins.iter().take(arity).copied().collect::<Option<Vec<_>>>()?;
             return Some(
                 eval_index_op(&op, &operands, MAX_FOLDED)
                     .map_err(|e| self.invalid(n, format!("cannot fold this constant computation: {e}"))),
@@ -136,7 +136,7 @@ impl Builder {
                 })
             }
             "Min" | "Max" | "Sum" | "Mean" => {
-                let all: Vec<&FloatTensor> = ins.iter().filter_map(Option::as_ref).collect();
+                let all: Vec<&FloatTensor> = ins.iter().copied().flatten().collect();
                 let op = n.op_type.clone();
                 zip_n(&all, |v| match op.as_str() {
                     "Min" => v.iter().copied().fold(f64::INFINITY, f64::min),
@@ -151,7 +151,7 @@ impl Builder {
             }
             "Trilu" => (|| {
                 let x = get(0)?;
-                let k = match ins.get(1).and_then(Option::as_ref) {
+                let k = match ins.get(1).copied().flatten() {
                     Some(t) => t.data.first().copied().unwrap_or(0.0) as i64,
                     None => 0,
                 };
