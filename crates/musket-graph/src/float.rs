@@ -503,9 +503,11 @@ pub(crate) fn eval_op(op: &Op, ins: &[&FloatTensor]) -> Result<FloatTensor, Stri
         }
         Op::AddPublic(c) => zip(get(0)?, c, |a, b| a + b)?,
         Op::Select { keep, fill } => {
-            let x = get(0)?;
-            let kept = zip(x, keep, |v, k| if k != 0.0 { v } else { f64::NAN })?;
-            zip(&kept, fill, |v, f| if v.is_nan() { f } else { v })?
+            crate::ids::broadcast_zip(
+                &[get(0)?, keep, fill],
+                1 << 28,
+                |v| if v[1] != 0.0 { v[0] } else { v[2] },
+            )?
         }
         Op::Take { indices, shape } => {
             let all: Vec<f64> = ins.iter().flat_map(|t| t.data.iter().copied()).collect();
@@ -587,9 +589,7 @@ pub(crate) fn eval_op(op: &Op, ins: &[&FloatTensor]) -> Result<FloatTensor, Stri
             })?
         }
         Op::Where => {
-            let ab = zip(get(1)?, get(2)?, |a, b| a - b)?;
-            let picked = zip(get(0)?, &ab, |c, d| c * d)?;
-            zip(&picked, get(2)?, |p, b| p + b)?
+            crate::ids::broadcast_zip(&[get(0)?, get(1)?, get(2)?], 1 << 28, |v| v[2] + v[0] * (v[1] - v[2]))?
         }
         Op::Lookup { offset, indices_shape, depth } => {
             let (hot, table) = (get(0)?, get(1)?);
