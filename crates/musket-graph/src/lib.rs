@@ -28,4 +28,5 @@ pub use ids::{
 };
 pub use ir::{Comparison, FloatTensor, Graph, Node, Op, ValueId};
 pub use memory::largest_tensor;
-pub use shape_ops::broadcast_shapes;
+pub use node::resolve_pool;
+pub use shape_ops::{broadcast_shapes, same_pads};

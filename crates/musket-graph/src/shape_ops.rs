@@ -148,7 +148,7 @@ pub(crate) fn resolve_reshape(input: &[usize], target: &[i64]) -> Result<Vec<usi
 }
 
 /// ONNX auto_pad SAME: pads `[top, left, bottom, right]` for a window on `[h, w]`.
-pub(crate) fn same_pads(
+pub fn same_pads(
     hw: [usize; 2],
     kernel: [usize; 2],
     stride: [usize; 2],

@@ -267,8 +267,16 @@ pub fn max_along<P: Protocol>(p: &mut P, x: &P::Share, axis: usize) -> Result<P:
 pub fn argmax_onehot<P: Protocol>(p: &mut P, x: &P::Share, axis: usize) -> Result<P::Share> {
     let shape = x.shape().to_vec();
     let moved = p.linear(x, &|t| axis_to_last(t, axis))?;
-    let n = shape[axis];
-    let moved_shape = moved.shape().to_vec();
+    let (_, flat) = max_with_onehot_last(p, &moved)?;
+    p.linear(&flat, &|t| last_to_axis(t, axis, &shape))
+}
+
+/// The maximum over the last axis (removed from the shape) and the one-hot integer shares of
+/// its position (same shape as `x`; ties go to the lowest index), from one comparison tree:
+/// max-pooling's forward pass together with what its backward pass needs.
+pub fn max_with_onehot_last<P: Protocol>(p: &mut P, x: &P::Share) -> Result<(P::Share, P::Share)> {
+    let moved_shape = x.shape().to_vec();
+    let n = *moved_shape.last().ok_or_else(|| musket_core::MpcError::Usage("max of a scalar".into()))?;
     let mut oh_shape = moved_shape.clone();
     oh_shape.push(n);
     let rows: usize = moved_shape[..moved_shape.len() - 1].iter().product();
@@ -279,18 +287,16 @@ pub fn argmax_onehot<P: Protocol>(p: &mut P, x: &P::Share, axis: usize) -> Resul
             eye[(r * n + i) * n + i] = 1;
         }
     }
-    let zero = p.linear(&moved, &|t| {
+    let zero = p.linear(x, &|t| {
         let mut s = t.shape().to_vec();
         s.push(1);
         crate::broadcast(&t.reshape(&s)?.scale(0), &oh_shape)
     })?;
     let oh = p.add_public(&zero, &RingTensor::new(oh_shape.clone(), eye)?)?;
-    let (_, onehot) = tournament(p, moved, Some(oh))?;
-    let onehot = onehot.expect("tracked");
-    let mut flat_shape = moved_shape.clone();
-    *flat_shape.last_mut().expect("rank >= 1") = n;
-    let flat = p.reshape(&onehot, &flat_shape)?;
-    p.linear(&flat, &|t| last_to_axis(t, axis, &shape))
+    let (best, onehot) = tournament(p, x.clone(), Some(oh))?;
+    let onehot = p.reshape(&onehot.expect("tracked"), &moved_shape)?;
+    let best = p.reshape(&best, &moved_shape[..moved_shape.len() - 1])?;
+    Ok((best, onehot))
 }
 
 /// Minimum along `axis` (removed from the shape), exact: `-max(-x)`.

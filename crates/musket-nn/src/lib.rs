@@ -41,8 +41,8 @@ pub mod reference {
 
 pub use approx::{erf, exp, gelu, log_softmax, sigmoid, softmax, tanh, EXP_DOMAIN};
 pub use cmp::{
-    abs, argmax_index, argmax_onehot, clip, eq, ge, gt, le, leaky_relu, lt, max_along, maximum, min_along,
-    minimum, relu, relu6, select, sign,
+    abs, argmax_index, argmax_onehot, clip, eq, ge, gt, le, leaky_relu, lt, max_along, max_with_onehot_last,
+    maximum, min_along, minimum, relu, relu6, select, sign,
 };
 pub use layernorm::layer_norm;
 pub use linear::{affine, conv2d, div_public, linear, scale_public, scale_public_fine, Conv2d};
