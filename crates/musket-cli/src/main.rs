@@ -8,6 +8,7 @@ mod infer;
 mod infer_party;
 mod millionaires;
 mod prepare;
+mod train;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -87,6 +88,9 @@ enum Command {
     Infer(infer::InferArgs),
     /// Measure protocol operations: time, bytes and rounds per party.
     Bench(bench::BenchArgs),
+    /// Train a model on private data: party 0 owns the initial model, party 1 the data and
+    /// labels; the weights stay secret-shared and only the model owner learns the result.
+    Train(train::TrainArgs),
 }
 
 #[derive(Subcommand)]
@@ -152,6 +156,7 @@ fn run(cli: Cli) -> Result<()> {
             cluster::run_party(&config, id, key.as_deref(), json, job)
         }
         Command::Infer(args) => infer::run(args),
+        Command::Train(args) => train::run(args),
         Command::Bench(args) => bench::run(args),
     }
 }

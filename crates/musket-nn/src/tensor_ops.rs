@@ -36,8 +36,10 @@ pub fn broadcast(t: &RingTensor, shape: &[usize]) -> std::result::Result<RingTen
 
 /// Flattens and concatenates shares into one 1-D share (a local operation).
 pub fn concat_shares<P: Protocol>(p: &P, parts: &[&P::Share]) -> Result<P::Share> {
-    let mut acc = p.reshape(parts[0], &[parts[0].len()])?;
-    for part in &parts[1..] {
+    let (first, rest) =
+        parts.split_first().ok_or_else(|| musket_core::MpcError::Usage("nothing to concatenate".into()))?;
+    let mut acc = p.reshape(first, &[first.len()])?;
+    for part in rest {
         acc = p.linear2(&acc, part, &|a, b| {
             let mut v = a.data().to_vec();
             v.extend_from_slice(b.data());

@@ -9,7 +9,7 @@ mod model;
 mod tensors;
 
 pub use builders::{import, import_for_input, load, load_for_input};
-pub use model::{ImportOptions, Model};
+pub use model::{ImportOptions, Initializer, Model};
 pub use tensors::MAX_TENSOR_ELEMENTS;
 
 /// Why a model could not be imported.

@@ -6,7 +6,7 @@
 use crate::builders::import_model;
 use crate::tensors::{element_width, MAX_TENSOR_ELEMENTS};
 use crate::ImportError;
-use musket_graph::Graph;
+use musket_graph::{FloatTensor, Graph};
 use onnx_protobuf::{Message, ModelProto, TensorProto};
 use std::collections::HashMap;
 use std::fs::File;
@@ -94,6 +94,74 @@ impl Model {
     /// Imports the model into Musket's IR.
     pub fn import(&self, options: &ImportOptions<'_>) -> Result<Graph, ImportError> {
         import_model(&self.proto, options)
+    }
+}
+
+/// A floating-point initializer of the model: its name and shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Initializer {
+    /// Name in the graph.
+    pub name: String,
+    /// Dimensions.
+    pub shape: Vec<usize>,
+    /// Element count.
+    pub elements: usize,
+}
+
+impl Model {
+    /// The model's floating-point initializers (float, double, float16, bfloat16), in order:
+    /// the parameters a training run may update.
+    pub fn float_initializers(&self) -> Vec<Initializer> {
+        let Some(g) = self.proto.graph.as_ref() else { return Vec::new() };
+        g.initializer
+            .iter()
+            .filter(|t| matches!(t.data_type, 1 | 10 | 11 | 16))
+            .map(|t| {
+                let shape: Vec<usize> = t.dims.iter().map(|&d| d.max(0) as usize).collect();
+                Initializer { name: t.name.clone(), elements: shape.iter().product(), shape }
+            })
+            .collect()
+    }
+
+    /// Every name a node of the main graph reads.
+    pub fn node_inputs(&self) -> Vec<String> {
+        let Some(g) = self.proto.graph.as_ref() else { return Vec::new() };
+        g.node.iter().flat_map(|n| n.input.iter().cloned()).collect()
+    }
+
+    /// The model's protobuf with the named initializers replaced by new values (each keeps
+    /// its name, shape and element type; float16 and bfloat16 are rounded to nearest), and
+    /// every tensor stored inside the file: the trained model, loadable by onnxruntime and by
+    /// Musket. Refuses a name that is not a floating-point initializer or a shape that differs.
+    pub fn with_initializers(&self, values: &[(String, FloatTensor)]) -> Result<Vec<u8>, ImportError> {
+        let mut proto = self.proto.clone();
+        let graph = proto.graph.mut_or_insert_default();
+        for (name, value) in values {
+            let t = graph
+                .initializer
+                .iter_mut()
+                .find(|t| &t.name == name && matches!(t.data_type, 1 | 10 | 11 | 16))
+                .ok_or_else(|| ImportError::Model(format!("{name:?} is not a floating-point initializer")))?;
+            let dims: Vec<usize> = t.dims.iter().map(|&d| d.max(0) as usize).collect();
+            if dims != value.shape {
+                return Err(ImportError::Model(format!(
+                    "initializer {name:?} has shape {dims:?}, the new value {:?}",
+                    value.shape
+                )));
+            }
+            t.raw_data = match t.data_type {
+                1 => value.data.iter().flat_map(|&v| (v as f32).to_le_bytes()).collect(),
+                11 => value.data.iter().flat_map(|&v| v.to_le_bytes()).collect(),
+                10 => value.data.iter().flat_map(|&v| half::f16::from_f64(v).to_le_bytes()).collect(),
+                _ => value.data.iter().flat_map(|&v| half::bf16::from_f64(v).to_le_bytes()).collect(),
+            };
+            t.float_data.clear();
+            t.double_data.clear();
+            t.int32_data.clear();
+            t.external_data.clear();
+            t.data_location = Default::default();
+        }
+        proto.write_to_bytes().map_err(|e| ImportError::Protobuf(e.to_string()))
     }
 }
 

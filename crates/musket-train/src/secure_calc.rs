@@ -35,7 +35,10 @@ impl<'p, P: Protocol> SecureCalc<'p, P> {
 
     /// Truncates several tensors by the same number of bits in one call (one round trip).
     fn truncate_many(&mut self, ts: Vec<P::Share>, bits: u32) -> Result<Vec<P::Share>> {
-        if ts.len() == 1 {
+        if ts.len() <= 1 {
+            if ts.is_empty() {
+                return Ok(ts);
+            }
             return Ok(vec![self.p.truncate(&ts[0], bits)?]);
         }
         let refs: Vec<&P::Share> = ts.iter().collect();
@@ -109,6 +112,9 @@ impl<P: Protocol> Calc for SecureCalc<'_, P> {
         self.p.truncate(&scaled, fine.frac_bits())
     }
     fn mul_many(&mut self, pairs: &[(&P::Share, &P::Share)]) -> Result<Vec<P::Share>> {
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
         let prods = nn::mul_many(self.p, pairs)?;
         self.truncate_many(prods, self.fp.frac_bits())
     }
