@@ -1,0 +1,276 @@
+//! `musket train` on the bundled training examples, both back ends: accuracy against the
+//! plaintext PyTorch reference (`examples/training/*/reference.json`, made by
+//! scripts/make_training.py), the secure weights against the f64 reference training, the
+//! written model against its own evaluation, and clear refusals.
+
+mod common;
+
+use common::{json, musket, tempdir, text};
+use musket_graph::eval_f64;
+use musket_onnx::{ImportOptions, Model};
+
+const TRAINING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/training");
+const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
+
+fn path(task: &str, file: &str) -> String {
+    format!("{TRAINING}/{task}/{file}")
+}
+
+fn reference(task: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path(task, "reference.json")).unwrap()).unwrap()
+}
+
+fn train(task: &str, protocol: &str, extra: &[&str]) -> serde_json::Value {
+    let (model, data, labels) = (path(task, "model.onnx"), path(task, "data.npy"), path(task, "labels.npy"));
+    let mut args = vec![
+        "train",
+        "--model",
+        &model,
+        "--data",
+        &data,
+        "--labels",
+        &labels,
+        "--protocol",
+        protocol,
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    json(&musket(&args))
+}
+
+/// Test accuracy of a written model, evaluated in f64.
+fn test_accuracy(model: &std::path::Path, task: &str) -> f64 {
+    let read = |f: &str| musket_cli::npy::read(std::path::Path::new(&path(task, f)), 1 << 30).unwrap();
+    let (x, y) = (read("test_data.npy"), read("test_labels.npy"));
+    let m = Model::read(model, 1 << 30).unwrap();
+    let g = m.import(&ImportOptions { input_shape: Some(&x.shape), output: None }).unwrap();
+    let out = eval_f64(&g, &x).unwrap().output;
+    let k = out.shape[1];
+    let hits = (0..x.shape[0])
+        .filter(|&r| {
+            let row = &out.data[r * k..(r + 1) * k];
+            let best = (0..k).fold(0, |b, i| if row[i] > row[b] { i } else { b });
+            best as f64 == y.data[r]
+        })
+        .count();
+    hits as f64 / x.shape[0] as f64
+}
+
+#[test]
+fn logistic_regression_matches_plaintext_on_both_back_ends() {
+    let reference = reference("logreg");
+    let plain = reference["plaintext_train_accuracy"].as_f64().unwrap();
+    for protocol in ["2pc", "3pc"] {
+        let r = train(
+            "logreg",
+            protocol,
+            &[
+                "--loss",
+                "bce",
+                "--lr",
+                "1.0",
+                "--batch-size",
+                "1000",
+                "--epochs",
+                "10",
+                "--check",
+                "--report-loss",
+            ],
+        );
+        let check = &r["check"];
+        let acc = check["train_accuracy"].as_f64().unwrap();
+        assert!((acc - plain).abs() <= 0.01, "{protocol}: accuracy {acc}, plaintext PyTorch {plain}");
+        assert!(check["max_weight_diff"].as_f64().unwrap() < 1e-3, "{protocol}: {check}");
+        // The model owner's per-epoch losses follow the plaintext ones.
+        let losses: Vec<f64> =
+            r["per_epoch"].as_array().unwrap().iter().map(|e| e["loss"].as_f64().unwrap()).collect();
+        let plain_losses = reference["plaintext_losses"].as_array().unwrap();
+        for (l, p) in losses.iter().zip(plain_losses) {
+            assert!(
+                (l - p.as_f64().unwrap()).abs() < 2e-3,
+                "{protocol}: losses {losses:?} vs {plain_losses:?}"
+            );
+        }
+        assert_eq!(r["per_epoch"].as_array().unwrap().len(), 10);
+    }
+}
+
+#[test]
+fn digits_mlp_reaches_the_plaintext_test_accuracy() {
+    let plain = reference("digits-mlp")["plaintext_test_accuracy"].as_f64().unwrap();
+    let dir = tempdir("train-mlp");
+    for protocol in ["2pc", "3pc"] {
+        let out = dir.join(format!("mlp-{protocol}.onnx"));
+        let r = train(
+            "digits-mlp",
+            protocol,
+            &[
+                "--loss",
+                "cross-entropy",
+                "--lr",
+                "0.1",
+                "--batch-size",
+                "32",
+                "--epochs",
+                "10",
+                "--output",
+                out.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(r["trained_weights"].as_array().unwrap().len(), 4, "{r}");
+        let acc = test_accuracy(&out, "digits-mlp");
+        assert!((acc - plain).abs() <= 0.01, "{protocol}: test accuracy {acc}, plaintext PyTorch {plain}");
+        // The written model runs under musket infer too.
+        let x = format!("{EXAMPLES}/digits-test-x.npy");
+        let o = musket(&[
+            "infer",
+            "--model",
+            out.to_str().unwrap(),
+            "--input",
+            &x,
+            "--protocol",
+            protocol,
+            "--json",
+        ]);
+        assert!(json(&o)["output_shape"][1] == 10);
+    }
+}
+
+#[test]
+fn digits_cnn_and_momentum_with_shuffling() {
+    let plain = reference("digits-cnn")["plaintext_test_accuracy"].as_f64().unwrap();
+    let dir = tempdir("train-cnn");
+    let out = dir.join("cnn.onnx");
+    let r = train(
+        "digits-cnn",
+        "3pc",
+        &[
+            "--loss",
+            "cross-entropy",
+            "--lr",
+            "0.1",
+            "--batch-size",
+            "32",
+            "--epochs",
+            "5",
+            "--output",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r["per_epoch"].as_array().unwrap().len(), 5);
+    let acc = test_accuracy(&out, "digits-cnn");
+    assert!((acc - plain).abs() <= 0.01, "test accuracy {acc}, plaintext PyTorch {plain}");
+    // Momentum and a shuffled order on the other back end, against the f64 run of the same.
+    let r = train(
+        "digits-cnn",
+        "2pc",
+        &[
+            "--loss",
+            "cross-entropy",
+            "--lr",
+            "0.05",
+            "--momentum",
+            "0.9",
+            "--shuffle",
+            "7",
+            "--batch-size",
+            "64",
+            "--epochs",
+            "1",
+            "--check",
+        ],
+    );
+    let c = &r["check"];
+    assert!(c["max_weight_diff"].as_f64().unwrap() < 0.02, "{c}");
+    let (a, b) = (c["train_accuracy"].as_f64().unwrap(), c["train_accuracy_float"].as_f64().unwrap());
+    assert!((a - b).abs() <= 0.01, "{c}");
+}
+
+#[test]
+fn refusals_are_clear() {
+    let dir = tempdir("train-errors");
+    // A model with ops that have no backward pass: the node is named.
+    let x = dir.join("x.npy");
+    let y = dir.join("y.npy");
+    let write = |p: &std::path::Path, shape: &[usize], data: Vec<f64>| {
+        musket_cli::npy::write(p, &musket_graph::FloatTensor::new(shape.to_vec(), data).unwrap()).unwrap();
+    };
+    write(&x, &[4, 1, 8, 8], vec![0.5; 256]);
+    write(&y, &[4], vec![0.0, 1.0, 2.0, 3.0]);
+    let (xs, ys) = (x.to_str().unwrap(), y.to_str().unwrap());
+    let transformer = format!("{EXAMPLES}/digits-transformer-opset17.onnx");
+    let rows = dir.join("rows.npy");
+    write(&rows, &[4, 8, 8], vec![0.5; 256]);
+    let o = musket(&[
+        "train",
+        "--model",
+        &transformer,
+        "--data",
+        rows.to_str().unwrap(),
+        "--labels",
+        ys,
+        "--loss",
+        "cross-entropy",
+        "--lr",
+        "0.1",
+        "--batch-size",
+        "1",
+    ]);
+    assert!(!o.status.success());
+    let e = text(&o.stderr);
+    assert!(e.contains("cannot be trained") && e.contains("node"), "{e}");
+    // bce needs a final sigmoid.
+    let cnn = path("digits-cnn", "model.onnx");
+    let o = musket(&[
+        "train",
+        "--model",
+        &cnn,
+        "--data",
+        xs,
+        "--labels",
+        ys,
+        "--loss",
+        "bce",
+        "--lr",
+        "0.1",
+        "--batch-size",
+        "2",
+    ]);
+    assert!(text(&o.stderr).contains("Sigmoid"), "{}", text(&o.stderr));
+    // Labels that are not class indices.
+    write(&y, &[4], vec![0.0, 1.0, 12.0, 3.0]);
+    let o = musket(&[
+        "train",
+        "--model",
+        &cnn,
+        "--data",
+        xs,
+        "--labels",
+        ys,
+        "--loss",
+        "cross-entropy",
+        "--lr",
+        "0.1",
+        "--batch-size",
+        "2",
+    ]);
+    assert!(text(&o.stderr).contains("not a class index"), "{}", text(&o.stderr));
+    // Rows that do not match.
+    write(&y, &[3], vec![0.0, 1.0, 2.0]);
+    let o = musket(&[
+        "train",
+        "--model",
+        &cnn,
+        "--data",
+        xs,
+        "--labels",
+        ys,
+        "--loss",
+        "cross-entropy",
+        "--lr",
+        "0.1",
+        "--batch-size",
+        "2",
+    ]);
+    assert!(!o.status.success() && text(&o.stderr).contains("class index per row"), "{}", text(&o.stderr));
+}
