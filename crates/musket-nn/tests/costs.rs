@@ -36,6 +36,7 @@ impl Job for Measure {
             "reciprocal" => drop(reciprocal(p, FP, &x)?),
             "softmax" => drop(softmax(p, FP, &x, 1)?),
             "gelu" => drop(gelu(p, FP, &x)?),
+            "sigmoid" => drop(sigmoid(p, FP, &x)?),
             other => panic!("{other}"),
         }
         Ok((before, p.stats()))
@@ -76,6 +77,9 @@ fn pinned_function_costs() {
     // gelu: one sign circuit over 3n and 3n injected bits, two rounds of products with the
     // bits (no truncation), then v (a truncation), the Chebyshev polynomials in four product
     // rounds of which three end in a truncation (T_2..T_5), and the final truncation.
+    // sigmoid: the same sign circuit over 3n and injection, one round of products for
+    // |clip(x)|, v (a truncation), the degree-12 Chebyshev series (four product rounds, three
+    // truncated, then the sum's truncation) and one product with the sign.
     let expected: &[(&str, Backend, u64, &[u64])] = &[
         ("relu", Backend::TwoPc, 8, &[54464, 54464]),
         ("relu", Backend::ThreePc, 10, &[55168, 39168, 39168]),
@@ -89,6 +93,8 @@ fn pinned_function_costs() {
         ("softmax", Backend::ThreePc, 110, &[36408, 32648, 55688]),
         ("gelu", Backend::TwoPc, 19, &[392488, 392488]),
         ("gelu", Backend::ThreePc, 26, &[292056, 244056, 388056]),
+        ("sigmoid", Backend::TwoPc, 19, &[432488, 432488]),
+        ("sigmoid", Backend::ThreePc, 26, &[316056, 268056, 436056]),
     ];
     let mut wrong = Vec::new();
     for &(which, backend, rounds, bytes) in expected {

@@ -235,9 +235,9 @@ fn sigmoid_and_tanh() {
     let mut x = samples(-64.0, 64.0, 300, 5);
     x.extend([0.0, 1e-4, -1e-4, 8.0, -8.0, 30.0, -30.0, 64.5, -64.5, 100.0, -100.0, 1e9, -1e9, 7e13, -7e13]);
     let n = x.len();
-    check("sigmoid", &x, vec![n], |i| 1.0 / (1.0 + (-x[i]).exp()), |_| 2f64.powi(-12));
+    check("sigmoid", &x, vec![n], |i| 1.0 / (1.0 + (-x[i]).exp()), |_| 2f64.powi(-13));
     let x: Vec<f64> = x.iter().map(|v| v / 2.0).map(round).collect();
-    check("tanh", &x, vec![n], |i| x[i].tanh(), |_| 2f64.powi(-11));
+    check("tanh", &x, vec![n], |i| x[i].tanh(), |_| 2f64.powi(-12));
 }
 
 #[test]
