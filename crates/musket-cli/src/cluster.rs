@@ -46,6 +46,48 @@ pub(crate) enum PartyJob {
         #[arg(long, default_value_t = musket_cli::files::DEFAULT_MAX_FILE_MB)]
         max_file_mb: u64,
     },
+    /// Private training: party 0 (model owner) gives `--model` and alone learns the trained
+    /// weights (`--output`); every data owner (any compute party) gives `--data` and
+    /// `--labels`, and the rows of all owners are trained on together. Every party gives the
+    /// same hyper-parameters.
+    Train {
+        /// The initial ONNX model (party 0 only).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// This party's training rows (.npy), if it owns data.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// This party's labels (.npy), with --data.
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// Where party 0 writes the trained model.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// cross-entropy, bce or mse.
+        #[arg(long)]
+        loss: musket_train::Loss,
+        /// Passes over the data.
+        #[arg(long, default_value_t = 10)]
+        epochs: usize,
+        /// Learning rate.
+        #[arg(long)]
+        lr: f64,
+        /// Rows per mini-batch.
+        #[arg(long)]
+        batch_size: usize,
+        /// SGD momentum.
+        #[arg(long, default_value_t = 0.0)]
+        momentum: f64,
+        /// Shuffle with a public permutation from this seed each epoch.
+        #[arg(long)]
+        shuffle: Option<u64>,
+        /// Reveal each epoch's mean loss to party 0.
+        #[arg(long)]
+        report_loss: bool,
+        /// Largest model or data file accepted, in MiB.
+        #[arg(long, default_value_t = musket_cli::files::DEFAULT_MAX_FILE_MB)]
+        max_file_mb: u64,
+    },
     /// Repeated secure comparisons of random vectors, for load and fault tests.
     CompareLoop {
         /// Elements per comparison.
@@ -172,6 +214,19 @@ fn describe(job: &PartyJob) -> (String, Vec<String>) {
                 format!("frac_bits={}", musket_ring::FixedPoint::default().frac_bits()),
             ],
         ),
+        PartyJob::Train { loss, epochs, lr, batch_size, momentum, shuffle, report_loss, .. } => (
+            "train".into(),
+            vec![
+                format!("loss={}", loss.name()),
+                format!("epochs={epochs}"),
+                format!("lr={lr:e}"),
+                format!("batch_size={batch_size}"),
+                format!("momentum={momentum:e}"),
+                format!("shuffle={shuffle:?}"),
+                format!("report_loss={report_loss}"),
+                "frac_bits=16".into(),
+            ],
+        ),
         PartyJob::CompareLoop { elements, iterations } => {
             ("compare-loop".into(), vec![format!("elements={elements}"), format!("iterations={iterations}")])
         }
@@ -239,6 +294,18 @@ pub(crate) fn run_party(
             );
         }
     }
+    if let PartyJob::Train { model, data, labels, output, .. } = &job {
+        let computes = id < backend.compute_parties();
+        if (id == 0) != model.is_some() || (id != 0 && output.is_some()) {
+            bail!("in training party 0 gives --model (and --output), no other party does");
+        }
+        if !computes && (data.is_some() || labels.is_some()) {
+            bail!("party {id} is the dealer and holds no data; data owners are compute parties");
+        }
+        if data.is_some() != labels.is_some() {
+            bail!("a data owner gives both --data and --labels");
+        }
+    }
     let mut transport = TlsTransport::connect(tls)?;
     let (command, params) = describe(&job);
     let mine = crate::agreement::JobDescriptor {
@@ -261,6 +328,39 @@ pub(crate) fn run_party(
                 max_bytes: max_file_mb.saturating_mul(1 << 20),
             };
             return crate::infer_party::run_party(backend, id, transport, files, json);
+        }
+        PartyJob::Train {
+            model,
+            data,
+            labels,
+            output,
+            loss,
+            epochs,
+            lr,
+            batch_size,
+            momentum,
+            shuffle,
+            report_loss,
+            max_file_mb,
+        } => {
+            let t = crate::train_party::PartyTraining {
+                model: model.as_deref(),
+                data: data.as_deref(),
+                labels: labels.as_deref(),
+                output: output.as_deref(),
+                loss,
+                config: musket_train::TrainConfig {
+                    epochs,
+                    lr,
+                    momentum,
+                    batch_size,
+                    shuffle,
+                    report_loss,
+                    model_owner: crate::train::MODEL_OWNER,
+                },
+                max_bytes: max_file_mb.saturating_mul(1 << 20),
+            };
+            return crate::train_party::run_party(backend, id, transport, t, json);
         }
         PartyJob::Millionaires { amount } => {
             let job =

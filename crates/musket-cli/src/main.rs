@@ -9,6 +9,7 @@ mod infer_party;
 mod millionaires;
 mod prepare;
 mod train;
+mod train_party;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

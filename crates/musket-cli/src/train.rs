@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use musket_cli::files::DEFAULT_MAX_FILE_MB;
 use musket_cli::npy;
-use musket_core::{share_fixed, MpcError, Protocol};
+use musket_core::{share_fixed, MpcError, Protocol, Share};
 use musket_graph::{eval_f64, FloatTensor, Graph};
 use musket_onnx::{ImportOptions, Model};
 use musket_ring::FixedPoint;
@@ -204,13 +204,22 @@ pub(crate) struct PartyResult {
     pub(crate) epochs: Vec<EpochStats>,
 }
 
-/// The secure training, as every party runs it.
-pub(crate) struct Training<'a> {
-    pub(crate) prepared: &'a Prepared,
-    /// The data and encoded labels (the data owner's; `None` at the other parties).
-    pub(crate) data: Option<(&'a FloatTensor, &'a FloatTensor)>,
+/// Rows of one data owner: its party id, its data and encoded labels (`None` where this party
+/// is not that owner), and the shapes every party knows.
+pub(crate) struct OwnerRows<'a> {
+    pub(crate) party: usize,
+    pub(crate) values: Option<(&'a FloatTensor, &'a FloatTensor)>,
     pub(crate) data_shape: Vec<usize>,
     pub(crate) label_shape: Vec<usize>,
+}
+
+/// The secure training, as every party runs it. The rows of several data owners are joined in
+/// party order (a horizontal split); each owner's values enter only as shares.
+pub(crate) struct Training<'a> {
+    /// One plan per batch length; the weights' values are the model owner's (the other
+    /// parties hold the architecture only).
+    pub(crate) plans: &'a [(usize, TrainPlan)],
+    pub(crate) owners: Vec<OwnerRows<'a>>,
     pub(crate) config: TrainConfig,
     pub(crate) fp: FixedPoint,
     pub(crate) progress: Option<indicatif::ProgressBar>,
@@ -221,17 +230,31 @@ impl Job for Training<'_> {
     fn run<P: Protocol>(&self, p: &mut P) -> Result<PartyResult, MpcError> {
         let me = p.party_id();
         let alone = p.compute_parties() == 1;
-        let graph: &Graph = &self.prepared.plans[0].1.graph;
+        let graph: &Graph = &self.plans[0].1.graph;
         let mut weights = Vec::with_capacity(graph.weights.len());
         for (_, t) in &graph.weights {
             let mine = me == MODEL_OWNER || alone;
             weights.push(share_fixed(p, self.fp, MODEL_OWNER, mine.then_some(&t.data[..]), &t.shape)?);
         }
-        let mine = me == DATA_OWNER || alone;
-        let data = self.data.filter(|_| mine);
-        let x = share_fixed(p, self.fp, DATA_OWNER, data.map(|d| &d.0.data[..]), &self.data_shape)?;
-        let y = share_fixed(p, self.fp, DATA_OWNER, data.map(|d| &d.1.data[..]), &self.label_shape)?;
-        let plans: Vec<(usize, &TrainPlan)> = self.prepared.plans.iter().map(|(l, p)| (*l, p)).collect();
+        let (mut xs, mut ys) = (Vec::new(), Vec::new());
+        for o in &self.owners {
+            let values = o.values.filter(|_| me == o.party || alone);
+            xs.push(share_fixed(p, self.fp, o.party, values.map(|v| &v.0.data[..]), &o.data_shape)?);
+            ys.push(share_fixed(p, self.fp, o.party, values.map(|v| &v.1.data[..]), &o.label_shape)?);
+        }
+        let join = |p: &mut P, parts: Vec<P::Share>| -> Result<P::Share, MpcError> {
+            if parts.len() == 1 {
+                return Ok(parts.into_iter().next().expect("one part"));
+            }
+            let mut shape = parts[0].shape().to_vec();
+            shape[0] = parts.iter().map(|t| t.shape()[0]).sum();
+            let refs: Vec<&P::Share> = parts.iter().collect();
+            let flat = musket_nn::concat_shares(p, &refs)?;
+            p.reshape(&flat, &shape)
+        };
+        let x = join(p, xs)?;
+        let y = join(p, ys)?;
+        let plans: Vec<(usize, &TrainPlan)> = self.plans.iter().map(|(l, p)| (*l, p)).collect();
         let bar = self.progress.as_ref().filter(|_| me == MODEL_OWNER);
         let mut progress = |e: Progress<'_>| {
             if let (Some(b), Progress::Step { epoch, step, steps }) = (bar, e) {
@@ -362,15 +385,13 @@ pub(crate) fn run(args: TrainArgs) -> Result<()> {
         );
         b
     });
-    let job = Training {
-        prepared: &prepared,
-        data: Some((&data, &labels)),
+    let owners = vec![OwnerRows {
+        party: DATA_OWNER,
+        values: Some((&data, &labels)),
         data_shape: data.shape.clone(),
         label_shape: labels.shape.clone(),
-        config: config.clone(),
-        fp,
-        progress,
-    };
+    }];
+    let job = Training { plans: &prepared.plans, owners, config: config.clone(), fp, progress };
     let started = Instant::now();
     let outcomes = run_local(args.protocol, &job, None)?;
     let seconds = started.elapsed().as_secs_f64();

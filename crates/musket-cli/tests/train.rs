@@ -5,9 +5,10 @@
 
 mod common;
 
-use common::{json, musket, tempdir, text};
+use common::{init_cluster, json, musket, spawn_party, tempdir, text, wait_bounded};
 use musket_graph::eval_f64;
 use musket_onnx::{ImportOptions, Model};
+use std::time::Duration;
 
 const TRAINING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/training");
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
@@ -273,4 +274,82 @@ fn refusals_are_clear() {
         "2",
     ]);
     assert!(!o.status.success() && text(&o.stderr).contains("class index per row"), "{}", text(&o.stderr));
+}
+
+/// Three TLS processes: party 0 owns the model, parties 1 and 2 each own half of the rows
+/// (3PC); in 2PC the model owner also owns half of the rows and party 1 the rest.
+#[test]
+fn training_across_processes_with_data_from_two_owners() {
+    let dir = tempdir("train-cluster");
+    let read =
+        |f: &str| musket_cli::npy::read(std::path::Path::new(&path("digits-mlp", f)), 1 << 30).unwrap();
+    let (x, y) = (read("data.npy"), read("labels.npy"));
+    let half = 700;
+    let split = |t: &musket_graph::FloatTensor, from: usize, to: usize, name: &str| {
+        let per: usize = t.shape[1..].iter().product();
+        let mut shape = t.shape.clone();
+        shape[0] = to - from;
+        let part = musket_graph::FloatTensor::new(shape, t.data[from * per..to * per].to_vec()).unwrap();
+        let p = dir.join(name);
+        musket_cli::npy::write(&p, &part).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let rows = x.shape[0];
+    let (xa, ya) = (split(&x, 0, half, "xa.npy"), split(&y, 0, half, "ya.npy"));
+    let (xb, yb) = (split(&x, half, rows, "xb.npy"), split(&y, half, rows, "yb.npy"));
+    let model = path("digits-mlp", "model.onnx");
+    let plain = reference("digits-mlp")["plaintext_test_accuracy"].as_f64().unwrap();
+    for protocol in ["3pc", "2pc"] {
+        let cfg = init_cluster(&format!("train-{protocol}"), protocol, 60);
+        let out = dir.join(format!("trained-{protocol}.onnx"));
+        let hyper = [
+            "train",
+            "--loss",
+            "cross-entropy",
+            "--lr",
+            "0.1",
+            "--batch-size",
+            "32",
+            "--epochs",
+            "10",
+            "--report-loss",
+        ];
+        let with =
+            |extra: &[&str]| -> Vec<String> { hyper.iter().chain(extra).map(|s| s.to_string()).collect() };
+        let (owner0, owner1, owner2): (Vec<String>, Vec<String>, Vec<String>) = if protocol == "3pc" {
+            (
+                with(&["--model", &model, "--output", out.to_str().unwrap()]),
+                with(&["--data", &xa, "--labels", &ya]),
+                with(&["--data", &xb, "--labels", &yb]),
+            )
+        } else {
+            (
+                with(&["--model", &model, "--output", out.to_str().unwrap(), "--data", &xa, "--labels", &ya]),
+                with(&["--data", &xb, "--labels", &yb]),
+                with(&[]),
+            )
+        };
+        let kids = vec![
+            spawn_party(&cfg, 0, &strs(&owner0)),
+            spawn_party(&cfg, 1, &strs(&owner1)),
+            spawn_party(&cfg, 2, &strs(&owner2)),
+        ];
+        let outs: Vec<_> = kids.into_iter().map(|k| wait_bounded(k, Duration::from_secs(120))).collect();
+        let v: Vec<serde_json::Value> = outs.iter().map(json).collect();
+        assert_eq!(v[0]["learned_weights"], true, "{protocol}: {}", v[0]);
+        assert_eq!(v[1]["learned_weights"], false);
+        assert_eq!(
+            v[0]["rows"].as_object().unwrap().values().map(|r| r.as_u64().unwrap()).sum::<u64>(),
+            rows as u64
+        );
+        // Only the model owner learns the losses.
+        assert!(v[0]["per_epoch"][9]["loss"].as_f64().unwrap() < 0.5, "{}", v[0]);
+        assert!(v[1]["per_epoch"][9]["loss"].is_null());
+        let acc = test_accuracy(&out, "digits-mlp");
+        assert!((acc - plain).abs() <= 0.01, "{protocol}: test accuracy {acc}, plaintext PyTorch {plain}");
+    }
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
 }

@@ -74,7 +74,7 @@ pub struct Trained<T> {
 pub fn batch_lengths(rows: usize, batch_size: usize) -> Vec<usize> {
     let b = batch_size.max(1);
     let mut out = vec![b; rows / b];
-    if rows % b != 0 {
+    if !rows.is_multiple_of(b) {
         out.push(rows % b);
     }
     out
@@ -241,6 +241,9 @@ pub fn train<C: Calc>(
     Ok(Trained { weights, epochs })
 }
 
+/// One step's weight gradients (`None` for weights not trained) and the batch's loss.
+pub(crate) type StepResult<C> = (Vec<Option<<C as Calc>::T>>, Option<<C as Calc>::T>);
+
 /// One step's gradients of the weights (unscaled: the loss's sum over the batch) and, when
 /// asked, the batch's summed loss.
 pub(crate) fn step_gradients<C: Calc>(
@@ -250,7 +253,7 @@ pub(crate) fn step_gradients<C: Calc>(
     xb: C::T,
     yb: &C::T,
     with_loss: bool,
-) -> Result<(Vec<Option<C::T>>, Option<C::T>)> {
+) -> Result<StepResult<C>> {
     let graph = &plan.graph;
     let w = weights.len();
     let mut values: Vec<Option<C::T>> = vec![None; 1 + w + graph.nodes.len()];
