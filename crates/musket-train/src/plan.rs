@@ -62,6 +62,36 @@ fn refuse(msg: impl Into<String>) -> MpcError {
     MpcError::Usage(msg.into())
 }
 
+/// Infers every value's shape (when the input's is fully known) and refuses, naming the node,
+/// what the backward passes do not cover: a MatMul whose right operand is not a 2-D matrix
+/// (attention's product of two activations).
+fn check_shapes(graph: &Graph) -> Result<()> {
+    let Some(input) = graph.input_shape.iter().copied().collect::<Option<Vec<usize>>>() else {
+        return Ok(());
+    };
+    let mut shapes: Vec<Option<Vec<usize>>> = vec![None; 1 + graph.weights.len() + graph.nodes.len()];
+    shapes[0] = Some(input);
+    for (i, (_, t)) in graph.weights.iter().enumerate() {
+        shapes[Graph::weight_id(i)] = Some(t.shape.clone());
+    }
+    for node in &graph.nodes {
+        let ins: Option<Vec<&[usize]>> =
+            node.inputs.iter().map(|&i| shapes.get(i).and_then(|s| s.as_deref())).collect();
+        let Some(ins) = ins else { return Ok(()) };
+        if matches!(node.op, Op::MatMul) && ins.get(1).is_none_or(|b| b.len() != 2) {
+            return Err(refuse(format!(
+                "node {} ({}) cannot be trained: training supports MatMul by a 2-D matrix only",
+                node.name, node.op_type
+            )));
+        }
+        let out = node.op.output_shape(&ins).map_err(|e| refuse(format!("node {}: {e}", node.name)))?;
+        if let Some(slot) = shapes.get_mut(node.output) {
+            *slot = Some(out);
+        }
+    }
+    Ok(())
+}
+
 impl TrainPlan {
     /// Checks `graph` for training with `loss`; `trainable[i]` says whether weight `i` is
     /// trained. Refuses, naming the node, any op without a backward pass, token-id models,
@@ -86,6 +116,7 @@ impl TrainPlan {
                 )));
             }
         }
+        check_shapes(&graph)?;
         let w = graph.weights.len();
         let values = 1 + w + graph.nodes.len();
         let mut requires = vec![false; values];
