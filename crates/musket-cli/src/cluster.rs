@@ -84,6 +84,11 @@ pub(crate) enum PartyJob {
         /// Reveal each epoch's mean loss to party 0.
         #[arg(long)]
         report_loss: bool,
+        /// How the data owners' data fits together: `rows` (each holds samples with their
+        /// labels) or `columns` (each holds features of the same samples, in the same order;
+        /// one of them gives --labels).
+        #[arg(long, value_enum, default_value = "rows")]
+        split: crate::train::Split,
         /// Largest model or data file accepted, in MiB.
         #[arg(long, default_value_t = musket_cli::files::DEFAULT_MAX_FILE_MB)]
         max_file_mb: u64,
@@ -214,7 +219,7 @@ fn describe(job: &PartyJob) -> (String, Vec<String>) {
                 format!("frac_bits={}", musket_ring::FixedPoint::default().frac_bits()),
             ],
         ),
-        PartyJob::Train { loss, epochs, lr, batch_size, momentum, shuffle, report_loss, .. } => (
+        PartyJob::Train { loss, epochs, lr, batch_size, momentum, shuffle, report_loss, split, .. } => (
             "train".into(),
             vec![
                 format!("loss={}", loss.name()),
@@ -224,6 +229,7 @@ fn describe(job: &PartyJob) -> (String, Vec<String>) {
                 format!("momentum={momentum:e}"),
                 format!("shuffle={shuffle:?}"),
                 format!("report_loss={report_loss}"),
+                format!("split={}", split.name()),
                 "frac_bits=16".into(),
             ],
         ),
@@ -302,8 +308,8 @@ pub(crate) fn run_party(
         if !computes && (data.is_some() || labels.is_some()) {
             bail!("party {id} is the dealer and holds no data; data owners are compute parties");
         }
-        if data.is_some() != labels.is_some() {
-            bail!("a data owner gives both --data and --labels");
+        if labels.is_some() && data.is_none() {
+            bail!("--labels come with --data");
         }
     }
     let mut transport = TlsTransport::connect(tls)?;
@@ -341,6 +347,7 @@ pub(crate) fn run_party(
             momentum,
             shuffle,
             report_loss,
+            split,
             max_file_mb,
         } => {
             let t = crate::train_party::PartyTraining {
@@ -349,6 +356,7 @@ pub(crate) fn run_party(
                 labels: labels.as_deref(),
                 output: output.as_deref(),
                 loss,
+                split,
                 config: musket_train::TrainConfig {
                     epochs,
                     lr,

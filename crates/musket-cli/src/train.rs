@@ -204,22 +204,61 @@ pub(crate) struct PartyResult {
     pub(crate) epochs: Vec<EpochStats>,
 }
 
-/// Rows of one data owner: its party id, its data and encoded labels (`None` where this party
-/// is not that owner), and the shapes every party knows.
-pub(crate) struct OwnerRows<'a> {
-    pub(crate) party: usize,
-    pub(crate) values: Option<(&'a FloatTensor, &'a FloatTensor)>,
-    pub(crate) data_shape: Vec<usize>,
-    pub(crate) label_shape: Vec<usize>,
+/// How the data of several owners fits together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Split {
+    /// Each owner holds some rows (samples) with their labels: a horizontal split.
+    Rows,
+    /// Each owner holds some columns (features) of the same rows, in the same order; one of
+    /// them holds the labels: a vertical split.
+    Columns,
 }
 
-/// The secure training, as every party runs it. The rows of several data owners are joined in
-/// party order (a horizontal split); each owner's values enter only as shares.
+impl Split {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Split::Rows => "rows",
+            Split::Columns => "columns",
+        }
+    }
+}
+
+/// One data owner's part: its party id, its data and encoded labels (`None` where this party
+/// is not that owner; labels only at the owner that has them), and the shapes every party
+/// knows.
+pub(crate) struct OwnerRows<'a> {
+    pub(crate) party: usize,
+    pub(crate) values: Option<(&'a FloatTensor, Option<&'a FloatTensor>)>,
+    pub(crate) data_shape: Vec<usize>,
+    pub(crate) label_shape: Option<Vec<usize>>,
+}
+
+/// Joins 2-D shares `[rows, d_k]` along the columns, in order (a local operation).
+fn join_columns<P: Protocol>(p: &mut P, parts: Vec<P::Share>) -> Result<P::Share, MpcError> {
+    let mut parts = parts.into_iter();
+    let mut acc = parts.next().ok_or_else(|| MpcError::Usage("no data".into()))?;
+    for next in parts {
+        acc = p.linear2(&acc, &next, &|a, b| {
+            let (rows, da, db) = (a.shape()[0], a.shape()[1], b.shape()[1]);
+            let mut out = Vec::with_capacity(a.len() + b.len());
+            for r in 0..rows {
+                out.extend_from_slice(&a.data()[r * da..(r + 1) * da]);
+                out.extend_from_slice(&b.data()[r * db..(r + 1) * db]);
+            }
+            musket_ring::RingTensor::new(vec![rows, da + db], out)
+        })?;
+    }
+    Ok(acc)
+}
+
+/// The secure training, as every party runs it. The data of several owners is joined in party
+/// order, by rows or by columns (`split`); each owner's values enter only as shares.
 pub(crate) struct Training<'a> {
     /// One plan per batch length; the weights' values are the model owner's (the other
     /// parties hold the architecture only).
     pub(crate) plans: &'a [(usize, TrainPlan)],
     pub(crate) owners: Vec<OwnerRows<'a>>,
+    pub(crate) split: Split,
     pub(crate) config: TrainConfig,
     pub(crate) fp: FixedPoint,
     pub(crate) progress: Option<indicatif::ProgressBar>,
@@ -240,9 +279,15 @@ impl Job for Training<'_> {
         for o in &self.owners {
             let values = o.values.filter(|_| me == o.party || alone);
             xs.push(share_fixed(p, self.fp, o.party, values.map(|v| &v.0.data[..]), &o.data_shape)?);
-            ys.push(share_fixed(p, self.fp, o.party, values.map(|v| &v.1.data[..]), &o.label_shape)?);
+            if let Some(shape) = &o.label_shape {
+                let labels = values.and_then(|v| v.1).map(|y| &y.data[..]);
+                ys.push(share_fixed(p, self.fp, o.party, labels, shape)?);
+            }
         }
         let join = |p: &mut P, parts: Vec<P::Share>| -> Result<P::Share, MpcError> {
+            if parts.is_empty() {
+                return Err(MpcError::Usage("no data owner gave data and labels".into()));
+            }
             if parts.len() == 1 {
                 return Ok(parts.into_iter().next().expect("one part"));
             }
@@ -252,7 +297,10 @@ impl Job for Training<'_> {
             let flat = musket_nn::concat_shares(p, &refs)?;
             p.reshape(&flat, &shape)
         };
-        let x = join(p, xs)?;
+        let x = match self.split {
+            Split::Rows => join(p, xs)?,
+            Split::Columns => join_columns(p, xs)?,
+        };
         let y = join(p, ys)?;
         let plans: Vec<(usize, &TrainPlan)> = self.plans.iter().map(|(l, p)| (*l, p)).collect();
         let bar = self.progress.as_ref().filter(|_| me == MODEL_OWNER);
@@ -387,11 +435,12 @@ pub(crate) fn run(args: TrainArgs) -> Result<()> {
     });
     let owners = vec![OwnerRows {
         party: DATA_OWNER,
-        values: Some((&data, &labels)),
+        values: Some((&data, Some(&labels))),
         data_shape: data.shape.clone(),
-        label_shape: labels.shape.clone(),
+        label_shape: Some(labels.shape.clone()),
     }];
-    let job = Training { plans: &prepared.plans, owners, config: config.clone(), fp, progress };
+    let job =
+        Training { plans: &prepared.plans, owners, split: Split::Rows, config: config.clone(), fp, progress };
     let started = Instant::now();
     let outcomes = run_local(args.protocol, &job, None)?;
     let seconds = started.elapsed().as_secs_f64();

@@ -1,12 +1,14 @@
 //! `musket party … train`: one party of a private training over the TLS cluster, with the
-//! rows split among data owners (a horizontal split). Before the protocol, every data owner
-//! tells the other compute parties how many rows it has and their shapes, and the model owner
+//! data split among data owners by rows (each holds some samples with their labels) or by
+//! columns (each holds some features of the same samples, one of them the labels). Before the
+//! protocol, every data owner tells the other compute parties how many rows it has and their
+//! shapes, and the model owner
 //! sends the architecture (no weights). Every message from a peer is bounded and checked
 //! before use. Who learns what: the model owner learns the trained weights (and, with
 //! `--report-loss`, each epoch's mean loss); every compute party learns the row counts and
 //! shapes and the architecture; nobody learns another party's rows, labels or weights.
 
-use crate::train::{encode_labels, prepare, OwnerRows, PartyResult, Training, MODEL_OWNER};
+use crate::train::{encode_labels, prepare, OwnerRows, PartyResult, Split, Training, MODEL_OWNER};
 use anyhow::{bail, Context, Result};
 use musket_cli::npy;
 use musket_graph::{FloatTensor, Graph};
@@ -20,12 +22,13 @@ use std::time::Instant;
 /// Largest architecture message accepted from a peer.
 const MAX_METADATA: usize = 64 << 20;
 
-/// What a data owner announces: its row count and the shapes of a row and of its labels.
+/// What a data owner announces: its row count and the shapes of a row and of its labels (if
+/// it holds labels).
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
 struct Rows {
     rows: usize,
     row_shape: Vec<usize>,
-    label_shape: Vec<usize>,
+    label_shape: Option<Vec<usize>>,
 }
 
 /// What the model owner sends: one architecture per batch length, which weights are trained,
@@ -39,7 +42,7 @@ struct Architecture {
 
 /// What set-up gives a compute party: the plans, every data owner's rows, and its own data
 /// and encoded labels if it owns some.
-type Setup = (Vec<(usize, TrainPlan)>, Vec<(usize, Rows)>, Option<(FloatTensor, FloatTensor)>);
+type Setup = (Vec<(usize, TrainPlan)>, Vec<(usize, Rows)>, Option<(FloatTensor, Option<FloatTensor>)>);
 
 /// A party's own files and the run's settings, from its command line.
 pub(crate) struct PartyTraining<'a> {
@@ -48,6 +51,7 @@ pub(crate) struct PartyTraining<'a> {
     pub(crate) labels: Option<&'a Path>,
     pub(crate) output: Option<&'a Path>,
     pub(crate) loss: Loss,
+    pub(crate) split: Split,
     pub(crate) config: TrainConfig,
     pub(crate) max_bytes: u64,
 }
@@ -75,24 +79,35 @@ pub(crate) fn run_party(
         }
         // 1. Data owners announce their rows.
         let mine = match (t.data, t.labels) {
-            (Some(d), Some(l)) => {
+            (Some(d), l) => {
                 let x = npy::read(d, t.max_bytes)?;
-                let y = npy::read(l, t.max_bytes)?;
                 if x.shape.len() < 2 || x.shape[0] == 0 || x.data.iter().any(|v| !v.is_finite()) {
                     bail!("--data needs rows of finite values (shape [rows, ..]), got {:?}", x.shape);
                 }
-                if y.shape.first() != Some(&x.shape[0]) {
-                    bail!("--labels {:?} do not have one entry per row of --data {:?}", y.shape, x.shape);
+                if t.split == Split::Columns && x.shape.len() != 2 {
+                    bail!("a split by columns needs 2-D data [rows, features], got {:?}", x.shape);
+                }
+                let y = match l {
+                    Some(l) => Some(npy::read(l, t.max_bytes)?),
+                    None if t.split == Split::Rows => {
+                        bail!("with a split by rows, a data owner gives --labels too")
+                    }
+                    None => None,
+                };
+                if let Some(y) = &y {
+                    if y.shape.first() != Some(&x.shape[0]) {
+                        bail!("--labels {:?} do not have one entry per row of --data {:?}", y.shape, x.shape);
+                    }
                 }
                 Some((x, y))
             }
             (None, None) => None,
-            _ => bail!("a data owner gives both --data and --labels"),
+            (None, Some(_)) => bail!("--labels come with --data"),
         };
         let announce = mine.as_ref().map(|(x, y)| Rows {
             rows: x.shape[0],
             row_shape: x.shape[1..].to_vec(),
-            label_shape: y.shape.clone(),
+            label_shape: y.as_ref().map(|y| y.shape.clone()),
         });
         let bytes = serde_json::to_vec(&announce)?;
         for &j in compute.iter().filter(|&&j| j != id) {
@@ -112,30 +127,48 @@ pub(crate) fn run_party(
                 r
             };
             if let Some(r) = r {
-                if r.rows == 0
-                    || !plausible(&r.row_shape)
-                    || !plausible(&r.label_shape)
-                    || r.label_shape.first() != Some(&r.rows)
-                {
+                let labels_ok =
+                    r.label_shape.as_ref().is_none_or(|l| plausible(l) && l.first() == Some(&r.rows));
+                if r.rows == 0 || !plausible(&r.row_shape) || !labels_ok {
                     bail!("party {j} announced implausible rows {r:?}");
                 }
                 owners.push((j, r));
             }
         }
-        let first = owners.first().map(|(_, r)| r.clone()).context("no party gave --data and --labels")?;
-        if owners
-            .iter()
-            .any(|(_, r)| r.row_shape != first.row_shape || r.label_shape[1..] != first.label_shape[1..])
-        {
-            bail!("the data owners' rows have different shapes: {owners:?}");
-        }
-        let total =
-            owners.iter().try_fold(0usize, |a, (_, r)| a.checked_add(r.rows)).filter(|&n| n <= 1 << 28);
-        let total = total.context("too many rows in all")?;
+        let first = owners.first().map(|(_, r)| r.clone()).context("no party gave --data")?;
+        let (total, row_shape) = match t.split {
+            Split::Rows => {
+                let label_row = |r: &Rows| r.label_shape.as_ref().map(|l| l[1..].to_vec());
+                if owners.iter().any(|(_, r)| r.label_shape.is_none()) {
+                    bail!("with a split by rows, every data owner gives --labels");
+                }
+                if owners
+                    .iter()
+                    .any(|(_, r)| r.row_shape != first.row_shape || label_row(r) != label_row(&first))
+                {
+                    bail!("the data owners' rows have different shapes: {owners:?}");
+                }
+                let total = owners
+                    .iter()
+                    .try_fold(0usize, |a, (_, r)| a.checked_add(r.rows))
+                    .filter(|&n| n <= 1 << 28);
+                (total.context("too many rows in all")?, first.row_shape.clone())
+            }
+            Split::Columns => {
+                if owners.iter().any(|(_, r)| r.rows != first.rows || r.row_shape.len() != 1) {
+                    bail!("a split by columns needs the same rows, as 2-D data, at every owner: {owners:?}");
+                }
+                if owners.iter().filter(|(_, r)| r.label_shape.is_some()).count() != 1 {
+                    bail!("a split by columns needs exactly one data owner with --labels");
+                }
+                let features = owners.iter().try_fold(0usize, |a, (_, r)| a.checked_add(r.row_shape[0]));
+                (first.rows, vec![features.filter(|&f| f <= 1 << 28).context("too many features")?])
+            }
+        };
         // 2. The model owner sends the architecture.
         let (plans, row_output) = if id == MODEL_OWNER {
             let m = Model::read(t.model.context("party 0 gives --model")?, t.max_bytes)?;
-            let prepared = prepare(m, t.loss, total, &first.row_shape, t.config.batch_size)?;
+            let prepared = prepare(m, t.loss, total, &row_shape, t.config.batch_size)?;
             let arch = Architecture {
                 graphs: prepared.plans.iter().map(|(l, p)| (*l, p.graph.without_weights())).collect(),
                 trainable: prepared.plans[0].1.trainable.clone(),
@@ -167,18 +200,21 @@ pub(crate) fn run_party(
         };
         // 3. Labels encoded for the loss, now that the output's shape is known.
         let mine = match mine {
-            Some((x, y)) => {
+            Some((x, Some(y))) => {
                 let rows = x.shape[0];
-                Some((x, encode_labels(t.loss, &y, rows, &row_output)?))
+                let encoded = encode_labels(t.loss, &y, rows, &row_output)?;
+                Some((x, Some(encoded)))
             }
-            None => None,
+            other => other,
         };
         let label_row: Vec<usize> = match t.loss {
             Loss::CrossEntropy => vec![row_output.iter().product()],
             _ => row_output.clone(),
         };
         for (_, r) in &mut owners {
-            r.label_shape = [&[r.rows][..], &label_row].concat();
+            if r.label_shape.is_some() {
+                r.label_shape = Some([&[r.rows][..], &label_row].concat());
+            }
         }
         Ok(Some((plans, owners, mine)))
     })();
@@ -201,11 +237,12 @@ pub(crate) fn run_party(
             .iter()
             .map(|(party, r)| OwnerRows {
                 party: *party,
-                values: mine.filter(|_| *party == id).map(|(x, y)| (x, y)),
+                values: mine.filter(|_| *party == id).map(|(x, y)| (x, y.as_ref())),
                 data_shape: [&[r.rows][..], &r.row_shape].concat(),
                 label_shape: r.label_shape.clone(),
             })
             .collect(),
+        split: t.split,
         config: t.config.clone(),
         fp,
         progress: None,

@@ -353,3 +353,69 @@ fn training_across_processes_with_data_from_two_owners() {
 fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
+
+/// A split by columns: party 1 holds the first 40 features of every row and the labels,
+/// party 2 the other 24 (3PC); the result matches training on the whole table.
+#[test]
+fn training_on_features_split_by_columns() {
+    let dir = tempdir("train-columns-data");
+    let read =
+        |f: &str| musket_cli::npy::read(std::path::Path::new(&path("digits-mlp", f)), 1 << 30).unwrap();
+    let (x, y) = (read("data.npy"), read("labels.npy"));
+    let (rows, cols) = (x.shape[0], x.shape[1]);
+    let block = |from: usize, to: usize, name: &str| {
+        let mut data = Vec::new();
+        for r in 0..rows {
+            data.extend_from_slice(&x.data[r * cols + from..r * cols + to]);
+        }
+        let p = dir.join(name);
+        musket_cli::npy::write(&p, &musket_graph::FloatTensor::new(vec![rows, to - from], data).unwrap())
+            .unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let (left, right) = (block(0, 40, "left.npy"), block(40, cols, "right.npy"));
+    let labels = dir.join("labels.npy");
+    musket_cli::npy::write(&labels, &y).unwrap();
+    let model = path("digits-mlp", "model.onnx");
+    let out = dir.join("trained.onnx");
+    let cfg = init_cluster("train-columns", "3pc", 60);
+    let hyper = [
+        "train",
+        "--split",
+        "columns",
+        "--loss",
+        "cross-entropy",
+        "--lr",
+        "0.1",
+        "--batch-size",
+        "32",
+        "--epochs",
+        "10",
+    ];
+    let with = |extra: &[&str]| -> Vec<String> { hyper.iter().chain(extra).map(|s| s.to_string()).collect() };
+    let kids = vec![
+        spawn_party(&cfg, 0, &strs(&with(&["--model", &model, "--output", out.to_str().unwrap()]))),
+        spawn_party(&cfg, 1, &strs(&with(&["--data", &left, "--labels", labels.to_str().unwrap()]))),
+        spawn_party(&cfg, 2, &strs(&with(&["--data", &right]))),
+    ];
+    let outs: Vec<_> = kids.into_iter().map(|k| wait_bounded(k, Duration::from_secs(120))).collect();
+    let v: Vec<serde_json::Value> = outs.iter().map(json).collect();
+    assert_eq!(v[0]["learned_weights"], true, "{}", v[0]);
+    let plain = reference("digits-mlp")["plaintext_test_accuracy"].as_f64().unwrap();
+    let acc = test_accuracy(&out, "digits-mlp");
+    assert!((acc - plain).abs() <= 0.01, "test accuracy {acc}, plaintext PyTorch {plain}");
+    // Two owners with labels is refused at set-up, by every party.
+    let cfg = init_cluster("train-columns-bad", "3pc", 20);
+    let kids = vec![
+        spawn_party(&cfg, 0, &strs(&with(&["--model", &model]))),
+        spawn_party(&cfg, 1, &strs(&with(&["--data", &left, "--labels", labels.to_str().unwrap()]))),
+        spawn_party(&cfg, 2, &strs(&with(&["--data", &right, "--labels", labels.to_str().unwrap()]))),
+    ];
+    let outs: Vec<_> = kids.into_iter().map(|k| wait_bounded(k, Duration::from_secs(60))).collect();
+    assert!(outs.iter().all(|o| !o.status.success()));
+    assert!(
+        text(&outs[1].stderr).contains("exactly one data owner with --labels"),
+        "{}",
+        text(&outs[1].stderr)
+    );
+}
