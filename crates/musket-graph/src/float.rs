@@ -382,8 +382,13 @@ pub(crate) fn eval_op(op: &Op, ins: &[&FloatTensor]) -> Result<FloatTensor, Stri
         }
         Op::Flatten(a) => {
             let x = get(0)?;
-            let a = if *a < 0 { *a + x.shape.len() as i64 } else { *a } as usize;
-            let a = a.min(x.shape.len());
+            // The same rule as the secure executor: an axis outside [-rank, rank] is an error
+            // (this evaluator used to clamp it and flatten to [n, 1]).
+            let a = if *a < 0 { *a + x.shape.len() as i64 } else { *a };
+            if a < 0 || a as usize > x.shape.len() {
+                return Err(err("Flatten axis out of range".into()));
+            }
+            let a = a as usize;
             FloatTensor {
                 shape: vec![x.shape[..a].iter().product(), x.shape[a..].iter().product()],
                 data: x.data.clone(),

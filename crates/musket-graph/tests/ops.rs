@@ -245,3 +245,28 @@ fn moves_and_axis_maps_match_f64() {
         })
         .unwrap();
 }
+
+/// The f64 evaluator and the secure executor agree on Flatten's axis: in range they give the
+/// same shape, out of range both refuse (the f64 evaluator used to clamp the axis).
+#[test]
+fn flatten_axis_rule_is_the_same_in_both_interpreters() {
+    let x = FloatTensor::new(vec![2, 3, 4], (0..24).map(f64::from).collect()).unwrap();
+    for axis in [-3i64, -1, 0, 2, 3] {
+        let g = graph(Op::Flatten(axis), &x.shape, None);
+        check(&format!("flatten {axis}"), &g, &x, &|_| 0.0).unwrap();
+    }
+    for axis in [-4i64, 4, -9] {
+        let g = graph(Op::Flatten(axis), &x.shape, None);
+        assert!(eval_f64(&g, &x).is_err(), "f64 accepts axis {axis}");
+        let secure = run(
+            &mut Plain,
+            &g,
+            FP,
+            Owners { model: 0, data: 0, output: 0 },
+            Some(&x),
+            &x.shape,
+            &mut |_, _, _| {},
+        );
+        assert!(secure.is_err(), "the executor accepts axis {axis}");
+    }
+}
