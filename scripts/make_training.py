@@ -11,7 +11,7 @@ Tasks (the targets of issue 13):
               full batch, lr 1.0, 10 epochs
   digits-mlp  MLP 64-32-10 on scikit-learn's digits (1,347 training images, random_state 0,
               test 25%), cross-entropy, lr 0.1, batch 32, 10 epochs (torch seed 0: the same
-              initial weights as CrypTen's section i)
+              initial weights as CrypTen's section i); also Adam, lr 0.01, 3 epochs
   digits-cnn  conv 8x3x3 (pad 1), ReLU, max-pool 2, linear, on the 8x8 digits, cross-entropy,
               lr 0.1, batch 32, 5 epochs
   lenet       LeNet-5 on the digits resized to 28x28, cross-entropy, lr 0.1, momentum 0.9,
@@ -20,6 +20,7 @@ Tasks (the targets of issue 13):
 Usage: python scripts/make_training.py [OUT_DIR]   (default examples/training)
 Needs: torch, onnx, onnxscript, onnxruntime, scikit-learn, numpy (PyPI).
 """
+import copy
 import json
 import os
 import sys
@@ -41,9 +42,12 @@ def export(model, example, path):
                       dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
 
 
-def train_plain(model, X, y, loss, lr, batch, epochs, momentum):
-    """Plaintext SGD, batches in file order, as `musket train` without --shuffle."""
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+def train_plain(model, X, y, loss, lr, batch, epochs, momentum, adam=False):
+    """Plaintext SGD (or Adam), batches in file order, as `musket train` without --shuffle."""
+    if adam:
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     crit = {"ce": torch.nn.CrossEntropyLoss(), "bce": torch.nn.BCELoss()}[loss]
     X = torch.tensor(X)
     y = torch.tensor(y)
@@ -68,7 +72,8 @@ def accuracy(model, X, y, loss):
     return float((out.argmax(1) == y).mean())
 
 
-def write(task, model, X, y, loss, lr, batch, epochs, test=None, out_dir=OUT, note="", momentum=0.0):
+def write(task, model, X, y, loss, lr, batch, epochs, test=None, out_dir=OUT, note="", momentum=0.0, adam=None):
+    initial = copy.deepcopy(model)
     d = os.path.join(out_dir, task)
     os.makedirs(d, exist_ok=True)
     example = torch.tensor(X[:batch])
@@ -93,6 +98,11 @@ def write(task, model, X, y, loss, lr, batch, epochs, test=None, out_dir=OUT, no
     }
     if test is not None:
         ref["plaintext_test_accuracy"] = accuracy(model, test[0], test[1], loss)
+    if adam is not None:
+        a_lr, a_epochs = adam
+        losses = train_plain(initial, X, y, loss, a_lr, batch, a_epochs, 0.0, adam=True)
+        ref["adam"] = {"lr": a_lr, "epochs": a_epochs, "plaintext_losses": losses,
+                       "plaintext_test_accuracy": accuracy(initial, test[0], test[1], loss)}
     with open(os.path.join(d, "reference.json"), "w") as f:
         json.dump(ref, f, indent=1)
     print(task, {k: v for k, v in ref.items() if "accuracy" in k})
@@ -119,8 +129,9 @@ def main():
     Xtr, Xte, ytr, yte = digits()
     torch.manual_seed(0)
     mlp = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
-    write("digits-mlp", mlp, Xtr, ytr, "ce", 0.1, 32, 10, test=(Xte, yte),
-          note="the initial weights of CrypTen's section i (torch seed 0)")
+    write("digits-mlp", mlp, Xtr, ytr, "ce", 0.1, 32, 10, test=(Xte, yte), adam=(0.01, 3),
+          note="the initial weights of CrypTen's section i (torch seed 0); 'adam': the same start "
+               "trained with torch.optim.Adam (defaults) instead")
 
     torch.manual_seed(2)
     cnn = torch.nn.Sequential(

@@ -78,6 +78,9 @@ pub(crate) enum PartyJob {
         /// SGD momentum.
         #[arg(long, default_value_t = 0.0)]
         momentum: f64,
+        /// sgd or adam.
+        #[arg(long, value_enum, default_value = "sgd")]
+        optimizer: crate::train::OptimizerName,
         /// Shuffle with a public permutation from this seed each epoch.
         #[arg(long)]
         shuffle: Option<u64>,
@@ -219,7 +222,18 @@ fn describe(job: &PartyJob) -> (String, Vec<String>) {
                 format!("frac_bits={}", musket_ring::FixedPoint::default().frac_bits()),
             ],
         ),
-        PartyJob::Train { loss, epochs, lr, batch_size, momentum, shuffle, report_loss, split, .. } => (
+        PartyJob::Train {
+            loss,
+            epochs,
+            lr,
+            batch_size,
+            momentum,
+            optimizer,
+            shuffle,
+            report_loss,
+            split,
+            ..
+        } => (
             "train".into(),
             vec![
                 format!("loss={}", loss.name()),
@@ -227,6 +241,7 @@ fn describe(job: &PartyJob) -> (String, Vec<String>) {
                 format!("lr={lr:e}"),
                 format!("batch_size={batch_size}"),
                 format!("momentum={momentum:e}"),
+                format!("optimizer={}", optimizer.name()),
                 format!("shuffle={shuffle:?}"),
                 format!("report_loss={report_loss}"),
                 format!("split={}", split.name()),
@@ -345,6 +360,7 @@ pub(crate) fn run_party(
             lr,
             batch_size,
             momentum,
+            optimizer,
             shuffle,
             report_loss,
             split,
@@ -360,7 +376,7 @@ pub(crate) fn run_party(
                 config: musket_train::TrainConfig {
                     epochs,
                     lr,
-                    momentum,
+                    optimizer: optimizer.with(momentum)?,
                     batch_size,
                     shuffle,
                     report_loss,

@@ -47,6 +47,10 @@ pub(crate) struct TrainArgs {
     /// SGD momentum (PyTorch's convention).
     #[arg(long, default_value_t = 0.0)]
     momentum: f64,
+    /// The optimiser: sgd (with --momentum) or adam (PyTorch's defaults: betas 0.9 and 0.999,
+    /// eps 1e-8, with eps under the square root and floored at 2^-12).
+    #[arg(long, value_enum, default_value = "sgd")]
+    optimizer: OptimizerName,
     /// Shuffle the rows each epoch with a public permutation from this seed (default: file
     /// order).
     #[arg(long)]
@@ -69,12 +73,45 @@ pub(crate) struct TrainArgs {
     /// and the model; a check for simulations, not something a deployed party could run).
     #[arg(long)]
     check: bool,
+    /// Train even when the range audit finds values outside the range the secure protocols
+    /// handle (the result is then wrong); the findings are reported as warnings.
+    #[arg(long)]
+    allow_out_of_range: bool,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
     /// Largest model or data file accepted, in MiB.
     #[arg(long, default_value_t = DEFAULT_MAX_FILE_MB)]
     max_file_mb: u64,
+}
+
+/// The optimiser's name on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum OptimizerName {
+    /// SGD with optional momentum.
+    Sgd,
+    /// Adam.
+    Adam,
+}
+
+impl OptimizerName {
+    /// The optimiser with its settings; momentum belongs to SGD only.
+    pub(crate) fn with(self, momentum: f64) -> Result<musket_train::Optimizer> {
+        Ok(match self {
+            OptimizerName::Sgd => musket_train::Optimizer::Sgd { momentum },
+            OptimizerName::Adam if momentum != 0.0 => {
+                bail!("--momentum is for sgd; adam has its own moments")
+            }
+            OptimizerName::Adam => musket_train::Optimizer::Adam(musket_train::Adam::default()),
+        })
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            OptimizerName::Sgd => "sgd",
+            OptimizerName::Adam => "adam",
+        }
+    }
 }
 
 /// Party ids of the roles.
@@ -360,6 +397,9 @@ struct Report {
     epochs: usize,
     lr: f64,
     momentum: f64,
+    optimizer: &'static str,
+    /// What the range audit found (only with --allow-out-of-range; otherwise it is an error).
+    range_warnings: Vec<String>,
     frac_bits: u32,
     seconds: f64,
     rounds: u64,
@@ -419,12 +459,31 @@ pub(crate) fn run(args: TrainArgs) -> Result<()> {
     let config = TrainConfig {
         epochs: args.epochs,
         lr: args.lr,
-        momentum: args.momentum,
+        optimizer: args.optimizer.with(args.momentum)?,
         batch_size: args.batch_size,
         shuffle: args.shuffle,
         report_loss: args.report_loss,
         model_owner: MODEL_OWNER,
     };
+    // The range audit: the same training in plaintext fixed point with every product, sum,
+    // truncation and function input checked (the secure run computes the same values up to
+    // one-ulp truncation randomness), so that an overflow is an error, not a wrong model.
+    let findings = audit_training(&prepared, &data, &labels, &config, fp)?;
+    let range_warnings: Vec<String> =
+        findings.iter().map(|f| format!("{}: {} ({} elements)", f.layer, f.what, f.count)).collect();
+    if !range_warnings.is_empty() {
+        if !args.allow_out_of_range {
+            bail!(
+                "the range audit found values outside the range the secure protocols handle, so the secure \
+                 training would give a wrong model:\n  {}\nlower the learning rate, scale the data down, or use \
+                 --frac-bits 14",
+                range_warnings.iter().take(8).cloned().collect::<Vec<_>>().join("\n  ")
+            );
+        }
+        for w in &range_warnings {
+            eprintln!("warning: {w} (the trained model is wrong)");
+        }
+    }
     let progress = (!args.json).then(|| {
         let b = indicatif::ProgressBar::new(0);
         b.set_style(
@@ -508,6 +567,8 @@ pub(crate) fn run(args: TrainArgs) -> Result<()> {
         epochs: args.epochs,
         lr: args.lr,
         momentum: args.momentum,
+        optimizer: args.optimizer.name(),
+        range_warnings,
         frac_bits: args.frac_bits,
         seconds,
         rounds: job_rounds(&outcomes),
@@ -523,6 +584,28 @@ pub(crate) fn run(args: TrainArgs) -> Result<()> {
     }
     print_text(&report);
     Ok(())
+}
+
+/// Runs the training on the range audit (plaintext fixed point, every operation checked) and
+/// returns what it found.
+fn audit_training(
+    prepared: &Prepared,
+    data: &FloatTensor,
+    labels: &FloatTensor,
+    config: &TrainConfig,
+    fp: FixedPoint,
+) -> Result<Vec<musket_core::Finding>> {
+    let mut audit = musket_core::Audit::new();
+    let graph = &prepared.plans[0].1.graph;
+    let mut weights = Vec::new();
+    for (_, t) in &graph.weights {
+        weights.push(share_fixed(&mut audit, fp, MODEL_OWNER, Some(&t.data[..]), &t.shape)?);
+    }
+    let x = share_fixed(&mut audit, fp, DATA_OWNER, Some(&data.data[..]), &data.shape)?;
+    let y = share_fixed(&mut audit, fp, DATA_OWNER, Some(&labels.data[..]), &labels.shape)?;
+    let plans: Vec<(usize, &TrainPlan)> = prepared.plans.iter().map(|(l, p)| (*l, p)).collect();
+    musket_train::train(&mut SecureCalc::new(&mut audit, fp), &plans, weights, &x, &y, config, &mut |_| {})?;
+    Ok(audit.findings())
 }
 
 /// Trains in f64 from the same initial weights and compares.
@@ -564,8 +647,8 @@ fn import_full(prepared: &Prepared, data: &FloatTensor) -> Result<Graph> {
 
 fn print_text(r: &Report) {
     println!(
-        "trained {} rows, {} epochs, batch {}, lr {}, momentum {} ({} loss) on {}",
-        r.rows, r.epochs, r.batch_size, r.lr, r.momentum, r.loss, r.protocol
+        "trained {} rows, {} epochs, batch {}, {} lr {}, momentum {} ({} loss) on {}",
+        r.rows, r.epochs, r.batch_size, r.optimizer, r.lr, r.momentum, r.loss, r.protocol
     );
     for e in &r.per_epoch {
         let loss = e.loss.map_or_else(String::new, |l| format!("  loss {l:.4}"));

@@ -138,6 +138,88 @@ fn digits_mlp_reaches_the_plaintext_test_accuracy() {
 }
 
 #[test]
+fn adam_reaches_the_plaintext_adam_accuracy() {
+    let adam = &reference("digits-mlp")["adam"];
+    let plain = adam["plaintext_test_accuracy"].as_f64().unwrap();
+    let dir = tempdir("train-adam");
+    let out = dir.join("adam.onnx");
+    let r = train(
+        "digits-mlp",
+        "3pc",
+        &[
+            "--loss",
+            "cross-entropy",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.01",
+            "--batch-size",
+            "32",
+            "--epochs",
+            "3",
+            "--report-loss",
+            "--output",
+            out.to_str().unwrap(),
+        ],
+    );
+    let acc = test_accuracy(&out, "digits-mlp");
+    assert!((acc - plain).abs() <= 0.01, "test accuracy {acc}, plaintext PyTorch Adam {plain}");
+    let losses = adam["plaintext_losses"].as_array().unwrap();
+    for (e, p) in r["per_epoch"].as_array().unwrap().iter().zip(losses) {
+        let (l, p) = (e["loss"].as_f64().unwrap(), p.as_f64().unwrap());
+        assert!((l - p).abs() < 0.02, "losses {} vs PyTorch's {losses:?}", r["per_epoch"]);
+    }
+    // Momentum belongs to SGD.
+    let o = musket(&[
+        "train",
+        "--model",
+        &path("digits-mlp", "model.onnx"),
+        "--data",
+        &path("digits-mlp", "data.npy"),
+        "--labels",
+        &path("digits-mlp", "labels.npy"),
+        "--loss",
+        "cross-entropy",
+        "--optimizer",
+        "adam",
+        "--momentum",
+        "0.9",
+        "--lr",
+        "0.01",
+        "--batch-size",
+        "32",
+    ]);
+    assert!(text(&o.stderr).contains("--momentum is for sgd"), "{}", text(&o.stderr));
+}
+
+/// A learning rate that makes the weights overflow is caught by the range audit before the
+/// secure run, naming the layer.
+#[test]
+fn overflow_is_an_error_not_a_wrong_model() {
+    let o = musket(&[
+        "train",
+        "--model",
+        &path("digits-mlp", "model.onnx"),
+        "--data",
+        &path("digits-mlp", "data.npy"),
+        "--labels",
+        &path("digits-mlp", "labels.npy"),
+        "--loss",
+        "cross-entropy",
+        "--lr",
+        "1000",
+        "--batch-size",
+        "32",
+        "--epochs",
+        "2",
+    ]);
+    assert!(!o.status.success());
+    let e = text(&o.stderr);
+    assert!(e.contains("range audit") && e.contains("Gemm"), "{e}");
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
 fn digits_cnn_and_momentum_with_shuffling() {
     let plain = reference("digits-cnn")["plaintext_test_accuracy"].as_f64().unwrap();
     let dir = tempdir("train-cnn");
@@ -413,9 +495,7 @@ fn training_on_features_split_by_columns() {
     ];
     let outs: Vec<_> = kids.into_iter().map(|k| wait_bounded(k, Duration::from_secs(60))).collect();
     assert!(outs.iter().all(|o| !o.status.success()));
-    assert!(
-        text(&outs[1].stderr).contains("exactly one data owner with --labels"),
-        "{}",
-        text(&outs[1].stderr)
-    );
+    // Every party finds it; whichever stops first tells the others.
+    let errors: Vec<String> = outs.iter().map(|o| text(&o.stderr)).collect();
+    assert!(errors.iter().any(|e| e.contains("exactly one data owner with --labels")), "{errors:?}");
 }

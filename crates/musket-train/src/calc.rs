@@ -34,9 +34,10 @@ pub trait Calc {
     fn neg(&mut self, t: &Self::T) -> Result<Self::T>;
     /// `t + c` for a public real `c`. Exact up to the encoding of `c`.
     fn add_const(&mut self, t: &Self::T, c: f64) -> Result<Self::T>;
-    /// `t[k] * c[k]` for public reals (one per tensor), one rounding each: the factors carry
-    /// 12 more fractional bits than the values, so small factors such as `lr / batch` keep
-    /// their precision.
+    /// `t[k] * c[k]` for public reals (one per tensor), one rounding each. Factors below 1/16
+    /// in magnitude (such as `lr / batch`) carry 12 more fractional bits than the values, so
+    /// they keep their precision; the product must then stay below 2^(50-2f) (2^18 at
+    /// f = 16); with larger factors, below 2^(62-2f).
     fn scale_many(&mut self, items: &[(&Self::T, f64)]) -> Result<Vec<Self::T>>;
     /// `t * c` elementwise with public reals `c` (same length as `t`), as [`Calc::scale_many`].
     fn scale_each(&mut self, t: &Self::T, c: &[f64]) -> Result<Self::T>;
@@ -65,6 +66,12 @@ pub trait Calc {
     fn exp(&mut self, x: &Self::T) -> Result<Self::T>;
     /// `ln x` for positive `x` (domain: `musket_nn::log`).
     fn log(&mut self, x: &Self::T) -> Result<Self::T>;
+    /// `1/sqrt(t)` of several positive tensors in one evaluation (error bound:
+    /// `musket_nn::inv_sqrt`, relative 1e-3).
+    fn inv_sqrt_many(&mut self, ts: &[&Self::T]) -> Result<Vec<Self::T>>;
+    /// Names what is computed next (a node's forward or backward pass, the loss, the update),
+    /// for the range audit's findings.
+    fn begin(&mut self, _what: &str) {}
     /// Opens `t` to `party` only: `Some(values)` there, `None` elsewhere.
     fn reveal_to(&mut self, t: &Self::T, party: usize) -> Result<Option<Vec<f64>>>;
     /// This party's id (0 for the reference).

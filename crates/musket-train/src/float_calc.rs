@@ -163,6 +163,9 @@ impl Calc for FloatCalc {
     fn log(&mut self, x: &FloatTensor) -> Result<FloatTensor> {
         Ok(map(x, f64::ln))
     }
+    fn inv_sqrt_many(&mut self, ts: &[&FloatTensor]) -> Result<Vec<FloatTensor>> {
+        Ok(ts.iter().map(|t| map(t, |x| 1.0 / x.sqrt())).collect())
+    }
     fn reveal_to(&mut self, t: &FloatTensor, _party: usize) -> Result<Option<Vec<f64>>> {
         Ok(Some(t.data.clone()))
     }

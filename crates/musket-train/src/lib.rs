@@ -17,12 +17,14 @@ mod calc;
 mod float_calc;
 mod index;
 mod ops;
+mod optim;
 mod plan;
 mod secure_calc;
 mod train;
 
 pub use calc::{Calc, Gather};
 pub use float_calc::FloatCalc;
+pub use optim::{Adam, Optimizer, ADAM_FLOOR};
 pub use plan::{Loss, TrainPlan};
 pub use secure_calc::SecureCalc;
 pub use train::{batch_lengths, train, EpochStats, Progress, TrainConfig, Trained};

@@ -7,8 +7,8 @@ use musket_net::CommStats;
 use musket_nn as nn;
 use musket_ring::{FixedPoint, RingTensor};
 
-/// Extra fractional bits of public factors in [`Calc::scale_many`]: `lr / batch` = 0.1 / 32
-/// keeps 1e-5 relative precision.
+/// Extra fractional bits of small public factors in [`Calc::scale_many`]: `lr / batch` =
+/// 0.1 / 32 keeps 1e-5 relative precision.
 const FINE_BITS: u32 = 12;
 
 /// Padding value of max-pooling windows: below every encodable value, close enough that the
@@ -97,13 +97,25 @@ impl<P: Protocol> Calc for SecureCalc<'_, P> {
         self.p.add_public(t, &RingTensor::filled(t.shape(), v))
     }
     fn scale_many(&mut self, items: &[(&P::Share, f64)]) -> Result<Vec<P::Share>> {
+        // Small factors (below 1/16: learning rates, 1/batch, 1 - beta2) get 12 more
+        // fractional bits; the others the values' own scale, so that the product may reach
+        // 2^(62-2f) (2^30 at f = 16) instead of 2^18. One truncation per group.
         let fine = self.fine();
-        let mut scaled = Vec::with_capacity(items.len());
-        for (t, c) in items {
-            let v = fine.encode_one(*c).ok_or_else(|| MpcError::Usage(format!("factor {c} out of range")))?;
-            scaled.push(self.p.scale(t, v)?);
+        let mut out: Vec<Option<P::Share>> = vec![None; items.len()];
+        let mut groups: [Vec<(usize, P::Share)>; 2] = [Vec::new(), Vec::new()];
+        for (k, (t, c)) in items.iter().enumerate() {
+            let small = c.abs() < 1.0 / 16.0;
+            let enc = if small { fine } else { self.fp };
+            let v = enc.encode_one(*c).ok_or_else(|| MpcError::Usage(format!("factor {c} out of range")))?;
+            groups[usize::from(small)].push((k, self.p.scale(t, v)?));
         }
-        self.truncate_many(scaled, fine.frac_bits())
+        for (g, bits) in groups.into_iter().zip([self.fp.frac_bits(), fine.frac_bits()]) {
+            let (at, ts): (Vec<usize>, Vec<P::Share>) = g.into_iter().unzip();
+            for (k, t) in at.into_iter().zip(self.truncate_many(ts, bits)?) {
+                out[k] = Some(t);
+            }
+        }
+        Ok(out.into_iter().map(|t| t.expect("every item scaled")).collect())
     }
     fn scale_each(&mut self, t: &P::Share, c: &[f64]) -> Result<P::Share> {
         let fine = self.fine();
@@ -159,6 +171,18 @@ impl<P: Protocol> Calc for SecureCalc<'_, P> {
     }
     fn log(&mut self, x: &P::Share) -> Result<P::Share> {
         nn::log(self.p, self.fp, x)
+    }
+    fn inv_sqrt_many(&mut self, ts: &[&P::Share]) -> Result<Vec<P::Share>> {
+        if ts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let all = nn::concat_shares(self.p, ts)?;
+        let r = nn::inv_sqrt(self.p, self.fp, &all)?;
+        let shapes: Vec<Vec<usize>> = ts.iter().map(|t| t.shape().to_vec()).collect();
+        nn::split_share(self.p, &r, &shapes)
+    }
+    fn begin(&mut self, what: &str) {
+        self.p.begin_layer(what);
     }
     fn reveal_to(&mut self, t: &P::Share, party: usize) -> Result<Option<Vec<f64>>> {
         Ok(self.p.reveal_to(t, party)?.map(|r| self.fp.decode(r.data())))

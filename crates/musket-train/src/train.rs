@@ -4,6 +4,7 @@
 
 use crate::calc::Calc;
 use crate::ops::{backward, forward, Saved};
+use crate::optim::{Optimizer, State};
 use crate::plan::{Loss, TrainPlan};
 use musket_core::{MpcError, Result};
 use rand::seq::SliceRandom;
@@ -17,8 +18,8 @@ pub struct TrainConfig {
     pub epochs: usize,
     /// Learning rate.
     pub lr: f64,
-    /// SGD momentum (0: plain SGD), as PyTorch's: `v = m v + g`, `w -= lr v`.
-    pub momentum: f64,
+    /// The optimiser.
+    pub optimizer: Optimizer,
     /// Rows per mini-batch (the last one may be shorter).
     pub batch_size: usize,
     /// Shuffle the rows each epoch with a public permutation drawn from ChaCha20 seeded
@@ -115,16 +116,12 @@ pub fn train<C: Calc>(
     if rows == 0 || ys.first() != Some(&rows) {
         return Err(MpcError::Usage(format!("{rows} data rows but labels of shape {ys:?}")));
     }
-    if config.batch_size == 0
-        || config.epochs == 0
-        || !config.lr.is_finite()
-        || !(0.0..1.0).contains(&config.momentum)
-    {
+    if config.batch_size == 0 || config.epochs == 0 || !config.lr.is_finite() {
         return Err(MpcError::Usage(
-            "batch size and epochs must be positive, the learning rate finite and the momentum in [0, 1)"
-                .into(),
+            "batch size and epochs must be positive and the learning rate finite".into(),
         ));
     }
+    config.optimizer.check()?;
     let lengths = batch_lengths(rows, config.batch_size);
     let plan_for = |len: usize| -> Result<&TrainPlan> {
         plans
@@ -147,7 +144,7 @@ pub fn train<C: Calc>(
     let row_x: usize = xs[1..].iter().product();
     let row_y: usize = ys[1..].iter().product();
     let mut weights = weights;
-    let mut velocity: Vec<Option<C::T>> = vec![None; weights.len()];
+    let mut state = State::new(weights.len());
     let mut epochs = Vec::with_capacity(config.epochs);
     let mut order: Vec<usize> = (0..rows).collect();
     for epoch in 1..=config.epochs {
@@ -184,39 +181,10 @@ pub fn train<C: Calc>(
                     Some(s) => c.add(&s, &l)?,
                 });
             }
-            // SGD with momentum: v = m v + g; w -= lr * scale * v (the loss's mean folded in).
-            let out_elements = len * row_y;
-            let factor = config.lr * grad_scale(plan.loss, len, out_elements);
-            let trained: Vec<usize> = (0..weights.len()).filter(|&i| grads[i].is_some()).collect();
-            if config.momentum > 0.0 {
-                let have: Vec<usize> = trained.iter().copied().filter(|&i| velocity[i].is_some()).collect();
-                let items: Vec<(&C::T, f64)> = have
-                    .iter()
-                    .map(|&i| (velocity[i].as_ref().expect("filtered"), config.momentum))
-                    .collect();
-                let decayed = c.scale_many(&items)?;
-                for (&i, v) in have.iter().zip(decayed) {
-                    velocity[i] = Some(v);
-                }
-                for &i in &trained {
-                    let g = grads[i].as_ref().expect("trained");
-                    velocity[i] = Some(match &velocity[i] {
-                        Some(v) => c.add(v, g)?,
-                        None => g.clone(),
-                    });
-                }
-            }
-            let steps: Vec<(&C::T, f64)> = trained
-                .iter()
-                .map(|&i| {
-                    let d = if config.momentum > 0.0 { velocity[i].as_ref() } else { grads[i].as_ref() };
-                    (d.expect("trained"), factor)
-                })
-                .collect();
-            let deltas = c.scale_many(&steps)?;
-            for (&i, d) in trained.iter().zip(deltas) {
-                weights[i] = c.sub(&weights[i], &d)?;
-            }
+            // The loss's mean factor is applied by the optimiser, once per step.
+            let s = grad_scale(plan.loss, len, len * row_y);
+            c.begin("weight update");
+            state.step(c, &config.optimizer, config.lr, s, &mut weights, &grads)?;
             start += len;
             progress(Progress::Step { epoch, step: step + 1, steps: lengths.len() });
         }
@@ -272,6 +240,7 @@ pub(crate) fn step_gradients<C: Calc>(
                     .ok_or_else(|| MpcError::Usage(format!("node {}: input not computed", node.name)))
             })
             .collect::<Result<_>>()?;
+        c.begin(&format!("{} ({}) forward", node.name, node.op_type));
         let (out, s) = forward(c, node, &ins)?;
         values[node.output] = Some(out);
         saved.push(s);
@@ -285,6 +254,7 @@ pub(crate) fn step_gradients<C: Calc>(
             C::shape(yb)
         )));
     }
+    c.begin("loss");
     // The loss's gradient (unscaled) and where the backward pass starts.
     let (start_value, last_node, seed) = match plan.loss {
         Loss::CrossEntropy => {
@@ -306,6 +276,7 @@ pub(crate) fn step_gradients<C: Calc>(
         }
         let ins: Vec<&C::T> = node.inputs.iter().map(|&i| values[i].as_ref().expect("computed")).collect();
         let out = values[node.output].as_ref().expect("computed");
+        c.begin(&format!("{} ({}) backward", node.name, node.op_type));
         let gs = backward(c, node, &ins, out, &saved[k], &g, &need)?;
         for (&i, gi) in node.inputs.iter().zip(gs) {
             if let Some(gi) = gi {

@@ -31,7 +31,7 @@ impl Job for Step<'_> {
         let config = TrainConfig {
             epochs: 1,
             lr: 0.1,
-            momentum: 0.0,
+            optimizer: musket_train::Optimizer::Sgd { momentum: 0.0 },
             batch_size: self.x.shape[0],
             shuffle: None,
             report_loss: false,
