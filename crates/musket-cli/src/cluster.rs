@@ -80,7 +80,7 @@ pub(crate) enum PartyJob {
         momentum: f64,
         /// sgd or adam.
         #[arg(long, value_enum, default_value = "sgd")]
-        optimizer: crate::train::OptimizerName,
+        optimizer: musket_cli::training::OptimizerName,
         /// Shuffle with a public permutation from this seed each epoch.
         #[arg(long)]
         shuffle: Option<u64>,
@@ -91,7 +91,7 @@ pub(crate) enum PartyJob {
         /// labels) or `columns` (each holds features of the same samples, in the same order;
         /// one of them gives --labels).
         #[arg(long, value_enum, default_value = "rows")]
-        split: crate::train::Split,
+        split: musket_cli::training::Split,
         /// Largest model or data file accepted, in MiB.
         #[arg(long, default_value_t = musket_cli::files::DEFAULT_MAX_FILE_MB)]
         max_file_mb: u64,
@@ -380,7 +380,7 @@ pub(crate) fn run_party(
                     batch_size,
                     shuffle,
                     report_loss,
-                    model_owner: crate::train::MODEL_OWNER,
+                    model_owner: musket_cli::training::MODEL_OWNER,
                 },
                 max_bytes: max_file_mb.saturating_mul(1 << 20),
             };

@@ -1,6 +1,7 @@
-//! The parts of the `musket` binary that read untrusted files: .npy inputs and the cluster
-//! file. They are a library so that tests and fuzz targets can call them directly.
+//! The parts of the `musket` binary that other front ends and tests use directly: the readers
+//! of untrusted files (.npy inputs, the cluster file) and private training's orchestration.
 
 pub mod config;
 pub mod files;
 pub mod npy;
+pub mod training;

@@ -8,9 +8,9 @@
 //! `--report-loss`, each epoch's mean loss); every compute party learns the row counts and
 //! shapes and the architecture; nobody learns another party's rows, labels or weights.
 
-use crate::train::{encode_labels, prepare, OwnerRows, PartyResult, Split, Training, MODEL_OWNER};
 use anyhow::{bail, Context, Result};
 use musket_cli::npy;
+use musket_cli::training::{encode_labels, prepare, OwnerRows, PartyResult, Split, Training, MODEL_OWNER};
 use musket_graph::{FloatTensor, Graph};
 use musket_onnx::Model;
 use musket_ring::FixedPoint;
