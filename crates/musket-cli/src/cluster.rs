@@ -1,10 +1,10 @@
 //! Multi-process deployments: the cluster file, certificate generation, and running one party
 //! over mutual TLS.
 
-use crate::millionaires::{check_amount, verdict, Millionaires, ALICE, BOB};
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use musket_cli::config::{parse_cluster, ClusterFile, PartyEntry, PARTIES};
+use musket_cli::yao::{check_amount, verdict, Millionaires, ALICE, BOB};
 use musket_core::{lt, MpcError, Protocol};
 use musket_net::{generate_identity, TlsConfig, TlsTransport, DEFAULT_MAX_FRAME};
 use musket_ring::RingTensor;

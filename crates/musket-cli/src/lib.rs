@@ -5,3 +5,4 @@ pub mod config;
 pub mod files;
 pub mod npy;
 pub mod training;
+pub mod yao;
