@@ -1,0 +1,517 @@
+//! A session of party threads that runs one secure operation per call: CrypTen's tensor model.
+//! Each compute party is a thread that owns its back end and its shares (by handle); a call
+//! sends the same command to every party and waits for all of them, with the GIL released.
+//! The 2PC dealer is a thread too. Shares never leave their party's thread; only `reveal`
+//! answers carry values.
+
+use crate::{backend, mpc_error, BadInputError, MusketError};
+use musket_core::{MpcError, Protocol, Share};
+use musket_net::local_mesh;
+use musket_nn as nn;
+use musket_ring::{FixedPoint, RingTensor};
+use musket_session::{run_party, Backend, Job};
+use pyo3::prelude::*;
+use std::collections::HashMap;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// A secure operation on handles.
+#[derive(Clone, Debug)]
+enum Op {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    MatMul,
+    Neg,
+    AddConst(f64),
+    MulConst(f64),
+    Relu,
+    Sigmoid,
+    Tanh,
+    Exp,
+    Log,
+    Sqrt,
+    Reciprocal,
+    Abs,
+    Softmax(usize),
+    Less,
+    Greater,
+    LessEqual,
+    GreaterEqual,
+    Equal,
+    Sum(Option<usize>),
+    Reshape(Vec<usize>),
+    Take(Arc<Vec<usize>>, Vec<usize>),
+}
+
+#[derive(Clone, Debug)]
+enum Cmd {
+    Share { id: u64, owner: usize, data: Option<Arc<Vec<f64>>>, shape: Vec<usize> },
+    Apply { id: u64, op: Op, args: Vec<u64> },
+    Reveal { id: u64, to: Option<usize> },
+    Free { id: u64 },
+    Stats,
+    Close,
+}
+
+/// One party's answer: the result's shape, revealed values (if any), and its traffic so far.
+#[derive(Debug, Default)]
+struct Answer {
+    shape: Vec<usize>,
+    values: Option<Vec<f64>>,
+    bytes_sent: u64,
+    rounds: u64,
+}
+
+/// The job every party thread runs: a loop over commands.
+struct Worker {
+    inboxes: Vec<Mutex<Option<Receiver<Cmd>>>>,
+    replies: Mutex<Sender<(usize, Result<Answer, MpcError>)>>,
+    fp: FixedPoint,
+}
+
+fn usage(msg: impl Into<String>) -> MpcError {
+    MpcError::Usage(msg.into())
+}
+
+/// Numpy broadcasting of two shapes.
+fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, MpcError> {
+    musket_graph::broadcast_shapes(a, b).map_err(|e| usage(e.to_string()))
+}
+
+fn widen<P: Protocol>(p: &P, x: &P::Share, shape: &[usize]) -> Result<P::Share, MpcError> {
+    if x.shape() == shape {
+        return Ok(x.clone());
+    }
+    // Align the ranks first (numpy prepends size-1 axes).
+    let mut aligned = vec![1; shape.len().saturating_sub(x.shape().len())];
+    aligned.extend_from_slice(x.shape());
+    p.linear(x, &|t| nn::broadcast(&t.reshape(&aligned)?, shape))
+}
+
+fn apply<P: Protocol>(p: &mut P, fp: FixedPoint, op: &Op, args: &[&P::Share]) -> Result<P::Share, MpcError> {
+    let x = args.first().copied().ok_or_else(|| usage("missing operand"))?;
+    let second = || args.get(1).copied().ok_or_else(|| usage("missing second operand"));
+    let enc = |v: f64| fp.encode_one(v).ok_or_else(|| usage(format!("constant {v} out of range")));
+    let real = |p: &mut P, bits: P::Share| p.scale(&bits, fp.one());
+    Ok(match op {
+        Op::Add
+        | Op::Sub
+        | Op::Mul
+        | Op::Div
+        | Op::Less
+        | Op::Greater
+        | Op::LessEqual
+        | Op::GreaterEqual
+        | Op::Equal => {
+            let y = second()?;
+            let shape = broadcast_shape(x.shape(), y.shape())?;
+            let (a, b) = (widen(p, x, &shape)?, widen(p, y, &shape)?);
+            match op {
+                Op::Add => p.add(&a, &b)?,
+                Op::Sub => p.sub(&a, &b)?,
+                Op::Mul => musket_core::mul_fixed(p, fp, &a, &b)?,
+                Op::Div => nn::div(p, fp, &a, &b)?,
+                Op::Less => {
+                    let c = nn::lt(p, &a, &b)?;
+                    real(p, c)?
+                }
+                Op::Greater => {
+                    let c = nn::gt(p, &a, &b)?;
+                    real(p, c)?
+                }
+                Op::LessEqual => {
+                    let c = nn::le(p, &a, &b)?;
+                    real(p, c)?
+                }
+                Op::GreaterEqual => {
+                    let c = nn::ge(p, &a, &b)?;
+                    real(p, c)?
+                }
+                _ => {
+                    let c = nn::eq(p, &a, &b)?;
+                    real(p, c)?
+                }
+            }
+        }
+        Op::MatMul => {
+            let y = second()?;
+            if x.shape().len() != 2 || y.shape().len() != 2 || x.shape()[1] != y.shape()[0] {
+                return Err(usage(format!(
+                    "matmul of {:?} and {:?}: needs [m, k] @ [k, n]",
+                    x.shape(),
+                    y.shape()
+                )));
+            }
+            let prod = p.matmul(x, y)?;
+            p.truncate(&prod, fp.frac_bits())?
+        }
+        Op::Neg => p.neg(x)?,
+        Op::AddConst(c) => p.add_public(x, &RingTensor::filled(x.shape(), enc(*c)?))?,
+        // Whole numbers scale the shares exactly, with no communication.
+        Op::MulConst(c) if c.fract() == 0.0 && c.abs() < (1u64 << 20) as f64 => {
+            p.scale(x, (*c as i64) as u64)?
+        }
+        Op::MulConst(c) => nn::scale_public_fine(p, fp, x, *c)?,
+        Op::Relu => nn::relu(p, x)?,
+        Op::Sigmoid => nn::sigmoid(p, fp, x)?,
+        Op::Tanh => nn::tanh(p, fp, x)?,
+        Op::Exp => nn::exp(p, fp, x)?,
+        Op::Log => nn::log(p, fp, x)?,
+        Op::Sqrt => nn::sqrt(p, fp, x)?,
+        Op::Reciprocal => nn::reciprocal(p, fp, x)?,
+        Op::Abs => nn::abs(p, x)?,
+        Op::Softmax(axis) => {
+            if *axis >= x.shape().len() {
+                return Err(usage(format!("softmax axis {axis} out of range for {:?}", x.shape())));
+            }
+            nn::softmax(p, fp, x, *axis)?
+        }
+        Op::Sum(None) => {
+            let flat = p.reshape(x, &[x.len()])?;
+            let s = p.sum_axis(&flat, 0)?;
+            p.reshape(&s, &[])?
+        }
+        Op::Sum(Some(axis)) => {
+            if *axis >= x.shape().len() {
+                return Err(usage(format!("sum axis {axis} out of range for {:?}", x.shape())));
+            }
+            p.sum_axis(x, *axis)?
+        }
+        Op::Reshape(shape) => p.reshape(x, shape)?,
+        Op::Take(indices, shape) => {
+            if indices.iter().any(|&i| i >= x.len()) || indices.len() != shape.iter().product::<usize>() {
+                return Err(usage("index out of range"));
+            }
+            p.linear(x, &|t| RingTensor::new(shape.clone(), indices.iter().map(|&i| t.data()[i]).collect()))?
+        }
+    })
+}
+
+impl Job for Worker {
+    type Output = ();
+    fn run<P: Protocol>(&self, p: &mut P) -> Result<(), MpcError> {
+        let me = p.party_id();
+        let inbox = self.inboxes[me]
+            .lock()
+            .map_err(|_| usage("poisoned"))?
+            .take()
+            .ok_or_else(|| usage("no inbox"))?;
+        let reply = self.replies.lock().map_err(|_| usage("poisoned"))?.clone();
+        let mut shares: HashMap<u64, P::Share> = HashMap::new();
+        let fp = self.fp;
+        loop {
+            let Ok(cmd) = inbox.recv() else { return Ok(()) };
+            let result = (|| -> Result<Answer, MpcError> {
+                let mut answer = Answer::default();
+                match cmd {
+                    Cmd::Share { id, owner, data, shape } => {
+                        let encoded = match (&data, me == owner) {
+                            (Some(d), true) => Some(RingTensor::new(shape.clone(), fp.encode(d)?)?),
+                            _ => None,
+                        };
+                        let s = p.input(owner, encoded.as_ref(), &shape)?;
+                        answer.shape = shape;
+                        shares.insert(id, s);
+                    }
+                    Cmd::Apply { id, op, args } => {
+                        let operands: Vec<P::Share> = args
+                            .iter()
+                            .map(|a| shares.get(a).cloned().ok_or_else(|| usage("unknown tensor")))
+                            .collect::<Result<_, _>>()?;
+                        let refs: Vec<&P::Share> = operands.iter().collect();
+                        let out = apply(p, fp, &op, &refs)?;
+                        answer.shape = out.shape().to_vec();
+                        shares.insert(id, out);
+                    }
+                    Cmd::Reveal { id, to } => {
+                        let x = shares.get(&id).ok_or_else(|| usage("unknown tensor"))?.clone();
+                        answer.shape = x.shape().to_vec();
+                        answer.values = match to {
+                            None => Some(fp.decode(p.reveal(&x)?.data())),
+                            Some(party) => p.reveal_to(&x, party)?.map(|t| fp.decode(t.data())),
+                        };
+                    }
+                    Cmd::Free { id } => {
+                        shares.remove(&id);
+                    }
+                    Cmd::Stats => {}
+                    Cmd::Close => return Err(usage("closed")),
+                }
+                let s = p.stats();
+                answer.bytes_sent = s.bytes_sent;
+                answer.rounds = s.rounds;
+                Ok(answer)
+            })();
+            match result {
+                Err(MpcError::Usage(m)) if m == "closed" => return Ok(()),
+                Err(e) => {
+                    let text = e.to_string();
+                    let _ = reply.send((me, Err(e)));
+                    return Err(MpcError::Usage(text));
+                }
+                Ok(a) => {
+                    if reply.send((me, Ok(a))).is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A local session: every party of the protocol as a thread of this process.
+#[pyclass(module = "musket._native")]
+pub(crate) struct Session {
+    inboxes: Vec<Sender<Cmd>>,
+    replies: Mutex<Receiver<(usize, Result<Answer, MpcError>)>>,
+    threads: Vec<JoinHandle<()>>,
+    next: u64,
+    broken: Option<String>,
+    backend: Backend,
+}
+
+/// What a call gives back: the shape, and the values when something was revealed to us.
+type Outcome = (u64, Vec<usize>, Option<Vec<f64>>);
+
+impl Session {
+    fn send(&mut self, py: Python<'_>, cmd: Cmd) -> PyResult<Vec<Answer>> {
+        if let Some(why) = &self.broken {
+            return Err(MusketError::new_err(format!("the session is closed: {why}")));
+        }
+        let n = self.inboxes.len();
+        let result = py.allow_threads(|| {
+            for tx in &self.inboxes {
+                if tx.send(cmd.clone()).is_err() {
+                    return Err(MpcError::Usage("a party thread has stopped".into()));
+                }
+            }
+            let replies = self.replies.lock().map_err(|_| MpcError::Usage("poisoned".into()))?;
+            let mut answers: Vec<Option<Answer>> = (0..n).map(|_| None).collect();
+            let mut first_error: Option<MpcError> = None;
+            for _ in 0..n {
+                match replies.recv() {
+                    Ok((party, Ok(a))) => answers[party] = Some(a),
+                    Ok((_, Err(e))) => {
+                        let root = !e.is_peer_abort();
+                        if first_error.is_none() || root {
+                            first_error = Some(e);
+                        }
+                    }
+                    Err(_) => {
+                        first_error.get_or_insert(MpcError::Usage("a party thread has stopped".into()));
+                        break;
+                    }
+                }
+            }
+            match first_error {
+                Some(e) => Err(e),
+                None => Ok(answers.into_iter().map(|a| a.unwrap_or_default()).collect()),
+            }
+        });
+        result.map_err(|e| {
+            // A failed operation may leave the parties out of step: the session ends.
+            self.broken = Some(e.to_string());
+            self.shutdown();
+            mpc_error(e)
+        })
+    }
+
+    fn shutdown(&mut self) {
+        for tx in &self.inboxes {
+            let _ = tx.send(Cmd::Close);
+        }
+        self.inboxes.clear();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+
+    fn fresh(&mut self) -> u64 {
+        self.next += 1;
+        self.next
+    }
+}
+
+fn op_from(name: &str, value: Option<f64>, axis: Option<usize>, shape: Option<Vec<usize>>) -> PyResult<Op> {
+    let need = |v: Option<f64>| v.ok_or_else(|| BadInputError::new_err(format!("{name} needs a value")));
+    Ok(match name {
+        "add" => Op::Add,
+        "sub" => Op::Sub,
+        "mul" => Op::Mul,
+        "div" => Op::Div,
+        "matmul" => Op::MatMul,
+        "neg" => Op::Neg,
+        "add_const" => Op::AddConst(need(value)?),
+        "mul_const" => Op::MulConst(need(value)?),
+        "relu" => Op::Relu,
+        "sigmoid" => Op::Sigmoid,
+        "tanh" => Op::Tanh,
+        "exp" => Op::Exp,
+        "log" => Op::Log,
+        "sqrt" => Op::Sqrt,
+        "reciprocal" => Op::Reciprocal,
+        "abs" => Op::Abs,
+        "softmax" => Op::Softmax(axis.ok_or_else(|| BadInputError::new_err("softmax needs an axis"))?),
+        "lt" => Op::Less,
+        "gt" => Op::Greater,
+        "le" => Op::LessEqual,
+        "ge" => Op::GreaterEqual,
+        "eq" => Op::Equal,
+        "sum" => Op::Sum(axis),
+        "reshape" => Op::Reshape(shape.ok_or_else(|| BadInputError::new_err("reshape needs a shape"))?),
+        other => return Err(BadInputError::new_err(format!("unknown operation {other:?}"))),
+    })
+}
+
+#[pymethods]
+impl Session {
+    /// Starts the parties of `protocol` ("2pc" or "3pc") as threads, with `frac_bits`
+    /// fractional bits.
+    #[new]
+    #[pyo3(signature = (protocol="3pc", frac_bits=16))]
+    fn new(protocol: &str, frac_bits: u32) -> PyResult<Self> {
+        let backend = backend(protocol)?;
+        if !(14..=18).contains(&frac_bits) {
+            return Err(BadInputError::new_err("frac_bits must be from 14 to 18"));
+        }
+        let compute = backend.compute_parties();
+        let (mut senders, mut inboxes) = (Vec::new(), Vec::new());
+        for _ in 0..compute {
+            let (tx, rx) = channel();
+            senders.push(tx);
+            inboxes.push(Mutex::new(Some(rx)));
+        }
+        // The 2PC dealer has no inbox; give it an empty slot so indices match party ids.
+        inboxes.push(Mutex::new(None));
+        let (reply_tx, replies) = channel();
+        let worker =
+            Arc::new(Worker { inboxes, replies: Mutex::new(reply_tx), fp: FixedPoint::new(frac_bits) });
+        // An idle session waits on its user, not on the network: a long receive timeout.
+        let mesh = local_mesh(backend.transport_parties(), Some(Duration::from_secs(7 * 24 * 3600)));
+        let threads = mesh
+            .into_iter()
+            .map(|t| {
+                let w = Arc::clone(&worker);
+                std::thread::spawn(move || {
+                    let _ = run_party(backend, Box::new(t), &*w);
+                })
+            })
+            .collect();
+        Ok(Session {
+            inboxes: senders,
+            replies: Mutex::new(replies),
+            threads,
+            next: 0,
+            broken: None,
+            backend,
+        })
+    }
+
+    /// The protocol's name.
+    #[getter]
+    fn protocol(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    /// Shares `data` (flat, row-major, of `shape`) from party `owner`: `(handle, shape)`.
+    fn share(
+        &mut self,
+        py: Python<'_>,
+        data: Vec<f64>,
+        shape: Vec<usize>,
+        owner: usize,
+    ) -> PyResult<(u64, Vec<usize>)> {
+        if owner >= self.backend.compute_parties() {
+            return Err(BadInputError::new_err(format!(
+                "owner {owner} is not a compute party of {} (0 to {})",
+                self.backend.name(),
+                self.backend.compute_parties() - 1
+            )));
+        }
+        if data.len() != shape.iter().product::<usize>() || data.iter().any(|v| !v.is_finite()) {
+            return Err(BadInputError::new_err(
+                "the data does not fit its shape or holds a value that is not finite",
+            ));
+        }
+        let id = self.fresh();
+        let answers = self.send(py, Cmd::Share { id, owner, data: Some(Arc::new(data)), shape })?;
+        Ok((id, answers[0].shape.clone()))
+    }
+
+    /// Applies operation `name` to the handles `args`: `(handle, shape)`.
+    #[pyo3(signature = (name, args, value=None, axis=None, shape=None))]
+    fn apply(
+        &mut self,
+        py: Python<'_>,
+        name: &str,
+        args: Vec<u64>,
+        value: Option<f64>,
+        axis: Option<usize>,
+        shape: Option<Vec<usize>>,
+    ) -> PyResult<(u64, Vec<usize>)> {
+        let op = op_from(name, value, axis, shape)?;
+        let id = self.fresh();
+        let answers = self.send(py, Cmd::Apply { id, op, args })?;
+        Ok((id, answers[0].shape.clone()))
+    }
+
+    /// Gathers elements by flat index (`indices`, giving `shape`): indexing and transposes.
+    fn take(
+        &mut self,
+        py: Python<'_>,
+        arg: u64,
+        indices: Vec<usize>,
+        shape: Vec<usize>,
+    ) -> PyResult<(u64, Vec<usize>)> {
+        let id = self.fresh();
+        let answers =
+            self.send(py, Cmd::Apply { id, op: Op::Take(Arc::new(indices), shape), args: vec![arg] })?;
+        Ok((id, answers[0].shape.clone()))
+    }
+
+    /// Opens a tensor to every party (`to` = None) or to one: the values and the shape.
+    #[pyo3(signature = (arg, to=None))]
+    fn reveal(&mut self, py: Python<'_>, arg: u64, to: Option<usize>) -> PyResult<Outcome> {
+        if to.is_some_and(|t| t >= self.backend.compute_parties()) {
+            return Err(BadInputError::new_err("no such party"));
+        }
+        let answers = self.send(py, Cmd::Reveal { id: arg, to })?;
+        let values = answers.iter().find_map(|a| a.values.clone());
+        Ok((arg, answers[0].shape.clone(), values))
+    }
+
+    /// Forgets a tensor at every party.
+    fn free(&mut self, py: Python<'_>, arg: u64) -> PyResult<()> {
+        if self.broken.is_none() {
+            self.send(py, Cmd::Free { id: arg })?;
+        }
+        Ok(())
+    }
+
+    /// `(rounds, bytes sent per compute party)` so far.
+    fn stats(&mut self, py: Python<'_>) -> PyResult<(u64, Vec<u64>)> {
+        let answers = self.send(py, Cmd::Stats)?;
+        Ok((
+            answers.iter().map(|a| a.rounds).max().unwrap_or(0),
+            answers.iter().map(|a| a.bytes_sent).collect(),
+        ))
+    }
+
+    /// Stops the party threads. The session cannot be used afterwards.
+    fn close(&mut self, py: Python<'_>) {
+        if self.broken.is_none() {
+            self.broken = Some("closed by the user".into());
+        }
+        py.allow_threads(|| self.shutdown());
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
