@@ -61,6 +61,15 @@ def _array(x: Any, what: str) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
+def _bytes(a: np.ndarray) -> bytes:
+    """A float64 array as little-endian bytes (what the native module reads)."""
+    return np.ascontiguousarray(a, dtype="<f8").tobytes()
+
+
+def _from_bytes(b: bytes, shape: Sequence[int]) -> np.ndarray:
+    return np.frombuffer(b, dtype="<f8").reshape(shape).copy()
+
+
 def _is_torch_module(model: Any) -> bool:
     return type(model).__module__.startswith("torch") or any(
         c.__module__.startswith("torch.nn") for c in type(model).__mro__
@@ -130,8 +139,8 @@ def infer(
     (name, op, bytes, rounds, seconds per layer).
     """
     a = _array(x, "the input")
-    data, shape, rep = _native.infer(_model_arg(model, a), a.ravel().tolist(), list(a.shape), protocol, frac_bits)
-    out = np.asarray(data, dtype=np.float64).reshape(shape)
+    data, shape, rep = _native.infer(_model_arg(model, a), _bytes(a), list(a.shape), protocol, frac_bits)
+    out = _from_bytes(data, shape)
     return (out, rep) if report else out
 
 
@@ -206,9 +215,9 @@ def train(
     arg = _model_arg(model, Xa[: min(batch_size, len(Xa))])
     onnx_bytes, stats = _native.train(
         arg,
-        Xa.ravel().tolist(),
+        _bytes(Xa),
         list(Xa.shape),
-        ya.ravel().tolist(),
+        _bytes(ya),
         list(ya.shape),
         loss,
         int(epochs),
@@ -431,7 +440,7 @@ class Session:
     def share(self, x: Any, owner: int = 0) -> SecretTensor:
         """Secret-shares ``x`` (a number or array) from party ``owner``: only it sees ``x``."""
         a = _array(x, "the value")
-        handle, shape = self._native.share(a.ravel().tolist(), list(a.shape), int(owner))
+        handle, shape = self._native.share(_bytes(a), list(a.shape), int(owner))
         return SecretTensor(self, handle, shape)
 
     def stats(self) -> Tuple[int, List[int]]:
@@ -451,7 +460,7 @@ class Session:
 
     def _reveal(self, t: SecretTensor, party: Optional[int]) -> np.ndarray:
         _, shape, values = self._native.reveal(t._handle, party)
-        return np.asarray(values, dtype=np.float64).reshape(shape)
+        return _from_bytes(values, shape)
 
     def _release(self, handle: int) -> None:
         try:

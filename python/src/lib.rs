@@ -1,8 +1,8 @@
 //! The native half of Musket's Python package (`musket._native`): private inference, training
 //! and the millionaires' problem with every party as a thread of the calling process, and a
 //! session of party threads that runs one secure operation per call (the tensor API). Every
-//! call that runs a protocol releases the GIL. Arrays cross the boundary as flat f64 lists
-//! with a shape; `musket/__init__.py` turns them into numpy arrays.
+//! call that runs a protocol releases the GIL. Arrays cross the boundary as little-endian f64
+//! bytes with a shape (no per-element Python objects); `musket/__init__.py` turns them into numpy arrays.
 
 use musket_cli::training::{
     audit_training, encode_labels, prepare, OptimizerName, OwnerRows, Split, Training, DATA_OWNER,
@@ -21,6 +21,19 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 mod session;
+
+// The protocols allocate and free tensors of megabytes at every operation; mimalloc with
+// purging off reuses freed pages instead of faulting fresh ones in (as the `musket` binary).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+#[allow(unsafe_code)]
+fn keep_freed_memory() {
+    // SAFETY: mi_option_set stores an integer option; -1 is a documented value of this one.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+}
 
 create_exception!(_native, MusketError, PyException, "Any error Musket reports.");
 create_exception!(_native, BadModelError, MusketError, "The model cannot be read, imported or trained.");
@@ -74,6 +87,26 @@ pub(crate) fn backend(name: &str) -> PyResult<Backend> {
     name.parse::<Backend>().map_err(BadInputError::new_err)
 }
 
+/// Little-endian f64 bytes (numpy's `tobytes()` of a float64 array) as values.
+pub(crate) fn f64s(bytes: &[u8], what: &str) -> PyResult<Vec<f64>> {
+    if !bytes.len().is_multiple_of(8) {
+        return Err(BadInputError::new_err(format!(
+            "{what}: {} bytes is not a whole number of float64",
+            bytes.len()
+        )));
+    }
+    Ok(bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())
+}
+
+/// Values as little-endian f64 bytes.
+pub(crate) fn f64_bytes<'py>(py: Python<'py>, values: &[f64]) -> Bound<'py, PyBytes> {
+    let mut out = Vec::with_capacity(values.len() * 8);
+    for v in values {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    PyBytes::new(py, &out)
+}
+
 fn tensor(data: Vec<f64>, shape: Vec<usize>, what: &str) -> PyResult<FloatTensor> {
     if data.iter().any(|v| !v.is_finite()) {
         return Err(BadInputError::new_err(format!("{what} holds a value that is not finite")));
@@ -125,14 +158,14 @@ impl Job for Inference<'_> {
 fn infer<'py>(
     py: Python<'py>,
     model: &Bound<'py, PyAny>,
-    data: Vec<f64>,
+    data: &[u8],
     shape: Vec<usize>,
     protocol: &str,
     frac_bits: u32,
-) -> PyResult<(Vec<f64>, Vec<usize>, Bound<'py, PyDict>)> {
+) -> PyResult<(Bound<'py, PyBytes>, Vec<usize>, Bound<'py, PyDict>)> {
     let backend = backend(protocol)?;
     let fp = check_frac_bits(frac_bits)?;
-    let input = tensor(data, shape, "the input")?;
+    let input = tensor(f64s(data, "the input")?, shape, "the input")?;
     let model = load_model(model, MAX_FILE)?;
     let result = py.allow_threads(|| -> Result<_, PyErr> {
         let graph = model
@@ -179,7 +212,7 @@ fn infer<'py>(
         .collect();
     report.set_item("layers", per_layer)?;
     report.set_item("frac_bits", fp.frac_bits())?;
-    Ok((out.data, out.shape, report))
+    Ok((f64_bytes(py, &out.data), out.shape, report))
 }
 
 /// Yao's millionaires' problem: `"alice"`, `"bob"` or `"equal"`.
@@ -212,9 +245,9 @@ type EpochRow = (usize, Option<f64>, f64, u64, u64);
 fn train<'py>(
     py: Python<'py>,
     model: &Bound<'py, PyAny>,
-    data: Vec<f64>,
+    data: &[u8],
     data_shape: Vec<usize>,
-    labels: Vec<f64>,
+    labels: &[u8],
     label_shape: Vec<usize>,
     loss: &str,
     epochs: usize,
@@ -237,8 +270,8 @@ fn train<'py>(
     }
     .with(momentum)
     .map_err(|e| BadInputError::new_err(e.to_string()))?;
-    let x = tensor(data, data_shape, "the data")?;
-    let raw_labels = tensor(labels, label_shape, "the labels")?;
+    let x = tensor(f64s(data, "the data")?, data_shape, "the data")?;
+    let raw_labels = tensor(f64s(labels, "the labels")?, label_shape, "the labels")?;
     let model = load_model(model, MAX_FILE)?;
     let rows = *x.shape.first().ok_or_else(|| BadInputError::new_err("the data has no rows"))?;
     let (bytes, epochs) = py.allow_threads(|| -> PyResult<_> {
@@ -290,6 +323,7 @@ fn train<'py>(
 /// The extension module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    keep_freed_memory();
     m.add_function(wrap_pyfunction!(infer, m)?)?;
     m.add_function(wrap_pyfunction!(millionaires, m)?)?;
     m.add_function(wrap_pyfunction!(train, m)?)?;

@@ -4,13 +4,15 @@
 //! The 2PC dealer is a thread too. Shares never leave their party's thread; only `reveal`
 //! answers carry values.
 
-use crate::{backend, mpc_error, BadInputError, MusketError};
+use crate::{backend, f64_bytes, f64s, mpc_error, BadInputError, MusketError};
 use musket_core::{MpcError, Protocol, Share};
 use musket_net::local_mesh;
 use musket_nn as nn;
 use musket_ring::{FixedPoint, RingTensor};
 use musket_session::{run_party, Backend, Job};
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
@@ -82,14 +84,14 @@ fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, MpcError> {
     musket_graph::broadcast_shapes(a, b).map_err(|e| usage(e.to_string()))
 }
 
-fn widen<P: Protocol>(p: &P, x: &P::Share, shape: &[usize]) -> Result<P::Share, MpcError> {
+fn widen<'a, P: Protocol>(p: &P, x: &'a P::Share, shape: &[usize]) -> Result<Cow<'a, P::Share>, MpcError> {
     if x.shape() == shape {
-        return Ok(x.clone());
+        return Ok(Cow::Borrowed(x));
     }
     // Align the ranks first (numpy prepends size-1 axes).
     let mut aligned = vec![1; shape.len().saturating_sub(x.shape().len())];
     aligned.extend_from_slice(x.shape());
-    p.linear(x, &|t| nn::broadcast(&t.reshape(&aligned)?, shape))
+    Ok(Cow::Owned(p.linear(x, &|t| nn::broadcast(&t.reshape(&aligned)?, shape))?))
 }
 
 fn apply<P: Protocol>(p: &mut P, fp: FixedPoint, op: &Op, args: &[&P::Share]) -> Result<P::Share, MpcError> {
@@ -110,29 +112,30 @@ fn apply<P: Protocol>(p: &mut P, fp: FixedPoint, op: &Op, args: &[&P::Share]) ->
             let y = second()?;
             let shape = broadcast_shape(x.shape(), y.shape())?;
             let (a, b) = (widen(p, x, &shape)?, widen(p, y, &shape)?);
+            let (a, b) = (a.as_ref(), b.as_ref());
             match op {
-                Op::Add => p.add(&a, &b)?,
-                Op::Sub => p.sub(&a, &b)?,
-                Op::Mul => musket_core::mul_fixed(p, fp, &a, &b)?,
-                Op::Div => nn::div(p, fp, &a, &b)?,
+                Op::Add => p.add(a, b)?,
+                Op::Sub => p.sub(a, b)?,
+                Op::Mul => musket_core::mul_fixed(p, fp, a, b)?,
+                Op::Div => nn::div(p, fp, a, b)?,
                 Op::Less => {
-                    let c = nn::lt(p, &a, &b)?;
+                    let c = nn::lt(p, a, b)?;
                     real(p, c)?
                 }
                 Op::Greater => {
-                    let c = nn::gt(p, &a, &b)?;
+                    let c = nn::gt(p, a, b)?;
                     real(p, c)?
                 }
                 Op::LessEqual => {
-                    let c = nn::le(p, &a, &b)?;
+                    let c = nn::le(p, a, b)?;
                     real(p, c)?
                 }
                 Op::GreaterEqual => {
-                    let c = nn::ge(p, &a, &b)?;
+                    let c = nn::ge(p, a, b)?;
                     real(p, c)?
                 }
                 _ => {
-                    let c = nn::eq(p, &a, &b)?;
+                    let c = nn::eq(p, a, b)?;
                     real(p, c)?
                 }
             }
@@ -218,21 +221,20 @@ impl Job for Worker {
                         shares.insert(id, s);
                     }
                     Cmd::Apply { id, op, args } => {
-                        let operands: Vec<P::Share> = args
+                        let refs: Vec<&P::Share> = args
                             .iter()
-                            .map(|a| shares.get(a).cloned().ok_or_else(|| usage("unknown tensor")))
+                            .map(|a| shares.get(a).ok_or_else(|| usage("unknown tensor")))
                             .collect::<Result<_, _>>()?;
-                        let refs: Vec<&P::Share> = operands.iter().collect();
                         let out = apply(p, fp, &op, &refs)?;
                         answer.shape = out.shape().to_vec();
                         shares.insert(id, out);
                     }
                     Cmd::Reveal { id, to } => {
-                        let x = shares.get(&id).ok_or_else(|| usage("unknown tensor"))?.clone();
+                        let x = shares.get(&id).ok_or_else(|| usage("unknown tensor"))?;
                         answer.shape = x.shape().to_vec();
                         answer.values = match to {
-                            None => Some(fp.decode(p.reveal(&x)?.data())),
-                            Some(party) => p.reveal_to(&x, party)?.map(|t| fp.decode(t.data())),
+                            None => Some(fp.decode(p.reveal(x)?.data())),
+                            Some(party) => p.reveal_to(x, party)?.map(|t| fp.decode(t.data())),
                         };
                     }
                     Cmd::Free { id } => {
@@ -275,7 +277,7 @@ pub(crate) struct Session {
 }
 
 /// What a call gives back: the shape, and the values when something was revealed to us.
-type Outcome = (u64, Vec<usize>, Option<Vec<f64>>);
+type Outcome<'py> = (u64, Vec<usize>, Option<Bound<'py, PyBytes>>);
 
 impl Session {
     fn send(&mut self, py: Python<'_>, cmd: Cmd) -> PyResult<Vec<Answer>> {
@@ -421,10 +423,11 @@ impl Session {
     fn share(
         &mut self,
         py: Python<'_>,
-        data: Vec<f64>,
+        data: &[u8],
         shape: Vec<usize>,
         owner: usize,
     ) -> PyResult<(u64, Vec<usize>)> {
+        let data = f64s(data, "the value")?;
         if owner >= self.backend.compute_parties() {
             return Err(BadInputError::new_err(format!(
                 "owner {owner} is not a compute party of {} (0 to {})",
@@ -475,12 +478,12 @@ impl Session {
 
     /// Opens a tensor to every party (`to` = None) or to one: the values and the shape.
     #[pyo3(signature = (arg, to=None))]
-    fn reveal(&mut self, py: Python<'_>, arg: u64, to: Option<usize>) -> PyResult<Outcome> {
+    fn reveal<'py>(&mut self, py: Python<'py>, arg: u64, to: Option<usize>) -> PyResult<Outcome<'py>> {
         if to.is_some_and(|t| t >= self.backend.compute_parties()) {
             return Err(BadInputError::new_err("no such party"));
         }
         let answers = self.send(py, Cmd::Reveal { id: arg, to })?;
-        let values = answers.iter().find_map(|a| a.values.clone());
+        let values = answers.iter().find_map(|a| a.values.as_ref()).map(|v| f64_bytes(py, v));
         Ok((arg, answers[0].shape.clone(), values))
     }
 
