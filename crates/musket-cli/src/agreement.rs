@@ -4,25 +4,29 @@
 //! differently, one party started with another command) fails at once with a message that
 //! says what differs, instead of a confusing protocol error later.
 
+use crate::config::{parse_cluster, PARTIES};
 use anyhow::{bail, Context, Result};
-use musket_net::{TlsTransport, Transport};
+use musket_net::{TlsConfig, TlsTransport, Transport, DEFAULT_MAX_FRAME};
+use musket_session::Backend;
 use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Duration;
 
 /// What a party runs, as told to its peers.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub(crate) struct JobDescriptor {
+pub struct JobDescriptor {
     /// The binary's version.
-    pub(crate) version: String,
+    pub version: String,
     /// `2pc` or `3pc`.
-    pub(crate) protocol: String,
+    pub protocol: String,
     /// SHA-256 of the shared part of the cluster file (protocol, each party's id, address and
     /// certificate), in hex; local settings (listen address, timeouts, buffer cap) are not part
     /// of it.
-    pub(crate) cluster: String,
+    pub cluster: String,
     /// The subcommand.
-    pub(crate) command: String,
+    pub command: String,
     /// Its public parameters, as `name=value` pairs.
-    pub(crate) params: Vec<String>,
+    pub params: Vec<String>,
 }
 
 impl JobDescriptor {
@@ -36,7 +40,7 @@ impl JobDescriptor {
 }
 
 /// The cluster digest of [`JobDescriptor::cluster`].
-pub(crate) fn cluster_digest(protocol: &str, parties: &[(usize, String, Vec<u8>)]) -> String {
+pub fn cluster_digest(protocol: &str, parties: &[(usize, String, Vec<u8>)]) -> String {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     ctx.update(b"musket cluster v1\0");
     ctx.update(protocol.as_bytes());
@@ -57,12 +61,7 @@ const MAX_DESCRIPTOR: usize = 4096;
 /// error naming the peer and what differs. No abort is sent: every party receives every
 /// descriptor and finds the difference from its own side (an abort could overtake a
 /// descriptor and make a peer report this party's view instead of its own).
-pub(crate) fn agree(
-    transport: &mut TlsTransport,
-    me: usize,
-    parties: usize,
-    mine: &JobDescriptor,
-) -> Result<()> {
+pub fn agree(transport: &mut TlsTransport, me: usize, parties: usize, mine: &JobDescriptor) -> Result<()> {
     let bytes = serde_json::to_vec(mine)?;
     for peer in (0..parties).filter(|&p| p != me) {
         transport.send(peer, bytes.clone())?;
@@ -109,6 +108,89 @@ fn check(peer: usize, got: &[u8], mine: &JobDescriptor) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A party's view of its cluster: the protocol, its TLS configuration, and the digest of the
+/// cluster's shared part (see [`JobDescriptor::cluster`]).
+pub struct Loaded {
+    /// The protocol.
+    pub backend: Backend,
+    /// This party's TLS configuration.
+    pub tls: TlsConfig,
+    /// The digest of the cluster's shared part.
+    pub digest: String,
+}
+
+/// Reads the cluster file, the certificates and this party's key (`party<id>.key` beside the
+/// cluster file unless `key` is given), checking them as they are read.
+pub fn load(config: &Path, id: usize, key: Option<&Path>) -> Result<Loaded> {
+    let text =
+        std::fs::read_to_string(config).with_context(|| format!("cannot read {}", config.display()))?;
+    let file = parse_cluster(&text).with_context(|| format!("invalid cluster file {}", config.display()))?;
+    if id >= PARTIES {
+        bail!("--id {id} is not a party of this cluster");
+    }
+    let entries = &file.party;
+    let dir = config.parent().unwrap_or(Path::new("."));
+    let listen = entries[id].listen.clone();
+    let mut parties = Vec::new();
+    let mut ders: Vec<(usize, String, Vec<u8>)> = Vec::new();
+    for p in entries {
+        let cert_path = dir.join(&p.certificate);
+        let pem = crate::files::read_bounded(&cert_path, "certificate", 1 << 20)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .with_context(|| {
+                format!("cannot read the certificate of party {} at {}", p.id, cert_path.display())
+            })?;
+        let der = musket_net::certificate_from_pem(&pem)
+            .with_context(|| format!("the certificate of party {} ({})", p.id, cert_path.display()))?;
+        if let Some((other, _, _)) = ders.iter().find(|(_, _, d)| d.as_slice() == der.as_ref()) {
+            bail!(
+                "parties {other} and {} have the same certificate ({}): each party needs its own",
+                p.id,
+                cert_path.display()
+            );
+        }
+        ders.push((p.id, p.address.clone(), der.as_ref().to_vec()));
+        parties.push((p.address.clone(), pem));
+    }
+    let digest = cluster_digest(file.protocol.name(), &ders);
+    let key_path = key.map(Path::to_path_buf).unwrap_or_else(|| dir.join(format!("party{id}.key")));
+    let key_pem = std::fs::read_to_string(&key_path)
+        .with_context(|| format!("cannot read key file {}", key_path.display()))?;
+    let mut tls = TlsConfig::from_pem(id, parties, &key_pem)?;
+    tls.timeout = Duration::from_secs(file.timeout_secs);
+    tls.connect_timeout = Duration::from_secs(file.connect_timeout_secs);
+    tls.max_frame = DEFAULT_MAX_FRAME;
+    tls.listen = listen;
+    if let Some(mb) = file.max_buffered_mb {
+        tls.max_buffered = mb << 20;
+    }
+    Ok(Loaded { backend: file.protocol, tls, digest })
+}
+
+/// Loads the cluster, connects to every peer over mutual TLS and checks that all parties run
+/// `command` with the same public `params` (and the same version and cluster): the set-up of
+/// every `musket party` job and of the Python package's cluster sessions.
+pub fn connect(
+    config: &Path,
+    id: usize,
+    key: Option<&Path>,
+    command: &str,
+    params: Vec<String>,
+) -> Result<(Backend, TlsTransport)> {
+    let Loaded { backend, tls, digest } = load(config, id, key)?;
+    let mut transport = TlsTransport::connect(tls)?;
+    let mine = JobDescriptor {
+        version: env!("CARGO_PKG_VERSION").into(),
+        protocol: backend.name().into(),
+        cluster: digest,
+        command: command.into(),
+        params,
+    };
+    agree(&mut transport, id, PARTIES, &mine)?;
+    Ok((backend, transport))
 }
 
 #[cfg(test)]

@@ -3,14 +3,13 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
-use musket_cli::config::{parse_cluster, ClusterFile, PartyEntry, PARTIES};
+use musket_cli::config::{ClusterFile, PartyEntry, PARTIES};
 use musket_cli::yao::{check_amount, verdict, Millionaires, ALICE, BOB};
 use musket_core::{lt, MpcError, Protocol};
-use musket_net::{generate_identity, TlsConfig, TlsTransport, DEFAULT_MAX_FRAME};
+use musket_net::{generate_identity, TlsTransport};
 use musket_ring::RingTensor;
 use musket_session::{run_party as run_one, Backend, Job};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// What a party of a cluster runs.
 #[derive(Subcommand, Debug, Clone)]
@@ -155,61 +154,6 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
     }
 }
 
-/// A party's view of its cluster: the protocol, its TLS configuration, and the digest of the
-/// cluster's shared part (see [`crate::agreement::JobDescriptor::cluster`]).
-struct Loaded {
-    backend: Backend,
-    tls: TlsConfig,
-    digest: String,
-}
-
-fn load(config: &Path, id: usize, key: Option<&Path>) -> Result<Loaded> {
-    let text =
-        std::fs::read_to_string(config).with_context(|| format!("cannot read {}", config.display()))?;
-    let file = parse_cluster(&text).with_context(|| format!("invalid cluster file {}", config.display()))?;
-    if id >= PARTIES {
-        bail!("--id {id} is not a party of this cluster");
-    }
-    let entries = &file.party;
-    let dir = config.parent().unwrap_or(Path::new("."));
-    let listen = entries[id].listen.clone();
-    let mut parties = Vec::new();
-    let mut ders: Vec<(usize, String, Vec<u8>)> = Vec::new();
-    for p in entries {
-        let cert_path = dir.join(&p.certificate);
-        let pem = musket_cli::files::read_bounded(&cert_path, "certificate", 1 << 20)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .with_context(|| {
-                format!("cannot read the certificate of party {} at {}", p.id, cert_path.display())
-            })?;
-        let der = musket_net::certificate_from_pem(&pem)
-            .with_context(|| format!("the certificate of party {} ({})", p.id, cert_path.display()))?;
-        if let Some((other, _, _)) = ders.iter().find(|(_, _, d)| d.as_slice() == der.as_ref()) {
-            bail!(
-                "parties {other} and {} have the same certificate ({}): each party needs its own",
-                p.id,
-                cert_path.display()
-            );
-        }
-        ders.push((p.id, p.address.clone(), der.as_ref().to_vec()));
-        parties.push((p.address.clone(), pem));
-    }
-    let digest = crate::agreement::cluster_digest(file.protocol.name(), &ders);
-    let key_path = key.map(Path::to_path_buf).unwrap_or_else(|| dir.join(format!("party{id}.key")));
-    let key_pem = std::fs::read_to_string(&key_path)
-        .with_context(|| format!("cannot read key file {}", key_path.display()))?;
-    let mut tls = TlsConfig::from_pem(id, parties, &key_pem)?;
-    tls.timeout = Duration::from_secs(file.timeout_secs);
-    tls.connect_timeout = Duration::from_secs(file.connect_timeout_secs);
-    tls.max_frame = DEFAULT_MAX_FRAME;
-    tls.listen = listen;
-    if let Some(mb) = file.max_buffered_mb {
-        tls.max_buffered = mb << 20;
-    }
-    Ok(Loaded { backend: file.protocol, tls, digest })
-}
-
 /// The public description of a job, which every party must share.
 fn describe(job: &PartyJob) -> (String, Vec<String>) {
     match job {
@@ -288,7 +232,8 @@ pub(crate) fn run_party(
     json: bool,
     job: PartyJob,
 ) -> Result<()> {
-    let Loaded { backend, tls, digest } = load(config, id, key)?;
+    let musket_cli::agreement::Loaded { backend, tls, digest } =
+        musket_cli::agreement::load(config, id, key)?;
     let role = match (backend, id) {
         (Backend::TwoPc, 2) => "dealer",
         (Backend::ThreePc, 2) => "helper",
@@ -329,14 +274,14 @@ pub(crate) fn run_party(
     }
     let mut transport = TlsTransport::connect(tls)?;
     let (command, params) = describe(&job);
-    let mine = crate::agreement::JobDescriptor {
+    let mine = musket_cli::agreement::JobDescriptor {
         version: env!("CARGO_PKG_VERSION").into(),
         protocol: backend.name().into(),
         cluster: digest,
         command,
         params,
     };
-    crate::agreement::agree(&mut transport, id, PARTIES, &mine)?;
+    musket_cli::agreement::agree(&mut transport, id, PARTIES, &mine)?;
     let started = std::time::Instant::now();
     match job {
         PartyJob::Infer { model, input, output, batch_slice, no_range_check, max_file_mb } => {

@@ -1,7 +1,6 @@
 //! `musket`: secure multi-party computation from one binary. Every role (compute party,
 //! dealer, input owner) is this program; the local mode runs all parties as threads.
 
-mod agreement;
 mod bench;
 mod cluster;
 mod infer;
