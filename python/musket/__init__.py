@@ -409,8 +409,9 @@ class SecretTensor:
         """Opens the value to every party and returns it."""
         return self._session._reveal(self, None)
 
-    def reveal_to(self, party: int) -> np.ndarray:
-        """Opens the value to ``party`` only (in a local session, returned to the caller)."""
+    def reveal_to(self, party: int) -> Optional[np.ndarray]:
+        """Opens the value to ``party`` only: the value there (in a local session, which runs
+        every party, always), ``None`` at the other parties of a cluster session."""
         return self._session._reveal(self, party)
 
 
@@ -421,9 +422,24 @@ class Session:
     Secret tensors come from :meth:`share`; operations run securely as they are called.
     """
 
-    def __init__(self, protocol: str = "3pc", frac_bits: int = 16):
-        self._native = _native.Session(protocol, frac_bits)
-        self.protocol = protocol
+    def __init__(self, protocol: str = "3pc", frac_bits: int = 16, _native_session: Any = None):
+        self._native = _native_session if _native_session is not None else _native.Session(protocol, frac_bits)
+        self.protocol = self._native.protocol
+
+    @classmethod
+    def from_cluster(cls, config: str, party: int, key: Optional[str] = None, frac_bits: int = 16) -> "Session":
+        """One party of a session whose parties are separate processes (or machines) over the
+        mutual-TLS cluster of ``config`` (made by ``musket cluster init``), as CrypTen runs one
+        process per party: every party runs the same script, and the owner of each shared
+        value passes it while the others pass ``None`` with its shape. In 2PC, party 2 (the
+        dealer) serves the others until they close and gets back a closed session."""
+        native = _native.Session.from_cluster(os.fspath(config), int(party), None if key is None else os.fspath(key), frac_bits)
+        return cls(_native_session=native)
+
+    @property
+    def party(self) -> Optional[int]:
+        """This process's party in a cluster session (``None`` in a local one)."""
+        return self._native.party
 
     def __enter__(self) -> "Session":
         return self
@@ -437,8 +453,15 @@ class Session:
         if native is not None:
             native.close()
 
-    def share(self, x: Any, owner: int = 0) -> SecretTensor:
-        """Secret-shares ``x`` (a number or array) from party ``owner``: only it sees ``x``."""
+    def share(self, x: Any, owner: int = 0, shape: Optional[Sequence[int]] = None) -> SecretTensor:
+        """Secret-shares ``x`` (a number or array) from party ``owner``: only it sees ``x``.
+
+        In a cluster session the other parties pass ``None`` and the value's ``shape``."""
+        if x is None:
+            if shape is None:
+                raise BadInputError("a party that does not own the value gives its shape")
+            handle, out = self._native.share(None, [int(d) for d in shape], int(owner))
+            return SecretTensor(self, handle, out)
         a = _array(x, "the value")
         handle, shape = self._native.share(_bytes(a), list(a.shape), int(owner))
         return SecretTensor(self, handle, shape)
@@ -458,9 +481,9 @@ class Session:
         handle, shape = self._native.take(t._handle, index.ravel().tolist(), list(index.shape))
         return SecretTensor(self, handle, shape)
 
-    def _reveal(self, t: SecretTensor, party: Optional[int]) -> np.ndarray:
+    def _reveal(self, t: SecretTensor, party: Optional[int]) -> Optional[np.ndarray]:
         _, shape, values = self._native.reveal(t._handle, party)
-        return _from_bytes(values, shape)
+        return None if values is None else _from_bytes(values, shape)
 
     def _release(self, handle: int) -> None:
         try:

@@ -274,6 +274,8 @@ pub(crate) struct Session {
     next: u64,
     broken: Option<String>,
     backend: Backend,
+    /// This process's party in a cluster session; `None` for a local one (all parties).
+    party: Option<usize>,
 }
 
 /// What a call gives back: the shape, and the values when something was revealed to us.
@@ -292,11 +294,11 @@ impl Session {
                 }
             }
             let replies = self.replies.lock().map_err(|_| MpcError::Usage("poisoned".into()))?;
-            let mut answers: Vec<Option<Answer>> = (0..n).map(|_| None).collect();
+            let mut answers: Vec<(usize, Answer)> = Vec::with_capacity(n);
             let mut first_error: Option<MpcError> = None;
             for _ in 0..n {
                 match replies.recv() {
-                    Ok((party, Ok(a))) => answers[party] = Some(a),
+                    Ok((party, Ok(a))) => answers.push((party, a)),
                     Ok((_, Err(e))) => {
                         let root = !e.is_peer_abort();
                         if first_error.is_none() || root {
@@ -311,7 +313,11 @@ impl Session {
             }
             match first_error {
                 Some(e) => Err(e),
-                None => Ok(answers.into_iter().map(|a| a.unwrap_or_default()).collect()),
+                None => {
+                    // In party order (a cluster session has only this party's answer).
+                    answers.sort_by_key(|(party, _)| *party);
+                    Ok(answers.into_iter().map(|(_, a)| a).collect())
+                }
             }
         });
         result.map_err(|e| {
@@ -410,7 +416,66 @@ impl Session {
             next: 0,
             broken: None,
             backend,
+            party: None,
         })
+    }
+
+    /// One party of a session whose parties are separate processes over the TLS cluster of
+    /// `config` (as `musket party`): every party runs the same script. In 2PC, party 2 (the
+    /// dealer) serves the other two until they close, then returns a closed session.
+    #[staticmethod]
+    #[pyo3(signature = (config, party, key=None, frac_bits=16))]
+    fn from_cluster(
+        py: Python<'_>,
+        config: std::path::PathBuf,
+        party: usize,
+        key: Option<std::path::PathBuf>,
+        frac_bits: u32,
+    ) -> PyResult<Self> {
+        if !(14..=18).contains(&frac_bits) {
+            return Err(BadInputError::new_err("frac_bits must be from 14 to 18"));
+        }
+        let params = vec![format!("frac_bits={frac_bits}")];
+        let (backend, transport) = py
+            .allow_threads(|| {
+                musket_cli::agreement::connect(&config, party, key.as_deref(), "python-session", params)
+            })
+            .map_err(|e| crate::PeerError::new_err(format!("{e:#}")))?;
+        let computes = party < backend.compute_parties();
+        let mut inboxes: Vec<Mutex<Option<Receiver<Cmd>>>> = (0..3).map(|_| Mutex::new(None)).collect();
+        let mut senders = Vec::new();
+        if computes {
+            let (tx, rx) = channel();
+            senders.push(tx);
+            inboxes[party] = Mutex::new(Some(rx));
+        }
+        let (reply_tx, replies) = channel();
+        let worker =
+            Arc::new(Worker { inboxes, replies: Mutex::new(reply_tx), fp: FixedPoint::new(frac_bits) });
+        let thread = std::thread::spawn(move || {
+            let _ = run_party(backend, Box::new(transport), &*worker);
+        });
+        let mut session = Session {
+            inboxes: senders,
+            replies: Mutex::new(replies),
+            threads: vec![thread],
+            next: 0,
+            broken: None,
+            backend,
+            party: Some(party),
+        };
+        if !computes {
+            // The dealer: serve until the compute parties close.
+            py.allow_threads(|| session.shutdown());
+            session.broken = Some("this party is the 2PC dealer: it computes nothing".into());
+        }
+        Ok(session)
+    }
+
+    /// This process's party (None in a local session, which runs them all).
+    #[getter]
+    fn party(&self) -> Option<usize> {
+        self.party
     }
 
     /// The protocol's name.
@@ -420,14 +485,22 @@ impl Session {
     }
 
     /// Shares `data` (flat, row-major, of `shape`) from party `owner`: `(handle, shape)`.
+    /// In a cluster session the other parties give `None`.
+    #[pyo3(signature = (data, shape, owner))]
     fn share(
         &mut self,
         py: Python<'_>,
-        data: &[u8],
+        data: Option<&[u8]>,
         shape: Vec<usize>,
         owner: usize,
     ) -> PyResult<(u64, Vec<usize>)> {
-        let data = f64s(data, "the value")?;
+        let data = match data {
+            Some(d) => Some(f64s(d, "the value")?),
+            None if self.party.is_none_or(|me| me == owner) => {
+                return Err(BadInputError::new_err("the owner of a shared value must give it"))
+            }
+            None => None,
+        };
         if owner >= self.backend.compute_parties() {
             return Err(BadInputError::new_err(format!(
                 "owner {owner} is not a compute party of {} (0 to {})",
@@ -435,13 +508,15 @@ impl Session {
                 self.backend.compute_parties() - 1
             )));
         }
-        if data.len() != shape.iter().product::<usize>() || data.iter().any(|v| !v.is_finite()) {
-            return Err(BadInputError::new_err(
-                "the data does not fit its shape or holds a value that is not finite",
-            ));
+        if let Some(d) = &data {
+            if d.len() != shape.iter().product::<usize>() || d.iter().any(|v| !v.is_finite()) {
+                return Err(BadInputError::new_err(
+                    "the data does not fit its shape or holds a value that is not finite",
+                ));
+            }
         }
         let id = self.fresh();
-        let answers = self.send(py, Cmd::Share { id, owner, data: Some(Arc::new(data)), shape })?;
+        let answers = self.send(py, Cmd::Share { id, owner, data: data.map(Arc::new), shape })?;
         Ok((id, answers[0].shape.clone()))
     }
 

@@ -150,3 +150,36 @@ def test_torch_modules_in_and_out():
     # The given module is unchanged.
     with torch.no_grad():
         assert np.allclose(net(torch.tensor(X[:16])).numpy(), plain)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_one_process_per_party_over_tls(protocol, tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    musket_bin = os.path.join(ROOT, "target", "release", "musket")
+    if not os.path.exists(musket_bin):
+        pytest.skip("needs the musket binary (cargo build --release) to make a cluster")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        base = sock.getsockname()[1]
+    base = min(base, 65000)
+    subprocess.run([musket_bin, "cluster", "init", "--dir", str(tmp_path), "--protocol", protocol,
+                    "--base-port", str(base)], check=True, capture_output=True)
+    script = os.path.join(os.path.dirname(__file__), "cluster_party.py")
+    procs = [subprocess.Popen([sys.executable, script, str(tmp_path / "cluster.toml"), str(k)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for k in range(3)]
+    outs = []
+    for p in procs:
+        so, se = p.communicate(timeout=120)
+        assert p.returncode == 0, se
+        outs.append(json.loads(so.strip().splitlines()[-1]))
+    a = np.array([[1.0, -2.0], [3.0, 4.0]])
+    b = np.array([[0.5, 1.0], [-1.0, 2.0]])
+    computes = [0, 1, 2] if protocol == "3pc" else [0, 1]
+    for k in computes:
+        assert np.allclose(outs[k]["sum"], a + b, atol=1e-4)
+        assert np.allclose(outs[k]["relu_prod"], np.maximum(a @ b, 0), atol=1e-3)
+    assert np.allclose(outs[1]["only1"], a * b, atol=1e-3)
+    assert outs[0]["only1"] is None
