@@ -170,6 +170,22 @@ fn exp_nonpositive<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Resu
     mul_trunc(p, &r, &r, wf + EXTRA)
 }
 
+/// One Chebyshev doubling step from a product of two polynomials: `2 prod - v` (odd degree,
+/// `T_2k+1 = 2 T_k T_k+1 - v`) or `2 prod - 1` (even degree, `T_2k = 2 T_k^2 - 1`; `minus_one`
+/// is -1 at the product's scale).
+fn chebyshev_double<P: Protocol>(
+    p: &mut P,
+    prod: &P::Share,
+    minus: Option<&P::Share>,
+    minus_one: &musket_ring::RingTensor,
+) -> Result<P::Share> {
+    let two = p.scale(prod, 2)?;
+    match minus {
+        Some(v) => p.sub(&two, v),
+        None => p.add_public(&two, minus_one),
+    }
+}
+
 /// Where [`sigmoid`] stops approximating: beyond it, `1/(1 + e^|x|)` is below 4.6e-5.
 const SIGMOID_EDGE: f64 = 10.0;
 /// Chebyshev coefficients (T_0..T_12 on `v = |x| / 5 - 1`) of `t(u) = 1/(1 + e^u)` on
@@ -203,39 +219,28 @@ fn chebyshev_series<P: Protocol>(p: &mut P, fp: FixedPoint, v: &P::Share, coefs:
     }
     let shape = v.shape().to_vec();
     let f = fp.frac_bits();
-    let double = |p: &mut P,
-                  prod: &P::Share,
-                  minus: Option<&P::Share>,
-                  minus_one: &musket_ring::RingTensor|
-     -> Result<P::Share> {
-        let two = p.scale(prod, 2)?;
-        match minus {
-            Some(v) => p.sub(&two, v),
-            None => p.add_public(&two, minus_one),
-        }
-    };
     let one_f = filled(&shape, encode(fp, -1.0)?);
     let one_2f = filled(&shape, (1u64 << (2 * f)).wrapping_neg());
     let v2 = mul_trunc(p, v, v, f)?;
-    let t2 = double(p, &v2, None, &one_f)?;
+    let t2 = chebyshev_double(p, &v2, None, &one_f)?;
     let r = mul_trunc_many(p, &[(&t2, &t2), (&t2, v)], f)?;
-    let t4 = double(p, &r[0], None, &one_f)?;
-    let t3 = double(p, &r[1], Some(v), &one_f)?;
+    let t4 = chebyshev_double(p, &r[0], None, &one_f)?;
+    let t3 = chebyshev_double(p, &r[1], Some(v), &one_f)?;
     // Level 3: T_5 and T_6 are multiplied again (truncated); T_7 and T_8 stay at 2f bits.
     let r = mul_many(p, &[(&t3, &t2), (&t3, &t3), (&t4, &t3), (&t4, &t4)])?;
     let both = concat_shares(p, &[&r[0], &r[1]])?;
     let both = p.truncate(&both, f)?;
     let both = split_share(p, &both, &[shape.clone(), shape.clone()])?;
-    let t5 = double(p, &both[0], Some(v), &one_f)?;
-    let t6 = double(p, &both[1], None, &one_f)?;
+    let t5 = chebyshev_double(p, &both[0], Some(v), &one_f)?;
+    let t6 = chebyshev_double(p, &both[1], None, &one_f)?;
     let v_2f = p.scale(v, 1u64 << f)?;
-    let t7 = double(p, &r[2], Some(&v_2f), &one_2f)?;
-    let t8 = double(p, &r[3], None, &one_2f)?;
+    let t7 = chebyshev_double(p, &r[2], Some(&v_2f), &one_2f)?;
+    let t8 = chebyshev_double(p, &r[3], None, &one_2f)?;
     let r = mul_many(p, &[(&t5, &t4), (&t5, &t5), (&t6, &t5), (&t6, &t6)])?;
-    let t9 = double(p, &r[0], Some(&v_2f), &one_2f)?;
-    let t10 = double(p, &r[1], None, &one_2f)?;
-    let t11 = double(p, &r[2], Some(&v_2f), &one_2f)?;
-    let t12 = double(p, &r[3], None, &one_2f)?;
+    let t9 = chebyshev_double(p, &r[0], Some(&v_2f), &one_2f)?;
+    let t10 = chebyshev_double(p, &r[1], None, &one_2f)?;
+    let t11 = chebyshev_double(p, &r[2], Some(&v_2f), &one_2f)?;
+    let t12 = chebyshev_double(p, &r[3], None, &one_2f)?;
     // Sum at 3f bits: the f-bit polynomials scaled up by 2^f first.
     let at_f = [v, &t2, &t3, &t4, &t5, &t6];
     let at_2f = [&t7, &t8, &t9, &t10, &t11, &t12];
@@ -460,35 +465,24 @@ pub fn gelu<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P::S
     // again (T_2 to T_5) are truncated back to f bits; T_6 to T_10 are only summed, so they
     // stay at 2f bits and the weighted sum is truncated once (|T_k| <= 1 keeps every term
     // below 2^(3f + 1)): 4 truncations instead of 9.
-    let double = |p: &mut P,
-                  prod: &P::Share,
-                  minus: Option<&P::Share>,
-                  minus_one: &musket_ring::RingTensor|
-     -> Result<P::Share> {
-        let two = p.scale(prod, 2)?;
-        match minus {
-            Some(v) => p.sub(&two, v),
-            None => p.add_public(&two, minus_one),
-        }
-    };
     let one_f = filled(&shape, encode(fp, -1.0)?);
     let one_2f = filled(&shape, (1u64 << (2 * f)).wrapping_neg());
     let v2 = mul_trunc(p, &v, &v, f)?;
-    let t2 = double(p, &v2, None, &one_f)?;
+    let t2 = chebyshev_double(p, &v2, None, &one_f)?;
     let r = mul_trunc_many(p, &[(&t2, &t2), (&t2, &v)], f)?;
-    let t4 = double(p, &r[0], None, &one_f)?;
-    let t3 = double(p, &r[1], Some(&v), &one_f)?;
+    let t4 = chebyshev_double(p, &r[0], None, &one_f)?;
+    let t3 = chebyshev_double(p, &r[1], Some(&v), &one_f)?;
     // Level 3: T_5 is multiplied again (truncated); T_6, T_7, T_8 stay at 2f bits.
     let r = mul_many(p, &[(&t3, &t2), (&t3, &t3), (&t4, &t3), (&t4, &t4)])?;
     let t5 = p.truncate(&r[0], f)?;
-    let t5 = double(p, &t5, Some(&v), &one_f)?;
+    let t5 = chebyshev_double(p, &t5, Some(&v), &one_f)?;
     let v_2f = p.scale(&v, 1u64 << f)?;
-    let t6 = double(p, &r[1], None, &one_2f)?;
-    let t7 = double(p, &r[2], Some(&v_2f), &one_2f)?;
-    let t8 = double(p, &r[3], None, &one_2f)?;
+    let t6 = chebyshev_double(p, &r[1], None, &one_2f)?;
+    let t7 = chebyshev_double(p, &r[2], Some(&v_2f), &one_2f)?;
+    let t8 = chebyshev_double(p, &r[3], None, &one_2f)?;
     let r = mul_many(p, &[(&t5, &t5), (&t5, &t4)])?;
-    let t10 = double(p, &r[0], None, &one_2f)?;
-    let t9 = double(p, &r[1], Some(&v_2f), &one_2f)?;
+    let t10 = chebyshev_double(p, &r[0], None, &one_2f)?;
+    let t9 = chebyshev_double(p, &r[1], Some(&v_2f), &one_2f)?;
     // Sum at 3f bits: the f-bit polynomials scaled up by 2^f first.
     let at_f = [&v, &t2, &t3, &t4, &t5];
     let at_2f = [&t6, &t7, &t8, &t9, &t10];

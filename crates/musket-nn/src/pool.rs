@@ -20,8 +20,10 @@ pub struct Pool2d {
 /// (below 2^63) cannot wrap. Max-pool is exact for every encodable input.
 const MAX_POOL_PAD: i64 = -(1 << 62);
 
-/// For each output position and window slot, the input index or `None` for padding.
-fn windows(shape: &[usize], pool: &Pool2d) -> Result<(Vec<usize>, Vec<Option<usize>>)> {
+/// The windows of a pooling layer on `[N, C, H, W]`: the shape `[N, C, OH, OW, kh*kw]` and,
+/// for each output position and window slot, the input index or `None` for padding (the
+/// forward passes here gather by it; training's backward pass scatters by it).
+pub fn pool_windows(shape: &[usize], pool: &Pool2d) -> Result<(Vec<usize>, Vec<Option<usize>>)> {
     let [n, c, h, w] = shape[..] else {
         return Err(MpcError::Usage(format!("pooling needs [N, C, H, W], got {shape:?}")));
     };
@@ -68,7 +70,7 @@ fn gather(
 /// Max-pooling, exact: a comparison tree over each window (`ceil(log2(kh*kw))` comparison
 /// levels, all windows at once). Padded positions never win. Ties are fine (equal values).
 pub fn max_pool2d<P: Protocol>(p: &mut P, x: &P::Share, pool: &Pool2d) -> Result<P::Share> {
-    let (shape, idx) = windows(x.shape(), pool)?;
+    let (shape, idx) = pool_windows(x.shape(), pool)?;
     let mut win = p.linear(x, &|t| gather(t, &shape, &idx))?;
     if idx.iter().any(Option::is_none) {
         let pad = RingTensor::new(
@@ -90,7 +92,7 @@ pub fn avg_pool2d<P: Protocol>(
     pool: &Pool2d,
     count_include_pad: bool,
 ) -> Result<P::Share> {
-    let (shape, idx) = windows(x.shape(), pool)?;
+    let (shape, idx) = pool_windows(x.shape(), pool)?;
     let win = p.linear(x, &|t| gather(t, &shape, &idx))?;
     let sums = p.sum_axis(&win, 4)?;
     let k = shape[4];

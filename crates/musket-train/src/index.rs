@@ -1,9 +1,9 @@
-//! Public index maps that move elements: broadcasting, transposes, convolution's im2col and
-//! pooling windows. Each is a [`Gather`](crate::calc::Gather) source list, so that its
+//! Public index maps that move elements: broadcasting, transposes and convolution's im2col
+//! (pooling windows are `musket_nn::pool_windows`). Each is a [`Gather`](crate::calc::Gather) source list, so that its
 //! backward pass is the same list read the other way ([`crate::Calc::gather_adjoint`]).
 
 use musket_core::{MpcError, Result};
-use musket_nn::{Conv2d, Pool2d};
+use musket_nn::Conv2d;
 
 /// Largest index map built (elements), as `musket-nn` bounds a layer's intermediate tensors.
 const MAX_MAP: usize = 1 << 28;
@@ -152,40 +152,6 @@ pub(crate) fn conv_maps(x: &[usize], w: &[usize], g: &Conv2d) -> Result<ConvMaps
         })
         .collect();
     Ok(ConvMaps { cols_shape: [rows, k], cols, wmat_shape: [k, o], wmat, out_shape: [n, o, oh, ow], out })
-}
-
-/// Pooling windows of `x [N, C, H, W]`: the shape `[N, C, OH, OW, kh*kw]` and each slot's
-/// source (`None`: padding).
-pub(crate) fn pool_windows(x: &[usize], pool: &Pool2d) -> Result<(Vec<usize>, Vec<Option<usize>>)> {
-    let &[n, c, h, w] = x else {
-        return Err(MpcError::Usage(format!("pooling needs [N, C, H, W], got {x:?}")));
-    };
-    let [kh, kw] = pool.kernel;
-    let [sh, sw] = pool.stride;
-    let [pt, pl, pb, pr] = pool.pads;
-    if kh == 0 || kw == 0 || sh == 0 || sw == 0 || h + pt + pb < kh || w + pl + pr < kw {
-        return Err(MpcError::Usage(format!("pooling window {pool:?} does not fit input {x:?}")));
-    }
-    let (oh, ow) = ((h + pt + pb - kh) / sh + 1, (w + pl + pr - kw) / sw + 1);
-    checked([n, c, oh, ow, kh, kw].iter().try_fold(1usize, |a, &d| a.checked_mul(d)), "a pooling layer")?;
-    let mut idx = Vec::with_capacity(n * c * oh * ow * kh * kw);
-    for b in 0..n * c {
-        for i in 0..oh {
-            for j in 0..ow {
-                for ki in 0..kh {
-                    for kj in 0..kw {
-                        let (y, xx) =
-                            ((i * sh + ki) as isize - pt as isize, (j * sw + kj) as isize - pl as isize);
-                        idx.push(
-                            (y >= 0 && xx >= 0 && (y as usize) < h && (xx as usize) < w)
-                                .then(|| (b * h + y as usize) * w + xx as usize),
-                        );
-                    }
-                }
-            }
-        }
-    }
-    Ok((vec![n, c, oh, ow, kh * kw], idx))
 }
 
 #[cfg(test)]

@@ -8,9 +8,10 @@
 //! mathematically and keeps small gradients far above the fixed-point resolution.
 
 use crate::calc::Calc;
-use crate::index::{broadcast_src, conv_maps, pool_windows, transpose2_src, transpose_src, ConvMaps};
+use crate::index::{broadcast_src, conv_maps, transpose2_src, transpose_src, ConvMaps};
 use musket_core::{MpcError, Result};
 use musket_graph::{broadcast_shapes, resolve_pool, same_pads, Node, Op};
+use musket_nn::pool_windows;
 
 /// What a forward pass keeps for its backward pass (besides the node's inputs and output).
 pub(crate) enum Saved<C: Calc> {
