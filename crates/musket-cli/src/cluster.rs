@@ -62,30 +62,9 @@ pub(crate) enum PartyJob {
         /// Where party 0 writes the trained model.
         #[arg(long)]
         output: Option<PathBuf>,
-        /// cross-entropy, bce or mse.
-        #[arg(long)]
-        loss: musket_train::Loss,
-        /// Passes over the data.
-        #[arg(long, default_value_t = 10)]
-        epochs: usize,
-        /// Learning rate.
-        #[arg(long)]
-        lr: f64,
-        /// Rows per mini-batch.
-        #[arg(long)]
-        batch_size: usize,
-        /// SGD momentum.
-        #[arg(long, default_value_t = 0.0)]
-        momentum: f64,
-        /// sgd or adam.
-        #[arg(long, value_enum, default_value = "sgd")]
-        optimizer: musket_cli::training::OptimizerName,
-        /// Shuffle with a public permutation from this seed each epoch.
-        #[arg(long)]
-        shuffle: Option<u64>,
-        /// Reveal each epoch's mean loss to party 0.
-        #[arg(long)]
-        report_loss: bool,
+        /// The hyper-parameters (every party gives the same).
+        #[command(flatten)]
+        hyper: musket_cli::training::Hyper,
         /// How the data owners' data fits together: `rows` (each holds samples with their
         /// labels) or `columns` (each holds features of the same samples, in the same order;
         /// one of them gives --labels).
@@ -166,32 +145,12 @@ fn describe(job: &PartyJob) -> (String, Vec<String>) {
                 format!("frac_bits={}", musket_ring::FixedPoint::default().frac_bits()),
             ],
         ),
-        PartyJob::Train {
-            loss,
-            epochs,
-            lr,
-            batch_size,
-            momentum,
-            optimizer,
-            shuffle,
-            report_loss,
-            split,
-            ..
-        } => (
-            "train".into(),
-            vec![
-                format!("loss={}", loss.name()),
-                format!("epochs={epochs}"),
-                format!("lr={lr:e}"),
-                format!("batch_size={batch_size}"),
-                format!("momentum={momentum:e}"),
-                format!("optimizer={}", optimizer.name()),
-                format!("shuffle={shuffle:?}"),
-                format!("report_loss={report_loss}"),
-                format!("split={}", split.name()),
-                "frac_bits=16".into(),
-            ],
-        ),
+        PartyJob::Train { hyper, split, .. } => {
+            let mut params = hyper.params();
+            params.push(format!("split={}", split.name()));
+            params.push("frac_bits=16".into());
+            ("train".into(), params)
+        }
         PartyJob::CompareLoop { elements, iterations } => {
             ("compare-loop".into(), vec![format!("elements={elements}"), format!("iterations={iterations}")])
         }
@@ -295,38 +254,15 @@ pub(crate) fn run_party(
             };
             return crate::infer_party::run_party(backend, id, transport, files, json);
         }
-        PartyJob::Train {
-            model,
-            data,
-            labels,
-            output,
-            loss,
-            epochs,
-            lr,
-            batch_size,
-            momentum,
-            optimizer,
-            shuffle,
-            report_loss,
-            split,
-            max_file_mb,
-        } => {
+        PartyJob::Train { model, data, labels, output, hyper, split, max_file_mb } => {
             let t = crate::train_party::PartyTraining {
                 model: model.as_deref(),
                 data: data.as_deref(),
                 labels: labels.as_deref(),
                 output: output.as_deref(),
-                loss,
+                loss: hyper.loss,
                 split,
-                config: musket_train::TrainConfig {
-                    epochs,
-                    lr,
-                    optimizer: optimizer.with(momentum)?,
-                    batch_size,
-                    shuffle,
-                    report_loss,
-                    model_owner: musket_cli::training::MODEL_OWNER,
-                },
+                config: hyper.config()?,
                 max_bytes: max_file_mb.saturating_mul(1 << 20),
             };
             return crate::train_party::run_party(backend, id, transport, t, json);

@@ -8,8 +8,8 @@ use clap::Args;
 use musket_cli::files::DEFAULT_MAX_FILE_MB;
 use musket_cli::npy;
 use musket_cli::training::{
-    accuracy, audit_training, encode_labels, prepare, with_weights, OptimizerName, OwnerRows, Prepared,
-    Split, Training, DATA_OWNER, MODEL_OWNER,
+    accuracy, audit_training, encode_labels, prepare, with_weights, Hyper, OwnerRows, Prepared, Split,
+    Training, DATA_OWNER, MODEL_OWNER,
 };
 use musket_graph::{eval_f64, FloatTensor, Graph};
 use musket_onnx::{ImportOptions, Model};
@@ -33,39 +33,15 @@ pub(crate) struct TrainArgs {
     /// targets of the output's shape for mse.
     #[arg(long)]
     labels: PathBuf,
-    /// The loss: cross-entropy (on logits), bce (on a final Sigmoid's probabilities) or mse.
-    #[arg(long)]
-    loss: Loss,
-    /// Passes over the data.
-    #[arg(long, default_value_t = 10)]
-    epochs: usize,
-    /// Learning rate.
-    #[arg(long)]
-    lr: f64,
-    /// Rows per mini-batch (the last one may be shorter).
-    #[arg(long)]
-    batch_size: usize,
-    /// SGD momentum (PyTorch's convention).
-    #[arg(long, default_value_t = 0.0)]
-    momentum: f64,
-    /// The optimiser: sgd (with --momentum) or adam (PyTorch's defaults: betas 0.9 and 0.999,
-    /// eps 1e-8, with eps under the square root and floored at 2^-12).
-    #[arg(long, value_enum, default_value = "sgd")]
-    optimizer: OptimizerName,
-    /// Shuffle the rows each epoch with a public permutation from this seed (default: file
-    /// order).
-    #[arg(long)]
-    shuffle: Option<u64>,
+    /// The hyper-parameters.
+    #[command(flatten)]
+    hyper: Hyper,
     /// Protocol back end.
     #[arg(long, default_value = "3pc")]
     protocol: Backend,
     /// Write the trained model here (the same graph with the trained initializers).
     #[arg(long)]
     output: Option<PathBuf>,
-    /// Compute each epoch's mean loss and reveal it to the model owner (costs a softmax or
-    /// logarithm per step).
-    #[arg(long)]
-    report_loss: bool,
     /// Fractional bits of the fixed-point encoding (14 to 18).
     #[arg(long, default_value_t = 16)]
     frac_bits: u32,
@@ -146,18 +122,10 @@ pub(crate) fn run(args: TrainArgs) -> Result<()> {
         bail!("{} holds a value that is not finite", args.data.display());
     }
     let model = Model::read(&args.model, max_bytes)?;
-    let prepared = prepare(model, args.loss, rows, &data.shape[1..], args.batch_size)?;
-    let labels = encode_labels(args.loss, &labels, rows, &prepared.row_output)?;
+    let prepared = prepare(model, args.hyper.loss, rows, &data.shape[1..], args.hyper.batch_size)?;
+    let labels = encode_labels(args.hyper.loss, &labels, rows, &prepared.row_output)?;
     let fp = FixedPoint::new(args.frac_bits);
-    let config = TrainConfig {
-        epochs: args.epochs,
-        lr: args.lr,
-        optimizer: args.optimizer.with(args.momentum)?,
-        batch_size: args.batch_size,
-        shuffle: args.shuffle,
-        report_loss: args.report_loss,
-        model_owner: MODEL_OWNER,
-    };
+    let config = args.hyper.config()?;
     // The range audit: the same training in plaintext fixed point with every product, sum,
     // truncation and function input checked (the secure run computes the same values up to
     // one-ulp truncation randomness), so that an overflow is an error, not a wrong model.
@@ -248,19 +216,19 @@ pub(crate) fn run(args: TrainArgs) -> Result<()> {
         std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
     }
     let check = if args.check {
-        Some(reference_check(&prepared, &data, &labels, &config, &trained, args.loss)?)
+        Some(reference_check(&prepared, &data, &labels, &config, &trained, args.hyper.loss)?)
     } else {
         None
     };
     let report = Report {
         protocol: args.protocol.name(),
-        loss: args.loss.name(),
+        loss: args.hyper.loss.name(),
         rows,
-        batch_size: args.batch_size,
-        epochs: args.epochs,
-        lr: args.lr,
-        momentum: args.momentum,
-        optimizer: args.optimizer.name(),
+        batch_size: args.hyper.batch_size,
+        epochs: args.hyper.epochs,
+        lr: args.hyper.lr,
+        momentum: args.hyper.momentum,
+        optimizer: args.hyper.optimizer.name(),
         range_warnings,
         frac_bits: args.frac_bits,
         seconds,

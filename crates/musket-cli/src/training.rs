@@ -42,6 +42,68 @@ impl OptimizerName {
 }
 
 /// Party ids of the roles.
+/// The hyper-parameters of a training run, as every front end takes them (`musket train`
+/// and `musket party … train` flatten this into their options).
+#[derive(clap::Args, Debug, Clone)]
+pub struct Hyper {
+    /// The loss: cross-entropy (on logits), bce (on a final Sigmoid's probabilities) or mse.
+    #[arg(long)]
+    pub loss: Loss,
+    /// Passes over the data.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Learning rate.
+    #[arg(long)]
+    pub lr: f64,
+    /// Rows per mini-batch (the last one may be shorter).
+    #[arg(long)]
+    pub batch_size: usize,
+    /// SGD momentum (PyTorch's convention).
+    #[arg(long, default_value_t = 0.0)]
+    pub momentum: f64,
+    /// The optimiser: sgd (with --momentum) or adam (PyTorch's defaults: betas 0.9 and 0.999,
+    /// eps 1e-8, with eps under the square root and floored at 2^-12).
+    #[arg(long, value_enum, default_value = "sgd")]
+    pub optimizer: OptimizerName,
+    /// Shuffle the rows each epoch with a public permutation from this seed (default: file
+    /// order).
+    #[arg(long)]
+    pub shuffle: Option<u64>,
+    /// Compute each epoch's mean loss and reveal it to the model owner (costs a softmax or
+    /// logarithm per step).
+    #[arg(long)]
+    pub report_loss: bool,
+}
+
+impl Hyper {
+    /// The training loop's configuration.
+    pub fn config(&self) -> Result<TrainConfig> {
+        Ok(TrainConfig {
+            epochs: self.epochs,
+            lr: self.lr,
+            optimizer: self.optimizer.with(self.momentum)?,
+            batch_size: self.batch_size,
+            shuffle: self.shuffle,
+            report_loss: self.report_loss,
+            model_owner: MODEL_OWNER,
+        })
+    }
+
+    /// The public parameters every party of a cluster must agree on.
+    pub fn params(&self) -> Vec<String> {
+        vec![
+            format!("loss={}", self.loss.name()),
+            format!("epochs={}", self.epochs),
+            format!("lr={:e}", self.lr),
+            format!("batch_size={}", self.batch_size),
+            format!("momentum={:e}", self.momentum),
+            format!("optimizer={}", self.optimizer.name()),
+            format!("shuffle={:?}", self.shuffle),
+            format!("report_loss={}", self.report_loss),
+        ]
+    }
+}
+
 /// The model owner's party id.
 pub const MODEL_OWNER: usize = 0;
 /// The data owner's party id (in the local mode).
