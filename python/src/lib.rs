@@ -4,16 +4,19 @@
 //! call that runs a protocol releases the GIL. Arrays cross the boundary as little-endian f64
 //! bytes with a shape (no per-element Python objects); `musket/__init__.py` turns them into numpy arrays.
 
+use musket_cli::inference::{
+    audit, prepare as prepare_inference, range_error, BatchSlice, Inference, OWNERS,
+};
 use musket_cli::training::{
     audit_training, encode_labels, prepare, OptimizerName, OwnerRows, Split, Training, DATA_OWNER,
     MODEL_OWNER,
 };
 use musket_cli::yao::{check_amount, verdict, Millionaires};
-use musket_core::{Audit, MpcError, Protocol};
-use musket_graph::{FloatTensor, Graph, Owners, RunOutput};
-use musket_onnx::{ImportError, ImportOptions, Model};
+use musket_core::MpcError;
+use musket_graph::{FloatTensor, RunOptions};
+use musket_onnx::{ImportError, Model};
 use musket_ring::FixedPoint;
-use musket_session::{job_rounds, run_local, Backend, Job};
+use musket_session::{job_rounds, run_local, Backend};
 use musket_train::{Loss, TrainConfig};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -130,26 +133,7 @@ fn check_frac_bits(f: u32) -> PyResult<FixedPoint> {
     Ok(FixedPoint::new(f))
 }
 
-const OWNERS: Owners = Owners { model: 0, data: 1, output: 1 };
 const MAX_FILE: u64 = 2048 << 20;
-
-/// The inference every party runs (the model owner's graph has the weights).
-struct Inference<'a> {
-    graph: &'a Graph,
-    public: Graph,
-    input: &'a FloatTensor,
-    fp: FixedPoint,
-}
-
-impl Job for Inference<'_> {
-    type Output = RunOutput;
-    fn run<P: Protocol>(&self, p: &mut P) -> Result<RunOutput, MpcError> {
-        let me = p.party_id();
-        let g = if me == OWNERS.model { self.graph } else { &self.public };
-        let mine = (me == OWNERS.data).then_some(self.input);
-        musket_graph::run(p, g, self.fp, OWNERS, mine, &self.input.shape, &mut |_, _, _| {})
-    }
-}
 
 /// Private inference: `(output, output_shape, report)`. The model is checked by the range
 /// audit on this input first (as `musket infer`), so an overflow is an error.
@@ -168,22 +152,23 @@ fn infer<'py>(
     let input = tensor(f64s(data, "the input")?, shape, "the input")?;
     let model = load_model(model, MAX_FILE)?;
     let result = py.allow_threads(|| -> Result<_, PyErr> {
-        let graph = model
-            .import(&ImportOptions { input_shape: Some(&input.shape), output: None })
-            .map_err(model_error)?;
-        let mut audit = Audit::new();
-        let owners = Owners { model: 0, data: 0, output: 0 };
-        musket_graph::run(&mut audit, &graph, fp, owners, Some(&input), &input.shape, &mut |_, _, _| {})
-            .map_err(mpc_error)?;
-        let findings = audit.findings();
-        if let Some(f) = findings.first() {
+        // As `musket infer`: batch slices, then the range audit, then the secure run.
+        let prepared = prepare_inference(&model, &input.shape, BatchSlice::Auto).map_err(anyhow_error)?;
+        let (_, findings) = audit(&prepared, &input, fp).map_err(anyhow_error)?;
+        if !findings.is_empty() {
             return Err(BadInputError::new_err(format!(
-                "the range audit found values outside the range the secure protocols handle: layer {:?}: {} \
-                 ({} elements); scale the input down or use fewer fractional bits",
-                f.layer, f.what, f.count
+                "{:#}",
+                range_error(&findings, prepared.first(), fp)
             )));
         }
-        let job = Inference { graph: &graph, public: graph.without_weights(), input: &input, fp };
+        let job = Inference {
+            prepared: &prepared,
+            public: prepared.public(),
+            input: &input,
+            fp,
+            options: RunOptions::default(),
+            progress: None,
+        };
         let started = std::time::Instant::now();
         let outcomes = run_local(backend, &job, None).map_err(mpc_error)?;
         let seconds = started.elapsed().as_secs_f64();

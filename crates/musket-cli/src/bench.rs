@@ -234,13 +234,13 @@ fn run_model(backend: Backend, model: &str, input: &str, batch: usize, reps: usi
     let mut shape = x.shape.clone();
     shape[0] = rows;
     let input = musket_graph::FloatTensor { shape: shape.clone(), data: x.data[..rows * per].to_vec() };
-    let prepared = crate::prepare::prepare_file(
+    let prepared = musket_cli::inference::prepare_file(
         std::path::Path::new(model),
         1 << 31,
         &shape,
-        crate::prepare::BatchSlice::Items(usize::MAX),
+        musket_cli::inference::BatchSlice::Items(usize::MAX),
     )?;
-    let job = crate::infer::Inference {
+    let job = musket_cli::inference::Inference {
         prepared: &prepared,
         public: prepared.public(),
         input: &input,

@@ -36,7 +36,7 @@ pub(crate) enum PartyJob {
         /// Cut a large batch into slices of at most this many items, or `auto` (every party
         /// must give the same value).
         #[arg(long, default_value = "auto")]
-        batch_slice: crate::prepare::BatchSlice,
+        batch_slice: musket_cli::inference::BatchSlice,
         /// Skip the secure range check (every party must agree). Without it, a computation
         /// that overflows gives a wrong output instead of an error.
         #[arg(long)]

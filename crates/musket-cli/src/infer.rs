@@ -5,15 +5,16 @@
 //! this mode has) checks every value the secure run will compute; a computation that would
 //! overflow or saturate fails here with the layer named, unless `--allow-out-of-range`.
 
-use crate::prepare::{audit, describe_findings, prepare_file, range_error, BatchSlice, Prepared};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use musket_cli::files::DEFAULT_MAX_FILE_MB;
+use musket_cli::inference::{
+    audit, describe_findings, prepare_file, range_error, BatchSlice, Inference, Prepared, OWNERS,
+};
 use musket_cli::npy;
-use musket_core::{MpcError, Protocol};
-use musket_graph::{FloatTensor, Graph, LayerStats, Owners, RunOptions, RunOutput};
+use musket_graph::{FloatTensor, LayerStats, RunOptions};
 use musket_ring::FixedPoint;
-use musket_session::{job_rounds, run_local, Backend, Job};
+use musket_session::{job_rounds, run_local, Backend};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -60,46 +61,6 @@ pub(crate) struct InferArgs {
     /// Largest model or input file accepted, in MiB.
     #[arg(long, default_value_t = DEFAULT_MAX_FILE_MB)]
     max_file_mb: u64,
-}
-
-pub(crate) const OWNERS: Owners = Owners { model: 0, data: 1, output: 1 };
-
-/// The secure inference, as every party runs it.
-pub(crate) struct Inference<'a> {
-    pub(crate) prepared: &'a Prepared,
-    pub(crate) public: Vec<(usize, Graph)>,
-    pub(crate) input: &'a FloatTensor,
-    pub(crate) fp: FixedPoint,
-    pub(crate) options: RunOptions,
-    pub(crate) progress: Option<indicatif::ProgressBar>,
-}
-
-impl Job for Inference<'_> {
-    type Output = RunOutput;
-    fn run<P: Protocol>(&self, p: &mut P) -> Result<RunOutput, MpcError> {
-        let me = p.party_id();
-        let alone = p.compute_parties() == 1;
-        let slices = self.prepared.slices(if me == OWNERS.model || alone { &[] } else { &self.public })?;
-        let input = (me == OWNERS.data || alone).then_some(self.input);
-        let bar = self.progress.as_ref().filter(|_| me == OWNERS.output);
-        let mut tick = |i: usize, total: usize, name: &str| {
-            if let Some(b) = bar {
-                b.set_length(total as u64);
-                b.set_position(i as u64);
-                b.set_message(name.to_string());
-            }
-        };
-        musket_graph::run_sliced(
-            p,
-            &slices,
-            self.fp,
-            OWNERS,
-            input,
-            &self.input.shape,
-            self.options,
-            &mut tick,
-        )
-    }
 }
 
 #[derive(Serialize)]

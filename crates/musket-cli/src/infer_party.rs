@@ -3,9 +3,9 @@
 //! weights) and the batch slices; every message from a peer is bounded and validated before
 //! use. The secure range check runs unless the parties agreed on `--no-range-check`.
 
-use crate::infer::{top1, OWNERS};
-use crate::prepare::{prepare_file, BatchSlice, Prepared};
+use crate::infer::top1;
 use anyhow::{bail, Context, Result};
+use musket_cli::inference::{prepare_file, BatchSlice, Prepared, OWNERS};
 use musket_cli::npy;
 use musket_core::{MpcError, Protocol};
 use musket_graph::{FloatTensor, Graph, RunOptions, RunOutput};

@@ -6,7 +6,6 @@ mod cluster;
 mod infer;
 mod infer_party;
 mod millionaires;
-mod prepare;
 mod train;
 mod train_party;
 

@@ -1,21 +1,24 @@
-//! Preparing an inference: the model loaded for the input's shape (once per batch-slice
-//! length), the batch slices, and the plaintext range audit with the error it turns into.
+//! Private inference as both the `musket` binary and other front ends (the Python package)
+//! run it: the model loaded for the input's shape (once per batch-slice length), the batch
+//! slices, the plaintext range audit with the error it turns into, and the job every party
+//! runs.
 
 use anyhow::{bail, Context, Result};
-use musket_core::{Audit, Finding};
-use musket_graph::{FloatTensor, Graph, Owners, RunOptions, Slices};
+use musket_core::{Audit, Finding, MpcError, Protocol};
+use musket_graph::{FloatTensor, Graph, Owners, RunOptions, RunOutput, Slices};
 use musket_ring::FixedPoint;
+use musket_session::Job;
 use std::path::Path;
 
 /// The largest tensor (elements per share component) a slice may build in automatic slicing:
 /// 2^22 elements is 32 MiB per component. ResNet-18 on 32x32 images builds 46k elements per
 /// image (its first convolution's im2col), so slices of 90 images: 360 images in 3PC peak at
 /// 2.8 GB for the three parties together instead of 9.8 GB (BENCHMARKS.md).
-pub(crate) const AUTO_SLICE_ELEMENTS: usize = 1 << 22;
+pub const AUTO_SLICE_ELEMENTS: usize = 1 << 22;
 
 /// How to cut a large batch (`--batch-slice`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BatchSlice {
+pub enum BatchSlice {
     /// Slices whose largest intermediate tensor holds at most [`AUTO_SLICE_ELEMENTS`].
     Auto,
     /// At most this many items per slice.
@@ -24,7 +27,7 @@ pub(crate) enum BatchSlice {
 
 impl BatchSlice {
     /// The value as given on the command line.
-    pub(crate) fn name(self) -> String {
+    pub fn name(self) -> String {
         match self {
             BatchSlice::Auto => "auto".into(),
             BatchSlice::Items(k) => k.to_string(),
@@ -46,19 +49,21 @@ impl std::str::FromStr for BatchSlice {
 }
 
 /// A model ready to run on one input: the slice lengths and a graph per distinct length.
-pub(crate) struct Prepared {
-    pub(crate) lengths: Vec<usize>,
-    pub(crate) graphs: Vec<(usize, Graph)>,
+pub struct Prepared {
+    /// Items per slice, in order.
+    pub lengths: Vec<usize>,
+    /// One graph per distinct slice length.
+    pub graphs: Vec<(usize, Graph)>,
 }
 
 impl Prepared {
     /// The graph loaded for the first slice (all have the same weights).
-    pub(crate) fn first(&self) -> &Graph {
+    pub fn first(&self) -> &Graph {
         &self.graphs[0].1
     }
 
     /// The slices, on the graphs with weights (`public` false) or on the architectures only.
-    pub(crate) fn slices<'a>(
+    pub fn slices<'a>(
         &'a self,
         public: &'a [(usize, Graph)],
     ) -> std::result::Result<Slices<'a>, musket_core::MpcError> {
@@ -67,7 +72,7 @@ impl Prepared {
     }
 
     /// The architectures without weights, for the parties that must not see them.
-    pub(crate) fn public(&self) -> Vec<(usize, Graph)> {
+    pub fn public(&self) -> Vec<(usize, Graph)> {
         self.graphs.iter().map(|(l, g)| (*l, g.without_weights())).collect()
     }
 }
@@ -117,11 +122,7 @@ impl<'a> Loader<'a> {
 
 /// Loads the model (its bytes) for `input_shape`, cut into slices as `slice` says. A model
 /// whose batch dimension is fixed runs in one piece.
-pub(crate) fn prepare(
-    model: &musket_onnx::Model,
-    input_shape: &[usize],
-    slice: BatchSlice,
-) -> Result<Prepared> {
+pub fn prepare(model: &musket_onnx::Model, input_shape: &[usize], slice: BatchSlice) -> Result<Prepared> {
     if input_shape.contains(&0) {
         bail!("the input has no elements (shape {input_shape:?}): there is nothing to compute");
     }
@@ -196,13 +197,13 @@ fn items_are_independent(loader: &mut Loader<'_>) -> Result<(), String> {
 }
 
 /// Reads and prepares a model file.
-pub(crate) fn prepare_file(
+pub fn prepare_file(
     path: &Path,
     max_bytes: u64,
     input_shape: &[usize],
     slice: BatchSlice,
 ) -> Result<Prepared> {
-    let bytes = musket_cli::files::read_model(path, max_bytes)?;
+    let bytes = crate::files::read_model(path, max_bytes)?;
     let model = musket_onnx::Model::with_external_data(&bytes, path, max_bytes)
         .with_context(|| format!("model {}", path.display()))?;
     let outputs = model.outputs();
@@ -214,7 +215,7 @@ pub(crate) fn prepare_file(
 
 /// The plaintext range audit of the whole computation (model owner and data owner together,
 /// as in the local mode): the plaintext fixed-point output and everything found.
-pub(crate) fn audit(
+pub fn audit(
     prepared: &Prepared,
     input: &FloatTensor,
     fp: FixedPoint,
@@ -237,7 +238,7 @@ pub(crate) fn audit(
 }
 
 /// One line per finding, naming the layer and its op.
-pub(crate) fn describe_findings(findings: &[Finding], graph: &Graph) -> Vec<String> {
+pub fn describe_findings(findings: &[Finding], graph: &Graph) -> Vec<String> {
     findings
         .iter()
         .map(|f| {
@@ -249,7 +250,7 @@ pub(crate) fn describe_findings(findings: &[Finding], graph: &Graph) -> Vec<Stri
 }
 
 /// The error for an audit that found problems.
-pub(crate) fn range_error(findings: &[Finding], graph: &Graph, fp: FixedPoint) -> anyhow::Error {
+pub fn range_error(findings: &[Finding], graph: &Graph, fp: FixedPoint) -> anyhow::Error {
     let lines = describe_findings(findings, graph);
     let more = match lines.len() {
         1 => String::new(),
@@ -264,4 +265,51 @@ pub(crate) fn range_error(findings: &[Finding], graph: &Graph, fp: FixedPoint) -
         fp.frac_bits(),
         lines[0]
     )
+}
+
+/// The roles of a local inference: party 0 owns the model, party 1 the input and the output.
+pub const OWNERS: Owners = Owners { model: 0, data: 1, output: 1 };
+
+/// The secure inference, as every party runs it.
+pub struct Inference<'a> {
+    /// The model (with weights at the model owner).
+    pub prepared: &'a Prepared,
+    /// The architectures without weights, for the other parties.
+    pub public: Vec<(usize, Graph)>,
+    /// The input (read only at the data owner).
+    pub input: &'a FloatTensor,
+    /// The fixed-point encoding.
+    pub fp: FixedPoint,
+    /// Run options (the secure range check).
+    pub options: RunOptions,
+    /// A progress bar, drawn by the output receiver.
+    pub progress: Option<indicatif::ProgressBar>,
+}
+
+impl Job for Inference<'_> {
+    type Output = RunOutput;
+    fn run<P: Protocol>(&self, p: &mut P) -> Result<RunOutput, MpcError> {
+        let me = p.party_id();
+        let alone = p.compute_parties() == 1;
+        let slices = self.prepared.slices(if me == OWNERS.model || alone { &[] } else { &self.public })?;
+        let input = (me == OWNERS.data || alone).then_some(self.input);
+        let bar = self.progress.as_ref().filter(|_| me == OWNERS.output);
+        let mut tick = |i: usize, total: usize, name: &str| {
+            if let Some(b) = bar {
+                b.set_length(total as u64);
+                b.set_position(i as u64);
+                b.set_message(name.to_string());
+            }
+        };
+        musket_graph::run_sliced(
+            p,
+            &slices,
+            self.fp,
+            OWNERS,
+            input,
+            &self.input.shape,
+            self.options,
+            &mut tick,
+        )
+    }
 }
