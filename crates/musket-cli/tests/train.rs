@@ -21,22 +21,18 @@ fn reference(task: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path(task, "reference.json")).unwrap()).unwrap()
 }
 
-fn train(task: &str, protocol: &str, extra: &[&str]) -> serde_json::Value {
+/// `musket train` on a bundled task's model, data and labels, with `extra` options.
+fn run_train(task: &str, extra: &[&str]) -> std::process::Output {
     let (model, data, labels) = (path(task, "model.onnx"), path(task, "data.npy"), path(task, "labels.npy"));
-    let mut args = vec![
-        "train",
-        "--model",
-        &model,
-        "--data",
-        &data,
-        "--labels",
-        &labels,
-        "--protocol",
-        protocol,
-        "--json",
-    ];
+    let mut args = vec!["train", "--model", &model, "--data", &data, "--labels", &labels];
     args.extend_from_slice(extra);
-    json(&musket(&args))
+    musket(&args)
+}
+
+fn train(task: &str, protocol: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["--protocol", protocol, "--json"];
+    args.extend_from_slice(extra);
+    json(&run_train(task, &args))
 }
 
 /// Test accuracy of a written model, evaluated in f64.
@@ -170,25 +166,21 @@ fn adam_reaches_the_plaintext_adam_accuracy() {
         assert!((l - p).abs() < 0.02, "losses {} vs PyTorch's {losses:?}", r["per_epoch"]);
     }
     // Momentum belongs to SGD.
-    let o = musket(&[
-        "train",
-        "--model",
-        &path("digits-mlp", "model.onnx"),
-        "--data",
-        &path("digits-mlp", "data.npy"),
-        "--labels",
-        &path("digits-mlp", "labels.npy"),
-        "--loss",
-        "cross-entropy",
-        "--optimizer",
-        "adam",
-        "--momentum",
-        "0.9",
-        "--lr",
-        "0.01",
-        "--batch-size",
-        "32",
-    ]);
+    let o = run_train(
+        "digits-mlp",
+        &[
+            "--loss",
+            "cross-entropy",
+            "--optimizer",
+            "adam",
+            "--momentum",
+            "0.9",
+            "--lr",
+            "0.01",
+            "--batch-size",
+            "32",
+        ],
+    );
     assert!(text(&o.stderr).contains("--momentum is for sgd"), "{}", text(&o.stderr));
 }
 
@@ -196,23 +188,10 @@ fn adam_reaches_the_plaintext_adam_accuracy() {
 /// secure run, naming the layer.
 #[test]
 fn overflow_is_an_error_not_a_wrong_model() {
-    let o = musket(&[
-        "train",
-        "--model",
-        &path("digits-mlp", "model.onnx"),
-        "--data",
-        &path("digits-mlp", "data.npy"),
-        "--labels",
-        &path("digits-mlp", "labels.npy"),
-        "--loss",
-        "cross-entropy",
-        "--lr",
-        "1000",
-        "--batch-size",
-        "32",
-        "--epochs",
-        "2",
-    ]);
+    let o = run_train(
+        "digits-mlp",
+        &["--loss", "cross-entropy", "--lr", "1000", "--batch-size", "32", "--epochs", "2"],
+    );
     assert!(!o.status.success());
     let e = text(&o.stderr);
     assert!(e.contains("range audit") && e.contains("Gemm"), "{e}");

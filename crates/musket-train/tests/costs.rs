@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use musket_core::{share_fixed, MpcError, Protocol};
+use musket_core::{MpcError, Protocol};
 use musket_graph::FloatTensor;
 use musket_net::CommStats;
 use musket_ring::FixedPoint;
@@ -21,13 +21,7 @@ impl Job for Step<'_> {
     type Output = CommStats;
     fn run<P: Protocol>(&self, p: &mut P) -> Result<CommStats, MpcError> {
         let fp = FixedPoint::new(16);
-        let me = p.party_id();
-        let mut ws = Vec::new();
-        for (_, t) in &self.plan.graph.weights {
-            ws.push(share_fixed(p, fp, 0, (me == 0).then_some(&t.data[..]), &t.shape)?);
-        }
-        let x = share_fixed(p, fp, 1, (me == 1).then_some(&self.x.data[..]), &self.x.shape)?;
-        let y = share_fixed(p, fp, 1, (me == 1).then_some(&self.y.data[..]), &self.y.shape)?;
+        let (ws, x, y) = share_inputs(p, fp, self.plan, &self.x, &self.y)?;
         let config = TrainConfig {
             epochs: 1,
             lr: 0.1,

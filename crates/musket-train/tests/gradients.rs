@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use musket_core::{share_fixed, MpcError, Plain, Protocol};
+use musket_core::{MpcError, Plain, Protocol};
 use musket_graph::{eval_f64, FloatTensor, Graph};
 use musket_ring::FixedPoint;
 use musket_session::{run_local, Backend, Job};
@@ -135,14 +135,7 @@ struct SecureGradients<'a> {
 impl Job for SecureGradients<'_> {
     type Output = Vec<Vec<f64>>;
     fn run<P: Protocol>(&self, p: &mut P) -> Result<Vec<Vec<f64>>, MpcError> {
-        let me = p.party_id();
-        let plain = p.compute_parties() == 1;
-        let mut ws = Vec::new();
-        for (_, t) in &self.plan.graph.weights {
-            ws.push(share_fixed(p, self.fp, 0, (me == 0 || plain).then_some(&t.data[..]), &t.shape)?);
-        }
-        let x = share_fixed(p, self.fp, 1, (me == 1 || plain).then_some(&self.x.data[..]), &self.x.shape)?;
-        let y = share_fixed(p, self.fp, 1, (me == 1 || plain).then_some(&self.y.data[..]), &self.y.shape)?;
+        let (ws, x, y) = share_inputs(p, self.fp, self.plan, self.x, self.y)?;
         let g = gradients(&mut SecureCalc::new(p, self.fp), self.plan, &ws, x, &y)?;
         let mut out = Vec::new();
         for gi in g.iter().flatten() {

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use musket_core::{share_fixed, MpcError, Protocol};
+use musket_core::{MpcError, Protocol};
 use musket_graph::FloatTensor;
 use musket_ring::FixedPoint;
 use musket_session::{run_local, Backend, Job};
@@ -110,13 +110,7 @@ impl Job for SecureTraining<'_> {
     type Output = Vec<Vec<f64>>;
     fn run<P: Protocol>(&self, p: &mut P) -> Result<Vec<Vec<f64>>, MpcError> {
         let fp = FixedPoint::new(16);
-        let me = p.party_id();
-        let mut ws = Vec::new();
-        for (_, t) in &self.plan.graph.weights {
-            ws.push(share_fixed(p, fp, 0, (me == 0).then_some(&t.data[..]), &t.shape)?);
-        }
-        let x = share_fixed(p, fp, 1, (me == 1).then_some(&self.x.data[..]), &self.x.shape)?;
-        let y = share_fixed(p, fp, 1, (me == 1).then_some(&self.y.data[..]), &self.y.shape)?;
+        let (ws, x, y) = share_inputs(p, fp, self.plan, self.x, self.y)?;
         let plans = [(4, self.plan)];
         let cfg = config(self.optimizer, 4, 2, 0.05);
         let trained = train(&mut SecureCalc::new(p, fp), &plans, ws, &x, &y, &cfg, &mut |_| {})?;

@@ -1,8 +1,11 @@
 //! Small models built by hand for the training tests.
 #![allow(dead_code, missing_docs, unreachable_pub)]
 
+use musket_core::{share_fixed, MpcError, Protocol};
 use musket_graph::{FloatTensor, Graph, Node, Op};
 use musket_nn::{Conv2d, Pool2d};
+use musket_ring::FixedPoint;
+use musket_train::TrainPlan;
 use rand::{Rng, SeedableRng};
 
 pub fn rng(seed: u64) -> rand_chacha::ChaCha8Rng {
@@ -134,4 +137,27 @@ pub fn assorted(r: &mut impl Rng, batch: usize) -> Graph {
             (Op::Reshape(vec![batch as i64, 24]), vec![19]), // 20
         ],
     )
+}
+
+/// The weights, data and labels as shares.
+pub type Shared<P> = (Vec<<P as Protocol>::Share>, <P as Protocol>::Share, <P as Protocol>::Share);
+
+/// Shares the plan's weights (party 0's) and `x`, `y` (party 1's); on `Plain` (one party) the
+/// values are given for both.
+pub fn share_inputs<P: Protocol>(
+    p: &mut P,
+    fp: FixedPoint,
+    plan: &TrainPlan,
+    x: &FloatTensor,
+    y: &FloatTensor,
+) -> Result<Shared<P>, MpcError> {
+    let me = p.party_id();
+    let plain = p.compute_parties() == 1;
+    let mut ws = Vec::new();
+    for (_, t) in &plan.graph.weights {
+        ws.push(share_fixed(p, fp, 0, (me == 0 || plain).then_some(&t.data[..]), &t.shape)?);
+    }
+    let xs = share_fixed(p, fp, 1, (me == 1 || plain).then_some(&x.data[..]), &x.shape)?;
+    let ys = share_fixed(p, fp, 1, (me == 1 || plain).then_some(&y.data[..]), &y.shape)?;
+    Ok((ws, xs, ys))
 }
