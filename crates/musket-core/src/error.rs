@@ -28,6 +28,17 @@ pub enum MpcError {
         /// The explanation without private facts, for the peers.
         public: String,
     },
+    /// A malicious-secure back end found that a party deviated from the protocol: a
+    /// multiplication proof failed or two copies of an opened value differ. Nothing further
+    /// is opened. `party` names the deviating party when the check can tell, which it cannot
+    /// when two parties' words disagree and either could be lying.
+    #[error("cheating detected in {phase}{}", party.map(|p| format!(" (by party {p})")).unwrap_or_default())]
+    CheatingDetected {
+        /// Which check failed.
+        phase: String,
+        /// The party that must have cheated, when the check can tell.
+        party: Option<usize>,
+    },
 }
 
 /// Result alias for protocol operations.
@@ -48,6 +59,15 @@ impl MpcError {
     /// True when this error only relays another party's abort (so it need not be announced).
     pub fn is_peer_abort(&self) -> bool {
         matches!(self, MpcError::Net(NetError::Aborted { .. }))
+    }
+
+    /// True when this party detected cheating, or a peer aborted because it did.
+    pub fn is_cheating_detected(&self) -> bool {
+        match self {
+            MpcError::CheatingDetected { .. } => true,
+            MpcError::Net(NetError::Aborted { reason, .. }) => reason.starts_with("cheating detected"),
+            _ => false,
+        }
     }
 }
 

@@ -54,6 +54,11 @@ pub trait Protocol {
 
     /// Short name of the back end ("2pc", "3pc", "plain").
     fn name(&self) -> &'static str;
+    /// The adversary the back end is secure against: `"semi-honest"` (parties follow the
+    /// protocol) or `"malicious"` (one party may deviate; the others abort).
+    fn security(&self) -> &'static str {
+        "semi-honest"
+    }
     /// This party's id among the compute parties.
     fn party_id(&self) -> usize;
     /// Number of compute parties (the dealer, if any, is not one).

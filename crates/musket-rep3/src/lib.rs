@@ -6,6 +6,8 @@
 //! additive sharing and re-shared with one message of one ring element per output element:
 //! one round, communication proportional to the output also for matrix products.
 
+mod malicious;
 mod party;
 
+pub use malicious::{Cheat, Rep3Mal, Target};
 pub use party::{RBits, RShare, Rep3};

@@ -46,14 +46,14 @@ impl std::fmt::Debug for RBits {
 
 /// A party of the 3PC replicated protocol.
 pub struct Rep3 {
-    net: Net,
-    id: usize,
+    pub(crate) net: Net,
+    pub(crate) id: usize,
     /// `F(k_i)`, shared with the previous party.
     own: Prg,
     /// `F(k_{i+1})`, shared with the next party.
     nxt: Prg,
     /// Randomness known to this party alone.
-    private: Prg,
+    pub(crate) private: Prg,
 }
 
 impl std::fmt::Debug for Rep3 {
@@ -71,7 +71,7 @@ const HELPER: usize = 2;
 
 /// Which PRG a draw comes from.
 #[derive(Clone, Copy)]
-enum Stream {
+pub(crate) enum Stream {
     /// Shared with the previous party.
     Own,
     /// Shared with the next party.
@@ -83,7 +83,13 @@ enum Stream {
 impl Rep3 {
     /// Joins the computation: sends our key to the previous party and receives the next
     /// party's key. `net` must connect exactly three parties.
-    pub fn new(mut net: Net) -> Result<Self> {
+    pub fn new(net: Net) -> Result<Self> {
+        Ok(Self::with_keys(net)?.0)
+    }
+
+    /// [`Rep3::new`], also returning the seeds of `k_i` and `k_{i+1}` (from which the
+    /// malicious back end derives its proof streams).
+    pub(crate) fn with_keys(mut net: Net) -> Result<(Self, [u8; 16], [u8; 16])> {
         let id = net.party_id();
         if net.n_parties() != 3 {
             return Err(MpcError::Usage("3PC needs exactly three parties".into()));
@@ -98,25 +104,26 @@ impl Rep3 {
                 })
             })
         })?;
-        Ok(Self {
+        let party = Self {
             net,
             id,
             own: Prg::from_seed(own_seed),
             nxt: Prg::from_seed(next_seed),
             private: Prg::from_os(),
-        })
+        };
+        Ok((party, own_seed, next_seed))
     }
 
-    fn prev(&self) -> usize {
+    pub(crate) fn prev(&self) -> usize {
         (self.id + 2) % 3
     }
-    fn next_party(&self) -> usize {
+    pub(crate) fn next_party(&self) -> usize {
         (self.id + 1) % 3
     }
 
     /// `n` words from one of this party's PRG streams, timed as preprocessing (the zero
     /// shares, masks and truncation material are input-independent).
-    fn draw(&mut self, stream: Stream, n: usize) -> Vec<u64> {
+    pub(crate) fn draw(&mut self, stream: Stream, n: usize) -> Vec<u64> {
         let started = std::time::Instant::now();
         let words = match stream {
             Stream::Own => self.own.words(n),
@@ -156,7 +163,7 @@ impl Rep3 {
         Ok((d, b2))
     }
 
-    fn zero_share(&mut self, n: usize, xor: bool) -> Vec<u64> {
+    pub(crate) fn zero_share(&mut self, n: usize, xor: bool) -> Vec<u64> {
         let (a, b) = (self.draw(Stream::Own, n), self.draw(Stream::Next, n));
         if xor {
             zip_words(&a, &b, |x, y| x ^ y)
@@ -167,7 +174,7 @@ impl Rep3 {
 
     /// Turns this party's additive term `z_i` (the terms sum to the secret) into a replicated
     /// share: send `z_i` to the previous party, receive `z_{i+1}` from the next.
-    fn reshare(&mut self, z: Vec<u64>) -> Result<(Vec<u64>, Vec<u64>)> {
+    pub(crate) fn reshare(&mut self, z: Vec<u64>) -> Result<(Vec<u64>, Vec<u64>)> {
         let (prev, next) = (self.prev(), self.next_party());
         self.net.send_u64s(prev, &z)?;
         let theirs = self.net.recv_u64s(next, z.len())?;
@@ -177,7 +184,7 @@ impl Rep3 {
     /// Shares `n` words owned by `owner`, with `combine(value, mask)` and its inverse implied:
     /// component `owner` is a PRF mask, component `owner+2` is zero, component `owner+1` is
     /// `combine(value, mask)` sent by the owner to the next party. One message of n words.
-    fn input_words(
+    pub(crate) fn input_words(
         &mut self,
         owner: usize,
         value: Option<&[u64]>,
@@ -197,14 +204,14 @@ impl Rep3 {
         }
     }
 
-    fn share(&self, shape: &[usize], cur: Vec<u64>, next: Vec<u64>) -> Result<RShare> {
+    pub(crate) fn share(&self, shape: &[usize], cur: Vec<u64>, next: Vec<u64>) -> Result<RShare> {
         Ok(RShare {
             cur: RingTensor::new(shape.to_vec(), cur)?,
             next: RingTensor::new(shape.to_vec(), next)?,
         })
     }
 
-    fn check_same(a: &RShare, b: &RShare, op: &str) -> Result<()> {
+    pub(crate) fn check_same(a: &RShare, b: &RShare, op: &str) -> Result<()> {
         if a.shape() != b.shape() {
             return Err(MpcError::Usage(format!("{op}: shapes {:?} and {:?} differ", a.shape(), b.shape())));
         }

@@ -5,7 +5,7 @@
 use musket_2pc::{run_dealer, Dealer2pc};
 use musket_core::{MpcError, Protocol};
 use musket_net::{local_mesh, CommStats, Net, Transport};
-use musket_rep3::Rep3;
+use musket_rep3::{Rep3, Rep3Mal};
 use std::time::Duration;
 
 /// Which protocol family runs the job.
@@ -17,6 +17,43 @@ pub enum Backend {
     /// Three compute parties with replicated sharing, semi-honest, honest majority.
     #[serde(rename = "3pc")]
     ThreePc,
+    /// Three compute parties with replicated sharing, secure with abort against one
+    /// malicious party (`musket_rep3::Rep3Mal`).
+    #[serde(rename = "3pc-malicious")]
+    ThreePcMalicious,
+}
+
+/// The adversary a run is secure against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Security {
+    /// Every party follows the protocol (it may try to learn from what it sees).
+    #[default]
+    SemiHonest,
+    /// One party may deviate arbitrarily; the honest parties then abort with
+    /// `cheating detected` instead of giving a wrong answer (3PC only).
+    Malicious,
+}
+
+impl Security {
+    /// The name used on the command line and in `--json` output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Security::SemiHonest => "semi-honest",
+            Security::Malicious => "malicious",
+        }
+    }
+}
+
+impl std::str::FromStr for Security {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "semi-honest" => Ok(Security::SemiHonest),
+            "malicious" => Ok(Security::Malicious),
+            _ => Err(format!("unknown security level {s:?} (expected semi-honest or malicious)")),
+        }
+    }
 }
 
 impl Backend {
@@ -28,14 +65,34 @@ impl Backend {
     pub fn compute_parties(self) -> usize {
         match self {
             Backend::TwoPc => 2,
-            Backend::ThreePc => 3,
+            Backend::ThreePc | Backend::ThreePcMalicious => 3,
         }
     }
-    /// The name used on the command line.
+    /// The protocol's name on the command line (`2pc` or `3pc`; the security level is
+    /// separate).
     pub fn name(self) -> &'static str {
         match self {
             Backend::TwoPc => "2pc",
-            Backend::ThreePc => "3pc",
+            Backend::ThreePc | Backend::ThreePcMalicious => "3pc",
+        }
+    }
+    /// The security level.
+    pub fn security(self) -> Security {
+        match self {
+            Backend::ThreePcMalicious => Security::Malicious,
+            Backend::TwoPc | Backend::ThreePc => Security::SemiHonest,
+        }
+    }
+    /// The back end for protocol `self` at `security`, or why there is none (the 2PC
+    /// back end has no malicious-secure form yet).
+    pub fn with_security(self, security: Security) -> Result<Backend, String> {
+        match (self.name(), security) {
+            ("2pc", Security::SemiHonest) => Ok(Backend::TwoPc),
+            ("3pc", Security::SemiHonest) => Ok(Backend::ThreePc),
+            ("3pc", Security::Malicious) => Ok(Backend::ThreePcMalicious),
+            _ => Err("malicious security is available for the 3pc protocol only; \
+                      2pc with an honest dealer and malicious parties is not built yet"
+                .into()),
         }
     }
 }
@@ -46,6 +103,7 @@ impl std::str::FromStr for Backend {
         match s {
             "2pc" => Ok(Backend::TwoPc),
             "3pc" => Ok(Backend::ThreePc),
+            "3pc-malicious" => Ok(Backend::ThreePcMalicious),
             _ => Err(format!("unknown protocol {s:?} (expected 2pc or 3pc)")),
         }
     }
@@ -104,6 +162,7 @@ pub fn run_party_on<J: Job>(
         }
         Backend::TwoPc => drive(Dealer2pc::new(net)?, job),
         Backend::ThreePc => drive(Rep3::new(net)?, job),
+        Backend::ThreePcMalicious => drive(Rep3Mal::new(net)?, job),
     }
 }
 

@@ -60,7 +60,7 @@ fn lookups_are_exact_on_every_back_end() {
     let want: Vec<f64> = (0..ROWS * K)
         .map(|i| (0..DEPTH).map(|j| o[(i / K) * DEPTH + j] as f64 * t[j * K + i % K]).sum())
         .collect();
-    for backend in [Backend::TwoPc, Backend::ThreePc] {
+    for backend in [Backend::TwoPc, Backend::ThreePc, Backend::ThreePcMalicious] {
         for (got, ..) in run(backend, &Lookup).iter().map(out) {
             assert_eq!(got, want, "{backend:?}");
         }

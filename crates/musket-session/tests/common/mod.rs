@@ -5,7 +5,7 @@ use musket_core::{MpcError, Plain, Protocol};
 use musket_session::{run_local, Backend, Job, PartyOutcome};
 use std::time::Duration;
 
-pub const BACKENDS: [Backend; 2] = [Backend::TwoPc, Backend::ThreePc];
+pub const BACKENDS: [Backend; 3] = [Backend::TwoPc, Backend::ThreePc, Backend::ThreePcMalicious];
 
 /// The value if this party owns it (the one-party oracle owns everything).
 pub fn owned<'a, P: Protocol, T: ?Sized>(p: &P, owner: usize, v: &'a T) -> Option<&'a T> {

@@ -1,0 +1,310 @@
+//! The extension rings in which multiplications are verified (see [`crate::dzkp`]).
+//!
+//! A check that holds for random challenges from Z_2^64 proves little: a polynomial such as
+//! `2^63 X` vanishes at every even point, so an error in the top bit would pass half the time.
+//! The proof therefore runs in extensions with large *exceptional sets* (sets whose pairwise
+//! differences are units), where a nonzero polynomial of degree `D` vanishes on at most `D` of
+//! the set's points (Schwartz–Zippel; for Galois rings see Abspoel, Cramer, Damgård,
+//! Escudero, Yuan, TCC 2019):
+//! - [`Gr64`]: the Galois ring GR(2^64, 64) = Z_2^64[x] / (f), for arithmetic shares;
+//! - [`Gf64`]: the field GF(2^64) = F_2[x] / (f), for XOR-shared bits;
+//!
+//! both with `f = x^64 + x^4 + x^3 + x + 1`, irreducible over F_2 (a test checks it). The
+//! exceptional set of GR(2^64, 64) is the 2^64 polynomials with 0/1 coefficients (their
+//! differences are nonzero modulo 2, hence units); for GF(2^64) it is the whole field.
+//!
+//! Hand-written because no maintained crate provides Galois-ring arithmetic over Z_2^64.
+
+use crate::Prg;
+
+/// Degree of both extensions.
+pub const EXT_DEGREE: usize = 64;
+
+/// An extension ring of Z_2^64 or F_2 in which the proofs run.
+pub trait Ext: Copy + PartialEq + std::fmt::Debug + Send + Sync + 'static {
+    /// Words on the wire per element.
+    const WORDS: usize;
+    /// The additive identity.
+    fn zero() -> Self;
+    /// The multiplicative identity.
+    fn one() -> Self;
+    /// Embeds a base-ring element (for [`Gf64`], only the low bit counts).
+    fn from_base(v: u64) -> Self;
+    /// `self + o`.
+    fn add(self, o: Self) -> Self;
+    /// `self - o`.
+    fn sub(self, o: Self) -> Self;
+    /// `self * o`.
+    fn mul(self, o: Self) -> Self;
+    /// `self * v` for a base-ring element `v` (cheaper than [`Ext::mul`]).
+    fn mul_base(self, v: u64) -> Self;
+    /// A uniformly random element (for masks and shares).
+    fn random(prg: &mut Prg) -> Self;
+    /// A uniformly random element of the exceptional set (for challenges); never zero.
+    fn challenge(prg: &mut Prg) -> Self;
+    /// Appends the wire form.
+    fn write(&self, out: &mut Vec<u64>);
+    /// Reads the wire form (`words.len() == WORDS`).
+    fn read(words: &[u64]) -> Self;
+}
+
+/// An element of GR(2^64, 64): coefficients of `1, x, ..., x^63` in Z_2^64.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Gr64(pub [u64; EXT_DEGREE]);
+
+impl std::fmt::Debug for Gr64 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Gr64[{:#x}, ..]", self.0[0])
+    }
+}
+
+/// Exponents of the low terms of `f` (`x^64 = -(x^4 + x^3 + x + 1)` in the Galois ring).
+const REDUCTION_TAPS: [usize; 4] = [0, 1, 3, 4];
+
+impl Ext for Gr64 {
+    const WORDS: usize = EXT_DEGREE;
+    fn zero() -> Self {
+        Gr64([0; EXT_DEGREE])
+    }
+    fn one() -> Self {
+        Self::from_base(1)
+    }
+    fn from_base(v: u64) -> Self {
+        let mut c = [0; EXT_DEGREE];
+        c[0] = v;
+        Gr64(c)
+    }
+    fn add(self, o: Self) -> Self {
+        let mut c = self.0;
+        for (a, b) in c.iter_mut().zip(o.0) {
+            *a = a.wrapping_add(b);
+        }
+        Gr64(c)
+    }
+    fn sub(self, o: Self) -> Self {
+        let mut c = self.0;
+        for (a, b) in c.iter_mut().zip(o.0) {
+            *a = a.wrapping_sub(b);
+        }
+        Gr64(c)
+    }
+    fn mul(self, o: Self) -> Self {
+        let mut prod = [0u64; 2 * EXT_DEGREE];
+        for (i, &a) in self.0.iter().enumerate() {
+            if a == 0 {
+                continue;
+            }
+            for (p, &b) in prod[i..i + EXT_DEGREE].iter_mut().zip(&o.0) {
+                *p = p.wrapping_add(a.wrapping_mul(b));
+            }
+        }
+        // Fold the high coefficients down from the top, so that a fold landing above x^63
+        // is folded again.
+        for j in (EXT_DEGREE..2 * EXT_DEGREE - 1).rev() {
+            let c = prod[j];
+            if c != 0 {
+                for t in REDUCTION_TAPS {
+                    prod[j - EXT_DEGREE + t] = prod[j - EXT_DEGREE + t].wrapping_sub(c);
+                }
+            }
+        }
+        let mut out = [0u64; EXT_DEGREE];
+        out.copy_from_slice(&prod[..EXT_DEGREE]);
+        Gr64(out)
+    }
+    fn mul_base(self, v: u64) -> Self {
+        let mut c = self.0;
+        for a in c.iter_mut() {
+            *a = a.wrapping_mul(v);
+        }
+        Gr64(c)
+    }
+    fn random(prg: &mut Prg) -> Self {
+        let mut c = [0u64; EXT_DEGREE];
+        prg.fill(&mut c);
+        Gr64(c)
+    }
+    fn challenge(prg: &mut Prg) -> Self {
+        loop {
+            let bits = prg.words(1)[0];
+            if bits != 0 {
+                let mut c = [0u64; EXT_DEGREE];
+                for (i, x) in c.iter_mut().enumerate() {
+                    *x = (bits >> i) & 1;
+                }
+                return Gr64(c);
+            }
+        }
+    }
+    fn write(&self, out: &mut Vec<u64>) {
+        out.extend_from_slice(&self.0);
+    }
+    fn read(words: &[u64]) -> Self {
+        let mut c = [0u64; EXT_DEGREE];
+        c.copy_from_slice(&words[..EXT_DEGREE]);
+        Gr64(c)
+    }
+}
+
+/// An element of GF(2^64): bit `i` is the coefficient of `x^i`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Gf64(pub u64);
+
+impl std::fmt::Debug for Gf64 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Gf64({:#x})", self.0)
+    }
+}
+
+/// Carry-less product of two 64-bit polynomials, by 4-bit windows.
+fn clmul(a: u64, b: u64) -> u128 {
+    let mut table = [0u128; 16];
+    for i in 1..16usize {
+        table[i] = if i & 1 == 1 { table[i - 1] ^ a as u128 } else { table[i >> 1] << 1 };
+    }
+    let mut acc = 0u128;
+    for k in (0..16).rev() {
+        acc = (acc << 4) ^ table[((b >> (4 * k)) & 15) as usize];
+    }
+    acc
+}
+
+/// Reduces a 128-bit carry-less product modulo `f`.
+fn reduce(p: u128) -> u64 {
+    let (lo, hi) = (p as u64, (p >> 64) as u64);
+    // hi * x^64 = hi * (x^4 + x^3 + x + 1); the bits shifted past x^63 are folded once more.
+    let spill = (hi >> 63) ^ (hi >> 61) ^ (hi >> 60);
+    let fold = |v: u64| v ^ (v << 1) ^ (v << 3) ^ (v << 4);
+    lo ^ fold(hi) ^ fold(spill)
+}
+
+impl Ext for Gf64 {
+    const WORDS: usize = 1;
+    fn zero() -> Self {
+        Gf64(0)
+    }
+    fn one() -> Self {
+        Gf64(1)
+    }
+    fn from_base(v: u64) -> Self {
+        Gf64(v & 1)
+    }
+    fn add(self, o: Self) -> Self {
+        Gf64(self.0 ^ o.0)
+    }
+    fn sub(self, o: Self) -> Self {
+        Gf64(self.0 ^ o.0)
+    }
+    fn mul(self, o: Self) -> Self {
+        Gf64(reduce(clmul(self.0, o.0)))
+    }
+    fn mul_base(self, v: u64) -> Self {
+        if v & 1 == 1 {
+            self
+        } else {
+            Gf64(0)
+        }
+    }
+    fn random(prg: &mut Prg) -> Self {
+        Gf64(prg.words(1)[0])
+    }
+    fn challenge(prg: &mut Prg) -> Self {
+        loop {
+            let v = prg.words(1)[0];
+            if v != 0 {
+                return Gf64(v);
+            }
+        }
+    }
+    fn write(&self, out: &mut Vec<u64>) {
+        out.push(self.0);
+    }
+    fn read(words: &[u64]) -> Self {
+        Gf64(words[0])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `f` is irreducible over F_2 (Rabin's test for degree 64 = 2^6): x^(2^64) = x mod f,
+    /// and gcd(x^(2^32) - x, f) = 1.
+    #[test]
+    fn the_modulus_is_irreducible() {
+        let x = Gf64(2);
+        let mut p = x;
+        let mut at32 = Gf64(0);
+        for i in 1..=64 {
+            p = p.mul(p);
+            if i == 32 {
+                at32 = p;
+            }
+        }
+        assert_eq!(p, x);
+        // gcd over F_2[x] of (x^(2^32) + x) and f, with f as a 65-bit polynomial.
+        let (mut a, mut b) = ((1u128 << 64) | 0b11011, (at32.0 ^ 2) as u128);
+        while b != 0 {
+            while a != 0 && 127 - a.leading_zeros() >= 127 - b.leading_zeros() {
+                a ^= b << ((127 - a.leading_zeros()) - (127 - b.leading_zeros()));
+            }
+            std::mem::swap(&mut a, &mut b);
+        }
+        assert_eq!(a, 1, "gcd must be 1");
+    }
+
+    fn naive_gf(a: u64, b: u64) -> u64 {
+        let mut acc = 0u128;
+        for i in 0..64 {
+            if (b >> i) & 1 == 1 {
+                acc ^= (a as u128) << i;
+            }
+        }
+        for i in (64..128).rev() {
+            if (acc >> i) & 1 == 1 {
+                acc ^= ((1u128 << 64) | 0b11011) << (i - 64);
+            }
+        }
+        acc as u64
+    }
+
+    #[test]
+    fn gf_multiplication_matches_the_definition() {
+        let mut prg = Prg::from_seed([7; 16]);
+        for _ in 0..200 {
+            let (a, b) = (prg.words(1)[0], prg.words(1)[0]);
+            assert_eq!(Gf64(a).mul(Gf64(b)).0, naive_gf(a, b));
+        }
+        assert_eq!(Gf64(u64::MAX).mul(Gf64(u64::MAX)).0, naive_gf(u64::MAX, u64::MAX));
+    }
+
+    #[test]
+    fn galois_ring_laws_hold() {
+        let mut prg = Prg::from_seed([9; 16]);
+        for _ in 0..20 {
+            let (a, b, c) = (Gr64::random(&mut prg), Gr64::random(&mut prg), Gr64::random(&mut prg));
+            assert_eq!(a.mul(b), b.mul(a));
+            assert_eq!(a.mul(b).mul(c), a.mul(b.mul(c)));
+            assert_eq!(a.mul(b.add(c)), a.mul(b).add(a.mul(c)));
+            assert_eq!(a.mul(Gr64::one()), a);
+            assert_eq!(a.mul_base(5), a.mul(Gr64::from_base(5)));
+        }
+        // Modulo 2 the ring is GF(2^64): the low bits of the coefficients multiply as there.
+        let (a, b) = (Gr64::challenge(&mut prg), Gr64::challenge(&mut prg));
+        let bits = |g: Gr64| g.0.iter().enumerate().fold(0u64, |acc, (i, c)| acc | ((c & 1) << i));
+        assert_eq!(bits(a.mul(b)), Gf64(bits(a)).mul(Gf64(bits(b))).0);
+    }
+
+    #[test]
+    fn challenges_differ_by_units() {
+        // A difference of two exceptional points is nonzero modulo 2, so an element that
+        // kills it must be zero: 2^63 * (a - b) != 0.
+        let mut prg = Prg::from_seed([3; 16]);
+        for _ in 0..50 {
+            let (a, b) = (Gr64::challenge(&mut prg), Gr64::challenge(&mut prg));
+            if a != b {
+                assert_ne!(a.sub(b).mul_base(1 << 63), Gr64::zero());
+            }
+        }
+    }
+}

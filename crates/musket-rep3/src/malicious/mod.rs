@@ -1,0 +1,317 @@
+//! Three-party replicated sharing secure against one malicious party, with abort
+//! (`Rep3Mal`). The messages are those of the semi-honest protocol wherever the semi-honest
+//! protocol is checkable, and every deviation is caught before anything is opened:
+//!
+//! - **Products** (`mul`, `matmul`, `matmul_batched`, `bits_and`) are the semi-honest
+//!   resharings, recorded; before every opening, each party proves in zero knowledge that its
+//!   resharing messages were computed correctly (`musket_core::dzkp`, over GR(2^64, 64) for
+//!   arithmetic and GF(2^64) for bits; Boyle, Gilboa, Ishai, Nof).
+//! - **Openings** (`reveal`, `reveal_to`, `reveal_bits`, and the masked value of a
+//!   truncation): every share component is held by two parties; one sends it, the other
+//!   vouches for it with a running SHA-256 digest, compared before a result is returned.
+//! - **Steps the semi-honest protocol trusts one party with** are replaced:
+//!   `a2b_operands` (party 0 shared `s0 + s1`) by a carry-save adder on the components, one
+//!   checked AND layer; `b2a_packed` and `mul_bits` (party 0 shared `b0 xor b1`) by the
+//!   arithmetic XOR of the components, two checked products; `truncate` (party 2 was the
+//!   helper who knew the mask) by a mask nobody knows: 64 random XOR-shared bits from the
+//!   pairwise keys, converted as above, with the masked value opened to all.
+//! - **Inputs** are unchanged: every component of an input is defined by one message or by
+//!   a key two parties share, so a party can only be inconsistent with itself, which the
+//!   proofs and the digests catch wherever the value is used.
+//!
+//! Statistical security: 58 bits per proof batch (see `musket_core::dzkp`); the digests are
+//! SHA-256.
+
+mod proof;
+mod record;
+
+use crate::party::{RBits, RShare, Rep3, Stream};
+use musket_core::ext::{Gf64, Gr64};
+use musket_core::{
+    batch_item, batched_dims, element_count, to_planes, LinearMap, LinearMap2, MpcError, Protocol, Result,
+    Share,
+};
+use musket_net::{CommStats, Net};
+use musket_ring::{unpack_bits, RingTensor};
+use proof::ProofKeys;
+use record::{Gate, Record};
+
+/// Products verified per proof batch, as terms of the inner product: bounds a batch's
+/// memory (a Galois-ring term is 512 bytes) and its length (soundness, see `dzkp`).
+const BATCH_TERMS_ARITH: usize = 1 << 14;
+/// The same for bits (a field term is 8 bytes).
+const BATCH_TERMS_BINARY: usize = 1 << 20;
+
+/// Which message a cheating party of the test harness changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The masked value an input owner sends.
+    Input,
+    /// An elementwise product's resharing.
+    Mul,
+    /// A matrix product's resharing.
+    Matmul,
+    /// An AND layer's resharing.
+    And,
+    /// The masked value of a truncation, as opened.
+    Truncate,
+    /// An output component sent in `reveal`, `reveal_to` or `reveal_bits`.
+    Reveal,
+    /// A prover's polynomial in a proof.
+    Proof,
+    /// A verifier's opening at the end of a proof.
+    ProofOpening,
+}
+
+/// A deviation for tests: party `party` adds `error` (XORs it, for bits) to the first word
+/// of its `nth` (from 0) message of kind `target`.
+#[derive(Clone, Copy, Debug)]
+pub struct Cheat {
+    /// The cheating party.
+    pub party: usize,
+    /// Which message.
+    pub target: Target,
+    /// Which occurrence.
+    pub nth: usize,
+    /// What it adds.
+    pub error: u64,
+}
+
+/// A party of the malicious-secure 3PC protocol.
+pub struct Rep3Mal {
+    base: Rep3,
+    keys: ProofKeys,
+    arith: Vec<Record>,
+    arith_terms: usize,
+    binary: Vec<Record>,
+    binary_terms: usize,
+    /// Digest of the opened components received from the next party.
+    received: ring::digest::Context,
+    /// Digest of the components the next party received from the previous one, which this
+    /// party also holds.
+    vouched: ring::digest::Context,
+    /// Openings since the last digest comparison.
+    unchecked_openings: usize,
+    cheat: Option<Cheat>,
+    seen: Vec<(Target, usize)>,
+}
+
+impl std::fmt::Debug for Rep3Mal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rep3Mal").field("id", &self.base.id).finish()
+    }
+}
+
+fn digest() -> ring::digest::Context {
+    ring::digest::Context::new(&ring::digest::SHA256)
+}
+
+fn words_bytes(w: &[u64]) -> Vec<u8> {
+    w.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+impl Rep3Mal {
+    /// Joins the computation (as [`Rep3::new`]).
+    pub fn new(net: Net) -> Result<Self> {
+        let (base, own, next) = Rep3::with_keys(net)?;
+        Ok(Self {
+            base,
+            keys: ProofKeys::derive(&own, &next),
+            arith: Vec::new(),
+            arith_terms: 0,
+            binary: Vec::new(),
+            binary_terms: 0,
+            received: digest(),
+            vouched: digest(),
+            unchecked_openings: 0,
+            cheat: None,
+            seen: Vec::new(),
+        })
+    }
+
+    /// Makes this party deviate as `cheat` says when it is the cheating party (tests only:
+    /// the cheating-party harness).
+    pub fn with_cheat(mut self, cheat: Cheat) -> Self {
+        if cheat.party == self.base.id {
+            self.cheat = Some(cheat);
+        }
+        self
+    }
+
+    /// Applies the test harness's deviation to an outgoing message.
+    fn tamper(&mut self, target: Target, words: &mut [u64]) {
+        let Some(c) = self.cheat.filter(|c| c.target == target) else { return };
+        let count = match self.seen.iter_mut().find(|(t, _)| *t == target) {
+            Some((_, n)) => {
+                *n += 1;
+                *n - 1
+            }
+            None => {
+                self.seen.push((target, 1));
+                0
+            }
+        };
+        if count == c.nth {
+            if let Some(w) = words.first_mut() {
+                *w = if matches!(target, Target::And) { *w ^ c.error } else { w.wrapping_add(c.error) };
+            }
+        }
+    }
+
+    /// Reshares this party's product term `z` and records the product for verification.
+    fn reshare_checked(&mut self, gate: Gate, x: (&[u64], &[u64]), y: (&[u64], &[u64]), zv: ZeroDraws) -> Result<(Vec<u64>, Vec<u64>)> {
+        let ZeroDraws { mut z, own, nxt, binary } = zv;
+        let target = match (gate, binary) {
+            (_, true) => Target::And,
+            (Gate::Elementwise, false) => Target::Mul,
+            (Gate::Matmul { .. }, false) => Target::Matmul,
+        };
+        self.tamper(target, &mut z);
+        let (cur, theirs) = self.base.reshare(z)?;
+        let rec = Record {
+            gate,
+            xc: x.0.to_vec(),
+            xn: x.1.to_vec(),
+            yc: y.0.to_vec(),
+            yn: y.1.to_vec(),
+            theirs: theirs.clone(),
+            own,
+            nxt,
+        };
+        let terms = rec.terms(binary);
+        if binary {
+            self.binary_terms += terms;
+            self.binary.push(rec);
+        } else {
+            self.arith_terms += terms;
+            self.arith.push(rec);
+        }
+        Ok((cur, theirs))
+    }
+
+    /// The two zero-share draws and `z = cross terms + own - nxt` (or XOR).
+    fn draws(&mut self, n: usize, binary: bool, cross: impl Fn(usize) -> u64) -> ZeroDraws {
+        let own = self.base.draw(Stream::Own, n);
+        let nxt = self.base.draw(Stream::Next, n);
+        let z = (0..n)
+            .map(|i| if binary { cross(i) ^ own[i] ^ nxt[i] } else { cross(i).wrapping_add(own[i]).wrapping_sub(nxt[i]) })
+            .collect();
+        ZeroDraws { z, own, nxt, binary }
+    }
+
+    /// Elementwise products of replicated shares, in pieces of at most a batch each.
+    fn products(&mut self, a: &[u64], an: &[u64], b: &[u64], bn: &[u64], binary: bool) -> Result<(Vec<u64>, Vec<u64>)> {
+        let piece = if binary { BATCH_TERMS_BINARY / 128 } else { BATCH_TERMS_ARITH / 2 };
+        let n = a.len();
+        let (mut cur, mut next) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let mut start = 0;
+        while start < n {
+            let end = (start + piece).min(n);
+            let (ac, anx, bc, bnx) = (&a[start..end], &an[start..end], &b[start..end], &bn[start..end]);
+            let zv = self.draws(end - start, binary, |i| {
+                if binary {
+                    (ac[i] & (bc[i] ^ bnx[i])) ^ (anx[i] & bc[i])
+                } else {
+                    ac[i].wrapping_mul(bc[i].wrapping_add(bnx[i])).wrapping_add(anx[i].wrapping_mul(bc[i]))
+                }
+            });
+            let (c, t) = self.reshare_checked(Gate::Elementwise, (ac, anx), (bc, bnx), zv)?;
+            cur.extend(c);
+            next.extend(t);
+            start = end;
+        }
+        Ok((cur, next))
+    }
+
+    /// Runs every pending proof and compares the digests of the openings so far. Called
+    /// before anything is opened as a result, and at the end.
+    pub fn verify(&mut self) -> Result<()> {
+        let arith = std::mem::take(&mut self.arith);
+        let binary = std::mem::take(&mut self.binary);
+        self.arith_terms = 0;
+        self.binary_terms = 0;
+        for batch in batches(&arith, false, BATCH_TERMS_ARITH) {
+            self.prove_batch::<Gr64>(batch, "multiplication")?;
+        }
+        for batch in batches(&binary, true, BATCH_TERMS_BINARY) {
+            self.prove_batch::<Gf64>(batch, "AND-gate")?;
+        }
+        self.check_openings()
+    }
+
+    /// Compares the digest of the components received from the next party with the one the
+    /// previous party vouches for (one round, 32 bytes per party).
+    fn check_openings(&mut self) -> Result<()> {
+        if self.unchecked_openings == 0 {
+            return Ok(());
+        }
+        self.unchecked_openings = 0;
+        let vouched = std::mem::replace(&mut self.vouched, digest()).finish();
+        let received = std::mem::replace(&mut self.received, digest()).finish();
+        let (prev, next) = (self.base.prev(), self.base.next_party());
+        self.base.net.send_bytes(next, vouched.as_ref())?;
+        let theirs = self.base.net.recv_bytes(prev)?;
+        if theirs != received.as_ref() {
+            return Err(MpcError::CheatingDetected {
+                phase: format!("an opening: party {next} and party {prev} sent different copies of a share"),
+                party: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// Opens `x` to every party without verifying first (for masked values); the copies are
+    /// compared at the next check.
+    fn open_unverified(&mut self, cur: &[u64], next: &[u64], target: Target) -> Result<Vec<u64>> {
+        let mut send = next.to_vec();
+        self.tamper(target, &mut send);
+        let (_, missing) = self.base.reshare(send)?;
+        self.received.update(&words_bytes(&missing));
+        self.vouched.update(&words_bytes(cur));
+        self.unchecked_openings += 1;
+        Ok(missing)
+    }
+
+    /// An arithmetic share with only component `j` set (to this party's copy of it).
+    fn component(&self, j: usize, cur: &[u64], next: &[u64], shape: &[usize]) -> Result<RShare> {
+        let zeros = vec![0u64; cur.len()];
+        let id = self.base.id;
+        if j == id {
+            self.base.share(shape, cur.to_vec(), zeros)
+        } else if j == (id + 1) % 3 {
+            self.base.share(shape, zeros, next.to_vec())
+        } else {
+            self.base.share(shape, zeros.clone(), zeros)
+        }
+    }
+}
+
+/// Draws and product term of one resharing.
+struct ZeroDraws {
+    z: Vec<u64>,
+    own: Vec<u64>,
+    nxt: Vec<u64>,
+    binary: bool,
+}
+
+/// Splits records into consecutive batches of at most `limit` terms (a record larger than
+/// the limit is a batch alone).
+fn batches(records: &[Record], binary: bool, limit: usize) -> Vec<&[Record]> {
+    let mut out = Vec::new();
+    let (mut start, mut terms) = (0, 0);
+    for (i, r) in records.iter().enumerate() {
+        let t = r.terms(binary);
+        if terms > 0 && terms + t > limit {
+            out.push(&records[start..i]);
+            start = i;
+            terms = 0;
+        }
+        terms += t;
+    }
+    if start < records.len() {
+        out.push(&records[start..]);
+    }
+    out
+}
+
+mod protocol_impl;

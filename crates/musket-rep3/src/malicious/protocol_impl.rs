@@ -1,0 +1,326 @@
+//! `Protocol` for [`Rep3Mal`]: the operations, each in its checked form (see the module
+//! documentation of `malicious`).
+
+use super::*;
+
+/// A resharing covering several recorded products (a batched matmul's items).
+struct Part<'a> {
+    gate: Gate,
+    x: (&'a [u64], &'a [u64]),
+    y: (&'a [u64], &'a [u64]),
+    out: std::ops::Range<usize>,
+}
+
+impl Rep3Mal {
+    /// Reshares `z` (product terms of `parts`, concatenated) in one message and records
+    /// each part.
+    fn reshare_parts(&mut self, zv: ZeroDraws, target: Target, parts: &[Part<'_>]) -> Result<(Vec<u64>, Vec<u64>)> {
+        let ZeroDraws { mut z, own, nxt, binary } = zv;
+        self.tamper(target, &mut z);
+        let (cur, theirs) = self.base.reshare(z)?;
+        for p in parts {
+            let rec = Record {
+                gate: p.gate,
+                xc: p.x.0.to_vec(),
+                xn: p.x.1.to_vec(),
+                yc: p.y.0.to_vec(),
+                yn: p.y.1.to_vec(),
+                theirs: theirs[p.out.clone()].to_vec(),
+                own: own[p.out.clone()].to_vec(),
+                nxt: nxt[p.out.clone()].to_vec(),
+            };
+            self.arith_terms += rec.terms(binary);
+            self.arith.push(rec);
+        }
+        Ok((cur, theirs))
+    }
+
+    /// `(x_c (y_c + y_n) + x_n y_c)` for `[m, k] x [k, n]` matrices.
+    fn matmul_term(xc: &RingTensor, xn: &RingTensor, yc: &RingTensor, yn: &RingTensor) -> Result<RingTensor> {
+        let mut z = xc.matmul(&yc.add(yn)?)?;
+        z.add_assign(&xn.matmul(yc)?)?;
+        Ok(z)
+    }
+
+    /// The arithmetic 0/1 value of XOR-shared packed bits: `b0 xor b1 xor b2` from the
+    /// components (each a sharing without communication), two checked products.
+    fn bits_to_arith(&mut self, bits: &RBits, shape: &[usize]) -> Result<RShare> {
+        let n = element_count(shape)?;
+        if bits.cur.len() != n.div_ceil(64) {
+            return Err(MpcError::Usage("b2a: packed length does not match the shape".into()));
+        }
+        let (cur, next) = (unpack_bits(&bits.cur, n), unpack_bits(&bits.next, n));
+        let b: Vec<RShare> = (0..3).map(|j| self.component(j, &cur, &next, shape)).collect::<Result<_>>()?;
+        let xor = |p: &mut Self, a: &RShare, c: &RShare| -> Result<RShare> {
+            let prod = p.mul(a, c)?;
+            let sum = p.add(a, c)?;
+            p.sub(&sum, &p.scale(&prod, 2)?)
+        };
+        let t = xor(self, &b[0], &b[1])?;
+        xor(self, &t, &b[2])
+    }
+}
+
+/// `sum_b weight[b] * plane_b[e]` for each element `e < n` of 64 unpacked bit planes (each
+/// `n` rounded up to 64 elements long).
+fn weighted_planes(t: &RingTensor, n: usize, weight: &[u64; 64]) -> std::result::Result<RingTensor, musket_ring::ShapeError> {
+    let stride = n.div_ceil(64) * 64;
+    let d = t.data();
+    let v = (0..n)
+        .map(|e| (0..64).fold(0u64, |acc, b| acc.wrapping_add(weight[b].wrapping_mul(d[b * stride + e]))))
+        .collect();
+    RingTensor::new(vec![n], v)
+}
+
+impl Protocol for Rep3Mal {
+    type Share = RShare;
+    type Bits = RBits;
+
+    fn name(&self) -> &'static str {
+        "3pc"
+    }
+    fn security(&self) -> &'static str {
+        "malicious"
+    }
+    fn party_id(&self) -> usize {
+        self.base.id
+    }
+    fn compute_parties(&self) -> usize {
+        3
+    }
+    fn stats(&self) -> CommStats {
+        self.base.stats()
+    }
+    fn finish(&mut self) -> Result<()> {
+        self.verify()
+    }
+    fn abort(&mut self, reason: &str) {
+        self.base.abort(reason);
+    }
+
+    fn input(&mut self, owner: usize, value: Option<&RingTensor>, shape: &[usize]) -> Result<RShare> {
+        if owner > 2 {
+            return Err(MpcError::Usage(format!("input owner {owner} is not a compute party")));
+        }
+        let n = element_count(shape)?;
+        let id = self.base.id;
+        if id == owner {
+            let v = value.ok_or_else(|| MpcError::Usage("the input owner must supply the value".into()))?;
+            if v.shape() != shape {
+                return Err(MpcError::Usage(format!("input has shape {:?}, expected {shape:?}", v.shape())));
+            }
+            let mask = self.base.draw(Stream::Own, n);
+            let masked: Vec<u64> = v.data().iter().zip(&mask).map(|(a, m)| a.wrapping_sub(*m)).collect();
+            let mut sent = masked.clone();
+            self.tamper(Target::Input, &mut sent);
+            let next = self.base.next_party();
+            self.base.net.send_u64s(next, &sent)?;
+            self.base.share(shape, mask, masked)
+        } else if id == (owner + 1) % 3 {
+            let got = self.base.net.recv_u64s(owner, n)?;
+            self.base.share(shape, got, vec![0; n])
+        } else {
+            let mask = self.base.draw(Stream::Next, n);
+            self.base.share(shape, vec![0; n], mask)
+        }
+    }
+
+    fn reveal_to(&mut self, x: &RShare, receiver: usize) -> Result<Option<RingTensor>> {
+        if receiver > 2 {
+            return Err(MpcError::Usage(format!("receiver {receiver} is not a compute party")));
+        }
+        self.verify()?;
+        let id = self.base.id;
+        // The receiver lacks s_{r+2}: party r+1 sends it, party r+2 vouches for it.
+        let mut missing = None;
+        if id == receiver {
+            let got = self.base.net.recv_u64s(self.base.next_party(), x.len())?;
+            self.received.update(&words_bytes(&got));
+            missing = Some(got);
+        } else if id == (receiver + 1) % 3 {
+            let mut sent = x.next.data().to_vec();
+            self.tamper(Target::Reveal, &mut sent);
+            self.base.net.send_u64s(receiver, &sent)?;
+        } else {
+            self.vouched.update(&words_bytes(x.cur.data()));
+        }
+        self.unchecked_openings += 1;
+        self.check_openings()?;
+        match missing {
+            Some(m) => {
+                let mut v = x.cur.add(&x.next)?;
+                v.add_assign(&RingTensor::new(x.shape().to_vec(), m)?)?;
+                Ok(Some(v))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn reveal(&mut self, x: &RShare) -> Result<RingTensor> {
+        self.verify()?;
+        let missing = self.open_unverified(x.cur.data(), x.next.data(), Target::Reveal)?;
+        self.check_openings()?;
+        let mut v = x.cur.add(&x.next)?;
+        v.add_assign(&RingTensor::new(x.shape().to_vec(), missing)?)?;
+        Ok(v)
+    }
+
+    fn linear(&self, x: &RShare, f: LinearMap<'_>) -> Result<RShare> {
+        self.base.linear(x, f)
+    }
+    fn linear2(&self, a: &RShare, b: &RShare, f: LinearMap2<'_>) -> Result<RShare> {
+        self.base.linear2(a, b, f)
+    }
+    fn add_public(&self, x: &RShare, c: &RingTensor) -> Result<RShare> {
+        self.base.add_public(x, c)
+    }
+
+    fn mul(&mut self, a: &RShare, b: &RShare) -> Result<RShare> {
+        Rep3::check_same(a, b, "mul")?;
+        let (cur, next) = self.products(a.cur.data(), a.next.data(), b.cur.data(), b.next.data(), false)?;
+        self.base.share(a.shape(), cur, next)
+    }
+
+    fn matmul(&mut self, a: &RShare, b: &RShare) -> Result<RShare> {
+        let (m, k, n) = match (a.shape(), b.shape()) {
+            ([m, k], [k2, n]) if k == k2 => (*m, *k, *n),
+            (sa, sb) => {
+                return Err(MpcError::Usage(format!("matmul: shapes {sa:?} and {sb:?} do not conform")))
+            }
+        };
+        let z = Self::matmul_term(&a.cur, &a.next, &b.cur, &b.next)?;
+        let zd = z.data();
+        let zv = self.draws(m * n, false, |i| zd[i]);
+        let part = Part {
+            gate: Gate::Matmul { m, k, n },
+            x: (a.cur.data(), a.next.data()),
+            y: (b.cur.data(), b.next.data()),
+            out: 0..m * n,
+        };
+        let (cur, next) = self.reshare_parts(zv, Target::Matmul, &[part])?;
+        self.base.share(&[m, n], cur, next)
+    }
+
+    fn matmul_batched(&mut self, a: &RShare, b: &RShare) -> Result<RShare> {
+        let (bt, m, k, n) = batched_dims(a.shape(), b.shape())?;
+        let mut z = Vec::with_capacity(bt * m * n);
+        for i in 0..bt {
+            let (ac, an) = (batch_item(&a.cur, i, m, k), batch_item(&a.next, i, m, k));
+            let (bc, bn) = (batch_item(&b.cur, i, k, n), batch_item(&b.next, i, k, n));
+            z.extend_from_slice(Self::matmul_term(&ac, &an, &bc, &bn)?.data());
+        }
+        let zv = self.draws(bt * m * n, false, |i| z[i]);
+        let (ad, and, bd, bnd) = (a.cur.data(), a.next.data(), b.cur.data(), b.next.data());
+        let parts: Vec<Part<'_>> = (0..bt)
+            .map(|i| Part {
+                gate: Gate::Matmul { m, k, n },
+                x: (&ad[i * m * k..(i + 1) * m * k], &and[i * m * k..(i + 1) * m * k]),
+                y: (&bd[i * k * n..(i + 1) * k * n], &bnd[i * k * n..(i + 1) * k * n]),
+                out: i * m * n..(i + 1) * m * n,
+            })
+            .collect();
+        let (cur, next) = self.reshare_parts(zv, Target::Matmul, &parts)?;
+        self.base.share(&[bt, m, n], cur, next)
+    }
+
+    /// Probabilistic truncation with a mask nobody knows: 64 random XOR-shared bits from the
+    /// pairwise keys (component i from k_i), converted to arithmetic 0/1 values with checked
+    /// products; `r`, `A = (r mod 2^63) >> bits` and `msb(r)` are linear in them. Then
+    /// `c = x + 2^62 + r` is opened to all (uniformly random, so it reveals nothing) and the
+    /// result is the semi-honest formula's, with the same error: `floor(x / 2^bits)` or one
+    /// more, for `|x| < 2^62`.
+    fn truncate(&mut self, x: &RShare, bits: u32) -> Result<RShare> {
+        if bits == 0 || bits >= 62 {
+            return Err(MpcError::Usage(format!("truncation by {bits} bits is not supported")));
+        }
+        let n = x.len();
+        let shape = x.shape().to_vec();
+        let r = RBits { cur: self.base.draw(Stream::Own, n), next: self.base.draw(Stream::Next, n) };
+        let planes = self.bits_linear(&r, &|w| to_planes(w, n));
+        let beta = self.bits_to_arith(&planes, &[64, n.div_ceil(64) * 64])?;
+        let weights = |f: &dyn Fn(usize) -> u64| -> [u64; 64] { std::array::from_fn(f) };
+        let r_all = self.linear(&beta, &|t| weighted_planes(t, n, &weights(&|b| 1u64 << b)))?;
+        let low = bits as usize;
+        let high_w = weights(&|b| if (low..63).contains(&b) { 1u64 << (b - low) } else { 0 });
+        let high = self.linear(&beta, &|t| weighted_planes(t, n, &high_w))?;
+        let msb = self.linear(&beta, &|t| weighted_planes(t, n, &weights(&|b| u64::from(b == 63))))?;
+        let flat = self.reshape(x, &[n])?;
+        let masked = self.add(&flat, &r_all)?;
+        let masked = self.add_public(&masked, &RingTensor::new(vec![n], vec![1u64 << 62; n])?)?;
+        let missing = self.open_unverified(masked.cur.data(), masked.next.data(), Target::Truncate)?;
+        let c: Vec<u64> = (0..n)
+            .map(|i| masked.cur.data()[i].wrapping_add(masked.next.data()[i]).wrapping_add(missing[i]))
+            .collect();
+        let public: Vec<u64> = c
+            .iter()
+            .map(|&c| {
+                ((c & (u64::MAX >> 1)) >> bits).wrapping_sub(1u64 << (62 - bits)).wrapping_add((c >> 63) << (63 - bits))
+            })
+            .collect();
+        let sign: Vec<u64> =
+            c.iter().map(|&c| if c >> 63 == 1 { (1u64 << (63 - bits)).wrapping_neg() } else { 1u64 << (63 - bits) }).collect();
+        let b_term = self.mul_public(&msb, &RingTensor::new(vec![n], sign)?)?;
+        let y = self.sub(&b_term, &high)?;
+        let y = self.add_public(&y, &RingTensor::new(vec![n], public)?)?;
+        self.reshape(&y, &shape)
+    }
+
+    fn bits_len(&self, x: &RBits) -> usize {
+        self.base.bits_len(x)
+    }
+    fn bits_linear(&self, x: &RBits, f: &dyn Fn(&[u64]) -> Vec<u64>) -> RBits {
+        self.base.bits_linear(x, f)
+    }
+    fn bits_concat(&self, parts: &[&RBits]) -> RBits {
+        self.base.bits_concat(parts)
+    }
+    fn bits_xor(&self, a: &RBits, b: &RBits) -> RBits {
+        self.base.bits_xor(a, b)
+    }
+    fn bits_xor_public(&self, a: &RBits, c: &[u64]) -> RBits {
+        self.base.bits_xor_public(a, c)
+    }
+    fn bits_and(&mut self, a: &RBits, b: &RBits) -> Result<RBits> {
+        if a.cur.len() != b.cur.len() {
+            return Err(MpcError::Usage("bits_and: lengths differ".into()));
+        }
+        let (cur, next) = self.products(&a.cur, &a.next, &b.cur, &b.next, true)?;
+        Ok(RBits { cur, next })
+    }
+    fn reveal_bits(&mut self, x: &RBits) -> Result<Vec<u64>> {
+        self.verify()?;
+        let missing = self.open_unverified(&x.cur, &x.next, Target::Reveal)?;
+        self.check_openings()?;
+        Ok((0..x.cur.len()).map(|i| x.cur[i] ^ x.next[i] ^ missing[i]).collect())
+    }
+
+    /// A carry-save adder on the components: `s0 + s1 + s2 = (s0 ^ s1 ^ s2) + 2 maj(s0, s1, s2)`.
+    /// Each component, XOR-shared alone, needs no communication, and their XOR is the share
+    /// itself; the majority is one checked AND layer (`((s0^s2) & (s1^s2)) ^ s2`).
+    fn a2b_operands(&mut self, x: &RShare) -> Result<(RBits, RBits)> {
+        let n = x.len();
+        let id = self.base.id;
+        let zeros = vec![0u64; n];
+        let comp = |j: usize| -> RBits {
+            if j == id {
+                RBits { cur: x.cur.data().to_vec(), next: zeros.clone() }
+            } else if j == (id + 1) % 3 {
+                RBits { cur: zeros.clone(), next: x.next.data().to_vec() }
+            } else {
+                RBits { cur: zeros.clone(), next: zeros.clone() }
+            }
+        };
+        let (s0, s1, s2) = (comp(0), comp(1), comp(2));
+        let u = self.bits_xor(&s0, &s2);
+        let v = self.bits_xor(&s1, &s2);
+        let uv = self.bits_and(&u, &v)?;
+        let maj = self.bits_xor(&uv, &s2);
+        let carry = self.bits_linear(&maj, &|w| w.iter().map(|v| v << 1).collect());
+        let sum = RBits { cur: x.cur.data().to_vec(), next: x.next.data().to_vec() };
+        Ok((sum, carry))
+    }
+
+    fn b2a_packed(&mut self, bits: &RBits, shape: &[usize]) -> Result<RShare> {
+        self.bits_to_arith(bits, shape)
+    }
+}

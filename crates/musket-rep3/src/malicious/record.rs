@@ -1,0 +1,200 @@
+//! What a party keeps of each reshared product until it is verified, and how the three
+//! inner-product statements of a verification (one per prover) are built from it.
+//!
+//! Party `P` sends `z_P = x_P (y_P + y_{P+1}) + x_{P+1} y_P + F(k_P) - F(k_{P+1})` to `P - 1`.
+//! Its verifiers are `A = P - 1`, which holds `x_P`, `y_P`, the received `z_P` and `F(k_P)`,
+//! and `B = P + 1`, which holds `x_{P+1}`, `y_{P+1}` and `F(k_{P+1})`. So the claim
+//! `z_P - F(k_P) + F(k_{P+1}) = <(x_P, x_{P+1}), (y_P + y_{P+1}, y_P)>` has both sides
+//! additively shared between `A` and `B`, and `P` knows everything: a statement for
+//! [`musket_core::dzkp`]. Each party builds the prover's vectors for its own messages and
+//! its shares as `A` (of the next party's statement) and as `B` (of the previous party's).
+//! Many products are combined into one claim with random weights from the seed of that
+//! statement; a matrix product's outputs with Freivalds' weights `rho_i sigma_j`, which
+//! turns `m x n` inner products of length `k` into one of length `2k`.
+
+use musket_core::ext::Ext;
+use musket_core::Prg;
+
+/// The shape of a recorded product.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Gate {
+    /// Elementwise products (arithmetic) or ANDs of words (binary).
+    Elementwise,
+    /// `[m, k] x [k, n]`.
+    Matmul { m: usize, k: usize, n: usize },
+}
+
+/// One reshared product as this party saw it.
+#[derive(Debug)]
+pub(crate) struct Record {
+    pub(crate) gate: Gate,
+    /// This party's operand components: `x_i`, `x_{i+1}`, `y_i`, `y_{i+1}`.
+    pub(crate) xc: Vec<u64>,
+    pub(crate) xn: Vec<u64>,
+    pub(crate) yc: Vec<u64>,
+    pub(crate) yn: Vec<u64>,
+    /// `z_{i+1}`, received from the next party.
+    pub(crate) theirs: Vec<u64>,
+    /// `F(k_i)` and `F(k_{i+1})` as drawn for the zero share.
+    pub(crate) own: Vec<u64>,
+    pub(crate) nxt: Vec<u64>,
+}
+
+impl Record {
+    /// Terms this record adds to a statement.
+    pub(crate) fn terms(&self, binary: bool) -> usize {
+        match self.gate {
+            Gate::Elementwise => 2 * self.xc.len() * if binary { 64 } else { 1 },
+            Gate::Matmul { k, .. } => 2 * k,
+        }
+    }
+}
+
+/// Which statement a party builds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Role {
+    /// Its own: the whole vectors.
+    Prover,
+    /// Verifier `A` of the next party.
+    A,
+    /// Verifier `B` of the previous party.
+    B,
+}
+
+/// Vectors and claim share of one statement.
+pub(crate) struct Statement<E> {
+    pub(crate) l: Vec<E>,
+    pub(crate) r: Vec<E>,
+    pub(crate) claim: E,
+}
+
+/// How base values enter the extension: arithmetic words, or the bits of binary words.
+pub(crate) trait Lift: Ext {
+    /// True for XOR-shared words, whose gates are their 64 bits.
+    const BINARY: bool;
+    /// `a + b` in the base (wrapping add or XOR).
+    fn base_add(a: u64, b: u64) -> u64;
+    /// `a - b` in the base.
+    fn base_sub(a: u64, b: u64) -> u64;
+}
+
+impl Lift for musket_core::ext::Gr64 {
+    const BINARY: bool = false;
+    fn base_add(a: u64, b: u64) -> u64 {
+        a.wrapping_add(b)
+    }
+    fn base_sub(a: u64, b: u64) -> u64 {
+        a.wrapping_sub(b)
+    }
+}
+
+impl Lift for musket_core::ext::Gf64 {
+    const BINARY: bool = true;
+    fn base_add(a: u64, b: u64) -> u64 {
+        a ^ b
+    }
+    fn base_sub(a: u64, b: u64) -> u64 {
+        a ^ b
+    }
+}
+
+/// `sum_i rho_i x[i, t]` for every column `t` of an `[m, k]` matrix.
+fn left_fold<E: Ext>(x: &[u64], m: usize, k: usize, rho: &[E]) -> Vec<E> {
+    let mut out = vec![E::zero(); k];
+    for i in 0..m {
+        for (o, &v) in out.iter_mut().zip(&x[i * k..(i + 1) * k]) {
+            *o = o.add(rho[i].mul_base(v));
+        }
+    }
+    out
+}
+
+/// `sum_j y[t, j] sigma_j` for every row `t` of a `[k, n]` matrix.
+fn right_fold<E: Ext>(y: &[u64], k: usize, n: usize, sigma: &[E]) -> Vec<E> {
+    (0..k)
+        .map(|t| y[t * n..(t + 1) * n].iter().zip(sigma).fold(E::zero(), |acc, (&v, s)| acc.add(s.mul_base(v))))
+        .collect()
+}
+
+/// `rho^T c sigma` for an `[m, n]` matrix.
+fn both_fold<E: Ext>(c: &[u64], m: usize, n: usize, rho: &[E], sigma: &[E]) -> E {
+    right_fold(c, m, n, sigma).iter().zip(rho).fold(E::zero(), |acc, (v, r)| acc.add(v.mul(*r)))
+}
+
+/// Builds `role`'s statement over `records`, drawing the combination weights from `weights`
+/// (the statement's seed: every party building the same statement draws the same ones).
+pub(crate) fn build<E: Lift>(records: &[Record], role: Role, weights: &mut Prg) -> Statement<E> {
+    let terms: usize = records.iter().map(|r| r.terms(E::BINARY)).sum();
+    let mut st = Statement { l: Vec::with_capacity(terms), r: Vec::with_capacity(terms), claim: E::zero() };
+    let zero = E::zero();
+    for rec in records {
+        match rec.gate {
+            Gate::Elementwise => {
+                let bits = if E::BINARY { 64 } else { 1 };
+                for g in 0..rec.xc.len() {
+                    for t in 0..bits {
+                        let at = |v: &[u64]| if E::BINARY { (v[g] >> t) & 1 } else { v[g] };
+                        let theta = E::challenge(weights);
+                        let (xc, xn, yc, yn) = (at(&rec.xc), at(&rec.xn), at(&rec.yc), at(&rec.yn));
+                        match role {
+                            Role::Prover => {
+                                st.l.push(theta.mul_base(xc));
+                                st.r.push(E::from_base(E::base_add(yc, yn)));
+                                st.l.push(theta.mul_base(xn));
+                                st.r.push(E::from_base(yc));
+                            }
+                            Role::A => {
+                                // Holds x_P, y_P as its `next` components.
+                                st.l.push(theta.mul_base(xn));
+                                st.r.push(E::from_base(yn));
+                                st.l.push(zero);
+                                st.r.push(E::from_base(yn));
+                                let c = E::base_sub(at(&rec.theirs), at(&rec.nxt));
+                                st.claim = st.claim.add(theta.mul_base(c));
+                            }
+                            Role::B => {
+                                // Holds x_{P+1}, y_{P+1} as its `cur` components.
+                                st.l.push(zero);
+                                st.r.push(E::from_base(yc));
+                                st.l.push(theta.mul_base(xc));
+                                st.r.push(zero);
+                                st.claim = st.claim.add(theta.mul_base(at(&rec.own)));
+                            }
+                        }
+                    }
+                }
+            }
+            Gate::Matmul { m, k, n } => {
+                let rho: Vec<E> = (0..m).map(|_| E::challenge(weights)).collect();
+                let sigma: Vec<E> = (0..n).map(|_| E::challenge(weights)).collect();
+                let (l1, r1, l2, r2) = match role {
+                    Role::Prover => {
+                        let sum: Vec<u64> = rec.yc.iter().zip(&rec.yn).map(|(a, b)| E::base_add(*a, *b)).collect();
+                        (
+                            left_fold(&rec.xc, m, k, &rho),
+                            right_fold(&sum, k, n, &sigma),
+                            left_fold(&rec.xn, m, k, &rho),
+                            right_fold(&rec.yc, k, n, &sigma),
+                        )
+                    }
+                    Role::A => {
+                        let c: Vec<u64> =
+                            rec.theirs.iter().zip(&rec.nxt).map(|(a, b)| E::base_sub(*a, *b)).collect();
+                        st.claim = st.claim.add(both_fold(&c, m, n, &rho, &sigma));
+                        let yp = right_fold(&rec.yn, k, n, &sigma);
+                        (left_fold(&rec.xn, m, k, &rho), yp.clone(), vec![zero; k], yp)
+                    }
+                    Role::B => {
+                        st.claim = st.claim.add(both_fold(&rec.own, m, n, &rho, &sigma));
+                        (vec![zero; k], right_fold(&rec.yc, k, n, &sigma), left_fold(&rec.xc, m, k, &rho), vec![zero; k])
+                    }
+                };
+                st.l.extend(l1);
+                st.r.extend(r1);
+                st.l.extend(l2);
+                st.r.extend(r2);
+            }
+        }
+    }
+    st
+}
