@@ -195,11 +195,10 @@ mod tests {
     use crate::ext::{Gf64, Gr64};
     use crate::Prg;
 
-/// `<a, b>`.
-fn dot<E: Ext>(a: &[E], b: &[E]) -> E {
-    a.iter().zip(b).fold(E::zero(), |acc, (x, y)| acc.add(x.mul(*y)))
-}
-
+    /// `<a, b>`.
+    fn dot<E: Ext>(a: &[E], b: &[E]) -> E {
+        a.iter().zip(b).fold(E::zero(), |acc, (x, y)| acc.add(x.mul(*y)))
+    }
 
     /// Runs one proof with the prover's vectors split at random between two verifiers;
     /// `tamper` may change the prover's messages. Returns whether the verifiers accept.
@@ -261,7 +260,8 @@ fn dot<E: Ext>(a: &[E], b: &[E]) -> E {
                 for k in 0..3 {
                     let cheat = |at: usize, m: &mut [E]| {
                         if at == lvl {
-                            m[k + if at == levels { 2 } else { 0 }] = m[k + if at == levels { 2 } else { 0 }].add(error);
+                            m[k + if at == levels { 2 } else { 0 }] =
+                                m[k + if at == levels { 2 } else { 0 }].add(error);
                         }
                     };
                     // A changed polynomial on a true claim is caught too.

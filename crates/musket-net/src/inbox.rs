@@ -25,6 +25,9 @@ impl Event {
     }
 }
 
+/// How long a receive that saw its peer leave waits for an abort that explains it.
+pub(crate) const DEPARTURE_GRACE: Duration = Duration::from_millis(200);
+
 pub(crate) struct Inbox {
     rx: Receiver<(usize, Event)>,
     pending: Vec<VecDeque<Event>>,
@@ -54,7 +57,7 @@ impl Inbox {
             return Err(NetError::BadParty(from));
         }
         if let Some(ev) = self.pending[from].pop_front() {
-            return into_result(ev);
+            return self.explained(ev);
         }
         // A fatal event queued earlier from another peer still ends the computation.
         if let Some(ev) = self.take_fatal() {
@@ -78,7 +81,7 @@ impl Inbox {
                 }
                 Ok((peer, ev)) if peer == from => {
                     self.waiting_on[peer] = None;
-                    return into_result(ev);
+                    return self.explained(ev);
                 }
                 Ok((_, ev)) if ev.is_fatal() => return into_result(ev),
                 Ok((peer, ev)) => match self.pending.get_mut(peer) {
@@ -125,6 +128,39 @@ impl Inbox {
         Some(at)
     }
 
+    /// The result of a peer's event; a departure is first given a moment to be explained: a
+    /// peer may have left because a third party aborted, and that abort can arrive a moment
+    /// later. The cause is reported rather than the departure.
+    fn explained(&mut self, ev: Event) -> Result<Vec<u8>, NetError> {
+        if matches!(ev, Event::Failed(NetError::Disconnected { .. })) {
+            if let Some(cause) = self.fatal_within(DEPARTURE_GRACE) {
+                return into_result(cause);
+            }
+        }
+        into_result(ev)
+    }
+
+    /// Waits up to `grace` for a fatal event from any peer, queueing whatever else arrives.
+    pub(crate) fn fatal_within(&mut self, grace: Duration) -> Option<Event> {
+        if let Some(ev) = self.take_fatal() {
+            return Some(ev);
+        }
+        let deadline = Instant::now() + grace;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok((_, ev)) if ev.is_fatal() => return Some(ev),
+                Ok((_, Event::Waiting(_))) => {}
+                Ok((peer, ev)) => {
+                    if let Some(q) = self.pending.get_mut(peer) {
+                        q.push_back(ev);
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
     fn take_fatal(&mut self) -> Option<Event> {
         for q in &mut self.pending {
             if let Some(pos) = q.iter().position(Event::is_fatal) {
@@ -135,7 +171,7 @@ impl Inbox {
     }
 }
 
-fn into_result(ev: Event) -> Result<Vec<u8>, NetError> {
+pub(crate) fn into_result(ev: Event) -> Result<Vec<u8>, NetError> {
     match ev {
         Event::Data(d) => Ok(d),
         Event::Failed(e) => Err(e),

@@ -1,6 +1,6 @@
 //! In-process transport: parties are threads of one process, linked by unbounded channels.
 
-use crate::inbox::{Event, Inbox};
+use crate::inbox::{into_result, Event, Inbox, DEPARTURE_GRACE};
 use crate::{NetError, Transport, DEFAULT_TIMEOUT};
 use std::sync::mpsc::{channel, Sender};
 use std::time::Duration;
@@ -39,7 +39,14 @@ impl Transport for LocalTransport {
 
     fn send(&mut self, to: usize, payload: Vec<u8>) -> Result<(), NetError> {
         let tx = self.to.get(to).and_then(Option::as_ref).ok_or(NetError::BadParty(to))?;
-        tx.send((self.id, Event::Data(payload))).map_err(|_| NetError::Disconnected { peer: to })
+        if tx.send((self.id, Event::Data(payload))).is_ok() {
+            return Ok(());
+        }
+        // The peer has gone; if a third party's abort explains why, report that instead.
+        match self.inbox.fatal_within(DEPARTURE_GRACE) {
+            Some(cause) => into_result(cause).map(|_| ()),
+            None => Err(NetError::Disconnected { peer: to }),
+        }
     }
 
     fn recv(&mut self, from: usize) -> Result<Vec<u8>, NetError> {

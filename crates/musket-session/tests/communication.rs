@@ -57,6 +57,10 @@ impl Job for Measure {
                 assert!(!checked.verdict()?);
             }
         }
+        if p.security() == "malicious" {
+            // Include the verification of the op's products (it runs before any opening).
+            p.finish()?;
+        }
         Ok((before, p.stats()))
     }
 }
@@ -152,4 +156,38 @@ fn range_check_costs() {
         measure(Backend::ThreePc, Op::RangeCheck, N),
         vec![(common + (n + nb + 1) * W, 25), (common, 25), (common, 25)]
     );
+}
+
+/// Bytes one party sends in one proof batch of `2^levels` Galois-ring terms (an element is
+/// 64 words): the 2-word seed, per level a 3-element polynomial share and a challenge, the
+/// 5-element last message, verifier A's copy of the seed and challenges, the go-ahead word,
+/// and two openings of `levels + 1` zero-shares and 3 values. Rounds: `2 levels + 5`.
+fn proof_bytes(levels: u64) -> u64 {
+    let e = 64 * W;
+    2 * W + levels * 4 * e + 5 * e + (2 * W + levels * e) + W + 2 * (levels + 4) * e
+}
+
+/// The malicious-secure 3PC back end: the semi-honest messages (or their checked
+/// replacements) plus the verification that precedes any opening; pinned like the
+/// semi-honest costs.
+#[test]
+fn malicious_costs() {
+    const M: usize = 100;
+    // 100 products are 200 terms: 8 levels.
+    assert_eq!(
+        measure(Backend::ThreePcMalicious, Op::Mul, M),
+        vec![(M as u64 * W + proof_bytes(8), 1 + 21); 3]
+    );
+    // Freivalds: a 16x16x16 product is one statement of 2k = 32 terms (5 levels).
+    assert_eq!(
+        measure(Backend::ThreePcMalicious, Op::Matmul { m: 16, k: 16, n: 16 }, 0),
+        vec![(256 * W + proof_bytes(5), 1 + 15); 3]
+    );
+    // Truncation: 64 random bits per element converted with two products each, then one
+    // opening: 128 products per element.
+    assert_eq!(measure(Backend::ThreePcMalicious, Op::Truncate, M), vec![(245648, 70); 3]);
+    // Comparison: the carry-save AND layer plus the sign circuit, verified in GF(2^64).
+    assert_eq!(measure(Backend::ThreePcMalicious, Op::Lt, M), vec![(45288, 70); 3]);
+    // ReLU: comparison, then mul_bits as conversion (two products) and a product.
+    assert_eq!(measure(Backend::ThreePcMalicious, Op::Relu, M), vec![(49672, 73); 3]);
 }

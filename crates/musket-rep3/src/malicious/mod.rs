@@ -129,8 +129,9 @@ impl Rep3Mal {
         })
     }
 
-    /// Makes this party deviate as `cheat` says when it is the cheating party (tests only:
-    /// the cheating-party harness).
+    /// Makes this party deviate as `cheat` says when it is the cheating party (the
+    /// cheating-party test harness; only with the `cheat` feature).
+    #[cfg(feature = "cheat")]
     pub fn with_cheat(mut self, cheat: Cheat) -> Self {
         if cheat.party == self.base.id {
             self.cheat = Some(cheat);
@@ -159,7 +160,13 @@ impl Rep3Mal {
     }
 
     /// Reshares this party's product term `z` and records the product for verification.
-    fn reshare_checked(&mut self, gate: Gate, x: (&[u64], &[u64]), y: (&[u64], &[u64]), zv: ZeroDraws) -> Result<(Vec<u64>, Vec<u64>)> {
+    fn reshare_checked(
+        &mut self,
+        gate: Gate,
+        x: (&[u64], &[u64]),
+        y: (&[u64], &[u64]),
+        zv: ZeroDraws,
+    ) -> Result<(Vec<u64>, Vec<u64>)> {
         let ZeroDraws { mut z, own, nxt, binary } = zv;
         let target = match (gate, binary) {
             (_, true) => Target::And,
@@ -194,13 +201,26 @@ impl Rep3Mal {
         let own = self.base.draw(Stream::Own, n);
         let nxt = self.base.draw(Stream::Next, n);
         let z = (0..n)
-            .map(|i| if binary { cross(i) ^ own[i] ^ nxt[i] } else { cross(i).wrapping_add(own[i]).wrapping_sub(nxt[i]) })
+            .map(|i| {
+                if binary {
+                    cross(i) ^ own[i] ^ nxt[i]
+                } else {
+                    cross(i).wrapping_add(own[i]).wrapping_sub(nxt[i])
+                }
+            })
             .collect();
         ZeroDraws { z, own, nxt, binary }
     }
 
     /// Elementwise products of replicated shares, in pieces of at most a batch each.
-    fn products(&mut self, a: &[u64], an: &[u64], b: &[u64], bn: &[u64], binary: bool) -> Result<(Vec<u64>, Vec<u64>)> {
+    fn products(
+        &mut self,
+        a: &[u64],
+        an: &[u64],
+        b: &[u64],
+        bn: &[u64],
+        binary: bool,
+    ) -> Result<(Vec<u64>, Vec<u64>)> {
         let piece = if binary { BATCH_TERMS_BINARY / 128 } else { BATCH_TERMS_ARITH / 2 };
         let n = a.len();
         let (mut cur, mut next) = (Vec::with_capacity(n), Vec::with_capacity(n));
@@ -256,6 +276,24 @@ impl Rep3Mal {
                 phase: format!("an opening: party {next} and party {prev} sent different copies of a share"),
                 party: None,
             });
+        }
+        Ok(())
+    }
+
+    /// After an output's own check: tells both peers this party found nothing wrong and waits
+    /// for theirs, so that a party that detected cheating (and aborted, which reaches every
+    /// peer) stops the others too, and no honest party keeps an output another rejected.
+    fn agree(&mut self) -> Result<()> {
+        let (prev, next) = (self.base.prev(), self.base.next_party());
+        self.base.net.send_u64s(prev, &[1])?;
+        self.base.net.send_u64s(next, &[1])?;
+        for peer in [prev, next] {
+            if self.base.net.recv_u64s(peer, 1)? != [1] {
+                return Err(MpcError::CheatingDetected {
+                    phase: "the output agreement".into(),
+                    party: Some(peer),
+                });
+            }
         }
         Ok(())
     }

@@ -128,14 +128,19 @@ impl Rep3Mal {
         let from_a = self.base.net.recv_u64s(prev, received.len())?;
         if from_a != received {
             return Err(MpcError::CheatingDetected {
-                phase: format!("{what} check: the challenges this party received differ between its verifiers"),
+                phase: format!(
+                    "{what} check: the challenges this party received differ between its verifiers"
+                ),
                 party: None,
             });
         }
         self.base.net.send_u64s(prev, &[1])?;
         let go = self.base.net.recv_u64s(next, 1)?;
         if go != [1] {
-            return Err(MpcError::Net(NetError::Malformed { peer: next, reason: "expected a go-ahead".into() }));
+            return Err(MpcError::Net(NetError::Malformed {
+                peer: next,
+                reason: "expected a go-ahead".into(),
+            }));
         }
         let mut oa_words = oa.to_words();
         self.tamper(Target::ProofOpening, &mut oa_words);
@@ -145,7 +150,8 @@ impl Rep3Mal {
         let len = (zeros + 3) * E::WORDS;
         let b_of_next = self.base.net.recv_u64s(prev, len)?;
         let a_of_prev = self.base.net.recv_u64s(next, len)?;
-        let malformed = |peer| MpcError::Net(NetError::Malformed { peer, reason: "bad proof opening".into() });
+        let malformed =
+            |peer| MpcError::Net(NetError::Malformed { peer, reason: "bad proof opening".into() });
         let b_of_next = Opening::<E>::from_words(&b_of_next, zeros).ok_or_else(|| malformed(prev))?;
         let a_of_prev = Opening::<E>::from_words(&a_of_prev, zeros).ok_or_else(|| malformed(next))?;
         if !accepts(&oa, &b_of_next) {

@@ -14,7 +14,12 @@ struct Part<'a> {
 impl Rep3Mal {
     /// Reshares `z` (product terms of `parts`, concatenated) in one message and records
     /// each part.
-    fn reshare_parts(&mut self, zv: ZeroDraws, target: Target, parts: &[Part<'_>]) -> Result<(Vec<u64>, Vec<u64>)> {
+    fn reshare_parts(
+        &mut self,
+        zv: ZeroDraws,
+        target: Target,
+        parts: &[Part<'_>],
+    ) -> Result<(Vec<u64>, Vec<u64>)> {
         let ZeroDraws { mut z, own, nxt, binary } = zv;
         self.tamper(target, &mut z);
         let (cur, theirs) = self.base.reshare(z)?;
@@ -63,7 +68,11 @@ impl Rep3Mal {
 
 /// `sum_b weight[b] * plane_b[e]` for each element `e < n` of 64 unpacked bit planes (each
 /// `n` rounded up to 64 elements long).
-fn weighted_planes(t: &RingTensor, n: usize, weight: &[u64; 64]) -> std::result::Result<RingTensor, musket_ring::ShapeError> {
+fn weighted_planes(
+    t: &RingTensor,
+    n: usize,
+    weight: &[u64; 64],
+) -> std::result::Result<RingTensor, musket_ring::ShapeError> {
     let stride = n.div_ceil(64) * 64;
     let d = t.data();
     let v = (0..n)
@@ -146,6 +155,7 @@ impl Protocol for Rep3Mal {
         }
         self.unchecked_openings += 1;
         self.check_openings()?;
+        self.agree()?;
         match missing {
             Some(m) => {
                 let mut v = x.cur.add(&x.next)?;
@@ -160,6 +170,7 @@ impl Protocol for Rep3Mal {
         self.verify()?;
         let missing = self.open_unverified(x.cur.data(), x.next.data(), Target::Reveal)?;
         self.check_openings()?;
+        self.agree()?;
         let mut v = x.cur.add(&x.next)?;
         v.add_assign(&RingTensor::new(x.shape().to_vec(), missing)?)?;
         Ok(v)
@@ -254,11 +265,15 @@ impl Protocol for Rep3Mal {
         let public: Vec<u64> = c
             .iter()
             .map(|&c| {
-                ((c & (u64::MAX >> 1)) >> bits).wrapping_sub(1u64 << (62 - bits)).wrapping_add((c >> 63) << (63 - bits))
+                ((c & (u64::MAX >> 1)) >> bits)
+                    .wrapping_sub(1u64 << (62 - bits))
+                    .wrapping_add((c >> 63) << (63 - bits))
             })
             .collect();
-        let sign: Vec<u64> =
-            c.iter().map(|&c| if c >> 63 == 1 { (1u64 << (63 - bits)).wrapping_neg() } else { 1u64 << (63 - bits) }).collect();
+        let sign: Vec<u64> = c
+            .iter()
+            .map(|&c| if c >> 63 == 1 { (1u64 << (63 - bits)).wrapping_neg() } else { 1u64 << (63 - bits) })
+            .collect();
         let b_term = self.mul_public(&msb, &RingTensor::new(vec![n], sign)?)?;
         let y = self.sub(&b_term, &high)?;
         let y = self.add_public(&y, &RingTensor::new(vec![n], public)?)?;
@@ -291,6 +306,7 @@ impl Protocol for Rep3Mal {
         self.verify()?;
         let missing = self.open_unverified(&x.cur, &x.next, Target::Reveal)?;
         self.check_openings()?;
+        self.agree()?;
         Ok((0..x.cur.len()).map(|i| x.cur[i] ^ x.next[i] ^ missing[i]).collect())
     }
 

@@ -112,7 +112,9 @@ fn left_fold<E: Ext>(x: &[u64], m: usize, k: usize, rho: &[E]) -> Vec<E> {
 /// `sum_j y[t, j] sigma_j` for every row `t` of a `[k, n]` matrix.
 fn right_fold<E: Ext>(y: &[u64], k: usize, n: usize, sigma: &[E]) -> Vec<E> {
     (0..k)
-        .map(|t| y[t * n..(t + 1) * n].iter().zip(sigma).fold(E::zero(), |acc, (&v, s)| acc.add(s.mul_base(v))))
+        .map(|t| {
+            y[t * n..(t + 1) * n].iter().zip(sigma).fold(E::zero(), |acc, (&v, s)| acc.add(s.mul_base(v)))
+        })
         .collect()
 }
 
@@ -169,7 +171,8 @@ pub(crate) fn build<E: Lift>(records: &[Record], role: Role, weights: &mut Prg) 
                 let sigma: Vec<E> = (0..n).map(|_| E::challenge(weights)).collect();
                 let (l1, r1, l2, r2) = match role {
                     Role::Prover => {
-                        let sum: Vec<u64> = rec.yc.iter().zip(&rec.yn).map(|(a, b)| E::base_add(*a, *b)).collect();
+                        let sum: Vec<u64> =
+                            rec.yc.iter().zip(&rec.yn).map(|(a, b)| E::base_add(*a, *b)).collect();
                         (
                             left_fold(&rec.xc, m, k, &rho),
                             right_fold(&sum, k, n, &sigma),
@@ -186,7 +189,12 @@ pub(crate) fn build<E: Lift>(records: &[Record], role: Role, weights: &mut Prg) 
                     }
                     Role::B => {
                         st.claim = st.claim.add(both_fold(&rec.own, m, n, &rho, &sigma));
-                        (vec![zero; k], right_fold(&rec.yc, k, n, &sigma), left_fold(&rec.xc, m, k, &rho), vec![zero; k])
+                        (
+                            vec![zero; k],
+                            right_fold(&rec.yc, k, n, &sigma),
+                            left_fold(&rec.xc, m, k, &rho),
+                            vec![zero; k],
+                        )
                     }
                 };
                 st.l.extend(l1);

@@ -1,0 +1,115 @@
+//! The cheating-party harness: one party at a time adds an error to one kind of message of
+//! the malicious-secure 3PC back end; every honest party must then abort with `cheating
+//! detected` and return no output. Runs without cheating must never abort.
+
+mod common;
+
+use common::JobResult;
+use musket_core::{mul_fixed, relu, MpcError, Protocol};
+use musket_net::{local_mesh, Net};
+use musket_rep3::{Cheat, Rep3Mal, Target};
+use musket_ring::{FixedPoint, RingTensor};
+use std::time::Duration;
+
+/// Every checked primitive once, then an output: input, products, matrix product,
+/// truncation (with its conversions), comparison (a2b and AND gates), ReLU (mul_bits),
+/// reveal to one party, reveal to all.
+fn pipeline<P: Protocol>(p: &mut P) -> JobResult<(Option<RingTensor>, RingTensor)> {
+    let fp = FixedPoint::new(16);
+    let xs: Vec<f64> = (0..8).map(|i| i as f64 / 4.0 - 1.0).collect();
+    let ws: Vec<f64> = (0..64).map(|i| ((i * 7) % 11) as f64 / 8.0 - 0.6).collect();
+    let x = RingTensor::new(vec![1, 8], fp.encode(&xs)?)?;
+    let w = RingTensor::new(vec![8, 8], fp.encode(&ws)?)?;
+    let x = p.input(0, (p.party_id() == 0).then_some(&x), &[1, 8])?;
+    let w = p.input(1, (p.party_id() == 1).then_some(&w), &[8, 8])?;
+    let sq = mul_fixed(p, fp, &x, &x)?;
+    let prod = p.matmul(&sq, &w)?;
+    let prod = p.truncate(&prod, fp.frac_bits())?;
+    let r = relu(p, &prod)?;
+    let to_two = p.reveal_to(&r, 2)?;
+    Ok((to_two, p.reveal(&r)?))
+}
+
+type Outcome = Result<(Option<RingTensor>, RingTensor), MpcError>;
+
+fn run(cheat: Option<Cheat>) -> Vec<Outcome> {
+    let mesh = local_mesh(3, Some(Duration::from_secs(60)));
+    std::thread::scope(|s| {
+        let handles: Vec<_> = mesh
+            .into_iter()
+            .map(|t| {
+                s.spawn(move || -> Outcome {
+                    let mut p = Rep3Mal::new(Net::new(Box::new(t)))?;
+                    if let Some(c) = cheat {
+                        p = p.with_cheat(c);
+                    }
+                    let res = pipeline(&mut p).and_then(|out| p.finish().map(|_| out));
+                    if let Err(e) = &res {
+                        if !e.is_peer_abort() {
+                            p.abort(&e.public_reason());
+                        }
+                    }
+                    res
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("party thread")).collect()
+    })
+}
+
+#[test]
+fn honest_runs_never_abort_and_agree_with_semi_honest_shapes() {
+    for _ in 0..6 {
+        let outs = run(None);
+        let opened: Vec<RingTensor> = outs.into_iter().map(|o| o.expect("honest run aborted").1).collect();
+        assert!(opened.windows(2).all(|w| w[0] == w[1]));
+        // ReLU output: nonnegative, and the exact plaintext value within a few ulps.
+        assert!(opened[0].data().iter().all(|&v| (v as i64) >= 0));
+    }
+}
+
+#[test]
+fn every_deviation_is_detected_by_every_honest_party() {
+    let targets = [
+        (Target::Input, vec![0, 1]),
+        (Target::Mul, vec![0, 1, 2]),
+        (Target::Matmul, vec![0, 1, 2]),
+        (Target::And, vec![0, 1, 2]),
+        (Target::Truncate, vec![0, 1, 2]),
+        (Target::Reveal, vec![0, 1, 2]),
+        (Target::Proof, vec![0, 1, 2]),
+        (Target::ProofOpening, vec![0, 1, 2]),
+    ];
+    for (target, parties) in targets {
+        for party in parties {
+            for error in [1u64, 1 << 63] {
+                let cheat = Cheat { party, target, nth: 0, error };
+                let outs = run(Some(cheat));
+                for (id, o) in outs.iter().enumerate() {
+                    if id == party {
+                        continue;
+                    }
+                    match o {
+                        Ok(_) => panic!("{cheat:?}: honest party {id} returned an output"),
+                        Err(e) => assert!(
+                            e.is_cheating_detected(),
+                            "{cheat:?}: honest party {id} stopped with {e}, not cheating detected"
+                        ),
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_last_message_before_an_output_is_checked_too() {
+    // Party 0 sends party 2 its missing share in reveal_to(2) (the second reveal-kind
+    // message of party 0 is reveal()'s).
+    for nth in 0..2 {
+        let cheat = Cheat { party: 0, target: Target::Reveal, nth, error: 1 };
+        for (id, o) in run(Some(cheat)).iter().enumerate().skip(1) {
+            assert!(matches!(o, Err(e) if e.is_cheating_detected()), "party {id} with {cheat:?}: {o:?}");
+        }
+    }
+}
