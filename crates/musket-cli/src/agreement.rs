@@ -17,7 +17,7 @@ use std::time::Duration;
 pub struct JobDescriptor {
     /// The binary's version.
     pub version: String,
-    /// `2pc` or `3pc`.
+    /// `2pc` or `3pc`, and the security level.
     pub protocol: String,
     /// SHA-256 of the shared part of the cluster file (protocol, each party's id, address and
     /// certificate), in hex; local settings (listen address, timeouts, buffer cap) are not part
@@ -155,7 +155,8 @@ pub fn load(config: &Path, id: usize, key: Option<&Path>) -> Result<Loaded> {
         ders.push((p.id, p.address.clone(), der.as_ref().to_vec()));
         parties.push((p.address.clone(), pem));
     }
-    let digest = cluster_digest(file.protocol.name(), &ders);
+    let backend = file.protocol.with_security(file.security).map_err(anyhow::Error::msg)?;
+    let digest = cluster_digest(&format!("{} {}", backend.name(), backend.security().name()), &ders);
     let key_path = key.map(Path::to_path_buf).unwrap_or_else(|| dir.join(format!("party{id}.key")));
     let key_pem = std::fs::read_to_string(&key_path)
         .with_context(|| format!("cannot read key file {}", key_path.display()))?;
@@ -167,7 +168,7 @@ pub fn load(config: &Path, id: usize, key: Option<&Path>) -> Result<Loaded> {
     if let Some(mb) = file.max_buffered_mb {
         tls.max_buffered = mb << 20;
     }
-    Ok(Loaded { backend: file.protocol, tls, digest })
+    Ok(Loaded { backend, tls, digest })
 }
 
 /// Loads the cluster, connects to every peer over mutual TLS and checks that all parties run
@@ -184,7 +185,7 @@ pub fn connect(
     let mut transport = TlsTransport::connect(tls)?;
     let mine = JobDescriptor {
         version: env!("CARGO_PKG_VERSION").into(),
-        protocol: backend.name().into(),
+        protocol: format!("{} {}", backend.name(), backend.security().name()),
         cluster: digest,
         command: command.into(),
         params,

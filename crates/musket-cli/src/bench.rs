@@ -7,7 +7,7 @@ use musket_core::{lt, mul_fixed, relu, MpcError, Protocol};
 use musket_net::CommStats;
 use musket_nn as nn;
 use musket_ring::{FixedPoint, RingTensor};
-use musket_session::{run_local, Backend, Job};
+use musket_session::{run_local, Backend, Job, Security};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -20,6 +20,9 @@ pub(crate) struct BenchArgs {
     /// Only this back end.
     #[arg(long)]
     protocol: Option<Backend>,
+    /// Security level (malicious: the 3pc back end secure against a cheating party).
+    #[arg(long, default_value = "semi-honest")]
+    security: Security,
     /// Repetitions per case (the median is reported); operation cases run once more first,
     /// untimed, to warm up; model cases do not (they are timed cold, end to end).
     #[arg(long, default_value_t = 5)]
@@ -433,6 +436,7 @@ fn run_function<P: Protocol>(
 struct Row {
     name: &'static str,
     protocol: &'static str,
+    security: &'static str,
     seconds: f64,
     /// The online phase. Operation cases: the operation with the 2PC dealer's material made
     /// beforehand (`Protocol::preprocess`), less any PRG expansion still done during it.
@@ -468,6 +472,17 @@ struct Row {
     peak_rss_mib: Option<u64>,
 }
 
+impl Row {
+    /// The back end as the table shows it: `3pc-m` for the malicious-secure 3PC.
+    fn label(&self) -> String {
+        if self.security == "malicious" {
+            format!("{}-m", self.protocol)
+        } else {
+            self.protocol.to_string()
+        }
+    }
+}
+
 /// The process's peak resident set (VmHWM), in MiB, where /proc tells it.
 fn peak_rss_mib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -482,9 +497,10 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
         let names: Vec<&str> = CASES.iter().map(|c| c.name).collect();
         bail!("no case named {:?}; cases: {}", args.only.unwrap_or_default(), names.join(", "));
     }
-    let backends: Vec<Backend> = match args.protocol {
-        Some(b) => vec![b],
-        None => vec![Backend::TwoPc, Backend::ThreePc],
+    let backends: Vec<Backend> = match (args.protocol, args.security) {
+        (Some(b), s) => vec![b.with_security(s).map_err(anyhow::Error::msg)?],
+        (None, Security::SemiHonest) => vec![Backend::TwoPc, Backend::ThreePc],
+        (None, Security::Malicious) => vec![Backend::ThreePcMalicious],
     };
     let mut rows = Vec::new();
     for case in cases {
@@ -498,6 +514,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
                 let row = Row {
                     name: case.name,
                     protocol: backend.name(),
+                    security: backend.security().name(),
                     seconds: m.seconds,
                     online_seconds: m.online_seconds,
                     preprocessing_seconds: None,
@@ -512,10 +529,10 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
                 };
                 if !args.json {
                     println!(
-                        "{:<16} {:<4} {:>9.4} s (online {:.4} s; weight sharing {:.2} s)  {:>3} rounds  bytes/party {:?} \
+                        "{:<16} {:<5} {:>9.4} s (online {:.4} s; weight sharing {:.2} s)  {:>3} rounds  bytes/party {:?} \
                          (weight sharing {:?})  peak RSS {} MiB",
                         row.name,
-                        row.protocol,
+                        row.label(),
                         row.seconds,
                         row.online_seconds,
                         row.weights_seconds.unwrap_or(0.0),
@@ -582,6 +599,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
             let row = Row {
                 name: case.name,
                 protocol: backend.name(),
+                security: backend.security().name(),
                 seconds: times[times.len() / 2],
                 online_seconds: online[online.len() / 2],
                 preprocessing_seconds: Some(prep[prep.len() / 2]),
@@ -603,9 +621,9 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
                     _ => String::new(),
                 };
                 println!(
-                    "{:<16} {:<4} {:>9.4} s (online {:.4} s, preprocessing {:.4} s)  {:>3} rounds  bytes/party {:?}{err}",
+                    "{:<16} {:<5} {:>9.4} s (online {:.4} s, preprocessing {:.4} s)  {:>3} rounds  bytes/party {:?}{err}",
                     row.name,
-                    row.protocol,
+                    row.label(),
                     row.seconds,
                     row.online_seconds,
                     row.preprocessing_seconds.unwrap_or(0.0),

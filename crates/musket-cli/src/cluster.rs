@@ -8,7 +8,7 @@ use musket_cli::yao::{check_amount, verdict, Millionaires, ALICE, BOB};
 use musket_core::{lt, MpcError, Protocol};
 use musket_net::{generate_identity, TlsTransport};
 use musket_ring::RingTensor;
-use musket_session::{run_party as run_one, Backend, Job};
+use musket_session::{run_party as run_one, Backend, Job, Security};
 use std::path::{Path, PathBuf};
 
 /// What a party of a cluster runs.
@@ -86,7 +86,13 @@ pub(crate) enum PartyJob {
 }
 
 /// Writes `cluster.toml` and `party<K>.crt` / `party<K>.key` for a three-party cluster.
-pub(crate) fn init(dir: &Path, protocol: Backend, host: &str, base_port: u16) -> Result<()> {
+pub(crate) fn init(
+    dir: &Path,
+    protocol: Backend,
+    security: Security,
+    host: &str,
+    base_port: u16,
+) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut parties = Vec::new();
     for id in 0..PARTIES {
@@ -104,6 +110,7 @@ pub(crate) fn init(dir: &Path, protocol: Backend, host: &str, base_port: u16) ->
     }
     let file = ClusterFile {
         protocol,
+        security,
         timeout_secs: ClusterFile::DEFAULT_TIMEOUT_SECS,
         connect_timeout_secs: ClusterFile::DEFAULT_CONNECT_TIMEOUT_SECS,
         max_buffered_mb: None,
@@ -274,7 +281,7 @@ pub(crate) fn run_party(
             let richer = out.output.flatten().map(verdict);
             if json {
                 let v = serde_json::json!({
-                    "party": id, "role": role, "protocol": backend.name(), "richer": richer,
+                    "party": id, "role": role, "protocol": backend.name(), "security": backend.security().name(), "richer": richer,
                     "rounds": out.clock.1 - out.clock.0, "bytes_sent": out.stats.bytes_sent,
                 });
                 println!("{v}");

@@ -2,7 +2,7 @@
 //! which certificate. Parsing checks everything that does not need the file system.
 
 use anyhow::{bail, Result};
-use musket_session::Backend;
+use musket_session::{Backend, Security};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -18,6 +18,9 @@ pub const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
 pub struct ClusterFile {
     /// The protocol every party runs.
     pub protocol: Backend,
+    /// The security level every party runs at (default semi-honest).
+    #[serde(default)]
+    pub security: Security,
     /// Seconds a party waits for a message before failing.
     #[serde(default = "ClusterFile::default_timeout")]
     pub timeout_secs: u64,

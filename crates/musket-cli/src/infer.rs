@@ -14,7 +14,7 @@ use musket_cli::inference::{
 use musket_cli::npy;
 use musket_graph::{FloatTensor, LayerStats, RunOptions};
 use musket_ring::FixedPoint;
-use musket_session::{job_rounds, run_local, Backend};
+use musket_session::{job_rounds, run_local, Backend, Security};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -31,6 +31,10 @@ pub(crate) struct InferArgs {
     /// Protocol back end.
     #[arg(long, default_value = "3pc")]
     protocol: Backend,
+    /// Security level: semi-honest, or malicious (3pc: every product is verified and every
+    /// opening checked; a cheating party makes the others abort with `cheating detected`).
+    #[arg(long, default_value = "semi-honest")]
+    security: Security,
     /// Write the output to this .npy file.
     #[arg(long)]
     output: Option<PathBuf>,
@@ -76,6 +80,7 @@ struct Layer {
 #[derive(Serialize)]
 struct Report {
     protocol: &'static str,
+    security: &'static str,
     output_shape: Vec<usize>,
     output: Vec<f64>,
     top1: Option<Vec<usize>>,
@@ -156,6 +161,7 @@ fn choose_frac_bits(prepared: &Prepared, input: &FloatTensor, float: &FloatTenso
 }
 
 pub(crate) fn run(args: InferArgs) -> Result<()> {
+    let backend = args.protocol.with_security(args.security).map_err(anyhow::Error::msg)?;
     let max_bytes = args.max_file_mb.saturating_mul(1 << 20);
     let input = npy::read(&args.input, max_bytes)?;
     let prepared = prepare_file(&args.model, max_bytes, &input.shape, args.batch_slice)?;
@@ -190,7 +196,7 @@ pub(crate) fn run(args: InferArgs) -> Result<()> {
     let job =
         Inference { prepared: &prepared, public: prepared.public(), input: &input, fp, options, progress };
     let started = Instant::now();
-    let outcomes = run_local(args.protocol, &job, None)?;
+    let outcomes = run_local(backend, &job, None)?;
     let seconds = started.elapsed().as_secs_f64();
     if let Some(b) = &job.progress {
         b.finish_and_clear();
@@ -235,7 +241,8 @@ pub(crate) fn run(args: InferArgs) -> Result<()> {
         npy::write(path, &output)?;
     }
     let report = Report {
-        protocol: args.protocol.name(),
+        protocol: backend.name(),
+        security: backend.security().name(),
         output_shape: output.shape.clone(),
         top1: top1(&output),
         output: output.data.clone(),
@@ -254,7 +261,7 @@ pub(crate) fn run(args: InferArgs) -> Result<()> {
         println!("{}", serde_json::to_string(&report)?);
         return Ok(());
     }
-    print_text(&report, args.protocol);
+    print_text(&report, backend);
     Ok(())
 }
 
@@ -269,8 +276,9 @@ fn print_text(r: &Report, backend: Backend) {
         println!("... {} rows in all", r.output.len() / cols);
     }
     println!(
-        "protocol {}: {:.3}s, {} rounds, bytes sent per party {:?}{}",
+        "protocol {} ({}): {:.3}s, {} rounds, bytes sent per party {:?}{}",
         r.protocol,
+        r.security,
         r.seconds,
         r.rounds,
         r.bytes_sent,

@@ -186,7 +186,7 @@ pub(crate) fn run_party(
     };
     if json {
         let mut v = serde_json::json!({
-            "party": id, "role": role, "protocol": backend.name(), "seconds": seconds,
+            "party": id, "role": role, "protocol": backend.name(), "security": backend.security().name(), "seconds": seconds,
             "bytes_sent": out.stats.bytes_sent, "rounds": out.clock.1 - out.clock.0,
             "secure_range_check": files.range_check,
         });

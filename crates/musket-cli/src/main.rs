@@ -11,7 +11,7 @@ mod train_party;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use musket_session::Backend;
+use musket_session::{Backend, Security};
 use std::path::PathBuf;
 
 /// mimalloc keeps freed memory for reuse. With the system allocator every multi-megabyte tensor
@@ -57,6 +57,10 @@ enum Command {
         /// Protocol back end.
         #[arg(long, default_value = "3pc")]
         protocol: Backend,
+        /// Security level: semi-honest, or malicious (3pc: a cheating party makes the others
+        /// abort with `cheating detected` instead of changing the answer).
+        #[arg(long, default_value = "semi-honest")]
+        security: Security,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -102,6 +106,9 @@ enum ClusterAction {
         /// Protocol the cluster runs.
         #[arg(long, default_value = "3pc")]
         protocol: Backend,
+        /// Security level the cluster runs at (semi-honest or malicious).
+        #[arg(long, default_value = "semi-honest")]
+        security: Security,
         /// Host every party listens on.
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
@@ -145,11 +152,15 @@ fn log_filter() -> tracing_subscriber::EnvFilter {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Millionaires { alice, bob, protocol, json } => {
-            millionaires::local(alice, bob, protocol, json)
-        }
-        Command::Cluster { action: ClusterAction::Init { dir, protocol, host, base_port } } => {
-            cluster::init(&dir, protocol, &host, base_port)
+        Command::Millionaires { alice, bob, protocol, security, json } => millionaires::local(
+            alice,
+            bob,
+            protocol.with_security(security).map_err(anyhow::Error::msg)?,
+            json,
+        ),
+        Command::Cluster { action: ClusterAction::Init { dir, protocol, security, host, base_port } } => {
+            protocol.with_security(security).map_err(anyhow::Error::msg)?;
+            cluster::init(&dir, protocol, security, &host, base_port)
         }
         Command::Party { config, id, key, json, job } => {
             cluster::run_party(&config, id, key.as_deref(), json, job)

@@ -10,6 +10,7 @@ use serde::Serialize;
 struct Report {
     richer: &'static str,
     protocol: &'static str,
+    security: &'static str,
     rounds: u64,
     bytes_sent: Vec<u64>,
 }
@@ -26,6 +27,7 @@ pub(crate) fn local(alice: i64, bob: i64, backend: Backend, json: bool) -> Resul
     let report = Report {
         richer: verdict(less),
         protocol: backend.name(),
+        security: backend.security().name(),
         rounds: job_rounds(&outcomes),
         bytes_sent: bytes_per_party(&outcomes),
     };
@@ -37,8 +39,9 @@ pub(crate) fn local(alice: i64, bob: i64, backend: Backend, json: bool) -> Resul
             who => println!("{} is richer.", if who == "alice" { "Alice" } else { "Bob" }),
         }
         println!(
-            "protocol {}: {} rounds, bytes sent per party {:?}{}",
+            "protocol {} ({}): {} rounds, bytes sent per party {:?}{}",
             report.protocol,
+            report.security,
             report.rounds,
             report.bytes_sent,
             if backend == Backend::TwoPc { " (party 2 is the dealer)" } else { "" }

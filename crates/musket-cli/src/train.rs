@@ -89,6 +89,8 @@ struct Check {
 #[derive(Serialize)]
 struct Report {
     protocol: &'static str,
+    /// Always `semi-honest` for a local run (`musket party … train` follows the cluster file).
+    security: &'static str,
     loss: &'static str,
     rows: usize,
     batch_size: usize,
@@ -222,6 +224,7 @@ pub(crate) fn run(args: TrainArgs) -> Result<()> {
     };
     let report = Report {
         protocol: args.protocol.name(),
+        security: args.protocol.security().name(),
         loss: args.hyper.loss.name(),
         rows,
         batch_size: args.hyper.batch_size,

@@ -274,7 +274,7 @@ pub(crate) fn run_party(
     let epochs = result.as_ref().map(|r| r.epochs.clone()).unwrap_or_default();
     if json {
         let v = serde_json::json!({
-            "party": id, "role": role, "protocol": backend.name(), "seconds": seconds,
+            "party": id, "role": role, "protocol": backend.name(), "security": backend.security().name(), "seconds": seconds,
             "bytes_sent": out.stats.bytes_sent, "rounds": out.clock.1 - out.clock.0,
             "rows": owners.iter().map(|(p, r)| (p.to_string(), r.rows)).collect::<std::collections::BTreeMap<_, _>>(),
             "per_epoch": epochs, "learned_weights": weights.is_some(),
