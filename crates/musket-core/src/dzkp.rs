@@ -41,26 +41,24 @@ fn pad<E: Ext>(l: &mut Vec<E>, r: &mut Vec<E>) {
 }
 
 /// The coefficients of `h(X) = <a0 + X (a1 - a0), b0 + X (b1 - b0)>`.
+/// (`h1 = <a1, b1> - h0 - h2`, since `a0 + da = a1`: three inner products, not four.)
 fn level_poly<E: Ext>(l: &[E], r: &[E]) -> LevelPoly<E> {
     let half = l.len() / 2;
     let (a0, a1) = l.split_at(half);
     let (b0, b1) = r.split_at(half);
-    let mut h = [E::zero(); 3];
-    for i in 0..half {
-        let (da, db) = (a1[i].sub(a0[i]), b1[i].sub(b0[i]));
-        h[0] = h[0].add(a0[i].mul(b0[i]));
-        h[1] = h[1].add(a0[i].mul(db).add(da.mul(b0[i])));
-        h[2] = h[2].add(da.mul(db));
-    }
-    h
+    let da: Vec<E> = a0.iter().zip(a1).map(|(x, y)| y.sub(*x)).collect();
+    let db: Vec<E> = b0.iter().zip(b1).map(|(x, y)| y.sub(*x)).collect();
+    let h0 = E::dot(a0, b0);
+    let h2 = E::dot(&da, &db);
+    let h1 = E::dot(a1, b1).sub(h0).sub(h2);
+    [h0, h1, h2]
 }
 
 /// Replaces `v = (v0, v1)` by `v0 + t (v1 - v0)`.
 fn fold<E: Ext>(v: &mut Vec<E>, t: E) {
     let half = v.len() / 2;
-    for i in 0..half {
-        v[i] = v[i].add(t.mul(v[half + i].sub(v[i])));
-    }
+    let (lo, hi) = v.split_at_mut(half);
+    E::fold_into(lo, hi, t);
     v.truncate(half);
 }
 

@@ -46,6 +46,20 @@ pub trait Ext: Copy + PartialEq + std::fmt::Debug + Send + Sync + 'static {
     fn write(&self, out: &mut Vec<u64>);
     /// Reads the wire form (`words.len() == WORDS`).
     fn read(words: &[u64]) -> Self;
+    /// True when the element lies in the base ring (a constant).
+    fn is_base(&self) -> bool;
+
+    /// `sum_i a_i b_i`. Back ends of the proof call this and [`Ext::fold_into`] on whole
+    /// vectors, so that a ring can batch them.
+    fn dot(a: &[Self], b: &[Self]) -> Self {
+        a.iter().zip(b).fold(Self::zero(), |acc, (x, y)| acc.add(x.mul(*y)))
+    }
+    /// `lo_i += t (hi_i - lo_i)` for every `i`.
+    fn fold_into(lo: &mut [Self], hi: &[Self], t: Self) {
+        for (l, h) in lo.iter_mut().zip(hi) {
+            *l = l.add(t.mul(h.sub(*l)));
+        }
+    }
 }
 
 /// An element of GR(2^64, 64): coefficients of `1, x, ..., x^63` in Z_2^64.
@@ -89,28 +103,21 @@ impl Ext for Gr64 {
         Gr64(c)
     }
     fn mul(self, o: Self) -> Self {
+        if o.is_base() {
+            return self.mul_base(o.0[0]);
+        }
+        if self.is_base() {
+            return o.mul_base(self.0[0]);
+        }
         let mut prod = [0u64; 2 * EXT_DEGREE];
         for (i, &a) in self.0.iter().enumerate() {
-            if a == 0 {
-                continue;
-            }
             for (p, &b) in prod[i..i + EXT_DEGREE].iter_mut().zip(&o.0) {
                 *p = p.wrapping_add(a.wrapping_mul(b));
             }
         }
         // Fold the high coefficients down from the top, so that a fold landing above x^63
         // is folded again.
-        for j in (EXT_DEGREE..2 * EXT_DEGREE - 1).rev() {
-            let c = prod[j];
-            if c != 0 {
-                for t in REDUCTION_TAPS {
-                    prod[j - EXT_DEGREE + t] = prod[j - EXT_DEGREE + t].wrapping_sub(c);
-                }
-            }
-        }
-        let mut out = [0u64; EXT_DEGREE];
-        out.copy_from_slice(&prod[..EXT_DEGREE]);
-        Gr64(out)
+        reduce_wide(prod)
     }
     fn mul_base(self, v: u64) -> Self {
         let mut c = self.0;
@@ -143,6 +150,108 @@ impl Ext for Gr64 {
         let mut c = [0u64; EXT_DEGREE];
         c.copy_from_slice(&words[..EXT_DEGREE]);
         Gr64(c)
+    }
+    fn is_base(&self) -> bool {
+        self.0[1..].iter().all(|&c| c == 0)
+    }
+
+    /// As a matrix product: with `A`, `B` the `n x 64` coefficient matrices, the unreduced
+    /// product's coefficient `w` is the sum of `(A^T B)[u][v]` over `u + v = w` (the u64
+    /// matrix kernel does the `64 x n x 64` work). Constant `b` (a whole vector of base
+    /// elements, as at a proof's first level) is a matrix-vector product instead.
+    fn dot(a: &[Self], b: &[Self]) -> Self {
+        let n = a.len().min(b.len());
+        if n < 16 {
+            return a.iter().zip(b).fold(Self::zero(), |acc, (x, y)| acc.add(x.mul(*y)));
+        }
+        if b[..n].iter().all(Gr64::is_base) {
+            let mut out = [0u64; EXT_DEGREE];
+            for (x, y) in a.iter().zip(b) {
+                let v = y.0[0];
+                for (o, c) in out.iter_mut().zip(&x.0) {
+                    *o = o.wrapping_add(c.wrapping_mul(v));
+                }
+            }
+            return Gr64(out);
+        }
+        let mut at = vec![0u64; EXT_DEGREE * n];
+        for (i, x) in a[..n].iter().enumerate() {
+            for (u, &c) in x.0.iter().enumerate() {
+                at[u * n + i] = c;
+            }
+        }
+        let prod = musket_ring::matmul(&at, &as_words(&b[..n]), EXT_DEGREE, n, EXT_DEGREE);
+        let mut wide = [0u64; 2 * EXT_DEGREE];
+        for u in 0..EXT_DEGREE {
+            for v in 0..EXT_DEGREE {
+                wide[u + v] = wide[u + v].wrapping_add(prod[u * EXT_DEGREE + v]);
+            }
+        }
+        reduce_wide(wide)
+    }
+
+    /// As a matrix product: `hi - lo` (an `n x 64` matrix) times the 64 x 64 matrix of
+    /// multiplication by `t`.
+    fn fold_into(lo: &mut [Self], hi: &[Self], t: Self) {
+        let n = lo.len().min(hi.len());
+        let diffs: Vec<Self> = lo.iter().zip(hi).map(|(l, h)| h.sub(*l)).collect();
+        if n < 16 || diffs.iter().all(Gr64::is_base) {
+            for (l, d) in lo.iter_mut().zip(&diffs) {
+                *l = l.add(if d.is_base() { t.mul_base(d.0[0]) } else { t.mul(*d) });
+            }
+            return;
+        }
+        let prod = musket_ring::matmul(&as_words(&diffs), &t.mul_matrix(), n, EXT_DEGREE, EXT_DEGREE);
+        for (l, row) in lo.iter_mut().zip(prod.chunks_exact(EXT_DEGREE)) {
+            for (c, &p) in l.0.iter_mut().zip(row) {
+                *c = c.wrapping_add(p);
+            }
+        }
+    }
+}
+
+/// The coefficients of a slice of elements, as one `n x 64` row-major matrix.
+fn as_words(v: &[Gr64]) -> Vec<u64> {
+    v.iter().flat_map(|g| g.0).collect()
+}
+
+/// Reduces a product's 127 coefficients modulo `f`.
+fn reduce_wide(mut prod: [u64; 2 * EXT_DEGREE]) -> Gr64 {
+    for j in (EXT_DEGREE..2 * EXT_DEGREE - 1).rev() {
+        let c = prod[j];
+        if c != 0 {
+            for t in REDUCTION_TAPS {
+                prod[j - EXT_DEGREE + t] = prod[j - EXT_DEGREE + t].wrapping_sub(c);
+            }
+        }
+    }
+    let mut out = [0u64; EXT_DEGREE];
+    out.copy_from_slice(&prod[..EXT_DEGREE]);
+    Gr64(out)
+}
+
+impl Gr64 {
+    /// `self * x`.
+    fn times_x(self) -> Self {
+        let mut c = [0u64; EXT_DEGREE];
+        c[1..].copy_from_slice(&self.0[..EXT_DEGREE - 1]);
+        let top = self.0[EXT_DEGREE - 1];
+        for t in REDUCTION_TAPS {
+            c[t] = c[t].wrapping_sub(top);
+        }
+        Gr64(c)
+    }
+
+    /// The matrix `M` of multiplication by `self`: row `u` holds the coefficients of
+    /// `self * x^u`, so a row vector of coefficients `y` times `M` is `self * y`.
+    fn mul_matrix(self) -> Vec<u64> {
+        let mut m = Vec::with_capacity(EXT_DEGREE * EXT_DEGREE);
+        let mut row = self;
+        for _ in 0..EXT_DEGREE {
+            m.extend_from_slice(&row.0);
+            row = row.times_x();
+        }
+        m
     }
 }
 
@@ -222,6 +331,9 @@ impl Ext for Gf64 {
     fn read(words: &[u64]) -> Self {
         Gf64(words[0])
     }
+    fn is_base(&self) -> bool {
+        self.0 <= 1
+    }
 }
 
 #[cfg(test)]
@@ -293,6 +405,26 @@ mod tests {
         let (a, b) = (Gr64::challenge(&mut prg), Gr64::challenge(&mut prg));
         let bits = |g: Gr64| g.0.iter().enumerate().fold(0u64, |acc, (i, c)| acc | ((c & 1) << i));
         assert_eq!(bits(a.mul(b)), Gf64(bits(a)).mul(Gf64(bits(b))).0);
+    }
+
+    #[test]
+    fn batch_operations_match_elementwise_ones() {
+        let mut prg = Prg::from_seed([5; 16]);
+        for n in [3usize, 40, 129] {
+            let a: Vec<Gr64> = (0..n).map(|_| Gr64::random(&mut prg)).collect();
+            let b: Vec<Gr64> = (0..n).map(|_| Gr64::random(&mut prg)).collect();
+            let base: Vec<Gr64> = (0..n).map(|_| Gr64::from_base(prg.words(1)[0])).collect();
+            let naive = |x: &[Gr64], y: &[Gr64]| x.iter().zip(y).fold(Gr64::zero(), |acc, (p, q)| acc.add(p.mul(*q)));
+            assert_eq!(Gr64::dot(&a, &b), naive(&a, &b));
+            assert_eq!(Gr64::dot(&a, &base), naive(&a, &base));
+            let t = Gr64::challenge(&mut prg);
+            for hi in [&b, &base] {
+                let mut lo = a.clone();
+                Gr64::fold_into(&mut lo, hi, t);
+                let want: Vec<Gr64> = a.iter().zip(hi.iter()).map(|(l, h)| l.add(t.mul(h.sub(*l)))).collect();
+                assert_eq!(lo, want);
+            }
+        }
     }
 
     #[test]
