@@ -88,7 +88,7 @@ fn bad_arguments_fail_cleanly() {
 
 #[test]
 fn three_processes_over_tls() {
-    for protocol in ["3pc", "2pc"] {
+    for protocol in ["3pc", "2pc", "3pc-malicious"] {
         let cfg = init_cluster(&format!("tls-{protocol}"), protocol, 30);
         let kids = vec![
             spawn_party(&cfg, 0, &["millionaires", "--amount", "-50"]),
@@ -100,6 +100,8 @@ fn three_processes_over_tls() {
         assert_eq!(v[0]["richer"], "alice", "{protocol}");
         assert_eq!(v[1]["richer"], "alice", "{protocol}");
         assert!(v[2]["richer"].is_null(), "party 2 learns nothing ({protocol})");
+        let security = if protocol.ends_with("malicious") { "malicious" } else { "semi-honest" };
+        assert!(v.iter().all(|p| p["security"] == security), "{protocol}: {v:?}");
     }
 }
 
@@ -130,7 +132,7 @@ fn killing_a_party_stops_the_others_with_its_name() {
 #[test]
 fn inference_as_three_processes_over_tls() {
     let (model, input) = cnn_model_and_sample();
-    for protocol in ["3pc", "2pc"] {
+    for protocol in ["3pc", "2pc", "3pc-malicious"] {
         let cfg = init_cluster(&format!("infer-{protocol}"), protocol, 30);
         let kids = vec![
             spawn_party(&cfg, 0, &["infer", "--model", &model]),

@@ -226,11 +226,13 @@ fn shares_are_fresh_randomness_and_reveal_reaches_only_the_receiver() {
                     assert_ne!(x, &value, "{} share equals the secret", backend.name());
                 }
                 // The malicious back end's consistency check sends the next party one 32-byte
-                // digest; one to a non-receiver covers no data.
+                // digest (one to a non-receiver covers no data), and its agreement round one
+                // word to each peer.
                 let malicious = backend.security() == Security::Malicious;
                 for (to, &bytes) in sent.iter().enumerate() {
                     if to != receiver && to != a.party {
                         let digest = if malicious && to == (a.party + 1) % 3 { 32 } else { 0 };
+                        let digest = digest + if malicious { 8 } else { 0 };
                         assert_eq!(
                             bytes,
                             digest,
@@ -247,7 +249,7 @@ fn shares_are_fresh_randomness_and_reveal_reaches_only_the_receiver() {
                 }
             }
             let total: u64 = first.iter().map(|o| out(o).2.iter().sum::<u64>()).sum();
-            let digests = if backend.security() == Security::Malicious { 3 * 32 } else { 0 };
+            let digests = if backend.security() == Security::Malicious { 3 * 32 + 6 * 8 } else { 0 };
             assert_eq!(total, 64 * 8 + digests, "{}: exactly one share crosses the wire", backend.name());
         }
     }

@@ -45,6 +45,11 @@ pub(crate) fn free_base_port() -> u16 {
 pub(crate) fn init_cluster(name: &str, protocol: &str, timeout_secs: u64) -> PathBuf {
     let dir = tempdir(name);
     let port = free_base_port().to_string();
+    // `3pc-malicious` stands for `--protocol 3pc --security malicious`.
+    let (protocol, security) = match protocol.strip_suffix("-malicious") {
+        Some(p) => (p, "malicious"),
+        None => (protocol, "semi-honest"),
+    };
     let o = musket(&[
         "cluster",
         "init",
@@ -52,6 +57,8 @@ pub(crate) fn init_cluster(name: &str, protocol: &str, timeout_secs: u64) -> Pat
         dir.to_str().unwrap(),
         "--protocol",
         protocol,
+        "--security",
+        security,
         "--base-port",
         &port,
     ]);
