@@ -33,33 +33,42 @@ pub type LevelPoly<E> = [E; 3];
 /// The last message: `(p, q, h0, h1, h2)`.
 pub type FinalPoly<E> = [E; 5];
 
-/// Pads both vectors with zeros to the same power-of-two length (at least 1).
-fn pad<E: Ext>(l: &mut Vec<E>, r: &mut Vec<E>) {
-    let n = l.len().max(r.len()).max(1).next_power_of_two();
+/// Pads both vectors with zeros to `len` (a power of two at least their length, and at
+/// least 1); returns how many leading entries may be nonzero.
+fn pad<E: Ext>(l: &mut Vec<E>, r: &mut Vec<E>, len: usize) -> usize {
+    let live = l.len().max(r.len());
+    let n = len.max(live).max(1).next_power_of_two();
     l.resize(n, E::zero());
     r.resize(n, E::zero());
+    live
 }
 
-/// The coefficients of `h(X) = <a0 + X (a1 - a0), b0 + X (b1 - b0)>`.
+/// The coefficients of `h(X) = <a0 + X (a1 - a0), b0 + X (b1 - b0)>`, where only the first
+/// `live` entries of `l` and `r` can be nonzero (the rest is padding, skipped).
 /// (`h1 = <a1, b1> - h0 - h2`, since `a0 + da = a1`: three inner products, not four.)
-fn level_poly<E: Ext>(l: &[E], r: &[E]) -> LevelPoly<E> {
+fn level_poly<E: Ext>(l: &[E], r: &[E], live: usize) -> LevelPoly<E> {
     let half = l.len() / 2;
-    let (a0, a1) = l.split_at(half);
-    let (b0, b1) = r.split_at(half);
-    let da: Vec<E> = a0.iter().zip(a1).map(|(x, y)| y.sub(*x)).collect();
-    let db: Vec<E> = b0.iter().zip(b1).map(|(x, y)| y.sub(*x)).collect();
+    let (live0, live1) = (live.min(half), live.saturating_sub(half));
+    let (a0, a1) = (&l[..live0], &l[half..half + live1]);
+    let (b0, b1) = (&r[..live0], &r[half..half + live1]);
+    let diff = |x: &[E], y: &[E]| -> Vec<E> {
+        x.iter().enumerate().map(|(i, v)| y.get(i).copied().unwrap_or_else(E::zero).sub(*v)).collect()
+    };
+    let (da, db) = (diff(a0, a1), diff(b0, b1));
     let h0 = E::dot(a0, b0);
     let h2 = E::dot(&da, &db);
     let h1 = E::dot(a1, b1).sub(h0).sub(h2);
     [h0, h1, h2]
 }
 
-/// Replaces `v = (v0, v1)` by `v0 + t (v1 - v0)`.
-fn fold<E: Ext>(v: &mut Vec<E>, t: E) {
+/// Replaces `v = (v0, v1)` by `v0 + t (v1 - v0)`; returns the new live length.
+fn fold<E: Ext>(v: &mut Vec<E>, t: E, live: usize) -> usize {
     let half = v.len() / 2;
+    let live0 = live.min(half);
     let (lo, hi) = v.split_at_mut(half);
-    E::fold_into(lo, hi, t);
+    E::fold_into(&mut lo[..live0], &hi[..live0], t);
     v.truncate(half);
+    live0
 }
 
 /// `h0 + t h1 + t^2 h2`.
@@ -72,13 +81,16 @@ fn eval2<E: Ext>(h: &[E], t: E) -> E {
 pub struct Prover<E: Ext> {
     l: Vec<E>,
     r: Vec<E>,
+    live: usize,
 }
 
 impl<E: Ext> Prover<E> {
-    /// Starts a proof that `<l, r>` equals the claim the verifiers hold.
-    pub fn new(mut l: Vec<E>, mut r: Vec<E>) -> Self {
-        pad(&mut l, &mut r);
-        Self { l, r }
+    /// Starts a proof that `<l, r>` equals the claim the verifiers hold, with the vectors
+    /// zero-padded to `len` (rounded up to a power of two): the three proofs of a batch must
+    /// have the same number of levels even when their statements differ in length.
+    pub fn new(mut l: Vec<E>, mut r: Vec<E>, len: usize) -> Self {
+        let live = pad(&mut l, &mut r, len);
+        Self { l, r, live }
     }
     /// Number of folding levels before the last message (the same for the verifiers).
     pub fn levels(&self) -> usize {
@@ -86,12 +98,12 @@ impl<E: Ext> Prover<E> {
     }
     /// This level's polynomial (call while [`Prover::levels`] has not been reached).
     pub fn level(&self) -> LevelPoly<E> {
-        level_poly(&self.l, &self.r)
+        level_poly(&self.l, &self.r, self.live)
     }
     /// Folds at the verifiers' challenge.
     pub fn fold(&mut self, t: E) {
-        fold(&mut self.l, t);
-        fold(&mut self.r, t);
+        fold(&mut self.l, t, self.live);
+        self.live = fold(&mut self.r, t, self.live);
     }
     /// The masked last message, with the prover's random `p` and `q`.
     pub fn last(&self, p: E, q: E) -> FinalPoly<E> {
@@ -106,6 +118,7 @@ impl<E: Ext> Prover<E> {
 pub struct Verifier<E: Ext> {
     l: Vec<E>,
     r: Vec<E>,
+    live: usize,
     claim: E,
     /// Shares of `h(0) + h(1) - claim` per level, then of `h(0) - claim` for the last.
     zeros: Vec<E>,
@@ -148,10 +161,11 @@ impl<E: Ext> Opening<E> {
 }
 
 impl<E: Ext> Verifier<E> {
-    /// A verifier holding shares `l`, `r` of the vectors and `claim` of the inner product.
-    pub fn new(mut l: Vec<E>, mut r: Vec<E>, claim: E) -> Self {
-        pad(&mut l, &mut r);
-        Self { l, r, claim, zeros: Vec::new() }
+    /// A verifier holding shares `l`, `r` of the vectors and `claim` of the inner product,
+    /// padded to `len` as the prover's.
+    pub fn new(mut l: Vec<E>, mut r: Vec<E>, claim: E, len: usize) -> Self {
+        let live = pad(&mut l, &mut r, len);
+        Self { l, r, live, claim, zeros: Vec::new() }
     }
     /// Number of folding levels.
     pub fn levels(&self) -> usize {
@@ -161,8 +175,8 @@ impl<E: Ext> Verifier<E> {
     pub fn level(&mut self, h: &LevelPoly<E>, t: E) {
         self.zeros.push(h[0].add(h[0]).add(h[1]).add(h[2]).sub(self.claim));
         self.claim = eval2(h, t);
-        fold(&mut self.l, t);
-        fold(&mut self.r, t);
+        fold(&mut self.l, t, self.live);
+        self.live = fold(&mut self.r, t, self.live);
     }
     /// Takes this verifier's share of the last message and the last challenge `t` (a unit);
     /// returns what to open.
@@ -213,9 +227,10 @@ mod tests {
         let (la, lb) = split(l, &mut prg);
         let (ra, rb) = split(r, &mut prg);
         let ca = E::random(&mut prg);
-        let mut prover = Prover::new(l.to_vec(), r.to_vec());
-        let mut va = Verifier::new(la, ra, ca);
-        let mut vb = Verifier::new(lb, rb, claim.sub(ca));
+        let len = 2 * l.len();
+        let mut prover = Prover::new(l.to_vec(), r.to_vec(), len);
+        let mut va = Verifier::new(la, ra, ca, len);
+        let mut vb = Verifier::new(lb, rb, claim.sub(ca), len);
         let levels = prover.levels();
         assert_eq!(levels, va.levels());
         for lvl in 0..levels {
@@ -253,7 +268,7 @@ mod tests {
             let (l, r, c) = vectors::<E>(n, seed);
             assert!(run(&l, &r, c, seed, |_, _| {}), "honest proof of length {n} rejected");
             assert!(!run(&l, &r, c.add(error), seed, |_, _| {}), "false claim accepted (n = {n})");
-            let levels = Prover::new(l.clone(), r.clone()).levels();
+            let levels = Prover::new(l.clone(), r.clone(), 2 * l.len()).levels();
             for lvl in 0..=levels {
                 for k in 0..3 {
                     let cheat = |at: usize, m: &mut [E]| {

@@ -42,6 +42,9 @@ pub trait Ext: Copy + PartialEq + std::fmt::Debug + Send + Sync + 'static {
     fn random(prg: &mut Prg) -> Self;
     /// A uniformly random element of the exceptional set (for challenges); never zero.
     fn challenge(prg: &mut Prg) -> Self;
+    /// The element of the exceptional set that a random word selects (zero included): for
+    /// drawing many combination weights from one PRG call.
+    fn exceptional(word: u64) -> Self;
     /// Appends the wire form.
     fn write(&self, out: &mut Vec<u64>);
     /// Reads the wire form (`words.len() == WORDS`).
@@ -135,13 +138,16 @@ impl Ext for Gr64 {
         loop {
             let bits = prg.words(1)[0];
             if bits != 0 {
-                let mut c = [0u64; EXT_DEGREE];
-                for (i, x) in c.iter_mut().enumerate() {
-                    *x = (bits >> i) & 1;
-                }
-                return Gr64(c);
+                return Self::exceptional(bits);
             }
         }
+    }
+    fn exceptional(bits: u64) -> Self {
+        let mut c = [0u64; EXT_DEGREE];
+        for (i, x) in c.iter_mut().enumerate() {
+            *x = (bits >> i) & 1;
+        }
+        Gr64(c)
     }
     fn write(&self, out: &mut Vec<u64>) {
         out.extend_from_slice(&self.0);
@@ -194,14 +200,19 @@ impl Ext for Gr64 {
     /// multiplication by `t`.
     fn fold_into(lo: &mut [Self], hi: &[Self], t: Self) {
         let n = lo.len().min(hi.len());
-        let diffs: Vec<Self> = lo.iter().zip(hi).map(|(l, h)| h.sub(*l)).collect();
-        if n < 16 || diffs.iter().all(Gr64::is_base) {
-            for (l, d) in lo.iter_mut().zip(&diffs) {
-                *l = l.add(if d.is_base() { t.mul_base(d.0[0]) } else { t.mul(*d) });
+        let all_base = lo[..n].iter().zip(&hi[..n]).all(|(l, h)| l.is_base() && h.is_base());
+        if n < 16 || all_base {
+            for (l, h) in lo.iter_mut().zip(hi) {
+                let d = h.sub(*l);
+                *l = l.add(if d.is_base() { t.mul_base(d.0[0]) } else { t.mul(d) });
             }
             return;
         }
-        let prod = musket_ring::matmul(&as_words(&diffs), &t.mul_matrix(), n, EXT_DEGREE, EXT_DEGREE);
+        let mut diffs = Vec::with_capacity(n * EXT_DEGREE);
+        for (l, h) in lo.iter().zip(hi) {
+            diffs.extend(l.0.iter().zip(&h.0).map(|(a, b)| b.wrapping_sub(*a)));
+        }
+        let prod = musket_ring::matmul(&diffs, &t.mul_matrix(), n, EXT_DEGREE, EXT_DEGREE);
         for (l, row) in lo.iter_mut().zip(prod.chunks_exact(EXT_DEGREE)) {
             for (c, &p) in l.0.iter_mut().zip(row) {
                 *c = c.wrapping_add(p);
@@ -265,19 +276,6 @@ impl std::fmt::Debug for Gf64 {
     }
 }
 
-/// Carry-less product of two 64-bit polynomials, by 4-bit windows.
-fn clmul(a: u64, b: u64) -> u128 {
-    let mut table = [0u128; 16];
-    for i in 1..16usize {
-        table[i] = if i & 1 == 1 { table[i - 1] ^ a as u128 } else { table[i >> 1] << 1 };
-    }
-    let mut acc = 0u128;
-    for k in (0..16).rev() {
-        acc = (acc << 4) ^ table[((b >> (4 * k)) & 15) as usize];
-    }
-    acc
-}
-
 /// Reduces a 128-bit carry-less product modulo `f`.
 fn reduce(p: u128) -> u64 {
     let (lo, hi) = (p as u64, (p >> 64) as u64);
@@ -305,7 +303,7 @@ impl Ext for Gf64 {
         Gf64(self.0 ^ o.0)
     }
     fn mul(self, o: Self) -> Self {
-        Gf64(reduce(clmul(self.0, o.0)))
+        Gf64(reduce(musket_ring::clmul_portable(self.0, o.0)))
     }
     fn mul_base(self, v: u64) -> Self {
         if v & 1 == 1 {
@@ -325,6 +323,9 @@ impl Ext for Gf64 {
             }
         }
     }
+    fn exceptional(word: u64) -> Self {
+        Gf64(word)
+    }
     fn write(&self, out: &mut Vec<u64>) {
         out.push(self.0);
     }
@@ -333,6 +334,23 @@ impl Ext for Gf64 {
     }
     fn is_base(&self) -> bool {
         self.0 <= 1
+    }
+
+    /// Batched carry-less products (PCLMULQDQ where the CPU has it), reduced once.
+    fn dot(a: &[Self], b: &[Self]) -> Self {
+        let n = a.len().min(b.len());
+        if b[..n].iter().all(Gf64::is_base) {
+            return Gf64(a.iter().zip(b).fold(0, |acc, (x, y)| if y.0 == 1 { acc ^ x.0 } else { acc }));
+        }
+        let (x, y): (Vec<u64>, Vec<u64>) = a[..n].iter().zip(&b[..n]).map(|(p, q)| (p.0, q.0)).unzip();
+        Gf64(reduce(musket_ring::clmul_dot(&x, &y)))
+    }
+
+    fn fold_into(lo: &mut [Self], hi: &[Self], t: Self) {
+        let diffs: Vec<u64> = lo.iter().zip(hi).map(|(l, h)| l.0 ^ h.0).collect();
+        for (l, p) in lo.iter_mut().zip(musket_ring::clmul_scale(&diffs, t.0)) {
+            l.0 ^= reduce(p);
+        }
     }
 }
 
@@ -414,7 +432,8 @@ mod tests {
             let a: Vec<Gr64> = (0..n).map(|_| Gr64::random(&mut prg)).collect();
             let b: Vec<Gr64> = (0..n).map(|_| Gr64::random(&mut prg)).collect();
             let base: Vec<Gr64> = (0..n).map(|_| Gr64::from_base(prg.words(1)[0])).collect();
-            let naive = |x: &[Gr64], y: &[Gr64]| x.iter().zip(y).fold(Gr64::zero(), |acc, (p, q)| acc.add(p.mul(*q)));
+            let naive =
+                |x: &[Gr64], y: &[Gr64]| x.iter().zip(y).fold(Gr64::zero(), |acc, (p, q)| acc.add(p.mul(*q)));
             assert_eq!(Gr64::dot(&a, &b), naive(&a, &b));
             assert_eq!(Gr64::dot(&a, &base), naive(&a, &base));
             let t = Gr64::challenge(&mut prg);
@@ -424,6 +443,23 @@ mod tests {
                 let want: Vec<Gr64> = a.iter().zip(hi.iter()).map(|(l, h)| l.add(t.mul(h.sub(*l)))).collect();
                 assert_eq!(lo, want);
             }
+        }
+    }
+
+    #[test]
+    fn binary_field_batch_operations_match_elementwise_ones() {
+        let mut prg = Prg::from_seed([6; 16]);
+        let a: Vec<Gf64> = (0..77).map(|_| Gf64::random(&mut prg)).collect();
+        let b: Vec<Gf64> = (0..77).map(|_| Gf64::random(&mut prg)).collect();
+        let bits: Vec<Gf64> = (0..77).map(|_| Gf64::from_base(prg.words(1)[0])).collect();
+        for other in [&b, &bits] {
+            let naive = a.iter().zip(other.iter()).fold(Gf64::zero(), |acc, (p, q)| acc.add(p.mul(*q)));
+            assert_eq!(Gf64::dot(&a, other), naive);
+            let t = Gf64::challenge(&mut prg);
+            let mut lo = a.clone();
+            Gf64::fold_into(&mut lo, other, t);
+            let want: Vec<Gf64> = a.iter().zip(other.iter()).map(|(l, h)| l.add(t.mul(h.sub(*l)))).collect();
+            assert_eq!(lo, want);
         }
     }
 

@@ -71,11 +71,11 @@ fn honest_runs_never_abort_and_agree_with_semi_honest_shapes() {
 #[test]
 fn every_deviation_is_detected_by_every_honest_party() {
     let targets = [
-        (Target::Input, vec![0, 1]),
+        (Target::Input, vec![0, 1, 2]),
         (Target::Mul, vec![0, 1, 2]),
         (Target::Matmul, vec![0, 1, 2]),
         (Target::And, vec![0, 1, 2]),
-        (Target::Truncate, vec![0, 1, 2]),
+        (Target::Truncate, vec![1, 2]),
         (Target::Reveal, vec![0, 1, 2]),
         (Target::Proof, vec![0, 1, 2]),
         (Target::ProofOpening, vec![0, 1, 2]),

@@ -183,9 +183,13 @@ fn malicious_costs() {
         measure(Backend::ThreePcMalicious, Op::Matmul { m: 16, k: 16, n: 16 }, 0),
         vec![(256 * W + proof_bytes(5), 1 + 15); 3]
     );
-    // Truncation: 64 random bits per element converted with two products each, then one
-    // opening: 128 products per element.
-    assert_eq!(measure(Backend::ThreePcMalicious, Op::Truncate, M), vec![(245648, 70); 3]);
+    // Truncation: party 2 inputs 64 mask bits per element (64 words to party 0, each bit
+    // proved in party 2's statement), c is opened to parties 0 and 1 (one word each way),
+    // then one product; the proof batch is party 2's 6400 bit terms plus 200 product terms.
+    assert_eq!(
+        measure(Backend::ThreePcMalicious, Op::Truncate, M),
+        vec![(54120, 34), (54920, 34), (106120, 34)]
+    );
     // Comparison: the carry-save AND layer plus the sign circuit, verified in GF(2^64).
     assert_eq!(measure(Backend::ThreePcMalicious, Op::Lt, M), vec![(45288, 70); 3]);
     // ReLU: comparison, then mul_bits as conversion (two products) and a product.

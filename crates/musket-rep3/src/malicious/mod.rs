@@ -28,8 +28,7 @@ mod record;
 use crate::party::{RBits, RShare, Rep3, Stream};
 use musket_core::ext::{Gf64, Gr64};
 use musket_core::{
-    batch_item, batched_dims, element_count, to_planes, LinearMap, LinearMap2, MpcError, Protocol, Result,
-    Share,
+    batch_item, batched_dims, element_count, LinearMap, LinearMap2, MpcError, Protocol, Result, Share,
 };
 use musket_net::{CommStats, Net};
 use musket_ring::{unpack_bits, RingTensor};
@@ -172,6 +171,7 @@ impl Rep3Mal {
             (_, true) => Target::And,
             (Gate::Elementwise, false) => Target::Mul,
             (Gate::Matmul { .. }, false) => Target::Matmul,
+            (Gate::BitInput { .. }, false) => Target::Input,
         };
         self.tamper(target, &mut z);
         let (cur, theirs) = self.base.reshare(z)?;

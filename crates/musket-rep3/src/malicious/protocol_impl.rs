@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// Party 2, the truncation helper whose mask bits are checked.
+const HELPER: usize = 2;
+
 /// A resharing covering several recorded products (a batched matmul's items).
 struct Part<'a> {
     gate: Gate,
@@ -66,14 +69,13 @@ impl Rep3Mal {
     }
 }
 
-/// `sum_b weight[b] * plane_b[e]` for each element `e < n` of 64 unpacked bit planes (each
-/// `n` rounded up to 64 elements long).
+/// `sum_b weight[b] * plane_b[e]` for each element `e < n` of 64 planes of `n` values.
 fn weighted_planes(
     t: &RingTensor,
     n: usize,
     weight: &[u64; 64],
 ) -> std::result::Result<RingTensor, musket_ring::ShapeError> {
-    let stride = n.div_ceil(64) * 64;
+    let stride = n;
     let d = t.data();
     let v = (0..n)
         .map(|e| (0..64).fold(0u64, |acc, b| acc.wrapping_add(weight[b].wrapping_mul(d[b * stride + e]))))
@@ -234,21 +236,61 @@ impl Protocol for Rep3Mal {
         self.base.share(&[bt, m, n], cur, next)
     }
 
-    /// Probabilistic truncation with a mask nobody knows: 64 random XOR-shared bits from the
-    /// pairwise keys (component i from k_i), converted to arithmetic 0/1 values with checked
-    /// products; `r`, `A = (r mod 2^63) >> bits` and `msb(r)` are linear in them. Then
-    /// `c = x + 2^62 + r` is opened to all (uniformly random, so it reveals nothing) and the
-    /// result is the semi-honest formula's, with the same error: `floor(x / 2^bits)` or one
-    /// more, for `|x| < 2^62`.
+    /// Probabilistic truncation with a checked helper. Party 2 draws the mask `r` and inputs
+    /// its 64 bits as arithmetic shares, each proved to be a bit (`b (b - 1) = 0`, in party 2's
+    /// proof): whatever bits it picks, `r`, `A = (r mod 2^63) >> bits` and `msb(r)` are linear
+    /// in them and so consistent, which is all the result's correctness needs. `c = x + 2^62 +
+    /// r` is opened to parties 0 and 1 only (each copy vouched for by the other holder), who
+    /// put the public part of the semi-honest formula into the component they share; the
+    /// sign term `±2^(63-bits) msb(r)` is one checked product. Same error as the semi-honest
+    /// truncation: `floor(x / 2^bits)` or one more, for `|x| < 2^62`.
     fn truncate(&mut self, x: &RShare, bits: u32) -> Result<RShare> {
         if bits == 0 || bits >= 62 {
             return Err(MpcError::Usage(format!("truncation by {bits} bits is not supported")));
         }
         let n = x.len();
         let shape = x.shape().to_vec();
-        let r = RBits { cur: self.base.draw(Stream::Own, n), next: self.base.draw(Stream::Next, n) };
-        let planes = self.bits_linear(&r, &|w| to_planes(w, n));
-        let beta = self.bits_to_arith(&planes, &[64, n.div_ceil(64) * 64])?;
+        let id = self.base.id;
+        let count = 64 * n;
+        // Bit t of element e at t * n + e. Party 2 holds components 2 (the mask it shares
+        // with party 1) and 0 (bit minus mask, sent to party 0).
+        let zeros = vec![0u64; count];
+        let (cur, next, kept) = match id {
+            HELPER => {
+                let r = self.base.private.words(n);
+                let beta: Vec<u64> = (0..64).flat_map(|t| r.iter().map(move |v| (v >> t) & 1)).collect();
+                let mask = self.base.draw(Stream::Own, count);
+                let rest: Vec<u64> = beta.iter().zip(&mask).map(|(b, m)| b.wrapping_sub(*m)).collect();
+                let mut sent = rest.clone();
+                self.tamper(Target::Input, &mut sent);
+                self.base.net.send_u64s(0, &sent)?;
+                (mask, rest, beta)
+            }
+            0 => {
+                let got = self.base.net.recv_u64s(HELPER, count)?;
+                (got.clone(), zeros, got)
+            }
+            _ => {
+                let mask = self.base.draw(Stream::Next, count);
+                (zeros, mask.clone(), mask)
+            }
+        };
+        // Recorded in pieces of at most a proof batch (a piece is one party's statement).
+        for piece in kept.chunks(BATCH_TERMS_ARITH) {
+            let rec = Record {
+                gate: Gate::BitInput { prover: HELPER },
+                xc: piece.to_vec(),
+                xn: Vec::new(),
+                yc: Vec::new(),
+                yn: Vec::new(),
+                theirs: Vec::new(),
+                own: Vec::new(),
+                nxt: Vec::new(),
+            };
+            self.arith_terms += rec.terms(false);
+            self.arith.push(rec);
+        }
+        let beta = self.base.share(&[count], cur, next)?;
         let weights = |f: &dyn Fn(usize) -> u64| -> [u64; 64] { std::array::from_fn(f) };
         let r_all = self.linear(&beta, &|t| weighted_planes(t, n, &weights(&|b| 1u64 << b)))?;
         let low = bits as usize;
@@ -258,25 +300,52 @@ impl Protocol for Rep3Mal {
         let flat = self.reshape(x, &[n])?;
         let masked = self.add(&flat, &r_all)?;
         let masked = self.add_public(&masked, &RingTensor::new(vec![n], vec![1u64 << 62; n])?)?;
-        let missing = self.open_unverified(masked.cur.data(), masked.next.data(), Target::Truncate)?;
-        let c: Vec<u64> = (0..n)
-            .map(|i| masked.cur.data()[i].wrapping_add(masked.next.data()[i]).wrapping_add(missing[i]))
-            .collect();
-        let public: Vec<u64> = c
-            .iter()
-            .map(|&c| {
-                ((c & (u64::MAX >> 1)) >> bits)
-                    .wrapping_sub(1u64 << (62 - bits))
-                    .wrapping_add((c >> 63) << (63 - bits))
-            })
-            .collect();
-        let sign: Vec<u64> = c
-            .iter()
-            .map(|&c| if c >> 63 == 1 { (1u64 << (63 - bits)).wrapping_neg() } else { 1u64 << (63 - bits) })
-            .collect();
-        let b_term = self.mul_public(&msb, &RingTensor::new(vec![n], sign)?)?;
+        // Open to parties 0 and 1: party 1 sends party 0 component 2 (party 2 vouches for
+        // it), party 2 sends party 1 component 0 (party 0 vouches for it).
+        let (mc, mn) = (masked.cur.data(), masked.next.data());
+        let missing = match id {
+            0 => {
+                self.vouched.update(&words_bytes(mc));
+                Some(self.base.net.recv_u64s(1, n)?)
+            }
+            1 => {
+                let mut sent = mn.to_vec();
+                self.tamper(Target::Truncate, &mut sent);
+                self.base.net.send_u64s(0, &sent)?;
+                Some(self.base.net.recv_u64s(HELPER, n)?)
+            }
+            _ => {
+                let mut sent = mn.to_vec();
+                self.tamper(Target::Truncate, &mut sent);
+                self.base.net.send_u64s(1, &sent)?;
+                self.vouched.update(&words_bytes(mc));
+                None
+            }
+        };
+        if let Some(m) = &missing {
+            self.received.update(&words_bytes(m));
+        }
+        self.unchecked_openings += 1;
+        let (public, sign): (Vec<u64>, Vec<u64>) = match &missing {
+            Some(m) => (0..n)
+                .map(|i| {
+                    let c = mc[i].wrapping_add(mn[i]).wrapping_add(m[i]);
+                    let public = ((c & (u64::MAX >> 1)) >> bits)
+                        .wrapping_sub(1u64 << (62 - bits))
+                        .wrapping_add((c >> 63) << (63 - bits));
+                    let sign =
+                        if c >> 63 == 1 { (1u64 << (63 - bits)).wrapping_neg() } else { 1u64 << (63 - bits) };
+                    (public, sign)
+                })
+                .unzip(),
+            None => (vec![0; n], vec![0; n]),
+        };
+        // Component 1 is held by parties 0 and 1, the two that know c.
+        let public = self.component(1, &public, &public, &[n])?;
+        let sign = self.component(1, &sign, &sign, &[n])?;
+        let b_term = self.mul(&sign, &msb)?;
         let y = self.sub(&b_term, &high)?;
-        let y = self.add_public(&y, &RingTensor::new(vec![n], public)?)?;
+        let y = self.add(&y, &public)?;
         self.reshape(&y, &shape)
     }
 

@@ -6,10 +6,12 @@
 //! time so that one binary runs everywhere; elsewhere a portable micro-kernel that LLVM
 //! vectorises takes its place.
 
+mod clmul;
 mod packed;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
+pub use clmul::{clmul_dot, clmul_portable, clmul_scale};
 pub use packed::Kernel;
 
 /// Reference matrix product `[m, k] x [k, n]`, three plain loops, for tests.
