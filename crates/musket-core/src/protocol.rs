@@ -87,6 +87,11 @@ pub trait Protocol {
     fn preprocess(&mut self, _plan: &[u8]) -> Result<()> {
         Ok(())
     }
+    /// Checks everything computed so far: a malicious-secure back end verifies its pending
+    /// products and openings here (it also does before every opening). A no-op otherwise.
+    fn verify(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// Tells all peers this party is stopping; `reason` must not contain secrets.
     fn abort(&mut self, reason: &str);
 

@@ -245,7 +245,7 @@ impl Rep3Mal {
 
     /// Runs every pending proof and compares the digests of the openings so far. Called
     /// before anything is opened as a result, and at the end.
-    pub fn verify(&mut self) -> Result<()> {
+    fn verify_all(&mut self) -> Result<()> {
         let arith = std::mem::take(&mut self.arith);
         let binary = std::mem::take(&mut self.binary);
         self.arith_terms = 0;

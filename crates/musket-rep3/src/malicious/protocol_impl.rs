@@ -103,7 +103,10 @@ impl Protocol for Rep3Mal {
         self.base.stats()
     }
     fn finish(&mut self) -> Result<()> {
-        self.verify()
+        self.verify_all()
+    }
+    fn verify(&mut self) -> Result<()> {
+        self.verify_all()
     }
     fn abort(&mut self, reason: &str) {
         self.base.abort(reason);
@@ -140,7 +143,7 @@ impl Protocol for Rep3Mal {
         if receiver > 2 {
             return Err(MpcError::Usage(format!("receiver {receiver} is not a compute party")));
         }
-        self.verify()?;
+        self.verify_all()?;
         let id = self.base.id;
         // The receiver lacks s_{r+2}: party r+1 sends it, party r+2 vouches for it.
         let mut missing = None;
@@ -169,7 +172,7 @@ impl Protocol for Rep3Mal {
     }
 
     fn reveal(&mut self, x: &RShare) -> Result<RingTensor> {
-        self.verify()?;
+        self.verify_all()?;
         let missing = self.open_unverified(x.cur.data(), x.next.data(), Target::Reveal)?;
         self.check_openings()?;
         self.agree()?;
@@ -372,7 +375,7 @@ impl Protocol for Rep3Mal {
         Ok(RBits { cur, next })
     }
     fn reveal_bits(&mut self, x: &RBits) -> Result<Vec<u64>> {
-        self.verify()?;
+        self.verify_all()?;
         let missing = self.open_unverified(&x.cur, &x.next, Target::Reveal)?;
         self.check_openings()?;
         self.agree()?;
