@@ -129,6 +129,7 @@ def infer(
     protocol: str = "3pc",
     frac_bits: int = 16,
     report: bool = False,
+    security: str = "semi-honest",
 ) -> Union[np.ndarray, Tuple[np.ndarray, Dict[str, Any]]]:
     """Private inference: party 0 owns the model, party 1 owns ``x`` and alone learns the output.
 
@@ -136,17 +137,20 @@ def infer(
     ``torch.onnx.export`` on an example of ``x``'s shape). The range audit runs first: an input
     that would overflow raises :class:`BadInputError` naming the layer. With ``report=True``
     also returns a dict: ``seconds``, ``rounds``, ``bytes_sent`` per party and ``layers``
-    (name, op, bytes, rounds, seconds per layer).
+    (name, op, bytes, rounds, seconds per layer). ``security="malicious"`` (3pc only) makes a
+    cheating party stop the others with :class:`CheatingDetected` instead of changing the answer.
     """
     a = _array(x, "the input")
-    data, shape, rep = _native.infer(_model_arg(model, a), _bytes(a), list(a.shape), protocol, frac_bits)
+    data, shape, rep = _native.infer(
+        _model_arg(model, a), _bytes(a), list(a.shape), protocol, frac_bits, security
+    )
     out = _from_bytes(data, shape)
     return (out, rep) if report else out
 
 
-def millionaires(alice: int, bob: int, protocol: str = "3pc") -> str:
+def millionaires(alice: int, bob: int, protocol: str = "3pc", security: str = "semi-honest") -> str:
     """Yao's millionaires' problem: ``"alice"``, ``"bob"`` or ``"equal"``, and nothing else."""
-    return _native.millionaires(int(alice), int(bob), protocol)
+    return _native.millionaires(int(alice), int(bob), protocol, security)
 
 
 class TrainResult:
@@ -422,8 +426,16 @@ class Session:
     Secret tensors come from :meth:`share`; operations run securely as they are called.
     """
 
-    def __init__(self, protocol: str = "3pc", frac_bits: int = 16, _native_session: Any = None):
-        self._native = _native_session if _native_session is not None else _native.Session(protocol, frac_bits)
+    def __init__(
+        self,
+        protocol: str = "3pc",
+        frac_bits: int = 16,
+        _native_session: Any = None,
+        security: str = "semi-honest",
+    ):
+        self._native = (
+            _native_session if _native_session is not None else _native.Session(protocol, frac_bits, security)
+        )
         self.protocol = self._native.protocol
 
     @classmethod

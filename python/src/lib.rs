@@ -90,6 +90,12 @@ pub(crate) fn backend(name: &str) -> PyResult<Backend> {
     name.parse::<Backend>().map_err(BadInputError::new_err)
 }
 
+/// The back end for a protocol name and a security level (`semi-honest` or `malicious`).
+pub(crate) fn secure_backend(protocol: &str, security: &str) -> PyResult<Backend> {
+    let level = security.parse::<musket_session::Security>().map_err(BadInputError::new_err)?;
+    backend(protocol)?.with_security(level).map_err(BadInputError::new_err)
+}
+
 /// Little-endian f64 bytes (numpy's `tobytes()` of a float64 array) as values.
 pub(crate) fn f64s(bytes: &[u8], what: &str) -> PyResult<Vec<f64>> {
     if !bytes.len().is_multiple_of(8) {
@@ -138,7 +144,7 @@ const MAX_FILE: u64 = 2048 << 20;
 /// Private inference: `(output, output_shape, report)`. The model is checked by the range
 /// audit on this input first (as `musket infer`), so an overflow is an error.
 #[pyfunction]
-#[pyo3(signature = (model, data, shape, protocol="3pc", frac_bits=16))]
+#[pyo3(signature = (model, data, shape, protocol="3pc", frac_bits=16, security="semi-honest"))]
 fn infer<'py>(
     py: Python<'py>,
     model: &Bound<'py, PyAny>,
@@ -146,8 +152,9 @@ fn infer<'py>(
     shape: Vec<usize>,
     protocol: &str,
     frac_bits: u32,
+    security: &str,
 ) -> PyResult<(Bound<'py, PyBytes>, Vec<usize>, Bound<'py, PyDict>)> {
-    let backend = backend(protocol)?;
+    let backend = secure_backend(protocol, security)?;
     let fp = check_frac_bits(frac_bits)?;
     let input = tensor(f64s(data, "the input")?, shape, "the input")?;
     let model = load_model(model, MAX_FILE)?;
@@ -202,9 +209,9 @@ fn infer<'py>(
 
 /// Yao's millionaires' problem: `"alice"`, `"bob"` or `"equal"`.
 #[pyfunction]
-#[pyo3(signature = (alice, bob, protocol="3pc"))]
-fn millionaires(py: Python<'_>, alice: i64, bob: i64, protocol: &str) -> PyResult<&'static str> {
-    let backend = backend(protocol)?;
+#[pyo3(signature = (alice, bob, protocol="3pc", security="semi-honest"))]
+fn millionaires(py: Python<'_>, alice: i64, bob: i64, protocol: &str, security: &str) -> PyResult<&'static str> {
+    let backend = secure_backend(protocol, security)?;
     check_amount("alice", alice).map_err(|e| BadInputError::new_err(e.to_string()))?;
     check_amount("bob", bob).map_err(|e| BadInputError::new_err(e.to_string()))?;
     py.allow_threads(|| {

@@ -380,9 +380,9 @@ impl Session {
     /// Starts the parties of `protocol` ("2pc" or "3pc") as threads, with `frac_bits`
     /// fractional bits.
     #[new]
-    #[pyo3(signature = (protocol="3pc", frac_bits=16))]
-    fn new(protocol: &str, frac_bits: u32) -> PyResult<Self> {
-        let backend = backend(protocol)?;
+    #[pyo3(signature = (protocol="3pc", frac_bits=16, security="semi-honest"))]
+    fn new(protocol: &str, frac_bits: u32, security: &str) -> PyResult<Self> {
+        let backend = crate::secure_backend(protocol, security)?;
         if !(14..=18).contains(&frac_bits) {
             return Err(BadInputError::new_err("frac_bits must be from 14 to 18"));
         }

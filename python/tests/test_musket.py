@@ -45,6 +45,20 @@ def test_millionaires():
         musket.millionaires(2**62, 0)
 
 
+def test_malicious_security():
+    assert musket.millionaires(5_000_000, 7_000_000, security="malicious") == "bob"
+    with pytest.raises(musket.BadInputError):
+        musket.millionaires(1, 2, protocol="2pc", security="malicious")
+    x = load("digits-test-images.npy")[:2]
+    want = load("digits-cnn-opset17-reference.npy")[:2]
+    y = musket.infer(os.path.join(EXAMPLES, "digits-cnn-opset17.onnx"), x, security="malicious")
+    assert np.abs(y - want).max() < 1e-2
+    with musket.Session(security="malicious") as s:
+        a = s.share(np.array([1.5, -2.0, 3.25]), owner=0)
+        b = s.share(np.array([2.0, 0.5, -1.0]), owner=1)
+        assert np.allclose((a * b).reveal(), [3.0, -1.0, -3.25], atol=1e-3)
+
+
 def test_train_reaches_the_plaintext_accuracy():
     d = os.path.join(EXAMPLES, "training", "digits-mlp")
     X, y = np.load(os.path.join(d, "data.npy")), np.load(os.path.join(d, "labels.npy"))
