@@ -210,7 +210,13 @@ fn infer<'py>(
 /// Yao's millionaires' problem: `"alice"`, `"bob"` or `"equal"`.
 #[pyfunction]
 #[pyo3(signature = (alice, bob, protocol="3pc", security="semi-honest"))]
-fn millionaires(py: Python<'_>, alice: i64, bob: i64, protocol: &str, security: &str) -> PyResult<&'static str> {
+fn millionaires(
+    py: Python<'_>,
+    alice: i64,
+    bob: i64,
+    protocol: &str,
+    security: &str,
+) -> PyResult<&'static str> {
     let backend = secure_backend(protocol, security)?;
     check_amount("alice", alice).map_err(|e| BadInputError::new_err(e.to_string()))?;
     check_amount("bob", bob).map_err(|e| BadInputError::new_err(e.to_string()))?;
