@@ -4,7 +4,7 @@
 //! The 2PC dealer is a thread too. Shares never leave their party's thread; only `reveal`
 //! answers carry values.
 
-use crate::{backend, f64_bytes, f64s, mpc_error, BadInputError, MusketError};
+use crate::{f64_bytes, f64s, mpc_error, BadInputError, MusketError};
 use musket_core::{MpcError, Protocol, Share};
 use musket_net::local_mesh;
 use musket_nn as nn;
