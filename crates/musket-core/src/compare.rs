@@ -18,7 +18,7 @@ use musket_ring::{transpose64, RingTensor};
 pub const MSB_CIRCUIT_ANDS: usize = 181;
 
 /// Transposes `n` words into 64 bit planes of `ceil(n/64)` words each.
-pub fn to_planes(words: &[u64], n: usize) -> Vec<u64> {
+pub(crate) fn to_planes(words: &[u64], n: usize) -> Vec<u64> {
     let nb = n.div_ceil(64);
     let mut out = vec![0u64; 64 * nb];
     let mut block = [0u64; 64];

@@ -17,7 +17,7 @@ mod range_check;
 
 pub use audit::{Audit, Finding};
 pub use bitdecomp::{bit_planes, planes_to_packed, suffix_and, BIT_DECOMPOSITION_ANDS};
-pub use compare::{drelu, lt, msb, relu, to_planes, MSB_CIRCUIT_ANDS};
+pub use compare::{drelu, lt, msb, relu, MSB_CIRCUIT_ANDS};
 pub use error::{element_count, or_abort, MpcError, Result};
 pub use fixed::{mul_fixed, reveal_fixed, share_fixed};
 pub use plain::Plain;

@@ -9,5 +9,5 @@ mod tensor;
 
 pub use bits::{pack_bits, transpose64, unpack_bits};
 pub use fixed::{FixedPoint, RangeError, DEFAULT_FRAC_BITS};
-pub use kernels::{clmul_dot, clmul_portable, clmul_scale, matmul, matmul_naive, matmul_with, Kernel};
+pub use kernels::{clmul_dot, clmul_portable, matmul, matmul_naive, matmul_with, Kernel};
 pub use tensor::{RingTensor, ShapeError};

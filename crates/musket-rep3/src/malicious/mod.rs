@@ -12,9 +12,10 @@
 //! - **Steps the semi-honest protocol trusts one party with** are replaced:
 //!   `a2b_operands` (party 0 shared `s0 + s1`) by a carry-save adder on the components, one
 //!   checked AND layer; `b2a_packed` and `mul_bits` (party 0 shared `b0 xor b1`) by the
-//!   arithmetic XOR of the components, two checked products; `truncate` (party 2 was the
-//!   helper who knew the mask) by a mask nobody knows: 64 random XOR-shared bits from the
-//!   pairwise keys, converted as above, with the masked value opened to all.
+//!   arithmetic XOR of the components, two checked products; `truncate` (party 2, the
+//!   helper who knows the mask, sent unchecked shares of its high part and sign) by the
+//!   helper inputting the mask's 64 bits, each proved to be a bit, with the masked value
+//!   opened to parties 0 and 1 only.
 //! - **Inputs** are unchanged: every component of an input is defined by one message or by
 //!   a key two parties share, so a party can only be inconsistent with itself, which the
 //!   proofs and the digests catch wherever the value is used.
@@ -81,9 +82,7 @@ pub struct Rep3Mal {
     base: Rep3,
     keys: ProofKeys,
     arith: Vec<Record>,
-    arith_terms: usize,
     binary: Vec<Record>,
-    binary_terms: usize,
     /// Digest of the opened components received from the next party.
     received: ring::digest::Context,
     /// Digest of the components the next party received from the previous one, which this
@@ -117,9 +116,7 @@ impl Rep3Mal {
             base,
             keys: ProofKeys::derive(&own, &next),
             arith: Vec::new(),
-            arith_terms: 0,
             binary: Vec::new(),
-            binary_terms: 0,
             received: digest(),
             vouched: digest(),
             unchecked_openings: 0,
@@ -156,44 +153,6 @@ impl Rep3Mal {
                 *w = if matches!(target, Target::And) { *w ^ c.error } else { w.wrapping_add(c.error) };
             }
         }
-    }
-
-    /// Reshares this party's product term `z` and records the product for verification.
-    fn reshare_checked(
-        &mut self,
-        gate: Gate,
-        x: (&[u64], &[u64]),
-        y: (&[u64], &[u64]),
-        zv: ZeroDraws,
-    ) -> Result<(Vec<u64>, Vec<u64>)> {
-        let ZeroDraws { mut z, own, nxt, binary } = zv;
-        let target = match (gate, binary) {
-            (_, true) => Target::And,
-            (Gate::Elementwise, false) => Target::Mul,
-            (Gate::Matmul { .. }, false) => Target::Matmul,
-            (Gate::BitInput { .. }, false) => Target::Input,
-        };
-        self.tamper(target, &mut z);
-        let (cur, theirs) = self.base.reshare(z)?;
-        let rec = Record {
-            gate,
-            xc: x.0.to_vec(),
-            xn: x.1.to_vec(),
-            yc: y.0.to_vec(),
-            yn: y.1.to_vec(),
-            theirs: theirs.clone(),
-            own,
-            nxt,
-        };
-        let terms = rec.terms(binary);
-        if binary {
-            self.binary_terms += terms;
-            self.binary.push(rec);
-        } else {
-            self.arith_terms += terms;
-            self.arith.push(rec);
-        }
-        Ok((cur, theirs))
     }
 
     /// The two zero-share draws and `z = cross terms + own - nxt` (or XOR).
@@ -235,7 +194,8 @@ impl Rep3Mal {
                     ac[i].wrapping_mul(bc[i].wrapping_add(bnx[i])).wrapping_add(anx[i].wrapping_mul(bc[i]))
                 }
             });
-            let (c, t) = self.reshare_checked(Gate::Elementwise, (ac, anx), (bc, bnx), zv)?;
+            let part = Part { gate: Gate::Elementwise, x: (ac, anx), y: (bc, bnx), out: 0..end - start };
+            let (c, t) = self.reshare_parts(zv, &[part])?;
             cur.extend(c);
             next.extend(t);
             start = end;
@@ -248,8 +208,6 @@ impl Rep3Mal {
     fn verify_all(&mut self) -> Result<()> {
         let arith = std::mem::take(&mut self.arith);
         let binary = std::mem::take(&mut self.binary);
-        self.arith_terms = 0;
-        self.binary_terms = 0;
         for batch in batches(&arith, false, BATCH_TERMS_ARITH) {
             self.prove_batch::<Gr64>(batch, "multiplication")?;
         }
@@ -353,3 +311,4 @@ fn batches(records: &[Record], binary: bool, limit: usize) -> Vec<&[Record]> {
 }
 
 mod protocol_impl;
+use protocol_impl::Part;

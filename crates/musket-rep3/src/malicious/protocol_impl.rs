@@ -6,24 +6,30 @@ use super::*;
 /// Party 2, the truncation helper whose mask bits are checked.
 const HELPER: usize = 2;
 
-/// A resharing covering several recorded products (a batched matmul's items).
-struct Part<'a> {
-    gate: Gate,
-    x: (&'a [u64], &'a [u64]),
-    y: (&'a [u64], &'a [u64]),
-    out: std::ops::Range<usize>,
+/// One recorded product of a resharing: an elementwise piece, a matrix product, or one item
+/// of a batched matrix product (whose items share one message).
+pub(super) struct Part<'a> {
+    pub(super) gate: Gate,
+    pub(super) x: (&'a [u64], &'a [u64]),
+    pub(super) y: (&'a [u64], &'a [u64]),
+    /// Its outputs within the resharing.
+    pub(super) out: std::ops::Range<usize>,
 }
 
 impl Rep3Mal {
     /// Reshares `z` (product terms of `parts`, concatenated) in one message and records
-    /// each part.
-    fn reshare_parts(
+    /// each part for verification.
+    pub(super) fn reshare_parts(
         &mut self,
         zv: ZeroDraws,
-        target: Target,
         parts: &[Part<'_>],
     ) -> Result<(Vec<u64>, Vec<u64>)> {
         let ZeroDraws { mut z, own, nxt, binary } = zv;
+        let target = match parts.first().map(|p| p.gate) {
+            _ if binary => Target::And,
+            Some(Gate::Matmul { .. }) => Target::Matmul,
+            _ => Target::Mul,
+        };
         self.tamper(target, &mut z);
         let (cur, theirs) = self.base.reshare(z)?;
         for p in parts {
@@ -37,8 +43,11 @@ impl Rep3Mal {
                 own: own[p.out.clone()].to_vec(),
                 nxt: nxt[p.out.clone()].to_vec(),
             };
-            self.arith_terms += rec.terms(binary);
-            self.arith.push(rec);
+            if binary {
+                self.binary.push(rec);
+            } else {
+                self.arith.push(rec);
+            }
         }
         Ok((cur, theirs))
     }
@@ -213,7 +222,7 @@ impl Protocol for Rep3Mal {
             y: (b.cur.data(), b.next.data()),
             out: 0..m * n,
         };
-        let (cur, next) = self.reshare_parts(zv, Target::Matmul, &[part])?;
+        let (cur, next) = self.reshare_parts(zv, &[part])?;
         self.base.share(&[m, n], cur, next)
     }
 
@@ -235,7 +244,7 @@ impl Protocol for Rep3Mal {
                 out: i * m * n..(i + 1) * m * n,
             })
             .collect();
-        let (cur, next) = self.reshare_parts(zv, Target::Matmul, &parts)?;
+        let (cur, next) = self.reshare_parts(zv, &parts)?;
         self.base.share(&[bt, m, n], cur, next)
     }
 
@@ -290,7 +299,6 @@ impl Protocol for Rep3Mal {
                 own: Vec::new(),
                 nxt: Vec::new(),
             };
-            self.arith_terms += rec.terms(false);
             self.arith.push(rec);
         }
         let beta = self.base.share(&[count], cur, next)?;

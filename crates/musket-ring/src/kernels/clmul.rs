@@ -36,15 +36,6 @@ pub fn clmul_dot(a: &[u64], b: &[u64]) -> u128 {
     a.iter().zip(b).fold(0, |acc, (x, y)| acc ^ clmul_portable(*x, *y))
 }
 
-/// The carry-less products `x_i * t`.
-pub fn clmul_scale(x: &[u64], t: u64) -> Vec<u128> {
-    #[cfg(target_arch = "x86_64")]
-    if has_pclmul() {
-        return super::x86::clmul_scale_pclmul(x, t);
-    }
-    x.iter().map(|v| clmul_portable(*v, t)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,8 +48,6 @@ mod tests {
         let b: Vec<u64> = (0..100).map(|_| rng.gen()).collect();
         let want = a.iter().zip(&b).fold(0u128, |acc, (x, y)| acc ^ clmul_portable(*x, *y));
         assert_eq!(clmul_dot(&a, &b), want);
-        let t = rng.gen();
-        assert_eq!(clmul_scale(&a, t), a.iter().map(|v| clmul_portable(*v, t)).collect::<Vec<_>>());
         assert_eq!(clmul_portable(3, 3), 5);
         assert_eq!(clmul_portable(u64::MAX, 2), (u64::MAX as u128) << 1);
     }

@@ -64,28 +64,8 @@ fn clmul_dot_impl(a: &[u64], b: &[u64]) -> u128 {
     ((hi as u128) << 64) | lo as u128
 }
 
-#[target_feature(enable = "pclmulqdq,sse2")]
-fn clmul_scale_impl(x: &[u64], t: u64) -> Vec<u128> {
-    use std::arch::x86_64::*;
-    let tv = _mm_set_epi64x(0, t as i64);
-    x.iter()
-        .map(|&v| {
-            let p = _mm_clmulepi64_si128(_mm_set_epi64x(0, v as i64), tv, 0);
-            let lo = _mm_cvtsi128_si64(p) as u64;
-            let hi = _mm_cvtsi128_si64(_mm_unpackhi_epi64(p, p)) as u64;
-            ((hi as u128) << 64) | lo as u128
-        })
-        .collect()
-}
-
 pub(super) fn clmul_dot_pclmul(a: &[u64], b: &[u64]) -> u128 {
     assert!(std::arch::is_x86_feature_detected!("pclmulqdq"), "PCLMULQDQ kernel on a CPU without it");
     // SAFETY: PCLMULQDQ (and SSE2, part of x86-64) was detected at run time just above.
     unsafe { clmul_dot_impl(a, b) }
-}
-
-pub(super) fn clmul_scale_pclmul(x: &[u64], t: u64) -> Vec<u128> {
-    assert!(std::arch::is_x86_feature_detected!("pclmulqdq"), "PCLMULQDQ kernel on a CPU without it");
-    // SAFETY: as above.
-    unsafe { clmul_scale_impl(x, t) }
 }
