@@ -28,6 +28,5 @@ pub fn reveal_fixed<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Res
 /// within one unit in the last place of the exact product of the encodings when
 /// `|a * b| < 2^(62 - 2f)`.
 pub fn mul_fixed<P: Protocol>(p: &mut P, fp: FixedPoint, a: &P::Share, b: &P::Share) -> Result<P::Share> {
-    let prod = p.mul(a, b)?;
-    p.truncate(&prod, fp.frac_bits())
+    p.mul_truncate(a, b, fp.frac_bits())
 }

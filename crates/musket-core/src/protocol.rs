@@ -169,6 +169,27 @@ pub trait Protocol {
     /// values give unspecified results. Never fails with a large error inside that range
     /// (unlike SecureML-style local truncation).
     fn truncate(&mut self, x: &Self::Share, bits: u32) -> Result<Self::Share>;
+    /// `truncate(mul(a, b), bits)`, which a back end may fuse (3PC: two rounds instead of
+    /// three). Same domain and error as the two steps.
+    fn mul_truncate(&mut self, a: &Self::Share, b: &Self::Share, bits: u32) -> Result<Self::Share> {
+        let prod = self.mul(a, b)?;
+        self.truncate(&prod, bits)
+    }
+    /// `truncate(matmul(a, b), bits)`, fused where the back end can.
+    fn matmul_truncate(&mut self, a: &Self::Share, b: &Self::Share, bits: u32) -> Result<Self::Share> {
+        let prod = self.matmul(a, b)?;
+        self.truncate(&prod, bits)
+    }
+    /// `truncate(matmul_batched(a, b), bits)`, fused where the back end can.
+    fn matmul_batched_truncate(
+        &mut self,
+        a: &Self::Share,
+        b: &Self::Share,
+        bits: u32,
+    ) -> Result<Self::Share> {
+        let prod = self.matmul_batched(a, b)?;
+        self.truncate(&prod, bits)
+    }
 
     /// Number of words in a binary share.
     fn bits_len(&self, x: &Self::Bits) -> usize;

@@ -225,6 +225,15 @@ impl<P: Protocol> Protocol for RangeChecked<'_, P> {
     fn truncate(&mut self, x: &P::Share, bits: u32) -> Result<P::Share> {
         self.inner.truncate(x, bits)
     }
+    fn mul_truncate(&mut self, a: &P::Share, b: &P::Share, bits: u32) -> Result<P::Share> {
+        self.inner.mul_truncate(a, b, bits)
+    }
+    fn matmul_truncate(&mut self, a: &P::Share, b: &P::Share, bits: u32) -> Result<P::Share> {
+        self.inner.matmul_truncate(a, b, bits)
+    }
+    fn matmul_batched_truncate(&mut self, a: &P::Share, b: &P::Share, bits: u32) -> Result<P::Share> {
+        self.inner.matmul_batched_truncate(a, b, bits)
+    }
     fn bits_len(&self, x: &P::Bits) -> usize {
         self.inner.bits_len(x)
     }

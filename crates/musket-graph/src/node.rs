@@ -28,8 +28,7 @@ fn broadcast_pair<P: Protocol>(p: &P, a: &P::Share, b: &P::Share) -> Result<(P::
 }
 
 fn matmul_2d<P: Protocol>(p: &mut P, fp: FixedPoint, a: &P::Share, b: &P::Share) -> Result<P::Share> {
-    let prod = p.matmul(a, b)?;
-    p.truncate(&prod, fp.frac_bits())
+    p.matmul_truncate(a, b, fp.frac_bits())
 }
 
 /// What a node may need besides its input values: the data owner's plaintext one-hot rows
@@ -114,10 +113,7 @@ pub(crate) fn eval_node<'v, P: Protocol>(
             match node.op {
                 Op::Add => p.add(&a, &b)?,
                 Op::Sub => p.sub(&a, &b)?,
-                _ => {
-                    let prod = p.mul(&a, &b)?;
-                    p.truncate(&prod, f)?
-                }
+                _ => p.mul_truncate(&a, &b, f)?,
             }
         }
         Op::Div => {
@@ -438,8 +434,7 @@ pub(crate) fn eval_node<'v, P: Protocol>(
             let (a, b) = broadcast_pair(p, get(1)?, get(2)?)?;
             let (c, d) = broadcast_pair(p, get(0)?, &p.sub(&a, &b)?)?;
             let b = if b.shape() == d.shape() { b } else { p.linear(&b, &|t| broadcast_to(t, d.shape()))? };
-            let picked = p.mul(&c, &d)?;
-            let picked = p.truncate(&picked, f)?;
+            let picked = p.mul_truncate(&c, &d, f)?;
             p.add(&b, &picked)?
         }
         Op::Lookup { offset, indices_shape, depth } => {
@@ -483,8 +478,7 @@ fn batched_matmul<P: Protocol>(
     let full_b = [lead.clone(), vec![k, n]].concat();
     let a3 = p.linear(a, &|t| broadcast_to(t, &full_a)?.reshape(&[batch, m, k]))?;
     let b3 = p.linear(b, &|t| broadcast_to(t, &full_b)?.reshape(&[batch, k, n]))?;
-    let prod = p.matmul_batched(&a3, &b3)?;
-    let y = p.truncate(&prod, fp.frac_bits())?;
+    let y = p.matmul_batched_truncate(&a3, &b3, fp.frac_bits())?;
     p.reshape(&y, &[lead, vec![m, n]].concat())
 }
 

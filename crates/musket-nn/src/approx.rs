@@ -41,15 +41,13 @@ pub(crate) fn mul_trunc_many<P: Protocol>(
     let lefts: Vec<&P::Share> = pairs.iter().map(|(a, _)| *a).collect();
     let rights: Vec<&P::Share> = pairs.iter().map(|(_, b)| *b).collect();
     let (a, b) = (concat_shares(p, &lefts)?, concat_shares(p, &rights)?);
-    let prod = p.mul(&a, &b)?;
-    let t = p.truncate(&prod, shift)?;
+    let t = p.mul_truncate(&a, &b, shift)?;
     let shapes: Vec<Vec<usize>> = pairs.iter().map(|(a, _)| a.shape().to_vec()).collect();
     split_share(p, &t, &shapes)
 }
 
 pub(crate) fn mul_trunc<P: Protocol>(p: &mut P, a: &P::Share, b: &P::Share, shift: u32) -> Result<P::Share> {
-    let prod = p.mul(a, b)?;
-    p.truncate(&prod, shift)
+    p.mul_truncate(a, b, shift)
 }
 
 /// `e^x` for any encodable x: clamped to [`EXP_DOMAIN`] first (one comparison circuit for both

@@ -56,8 +56,7 @@ pub fn layer_norm<P: Protocol>(
     // a bias of at most n ulps of 2^-(2f-t), i.e. n^2 2^-2f relative to the sum's unit.
     let t = (usize::BITS - (n - 1).leading_zeros()).min(2 * f - 8);
     let v_scale = 2 * f - t;
-    let sq = p.mul(&d, &d)?;
-    let sq = if t > 0 { p.truncate(&sq, t)? } else { sq };
+    let sq = if t > 0 { p.mul_truncate(&d, &d, t)? } else { p.mul(&d, &d)? };
     let ss = p.sum_axis(&sq, rank - 1)?;
     let n_eps = encode_at(n as f64 * eps, v_scale)?;
     let v = p.add_public(&ss, &crate::tensor_ops::filled(ss.shape(), n_eps))?;

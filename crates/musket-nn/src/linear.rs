@@ -55,8 +55,7 @@ pub fn linear<P: Protocol>(
     bias: Option<&P::Share>,
 ) -> Result<P::Share> {
     let wt = p.linear(w, &|t| t.transpose2())?;
-    let prod = p.matmul(x, &wt)?;
-    let y = p.truncate(&prod, fp.frac_bits())?;
+    let y = p.matmul_truncate(x, &wt, fp.frac_bits())?;
     match bias {
         Some(b) => add_broadcast(p, &y, b, &[1, b.len()]),
         None => Ok(y),
@@ -79,8 +78,7 @@ pub fn affine<P: Protocol>(
     let mut ch_shape = vec![1; shape.len()];
     ch_shape[1] = shape[1];
     let wide = p.linear(scale, &|t| broadcast(&t.reshape(&ch_shape)?, &shape))?;
-    let prod = p.mul(x, &wide)?;
-    let y = p.truncate(&prod, fp.frac_bits())?;
+    let y = p.mul_truncate(x, &wide, fp.frac_bits())?;
     add_broadcast(p, &y, shift, &ch_shape)
 }
 
@@ -186,8 +184,7 @@ pub fn conv2d<P: Protocol>(
         }
         RingTensor::new(vec![k, o], out)
     })?;
-    let prod = p.matmul(&cols, &wmat)?;
-    let mut y = p.truncate(&prod, fp.frac_bits())?;
+    let mut y = p.matmul_truncate(&cols, &wmat, fp.frac_bits())?;
     if let Some(b) = bias {
         y = add_broadcast(p, &y, b, &[1, o])?;
     }

@@ -8,6 +8,7 @@
 
 mod malicious;
 mod party;
+mod truncate;
 
 pub use malicious::{Cheat, Rep3Mal, Target};
 pub use party::{RBits, RShare, Rep3};

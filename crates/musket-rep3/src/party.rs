@@ -5,6 +5,8 @@ use musket_core::{
 use musket_net::{CommStats, Net, NetError};
 use musket_ring::{unpack_bits, RingTensor};
 
+use crate::truncate::Truncand;
+
 /// One party's replicated share `(s_i, s_{i+1})` of a tensor.
 #[derive(Clone)]
 pub struct RShare {
@@ -66,9 +68,6 @@ fn zip_words(a: &[u64], b: &[u64], f: impl Fn(u64, u64) -> u64) -> Vec<u64> {
     a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
 }
 
-/// Party 2 helps parties 0 and 1 truncate: it knows the mask, they see only masked values.
-const HELPER: usize = 2;
-
 /// Which PRG a draw comes from.
 #[derive(Clone, Copy)]
 pub(crate) enum Stream {
@@ -76,8 +75,6 @@ pub(crate) enum Stream {
     Own,
     /// Shared with the next party.
     Next,
-    /// This party's alone.
-    Private,
 }
 
 impl Rep3 {
@@ -128,7 +125,6 @@ impl Rep3 {
         let words = match stream {
             Stream::Own => self.own.words(n),
             Stream::Next => self.nxt.words(n),
-            Stream::Private => self.private.words(n),
         };
         self.net.add_preprocessing_time(started.elapsed());
         words
@@ -138,15 +134,47 @@ impl Rep3 {
     /// [`Rep3::reshare`] turns into a replicated share.
     fn product_term(&mut self, a: &RShare, b: &RShare) -> Vec<u64> {
         let alpha = self.zero_share(a.len(), false);
+        let mut z = Self::cross_terms(a, b);
+        for (v, a) in z.iter_mut().zip(&alpha) {
+            *v = v.wrapping_add(*a);
+        }
+        z
+    }
+
+    /// This party's unmasked additive term of `a * b`: the cross terms it can compute.
+    fn cross_terms(a: &RShare, b: &RShare) -> Vec<u64> {
         let (ac, an, bc, bn) = (a.cur.data(), a.next.data(), b.cur.data(), b.next.data());
         (0..a.len())
-            .map(|i| {
-                ac[i]
-                    .wrapping_mul(bc[i].wrapping_add(bn[i]))
-                    .wrapping_add(an[i].wrapping_mul(bc[i]))
-                    .wrapping_add(alpha[i])
-            })
+            .map(|i| ac[i].wrapping_mul(bc[i].wrapping_add(bn[i])).wrapping_add(an[i].wrapping_mul(bc[i])))
             .collect()
+    }
+
+    /// This party's unmasked additive term of the matrix product `a b`.
+    fn matmul_terms(a: &RShare, b: &RShare) -> Result<RingTensor> {
+        let mut z = a.cur.matmul(&b.cur.add(&b.next)?)?;
+        z.add_assign(&a.next.matmul(&b.cur)?)?;
+        Ok(z)
+    }
+
+    /// This party's unmasked additive terms of a batch of matrix products.
+    fn matmul_batched_terms(a: &RShare, b: &RShare) -> Result<(Vec<usize>, Vec<u64>)> {
+        let (bt, m, k, n) = batched_dims(a.shape(), b.shape())?;
+        let mut z = Vec::with_capacity(bt * m * n);
+        for i in 0..bt {
+            let (ac, an) = (batch_item(&a.cur, i, m, k), batch_item(&a.next, i, m, k));
+            let (bc, bn) = (batch_item(&b.cur, i, k, n), batch_item(&b.next, i, k, n));
+            let mut zi = ac.matmul(&bc.add(&bn)?)?;
+            zi.add_assign(&an.matmul(&bc)?)?;
+            z.extend_from_slice(zi.data());
+        }
+        Ok((vec![bt, m, n], z))
+    }
+
+    fn check_matmul(a: &RShare, b: &RShare) -> Result<[usize; 2]> {
+        match (a.shape(), b.shape()) {
+            ([m, k], [k2, n]) if k == k2 => Ok([*m, *n]),
+            (sa, sb) => Err(MpcError::Usage(format!("matmul: shapes {sa:?} and {sb:?} do not conform"))),
+        }
     }
 
     /// Splits packed XOR-shared bits `b = b0 ^ b1 ^ b2` into `d = b0 ^ b1`, which party 0
@@ -364,103 +392,45 @@ impl Protocol for Rep3 {
     }
 
     fn matmul(&mut self, a: &RShare, b: &RShare) -> Result<RShare> {
-        let (m, n) = match (a.shape(), b.shape()) {
-            ([m, k], [k2, n]) if k == k2 => (*m, *n),
-            (sa, sb) => {
-                return Err(MpcError::Usage(format!("matmul: shapes {sa:?} and {sb:?} do not conform")))
-            }
-        };
-        let alpha = RingTensor::new(vec![m, n], self.zero_share(m * n, false))?;
-        let mut z = a.cur.matmul(&b.cur.add(&b.next)?)?;
-        z.add_assign(&a.next.matmul(&b.cur)?)?;
+        let shape = Self::check_matmul(a, b)?;
+        let alpha = RingTensor::new(shape.to_vec(), self.zero_share(shape[0] * shape[1], false))?;
+        let mut z = Self::matmul_terms(a, b)?;
         z.add_assign(&alpha)?;
         let (cur, next) = self.reshare(z.into_data())?;
-        self.share(&[m, n], cur, next)
+        self.share(&shape, cur, next)
     }
 
     fn matmul_batched(&mut self, a: &RShare, b: &RShare) -> Result<RShare> {
-        let (bt, m, k, n) = batched_dims(a.shape(), b.shape())?;
-        let alpha = self.zero_share(bt * m * n, false);
-        let mut z = Vec::with_capacity(bt * m * n);
-        for i in 0..bt {
-            let (ac, an) = (batch_item(&a.cur, i, m, k), batch_item(&a.next, i, m, k));
-            let (bc, bn) = (batch_item(&b.cur, i, k, n), batch_item(&b.next, i, k, n));
-            let mut zi = ac.matmul(&bc.add(&bn)?)?;
-            zi.add_assign(&an.matmul(&bc)?)?;
-            z.extend_from_slice(zi.data());
-        }
+        let (shape, mut z) = Self::matmul_batched_terms(a, b)?;
+        let alpha = self.zero_share(z.len(), false);
         for (v, a) in z.iter_mut().zip(&alpha) {
             *v = v.wrapping_add(*a);
         }
         let (cur, next) = self.reshare(z)?;
-        self.share(&[bt, m, n], cur, next)
+        self.share(&shape, cur, next)
+    }
+
+    // The fused forms open the product's terms, masked, straight into the truncation: two
+    // rounds instead of three, and no re-sharing of the untruncated product.
+    fn mul_truncate(&mut self, a: &RShare, b: &RShare, bits: u32) -> Result<RShare> {
+        Self::check_same(a, b, "mul")?;
+        let z = Self::cross_terms(a, b);
+        self.truncate_rotating(Truncand::Terms(&z), a.shape(), bits)
+    }
+
+    fn matmul_truncate(&mut self, a: &RShare, b: &RShare, bits: u32) -> Result<RShare> {
+        let shape = Self::check_matmul(a, b)?;
+        let z = Self::matmul_terms(a, b)?;
+        self.truncate_rotating(Truncand::Terms(z.data()), &shape, bits)
+    }
+
+    fn matmul_batched_truncate(&mut self, a: &RShare, b: &RShare, bits: u32) -> Result<RShare> {
+        let (shape, z) = Self::matmul_batched_terms(a, b)?;
+        self.truncate_rotating(Truncand::Terms(&z), &shape, bits)
     }
 
     fn truncate(&mut self, x: &RShare, bits: u32) -> Result<RShare> {
-        if bits == 0 || bits >= 62 {
-            return Err(MpcError::Usage(format!("truncation by {bits} bits is not supported")));
-        }
-        let n = x.len();
-        let shape = x.shape().to_vec();
-        // Round 1: the helper (party 2) masks the value with r, known to it alone, and sends
-        // parties 0 and 1 what they lack of c = x + 2^62 + r, plus party 1's share of
-        // A = (r mod 2^63) >> bits and B = 2^(63-bits) msb(r) (party 0's comes from k0).
-        // Round 2: parties 0 and 1 hold an additive sharing of the result and re-share it
-        // to three parties, masking with k1 which the helper does not know.
-        if self.id == HELPER {
-            let r = self.draw(Stream::Private, n);
-            let (a0, b0) = (self.draw(Stream::Next, n), self.draw(Stream::Next, n));
-            let to_p0 = zip_words(x.cur.data(), &r, u64::wrapping_add);
-            let mut to_p1 = zip_words(x.next.data(), &r, u64::wrapping_add);
-            to_p1.extend(r.iter().zip(&a0).map(|(r, a)| ((r & (u64::MAX >> 1)) >> bits).wrapping_sub(*a)));
-            to_p1.extend(r.iter().zip(&b0).map(|(r, b)| ((r >> 63) << (63 - bits)).wrapping_sub(*b)));
-            self.net.send_u64s(0, &to_p0)?;
-            self.net.send_u64s(1, &to_p1)?;
-            let o2 = self.net.recv_u64s(1, n)?;
-            let o0 = self.net.recv_u64s(0, n)?;
-            return self.share(&shape, o2, o0);
-        }
-        let (c, sh_a, sh_b) = if self.id == 0 {
-            let (a0, b0) = (self.draw(Stream::Own, n), self.draw(Stream::Own, n));
-            let lacking = self.net.recv_u64s(HELPER, n)?;
-            (lacking, a0, b0)
-        } else {
-            let msg = self.net.recv_u64s(HELPER, 3 * n)?;
-            (msg[..n].to_vec(), msg[n..2 * n].to_vec(), msg[2 * n..].to_vec())
-        };
-        let (xc, xn) = (x.cur.data(), x.next.data());
-        let first = self.id == 0;
-        let u: Vec<u64> = (0..n)
-            .map(|i| {
-                let c = xc[i].wrapping_add(xn[i]).wrapping_add(c[i]).wrapping_add(1u64 << 62);
-                let c_msb = c >> 63;
-                let mut v = sh_a[i].wrapping_neg();
-                v = if c_msb == 1 { v.wrapping_sub(sh_b[i]) } else { v.wrapping_add(sh_b[i]) };
-                if first {
-                    v = v.wrapping_add(
-                        ((c & (u64::MAX >> 1)) >> bits)
-                            .wrapping_sub(1u64 << (62 - bits))
-                            .wrapping_add(c_msb << (63 - bits)),
-                    );
-                }
-                v
-            })
-            .collect();
-        // k1 is party 0's `nxt` and party 1's `own`.
-        let (m1, m2) = if first {
-            (self.draw(Stream::Next, n), self.draw(Stream::Next, n))
-        } else {
-            (self.draw(Stream::Own, n), self.draw(Stream::Own, n))
-        };
-        if first {
-            let o0: Vec<u64> = (0..n).map(|i| u[i].wrapping_sub(m1[i]).wrapping_sub(m2[i])).collect();
-            self.net.send_u64s(HELPER, &o0)?;
-            self.share(&shape, o0, m1)
-        } else {
-            let o2: Vec<u64> = (0..n).map(|i| u[i].wrapping_add(m2[i])).collect();
-            self.net.send_u64s(HELPER, &o2)?;
-            self.share(&shape, m1, o2)
-        }
+        self.truncate_rotating(Truncand::Replicated(x), x.shape(), bits)
     }
 
     fn bits_len(&self, x: &RBits) -> usize {

@@ -90,8 +90,13 @@ impl Job for Products {
             p.linear(&y, &|t| RingTensor::new(vec![self.k, self.n], t.data()[..self.k * self.n].to_vec()))?;
         let mm = p.matmul(&a, &b)?;
         let mm = p.truncate(&mm, self.fp.frac_bits())?;
+        let fused = p.matmul_truncate(&a, &b, self.fp.frac_bits())?;
         let s = p.sum_axis(&a, 1)?;
-        Ok((reveal_fixed(p, self.fp, &prod)?, reveal_fixed(p, self.fp, &mm)?, reveal_fixed(p, self.fp, &s)?))
+        Ok((
+            reveal_fixed(p, self.fp, &prod)?,
+            [reveal_fixed(p, self.fp, &mm)?, reveal_fixed(p, self.fp, &fused)?].concat(),
+            reveal_fixed(p, self.fp, &s)?,
+        ))
     }
 }
 
@@ -128,17 +133,14 @@ fn products_match_f64_within_the_fixed_point_bound_and_the_oracle_within_one_ulp
                 assert!((pr[i] - x[i] * y[i]).abs() <= bound, "{} mul {i}", backend.name());
                 assert!((pr[i] - want_p[i]).abs() <= ulp, "{} mul vs oracle {i}", backend.name());
             }
-            for i in 0..m {
-                for j in 0..n {
-                    let exact: f64 = (0..k).map(|t| x[i * k + t] * y[t * n + j]).sum();
-                    let bound = k as f64 * 400.0 * ulp / 2.0 + 2.0 * ulp;
-                    assert!((mm[i * n + j] - exact).abs() <= bound, "{} matmul", backend.name());
-                    assert!(
-                        (mm[i * n + j] - want_mm[i * n + j]).abs() <= ulp,
-                        "{} matmul vs oracle",
-                        backend.name()
-                    );
-                }
+            // The matrix product then its truncation, then the fused form.
+            assert_eq!(mm.len(), 2 * m * n);
+            for (i, j, half) in (0..m).flat_map(|i| (0..n).flat_map(move |j| [(i, j, 0), (i, j, m * n)])) {
+                let exact: f64 = (0..k).map(|t| x[i * k + t] * y[t * n + j]).sum();
+                let bound = k as f64 * 400.0 * ulp / 2.0 + 2.0 * ulp;
+                let at = half + i * n + j;
+                assert!((mm[at] - exact).abs() <= bound, "{} matmul", backend.name());
+                assert!((mm[at] - want_mm[at]).abs() <= ulp, "{} matmul vs oracle", backend.name());
             }
             assert_eq!(s, want_s, "{} sum", backend.name());
         }
@@ -152,12 +154,23 @@ struct Trunc {
 }
 
 impl Job for Trunc {
-    type Output = Vec<u64>;
-    fn run<P: Protocol>(&self, p: &mut P) -> JobResult<Vec<u64>> {
+    /// The truncation alone, then each fused form (the product by one, elementwise, as an
+    /// `[n, 1] x [1, 1]` matrix product and as `n` batched `1 x 1` products).
+    type Output = Vec<Vec<u64>>;
+    fn run<P: Protocol>(&self, p: &mut P) -> JobResult<Vec<Vec<u64>>> {
         let t = RingTensor::from_vec(self.values.clone());
-        let x = p.input(0, owned(p, 0, &t), &[t.len()])?;
-        let y = p.truncate(&x, self.bits)?;
-        Ok(p.reveal(&y)?.into_data())
+        let n = t.len();
+        let x = p.input(0, owned(p, 0, &t), &[n])?;
+        let ones = RingTensor::filled(&[n], 1);
+        let one = p.input(1, owned(p, 1, &ones), &[n])?;
+        let alone = p.truncate(&x, self.bits)?;
+        let fused = p.mul_truncate(&x, &one, self.bits)?;
+        let column = p.reshape(&x, &[n, 1])?;
+        let single = p.linear(&one, &|t| RingTensor::new(vec![1, 1], t.data()[..1].to_vec()))?;
+        let matrix = p.matmul_truncate(&column, &single, self.bits)?;
+        let (xb, ob) = (p.reshape(&x, &[n, 1, 1])?, p.reshape(&one, &[n, 1, 1])?);
+        let batched = p.matmul_batched_truncate(&xb, &ob, self.bits)?;
+        [alone, fused, matrix, batched].iter().map(|y| Ok(p.reveal(y)?.into_data())).collect()
     }
 }
 
@@ -173,14 +186,19 @@ fn truncation_is_floor_or_floor_plus_one_up_to_2_pow_62() {
             let count = if backend.security() == Security::Malicious { 3000 } else { vals.len() };
             let job = Trunc { values: vals[..count].iter().map(|&v| v as u64).collect(), bits };
             for o in run(backend, &job) {
-                for (got, &v) in out(&o).iter().zip(&vals) {
-                    let floor = v >> bits;
-                    let got = *got as i64;
-                    assert!(
-                        got == floor || got == floor + 1,
-                        "{} trunc {bits}: {v} -> {got}",
-                        backend.name()
-                    );
+                let forms = out(&o);
+                assert_eq!(forms.len(), 4);
+                for (form, got) in ["alone", "mul", "matmul", "batched"].iter().zip(forms) {
+                    assert_eq!(got.len(), count);
+                    for (got, &v) in got.iter().zip(&vals) {
+                        let floor = v >> bits;
+                        let got = *got as i64;
+                        assert!(
+                            got == floor || got == floor + 1,
+                            "{} trunc {bits} ({form}): {v} -> {got}",
+                            backend.name()
+                        );
+                    }
                 }
             }
         }

@@ -16,6 +16,8 @@ enum Op {
         n: usize,
     },
     Truncate,
+    /// `mul_truncate` by 16 bits.
+    MulTruncate,
     Lt,
     Relu,
     /// A secure range check of n non-negative values, then its verdict.
@@ -49,6 +51,7 @@ impl Job for Measure {
             Op::Mul => drop(p.mul(&a, &b)?),
             Op::Matmul { .. } => drop(p.matmul(&a, &b)?),
             Op::Truncate => drop(p.truncate(&a, 16)?),
+            Op::MulTruncate => drop(p.mul_truncate(&a, &b, 16)?),
             Op::Lt => drop(lt(p, &a, &b)?),
             Op::Relu => drop(relu(p, &a)?),
             Op::RangeCheck => {
@@ -103,9 +106,37 @@ fn matmul_costs_output_size_in_3pc() {
 #[test]
 fn truncation_costs() {
     assert_eq!(measure(Backend::TwoPc, Op::Truncate, N), vec![(N as u64 * W, 1); 2]);
-    // 3PC: the helper sends 1 word to party 0 and 3 to party 1; they each send 1 back.
+    // 3PC: the elements are cut into three chunks; chunk h has helper h, A = h+1, B = h+2.
+    // A and B exchange one word per element and each send one to the helper (two words each);
+    // the helper sends B one word plus 16 bits (f = 16, four per word).
     let n = N as u64;
-    assert_eq!(measure(Backend::ThreePc, Op::Truncate, N), vec![(n * W, 2), (n * W, 2), (4 * n * W, 2)]);
+    let chunk = |h: u64| (h + 1) * n / 3 - h * n / 3;
+    let expected: Vec<(u64, u64)> = (0..3u64)
+        .map(|i| {
+            let (helper, a, b) = (chunk(i), chunk((i + 2) % 3), chunk((i + 1) % 3));
+            ((helper + helper.div_ceil(4) + 2 * a + 2 * b) * W, 2)
+        })
+        .collect();
+    assert_eq!(measure(Backend::ThreePc, Op::Truncate, N), expected);
+}
+
+#[test]
+fn fused_multiply_truncate_costs() {
+    // 2PC: the product's opening, then the truncation's.
+    assert_eq!(measure(Backend::TwoPc, Op::MulTruncate, N), vec![(3 * N as u64 * W, 2); 2]);
+    // 3PC: the product terms are opened straight into the truncation: per chunk the helper
+    // sends its masked term to A and to B, and B the shares of T and msb(r); A and B send
+    // each other their masked terms and the helper one word each. Two rounds, against three
+    // for mul then truncate, and 2.42 words per element and party against 2.75.
+    let n = N as u64;
+    let chunk = |h: u64| (h + 1) * n / 3 - h * n / 3;
+    let expected: Vec<(u64, u64)> = (0..3u64)
+        .map(|i| {
+            let (helper, a, b) = (chunk(i), chunk((i + 2) % 3), chunk((i + 1) % 3));
+            ((3 * helper + helper.div_ceil(4) + 2 * a + 2 * b) * W, 2)
+        })
+        .collect();
+    assert_eq!(measure(Backend::ThreePc, Op::MulTruncate, N), expected);
 }
 
 #[test]

@@ -134,6 +134,9 @@ impl<P: Protocol> Calc for SecureCalc<'_, P> {
         self.p.mul(a, ind)
     }
     fn matmul_many(&mut self, pairs: &[(&P::Share, &P::Share)]) -> Result<Vec<P::Share>> {
+        if let [(a, b)] = pairs {
+            return Ok(vec![self.p.matmul_truncate(a, b, self.fp.frac_bits())?]);
+        }
         let mut prods = Vec::with_capacity(pairs.len());
         for (a, b) in pairs {
             prods.push(self.p.matmul(a, b)?);
