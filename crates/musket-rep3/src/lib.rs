@@ -6,6 +6,7 @@
 //! additive sharing and re-shared with one message of one ring element per output element:
 //! one round, communication proportional to the output also for matrix products.
 
+mod conversions;
 mod malicious;
 mod party;
 mod truncate;

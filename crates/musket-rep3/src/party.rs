@@ -3,7 +3,7 @@ use musket_core::{
     Protocol, Result, Share,
 };
 use musket_net::{CommStats, Net, NetError};
-use musket_ring::{unpack_bits, RingTensor};
+use musket_ring::RingTensor;
 
 use crate::truncate::Truncand;
 
@@ -132,7 +132,7 @@ impl Rep3 {
 
     /// This party's additive term of `a * b` (its cross terms plus a zero share), which
     /// [`Rep3::reshare`] turns into a replicated share.
-    fn product_term(&mut self, a: &RShare, b: &RShare) -> Vec<u64> {
+    pub(crate) fn product_term(&mut self, a: &RShare, b: &RShare) -> Vec<u64> {
         let alpha = self.zero_share(a.len(), false);
         let mut z = Self::cross_terms(a, b);
         for (v, a) in z.iter_mut().zip(&alpha) {
@@ -175,20 +175,6 @@ impl Rep3 {
             ([m, k], [k2, n]) if k == k2 => Ok([*m, *n]),
             (sa, sb) => Err(MpcError::Usage(format!("matmul: shapes {sa:?} and {sb:?} do not conform"))),
         }
-    }
-
-    /// Splits packed XOR-shared bits `b = b0 ^ b1 ^ b2` into `d = b0 ^ b1`, which party 0
-    /// alone knows (unpacked; `None` elsewhere), and `b2`, held by parties 1 and 2 and already
-    /// a valid arithmetic sharing of 0/1 as component 2.
-    fn split_bits(&self, bits: &RBits, shape: &[usize], n: usize) -> Result<(Option<Vec<u64>>, RShare)> {
-        let d = (self.id == 0).then(|| unpack_bits(&zip_words(&bits.cur, &bits.next, |x, y| x ^ y), n));
-        let zeros = vec![0u64; n];
-        let b2 = match self.id {
-            0 => self.share(shape, zeros.clone(), zeros)?,
-            1 => self.share(shape, zeros, unpack_bits(&bits.next, n))?,
-            _ => self.share(shape, unpack_bits(&bits.cur, n), zeros)?,
-        };
-        Ok((d, b2))
     }
 
     pub(crate) fn zero_share(&mut self, n: usize, xor: bool) -> Vec<u64> {
@@ -474,58 +460,12 @@ impl Protocol for Rep3 {
         Ok((0..x.cur.len()).map(|i| x.cur[i] ^ x.next[i] ^ missing[i]).collect())
     }
     fn a2b_operands(&mut self, x: &RShare) -> Result<(RBits, RBits)> {
-        let n = x.len();
-        // Operand a = s0 + s1 is known to party 0, which XOR-shares it (one message to party
-        // 1). Operand b = s2 is known to parties 1 and 2 and is already a valid sharing with
-        // component 2 = s2 and the others zero.
-        let a_val = (self.id == 0).then(|| zip_words(x.cur.data(), x.next.data(), u64::wrapping_add));
-        let (cur, next) = self.input_words(0, a_val.as_deref(), n, |v, m| v ^ m)?;
-        let zeros = vec![0u64; n];
-        let b = match self.id {
-            0 => RBits { cur: zeros.clone(), next: zeros },
-            1 => RBits { cur: zeros, next: x.next.data().to_vec() },
-            _ => RBits { cur: x.cur.data().to_vec(), next: zeros },
-        };
-        Ok((RBits { cur, next }, b))
+        self.a2b_rotating(x)
     }
     fn mul_bits(&mut self, x: &RShare, bits: &RBits) -> Result<RShare> {
-        let n = x.len();
-        if bits.cur.len() != n.div_ceil(64) {
-            return Err(MpcError::Usage("mul_bits: packed length does not match the shape".into()));
-        }
-        let shape = x.shape().to_vec();
-        // b = d xor b2 as in b2a_packed, and x b = u + d (x - 2u) with u = x b2. Round 1 carries
-        // both the resharing of u and party 0's input of d (sends before receives); round 2 the
-        // product with d. b2a then a product would take three.
-        let (d, b2) = self.split_bits(bits, &shape, n)?;
-        let z = self.product_term(x, &b2);
-        let (d_sh, (uc, un)) = if self.id == 1 {
-            let u = self.reshare(z)?;
-            (self.input_words(0, None, n, u64::wrapping_sub)?, u)
-        } else {
-            let d_sh = self.input_words(0, d.as_deref(), n, u64::wrapping_sub)?;
-            (d_sh, self.reshare(z)?)
-        };
-        let d = self.share(&shape, d_sh.0, d_sh.1)?;
-        let u = self.share(&shape, uc, un)?;
-        let twice = self.scale(&u, 2)?;
-        let v = self.sub(x, &twice)?;
-        let dv = self.mul(&d, &v)?;
-        self.add(&u, &dv)
+        self.mul_bits_rotating(x, bits)
     }
     fn b2a_packed(&mut self, bits: &RBits, shape: &[usize]) -> Result<RShare> {
-        let n = element_count(shape)?;
-        if bits.cur.len() != n.div_ceil(64) {
-            return Err(MpcError::Usage("b2a: packed length does not match the shape".into()));
-        }
-        // Party 0 inputs d arithmetically; then d xor b2 = d + b2 - 2 d b2 costs one
-        // multiplication.
-        let (d, b2) = self.split_bits(bits, shape, n)?;
-        let (dc, dn) = self.input_words(0, d.as_deref(), n, u64::wrapping_sub)?;
-        let d = self.share(shape, dc, dn)?;
-        let prod = self.mul(&d, &b2)?;
-        let sum = self.add(&d, &b2)?;
-        let twice = self.scale(&prod, 2)?;
-        self.sub(&sum, &twice)
+        self.b2a_rotating(bits, shape)
     }
 }

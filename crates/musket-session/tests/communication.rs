@@ -86,6 +86,12 @@ const N: usize = 1000;
 const NB: u64 = (N as u64).div_ceil(64);
 const W: u64 = 8; // bytes per word
 
+/// Length of chunk `i` when 3PC cuts `n` elements into thirds (each party plays each role of
+/// a truncation or a conversion on one of them).
+fn third(n: u64, i: u64) -> u64 {
+    (i + 1) * n / 3 - i * n / 3
+}
+
 #[test]
 fn mul_costs() {
     // 2PC: open x - a and y - b: two words per element each way, one round.
@@ -110,7 +116,7 @@ fn truncation_costs() {
     // A and B exchange one word per element and each send one to the helper (two words each);
     // the helper sends B one word plus 16 bits (f = 16, four per word).
     let n = N as u64;
-    let chunk = |h: u64| (h + 1) * n / 3 - h * n / 3;
+    let chunk = |h: u64| third(n, h);
     let expected: Vec<(u64, u64)> = (0..3u64)
         .map(|i| {
             let (helper, a, b) = (chunk(i), chunk((i + 2) % 3), chunk((i + 1) % 3));
@@ -129,7 +135,7 @@ fn fused_multiply_truncate_costs() {
     // each other their masked terms and the helper one word each. Two rounds, against three
     // for mul then truncate, and 2.42 words per element and party against 2.75.
     let n = N as u64;
-    let chunk = |h: u64| (h + 1) * n / 3 - h * n / 3;
+    let chunk = |h: u64| third(n, h);
     let expected: Vec<(u64, u64)> = (0..3u64)
         .map(|i| {
             let (helper, a, b) = (chunk(i), chunk((i + 2) % 3), chunk((i + 1) % 3));
@@ -145,13 +151,12 @@ fn comparison_costs() {
     // 2PC: each AND opens two masked words; then one word per 64 elements for bit injection.
     // 7 rounds of AND layers + 1 for the conversion.
     assert_eq!(measure(Backend::TwoPc, Op::Lt, N), vec![((2 * ands + NB) * W, 8); 2]);
-    // 3PC: party 0 shares its operand (n words), one word per AND each, then the bit is
-    // injected with an input from party 0 (n words) and one multiplication (n words each).
+    // 3PC: party i shares the operand of its third of the elements, one word per AND each,
+    // then the bit is injected with party i's input of its third and one multiplication (n
+    // words each).
     let n = N as u64;
-    assert_eq!(
-        measure(Backend::ThreePc, Op::Lt, N),
-        vec![((2 * n + ands + n) * W, 10), ((ands + n) * W, 10), ((ands + n) * W, 10)]
-    );
+    let expected: Vec<(u64, u64)> = (0..3).map(|i| ((2 * third(n, i) + ands + n) * W, 10)).collect();
+    assert_eq!(measure(Backend::ThreePc, Op::Lt, N), expected);
 }
 
 #[test]
@@ -161,12 +166,11 @@ fn relu_costs() {
     // 2PC: the sign circuit, then one round opening the masked bit (one word per 64 elements)
     // and the masked value (n words) together.
     assert_eq!(measure(Backend::TwoPc, Op::Relu, N), vec![((2 * ands + NB + n) * W, 8); 2]);
-    // 3PC: operand sharing, the sign circuit, then party 0's input of its bit share together
-    // with one product (round 1), and one more product (round 2).
-    assert_eq!(
-        measure(Backend::ThreePc, Op::Relu, N),
-        vec![((2 * n + ands + 2 * n) * W, 10), ((ands + 2 * n) * W, 10), ((ands + 2 * n) * W, 10)]
-    );
+    // 3PC: operand sharing (a third each), the sign circuit, then each party's input of its
+    // third of the bit shares together with one product (round 1), and one more product
+    // (round 2).
+    let expected: Vec<(u64, u64)> = (0..3).map(|i| ((2 * third(n, i) + ands + 2 * n) * W, 10)).collect();
+    assert_eq!(measure(Backend::ThreePc, Op::Relu, N), expected);
 }
 
 #[test]
@@ -178,15 +182,14 @@ fn range_check_costs() {
     // verdict: a sign circuit on one element and one opened word. 7 + 6 + 1 + 7 + 1 rounds.
     let two = (2 * ands * nb + 2 * 6 * nb + 1 + 2 * ands + 1) * W;
     assert_eq!(measure(Backend::TwoPc, Op::RangeCheck, N), vec![(two, 22); 2]);
-    // 3PC: party 0 shares its operand for each circuit (n words, then 1), one word per AND,
-    // the injection of nb bits (an input from party 0 and a product), one word opened to each;
-    // (1 + 7) + 6 + 2 + (1 + 7) + 1 rounds.
+    // 3PC: the operands of each circuit shared a third by each party (n words, then 1), one
+    // word per AND, the injection of nb bits (an input, a third each, and a product), one word
+    // opened to each; (1 + 7) + 6 + 2 + (1 + 7) + 1 rounds.
     let n = N as u64;
     let common = (ands * nb + 6 * nb + nb + ands + 1) * W;
-    assert_eq!(
-        measure(Backend::ThreePc, Op::RangeCheck, N),
-        vec![(common + (n + nb + 1) * W, 25), (common, 25), (common, 25)]
-    );
+    let expected: Vec<(u64, u64)> =
+        (0..3).map(|i| (common + (third(n, i) + third(nb, i) + third(1, i)) * W, 25)).collect();
+    assert_eq!(measure(Backend::ThreePc, Op::RangeCheck, N), expected);
 }
 
 /// Bytes one party sends in one proof batch of `2^levels` Galois-ring terms (an element is

@@ -1,0 +1,139 @@
+//! Conversions between arithmetic and binary sharings, each with its input role rotated:
+//! the elements are cut into three chunks and in chunk `j` party `j` is the one that knows
+//! the sum (or XOR) of its two components and shares it, so each party sends a third of the
+//! words the conversion needs instead of party 0 sending them all.
+
+use musket_core::{element_count, MpcError, Protocol, Result, Share};
+use musket_ring::unpack_bits;
+
+use crate::party::{Rep3, Stream};
+use crate::{RBits, RShare};
+
+/// Element ranges of the three chunks: chunk `j` is `bounds[j]..bounds[j + 1]`.
+pub(crate) fn thirds(n: usize) -> [usize; 4] {
+    [0, n / 3, 2 * n / 3, n]
+}
+
+/// An input of chunk owners' words whose message to the next party is sent and whose message
+/// from the previous party is still to be received.
+pub(crate) struct PendingInput {
+    cur: Vec<u64>,
+    next: Vec<u64>,
+    bounds: [usize; 4],
+}
+
+impl Rep3 {
+    /// Sends this party's part of an input in which party `j` owns the words of chunk `j`
+    /// (`mine`, as many as that chunk has): component `j` is a PRF mask party `j` draws with
+    /// its previous party, component `j+1` is `combine(value, mask)`, sent to the next party,
+    /// and component `j+2` is zero. Finish with [`Rep3::finish_input`] after any other sends
+    /// of the same round.
+    pub(crate) fn start_input(
+        &mut self,
+        mine: &[u64],
+        n: usize,
+        combine: fn(u64, u64) -> u64,
+    ) -> Result<PendingInput> {
+        let bounds = thirds(n);
+        let range = |j: usize| bounds[j]..bounds[j + 1];
+        let (me, after) = (self.id, (self.id + 1) % 3);
+        let (mut cur, mut next) = (vec![0u64; n], vec![0u64; n]);
+        let mask = self.draw(Stream::Own, range(me).len());
+        let masked: Vec<u64> = mine.iter().zip(&mask).map(|(&v, &m)| combine(v, m)).collect();
+        self.net.send_u64s(self.next_party(), &masked)?;
+        cur[range(me)].copy_from_slice(&mask);
+        next[range(me)].copy_from_slice(&masked);
+        // Chunk `after`'s owner is our next party: its mask is component `after`, our `next`.
+        let theirs = self.draw(Stream::Next, range(after).len());
+        next[range(after)].copy_from_slice(&theirs);
+        Ok(PendingInput { cur, next, bounds })
+    }
+
+    /// Receives the previous party's masked words (component `j+1` of its chunk `j`, which is
+    /// our `cur`) and returns our components.
+    pub(crate) fn finish_input(&mut self, mut input: PendingInput) -> Result<(Vec<u64>, Vec<u64>)> {
+        let before = (self.id + 2) % 3;
+        let range = input.bounds[before]..input.bounds[before + 1];
+        let got = self.net.recv_u64s(self.prev(), range.len())?;
+        input.cur[range].copy_from_slice(&got);
+        Ok((input.cur, input.next))
+    }
+
+    /// Splits a value's components into the two operands of a binary adder: in chunk `j`,
+    /// `a = s_j + s_(j+1)`, XOR-shared by party `j` (one message of a third of the words), and
+    /// `b = s_(j+2)`, already a sharing with component `j+2` and the others zero.
+    pub(crate) fn a2b_rotating(&mut self, x: &RShare) -> Result<(RBits, RBits)> {
+        let n = x.len();
+        let bounds = thirds(n);
+        let range = |j: usize| bounds[j]..bounds[j + 1];
+        let (xc, xn) = (x.cur.data(), x.next.data());
+        let mine: Vec<u64> = range(self.id).map(|i| xc[i].wrapping_add(xn[i])).collect();
+        let pending = self.start_input(&mine, n, |v, m| v ^ m)?;
+        let (cur, next) = self.finish_input(pending)?;
+        // Component j+2 is our `next` in chunk j = id - 1 and our `cur` in chunk j = id + 1.
+        let (mut bc, mut bn) = (vec![0u64; n], vec![0u64; n]);
+        let (before, after) = (range((self.id + 2) % 3), range((self.id + 1) % 3));
+        bn[before.clone()].copy_from_slice(&xn[before]);
+        bc[after.clone()].copy_from_slice(&xc[after]);
+        Ok((RBits { cur, next }, RBits { cur: bc, next: bn }))
+    }
+
+    /// Splits packed XOR-shared bits `b = b_j ^ b_(j+1) ^ b_(j+2)` per chunk `j` into
+    /// `d = b_j ^ b_(j+1)`, which party `j` alone knows (returned unpacked for our own chunk),
+    /// and `b_(j+2)` as an arithmetic sharing of 0/1 in component `j+2`.
+    fn split_bits_rotating(&self, bits: &RBits, shape: &[usize], n: usize) -> Result<(Vec<u64>, RShare)> {
+        let bounds = thirds(n);
+        let range = |j: usize| bounds[j]..bounds[j + 1];
+        let (cur, next) = (unpack_bits(&bits.cur, n), unpack_bits(&bits.next, n));
+        let d = range(self.id).map(|i| cur[i] ^ next[i]).collect();
+        let (mut bc, mut bn) = (vec![0u64; n], vec![0u64; n]);
+        let (before, after) = (range((self.id + 2) % 3), range((self.id + 1) % 3));
+        bn[before.clone()].copy_from_slice(&next[before]);
+        bc[after.clone()].copy_from_slice(&cur[after]);
+        Ok((d, self.share(shape, bc, bn)?))
+    }
+
+    fn check_packed(bits: &RBits, n: usize, op: &str) -> Result<()> {
+        if bits.cur.len() != n.div_ceil(64) {
+            return Err(MpcError::Usage(format!("{op}: packed length does not match the shape")));
+        }
+        Ok(())
+    }
+
+    /// `b2a`: the owners input `d` arithmetically; then `d xor b = d + b - 2 d b` costs one
+    /// multiplication.
+    pub(crate) fn b2a_rotating(&mut self, bits: &RBits, shape: &[usize]) -> Result<RShare> {
+        let n = element_count(shape)?;
+        Self::check_packed(bits, n, "b2a")?;
+        let (d, b) = self.split_bits_rotating(bits, shape, n)?;
+        let pending = self.start_input(&d, n, u64::wrapping_sub)?;
+        let (dc, dn) = self.finish_input(pending)?;
+        let d = self.share(shape, dc, dn)?;
+        let prod = self.mul(&d, &b)?;
+        let sum = self.add(&d, &b)?;
+        let twice = self.scale(&prod, 2)?;
+        self.sub(&sum, &twice)
+    }
+
+    /// `x * bit`: with the bit split as `d xor b` (above), `x (d xor b) = u + d (x - 2u)` with
+    /// `u = x b`. Round 1 carries both the re-sharing of `u` and the input of `d`; round 2 the
+    /// product with `d`. b2a then a product would take three.
+    pub(crate) fn mul_bits_rotating(&mut self, x: &RShare, bits: &RBits) -> Result<RShare> {
+        let n = x.len();
+        Self::check_packed(bits, n, "mul_bits")?;
+        let shape = x.shape().to_vec();
+        let (d, b) = self.split_bits_rotating(bits, &shape, n)?;
+        let z = self.product_term(x, &b);
+        let pending = self.start_input(&d, n, u64::wrapping_sub)?;
+        let (prev, next) = (self.prev(), self.next_party());
+        self.net.send_u64s(prev, &z)?;
+        let theirs = self.net.recv_u64s(next, n)?;
+        let (dc, dn) = self.finish_input(pending)?;
+        let d = self.share(&shape, dc, dn)?;
+        let u = self.share(&shape, z, theirs)?;
+        let twice = self.scale(&u, 2)?;
+        let v = self.sub(x, &twice)?;
+        let dv = self.mul(&d, &v)?;
+        self.add(&u, &dv)
+    }
+}
