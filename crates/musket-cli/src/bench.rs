@@ -364,10 +364,7 @@ impl Job for Timed {
         let t = Instant::now();
         match self.op {
             Op::MulFixed => drop(mul_fixed(p, fp, &a, &b)?),
-            Op::Matmul(_) => {
-                let c = p.matmul(&a, &b)?;
-                drop(p.truncate(&c, fp.frac_bits())?)
-            }
+            Op::Matmul(_) => drop(p.matmul_truncate(&a, &b, fp.frac_bits())?),
             Op::Lt => drop(lt(p, &a, &b)?),
             Op::Relu => drop(relu(p, &a)?),
             Op::Func(..) | Op::Model { .. } => unreachable!("handled above"),

@@ -4,7 +4,6 @@
 //! words the conversion needs instead of party 0 sending them all.
 
 use musket_core::{element_count, MpcError, Protocol, Result, Share};
-use musket_ring::unpack_bits;
 
 use crate::party::{Rep3, Stream};
 use crate::{RBits, RShare};
@@ -84,12 +83,15 @@ impl Rep3 {
     fn split_bits_rotating(&self, bits: &RBits, shape: &[usize], n: usize) -> Result<(Vec<u64>, RShare)> {
         let bounds = thirds(n);
         let range = |j: usize| bounds[j]..bounds[j + 1];
-        let (cur, next) = (unpack_bits(&bits.cur, n), unpack_bits(&bits.next, n));
-        let d = range(self.id).map(|i| cur[i] ^ next[i]).collect();
+        let bit = |words: &[u64], i: usize| (words[i / 64] >> (i % 64)) & 1;
+        let d = range(self.id).map(|i| bit(&bits.cur, i) ^ bit(&bits.next, i)).collect();
         let (mut bc, mut bn) = (vec![0u64; n], vec![0u64; n]);
-        let (before, after) = (range((self.id + 2) % 3), range((self.id + 1) % 3));
-        bn[before.clone()].copy_from_slice(&next[before]);
-        bc[after.clone()].copy_from_slice(&cur[after]);
+        for i in range((self.id + 2) % 3) {
+            bn[i] = bit(&bits.next, i);
+        }
+        for i in range((self.id + 1) % 3) {
+            bc[i] = bit(&bits.cur, i);
+        }
         Ok((d, self.share(shape, bc, bn)?))
     }
 

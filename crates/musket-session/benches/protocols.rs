@@ -42,10 +42,7 @@ impl Job for Repeat {
         for _ in 0..self.iters {
             match self.op {
                 Op::Mul => drop(mul_fixed(p, fp, &a, &b)?),
-                Op::Matmul => {
-                    let c = p.matmul(&a, &b)?;
-                    drop(p.truncate(&c, fp.frac_bits())?)
-                }
+                Op::Matmul => drop(p.matmul_truncate(&a, &b, fp.frac_bits())?),
                 Op::Lt => drop(lt(p, &a, &b)?),
             }
         }
