@@ -15,7 +15,9 @@ weights (initializers), and Musket's output is compared with the first expected 
 
 Requirements (PyPI): onnx, numpy. Build musket first (cargo build --release).
 Usage:  python3 scripts/conformance.py [--protocols 2pc,3pc] [--markdown] [--only OP,...]
-        [--json results.json] [--musket target/release/musket]
+        [--json results.json] [--musket target/release/musket] [--min-pass N]
+Exits 1 on any wrong answer or crash, and with --min-pass when fewer than N runs pass
+(`.ci/run` runs it so, with onnx 1.23.2).
 Prints per-op counts; --markdown prints the summary table that README.md carries.
 """
 import argparse
@@ -124,6 +126,8 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated op types")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--json", default="")
+    ap.add_argument("--min-pass", type=int, default=0,
+                    help="also fail when fewer runs pass (CI: the count README's table records)")
     args = ap.parse_args()
     import onnx.backend.test.case.node as node_cases
 
@@ -181,6 +185,9 @@ def main():
     print("\nMost common refusals:" if not args.markdown else "\nMost common refusals:\n")
     for why, count in reasons.most_common(25):
         print(f"- {count} × {why}")
+    if totals["pass"] < args.min_pass:
+        print(f"FAIL: {totals['pass']} runs pass, fewer than the {args.min_pass} expected", file=sys.stderr)
+        sys.exit(1)
     sys.exit(1 if totals["wrong"] or totals["crash"] else 0)
 
 
