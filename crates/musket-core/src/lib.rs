@@ -14,6 +14,7 @@ mod plain;
 mod prg;
 mod protocol;
 mod range_check;
+mod shares;
 
 pub use audit::{Audit, Finding};
 pub use bitdecomp::{bit_planes, planes_to_packed, suffix_and, BIT_DECOMPOSITION_ANDS};
@@ -24,3 +25,4 @@ pub use plain::Plain;
 pub use prg::{os_seed, Prg, Seed};
 pub use protocol::{batch_item, batched_dims, LinearMap, LinearMap2, Protocol, Share};
 pub use range_check::{RangeChecked, FLUSH_ELEMENTS};
+pub use shares::{concat_shares, split_share};

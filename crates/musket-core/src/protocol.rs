@@ -180,6 +180,33 @@ pub trait Protocol {
         let prod = self.matmul(a, b)?;
         self.truncate(&prod, bits)
     }
+    /// `truncate(sum_k a_k * b_k + extra, bits)` for elementwise products of shares of one
+    /// shape, where a back end may skip re-sharing the products (3PC: the cost of one
+    /// `mul_truncate`, whatever the number of products). The default takes the products in
+    /// one round, then truncates. Same domain as `truncate` for the sum.
+    fn dot_truncate(
+        &mut self,
+        pairs: &[(&Self::Share, &Self::Share)],
+        extra: Option<&Self::Share>,
+        bits: u32,
+    ) -> Result<Self::Share> {
+        let (first, _) =
+            pairs.first().ok_or_else(|| crate::MpcError::Usage("dot_truncate of no products".into()))?;
+        let shape = first.shape().to_vec();
+        let lefts: Vec<&Self::Share> = pairs.iter().map(|(a, _)| *a).collect();
+        let rights: Vec<&Self::Share> = pairs.iter().map(|(_, b)| *b).collect();
+        let (a, b) = (crate::concat_shares(self, &lefts)?, crate::concat_shares(self, &rights)?);
+        let prod = self.mul(&a, &b)?;
+        let parts = crate::split_share(self, &prod, &vec![shape.clone(); pairs.len()])?;
+        let mut sum = parts[0].clone();
+        for part in &parts[1..] {
+            sum = self.add(&sum, part)?;
+        }
+        if let Some(e) = extra {
+            sum = self.add(&sum, e)?;
+        }
+        self.truncate(&sum, bits)
+    }
     /// `truncate(matmul_batched(a, b), bits)`, fused where the back end can.
     fn matmul_batched_truncate(
         &mut self,

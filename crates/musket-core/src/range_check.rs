@@ -234,6 +234,14 @@ impl<P: Protocol> Protocol for RangeChecked<'_, P> {
     fn matmul_batched_truncate(&mut self, a: &P::Share, b: &P::Share, bits: u32) -> Result<P::Share> {
         self.inner.matmul_batched_truncate(a, b, bits)
     }
+    fn dot_truncate(
+        &mut self,
+        pairs: &[(&P::Share, &P::Share)],
+        extra: Option<&P::Share>,
+        bits: u32,
+    ) -> Result<P::Share> {
+        self.inner.dot_truncate(pairs, extra, bits)
+    }
     fn bits_len(&self, x: &P::Bits) -> usize {
         self.inner.bits_len(x)
     }

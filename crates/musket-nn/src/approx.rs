@@ -151,17 +151,15 @@ fn exp_nonpositive<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Resu
     let wf = f + EXTRA;
     let y = x.clone(); // x / 64 at scale wf
     let y2 = mul_trunc(p, &y, &y, wf)?;
-    let high = mul_many(p, &[(&y2, &y), (&y2, &y2)])?; // y^3, y^4 at 2wf
-                                                       // 1 + y + y^2/2 + y^3/6 + y^4/24 at 2wf + COEF bits (each term below 2^(2wf + COEF) <= 2^58
-                                                       // for f <= 18).
+    // 1 + y + y^2/2 + y^3/6 + y^4/24 at 2wf + COEF bits (each term below 2^(2wf + COEF) <= 2^58
+    // for f <= 18); y^3 and y^4 enter as products of y^2, never formed on their own.
     let scale = 1u64 << (wf + COEF);
-    let mut acc = p.scale(&y, scale)?;
-    acc = p.add(&acc, &p.scale(&y2, scale >> 1)?)?;
+    let mut linear = p.scale(&y, scale)?;
+    linear = p.add(&linear, &p.scale(&y2, scale >> 1)?)?;
+    let linear = p.add_public(&linear, &filled(x.shape(), 1u64 << (2 * wf + COEF)))?;
     let coef = |d: f64| ((1u64 << COEF) as f64 / d).round() as u64;
-    acc = p.add(&acc, &p.scale(&high[0], coef(6.0))?)?;
-    acc = p.add(&acc, &p.scale(&high[1], coef(24.0))?)?;
-    let acc = p.add_public(&acc, &filled(x.shape(), 1u64 << (2 * wf + COEF)))?;
-    let mut r = p.truncate(&acc, wf + COEF)?; // e^(x/64) at wf
+    let (cubic, quartic) = (p.scale(&y2, coef(6.0))?, p.scale(&y2, coef(24.0))?);
+    let mut r = p.dot_truncate(&[(&cubic, &y), (&quartic, &y2)], Some(&linear), wf + COEF)?; // e^(x/64) at wf
     for _ in 0..5 {
         r = mul_trunc(p, &r, &r, wf)?;
     }
@@ -205,53 +203,58 @@ const SIGMOID_TAIL: [f64; 13] = [
     3.168539434463534e-05,
 ];
 
-/// `sum_k c_k T_k(v)` for `v` in [-1, 1] at scale `f` and up to 13 coefficients. The Chebyshev
-/// polynomials come from the doubling formulas `T_2k = 2 T_k^2 - 1`,
-/// `T_2k+1 = 2 T_k T_k+1 - v` in four rounds of products; all are bounded by 1, so rounding
-/// stays small. Only the polynomials multiplied again (T_2 to T_6) are truncated back to f
-/// bits; T_7 to T_12 are only summed, so they stay at 2f bits and the weighted sum is
-/// truncated once at 3f bits (`|T_k| <= 1` keeps every term below 2^(3f + 1)).
+/// `sum_k c_k T_k(v)` for `v` in [-1, 1] at scale `f`, for 5 to 13 coefficients (degree `d`
+/// from 4 to 12). The Chebyshev polynomials come from the doubling formulas
+/// `T_2k = 2 T_k^2 - 1`, `T_2k+1 = 2 T_k T_k+1 - v`; all are bounded by 1, so rounding stays
+/// small. Only the polynomials multiplied again (up to `T_ceil(d/2)`) are computed, truncated
+/// back to f bits, level by level; the higher ones enter the weighted sum as products of those
+/// (`2 c_k T_a T_b` at 3f bits, with their `-v` or `-1` in the linear part), so they are never
+/// formed on their own: the sum is one `dot_truncate` by 2f bits (`|T_k| <= 1` keeps every term
+/// below 2^(3f + 1)). Degree 12: 4 levels of products, 7 truncated products in all.
 fn chebyshev_series<P: Protocol>(p: &mut P, fp: FixedPoint, v: &P::Share, coefs: &[f64]) -> Result<P::Share> {
-    if coefs.len() != 13 {
-        return Err(MpcError::Usage("chebyshev_series takes 13 coefficients".into()));
+    let d = coefs.len().wrapping_sub(1);
+    if !(4..=12).contains(&d) {
+        return Err(MpcError::Usage("chebyshev_series takes 5 to 13 coefficients".into()));
     }
     let shape = v.shape().to_vec();
     let f = fp.frac_bits();
     let one_f = filled(&shape, encode(fp, -1.0)?);
-    let one_2f = filled(&shape, (1u64 << (2 * f)).wrapping_neg());
-    let v2 = mul_trunc(p, v, v, f)?;
-    let t2 = chebyshev_double(p, &v2, None, &one_f)?;
-    let r = mul_trunc_many(p, &[(&t2, &t2), (&t2, v)], f)?;
-    let t4 = chebyshev_double(p, &r[0], None, &one_f)?;
-    let t3 = chebyshev_double(p, &r[1], Some(v), &one_f)?;
-    // Level 3: T_5 and T_6 are multiplied again (truncated); T_7 and T_8 stay at 2f bits.
-    let r = mul_many(p, &[(&t3, &t2), (&t3, &t3), (&t4, &t3), (&t4, &t4)])?;
-    let both = concat_shares(p, &[&r[0], &r[1]])?;
-    let both = p.truncate(&both, f)?;
-    let both = split_share(p, &both, &[shape.clone(), shape.clone()])?;
-    let t5 = chebyshev_double(p, &both[0], Some(v), &one_f)?;
-    let t6 = chebyshev_double(p, &both[1], None, &one_f)?;
-    let v_2f = p.scale(v, 1u64 << f)?;
-    let t7 = chebyshev_double(p, &r[2], Some(&v_2f), &one_2f)?;
-    let t8 = chebyshev_double(p, &r[3], None, &one_2f)?;
-    let r = mul_many(p, &[(&t5, &t4), (&t5, &t5), (&t6, &t5), (&t6, &t6)])?;
-    let t9 = chebyshev_double(p, &r[0], Some(&v_2f), &one_2f)?;
-    let t10 = chebyshev_double(p, &r[1], None, &one_2f)?;
-    let t11 = chebyshev_double(p, &r[2], Some(&v_2f), &one_2f)?;
-    let t12 = chebyshev_double(p, &r[3], None, &one_2f)?;
-    // Sum at 3f bits: the f-bit polynomials scaled up by 2^f first.
-    let at_f = [v, &t2, &t3, &t4, &t5, &t6];
-    let at_2f = [&t7, &t8, &t9, &t10, &t11, &t12];
-    let mut acc: Option<P::Share> = None;
-    for (k, t) in at_f.iter().chain(at_2f.iter()).enumerate() {
-        let c = encode(fp, coefs[k + 1])?;
-        let term = if k < at_f.len() { p.scale(t, c.wrapping_mul(1u64 << f))? } else { p.scale(t, c)? };
-        acc = Some(match acc {
-            None => term,
-            Some(a) => p.add(&a, &term)?,
-        });
+    let half = d.div_ceil(2);
+    // t[k] = T_k at f bits for k <= half, computed a level at a time (k in (2^(l-1), 2^l]).
+    let mut t: Vec<P::Share> =
+        vec![p.add_public(&p.scale(v, 0)?, &filled(&shape, encode(fp, 1.0)?))?, v.clone()];
+    let mut lo = 2;
+    while lo <= half {
+        let hi = (2 * (lo - 1)).min(half);
+        let pairs: Vec<(&P::Share, &P::Share)> = (lo..=hi).map(|k| (&t[k / 2], &t[k - k / 2])).collect();
+        let prods = mul_trunc_many(p, &pairs, f)?;
+        for (k, prod) in (lo..=hi).zip(&prods) {
+            let next = chebyshev_double(p, prod, (k % 2 == 1).then_some(v), &one_f)?;
+            t.push(next);
+        }
+        lo = hi + 1;
     }
-    let h = p.truncate(&acc.expect("twelve terms"), 2 * f)?;
+    // The weighted sum at 3f bits: c_k 2^f T_k for k <= half, and for k > half the products
+    // 2 c_k T_(k/2) T_(k - k/2) minus c_k (v 2^f or 2^(2f)).
+    let mut linear = p.scale(v, 0)?;
+    let mut constant = 0u64;
+    for (k, &c) in coefs.iter().enumerate().skip(1) {
+        let c = encode(fp, c)?;
+        if k <= half {
+            linear = p.add(&linear, &p.scale(&t[k], c.wrapping_mul(1u64 << f))?)?;
+        } else if k % 2 == 1 {
+            linear = p.sub(&linear, &p.scale(v, c.wrapping_mul(1u64 << f))?)?;
+        } else {
+            constant = constant.wrapping_sub(c.wrapping_mul(1u64 << (2 * f)));
+        }
+    }
+    let linear = p.add_public(&linear, &filled(&shape, constant))?;
+    let scaled: Vec<P::Share> = (half + 1..=d)
+        .map(|k| p.scale(&t[k / 2], encode(fp, coefs[k])?.wrapping_mul(2)))
+        .collect::<Result<_>>()?;
+    let pairs: Vec<(&P::Share, &P::Share)> =
+        (half + 1..=d).zip(&scaled).map(|(k, a)| (a, &t[k - k / 2])).collect();
+    let h = p.dot_truncate(&pairs, Some(&linear), 2 * f)?;
     p.add_public(&h, &filled(&shape, encode(fp, coefs[0])?))
 }
 
@@ -459,42 +462,7 @@ pub fn gelu<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P::S
     let v = p.scale(&a, encode(fp, 2.0 / GELU_EDGE)?)?;
     let v = p.truncate(&v, f)?;
     let v = p.add_public(&v, &filled(&shape, encode(fp, -1.0)?))?;
-    // T_{2k} = 2 T_k^2 - 1, T_{2k+1} = 2 T_k T_{k+1} - v. Only the polynomials multiplied
-    // again (T_2 to T_5) are truncated back to f bits; T_6 to T_10 are only summed, so they
-    // stay at 2f bits and the weighted sum is truncated once (|T_k| <= 1 keeps every term
-    // below 2^(3f + 1)): 4 truncations instead of 9.
-    let one_f = filled(&shape, encode(fp, -1.0)?);
-    let one_2f = filled(&shape, (1u64 << (2 * f)).wrapping_neg());
-    let v2 = mul_trunc(p, &v, &v, f)?;
-    let t2 = chebyshev_double(p, &v2, None, &one_f)?;
-    let r = mul_trunc_many(p, &[(&t2, &t2), (&t2, &v)], f)?;
-    let t4 = chebyshev_double(p, &r[0], None, &one_f)?;
-    let t3 = chebyshev_double(p, &r[1], Some(&v), &one_f)?;
-    // Level 3: T_5 is multiplied again (truncated); T_6, T_7, T_8 stay at 2f bits.
-    let r = mul_many(p, &[(&t3, &t2), (&t3, &t3), (&t4, &t3), (&t4, &t4)])?;
-    let t5 = p.truncate(&r[0], f)?;
-    let t5 = chebyshev_double(p, &t5, Some(&v), &one_f)?;
-    let v_2f = p.scale(&v, 1u64 << f)?;
-    let t6 = chebyshev_double(p, &r[1], None, &one_2f)?;
-    let t7 = chebyshev_double(p, &r[2], Some(&v_2f), &one_2f)?;
-    let t8 = chebyshev_double(p, &r[3], None, &one_2f)?;
-    let r = mul_many(p, &[(&t5, &t5), (&t5, &t4)])?;
-    let t10 = chebyshev_double(p, &r[0], None, &one_2f)?;
-    let t9 = chebyshev_double(p, &r[1], Some(&v_2f), &one_2f)?;
-    // Sum at 3f bits: the f-bit polynomials scaled up by 2^f first.
-    let at_f = [&v, &t2, &t3, &t4, &t5];
-    let at_2f = [&t6, &t7, &t8, &t9, &t10];
-    let mut acc: Option<P::Share> = None;
-    for (k, t) in at_f.iter().chain(at_2f.iter()).enumerate() {
-        let c = encode(fp, GELU_TAIL[k + 1])?;
-        let term = if k < at_f.len() { p.scale(t, c.wrapping_mul(1u64 << f))? } else { p.scale(t, c)? };
-        acc = Some(match acc {
-            None => term,
-            Some(a) => p.add(&a, &term)?,
-        });
-    }
-    let h = p.truncate(&acc.expect("ten terms"), 2 * f)?;
-    let h = p.add_public(&h, &filled(&shape, encode(fp, GELU_TAIL[0])?))?;
+    let h = chebyshev_series(p, fp, &v, &GELU_TAIL)?;
     p.sub(&relu, &h)
 }
 

@@ -1,6 +1,7 @@
 //! Plaintext tensor helpers used as linear maps on shares, and batching of several
 //! multiplications into one round.
 
+pub use musket_core::{concat_shares, split_share};
 use musket_core::{Protocol, Result, Share};
 use musket_ring::{RingTensor, ShapeError};
 
@@ -32,35 +33,6 @@ pub fn broadcast(t: &RingTensor, shape: &[usize]) -> std::result::Result<RingTen
         }
     }
     RingTensor::new(shape.to_vec(), out)
-}
-
-/// Flattens and concatenates shares into one 1-D share (a local operation).
-pub fn concat_shares<P: Protocol>(p: &P, parts: &[&P::Share]) -> Result<P::Share> {
-    let (first, rest) =
-        parts.split_first().ok_or_else(|| musket_core::MpcError::Usage("nothing to concatenate".into()))?;
-    let mut acc = p.reshape(first, &[first.len()])?;
-    for part in rest {
-        acc = p.linear2(&acc, part, &|a, b| {
-            let mut v = a.data().to_vec();
-            v.extend_from_slice(b.data());
-            Ok(RingTensor::from_vec(v))
-        })?;
-    }
-    Ok(acc)
-}
-
-/// Splits a 1-D share into consecutive pieces of the given shapes.
-pub fn split_share<P: Protocol>(p: &P, x: &P::Share, shapes: &[Vec<usize>]) -> Result<Vec<P::Share>> {
-    let mut start = 0;
-    shapes
-        .iter()
-        .map(|s| {
-            let len: usize = s.iter().product();
-            let from = start;
-            start += len;
-            p.linear(x, &|t| RingTensor::new(s.clone(), t.data()[from..from + len].to_vec()))
-        })
-        .collect()
 }
 
 /// Several independent elementwise products in one round: `out[i] = a[i] * b[i]` (ring

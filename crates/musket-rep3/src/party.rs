@@ -404,6 +404,32 @@ impl Protocol for Rep3 {
         self.truncate_rotating(Truncand::Terms(&z), a.shape(), bits)
     }
 
+    fn dot_truncate(
+        &mut self,
+        pairs: &[(&RShare, &RShare)],
+        extra: Option<&RShare>,
+        bits: u32,
+    ) -> Result<RShare> {
+        let (first, _) =
+            pairs.first().ok_or_else(|| MpcError::Usage("dot_truncate of no products".into()))?;
+        let mut z = vec![0u64; first.len()];
+        for (a, b) in pairs {
+            Self::check_same(first, a, "dot_truncate")?;
+            Self::check_same(a, b, "dot_truncate")?;
+            for (v, t) in z.iter_mut().zip(Self::cross_terms(a, b)) {
+                *v = v.wrapping_add(t);
+            }
+        }
+        // Our additive term of a replicated share is its component s_i.
+        if let Some(e) = extra {
+            Self::check_same(first, e, "dot_truncate")?;
+            for (v, t) in z.iter_mut().zip(e.cur.data()) {
+                *v = v.wrapping_add(*t);
+            }
+        }
+        self.truncate_rotating(Truncand::Terms(&z), first.shape(), bits)
+    }
+
     fn matmul_truncate(&mut self, a: &RShare, b: &RShare, bits: u32) -> Result<RShare> {
         let shape = Self::check_matmul(a, b)?;
         let z = Self::matmul_terms(a, b)?;

@@ -155,7 +155,8 @@ struct Trunc {
 
 impl Job for Trunc {
     /// The truncation alone, then each fused form (the product by one, elementwise, as an
-    /// `[n, 1] x [1, 1]` matrix product and as `n` batched `1 x 1` products).
+    /// `[n, 1] x [1, 1]` matrix product, as `n` batched `1 x 1` products, and as sums of
+    /// products with and without a linear term).
     type Output = Vec<Vec<u64>>;
     fn run<P: Protocol>(&self, p: &mut P) -> JobResult<Vec<Vec<u64>>> {
         let t = RingTensor::from_vec(self.values.clone());
@@ -170,7 +171,10 @@ impl Job for Trunc {
         let matrix = p.matmul_truncate(&column, &single, self.bits)?;
         let (xb, ob) = (p.reshape(&x, &[n, 1, 1])?, p.reshape(&one, &[n, 1, 1])?);
         let batched = p.matmul_batched_truncate(&xb, &ob, self.bits)?;
-        [alone, fused, matrix, batched].iter().map(|y| Ok(p.reveal(y)?.into_data())).collect()
+        let zero = p.input(1, owned(p, 1, &RingTensor::zeros(&[n])), &[n])?;
+        let dot = p.dot_truncate(&[(&x, &one), (&one, &zero)], None, self.bits)?;
+        let dot_extra = p.dot_truncate(&[(&x, &zero)], Some(&x), self.bits)?;
+        [alone, fused, matrix, batched, dot, dot_extra].iter().map(|y| Ok(p.reveal(y)?.into_data())).collect()
     }
 }
 
@@ -187,8 +191,9 @@ fn truncation_is_floor_or_floor_plus_one_up_to_2_pow_62() {
             let job = Trunc { values: vals[..count].iter().map(|&v| v as u64).collect(), bits };
             for o in run(backend, &job) {
                 let forms = out(&o);
-                assert_eq!(forms.len(), 4);
-                for (form, got) in ["alone", "mul", "matmul", "batched"].iter().zip(forms) {
+                assert_eq!(forms.len(), 6);
+                for (form, got) in ["alone", "mul", "matmul", "batched", "dot", "dot+extra"].iter().zip(forms)
+                {
                     assert_eq!(got.len(), count);
                     for (got, &v) in got.iter().zip(&vals) {
                         let floor = v >> bits;

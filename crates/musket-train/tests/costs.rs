@@ -63,18 +63,18 @@ fn pinned_training_step_costs() {
         x: random(&mut r, &[32, 64], 1.0),
         y: FloatTensor::new(vec![32, 10], onehot).unwrap(),
     };
-    // Logistic regression: matmul (1) + truncation, sigmoid (19 in 2PC, 24 in 3PC), the
+    // Logistic regression: matmul (1) + truncation, sigmoid (19 in 2PC, 22 in 3PC), the
     // gradient's matmul + truncation, the update's truncation: 2 + 19 + 2 + 1 = 24 in 2PC,
-    // in 3PC the products and their truncations are fused: 2 + 24 + 2 + 2 = 30, and one more
+    // in 3PC the products and their truncations are fused: 2 + 22 + 2 + 2 = 28, and one more
     // since every party now sends in both rounds of a truncation (the rotating helper), so it
     // no longer overlaps a neighbouring step. The MLP step is dominated by the loss's softmax
-    // (84 and 97 rounds on its own).
+    // (84 and 96 rounds on its own).
     // (case, backend, rounds, bytes sent per compute party, the 2PC dealer's included)
     let expected: &[(&str, Backend, u64, &[u64])] = &[
         ("logistic", Backend::TwoPc, 24, &[62280, 61968]),
-        ("logistic", Backend::ThreePc, 31, &[34624, 34616, 34624]),
+        ("logistic", Backend::ThreePc, 29, &[29808, 29816, 29840]),
         ("mlp", Backend::TwoPc, 103, &[329207, 328040]),
-        ("mlp", Backend::ThreePc, 122, &[294840, 295080, 295144]),
+        ("mlp", Backend::ThreePc, 121, &[291416, 291672, 291736]),
     ];
     let mut wrong = Vec::new();
     for &(case, backend, rounds, bytes) in expected {

@@ -1,0 +1,39 @@
+//! Moving shares around without communication: concatenation and splitting (used to run
+//! several operations in one round).
+
+use musket_ring::RingTensor;
+
+use crate::{MpcError, Protocol, Result, Share};
+
+/// Flattens and concatenates shares into one 1-D share (a local operation).
+pub fn concat_shares<P: Protocol + ?Sized>(p: &P, parts: &[&P::Share]) -> Result<P::Share> {
+    let (first, rest) =
+        parts.split_first().ok_or_else(|| MpcError::Usage("nothing to concatenate".into()))?;
+    let mut acc = p.reshape(first, &[first.len()])?;
+    for part in rest {
+        acc = p.linear2(&acc, part, &|a, b| {
+            let mut v = a.data().to_vec();
+            v.extend_from_slice(b.data());
+            Ok(RingTensor::from_vec(v))
+        })?;
+    }
+    Ok(acc)
+}
+
+/// Splits a 1-D share into consecutive pieces of the given shapes.
+pub fn split_share<P: Protocol + ?Sized>(
+    p: &P,
+    x: &P::Share,
+    shapes: &[Vec<usize>],
+) -> Result<Vec<P::Share>> {
+    let mut start = 0;
+    shapes
+        .iter()
+        .map(|s| {
+            let len: usize = s.iter().product();
+            let from = start;
+            start += len;
+            p.linear(x, &|t| RingTensor::new(s.clone(), t.data()[from..from + len].to_vec()))
+        })
+        .collect()
+}
