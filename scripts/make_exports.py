@@ -13,8 +13,9 @@ matches onnxruntime (crates/musket-cli/tests/exports.rs).
 
 Requirements (PyPI): torch, torchvision, onnx, onnxruntime, onnxscript, transformers, numpy,
 tensorflow-cpu, tf2onnx.
-Run from the repository root:  python3 scripts/make_exports.py
-Writes examples/exports/ and examples/exports/manifest.json.
+Run from the repository root:  python3 scripts/make_exports.py [--only conv1d]
+Writes examples/exports/ and examples/exports/manifest.json (`--only conv1d`: the 1-D CNN's
+fixtures alone, with torch and onnxruntime only).
 """
 import json
 import os
@@ -83,6 +84,26 @@ class MobileBlock(nn.Module):
         return self.head(x.mean([2, 3]))
 
 
+class Conv1dNet(nn.Module):
+    """A 1-D CNN as used on audio and sequences: strided, padded and dilated 1-D convolutions
+    with batch norm, 1-D max and average pooling (one with ceil_mode), a classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.f = nn.Sequential(nn.Conv1d(4, 8, 5, stride=2, padding=2), nn.BatchNorm1d(8), nn.ReLU(),
+                               nn.MaxPool1d(3, 2, ceil_mode=True),
+                               nn.Conv1d(8, 8, 3, padding=2, dilation=2, groups=2), nn.ReLU(),
+                               nn.AvgPool1d(2))
+        self.head = nn.Linear(8, 5)
+        for m in self.modules():
+            if isinstance(m, nn.BatchNorm1d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+
+    def forward(self, x):
+        return self.head(self.f(x).mean(2))
+
+
 class LastHidden(nn.Module):
     """A transformers model called with input_ids only, returning the last hidden state."""
 
@@ -125,6 +146,8 @@ def example(kind, rng):
         ids = rng.integers(3, 120, size=(2, 8)).astype(np.int64)
         ids[1, 5:] = 1  # RoBERTa's padding id
         return ids
+    if kind == "signal":
+        return rng.standard_normal((2, 4, 50)).astype(np.float32)
     if kind == "image28":
         return rng.standard_normal((2, 1, 28, 28)).astype(np.float32)
     return rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
@@ -207,7 +230,26 @@ def export_keras(name, model, shape, manifest, rng):
     print(f"{name}: tf2onnx, output {list(y.shape)}, max |y| {np.abs(y).max():.3g}")
 
 
+def only_conv1d():
+    """`--only conv1d`: (re)writes the 1-D CNN's fixtures alone and keeps the manifest's other
+    entries, so the other fixtures need no torch, transformers or tensorflow run."""
+    path = os.path.join(OUT, "manifest.json")
+    with open(path) as f:
+        old = json.load(f)
+    manifest = [m for m in old["models"] if not m["name"].startswith("conv1d-")]
+    torch.manual_seed(1)
+    rng = np.random.default_rng(13)
+    model = Conv1dNet()
+    export(model, "conv1d-dynamo", "signal", True, manifest, rng)
+    export(model, "conv1d-torchscript", "signal", False, manifest, rng)
+    with open(path, "w") as f:
+        json.dump({"torch": torch.__version__, "models": manifest}, f, indent=1)
+
+
 def main():
+    import sys
+    if sys.argv[1:] == ["--only", "conv1d"]:
+        return only_conv1d()
     os.makedirs(OUT, exist_ok=True)
     rng = np.random.default_rng(12)
     manifest = []
@@ -235,6 +277,7 @@ def main():
         export_keras(name, model, shape, manifest, rng)
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
         json.dump({"torch": torch.__version__, "models": manifest}, f, indent=1)
+    only_conv1d()
 
 
 if __name__ == "__main__":

@@ -8,21 +8,69 @@ use musket_nn::{Conv2d, Pool2d};
 use onnx_protobuf::NodeProto;
 
 impl Builder {
+    /// A 2-D spatial attribute; with `one_d`, a 1-D one as its 2-D form of height 1.
     pub(super) fn spatial(
         &self,
         n: &NodeProto,
         name: &str,
         default: [usize; 2],
+        one_d: bool,
     ) -> Result<[usize; 2], ImportError> {
         match attr_ints(n, name) {
             None => Ok(default),
-            Some(v) if v.len() == 2 && v.iter().all(|&x| x > 0) => Ok([v[0] as usize, v[1] as usize]),
-            Some(v) => Err(self.unsupported(n, &format!("{name} = {v:?} (2-D only)"))),
+            Some(v) if v.len() == 2 && !one_d && v.iter().all(|&x| x > 0) => {
+                Ok([v[0] as usize, v[1] as usize])
+            }
+            Some(v) if v.len() == 1 && one_d && v[0] > 0 => Ok([1, v[0] as usize]),
+            Some(v) => Err(self.unsupported(n, &format!("{name} = {v:?} (1-D and 2-D only)"))),
         }
     }
 
-    /// Explicit pads, and the auto_pad SAME variant if any (`Some(true)`: SAME_UPPER).
-    pub(super) fn pads(&self, n: &NodeProto) -> Result<([usize; 4], Option<bool>), ImportError> {
+    /// Whether a conv or pool node is 1-D (run as 2-D of height 1), from its weight's rank or
+    /// its kernel_shape; anything but 1-D or 2-D is refused.
+    pub(super) fn is_one_d(&self, n: &NodeProto) -> Result<bool, ImportError> {
+        let rank = if n.op_type == "Conv" {
+            self.static_shape(&self.get(n, 1)?)?.map(|s| s.len().saturating_sub(2))
+        } else {
+            attr_ints(n, "kernel_shape").map(|k| k.len())
+        };
+        match rank {
+            Some(1) => Ok(true),
+            None | Some(2) => Ok(false),
+            Some(r) => {
+                let what = if n.op_type == "Conv" { "convolution" } else { "pooling" };
+                Err(self.unsupported(n, &format!("{r}-D {what} (1-D and 2-D only)")))
+            }
+        }
+    }
+
+    /// Runs a 1-D conv or pool as 2-D: the input `[N, C, L]` becomes `[N, C, 1, L]` (and a
+    /// convolution's weight `[M, C/g, K]` becomes `[M, C/g, 1, K]`), and the 2-D op's output
+    /// `[N, M, 1, L']` becomes `[N, M, L']`.
+    pub(super) fn emit_one_d(&mut self, n: &NodeProto, op: Op, mut ins: Vec<Ref>) -> Result<(), ImportError> {
+        let as_2d = Op::Reshape(vec![0, 0, 1, -1]);
+        ins[0] = self.sub_node(n, "as_2d", as_2d.clone(), vec![ins[0].clone()])?;
+        if ins.len() > 1 {
+            ins[1] = match &ins[1] {
+                Ref::Weight(wi) => {
+                    let (name, w) = self.weights[*wi].clone();
+                    let [m, c, k] = <[usize; 3]>::try_from(w.shape.as_slice())
+                        .map_err(|_| self.invalid(n, "a 1-D convolution's weight must have rank 3"))?;
+                    self.add_weight(
+                        format!("{name}.as_2d"),
+                        FloatTensor { shape: vec![m, c, 1, k], data: w.data },
+                    )
+                }
+                other => self.sub_node(n, "weight_as_2d", as_2d, vec![other.clone()])?,
+            };
+        }
+        let out = self.sub_node(n, "2d", op, ins)?;
+        self.emit(n, Op::Reshape(vec![0, 0, -1]), vec![out])
+    }
+
+    /// Explicit pads, and the auto_pad SAME variant if any (`Some(true)`: SAME_UPPER); 1-D
+    /// pads `[begin, end]` become `[0, begin, 0, end]`.
+    pub(super) fn pads(&self, n: &NodeProto, one_d: bool) -> Result<([usize; 4], Option<bool>), ImportError> {
         let same = match attr_s(n, "auto_pad").as_deref() {
             None | Some("NOTSET") | Some("") => None,
             Some("VALID") => return Ok(([0; 4], None)),
@@ -32,21 +80,24 @@ impl Builder {
         };
         let pads = match attr_ints(n, "pads") {
             None => [0; 4],
-            Some(v) if v.len() == 4 && v.iter().all(|&x| x >= 0) => {
+            Some(v) if v.len() == 4 && !one_d && v.iter().all(|&x| x >= 0) => {
                 [v[0] as usize, v[1] as usize, v[2] as usize, v[3] as usize]
             }
-            Some(v) => return Err(self.unsupported(n, &format!("pads = {v:?} (2-D only)"))),
+            Some(v) if v.len() == 2 && one_d && v.iter().all(|&x| x >= 0) => {
+                [0, v[0] as usize, 0, v[1] as usize]
+            }
+            Some(v) => return Err(self.unsupported(n, &format!("pads = {v:?} (1-D and 2-D only)"))),
         };
         Ok((pads, same))
     }
 
-    pub(super) fn pool(&self, n: &NodeProto) -> Result<(Pool2d, Option<bool>), ImportError> {
-        let kernel = self.spatial(n, "kernel_shape", [0, 0])?;
+    pub(super) fn pool(&self, n: &NodeProto, one_d: bool) -> Result<(Pool2d, Option<bool>), ImportError> {
+        let kernel = self.spatial(n, "kernel_shape", [0, 0], one_d)?;
         if kernel == [0, 0] {
             return Err(self.invalid(n, "missing kernel_shape"));
         }
-        let (pads, same) = self.pads(n)?;
-        Ok((Pool2d { kernel, stride: self.spatial(n, "strides", [1, 1])?, pads }, same))
+        let (pads, same) = self.pads(n, one_d)?;
+        Ok((Pool2d { kernel, stride: self.spatial(n, "strides", [1, 1], one_d)?, pads }, same))
     }
 
     /// ceil_mode = 1: windows that start inside the input (or its begin padding) but run past
@@ -58,7 +109,13 @@ impl Builder {
         same: Option<bool>,
     ) -> Result<Pool2d, ImportError> {
         let shape = self.static_shape(&self.get(n, 0)?)?;
-        let Some([_, _, h, w]) = shape.as_deref().and_then(|s| <[usize; 4]>::try_from(s).ok()) else {
+        // A 1-D input [N, C, L] runs as [N, C, 1, L].
+        let spatial = shape.as_deref().and_then(|s| match s {
+            [_, _, h, w] => Some([*h, *w]),
+            [_, _, w] => Some([1, *w]),
+            _ => None,
+        });
+        let Some([h, w]) = spatial else {
             return Err(self
                 .unsupported(n, "ceil_mode = 1 on a value whose shape is only known for a concrete input"));
         };
@@ -91,14 +148,12 @@ impl Builder {
     }
 
     pub(super) fn conv(&mut self, n: &NodeProto) -> Result<(), ImportError> {
-        if let Some(rank) = self.static_shape(&self.get(n, 1)?)?.map(|s| s.len()).filter(|&r| r != 4) {
-            return Err(self.unsupported(n, &format!("{}-D convolution (2-D only)", rank.saturating_sub(2))));
-        }
-        let (pads, same) = self.pads(n)?;
+        let one_d = self.is_one_d(n)?;
+        let (pads, same) = self.pads(n, one_d)?;
         let geometry = Conv2d {
-            stride: self.spatial(n, "strides", [1, 1])?,
+            stride: self.spatial(n, "strides", [1, 1], one_d)?,
             pads,
-            dilation: self.spatial(n, "dilations", [1, 1])?,
+            dilation: self.spatial(n, "dilations", [1, 1], one_d)?,
             groups: usize::try_from(attr_i(n, "group", 1))
                 .ok()
                 .filter(|&g| g > 0)
@@ -107,6 +162,9 @@ impl Builder {
         let mut ins = vec![self.secret(n, 0)?, self.secret(n, 1)?];
         if self.optional(n, 2)?.is_some() {
             ins.push(self.secret(n, 2)?);
+        }
+        if one_d {
+            return self.emit_one_d(n, Op::Conv { geometry, same }, ins);
         }
         self.emit(n, Op::Conv { geometry, same }, ins)
     }

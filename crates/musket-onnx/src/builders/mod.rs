@@ -393,7 +393,8 @@ impl Builder {
                 }
             }
             "MaxPool" | "AveragePool" => {
-                let (mut pool, same) = self.pool(n)?;
+                let one_d = self.is_one_d(n)?;
+                let (mut pool, same) = self.pool(n, one_d)?;
                 if attr_i(n, "ceil_mode", 0) != 0 {
                     pool = self.ceil_mode_pads(n, pool, same)?;
                 }
@@ -408,6 +409,10 @@ impl Builder {
                 } else {
                     Op::AveragePool { pool, same, count_include_pad: attr_i(n, "count_include_pad", 0) != 0 }
                 };
+                if one_d {
+                    let x = self.secret(n, 0)?;
+                    return self.emit_one_d(n, op, vec![x]);
+                }
                 self.unary(n, op)
             }
             "GlobalAveragePool" => self.unary(n, Op::GlobalAveragePool),
