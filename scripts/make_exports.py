@@ -13,9 +13,9 @@ matches onnxruntime (crates/musket-cli/tests/exports.rs).
 
 Requirements (PyPI): torch, torchvision, onnx, onnxruntime, onnxscript, transformers, numpy,
 tensorflow-cpu, tf2onnx.
-Run from the repository root:  python3 scripts/make_exports.py [--only conv1d]
-Writes examples/exports/ and examples/exports/manifest.json (`--only conv1d`: the 1-D CNN's
-fixtures alone, with torch and onnxruntime only).
+Run from the repository root:  python3 scripts/make_exports.py [--only conv1d|conv3d]
+Writes examples/exports/ and examples/exports/manifest.json (`--only conv1d` or `conv3d`: that
+CNN's fixtures alone, with torch and onnxruntime only).
 """
 import json
 import os
@@ -104,6 +104,26 @@ class Conv1dNet(nn.Module):
         return self.head(self.f(x).mean(2))
 
 
+class Conv3dNet(nn.Module):
+    """A 3-D CNN as used on CT/MRI volumes: padded, strided, dilated and grouped 3-D
+    convolutions with batch norm, 3-D max and average pooling, a classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.f = nn.Sequential(nn.Conv3d(2, 4, 3, stride=(1, 2, 2), padding=1), nn.BatchNorm3d(4), nn.ReLU(),
+                               nn.MaxPool3d(2),
+                               nn.Conv3d(4, 4, (3, 1, 1), padding=(2, 0, 0), dilation=(2, 1, 1), groups=2),
+                               nn.ReLU(), nn.AvgPool3d((1, 2, 2)))
+        self.head = nn.Linear(4, 3)
+        for m in self.modules():
+            if isinstance(m, nn.BatchNorm3d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+
+    def forward(self, x):
+        return self.head(self.f(x).mean([2, 3, 4]))
+
+
 class LastHidden(nn.Module):
     """A transformers model called with input_ids only, returning the last hidden state."""
 
@@ -146,6 +166,8 @@ def example(kind, rng):
         ids = rng.integers(3, 120, size=(2, 8)).astype(np.int64)
         ids[1, 5:] = 1  # RoBERTa's padding id
         return ids
+    if kind == "volume":
+        return rng.standard_normal((2, 2, 8, 12, 12)).astype(np.float32)
     if kind == "signal":
         return rng.standard_normal((2, 4, 50)).astype(np.float32)
     if kind == "image28":
@@ -230,26 +252,31 @@ def export_keras(name, model, shape, manifest, rng):
     print(f"{name}: tf2onnx, output {list(y.shape)}, max |y| {np.abs(y).max():.3g}")
 
 
-def only_conv1d():
-    """`--only conv1d`: (re)writes the 1-D CNN's fixtures alone and keeps the manifest's other
-    entries, so the other fixtures need no torch, transformers or tensorflow run."""
+SEPARATE = {"conv1d": (lambda: Conv1dNet(), "signal", 1), "conv3d": (lambda: Conv3dNet(), "volume", 2)}
+
+
+def only(which):
+    """`--only conv1d` / `--only conv3d`: (re)writes that CNN's fixtures alone and keeps the
+    manifest's other entries, so the other fixtures need no torch, transformers or tensorflow
+    run."""
     path = os.path.join(OUT, "manifest.json")
     with open(path) as f:
         old = json.load(f)
-    manifest = [m for m in old["models"] if not m["name"].startswith("conv1d-")]
-    torch.manual_seed(1)
-    rng = np.random.default_rng(13)
-    model = Conv1dNet()
-    export(model, "conv1d-dynamo", "signal", True, manifest, rng)
-    export(model, "conv1d-torchscript", "signal", False, manifest, rng)
+    manifest = [m for m in old["models"] if not m["name"].startswith(which + "-")]
+    make, kind, seed = SEPARATE[which]
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(12 + seed)
+    model = make()
+    export(model, f"{which}-dynamo", kind, True, manifest, rng)
+    export(model, f"{which}-torchscript", kind, False, manifest, rng)
     with open(path, "w") as f:
         json.dump({"torch": torch.__version__, "models": manifest}, f, indent=1)
 
 
 def main():
     import sys
-    if sys.argv[1:] == ["--only", "conv1d"]:
-        return only_conv1d()
+    if len(sys.argv) == 3 and sys.argv[1] == "--only" and sys.argv[2] in SEPARATE:
+        return only(sys.argv[2])
     os.makedirs(OUT, exist_ok=True)
     rng = np.random.default_rng(12)
     manifest = []
@@ -277,7 +304,8 @@ def main():
         export_keras(name, model, shape, manifest, rng)
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
         json.dump({"torch": torch.__version__, "models": manifest}, f, indent=1)
-    only_conv1d()
+    for which in SEPARATE:
+        only(which)
 
 
 if __name__ == "__main__":

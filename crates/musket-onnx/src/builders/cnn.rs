@@ -22,24 +22,24 @@ impl Builder {
                 Ok([v[0] as usize, v[1] as usize])
             }
             Some(v) if v.len() == 1 && one_d && v[0] > 0 => Ok([1, v[0] as usize]),
-            Some(v) => Err(self.unsupported(n, &format!("{name} = {v:?} (1-D and 2-D only)"))),
+            Some(v) => Err(self.unsupported(n, &format!("{name} = {v:?} (1-D to 3-D only)"))),
         }
     }
 
-    /// Whether a conv or pool node is 1-D (run as 2-D of height 1), from its weight's rank or
-    /// its kernel_shape; anything but 1-D or 2-D is refused.
-    pub(super) fn is_one_d(&self, n: &NodeProto) -> Result<bool, ImportError> {
+    /// The spatial rank of a conv or pool node (1, 2 or 3), from its weight's rank or its
+    /// kernel_shape; anything else is refused.
+    pub(super) fn spatial_rank(&self, n: &NodeProto) -> Result<usize, ImportError> {
         let rank = if n.op_type == "Conv" {
             self.static_shape(&self.get(n, 1)?)?.map(|s| s.len().saturating_sub(2))
         } else {
             attr_ints(n, "kernel_shape").map(|k| k.len())
         };
         match rank {
-            Some(1) => Ok(true),
-            None | Some(2) => Ok(false),
+            None => Ok(2),
+            Some(r @ 1..=3) => Ok(r),
             Some(r) => {
                 let what = if n.op_type == "Conv" { "convolution" } else { "pooling" };
-                Err(self.unsupported(n, &format!("{r}-D {what} (1-D and 2-D only)")))
+                Err(self.unsupported(n, &format!("{r}-D {what} (1-D to 3-D only)")))
             }
         }
     }
@@ -86,7 +86,7 @@ impl Builder {
             Some(v) if v.len() == 2 && one_d && v.iter().all(|&x| x >= 0) => {
                 [0, v[0] as usize, 0, v[1] as usize]
             }
-            Some(v) => return Err(self.unsupported(n, &format!("pads = {v:?} (1-D and 2-D only)"))),
+            Some(v) => return Err(self.unsupported(n, &format!("pads = {v:?} (1-D to 3-D only)"))),
         };
         Ok((pads, same))
     }
@@ -148,7 +148,11 @@ impl Builder {
     }
 
     pub(super) fn conv(&mut self, n: &NodeProto) -> Result<(), ImportError> {
-        let one_d = self.is_one_d(n)?;
+        let rank = self.spatial_rank(n)?;
+        if rank == 3 {
+            return self.conv3d(n);
+        }
+        let one_d = rank == 1;
         let (pads, same) = self.pads(n, one_d)?;
         let geometry = Conv2d {
             stride: self.spatial(n, "strides", [1, 1], one_d)?,

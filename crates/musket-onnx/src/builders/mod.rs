@@ -2,6 +2,7 @@
 
 mod arith;
 mod cnn;
+mod cnn3d;
 mod consts;
 mod entry;
 mod ids;
@@ -393,7 +394,11 @@ impl Builder {
                 }
             }
             "MaxPool" | "AveragePool" => {
-                let one_d = self.is_one_d(n)?;
+                let rank = self.spatial_rank(n)?;
+                if rank == 3 {
+                    return self.pool3d(n);
+                }
+                let one_d = rank == 1;
                 let (mut pool, same) = self.pool(n, one_d)?;
                 if attr_i(n, "ceil_mode", 0) != 0 {
                     pool = self.ceil_mode_pads(n, pool, same)?;
