@@ -13,9 +13,9 @@ matches onnxruntime (crates/musket-cli/tests/exports.rs).
 
 Requirements (PyPI): torch, torchvision, onnx, onnxruntime, onnxscript, transformers, numpy,
 tensorflow-cpu, tf2onnx.
-Run from the repository root:  python3 scripts/make_exports.py [--only conv1d|conv3d]
-Writes examples/exports/ and examples/exports/manifest.json (`--only conv1d` or `conv3d`: that
-CNN's fixtures alone, with torch and onnxruntime only).
+Run from the repository root:  python3 scripts/make_exports.py [--only conv1d|conv3d|einsum|keras-mha]
+Writes examples/exports/ and examples/exports/manifest.json (`--only NAME`: that model's
+fixtures alone, keeping the manifest's other entries).
 """
 import json
 import os
@@ -124,6 +124,22 @@ class Conv3dNet(nn.Module):
         return self.head(self.f(x).mean([2, 3, 4]))
 
 
+class EinsumAttention(nn.Module):
+    """Attention written with torch.einsum: both PyTorch exporters write Einsum nodes (a
+    projection by a 3-D weight, the scores, the weighted sum, an output projection)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(4, 2, 8) * 0.3)
+        self.out = nn.Parameter(torch.randn(2, 8, 3) * 0.3)
+
+    def forward(self, x):
+        q = torch.einsum("bsd,dhk->bshk", x, self.w)
+        a = torch.einsum("bqhk,bshk->bhqs", q, q).softmax(-1)
+        y = torch.einsum("bhqs,bshk->bqhk", a, q)
+        return torch.einsum("bqhk,hkc->bqc", y, self.out)
+
+
 class LastHidden(nn.Module):
     """A transformers model called with input_ids only, returning the last hidden state."""
 
@@ -166,6 +182,8 @@ def example(kind, rng):
         ids = rng.integers(3, 120, size=(2, 8)).astype(np.int64)
         ids[1, 5:] = 1  # RoBERTa's padding id
         return ids
+    if kind == "sequence":
+        return rng.standard_normal((2, 5, 4)).astype(np.float32)
     if kind == "volume":
         return rng.standard_normal((2, 2, 8, 12, 12)).astype(np.float32)
     if kind == "signal":
@@ -233,6 +251,20 @@ def keras_models():
     yield "keras-mlp", mlp, (2, 64)
 
 
+def keras_attention():
+    """Keras's MultiHeadAttention (self-attention): tf2onnx writes its projections and
+    attention products as Einsum nodes."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+    tf.random.set_seed(3)
+    layers = tf.keras.layers
+    x = tf.keras.Input((8, 16))
+    y = layers.MultiHeadAttention(num_heads=2, key_dim=8)(x, x)
+    y = layers.LayerNormalization()(x + y)
+    y = layers.Dense(3)(layers.GlobalAveragePooling1D()(y))
+    return "keras-mha", tf.keras.Model(x, y), (2, 8, 16)
+
+
 def export_keras(name, model, shape, manifest, rng):
     import tensorflow as tf
     import tf2onnx
@@ -252,7 +284,8 @@ def export_keras(name, model, shape, manifest, rng):
     print(f"{name}: tf2onnx, output {list(y.shape)}, max |y| {np.abs(y).max():.3g}")
 
 
-SEPARATE = {"conv1d": (lambda: Conv1dNet(), "signal", 1), "conv3d": (lambda: Conv3dNet(), "volume", 2)}
+SEPARATE = {"conv1d": (lambda: Conv1dNet(), "signal", 1), "conv3d": (lambda: Conv3dNet(), "volume", 2),
+            "einsum": (lambda: EinsumAttention(), "sequence", 3)}
 
 
 def only(which):
@@ -273,10 +306,24 @@ def only(which):
         json.dump({"torch": torch.__version__, "models": manifest}, f, indent=1)
 
 
+def only_keras_attention():
+    """`--only keras-mha`: the Keras attention fixture alone (tensorflow, tf2onnx)."""
+    path = os.path.join(OUT, "manifest.json")
+    with open(path) as f:
+        old = json.load(f)
+    manifest = [m for m in old["models"] if m["name"] != "keras-mha"]
+    name, model, shape = keras_attention()
+    export_keras(name, model, shape, manifest, np.random.default_rng(16))
+    with open(path, "w") as f:
+        json.dump({"torch": torch.__version__, "models": manifest}, f, indent=1)
+
+
 def main():
     import sys
     if len(sys.argv) == 3 and sys.argv[1] == "--only" and sys.argv[2] in SEPARATE:
         return only(sys.argv[2])
+    if sys.argv[1:] == ["--only", "keras-mha"]:
+        return only_keras_attention()
     os.makedirs(OUT, exist_ok=True)
     rng = np.random.default_rng(12)
     manifest = []
@@ -306,6 +353,7 @@ def main():
         json.dump({"torch": torch.__version__, "models": manifest}, f, indent=1)
     for which in SEPARATE:
         only(which)
+    only_keras_attention()
 
 
 if __name__ == "__main__":

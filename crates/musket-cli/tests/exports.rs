@@ -17,7 +17,7 @@ fn every_export_matches_onnxruntime_on_both_back_ends() {
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(format!("{EXPORTS}/manifest.json")).unwrap()).unwrap();
     let models = manifest["models"].as_array().unwrap();
-    assert!(models.len() >= 28, "the manifest lists {} models", models.len());
+    assert!(models.len() >= 31, "the manifest lists {} models", models.len());
     let dir = std::env::temp_dir().join(format!("musket-exports-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut external = 0;

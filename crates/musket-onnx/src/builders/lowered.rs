@@ -72,7 +72,10 @@ impl Builder {
                 self.alias(n, out)?;
             }
             "GlobalMaxPool" => {
-                self.unary(n, Op::ReduceMax { axes: vec![2, 3], keepdims: true, min: false })?
+                // The maximum over every axis after the channels ([N, C, H, W] when the rank
+                // is not known here).
+                let rank = self.static_shape(&self.get(n, 0)?)?.map_or(4, |s| s.len()).max(3);
+                self.unary(n, Op::ReduceMax { axes: (2..rank as i64).collect(), keepdims: true, min: false })?
             }
             "Softsign" => {
                 let x = self.secret(n, 0)?;

@@ -4,6 +4,7 @@ mod arith;
 mod cnn;
 mod cnn3d;
 mod consts;
+mod einsum;
 mod entry;
 mod ids;
 mod indexing;
@@ -344,6 +345,7 @@ impl Builder {
                 self.unary(n, Op::Softmax { axis, flatten, log })
             }
             "MatMul" => self.matmul(n),
+            "Einsum" => self.einsum(n),
             "Gemm" => {
                 let op = Op::Gemm {
                     trans_a: attr_i(n, "transA", 0) != 0,
@@ -420,7 +422,14 @@ impl Builder {
                 }
                 self.unary(n, op)
             }
-            "GlobalAveragePool" => self.unary(n, Op::GlobalAveragePool),
+            "GlobalAveragePool" => match self.static_shape(&self.get(n, 0)?)?.map(|s| s.len()) {
+                // Other ranks than [N, C, H, W] (tf2onnx writes it for a mean over a sequence):
+                // the mean over every axis after the channels.
+                Some(r) if r != 4 && r > 2 => {
+                    self.unary(n, Op::ReduceMean { axes: (2..r as i64).collect(), keepdims: true })
+                }
+                _ => self.unary(n, Op::GlobalAveragePool),
+            },
             "Flatten" => self.unary(n, Op::Flatten(attr_i(n, "axis", 1))),
             "Reshape" => {
                 let target: Vec<i64> = if self.opset < 5 {
