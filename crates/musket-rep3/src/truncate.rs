@@ -160,24 +160,14 @@ impl Rep3 {
         // a mask the helper removes); as the helper, our masked term for A. To the previous
         // party: as B, our share of c for A; as the helper, our masked term for B, then
         // T - t_a and the packed msb(r) - m_a.
-        let mut to_next: Vec<u64> = if terms {
-            range(a_chunk)
-                .zip(&da.r_a)
-                .zip(&da.to_b)
-                .map(|((i, r), m)| xc[i].wrapping_add(*r).wrapping_add(*m))
+        // Our word plus our part of r, plus (for product terms) the mask the helper removes.
+        let share_of_c = |words: &[u64], at: std::ops::Range<usize>, r: &[u64], mask: &[u64]| -> Vec<u64> {
+            at.enumerate()
+                .map(|(k, i)| words[i].wrapping_add(r[k]).wrapping_add(mask.get(k).copied().unwrap_or(0)))
                 .collect()
-        } else {
-            range(a_chunk).zip(&da.r_a).map(|(i, r)| xc[i].wrapping_add(*r)).collect()
         };
-        let mut to_prev: Vec<u64> = if terms {
-            range(b_chunk)
-                .zip(&db.r_b)
-                .zip(&db.to_a)
-                .map(|((i, r), m)| xc[i].wrapping_add(*r).wrapping_add(*m))
-                .collect()
-        } else {
-            range(b_chunk).zip(&db.r_b).map(|(i, r)| xn[i].wrapping_add(*r)).collect()
-        };
+        let mut to_next = share_of_c(xc, range(a_chunk), &da.r_a, &da.to_b);
+        let mut to_prev = share_of_c(if terms { xc } else { xn }, range(b_chunk), &db.r_b, &db.to_a);
         if terms {
             to_next.extend(range(helper_chunk).zip(&dh.to_a).map(|(i, m)| xc[i].wrapping_sub(*m)));
             to_prev.extend(range(helper_chunk).zip(&dh.to_b).map(|(i, m)| xc[i].wrapping_sub(*m)));
