@@ -193,6 +193,11 @@ pub trait Protocol {
         let (first, _) =
             pairs.first().ok_or_else(|| crate::MpcError::Usage("dot_truncate of no products".into()))?;
         let shape = first.shape().to_vec();
+        if pairs.iter().any(|(a, b)| a.shape() != shape.as_slice() || b.shape() != shape.as_slice())
+            || extra.is_some_and(|e| e.shape() != shape.as_slice())
+        {
+            return Err(crate::MpcError::Usage("dot_truncate: operands of different shapes".into()));
+        }
         let lefts: Vec<&Self::Share> = pairs.iter().map(|(a, _)| *a).collect();
         let rights: Vec<&Self::Share> = pairs.iter().map(|(_, b)| *b).collect();
         let (a, b) = (crate::concat_shares(self, &lefts)?, crate::concat_shares(self, &rights)?);

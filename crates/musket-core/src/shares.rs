@@ -26,11 +26,15 @@ pub fn split_share<P: Protocol + ?Sized>(
     x: &P::Share,
     shapes: &[Vec<usize>],
 ) -> Result<Vec<P::Share>> {
+    let lens: Vec<usize> = shapes.iter().map(|s| crate::element_count(s)).collect::<Result<_>>()?;
+    if lens.iter().try_fold(0usize, |a, &l| a.checked_add(l)) != Some(x.len()) {
+        return Err(MpcError::Usage(format!("cannot split {} elements into shapes {shapes:?}", x.len())));
+    }
     let mut start = 0;
     shapes
         .iter()
-        .map(|s| {
-            let len: usize = s.iter().product();
+        .zip(lens)
+        .map(|(s, len)| {
             let from = start;
             start += len;
             p.linear(x, &|t| RingTensor::new(s.clone(), t.data()[from..from + len].to_vec()))

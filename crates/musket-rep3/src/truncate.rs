@@ -15,10 +15,13 @@
 //! re-share it to three parties with masks the helper lacks.
 //!
 //! Messages per element: A and B send each other one word (round 1), the helper sends B one word
-//! and f bits (round 1), and A and B each send the helper one word (round 2). The elements are
-//! cut into three chunks and each party is the helper of one, A of another and B of the third,
-//! so every party sends about `(5 + f/64) / 3` words per element, in the same two rounds. With a
-//! fixed helper it sent four words per element and the others one.
+//! and `w` bits (round 1; `w` is f rounded up to 8, 16, 32 or 64), and A and B each send the
+//! helper one word (round 2). The elements are cut into three chunks and each party is the
+//! helper of one, A of another and B of the third, so every party sends about `(5 + w/64) / 3`
+//! words per element (1.75 at f = 16), in the same two rounds. With a fixed helper it sent four
+//! words per element and the others one. From product terms the helper also sends its masked
+//! term to A and to B: `(7 + w/64) / 3` words (2.42), and the product's own re-sharing (one
+//! word each) is not needed.
 
 use musket_core::{MpcError, Result};
 

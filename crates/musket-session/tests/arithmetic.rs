@@ -210,6 +210,31 @@ fn truncation_is_floor_or_floor_plus_one_up_to_2_pow_62() {
     }
 }
 
+#[test]
+fn truncation_of_one_two_and_three_elements() {
+    // 3PC cuts the elements into thirds, one per helper: here some thirds are empty.
+    let lim = (1i64 << 62) - 1;
+    let vals = [lim, -lim, -70000];
+    for count in 1..=3 {
+        for backend in BACKENDS {
+            let job = Trunc { values: vals[..count].iter().map(|&v| v as u64).collect(), bits: 16 };
+            for o in run(backend, &job) {
+                for got in out(&o) {
+                    assert_eq!(got.len(), count);
+                    for (got, &v) in got.iter().zip(&vals) {
+                        let (floor, got) = (v >> 16, *got as i64);
+                        assert!(
+                            got == floor || got == floor + 1,
+                            "{} n={count}: {v} -> {got}",
+                            backend.name()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Returns this party's raw share words of a fixed input, and what each party received.
 struct RawShares {
     value: Vec<u64>,

@@ -19,11 +19,19 @@ use onnx_protobuf::NodeProto;
 
 /// Largest number of gathered elements (the depth windows of the input).
 const MAX_GATHER: usize = 1 << 28;
+/// Largest kernel, stride, dilation or pad accepted (the 2-D ops' own limit).
+const MAX_GEOMETRY: usize = 1 << 12;
+
+/// The product of sizes, or `None` on overflow.
+fn checked_product(sizes: &[usize]) -> Option<usize> {
+    sizes.iter().try_fold(1usize, |a, &x| a.checked_mul(x))
+}
 
 /// Output length along one axis, or `None` when the window does not fit.
+/// The arithmetic is checked: an overflow is a window that does not fit.
 fn out_len(size: usize, pad: usize, kernel: usize, stride: usize, dilation: usize) -> Option<usize> {
-    let span = dilation * (kernel - 1) + 1;
-    (size + pad).checked_sub(span).map(|room| room / stride + 1)
+    let span = dilation.checked_mul(kernel.checked_sub(1)?)?.checked_add(1)?;
+    size.checked_add(pad)?.checked_sub(span).map(|room| room / stride + 1)
 }
 
 impl Builder {
@@ -37,10 +45,10 @@ impl Builder {
     ) -> Result<Vec<usize>, ImportError> {
         match attr_ints(n, name) {
             None => Ok(vec![default; len]),
-            Some(v) if v.len() == len && v.iter().all(|&x| x >= 0) => {
+            Some(v) if v.len() == len && v.iter().all(|&x| (0..=MAX_GEOMETRY as i64).contains(&x)) => {
                 Ok(v.iter().map(|&x| x as usize).collect())
             }
-            Some(v) => Err(self.unsupported(n, &format!("{name} = {v:?}"))),
+            Some(v) => Err(self.unsupported(n, &format!("{name} = {v:?} (each 0 to {MAX_GEOMETRY})"))),
         }
     }
 
@@ -85,6 +93,9 @@ impl Builder {
         if stride.contains(&0) || dilation.contains(&0) || [kd, kh, kw].contains(&0) {
             return Err(self.invalid(n, "zero stride, dilation or kernel"));
         }
+        if [kd, kh, kw].iter().any(|&k| k > MAX_GEOMETRY) {
+            return Err(self.unsupported(n, &format!("a kernel larger than {MAX_GEOMETRY}")));
+        }
         let dims = [d, h, w];
         let outs: Vec<Option<usize>> = (0..3)
             .map(|a| out_len(dims[a], pads[a] + pads[a + 3], [kd, kh, kw][a], stride[a], dilation[a]))
@@ -92,13 +103,13 @@ impl Builder {
         let [Some(od), Some(oh), Some(ow)] = [outs[0], outs[1], outs[2]] else {
             return Err(self.invalid(n, "the kernel is larger than the padded input"));
         };
-        let plane = h * w;
-        let count = [nb, od, c, kd, plane]
-            .iter()
-            .try_fold(1usize, |a, &x| a.checked_mul(x))
-            .filter(|&t| t <= MAX_GATHER);
-        let count = count.ok_or_else(|| self.unsupported(n, "a 3-D input this large"))?;
-        let zero = nb * c * d * plane;
+        // Not empty, so every partial product below is at most `count`.
+        let too_large = || self.unsupported(n, "an empty 3-D input, or one this large");
+        let plane = checked_product(&[h, w]).ok_or_else(too_large)?;
+        let count = checked_product(&[nb, od, c, kd, plane])
+            .filter(|&t| (1..=MAX_GATHER).contains(&t))
+            .ok_or_else(too_large)?;
+        let zero = checked_product(&[nb, c, d, plane]).ok_or_else(too_large)?;
         let mut indices = Vec::with_capacity(count);
         for i in 0..nb {
             for o in 0..od {
@@ -175,12 +186,12 @@ impl Builder {
         ) else {
             return Err(self.invalid(n, "the kernel is larger than the padded input"));
         };
-        let plane = h * w;
-        let count = [kernel[0], nb, od, c, plane]
-            .iter()
-            .try_fold(1usize, |a, &x| a.checked_mul(x))
-            .filter(|&t| t <= MAX_GATHER);
-        let count = count.ok_or_else(|| self.unsupported(n, "a 3-D input this large"))?;
+        // Not empty, so every partial product below is at most `count`.
+        let too_large = || self.unsupported(n, "an empty 3-D input, or one this large");
+        let plane = checked_product(&[h, w]).ok_or_else(too_large)?;
+        let count = checked_product(&[kernel[0], nb, od, c, plane])
+            .filter(|&t| (1..=MAX_GATHER).contains(&t))
+            .ok_or_else(too_large)?;
         let mut indices = Vec::with_capacity(count);
         for z in 0..kernel[0] {
             for i in 0..nb {

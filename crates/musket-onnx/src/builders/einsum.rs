@@ -18,8 +18,9 @@ fn positions(term: &[char], letters: &[char]) -> Vec<usize> {
     letters.iter().map(|c| term.iter().position(|t| t == c).expect("a letter of the term")).collect()
 }
 
-fn product(dims: &[usize]) -> i64 {
-    dims.iter().product::<usize>() as i64
+/// The product of sizes as a reshape dimension, or `None` on overflow.
+fn product(dims: &[usize]) -> Option<i64> {
+    dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).and_then(|p| i64::try_from(p).ok())
 }
 
 impl Builder {
@@ -111,6 +112,9 @@ impl Builder {
                 }
             }
         }
+        if size.iter().any(|&(_, d)| d == 0) {
+            return Err(self.unsupported(n, "an empty operand"));
+        }
         let dim = |c: char| size.iter().find(|(l, _)| *l == c).map(|&(_, d)| d).expect("a sized letter");
         let dims = |ls: &[char]| ls.iter().map(|&c| dim(c)).collect::<Vec<usize>>();
 
@@ -133,12 +137,10 @@ impl Builder {
             ta.iter().copied().filter(|c| tb.contains(c) && !out.contains(c)).collect();
         let free_a: Vec<char> = out.iter().copied().filter(|c| ta.contains(c) && !tb.contains(c)).collect();
         let free_b: Vec<char> = out.iter().copied().filter(|c| tb.contains(c) && !ta.contains(c)).collect();
-        let (nb, m, k, nn) = (
-            product(&dims(&batch)),
-            product(&dims(&free_a)),
-            product(&dims(&contracted)),
-            product(&dims(&free_b)),
-        );
+        let sizes = [&batch, &free_a, &contracted, &free_b].map(|ls| product(&dims(ls)));
+        let [Some(nb), Some(m), Some(k), Some(nn)] = sizes else {
+            return Err(self.unsupported(n, "operands this large"));
+        };
         let order_a = [batch.clone(), free_a.clone(), contracted.clone()].concat();
         let order_b = [batch.clone(), contracted.clone(), free_b.clone()].concat();
         let a = self.permuted(n, "order_a", a, &positions(&ta, &order_a))?;
@@ -149,7 +151,7 @@ impl Builder {
         let b = self.sub_node(n, "flat_b", Op::Reshape(shape_b), vec![b])?;
         let y = self.sub_node(n, "matmul", Op::MatMul, vec![a, b])?;
         let order_y = [batch, free_a, free_b].concat();
-        let unflat: Vec<i64> = dims(&order_y).iter().map(|&d| d as i64).collect();
+        let unflat: Vec<i64> = dims(&order_y).iter().map(|&d| d as i64).collect(); // each below nb m nn
         let y = self.sub_node(n, "unflat", Op::Reshape(unflat), vec![y])?;
         let perm = positions(&order_y, &out);
         if perm.iter().enumerate().all(|(i, &p)| i == p) {
