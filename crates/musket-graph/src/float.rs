@@ -642,8 +642,8 @@ pub(crate) fn reduced_shape(shape: &[usize], axes: &[usize], keepdims: bool) -> 
         .collect()
 }
 
-/// Folds `x` over `axes` with `f`, starting from `init`.
-fn reduce(
+/// Folds `x` over `axes` (empty: all) with `f`, starting from `init`.
+pub fn reduce(
     x: &FloatTensor,
     axes: &[i64],
     keepdims: bool,

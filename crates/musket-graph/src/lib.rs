@@ -21,7 +21,7 @@ mod shape_ops;
 pub use exec::{
     run, run_sliced, slice_lengths, LayerStats, Owners, RunOptions, RunOutput, Slices, RANGE_CHECK_FAILED,
 };
-pub use float::{eval_f64, FloatRun};
+pub use float::{eval_f64, reduce as reduce_f64, FloatRun};
 pub use ids::{
     broadcast_zip, each_index, eval_index_op, IdsBinary, IdsLookup, IdsOp, IdsProgram, IdsStep,
     MAX_ONE_HOT_ELEMENTS,

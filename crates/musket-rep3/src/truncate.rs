@@ -25,6 +25,7 @@
 
 use musket_core::{MpcError, Result};
 
+use crate::conversions::thirds;
 use crate::party::{Rep3, Stream};
 use crate::RShare;
 
@@ -111,7 +112,7 @@ impl Rep3 {
         let n = xc.len();
         let width = packed_width(bits);
         // Chunk h (helper h) covers elements bounds[h]..bounds[h+1].
-        let bounds = [0, n / 3, 2 * n / 3, n];
+        let bounds = thirds(n);
         let len = |h: usize| bounds[h + 1] - bounds[h];
         let range = |h: usize| bounds[h]..bounds[h + 1];
         let id = self.id;
@@ -199,28 +200,30 @@ impl Rep3 {
         );
         let helper_to_a = &from_prev[nb..];
 
-        // c for each element where we are A or B, then our additive term of the result.
+        // c for each element where we are A or B: our word(s) + the other's share of c + our
+        // part of r + (for product terms) the helper's masked term; then our additive term of
+        // the result.
         let offset = 1u64 << 62;
-        let own = |i: usize| if terms { xc[i] } else { xc[i].wrapping_add(xn[i]) };
+        let open_c = |i: usize, theirs: u64, r: u64, helper: Option<&u64>| {
+            let own = if terms { xc[i] } else { xc[i].wrapping_add(xn[i]) };
+            own.wrapping_add(theirs)
+                .wrapping_add(r)
+                .wrapping_add(helper.copied().unwrap_or(0))
+                .wrapping_add(offset)
+        };
         let high = |c: u64| (c >> bits).wrapping_sub(1u64 << (62 - bits));
         let wrap_term = |c: u64, m: u64| if c >> 63 == 0 { m << (64 - bits) } else { 0 };
         let u_a: Vec<u64> = range(a_chunk)
             .enumerate()
             .map(|(k, i)| {
-                let mut c = own(i).wrapping_add(from_next[k]).wrapping_add(da.r_a[k]).wrapping_add(offset);
-                if terms {
-                    c = c.wrapping_add(helper_to_a[k]);
-                }
+                let c = open_c(i, from_next[k], da.r_a[k], helper_to_a.get(k));
                 high(c).wrapping_sub(da.t_a[k]).wrapping_add(wrap_term(c, da.m_a[k]))
             })
             .collect();
         let u_b: Vec<u64> = range(b_chunk)
             .enumerate()
             .map(|(k, i)| {
-                let mut c = own(i).wrapping_add(from_prev[k]).wrapping_add(db.r_b[k]).wrapping_add(offset);
-                if terms {
-                    c = c.wrapping_add(helper_to_b[k]);
-                }
+                let c = open_c(i, from_prev[k], db.r_b[k], helper_to_b.get(k));
                 wrap_term(c, m_b[k]).wrapping_sub(t_b[k])
             })
             .collect();

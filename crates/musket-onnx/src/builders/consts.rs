@@ -3,10 +3,10 @@
 //! comparisons, Where, logical ops, GatherElements, ...). Their inputs are public (shapes) or
 //! the model owner's constants, so the importer folds them; none has a secure form.
 
-use super::{attr, attr_i, attr_ints, Builder};
+use super::{attr, attr_i, Builder};
 use crate::ImportError;
 use musket_graph::{
-    broadcast_zip, each_index as for_each_index, eval_index_op, FloatTensor, IdsBinary, IdsOp,
+    broadcast_zip, each_index as for_each_index, eval_index_op, reduce_f64, FloatTensor, IdsBinary, IdsOp,
 };
 use onnx_protobuf::NodeProto;
 
@@ -148,43 +148,11 @@ impl Builder {
             "ReduceProd" => (|| {
                 // On shapes (tf2onnx's Keras attention multiplies dimensions for a Reshape).
                 let x = get(0)?;
-                let axes: Vec<i64> = if self.opset >= 18 {
-                    ins.get(1)
-                        .copied()
-                        .flatten()
-                        .map(|t| t.data.iter().map(|&v| v as i64).collect())
-                        .unwrap_or_default()
-                } else {
-                    attr_ints(n, "axes").unwrap_or_default()
-                };
+                let axes = self.axes_input_or_attr(n, 18).map_err(|e| e.to_string())?;
                 if axes.is_empty() && attr_i(n, "noop_with_empty_axes", 0) != 0 {
                     return Ok(x.clone());
                 }
-                let rank = x.shape.len() as i64;
-                let mut reduced = vec![axes.is_empty(); x.shape.len()];
-                for a in axes {
-                    let a = if a < 0 { a + rank } else { a };
-                    if !(0..rank).contains(&a) {
-                        return Err(format!("axis out of range for rank {rank}"));
-                    }
-                    reduced[a as usize] = true;
-                }
-                let kept: Vec<usize> =
-                    x.shape.iter().zip(&reduced).map(|(&d, &r)| if r { 1 } else { d }).collect();
-                let mut data = vec![1.0; kept.iter().product()];
-                let mut at = 0;
-                for_each_index(&x.shape, |ix| {
-                    let to: Vec<usize> =
-                        ix.iter().zip(&reduced).map(|(&i, &r)| if r { 0 } else { i }).collect();
-                    data[source_index(&to, &kept)] *= x.data[at];
-                    at += 1;
-                });
-                let shape = if attr_i(n, "keepdims", 1) != 0 {
-                    kept
-                } else {
-                    x.shape.iter().zip(&reduced).filter(|(_, &r)| !r).map(|(&d, _)| d).collect()
-                };
-                Ok(FloatTensor { shape, data })
+                reduce_f64(x, &axes, attr_i(n, "keepdims", 1) != 0, 1.0, |a, v| a * v)
             })(),
             "Size" => {
                 let t = get(0).ok()?;

@@ -8,7 +8,8 @@ use musket_graph::{Comparison, FloatTensor, Op};
 use onnx_protobuf::NodeProto;
 
 impl Builder {
-    fn axes_input_or_attr(&self, n: &NodeProto, from_opset: i64) -> Result<Vec<i64>, ImportError> {
+    /// A reduction's axes: its second input from `from_opset` on, else its `axes` attribute.
+    pub(super) fn axes_input_or_attr(&self, n: &NodeProto, from_opset: i64) -> Result<Vec<i64>, ImportError> {
         Ok(if self.opset >= from_opset {
             match self.optional(n, 1)? {
                 Some(_) => self.constant(n, 1)?.data.iter().map(|&v| v as i64).collect(),
