@@ -12,7 +12,8 @@
 //!   in magnitude (products with 0/1 bits, as in max-pool's padding, may come close);
 //! - truncation inputs: below 2^62 (the truncation protocols' bound, which every fixed-point
 //!   product meets before it is scaled back);
-//! - [`Protocol::note_out_of_range`] flags: none set.
+//! - [`Protocol::note_out_of_range`] flags: none set;
+//! - [`Protocol::assume_within`] bounds (narrow sign circuits): every element below.
 //!
 //! Findings name the layer (from [`Protocol::begin_layer`]) and what failed. The secure run
 //! computes the same values up to the one-ulp randomness of truncation, so a clean audit on an
@@ -157,6 +158,11 @@ impl Protocol for Audit {
         Ok(())
     }
 
+    fn assume_within(&mut self, x: &RingTensor, bound: u64, what: &str) -> Result<()> {
+        let n = Self::count_beyond(x.data().iter().map(|&v| signed(v)), bound as i128);
+        self.record(&format!("{what}: input outside its domain (beyond 2^{} in the ring)", bound.ilog2()), n);
+        Ok(())
+    }
     fn input(&mut self, owner: usize, value: Option<&RingTensor>, shape: &[usize]) -> Result<RingTensor> {
         Plain.input(owner, value, shape)
     }

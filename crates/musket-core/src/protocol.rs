@@ -121,6 +121,16 @@ pub trait Protocol {
         Ok(())
     }
 
+    /// Declares that every element of `x` has magnitude below `bound` (ring units), which the
+    /// step about to run relies on for a correct result (a narrow sign circuit:
+    /// [`crate::msb_within`]). Back ends cannot see the values and ignore it; the
+    /// range audit counts every element at or beyond the bound as a finding (`what` names the
+    /// function); the secure range check relies on its plan, which bounds such a value where
+    /// it is produced (`Op::operand_bounds`).
+    fn assume_within(&mut self, _x: &Self::Share, _bound: u64, _what: &str) -> Result<()> {
+        Ok(())
+    }
+
     /// Secret-shares a tensor held by compute party `owner`: the owner passes `Some(value)`,
     /// the others `None`; all pass the same shape.
     fn input(&mut self, owner: usize, value: Option<&RingTensor>, shape: &[usize]) -> Result<Self::Share>;

@@ -8,7 +8,8 @@
 //! about 2^(63 - f) that fails that check, unless it lands within 2^(31 - f) of zero by chance:
 //! about one chance in 2^32 per element). Functions whose inputs may be anything (comparisons,
 //! softmax, sigmoid, the normalised functions) need no bound: they clamp or saturate, and
-//! flag their saturated elements themselves.
+//! flag their saturated elements themselves. GELU is the exception: its sign circuits are
+//! narrow (32 bits), so its input needs the product operands' bound.
 
 use crate::ir::Op;
 
@@ -41,6 +42,8 @@ impl Op {
             // a x + (1 - a) relu(x) is about x at 2f bits for positive x, whatever a.
             Op::LeakyRelu(a) => vec![by_constant(a.abs().max((1.0 - a).abs()).max(1.0))],
             Op::Tanh => vec![pow(61 - f)],
+            // GELU's sign circuits are 32 bits wide.
+            Op::Gelu => vec![Some(musket_nn::gelu_input_bound(frac_bits))],
             Op::AveragePool { .. } | Op::GlobalAveragePool | Op::ReduceMean { .. } => vec![mean],
             _ => Vec::new(),
         }
@@ -58,6 +61,7 @@ mod tests {
         assert_eq!(Op::LeakyRelu(0.5).operand_bounds(16), vec![Some(2f64.powi(29))]);
         assert_eq!(Op::MulConst(0.0).operand_bounds(16), vec![None]);
         assert_eq!(Op::Relu.operand_bounds(16), Vec::<Option<f64>>::new());
+        assert_eq!(Op::Gelu.operand_bounds(16), vec![Some(32768.0)]);
         let gemm = Op::Gemm { trans_a: false, trans_b: true, alpha: 1.0, beta: 1.0 };
         assert_eq!(gemm.operand_bounds(16), vec![Some(32768.0), Some(32768.0), None]);
     }

@@ -250,3 +250,56 @@ fn a_wrapped_product_cannot_hide_behind_a_relu() {
         other => panic!("expected a range-check failure, got {:?}", other.map(|o| o.output)),
     }
 }
+
+/// x [N, 64] -> MatMul W -> Gelu: GELU's narrow sign circuits need its input below 2^(31-f),
+/// which its operand bound makes the secure range check enforce on the product.
+fn gelu_graph(weight_scale: f64) -> Graph {
+    let mut g = graph_without_softmax(weight_scale);
+    g.nodes.truncate(1);
+    g.nodes.push(Node {
+        name: "gelu".into(),
+        op_type: "Gelu".into(),
+        op: Op::Gelu,
+        inputs: vec![2],
+        output: 3,
+    });
+    g.output = 3;
+    g
+}
+
+#[test]
+fn a_gelu_input_beyond_its_bound_is_stopped_not_miscomputed() {
+    let clean = Infer {
+        graph: &gelu_graph(0.1),
+        x: input(3, 1.0),
+        lengths: vec![3],
+        options: RunOptions { secure_range_check: true },
+    };
+    let reference = clean.run(&mut Plain).unwrap().output.unwrap();
+    // Inputs and weights well within 2^15, their product beyond it (about 4e4).
+    let hot = gelu_graph(8.0);
+    let x = input(3, 300.0);
+    let overflow = Infer {
+        graph: &hot,
+        x: x.clone(),
+        lengths: vec![3],
+        options: RunOptions { secure_range_check: true },
+    };
+    for backend in [Backend::TwoPc, Backend::ThreePc] {
+        let (y, _) = output(run_local(backend, &clean, None).unwrap());
+        assert!(max_diff(&y, &reference) < 1e-3);
+        match run_local(backend, &overflow, None) {
+            Err(MpcError::OutOfRange { detail, .. }) => {
+                assert!(detail.contains("secure range check"), "{detail}")
+            }
+            other => panic!("{backend:?}: expected a range-check failure, got {:?}", other.map(|_| ())),
+        }
+    }
+    let mut audit = Audit::new();
+    run(&mut audit, &hot, FP, OWNERS, Some(&x), &x.shape, &mut |_, _, _| {}).unwrap();
+    let f = audit.findings();
+    assert!(
+        f.iter().any(|f| f.layer == "gelu" && f.what.contains("gelu: input outside its domain")),
+        "{f:?}"
+    );
+}

@@ -12,7 +12,7 @@ use crate::normalize::{log_between, reciprocal_in_range, reciprocal_positive};
 use crate::tensor_ops::{
     axis_to_last, broadcast, concat_shares, filled, last_to_axis, mul_many, split_share,
 };
-use musket_core::{msb, MpcError, Protocol, Result, Share};
+use musket_core::{msb, msb_within, MpcError, Protocol, Result, Share};
 use musket_ring::FixedPoint;
 
 /// Inputs for which [`exp`] meets the error target. Below -16 the exact value is under 2^-23
@@ -133,23 +133,26 @@ fn exp_in_range<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<
     mul_trunc(p, &r, &r, f)
 }
 
-/// `e^x` for x in [-64, 0] (not checked: callers know their range), for softmax (after the
-/// row maximum), sigmoid and erf, which only need this half.
+/// `e^x` for x in `[-2^halvings, 0]` (not checked: callers know their range), for softmax
+/// (after the row maximum, clamped at -16: 4 halvings) and erf (`-a^2` in [-25, 0]: 6).
 ///
-/// Method: `e^x = (e^(x/64))^64`. Reading x's encoding at 6 more fractional bits gives
-/// `y = x/64` in [-1, 0] exactly; `e^y` is a degree-4 Taylor polynomial (its cubic and quartic
+/// Method: `e^x = (e^(x/2^h))^(2^h)`. Reading x's encoding at `h` more fractional bits gives
+/// `y = x/2^h` in [-1, 0] exactly; `e^y` is a degree-4 Taylor polynomial (its cubic and quartic
 /// terms left at twice the working precision and summed with coefficients at 10 bits, so one
-/// truncation for the sum), then six squarings. Every value stays in (0, 1], so all squarings
-/// run at `f + 6` bits without overflow. The polynomial's relative error `|y|^5/120` grows 64
-/// times in the squarings, but `|y|` is small where `e^x` is not: the absolute error stays
-/// below 1e-7 plus the rounding of the squarings (a few units of `2^-(f+6)`). Against
-/// [`exp_in_range`]: 9 products and 8 truncations instead of 11 and 12.
-fn exp_nonpositive<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P::Share> {
-    const EXTRA: u32 = 6;
+/// truncation for the sum), then `h` squarings. Every value stays in (0, 1], so all squarings
+/// run at `f + h` bits without overflow. The polynomial's relative error `|y|^5/120` grows
+/// `2^h` times in the squarings, but `|y|` is small where `e^x` is not: the absolute error,
+/// `e^x |x|^5 / (120 2^(4h))`, is below 3e-6 at `h = 4` (its peak, at x = -5) and below 1e-7
+/// at `h = 6`, plus the rounding of the squarings (a few units of `2^-(f+h)`, doubled at most
+/// once a squaring). `h` is 4 to 6.
+fn exp_nonpositive<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share, halvings: u32) -> Result<P::Share> {
     const COEF: u32 = 10;
+    if !(4..=6).contains(&halvings) {
+        return Err(MpcError::Usage(format!("exp_nonpositive: {halvings} halvings")));
+    }
     let f = fp.frac_bits();
-    let wf = f + EXTRA;
-    let y = x.clone(); // x / 64 at scale wf
+    let wf = f + halvings;
+    let y = x.clone(); // x / 2^h at scale wf
     let y2 = mul_trunc(p, &y, &y, wf)?;
     // 1 + y + y^2/2 + y^3/6 + y^4/24 at 2wf + COEF bits (each term below 2^(2wf + COEF) <= 2^58
     // for f <= 18); y^3 and y^4 enter as products of y^2, never formed on their own.
@@ -159,11 +162,11 @@ fn exp_nonpositive<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Resu
     let linear = p.add_public(&linear, &filled(x.shape(), 1u64 << (2 * wf + COEF)))?;
     let coef = |d: f64| ((1u64 << COEF) as f64 / d).round() as u64;
     let (cubic, quartic) = (p.scale(&y2, coef(6.0))?, p.scale(&y2, coef(24.0))?);
-    let mut r = p.dot_truncate(&[(&cubic, &y), (&quartic, &y2)], Some(&linear), wf + COEF)?; // e^(x/64) at wf
-    for _ in 0..5 {
+    let mut r = p.dot_truncate(&[(&cubic, &y), (&quartic, &y2)], Some(&linear), wf + COEF)?; // e^(x/2^h) at wf
+    for _ in 1..halvings {
         r = mul_trunc(p, &r, &r, wf)?;
     }
-    mul_trunc(p, &r, &r, wf + EXTRA)
+    mul_trunc(p, &r, &r, wf + halvings)
 }
 
 /// One Chebyshev doubling step from a product of two polynomials: `2 prod - v` (odd degree,
@@ -304,8 +307,8 @@ pub fn tanh<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P::S
     p.add_public(&s2, &filled(x.shape(), encode(fp, 1.0)?.wrapping_neg()))
 }
 
-/// Softmax along `axis`: subtract the maximum (exact, comparison tree), clamp at -64 (below,
-/// `e^z < 2^-92`), exp, divide by the sum (in [1, n], normalised over that range only). Domain:
+/// Softmax along `axis`: subtract the maximum (exact, comparison tree), clamp at -16 (below,
+/// `e^z < 1.2e-7`, and the sum is at least 1), exp by four halvings, divide by the sum (in [1, n], normalised over that range only). Domain:
 /// any encodable input and any number of entries with `f + log2(n) < 60`. Absolute error
 /// below 2^-12 per output.
 pub fn softmax<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share, axis: usize) -> Result<P::Share> {
@@ -347,9 +350,10 @@ fn shifted_exp<P: Protocol>(
     *keep.last_mut().expect("rank >= 1") = 1;
     let m = max_along(p, &moved, moved_shape.len() - 1)?;
     let z = p.linear2(&moved, &m, &|a, b| a.sub(&broadcast(&b.reshape(&keep)?, &moved_shape)?))?;
-    // z <= 0; below -64, e^z is within 2^-90 of 0 and clamping keeps exp in its range.
-    let zc = clamp_below(p, fp, &z, EXP_DOMAIN.0)?;
-    let exp = exp_nonpositive(p, fp, &zc)?;
+    // z <= 0; below -16, e^z is within 1.2e-7 of 0 (and of e^-16), and clamping keeps exp in
+    // its range.
+    let zc = clamp_below(p, fp, &z, -16.0)?;
+    let exp = exp_nonpositive(p, fp, &zc, 4)?;
     let sum = p.sum_axis(&exp, moved_shape.len() - 1)?;
     let n = *moved_shape.last().expect("rank >= 1");
     let sum_hi = (usize::BITS - n.leading_zeros()) as i32 + 1;
@@ -401,7 +405,7 @@ pub fn erf<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P::Sh
     let poly = p.truncate(&acc, f)?;
     let a2 = mul_trunc(p, &a, &a, f)?;
     let neg_a2 = p.neg(&a2)?;
-    let e = exp_nonpositive(p, fp, &neg_a2)?; // -a^2 in [-25, 0]
+    let e = exp_nonpositive(p, fp, &neg_a2, 6)?; // -a^2 in [-25, 0]
     let q = mul_trunc(p, &poly, &e, f)?;
     let neg_q = p.neg(&q)?;
     let r = p.add_public(&neg_q, &filled(&shape, encode(fp, 1.0)?))?; // erf(|x|)
@@ -429,36 +433,44 @@ const GELU_TAIL: [f64; 11] = [
     -8.94976823806645e-05,
 ];
 
-/// GELU, `x Phi(x)` (`x (1 + erf(x / sqrt 2)) / 2`, the exact form PyTorch exports), for any
-/// encodable x, as `relu(x) - h(|x|)` with `h(a) = a Phi(-a)`: h is smooth, decays to 1.6e-5 at
-/// 4.5 and is a degree-10 Chebyshev series on [0, 4.5]; beyond, GELU is relu(x) to 1.6e-5.
-/// One comparison circuit gives the sign and the clip bounds; the Chebyshev polynomials come
-/// from the doubling formulas (all bounded by 1, so fixed-point rounding stays small) in four
-/// rounds of products. About a third of the bytes of the erf-based form (PUMA and SIGMA also
-/// approximate GELU piecewise by polynomials). Absolute error below 2^-12.
+/// Width of GELU's sign circuits: its input is below `2^31` in the ring
+/// ([`gelu_input_bound`]), so `x` and `L - |x|` both lie within `2^31` in magnitude.
+const GELU_SIGN_BITS: u32 = 32;
+
+/// The largest magnitude (exclusive, in real units at `frac_bits` fractional bits) that
+/// [`gelu`] accepts: `2^(31 - f)`, the bound every product operand has
+/// (`Op::operand_bounds`), far beyond any activation.
+pub fn gelu_input_bound(frac_bits: u32) -> f64 {
+    2f64.powi(31 - frac_bits as i32)
+}
+
+/// GELU, `x Phi(x)` (`x (1 + erf(x / sqrt 2)) / 2`, the exact form PyTorch exports), for
+/// `|x| < 2^(31 - f)` ([`gelu_input_bound`]; 32768 at 16 fractional bits), as
+/// `relu(x) - h(|x|)` with `h(a) = a Phi(-a)`: h is smooth, decays to 1.6e-5 at 4.5 and is a
+/// degree-10 Chebyshev series on [0, 4.5]; beyond, GELU is relu(x) to 1.6e-5.
+///
+/// Two 32-bit sign circuits, one after the other: `[x < 0]` gives `relu(x)` and `|x|` from one
+/// product (`x [x < 0]`, by [`Protocol::mul_bits`]), then `[|x| > 4.5]` clips `|x|`. The
+/// narrow circuits need the input bound, which the range audit checks and the secure range
+/// check's plan enforces (GELU's operand bound); outside it the result is meaningless, so a run
+/// with both checks switched off must keep its activations in range. The Chebyshev polynomials
+/// come from the doubling formulas (all bounded by 1, so fixed-point rounding stays small).
+/// PUMA and SIGMA also approximate GELU piecewise by polynomials. Absolute error below 2^-12.
 pub fn gelu<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P::Share> {
     let shape = x.shape().to_vec();
     let f = fp.frac_bits();
+    let negative = msb_within(p, x, GELU_SIGN_BITS, "gelu")?;
+    let neg_part = p.mul_bits(x, &negative)?; // x [x < 0]
+    let relu = p.sub(x, &neg_part)?;
+    let a = p.sub(&relu, &neg_part)?; // |x|
+                                      // Clip |x| at L: a - (a - L) [a > L], the sign taken of L - a.
     let edge = encode(fp, GELU_EDGE)?;
-    let above_lo = p.add_public(x, &filled(&shape, edge))?; // x + L
-    let neg_x = p.neg(x)?;
-    let below_hi = p.add_public(&neg_x, &filled(&shape, edge))?; // L - x
-    let all = concat_shares(p, &[&above_lo, &below_hi, x])?;
-    let bits = msb(p, &all)?;
-    let n = x.len();
-    let m = p.b2a_packed(&bits, &[3 * n])?;
-    let m = split_share(p, &m, &[shape.clone(), shape.clone(), shape.clone()])?; // [x<-L], [x>L], [x<0]
-                                                                                 // Clip to [-L, L]: x + [x < -L](-L - x) + [x > L](L - x).
-    let lo_gap = p.neg(&above_lo)?;
-    let fixes = mul_many(p, &[(&m[0], &lo_gap), (&m[1], &below_hi)])?;
-    let clipped = p.add(x, &fixes[0])?;
-    let clipped = p.add(&clipped, &fixes[1])?;
-    // |clipped| and the negative part of x, in one round.
-    let prods = mul_many(p, &[(&clipped, &m[2]), (x, &m[2])])?;
-    let twice = p.scale(&prods[0], 2)?;
-    let a = p.sub(&clipped, &twice)?;
-    let relu = p.sub(x, &prods[1])?;
-    // v = a / (L / 2) - 1 in [-1, 1].
+    let neg_a = p.neg(&a)?;
+    let room = p.add_public(&neg_a, &filled(&shape, edge))?; // L - a
+    let beyond = msb_within(p, &room, GELU_SIGN_BITS, "gelu")?;
+    let excess = p.mul_bits(&room, &beyond)?; // (L - a) [a > L] <= 0
+    let a = p.add(&a, &excess)?; // min(|x|, L)
+                                 // v = a / (L / 2) - 1 in [-1, 1].
     let v = p.scale(&a, encode(fp, 2.0 / GELU_EDGE)?)?;
     let v = p.truncate(&v, f)?;
     let v = p.add_public(&v, &filled(&shape, encode(fp, -1.0)?))?;

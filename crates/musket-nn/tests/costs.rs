@@ -71,12 +71,13 @@ fn pinned_function_costs() {
     // reciprocal: bit decomposition (7) + suffix AND over the 59 planes of |x| from bit 4 up
     // (6) + bit injection of 27 rows and the sign (1) + the two products with the sign (1) +
     // x*s (2) + two Newton steps (8) + y*s (2) = 27 rounds.
-    // softmax 10x10: max over 10 = 4 levels x 8 + clamp at -64 (8) + exp of the non-positive
-    // differences 16 (y^2, then y^3 and y^4, the sum's truncation, six squarings) + reciprocal
+    // softmax 10x10: max over 10 = 4 levels x 8 + clamp at -16 (8) + exp of the non-positive
+    // differences 12 (y^2, then y^3 and y^4, the sum's truncation, four squarings) + reciprocal
     // of the sums normalised over [2^-1, 2^5) only (26) + product 2.
-    // gelu: one sign circuit over 3n and 3n injected bits, two rounds of products with the
-    // bits (no truncation), then v (a truncation), the Chebyshev polynomials in four product
-    // rounds of which three end in a truncation (T_2..T_5), and the final truncation.
+    // gelu: a 32-bit sign circuit on x (6 rounds in 3PC, 5 in 2PC) and its product with x
+    // (`mul_bits`), then a 32-bit sign circuit on 4.5 - |x| and its product, then v (a
+    // truncation), the Chebyshev polynomials in four product rounds of which three end in a
+    // truncation (T_2..T_5), and the final truncation.
     // sigmoid: the same sign circuit over 3n and injection, one round of products for
     // |clip(x)|, v (a truncation), the degree-12 Chebyshev series (four product rounds, three
     // truncated, then the sum's truncation) and one product with the sign.
@@ -94,10 +95,10 @@ fn pinned_function_costs() {
         ("exp", Backend::ThreePc, 27, &[322992, 323024, 323064]),
         ("reciprocal", Backend::TwoPc, 27, &[320816, 320816]),
         ("reciprocal", Backend::ThreePc, 29, &[504000, 504000, 504064]),
-        ("softmax", Backend::TwoPc, 84, &[51840, 51840]),
-        ("softmax", Backend::ThreePc, 96, &[36784, 36824, 37000]),
-        ("gelu", Backend::TwoPc, 19, &[392488, 392488]),
-        ("gelu", Backend::ThreePc, 22, &[251400, 251408, 251424]),
+        ("softmax", Backend::TwoPc, 80, &[47040, 47040]),
+        ("softmax", Backend::ThreePc, 92, &[32784, 32824, 32984]),
+        ("gelu", Backend::TwoPc, 23, &[252288, 252288]),
+        ("gelu", Backend::ThreePc, 28, &[176016, 176024, 176072]),
         ("sigmoid", Backend::TwoPc, 19, &[432488, 432488]),
         ("sigmoid", Backend::ThreePc, 22, &[270728, 270744, 270752]),
     ];

@@ -1,7 +1,7 @@
 //! Secure comparison (the millionaires' problem) and ReLU on both back ends: exact results.
 mod common;
 use common::*;
-use musket_core::{lt, msb, relu, Protocol};
+use musket_core::{lt, msb, msb_within, relu, Protocol};
 use musket_ring::RingTensor;
 use musket_session::Job;
 use rand::{Rng, SeedableRng};
@@ -69,6 +69,53 @@ fn comparison_and_relu_are_exact() {
                 assert_eq!(less[i], (a < b) as u64, "{}: {a} < {b}", backend.name());
                 assert_eq!(r[i] as i64, (*a).max(0), "{}: relu({a})", backend.name());
                 assert_eq!((m[i / 64] >> (i % 64)) & 1, (*a < 0) as u64, "{}: msb({a})", backend.name());
+            }
+        }
+    }
+}
+
+/// The narrow sign circuit at several widths, on every back end: exact for every input within
+/// its bound, including both ends (`-2^(w-1)` and `2^(w-1) - 1`), zero and random values; an
+/// element count that is not a multiple of 64 checks that the padding bits stay clear.
+struct NarrowSign {
+    x: Vec<u64>,
+    bits: u32,
+}
+
+impl Job for NarrowSign {
+    type Output = Vec<u64>;
+    fn run<P: Protocol>(&self, p: &mut P) -> JobResult<Self::Output> {
+        let n = self.x.len();
+        let x = p.input(0, owned(p, 0, &RingTensor::from_vec(self.x.clone())), &[n])?;
+        let m = msb_within(p, &x, self.bits, "test")?;
+        p.reveal_bits(&m)
+    }
+}
+
+#[test]
+fn narrow_sign_circuits_are_exact_within_their_bound() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    for bits in [2u32, 3, 17, 32, 33, 48, 63] {
+        let half = 1i64 << (bits - 1);
+        let mut vals: Vec<i64> = vec![0, -1, -half, half - 1, -half + 1, half - 2];
+        if half > 2 {
+            vals.extend([1, 2, -2]);
+        }
+        vals.extend((0..190).map(|_| rng.gen_range(-half..half)));
+        let job = NarrowSign { x: vals.iter().map(|&v| v as u64).collect(), bits };
+        for backend in BACKENDS {
+            for o in run(backend, &job) {
+                let m = out(&o);
+                for (i, v) in vals.iter().enumerate() {
+                    assert_eq!(
+                        (m[i / 64] >> (i % 64)) & 1,
+                        (*v < 0) as u64,
+                        "{} bits {bits}: {v}",
+                        backend.name()
+                    );
+                }
+                let tail = vals.len() % 64;
+                assert!(tail != 0 && m[m.len() - 1] >> tail == 0, "{} bits {bits}: padding", backend.name());
             }
         }
     }

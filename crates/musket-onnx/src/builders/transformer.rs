@@ -13,7 +13,7 @@ use onnx_protobuf::NodeProto;
 /// fill stands for minus or plus infinity (PyTorch writes the float32 minimum, -3.4e38).
 const SENTINEL: f64 = 1e30;
 /// What such a sentinel becomes: far beyond any score a softmax meets (its exponential input
-/// is clamped at -64 below the row maximum) and well inside the fixed-point range.
+/// is clamped at -16 below the row maximum) and well inside the fixed-point range.
 pub(crate) const SENTINEL_LIMIT: f64 = (1u64 << 20) as f64;
 
 /// Replaces infinite or huge mask constants by ±[`SENTINEL_LIMIT`].
