@@ -43,7 +43,7 @@ fn to_low_planes(words: &[u64], n: usize, planes: usize) -> Vec<u64> {
 /// `i / 64`), XOR-shared.
 pub fn msb<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Bits> {
     let (a, b) = p.a2b_operands(x)?;
-    top_bit_of_sum(p, &a, &b, x.len(), 64)
+    sum_bit(p, &a, &b, x.len(), 64)
 }
 
 /// `[x < 0]` for inputs known to satisfy `|x| < 2^(bits - 1)`, by a `bits`-wide circuit:
@@ -69,7 +69,7 @@ pub fn msb_within<P: Protocol>(p: &mut P, x: &P::Share, bits: u32, what: &str) -
     let n = x.len();
     let y = p.add_public(x, &RingTensor::filled(x.shape(), half))?;
     let (a, b) = p.a2b_operands(&y)?;
-    let top = top_bit_of_sum(p, &a, &b, n, bits as usize)?;
+    let top = sum_bit(p, &a, &b, n, bits as usize)?;
     // [x < 0] = NOT bit (bits - 1) of y, on the n valid bits only (padding stays zero).
     let mut ones = vec![u64::MAX; n.div_ceil(64)];
     if n % 64 != 0 {
@@ -92,16 +92,15 @@ pub fn msb_within_ands(bits: usize) -> usize {
     ands
 }
 
-/// Bit `width - 1` of `a + b` (ring sum of the two XOR-shared operands) for `n` elements:
-/// generate bits of the low `width - 1` positions (one AND layer), then a carry tree over
-/// those groups (`ceil(log2(width - 1))` layers); the top bit is `a ^ b ^ carry` there.
-fn top_bit_of_sum<P: Protocol>(
-    p: &mut P,
-    a: &P::Bits,
-    b: &P::Bits,
-    n: usize,
-    width: usize,
-) -> Result<P::Bits> {
+/// Bit `width - 1` (2 to 64) of `a + b`, the ring sum of two XOR-shared operands of one word
+/// per element, for `n` elements, as packed bits: generate bits of the low `width - 1`
+/// positions (one AND layer), then a carry tree over those groups (`ceil(log2(width - 1))`
+/// layers, [`msb_within_ands`]`(width)` AND gates per element); the bit is `a ^ b ^ carry`
+/// there.
+pub fn sum_bit<P: Protocol>(p: &mut P, a: &P::Bits, b: &P::Bits, n: usize, width: usize) -> Result<P::Bits> {
+    if !(2..=64).contains(&width) || p.bits_len(a) != n || p.bits_len(b) != n {
+        return Err(crate::MpcError::Usage(format!("sum_bit: width {width} of {n} words")));
+    }
     let nb = n.div_ceil(64);
     let a = p.bits_linear(a, &|w| to_low_planes(w, n, width));
     let b = p.bits_linear(b, &|w| to_low_planes(w, n, width));

@@ -11,7 +11,7 @@ use musket_rep3::{Cheat, Rep3Mal, Target};
 use musket_ring::{FixedPoint, RingTensor};
 use std::time::Duration;
 
-/// Every checked primitive once, then an output: input, products, matrix product,
+/// Every checked primitive once, then an output: inputs (one from each party), products, matrix product,
 /// truncation (with its conversions), comparison (a2b and AND gates), ReLU (mul_bits),
 /// reveal to one party, reveal to all.
 fn pipeline<P: Protocol>(p: &mut P) -> JobResult<(Option<RingTensor>, RingTensor)> {
@@ -20,11 +20,14 @@ fn pipeline<P: Protocol>(p: &mut P) -> JobResult<(Option<RingTensor>, RingTensor
     let ws: Vec<f64> = (0..64).map(|i| ((i * 7) % 11) as f64 / 8.0 - 0.6).collect();
     let x = RingTensor::new(vec![1, 8], fp.encode(&xs)?)?;
     let w = RingTensor::new(vec![8, 8], fp.encode(&ws)?)?;
+    let b = RingTensor::new(vec![1, 8], fp.encode(&[0.25; 8])?)?;
     let x = p.input(0, (p.party_id() == 0).then_some(&x), &[1, 8])?;
     let w = p.input(1, (p.party_id() == 1).then_some(&w), &[8, 8])?;
+    let b = p.input(2, (p.party_id() == 2).then_some(&b), &[1, 8])?;
     let sq = mul_fixed(p, fp, &x, &x)?;
     let prod = p.matmul(&sq, &w)?;
     let prod = p.truncate(&prod, fp.frac_bits())?;
+    let prod = p.add(&prod, &b)?;
     let r = relu(p, &prod)?;
     let to_two = p.reveal_to(&r, 2)?;
     Ok((to_two, p.reveal(&r)?))

@@ -83,16 +83,11 @@ impl Rep3Mal {
         for (chunk, w) in seed_p.chunks_exact_mut(8).zip(&seed_p_words) {
             chunk.copy_from_slice(&w.to_le_bytes());
         }
-        let me = self.base.id;
-        let mine = build::<E>(records, Role::Prover, me, &mut Prg::from_seed(seed_p));
-        let as_a = build::<E>(records, Role::A, me, &mut Prg::from_seed(seed_a));
-        let as_b = build::<E>(records, Role::B, me, &mut Prg::from_seed(seed_b));
-        // The three statements can differ in length (bit inputs are one party's): all are
-        // padded to the longest, so that the three proofs fold in step.
-        let len = (0..3)
-            .map(|j| records.iter().map(|r| r.terms_for(j, E::BINARY)).sum::<usize>())
-            .max()
-            .unwrap_or(0);
+        let mine = build::<E>(records, Role::Prover, &mut Prg::from_seed(seed_p));
+        let as_a = build::<E>(records, Role::A, &mut Prg::from_seed(seed_a));
+        let as_b = build::<E>(records, Role::B, &mut Prg::from_seed(seed_b));
+        // Every statement has one term per recorded term, so the three proofs fold in step.
+        let len = records.iter().map(|r| r.terms(E::BINARY)).sum::<usize>();
         let mut prover = Prover::new(mine.l, mine.r, len);
         let mut va = Verifier::new(as_a.l, as_a.r, as_a.claim, len);
         let mut vb = Verifier::new(as_b.l, as_b.r, as_b.claim, len);

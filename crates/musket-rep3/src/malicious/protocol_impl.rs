@@ -3,8 +3,33 @@
 
 use super::*;
 
-/// Party 2, the truncation helper whose mask bits are checked.
+/// Party 2, which knows the whole truncation mask (both of its halves) and sends party 1
+/// its copy of component 0 of the masked value.
 const HELPER: usize = 2;
+
+/// `parts` packed bit vectors of `n` bits each (`ceil(n/64)` words apiece, concatenated) as
+/// one packed vector of `parts * n` bits.
+fn repack(words: &[u64], n: usize, parts: usize) -> Vec<u64> {
+    let per = n.div_ceil(64);
+    let mut out = vec![0u64; (parts * n).div_ceil(64)];
+    for j in 0..parts {
+        for i in 0..n {
+            let bit = (words[j * per + i / 64] >> (i % 64)) & 1;
+            let at = j * n + i;
+            out[at / 64] |= bit << (at % 64);
+        }
+    }
+    out
+}
+
+/// Bit `k` of each of the `n` words, packed (element `i` is bit `i % 64` of word `i / 64`).
+fn pack_bit(words: &[u64], n: usize, k: usize) -> Vec<u64> {
+    let mut out = vec![0u64; n.div_ceil(64)];
+    for (i, w) in words[..n].iter().enumerate() {
+        out[i / 64] |= ((w >> k) & 1) << (i % 64);
+    }
+    out
+}
 
 /// One recorded product of a resharing: an elementwise piece, a matrix product, or one item
 /// of a batched matrix product (whose items share one message).
@@ -76,20 +101,6 @@ impl Rep3Mal {
         let t = xor(self, &b[0], &b[1])?;
         xor(self, &t, &b[2])
     }
-}
-
-/// `sum_b weight[b] * plane_b[e]` for each element `e < n` of 64 planes of `n` values.
-fn weighted_planes(
-    t: &RingTensor,
-    n: usize,
-    weight: &[u64; 64],
-) -> std::result::Result<RingTensor, musket_ring::ShapeError> {
-    let stride = n;
-    let d = t.data();
-    let v = (0..n)
-        .map(|e| (0..64).fold(0u64, |acc, b| acc.wrapping_add(weight[b].wrapping_mul(d[b * stride + e]))))
-        .collect();
-    RingTensor::new(vec![n], v)
 }
 
 impl Protocol for Rep3Mal {
@@ -248,14 +259,24 @@ impl Protocol for Rep3Mal {
         self.base.share(&[bt, m, n], cur, next)
     }
 
-    /// Probabilistic truncation with a checked helper. Party 2 draws the mask `r` and inputs
-    /// its 64 bits as arithmetic shares, each proved to be a bit (`b (b - 1) = 0`, in party 2's
-    /// proof): whatever bits it picks, `r`, `A = (r mod 2^63) >> bits` and `msb(r)` are linear
-    /// in them and so consistent, which is all the result's correctness needs. `c = x + 2^62 +
-    /// r` is opened to parties 0 and 1 only (each copy vouched for by the other holder), who
-    /// put the public part of the semi-honest formula into the component they share; the
-    /// sign term `±2^(63-bits) msb(r)` is one checked product. Same error as the semi-honest
-    /// truncation: `floor(x / 2^bits)` or one more, for `|x| < 2^62`.
+    /// Truncation with a mask no single party knows alone and nothing unchecked: the mask is
+    /// `R = r_a + r_b`, where `r_a` is component 0 (drawn by parties 0 and 2 from their shared
+    /// key) and `r_b` component 2 (parties 1 and 2). `c = x + 2^62 + R` is opened to parties
+    /// 0 and 1 (each copy vouched for by the other holder); neither knows `R`, since each
+    /// misses one of `r_a`, `r_b`. With `k` the number of times `x + 2^62 + r_a + r_b` wraps
+    /// past 2^64, the result is
+    ///
+    /// `(c >> f) - 2^(62-f) - (r_a >> f) - (r_b >> f) - carry_f + 2^(64-f) k`,
+    ///
+    /// where `carry_f = [low_f(r_a) + low_f(r_b) >= 2^f]`, and `k = w + msb(R) (1 - msb(c))`
+    /// with `w` the carry out of `r_a + r_b` (the second term is the wrap of `x + 2^62 + R`,
+    /// which is below 2^63). The first four terms are components their holders know; the
+    /// bits come from checked binary circuits on `r_a` and `r_b` (a 64-bit and an
+    /// `f + 1`-bit sign circuit, one more AND layer for `w`, one AND with `msb(c)`, which
+    /// parties 0 and 1 share as a component) and one checked conversion of the three bits.
+    /// A party can only deviate in messages the proofs and digests check, so no party is
+    /// trusted. Same error as the semi-honest truncation: `floor(x / 2^bits)` or one more,
+    /// for `|x| < 2^62`.
     fn truncate(&mut self, x: &RShare, bits: u32) -> Result<RShare> {
         if bits == 0 || bits >= 62 {
             return Err(MpcError::Usage(format!("truncation by {bits} bits is not supported")));
@@ -263,56 +284,52 @@ impl Protocol for Rep3Mal {
         let n = x.len();
         let shape = x.shape().to_vec();
         let id = self.base.id;
-        let count = 64 * n;
-        // Bit t of element e at t * n + e. Party 2 holds components 2 (the mask it shares
-        // with party 1) and 0 (bit minus mask, sent to party 0).
-        let zeros = vec![0u64; count];
-        let (cur, next, kept) = match id {
-            HELPER => {
-                let r = self.base.private.words(n);
-                let beta: Vec<u64> = (0..64).flat_map(|t| r.iter().map(move |v| (v >> t) & 1)).collect();
-                let mask = self.base.draw(Stream::Own, count);
-                let rest: Vec<u64> = beta.iter().zip(&mask).map(|(b, m)| b.wrapping_sub(*m)).collect();
-                let mut sent = rest.clone();
-                self.tamper(Target::Input, &mut sent);
-                self.base.net.send_u64s(0, &sent)?;
-                (mask, rest, beta)
-            }
-            0 => {
-                let got = self.base.net.recv_u64s(HELPER, count)?;
-                (got.clone(), zeros, got)
-            }
+        let f = bits as usize;
+        // Component j is party j's `cur` and party j-1's `next`, drawn from their shared key.
+        let zeros = vec![0u64; n];
+        let (r_a, r_b) = match id {
+            0 => (self.base.draw(Stream::Own, n), zeros.clone()),
+            1 => (zeros.clone(), self.base.draw(Stream::Next, n)),
             _ => {
-                let mask = self.base.draw(Stream::Next, count);
-                (zeros, mask.clone(), mask)
+                let r_a = self.base.draw(Stream::Next, n);
+                (r_a, self.base.draw(Stream::Own, n))
             }
         };
-        // Recorded in pieces of at most a proof batch (a piece is one party's statement).
-        for piece in kept.chunks(BATCH_TERMS_ARITH) {
-            let rec = Record {
-                gate: Gate::BitInput { prover: HELPER },
-                xc: piece.to_vec(),
-                xn: Vec::new(),
-                yc: Vec::new(),
-                yn: Vec::new(),
-                theirs: Vec::new(),
-                own: Vec::new(),
-                nxt: Vec::new(),
-            };
-            self.arith.push(rec);
-        }
-        let beta = self.base.share(&[count], cur, next)?;
-        let weights = |f: &dyn Fn(usize) -> u64| -> [u64; 64] { std::array::from_fn(f) };
-        let r_all = self.linear(&beta, &|t| weighted_planes(t, n, &weights(&|b| 1u64 << b)))?;
-        let low = bits as usize;
-        let high_w = weights(&|b| if (low..63).contains(&b) { 1u64 << (b - low) } else { 0 });
-        let high = self.linear(&beta, &|t| weighted_planes(t, n, &high_w))?;
-        let msb = self.linear(&beta, &|t| weighted_planes(t, n, &weights(&|b| u64::from(b == 63))))?;
+        // r_a and r_b alone, XOR-shared as components 0 and 2 (no communication).
+        let bits_a = match id {
+            0 => RBits { cur: r_a.clone(), next: zeros.clone() },
+            1 => RBits { cur: zeros.clone(), next: zeros.clone() },
+            _ => RBits { cur: zeros.clone(), next: r_a.clone() },
+        };
+        let bits_b = match id {
+            0 => RBits { cur: zeros.clone(), next: zeros.clone() },
+            1 => RBits { cur: zeros.clone(), next: r_b.clone() },
+            _ => RBits { cur: r_b.clone(), next: zeros.clone() },
+        };
+        // msb(R) and bit f of R, one circuit call each (both run side by side in rounds).
+        let msb_r = sum_bit(self, &bits_a, &bits_b, n, 64)?;
+        let bit_f = sum_bit(self, &bits_a, &bits_b, n, f + 1)?;
+        let plane = |k: usize| move |w: &[u64]| pack_bit(w, n, k);
+        let (a_f, b_f) = (self.bits_linear(&bits_a, &plane(f)), self.bits_linear(&bits_b, &plane(f)));
+        let carry_f = self.bits_xor(&self.bits_xor(&bit_f, &a_f), &b_f);
+        // w = g63 ^ p63 ^ msb(R) p63 (the carry into bit 63 is msb(R) ^ p63).
+        let (a63, b63) = (self.bits_linear(&bits_a, &plane(63)), self.bits_linear(&bits_b, &plane(63)));
+        let p63 = self.bits_xor(&a63, &b63);
+        let ands = self.bits_and(&self.bits_concat(&[&a63, &msb_r]), &self.bits_concat(&[&b63, &p63]))?;
+        let words = n.div_ceil(64);
+        let g63 = self.bits_linear(&ands, &|w| w[..words].to_vec());
+        let mp = self.bits_linear(&ands, &|w| w[words..].to_vec());
+        let wrap_r = self.bits_xor(&self.bits_xor(&g63, &p63), &mp);
+        // c = x + 2^62 + R, opened to parties 0 and 1: party 1 sends party 0 component 2
+        // (party 2 vouches for it), party 2 sends party 1 component 0 (party 0 vouches).
+        let mask = match id {
+            0 => self.base.share(&[n], r_a.clone(), zeros.clone())?,
+            1 => self.base.share(&[n], zeros.clone(), r_b.clone())?,
+            _ => self.base.share(&[n], r_b.clone(), r_a.clone())?,
+        };
         let flat = self.reshape(x, &[n])?;
-        let masked = self.add(&flat, &r_all)?;
+        let masked = self.add(&flat, &mask)?;
         let masked = self.add_public(&masked, &RingTensor::new(vec![n], vec![1u64 << 62; n])?)?;
-        // Open to parties 0 and 1: party 1 sends party 0 component 2 (party 2 vouches for
-        // it), party 2 sends party 1 component 0 (party 0 vouches for it).
         let (mc, mn) = (masked.cur.data(), masked.next.data());
         let missing = match id {
             0 => {
@@ -337,26 +354,49 @@ impl Protocol for Rep3Mal {
             self.received.update(&words_bytes(m));
         }
         self.unchecked_openings += 1;
-        let (public, sign): (Vec<u64>, Vec<u64>) = match &missing {
-            Some(m) => (0..n)
-                .map(|i| {
-                    let c = mc[i].wrapping_add(mn[i]).wrapping_add(m[i]);
-                    let public = ((c & (u64::MAX >> 1)) >> bits)
-                        .wrapping_sub(1u64 << (62 - bits))
-                        .wrapping_add((c >> 63) << (63 - bits));
-                    let sign =
-                        if c >> 63 == 1 { (1u64 << (63 - bits)).wrapping_neg() } else { 1u64 << (63 - bits) };
-                    (public, sign)
-                })
-                .unzip(),
-            None => (vec![0; n], vec![0; n]),
+        let c: Vec<u64> = match &missing {
+            Some(m) => (0..n).map(|i| mc[i].wrapping_add(mn[i]).wrapping_add(m[i])).collect(),
+            None => zeros.clone(),
         };
-        // Component 1 is held by parties 0 and 1, the two that know c.
+        // [msb(c) = 0] as component 1 (parties 0 and 1), then its AND with msb(R).
+        let c_pos: Vec<u64> = match &missing {
+            Some(_) => {
+                let mut v = pack_bit(&c.iter().map(|w| !w).collect::<Vec<_>>(), n, 63);
+                if !n.is_multiple_of(64) {
+                    *v.last_mut().expect("n > 0") &= (1u64 << (n % 64)) - 1;
+                }
+                v
+            }
+            None => vec![0; words],
+        };
+        let c_pos = match id {
+            0 => RBits { cur: vec![0; words], next: c_pos },
+            1 => RBits { cur: c_pos, next: vec![0; words] },
+            _ => RBits { cur: vec![0; words], next: vec![0; words] },
+        };
+        let wrap_c = self.bits_and(&c_pos, &msb_r)?;
+        // The three bits in arithmetic, one checked conversion.
+        let all = self.bits_concat(&[&carry_f, &wrap_r, &wrap_c]);
+        let all = self.bits_linear(&all, &|w| repack(w, n, 3));
+        let all = self.bits_to_arith(&all, &[3 * n])?;
+        let pick =
+            |k: usize| move |t: &RingTensor| RingTensor::new(vec![n], t.data()[k * n..(k + 1) * n].to_vec());
+        let (carry_f, wrap_r, wrap_c) =
+            (self.linear(&all, &pick(0))?, self.linear(&all, &pick(1))?, self.linear(&all, &pick(2))?);
+        // The components: (c >> f) - 2^(62-f) in component 1, r_a >> f in 0, r_b >> f in 2.
+        let public: Vec<u64> = c.iter().map(|v| (v >> f).wrapping_sub(1u64 << (62 - f))).collect();
         let public = self.component(1, &public, &public, &[n])?;
-        let sign = self.component(1, &sign, &sign, &[n])?;
-        let b_term = self.mul(&sign, &msb)?;
-        let y = self.sub(&b_term, &high)?;
-        let y = self.add(&y, &public)?;
+        let high = |v: &[u64]| v.iter().map(|w| w >> f).collect::<Vec<u64>>();
+        let r_high = match id {
+            0 => self.base.share(&[n], high(&r_a), zeros.clone())?,
+            1 => self.base.share(&[n], zeros.clone(), high(&r_b))?,
+            _ => self.base.share(&[n], high(&r_b), high(&r_a))?,
+        };
+        let k = self.add(&wrap_r, &wrap_c)?;
+        let k = self.scale(&k, 1u64 << (64 - f))?;
+        let y = self.sub(&public, &r_high)?;
+        let y = self.sub(&y, &carry_f)?;
+        let y = self.add(&y, &k)?;
         self.reshape(&y, &shape)
     }
 

@@ -22,11 +22,6 @@ pub(crate) enum Gate {
     Elementwise,
     /// `[m, k] x [k, n]`.
     Matmul { m: usize, k: usize, n: usize },
-    /// Values `prover` input as arithmetic shares that must be bits: `b (b - 1) = 0`. Only
-    /// `prover`'s statement has terms for them. `xc` holds, at the prover, the bits; at the
-    /// previous party, the component it shares with the prover (the PRF mask); at the next
-    /// party, the component it received (bit minus mask).
-    BitInput { prover: usize },
 }
 
 /// One reshared product as this party saw it.
@@ -51,15 +46,6 @@ impl Record {
         match self.gate {
             Gate::Elementwise => 2 * self.xc.len() * if binary { 64 } else { 1 },
             Gate::Matmul { k, .. } => 2 * k,
-            Gate::BitInput { .. } => self.xc.len(),
-        }
-    }
-
-    /// Terms this record adds to party `prover`'s statement.
-    pub(crate) fn terms_for(&self, prover: usize, binary: bool) -> usize {
-        match self.gate {
-            Gate::BitInput { prover: p } if p != prover => 0,
-            _ => self.terms(binary),
         }
     }
 }
@@ -139,7 +125,7 @@ fn both_fold<E: Ext>(c: &[u64], m: usize, n: usize, rho: &[E], sigma: &[E]) -> E
 
 /// Builds `role`'s statement over `records`, drawing the combination weights from `weights`
 /// (the statement's seed: every party building the same statement draws the same ones).
-pub(crate) fn build<E: Lift>(records: &[Record], role: Role, me: usize, weights: &mut Prg) -> Statement<E> {
+pub(crate) fn build<E: Lift>(records: &[Record], role: Role, weights: &mut Prg) -> Statement<E> {
     let terms: usize = records.iter().map(|r| r.terms(E::BINARY)).sum();
     let mut st = Statement { l: Vec::with_capacity(terms), r: Vec::with_capacity(terms), claim: E::zero() };
     let zero = E::zero();
@@ -179,25 +165,6 @@ pub(crate) fn build<E: Lift>(records: &[Record], role: Role, me: usize, weights:
                             }
                         }
                     }
-                }
-            }
-            Gate::BitInput { prover } => {
-                // Whose statement this party builds, and its share of each bit.
-                let owner = match role {
-                    Role::Prover => me,
-                    Role::A => (me + 1) % 3,
-                    Role::B => (me + 2) % 3,
-                };
-                if owner != prover {
-                    continue;
-                }
-                let thetas = weights.words(rec.xc.len());
-                for (&v, &w) in rec.xc.iter().zip(&thetas) {
-                    let theta = E::exceptional(w);
-                    // b (b - 1): verifier A holds the mask and takes the constant -1.
-                    let minus_one = if role == Role::B { v } else { v.wrapping_sub(1) };
-                    st.l.push(theta.mul_base(v));
-                    st.r.push(E::from_base(minus_one));
                 }
             }
             Gate::Matmul { m, k, n } => {
