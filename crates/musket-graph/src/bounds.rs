@@ -43,7 +43,7 @@ impl Op {
             Op::LeakyRelu(a) => vec![by_constant(a.abs().max((1.0 - a).abs()).max(1.0))],
             Op::Tanh => vec![pow(61 - f)],
             // GELU's sign circuits are 32 bits wide.
-            Op::Gelu => vec![Some(musket_nn::gelu_input_bound(frac_bits))],
+            Op::Gelu | Op::GeluTanh => vec![Some(musket_nn::gelu_input_bound(frac_bits))],
             Op::AveragePool { .. } | Op::GlobalAveragePool | Op::ReduceMean { .. } => vec![mean],
             _ => Vec::new(),
         }

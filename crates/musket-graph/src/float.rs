@@ -497,6 +497,10 @@ pub(crate) fn eval_op(op: &Op, ins: &[&FloatTensor]) -> Result<FloatTensor, Stri
         Op::Gelu => {
             map(get(0)?, |v| v * (1.0 + musket_nn::reference::erf(v / std::f64::consts::SQRT_2)) / 2.0)
         }
+        Op::GeluTanh => map(get(0)?, |v| {
+            let k = (2.0 / std::f64::consts::PI).sqrt();
+            v * (1.0 + (k * (v + 0.044_715 * v * v * v)).tanh()) / 2.0
+        }),
         Op::Max => zip(get(0)?, get(1)?, f64::max)?,
         Op::Min => zip(get(0)?, get(1)?, f64::min)?,
         Op::ReduceSum { axes, keepdims } => reduce(get(0)?, axes, *keepdims, 0.0, |a, v| a + v)?,

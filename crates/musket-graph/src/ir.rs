@@ -191,6 +191,9 @@ pub enum Op {
     Abs,
     /// GELU in its exact form, `x (1 + erf(x / sqrt 2)) / 2`.
     Gelu,
+    /// GELU in its tanh form (GPT-2's, ONNX `approximate = "tanh"`),
+    /// `x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2`.
+    GeluTanh,
     /// Elementwise maximum of two secrets with numpy broadcasting, exact.
     Max,
     /// Elementwise minimum of two secrets with numpy broadcasting, exact.

@@ -319,6 +319,7 @@ pub(crate) fn eval_node<'v, P: Protocol>(
         Op::Log => nn::log(p, fp, get(0)?)?,
         Op::Abs => nn::abs(p, get(0)?)?,
         Op::Gelu => nn::gelu(p, fp, get(0)?)?,
+        Op::GeluTanh => nn::gelu_tanh(p, fp, get(0)?)?,
         Op::Max | Op::Min => {
             let (a, b) = broadcast_pair(p, get(0)?, get(1)?)?;
             if node.op == Op::Max {

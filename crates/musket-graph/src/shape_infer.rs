@@ -24,6 +24,7 @@ impl Op {
             | Op::Log
             | Op::Abs
             | Op::Gelu
+            | Op::GeluTanh
             | Op::Identity
             | Op::AddConst(_)
             | Op::MulConst(_)

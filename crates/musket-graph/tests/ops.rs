@@ -110,6 +110,7 @@ fn unary_ops_match_f64() {
         ("abs", Op::Abs, 1000.0, Box::new(|_| EXACT)),
         ("exp", Op::Exp, 8.0, Box::new(|y: f64| 2e-3 * y.abs() + 2f64.powi(-11))),
         ("gelu", Op::Gelu, 50.0, Box::new(|_| 2f64.powi(-12) + 2f64.powi(-14))),
+        ("gelu-tanh", Op::GeluTanh, 50.0, Box::new(|_| 2f64.powi(-12) + 2f64.powi(-14))),
         ("reduce-sum", Op::ReduceSum { axes: vec![-1], keepdims: true }, 100.0, Box::new(|_| 1e-3)),
         ("reduce-sum-all", Op::ReduceSum { axes: vec![], keepdims: false }, 100.0, Box::new(|_| 1e-3)),
         (

@@ -39,7 +39,9 @@ pub mod reference {
     }
 }
 
-pub use approx::{erf, exp, gelu, gelu_input_bound, log_softmax, sigmoid, softmax, tanh, EXP_DOMAIN};
+pub use approx::{
+    erf, exp, gelu, gelu_input_bound, gelu_tanh, log_softmax, sigmoid, softmax, tanh, EXP_DOMAIN,
+};
 pub use cmp::{
     abs, argmax_index, argmax_onehot, clip, eq, ge, gt, le, leaky_relu, lt, max_along, max_with_onehot_last,
     maximum, min_along, minimum, relu, relu6, select, sign,

@@ -43,6 +43,7 @@ impl Job for Unary {
             "log" => log(p, FP, &x)?,
             "erf" => erf(p, FP, &x)?,
             "gelu" => gelu(p, FP, &x)?,
+            "gelu_tanh" => musket_nn::gelu_tanh(p, FP, &x)?,
             "log_softmax" => log_softmax(p, FP, &x, 1)?,
             "sqrt" => sqrt(p, FP, &x)?,
             "inv_sqrt" => inv_sqrt(p, FP, &x)?,
@@ -279,6 +280,7 @@ fn out_of_domain_inputs_are_flagged_and_in_domain_ones_are_not() {
         ("sigmoid", vec![-1e9, 0.0, 64.0, 1e9], vec![]),
         ("erf", vec![-1e9, 0.3, 1e9], vec![]),
         ("gelu", vec![-32767.0, 0.0, 4.5, 32767.0], vec![32768.0, -1e6]),
+        ("gelu_tanh", vec![-32767.0, 0.0, 4.5, 32767.0], vec![32768.0, -1e6]),
     ];
     for (which, good, bad) in cases {
         for (x, expect) in [(good, false), (bad, true)] {
@@ -290,7 +292,7 @@ fn out_of_domain_inputs_are_flagged_and_in_domain_ones_are_not() {
             audit.begin_layer("layer");
             Unary { x: x.clone(), shape: vec![x.len()], which }.run(&mut audit).unwrap();
             let f = audit.findings();
-            if expect && *which == "gelu" {
+            if expect && which.starts_with("gelu") {
                 // Beyond its domain GELU's sign circuits are meaningless: the audit names the
                 // function first (what follows from the garbage may overflow later products).
                 assert!(f[0].what.contains(which) && f[0].what.contains("outside its domain"), "{f:?}");
@@ -324,6 +326,14 @@ fn erf_and_gelu() {
         &x,
         vec![n],
         |i| 0.5 * x[i] * (1.0 + musket_nn::reference::erf(x[i] / 2f64.sqrt())),
+        |_| 2f64.powi(-12),
+    );
+    let k = (2.0 / std::f64::consts::PI).sqrt();
+    check(
+        "gelu_tanh",
+        &x,
+        vec![n],
+        |i| 0.5 * x[i] * (1.0 + (k * (x[i] + 0.044715 * x[i].powi(3))).tanh()),
         |_| 2f64.powi(-12),
     );
 }

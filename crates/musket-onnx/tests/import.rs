@@ -348,3 +348,43 @@ fn erf_gelu_becomes_one_gelu_and_unused_nodes_are_dropped() {
     let g = import(&model(nodes, vec![], value("x", &[1, 4]), "y")).unwrap();
     assert_eq!(g.nodes.len(), 5);
 }
+
+#[test]
+fn tanh_gelu_becomes_one_gelu_tanh() {
+    // GPT-2's spelling with Constant nodes (the TorchScript exporter's):
+    // (x * 0.5) (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), and the other order of the products.
+    for half_first in [false, true] {
+        let mut nodes = vec![
+            constant("three", 3.0),
+            constant("c", 0.044_715),
+            constant("k", (2.0 / std::f32::consts::PI).sqrt()),
+            constant("one", 1.0),
+            constant("half", 0.5),
+            node("Pow", "cube", &["x", "three"], "x3"),
+            node("Mul", "times_c", &["x3", "c"], "cx3"),
+            node("Add", "inner", &["x", "cx3"], "s"),
+            node("Mul", "scale", &["s", "k"], "u"),
+            node("Tanh", "tanh", &["u"], "t"),
+            node("Add", "add", &["t", "one"], "a"),
+        ];
+        if half_first {
+            nodes.push(node("Mul", "halve", &["x", "half"], "h"));
+            nodes.push(node("Mul", "gelu", &["h", "a"], "y"));
+        } else {
+            nodes.push(node("Mul", "times_x", &["x", "a"], "m"));
+            nodes.push(node("Mul", "gelu", &["m", "half"], "y"));
+        }
+        let g = import(&model(nodes, vec![], value("x", &[1, 4]), "y")).unwrap();
+        assert_eq!(g.nodes.len(), 1, "{:?}", g.nodes);
+        assert_eq!((&g.nodes[0].op, &g.nodes[0].inputs[..]), (&Op::GeluTanh, &[0][..]));
+    }
+    // ONNX's own Gelu with approximate = "tanh" (opset 20).
+    let mut gelu = node("Gelu", "gelu", &["x"], "y");
+    let mut a = AttributeProto::new();
+    a.name = "approximate".into();
+    a.type_ = AttributeType::STRING.into();
+    a.s = b"tanh".to_vec();
+    gelu.attribute.push(a);
+    let g = import(&model(vec![gelu], vec![], value("x", &[1, 4]), "y")).unwrap();
+    assert_eq!(g.nodes.iter().map(|n| &n.op).collect::<Vec<_>>(), vec![&Op::GeluTanh]);
+}

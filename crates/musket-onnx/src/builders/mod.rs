@@ -155,8 +155,8 @@ impl Builder {
     }
 
     fn emit(&mut self, n: &NodeProto, op: Op, inputs: Vec<Ref>) -> Result<(), ImportError> {
-        let (op, inputs, rewritten) = match self.erf_gelu(&op, &inputs) {
-            Some(x) => (Op::Gelu, vec![x], true),
+        let (op, inputs, rewritten) = match self.gelu_pattern(&op, &inputs) {
+            Some((gelu, x)) => (gelu, vec![x], true),
             None => (op, inputs, false),
         };
         let out = n.output.first().filter(|s| !s.is_empty()).ok_or_else(|| self.invalid(n, "no output"))?;

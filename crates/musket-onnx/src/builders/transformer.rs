@@ -55,10 +55,7 @@ impl Builder {
             "Where" => self.where_(n)?,
             "Gelu" => match attr_s(n, "approximate").as_deref() {
                 None | Some("none") | Some("") => self.unary(n, Op::Gelu)?,
-                Some("tanh") => {
-                    let x = self.secret(n, 0)?;
-                    self.gelu_tanh(n, x)?;
-                }
+                Some("tanh") => self.unary(n, Op::GeluTanh)?,
                 Some(other) => return Err(self.unsupported(n, &format!("approximate = {other:?}"))),
             },
             "Neg" => self.unary(n, Op::MulConst(-1.0))?,
@@ -182,20 +179,6 @@ impl Builder {
         Ok(true)
     }
 
-    /// tanh-GELU (GPT-2's): `x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`.
-    fn gelu_tanh(&mut self, n: &NodeProto, x: Ref) -> Result<(), ImportError> {
-        let x2 = self.sub_node(n, "x2", Op::Mul, vec![x.clone(), x.clone()])?;
-        let x3 = self.sub_node(n, "x3", Op::Mul, vec![x2, x.clone()])?;
-        let c = self.sub_node(n, "cubic", Op::MulConst(0.044_715), vec![x3])?;
-        let inner = self.sub_node(n, "inner", Op::Add, vec![x.clone(), c])?;
-        let scaled =
-            self.sub_node(n, "scaled", Op::MulConst((2.0 / std::f64::consts::PI).sqrt()), vec![inner])?;
-        let t = self.sub_node(n, "tanh", Op::Tanh, vec![scaled])?;
-        let t1 = self.sub_node(n, "plus1", Op::AddConst(1.0), vec![t])?;
-        let half = self.sub_node(n, "half", Op::MulConst(0.5), vec![x])?;
-        self.emit(n, Op::Mul, vec![half, t1])
-    }
-
     /// `x^k` for an integer `k >= 2` by square and multiply (log2 k rounds of products).
     pub(super) fn integer_power(&mut self, n: &NodeProto, x: Ref, k: u32) -> Result<(), ImportError> {
         let mut result: Option<Ref> = None;
@@ -281,12 +264,13 @@ impl Builder {
         }
     }
 
-    /// GELU as the TorchScript exporter (and hand-written models) spell it,
-    /// `x (1 + erf(x / sqrt 2)) / 2` in either order of the products: when the node about to
-    /// be emitted completes that pattern, the input `x`, so that one [`Op::Gelu`] replaces it
-    /// (the erf-based nodes it leaves unused are dropped at the end). The cheap GELU then serves
-    /// these exports too.
-    pub(super) fn erf_gelu(&self, op: &Op, inputs: &[Ref]) -> Option<Ref> {
+    /// GELU as exporters spell it out: `x (1 + erf(x / sqrt 2)) / 2` (the TorchScript exporter,
+    /// hand-written models) or GPT-2's `x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2`, in
+    /// either order of the products. When the node about to be emitted completes one of
+    /// them, returns [`Op::Gelu`] or [`Op::GeluTanh`] and the input `x`, so that one node
+    /// replaces the pattern (the nodes it leaves unused are dropped at the end). The cheap GELU
+    /// then serves these exports too.
+    pub(super) fn gelu_pattern(&self, op: &Op, inputs: &[Ref]) -> Option<(Op, Ref)> {
         let node = |r: &Ref| match r {
             Ref::Node(k) => Some(&self.nodes[*k]),
             _ => None,
@@ -314,9 +298,53 @@ impl Builder {
                 _ => None,
             }
         };
+        let near = |op: &Op, want: f64| matches!(op, Op::MulConst(c) if (c - want).abs() < 1e-6);
+        // x^3 as integer powers are imported: x (x x) or (x x) x.
+        let cube_of = |r: &Ref| -> Option<Ref> {
+            let (mul, ins) = node(r)?;
+            if mul.op != Op::Mul {
+                return None;
+            }
+            [(0, 1), (1, 0)].iter().find_map(|&(a, b)| {
+                let (sq, sq_in) = node(&ins[b])?;
+                (sq.op == Op::Mul && same(&sq_in[0], &ins[a]) && same(&sq_in[1], &ins[a]))
+                    .then(|| ins[a].clone())
+            })
+        };
+        // 1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)): the x, if `r` is that.
+        let one_plus_tanh = |r: &Ref| -> Option<Ref> {
+            let (add, add_in) = node(r)?;
+            if add.op != Op::AddConst(1.0) {
+                return None;
+            }
+            let (tanh, tanh_in) = node(&add_in[0])?;
+            if tanh.op != Op::Tanh {
+                return None;
+            }
+            let (scale, scale_in) = node(&tanh_in[0])?;
+            if !near(&scale.op, (2.0 / std::f64::consts::PI).sqrt()) {
+                return None;
+            }
+            let (sum, sum_in) = node(&scale_in[0])?;
+            if sum.op != Op::Add {
+                return None;
+            }
+            [(0, 1), (1, 0)].iter().find_map(|&(a, b)| {
+                let (c, c_in) = node(&sum_in[b])?;
+                if !near(&c.op, 0.044_715) {
+                    return None;
+                }
+                let x = cube_of(&c_in[0])?;
+                same(&x, &sum_in[a]).then_some(x)
+            })
+        };
         let half = |r: &Ref| -> Option<Ref> {
             let (h, h_in) = node(r)?;
             (h.op == Op::MulConst(0.5)).then(|| h_in[0].clone())
+        };
+        // The x of `1 + erf(..)` or `1 + tanh(..)`, with the GELU it makes.
+        let one_plus = |r: &Ref| -> Option<(Op, Ref)> {
+            one_plus_erf(r).map(|x| (Op::Gelu, x)).or_else(|| one_plus_tanh(r).map(|x| (Op::GeluTanh, x)))
         };
         match (op, inputs) {
             // ((x (1 + erf)) / 2)
@@ -326,14 +354,14 @@ impl Builder {
                     return None;
                 }
                 [(0, 1), (1, 0)].iter().find_map(|&(a, b)| {
-                    let x = one_plus_erf(&ins[b])?;
-                    same(&x, &ins[a]).then_some(x)
+                    let (gelu, x) = one_plus(&ins[b])?;
+                    same(&x, &ins[a]).then_some((gelu, x))
                 })
             }
             // (x / 2) (1 + erf), either order
             (Op::Mul, [a, b]) => [(a, b), (b, a)].iter().find_map(|(h, e)| {
-                let (x1, x2) = (half(h)?, one_plus_erf(e)?);
-                same(&x1, &x2).then_some(x1)
+                let (x1, (gelu, x2)) = (half(h)?, one_plus(e)?);
+                same(&x1, &x2).then_some((gelu, x1))
             }),
             _ => None,
         }
