@@ -98,10 +98,64 @@ pub fn msb_within_ands(bits: usize) -> usize {
 /// layers, [`msb_within_ands`]`(width)` AND gates per element); the bit is `a ^ b ^ carry`
 /// there.
 pub fn sum_bit<P: Protocol>(p: &mut P, a: &P::Bits, b: &P::Bits, n: usize, width: usize) -> Result<P::Bits> {
+    Ok(carry_tree(p, a, b, n, width, None)?.0)
+}
+
+/// [`sum_bit`], and also the carry into bit `carry_at` (1 to `width - 2`) of `a + b`, taken
+/// from the same carry tree: the generate bit of `[0, carry_at)` is combined from the tree's
+/// aligned groups along the binary digits of `carry_at` (`[0, 16)` is one of them, so at 16
+/// it costs nothing), one AND per further digit, carried in the tree's later AND layers (no
+/// extra round while the tree has layers left; at most two digits for `carry_at` up to 18 of
+/// a 64-bit tree).
+pub fn sum_bit_and_carry<P: Protocol>(
+    p: &mut P,
+    a: &P::Bits,
+    b: &P::Bits,
+    n: usize,
+    width: usize,
+    carry_at: usize,
+) -> Result<(P::Bits, P::Bits)> {
+    if carry_at == 0 || carry_at + 1 >= width {
+        return Err(crate::MpcError::Usage(format!("sum_bit_and_carry: carry into {carry_at} of {width}")));
+    }
+    let (top, carry) = carry_tree(p, a, b, n, width, Some(carry_at))?;
+    Ok((top, carry.expect("requested")))
+}
+
+/// The generate/propagate bits of one aligned group, saved while the tree passes its level.
+struct Block<B> {
+    level: usize,
+    group: usize,
+    g: Option<B>,
+    prop: Option<B>,
+}
+
+fn carry_tree<P: Protocol>(
+    p: &mut P,
+    a: &P::Bits,
+    b: &P::Bits,
+    n: usize,
+    width: usize,
+    carry_at: Option<usize>,
+) -> Result<(P::Bits, Option<P::Bits>)> {
     if !(2..=64).contains(&width) || p.bits_len(a) != n || p.bits_len(b) != n {
         return Err(crate::MpcError::Usage(format!("sum_bit: width {width} of {n} words")));
     }
     let nb = n.div_ceil(64);
+    // [0, carry_at) as aligned groups, largest first: [0, 2^l1), [2^l1, 2^l1 + 2^l2), ...
+    let mut blocks: Vec<Block<P::Bits>> = Vec::new();
+    if let Some(c) = carry_at {
+        let mut start = 0;
+        for level in (0..usize::BITS as usize).rev() {
+            if (c >> level) & 1 == 1 {
+                blocks.push(Block { level, group: start >> level, g: None, prop: None });
+                start += 1 << level;
+            }
+        }
+    }
+    // The generate bit of [0, end) combined so far, and the next block to fold in.
+    let mut acc: Option<P::Bits> = None;
+    let mut next_block = 1;
     let a = p.bits_linear(a, &|w| to_low_planes(w, n, width));
     let b = p.bits_linear(b, &|w| to_low_planes(w, n, width));
     let low = |w: &[u64]| w[..(width - 1) * nb].to_vec();
@@ -109,7 +163,34 @@ pub fn sum_bit<P: Protocol>(p: &mut P, a: &P::Bits, b: &P::Bits, n: usize, width
     let mut g = p.bits_and(&a_low, &b_low)?;
     let mut prop = p.bits_xor(&a_low, &b_low);
     let mut groups = width - 1;
-    while groups > 1 {
+    let mut level = 0;
+    loop {
+        for blk in blocks.iter_mut().filter(|blk| blk.level == level) {
+            let at = blk.group * nb;
+            blk.g = Some(p.bits_linear(&g, &|w| w[at..at + nb].to_vec()));
+            if blk.group > 0 {
+                blk.prop = Some(p.bits_linear(&prop, &|w| w[at..at + nb].to_vec()));
+            }
+        }
+        if let Some(first) = blocks.first() {
+            if first.level == level {
+                acc = first.g.clone();
+            }
+        }
+        // One combination step rides along with this level's AND layer, if any is due.
+        let step = match (&acc, blocks.get(next_block)) {
+            (Some(acc), Some(blk)) => Some((blk.prop.clone().expect("saved"), acc.clone())),
+            _ => None,
+        };
+        if groups <= 1 {
+            // The tree is done: any remaining combinations take their own AND layers.
+            while let (Some(acc_now), Some(blk)) = (acc.clone(), blocks.get(next_block)) {
+                let prod = p.bits_and(blk.prop.as_ref().expect("saved"), &acc_now)?;
+                acc = Some(p.bits_xor(blk.g.as_ref().expect("saved"), &prod));
+                next_block += 1;
+            }
+            break;
+        }
         let pairs = groups / 2;
         let hi: Vec<usize> = (0..pairs).map(|j| 2 * j + 1).collect();
         let lo: Vec<usize> = (0..pairs).map(|j| 2 * j).collect();
@@ -121,7 +202,18 @@ pub fn sum_bit<P: Protocol>(p: &mut P, a: &P::Bits, b: &P::Bits, n: usize, width
         let g_lo = p.bits_linear(&g, &|w| gather(w, &lo, nb));
         let p_lo = p.bits_linear(&prop, &|w| gather(w, &lo[1..], nb));
         let right = p.bits_concat(&[&g_lo, &p_lo]);
-        let prod = p.bits_and(&left, &right)?;
+        let prod = match &step {
+            Some((blk_p, acc_now)) => {
+                let both = p.bits_and(&p.bits_concat(&[&left, blk_p]), &p.bits_concat(&[&right, acc_now]))?;
+                let tree_len = (2 * pairs - 1) * nb;
+                let extra = p.bits_linear(&both, &|w| w[tree_len..].to_vec());
+                let blk = &blocks[next_block];
+                acc = Some(p.bits_xor(blk.g.as_ref().expect("saved"), &extra));
+                next_block += 1;
+                p.bits_linear(&both, &|w| w[..tree_len].to_vec())
+            }
+            None => p.bits_and(&left, &right)?,
+        };
         let g_hi = p.bits_linear(&g, &|w| gather(w, &hi, nb));
         let carry = p.bits_linear(&prod, &|w| w[..pairs * nb].to_vec());
         let mut new_g = p.bits_xor(&g_hi, &carry);
@@ -139,10 +231,12 @@ pub fn sum_bit<P: Protocol>(p: &mut P, a: &P::Bits, b: &P::Bits, n: usize, width
         g = new_g;
         prop = new_p;
         groups = pairs + groups % 2;
+        level += 1;
     }
     let top = |w: &[u64]| w[(width - 1) * nb..].to_vec();
     let sum_top = p.bits_xor(&p.bits_linear(&a, &top), &p.bits_linear(&b, &top));
-    Ok(p.bits_xor(&sum_top, &g))
+    let carry = if carry_at.is_some() { Some(acc.expect("the first block is a tree level")) } else { None };
+    Ok((p.bits_xor(&sum_top, &g), carry))
 }
 
 /// `[x < y]` elementwise as arithmetic shares of 0/1 (requires `|x - y| < 2^63`, always true

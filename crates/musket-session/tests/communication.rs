@@ -217,15 +217,16 @@ fn malicious_costs() {
         measure(Backend::ThreePcMalicious, Op::Matmul { m: 16, k: 16, n: 16 }, 0),
         vec![(256 * W + proof_bytes(5), 1 + 15); 3]
     );
-    // Truncation: the mask's halves are components (no input message); a 64-bit and a
-    // 17-bit sign circuit on them (181 + 42 AND gates per element) and one AND layer for the
-    // carry out, c opened to parties 0 and 1 (one word each way), one AND with msb(c), and
+    // Truncation: the mask's halves are components (no input message); one 64-bit carry
+    // tree on them (181 AND gates per element: msb(R), and the carry into bit 16 is one of its
+    // nodes) and one AND layer for the carry out, c opened to parties 0 and 1 (one word each
+    // way), one AND with msb(c), and
     // three bits converted (two checked products each): a binary proof batch and an
     // arithmetic one of 1200 product terms. It was (54120, 34), (54920, 34), (106120, 34) with
     // party 2's 64 proved mask bits per element.
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Truncate, M),
-        vec![(55608, 82), (56408, 82), (56408, 82)]
+        vec![(54936, 77), (55736, 77), (55736, 77)]
     );
     // Comparison: the carry-save AND layer plus the sign circuit, verified in GF(2^64).
     assert_eq!(measure(Backend::ThreePcMalicious, Op::Lt, M), vec![(45288, 70); 3]);

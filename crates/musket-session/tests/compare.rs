@@ -1,7 +1,7 @@
 //! Secure comparison (the millionaires' problem) and ReLU on both back ends: exact results.
 mod common;
 use common::*;
-use musket_core::{lt, msb, msb_within, relu, Protocol};
+use musket_core::{lt, msb, msb_within, relu, sum_bit_and_carry, Protocol};
 use musket_ring::RingTensor;
 use musket_session::Job;
 use rand::{Rng, SeedableRng};
@@ -116,6 +116,51 @@ fn narrow_sign_circuits_are_exact_within_their_bound() {
                 }
                 let tail = vals.len() % 64;
                 assert!(tail != 0 && m[m.len() - 1] >> tail == 0, "{} bits {bits}: padding", backend.name());
+            }
+        }
+    }
+}
+
+/// The carry into bit k and bit 63 of `a + b` from one carry tree, for every k that needs no,
+/// one or several combination steps, on every back end, against the revealed operands.
+struct Carries {
+    x: Vec<u64>,
+    at: Vec<usize>,
+}
+
+impl Job for Carries {
+    type Output = (Vec<u64>, Vec<u64>, Vec<(Vec<u64>, Vec<u64>)>);
+    fn run<P: Protocol>(&self, p: &mut P) -> JobResult<Self::Output> {
+        let n = self.x.len();
+        let x = p.input(0, owned(p, 0, &RingTensor::from_vec(self.x.clone())), &[n])?;
+        let (a, b) = p.a2b_operands(&x)?;
+        let mut outs = Vec::new();
+        for &k in &self.at {
+            let (top, carry) = sum_bit_and_carry(p, &a, &b, n, 64, k)?;
+            outs.push((p.reveal_bits(&top)?, p.reveal_bits(&carry)?));
+        }
+        Ok((p.reveal_bits(&a)?, p.reveal_bits(&b)?, outs))
+    }
+}
+
+#[test]
+fn carries_from_one_tree_match_the_operands() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let mut x: Vec<u64> = vec![0, 1, u64::MAX, 1 << 63, (1 << 16) - 1, 1 << 16];
+    x.extend((0..130).map(|_| rng.gen::<u64>()));
+    let at = vec![1, 2, 3, 7, 14, 15, 16, 17, 18, 31, 32, 33, 47, 61, 62];
+    let job = Carries { x: x.clone(), at: at.clone() };
+    for backend in BACKENDS {
+        for o in run(backend, &job) {
+            let (a, b, outs) = out(&o);
+            for (&k, (top, carry)) in at.iter().zip(&outs) {
+                for i in 0..x.len() {
+                    let bit = |w: &[u64]| (w[i / 64] >> (i % 64)) & 1;
+                    let low = |v: u64| v & ((1u64 << k) - 1);
+                    let want_carry = ((low(a[i]) as u128 + low(b[i]) as u128) >> k) as u64;
+                    assert_eq!(bit(carry), want_carry, "{} carry into {k}, element {i}", backend.name());
+                    assert_eq!(bit(top), x[i] >> 63, "{} bit 63, element {i}", backend.name());
+                }
             }
         }
     }

@@ -271,9 +271,9 @@ impl Protocol for Rep3Mal {
     /// where `carry_f = [low_f(r_a) + low_f(r_b) >= 2^f]`, and `k = w + msb(R) (1 - msb(c))`
     /// with `w` the carry out of `r_a + r_b` (the second term is the wrap of `x + 2^62 + R`,
     /// which is below 2^63). The first four terms are components their holders know; the
-    /// bits come from checked binary circuits on `r_a` and `r_b` (a 64-bit and an
-    /// `f + 1`-bit sign circuit, one more AND layer for `w`, one AND with `msb(c)`, which
-    /// parties 0 and 1 share as a component) and one checked conversion of the three bits.
+    /// bits come from checked binary circuits on `r_a` and `r_b` (one 64-bit carry tree gives
+    /// `msb(R)` and `carry_f`, one more AND layer `w`, one AND with `msb(c)`, which parties 0
+    /// and 1 share as a component) and one checked conversion of the three bits.
     /// A party can only deviate in messages the proofs and digests check, so no party is
     /// trusted. Same error as the semi-honest truncation: `floor(x / 2^bits)` or one more,
     /// for `|x| < 2^62`.
@@ -306,12 +306,9 @@ impl Protocol for Rep3Mal {
             1 => RBits { cur: zeros.clone(), next: r_b.clone() },
             _ => RBits { cur: r_b.clone(), next: zeros.clone() },
         };
-        // msb(R) and bit f of R, one circuit call each (both run side by side in rounds).
-        let msb_r = sum_bit(self, &bits_a, &bits_b, n, 64)?;
-        let bit_f = sum_bit(self, &bits_a, &bits_b, n, f + 1)?;
+        // msb(R) and the carry into bit f of r_a + r_b, from one 64-bit carry tree.
+        let (msb_r, carry_f) = sum_bit_and_carry(self, &bits_a, &bits_b, n, 64, f)?;
         let plane = |k: usize| move |w: &[u64]| pack_bit(w, n, k);
-        let (a_f, b_f) = (self.bits_linear(&bits_a, &plane(f)), self.bits_linear(&bits_b, &plane(f)));
-        let carry_f = self.bits_xor(&self.bits_xor(&bit_f, &a_f), &b_f);
         // w = g63 ^ p63 ^ msb(R) p63 (the carry into bit 63 is msb(R) ^ p63).
         let (a63, b63) = (self.bits_linear(&bits_a, &plane(63)), self.bits_linear(&bits_b, &plane(63)));
         let p63 = self.bits_xor(&a63, &b63);
