@@ -104,9 +104,9 @@ pub fn sum_bit<P: Protocol>(p: &mut P, a: &P::Bits, b: &P::Bits, n: usize, width
 /// [`sum_bit`], and also the carry into bit `carry_at` (1 to `width - 2`) of `a + b`, taken
 /// from the same carry tree: the generate bit of `[0, carry_at)` is combined from the tree's
 /// aligned groups along the binary digits of `carry_at` (`[0, 16)` is one of them, so at 16
-/// it costs nothing), one AND per further digit, carried in the tree's later AND layers (no
-/// extra round while the tree has layers left; at most two digits for `carry_at` up to 18 of
-/// a 64-bit tree).
+/// it costs nothing), one AND per further digit, carried in the tree's later AND layers: no
+/// extra round while the tree has layers left, which in a 64-bit tree holds for every
+/// `carry_at` up to 22 (each fixed-point scale); beyond, up to three more AND layers.
 pub fn sum_bit_and_carry<P: Protocol>(
     p: &mut P,
     a: &P::Bits,

@@ -125,7 +125,8 @@ fn narrow_sign_circuits_are_exact_within_their_bound() {
 /// one or several combination steps, on every back end, against the revealed operands.
 struct Carries {
     x: Vec<u64>,
-    at: Vec<usize>,
+    /// (width, carry_at) pairs.
+    at: Vec<(usize, usize)>,
 }
 
 impl Job for Carries {
@@ -135,8 +136,8 @@ impl Job for Carries {
         let x = p.input(0, owned(p, 0, &RingTensor::from_vec(self.x.clone())), &[n])?;
         let (a, b) = p.a2b_operands(&x)?;
         let mut outs = Vec::new();
-        for &k in &self.at {
-            let (top, carry) = sum_bit_and_carry(p, &a, &b, n, 64, k)?;
+        for &(width, k) in &self.at {
+            let (top, carry) = sum_bit_and_carry(p, &a, &b, n, width, k)?;
             outs.push((p.reveal_bits(&top)?, p.reveal_bits(&carry)?));
         }
         Ok((p.reveal_bits(&a)?, p.reveal_bits(&b)?, outs))
@@ -148,18 +149,22 @@ fn carries_from_one_tree_match_the_operands() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     let mut x: Vec<u64> = vec![0, 1, u64::MAX, 1 << 63, (1 << 16) - 1, 1 << 16];
     x.extend((0..130).map(|_| rng.gen::<u64>()));
-    let at = vec![1, 2, 3, 7, 14, 15, 16, 17, 18, 31, 32, 33, 47, 61, 62];
+    let mut at: Vec<(usize, usize)> =
+        [1, 2, 3, 7, 14, 15, 16, 17, 18, 22, 23, 31, 32, 33, 47, 61, 62].iter().map(|&k| (64, k)).collect();
+    at.extend([(3, 1), (4, 2), (5, 3), (17, 15), (33, 16), (33, 31), (40, 38)]);
     let job = Carries { x: x.clone(), at: at.clone() };
     for backend in BACKENDS {
         for o in run(backend, &job) {
             let (a, b, outs) = out(&o);
-            for (&k, (top, carry)) in at.iter().zip(&outs) {
+            for (&(width, k), (top, carry)) in at.iter().zip(&outs) {
                 for i in 0..x.len() {
                     let bit = |w: &[u64]| (w[i / 64] >> (i % 64)) & 1;
                     let low = |v: u64| v & ((1u64 << k) - 1);
                     let want_carry = ((low(a[i]) as u128 + low(b[i]) as u128) >> k) as u64;
-                    assert_eq!(bit(carry), want_carry, "{} carry into {k}, element {i}", backend.name());
-                    assert_eq!(bit(top), x[i] >> 63, "{} bit 63, element {i}", backend.name());
+                    let name = backend.name();
+                    assert_eq!(bit(carry), want_carry, "{name} width {width}: carry into {k}, element {i}");
+                    let want_top = (a[i].wrapping_add(b[i]) >> (width - 1)) & 1;
+                    assert_eq!(bit(top), want_top, "{name} width {width}: top bit, element {i}");
                 }
             }
         }

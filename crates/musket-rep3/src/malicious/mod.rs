@@ -29,8 +29,8 @@ mod record;
 use crate::party::{RBits, RShare, Rep3, Stream};
 use musket_core::ext::{Gf64, Gr64};
 use musket_core::{
-    batch_item, batched_dims, element_count, sum_bit_and_carry, LinearMap, LinearMap2, MpcError, Protocol,
-    Result, Share,
+    batch_item, batched_dims, element_count, planes_to_packed, sum_bit_and_carry, LinearMap, LinearMap2,
+    MpcError, Protocol, Result, Share,
 };
 use musket_net::{CommStats, Net};
 use musket_ring::{unpack_bits, RingTensor};

@@ -7,21 +7,6 @@ use super::*;
 /// its copy of component 0 of the masked value.
 const HELPER: usize = 2;
 
-/// `parts` packed bit vectors of `n` bits each (`ceil(n/64)` words apiece, concatenated) as
-/// one packed vector of `parts * n` bits.
-fn repack(words: &[u64], n: usize, parts: usize) -> Vec<u64> {
-    let per = n.div_ceil(64);
-    let mut out = vec![0u64; (parts * n).div_ceil(64)];
-    for j in 0..parts {
-        for i in 0..n {
-            let bit = (words[j * per + i / 64] >> (i % 64)) & 1;
-            let at = j * n + i;
-            out[at / 64] |= bit << (at % 64);
-        }
-    }
-    out
-}
-
 /// Bit `k` of each of the `n` words, packed (element `i` is bit `i % 64` of word `i / 64`).
 fn pack_bit(words: &[u64], n: usize, k: usize) -> Vec<u64> {
     let mut out = vec![0u64; n.div_ceil(64)];
@@ -374,7 +359,7 @@ impl Protocol for Rep3Mal {
         let wrap_c = self.bits_and(&c_pos, &msb_r)?;
         // The three bits in arithmetic, one checked conversion.
         let all = self.bits_concat(&[&carry_f, &wrap_r, &wrap_c]);
-        let all = self.bits_linear(&all, &|w| repack(w, n, 3));
+        let all = self.bits_linear(&all, &|w| planes_to_packed(w, 3, n));
         let all = self.bits_to_arith(&all, &[3 * n])?;
         let pick =
             |k: usize| move |t: &RingTensor| RingTensor::new(vec![n], t.data()[k * n..(k + 1) * n].to_vec());
