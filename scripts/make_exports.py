@@ -31,6 +31,18 @@ OUT = "examples/exports"
 torch.manual_seed(0)
 
 
+def trained_looking_batch_norms(module, affine=False):
+    """Gives every batch norm of `module` the statistics (and, with `affine`, the scale and
+    shift) of a trained network instead of the initial zeros and ones."""
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+            if affine:
+                m.weight.data.uniform_(0.5, 1.5)
+                m.bias.data.uniform_(-0.2, 0.2)
+
+
 class LeNet(nn.Module):
     def __init__(self):
         super().__init__()
@@ -54,12 +66,7 @@ class TinyResNet(nn.Module):
         self.block = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
                                    nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8))
         self.head = nn.Linear(8, 10)
-        for m in self.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.2, 0.2)
-                m.running_var.uniform_(0.5, 1.5)
-                m.weight.data.uniform_(0.5, 1.5)
-                m.bias.data.uniform_(-0.2, 0.2)
+        trained_looking_batch_norms(self, affine=True)
 
     def forward(self, x):
         x = self.stem(x)
@@ -95,10 +102,7 @@ class Conv1dNet(nn.Module):
                                nn.Conv1d(8, 8, 3, padding=2, dilation=2, groups=2), nn.ReLU(),
                                nn.AvgPool1d(2))
         self.head = nn.Linear(8, 5)
-        for m in self.modules():
-            if isinstance(m, nn.BatchNorm1d):
-                m.running_mean.uniform_(-0.2, 0.2)
-                m.running_var.uniform_(0.5, 1.5)
+        trained_looking_batch_norms(self)
 
     def forward(self, x):
         return self.head(self.f(x).mean(2))
@@ -115,10 +119,7 @@ class Conv3dNet(nn.Module):
                                nn.Conv3d(4, 4, (3, 1, 1), padding=(2, 0, 0), dilation=(2, 1, 1), groups=2),
                                nn.ReLU(), nn.AvgPool3d((1, 2, 2)))
         self.head = nn.Linear(4, 3)
-        for m in self.modules():
-            if isinstance(m, nn.BatchNorm3d):
-                m.running_mean.uniform_(-0.2, 0.2)
-                m.running_var.uniform_(0.5, 1.5)
+        trained_looking_batch_norms(self)
 
     def forward(self, x):
         return self.head(self.f(x).mean([2, 3, 4]))
