@@ -280,6 +280,8 @@ impl Builder {
             (Ref::Input, Ref::Input) => true,
             _ => false,
         };
+        // A product by a public constant within float32 rounding of `want`.
+        let near = |op: &Op, want: f64| matches!(op, Op::MulConst(c) if (c - want).abs() < 1e-6);
         // 1 + erf(x / sqrt 2): the x, if `r` is that.
         let one_plus_erf = |r: &Ref| -> Option<Ref> {
             let (add, add_in) = node(r)?;
@@ -291,14 +293,8 @@ impl Builder {
                 return None;
             }
             let (scale, scale_in) = node(&erf_in[0])?;
-            match scale.op {
-                Op::MulConst(c) if (c - std::f64::consts::FRAC_1_SQRT_2).abs() < 1e-6 => {
-                    Some(scale_in[0].clone())
-                }
-                _ => None,
-            }
+            near(&scale.op, std::f64::consts::FRAC_1_SQRT_2).then(|| scale_in[0].clone())
         };
-        let near = |op: &Op, want: f64| matches!(op, Op::MulConst(c) if (c - want).abs() < 1e-6);
         // x^3 as integer powers are imported: x (x x) or (x x) x.
         let cube_of = |r: &Ref| -> Option<Ref> {
             let (mul, ins) = node(r)?;

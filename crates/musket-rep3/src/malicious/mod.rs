@@ -33,7 +33,7 @@ use musket_core::{
     MpcError, Protocol, Result, Share,
 };
 use musket_net::{CommStats, Net};
-use musket_ring::{unpack_bits, RingTensor};
+use musket_ring::{pack_bits, unpack_bits, RingTensor};
 use proof::ProofKeys;
 use record::{Gate, Record};
 
@@ -267,6 +267,20 @@ impl Rep3Mal {
         self.vouched.update(&words_bytes(cur));
         self.unchecked_openings += 1;
         Ok(missing)
+    }
+
+    /// XOR-shared words with only component `j` set (to this party's copy of it: `cur` when
+    /// component `j` is its own, `next` when it is the next party's).
+    fn bits_component(&self, j: usize, cur: &[u64], next: &[u64]) -> RBits {
+        let zeros = vec![0u64; cur.len()];
+        let id = self.base.id;
+        if j == id {
+            RBits { cur: cur.to_vec(), next: zeros }
+        } else if j == (id + 1) % 3 {
+            RBits { cur: zeros, next: next.to_vec() }
+        } else {
+            RBits { cur: zeros.clone(), next: zeros }
+        }
     }
 
     /// An arithmetic share with only component `j` set (to this party's copy of it).

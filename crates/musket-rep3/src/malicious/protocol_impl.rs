@@ -7,15 +7,6 @@ use super::*;
 /// its copy of component 0 of the masked value.
 const HELPER: usize = 2;
 
-/// Bit `k` of each of the `n` words, packed (element `i` is bit `i % 64` of word `i / 64`).
-fn pack_bit(words: &[u64], n: usize, k: usize) -> Vec<u64> {
-    let mut out = vec![0u64; n.div_ceil(64)];
-    for (i, w) in words[..n].iter().enumerate() {
-        out[i / 64] |= ((w >> k) & 1) << (i % 64);
-    }
-    out
-}
-
 /// One recorded product of a resharing: an elementwise piece, a matrix product, or one item
 /// of a batched matrix product (whose items share one message).
 pub(super) struct Part<'a> {
@@ -281,19 +272,11 @@ impl Protocol for Rep3Mal {
             }
         };
         // r_a and r_b alone, XOR-shared as components 0 and 2 (no communication).
-        let bits_a = match id {
-            0 => RBits { cur: r_a.clone(), next: zeros.clone() },
-            1 => RBits { cur: zeros.clone(), next: zeros.clone() },
-            _ => RBits { cur: zeros.clone(), next: r_a.clone() },
-        };
-        let bits_b = match id {
-            0 => RBits { cur: zeros.clone(), next: zeros.clone() },
-            1 => RBits { cur: zeros.clone(), next: r_b.clone() },
-            _ => RBits { cur: r_b.clone(), next: zeros.clone() },
-        };
+        let bits_a = self.bits_component(0, &r_a, &r_a);
+        let bits_b = self.bits_component(2, &r_b, &r_b);
         // msb(R) and the carry into bit f of r_a + r_b, from one 64-bit carry tree.
         let (msb_r, carry_f) = sum_bit_and_carry(self, &bits_a, &bits_b, n, 64, f)?;
-        let plane = |k: usize| move |w: &[u64]| pack_bit(w, n, k);
+        let plane = |k: usize| move |w: &[u64]| pack_bits(&w.iter().map(|v| v >> k).collect::<Vec<_>>());
         // w = g63 ^ p63 ^ msb(R) p63 (the carry into bit 63 is msb(R) ^ p63).
         let (a63, b63) = (self.bits_linear(&bits_a, &plane(63)), self.bits_linear(&bits_b, &plane(63)));
         let p63 = self.bits_xor(&a63, &b63);
@@ -304,11 +287,7 @@ impl Protocol for Rep3Mal {
         let wrap_r = self.bits_xor(&self.bits_xor(&g63, &p63), &mp);
         // c = x + 2^62 + R, opened to parties 0 and 1: party 1 sends party 0 component 2
         // (party 2 vouches for it), party 2 sends party 1 component 0 (party 0 vouches).
-        let mask = match id {
-            0 => self.base.share(&[n], r_a.clone(), zeros.clone())?,
-            1 => self.base.share(&[n], zeros.clone(), r_b.clone())?,
-            _ => self.base.share(&[n], r_b.clone(), r_a.clone())?,
-        };
+        let mask = self.add(&self.component(0, &r_a, &r_a, &[n])?, &self.component(2, &r_b, &r_b, &[n])?)?;
         let flat = self.reshape(x, &[n])?;
         let masked = self.add(&flat, &mask)?;
         let masked = self.add_public(&masked, &RingTensor::new(vec![n], vec![1u64 << 62; n])?)?;
@@ -341,21 +320,8 @@ impl Protocol for Rep3Mal {
             None => zeros.clone(),
         };
         // [msb(c) = 0] as component 1 (parties 0 and 1), then its AND with msb(R).
-        let c_pos: Vec<u64> = match &missing {
-            Some(_) => {
-                let mut v = pack_bit(&c.iter().map(|w| !w).collect::<Vec<_>>(), n, 63);
-                if !n.is_multiple_of(64) {
-                    *v.last_mut().expect("n > 0") &= (1u64 << (n % 64)) - 1;
-                }
-                v
-            }
-            None => vec![0; words],
-        };
-        let c_pos = match id {
-            0 => RBits { cur: vec![0; words], next: c_pos },
-            1 => RBits { cur: c_pos, next: vec![0; words] },
-            _ => RBits { cur: vec![0; words], next: vec![0; words] },
-        };
+        let c_pos = pack_bits(&c.iter().map(|w| !w >> 63).collect::<Vec<_>>());
+        let c_pos = self.bits_component(1, &c_pos, &c_pos);
         let wrap_c = self.bits_and(&c_pos, &msb_r)?;
         // The three bits in arithmetic, one checked conversion.
         let all = self.bits_concat(&[&carry_f, &wrap_r, &wrap_c]);
@@ -369,11 +335,9 @@ impl Protocol for Rep3Mal {
         let public: Vec<u64> = c.iter().map(|v| (v >> f).wrapping_sub(1u64 << (62 - f))).collect();
         let public = self.component(1, &public, &public, &[n])?;
         let high = |v: &[u64]| v.iter().map(|w| w >> f).collect::<Vec<u64>>();
-        let r_high = match id {
-            0 => self.base.share(&[n], high(&r_a), zeros.clone())?,
-            1 => self.base.share(&[n], zeros.clone(), high(&r_b))?,
-            _ => self.base.share(&[n], high(&r_b), high(&r_a))?,
-        };
+        let (high_a, high_b) = (high(&r_a), high(&r_b));
+        let r_high = self
+            .add(&self.component(0, &high_a, &high_a, &[n])?, &self.component(2, &high_b, &high_b, &[n])?)?;
         let k = self.add(&wrap_r, &wrap_c)?;
         let k = self.scale(&k, 1u64 << (64 - f))?;
         let y = self.sub(&public, &r_high)?;
@@ -416,18 +380,7 @@ impl Protocol for Rep3Mal {
     /// Each component, XOR-shared alone, needs no communication, and their XOR is the share
     /// itself; the majority is one checked AND layer (`((s0^s2) & (s1^s2)) ^ s2`).
     fn a2b_operands(&mut self, x: &RShare) -> Result<(RBits, RBits)> {
-        let n = x.len();
-        let id = self.base.id;
-        let zeros = vec![0u64; n];
-        let comp = |j: usize| -> RBits {
-            if j == id {
-                RBits { cur: x.cur.data().to_vec(), next: zeros.clone() }
-            } else if j == (id + 1) % 3 {
-                RBits { cur: zeros.clone(), next: x.next.data().to_vec() }
-            } else {
-                RBits { cur: zeros.clone(), next: zeros.clone() }
-            }
-        };
+        let comp = |j: usize| self.bits_component(j, x.cur.data(), x.next.data());
         let (s0, s1, s2) = (comp(0), comp(1), comp(2));
         let u = self.bits_xor(&s0, &s2);
         let v = self.bits_xor(&s1, &s2);
