@@ -7,6 +7,7 @@
 //! saturated value, never an arbitrary one, and flags the elements where that value is not
 //! within the error target ([`Protocol::note_out_of_range`]).
 
+use crate::chebyshev::chebyshev_series;
 use crate::cmp::max_along;
 use crate::normalize::{log_between, reciprocal_in_range, reciprocal_positive};
 use crate::tensor_ops::{
@@ -133,8 +134,8 @@ fn exp_in_range<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<
     mul_trunc(p, &r, &r, f)
 }
 
-/// `e^x` for x in `[-2^halvings, 0]` (not checked: callers know their range), for softmax
-/// (after the row maximum, clamped at -16: 4 halvings) and erf (`-a^2` in [-25, 0]: 6).
+/// `e^x` for x in `[-2^halvings, 0]` (not checked: callers know their range), for erf (`-a^2`
+/// in [-25, 0]: 6 halvings; softmax uses [`exp_above_minus_16`]).
 ///
 /// Method: `e^x = (e^(x/2^h))^(2^h)`. Reading x's encoding at `h` more fractional bits gives
 /// `y = x/2^h` in [-1, 0] exactly; `e^y` is a degree-4 Taylor polynomial (its cubic and quartic
@@ -169,20 +170,33 @@ fn exp_nonpositive<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share, halving
     mul_trunc(p, &r, &r, wf + halvings)
 }
 
-/// One Chebyshev doubling step from a product of two polynomials: `2 prod - v` (odd degree,
-/// `T_2k+1 = 2 T_k T_k+1 - v`) or `2 prod - 1` (even degree, `T_2k = 2 T_k^2 - 1`; `minus_one`
-/// is -1 at the product's scale).
-fn chebyshev_double<P: Protocol>(
-    p: &mut P,
-    prod: &P::Share,
-    minus: Option<&P::Share>,
-    minus_one: &musket_ring::RingTensor,
-) -> Result<P::Share> {
-    let two = p.scale(prod, 2)?;
-    match minus {
-        Some(v) => p.sub(&two, v),
-        None => p.add_public(&two, minus_one),
-    }
+/// Chebyshev coefficients (T_0..T_10 on `v = w / 4 + 1`) of `e^w` on [-8, 0], fitted by least
+/// squares (`scripts/fit_series.py`): error below 9.2e-6.
+const EXP_HALF_SERIES: [f64; 11] = [
+    0.2070018538360261,
+    0.35750081080224005,
+    0.23525286641458026,
+    0.12224778029362508,
+    0.05187984662459929,
+    0.018487738658573023,
+    0.005658089459775721,
+    0.0015128820838069233,
+    0.00035917517880341,
+    7.519308928477331e-05,
+    1.4568762553439325e-05,
+];
+
+/// `e^z` for z in [-16, 0] (not checked: softmax clamps first), at `f` bits: `e^(z/2)` as a
+/// degree-10 Chebyshev series in `v = z/8 + 1` (z's encoding read at `f + 3` bits, plus one: no
+/// truncation), evaluated at `f + 2` bits, then one squaring. Error below 4e-5: the series'
+/// 9.2e-6 and its rounding (a few units of 2^-(f+2)), doubled by the squaring. Five truncated
+/// products in five rounds of products (the series' four and the squaring), where four halvings
+/// of a Taylor polynomial took six.
+fn exp_above_minus_16<P: Protocol>(p: &mut P, fp: FixedPoint, z: &P::Share) -> Result<P::Share> {
+    let f = fp.frac_bits();
+    let v = p.add_public(z, &filled(z.shape(), 1u64 << (f + 3)))?;
+    let half = chebyshev_series(p, FixedPoint::new(f + 2), &v, f + 3, &EXP_HALF_SERIES)?;
+    mul_trunc(p, &half, &half, f + 4)
 }
 
 /// Where [`sigmoid`] stops approximating: beyond it, `1/(1 + e^|x|)` is below 4.6e-5.
@@ -205,61 +219,6 @@ const SIGMOID_TAIL: [f64; 13] = [
     -7.242283784061002e-05,
     3.168539434463534e-05,
 ];
-
-/// `sum_k c_k T_k(v)` for `v` in [-1, 1] at scale `f`, for 5 to 13 coefficients (degree `d`
-/// from 4 to 12). The Chebyshev polynomials come from the doubling formulas
-/// `T_2k = 2 T_k^2 - 1`, `T_2k+1 = 2 T_k T_k+1 - v`; all are bounded by 1, so rounding stays
-/// small. Only the polynomials multiplied again (up to `T_ceil(d/2)`) are computed, truncated
-/// back to f bits, level by level; the higher ones enter the weighted sum as products of those
-/// (`2 c_k T_a T_b` at 3f bits, with their `-v` or `-1` in the linear part), so they are never
-/// formed on their own: the sum is one `dot_truncate` by 2f bits (`|T_k| <= 1` keeps every term
-/// below 2^(3f + 1)). Degree 12: 4 levels of products, 7 truncated products in all.
-fn chebyshev_series<P: Protocol>(p: &mut P, fp: FixedPoint, v: &P::Share, coefs: &[f64]) -> Result<P::Share> {
-    let d = coefs.len().wrapping_sub(1);
-    if !(4..=12).contains(&d) {
-        return Err(MpcError::Usage("chebyshev_series takes 5 to 13 coefficients".into()));
-    }
-    let shape = v.shape().to_vec();
-    let f = fp.frac_bits();
-    let one_f = filled(&shape, encode(fp, -1.0)?);
-    let half = d.div_ceil(2);
-    // t[k] = T_k at f bits for k <= half, computed a level at a time (k in (2^(l-1), 2^l]).
-    let mut t: Vec<P::Share> =
-        vec![p.add_public(&p.scale(v, 0)?, &filled(&shape, encode(fp, 1.0)?))?, v.clone()];
-    let mut lo = 2;
-    while lo <= half {
-        let hi = (2 * (lo - 1)).min(half);
-        let pairs: Vec<(&P::Share, &P::Share)> = (lo..=hi).map(|k| (&t[k / 2], &t[k - k / 2])).collect();
-        let prods = mul_trunc_many(p, &pairs, f)?;
-        for (k, prod) in (lo..=hi).zip(&prods) {
-            let next = chebyshev_double(p, prod, (k % 2 == 1).then_some(v), &one_f)?;
-            t.push(next);
-        }
-        lo = hi + 1;
-    }
-    // The weighted sum at 3f bits: c_k 2^f T_k for k <= half, and for k > half the products
-    // 2 c_k T_(k/2) T_(k - k/2) minus c_k (v 2^f or 2^(2f)).
-    let mut linear = p.scale(v, 0)?;
-    let mut constant = 0u64;
-    for (k, &c) in coefs.iter().enumerate().skip(1) {
-        let c = encode(fp, c)?;
-        if k <= half {
-            linear = p.add(&linear, &p.scale(&t[k], c.wrapping_mul(1u64 << f))?)?;
-        } else if k % 2 == 1 {
-            linear = p.sub(&linear, &p.scale(v, c.wrapping_mul(1u64 << f))?)?;
-        } else {
-            constant = constant.wrapping_sub(c.wrapping_mul(1u64 << (2 * f)));
-        }
-    }
-    let linear = p.add_public(&linear, &filled(&shape, constant))?;
-    let scaled: Vec<P::Share> = (half + 1..=d)
-        .map(|k| p.scale(&t[k / 2], encode(fp, coefs[k])?.wrapping_mul(2)))
-        .collect::<Result<_>>()?;
-    let pairs: Vec<(&P::Share, &P::Share)> =
-        (half + 1..=d).zip(&scaled).map(|(k, a)| (a, &t[k - k / 2])).collect();
-    let h = p.dot_truncate(&pairs, Some(&linear), 2 * f)?;
-    p.add_public(&h, &filled(&shape, encode(fp, coefs[0])?))
-}
 
 /// The logistic function `1/(1 + e^-x)` for any encodable x, absolute error below 2^-13:
 /// `t(|x|) = 1/(1 + e^|x|)` as a degree-12 Chebyshev series on `min(|x|, 10)` (beyond 10 the
@@ -288,7 +247,7 @@ pub fn sigmoid<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P
     let v = p.scale(&a, encode(fp, 2.0 / SIGMOID_EDGE)?)?;
     let v = p.truncate(&v, f)?;
     let v = p.add_public(&v, &filled(&shape, encode(fp, -1.0)?))?;
-    let t = chebyshev_series(p, fp, &v, &SIGMOID_TAIL)?;
+    let t = chebyshev_series(p, fp, &v, f, &SIGMOID_TAIL)?;
     // (1 - t) + [x<0] (2t - 1).
     let two_t = p.scale(&t, 2)?;
     let two_t_minus_one = p.add_public(&two_t, &filled(&shape, encode(fp, -1.0)?))?;
@@ -308,7 +267,8 @@ pub fn tanh<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P::S
 }
 
 /// Softmax along `axis`: subtract the maximum (exact, comparison tree), clamp at -16 (below,
-/// `e^z < 1.2e-7`, and the sum is at least 1), exp by four halvings, divide by the sum (in [1, n], normalised over that range only). Domain:
+/// `e^z < 1.2e-7`, and the sum is at least 1), exp ([`exp_above_minus_16`]), divide by the sum
+/// (in [1, n], normalised over that range only). Domain:
 /// any encodable input and any number of entries with `f + log2(n) < 60`. Absolute error
 /// below 2^-12 per output.
 pub fn softmax<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share, axis: usize) -> Result<P::Share> {
@@ -353,7 +313,7 @@ fn shifted_exp<P: Protocol>(
     // z <= 0; below -16, e^z is within 1.2e-7 of 0 (and of e^-16), and clamping keeps exp in
     // its range.
     let zc = clamp_below(p, fp, &z, -16.0)?;
-    let exp = exp_nonpositive(p, fp, &zc, 4)?;
+    let exp = exp_above_minus_16(p, fp, &zc)?;
     let sum = p.sum_axis(&exp, moved_shape.len() - 1)?;
     let n = *moved_shape.last().expect("rank >= 1");
     let sum_hi = (usize::BITS - n.leading_zeros()) as i32 + 1;
@@ -414,23 +374,25 @@ pub fn erf<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P::Sh
     p.sub(&r, &twice)
 }
 
-/// Where [`gelu`] stops approximating: beyond it, `x Phi(-|x|)` is below 1.6e-5.
-const GELU_EDGE: f64 = 4.5;
-/// Chebyshev coefficients (T_0..T_10 on `v = |x| / 2.25 - 1`) of `h(a) = a Phi(-a)` on
-/// [0, 4.5], fitted by least squares: error below 4.9e-5 (scripts: numpy's chebfit on 20001
-/// points).
+/// Where [`gelu`] stops approximating: beyond it, `x Phi(-|x|)` is below 1.27e-4. A power of
+/// two, so that `v = |x| / 2 - 1` needs no truncation (it is `|x|` read at one more bit).
+const GELU_EDGE: f64 = 4.0;
+/// Chebyshev coefficients (T_0..T_10 on `v = |x| / 2 - 1`) of `h(a) = a Phi(-a)` on [0, 4]
+/// (`scripts/fit_series.py`: close to minimax, with the value at 4 pinned to `h(4)/2`, so that
+/// the error beyond 4, where the clip holds the series at its edge value, is at most `h(4)/2`):
+/// method error below 6.6e-5 on the whole line.
 const GELU_TAIL: [f64; 11] = [
-    0.048394441351646465,
-    -0.05741765829184536,
-    -0.014540972180856749,
-    0.048355741260868494,
-    -0.03519136927080653,
-    0.010948991394154615,
-    0.0008747281126222136,
-    -0.0019925641213933503,
-    0.0005420080085112787,
-    8.247760674569298e-05,
-    -8.94976823806645e-05,
+    0.05237916725812554,
+    -0.056146517213931504,
+    -0.024557294843065472,
+    0.05145577881341039,
+    -0.029745214100432953,
+    0.005976827541308858,
+    0.0018734059543341745,
+    -0.0013212064658331556,
+    0.00014766870587848397,
+    9.820732274625835e-05,
+    -9.505804452958774e-05,
 ];
 
 /// Width of GELU's sign circuits: its input is below `2^31` in the ring
@@ -446,11 +408,13 @@ pub fn gelu_input_bound(frac_bits: u32) -> f64 {
 
 /// GELU, `x Phi(x)` (`x (1 + erf(x / sqrt 2)) / 2`, the exact form PyTorch exports), for
 /// `|x| < 2^(31 - f)` ([`gelu_input_bound`]; 32768 at 16 fractional bits), as
-/// `relu(x) - h(|x|)` with `h(a) = a Phi(-a)`: h is smooth, decays to 1.6e-5 at 4.5 and is a
-/// degree-10 Chebyshev series on [0, 4.5]; beyond, GELU is relu(x) to 1.6e-5.
+/// `relu(x) - h(|x|)` with `h(a) = a Phi(-a)`: h is smooth, decays to 1.27e-4 at 4 and is a
+/// degree-10 Chebyshev series on [0, 4] (three formed polynomials and one sum of products,
+/// `chebyshev_series`); beyond, GELU is relu(x) minus the series' value at 4 (`h(4)/2`), within
+/// 6.6e-5 of the exact value.
 ///
 /// Two 32-bit sign circuits, one after the other: `[x < 0]` gives `relu(x)` and `|x|` from one
-/// product (`x [x < 0]`, by [`Protocol::mul_bits`]), then `[|x| > 4.5]` clips `|x|`. The
+/// product (`x [x < 0]`, by [`Protocol::mul_bits`]), then `[|x| > 4]` clips `|x|`. The
 /// narrow circuits need the input bound, which the range audit checks and the secure range
 /// check's plan enforces (GELU's operand bound); outside it the result is meaningless, so a run
 /// with both checks switched off must keep its activations in range. The Chebyshev polynomials
@@ -460,27 +424,27 @@ pub fn gelu<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P::S
     relu_minus_tail(p, fp, x, &GELU_TAIL, "gelu")
 }
 
-/// Chebyshev coefficients (T_0..T_10 on `v = |x| / 2.25 - 1`) of
-/// `h(a) = a (1 - tanh(sqrt(2/pi) (a + 0.044715 a^3))) / 2` on [0, 4.5], fitted by least
-/// squares: error below 4.8e-5 (numpy's chebfit on 20001 points); `h(4.5) = 5.1e-6`.
+/// Chebyshev coefficients (T_0..T_10 on `v = |x| / 2 - 1`) of
+/// `h(a) = a (1 - tanh(sqrt(2/pi) (a + 0.044715 a^3))) / 2` on [0, 4], fitted as
+/// [`GELU_TAIL`] is: method error below 3.7e-5 on the whole line.
 const GELU_TANH_TAIL: [f64; 11] = [
-    0.04833155795533876,
-    -0.05750516241970521,
-    -0.014445491083622414,
-    0.04851461242097504,
-    -0.035254738356682254,
-    0.010831999216307968,
-    0.0009204075240790662,
-    -0.001943266441746115,
-    0.0005181339219552312,
-    6.866221912739303e-05,
-    -7.91413729210222e-05,
+    0.052296052629306936,
+    -0.05628642847380772,
+    -0.024511259438885706,
+    0.05164689830070622,
+    -0.02972550853814214,
+    0.005863052924658979,
+    0.0018611807406742735,
+    -0.001277086544561551,
+    0.00014805039500570555,
+    8.854437092832169e-05,
+    -6.702995198846176e-05,
 ];
 
 /// GELU in the tanh form that GPT-2 and `approximate = "tanh"` use,
 /// `x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2`, computed as [`gelu`] is: `relu(x) -
 /// h(|x|)` with `h(a) = a (1 - tanh(sqrt(2/pi) (a + 0.044715 a^3))) / 2` (the form is odd
-/// around relu as the exact one is), a degree-10 Chebyshev series on [0, 4.5]. Same domain
+/// around relu as the exact one is), a degree-10 Chebyshev series on [0, 4]. Same domain
 /// (`|x| < 2^(31 - f)`), cost and error bound (2^-12) as [`gelu`]; it differs from the exact
 /// GELU by up to 4.7e-4, which is why it is a function of its own.
 pub fn gelu_tanh<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P::Share> {
@@ -509,11 +473,9 @@ fn relu_minus_tail<P: Protocol>(
     let beyond = msb_within(p, &room, GELU_SIGN_BITS, what)?;
     let excess = p.mul_bits(&room, &beyond)?; // (L - a) [a > L] <= 0
     let a = p.add(&a, &excess)?; // min(|x|, L)
-                                 // v = a / (L / 2) - 1 in [-1, 1].
-    let v = p.scale(&a, encode(fp, 2.0 / GELU_EDGE)?)?;
-    let v = p.truncate(&v, f)?;
-    let v = p.add_public(&v, &filled(&shape, encode(fp, -1.0)?))?;
-    let h = chebyshev_series(p, fp, &v, tail)?;
+                                 // v = a / 2 - 1 in [-1, 1]: a's encoding read at f + 1 bits, minus one.
+    let v = p.add_public(&a, &filled(&shape, (1u64 << (f + 1)).wrapping_neg()))?;
+    let h = chebyshev_series(p, fp, &v, f + 1, tail)?;
     p.sub(&relu, &h)
 }
 

@@ -8,6 +8,7 @@
 //! it, and its maximum error against f64, which the tests check on both back ends.
 
 mod approx;
+mod chebyshev;
 mod cmp;
 mod layernorm;
 mod linear;

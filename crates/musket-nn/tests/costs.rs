@@ -71,16 +71,17 @@ fn pinned_function_costs() {
     // reciprocal: bit decomposition (7) + suffix AND over the 59 planes of |x| from bit 4 up
     // (6) + bit injection of 27 rows and the sign (1) + the two products with the sign (1) +
     // x*s (2) + two Newton steps (8) + y*s (2) = 27 rounds.
-    // softmax 10x10: max over 10 = 4 levels x 8 + clamp at -16 (8) + exp of the non-positive
-    // differences 12 (y^2, then y^3 and y^4, the sum's truncation, four squarings) + reciprocal
-    // of the sums normalised over [2^-1, 2^5) only (26) + product 2.
+    // softmax 10x10: max over 10 = 4 levels x 8 + clamp at -16 (8) + exp of the clamped
+    // differences 10 (e^(z/2) as a degree-10 Chebyshev series: T_2, T_4, T_5 and the sum of
+    // products, then one squaring) + reciprocal of the sums normalised over [2^-1, 2^5) only
+    // (26) + product 2.
     // gelu: a 32-bit sign circuit on x (6 rounds in 3PC, 5 in 2PC) and its product with x
-    // (`mul_bits`), then a 32-bit sign circuit on 4.5 - |x| and its product, then v (a
-    // truncation), the Chebyshev polynomials in four product rounds of which three end in a
-    // truncation (T_2..T_5), and the final truncation.
+    // (`mul_bits`), then a 32-bit sign circuit on 4 - |x| and its product, then (v = |x|/2 - 1
+    // needs no truncation) the Chebyshev series: T_2, T_4, T_5 each one truncated product,
+    // then the sum of products (3 pairs) with its truncation.
     // sigmoid: the same sign circuit over 3n and injection, one round of products for
-    // |clip(x)|, v (a truncation), the degree-12 Chebyshev series (four product rounds, three
-    // truncated, then the sum's truncation) and one product with the sign.
+    // |clip(x)|, v (a truncation), the degree-12 Chebyshev series (T_2, T_4, then T_5 and T_6
+    // in one round, then the sum's truncation) and one product with the sign.
     // 3PC: a product followed by its truncation is fused (`mul_truncate`, two rounds instead
     // of three), and products that are only summed before a truncation (the Chebyshev series'
     // upper half, exp's cubic and quartic terms) are never re-shared: `dot_truncate` opens
@@ -95,12 +96,12 @@ fn pinned_function_costs() {
         ("exp", Backend::ThreePc, 27, &[322992, 323024, 323064]),
         ("reciprocal", Backend::TwoPc, 27, &[320816, 320816]),
         ("reciprocal", Backend::ThreePc, 29, &[504000, 504000, 504064]),
-        ("softmax", Backend::TwoPc, 80, &[47040, 47040]),
-        ("softmax", Backend::ThreePc, 92, &[32784, 32824, 32984]),
-        ("gelu", Backend::TwoPc, 23, &[252288, 252288]),
-        ("gelu", Backend::ThreePc, 28, &[176016, 176024, 176072]),
-        ("sigmoid", Backend::TwoPc, 19, &[432488, 432488]),
-        ("sigmoid", Backend::ThreePc, 22, &[270728, 270744, 270752]),
+        ("softmax", Backend::TwoPc, 78, &[46240, 46240]),
+        ("softmax", Backend::ThreePc, 90, &[30912, 30952, 31112]),
+        ("gelu", Backend::TwoPc, 22, &[188288, 188288]),
+        ("gelu", Backend::ThreePc, 26, &[146000, 146000, 146072]),
+        ("sigmoid", Backend::TwoPc, 19, &[376488, 376488]),
+        ("sigmoid", Backend::ThreePc, 22, &[251400, 251408, 251424]),
     ];
     let mut wrong = Vec::new();
     for &(which, backend, rounds, bytes) in expected {
