@@ -93,23 +93,26 @@ pub(crate) fn chebyshev_series<P: Protocol>(
     let bits_of = |k: usize| if k == 1 { v_bits } else { f };
     let zero = p.scale(v, 0)?;
     let available = formed_for(d);
-    let forms: Vec<&Formed> =
-        available.iter().map(|k| FORMS.iter().find(|m| m.k == *k).expect("every formed degree has a form")).collect();
+    let forms: Vec<&Formed> = available
+        .iter()
+        .map(|k| FORMS.iter().find(|m| m.k == *k).expect("every formed degree has a form"))
+        .collect();
 
     // Weighted sum of available polynomials at `scale` bits (T_0 as the constant).
-    let weighted = |p: &mut P, t: &BTreeMap<usize, P::Share>, terms: &[(usize, f64)], scale: u32| -> Result<P::Share> {
-        let mut acc = zero.clone();
-        let mut constant = 0u64;
-        for &(j, w) in terms {
-            if j == 0 {
-                constant = constant.wrapping_add(encode_at(w, scale)?);
-            } else {
-                let term = p.scale(&t[&j], encode_at(w, scale - bits_of(j))?)?;
-                acc = p.add(&acc, &term)?;
+    let weighted =
+        |p: &mut P, t: &BTreeMap<usize, P::Share>, terms: &[(usize, f64)], scale: u32| -> Result<P::Share> {
+            let mut acc = zero.clone();
+            let mut constant = 0u64;
+            for &(j, w) in terms {
+                if j == 0 {
+                    constant = constant.wrapping_add(encode_at(w, scale)?);
+                } else {
+                    let term = p.scale(&t[&j], encode_at(w, scale - bits_of(j))?)?;
+                    acc = p.add(&acc, &term)?;
+                }
             }
-        }
-        p.add_public(&acc, &filled(&shape, constant))
-    };
+            p.add_public(&acc, &filled(&shape, constant))
+        };
 
     let mut t: BTreeMap<usize, P::Share> = BTreeMap::from([(1, v.clone())]);
     let mut level: BTreeMap<usize, usize> = BTreeMap::from([(0, 0), (1, 0)]);
@@ -135,7 +138,8 @@ pub(crate) fn chebyshev_series<P: Protocol>(
             let lefts: Vec<&P::Share> = group.iter().map(|g| &g.1).collect();
             let rights: Vec<&P::Share> = group.iter().map(|g| &g.2).collect();
             let extras: Vec<&P::Share> = group.iter().map(|g| &g.3).collect();
-            let (a, b, e) = (concat_shares(p, &lefts)?, concat_shares(p, &rights)?, concat_shares(p, &extras)?);
+            let (a, b, e) =
+                (concat_shares(p, &lefts)?, concat_shares(p, &rights)?, concat_shares(p, &extras)?);
             let out = p.dot_truncate(&[(&a, &b)], Some(&e), scale - f)?;
             let parts = split_share(p, &out, &vec![shape.clone(); group.len()])?;
             for (g, part) in group.iter().zip(parts) {
@@ -165,7 +169,8 @@ pub(crate) fn chebyshev_series<P: Protocol>(
         let (&x, _) = count.iter().max_by_key(|(k, n)| (**n, **k)).expect("products left");
         let mine: Vec<((usize, usize), f64)> =
             products.iter().filter(|((a, b), _)| *a == x || *b == x).map(|(k, w)| (*k, *w)).collect();
-        let terms: Vec<(usize, f64)> = mine.iter().map(|&((a, b), w)| (if a == x { b } else { a }, w)).collect();
+        let terms: Vec<(usize, f64)> =
+            mine.iter().map(|&((a, b), w)| (if a == x { b } else { a }, w)).collect();
         for (k, _) in &mine {
             products.remove(k);
         }

@@ -1,6 +1,6 @@
 //! Layer normalisation on shares, robust over the whole range a row's deviations can take.
 
-use crate::approx::{mul_trunc, EXTRA_BITS};
+use crate::approx::{mul_trunc, mul_trunc_many, EXTRA_BITS};
 use crate::normalize::{encode_at, normalize, power_series, series_at_three_quarters, Sign};
 use crate::tensor_ops::broadcast;
 use musket_core::{MpcError, Protocol, Result, Share};
@@ -11,16 +11,20 @@ use musket_ring::FixedPoint;
 ///
 /// Domain: every deviation from the row mean below `2^(31-f)` in magnitude (its square must fit
 /// the ring), any variance (no lower or upper limit), `n <= 2^16`. Error below
-/// `2^-10 (1 + |gamma|) + 2 ulp |gamma| / sqrt(var + eps)` (the second term is the rounding of
-/// the mean, amplified for rows of tiny variance).
+/// `2^-10 (1 + |gamma|) + |gamma| (2 ulp + |sum x| 2^-(f+13)) / sqrt(var + eps)
+/// + |gamma y| n 2^-2f / (var + eps)`, `y` the normalised value: the second term is the
+/// rounding of the mean (and of `1/n` in it), amplified for rows of tiny variance; the third the
+/// bias of the squares' truncation, which only long rows of tiny variance notice.
 ///
 /// Method: the normalisation is scale invariant, `d / sqrt(var + eps) = d sqrt(n) / sqrt(v)`
 /// with `v = sum d^2 + n eps`, so no division by `n` is needed. Each square is truncated by
 /// `t = ceil(log2 n)` bits, so the row sum of `n` of them cannot wrap; `v` (at `2f - t` bits)
 /// is located between powers of two over every bit it can have (one bit decomposition per row,
 /// cheap next to the row), `v 2^-(e+1)` in [0.5, 1) goes through the series of `u^-1/2`, and
-/// the factor `sqrt(n) 2^-(e+1)/2` is applied to `d` at 62 - f - log2(sqrt n) - 2 fractional
-/// bits, where `|d| sqrt(n) 2^-(e+1)/2 <= sqrt(n)` keeps the product in range. A variance of
+/// its product with the factor `sqrt(n) 2^-(e+1)/2` is formed per row (at two scales, as the
+/// factor spans about 31 powers of two) and applied to `d` at 62 - f - log2(sqrt n) - 2
+/// fractional bits, where `|d| sqrt(n) 2^-(e+1)/2 <= sqrt(n)` keeps the product in range:
+/// three products per element (the square, the normalisation, gamma). A variance of
 /// `2^30` (activations in the tens of thousands) or of `2^-20` is as accurate as one near 1.
 pub fn layer_norm<P: Protocol>(
     p: &mut P,
@@ -78,16 +82,30 @@ pub fn layer_norm<P: Protocol>(
     let vn = p.add(&vn, &half)?;
     let r = series_at_three_quarters(p, work, &vn, &power_series(-0.5))?; // at f + 4 bits
 
-    // g = sqrt(n) 2^-(e+1)/2 at g_scale bits; |d g| <= sqrt(n) (v >= d^2), so d g at f + g_scale
-    // bits stays below 2^60.
+    // g = sqrt(n) 2^-(e+1)/2, so that d g r is the normalised value. g r is formed per row, so
+    // that each element needs one product, d (g r), at g_scale bits: |d g| <= sqrt(n) (v >= d^2)
+    // and r <= sqrt 2, so d g r at f + g_scale bits stays below 2^61. g spans about 31 powers
+    // of two, too many for one product with r's f + 4 bits: the classes with g below
+    // split = 2^(hl - 3) are multiplied at g_scale bits (below 2^61.5 with r) and truncated by
+    // f + 4, those from split up at big_scale bits (at least 2^27 units, below 2^61 with r),
+    // truncated likewise and shifted back up, exactly.
     let half_log_n = (usize::BITS - n.leading_zeros()).div_ceil(2);
     let g_scale = 62 - f - half_log_n - 2;
     let sqrt_n = (n as f64).sqrt();
-    let g = nz.by_exponent(p, g_scale, 0.0, |e| sqrt_n * 2f64.powf(-(e + 1) as f64 / 2.0), 0.0, 0.0)?;
-    let g_wide = p.linear(&g, &|t| broadcast(&t.reshape(&keep)?, &shape))?;
-    let dg = mul_trunc(p, &d, &g_wide, g_scale)?; // at f bits
-    let r_wide = p.linear(&r, &|t| broadcast(&t.reshape(&keep)?, &shape))?;
-    let normed = mul_trunc(p, &dg, &r_wide, f + EXTRA_BITS)?;
+    let g_of = |e: i32| sqrt_n * 2f64.powf(-(e + 1) as f64 / 2.0);
+    let split = 2f64.powi(half_log_n as i32 - 3);
+    let r_bits = work.frac_bits();
+    let widest = (g_of(lo) * std::f64::consts::SQRT_2).log2().ceil() as u32;
+    let big_scale = 61 - r_bits - widest;
+    let g_small =
+        nz.by_exponent(p, g_scale, 0.0, |e| if g_of(e) < split { g_of(e) } else { 0.0 }, 0.0, 0.0)?;
+    let g_big =
+        nz.by_exponent(p, big_scale, 0.0, |e| if g_of(e) >= split { g_of(e) } else { 0.0 }, 0.0, 0.0)?;
+    let parts = mul_trunc_many(p, &[(&g_small, &r), (&g_big, &r)], r_bits)?;
+    let big = p.scale(&parts[1], 1u64 << (g_scale - big_scale))?;
+    let gr = p.add(&parts[0], &big)?;
+    let gr_wide = p.linear(&gr, &|t| broadcast(&t.reshape(&keep)?, &shape))?;
+    let normed = mul_trunc(p, &d, &gr_wide, g_scale)?; // at f bits
     let gamma_wide = p.linear(gamma, &|t| broadcast(&t.reshape(&lane)?, &shape))?;
     let scaled = mul_trunc(p, &normed, &gamma_wide, f)?;
     p.linear2(&scaled, beta, &|a, b| a.add(&broadcast(&b.reshape(&lane)?, &shape)?))

@@ -160,6 +160,26 @@ impl Builder {
             }
             _ => {}
         }
+        // A product by a scalar initializer (the dynamo exporter's attention scale) folds into
+        // the weights of the layer that produced the other operand, when it can (`fold.rs`).
+        if !folding && matches!(op, "Mul" | "Div") {
+            let secret_scalar = |r: &Ref| match r {
+                Ref::Const(t, false) if t.data.len() == 1 => Some((t.data[0], t.shape.len())),
+                _ => None,
+            };
+            let candidate = match (&a, &b) {
+                (Ref::Node(k), s) => {
+                    secret_scalar(s).map(|(c, rank)| (*k, if op == "Div" { 1.0 / c } else { c }, rank))
+                }
+                (s, Ref::Node(k)) if op == "Mul" => secret_scalar(s).map(|(c, rank)| (*k, c, rank)),
+                _ => None,
+            };
+            if let Some((k, c, rank)) = candidate {
+                if self.fold_scale_into_producer(k, c, rank) {
+                    return self.alias(n, Ref::Node(k));
+                }
+            }
+        }
         let ins = vec![self.secret(n, 0)?, self.secret(n, 1)?];
         let op = match op {
             "Add" => Op::Add,

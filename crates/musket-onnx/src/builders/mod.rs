@@ -6,6 +6,7 @@ mod cnn3d;
 mod consts;
 mod einsum;
 mod entry;
+mod fold;
 mod ids;
 mod indexing;
 mod lowered;
