@@ -388,3 +388,40 @@ fn tanh_gelu_becomes_one_gelu_tanh() {
     let g = import(&model(vec![gelu], vec![], value("x", &[1, 4]), "y")).unwrap();
     assert_eq!(g.nodes.iter().map(|n| &n.op).collect::<Vec<_>>(), vec![&Op::GeluTanh]);
 }
+
+/// The dynamo exporter's attention scale, `(x W + b)^T * s` with `s` a scalar initializer,
+/// folds into the layer's weights (no secret product remains, and the scalar is not a weight of
+/// its own); when the layer's output is also read elsewhere it stays a secret product.
+#[test]
+fn a_product_by_a_scalar_initializer_folds_into_the_layer_before_it() {
+    let mut transpose = node("Transpose", "t", &["h"], "ht");
+    let mut perm = AttributeProto::new();
+    perm.name = "perm".into();
+    perm.type_ = AttributeType::INTS.into();
+    perm.ints = vec![1, 0];
+    transpose.attribute.push(perm);
+    let inits = || {
+        vec![
+            tensor("w", &[2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),
+            tensor("b", &[3], vec![0.5, -1.0, 2.0]),
+            tensor("s", &[], vec![0.25]),
+        ]
+    };
+    let layer = || vec![node("MatMul", "mm", &["x", "w"], "p"), node("Add", "bias", &["p", "b"], "h")];
+    let mut nodes = layer();
+    nodes.extend([transpose.clone(), node("Mul", "scale", &["ht", "s"], "y")]);
+    let g = import(&model(nodes, inits(), value("x", &[1, 2]), "y")).unwrap();
+    assert!(g.nodes.iter().all(|n| n.op != Op::Mul), "{:?}", g.nodes);
+    assert_eq!(g.weights.len(), 2, "scaled weight and bias only: {:?}", g.weights);
+    assert_eq!(g.weights[0].1.data, vec![0.25, 0.5, 0.75, 1.0, 1.25, 1.5]);
+    assert_eq!(g.weights[1].1.data, vec![0.125, -0.25, 0.5]);
+
+    // The bias output also feeds the graph output's sum: no fold.
+    let mut nodes = layer();
+    nodes.extend([transpose, node("Mul", "scale", &["ht", "s"], "y0")]);
+    nodes.push(node("Transpose", "back", &["y0"], "y1"));
+    nodes.push(node("Add", "both", &["y1", "h"], "y"));
+    let g = import(&model(nodes, inits(), value("x", &[1, 2]), "y")).unwrap();
+    assert!(g.nodes.iter().any(|n| n.op == Op::Mul), "{:?}", g.nodes);
+    assert_eq!(g.weights.len(), 3);
+}

@@ -68,13 +68,13 @@ fn pinned_training_step_costs() {
     // in 3PC the products and their truncations are fused: 2 + 22 + 2 + 2 = 28, and one more
     // since every party now sends in both rounds of a truncation (the rotating helper), so it
     // no longer overlaps a neighbouring step. The MLP step is dominated by the loss's softmax
-    // (80 and 92 rounds on its own).
+    // (78 and 90 rounds on its own).
     // (case, backend, rounds, bytes sent per compute party, the 2PC dealer's included)
     let expected: &[(&str, Backend, u64, &[u64])] = &[
-        ("logistic", Backend::TwoPc, 24, &[62280, 61968]),
-        ("logistic", Backend::ThreePc, 29, &[29808, 29816, 29840]),
-        ("mlp", Backend::TwoPc, 99, &[313795, 312680]),
-        ("mlp", Backend::ThreePc, 117, &[278632, 278856, 278920]),
+        ("logistic", Backend::TwoPc, 24, &[56680, 56368]),
+        ("logistic", Backend::ThreePc, 29, &[27880, 27880, 27912]),
+        ("mlp", Backend::TwoPc, 97, &[311209, 310120]),
+        ("mlp", Backend::ThreePc, 115, &[272664, 272872, 272936]),
     ];
     let mut wrong = Vec::new();
     for &(case, backend, rounds, bytes) in expected {
