@@ -16,6 +16,9 @@ use musket_core::{MpcError, Protocol, Result, Share};
 use musket_ring::FixedPoint;
 use std::collections::BTreeMap;
 
+/// A polynomial to form: its degree, the product's two operands and the added terms.
+type Pending<S> = (usize, S, S, S);
+
 /// How a polynomial that is multiplied again is formed from lower ones with one product:
 /// `T_k = 2 T_left (sum of w T_j over right) + sum of w T_j over correction` (`T_0` = 1).
 struct Formed {
@@ -123,7 +126,7 @@ pub(crate) fn chebyshev_series<P: Protocol>(
     let depth = forms.iter().map(|m| level[&m.k]).max().unwrap_or(0);
     for l in 1..=depth {
         // One truncated product per formed polynomial of this level, batched by product scale.
-        let mut by_scale: BTreeMap<u32, Vec<(usize, P::Share, P::Share, P::Share)>> = BTreeMap::new();
+        let mut by_scale: BTreeMap<u32, Vec<Pending<P::Share>>> = BTreeMap::new();
         for m in forms.iter().filter(|m| level[&m.k] == l) {
             let right_bits = m.right.iter().map(|(j, _)| bits_of(*j)).max().unwrap_or(f);
             let g_bits = (f + v_bits - bits_of(m.left)).max(right_bits);

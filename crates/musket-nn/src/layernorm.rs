@@ -11,8 +11,8 @@ use musket_ring::FixedPoint;
 ///
 /// Domain: every deviation from the row mean below `2^(31-f)` in magnitude (its square must fit
 /// the ring), any variance (no lower or upper limit), `n <= 2^16`. Error below
-/// `2^-10 (1 + |gamma|) + |gamma| (2 ulp + |sum x| 2^-(f+13)) / sqrt(var + eps)
-/// + |gamma y| n 2^-2f / (var + eps)`, `y` the normalised value: the second term is the
+/// `2^-10 (1 + |gamma|) + |gamma| (2 ulp + |sum x| 2^-(f+13)) / sqrt(var + eps) +
+/// |gamma y| n 2^-2f / (var + eps)`, `y` the normalised value: the second term is the
 /// rounding of the mean (and of `1/n` in it), amplified for rows of tiny variance; the third the
 /// bias of the squares' truncation, which only long rows of tiny variance notice.
 ///
