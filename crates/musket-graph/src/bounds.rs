@@ -7,9 +7,10 @@
 //! its output, the next layer's operand, is checked in turn (an overflowed sum is a value of
 //! about 2^(63 - f) that fails that check, unless it lands within 2^(31 - f) of zero by chance:
 //! about one chance in 2^32 per element). Functions whose inputs may be anything (comparisons,
-//! softmax, sigmoid, the normalised functions) need no bound: they clamp or saturate, and
-//! flag their saturated elements themselves. GELU is the exception: its sign circuits are
-//! narrow (32 bits), so its input needs the product operands' bound.
+//! sigmoid, the normalised functions) need no bound: they clamp or saturate, and flag their
+//! saturated elements themselves. GELU and softmax are the exceptions: their sign circuits are
+//! narrow (32 and 42 bits), so GELU's input needs the product operands' bound and softmax's
+//! `2^(40 - f)`.
 
 use crate::ir::Op;
 
@@ -44,6 +45,8 @@ impl Op {
             Op::Tanh => vec![pow(61 - f)],
             // GELU's sign circuits are 32 bits wide.
             Op::Gelu | Op::GeluTanh => vec![Some(musket_nn::gelu_input_bound(frac_bits))],
+            // Softmax's tournament and clamp are 42 bits wide.
+            Op::Softmax { .. } => vec![Some(musket_nn::softmax_input_bound(frac_bits))],
             Op::AveragePool { .. } | Op::GlobalAveragePool | Op::ReduceMean { .. } => vec![mean],
             _ => Vec::new(),
         }
@@ -62,6 +65,8 @@ mod tests {
         assert_eq!(Op::MulConst(0.0).operand_bounds(16), vec![None]);
         assert_eq!(Op::Relu.operand_bounds(16), Vec::<Option<f64>>::new());
         assert_eq!(Op::Gelu.operand_bounds(16), vec![Some(32768.0)]);
+        let softmax = Op::Softmax { axis: -1, flatten: false, log: false };
+        assert_eq!(softmax.operand_bounds(16), vec![Some(2f64.powi(24))]);
         let gemm = Op::Gemm { trans_a: false, trans_b: true, alpha: 1.0, beta: 1.0 };
         assert_eq!(gemm.operand_bounds(16), vec![Some(32768.0), Some(32768.0), None]);
     }

@@ -191,7 +191,13 @@ pub(crate) fn eval_node<'v, P: Protocol>(
             } else {
                 (x.clone(), a)
             };
-            let y = if *log { nn::log_softmax(p, fp, &x2, a2)? } else { nn::softmax(p, fp, &x2, a2)? };
+            // The bounded forms: Softmax's operand bound (`bounds.rs`) is what makes their
+            // narrow circuits right.
+            let y = if *log {
+                nn::log_softmax_bounded(p, fp, &x2, a2)?
+            } else {
+                nn::softmax_bounded(p, fp, &x2, a2)?
+            };
             p.reshape(&y, &shape)?
         }
         Op::MaxPool { pool, same } => {

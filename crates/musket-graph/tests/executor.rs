@@ -303,3 +303,57 @@ fn a_gelu_input_beyond_its_bound_is_stopped_not_miscomputed() {
         "{f:?}"
     );
 }
+
+/// x [N, 64] -> MatMul W -> Softmax: softmax's 42-bit tournament and clamp need its input below
+/// 2^(40-f), which its operand bound makes the secure range check enforce on the product.
+fn softmax_graph(weight_scale: f64) -> Graph {
+    let mut g = graph_without_softmax(weight_scale);
+    g.nodes.truncate(1);
+    g.nodes.push(Node {
+        name: "softmax".into(),
+        op_type: "Softmax".into(),
+        op: Op::Softmax { axis: -1, flatten: false, log: false },
+        inputs: vec![2],
+        output: 3,
+    });
+    g.output = 3;
+    g
+}
+
+#[test]
+fn a_softmax_input_beyond_its_bound_is_stopped_not_miscomputed() {
+    let clean = Infer {
+        graph: &softmax_graph(0.1),
+        x: input(3, 1.0),
+        lengths: vec![3],
+        options: RunOptions { secure_range_check: true },
+    };
+    let reference = clean.run(&mut Plain).unwrap().output.unwrap();
+    // Inputs and weights within 2^15 (the product operands' bound), their products beyond
+    // 2^24 (about 2.5e7).
+    let hot = softmax_graph(60.0);
+    let x = input(3, 30000.0);
+    let overflow = Infer {
+        graph: &hot,
+        x: x.clone(),
+        lengths: vec![3],
+        options: RunOptions { secure_range_check: true },
+    };
+    for backend in [Backend::TwoPc, Backend::ThreePc] {
+        let (y, _) = output(run_local(backend, &clean, None).unwrap());
+        assert!(max_diff(&y, &reference) < 1e-3);
+        match run_local(backend, &overflow, None) {
+            Err(MpcError::OutOfRange { detail, .. }) => {
+                assert!(detail.contains("secure range check"), "{detail}")
+            }
+            other => panic!("{backend:?}: expected a range-check failure, got {:?}", other.map(|_| ())),
+        }
+    }
+    let mut audit = Audit::new();
+    run(&mut audit, &hot, FP, OWNERS, Some(&x), &x.shape, &mut |_, _, _| {}).unwrap();
+    let f = audit.findings();
+    assert!(
+        f.iter().any(|f| f.layer == "softmax" && f.what.contains("softmax: input outside its domain")),
+        "{f:?}"
+    );
+}

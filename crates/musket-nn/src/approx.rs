@@ -8,7 +8,7 @@
 //! within the error target ([`Protocol::note_out_of_range`]).
 
 use crate::chebyshev::chebyshev_series;
-use crate::cmp::max_along;
+use crate::cmp::{max_along, max_along_within};
 use crate::normalize::{log_between, reciprocal_in_range, reciprocal_positive};
 use crate::tensor_ops::{
     axis_to_last, broadcast, concat_shares, filled, last_to_axis, mul_many, split_share,
@@ -61,11 +61,22 @@ pub fn exp<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P::Sh
     exp_in_range(p, fp, &clamped)
 }
 
-/// `max(x, lo)`: one sign circuit and one product with the bit.
-fn clamp_below<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share, lo: f64) -> Result<P::Share> {
+/// `max(x, lo)`: one sign circuit and one product with the bit; the circuit is
+/// `narrow.0` bits wide when `x - lo` is known to lie within `2^(narrow.0 - 1)` in the ring
+/// (`narrow.1` names the caller to the range audit).
+fn clamp_below<P: Protocol>(
+    p: &mut P,
+    fp: FixedPoint,
+    x: &P::Share,
+    lo: f64,
+    narrow: Option<(u32, &str)>,
+) -> Result<P::Share> {
     let shape = x.shape().to_vec();
     let d = p.add_public(x, &filled(&shape, encode(fp, lo)?.wrapping_neg()))?; // x - lo
-    let bits = msb(p, &d)?; // [x < lo]
+    let bits = match narrow {
+        Some((width, what)) => msb_within(p, &d, width, what)?, // [x < lo]
+        None => msb(p, &d)?,
+    };
     let gap = p.neg(&d)?;
     let fix = p.mul_bits(&gap, &bits)?;
     p.add(x, &fix)
@@ -272,7 +283,43 @@ pub fn tanh<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P::S
 /// any encodable input and any number of entries with `f + log2(n) < 60`. Absolute error
 /// below 2^-12 per output.
 pub fn softmax<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share, axis: usize) -> Result<P::Share> {
-    let s = shifted_exp(p, fp, x, axis, "softmax")?;
+    softmax_with(p, fp, x, axis, false)
+}
+
+/// Width of the bounded softmax's sign circuits ([`softmax_bounded`]).
+const SOFTMAX_SIGN_BITS: u32 = 42;
+
+/// The largest magnitude (exclusive, in real units at `frac_bits` fractional bits) that
+/// [`softmax_bounded`] and [`log_softmax_bounded`] accept: `2^(40 - f)` (16.7 million at 16
+/// fractional bits, 4.2 million at 18), so that the difference of two entries, and an entry
+/// minus the row maximum plus 16, lie within `2^(41 - f)`: the range of 42-bit sign circuits.
+/// Additive attention masks, imported as -2^20, fit at every supported scale.
+pub fn softmax_input_bound(frac_bits: u32) -> f64 {
+    2f64.powi(40 - frac_bits as i32)
+}
+
+/// [`softmax`] for inputs below [`softmax_input_bound`] in magnitude, with its row maximum's
+/// tournament and its clamp on 42-bit sign circuits (115 AND gates each, against 181): what the
+/// graph executor runs, where the secure range check enforces the bound (Softmax's operand
+/// bound) and the range audit checks it. Outside the bound the result is meaningless. Same
+/// error bound.
+pub fn softmax_bounded<P: Protocol>(
+    p: &mut P,
+    fp: FixedPoint,
+    x: &P::Share,
+    axis: usize,
+) -> Result<P::Share> {
+    softmax_with(p, fp, x, axis, true)
+}
+
+fn softmax_with<P: Protocol>(
+    p: &mut P,
+    fp: FixedPoint,
+    x: &P::Share,
+    axis: usize,
+    narrow: bool,
+) -> Result<P::Share> {
+    let s = shifted_exp(p, fp, x, axis, "softmax", narrow)?;
     let r = reciprocal_positive(p, fp, &s.sum, -1, s.sum_hi)?;
     let (keep, mshape) = (s.keep.clone(), s.moved_shape.clone());
     let wide = p.linear(&r, &|t| broadcast(&t.reshape(&keep)?, &mshape))?;
@@ -299,6 +346,7 @@ fn shifted_exp<P: Protocol>(
     x: &P::Share,
     axis: usize,
     what: &str,
+    narrow: bool,
 ) -> Result<ShiftedExp<P::Share>> {
     let shape = x.shape().to_vec();
     if axis >= shape.len() {
@@ -308,11 +356,20 @@ fn shifted_exp<P: Protocol>(
     let moved_shape = moved.shape().to_vec();
     let mut keep = moved_shape.clone();
     *keep.last_mut().expect("rank >= 1") = 1;
-    let m = max_along(p, &moved, moved_shape.len() - 1)?;
+    if narrow {
+        // The declared domain (what the secure range check enforces), checked by the audit on
+        // the input itself: the circuits below only need the differences within twice it.
+        p.assume_within(x, 1u64 << (SOFTMAX_SIGN_BITS - 2), what)?;
+    }
+    let m = if narrow {
+        max_along_within(p, &moved, moved_shape.len() - 1, SOFTMAX_SIGN_BITS, what)?
+    } else {
+        max_along(p, &moved, moved_shape.len() - 1)?
+    };
     let z = p.linear2(&moved, &m, &|a, b| a.sub(&broadcast(&b.reshape(&keep)?, &moved_shape)?))?;
     // z <= 0; below -16, e^z is within 1.2e-7 of 0 (and of e^-16), and clamping keeps exp in
     // its range.
-    let zc = clamp_below(p, fp, &z, -16.0)?;
+    let zc = clamp_below(p, fp, &z, -16.0, narrow.then_some((SOFTMAX_SIGN_BITS, what)))?;
     let exp = exp_above_minus_16(p, fp, &zc)?;
     let sum = p.sum_axis(&exp, moved_shape.len() - 1)?;
     let n = *moved_shape.last().expect("rank >= 1");
@@ -483,7 +540,27 @@ fn relu_minus_tail<P: Protocol>(
 /// [1, n] only. Same domain as
 /// [`softmax`]; absolute error below 2^-11.
 pub fn log_softmax<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share, axis: usize) -> Result<P::Share> {
-    let s = shifted_exp(p, fp, x, axis, "log_softmax")?;
+    log_softmax_with(p, fp, x, axis, false)
+}
+
+/// [`log_softmax`] on the narrow circuits of [`softmax_bounded`], with its domain.
+pub fn log_softmax_bounded<P: Protocol>(
+    p: &mut P,
+    fp: FixedPoint,
+    x: &P::Share,
+    axis: usize,
+) -> Result<P::Share> {
+    log_softmax_with(p, fp, x, axis, true)
+}
+
+fn log_softmax_with<P: Protocol>(
+    p: &mut P,
+    fp: FixedPoint,
+    x: &P::Share,
+    axis: usize,
+    narrow: bool,
+) -> Result<P::Share> {
+    let s = shifted_exp(p, fp, x, axis, "log_softmax", narrow)?;
     let l = log_between(p, fp, &s.sum, -1, s.sum_hi)?;
     let (keep, mshape) = (s.keep.clone(), s.moved_shape.clone());
     let out = p.linear2(&s.z, &l, &|a, b| a.sub(&broadcast(&b.reshape(&keep)?, &mshape)?))?;

@@ -3,7 +3,7 @@
 //! ring, which holds for all encoded fixed-point values.
 
 use crate::tensor_ops::{axis_to_last, concat_shares, filled, last_to_axis, mul_many, split_share};
-use musket_core::{msb, Protocol, Result, Share};
+use musket_core::{msb, msb_within, Protocol, Result, Share};
 use musket_ring::{FixedPoint, RingTensor};
 
 fn one_minus<P: Protocol>(p: &P, b: &P::Share) -> Result<P::Share> {
@@ -162,6 +162,7 @@ fn tournament<P: Protocol>(
     p: &mut P,
     mut vals: P::Share,
     mut onehot: Option<P::Share>,
+    narrow: Option<(u32, &str)>,
 ) -> Result<(P::Share, Option<P::Share>)> {
     let rank = vals.shape().len();
     loop {
@@ -179,7 +180,10 @@ fn tournament<P: Protocol>(
         let (new_vals, new_onehot) = match &onehot {
             None => {
                 let a_minus_b = p.neg(&dv)?;
-                let c = msb(p, &a_minus_b)?;
+                let c = match narrow {
+                    Some((width, what)) => msb_within(p, &a_minus_b, width, what)?,
+                    None => msb(p, &a_minus_b)?,
+                };
                 let pick = p.mul_bits(&dv, &c)?;
                 (p.add(&a, &pick)?, None)
             }
@@ -256,7 +260,25 @@ fn tournament<P: Protocol>(
 pub fn max_along<P: Protocol>(p: &mut P, x: &P::Share, axis: usize) -> Result<P::Share> {
     let shape = x.shape().to_vec();
     let moved = p.linear(x, &|t| axis_to_last(t, axis))?;
-    let (best, _) = tournament(p, moved, None)?;
+    let (best, _) = tournament(p, moved, None, None)?;
+    let mut out_shape = shape.clone();
+    out_shape.remove(axis);
+    p.reshape(&best, &out_shape)
+}
+
+/// [`max_along`] for inputs whose pairwise differences are known to lie within `2^(width-1)`
+/// in the ring (the caller's domain, which it declares as an operand bound): narrow sign
+/// circuits ([`msb_within`], which names `what` to the range audit).
+pub(crate) fn max_along_within<P: Protocol>(
+    p: &mut P,
+    x: &P::Share,
+    axis: usize,
+    width: u32,
+    what: &str,
+) -> Result<P::Share> {
+    let shape = x.shape().to_vec();
+    let moved = p.linear(x, &|t| axis_to_last(t, axis))?;
+    let (best, _) = tournament(p, moved, None, Some((width, what)))?;
     let mut out_shape = shape.clone();
     out_shape.remove(axis);
     p.reshape(&best, &out_shape)
@@ -293,7 +315,7 @@ pub fn max_with_onehot_last<P: Protocol>(p: &mut P, x: &P::Share) -> Result<(P::
         crate::broadcast(&t.reshape(&s)?.scale(0), &oh_shape)
     })?;
     let oh = p.add_public(&zero, &RingTensor::new(oh_shape.clone(), eye)?)?;
-    let (best, onehot) = tournament(p, x.clone(), Some(oh))?;
+    let (best, onehot) = tournament(p, x.clone(), Some(oh), None)?;
     let onehot = p.reshape(&onehot.expect("tracked"), &moved_shape)?;
     let best = p.reshape(&best, &moved_shape[..moved_shape.len() - 1])?;
     Ok((best, onehot))

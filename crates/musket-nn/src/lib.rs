@@ -41,7 +41,8 @@ pub mod reference {
 }
 
 pub use approx::{
-    erf, exp, gelu, gelu_input_bound, gelu_tanh, log_softmax, sigmoid, softmax, tanh, EXP_DOMAIN,
+    erf, exp, gelu, gelu_input_bound, gelu_tanh, log_softmax, log_softmax_bounded, sigmoid, softmax,
+    softmax_bounded, softmax_input_bound, tanh, EXP_DOMAIN,
 };
 pub use cmp::{
     abs, argmax_index, argmax_onehot, clip, eq, ge, gt, le, leaky_relu, lt, max_along, max_with_onehot_last,

@@ -33,6 +33,8 @@ impl Job for Unary {
             "sigmoid" => sigmoid(p, FP, &x)?,
             "tanh" => tanh(p, FP, &x)?,
             "softmax" => softmax(p, FP, &x, 1)?,
+            "softmax_bounded" => softmax_bounded(p, FP, &x, 1)?,
+            "log_softmax_bounded" => log_softmax_bounded(p, FP, &x, 1)?,
             "max_along" => max_along(p, &x, 1)?,
             "min_along" => min_along(p, &x, 1)?,
             "argmax_index" => {
@@ -239,6 +241,42 @@ fn sigmoid_and_tanh() {
     check("sigmoid", &x, vec![n], |i| 1.0 / (1.0 + (-x[i]).exp()), |_| 2f64.powi(-13));
     let x: Vec<f64> = x.iter().map(|v| v / 2.0).map(round).collect();
     check("tanh", &x, vec![n], |i| x[i].tanh(), |_| 2f64.powi(-12));
+}
+
+/// The bounded forms (42-bit circuits) over their whole domain, |x| < 2^(40-f): rows at both
+/// ends of it (spreads up to twice the bound), the -2^20 of an imported mask, equal entries.
+#[test]
+fn bounded_softmax_over_its_whole_domain() {
+    let edge = softmax_input_bound(FP.frac_bits()) - FP.ulp();
+    let mut rows: Vec<Vec<f64>> = vec![vec![0.0; 10], vec![edge; 10], vec![-edge; 10]];
+    rows.push(samples(-4.0, 4.0, 7, 6));
+    rows.push(vec![edge, -edge, edge - 1.0, 0.0, -edge, 5.0, edge - 0.5, -1e6, 3.0, edge]);
+    rows.push(vec![-edge, -edge + 2.0, -edge + 20.0, -edge, -edge + 1.0, -edge, 0.0, -5e6, -edge, -edge]);
+    rows.push(vec![2.0, -(2f64.powi(20)) + 1.5, 1.0, -(2f64.powi(20)), 0.0, 3.0, -2.0, 2.5, 1.0, 0.5]);
+    let x: Vec<f64> = rows.iter().flatten().map(|&v| round(v)).collect();
+    let shifted = |r: &[f64]| {
+        let m = r.iter().copied().fold(f64::MIN, f64::max);
+        let s: f64 = r.iter().map(|v| (v - m).exp()).sum();
+        (m, s)
+    };
+    let rows: Vec<Vec<f64>> = x.chunks(10).map(|r| r.to_vec()).collect();
+    let want: Vec<f64> = rows
+        .iter()
+        .flat_map(|r| {
+            let (m, s) = shifted(r);
+            r.iter().map(move |v| (v - m).exp() / s).collect::<Vec<_>>()
+        })
+        .collect();
+    let want_log: Vec<f64> = rows
+        .iter()
+        .flat_map(|r| {
+            let (m, s) = shifted(r);
+            r.iter().map(move |v| v - m - s.ln()).collect::<Vec<_>>()
+        })
+        .collect();
+    check("softmax_bounded", &x, vec![rows.len(), 10], |i| want[i], |_| 2f64.powi(-12));
+    // Log-softmax: its terms below -16 are z - ln(sum), exact up to the sum's log.
+    check("log_softmax_bounded", &x, vec![rows.len(), 10], |i| want_log[i], |_| 2f64.powi(-11));
 }
 
 #[test]
