@@ -419,9 +419,7 @@ fn run_function<P: Protocol>(
         Func::Erf => nn::erf(p, fp, &xs)?,
         Func::Gelu => nn::gelu(p, fp, &xs)?,
         Func::Softmax => nn::softmax(p, fp, &xs, 1)?,
-        Func::MaxPool2x2 => {
-            nn::max_pool2d(p, &xs, &nn::Pool2d { kernel: [2, 2], stride: [2, 2], pads: [0; 4] })?
-        }
+        Func::MaxPool2x2 => nn::max_pool2d(p, &xs, &nn::Pool2d::new([2, 2], [2, 2], [0; 4]))?,
     };
     // A malicious-secure back end's verification of the operation is part of its cost.
     p.verify()?;

@@ -149,38 +149,21 @@ fn conv(
 }
 
 fn pool(x: &FloatTensor, p: &Pool2d, max: bool, include_pad: bool) -> Result<FloatTensor, String> {
-    let [n, c, h, w] = x.shape[..].try_into().map_err(|_| "pooling input must be 4-D")?;
-    let ([kh, kw], [sh, sw], [pt, pl, pb, pr]) = (p.kernel, p.stride, p.pads);
-    if h + pt + pb < kh || w + pl + pr < kw {
-        return Err("pooling window larger than the input".into());
-    }
-    let (oh, ow) = ((h + pt + pb - kh) / sh + 1, (w + pl + pr - kw) / sw + 1);
-    let mut out = Vec::with_capacity(n * c * oh * ow);
-    for b in 0..n * c {
-        for i in 0..oh {
-            for j in 0..ow {
-                let (mut best, mut sum, mut count) = (f64::MIN, 0.0, 0usize);
-                for ki in 0..kh {
-                    for kj in 0..kw {
-                        let (y, xx) =
-                            ((i * sh + ki) as isize - pt as isize, (j * sw + kj) as isize - pl as isize);
-                        if y >= 0 && xx >= 0 && (y as usize) < h && (xx as usize) < w {
-                            let v = x.data[(b * h + y as usize) * w + xx as usize];
-                            best = best.max(v);
-                            sum += v;
-                            count += 1;
-                        }
-                    }
-                }
-                out.push(if max {
-                    best
-                } else {
-                    sum / if include_pad { kh * kw } else { count.max(1) } as f64
-                });
+    // The windows of the secure pooling (`musket_nn::pool_windows`): one geometry for both.
+    let (shape, idx) = musket_nn::pool_windows(&x.shape, p).map_err(|e| e.to_string())?;
+    let k = shape[4];
+    let out = idx
+        .chunks(k.max(1))
+        .map(|window| {
+            let taps: Vec<f64> = window.iter().flatten().map(|&i| x.data[i]).collect();
+            if max {
+                taps.iter().copied().fold(f64::MIN, f64::max)
+            } else {
+                taps.iter().sum::<f64>() / if include_pad { k } else { taps.len().max(1) } as f64
             }
-        }
-    }
-    Ok(FloatTensor { shape: vec![n, c, oh, ow], data: out })
+        })
+        .collect();
+    Ok(FloatTensor { shape: shape[..4].to_vec(), data: out })
 }
 
 /// Evaluates `graph` on `input` in f64 (the model owner's weights must be present). With

@@ -493,7 +493,7 @@ fn batched_matmul<P: Protocol>(
 pub fn resolve_pool(pool: &nn::Pool2d, same: Option<bool>, shape: &[usize]) -> nn::Pool2d {
     match (same, shape) {
         (Some(upper), [_, _, h, w]) => {
-            nn::Pool2d { pads: same_pads([*h, *w], pool.kernel, pool.stride, [1, 1], upper), ..*pool }
+            nn::Pool2d { pads: same_pads([*h, *w], pool.kernel, pool.stride, pool.dilation, upper), ..*pool }
         }
         _ => *pool,
     }

@@ -89,11 +89,8 @@ impl Op {
                 let x = get(0)?;
                 let [n, c, h, w] = <[usize; 4]>::try_from(x).map_err(|_| "pooling input must be 4-D")?;
                 let p = resolve_pool(pool, *same, x);
-                let ([kh, kw], [sh, sw], [pt, pl, pb, pr]) = (p.kernel, p.stride, p.pads);
-                if h + pt + pb < kh || w + pl + pr < kw {
-                    return Err("pooling window larger than the input".into());
-                }
-                vec![n, c, (h + pt + pb - kh) / sh + 1, (w + pl + pr - kw) / sw + 1]
+                let [oh, ow] = p.output_hw(h, w).ok_or("pooling window larger than the input")?;
+                vec![n, c, oh, ow]
             }
             Op::Lookup { offset, indices_shape, depth } => {
                 let (hot, table) = (get(0)?, get(1)?);

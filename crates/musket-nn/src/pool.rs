@@ -7,12 +7,45 @@ use musket_ring::{FixedPoint, RingTensor};
 /// Window geometry of a 2-D pooling layer (output size rounds down, as ONNX's default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Pool2d {
-    /// Window height and width.
+    /// Window height and width (taps).
     pub kernel: [usize; 2],
     /// Step between windows.
     pub stride: [usize; 2],
     /// Zero-based padding: top, left, bottom, right.
     pub pads: [usize; 4],
+    /// Spacing between a window's taps (ONNX's `dilations`; 1: contiguous).
+    #[serde(default = "contiguous")]
+    pub dilation: [usize; 2],
+}
+
+fn contiguous() -> [usize; 2] {
+    [1, 1]
+}
+
+impl Pool2d {
+    /// Contiguous windows (no dilation).
+    pub fn new(kernel: [usize; 2], stride: [usize; 2], pads: [usize; 4]) -> Self {
+        Pool2d { kernel, stride, pads, dilation: contiguous() }
+    }
+
+    /// The extent a window covers along each axis: `(kernel - 1) dilation + 1`.
+    pub fn span(&self) -> [usize; 2] {
+        [0, 1].map(|d| (self.kernel[d].max(1) - 1).saturating_mul(self.dilation[d]).saturating_add(1))
+    }
+
+    /// Output height and width on an `h x w` input; `None` when a window (with the padding)
+    /// does not fit or a size is zero. The one definition of the geometry: the secure and the
+    /// f64 pooling gather by [`pool_windows`], and shape inference uses this.
+    pub fn output_hw(&self, h: usize, w: usize) -> Option<[usize; 2]> {
+        let [pt, pl, pb, pr] = self.pads;
+        let padded = [h.checked_add(pt)?.checked_add(pb)?, w.checked_add(pl)?.checked_add(pr)?];
+        let span = self.span();
+        if self.kernel.contains(&0) || self.stride.contains(&0) || self.dilation.contains(&0) {
+            return None;
+        }
+        let out = |d: usize| padded[d].checked_sub(span[d]).map(|r| r / self.stride[d] + 1);
+        Some([out(0)?, out(1)?])
+    }
 }
 
 /// Value given to padded positions of max-pool windows: below every encodable value (those are
@@ -29,12 +62,11 @@ pub fn pool_windows(shape: &[usize], pool: &Pool2d) -> Result<(Vec<usize>, Vec<O
     };
     let [kh, kw] = pool.kernel;
     let [sh, sw] = pool.stride;
-    let [pt, pl, pb, pr] = pool.pads;
-    if kh == 0 || kw == 0 || sh == 0 || sw == 0 || h + pt + pb < kh || w + pl + pr < kw {
+    let [dh, dw] = pool.dilation;
+    let [pt, pl, _, _] = pool.pads;
+    let Some([oh, ow]) = pool.output_hw(h, w) else {
         return Err(MpcError::Usage(format!("pooling window {pool:?} does not fit input {shape:?}")));
-    }
-    let oh = (h + pt + pb - kh) / sh + 1;
-    let ow = (w + pl + pr - kw) / sw + 1;
+    };
     let total = [n, c, oh, ow, kh, kw].iter().try_fold(1usize, |a, &d| a.checked_mul(d));
     if total.is_none_or(|t| t > crate::linear::MAX_LAYER_ELEMENTS) {
         return Err(MpcError::Usage(format!("pooling window {pool:?} on {shape:?} is too large")));
@@ -45,8 +77,10 @@ pub fn pool_windows(shape: &[usize], pool: &Pool2d) -> Result<(Vec<usize>, Vec<O
             for j in 0..ow {
                 for ki in 0..kh {
                     for kj in 0..kw {
-                        let (y, x) =
-                            ((i * sh + ki) as isize - pt as isize, (j * sw + kj) as isize - pl as isize);
+                        let (y, x) = (
+                            (i * sh + ki * dh) as isize - pt as isize,
+                            (j * sw + kj * dw) as isize - pl as isize,
+                        );
                         idx.push(
                             (y >= 0 && x >= 0 && (y as usize) < h && (x as usize) < w)
                                 .then(|| (b * h + y as usize) * w + x as usize),

@@ -31,7 +31,7 @@ impl Job for Measure {
         let before = p.stats();
         match self.which {
             "relu" => drop(relu(p, &x)?),
-            "maxpool" => drop(max_pool2d(p, &x, &Pool2d { kernel: [2, 2], stride: [2, 2], pads: [0; 4] })?),
+            "maxpool" => drop(max_pool2d(p, &x, &Pool2d::new([2, 2], [2, 2], [0; 4]))?),
             "exp" => drop(exp(p, FP, &x)?),
             "reciprocal" => drop(reciprocal(p, FP, &x)?),
             "softmax" => drop(softmax(p, FP, &x, 1)?),

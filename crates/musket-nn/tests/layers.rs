@@ -23,9 +23,11 @@ fn close(name: &str, what: &str, got: &[f64], want: &[f64], tol: f64) {
 // ---------- f64 references ----------
 
 fn pool_ref(x: &[f64], [n, c, h, w]: [usize; 4], pl: &Pool2d, f: impl Fn(&[f64], usize) -> f64) -> Vec<f64> {
+    // The taps are `dilation` apart (written out here, independently of `Pool2d::span`).
+    let [dh, dw] = pl.dilation;
     let (oh, ow) = (
-        (h + pl.pads[0] + pl.pads[2] - pl.kernel[0]) / pl.stride[0] + 1,
-        (w + pl.pads[1] + pl.pads[3] - pl.kernel[1]) / pl.stride[1] + 1,
+        (h + pl.pads[0] + pl.pads[2] - ((pl.kernel[0] - 1) * dh + 1)) / pl.stride[0] + 1,
+        (w + pl.pads[1] + pl.pads[3] - ((pl.kernel[1] - 1) * dw + 1)) / pl.stride[1] + 1,
     );
     let mut out = vec![];
     for b in 0..n * c {
@@ -35,8 +37,8 @@ fn pool_ref(x: &[f64], [n, c, h, w]: [usize; 4], pl: &Pool2d, f: impl Fn(&[f64],
                 for ki in 0..pl.kernel[0] {
                     for kj in 0..pl.kernel[1] {
                         let (y, xx) = (
-                            (i * pl.stride[0] + ki) as isize - pl.pads[0] as isize,
-                            (j * pl.stride[1] + kj) as isize - pl.pads[1] as isize,
+                            (i * pl.stride[0] + ki * dh) as isize - pl.pads[0] as isize,
+                            (j * pl.stride[1] + kj * dw) as isize - pl.pads[1] as isize,
                         );
                         if y >= 0 && xx >= 0 && (y as usize) < h && (xx as usize) < w {
                             vals.push(x[(b * h + y as usize) * w + xx as usize]);
@@ -119,7 +121,7 @@ impl Job for Pools {
 }
 
 #[test]
-fn pooling_matches_f64_with_ties_and_all_negative_windows() {
+fn pooling_matches_f64_with_ties_all_negative_windows_and_dilation() {
     let shape = [2, 3, 6, 6];
     let mut x = rnd(2 * 3 * 36, -5.0, 5.0, 1);
     // Channel 1 of batch 0: all negative; channel 2: a constant (ties everywhere).
@@ -130,9 +132,12 @@ fn pooling_matches_f64_with_ties_and_all_negative_windows() {
         *v = 1.25;
     }
     let pools = vec![
-        Pool2d { kernel: [2, 2], stride: [2, 2], pads: [0; 4] },
-        Pool2d { kernel: [3, 3], stride: [1, 1], pads: [1, 1, 1, 1] },
-        Pool2d { kernel: [3, 3], stride: [2, 2], pads: [0, 0, 1, 1] },
+        Pool2d::new([2, 2], [2, 2], [0; 4]),
+        Pool2d::new([3, 3], [1, 1], [1, 1, 1, 1]),
+        Pool2d::new([3, 3], [2, 2], [0, 0, 1, 1]),
+        // Dilated (ONNX's `dilations`): taps 2 apart, windows that reach into the padding.
+        Pool2d { dilation: [2, 2], ..Pool2d::new([2, 2], [1, 1], [1, 1, 1, 1]) },
+        Pool2d { dilation: [1, 3], ..Pool2d::new([3, 2], [2, 1], [0, 2, 1, 0]) },
     ];
     let job = Pools { x: x.clone(), shape, pools: pools.clone() };
     for (name, outs) in everywhere(&job) {

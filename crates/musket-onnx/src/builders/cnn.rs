@@ -97,7 +97,9 @@ impl Builder {
             return Err(self.invalid(n, "missing kernel_shape"));
         }
         let (pads, same) = self.pads(n, one_d)?;
-        Ok((Pool2d { kernel, stride: self.spatial(n, "strides", [1, 1], one_d)?, pads }, same))
+        let stride = self.spatial(n, "strides", [1, 1], one_d)?;
+        let dilation = self.spatial(n, "dilations", [1, 1], one_d)?;
+        Ok((Pool2d { kernel, stride, pads, dilation }, same))
     }
 
     /// ceil_mode = 1: windows that start inside the input (or its begin padding) but run past
@@ -123,7 +125,7 @@ impl Builder {
             return Err(self.unsupported(n, "ceil_mode = 1 with auto_pad"));
         }
         for (d, size) in [h, w].into_iter().enumerate() {
-            let (k, s, pb, pe) = (pool.kernel[d], pool.stride[d], pool.pads[d], pool.pads[d + 2]);
+            let (k, s, pb, pe) = (pool.span()[d], pool.stride[d], pool.pads[d], pool.pads[d + 2]);
             let span = size + pb + pe;
             if span < k {
                 return Ok(pool);

@@ -167,22 +167,20 @@ impl Builder {
         if attr_i(n, "ceil_mode", 0) != 0 {
             return Err(self.unsupported(n, "ceil_mode = 1 in 3-D"));
         }
-        if attr_ints(n, "dilations").is_some_and(|v| v.iter().any(|&x| x != 1)) {
-            return Err(self.unsupported(n, "dilated pooling"));
-        }
+        let dilation = self.triple(n, "dilations", 3, 1)?;
         if n.output.get(1).is_some_and(|s| !s.is_empty()) {
             return Err(self.unsupported(n, "the indices output"));
         }
         if pads[0] != 0 || pads[3] != 0 {
             return Err(self.unsupported(n, "3-D pooling with padding along the depth"));
         }
-        if kernel.contains(&0) || stride.contains(&0) {
-            return Err(self.invalid(n, "zero kernel or stride"));
+        if kernel.contains(&0) || stride.contains(&0) || dilation.contains(&0) {
+            return Err(self.invalid(n, "zero kernel, stride or dilation"));
         }
         let (Some(od), Some(oh), Some(ow)) = (
-            out_len(d, 0, kernel[0], stride[0], 1),
-            out_len(h, pads[1] + pads[4], kernel[1], stride[1], 1),
-            out_len(w, pads[2] + pads[5], kernel[2], stride[2], 1),
+            out_len(d, 0, kernel[0], stride[0], dilation[0]),
+            out_len(h, pads[1] + pads[4], kernel[1], stride[1], dilation[1]),
+            out_len(w, pads[2] + pads[5], kernel[2], stride[2], dilation[2]),
         ) else {
             return Err(self.invalid(n, "the kernel is larger than the padded input"));
         };
@@ -197,7 +195,7 @@ impl Builder {
             for i in 0..nb {
                 for o in 0..od {
                     for ch in 0..c {
-                        let v = o * stride[0] + z;
+                        let v = o * stride[0] + z * dilation[0];
                         indices.extend((0..plane).map(|p| ((i * c + ch) * d + v) * plane + p));
                     }
                 }
@@ -210,6 +208,7 @@ impl Builder {
             kernel: [kernel[1], kernel[2]],
             stride: [stride[1], stride[2]],
             pads: [pads[1], pads[2], pads[4], pads[5]],
+            dilation: [dilation[1], dilation[2]],
         };
         let (op2, reduce) = if n.op_type == "MaxPool" {
             (Op::MaxPool { pool, same: None }, Op::ReduceMax { axes: vec![0], keepdims: false, min: false })

@@ -406,9 +406,6 @@ impl Builder {
                 if attr_i(n, "ceil_mode", 0) != 0 {
                     pool = self.ceil_mode_pads(n, pool, same)?;
                 }
-                if attr_ints(n, "dilations").is_some_and(|d| d.iter().any(|&v| v != 1)) {
-                    return Err(self.unsupported(n, "dilated pooling"));
-                }
                 let op = if n.op_type == "MaxPool" {
                     if n.output.get(1).is_some_and(|s| !s.is_empty()) {
                         return Err(self.unsupported(n, "the indices output"));

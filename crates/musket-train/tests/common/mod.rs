@@ -90,10 +90,7 @@ pub fn cnn(r: &mut impl Rng, batch: usize, side: usize, stride: usize, classes: 
                 vec![0, 1, 2],
             ),
             (Op::Relu, vec![5]),
-            (
-                Op::MaxPool { pool: Pool2d { kernel: [2, 2], stride: [2, 2], pads: [0; 4] }, same: None },
-                vec![6],
-            ),
+            (Op::MaxPool { pool: Pool2d::new([2, 2], [2, 2], [0; 4]), same: None }, vec![6]),
             (Op::Flatten(1), vec![7]),
             (gemm(), vec![8, 3, 4]),
         ],
@@ -117,7 +114,7 @@ pub fn assorted(r: &mut impl Rng, batch: usize) -> Graph {
             (Op::Tanh, vec![6]),   // 7
             (
                 Op::AveragePool {
-                    pool: Pool2d { kernel: [2, 2], stride: [1, 1], pads: [1, 1, 0, 0] },
+                    pool: Pool2d::new([2, 2], [1, 1], [1, 1, 0, 0]),
                     same: None,
                     count_include_pad: false,
                 },
