@@ -13,7 +13,7 @@ matches onnxruntime (crates/musket-cli/tests/exports.rs).
 
 Requirements (PyPI): torch, torchvision, onnx, onnxruntime, onnxscript, transformers, numpy,
 tensorflow-cpu, tf2onnx.
-Run from the repository root:  python3 scripts/make_exports.py [--only conv1d|conv3d|einsum|keras-mha]
+Run from the repository root:  python3 scripts/make_exports.py [--only conv1d|conv3d|deconv1d|einsum|keras-mha]
 Writes examples/exports/ and examples/exports/manifest.json (`--only NAME`: that model's
 fixtures alone, keeping the manifest's other entries).
 """
@@ -103,6 +103,21 @@ class Conv1dNet(nn.Module):
                                nn.AvgPool1d(2))
         self.head = nn.Linear(8, 5)
         trained_looking_batch_norms(self)
+
+    def forward(self, x):
+        return self.head(self.f(x).mean(2))
+
+
+class Deconv1dNet(nn.Module):
+    """A 1-D encoder-decoder as in audio models: a strided 1-D convolution, a transposed 1-D
+    convolution that upsamples it back, a dilated 1-D max pooling, a classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.f = nn.Sequential(nn.Conv1d(4, 8, 4, stride=2, padding=1), nn.ReLU(),
+                               nn.ConvTranspose1d(8, 6, 4, stride=2, padding=1, output_padding=1), nn.ReLU(),
+                               nn.MaxPool1d(3, stride=1, dilation=2))
+        self.head = nn.Linear(6, 5)
 
     def forward(self, x):
         return self.head(self.f(x).mean(2))
@@ -286,6 +301,7 @@ def export_keras(name, model, shape, manifest, rng):
 
 
 SEPARATE = {"conv1d": (lambda: Conv1dNet(), "signal", 1), "conv3d": (lambda: Conv3dNet(), "volume", 2),
+            "deconv1d": (lambda: Deconv1dNet(), "signal", 4),
             "einsum": (lambda: EinsumAttention(), "sequence", 3)}
 
 

@@ -246,7 +246,7 @@ impl Builder {
         }
     }
 
-    /// ConvTranspose (2-D) with a constant kernel.
+    /// ConvTranspose (1-D or 2-D) with a constant kernel; 1-D runs as 2-D of height 1.
     pub(super) fn conv_transpose(&mut self, n: &NodeProto) -> Result<(), ImportError> {
         let x = self.get(n, 0)?;
         let shape = self.static_shape(&x)?.ok_or_else(|| {
@@ -256,18 +256,31 @@ impl Builder {
             Ref::Const(t, _) => t,
             _ => return Err(self.unsupported(n, "a kernel computed from secret values")),
         };
+        let one_d = shape.len() == 3 && w.shape.len() == 3;
+        let (shape, w) = if one_d {
+            let height_one = |s: &[usize]| vec![s[0], s[1], 1, s[2]];
+            (height_one(&shape), FloatTensor { shape: height_one(&w.shape), data: w.data })
+        } else {
+            (shape, w)
+        };
         let ([_, c, h, wd], [wc, og, kh, kw]) = (
-            <[usize; 4]>::try_from(shape.as_slice()).map_err(|_| self.unsupported(n, "other than 2-D"))?,
-            <[usize; 4]>::try_from(w.shape.as_slice()).map_err(|_| self.unsupported(n, "other than 2-D"))?,
+            <[usize; 4]>::try_from(shape.as_slice())
+                .map_err(|_| self.unsupported(n, "other than 1-D and 2-D"))?,
+            <[usize; 4]>::try_from(w.shape.as_slice())
+                .map_err(|_| self.unsupported(n, "other than 1-D and 2-D"))?,
         );
         let g = usize::try_from(attr_i(n, "group", 1))
             .ok()
             .filter(|&g| g > 0 && c % g == 0 && wc == c)
             .ok_or_else(|| self.invalid(n, "bad group or kernel channels"))?;
+        // Per spatial axis (1-D: the height's is the default).
         let two = |name: &str, d: usize| -> Result<[usize; 2], ImportError> {
             match attr_ints(n, name) {
                 None => Ok([d, d]),
-                Some(v) if v.len() == 2 && v.iter().all(|&x| x >= 0) => Ok([v[0] as usize, v[1] as usize]),
+                Some(v) if v.len() == 2 && !one_d && v.iter().all(|&x| x >= 0) => {
+                    Ok([v[0] as usize, v[1] as usize])
+                }
+                Some(v) if v.len() == 1 && one_d && v[0] >= 0 => Ok([d, v[0] as usize]),
                 Some(v) => Err(self.unsupported(n, &format!("{name} = {v:?}"))),
             }
         };
@@ -290,6 +303,7 @@ impl Builder {
                 (total / 2, total - total / 2)
             }
         };
+        let out_shape = out_shape.map(|v| if one_d { [vec![1], v].concat() } else { v });
         if let Some(os) = out_shape.as_ref().filter(|v| v.len() >= 2) {
             let os = &os[os.len() - 2..];
             for d in 0..2 {
@@ -305,10 +319,14 @@ impl Builder {
             }
         } else if auto.is_empty() || auto == "NOTSET" {
             if let Some(p) = attr_ints(n, "pads") {
-                if p.len() != 4 || p.iter().any(|&v| v < 0) {
+                if p.len() != if one_d { 2 } else { 4 } || p.iter().any(|&v| v < 0) {
                     return Err(self.unsupported(n, &format!("pads = {p:?}")));
                 }
-                pads = [p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize];
+                pads = if one_d {
+                    [0, p[0] as usize, 0, p[1] as usize]
+                } else {
+                    [p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize]
+                };
             }
         } else if auto != "VALID" {
             return Err(self.unsupported(n, &format!("auto_pad = {auto}")));
@@ -319,6 +337,10 @@ impl Builder {
         }
         // Zero insertion and full padding along H and W.
         let mut cur = self.secret(n, 0)?;
+        if one_d {
+            let as_2d = Op::Reshape(shape.iter().map(|&d| d as i64).collect());
+            cur = self.sub_node(n, "as_2d", as_2d, vec![cur])?;
+        }
         for d in 0..2 {
             let rows = stride[d] * (inp[d] - 1) + 1 + 2 * (span(d) - 1) + opad[d];
             let mut m = vec![0.0; rows * inp[d]];
@@ -358,6 +380,11 @@ impl Builder {
         let conv = self.sub_node(n, "conv", Op::Conv { geometry, same: None }, ins)?;
         let starts = vec![pads[0] as i64, pads[1] as i64];
         let ends = vec![(pads[0] + out[0]) as i64, (pads[1] + out[1]) as i64];
-        self.emit(n, Op::Slice { starts, ends, axes: vec![2, 3], steps: Vec::new() }, vec![conv])
+        let crop = Op::Slice { starts, ends, axes: vec![2, 3], steps: Vec::new() };
+        if one_d {
+            let y = self.sub_node(n, "crop", crop, vec![conv])?;
+            return self.emit(n, Op::Reshape(vec![shape[0] as i64, (og * g) as i64, out[1] as i64]), vec![y]);
+        }
+        self.emit(n, crop, vec![conv])
     }
 }
