@@ -13,7 +13,7 @@ matches onnxruntime (crates/musket-cli/tests/exports.rs).
 
 Requirements (PyPI): torch, torchvision, onnx, onnxruntime, onnxscript, transformers, numpy,
 tensorflow-cpu, tf2onnx.
-Run from the repository root:  python3 scripts/make_exports.py [--only conv1d|conv3d|deconv1d|einsum|keras-mha]
+Run from the repository root:  python3 scripts/make_exports.py [--only conv1d|conv3d|deconv1d|pool3d|einsum|keras-mha]
 Writes examples/exports/ and examples/exports/manifest.json (`--only NAME`: that model's
 fixtures alone, keeping the manifest's other entries).
 """
@@ -106,6 +106,23 @@ class Conv1dNet(nn.Module):
 
     def forward(self, x):
         return self.head(self.f(x).mean(2))
+
+
+class Pool3dNet(nn.Module):
+    """3-D pooling as volume and video networks use it: max pooling padded along every axis
+    (the depth included) with ceil_mode, average pooling padded with count_include_pad off and
+    (along the depth only) on."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv3d(2, 4, 3, padding=1)
+        self.f = nn.Sequential(nn.ReLU(), nn.MaxPool3d(3, stride=2, padding=1, ceil_mode=True),
+                               nn.AvgPool3d(3, stride=2, padding=1, count_include_pad=False),
+                               nn.AvgPool3d((3, 1, 1), stride=1, padding=(1, 0, 0)))
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.head(self.f(self.conv(x)).mean((2, 3, 4)))
 
 
 class Deconv1dNet(nn.Module):
@@ -301,7 +318,7 @@ def export_keras(name, model, shape, manifest, rng):
 
 
 SEPARATE = {"conv1d": (lambda: Conv1dNet(), "signal", 1), "conv3d": (lambda: Conv3dNet(), "volume", 2),
-            "deconv1d": (lambda: Deconv1dNet(), "signal", 4),
+            "deconv1d": (lambda: Deconv1dNet(), "signal", 4), "pool3d": (lambda: Pool3dNet(), "volume", 5),
             "einsum": (lambda: EinsumAttention(), "sequence", 3)}
 
 

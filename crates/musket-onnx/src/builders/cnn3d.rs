@@ -4,9 +4,13 @@
 //! - convolution: `X'[n D' + d, c kd + z] = x[n, c, d sd + z dd - pd]` (zero outside the
 //!   volume), a 2-D convolution of `X'` with the weight read as `[M, (C/g) kd, kh, kw]` (its
 //!   natural layout, so the groups stay contiguous), then `[N, D', M, H', W']` transposed;
-//! - pooling: `X'[z, n D' + d, c] = x[n, c, d sd + z]`, the 2-D pooling of every depth slice
-//!   of a window, then the maximum or mean over `z` (the 2-D windows are the same in every
-//!   slice, so the mean of 2-D averages is the 3-D average).
+//! - pooling: `X'[z, n D' + d, c] = x[n, c, d sd + z dd - pd]`, the 2-D pooling of every depth
+//!   slice of a window, then the maximum or mean over `z` (the 2-D windows are the same in
+//!   every slice, so the mean of 2-D averages is the 3-D average). A depth tap outside the
+//!   volume (padding, or ceil_mode's overhang) is, for max-pooling, another tap of the same
+//!   window (the maximum is unchanged) and, for average pooling, a zero; without
+//!   count_include_pad the sum over `z` is then divided by the window's real depth taps (a
+//!   public diagonal matrix along the depth, one truncation).
 //!
 //! The gather is exact and costs nothing; the 2-D op works on `kd` times the input, as an
 //! im2col along depth would.
@@ -164,56 +168,99 @@ impl Builder {
         let kernel = self.triple(n, "kernel_shape", 3, 0)?;
         let stride = self.triple(n, "strides", 3, 1)?;
         let pads = self.pads6(n)?;
-        if attr_i(n, "ceil_mode", 0) != 0 {
-            return Err(self.unsupported(n, "ceil_mode = 1 in 3-D"));
-        }
         let dilation = self.triple(n, "dilations", 3, 1)?;
+        let ceil = attr_i(n, "ceil_mode", 0) != 0;
+        let is_max = n.op_type == "MaxPool";
+        let count_include_pad = attr_i(n, "count_include_pad", 0) != 0;
         if n.output.get(1).is_some_and(|s| !s.is_empty()) {
             return Err(self.unsupported(n, "the indices output"));
-        }
-        if pads[0] != 0 || pads[3] != 0 {
-            return Err(self.unsupported(n, "3-D pooling with padding along the depth"));
         }
         if kernel.contains(&0) || stride.contains(&0) || dilation.contains(&0) {
             return Err(self.invalid(n, "zero kernel, stride or dilation"));
         }
-        let (Some(od), Some(oh), Some(ow)) = (
-            out_len(d, 0, kernel[0], stride[0], dilation[0]),
-            out_len(h, pads[1] + pads[4], kernel[1], stride[1], dilation[1]),
-            out_len(w, pads[2] + pads[5], kernel[2], stride[2], dilation[2]),
-        ) else {
-            return Err(self.invalid(n, "the kernel is larger than the padded input"));
+        // Per axis: the output length and the extra end padding ceil_mode adds (its windows
+        // must start inside the input or the begin padding, as ONNX's rule).
+        let geometry = |a: usize, size: usize| -> Result<(usize, usize), ImportError> {
+            let (pb, pe) = (pads[a], pads[a + 3]);
+            let span = (kernel[a] - 1) * dilation[a] + 1;
+            let padded = size + pb + pe;
+            let room = padded
+                .checked_sub(span)
+                .ok_or_else(|| self.invalid(n, "the kernel is larger than the padded input"))?;
+            let mut out = if ceil { room.div_ceil(stride[a]) + 1 } else { room / stride[a] + 1 };
+            if ceil && (out - 1) * stride[a] >= size + pb {
+                out -= 1;
+            }
+            let extra = ((out - 1) * stride[a] + span).saturating_sub(padded);
+            if extra > 0 && ((count_include_pad && !is_max) || pe + extra >= span) {
+                return Err(self
+                    .unsupported(n, "ceil_mode = 1 with count_include_pad = 1 or a window of padding only"));
+            }
+            Ok((out, extra))
         };
+        let ((od, _), (_, extra_h), (_, extra_w)) = (geometry(0, d)?, geometry(1, h)?, geometry(2, w)?);
+        // Depth taps: `o sd + z dd - pd`; outside the volume (padding, or ceil_mode's overhang) a
+        // max-pool takes a tap of the same window again (the maximum is unchanged) and an
+        // average-pool a zero, the mean then divided by the window's real depth taps.
+        let tap =
+            |o: usize, z: usize| (o * stride[0] + z * dilation[0]).checked_sub(pads[0]).filter(|&v| v < d);
+        let mut real = vec![0usize; od];
+        for (o, r) in real.iter_mut().enumerate() {
+            *r = (0..kernel[0]).filter(|&z| tap(o, z).is_some()).count();
+            if *r == 0 {
+                return Err(self.unsupported(n, "a window of padding only"));
+            }
+        }
         // Not empty, so every partial product below is at most `count`.
         let too_large = || self.unsupported(n, "an empty 3-D input, or one this large");
         let plane = checked_product(&[h, w]).ok_or_else(too_large)?;
         let count = checked_product(&[kernel[0], nb, od, c, plane])
             .filter(|&t| (1..=MAX_GATHER).contains(&t))
             .ok_or_else(too_large)?;
+        let zero_at = checked_product(&[nb, c, d, plane]).ok_or_else(too_large)?; // the zero source
         let mut indices = Vec::with_capacity(count);
         for z in 0..kernel[0] {
             for i in 0..nb {
                 for o in 0..od {
+                    let first_real =
+                        (0..kernel[0]).find_map(|z| tap(o, z)).expect("every window has a real tap");
                     for ch in 0..c {
-                        let v = o * stride[0] + z * dilation[0];
-                        indices.extend((0..plane).map(|p| ((i * c + ch) * d + v) * plane + p));
+                        match (tap(o, z), is_max) {
+                            (Some(_), _) | (None, true) => {
+                                let v = tap(o, z).unwrap_or(first_real);
+                                indices.extend((0..plane).map(|p| ((i * c + ch) * d + v) * plane + p));
+                            }
+                            (None, false) => indices.extend(std::iter::repeat_n(zero_at, plane)),
+                        }
                     }
                 }
             }
         }
-        let x = self.secret(n, 0)?;
+        let padded_depth = real.iter().any(|&r| r < kernel[0]);
+        let mut ins = vec![self.secret(n, 0)?];
+        if padded_depth && !is_max {
+            ins.push(self.zero_source(n));
+        }
         let windows = Op::Take { indices, shape: vec![kernel[0] * nb * od, c, h, w] };
-        let x2 = self.sub_node(n, "depth_windows", windows, vec![x])?;
+        let x2 = self.sub_node(n, "depth_windows", windows, ins)?;
         let pool = Pool2d {
             kernel: [kernel[1], kernel[2]],
             stride: [stride[1], stride[2]],
-            pads: [pads[1], pads[2], pads[4], pads[5]],
+            pads: [pads[1], pads[2], pads[4] + extra_h, pads[5] + extra_w],
             dilation: [dilation[1], dilation[2]],
         };
-        let (op2, reduce) = if n.op_type == "MaxPool" {
+        let [oh, ow] = pool
+            .output_hw(h, w)
+            .ok_or_else(|| self.invalid(n, "the kernel is larger than the padded input"))?;
+        let divide_by_real = padded_depth && !is_max && !count_include_pad;
+        let (op2, reduce) = if is_max {
             (Op::MaxPool { pool, same: None }, Op::ReduceMax { axes: vec![0], keepdims: false, min: false })
+        } else if divide_by_real {
+            (
+                Op::AveragePool { pool, same: None, count_include_pad },
+                Op::ReduceSum { axes: vec![0], keepdims: false },
+            )
         } else {
-            let count_include_pad = attr_i(n, "count_include_pad", 0) != 0;
             (
                 Op::AveragePool { pool, same: None, count_include_pad },
                 Op::ReduceMean { axes: vec![0], keepdims: false },
@@ -224,7 +271,16 @@ impl Builder {
         let y = self.sub_node(n, "by_slice", by_slice, vec![y])?;
         let y = self.sub_node(n, "over_depth", reduce, vec![y])?;
         let split = Op::Reshape(vec![nb as i64, od as i64, c as i64, oh as i64, ow as i64]);
-        let y = self.sub_node(n, "split_depth", split, vec![y])?;
+        let mut y = self.sub_node(n, "split_depth", split, vec![y])?;
+        if divide_by_real {
+            // The sum over the window's real depth taps, divided by their number (public).
+            let mut m = vec![0.0; od * od];
+            for (o, &r) in real.iter().enumerate() {
+                m[o * od + o] = 1.0 / r as f64;
+            }
+            let matrix = FloatTensor { shape: vec![od, od], data: m };
+            y = self.sub_node(n, "by_real_taps", Op::AxisMap { axis: 1, matrix }, vec![y])?;
+        }
         self.emit(n, Op::Transpose(vec![0, 2, 1, 3, 4]), vec![y])
     }
 }
