@@ -97,9 +97,11 @@ impl<'a> Loader<'a> {
             Some(i) => i,
             None => {
                 let shape = self.shape(batch);
-                let g = self
-                    .model
-                    .import(&musket_onnx::ImportOptions { input_shape: Some(&shape), output: None })?;
+                let g = self.model.import(&musket_onnx::ImportOptions {
+                    input_shape: Some(&shape),
+                    output: None,
+                    training: false,
+                })?;
                 self.graphs.push((batch, g));
                 self.graphs.len() - 1
             }

@@ -284,7 +284,11 @@ fn reference_check(
 
 /// The model imported for the whole data set at once (for evaluating accuracy).
 fn import_full(prepared: &Prepared, data: &FloatTensor) -> Result<Graph> {
-    Ok(prepared.model.import(&ImportOptions { input_shape: Some(&data.shape), output: None })?)
+    Ok(prepared.model.import(&ImportOptions {
+        input_shape: Some(&data.shape),
+        output: None,
+        training: true,
+    })?)
 }
 
 fn print_text(r: &Report) {

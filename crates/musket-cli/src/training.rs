@@ -141,7 +141,7 @@ pub fn prepare(
         }
         let shape = [&[len][..], row_shape].concat();
         let graph = model
-            .import(&ImportOptions { input_shape: Some(&shape), output: None })
+            .import(&ImportOptions { input_shape: Some(&shape), output: None, training: true })
             .with_context(|| format!("importing the model for batches of {len}"))?;
         let trainable: Vec<bool> = graph
             .weights

@@ -40,7 +40,7 @@ fn test_accuracy(model: &std::path::Path, task: &str) -> f64 {
     let read = |f: &str| musket_cli::npy::read(std::path::Path::new(&path(task, f)), 1 << 30).unwrap();
     let (x, y) = (read("test_data.npy"), read("test_labels.npy"));
     let m = Model::read(model, 1 << 30).unwrap();
-    let g = m.import(&ImportOptions { input_shape: Some(&x.shape), output: None }).unwrap();
+    let g = m.import(&ImportOptions { input_shape: Some(&x.shape), output: None, training: false }).unwrap();
     let out = eval_f64(&g, &x).unwrap().output;
     let k = out.shape[1];
     let hits = (0..x.shape[0])

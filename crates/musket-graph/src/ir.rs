@@ -448,6 +448,7 @@ fn op_bounds(op: &Op) -> Result<(), String> {
         Op::MaxPool { pool, .. } | Op::AveragePool { pool, .. } => {
             positive(&pool.kernel, "kernel")?;
             positive(&pool.stride, "strides")?;
+            positive(&pool.dilation, "dilations")?;
             small(&pool.pads, "pads")?;
             // ONNX requires pads smaller than the kernel: a window of padding alone would have
             // no value (max-pool's padding would win).

@@ -76,7 +76,10 @@ fn express(
 /// `dot_truncate` at `2f + v_bits` bits (`|T_k| <= 1` keeps every term far below 2^62).
 /// Degree 10: four rounds of products (three formed polynomials, then the sum); degree 12:
 /// four as well, with four formed. Rounding: a few units of `2^-f` per formed polynomial,
-/// weighted by the coefficients.
+/// weighted by the coefficients, and the weights of the sum's products rounded at `f` or
+/// `v_bits` fractional bits. Refused (a usage error, never a wrapped sum) when
+/// `2f + v_bits > 61`: softmax's exponential (a series at `f + 2` bits with `v` at `f + 3`)
+/// works up to 18 fractional bits, sigmoid and GELU up to 20.
 pub(crate) fn chebyshev_series<P: Protocol>(
     p: &mut P,
     fp: FixedPoint,
@@ -91,6 +94,13 @@ pub(crate) fn chebyshev_series<P: Protocol>(
     }
     if !(f..=f + 4).contains(&v_bits) {
         return Err(MpcError::Usage(format!("chebyshev_series: v at {v_bits} bits (f = {f})")));
+    }
+    // The sum is taken at 2f + v_bits bits and reaches the sum of the coefficients' magnitudes
+    // (below 1 for every table here): it must stay below the truncation's 2^62.
+    if 2 * f + v_bits > 61 {
+        return Err(MpcError::Usage(format!(
+            "chebyshev_series at {f} fractional bits (v at {v_bits}): its sum would exceed the ring"
+        )));
     }
     let shape = v.shape().to_vec();
     let bits_of = |k: usize| if k == 1 { v_bits } else { f };

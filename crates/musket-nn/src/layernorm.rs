@@ -87,8 +87,9 @@ pub fn layer_norm<P: Protocol>(
     // and r <= sqrt 2, so d g r at f + g_scale bits stays below 2^61. g spans about 31 powers
     // of two, too many for one product with r's f + 4 bits: the classes with g below
     // split = 2^(hl - 3) are multiplied at g_scale bits (below 2^61.5 with r) and truncated by
-    // f + 4, those from split up at big_scale bits (at least 2^27 units, below 2^61 with r),
-    // truncated likewise and shifted back up, exactly.
+    // f + 4, those from split up at big_scale bits (at least 2^(54 + hl - 2f) units: 2^19 at
+    // f = 18 and n = 2, a relative 2^-19; below 2^61 with r), truncated likewise and shifted
+    // back up, exactly.
     let half_log_n = (usize::BITS - n.leading_zeros()).div_ceil(2);
     let g_scale = 62 - f - half_log_n - 2;
     let sqrt_n = (n as f64).sqrt();

@@ -75,6 +75,7 @@ pub fn pool_windows(shape: &[usize], pool: &Pool2d) -> Result<(Vec<usize>, Vec<O
     for b in 0..n * c {
         for i in 0..oh {
             for j in 0..ow {
+                let start = idx.len();
                 for ki in 0..kh {
                     for kj in 0..kw {
                         let (y, x) = (
@@ -86,6 +87,12 @@ pub fn pool_windows(shape: &[usize], pool: &Pool2d) -> Result<(Vec<usize>, Vec<O
                                 .then(|| (b * h + y as usize) * w + x as usize),
                         );
                     }
+                }
+                // Dilated taps can skip over the input: a window of padding alone has no value.
+                if idx[start..].iter().all(Option::is_none) {
+                    return Err(MpcError::Usage(format!(
+                        "pooling window {pool:?} on {shape:?} covers padding only"
+                    )));
                 }
             }
         }

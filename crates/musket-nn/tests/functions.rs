@@ -469,3 +469,26 @@ fn division_by_values_of_every_size_and_sign() {
         }
     }
 }
+
+/// Above 18 fractional bits the exponential's Chebyshev sum would pass 2^62: softmax refuses
+/// rather than wrap (its stated scales are 14 to 18); at 18 it is still right.
+#[test]
+fn softmax_beyond_its_scales_is_refused_not_wrapped() {
+    let row = [0.5, -1.0, 2.0, 0.0];
+    for (bits, ok) in [(18, true), (19, false)] {
+        let fp = FixedPoint::new(bits);
+        let mut p = musket_core::Plain;
+        let x = share_fixed(&mut p, fp, 0, Some(&row[..]), &[1, 4]).unwrap();
+        match softmax(&mut p, fp, &x, 1) {
+            Ok(y) => {
+                assert!(ok, "{bits} bits: expected a refusal");
+                let got = reveal_fixed(&mut p, fp, &y).unwrap();
+                let s: f64 = row.iter().map(|v| (v - 2.0f64).exp()).sum();
+                for (g, v) in got.iter().zip(row) {
+                    assert!((g - (v - 2.0f64).exp() / s).abs() < 2f64.powi(-12), "{bits} bits: {got:?}");
+                }
+            }
+            Err(e) => assert!(!ok && matches!(e, MpcError::Usage(_)), "{bits} bits: {e}"),
+        }
+    }
+}

@@ -391,3 +391,13 @@ fn layer_norm_matches_f64_over_the_whole_range() {
         }
     }
 }
+
+/// Dilated taps can step over the whole input: such a window (here taps at padded positions 0
+/// and 3 of a padded length-4 row) has no value, and pooling refuses it.
+#[test]
+fn a_pooling_window_of_padding_only_is_refused() {
+    let pool = Pool2d { dilation: [1, 3], ..Pool2d::new([1, 2], [1, 1], [0, 1, 0, 1]) };
+    let err = pool_windows(&[1, 1, 1, 2], &pool).unwrap_err();
+    assert!(err.to_string().contains("padding only"), "{err}");
+    assert!(pool_windows(&[1, 1, 1, 3], &pool).is_ok());
+}

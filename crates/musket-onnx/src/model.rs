@@ -25,6 +25,10 @@ pub struct ImportOptions<'a> {
     pub input_shape: Option<&'a [usize]>,
     /// The output to compute, by name; `None` takes the model's first output.
     pub output: Option<&'a str>,
+    /// Import for training: every initializer that is an operand stays a weight under its own
+    /// name (so the trained values can be written back), so products by a scalar initializer
+    /// are not folded into the preceding layer's weights.
+    pub training: bool,
 }
 
 impl Model {

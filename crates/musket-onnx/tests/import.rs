@@ -1,7 +1,7 @@
 //! Importer behaviour on models built here: unsupported ops, oversized tensors, folding.
 
 use musket_graph::Op;
-use musket_onnx::{import, ImportError};
+use musket_onnx::{import, ImportError, ImportOptions, Model};
 use onnx_protobuf::{
     attribute_proto::AttributeType, tensor_proto::DataType, type_proto, AttributeProto, GraphProto, Message,
     ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
@@ -410,8 +410,15 @@ fn a_product_by_a_scalar_initializer_folds_into_the_layer_before_it() {
     let layer = || vec![node("MatMul", "mm", &["x", "w"], "p"), node("Add", "bias", &["p", "b"], "h")];
     let mut nodes = layer();
     nodes.extend([transpose.clone(), node("Mul", "scale", &["ht", "s"], "y")]);
-    let g = import(&model(nodes, inits(), value("x", &[1, 2]), "y")).unwrap();
+    let bytes = model(nodes, inits(), value("x", &[1, 2]), "y");
+    let g = import(&bytes).unwrap();
     assert!(g.nodes.iter().all(|n| n.op != Op::Mul), "{:?}", g.nodes);
+    // Imported for training, every initializer stays a weight of its own (trained values are
+    // written back by name): no fold.
+    let options = ImportOptions { input_shape: None, output: None, training: true };
+    let trained = Model::parse(&bytes).unwrap().import(&options).unwrap();
+    assert!(trained.nodes.iter().any(|n| n.op == Op::Mul), "{:?}", trained.nodes);
+    assert!(["w", "b", "s"].iter().all(|w| trained.weights.iter().any(|(n, _)| n == w)));
     assert_eq!(g.weights.len(), 2, "scaled weight and bias only: {:?}", g.weights);
     assert_eq!(g.weights[0].1.data, vec![0.25, 0.5, 0.75, 1.0, 1.25, 1.5]);
     assert_eq!(g.weights[1].1.data, vec![0.125, -0.25, 0.5]);

@@ -162,7 +162,7 @@ impl Builder {
         }
         // A product by a scalar initializer (the dynamo exporter's attention scale) folds into
         // the weights of the layer that produced the other operand, when it can (`fold.rs`).
-        if !folding && matches!(op, "Mul" | "Div") {
+        if !folding && !self.training && matches!(op, "Mul" | "Div") {
             let secret_scalar = |r: &Ref| match r {
                 Ref::Const(t, false) if t.data.len() == 1 => Some((t.data[0], t.shape.len())),
                 _ => None,

@@ -21,7 +21,7 @@ const MAX_MODEL_BYTES: u64 = 2 << 30;
 /// on the input (Shape and what follows it) fold to constants. Only a regular file of at most
 /// 2 GiB is read, with at most as much external data.
 pub fn load_for_input(path: &Path, input_shape: Option<&[usize]>) -> Result<Graph, ImportError> {
-    Model::read(path, MAX_MODEL_BYTES)?.import(&ImportOptions { input_shape, output: None })
+    Model::read(path, MAX_MODEL_BYTES)?.import(&ImportOptions { input_shape, output: None, training: false })
 }
 
 /// Imports an ONNX model from its protobuf bytes.
@@ -31,7 +31,7 @@ pub fn import(bytes: &[u8]) -> Result<Graph, ImportError> {
 
 /// Imports an ONNX model specialised to a concrete input shape (see [`load_for_input`]).
 pub fn import_for_input(bytes: &[u8], concrete: Option<&[usize]>) -> Result<Graph, ImportError> {
-    Model::parse(bytes)?.import(&ImportOptions { input_shape: concrete, output: None })
+    Model::parse(bytes)?.import(&ImportOptions { input_shape: concrete, output: None, training: false })
 }
 
 /// ONNX tensor element types that hold integers (token ids when they are the model input).
@@ -50,7 +50,12 @@ pub(crate) fn import_model(model: &ModelProto, options: &ImportOptions<'_>) -> R
         .map(|o| o.version)
         .unwrap_or(1);
     let g = model.graph.as_ref().ok_or_else(|| ImportError::Model("the model has no graph".into()))?;
-    let mut b = Builder { opset, concrete: concrete.map(<[usize]>::to_vec), ..Default::default() };
+    let mut b = Builder {
+        opset,
+        concrete: concrete.map(<[usize]>::to_vec),
+        training: options.training,
+        ..Default::default()
+    };
     for init in &g.initializer {
         b.vals.insert(init.name.clone(), Ref::Const(to_float(init)?, false));
         if is_integer_type(init.data_type) || init.data_type == 9 {

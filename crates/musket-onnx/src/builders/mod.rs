@@ -64,6 +64,8 @@ struct Builder {
     integers: std::collections::HashSet<String>,
     /// Set in the throwaway builders that fold constant nodes.
     folding: bool,
+    /// Importing for training: initializers stay weights of their own (no scalar fold).
+    training: bool,
 }
 
 const NODE_BASE: usize = 1 << 40;

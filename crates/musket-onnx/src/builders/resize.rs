@@ -303,7 +303,14 @@ impl Builder {
                 (total / 2, total - total / 2)
             }
         };
-        let out_shape = out_shape.map(|v| if one_d { [vec![1], v].concat() } else { v });
+        // 1-D: the length (the last entry, whether N and C are given or not) at height 1.
+        let out_shape = out_shape.map(|v| {
+            if one_d {
+                [vec![1], v.last().copied().into_iter().collect()].concat()
+            } else {
+                v
+            }
+        });
         if let Some(os) = out_shape.as_ref().filter(|v| v.len() >= 2) {
             let os = &os[os.len() - 2..];
             for d in 0..2 {
