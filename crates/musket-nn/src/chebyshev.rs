@@ -111,18 +111,32 @@ pub(crate) fn chebyshev_series<P: Protocol>(
         .map(|k| FORMS.iter().find(|m| m.k == *k).expect("every formed degree has a form"))
         .collect();
 
-    // Weighted sum of available polynomials at `scale` bits (T_0 as the constant).
+    // Weighted sum of available polynomials at `scale` bits (T_0 as the constant), one pass
+    // over the elements per term (the terms are many, the elements millions: this is most of
+    // the series' local work).
     let weighted =
         |p: &mut P, t: &BTreeMap<usize, P::Share>, terms: &[(usize, f64)], scale: u32| -> Result<P::Share> {
-            let mut acc = zero.clone();
+            let mut acc: Option<P::Share> = None;
             let mut constant = 0u64;
             for &(j, w) in terms {
                 if j == 0 {
                     constant = constant.wrapping_add(encode_at(w, scale)?);
-                } else {
-                    let term = p.scale(&t[&j], encode_at(w, scale - bits_of(j))?)?;
-                    acc = p.add(&acc, &term)?;
+                    continue;
                 }
+                let c = encode_at(w, scale - bits_of(j))?;
+                acc = Some(match acc {
+                    None => p.scale(&t[&j], c)?,
+                    Some(a) => p.linear2(&a, &t[&j], &|x, y| {
+                        x.zip_with(y, "weighted sum", |x, y| x.wrapping_add(y.wrapping_mul(c)))
+                    })?,
+                });
+            }
+            let acc = match acc {
+                Some(a) => a,
+                None => zero.clone(),
+            };
+            if constant == 0 {
+                return Ok(acc);
             }
             p.add_public(&acc, &filled(&shape, constant))
         };
@@ -148,6 +162,11 @@ pub(crate) fn chebyshev_series<P: Protocol>(
             by_scale.entry(scale).or_default().push((m.k, t[&m.left].clone(), g, extra));
         }
         for (scale, group) in by_scale {
+            if let [(k, left, right, extra)] = group.as_slice() {
+                let out = p.dot_truncate(&[(left, right)], Some(extra), scale - f)?;
+                t.insert(*k, out);
+                continue;
+            }
             let lefts: Vec<&P::Share> = group.iter().map(|g| &g.1).collect();
             let rights: Vec<&P::Share> = group.iter().map(|g| &g.2).collect();
             let extras: Vec<&P::Share> = group.iter().map(|g| &g.3).collect();
