@@ -293,6 +293,15 @@ fn shape_inference_agrees_with_the_f64_evaluation_on_every_export() {
     }
 }
 
+/// GELU's last step, `0.5 x a` for the value `a`, in either order the exporters write it.
+fn halved_product(half_first: bool) -> [NodeProto; 2] {
+    if half_first {
+        [node("Mul", "halve", &["x", "half"], "h"), node("Mul", "gelu", &["h", "a"], "y")]
+    } else {
+        [node("Mul", "times_x", &["x", "a"], "m"), node("Mul", "gelu", &["m", "half"], "y")]
+    }
+}
+
 fn constant(name: &str, v: f32) -> NodeProto {
     let mut c = NodeProto::new();
     c.op_type = "Constant".into();
@@ -320,13 +329,7 @@ fn erf_gelu_becomes_one_gelu_and_unused_nodes_are_dropped() {
             node("Add", "add", &["e", "one"], "a"),
             node("Relu", "unused", &["x"], "side"),
         ];
-        if half_first {
-            nodes.push(node("Mul", "halve", &["x", "half"], "h"));
-            nodes.push(node("Mul", "gelu", &["h", "a"], "y"));
-        } else {
-            nodes.push(node("Mul", "times_x", &["x", "a"], "m"));
-            nodes.push(node("Mul", "gelu", &["m", "half"], "y"));
-        }
+        nodes.extend(halved_product(half_first));
         let g = import(&model(nodes, vec![], value("x", &[1, 4]), "y")).unwrap();
         assert_eq!(g.nodes.len(), 1, "{:?}", g.nodes);
         assert_eq!(
@@ -367,13 +370,7 @@ fn tanh_gelu_becomes_one_gelu_tanh() {
             node("Tanh", "tanh", &["u"], "t"),
             node("Add", "add", &["t", "one"], "a"),
         ];
-        if half_first {
-            nodes.push(node("Mul", "halve", &["x", "half"], "h"));
-            nodes.push(node("Mul", "gelu", &["h", "a"], "y"));
-        } else {
-            nodes.push(node("Mul", "times_x", &["x", "a"], "m"));
-            nodes.push(node("Mul", "gelu", &["m", "half"], "y"));
-        }
+        nodes.extend(halved_product(half_first));
         let g = import(&model(nodes, vec![], value("x", &[1, 4]), "y")).unwrap();
         assert_eq!(g.nodes.len(), 1, "{:?}", g.nodes);
         assert_eq!((&g.nodes[0].op, &g.nodes[0].inputs[..]), (&Op::GeluTanh, &[0][..]));

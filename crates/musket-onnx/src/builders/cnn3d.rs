@@ -222,15 +222,14 @@ impl Builder {
         for z in 0..kernel[0] {
             for i in 0..nb {
                 for o in 0..od {
-                    let first_real =
-                        (0..kernel[0]).find_map(|z| tap(o, z)).expect("every window has a real tap");
+                    // Outside the volume: a real tap of the same window (max) or the zero (mean).
+                    let source =
+                        tap(o, z)
+                            .or_else(|| if is_max { (0..kernel[0]).find_map(|z| tap(o, z)) } else { None });
                     for ch in 0..c {
-                        match (tap(o, z), is_max) {
-                            (Some(_), _) | (None, true) => {
-                                let v = tap(o, z).unwrap_or(first_real);
-                                indices.extend((0..plane).map(|p| ((i * c + ch) * d + v) * plane + p));
-                            }
-                            (None, false) => indices.extend(std::iter::repeat_n(zero_at, plane)),
+                        match source {
+                            Some(v) => indices.extend((0..plane).map(|p| ((i * c + ch) * d + v) * plane + p)),
+                            None => indices.extend(std::iter::repeat_n(zero_at, plane)),
                         }
                     }
                 }
