@@ -414,8 +414,11 @@ impl Protocol for Dealer2pc {
     fn bits_linear(&self, x: &BShare, f: &dyn Fn(&[u64]) -> Vec<u64>) -> BShare {
         BShare(f(&x.0))
     }
+    fn bits_linear2(&self, a: &BShare, b: &BShare, f: musket_core::WordMap2<'_>) -> BShare {
+        BShare(f(&a.0, &b.0))
+    }
     fn bits_concat(&self, parts: &[&BShare]) -> BShare {
-        BShare(parts.iter().flat_map(|p| p.0.iter().copied()).collect())
+        BShare(musket_ring::concat_words(parts.iter().map(|p| p.0.as_slice())))
     }
     fn bits_xor(&self, a: &BShare, b: &BShare) -> BShare {
         BShare(zip_words(&a.0, &b.0, |x, y| x ^ y))

@@ -226,6 +226,9 @@ impl Protocol for Audit {
     fn bits_linear(&self, x: &Vec<u64>, f: &dyn Fn(&[u64]) -> Vec<u64>) -> Vec<u64> {
         Plain.bits_linear(x, f)
     }
+    fn bits_linear2(&self, a: &Vec<u64>, b: &Vec<u64>, f: crate::protocol::WordMap2<'_>) -> Vec<u64> {
+        Plain.bits_linear2(a, b, f)
+    }
     fn bits_concat(&self, parts: &[&Vec<u64>]) -> Vec<u64> {
         Plain.bits_concat(parts)
     }

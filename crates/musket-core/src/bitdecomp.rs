@@ -24,7 +24,7 @@ fn sklansky_level(len: usize, l: u32) -> (Vec<usize>, Vec<usize>) {
 
 /// Planes `idx` (each `nb` words) of `w`, concatenated.
 pub(crate) fn gather(w: &[u64], idx: &[usize], nb: usize) -> Vec<u64> {
-    idx.iter().flat_map(|&g| w[g * nb..(g + 1) * nb].iter().copied()).collect()
+    musket_ring::gather_planes(w, idx.iter().copied(), nb)
 }
 
 /// `len` planes, zero except planes `idx`, which take the consecutive planes of `w`.

@@ -7,7 +7,6 @@
 //! pairs of the low 63 bits are combined in a binary tree, `log2(63)` = 6 levels of one round
 //! each after the first AND layer: 7 rounds and [`MSB_CIRCUIT_ANDS`] AND gates per element.
 
-use crate::bitdecomp::gather;
 use crate::protocol::{Protocol, Share};
 use crate::Result;
 use musket_ring::{transpose64, RingTensor};
@@ -156,12 +155,14 @@ fn carry_tree<P: Protocol>(
     // The generate bit of [0, end) combined so far, and the next block to fold in.
     let mut acc: Option<P::Bits> = None;
     let mut next_block = 1;
-    let a = p.bits_linear(a, &|w| to_low_planes(w, n, width));
-    let b = p.bits_linear(b, &|w| to_low_planes(w, n, width));
-    let low = |w: &[u64]| w[..(width - 1) * nb].to_vec();
-    let (a_low, b_low) = (p.bits_linear(&a, &low), p.bits_linear(&b, &low));
+    // The low `width - 1` planes feed the tree; bit `width - 1` only the final XOR.
+    let top = width - 1;
+    let a_low = p.bits_linear(a, &|w| to_low_planes(w, n, top));
+    let b_low = p.bits_linear(b, &|w| to_low_planes(w, n, top));
+    let sum_top = p.bits_linear2(a, b, &|x, y| xor_bit_plane(x, y, n, top));
     let mut g = p.bits_and(&a_low, &b_low)?;
     let mut prop = p.bits_xor(&a_low, &b_low);
+    drop((a_low, b_low));
     let mut groups = width - 1;
     let mut level = 0;
     loop {
@@ -191,52 +192,79 @@ fn carry_tree<P: Protocol>(
             }
             break;
         }
+        // Pair j joins groups 2j (low) and 2j+1 (high): its generate bit is
+        // g_hi ^ (p_hi & g_lo), its propagate bit p_hi & p_lo (not needed for pair 0, whose
+        // carry-in is zero). One AND layer: [p_hi(j) for all j, p_hi(j) for j >= 1] with
+        // [g_lo(j) for all j, p_lo(j) for j >= 1]. An odd last group passes through.
         let pairs = groups / 2;
-        let hi: Vec<usize> = (0..pairs).map(|j| 2 * j + 1).collect();
-        let lo: Vec<usize> = (0..pairs).map(|j| 2 * j).collect();
+        let odd = groups % 2 == 1;
+        let plane = |k: usize| k * nb..(k + 1) * nb;
         let left = p.bits_linear(&prop, &|w| {
-            let mut v = gather(w, &hi, nb);
-            v.extend(gather(w, &hi[1..], nb));
+            musket_ring::gather_planes(w, (0..pairs).chain(1..pairs).map(|j| 2 * j + 1), nb)
+        });
+        let right = p.bits_linear2(&g, &prop, &|gw, pw| {
+            let mut v = Vec::with_capacity((2 * pairs - 1) * nb);
+            for j in 0..pairs {
+                v.extend_from_slice(&gw[plane(2 * j)]);
+            }
+            for j in 1..pairs {
+                v.extend_from_slice(&pw[plane(2 * j)]);
+            }
             v
         });
-        let g_lo = p.bits_linear(&g, &|w| gather(w, &lo, nb));
-        let p_lo = p.bits_linear(&prop, &|w| gather(w, &lo[1..], nb));
-        let right = p.bits_concat(&[&g_lo, &p_lo]);
+        let tree_len = (2 * pairs - 1) * nb;
         let prod = match &step {
             Some((blk_p, acc_now)) => {
                 let both = p.bits_and(&p.bits_concat(&[&left, blk_p]), &p.bits_concat(&[&right, acc_now]))?;
-                let tree_len = (2 * pairs - 1) * nb;
                 let extra = p.bits_linear(&both, &|w| w[tree_len..].to_vec());
                 let blk = &blocks[next_block];
                 acc = Some(p.bits_xor(blk.g.as_ref().expect("saved"), &extra));
                 next_block += 1;
-                p.bits_linear(&both, &|w| w[..tree_len].to_vec())
+                both
             }
             None => p.bits_and(&left, &right)?,
         };
-        let g_hi = p.bits_linear(&g, &|w| gather(w, &hi, nb));
-        let carry = p.bits_linear(&prod, &|w| w[..pairs * nb].to_vec());
-        let mut new_g = p.bits_xor(&g_hi, &carry);
+        drop((left, right));
+        let new_g = p.bits_linear2(&g, &prod, &|gw, qw| {
+            let mut v = Vec::with_capacity((pairs + odd as usize) * nb);
+            for j in 0..pairs {
+                let (hi, carry) = (&gw[plane(2 * j + 1)], &qw[plane(j)]);
+                v.extend(hi.iter().zip(carry).map(|(x, y)| x ^ y));
+            }
+            if odd {
+                v.extend_from_slice(&gw[plane(groups - 1)]);
+            }
+            v
+        });
         // Group 0's propagate bit is never used (carry-in is zero): any placeholder will do.
-        let placeholder = p.bits_linear(&prop, &|w| w[..nb].to_vec());
-        let p_rest = p.bits_linear(&prod, &|w| w[pairs * nb..].to_vec());
-        let mut new_p = p.bits_concat(&[&placeholder, &p_rest]);
-        if groups % 2 == 1 {
-            let last = groups - 1;
-            let g_last = p.bits_linear(&g, &|w| w[last * nb..].to_vec());
-            let p_last = p.bits_linear(&prop, &|w| w[last * nb..].to_vec());
-            new_g = p.bits_concat(&[&new_g, &g_last]);
-            new_p = p.bits_concat(&[&new_p, &p_last]);
-        }
+        let new_p = p.bits_linear2(&prop, &prod, &|pw, qw| {
+            let mut v = Vec::with_capacity((pairs + odd as usize) * nb);
+            v.extend_from_slice(&pw[..nb]);
+            v.extend_from_slice(&qw[pairs * nb..tree_len]);
+            if odd {
+                v.extend_from_slice(&pw[plane(groups - 1)]);
+            }
+            v
+        });
         g = new_g;
         prop = new_p;
         groups = pairs + groups % 2;
         level += 1;
     }
-    let top = |w: &[u64]| w[(width - 1) * nb..].to_vec();
-    let sum_top = p.bits_xor(&p.bits_linear(&a, &top), &p.bits_linear(&b, &top));
     let carry = if carry_at.is_some() { Some(acc.expect("the first block is a tree level")) } else { None };
     Ok((p.bits_xor(&sum_top, &g), carry))
+}
+
+/// Bit `k` of `x[i] ^ y[i]` for the `n` words, packed (element `i` is bit `i % 64` of word
+/// `i / 64`): the plane `k` that [`to_low_planes`] would give of the XOR, without the others.
+fn xor_bit_plane(x: &[u64], y: &[u64], n: usize, k: usize) -> Vec<u64> {
+    x[..n]
+        .chunks(64)
+        .zip(y[..n].chunks(64))
+        .map(|(xs, ys)| {
+            xs.iter().zip(ys).enumerate().fold(0u64, |w, (i, (a, b))| w | (((a ^ b) >> k) & 1) << i)
+        })
+        .collect()
 }
 
 /// `[x < y]` elementwise as arithmetic shares of 0/1 (requires `|x - y| < 2^63`, always true

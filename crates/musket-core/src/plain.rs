@@ -79,8 +79,11 @@ impl Protocol for Plain {
     fn bits_linear(&self, x: &Vec<u64>, f: &dyn Fn(&[u64]) -> Vec<u64>) -> Vec<u64> {
         f(x)
     }
+    fn bits_linear2(&self, a: &Vec<u64>, b: &Vec<u64>, f: crate::protocol::WordMap2<'_>) -> Vec<u64> {
+        f(a, b)
+    }
     fn bits_concat(&self, parts: &[&Vec<u64>]) -> Vec<u64> {
-        parts.iter().flat_map(|p| p.iter().copied()).collect()
+        musket_ring::concat_words(parts.iter().map(|p| p.as_slice()))
     }
     fn bits_xor(&self, a: &Vec<u64>, b: &Vec<u64>) -> Vec<u64> {
         a.iter().zip(b).map(|(x, y)| x ^ y).collect()

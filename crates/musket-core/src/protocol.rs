@@ -24,6 +24,8 @@ pub trait Share: Clone + Send + Sync + 'static {
 pub type LinearMap<'a> = &'a dyn Fn(&RingTensor) -> std::result::Result<RingTensor, ShapeError>;
 /// A linear map of two tensors (add, subtract).
 pub type LinearMap2<'a> = &'a dyn Fn(&RingTensor, &RingTensor) -> std::result::Result<RingTensor, ShapeError>;
+/// An XOR-linear map of two binary shares' words to one (see [`Protocol::bits_linear2`]).
+pub type WordMap2<'a> = &'a dyn Fn(&[u64], &[u64]) -> Vec<u64>;
 
 /// Checks `[B, m, k] x [B, k, n]` and returns `(B, m, k, n)`.
 pub fn batched_dims(a: &[usize], b: &[usize]) -> Result<(usize, usize, usize, usize)> {
@@ -237,6 +239,10 @@ pub trait Protocol {
     fn bits_len(&self, x: &Self::Bits) -> usize;
     /// Applies an XOR-linear, homogeneous map on words (bit permutations, selections).
     fn bits_linear(&self, x: &Self::Bits, f: &dyn Fn(&[u64]) -> Vec<u64>) -> Self::Bits;
+    /// Applies an XOR-linear, homogeneous map of two binary shares' words (selections from
+    /// both, XORs of one's words with the other's) in one pass, where a concatenation then
+    /// [`Protocol::bits_linear`] would copy both first.
+    fn bits_linear2(&self, a: &Self::Bits, b: &Self::Bits, f: WordMap2<'_>) -> Self::Bits;
     /// Concatenates binary shares.
     fn bits_concat(&self, parts: &[&Self::Bits]) -> Self::Bits;
     /// XOR of two binary shares.

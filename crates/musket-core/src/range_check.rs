@@ -252,6 +252,9 @@ impl<P: Protocol> Protocol for RangeChecked<'_, P> {
     fn bits_linear(&self, x: &P::Bits, f: &dyn Fn(&[u64]) -> Vec<u64>) -> P::Bits {
         self.inner.bits_linear(x, f)
     }
+    fn bits_linear2(&self, a: &P::Bits, b: &P::Bits, f: crate::protocol::WordMap2<'_>) -> P::Bits {
+        self.inner.bits_linear2(a, b, f)
+    }
     fn bits_concat(&self, parts: &[&P::Bits]) -> P::Bits {
         self.inner.bits_concat(parts)
     }

@@ -244,7 +244,12 @@ impl Net {
                     reason: format!("expected {want} ring elements, got {} bytes", body.len()),
                 });
             }
-            out.extend(body.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))));
+            match bytemuck::try_cast_slice::<u8, u64>(body) {
+                // An aligned body on a little-endian machine is the words already.
+                Ok(words) if cfg!(target_endian = "little") => out.extend_from_slice(words),
+                _ => out
+                    .extend(body.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))),
+            }
             if out.len() == expected {
                 return Ok(out);
             }

@@ -133,10 +133,13 @@ impl Rep3 {
     /// This party's additive term of `a * b` (its cross terms plus a zero share), which
     /// [`Rep3::reshare`] turns into a replicated share.
     pub(crate) fn product_term(&mut self, a: &RShare, b: &RShare) -> Vec<u64> {
-        let alpha = self.zero_share(a.len(), false);
-        let mut z = Self::cross_terms(a, b);
-        for (v, a) in z.iter_mut().zip(&alpha) {
-            *v = v.wrapping_add(*a);
+        // The zero share own - next and the cross terms, in one pass.
+        let mut z = self.draw(Stream::Own, a.len());
+        let other = self.draw(Stream::Next, a.len());
+        let (ac, an, bc, bn) = (a.cur.data(), a.next.data(), b.cur.data(), b.next.data());
+        for (i, (t, o)) in z.iter_mut().zip(&other).enumerate() {
+            let cross = ac[i].wrapping_mul(bc[i].wrapping_add(bn[i])).wrapping_add(an[i].wrapping_mul(bc[i]));
+            *t = t.wrapping_sub(*o).wrapping_add(cross);
         }
         z
     }
@@ -451,10 +454,13 @@ impl Protocol for Rep3 {
     fn bits_linear(&self, x: &RBits, f: &dyn Fn(&[u64]) -> Vec<u64>) -> RBits {
         RBits { cur: f(&x.cur), next: f(&x.next) }
     }
+    fn bits_linear2(&self, a: &RBits, b: &RBits, f: musket_core::WordMap2<'_>) -> RBits {
+        RBits { cur: f(&a.cur, &b.cur), next: f(&a.next, &b.next) }
+    }
     fn bits_concat(&self, parts: &[&RBits]) -> RBits {
         RBits {
-            cur: parts.iter().flat_map(|p| p.cur.iter().copied()).collect(),
-            next: parts.iter().flat_map(|p| p.next.iter().copied()).collect(),
+            cur: musket_ring::concat_words(parts.iter().map(|p| p.cur.as_slice())),
+            next: musket_ring::concat_words(parts.iter().map(|p| p.next.as_slice())),
         }
     }
     fn bits_xor(&self, a: &RBits, b: &RBits) -> RBits {
@@ -474,10 +480,14 @@ impl Protocol for Rep3 {
         if a.cur.len() != b.cur.len() {
             return Err(MpcError::Usage("bits_and: lengths differ".into()));
         }
+        // Our term: the cross terms plus the XOR zero share own ^ next, in one pass.
         let w = a.cur.len();
-        let alpha = self.zero_share(w, true);
-        let z =
-            (0..w).map(|i| (a.cur[i] & (b.cur[i] ^ b.next[i])) ^ (a.next[i] & b.cur[i]) ^ alpha[i]).collect();
+        let mut z = self.draw(Stream::Own, w);
+        let other = self.draw(Stream::Next, w);
+        let operands = a.cur.iter().zip(&a.next).zip(b.cur.iter().zip(&b.next));
+        for ((t, o), ((ac, an), (bc, bn))) in z.iter_mut().zip(&other).zip(operands) {
+            *t ^= o ^ (ac & (bc ^ bn)) ^ (an & bc);
+        }
         let (cur, next) = self.reshare(z)?;
         Ok(RBits { cur, next })
     }

@@ -24,6 +24,27 @@ pub fn transpose64(m: &mut [u64; 64]) {
     }
 }
 
+/// The concatenation of word slices, in one allocation of the exact size.
+pub fn concat_words<'a>(parts: impl IntoIterator<Item = &'a [u64]> + Clone) -> Vec<u64> {
+    let len = parts.clone().into_iter().map(<[u64]>::len).sum();
+    let mut out = Vec::with_capacity(len);
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    out
+}
+
+/// Planes `idx` of `w` (plane `g` is words `g*nb .. (g+1)*nb`), concatenated in that order,
+/// in one allocation; a plane index past `w`'s end panics (callers compute them from `w`'s
+/// own plane count).
+pub fn gather_planes(w: &[u64], idx: impl IntoIterator<Item = usize> + Clone, nb: usize) -> Vec<u64> {
+    let mut out = Vec::with_capacity(idx.clone().into_iter().count() * nb);
+    for g in idx {
+        out.extend_from_slice(&w[g * nb..(g + 1) * nb]);
+    }
+    out
+}
+
 /// Packs the lowest bit of each element into words, 64 elements per word (element `i` goes to
 /// bit `i % 64` of word `i / 64`); the last word is zero-padded.
 pub fn pack_bits(values: &[u64]) -> Vec<u64> {
@@ -42,6 +63,15 @@ pub fn unpack_bits(words: &[u64], n: usize) -> Vec<u64> {
 mod tests {
     use super::*;
     use rand::Rng;
+
+    #[test]
+    fn concatenation_and_plane_gathers_keep_order() {
+        let w: Vec<u64> = (0..12).collect();
+        assert_eq!(concat_words([&w[..2], &w[5..7], &w[..0]]), vec![0, 1, 5, 6]);
+        // Three-word planes 3, 0, 3 of four.
+        assert_eq!(gather_planes(&w, [3, 0, 3], 3), vec![9, 10, 11, 0, 1, 2, 9, 10, 11]);
+        assert!(gather_planes(&w, [], 3).is_empty());
+    }
 
     #[test]
     fn transpose_moves_every_bit() {

@@ -7,7 +7,7 @@ mod fixed;
 mod kernels;
 mod tensor;
 
-pub use bits::{pack_bits, transpose64, unpack_bits};
+pub use bits::{concat_words, gather_planes, pack_bits, transpose64, unpack_bits};
 pub use fixed::{FixedPoint, RangeError, DEFAULT_FRAC_BITS};
 pub use kernels::{clmul_dot, clmul_portable, matmul, matmul_naive, matmul_with, Kernel};
 pub use tensor::{RingTensor, ShapeError};

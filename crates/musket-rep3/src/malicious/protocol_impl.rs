@@ -352,6 +352,9 @@ impl Protocol for Rep3Mal {
     fn bits_linear(&self, x: &RBits, f: &dyn Fn(&[u64]) -> Vec<u64>) -> RBits {
         self.base.bits_linear(x, f)
     }
+    fn bits_linear2(&self, a: &RBits, b: &RBits, f: musket_core::WordMap2<'_>) -> RBits {
+        self.base.bits_linear2(a, b, f)
+    }
     fn bits_concat(&self, parts: &[&RBits]) -> RBits {
         self.base.bits_concat(parts)
     }
