@@ -28,6 +28,13 @@ fn to_low_planes(words: &[u64], n: usize, planes: usize) -> Vec<u64> {
     let mut block = [0u64; 64];
     for b in 0..nb {
         let chunk = &words[b * 64..((b + 1) * 64).min(n)];
+        // Zero blocks are common (an operand that is one party's component in a third of
+        // the elements) and their planes are already zero. Skipping them reveals nothing: a
+        // component of a secret's share is uniformly random, so only public structure zeroes
+        // a whole block.
+        if chunk.iter().all(|&w| w == 0) {
+            continue;
+        }
         block[..chunk.len()].copy_from_slice(chunk);
         block[chunk.len()..].fill(0);
         transpose64(&mut block);

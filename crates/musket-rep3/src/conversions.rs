@@ -4,6 +4,7 @@
 //! words the conversion needs instead of party 0 sending them all.
 
 use musket_core::{element_count, MpcError, Protocol, Result, Share};
+use musket_ring::RingTensor;
 
 use crate::party::{Rep3, Stream};
 use crate::{RBits, RShare};
@@ -133,8 +134,12 @@ impl Rep3 {
         let (dc, dn) = self.finish_input(pending)?;
         let d = self.share(&shape, dc, dn)?;
         let u = self.share(&shape, z, theirs)?;
-        let twice = self.scale(&u, 2)?;
-        let v = self.sub(x, &twice)?;
+        // v = x - 2u, both components in one pass each.
+        let minus_twice = |x: &RingTensor, u: &RingTensor| {
+            let v = x.data().iter().zip(u.data()).map(|(&x, &u)| x.wrapping_sub(u.wrapping_add(u))).collect();
+            RingTensor::new(shape.clone(), v)
+        };
+        let v = RShare { cur: minus_twice(&x.cur, &u.cur)?, next: minus_twice(&x.next, &u.next)? };
         let dv = self.mul(&d, &v)?;
         self.add(&u, &dv)
     }
