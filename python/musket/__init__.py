@@ -66,8 +66,9 @@ def _bytes(a: np.ndarray) -> bytes:
     return np.ascontiguousarray(a, dtype="<f8").tobytes()
 
 
-def _from_bytes(b: bytes, shape: Sequence[int]) -> np.ndarray:
-    return np.frombuffer(b, dtype="<f8").reshape(shape).copy()
+def _from_bytes(b: bytearray, shape: Sequence[int]) -> np.ndarray:
+    """Wraps the native module's float64 bytes (a fresh bytearray: writable, no copy)."""
+    return np.frombuffer(b, dtype="<f8").reshape(shape)
 
 
 def _is_torch_module(model: Any) -> bool:

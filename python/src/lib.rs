@@ -21,7 +21,7 @@ use musket_train::{Loss, TrainConfig};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyByteArray, PyBytes, PyDict};
 
 mod session;
 
@@ -104,16 +104,22 @@ pub(crate) fn f64s(bytes: &[u8], what: &str) -> PyResult<Vec<f64>> {
             bytes.len()
         )));
     }
-    Ok(bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())
+    let mut out = vec![0f64; bytes.len() / 8];
+    for (v, c) in out.iter_mut().zip(bytes.chunks_exact(8)) {
+        *v = f64::from_le_bytes(c.try_into().expect("8 bytes"));
+    }
+    Ok(out)
 }
 
-/// Values as little-endian f64 bytes.
-pub(crate) fn f64_bytes<'py>(py: Python<'py>, values: &[f64]) -> Bound<'py, PyBytes> {
-    let mut out = Vec::with_capacity(values.len() * 8);
-    for v in values {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    PyBytes::new(py, &out)
+/// Values as little-endian f64 bytes, in a `bytearray` that numpy can wrap writable without
+/// a copy; written in place.
+pub(crate) fn f64_bytes<'py>(py: Python<'py>, values: &[f64]) -> PyResult<Bound<'py, PyByteArray>> {
+    PyByteArray::new_with(py, values.len() * 8, |out| {
+        for (c, v) in out.chunks_exact_mut(8).zip(values) {
+            c.copy_from_slice(&v.to_le_bytes());
+        }
+        Ok(())
+    })
 }
 
 fn tensor(data: Vec<f64>, shape: Vec<usize>, what: &str) -> PyResult<FloatTensor> {
@@ -153,7 +159,7 @@ fn infer<'py>(
     protocol: &str,
     frac_bits: u32,
     security: &str,
-) -> PyResult<(Bound<'py, PyBytes>, Vec<usize>, Bound<'py, PyDict>)> {
+) -> PyResult<(Bound<'py, PyByteArray>, Vec<usize>, Bound<'py, PyDict>)> {
     let backend = secure_backend(protocol, security)?;
     let fp = check_frac_bits(frac_bits)?;
     let input = tensor(f64s(data, "the input")?, shape, "the input")?;
@@ -204,7 +210,7 @@ fn infer<'py>(
         .collect();
     report.set_item("layers", per_layer)?;
     report.set_item("frac_bits", fp.frac_bits())?;
-    Ok((f64_bytes(py, &out.data), out.shape, report))
+    Ok((f64_bytes(py, &out.data)?, out.shape, report))
 }
 
 /// Yao's millionaires' problem: `"alice"`, `"bob"` or `"equal"`.

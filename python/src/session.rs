@@ -11,7 +11,7 @@ use musket_nn as nn;
 use musket_ring::{FixedPoint, RingTensor};
 use musket_session::{run_party, Backend, Job};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::PyByteArray;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -279,7 +279,7 @@ pub(crate) struct Session {
 }
 
 /// What a call gives back: the shape, and the values when something was revealed to us.
-type Outcome<'py> = (u64, Vec<usize>, Option<Bound<'py, PyBytes>>);
+type Outcome<'py> = (u64, Vec<usize>, Option<Bound<'py, PyByteArray>>);
 
 impl Session {
     fn send(&mut self, py: Python<'_>, cmd: Cmd) -> PyResult<Vec<Answer>> {
@@ -558,7 +558,7 @@ impl Session {
             return Err(BadInputError::new_err("no such party"));
         }
         let answers = self.send(py, Cmd::Reveal { id: arg, to })?;
-        let values = answers.iter().find_map(|a| a.values.as_ref()).map(|v| f64_bytes(py, v));
+        let values = answers.iter().find_map(|a| a.values.as_ref()).map(|v| f64_bytes(py, v)).transpose()?;
         Ok((arg, answers[0].shape.clone(), values))
     }
 

@@ -67,19 +67,24 @@ impl FixedPoint {
 
     /// Encodes one real number.
     pub fn encode_one(&self, x: f64) -> Option<u64> {
-        let limit = (self.limit_log2() as f64).exp2();
+        self.encode_below((self.limit_log2() as f64).exp2(), self.one() as f64, x)
+    }
+
+    /// [`FixedPoint::encode_one`] with its limit and scale computed by the caller, once.
+    fn encode_below(&self, limit: f64, one: f64, x: f64) -> Option<u64> {
         if !x.is_finite() || x.abs() >= limit {
             return None;
         }
-        Some(((x * self.one() as f64).round() as i64) as u64)
+        Some(((x * one).round() as i64) as u64)
     }
 
     /// Encodes a slice, failing on the first value out of range.
     pub fn encode(&self, xs: &[f64]) -> Result<Vec<u64>, RangeError> {
+        let (limit, one) = ((self.limit_log2() as f64).exp2(), self.one() as f64);
         xs.iter()
             .enumerate()
             .map(|(index, &x)| {
-                self.encode_one(x).ok_or(RangeError {
+                self.encode_below(limit, one, x).ok_or(RangeError {
                     index,
                     limit_log2: self.limit_log2(),
                     frac_bits: self.frac_bits,
