@@ -1,8 +1,8 @@
 //! Exact 3PC truncation with a rotating helper.
 //!
-//! For `|x| < 2^62`, `v = x + 2^62` lies in `[0, 2^63)`. Two parties ("A" and "B") open
-//! `c = v + r` for a 64-bit mask `r = r_a + r_b` that neither of them knows: `r_a` is a PRF
-//! draw A shares with the third party (the helper), `r_b` one B shares with the helper. With
+//! For `|x| < 2^62`, `v = x + 2^62` lies in `[0, 2^63)`. Party "B" opens `c = v + r` for a
+//! 64-bit mask `r = r_a + r_b` that neither it nor party "A" knows: `r_a` is a PRF draw A
+//! shares with the third party (the helper), `r_b` one B shares with the helper. With
 //! `T = r >> f` and `wrap = msb(r) (1 - msb(c))` (the sum `v + r` wrapped past 2^64 exactly
 //! then, because `v < 2^63`),
 //!
@@ -10,18 +10,34 @@
 //! (the borrow of the discarded low bits).
 //!
 //! Only the helper knows `T` and `msb(r)`: it sends B its share of `T` (one word) and of
-//! `msb(r)` modulo `2^f` (f bits, since it is multiplied by `2^(64-f)`); A's shares come from
-//! the PRF it shares with the helper. A and B then hold an additive sharing of the result and
-//! re-share it to three parties with masks the helper lacks.
+//! `msb(r)` modulo `2^f` (f bits, since it is multiplied by `2^(64-f)`); A's shares `t_a`,
+//! `m_a` come from the PRF it shares with the helper. Only B opens `c`: A sends it its share
+//! (and for product terms, the helper its term masked by a PRF word of A and the helper that
+//! A's share carries the other way). The result is then B's part
+//! `y_B = (c >> f) - 2^(62-f) - t_b + [msb(c) = 0] m_b 2^(64-f)` plus A's part
+//! `y_A(msb(c)) = -t_a + [msb(c) = 0] m_a 2^(64-f)`, which depends on c only through its top
+//! bit. The three components of the replicated result are then
+//! - component B (A and B): `rho`, a PRF word of A and B;
+//! - component A (A and the helper): `y_A(msb(c)) + sigma_msb(c)`, with `sigma_0`, `sigma_1`
+//!   PRF words of A and B. A sends the helper both candidates in round 1, ordered by a PRF
+//!   bit `o` of A and B; in round 2 B tells A `msb(c)` and the helper `msb(c) xor o`, which
+//!   picks the right one without telling the helper which it is;
+//! - component h (B and the helper): `y_B - sigma_msb(c) - rho`, sent by B in round 2.
 //!
-//! Messages per element: A and B send each other one word (round 1), the helper sends B one word
-//! and `w` bits (round 1; `w` is f rounded up to 8, 16, 32 or 64), and A and B each send the
-//! helper one word (round 2). The elements are cut into three chunks and each party is the
-//! helper of one, A of another and B of the third, so every party sends about `(5 + w/64) / 3`
-//! words per element (1.75 at f = 16), in the same two rounds. With a fixed helper it sent four
-//! words per element and the others one. From product terms the helper also sends its masked
-//! term to A and to B: `(7 + w/64) / 3` words (2.42), and the product's own re-sharing (one
-//! word each) is not needed.
+//! Each message is masked by a PRF word its receiver lacks: the helper sees two candidates
+//! under independent masks, a uniformly random pick bit, and component h under `rho`; A sees
+//! only `msb(c)`; B sees `c` (as before) and the helper's shares. Waiting for `msb(c)` costs A
+//! no round: its candidates leave in round 1.
+//!
+//! Messages per element: A sends B one word and the helper two (round 1), the helper sends B
+//! one word and `w` bits (round 1; `w` is f rounded up to 8, 16, 32 or 64) and from product
+//! terms its masked term (one word), and B sends A one bit and the helper one word and one bit
+//! (round 2). The elements are cut into three chunks and each party is the helper of one, A of
+//! another and B of the third, so every party sends about `(5 + (w + 2)/64) / 3` words per
+//! element (1.76 at f = 16), and from product terms `(6 + (w + 2)/64) / 3` (2.09; the
+//! product's own re-sharing, one word each, is not needed). When A and B both opened `c` and
+//! re-shared their additive parts, product terms cost `(7 + w/64) / 3` (2.42) in as many
+//! rounds.
 
 use musket_core::{MpcError, Result};
 
@@ -73,15 +89,16 @@ struct ChunkDraws {
     /// A's shares of `T` and `msb(r)` (A and the helper).
     t_a: Vec<u64>,
     m_a: Vec<u64>,
-    /// Masks of the helper's term on its way to B (A and the helper) and to A (B and the
-    /// helper); product terms only.
+    /// The mask of the helper's term on its way to B (A and the helper); product terms only.
     to_b: Vec<u64>,
-    to_a: Vec<u64>,
     /// B's part of the mask (B and the helper).
     r_b: Vec<u64>,
-    /// The two re-sharing masks (A and B).
-    z1: Vec<u64>,
-    z2: Vec<u64>,
+    /// Component B of the result (A and B).
+    rho: Vec<u64>,
+    /// The masks of A's two candidates, for `msb(c)` = 0 and 1 (A and B).
+    sigma: [Vec<u64>; 2],
+    /// The order of A's candidates, one bit an element, packed (A and B).
+    order: Vec<u64>,
 }
 
 /// This party's role in a chunk.
@@ -142,42 +159,44 @@ impl Rep3 {
             }
             if role(h) == Role::Helper {
                 d.r_b = self.draw(with_other, m);
-                if terms {
-                    d.to_a = self.draw(with_other, m);
-                }
             }
             if role(h) == Role::B {
                 d.r_b = self.draw(with_helper, m);
-                if terms {
-                    d.to_a = self.draw(with_helper, m);
-                }
             }
             if role(h) != Role::Helper {
-                d.z1 = self.draw(with_other, m);
-                d.z2 = self.draw(with_other, m);
+                d.rho = self.draw(with_other, m);
+                d.sigma = [self.draw(with_other, m), self.draw(with_other, m)];
+                d.order = self.draw(with_other, m.div_ceil(64));
             }
         }
         let (helper_chunk, a_chunk, b_chunk) = (self.id, (self.id + 2) % 3, (self.id + 1) % 3);
         let (da, db, dh) = (&draws[a_chunk], &draws[b_chunk], &draws[helper_chunk]);
+        let bit = |words: &[u64], k: usize| ((words[k / 64] >> (k % 64)) & 1) as usize;
+        let wrap_term = |msb_c: usize, m: u64| if msb_c == 0 { m << (64 - bits) } else { 0 };
+        // A's additive part of the result, given msb(c): -t_a + [msb(c) = 0] m_a 2^(64-f).
+        let part_a = |k: usize, msb_c: usize| wrap_term(msb_c, da.m_a[k]).wrapping_sub(da.t_a[k]);
 
-        // Round 1. To the next party: as A, our share of c for B (s_A + r_a, or z_A + r_a plus
-        // a mask the helper removes); as the helper, our masked term for A. To the previous
-        // party: as B, our share of c for A; as the helper, our masked term for B, then
-        // T - t_a and the packed msb(r) - m_a.
-        // Our word plus our part of r, plus (for product terms) the mask the helper removes.
-        let share_of_c = |words: &[u64], at: std::ops::Range<usize>, r: &[u64], mask: &[u64]| -> Vec<u64> {
-            at.enumerate()
-                .map(|(k, i)| words[i].wrapping_add(r[k]).wrapping_add(mask.get(k).copied().unwrap_or(0)))
-                .collect()
-        };
-        let mut to_next = share_of_c(xc, range(a_chunk), &da.r_a, &da.to_b);
-        let mut to_prev = share_of_c(if terms { xc } else { xn }, range(b_chunk), &db.r_b, &db.to_a);
+        // Round 1. A sends B its share of c (its word plus r_a, plus for product terms the
+        // mask of the helper's term) and the helper its two candidates for component A, in
+        // the order of the bit it shares with B. The helper sends B its masked term (product
+        // terms), T - t_a and the packed msb(r) - m_a. B sends nothing.
+        let (na, nb, nh) = (len(a_chunk), len(b_chunk), len(helper_chunk));
+        let to_next: Vec<u64> = range(a_chunk)
+            .enumerate()
+            .map(|(k, i)| xc[i].wrapping_add(da.r_a[k]).wrapping_add(da.to_b.get(k).copied().unwrap_or(0)))
+            .collect();
+        let mut to_prev = Vec::with_capacity(2 * na + 3 * nh);
+        for k in 0..na {
+            let first = bit(&da.order, k);
+            for choice in [first, 1 - first] {
+                to_prev.push(part_a(k, choice).wrapping_add(da.sigma[choice][k]));
+            }
+        }
         if terms {
-            to_next.extend(range(helper_chunk).zip(&dh.to_a).map(|(i, m)| xc[i].wrapping_sub(*m)));
             to_prev.extend(range(helper_chunk).zip(&dh.to_b).map(|(i, m)| xc[i].wrapping_sub(*m)));
         }
-        let mut msb_share = Vec::with_capacity(len(helper_chunk));
-        for k in 0..len(helper_chunk) {
+        let mut msb_share = Vec::with_capacity(nh);
+        for k in 0..nh {
             let r = dh.r_a[k].wrapping_add(dh.r_b[k]);
             to_prev.push((r >> bits).wrapping_sub(dh.t_a[k]));
             msb_share.push((r >> 63).wrapping_sub(dh.m_a[k]));
@@ -186,68 +205,63 @@ impl Rep3 {
         let (prev, next) = (self.prev(), self.next_party());
         self.net.send_u64s(next, &to_next)?;
         self.net.send_u64s(prev, &to_prev)?;
-        // From the next party: B's share of c (we are its A), then as our helper (we are its
-        // B) its masked term, T - t_a and the packed msb(r) - m_a. From the previous party:
-        // A's share of c (we are its B), then as our helper (we are its A) its masked term.
-        let (na, nb) = (len(a_chunk), len(b_chunk));
+        // From the next party: as our A (we are the helper), the two candidates; as our helper
+        // (we are B), its masked term, T - t_a and the packed msb(r) - m_a. From the previous
+        // party, our A when we are B: its share of c.
         let extra = usize::from(terms);
-        let from_next = self.net.recv_u64s(next, na + (1 + extra) * nb + packed_len(nb, width))?;
-        let from_prev = self.net.recv_u64s(prev, nb + extra * na)?;
-        let helper_to_b = &from_next[na..na + extra * nb];
-        let (t_b, m_b) = (
-            &from_next[na + extra * nb..na + (1 + extra) * nb],
-            unpack(&from_next[na + (1 + extra) * nb..], width, nb),
-        );
-        let helper_to_a = &from_prev[nb..];
+        let from_next = self.net.recv_u64s(next, 2 * nh + (1 + extra) * nb + packed_len(nb, width))?;
+        let a_share = self.net.recv_u64s(prev, nb)?;
+        let candidates = &from_next[..2 * nh];
+        let helper_term = &from_next[2 * nh..2 * nh + extra * nb];
+        let t_b = &from_next[2 * nh + extra * nb..2 * nh + (1 + extra) * nb];
+        let m_b = unpack(&from_next[2 * nh + (1 + extra) * nb..], width, nb);
 
-        // c for each element where we are A or B: our word(s) + the other's share of c + our
-        // part of r + (for product terms) the helper's masked term; then our additive term of
-        // the result.
+        // As B: c = our word(s) + A's share + r_b (+ the helper's masked term) + 2^62, and
+        // B's part of the result, high(c) - t_b + [msb(c) = 0] m_b 2^(64-f).
         let offset = 1u64 << 62;
-        let open_c = |i: usize, theirs: u64, r: u64, helper: Option<&u64>| {
+        let mut msb_c = vec![0u64; nb];
+        let mut s_h = Vec::with_capacity(nb);
+        for (k, i) in range(b_chunk).enumerate() {
             let own = if terms { xc[i] } else { xc[i].wrapping_add(xn[i]) };
-            own.wrapping_add(theirs)
-                .wrapping_add(r)
-                .wrapping_add(helper.copied().unwrap_or(0))
-                .wrapping_add(offset)
-        };
-        let high = |c: u64| (c >> bits).wrapping_sub(1u64 << (62 - bits));
-        let wrap_term = |c: u64, m: u64| if c >> 63 == 0 { m << (64 - bits) } else { 0 };
-        let u_a: Vec<u64> = range(a_chunk)
-            .enumerate()
-            .map(|(k, i)| {
-                let c = open_c(i, from_next[k], da.r_a[k], helper_to_a.get(k));
-                high(c).wrapping_sub(da.t_a[k]).wrapping_add(wrap_term(c, da.m_a[k]))
-            })
-            .collect();
-        let u_b: Vec<u64> = range(b_chunk)
-            .enumerate()
-            .map(|(k, i)| {
-                let c = open_c(i, from_prev[k], db.r_b[k], helper_to_b.get(k));
-                wrap_term(c, m_b[k]).wrapping_sub(t_b[k])
-            })
-            .collect();
+            let c = own
+                .wrapping_add(a_share[k])
+                .wrapping_add(db.r_b[k])
+                .wrapping_add(helper_term.get(k).copied().unwrap_or(0))
+                .wrapping_add(offset);
+            let top = (c >> 63) as usize;
+            msb_c[k] = top as u64;
+            let high = (c >> bits).wrapping_sub(1u64 << (62 - bits));
+            let part_b = high.wrapping_sub(t_b[k]).wrapping_add(wrap_term(top, m_b[k]));
+            // Component h = part_b - sigma_msb(c) - rho, so that with A's candidate the three
+            // components sum to the result.
+            s_h.push(part_b.wrapping_sub(db.sigma[top][k]).wrapping_sub(db.rho[k]));
+        }
+        // Round 2. B sends A msb(c), and the helper component h and which candidate to keep
+        // (msb(c) XOR the order bit, which the helper cannot undo).
+        let msb_bits = musket_ring::pack_bits(&msb_c);
+        let pick: Vec<u64> = msb_bits.iter().zip(&db.order).map(|(m, o)| m ^ o).collect();
+        s_h.extend(pick);
+        self.net.send_u64s(prev, &msb_bits)?;
+        self.net.send_u64s(next, &s_h)?;
+        let msb_for_a = self.net.recv_u64s(next, na.div_ceil(64))?;
+        let from_b = self.net.recv_u64s(prev, nh + nh.div_ceil(64))?;
+        let (got_h, picks) = from_b.split_at(nh);
 
-        // Round 2: re-share. Component B (held by A and B) is z1; A sends the helper
-        // component A = u_a - z1 - z2, B sends it component h = u_b + z2.
-        let y_a: Vec<u64> =
-            (0..u_a.len()).map(|k| u_a[k].wrapping_sub(da.z1[k]).wrapping_sub(da.z2[k])).collect();
-        let y_h: Vec<u64> = (0..u_b.len()).map(|k| u_b[k].wrapping_add(db.z2[k])).collect();
-        self.net.send_u64s(prev, &y_a)?;
-        self.net.send_u64s(next, &y_h)?;
-        let got_a = self.net.recv_u64s(next, len(helper_chunk))?;
-        let got_h = self.net.recv_u64s(prev, len(helper_chunk))?;
-
-        // Party i holds components (i, i+1). As A: (A, B) = (y_a, z1); as B: (B, h) = (z1, y_h);
-        // as the helper: (h, A) = (got_h, got_a).
+        // Party i holds components (i, i+1). As A: (A, B) = (candidate for msb(c), rho); as B:
+        // (B, h) = (rho, s_h); as the helper: (h, A) = (s_h, the candidate B picked).
         let mut cur = vec![0u64; n];
         let mut nxt = vec![0u64; n];
-        cur[range(a_chunk)].copy_from_slice(&y_a);
-        nxt[range(a_chunk)].copy_from_slice(&da.z1);
-        cur[range(b_chunk)].copy_from_slice(&db.z1);
-        nxt[range(b_chunk)].copy_from_slice(&y_h);
-        cur[range(helper_chunk)].copy_from_slice(&got_h);
-        nxt[range(helper_chunk)].copy_from_slice(&got_a);
+        for (k, i) in range(a_chunk).enumerate() {
+            let top = bit(&msb_for_a, k);
+            cur[i] = part_a(k, top).wrapping_add(da.sigma[top][k]);
+        }
+        nxt[range(a_chunk)].copy_from_slice(&da.rho);
+        cur[range(b_chunk)].copy_from_slice(&db.rho);
+        nxt[range(b_chunk)].copy_from_slice(&s_h[..nb]);
+        cur[range(helper_chunk)].copy_from_slice(got_h);
+        for (k, i) in range(helper_chunk).enumerate() {
+            nxt[i] = candidates[2 * k + bit(picks, k)];
+        }
         self.share(shape, cur, nxt)
     }
 }

@@ -113,14 +113,15 @@ fn matmul_costs_output_size_in_3pc() {
 fn truncation_costs() {
     assert_eq!(measure(Backend::TwoPc, Op::Truncate, N), vec![(N as u64 * W, 1); 2]);
     // 3PC: the elements are cut into three chunks; chunk h has helper h, A = h+1, B = h+2.
-    // A and B exchange one word per element and each send one to the helper (two words each);
-    // the helper sends B one word plus 16 bits (f = 16, four per word).
+    // A sends B one word per element and the helper two (its candidates); the helper sends B
+    // one word plus 16 bits (f = 16, four per word); B sends A one bit and the helper one
+    // word and one bit.
     let n = N as u64;
     let chunk = |h: u64| third(n, h);
     let expected: Vec<(u64, u64)> = (0..3u64)
         .map(|i| {
             let (helper, a, b) = (chunk(i), chunk((i + 2) % 3), chunk((i + 1) % 3));
-            ((helper + helper.div_ceil(4) + 2 * a + 2 * b) * W, 2)
+            ((helper + helper.div_ceil(4) + 3 * a + b + 2 * b.div_ceil(64)) * W, 2)
         })
         .collect();
     assert_eq!(measure(Backend::ThreePc, Op::Truncate, N), expected);
@@ -131,15 +132,16 @@ fn fused_multiply_truncate_costs() {
     // 2PC: the product's opening, then the truncation's.
     assert_eq!(measure(Backend::TwoPc, Op::MulTruncate, N), vec![(3 * N as u64 * W, 2); 2]);
     // 3PC: the product terms are opened straight into the truncation: per chunk the helper
-    // sends its masked term to A and to B, and B the shares of T and msb(r); A and B send
-    // each other their masked terms and the helper one word each. Two rounds, against three
-    // for mul then truncate, and 2.42 words per element and party against 2.75.
+    // sends B its masked term besides the shares of T and msb(r); A sends B its masked term
+    // and the helper its two candidates; B sends A one bit and the helper one word and one
+    // bit. Two rounds, against three for mul then truncate, and 2.09 words per element and
+    // party against 2.75.
     let n = N as u64;
     let chunk = |h: u64| third(n, h);
     let expected: Vec<(u64, u64)> = (0..3u64)
         .map(|i| {
             let (helper, a, b) = (chunk(i), chunk((i + 2) % 3), chunk((i + 1) % 3));
-            ((3 * helper + helper.div_ceil(4) + 2 * a + 2 * b) * W, 2)
+            ((2 * helper + helper.div_ceil(4) + 3 * a + b + 2 * b.div_ceil(64)) * W, 2)
         })
         .collect();
     assert_eq!(measure(Backend::ThreePc, Op::MulTruncate, N), expected);
