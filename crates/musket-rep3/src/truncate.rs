@@ -185,7 +185,8 @@ impl Rep3 {
             .enumerate()
             .map(|(k, i)| xc[i].wrapping_add(da.r_a[k]).wrapping_add(da.to_b.get(k).copied().unwrap_or(0)))
             .collect();
-        let mut to_prev = Vec::with_capacity(2 * na + 3 * nh);
+        let extra = usize::from(terms);
+        let mut to_prev = Vec::with_capacity(2 * na + (1 + extra) * nh + packed_len(nh, width));
         for k in 0..na {
             let first = bit(&da.order, k);
             for choice in [first, 1 - first] {
@@ -208,7 +209,6 @@ impl Rep3 {
         // From the next party: as our A (we are the helper), the two candidates; as our helper
         // (we are B), its masked term, T - t_a and the packed msb(r) - m_a. From the previous
         // party, our A when we are B: its share of c.
-        let extra = usize::from(terms);
         let from_next = self.net.recv_u64s(next, 2 * nh + (1 + extra) * nb + packed_len(nb, width))?;
         let a_share = self.net.recv_u64s(prev, nb)?;
         let candidates = &from_next[..2 * nh];

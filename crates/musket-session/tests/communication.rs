@@ -135,7 +135,7 @@ fn fused_multiply_truncate_costs() {
     // sends B its masked term besides the shares of T and msb(r); A sends B its masked term
     // and the helper its two candidates; B sends A one bit and the helper one word and one
     // bit. Two rounds, against three for mul then truncate, and 2.09 words per element and
-    // party against 2.75.
+    // party against 2.76.
     let n = N as u64;
     let chunk = |h: u64| third(n, h);
     let expected: Vec<(u64, u64)> = (0..3u64)
