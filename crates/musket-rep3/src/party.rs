@@ -154,8 +154,36 @@ impl Rep3 {
 
     /// This party's unmasked additive term of the matrix product `a b`.
     fn matmul_terms(a: &RShare, b: &RShare) -> Result<RingTensor> {
-        let mut z = a.cur.matmul(&b.cur.add(&b.next)?)?;
-        z.add_assign(&a.next.matmul(&b.cur)?)?;
+        Self::matmul_terms_of(&a.cur, &a.next, &b.cur, &b.next)
+    }
+
+    /// `a_i (b_i + b_{i+1}) + a_{i+1} b_i`, in one matrix product where a component is zero. A value input by one party has a zero component (the owner's
+    /// `s_(owner+2)`): every weight a model owner shares, and a data owner's input, so that two
+    /// of the three parties form a weight product with one matrix product instead of two.
+    /// Whether a component is all zero is public: a component of a secret's share is
+    /// otherwise uniformly random (and the scan stops at its first nonzero word).
+    fn matmul_terms_of(
+        ac: &RingTensor,
+        an: &RingTensor,
+        bc: &RingTensor,
+        bn: &RingTensor,
+    ) -> Result<RingTensor> {
+        let product = |x: &RingTensor, y: &RingTensor| -> Result<RingTensor> { Ok(x.matmul(y)?) };
+        let zero = |t: &RingTensor| t.data().iter().all(|&w| w == 0);
+        if zero(bc) {
+            return product(ac, bn);
+        }
+        if zero(bn) {
+            return product(&ac.add(an)?, bc);
+        }
+        if zero(ac) {
+            return product(an, bc);
+        }
+        if zero(an) {
+            return product(ac, &bc.add(bn)?);
+        }
+        let mut z = product(ac, &bc.add(bn)?)?;
+        z.add_assign(&product(an, bc)?)?;
         Ok(z)
     }
 
@@ -166,8 +194,7 @@ impl Rep3 {
         for i in 0..bt {
             let (ac, an) = (batch_item(&a.cur, i, m, k), batch_item(&a.next, i, m, k));
             let (bc, bn) = (batch_item(&b.cur, i, k, n), batch_item(&b.next, i, k, n));
-            let mut zi = ac.matmul(&bc.add(&bn)?)?;
-            zi.add_assign(&an.matmul(&bc)?)?;
+            let zi = Self::matmul_terms_of(&ac, &an, &bc, &bn)?;
             z.extend_from_slice(zi.data());
         }
         Ok((vec![bt, m, n], z))
@@ -503,5 +530,36 @@ impl Protocol for Rep3 {
     }
     fn b2a_packed(&mut self, bits: &RBits, shape: &[usize]) -> Result<RShare> {
         self.b2a_rotating(bits, shape)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matrix_product_terms_skip_zero_components_exactly() {
+        let word = |i: usize, salt: u64| (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15 ^ salt);
+        let tensor = |r: usize, c: usize, salt: u64| {
+            RingTensor::new(vec![r, c], (0..r * c).map(|i| word(i, salt)).collect())
+        };
+        let (m, k, n) = (3, 5, 4);
+        let full = [
+            tensor(m, k, 1).unwrap(),
+            tensor(m, k, 2).unwrap(),
+            tensor(k, n, 3).unwrap(),
+            tensor(k, n, 4).unwrap(),
+        ];
+        // Each component zero in turn (and none): the shortcut equals the general formula.
+        for zeroed in [None, Some(0), Some(1), Some(2), Some(3)] {
+            let mut parts = full.clone();
+            if let Some(z) = zeroed {
+                parts[z] = RingTensor::new(parts[z].shape().to_vec(), vec![0; parts[z].len()]).unwrap();
+            }
+            let [ac, an, bc, bn] = &parts;
+            let mut general = ac.matmul(&bc.add(bn).unwrap()).unwrap();
+            general.add_assign(&an.matmul(bc).unwrap()).unwrap();
+            assert_eq!(Rep3::matmul_terms_of(ac, an, bc, bn).unwrap(), general, "component {zeroed:?} zero");
+        }
     }
 }
