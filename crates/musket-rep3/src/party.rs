@@ -384,13 +384,16 @@ impl Protocol for Rep3 {
             let mask = self.draw(Stream::Own, n);
             let rest = zip_words(o.data(), &mask, u64::wrapping_sub);
             self.net.send_u64s(self.next_party(), &rest)?;
-            let both = table.cur.add(&table.next)?;
+            // Our term is onehot (s_i + s_{i+1}): only the rows the one-hot selects are read,
+            // and the two components are added row by row, not as whole tables.
+            let (cur, next) = (table.cur.data(), table.next.data());
             let mut z = vec![0u64; rows * k];
             for (r, row) in o.data().chunks(depth.max(1)).enumerate() {
                 let dst = &mut z[r * k..(r + 1) * k];
                 for (j, &v) in row.iter().enumerate().filter(|(_, &v)| v != 0) {
-                    for (d, &t) in dst.iter_mut().zip(&both.data()[j * k..(j + 1) * k]) {
-                        *d = d.wrapping_add(v.wrapping_mul(t));
+                    let (c, nx) = (&cur[j * k..(j + 1) * k], &next[j * k..(j + 1) * k]);
+                    for ((d, &a), &b) in dst.iter_mut().zip(c).zip(nx) {
+                        *d = d.wrapping_add(v.wrapping_mul(a.wrapping_add(b)));
                     }
                 }
             }
