@@ -14,7 +14,7 @@ pub use identity::{certificate_from_pem, generate_identity, PartyIdentity, PeerA
 use setup::establish;
 
 use crate::frame::{FrameHeader, FrameKind, FRAME_HEADER_LEN};
-use crate::inbox::{Event, Inbox};
+use crate::inbox::{into_result, Event, Inbox, DEPARTURE_GRACE};
 use crate::{NetError, Transport};
 use rustls::{ClientConnection, ServerConnection, StreamOwned};
 use std::io::{ErrorKind, Read, Write};
@@ -283,6 +283,11 @@ impl Transport for TlsTransport {
         };
         if res.is_err() {
             self.failed = true;
+            // A peer that left may have aborted first (its abort frame comes in on the other
+            // socket); report that cause rather than the departure, as a receive does.
+            if let Some(cause) = self.inbox.fatal_within(DEPARTURE_GRACE) {
+                return into_result(cause).map(|_| ());
+            }
         }
         res
     }
@@ -459,6 +464,36 @@ mod tests {
             assert_eq!(err.peer(), Some(2), "{err}");
             assert!(err.to_string().contains("has not asked for yet"), "{err}");
             let _ = h1.join();
+        });
+    }
+
+    #[test]
+    fn a_send_to_a_peer_that_aborted_and_left_reports_the_abort() {
+        let mut cfgs = configs(Duration::from_secs(5));
+        let c2 = cfgs.pop().unwrap();
+        let c1 = cfgs.pop().unwrap();
+        let c0 = cfgs.pop().unwrap();
+        std::thread::scope(|s| {
+            let h1 = s.spawn(move || {
+                let mut t = TlsTransport::connect(c1).unwrap();
+                t.abort("the input is out of range");
+            });
+            let h2 = s.spawn(move || TlsTransport::connect(c2).map(|_| ()));
+            let mut t0 = TlsTransport::connect(c0).unwrap();
+            h1.join().unwrap();
+            // Party 1 has gone: keep sending until the departure shows; the error must carry
+            // its reason, not only the disconnection.
+            let err = (0..2000)
+                .find_map(|_| {
+                    std::thread::sleep(Duration::from_millis(1));
+                    t0.send(1, vec![0; 1024]).err()
+                })
+                .expect("a send to a departed peer fails");
+            assert!(
+                matches!(&err, NetError::Aborted { peer: 1, reason } if reason.contains("out of range")),
+                "{err}"
+            );
+            let _ = h2.join();
         });
     }
 
