@@ -2,6 +2,9 @@ use aes::cipher::{BlockCipherEncrypt, KeyInit};
 use aes::{Aes128, Block};
 use rand::RngCore;
 
+/// Words per run of counters encrypted while in cache (even: whole blocks).
+const RUN: usize = 512;
+
 /// A 128-bit PRG seed.
 pub type Seed = [u8; 16];
 
@@ -84,8 +87,11 @@ impl Prg {
             out = &mut out[1..];
         }
         let (pairs, rest) = out.split_at_mut(out.len() / 2 * 2);
-        self.write_counters(pairs);
-        self.encrypt_counters(pairs);
+        // A cache-sized run at a time, as in `words`.
+        for run in pairs.chunks_mut(RUN) {
+            self.write_counters(run);
+            self.encrypt_counters(run);
+        }
         if let Some(last) = rest.first_mut() {
             *last = self.odd_word();
         }
@@ -106,7 +112,6 @@ impl Prg {
         };
         // A cache-sized run at a time: its zero fill, counters and encryption stay in L1, so
         // the output is written to memory once instead of three times.
-        const RUN: usize = 512;
         let end = head + (n - head) / 2 * 2;
         while v.len() < end {
             let start = v.len();
@@ -199,6 +204,11 @@ mod tests {
             let got = prg.words(2 * 1000 + 1);
             let expect: Vec<u64> = (0..1001).flat_map(|k| block(start + k)).take(2001).collect();
             assert_eq!(got, expect, "counter from {start}");
+            let mut filled = Prg::from_seed(key);
+            filled.counter = start;
+            let mut out = vec![0u64; 2001];
+            filled.fill(&mut out);
+            assert_eq!(out, expect, "fill, counter from {start}");
         }
     }
 }

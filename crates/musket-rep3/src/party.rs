@@ -68,6 +68,10 @@ fn zip_words(a: &[u64], b: &[u64], f: impl Fn(u64, u64) -> u64) -> Vec<u64> {
     a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
 }
 
+/// Words of the next stream drawn at a time into a stack buffer when a zero share is
+/// combined with cross terms (fits L1 with the operands' runs).
+const ZERO_SHARE_RUN: usize = 512;
+
 /// Which PRG a draw comes from.
 #[derive(Clone, Copy)]
 pub(crate) enum Stream {
@@ -130,16 +134,34 @@ impl Rep3 {
         words
     }
 
+    /// [`Rep3::draw`] into a buffer: the same words the stream would give a `draw`.
+    pub(crate) fn draw_into(&mut self, stream: Stream, out: &mut [u64]) {
+        let started = std::time::Instant::now();
+        match stream {
+            Stream::Own => self.own.fill(out),
+            Stream::Next => self.nxt.fill(out),
+        }
+        self.net.add_preprocessing_time(started.elapsed());
+    }
+
     /// This party's additive term of `a * b` (its cross terms plus a zero share), which
     /// [`Rep3::reshare`] turns into a replicated share.
     pub(crate) fn product_term(&mut self, a: &RShare, b: &RShare) -> Vec<u64> {
-        // The zero share own - next and the cross terms, in one pass.
+        // The zero share own - next and the cross terms, in one pass; the next stream's words
+        // go through a cache-sized buffer.
         let mut z = self.draw(Stream::Own, a.len());
-        let other = self.draw(Stream::Next, a.len());
         let (ac, an, bc, bn) = (a.cur.data(), a.next.data(), b.cur.data(), b.next.data());
-        for (i, (t, o)) in z.iter_mut().zip(&other).enumerate() {
-            let cross = ac[i].wrapping_mul(bc[i].wrapping_add(bn[i])).wrapping_add(an[i].wrapping_mul(bc[i]));
-            *t = t.wrapping_sub(*o).wrapping_add(cross);
+        let mut other = [0u64; ZERO_SHARE_RUN];
+        for (run, zs) in z.chunks_mut(ZERO_SHARE_RUN).enumerate() {
+            let o = &mut other[..zs.len()];
+            self.draw_into(Stream::Next, o);
+            let at = run * ZERO_SHARE_RUN;
+            for (k, (t, o)) in zs.iter_mut().zip(o.iter()).enumerate() {
+                let i = at + k;
+                let cross =
+                    ac[i].wrapping_mul(bc[i].wrapping_add(bn[i])).wrapping_add(an[i].wrapping_mul(bc[i]));
+                *t = t.wrapping_sub(*o).wrapping_add(cross);
+            }
         }
         z
     }
@@ -513,10 +535,15 @@ impl Protocol for Rep3 {
         // Our term: the cross terms plus the XOR zero share own ^ next, in one pass.
         let w = a.cur.len();
         let mut z = self.draw(Stream::Own, w);
-        let other = self.draw(Stream::Next, w);
-        let operands = a.cur.iter().zip(&a.next).zip(b.cur.iter().zip(&b.next));
-        for ((t, o), ((ac, an), (bc, bn))) in z.iter_mut().zip(&other).zip(operands) {
-            *t ^= o ^ (ac & (bc ^ bn)) ^ (an & bc);
+        let mut other = [0u64; ZERO_SHARE_RUN];
+        for (run, zs) in z.chunks_mut(ZERO_SHARE_RUN).enumerate() {
+            let o = &mut other[..zs.len()];
+            self.draw_into(Stream::Next, o);
+            let at = run * ZERO_SHARE_RUN;
+            let operands = a.cur[at..].iter().zip(&a.next[at..]).zip(b.cur[at..].iter().zip(&b.next[at..]));
+            for ((t, o), ((ac, an), (bc, bn))) in zs.iter_mut().zip(o.iter()).zip(operands) {
+                *t ^= o ^ (ac & (bc ^ bn)) ^ (an & bc);
+            }
         }
         let (cur, next) = self.reshare(z)?;
         Ok(RBits { cur, next })
