@@ -72,6 +72,11 @@ fn zip_words(a: &[u64], b: &[u64], f: impl Fn(u64, u64) -> u64) -> Vec<u64> {
 /// combined with cross terms (fits L1 with the operands' runs).
 const ZERO_SHARE_RUN: usize = 512;
 
+/// Party i's cross terms of one product element: `a_i (b_i + b_(i+1)) + a_(i+1) b_i`.
+fn cross_term(ac: u64, an: u64, bc: u64, bn: u64) -> u64 {
+    ac.wrapping_mul(bc.wrapping_add(bn)).wrapping_add(an.wrapping_mul(bc))
+}
+
 /// Which PRG a draw comes from.
 #[derive(Clone, Copy)]
 pub(crate) enum Stream {
@@ -147,21 +152,28 @@ impl Rep3 {
     /// This party's additive term of `a * b` (its cross terms plus a zero share), which
     /// [`Rep3::reshare`] turns into a replicated share.
     pub(crate) fn product_term(&mut self, a: &RShare, b: &RShare) -> Vec<u64> {
-        // The zero share own - next and the cross terms, in one pass; the next stream's words
-        // go through a cache-sized buffer.
-        let mut z = self.draw(Stream::Own, a.len());
         let (ac, an, bc, bn) = (a.cur.data(), a.next.data(), b.cur.data(), b.next.data());
+        self.term_with_zero_share(a.len(), |at, zs, next| {
+            let to = at + zs.len();
+            let operands = ac[at..to].iter().zip(&an[at..to]).zip(bc[at..to].iter().zip(&bn[at..to]));
+            for ((t, o), ((&ac, &an), (&bc, &bn))) in zs.iter_mut().zip(next).zip(operands) {
+                *t = t.wrapping_sub(*o).wrapping_add(cross_term(ac, an, bc, bn));
+            }
+        })
+    }
+
+    /// This party's term of a product with a zero share folded in, without a full-length
+    /// buffer for the second stream: `z` starts as our own stream's words and
+    /// `combine(at, z_run, next_run)` folds in, run by run from element `at`, the next
+    /// stream's words and the cross terms (the zero share is the streams' difference, or
+    /// XOR). The next stream's words go through a cache-sized stack buffer.
+    fn term_with_zero_share(&mut self, n: usize, combine: impl Fn(usize, &mut [u64], &[u64])) -> Vec<u64> {
+        let mut z = self.draw(Stream::Own, n);
         let mut other = [0u64; ZERO_SHARE_RUN];
         for (run, zs) in z.chunks_mut(ZERO_SHARE_RUN).enumerate() {
-            let o = &mut other[..zs.len()];
-            self.draw_into(Stream::Next, o);
-            let at = run * ZERO_SHARE_RUN;
-            for (k, (t, o)) in zs.iter_mut().zip(o.iter()).enumerate() {
-                let i = at + k;
-                let cross =
-                    ac[i].wrapping_mul(bc[i].wrapping_add(bn[i])).wrapping_add(an[i].wrapping_mul(bc[i]));
-                *t = t.wrapping_sub(*o).wrapping_add(cross);
-            }
+            let next = &mut other[..zs.len()];
+            self.draw_into(Stream::Next, next);
+            combine(run * ZERO_SHARE_RUN, zs, next);
         }
         z
     }
@@ -169,9 +181,7 @@ impl Rep3 {
     /// This party's unmasked additive term of `a * b`: the cross terms it can compute.
     fn cross_terms(a: &RShare, b: &RShare) -> Vec<u64> {
         let (ac, an, bc, bn) = (a.cur.data(), a.next.data(), b.cur.data(), b.next.data());
-        (0..a.len())
-            .map(|i| ac[i].wrapping_mul(bc[i].wrapping_add(bn[i])).wrapping_add(an[i].wrapping_mul(bc[i])))
-            .collect()
+        (0..a.len()).map(|i| cross_term(ac[i], an[i], bc[i], bn[i])).collect()
     }
 
     /// This party's unmasked additive term of the matrix product `a b`.
@@ -179,9 +189,10 @@ impl Rep3 {
         Self::matmul_terms_of(&a.cur, &a.next, &b.cur, &b.next)
     }
 
-    /// `a_i (b_i + b_{i+1}) + a_{i+1} b_i`, in one matrix product where a component is zero. A value input by one party has a zero component (the owner's
-    /// `s_(owner+2)`): every weight a model owner shares, and a data owner's input, so that two
-    /// of the three parties form a weight product with one matrix product instead of two.
+    /// `a_i (b_i + b_{i+1}) + a_{i+1} b_i`, in one matrix product where a component is zero.
+    /// A value input by one party has a zero component (the owner's `s_(owner+2)`): every
+    /// weight a model owner shares, and a data owner's input, so that two of the three parties
+    /// form a weight product with one matrix product instead of two.
     /// Whether a component is all zero is public: a component of a secret's share is
     /// otherwise uniformly random (and the scan stops at its first nonzero word).
     fn matmul_terms_of(
@@ -533,18 +544,14 @@ impl Protocol for Rep3 {
             return Err(MpcError::Usage("bits_and: lengths differ".into()));
         }
         // Our term: the cross terms plus the XOR zero share own ^ next, in one pass.
-        let w = a.cur.len();
-        let mut z = self.draw(Stream::Own, w);
-        let mut other = [0u64; ZERO_SHARE_RUN];
-        for (run, zs) in z.chunks_mut(ZERO_SHARE_RUN).enumerate() {
-            let o = &mut other[..zs.len()];
-            self.draw_into(Stream::Next, o);
-            let at = run * ZERO_SHARE_RUN;
-            let operands = a.cur[at..].iter().zip(&a.next[at..]).zip(b.cur[at..].iter().zip(&b.next[at..]));
-            for ((t, o), ((ac, an), (bc, bn))) in zs.iter_mut().zip(o.iter()).zip(operands) {
+        let (ac, an, bc, bn) = (&a.cur, &a.next, &b.cur, &b.next);
+        let z = self.term_with_zero_share(a.cur.len(), |at, zs, next| {
+            let to = at + zs.len();
+            let operands = ac[at..to].iter().zip(&an[at..to]).zip(bc[at..to].iter().zip(&bn[at..to]));
+            for ((t, o), ((ac, an), (bc, bn))) in zs.iter_mut().zip(next).zip(operands) {
                 *t ^= o ^ (ac & (bc ^ bn)) ^ (an & bc);
             }
-        }
+        });
         let (cur, next) = self.reshare(z)?;
         Ok(RBits { cur, next })
     }
