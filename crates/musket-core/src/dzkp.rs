@@ -171,10 +171,16 @@ impl<E: Ext> Verifier<E> {
     pub fn levels(&self) -> usize {
         self.l.len().trailing_zeros() as usize
     }
+    /// A verifier that took part in the first levels of a proof in another form (see
+    /// [`crate::dzkp_bits`]) and continues with the folded vectors `l`, `r` (of a power-of-two
+    /// length), its claim share so far and its zero-shares so far.
+    pub fn resume(l: Vec<E>, r: Vec<E>, claims: ClaimShares<E>) -> Self {
+        let live = l.len();
+        Self { l, r, live, claim: claims.claim, zeros: claims.zeros }
+    }
     /// Takes this verifier's share of a level's polynomial and the challenge.
     pub fn level(&mut self, h: &LevelPoly<E>, t: E) {
-        self.zeros.push(h[0].add(h[0]).add(h[1]).add(h[2]).sub(self.claim));
-        self.claim = eval2(h, t);
+        level_claims(&mut self.claim, &mut self.zeros, h, t);
         fold(&mut self.l, t, self.live);
         self.live = fold(&mut self.r, t, self.live);
     }
@@ -190,6 +196,77 @@ impl<E: Ext> Verifier<E> {
             g: b.add(t.mul(q.sub(b))),
             h: eval2(&[h0, h1, h2], t),
         }
+    }
+}
+
+/// A verifier's running share of the claim and its shares of the values that must be zero.
+#[derive(Debug, Clone)]
+pub struct ClaimShares<E: Ext> {
+    /// Share of the claim about the current (folded) vectors.
+    pub claim: E,
+    /// Shares of `h(0) + h(1) - claim`, one per level so far.
+    pub zeros: Vec<E>,
+}
+
+impl<E: Ext> ClaimShares<E> {
+    /// Starts from a share of the claim.
+    pub fn new(claim: E) -> Self {
+        Self { claim, zeros: Vec::new() }
+    }
+    /// Takes a level's polynomial share and challenge (what [`Verifier::level`] does besides
+    /// folding).
+    pub fn level(&mut self, h: &LevelPoly<E>, t: E) {
+        level_claims(&mut self.claim, &mut self.zeros, h, t);
+    }
+}
+
+fn level_claims<E: Ext>(claim: &mut E, zeros: &mut Vec<E>, h: &LevelPoly<E>, t: E) {
+    zeros.push(h[0].add(h[0]).add(h[1]).add(h[2]).sub(*claim));
+    *claim = eval2(h, t);
+}
+
+/// The prover's steps, whatever form its vectors take (the plain [`Prover`] or the packed
+/// binary one of [`crate::dzkp_bits`]): the message exchange drives either.
+pub trait ProverSteps<E: Ext>: Send {
+    /// Number of folding levels before the last message.
+    fn levels(&self) -> usize;
+    /// This level's polynomial.
+    fn level(&mut self) -> LevelPoly<E>;
+    /// Folds at the verifiers' challenge.
+    fn fold(&mut self, t: E);
+    /// The masked last message.
+    fn last(&mut self, p: E, q: E) -> FinalPoly<E>;
+}
+
+/// A verifier's steps, whatever form its vectors take.
+pub trait VerifierSteps<E: Ext>: Send {
+    /// Takes this verifier's share of a level's polynomial and the challenge.
+    fn level(&mut self, h: &LevelPoly<E>, t: E);
+    /// Takes the last message's share and challenge; returns what to open.
+    fn last(self: Box<Self>, m: &FinalPoly<E>, t: E) -> Opening<E>;
+}
+
+impl<E: Ext> ProverSteps<E> for Prover<E> {
+    fn levels(&self) -> usize {
+        Prover::levels(self)
+    }
+    fn level(&mut self) -> LevelPoly<E> {
+        Prover::level(self)
+    }
+    fn fold(&mut self, t: E) {
+        Prover::fold(self, t)
+    }
+    fn last(&mut self, p: E, q: E) -> FinalPoly<E> {
+        Prover::last(self, p, q)
+    }
+}
+
+impl<E: Ext> VerifierSteps<E> for Verifier<E> {
+    fn level(&mut self, h: &LevelPoly<E>, t: E) {
+        Verifier::level(self, h, t)
+    }
+    fn last(self: Box<Self>, m: &FinalPoly<E>, t: E) -> Opening<E> {
+        Verifier::last(*self, m, t)
     }
 }
 

@@ -277,7 +277,7 @@ impl std::fmt::Debug for Gf64 {
 }
 
 /// Reduces a 128-bit carry-less product modulo `f`.
-fn reduce(p: u128) -> u64 {
+pub(crate) fn reduce(p: u128) -> u64 {
     let (lo, hi) = (p as u64, (p >> 64) as u64);
     // hi * x^64 = hi * (x^4 + x^3 + x + 1); the bits shifted past x^63 are folded once more.
     let spill = (hi >> 63) ^ (hi >> 61) ^ (hi >> 60);

@@ -7,6 +7,7 @@ mod audit;
 mod bitdecomp;
 mod compare;
 pub mod dzkp;
+pub mod dzkp_bits;
 mod error;
 pub mod ext;
 mod fixed;

@@ -12,9 +12,9 @@
 //! `k_P` (known to `P` and `A`), and `B` receives the difference. The challenges come from a
 //! stream of `k_{P+2}`, which both verifiers hold and the prover does not.
 
-use super::record::{build, Lift, Record, Role};
+use super::record::{Lift, Record, Role};
 use super::{Rep3Mal, Target};
-use musket_core::dzkp::{accepts, Opening, Prover, Verifier};
+use musket_core::dzkp::{accepts, Opening};
 use musket_core::{MpcError, Prg, Result};
 use musket_net::NetError;
 
@@ -83,14 +83,11 @@ impl Rep3Mal {
         for (chunk, w) in seed_p.chunks_exact_mut(8).zip(&seed_p_words) {
             chunk.copy_from_slice(&w.to_le_bytes());
         }
-        let mine = build::<E>(records, Role::Prover, &mut Prg::from_seed(seed_p));
-        let as_a = build::<E>(records, Role::A, &mut Prg::from_seed(seed_a));
-        let as_b = build::<E>(records, Role::B, &mut Prg::from_seed(seed_b));
         // Every statement has one term per recorded term, so the three proofs fold in step.
         let len = records.iter().map(|r| r.terms(E::BINARY)).sum::<usize>();
-        let mut prover = Prover::new(mine.l, mine.r, len);
-        let mut va = Verifier::new(as_a.l, as_a.r, as_a.claim, len);
-        let mut vb = Verifier::new(as_b.l, as_b.r, as_b.claim, len);
+        let mut prover = E::prover(records, len, &mut Prg::from_seed(seed_p));
+        let mut va = E::verifier(records, Role::A, len, &mut Prg::from_seed(seed_a));
+        let mut vb = E::verifier(records, Role::B, len, &mut Prg::from_seed(seed_b));
         let levels = prover.levels();
         let mut drawn_as_a = seed_words(&seed_a);
         let mut received = seed_p_words;

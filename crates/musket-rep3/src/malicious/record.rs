@@ -12,7 +12,9 @@
 //! statement; a matrix product's outputs with Freivalds' weights `rho_i sigma_j`, which
 //! turns `m x n` inner products of length `k` into one of length `2k`.
 
-use musket_core::ext::Ext;
+use musket_core::dzkp::{Prover, ProverSteps, Verifier, VerifierSteps};
+use musket_core::dzkp_bits::{packed_claim, PackedProver, PackedVerifier, PackedWords};
+use musket_core::ext::{Ext, Gf64, Gr64};
 use musket_core::Prg;
 
 /// The shape of a recorded product.
@@ -76,9 +78,24 @@ pub(crate) trait Lift: Ext {
     fn base_add(a: u64, b: u64) -> u64;
     /// `a - b` in the base.
     fn base_sub(a: u64, b: u64) -> u64;
+    /// The prover of this party's statement over `records`, padded to `len` terms.
+    fn prover(records: &[Record], len: usize, weights: &mut Prg) -> Box<dyn ProverSteps<Self>> {
+        let st = build::<Self>(records, Role::Prover, weights);
+        Box::new(Prover::new(st.l, st.r, len))
+    }
+    /// This party's verifier as `role` (A or B) of a neighbour's statement.
+    fn verifier(
+        records: &[Record],
+        role: Role,
+        len: usize,
+        weights: &mut Prg,
+    ) -> Box<dyn VerifierSteps<Self>> {
+        let st = build::<Self>(records, role, weights);
+        Box::new(Verifier::new(st.l, st.r, st.claim, len))
+    }
 }
 
-impl Lift for musket_core::ext::Gr64 {
+impl Lift for Gr64 {
     const BINARY: bool = false;
     fn base_add(a: u64, b: u64) -> u64 {
         a.wrapping_add(b)
@@ -88,7 +105,9 @@ impl Lift for musket_core::ext::Gr64 {
     }
 }
 
-impl Lift for musket_core::ext::Gf64 {
+/// AND words prove in packed form ([`musket_core::dzkp_bits`]) unless a batch holds another
+/// gate shape (none does today: binary products are elementwise).
+impl Lift for Gf64 {
     const BINARY: bool = true;
     fn base_add(a: u64, b: u64) -> u64 {
         a ^ b
@@ -96,6 +115,73 @@ impl Lift for musket_core::ext::Gf64 {
     fn base_sub(a: u64, b: u64) -> u64 {
         a ^ b
     }
+    fn prover(records: &[Record], len: usize, weights: &mut Prg) -> Box<dyn ProverSteps<Self>> {
+        match build_packed(records, Role::Prover, len, weights) {
+            Some((words, _)) => Box::new(PackedProver::new(words)),
+            None => {
+                let st = build::<Self>(records, Role::Prover, weights);
+                Box::new(Prover::new(st.l, st.r, len))
+            }
+        }
+    }
+    fn verifier(
+        records: &[Record],
+        role: Role,
+        len: usize,
+        weights: &mut Prg,
+    ) -> Box<dyn VerifierSteps<Self>> {
+        match build_packed(records, role, len, weights) {
+            Some((words, claim)) => Box::new(PackedVerifier::new(words, claim)),
+            None => {
+                let st = build::<Self>(records, role, weights);
+                Box::new(Verifier::new(st.l, st.r, st.claim, len))
+            }
+        }
+    }
+}
+
+/// `role`'s packed statement over binary elementwise `records`: two word terms per AND word
+/// (the two products of the resharing message, as in [`build`]), one weight per AND word
+/// shared by both; `None` when a record is not elementwise. `len` counts bit terms.
+fn build_packed(
+    records: &[Record],
+    role: Role,
+    len: usize,
+    weights: &mut Prg,
+) -> Option<(PackedWords, Gf64)> {
+    if records.iter().any(|r| r.gate != Gate::Elementwise) {
+        return None;
+    }
+    let words: usize = records.iter().map(|r| 2 * r.xc.len()).sum();
+    let (mut lw, mut rw, mut rho) =
+        (Vec::with_capacity(words), Vec::with_capacity(words), Vec::with_capacity(words));
+    let mut claim = Gf64(0);
+    for rec in records {
+        let w = weights.words(rec.xc.len());
+        for (g, &weight) in w.iter().enumerate() {
+            let (xc, xn, yc, yn) = (rec.xc[g], rec.xn[g], rec.yc[g], rec.yn[g]);
+            let terms = match role {
+                Role::Prover => [(xc, yc ^ yn), (xn, yc)],
+                // A holds x_P, y_P as its `next` components; B holds x_{P+1}, y_{P+1} as `cur`.
+                Role::A => [(xn, yn), (0, yn)],
+                Role::B => [(0, yc), (xc, 0)],
+            };
+            for (x, y) in terms {
+                lw.push(x);
+                rw.push(y);
+                rho.push(weight);
+            }
+        }
+        let c: Option<Vec<u64>> = match role {
+            Role::Prover => None,
+            Role::A => Some(rec.theirs.iter().zip(&rec.nxt).map(|(a, b)| a ^ b).collect()),
+            Role::B => Some(rec.own.clone()),
+        };
+        if let Some(c) = c {
+            claim = claim.add(packed_claim(&w, &c));
+        }
+    }
+    Some((PackedWords::new(lw, rw, rho, len / 64), claim))
 }
 
 /// `sum_i rho_i x[i, t]` for every column `t` of an `[m, k]` matrix.

@@ -36,10 +36,42 @@ pub fn clmul_dot(a: &[u64], b: &[u64]) -> u128 {
     a.iter().zip(b).fold(0, |acc, (x, y)| acc ^ clmul_portable(*x, *y))
 }
 
+/// XOR of the carry-less products `w_i * (x_i AND y_i)`: a weighted sum of AND words, the
+/// step of the packed binary proof that replaces one product per bit by one per word.
+pub fn clmul_dot_and(w: &[u64], x: &[u64], y: &[u64]) -> u128 {
+    #[cfg(target_arch = "x86_64")]
+    if has_pclmul() {
+        return super::x86::clmul_dot_and_pclmul(w, x, y);
+    }
+    w.iter().zip(x).zip(y).fold(0, |acc, ((c, a), b)| acc ^ clmul_portable(*c, a & b))
+}
+
+/// Carry-less product of two words (PCLMULQDQ where the CPU has it).
+pub fn clmul(a: u64, b: u64) -> u128 {
+    #[cfg(target_arch = "x86_64")]
+    if has_pclmul() {
+        return super::x86::clmul_pclmul(a, b);
+    }
+    clmul_portable(a, b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::Rng;
+
+    #[test]
+    fn masked_and_single_products_match_the_portable_one() {
+        let mut rng = rand::thread_rng();
+        let w: Vec<u64> = (0..77).map(|_| rng.gen()).collect();
+        let x: Vec<u64> = (0..77).map(|_| rng.gen()).collect();
+        let y: Vec<u64> = (0..77).map(|_| rng.gen()).collect();
+        let want = (0..77).fold(0u128, |acc, i| acc ^ clmul_portable(w[i], x[i] & y[i]));
+        assert_eq!(clmul_dot_and(&w, &x, &y), want);
+        for i in 0..77 {
+            assert_eq!(clmul(w[i], x[i]), clmul_portable(w[i], x[i]));
+        }
+    }
 
     #[test]
     fn batched_products_match_the_portable_one() {

@@ -11,7 +11,7 @@ mod packed;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
-pub use clmul::{clmul_dot, clmul_portable};
+pub use clmul::{clmul, clmul_dot, clmul_dot_and, clmul_portable};
 pub use packed::Kernel;
 
 /// Reference matrix product `[m, k] x [k, n]`, three plain loops, for tests.

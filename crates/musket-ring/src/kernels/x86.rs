@@ -64,6 +64,39 @@ fn clmul_dot_impl(a: &[u64], b: &[u64]) -> u128 {
     ((hi as u128) << 64) | lo as u128
 }
 
+#[target_feature(enable = "pclmulqdq,sse2")]
+fn clmul_dot_and_impl(w: &[u64], x: &[u64], y: &[u64]) -> u128 {
+    use std::arch::x86_64::*;
+    let mut acc = _mm_setzero_si128();
+    for ((&c, &a), &b) in w.iter().zip(x).zip(y) {
+        let p = _mm_clmulepi64_si128(_mm_set_epi64x(0, c as i64), _mm_set_epi64x(0, (a & b) as i64), 0);
+        acc = _mm_xor_si128(acc, p);
+    }
+    let lo = _mm_cvtsi128_si64(acc) as u64;
+    let hi = _mm_cvtsi128_si64(_mm_unpackhi_epi64(acc, acc)) as u64;
+    ((hi as u128) << 64) | lo as u128
+}
+
+pub(super) fn clmul_dot_and_pclmul(w: &[u64], x: &[u64], y: &[u64]) -> u128 {
+    assert!(std::arch::is_x86_feature_detected!("pclmulqdq"), "PCLMULQDQ kernel on a CPU without it");
+    // SAFETY: PCLMULQDQ (and SSE2, part of x86-64) was detected at run time just above.
+    unsafe { clmul_dot_and_impl(w, x, y) }
+}
+
+#[target_feature(enable = "pclmulqdq,sse2")]
+fn clmul_one_impl(a: u64, b: u64) -> u128 {
+    use std::arch::x86_64::*;
+    let p = _mm_clmulepi64_si128(_mm_set_epi64x(0, a as i64), _mm_set_epi64x(0, b as i64), 0);
+    let lo = _mm_cvtsi128_si64(p) as u64;
+    let hi = _mm_cvtsi128_si64(_mm_unpackhi_epi64(p, p)) as u64;
+    ((hi as u128) << 64) | lo as u128
+}
+
+pub(super) fn clmul_pclmul(a: u64, b: u64) -> u128 {
+    // SAFETY: only called after `has_pclmul` returned true.
+    unsafe { clmul_one_impl(a, b) }
+}
+
 pub(super) fn clmul_dot_pclmul(a: &[u64], b: &[u64]) -> u128 {
     assert!(std::arch::is_x86_feature_detected!("pclmulqdq"), "PCLMULQDQ kernel on a CPU without it");
     // SAFETY: PCLMULQDQ (and SSE2, part of x86-64) was detected at run time just above.
