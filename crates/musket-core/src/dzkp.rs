@@ -172,7 +172,7 @@ impl<E: Ext> Verifier<E> {
         self.l.len().trailing_zeros() as usize
     }
     /// A verifier that took part in the first levels of a proof in another form (see
-    /// [`crate::dzkp_bits`]) and continues with the folded vectors `l`, `r` (of a power-of-two
+    /// [`crate::dzkp_packed`]) and continues with the folded vectors `l`, `r` (of a power-of-two
     /// length), its claim share so far and its zero-shares so far.
     pub fn resume(l: Vec<E>, r: Vec<E>, claims: ClaimShares<E>) -> Self {
         let live = l.len();
@@ -226,7 +226,7 @@ fn level_claims<E: Ext>(claim: &mut E, zeros: &mut Vec<E>, h: &LevelPoly<E>, t: 
 }
 
 /// The prover's steps, whatever form its vectors take (the plain [`Prover`] or the packed
-/// binary one of [`crate::dzkp_bits`]): the message exchange drives either.
+/// binary one of [`crate::dzkp_packed`]): the message exchange drives either.
 pub trait ProverSteps<E: Ext>: Send {
     /// Number of folding levels before the last message.
     fn levels(&self) -> usize;

@@ -242,6 +242,13 @@ fn reduce_wide(mut prod: [u64; 2 * EXT_DEGREE]) -> Gr64 {
 }
 
 impl Gr64 {
+    /// `self * x^k` for `k < 64`: a shift of the coefficients and one reduction.
+    pub fn times_x_pow(self, k: usize) -> Self {
+        let mut wide = [0u64; 2 * EXT_DEGREE];
+        wide[k..k + EXT_DEGREE].copy_from_slice(&self.0);
+        reduce_wide(wide)
+    }
+
     /// `self * x`.
     fn times_x(self) -> Self {
         let mut c = [0u64; EXT_DEGREE];

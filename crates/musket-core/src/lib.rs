@@ -7,7 +7,7 @@ mod audit;
 mod bitdecomp;
 mod compare;
 pub mod dzkp;
-pub mod dzkp_bits;
+pub mod dzkp_packed;
 mod error;
 pub mod ext;
 mod fixed;

@@ -38,10 +38,13 @@ use proof::ProofKeys;
 use record::{Gate, Record};
 
 /// Products verified per proof batch, as terms of the inner product: bounds a batch's
-/// memory (a Galois-ring term is 512 bytes) and its length (soundness, see `dzkp`).
+/// memory (a Galois-ring term is 512 bytes) and its length (soundness, see `dzkp`). Matrix
+/// products (plain proofs) batch this many terms; elementwise products, which prove in packed
+/// form and are written out as a 32nd as many elements (see `dzkp_packed`), 16 times as many.
 const BATCH_TERMS_ARITH: usize = 1 << 14;
-/// The same for bits (a field term is 8 bytes).
-const BATCH_TERMS_BINARY: usize = 1 << 20;
+const BATCH_TERMS_ARITH_PACKED: usize = 1 << 18;
+/// The same for bits (packed: a batch's written-out vectors are `2^20` field elements).
+const BATCH_TERMS_BINARY: usize = 1 << 23;
 
 /// Which message a cheating party of the test harness changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -209,8 +212,14 @@ impl Rep3Mal {
     fn verify_all(&mut self) -> Result<()> {
         let arith = std::mem::take(&mut self.arith);
         let binary = std::mem::take(&mut self.binary);
-        for batch in batches(&arith, false, BATCH_TERMS_ARITH) {
+        // Elementwise products and matrix products prove separately: the first in packed form.
+        let (elementwise, matmul): (Vec<Record>, Vec<Record>) =
+            arith.into_iter().partition(|r| r.gate == Gate::Elementwise);
+        for batch in batches(&elementwise, false, BATCH_TERMS_ARITH_PACKED) {
             self.prove_batch::<Gr64>(batch, "multiplication")?;
+        }
+        for batch in batches(&matmul, false, BATCH_TERMS_ARITH) {
+            self.prove_batch::<Gr64>(batch, "matrix-product")?;
         }
         for batch in batches(&binary, true, BATCH_TERMS_BINARY) {
             self.prove_batch::<Gf64>(batch, "AND-gate")?;

@@ -13,8 +13,8 @@
 //! turns `m x n` inner products of length `k` into one of length `2k`.
 
 use musket_core::dzkp::{Prover, ProverSteps, Verifier, VerifierSteps};
-use musket_core::dzkp_bits::{packed_claim, PackedProver, PackedVerifier, PackedWords};
-use musket_core::ext::{Ext, Gf64, Gr64};
+use musket_core::dzkp_packed::{packed_claim, PackedBlocks, PackedProver, PackedVerifier, PackedWords};
+use musket_core::ext::{Ext, Gf64, Gr64, EXT_DEGREE};
 use musket_core::Prg;
 
 /// The shape of a recorded product.
@@ -95,6 +95,8 @@ pub(crate) trait Lift: Ext {
     }
 }
 
+/// Elementwise products prove in packed form ([`musket_core::dzkp_packed`]), 64 to a block;
+/// matrix products (one Freivalds statement each, already short) in plain form.
 impl Lift for Gr64 {
     const BINARY: bool = false;
     fn base_add(a: u64, b: u64) -> u64 {
@@ -103,9 +105,92 @@ impl Lift for Gr64 {
     fn base_sub(a: u64, b: u64) -> u64 {
         a.wrapping_sub(b)
     }
+    fn prover(records: &[Record], len: usize, weights: &mut Prg) -> Box<dyn ProverSteps<Self>> {
+        match build_packed_ring(records, Role::Prover, len, weights) {
+            Some((blocks, _)) => Box::new(PackedProver::new(blocks)),
+            None => {
+                let st = build::<Self>(records, Role::Prover, weights);
+                Box::new(Prover::new(st.l, st.r, len))
+            }
+        }
+    }
+    fn verifier(records: &[Record], role: Role, len: usize, weights: &mut Prg) -> Box<dyn VerifierSteps<Self>> {
+        match build_packed_ring(records, role, len, weights) {
+            Some((blocks, claim)) => Box::new(PackedVerifier::new(blocks, claim)),
+            None => {
+                let st = build::<Self>(records, role, weights);
+                Box::new(Verifier::new(st.l, st.r, st.claim, len))
+            }
+        }
+    }
 }
 
-/// AND words prove in packed form ([`musket_core::dzkp_bits`]) unless a batch holds another
+/// The terms of `role`'s statement for one elementwise product (as in [`build`]): two
+/// `(x, y)` pairs, and the claim word for a verifier.
+fn product_terms(role: Role, xc: u64, xn: u64, yc: u64, yn: u64, add: fn(u64, u64) -> u64) -> [(u64, u64); 2] {
+    match role {
+        Role::Prover => [(xc, add(yc, yn)), (xn, yc)],
+        // A holds x_P, y_P as its `next` components; B holds x_{P+1}, y_{P+1} as `cur`.
+        Role::A => [(xn, yn), (0, yn)],
+        Role::B => [(0, yc), (xc, 0)],
+    }
+}
+
+/// A verifier's claim words of `rec` (none for the prover).
+fn claim_words(rec: &Record, role: Role, sub: fn(u64, u64) -> u64) -> Option<Vec<u64>> {
+    match role {
+        Role::Prover => None,
+        Role::A => Some(rec.theirs.iter().zip(&rec.nxt).map(|(a, b)| sub(*a, *b)).collect()),
+        Role::B => Some(rec.own.clone()),
+    }
+}
+
+/// `role`'s packed statement over arithmetic elementwise `records`: their products in one
+/// stream, 64 to a block, each block two block terms (the two products of the resharing
+/// message) sharing one weight; `None` when a record is not elementwise. `len` counts
+/// product terms (two per product).
+fn build_packed_ring(records: &[Record], role: Role, len: usize, weights: &mut Prg) -> Option<(PackedBlocks, Gr64)> {
+    const D: usize = EXT_DEGREE;
+    if records.iter().any(|r| r.gate != Gate::Elementwise) {
+        return None;
+    }
+    let products: usize = records.iter().map(|r| r.xc.len()).sum();
+    let blocks = products.div_ceil(D);
+    let (mut streams, mut claims) = ([Vec::with_capacity(blocks * D), Vec::new(), Vec::new(), Vec::new()], Vec::new());
+    let [x1, y1, x2, y2] = &mut streams;
+    for rec in records {
+        for g in 0..rec.xc.len() {
+            let [(a, b), (c, d)] = product_terms(role, rec.xc[g], rec.xn[g], rec.yc[g], rec.yn[g], Gr64::base_add);
+            x1.push(a);
+            y1.push(b);
+            x2.push(c);
+            y2.push(d);
+        }
+        if let Some(c) = claim_words(rec, role, Gr64::base_sub) {
+            claims.extend(c);
+        }
+    }
+    let rho: Vec<Gr64> = weights.words(blocks).into_iter().map(Gr64::exceptional).collect();
+    for v in streams.iter_mut().chain([&mut claims]) {
+        v.resize(blocks * D, 0);
+    }
+    let claim = if role == Role::Prover {
+        Gr64::zero()
+    } else {
+        let packed: Vec<Gr64> = claims.chunks_exact(D).map(|c| Gr64(c.try_into().expect("a block"))).collect();
+        Gr64::dot(&rho, &packed)
+    };
+    // Block terms in order: block w's first terms, then its second ones, as two halves.
+    let [x1, y1, x2, y2] = streams;
+    let (mut x, mut y) = (x1, y1);
+    x.extend(x2);
+    y.extend(y2);
+    let mut both = rho.clone();
+    both.extend(rho);
+    Some((PackedBlocks::new(x, y, both, len.div_ceil(D)), claim))
+}
+
+/// AND words prove in packed form ([`musket_core::dzkp_packed`]) unless a batch holds another
 /// gate shape (none does today: binary products are elementwise).
 impl Lift for Gf64 {
     const BINARY: bool = true;

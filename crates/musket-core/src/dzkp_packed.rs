@@ -1,0 +1,543 @@
+//! The first levels of a proof on whole blocks of gates: the first folds of [`crate::dzkp`]
+//! computed on 64 gates at a time, before the vectors are written out element by element.
+//!
+//! **Statement.** A batch is a list of *block terms* `(x_w, y_w)`, each 64 gates (the 64
+//! bits of an AND word, or 64 consecutive elementwise products), with weights `rho_w`; the
+//! inner product to prove is `sum_(w, b) (rho_w X^b x_(w,b)) y_(w,b) = claim`, i.e. the plain
+//! proof's vectors would be `l_(64 w + b) = rho_w X^b x_(w,b)` and `r_(64 w + b) = y_(w,b)`.
+//! The weight of gate `b` of block `w` is `rho_w X^b`, so the errors `e_(w,b)` of a block
+//! contribute `rho_w E_w` with `E_w = sum_b e_(w,b) X^b`, nonzero whenever one error is (the
+//! 64 coefficients of an element are independent). With `rho_w` drawn from the exceptional
+//! set, errors in different blocks cancel with probability at most `2^-64`, the bound of
+//! independent weights per gate.
+//!
+//! **Packed folds.** Folding the top variables (the block index) first keeps both vectors in
+//! the form, for `G` groups and members `s`,
+//! `l_(q,b) = X^b sum_s c_s rho_(sG+q) x_(sG+q,b)` and `r_(q,b) = sum_s c_s y_(sG+q,b)`,
+//! where the member coefficients `c_s` are products of `1 - t` and `t` over the challenges so
+//! far, the same for every group. A level's inner products are then sums over member pairs
+//! of `c_s c_u sum_q rho_q P(x_q * y_u)`, where `P` packs the 64 gate products of two blocks
+//! into one element (`sum_b X^b x_b y_b`): for AND words the AND of the two words read as a
+//! field element, one carry-less product per word; for ring blocks 64 products and one
+//! extension product per block, batched as a matrix product. After [`PACKED_LEVELS_BITS`] or
+//! [`PACKED_LEVELS_RING`] levels (or fewer for a small batch) the vectors are written out
+//! element by element, 8 or 32 times shorter than the plain proof's, and the plain proof
+//! continues. Messages, rounds and
+//! soundness are the plain proof's: only the prover's arithmetic and the verifiers' folds
+//! change.
+
+use crate::dzkp::{ClaimShares, FinalPoly, LevelPoly, Opening, Prover, ProverSteps, Verifier, VerifierSteps};
+use crate::ext::{reduce, Ext, Gf64, Gr64, EXT_DEGREE};
+
+/// Levels run on AND words before the vectors are written out: level `j` costs `2^(j+1)`
+/// carry-less products per word term, writing out about one table lookup per gate (with at
+/// most eight members, a lane's bits form one byte), and each level packed halves what the
+/// plain proof folds.
+pub const PACKED_LEVELS_BITS: usize = 3;
+/// The same for ring blocks, where the plain proof's elements are 64 words: five levels
+/// measured fastest (ReLU and matrix product with truncation, 10^5 and 256^2; three and six
+/// were 20-30% slower).
+pub const PACKED_LEVELS_RING: usize = 5;
+
+/// Block terms in packed form: what [`PackedProver`] and [`PackedVerifier`] fold.
+pub trait Packed<E: Ext>: Send + Sized {
+    /// Folding levels of the whole proof: one per variable of the gate vectors.
+    fn levels(&self) -> usize;
+    /// This level's polynomial `(h0, h1, h2)` (only while packed levels are left).
+    fn level(&self) -> LevelPoly<E>;
+    /// Folds the top variable at `t`.
+    fn fold(&mut self, t: E);
+    /// True when the vectors should be written out before the next level.
+    fn expanded_now(&self) -> bool;
+    /// The folded vectors, element by element.
+    fn expand(self) -> (Vec<E>, Vec<E>);
+}
+
+/// Member coefficients after a fold at `t`: member `s` of group `q` becomes member `2s` (the
+/// low half's, times `1 - t`) and `2s + 1` (the high half's, times `t`) of group `q`.
+fn fold_coefficients<E: Ext>(coef: &[E], t: E) -> Vec<E> {
+    let lo = E::one().sub(t);
+    coef.iter().flat_map(|c| [c.mul(lo), c.mul(t)]).collect()
+}
+
+/// The level polynomial from the member-pair sums `(d00, d11, e01, e10)` (low-low,
+/// high-high, low-high, high-low halves, `rho` on the left), weighted by `c_s c_u`:
+/// `h0 = <a0, b0>`, `h2 = <a1 - a0, b1 - b0>`, `h1 = <a1, b1> - h0 - h2`.
+fn level_from_pairs<E: Ext>(pairs: impl Iterator<Item = (E, [E; 4])>) -> LevelPoly<E> {
+    let (mut h0, mut h11, mut h2) = (E::zero(), E::zero(), E::zero());
+    for (c, [d00, d11, e01, e10]) in pairs {
+        h0 = h0.add(c.mul(d00));
+        h11 = h11.add(c.mul(d11));
+        h2 = h2.add(c.mul(d11.add(d00).sub(e01).sub(e10)));
+    }
+    [h0, h11.sub(h0).sub(h2), h2]
+}
+
+/// Word terms folded over their top variables (see the module documentation).
+#[derive(Debug)]
+pub struct PackedWords {
+    lw: Vec<u64>,
+    rw: Vec<u64>,
+    rho: Vec<u64>,
+    coef: Vec<Gf64>,
+    groups: usize,
+    packed_left: usize,
+}
+
+impl PackedWords {
+    /// Word terms `(lw_i, rw_i)` with weights `rho_i`, zero-padded to `len` terms (rounded up
+    /// to a power of two): every party's statement of a batch must fold in step.
+    pub fn new(mut lw: Vec<u64>, mut rw: Vec<u64>, mut rho: Vec<u64>, len: usize) -> Self {
+        let n = len.max(lw.len()).max(1).next_power_of_two();
+        lw.resize(n, 0);
+        rw.resize(n, 0);
+        rho.resize(n, 0);
+        let packed_left = PACKED_LEVELS_BITS.min(n.trailing_zeros() as usize);
+        Self { lw, rw, rho, coef: vec![Gf64(1)], groups: n, packed_left }
+    }
+}
+
+impl Packed<Gf64> for PackedWords {
+    fn levels(&self) -> usize {
+        6 + self.groups.trailing_zeros() as usize
+    }
+
+    fn level(&self) -> LevelPoly<Gf64> {
+        let g = self.groups;
+        let half = g / 2;
+        let dot = |w: &[u64], x: &[u64], y: &[u64]| Gf64(reduce(musket_ring::clmul_dot_and(w, x, y)));
+        let pairs = (0..self.coef.len()).flat_map(|s| (0..self.coef.len()).map(move |u| (s, u)));
+        level_from_pairs(pairs.map(|(s, u)| {
+            let (x, rho, y) = (&self.lw[s * g..(s + 1) * g], &self.rho[s * g..(s + 1) * g], &self.rw[u * g..(u + 1) * g]);
+            let sums = [
+                dot(&rho[..half], &x[..half], &y[..half]),
+                dot(&rho[half..], &x[half..], &y[half..]),
+                dot(&rho[..half], &x[..half], &y[half..]),
+                dot(&rho[half..], &x[half..], &y[..half]),
+            ];
+            (self.coef[s].mul(self.coef[u]), sums)
+        }))
+    }
+
+    fn fold(&mut self, t: Gf64) {
+        self.coef = fold_coefficients(&self.coef, t);
+        self.groups /= 2;
+        self.packed_left -= 1;
+    }
+
+    fn expanded_now(&self) -> bool {
+        self.packed_left == 0
+    }
+
+    /// By byte tables: with at most eight members, the bits of lane `b` across the members
+    /// form one byte, which indexes a table of the sums of member coefficients.
+    fn expand(self) -> (Vec<Gf64>, Vec<Gf64>) {
+        let g = self.groups;
+        let members = self.coef.len();
+        debug_assert!(members <= 8, "lanes are bytes: at most three packed levels");
+        let mut cr = [0u64; 8];
+        for (c, v) in cr.iter_mut().zip(&self.coef) {
+            *c = v.0;
+        }
+        let table_r = subset_sums(&cr);
+        let (mut l, mut r) = (Vec::with_capacity(64 * g), Vec::with_capacity(64 * g));
+        let (mut xs, mut ys, mut cl) = ([0u64; 8], [0u64; 8], [0u64; 8]);
+        for q in 0..g {
+            for s in 0..members {
+                let w = s * g + q;
+                xs[s] = self.lw[w];
+                ys[s] = self.rw[w];
+                cl[s] = reduce(musket_ring::clmul(cr[s], self.rho[w]));
+            }
+            let table_l = subset_sums(&cl);
+            let (lanes_x, lanes_y) = (lane_bytes(&xs), lane_bytes(&ys));
+            l.extend(
+                lanes_x.iter().enumerate().map(|(b, &i)| Gf64(reduce((table_l[i as usize] as u128) << b))),
+            );
+            r.extend(lanes_y.iter().map(|&i| Gf64(table_r[i as usize])));
+        }
+        (l, r)
+    }
+}
+
+/// `t[i]` = XOR of `c[s]` over the bits `s` set in `i`.
+fn subset_sums(c: &[u64; 8]) -> [u64; 256] {
+    let mut t = [0u64; 256];
+    for i in 1..256usize {
+        t[i] = t[i & (i - 1)] ^ c[i.trailing_zeros() as usize];
+    }
+    t
+}
+
+/// Byte `b` of the result holds bit `b` of each of the eight words (bit `s` from word `s`):
+/// eight 8x8 bit-matrix transposes.
+fn lane_bytes(words: &[u64; 8]) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    for k in 0..8 {
+        // Row s of the 8x8 matrix: byte k of word s.
+        let mut m = words.iter().enumerate().fold(0u64, |acc, (s, w)| acc | (((w >> (8 * k)) & 0xff) << (8 * s)));
+        let t = (m ^ (m >> 7)) & 0x00aa_00aa_00aa_00aa;
+        m ^= t ^ (t << 7);
+        let t = (m ^ (m >> 14)) & 0x0000_cccc_0000_cccc;
+        m ^= t ^ (t << 14);
+        let t = (m ^ (m >> 28)) & 0x0000_0000_f0f0_f0f0;
+        m ^= t ^ (t << 28);
+        out[8 * k..8 * k + 8].copy_from_slice(&m.to_le_bytes());
+    }
+    out
+}
+
+/// Blocks of 64 elementwise products over Z_2^64 folded over their top variables (see the
+/// module documentation): block `w` is `x[64 w..64 w + 64]`, `y[..]`, with weight `rho_w`
+/// from the exceptional set.
+#[derive(Debug)]
+pub struct PackedBlocks {
+    x: Vec<u64>,
+    y: Vec<u64>,
+    rho: Vec<Gr64>,
+    coef: Vec<Gr64>,
+    groups: usize,
+    packed_left: usize,
+}
+
+/// `sum_b X^b x_b y_b` for each pair of blocks.
+fn hadamard_blocks(x: &[u64], y: &[u64]) -> Vec<Gr64> {
+    x.chunks_exact(EXT_DEGREE)
+        .zip(y.chunks_exact(EXT_DEGREE))
+        .map(|(a, b)| {
+            let mut c = [0u64; EXT_DEGREE];
+            for ((o, p), q) in c.iter_mut().zip(a).zip(b) {
+                *o = p.wrapping_mul(*q);
+            }
+            Gr64(c)
+        })
+        .collect()
+}
+
+impl PackedBlocks {
+    /// Blocks of products `x_i y_i` (lengths multiples of 64, one weight per block), zero-padded
+    /// to `len` blocks (rounded up to a power of two).
+    pub fn new(mut x: Vec<u64>, mut y: Vec<u64>, mut rho: Vec<Gr64>, len: usize) -> Self {
+        let n = len.max(rho.len()).max(1).next_power_of_two();
+        x.resize(n * EXT_DEGREE, 0);
+        y.resize(n * EXT_DEGREE, 0);
+        rho.resize(n, Gr64::zero());
+        let packed_left = PACKED_LEVELS_RING.min(n.trailing_zeros() as usize);
+        Self { x, y, rho, coef: vec![Gr64::one()], groups: n, packed_left }
+    }
+}
+
+impl Packed<Gr64> for PackedBlocks {
+    fn levels(&self) -> usize {
+        6 + self.groups.trailing_zeros() as usize
+    }
+
+    fn level(&self) -> LevelPoly<Gr64> {
+        let (g, d) = (self.groups, EXT_DEGREE);
+        let half = g / 2;
+        let pairs = (0..self.coef.len()).flat_map(|s| (0..self.coef.len()).map(move |u| (s, u)));
+        level_from_pairs(pairs.map(|(s, u)| {
+            let (x, rho, y) = (&self.x[s * g * d..(s + 1) * g * d], &self.rho[s * g..(s + 1) * g], &self.y[u * g * d..(u + 1) * g * d]);
+            let (xl, xh, yl, yh) = (&x[..half * d], &x[half * d..], &y[..half * d], &y[half * d..]);
+            let sums = [
+                Gr64::dot(&rho[..half], &hadamard_blocks(xl, yl)),
+                Gr64::dot(&rho[half..], &hadamard_blocks(xh, yh)),
+                Gr64::dot(&rho[..half], &hadamard_blocks(xl, yh)),
+                Gr64::dot(&rho[half..], &hadamard_blocks(xh, yl)),
+            ];
+            (self.coef[s].mul(self.coef[u]), sums)
+        }))
+    }
+
+    fn fold(&mut self, t: Gr64) {
+        self.coef = fold_coefficients(&self.coef, t);
+        self.groups /= 2;
+        self.packed_left -= 1;
+    }
+
+    fn expanded_now(&self) -> bool {
+        self.packed_left == 0
+    }
+
+    /// As matrix products: lane `b`'s values across the members times the members'
+    /// coefficients (and, for `l`, weights), then `X^b`.
+    fn expand(self) -> (Vec<Gr64>, Vec<Gr64>) {
+        let (g, d) = (self.groups, EXT_DEGREE);
+        let members = self.coef.len();
+        // Rows (q, b), columns s: the members' values of lane b.
+        let lanes = |v: &[u64], q: usize| -> Vec<u64> {
+            let mut a = vec![0u64; d * members];
+            for s in 0..members {
+                for (b, &x) in v[(s * g + q) * d..(s * g + q + 1) * d].iter().enumerate() {
+                    a[b * members + s] = x;
+                }
+            }
+            a
+        };
+        let coef: Vec<u64> = self.coef.iter().flat_map(|c| c.0).collect();
+        let (mut l, mut r) = (Vec::with_capacity(d * g), Vec::with_capacity(d * g));
+        for q in 0..g {
+            let weights: Vec<u64> =
+                self.coef.iter().enumerate().flat_map(|(s, c)| c.mul(self.rho[s * g + q]).0).collect();
+            let lq = musket_ring::matmul(&lanes(&self.x, q), &weights, d, members, d);
+            let rq = musket_ring::matmul(&lanes(&self.y, q), &coef, d, members, d);
+            for (b, (lrow, rrow)) in lq.chunks_exact(d).zip(rq.chunks_exact(d)).enumerate() {
+                l.push(Gr64(lrow.try_into().expect("a row")).times_x_pow(b));
+                r.push(Gr64(rrow.try_into().expect("a row")));
+            }
+        }
+        (l, r)
+    }
+}
+
+/// The weighted claim `sum_i rho_i field(c_i)` of claim words `c` (a verifier's share).
+pub fn packed_claim(rho: &[u64], c: &[u64]) -> Gf64 {
+    Gf64(reduce(musket_ring::clmul_dot(rho, c)))
+}
+
+/// The prover of a packed statement: packed levels, then the plain [`Prover`].
+#[derive(Debug)]
+pub struct PackedProver<E: Ext, P: Packed<E>> {
+    packed: Option<P>,
+    plain: Option<Prover<E>>,
+    levels: usize,
+}
+
+impl<E: Ext, P: Packed<E>> PackedProver<E, P> {
+    /// The prover of `terms`.
+    pub fn new(terms: P) -> Self {
+        let levels = terms.levels();
+        let mut p = Self { packed: Some(terms), plain: None, levels };
+        p.expand_if_done();
+        p
+    }
+    fn expand_if_done(&mut self) {
+        if self.packed.as_ref().is_some_and(Packed::expanded_now) {
+            let (l, r) = self.packed.take().expect("checked just above").expand();
+            let len = l.len();
+            self.plain = Some(Prover::new(l, r, len));
+        }
+    }
+}
+
+impl<E: Ext, P: Packed<E>> ProverSteps<E> for PackedProver<E, P> {
+    fn levels(&self) -> usize {
+        self.levels
+    }
+    fn level(&mut self) -> LevelPoly<E> {
+        match (&self.plain, &self.packed) {
+            (Some(p), _) => p.level(),
+            (None, Some(w)) => w.level(),
+            (None, None) => unreachable!("a packed prover holds one form or the other"),
+        }
+    }
+    fn fold(&mut self, t: E) {
+        match (&mut self.plain, &mut self.packed) {
+            (Some(p), _) => p.fold(t),
+            (None, Some(w)) => {
+                w.fold(t);
+                self.expand_if_done();
+            }
+            (None, None) => unreachable!("a packed prover holds one form or the other"),
+        }
+    }
+    fn last(&mut self, p: E, q: E) -> FinalPoly<E> {
+        self.plain.as_ref().expect("the packed levels end before the last message").last(p, q)
+    }
+}
+
+/// A verifier of a packed statement: its shares of the block terms, folded the same way.
+#[derive(Debug)]
+pub struct PackedVerifier<E: Ext, P: Packed<E>> {
+    packed: Option<(P, ClaimShares<E>)>,
+    plain: Option<Verifier<E>>,
+}
+
+impl<E: Ext, P: Packed<E>> PackedVerifier<E, P> {
+    /// A verifier holding shares `terms` of the block terms and `claim` of the claim.
+    pub fn new(terms: P, claim: E) -> Self {
+        let mut v = Self { packed: Some((terms, ClaimShares::new(claim))), plain: None };
+        v.expand_if_done();
+        v
+    }
+    fn expand_if_done(&mut self) {
+        if self.packed.as_ref().is_some_and(|(w, _)| w.expanded_now()) {
+            let (w, claims) = self.packed.take().expect("checked just above");
+            let (l, r) = w.expand();
+            self.plain = Some(Verifier::resume(l, r, claims));
+        }
+    }
+}
+
+impl<E: Ext, P: Packed<E>> VerifierSteps<E> for PackedVerifier<E, P> {
+    fn level(&mut self, h: &LevelPoly<E>, t: E) {
+        match (&mut self.plain, &mut self.packed) {
+            (Some(v), _) => v.level(h, t),
+            (None, Some((w, claims))) => {
+                claims.level(h, t);
+                w.fold(t);
+                self.expand_if_done();
+            }
+            (None, None) => unreachable!("a packed verifier holds one form or the other"),
+        }
+    }
+    fn last(self: Box<Self>, m: &FinalPoly<E>, t: E) -> Opening<E> {
+        self.plain.expect("the packed levels end before the last message").last(m, t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dzkp::accepts;
+    use crate::Prg;
+
+    /// The plain vectors of word terms (what the packed form stands for).
+    fn plain_vectors(lw: &[u64], rw: &[u64], rho: &[u64]) -> (Vec<Gf64>, Vec<Gf64>) {
+        let mut l = Vec::new();
+        let mut r = Vec::new();
+        for ((x, y), w) in lw.iter().zip(rw).zip(rho) {
+            for b in 0..64 {
+                let xb = (x >> b) & 1;
+                l.push(Gf64(*w).mul(Gf64(1u64 << b)).mul_base(xb));
+                r.push(Gf64((y >> b) & 1));
+            }
+        }
+        (l, r)
+    }
+
+    fn words(n: usize, prg: &mut Prg) -> (Vec<u64>, Vec<u64>, Vec<u64>) {
+        (prg.words(n), prg.words(n), prg.words(n))
+    }
+
+    /// Runs a packed prover and the plain one on the vectors it stands for, in step.
+    fn same_as_plain<E: Ext, P: Packed<E>>(packed: P, l: Vec<E>, r: Vec<E>, prg: &mut Prg) {
+        let len = l.len();
+        let mut plain = Prover::new(l, r, len);
+        let mut packed = PackedProver::new(packed);
+        assert_eq!(ProverSteps::levels(&packed), plain.levels());
+        for lvl in 0..plain.levels() {
+            assert_eq!(ProverSteps::level(&mut packed), plain.level(), "level {lvl}");
+            let t = E::challenge(prg);
+            ProverSteps::fold(&mut packed, t);
+            plain.fold(t);
+        }
+        let (p, q) = (E::random(prg), E::random(prg));
+        assert_eq!(ProverSteps::last(&mut packed, p, q), plain.last(p, q));
+    }
+
+    #[test]
+    fn packed_levels_and_the_written_out_vectors_match_the_plain_proof() {
+        let mut prg = Prg::from_seed([7; 16]);
+        for n in [1usize, 2, 3, 8, 13, 64] {
+            let (lw, rw, rho) = words(n, &mut prg);
+            let (l, r) = plain_vectors(&lw, &rw, &rho);
+            let len = n.next_power_of_two();
+            let (l, r) = padded(l, r, 64 * len);
+            same_as_plain(PackedWords::new(lw, rw, rho, len), l, r, &mut prg);
+        }
+    }
+
+    #[test]
+    fn packed_ring_blocks_match_the_plain_proof() {
+        let mut prg = Prg::from_seed([8; 16]);
+        for n in [1usize, 2, 5, 8, 16] {
+            let (x, y) = (prg.words(64 * n), prg.words(64 * n));
+            let rho: Vec<Gr64> = prg.words(n).into_iter().map(Gr64::exceptional).collect();
+            let mut l = Vec::new();
+            for (i, v) in x.iter().enumerate() {
+                l.push(rho[i / 64].times_x_pow(i % 64).mul_base(*v));
+            }
+            let r: Vec<Gr64> = y.iter().map(|v| Gr64::from_base(*v)).collect();
+            let len = n.next_power_of_two();
+            let (l, r) = padded(l, r, 64 * len);
+            same_as_plain(PackedBlocks::new(x, y, rho, len), l, r, &mut prg);
+        }
+    }
+
+    fn padded<E: Ext>(mut l: Vec<E>, mut r: Vec<E>, len: usize) -> (Vec<E>, Vec<E>) {
+        l.resize(len, E::zero());
+        r.resize(len, E::zero());
+        (l, r)
+    }
+
+    /// One packed proof with XOR-split word terms; `error` is added to the claim.
+    fn run(n: usize, seed: u8, error: u64, tamper_level: Option<usize>) -> bool {
+        let mut prg = Prg::from_seed([seed; 16]);
+        let (lw, rw, rho) = words(n, &mut prg);
+        let claim = Gf64(reduce(musket_ring::clmul_dot_and(&rho, &lw, &rw)) ^ error);
+        let (la, ra) = (prg.words(n), prg.words(n));
+        let lb: Vec<u64> = lw.iter().zip(&la).map(|(x, a)| x ^ a).collect();
+        let rb: Vec<u64> = rw.iter().zip(&ra).map(|(x, a)| x ^ a).collect();
+        let ca = Gf64::random(&mut prg);
+        let len = n.next_power_of_two();
+        let mut prover = PackedProver::new(PackedWords::new(lw, rw, rho.clone(), len));
+        let mut va: Box<dyn VerifierSteps<Gf64>> =
+            Box::new(PackedVerifier::new(PackedWords::new(la, ra, rho.clone(), len), ca));
+        let mut vb: Box<dyn VerifierSteps<Gf64>> =
+            Box::new(PackedVerifier::new(PackedWords::new(lb, rb, rho, len), claim.add(ca)));
+        for lvl in 0..prover.levels() {
+            let mut h = prover.level();
+            if tamper_level == Some(lvl) {
+                h[1] = h[1].add(Gf64(1));
+            }
+            let sa: Vec<Gf64> = (0..3).map(|_| Gf64::random(&mut prg)).collect();
+            let t = Gf64::challenge(&mut prg);
+            va.level(&[sa[0], sa[1], sa[2]], t);
+            vb.level(&[h[0].add(sa[0]), h[1].add(sa[1]), h[2].add(sa[2])], t);
+            prover.fold(t);
+        }
+        let m = prover.last(Gf64::random(&mut prg), Gf64::random(&mut prg));
+        let sa: Vec<Gf64> = (0..5).map(|_| Gf64::random(&mut prg)).collect();
+        let sb: Vec<Gf64> = m.iter().zip(&sa).map(|(x, s)| x.add(*s)).collect();
+        let t = Gf64::challenge(&mut prg);
+        let oa = va.last(&[sa[0], sa[1], sa[2], sa[3], sa[4]], t);
+        let ob = vb.last(&[sb[0], sb[1], sb[2], sb[3], sb[4]], t);
+        accepts(&oa, &ob)
+    }
+
+    #[test]
+    fn packed_proofs_are_complete_and_sound() {
+        for (n, seed) in [(1, 1), (2, 2), (5, 3), (16, 4), (33, 5)] {
+            assert!(run(n, seed, 0, None), "honest packed proof of {n} words rejected");
+            assert!(!run(n, seed, 1, None), "false claim accepted ({n} words)");
+            assert!(!run(n, seed, 1 << 63, None), "false claim accepted ({n} words)");
+            for lvl in 0..4 {
+                assert!(!run(n, seed, 0, Some(lvl)), "tampered level {lvl} accepted ({n} words)");
+            }
+        }
+    }
+
+    #[test]
+    fn lane_bytes_transpose_eight_words() {
+        let mut prg = Prg::from_seed([3; 16]);
+        let w: [u64; 8] = prg.words(8).try_into().unwrap();
+        let lanes = lane_bytes(&w);
+        for b in 0..64 {
+            let want = (0..8).fold(0u8, |acc, s| acc | ((((w[s] >> b) & 1) as u8) << s));
+            assert_eq!(lanes[b], want, "lane {b}");
+        }
+        let c: [u64; 8] = prg.words(8).try_into().unwrap();
+        let t = subset_sums(&c);
+        assert_eq!(t[0b1010_0001], c[0] ^ c[5] ^ c[7]);
+    }
+
+    #[test]
+    fn the_weighted_claim_is_the_sum_of_weighted_bits() {
+        let mut prg = Prg::from_seed([9; 16]);
+        let (c, _, rho) = words(40, &mut prg);
+        let mut want = Gf64(0);
+        for (w, r) in c.iter().zip(&rho) {
+            for b in 0..64 {
+                want = want.add(Gf64(*r).mul(Gf64(1u64 << b)).mul_base((w >> b) & 1));
+            }
+        }
+        assert_eq!(packed_claim(&rho, &c), want);
+        // A single flipped bit anywhere changes it (the weights are nonzero here).
+        for (w, b) in [(0, 0), (17, 63), (39, 31)] {
+            let mut bad = c.clone();
+            bad[w] ^= 1 << b;
+            assert_ne!(packed_claim(&rho, &bad), want);
+        }
+    }
+}
