@@ -108,7 +108,8 @@ impl Packed<Gf64> for PackedWords {
         let dot = |w: &[u64], x: &[u64], y: &[u64]| Gf64(reduce(musket_ring::clmul_dot_and(w, x, y)));
         let pairs = (0..self.coef.len()).flat_map(|s| (0..self.coef.len()).map(move |u| (s, u)));
         level_from_pairs(pairs.map(|(s, u)| {
-            let (x, rho, y) = (&self.lw[s * g..(s + 1) * g], &self.rho[s * g..(s + 1) * g], &self.rw[u * g..(u + 1) * g]);
+            let (x, rho, y) =
+                (&self.lw[s * g..(s + 1) * g], &self.rho[s * g..(s + 1) * g], &self.rw[u * g..(u + 1) * g]);
             let sums = [
                 dot(&rho[..half], &x[..half], &y[..half]),
                 dot(&rho[half..], &x[half..], &y[half..]),
@@ -175,7 +176,8 @@ fn lane_bytes(words: &[u64; 8]) -> [u8; 64] {
     let mut out = [0u8; 64];
     for k in 0..8 {
         // Row s of the 8x8 matrix: byte k of word s.
-        let mut m = words.iter().enumerate().fold(0u64, |acc, (s, w)| acc | (((w >> (8 * k)) & 0xff) << (8 * s)));
+        let mut m =
+            words.iter().enumerate().fold(0u64, |acc, (s, w)| acc | (((w >> (8 * k)) & 0xff) << (8 * s)));
         let t = (m ^ (m >> 7)) & 0x00aa_00aa_00aa_00aa;
         m ^= t ^ (t << 7);
         let t = (m ^ (m >> 14)) & 0x0000_cccc_0000_cccc;
@@ -237,7 +239,11 @@ impl Packed<Gr64> for PackedBlocks {
         let half = g / 2;
         let pairs = (0..self.coef.len()).flat_map(|s| (0..self.coef.len()).map(move |u| (s, u)));
         level_from_pairs(pairs.map(|(s, u)| {
-            let (x, rho, y) = (&self.x[s * g * d..(s + 1) * g * d], &self.rho[s * g..(s + 1) * g], &self.y[u * g * d..(u + 1) * g * d]);
+            let (x, rho, y) = (
+                &self.x[s * g * d..(s + 1) * g * d],
+                &self.rho[s * g..(s + 1) * g],
+                &self.y[u * g * d..(u + 1) * g * d],
+            );
             let (xl, xh, yl, yh) = (&x[..half * d], &x[half * d..], &y[..half * d], &y[half * d..]);
             let sums = [
                 Gr64::dot(&rho[..half], &hadamard_blocks(xl, yl)),

@@ -11,19 +11,24 @@ use musket_rep3::{Cheat, Rep3Mal, Target};
 use musket_ring::{FixedPoint, RingTensor};
 use std::time::Duration;
 
+/// Rows of the pipeline's input: 32 rows of 8 make 256 products per elementwise step and
+/// six times as many in each truncation's conversions, so that both the plain and the packed
+/// proofs (from 1024 products a batch) run.
+const ROWS: usize = 32;
+
 /// Every checked primitive once, then an output: inputs (one from each party), products, matrix product,
 /// truncation (with its conversions), comparison (a2b and AND gates), ReLU (mul_bits),
 /// reveal to one party, reveal to all.
 fn pipeline<P: Protocol>(p: &mut P) -> JobResult<(Option<RingTensor>, RingTensor)> {
     let fp = FixedPoint::new(16);
-    let xs: Vec<f64> = (0..8).map(|i| i as f64 / 4.0 - 1.0).collect();
+    let xs: Vec<f64> = (0..8 * ROWS).map(|i| (i % 8) as f64 / 4.0 - 1.0 + (i / 8) as f64 / 64.0).collect();
     let ws: Vec<f64> = (0..64).map(|i| ((i * 7) % 11) as f64 / 8.0 - 0.6).collect();
-    let x = RingTensor::new(vec![1, 8], fp.encode(&xs)?)?;
+    let x = RingTensor::new(vec![ROWS, 8], fp.encode(&xs)?)?;
     let w = RingTensor::new(vec![8, 8], fp.encode(&ws)?)?;
-    let b = RingTensor::new(vec![1, 8], fp.encode(&[0.25; 8])?)?;
-    let x = p.input(0, (p.party_id() == 0).then_some(&x), &[1, 8])?;
+    let b = RingTensor::new(vec![ROWS, 8], fp.encode(&[0.25; 8 * ROWS])?)?;
+    let x = p.input(0, (p.party_id() == 0).then_some(&x), &[ROWS, 8])?;
     let w = p.input(1, (p.party_id() == 1).then_some(&w), &[8, 8])?;
-    let b = p.input(2, (p.party_id() == 2).then_some(&b), &[1, 8])?;
+    let b = p.input(2, (p.party_id() == 2).then_some(&b), &[ROWS, 8])?;
     let sq = mul_fixed(p, fp, &x, &x)?;
     let prod = p.matmul(&sq, &w)?;
     let prod = p.truncate(&prod, fp.frac_bits())?;
@@ -36,6 +41,12 @@ fn pipeline<P: Protocol>(p: &mut P) -> JobResult<(Option<RingTensor>, RingTensor
 type Outcome = Result<(Option<RingTensor>, RingTensor), MpcError>;
 
 fn run(cheat: Option<Cheat>) -> Vec<Outcome> {
+    run_with_limit(cheat, None)
+}
+
+/// Runs the pipeline, with a cheating party if `cheat`, verifying pending products past
+/// `limit` words if given.
+fn run_with_limit(cheat: Option<Cheat>, limit: Option<usize>) -> Vec<Outcome> {
     let mesh = local_mesh(3, Some(Duration::from_secs(60)));
     std::thread::scope(|s| {
         let handles: Vec<_> = mesh
@@ -45,6 +56,9 @@ fn run(cheat: Option<Cheat>) -> Vec<Outcome> {
                     let mut p = Rep3Mal::new(Net::new(Box::new(t)))?;
                     if let Some(c) = cheat {
                         p = p.with_cheat(c);
+                    }
+                    if let Some(words) = limit {
+                        p = p.with_pending_limit(words);
                     }
                     let res = pipeline(&mut p).and_then(|out| p.finish().map(|_| out));
                     if let Err(e) = &res {
@@ -113,6 +127,28 @@ fn the_last_message_before_an_output_is_checked_too() {
         let cheat = Cheat { party: 0, target: Target::Reveal, nth, error: 1 };
         for (id, o) in run(Some(cheat)).iter().enumerate().skip(1) {
             assert!(matches!(o, Err(e) if e.is_cheating_detected()), "party {id} with {cheat:?}: {o:?}");
+        }
+    }
+}
+
+#[test]
+fn verifying_early_to_bound_memory_changes_nothing_but_rounds() {
+    let want = run(None).into_iter().map(|o| o.expect("honest run").1).collect::<Vec<_>>();
+    // A few thousand words: products are verified many times during the pipeline.
+    let early = run_with_limit(None, Some(4096));
+    for (o, w) in early.into_iter().zip(&want) {
+        let got = o.expect("honest run with early verification aborted").1;
+        // Truncation rounds at random (floor or +1): equal within a few units in the last place.
+        for (a, b) in got.data().iter().zip(w.data()) {
+            assert!((*a as i64 - *b as i64).abs() <= 16, "{a} against {b}");
+        }
+    }
+    for target in [Target::Mul, Target::And] {
+        let cheat = Cheat { party: 1, target, nth: 0, error: 1 };
+        for (id, o) in run_with_limit(Some(cheat), Some(4096)).iter().enumerate() {
+            if id != 1 {
+                assert!(matches!(o, Err(e) if e.is_cheating_detected()), "party {id} with {cheat:?}: {o:?}");
+            }
         }
     }
 }

@@ -45,6 +45,10 @@ const BATCH_TERMS_ARITH: usize = 1 << 14;
 const BATCH_TERMS_ARITH_PACKED: usize = 1 << 18;
 /// The same for bits (packed: a batch's written-out vectors are `2^20` field elements).
 const BATCH_TERMS_BINARY: usize = 1 << 23;
+/// Pending records are verified (in batches as usual) once they hold this many words
+/// (1 GiB), so that a large model's memory does not grow with its depth: verifying earlier
+/// than at the next opening costs rounds, not security.
+const PENDING_WORDS_LIMIT: usize = 1 << 27;
 
 /// Which message a cheating party of the test harness changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +91,9 @@ pub struct Rep3Mal {
     keys: ProofKeys,
     arith: Vec<Record>,
     binary: Vec<Record>,
+    /// Words the pending records hold, and the limit past which they are verified.
+    pending_words: usize,
+    pending_limit: usize,
     /// Digest of the opened components received from the next party.
     received: ring::digest::Context,
     /// Digest of the components the next party received from the previous one, which this
@@ -121,6 +128,8 @@ impl Rep3Mal {
             keys: ProofKeys::derive(&own, &next),
             arith: Vec::new(),
             binary: Vec::new(),
+            pending_words: 0,
+            pending_limit: PENDING_WORDS_LIMIT,
             received: digest(),
             vouched: digest(),
             unchecked_openings: 0,
@@ -136,6 +145,14 @@ impl Rep3Mal {
         if cheat.party == self.base.id {
             self.cheat = Some(cheat);
         }
+        self
+    }
+
+    /// Verifies pending products whenever they hold more than `words` words (default 2^27,
+    /// 1 GiB): a lower limit bounds memory further at the cost of more proof rounds. Every
+    /// party must use the same limit.
+    pub fn with_pending_limit(mut self, words: usize) -> Self {
+        self.pending_limit = words;
         self
     }
 
@@ -212,6 +229,7 @@ impl Rep3Mal {
     fn verify_all(&mut self) -> Result<()> {
         let arith = std::mem::take(&mut self.arith);
         let binary = std::mem::take(&mut self.binary);
+        self.pending_words = 0;
         // Elementwise products and matrix products prove separately: the first in packed form.
         let (elementwise, matmul): (Vec<Record>, Vec<Record>) =
             arith.into_iter().partition(|r| r.gate == Gate::Elementwise);

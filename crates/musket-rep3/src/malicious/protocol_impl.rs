@@ -44,11 +44,15 @@ impl Rep3Mal {
                 own: own[p.out.clone()].to_vec(),
                 nxt: nxt[p.out.clone()].to_vec(),
             };
+            self.pending_words += rec.words();
             if binary {
                 self.binary.push(rec);
             } else {
                 self.arith.push(rec);
             }
+        }
+        if self.pending_words > self.pending_limit {
+            self.verify_all()?;
         }
         Ok((cur, theirs))
     }

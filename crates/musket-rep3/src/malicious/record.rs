@@ -43,6 +43,13 @@ pub(crate) struct Record {
 }
 
 impl Record {
+    /// Words this record holds (the same at every party).
+    pub(crate) fn words(&self) -> usize {
+        [&self.xc, &self.xn, &self.yc, &self.yn, &self.theirs, &self.own, &self.nxt]
+            .iter()
+            .map(|v| v.len())
+            .sum()
+    }
     /// The size of this record for batching (the same at every party).
     pub(crate) fn terms(&self, binary: bool) -> usize {
         match self.gate {
@@ -114,7 +121,12 @@ impl Lift for Gr64 {
             }
         }
     }
-    fn verifier(records: &[Record], role: Role, len: usize, weights: &mut Prg) -> Box<dyn VerifierSteps<Self>> {
+    fn verifier(
+        records: &[Record],
+        role: Role,
+        len: usize,
+        weights: &mut Prg,
+    ) -> Box<dyn VerifierSteps<Self>> {
         match build_packed_ring(records, role, len, weights) {
             Some((blocks, claim)) => Box::new(PackedVerifier::new(blocks, claim)),
             None => {
@@ -127,7 +139,14 @@ impl Lift for Gr64 {
 
 /// The terms of `role`'s statement for one elementwise product (as in [`build`]): two
 /// `(x, y)` pairs, and the claim word for a verifier.
-fn product_terms(role: Role, xc: u64, xn: u64, yc: u64, yn: u64, add: fn(u64, u64) -> u64) -> [(u64, u64); 2] {
+fn product_terms(
+    role: Role,
+    xc: u64,
+    xn: u64,
+    yc: u64,
+    yn: u64,
+    add: fn(u64, u64) -> u64,
+) -> [(u64, u64); 2] {
     match role {
         Role::Prover => [(xc, add(yc, yn)), (xn, yc)],
         // A holds x_P, y_P as its `next` components; B holds x_{P+1}, y_{P+1} as `cur`.
@@ -145,22 +164,36 @@ fn claim_words(rec: &Record, role: Role, sub: fn(u64, u64) -> u64) -> Option<Vec
     }
 }
 
+/// Below this many products a batch proves in plain form: cheap at that size, and blocks of
+/// 64 would pad a few products to more proof levels (more rounds and bytes).
+const PACKED_MIN_PRODUCTS: usize = 1024;
+
 /// `role`'s packed statement over arithmetic elementwise `records`: their products in one
 /// stream, 64 to a block, each block two block terms (the two products of the resharing
 /// message) sharing one weight; `None` when a record is not elementwise. `len` counts
 /// product terms (two per product).
-fn build_packed_ring(records: &[Record], role: Role, len: usize, weights: &mut Prg) -> Option<(PackedBlocks, Gr64)> {
+fn build_packed_ring(
+    records: &[Record],
+    role: Role,
+    len: usize,
+    weights: &mut Prg,
+) -> Option<(PackedBlocks, Gr64)> {
     const D: usize = EXT_DEGREE;
     if records.iter().any(|r| r.gate != Gate::Elementwise) {
         return None;
     }
     let products: usize = records.iter().map(|r| r.xc.len()).sum();
+    if products < PACKED_MIN_PRODUCTS {
+        return None;
+    }
     let blocks = products.div_ceil(D);
-    let (mut streams, mut claims) = ([Vec::with_capacity(blocks * D), Vec::new(), Vec::new(), Vec::new()], Vec::new());
+    let (mut streams, mut claims) =
+        ([Vec::with_capacity(blocks * D), Vec::new(), Vec::new(), Vec::new()], Vec::new());
     let [x1, y1, x2, y2] = &mut streams;
     for rec in records {
         for g in 0..rec.xc.len() {
-            let [(a, b), (c, d)] = product_terms(role, rec.xc[g], rec.xn[g], rec.yc[g], rec.yn[g], Gr64::base_add);
+            let [(a, b), (c, d)] =
+                product_terms(role, rec.xc[g], rec.xn[g], rec.yc[g], rec.yn[g], Gr64::base_add);
             x1.push(a);
             y1.push(b);
             x2.push(c);
@@ -177,7 +210,8 @@ fn build_packed_ring(records: &[Record], role: Role, len: usize, weights: &mut P
     let claim = if role == Role::Prover {
         Gr64::zero()
     } else {
-        let packed: Vec<Gr64> = claims.chunks_exact(D).map(|c| Gr64(c.try_into().expect("a block"))).collect();
+        let packed: Vec<Gr64> =
+            claims.chunks_exact(D).map(|c| Gr64(c.try_into().expect("a block"))).collect();
         Gr64::dot(&rho, &packed)
     };
     // Block terms in order: block w's first terms, then its second ones, as two halves.
