@@ -60,16 +60,27 @@ fn fold_coefficients<E: Ext>(coef: &[E], t: E) -> Vec<E> {
     coef.iter().flat_map(|c| [c.mul(lo), c.mul(t)]).collect()
 }
 
-/// The level polynomial from the member-pair sums `(d00, d11, e01, e10)` (low-low,
-/// high-high, low-high, high-low halves, `rho` on the left), weighted by `c_s c_u`:
-/// `h0 = <a0, b0>`, `h2 = <a1 - a0, b1 - b0>`, `h1 = <a1, b1> - h0 - h2`.
-fn level_from_pairs<E: Ext>(pairs: impl Iterator<Item = (E, [E; 4])>) -> LevelPoly<E> {
-    let (mut h0, mut h11, mut h2) = (E::zero(), E::zero(), E::zero());
-    for (c, [d00, d11, e01, e10]) in pairs {
-        h0 = h0.add(c.mul(d00));
-        h11 = h11.add(c.mul(d11));
-        h2 = h2.add(c.mul(d11.add(d00).sub(e01).sub(e10)));
+/// The level polynomial from the member-pair sums `(d00, d11, e01, e10)` of `sums(s, u)`
+/// (low-low, high-high, low-high, high-low halves, `rho` on the left), weighted by
+/// `c_s c_u`: `h0 = <a0, b0>`, `h2 = <a1 - a0, b1 - b0>`, `h1 = <a1, b1> - h0 - h2`. The
+/// weighting is `sum_s c_s (sum_u c_u d)`: inner products, which the ring batches.
+fn level_from_pairs<E: Ext>(coef: &[E], sums: impl Fn(usize, usize) -> [E; 4]) -> LevelPoly<E> {
+    let n = coef.len();
+    let (mut a00, mut a11, mut a2) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    for s in 0..n {
+        let (mut v00, mut v11, mut v2) =
+            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        for u in 0..n {
+            let [d00, d11, e01, e10] = sums(s, u);
+            v00.push(d00);
+            v11.push(d11);
+            v2.push(d11.add(d00).sub(e01).sub(e10));
+        }
+        a00.push(E::dot(coef, &v00));
+        a11.push(E::dot(coef, &v11));
+        a2.push(E::dot(coef, &v2));
     }
+    let (h0, h11, h2) = (E::dot(coef, &a00), E::dot(coef, &a11), E::dot(coef, &a2));
     [h0, h11.sub(h0).sub(h2), h2]
 }
 
@@ -106,18 +117,16 @@ impl Packed<Gf64> for PackedWords {
         let g = self.groups;
         let half = g / 2;
         let dot = |w: &[u64], x: &[u64], y: &[u64]| Gf64(reduce(musket_ring::clmul_dot_and(w, x, y)));
-        let pairs = (0..self.coef.len()).flat_map(|s| (0..self.coef.len()).map(move |u| (s, u)));
-        level_from_pairs(pairs.map(|(s, u)| {
+        level_from_pairs(&self.coef, |s, u| {
             let (x, rho, y) =
                 (&self.lw[s * g..(s + 1) * g], &self.rho[s * g..(s + 1) * g], &self.rw[u * g..(u + 1) * g]);
-            let sums = [
+            [
                 dot(&rho[..half], &x[..half], &y[..half]),
                 dot(&rho[half..], &x[half..], &y[half..]),
                 dot(&rho[..half], &x[..half], &y[half..]),
                 dot(&rho[half..], &x[half..], &y[..half]),
-            ];
-            (self.coef[s].mul(self.coef[u]), sums)
-        }))
+            ]
+        })
     }
 
     fn fold(&mut self, t: Gf64) {
@@ -140,7 +149,11 @@ impl Packed<Gf64> for PackedWords {
         for (c, v) in cr.iter_mut().zip(&self.coef) {
             *c = v.0;
         }
+        // The lane weight X^b goes on r, whose member coefficients are the same for every
+        // group: one table per lane, built once (the inner product is the same).
         let table_r = subset_sums(&cr);
+        let scaled_r: Vec<u64> =
+            (0..64).flat_map(|b| table_r.iter().map(move |v| reduce((*v as u128) << b))).collect();
         let (mut l, mut r) = (Vec::with_capacity(64 * g), Vec::with_capacity(64 * g));
         let (mut xs, mut ys, mut cl) = ([0u64; 8], [0u64; 8], [0u64; 8]);
         for q in 0..g {
@@ -152,10 +165,8 @@ impl Packed<Gf64> for PackedWords {
             }
             let table_l = subset_sums(&cl);
             let (lanes_x, lanes_y) = (lane_bytes(&xs), lane_bytes(&ys));
-            l.extend(
-                lanes_x.iter().enumerate().map(|(b, &i)| Gf64(reduce((table_l[i as usize] as u128) << b))),
-            );
-            r.extend(lanes_y.iter().map(|&i| Gf64(table_r[i as usize])));
+            l.extend(lanes_x.iter().map(|&i| Gf64(table_l[i as usize])));
+            r.extend(lanes_y.iter().enumerate().map(|(b, &i)| Gf64(scaled_r[256 * b + i as usize])));
         }
         (l, r)
     }
@@ -237,22 +248,20 @@ impl Packed<Gr64> for PackedBlocks {
     fn level(&self) -> LevelPoly<Gr64> {
         let (g, d) = (self.groups, EXT_DEGREE);
         let half = g / 2;
-        let pairs = (0..self.coef.len()).flat_map(|s| (0..self.coef.len()).map(move |u| (s, u)));
-        level_from_pairs(pairs.map(|(s, u)| {
+        level_from_pairs(&self.coef, |s, u| {
             let (x, rho, y) = (
                 &self.x[s * g * d..(s + 1) * g * d],
                 &self.rho[s * g..(s + 1) * g],
                 &self.y[u * g * d..(u + 1) * g * d],
             );
             let (xl, xh, yl, yh) = (&x[..half * d], &x[half * d..], &y[..half * d], &y[half * d..]);
-            let sums = [
+            [
                 Gr64::dot(&rho[..half], &hadamard_blocks(xl, yl)),
                 Gr64::dot(&rho[half..], &hadamard_blocks(xh, yh)),
                 Gr64::dot(&rho[..half], &hadamard_blocks(xl, yh)),
                 Gr64::dot(&rho[half..], &hadamard_blocks(xh, yl)),
-            ];
-            (self.coef[s].mul(self.coef[u]), sums)
-        }))
+            ]
+        })
     }
 
     fn fold(&mut self, t: Gr64) {
@@ -281,10 +290,21 @@ impl Packed<Gr64> for PackedBlocks {
             a
         };
         let coef: Vec<u64> = self.coef.iter().flat_map(|c| c.0).collect();
+        // Member s's weights c_s rho_(sG+q) for every q: the G x 64 matrix of the rho times
+        // the matrix of multiplication by c_s.
+        let weighted: Vec<Vec<u64>> = self
+            .coef
+            .iter()
+            .enumerate()
+            .map(|(s, c)| {
+                let rho: Vec<u64> = self.rho[s * g..(s + 1) * g].iter().flat_map(|r| r.0).collect();
+                musket_ring::matmul(&rho, &c.mul_matrix(), g, d, d)
+            })
+            .collect();
         let (mut l, mut r) = (Vec::with_capacity(d * g), Vec::with_capacity(d * g));
         for q in 0..g {
             let weights: Vec<u64> =
-                self.coef.iter().enumerate().flat_map(|(s, c)| c.mul(self.rho[s * g + q]).0).collect();
+                weighted.iter().flat_map(|w| w[q * d..(q + 1) * d].iter().copied()).collect();
             let lq = musket_ring::matmul(&lanes(&self.x, q), &weights, d, members, d);
             let rq = musket_ring::matmul(&lanes(&self.y, q), &coef, d, members, d);
             for (b, (lrow, rrow)) in lq.chunks_exact(d).zip(rq.chunks_exact(d)).enumerate() {
@@ -405,8 +425,9 @@ mod tests {
         for ((x, y), w) in lw.iter().zip(rw).zip(rho) {
             for b in 0..64 {
                 let xb = (x >> b) & 1;
-                l.push(Gf64(*w).mul(Gf64(1u64 << b)).mul_base(xb));
-                r.push(Gf64((y >> b) & 1));
+                // The written-out form puts the lane weight X^b on r.
+                l.push(Gf64(*w).mul_base(xb));
+                r.push(Gf64(1u64 << b).mul_base((y >> b) & 1));
             }
         }
         (l, r)

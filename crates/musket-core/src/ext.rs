@@ -262,7 +262,7 @@ impl Gr64 {
 
     /// The matrix `M` of multiplication by `self`: row `u` holds the coefficients of
     /// `self * x^u`, so a row vector of coefficients `y` times `M` is `self * y`.
-    fn mul_matrix(self) -> Vec<u64> {
+    pub(crate) fn mul_matrix(self) -> Vec<u64> {
         let mut m = Vec::with_capacity(EXT_DEGREE * EXT_DEGREE);
         let mut row = self;
         for _ in 0..EXT_DEGREE {
