@@ -40,11 +40,12 @@ use record::{Gate, Record};
 /// Products verified per proof batch, as terms of the inner product: bounds a batch's
 /// memory (a Galois-ring term is 512 bytes) and its length (soundness, see `dzkp`). Matrix
 /// products (plain proofs) batch this many terms; elementwise products, which prove in packed
-/// form and are written out as a 32nd as many elements (see `dzkp_packed`), 16 times as many.
+/// form and are written out as a 32nd as many elements (see `dzkp_packed`), 64 times as many.
 const BATCH_TERMS_ARITH: usize = 1 << 14;
-const BATCH_TERMS_ARITH_PACKED: usize = 1 << 18;
-/// The same for bits (packed: a batch's written-out vectors are `2^20` field elements).
-const BATCH_TERMS_BINARY: usize = 1 << 23;
+/// Elementwise products' batch (packed proofs; see above).
+const BATCH_TERMS_ARITH_PACKED: usize = 1 << 20;
+/// The same for bits (packed: a batch's written-out vectors are `2^21` field elements).
+const BATCH_TERMS_BINARY: usize = 1 << 24;
 /// Pending records are verified (in batches as usual) once they hold this many words
 /// (1 GiB), so that a large model's memory does not grow with its depth: verifying earlier
 /// than at the next opening costs rounds, not security.
