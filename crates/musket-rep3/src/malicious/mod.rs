@@ -231,14 +231,20 @@ impl Rep3Mal {
         let arith = std::mem::take(&mut self.arith);
         let binary = std::mem::take(&mut self.binary);
         self.pending_words = 0;
-        // Elementwise products and matrix products prove separately: the first in packed form.
-        let (elementwise, matmul): (Vec<Record>, Vec<Record>) =
-            arith.into_iter().partition(|r| r.gate == Gate::Elementwise);
+        // Elementwise products and matrix products prove separately, the first in packed form,
+        // unless the elementwise ones are too few to pack: then all go in plain batches, as
+        // one proof costs fewer rounds and bytes than two.
+        let products: usize = arith.iter().filter(|r| r.gate == Gate::Elementwise).map(|r| r.xc.len()).sum();
+        let (elementwise, matmul): (Vec<Record>, Vec<Record>) = if products >= record::PACKED_MIN_PRODUCTS {
+            arith.into_iter().partition(|r| r.gate == Gate::Elementwise)
+        } else {
+            (Vec::new(), arith)
+        };
         for batch in batches(&elementwise, false, BATCH_TERMS_ARITH_PACKED) {
             self.prove_batch::<Gr64>(batch, "multiplication")?;
         }
         for batch in batches(&matmul, false, BATCH_TERMS_ARITH) {
-            self.prove_batch::<Gr64>(batch, "matrix-product")?;
+            self.prove_batch::<Gr64>(batch, "multiplication")?;
         }
         for batch in batches(&binary, true, BATCH_TERMS_BINARY) {
             self.prove_batch::<Gf64>(batch, "AND-gate")?;

@@ -166,7 +166,7 @@ fn claim_words(rec: &Record, role: Role, sub: fn(u64, u64) -> u64) -> Option<Vec
 
 /// Below this many products a batch proves in plain form: cheap at that size, and blocks of
 /// 64 would pad a few products to more proof levels (more rounds and bytes).
-const PACKED_MIN_PRODUCTS: usize = 1024;
+pub(crate) const PACKED_MIN_PRODUCTS: usize = 1024;
 
 /// `role`'s packed statement over arithmetic elementwise `records`: their products in one
 /// stream, 64 to a block, each block two block terms (the two products of the resharing
