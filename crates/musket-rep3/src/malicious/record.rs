@@ -13,7 +13,9 @@
 //! turns `m x n` inner products of length `k` into one of length `2k`.
 
 use musket_core::dzkp::{Prover, ProverSteps, Verifier, VerifierSteps};
-use musket_core::dzkp_packed::{packed_claim, PackedBlocks, PackedProver, PackedVerifier, PackedWords};
+use musket_core::dzkp_packed::{
+    packed_claim, Packed, PackedBlocks, PackedProver, PackedVerifier, PackedWords,
+};
 use musket_core::ext::{Ext, Gf64, Gr64, EXT_DEGREE};
 use musket_core::Prg;
 
@@ -81,14 +83,24 @@ pub(crate) struct Statement<E> {
 pub(crate) trait Lift: Ext {
     /// True for XOR-shared words, whose gates are their 64 bits.
     const BINARY: bool;
+    /// The packed form of an elementwise batch ([`musket_core::dzkp_packed`]).
+    type Packed: Packed<Self> + 'static;
     /// `a + b` in the base (wrapping add or XOR).
     fn base_add(a: u64, b: u64) -> u64;
     /// `a - b` in the base.
     fn base_sub(a: u64, b: u64) -> u64;
+    /// `role`'s statement over `records` in packed form with its claim share, or `None` when
+    /// the batch proves in plain form.
+    fn packed(records: &[Record], role: Role, len: usize, weights: &mut Prg) -> Option<(Self::Packed, Self)>;
     /// The prover of this party's statement over `records`, padded to `len` terms.
     fn prover(records: &[Record], len: usize, weights: &mut Prg) -> Box<dyn ProverSteps<Self>> {
-        let st = build::<Self>(records, Role::Prover, weights);
-        Box::new(Prover::new(st.l, st.r, len))
+        match Self::packed(records, Role::Prover, len, weights) {
+            Some((terms, _)) => Box::new(PackedProver::new(terms)),
+            None => {
+                let st = build::<Self>(records, Role::Prover, weights);
+                Box::new(Prover::new(st.l, st.r, len))
+            }
+        }
     }
     /// This party's verifier as `role` (A or B) of a neighbour's statement.
     fn verifier(
@@ -97,43 +109,45 @@ pub(crate) trait Lift: Ext {
         len: usize,
         weights: &mut Prg,
     ) -> Box<dyn VerifierSteps<Self>> {
-        let st = build::<Self>(records, role, weights);
-        Box::new(Verifier::new(st.l, st.r, st.claim, len))
+        match Self::packed(records, role, len, weights) {
+            Some((terms, claim)) => Box::new(PackedVerifier::new(terms, claim)),
+            None => {
+                let st = build::<Self>(records, role, weights);
+                Box::new(Verifier::new(st.l, st.r, st.claim, len))
+            }
+        }
     }
 }
 
-/// Elementwise products prove in packed form ([`musket_core::dzkp_packed`]), 64 to a block;
+/// Elementwise products prove in packed form, 64 to a block, from 1024 products a batch;
 /// matrix products (one Freivalds statement each, already short) in plain form.
 impl Lift for Gr64 {
     const BINARY: bool = false;
+    type Packed = PackedBlocks;
     fn base_add(a: u64, b: u64) -> u64 {
         a.wrapping_add(b)
     }
     fn base_sub(a: u64, b: u64) -> u64 {
         a.wrapping_sub(b)
     }
-    fn prover(records: &[Record], len: usize, weights: &mut Prg) -> Box<dyn ProverSteps<Self>> {
-        match build_packed_ring(records, Role::Prover, len, weights) {
-            Some((blocks, _)) => Box::new(PackedProver::new(blocks)),
-            None => {
-                let st = build::<Self>(records, Role::Prover, weights);
-                Box::new(Prover::new(st.l, st.r, len))
-            }
-        }
+    fn packed(records: &[Record], role: Role, len: usize, weights: &mut Prg) -> Option<(PackedBlocks, Gr64)> {
+        build_packed_ring(records, role, len, weights)
     }
-    fn verifier(
-        records: &[Record],
-        role: Role,
-        len: usize,
-        weights: &mut Prg,
-    ) -> Box<dyn VerifierSteps<Self>> {
-        match build_packed_ring(records, role, len, weights) {
-            Some((blocks, claim)) => Box::new(PackedVerifier::new(blocks, claim)),
-            None => {
-                let st = build::<Self>(records, role, weights);
-                Box::new(Verifier::new(st.l, st.r, st.claim, len))
-            }
-        }
+}
+
+/// AND words prove in packed form unless a batch holds another gate shape (none does today:
+/// binary products are elementwise).
+impl Lift for Gf64 {
+    const BINARY: bool = true;
+    type Packed = PackedWords;
+    fn base_add(a: u64, b: u64) -> u64 {
+        a ^ b
+    }
+    fn base_sub(a: u64, b: u64) -> u64 {
+        a ^ b
+    }
+    fn packed(records: &[Record], role: Role, len: usize, weights: &mut Prg) -> Option<(PackedWords, Gf64)> {
+        build_packed(records, role, len, weights)
     }
 }
 
@@ -224,41 +238,6 @@ fn build_packed_ring(
     Some((PackedBlocks::new(x, y, both, len.div_ceil(D)), claim))
 }
 
-/// AND words prove in packed form ([`musket_core::dzkp_packed`]) unless a batch holds another
-/// gate shape (none does today: binary products are elementwise).
-impl Lift for Gf64 {
-    const BINARY: bool = true;
-    fn base_add(a: u64, b: u64) -> u64 {
-        a ^ b
-    }
-    fn base_sub(a: u64, b: u64) -> u64 {
-        a ^ b
-    }
-    fn prover(records: &[Record], len: usize, weights: &mut Prg) -> Box<dyn ProverSteps<Self>> {
-        match build_packed(records, Role::Prover, len, weights) {
-            Some((words, _)) => Box::new(PackedProver::new(words)),
-            None => {
-                let st = build::<Self>(records, Role::Prover, weights);
-                Box::new(Prover::new(st.l, st.r, len))
-            }
-        }
-    }
-    fn verifier(
-        records: &[Record],
-        role: Role,
-        len: usize,
-        weights: &mut Prg,
-    ) -> Box<dyn VerifierSteps<Self>> {
-        match build_packed(records, role, len, weights) {
-            Some((words, claim)) => Box::new(PackedVerifier::new(words, claim)),
-            None => {
-                let st = build::<Self>(records, role, weights);
-                Box::new(Verifier::new(st.l, st.r, st.claim, len))
-            }
-        }
-    }
-}
-
 /// `role`'s packed statement over binary elementwise `records`: two word terms per AND word
 /// (the two products of the resharing message, as in [`build`]), one weight per AND word
 /// shared by both; `None` when a record is not elementwise. `len` counts bit terms.
@@ -278,25 +257,13 @@ fn build_packed(
     for rec in records {
         let w = weights.words(rec.xc.len());
         for (g, &weight) in w.iter().enumerate() {
-            let (xc, xn, yc, yn) = (rec.xc[g], rec.xn[g], rec.yc[g], rec.yn[g]);
-            let terms = match role {
-                Role::Prover => [(xc, yc ^ yn), (xn, yc)],
-                // A holds x_P, y_P as its `next` components; B holds x_{P+1}, y_{P+1} as `cur`.
-                Role::A => [(xn, yn), (0, yn)],
-                Role::B => [(0, yc), (xc, 0)],
-            };
-            for (x, y) in terms {
+            for (x, y) in product_terms(role, rec.xc[g], rec.xn[g], rec.yc[g], rec.yn[g], Gf64::base_add) {
                 lw.push(x);
                 rw.push(y);
                 rho.push(weight);
             }
         }
-        let c: Option<Vec<u64>> = match role {
-            Role::Prover => None,
-            Role::A => Some(rec.theirs.iter().zip(&rec.nxt).map(|(a, b)| a ^ b).collect()),
-            Role::B => Some(rec.own.clone()),
-        };
-        if let Some(c) = c {
+        if let Some(c) = claim_words(rec, role, Gf64::base_sub) {
             claim = claim.add(packed_claim(&w, &c));
         }
     }
