@@ -22,7 +22,7 @@
 //! `2 (L + 1) / 2^64` (Schwartz–Zippel over the exceptional set, [`crate::ext`]). The random
 //! combination of many gates into one claim adds `1 / 2^64`, or `2 / 2^64` for the
 //! matrix-product (Freivalds) combination. Batches are at most 2^30 terms, so a batch is
-//! accepted wrongly with probability below 2^-58.
+//! accepted wrongly with probability at most 2^-58.
 //!
 //! This module is arithmetic only; the message exchange lives with the back end.
 
@@ -226,7 +226,7 @@ fn level_claims<E: Ext>(claim: &mut E, zeros: &mut Vec<E>, h: &LevelPoly<E>, t: 
 }
 
 /// The prover's steps, whatever form its vectors take (the plain [`Prover`] or the packed
-/// binary one of [`crate::dzkp_packed`]): the message exchange drives either.
+/// ones of [`crate::dzkp_packed`]): the message exchange drives either.
 pub trait ProverSteps<E: Ext>: Send {
     /// Number of folding levels before the last message.
     fn levels(&self) -> usize;

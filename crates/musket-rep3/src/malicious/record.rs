@@ -130,8 +130,14 @@ impl Lift for Gr64 {
     fn base_sub(a: u64, b: u64) -> u64 {
         a.wrapping_sub(b)
     }
-    fn packed(records: &[Record], role: Role, len: usize, weights: &mut Prg) -> Option<(PackedBlocks, Gr64)> {
-        build_packed_ring(records, role, len, weights)
+    fn packed(
+        records: &[Record],
+        role: Role,
+        _len: usize,
+        weights: &mut Prg,
+    ) -> Option<(PackedBlocks, Gr64)> {
+        // The block count is exact from the records; `len` only rounds it.
+        build_packed_ring(records, role, weights)
     }
 }
 
@@ -152,7 +158,7 @@ impl Lift for Gf64 {
 }
 
 /// The terms of `role`'s statement for one elementwise product (as in [`build`]): two
-/// `(x, y)` pairs, and the claim word for a verifier.
+/// `(x, y)` pairs (the claim words come from [`claim_words`]).
 fn product_terms(
     role: Role,
     xc: u64,
@@ -178,20 +184,16 @@ fn claim_words(rec: &Record, role: Role, sub: fn(u64, u64) -> u64) -> Option<Vec
     }
 }
 
-/// Below this many products a batch proves in plain form: cheap at that size, and blocks of
-/// 64 would pad a few products to more proof levels (more rounds and bytes).
+/// Below this many products a ring batch proves in plain form: a cost choice (plain proofs are
+/// cheap at that size; under 32 products, blocks of 64 would also pad to more levels). AND
+/// words always pack.
 pub(crate) const PACKED_MIN_PRODUCTS: usize = 1024;
 
 /// `role`'s packed statement over arithmetic elementwise `records`: their products in one
 /// stream, 64 to a block, each block two block terms (the two products of the resharing
-/// message) sharing one weight; `None` when a record is not elementwise. `len` counts
-/// product terms (two per product).
-fn build_packed_ring(
-    records: &[Record],
-    role: Role,
-    len: usize,
-    weights: &mut Prg,
-) -> Option<(PackedBlocks, Gr64)> {
+/// message) sharing one weight; `None` when a record is not elementwise or the batch has
+/// fewer than [`PACKED_MIN_PRODUCTS`] products.
+fn build_packed_ring(records: &[Record], role: Role, weights: &mut Prg) -> Option<(PackedBlocks, Gr64)> {
     const D: usize = EXT_DEGREE;
     if records.iter().any(|r| r.gate != Gate::Elementwise) {
         return None;
@@ -235,7 +237,7 @@ fn build_packed_ring(
     y.extend(y2);
     let mut both = rho.clone();
     both.extend(rho);
-    Some((PackedBlocks::new(x, y, both, len.div_ceil(D)), claim))
+    Some((PackedBlocks::new(x, y, both, 2 * blocks), claim))
 }
 
 /// `role`'s packed statement over binary elementwise `records`: two word terms per AND word
@@ -378,4 +380,76 @@ pub(crate) fn build<E: Lift>(records: &[Record], role: Role, weights: &mut Prg) 
         }
     }
     st
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each party's record of one elementwise resharing of `n` products, as an honest run
+    /// leaves them: party `i` holds components `i` and `i + 1`, its draws `F(k_i)`, `F(k_(i+1))`,
+    /// and the next party's message.
+    fn honest_records<E: Lift>(n: usize, seed: u8) -> Vec<Record> {
+        let mut prg = Prg::from_seed([seed; 16]);
+        let mut draw = || -> [Vec<u64>; 3] { [0, 1, 2].map(|_| prg.words(n)) };
+        let (x, y, f) = (draw(), draw(), draw());
+        let mul = |a: u64, b: u64| if E::BINARY { a & b } else { a.wrapping_mul(b) };
+        let z: Vec<Vec<u64>> = (0..3)
+            .map(|p| {
+                let q = (p + 1) % 3;
+                (0..n)
+                    .map(|g| {
+                        let cross =
+                            E::base_add(mul(x[p][g], E::base_add(y[p][g], y[q][g])), mul(x[q][g], y[p][g]));
+                        E::base_sub(E::base_add(cross, f[p][g]), f[q][g])
+                    })
+                    .collect()
+            })
+            .collect();
+        (0..3)
+            .map(|i| {
+                let j = (i + 1) % 3;
+                Record {
+                    gate: Gate::Elementwise,
+                    xc: x[i].clone(),
+                    xn: x[j].clone(),
+                    yc: y[i].clone(),
+                    yn: y[j].clone(),
+                    theirs: z[j].clone(),
+                    own: f[i].clone(),
+                    nxt: f[j].clone(),
+                }
+            })
+            .collect()
+    }
+
+    /// For each prover: its verifiers' packed statements (A = the previous party, B = the
+    /// next) add up to its own, written out element by element, and their claims to the
+    /// inner product.
+    fn verifier_shares_add_up<E: Lift>(n: usize) {
+        let records = honest_records::<E>(n, 3);
+        let len = records[0].terms(E::BINARY);
+        let statement = |i: usize, role: Role| {
+            let (terms, claim) = E::packed(&records[i..i + 1], role, len, &mut Prg::from_seed([9; 16]))
+                .expect("a packed batch");
+            let (l, r) = terms.expand();
+            (l, r, claim)
+        };
+        for p in 0..3 {
+            let (lp, rp, _) = statement(p, Role::Prover);
+            let (la, ra, ca) = statement((p + 2) % 3, Role::A);
+            let (lb, rb, cb) = statement((p + 1) % 3, Role::B);
+            for i in 0..lp.len() {
+                assert_eq!(la[i].add(lb[i]), lp[i], "l[{i}], prover {p}");
+                assert_eq!(ra[i].add(rb[i]), rp[i], "r[{i}], prover {p}");
+            }
+            assert_eq!(ca.add(cb), E::dot(&lp, &rp), "claim, prover {p}");
+        }
+    }
+
+    #[test]
+    fn packed_statements_of_honest_records_are_consistent_across_roles() {
+        verifier_shares_add_up::<Gf64>(5);
+        verifier_shares_add_up::<Gr64>(PACKED_MIN_PRODUCTS + 37);
+    }
 }
