@@ -214,6 +214,12 @@ fn malicious_costs() {
         measure(Backend::ThreePcMalicious, Op::Mul, M),
         vec![(M as u64 * W + proof_bytes(8), 1 + 21); 3]
     );
+    // From 1024 products the proof packs 64 products a block (the same messages): 2000
+    // products are 32 blocks, 64 block terms of 64 products, 2^12 terms, 12 levels.
+    assert_eq!(
+        measure(Backend::ThreePcMalicious, Op::Mul, 2000),
+        vec![(2000 * W + proof_bytes(12), 1 + 29); 3]
+    );
     // Freivalds: a 16x16x16 product is one statement of 2k = 32 terms (5 levels).
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Matmul { m: 16, k: 16, n: 16 }, 0),
