@@ -43,16 +43,48 @@ pub const PACKED_LEVELS_RING: usize = 5;
 
 /// Block terms in packed form: what [`PackedProver`] and [`PackedVerifier`] fold.
 pub trait Packed<E: Ext>: Send + Sized {
-    /// Folding levels of the whole proof: one per variable of the gate vectors.
-    fn levels(&self) -> usize;
+    /// The member bookkeeping (see [`Members`]).
+    fn members(&self) -> &Members<E>;
+    /// The same, to fold.
+    fn members_mut(&mut self) -> &mut Members<E>;
     /// This level's polynomial `(h0, h1, h2)` (only while packed levels are left).
     fn level(&self) -> LevelPoly<E>;
-    /// Folds the top variable at `t`.
-    fn fold(&mut self, t: E);
-    /// True when the vectors should be written out before the next level.
-    fn expanded_now(&self) -> bool;
     /// The folded vectors, element by element.
     fn expand(self) -> (Vec<E>, Vec<E>);
+    /// Folding levels of the whole proof: one per variable of the gate vectors.
+    fn levels(&self) -> usize {
+        6 + self.members().groups.trailing_zeros() as usize
+    }
+    /// Folds the top variable at `t`.
+    fn fold(&mut self, t: E) {
+        self.members_mut().fold(t);
+    }
+    /// True when the vectors should be written out before the next level.
+    fn expanded_now(&self) -> bool {
+        self.members().packed_left == 0
+    }
+}
+
+/// What both packed forms keep besides their block terms: the member coefficients, the
+/// number of groups, and the packed levels left.
+#[derive(Debug)]
+pub struct Members<E: Ext> {
+    coef: Vec<E>,
+    groups: usize,
+    packed_left: usize,
+}
+
+impl<E: Ext> Members<E> {
+    /// `groups` block terms (a power of two), one member each, with at most `max_levels`
+    /// packed levels.
+    fn new(groups: usize, max_levels: usize) -> Self {
+        Self { coef: vec![E::one()], groups, packed_left: max_levels.min(groups.trailing_zeros() as usize) }
+    }
+    fn fold(&mut self, t: E) {
+        self.coef = fold_coefficients(&self.coef, t);
+        self.groups /= 2;
+        self.packed_left -= 1;
+    }
 }
 
 /// Member coefficients after a fold at `t`: member `s` of group `q` becomes member `2s` (the
@@ -92,9 +124,7 @@ pub struct PackedWords {
     lw: Vec<u64>,
     rw: Vec<u64>,
     rho: Vec<u64>,
-    coef: Vec<Gf64>,
-    groups: usize,
-    packed_left: usize,
+    m: Members<Gf64>,
 }
 
 impl PackedWords {
@@ -105,21 +135,24 @@ impl PackedWords {
         lw.resize(n, 0);
         rw.resize(n, 0);
         rho.resize(n, 0);
-        let packed_left = PACKED_LEVELS_BITS.min(n.trailing_zeros() as usize);
-        Self { lw, rw, rho, coef: vec![Gf64(1)], groups: n, packed_left }
+        Self { lw, rw, rho, m: Members::new(n, PACKED_LEVELS_BITS) }
     }
 }
 
 impl Packed<Gf64> for PackedWords {
-    fn levels(&self) -> usize {
-        6 + self.groups.trailing_zeros() as usize
+    fn members(&self) -> &Members<Gf64> {
+        &self.m
+    }
+
+    fn members_mut(&mut self) -> &mut Members<Gf64> {
+        &mut self.m
     }
 
     fn level(&self) -> LevelPoly<Gf64> {
-        let g = self.groups;
+        let g = self.m.groups;
         let half = g / 2;
         let dot = |w: &[u64], x: &[u64], y: &[u64]| Gf64(reduce(musket_ring::clmul_dot_and(w, x, y)));
-        level_from_pairs(&self.coef, |s, u| {
+        level_from_pairs(&self.m.coef, |s, u| {
             let (x, rho, y) =
                 (&self.lw[s * g..(s + 1) * g], &self.rho[s * g..(s + 1) * g], &self.rw[u * g..(u + 1) * g]);
             [
@@ -131,24 +164,14 @@ impl Packed<Gf64> for PackedWords {
         })
     }
 
-    fn fold(&mut self, t: Gf64) {
-        self.coef = fold_coefficients(&self.coef, t);
-        self.groups /= 2;
-        self.packed_left -= 1;
-    }
-
-    fn expanded_now(&self) -> bool {
-        self.packed_left == 0
-    }
-
     /// By byte tables: with at most eight members, the bits of lane `b` across the members
     /// form one byte, which indexes a table of the sums of member coefficients.
     fn expand(self) -> (Vec<Gf64>, Vec<Gf64>) {
-        let g = self.groups;
-        let members = self.coef.len();
+        let g = self.m.groups;
+        let members = self.m.coef.len();
         debug_assert!(members <= 8, "lanes are bytes: at most three packed levels");
         let mut cr = [0u64; 8];
-        for (c, v) in cr.iter_mut().zip(&self.coef) {
+        for (c, v) in cr.iter_mut().zip(&self.m.coef) {
             *c = v.0;
         }
         // The lane weight X^b goes on r, whose member coefficients are the same for every
@@ -210,9 +233,7 @@ pub struct PackedBlocks {
     x: Vec<u64>,
     y: Vec<u64>,
     rho: Vec<Gr64>,
-    coef: Vec<Gr64>,
-    groups: usize,
-    packed_left: usize,
+    m: Members<Gr64>,
 }
 
 /// `sum_b X^b x_b y_b` for each pair of blocks.
@@ -237,20 +258,23 @@ impl PackedBlocks {
         x.resize(n * EXT_DEGREE, 0);
         y.resize(n * EXT_DEGREE, 0);
         rho.resize(n, Gr64::zero());
-        let packed_left = PACKED_LEVELS_RING.min(n.trailing_zeros() as usize);
-        Self { x, y, rho, coef: vec![Gr64::one()], groups: n, packed_left }
+        Self { x, y, rho, m: Members::new(n, PACKED_LEVELS_RING) }
     }
 }
 
 impl Packed<Gr64> for PackedBlocks {
-    fn levels(&self) -> usize {
-        6 + self.groups.trailing_zeros() as usize
+    fn members(&self) -> &Members<Gr64> {
+        &self.m
+    }
+
+    fn members_mut(&mut self) -> &mut Members<Gr64> {
+        &mut self.m
     }
 
     fn level(&self) -> LevelPoly<Gr64> {
-        let (g, d) = (self.groups, EXT_DEGREE);
+        let (g, d) = (self.m.groups, EXT_DEGREE);
         let half = g / 2;
-        level_from_pairs(&self.coef, |s, u| {
+        level_from_pairs(&self.m.coef, |s, u| {
             let (x, rho, y) = (
                 &self.x[s * g * d..(s + 1) * g * d],
                 &self.rho[s * g..(s + 1) * g],
@@ -266,21 +290,11 @@ impl Packed<Gr64> for PackedBlocks {
         })
     }
 
-    fn fold(&mut self, t: Gr64) {
-        self.coef = fold_coefficients(&self.coef, t);
-        self.groups /= 2;
-        self.packed_left -= 1;
-    }
-
-    fn expanded_now(&self) -> bool {
-        self.packed_left == 0
-    }
-
     /// As matrix products: lane `b`'s values across the members times the members'
     /// coefficients (and, for `l`, weights), then `X^b`.
     fn expand(self) -> (Vec<Gr64>, Vec<Gr64>) {
-        let (g, d) = (self.groups, EXT_DEGREE);
-        let members = self.coef.len();
+        let (g, d) = (self.m.groups, EXT_DEGREE);
+        let members = self.m.coef.len();
         // Rows (q, b), columns s: the members' values of lane b.
         let lanes = |v: &[u64], q: usize| -> Vec<u64> {
             let mut a = vec![0u64; d * members];
@@ -291,10 +305,11 @@ impl Packed<Gr64> for PackedBlocks {
             }
             a
         };
-        let coef: Vec<u64> = self.coef.iter().flat_map(|c| c.0).collect();
+        let coef: Vec<u64> = self.m.coef.iter().flat_map(|c| c.0).collect();
         // Member s's weights c_s rho_(sG+q) for every q: the G x 64 matrix of the rho times
         // the matrix of multiplication by c_s.
         let weighted: Vec<Vec<u64>> = self
+            .m
             .coef
             .iter()
             .enumerate()
