@@ -308,35 +308,25 @@ pub(crate) fn build<E: Lift>(records: &[Record], role: Role, weights: &mut Prg) 
             Gate::Elementwise => {
                 let bits = if E::BINARY { 64 } else { 1 };
                 let thetas = weights.words(rec.xc.len() * bits);
+                let claims = claim_words(rec, role, E::base_sub);
                 for g in 0..rec.xc.len() {
                     for t in 0..bits {
                         let at = |v: &[u64]| if E::BINARY { (v[g] >> t) & 1 } else { v[g] };
                         let theta = E::exceptional(thetas[g * bits + t]);
-                        let (xc, xn, yc, yn) = (at(&rec.xc), at(&rec.xn), at(&rec.yc), at(&rec.yn));
-                        match role {
-                            Role::Prover => {
-                                st.l.push(theta.mul_base(xc));
-                                st.r.push(E::from_base(E::base_add(yc, yn)));
-                                st.l.push(theta.mul_base(xn));
-                                st.r.push(E::from_base(yc));
-                            }
-                            Role::A => {
-                                // Holds x_P, y_P as its `next` components.
-                                st.l.push(theta.mul_base(xn));
-                                st.r.push(E::from_base(yn));
-                                st.l.push(zero);
-                                st.r.push(E::from_base(yn));
-                                let c = E::base_sub(at(&rec.theirs), at(&rec.nxt));
-                                st.claim = st.claim.add(theta.mul_base(c));
-                            }
-                            Role::B => {
-                                // Holds x_{P+1}, y_{P+1} as its `cur` components.
-                                st.l.push(zero);
-                                st.r.push(E::from_base(yc));
-                                st.l.push(theta.mul_base(xc));
-                                st.r.push(zero);
-                                st.claim = st.claim.add(theta.mul_base(at(&rec.own)));
-                            }
+                        let terms = product_terms(
+                            role,
+                            at(&rec.xc),
+                            at(&rec.xn),
+                            at(&rec.yc),
+                            at(&rec.yn),
+                            E::base_add,
+                        );
+                        for (x, y) in terms {
+                            st.l.push(theta.mul_base(x));
+                            st.r.push(E::from_base(y));
+                        }
+                        if let Some(c) = &claims {
+                            st.claim = st.claim.add(theta.mul_base(at(c)));
                         }
                     }
                 }
