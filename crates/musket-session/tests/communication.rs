@@ -229,15 +229,20 @@ fn malicious_costs() {
     // tree on them (181 AND gates per element: msb(R), and the carry into bit 16 is one of its
     // nodes) and one AND layer for the carry out, c opened to parties 0 and 1 (one word each
     // way), one AND with msb(c), and
-    // three bits converted (two checked products each): a binary proof batch and an
-    // arithmetic one of 1200 product terms. It was (54120, 34), (54920, 34), (106120, 34) with
-    // party 2's 64 proved mask bits per element.
+    // three bits converted (one word per element from each party, one proved term each): a
+    // binary proof batch and an arithmetic one of 300 terms (9 levels). It was (54120, 34),
+    // (54920, 34), (106120, 34) with party 2's 64 proved mask bits per element, then
+    // (54936, 77), (55736, 77), (55736, 77) with each bit converted by two checked products
+    // (600 more words, 1200 terms: 11 levels).
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Truncate, M),
-        vec![(54936, 77), (55736, 77), (55736, 77)]
+        vec![(45368, 73), (46168, 73), (46168, 73)]
     );
-    // Comparison: the carry-save AND layer plus the sign circuit, verified in GF(2^64).
-    assert_eq!(measure(Backend::ThreePcMalicious, Op::Lt, M), vec![(45288, 70); 3]);
-    // ReLU: comparison, then mul_bits as conversion (two products) and a product.
-    assert_eq!(measure(Backend::ThreePcMalicious, Op::Relu, M), vec![(49672, 73); 3]);
+    // Comparison: the carry-save AND layer plus the sign circuit, verified in GF(2^64), and
+    // the result bits converted (100 words, 100 proved terms: 7 levels; it was (45288, 70)
+    // with two checked products, 200 words and 400 terms).
+    assert_eq!(measure(Backend::ThreePcMalicious, Op::Lt, M), vec![(37320, 66); 3]);
+    // ReLU: comparison, then mul_bits as a conversion (100 words, 100 terms) and a product
+    // (100 words, 200 terms): 9 levels. It was (49672, 73) with the conversion as two products.
+    assert_eq!(measure(Backend::ThreePcMalicious, Op::Relu, M), vec![(45288, 71); 3]);
 }

@@ -64,6 +64,9 @@ pub enum Target {
     And,
     /// The masked value of a truncation, as opened.
     Truncate,
+    /// A message of the checked conversion of bits to arithmetic (`b2a_packed`, `mul_bits`
+    /// and truncation's carries).
+    Convert,
     /// An output component sent in `reveal`, `reveal_to` or `reveal_bits`.
     Reveal,
     /// A prover's polynomial in a proof.
@@ -234,9 +237,10 @@ impl Rep3Mal {
         // Elementwise products and matrix products prove separately, the first in packed form,
         // unless the elementwise ones are too few to pack: then all go in plain batches, as
         // one proof costs fewer rounds and bytes than two.
-        let products: usize = arith.iter().filter(|r| r.gate == Gate::Elementwise).map(|r| r.xc.len()).sum();
+        let is_matmul = |r: &Record| matches!(r.gate, Gate::Matmul { .. });
+        let products: usize = arith.iter().filter(|r| !is_matmul(r)).map(|r| r.xc.len()).sum();
         let (elementwise, matmul): (Vec<Record>, Vec<Record>) = if products >= record::PACKED_MIN_PRODUCTS {
-            arith.into_iter().partition(|r| r.gate == Gate::Elementwise)
+            arith.into_iter().partition(|r| !is_matmul(r))
         } else {
             (Vec::new(), arith)
         };

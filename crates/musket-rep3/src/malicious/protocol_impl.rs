@@ -64,22 +64,132 @@ impl Rep3Mal {
         Ok(z)
     }
 
-    /// The arithmetic 0/1 value of XOR-shared packed bits: `b0 xor b1 xor b2` from the
-    /// components (each a sharing without communication), two checked products.
+    /// The arithmetic 0/1 value of XOR-shared packed bits `b = b0 ^ b1 ^ b2` (components),
+    /// checked, in two rounds and three words per element in all:
+    ///
+    /// 1. Party 0, which holds `b0` and `b1`, inputs `t = b0 ^ b1`: it sends party 1
+    ///    `s = t - m`, with `m` from the key it shares with party 2 (component 0 of `t`, `s`
+    ///    component 1). Party 2 sends party 1 `z2 = m (1 - 2 b2) + b2 + f2 - f0` at the same
+    ///    time (`f0` from the key of parties 0 and 2, `f2` from that of 1 and 2).
+    /// 2. Party 1 sends party 0 `z1 = s (1 - 2 b2) - f2`.
+    ///
+    /// Then `f0 + z1 + z2 = t (1 - 2 b2) + b2 = t ^ b2`, with components `f0`, `z1`, `z2`.
+    /// Each message is one product per element, `x * y` with `x` known to the sender and its
+    /// previous party and `y` to the sender and its next party, plus terms those verifiers
+    /// hold: `-2 b0 * b1 = s + m - b0 - b1` for party 0, `s (1 - 2 b2) = z1 + f2` for party 1,
+    /// `(1 - 2 b2) m = z2 - b2 - f2 + f0` for party 2 ([`Gate::Cross`]). Each party thus proves
+    /// one term per element, where XOR by two checked products proved four.
+    /// Party 1 sees `s` and `z2`, masked by `m` and `f0`; party 0 sees `z1`, masked by `f2`.
     fn bits_to_arith(&mut self, bits: &RBits, shape: &[usize]) -> Result<RShare> {
         let n = element_count(shape)?;
         if bits.cur.len() != n.div_ceil(64) {
             return Err(MpcError::Usage("b2a: packed length does not match the shape".into()));
         }
         let (cur, next) = (unpack_bits(&bits.cur, n), unpack_bits(&bits.next, n));
-        let b: Vec<RShare> = (0..3).map(|j| self.component(j, &cur, &next, shape)).collect::<Result<_>>()?;
-        let xor = |p: &mut Self, a: &RShare, c: &RShare| -> Result<RShare> {
-            let prod = p.mul(a, c)?;
-            let sum = p.add(a, c)?;
-            p.sub(&sum, &p.scale(&prod, 2)?)
+        let id = self.base.id;
+        let one_minus_twice = |b: &[u64]| b.iter().map(|v| 1u64.wrapping_sub(v << 1)).collect::<Vec<u64>>();
+        let (mine, theirs) = match id {
+            0 => {
+                let (b0, b1) = (&cur, &next);
+                let m = self.base.draw(Stream::Own, n);
+                let f0 = self.base.draw(Stream::Own, n);
+                let mut s: Vec<u64> = (0..n).map(|i| (b0[i] ^ b1[i]).wrapping_sub(m[i])).collect();
+                self.tamper(Target::Convert, &mut s);
+                self.base.net.send_u64s(1, &s)?;
+                let z1 = self.base.net.recv_u64s(1, n)?;
+                let minus_twice: Vec<u64> = b0.iter().map(|v| v.wrapping_neg() << 1).collect();
+                self.keep_cross(Record {
+                    gate: Gate::Cross,
+                    xc: minus_twice,
+                    yc: b1.clone(),
+                    xn: s,
+                    theirs: z1.clone(),
+                    yn: m,
+                    own: f0.clone(),
+                    nxt: Vec::new(),
+                })?;
+                (f0, z1)
+            }
+            1 => {
+                let (b1, b2) = (&cur, &next);
+                let f2 = self.base.draw(Stream::Next, n);
+                let s = self.base.net.recv_u64s(0, n)?;
+                let z2 = self.base.net.recv_u64s(2, n)?;
+                let c = one_minus_twice(b2);
+                let mut z1: Vec<u64> = (0..n).map(|i| s[i].wrapping_mul(c[i]).wrapping_sub(f2[i])).collect();
+                self.tamper(Target::Convert, &mut z1);
+                self.base.net.send_u64s(0, &z1)?;
+                let claim_a: Vec<u64> =
+                    (0..n).map(|i| z2[i].wrapping_sub(b2[i]).wrapping_sub(f2[i])).collect();
+                let claim_b: Vec<u64> = (0..n).map(|i| s[i].wrapping_sub(b1[i])).collect();
+                self.keep_cross(Record {
+                    gate: Gate::Cross,
+                    xc: s,
+                    yc: c.clone(),
+                    xn: c,
+                    theirs: claim_a,
+                    yn: b1.clone(),
+                    own: claim_b,
+                    nxt: Vec::new(),
+                })?;
+                (z1, z2)
+            }
+            _ => {
+                let (b2, b0) = (&cur, &next);
+                let m = self.base.draw(Stream::Next, n);
+                let f0 = self.base.draw(Stream::Next, n);
+                let f2 = self.base.draw(Stream::Own, n);
+                let c = one_minus_twice(b2);
+                let mut z2: Vec<u64> = (0..n)
+                    .map(|i| {
+                        m[i].wrapping_mul(c[i]).wrapping_add(b2[i]).wrapping_add(f2[i]).wrapping_sub(f0[i])
+                    })
+                    .collect();
+                self.tamper(Target::Convert, &mut z2);
+                self.base.net.send_u64s(1, &z2)?;
+                let minus_twice: Vec<u64> = b0.iter().map(|v| v.wrapping_neg() << 1).collect();
+                let claim_a: Vec<u64> = (0..n).map(|i| m[i].wrapping_sub(b0[i])).collect();
+                self.keep_cross(Record {
+                    gate: Gate::Cross,
+                    xc: c.clone(),
+                    yc: m,
+                    xn: minus_twice,
+                    theirs: claim_a,
+                    yn: c,
+                    own: f2,
+                    nxt: Vec::new(),
+                })?;
+                (z2, f0)
+            }
         };
-        let t = xor(self, &b[0], &b[1])?;
-        xor(self, &t, &b[2])
+        self.base.share(shape, mine, theirs)
+    }
+
+    /// Keeps a [`Gate::Cross`] record for verification, in pieces of at most a plain batch
+    /// (so that no batch outgrows its soundness bound), and verifies early past the limit.
+    fn keep_cross(&mut self, rec: Record) -> Result<()> {
+        let piece = BATCH_TERMS_ARITH;
+        let n = rec.xc.len();
+        let cut = |v: &[u64], a: usize, b: usize| v[a..b].to_vec();
+        for a in (0..n).step_by(piece) {
+            let b = (a + piece).min(n);
+            let part = Record {
+                gate: Gate::Cross,
+                xc: cut(&rec.xc, a, b),
+                yc: cut(&rec.yc, a, b),
+                xn: cut(&rec.xn, a, b),
+                theirs: cut(&rec.theirs, a, b),
+                yn: cut(&rec.yn, a, b),
+                own: cut(&rec.own, a, b),
+                nxt: Vec::new(),
+            };
+            self.pending_words += part.words();
+            self.arith.push(part);
+        }
+        if self.pending_words > self.pending_limit {
+            self.verify_all()?;
+        }
+        Ok(())
     }
 }
 

@@ -26,6 +26,13 @@ pub(crate) enum Gate {
     Elementwise,
     /// `[m, k] x [k, n]`.
     Matmul { m: usize, k: usize, n: usize },
+    /// One product per element and prover, `x * y` with `x` known to verifier `A` and `y` to
+    /// verifier `B` (arithmetic only): the checked conversion of bits (see
+    /// `Rep3Mal::bits_to_arith`), whose messages are each one such product plus terms the
+    /// verifiers hold. Its [`Record`] stores, per element, the prover's `x` and `y` in `xc`
+    /// and `yc`; as `A` of the next party's statement, `x` in `xn` and the claim share in
+    /// `theirs`; as `B` of the previous party's, `y` in `yn` and the claim share in `own`.
+    Cross,
 }
 
 /// One reshared product as this party saw it.
@@ -56,6 +63,7 @@ impl Record {
     pub(crate) fn terms(&self, binary: bool) -> usize {
         match self.gate {
             Gate::Elementwise => 2 * self.xc.len() * if binary { 64 } else { 1 },
+            Gate::Cross => self.xc.len() * if binary { 64 } else { 1 },
             Gate::Matmul { k, .. } => 2 * k,
         }
     }
@@ -175,12 +183,22 @@ fn product_terms(
     }
 }
 
+/// The term of `role`'s statement for element `g` of a [`Gate::Cross`] record.
+fn cross_term(rec: &Record, role: Role, g: usize) -> (u64, u64) {
+    match role {
+        Role::Prover => (rec.xc[g], rec.yc[g]),
+        Role::A => (rec.xn[g], 0),
+        Role::B => (0, rec.yn[g]),
+    }
+}
+
 /// A verifier's claim words of `rec` (none for the prover).
 fn claim_words(rec: &Record, role: Role, sub: fn(u64, u64) -> u64) -> Option<Vec<u64>> {
-    match role {
-        Role::Prover => None,
-        Role::A => Some(rec.theirs.iter().zip(&rec.nxt).map(|(a, b)| sub(*a, *b)).collect()),
-        Role::B => Some(rec.own.clone()),
+    match (role, rec.gate) {
+        (Role::Prover, _) => None,
+        (Role::A, Gate::Cross) => Some(rec.theirs.clone()),
+        (Role::A, _) => Some(rec.theirs.iter().zip(&rec.nxt).map(|(a, b)| sub(*a, *b)).collect()),
+        (Role::B, _) => Some(rec.own.clone()),
     }
 }
 
@@ -189,24 +207,38 @@ fn claim_words(rec: &Record, role: Role, sub: fn(u64, u64) -> u64) -> Option<Vec
 /// words always pack.
 pub(crate) const PACKED_MIN_PRODUCTS: usize = 1024;
 
-/// `role`'s packed statement over arithmetic elementwise `records`: their products in one
-/// stream, 64 to a block, each block two block terms (the two products of the resharing
-/// message) sharing one weight; `None` when a record is not elementwise or the batch has
-/// fewer than [`PACKED_MIN_PRODUCTS`] products.
+/// `role`'s packed statement over arithmetic elementwise `records`, 64 gates to a block, one
+/// weight per block: the products first, each block two block terms (the two products of the
+/// resharing message) sharing its weight, then the [`Gate::Cross`] gates, one block term each.
+/// `None` when a record is a matrix product or the batch has fewer than
+/// [`PACKED_MIN_PRODUCTS`] gates.
 fn build_packed_ring(records: &[Record], role: Role, weights: &mut Prg) -> Option<(PackedBlocks, Gr64)> {
     const D: usize = EXT_DEGREE;
-    if records.iter().any(|r| r.gate != Gate::Elementwise) {
+    if records.iter().any(|r| matches!(r.gate, Gate::Matmul { .. })) {
         return None;
     }
-    let products: usize = records.iter().map(|r| r.xc.len()).sum();
-    if products < PACKED_MIN_PRODUCTS {
+    let count = |gate: Gate| records.iter().filter(|r| r.gate == gate).map(|r| r.xc.len()).sum::<usize>();
+    let (products, crosses) = (count(Gate::Elementwise), count(Gate::Cross));
+    if products + crosses < PACKED_MIN_PRODUCTS {
         return None;
     }
-    let blocks = products.div_ceil(D);
+    let (blocks, cross_blocks) = (products.div_ceil(D), crosses.div_ceil(D));
     let (mut streams, mut claims) =
         ([Vec::with_capacity(blocks * D), Vec::new(), Vec::new(), Vec::new()], Vec::new());
+    let (mut cross_x, mut cross_y, mut cross_claims) = (Vec::new(), Vec::new(), Vec::new());
     let [x1, y1, x2, y2] = &mut streams;
     for rec in records {
+        if rec.gate == Gate::Cross {
+            for g in 0..rec.xc.len() {
+                let (a, b) = cross_term(rec, role, g);
+                cross_x.push(a);
+                cross_y.push(b);
+            }
+            if let Some(c) = claim_words(rec, role, Gr64::base_sub) {
+                cross_claims.extend(c);
+            }
+            continue;
+        }
         for g in 0..rec.xc.len() {
             let [(a, b), (c, d)] =
                 product_terms(role, rec.xc[g], rec.xn[g], rec.yc[g], rec.yn[g], Gr64::base_add);
@@ -219,25 +251,32 @@ fn build_packed_ring(records: &[Record], role: Role, weights: &mut Prg) -> Optio
             claims.extend(c);
         }
     }
-    let rho: Vec<Gr64> = weights.words(blocks).into_iter().map(Gr64::exceptional).collect();
+    let rho: Vec<Gr64> = weights.words(blocks + cross_blocks).into_iter().map(Gr64::exceptional).collect();
     for v in streams.iter_mut().chain([&mut claims]) {
         v.resize(blocks * D, 0);
+    }
+    for v in [&mut cross_x, &mut cross_y, &mut cross_claims] {
+        v.resize(cross_blocks * D, 0);
     }
     let claim = if role == Role::Prover {
         Gr64::zero()
     } else {
+        claims.extend(cross_claims);
         let packed: Vec<Gr64> =
             claims.chunks_exact(D).map(|c| Gr64(c.try_into().expect("a block"))).collect();
         Gr64::dot(&rho, &packed)
     };
-    // Block terms in order: block w's first terms, then its second ones, as two halves.
+    // Block terms in order: every product block's first terms, then their second ones, then
+    // the cross blocks.
     let [x1, y1, x2, y2] = streams;
     let (mut x, mut y) = (x1, y1);
     x.extend(x2);
     y.extend(y2);
-    let mut both = rho.clone();
-    both.extend(rho);
-    Some((PackedBlocks::new(x, y, both, 2 * blocks), claim))
+    x.extend(cross_x);
+    y.extend(cross_y);
+    let mut weights_of_terms = rho[..blocks].to_vec();
+    weights_of_terms.extend_from_slice(&rho);
+    Some((PackedBlocks::new(x, y, weights_of_terms, 2 * blocks + cross_blocks), claim))
 }
 
 /// `role`'s packed statement over binary elementwise `records`: two word terms per AND word
@@ -331,6 +370,23 @@ pub(crate) fn build<E: Lift>(records: &[Record], role: Role, weights: &mut Prg) 
                     }
                 }
             }
+            Gate::Cross => {
+                let bits = if E::BINARY { 64 } else { 1 };
+                let thetas = weights.words(rec.xc.len() * bits);
+                let claims = claim_words(rec, role, E::base_sub);
+                for g in 0..rec.xc.len() {
+                    let (x, y) = cross_term(rec, role, g);
+                    for t in 0..bits {
+                        let at = |v: u64| if E::BINARY { (v >> t) & 1 } else { v };
+                        let theta = E::exceptional(thetas[g * bits + t]);
+                        st.l.push(theta.mul_base(at(x)));
+                        st.r.push(E::from_base(at(y)));
+                        if let Some(c) = &claims {
+                            st.claim = st.claim.add(theta.mul_base(at(c[g])));
+                        }
+                    }
+                }
+            }
             Gate::Matmul { m, k, n } => {
                 let rho: Vec<E> = weights.words(m).into_iter().map(E::exceptional).collect();
                 let sigma: Vec<E> = weights.words(n).into_iter().map(E::exceptional).collect();
@@ -413,22 +469,57 @@ mod tests {
             .collect()
     }
 
-    /// For each prover: its verifiers' packed statements (A = the previous party, B = the
-    /// next) add up to its own, written out element by element, and their claims to the
-    /// inner product.
-    fn verifier_shares_add_up<E: Lift>(n: usize) {
-        let records = honest_records::<E>(n, 3);
-        let len = records[0].terms(E::BINARY);
-        let statement = |i: usize, role: Role| {
-            let (terms, claim) = E::packed(&records[i..i + 1], role, len, &mut Prg::from_seed([9; 16]))
-                .expect("a packed batch");
+    /// Each party's record of `n` [`Gate::Cross`] gates as an honest run leaves them: prover
+    /// `P`'s term is `x_P y_P`, its verifier `A` holds `x_P` and `B` holds `y_P`, and their
+    /// claim shares add up to the term.
+    fn honest_cross_records<E: Lift>(n: usize, seed: u8) -> Vec<Record> {
+        let mut prg = Prg::from_seed([seed; 16]);
+        let mut draw = || -> [Vec<u64>; 3] { [0, 1, 2].map(|_| prg.words(n)) };
+        let (x, y, share_a) = (draw(), draw(), draw());
+        let mul = |a: u64, b: u64| if E::BINARY { a & b } else { a.wrapping_mul(b) };
+        let share_b: Vec<Vec<u64>> = (0..3)
+            .map(|p| (0..n).map(|g| E::base_sub(mul(x[p][g], y[p][g]), share_a[p][g])).collect())
+            .collect();
+        (0..3)
+            .map(|i| {
+                let (next, prev) = ((i + 1) % 3, (i + 2) % 3);
+                Record {
+                    gate: Gate::Cross,
+                    xc: x[i].clone(),
+                    yc: y[i].clone(),
+                    xn: x[next].clone(),
+                    theirs: share_a[next].clone(),
+                    yn: y[prev].clone(),
+                    own: share_b[prev].clone(),
+                    nxt: Vec::new(),
+                }
+            })
+            .collect()
+    }
+
+    /// `role`'s statement over `records`, written out: packed when `packed`, else plain.
+    fn written_out<E: Lift>(records: &[Record], role: Role, packed: bool) -> (Vec<E>, Vec<E>, E) {
+        let len = records.iter().map(|r| r.terms(E::BINARY)).sum();
+        let mut weights = Prg::from_seed([9; 16]);
+        if packed {
+            let (terms, claim) = E::packed(records, role, len, &mut weights).expect("a packed batch");
             let (l, r) = terms.expand();
             (l, r, claim)
-        };
+        } else {
+            let st = build::<E>(records, role, &mut weights);
+            (st.l, st.r, st.claim)
+        }
+    }
+
+    /// For each prover: its verifiers' statements (A = the previous party, B = the next) add
+    /// up to its own, element by element, and their claims to the inner product, over each
+    /// party's `records`.
+    fn verifier_shares_add_up<E: Lift>(records: &[Vec<Record>], packed: bool) {
         for p in 0..3 {
-            let (lp, rp, _) = statement(p, Role::Prover);
-            let (la, ra, ca) = statement((p + 2) % 3, Role::A);
-            let (lb, rb, cb) = statement((p + 1) % 3, Role::B);
+            let (lp, rp, _) = written_out::<E>(&records[p], Role::Prover, packed);
+            let (la, ra, ca) = written_out::<E>(&records[(p + 2) % 3], Role::A, packed);
+            let (lb, rb, cb) = written_out::<E>(&records[(p + 1) % 3], Role::B, packed);
+            assert_eq!((la.len(), lb.len()), (lp.len(), lp.len()));
             for i in 0..lp.len() {
                 assert_eq!(la[i].add(lb[i]), lp[i], "l[{i}], prover {p}");
                 assert_eq!(ra[i].add(rb[i]), rp[i], "r[{i}], prover {p}");
@@ -437,9 +528,55 @@ mod tests {
         }
     }
 
+    /// Each party's records: one of each kind given, in the same order at every party.
+    fn by_party(kinds: Vec<Vec<Record>>) -> Vec<Vec<Record>> {
+        let mut out: Vec<Vec<Record>> = vec![Vec::new(), Vec::new(), Vec::new()];
+        for kind in kinds {
+            for (i, rec) in kind.into_iter().enumerate() {
+                out[i].push(rec);
+            }
+        }
+        out
+    }
+
     #[test]
     fn packed_statements_of_honest_records_are_consistent_across_roles() {
-        verifier_shares_add_up::<Gf64>(5);
-        verifier_shares_add_up::<Gr64>(PACKED_MIN_PRODUCTS + 37);
+        verifier_shares_add_up::<Gf64>(&by_party(vec![honest_records::<Gf64>(5, 3)]), true);
+        verifier_shares_add_up::<Gr64>(
+            &by_party(vec![honest_records::<Gr64>(PACKED_MIN_PRODUCTS + 37, 3)]),
+            true,
+        );
+    }
+
+    #[test]
+    fn cross_gates_are_consistent_across_roles_alone_and_after_products() {
+        let n = PACKED_MIN_PRODUCTS + 37;
+        // Products first then cross gates (blocks of each kind), and cross gates alone.
+        let mixed = by_party(vec![honest_records::<Gr64>(n, 3), honest_cross_records::<Gr64>(n / 2 + 5, 4)]);
+        let alone = by_party(vec![honest_cross_records::<Gr64>(n, 5)]);
+        for records in [&mixed, &alone] {
+            verifier_shares_add_up::<Gr64>(records, true);
+            verifier_shares_add_up::<Gr64>(records, false);
+        }
+        // Small batches prove in plain form, binary ones too.
+        verifier_shares_add_up::<Gr64>(&by_party(vec![honest_cross_records::<Gr64>(7, 6)]), false);
+        verifier_shares_add_up::<Gf64>(&by_party(vec![honest_cross_records::<Gf64>(7, 6)]), false);
+    }
+
+    #[test]
+    fn a_cross_claim_off_by_one_does_not_add_up() {
+        let n = PACKED_MIN_PRODUCTS + 37;
+        for packed in [true, false] {
+            for error in [1u64, 1 << 63] {
+                let mut records =
+                    by_party(vec![honest_records::<Gr64>(n, 3), honest_cross_records::<Gr64>(n, 4)]);
+                // Party 1's message as prover, as its verifier A (party 0) received it.
+                records[0][1].theirs[n - 1] = records[0][1].theirs[n - 1].wrapping_add(error);
+                let (lp, rp, _) = written_out::<Gr64>(&records[1], Role::Prover, packed);
+                let (_, _, ca) = written_out::<Gr64>(&records[0], Role::A, packed);
+                let (_, _, cb) = written_out::<Gr64>(&records[2], Role::B, packed);
+                assert_ne!(ca.add(cb), Gr64::dot(&lp, &rp), "error {error}, packed {packed}");
+            }
+        }
     }
 }
