@@ -23,7 +23,7 @@
 //! field element, one carry-less product per word; for ring blocks 64 products and one
 //! extension product per block, batched as a matrix product. After [`PACKED_LEVELS_BITS`] or
 //! [`PACKED_LEVELS_RING`] levels (or fewer for a small batch) the vectors are written out
-//! element by element, 8 or 32 times shorter than the plain proof's, and the plain proof
+//! element by element, 32 times shorter than the plain proof's, and the plain proof
 //! continues. Messages, rounds and
 //! soundness are the plain proof's: only the prover's arithmetic and the verifiers' folds
 //! change.
@@ -32,10 +32,11 @@ use crate::dzkp::{ClaimShares, FinalPoly, LevelPoly, Opening, Prover, ProverStep
 use crate::ext::{reduce, Ext, Gf64, Gr64, EXT_DEGREE};
 
 /// Levels run on AND words before the vectors are written out: level `j` costs `2^(j+1)`
-/// carry-less products per word term, writing out about one table lookup per gate (with at
-/// most eight members, a lane's bits form one byte), and each level packed halves what the
-/// plain proof folds.
-pub const PACKED_LEVELS_BITS: usize = 3;
+/// carry-less products per word term, writing out one table lookup per gate and eight
+/// members (a lane's bits across eight members form one byte), and each level packed halves
+/// what the plain proof folds. Five measured fastest (mul and ReLU of 10^6 and ReLU of 10^5,
+/// alternated: three was 15-20% slower, four 5-10%).
+pub const PACKED_LEVELS_BITS: usize = 5;
 /// The same for ring blocks, where the plain proof's elements are 64 words: five levels
 /// measured fastest (ReLU and matrix product with truncation, 10^5 and 256^2; three and six
 /// were 20-30% slower).
@@ -164,34 +165,53 @@ impl Packed<Gf64> for PackedWords {
         })
     }
 
-    /// By byte tables: with at most eight members, the bits of lane `b` across the members
-    /// form one byte, which indexes a table of the sums of member coefficients.
+    /// By byte tables: the bits of lane `b` across eight members form one byte, which indexes
+    /// a table of the sums of those members' coefficients; a lane's value is the XOR of one
+    /// lookup per eight members.
     fn expand(self) -> (Vec<Gf64>, Vec<Gf64>) {
         let g = self.m.groups;
         let members = self.m.coef.len();
-        debug_assert!(members <= 8, "lanes are bytes: at most three packed levels");
-        let mut cr = [0u64; 8];
+        let chunks = members.div_ceil(8);
+        let mut cr = vec![0u64; 8 * chunks];
         for (c, v) in cr.iter_mut().zip(&self.m.coef) {
             *c = v.0;
         }
         // The lane weight X^b goes on r, whose member coefficients are the same for every
-        // group: one table per lane, built once (the inner product is the same).
-        let table_r = subset_sums(&cr);
-        let scaled_r: Vec<u64> =
-            (0..64).flat_map(|b| table_r.iter().map(move |v| reduce((*v as u128) << b))).collect();
-        let (mut l, mut r) = (Vec::with_capacity(64 * g), Vec::with_capacity(64 * g));
+        // group: one table per lane and chunk of members, built once (the inner product is
+        // the same). Entry (chunk k, lane b, byte i) at (k * 64 + b) * 256 + i.
+        let scaled_r: Vec<u64> = cr
+            .chunks_exact(8)
+            .flat_map(|c| {
+                let table = subset_sums(c.try_into().expect("eight members"));
+                (0..64).flat_map(move |b| table.into_iter().map(move |v| reduce((v as u128) << b)))
+            })
+            .collect();
+        let (mut l, mut r) = (vec![Gf64(0); 64 * g], vec![Gf64(0); 64 * g]);
         let (mut xs, mut ys, mut cl) = ([0u64; 8], [0u64; 8], [0u64; 8]);
         for q in 0..g {
-            for s in 0..members {
-                let w = s * g + q;
-                xs[s] = self.lw[w];
-                ys[s] = self.rw[w];
-                cl[s] = reduce(musket_ring::clmul(cr[s], self.rho[w]));
+            let (lq, rq) = (&mut l[64 * q..64 * (q + 1)], &mut r[64 * q..64 * (q + 1)]);
+            for k in 0..chunks {
+                for j in 0..8 {
+                    let s = 8 * k + j;
+                    if s < members {
+                        let w = s * g + q;
+                        xs[j] = self.lw[w];
+                        ys[j] = self.rw[w];
+                        cl[j] = reduce(musket_ring::clmul(cr[s], self.rho[w]));
+                    } else {
+                        (xs[j], ys[j], cl[j]) = (0, 0, 0);
+                    }
+                }
+                let table_l = subset_sums(&cl);
+                let table_r = &scaled_r[k * 64 * 256..(k + 1) * 64 * 256];
+                let (lanes_x, lanes_y) = (lane_bytes(&xs), lane_bytes(&ys));
+                for (o, &i) in lq.iter_mut().zip(&lanes_x) {
+                    o.0 ^= table_l[i as usize];
+                }
+                for (b, (o, &i)) in rq.iter_mut().zip(&lanes_y).enumerate() {
+                    o.0 ^= table_r[256 * b + i as usize];
+                }
             }
-            let table_l = subset_sums(&cl);
-            let (lanes_x, lanes_y) = (lane_bytes(&xs), lane_bytes(&ys));
-            l.extend(lanes_x.iter().map(|&i| Gf64(table_l[i as usize])));
-            r.extend(lanes_y.iter().enumerate().map(|(b, &i)| Gf64(scaled_r[256 * b + i as usize])));
         }
         (l, r)
     }
@@ -232,22 +252,14 @@ fn lane_bytes(words: &[u64; 8]) -> [u8; 64] {
 pub struct PackedBlocks {
     x: Vec<u64>,
     y: Vec<u64>,
-    rho: Vec<Gr64>,
+    /// The blocks' weights as coefficient words, 64 per block.
+    rho: Vec<u64>,
     m: Members<Gr64>,
 }
 
-/// `sum_b X^b x_b y_b` for each pair of blocks.
-fn hadamard_blocks(x: &[u64], y: &[u64]) -> Vec<Gr64> {
-    x.chunks_exact(EXT_DEGREE)
-        .zip(y.chunks_exact(EXT_DEGREE))
-        .map(|(a, b)| {
-            let mut c = [0u64; EXT_DEGREE];
-            for ((o, p), q) in c.iter_mut().zip(a).zip(b) {
-                *o = p.wrapping_mul(*q);
-            }
-            Gr64(c)
-        })
-        .collect()
+/// `sum_b X^b x_b y_b` for each pair of blocks, as coefficient words: the elementwise product.
+fn hadamard_blocks(x: &[u64], y: &[u64]) -> Vec<u64> {
+    x.iter().zip(y).map(|(a, b)| a.wrapping_mul(*b)).collect()
 }
 
 impl PackedBlocks {
@@ -258,6 +270,7 @@ impl PackedBlocks {
         x.resize(n * EXT_DEGREE, 0);
         y.resize(n * EXT_DEGREE, 0);
         rho.resize(n, Gr64::zero());
+        let rho = rho.iter().flat_map(|r| r.0).collect();
         Self { x, y, rho, m: Members::new(n, PACKED_LEVELS_RING) }
     }
 }
@@ -277,15 +290,15 @@ impl Packed<Gr64> for PackedBlocks {
         level_from_pairs(&self.m.coef, |s, u| {
             let (x, rho, y) = (
                 &self.x[s * g * d..(s + 1) * g * d],
-                &self.rho[s * g..(s + 1) * g],
+                &self.rho[s * g * d..(s + 1) * g * d],
                 &self.y[u * g * d..(u + 1) * g * d],
             );
             let (xl, xh, yl, yh) = (&x[..half * d], &x[half * d..], &y[..half * d], &y[half * d..]);
             [
-                Gr64::dot(&rho[..half], &hadamard_blocks(xl, yl)),
-                Gr64::dot(&rho[half..], &hadamard_blocks(xh, yh)),
-                Gr64::dot(&rho[..half], &hadamard_blocks(xl, yh)),
-                Gr64::dot(&rho[half..], &hadamard_blocks(xh, yl)),
+                Gr64::dot_words(&rho[..half * d], &hadamard_blocks(xl, yl)),
+                Gr64::dot_words(&rho[half * d..], &hadamard_blocks(xh, yh)),
+                Gr64::dot_words(&rho[..half * d], &hadamard_blocks(xl, yh)),
+                Gr64::dot_words(&rho[half * d..], &hadamard_blocks(xh, yl)),
             ]
         })
     }
@@ -314,8 +327,8 @@ impl Packed<Gr64> for PackedBlocks {
             .iter()
             .enumerate()
             .map(|(s, c)| {
-                let rho: Vec<u64> = self.rho[s * g..(s + 1) * g].iter().flat_map(|r| r.0).collect();
-                musket_ring::matmul(&rho, &c.mul_matrix(), g, d, d)
+                let rho = &self.rho[s * g * d..(s + 1) * g * d];
+                musket_ring::matmul(rho, &c.mul_matrix(), g, d, d)
             })
             .collect();
         let (mut l, mut r) = (Vec::with_capacity(d * g), Vec::with_capacity(d * g));

@@ -180,20 +180,7 @@ impl Ext for Gr64 {
             }
             return Gr64(out);
         }
-        let mut at = vec![0u64; EXT_DEGREE * n];
-        for (i, x) in a[..n].iter().enumerate() {
-            for (u, &c) in x.0.iter().enumerate() {
-                at[u * n + i] = c;
-            }
-        }
-        let prod = musket_ring::matmul(&at, &as_words(&b[..n]), EXT_DEGREE, n, EXT_DEGREE);
-        let mut wide = [0u64; 2 * EXT_DEGREE];
-        for u in 0..EXT_DEGREE {
-            for v in 0..EXT_DEGREE {
-                wide[u + v] = wide[u + v].wrapping_add(prod[u * EXT_DEGREE + v]);
-            }
-        }
-        reduce_wide(wide)
+        Gr64::dot_words(&as_words(&a[..n]), &as_words(&b[..n]))
     }
 
     /// As a matrix product: `hi - lo` (an `n x 64` matrix) times the 64 x 64 matrix of
@@ -242,6 +229,23 @@ fn reduce_wide(mut prod: [u64; 2 * EXT_DEGREE]) -> Gr64 {
 }
 
 impl Gr64 {
+    /// `sum_i a_i b_i` for elements given as their coefficient words, 64 per element (the same
+    /// count in both): one matrix product, `prod[u][v] = sum_i a_i[u] b_i[v]` with the elements
+    /// of `a` as the rows of the transposed left operand, then the coefficients of `x^(u+v)`
+    /// summed and reduced once.
+    pub fn dot_words(a: &[u64], b: &[u64]) -> Self {
+        let n = a.len().min(b.len()) / EXT_DEGREE;
+        let prod =
+            musket_ring::matmul_tn(&a[..n * EXT_DEGREE], &b[..n * EXT_DEGREE], EXT_DEGREE, n, EXT_DEGREE);
+        let mut wide = [0u64; 2 * EXT_DEGREE];
+        for u in 0..EXT_DEGREE {
+            for v in 0..EXT_DEGREE {
+                wide[u + v] = wide[u + v].wrapping_add(prod[u * EXT_DEGREE + v]);
+            }
+        }
+        reduce_wide(wide)
+    }
+
     /// `self * x^k` for `k < 64`: a shift of the coefficients and one reduction.
     pub fn times_x_pow(self, k: usize) -> Self {
         let mut wide = [0u64; 2 * EXT_DEGREE];

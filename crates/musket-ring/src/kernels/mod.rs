@@ -13,6 +13,7 @@ mod x86;
 
 pub use clmul::{clmul, clmul_dot, clmul_dot_and, clmul_portable};
 pub use packed::Kernel;
+use packed::LeftLayout;
 
 /// Reference matrix product `[m, k] x [k, n]`, three plain loops, for tests.
 pub fn matmul_naive(a: &[u64], b: &[u64], m: usize, k: usize, n: usize) -> Vec<u64> {
@@ -46,7 +47,23 @@ pub fn matmul_with(kernel: Kernel, a: &[u64], b: &[u64], m: usize, k: usize, n: 
     assert!(kernel.is_supported(), "matmul: the {kernel:?} kernel is not supported by this CPU");
     let mut c = vec![0u64; m * n];
     if m > 0 && n > 0 && k > 0 {
-        packed::gemm(kernel, a, b, &mut c, m, k, n);
+        packed::gemm(kernel, a, LeftLayout::RowMajor, b, &mut c, m, k, n);
+    }
+    c
+}
+
+/// Wrapping `a_t^T b` for `a_t: [k, m]` and `b: [k, n]`, row-major, with the fastest kernel:
+/// the left operand transposed for free (packing reads it in runs), where a caller holds rows
+/// of `a_t` (Galois-ring elements, say) and would otherwise transpose them first.
+///
+/// # Panics
+/// If the slices do not have `k * m` and `k * n` elements.
+pub fn matmul_tn(a_t: &[u64], b: &[u64], m: usize, k: usize, n: usize) -> Vec<u64> {
+    assert_eq!(a_t.len(), k * m, "matmul_tn: a_t has the wrong length");
+    assert_eq!(b.len(), k * n, "matmul_tn: b has the wrong length");
+    let mut c = vec![0u64; m * n];
+    if m > 0 && n > 0 && k > 0 {
+        packed::gemm(Kernel::best(), a_t, LeftLayout::Transposed, b, &mut c, m, k, n);
     }
     c
 }
@@ -55,6 +72,22 @@ pub fn matmul_with(kernel: Kernel, a: &[u64], b: &[u64], m: usize, k: usize, n: 
 mod tests {
     use super::*;
     use rand::Rng;
+
+    #[test]
+    fn the_transposed_left_operand_gives_the_same_product() {
+        let mut rng = rand::thread_rng();
+        for &(m, k, n) in &[(1, 1, 1), (3, 5, 7), (64, 300, 64), (9, 513, 33), (130, 70, 47), (0, 3, 2)] {
+            let a: Vec<u64> = (0..m * k).map(|_| rng.gen()).collect();
+            let b: Vec<u64> = (0..k * n).map(|_| rng.gen()).collect();
+            let mut a_t = vec![0u64; k * m];
+            for i in 0..m {
+                for p in 0..k {
+                    a_t[p * m + i] = a[i * k + p];
+                }
+            }
+            assert_eq!(matmul_tn(&a_t, &b, m, k, n), matmul_naive(&a, &b, m, k, n), "{m}x{k}x{n}");
+        }
+    }
 
     #[test]
     fn every_kernel_matches_naive_on_odd_shapes() {

@@ -94,9 +94,40 @@ fn pack_b_block(b: &[u64], n: usize, p0: usize, kc: usize, out: &mut [u64]) {
     }
 }
 
+/// How the left operand is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum LeftLayout {
+    /// `[m, k]`, row-major.
+    RowMajor,
+    /// Its transpose, `[k, m]` row-major: packing then copies runs of `MR` words, so a caller
+    /// holding `A^T` (a list of Galois-ring elements as rows) needs no transposition pass.
+    Transposed,
+}
+
 /// Packs rows `i0..i0+rows`, columns `p0..p0+kc` of A (`[m, k]`) as `MR`-row panels, each
 /// `kc x MR` (column by column), zero-padded.
-fn pack_a_block(a: &[u64], k: usize, i0: usize, rows: usize, p0: usize, kc: usize, out: &mut [u64]) {
+#[allow(clippy::too_many_arguments)]
+fn pack_a_block(
+    a: &[u64],
+    layout: LeftLayout,
+    (m, k): (usize, usize),
+    i0: usize,
+    rows: usize,
+    p0: usize,
+    kc: usize,
+    out: &mut [u64],
+) {
+    if layout == LeftLayout::Transposed {
+        for (ip, panel) in out.chunks_exact_mut(kc * MR).enumerate() {
+            let r0 = ip * MR;
+            let h = MR.min(rows - r0);
+            for (p, dst) in panel.chunks_exact_mut(MR).enumerate() {
+                dst[..h].copy_from_slice(&a[(p0 + p) * m + i0 + r0..][..h]);
+                dst[h..].fill(0);
+            }
+        }
+        return;
+    }
     for (ip, panel) in out.chunks_exact_mut(kc * MR).enumerate() {
         let r0 = ip * MR;
         let h = MR.min(rows - r0);
@@ -115,8 +146,19 @@ fn pack_a_block(a: &[u64], k: usize, i0: usize, rows: usize, p0: usize, kc: usiz
     }
 }
 
-/// `c += a b` for row-major `a: [m, k]`, `b: [k, n]`, `c: [m, n]`; all dimensions non-zero.
-pub(super) fn gemm(kernel: Kernel, a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize) {
+/// `c += a b` for `a: [m, k]` stored as `layout` says, row-major `b: [k, n]` and `c: [m, n]`;
+/// all dimensions non-zero.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn gemm(
+    kernel: Kernel,
+    a: &[u64],
+    layout: LeftLayout,
+    b: &[u64],
+    c: &mut [u64],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
     let n_panels = n.div_ceil(NR);
     let np = n_panels * NR;
     // B is packed once, block by block of KC rows: block p0 starts at p0 * np.
@@ -138,7 +180,7 @@ pub(super) fn gemm(kernel: Kernel, a: &[u64], b: &[u64], c: &mut [u64], m: usize
         for p0 in (0..k).step_by(KC) {
             let kc = KC.min(k - p0);
             let ap = &mut ap[..m_panels * MR * kc];
-            pack_a_block(a, k, i0, rows, p0, kc, ap);
+            pack_a_block(a, layout, (m, k), i0, rows, p0, kc, ap);
             let b_block = &bp[p0 * np..p0 * np + kc * np];
             for (jp, b_panel) in b_block.chunks_exact(kc * NR).enumerate() {
                 let j0 = jp * NR;
