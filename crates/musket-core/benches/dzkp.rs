@@ -1,0 +1,45 @@
+#![allow(missing_docs)] // criterion macros generate undocumented items
+//! The prover's side of one packed proof batch, the largest cost of malicious 3PC: every level
+//! (packed, writing out, plain) and the last message, for AND words and for ring blocks at
+//! the batch sizes `musket-rep3` uses (2^24 bit terms; 2^20 ring terms).
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use musket_core::dzkp::ProverSteps;
+use musket_core::dzkp_packed::{PackedBlocks, PackedProver, PackedWords};
+use musket_core::ext::{Ext, Gf64, Gr64};
+use musket_core::Prg;
+
+fn run<E: Ext>(mut prover: Box<dyn ProverSteps<E>>, prg: &mut Prg) {
+    for _ in 0..prover.levels() {
+        std::hint::black_box(prover.level());
+        prover.fold(E::challenge(prg));
+    }
+    std::hint::black_box(prover.last(E::random(prg), E::random(prg)));
+}
+
+fn bench_dzkp(c: &mut Criterion) {
+    let mut group = c.benchmark_group("dzkp_prover");
+    group.sample_size(10);
+    let mut prg = Prg::from_seed([3; 16]);
+    let words = 1 << 17;
+    let (lw, rw, rho) = (prg.words(words), prg.words(words), prg.words(words));
+    group.bench_function("and_words_2^17", |b| {
+        b.iter(|| {
+            let p = PackedProver::new(PackedWords::new(lw.clone(), rw.clone(), rho.clone(), words));
+            run::<Gf64>(Box::new(p), &mut Prg::from_seed([4; 16]))
+        })
+    });
+    let blocks = 1 << 14;
+    let (x, y) = (prg.words(64 * blocks), prg.words(64 * blocks));
+    let rho: Vec<Gr64> = prg.words(blocks).into_iter().map(Gr64::exceptional).collect();
+    group.bench_function("ring_blocks_2^14", |b| {
+        b.iter(|| {
+            let p = PackedProver::new(PackedBlocks::new(x.clone(), y.clone(), rho.clone(), blocks));
+            run::<Gr64>(Box::new(p), &mut Prg::from_seed([4; 16]))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_dzkp);
+criterion_main!(benches);
