@@ -11,8 +11,9 @@
 //!   vouches for it with a running SHA-256 digest, compared before a result is returned.
 //! - **Steps the semi-honest protocol trusts one party with** are replaced:
 //!   `a2b_operands` (party 0 shared `s0 + s1`) by a carry-save adder on the components, one
-//!   checked AND layer; `b2a_packed` and `mul_bits` (party 0 shared `b0 xor b1`) by the
-//!   arithmetic XOR of the components, two checked products; `truncate` (party 2, the
+//!   checked AND layer; `b2a_packed` and `mul_bits` (party 0 shared `b0 xor b1`) by party 0
+//!   inputting `b0 xor b1` with a proof, then one message from each of the other two, each
+//!   one proved term (`Rep3Mal::bits_to_arith`); `truncate` (party 2, the
 //!   helper who knows the mask, sent unchecked shares of its high part and sign) by the
 //!   helper inputting the mask's 64 bits, each proved to be a bit, with the masked value
 //!   opened to parties 0 and 1 only.
