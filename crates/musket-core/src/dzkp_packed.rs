@@ -268,11 +268,6 @@ pub struct PackedBlocks {
     m: Members<Gr64>,
 }
 
-/// `sum_b X^b x_b y_b` for each pair of blocks, as coefficient words: the elementwise product.
-fn hadamard_blocks(x: &[u64], y: &[u64]) -> Vec<u64> {
-    x.iter().zip(y).map(|(a, b)| a.wrapping_mul(*b)).collect()
-}
-
 impl PackedBlocks {
     /// Blocks of products `x_i y_i` (lengths multiples of 64, one weight per block), zero-padded
     /// to `len` blocks (rounded up to a power of two).
@@ -306,10 +301,10 @@ impl Packed<Gr64> for PackedBlocks {
             );
             let (xl, xh, yl, yh) = (&x[..half * d], &x[half * d..], &y[..half * d], &y[half * d..]);
             [
-                Gr64::dot_words(&rho[..half * d], &hadamard_blocks(xl, yl)),
-                Gr64::dot_words(&rho[half * d..], &hadamard_blocks(xh, yh)),
-                Gr64::dot_words(&rho[..half * d], &hadamard_blocks(xl, yh)),
-                Gr64::dot_words(&rho[half * d..], &hadamard_blocks(xh, yl)),
+                Gr64::dot_hadamard(&rho[..half * d], xl, yl),
+                Gr64::dot_hadamard(&rho[half * d..], xh, yh),
+                Gr64::dot_hadamard(&rho[..half * d], xl, yh),
+                Gr64::dot_hadamard(&rho[half * d..], xh, yl),
             ]
         })
     }

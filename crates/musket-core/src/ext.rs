@@ -237,6 +237,19 @@ impl Gr64 {
         let n = a.len().min(b.len()) / EXT_DEGREE;
         let prod =
             musket_ring::matmul_tn(&a[..n * EXT_DEGREE], &b[..n * EXT_DEGREE], EXT_DEGREE, n, EXT_DEGREE);
+        Self::reduce_products(&prod)
+    }
+
+    /// `sum_i a_i P(x_i, y_i)` for elements `a_i` given as coefficient words and `P(x, y) =
+    /// sum_b X^b x_b y_b` the packed product of two 64-word blocks: [`Gr64::dot_words`] with
+    /// the blocks' product formed on the fly (`musket_ring::tn_hadamard64`).
+    pub fn dot_hadamard(a: &[u64], x: &[u64], y: &[u64]) -> Self {
+        Self::reduce_products(&musket_ring::tn_hadamard64(a, x, y))
+    }
+
+    /// The element whose coefficient of `x^w` is the sum of `prod[u][v]` over `u + v = w`,
+    /// reduced: `prod` holds the coefficient products of a sum of products.
+    fn reduce_products(prod: &[u64]) -> Self {
         let mut wide = [0u64; 2 * EXT_DEGREE];
         for u in 0..EXT_DEGREE {
             for v in 0..EXT_DEGREE {

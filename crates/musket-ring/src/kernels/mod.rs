@@ -68,10 +68,99 @@ pub fn matmul_tn(a_t: &[u64], b: &[u64], m: usize, k: usize, n: usize) -> Vec<u6
     c
 }
 
+/// Width of the rows [`tn_hadamard64`] works on (a Galois-ring element's coefficients).
+const ROW: usize = 64;
+/// Rows of `x * y` formed at a time: 32 KiB, kept in cache while every output tile reads it.
+const HADAMARD_ROWS: usize = 64;
+
+/// `out[u][v] = sum_p a[p][u] * x[p][v] * y[p][v]` (wrapping) for `[k, 64]` row-major `a`, `x`,
+/// `y`: the product `a^T (x * y)` with the elementwise product formed a few rows at a time and
+/// no operand packed (their rows are the panels already), returned as 64 x 64 words. This is
+/// the inner product of Galois-ring elements `a_p` with the packed products of ring blocks
+/// (`musket_core::dzkp_packed`), the largest cost of a malicious-secure proof; the general
+/// matrix product would form `x * y` in full and copy both operands into panels first.
+///
+/// # Panics
+/// If the three slices differ in length or are not whole rows.
+pub fn tn_hadamard64(a: &[u64], x: &[u64], y: &[u64]) -> Vec<u64> {
+    tn_hadamard64_with(Kernel::best(), a, x, y)
+}
+
+/// [`tn_hadamard64`] with a chosen micro-kernel (tests compare them; only AVX-512 has a
+/// kernel of its own, the others take the portable loop).
+///
+/// # Panics
+/// As [`tn_hadamard64`], or if `kernel` is not supported by this CPU.
+pub fn tn_hadamard64_with(kernel: Kernel, a: &[u64], x: &[u64], y: &[u64]) -> Vec<u64> {
+    assert!(kernel.is_supported(), "tn_hadamard64: the {kernel:?} kernel is not supported by this CPU");
+    assert!(
+        a.len() == x.len() && x.len() == y.len() && a.len().is_multiple_of(ROW),
+        "tn_hadamard64: operand lengths"
+    );
+    let k = a.len() / ROW;
+    let mut out = vec![0u64; ROW * ROW];
+    let mut h = vec![0u64; HADAMARD_ROWS * ROW];
+    let mut tile = [0u64; packed::MR * packed::NR];
+    for p0 in (0..k).step_by(HADAMARD_ROWS) {
+        let rows = HADAMARD_ROWS.min(k - p0);
+        let span = p0 * ROW..(p0 + rows) * ROW;
+        for ((o, u), v) in h.iter_mut().zip(&x[span.clone()]).zip(&y[span.clone()]) {
+            *o = u.wrapping_mul(*v);
+        }
+        let a = &a[span];
+        for r0 in (0..ROW).step_by(packed::MR) {
+            for c0 in (0..ROW).step_by(packed::NR) {
+                match kernel {
+                    #[cfg(target_arch = "x86_64")]
+                    Kernel::Avx512 => x86::tile_strided_avx512(rows, &a[r0..], ROW, &h[c0..], ROW, &mut tile),
+                    _ => {
+                        tile = [0; packed::MR * packed::NR];
+                        for p in 0..rows {
+                            for r in 0..packed::MR {
+                                let av = a[p * ROW + r0 + r];
+                                for c in 0..packed::NR {
+                                    let t = &mut tile[r * packed::NR + c];
+                                    *t = t.wrapping_add(av.wrapping_mul(h[p * ROW + c0 + c]));
+                                }
+                            }
+                        }
+                    }
+                }
+                for r in 0..packed::MR {
+                    let dst = &mut out[(r0 + r) * ROW + c0..][..packed::NR];
+                    for (d, t) in dst.iter_mut().zip(&tile[r * packed::NR..]) {
+                        *d = d.wrapping_add(*t);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::Rng;
+
+    #[test]
+    fn tn_hadamard64_is_the_product_with_the_elementwise_product() {
+        let mut rng = rand::thread_rng();
+        for k in [0usize, 1, 3, 64, 65, 200] {
+            let [a, x, y] = [0, 1, 2].map(|_| (0..k * 64).map(|_| rng.gen()).collect::<Vec<u64>>());
+            let h: Vec<u64> = x.iter().zip(&y).map(|(p, q)| p.wrapping_mul(*q)).collect();
+            let mut a_rows = vec![0u64; 64 * k];
+            for p in 0..k {
+                for u in 0..64 {
+                    a_rows[u * k + p] = a[p * 64 + u];
+                }
+            }
+            let want = matmul_naive(&a_rows, &h, 64, k, 64);
+            for kernel in Kernel::ALL.into_iter().filter(|k| k.is_supported()) {
+                assert_eq!(tn_hadamard64_with(kernel, &a, &x, &y), want, "k = {k}, {kernel:?}");
+            }
+        }
+    }
 
     #[test]
     fn the_transposed_left_operand_gives_the_same_product() {

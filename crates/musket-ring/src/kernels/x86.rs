@@ -38,6 +38,52 @@ fn tile_avx512_impl(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
     }
 }
 
+/// The same tile on unpacked operands: row `p` of A's panel at `a[p * lda..]` (8 words) and of
+/// B's at `b[p * ldb..]` (16 words), for operands already laid out row by row.
+#[target_feature(enable = "avx512f,avx512dq")]
+fn tile_strided_avx512_impl(
+    kc: usize,
+    a: &[u64],
+    lda: usize,
+    b: &[u64],
+    ldb: usize,
+    out: &mut [u64; MR * NR],
+) {
+    use std::arch::x86_64::*;
+    assert!(kc == 0 || (a.len() >= (kc - 1) * lda + MR && b.len() >= (kc - 1) * ldb + NR));
+    let mut acc = [_mm512_setzero_si512(); 16];
+    for p in 0..kc {
+        // SAFETY: the assertion above keeps row p's 16 words of `b` in bounds.
+        let (b0, b1) = unsafe {
+            let bp = b.as_ptr().add(p * ldb);
+            (_mm512_loadu_si512(bp.cast()), _mm512_loadu_si512(bp.add(8).cast()))
+        };
+        let ap = &a[p * lda..p * lda + MR];
+        for r in 0..MR {
+            let av = _mm512_set1_epi64(ap[r] as i64);
+            acc[2 * r] = _mm512_add_epi64(acc[2 * r], _mm512_mullo_epi64(av, b0));
+            acc[2 * r + 1] = _mm512_add_epi64(acc[2 * r + 1], _mm512_mullo_epi64(av, b1));
+        }
+    }
+    for (i, v) in acc.iter().enumerate() {
+        // SAFETY: `out` holds MR * NR = 16 * 8 words; vector i covers words 8i..8i+8.
+        unsafe { _mm512_storeu_si512(out.as_mut_ptr().add(8 * i).cast(), *v) };
+    }
+}
+
+pub(super) fn tile_strided_avx512(
+    kc: usize,
+    a: &[u64],
+    lda: usize,
+    b: &[u64],
+    ldb: usize,
+    out: &mut [u64; MR * NR],
+) {
+    assert!(super::Kernel::Avx512.is_supported(), "AVX-512 kernel on a CPU without AVX-512 F/DQ");
+    // SAFETY: AVX-512 F and DQ were detected at run time just above.
+    unsafe { tile_strided_avx512_impl(kc, a, lda, b, ldb, out) }
+}
+
 pub(super) fn tile_avx2(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
     // Detection is cached by std (one atomic load), negligible against a tile's work.
     assert!(super::Kernel::Avx2.is_supported(), "AVX2 kernel on a CPU without AVX2");
