@@ -13,35 +13,14 @@ fn tile_avx2_impl(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
 /// Hand-written because LLVM does not keep the 16 accumulators of the portable body in
 /// registers when it widens it to 512 bits: two B vectors per step, each A value broadcast
 /// (folded into `vpmullq` as an embedded broadcast), 16 `vpmullq` + 16 `vpaddq` per step.
-#[target_feature(enable = "avx512f,avx512dq")]
-fn tile_avx512_impl(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
-    use std::arch::x86_64::*;
-    const _: () = assert!(MR == 8 && NR == 16);
-    let (a, b) = (&a[..kc * MR], &b[..kc * NR]);
-    let mut acc = [_mm512_setzero_si512(); 16];
-    for p in 0..kc {
-        // SAFETY: `b` holds `kc * NR` words, so both 8-word loads at `p * NR` are in bounds.
-        let (b0, b1) = unsafe {
-            let bp = b.as_ptr().add(p * NR);
-            (_mm512_loadu_si512(bp.cast()), _mm512_loadu_si512(bp.add(8).cast()))
-        };
-        let ap = &a[p * MR..p * MR + MR];
-        for r in 0..MR {
-            let av = _mm512_set1_epi64(ap[r] as i64);
-            acc[2 * r] = _mm512_add_epi64(acc[2 * r], _mm512_mullo_epi64(av, b0));
-            acc[2 * r + 1] = _mm512_add_epi64(acc[2 * r + 1], _mm512_mullo_epi64(av, b1));
-        }
-    }
-    for (i, v) in acc.iter().enumerate() {
-        // SAFETY: `out` holds MR * NR = 16 * 8 words; vector i covers words 8i..8i+8.
-        unsafe { _mm512_storeu_si512(out.as_mut_ptr().add(8 * i).cast(), *v) };
-    }
-}
-
-/// The same tile on unpacked operands: row `p` of A's panel at `a[p * lda..]` (8 words) and of
-/// B's at `b[p * ldb..]` (16 words), for operands already laid out row by row.
-#[target_feature(enable = "avx512f,avx512dq")]
-fn tile_strided_avx512_impl(
+/// Row `p` of A's panel is at `a[p * lda..]` (8 words), of B's at `b[p * ldb..]` (16 words):
+/// packed panels have `lda = MR`, `ldb = NR`; operands already laid out row by row their row
+/// length.
+///
+/// # Safety
+/// The caller must have detected AVX-512 F and DQ.
+#[inline(always)]
+unsafe fn tile_avx512_body(
     kc: usize,
     a: &[u64],
     lda: usize,
@@ -50,6 +29,7 @@ fn tile_strided_avx512_impl(
     out: &mut [u64; MR * NR],
 ) {
     use std::arch::x86_64::*;
+    const _: () = assert!(MR == 8 && NR == 16);
     assert!(kc == 0 || (a.len() >= (kc - 1) * lda + MR && b.len() >= (kc - 1) * ldb + NR));
     let mut acc = [_mm512_setzero_si512(); 16];
     for p in 0..kc {
@@ -69,6 +49,25 @@ fn tile_strided_avx512_impl(
         // SAFETY: `out` holds MR * NR = 16 * 8 words; vector i covers words 8i..8i+8.
         unsafe { _mm512_storeu_si512(out.as_mut_ptr().add(8 * i).cast(), *v) };
     }
+}
+
+#[target_feature(enable = "avx512f,avx512dq")]
+fn tile_avx512_impl(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
+    // SAFETY: this function is only reached with AVX-512 F and DQ enabled.
+    unsafe { tile_avx512_body(kc, a, MR, b, NR, out) }
+}
+
+#[target_feature(enable = "avx512f,avx512dq")]
+fn tile_strided_avx512_impl(
+    kc: usize,
+    a: &[u64],
+    lda: usize,
+    b: &[u64],
+    ldb: usize,
+    out: &mut [u64; MR * NR],
+) {
+    // SAFETY: as above.
+    unsafe { tile_avx512_body(kc, a, lda, b, ldb, out) }
 }
 
 pub(super) fn tile_strided_avx512(
