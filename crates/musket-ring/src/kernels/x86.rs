@@ -16,18 +16,8 @@ fn tile_avx2_impl(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
 /// Row `p` of A's panel is at `a[p * lda..]` (8 words), of B's at `b[p * ldb..]` (16 words):
 /// packed panels have `lda = MR`, `ldb = NR`; operands already laid out row by row their row
 /// length.
-///
-/// # Safety
-/// The caller must have detected AVX-512 F and DQ.
-#[inline(always)]
-unsafe fn tile_avx512_body(
-    kc: usize,
-    a: &[u64],
-    lda: usize,
-    b: &[u64],
-    ldb: usize,
-    out: &mut [u64; MR * NR],
-) {
+#[target_feature(enable = "avx512f,avx512dq")]
+fn tile_avx512_impl(kc: usize, a: &[u64], lda: usize, b: &[u64], ldb: usize, out: &mut [u64; MR * NR]) {
     use std::arch::x86_64::*;
     const _: () = assert!(MR == 8 && NR == 16);
     assert!(kc == 0 || (a.len() >= (kc - 1) * lda + MR && b.len() >= (kc - 1) * ldb + NR));
@@ -51,25 +41,6 @@ unsafe fn tile_avx512_body(
     }
 }
 
-#[target_feature(enable = "avx512f,avx512dq")]
-fn tile_avx512_impl(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
-    // SAFETY: this function is only reached with AVX-512 F and DQ enabled.
-    unsafe { tile_avx512_body(kc, a, MR, b, NR, out) }
-}
-
-#[target_feature(enable = "avx512f,avx512dq")]
-fn tile_strided_avx512_impl(
-    kc: usize,
-    a: &[u64],
-    lda: usize,
-    b: &[u64],
-    ldb: usize,
-    out: &mut [u64; MR * NR],
-) {
-    // SAFETY: as above.
-    unsafe { tile_avx512_body(kc, a, lda, b, ldb, out) }
-}
-
 pub(super) fn tile_strided_avx512(
     kc: usize,
     a: &[u64],
@@ -80,7 +51,7 @@ pub(super) fn tile_strided_avx512(
 ) {
     assert!(super::Kernel::Avx512.is_supported(), "AVX-512 kernel on a CPU without AVX-512 F/DQ");
     // SAFETY: AVX-512 F and DQ were detected at run time just above.
-    unsafe { tile_strided_avx512_impl(kc, a, lda, b, ldb, out) }
+    unsafe { tile_avx512_impl(kc, a, lda, b, ldb, out) }
 }
 
 pub(super) fn tile_avx2(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
@@ -93,7 +64,7 @@ pub(super) fn tile_avx2(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR
 pub(super) fn tile_avx512(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
     assert!(super::Kernel::Avx512.is_supported(), "AVX-512 kernel on a CPU without AVX-512 F/DQ");
     // SAFETY: AVX-512 F and DQ were detected at run time just above.
-    unsafe { tile_avx512_impl(kc, a, b, out) }
+    unsafe { tile_avx512_impl(kc, a, MR, b, NR, out) }
 }
 
 #[target_feature(enable = "pclmulqdq,sse2")]
