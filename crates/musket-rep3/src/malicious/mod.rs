@@ -40,10 +40,11 @@ use record::{Gate, Record};
 
 /// Products verified per proof batch, as terms of the inner product: bounds a batch's
 /// memory (a Galois-ring term is 512 bytes) and its length (soundness, see `dzkp`). Matrix
-/// products (plain proofs) batch this many terms; elementwise products, which prove in packed
-/// form and are written out as a 32nd as many elements (see `dzkp_packed`), 64 times as many.
+/// products (plain proofs) batch this many terms; elementwise products and conversions' cross
+/// gates, which prove in packed form and are written out as a 32nd as many elements (see
+/// `dzkp_packed`), 64 times as many (their records are cut into pieces of at most this many).
 const BATCH_TERMS_ARITH: usize = 1 << 14;
-/// Elementwise products' batch (packed proofs; see above).
+/// Elementwise products' and cross gates' batch (packed proofs; see above).
 const BATCH_TERMS_ARITH_PACKED: usize = 1 << 20;
 /// The same for bits (packed: a batch's written-out vectors are `2^21` field elements).
 const BATCH_TERMS_BINARY: usize = 1 << 24;
@@ -235,9 +236,9 @@ impl Rep3Mal {
         let arith = std::mem::take(&mut self.arith);
         let binary = std::mem::take(&mut self.binary);
         self.pending_words = 0;
-        // Elementwise products and matrix products prove separately, the first in packed form,
-        // unless the elementwise ones are too few to pack: then all go in plain batches, as
-        // one proof costs fewer rounds and bytes than two.
+        // Elementwise gates (products and conversions' cross gates) and matrix products prove
+        // separately, the first in packed form, unless the elementwise ones are too few to
+        // pack: then all go in plain batches, as one proof costs fewer rounds and bytes than two.
         let is_matmul = |r: &Record| matches!(r.gate, Gate::Matmul { .. });
         let products: usize = arith.iter().filter(|r| !is_matmul(r)).map(|r| r.xc.len()).sum();
         let (elementwise, matmul): (Vec<Record>, Vec<Record>) = if products >= record::PACKED_MIN_PRODUCTS {

@@ -185,9 +185,10 @@ impl Rep3Mal {
             };
             self.pending_words += part.words();
             self.arith.push(part);
-        }
-        if self.pending_words > self.pending_limit {
-            self.verify_all()?;
+            // Per piece, as for products, so that one large conversion cannot overshoot the limit.
+            if self.pending_words > self.pending_limit {
+                self.verify_all()?;
+            }
         }
         Ok(())
     }

@@ -35,7 +35,8 @@ pub(crate) enum Gate {
     Cross,
 }
 
-/// One reshared product as this party saw it.
+/// One reshared product as this party saw it (the field docs are a product's; a
+/// [`Gate::Cross`] record uses the same fields as its documentation says, `nxt` empty).
 #[derive(Debug)]
 pub(crate) struct Record {
     pub(crate) gate: Gate,
