@@ -5,8 +5,8 @@
 //! bits of an AND word, or 64 consecutive elementwise products), with weights `rho_w`; the
 //! inner product to prove is `sum_(w, b) (rho_w X^b x_(w,b)) y_(w,b) = claim`, i.e. the plain
 //! proof's vectors would be `l_(64 w + b) = rho_w X^b x_(w,b)` and `r_(64 w + b) = y_(w,b)`
-//! (AND words write `X^b` out on `r` instead, where one table per lane serves every group:
-//! the same inner product, so the same levels).
+//! (AND words write `X^b` out on `r` instead, whose member coefficients, hence tables, are
+//! the same for every group: the same inner product, so the same levels).
 //! The weight of gate `b` of block `w` is `rho_w X^b`, so the errors `e_(w,b)` of a block
 //! contribute `rho_w E_w` with `E_w = sum_b e_(w,b) X^b`, nonzero whenever one error is (the
 //! 64 coefficients of an element are independent). With `rho_w` drawn from the exceptional
