@@ -87,7 +87,7 @@ pub fn tn_hadamard64(a: &[u64], x: &[u64], y: &[u64]) -> Vec<u64> {
 }
 
 /// [`tn_hadamard64`] with a chosen micro-kernel (tests compare them; only AVX-512 has a
-/// kernel of its own, the others take the portable loop).
+/// strided kernel of its own, the others take the portable tile body).
 ///
 /// # Panics
 /// As [`tn_hadamard64`], or if `kernel` is not supported by this CPU.
@@ -113,18 +113,7 @@ pub fn tn_hadamard64_with(kernel: Kernel, a: &[u64], x: &[u64], y: &[u64]) -> Ve
                 match kernel {
                     #[cfg(target_arch = "x86_64")]
                     Kernel::Avx512 => x86::tile_strided_avx512(rows, &a[r0..], ROW, &h[c0..], ROW, &mut tile),
-                    _ => {
-                        tile = [0; packed::MR * packed::NR];
-                        for p in 0..rows {
-                            for r in 0..packed::MR {
-                                let av = a[p * ROW + r0 + r];
-                                for c in 0..packed::NR {
-                                    let t = &mut tile[r * packed::NR + c];
-                                    *t = t.wrapping_add(av.wrapping_mul(h[p * ROW + c0 + c]));
-                                }
-                            }
-                        }
-                    }
+                    _ => packed::tile_body(rows, &a[r0..], ROW, &h[c0..], ROW, &mut tile),
                 }
                 for r in 0..packed::MR {
                     let dst = &mut out[(r0 + r) * ROW + c0..][..packed::NR];

@@ -53,13 +53,21 @@ impl Kernel {
     }
 }
 
-/// One tile: `out = sum_p a[p*MR + r] * b[p*NR + c]` over `kc` steps, written in a form LLVM
-/// keeps in registers and vectorises (the accumulator array is fully unrolled).
+/// One tile: `out = sum_p a[p*lda + r] * b[p*ldb + c]` over `kc` steps, written in a form LLVM
+/// keeps in registers and vectorises (the accumulator array is fully unrolled). Packed panels
+/// have `lda = MR`, `ldb = NR` (constants once inlined); operands laid out row by row, their
+/// row length.
 #[inline(always)]
-pub(super) fn tile_body(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
-    let (a, b) = (&a[..kc * MR], &b[..kc * NR]);
+pub(super) fn tile_body(kc: usize, a: &[u64], lda: usize, b: &[u64], ldb: usize, out: &mut [u64; MR * NR]) {
+    if kc == 0 {
+        out.fill(0);
+        return;
+    }
+    // Checked once, so that the loop's slices need no checks of their own.
+    let (a, b) = (&a[..(kc - 1) * lda + MR], &b[..(kc - 1) * ldb + NR]);
     let mut acc = [[0u64; NR]; MR];
-    for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
+    for p in 0..kc {
+        let (ap, bp) = (&a[p * lda..p * lda + MR], &b[p * ldb..p * ldb + NR]);
         for r in 0..MR {
             for c in 0..NR {
                 acc[r][c] = acc[r][c].wrapping_add(ap[r].wrapping_mul(bp[c]));
@@ -77,7 +85,7 @@ fn tile(kernel: Kernel, kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR
         Kernel::Avx2 => super::x86::tile_avx2(kc, a, b, out),
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx512 => super::x86::tile_avx512(kc, a, b, out),
-        _ => tile_body(kc, a, b, out),
+        _ => tile_body(kc, a, MR, b, NR, out),
     }
 }
 

@@ -7,7 +7,7 @@ use super::packed::{tile_body, MR, NR};
 
 #[target_feature(enable = "avx2")]
 fn tile_avx2_impl(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
-    tile_body(kc, a, b, out)
+    tile_body(kc, a, MR, b, NR, out)
 }
 
 /// Hand-written because LLVM does not keep the 16 accumulators of the portable body in
