@@ -88,6 +88,7 @@ impl Rep3Mal {
         let (cur, next) = (unpack_bits(&bits.cur, n), unpack_bits(&bits.next, n));
         let id = self.base.id;
         let one_minus_twice = |b: &[u64]| b.iter().map(|v| 1u64.wrapping_sub(v << 1)).collect::<Vec<u64>>();
+        let minus_twice = |b: &[u64]| b.iter().map(|v| v.wrapping_neg() << 1).collect::<Vec<u64>>();
         let (mine, theirs) = match id {
             0 => {
                 let (b0, b1) = (&cur, &next);
@@ -97,10 +98,9 @@ impl Rep3Mal {
                 self.tamper(Target::Convert, &mut s);
                 self.base.net.send_u64s(1, &s)?;
                 let z1 = self.base.net.recv_u64s(1, n)?;
-                let minus_twice: Vec<u64> = b0.iter().map(|v| v.wrapping_neg() << 1).collect();
                 self.keep_cross(Record {
                     gate: Gate::Cross,
-                    xc: minus_twice,
+                    xc: minus_twice(b0),
                     yc: b1.clone(),
                     xn: s,
                     theirs: z1.clone(),
@@ -147,13 +147,12 @@ impl Rep3Mal {
                     .collect();
                 self.tamper(Target::Convert, &mut z2);
                 self.base.net.send_u64s(1, &z2)?;
-                let minus_twice: Vec<u64> = b0.iter().map(|v| v.wrapping_neg() << 1).collect();
                 let claim_a: Vec<u64> = (0..n).map(|i| m[i].wrapping_sub(b0[i])).collect();
                 self.keep_cross(Record {
                     gate: Gate::Cross,
                     xc: c.clone(),
                     yc: m,
-                    xn: minus_twice,
+                    xn: minus_twice(b0),
                     theirs: claim_a,
                     yn: c,
                     own: f2,
