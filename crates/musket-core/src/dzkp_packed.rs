@@ -21,15 +21,20 @@
 //! of `c_s c_u sum_q rho_q P(x_q * y_u)`, where `P` packs the 64 gate products of two blocks
 //! into one element (`sum_b X^b x_b y_b`): for AND words the AND of the two words read as a
 //! field element, one carry-less product per word; for ring blocks 64 products and one
-//! extension product per block, batched as a matrix product. After [`PACKED_LEVELS_BITS`] or
-//! [`PACKED_LEVELS_RING`] levels (or fewer for a small batch) the vectors are written out
-//! element by element, 32 times shorter than the plain proof's, and the plain proof
-//! continues. Messages, rounds and
+//! extension product per block, batched as a matrix product. From four members on, ring
+//! blocks go lane by lane instead, with `r` written out one group at a time (about
+//! `6 * 64^2` word products per block and level, where the pairs cost `2 M (64^2 + 64)`).
+//! After [`PACKED_LEVELS_BITS`] or [`PACKED_LEVELS_RING`] levels (or fewer for a small
+//! batch) the vectors are written out element by element, 32 (bits) or 64 (ring) times
+//! shorter than the plain proof's, and the plain proof continues. Messages, rounds and
 //! soundness are the plain proof's: only the prover's arithmetic and the verifiers' folds
 //! change.
 
 use crate::dzkp::{ClaimShares, FinalPoly, LevelPoly, Opening, Prover, ProverSteps, Verifier, VerifierSteps};
-use crate::ext::{reduce, Ext, Gf64, Gr64, EXT_DEGREE};
+use crate::ext::{reduce, Ext, Gf64};
+
+mod blocks;
+pub use blocks::PackedBlocks;
 
 /// Levels run on AND words before the vectors are written out: level `j` costs `2^(j+1)`
 /// carry-less products per word term, writing out one table lookup per gate and eight
@@ -37,10 +42,12 @@ use crate::ext::{reduce, Ext, Gf64, Gr64, EXT_DEGREE};
 /// what the plain proof folds. Five measured fastest (mul and ReLU of 10^6 and ReLU of 10^5,
 /// alternated: three was 15-20% slower, four 5-10%).
 pub const PACKED_LEVELS_BITS: usize = 5;
-/// The same for ring blocks, where the plain proof's elements are 64 words: five levels
-/// measured fastest (ReLU and matrix product with truncation, 10^5 and 256^2; three and six
-/// were 20-30% slower).
-pub const PACKED_LEVELS_RING: usize = 5;
+/// The same for ring blocks, where the plain proof's elements are 64 words. From four members
+/// on a level costs the same whatever the members (it goes lane by lane, see
+/// [`PackedBlocks`]), so more levels only shorten the written-out vectors: five, six and seven
+/// measured level (272-281 ms for a batch of 2^14 blocks, `cargo bench -p musket-core --bench
+/// dzkp`), eight slower; six writes out half the words of five.
+pub const PACKED_LEVELS_RING: usize = 6;
 
 /// Block terms in packed form: what [`PackedProver`] and [`PackedVerifier`] fold.
 pub trait Packed<E: Ext>: Send + Sized {
@@ -254,102 +261,6 @@ fn lane_bytes(words: &[u64; 8]) -> [u8; 64] {
     out
 }
 
-/// Blocks of 64 elementwise products over Z_2^64 folded over their top variables (see the
-/// module documentation): block `w` is `x[64 w..64 w + 64]`, `y[..]`, with weight `rho_w`
-/// from the exceptional set.
-#[derive(Debug)]
-pub struct PackedBlocks {
-    x: Vec<u64>,
-    y: Vec<u64>,
-    /// The blocks' weights as coefficient words, 64 per block.
-    rho: Vec<u64>,
-    m: Members<Gr64>,
-}
-
-impl PackedBlocks {
-    /// Blocks of products `x_i y_i` (lengths multiples of 64, one weight per block), zero-padded
-    /// to `len` blocks (rounded up to a power of two).
-    pub fn new(mut x: Vec<u64>, mut y: Vec<u64>, mut rho: Vec<Gr64>, len: usize) -> Self {
-        let n = len.max(rho.len()).max(1).next_power_of_two();
-        x.resize(n * EXT_DEGREE, 0);
-        y.resize(n * EXT_DEGREE, 0);
-        rho.resize(n, Gr64::zero());
-        let rho = rho.iter().flat_map(|r| r.0).collect();
-        Self { x, y, rho, m: Members::new(n, PACKED_LEVELS_RING) }
-    }
-}
-
-impl Packed<Gr64> for PackedBlocks {
-    fn members(&self) -> &Members<Gr64> {
-        &self.m
-    }
-
-    fn members_mut(&mut self) -> &mut Members<Gr64> {
-        &mut self.m
-    }
-
-    fn level(&self) -> LevelPoly<Gr64> {
-        let (g, d) = (self.m.groups, EXT_DEGREE);
-        let half = g / 2;
-        level_from_pairs(&self.m.coef, |s, u| {
-            let (x, rho, y) = (
-                &self.x[s * g * d..(s + 1) * g * d],
-                &self.rho[s * g * d..(s + 1) * g * d],
-                &self.y[u * g * d..(u + 1) * g * d],
-            );
-            let (xl, xh, yl, yh) = (&x[..half * d], &x[half * d..], &y[..half * d], &y[half * d..]);
-            [
-                Gr64::dot_hadamard(&rho[..half * d], xl, yl),
-                Gr64::dot_hadamard(&rho[half * d..], xh, yh),
-                Gr64::dot_hadamard(&rho[..half * d], xl, yh),
-                Gr64::dot_hadamard(&rho[half * d..], xh, yl),
-            ]
-        })
-    }
-
-    /// As matrix products: lane `b`'s values across the members times the members'
-    /// coefficients (and, for `l`, weights), then `X^b`.
-    fn expand(self) -> (Vec<Gr64>, Vec<Gr64>) {
-        let (g, d) = (self.m.groups, EXT_DEGREE);
-        let members = self.m.coef.len();
-        // Rows (q, b), columns s: the members' values of lane b.
-        let lanes = |v: &[u64], q: usize| -> Vec<u64> {
-            let mut a = vec![0u64; d * members];
-            for s in 0..members {
-                for (b, &x) in v[(s * g + q) * d..(s * g + q + 1) * d].iter().enumerate() {
-                    a[b * members + s] = x;
-                }
-            }
-            a
-        };
-        let coef: Vec<u64> = self.m.coef.iter().flat_map(|c| c.0).collect();
-        // Member s's weights c_s rho_(sG+q) for every q: the G x 64 matrix of the rho times
-        // the matrix of multiplication by c_s.
-        let weighted: Vec<Vec<u64>> = self
-            .m
-            .coef
-            .iter()
-            .enumerate()
-            .map(|(s, c)| {
-                let rho = &self.rho[s * g * d..(s + 1) * g * d];
-                musket_ring::matmul(rho, &c.mul_matrix(), g, d, d)
-            })
-            .collect();
-        let (mut l, mut r) = (Vec::with_capacity(d * g), Vec::with_capacity(d * g));
-        for q in 0..g {
-            let weights: Vec<u64> =
-                weighted.iter().flat_map(|w| w[q * d..(q + 1) * d].iter().copied()).collect();
-            let lq = musket_ring::matmul(&lanes(&self.x, q), &weights, d, members, d);
-            let rq = musket_ring::matmul(&lanes(&self.y, q), &coef, d, members, d);
-            for (b, (lrow, rrow)) in lq.chunks_exact(d).zip(rq.chunks_exact(d)).enumerate() {
-                l.push(Gr64(lrow.try_into().expect("a row")).times_x_pow(b));
-                r.push(Gr64(rrow.try_into().expect("a row")));
-            }
-        }
-        (l, r)
-    }
-}
-
 /// The weighted claim `sum_i rho_i field(c_i)` of claim words `c` (a verifier's share).
 pub fn packed_claim(rho: &[u64], c: &[u64]) -> Gf64 {
     Gf64(reduce(musket_ring::clmul_dot(rho, c)))
@@ -450,6 +361,7 @@ impl<E: Ext, P: Packed<E>> VerifierSteps<E> for PackedVerifier<E, P> {
 mod tests {
     use super::*;
     use crate::dzkp::accepts;
+    use crate::ext::Gr64;
     use crate::Prg;
 
     /// The plain vectors of word terms (what the packed form stands for).
@@ -502,7 +414,7 @@ mod tests {
     #[test]
     fn packed_ring_blocks_match_the_plain_proof() {
         let mut prg = Prg::from_seed([8; 16]);
-        for n in [1usize, 2, 5, 8, 16] {
+        for n in [1usize, 2, 5, 8, 16, 64] {
             let (x, y) = (prg.words(64 * n), prg.words(64 * n));
             let rho: Vec<Gr64> = prg.words(n).into_iter().map(Gr64::exceptional).collect();
             let mut l = Vec::new();

@@ -249,7 +249,7 @@ impl Gr64 {
 
     /// The element whose coefficient of `x^w` is the sum of `prod[u][v]` over `u + v = w`,
     /// reduced: `prod` holds the coefficient products of a sum of products.
-    fn reduce_products(prod: &[u64]) -> Self {
+    pub(crate) fn reduce_products(prod: &[u64]) -> Self {
         let mut wide = [0u64; 2 * EXT_DEGREE];
         for u in 0..EXT_DEGREE {
             for v in 0..EXT_DEGREE {

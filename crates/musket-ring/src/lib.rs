@@ -10,7 +10,7 @@ mod tensor;
 pub use bits::{concat_words, gather_planes, pack_bits, transpose64, unpack_bits};
 pub use fixed::{FixedPoint, RangeError, DEFAULT_FRAC_BITS};
 pub use kernels::{
-    clmul, clmul_dot, clmul_dot_and, clmul_portable, matmul, matmul_naive, matmul_tn, matmul_with,
-    tn_hadamard64, tn_hadamard64_with, Kernel,
+    clmul, clmul_dot, clmul_dot_and, clmul_portable, matmul, matmul_naive, matmul_tn, matmul_tn_strided_add,
+    matmul_with, tn_hadamard64, tn_hadamard64_with, Kernel, TILE,
 };
 pub use tensor::{RingTensor, ShapeError};

@@ -68,6 +68,78 @@ pub fn matmul_tn(a_t: &[u64], b: &[u64], m: usize, k: usize, n: usize) -> Vec<u6
     c
 }
 
+/// The shape [`matmul_tn_strided_add`] works in: `m` a multiple of the first, `n` of the second.
+pub const TILE: (usize, usize) = (packed::MR, packed::NR);
+
+/// `out += a^T b` (wrapping) for strided operands, neither packed: `a` is `k` rows of `m`
+/// words, row `p` at `a[p * lda..]`; `b` is `k` rows of `n` words at `b[p * ldb..]`; `out` is
+/// `m` rows of `n` words at `out[r * ldo..]`. `m` and `n` must be multiples of [`TILE`]. For
+/// many small products on operands already in cache (the packed proof's per-group products,
+/// `musket_core::dzkp_packed`), where the general product's packing would cost as much as
+/// the multiplications; on CPUs without AVX-512 the portable tile body runs.
+///
+/// # Panics
+/// If `m` or `n` is not a multiple of the tile or a slice is too short for its rows.
+#[allow(clippy::too_many_arguments)] // three strided operands and the three sizes
+pub fn matmul_tn_strided_add(
+    a: &[u64],
+    lda: usize,
+    b: &[u64],
+    ldb: usize,
+    out: &mut [u64],
+    ldo: usize,
+    (m, k, n): (usize, usize, usize),
+) {
+    strided_add_with(Kernel::best(), a, lda, b, ldb, out, ldo, (m, k, n));
+}
+
+/// [`matmul_tn_strided_add`] with a chosen micro-kernel (AVX-512's, or the portable tile body
+/// for any other).
+#[allow(clippy::too_many_arguments)]
+fn strided_add_with(
+    kernel: Kernel,
+    a: &[u64],
+    lda: usize,
+    b: &[u64],
+    ldb: usize,
+    out: &mut [u64],
+    ldo: usize,
+    (m, k, n): (usize, usize, usize),
+) {
+    assert!(
+        kernel.is_supported(),
+        "matmul_tn_strided_add: the {kernel:?} kernel is not supported by this CPU"
+    );
+    let (mr, nr) = TILE;
+    assert!(
+        m.is_multiple_of(mr) && n.is_multiple_of(nr),
+        "matmul_tn_strided_add: {m} x {n} is not whole tiles"
+    );
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    assert!(
+        a.len() >= (k - 1) * lda + m && b.len() >= (k - 1) * ldb + n && out.len() >= (m - 1) * ldo + n,
+        "matmul_tn_strided_add: an operand is too short"
+    );
+    let mut tile = [0u64; packed::MR * packed::NR];
+    for r0 in (0..m).step_by(mr) {
+        for c0 in (0..n).step_by(nr) {
+            match kernel {
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx512 => x86::tile_strided_avx512(k, &a[r0..], lda, &b[c0..], ldb, &mut tile),
+                _ => packed::tile_body(k, &a[r0..], lda, &b[c0..], ldb, &mut tile),
+            }
+            for r in 0..mr {
+                let dst = &mut out[(r0 + r) * ldo + c0..][..nr];
+                for (d, t) in dst.iter_mut().zip(&tile[r * nr..]) {
+                    *d = d.wrapping_add(*t);
+                }
+            }
+        }
+    }
+}
+
 /// Width of the rows [`tn_hadamard64`] works on (a Galois-ring element's coefficients).
 const ROW: usize = 64;
 /// Rows of `x * y` formed at a time: 32 KiB, kept in cache while every output tile reads it.
@@ -131,6 +203,34 @@ pub fn tn_hadamard64_with(kernel: Kernel, a: &[u64], x: &[u64], y: &[u64]) -> Ve
 mod tests {
     use super::*;
     use rand::Rng;
+
+    #[test]
+    fn the_strided_product_adds_a_transposed_product() {
+        let mut rng = rand::thread_rng();
+        for (m, k, n) in [(8usize, 1usize, 16usize), (16, 5, 32), (64, 64, 128), (8, 0, 16)] {
+            // Operands embedded with padding in wider rows.
+            let (lda, ldb, ldo) = (m + 3, n + 5, n + 7);
+            let a: Vec<u64> = (0..k * lda).map(|_| rng.gen()).collect();
+            let b: Vec<u64> = (0..k * ldb).map(|_| rng.gen()).collect();
+            let start: Vec<u64> = (0..m * ldo).map(|_| rng.gen()).collect();
+            for kernel in Kernel::ALL.into_iter().filter(|k| k.is_supported()) {
+                let mut out = start.clone();
+                strided_add_with(kernel, &a, lda, &b, ldb, &mut out, ldo, (m, k, n));
+                for r in 0..m {
+                    for c in 0..ldo {
+                        let want = if c < n {
+                            (0..k).fold(start[r * ldo + c], |acc, p| {
+                                acc.wrapping_add(a[p * lda + r].wrapping_mul(b[p * ldb + c]))
+                            })
+                        } else {
+                            start[r * ldo + c]
+                        };
+                        assert_eq!(out[r * ldo + c], want, "{m} x {k} x {n} at ({r}, {c}), {kernel:?}");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn tn_hadamard64_is_the_product_with_the_elementwise_product() {

@@ -1,0 +1,277 @@
+//! Ring blocks in packed form: [`PackedBlocks`].
+
+use super::{level_from_pairs, Members, Packed, PACKED_LEVELS_RING};
+use crate::dzkp::LevelPoly;
+use crate::ext::{Ext, Gr64, EXT_DEGREE};
+
+/// From this many members on, a level is computed lane by lane ([`PackedBlocks::level_by_lanes`],
+/// about `6 * 64^2` word products per block whatever the members) rather than by member pairs
+/// (`2 M (64^2 + 64)` per block for `M` members): the pairs cost less below four, and the
+/// lanes' products need whole tiles of eight member rows (two halves of four).
+const LANE_LEVEL_MEMBERS: usize = 4;
+
+/// Blocks of 64 elementwise products over Z_2^64 folded over their top variables (see the
+/// module documentation): block `w` is `x[64 w..64 w + 64]`, `y[..]`, with weight `rho_w`
+/// from the exceptional set.
+#[derive(Debug)]
+pub struct PackedBlocks {
+    x: Vec<u64>,
+    y: Vec<u64>,
+    /// The blocks' weights as coefficient words, 64 per block.
+    rho: Vec<u64>,
+    m: Members<Gr64>,
+}
+
+impl PackedBlocks {
+    /// Blocks of products `x_i y_i` (lengths multiples of 64, one weight per block), zero-padded
+    /// to `len` blocks (rounded up to a power of two).
+    pub fn new(mut x: Vec<u64>, mut y: Vec<u64>, mut rho: Vec<Gr64>, len: usize) -> Self {
+        let n = len.max(rho.len()).max(1).next_power_of_two();
+        x.resize(n * EXT_DEGREE, 0);
+        y.resize(n * EXT_DEGREE, 0);
+        rho.resize(n, Gr64::zero());
+        let rho = rho.iter().flat_map(|r| r.0).collect();
+        Self { x, y, rho, m: Members::new(n, PACKED_LEVELS_RING) }
+    }
+
+    /// The level by member pairs: `sum_q rho_q P(x_(s,q) * y_(u,q))` for every pair `(s, u)`
+    /// of members, each a Hadamard product and a matrix product per block.
+    fn level_by_pairs(&self) -> LevelPoly<Gr64> {
+        let (g, d) = (self.m.groups, EXT_DEGREE);
+        let half = g / 2;
+        level_from_pairs(&self.m.coef, |s, u| {
+            let (x, rho, y) = (
+                &self.x[s * g * d..(s + 1) * g * d],
+                &self.rho[s * g * d..(s + 1) * g * d],
+                &self.y[u * g * d..(u + 1) * g * d],
+            );
+            let (xl, xh, yl, yh) = (&x[..half * d], &x[half * d..], &y[..half * d], &y[half * d..]);
+            [
+                Gr64::dot_hadamard(&rho[..half * d], xl, yl),
+                Gr64::dot_hadamard(&rho[half * d..], xh, yh),
+                Gr64::dot_hadamard(&rho[..half * d], xl, yh),
+                Gr64::dot_hadamard(&rho[half * d..], xh, yl),
+            ]
+        })
+    }
+
+    /// The level lane by lane, with `r` written out one group at a time. The inner product
+    /// of the halves `A` (of `l`) and `B` (of `r`) is
+    /// `sum_(q, b) X^b (sum_s c_s rho_(s,qA) x_(s,qA,b)) R_(qB,b)` with `R_(q,b) = sum_u c_u
+    /// y_(u,q,b)` (an element per lane: `r` written out), that is
+    /// `sum_(s, q) (c_s rho_(s,qA)) T_(s,q)` with `T_(s,q) = sum_b x_(s,qA,b) X^b R_(qB,b)`.
+    /// Per pair of groups `q`, `q + G/2`: two products give `R` of both (the members' `y`
+    /// times their coefficients), one the `T` of every member for the four pairs of halves,
+    /// and four add `(c_s rho) T` to the pairs' sums of coefficient products, reduced once at
+    /// the end. Per block: the weights `c_s rho` `64^2` word products, `R` `64^2`, `T`
+    /// `2 * 64^2`, the sums `2 * 64^2`, whatever the members; against
+    /// `2 M (64^2 + 64)` by pairs; every operand of a group stays in cache (the strided
+    /// kernel needs no packing).
+    fn level_by_lanes(&self) -> LevelPoly<Gr64> {
+        let (g, d) = (self.m.groups, EXT_DEGREE);
+        let members = self.m.coef.len();
+        let half = g / 2;
+        let coef: Vec<u64> = self.m.coef.iter().flat_map(|c| c.0).collect();
+        // Rows (s, q), member-major: the elements c_s rho_(s,q).
+        let mut weighted = Vec::with_capacity(members * g * d);
+        for (s, c) in self.m.coef.iter().enumerate() {
+            weighted.extend(musket_ring::matmul(
+                &self.rho[s * g * d..(s + 1) * g * d],
+                &c.mul_matrix(),
+                g,
+                d,
+                d,
+            ));
+        }
+        // The sums of coefficient products of the four pairs of halves, 2 A + B.
+        let mut sums = vec![0u64; 4 * d * d];
+        let mut r = vec![0u64; d * d];
+        // Row b: X^b R_(q,b), then X^b R_(q+half,b).
+        let mut lanes = vec![0u64; d * 2 * d];
+        // Row b: x_(s,q,b) for every s, then x_(s,q+half,b).
+        let mut xt = vec![0u64; d * 2 * members];
+        // Rows (A, s), columns (B, k): T_(s,q) of halves A and B.
+        let mut tt = vec![0u64; 2 * members * 2 * d];
+        for q in 0..half {
+            let groups = [q, q + half];
+            for (bh, qb) in groups.into_iter().enumerate() {
+                r.fill(0);
+                musket_ring::matmul_tn_strided_add(
+                    &self.y[qb * d..],
+                    g * d,
+                    &coef,
+                    d,
+                    &mut r,
+                    d,
+                    (d, members, d),
+                );
+                for (b, row) in r.chunks_exact(d).enumerate() {
+                    times_x_pow_into(row, b, &mut lanes[b * 2 * d + bh * d..][..d]);
+                }
+            }
+            for (ah, qa) in groups.into_iter().enumerate() {
+                for s in 0..members {
+                    let block = &self.x[(s * g + qa) * d..][..d];
+                    for (b, v) in block.iter().enumerate() {
+                        xt[b * 2 * members + ah * members + s] = *v;
+                    }
+                }
+            }
+            tt.fill(0);
+            musket_ring::matmul_tn_strided_add(
+                &xt,
+                2 * members,
+                &lanes,
+                2 * d,
+                &mut tt,
+                2 * d,
+                (2 * members, d, 2 * d),
+            );
+            for (ah, qa) in groups.into_iter().enumerate() {
+                for bh in 0..2 {
+                    musket_ring::matmul_tn_strided_add(
+                        &weighted[qa * d..],
+                        g * d,
+                        &tt[ah * members * 2 * d + bh * d..],
+                        2 * d,
+                        &mut sums[(2 * ah + bh) * d * d..][..d * d],
+                        d,
+                        (d, members, d),
+                    );
+                }
+            }
+        }
+        let sum = |i: usize| Gr64::reduce_products(&sums[i * d * d..(i + 1) * d * d]);
+        let (d00, e01, e10, d11) = (sum(0), sum(1), sum(2), sum(3));
+        let h2 = d11.add(d00).sub(e01).sub(e10);
+        [d00, d11.sub(d00).sub(h2), h2]
+    }
+}
+
+/// `out = v X^k` reduced, for the coefficient words `v` of an element and `k < 64`: the
+/// words shifted up by `k`, and the `k` that pass `X^63` folded back by `X^64 = -(1 + X + X^3
+/// + X^4)`, from the top down (a fold can land above `X^63` again, below the word folding).
+fn times_x_pow_into(v: &[u64], k: usize, out: &mut [u64]) {
+    let d = EXT_DEGREE;
+    out[..k].fill(0);
+    out[k..].copy_from_slice(&v[..d - k]);
+    // top[i]: the coefficient of X^(64 + i).
+    let mut top = [0u64; EXT_DEGREE];
+    top[..k].copy_from_slice(&v[d - k..]);
+    for i in (0..k).rev() {
+        let c = top[i];
+        for t in [0, 1, 3, 4] {
+            let p = i + t;
+            if p < d {
+                out[p] = out[p].wrapping_sub(c);
+            } else {
+                top[p - d] = top[p - d].wrapping_sub(c);
+            }
+        }
+    }
+}
+
+impl Packed<Gr64> for PackedBlocks {
+    fn members(&self) -> &Members<Gr64> {
+        &self.m
+    }
+
+    fn members_mut(&mut self) -> &mut Members<Gr64> {
+        &mut self.m
+    }
+
+    fn level(&self) -> LevelPoly<Gr64> {
+        if self.m.coef.len() >= LANE_LEVEL_MEMBERS {
+            self.level_by_lanes()
+        } else {
+            self.level_by_pairs()
+        }
+    }
+
+    /// As matrix products: lane `b`'s values across the members times the members'
+    /// coefficients (and, for `l`, weights), then `X^b`.
+    fn expand(self) -> (Vec<Gr64>, Vec<Gr64>) {
+        let (g, d) = (self.m.groups, EXT_DEGREE);
+        let members = self.m.coef.len();
+        // Rows (q, b), columns s: the members' values of lane b.
+        let lanes = |v: &[u64], q: usize| -> Vec<u64> {
+            let mut a = vec![0u64; d * members];
+            for s in 0..members {
+                for (b, &x) in v[(s * g + q) * d..(s * g + q + 1) * d].iter().enumerate() {
+                    a[b * members + s] = x;
+                }
+            }
+            a
+        };
+        let coef: Vec<u64> = self.m.coef.iter().flat_map(|c| c.0).collect();
+        // Member s's weights c_s rho_(sG+q) for every q: the G x 64 matrix of the rho times
+        // the matrix of multiplication by c_s.
+        let weighted: Vec<Vec<u64>> = self
+            .m
+            .coef
+            .iter()
+            .enumerate()
+            .map(|(s, c)| {
+                let rho = &self.rho[s * g * d..(s + 1) * g * d];
+                musket_ring::matmul(rho, &c.mul_matrix(), g, d, d)
+            })
+            .collect();
+        let (mut l, mut r) = (Vec::with_capacity(d * g), Vec::with_capacity(d * g));
+        for q in 0..g {
+            let weights: Vec<u64> =
+                weighted.iter().flat_map(|w| w[q * d..(q + 1) * d].iter().copied()).collect();
+            let lq = musket_ring::matmul(&lanes(&self.x, q), &weights, d, members, d);
+            let rq = musket_ring::matmul(&lanes(&self.y, q), &coef, d, members, d);
+            for (b, (lrow, rrow)) in lq.chunks_exact(d).zip(rq.chunks_exact(d)).enumerate() {
+                l.push(Gr64(lrow.try_into().expect("a row")).times_x_pow(b));
+                r.push(Gr64(rrow.try_into().expect("a row")));
+            }
+        }
+        (l, r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Prg;
+
+    #[test]
+    fn times_x_pow_into_is_times_x_pow() {
+        let mut prg = Prg::from_seed([12; 16]);
+        let v = Gr64(prg.words(EXT_DEGREE).try_into().unwrap());
+        let mut out = [0u64; EXT_DEGREE];
+        for k in 0..EXT_DEGREE {
+            times_x_pow_into(&v.0, k, &mut out);
+            assert_eq!(Gr64(out), v.times_x_pow(k), "X^{k}");
+        }
+    }
+
+    /// The two ways of computing a level agree at every member count, level after level.
+    #[test]
+    fn levels_by_lanes_equal_levels_by_pairs() {
+        let mut prg = Prg::from_seed([11; 16]);
+        let mut checked = 0;
+        for n in [2usize, 4, 16, 64] {
+            let (x, y) = (prg.words(64 * n), prg.words(64 * n));
+            let rho: Vec<Gr64> = prg.words(n).into_iter().map(Gr64::exceptional).collect();
+            let mut blocks = PackedBlocks::new(x, y, rho, n);
+            blocks.m.packed_left = n.trailing_zeros() as usize;
+            while blocks.m.groups > 1 {
+                let members = blocks.m.coef.len();
+                // Lanes need whole tiles of member rows (two halves of members each).
+                if members >= LANE_LEVEL_MEMBERS {
+                    assert_eq!(
+                        blocks.level_by_lanes(),
+                        blocks.level_by_pairs(),
+                        "{n} blocks, {members} members"
+                    );
+                    checked += 1;
+                }
+                blocks.fold(Gr64::challenge(&mut prg));
+            }
+        }
+        // 16 blocks: members 4 and 8; 64: 4 to 32.
+        assert_eq!(checked, 2 + 4);
+    }
+}
