@@ -172,9 +172,10 @@ impl Packed<Gf64> for PackedWords {
         })
     }
 
-    /// By byte tables: the bits of lane `b` across eight members form one byte, which indexes
-    /// a table of the sums of those members' coefficients; a lane's value is the XOR of one
-    /// lookup per eight members.
+    /// By tables: the bits of lane `b` across eight members form one byte, whose two nibbles
+    /// index tables of the sums of four members' coefficients (sixteen entries each, two
+    /// vector registers: `musket_ring::xor_nibble_lookups` looks up eight lanes at once); a
+    /// lane's value is the XOR of two lookups per eight members.
     fn expand(self) -> (Vec<Gf64>, Vec<Gf64>) {
         let g = self.m.groups;
         let members = self.m.coef.len();
@@ -183,12 +184,11 @@ impl Packed<Gf64> for PackedWords {
         for (c, v) in cr.iter_mut().zip(&self.m.coef) {
             *c = v.0;
         }
-        // r's member coefficients are the same for every group: one table of subset sums per
-        // eight members, built once (8 KiB for 32 members, in L1); the lane weight X^b goes
-        // on r, applied once per lane after the lookups.
-        let tables_r: Vec<[u64; 256]> =
-            cr.chunks_exact(8).map(|c| subset_sums(c.try_into().expect("eight members"))).collect();
-        let (mut l, mut r) = (vec![Gf64(0); 64 * g], vec![Gf64(0); 64 * g]);
+        // r's member coefficients are the same for every group: its tables are built once;
+        // the lane weight X^b goes on r, applied once per lane after the lookups.
+        let tables_r: Vec<([u64; 16], [u64; 16])> =
+            cr.chunks_exact(8).map(|c| (nibble_sums(&c[..4]), nibble_sums(&c[4..]))).collect();
+        let (mut l, mut r) = (vec![0u64; 64 * g], vec![0u64; 64 * g]);
         let (mut xs, mut ys, mut cl) = ([0u64; 8], [0u64; 8], [0u64; 8]);
         for q in 0..g {
             let (lq, rq) = (&mut l[64 * q..64 * (q + 1)], &mut r[64 * q..64 * (q + 1)]);
@@ -204,23 +204,17 @@ impl Packed<Gf64> for PackedWords {
                         (xs[j], ys[j], cl[j]) = (0, 0, 0);
                     }
                 }
-                // l's tables change with every group (its weights do): two of sixteen entries
-                // (four members each) cost less to build than one of 256, for one more lookup.
+                // l's tables change with every group (its weights do).
                 let (low_l, high_l) = (nibble_sums(&cl[..4]), nibble_sums(&cl[4..]));
-                let table_r = &tables_r[k];
-                let (lanes_x, lanes_y) = (lane_bytes(&xs), lane_bytes(&ys));
-                for (o, &i) in lq.iter_mut().zip(&lanes_x) {
-                    o.0 ^= low_l[(i & 15) as usize] ^ high_l[(i >> 4) as usize];
-                }
-                for (o, &i) in rq.iter_mut().zip(&lanes_y) {
-                    o.0 ^= table_r[i as usize];
-                }
+                let (low_r, high_r) = &tables_r[k];
+                musket_ring::xor_nibble_lookups(lq, &lane_bytes(&xs), &low_l, &high_l);
+                musket_ring::xor_nibble_lookups(rq, &lane_bytes(&ys), low_r, high_r);
             }
             for (b, o) in rq.iter_mut().enumerate() {
-                o.0 = reduce((o.0 as u128) << b);
+                *o = reduce((*o as u128) << b);
             }
         }
-        (l, r)
+        (l.into_iter().map(Gf64).collect(), r.into_iter().map(Gf64).collect())
     }
 }
 
@@ -228,15 +222,6 @@ impl Packed<Gf64> for PackedWords {
 fn nibble_sums(c: &[u64]) -> [u64; 16] {
     let mut t = [0u64; 16];
     for i in 1..16usize {
-        t[i] = t[i & (i - 1)] ^ c[i.trailing_zeros() as usize];
-    }
-    t
-}
-
-/// `t[i]` = XOR of `c[s]` over the bits `s` set in `i`.
-fn subset_sums(c: &[u64; 8]) -> [u64; 256] {
-    let mut t = [0u64; 256];
-    for i in 1..256usize {
         t[i] = t[i & (i - 1)] ^ c[i.trailing_zeros() as usize];
     }
     t
@@ -490,9 +475,10 @@ mod tests {
             let want = (0..8).fold(0u8, |acc, s| acc | ((((w[s] >> b) & 1) as u8) << s));
             assert_eq!(lanes[b], want, "lane {b}");
         }
-        let c: [u64; 8] = prg.words(8).try_into().unwrap();
-        let t = subset_sums(&c);
-        assert_eq!(t[0b1010_0001], c[0] ^ c[5] ^ c[7]);
+        let c: [u64; 4] = prg.words(4).try_into().unwrap();
+        let t = nibble_sums(&c);
+        assert_eq!(t[0b1101], c[0] ^ c[2] ^ c[3]);
+        assert_eq!(t[0], 0);
     }
 
     #[test]

@@ -302,11 +302,7 @@ impl std::fmt::Debug for Gf64 {
 
 /// Reduces a 128-bit carry-less product modulo `f`.
 pub(crate) fn reduce(p: u128) -> u64 {
-    let (lo, hi) = (p as u64, (p >> 64) as u64);
-    // hi * x^64 = hi * (x^4 + x^3 + x + 1); the bits shifted past x^63 are folded once more.
-    let spill = (hi >> 63) ^ (hi >> 61) ^ (hi >> 60);
-    let fold = |v: u64| v ^ (v << 1) ^ (v << 3) ^ (v << 4);
-    lo ^ fold(hi) ^ fold(spill)
+    musket_ring::gf64_reduce(p)
 }
 
 impl Ext for Gf64 {
@@ -370,27 +366,22 @@ impl Ext for Gf64 {
         Gf64(reduce(musket_ring::clmul_dot(&x, &y)))
     }
 
-    /// By a table per byte of the multiplier's products with `t` (8 lookups an element).
+    /// One carry-less product and reduction an element (`musket_ring::gf64_fold_into`:
+    /// eight an instruction pair with VPCLMULQDQ; it was eight table lookups an element).
+    /// The elements go through word buffers of 256 (this crate has no `unsafe` to view
+    /// them as words in place; the copies cost little against the products).
     fn fold_into(lo: &mut [Self], hi: &[Self], t: Self) {
-        if lo.len() < 512 {
-            for (l, h) in lo.iter_mut().zip(hi) {
-                *l = l.add(t.mul(h.sub(*l)));
+        const CHUNK: usize = 256;
+        let (mut lw, mut hw) = ([0u64; CHUNK], [0u64; CHUNK]);
+        for (l, h) in lo.chunks_mut(CHUNK).zip(hi.chunks(CHUNK)) {
+            let n = l.len().min(h.len());
+            for i in 0..n {
+                (lw[i], hw[i]) = (l[i].0, h[i].0);
             }
-            return;
-        }
-        let mut tables = vec![0u64; 8 * 256];
-        for (k, table) in tables.chunks_exact_mut(256).enumerate() {
-            for (b, entry) in table.iter_mut().enumerate() {
-                *entry = reduce(musket_ring::clmul_portable((b as u64) << (8 * k), t.0));
+            musket_ring::gf64_fold_into(&mut lw[..n], &hw[..n], t.0);
+            for i in 0..n {
+                l[i].0 = lw[i];
             }
-        }
-        for (l, h) in lo.iter_mut().zip(hi) {
-            let d = l.0 ^ h.0;
-            let mut acc = 0u64;
-            for k in 0..8 {
-                acc ^= tables[k * 256 + ((d >> (8 * k)) & 255) as usize];
-            }
-            l.0 ^= acc;
         }
     }
 }

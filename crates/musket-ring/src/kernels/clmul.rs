@@ -27,8 +27,23 @@ fn has_pclmul() -> bool {
     }
 }
 
+fn has_vpclmul() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::x86::has_vpclmul()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// XOR of the carry-less products `a_i * b_i`.
 pub fn clmul_dot(a: &[u64], b: &[u64]) -> u128 {
+    #[cfg(target_arch = "x86_64")]
+    if has_vpclmul() {
+        return super::x86::clmul_dot_vpclmul(a, b);
+    }
     #[cfg(target_arch = "x86_64")]
     if has_pclmul() {
         return super::x86::clmul_dot_pclmul(a, b);
@@ -39,6 +54,10 @@ pub fn clmul_dot(a: &[u64], b: &[u64]) -> u128 {
 /// XOR of the carry-less products `w_i * (x_i AND y_i)`: a weighted sum of AND words, the
 /// step of the packed binary proof that replaces one product per bit by one per word.
 pub fn clmul_dot_and(w: &[u64], x: &[u64], y: &[u64]) -> u128 {
+    #[cfg(target_arch = "x86_64")]
+    if has_vpclmul() {
+        return super::x86::clmul_dot_and_vpclmul(w, x, y);
+    }
     #[cfg(target_arch = "x86_64")]
     if has_pclmul() {
         return super::x86::clmul_dot_and_pclmul(w, x, y);
@@ -53,6 +72,53 @@ pub fn clmul(a: u64, b: u64) -> u128 {
         return super::x86::clmul_pclmul(a, b);
     }
     clmul_portable(a, b)
+}
+
+/// `lo_i ^= t * (lo_i ^ hi_i)` in GF(2^64) = F_2[x] / (x^64 + x^4 + x^3 + x + 1) (elements
+/// as bit vectors, bit `i` the coefficient of `x^i`): the fold of a binary proof's vector,
+/// `lo + t (hi - lo)`. VPCLMULQDQ where the CPU has it, eight elements an iteration.
+///
+/// # Panics
+/// If the slices differ in length.
+pub fn gf64_fold_into(lo: &mut [u64], hi: &[u64], t: u64) {
+    assert_eq!(lo.len(), hi.len(), "gf64_fold_into: lengths");
+    #[allow(unused_mut)]
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if has_vpclmul() {
+        done = super::x86::gf64_fold_vpclmul(lo, hi, t);
+    }
+    for (l, h) in lo[done..].iter_mut().zip(&hi[done..]) {
+        *l ^= gf64_reduce(clmul(t, *l ^ *h));
+    }
+}
+
+/// A carry-less product reduced modulo `x^64 + x^4 + x^3 + x + 1`.
+pub fn gf64_reduce(p: u128) -> u64 {
+    let (lo, hi) = (p as u64, (p >> 64) as u64);
+    // hi * x^64 = hi * (x^4 + x^3 + x + 1); the bits shifted past x^63 are folded once more.
+    let spill = (hi >> 63) ^ (hi >> 61) ^ (hi >> 60);
+    let fold = |v: u64| v ^ (v << 1) ^ (v << 3) ^ (v << 4);
+    lo ^ fold(hi) ^ fold(spill)
+}
+
+/// `out_i ^= low[idx_i & 15] ^ high[idx_i >> 4]`: two lookups per byte in tables of sixteen
+/// words (sums over subsets of four members in the packed binary proof). AVX-512 where the
+/// CPU has it (one permutation looks up eight entries).
+///
+/// # Panics
+/// If the slices differ in length.
+pub fn xor_nibble_lookups(out: &mut [u64], idx: &[u8], low: &[u64; 16], high: &[u64; 16]) {
+    assert_eq!(out.len(), idx.len(), "xor_nibble_lookups: lengths");
+    #[allow(unused_mut)]
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        done = super::x86::xor_nibble_lookups_avx512(out, idx, low, high);
+    }
+    for (o, &i) in out[done..].iter_mut().zip(&idx[done..]) {
+        *o ^= low[(i & 15) as usize] ^ high[(i >> 4) as usize];
+    }
 }
 
 #[cfg(test)]
@@ -70,6 +136,36 @@ mod tests {
         assert_eq!(clmul_dot_and(&w, &x, &y), want);
         for i in 0..77 {
             assert_eq!(clmul(w[i], x[i]), clmul_portable(w[i], x[i]));
+        }
+    }
+
+    #[test]
+    fn folds_and_lookups_match_their_definitions() {
+        let mut rng = rand::thread_rng();
+        for n in [0usize, 5, 8, 77] {
+            let lo: Vec<u64> = (0..n).map(|_| rng.gen()).collect();
+            let hi: Vec<u64> = (0..n).map(|_| rng.gen()).collect();
+            let t: u64 = rng.gen();
+            let mut got = lo.clone();
+            gf64_fold_into(&mut got, &hi, t);
+            for i in 0..n {
+                // The reduction by the bit-serial definition: x^64 = x^4 + x^3 + x + 1.
+                let mut p = clmul_portable(t, lo[i] ^ hi[i]);
+                for j in (64..128).rev() {
+                    if (p >> j) & 1 == 1 {
+                        p ^= (1u128 << j) ^ (0b11011u128 << (j - 64));
+                    }
+                }
+                assert_eq!(got[i], lo[i] ^ p as u64, "element {i} of {n}");
+            }
+            let idx: Vec<u8> = (0..n).map(|_| rng.gen()).collect();
+            let low: [u64; 16] = std::array::from_fn(|_| rng.gen());
+            let high: [u64; 16] = std::array::from_fn(|_| rng.gen());
+            let mut out = lo.clone();
+            xor_nibble_lookups(&mut out, &idx, &low, &high);
+            for i in 0..n {
+                assert_eq!(out[i], lo[i] ^ low[(idx[i] & 15) as usize] ^ high[(idx[i] >> 4) as usize]);
+            }
         }
     }
 

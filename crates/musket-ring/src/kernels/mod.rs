@@ -11,7 +11,9 @@ mod packed;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
-pub use clmul::{clmul, clmul_dot, clmul_dot_and, clmul_portable};
+pub use clmul::{
+    clmul, clmul_dot, clmul_dot_and, clmul_portable, gf64_fold_into, gf64_reduce, xor_nibble_lookups,
+};
 pub use packed::Kernel;
 use packed::LeftLayout;
 

@@ -119,3 +119,157 @@ pub(super) fn clmul_dot_pclmul(a: &[u64], b: &[u64]) -> u128 {
     // SAFETY: PCLMULQDQ (and SSE2, part of x86-64) was detected at run time just above.
     unsafe { clmul_dot_impl(a, b) }
 }
+
+/// True when the CPU has 512-bit carry-less products (VPCLMULQDQ with AVX-512 F).
+pub(super) fn has_vpclmul() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("vpclmulqdq")
+}
+
+/// The XOR of the four 128-bit lanes of `v`, as a `u128`.
+#[target_feature(enable = "avx512f")]
+fn xor_lanes(v: std::arch::x86_64::__m512i) -> u128 {
+    use std::arch::x86_64::*;
+    let mut words = [0u64; 8];
+    // SAFETY: `words` holds the 64 bytes of one vector.
+    unsafe { _mm512_storeu_si512(words.as_mut_ptr().cast(), v) };
+    let (lo, hi) = (words[0] ^ words[2] ^ words[4] ^ words[6], words[1] ^ words[3] ^ words[5] ^ words[7]);
+    ((hi as u128) << 64) | lo as u128
+}
+
+/// `clmul_dot_and` eight words at a time: two VPCLMULQDQ give the products of the even and
+/// the odd words, XORed into one accumulator of four 128-bit lanes.
+#[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq,sse2")]
+fn clmul_dot_and_vpclmul_impl(w: &[u64], x: &[u64], y: &[u64]) -> u128 {
+    use std::arch::x86_64::*;
+    let n = w.len().min(x.len()).min(y.len());
+    let full = n - n % 8;
+    let mut acc = _mm512_setzero_si512();
+    for i in (0..full).step_by(8) {
+        // SAFETY: i + 8 <= full <= the length of every slice.
+        let (wv, a) = unsafe {
+            let wv = _mm512_loadu_si512(w.as_ptr().add(i).cast());
+            let xv = _mm512_loadu_si512(x.as_ptr().add(i).cast());
+            let yv = _mm512_loadu_si512(y.as_ptr().add(i).cast());
+            (wv, _mm512_and_si512(xv, yv))
+        };
+        acc = _mm512_xor_si512(acc, _mm512_clmulepi64_epi128(wv, a, 0x00));
+        acc = _mm512_xor_si512(acc, _mm512_clmulepi64_epi128(wv, a, 0x11));
+    }
+    xor_lanes(acc) ^ clmul_dot_and_impl(&w[full..n], &x[full..n], &y[full..n])
+}
+
+pub(super) fn clmul_dot_and_vpclmul(w: &[u64], x: &[u64], y: &[u64]) -> u128 {
+    assert!(has_vpclmul(), "VPCLMULQDQ kernel on a CPU without it");
+    // SAFETY: AVX-512 F and VPCLMULQDQ were detected just above (they imply PCLMULQDQ, SSE2).
+    unsafe { clmul_dot_and_vpclmul_impl(w, x, y) }
+}
+
+/// `clmul_dot` eight words at a time, as [`clmul_dot_and_vpclmul_impl`].
+#[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq,sse2")]
+fn clmul_dot_vpclmul_impl(a: &[u64], b: &[u64]) -> u128 {
+    use std::arch::x86_64::*;
+    let n = a.len().min(b.len());
+    let full = n - n % 8;
+    let mut acc = _mm512_setzero_si512();
+    for i in (0..full).step_by(8) {
+        // SAFETY: i + 8 <= full <= the length of both slices.
+        let (av, bv) = unsafe {
+            (_mm512_loadu_si512(a.as_ptr().add(i).cast()), _mm512_loadu_si512(b.as_ptr().add(i).cast()))
+        };
+        acc = _mm512_xor_si512(acc, _mm512_clmulepi64_epi128(av, bv, 0x00));
+        acc = _mm512_xor_si512(acc, _mm512_clmulepi64_epi128(av, bv, 0x11));
+    }
+    xor_lanes(acc) ^ clmul_dot_impl(&a[full..n], &b[full..n])
+}
+
+pub(super) fn clmul_dot_vpclmul(a: &[u64], b: &[u64]) -> u128 {
+    assert!(has_vpclmul(), "VPCLMULQDQ kernel on a CPU without it");
+    // SAFETY: AVX-512 F and VPCLMULQDQ were detected just above (they imply PCLMULQDQ, SSE2).
+    unsafe { clmul_dot_vpclmul_impl(a, b) }
+}
+
+/// `lo_i ^= t * (lo_i ^ hi_i)` in GF(2^64) modulo `x^64 + x^4 + x^3 + x + 1`, eight at a
+/// time: the products of even and odd words, their low and high halves regrouped in order,
+/// and the high half folded back by shifts (once more for the bits it pushes past `x^63`).
+#[target_feature(enable = "avx512f,vpclmulqdq")]
+fn gf64_fold_vpclmul_impl(lo: &mut [u64], hi: &[u64], t: u64) -> usize {
+    use std::arch::x86_64::*;
+    let n = lo.len().min(hi.len());
+    let full = n - n % 8;
+    let tv = _mm512_set1_epi64(t as i64);
+    let fold = |v: __m512i| {
+        let s = _mm512_xor_si512(_mm512_slli_epi64(v, 1), _mm512_slli_epi64(v, 3));
+        _mm512_xor_si512(_mm512_xor_si512(v, s), _mm512_slli_epi64(v, 4))
+    };
+    for i in (0..full).step_by(8) {
+        // SAFETY: i + 8 <= full <= the length of both slices.
+        unsafe {
+            let l = _mm512_loadu_si512(lo.as_ptr().add(i).cast());
+            let d = _mm512_xor_si512(l, _mm512_loadu_si512(hi.as_ptr().add(i).cast()));
+            let even = _mm512_clmulepi64_epi128(d, tv, 0x00);
+            let odd = _mm512_clmulepi64_epi128(d, tv, 0x01);
+            let low = _mm512_unpacklo_epi64(even, odd);
+            let high = _mm512_unpackhi_epi64(even, odd);
+            let spill = _mm512_xor_si512(
+                _mm512_xor_si512(_mm512_srli_epi64(high, 63), _mm512_srli_epi64(high, 61)),
+                _mm512_srli_epi64(high, 60),
+            );
+            let r = _mm512_xor_si512(_mm512_xor_si512(low, fold(high)), fold(spill));
+            _mm512_storeu_si512(lo.as_mut_ptr().add(i).cast(), _mm512_xor_si512(l, r));
+        }
+    }
+    full
+}
+
+/// As [`gf64_fold_vpclmul_impl`]; returns how many leading elements it folded (a multiple of
+/// eight), the rest left to the caller.
+pub(super) fn gf64_fold_vpclmul(lo: &mut [u64], hi: &[u64], t: u64) -> usize {
+    assert!(has_vpclmul(), "VPCLMULQDQ kernel on a CPU without it");
+    // SAFETY: AVX-512 F and VPCLMULQDQ were detected just above.
+    unsafe { gf64_fold_vpclmul_impl(lo, hi, t) }
+}
+
+/// `out_i ^= low[idx_i & 15] ^ high[idx_i >> 4]`, eight at a time: each table of sixteen
+/// words is two registers, and one VPERMT2Q looks up eight entries.
+#[target_feature(enable = "avx512f")]
+fn xor_nibble_lookups_impl(out: &mut [u64], idx: &[u8], low: &[u64; 16], high: &[u64; 16]) -> usize {
+    use std::arch::x86_64::*;
+    let n = out.len().min(idx.len());
+    let full = n - n % 8;
+    // SAFETY: each table holds sixteen words, two vectors.
+    let (l0, l1, h0, h1) = unsafe {
+        (
+            _mm512_loadu_si512(low.as_ptr().cast()),
+            _mm512_loadu_si512(low.as_ptr().add(8).cast()),
+            _mm512_loadu_si512(high.as_ptr().cast()),
+            _mm512_loadu_si512(high.as_ptr().add(8).cast()),
+        )
+    };
+    for i in (0..full).step_by(8) {
+        // SAFETY: i + 8 <= full <= the length of both slices.
+        unsafe {
+            let bytes = _mm_loadl_epi64(idx.as_ptr().add(i).cast());
+            let at = _mm512_cvtepu8_epi64(bytes);
+            // VPERMT2Q reads the low four bits of each index: the low nibble as it is.
+            let v = _mm512_xor_si512(
+                _mm512_permutex2var_epi64(l0, at, l1),
+                _mm512_permutex2var_epi64(h0, _mm512_srli_epi64(at, 4), h1),
+            );
+            let o = _mm512_loadu_si512(out.as_ptr().add(i).cast());
+            _mm512_storeu_si512(out.as_mut_ptr().add(i).cast(), _mm512_xor_si512(o, v));
+        }
+    }
+    full
+}
+
+/// As [`xor_nibble_lookups_impl`]; returns how many leading elements it did.
+pub(super) fn xor_nibble_lookups_avx512(
+    out: &mut [u64],
+    idx: &[u8],
+    low: &[u64; 16],
+    high: &[u64; 16],
+) -> usize {
+    assert!(std::arch::is_x86_feature_detected!("avx512f"), "AVX-512 kernel on a CPU without it");
+    // SAFETY: AVX-512 F was detected just above.
+    unsafe { xor_nibble_lookups_impl(out, idx, low, high) }
+}
