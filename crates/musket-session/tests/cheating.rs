@@ -44,9 +44,17 @@ fn run(cheat: Option<Cheat>) -> Vec<Outcome> {
     run_with_limit(cheat, None)
 }
 
-/// Runs the pipeline, with a cheating party if `cheat`, verifying pending products past
-/// `limit` words if given.
 fn run_with_limit(cheat: Option<Cheat>, limit: Option<usize>) -> Vec<Outcome> {
+    run_with(cheat, limit, None)
+}
+
+/// Runs the pipeline, with a cheating party if `cheat`, verifying pending products past
+/// `limit` words if given, with batches of at most `batch_terms` terms if given.
+fn run_with(
+    cheat: Option<Cheat>,
+    limit: Option<usize>,
+    batch_terms: Option<(usize, usize, usize)>,
+) -> Vec<Outcome> {
     let mesh = local_mesh(3, Some(Duration::from_secs(60)));
     std::thread::scope(|s| {
         let handles: Vec<_> = mesh
@@ -59,6 +67,9 @@ fn run_with_limit(cheat: Option<Cheat>, limit: Option<usize>) -> Vec<Outcome> {
                     }
                     if let Some(words) = limit {
                         p = p.with_pending_limit(words);
+                    }
+                    if let Some((packed, plain, binary)) = batch_terms {
+                        p = p.with_batch_terms(packed, plain, binary);
                     }
                     let res = pipeline(&mut p).and_then(|out| p.finish().map(|_| out));
                     if let Err(e) = &res {
@@ -101,7 +112,7 @@ fn every_deviation_is_detected_by_every_honest_party() {
     for (target, parties) in targets {
         for party in parties {
             for error in [1u64, 1 << 63] {
-                let cheat = Cheat { party, target, nth: 0, error };
+                let cheat = Cheat { party, target, nth: 0, error, last_word: false };
                 let outs = run(Some(cheat));
                 for (id, o) in outs.iter().enumerate() {
                     if id == party {
@@ -125,7 +136,7 @@ fn the_last_message_before_an_output_is_checked_too() {
     // Party 0 sends party 2 its missing share in reveal_to(2) (the second reveal-kind
     // message of party 0 is reveal()'s).
     for nth in 0..2 {
-        let cheat = Cheat { party: 0, target: Target::Reveal, nth, error: 1 };
+        let cheat = Cheat { party: 0, target: Target::Reveal, nth, error: 1, last_word: false };
         for (id, o) in run(Some(cheat)).iter().enumerate().skip(1) {
             assert!(matches!(o, Err(e) if e.is_cheating_detected()), "party {id} with {cheat:?}: {o:?}");
         }
@@ -145,10 +156,38 @@ fn verifying_early_to_bound_memory_changes_nothing_but_rounds() {
         }
     }
     for target in [Target::Mul, Target::And] {
-        let cheat = Cheat { party: 1, target, nth: 0, error: 1 };
+        let cheat = Cheat { party: 1, target, nth: 0, error: 1, last_word: false };
         for (id, o) in run_with_limit(Some(cheat), Some(4096)).iter().enumerate() {
             if id != 1 {
                 assert!(matches!(o, Err(e) if e.is_cheating_detected()), "party {id} with {cheat:?}: {o:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn batches_proved_side_by_side_are_each_checked() {
+    // Small batches: each verification proves several of each kind in one group.
+    let small = Some((2048, 64, 4096));
+    let want = run(None).into_iter().map(|o| o.expect("honest run").1).collect::<Vec<_>>();
+    for (o, w) in run_with(None, None, small).into_iter().zip(&want) {
+        let got = o.expect("honest run with small batches aborted").1;
+        for (a, b) in got.data().iter().zip(w.data()) {
+            assert!((*a as i64 - *b as i64).abs() <= 16, "{a} against {b}");
+        }
+    }
+    // An error in the last batch's part of a group's message (the first batch's is the
+    // harness's usual target).
+    for target in [Target::Proof, Target::ProofOpening] {
+        for party in 0..3 {
+            let cheat = Cheat { party, target, nth: 0, error: 1, last_word: true };
+            for (id, o) in run_with(Some(cheat), None, small).iter().enumerate() {
+                if id != party {
+                    assert!(
+                        matches!(o, Err(e) if e.is_cheating_detected()),
+                        "party {id} with {cheat:?}: {o:?}"
+                    );
+                }
             }
         }
     }

@@ -48,6 +48,13 @@ const BATCH_TERMS_ARITH: usize = 1 << 14;
 const BATCH_TERMS_ARITH_PACKED: usize = 1 << 20;
 /// The same for bits (packed: a batch's written-out vectors are `2^21` field elements).
 const BATCH_TERMS_BINARY: usize = 1 << 24;
+/// Batches of one kind proved side by side, in the same rounds: a verification's rounds are
+/// those of one batch per group. Their proofs' state lives at once (for prover and both
+/// verifiers up to about 72 MiB a packed ring batch, 48 MiB a plain one, 18 MiB a binary
+/// one), so groups are capped at about 300 MiB.
+const LOCKSTEP_BATCHES_RING: usize = 4;
+/// The same for binary batches.
+const LOCKSTEP_BATCHES_BINARY: usize = 16;
 /// Pending records are verified (in batches as usual) once they hold this many words
 /// (1 GiB), so that a large model's memory does not grow with its depth: verifying earlier
 /// than at the next opening costs rounds, not security.
@@ -77,8 +84,8 @@ pub enum Target {
     ProofOpening,
 }
 
-/// A deviation for tests: party `party` adds `error` (XORs it, for bits) to the first word
-/// of its `nth` (from 0) message of kind `target`.
+/// A deviation for tests: party `party` adds `error` (XORs it, for bits) to the first (or
+/// last) word of its `nth` (from 0) message of kind `target`.
 #[derive(Clone, Copy, Debug)]
 pub struct Cheat {
     /// The cheating party.
@@ -89,6 +96,9 @@ pub struct Cheat {
     pub nth: usize,
     /// What it adds.
     pub error: u64,
+    /// The last word of the message rather than the first (in a proof message, the last
+    /// batch's part of a group proved side by side).
+    pub last_word: bool,
 }
 
 /// A party of the malicious-secure 3PC protocol.
@@ -100,6 +110,8 @@ pub struct Rep3Mal {
     /// Words the pending records hold, and the limit past which they are verified.
     pending_words: usize,
     pending_limit: usize,
+    /// Terms per batch: packed ring, plain ring, binary (the constants above, or a test's).
+    batch_terms: (usize, usize, usize),
     /// Digest of the opened components received from the next party.
     received: ring::digest::Context,
     /// Digest of the components the next party received from the previous one, which this
@@ -136,6 +148,7 @@ impl Rep3Mal {
             binary: Vec::new(),
             pending_words: 0,
             pending_limit: PENDING_WORDS_LIMIT,
+            batch_terms: (BATCH_TERMS_ARITH_PACKED, BATCH_TERMS_ARITH, BATCH_TERMS_BINARY),
             received: digest(),
             vouched: digest(),
             unchecked_openings: 0,
@@ -162,6 +175,19 @@ impl Rep3Mal {
         self
     }
 
+    /// Batches of at most these many terms (packed ring, plain ring, binary; each at most the
+    /// default, which the soundness bound assumes), for tests that need many batches from
+    /// a small computation: proofs of smaller batches are as sound and cost more rounds.
+    /// Every party must use the same sizes.
+    pub fn with_batch_terms(mut self, packed_ring: usize, plain_ring: usize, binary: usize) -> Self {
+        self.batch_terms = (
+            packed_ring.clamp(1, BATCH_TERMS_ARITH_PACKED),
+            plain_ring.clamp(1, BATCH_TERMS_ARITH),
+            binary.clamp(1, BATCH_TERMS_BINARY),
+        );
+        self
+    }
+
     /// Applies the test harness's deviation to an outgoing message.
     fn tamper(&mut self, target: Target, words: &mut [u64]) {
         let Some(c) = self.cheat.filter(|c| c.target == target) else { return };
@@ -176,7 +202,8 @@ impl Rep3Mal {
             }
         };
         if count == c.nth {
-            if let Some(w) = words.first_mut() {
+            let at = if c.last_word { words.len().saturating_sub(1) } else { 0 };
+            if let Some(w) = words.get_mut(at) {
                 *w = if matches!(target, Target::And) { *w ^ c.error } else { w.wrapping_add(c.error) };
             }
         }
@@ -246,14 +273,20 @@ impl Rep3Mal {
         } else {
             (Vec::new(), arith)
         };
-        for batch in batches(&elementwise, false, BATCH_TERMS_ARITH_PACKED) {
-            self.prove_batch::<Gr64>(batch, "multiplication")?;
+        // Batches of a kind prove side by side, a group's rounds those of one batch; each
+        // group's records are dropped once it is done, so that the proofs' state of at most
+        // one group lives beside the records.
+        let (packed_terms, plain_terms, binary_terms) = self.batch_terms;
+        for group in batches(&elementwise, false, packed_terms).chunks(LOCKSTEP_BATCHES_RING) {
+            self.prove_batches::<Gr64>(group, "multiplication")?;
         }
-        for batch in batches(&matmul, false, BATCH_TERMS_ARITH) {
-            self.prove_batch::<Gr64>(batch, "multiplication")?;
+        drop(elementwise);
+        for group in batches(&matmul, false, plain_terms).chunks(LOCKSTEP_BATCHES_RING) {
+            self.prove_batches::<Gr64>(group, "multiplication")?;
         }
-        for batch in batches(&binary, true, BATCH_TERMS_BINARY) {
-            self.prove_batch::<Gf64>(batch, "AND-gate")?;
+        drop(matmul);
+        for group in batches(&binary, true, binary_terms).chunks(LOCKSTEP_BATCHES_BINARY) {
+            self.prove_batches::<Gf64>(group, "AND-gate")?;
         }
         self.check_openings()
     }
