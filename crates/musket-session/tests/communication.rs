@@ -225,18 +225,20 @@ fn malicious_costs() {
         measure(Backend::ThreePcMalicious, Op::Matmul { m: 16, k: 16, n: 16 }, 0),
         vec![(256 * W + proof_bytes(5), 1 + 15); 3]
     );
-    // Truncation: the mask's halves are components (no input message); one 64-bit carry
-    // tree on them (181 AND gates per element: msb(R), and the carry into bit 16 is one of its
-    // nodes) and one AND layer for the carry out, c opened to parties 0 and 1 (one word each
-    // way), one AND with msb(c), and
-    // three bits converted (one word per element from each party, one proved term each): a
-    // binary proof batch and an arithmetic one of 300 terms (9 levels). It was (54120, 34),
-    // (54920, 34), (106120, 34) with party 2's 64 proved mask bits per element, then
-    // (54936, 77), (55736, 77), (55736, 77) with each bit converted by two checked products
-    // (600 more words, 1200 terms: 11 levels).
+    // Truncation: the mask's halves are components (no input message); party 2 inputs their
+    // carries (one word per element to party 0), checked by one AND layer of 64 gates per
+    // element (one word each) whose XOR with the claimed carries must be zero (a digest);
+    // c opened to parties 0 and 1 (one word each way from parties 1 and 2), one AND with
+    // msb(c), and three bits converted (one word per element from each party, one proved
+    // term each): a binary proof batch and an arithmetic one of 300 terms (9 levels). Party
+    // 2 sends the carries, parties 1 and 2 the opening: 800 bytes apart each. It was
+    // (54120, 34), (54920, 34), (106120, 34) with party 2's 64 proved mask bits per element,
+    // then (54936, 77), (55736, 77), (55736, 77) with each bit converted by two checked
+    // products, then (45368, 73), (46168, 73), (46168, 73) with a 64-bit carry tree of 181
+    // AND gates per element in place of the checked carries.
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Truncate, M),
-        vec![(45368, 73), (46168, 73), (46168, 73)]
+        vec![(43128, 63), (43928, 63), (44728, 63)]
     );
     // Comparison: the carry-save AND layer plus the sign circuit, verified in GF(2^64), and
     // the result bits converted (100 words, 100 proved terms: 7 levels; it was (45288, 70)

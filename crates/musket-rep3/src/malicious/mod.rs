@@ -30,8 +30,8 @@ mod record;
 use crate::party::{RBits, RShare, Rep3, Stream};
 use musket_core::ext::{Gf64, Gr64};
 use musket_core::{
-    batch_item, batched_dims, element_count, planes_to_packed, sum_bit_and_carry, LinearMap, LinearMap2,
-    MpcError, Protocol, Result, Share,
+    batch_item, batched_dims, element_count, planes_to_packed, LinearMap, LinearMap2, MpcError, Protocol,
+    Result, Share,
 };
 use musket_net::{CommStats, Net};
 use musket_ring::{pack_bits, unpack_bits, RingTensor};
@@ -73,6 +73,8 @@ pub enum Target {
     And,
     /// The masked value of a truncation, as opened.
     Truncate,
+    /// Party 2's input of a truncation mask's carries.
+    Carries,
     /// A message of the checked conversion of bits to arithmetic (`b2a_packed`, `mul_bits`
     /// and truncation's carries).
     Convert,

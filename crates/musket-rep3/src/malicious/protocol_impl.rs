@@ -57,6 +57,47 @@ impl Rep3Mal {
         Ok((cur, theirs))
     }
 
+    /// Party 2's input of the carries of `r_a + r_b` (component 0 and component 2 of a
+    /// truncation mask, both known to party 2), one word per element: bit `i` is the carry
+    /// into bit `i + 1`, bit 63 the carry out. Component 2 is a mask from party 2's key with
+    /// party 1, component 0 the carries XOR the mask, sent to party 0, component 1 zero: one
+    /// message, so no copy can differ from another. What party 2 claims is checked by the
+    /// caller.
+    fn input_carries(&mut self, r_a: &[u64], r_b: &[u64], n: usize) -> Result<RBits> {
+        Ok(match self.base.id {
+            HELPER => {
+                let mask = self.base.draw(Stream::Own, n);
+                let mut masked: Vec<u64> = r_a
+                    .iter()
+                    .zip(r_b)
+                    .zip(&mask)
+                    .map(|((a, b), m)| {
+                        let (sum, out) = a.overflowing_add(*b);
+                        // Bit i of a ^ b ^ sum is the carry into bit i.
+                        (((a ^ b ^ sum) >> 1) | ((out as u64) << 63)) ^ m
+                    })
+                    .collect();
+                self.tamper(Target::Carries, &mut masked);
+                self.base.net.send_u64s(0, &masked)?;
+                RBits { cur: mask, next: masked }
+            }
+            0 => RBits { cur: self.base.net.recv_u64s(HELPER, n)?, next: vec![0; n] },
+            _ => RBits { cur: vec![0; n], next: self.base.draw(Stream::Next, n) },
+        })
+    }
+
+    /// Records that the XOR-shared `words` must be zero, checked with the openings' digests
+    /// before any output: each party vouches `cur ^ next` to the next party, which compares
+    /// it with its own `next` component (`e_j ^ e_(j+1) = e_(j+2)` exactly when `e = 0`).
+    /// Honest parties send a digest of a value the receiver already holds, so nothing leaks;
+    /// every pair compares, so one cheating party cannot hide a nonzero word.
+    fn expect_zero(&mut self, words: &RBits) {
+        let vouched: Vec<u64> = words.cur.iter().zip(&words.next).map(|(c, n)| c ^ n).collect();
+        self.vouched.update(&words_bytes(&vouched));
+        self.received.update(&words_bytes(&words.next));
+        self.unchecked_openings += 1;
+    }
+
     /// `(x_c (y_c + y_n) + x_n y_c)` for `[m, k] x [k, n]` matrices.
     fn matmul_term(xc: &RingTensor, xn: &RingTensor, yc: &RingTensor, yn: &RingTensor) -> Result<RingTensor> {
         let mut z = xc.matmul(&yc.add(yn)?)?;
@@ -388,17 +429,27 @@ impl Protocol for Rep3Mal {
         // r_a and r_b alone, XOR-shared as components 0 and 2 (no communication).
         let bits_a = self.bits_component(0, &r_a, &r_a);
         let bits_b = self.bits_component(2, &r_b, &r_b);
-        // msb(R) and the carry into bit f of r_a + r_b, from one 64-bit carry tree.
-        let (msb_r, carry_f) = sum_bit_and_carry(self, &bits_a, &bits_b, n, 64, f)?;
-        let plane = |k: usize| move |w: &[u64]| pack_bits(&w.iter().map(|v| v >> k).collect::<Vec<_>>());
-        // w = g63 ^ p63 ^ msb(R) p63 (the carry into bit 63 is msb(R) ^ p63).
-        let (a63, b63) = (self.bits_linear(&bits_a, &plane(63)), self.bits_linear(&bits_b, &plane(63)));
-        let p63 = self.bits_xor(&a63, &b63);
-        let ands = self.bits_and(&self.bits_concat(&[&a63, &msb_r]), &self.bits_concat(&[&b63, &p63]))?;
-        let words = n.div_ceil(64);
-        let g63 = self.bits_linear(&ands, &|w| w[..words].to_vec());
-        let mp = self.bits_linear(&ands, &|w| w[words..].to_vec());
-        let wrap_r = self.bits_xor(&self.bits_xor(&g63, &p63), &mp);
+        // Party 2, which knows both, inputs the carries of r_a + r_b: bit i of `carries` is
+        // the carry into bit i + 1 (the carry out at bit 63), XOR-shared as its input (one
+        // word to party 0). They are checked below, so party 2 is not trusted with them.
+        let carries = self.input_carries(&r_a, &r_b, n)?;
+        // The carry into each bit (none into bit 0).
+        let carry_in = self.bits_linear(&carries, &|w| w.iter().map(|v| v << 1).collect());
+        // Checked: the carry out of bit i is maj(a_i, b_i, c_i) = ((a_i ^ c_i) & (b_i ^ c_i)) ^ c_i,
+        // one AND layer of 64 gates per element whose result XOR the claimed carries must be
+        // zero. By induction from c_0 = 0, a zero for every bit means every carry is right.
+        let and_x = self.bits_xor(&bits_a, &carry_in);
+        let and_y = self.bits_xor(&bits_b, &carry_in);
+        let maj = self.bits_and(&and_x, &and_y)?;
+        let error = self.bits_xor(&self.bits_xor(&maj, &carries), &carry_in);
+        self.expect_zero(&error);
+        let plane =
+            |k: usize| move |w: &[u64]| pack_bits(&w.iter().map(|v| (v >> k) & 1).collect::<Vec<_>>());
+        // msb(R) = a_63 ^ b_63 ^ c_63; the carry into bit f; the carry out w of r_a + r_b.
+        let sum = self.bits_xor(&self.bits_xor(&bits_a, &bits_b), &carry_in);
+        let msb_r = self.bits_linear(&sum, &plane(63));
+        let carry_f = self.bits_linear(&carry_in, &plane(f));
+        let wrap_r = self.bits_linear(&carries, &plane(63));
         // c = x + 2^62 + R, opened to parties 0 and 1: party 1 sends party 0 component 2
         // (party 2 vouches for it), party 2 sends party 1 component 0 (party 0 vouches).
         let mask = self.add(&self.component(0, &r_a, &r_a, &[n])?, &self.component(2, &r_b, &r_b, &[n])?)?;
