@@ -188,6 +188,12 @@ impl Packed<Gf64> for PackedWords {
         // the lane weight X^b goes on r, applied once per lane after the lookups.
         let tables_r: Vec<([u64; 16], [u64; 16])> =
             cr.chunks_exact(8).map(|c| (nibble_sums(&c[..4]), nibble_sums(&c[4..]))).collect();
+        // l's weights c_s rho_w for every term, in one vector pass per member.
+        let mut weights = vec![0u64; self.rho.len()];
+        for (s, c) in self.m.coef.iter().enumerate() {
+            let span = s * g..(s + 1) * g;
+            musket_ring::gf64_fold_into(&mut weights[span.clone()], &self.rho[span], c.0);
+        }
         let (mut l, mut r) = (vec![0u64; 64 * g], vec![0u64; 64 * g]);
         let (mut xs, mut ys, mut cl) = ([0u64; 8], [0u64; 8], [0u64; 8]);
         for q in 0..g {
@@ -195,24 +201,20 @@ impl Packed<Gf64> for PackedWords {
             for k in 0..chunks {
                 for j in 0..8 {
                     let s = 8 * k + j;
-                    if s < members {
+                    (xs[j], ys[j], cl[j]) = if s < members {
                         let w = s * g + q;
-                        xs[j] = self.lw[w];
-                        ys[j] = self.rw[w];
-                        cl[j] = reduce(musket_ring::clmul(cr[s], self.rho[w]));
+                        (self.lw[w], self.rw[w], weights[w])
                     } else {
-                        (xs[j], ys[j], cl[j]) = (0, 0, 0);
-                    }
+                        (0, 0, 0)
+                    };
                 }
                 // l's tables change with every group (its weights do).
                 let (low_l, high_l) = (nibble_sums(&cl[..4]), nibble_sums(&cl[4..]));
                 let (low_r, high_r) = &tables_r[k];
-                musket_ring::xor_nibble_lookups(lq, &lane_bytes(&xs), &low_l, &high_l);
-                musket_ring::xor_nibble_lookups(rq, &lane_bytes(&ys), low_r, high_r);
+                musket_ring::xor_nibble_lookups(lq, &musket_ring::lane_bytes(&xs), &low_l, &high_l);
+                musket_ring::xor_nibble_lookups(rq, &musket_ring::lane_bytes(&ys), low_r, high_r);
             }
-            for (b, o) in rq.iter_mut().enumerate() {
-                *o = reduce((*o as u128) << b);
-            }
+            musket_ring::gf64_times_x_lanes(rq.try_into().expect("64 lanes"));
         }
         (l.into_iter().map(Gf64).collect(), r.into_iter().map(Gf64).collect())
     }
@@ -225,25 +227,6 @@ fn nibble_sums(c: &[u64]) -> [u64; 16] {
         t[i] = t[i & (i - 1)] ^ c[i.trailing_zeros() as usize];
     }
     t
-}
-
-/// Byte `b` of the result holds bit `b` of each of the eight words (bit `s` from word `s`):
-/// eight 8x8 bit-matrix transposes.
-fn lane_bytes(words: &[u64; 8]) -> [u8; 64] {
-    let mut out = [0u8; 64];
-    for k in 0..8 {
-        // Row s of the 8x8 matrix: byte k of word s.
-        let mut m =
-            words.iter().enumerate().fold(0u64, |acc, (s, w)| acc | (((w >> (8 * k)) & 0xff) << (8 * s)));
-        let t = (m ^ (m >> 7)) & 0x00aa_00aa_00aa_00aa;
-        m ^= t ^ (t << 7);
-        let t = (m ^ (m >> 14)) & 0x0000_cccc_0000_cccc;
-        m ^= t ^ (t << 14);
-        let t = (m ^ (m >> 28)) & 0x0000_0000_f0f0_f0f0;
-        m ^= t ^ (t << 28);
-        out[8 * k..8 * k + 8].copy_from_slice(&m.to_le_bytes());
-    }
-    out
 }
 
 /// The weighted claim `sum_i rho_i field(c_i)` of claim words `c` (a verifier's share).
@@ -467,14 +450,8 @@ mod tests {
     }
 
     #[test]
-    fn lane_bytes_transpose_eight_words() {
+    fn nibble_tables_hold_the_subset_sums() {
         let mut prg = Prg::from_seed([3; 16]);
-        let w: [u64; 8] = prg.words(8).try_into().unwrap();
-        let lanes = lane_bytes(&w);
-        for b in 0..64 {
-            let want = (0..8).fold(0u8, |acc, s| acc | ((((w[s] >> b) & 1) as u8) << s));
-            assert_eq!(lanes[b], want, "lane {b}");
-        }
         let c: [u64; 4] = prg.words(4).try_into().unwrap();
         let t = nibble_sums(&c);
         assert_eq!(t[0b1101], c[0] ^ c[2] ^ c[3]);

@@ -10,8 +10,8 @@ mod tensor;
 pub use bits::{concat_words, gather_planes, pack_bits, transpose64, unpack_bits};
 pub use fixed::{FixedPoint, RangeError, DEFAULT_FRAC_BITS};
 pub use kernels::{
-    clmul, clmul_dot, clmul_dot_and, clmul_portable, gf64_fold_into, gf64_reduce, matmul, matmul_naive,
-    matmul_tn, matmul_tn_strided_add, matmul_with, tn_hadamard64, tn_hadamard64_with, xor_nibble_lookups,
-    Kernel, TILE,
+    clmul, clmul_dot, clmul_dot_and, clmul_portable, gf64_fold_into, gf64_reduce, gf64_times_x_lanes,
+    lane_bytes, lane_bytes_portable, matmul, matmul_naive, matmul_tn, matmul_tn_strided_add, matmul_with,
+    tn_hadamard64, tn_hadamard64_with, xor_nibble_lookups, Kernel, TILE,
 };
 pub use tensor::{RingTensor, ShapeError};

@@ -121,6 +121,48 @@ pub fn xor_nibble_lookups(out: &mut [u64], idx: &[u8], low: &[u64; 16], high: &[
     }
 }
 
+/// Byte `b` of the result holds bit `b` of each of the eight words (bit `s` from word `s`):
+/// the lanes of eight binary words, for the packed binary proof's table lookups. GFNI with
+/// AVX-512 VBMI where the CPU has them (two instructions), else eight 8x8 bit transposes.
+pub fn lane_bytes(words: &[u64; 8]) -> [u8; 64] {
+    #[cfg(target_arch = "x86_64")]
+    if super::x86::has_gfni_vbmi() {
+        return super::x86::lane_bytes_gfni(words);
+    }
+    lane_bytes_portable(words)
+}
+
+/// [`lane_bytes`] by shifts and masks.
+pub fn lane_bytes_portable(words: &[u64; 8]) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    for k in 0..8 {
+        // Row s of the 8x8 matrix: byte k of word s.
+        let mut m =
+            words.iter().enumerate().fold(0u64, |acc, (s, w)| acc | (((w >> (8 * k)) & 0xff) << (8 * s)));
+        let t = (m ^ (m >> 7)) & 0x00aa_00aa_00aa_00aa;
+        m ^= t ^ (t << 7);
+        let t = (m ^ (m >> 14)) & 0x0000_cccc_0000_cccc;
+        m ^= t ^ (t << 14);
+        let t = (m ^ (m >> 28)) & 0x0000_0000_f0f0_f0f0;
+        m ^= t ^ (t << 28);
+        out[8 * k..8 * k + 8].copy_from_slice(&m.to_le_bytes());
+    }
+    out
+}
+
+/// `v[b] = v[b] X^b` for the 64 lanes of a block, in GF(2^64) modulo
+/// `x^64 + x^4 + x^3 + x + 1` (the lane weights of the packed binary proof). AVX-512 where the
+/// CPU has it.
+pub fn gf64_times_x_lanes(v: &mut [u64; 64]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        return super::x86::gf64_times_x_lanes_avx512(v);
+    }
+    for (b, o) in v.iter_mut().enumerate() {
+        *o = gf64_reduce((*o as u128) << b);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +207,24 @@ mod tests {
             xor_nibble_lookups(&mut out, &idx, &low, &high);
             for i in 0..n {
                 assert_eq!(out[i], lo[i] ^ low[(idx[i] & 15) as usize] ^ high[(idx[i] >> 4) as usize]);
+            }
+        }
+    }
+
+    #[test]
+    fn lanes_and_lane_weights_match_their_definitions() {
+        let mut rng = rand::thread_rng();
+        for _ in 0..20 {
+            let w: [u64; 8] = std::array::from_fn(|_| rng.gen());
+            let want: [u8; 64] =
+                std::array::from_fn(|b| (0..8).fold(0u8, |acc, s| acc | ((((w[s] >> b) & 1) as u8) << s)));
+            assert_eq!(lane_bytes_portable(&w), want);
+            assert_eq!(lane_bytes(&w), want);
+            let v: [u64; 64] = std::array::from_fn(|_| rng.gen());
+            let mut got = v;
+            gf64_times_x_lanes(&mut got);
+            for b in 0..64 {
+                assert_eq!(got[b], gf64_reduce(clmul_portable(v[b], 1u64 << b)), "lane {b}");
             }
         }
     }

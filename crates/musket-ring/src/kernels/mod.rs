@@ -12,7 +12,8 @@ mod packed;
 mod x86;
 
 pub use clmul::{
-    clmul, clmul_dot, clmul_dot_and, clmul_portable, gf64_fold_into, gf64_reduce, xor_nibble_lookups,
+    clmul, clmul_dot, clmul_dot_and, clmul_portable, gf64_fold_into, gf64_reduce, gf64_times_x_lanes,
+    lane_bytes, lane_bytes_portable, xor_nibble_lookups,
 };
 pub use packed::Kernel;
 use packed::LeftLayout;

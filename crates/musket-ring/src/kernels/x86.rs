@@ -273,3 +273,77 @@ pub(super) fn xor_nibble_lookups_avx512(
     // SAFETY: AVX-512 F was detected just above.
     unsafe { xor_nibble_lookups_impl(out, idx, low, high) }
 }
+
+/// True when the CPU has the byte permutation and GF(2^8) affine instructions the bit
+/// transpose uses (AVX-512 F, BW and VBMI, GFNI).
+pub(super) fn has_gfni_vbmi() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512vbmi")
+        && std::arch::is_x86_feature_detected!("gfni")
+}
+
+/// Byte `b` of the result holds bit `b` of each word (bit `s` from word `s`): one byte
+/// permutation gathers byte `k` of every word into word `k` (in reverse order), then one
+/// GF(2^8) affine step per word transposes its 8x8 bit matrix (the identity's rows as data,
+/// the gathered word as the matrix: output byte `i`, bit `j` is bit `i` of matrix byte `7 - j`).
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi,gfni")]
+fn lane_bytes_gfni_impl(words: &[u64; 8]) -> [u8; 64] {
+    use std::arch::x86_64::*;
+    // idx[8 k + 7 - s] = 8 s + k: byte k of word s, rows reversed for the affine step.
+    let idx: [u8; 64] = std::array::from_fn(|p| {
+        let (k, s) = (p / 8, 7 - p % 8);
+        (8 * s + k) as u8
+    });
+    let mut out = [0u8; 64];
+    // SAFETY: `words`, `idx` and `out` are 64 bytes each.
+    unsafe {
+        let w = _mm512_loadu_si512(words.as_ptr().cast());
+        let i = _mm512_loadu_si512(idx.as_ptr().cast());
+        let gathered = _mm512_permutexvar_epi8(i, w);
+        let identity = _mm512_set1_epi64(0x8040_2010_0804_0201u64 as i64);
+        let t = _mm512_gf2p8affine_epi64_epi8(identity, gathered, 0);
+        _mm512_storeu_si512(out.as_mut_ptr().cast(), t);
+    }
+    out
+}
+
+pub(super) fn lane_bytes_gfni(words: &[u64; 8]) -> [u8; 64] {
+    assert!(has_gfni_vbmi(), "GFNI kernel on a CPU without it");
+    // SAFETY: the features were detected just above.
+    unsafe { lane_bytes_gfni_impl(words) }
+}
+
+/// `v[b] = v[b] X^b` in GF(2^64) for 64 lanes, eight at a time: variable shifts give the
+/// low and high words of the product, folded back as in [`gf64_fold_vpclmul_impl`].
+#[target_feature(enable = "avx512f")]
+fn gf64_times_x_lanes_impl(v: &mut [u64; 64]) {
+    use std::arch::x86_64::*;
+    let fold = |x: __m512i| {
+        let s = _mm512_xor_si512(_mm512_slli_epi64(x, 1), _mm512_slli_epi64(x, 3));
+        _mm512_xor_si512(_mm512_xor_si512(x, s), _mm512_slli_epi64(x, 4))
+    };
+    for i in 0..8 {
+        let counts: [u64; 8] = std::array::from_fn(|j| (8 * i + j) as u64);
+        // SAFETY: lanes 8i..8i+8 of the 64.
+        unsafe {
+            let c = _mm512_loadu_si512(counts.as_ptr().cast());
+            let x = _mm512_loadu_si512(v.as_ptr().add(8 * i).cast());
+            let low = _mm512_sllv_epi64(x, c);
+            // A count of 64 (lane 0) gives zero, as the high word of x X^0 is.
+            let high = _mm512_srlv_epi64(x, _mm512_sub_epi64(_mm512_set1_epi64(64), c));
+            let spill = _mm512_xor_si512(
+                _mm512_xor_si512(_mm512_srli_epi64(high, 63), _mm512_srli_epi64(high, 61)),
+                _mm512_srli_epi64(high, 60),
+            );
+            let r = _mm512_xor_si512(_mm512_xor_si512(low, fold(high)), fold(spill));
+            _mm512_storeu_si512(v.as_mut_ptr().add(8 * i).cast(), r);
+        }
+    }
+}
+
+pub(super) fn gf64_times_x_lanes_avx512(v: &mut [u64; 64]) {
+    assert!(std::arch::is_x86_feature_detected!("avx512f"), "AVX-512 kernel on a CPU without it");
+    // SAFETY: AVX-512 F was detected just above.
+    unsafe { gf64_times_x_lanes_impl(v) }
+}
