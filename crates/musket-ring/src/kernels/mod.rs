@@ -99,6 +99,7 @@ pub fn matmul_tn_strided_add(
 /// [`matmul_tn_strided_add`] with a chosen micro-kernel (AVX-512's, or the portable tile body
 /// for any other).
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn strided_add_with(
     kernel: Kernel,
     a: &[u64],
@@ -175,29 +176,14 @@ pub fn tn_hadamard64_with(kernel: Kernel, a: &[u64], x: &[u64], y: &[u64]) -> Ve
     let k = a.len() / ROW;
     let mut out = vec![0u64; ROW * ROW];
     let mut h = vec![0u64; HADAMARD_ROWS * ROW];
-    let mut tile = [0u64; packed::MR * packed::NR];
     for p0 in (0..k).step_by(HADAMARD_ROWS) {
         let rows = HADAMARD_ROWS.min(k - p0);
         let span = p0 * ROW..(p0 + rows) * ROW;
         for ((o, u), v) in h.iter_mut().zip(&x[span.clone()]).zip(&y[span.clone()]) {
             *o = u.wrapping_mul(*v);
         }
-        let a = &a[span];
-        for r0 in (0..ROW).step_by(packed::MR) {
-            for c0 in (0..ROW).step_by(packed::NR) {
-                match kernel {
-                    #[cfg(target_arch = "x86_64")]
-                    Kernel::Avx512 => x86::tile_strided_avx512(rows, &a[r0..], ROW, &h[c0..], ROW, &mut tile),
-                    _ => packed::tile_body(rows, &a[r0..], ROW, &h[c0..], ROW, &mut tile),
-                }
-                for r in 0..packed::MR {
-                    let dst = &mut out[(r0 + r) * ROW + c0..][..packed::NR];
-                    for (d, t) in dst.iter_mut().zip(&tile[r * packed::NR..]) {
-                        *d = d.wrapping_add(*t);
-                    }
-                }
-            }
-        }
+        // Constant strides once inlined: the portable tile body keeps its vector form.
+        strided_add_with(kernel, &a[span], ROW, &h, ROW, &mut out, ROW, (ROW, rows, ROW));
     }
     out
 }
