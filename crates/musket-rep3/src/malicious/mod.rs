@@ -76,7 +76,7 @@ pub enum Target {
     /// Party 2's input of a truncation mask's carries.
     Carries,
     /// A message of the checked conversion of bits to arithmetic (`b2a_packed`, `mul_bits`
-    /// and truncation's carries).
+    /// and truncation's three bits).
     Convert,
     /// An output component sent in `reveal`, `reveal_to` or `reveal_bits`.
     Reveal,
@@ -275,9 +275,9 @@ impl Rep3Mal {
         } else {
             (Vec::new(), arith)
         };
-        // Batches of a kind prove side by side, a group's rounds those of one batch; each
-        // group's records are dropped once it is done, so that the proofs' state of at most
-        // one group lives beside the records.
+        // Batches of a kind prove side by side, a group's rounds those of one batch; the
+        // proofs' state of one group at a time lives beside the records, and each kind's
+        // records are dropped once all its groups are done.
         let (packed_terms, plain_terms, binary_terms) = self.batch_terms;
         for group in batches(&elementwise, false, packed_terms).chunks(LOCKSTEP_BATCHES_RING) {
             self.prove_batches::<Gr64>(group, "multiplication")?;

@@ -402,9 +402,10 @@ impl Protocol for Rep3Mal {
     /// where `carry_f = [low_f(r_a) + low_f(r_b) >= 2^f]`, and `k = w + msb(R) (1 - msb(c))`
     /// with `w` the carry out of `r_a + r_b` (the second term is the wrap of `x + 2^62 + R`,
     /// which is below 2^63). The first four terms are components their holders know; the
-    /// bits come from checked binary circuits on `r_a` and `r_b` (one 64-bit carry tree gives
-    /// `msb(R)` and `carry_f`, one more AND layer `w`, one AND with `msb(c)`, which parties 0
-    /// and 1 share as a component) and one checked conversion of the three bits.
+    /// bits come from the carries of `r_a + r_b`, which party 2 (knowing both) inputs and one
+    /// AND layer checks (`msb(R)`, `carry_f` and `w` are then linear), one AND with `msb(c)`
+    /// (which parties 0 and 1 share as a component), and one checked conversion of the
+    /// three bits.
     /// A party can only deviate in messages the proofs and digests check, so no party is
     /// trusted. Same error as the semi-honest truncation: `floor(x / 2^bits)` or one more,
     /// for `|x| < 2^62`.

@@ -120,9 +120,12 @@ pub(super) fn clmul_dot_pclmul(a: &[u64], b: &[u64]) -> u128 {
     unsafe { clmul_dot_impl(a, b) }
 }
 
-/// True when the CPU has 512-bit carry-less products (VPCLMULQDQ with AVX-512 F).
+/// True when the CPU has 512-bit carry-less products (VPCLMULQDQ with AVX-512 F) and the
+/// 128-bit ones the kernels use for leftover words.
 pub(super) fn has_vpclmul() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("vpclmulqdq")
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("vpclmulqdq")
+        && std::arch::is_x86_feature_detected!("pclmulqdq")
 }
 
 /// The XOR of the four 128-bit lanes of `v`, as a `u128`.
@@ -160,7 +163,7 @@ fn clmul_dot_and_vpclmul_impl(w: &[u64], x: &[u64], y: &[u64]) -> u128 {
 
 pub(super) fn clmul_dot_and_vpclmul(w: &[u64], x: &[u64], y: &[u64]) -> u128 {
     assert!(has_vpclmul(), "VPCLMULQDQ kernel on a CPU without it");
-    // SAFETY: AVX-512 F and VPCLMULQDQ were detected just above (they imply PCLMULQDQ, SSE2).
+    // SAFETY: AVX-512 F, VPCLMULQDQ and PCLMULQDQ were detected just above (SSE2 is x86-64's).
     unsafe { clmul_dot_and_vpclmul_impl(w, x, y) }
 }
 
@@ -184,7 +187,7 @@ fn clmul_dot_vpclmul_impl(a: &[u64], b: &[u64]) -> u128 {
 
 pub(super) fn clmul_dot_vpclmul(a: &[u64], b: &[u64]) -> u128 {
     assert!(has_vpclmul(), "VPCLMULQDQ kernel on a CPU without it");
-    // SAFETY: AVX-512 F and VPCLMULQDQ were detected just above (they imply PCLMULQDQ, SSE2).
+    // SAFETY: AVX-512 F, VPCLMULQDQ and PCLMULQDQ were detected just above (SSE2 is x86-64's).
     unsafe { clmul_dot_vpclmul_impl(a, b) }
 }
 
