@@ -276,17 +276,17 @@ impl Rep3Mal {
             (Vec::new(), arith)
         };
         // Batches of a kind prove side by side, a group's rounds those of one batch; the
-        // proofs' state of one group at a time lives beside the records, and each kind's
-        // records are dropped once all its groups are done.
+        // proofs' state of one group at a time lives beside the records, and the ring
+        // records are dropped once all ring groups are done.
         let (packed_terms, plain_terms, binary_terms) = self.batch_terms;
-        for group in batches(&elementwise, false, packed_terms).chunks(LOCKSTEP_BATCHES_RING) {
+        // Packed and plain ring batches share groups (the rounds of one batch for both).
+        let mut ring = batches(&elementwise, false, packed_terms);
+        ring.extend(batches(&matmul, false, plain_terms));
+        for group in ring.chunks(LOCKSTEP_BATCHES_RING) {
             self.prove_batches::<Gr64>(group, "multiplication")?;
         }
-        drop(elementwise);
-        for group in batches(&matmul, false, plain_terms).chunks(LOCKSTEP_BATCHES_RING) {
-            self.prove_batches::<Gr64>(group, "multiplication")?;
-        }
-        drop(matmul);
+        drop(ring);
+        drop((elementwise, matmul));
         for group in batches(&binary, true, binary_terms).chunks(LOCKSTEP_BATCHES_BINARY) {
             self.prove_batches::<Gf64>(group, "AND-gate")?;
         }
