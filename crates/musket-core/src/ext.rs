@@ -228,6 +228,30 @@ fn reduce_wide(mut prod: [u64; 2 * EXT_DEGREE]) -> Gr64 {
     Gr64(out)
 }
 
+/// `out = v x^k` reduced, for the coefficient words `v` of an element and `k < 64`: the
+/// words shifted up by `k`, and the `k` that pass `x^63` folded back by `x^64 = -(taps)`,
+/// from the top down (a fold can land above `x^63` again, below the word folding). Writes
+/// into `out` so that callers building matrices of such rows need no element copies.
+pub(crate) fn times_x_pow_words(v: &[u64], k: usize, out: &mut [u64]) {
+    let d = EXT_DEGREE;
+    out[..k].fill(0);
+    out[k..d].copy_from_slice(&v[..d - k]);
+    // top[i]: the coefficient of x^(64 + i).
+    let mut top = [0u64; EXT_DEGREE];
+    top[..k].copy_from_slice(&v[d - k..]);
+    for i in (0..k).rev() {
+        let c = top[i];
+        for t in REDUCTION_TAPS {
+            let p = i + t;
+            if p < d {
+                out[p] = out[p].wrapping_sub(c);
+            } else {
+                top[p - d] = top[p - d].wrapping_sub(c);
+            }
+        }
+    }
+}
+
 impl Gr64 {
     /// `sum_i a_i b_i` for elements given as their coefficient words, 64 per element (the same
     /// count in both): one matrix product, `prod[u][v] = sum_i a_i[u] b_i[v]` with the elements
@@ -261,9 +285,9 @@ impl Gr64 {
 
     /// `self * x^k` for `k < 64`: a shift of the coefficients and one reduction.
     pub fn times_x_pow(self, k: usize) -> Self {
-        let mut wide = [0u64; 2 * EXT_DEGREE];
-        wide[k..k + EXT_DEGREE].copy_from_slice(&self.0);
-        reduce_wide(wide)
+        let mut out = [0u64; EXT_DEGREE];
+        times_x_pow_words(&self.0, k, &mut out);
+        Gr64(out)
     }
 
     /// `self * x`.
@@ -475,6 +499,18 @@ mod tests {
                 let want: Vec<Gr64> = a.iter().zip(hi.iter()).map(|(l, h)| l.add(t.mul(h.sub(*l)))).collect();
                 assert_eq!(lo, want);
             }
+        }
+    }
+
+    #[test]
+    fn times_x_pow_is_the_product_by_x_pow() {
+        let mut prg = Prg::from_seed([12; 16]);
+        let v = Gr64(prg.words(EXT_DEGREE).try_into().unwrap());
+        for k in 0..EXT_DEGREE {
+            let mut x_k = [0u64; EXT_DEGREE];
+            x_k[k] = 1;
+            // x^0 = 1 is a base element: mul takes its scalar path; every other k the full product.
+            assert_eq!(v.times_x_pow(k), v.mul(Gr64(x_k)), "x^{k}");
         }
     }
 

@@ -2,7 +2,7 @@
 
 use super::{level_from_pairs, Members, Packed, PACKED_LEVELS_RING};
 use crate::dzkp::LevelPoly;
-use crate::ext::{Ext, Gr64, EXT_DEGREE};
+use crate::ext::{times_x_pow_words, Ext, Gr64, EXT_DEGREE};
 
 /// From this many members on, a level is computed lane by lane ([`PackedBlocks::level_by_lanes`],
 /// about `6 * 64^2` word products per block whatever the members) rather than by member pairs
@@ -106,7 +106,7 @@ impl PackedBlocks {
                     (d, members, d),
                 );
                 for (b, row) in r.chunks_exact(d).enumerate() {
-                    times_x_pow_into(row, b, &mut lanes[b * 2 * d + bh * d..][..d]);
+                    times_x_pow_words(row, b, &mut lanes[b * 2 * d + bh * d..][..d]);
                 }
             }
             for (ah, qa) in groups.into_iter().enumerate() {
@@ -145,29 +145,6 @@ impl PackedBlocks {
         let (d00, e01, e10, d11) = (sum(0), sum(1), sum(2), sum(3));
         let h2 = d11.add(d00).sub(e01).sub(e10);
         [d00, d11.sub(d00).sub(h2), h2]
-    }
-}
-
-/// `out = v X^k` reduced, for the coefficient words `v` of an element and `k < 64`: the
-/// words shifted up by `k`, and the `k` that pass `X^63` folded back by `X^64 = -(1 + X + X^3
-/// + X^4)`, from the top down (a fold can land above `X^63` again, below the word folding).
-fn times_x_pow_into(v: &[u64], k: usize, out: &mut [u64]) {
-    let d = EXT_DEGREE;
-    out[..k].fill(0);
-    out[k..].copy_from_slice(&v[..d - k]);
-    // top[i]: the coefficient of X^(64 + i).
-    let mut top = [0u64; EXT_DEGREE];
-    top[..k].copy_from_slice(&v[d - k..]);
-    for i in (0..k).rev() {
-        let c = top[i];
-        for t in [0, 1, 3, 4] {
-            let p = i + t;
-            if p < d {
-                out[p] = out[p].wrapping_sub(c);
-            } else {
-                top[p - d] = top[p - d].wrapping_sub(c);
-            }
-        }
     }
 }
 
@@ -235,17 +212,6 @@ impl Packed<Gr64> for PackedBlocks {
 mod tests {
     use super::*;
     use crate::Prg;
-
-    #[test]
-    fn times_x_pow_into_is_times_x_pow() {
-        let mut prg = Prg::from_seed([12; 16]);
-        let v = Gr64(prg.words(EXT_DEGREE).try_into().unwrap());
-        let mut out = [0u64; EXT_DEGREE];
-        for k in 0..EXT_DEGREE {
-            times_x_pow_into(&v.0, k, &mut out);
-            assert_eq!(Gr64(out), v.times_x_pow(k), "X^{k}");
-        }
-    }
 
     /// The two ways of computing a level agree at every member count, level after level.
     #[test]
