@@ -404,8 +404,10 @@ impl Session {
             .into_iter()
             .map(|t| {
                 let w = Arc::clone(&worker);
+                // The parties share this process' cores: each multiplies matrices on its own
+                // thread (see `musket_ring::serial_kernels`).
                 std::thread::spawn(move || {
-                    let _ = run_party(backend, Box::new(t), &*w);
+                    let _ = musket_ring::serial_kernels(|| run_party(backend, Box::new(t), &*w));
                 })
             })
             .collect();

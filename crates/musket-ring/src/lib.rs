@@ -12,6 +12,6 @@ pub use fixed::{FixedPoint, RangeError, DEFAULT_FRAC_BITS};
 pub use kernels::{
     clmul, clmul_dot, clmul_dot_and, clmul_portable, gf64_fold_into, gf64_reduce, gf64_times_x_lanes,
     lane_bytes, lane_bytes_portable, matmul, matmul_naive, matmul_tn, matmul_tn_strided_add, matmul_with,
-    tn_hadamard64, tn_hadamard64_with, xor_nibble_lookups, Kernel, TILE,
+    serial_kernels, tn_hadamard64, tn_hadamard64_with, xor_nibble_lookups, Kernel, TILE,
 };
 pub use tensor::{RingTensor, ShapeError};

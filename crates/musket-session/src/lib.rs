@@ -198,7 +198,11 @@ pub fn run_local<J: Job>(
     let mesh = local_mesh(backend.transport_parties(), timeout);
     let results: Vec<Result<PartyOutcome<J::Output>, MpcError>> = std::thread::scope(|s| {
         let handles: Vec<_> =
-            mesh.into_iter().map(|t| s.spawn(move || run_party(backend, Box::new(t), job))).collect();
+            // The parties share this process' cores, so each multiplies matrices on its own
+            // thread (see `musket_ring::serial_kernels`).
+            mesh.into_iter()
+                .map(|t| s.spawn(move || musket_ring::serial_kernels(|| run_party(backend, Box::new(t), job))))
+                .collect();
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|_| Err(MpcError::Usage("a party thread panicked".into()))))

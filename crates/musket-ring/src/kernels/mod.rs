@@ -15,8 +15,8 @@ pub use clmul::{
     clmul, clmul_dot, clmul_dot_and, clmul_portable, gf64_fold_into, gf64_reduce, gf64_times_x_lanes,
     lane_bytes, lane_bytes_portable, xor_nibble_lookups,
 };
-pub use packed::Kernel;
 use packed::LeftLayout;
+pub use packed::{serial_kernels, Kernel};
 
 /// Reference matrix product `[m, k] x [k, n]`, three plain loops, for tests.
 pub fn matmul_naive(a: &[u64], b: &[u64], m: usize, k: usize, n: usize) -> Vec<u64> {
@@ -282,6 +282,30 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A product large enough to spread over the pool gives the same result on one thread, and
+    /// the switch is undone afterwards, also after a panic.
+    #[test]
+    fn serial_products_equal_parallel_ones() {
+        let mut rng = rand::thread_rng();
+        let (m, k, n) = (300, 400, 70);
+        let a: Vec<u64> = (0..m * k).map(|_| rng.gen()).collect();
+        let b: Vec<u64> = (0..k * n).map(|_| rng.gen()).collect();
+        let expected = matmul_naive(&a, &b, m, k, n);
+        assert!(packed::parallel_allowed());
+        let serial = serial_kernels(|| {
+            assert!(!packed::parallel_allowed());
+            serial_kernels(|| assert!(!packed::parallel_allowed()));
+            assert!(!packed::parallel_allowed(), "a nested call keeps the outer setting");
+            matmul(&a, &b, m, k, n)
+        });
+        assert_eq!(serial, expected);
+        assert_eq!(matmul(&a, &b, m, k, n), expected);
+        assert!(packed::parallel_allowed());
+        let unwound = std::panic::catch_unwind(|| serial_kernels(|| panic!("inside")));
+        assert!(unwound.is_err());
+        assert!(packed::parallel_allowed());
     }
 
     #[test]

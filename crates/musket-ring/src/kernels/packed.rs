@@ -16,6 +16,33 @@ const KC: usize = 192;
 /// Below this many multiply-adds, threading costs more than it saves.
 const PARALLEL_THRESHOLD: usize = 1 << 18;
 
+thread_local! {
+    /// Set on threads whose products must not spread over the cores (see [`serial_kernels`]).
+    static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with every matrix product it makes on the calling thread alone, not spread over
+/// rayon's pool. For threads that already share the cores with as many busy peers (the
+/// parties of a local run, each a thread of one process): there, splitting a product only
+/// adds hand-offs and wake-ups, and made the malicious back end 10-17% slower (ReLU and
+/// multiplication of 10^6, ResNet-18) with no gain for the semi-honest one. Results do not
+/// depend on it.
+pub fn serial_kernels<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SERIAL.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(SERIAL.with(|s| s.replace(true)));
+    f()
+}
+
+/// True when this thread's products may use rayon's pool.
+pub(super) fn parallel_allowed() -> bool {
+    !SERIAL.with(|s| s.get())
+}
+
 /// A micro-kernel implementation; [`Kernel::best`] picks the fastest this CPU runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
@@ -171,13 +198,19 @@ pub(super) fn gemm(
     let np = n_panels * NR;
     // B is packed once, block by block of KC rows: block p0 starts at p0 * np.
     let mut bp = vec![0u64; k * np];
-    bp.par_chunks_mut(KC * np).enumerate().for_each(|(blk, out)| {
+    let parallel = parallel_allowed();
+    let pack = |(blk, out): (usize, &mut [u64])| {
         let p0 = blk * KC;
         pack_b_block(b, n, p0, KC.min(k - p0), out)
-    });
+    };
+    if parallel {
+        bp.par_chunks_mut(KC * np).enumerate().for_each(pack);
+    } else {
+        bp.chunks_mut(KC * np).enumerate().for_each(pack);
+    }
     // Rows are split into blocks of whole MR panels, several per thread for balance, at most
     // 64 rows so that a block's slab of C stays small (256-row blocks ran 1.5x slower at 1024).
-    let threads = rayon::current_num_threads().max(1);
+    let threads = if parallel { rayon::current_num_threads().max(1) } else { 1 };
     let mc = (m.div_ceil(4 * threads).div_ceil(MR) * MR).clamp(MR, 64);
     let run = |(blk, c_rows): (usize, &mut [u64])| {
         let i0 = blk * mc;
@@ -206,7 +239,7 @@ pub(super) fn gemm(
             }
         }
     };
-    if m * k * n < PARALLEL_THRESHOLD {
+    if !parallel || m * k * n < PARALLEL_THRESHOLD {
         c.chunks_mut(mc * n).enumerate().for_each(run);
     } else {
         c.par_chunks_mut(mc * n).enumerate().for_each(run);
