@@ -25,12 +25,17 @@ pub struct PackedBlocks {
 impl PackedBlocks {
     /// Blocks of products `x_i y_i` (lengths multiples of 64, one weight per block), zero-padded
     /// to `len` blocks (rounded up to a power of two).
-    pub fn new(mut x: Vec<u64>, mut y: Vec<u64>, mut rho: Vec<Gr64>, len: usize) -> Self {
-        let n = len.max(rho.len()).max(1).next_power_of_two();
+    pub fn new(x: Vec<u64>, y: Vec<u64>, rho: Vec<Gr64>, len: usize) -> Self {
+        Self::from_words(x, y, rho.iter().flat_map(|r| r.0).collect(), len)
+    }
+
+    /// [`PackedBlocks::new`] with the weights as coefficient words, 64 per block, so that a
+    /// caller can write every operand in place (a batch's operands are tens of MiB).
+    pub fn from_words(mut x: Vec<u64>, mut y: Vec<u64>, mut rho: Vec<u64>, len: usize) -> Self {
+        let n = len.max(rho.len() / EXT_DEGREE).max(1).next_power_of_two();
         x.resize(n * EXT_DEGREE, 0);
         y.resize(n * EXT_DEGREE, 0);
-        rho.resize(n, Gr64::zero());
-        let rho = rho.iter().flat_map(|r| r.0).collect();
+        rho.resize(n * EXT_DEGREE, 0);
         Self { x, y, rho, m: Members::new(n, PACKED_LEVELS_RING) }
     }
 

@@ -231,6 +231,20 @@ fn cross_term(rec: &Record, role: Role, g: usize) -> (u64, u64) {
     }
 }
 
+/// [`claim_words`] written into `out` (a verifier's; `rec.xc.len()` words).
+fn claim_into(rec: &Record, role: Role, sub: fn(u64, u64) -> u64, out: &mut [u64]) {
+    match (role, rec.gate) {
+        (Role::Prover, _) => {}
+        (Role::A, Gate::Cross) => out.copy_from_slice(&rec.theirs),
+        (Role::A, _) => {
+            for (o, (a, b)) in out.iter_mut().zip(rec.theirs.iter().zip(&rec.nxt)) {
+                *o = sub(*a, *b);
+            }
+        }
+        (Role::B, _) => out.copy_from_slice(&rec.own),
+    }
+}
+
 /// A verifier's claim words of `rec` (none for the prover).
 fn claim_words(rec: &Record, role: Role, sub: fn(u64, u64) -> u64) -> Option<Vec<u64>> {
     match (role, rec.gate) {
@@ -262,60 +276,47 @@ fn build_packed_ring(records: &[Record], role: Role, weights: &mut Prg) -> Optio
         return None;
     }
     let (blocks, cross_blocks) = (products.div_ceil(D), crosses.div_ceil(D));
-    let (mut streams, mut claims) =
-        ([Vec::with_capacity(blocks * D), Vec::new(), Vec::new(), Vec::new()], Vec::new());
-    let (mut cross_x, mut cross_y, mut cross_claims) = (Vec::new(), Vec::new(), Vec::new());
-    let [x1, y1, x2, y2] = &mut streams;
+    // Block terms in order: every product block's first terms, then their second ones, then
+    // the cross blocks; each written in place, zero-padded to a power of two of blocks.
+    let terms = 2 * blocks + cross_blocks;
+    let len = terms.next_power_of_two() * D;
+    let (second, cross) = (blocks * D, 2 * blocks * D);
+    let (mut x, mut y) = (vec![0u64; len], vec![0u64; len]);
+    // A verifier's claims: the products' blocks, then the cross blocks, as the weights.
+    let mut claims = if role == Role::Prover { Vec::new() } else { vec![0u64; (blocks + cross_blocks) * D] };
+    let (mut p, mut c) = (0, 0);
     for rec in records {
+        let n = rec.xc.len();
         if rec.gate == Gate::Cross {
-            for g in 0..rec.xc.len() {
-                let (a, b) = cross_term(rec, role, g);
-                cross_x.push(a);
-                cross_y.push(b);
+            for g in 0..n {
+                (x[cross + c + g], y[cross + c + g]) = cross_term(rec, role, g);
             }
-            if let Some(c) = claim_words(rec, role, Gr64::base_sub) {
-                cross_claims.extend(c);
+            if role != Role::Prover {
+                claim_into(rec, role, Gr64::base_sub, &mut claims[second + c..][..n]);
             }
+            c += n;
             continue;
         }
-        for g in 0..rec.xc.len() {
-            let [(a, b), (c, d)] =
+        for g in 0..n {
+            let [(a, b), (e, f)] =
                 product_terms(role, rec.xc[g], rec.xn[g], rec.yc[g], rec.yn[g], Gr64::base_add);
-            x1.push(a);
-            y1.push(b);
-            x2.push(c);
-            y2.push(d);
+            (x[p + g], y[p + g], x[second + p + g], y[second + p + g]) = (a, b, e, f);
         }
-        if let Some(c) = claim_words(rec, role, Gr64::base_sub) {
-            claims.extend(c);
+        if role != Role::Prover {
+            claim_into(rec, role, Gr64::base_sub, &mut claims[p..][..n]);
         }
+        p += n;
     }
-    let rho: Vec<Gr64> = weights.words(blocks + cross_blocks).into_iter().map(Gr64::exceptional).collect();
-    for v in streams.iter_mut().chain([&mut claims]) {
-        v.resize(blocks * D, 0);
+    // One weight per block, as coefficient words; a product block's two terms share it.
+    let mut rho = vec![0u64; (blocks + cross_blocks) * D];
+    for (w, word) in rho.chunks_exact_mut(D).zip(weights.words(blocks + cross_blocks)) {
+        w.copy_from_slice(&Gr64::exceptional(word).0);
     }
-    for v in [&mut cross_x, &mut cross_y, &mut cross_claims] {
-        v.resize(cross_blocks * D, 0);
-    }
-    let claim = if role == Role::Prover {
-        Gr64::zero()
-    } else {
-        claims.extend(cross_claims);
-        let packed: Vec<Gr64> =
-            claims.chunks_exact(D).map(|c| Gr64(c.try_into().expect("a block"))).collect();
-        Gr64::dot(&rho, &packed)
-    };
-    // Block terms in order: every product block's first terms, then their second ones, then
-    // the cross blocks.
-    let [x1, y1, x2, y2] = streams;
-    let (mut x, mut y) = (x1, y1);
-    x.extend(x2);
-    y.extend(y2);
-    x.extend(cross_x);
-    y.extend(cross_y);
-    let mut weights_of_terms = rho[..blocks].to_vec();
-    weights_of_terms.extend_from_slice(&rho);
-    Some((PackedBlocks::new(x, y, weights_of_terms, 2 * blocks + cross_blocks), claim))
+    let claim = if role == Role::Prover { Gr64::zero() } else { Gr64::dot_words(&rho, &claims) };
+    let mut weights_of_terms = vec![0u64; len];
+    weights_of_terms[..second].copy_from_slice(&rho[..second]);
+    weights_of_terms[second..second + rho.len()].copy_from_slice(&rho);
+    Some((PackedBlocks::from_words(x, y, weights_of_terms, terms), claim))
 }
 
 /// `role`'s packed statement over binary elementwise `records`: two word terms per AND word
