@@ -208,11 +208,17 @@ impl Packed<Gf64> for PackedWords {
                         (0, 0, 0)
                     };
                 }
-                // l's tables change with every group (its weights do).
-                let (low_l, high_l) = (nibble_sums(&cl[..4]), nibble_sums(&cl[4..]));
-                let (low_r, high_r) = &tables_r[k];
-                musket_ring::xor_nibble_lookups(lq, &musket_ring::lane_bytes(&xs), &low_l, &high_l);
-                musket_ring::xor_nibble_lookups(rq, &musket_ring::lane_bytes(&ys), low_r, high_r);
+                // Eight zero words add nothing (index 0 looks up 0): a verifier's shares are
+                // zero for one of each AND word's two terms, or both.
+                if xs.iter().any(|&v| v != 0) {
+                    // l's tables change with every group (its weights do).
+                    let (low_l, high_l) = (nibble_sums(&cl[..4]), nibble_sums(&cl[4..]));
+                    musket_ring::xor_nibble_lookups(lq, &musket_ring::lane_bytes(&xs), &low_l, &high_l);
+                }
+                if ys.iter().any(|&v| v != 0) {
+                    let (low_r, high_r) = &tables_r[k];
+                    musket_ring::xor_nibble_lookups(rq, &musket_ring::lane_bytes(&ys), low_r, high_r);
+                }
             }
             musket_ring::gf64_times_x_lanes(rq.try_into().expect("64 lanes"));
         }
@@ -394,6 +400,37 @@ mod tests {
             let (l, r) = padded(l, r, 64 * len);
             same_as_plain(PackedBlocks::new(x, y, rho, len), l, r, &mut prg);
         }
+    }
+
+    /// Operands with zeros where a verifier's shares have them (every other AND word's
+    /// term, whole regions of blocks): the written-out vectors skip them and still match.
+    #[test]
+    fn zero_operands_are_skipped_exactly() {
+        let mut prg = Prg::from_seed([12; 16]);
+        // Words: l zero at odd terms, r zero at every third and over a whole stretch.
+        let n = 4096;
+        let (mut lw, mut rw, rho) = words(n, &mut prg);
+        for (i, (x, y)) in lw.iter_mut().zip(rw.iter_mut()).enumerate() {
+            if i % 2 == 1 {
+                *x = 0;
+            }
+            if i % 3 == 0 || (1000..3000).contains(&i) {
+                *y = 0;
+            }
+        }
+        let (l, r) = plain_vectors(&lw, &rw, &rho);
+        same_as_plain(PackedWords::new(lw, rw, rho, n), l, r, &mut prg);
+        // Ring blocks: x zero over the first 20 blocks, y over the last 24, as members of
+        // the written-out form (64 blocks: 64 members after six levels).
+        let blocks = 64;
+        let (mut x, mut y) = (prg.words(64 * blocks), prg.words(64 * blocks));
+        x[..64 * 20].fill(0);
+        y[64 * 40..].fill(0);
+        let rho: Vec<Gr64> = prg.words(blocks).into_iter().map(Gr64::exceptional).collect();
+        let l: Vec<Gr64> =
+            x.iter().enumerate().map(|(i, v)| rho[i / 64].times_x_pow(i % 64).mul_base(*v)).collect();
+        let r: Vec<Gr64> = y.iter().map(|v| Gr64::from_base(*v)).collect();
+        same_as_plain(PackedBlocks::new(x, y, rho, blocks), l, r, &mut prg);
     }
 
     fn padded<E: Ext>(mut l: Vec<E>, mut r: Vec<E>, len: usize) -> (Vec<E>, Vec<E>) {

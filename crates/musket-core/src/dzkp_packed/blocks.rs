@@ -171,39 +171,50 @@ impl Packed<Gr64> for PackedBlocks {
     }
 
     /// As matrix products: lane `b`'s values across the members times the members'
-    /// coefficients (and, for `l`, weights), then `X^b`.
+    /// coefficients (and, for `l`, weights), then `X^b`. Members whose blocks are all zero
+    /// add nothing and are left out: a verifier's shares are zero over whole regions (one of
+    /// the two terms of every product, one side of every cross gate), and every statement
+    /// over its padding.
     fn expand(self) -> (Vec<Gr64>, Vec<Gr64>) {
         let (g, d) = (self.m.groups, EXT_DEGREE);
         let members = self.m.coef.len();
-        // Rows (q, b), columns s: the members' values of lane b.
-        let lanes = |v: &[u64], q: usize| -> Vec<u64> {
-            let mut a = vec![0u64; d * members];
-            for s in 0..members {
+        let live = |v: &[u64]| -> Vec<usize> {
+            (0..members).filter(|s| v[s * g * d..(s + 1) * g * d].iter().any(|&w| w != 0)).collect()
+        };
+        let (live_x, live_y) = (live(&self.x), live(&self.y));
+        // Rows (q, b), columns the live members: their values of lane b.
+        let lanes = |v: &[u64], q: usize, live: &[usize]| -> Vec<u64> {
+            let mut a = vec![0u64; d * live.len()];
+            for (j, &s) in live.iter().enumerate() {
                 for (b, &x) in v[(s * g + q) * d..(s * g + q + 1) * d].iter().enumerate() {
-                    a[b * members + s] = x;
+                    a[b * live.len() + j] = x;
                 }
             }
             a
         };
-        let coef: Vec<u64> = self.m.coef.iter().flat_map(|c| c.0).collect();
-        // Member s's weights c_s rho_(sG+q) for every q: the G x 64 matrix of the rho times
-        // the matrix of multiplication by c_s.
-        let weighted: Vec<Vec<u64>> = self
-            .m
-            .coef
+        let coef: Vec<u64> = live_y.iter().flat_map(|&s| self.m.coef[s].0).collect();
+        // Live member s's weights c_s rho_(sG+q) for every q: the G x 64 matrix of the rho
+        // times the matrix of multiplication by c_s.
+        let weighted: Vec<Vec<u64>> = live_x
             .iter()
-            .enumerate()
-            .map(|(s, c)| {
+            .map(|&s| {
                 let rho = &self.rho[s * g * d..(s + 1) * g * d];
-                musket_ring::matmul(rho, &c.mul_matrix(), g, d, d)
+                musket_ring::matmul(rho, &self.m.coef[s].mul_matrix(), g, d, d)
             })
             .collect();
+        let product = |a: Vec<u64>, b: &[u64], k: usize| {
+            if k == 0 {
+                vec![0u64; d * d]
+            } else {
+                musket_ring::matmul(&a, b, d, k, d)
+            }
+        };
         let (mut l, mut r) = (Vec::with_capacity(d * g), Vec::with_capacity(d * g));
         for q in 0..g {
             let weights: Vec<u64> =
                 weighted.iter().flat_map(|w| w[q * d..(q + 1) * d].iter().copied()).collect();
-            let lq = musket_ring::matmul(&lanes(&self.x, q), &weights, d, members, d);
-            let rq = musket_ring::matmul(&lanes(&self.y, q), &coef, d, members, d);
+            let lq = product(lanes(&self.x, q, &live_x), &weights, live_x.len());
+            let rq = product(lanes(&self.y, q, &live_y), &coef, live_y.len());
             for (b, (lrow, rrow)) in lq.chunks_exact(d).zip(rq.chunks_exact(d)).enumerate() {
                 l.push(Gr64(lrow.try_into().expect("a row")).times_x_pow(b));
                 r.push(Gr64(rrow.try_into().expect("a row")));
