@@ -51,14 +51,8 @@ fn level_poly<E: Ext>(l: &[E], r: &[E], live: usize) -> LevelPoly<E> {
     let (live0, live1) = (live.min(half), live.saturating_sub(half));
     let (a0, a1) = (&l[..live0], &l[half..half + live1]);
     let (b0, b1) = (&r[..live0], &r[half..half + live1]);
-    let diff = |x: &[E], y: &[E]| -> Vec<E> {
-        x.iter().enumerate().map(|(i, v)| y.get(i).copied().unwrap_or_else(E::zero).sub(*v)).collect()
-    };
-    let (da, db) = (diff(a0, a1), diff(b0, b1));
-    let h0 = E::dot(a0, b0);
-    let h2 = E::dot(&da, &db);
-    let h1 = E::dot(a1, b1).sub(h0).sub(h2);
-    [h0, h1, h2]
+    let [h0, h11, h2] = E::level_sums(a0, a1, b0, b1);
+    [h0, h11.sub(h0).sub(h2), h2]
 }
 
 /// Replaces `v = (v0, v1)` by `v0 + t (v1 - v0)`; returns the new live length.

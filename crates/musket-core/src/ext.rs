@@ -63,7 +63,20 @@ pub trait Ext: Copy + PartialEq + std::fmt::Debug + Send + Sync + 'static {
             *l = l.add(t.mul(h.sub(*l)));
         }
     }
+    /// A proof level's three inner products `[<a0, b0>, <a1, b1>, <a1 - a0, b1 - b0>]`, where
+    /// `a1` and `b1` may be shorter than `a0` and `b0` (their missing entries are zero).
+    fn level_sums(a0: &[Self], a1: &[Self], b0: &[Self], b1: &[Self]) -> [Self; 3] {
+        let diff = |x: &[Self], y: &[Self]| -> Vec<Self> {
+            x.iter().enumerate().map(|(i, v)| y.get(i).copied().unwrap_or_else(Self::zero).sub(*v)).collect()
+        };
+        let (da, db) = (diff(a0, a1), diff(b0, b1));
+        [Self::dot(a0, b0), Self::dot(a1, b1), Self::dot(&da, &db)]
+    }
 }
+
+/// Elements per chunk of the Galois ring's vector operations: a chunk's operands (64 words an
+/// element, 16 KiB an operand) stay in cache between the copy and the products.
+const CHUNK: usize = 32;
 
 /// An element of GR(2^64, 64): coefficients of `1, x, ..., x^63` in Z_2^64.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -183,8 +196,10 @@ impl Ext for Gr64 {
         Gr64::dot_words(&as_words(&a[..n]), &as_words(&b[..n]))
     }
 
-    /// As a matrix product: `hi - lo` (an `n x 64` matrix) times the 64 x 64 matrix of
-    /// multiplication by `t`.
+    /// As matrix products, a chunk of elements at a time: `hi - lo` (transposed: a row per
+    /// coefficient) times the 64 x 64 matrix of multiplication by `t`, added to `lo`. The
+    /// chunk's words stay in cache (a whole-vector product copied every operand to memory
+    /// twice: once as words, once packed).
     fn fold_into(lo: &mut [Self], hi: &[Self], t: Self) {
         let n = lo.len().min(hi.len());
         let all_base = lo[..n].iter().zip(&hi[..n]).all(|(l, h)| l.is_base() && h.is_base());
@@ -195,16 +210,83 @@ impl Ext for Gr64 {
             }
             return;
         }
-        let mut diffs = Vec::with_capacity(n * EXT_DEGREE);
-        for (l, h) in lo.iter().zip(hi) {
-            diffs.extend(l.0.iter().zip(&h.0).map(|(a, b)| b.wrapping_sub(*a)));
-        }
-        let prod = musket_ring::matmul(&diffs, &t.mul_matrix(), n, EXT_DEGREE, EXT_DEGREE);
-        for (l, row) in lo.iter_mut().zip(prod.chunks_exact(EXT_DEGREE)) {
-            for (c, &p) in l.0.iter_mut().zip(row) {
-                *c = c.wrapping_add(p);
+        let d = EXT_DEGREE;
+        let m = t.mul_matrix();
+        let (mut diffs_t, mut prod) = (vec![0u64; d * CHUNK], vec![0u64; CHUNK * d]);
+        for (lo, hi) in lo[..n].chunks_mut(CHUNK).zip(hi[..n].chunks(CHUNK)) {
+            // Row k: coefficient k of each element's difference (zero past a short chunk).
+            if lo.len() < CHUNK {
+                diffs_t.fill(0);
+            }
+            for (c, (l, h)) in lo.iter().zip(hi).enumerate() {
+                for k in 0..d {
+                    diffs_t[k * CHUNK + c] = h.0[k].wrapping_sub(l.0[k]);
+                }
+            }
+            prod.fill(0);
+            musket_ring::matmul_tn_strided_add(&diffs_t, CHUNK, &m, d, &mut prod, d, (CHUNK, d, d));
+            for (l, row) in lo.iter_mut().zip(prod.chunks_exact(d)) {
+                for (c, &p) in l.0.iter_mut().zip(row) {
+                    *c = c.wrapping_add(p);
+                }
             }
         }
+    }
+
+    /// In one pass, a chunk at a time: each chunk's operands and differences are copied to
+    /// cache-resident words and their products added to three `64 x 64` sums of coefficient
+    /// products, reduced once at the end. Base-ring `b0` (a plain proof's first level) goes
+    /// through [`Ext::dot`]'s matrix-vector form.
+    fn level_sums(a0: &[Self], a1: &[Self], b0: &[Self], b1: &[Self]) -> [Self; 3] {
+        let n = a0.len().min(b0.len());
+        let n1 = a1.len().min(b1.len()).min(n);
+        if n < 16 || b0[..n].iter().all(Gr64::is_base) {
+            let diff = |x: &[Self], y: &[Self]| -> Vec<Self> {
+                x.iter()
+                    .enumerate()
+                    .map(|(i, v)| y.get(i).copied().unwrap_or_else(Self::zero).sub(*v))
+                    .collect()
+            };
+            let (da, db) = (diff(&a0[..n], &a1[..n1]), diff(&b0[..n], &b1[..n1]));
+            return [Self::dot(&a0[..n], &b0[..n]), Self::dot(&a1[..n1], &b1[..n1]), Self::dot(&da, &db)];
+        }
+        let d = EXT_DEGREE;
+        let mut sums = vec![0u64; 3 * d * d];
+        let mut words = vec![0u64; 6 * CHUNK * d];
+        for start in (0..n).step_by(CHUNK) {
+            // Rows past `len` are not read: no clearing needed.
+            let len = CHUNK.min(n - start);
+            let (x0, rest) = words.split_at_mut(CHUNK * d);
+            let (x1, rest) = rest.split_at_mut(CHUNK * d);
+            let (y0, rest) = rest.split_at_mut(CHUNK * d);
+            let (y1, rest) = rest.split_at_mut(CHUNK * d);
+            let (dx, dy) = rest.split_at_mut(CHUNK * d);
+            let zero = Gr64::zero();
+            for c in 0..len {
+                let i = start + c;
+                let (p0, p1) = (&a0[i].0, if i < n1 { &a1[i].0 } else { &zero.0 });
+                let (q0, q1) = (&b0[i].0, if i < n1 { &b1[i].0 } else { &zero.0 });
+                let row = c * d..(c + 1) * d;
+                x0[row.clone()].copy_from_slice(p0);
+                x1[row.clone()].copy_from_slice(p1);
+                y0[row.clone()].copy_from_slice(q0);
+                y1[row.clone()].copy_from_slice(q1);
+                for k in 0..d {
+                    dx[c * d + k] = p1[k].wrapping_sub(p0[k]);
+                    dy[c * d + k] = q1[k].wrapping_sub(q0[k]);
+                }
+            }
+            // Element rows are the transposed left operand: sums[u][v] += sum_c a_c[u] b_c[v].
+            let (s0, rest) = sums.split_at_mut(d * d);
+            let (s1, s2) = rest.split_at_mut(d * d);
+            musket_ring::matmul_tn_strided_add(x0, d, y0, d, s0, d, (d, len, d));
+            if start < n1 {
+                musket_ring::matmul_tn_strided_add(x1, d, y1, d, s1, d, (d, len, d));
+            }
+            musket_ring::matmul_tn_strided_add(dx, d, dy, d, s2, d, (d, len, d));
+        }
+        let sum = |i: usize| Gr64::reduce_products(&sums[i * d * d..(i + 1) * d * d]);
+        [sum(0), sum(1), sum(2)]
     }
 }
 
@@ -498,6 +580,27 @@ mod tests {
                 Gr64::fold_into(&mut lo, hi, t);
                 let want: Vec<Gr64> = a.iter().zip(hi.iter()).map(|(l, h)| l.add(t.mul(h.sub(*l)))).collect();
                 assert_eq!(lo, want);
+            }
+        }
+    }
+
+    /// A level's three inner products, chunk by chunk, equal their definition: lengths across
+    /// chunk edges, the second halves shorter (padding), base-ring `b0` (the other path).
+    #[test]
+    fn level_sums_match_their_definition() {
+        let mut prg = Prg::from_seed([6; 16]);
+        let naive =
+            |x: &[Gr64], y: &[Gr64]| x.iter().zip(y).fold(Gr64::zero(), |acc, (p, q)| acc.add(p.mul(*q)));
+        for (n, n1) in [(3usize, 3usize), (20, 7), (32, 32), (33, 1), (100, 64), (129, 0)] {
+            let v = |len: usize, prg: &mut Prg| (0..len).map(|_| Gr64::random(prg)).collect::<Vec<_>>();
+            let (a0, a1, b0, b1) = (v(n, &mut prg), v(n1, &mut prg), v(n, &mut prg), v(n1, &mut prg));
+            let base: Vec<Gr64> = (0..n).map(|_| Gr64::from_base(prg.words(1)[0])).collect();
+            for b0 in [&b0, &base] {
+                let diff = |x: &[Gr64], y: &[Gr64]| -> Vec<Gr64> {
+                    (0..n).map(|i| y.get(i).copied().unwrap_or_else(Gr64::zero).sub(x[i])).collect()
+                };
+                let want = [naive(&a0, b0), naive(&a1, &b1), naive(&diff(&a0, &a1), &diff(b0, &b1))];
+                assert_eq!(Gr64::level_sums(&a0, &a1, b0, &b1), want, "{n} and {n1} elements");
             }
         }
     }
