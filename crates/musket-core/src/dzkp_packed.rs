@@ -420,17 +420,26 @@ mod tests {
         }
         let (l, r) = plain_vectors(&lw, &rw, &rho);
         same_as_plain(PackedWords::new(lw, rw, rho, n), l, r, &mut prg);
-        // Ring blocks: x zero over the first 20 blocks, y over the last 24, as members of
-        // the written-out form (64 blocks: 64 members after six levels).
-        let blocks = 64;
-        let (mut x, mut y) = (prg.words(64 * blocks), prg.words(64 * blocks));
-        x[..64 * 20].fill(0);
-        y[64 * 40..].fill(0);
-        let rho: Vec<Gr64> = prg.words(blocks).into_iter().map(Gr64::exceptional).collect();
-        let l: Vec<Gr64> =
-            x.iter().enumerate().map(|(i, v)| rho[i / 64].times_x_pow(i % 64).mul_base(*v)).collect();
-        let r: Vec<Gr64> = y.iter().map(|v| Gr64::from_base(*v)).collect();
-        same_as_plain(PackedBlocks::new(x, y, rho, blocks), l, r, &mut prg);
+        // Ring blocks (64 or 128: 64 members after six levels, or lanes from two groups), zero
+        // over whole stretches of x and y, as a verifier's shares and the padding are: zero
+        // members are left out of the levels (past the last nonzero block) and of the
+        // written-out vectors (anywhere).
+        for (blocks, x_zero, y_zero) in [
+            (64usize, 0..20usize, 40..64usize),
+            (64, 37..64, 0..0),
+            (128, 90..128, 101..128),
+            (128, 0..0, 3..128),
+            (128, 0..128, 0..0),
+        ] {
+            let (mut x, mut y) = (prg.words(64 * blocks), prg.words(64 * blocks));
+            x[64 * x_zero.start..64 * x_zero.end].fill(0);
+            y[64 * y_zero.start..64 * y_zero.end].fill(0);
+            let rho: Vec<Gr64> = prg.words(blocks).into_iter().map(Gr64::exceptional).collect();
+            let l: Vec<Gr64> =
+                x.iter().enumerate().map(|(i, v)| rho[i / 64].times_x_pow(i % 64).mul_base(*v)).collect();
+            let r: Vec<Gr64> = y.iter().map(|v| Gr64::from_base(*v)).collect();
+            same_as_plain(PackedBlocks::new(x, y, rho, blocks), l, r, &mut prg);
+        }
     }
 
     fn padded<E: Ext>(mut l: Vec<E>, mut r: Vec<E>, len: usize) -> (Vec<E>, Vec<E>) {

@@ -20,6 +20,10 @@ pub struct PackedBlocks {
     /// The blocks' weights as coefficient words, 64 per block.
     rho: Vec<u64>,
     m: Members<Gr64>,
+    /// Blocks past these are zero in `x`, in `y` (the padding, at least): levels skip them.
+    /// Folds leave the blocks in place, so the bounds hold at every level.
+    x_end: usize,
+    y_end: usize,
 }
 
 impl PackedBlocks {
@@ -36,7 +40,14 @@ impl PackedBlocks {
         x.resize(n * EXT_DEGREE, 0);
         y.resize(n * EXT_DEGREE, 0);
         rho.resize(n * EXT_DEGREE, 0);
-        Self { x, y, rho, m: Members::new(n, PACKED_LEVELS_RING) }
+        let end = |v: &[u64]| v.iter().rposition(|&w| w != 0).map_or(0, |i| i / EXT_DEGREE + 1);
+        let (x_end, y_end) = (end(&x), end(&y));
+        Self { x, y, rho, m: Members::new(n, PACKED_LEVELS_RING), x_end, y_end }
+    }
+
+    /// Of member `s`'s `g` blocks, how many lead up to `end` (the rest are zero).
+    fn live_blocks(&self, s: usize, end: usize) -> usize {
+        end.saturating_sub(s * self.m.groups).min(self.m.groups)
     }
 
     /// The level by member pairs: `sum_q rho_q P(x_(s,q) * y_(u,q))` for every pair `(s, u)`
@@ -50,12 +61,24 @@ impl PackedBlocks {
                 &self.rho[s * g * d..(s + 1) * g * d],
                 &self.y[u * g * d..(u + 1) * g * d],
             );
-            let (xl, xh, yl, yh) = (&x[..half * d], &x[half * d..], &y[..half * d], &y[half * d..]);
+            // Live blocks of each half; past them the products are zero.
+            let (lx, ly) = (self.live_blocks(s, self.x_end), self.live_blocks(u, self.y_end));
+            let (x_lo, x_hi) = (lx.min(half), lx.saturating_sub(half));
+            let (y_lo, y_hi) = (ly.min(half), ly.saturating_sub(half));
+            // The weighted products of half `a` of x with half `b` of y over `len` blocks.
+            let part = |a: usize, b: usize, len: usize| {
+                let (xa, ya) = (a * half * d, b * half * d);
+                if len == 0 {
+                    return Gr64::zero();
+                }
+                let len = len * d;
+                Gr64::dot_hadamard(&rho[xa..xa + len], &x[xa..xa + len], &y[ya..ya + len])
+            };
             [
-                Gr64::dot_hadamard(&rho[..half * d], xl, yl),
-                Gr64::dot_hadamard(&rho[half * d..], xh, yh),
-                Gr64::dot_hadamard(&rho[..half * d], xl, yh),
-                Gr64::dot_hadamard(&rho[half * d..], xh, yl),
+                part(0, 0, x_lo.min(y_lo)),
+                part(1, 1, x_hi.min(y_hi)),
+                part(0, 1, x_lo.min(y_hi)),
+                part(1, 0, x_hi.min(y_lo)),
             ]
         })
     }
@@ -76,10 +99,17 @@ impl PackedBlocks {
         let (g, d) = (self.m.groups, EXT_DEGREE);
         let members = self.m.coef.len();
         let half = g / 2;
+        // Members past the last nonzero block of x (of y) add nothing: the lanes take the
+        // live ones only, whole tiles of four for x (two halves of four make a tile's rows).
+        let mx = (self.x_end.div_ceil(g).next_multiple_of(4)).min(members);
+        let my = self.y_end.div_ceil(g).min(members);
+        if mx == 0 || my == 0 {
+            return [Gr64::zero(); 3];
+        }
         let coef: Vec<u64> = self.m.coef.iter().flat_map(|c| c.0).collect();
         // Rows (s, q), member-major: the elements c_s rho_(s,q).
-        let mut weighted = Vec::with_capacity(members * g * d);
-        for (s, c) in self.m.coef.iter().enumerate() {
+        let mut weighted = Vec::with_capacity(mx * g * d);
+        for (s, c) in self.m.coef.iter().enumerate().take(mx) {
             weighted.extend(musket_ring::matmul(
                 &self.rho[s * g * d..(s + 1) * g * d],
                 &c.mul_matrix(),
@@ -94,54 +124,46 @@ impl PackedBlocks {
         // Row b: X^b R_(q,b), then X^b R_(q+half,b).
         let mut lanes = vec![0u64; d * 2 * d];
         // Row b: x_(s,q,b) for every s, then x_(s,q+half,b).
-        let mut xt = vec![0u64; d * 2 * members];
+        let mut xt = vec![0u64; d * 2 * mx];
         // Rows (A, s), columns (B, k): T_(s,q) of halves A and B.
-        let mut tt = vec![0u64; 2 * members * 2 * d];
+        let mut tt = vec![0u64; 2 * mx * 2 * d];
         for q in 0..half {
             let groups = [q, q + half];
             for (bh, qb) in groups.into_iter().enumerate() {
                 r.fill(0);
-                musket_ring::matmul_tn_strided_add(
-                    &self.y[qb * d..],
-                    g * d,
-                    &coef,
-                    d,
-                    &mut r,
-                    d,
-                    (d, members, d),
-                );
+                musket_ring::matmul_tn_strided_add(&self.y[qb * d..], g * d, &coef, d, &mut r, d, (d, my, d));
                 for (b, row) in r.chunks_exact(d).enumerate() {
                     times_x_pow_words(row, b, &mut lanes[b * 2 * d + bh * d..][..d]);
                 }
             }
             for (ah, qa) in groups.into_iter().enumerate() {
-                for s in 0..members {
+                for s in 0..mx {
                     let block = &self.x[(s * g + qa) * d..][..d];
                     for (b, v) in block.iter().enumerate() {
-                        xt[b * 2 * members + ah * members + s] = *v;
+                        xt[b * 2 * mx + ah * mx + s] = *v;
                     }
                 }
             }
             tt.fill(0);
             musket_ring::matmul_tn_strided_add(
                 &xt,
-                2 * members,
+                2 * mx,
                 &lanes,
                 2 * d,
                 &mut tt,
                 2 * d,
-                (2 * members, d, 2 * d),
+                (2 * mx, d, 2 * d),
             );
             for (ah, qa) in groups.into_iter().enumerate() {
                 for bh in 0..2 {
                     musket_ring::matmul_tn_strided_add(
                         &weighted[qa * d..],
                         g * d,
-                        &tt[ah * members * 2 * d + bh * d..],
+                        &tt[ah * mx * 2 * d + bh * d..],
                         2 * d,
                         &mut sums[(2 * ah + bh) * d * d..][..d * d],
                         d,
-                        (d, members, d),
+                        (d, mx, d),
                     );
                 }
             }
