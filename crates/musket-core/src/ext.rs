@@ -396,15 +396,9 @@ impl Gr64 {
     }
 }
 
-/// An element of GF(2^64): bit `i` is the coefficient of `x^i`.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Gf64(pub u64);
-
-impl std::fmt::Debug for Gf64 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Gf64({:#x})", self.0)
-    }
-}
+/// An element of GF(2^64): bit `i` is the coefficient of `x^i`. Defined in `musket_ring`,
+/// beside the kernels that take slices of it as words in place.
+pub use musket_ring::Gf64;
 
 /// Reduces a 128-bit carry-less product modulo `f`.
 pub(crate) fn reduce(p: u128) -> u64 {
@@ -468,27 +462,22 @@ impl Ext for Gf64 {
         if b[..n].iter().all(Gf64::is_base) {
             return Gf64(a.iter().zip(b).fold(0, |acc, (x, y)| if y.0 == 1 { acc ^ x.0 } else { acc }));
         }
-        let (x, y): (Vec<u64>, Vec<u64>) = a[..n].iter().zip(&b[..n]).map(|(p, q)| (p.0, q.0)).unzip();
-        Gf64(reduce(musket_ring::clmul_dot(&x, &y)))
+        Gf64(reduce(musket_ring::clmul_dot(
+            musket_ring::gf64_words(&a[..n]),
+            musket_ring::gf64_words(&b[..n]),
+        )))
     }
 
     /// One carry-less product and reduction an element (`musket_ring::gf64_fold_into`:
-    /// eight an instruction pair with VPCLMULQDQ; it was eight table lookups an element).
-    /// The elements go through word buffers of 256 (this crate has no `unsafe` to view
-    /// them as words in place; the copies cost little against the products).
+    /// eight an instruction pair with VPCLMULQDQ; it was eight table lookups an element), on
+    /// the elements' words in place.
     fn fold_into(lo: &mut [Self], hi: &[Self], t: Self) {
-        const CHUNK: usize = 256;
-        let (mut lw, mut hw) = ([0u64; CHUNK], [0u64; CHUNK]);
-        for (l, h) in lo.chunks_mut(CHUNK).zip(hi.chunks(CHUNK)) {
-            let n = l.len().min(h.len());
-            for i in 0..n {
-                (lw[i], hw[i]) = (l[i].0, h[i].0);
-            }
-            musket_ring::gf64_fold_into(&mut lw[..n], &hw[..n], t.0);
-            for i in 0..n {
-                l[i].0 = lw[i];
-            }
-        }
+        let n = lo.len().min(hi.len());
+        musket_ring::gf64_fold_into(
+            musket_ring::gf64_words_mut(&mut lo[..n]),
+            musket_ring::gf64_words(&hi[..n]),
+            t.0,
+        );
     }
 }
 

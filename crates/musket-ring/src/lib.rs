@@ -4,11 +4,13 @@
 
 mod bits;
 mod fixed;
+mod gf64;
 mod kernels;
 mod tensor;
 
 pub use bits::{concat_words, gather_planes, pack_bits, transpose64, unpack_bits};
 pub use fixed::{FixedPoint, RangeError, DEFAULT_FRAC_BITS};
+pub use gf64::{gf64_words, gf64_words_mut, Gf64};
 pub use kernels::{
     clmul, clmul_dot, clmul_dot_and, clmul_portable, gf64_fold_into, gf64_reduce, gf64_times_x_lanes,
     lane_bytes, lane_bytes_portable, matmul, matmul_naive, matmul_tn, matmul_tn_strided_add, matmul_with,
