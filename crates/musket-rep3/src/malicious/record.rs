@@ -331,22 +331,29 @@ fn build_packed(
     if records.iter().any(|r| r.gate != Gate::Elementwise) {
         return None;
     }
+    // Written in place at their final, padded length: two word terms per AND word.
     let words: usize = records.iter().map(|r| 2 * r.xc.len()).sum();
-    let (mut lw, mut rw, mut rho) =
-        (Vec::with_capacity(words), Vec::with_capacity(words), Vec::with_capacity(words));
+    let padded = (len / 64).max(words).max(1).next_power_of_two();
+    let (mut lw, mut rw, mut rho) = (vec![0u64; padded], vec![0u64; padded], vec![0u64; padded]);
     let mut claim = Gf64(0);
+    let mut claims = Vec::new();
+    let mut at = 0;
     for rec in records {
-        let w = weights.words(rec.xc.len());
+        let n = rec.xc.len();
+        let w = weights.words(n);
         for (g, &weight) in w.iter().enumerate() {
-            for (x, y) in product_terms(role, rec.xc[g], rec.xn[g], rec.yc[g], rec.yn[g], Gf64::base_add) {
-                lw.push(x);
-                rw.push(y);
-                rho.push(weight);
-            }
+            let [(a, b), (c, d)] =
+                product_terms(role, rec.xc[g], rec.xn[g], rec.yc[g], rec.yn[g], Gf64::base_add);
+            let i = at + 2 * g;
+            (lw[i], rw[i], lw[i + 1], rw[i + 1]) = (a, b, c, d);
+            (rho[i], rho[i + 1]) = (weight, weight);
         }
-        if let Some(c) = claim_words(rec, role, Gf64::base_sub) {
-            claim = claim.add(packed_claim(&w, &c));
+        if role != Role::Prover {
+            claims.resize(n, 0);
+            claim_into(rec, role, Gf64::base_sub, &mut claims);
+            claim = claim.add(packed_claim(&w, &claims));
         }
+        at += 2 * n;
     }
     Some((PackedWords::new(lw, rw, rho, len / 64), claim))
 }
