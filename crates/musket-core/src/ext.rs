@@ -66,12 +66,17 @@ pub trait Ext: Copy + PartialEq + std::fmt::Debug + Send + Sync + 'static {
     /// A proof level's three inner products `[<a0, b0>, <a1, b1>, <a1 - a0, b1 - b0>]`, where
     /// `a1` and `b1` may be shorter than `a0` and `b0` (their missing entries are zero).
     fn level_sums(a0: &[Self], a1: &[Self], b0: &[Self], b1: &[Self]) -> [Self; 3] {
-        let diff = |x: &[Self], y: &[Self]| -> Vec<Self> {
-            x.iter().enumerate().map(|(i, v)| y.get(i).copied().unwrap_or_else(Self::zero).sub(*v)).collect()
-        };
-        let (da, db) = (diff(a0, a1), diff(b0, b1));
-        [Self::dot(a0, b0), Self::dot(a1, b1), Self::dot(&da, &db)]
+        level_sums_by_dots(a0, a1, b0, b1)
     }
+}
+
+/// [`Ext::level_sums`] as three [`Ext::dot`]s, the differences formed in full.
+fn level_sums_by_dots<E: Ext>(a0: &[E], a1: &[E], b0: &[E], b1: &[E]) -> [E; 3] {
+    let diff = |x: &[E], y: &[E]| -> Vec<E> {
+        x.iter().enumerate().map(|(i, v)| y.get(i).copied().unwrap_or_else(E::zero).sub(*v)).collect()
+    };
+    let (da, db) = (diff(a0, a1), diff(b0, b1));
+    [E::dot(a0, b0), E::dot(a1, b1), E::dot(&da, &db)]
 }
 
 /// Elements per chunk of the Galois ring's vector operations: a chunk's operands (64 words an
@@ -241,14 +246,7 @@ impl Ext for Gr64 {
         let n = a0.len().min(b0.len());
         let n1 = a1.len().min(b1.len()).min(n);
         if n < 16 || b0[..n].iter().all(Gr64::is_base) {
-            let diff = |x: &[Self], y: &[Self]| -> Vec<Self> {
-                x.iter()
-                    .enumerate()
-                    .map(|(i, v)| y.get(i).copied().unwrap_or_else(Self::zero).sub(*v))
-                    .collect()
-            };
-            let (da, db) = (diff(&a0[..n], &a1[..n1]), diff(&b0[..n], &b1[..n1]));
-            return [Self::dot(&a0[..n], &b0[..n]), Self::dot(&a1[..n1], &b1[..n1]), Self::dot(&da, &db)];
+            return level_sums_by_dots(&a0[..n], &a1[..n1], &b0[..n], &b1[..n1]);
         }
         let d = EXT_DEGREE;
         let mut sums = vec![0u64; 3 * d * d];
