@@ -5,6 +5,7 @@
 #
 #   sudo scripts/netbench.sh                 # LeNet-5 and ResNet-18 (32x32), 2PC and 3PC
 #   MODELS="lenet" PROTOCOLS="3pc" PROFILES="wan" scripts/netbench.sh
+#   PROTOCOLS="3pc" SECURITY="semi-honest malicious" scripts/netbench.sh   # both security levels
 #
 # Link shaping: each party's listener sits behind a musket-netsim relay in its namespace that
 # delays every byte by the one-way delay in both directions and caps each connection's
@@ -17,6 +18,7 @@ root=$PWD
 MODELS=${MODELS:-"lenet resnet18"}
 PROTOCOLS=${PROTOCOLS:-"3pc 2pc"}
 PROFILES=${PROFILES:-"lan wan"}
+SECURITY=${SECURITY:-"semi-honest"}
 cargo build --release -q --bin musket --bin musket-netsim
 musket=$root/target/release/musket
 netsim=$root/target/release/musket-netsim
@@ -57,8 +59,8 @@ model_files() {
   esac
 }
 
-echo "| model (batch 1) | protocol | network | seconds (party 1) | wall seconds | rounds | MB sent (max party) |"
-echo "|---|---|---|---|---|---|---|"
+echo "| model (batch 1) | protocol | security | network | seconds (party 1) | wall seconds | rounds | MB sent (max party) |"
+echo "|---|---|---|---|---|---|---|---|"
 for profile in $PROFILES; do
   for i in 0 1 2; do
     # shellcheck disable=SC2046
@@ -68,8 +70,12 @@ for profile in $PROFILES; do
   done
   sleep 0.5
   for protocol in $PROTOCOLS; do
-    dir=$work/$profile-$protocol
-    "$musket" cluster init --dir "$dir" --protocol "$protocol" --host 127.0.0.1 --base-port 7100 >/dev/null
+  for security in $SECURITY; do
+    # The 2PC back end has no malicious form.
+    if [ "$protocol" = 2pc ] && [ "$security" = malicious ]; then continue; fi
+    dir=$work/$profile-$protocol-$security
+    "$musket" cluster init --dir "$dir" --protocol "$protocol" --security "$security" --host 127.0.0.1 \
+      --base-port 7100 >/dev/null
     # Party i listens on its own loopback; the others reach it through its relay.
     sed -i "s/timeout_secs = 60/timeout_secs = 300/" "$dir/cluster.toml"
     for i in 0 1 2; do
@@ -94,18 +100,19 @@ for profile in $PROFILES; do
       wait $c || ok=0
       wall=$(echo "$(date +%s.%N) - $start" | bc)
       if [ $ok = 0 ]; then
-        echo "| $model | $protocol | $profile | failed: $(cat "$dir"/p*.err | head -c 200) | | | |"
+        echo "| $model | $protocol | $security | $profile | failed: $(cat "$dir"/p*.err | head -c 200) | | | |"
         continue
       fi
-      python3 - "$dir" "$model" "$protocol" "$profile" "$wall" <<'PY'
+      python3 - "$dir" "$model" "$protocol" "$security" "$profile" "$wall" <<'PY'
 import json, sys
-d, model, protocol, profile, wall = sys.argv[1:]
+d, model, protocol, security, profile, wall = sys.argv[1:]
 rows = [json.load(open(f"{d}/p{i}.json")) for i in range(3)]
 mb = max(r["bytes_sent"] for r in rows) / 1e6
-print(f"| {model} | {protocol} | {profile} | {rows[1]['seconds']:.2f} | {float(wall):.2f} | "
+print(f"| {model} | {protocol} | {security} | {profile} | {rows[1]['seconds']:.2f} | {float(wall):.2f} | "
       f"{max(r['rounds'] for r in rows)} | {mb:.1f} |")
 PY
     done
+  done
   done
   for p in "${relays[@]}"; do kill "$p" 2>/dev/null || true; done
   relays=()
