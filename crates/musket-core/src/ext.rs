@@ -64,7 +64,7 @@ pub trait Ext: Copy + PartialEq + std::fmt::Debug + Send + Sync + 'static {
         }
     }
     /// A proof level's three inner products `[<a0, b0>, <a1, b1>, <a1 - a0, b1 - b0>]`, where
-    /// `a1` and `b1` may be shorter than `a0` and `b0` (their missing entries are zero).
+    /// `a1` and `b1` are at most as long as `a0` and `b0` (their missing entries are zero).
     fn level_sums(a0: &[Self], a1: &[Self], b0: &[Self], b1: &[Self]) -> [Self; 3] {
         level_sums_by_dots(a0, a1, b0, b1)
     }

@@ -1,7 +1,8 @@
 //! The u64 matrix product. No maintained crate multiplies wrapping u64 matrices (BLAS works on
 //! floats), so the kernel is written here, in the GotoBLAS shape: both operands are packed into
 //! cache-sized panels, a register-blocked micro-kernel computes an `MR x NR` tile of the output
-//! at a time, and rayon spreads the output tiles over the cores. On CPUs with AVX-512 DQ the
+//! at a time, and rayon spreads the output tiles over the cores (unless the calling thread
+//! asked for its products on itself alone: [`serial_kernels`]). On CPUs with AVX-512 DQ the
 //! micro-kernel uses `vpmullq` (8 wrapping 64-bit products per instruction), chosen at run
 //! time so that one binary runs everywhere; elsewhere a portable micro-kernel that LLVM
 //! vectorises takes its place.
