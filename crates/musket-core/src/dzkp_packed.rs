@@ -420,7 +420,7 @@ mod tests {
         }
         let (l, r) = plain_vectors(&lw, &rw, &rho);
         same_as_plain(PackedWords::new(lw, rw, rho, n), l, r, &mut prg);
-        // Ring blocks (64 or 128: 64 members after six levels, or lanes from two groups), zero
+        // Ring blocks (64 to 256: 64 members after six levels, or lanes from several groups), zero
         // over whole stretches of x and y, as a verifier's shares and the padding are: zero
         // members are left out of the levels (past the last nonzero block) and of the
         // written-out vectors (anywhere).
@@ -430,6 +430,8 @@ mod tests {
             (128, 90..128, 101..128),
             (128, 0..0, 3..128),
             (128, 0..128, 0..0),
+            // 12 live members of 16 at 16 groups: pairs batched five and three.
+            (256, 180..256, 0..0),
         ] {
             let (mut x, mut y) = (prg.words(64 * blocks), prg.words(64 * blocks));
             x[64 * x_zero.start..64 * x_zero.end].fill(0);

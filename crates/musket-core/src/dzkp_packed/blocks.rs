@@ -6,9 +6,11 @@ use crate::ext::{times_x_pow_words, Ext, Gr64, EXT_DEGREE};
 
 /// From this many members on, a level is computed lane by lane ([`PackedBlocks::level_by_lanes`],
 /// about `6 * 64^2` word products per block whatever the members) rather than by member pairs
-/// (`2 M (64^2 + 64)` per block for `M` members): the pairs cost less below four, and the
-/// lanes' products need whole tiles of eight member rows (two halves of four).
-const LANE_LEVEL_MEMBERS: usize = 4;
+/// (`2 M (64^2 + 64)` per block for `M` members). The lanes' products need whole tiles of eight
+/// member rows (two halves of four), and at four members their sums over the members (four
+/// terms) are memory-bound: one level of a 2^14-block batch took about 50 ms by lanes against
+/// 38 ms by pairs (and 40 against 76 at eight members), so lanes start at eight.
+const LANE_LEVEL_MEMBERS: usize = 8;
 
 /// Blocks of 64 elementwise products over Z_2^64 folded over their top variables (see the
 /// module documentation): block `w` is `x[64 w..64 w + 64]`, `y[..]`, with weight `rho_w`
@@ -107,16 +109,17 @@ impl PackedBlocks {
             return [Gr64::zero(); 3];
         }
         let coef: Vec<u64> = self.m.coef.iter().flat_map(|c| c.0).collect();
-        // Rows (s, q), member-major: the elements c_s rho_(s,q).
-        let mut weighted = Vec::with_capacity(mx * g * d);
+        // Group pairs whose sums over the members go into one product: with fewer than about
+        // 64 rows in the shared dimension (the members, at eight or sixteen) a product is
+        // memory-bound, so the rows of several pairs are stacked.
+        let batch = (64 / mx).clamp(1, half);
+        // Rows (q, s), group-major: the elements c_s rho_(s,q), a batch's rows together.
+        let mut weighted = vec![0u64; g * mx * d];
         for (s, c) in self.m.coef.iter().enumerate().take(mx) {
-            weighted.extend(musket_ring::matmul(
-                &self.rho[s * g * d..(s + 1) * g * d],
-                &c.mul_matrix(),
-                g,
-                d,
-                d,
-            ));
+            let w = musket_ring::matmul(&self.rho[s * g * d..(s + 1) * g * d], &c.mul_matrix(), g, d, d);
+            for (q, row) in w.chunks_exact(d).enumerate() {
+                weighted[(q * mx + s) * d..][..d].copy_from_slice(row);
+            }
         }
         // The sums of coefficient products of the four pairs of halves, 2 A + B.
         let mut sums = vec![0u64; 4 * d * d];
@@ -125,45 +128,64 @@ impl PackedBlocks {
         let mut lanes = vec![0u64; d * 2 * d];
         // Row b: x_(s,q,b) for every s, then x_(s,q+half,b).
         let mut xt = vec![0u64; d * 2 * mx];
-        // Rows (A, s), columns (B, k): T_(s,q) of halves A and B.
-        let mut tt = vec![0u64; 2 * mx * 2 * d];
-        for q in 0..half {
-            let groups = [q, q + half];
-            for (bh, qb) in groups.into_iter().enumerate() {
-                r.fill(0);
-                musket_ring::matmul_tn_strided_add(&self.y[qb * d..], g * d, &coef, d, &mut r, d, (d, my, d));
-                for (b, row) in r.chunks_exact(d).enumerate() {
-                    times_x_pow_words(row, b, &mut lanes[b * 2 * d + bh * d..][..d]);
-                }
-            }
-            for (ah, qa) in groups.into_iter().enumerate() {
-                for s in 0..mx {
-                    let block = &self.x[(s * g + qa) * d..][..d];
-                    for (b, v) in block.iter().enumerate() {
-                        xt[b * 2 * mx + ah * mx + s] = *v;
+        // One pair's rows (A, s), columns (B, k): T_(s,q) of halves A and B.
+        let mut pair_t = vec![0u64; 2 * mx * 2 * d];
+        // A batch's: rows (A, pair, s).
+        let mut tt = vec![0u64; 2 * batch * mx * 2 * d];
+        for q0 in (0..half).step_by(batch) {
+            let pairs = batch.min(half - q0);
+            for (k, q) in (q0..q0 + pairs).enumerate() {
+                let groups = [q, q + half];
+                for (bh, qb) in groups.into_iter().enumerate() {
+                    r.fill(0);
+                    musket_ring::matmul_tn_strided_add(
+                        &self.y[qb * d..],
+                        g * d,
+                        &coef,
+                        d,
+                        &mut r,
+                        d,
+                        (d, my, d),
+                    );
+                    for (b, row) in r.chunks_exact(d).enumerate() {
+                        times_x_pow_words(row, b, &mut lanes[b * 2 * d + bh * d..][..d]);
                     }
                 }
+                for (ah, qa) in groups.into_iter().enumerate() {
+                    for s in 0..mx {
+                        let block = &self.x[(s * g + qa) * d..][..d];
+                        for (b, v) in block.iter().enumerate() {
+                            xt[b * 2 * mx + ah * mx + s] = *v;
+                        }
+                    }
+                }
+                pair_t.fill(0);
+                musket_ring::matmul_tn_strided_add(
+                    &xt,
+                    2 * mx,
+                    &lanes,
+                    2 * d,
+                    &mut pair_t,
+                    2 * d,
+                    (2 * mx, d, 2 * d),
+                );
+                for ah in 0..2 {
+                    let rows = mx * 2 * d;
+                    tt[((ah * batch + k) * mx) * 2 * d..][..rows]
+                        .copy_from_slice(&pair_t[ah * rows..][..rows]);
+                }
             }
-            tt.fill(0);
-            musket_ring::matmul_tn_strided_add(
-                &xt,
-                2 * mx,
-                &lanes,
-                2 * d,
-                &mut tt,
-                2 * d,
-                (2 * mx, d, 2 * d),
-            );
-            for (ah, qa) in groups.into_iter().enumerate() {
+            for ah in 0..2 {
+                let qa0 = q0 + ah * half;
                 for bh in 0..2 {
                     musket_ring::matmul_tn_strided_add(
-                        &weighted[qa * d..],
-                        g * d,
-                        &tt[ah * mx * 2 * d + bh * d..],
+                        &weighted[qa0 * mx * d..],
+                        d,
+                        &tt[ah * batch * mx * 2 * d + bh * d..],
                         2 * d,
                         &mut sums[(2 * ah + bh) * d * d..][..d * d],
                         d,
-                        (d, mx, d),
+                        (d, pairs * mx, d),
                     );
                 }
             }
@@ -251,6 +273,9 @@ mod tests {
     use super::*;
     use crate::Prg;
 
+    /// The fewest members the lanes can take (whole tiles).
+    const LANE_MIN_MEMBERS: usize = 4;
+
     /// The two ways of computing a level agree at every member count, level after level.
     #[test]
     fn levels_by_lanes_equal_levels_by_pairs() {
@@ -264,7 +289,7 @@ mod tests {
             while blocks.m.groups > 1 {
                 let members = blocks.m.coef.len();
                 // Lanes need whole tiles of member rows (two halves of members each).
-                if members >= LANE_LEVEL_MEMBERS {
+                if members >= LANE_MIN_MEMBERS {
                     assert_eq!(
                         blocks.level_by_lanes(),
                         blocks.level_by_pairs(),
