@@ -21,7 +21,7 @@
 //! of `c_s c_u sum_q rho_q P(x_q * y_u)`, where `P` packs the 64 gate products of two blocks
 //! into one element (`sum_b X^b x_b y_b`): for AND words the AND of the two words read as a
 //! field element, one carry-less product per word; for ring blocks 64 products and one
-//! extension product per block, batched as a matrix product. From four members on, ring
+//! extension product per block, batched as a matrix product. From eight members on, ring
 //! blocks go lane by lane instead, with `r` written out one group at a time (about
 //! `6 * 64^2` word products per block and level, where the pairs cost `2 M (64^2 + 64)`).
 //! After [`PACKED_LEVELS_BITS`] or [`PACKED_LEVELS_RING`] levels (or fewer for a small
@@ -42,8 +42,8 @@ pub use blocks::PackedBlocks;
 /// what the plain proof folds. Five measured fastest (mul and ReLU of 10^6 and ReLU of 10^5,
 /// alternated: three was 15-20% slower, four 5-10%).
 pub const PACKED_LEVELS_BITS: usize = 5;
-/// The same for ring blocks, where the plain proof's elements are 64 words. From four members
-/// on a level costs the same whatever the members (it goes lane by lane, see
+/// The same for ring blocks, where the plain proof's elements are 64 words. Lane by lane a
+/// level costs about the same whatever the members (it goes lane by lane, see
 /// [`PackedBlocks`]), so more levels only shorten the written-out vectors: five, six and seven
 /// measured level (272-281 ms for a batch of 2^14 blocks, `cargo bench -p musket-core --bench
 /// dzkp`), eight slower; six writes out half the words of five.
