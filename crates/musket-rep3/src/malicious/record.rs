@@ -231,7 +231,8 @@ fn cross_term(rec: &Record, role: Role, g: usize) -> (u64, u64) {
     }
 }
 
-/// [`claim_words`] written into `out` (a verifier's; `rec.xc.len()` words).
+/// A verifier's claim words of `rec`, written into `out` (`rec.xc.len()` words; nothing for
+/// the prover).
 fn claim_into(rec: &Record, role: Role, sub: fn(u64, u64) -> u64, out: &mut [u64]) {
     match (role, rec.gate) {
         (Role::Prover, _) => {}
@@ -245,14 +246,13 @@ fn claim_into(rec: &Record, role: Role, sub: fn(u64, u64) -> u64, out: &mut [u64
     }
 }
 
-/// A verifier's claim words of `rec` (none for the prover).
+/// [`claim_into`] as a new vector (none for the prover).
 fn claim_words(rec: &Record, role: Role, sub: fn(u64, u64) -> u64) -> Option<Vec<u64>> {
-    match (role, rec.gate) {
-        (Role::Prover, _) => None,
-        (Role::A, Gate::Cross) => Some(rec.theirs.clone()),
-        (Role::A, _) => Some(rec.theirs.iter().zip(&rec.nxt).map(|(a, b)| sub(*a, *b)).collect()),
-        (Role::B, _) => Some(rec.own.clone()),
-    }
+    (role != Role::Prover).then(|| {
+        let mut out = vec![0u64; rec.xc.len()];
+        claim_into(rec, role, sub, &mut out);
+        out
+    })
 }
 
 /// Below this many products a ring batch proves in plain form: a cost choice (plain proofs are
