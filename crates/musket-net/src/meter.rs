@@ -56,6 +56,36 @@ impl CommStats {
     }
 }
 
+/// Ring elements received by [`Net::recv_words`]: a slice of words, read in the received
+/// message where it could be (see there).
+#[derive(Debug)]
+pub struct Words(WordsInner);
+
+#[derive(Debug)]
+enum WordsInner {
+    /// A received frame (round tag, then the words) whose body is aligned for `u64`.
+    Frame(Vec<u8>),
+    /// Words copied out of one or more frames.
+    Owned(Vec<u64>),
+}
+
+impl From<Vec<u64>> for Words {
+    fn from(values: Vec<u64>) -> Self {
+        Words(WordsInner::Owned(values))
+    }
+}
+
+impl std::ops::Deref for Words {
+    type Target = [u64];
+    fn deref(&self) -> &[u64] {
+        match &self.0 {
+            // `recv_words` made a `Frame` only after checking that this cast succeeds.
+            WordsInner::Frame(framed) => bytemuck::cast_slice(&framed[TAG_LEN..]),
+            WordsInner::Owned(values) => values,
+        }
+    }
+}
+
 /// A metered connection to the other parties: what protocol code holds.
 pub struct Net {
     transport: Box<dyn Transport>,
@@ -256,6 +286,51 @@ impl Net {
         }
     }
 
+    /// Sends `n` ring elements that `fill` writes straight into the outgoing message, as
+    /// [`Net::send_u64s`] would send them: protocol code that computes a message element by
+    /// element saves the copy of a vector into the frame (on a little-endian machine with an
+    /// aligned frame; otherwise, and for messages over [`CHUNK_WORDS`], it goes through one).
+    pub fn send_u64s_with(
+        &mut self,
+        to: usize,
+        n: usize,
+        fill: impl FnOnce(&mut [u64]),
+    ) -> Result<(), NetError> {
+        if n > 0 && n <= CHUNK_WORDS && cfg!(target_endian = "little") {
+            let mut framed = vec![0u8; TAG_LEN + n * 8];
+            if let Ok(words) = bytemuck::try_cast_slice_mut::<u8, u64>(&mut framed[TAG_LEN..]) {
+                fill(words);
+                return self.send_tagged(to, framed);
+            }
+        }
+        let mut values = vec![0u64; n];
+        fill(&mut values);
+        self.send_u64s(to, &values)
+    }
+
+    /// Receives exactly `expected` ring elements from party `from`, as [`Net::recv_u64s`]
+    /// does, but reads them in the received message itself where it can (one message, a
+    /// little-endian machine, an aligned body): no copy into a new vector.
+    pub fn recv_words(&mut self, from: usize, expected: usize) -> Result<Words, NetError> {
+        if expected == 0 || expected > CHUNK_WORDS || !cfg!(target_endian = "little") {
+            return self.recv_u64s(from, expected).map(Words::from);
+        }
+        let framed = self.recv_tagged(from)?;
+        let body = &framed[TAG_LEN..];
+        if body.len() != expected * 8 {
+            return Err(NetError::Malformed {
+                peer: from,
+                reason: format!("expected {expected} ring elements, got {} bytes", body.len()),
+            });
+        }
+        if bytemuck::try_cast_slice::<u8, u64>(body).is_ok() {
+            return Ok(Words(WordsInner::Frame(framed)));
+        }
+        let values =
+            body.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
+        Ok(Words(WordsInner::Owned(values)))
+    }
+
     /// Tells every peer this party is stopping; the reason must hold no secret values.
     pub fn abort(&mut self, reason: &str) {
         self.transport.abort(reason);
@@ -284,6 +359,28 @@ mod tests {
         // A length the receiver does not expect is the sender's fault.
         a.send_u64s(1, &[1, 2, 3]).unwrap();
         assert!(matches!(b.recv_u64s(0, 2), Err(NetError::Malformed { peer: 0, .. })));
+    }
+
+    #[test]
+    fn words_written_and_read_in_place_match_the_copying_calls() {
+        let mut mesh = local_mesh(2, None).into_iter();
+        let (mut a, mut b) =
+            (Net::new(Box::new(mesh.next().unwrap())), Net::new(Box::new(mesh.next().unwrap())));
+        let values: Vec<u64> = (0..1000u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).collect();
+        let big: Vec<u64> = (0..(CHUNK_WORDS as u64 + 3)).collect();
+        a.send_u64s_with(1, values.len(), |out| out.copy_from_slice(&values)).unwrap();
+        a.send_u64s(1, &values).unwrap();
+        a.send_u64s_with(1, 0, |_| {}).unwrap();
+        a.send_u64s_with(1, big.len(), |out| out.copy_from_slice(&big)).unwrap();
+        assert_eq!(b.recv_u64s(0, values.len()).unwrap(), values);
+        assert_eq!(&*b.recv_words(0, values.len()).unwrap(), values.as_slice());
+        assert!(b.recv_words(0, 0).unwrap().is_empty());
+        assert_eq!(*b.recv_words(0, big.len()).unwrap(), big[..]);
+        assert_eq!(a.stats().bytes_sent, (2 * values.len() + big.len()) as u64 * 8);
+        assert_eq!(b.stats().bytes_received, a.stats().bytes_sent);
+        // A length the receiver does not expect is the sender's fault.
+        a.send_u64s_with(1, 3, |out| out.fill(1)).unwrap();
+        assert!(matches!(b.recv_words(0, 2), Err(NetError::Malformed { peer: 0, .. })));
     }
 
     #[test]

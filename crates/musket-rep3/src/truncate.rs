@@ -50,21 +50,12 @@ fn packed_width(bits: u32) -> u32 {
     bits.next_power_of_two().clamp(8, 64)
 }
 
-/// Packs the low `width` bits of each value, `64 / width` values per word.
-fn pack(values: &[u64], width: u32) -> Vec<u64> {
+/// Value `k` of words packed `width` bits each, `64 / width` values per word, value `k` at
+/// bit `(k % per) * width` of word `k / per` (as [`pack_msb_shares`] packs them).
+fn packed_value(words: &[u64], k: usize, width: u32) -> u64 {
     let per = (64 / width) as usize;
     let mask = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };
-    values
-        .chunks(per)
-        .map(|group| group.iter().enumerate().fold(0u64, |w, (k, &v)| w | ((v & mask) << (k as u32 * width))))
-        .collect()
-}
-
-/// Inverse of [`pack`] for `n` values.
-fn unpack(words: &[u64], width: u32, n: usize) -> Vec<u64> {
-    let per = (64 / width) as usize;
-    let mask = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };
-    (0..n).map(|i| (words[i / per] >> ((i % per) as u32 * width)) & mask).collect()
+    (words[k >> per.trailing_zeros()] >> ((k & (per - 1)) as u32 * width)) & mask
 }
 
 fn packed_len(n: usize, width: u32) -> usize {
@@ -93,8 +84,6 @@ struct ChunkDraws {
     to_b: Vec<u64>,
     /// B's part of the mask (B and the helper).
     r_b: Vec<u64>,
-    /// Component B of the result (A and B).
-    rho: Vec<u64>,
     /// The masks of A's two candidates, for `msb(c)` = 0 and 1 (A and B).
     sigma: [Vec<u64>; 2],
     /// The order of A's candidates, one bit an element, packed (A and B).
@@ -111,6 +100,11 @@ enum Role {
 
 impl Rep3 {
     /// See the module documentation. `shape` is the result's.
+    ///
+    /// The loops go 64 elements at a time (one word of packed bits), branch-free, and write
+    /// the messages and the result's components in place: component B's PRF words are drawn
+    /// straight into the result, B's component h is computed there, and the round-1 messages
+    /// are written into their frames.
     pub(crate) fn truncate_rotating(
         &mut self,
         x: Truncand<'_>,
@@ -138,6 +132,10 @@ impl Rep3 {
             1 => Role::A,
             _ => Role::B,
         };
+        // The result's components. Component B (rho, a PRF word of A and B) is drawn into
+        // place: A's `next`, B's `cur`.
+        let mut cur = vec![0u64; n];
+        let mut nxt = vec![0u64; n];
         // The helper is our previous party when we are A, our next when we are B. A's and the
         // helper's stream: A's `own`, the helper's `next`; B's and the helper's: B's `next`,
         // the helper's `own`; A's and B's: A's `next`, B's `own`.
@@ -157,112 +155,197 @@ impl Rep3 {
                     d.to_b = self.draw(with_helper, m);
                 }
             }
-            if role(h) == Role::Helper {
-                d.r_b = self.draw(with_other, m);
-            }
-            if role(h) == Role::B {
-                d.r_b = self.draw(with_helper, m);
+            match role(h) {
+                Role::Helper => d.r_b = self.draw(with_other, m),
+                Role::B => {
+                    d.r_b = self.draw(with_helper, m);
+                    self.draw_into(with_other, &mut cur[range(h)]);
+                }
+                Role::A => self.draw_into(with_other, &mut nxt[range(h)]),
             }
             if role(h) != Role::Helper {
-                d.rho = self.draw(with_other, m);
                 d.sigma = [self.draw(with_other, m), self.draw(with_other, m)];
                 d.order = self.draw(with_other, m.div_ceil(64));
             }
         }
         let (helper_chunk, a_chunk, b_chunk) = (self.id, (self.id + 2) % 3, (self.id + 1) % 3);
         let (da, db, dh) = (&draws[a_chunk], &draws[b_chunk], &draws[helper_chunk]);
-        let bit = |words: &[u64], k: usize| ((words[k / 64] >> (k % 64)) & 1) as usize;
-        let wrap_term = |msb_c: usize, m: u64| if msb_c == 0 { m << (64 - bits) } else { 0 };
-        // A's additive part of the result, given msb(c): -t_a + [msb(c) = 0] m_a 2^(64-f).
-        let part_a = |k: usize, msb_c: usize| wrap_term(msb_c, da.m_a[k]).wrapping_sub(da.t_a[k]);
+        let shift = 64 - bits;
 
         // Round 1. A sends B its share of c (its word plus r_a, plus for product terms the
         // mask of the helper's term) and the helper its two candidates for component A, in
         // the order of the bit it shares with B. The helper sends B its masked term (product
         // terms), T - t_a and the packed msb(r) - m_a. B sends nothing.
         let (na, nb, nh) = (len(a_chunk), len(b_chunk), len(helper_chunk));
-        let to_next: Vec<u64> = range(a_chunk)
-            .enumerate()
-            .map(|(k, i)| xc[i].wrapping_add(da.r_a[k]).wrapping_add(da.to_b.get(k).copied().unwrap_or(0)))
-            .collect();
         let extra = usize::from(terms);
-        let mut to_prev = Vec::with_capacity(2 * na + (1 + extra) * nh + packed_len(nh, width));
-        for k in 0..na {
-            let first = bit(&da.order, k);
-            for choice in [first, 1 - first] {
-                to_prev.push(part_a(k, choice).wrapping_add(da.sigma[choice][k]));
-            }
-        }
-        if terms {
-            to_prev.extend(range(helper_chunk).zip(&dh.to_b).map(|(i, m)| xc[i].wrapping_sub(*m)));
-        }
-        let mut msb_share = Vec::with_capacity(nh);
-        for k in 0..nh {
-            let r = dh.r_a[k].wrapping_add(dh.r_b[k]);
-            to_prev.push((r >> bits).wrapping_sub(dh.t_a[k]));
-            msb_share.push((r >> 63).wrapping_sub(dh.m_a[k]));
-        }
-        to_prev.extend(pack(&msb_share, width));
         let (prev, next) = (self.prev(), self.next_party());
-        self.net.send_u64s(next, &to_next)?;
-        self.net.send_u64s(prev, &to_prev)?;
+        let x_a = &xc[range(a_chunk)];
+        self.net.send_u64s_with(next, na, |out| {
+            if terms {
+                for (((o, x), r), m) in out.iter_mut().zip(x_a).zip(&da.r_a).zip(&da.to_b) {
+                    *o = x.wrapping_add(*r).wrapping_add(*m);
+                }
+            } else {
+                for ((o, x), r) in out.iter_mut().zip(x_a).zip(&da.r_a) {
+                    *o = x.wrapping_add(*r);
+                }
+            }
+        })?;
+        let x_h = &xc[range(helper_chunk)];
+        self.net.send_u64s_with(prev, 2 * na + (1 + extra) * nh + packed_len(nh, width), |out| {
+            let (candidates, rest) = out.split_at_mut(2 * na);
+            write_candidates(candidates, da, shift);
+            let (masked, rest) = rest.split_at_mut(extra * nh);
+            for ((o, x), m) in masked.iter_mut().zip(x_h).zip(&dh.to_b) {
+                *o = x.wrapping_sub(*m);
+            }
+            let (high_r, msb_packed) = rest.split_at_mut(nh);
+            for (((o, ra), rb), t) in high_r.iter_mut().zip(&dh.r_a).zip(&dh.r_b).zip(&dh.t_a) {
+                *o = (ra.wrapping_add(*rb) >> bits).wrapping_sub(*t);
+            }
+            pack_msb_shares(msb_packed, dh, width);
+        })?;
         // From the next party: as our A (we are the helper), the two candidates; as our helper
         // (we are B), its masked term, T - t_a and the packed msb(r) - m_a. From the previous
         // party, our A when we are B: its share of c.
-        let from_next = self.net.recv_u64s(next, 2 * nh + (1 + extra) * nb + packed_len(nb, width))?;
-        let a_share = self.net.recv_u64s(prev, nb)?;
-        let candidates = &from_next[..2 * nh];
-        let helper_term = &from_next[2 * nh..2 * nh + extra * nb];
-        let t_b = &from_next[2 * nh + extra * nb..2 * nh + (1 + extra) * nb];
-        let m_b = unpack(&from_next[2 * nh + (1 + extra) * nb..], width, nb);
+        let from_next = self.net.recv_words(next, 2 * nh + (1 + extra) * nb + packed_len(nb, width))?;
+        let a_share = self.net.recv_words(prev, nb)?;
+        let (candidates, rest) = from_next.split_at(2 * nh);
+        let (helper_term, rest) = rest.split_at(extra * nb);
+        let (t_b, m_b_packed) = rest.split_at(nb);
 
         // As B: c = our word(s) + A's share + r_b (+ the helper's masked term) + 2^62, and
-        // B's part of the result, high(c) - t_b + [msb(c) = 0] m_b 2^(64-f).
-        let offset = 1u64 << 62;
-        let mut msb_c = vec![0u64; nb];
-        let mut s_h = Vec::with_capacity(nb);
-        for (k, i) in range(b_chunk).enumerate() {
-            let own = if terms { xc[i] } else { xc[i].wrapping_add(xn[i]) };
-            let c = own
-                .wrapping_add(a_share[k])
-                .wrapping_add(db.r_b[k])
-                .wrapping_add(helper_term.get(k).copied().unwrap_or(0))
-                .wrapping_add(offset);
-            let top = (c >> 63) as usize;
-            msb_c[k] = top as u64;
-            let high = (c >> bits).wrapping_sub(1u64 << (62 - bits));
-            let part_b = high.wrapping_sub(t_b[k]).wrapping_add(wrap_term(top, m_b[k]));
-            // Component h = part_b - sigma_msb(c) - rho, so that with A's candidate the three
-            // components sum to the result.
-            s_h.push(part_b.wrapping_sub(db.sigma[top][k]).wrapping_sub(db.rho[k]));
-        }
+        // B's part of the result, high(c) - t_b + [msb(c) = 0] m_b 2^(64-f); component h =
+        // part_b - sigma_msb(c) - rho goes into our `next`, so that with A's candidate the
+        // three components sum to the result.
+        let b_in = BInputs {
+            own: &xc[range(b_chunk)],
+            other: if terms { helper_term } else { &xn[range(b_chunk)] },
+            a_share: &a_share,
+            t_b,
+            m_b_packed,
+            rho: &cur[range(b_chunk)],
+        };
+        let msb_bits = b_component_h(&b_in, db, &mut nxt[range(b_chunk)], bits, width);
+
         // Round 2. B sends A msb(c), and the helper component h and which candidate to keep
         // (msb(c) XOR the order bit, which the helper cannot undo).
-        let msb_bits = musket_ring::pack_bits(&msb_c);
-        let pick: Vec<u64> = msb_bits.iter().zip(&db.order).map(|(m, o)| m ^ o).collect();
-        s_h.extend(pick);
         self.net.send_u64s(prev, &msb_bits)?;
-        self.net.send_u64s(next, &s_h)?;
-        let msb_for_a = self.net.recv_u64s(next, na.div_ceil(64))?;
-        let from_b = self.net.recv_u64s(prev, nh + nh.div_ceil(64))?;
+        let s_h = &nxt[range(b_chunk)];
+        self.net.send_u64s_with(next, nb + msb_bits.len(), |out| {
+            let (h, pick) = out.split_at_mut(nb);
+            h.copy_from_slice(s_h);
+            for ((p, m), o) in pick.iter_mut().zip(&msb_bits).zip(&db.order) {
+                *p = m ^ o;
+            }
+        })?;
+        let msb_for_a = self.net.recv_words(next, na.div_ceil(64))?;
+        let from_b = self.net.recv_words(prev, nh + nh.div_ceil(64))?;
         let (got_h, picks) = from_b.split_at(nh);
 
         // Party i holds components (i, i+1). As A: (A, B) = (candidate for msb(c), rho); as B:
         // (B, h) = (rho, s_h); as the helper: (h, A) = (s_h, the candidate B picked).
-        let mut cur = vec![0u64; n];
-        let mut nxt = vec![0u64; n];
-        for (k, i) in range(a_chunk).enumerate() {
-            let top = bit(&msb_for_a, k);
-            cur[i] = part_a(k, top).wrapping_add(da.sigma[top][k]);
-        }
-        nxt[range(a_chunk)].copy_from_slice(&da.rho);
-        cur[range(b_chunk)].copy_from_slice(&db.rho);
-        nxt[range(b_chunk)].copy_from_slice(&s_h[..nb]);
+        a_component(&mut cur[range(a_chunk)], da, &msb_for_a, shift);
         cur[range(helper_chunk)].copy_from_slice(got_h);
-        for (k, i) in range(helper_chunk).enumerate() {
-            nxt[i] = candidates[2 * k + bit(picks, k)];
+        for ((out, pairs), pick) in
+            nxt[range(helper_chunk)].chunks_mut(64).zip(candidates.chunks(128)).zip(picks)
+        {
+            for (j, (o, pair)) in out.iter_mut().zip(pairs.chunks_exact(2)).enumerate() {
+                *o = pair[((pick >> j) & 1) as usize];
+            }
         }
         self.share(shape, cur, nxt)
+    }
+}
+
+/// All ones when `bit` (0 or 1) is 1, zero otherwise.
+fn all_if(bit: u64) -> u64 {
+    0u64.wrapping_sub(bit)
+}
+
+/// A's two candidates for component A, `part_a(b) + sigma_b` with `part_a(b) = -t_a +
+/// [b = 0] m_a 2^(64-f)`, in the order of the shared bit: `(b = 0, b = 1)`, swapped when the
+/// order bit is 1.
+fn write_candidates(out: &mut [u64], d: &ChunkDraws, shift: u32) {
+    let words = d.m_a.chunks(64).zip(d.t_a.chunks(64)).zip(d.sigma[0].chunks(64)).zip(d.sigma[1].chunks(64));
+    for ((pairs, (((m_a, t_a), s0), s1)), order) in out.chunks_mut(128).zip(words).zip(&d.order) {
+        for (j, pair) in pairs.chunks_exact_mut(2).enumerate() {
+            let first = (m_a[j] << shift).wrapping_sub(t_a[j]).wrapping_add(s0[j]);
+            let second = s1[j].wrapping_sub(t_a[j]);
+            let swap = (first ^ second) & all_if((order >> j) & 1);
+            pair[0] = first ^ swap;
+            pair[1] = second ^ swap;
+        }
+    }
+}
+
+/// The helper's shares of `msb(r)`, `msb(r_a + r_b) - m_a`, packed `width` bits each.
+fn pack_msb_shares(out: &mut [u64], d: &ChunkDraws, width: u32) {
+    let per = (64 / width) as usize;
+    let mask = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };
+    let groups = d.r_a.chunks(per).zip(d.r_b.chunks(per)).zip(d.m_a.chunks(per));
+    for (word, ((r_a, r_b), m_a)) in out.iter_mut().zip(groups) {
+        *word = r_a.iter().zip(r_b).zip(m_a).enumerate().fold(0u64, |w, (j, ((a, b), m))| {
+            w | (((a.wrapping_add(*b) >> 63).wrapping_sub(*m) & mask) << (j as u32 * width))
+        });
+    }
+}
+
+/// What B combines into `c` and its component h (one chunk's elements).
+struct BInputs<'a> {
+    /// B's word of each element (its term, or its first component).
+    own: &'a [u64],
+    /// The helper's masked term (product terms) or B's second component.
+    other: &'a [u64],
+    /// A's share of `c`.
+    a_share: &'a [u64],
+    /// The helper's `T - t_a`, B's share of `T`.
+    t_b: &'a [u64],
+    /// The helper's packed `msb(r) - m_a`.
+    m_b_packed: &'a [u64],
+    /// Component B of the result.
+    rho: &'a [u64],
+}
+
+/// B's side: opens `c`, writes component h into `s_h` and returns `msb(c)` packed.
+fn b_component_h(inp: &BInputs<'_>, d: &ChunkDraws, s_h: &mut [u64], bits: u32, width: u32) -> Vec<u64> {
+    let offset = 1u64 << 62;
+    let shift = 64 - bits;
+    let mut msb_bits = vec![0u64; s_h.len().div_ceil(64)];
+    for (block, (out, word)) in s_h.chunks_mut(64).zip(msb_bits.iter_mut()).enumerate() {
+        let span = block * 64..block * 64 + out.len();
+        // c, in place.
+        let sums = inp.own[span.clone()].iter().zip(&inp.other[span.clone()]).zip(&inp.a_share[span.clone()]);
+        for ((o, ((x, y), a)), r) in out.iter_mut().zip(sums).zip(&d.r_b[span.clone()]) {
+            *o = x.wrapping_add(*y).wrapping_add(*a).wrapping_add(*r).wrapping_add(offset);
+        }
+        let mut top_bits = 0u64;
+        for (j, o) in out.iter_mut().enumerate() {
+            let k = span.start + j;
+            let c = *o;
+            let top = c >> 63;
+            top_bits |= top << j;
+            let m_b = packed_value(inp.m_b_packed, k, width);
+            let high = (c >> bits).wrapping_sub(1u64 << (62 - bits));
+            let part_b = high.wrapping_sub(inp.t_b[k]).wrapping_add((m_b << shift) & all_if(1 - top));
+            let sigma = d.sigma[0][k] ^ ((d.sigma[0][k] ^ d.sigma[1][k]) & all_if(top));
+            *o = part_b.wrapping_sub(sigma).wrapping_sub(inp.rho[k]);
+        }
+        *word = top_bits;
+    }
+    msb_bits
+}
+
+/// A's component A once B has told it `msb(c)`: its candidate for that bit.
+fn a_component(out: &mut [u64], d: &ChunkDraws, msb_c: &[u64], shift: u32) {
+    let words = d.m_a.chunks(64).zip(d.t_a.chunks(64)).zip(d.sigma[0].chunks(64)).zip(d.sigma[1].chunks(64));
+    for ((out, (((m_a, t_a), s0), s1)), msb) in out.chunks_mut(64).zip(words).zip(msb_c) {
+        for (j, o) in out.iter_mut().enumerate() {
+            let top = all_if((msb >> j) & 1);
+            let first = (m_a[j] << shift).wrapping_sub(t_a[j]).wrapping_add(s0[j]);
+            let second = s1[j].wrapping_sub(t_a[j]);
+            *o = first ^ ((first ^ second) & top);
+        }
     }
 }
 
@@ -274,12 +357,20 @@ mod tests {
     fn packing_round_trips_at_every_width() {
         for bits in [1u32, 8, 9, 16, 17, 32, 33, 61] {
             let width = packed_width(bits);
-            let values: Vec<u64> = (0..37u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).collect();
-            let words = pack(&values, width);
-            assert_eq!(words.len(), packed_len(values.len(), width));
+            let word = |i: u64, c: u64| i.wrapping_mul(c).rotate_left(17) ^ c;
+            let d = ChunkDraws {
+                r_a: (0..37u64).map(|i| word(i, 0x9E37_79B9_7F4A_7C15)).collect(),
+                r_b: (0..37u64).map(|i| word(i, 0xC2B2_AE3D_27D4_EB4F)).collect(),
+                m_a: (0..37u64).map(|i| word(i, 0x1656_67B1_9E37_79F9)).collect(),
+                ..Default::default()
+            };
+            let mut words = vec![0u64; packed_len(37, width)];
+            pack_msb_shares(&mut words, &d, width);
             let mask = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };
-            let back = unpack(&words, width, values.len());
-            assert!(back.iter().zip(&values).all(|(b, v)| *b == v & mask), "bits {bits}");
+            for k in 0..37 {
+                let share = (d.r_a[k].wrapping_add(d.r_b[k]) >> 63).wrapping_sub(d.m_a[k]);
+                assert_eq!(packed_value(&words, k, width), share & mask, "bits {bits}, value {k}");
+            }
         }
     }
 }
