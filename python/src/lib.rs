@@ -111,6 +111,44 @@ pub(crate) fn f64s(bytes: &[u8], what: &str) -> PyResult<Vec<f64>> {
     Ok(out)
 }
 
+/// Little-endian f64 bytes (numpy's `tobytes()` of a float64 array) of `n` values, encoded as
+/// fixed-point ring words in one pass (no vector of floats in between).
+pub(crate) fn encode_f64_bytes(fp: FixedPoint, bytes: &[u8], n: usize) -> PyResult<Vec<u64>> {
+    let unfit =
+        || BadInputError::new_err("the data does not fit its shape or holds a value that is not finite");
+    if bytes.len() != n.checked_mul(8).ok_or_else(unfit)? {
+        return Err(unfit());
+    }
+    let value = |c: &[u8]| f64::from_le_bytes(c.try_into().expect("8 bytes"));
+    let encoded = match bytemuck::try_cast_slice::<u8, f64>(bytes) {
+        // Aligned (Python's bytes objects are) and little-endian: the floats themselves.
+        Ok(values) if cfg!(target_endian = "little") => fp.encode(values),
+        _ => fp.encode(&bytes.chunks_exact(8).map(value).collect::<Vec<f64>>()),
+    };
+    encoded.map_err(|e| {
+        if value(&bytes[e.index * 8..e.index * 8 + 8]).is_finite() {
+            BadInputError::new_err(e.to_string())
+        } else {
+            unfit()
+        }
+    })
+}
+
+/// Ring words decoded as fixed-point reals, written as little-endian f64 bytes straight into
+/// a `bytearray` (see [`f64_bytes`]).
+pub(crate) fn decoded_f64_bytes<'py>(
+    py: Python<'py>,
+    fp: FixedPoint,
+    words: &[u64],
+) -> PyResult<Bound<'py, PyByteArray>> {
+    PyByteArray::new_with(py, words.len() * 8, |out| {
+        for (c, w) in out.chunks_exact_mut(8).zip(words) {
+            c.copy_from_slice(&fp.decode_one(*w).to_le_bytes());
+        }
+        Ok(())
+    })
+}
+
 /// Values as little-endian f64 bytes, in a `bytearray` that numpy can wrap writable without
 /// a copy; written in place.
 pub(crate) fn f64_bytes<'py>(py: Python<'py>, values: &[f64]) -> PyResult<Bound<'py, PyByteArray>> {

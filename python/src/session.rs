@@ -4,7 +4,7 @@
 //! The 2PC dealer is a thread too. Shares never leave their party's thread; only `reveal`
 //! answers carry values.
 
-use crate::{f64_bytes, f64s, mpc_error, BadInputError, MusketError};
+use crate::{decoded_f64_bytes, encode_f64_bytes, mpc_error, BadInputError, MusketError};
 use musket_core::{MpcError, Protocol, Share};
 use musket_net::local_mesh;
 use musket_nn as nn;
@@ -51,19 +51,38 @@ enum Op {
 
 #[derive(Clone, Debug)]
 enum Cmd {
-    Share { id: u64, owner: usize, data: Option<Arc<Vec<f64>>>, shape: Vec<usize> },
-    Apply { id: u64, op: Op, args: Vec<u64> },
-    Reveal { id: u64, to: Option<usize> },
-    Free { id: u64 },
+    /// `data`: the owner's encoded value, in the owner's command only.
+    Share {
+        id: u64,
+        owner: usize,
+        data: Option<Vec<u64>>,
+        shape: Vec<usize>,
+    },
+    Apply {
+        id: u64,
+        op: Op,
+        args: Vec<u64>,
+    },
+    /// `report`: the one party whose answer carries the opened words (the others open too,
+    /// but send nothing back).
+    Reveal {
+        id: u64,
+        to: Option<usize>,
+        report: usize,
+    },
+    Free {
+        id: u64,
+    },
     Stats,
     Close,
 }
 
-/// One party's answer: the result's shape, revealed values (if any), and its traffic so far.
+/// One party's answer: the result's shape, opened words (if any: the reporting party's), and
+/// its traffic so far.
 #[derive(Debug, Default)]
 struct Answer {
     shape: Vec<usize>,
-    values: Option<Vec<f64>>,
+    values: Option<Vec<u64>>,
     bytes_sent: u64,
     rounds: u64,
 }
@@ -212,8 +231,8 @@ impl Job for Worker {
                 let mut answer = Answer::default();
                 match cmd {
                     Cmd::Share { id, owner, data, shape } => {
-                        let encoded = match (&data, me == owner) {
-                            (Some(d), true) => Some(RingTensor::new(shape.clone(), fp.encode(d)?)?),
+                        let encoded = match (data, me == owner) {
+                            (Some(d), true) => Some(RingTensor::new(shape.clone(), d)?),
                             _ => None,
                         };
                         let s = p.input(owner, encoded.as_ref(), &shape)?;
@@ -229,13 +248,14 @@ impl Job for Worker {
                         answer.shape = out.shape().to_vec();
                         shares.insert(id, out);
                     }
-                    Cmd::Reveal { id, to } => {
+                    Cmd::Reveal { id, to, report } => {
                         let x = shares.get(&id).ok_or_else(|| usage("unknown tensor"))?;
                         answer.shape = x.shape().to_vec();
-                        answer.values = match to {
-                            None => Some(fp.decode(p.reveal(x)?.data())),
-                            Some(party) => p.reveal_to(x, party)?.map(|t| fp.decode(t.data())),
+                        let opened = match to {
+                            None => Some(p.reveal(x)?),
+                            Some(party) => p.reveal_to(x, party)?,
                         };
+                        answer.values = opened.filter(|_| me == report).map(RingTensor::into_data);
                     }
                     Cmd::Free { id } => {
                         shares.remove(&id);
@@ -276,6 +296,8 @@ pub(crate) struct Session {
     backend: Backend,
     /// This process's party in a cluster session; `None` for a local one (all parties).
     party: Option<usize>,
+    /// The session's encoding: values are encoded and decoded on the caller's side.
+    fp: FixedPoint,
 }
 
 /// What a call gives back: the shape, and the values when something was revealed to us.
@@ -283,13 +305,24 @@ type Outcome<'py> = (u64, Vec<usize>, Option<Bound<'py, PyByteArray>>);
 
 impl Session {
     fn send(&mut self, py: Python<'_>, cmd: Cmd) -> PyResult<Vec<Answer>> {
+        self.send_each(py, |_| cmd.clone())
+    }
+
+    /// The compute party of inbox `k`: `k` in a local session, this process's in a cluster.
+    fn party_of_inbox(&self, k: usize) -> usize {
+        self.party.unwrap_or(k)
+    }
+
+    /// [`Session::send`] with a command per party (`command(party)`).
+    fn send_each(&mut self, py: Python<'_>, command: impl Fn(usize) -> Cmd + Sync) -> PyResult<Vec<Answer>> {
         if let Some(why) = &self.broken {
             return Err(MusketError::new_err(format!("the session is closed: {why}")));
         }
         let n = self.inboxes.len();
+        let parties: Vec<usize> = (0..n).map(|k| self.party_of_inbox(k)).collect();
         let result = py.allow_threads(|| {
-            for tx in &self.inboxes {
-                if tx.send(cmd.clone()).is_err() {
+            for (tx, &party) in self.inboxes.iter().zip(&parties) {
+                if tx.send(command(party)).is_err() {
                     return Err(MpcError::Usage("a party thread has stopped".into()));
                 }
             }
@@ -419,6 +452,7 @@ impl Session {
             broken: None,
             backend,
             party: None,
+            fp: FixedPoint::new(frac_bits),
         })
     }
 
@@ -465,6 +499,7 @@ impl Session {
             broken: None,
             backend,
             party: Some(party),
+            fp: FixedPoint::new(frac_bits),
         };
         if !computes {
             // The dealer: serve until the compute parties close.
@@ -497,7 +532,7 @@ impl Session {
         owner: usize,
     ) -> PyResult<(u64, Vec<usize>)> {
         let data = match data {
-            Some(d) => Some(f64s(d, "the value")?),
+            Some(d) => Some(d),
             None if self.party.is_none_or(|me| me == owner) => {
                 return Err(BadInputError::new_err("the owner of a shared value must give it"))
             }
@@ -510,15 +545,27 @@ impl Session {
                 self.backend.compute_parties() - 1
             )));
         }
-        if let Some(d) = &data {
-            if d.len() != shape.iter().product::<usize>() || d.iter().any(|v| !v.is_finite()) {
+        let n = shape.iter().try_fold(1usize, |n, d| n.checked_mul(*d));
+        let fp = self.fp;
+        // Encoded here, once, and given to the owner's thread alone.
+        let words = match data {
+            Some(d) => Some(py.allow_threads(|| n.map(|n| encode_f64_bytes(fp, d, n)))),
+            None => None,
+        };
+        let words = match words {
+            Some(Some(w)) => Mutex::new(Some(w?)),
+            Some(None) => {
                 return Err(BadInputError::new_err(
                     "the data does not fit its shape or holds a value that is not finite",
-                ));
+                ))
             }
-        }
+            None => Mutex::new(None),
+        };
         let id = self.fresh();
-        let answers = self.send(py, Cmd::Share { id, owner, data: data.map(Arc::new), shape })?;
+        let answers = self.send_each(py, |party| {
+            let data = if party == owner { words.lock().ok().and_then(|mut w| w.take()) } else { None };
+            Cmd::Share { id, owner, data, shape: shape.clone() }
+        })?;
         Ok((id, answers[0].shape.clone()))
     }
 
@@ -559,8 +606,15 @@ impl Session {
         if to.is_some_and(|t| t >= self.backend.compute_parties()) {
             return Err(BadInputError::new_err("no such party"));
         }
-        let answers = self.send(py, Cmd::Reveal { id: arg, to })?;
-        let values = answers.iter().find_map(|a| a.values.as_ref()).map(|v| f64_bytes(py, v)).transpose()?;
+        // Every party opens; one reports: the receiver, or in a local session party 0.
+        let report = self.party.unwrap_or(to.unwrap_or(0));
+        let answers = self.send(py, Cmd::Reveal { id: arg, to, report })?;
+        let fp = self.fp;
+        let values = answers
+            .iter()
+            .find_map(|a| a.values.as_ref())
+            .map(|v| decoded_f64_bytes(py, fp, v))
+            .transpose()?;
         Ok((arg, answers[0].shape.clone(), values))
     }
 

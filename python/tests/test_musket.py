@@ -135,6 +135,18 @@ def test_errors_form_a_hierarchy():
         a.reveal()  # the session is closed
 
 
+def test_values_that_cannot_be_encoded_are_refused_before_anything_is_sent():
+    with musket.Session("3pc") as s:
+        for bad in [np.array([1.0, np.nan]), np.array([np.inf]), np.array([0.0, 1e300])]:
+            with pytest.raises(musket.BadInputError) as e:
+                s.share(bad, owner=1)
+        assert "1e300" not in str(e.value) and "index 1" in str(e.value)
+        # Nothing was sent, so the session goes on; reveal_to reports the receiver's values.
+        x = s.share(np.array([-2.5, 0.0, 3.25]), owner=1)
+        np.testing.assert_array_equal(x.reveal_to(2), [-2.5, 0.0, 3.25])
+        np.testing.assert_allclose((x * x).reveal(), [6.25, 0.0, 10.5625], atol=1e-3)
+
+
 @pytest.mark.parametrize("n", [1, 2, 3, 4])
 def test_the_tutorials_run_as_written(n):
     import glob

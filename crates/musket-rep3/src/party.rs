@@ -288,6 +288,13 @@ impl Rep3 {
         })
     }
 
+    /// The secret: our two components plus the `missing` third, in one pass.
+    fn sum_of_components(x: &RShare, missing: &[u64]) -> Result<RingTensor> {
+        let sum = x.cur.data().iter().zip(x.next.data()).zip(missing);
+        let words = sum.map(|((a, b), c)| a.wrapping_add(*b).wrapping_add(*c)).collect();
+        Ok(RingTensor::new(x.shape().to_vec(), words)?)
+    }
+
     pub(crate) fn check_same(a: &RShare, b: &RShare, op: &str) -> Result<()> {
         if a.shape() != b.shape() {
             return Err(MpcError::Usage(format!("{op}: shapes {:?} and {:?} differ", a.shape(), b.shape())));
@@ -336,10 +343,8 @@ impl Protocol for Rep3 {
         }
         // The receiver lacks s_{r+2}; party r+1 holds it as its `next` and alone sends it.
         if self.id == receiver {
-            let missing = self.net.recv_u64s(self.next_party(), x.len())?;
-            let mut v = x.cur.add(&x.next)?;
-            v.add_assign(&RingTensor::new(x.shape().to_vec(), missing)?)?;
-            Ok(Some(v))
+            let missing = self.net.recv_words(self.next_party(), x.len())?;
+            Ok(Some(Self::sum_of_components(x, &missing)?))
         } else {
             if self.id == (receiver + 1) % 3 {
                 self.net.send_u64s(receiver, x.next.data())?;
@@ -349,10 +354,10 @@ impl Protocol for Rep3 {
     }
 
     fn reveal(&mut self, x: &RShare) -> Result<RingTensor> {
-        let (_, missing) = self.reshare(x.next.data().to_vec())?;
-        let mut v = x.cur.add(&x.next)?;
-        v.add_assign(&RingTensor::new(x.shape().to_vec(), missing)?)?;
-        Ok(v)
+        // Our `next` is the previous party's missing component; ours comes from the next.
+        self.net.send_u64s(self.prev(), x.next.data())?;
+        let missing = self.net.recv_words(self.next_party(), x.len())?;
+        Self::sum_of_components(x, &missing)
     }
 
     fn linear(&self, x: &RShare, f: LinearMap<'_>) -> Result<RShare> {

@@ -35,6 +35,16 @@ impl Default for FixedPoint {
     }
 }
 
+/// `y.round()` (half away from zero) as an integer, for `|y| < 2^63`, without the library
+/// call `f64::round` compiles to on baseline x86-64 (it was a tenth of encoding 10^6 values):
+/// the conversion truncates toward zero, and the remainder `y - trunc(y)` is exact (below
+/// 2^52 both are within one of each other; from 2^52 on, `y` is a whole number).
+fn round_half_away(y: f64) -> i64 {
+    let whole = y as i64;
+    let rest = y - whole as f64;
+    whole + i64::from(rest >= 0.5) - i64::from(rest <= -0.5)
+}
+
 impl FixedPoint {
     /// The default encoding, 16 fractional bits.
     pub const DEFAULT: FixedPoint = FixedPoint { frac_bits: DEFAULT_FRAC_BITS };
@@ -75,22 +85,17 @@ impl FixedPoint {
         if !x.is_finite() || x.abs() >= limit {
             return None;
         }
-        Some(((x * one).round() as i64) as u64)
+        Some(round_half_away(x * one) as u64)
     }
 
-    /// Encodes a slice, failing on the first value out of range.
+    /// Encodes a slice, failing on the first value out of range. Two passes, both of which
+    /// vectorise: the range check (NaN fails it too), then the encoding.
     pub fn encode(&self, xs: &[f64]) -> Result<Vec<u64>, RangeError> {
         let (limit, one) = ((self.limit_log2() as f64).exp2(), self.one() as f64);
-        xs.iter()
-            .enumerate()
-            .map(|(index, &x)| {
-                self.encode_below(limit, one, x).ok_or(RangeError {
-                    index,
-                    limit_log2: self.limit_log2(),
-                    frac_bits: self.frac_bits,
-                })
-            })
-            .collect()
+        if let Some(index) = xs.iter().position(|x| !(x.abs() < limit)) {
+            return Err(RangeError { index, limit_log2: self.limit_log2(), frac_bits: self.frac_bits });
+        }
+        Ok(xs.iter().map(|&x| round_half_away(x * one) as u64).collect())
     }
 
     /// Decodes one ring element as a signed fixed-point number.
@@ -108,6 +113,38 @@ impl FixedPoint {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn rounding_matches_f64_round_at_halves_and_large_values() {
+        let ulp = f64::EPSILON;
+        let mut cases =
+            vec![0.0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 0.49999999999999994, -0.49999999999999994];
+        cases.extend([
+            0.5 + ulp,
+            0.5 - ulp / 2.0,
+            4503599627370495.5,
+            -4503599627370495.5,
+            2f64.powi(52) + 1.0,
+        ]);
+        cases.extend([
+            2f64.powi(53) + 2.0,
+            -(2f64.powi(62)) + 1024.0,
+            2f64.powi(62) - 1024.0,
+            1e-300,
+            -1e-300,
+        ]);
+        for y in cases {
+            assert_eq!(round_half_away(y), y.round() as i64, "{y:e}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn rounding_matches_f64_round(y in -4.6e18f64..4.6e18, scale in -60i32..0) {
+            let y = y * 2f64.powi(scale);
+            prop_assert_eq!(round_half_away(y), y.round() as i64);
+        }
+    }
 
     #[test]
     fn edges_of_the_range() {
