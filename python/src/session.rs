@@ -548,10 +548,7 @@ impl Session {
         let n = shape.iter().try_fold(1usize, |n, d| n.checked_mul(*d));
         let fp = self.fp;
         // Encoded here, once, and given to the owner's thread alone.
-        let words = match data {
-            Some(d) => Some(py.allow_threads(|| n.map(|n| encode_f64_bytes(fp, d, n)))),
-            None => None,
-        };
+        let words = data.map(|d| py.allow_threads(|| n.map(|n| encode_f64_bytes(fp, d, n))));
         let words = match words {
             Some(Some(w)) => Mutex::new(Some(w?)),
             Some(None) => {

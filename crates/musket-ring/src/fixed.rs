@@ -92,7 +92,7 @@ impl FixedPoint {
     /// vectorise: the range check (NaN fails it too), then the encoding.
     pub fn encode(&self, xs: &[f64]) -> Result<Vec<u64>, RangeError> {
         let (limit, one) = ((self.limit_log2() as f64).exp2(), self.one() as f64);
-        if let Some(index) = xs.iter().position(|x| !(x.abs() < limit)) {
+        if let Some(index) = xs.iter().position(|x| x.is_nan() || x.abs() >= limit) {
             return Err(RangeError { index, limit_log2: self.limit_log2(), frac_bits: self.frac_bits });
         }
         Ok(xs.iter().map(|&x| round_half_away(x * one) as u64).collect())
