@@ -103,8 +103,8 @@ impl Default for Conv2d {
 
 /// 2-D convolution of secret `x [N, C, H, W]` with secret weights `w [O, C/groups, kh, kw]` and
 /// optional secret `bias [O]`, giving `[N, O, OH, OW]`. Computed as one secret matrix product
-/// of the im2col matrix `[N*OH*OW, C*kh*kw]` with the (block-diagonal, for groups) weight
-/// matrix, then one truncation: in 3PC the bytes sent are the output size. Error: one ulp plus
+/// of the weight matrix `[O, C*kh*kw]` (block-diagonal, for groups) with the transposed
+/// im2col matrix `[C*kh*kw, N*OH*OW]`, then one truncation: in 3PC the bytes sent are the output size. Error: one ulp plus
 /// input rounding over `C/groups * kh * kw` terms.
 pub fn conv2d<P: Protocol>(
     p: &mut P,
@@ -144,20 +144,35 @@ pub fn conv2d<P: Protocol>(
     {
         return Err(MpcError::Usage(format!("conv2d: layer on {:?} is too large", x.shape())));
     }
+    // The transposed im2col matrix `[C*kh*kw, N*OH*OW]`: row (ch, ki, kj) holds the input
+    // pixels under that kernel tap for every output position, so that rows are written
+    // contiguously (and copied whole along a row of the image at stride 1).
     let cols = p.linear(x, &|t| {
-        let mut out = vec![0u64; rows * k];
-        for b in 0..n {
-            for i in 0..oh {
-                for j in 0..ow {
-                    let r = (b * oh + i) * ow + j;
-                    for ch in 0..c {
-                        for ki in 0..kh {
-                            for kj in 0..kw {
-                                let y = (i * sh + ki * dh) as isize - pt as isize;
-                                let xx = (j * sw + kj * dw) as isize - pl as isize;
-                                if y >= 0 && xx >= 0 && (y as usize) < h && (xx as usize) < wd {
-                                    out[r * k + (ch * kh + ki) * kw + kj] =
-                                        t.data()[((b * c + ch) * h + y as usize) * wd + xx as usize];
+        let mut out = vec![0u64; k * rows];
+        for ch in 0..c {
+            for ki in 0..kh {
+                for kj in 0..kw {
+                    let row = &mut out[((ch * kh + ki) * kw + kj) * rows..][..rows];
+                    // Output columns j whose input column j*sw + kj*dw - pl lies in 0..wd.
+                    let first = (pl.saturating_sub(kj * dw)).div_ceil(sw);
+                    let end = (wd + pl).checked_sub(kj * dw).map_or(0, |span| span.div_ceil(sw).min(ow));
+                    for b in 0..n {
+                        let image = &t.data()[(b * c + ch) * h * wd..][..h * wd];
+                        for i in 0..oh {
+                            let Some(y) = (i * sh + ki * dh).checked_sub(pt).filter(|&y| y < h) else {
+                                continue;
+                            };
+                            if first >= end {
+                                continue;
+                            }
+                            let line = &image[y * wd..][..wd];
+                            let dst = &mut row[(b * oh + i) * ow..][first..end];
+                            let start = first * sw + kj * dw - pl;
+                            if sw == 1 {
+                                dst.copy_from_slice(&line[start..start + dst.len()]);
+                            } else {
+                                for (d, v) in dst.iter_mut().zip(line[start..].iter().step_by(sw)) {
+                                    *d = *v;
                                 }
                             }
                         }
@@ -165,37 +180,38 @@ pub fn conv2d<P: Protocol>(
                 }
             }
         }
-        RingTensor::new(vec![rows, k], out)
+        RingTensor::new(vec![k, rows], out)
     })?;
+    // The weights as `[O, C*kh*kw]`: their own layout when there is one group; block-diagonal
+    // (each output channel's taps in its group's columns) otherwise.
     let og = o / g;
     let wmat = p.linear(w, &|t| {
-        let mut out = vec![0u64; k * o];
+        if g == 1 {
+            return t.reshape(&[o, k]);
+        }
+        let mut out = vec![0u64; o * k];
+        let taps = cg * kh * kw;
         for oc in 0..o {
             let grp = oc / og;
-            for cl in 0..cg {
-                let ch = grp * cg + cl;
-                for ki in 0..kh {
-                    for kj in 0..kw {
-                        out[((ch * kh + ki) * kw + kj) * o + oc] =
-                            t.data()[((oc * cg + cl) * kh + ki) * kw + kj];
-                    }
-                }
-            }
+            out[oc * k + grp * taps..][..taps].copy_from_slice(&t.data()[oc * taps..][..taps]);
         }
-        RingTensor::new(vec![k, o], out)
+        RingTensor::new(vec![o, k], out)
     })?;
-    let mut y = p.matmul_truncate(&cols, &wmat, fp.frac_bits())?;
+    // `[O, N*OH*OW]`, which for one image is the output's layout already.
+    let mut y = p.matmul_truncate(&wmat, &cols, fp.frac_bits())?;
     if let Some(b) = bias {
-        y = add_broadcast(p, &y, b, &[1, o])?;
+        y = add_broadcast(p, &y, b, &[o, 1])?;
     }
-    // [N*OH*OW, O] -> [N, O, OH, OW]
+    let area = oh * ow;
     p.linear(&y, &|t| {
+        if n == 1 {
+            return t.reshape(&[n, o, oh, ow]);
+        }
+        // [O, N, OH*OW] -> [N, O, OH*OW]
         let mut out = vec![0u64; t.len()];
-        for b in 0..n {
-            for s in 0..oh * ow {
-                for oc in 0..o {
-                    out[(b * o + oc) * oh * ow + s] = t.data()[(b * oh * ow + s) * o + oc];
-                }
+        for oc in 0..o {
+            for b in 0..n {
+                out[(b * o + oc) * area..][..area].copy_from_slice(&t.data()[(oc * n + b) * area..][..area]);
             }
         }
         RingTensor::new(vec![n, o, oh, ow], out)

@@ -181,8 +181,14 @@ impl Job for Convs {
 
 #[test]
 fn conv2d_with_stride_padding_dilation_groups_and_depthwise() {
-    let xs = [2, 4, 7, 7];
-    let x = rnd(2 * 4 * 49, -3.0, 3.0, 2);
+    // A batch of two (the output is transposed from channel-major) and one image (whose
+    // output is the product's layout already), square and not.
+    conv2d_cases([2, 4, 7, 7]);
+    conv2d_cases([1, 4, 6, 5]);
+}
+
+fn conv2d_cases(xs: [usize; 4]) {
+    let x = rnd(xs.iter().product(), -3.0, 3.0, 2);
     let cases: Vec<ConvCase> = vec![
         ([5, 4, 3, 3], Conv2d::default()),
         ([6, 4, 3, 3], Conv2d { stride: [2, 2], pads: [1, 1, 1, 1], ..Default::default() }),
@@ -190,6 +196,9 @@ fn conv2d_with_stride_padding_dilation_groups_and_depthwise() {
         ([6, 2, 1, 3], Conv2d { groups: 2, pads: [0, 1, 0, 1], ..Default::default() }),
         ([4, 1, 3, 3], Conv2d { groups: 4, pads: [1, 1, 1, 1], ..Default::default() }), // depthwise
         ([3, 4, 1, 1], Conv2d::default()),
+        // Uneven strides and pads, dilation along one axis, taps that reach past the image.
+        ([2, 4, 2, 3], Conv2d { stride: [2, 3], pads: [0, 3, 1, 0], dilation: [1, 2], groups: 1 }),
+        ([3, 4, 5, 5], Conv2d { stride: [1, 2], pads: [2, 4, 2, 1], ..Default::default() }),
     ]
     .into_iter()
     .enumerate()
