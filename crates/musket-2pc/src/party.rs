@@ -5,7 +5,7 @@ use musket_core::{
     batch_item, batched_dims, element_count, or_abort, os_seed, LinearMap, LinearMap2, MpcError, Prg,
     Protocol, Result, Share,
 };
-use musket_net::{CommStats, Net, NetError};
+use musket_net::{CommStats, Net, NetError, Words};
 use musket_ring::{unpack_bits, RingTensor};
 
 /// One party's additive share of a tensor.
@@ -147,11 +147,21 @@ impl Dealer2pc {
         }
     }
 
-    /// Sends our words to the other party and returns the sum (or XOR) with theirs.
+    /// Sends our words to the other party and returns theirs.
     fn exchange(&mut self, mine: &[u64]) -> Result<Vec<u64>> {
         let other = self.other();
         self.net.send_u64s(other, mine)?;
         Ok(self.net.recv_u64s(other, mine.len())?)
+    }
+
+    /// Sends the other party `n` words that `fill` writes straight into the message, and
+    /// returns its `n` words, read in place (see [`Net::send_u64s_with`] and
+    /// [`Net::recv_words`]): for masked operands, which each side recomputes where it needs
+    /// them rather than keeping a copy.
+    fn exchange_with(&mut self, n: usize, fill: impl FnOnce(&mut [u64])) -> Result<Words> {
+        let other = self.other();
+        self.net.send_u64s_with(other, n, fill)?;
+        Ok(self.net.recv_words(other, n)?)
     }
 
     fn check_same(a: &RingTensor, b: &RingTensor, op: &str) -> Result<()> {
@@ -289,20 +299,23 @@ impl Protocol for Dealer2pc {
         let n = a.len();
         self.request(Request::Triple { n: n as u64 })?;
         let (ta, tb) = (self.material(n), self.material(n));
-        let mut masked = zip_words(a.0.data(), &ta, u64::wrapping_sub);
-        masked.extend(b.0.data().iter().zip(&tb).map(|(x, t)| x.wrapping_sub(*t)));
-        let theirs = self.exchange(&masked)?;
+        let (x, y) = (a.0.data(), b.0.data());
+        let theirs = self.exchange_with(2 * n, |out| {
+            let (d, e) = out.split_at_mut(n);
+            for ((o, v), t) in d.iter_mut().zip(x).zip(&ta).chain(e.iter_mut().zip(y).zip(&tb)) {
+                *o = v.wrapping_sub(*t);
+            }
+        })?;
         let tc = self.correction(n)?;
-        let first = self.id == 0;
+        // d e is added by party 0 alone.
+        let first = if self.id == 0 { u64::MAX } else { 0 };
+        let (d_theirs, e_theirs) = theirs.split_at(n);
         let z = (0..n)
             .map(|i| {
-                let d = masked[i].wrapping_add(theirs[i]);
-                let e = masked[n + i].wrapping_add(theirs[n + i]);
-                let mut z = tc[i].wrapping_add(d.wrapping_mul(tb[i])).wrapping_add(e.wrapping_mul(ta[i]));
-                if first {
-                    z = z.wrapping_add(d.wrapping_mul(e));
-                }
-                z
+                let d = x[i].wrapping_sub(ta[i]).wrapping_add(d_theirs[i]);
+                let e = y[i].wrapping_sub(tb[i]).wrapping_add(e_theirs[i]);
+                let z = tc[i].wrapping_add(d.wrapping_mul(tb[i])).wrapping_add(e.wrapping_mul(ta[i]));
+                z.wrapping_add(d.wrapping_mul(e) & first)
             })
             .collect();
         Ok(AShare(RingTensor::new(a.shape().to_vec(), z)?))
@@ -384,25 +397,27 @@ impl Protocol for Dealer2pc {
         let r = self.material(n);
         // Shift the value into [0, 2^63) so that the mask's top bit tells whether c wrapped.
         let offset = if self.id == 0 { 1u64 << 62 } else { 0 };
-        let masked: Vec<u64> =
-            x.0.data().iter().zip(&r).map(|(v, r)| v.wrapping_add(offset).wrapping_add(*r)).collect();
-        let theirs = self.exchange(&masked)?;
+        let xs = x.0.data();
+        let theirs = self.exchange_with(n, |out| {
+            for ((o, v), r) in out.iter_mut().zip(xs).zip(&r) {
+                *o = v.wrapping_add(offset).wrapping_add(*r);
+            }
+        })?;
         let corr = self.correction(2 * n)?;
         let (sh_a, sh_b) = corr.split_at(n);
-        let first = self.id == 0;
+        // The public part is added by party 0 alone.
+        let first = if self.id == 0 { u64::MAX } else { 0 };
         let out = (0..n)
             .map(|i| {
-                let c = masked[i].wrapping_add(theirs[i]);
+                let c = xs[i].wrapping_add(offset).wrapping_add(r[i]).wrapping_add(theirs[i]);
                 let c_msb = c >> 63;
-                let mut v = sh_a[i].wrapping_neg();
-                v = if c_msb == 1 { v.wrapping_sub(sh_b[i]) } else { v.wrapping_add(sh_b[i]) };
-                if first {
-                    let public = ((c & (u64::MAX >> 1)) >> bits)
-                        .wrapping_sub(1u64 << (62 - bits))
-                        .wrapping_add(c_msb << (63 - bits));
-                    v = v.wrapping_add(public);
-                }
-                v
+                // -sh_a + sh_b when msb(c) = 0, -sh_a - sh_b when it is 1.
+                let sign = 0u64.wrapping_sub(c_msb);
+                let v = sh_a[i].wrapping_neg().wrapping_add((sh_b[i] ^ sign).wrapping_sub(sign));
+                let public = ((c & (u64::MAX >> 1)) >> bits)
+                    .wrapping_sub(1u64 << (62 - bits))
+                    .wrapping_add(c_msb << (63 - bits));
+                v.wrapping_add(public & first)
             })
             .collect();
         Ok(AShare(RingTensor::new(x.shape().to_vec(), out)?))
@@ -437,22 +452,22 @@ impl Protocol for Dealer2pc {
         let w = a.0.len();
         self.request(Request::BitTriple { words: w as u64 })?;
         let (u, v) = (self.material(w), self.material(w));
-        let mut masked = zip_words(&a.0, &u, |x, y| x ^ y);
-        masked.extend(b.0.iter().zip(&v).map(|(x, y)| x ^ y));
-        let other = self.other();
-        self.net.send_u64s(other, &masked)?;
-        let theirs = self.net.recv_u64s(other, 2 * w)?;
+        let (x, y) = (&a.0, &b.0);
+        let theirs = self.exchange_with(2 * w, |out| {
+            let (d, e) = out.split_at_mut(w);
+            for ((o, p), m) in d.iter_mut().zip(x).zip(&u).chain(e.iter_mut().zip(y).zip(&v)) {
+                *o = p ^ m;
+            }
+        })?;
         let t = self.correction(w)?;
-        let first = self.id == 0;
+        // d AND e is added by party 0 alone.
+        let first = if self.id == 0 { u64::MAX } else { 0 };
+        let (d_theirs, e_theirs) = theirs.split_at(w);
         let z = (0..w)
             .map(|i| {
-                let d = masked[i] ^ theirs[i];
-                let e = masked[w + i] ^ theirs[w + i];
-                let mut z = t[i] ^ (d & v[i]) ^ (e & u[i]);
-                if first {
-                    z ^= d & e;
-                }
-                z
+                let d = x[i] ^ u[i] ^ d_theirs[i];
+                let e = y[i] ^ v[i] ^ e_theirs[i];
+                t[i] ^ (d & v[i]) ^ (e & u[i]) ^ (d & e & first)
             })
             .collect();
         Ok(BShare(z))
