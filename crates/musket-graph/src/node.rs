@@ -9,6 +9,7 @@ use crate::shape_ops::{
 use musket_core::{MpcError, Protocol, Result, Share};
 use musket_nn as nn;
 use musket_ring::{FixedPoint, RingTensor};
+use std::borrow::Cow;
 
 pub(crate) fn usage(node: &str, msg: impl std::fmt::Display) -> MpcError {
     MpcError::Usage(format!("node {node}: {msg}"))
@@ -18,13 +19,25 @@ pub(crate) fn encode(fp: FixedPoint, t: &FloatTensor) -> Result<RingTensor> {
     Ok(RingTensor::new(t.shape.clone(), fp.encode(&t.data)?)?)
 }
 
-fn broadcast_pair<P: Protocol>(p: &P, a: &P::Share, b: &P::Share) -> Result<(P::Share, P::Share)> {
+/// A share, borrowed where it need not change.
+type MaybeOwned<'a, P> = Cow<'a, <P as Protocol>::Share>;
+
+/// Both operands at their common broadcast shape: borrowed where an operand has it already
+/// (shares can be hundreds of megabytes: a residual sum must not copy them).
+fn broadcast_pair<'a, P: Protocol>(
+    p: &P,
+    a: &'a P::Share,
+    b: &'a P::Share,
+) -> Result<(MaybeOwned<'a, P>, MaybeOwned<'a, P>)> {
     let shape = broadcast_shapes(a.shape(), b.shape())?;
-    let a =
-        if a.shape() == shape.as_slice() { a.clone() } else { p.linear(a, &|t| broadcast_to(t, &shape))? };
-    let b =
-        if b.shape() == shape.as_slice() { b.clone() } else { p.linear(b, &|t| broadcast_to(t, &shape))? };
-    Ok((a, b))
+    let widen = |x: &'a P::Share| -> Result<MaybeOwned<'a, P>> {
+        Ok(if x.shape() == shape.as_slice() {
+            Cow::Borrowed(x)
+        } else {
+            Cow::Owned(p.linear(x, &|t| broadcast_to(t, &shape))?)
+        })
+    };
+    Ok((widen(a)?, widen(b)?))
 }
 
 fn matmul_2d<P: Protocol>(p: &mut P, fp: FixedPoint, a: &P::Share, b: &P::Share) -> Result<P::Share> {
@@ -56,7 +69,7 @@ pub(crate) fn eval_node<'v, P: Protocol>(
     let out: P::Share = match &node.op {
         Op::Identity => get(0)?.clone(),
         Op::MatMul => {
-            let (a, b) = (get(0)?.clone(), get(1)?.clone());
+            let (a, b) = (get(0)?, get(1)?);
             if b.shape().len() == 2 {
                 let [k, n] = b.shape()[..] else { unreachable!("rank checked") };
                 let lead: Vec<usize> = a.shape()[..a.shape().len().saturating_sub(1)].to_vec();
@@ -66,33 +79,32 @@ pub(crate) fn eval_node<'v, P: Protocol>(
                         format!("MatMul shapes {:?} and {:?} do not conform", a.shape(), b.shape()),
                     ));
                 }
-                let a2 = p.reshape(&a, &[lead.iter().product(), k])?;
-                let y = matmul_2d(p, fp, &a2, &b)?;
+                let a2 = p.reshape(a, &[lead.iter().product(), k])?;
+                let y = matmul_2d(p, fp, &a2, b)?;
                 p.reshape(&y, &[lead, vec![n]].concat())?
             } else {
-                batched_matmul(p, fp, &node.name, &a, &b)?
+                batched_matmul(p, fp, &node.name, a, b)?
             }
         }
         Op::Gemm { trans_a, trans_b, alpha, beta } => {
-            let mut a = get(0)?.clone();
-            let mut b = get(1)?.clone();
+            let (mut a, mut b) = (Cow::Borrowed(get(0)?), Cow::Borrowed(get(1)?));
             if a.shape().len() != 2 || b.shape().len() != 2 {
                 return Err(usage(&node.name, "Gemm needs 2-D operands"));
             }
             if *trans_a {
-                a = p.linear(&a, &|t| t.transpose2())?;
+                a = Cow::Owned(p.linear(&a, &|t| t.transpose2())?);
             }
             if *trans_b {
-                b = p.linear(&b, &|t| t.transpose2())?;
+                b = Cow::Owned(p.linear(&b, &|t| t.transpose2())?);
             }
             let mut y = matmul_2d(p, fp, &a, &b)?;
             if *alpha != 1.0 {
                 y = nn::scale_public(p, fp, &y, *alpha)?;
             }
             if node.inputs.len() > 2 {
-                let mut c = get(2)?.clone();
+                let mut c = Cow::Borrowed(get(2)?);
                 if *beta != 1.0 {
-                    c = nn::scale_public(p, fp, &c, *beta)?;
+                    c = Cow::Owned(nn::scale_public(p, fp, &c, *beta)?);
                 }
                 let (y2, c2) = broadcast_pair(p, &y, &c)?;
                 y = p.add(&y2, &c2)?;
@@ -100,13 +112,13 @@ pub(crate) fn eval_node<'v, P: Protocol>(
             y
         }
         Op::Conv { geometry, same } => {
-            let bias = if node.inputs.len() > 2 { Some(get(2)?.clone()) } else { None };
-            let (x, w) = (get(0)?.clone(), get(1)?.clone());
+            let bias = if node.inputs.len() > 2 { Some(get(2)?) } else { None };
+            let (x, w) = (get(0)?, get(1)?);
             let mut g = *geometry;
             if let (Some(upper), [_, _, h, wd], [_, _, kh, kw]) = (same, x.shape(), w.shape()) {
                 g.pads = same_pads([*h, *wd], [*kh, *kw], g.stride, g.dilation, *upper);
             }
-            nn::conv2d(p, fp, &x, &w, bias.as_ref(), &g)?
+            nn::conv2d(p, fp, x, w, bias, &g)?
         }
         Op::Add | Op::Sub | Op::Mul => {
             let (a, b) = broadcast_pair(p, get(0)?, get(1)?)?;
@@ -133,9 +145,10 @@ pub(crate) fn eval_node<'v, P: Protocol>(
         }
         Op::LayerNorm { eps } => {
             let x = get(0)?;
-            let gamma = get(1)?.clone();
-            let beta = if node.inputs.len() > 2 { get(2)?.clone() } else { p.scale(&gamma, 0)? };
-            nn::layer_norm(p, fp, x, &gamma, &beta, *eps)?
+            let gamma = get(1)?;
+            let beta =
+                if node.inputs.len() > 2 { Cow::Borrowed(get(2)?) } else { Cow::Owned(p.scale(gamma, 0)?) };
+            nn::layer_norm(p, fp, x, gamma, &beta, *eps)?
         }
         Op::AddConst(c) => {
             let x = get(0)?;
@@ -147,8 +160,8 @@ pub(crate) fn eval_node<'v, P: Protocol>(
             nn::scale_public(p, fp, x, *c)?
         }
         Op::Affine => {
-            let (x, s, t) = (get(0)?.clone(), get(1)?.clone(), get(2)?.clone());
-            nn::affine(p, fp, &x, &s, &t)?
+            let (x, s, t) = (get(0)?, get(1)?, get(2)?);
+            nn::affine(p, fp, x, s, t)?
         }
         Op::Relu => {
             let x = get(0)?;
@@ -439,8 +452,13 @@ pub(crate) fn eval_node<'v, P: Protocol>(
         }
         Op::Where => {
             let (a, b) = broadcast_pair(p, get(1)?, get(2)?)?;
-            let (c, d) = broadcast_pair(p, get(0)?, &p.sub(&a, &b)?)?;
-            let b = if b.shape() == d.shape() { b } else { p.linear(&b, &|t| broadcast_to(t, d.shape()))? };
+            let diff = p.sub(&a, &b)?;
+            let (c, d) = broadcast_pair(p, get(0)?, &diff)?;
+            let b = if b.shape() == d.shape() {
+                b
+            } else {
+                Cow::Owned(p.linear(&b, &|t| broadcast_to(t, d.shape()))?)
+            };
             let picked = p.mul_truncate(&c, &d, f)?;
             p.add(&b, &picked)?
         }
