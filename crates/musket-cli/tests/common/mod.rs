@@ -22,11 +22,44 @@ pub(crate) fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&o.stdout)))
 }
 
-pub(crate) fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("musket-cli-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A test's scratch directory, removed when dropped (when the test ends, passed or failed),
+/// so that test runs leave nothing behind in the temporary directory.
+pub(crate) struct TempDir(tempfile::TempDir);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+pub(crate) fn tempdir(name: &str) -> TempDir {
+    TempDir(tempfile::Builder::new().prefix(&format!("musket-cli-test-{name}-")).tempdir().unwrap())
+}
+
+/// A cluster's configuration file, in a scratch directory of its own that goes with it.
+pub(crate) struct ClusterConfig {
+    path: PathBuf,
+    _dir: TempDir,
+}
+
+impl std::ops::Deref for ClusterConfig {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for ClusterConfig {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        self.0.path()
+    }
 }
 
 /// A base port with three free ports after it.
@@ -42,7 +75,7 @@ pub(crate) fn free_base_port() -> u16 {
     panic!("no free ports");
 }
 
-pub(crate) fn init_cluster(name: &str, protocol: &str, timeout_secs: u64) -> PathBuf {
+pub(crate) fn init_cluster(name: &str, protocol: &str, timeout_secs: u64) -> ClusterConfig {
     let dir = tempdir(name);
     let port = free_base_port().to_string();
     // `3pc-malicious` stands for `--protocol 3pc --security malicious`.
@@ -68,7 +101,7 @@ pub(crate) fn init_cluster(name: &str, protocol: &str, timeout_secs: u64) -> Pat
         .unwrap()
         .replace("timeout_secs = 60", &format!("timeout_secs = {timeout_secs}"));
     std::fs::write(&cfg, t).unwrap();
-    cfg
+    ClusterConfig { path: cfg, _dir: dir }
 }
 
 pub(crate) fn spawn_party(cfg: &Path, id: usize, job: &[&str]) -> Child {
