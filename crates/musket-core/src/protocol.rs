@@ -192,6 +192,15 @@ pub trait Protocol {
         let prod = self.matmul(a, b)?;
         self.truncate(&prod, bits)
     }
+    /// [`Protocol::matmul_truncate`] with `a` read as the matrix `[m, k]`, `m` its first
+    /// dimension and `k` the product of the others (a convolution's weights `[O, C, kh, kw]`
+    /// as `[O, C kh kw]`). The default reshapes `a` (a copy of every component), then
+    /// multiplies; a back end can multiply the components as they are.
+    fn matmul_rows_truncate(&mut self, a: &Self::Share, b: &Self::Share, bits: u32) -> Result<Self::Share> {
+        let rows = musket_ring::rows_shape(a.shape())?;
+        let a = self.reshape(a, &rows)?;
+        self.matmul_truncate(&a, b, bits)
+    }
     /// `truncate(sum_k a_k * b_k + extra, bits)` for elementwise products of shares of one
     /// shape, where a back end may skip re-sharing the products (3PC: the cost of one
     /// `mul_truncate`, whatever the number of products). The default takes the products in

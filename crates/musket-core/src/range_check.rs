@@ -235,6 +235,9 @@ impl<P: Protocol> Protocol for RangeChecked<'_, P> {
     fn matmul_truncate(&mut self, a: &P::Share, b: &P::Share, bits: u32) -> Result<P::Share> {
         self.inner.matmul_truncate(a, b, bits)
     }
+    fn matmul_rows_truncate(&mut self, a: &P::Share, b: &P::Share, bits: u32) -> Result<P::Share> {
+        self.inner.matmul_rows_truncate(a, b, bits)
+    }
     fn matmul_batched_truncate(&mut self, a: &P::Share, b: &P::Share, bits: u32) -> Result<P::Share> {
         self.inner.matmul_batched_truncate(a, b, bits)
     }

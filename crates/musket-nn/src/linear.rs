@@ -182,23 +182,24 @@ pub fn conv2d<P: Protocol>(
         }
         RingTensor::new(vec![k, rows], out)
     })?;
-    // The weights as `[O, C*kh*kw]`: their own layout when there is one group; block-diagonal
-    // (each output channel's taps in its group's columns) otherwise.
-    let og = o / g;
-    let wmat = p.linear(w, &|t| {
-        if g == 1 {
-            return t.reshape(&[o, k]);
-        }
-        let mut out = vec![0u64; o * k];
-        let taps = cg * kh * kw;
-        for oc in 0..o {
-            let grp = oc / og;
-            out[oc * k + grp * taps..][..taps].copy_from_slice(&t.data()[oc * taps..][..taps]);
-        }
-        RingTensor::new(vec![o, k], out)
-    })?;
-    // `[O, N*OH*OW]`, which for one image is the output's layout already.
-    let mut y = p.matmul_truncate(&wmat, &cols, fp.frac_bits())?;
+    // The weights as `[O, C*kh*kw]`: their own layout when there is one group (read as that
+    // matrix, not copied); block-diagonal (each output channel's taps in its group's columns)
+    // otherwise. The product `[O, N*OH*OW]` is, for one image, the output's layout already.
+    let mut y = if g == 1 {
+        p.matmul_rows_truncate(w, &cols, fp.frac_bits())?
+    } else {
+        let og = o / g;
+        let wmat = p.linear(w, &|t| {
+            let mut out = vec![0u64; o * k];
+            let taps = cg * kh * kw;
+            for oc in 0..o {
+                let grp = oc / og;
+                out[oc * k + grp * taps..][..taps].copy_from_slice(&t.data()[oc * taps..][..taps]);
+            }
+            RingTensor::new(vec![o, k], out)
+        })?;
+        p.matmul_truncate(&wmat, &cols, fp.frac_bits())?
+    };
     if let Some(b) = bias {
         y = add_broadcast(p, &y, b, &[o, 1])?;
     }

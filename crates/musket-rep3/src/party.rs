@@ -3,7 +3,7 @@ use musket_core::{
     Protocol, Result, Share,
 };
 use musket_net::{CommStats, Net, NetError};
-use musket_ring::RingTensor;
+use musket_ring::{rows_shape, RingTensor};
 
 use crate::truncate::Truncand;
 
@@ -201,7 +201,9 @@ impl Rep3 {
         bc: &RingTensor,
         bn: &RingTensor,
     ) -> Result<RingTensor> {
-        let product = |x: &RingTensor, y: &RingTensor| -> Result<RingTensor> { Ok(x.matmul(y)?) };
+        // `x` may be a matrix of rows with more dimensions (`matmul_rows_truncate`): callers
+        // have checked the shapes.
+        let product = |x: &RingTensor, y: &RingTensor| -> Result<RingTensor> { Ok(x.matmul_rows(y)?) };
         let zero = |t: &RingTensor| t.data().iter().all(|&w| w == 0);
         if zero(bc) {
             return product(ac, bn);
@@ -505,6 +507,20 @@ impl Protocol for Rep3 {
         let shape = Self::check_matmul(a, b)?;
         let z = Self::matmul_terms(a, b)?;
         self.truncate_rotating(Truncand::Terms(z.data()), &shape, bits)
+    }
+
+    /// The components multiplied as they are (`RingTensor::matmul_rows`), not reshaped.
+    fn matmul_rows_truncate(&mut self, a: &RShare, b: &RShare, bits: u32) -> Result<RShare> {
+        let [m, k] = rows_shape(a.shape())?;
+        if b.shape().first() != Some(&k) || b.shape().len() != 2 {
+            return Err(MpcError::Usage(format!(
+                "matmul: shapes {:?} (as [{m}, {k}]) and {:?} do not conform",
+                a.shape(),
+                b.shape()
+            )));
+        }
+        let z = Self::matmul_terms(a, b)?;
+        self.truncate_rotating(Truncand::Terms(z.data()), &[m, b.shape()[1]], bits)
     }
 
     fn matmul_batched_truncate(&mut self, a: &RShare, b: &RShare, bits: u32) -> Result<RShare> {

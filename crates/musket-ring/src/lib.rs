@@ -16,4 +16,4 @@ pub use kernels::{
     lane_bytes, lane_bytes_portable, matmul, matmul_naive, matmul_tn, matmul_tn_strided_add, matmul_with,
     serial_kernels, tn_hadamard64, tn_hadamard64_with, xor_nibble_lookups, Kernel, TILE,
 };
-pub use tensor::{RingTensor, ShapeError};
+pub use tensor::{rows_shape, RingTensor, ShapeError};

@@ -198,6 +198,23 @@ impl RingTensor {
         let data = crate::kernels::matmul(&self.data, &other.data, m, k, n);
         Ok(Self { shape: vec![m, n], data })
     }
+
+    /// [`RingTensor::matmul`] with `self` read as the matrix `[m, k]`, `m` its first dimension
+    /// and `k` the product of the others (a convolution's weights `[O, C, kh, kw]` as
+    /// `[O, C kh kw]`), without reshaping (copying) it first. The same as `matmul` for 2-D.
+    pub fn matmul_rows(&self, other: &Self) -> Result<Self, ShapeError> {
+        let (m, k, n) = matmul_dims(&rows_shape(self.shape())?, other.shape())?;
+        let data = crate::kernels::matmul(&self.data, &other.data, m, k, n);
+        Ok(Self { shape: vec![m, n], data })
+    }
+}
+
+/// `[m, k]` for a shape `[m, ...]`: its first dimension, and the product of the others.
+pub fn rows_shape(shape: &[usize]) -> Result<[usize; 2], ShapeError> {
+    match shape {
+        [m, rest @ ..] if !rest.is_empty() => Ok([*m, rest.iter().product()]),
+        _ => Err(ShapeError(format!("a matrix of rows needs 2 or more dimensions, got {shape:?}"))),
+    }
 }
 
 /// Checks that `a` and `b` are 2-D and conformable; returns `(m, k, n)`.
@@ -211,6 +228,21 @@ pub(crate) fn matmul_dims(a: &[usize], b: &[usize]) -> Result<(usize, usize, usi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_product_of_rows_is_the_product_of_the_reshaped_matrix() {
+        let a = RingTensor::new(
+            vec![3, 2, 2, 1],
+            (0..12u64).map(|v| v.wrapping_mul(0x9E37_79B9_7F4A_7C15)).collect(),
+        )
+        .unwrap();
+        let b = RingTensor::new(vec![4, 5], (0..20u64).map(|v| v.wrapping_sub(7)).collect()).unwrap();
+        let want = a.reshape(&[3, 4]).unwrap().matmul(&b).unwrap();
+        assert_eq!(a.matmul_rows(&b).unwrap(), want);
+        assert!(a.matmul_rows(&a).is_err());
+        assert!(RingTensor::new(vec![4], vec![0; 4]).unwrap().matmul_rows(&b).is_err());
+        assert_eq!(rows_shape(&[2, 3, 4]).unwrap(), [2, 12]);
+    }
 
     #[test]
     fn wrapping_ops_and_shapes() {
