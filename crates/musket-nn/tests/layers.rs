@@ -207,7 +207,11 @@ fn conv2d_cases(xs: [usize; 4]) {
     })
     .collect();
     let job = Convs { x: x.clone(), xs, cases: cases.clone() };
-    for (name, outs) in everywhere(&job) {
+    // The malicious back end too: it multiplies a convolution's weights as a matrix of rows
+    // (`matmul_rows_truncate`) in its own way.
+    let mut runs = everywhere(&job);
+    runs.push(("3pc malicious", on_malicious(&job)));
+    for (name, outs) in runs {
         for (k, (w, ws, b, cv)) in cases.iter().enumerate() {
             let want = conv_ref(&x, xs, w, *ws, b, cv);
             let terms = (ws[1] * ws[2] * ws[3]) as f64;

@@ -195,7 +195,7 @@ impl Rep3 {
     /// form a weight product with one matrix product instead of two.
     /// Whether a component is all zero is public: a component of a secret's share is
     /// otherwise uniformly random (and the scan stops at its first nonzero word).
-    fn matmul_terms_of(
+    pub(crate) fn matmul_terms_of(
         ac: &RingTensor,
         an: &RingTensor,
         bc: &RingTensor,

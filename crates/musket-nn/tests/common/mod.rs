@@ -13,6 +13,13 @@ pub fn owned<'a, P: Protocol, T: ?Sized>(p: &P, owner: usize, v: &'a T) -> Optio
     (p.party_id() == owner || p.compute_parties() == 1).then_some(v)
 }
 
+/// Runs `job` on the malicious-secure 3PC back end; returns party 0's output.
+pub fn on_malicious<J: Job>(job: &J) -> J::Output {
+    let o = run_local(Backend::ThreePcMalicious, job, Some(Duration::from_secs(60)))
+        .unwrap_or_else(|e| panic!("3pc malicious: {e}"));
+    o.into_iter().find_map(|o| o.output).expect("party 0 output")
+}
+
 /// Runs `job` on the oracle and both back ends; returns the outputs (party 0's).
 pub fn everywhere<J: Job>(job: &J) -> Vec<(&'static str, J::Output)> {
     let mut outs = vec![("plain", job.run(&mut Plain).expect("oracle"))];

@@ -34,7 +34,7 @@ use musket_core::{
     Result, Share,
 };
 use musket_net::{CommStats, Net};
-use musket_ring::{pack_bits, unpack_bits, RingTensor};
+use musket_ring::{pack_bits, rows_shape, unpack_bits, RingTensor};
 use proof::ProofKeys;
 use record::{Gate, Record};
 

@@ -99,10 +99,36 @@ impl Rep3Mal {
     }
 
     /// `(x_c (y_c + y_n) + x_n y_c)` for `[m, k] x [k, n]` matrices.
+    /// The prover's term `x_c (y_c + y_n) + x_n y_c`, the semi-honest back end's: one local
+    /// product instead of two where a component is all zero (a weight's), the same value.
+    /// `x` may be a matrix of rows with more dimensions (shapes checked by the caller).
     fn matmul_term(xc: &RingTensor, xn: &RingTensor, yc: &RingTensor, yn: &RingTensor) -> Result<RingTensor> {
-        let mut z = xc.matmul(&yc.add(yn)?)?;
-        z.add_assign(&xn.matmul(yc)?)?;
-        Ok(z)
+        Rep3::matmul_terms_of(xc, xn, yc, yn)
+    }
+
+    /// A matrix product of `a` read as `[m, k]` (its first dimension, and the product of the
+    /// others) and `b` `[k, n]`, recorded for the proofs as the matrix product it is.
+    fn matmul_of_rows(&mut self, a: &RShare, b: &RShare) -> Result<RShare> {
+        let (m, k, n) = match (rows_shape(a.shape()), b.shape()) {
+            (Ok([m, k]), [k2, n]) if k == *k2 => (m, k, *n),
+            (_, sb) => {
+                return Err(MpcError::Usage(format!(
+                    "matmul: shapes {:?} and {sb:?} do not conform",
+                    a.shape()
+                )))
+            }
+        };
+        let z = Self::matmul_term(&a.cur, &a.next, &b.cur, &b.next)?;
+        let zd = z.data();
+        let zv = self.draws(m * n, false, |i| zd[i]);
+        let part = Part {
+            gate: Gate::Matmul { m, k, n },
+            x: (a.cur.data(), a.next.data()),
+            y: (b.cur.data(), b.next.data()),
+            out: 0..m * n,
+        };
+        let (cur, next) = self.reshare_parts(zv, &[part])?;
+        self.base.share(&[m, n], cur, next)
     }
 
     /// The arithmetic 0/1 value of XOR-shared packed bits `b = b0 ^ b1 ^ b2` (components),
@@ -349,23 +375,20 @@ impl Protocol for Rep3Mal {
     }
 
     fn matmul(&mut self, a: &RShare, b: &RShare) -> Result<RShare> {
-        let (m, k, n) = match (a.shape(), b.shape()) {
-            ([m, k], [k2, n]) if k == k2 => (*m, *k, *n),
-            (sa, sb) => {
-                return Err(MpcError::Usage(format!("matmul: shapes {sa:?} and {sb:?} do not conform")))
-            }
-        };
-        let z = Self::matmul_term(&a.cur, &a.next, &b.cur, &b.next)?;
-        let zd = z.data();
-        let zv = self.draws(m * n, false, |i| zd[i]);
-        let part = Part {
-            gate: Gate::Matmul { m, k, n },
-            x: (a.cur.data(), a.next.data()),
-            y: (b.cur.data(), b.next.data()),
-            out: 0..m * n,
-        };
-        let (cur, next) = self.reshare_parts(zv, &[part])?;
-        self.base.share(&[m, n], cur, next)
+        if a.shape().len() != 2 {
+            return Err(MpcError::Usage(format!(
+                "matmul: shapes {:?} and {:?} do not conform",
+                a.shape(),
+                b.shape()
+            )));
+        }
+        self.matmul_of_rows(a, b)
+    }
+
+    /// As the default (a product, then the checked truncation), without copying `a`.
+    fn matmul_rows_truncate(&mut self, a: &RShare, b: &RShare, bits: u32) -> Result<RShare> {
+        let prod = self.matmul_of_rows(a, b)?;
+        self.truncate(&prod, bits)
     }
 
     fn matmul_batched(&mut self, a: &RShare, b: &RShare) -> Result<RShare> {
