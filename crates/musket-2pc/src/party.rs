@@ -6,7 +6,7 @@ use musket_core::{
     Protocol, Result, Share,
 };
 use musket_net::{CommStats, Net, NetError, Words};
-use musket_ring::{unpack_bits, RingTensor};
+use musket_ring::{rows_shape, unpack_bits, RingTensor};
 
 /// One party's additive share of a tensor.
 #[derive(Clone)]
@@ -162,6 +162,44 @@ impl Dealer2pc {
         let other = self.other();
         self.net.send_u64s_with(other, n, fill)?;
         Ok(self.net.recv_words(other, n)?)
+    }
+
+    /// A Beaver matrix product of `a` read as `[m, k]` (its first dimension, and the product
+    /// of the others) and `b` `[k, n]`.
+    fn matmul_of_rows(&mut self, a: &AShare, b: &AShare) -> Result<AShare> {
+        let (m, k, n) = match (rows_shape(a.shape()), b.shape()) {
+            (Ok([m, k]), [k2, n]) if k == *k2 => (m, k, *n),
+            (_, sb) => {
+                return Err(MpcError::Usage(format!(
+                    "matmul: shapes {:?} and {sb:?} do not conform",
+                    a.shape()
+                )))
+            }
+        };
+        self.request(Request::MatTriple { m: m as u64, k: k as u64, n: n as u64 })?;
+        let ta = RingTensor::new(vec![m, k], self.material(m * k))?;
+        let tb = RingTensor::new(vec![k, n], self.material(k * n))?;
+        let (x, y) = (a.0.data(), b.0.data());
+        let theirs = self.exchange_with(m * k + k * n, |out| {
+            let (d, e) = out.split_at_mut(m * k);
+            for ((o, v), t) in d.iter_mut().zip(x).zip(ta.data()).chain(e.iter_mut().zip(y).zip(tb.data())) {
+                *o = v.wrapping_sub(*t);
+            }
+        })?;
+        let tc = RingTensor::new(vec![m, n], self.correction(m * n)?)?;
+        // The opened masked operands, ours recomputed plus theirs.
+        let open = |v: &[u64], t: &[u64], th: &[u64]| -> Vec<u64> {
+            v.iter().zip(t).zip(th).map(|((v, t), th)| v.wrapping_sub(*t).wrapping_add(*th)).collect()
+        };
+        let (d_theirs, e_theirs) = theirs.split_at(m * k);
+        let d = RingTensor::new(vec![m, k], open(x, ta.data(), d_theirs))?;
+        let e = RingTensor::new(vec![k, n], open(y, tb.data(), e_theirs))?;
+        // z_i = c_i + D (B_i [+ E for party 0]) + A_i E: two local products per party.
+        let mut z = tc;
+        let right = if self.id == 0 { tb.add(&e)? } else { tb };
+        z.add_assign(&d.matmul(&right)?)?;
+        z.add_assign(&ta.matmul(&e)?)?;
+        Ok(AShare(z))
     }
 
     fn check_same(a: &RingTensor, b: &RingTensor, op: &str) -> Result<()> {
@@ -322,28 +360,20 @@ impl Protocol for Dealer2pc {
     }
 
     fn matmul(&mut self, a: &AShare, b: &AShare) -> Result<AShare> {
-        let (m, k, n) = match (a.shape(), b.shape()) {
-            ([m, k], [k2, n]) if k == k2 => (*m, *k, *n),
-            (sa, sb) => {
-                return Err(MpcError::Usage(format!("matmul: shapes {sa:?} and {sb:?} do not conform")))
-            }
-        };
-        self.request(Request::MatTriple { m: m as u64, k: k as u64, n: n as u64 })?;
-        let ta = RingTensor::new(vec![m, k], self.material(m * k))?;
-        let tb = RingTensor::new(vec![k, n], self.material(k * n))?;
-        let mut masked = zip_words(a.0.data(), ta.data(), u64::wrapping_sub);
-        masked.extend(b.0.data().iter().zip(tb.data()).map(|(x, t)| x.wrapping_sub(*t)));
-        let theirs = self.exchange(&masked)?;
-        let tc = RingTensor::new(vec![m, n], self.correction(m * n)?)?;
-        let opened = zip_words(&masked, &theirs, u64::wrapping_add);
-        let d = RingTensor::new(vec![m, k], opened[..m * k].to_vec())?;
-        let e = RingTensor::new(vec![k, n], opened[m * k..].to_vec())?;
-        // z_i = c_i + D (B_i [+ E for party 0]) + A_i E: two local products per party.
-        let mut z = tc;
-        let right = if self.id == 0 { tb.add(&e)? } else { tb };
-        z.add_assign(&d.matmul(&right)?)?;
-        z.add_assign(&ta.matmul(&e)?)?;
-        Ok(AShare(z))
+        if a.shape().len() != 2 {
+            return Err(MpcError::Usage(format!(
+                "matmul: shapes {:?} and {:?} do not conform",
+                a.shape(),
+                b.shape()
+            )));
+        }
+        self.matmul_of_rows(a, b)
+    }
+
+    /// As the default (a product, then the truncation), without copying `a`.
+    fn matmul_rows_truncate(&mut self, a: &AShare, b: &AShare, bits: u32) -> Result<AShare> {
+        let prod = self.matmul_of_rows(a, b)?;
+        self.truncate(&prod, bits)
     }
 
     fn matmul_batched(&mut self, a: &AShare, b: &AShare) -> Result<AShare> {
