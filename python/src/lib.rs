@@ -113,9 +113,9 @@ pub(crate) fn f64s(bytes: &[u8], what: &str) -> PyResult<Vec<f64>> {
 
 /// Little-endian f64 bytes (numpy's `tobytes()` of a float64 array) of `n` values, encoded as
 /// fixed-point ring words in one pass (no vector of floats in between).
-pub(crate) fn encode_f64_bytes(fp: FixedPoint, bytes: &[u8], n: usize) -> PyResult<Vec<u64>> {
-    let unfit =
-        || BadInputError::new_err("the data does not fit its shape or holds a value that is not finite");
+/// The error is the message of a `BadInputError`.
+pub(crate) fn encode_f64_bytes(fp: FixedPoint, bytes: &[u8], n: usize) -> Result<Vec<u64>, String> {
+    let unfit = || UNFIT.to_string();
     if bytes.len() != n.checked_mul(8).ok_or_else(unfit)? {
         return Err(unfit());
     }
@@ -127,12 +127,15 @@ pub(crate) fn encode_f64_bytes(fp: FixedPoint, bytes: &[u8], n: usize) -> PyResu
     };
     encoded.map_err(|e| {
         if value(&bytes[e.index * 8..e.index * 8 + 8]).is_finite() {
-            BadInputError::new_err(e.to_string())
+            e.to_string()
         } else {
             unfit()
         }
     })
 }
+
+/// Why a value was refused when its length or a non-finite element is the problem.
+pub(crate) const UNFIT: &str = "the data does not fit its shape or holds a value that is not finite";
 
 /// Ring words decoded as fixed-point reals, written as little-endian f64 bytes straight into
 /// a `bytearray` (see [`f64_bytes`]).

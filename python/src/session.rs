@@ -4,7 +4,7 @@
 //! The 2PC dealer is a thread too. Shares never leave their party's thread; only `reveal`
 //! answers carry values.
 
-use crate::{decoded_f64_bytes, encode_f64_bytes, mpc_error, BadInputError, MusketError};
+use crate::{decoded_f64_bytes, encode_f64_bytes, mpc_error, BadInputError, MusketError, UNFIT};
 use musket_core::{MpcError, Protocol, Share};
 use musket_net::local_mesh;
 use musket_nn as nn;
@@ -69,6 +69,10 @@ enum Cmd {
         id: u64,
         to: Option<usize>,
         report: usize,
+    },
+    /// Fails the party thread with this message (which ends the session at every party).
+    Fail {
+        reason: String,
     },
     Free {
         id: u64,
@@ -262,6 +266,7 @@ impl Job for Worker {
                     }
                     Cmd::Stats => {}
                     Cmd::Close => return Err(usage("closed")),
+                    Cmd::Fail { reason } => return Err(usage(reason)),
                 }
                 let s = p.stats();
                 answer.bytes_sent = s.bytes_sent;
@@ -369,6 +374,19 @@ impl Session {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+    }
+
+    /// A refusal only this process sees (its own value is bad). A local session has sent
+    /// nothing yet and goes on. In a cluster the other parties are already in this step and
+    /// would wait for this party's message, so the session ends at every party: this party's
+    /// thread fails with the same message, which stops its peers, as any failed call does.
+    fn refuse_alone(&mut self, py: Python<'_>, reason: String) -> PyErr {
+        if self.party.is_some() {
+            if let Err(e) = self.send_each(py, |_| Cmd::Fail { reason: reason.clone() }) {
+                return e;
+            }
+        }
+        BadInputError::new_err(reason)
     }
 
     fn fresh(&mut self) -> u64 {
@@ -531,13 +549,7 @@ impl Session {
         shape: Vec<usize>,
         owner: usize,
     ) -> PyResult<(u64, Vec<usize>)> {
-        let data = match data {
-            Some(d) => Some(d),
-            None if self.party.is_none_or(|me| me == owner) => {
-                return Err(BadInputError::new_err("the owner of a shared value must give it"))
-            }
-            None => None,
-        };
+        // Every party of a cluster makes the same call, so this is refused by all alike.
         if owner >= self.backend.compute_parties() {
             return Err(BadInputError::new_err(format!(
                 "owner {owner} is not a compute party of {} (0 to {})",
@@ -545,18 +557,24 @@ impl Session {
                 self.backend.compute_parties() - 1
             )));
         }
-        let n = shape.iter().try_fold(1usize, |n, d| n.checked_mul(*d));
+        // Encoded here, once, and given to the owner's thread alone; a cluster party that
+        // does not own the value ignores what it was given.
+        let owns = self.party.is_none_or(|me| me == owner);
         let fp = self.fp;
-        // Encoded here, once, and given to the owner's thread alone.
-        let words = data.map(|d| py.allow_threads(|| n.map(|n| encode_f64_bytes(fp, d, n))));
-        let words = match words {
-            Some(Some(w)) => Mutex::new(Some(w?)),
-            Some(None) => {
-                return Err(BadInputError::new_err(
-                    "the data does not fit its shape or holds a value that is not finite",
-                ))
+        let encoded = match (owns, data) {
+            (false, _) => None,
+            (true, None) => Some(Err("the owner of a shared value must give it".to_string())),
+            (true, Some(d)) => {
+                let n = shape.iter().try_fold(1usize, |n, d| n.checked_mul(*d));
+                Some(py.allow_threads(|| {
+                    n.map_or_else(|| Err(UNFIT.to_string()), |n| encode_f64_bytes(fp, d, n))
+                }))
             }
+        };
+        let words = match encoded {
             None => Mutex::new(None),
+            Some(Ok(w)) => Mutex::new(Some(w)),
+            Some(Err(reason)) => return Err(self.refuse_alone(py, reason)),
         };
         let id = self.fresh();
         let answers = self.send_each(py, |party| {

@@ -21,4 +21,18 @@ if s.party is not None and (s.protocol == "3pc" or party < 2):
     only1 = (x * y).reveal_to(1)
     out["only1"] = None if only1 is None else only1.tolist()
     s.close()
+if s.protocol == "3pc":
+    # A value its owner cannot encode, first thing in a new session (connecting is a barrier,
+    # so no party is still busy with an earlier call): the owner is refused, and party 1,
+    # which waits for the owner's message, is stopped rather than left waiting (by the
+    # owner's abort, or, when that comes while its thread is still setting up, with "a party
+    # thread has stopped"). Party 2 receives nothing in an input of party 0's, so its call
+    # completes.
+    s = musket.Session.from_cluster(config, party)
+    try:
+        s.share(np.array([1e300]) if party == 0 else None, owner=0, shape=(1,))
+        out["bad_share"] = "accepted"
+    except musket.MusketError as e:
+        out["bad_share"] = type(e).__name__
+    s.close()
 print(json.dumps(out))

@@ -212,3 +212,8 @@ def test_one_process_per_party_over_tls(protocol, tmp_path):
         assert np.allclose(outs[k]["relu_prod"], np.maximum(a @ b, 0), atol=1e-3)
     assert np.allclose(outs[1]["only1"], a * b, atol=1e-3)
     assert outs[0]["only1"] is None
+    if protocol == "3pc":
+        # The owner is refused, party 1 stopped rather than left waiting, party 2 not involved.
+        assert outs[0]["bad_share"] == "BadInputError"
+        assert outs[1]["bad_share"] in ("PeerError", "BadInputError")
+        assert outs[2]["bad_share"] == "accepted"

@@ -2,11 +2,11 @@ use crate::ahead::Ahead;
 use crate::dealer::{decode_plan, encode_plan, Request};
 use crate::DEALER;
 use musket_core::{
-    batch_item, batched_dims, element_count, or_abort, os_seed, LinearMap, LinearMap2, MpcError, Prg,
-    Protocol, Result, Share,
+    batch_item, batched_dims, element_count, matrix_dims, or_abort, os_seed, rows_dims, LinearMap,
+    LinearMap2, MpcError, Prg, Protocol, Result, Share,
 };
 use musket_net::{CommStats, Net, NetError, Words};
-use musket_ring::{rows_shape, unpack_bits, RingTensor};
+use musket_ring::{unpack_bits, RingTensor};
 
 /// One party's additive share of a tensor.
 #[derive(Clone)]
@@ -167,15 +167,7 @@ impl Dealer2pc {
     /// A Beaver matrix product of `a` read as `[m, k]` (its first dimension, and the product
     /// of the others) and `b` `[k, n]`.
     fn matmul_of_rows(&mut self, a: &AShare, b: &AShare) -> Result<AShare> {
-        let (m, k, n) = match (rows_shape(a.shape()), b.shape()) {
-            (Ok([m, k]), [k2, n]) if k == *k2 => (m, k, *n),
-            (_, sb) => {
-                return Err(MpcError::Usage(format!(
-                    "matmul: shapes {:?} and {sb:?} do not conform",
-                    a.shape()
-                )))
-            }
-        };
+        let (m, k, n) = rows_dims(a.shape(), b.shape())?;
         self.request(Request::MatTriple { m: m as u64, k: k as u64, n: n as u64 })?;
         let ta = RingTensor::new(vec![m, k], self.material(m * k))?;
         let tb = RingTensor::new(vec![k, n], self.material(k * n))?;
@@ -360,13 +352,7 @@ impl Protocol for Dealer2pc {
     }
 
     fn matmul(&mut self, a: &AShare, b: &AShare) -> Result<AShare> {
-        if a.shape().len() != 2 {
-            return Err(MpcError::Usage(format!(
-                "matmul: shapes {:?} and {:?} do not conform",
-                a.shape(),
-                b.shape()
-            )));
-        }
+        matrix_dims(a.shape(), b.shape())?;
         self.matmul_of_rows(a, b)
     }
 

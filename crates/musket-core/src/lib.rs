@@ -26,6 +26,8 @@ pub use error::{element_count, or_abort, MpcError, Result};
 pub use fixed::{mul_fixed, reveal_fixed, share_fixed};
 pub use plain::Plain;
 pub use prg::{os_seed, Prg, Seed};
-pub use protocol::{batch_item, batched_dims, LinearMap, LinearMap2, Protocol, Share, WordMap2};
+pub use protocol::{
+    batch_item, batched_dims, matrix_dims, rows_dims, LinearMap, LinearMap2, Protocol, Share, WordMap2,
+};
 pub use range_check::{RangeChecked, FLUSH_ELEMENTS};
 pub use shares::{concat_shares, split_share};

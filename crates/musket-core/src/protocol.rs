@@ -35,6 +35,23 @@ pub fn batched_dims(a: &[usize], b: &[usize]) -> Result<(usize, usize, usize, us
     }
 }
 
+/// Checks `[m, k] x [k, n]` and returns `(m, k, n)`.
+pub fn matrix_dims(a: &[usize], b: &[usize]) -> Result<(usize, usize, usize)> {
+    match a {
+        [_, _] => rows_dims(a, b),
+        _ => Err(crate::MpcError::Usage(format!("matmul: shapes {a:?} and {b:?} do not conform"))),
+    }
+}
+
+/// Checks `a` read as the matrix `[m, k]` (its first dimension, and the product of the
+/// others; see [`Protocol::matmul_rows_truncate`]) against `b` `[k, n]`; returns `(m, k, n)`.
+pub fn rows_dims(a: &[usize], b: &[usize]) -> Result<(usize, usize, usize)> {
+    match (musket_ring::rows_shape(a), b) {
+        (Ok([m, k]), [k2, n]) if k == *k2 => Ok((m, k, *n)),
+        _ => Err(crate::MpcError::Usage(format!("matmul: shapes {a:?} and {b:?} do not conform"))),
+    }
+}
+
 /// The `i`-th `[rows, cols]` matrix of a `[B, rows, cols]` tensor.
 pub fn batch_item(t: &RingTensor, i: usize, rows: usize, cols: usize) -> RingTensor {
     RingTensor::new(vec![rows, cols], t.data()[i * rows * cols..(i + 1) * rows * cols].to_vec())

@@ -1,9 +1,9 @@
 use musket_core::{
-    batch_item, batched_dims, element_count, or_abort, os_seed, LinearMap, LinearMap2, MpcError, Prg,
-    Protocol, Result, Share,
+    batch_item, batched_dims, element_count, matrix_dims, or_abort, os_seed, rows_dims, LinearMap,
+    LinearMap2, MpcError, Prg, Protocol, Result, Share,
 };
 use musket_net::{CommStats, Net, NetError};
-use musket_ring::{rows_shape, RingTensor};
+use musket_ring::RingTensor;
 
 use crate::truncate::Truncand;
 
@@ -236,10 +236,8 @@ impl Rep3 {
     }
 
     fn check_matmul(a: &RShare, b: &RShare) -> Result<[usize; 2]> {
-        match (a.shape(), b.shape()) {
-            ([m, k], [k2, n]) if k == k2 => Ok([*m, *n]),
-            (sa, sb) => Err(MpcError::Usage(format!("matmul: shapes {sa:?} and {sb:?} do not conform"))),
-        }
+        let (m, _, n) = matrix_dims(a.shape(), b.shape())?;
+        Ok([m, n])
     }
 
     pub(crate) fn zero_share(&mut self, n: usize, xor: bool) -> Vec<u64> {
@@ -511,16 +509,9 @@ impl Protocol for Rep3 {
 
     /// The components multiplied as they are (`RingTensor::matmul_rows`), not reshaped.
     fn matmul_rows_truncate(&mut self, a: &RShare, b: &RShare, bits: u32) -> Result<RShare> {
-        let [m, k] = rows_shape(a.shape())?;
-        if b.shape().first() != Some(&k) || b.shape().len() != 2 {
-            return Err(MpcError::Usage(format!(
-                "matmul: shapes {:?} (as [{m}, {k}]) and {:?} do not conform",
-                a.shape(),
-                b.shape()
-            )));
-        }
+        let (m, _, n) = rows_dims(a.shape(), b.shape())?;
         let z = Self::matmul_terms(a, b)?;
-        self.truncate_rotating(Truncand::Terms(z.data()), &[m, b.shape()[1]], bits)
+        self.truncate_rotating(Truncand::Terms(z.data()), &[m, n], bits)
     }
 
     fn matmul_batched_truncate(&mut self, a: &RShare, b: &RShare, bits: u32) -> Result<RShare> {

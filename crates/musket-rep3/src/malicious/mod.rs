@@ -30,11 +30,11 @@ mod record;
 use crate::party::{RBits, RShare, Rep3, Stream};
 use musket_core::ext::{Gf64, Gr64};
 use musket_core::{
-    batch_item, batched_dims, element_count, planes_to_packed, LinearMap, LinearMap2, MpcError, Protocol,
-    Result, Share,
+    batch_item, batched_dims, element_count, matrix_dims, planes_to_packed, rows_dims, LinearMap, LinearMap2,
+    MpcError, Protocol, Result, Share,
 };
 use musket_net::{CommStats, Net};
-use musket_ring::{pack_bits, rows_shape, unpack_bits, RingTensor};
+use musket_ring::{pack_bits, unpack_bits, RingTensor};
 use proof::ProofKeys;
 use record::{Gate, Record};
 

@@ -109,15 +109,7 @@ impl Rep3Mal {
     /// A matrix product of `a` read as `[m, k]` (its first dimension, and the product of the
     /// others) and `b` `[k, n]`, recorded for the proofs as the matrix product it is.
     fn matmul_of_rows(&mut self, a: &RShare, b: &RShare) -> Result<RShare> {
-        let (m, k, n) = match (rows_shape(a.shape()), b.shape()) {
-            (Ok([m, k]), [k2, n]) if k == *k2 => (m, k, *n),
-            (_, sb) => {
-                return Err(MpcError::Usage(format!(
-                    "matmul: shapes {:?} and {sb:?} do not conform",
-                    a.shape()
-                )))
-            }
-        };
+        let (m, k, n) = rows_dims(a.shape(), b.shape())?;
         let z = Self::matmul_term(&a.cur, &a.next, &b.cur, &b.next)?;
         let zd = z.data();
         let zv = self.draws(m * n, false, |i| zd[i]);
@@ -375,13 +367,7 @@ impl Protocol for Rep3Mal {
     }
 
     fn matmul(&mut self, a: &RShare, b: &RShare) -> Result<RShare> {
-        if a.shape().len() != 2 {
-            return Err(MpcError::Usage(format!(
-                "matmul: shapes {:?} and {:?} do not conform",
-                a.shape(),
-                b.shape()
-            )));
-        }
+        matrix_dims(a.shape(), b.shape())?;
         self.matmul_of_rows(a, b)
     }
 
