@@ -12,10 +12,24 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Duration;
 
+/// The revision of what the parties compute and send, bumped whenever builds must agree on
+/// something the package version does not show: where the malicious back end verifies
+/// (revision 2: from 512 MiB of pending products), the order of a convolution's product
+/// (revision 3: weights times the transposed im2col). Two builds that differed there would
+/// stop with a malformed message or `cheating detected`, or, for a convolution, multiply
+/// matrices laid out differently and open a wrong result; parties of different revisions
+/// refuse to start instead.
+pub const PROTOCOL_REVISION: u32 = 3;
+
+/// This build's version as told to its peers: the package version and the protocol revision.
+pub fn version() -> String {
+    format!("{} (protocol revision {PROTOCOL_REVISION})", env!("CARGO_PKG_VERSION"))
+}
+
 /// What a party runs, as told to its peers.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct JobDescriptor {
-    /// The binary's version.
+    /// The binary's version and protocol revision ([`version`]).
     pub version: String,
     /// `2pc` or `3pc`, and the security level.
     pub protocol: String,
@@ -184,7 +198,7 @@ pub fn connect(
     let Loaded { backend, tls, digest } = load(config, id, key)?;
     let mut transport = TlsTransport::connect(tls)?;
     let mine = JobDescriptor {
-        version: env!("CARGO_PKG_VERSION").into(),
+        version: version(),
         protocol: format!("{} {}", backend.name(), backend.security().name()),
         cluster: digest,
         command: command.into(),
@@ -200,7 +214,7 @@ mod tests {
 
     fn job(command: &str, params: &[&str]) -> JobDescriptor {
         JobDescriptor {
-            version: "0.1.0".into(),
+            version: version(),
             protocol: "3pc".into(),
             cluster: cluster_digest("3pc", &[(0, "a:1".into(), vec![1, 2])]),
             command: command.into(),
@@ -215,6 +229,10 @@ mod tests {
         check(2, &ok, &mine).unwrap();
         let cases = [
             (JobDescriptor { version: "9".into(), ..mine.clone() }, "runs Musket 9"),
+            (
+                JobDescriptor { version: "0.1.0 (protocol revision 2)".into(), ..mine.clone() },
+                "runs Musket 0.1.0 (protocol revision 2)",
+            ),
             (JobDescriptor { protocol: "2pc".into(), ..mine.clone() }, "says protocol 2pc"),
             (
                 JobDescriptor {

@@ -241,7 +241,7 @@ pub(crate) fn run_party(
     let mut transport = TlsTransport::connect(tls)?;
     let (command, params) = describe(&job);
     let mine = musket_cli::agreement::JobDescriptor {
-        version: env!("CARGO_PKG_VERSION").into(),
+        version: musket_cli::agreement::version(),
         protocol: backend.name().into(),
         cluster: digest,
         command,
