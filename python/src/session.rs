@@ -96,6 +96,38 @@ struct Worker {
     inboxes: Vec<Mutex<Option<Receiver<Cmd>>>>,
     replies: Mutex<Sender<(usize, Result<Answer, MpcError>)>>,
     fp: FixedPoint,
+    /// Why a party thread ended (its first failure: a set-up that failed, or a peer that
+    /// stopped it before a command came), so that a call that finds the thread gone says
+    /// why instead of only that it has stopped.
+    stopped: Mutex<Option<MpcError>>,
+}
+
+impl Worker {
+    fn new(
+        inboxes: Vec<Mutex<Option<Receiver<Cmd>>>>,
+        replies: Sender<(usize, Result<Answer, MpcError>)>,
+        fp: FixedPoint,
+    ) -> Self {
+        Worker { inboxes, replies: Mutex::new(replies), fp, stopped: Mutex::new(None) }
+    }
+
+    /// Runs one party's thread to its end, keeping the reason if it failed.
+    fn run_thread(&self, backend: Backend, transport: Box<dyn musket_net::Transport>) {
+        if let Err(e) = run_party(backend, transport, self) {
+            if let Ok(mut slot) = self.stopped.lock() {
+                slot.get_or_insert(e);
+            }
+        }
+    }
+
+    /// The error for a call that found a party thread gone.
+    fn stop_reason(&self) -> MpcError {
+        self.stopped
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
+            .unwrap_or_else(|| MpcError::Usage("a party thread has stopped".into()))
+    }
 }
 
 fn usage(msg: impl Into<String>) -> MpcError {
@@ -303,6 +335,8 @@ pub(crate) struct Session {
     party: Option<usize>,
     /// The session's encoding: values are encoded and decoded on the caller's side.
     fp: FixedPoint,
+    /// What the party threads share (and why one stopped).
+    worker: Arc<Worker>,
 }
 
 /// What a call gives back: the shape, and the values when something was revealed to us.
@@ -328,7 +362,7 @@ impl Session {
         let result = py.allow_threads(|| {
             for (tx, &party) in self.inboxes.iter().zip(&parties) {
                 if tx.send(command(party)).is_err() {
-                    return Err(MpcError::Usage("a party thread has stopped".into()));
+                    return Err(self.worker.stop_reason());
                 }
             }
             let replies = self.replies.lock().map_err(|_| MpcError::Usage("poisoned".into()))?;
@@ -344,7 +378,7 @@ impl Session {
                         }
                     }
                     Err(_) => {
-                        first_error.get_or_insert(MpcError::Usage("a party thread has stopped".into()));
+                        first_error.get_or_insert_with(|| self.worker.stop_reason());
                         break;
                     }
                 }
@@ -447,8 +481,7 @@ impl Session {
         // The 2PC dealer has no inbox; give it an empty slot so indices match party ids.
         inboxes.push(Mutex::new(None));
         let (reply_tx, replies) = channel();
-        let worker =
-            Arc::new(Worker { inboxes, replies: Mutex::new(reply_tx), fp: FixedPoint::new(frac_bits) });
+        let worker = Arc::new(Worker::new(inboxes, reply_tx, FixedPoint::new(frac_bits)));
         // An idle session waits on its user, not on the network: a long receive timeout.
         let mesh = local_mesh(backend.transport_parties(), Some(Duration::from_secs(7 * 24 * 3600)));
         let threads = mesh
@@ -458,7 +491,7 @@ impl Session {
                 // The parties share this process' cores: each multiplies matrices on its own
                 // thread (see `musket_ring::serial_kernels`).
                 std::thread::spawn(move || {
-                    let _ = musket_ring::serial_kernels(|| run_party(backend, Box::new(t), &*w));
+                    musket_ring::serial_kernels(|| w.run_thread(backend, Box::new(t)));
                 })
             })
             .collect();
@@ -471,6 +504,7 @@ impl Session {
             backend,
             party: None,
             fp: FixedPoint::new(frac_bits),
+            worker,
         })
     }
 
@@ -504,11 +538,9 @@ impl Session {
             inboxes[party] = Mutex::new(Some(rx));
         }
         let (reply_tx, replies) = channel();
-        let worker =
-            Arc::new(Worker { inboxes, replies: Mutex::new(reply_tx), fp: FixedPoint::new(frac_bits) });
-        let thread = std::thread::spawn(move || {
-            let _ = run_party(backend, Box::new(transport), &*worker);
-        });
+        let worker = Arc::new(Worker::new(inboxes, reply_tx, FixedPoint::new(frac_bits)));
+        let w = Arc::clone(&worker);
+        let thread = std::thread::spawn(move || w.run_thread(backend, Box::new(transport)));
         let mut session = Session {
             inboxes: senders,
             replies: Mutex::new(replies),
@@ -518,6 +550,7 @@ impl Session {
             backend,
             party: Some(party),
             fp: FixedPoint::new(frac_bits),
+            worker,
         };
         if !computes {
             // The dealer: serve until the compute parties close.

@@ -25,9 +25,8 @@ if s.protocol == "3pc":
     # A value its owner cannot encode, first thing in a new session (connecting is a barrier,
     # so no party is still busy with an earlier call): the owner is refused, and party 1,
     # which waits for the owner's message, is stopped rather than left waiting (by the
-    # owner's abort, or, when that comes while its thread is still setting up, with "a party
-    # thread has stopped"). Party 2 receives nothing in an input of party 0's, so its call
-    # completes.
+    # owner's abort, also when that comes while its thread is still setting up). Party 2
+    # receives nothing in an input of party 0's, so its call completes.
     s = musket.Session.from_cluster(config, party)
     try:
         s.share(np.array([1e300]) if party == 0 else None, owner=0, shape=(1,))
