@@ -56,6 +56,11 @@ impl CommStats {
     }
 }
 
+/// A message of `bytes` bytes where `want` ring elements were expected: the sender's fault.
+fn wrong_length(peer: usize, want: usize, bytes: usize) -> NetError {
+    NetError::Malformed { peer, reason: format!("expected {want} ring elements, got {bytes} bytes") }
+}
+
 /// Ring elements received by [`Net::recv_words`]: a slice of words, read in the received
 /// message where it could be (see there).
 #[derive(Debug)]
@@ -269,10 +274,7 @@ impl Net {
             let framed = self.recv_tagged(from)?;
             let body = &framed[TAG_LEN..];
             if body.len() != want * 8 {
-                return Err(NetError::Malformed {
-                    peer: from,
-                    reason: format!("expected {want} ring elements, got {} bytes", body.len()),
-                });
+                return Err(wrong_length(from, want, body.len()));
             }
             match bytemuck::try_cast_slice::<u8, u64>(body) {
                 // An aligned body on a little-endian machine is the words already.
@@ -318,10 +320,7 @@ impl Net {
         let framed = self.recv_tagged(from)?;
         let body = &framed[TAG_LEN..];
         if body.len() != expected * 8 {
-            return Err(NetError::Malformed {
-                peer: from,
-                reason: format!("expected {expected} ring elements, got {} bytes", body.len()),
-            });
+            return Err(wrong_length(from, expected, body.len()));
         }
         if bytemuck::try_cast_slice::<u8, u64>(body).is_ok() {
             return Ok(Words(WordsInner::Frame(framed)));
