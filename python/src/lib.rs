@@ -112,8 +112,8 @@ pub(crate) fn f64s(bytes: &[u8], what: &str) -> PyResult<Vec<f64>> {
 }
 
 /// Little-endian f64 bytes (numpy's `tobytes()` of a float64 array) of `n` values, encoded as
-/// fixed-point ring words in one pass (no vector of floats in between).
-/// The error is the message of a `BadInputError`.
+/// fixed-point ring words straight from the bytes where they are aligned (no vector of floats
+/// in between). The error is the message of a `BadInputError`.
 pub(crate) fn encode_f64_bytes(fp: FixedPoint, bytes: &[u8], n: usize) -> Result<Vec<u64>, String> {
     let unfit = || UNFIT.to_string();
     if bytes.len() != n.checked_mul(8).ok_or_else(unfit)? {

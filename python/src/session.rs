@@ -353,7 +353,11 @@ impl Session {
     }
 
     /// [`Session::send`] with a command per party (`command(party)`).
-    fn send_each(&mut self, py: Python<'_>, command: impl Fn(usize) -> Cmd + Sync) -> PyResult<Vec<Answer>> {
+    fn send_each(
+        &mut self,
+        py: Python<'_>,
+        mut command: impl FnMut(usize) -> Cmd + Send,
+    ) -> PyResult<Vec<Answer>> {
         if let Some(why) = &self.broken {
             return Err(MusketError::new_err(format!("the session is closed: {why}")));
         }
@@ -604,14 +608,14 @@ impl Session {
                 }))
             }
         };
-        let words = match encoded {
-            None => Mutex::new(None),
-            Some(Ok(w)) => Mutex::new(Some(w)),
+        let mut words = match encoded {
+            None => None,
+            Some(Ok(w)) => Some(w),
             Some(Err(reason)) => return Err(self.refuse_alone(py, reason)),
         };
         let id = self.fresh();
         let answers = self.send_each(py, |party| {
-            let data = if party == owner { words.lock().ok().and_then(|mut w| w.take()) } else { None };
+            let data = if party == owner { words.take() } else { None };
             Cmd::Share { id, owner, data, shape: shape.clone() }
         })?;
         Ok((id, answers[0].shape.clone()))

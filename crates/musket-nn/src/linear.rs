@@ -156,18 +156,19 @@ pub fn conv2d<P: Protocol>(
                     // Output columns j whose input column j*sw + kj*dw - pl lies in 0..wd.
                     let first = (pl.saturating_sub(kj * dw)).div_ceil(sw);
                     let end = (wd + pl).checked_sub(kj * dw).map_or(0, |span| span.div_ceil(sw).min(ow));
+                    if first >= end {
+                        continue;
+                    }
+                    // The input column of output column `first`.
+                    let start = first * sw + kj * dw - pl;
                     for b in 0..n {
                         let image = &t.data()[(b * c + ch) * h * wd..][..h * wd];
                         for i in 0..oh {
                             let Some(y) = (i * sh + ki * dh).checked_sub(pt).filter(|&y| y < h) else {
                                 continue;
                             };
-                            if first >= end {
-                                continue;
-                            }
                             let line = &image[y * wd..][..wd];
                             let dst = &mut row[(b * oh + i) * ow..][first..end];
-                            let start = first * sw + kj * dw - pl;
                             if sw == 1 {
                                 dst.copy_from_slice(&line[start..start + dst.len()]);
                             } else {

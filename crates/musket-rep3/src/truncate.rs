@@ -54,8 +54,16 @@ fn packed_width(bits: u32) -> u32 {
 /// bit `(k % per) * width` of word `k / per` (as [`pack_msb_shares`] packs them).
 fn packed_value(words: &[u64], k: usize, width: u32) -> u64 {
     let per = (64 / width) as usize;
-    let mask = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };
-    (words[k >> per.trailing_zeros()] >> ((k & (per - 1)) as u32 * width)) & mask
+    (words[k >> per.trailing_zeros()] >> ((k & (per - 1)) as u32 * width)) & width_mask(width)
+}
+
+/// The low `width` bits.
+fn width_mask(width: u32) -> u64 {
+    if width == 64 {
+        u64::MAX
+    } else {
+        (1u64 << width) - 1
+    }
 }
 
 fn packed_len(n: usize, width: u32) -> usize {
@@ -263,15 +271,19 @@ fn all_if(bit: u64) -> u64 {
     0u64.wrapping_sub(bit)
 }
 
-/// A's two candidates for component A, `part_a(b) + sigma_b` with `part_a(b) = -t_a +
-/// [b = 0] m_a 2^(64-f)`, in the order of the shared bit: `(b = 0, b = 1)`, swapped when the
-/// order bit is 1.
+/// A's two candidates for component A of one element, for `msb(c)` = 0 and 1:
+/// `part_a(b) + sigma_b` with `part_a(b) = -t_a + [b = 0] m_a 2^(64-f)`.
+fn candidates(m_a: u64, t_a: u64, sigma_0: u64, sigma_1: u64, shift: u32) -> [u64; 2] {
+    [(m_a << shift).wrapping_sub(t_a).wrapping_add(sigma_0), sigma_1.wrapping_sub(t_a)]
+}
+
+/// A's two [`candidates`] of every element, in the order of the shared bit: `(b = 0, b = 1)`,
+/// swapped when the order bit is 1.
 fn write_candidates(out: &mut [u64], d: &ChunkDraws, shift: u32) {
     let words = d.m_a.chunks(64).zip(d.t_a.chunks(64)).zip(d.sigma[0].chunks(64)).zip(d.sigma[1].chunks(64));
     for ((pairs, (((m_a, t_a), s0), s1)), order) in out.chunks_mut(128).zip(words).zip(&d.order) {
         for (j, pair) in pairs.chunks_exact_mut(2).enumerate() {
-            let first = (m_a[j] << shift).wrapping_sub(t_a[j]).wrapping_add(s0[j]);
-            let second = s1[j].wrapping_sub(t_a[j]);
+            let [first, second] = candidates(m_a[j], t_a[j], s0[j], s1[j], shift);
             let swap = (first ^ second) & all_if((order >> j) & 1);
             pair[0] = first ^ swap;
             pair[1] = second ^ swap;
@@ -282,7 +294,7 @@ fn write_candidates(out: &mut [u64], d: &ChunkDraws, shift: u32) {
 /// The helper's shares of `msb(r)`, `msb(r_a + r_b) - m_a`, packed `width` bits each.
 fn pack_msb_shares(out: &mut [u64], d: &ChunkDraws, width: u32) {
     let per = (64 / width) as usize;
-    let mask = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };
+    let mask = width_mask(width);
     let groups = d.r_a.chunks(per).zip(d.r_b.chunks(per)).zip(d.m_a.chunks(per));
     for (word, ((r_a, r_b), m_a)) in out.iter_mut().zip(groups) {
         *word = r_a.iter().zip(r_b).zip(m_a).enumerate().fold(0u64, |w, (j, ((a, b), m))| {
@@ -342,8 +354,7 @@ fn a_component(out: &mut [u64], d: &ChunkDraws, msb_c: &[u64], shift: u32) {
     for ((out, (((m_a, t_a), s0), s1)), msb) in out.chunks_mut(64).zip(words).zip(msb_c) {
         for (j, o) in out.iter_mut().enumerate() {
             let top = all_if((msb >> j) & 1);
-            let first = (m_a[j] << shift).wrapping_sub(t_a[j]).wrapping_add(s0[j]);
-            let second = s1[j].wrapping_sub(t_a[j]);
+            let [first, second] = candidates(m_a[j], t_a[j], s0[j], s1[j], shift);
             *o = first ^ ((first ^ second) & top);
         }
     }
