@@ -1,7 +1,7 @@
+use crate::correlations::Material;
 use crate::DEALER;
 use musket_core::{or_abort, os_seed, MpcError, Prg, Result};
 use musket_net::{CommStats, Net, NetError};
-use musket_ring::{matmul, unpack_bits};
 
 /// The largest number of ring elements in one tensor of a request (2 GiB of words).
 pub(crate) const MAX_REQUEST_ELEMENTS: u64 = 1 << 28;
@@ -92,31 +92,6 @@ impl Request {
         Ok(())
     }
 
-    /// Words a compute party draws from its dealer seed for this request, plus (party 0)
-    /// its share of the correction, in the order the operation draws them.
-    pub(crate) fn material_words(&self, party: usize) -> usize {
-        let own = |v: u64| v as usize;
-        let (material, correction) = match *self {
-            Request::Done => (0, 0),
-            Request::Triple { n } => (2 * own(n), own(n)),
-            Request::MatTriple { m, k, n } => (own(m * k + k * n), own(m * n)),
-            Request::Trunc { n, .. } => (own(n), 2 * own(n)),
-            Request::BitTriple { words } => (2 * own(words), own(words)),
-            Request::RandomBits { n } => (own(n).div_ceil(64), own(n)),
-            Request::BitMul { n } => (own(n).div_ceil(64) + own(n), 2 * own(n)),
-        };
-        if party == 0 {
-            material + correction
-        } else {
-            material
-        }
-    }
-
-    /// Words of the dealer's correction message to party 1.
-    pub(crate) fn correction_words(&self) -> usize {
-        self.material_words(0) - self.material_words(1)
-    }
-
     /// Parses and bounds-checks a request from party 0.
     pub fn decode(bytes: &[u8]) -> std::result::Result<Self, String> {
         let (&kind, rest) = bytes.split_first().ok_or("empty request")?;
@@ -165,10 +140,6 @@ pub fn decode_plan(mut bytes: &[u8]) -> std::result::Result<Vec<Request>, String
     Ok(out)
 }
 
-fn add(a: &[u64], b: &[u64]) -> Vec<u64> {
-    a.iter().zip(b).map(|(x, y)| x.wrapping_add(*y)).collect()
-}
-
 /// Runs the dealer until party 0 says the computation is done. Returns the dealer's counts
 /// after set-up (the seeds it sent are not included).
 /// On failure, tells both parties before returning.
@@ -191,62 +162,14 @@ fn serve(net: &mut Net) -> Result<CommStats> {
         let bytes = net.recv_bytes(0)?;
         let req = Request::decode(&bytes)
             .map_err(|reason| MpcError::Net(NetError::Malformed { peer: 0, reason }))?;
-        let correction: Vec<u64> = match req {
-            Request::Done => return Ok(net.stats().since(&after_setup)),
-            Request::Triple { n } => {
-                let n = n as usize;
-                let a = add(&prg0.words(n), &prg1.words(n));
-                let b0 = prg0.words(n);
-                let b = add(&b0, &prg1.words(n));
-                let c0 = prg0.words(n);
-                a.iter().zip(&b).zip(&c0).map(|((x, y), c)| x.wrapping_mul(*y).wrapping_sub(*c)).collect()
-            }
-            Request::MatTriple { m, k, n } => {
-                let (m, k, n) = (m as usize, k as usize, n as usize);
-                let a = add(&prg0.words(m * k), &prg1.words(m * k));
-                let b = add(&prg0.words(k * n), &prg1.words(k * n));
-                let c0 = prg0.words(m * n);
-                let c = matmul(&a, &b, m, k, n);
-                c.iter().zip(&c0).map(|(x, y)| x.wrapping_sub(*y)).collect()
-            }
-            Request::Trunc { n, bits } => {
-                let n = n as usize;
-                let r = add(&prg0.words(n), &prg1.words(n));
-                let (a0, b0) = (prg0.words(n), prg0.words(n));
-                let mut out = Vec::with_capacity(2 * n);
-                out.extend(
-                    r.iter().zip(&a0).map(|(r, a0)| ((r & (u64::MAX >> 1)) >> bits).wrapping_sub(*a0)),
-                );
-                out.extend(r.iter().zip(&b0).map(|(r, b0)| ((r >> 63) << (63 - bits)).wrapping_sub(*b0)));
-                out
-            }
-            Request::BitTriple { words } => {
-                let w = words as usize;
-                let (u0, v0, w0) = (prg0.words(w), prg0.words(w), prg0.words(w));
-                let (u1, v1) = (prg1.words(w), prg1.words(w));
-                (0..w).map(|i| ((u0[i] ^ u1[i]) & (v0[i] ^ v1[i])) ^ w0[i]).collect()
-            }
-            Request::RandomBits { n } => {
-                let n = n as usize;
-                let nb = n.div_ceil(64);
-                let (t0, big_t0) = (prg0.words(nb), prg0.words(n));
-                let t1 = prg1.words(nb);
-                let t: Vec<u64> = t0.iter().zip(&t1).map(|(a, b)| a ^ b).collect();
-                unpack_bits(&t, n).iter().zip(&big_t0).map(|(b, t0)| b.wrapping_sub(*t0)).collect()
-            }
-            Request::BitMul { n } => {
-                let n = n as usize;
-                let nb = n.div_ceil(64);
-                let (t0, a0, big_t0, at0) = (prg0.words(nb), prg0.words(n), prg0.words(n), prg0.words(n));
-                let (t1, a1) = (prg1.words(nb), prg1.words(n));
-                let t: Vec<u64> = t0.iter().zip(&t1).map(|(a, b)| a ^ b).collect();
-                let t = unpack_bits(&t, n);
-                let mut out = Vec::with_capacity(2 * n);
-                out.extend(t.iter().zip(&big_t0).map(|(t, t0)| t.wrapping_sub(*t0)));
-                out.extend((0..n).map(|i| a0[i].wrapping_add(a1[i]).wrapping_mul(t[i]).wrapping_sub(at0[i])));
-                out
-            }
-        };
+        if req == Request::Done {
+            return Ok(net.stats().since(&after_setup));
+        }
+        // Each party's material in its layout's order, then party 0's share of the value.
+        let layout = req.layout();
+        let m0 = Material::draw(&layout, |n| prg0.words(n));
+        let m1 = Material::draw(&layout, |n| prg1.words(n));
+        let correction = req.correction(&m0, &m1, prg0.words(layout.correction));
         net.send_u64s(1, &correction)?;
     }
 }

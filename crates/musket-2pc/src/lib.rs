@@ -8,6 +8,7 @@
 //! preprocessing: it does not depend on the inputs and does not count as online rounds.
 
 mod ahead;
+mod correlations;
 mod dealer;
 mod party;
 

@@ -1,4 +1,5 @@
 use crate::ahead::Ahead;
+use crate::correlations::Material;
 use crate::dealer::{decode_plan, encode_plan, Request};
 use crate::DEALER;
 use musket_core::{
@@ -122,9 +123,15 @@ impl Dealer2pc {
         Ok(())
     }
 
-    /// Dealer material from the seed shared with the dealer: prepared words first, then fresh
+    /// Asks for `req` (or finds it in the plan) and draws this party's random parts of it.
+    fn draw(&mut self, req: Request) -> Result<Material> {
+        self.request(req)?;
+        Ok(Material::draw(&req.layout(), |n| self.seed_words(n)))
+    }
+
+    /// Words from the seed shared with the dealer: prepared words first, then fresh
     /// expansion, timed as preprocessing.
-    fn material(&mut self, n: usize) -> Vec<u64> {
+    fn seed_words(&mut self, n: usize) -> Vec<u64> {
         let mut words = self.ahead.take(n).to_vec();
         if words.len() < n {
             let started = std::time::Instant::now();
@@ -134,11 +141,13 @@ impl Dealer2pc {
         words
     }
 
-    /// Party 0 draws its correction share from the PRG; party 1 receives it from the dealer
-    /// (or takes the one received ahead of time).
-    fn correction(&mut self, n: usize) -> Result<Vec<u64>> {
+    /// This party's share of `req`'s correlated value (after its parts): party 0 draws it from
+    /// its dealer seed; party 1 receives it from the dealer (or takes the one received ahead
+    /// of time).
+    fn correction(&mut self, req: Request) -> Result<Vec<u64>> {
+        let n = req.layout().correction;
         if self.id == 0 {
-            return Ok(self.material(n));
+            return Ok(self.seed_words(n));
         }
         match self.ahead.corrections.pop_front() {
             Some(c) if c.len() == n => Ok(c),
@@ -168,9 +177,9 @@ impl Dealer2pc {
     /// of the others) and `b` `[k, n]`.
     fn matmul_of_rows(&mut self, a: &AShare, b: &AShare) -> Result<AShare> {
         let (m, k, n) = rows_dims(a.shape(), b.shape())?;
-        self.request(Request::MatTriple { m: m as u64, k: k as u64, n: n as u64 })?;
-        let ta = RingTensor::new(vec![m, k], self.material(m * k))?;
-        let tb = RingTensor::new(vec![k, n], self.material(k * n))?;
+        let req = Request::MatTriple { m: m as u64, k: k as u64, n: n as u64 };
+        let [ta, tb]: [Vec<u64>; 2] = self.draw(req)?.into_parts().try_into().expect("two parts");
+        let (ta, tb) = (RingTensor::new(vec![m, k], ta)?, RingTensor::new(vec![k, n], tb)?);
         let (x, y) = (a.0.data(), b.0.data());
         let theirs = self.exchange_with(m * k + k * n, |out| {
             let (d, e) = out.split_at_mut(m * k);
@@ -178,7 +187,7 @@ impl Dealer2pc {
                 *o = v.wrapping_sub(*t);
             }
         })?;
-        let tc = RingTensor::new(vec![m, n], self.correction(m * n)?)?;
+        let tc = RingTensor::new(vec![m, n], self.correction(req)?)?;
         // The opened masked operands, ours recomputed plus theirs.
         let open = |v: &[u64], t: &[u64], th: &[u64]| -> Vec<u64> {
             v.iter().zip(t).zip(th).map(|((v, t), th)| v.wrapping_sub(*t).wrapping_add(*th)).collect()
@@ -238,7 +247,7 @@ impl Protocol for Dealer2pc {
         if requests.contains(&Request::Done) {
             return Err(MpcError::Usage("bad preprocessing plan: it ends the dealer".into()));
         }
-        let words: usize = requests.iter().map(|r| r.material_words(self.id)).sum();
+        let words: usize = requests.iter().map(|r| r.layout().seed_words(self.id)).sum();
         if self.id == 0 {
             for r in &requests {
                 self.net.send_bytes(DEALER, &r.encode())?;
@@ -251,7 +260,7 @@ impl Protocol for Dealer2pc {
         if self.id == 1 {
             // One message per request, empty ones included (as `correction` reads them online).
             for r in &requests {
-                corrections.push_back(self.net.recv_u64s(DEALER, r.correction_words())?);
+                corrections.push_back(self.net.recv_u64s(DEALER, r.layout().correction)?);
             }
         }
         self.ahead.load(requests, drawn, corrections);
@@ -327,16 +336,17 @@ impl Protocol for Dealer2pc {
     fn mul(&mut self, a: &AShare, b: &AShare) -> Result<AShare> {
         Self::check_same(&a.0, &b.0, "mul")?;
         let n = a.len();
-        self.request(Request::Triple { n: n as u64 })?;
-        let (ta, tb) = (self.material(n), self.material(n));
+        let req = Request::Triple { n: n as u64 };
+        let material = self.draw(req)?;
+        let (ta, tb) = (material.part(0), material.part(1));
         let (x, y) = (a.0.data(), b.0.data());
         let theirs = self.exchange_with(2 * n, |out| {
             let (d, e) = out.split_at_mut(n);
-            for ((o, v), t) in d.iter_mut().zip(x).zip(&ta).chain(e.iter_mut().zip(y).zip(&tb)) {
+            for ((o, v), t) in d.iter_mut().zip(x).zip(ta).chain(e.iter_mut().zip(y).zip(tb)) {
                 *o = v.wrapping_sub(*t);
             }
         })?;
-        let tc = self.correction(n)?;
+        let tc = self.correction(req)?;
         // d e is added by party 0 alone.
         let first = if self.id == 0 { u64::MAX } else { 0 };
         let (d_theirs, e_theirs) = theirs.split_at(n);
@@ -368,25 +378,25 @@ impl Protocol for Dealer2pc {
         let mut mats = Vec::with_capacity(bt);
         let mut masked = Vec::with_capacity(bt * (m * k + k * n));
         for i in 0..bt {
-            self.request(Request::MatTriple { m: m as u64, k: k as u64, n: n as u64 })?;
-            let ta = RingTensor::new(vec![m, k], self.material(m * k))?;
-            let tb = RingTensor::new(vec![k, n], self.material(k * n))?;
-            let tc = (self.id == 0).then(|| self.material(m * n));
+            let req = Request::MatTriple { m: m as u64, k: k as u64, n: n as u64 };
+            let [ta, tb]: [Vec<u64>; 2] = self.draw(req)?.into_parts().try_into().expect("two parts");
+            let (ta, tb) = (RingTensor::new(vec![m, k], ta)?, RingTensor::new(vec![k, n], tb)?);
+            let tc = if self.id == 0 { Some(self.correction(req)?) } else { None };
             masked.extend(
                 batch_item(&a.0, i, m, k).data().iter().zip(ta.data()).map(|(x, t)| x.wrapping_sub(*t)),
             );
             masked.extend(
                 batch_item(&b.0, i, k, n).data().iter().zip(tb.data()).map(|(x, t)| x.wrapping_sub(*t)),
             );
-            mats.push((ta, tb, tc));
+            mats.push((req, ta, tb, tc));
         }
         let theirs = self.exchange(&masked)?;
         let per = m * k + k * n;
         let mut out = Vec::with_capacity(bt * m * n);
-        for (i, (ta, tb, tc)) in mats.into_iter().enumerate() {
+        for (i, (req, ta, tb, tc)) in mats.into_iter().enumerate() {
             let tc = match tc {
                 Some(c) => c,
-                None => self.correction(m * n)?,
+                None => self.correction(req)?,
             };
             let opened = zip_words(
                 &masked[i * per..(i + 1) * per],
@@ -409,17 +419,18 @@ impl Protocol for Dealer2pc {
             return Err(MpcError::Usage(format!("truncation by {bits} bits is not supported")));
         }
         let n = x.len();
-        self.request(Request::Trunc { n: n as u64, bits: bits as u64 })?;
-        let r = self.material(n);
+        let req = Request::Trunc { n: n as u64, bits: bits as u64 };
+        let material = self.draw(req)?;
+        let r = material.part(0);
         // Shift the value into [0, 2^63) so that the mask's top bit tells whether c wrapped.
         let offset = if self.id == 0 { 1u64 << 62 } else { 0 };
         let xs = x.0.data();
         let theirs = self.exchange_with(n, |out| {
-            for ((o, v), r) in out.iter_mut().zip(xs).zip(&r) {
+            for ((o, v), r) in out.iter_mut().zip(xs).zip(r) {
                 *o = v.wrapping_add(offset).wrapping_add(*r);
             }
         })?;
-        let corr = self.correction(2 * n)?;
+        let corr = self.correction(req)?;
         let (sh_a, sh_b) = corr.split_at(n);
         // The public part is added by party 0 alone.
         let first = if self.id == 0 { u64::MAX } else { 0 };
@@ -466,16 +477,17 @@ impl Protocol for Dealer2pc {
             return Err(MpcError::Usage("bits_and: lengths differ".into()));
         }
         let w = a.0.len();
-        self.request(Request::BitTriple { words: w as u64 })?;
-        let (u, v) = (self.material(w), self.material(w));
+        let req = Request::BitTriple { words: w as u64 };
+        let material = self.draw(req)?;
+        let (u, v) = (material.part(0), material.part(1));
         let (x, y) = (&a.0, &b.0);
         let theirs = self.exchange_with(2 * w, |out| {
             let (d, e) = out.split_at_mut(w);
-            for ((o, p), m) in d.iter_mut().zip(x).zip(&u).chain(e.iter_mut().zip(y).zip(&v)) {
+            for ((o, p), m) in d.iter_mut().zip(x).zip(u).chain(e.iter_mut().zip(y).zip(v)) {
                 *o = p ^ m;
             }
         })?;
-        let t = self.correction(w)?;
+        let t = self.correction(req)?;
         // d AND e is added by party 0 alone.
         let first = if self.id == 0 { u64::MAX } else { 0 };
         let (d_theirs, e_theirs) = theirs.split_at(w);
@@ -507,14 +519,15 @@ impl Protocol for Dealer2pc {
         if bits.0.len() != nb {
             return Err(MpcError::Usage("mul_bits: packed length does not match the shape".into()));
         }
-        self.request(Request::BitMul { n: n as u64 })?;
-        let (t, a) = (self.material(nb), self.material(n));
+        let req = Request::BitMul { n: n as u64 };
+        let material = self.draw(req)?;
+        let (t, a) = (material.part(0), material.part(1));
         // Open c = b xor t and e = x - a together (one round). With b = c + t - 2ct:
         // x b = (1 - 2c) x t + c x, and x t = e t + a t from the dealer's shares of t and a t.
-        let mut masked = zip_words(&bits.0, &t, |u, v| u ^ v);
-        masked.extend(x.0.data().iter().zip(&a).map(|(v, a)| v.wrapping_sub(*a)));
+        let mut masked = zip_words(&bits.0, t, |u, v| u ^ v);
+        masked.extend(x.0.data().iter().zip(a).map(|(v, a)| v.wrapping_sub(*a)));
         let theirs = self.exchange(&masked)?;
-        let corr = self.correction(2 * n)?;
+        let corr = self.correction(req)?;
         let (t_sh, at_sh) = corr.split_at(n);
         let c = unpack_bits(&zip_words(&masked[..nb], &theirs[..nb], |u, v| u ^ v), n);
         let xs = x.0.data();
@@ -537,14 +550,14 @@ impl Protocol for Dealer2pc {
         if bits.0.len() != nb {
             return Err(MpcError::Usage("b2a: packed length does not match the shape".into()));
         }
-        self.request(Request::RandomBits { n: n as u64 })?;
-        let t = self.material(nb);
+        let req = Request::RandomBits { n: n as u64 };
+        let material = self.draw(req)?;
         // Open c = b xor t, then b = c + (1 - 2c) t with t's additive share.
-        let masked = zip_words(&bits.0, &t, |a, b| a ^ b);
+        let masked = zip_words(&bits.0, material.part(0), |a, b| a ^ b);
         let other = self.other();
         self.net.send_u64s(other, &masked)?;
         let theirs = self.net.recv_u64s(other, nb)?;
-        let big_t = self.correction(n)?;
+        let big_t = self.correction(req)?;
         let c = unpack_bits(&zip_words(&masked, &theirs, |a, b| a ^ b), n);
         let first = self.id == 0;
         let out = (0..n)
