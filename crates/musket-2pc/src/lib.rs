@@ -11,9 +11,11 @@ mod ahead;
 mod correlations;
 mod dealer;
 mod party;
+mod trace;
 
 pub use dealer::{decode_plan, encode_plan, run_dealer, Request};
 pub use party::{AShare, BShare, Dealer2pc};
+pub use trace::PlanTracer;
 
 /// Party id of the dealer on a 2PC transport.
 pub const DEALER: usize = 2;

@@ -2,7 +2,7 @@
 //! either with every party as a thread of this process over the in-process mesh (tests, demos,
 //! `musket millionaires`), or as one party of a real deployment over any transport.
 
-use musket_2pc::{run_dealer, Dealer2pc};
+use musket_2pc::{run_dealer, Dealer2pc, PlanTracer};
 use musket_core::{MpcError, Protocol};
 use musket_net::{local_mesh, CommStats, Net, Transport};
 use musket_rep3::{Rep3, Rep3Mal};
@@ -115,6 +115,50 @@ pub trait Job: Sync {
     type Output: Send;
     /// The computation, as seen by one party.
     fn run<P: Protocol>(&self, p: &mut P) -> Result<Self::Output, MpcError>;
+}
+
+/// The 2PC dealer-material plan of `job`, from its code alone: the job runs on a
+/// [`PlanTracer`] (zeros, no peers), which records the requests a real run would make. Request
+/// sizes follow from shapes, so the plan holds for any inputs of the shapes the job uses; a
+/// job whose operations depended on opened values would not be planned correctly, and the
+/// preprocessed run would then stop with "the operations differ from the preprocessed plan"
+/// rather than compute with the wrong material. Costs about a plaintext run of the job
+/// without its products (linear maps run on zeros).
+pub fn trace_plan<J: Job>(job: &J) -> Result<Vec<u8>, MpcError> {
+    let mut tracer = PlanTracer::new(0)?;
+    job.run(&mut tracer)?;
+    Ok(tracer.plan())
+}
+
+/// `job` with its dealer material made first: every party runs [`Protocol::preprocess`] on
+/// `plan` (from [`trace_plan`]), then the job, whose operations then take their material
+/// from what was prepared and run online only. A no-op preprocessing on back ends without a
+/// dealer.
+pub struct Preprocessed<'a, J> {
+    /// The job.
+    pub job: &'a J,
+    /// Its plan.
+    pub plan: Vec<u8>,
+}
+
+/// What a party of a [`Preprocessed`] job ended with.
+#[derive(Debug)]
+pub struct PreprocessedOutput<T> {
+    /// The job's output.
+    pub output: T,
+    /// Wall time of this party's preprocessing phase (for party 1, until the dealer has sent
+    /// every correction).
+    pub preprocessing: Duration,
+}
+
+impl<J: Job> Job for Preprocessed<'_, J> {
+    type Output = PreprocessedOutput<J::Output>;
+    fn run<P: Protocol>(&self, p: &mut P) -> Result<Self::Output, MpcError> {
+        let started = std::time::Instant::now();
+        p.preprocess(&self.plan)?;
+        let preprocessing = started.elapsed();
+        Ok(PreprocessedOutput { output: self.job.run(p)?, preprocessing })
+    }
 }
 
 /// What one party of a run ended with.

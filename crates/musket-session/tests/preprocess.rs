@@ -1,12 +1,13 @@
 //! The preprocessing phase: dealer material made ahead from a recorded plan gives the same
 //! results and the same online bytes and rounds, the dealer sends nothing online, and a plan
-//! for other operations is refused.
+//! for other operations is refused. A plan traced from the code alone (`trace_plan`) equals
+//! the one a real run records, and preprocesses a run.
 mod common;
 use common::*;
 use musket_core::{mul_fixed, relu, MpcError, Protocol};
 use musket_net::CommStats;
 use musket_ring::{FixedPoint, RingTensor};
-use musket_session::{run_local, Backend, Job};
+use musket_session::{run_local, trace_plan, Backend, Job, Preprocessed};
 
 fn fp() -> FixedPoint {
     FixedPoint::new(16)
@@ -157,4 +158,93 @@ impl Job for EndsDealer {
 fn a_plan_that_ends_the_dealer_is_refused() {
     let err = run_local(Backend::TwoPc, &EndsDealer, Some(std::time::Duration::from_secs(20))).unwrap_err();
     assert!(err.to_string().contains("ends the dealer"), "{err}");
+}
+
+/// A little of everything that asks the dealer for material: fixed-point and matrix products
+/// (plain, batched, of a convolution's rows), comparisons, the bit products of ReLU and
+/// selection, the approximations (exp, softmax, sigmoid, reciprocal, log, sqrt), layer norm,
+/// pooling and argmax. Returns every result, opened.
+struct Library;
+
+impl Job for Library {
+    type Output = Vec<RingTensor>;
+    fn run<P: Protocol>(&self, p: &mut P) -> JobResult<Vec<RingTensor>> {
+        use musket_nn as nn;
+        let f = fp();
+        let enc = |v: &[f64], shape: &[usize]| RingTensor::new(shape.to_vec(), f.encode(v).unwrap()).unwrap();
+        let va = enc(&[1.5, -2.25, 0.0, 7.0, -0.5, 3.0, 0.25, -1.0], &[2, 4]);
+        let vb = enc(&[2.0, 4.0, 3.0, 0.125, 8.0, 0.5, 1.0, 6.0], &[2, 4]);
+        let vimg = enc(&(0..32).map(|i| (i as f64 - 16.0) / 8.0).collect::<Vec<_>>(), &[1, 2, 4, 4]);
+        let vw = enc(&(0..36).map(|i| (i as f64 - 18.0) / 16.0).collect::<Vec<_>>(), &[2, 2, 3, 3]);
+        let a = p.input(0, owned(p, 0, &va), &[2, 4])?;
+        let b = p.input(1, owned(p, 1, &vb), &[2, 4])?;
+        let img = p.input(1, owned(p, 1, &vimg), &[1, 2, 4, 4])?;
+        let w = p.input(0, owned(p, 0, &vw), &[2, 2, 3, 3])?;
+        let at = p.linear(&a, &|t| Ok(t.transpose2()?))?;
+        let a3 = p.reshape(&a, &[2, 2, 2])?;
+        let conv = nn::Conv2d { pads: [1, 1, 1, 1], ..Default::default() };
+        let pool = nn::Pool2d::new([2, 2], [2, 2], [0; 4]);
+        let ones = p.input(0, owned(p, 0, &enc(&[1.0; 4], &[4])), &[4])?;
+        let zeros = p.input(0, owned(p, 0, &enc(&[0.0; 4], &[4])), &[4])?;
+        let results = [
+            mul_fixed(p, f, &a, &b)?,
+            p.matmul_truncate(&a, &at, f.frac_bits())?,
+            p.matmul_batched_truncate(&a3, &a3, f.frac_bits())?,
+            relu(p, &a)?,
+            nn::lt(p, &a, &b)?,
+            nn::maximum(p, &a, &b)?,
+            nn::exp(p, f, &a)?,
+            nn::softmax(p, f, &a, 1)?,
+            nn::sigmoid(p, f, &a)?,
+            nn::reciprocal(p, f, &b)?,
+            nn::log(p, f, &b)?,
+            nn::sqrt(p, f, &b)?,
+            nn::layer_norm(p, f, &a, &ones, &zeros, 1e-5)?,
+            nn::conv2d(p, f, &img, &w, None, &conv)?,
+            nn::max_pool2d(p, &img, &pool)?,
+            nn::argmax_onehot(p, &a, 1)?,
+        ];
+        results.iter().map(|r| p.reveal(r)).collect()
+    }
+}
+
+/// [`Library`], then the plan it recorded.
+struct Recorded;
+
+impl Job for Recorded {
+    type Output = Vec<u8>;
+    fn run<P: Protocol>(&self, p: &mut P) -> JobResult<Vec<u8>> {
+        Library.run(p)?;
+        Ok(p.material_plan(0))
+    }
+}
+
+#[test]
+fn a_traced_plan_is_the_plan_of_a_real_run() {
+    let traced = trace_plan(&Library).unwrap();
+    let requests = musket_2pc::decode_plan(&traced).unwrap();
+    assert!(requests.len() > 100, "{} requests", requests.len());
+    for o in run(Backend::TwoPc, &Recorded) {
+        assert!(out(&o) == traced, "party {}: the traced plan differs from the recorded one", o.party);
+    }
+}
+
+#[test]
+fn a_traced_plan_preprocesses_a_run() {
+    let job = Preprocessed { job: &Library, plan: trace_plan(&Library).unwrap() };
+    let expect = oracle(&Library);
+    for o in run(Backend::TwoPc, &job) {
+        let got = o.output.expect("compute party output");
+        assert!(got.preprocessing > std::time::Duration::ZERO);
+        assert_eq!(got.output.len(), expect.len());
+        for (i, (g, e)) in got.output.iter().zip(&expect).enumerate() {
+            assert_eq!(g.shape(), e.shape(), "result {i}");
+            for (x, y) in fp().decode(g.data()).iter().zip(fp().decode(e.data())) {
+                assert!((x - y).abs() < 1e-2, "result {i}: {x} against the oracle's {y}");
+            }
+        }
+    }
+    // Back ends without a dealer take the empty plan of a 3PC trace and run as usual.
+    let job = Preprocessed { job: &Library, plan: Vec::new() };
+    assert_eq!(run(Backend::ThreePc, &job).len(), 3);
 }
