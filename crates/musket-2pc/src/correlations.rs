@@ -88,6 +88,13 @@ impl Request {
         Layout { parts, correction }
     }
 
+    /// Words each compute party holds for this request once it is prepared: its random parts
+    /// and its share of the correlated value (the memory a preprocessing plan takes).
+    pub fn held_words(&self) -> u64 {
+        let layout = self.layout();
+        (layout.parts.iter().sum::<usize>() + layout.correction) as u64
+    }
+
     /// The dealer's formula: party 1's correction, from both parties' material (`m0`, `m1`)
     /// and party 0's correction share `c0`, which it overwrites.
     pub(crate) fn correction(&self, m0: &Material, m1: &Material, mut c0: Vec<u64>) -> Vec<u64> {

@@ -12,9 +12,10 @@ use musket_cli::inference::{
     audit, describe_findings, prepare_file, range_error, BatchSlice, Inference, Prepared, OWNERS,
 };
 use musket_cli::npy;
+use musket_graph::RunOutput;
 use musket_graph::{FloatTensor, LayerStats, RunOptions};
 use musket_ring::FixedPoint;
-use musket_session::{job_rounds, run_local, Backend, Security};
+use musket_session::{job_rounds, run_local, trace_plan, Backend, PartyOutcome, Preprocessed, Security};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -65,6 +66,27 @@ pub(crate) struct InferArgs {
     /// Largest model or input file accepted, in MiB.
     #[arg(long, default_value_t = DEFAULT_MAX_FILE_MB)]
     max_file_mb: u64,
+    /// 2pc: make all of the dealer's correlated randomness first, from a plan traced from the
+    /// model's architecture and the input's shape (a run on zeros), so that the inference
+    /// itself runs online only; the report then splits the time. Every party holds the whole
+    /// plan's material at once (reported as `preprocessing.material_bytes`).
+    #[arg(long)]
+    preprocess: bool,
+}
+
+/// The preprocessing phase of a `--preprocess` run.
+#[derive(Serialize)]
+struct PreprocessingReport {
+    /// Seconds to trace the plan from the architecture.
+    trace_seconds: f64,
+    /// Dealer requests in the plan.
+    requests: usize,
+    /// Bytes of material each compute party holds for the plan.
+    material_bytes: u64,
+    /// Seconds of the preprocessing phase (the slowest party).
+    seconds: f64,
+    /// Seconds of the rest of the run: the online phase.
+    online_seconds: f64,
 }
 
 #[derive(Serialize)]
@@ -100,6 +122,9 @@ struct Report {
     check_max_abs_diff_float: Option<f64>,
     /// What the range audit found (only with --allow-out-of-range; otherwise it is an error).
     range_warnings: Vec<String>,
+    /// With --preprocess: the preprocessing phase and the online time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preprocessing: Option<PreprocessingReport>,
 }
 
 pub(crate) fn top1(t: &FloatTensor) -> Option<Vec<usize>> {
@@ -162,6 +187,12 @@ fn choose_frac_bits(prepared: &Prepared, input: &FloatTensor, float: &FloatTenso
 
 pub(crate) fn run(args: InferArgs) -> Result<()> {
     let backend = args.protocol.with_security(args.security).map_err(anyhow::Error::msg)?;
+    if args.preprocess && backend != Backend::TwoPc {
+        bail!(
+            "--preprocess applies to --protocol 2pc: the 3pc parties draw their correlated randomness \
+             from keys they share, with no dealer material to make ahead"
+        );
+    }
     let max_bytes = args.max_file_mb.saturating_mul(1 << 20);
     let input = npy::read(&args.input, max_bytes)?;
     let prepared = prepare_file(&args.model, max_bytes, &input.shape, args.batch_slice)?;
@@ -195,9 +226,13 @@ pub(crate) fn run(args: InferArgs) -> Result<()> {
     let options = RunOptions { secure_range_check: args.secure_range_check };
     let job =
         Inference { prepared: &prepared, public: prepared.public(), input: &input, fp, options, progress };
-    let started = Instant::now();
-    let outcomes = run_local(backend, &job, None)?;
-    let seconds = started.elapsed().as_secs_f64();
+    let (outcomes, seconds, preprocessing) = if args.preprocess {
+        run_preprocessed(&job)?
+    } else {
+        let started = Instant::now();
+        let outcomes = run_local(backend, &job, None)?;
+        (outcomes, started.elapsed().as_secs_f64(), None)
+    };
     if let Some(b) = &job.progress {
         b.finish_and_clear();
     }
@@ -256,6 +291,7 @@ pub(crate) fn run(args: InferArgs) -> Result<()> {
         check_max_abs_diff: check,
         check_max_abs_diff_float: check_float,
         range_warnings,
+        preprocessing,
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -263,6 +299,63 @@ pub(crate) fn run(args: InferArgs) -> Result<()> {
     }
     print_text(&report, backend);
     Ok(())
+}
+
+/// A 2PC run of `job` with its dealer material made first, from a plan traced from the job.
+/// Returns the outcomes, the wall time of the whole run and the preprocessing report.
+fn run_preprocessed(
+    job: &Inference<'_>,
+) -> Result<(Vec<PartyOutcome<RunOutput>>, f64, Option<PreprocessingReport>)> {
+    let started = Instant::now();
+    let plan = trace_plan(job).context("tracing the preprocessing plan")?;
+    let trace_seconds = started.elapsed().as_secs_f64();
+    let requests = musket_2pc::decode_plan(&plan).map_err(anyhow::Error::msg)?;
+    let material_bytes = requests.iter().map(|r| r.held_words()).sum::<u64>().saturating_mul(8);
+    // Both compute parties hold the whole plan's material in this process, and party 1's
+    // corrections pass through the dealer's messages: refuse rather than run out of memory.
+    let needed = material_bytes.saturating_mul(3);
+    if let Some(available) = available_memory().filter(|&a| needed > a) {
+        let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+        bail!(
+            "--preprocess would hold {:.1} GiB of dealer material per party (about {:.1} GiB in all \
+             here), more than the {:.1} GiB of memory available; run without --preprocess (the \
+             dealer then serves each operation as it runs)",
+            gib(material_bytes),
+            gib(needed),
+            gib(available)
+        );
+    }
+    let started = Instant::now();
+    let outcomes = run_local(Backend::TwoPc, &Preprocessed { job, plan }, None)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let prep = outcomes.iter().filter_map(|o| o.output.as_ref()).map(|o| o.preprocessing.as_secs_f64());
+    let prep_seconds = prep.fold(0.0, f64::max);
+    let outcomes = outcomes
+        .into_iter()
+        .map(|o| PartyOutcome {
+            party: o.party,
+            output: o.output.map(|p| p.output),
+            stats: o.stats,
+            clock: o.clock,
+        })
+        .collect();
+    let report = PreprocessingReport {
+        trace_seconds,
+        requests: requests.len(),
+        material_bytes,
+        seconds: prep_seconds,
+        online_seconds: seconds - prep_seconds,
+    };
+    Ok((outcomes, seconds, Some(report)))
+}
+
+/// Memory the kernel could give this process without swapping (`MemAvailable`), where
+/// /proc/meminfo tells it.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 fn print_text(r: &Report, backend: Backend) {
@@ -284,6 +377,17 @@ fn print_text(r: &Report, backend: Backend) {
         r.bytes_sent,
         if backend == Backend::TwoPc { " (party 2 is the dealer)" } else { "" }
     );
+    if let Some(p) = &r.preprocessing {
+        println!(
+            "preprocessing: plan of {} dealer requests traced in {:.3}s, {:.1} MiB of material per party \
+             made in {:.3}s; online {:.3}s",
+            p.requests,
+            p.trace_seconds,
+            p.material_bytes as f64 / (1u64 << 20) as f64,
+            p.seconds,
+            p.online_seconds
+        );
+    }
     if let (Some(d), Some(f)) = (r.check_max_abs_diff, r.check_max_abs_diff_float) {
         println!("check: max |secure - f64| = {f:.3e}, max |secure - plaintext fixed point| = {d:.3e} ({} fractional bits)", r.frac_bits);
     }

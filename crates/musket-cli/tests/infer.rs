@@ -57,7 +57,9 @@ fn argmax(row: &[f64]) -> usize {
 const LOGIT_TOLERANCE: f64 = 0.01;
 
 /// Runs `model` at `opset` on the whole test split through the CLI and checks it against
-/// onnxruntime: logits, top-1 on every input, and accuracy.
+/// onnxruntime: logits, top-1 on every input, and accuracy. `protocol` is `2pc`, `3pc`, or
+/// `2pc-preprocess` (2PC with `--preprocess`: the dealer's material made first, from a plan
+/// traced from the architecture; a plan that missed a request would stop the run).
 fn check_model_on_test_split(
     model: &str,
     input: &str,
@@ -69,18 +71,25 @@ fn check_model_on_test_split(
     let (_, reference) = read_npy(&example(&format!("{model}-opset{opset}-reference.npy")));
     let out = std::env::temp_dir()
         .join(format!("musket-infer-{model}-{opset}-{protocol}-{}.npy", std::process::id()));
-    let (o, peak) = musket_with_peak(&[
+    let preprocess = protocol == "2pc-preprocess";
+    let model_path = example(&format!("{model}-opset{opset}.onnx"));
+    let input_path = example(input);
+    let mut args = vec![
         "infer",
         "--model",
-        &example(&format!("{model}-opset{opset}.onnx")),
+        &model_path,
         "--input",
-        &example(input),
+        &input_path,
         "--protocol",
-        protocol,
+        if preprocess { "2pc" } else { protocol },
         "--json",
         "--output",
         out.to_str().unwrap(),
-    ]);
+    ];
+    if preprocess {
+        args.push("--preprocess");
+    }
+    let (o, peak) = musket_with_peak(&args);
     assert!(o.status.success(), "{model} opset {opset} {protocol}: {}", String::from_utf8_lossy(&o.stderr));
     let (shape, secure) = read_npy(out.to_str().unwrap());
     assert_eq!(shape, vec![labels.len() as u64, 10]);
@@ -98,6 +107,13 @@ fn check_model_on_test_split(
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["top1"].as_array().unwrap().len(), labels.len());
     assert!(report["layers"].as_array().unwrap().len() >= 3);
+    let prep = &report["preprocessing"];
+    assert_eq!(prep.is_object(), preprocess, "a preprocessing report exactly with --preprocess");
+    if preprocess {
+        assert!(prep["requests"].as_u64().unwrap() > 0 && prep["material_bytes"].as_u64().unwrap() > 0);
+        let (whole, online) = (report["seconds"].as_f64().unwrap(), prep["online_seconds"].as_f64().unwrap());
+        assert!(online > 0.0 && online < whole, "online {online} s of {whole} s");
+    }
     println!(
         "{model} opset {opset} {protocol}: max logit diff {max_diff:.2e}, accuracy {right_secure}/{}",
         labels.len()
@@ -114,7 +130,7 @@ fn bundled_models_match_onnxruntime_on_the_whole_test_split() {
         ("lenet5-28", "digits-test-28x28.npy"),
     ] {
         for opset in [13, 17] {
-            for protocol in ["2pc", "3pc"] {
+            for protocol in ["2pc", "2pc-preprocess", "3pc"] {
                 check_model_on_test_split(model, input, opset, protocol, 0.95);
             }
         }
@@ -123,7 +139,7 @@ fn bundled_models_match_onnxruntime_on_the_whole_test_split() {
 
 #[test]
 fn dynamic_batch_transformer_folds_its_shape_computations() {
-    for protocol in ["2pc", "3pc"] {
+    for protocol in ["2pc", "2pc-preprocess", "3pc"] {
         check_model_on_test_split("digits-transformer-dyn", "digits-test-tokens.npy", 17, protocol, 0.85);
     }
 }
@@ -228,6 +244,11 @@ fn bad_models_and_inputs_fail_with_clear_errors() {
     bytes.extend(std::iter::repeat_n(0u8, 64 * 16));
     std::fs::write(&complex, bytes).unwrap();
     fails_with(&["infer", "--model", &mlp, "--input", complex.to_str().unwrap()], "not supported");
+    // Preprocessing is for the dealer's material: 3PC has none.
+    fails_with(
+        &["infer", "--model", &mlp, "--input", &example("digits-mlp-sample.npy"), "--preprocess"],
+        "--preprocess applies to --protocol 2pc",
+    );
     let _ = std::fs::remove_dir_all(tmp);
 }
 
