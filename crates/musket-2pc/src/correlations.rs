@@ -22,19 +22,6 @@ pub(crate) struct Layout {
     pub(crate) correction: usize,
 }
 
-impl Layout {
-    /// Words party `party` draws from its seed for the request (party 0 includes its
-    /// correction share).
-    pub(crate) fn seed_words(&self, party: usize) -> usize {
-        let parts: usize = self.parts.iter().sum();
-        if party == 0 {
-            parts + self.correction
-        } else {
-            parts
-        }
-    }
-}
-
 /// A compute party's random parts for one request, in its [`Layout`]'s order.
 pub(crate) struct Material(Vec<Vec<u64>>);
 
@@ -88,11 +75,10 @@ impl Request {
         Layout { parts, correction }
     }
 
-    /// Words each compute party holds for this request once it is prepared: its random parts
-    /// and its share of the correlated value (the memory a preprocessing plan takes).
-    pub fn held_words(&self) -> u64 {
-        let layout = self.layout();
-        (layout.parts.iter().sum::<usize>() + layout.correction) as u64
+    /// Words of party 1's correction for this request: what it holds for the request once a
+    /// plan is preprocessed (party 0 holds nothing).
+    pub fn correction_words(&self) -> u64 {
+        self.layout().correction as u64
     }
 
     /// The dealer's formula: party 1's correction, from both parties' material (`m0`, `m1`)

@@ -129,15 +129,12 @@ impl Dealer2pc {
         Ok(Material::draw(&req.layout(), |n| self.seed_words(n)))
     }
 
-    /// Words from the seed shared with the dealer: prepared words first, then fresh
-    /// expansion, timed as preprocessing.
+    /// Words from the seed shared with the dealer, timed as preprocessing (they do not depend
+    /// on the inputs).
     fn seed_words(&mut self, n: usize) -> Vec<u64> {
-        let mut words = self.ahead.take(n).to_vec();
-        if words.len() < n {
-            let started = std::time::Instant::now();
-            words.extend(self.dealer_prg.words(n - words.len()));
-            self.net.add_preprocessing_time(started.elapsed());
-        }
+        let started = std::time::Instant::now();
+        let words = self.dealer_prg.words(n);
+        self.net.add_preprocessing_time(started.elapsed());
         words
     }
 
@@ -247,15 +244,11 @@ impl Protocol for Dealer2pc {
         if requests.contains(&Request::Done) {
             return Err(MpcError::Usage("bad preprocessing plan: it ends the dealer".into()));
         }
-        let words: usize = requests.iter().map(|r| r.layout().seed_words(self.id)).sum();
         if self.id == 0 {
             for r in &requests {
                 self.net.send_bytes(DEALER, &r.encode())?;
             }
         }
-        let started = std::time::Instant::now();
-        let drawn = self.dealer_prg.words(words);
-        self.net.add_preprocessing_time(started.elapsed());
         let mut corrections = std::collections::VecDeque::new();
         if self.id == 1 {
             // One message per request, empty ones included (as `correction` reads them online).
@@ -263,7 +256,7 @@ impl Protocol for Dealer2pc {
                 corrections.push_back(self.net.recv_u64s(DEALER, r.layout().correction)?);
             }
         }
-        self.ahead.load(requests, drawn, corrections);
+        self.ahead.load(requests, corrections);
         Ok(())
     }
     fn finish(&mut self) -> Result<()> {

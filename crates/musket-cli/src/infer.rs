@@ -66,10 +66,10 @@ pub(crate) struct InferArgs {
     /// Largest model or input file accepted, in MiB.
     #[arg(long, default_value_t = DEFAULT_MAX_FILE_MB)]
     max_file_mb: u64,
-    /// 2pc: make all of the dealer's correlated randomness first, from a plan traced from the
-    /// model's architecture and the input's shape (a run on zeros), so that the inference
-    /// itself runs online only; the report then splits the time. Every party holds the whole
-    /// plan's material at once (reported as `preprocessing.material_bytes`).
+    /// 2pc: have the dealer make all of its correlated randomness first, from a plan traced
+    /// from the model's architecture and the input's shape (a run on zeros), so that the
+    /// inference itself never waits for the dealer; the report then splits the time. Party 1
+    /// holds the whole plan's corrections at once (`preprocessing.material_bytes`).
     #[arg(long)]
     preprocess: bool,
 }
@@ -81,7 +81,8 @@ struct PreprocessingReport {
     trace_seconds: f64,
     /// Dealer requests in the plan.
     requests: usize,
-    /// Bytes of material each compute party holds for the plan.
+    /// Bytes of dealer corrections party 1 holds for the plan (party 0 holds none: the
+    /// parties' own random parts are expanded from their seeds when used).
     material_bytes: u64,
     /// Seconds of the preprocessing phase (the slowest party).
     seconds: f64,
@@ -310,15 +311,15 @@ fn run_preprocessed(
     let plan = trace_plan(job).context("tracing the preprocessing plan")?;
     let trace_seconds = started.elapsed().as_secs_f64();
     let requests = musket_2pc::decode_plan(&plan).map_err(anyhow::Error::msg)?;
-    let material_bytes = requests.iter().map(|r| r.held_words()).sum::<u64>().saturating_mul(8);
-    // Both compute parties hold the whole plan's material in this process, and party 1's
-    // corrections pass through the dealer's messages: refuse rather than run out of memory.
-    let needed = material_bytes.saturating_mul(3);
+    let material_bytes = requests.iter().map(|r| r.correction_words()).sum::<u64>().saturating_mul(8);
+    // Party 1 holds the dealer's corrections for the whole plan, which pass through the
+    // dealer's messages first: refuse rather than run out of memory.
+    let needed = material_bytes.saturating_mul(2);
     if let Some(available) = available_memory().filter(|&a| needed > a) {
         let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
         bail!(
-            "--preprocess would hold {:.1} GiB of dealer material per party (about {:.1} GiB in all \
-             here), more than the {:.1} GiB of memory available; run without --preprocess (the \
+            "--preprocess would hold {:.1} GiB of dealer corrections at party 1 (about {:.1} GiB in \
+             all here), more than the {:.1} GiB of memory available; run without --preprocess (the \
              dealer then serves each operation as it runs)",
             gib(material_bytes),
             gib(needed),
@@ -379,8 +380,8 @@ fn print_text(r: &Report, backend: Backend) {
     );
     if let Some(p) = &r.preprocessing {
         println!(
-            "preprocessing: plan of {} dealer requests traced in {:.3}s, {:.1} MiB of material per party \
-             made in {:.3}s; online {:.3}s",
+            "preprocessing: plan of {} dealer requests traced in {:.3}s, {:.1} MiB of corrections made \
+             in {:.3}s; online {:.3}s",
             p.requests,
             p.trace_seconds,
             p.material_bytes as f64 / (1u64 << 20) as f64,

@@ -98,11 +98,12 @@ pub trait Protocol {
     fn material_plan(&self, _from: usize) -> Vec<u8> {
         Vec::new()
     }
-    /// The preprocessing phase: produces now, before the inputs exist, all dealer material that
-    /// the operations of `plan` will need, so that they then run online only. The following
-    /// operations must be those of the plan, in order (an error otherwise). A no-op without a
-    /// dealer. The whole plan's material is made and held at once, and party 1 returns only
-    /// when the dealer has served all of it: the peers' receive timeout must cover that.
+    /// The preprocessing phase: has the dealer produce now, before the inputs exist, all the
+    /// material that the operations of `plan` will need, so that they then never wait for it.
+    /// The following operations must be those of the plan, in order (an error otherwise). A
+    /// no-op without a dealer. Party 1 holds the dealer's corrections for the whole plan and
+    /// returns only when the dealer has sent all of them: the peers' receive timeout must
+    /// cover that. (The parties' own random parts still come from their seeds when used.)
     fn preprocess(&mut self, _plan: &[u8]) -> Result<()> {
         Ok(())
     }
