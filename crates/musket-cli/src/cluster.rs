@@ -41,6 +41,11 @@ pub(crate) enum PartyJob {
         /// that overflows gives a wrong output instead of an error.
         #[arg(long)]
         no_range_check: bool,
+        /// 2pc: the dealer makes all of its material first, from a plan each compute party
+        /// traces from the architecture, so that the inference never waits for it (every
+        /// party must agree).
+        #[arg(long)]
+        preprocess: bool,
         /// Largest model or input file accepted, in MiB.
         #[arg(long, default_value_t = musket_cli::files::DEFAULT_MAX_FILE_MB)]
         max_file_mb: u64,
@@ -144,11 +149,12 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
 fn describe(job: &PartyJob) -> (String, Vec<String>) {
     match job {
         PartyJob::Millionaires { .. } => ("millionaires".into(), Vec::new()),
-        PartyJob::Infer { batch_slice, no_range_check, .. } => (
+        PartyJob::Infer { batch_slice, no_range_check, preprocess, .. } => (
             "infer".into(),
             vec![
                 format!("batch_slice={}", batch_slice.name()),
                 format!("range_check={}", !no_range_check),
+                format!("preprocess={preprocess}"),
                 format!("frac_bits={}", musket_ring::FixedPoint::default().frac_bits()),
             ],
         ),
@@ -214,7 +220,10 @@ pub(crate) fn run_party(
             _ => {}
         }
     }
-    if let PartyJob::Infer { model, input, output, .. } = &job {
+    if let PartyJob::Infer { model, input, output, preprocess, .. } = &job {
+        if *preprocess && backend != Backend::TwoPc {
+            bail!("{}", crate::infer::PREPROCESS_IS_2PC);
+        }
         let ok = match id {
             0 => model.is_some() && input.is_none() && output.is_none(),
             1 => model.is_none() && input.is_some(),
@@ -250,13 +259,14 @@ pub(crate) fn run_party(
     musket_cli::agreement::agree(&mut transport, id, PARTIES, &mine)?;
     let started = std::time::Instant::now();
     match job {
-        PartyJob::Infer { model, input, output, batch_slice, no_range_check, max_file_mb } => {
+        PartyJob::Infer { model, input, output, batch_slice, no_range_check, preprocess, max_file_mb } => {
             let files = crate::infer_party::PartyFiles {
                 model: model.as_deref(),
                 input: input.as_deref(),
                 output: output.as_deref(),
                 batch_slice,
                 range_check: !no_range_check,
+                preprocess,
                 max_bytes: max_file_mb.saturating_mul(1 << 20),
             };
             return crate::infer_party::run_party(backend, id, transport, files, json);

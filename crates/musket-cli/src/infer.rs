@@ -74,6 +74,10 @@ pub(crate) struct InferArgs {
     preprocess: bool,
 }
 
+/// Why `--preprocess` is refused for 3PC.
+pub(crate) const PREPROCESS_IS_2PC: &str = "--preprocess applies to --protocol 2pc: the 3pc parties \
+    draw their correlated randomness from keys they share, with no dealer material to make ahead";
+
 /// The preprocessing phase of a `--preprocess` run.
 #[derive(Serialize)]
 struct PreprocessingReport {
@@ -189,10 +193,7 @@ fn choose_frac_bits(prepared: &Prepared, input: &FloatTensor, float: &FloatTenso
 pub(crate) fn run(args: InferArgs) -> Result<()> {
     let backend = args.protocol.with_security(args.security).map_err(anyhow::Error::msg)?;
     if args.preprocess && backend != Backend::TwoPc {
-        bail!(
-            "--preprocess applies to --protocol 2pc: the 3pc parties draw their correlated randomness \
-             from keys they share, with no dealer material to make ahead"
-        );
+        bail!("{PREPROCESS_IS_2PC}");
     }
     let max_bytes = args.max_file_mb.saturating_mul(1 << 20);
     let input = npy::read(&args.input, max_bytes)?;
@@ -308,7 +309,7 @@ fn run_preprocessed(
     job: &Inference<'_>,
 ) -> Result<(Vec<PartyOutcome<RunOutput>>, f64, Option<PreprocessingReport>)> {
     let started = Instant::now();
-    let plan = trace_plan(job).context("tracing the preprocessing plan")?;
+    let plan = trace_plan(job, OWNERS.model).context("tracing the preprocessing plan")?;
     let trace_seconds = started.elapsed().as_secs_f64();
     let requests = musket_2pc::decode_plan(&plan).map_err(anyhow::Error::msg)?;
     let material_bytes = requests.iter().map(|r| r.correction_words()).sum::<u64>().saturating_mul(8);

@@ -10,7 +10,7 @@ use musket_cli::npy;
 use musket_core::{MpcError, Protocol};
 use musket_graph::{FloatTensor, Graph, RunOptions, RunOutput};
 use musket_ring::FixedPoint;
-use musket_session::{Backend, Job};
+use musket_session::{Backend, Job, PartyOutcome, Preprocessed};
 use std::path::Path;
 use std::time::Instant;
 
@@ -59,6 +59,8 @@ pub(crate) struct PartyFiles<'a> {
     pub(crate) output: Option<&'a Path>,
     pub(crate) batch_slice: BatchSlice,
     pub(crate) range_check: bool,
+    /// Whether the 2PC dealer's material is made first, from a traced plan.
+    pub(crate) preprocess: bool,
     pub(crate) max_bytes: u64,
 }
 
@@ -172,8 +174,32 @@ pub(crate) fn run_party(
         fp,
         options,
     });
-    let out = musket_session::run_party_on(backend, net, &job)?;
+    // A compute party traces the plan from the architecture it holds (the dealer needs none:
+    // it serves the requests party 0 sends).
+    let (out, preprocessing) = if files.preprocess && is_compute {
+        let plan = match musket_session::trace_plan(&job, id) {
+            Ok(plan) => plan,
+            Err(e) => {
+                net.abort(&format!("party {id} could not trace the preprocessing plan"));
+                return Err(e.into());
+            }
+        };
+        let out = musket_session::run_party_on(backend, net, &Preprocessed { job: &job, plan })?;
+        let preprocessing = out.output.as_ref().map(|o| o.preprocessing.as_secs_f64());
+        let out = PartyOutcome {
+            party: out.party,
+            output: out.output.map(|o| o.output),
+            stats: out.stats,
+            clock: out.clock,
+        };
+        (out, preprocessing)
+    } else {
+        (musket_session::run_party_on(backend, net, &job)?, None)
+    };
     let seconds = started.elapsed().as_secs_f64();
+    let split = |p: Option<f64>| {
+        p.map(|p| format!(" (preprocessing {p:.3}s, online {:.3}s)", seconds - p)).unwrap_or_default()
+    };
     let result = out.output.and_then(|r| r.output);
     if let (Some(path), Some(t)) = (files.output, &result) {
         npy::write(path, t)?;
@@ -190,6 +216,10 @@ pub(crate) fn run_party(
             "bytes_sent": out.stats.bytes_sent, "rounds": out.clock.1 - out.clock.0,
             "secure_range_check": files.range_check,
         });
+        if let Some(p) = preprocessing {
+            v["preprocessing_seconds"] = serde_json::json!(p);
+            v["online_seconds"] = serde_json::json!(seconds - p);
+        }
         if let Some(t) = &result {
             v["output_shape"] = serde_json::json!(t.shape);
             v["output"] = serde_json::json!(t.data);
@@ -205,10 +235,15 @@ pub(crate) fn run_party(
         if let Some(t1) = top1(t) {
             println!("top-1: {t1:?}");
         }
-        println!("party {id} ({role}): {seconds:.3}s, sent {} bytes", out.stats.bytes_sent);
+        println!(
+            "party {id} ({role}): {seconds:.3}s{}, sent {} bytes",
+            split(preprocessing),
+            out.stats.bytes_sent
+        );
     } else {
         println!(
-            "party {id} ({role}): done in {seconds:.3}s, sent {} bytes; this party learns nothing",
+            "party {id} ({role}): done in {seconds:.3}s{}, sent {} bytes; this party learns nothing",
+            split(preprocessing),
             out.stats.bytes_sent
         );
     }

@@ -132,16 +132,26 @@ fn killing_a_party_stops_the_others_with_its_name() {
 #[test]
 fn inference_as_three_processes_over_tls() {
     let (model, input) = cnn_model_and_sample();
-    for protocol in ["3pc", "2pc", "3pc-malicious"] {
-        let cfg = init_cluster(&format!("infer-{protocol}"), protocol, 30);
-        let kids = vec![
-            spawn_party(&cfg, 0, &["infer", "--model", &model]),
-            spawn_party(&cfg, 1, &["infer", "--input", &input]),
-            spawn_party(&cfg, 2, &["infer"]),
-        ];
+    for (protocol, extra) in
+        [("3pc", None), ("2pc", None), ("2pc", Some("--preprocess")), ("3pc-malicious", None)]
+    {
+        let cfg = init_cluster(&format!("infer-{protocol}{}", extra.unwrap_or("")), protocol, 30);
+        let args =
+            |a: &[&str]| -> Vec<String> { a.iter().copied().chain(extra).map(str::to_string).collect() };
+        let kids =
+            [args(&["infer", "--model", &model]), args(&["infer", "--input", &input]), args(&["infer"])]
+                .iter()
+                .enumerate()
+                .map(|(id, a)| spawn_party(&cfg, id, &a.iter().map(String::as_str).collect::<Vec<_>>()))
+                .collect::<Vec<_>>();
         let outs: Vec<Output> = kids.into_iter().map(|k| wait_bounded(k, Duration::from_secs(60))).collect();
         let v: Vec<serde_json::Value> = outs.iter().map(json).collect();
         assert_cnn_sample_logits(&v[1], protocol);
+        // With --preprocess each compute party traced the plan itself; had the plans differed,
+        // the run would have stopped.
+        for party in &v[..2] {
+            assert_eq!(party.get("online_seconds").is_some(), extra.is_some(), "{party}");
+        }
         assert!(
             v[0].get("output").is_none() && v[2].get("output").is_none(),
             "only party 1 learns the output"

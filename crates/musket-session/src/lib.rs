@@ -117,15 +117,16 @@ pub trait Job: Sync {
     fn run<P: Protocol>(&self, p: &mut P) -> Result<Self::Output, MpcError>;
 }
 
-/// The 2PC dealer-material plan of `job`, from its code alone: the job runs on a
+/// The 2PC dealer-material plan of `job`, from its code alone: the job runs as compute party
+/// `party` (0 or 1: the view of the job it has, such as the model owner's weights) on a
 /// [`PlanTracer`] (zeros, no peers), which records the requests a real run would make. Request
 /// sizes follow from shapes, so the plan holds for any inputs of the shapes the job uses; a
 /// job whose operations depended on opened values would not be planned correctly, and the
 /// preprocessed run would then stop with "the operations differ from the preprocessed plan"
 /// rather than compute with the wrong material. Costs about a plaintext run of the job
 /// without its products (linear maps run on zeros).
-pub fn trace_plan<J: Job>(job: &J) -> Result<Vec<u8>, MpcError> {
-    let mut tracer = PlanTracer::new(0)?;
+pub fn trace_plan<J: Job>(job: &J, party: usize) -> Result<Vec<u8>, MpcError> {
+    let mut tracer = PlanTracer::new(party)?;
     job.run(&mut tracer)?;
     Ok(tracer.plan())
 }

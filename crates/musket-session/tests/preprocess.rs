@@ -221,7 +221,8 @@ impl Job for Recorded {
 
 #[test]
 fn a_traced_plan_is_the_plan_of_a_real_run() {
-    let traced = trace_plan(&Library).unwrap();
+    let traced = trace_plan(&Library, 0).unwrap();
+    assert!(trace_plan(&Library, 1).unwrap() == traced, "both parties' views trace one plan");
     let requests = musket_2pc::decode_plan(&traced).unwrap();
     assert!(requests.len() > 100, "{} requests", requests.len());
     for o in run(Backend::TwoPc, &Recorded) {
@@ -231,7 +232,7 @@ fn a_traced_plan_is_the_plan_of_a_real_run() {
 
 #[test]
 fn a_traced_plan_preprocesses_a_run() {
-    let job = Preprocessed { job: &Library, plan: trace_plan(&Library).unwrap() };
+    let job = Preprocessed { job: &Library, plan: trace_plan(&Library, 0).unwrap() };
     let expect = oracle(&Library);
     for o in run(Backend::TwoPc, &job) {
         let got = o.output.expect("compute party output");
