@@ -6,6 +6,7 @@
 #   sudo scripts/netbench.sh                 # LeNet-5 and ResNet-18 (32x32), 2PC and 3PC
 #   MODELS="lenet" PROTOCOLS="3pc" PROFILES="wan" scripts/netbench.sh
 #   PROTOCOLS="3pc" SECURITY="semi-honest malicious" scripts/netbench.sh   # both security levels
+#   PROTOCOLS="2pc" EXTRA="--preprocess" scripts/netbench.sh   # the dealer's material first
 #
 # Link shaping: each party's listener sits behind a musket-netsim relay in its namespace that
 # delays every byte by the one-way delay in both directions and caps each connection's
@@ -19,6 +20,8 @@ MODELS=${MODELS:-"lenet resnet18"}
 PROTOCOLS=${PROTOCOLS:-"3pc 2pc"}
 PROFILES=${PROFILES:-"lan wan"}
 SECURITY=${SECURITY:-"semi-honest"}
+# Extra options of every party's `infer` (word-split on purpose).
+EXTRA=${EXTRA:-}
 cargo build --release -q --bin musket --bin musket-netsim
 musket=$root/target/release/musket
 netsim=$root/target/release/musket-netsim
@@ -59,8 +62,8 @@ model_files() {
   esac
 }
 
-echo "| model (batch 1) | protocol | security | network | seconds (party 1) | wall seconds | rounds | MB sent (max party) |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| model (batch 1) | protocol | security | network | seconds (party 1) | online (party 1) | wall seconds | rounds | MB sent (max party) |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for profile in $PROFILES; do
   for i in 0 1 2; do
     # shellcheck disable=SC2046
@@ -85,13 +88,13 @@ for profile in $PROFILES; do
     for model in $MODELS; do
       read -r onnx npy <<<"$(model_files $model)"
       start=$(date +%s.%N)
-      ip netns exec $tag-0 "$musket" party --config "$dir/cluster.toml" --id 0 --json infer --model "$onnx" \
+      ip netns exec $tag-0 "$musket" party --config "$dir/cluster.toml" --id 0 --json infer $EXTRA --model "$onnx" \
         >"$dir/p0.json" 2>"$dir/p0.err" &
       a=$!
-      ip netns exec $tag-1 "$musket" party --config "$dir/cluster.toml" --id 1 --json infer --input "$npy" \
+      ip netns exec $tag-1 "$musket" party --config "$dir/cluster.toml" --id 1 --json infer $EXTRA --input "$npy" \
         >"$dir/p1.json" 2>"$dir/p1.err" &
       b=$!
-      ip netns exec $tag-2 "$musket" party --config "$dir/cluster.toml" --id 2 --json infer \
+      ip netns exec $tag-2 "$musket" party --config "$dir/cluster.toml" --id 2 --json infer $EXTRA \
         >"$dir/p2.json" 2>"$dir/p2.err" &
       c=$!
       ok=1
@@ -100,7 +103,7 @@ for profile in $PROFILES; do
       wait $c || ok=0
       wall=$(echo "$(date +%s.%N) - $start" | bc)
       if [ $ok = 0 ]; then
-        echo "| $model | $protocol | $security | $profile | failed: $(cat "$dir"/p*.err | head -c 200) | | | |"
+        echo "| $model | $protocol | $security | $profile | failed: $(cat "$dir"/p*.err | head -c 200) | | | | |"
         continue
       fi
       python3 - "$dir" "$model" "$protocol" "$security" "$profile" "$wall" <<'PY'
@@ -108,7 +111,9 @@ import json, sys
 d, model, protocol, security, profile, wall = sys.argv[1:]
 rows = [json.load(open(f"{d}/p{i}.json")) for i in range(3)]
 mb = max(r["bytes_sent"] for r in rows) / 1e6
-print(f"| {model} | {protocol} | {security} | {profile} | {rows[1]['seconds']:.2f} | {float(wall):.2f} | "
+online = rows[1].get("online_seconds")
+online = "—" if online is None else f"{online:.2f}"
+print(f"| {model} | {protocol} | {security} | {profile} | {rows[1]['seconds']:.2f} | {online} | {float(wall):.2f} | "
       f"{max(r['rounds'] for r in rows)} | {mb:.1f} |")
 PY
     done
