@@ -676,3 +676,34 @@ fn a_model_that_mixes_batch_items_is_not_sliced() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A traced plan covers every slice of a batch and the secure range check's comparisons: the
+/// run would stop at the first operation the plan missed.
+#[test]
+fn preprocessing_covers_batch_slices_and_the_secure_range_check() {
+    let model = example("lenet5-28-opset17.onnx");
+    let input = example("digits-test-28x28.npy");
+    let (_, reference) = read_npy(&example("lenet5-28-opset17-reference.npy"));
+    let o = musket(&[
+        "infer",
+        "--model",
+        &model,
+        "--input",
+        &input,
+        "--protocol",
+        "2pc",
+        "--json",
+        "--preprocess",
+        "--batch-slice",
+        "7",
+        "--secure-range-check",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["batch_slices"].as_array().unwrap().len(), 52, "360 images in slices of 7");
+    let top1: Vec<u64> = report["top1"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    for (i, t) in top1.iter().enumerate() {
+        assert_eq!(*t as usize, argmax(&reference[i * 10..(i + 1) * 10]), "image {i}");
+    }
+    assert!(report["preprocessing"]["requests"].as_u64().unwrap() > 1000);
+}
