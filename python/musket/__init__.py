@@ -131,6 +131,7 @@ def infer(
     frac_bits: int = 16,
     report: bool = False,
     security: str = "semi-honest",
+    preprocess: bool = False,
 ) -> Union[np.ndarray, Tuple[np.ndarray, Dict[str, Any]]]:
     """Private inference: party 0 owns the model, party 1 owns ``x`` and alone learns the output.
 
@@ -140,10 +141,14 @@ def infer(
     also returns a dict: ``seconds``, ``rounds``, ``bytes_sent`` per party and ``layers``
     (name, op, bytes, rounds, seconds per layer). ``security="malicious"`` (3pc only) makes a
     cheating party stop the others with :class:`CheatingDetected` instead of changing the answer.
+    ``preprocess=True`` (2pc only) has the dealer make all of its correlated randomness first,
+    from a plan traced from the model's architecture, so that the inference never waits for
+    it; the report then has ``preprocessing`` (``trace_seconds``, ``seconds``,
+    ``online_seconds``, ``requests``, ``material_bytes``).
     """
     a = _array(x, "the input")
     data, shape, rep = _native.infer(
-        _model_arg(model, a), _bytes(a), list(a.shape), protocol, frac_bits, security
+        _model_arg(model, a), _bytes(a), list(a.shape), protocol, frac_bits, security, preprocess
     )
     out = _from_bytes(data, shape)
     return (out, rep) if report else out

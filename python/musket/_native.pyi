@@ -16,6 +16,7 @@ def infer(
     protocol: str = "3pc",
     frac_bits: int = 16,
     security: str = "semi-honest",
+    preprocess: bool = False,
 ) -> Tuple[bytearray, List[int], Dict[str, object]]: ...
 def millionaires(alice: int, bob: int, protocol: str = "3pc", security: str = "semi-honest") -> str: ...
 def train(

@@ -5,7 +5,8 @@
 //! bytes with a shape (no per-element Python objects); `musket/__init__.py` turns them into numpy arrays.
 
 use musket_cli::inference::{
-    audit, prepare as prepare_inference, range_error, BatchSlice, Inference, OWNERS,
+    audit, prepare as prepare_inference, range_error, run_preprocessed, BatchSlice, Inference, OWNERS,
+    PREPROCESS_IS_2PC,
 };
 use musket_cli::training::{
     audit_training, encode_labels, prepare, OptimizerName, OwnerRows, Split, Training, DATA_OWNER,
@@ -189,9 +190,11 @@ fn check_frac_bits(f: u32) -> PyResult<FixedPoint> {
 const MAX_FILE: u64 = 2048 << 20;
 
 /// Private inference: `(output, output_shape, report)`. The model is checked by the range
-/// audit on this input first (as `musket infer`), so an overflow is an error.
+/// audit on this input first (as `musket infer`), so an overflow is an error. `preprocess`
+/// (2pc) has the dealer make its material first, from a plan traced from the architecture.
 #[pyfunction]
-#[pyo3(signature = (model, data, shape, protocol="3pc", frac_bits=16, security="semi-honest"))]
+#[pyo3(signature = (model, data, shape, protocol="3pc", frac_bits=16, security="semi-honest", preprocess=false))]
+#[allow(clippy::too_many_arguments)]
 fn infer<'py>(
     py: Python<'py>,
     model: &Bound<'py, PyAny>,
@@ -200,8 +203,12 @@ fn infer<'py>(
     protocol: &str,
     frac_bits: u32,
     security: &str,
+    preprocess: bool,
 ) -> PyResult<(Bound<'py, PyByteArray>, Vec<usize>, Bound<'py, PyDict>)> {
     let backend = secure_backend(protocol, security)?;
+    if preprocess && backend != Backend::TwoPc {
+        return Err(BadInputError::new_err(PREPROCESS_IS_2PC));
+    }
     let fp = check_frac_bits(frac_bits)?;
     let input = tensor(f64s(data, "the input")?, shape, "the input")?;
     let model = load_model(model, MAX_FILE)?;
@@ -223,9 +230,17 @@ fn infer<'py>(
             options: RunOptions::default(),
             progress: None,
         };
-        let started = std::time::Instant::now();
-        let outcomes = run_local(backend, &job, None).map_err(mpc_error)?;
-        let seconds = started.elapsed().as_secs_f64();
+        let (outcomes, seconds, preprocessing) = if preprocess {
+            // A protocol failure keeps its kind (peer failure, cheating, ...).
+            run_preprocessed(&job).map_err(|e| match e.downcast::<MpcError>() {
+                Ok(m) => mpc_error(m),
+                Err(e) => anyhow_error(e),
+            })?
+        } else {
+            let started = std::time::Instant::now();
+            let outcomes = run_local(backend, &job, None).map_err(mpc_error)?;
+            (outcomes, started.elapsed().as_secs_f64(), None)
+        };
         let rounds = job_rounds(&outcomes);
         let mut bytes = vec![0u64; outcomes.len()];
         for o in &outcomes {
@@ -237,9 +252,9 @@ fn infer<'py>(
             .and_then(|o| o.output)
             .ok_or_else(|| MusketError::new_err("the output receiver returned nothing"))?;
         let out = receiver.output.clone().ok_or_else(|| MusketError::new_err("no output"))?;
-        Ok((out, seconds, rounds, bytes, receiver.layers))
+        Ok((out, seconds, rounds, bytes, receiver.layers, preprocessing))
     })?;
-    let (out, seconds, rounds, bytes, layers) = result;
+    let (out, seconds, rounds, bytes, layers, preprocessing) = result;
     let report = PyDict::new(py);
     report.set_item("protocol", backend.name())?;
     report.set_item("seconds", seconds)?;
@@ -251,6 +266,15 @@ fn infer<'py>(
         .collect();
     report.set_item("layers", per_layer)?;
     report.set_item("frac_bits", fp.frac_bits())?;
+    if let Some(p) = preprocessing {
+        let d = PyDict::new(py);
+        d.set_item("trace_seconds", p.trace_seconds)?;
+        d.set_item("requests", p.requests)?;
+        d.set_item("material_bytes", p.material_bytes)?;
+        d.set_item("seconds", p.seconds)?;
+        d.set_item("online_seconds", p.online_seconds)?;
+        report.set_item("preprocessing", d)?;
+    }
     Ok((f64_bytes(py, &out.data)?, out.shape, report))
 }
 

@@ -28,6 +28,20 @@ def test_infer_matches_the_reference_outputs(protocol):
     assert report["rounds"] > 0 and len(report["bytes_sent"]) == 3 and report["layers"]
 
 
+def test_infer_with_the_dealer_material_made_first():
+    x = load("digits-test-images.npy")
+    want = load("digits-cnn-opset17-reference.npy")
+    model = os.path.join(EXAMPLES, "digits-cnn-opset17.onnx")
+    y, report = musket.infer(model, x, protocol="2pc", preprocess=True, report=True)
+    assert np.abs(y - want).max() < 1e-2
+    prep = report["preprocessing"]
+    assert prep["requests"] > 0 and prep["material_bytes"] > 0
+    assert 0 < prep["online_seconds"] < report["seconds"]
+    assert "preprocessing" not in musket.infer(model, x[:2], protocol="2pc", report=True)[1]
+    with pytest.raises(musket.BadInputError, match="applies to --protocol 2pc"):
+        musket.infer(model, x[:2], protocol="3pc", preprocess=True)
+
+
 def test_infer_accepts_bytes_and_the_whole_test_split():
     with open(os.path.join(EXAMPLES, "digits-cnn-opset17.onnx"), "rb") as f:
         model = f.read()

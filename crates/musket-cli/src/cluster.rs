@@ -222,7 +222,7 @@ pub(crate) fn run_party(
     }
     if let PartyJob::Infer { model, input, output, preprocess, .. } = &job {
         if *preprocess && backend != Backend::TwoPc {
-            bail!("{}", crate::infer::PREPROCESS_IS_2PC);
+            bail!("{}", musket_cli::inference::PREPROCESS_IS_2PC);
         }
         let ok = match id {
             0 => model.is_some() && input.is_none() && output.is_none(),

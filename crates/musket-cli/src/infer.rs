@@ -12,10 +12,9 @@ use musket_cli::inference::{
     audit, describe_findings, prepare_file, range_error, BatchSlice, Inference, Prepared, OWNERS,
 };
 use musket_cli::npy;
-use musket_graph::RunOutput;
 use musket_graph::{FloatTensor, LayerStats, RunOptions};
 use musket_ring::FixedPoint;
-use musket_session::{job_rounds, run_local, trace_plan, Backend, PartyOutcome, Preprocessed, Security};
+use musket_session::{job_rounds, run_local, Backend, Security};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -74,26 +73,6 @@ pub(crate) struct InferArgs {
     preprocess: bool,
 }
 
-/// Why `--preprocess` is refused for 3PC.
-pub(crate) const PREPROCESS_IS_2PC: &str = "--preprocess applies to --protocol 2pc: the 3pc parties \
-    draw their correlated randomness from keys they share, with no dealer material to make ahead";
-
-/// The preprocessing phase of a `--preprocess` run.
-#[derive(Serialize)]
-struct PreprocessingReport {
-    /// Seconds to trace the plan from the architecture.
-    trace_seconds: f64,
-    /// Dealer requests in the plan.
-    requests: usize,
-    /// Bytes of dealer corrections party 1 holds for the plan (party 0 holds none: the
-    /// parties' own random parts are expanded from their seeds when used).
-    material_bytes: u64,
-    /// Seconds of the preprocessing phase (the slowest party).
-    seconds: f64,
-    /// Seconds of the rest of the run: the online phase.
-    online_seconds: f64,
-}
-
 #[derive(Serialize)]
 struct Layer {
     name: String,
@@ -129,7 +108,7 @@ struct Report {
     range_warnings: Vec<String>,
     /// With --preprocess: the preprocessing phase and the online time.
     #[serde(skip_serializing_if = "Option::is_none")]
-    preprocessing: Option<PreprocessingReport>,
+    preprocessing: Option<musket_cli::inference::PreprocessingReport>,
 }
 
 pub(crate) fn top1(t: &FloatTensor) -> Option<Vec<usize>> {
@@ -193,7 +172,7 @@ fn choose_frac_bits(prepared: &Prepared, input: &FloatTensor, float: &FloatTenso
 pub(crate) fn run(args: InferArgs) -> Result<()> {
     let backend = args.protocol.with_security(args.security).map_err(anyhow::Error::msg)?;
     if args.preprocess && backend != Backend::TwoPc {
-        bail!("{PREPROCESS_IS_2PC}");
+        bail!("{}", musket_cli::inference::PREPROCESS_IS_2PC);
     }
     let max_bytes = args.max_file_mb.saturating_mul(1 << 20);
     let input = npy::read(&args.input, max_bytes)?;
@@ -229,7 +208,7 @@ pub(crate) fn run(args: InferArgs) -> Result<()> {
     let job =
         Inference { prepared: &prepared, public: prepared.public(), input: &input, fp, options, progress };
     let (outcomes, seconds, preprocessing) = if args.preprocess {
-        run_preprocessed(&job)?
+        musket_cli::inference::run_preprocessed(&job)?
     } else {
         let started = Instant::now();
         let outcomes = run_local(backend, &job, None)?;
@@ -301,63 +280,6 @@ pub(crate) fn run(args: InferArgs) -> Result<()> {
     }
     print_text(&report, backend);
     Ok(())
-}
-
-/// A 2PC run of `job` with its dealer material made first, from a plan traced from the job.
-/// Returns the outcomes, the wall time of the whole run and the preprocessing report.
-fn run_preprocessed(
-    job: &Inference<'_>,
-) -> Result<(Vec<PartyOutcome<RunOutput>>, f64, Option<PreprocessingReport>)> {
-    let started = Instant::now();
-    let plan = trace_plan(job, OWNERS.model).context("tracing the preprocessing plan")?;
-    let trace_seconds = started.elapsed().as_secs_f64();
-    let requests = musket_2pc::decode_plan(&plan).map_err(anyhow::Error::msg)?;
-    let material_bytes = requests.iter().map(|r| r.correction_words()).sum::<u64>().saturating_mul(8);
-    // Party 1 holds the dealer's corrections for the whole plan, which pass through the
-    // dealer's messages first: refuse rather than run out of memory.
-    let needed = material_bytes.saturating_mul(2);
-    if let Some(available) = available_memory().filter(|&a| needed > a) {
-        let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
-        bail!(
-            "--preprocess would hold {:.1} GiB of dealer corrections at party 1 (about {:.1} GiB in \
-             all here), more than the {:.1} GiB of memory available; run without --preprocess (the \
-             dealer then serves each operation as it runs)",
-            gib(material_bytes),
-            gib(needed),
-            gib(available)
-        );
-    }
-    let started = Instant::now();
-    let outcomes = run_local(Backend::TwoPc, &Preprocessed { job, plan }, None)?;
-    let seconds = started.elapsed().as_secs_f64();
-    let prep = outcomes.iter().filter_map(|o| o.output.as_ref()).map(|o| o.preprocessing.as_secs_f64());
-    let prep_seconds = prep.fold(0.0, f64::max);
-    let outcomes = outcomes
-        .into_iter()
-        .map(|o| PartyOutcome {
-            party: o.party,
-            output: o.output.map(|p| p.output),
-            stats: o.stats,
-            clock: o.clock,
-        })
-        .collect();
-    let report = PreprocessingReport {
-        trace_seconds,
-        requests: requests.len(),
-        material_bytes,
-        seconds: prep_seconds,
-        online_seconds: seconds - prep_seconds,
-    };
-    Ok((outcomes, seconds, Some(report)))
-}
-
-/// Memory the kernel could give this process without swapping (`MemAvailable`), where
-/// /proc/meminfo tells it.
-fn available_memory() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    kib.checked_mul(1024)
 }
 
 fn print_text(r: &Report, backend: Backend) {

@@ -7,8 +7,9 @@ use anyhow::{bail, Context, Result};
 use musket_core::{Audit, Finding, MpcError, Protocol};
 use musket_graph::{FloatTensor, Graph, Owners, RunOptions, RunOutput, Slices};
 use musket_ring::FixedPoint;
-use musket_session::Job;
+use musket_session::{run_local, trace_plan, Backend, Job, PartyOutcome, Preprocessed};
 use std::path::Path;
+use std::time::Instant;
 
 /// The largest tensor (elements per share component) a slice may build in automatic slicing:
 /// 2^22 elements is 32 MiB per component. ResNet-18 on 32x32 images builds 46k elements per
@@ -314,4 +315,84 @@ impl Job for Inference<'_> {
             &mut tick,
         )
     }
+}
+
+/// Why `--preprocess` is refused for 3PC.
+pub const PREPROCESS_IS_2PC: &str = "--preprocess applies to --protocol 2pc: the 3pc parties \
+    draw their correlated randomness from keys they share, with no dealer material to make ahead";
+
+/// The preprocessing phase of a `--preprocess` run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PreprocessingReport {
+    /// Seconds to trace the plan from the architecture.
+    pub trace_seconds: f64,
+    /// Dealer requests in the plan.
+    pub requests: usize,
+    /// Bytes of dealer corrections party 1 holds for the plan (party 0 holds none: the
+    /// parties' own random parts are expanded from their seeds when used).
+    pub material_bytes: u64,
+    /// Seconds of the preprocessing phase (the slowest party).
+    pub seconds: f64,
+    /// Seconds of the rest of the run: the online phase.
+    pub online_seconds: f64,
+}
+
+/// A 2PC run of `job` with its dealer material made first, from a plan traced from the job.
+/// Returns the outcomes, the wall time of the whole run (tracing excluded) and the
+/// preprocessing report. Refuses, before anything is allocated, a plan whose corrections would
+/// not fit in the memory available.
+pub fn run_preprocessed(
+    job: &Inference<'_>,
+) -> Result<(Vec<PartyOutcome<RunOutput>>, f64, Option<PreprocessingReport>)> {
+    let started = Instant::now();
+    let plan =
+        trace_plan(job, OWNERS.model).map_err(|e| anyhow::anyhow!("tracing the preprocessing plan: {e}"))?;
+    let trace_seconds = started.elapsed().as_secs_f64();
+    let requests = musket_2pc::decode_plan(&plan).map_err(anyhow::Error::msg)?;
+    let material_bytes = requests.iter().map(|r| r.correction_words()).sum::<u64>().saturating_mul(8);
+    // Party 1 holds the dealer's corrections for the whole plan, which pass through the
+    // dealer's messages first: refuse rather than run out of memory.
+    let needed = material_bytes.saturating_mul(2);
+    if let Some(available) = available_memory().filter(|&a| needed > a) {
+        let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+        bail!(
+            "--preprocess would hold {:.1} GiB of dealer corrections at party 1 (about {:.1} GiB in \
+             all here), more than the {:.1} GiB of memory available; run without --preprocess (the \
+             dealer then serves each operation as it runs)",
+            gib(material_bytes),
+            gib(needed),
+            gib(available)
+        );
+    }
+    let started = Instant::now();
+    let outcomes = run_local(Backend::TwoPc, &Preprocessed { job, plan }, None)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let prep = outcomes.iter().filter_map(|o| o.output.as_ref()).map(|o| o.preprocessing.as_secs_f64());
+    let prep_seconds = prep.fold(0.0, f64::max);
+    let outcomes = outcomes
+        .into_iter()
+        .map(|o| PartyOutcome {
+            party: o.party,
+            output: o.output.map(|p| p.output),
+            stats: o.stats,
+            clock: o.clock,
+        })
+        .collect();
+    let report = PreprocessingReport {
+        trace_seconds,
+        requests: requests.len(),
+        material_bytes,
+        seconds: prep_seconds,
+        online_seconds: seconds - prep_seconds,
+    };
+    Ok((outcomes, seconds, Some(report)))
+}
+
+/// Memory the kernel could give this process without swapping (`MemAvailable`), where
+/// /proc/meminfo tells it.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }
