@@ -28,7 +28,6 @@ mod proof;
 mod record;
 
 use crate::party::{RBits, RShare, Rep3, Stream};
-use musket_core::ext::{Gf64, Gr64};
 use musket_core::{
     batch_item, batched_dims, element_count, matrix_dims, planes_to_packed, rows_dims, LinearMap, LinearMap2,
     MpcError, Protocol, Result, Share,
@@ -277,20 +276,23 @@ impl Rep3Mal {
         } else {
             (Vec::new(), arith)
         };
-        // Batches of a kind prove side by side, a group's rounds those of one batch; the
-        // proofs' state of one group at a time lives beside the records, and the ring
-        // records are dropped once all ring groups are done.
+        // Batches prove side by side, a group's rounds those of one batch: up to
+        // LOCKSTEP_BATCHES_RING ring batches (packed and plain) and LOCKSTEP_BATCHES_BINARY
+        // binary ones per group, the i-th ring group with the i-th binary group. The proofs'
+        // state of one group at a time lives beside the records.
         let (packed_terms, plain_terms, binary_terms) = self.batch_terms;
-        // Packed and plain ring batches share groups (the rounds of one batch for both).
         let mut ring = batches(&elementwise, false, packed_terms);
         ring.extend(batches(&matmul, false, plain_terms));
-        for group in ring.chunks(LOCKSTEP_BATCHES_RING) {
-            self.prove_batches::<Gr64>(group, "multiplication")?;
-        }
-        drop(ring);
-        drop((elementwise, matmul));
-        for group in batches(&binary, true, binary_terms).chunks(LOCKSTEP_BATCHES_BINARY) {
-            self.prove_batches::<Gf64>(group, "AND-gate")?;
+        let binary = batches(&binary, true, binary_terms);
+        let (ring_groups, binary_groups) = (
+            ring.chunks(LOCKSTEP_BATCHES_RING).collect::<Vec<_>>(),
+            binary.chunks(LOCKSTEP_BATCHES_BINARY).collect::<Vec<_>>(),
+        );
+        for i in 0..ring_groups.len().max(binary_groups.len()) {
+            self.prove_group(
+                ring_groups.get(i).copied().unwrap_or(&[]),
+                binary_groups.get(i).copied().unwrap_or(&[]),
+            )?;
         }
         self.check_openings()
     }

@@ -7,8 +7,9 @@
 //! challenge to the prover (a prover that was sent a challenge its other verifier did not
 //! draw stops here, before anything about its witness is opened), the prover's go-ahead,
 //! and the verifiers' exchange of openings: `2 L + 5` for `L = log2(terms)` levels. Batches
-//! of one kind run side by side in a group (each message carries every batch's part), so a
-//! group costs the rounds of its largest batch.
+//! run side by side in a group, Galois-ring and GF(2^64) ones together (each message carries
+//! every live batch's part, ring parts first), so a group costs the rounds of its largest
+//! batch.
 //!
 //! Keys: the prover's messages to `A` are never sent; both draw them from a stream of
 //! `k_P` (known to `P` and `A`), and `B` receives the difference. The challenges come from a
@@ -17,6 +18,7 @@
 use super::record::{Lift, Record, Role};
 use super::{Rep3Mal, Target};
 use musket_core::dzkp::{accepts, Opening, ProverSteps, VerifierSteps};
+use musket_core::ext::{Gf64, Gr64};
 use musket_core::{MpcError, Prg, Result};
 use musket_net::NetError;
 
@@ -76,32 +78,49 @@ fn seed_words(seed: &[u8; 16]) -> Vec<u64> {
 /// it drew as `A` and received as the prover (compared at the end).
 struct Batch<E: Lift> {
     prover: Box<dyn ProverSteps<E>>,
-    va: Box<dyn VerifierSteps<E>>,
-    vb: Box<dyn VerifierSteps<E>>,
+    va: Option<Box<dyn VerifierSteps<E>>>,
+    vb: Option<Box<dyn VerifierSteps<E>>>,
     levels: usize,
     drawn_as_a: Vec<u64>,
     received: Vec<u64>,
+    /// This round's shares as verifier `A` (drawn, not sent) and challenges `(as A, as B)`.
+    shares_a: Vec<E>,
+    challenges: (E, E),
+    /// What the verifiers open at the end: as `A` of the next party, as `B` of the previous.
+    openings: Option<(Opening<E>, Opening<E>)>,
 }
 
-impl Rep3Mal {
-    /// Proves and verifies `batches` side by side: every round carries each batch's message
-    /// (a batch with fewer levels sits out the rounds past its last), so a group costs the
-    /// rounds of its largest batch, `2 L + 5`, however many batches it holds.
-    pub(crate) fn prove_batches<E: Lift>(&mut self, batches: &[&[Record]], what: &str) -> Result<()> {
-        if batches.is_empty() {
-            return Ok(());
-        }
-        let (prev, next) = (self.base.prev(), self.base.next_party());
-        // The statement seeds: as B of the previous party we draw them and send them to that
-        // prover; as A of the next party we draw the same ones as its B; ours come from our B.
-        let seeds: Vec<([u8; 16], [u8; 16])> =
-            batches.iter().map(|_| (self.keys.chal_next.seed(), self.keys.chal_own.seed())).collect();
-        let seed_b_words: Vec<u64> = seeds.iter().flat_map(|(b, _)| seed_words(b)).collect();
-        self.base.net.send_u64s(prev, &seed_b_words)?;
-        let seed_p_words = self.base.net.recv_u64s(next, 2 * batches.len())?;
-        let mut group: Vec<Batch<E>> = Vec::with_capacity(batches.len());
+/// The batches of one kind in a group, as a state machine without IO. The steps, in order:
+/// [`Lockstep::seeds`], [`Lockstep::start`], then per level [`Lockstep::level_message`],
+/// [`Lockstep::challenges`] and [`Lockstep::fold`], then [`Lockstep::last_message`],
+/// [`Lockstep::finish`], the challenge copies and the openings. Each step draws from the
+/// shared streams in the same order at every party, so partners stay in step however many
+/// kinds a driver runs one after the other.
+pub(crate) struct Lockstep<'r, E: Lift> {
+    batches: &'r [&'r [Record]],
+    what: &'static str,
+    /// The statement seeds drawn as `(B of the previous party, A of the next)`.
+    seeds: Vec<([u8; 16], [u8; 16])>,
+    group: Vec<Batch<E>>,
+}
+
+impl<'r, E: Lift> Lockstep<'r, E> {
+    /// Draws the statement seeds: as `B` of the previous party this party sends its prover
+    /// the seed; as `A` of the next party it draws the same one as that party's `B`.
+    pub(crate) fn seeds(batches: &'r [&'r [Record]], what: &'static str, keys: &mut ProofKeys) -> Self {
+        let seeds = batches.iter().map(|_| (keys.chal_next.seed(), keys.chal_own.seed())).collect();
+        Lockstep { batches, what, seeds, group: Vec::new() }
+    }
+
+    /// Words to the previous party (its statements' seeds), and how many come from the next.
+    fn seed_message(&self) -> (Vec<u64>, usize) {
+        (self.seeds.iter().flat_map(|(b, _)| seed_words(b)).collect(), 2 * self.seeds.len())
+    }
+
+    /// Builds the provers and verifiers, the prover's statements from the seeds its `B` sent.
+    fn start(&mut self, seed_p_words: &[u64]) {
         for ((records, (seed_b, seed_a)), seed_p) in
-            batches.iter().zip(&seeds).zip(seed_p_words.chunks_exact(2))
+            self.batches.iter().zip(&self.seeds).zip(seed_p_words.chunks_exact(2))
         {
             let mut p = [0u8; 16];
             for (chunk, w) in p.chunks_exact_mut(8).zip(seed_p) {
@@ -111,84 +130,221 @@ impl Rep3Mal {
             let len = records.iter().map(|r| r.terms(E::BINARY)).sum::<usize>();
             let prover = E::prover(records, len, &mut Prg::from_seed(p));
             let levels = prover.levels();
-            group.push(Batch {
+            self.group.push(Batch {
                 prover,
-                va: E::verifier(records, Role::A, len, &mut Prg::from_seed(*seed_a)),
-                vb: E::verifier(records, Role::B, len, &mut Prg::from_seed(*seed_b)),
+                va: Some(E::verifier(records, Role::A, len, &mut Prg::from_seed(*seed_a))),
+                vb: Some(E::verifier(records, Role::B, len, &mut Prg::from_seed(*seed_b))),
                 levels,
                 drawn_as_a: seed_words(seed_a),
                 received: seed_p.to_vec(),
+                shares_a: Vec::new(),
+                challenges: (E::zero(), E::zero()),
+                openings: None,
             });
         }
-        let max_levels = group.iter().map(|b| b.levels).max().unwrap_or(0);
-        for level in 0..max_levels {
-            let live: Vec<usize> = (0..group.len()).filter(|&i| level < group[i].levels).collect();
-            let mut words = Vec::with_capacity(live.len() * 3 * E::WORDS);
-            let mut shares_a = Vec::with_capacity(live.len());
-            for &i in &live {
-                let h = group[i].prover.level();
-                let mine_a: Vec<E> = (0..3).map(|_| E::random(&mut self.keys.share_own)).collect();
-                let corr: Vec<E> = h.iter().zip(&mine_a).map(|(x, s)| x.sub(*s)).collect();
-                words.extend(elems_to_words(&corr));
-                shares_a.push([0; 3].map(|_| E::random(&mut self.keys.share_next)));
-            }
-            self.tamper(Target::Proof, &mut words);
-            self.base.net.send_u64s(next, &words)?;
-            let sb_all: Vec<E> = read_elems(&self.base.net.recv_u64s(prev, live.len() * 3 * E::WORDS)?);
-            let mut tb_words = Vec::with_capacity(live.len() * E::WORDS);
-            let mut challenges = Vec::with_capacity(live.len());
-            for _ in &live {
-                let tb = E::challenge(&mut self.keys.chal_next);
-                let ta = E::challenge(&mut self.keys.chal_own);
-                tb.write(&mut tb_words);
-                challenges.push((ta, tb));
-            }
-            self.base.net.send_u64s(prev, &tb_words)?;
-            let tp_all = self.base.net.recv_u64s(next, live.len() * E::WORDS)?;
-            for (k, &i) in live.iter().enumerate() {
-                let b = &mut group[i];
-                let tp_words = &tp_all[k * E::WORDS..(k + 1) * E::WORDS];
-                b.received.extend_from_slice(tp_words);
-                let (ta, tb) = challenges[k];
-                ta.write(&mut b.drawn_as_a);
-                b.prover.fold(E::read(tp_words));
-                let sa = shares_a[k];
-                b.va.level(&sa, ta);
-                b.vb.level(&[sb_all[3 * k], sb_all[3 * k + 1], sb_all[3 * k + 2]], tb);
-            }
+    }
+
+    /// Folding levels of the largest batch.
+    fn levels(&self) -> usize {
+        self.group.iter().map(|b| b.levels).max().unwrap_or(0)
+    }
+
+    /// The batches still folding at `level`.
+    fn live(&mut self, level: usize) -> impl Iterator<Item = &mut Batch<E>> {
+        self.group.iter_mut().filter(move |b| level < b.levels)
+    }
+
+    /// The prover's level polynomials, less the shares verifier `A` draws, to the next party
+    /// (verifier `B`); and how many words come from the previous party.
+    fn level_message(&mut self, level: usize, keys: &mut ProofKeys) -> (Vec<u64>, usize) {
+        let mut words = Vec::new();
+        let mut live = 0;
+        for b in self.live(level) {
+            let h = b.prover.level();
+            let mine_a: Vec<E> = (0..3).map(|_| E::random(&mut keys.share_own)).collect();
+            let corr: Vec<E> = h.iter().zip(&mine_a).map(|(x, s)| x.sub(*s)).collect();
+            words.extend(elems_to_words(&corr));
+            b.shares_a = (0..3).map(|_| E::random(&mut keys.share_next)).collect();
+            live += 1;
         }
-        let mut words = Vec::with_capacity(group.len() * 5 * E::WORDS);
-        let mut shares_a = Vec::with_capacity(group.len());
-        for b in &mut group {
-            let (p, q) = (E::random(&mut self.base.private), E::random(&mut self.base.private));
+        (words, live * 3 * E::WORDS)
+    }
+
+    /// The challenges as `B`, to the previous party (the prover); and how many words come
+    /// from the next party (our challenges as prover).
+    fn challenges(&mut self, level: usize, keys: &mut ProofKeys) -> (Vec<u64>, usize) {
+        let mut words = Vec::new();
+        let mut live = 0;
+        for b in self.live(level) {
+            let tb = E::challenge(&mut keys.chal_next);
+            let ta = E::challenge(&mut keys.chal_own);
+            tb.write(&mut words);
+            b.challenges = (ta, tb);
+            live += 1;
+        }
+        (words, live * E::WORDS)
+    }
+
+    /// Folds at the challenges and feeds both verifiers their shares: `sb` the previous
+    /// party's polynomials (as `B`), `tp` the challenges for our proofs.
+    fn fold(&mut self, level: usize, sb: &[u64], tp: &[u64]) {
+        let sb: Vec<E> = read_elems(sb);
+        for (k, b) in self.live(level).enumerate() {
+            let tp_words = &tp[k * E::WORDS..(k + 1) * E::WORDS];
+            b.received.extend_from_slice(tp_words);
+            let (ta, tb) = b.challenges;
+            ta.write(&mut b.drawn_as_a);
+            b.prover.fold(E::read(tp_words));
+            let sa = [b.shares_a[0], b.shares_a[1], b.shares_a[2]];
+            b.va.as_mut().expect("verifier before its last step").level(&sa, ta);
+            b.vb.as_mut()
+                .expect("verifier before its last step")
+                .level(&[sb[3 * k], sb[3 * k + 1], sb[3 * k + 2]], tb);
+        }
+    }
+
+    /// The masked last messages to the next party; and how many words come from the previous.
+    fn last_message(&mut self, keys: &mut ProofKeys, private: &mut Prg) -> (Vec<u64>, usize) {
+        let mut words = Vec::new();
+        for b in &mut self.group {
+            let (p, q) = (E::random(private), E::random(private));
             let last = b.prover.last(p, q);
-            let mine_a: Vec<E> = (0..5).map(|_| E::random(&mut self.keys.share_own)).collect();
+            let mine_a: Vec<E> = (0..5).map(|_| E::random(&mut keys.share_own)).collect();
             let corr: Vec<E> = last.iter().zip(&mine_a).map(|(x, s)| x.sub(*s)).collect();
             words.extend(elems_to_words(&corr));
-            shares_a.push([0; 5].map(|_| E::random(&mut self.keys.share_next)));
+            b.shares_a = (0..5).map(|_| E::random(&mut keys.share_next)).collect();
         }
-        self.base.net.send_u64s(next, &words)?;
-        let sb_all: Vec<E> = read_elems(&self.base.net.recv_u64s(prev, group.len() * 5 * E::WORDS)?);
-        let mut openings = Vec::with_capacity(group.len());
-        for (k, b) in group.into_iter().enumerate() {
-            let (ta, tb) = (E::challenge(&mut self.keys.chal_own), E::challenge(&mut self.keys.chal_next));
-            let sb: [E; 5] = std::array::from_fn(|j| sb_all[5 * k + j]);
-            let oa = b.va.last(&shares_a[k], ta);
-            let ob = b.vb.last(&sb, tb);
-            openings.push((oa, ob, b.levels, b.drawn_as_a, b.received));
+        (words, self.group.len() * 5 * E::WORDS)
+    }
+
+    /// The verifiers' last steps: what each will open.
+    fn finish(&mut self, sb: &[u64], keys: &mut ProofKeys) {
+        let sb: Vec<E> = read_elems(sb);
+        for (k, b) in self.group.iter_mut().enumerate() {
+            let (ta, tb) = (E::challenge(&mut keys.chal_own), E::challenge(&mut keys.chal_next));
+            let sa: [E; 5] = std::array::from_fn(|j| b.shares_a[j]);
+            let sbk: [E; 5] = std::array::from_fn(|j| sb[5 * k + j]);
+            let oa = b.va.take().expect("one last step").last(&sa, ta);
+            let ob = b.vb.take().expect("one last step").last(&sbk, tb);
+            b.openings = Some((oa, ob));
         }
+    }
+
+    /// Our copies as `A` of the challenges, to the next party (the prover); and the copies
+    /// we received as prover, to compare with what comes from the previous party.
+    fn challenge_copies(&self) -> (Vec<u64>, Vec<u64>) {
+        let drawn = self.group.iter().flat_map(|b| b.drawn_as_a.iter().copied()).collect();
+        let received = self.group.iter().flat_map(|b| b.received.iter().copied()).collect();
+        (drawn, received)
+    }
+
+    /// Openings as `A` (to the previous party) and as `B` (to the next), and how many words
+    /// come back from each.
+    fn opening_messages(&self) -> (Vec<u64>, Vec<u64>, usize) {
+        let openings = || self.group.iter().map(|b| b.openings.as_ref().expect("finished"));
+        let a = openings().flat_map(|o| o.0.to_words()).collect();
+        let b = openings().flat_map(|o| o.1.to_words()).collect();
+        (a, b, self.group.iter().map(|b| (b.levels + 1 + 3) * E::WORDS).sum())
+    }
+
+    /// Checks the other verifiers' openings: `b_of_next` from the previous party (`B` of the
+    /// next party's proofs, which we verify as `A`), `a_of_prev` from the next party.
+    fn check(&self, b_of_next: &[u64], a_of_prev: &[u64], prev: usize, next: usize) -> Result<()> {
+        let malformed =
+            |peer| MpcError::Net(NetError::Malformed { peer, reason: "bad proof opening".into() });
+        let mut at = 0;
+        for b in &self.group {
+            let (oa, ob) = b.openings.as_ref().expect("finished");
+            let (zeros, size) = (b.levels + 1, (b.levels + 1 + 3) * E::WORDS);
+            let theirs_b =
+                Opening::<E>::from_words(&b_of_next[at..at + size], zeros).ok_or_else(|| malformed(prev))?;
+            let theirs_a =
+                Opening::<E>::from_words(&a_of_prev[at..at + size], zeros).ok_or_else(|| malformed(next))?;
+            at += size;
+            if !accepts(oa, &theirs_b) {
+                return Err(MpcError::CheatingDetected {
+                    phase: format!("{} check of party {next}'s messages", self.what),
+                    party: None,
+                });
+            }
+            if !accepts(&theirs_a, ob) {
+                return Err(MpcError::CheatingDetected {
+                    phase: format!("{} check of party {prev}'s messages", self.what),
+                    party: None,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Splits `words` into consecutive parts of the given lengths.
+fn split<'w>(words: &'w [u64], lens: &[usize]) -> Vec<&'w [u64]> {
+    let mut at = 0;
+    lens.iter()
+        .map(|&n| {
+            let part = &words[at..at + n];
+            at += n;
+            part
+        })
+        .collect()
+}
+
+impl Rep3Mal {
+    /// Proves and verifies a group side by side: `ring` (Galois-ring batches: products and
+    /// cross gates) and `binary` (AND gates) in the same rounds, every round carrying each
+    /// live batch's message (a batch with fewer levels sits out the rounds past its last), so
+    /// the group costs the rounds of its largest batch, `2 L + 5`, whatever it holds.
+    pub(crate) fn prove_group(&mut self, ring: &[&[Record]], binary: &[&[Record]]) -> Result<()> {
+        if ring.is_empty() && binary.is_empty() {
+            return Ok(());
+        }
+        let (prev, next) = (self.base.prev(), self.base.next_party());
+        let mut r = Lockstep::<Gr64>::seeds(ring, "multiplication", &mut self.keys);
+        let mut b = Lockstep::<Gf64>::seeds(binary, "AND-gate", &mut self.keys);
+        let ((r_seeds, r_len), (b_seeds, b_len)) = (r.seed_message(), b.seed_message());
+        self.base.net.send_u64s(prev, &[r_seeds, b_seeds].concat())?;
+        let got = self.base.net.recv_u64s(next, r_len + b_len)?;
+        let got = split(&got, &[r_len, b_len]);
+        r.start(got[0]);
+        b.start(got[1]);
+        for level in 0..r.levels().max(b.levels()) {
+            let ((r_msg, r_len), (b_msg, b_len)) =
+                (r.level_message(level, &mut self.keys), b.level_message(level, &mut self.keys));
+            let mut words = [r_msg, b_msg].concat();
+            self.tamper(Target::Proof, &mut words);
+            self.base.net.send_u64s(next, &words)?;
+            let sb = self.base.net.recv_u64s(prev, r_len + b_len)?;
+            let ((r_tb, r_tlen), (b_tb, b_tlen)) =
+                (r.challenges(level, &mut self.keys), b.challenges(level, &mut self.keys));
+            self.base.net.send_u64s(prev, &[r_tb, b_tb].concat())?;
+            let tp = self.base.net.recv_u64s(next, r_tlen + b_tlen)?;
+            let (sb, tp) = (split(&sb, &[r_len, b_len]), split(&tp, &[r_tlen, b_tlen]));
+            r.fold(level, sb[0], tp[0]);
+            b.fold(level, sb[1], tp[1]);
+        }
+        let private = &mut self.base.private;
+        let ((r_last, r_len), (b_last, b_len)) =
+            (r.last_message(&mut self.keys, private), b.last_message(&mut self.keys, private));
+        self.base.net.send_u64s(next, &[r_last, b_last].concat())?;
+        let sb = self.base.net.recv_u64s(prev, r_len + b_len)?;
+        let sb = split(&sb, &[r_len, b_len]);
+        r.finish(sb[0], &mut self.keys);
+        b.finish(sb[1], &mut self.keys);
         // A's copies of the challenges go to the prover, which stops if B sent others.
-        let drawn_as_a: Vec<u64> = openings.iter().flat_map(|o| o.3.iter().copied()).collect();
-        let received: Vec<u64> = openings.iter().flat_map(|o| o.4.iter().copied()).collect();
-        self.base.net.send_u64s(next, &drawn_as_a)?;
-        let from_a = self.base.net.recv_u64s(prev, received.len())?;
-        if from_a != received {
-            return Err(MpcError::CheatingDetected {
-                phase: format!(
-                    "{what} check: the challenges this party received differ between its verifiers"
-                ),
-                party: None,
-            });
+        let ((r_drawn, r_received), (b_drawn, b_received)) = (r.challenge_copies(), b.challenge_copies());
+        self.base.net.send_u64s(next, &[r_drawn, b_drawn].concat())?;
+        let from_a = self.base.net.recv_u64s(prev, r_received.len() + b_received.len())?;
+        let from_a = split(&from_a, &[r_received.len(), b_received.len()]);
+        for (what, theirs, ours) in [(r.what, from_a[0], &r_received), (b.what, from_a[1], &b_received)] {
+            if theirs != ours.as_slice() {
+                return Err(MpcError::CheatingDetected {
+                    phase: format!(
+                        "{what} check: the challenges this party received differ between its verifiers"
+                    ),
+                    party: None,
+                });
+            }
         }
         self.base.net.send_u64s(prev, &[1])?;
         let go = self.base.net.recv_u64s(next, 1)?;
@@ -198,38 +354,15 @@ impl Rep3Mal {
                 reason: "expected a go-ahead".into(),
             }));
         }
-        let mut oa_words: Vec<u64> = openings.iter().flat_map(|o| o.0.to_words()).collect();
+        let ((r_a, r_b, r_len), (b_a, b_b, b_len)) = (r.opening_messages(), b.opening_messages());
+        let mut oa_words = [r_a, b_a].concat();
         self.tamper(Target::ProofOpening, &mut oa_words);
         self.base.net.send_u64s(prev, &oa_words)?;
-        let ob_words: Vec<u64> = openings.iter().flat_map(|o| o.1.to_words()).collect();
-        self.base.net.send_u64s(next, &ob_words)?;
-        let sizes: Vec<usize> = openings.iter().map(|o| (o.2 + 1 + 3) * E::WORDS).collect();
-        let total: usize = sizes.iter().sum();
-        let b_of_next = self.base.net.recv_u64s(prev, total)?;
-        let a_of_prev = self.base.net.recv_u64s(next, total)?;
-        let malformed =
-            |peer| MpcError::Net(NetError::Malformed { peer, reason: "bad proof opening".into() });
-        let mut at = 0;
-        for ((oa, ob, levels, _, _), size) in openings.iter().zip(&sizes) {
-            let zeros = levels + 1;
-            let b_of_next =
-                Opening::<E>::from_words(&b_of_next[at..at + size], zeros).ok_or_else(|| malformed(prev))?;
-            let a_of_prev =
-                Opening::<E>::from_words(&a_of_prev[at..at + size], zeros).ok_or_else(|| malformed(next))?;
-            at += size;
-            if !accepts(oa, &b_of_next) {
-                return Err(MpcError::CheatingDetected {
-                    phase: format!("{what} check of party {next}'s messages"),
-                    party: None,
-                });
-            }
-            if !accepts(&a_of_prev, ob) {
-                return Err(MpcError::CheatingDetected {
-                    phase: format!("{what} check of party {prev}'s messages"),
-                    party: None,
-                });
-            }
-        }
-        Ok(())
+        self.base.net.send_u64s(next, &[r_b, b_b].concat())?;
+        let b_of_next = self.base.net.recv_u64s(prev, r_len + b_len)?;
+        let a_of_prev = self.base.net.recv_u64s(next, r_len + b_len)?;
+        let (b_of_next, a_of_prev) = (split(&b_of_next, &[r_len, b_len]), split(&a_of_prev, &[r_len, b_len]));
+        r.check(b_of_next[0], a_of_prev[0], prev, next)?;
+        b.check(b_of_next[1], a_of_prev[1], prev, next)
     }
 }
