@@ -193,3 +193,33 @@ fn batches_proved_side_by_side_are_each_checked() {
         }
     }
 }
+
+#[test]
+fn groups_holding_one_kind_only_are_checked_too() {
+    // Tiny ring batches: the ring kind has two groups (more than 4 batches), the binary
+    // kind one, so the second group carries ring batches alone (and the binary records are
+    // freed before it).
+    let want = run(None).into_iter().map(|o| o.expect("honest run").1).collect::<Vec<_>>();
+    let terms = Some((64, 4, 1 << 20));
+    for (o, w) in run_with(None, None, terms).into_iter().zip(&want) {
+        let got = o.expect("honest run with uneven groups aborted").1;
+        for (a, b) in got.data().iter().zip(w.data()) {
+            assert!((*a as i64 - *b as i64).abs() <= 16, "{a} against {b}");
+        }
+    }
+    // The pipeline's products are verified once, in these two groups: the first and the
+    // second opening message of a party are those of the mixed and the ring-only group.
+    for party in 0..3 {
+        for (target, nth) in [(Target::Proof, 0), (Target::ProofOpening, 0), (Target::ProofOpening, 1)] {
+            let cheat = Cheat { party, target, nth, error: 1, last_word: true };
+            for (id, o) in run_with(Some(cheat), None, terms).iter().enumerate() {
+                if id != party {
+                    assert!(
+                        matches!(o, Err(e) if e.is_cheating_detected()),
+                        "party {id} with {cheat:?}: {o:?}"
+                    );
+                }
+            }
+        }
+    }
+}

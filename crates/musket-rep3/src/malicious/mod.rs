@@ -36,6 +36,7 @@ use musket_net::{CommStats, Net};
 use musket_ring::{pack_bits, unpack_bits, RingTensor};
 use proof::ProofKeys;
 use record::{Gate, Record};
+use std::ops::Range;
 
 /// Products verified per proof batch, as terms of the inner product: bounds a batch's
 /// memory (a Galois-ring term is 512 bytes) and its length (soundness, see `dzkp`). Matrix
@@ -279,20 +280,30 @@ impl Rep3Mal {
         // Batches prove side by side, a group's rounds those of one batch: up to
         // LOCKSTEP_BATCHES_RING ring batches (packed and plain) and LOCKSTEP_BATCHES_BINARY
         // binary ones per group, the i-th ring group with the i-th binary group. The proofs'
-        // state of one group at a time lives beside the records.
+        // state of one group at a time lives beside the records; a kind's records are freed
+        // once its last group is done, as the other kind may have groups left.
         let (packed_terms, plain_terms, binary_terms) = self.batch_terms;
-        let mut ring = batches(&elementwise, false, packed_terms);
-        ring.extend(batches(&matmul, false, plain_terms));
-        let binary = batches(&binary, true, binary_terms);
-        let (ring_groups, binary_groups) = (
-            ring.chunks(LOCKSTEP_BATCHES_RING).collect::<Vec<_>>(),
-            binary.chunks(LOCKSTEP_BATCHES_BINARY).collect::<Vec<_>>(),
+        let mut ring_ranges = batch_ranges(&elementwise, false, packed_terms);
+        let mut ring_records = elementwise;
+        let offset = ring_records.len();
+        ring_ranges.extend(
+            batch_ranges(&matmul, false, plain_terms).into_iter().map(|r| r.start + offset..r.end + offset),
         );
+        ring_records.extend(matmul);
+        let binary_ranges = batch_ranges(&binary, true, binary_terms);
+        let mut binary_records = binary;
+        let ring_groups: Vec<_> = ring_ranges.chunks(LOCKSTEP_BATCHES_RING).collect();
+        let binary_groups: Vec<_> = binary_ranges.chunks(LOCKSTEP_BATCHES_BINARY).collect();
         for i in 0..ring_groups.len().max(binary_groups.len()) {
-            self.prove_group(
-                ring_groups.get(i).copied().unwrap_or(&[]),
-                binary_groups.get(i).copied().unwrap_or(&[]),
-            )?;
+            let (ring, binary) =
+                (group(&ring_groups, i, &ring_records), group(&binary_groups, i, &binary_records));
+            self.prove_group(&ring, &binary)?;
+            if i + 1 == ring_groups.len() {
+                ring_records = Vec::new();
+            }
+            if i + 1 == binary_groups.len() {
+                binary_records = Vec::new();
+            }
         }
         self.check_openings()
     }
@@ -384,22 +395,27 @@ struct ZeroDraws {
     binary: bool,
 }
 
-/// Splits records into consecutive batches of at most `limit` terms (a record larger than
-/// the limit is a batch alone).
-fn batches(records: &[Record], binary: bool, limit: usize) -> Vec<&[Record]> {
+/// The batches of group `i` (none when that kind has fewer groups), as slices of `records`.
+fn group<'r>(groups: &[&[Range<usize>]], i: usize, records: &'r [Record]) -> Vec<&'r [Record]> {
+    groups.get(i).map_or_else(Vec::new, |g| g.iter().map(|r| &records[r.clone()]).collect())
+}
+
+/// Splits records into consecutive batches of at most `limit` terms, as index ranges (a
+/// record larger than the limit is a batch alone).
+fn batch_ranges(records: &[Record], binary: bool, limit: usize) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let (mut start, mut terms) = (0, 0);
     for (i, r) in records.iter().enumerate() {
         let t = r.terms(binary);
         if terms > 0 && terms + t > limit {
-            out.push(&records[start..i]);
+            out.push(start..i);
             start = i;
             terms = 0;
         }
         terms += t;
     }
     if start < records.len() {
-        out.push(&records[start..]);
+        out.push(start..records.len());
     }
     out
 }
