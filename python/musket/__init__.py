@@ -210,6 +210,7 @@ def train(
     shuffle: Optional[int] = None,
     report_loss: bool = True,
     frac_bits: int = 16,
+    security: str = "semi-honest",
 ) -> TrainResult:
     """Private training: party 0 owns the model, party 1 owns ``X`` and ``y``.
 
@@ -217,7 +218,9 @@ def train(
     ``y`` 0 or 1) or ``"mse"``. The weights stay secret-shared; the model owner learns the
     trained weights and, with ``report_loss``, each epoch's mean loss. Returns a
     :class:`TrainResult` whose ``model`` is a ``torch.nn.Module`` with the trained weights when
-    a module was given, else the ONNX bytes.
+    a module was given, else the ONNX bytes. ``security="malicious"`` (3pc only) verifies every
+    product of every step and checks every opening before a loss or the weights are revealed:
+    a cheating party makes the others stop with :class:`CheatingDetected`.
     """
     Xa = _array(X, "X")
     ya = _array(y, "y")
@@ -239,6 +242,7 @@ def train(
         shuffle,
         bool(report_loss),
         int(frac_bits),
+        security,
     )
     epochs_out = [
         {"epoch": e, "loss": l, "seconds": s, "rounds": r, "bytes_sent": b} for (e, l, s, r, b) in stats

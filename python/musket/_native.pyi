@@ -35,6 +35,7 @@ def train(
     shuffle: Optional[int] = None,
     report_loss: bool = False,
     frac_bits: int = 16,
+    security: str = "semi-honest",
 ) -> Tuple[bytes, List[Tuple[int, Optional[float], float, int, int]]]: ...
 
 class Session:

@@ -309,7 +309,8 @@ type EpochRow = (usize, Option<f64>, f64, u64, u64);
 /// party 1 the data and labels; the range audit runs first (as `musket train`).
 #[pyfunction]
 #[pyo3(signature = (model, data, data_shape, labels, label_shape, loss, epochs, lr, batch_size,
-                    momentum=0.0, optimizer="sgd", protocol="3pc", shuffle=None, report_loss=false, frac_bits=16))]
+                    momentum=0.0, optimizer="sgd", protocol="3pc", shuffle=None, report_loss=false, frac_bits=16,
+                    security="semi-honest"))]
 #[allow(clippy::too_many_arguments)]
 fn train<'py>(
     py: Python<'py>,
@@ -328,8 +329,9 @@ fn train<'py>(
     shuffle: Option<u64>,
     report_loss: bool,
     frac_bits: u32,
+    security: &str,
 ) -> PyResult<(Bound<'py, PyBytes>, Vec<EpochRow>)> {
-    let backend = backend(protocol)?;
+    let backend = secure_backend(protocol, security)?;
     let fp = check_frac_bits(frac_bits)?;
     let loss: Loss = loss.parse().map_err(BadInputError::new_err)?;
     let optimizer = match optimizer {

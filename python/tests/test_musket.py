@@ -87,6 +87,17 @@ def test_train_reaches_the_plaintext_accuracy():
     assert abs(acc - ref["plaintext_test_accuracy"]) <= 0.02
 
 
+def test_train_with_malicious_security_agrees_with_semi_honest():
+    d = os.path.join(EXAMPLES, "training", "logreg")
+    X, y = np.load(os.path.join(d, "data.npy")), np.load(os.path.join(d, "labels.npy"))
+    args = dict(loss="bce", epochs=2, lr=1.0, batch_size=1000)
+    honest = musket.train(os.path.join(d, "model.onnx"), X, y, **args)
+    checked = musket.train(os.path.join(d, "model.onnx"), X, y, security="malicious", **args)
+    assert np.allclose(checked.losses, honest.losses, atol=2e-3)
+    with pytest.raises(musket.BadInputError, match="3pc protocol only"):
+        musket.train(os.path.join(d, "model.onnx"), X, y, protocol="2pc", security="malicious", **args)
+
+
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_tensor_api_matches_numpy(protocol):
     rng = np.random.default_rng(1)

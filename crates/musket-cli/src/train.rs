@@ -14,7 +14,7 @@ use musket_cli::training::{
 use musket_graph::{eval_f64, FloatTensor, Graph};
 use musket_onnx::{ImportOptions, Model};
 use musket_ring::FixedPoint;
-use musket_session::{job_rounds, run_local, Backend};
+use musket_session::{job_rounds, run_local, Backend, Security};
 use musket_train::{FloatCalc, Loss, TrainConfig, TrainPlan};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -39,6 +39,11 @@ pub(crate) struct TrainArgs {
     /// Protocol back end.
     #[arg(long, default_value = "3pc")]
     protocol: Backend,
+    /// Security level: semi-honest, or malicious (3pc: every product of every step is verified
+    /// and every opening checked before the losses or the weights are revealed; a cheating
+    /// party makes the others abort with `cheating detected`).
+    #[arg(long, default_value = "semi-honest")]
+    security: Security,
     /// Write the trained model here (the same graph with the trained initializers).
     #[arg(long)]
     output: Option<PathBuf>,
@@ -89,7 +94,7 @@ struct Check {
 #[derive(Serialize)]
 struct Report {
     protocol: &'static str,
-    /// Always `semi-honest` for a local run (`musket party … train` follows the cluster file).
+    /// `semi-honest` or `malicious` (`musket party … train` follows the cluster file).
     security: &'static str,
     loss: &'static str,
     rows: usize,
@@ -116,6 +121,7 @@ pub(crate) fn run(args: TrainArgs) -> Result<()> {
     if !(14..=18).contains(&args.frac_bits) {
         bail!("--frac-bits must be from 14 to 18");
     }
+    let backend = args.protocol.with_security(args.security).map_err(anyhow::Error::msg)?;
     let max_bytes = args.max_file_mb.saturating_mul(1 << 20);
     let data = npy::read(&args.data, max_bytes)?;
     let labels = npy::read(&args.labels, max_bytes)?;
@@ -164,7 +170,7 @@ pub(crate) fn run(args: TrainArgs) -> Result<()> {
     let job =
         Training { plans: &prepared.plans, owners, split: Split::Rows, config: config.clone(), fp, progress };
     let started = Instant::now();
-    let outcomes = run_local(args.protocol, &job, None)?;
+    let outcomes = run_local(backend, &job, None)?;
     let seconds = started.elapsed().as_secs_f64();
     if let Some(b) = &job.progress {
         b.finish_and_clear();
@@ -223,8 +229,8 @@ pub(crate) fn run(args: TrainArgs) -> Result<()> {
         None
     };
     let report = Report {
-        protocol: args.protocol.name(),
-        security: args.protocol.security().name(),
+        protocol: backend.name(),
+        security: backend.security().name(),
         loss: args.hyper.loss.name(),
         rows,
         batch_size: args.hyper.batch_size,
@@ -293,8 +299,8 @@ fn import_full(prepared: &Prepared, data: &FloatTensor) -> Result<Graph> {
 
 fn print_text(r: &Report) {
     println!(
-        "trained {} rows, {} epochs, batch {}, {} lr {}, momentum {} ({} loss) on {}",
-        r.rows, r.epochs, r.batch_size, r.optimizer, r.lr, r.momentum, r.loss, r.protocol
+        "trained {} rows, {} epochs, batch {}, {} lr {}, momentum {} ({} loss) on {} ({})",
+        r.rows, r.epochs, r.batch_size, r.optimizer, r.lr, r.momentum, r.loss, r.protocol, r.security
     );
     for e in &r.per_epoch {
         let loss = e.loss.map_or_else(String::new, |l| format!("  loss {l:.4}"));

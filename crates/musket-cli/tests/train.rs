@@ -54,14 +54,16 @@ fn test_accuracy(model: &std::path::Path, task: &str) -> f64 {
 }
 
 #[test]
-fn logistic_regression_matches_plaintext_on_both_back_ends() {
+fn logistic_regression_matches_plaintext_on_every_back_end() {
     let reference = reference("logreg");
     let plain = reference["plaintext_train_accuracy"].as_f64().unwrap();
-    for protocol in ["2pc", "3pc"] {
+    for (protocol, security) in [("2pc", "semi-honest"), ("3pc", "semi-honest"), ("3pc", "malicious")] {
         let r = train(
             "logreg",
             protocol,
             &[
+                "--security",
+                security,
                 "--loss",
                 "bce",
                 "--lr",
@@ -76,8 +78,11 @@ fn logistic_regression_matches_plaintext_on_both_back_ends() {
         );
         let check = &r["check"];
         let acc = check["train_accuracy"].as_f64().unwrap();
-        assert!((acc - plain).abs() <= 0.01, "{protocol}: accuracy {acc}, plaintext PyTorch {plain}");
-        assert!(check["max_weight_diff"].as_f64().unwrap() < 1e-3, "{protocol}: {check}");
+        assert!(
+            (acc - plain).abs() <= 0.01,
+            "{protocol} {security}: accuracy {acc}, plaintext PyTorch {plain}"
+        );
+        assert!(check["max_weight_diff"].as_f64().unwrap() < 1e-3, "{protocol} {security}: {check}");
         // The model owner's per-epoch losses follow the plaintext ones.
         let losses: Vec<f64> =
             r["per_epoch"].as_array().unwrap().iter().map(|e| e["loss"].as_f64().unwrap()).collect();
@@ -85,11 +90,30 @@ fn logistic_regression_matches_plaintext_on_both_back_ends() {
         for (l, p) in losses.iter().zip(plain_losses) {
             assert!(
                 (l - p.as_f64().unwrap()).abs() < 2e-3,
-                "{protocol}: losses {losses:?} vs {plain_losses:?}"
+                "{protocol} {security}: losses {losses:?} vs {plain_losses:?}"
             );
         }
         assert_eq!(r["per_epoch"].as_array().unwrap().len(), 10);
+        assert_eq!(r["security"], security);
     }
+    // No malicious 2PC: refused before anything runs.
+    let o = run_train(
+        "logreg",
+        &[
+            "--protocol",
+            "2pc",
+            "--security",
+            "malicious",
+            "--loss",
+            "bce",
+            "--lr",
+            "1.0",
+            "--batch-size",
+            "1000",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("malicious security is available for the 3pc protocol only"));
 }
 
 #[test]
@@ -360,7 +384,7 @@ fn training_across_processes_with_data_from_two_owners() {
     let (xb, yb) = (split(&x, half, rows, "xb.npy"), split(&y, half, rows, "yb.npy"));
     let model = path("digits-mlp", "model.onnx");
     let plain = reference("digits-mlp")["plaintext_test_accuracy"].as_f64().unwrap();
-    for protocol in ["3pc", "2pc"] {
+    for protocol in ["3pc", "2pc", "3pc-malicious"] {
         let cfg = init_cluster(&format!("train-{protocol}"), protocol, 60);
         let out = dir.join(format!("trained-{protocol}.onnx"));
         let hyper = [
@@ -377,7 +401,8 @@ fn training_across_processes_with_data_from_two_owners() {
         ];
         let with =
             |extra: &[&str]| -> Vec<String> { hyper.iter().chain(extra).map(|s| s.to_string()).collect() };
-        let (owner0, owner1, owner2): (Vec<String>, Vec<String>, Vec<String>) = if protocol == "3pc" {
+        let (owner0, owner1, owner2): (Vec<String>, Vec<String>, Vec<String>) = if protocol.starts_with("3pc")
+        {
             (
                 with(&["--model", &model, "--output", out.to_str().unwrap()]),
                 with(&["--data", &xa, "--labels", &ya]),
@@ -398,6 +423,8 @@ fn training_across_processes_with_data_from_two_owners() {
         let outs: Vec<_> = kids.into_iter().map(|k| wait_bounded(k, Duration::from_secs(120))).collect();
         let v: Vec<serde_json::Value> = outs.iter().map(json).collect();
         assert_eq!(v[0]["learned_weights"], true, "{protocol}: {}", v[0]);
+        let security = if protocol.ends_with("malicious") { "malicious" } else { "semi-honest" };
+        assert!(v.iter().all(|p| p["security"] == security), "{protocol}: {v:?}");
         assert_eq!(v[1]["learned_weights"], false);
         assert_eq!(
             v[0]["rows"].as_object().unwrap().values().map(|r| r.as_u64().unwrap()).sum::<u64>(),
