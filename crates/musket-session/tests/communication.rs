@@ -220,6 +220,13 @@ fn malicious_costs() {
         measure(Backend::ThreePcMalicious, Op::Mul, 2000),
         vec![(2000 * W + proof_bytes(12), 1 + 29); 3]
     );
+    // 20,000 products are recorded in three pieces of at most 8,192 (one plain batch's
+    // terms each) but sent in one message: one round, as for 100 (it was one round per
+    // piece, 3 + 37); packed, 2^16 terms, 16 levels.
+    assert_eq!(
+        measure(Backend::ThreePcMalicious, Op::Mul, 20_000),
+        vec![(20_000 * W + proof_bytes(16), 1 + 37); 3]
+    );
     // Freivalds: a 16x16x16 product is one statement of 2k = 32 terms (5 levels).
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Matmul { m: 16, k: 16, n: 16 }, 0),

@@ -229,7 +229,9 @@ impl Rep3Mal {
         ZeroDraws { z, own, nxt, binary }
     }
 
-    /// Elementwise products of replicated shares, in pieces of at most a batch each.
+    /// Elementwise products of replicated shares, in one message (one round, however many
+    /// elements), recorded in pieces of at most a batch each (so that no record outgrows a
+    /// batch's soundness bound).
     fn products(
         &mut self,
         a: &[u64],
@@ -238,27 +240,31 @@ impl Rep3Mal {
         bn: &[u64],
         binary: bool,
     ) -> Result<(Vec<u64>, Vec<u64>)> {
-        let piece = if binary { BATCH_TERMS_BINARY / 128 } else { BATCH_TERMS_ARITH / 2 };
         let n = a.len();
-        let (mut cur, mut next) = (Vec::with_capacity(n), Vec::with_capacity(n));
-        let mut start = 0;
-        while start < n {
-            let end = (start + piece).min(n);
-            let (ac, anx, bc, bnx) = (&a[start..end], &an[start..end], &b[start..end], &bn[start..end]);
-            let zv = self.draws(end - start, binary, |i| {
-                if binary {
-                    (ac[i] & (bc[i] ^ bnx[i])) ^ (anx[i] & bc[i])
-                } else {
-                    ac[i].wrapping_mul(bc[i].wrapping_add(bnx[i])).wrapping_add(anx[i].wrapping_mul(bc[i]))
-                }
-            });
-            let part = Part { gate: Gate::Elementwise, x: (ac, anx), y: (bc, bnx), out: 0..end - start };
-            let (c, t) = self.reshare_parts(zv, &[part])?;
-            cur.extend(c);
-            next.extend(t);
-            start = end;
+        if n == 0 {
+            return Ok((Vec::new(), Vec::new()));
         }
-        Ok((cur, next))
+        let piece = if binary { BATCH_TERMS_BINARY / 128 } else { BATCH_TERMS_ARITH / 2 };
+        let zv = self.draws(n, binary, |i| {
+            if binary {
+                (a[i] & (b[i] ^ bn[i])) ^ (an[i] & b[i])
+            } else {
+                a[i].wrapping_mul(b[i].wrapping_add(bn[i])).wrapping_add(an[i].wrapping_mul(b[i]))
+            }
+        });
+        let parts: Vec<Part<'_>> = (0..n)
+            .step_by(piece)
+            .map(|start| {
+                let end = (start + piece).min(n);
+                Part {
+                    gate: Gate::Elementwise,
+                    x: (&a[start..end], &an[start..end]),
+                    y: (&b[start..end], &bn[start..end]),
+                    out: start..end,
+                }
+            })
+            .collect();
+        self.reshare_parts(zv, &parts)
     }
 
     /// Runs every pending proof and compares the digests of the openings so far. Called
