@@ -428,3 +428,5 @@ fn batch_ranges(records: &[Record], binary: bool, limit: usize) -> Vec<Range<usi
 
 mod protocol_impl;
 use protocol_impl::Part;
+mod truncate;
+use truncate::check_truncation_bits;

@@ -3,10 +3,6 @@
 
 use super::*;
 
-/// Party 2, which knows the whole truncation mask (both of its halves) and sends party 1
-/// its copy of component 0 of the masked value.
-const HELPER: usize = 2;
-
 /// One recorded product of a resharing: an elementwise piece, a matrix product, or one item
 /// of a batched matrix product (whose items share one message).
 pub(super) struct Part<'a> {
@@ -57,41 +53,12 @@ impl Rep3Mal {
         Ok((cur, theirs))
     }
 
-    /// Party 2's input of the carries of `r_a + r_b` (component 0 and component 2 of a
-    /// truncation mask, both known to party 2), one word per element: bit `i` is the carry
-    /// into bit `i + 1`, bit 63 the carry out. Component 2 is a mask from party 2's key with
-    /// party 1, component 0 the carries XOR the mask, sent to party 0, component 1 zero: one
-    /// message, so no copy can differ from another. What party 2 claims is checked by the
-    /// caller.
-    fn input_carries(&mut self, r_a: &[u64], r_b: &[u64], n: usize) -> Result<RBits> {
-        Ok(match self.base.id {
-            HELPER => {
-                let mask = self.base.draw(Stream::Own, n);
-                let mut masked: Vec<u64> = r_a
-                    .iter()
-                    .zip(r_b)
-                    .zip(&mask)
-                    .map(|((a, b), m)| {
-                        let (sum, out) = a.overflowing_add(*b);
-                        // Bit i of a ^ b ^ sum is the carry into bit i.
-                        (((a ^ b ^ sum) >> 1) | ((out as u64) << 63)) ^ m
-                    })
-                    .collect();
-                self.tamper(Target::Carries, &mut masked);
-                self.base.net.send_u64s(0, &masked)?;
-                RBits { cur: mask, next: masked }
-            }
-            0 => RBits { cur: self.base.net.recv_u64s(HELPER, n)?, next: vec![0; n] },
-            _ => RBits { cur: vec![0; n], next: self.base.draw(Stream::Next, n) },
-        })
-    }
-
     /// Records that the XOR-shared `words` must be zero, checked with the openings' digests
     /// before any output: each party vouches `cur ^ next` to the next party, which compares
     /// it with its own `next` component (`e_j ^ e_(j+1) = e_(j+2)` exactly when `e = 0`).
     /// Honest parties send a digest of a value the receiver already holds, so nothing leaks;
     /// every pair compares, so one cheating party cannot hide a nonzero word.
-    fn expect_zero(&mut self, words: &RBits) {
+    pub(super) fn expect_zero(&mut self, words: &RBits) {
         let vouched: Vec<u64> = words.cur.iter().zip(&words.next).map(|(c, n)| c ^ n).collect();
         self.vouched.update(&words_bytes(&vouched));
         self.received.update(&words_bytes(&words.next));
@@ -139,7 +106,7 @@ impl Rep3Mal {
     /// `(1 - 2 b2) m = z2 - b2 - f2 + f0` for party 2 ([`Gate::Cross`]). Each party thus proves
     /// one term per element, where XOR by two checked products proved four.
     /// Party 1 sees `s` and `z2`, masked by `m` and `f0`; party 0 sees `z1`, masked by `f2`.
-    fn bits_to_arith(&mut self, bits: &RBits, shape: &[usize]) -> Result<RShare> {
+    pub(super) fn bits_to_arith(&mut self, bits: &RBits, shape: &[usize]) -> Result<RShare> {
         let n = element_count(shape)?;
         if bits.cur.len() != n.div_ceil(64) {
             return Err(MpcError::Usage("b2a: packed length does not match the shape".into()));
@@ -371,10 +338,14 @@ impl Protocol for Rep3Mal {
         self.matmul_of_rows(a, b)
     }
 
-    /// As the default (a product, then the checked truncation), without copying `a`.
+    /// As the default (a product, then the checked truncation), without copying `a`; the
+    /// truncation mask's carries travel with the product's message.
     fn matmul_rows_truncate(&mut self, a: &RShare, b: &RShare, bits: u32) -> Result<RShare> {
+        let (m, _, n) = rows_dims(a.shape(), b.shape())?;
+        check_truncation_bits(bits)?;
+        let mask = self.truncation_mask(m * n)?;
         let prod = self.matmul_of_rows(a, b)?;
-        self.truncate(&prod, bits)
+        self.truncate_masked(&prod, bits, mask)
     }
 
     fn matmul_batched(&mut self, a: &RShare, b: &RShare) -> Result<RShare> {
@@ -413,112 +384,42 @@ impl Protocol for Rep3Mal {
     /// which is below 2^63). The first four terms are components their holders know; the
     /// bits come from the carries of `r_a + r_b`, which party 2 (knowing both) inputs and one
     /// AND layer checks (`msb(R)`, `carry_f` and `w` are then linear), one AND with `msb(c)`
-    /// (which parties 0 and 1 share as a component), and one checked conversion of the
-    /// three bits.
+    /// (which parties 0 and 1 share as a component) in the same layer, and one checked
+    /// conversion of the three bits: 4 rounds (the carries and the opening in the first).
     /// A party can only deviate in messages the proofs and digests check, so no party is
     /// trusted. Same error as the semi-honest truncation: `floor(x / 2^bits)` or one more,
     /// for `|x| < 2^62`.
     fn truncate(&mut self, x: &RShare, bits: u32) -> Result<RShare> {
-        if bits == 0 || bits >= 62 {
-            return Err(MpcError::Usage(format!("truncation by {bits} bits is not supported")));
-        }
-        let n = x.len();
-        let shape = x.shape().to_vec();
-        let id = self.base.id;
-        let f = bits as usize;
-        // Component j is party j's `cur` and party j-1's `next`, drawn from their shared key.
-        let zeros = vec![0u64; n];
-        let (r_a, r_b) = match id {
-            0 => (self.base.draw(Stream::Own, n), zeros.clone()),
-            1 => (zeros.clone(), self.base.draw(Stream::Next, n)),
-            _ => {
-                let r_a = self.base.draw(Stream::Next, n);
-                (r_a, self.base.draw(Stream::Own, n))
-            }
-        };
-        // r_a and r_b alone, XOR-shared as components 0 and 2 (no communication).
-        let bits_a = self.bits_component(0, &r_a, &r_a);
-        let bits_b = self.bits_component(2, &r_b, &r_b);
-        // Party 2, which knows both, inputs the carries of r_a + r_b: bit i of `carries` is
-        // the carry into bit i + 1 (the carry out at bit 63), XOR-shared as its input (one
-        // word to party 0). They are checked below, so party 2 is not trusted with them.
-        let carries = self.input_carries(&r_a, &r_b, n)?;
-        // The carry into each bit (none into bit 0).
-        let carry_in = self.bits_linear(&carries, &|w| w.iter().map(|v| v << 1).collect());
-        // Checked: the carry out of bit i is maj(a_i, b_i, c_i) = ((a_i ^ c_i) & (b_i ^ c_i)) ^ c_i,
-        // one AND layer of 64 gates per element whose result XOR the claimed carries must be
-        // zero. By induction from c_0 = 0, a zero for every bit means every carry is right.
-        let and_x = self.bits_xor(&bits_a, &carry_in);
-        let and_y = self.bits_xor(&bits_b, &carry_in);
-        let maj = self.bits_and(&and_x, &and_y)?;
-        let error = self.bits_xor(&self.bits_xor(&maj, &carries), &carry_in);
-        self.expect_zero(&error);
-        let plane =
-            |k: usize| move |w: &[u64]| pack_bits(&w.iter().map(|v| (v >> k) & 1).collect::<Vec<_>>());
-        // msb(R) = a_63 ^ b_63 ^ c_63; the carry into bit f; the carry out w of r_a + r_b.
-        let sum = self.bits_xor(&self.bits_xor(&bits_a, &bits_b), &carry_in);
-        let msb_r = self.bits_linear(&sum, &plane(63));
-        let carry_f = self.bits_linear(&carry_in, &plane(f));
-        let wrap_r = self.bits_linear(&carries, &plane(63));
-        // c = x + 2^62 + R, opened to parties 0 and 1: party 1 sends party 0 component 2
-        // (party 2 vouches for it), party 2 sends party 1 component 0 (party 0 vouches).
-        let mask = self.add(&self.component(0, &r_a, &r_a, &[n])?, &self.component(2, &r_b, &r_b, &[n])?)?;
-        let flat = self.reshape(x, &[n])?;
-        let masked = self.add(&flat, &mask)?;
-        let masked = self.add_public(&masked, &RingTensor::new(vec![n], vec![1u64 << 62; n])?)?;
-        let (mc, mn) = (masked.cur.data(), masked.next.data());
-        let missing = match id {
-            0 => {
-                self.vouched.update(&words_bytes(mc));
-                Some(self.base.net.recv_u64s(1, n)?)
-            }
-            1 => {
-                let mut sent = mn.to_vec();
-                self.tamper(Target::Truncate, &mut sent);
-                self.base.net.send_u64s(0, &sent)?;
-                Some(self.base.net.recv_u64s(HELPER, n)?)
-            }
-            _ => {
-                let mut sent = mn.to_vec();
-                self.tamper(Target::Truncate, &mut sent);
-                self.base.net.send_u64s(1, &sent)?;
-                self.vouched.update(&words_bytes(mc));
-                None
-            }
-        };
-        if let Some(m) = &missing {
-            self.received.update(&words_bytes(m));
-        }
-        self.unchecked_openings += 1;
-        let c: Vec<u64> = match &missing {
-            Some(m) => (0..n).map(|i| mc[i].wrapping_add(mn[i]).wrapping_add(m[i])).collect(),
-            None => zeros.clone(),
-        };
-        // [msb(c) = 0] as component 1 (parties 0 and 1), then its AND with msb(R).
-        let c_pos = pack_bits(&c.iter().map(|w| !w >> 63).collect::<Vec<_>>());
-        let c_pos = self.bits_component(1, &c_pos, &c_pos);
-        let wrap_c = self.bits_and(&c_pos, &msb_r)?;
-        // The three bits in arithmetic, one checked conversion.
-        let all = self.bits_concat(&[&carry_f, &wrap_r, &wrap_c]);
-        let all = self.bits_linear(&all, &|w| planes_to_packed(w, 3, n));
-        let all = self.bits_to_arith(&all, &[3 * n])?;
-        let pick =
-            |k: usize| move |t: &RingTensor| RingTensor::new(vec![n], t.data()[k * n..(k + 1) * n].to_vec());
-        let (carry_f, wrap_r, wrap_c) =
-            (self.linear(&all, &pick(0))?, self.linear(&all, &pick(1))?, self.linear(&all, &pick(2))?);
-        // The components: (c >> f) - 2^(62-f) in component 1, r_a >> f in 0, r_b >> f in 2.
-        let public: Vec<u64> = c.iter().map(|v| (v >> f).wrapping_sub(1u64 << (62 - f))).collect();
-        let public = self.component(1, &public, &public, &[n])?;
-        let high = |v: &[u64]| v.iter().map(|w| w >> f).collect::<Vec<u64>>();
-        let (high_a, high_b) = (high(&r_a), high(&r_b));
-        let r_high = self
-            .add(&self.component(0, &high_a, &high_a, &[n])?, &self.component(2, &high_b, &high_b, &[n])?)?;
-        let k = self.add(&wrap_r, &wrap_c)?;
-        let k = self.scale(&k, 1u64 << (64 - f))?;
-        let y = self.sub(&public, &r_high)?;
-        let y = self.sub(&y, &carry_f)?;
-        let y = self.add(&y, &k)?;
-        self.reshape(&y, &shape)
+        check_truncation_bits(bits)?;
+        let mask = self.truncation_mask(x.len())?;
+        self.truncate_masked(x, bits, mask)
+    }
+
+    /// The truncation mask's carries travel with the product's message (one round fewer).
+    fn mul_truncate(&mut self, a: &RShare, b: &RShare, bits: u32) -> Result<RShare> {
+        Rep3::check_same(a, b, "mul")?;
+        check_truncation_bits(bits)?;
+        let mask = self.truncation_mask(a.len())?;
+        let prod = self.mul(a, b)?;
+        self.truncate_masked(&prod, bits, mask)
+    }
+
+    /// As [`Protocol::mul_truncate`]: the mask's carries travel with the product.
+    fn matmul_truncate(&mut self, a: &RShare, b: &RShare, bits: u32) -> Result<RShare> {
+        let (m, _, n) = matrix_dims(a.shape(), b.shape())?;
+        check_truncation_bits(bits)?;
+        let mask = self.truncation_mask(m * n)?;
+        let prod = self.matmul(a, b)?;
+        self.truncate_masked(&prod, bits, mask)
+    }
+
+    /// As [`Protocol::mul_truncate`]: the mask's carries travel with the product.
+    fn matmul_batched_truncate(&mut self, a: &RShare, b: &RShare, bits: u32) -> Result<RShare> {
+        let (bt, m, _, n) = batched_dims(a.shape(), b.shape())?;
+        check_truncation_bits(bits)?;
+        let mask = self.truncation_mask(bt * m * n)?;
+        let prod = self.matmul_batched(a, b)?;
+        self.truncate_masked(&prod, bits, mask)
     }
 
     fn bits_len(&self, x: &RBits) -> usize {
