@@ -156,6 +156,15 @@ fn verifying_early_to_bound_memory_changes_nothing_but_rounds() {
             assert!((*a as i64 - *b as i64).abs() <= 16, "{a} against {b}");
         }
     }
+    // A limit of one word: every product is verified as soon as it is made, including the
+    // product of a truncated product, whose truncation mask's carries are already on their
+    // way to party 0 (the verification must not read that message in their place).
+    for (o, w) in run_with_limit(None, Some(1)).into_iter().zip(&want) {
+        let got = o.expect("honest run verifying every product aborted").1;
+        for (a, b) in got.data().iter().zip(w.data()) {
+            assert!((*a as i64 - *b as i64).abs() <= 16, "{a} against {b}");
+        }
+    }
     for target in [Target::Mul, Target::And] {
         let cheat = Cheat { party: 1, target, nth: 0, error: 1, last_word: false };
         for (id, o) in run_with_limit(Some(cheat), Some(4096)).iter().enumerate() {

@@ -114,6 +114,9 @@ pub struct Rep3Mal {
     /// Words the pending records hold, and the limit past which they are verified.
     pending_words: usize,
     pending_limit: usize,
+    /// No early verification now: a truncation mask's carries are on their way to party 0,
+    /// which reads them after the product in between (see `truncate.rs`).
+    hold_verification: bool,
     /// Terms per batch: packed ring, plain ring, binary (the constants above, or a test's).
     batch_terms: (usize, usize, usize),
     /// Digest of the opened components received from the next party.
@@ -152,6 +155,7 @@ impl Rep3Mal {
             binary: Vec::new(),
             pending_words: 0,
             pending_limit: PENDING_WORDS_LIMIT,
+            hold_verification: false,
             batch_terms: (BATCH_TERMS_ARITH_PACKED, BATCH_TERMS_ARITH, BATCH_TERMS_BINARY),
             received: digest(),
             vouched: digest(),

@@ -47,7 +47,7 @@ impl Rep3Mal {
                 self.arith.push(rec);
             }
         }
-        if self.pending_words > self.pending_limit {
+        if self.pending_words > self.pending_limit && !self.hold_verification {
             self.verify_all()?;
         }
         Ok((cur, theirs))
@@ -342,10 +342,7 @@ impl Protocol for Rep3Mal {
     /// truncation mask's carries travel with the product's message.
     fn matmul_rows_truncate(&mut self, a: &RShare, b: &RShare, bits: u32) -> Result<RShare> {
         let (m, _, n) = rows_dims(a.shape(), b.shape())?;
-        check_truncation_bits(bits)?;
-        let mask = self.truncation_mask(m * n)?;
-        let prod = self.matmul_of_rows(a, b)?;
-        self.truncate_masked(&prod, bits, mask)
+        self.truncated_product(m * n, bits, |p| p.matmul_of_rows(a, b))
     }
 
     fn matmul_batched(&mut self, a: &RShare, b: &RShare) -> Result<RShare> {
@@ -398,28 +395,19 @@ impl Protocol for Rep3Mal {
     /// The truncation mask's carries travel with the product's message (one round fewer).
     fn mul_truncate(&mut self, a: &RShare, b: &RShare, bits: u32) -> Result<RShare> {
         Rep3::check_same(a, b, "mul")?;
-        check_truncation_bits(bits)?;
-        let mask = self.truncation_mask(a.len())?;
-        let prod = self.mul(a, b)?;
-        self.truncate_masked(&prod, bits, mask)
+        self.truncated_product(a.len(), bits, |p| p.mul(a, b))
     }
 
     /// As [`Protocol::mul_truncate`]: the mask's carries travel with the product.
     fn matmul_truncate(&mut self, a: &RShare, b: &RShare, bits: u32) -> Result<RShare> {
         let (m, _, n) = matrix_dims(a.shape(), b.shape())?;
-        check_truncation_bits(bits)?;
-        let mask = self.truncation_mask(m * n)?;
-        let prod = self.matmul(a, b)?;
-        self.truncate_masked(&prod, bits, mask)
+        self.truncated_product(m * n, bits, |p| p.matmul(a, b))
     }
 
     /// As [`Protocol::mul_truncate`]: the mask's carries travel with the product.
     fn matmul_batched_truncate(&mut self, a: &RShare, b: &RShare, bits: u32) -> Result<RShare> {
         let (bt, m, _, n) = batched_dims(a.shape(), b.shape())?;
-        check_truncation_bits(bits)?;
-        let mask = self.truncation_mask(bt * m * n)?;
-        let prod = self.matmul_batched(a, b)?;
-        self.truncate_masked(&prod, bits, mask)
+        self.truncated_product(bt * m * n, bits, |p| p.matmul_batched(a, b))
     }
 
     fn bits_len(&self, x: &RBits) -> usize {

@@ -69,6 +69,24 @@ impl Rep3Mal {
         Ok(TruncationMask { r_a, r_b, carries, carries_due })
     }
 
+    /// `truncate(product(self), bits)` for a product of `n` values, the mask's carries sent
+    /// before the product so that they share its round. No verification runs during the
+    /// product (party 0 reads the carries after it, and a verification would read party 2's
+    /// proof messages from the same link first); the next one past the pending limit runs it.
+    pub(super) fn truncated_product(
+        &mut self,
+        n: usize,
+        bits: u32,
+        product: impl FnOnce(&mut Self) -> Result<RShare>,
+    ) -> Result<RShare> {
+        check_truncation_bits(bits)?;
+        let mask = self.truncation_mask(n)?;
+        self.hold_verification = true;
+        let prod = product(self);
+        self.hold_verification = false;
+        self.truncate_masked(&prod?, bits, mask)
+    }
+
     /// Truncates `x` with a mask from [`Rep3Mal::truncation_mask`] for its length: the
     /// opening of `c = x + 2^62 + R` to parties 0 and 1, the check of the carries, and the
     /// result from the three bits (see `Protocol::truncate`).
