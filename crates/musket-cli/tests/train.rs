@@ -29,6 +29,9 @@ fn run_train(task: &str, extra: &[&str]) -> std::process::Output {
     musket(&args)
 }
 
+/// The logistic-regression task's loss and hyper-parameters (full batch).
+const LOGREG_HYPER: [&str; 6] = ["--loss", "bce", "--lr", "1.0", "--batch-size", "1000"];
+
 fn train(task: &str, protocol: &str, extra: &[&str]) -> serde_json::Value {
     let mut args = vec!["--protocol", protocol, "--json"];
     args.extend_from_slice(extra);
@@ -58,24 +61,10 @@ fn logistic_regression_matches_plaintext_on_every_back_end() {
     let reference = reference("logreg");
     let plain = reference["plaintext_train_accuracy"].as_f64().unwrap();
     for (protocol, security) in [("2pc", "semi-honest"), ("3pc", "semi-honest"), ("3pc", "malicious")] {
-        let r = train(
-            "logreg",
-            protocol,
-            &[
-                "--security",
-                security,
-                "--loss",
-                "bce",
-                "--lr",
-                "1.0",
-                "--batch-size",
-                "1000",
-                "--epochs",
-                "10",
-                "--check",
-                "--report-loss",
-            ],
-        );
+        let mut args = vec!["--security", security];
+        args.extend(LOGREG_HYPER);
+        args.extend(["--epochs", "10", "--check", "--report-loss"]);
+        let r = train("logreg", protocol, &args);
         let check = &r["check"];
         let acc = check["train_accuracy"].as_f64().unwrap();
         assert!(
@@ -97,21 +86,8 @@ fn logistic_regression_matches_plaintext_on_every_back_end() {
         assert_eq!(r["security"], security);
     }
     // No malicious 2PC: refused before anything runs.
-    let o = run_train(
-        "logreg",
-        &[
-            "--protocol",
-            "2pc",
-            "--security",
-            "malicious",
-            "--loss",
-            "bce",
-            "--lr",
-            "1.0",
-            "--batch-size",
-            "1000",
-        ],
-    );
+    let o =
+        run_train("logreg", &[&["--protocol", "2pc", "--security", "malicious"][..], &LOGREG_HYPER].concat());
     assert!(!o.status.success());
     assert!(text(&o.stderr).contains("malicious security is available for the 3pc protocol only"));
 }

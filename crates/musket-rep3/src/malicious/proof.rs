@@ -95,8 +95,8 @@ struct Batch<E: Lift> {
 /// [`Lockstep::challenges`] and [`Lockstep::fold`], then [`Lockstep::last_message`],
 /// [`Lockstep::finish`], the challenge copies and the openings. Each step draws from the
 /// shared streams in the same order at every party, so partners stay in step however many
-/// kinds a driver runs one after the other.
-pub(crate) struct Lockstep<'r, E: Lift> {
+/// kinds a driver runs side by side.
+struct Lockstep<'r, E: Lift> {
     batches: &'r [&'r [Record]],
     what: &'static str,
     /// The statement seeds drawn as `(B of the previous party, A of the next)`.
@@ -107,7 +107,7 @@ pub(crate) struct Lockstep<'r, E: Lift> {
 impl<'r, E: Lift> Lockstep<'r, E> {
     /// Draws the statement seeds: as `B` of the previous party this party sends its prover
     /// the seed; as `A` of the next party it draws the same one as that party's `B`.
-    pub(crate) fn seeds(batches: &'r [&'r [Record]], what: &'static str, keys: &mut ProofKeys) -> Self {
+    fn seeds(batches: &'r [&'r [Record]], what: &'static str, keys: &mut ProofKeys) -> Self {
         let seeds = batches.iter().map(|_| (keys.chal_next.seed(), keys.chal_own.seed())).collect();
         Lockstep { batches, what, seeds, group: Vec::new() }
     }

@@ -89,9 +89,9 @@ impl Rep3Mal {
 
     /// Truncates `x` with a mask from [`Rep3Mal::truncation_mask`] for its length: the
     /// opening of `c = x + 2^62 + R` to parties 0 and 1, the check of the carries, and the
-    /// result from the three bits (see `Protocol::truncate`).
+    /// result from the three bits (see `Protocol::truncate`). `bits` was checked by the
+    /// caller, before the mask was drawn.
     pub(super) fn truncate_masked(&mut self, x: &RShare, bits: u32, mask: TruncationMask) -> Result<RShare> {
-        check_truncation_bits(bits)?;
         let n = x.len();
         let TruncationMask { r_a, r_b, mut carries, carries_due } = mask;
         if r_a.len() != n {
