@@ -14,7 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyByteArray;
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -372,18 +372,35 @@ impl Session {
             let replies = self.replies.lock().map_err(|_| MpcError::Usage("poisoned".into()))?;
             let mut answers: Vec<(usize, Answer)> = Vec::with_capacity(n);
             let mut first_error: Option<MpcError> = None;
-            for _ in 0..n {
-                match replies.recv() {
-                    Ok((party, Ok(a))) => answers.push((party, a)),
-                    Ok((_, Err(e))) => {
+            let mut got = 0;
+            while got < n {
+                let reply = match replies.recv_timeout(Duration::from_millis(100)) {
+                    Ok(reply) => reply,
+                    // A party thread that ended (it failed, perhaps while setting up, before it
+                    // took its inbox) answers nothing more: what it sent is already queued.
+                    Err(RecvTimeoutError::Timeout) if self.threads.iter().any(|t| t.is_finished()) => {
+                        match replies.try_recv() {
+                            Ok(reply) => reply,
+                            Err(_) => {
+                                first_error.get_or_insert_with(|| self.worker.stop_reason());
+                                break;
+                            }
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => {
+                        first_error.get_or_insert_with(|| self.worker.stop_reason());
+                        break;
+                    }
+                };
+                got += 1;
+                match reply {
+                    (party, Ok(a)) => answers.push((party, a)),
+                    (_, Err(e)) => {
                         let root = !e.is_peer_abort();
                         if first_error.is_none() || root {
                             first_error = Some(e);
                         }
-                    }
-                    Err(_) => {
-                        first_error.get_or_insert_with(|| self.worker.stop_reason());
-                        break;
                     }
                 }
             }
