@@ -234,6 +234,9 @@ pub trait ProverSteps<E: Ext>: Send {
 
 /// A verifier's steps, whatever form its vectors take.
 pub trait VerifierSteps<E: Ext>: Send {
+    /// Number of folding levels before the last message (the prover's, read before the first
+    /// level).
+    fn levels(&self) -> usize;
     /// Takes this verifier's share of a level's polynomial and the challenge.
     fn level(&mut self, h: &LevelPoly<E>, t: E);
     /// Takes the last message's share and challenge; returns what to open.
@@ -256,6 +259,9 @@ impl<E: Ext> ProverSteps<E> for Prover<E> {
 }
 
 impl<E: Ext> VerifierSteps<E> for Verifier<E> {
+    fn levels(&self) -> usize {
+        Verifier::levels(self)
+    }
     fn level(&mut self, h: &LevelPoly<E>, t: E) {
         Verifier::level(self, h, t)
     }

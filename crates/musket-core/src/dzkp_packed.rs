@@ -296,12 +296,14 @@ impl<E: Ext, P: Packed<E>> ProverSteps<E> for PackedProver<E, P> {
 pub struct PackedVerifier<E: Ext, P: Packed<E>> {
     packed: Option<(P, ClaimShares<E>)>,
     plain: Option<Verifier<E>>,
+    levels: usize,
 }
 
 impl<E: Ext, P: Packed<E>> PackedVerifier<E, P> {
     /// A verifier holding shares `terms` of the block terms and `claim` of the claim.
     pub fn new(terms: P, claim: E) -> Self {
-        let mut v = Self { packed: Some((terms, ClaimShares::new(claim))), plain: None };
+        let levels = terms.levels();
+        let mut v = Self { packed: Some((terms, ClaimShares::new(claim))), plain: None, levels };
         v.expand_if_done();
         v
     }
@@ -315,6 +317,9 @@ impl<E: Ext, P: Packed<E>> PackedVerifier<E, P> {
 }
 
 impl<E: Ext, P: Packed<E>> VerifierSteps<E> for PackedVerifier<E, P> {
+    fn levels(&self) -> usize {
+        self.levels
+    }
     fn level(&mut self, h: &LevelPoly<E>, t: E) {
         match (&mut self.plain, &mut self.packed) {
             (Some(v), _) => v.level(h, t),

@@ -11,9 +11,10 @@ use musket_rep3::{Cheat, Rep3Mal, Target};
 use musket_ring::{FixedPoint, RingTensor};
 use std::time::Duration;
 
-/// Rows of the pipeline's input: 32 rows of 8 make 256 products per elementwise step and
-/// six times as many in each truncation's conversions, so that both the plain and the packed
-/// proofs (from 1024 products a batch) run.
+/// Rows of the pipeline's input: 32 rows of 8 make 256 products per elementwise step and as
+/// many cross gates in each conversion (two truncations', ReLU's), 1280 in all before the
+/// first opening, so that the packed proof (from 1024 products a batch) runs; the matrix
+/// product proves in plain form.
 const ROWS: usize = 32;
 
 /// Every checked primitive once, then an output: inputs (one from each party), products, matrix product,
@@ -125,6 +126,28 @@ fn every_deviation_is_detected_by_every_honest_party() {
                             e.is_cheating_detected(),
                             "{cheat:?}: honest party {id} stopped with {e}, not cheating detected"
                         ),
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_conversion_message_is_checked() {
+    // The first two of each party's conversion messages are the truncations' (party 2's
+    // carries one sum of three products per element), the third ReLU's (one product); an
+    // error in the first or the last element.
+    for nth in 0..3 {
+        for party in 0..3 {
+            for last_word in [false, true] {
+                let cheat = Cheat { party, target: Target::Convert, nth, error: 1 << 63, last_word };
+                for (id, o) in run(Some(cheat)).iter().enumerate() {
+                    if id != party {
+                        assert!(
+                            matches!(o, Err(e) if e.is_cheating_detected()),
+                            "party {id} with {cheat:?}: {o:?}"
+                        );
                     }
                 }
             }

@@ -247,18 +247,35 @@ fn malicious_costs() {
     // and one go-ahead word fewer); they were (43128, 63), (43928, 63), (44728, 63) one
     // after the other. Since the seventh session the opening shares the carries' round and
     // the carries' check shares one AND layer with msb(R) & [msb(c) = 0]: 4 rounds before
-    // the verification's 34, where it was 6.
+    // the verification's 34, where it was 6. Since the eighth session the three bits are
+    // one conversion of `-carry_f + 2^(64-f) (wrap_r + wrap_c)`: one word per element from
+    // each party (it was three), and the statements differ in length: party 2 proves three
+    // products per element (300 terms, 9 levels), parties 0 and 1 one (100 terms, 7 levels).
+    // A party's proof bytes then follow the levels of the statement each message serves:
+    // party 0 sends 2 fewer levels' polynomials (3 elements each) than before, its copies of
+    // party 1's challenges and its opening as A of party 1's statement 2 levels shorter (10
+    // elements fewer in all); party 1 likewise, its challenges to party 0 and its opening as
+    // B of party 0's shorter; party 2 sends its own 9 levels, the rest 2 levels shorter (8
+    // elements fewer). It was (43120, 38), (43920, 38), (44720, 38).
+    let e = 64 * W;
+    let conversion_saved = 2 * M as u64 * W;
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Truncate, M),
-        vec![(43120, 38), (43920, 38), (44720, 38)]
+        vec![
+            (43120 - conversion_saved - 10 * e, 38),
+            (43920 - conversion_saved - 10 * e, 38),
+            (44720 - conversion_saved - 8 * e, 38)
+        ]
     );
     // A truncated product: the carries travel with the product's message (1 round), then
     // the truncation's other 4 and the same 34 of the verification, where the product and
     // a truncation took 1 + 6 + 34. Bytes: the truncation's and the product's word per
-    // element.
+    // element. The one conversion saves each party two words per element; the product's
+    // 200 terms keep every statement at 9 levels (300 and 500 terms). It was (43920, 39),
+    // (44720, 39), (45520, 39).
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::MulTruncate, M),
-        vec![(43920, 39), (44720, 39), (45520, 39)]
+        vec![(43920 - conversion_saved, 39), (44720 - conversion_saved, 39), (45520 - conversion_saved, 39)]
     );
     // Comparison: the carry-save AND layer plus the sign circuit, verified in GF(2^64), and
     // the result bits converted (100 words, 100 proved terms: 7 levels; it was (45288, 70)

@@ -29,13 +29,13 @@ mod record;
 
 use crate::party::{RBits, RShare, Rep3, Stream};
 use musket_core::{
-    batch_item, batched_dims, element_count, matrix_dims, planes_to_packed, rows_dims, LinearMap, LinearMap2,
-    MpcError, Protocol, Result, Share,
+    batch_item, batched_dims, element_count, matrix_dims, rows_dims, LinearMap, LinearMap2, MpcError,
+    Protocol, Result, Share,
 };
 use musket_net::{CommStats, Net};
 use musket_ring::{pack_bits, unpack_bits, RingTensor};
 use proof::ProofKeys;
-use record::{Gate, Record};
+use record::{Gate, Record, Role};
 use std::ops::Range;
 
 /// Products verified per proof batch, as terms of the inner product: bounds a batch's
@@ -281,7 +281,7 @@ impl Rep3Mal {
         // separately, the first in packed form, unless the elementwise ones are too few to
         // pack: then all go in plain batches, as one proof costs fewer rounds and bytes than two.
         let is_matmul = |r: &Record| matches!(r.gate, Gate::Matmul { .. });
-        let products: usize = arith.iter().filter(|r| !is_matmul(r)).map(|r| r.xc.len()).sum();
+        let products: usize = arith.iter().filter(|r| !is_matmul(r)).map(Record::elements).sum();
         let (elementwise, matmul): (Vec<Record>, Vec<Record>) = if products >= record::PACKED_MIN_PRODUCTS {
             arith.into_iter().partition(|r| !is_matmul(r))
         } else {

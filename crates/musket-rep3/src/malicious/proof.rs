@@ -80,7 +80,10 @@ struct Batch<E: Lift> {
     prover: Box<dyn ProverSteps<E>>,
     va: Option<Box<dyn VerifierSteps<E>>>,
     vb: Option<Box<dyn VerifierSteps<E>>>,
-    levels: usize,
+    /// Folding levels of the three statements: this party's, the next party's (verified as
+    /// `A`) and the previous party's (as `B`). They differ where a record gives provers
+    /// different numbers of terms (a [`super::record::Gate::Cross`] record can).
+    levels: Levels,
     drawn_as_a: Vec<u64>,
     received: Vec<u64>,
     /// This round's shares as verifier `A` (drawn, not sent) and challenges `(as A, as B)`.
@@ -88,6 +91,14 @@ struct Batch<E: Lift> {
     challenges: (E, E),
     /// What the verifiers open at the end: as `A` of the next party, as `B` of the previous.
     openings: Option<(Opening<E>, Opening<E>)>,
+}
+
+/// Folding levels of one batch's three statements.
+#[derive(Clone, Copy)]
+struct Levels {
+    own: usize,
+    a: usize,
+    b: usize,
 }
 
 /// The batches of one kind in a group, as a state machine without IO. The steps, in order:
@@ -126,14 +137,17 @@ impl<'r, E: Lift> Lockstep<'r, E> {
             for (chunk, w) in p.chunks_exact_mut(8).zip(seed_p) {
                 chunk.copy_from_slice(&w.to_le_bytes());
             }
-            // Every statement has one term per recorded term, so the three proofs fold in step.
-            let len = records.iter().map(|r| r.terms(E::BINARY)).sum::<usize>();
-            let prover = E::prover(records, len, &mut Prg::from_seed(p));
-            let levels = prover.levels();
+            // A statement has one term per term its prover's records give it, the same at the
+            // prover and at its two verifiers, which fold it in step.
+            let len = |role| records.iter().map(|r| r.terms_as(E::BINARY, role)).sum::<usize>();
+            let prover = E::prover(records, len(Role::Prover), &mut Prg::from_seed(p));
+            let va = E::verifier(records, Role::A, len(Role::A), &mut Prg::from_seed(*seed_a));
+            let vb = E::verifier(records, Role::B, len(Role::B), &mut Prg::from_seed(*seed_b));
+            let levels = Levels { own: prover.levels(), a: va.levels(), b: vb.levels() };
             self.group.push(Batch {
                 prover,
-                va: Some(E::verifier(records, Role::A, len, &mut Prg::from_seed(*seed_a))),
-                vb: Some(E::verifier(records, Role::B, len, &mut Prg::from_seed(*seed_b))),
+                va: Some(va),
+                vb: Some(vb),
                 levels,
                 drawn_as_a: seed_words(seed_a),
                 received: seed_p.to_vec(),
@@ -144,62 +158,76 @@ impl<'r, E: Lift> Lockstep<'r, E> {
         }
     }
 
-    /// Folding levels of the largest batch.
+    /// Folding levels of the largest statement (the same at every party: each holds one
+    /// role in every statement).
     fn levels(&self) -> usize {
-        self.group.iter().map(|b| b.levels).max().unwrap_or(0)
+        self.group.iter().map(|b| b.levels.own.max(b.levels.a).max(b.levels.b)).max().unwrap_or(0)
     }
 
-    /// The batches still folding at `level`.
-    fn live(&mut self, level: usize) -> impl Iterator<Item = &mut Batch<E>> {
-        self.group.iter_mut().filter(move |b| level < b.levels)
+    /// How many batches' statements of one role still fold at `level`.
+    fn live_count(&self, level: usize, role: fn(&Levels) -> usize) -> usize {
+        self.group.iter().filter(|b| level < role(&b.levels)).count()
     }
 
     /// The prover's level polynomials, less the shares verifier `A` draws, to the next party
     /// (verifier `B`); and how many words come from the previous party.
     fn level_message(&mut self, level: usize, keys: &mut ProofKeys) -> (Vec<u64>, usize) {
         let mut words = Vec::new();
-        let mut live = 0;
-        for b in self.live(level) {
-            let h = b.prover.level();
-            let mine_a: Vec<E> = (0..3).map(|_| E::random(&mut keys.share_own)).collect();
-            let corr: Vec<E> = h.iter().zip(&mine_a).map(|(x, s)| x.sub(*s)).collect();
-            words.extend(elems_to_words(&corr));
-            b.shares_a = (0..3).map(|_| E::random(&mut keys.share_next)).collect();
-            live += 1;
+        for b in self.group.iter_mut() {
+            if level < b.levels.own {
+                let h = b.prover.level();
+                let mine_a: Vec<E> = (0..3).map(|_| E::random(&mut keys.share_own)).collect();
+                let corr: Vec<E> = h.iter().zip(&mine_a).map(|(x, s)| x.sub(*s)).collect();
+                words.extend(elems_to_words(&corr));
+            }
+            if level < b.levels.a {
+                b.shares_a = (0..3).map(|_| E::random(&mut keys.share_next)).collect();
+            }
         }
-        (words, live * 3 * E::WORDS)
+        (words, self.live_count(level, |l| l.b) * 3 * E::WORDS)
     }
 
     /// The challenges as `B`, to the previous party (the prover); and how many words come
     /// from the next party (our challenges as prover).
     fn challenges(&mut self, level: usize, keys: &mut ProofKeys) -> (Vec<u64>, usize) {
         let mut words = Vec::new();
-        let mut live = 0;
-        for b in self.live(level) {
-            let tb = E::challenge(&mut keys.chal_next);
-            let ta = E::challenge(&mut keys.chal_own);
-            tb.write(&mut words);
-            b.challenges = (ta, tb);
-            live += 1;
+        for b in self.group.iter_mut() {
+            if level < b.levels.b {
+                let tb = E::challenge(&mut keys.chal_next);
+                tb.write(&mut words);
+                b.challenges.1 = tb;
+            }
+            if level < b.levels.a {
+                b.challenges.0 = E::challenge(&mut keys.chal_own);
+            }
         }
-        (words, live * E::WORDS)
+        (words, self.live_count(level, |l| l.own) * E::WORDS)
     }
 
     /// Folds at the challenges and feeds both verifiers their shares: `sb` the previous
     /// party's polynomials (as `B`), `tp` the challenges for our proofs.
     fn fold(&mut self, level: usize, sb: &[u64], tp: &[u64]) {
         let sb: Vec<E> = read_elems(sb);
-        for (k, b) in self.live(level).enumerate() {
-            let tp_words = &tp[k * E::WORDS..(k + 1) * E::WORDS];
-            b.received.extend_from_slice(tp_words);
+        let (mut kp, mut kb) = (0, 0);
+        for b in self.group.iter_mut() {
             let (ta, tb) = b.challenges;
-            ta.write(&mut b.drawn_as_a);
-            b.prover.fold(E::read(tp_words));
-            let sa = [b.shares_a[0], b.shares_a[1], b.shares_a[2]];
-            b.va.as_mut().expect("verifier before its last step").level(&sa, ta);
-            b.vb.as_mut()
-                .expect("verifier before its last step")
-                .level(&[sb[3 * k], sb[3 * k + 1], sb[3 * k + 2]], tb);
+            if level < b.levels.own {
+                let tp_words = &tp[kp * E::WORDS..(kp + 1) * E::WORDS];
+                b.received.extend_from_slice(tp_words);
+                b.prover.fold(E::read(tp_words));
+                kp += 1;
+            }
+            if level < b.levels.a {
+                ta.write(&mut b.drawn_as_a);
+                let sa = [b.shares_a[0], b.shares_a[1], b.shares_a[2]];
+                b.va.as_mut().expect("verifier before its last step").level(&sa, ta);
+            }
+            if level < b.levels.b {
+                b.vb.as_mut()
+                    .expect("verifier before its last step")
+                    .level(&[sb[3 * kb], sb[3 * kb + 1], sb[3 * kb + 2]], tb);
+                kb += 1;
+            }
         }
     }
 
@@ -239,12 +267,16 @@ impl<'r, E: Lift> Lockstep<'r, E> {
     }
 
     /// Openings as `A` (to the previous party) and as `B` (to the next), and how many words
-    /// come back from each.
-    fn opening_messages(&self) -> (Vec<u64>, Vec<u64>, usize) {
+    /// come back from each: `B`'s of the next party's statements from the previous party,
+    /// `A`'s of the previous party's from the next.
+    fn opening_messages(&self) -> (Vec<u64>, Vec<u64>, (usize, usize)) {
         let openings = || self.group.iter().map(|b| b.openings.as_ref().expect("finished"));
         let a = openings().flat_map(|o| o.0.to_words()).collect();
         let b = openings().flat_map(|o| o.1.to_words()).collect();
-        (a, b, self.group.iter().map(|b| (b.levels + 1 + 3) * E::WORDS).sum())
+        let size = |levels: usize| (levels + 1 + 3) * E::WORDS;
+        let from_prev = self.group.iter().map(|b| size(b.levels.a)).sum();
+        let from_next = self.group.iter().map(|b| size(b.levels.b)).sum();
+        (a, b, (from_prev, from_next))
     }
 
     /// Checks the other verifiers' openings: `b_of_next` from the previous party (`B` of the
@@ -252,15 +284,17 @@ impl<'r, E: Lift> Lockstep<'r, E> {
     fn check(&self, b_of_next: &[u64], a_of_prev: &[u64], prev: usize, next: usize) -> Result<()> {
         let malformed =
             |peer| MpcError::Net(NetError::Malformed { peer, reason: "bad proof opening".into() });
-        let mut at = 0;
+        let (mut at_b, mut at_a) = (0, 0);
         for b in &self.group {
             let (oa, ob) = b.openings.as_ref().expect("finished");
-            let (zeros, size) = (b.levels + 1, (b.levels + 1 + 3) * E::WORDS);
-            let theirs_b =
-                Opening::<E>::from_words(&b_of_next[at..at + size], zeros).ok_or_else(|| malformed(prev))?;
-            let theirs_a =
-                Opening::<E>::from_words(&a_of_prev[at..at + size], zeros).ok_or_else(|| malformed(next))?;
-            at += size;
+            let (zeros_b, size_b) = (b.levels.a + 1, (b.levels.a + 1 + 3) * E::WORDS);
+            let (zeros_a, size_a) = (b.levels.b + 1, (b.levels.b + 1 + 3) * E::WORDS);
+            let theirs_b = Opening::<E>::from_words(&b_of_next[at_b..at_b + size_b], zeros_b)
+                .ok_or_else(|| malformed(prev))?;
+            let theirs_a = Opening::<E>::from_words(&a_of_prev[at_a..at_a + size_a], zeros_a)
+                .ok_or_else(|| malformed(next))?;
+            at_b += size_b;
+            at_a += size_a;
             if !accepts(oa, &theirs_b) {
                 return Err(MpcError::CheatingDetected {
                     phase: format!("{} check of party {next}'s messages", self.what),
@@ -354,14 +388,16 @@ impl Rep3Mal {
                 reason: "expected a go-ahead".into(),
             }));
         }
-        let ((r_a, r_b, r_len), (b_a, b_b, b_len)) = (r.opening_messages(), b.opening_messages());
+        let ((r_a, r_b, (r_prev, r_next)), (b_a, b_b, (b_prev, b_next))) =
+            (r.opening_messages(), b.opening_messages());
         let mut oa_words = [r_a, b_a].concat();
         self.tamper(Target::ProofOpening, &mut oa_words);
         self.base.net.send_u64s(prev, &oa_words)?;
         self.base.net.send_u64s(next, &[r_b, b_b].concat())?;
-        let b_of_next = self.base.net.recv_u64s(prev, r_len + b_len)?;
-        let a_of_prev = self.base.net.recv_u64s(next, r_len + b_len)?;
-        let (b_of_next, a_of_prev) = (split(&b_of_next, &[r_len, b_len]), split(&a_of_prev, &[r_len, b_len]));
+        let b_of_next = self.base.net.recv_u64s(prev, r_prev + b_prev)?;
+        let a_of_prev = self.base.net.recv_u64s(next, r_next + b_next)?;
+        let (b_of_next, a_of_prev) =
+            (split(&b_of_next, &[r_prev, b_prev]), split(&a_of_prev, &[r_next, b_next]));
         r.check(b_of_next[0], a_of_prev[0], prev, next)?;
         b.check(b_of_next[1], a_of_prev[1], prev, next)
     }

@@ -125,7 +125,7 @@ impl Rep3Mal {
                 self.base.net.send_u64s(1, &s)?;
                 let z1 = self.base.net.recv_u64s(1, n)?;
                 self.keep_cross(Record {
-                    gate: Gate::Cross,
+                    gate: Gate::CROSS_ONE,
                     xc: minus_twice(b0),
                     yc: b1.clone(),
                     xn: s,
@@ -149,7 +149,7 @@ impl Rep3Mal {
                     (0..n).map(|i| z2[i].wrapping_sub(b2[i]).wrapping_sub(f2[i])).collect();
                 let claim_b: Vec<u64> = (0..n).map(|i| s[i].wrapping_sub(b1[i])).collect();
                 self.keep_cross(Record {
-                    gate: Gate::Cross,
+                    gate: Gate::CROSS_ONE,
                     xc: s,
                     yc: c.clone(),
                     xn: c,
@@ -175,7 +175,7 @@ impl Rep3Mal {
                 self.base.net.send_u64s(1, &z2)?;
                 let claim_a: Vec<u64> = (0..n).map(|i| m[i].wrapping_sub(b0[i])).collect();
                 self.keep_cross(Record {
-                    gate: Gate::Cross,
+                    gate: Gate::CROSS_ONE,
                     xc: c.clone(),
                     yc: m,
                     xn: minus_twice(b0),
@@ -192,20 +192,23 @@ impl Rep3Mal {
 
     /// Keeps a [`Gate::Cross`] record for verification, in pieces of at most a plain batch
     /// (so that no batch outgrows its soundness bound), and verifies early past the limit.
-    fn keep_cross(&mut self, rec: Record) -> Result<()> {
-        let piece = BATCH_TERMS_ARITH;
-        let n = rec.xc.len();
-        let cut = |v: &[u64], a: usize, b: usize| v[a..b].to_vec();
+    pub(super) fn keep_cross(&mut self, rec: Record) -> Result<()> {
+        let (wp, wa, wb) =
+            (rec.cross_width(Role::Prover), rec.cross_width(Role::A), rec.cross_width(Role::B));
+        let piece = BATCH_TERMS_ARITH / wp.max(wa).max(wb);
+        let n = rec.theirs.len();
+        // Elements a..b of a vector holding `width` values per element.
+        let cut = |v: &[u64], width: usize, a: usize, b: usize| v[a * width..b * width].to_vec();
         for a in (0..n).step_by(piece) {
             let b = (a + piece).min(n);
             let part = Record {
-                gate: Gate::Cross,
-                xc: cut(&rec.xc, a, b),
-                yc: cut(&rec.yc, a, b),
-                xn: cut(&rec.xn, a, b),
-                theirs: cut(&rec.theirs, a, b),
-                yn: cut(&rec.yn, a, b),
-                own: cut(&rec.own, a, b),
+                gate: rec.gate,
+                xc: cut(&rec.xc, wp, a, b),
+                yc: cut(&rec.yc, wp, a, b),
+                xn: cut(&rec.xn, wa, a, b),
+                theirs: cut(&rec.theirs, 1, a, b),
+                yn: cut(&rec.yn, wb, a, b),
+                own: cut(&rec.own, 1, a, b),
                 nxt: Vec::new(),
             };
             self.pending_words += part.words();

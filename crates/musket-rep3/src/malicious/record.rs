@@ -26,13 +26,30 @@ pub(crate) enum Gate {
     Elementwise,
     /// `[m, k] x [k, n]`.
     Matmul { m: usize, k: usize, n: usize },
-    /// One product per element and prover, `x * y` with `x` known to verifier `A` and `y` to
-    /// verifier `B` (arithmetic only): the checked conversion of bits (see
-    /// `Rep3Mal::bits_to_arith`), whose messages are each one such product plus terms the
-    /// verifiers hold. Its [`Record`] stores, per element, the prover's `x` and `y` in `xc`
-    /// and `yc`; as `A` of the next party's statement, `x` in `xn` and the claim share in
-    /// `theirs`; as `B` of the previous party's, `y` in `yn` and the claim share in `own`.
-    Cross,
+    /// A sum of products per element and prover, `sum_t x_t * y_t` with every `x_t` known to
+    /// verifier `A` and every `y_t` to verifier `B` (arithmetic only): the checked conversions
+    /// of bits (see `Rep3Mal::bits_to_arith` and truncation's), whose messages are each such
+    /// a sum plus terms the verifiers hold. The fields count the products per element of this
+    /// party's statement, of the next party's (verified as `A`) and of the previous party's
+    /// (as `B`): provers may differ (truncation's party 2 proves three, the others one), and
+    /// the set of the three is the same at every party. Its [`Record`] stores, element by
+    /// element (the `t` terms of element `g` at `g * terms + t`), the prover's `x_t` and `y_t`
+    /// in `xc` and `yc`; as `A` of the next party's statement, its `x_t` in `xn` and the claim
+    /// share in `theirs`; as `B` of the previous party's, its `y_t` in `yn` and the claim share
+    /// in `own`.
+    Cross {
+        /// Products per element of this party's statement.
+        prover: usize,
+        /// Of the next party's.
+        a: usize,
+        /// Of the previous party's.
+        b: usize,
+    },
+}
+
+impl Gate {
+    /// The cross gate whose three provers each prove one product per element.
+    pub(crate) const CROSS_ONE: Gate = Gate::Cross { prover: 1, a: 1, b: 1 };
 }
 
 /// One reshared product as this party saw it (the field docs are a product's; a
@@ -53,19 +70,57 @@ pub(crate) struct Record {
 }
 
 impl Record {
-    /// Words this record holds (the same at every party).
+    /// Words this record holds, or for a cross gate a bound on them (either way the same at
+    /// every party, which compare it with the pending limit in step).
     pub(crate) fn words(&self) -> usize {
-        [&self.xc, &self.xn, &self.yc, &self.yn, &self.theirs, &self.own, &self.nxt]
-            .iter()
-            .map(|v| v.len())
-            .sum()
+        match self.gate {
+            Gate::Cross { prover, a, b } => self.theirs.len() * (4 * prover.max(a).max(b) + 2),
+            _ => [&self.xc, &self.xn, &self.yc, &self.yn, &self.theirs, &self.own, &self.nxt]
+                .iter()
+                .map(|v| v.len())
+                .sum(),
+        }
     }
-    /// The size of this record for batching (the same at every party).
+    /// The size of this record for batching: its largest statement's terms (the same at every
+    /// party).
     pub(crate) fn terms(&self, binary: bool) -> usize {
         match self.gate {
+            Gate::Cross { prover, a, b } => self.cross_terms(binary, prover.max(a).max(b)),
+            _ => self.terms_as(binary, Role::Prover),
+        }
+    }
+    /// Terms this record gives `role`'s statement.
+    pub(crate) fn terms_as(&self, binary: bool, role: Role) -> usize {
+        match self.gate {
             Gate::Elementwise => 2 * self.xc.len() * if binary { 64 } else { 1 },
-            Gate::Cross => self.xc.len() * if binary { 64 } else { 1 },
+            Gate::Cross { prover, a, b } => self.cross_terms(
+                binary,
+                match role {
+                    Role::Prover => prover,
+                    Role::A => a,
+                    Role::B => b,
+                },
+            ),
             Gate::Matmul { k, .. } => 2 * k,
+        }
+    }
+    /// Elements (products of a product record, claims of a cross record).
+    pub(crate) fn elements(&self) -> usize {
+        match self.gate {
+            Gate::Cross { .. } => self.theirs.len(),
+            _ => self.xc.len(),
+        }
+    }
+    fn cross_terms(&self, binary: bool, per_element: usize) -> usize {
+        self.theirs.len() * per_element * if binary { 64 } else { 1 }
+    }
+    /// Products per element of `role`'s statement in a cross record (1 for other gates).
+    pub(crate) fn cross_width(&self, role: Role) -> usize {
+        match (self.gate, role) {
+            (Gate::Cross { prover, .. }, Role::Prover) => prover,
+            (Gate::Cross { a, .. }, Role::A) => a,
+            (Gate::Cross { b, .. }, Role::B) => b,
+            _ => 1,
         }
     }
 }
@@ -222,12 +277,13 @@ fn product_terms(
     }
 }
 
-/// The term of `role`'s statement for element `g` of a [`Gate::Cross`] record.
-fn cross_term(rec: &Record, role: Role, g: usize) -> (u64, u64) {
+/// Term `i` (element `i / width`, product `i % width`) of `role`'s statement in a
+/// [`Gate::Cross`] record.
+fn cross_term(rec: &Record, role: Role, i: usize) -> (u64, u64) {
     match role {
-        Role::Prover => (rec.xc[g], rec.yc[g]),
-        Role::A => (rec.xn[g], 0),
-        Role::B => (0, rec.yn[g]),
+        Role::Prover => (rec.xc[i], rec.yc[i]),
+        Role::A => (rec.xn[i], 0),
+        Role::B => (0, rec.yn[i]),
     }
 }
 
@@ -236,7 +292,7 @@ fn cross_term(rec: &Record, role: Role, g: usize) -> (u64, u64) {
 fn claim_into(rec: &Record, role: Role, sub: fn(u64, u64) -> u64, out: &mut [u64]) {
     match (role, rec.gate) {
         (Role::Prover, _) => {}
-        (Role::A, Gate::Cross) => out.copy_from_slice(&rec.theirs),
+        (Role::A, Gate::Cross { .. }) => out.copy_from_slice(&rec.theirs),
         (Role::A, _) => {
             for (o, (a, b)) in out.iter_mut().zip(rec.theirs.iter().zip(&rec.nxt)) {
                 *o = sub(*a, *b);
@@ -249,7 +305,7 @@ fn claim_into(rec: &Record, role: Role, sub: fn(u64, u64) -> u64, out: &mut [u64
 /// [`claim_into`] as a new vector (none for the prover).
 fn claim_words(rec: &Record, role: Role, sub: fn(u64, u64) -> u64) -> Option<Vec<u64>> {
     (role != Role::Prover).then(|| {
-        let mut out = vec![0u64; rec.xc.len()];
+        let mut out = vec![0u64; rec.theirs.len()];
         claim_into(rec, role, sub, &mut out);
         out
     })
@@ -262,7 +318,9 @@ pub(crate) const PACKED_MIN_PRODUCTS: usize = 1024;
 
 /// `role`'s packed statement over arithmetic elementwise `records`, 64 gates to a block, one
 /// weight per block: the products first, each block two block terms (the two products of the
-/// resharing message) sharing its weight, then the [`Gate::Cross`] gates, one block term each.
+/// resharing message) sharing its weight, then the [`Gate::Cross`] gates, as many block terms
+/// per block as the widest cross record has products per element (`planes`: plane `t` holds
+/// every element's product `t`, zero past a record's width), sharing its weight.
 /// `None` when a record is a matrix product or the batch has fewer than
 /// [`PACKED_MIN_PRODUCTS`] gates.
 fn build_packed_ring(records: &[Record], role: Role, weights: &mut Prg) -> Option<(PackedBlocks, Gr64)> {
@@ -270,26 +328,33 @@ fn build_packed_ring(records: &[Record], role: Role, weights: &mut Prg) -> Optio
     if records.iter().any(|r| matches!(r.gate, Gate::Matmul { .. })) {
         return None;
     }
-    let count = |gate: Gate| records.iter().filter(|r| r.gate == gate).map(|r| r.xc.len()).sum::<usize>();
-    let (products, crosses) = (count(Gate::Elementwise), count(Gate::Cross));
+    let is_cross = |r: &Record| matches!(r.gate, Gate::Cross { .. });
+    let products: usize = records.iter().filter(|r| !is_cross(r)).map(|r| r.xc.len()).sum();
+    let crosses: usize = records.iter().filter(|r| is_cross(r)).map(|r| r.theirs.len()).sum();
+    let planes = records.iter().filter(|r| is_cross(r)).map(|r| r.cross_width(role)).max().unwrap_or(0);
     if products + crosses < PACKED_MIN_PRODUCTS {
         return None;
     }
     let (blocks, cross_blocks) = (products.div_ceil(D), crosses.div_ceil(D));
     // Block terms in order: every product block's first terms, then their second ones, then
-    // the cross blocks; each written in place, zero-padded to a power of two of blocks.
-    let terms = 2 * blocks + cross_blocks;
+    // the cross blocks plane by plane; each written in place, zero-padded to a power of two
+    // of blocks.
+    let terms = 2 * blocks + planes * cross_blocks;
     let len = terms.next_power_of_two() * D;
     let (second, cross) = (blocks * D, 2 * blocks * D);
+    let plane_len = cross_blocks * D;
     let (mut x, mut y) = (vec![0u64; len], vec![0u64; len]);
     // A verifier's claims: the products' blocks, then the cross blocks, as the weights.
     let mut claims = if role == Role::Prover { Vec::new() } else { vec![0u64; (blocks + cross_blocks) * D] };
     let (mut p, mut c) = (0, 0);
     for rec in records {
-        let n = rec.xc.len();
-        if rec.gate == Gate::Cross {
+        if is_cross(rec) {
+            let (n, width) = (rec.theirs.len(), rec.cross_width(role));
             for g in 0..n {
-                (x[cross + c + g], y[cross + c + g]) = cross_term(rec, role, g);
+                for t in 0..width {
+                    let at = cross + t * plane_len + c + g;
+                    (x[at], y[at]) = cross_term(rec, role, g * width + t);
+                }
             }
             if role != Role::Prover {
                 claim_into(rec, role, Gr64::base_sub, &mut claims[second + c..][..n]);
@@ -297,6 +362,7 @@ fn build_packed_ring(records: &[Record], role: Role, weights: &mut Prg) -> Optio
             c += n;
             continue;
         }
+        let n = rec.xc.len();
         for g in 0..n {
             let [(a, b), (e, f)] =
                 product_terms(role, rec.xc[g], rec.xn[g], rec.yc[g], rec.yn[g], Gr64::base_add);
@@ -315,7 +381,10 @@ fn build_packed_ring(records: &[Record], role: Role, weights: &mut Prg) -> Optio
     let claim = if role == Role::Prover { Gr64::zero() } else { Gr64::dot_words(&rho, &claims) };
     let mut weights_of_terms = vec![0u64; len];
     weights_of_terms[..second].copy_from_slice(&rho[..second]);
-    weights_of_terms[second..second + rho.len()].copy_from_slice(&rho);
+    weights_of_terms[second..cross].copy_from_slice(&rho[..second]);
+    for t in 0..planes {
+        weights_of_terms[cross + t * plane_len..][..plane_len].copy_from_slice(&rho[second..]);
+    }
     Some((PackedBlocks::from_words(x, y, weights_of_terms, terms), claim))
 }
 
@@ -397,17 +466,21 @@ pub(crate) fn build<E: Lift>(records: &[Record], role: Role, weights: &mut Prg) 
                     }
                 }
             }
-            Gate::Cross => {
+            Gate::Cross { .. } => {
                 let bits = if E::BINARY { 64 } else { 1 };
-                let thetas = weights.words(rec.xc.len() * bits);
+                let (n, width) = (rec.theirs.len(), rec.cross_width(role));
+                let thetas = weights.words(n * bits);
                 let claims = claim_words(rec, role, E::base_sub);
-                for g in 0..rec.xc.len() {
-                    let (x, y) = cross_term(rec, role, g);
+                for g in 0..n {
                     for t in 0..bits {
                         let at = |v: u64| if E::BINARY { (v >> t) & 1 } else { v };
                         let theta = E::exceptional(thetas[g * bits + t]);
-                        st.l.push(theta.mul_base(at(x)));
-                        st.r.push(E::from_base(at(y)));
+                        // The element's products share its weight: their sum is what it claims.
+                        for i in g * width..(g + 1) * width {
+                            let (x, y) = cross_term(rec, role, i);
+                            st.l.push(theta.mul_base(at(x)));
+                            st.r.push(E::from_base(at(y)));
+                        }
                         if let Some(c) = &claims {
                             st.claim = st.claim.add(theta.mul_base(at(c[g])));
                         }
@@ -529,7 +602,43 @@ mod tests {
             .map(|i| {
                 let (next, prev) = ((i + 1) % 3, (i + 2) % 3);
                 Record {
-                    gate: Gate::Cross,
+                    gate: Gate::CROSS_ONE,
+                    xc: x[i].clone(),
+                    yc: y[i].clone(),
+                    xn: x[next].clone(),
+                    theirs: share_a[next].clone(),
+                    yn: y[prev].clone(),
+                    own: share_b[prev].clone(),
+                    nxt: Vec::new(),
+                }
+            })
+            .collect()
+    }
+
+    /// Each party's record of `n` cross gates whose prover `p` proves `widths[p]` products
+    /// per element (truncation's conversion: `[1, 1, 3]`), as an honest run leaves them.
+    fn honest_wide_cross_records(n: usize, widths: [usize; 3], seed: u8) -> Vec<Record> {
+        let mut prg = Prg::from_seed([seed; 16]);
+        let x: Vec<Vec<u64>> = widths.iter().map(|w| prg.words(n * w)).collect();
+        let y: Vec<Vec<u64>> = widths.iter().map(|w| prg.words(n * w)).collect();
+        let share_a: Vec<Vec<u64>> = (0..3).map(|_| prg.words(n)).collect();
+        let share_b: Vec<Vec<u64>> = (0..3)
+            .map(|p| {
+                (0..n)
+                    .map(|g| {
+                        let w = widths[p];
+                        let sum = (g * w..(g + 1) * w)
+                            .fold(0u64, |acc, i| acc.wrapping_add(x[p][i].wrapping_mul(y[p][i])));
+                        sum.wrapping_sub(share_a[p][g])
+                    })
+                    .collect()
+            })
+            .collect();
+        (0..3)
+            .map(|i| {
+                let (next, prev) = ((i + 1) % 3, (i + 2) % 3);
+                Record {
+                    gate: Gate::Cross { prover: widths[i], a: widths[next], b: widths[prev] },
                     xc: x[i].clone(),
                     yc: y[i].clone(),
                     xn: x[next].clone(),
@@ -544,7 +653,7 @@ mod tests {
 
     /// `role`'s statement over `records`, written out: packed when `packed`, else plain.
     fn written_out<E: Lift>(records: &[Record], role: Role, packed: bool) -> (Vec<E>, Vec<E>, E) {
-        let len = records.iter().map(|r| r.terms(E::BINARY)).sum();
+        let len = records.iter().map(|r| r.terms_as(E::BINARY, role)).sum();
         let mut weights = Prg::from_seed([9; 16]);
         if packed {
             let (terms, claim) = E::packed(records, role, len, &mut weights).expect("a packed batch");
@@ -606,6 +715,47 @@ mod tests {
         // Small batches prove in plain form, binary ones too.
         verifier_shares_add_up::<Gr64>(&by_party(vec![honest_cross_records::<Gr64>(7, 6)]), false);
         verifier_shares_add_up::<Gf64>(&by_party(vec![honest_cross_records::<Gf64>(7, 6)]), false);
+    }
+
+    #[test]
+    fn cross_gates_of_different_widths_per_prover_are_consistent_across_roles() {
+        let n = PACKED_MIN_PRODUCTS + 37;
+        let widths = [1, 1, 3];
+        // Alone, after products, and beside one-product cross gates (narrower records in the
+        // planes of a wider one), packed and plain; small batches plain.
+        let batches = [
+            by_party(vec![honest_wide_cross_records(n, widths, 7)]),
+            by_party(vec![honest_records::<Gr64>(n, 3), honest_wide_cross_records(n / 2 + 5, widths, 8)]),
+            by_party(vec![
+                honest_cross_records::<Gr64>(n / 2 + 5, 4),
+                honest_wide_cross_records(n / 2, widths, 9),
+            ]),
+        ];
+        for records in &batches {
+            verifier_shares_add_up::<Gr64>(records, true);
+            verifier_shares_add_up::<Gr64>(records, false);
+        }
+        verifier_shares_add_up::<Gr64>(&by_party(vec![honest_wide_cross_records(7, widths, 10)]), false);
+        // The statements' lengths follow their provers' widths.
+        let records = &batches[0];
+        for (p, w) in widths.iter().enumerate() {
+            assert_eq!(records[p][0].terms_as(false, Role::Prover), n * w);
+            assert_eq!(records[(p + 2) % 3][0].terms_as(false, Role::A), n * w);
+            assert_eq!(records[(p + 1) % 3][0].terms_as(false, Role::B), n * w);
+            assert_eq!(records[p][0].terms(false), n * 3);
+        }
+        // An error in the wide prover's message does not add up, in either form.
+        for packed in [true, false] {
+            for error in [1u64, 1 << 63] {
+                let mut records = by_party(vec![honest_wide_cross_records(n, widths, 11)]);
+                // Party 2's message as its verifier A (party 1) received it.
+                records[1][0].theirs[n / 2] = records[1][0].theirs[n / 2].wrapping_add(error);
+                let (lp, rp, _) = written_out::<Gr64>(&records[2], Role::Prover, packed);
+                let (_, _, ca) = written_out::<Gr64>(&records[1], Role::A, packed);
+                let (_, _, cb) = written_out::<Gr64>(&records[0], Role::B, packed);
+                assert_ne!(ca.add(cb), Gr64::dot(&lp, &rp), "error {error}, packed {packed}");
+            }
+        }
     }
 
     #[test]

@@ -146,11 +146,10 @@ impl Rep3Mal {
         let carry_in = self.bits_linear(&carries, &|w| w.iter().map(|v| v << 1).collect());
         let plane =
             |k: usize| move |w: &[u64]| pack_bits(&w.iter().map(|v| (v >> k) & 1).collect::<Vec<_>>());
-        // msb(R) = a_63 ^ b_63 ^ c_63; the carry into bit f; the carry out w of r_a + r_b.
+        // msb(R) = a_63 ^ b_63 ^ c_63 (the carry into bit f and the carry out of r_a + r_b are
+        // read from the carries in `truncation_correction`).
         let sum = self.bits_xor(&self.bits_xor(&bits_a, &bits_b), &carry_in);
         let msb_r = self.bits_linear(&sum, &plane(63));
-        let carry_f = self.bits_linear(&carry_in, &plane(f));
-        let wrap_r = self.bits_linear(&carries, &plane(63));
         // [msb(c) = 0] as component 1 (parties 0 and 1).
         let c_pos = pack_bits(&c.iter().map(|w| !w >> 63).collect::<Vec<_>>());
         let c_pos = self.bits_component(1, &c_pos, &c_pos);
@@ -166,14 +165,8 @@ impl Rep3Mal {
         let wrap_c = self.bits_linear(&both, &|w| w[n..].to_vec());
         let error = self.bits_xor(&self.bits_xor(&maj, &carries), &carry_in);
         self.expect_zero(&error);
-        // The three bits in arithmetic, one checked conversion.
-        let all = self.bits_concat(&[&carry_f, &wrap_r, &wrap_c]);
-        let all = self.bits_linear(&all, &|w| planes_to_packed(w, 3, n));
-        let all = self.bits_to_arith(&all, &[3 * n])?;
-        let pick =
-            |k: usize| move |t: &RingTensor| RingTensor::new(vec![n], t.data()[k * n..(k + 1) * n].to_vec());
-        let (carry_f, wrap_r, wrap_c) =
-            (self.linear(&all, &pick(0))?, self.linear(&all, &pick(1))?, self.linear(&all, &pick(2))?);
+        // -carry_f + 2^(64-f) (wrap_r + wrap_c) in arithmetic, one checked conversion.
+        let corr = self.truncation_correction(&carries, &wrap_c, f)?;
         // The components: (c >> f) - 2^(62-f) in component 1, r_a >> f in 0, r_b >> f in 2.
         let public: Vec<u64> = c.iter().map(|v| (v >> f).wrapping_sub(1u64 << (62 - f))).collect();
         let public = self.component(1, &public, &public, &[n])?;
@@ -181,11 +174,162 @@ impl Rep3Mal {
         let (high_a, high_b) = (high(&r_a), high(&r_b));
         let r_high = self
             .add(&self.component(0, &high_a, &high_a, &[n])?, &self.component(2, &high_b, &high_b, &[n])?)?;
-        let k = self.add(&wrap_r, &wrap_c)?;
-        let k = self.scale(&k, 1u64 << (64 - f))?;
         let y = self.sub(&public, &r_high)?;
-        let y = self.sub(&y, &carry_f)?;
-        let y = self.add(&y, &k)?;
+        let y = self.add(&y, &corr)?;
         self.reshape(&y, &shape)
     }
+
+    /// `V = -carry_f + 2^(64-f) (wrap_r + wrap_c)` as an arithmetic share of `n` values, from
+    /// the checked carries (XOR-shared in components 0 and 2 only, `u ^ v`: the carry into
+    /// bit `f` is bit `f - 1`, the wrap of `R` bit 63) and `wrap_c` (packed, any components).
+    /// Two rounds, one word per element from each party, where converting the three bits
+    /// one by one sent three:
+    /// - `wrap_c = t ^ b2`, `t = b0 ^ b1`, as in [`Rep3Mal::bits_to_arith`]: party 0 sends
+    ///   party 1 `s = t - m`, party 1 sends party 0 `z1 = s (1 - 2 b2) - f2`, and party 2's
+    ///   `z2 = m (1 - 2 b2) + b2 + f2 - f0` goes into its message below;
+    /// - a carry bit `u ^ v` is `u + v - 2 u v`, where `u` (component 0) and `v` (component 2)
+    ///   are known together to party 2 only, which sends party 1
+    ///   `E = w_c z2 + sum_k w_k (-2 u_k v_k) - F` (`w_c = w_w = 2^(64-f)`, `w_f = -1`, `F`
+    ///   from the key of parties 0 and 2, hiding the products from party 1).
+    ///
+    /// Components of `V`: 0 is `w_c f0 + F + sum_k w_k u_k`, 1 is `w_c z1`, 2 is
+    /// `E + sum_k w_k v_k`. Each message is a sum of products `x * y`, `x` known to the
+    /// sender's previous party and `y` to its next, plus terms those verifiers hold
+    /// ([`Gate::Cross`]): one for parties 0 and 1 (as in `bits_to_arith`), three for party 2
+    /// (`w_c (1 - 2 b2) * m`, `-2 w_k v_k * u_k`), whose sum is `E - w_c (b2 + f2) + w_c f0
+    /// + F`. Party 1 sees `s` and `E`, masked by `m` and `F`; party 0 sees `z1`, masked by `f2`.
+    fn truncation_correction(&mut self, carries: &RBits, wrap_c: &RBits, f: usize) -> Result<RShare> {
+        let n = carries.cur.len();
+        let w_high = 1u64 << (64 - f);
+        // (w_f, w_w) and the carry bits' planes: the carry into bit f, the wrap of R.
+        let weights = [u64::MAX, w_high];
+        let bit_of = |words: &[u64], k: usize| -> Vec<u64> { words.iter().map(|w| (w >> k) & 1).collect() };
+        let planes = |words: &[u64]| [bit_of(words, f - 1), bit_of(words, 63)];
+        let (cur, next) = (unpack_bits(&wrap_c.cur, n), unpack_bits(&wrap_c.next, n));
+        let one_minus_twice = |b: &[u64]| b.iter().map(|v| 1u64.wrapping_sub(v << 1)).collect::<Vec<u64>>();
+        // Sum over the carry bits of w_k * bits_k, element by element.
+        let weighted = |bits: &[Vec<u64>; 2]| -> Vec<u64> {
+            (0..n)
+                .map(|i| {
+                    weights[0].wrapping_mul(bits[0][i]).wrapping_add(weights[1].wrapping_mul(bits[1][i]))
+                })
+                .collect()
+        };
+        let id = self.base.id;
+        let (mine, theirs) = match id {
+            0 => {
+                let (b0, b1) = (&cur, &next);
+                let u = planes(&carries.cur);
+                let m = self.base.draw(Stream::Own, n);
+                let f0 = self.base.draw(Stream::Own, n);
+                let mask = self.base.draw(Stream::Own, n);
+                let mut s: Vec<u64> = (0..n).map(|i| (b0[i] ^ b1[i]).wrapping_sub(m[i])).collect();
+                self.tamper(Target::Convert, &mut s);
+                self.base.net.send_u64s(1, &s)?;
+                let z1 = self.base.net.recv_u64s(1, n)?;
+                let claim_b: Vec<u64> =
+                    (0..n).map(|i| w_high.wrapping_mul(f0[i]).wrapping_add(mask[i])).collect();
+                let uw = weighted(&u);
+                let comp0: Vec<u64> = (0..n).map(|i| claim_b[i].wrapping_add(uw[i])).collect();
+                let comp1: Vec<u64> = z1.iter().map(|v| w_high.wrapping_mul(*v)).collect();
+                self.keep_cross(Record {
+                    gate: Gate::Cross { prover: 1, a: 1, b: 3 },
+                    xc: b0.iter().map(|v| v.wrapping_neg() << 1).collect(),
+                    yc: b1.clone(),
+                    xn: s,
+                    theirs: z1,
+                    yn: (0..n).flat_map(|i| [m[i], u[0][i], u[1][i]]).collect(),
+                    own: claim_b,
+                    nxt: Vec::new(),
+                })?;
+                (comp0, comp1)
+            }
+            1 => {
+                let (b1, b2) = (&cur, &next);
+                let v = planes(&carries.next);
+                let f2 = self.base.draw(Stream::Next, n);
+                let s = self.base.net.recv_u64s(0, n)?;
+                let e = self.base.net.recv_u64s(2, n)?;
+                let c = one_minus_twice(b2);
+                let mut z1: Vec<u64> = (0..n).map(|i| s[i].wrapping_mul(c[i]).wrapping_sub(f2[i])).collect();
+                self.tamper(Target::Convert, &mut z1);
+                self.base.net.send_u64s(0, &z1)?;
+                let comp1: Vec<u64> = z1.iter().map(|x| w_high.wrapping_mul(*x)).collect();
+                let vw = weighted(&v);
+                let comp2: Vec<u64> = (0..n).map(|i| e[i].wrapping_add(vw[i])).collect();
+                let claim_a: Vec<u64> = (0..n)
+                    .map(|i| e[i].wrapping_sub(w_high.wrapping_mul(b2[i].wrapping_add(f2[i]))))
+                    .collect();
+                let claim_b: Vec<u64> = (0..n).map(|i| s[i].wrapping_sub(b1[i])).collect();
+                let x2 = party2_left(&c, &v, w_high, &weights);
+                self.keep_cross(Record {
+                    gate: Gate::Cross { prover: 1, a: 3, b: 1 },
+                    xc: s,
+                    yc: c,
+                    xn: x2,
+                    theirs: claim_a,
+                    yn: b1.clone(),
+                    own: claim_b,
+                    nxt: Vec::new(),
+                })?;
+                (comp1, comp2)
+            }
+            _ => {
+                let (b2, b0) = (&cur, &next);
+                let (v, u) = (planes(&carries.cur), planes(&carries.next));
+                let m = self.base.draw(Stream::Next, n);
+                let f0 = self.base.draw(Stream::Next, n);
+                let mask = self.base.draw(Stream::Next, n);
+                let f2 = self.base.draw(Stream::Own, n);
+                let c = one_minus_twice(b2);
+                let mut e: Vec<u64> = (0..n)
+                    .map(|i| {
+                        let z2 = m[i]
+                            .wrapping_mul(c[i])
+                            .wrapping_add(b2[i])
+                            .wrapping_add(f2[i])
+                            .wrapping_sub(f0[i]);
+                        let products = (0..2).fold(0u64, |acc, k| {
+                            acc.wrapping_sub(weights[k].wrapping_mul(u[k][i] & v[k][i]).wrapping_shl(1))
+                        });
+                        w_high.wrapping_mul(z2).wrapping_add(products).wrapping_sub(mask[i])
+                    })
+                    .collect();
+                self.tamper(Target::Convert, &mut e);
+                self.base.net.send_u64s(1, &e)?;
+                let vw = weighted(&v);
+                let uw = weighted(&u);
+                let comp2: Vec<u64> = (0..n).map(|i| e[i].wrapping_add(vw[i])).collect();
+                let comp0: Vec<u64> = (0..n)
+                    .map(|i| w_high.wrapping_mul(f0[i]).wrapping_add(mask[i]).wrapping_add(uw[i]))
+                    .collect();
+                self.keep_cross(Record {
+                    gate: Gate::Cross { prover: 3, a: 1, b: 1 },
+                    xc: party2_left(&c, &v, w_high, &weights),
+                    yc: (0..n).flat_map(|i| [m[i], u[0][i], u[1][i]]).collect(),
+                    xn: b0.iter().map(|x| x.wrapping_neg() << 1).collect(),
+                    theirs: (0..n).map(|i| m[i].wrapping_sub(b0[i])).collect(),
+                    yn: c,
+                    own: f2,
+                    nxt: Vec::new(),
+                })?;
+                (comp2, comp0)
+            }
+        };
+        self.base.share(&[n], mine, theirs)
+    }
+}
+
+/// Party 2's left factors in its conversion message, three per element:
+/// `w_c (1 - 2 b2)` (with `c = 1 - 2 b2`) and `-2 w_k v_k` for the two carry bits.
+fn party2_left(c: &[u64], v: &[Vec<u64>; 2], w_high: u64, weights: &[u64; 2]) -> Vec<u64> {
+    (0..c.len())
+        .flat_map(|i| {
+            [
+                w_high.wrapping_mul(c[i]),
+                weights[0].wrapping_mul(v[0][i]).wrapping_neg().wrapping_shl(1),
+                weights[1].wrapping_mul(v[1][i]).wrapping_neg().wrapping_shl(1),
+            ]
+        })
+        .collect()
 }
