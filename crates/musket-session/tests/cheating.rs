@@ -56,6 +56,16 @@ fn run_with(
     limit: Option<usize>,
     batch_terms: Option<(usize, usize, usize)>,
 ) -> Vec<Outcome> {
+    run_grouped(cheat, limit, batch_terms, None)
+}
+
+/// [`run_with`], with groups of ring batches of at most `group_bytes` of proof state if given.
+fn run_grouped(
+    cheat: Option<Cheat>,
+    limit: Option<usize>,
+    batch_terms: Option<(usize, usize, usize)>,
+    group_bytes: Option<usize>,
+) -> Vec<Outcome> {
     let mesh = local_mesh(3, Some(Duration::from_secs(60)));
     std::thread::scope(|s| {
         let handles: Vec<_> = mesh
@@ -71,6 +81,9 @@ fn run_with(
                     }
                     if let Some((packed, plain, binary)) = batch_terms {
                         p = p.with_batch_terms(packed, plain, binary);
+                    }
+                    if let Some(bytes) = group_bytes {
+                        p = p.with_ring_group_bytes(bytes);
                     }
                     let res = pipeline(&mut p).and_then(|out| p.finish().map(|_| out));
                     if let Err(e) = &res {
@@ -228,23 +241,24 @@ fn batches_proved_side_by_side_are_each_checked() {
 
 #[test]
 fn groups_holding_one_kind_only_are_checked_too() {
-    // Tiny ring batches: the ring kind has two groups (more than 4 batches), the binary
+    // Tiny ring batches, each a group alone: the ring kind has several groups, the binary
     // kind one, so the second group carries ring batches alone (and the binary records are
     // freed before it).
     let want = run(None).into_iter().map(|o| o.expect("honest run").1).collect::<Vec<_>>();
     let terms = Some((64, 4, 1 << 20));
-    for (o, w) in run_with(None, None, terms).into_iter().zip(&want) {
+    let one_batch_a_group = Some(1);
+    for (o, w) in run_grouped(None, None, terms, one_batch_a_group).into_iter().zip(&want) {
         let got = o.expect("honest run with uneven groups aborted").1;
         for (a, b) in got.data().iter().zip(w.data()) {
             assert!((*a as i64 - *b as i64).abs() <= 16, "{a} against {b}");
         }
     }
-    // The pipeline's products are verified once, in these two groups: the first and the
-    // second opening message of a party are those of the mixed and the ring-only group.
+    // The pipeline's products are verified once, in these groups: the first and the second
+    // opening message of a party are those of the mixed and a ring-only group.
     for party in 0..3 {
         for (target, nth) in [(Target::Proof, 0), (Target::ProofOpening, 0), (Target::ProofOpening, 1)] {
             let cheat = Cheat { party, target, nth, error: 1, last_word: true };
-            for (id, o) in run_with(Some(cheat), None, terms).iter().enumerate() {
+            for (id, o) in run_grouped(Some(cheat), None, terms, one_batch_a_group).iter().enumerate() {
                 if id != party {
                     assert!(
                         matches!(o, Err(e) if e.is_cheating_detected()),

@@ -51,9 +51,16 @@ const BATCH_TERMS_BINARY: usize = 1 << 24;
 /// Batches of one kind proved side by side, in the same rounds: a verification's rounds are
 /// those of one batch per group. Their proofs' state lives at once (for prover and both
 /// verifiers up to about 72 MiB a packed ring batch, 48 MiB a plain one, 18 MiB a binary
-/// one), so groups are capped at about 300 MiB.
-const LOCKSTEP_BATCHES_RING: usize = 4;
-/// The same for binary batches.
+/// one), so groups are capped at about 300 MiB: ring batches by their size (see
+/// [`ring_groups`]: four full packed batches, or a few more smaller ones, such as the tail
+/// of a large record), binary ones by count.
+const LOCKSTEP_BYTES_RING: usize = (4 * 72) << 20;
+/// Proof state of a packed ring batch per term, for prover and both verifiers: the block
+/// terms' two words and weight, three statements.
+const PACKED_BYTES_PER_TERM: usize = 3 * 3 * 8;
+/// The same for a plain batch: two Galois-ring elements per term.
+const PLAIN_BYTES_PER_TERM: usize = 3 * 2 * 512;
+/// Binary batches proved side by side.
 const LOCKSTEP_BATCHES_BINARY: usize = 16;
 /// Pending records are verified (in batches as usual) once they hold this many words
 /// (512 MiB), so that a large model's memory does not grow with its depth: verifying earlier
@@ -119,6 +126,8 @@ pub struct Rep3Mal {
     hold_verification: bool,
     /// Terms per batch: packed ring, plain ring, binary (the constants above, or a test's).
     batch_terms: (usize, usize, usize),
+    /// Proof state of a group of ring batches ([`LOCKSTEP_BYTES_RING`], or a test's).
+    ring_group_bytes: usize,
     /// Digest of the opened components received from the next party.
     received: ring::digest::Context,
     /// Digest of the components the next party received from the previous one, which this
@@ -157,6 +166,7 @@ impl Rep3Mal {
             pending_limit: PENDING_WORDS_LIMIT,
             hold_verification: false,
             batch_terms: (BATCH_TERMS_ARITH_PACKED, BATCH_TERMS_ARITH, BATCH_TERMS_BINARY),
+            ring_group_bytes: LOCKSTEP_BYTES_RING,
             received: digest(),
             vouched: digest(),
             unchecked_openings: 0,
@@ -193,6 +203,14 @@ impl Rep3Mal {
             plain_ring.clamp(1, BATCH_TERMS_ARITH),
             binary.clamp(1, BATCH_TERMS_BINARY),
         );
+        self
+    }
+
+    /// Groups of ring batches of at most `bytes` of proof state (at most the default; a
+    /// batch larger than that is a group alone), for tests that need several groups from a
+    /// small computation. Every party must use the same size.
+    pub fn with_ring_group_bytes(mut self, bytes: usize) -> Self {
+        self.ring_group_bytes = bytes.min(LOCKSTEP_BYTES_RING);
         self
     }
 
@@ -287,8 +305,8 @@ impl Rep3Mal {
         } else {
             (Vec::new(), arith)
         };
-        // Batches prove side by side, a group's rounds those of one batch: up to
-        // LOCKSTEP_BATCHES_RING ring batches (packed and plain) and LOCKSTEP_BATCHES_BINARY
+        // Batches prove side by side, a group's rounds those of one batch: ring batches (packed
+        // and plain) up to LOCKSTEP_BYTES_RING of proof state and LOCKSTEP_BATCHES_BINARY
         // binary ones per group, the i-th ring group with the i-th binary group. The proofs'
         // state of one group at a time lives beside the records; a kind's records are freed
         // once its last group is done, as the other kind may have groups left.
@@ -302,7 +320,7 @@ impl Rep3Mal {
         ring_records.extend(matmul);
         let binary_ranges = batch_ranges(&binary, true, binary_terms);
         let mut binary_records = binary;
-        let ring_groups: Vec<_> = ring_ranges.chunks(LOCKSTEP_BATCHES_RING).collect();
+        let ring_groups = ring_groups(&ring_ranges, &ring_records, offset, self.ring_group_bytes);
         let binary_groups: Vec<_> = binary_ranges.chunks(LOCKSTEP_BATCHES_BINARY).collect();
         for i in 0..ring_groups.len().max(binary_groups.len()) {
             let (ring, binary) =
@@ -410,6 +428,41 @@ fn group<'r>(groups: &[&[Range<usize>]], i: usize, records: &'r [Record]) -> Vec
     groups.get(i).map_or_else(Vec::new, |g| g.iter().map(|r| &records[r.clone()]).collect())
 }
 
+/// Ring batches (`ranges` of `records`, those before `packed_until` elementwise, which prove
+/// packed from [`record::PACKED_MIN_PRODUCTS`] elements a batch) in consecutive groups of at
+/// most `budget` ([`LOCKSTEP_BYTES_RING`]) of proof state each (a larger batch is a group alone). By
+/// size rather than count, so that a small batch (a large record's tail, a small matrix
+/// product) joins a group instead of costing one more group's rounds.
+fn ring_groups<'g>(
+    ranges: &'g [Range<usize>],
+    records: &[Record],
+    packed_until: usize,
+    budget: usize,
+) -> Vec<&'g [Range<usize>]> {
+    let bytes = |r: &Range<usize>| {
+        let batch = &records[r.clone()];
+        let terms: usize = batch.iter().map(|rec| rec.terms(false)).sum();
+        let elements: usize = batch.iter().map(Record::elements).sum();
+        let packed = r.end <= packed_until && elements >= record::PACKED_MIN_PRODUCTS;
+        terms * if packed { PACKED_BYTES_PER_TERM } else { PLAIN_BYTES_PER_TERM }
+    };
+    let mut groups = Vec::new();
+    let (mut start, mut held) = (0, 0);
+    for (i, r) in ranges.iter().enumerate() {
+        let b = bytes(r);
+        if i > start && held + b > budget {
+            groups.push(&ranges[start..i]);
+            start = i;
+            held = 0;
+        }
+        held += b;
+    }
+    if start < ranges.len() {
+        groups.push(&ranges[start..]);
+    }
+    groups
+}
+
 /// Splits records into consecutive batches of at most `limit` terms, as index ranges (a
 /// record larger than the limit is a batch alone).
 fn batch_ranges(records: &[Record], binary: bool, limit: usize) -> Vec<Range<usize>> {
@@ -434,3 +487,45 @@ mod protocol_impl;
 use protocol_impl::Part;
 mod truncate;
 use truncate::check_truncation_bits;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn products(n: usize) -> Record {
+        let v = vec![0u64; n];
+        Record {
+            gate: Gate::Elementwise,
+            xc: v.clone(),
+            xn: v.clone(),
+            yc: v.clone(),
+            yn: v.clone(),
+            theirs: v.clone(),
+            own: v.clone(),
+            nxt: v,
+        }
+    }
+
+    #[test]
+    fn ring_groups_hold_batches_up_to_the_budget() {
+        // Three full packed batches (2^20 terms, 72 MiB each), a small tail and a small
+        // plain one: one group, where four batches a group made two.
+        let full = BATCH_TERMS_ARITH_PACKED / 2;
+        let records = vec![products(full), products(full), products(full), products(32), products(8)];
+        let ranges: Vec<Range<usize>> = (0..5).map(|i| i..i + 1).collect();
+        let groups = ring_groups(&ranges, &records, 4, LOCKSTEP_BYTES_RING);
+        assert_eq!(groups, vec![&ranges[..]]);
+        // Five full packed batches: four, then one.
+        let records: Vec<Record> = (0..5).map(|_| products(full)).collect();
+        let groups = ring_groups(&ranges, &records, 5, LOCKSTEP_BYTES_RING);
+        assert_eq!(groups, vec![&ranges[..4], &ranges[4..]]);
+        // Plain batches (past `packed_until`) cost a Galois-ring element per term and vector:
+        // six full ones (48 MiB each) a group.
+        let records: Vec<Record> = (0..8).map(|_| products(BATCH_TERMS_ARITH / 2)).collect();
+        let ranges: Vec<Range<usize>> = (0..8).map(|i| i..i + 1).collect();
+        let groups = ring_groups(&ranges, &records, 0, LOCKSTEP_BYTES_RING);
+        assert_eq!(groups, vec![&ranges[..6], &ranges[6..]]);
+        // A budget below one batch: each alone.
+        assert_eq!(ring_groups(&ranges, &records, 0, 1).len(), 8);
+    }
+}
