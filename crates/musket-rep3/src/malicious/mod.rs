@@ -14,9 +14,10 @@
 //!   checked AND layer; `b2a_packed` and `mul_bits` (party 0 shared `b0 xor b1`) by party 0
 //!   inputting `b0 xor b1` with a proof, then one message from each of the other two, each
 //!   one proved term (`Rep3Mal::bits_to_arith`); `truncate` (party 2, the
-//!   helper who knows the mask, sent unchecked shares of its high part and sign) by the
-//!   helper inputting the mask's 64 bits, each proved to be a bit, with the masked value
-//!   opened to parties 0 and 1 only.
+//!   helper who knows the mask, sent unchecked shares of its high part and sign) by a mask
+//!   whose halves are components drawn from shared keys, the helper inputting their carries,
+//!   checked by one AND layer, the masked value opened to parties 0 and 1 only, and the
+//!   correction from three bits made arithmetic in one checked conversion (`truncate.rs`).
 //! - **Inputs** are unchanged: every component of an input is defined by one message or by
 //!   a key two parties share, so a party can only be inconsistent with itself, which the
 //!   proofs and the digests catch wherever the value is used.
@@ -441,7 +442,8 @@ fn ring_groups<'g>(
 ) -> Vec<&'g [Range<usize>]> {
     let bytes = |r: &Range<usize>| {
         let batch = &records[r.clone()];
-        let terms: usize = batch.iter().map(|rec| rec.terms(false)).sum();
+        // Statements pad to a power of two of terms (of blocks, packed).
+        let terms = batch.iter().map(|rec| rec.terms(false)).sum::<usize>().next_power_of_two();
         let elements: usize = batch.iter().map(Record::elements).sum();
         let packed = r.end <= packed_until && elements >= record::PACKED_MIN_PRODUCTS;
         terms * if packed { PACKED_BYTES_PER_TERM } else { PLAIN_BYTES_PER_TERM }

@@ -195,7 +195,9 @@ impl Rep3Mal {
     pub(super) fn keep_cross(&mut self, rec: Record) -> Result<()> {
         let (wp, wa, wb) =
             (rec.cross_width(Role::Prover), rec.cross_width(Role::A), rec.cross_width(Role::B));
-        let piece = BATCH_TERMS_ARITH / wp.max(wa).max(wb);
+        // Whole blocks of 64 elements a piece, so that full batches of wide records do not
+        // round past a power of two of block terms.
+        let piece = (BATCH_TERMS_ARITH / wp.max(wa).max(wb)) & !63;
         let n = rec.theirs.len();
         // Elements a..b of a vector holding `width` values per element.
         let cut = |v: &[u64], width: usize, a: usize, b: usize| v[a * width..b * width].to_vec();

@@ -318,11 +318,12 @@ pub(crate) const PACKED_MIN_PRODUCTS: usize = 1024;
 
 /// `role`'s packed statement over arithmetic elementwise `records`, 64 gates to a block, one
 /// weight per block: the products first, each block two block terms (the two products of the
-/// resharing message) sharing its weight, then the [`Gate::Cross`] gates, as many block terms
-/// per block as the widest cross record has products per element (`planes`: plane `t` holds
-/// every element's product `t`, zero past a record's width), sharing its weight.
-/// `None` when a record is a matrix product or the batch has fewer than
-/// [`PACKED_MIN_PRODUCTS`] gates.
+/// resharing message) sharing its weight, then the [`Gate::Cross`] gates' elements, narrowest
+/// records first (by their products per element in this statement), in planes: plane `t`
+/// holds product `t` of every element that has one, over the blocks from the first such
+/// element on, and every plane of a block shares the block's weight (an element's products
+/// sum to its one claim). `None` when a record is a matrix product or the batch has fewer
+/// than [`PACKED_MIN_PRODUCTS`] gates.
 fn build_packed_ring(records: &[Record], role: Role, weights: &mut Prg) -> Option<(PackedBlocks, Gr64)> {
     const D: usize = EXT_DEGREE;
     if records.iter().any(|r| matches!(r.gate, Gate::Matmul { .. })) {
@@ -330,38 +331,38 @@ fn build_packed_ring(records: &[Record], role: Role, weights: &mut Prg) -> Optio
     }
     let is_cross = |r: &Record| matches!(r.gate, Gate::Cross { .. });
     let products: usize = records.iter().filter(|r| !is_cross(r)).map(|r| r.xc.len()).sum();
-    let crosses: usize = records.iter().filter(|r| is_cross(r)).map(|r| r.theirs.len()).sum();
-    let planes = records.iter().filter(|r| is_cross(r)).map(|r| r.cross_width(role)).max().unwrap_or(0);
+    // Cross records by width (stable: the same order for the prover and both verifiers).
+    let mut crossing: Vec<&Record> = records.iter().filter(|r| is_cross(r)).collect();
+    crossing.sort_by_key(|r| r.cross_width(role));
+    let crosses: usize = crossing.iter().map(|r| r.theirs.len()).sum();
     if products + crosses < PACKED_MIN_PRODUCTS {
         return None;
     }
+    let planes = crossing.last().map_or(0, |r| r.cross_width(role));
     let (blocks, cross_blocks) = (products.div_ceil(D), crosses.div_ceil(D));
-    // Block terms in order: every product block's first terms, then their second ones, then
-    // the cross blocks plane by plane; each written in place, zero-padded to a power of two
-    // of blocks.
-    let terms = 2 * blocks + planes * cross_blocks;
-    let len = terms.next_power_of_two() * D;
+    // Plane t starts at the block of the first element with more than t products.
+    let first_block: Vec<usize> = (0..planes)
+        .map(|t| {
+            crossing.iter().take_while(|r| r.cross_width(role) <= t).map(|r| r.theirs.len()).sum::<usize>()
+                / D
+        })
+        .collect();
     let (second, cross) = (blocks * D, 2 * blocks * D);
-    let plane_len = cross_blocks * D;
+    let mut plane_at = Vec::with_capacity(planes);
+    let mut at = cross;
+    for &first in &first_block {
+        plane_at.push(at);
+        at += (cross_blocks - first) * D;
+    }
+    // Block terms in order: every product block's first terms, then their second ones, then
+    // the cross planes; each written in place, zero-padded to a power of two of blocks.
+    let terms = at / D;
+    let len = terms.next_power_of_two() * D;
     let (mut x, mut y) = (vec![0u64; len], vec![0u64; len]);
     // A verifier's claims: the products' blocks, then the cross blocks, as the weights.
     let mut claims = if role == Role::Prover { Vec::new() } else { vec![0u64; (blocks + cross_blocks) * D] };
-    let (mut p, mut c) = (0, 0);
-    for rec in records {
-        if is_cross(rec) {
-            let (n, width) = (rec.theirs.len(), rec.cross_width(role));
-            for g in 0..n {
-                for t in 0..width {
-                    let at = cross + t * plane_len + c + g;
-                    (x[at], y[at]) = cross_term(rec, role, g * width + t);
-                }
-            }
-            if role != Role::Prover {
-                claim_into(rec, role, Gr64::base_sub, &mut claims[second + c..][..n]);
-            }
-            c += n;
-            continue;
-        }
+    let mut p = 0;
+    for rec in records.iter().filter(|r| !is_cross(r)) {
         let n = rec.xc.len();
         for g in 0..n {
             let [(a, b), (e, f)] =
@@ -373,7 +374,22 @@ fn build_packed_ring(records: &[Record], role: Role, weights: &mut Prg) -> Optio
         }
         p += n;
     }
-    // One weight per block, as coefficient words; a product block's two terms share it.
+    let mut c = 0;
+    for rec in crossing {
+        let (n, width) = (rec.theirs.len(), rec.cross_width(role));
+        for g in 0..n {
+            for t in 0..width {
+                let at = plane_at[t] + c + g - first_block[t] * D;
+                (x[at], y[at]) = cross_term(rec, role, g * width + t);
+            }
+        }
+        if role != Role::Prover {
+            claim_into(rec, role, Gr64::base_sub, &mut claims[second + c..][..n]);
+        }
+        c += n;
+    }
+    // One weight per block, as coefficient words; a product block's two terms share it, and
+    // a cross block's planes.
     let mut rho = vec![0u64; (blocks + cross_blocks) * D];
     for (w, word) in rho.chunks_exact_mut(D).zip(weights.words(blocks + cross_blocks)) {
         w.copy_from_slice(&Gr64::exceptional(word).0);
@@ -382,8 +398,9 @@ fn build_packed_ring(records: &[Record], role: Role, weights: &mut Prg) -> Optio
     let mut weights_of_terms = vec![0u64; len];
     weights_of_terms[..second].copy_from_slice(&rho[..second]);
     weights_of_terms[second..cross].copy_from_slice(&rho[..second]);
-    for t in 0..planes {
-        weights_of_terms[cross + t * plane_len..][..plane_len].copy_from_slice(&rho[second..]);
+    for (t, &first) in first_block.iter().enumerate() {
+        let from = &rho[second + first * D..];
+        weights_of_terms[plane_at[t]..][..from.len()].copy_from_slice(from);
     }
     Some((PackedBlocks::from_words(x, y, weights_of_terms, terms), claim))
 }
@@ -721,14 +738,20 @@ mod tests {
     fn cross_gates_of_different_widths_per_prover_are_consistent_across_roles() {
         let n = PACKED_MIN_PRODUCTS + 37;
         let widths = [1, 1, 3];
-        // Alone, after products, and beside one-product cross gates (narrower records in the
-        // planes of a wider one), packed and plain; small batches plain.
+        // Alone, after products, and beside one-product cross gates before or after them (the
+        // packed form orders them narrowest first, its planes past the first starting in a
+        // block of narrow elements), packed and plain; small batches plain.
         let batches = [
             by_party(vec![honest_wide_cross_records(n, widths, 7)]),
             by_party(vec![honest_records::<Gr64>(n, 3), honest_wide_cross_records(n / 2 + 5, widths, 8)]),
             by_party(vec![
                 honest_cross_records::<Gr64>(n / 2 + 5, 4),
                 honest_wide_cross_records(n / 2, widths, 9),
+            ]),
+            by_party(vec![
+                honest_wide_cross_records(n / 2, widths, 12),
+                honest_records::<Gr64>(n / 3, 13),
+                honest_cross_records::<Gr64>(n / 2 + 5, 14),
             ]),
         ];
         for records in &batches {
