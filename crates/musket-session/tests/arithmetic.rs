@@ -184,7 +184,7 @@ fn truncation_is_floor_or_floor_plus_one_up_to_2_pow_62() {
     let lim = (1i64 << 62) - 1;
     let mut vals: Vec<i64> = vec![0, 1, -1, lim, -lim, 1 << 40, -(1 << 40), 65535, 65536, -65536, -65537];
     vals.extend((0..20000).map(|_| rng.gen_range(-lim..=lim)));
-    for bits in [1u32, 16, 30] {
+    for bits in [1u32, 16, 30, 61] {
         for backend in BACKENDS {
             // The malicious truncation proves an AND layer per element: fewer values.
             let count = if backend.security() == Security::Malicious { 3000 } else { vals.len() };
