@@ -52,23 +52,28 @@ const BATCH_TERMS_BINARY: usize = 1 << 24;
 /// Batches of one kind proved side by side, in the same rounds: a verification's rounds are
 /// those of one batch per group. Their proofs' state lives at once (for prover and both
 /// verifiers up to about 72 MiB a packed ring batch, 48 MiB a plain one, 18 MiB a binary
-/// one), so groups are capped at about 300 MiB: ring batches by their size (see
-/// [`ring_groups`]: four full packed batches, or a few more smaller ones, such as the tail
-/// of a large record), binary ones by count.
+/// one), so ring groups are capped at about 300 MiB by their size (see [`ring_groups`]: four
+/// full packed batches, or a few more smaller ones, such as the tail of a large record), and
+/// binary ones by count ([`LOCKSTEP_BATCHES_BINARY`]).
 const LOCKSTEP_BYTES_RING: usize = (4 * 72) << 20;
 /// Proof state of a packed ring batch per term, for prover and both verifiers: the block
 /// terms' two words and weight, three statements.
 const PACKED_BYTES_PER_TERM: usize = 3 * 3 * 8;
 /// The same for a plain batch: two Galois-ring elements per term.
 const PLAIN_BYTES_PER_TERM: usize = 3 * 2 * 512;
-/// Binary batches proved side by side.
-const LOCKSTEP_BATCHES_BINARY: usize = 16;
+/// Binary batches proved side by side (up to about 580 MiB of proof state). Binary proofs
+/// are 24 levels deep (53 rounds a group), so their groups are most of a large model's
+/// rounds: 32 where there were 16, with the pending limit halved below, took ResNet-50 from
+/// 2,886 to 2,235 rounds at 0.45 GiB less peak memory (three parties) and the same time,
+/// and ReLU of 10^6 from 117 to 64 rounds at 1.4 GiB more (every batch's state at once).
+const LOCKSTEP_BATCHES_BINARY: usize = 32;
 /// Pending records are verified (in batches as usual) once they hold this many words
-/// (512 MiB), so that a large model's memory does not grow with its depth: verifying earlier
-/// than at the next opening costs rounds, not security. Half of the 1 GiB it was: a local
-/// ResNet-18 at 224x224 ran 23.6 -> 20.7 s with 2.4% more rounds (peak memory 6.0 -> 4.3 GiB,
-/// and a third of the kernel's time touching fresh pages); a quarter was no faster.
-const PENDING_WORDS_LIMIT: usize = 1 << 26;
+/// (256 MiB), so that a large model's memory does not grow with its depth: verifying earlier
+/// than at the next opening costs rounds, not security. It was 1 GiB, then 512 MiB (a local
+/// ResNet-18 at 224x224 ran 23.6 -> 20.7 s with 2.4% more rounds, peak memory 6.0 -> 4.3
+/// GiB, and a third of the kernel's time touching fresh pages); 256 MiB since binary groups
+/// hold 32 batches, which pays for their proof state (see [`LOCKSTEP_BATCHES_BINARY`]).
+const PENDING_WORDS_LIMIT: usize = 1 << 25;
 
 /// Which message a cheating party of the test harness changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,8 +191,8 @@ impl Rep3Mal {
         self
     }
 
-    /// Verifies pending products whenever they hold more than `words` words (default 2^26,
-    /// 512 MiB): a lower limit bounds memory further at the cost of more proof rounds. Every
+    /// Verifies pending products whenever they hold more than `words` words (default 2^25,
+    /// 256 MiB): a lower limit bounds memory further at the cost of more proof rounds. Every
     /// party must use the same limit.
     pub fn with_pending_limit(mut self, words: usize) -> Self {
         self.pending_limit = words;
