@@ -615,11 +615,24 @@ mod tests {
         let share_b: Vec<Vec<u64>> = (0..3)
             .map(|p| (0..n).map(|g| E::base_sub(mul(x[p][g], y[p][g]), share_a[p][g])).collect())
             .collect();
+        cross_records_by_party([1; 3], &x, &y, &share_a, &share_b)
+    }
+
+    /// Each party's cross record from every prover's factors (`x`, `y`, `widths[p]` per
+    /// element) and its verifiers' claim shares (`share_a`, `share_b`): party `i` proves its
+    /// own, is `A` of the next party's statement and `B` of the previous party's.
+    fn cross_records_by_party(
+        widths: [usize; 3],
+        x: &[Vec<u64>],
+        y: &[Vec<u64>],
+        share_a: &[Vec<u64>],
+        share_b: &[Vec<u64>],
+    ) -> Vec<Record> {
         (0..3)
             .map(|i| {
                 let (next, prev) = ((i + 1) % 3, (i + 2) % 3);
                 Record {
-                    gate: Gate::CROSS_ONE,
+                    gate: Gate::Cross { prover: widths[i], a: widths[next], b: widths[prev] },
                     xc: x[i].clone(),
                     yc: y[i].clone(),
                     xn: x[next].clone(),
@@ -651,21 +664,7 @@ mod tests {
                     .collect()
             })
             .collect();
-        (0..3)
-            .map(|i| {
-                let (next, prev) = ((i + 1) % 3, (i + 2) % 3);
-                Record {
-                    gate: Gate::Cross { prover: widths[i], a: widths[next], b: widths[prev] },
-                    xc: x[i].clone(),
-                    yc: y[i].clone(),
-                    xn: x[next].clone(),
-                    theirs: share_a[next].clone(),
-                    yn: y[prev].clone(),
-                    own: share_b[prev].clone(),
-                    nxt: Vec::new(),
-                }
-            })
-            .collect()
+        cross_records_by_party(widths, &x, &y, &share_a, &share_b)
     }
 
     /// `role`'s statement over `records`, written out: packed when `packed`, else plain.
