@@ -491,7 +491,7 @@ fn batch_ranges(records: &[Record], binary: bool, limit: usize) -> Vec<Range<usi
 }
 
 mod protocol_impl;
-use protocol_impl::Part;
+use protocol_impl::{one_minus_twice, Part};
 mod truncate;
 use truncate::check_truncation_bits;
 

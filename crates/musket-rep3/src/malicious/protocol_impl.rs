@@ -3,6 +3,14 @@
 
 use super::*;
 
+/// What party 1's conversion step returns: `s`, party 2's message, `1 - 2 b2`, `z1`.
+pub(super) type ConversionAt1 = (Vec<u64>, Vec<u64>, Vec<u64>, Vec<u64>);
+
+/// `1 - 2 b` for every bit `b` (the arithmetic factor of an XOR with `b`).
+pub(super) fn one_minus_twice(bits: &[u64]) -> Vec<u64> {
+    bits.iter().map(|v| 1u64.wrapping_sub(v << 1)).collect()
+}
+
 /// One recorded product of a resharing: an elementwise piece, a matrix product, or one item
 /// of a batched matrix product (whose items share one message).
 pub(super) struct Part<'a> {
@@ -113,17 +121,13 @@ impl Rep3Mal {
         }
         let (cur, next) = (unpack_bits(&bits.cur, n), unpack_bits(&bits.next, n));
         let id = self.base.id;
-        let one_minus_twice = |b: &[u64]| b.iter().map(|v| 1u64.wrapping_sub(v << 1)).collect::<Vec<u64>>();
         let minus_twice = |b: &[u64]| b.iter().map(|v| v.wrapping_neg() << 1).collect::<Vec<u64>>();
         let (mine, theirs) = match id {
             0 => {
                 let (b0, b1) = (&cur, &next);
                 let m = self.base.draw(Stream::Own, n);
                 let f0 = self.base.draw(Stream::Own, n);
-                let mut s: Vec<u64> = (0..n).map(|i| (b0[i] ^ b1[i]).wrapping_sub(m[i])).collect();
-                self.tamper(Target::Convert, &mut s);
-                self.base.net.send_u64s(1, &s)?;
-                let z1 = self.base.net.recv_u64s(1, n)?;
+                let (s, z1) = self.conversion_at_0(b0, b1, &m)?;
                 self.keep_cross(Record {
                     gate: Gate::CROSS_ONE,
                     xc: minus_twice(b0),
@@ -139,12 +143,7 @@ impl Rep3Mal {
             1 => {
                 let (b1, b2) = (&cur, &next);
                 let f2 = self.base.draw(Stream::Next, n);
-                let s = self.base.net.recv_u64s(0, n)?;
-                let z2 = self.base.net.recv_u64s(2, n)?;
-                let c = one_minus_twice(b2);
-                let mut z1: Vec<u64> = (0..n).map(|i| s[i].wrapping_mul(c[i]).wrapping_sub(f2[i])).collect();
-                self.tamper(Target::Convert, &mut z1);
-                self.base.net.send_u64s(0, &z1)?;
+                let (s, z2, c, z1) = self.conversion_at_1(b2, &f2)?;
                 let claim_a: Vec<u64> =
                     (0..n).map(|i| z2[i].wrapping_sub(b2[i]).wrapping_sub(f2[i])).collect();
                 let claim_b: Vec<u64> = (0..n).map(|i| s[i].wrapping_sub(b1[i])).collect();
@@ -188,6 +187,35 @@ impl Rep3Mal {
             }
         };
         self.base.share(shape, mine, theirs)
+    }
+
+    /// Party 0's step of a bit conversion (here and in truncation's): sends party 1
+    /// `s = (b0 ^ b1) - m` and reads party 1's `z1`; returns both.
+    pub(super) fn conversion_at_0(
+        &mut self,
+        b0: &[u64],
+        b1: &[u64],
+        m: &[u64],
+    ) -> Result<(Vec<u64>, Vec<u64>)> {
+        let n = b0.len();
+        let mut s: Vec<u64> = (0..n).map(|i| (b0[i] ^ b1[i]).wrapping_sub(m[i])).collect();
+        self.tamper(Target::Convert, &mut s);
+        self.base.net.send_u64s(1, &s)?;
+        let z1 = self.base.net.recv_u64s(1, n)?;
+        Ok((s, z1))
+    }
+
+    /// Party 1's step: reads `s` from party 0 and party 2's message, sends party 0
+    /// `z1 = s (1 - 2 b2) - f2`; returns `s`, party 2's message, `1 - 2 b2` and `z1`.
+    pub(super) fn conversion_at_1(&mut self, b2: &[u64], f2: &[u64]) -> Result<ConversionAt1> {
+        let n = b2.len();
+        let s = self.base.net.recv_u64s(0, n)?;
+        let from_2 = self.base.net.recv_u64s(2, n)?;
+        let c = one_minus_twice(b2);
+        let mut z1: Vec<u64> = (0..n).map(|i| s[i].wrapping_mul(c[i]).wrapping_sub(f2[i])).collect();
+        self.tamper(Target::Convert, &mut z1);
+        self.base.net.send_u64s(0, &z1)?;
+        Ok((s, from_2, c, z1))
     }
 
     /// Keeps a [`Gate::Cross`] record for verification, in pieces of at most a plain batch

@@ -206,7 +206,6 @@ impl Rep3Mal {
         let bit_of = |words: &[u64], k: usize| -> Vec<u64> { words.iter().map(|w| (w >> k) & 1).collect() };
         let planes = |words: &[u64]| [bit_of(words, f - 1), bit_of(words, 63)];
         let (cur, next) = (unpack_bits(&wrap_c.cur, n), unpack_bits(&wrap_c.next, n));
-        let one_minus_twice = |b: &[u64]| b.iter().map(|v| 1u64.wrapping_sub(v << 1)).collect::<Vec<u64>>();
         // Sum over the carry bits of w_k * bits_k, element by element.
         let weighted = |bits: &[Vec<u64>; 2]| -> Vec<u64> {
             (0..n)
@@ -223,10 +222,7 @@ impl Rep3Mal {
                 let m = self.base.draw(Stream::Own, n);
                 let f0 = self.base.draw(Stream::Own, n);
                 let mask = self.base.draw(Stream::Own, n);
-                let mut s: Vec<u64> = (0..n).map(|i| (b0[i] ^ b1[i]).wrapping_sub(m[i])).collect();
-                self.tamper(Target::Convert, &mut s);
-                self.base.net.send_u64s(1, &s)?;
-                let z1 = self.base.net.recv_u64s(1, n)?;
+                let (s, z1) = self.conversion_at_0(b0, b1, &m)?;
                 let claim_b: Vec<u64> =
                     (0..n).map(|i| w_high.wrapping_mul(f0[i]).wrapping_add(mask[i])).collect();
                 let uw = weighted(&u);
@@ -248,12 +244,7 @@ impl Rep3Mal {
                 let (b1, b2) = (&cur, &next);
                 let v = planes(&carries.next);
                 let f2 = self.base.draw(Stream::Next, n);
-                let s = self.base.net.recv_u64s(0, n)?;
-                let e = self.base.net.recv_u64s(2, n)?;
-                let c = one_minus_twice(b2);
-                let mut z1: Vec<u64> = (0..n).map(|i| s[i].wrapping_mul(c[i]).wrapping_sub(f2[i])).collect();
-                self.tamper(Target::Convert, &mut z1);
-                self.base.net.send_u64s(0, &z1)?;
+                let (s, e, c, z1) = self.conversion_at_1(b2, &f2)?;
                 let comp1: Vec<u64> = z1.iter().map(|x| w_high.wrapping_mul(*x)).collect();
                 let vw = weighted(&v);
                 let comp2: Vec<u64> = (0..n).map(|i| e[i].wrapping_add(vw[i])).collect();
