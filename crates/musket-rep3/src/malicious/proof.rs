@@ -273,9 +273,8 @@ impl<'r, E: Lift> Lockstep<'r, E> {
         let openings = || self.group.iter().map(|b| b.openings.as_ref().expect("finished"));
         let a = openings().flat_map(|o| o.0.to_words()).collect();
         let b = openings().flat_map(|o| o.1.to_words()).collect();
-        let size = |levels: usize| (levels + 1 + 3) * E::WORDS;
-        let from_prev = self.group.iter().map(|b| size(b.levels.a)).sum();
-        let from_next = self.group.iter().map(|b| size(b.levels.b)).sum();
+        let from_prev = self.group.iter().map(|b| opening_words::<E>(b.levels.a)).sum();
+        let from_next = self.group.iter().map(|b| opening_words::<E>(b.levels.b)).sum();
         (a, b, (from_prev, from_next))
     }
 
@@ -287,8 +286,8 @@ impl<'r, E: Lift> Lockstep<'r, E> {
         let (mut at_b, mut at_a) = (0, 0);
         for b in &self.group {
             let (oa, ob) = b.openings.as_ref().expect("finished");
-            let (zeros_b, size_b) = (b.levels.a + 1, (b.levels.a + 1 + 3) * E::WORDS);
-            let (zeros_a, size_a) = (b.levels.b + 1, (b.levels.b + 1 + 3) * E::WORDS);
+            let (zeros_b, size_b) = (b.levels.a + 1, opening_words::<E>(b.levels.a));
+            let (zeros_a, size_a) = (b.levels.b + 1, opening_words::<E>(b.levels.b));
             let theirs_b = Opening::<E>::from_words(&b_of_next[at_b..at_b + size_b], zeros_b)
                 .ok_or_else(|| malformed(prev))?;
             let theirs_a = Opening::<E>::from_words(&a_of_prev[at_a..at_a + size_a], zeros_a)
@@ -310,6 +309,12 @@ impl<'r, E: Lift> Lockstep<'r, E> {
         }
         Ok(())
     }
+}
+
+/// Words of a verifier's opening of a statement of `levels` levels: a zero-share per level
+/// and one more, and three values.
+fn opening_words<E: Lift>(levels: usize) -> usize {
+    (levels + 1 + 3) * E::WORDS
 }
 
 /// Splits `words` into consecutive parts of the given lengths.

@@ -225,22 +225,32 @@ impl Rep3Mal {
             (rec.cross_width(Role::Prover), rec.cross_width(Role::A), rec.cross_width(Role::B));
         // Whole blocks of 64 elements a piece, so that full batches of wide records do not
         // round past a power of two of block terms.
-        let piece = (BATCH_TERMS_ARITH / wp.max(wa).max(wb)) & !63;
+        let piece = (BATCH_TERMS_ARITH / rec.widest()) & !63;
         let n = rec.theirs.len();
         // Elements a..b of a vector holding `width` values per element.
         let cut = |v: &[u64], width: usize, a: usize, b: usize| v[a * width..b * width].to_vec();
-        for a in (0..n).step_by(piece) {
-            let b = (a + piece).min(n);
-            let part = Record {
-                gate: rec.gate,
-                xc: cut(&rec.xc, wp, a, b),
-                yc: cut(&rec.yc, wp, a, b),
-                xn: cut(&rec.xn, wa, a, b),
-                theirs: cut(&rec.theirs, 1, a, b),
-                yn: cut(&rec.yn, wb, a, b),
-                own: cut(&rec.own, 1, a, b),
-                nxt: Vec::new(),
-            };
+        let parts: Vec<Record> = if n <= piece {
+            // One piece: the record itself, not a copy.
+            vec![rec]
+        } else {
+            (0..n)
+                .step_by(piece)
+                .map(|a| {
+                    let b = (a + piece).min(n);
+                    Record {
+                        gate: rec.gate,
+                        xc: cut(&rec.xc, wp, a, b),
+                        yc: cut(&rec.yc, wp, a, b),
+                        xn: cut(&rec.xn, wa, a, b),
+                        theirs: cut(&rec.theirs, 1, a, b),
+                        yn: cut(&rec.yn, wb, a, b),
+                        own: cut(&rec.own, 1, a, b),
+                        nxt: Vec::new(),
+                    }
+                })
+                .collect()
+        };
+        for part in parts {
             self.pending_words += part.words();
             self.arith.push(part);
             // Per piece, as for products, so that one large conversion cannot overshoot the limit.

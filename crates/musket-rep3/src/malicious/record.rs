@@ -74,7 +74,7 @@ impl Record {
     /// every party, which compare it with the pending limit in step).
     pub(crate) fn words(&self) -> usize {
         match self.gate {
-            Gate::Cross { prover, a, b } => self.theirs.len() * (4 * prover.max(a).max(b) + 2),
+            Gate::Cross { .. } => self.theirs.len() * (4 * self.widest() + 2),
             _ => [&self.xc, &self.xn, &self.yc, &self.yn, &self.theirs, &self.own, &self.nxt]
                 .iter()
                 .map(|v| v.len())
@@ -85,7 +85,7 @@ impl Record {
     /// party).
     pub(crate) fn terms(&self, binary: bool) -> usize {
         match self.gate {
-            Gate::Cross { prover, a, b } => self.cross_terms(binary, prover.max(a).max(b)),
+            Gate::Cross { .. } => self.cross_terms(binary, self.widest()),
             _ => self.terms_as(binary, Role::Prover),
         }
     }
@@ -93,14 +93,7 @@ impl Record {
     pub(crate) fn terms_as(&self, binary: bool, role: Role) -> usize {
         match self.gate {
             Gate::Elementwise => 2 * self.xc.len() * if binary { 64 } else { 1 },
-            Gate::Cross { prover, a, b } => self.cross_terms(
-                binary,
-                match role {
-                    Role::Prover => prover,
-                    Role::A => a,
-                    Role::B => b,
-                },
-            ),
+            Gate::Cross { .. } => self.cross_terms(binary, self.cross_width(role)),
             Gate::Matmul { k, .. } => 2 * k,
         }
     }
@@ -113,6 +106,10 @@ impl Record {
     }
     fn cross_terms(&self, binary: bool, per_element: usize) -> usize {
         self.theirs.len() * per_element * if binary { 64 } else { 1 }
+    }
+    /// The most products per element of the three statements (the same at every party).
+    pub(crate) fn widest(&self) -> usize {
+        [Role::Prover, Role::A, Role::B].map(|role| self.cross_width(role)).into_iter().max().unwrap_or(1)
     }
     /// Products per element of `role`'s statement in a cross record (1 for other gates).
     pub(crate) fn cross_width(&self, role: Role) -> usize {
