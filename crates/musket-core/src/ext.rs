@@ -179,9 +179,8 @@ impl Ext for Gr64 {
         self.0[1..].iter().all(|&c| c == 0)
     }
 
-    /// As a matrix product: with `A`, `B` the `n x 64` coefficient matrices, the unreduced
-    /// product's coefficient `w` is the sum of `(A^T B)[u][v]` over `u + v = w` (the u64
-    /// matrix kernel does the `64 x n x 64` work). Constant `b` (a whole vector of base
+    /// The coefficient polynomials' products summed unreduced by Karatsuba and reduced once
+    /// ([`Gr64::dot_words`]). Constant `b` (a whole vector of base
     /// elements, as at a proof's first level) is a matrix-vector product instead.
     fn dot(a: &[Self], b: &[Self]) -> Self {
         let n = a.len().min(b.len());
@@ -239,8 +238,8 @@ impl Ext for Gr64 {
     }
 
     /// In one pass, a chunk at a time: each chunk's operands and differences are copied to
-    /// cache-resident words and their products added to three `64 x 64` sums of coefficient
-    /// products, reduced once at the end. Base-ring `b0` (a plain proof's first level) goes
+    /// cache-resident words and their products added to three sums of coefficient-polynomial
+    /// products (Karatsuba, `musket_ring::PolyProductSum`), reduced once at the end. Base-ring `b0` (a plain proof's first level) goes
     /// through [`Ext::dot`]'s matrix-vector form.
     fn level_sums(a0: &[Self], a1: &[Self], b0: &[Self], b1: &[Self]) -> [Self; 3] {
         let n = a0.len().min(b0.len());
@@ -249,7 +248,8 @@ impl Ext for Gr64 {
             return level_sums_by_dots(&a0[..n], &a1[..n1], &b0[..n], &b1[..n1]);
         }
         let d = EXT_DEGREE;
-        let mut sums = vec![0u64; 3 * d * d];
+        let mut sums: [musket_ring::PolyProductSum; 3] =
+            std::array::from_fn(|_| musket_ring::PolyProductSum::new());
         let mut words = vec![0u64; 6 * CHUNK * d];
         for start in (0..n).step_by(CHUNK) {
             // Rows past `len` are not read: no clearing needed.
@@ -274,17 +274,13 @@ impl Ext for Gr64 {
                     dy[c * d + k] = q1[k].wrapping_sub(q0[k]);
                 }
             }
-            // Element rows are the transposed left operand: sums[u][v] += sum_c a_c[u] b_c[v].
-            let (s0, rest) = sums.split_at_mut(d * d);
-            let (s1, s2) = rest.split_at_mut(d * d);
-            musket_ring::matmul_tn_strided_add(x0, d, y0, d, s0, d, (d, len, d));
+            sums[0].add_products(x0, d, y0, d, len);
             if start < n1 {
-                musket_ring::matmul_tn_strided_add(x1, d, y1, d, s1, d, (d, len, d));
+                sums[1].add_products(x1, d, y1, d, len);
             }
-            musket_ring::matmul_tn_strided_add(dx, d, dy, d, s2, d, (d, len, d));
+            sums[2].add_products(dx, d, dy, d, len);
         }
-        let sum = |i: usize| Gr64::reduce_products(&sums[i * d * d..(i + 1) * d * d]);
-        [sum(0), sum(1), sum(2)]
+        sums.each_ref().map(Gr64::from_product_sum)
     }
 }
 
@@ -334,33 +330,28 @@ pub(crate) fn times_x_pow_words(v: &[u64], k: usize, out: &mut [u64]) {
 
 impl Gr64 {
     /// `sum_i a_i b_i` for elements given as their coefficient words, 64 per element (the same
-    /// count in both): one matrix product, `prod[u][v] = sum_i a_i[u] b_i[v]` with the elements
-    /// of `a` as the rows of the transposed left operand, then the coefficients of `x^(u+v)`
-    /// summed and reduced once.
+    /// count in both): the coefficient polynomials' products summed unreduced by Karatsuba
+    /// (`musket_ring::PolyProductSum`), reduced once.
     pub fn dot_words(a: &[u64], b: &[u64]) -> Self {
         let n = a.len().min(b.len()) / EXT_DEGREE;
-        let prod =
-            musket_ring::matmul_tn(&a[..n * EXT_DEGREE], &b[..n * EXT_DEGREE], EXT_DEGREE, n, EXT_DEGREE);
-        Self::reduce_products(&prod)
+        let mut sum = musket_ring::PolyProductSum::new();
+        sum.add_products(a, EXT_DEGREE, b, EXT_DEGREE, n);
+        Self::from_product_sum(&sum)
     }
 
     /// `sum_i a_i P(x_i, y_i)` for elements `a_i` given as coefficient words and `P(x, y) =
     /// sum_b X^b x_b y_b` the packed product of two 64-word blocks: [`Gr64::dot_words`] with
-    /// the blocks' product formed on the fly (`musket_ring::tn_hadamard64`).
+    /// the blocks' product formed on the fly.
     pub fn dot_hadamard(a: &[u64], x: &[u64], y: &[u64]) -> Self {
-        Self::reduce_products(&musket_ring::tn_hadamard64(a, x, y))
+        let mut sum = musket_ring::PolyProductSum::new();
+        sum.add_hadamard_products(a, x, y);
+        Self::from_product_sum(&sum)
     }
 
-    /// The element whose coefficient of `x^w` is the sum of `prod[u][v]` over `u + v = w`,
-    /// reduced: `prod` holds the coefficient products of a sum of products.
-    pub(crate) fn reduce_products(prod: &[u64]) -> Self {
-        let mut wide = [0u64; 2 * EXT_DEGREE];
-        for u in 0..EXT_DEGREE {
-            for v in 0..EXT_DEGREE {
-                wide[u + v] = wide[u + v].wrapping_add(prod[u * EXT_DEGREE + v]);
-            }
-        }
-        reduce_wide(wide)
+    /// The element a sum of coefficient-polynomial products stands for: its 127 coefficients
+    /// reduced modulo `f`.
+    pub(crate) fn from_product_sum(sum: &musket_ring::PolyProductSum) -> Self {
+        reduce_wide(sum.coefficients())
     }
 
     /// `self * x^k` for `k < 64`: a shift of the coefficients and one reduction.

@@ -7,7 +7,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use musket_ring::{matmul_naive, matmul_with, Kernel};
+use musket_ring::{matmul_naive, matmul_with, tn_hadamard64_with, Kernel, PolyProductSum};
 use rand::Rng;
 use rayon::prelude::*;
 
@@ -67,5 +67,30 @@ mod ceiling {
     }
 }
 
-criterion_group!(benches, bench_matmul);
+/// Sums of products of Galois-ring elements' coefficient polynomials, as the proofs form them
+/// (one factor a packed product of two ring blocks): the schoolbook tile kernel
+/// (`tn_hadamard64`, a 64 x 64 matrix of coefficient products) against Karatsuba
+/// (`PolyProductSum`), on 2^14 pairs.
+fn bench_poly_sums(c: &mut Criterion) {
+    let mut rng = rand::thread_rng();
+    let mut group = c.benchmark_group("poly_product_sums");
+    group.sample_size(10);
+    let rows = 1 << 14;
+    let [a, x, y] = [0, 1, 2].map(|_| (0..rows * 64).map(|_| rng.gen()).collect::<Vec<u64>>());
+    for kernel in Kernel::ALL.into_iter().filter(|k| k.is_supported()) {
+        group.bench_function(format!("schoolbook_{kernel:?}"), |bch| {
+            bch.iter(|| tn_hadamard64_with(kernel, &a, &x, &y))
+        });
+        group.bench_function(format!("karatsuba_{kernel:?}"), |bch| {
+            bch.iter(|| {
+                let mut sum = PolyProductSum::with_kernel(kernel);
+                sum.add_hadamard_products(&a, &x, &y);
+                sum.coefficients()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_matmul, bench_poly_sums);
 criterion_main!(benches);

@@ -5,11 +5,13 @@ use crate::dzkp::LevelPoly;
 use crate::ext::{times_x_pow_words, Ext, Gr64, EXT_DEGREE};
 
 /// From this many members on, a level is computed lane by lane ([`PackedBlocks::level_by_lanes`],
-/// about `6 * 64^2` word products per block whatever the members) rather than by member pairs
-/// (`2 M (64^2 + 64)` per block for `M` members). The lanes' products need whole tiles of eight
+/// about `4 * 64^2 + 2 * 27 * 64` word products per block whatever the members) rather than by
+/// member pairs (`2 M (27 * 64 + 64)` per block for `M` members). The lanes' products need whole tiles of eight
 /// member rows (two halves of four), and at four members their sums over the members (four
 /// terms) are memory-bound: one level of a 2^14-block batch took about 50 ms by lanes against
-/// 38 ms by pairs (and 40 against 76 at eight members), so lanes start at eight.
+/// 38 ms by pairs (and 40 against 76 at eight members), so lanes start at eight. With both
+/// ways' sums by Karatsuba (ninth session), lanes from sixteen members measured level with
+/// lanes from eight (296 and 288 ms for a batch of 2^14 blocks).
 const LANE_LEVEL_MEMBERS: usize = 8;
 
 /// Blocks of 64 elementwise products over Z_2^64 folded over their top variables (see the
@@ -53,7 +55,8 @@ impl PackedBlocks {
     }
 
     /// The level by member pairs: `sum_q rho_q P(x_(s,q) * y_(u,q))` for every pair `(s, u)`
-    /// of members, each a Hadamard product and a matrix product per block.
+    /// of members, each a Hadamard product and a Karatsuba product per block
+    /// ([`Gr64::dot_hadamard`]).
     fn level_by_pairs(&self) -> LevelPoly<Gr64> {
         let (g, d) = (self.m.groups, EXT_DEGREE);
         let half = g / 2;
@@ -92,11 +95,12 @@ impl PackedBlocks {
     /// `sum_(s, q) (c_s rho_(s,qA)) T_(s,q)` with `T_(s,q) = sum_b x_(s,qA,b) X^b R_(qB,b)`.
     /// Per pair of groups `q`, `q + G/2`: two products give `R` of both (the members' `y`
     /// times their coefficients), one the `T` of every member for the four pairs of halves,
-    /// and four add `(c_s rho) T` to the pairs' sums of coefficient products, reduced once at
-    /// the end. Per block: the weights `c_s rho` `64^2` word products, `R` `64^2`, `T`
-    /// `2 * 64^2`, the sums `2 * 64^2`, whatever the members; against
-    /// `2 M (64^2 + 64)` by pairs; every operand of a group stays in cache (the strided
-    /// kernel needs no packing).
+    /// and four add `(c_s rho) T` to the pairs' sums of coefficient-polynomial products
+    /// (Karatsuba: `musket_ring::PolyProductSum`), reduced once at the end. Per block: the
+    /// weights `c_s rho` `64^2` word products, `R` `64^2`, `T` `2 * 64^2`, the sums
+    /// `2 * 27 * 64` (`2 * 64^2` as schoolbook matrix products until the ninth session),
+    /// whatever the members; against `2 M (27 * 64 + 64)` by pairs; every operand of a group
+    /// stays in cache (the strided kernel needs no packing).
     fn level_by_lanes(&self) -> LevelPoly<Gr64> {
         let (g, d) = (self.m.groups, EXT_DEGREE);
         let members = self.m.coef.len();
@@ -109,9 +113,8 @@ impl PackedBlocks {
             return [Gr64::zero(); 3];
         }
         let coef: Vec<u64> = self.m.coef.iter().flat_map(|c| c.0).collect();
-        // Group pairs whose sums over the members go into one product: with fewer than about
-        // 64 rows in the shared dimension (the members, at eight or sixteen) a product is
-        // memory-bound, so the rows of several pairs are stacked.
+        // Group pairs whose sums over the members are added at once: a call of the sums'
+        // kernel loads and stores its accumulators, so it takes the rows of several pairs.
         let batch = (64 / mx).clamp(1, half);
         // Rows (q, s), group-major: the elements c_s rho_(s,q), a batch's rows together.
         let mut weighted = vec![0u64; g * mx * d];
@@ -121,8 +124,9 @@ impl PackedBlocks {
                 weighted[(q * mx + s) * d..][..d].copy_from_slice(row);
             }
         }
-        // The sums of coefficient products of the four pairs of halves, 2 A + B.
-        let mut sums = vec![0u64; 4 * d * d];
+        // The sums of coefficient-polynomial products of the four pairs of halves, 2 A + B.
+        let mut sums: [musket_ring::PolyProductSum; 4] =
+            std::array::from_fn(|_| musket_ring::PolyProductSum::new());
         let mut r = vec![0u64; d * d];
         // Row b: X^b R_(q,b), then X^b R_(q+half,b).
         let mut lanes = vec![0u64; d * 2 * d];
@@ -178,20 +182,17 @@ impl PackedBlocks {
             for ah in 0..2 {
                 let qa0 = q0 + ah * half;
                 for bh in 0..2 {
-                    musket_ring::matmul_tn_strided_add(
+                    sums[2 * ah + bh].add_products(
                         &weighted[qa0 * mx * d..],
                         d,
                         &tt[ah * batch * mx * 2 * d + bh * d..],
                         2 * d,
-                        &mut sums[(2 * ah + bh) * d * d..][..d * d],
-                        d,
-                        (d, pairs * mx, d),
+                        pairs * mx,
                     );
                 }
             }
         }
-        let sum = |i: usize| Gr64::reduce_products(&sums[i * d * d..(i + 1) * d * d]);
-        let (d00, e01, e10, d11) = (sum(0), sum(1), sum(2), sum(3));
+        let [d00, e01, e10, d11] = sums.each_ref().map(Gr64::from_product_sum);
         let h2 = d11.add(d00).sub(e01).sub(e10);
         [d00, d11.sub(d00).sub(h2), h2]
     }

@@ -74,7 +74,7 @@ pub fn clmul(a: u64, b: u64) -> u128 {
     clmul_portable(a, b)
 }
 
-/// `lo_i ^= t * (lo_i ^ hi_i)` in GF(2^64) = F_2[x] / (x^64 + x^4 + x^3 + x + 1) (elements
+/// `lo_i ^= t * (lo_i ^ hi_i)` in GF(2^64) = F_2\[x\] / (x^64 + x^4 + x^3 + x + 1) (elements
 /// as bit vectors, bit `i` the coefficient of `x^i`): the fold of a binary proof's vector,
 /// `lo + t (hi - lo)`. VPCLMULQDQ where the CPU has it, eight elements an iteration.
 ///

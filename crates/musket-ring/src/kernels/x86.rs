@@ -3,6 +3,7 @@
 //! reached after run-time detection, which is what makes calling it sound.
 #![allow(unsafe_code)]
 
+use super::karatsuba::{self, Chunk};
 use super::packed::{tile_body, MR, NR};
 
 #[target_feature(enable = "avx2")]
@@ -349,4 +350,99 @@ pub(super) fn gf64_times_x_lanes_avx512(v: &mut [u64; 64]) {
     assert!(std::arch::is_x86_feature_detected!("avx512f"), "AVX-512 kernel on a CPU without it");
     // SAFETY: AVX-512 F was detected just above.
     unsafe { gf64_times_x_lanes_impl(v) }
+}
+
+/// The portable Karatsuba chunk compiled for AVX2.
+#[target_feature(enable = "avx2")]
+fn karatsuba_chunk_avx2_impl(chunk: Chunk<'_>, sa: &mut [u64], sb: &mut [u64], acc: &mut [u64]) {
+    karatsuba::chunk_body(chunk, sa, sb, acc)
+}
+
+pub(super) fn karatsuba_chunk_avx2(chunk: Chunk<'_>, sa: &mut [u64], sb: &mut [u64], acc: &mut [u64]) {
+    assert!(super::Kernel::Avx2.is_supported(), "AVX2 kernel on a CPU without AVX2");
+    // SAFETY: AVX2 was detected at run time just above.
+    unsafe { karatsuba_chunk_avx2_impl(chunk, sa, sb, acc) }
+}
+
+/// Hand-written for the same reason as the tile kernel (the eight accumulator vectors of a
+/// leaf stay in registers): per pair and leaf, one load of b's leaf and eight `vpmullq` with
+/// a's words broadcast.
+#[target_feature(enable = "avx512f,avx512dq")]
+fn karatsuba_chunk_avx512_impl(chunk: Chunk<'_>, sa: &mut [u64], sb: &mut [u64], acc: &mut [u64]) {
+    use std::arch::x86_64::*;
+    let (leaves, spread) = (karatsuba::LEAF_COUNT, karatsuba::SPREAD_WORDS);
+    // The spreads in vector registers (LLVM leaves the portable ones scalar): an operand is
+    // eight vectors, its leaves 19 vector additions and 27 stores.
+    let rows = match chunk {
+        Chunk::Rows { a, lda, b, ldb, rows } => {
+            for r in 0..rows {
+                spread_avx512(load_row(&a[r * lda..]), &mut sa[r * spread..]);
+                spread_avx512(load_row(&b[r * ldb..]), &mut sb[r * spread..]);
+            }
+            rows
+        }
+        Chunk::Hadamard { a, x, y, rows } => {
+            for r in 0..rows {
+                let (xr, yr) = (load_row(&x[r * 64..]), load_row(&y[r * 64..]));
+                let h = std::array::from_fn(|i| _mm512_mullo_epi64(xr[i], yr[i]));
+                spread_avx512(load_row(&a[r * 64..]), &mut sa[r * spread..]);
+                spread_avx512(h, &mut sb[r * spread..]);
+            }
+            rows
+        }
+    };
+    assert!(sa.len() >= rows * spread && sb.len() >= rows * spread && acc.len() >= leaves * 64);
+    for l in 0..leaves {
+        let base = acc[l * 64..].as_mut_ptr();
+        // SAFETY: the assertion keeps leaf l's 64 accumulator words in bounds.
+        let mut t: [__m512i; 8] =
+            std::array::from_fn(|i| unsafe { _mm512_loadu_si512(base.add(8 * i).cast()) });
+        for r in 0..rows {
+            // SAFETY: r < rows keeps pair r's leaf l (8 words) in bounds of `sb`.
+            let bv = unsafe { _mm512_loadu_si512(sb.as_ptr().add(r * spread + l * 8).cast()) };
+            let a = &sa[r * spread + l * 8..][..8];
+            for (i, ti) in t.iter_mut().enumerate() {
+                *ti = _mm512_add_epi64(*ti, _mm512_mullo_epi64(_mm512_set1_epi64(a[i] as i64), bv));
+            }
+        }
+        for (i, ti) in t.iter().enumerate() {
+            // SAFETY: as for the loads.
+            unsafe { _mm512_storeu_si512(base.add(8 * i).cast(), *ti) };
+        }
+    }
+}
+
+/// The 64 words at the start of `row` as eight vectors.
+#[target_feature(enable = "avx512f")]
+fn load_row(row: &[u64]) -> [std::arch::x86_64::__m512i; 8] {
+    use std::arch::x86_64::*;
+    let row = &row[..64];
+    // SAFETY: `row` holds 64 words, eight vectors.
+    std::array::from_fn(|i| unsafe { _mm512_loadu_si512(row.as_ptr().add(8 * i).cast()) })
+}
+
+/// An operand's 27 leaves (`karatsuba::spread64`'s order: low, high, sum at each level).
+#[target_feature(enable = "avx512f")]
+fn spread_avx512(v: [std::arch::x86_64::__m512i; 8], out: &mut [u64]) {
+    use std::arch::x86_64::*;
+    let out = &mut out[..karatsuba::SPREAD_WORDS];
+    let s: [__m512i; 4] = std::array::from_fn(|i| _mm512_add_epi64(v[i], v[i + 4]));
+    let halves = [[v[0], v[1], v[2], v[3]], [v[4], v[5], v[6], v[7]], s];
+    for (k, w) in halves.iter().enumerate() {
+        let quarters =
+            [[w[0], w[1]], [w[2], w[3]], [_mm512_add_epi64(w[0], w[2]), _mm512_add_epi64(w[1], w[3])]];
+        for (m, p) in quarters.iter().enumerate() {
+            let leaf = 9 * k + 3 * m;
+            for (j, leaf_value) in [p[0], p[1], _mm512_add_epi64(p[0], p[1])].into_iter().enumerate() {
+                // SAFETY: leaf + j < 27, so its eight words are within the spread's 216.
+                unsafe { _mm512_storeu_si512(out.as_mut_ptr().add(8 * (leaf + j)).cast(), leaf_value) };
+            }
+        }
+    }
+}
+
+pub(super) fn karatsuba_chunk_avx512(chunk: Chunk<'_>, sa: &mut [u64], sb: &mut [u64], acc: &mut [u64]) {
+    assert!(super::Kernel::Avx512.is_supported(), "AVX-512 kernel on a CPU without AVX-512 F/DQ");
+    // SAFETY: AVX-512 F and DQ were detected at run time just above.
+    unsafe { karatsuba_chunk_avx512_impl(chunk, sa, sb, acc) }
 }
