@@ -23,7 +23,7 @@
 //! field element, one carry-less product per word; for ring blocks 64 products and one
 //! extension product per block, their sum by Karatsuba (`musket_ring::PolyProductSum`). From
 //! eight members on, ring blocks go lane by lane instead, with `r` written out one group at a
-//! time (about `4 * 64^2 + 2 * 27 * 64` word products per block and level, where the pairs
+//! time (about `3 * 64^2 + 2 * 27 * 64` word products per block and level, where the pairs
 //! cost `2 M (27 * 64 + 64)`).
 //! After [`PACKED_LEVELS_BITS`] or [`PACKED_LEVELS_RING`] levels (or fewer for a small
 //! batch) the vectors are written out element by element, 32 (bits) or 64 (ring) times

@@ -351,7 +351,12 @@ impl Gr64 {
     /// The element a sum of coefficient-polynomial products stands for: its 127 coefficients
     /// reduced modulo `f`.
     pub(crate) fn from_product_sum(sum: &musket_ring::PolyProductSum) -> Self {
-        reduce_wide(sum.coefficients())
+        Self::from_product_coefficients(sum.coefficients())
+    }
+
+    /// The element whose unreduced coefficients (of `x^0` to `x^126`) are `coefficients`.
+    pub(crate) fn from_product_coefficients(coefficients: [u64; 2 * EXT_DEGREE]) -> Self {
+        reduce_wide(coefficients)
     }
 
     /// `self * x^k` for `k < 64`: a shift of the coefficients and one reduction.

@@ -15,6 +15,6 @@ pub use kernels::{
     clmul, clmul_dot, clmul_dot_and, clmul_portable, gf64_fold_into, gf64_reduce, gf64_times_x_lanes,
     lane_bytes, lane_bytes_portable, matmul, matmul_naive, matmul_tn, matmul_tn_strided_add, matmul_with,
     serial_kernels, tn_hadamard64, tn_hadamard64_with, xor_nibble_lookups, Kernel, PolyProductSum,
-    POLY_COEFFS, PRODUCT_COEFFS, TILE,
+    PolyProductSums, POLY_COEFFS, PRODUCT_COEFFS, TILE,
 };
 pub use tensor::{rows_shape, RingTensor, ShapeError};

@@ -5,7 +5,7 @@ use crate::dzkp::LevelPoly;
 use crate::ext::{times_x_pow_words, Ext, Gr64, EXT_DEGREE};
 
 /// From this many members on, a level is computed lane by lane ([`PackedBlocks::level_by_lanes`],
-/// about `4 * 64^2 + 2 * 27 * 64` word products per block whatever the members) rather than by
+/// about `3 * 64^2 + 2 * 27 * 64` word products per block whatever the members) rather than by
 /// member pairs (`2 M (27 * 64 + 64)` per block for `M` members). The lanes' products need whole tiles of eight
 /// member rows (two halves of four), and at four members their sums over the members (four
 /// terms) are memory-bound: one level of a 2^14-block batch took about 50 ms by lanes against
@@ -92,15 +92,15 @@ impl PackedBlocks {
     /// of the halves `A` (of `l`) and `B` (of `r`) is
     /// `sum_(q, b) X^b (sum_s c_s rho_(s,qA) x_(s,qA,b)) R_(qB,b)` with `R_(q,b) = sum_u c_u
     /// y_(u,q,b)` (an element per lane: `r` written out), that is
-    /// `sum_(s, q) (c_s rho_(s,qA)) T_(s,q)` with `T_(s,q) = sum_b x_(s,qA,b) X^b R_(qB,b)`.
+    /// `sum_s c_s sum_q rho_(s,qA) T_(s,q)` with `T_(s,q) = sum_b x_(s,qA,b) X^b R_(qB,b)`.
     /// Per pair of groups `q`, `q + G/2`: two products give `R` of both (the members' `y`
-    /// times their coefficients), one the `T` of every member for the four pairs of halves,
-    /// and four add `(c_s rho) T` to the pairs' sums of coefficient-polynomial products
-    /// (Karatsuba: `musket_ring::PolyProductSum`), reduced once at the end. Per block: the
-    /// weights `c_s rho` `64^2` word products, `R` `64^2`, `T` `2 * 64^2`, the sums
-    /// `2 * 27 * 64` (`2 * 64^2` as schoolbook matrix products until the ninth session),
-    /// whatever the members; against `2 M (27 * 64 + 64)` by pairs; every operand of a group
-    /// stays in cache (the strided kernel needs no packing).
+    /// times their coefficients), one the `T` of every member for the four pairs of halves;
+    /// then, per member and pair of halves, `rho T` goes into a sum of coefficient-polynomial
+    /// products (Karatsuba: `musket_ring::PolyProductSums`), reduced and weighted by `c_s`
+    /// once at the end. Per block: `R` `64^2` word products, `T` `2 * 64^2`, the sums `2 * 27
+    /// * 64`, whatever the members (until the ninth session, also the weights `c_s rho`,
+    /// `64^2`, and schoolbook sums, `2 * 64^2`); against `2 M (27 * 64 + 64)` by pairs; every
+    /// operand of a group stays in cache (the strided kernel needs no packing).
     fn level_by_lanes(&self) -> LevelPoly<Gr64> {
         let (g, d) = (self.m.groups, EXT_DEGREE);
         let members = self.m.coef.len();
@@ -113,20 +113,13 @@ impl PackedBlocks {
             return [Gr64::zero(); 3];
         }
         let coef: Vec<u64> = self.m.coef.iter().flat_map(|c| c.0).collect();
-        // Group pairs whose sums over the members are added at once: a call of the sums'
-        // kernel loads and stores its accumulators, so it takes the rows of several pairs.
-        let batch = (64 / mx).clamp(1, half);
-        // Rows (q, s), group-major: the elements c_s rho_(s,q), a batch's rows together.
-        let mut weighted = vec![0u64; g * mx * d];
-        for (s, c) in self.m.coef.iter().enumerate().take(mx) {
-            let w = musket_ring::matmul(&self.rho[s * g * d..(s + 1) * g * d], &c.mul_matrix(), g, d, d);
-            for (q, row) in w.chunks_exact(d).enumerate() {
-                weighted[(q * mx + s) * d..][..d].copy_from_slice(row);
-            }
-        }
-        // The sums of coefficient-polynomial products of the four pairs of halves, 2 A + B.
-        let mut sums: [musket_ring::PolyProductSum; 4] =
-            std::array::from_fn(|_| musket_ring::PolyProductSum::new());
+        // Group pairs whose T are kept at once (512 KiB): a call of the sums' kernel loads and
+        // stores its accumulators, so it takes a member's rows of several pairs.
+        let batch = (256 / mx).clamp(1, half);
+        // Per member s, the sums of coefficient-polynomial products `rho_(s,q) T_(s,q)` of the
+        // four pairs of halves (sum 4 s + 2 A + B); weighted by `c_s` once at the end, rather
+        // than each weight `c_s rho_(s,q)` formed (a product per block).
+        let mut sums = musket_ring::PolyProductSums::new(4 * mx);
         let mut r = vec![0u64; d * d];
         // Row b: X^b R_(q,b), then X^b R_(q+half,b).
         let mut lanes = vec![0u64; d * 2 * d];
@@ -179,20 +172,27 @@ impl PackedBlocks {
                         .copy_from_slice(&pair_t[ah * rows..][..rows]);
                 }
             }
-            for ah in 0..2 {
-                let qa0 = q0 + ah * half;
-                for bh in 0..2 {
-                    sums[2 * ah + bh].add_products(
-                        &weighted[qa0 * mx * d..],
-                        d,
-                        &tt[ah * batch * mx * 2 * d + bh * d..],
-                        2 * d,
-                        pairs * mx,
-                    );
+            for s in 0..mx {
+                for ah in 0..2 {
+                    let qa0 = q0 + ah * half;
+                    for bh in 0..2 {
+                        sums.add_products(
+                            4 * s + 2 * ah + bh,
+                            &self.rho[(s * g + qa0) * d..],
+                            d,
+                            &tt[(ah * batch * mx + s) * 2 * d + bh * d..],
+                            mx * 2 * d,
+                            pairs,
+                        );
+                    }
                 }
             }
         }
-        let [d00, e01, e10, d11] = sums.each_ref().map(Gr64::from_product_sum);
+        let [d00, e01, e10, d11] = std::array::from_fn(|i| {
+            self.m.coef[..mx].iter().enumerate().fold(Gr64::zero(), |acc, (s, c)| {
+                acc.add(c.mul(Gr64::from_product_coefficients(sums.coefficients(4 * s + i))))
+            })
+        });
         let h2 = d11.add(d00).sub(e01).sub(e10);
         [d00, d11.sub(d00).sub(h2), h2]
     }

@@ -33,26 +33,14 @@ const CHUNK_ROWS: usize = 8;
 /// A running sum `sum_i a_i(X) b_i(X)` of products of polynomials with 64 coefficients each
 /// (wrapping in Z_2^64), kept as the 27 leaves' summed outer products; [`Self::coefficients`]
 /// recombines them into the 127 coefficients of the sum (unreduced: the caller reduces
-/// modulo its ring's polynomial).
-#[derive(Clone, Debug)]
-pub struct PolyProductSum {
-    kernel: Kernel,
-    /// Leaf `l`'s outer-product sums at `l * 64`, row `i` (a's coefficient) then column `j`.
-    acc: Vec<u64>,
-    spread_a: Vec<u64>,
-    spread_b: Vec<u64>,
-}
-
-impl Default for PolyProductSum {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+/// modulo its ring's polynomial). [`PolyProductSums`] keeps several such sums.
+#[derive(Clone, Debug, Default)]
+pub struct PolyProductSum(PolyProductSums);
 
 impl PolyProductSum {
     /// An empty sum, using the fastest kernel this CPU supports.
     pub fn new() -> Self {
-        Self::with_kernel(Kernel::best())
+        Self(PolyProductSums::new(1))
     }
 
     /// An empty sum with a chosen kernel (tests compare them).
@@ -60,13 +48,7 @@ impl PolyProductSum {
     /// # Panics
     /// If `kernel` is not supported by this CPU.
     pub fn with_kernel(kernel: Kernel) -> Self {
-        assert!(kernel.is_supported(), "PolyProductSum: the {kernel:?} kernel is not supported by this CPU");
-        Self {
-            kernel,
-            acc: vec![0; LEAVES * LEAF * LEAF],
-            spread_a: vec![0; CHUNK_ROWS * SPREAD],
-            spread_b: vec![0; CHUNK_ROWS * SPREAD],
-        }
+        Self(PolyProductSums::with_kernel(kernel, 1))
     }
 
     /// Adds `sum_(r < rows) a_r(X) b_r(X)`, with `a_r` the 64 words at `a[r * lda..]` and `b_r`
@@ -75,18 +57,7 @@ impl PolyProductSum {
     /// # Panics
     /// If an operand is too short for `rows` rows.
     pub fn add_products(&mut self, a: &[u64], lda: usize, b: &[u64], ldb: usize, rows: usize) {
-        if rows == 0 {
-            return;
-        }
-        assert!(
-            a.len() >= (rows - 1) * lda + POLY_COEFFS && b.len() >= (rows - 1) * ldb + POLY_COEFFS,
-            "PolyProductSum::add_products: an operand is too short"
-        );
-        for r0 in (0..rows).step_by(CHUNK_ROWS) {
-            let n = CHUNK_ROWS.min(rows - r0);
-            let chunk = Chunk::Rows { a: &a[r0 * lda..], lda, b: &b[r0 * ldb..], ldb, rows: n };
-            self.add_chunk(chunk);
-        }
+        self.0.add_products(0, a, lda, b, ldb, rows);
     }
 
     /// Adds `sum_r a_r(X) (x_r * y_r)(X)` for `[k, 64]` row-major `a`, `x`, `y`, the middle
@@ -95,21 +66,93 @@ impl PolyProductSum {
     /// # Panics
     /// If the three slices differ in length or are not whole rows.
     pub fn add_hadamard_products(&mut self, a: &[u64], x: &[u64], y: &[u64]) {
+        self.0.add_hadamard_products(0, a, x, y);
+    }
+
+    /// The sum's coefficients, `out[w]` that of `X^w` (`w < 127`; `out[127]` is 0).
+    pub fn coefficients(&self) -> [u64; PRODUCT_COEFFS] {
+        self.0.coefficients(0)
+    }
+}
+
+/// Several sums of polynomial products (see [`PolyProductSum`]), indexed from 0, sharing
+/// their scratch space: 14 KiB of accumulators each.
+#[derive(Clone, Debug)]
+pub struct PolyProductSums {
+    kernel: Kernel,
+    /// Sum `i`'s leaf `l` outer-product sums at `(i * 27 + l) * 64`, row `i` (a's
+    /// coefficient) then column `j`.
+    acc: Vec<u64>,
+    spread_a: Vec<u64>,
+    spread_b: Vec<u64>,
+}
+
+impl Default for PolyProductSums {
+    fn default() -> Self {
+        Self::new(1)
+    }
+}
+
+impl PolyProductSums {
+    /// `count` empty sums, using the fastest kernel this CPU supports.
+    pub fn new(count: usize) -> Self {
+        Self::with_kernel(Kernel::best(), count)
+    }
+
+    /// `count` empty sums with a chosen kernel.
+    ///
+    /// # Panics
+    /// If `kernel` is not supported by this CPU.
+    pub fn with_kernel(kernel: Kernel, count: usize) -> Self {
+        assert!(kernel.is_supported(), "PolyProductSums: the {kernel:?} kernel is not supported by this CPU");
+        Self {
+            kernel,
+            acc: vec![0; count * ACC_WORDS],
+            spread_a: vec![0; CHUNK_ROWS * SPREAD],
+            spread_b: vec![0; CHUNK_ROWS * SPREAD],
+        }
+    }
+
+    /// Adds `sum_(r < rows) a_r(X) b_r(X)` to sum `i` ([`PolyProductSum::add_products`]).
+    ///
+    /// # Panics
+    /// If an operand is too short for `rows` rows, or `i` is not a sum's index.
+    pub fn add_products(&mut self, i: usize, a: &[u64], lda: usize, b: &[u64], ldb: usize, rows: usize) {
+        if rows == 0 {
+            return;
+        }
+        assert!(
+            a.len() >= (rows - 1) * lda + POLY_COEFFS && b.len() >= (rows - 1) * ldb + POLY_COEFFS,
+            "PolyProductSums::add_products: an operand is too short"
+        );
+        for r0 in (0..rows).step_by(CHUNK_ROWS) {
+            let n = CHUNK_ROWS.min(rows - r0);
+            let chunk = Chunk::Rows { a: &a[r0 * lda..], lda, b: &b[r0 * ldb..], ldb, rows: n };
+            self.add_chunk(i, chunk);
+        }
+    }
+
+    /// Adds `sum_r a_r(X) (x_r * y_r)(X)` to sum `i` ([`PolyProductSum::add_hadamard_products`]).
+    ///
+    /// # Panics
+    /// If the three slices differ in length or are not whole rows, or `i` is not a sum's index.
+    pub fn add_hadamard_products(&mut self, i: usize, a: &[u64], x: &[u64], y: &[u64]) {
         assert!(
             a.len() == x.len() && x.len() == y.len() && a.len().is_multiple_of(POLY_COEFFS),
-            "PolyProductSum::add_hadamard_products: operand lengths"
+            "PolyProductSums::add_hadamard_products: operand lengths"
         );
         let rows = a.len() / POLY_COEFFS;
         for r0 in (0..rows).step_by(CHUNK_ROWS) {
             let n = CHUNK_ROWS.min(rows - r0);
             let span = r0 * POLY_COEFFS..(r0 + n) * POLY_COEFFS;
             let chunk = Chunk::Hadamard { a: &a[span.clone()], x: &x[span.clone()], y: &y[span], rows: n };
-            self.add_chunk(chunk);
+            self.add_chunk(i, chunk);
         }
     }
 
-    fn add_chunk(&mut self, chunk: Chunk<'_>) {
-        let (acc, sa, sb) = (&mut self.acc, &mut self.spread_a, &mut self.spread_b);
+    fn add_chunk(&mut self, i: usize, chunk: Chunk<'_>) {
+        let acc = &mut self.acc[i * ACC_WORDS..(i + 1) * ACC_WORDS];
+        let (sa, sb) = (&mut self.spread_a, &mut self.spread_b);
         match self.kernel {
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => super::x86::karatsuba_chunk_avx512(chunk, sa, sb, acc),
@@ -119,14 +162,18 @@ impl PolyProductSum {
         }
     }
 
-    /// The sum's coefficients, `out[w]` that of `X^w` (`w < 127`; `out[127]` is 0).
-    pub fn coefficients(&self) -> [u64; PRODUCT_COEFFS] {
+    /// Sum `i`'s coefficients, `out[w]` that of `X^w` (`w < 127`; `out[127]` is 0).
+    ///
+    /// # Panics
+    /// If `i` is not a sum's index.
+    pub fn coefficients(&self, i: usize) -> [u64; PRODUCT_COEFFS] {
+        let acc = &self.acc[i * ACC_WORDS..(i + 1) * ACC_WORDS];
         // Each leaf's product: the anti-diagonals of its outer-product sums.
         let mut leaf = [[0u64; 2 * LEAF - 1]; LEAVES];
         for (l, p) in leaf.iter_mut().enumerate() {
             for i in 0..LEAF {
                 for j in 0..LEAF {
-                    p[i + j] = p[i + j].wrapping_add(self.acc[l * LEAF * LEAF + i * LEAF + j]);
+                    p[i + j] = p[i + j].wrapping_add(acc[l * LEAF * LEAF + i * LEAF + j]);
                 }
             }
         }
@@ -139,6 +186,9 @@ impl PolyProductSum {
         out
     }
 }
+
+/// Words of one sum's accumulators.
+const ACC_WORDS: usize = LEAVES * LEAF * LEAF;
 
 /// One Karatsuba recombination: from the products of the low halves, the high halves and the
 /// halves' sums (each `2h - 1` coefficients), the product of the whole (`4h - 1`).

@@ -17,7 +17,7 @@ pub use clmul::{
     clmul, clmul_dot, clmul_dot_and, clmul_portable, gf64_fold_into, gf64_reduce, gf64_times_x_lanes,
     lane_bytes, lane_bytes_portable, xor_nibble_lookups,
 };
-pub use karatsuba::{PolyProductSum, POLY_COEFFS, PRODUCT_COEFFS};
+pub use karatsuba::{PolyProductSum, PolyProductSums, POLY_COEFFS, PRODUCT_COEFFS};
 use packed::LeftLayout;
 pub use packed::{serial_kernels, Kernel};
 
