@@ -38,6 +38,22 @@ fn bench_dzkp(c: &mut Criterion) {
             run::<Gr64>(Box::new(p), &mut Prg::from_seed([4; 16]))
         })
     });
+    // A plain level's fold of 2^14 elements: at a challenge (0/1 coefficients, shifted
+    // additions) and at any element (the multiplication matrix).
+    let n = 1 << 14;
+    let lo: Vec<Gr64> = (0..n).map(|_| Gr64::random(&mut prg)).collect();
+    let hi: Vec<Gr64> = (0..n).map(|_| Gr64::random(&mut prg)).collect();
+    for (name, t) in
+        [("fold_2^14_challenge", Gr64::challenge(&mut prg)), ("fold_2^14_any", Gr64::random(&mut prg))]
+    {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut v = lo.clone();
+                Gr64::fold_into(&mut v, &hi, t);
+                v
+            })
+        });
+    }
     group.finish();
 }
 

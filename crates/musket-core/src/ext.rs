@@ -200,10 +200,13 @@ impl Ext for Gr64 {
         Gr64::dot_words(&as_words(&a[..n]), &as_words(&b[..n]))
     }
 
-    /// As matrix products, a chunk of elements at a time: `hi - lo` (transposed: a row per
-    /// coefficient) times the 64 x 64 matrix of multiplication by `t`, added to `lo`. The
-    /// chunk's words stay in cache (a whole-vector product copied every operand to memory
-    /// twice: once as words, once packed).
+    /// A chunk of elements at a time: `hi - lo` (transposed: a row per coefficient) times
+    /// `t`, added to `lo`. A challenge from the exceptional set (0/1 coefficients, as every
+    /// fold of a proof has) multiplies by shifted additions
+    /// (`musket_ring::add_times_binary_poly`, about half the vector operations and no
+    /// `vpmullq`); any other `t` by the 64 x 64 matrix of multiplication by `t`. The chunk's
+    /// words stay in cache (a whole-vector product copied every operand to memory twice: once
+    /// as words, once packed).
     fn fold_into(lo: &mut [Self], hi: &[Self], t: Self) {
         let n = lo.len().min(hi.len());
         let all_base = lo[..n].iter().zip(&hi[..n]).all(|(l, h)| l.is_base() && h.is_base());
@@ -215,6 +218,12 @@ impl Ext for Gr64 {
             return;
         }
         let d = EXT_DEGREE;
+        let binary = t.0.iter().all(|&c| c <= 1);
+        if binary {
+            let bits = t.0.iter().enumerate().fold(0u64, |m, (j, &c)| m | (c << j));
+            fold_by_binary_poly(&mut lo[..n], &hi[..n], bits);
+            return;
+        }
         let m = t.mul_matrix();
         let (mut diffs_t, mut prod) = (vec![0u64; d * CHUNK], vec![0u64; CHUNK * d]);
         for (lo, hi) in lo[..n].chunks_mut(CHUNK).zip(hi[..n].chunks(CHUNK)) {
@@ -281,6 +290,32 @@ impl Ext for Gr64 {
             sums[2].add_products(dx, d, dy, d, len);
         }
         sums.each_ref().map(Gr64::from_product_sum)
+    }
+}
+
+/// `lo += t (hi - lo)` for the 0/1 polynomial `t` (bit `j` the coefficient of `x^j`), a
+/// chunk of [`CHUNK`] elements at a time in coefficient-major form.
+fn fold_by_binary_poly(lo: &mut [Gr64], hi: &[Gr64], t: u64) {
+    const _: () = assert!(CHUNK == musket_ring::BINARY_POLY_CHUNK);
+    let d = EXT_DEGREE;
+    let (mut diffs_t, mut prod_t) = (vec![0u64; d * CHUNK], vec![0u64; d * CHUNK]);
+    for (lo, hi) in lo.chunks_mut(CHUNK).zip(hi.chunks(CHUNK)) {
+        // Row k: coefficient k of each element's difference (zero past a short chunk).
+        if lo.len() < CHUNK {
+            diffs_t.fill(0);
+        }
+        for (c, (l, h)) in lo.iter().zip(hi).enumerate() {
+            for k in 0..d {
+                diffs_t[k * CHUNK + c] = h.0[k].wrapping_sub(l.0[k]);
+            }
+        }
+        prod_t.fill(0);
+        musket_ring::add_times_binary_poly(&diffs_t, t, &REDUCTION_TAPS, &mut prod_t);
+        for (c, l) in lo.iter_mut().enumerate() {
+            for (k, v) in l.0.iter_mut().enumerate() {
+                *v = v.wrapping_add(prod_t[k * CHUNK + c]);
+            }
+        }
     }
 }
 
@@ -557,12 +592,15 @@ mod tests {
                 |x: &[Gr64], y: &[Gr64]| x.iter().zip(y).fold(Gr64::zero(), |acc, (p, q)| acc.add(p.mul(*q)));
             assert_eq!(Gr64::dot(&a, &b), naive(&a, &b));
             assert_eq!(Gr64::dot(&a, &base), naive(&a, &base));
-            let t = Gr64::challenge(&mut prg);
-            for hi in [&b, &base] {
-                let mut lo = a.clone();
-                Gr64::fold_into(&mut lo, hi, t);
-                let want: Vec<Gr64> = a.iter().zip(hi.iter()).map(|(l, h)| l.add(t.mul(h.sub(*l)))).collect();
-                assert_eq!(lo, want);
+            // A challenge (0/1 coefficients: shifted additions) and any element (the matrix).
+            for t in [Gr64::challenge(&mut prg), Gr64::random(&mut prg)] {
+                for hi in [&b, &base] {
+                    let mut lo = a.clone();
+                    Gr64::fold_into(&mut lo, hi, t);
+                    let want: Vec<Gr64> =
+                        a.iter().zip(hi.iter()).map(|(l, h)| l.add(t.mul(h.sub(*l)))).collect();
+                    assert_eq!(lo, want);
+                }
             }
         }
     }

@@ -97,10 +97,10 @@ impl PackedBlocks {
     /// times their coefficients), one the `T` of every member for the four pairs of halves;
     /// then, per member and pair of halves, `rho T` goes into a sum of coefficient-polynomial
     /// products (Karatsuba: `musket_ring::PolyProductSums`), reduced and weighted by `c_s`
-    /// once at the end. Per block: `R` `64^2` word products, `T` `2 * 64^2`, the sums `2 * 27
-    /// * 64`, whatever the members (until the ninth session, also the weights `c_s rho`,
-    /// `64^2`, and schoolbook sums, `2 * 64^2`); against `2 M (27 * 64 + 64)` by pairs; every
-    /// operand of a group stays in cache (the strided kernel needs no packing).
+    /// once at the end. Per block: `R` `64^2` word products, `T` `2 * 64^2`, the sums
+    /// `2 * 27 * 64`, whatever the members (until the ninth session, also the weights
+    /// `c_s rho`, `64^2`, and schoolbook sums, `2 * 64^2`); against `2 M (27 * 64 + 64)` by
+    /// pairs; every operand of a group stays in cache (the strided kernel needs no packing).
     fn level_by_lanes(&self) -> LevelPoly<Gr64> {
         let (g, d) = (self.m.groups, EXT_DEGREE);
         let members = self.m.coef.len();

@@ -7,12 +7,14 @@
 //! time so that one binary runs everywhere; elsewhere a portable micro-kernel that LLVM
 //! vectorises takes its place.
 
+mod binpoly;
 mod clmul;
 mod karatsuba;
 mod packed;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
+pub use binpoly::{add_times_binary_poly, add_times_binary_poly_with, BINARY_POLY_CHUNK};
 pub use clmul::{
     clmul, clmul_dot, clmul_dot_and, clmul_portable, gf64_fold_into, gf64_reduce, gf64_times_x_lanes,
     lane_bytes, lane_bytes_portable, xor_nibble_lookups,

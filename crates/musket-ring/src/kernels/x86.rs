@@ -3,6 +3,7 @@
 //! reached after run-time detection, which is what makes calling it sound.
 #![allow(unsafe_code)]
 
+use super::binpoly;
 use super::karatsuba::{self, Chunk};
 use super::packed::{tile_body, MR, NR};
 
@@ -445,4 +446,29 @@ pub(super) fn karatsuba_chunk_avx512(chunk: Chunk<'_>, sa: &mut [u64], sb: &mut 
     assert!(super::Kernel::Avx512.is_supported(), "AVX-512 kernel on a CPU without AVX-512 F/DQ");
     // SAFETY: AVX-512 F and DQ were detected at run time just above.
     unsafe { karatsuba_chunk_avx512_impl(chunk, sa, sb, acc) }
+}
+
+/// The portable product by a 0/1 polynomial compiled for AVX-512 (a row of the chunk is four
+/// vectors; LLVM keeps the accumulator row in registers).
+#[target_feature(enable = "avx512f")]
+fn binary_poly_avx512_impl(d: &[u64], t: u64, taps: &[usize], out: &mut [u64]) {
+    binpoly::body(d, t, taps, out)
+}
+
+pub(super) fn binary_poly_avx512(d: &[u64], t: u64, taps: &[usize], out: &mut [u64]) {
+    assert!(std::arch::is_x86_feature_detected!("avx512f"), "AVX-512 kernel on a CPU without it");
+    // SAFETY: AVX-512 F was detected at run time just above.
+    unsafe { binary_poly_avx512_impl(d, t, taps, out) }
+}
+
+/// The same compiled for AVX2.
+#[target_feature(enable = "avx2")]
+fn binary_poly_avx2_impl(d: &[u64], t: u64, taps: &[usize], out: &mut [u64]) {
+    binpoly::body(d, t, taps, out)
+}
+
+pub(super) fn binary_poly_avx2(d: &[u64], t: u64, taps: &[usize], out: &mut [u64]) {
+    assert!(super::Kernel::Avx2.is_supported(), "AVX2 kernel on a CPU without AVX2");
+    // SAFETY: AVX2 was detected at run time just above.
+    unsafe { binary_poly_avx2_impl(d, t, taps, out) }
 }
