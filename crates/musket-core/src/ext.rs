@@ -340,25 +340,30 @@ fn reduce_wide(mut prod: [u64; 2 * EXT_DEGREE]) -> Gr64 {
 }
 
 /// `out = v x^k` reduced, for the coefficient words `v` of an element and `k < 64`: the
-/// words shifted up by `k`, and the `k` that pass `x^63` folded back by `x^64 = -(taps)`,
-/// from the top down (a fold can land above `x^63` again, below the word folding). Writes
-/// into `out` so that callers building matrices of such rows need no element copies.
+/// words shifted up by `k`, and the `k` that pass `x^63` folded back by `x^64 = -(taps)`, a
+/// tap at a time as slice subtractions (which vectorise); the few that a tap carries past
+/// `x^63` again (below `x^4`, since the taps are below 5) folded once more. Writes into `out`
+/// so that callers building matrices of such rows need no element copies.
 pub(crate) fn times_x_pow_words(v: &[u64], k: usize, out: &mut [u64]) {
     let d = EXT_DEGREE;
+    let out = &mut out[..d];
     out[..k].fill(0);
-    out[k..d].copy_from_slice(&v[..d - k]);
-    // top[i]: the coefficient of x^(64 + i).
-    let mut top = [0u64; EXT_DEGREE];
-    top[..k].copy_from_slice(&v[d - k..]);
-    for i in (0..k).rev() {
-        let c = top[i];
-        for t in REDUCTION_TAPS {
-            let p = i + t;
-            if p < d {
-                out[p] = out[p].wrapping_sub(c);
-            } else {
-                top[p - d] = top[p - d].wrapping_sub(c);
-            }
+    out[k..].copy_from_slice(&v[..d - k]);
+    // top[i]: the coefficient of x^(64 + i); again[j]: that of x^(64 + j) after one fold.
+    let top = &v[d - k..d];
+    let mut again = [0u64; 8];
+    for tap in REDUCTION_TAPS {
+        let fits = k.min(d - tap);
+        for (o, t) in out[tap..tap + fits].iter_mut().zip(&top[..fits]) {
+            *o = o.wrapping_sub(*t);
+        }
+        for (i, t) in top.iter().enumerate().skip(fits) {
+            again[i + tap - d] = again[i + tap - d].wrapping_sub(*t);
+        }
+    }
+    for tap in REDUCTION_TAPS {
+        for (j, a) in again.iter().enumerate() {
+            out[j + tap] = out[j + tap].wrapping_sub(*a);
         }
     }
 }
