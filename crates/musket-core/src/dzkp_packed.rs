@@ -436,8 +436,12 @@ mod tests {
             (128, 90..128, 101..128),
             (128, 0..0, 3..128),
             (128, 0..128, 0..0),
-            // 12 live members of 16 at 16 groups: pairs batched five and three.
+            // 12 live members of 16 at 16 groups, one batch of pair rows.
             (256, 180..256, 0..0),
+            // Several batches of pair rows and a short last one (the lanes keep 256 rows of
+            // `T`): 8 live members at 128 groups, batches of 32 pairs (two); 12 of 16 at 64
+            // groups, 21 and 11; 24 of 32 at 32 groups, 10 and 6.
+            (1024, 720..1024, 0..0),
         ] {
             let (mut x, mut y) = (prg.words(64 * blocks), prg.words(64 * blocks));
             x[64 * x_zero.start..64 * x_zero.end].fill(0);

@@ -248,8 +248,9 @@ impl Ext for Gr64 {
 
     /// In one pass, a chunk at a time: each chunk's operands and differences are copied to
     /// cache-resident words and their products added to three sums of coefficient-polynomial
-    /// products (Karatsuba, `musket_ring::PolyProductSum`), reduced once at the end. Base-ring `b0` (a plain proof's first level) goes
-    /// through [`Ext::dot`]'s matrix-vector form.
+    /// products (Karatsuba, `musket_ring::PolyProductSum`), reduced once at the end.
+    /// Base-ring `b0` (a plain proof's first level) goes through [`Ext::dot`]'s
+    /// matrix-vector form.
     fn level_sums(a0: &[Self], a1: &[Self], b0: &[Self], b1: &[Self]) -> [Self; 3] {
         let n = a0.len().min(b0.len());
         let n1 = a1.len().min(b1.len()).min(n);

@@ -4,9 +4,10 @@ use super::{level_from_pairs, Members, Packed, PACKED_LEVELS_RING};
 use crate::dzkp::LevelPoly;
 use crate::ext::{times_x_pow_words, Ext, Gr64, EXT_DEGREE};
 
-/// From this many members on, a level is computed lane by lane ([`PackedBlocks::level_by_lanes`],
-/// about `3 * 64^2 + 2 * 27 * 64` word products per block whatever the members) rather than by
-/// member pairs (`2 M (27 * 64 + 64)` per block for `M` members). The lanes' products need whole tiles of eight
+/// From this many members on, a level is computed lane by lane
+/// ([`PackedBlocks::level_by_lanes`], about `3 * 64^2 + 2 * 27 * 64` word products per block
+/// whatever the members) rather than by member pairs (`2 M (27 * 64 + 64)` per block for `M`
+/// members). The lanes' products need whole tiles of eight
 /// member rows (two halves of four), and at four members their sums over the members (four
 /// terms) are memory-bound: one level of a 2^14-block batch took about 50 ms by lanes against
 /// 38 ms by pairs (and 40 against 76 at eight members), so lanes start at eight. With both
