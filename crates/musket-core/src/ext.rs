@@ -227,15 +227,7 @@ impl Ext for Gr64 {
         let m = t.mul_matrix();
         let (mut diffs_t, mut prod) = (vec![0u64; d * CHUNK], vec![0u64; CHUNK * d]);
         for (lo, hi) in lo[..n].chunks_mut(CHUNK).zip(hi[..n].chunks(CHUNK)) {
-            // Row k: coefficient k of each element's difference (zero past a short chunk).
-            if lo.len() < CHUNK {
-                diffs_t.fill(0);
-            }
-            for (c, (l, h)) in lo.iter().zip(hi).enumerate() {
-                for k in 0..d {
-                    diffs_t[k * CHUNK + c] = h.0[k].wrapping_sub(l.0[k]);
-                }
-            }
+            transposed_differences(lo, hi, &mut diffs_t);
             prod.fill(0);
             musket_ring::matmul_tn_strided_add(&diffs_t, CHUNK, &m, d, &mut prod, d, (CHUNK, d, d));
             for (l, row) in lo.iter_mut().zip(prod.chunks_exact(d)) {
@@ -301,21 +293,26 @@ fn fold_by_binary_poly(lo: &mut [Gr64], hi: &[Gr64], t: u64) {
     let d = EXT_DEGREE;
     let (mut diffs_t, mut prod_t) = (vec![0u64; d * CHUNK], vec![0u64; d * CHUNK]);
     for (lo, hi) in lo.chunks_mut(CHUNK).zip(hi.chunks(CHUNK)) {
-        // Row k: coefficient k of each element's difference (zero past a short chunk).
-        if lo.len() < CHUNK {
-            diffs_t.fill(0);
-        }
-        for (c, (l, h)) in lo.iter().zip(hi).enumerate() {
-            for k in 0..d {
-                diffs_t[k * CHUNK + c] = h.0[k].wrapping_sub(l.0[k]);
-            }
-        }
+        transposed_differences(lo, hi, &mut diffs_t);
         prod_t.fill(0);
         musket_ring::add_times_binary_poly(&diffs_t, t, &REDUCTION_TAPS, &mut prod_t);
         for (c, l) in lo.iter_mut().enumerate() {
             for (k, v) in l.0.iter_mut().enumerate() {
                 *v = v.wrapping_add(prod_t[k * CHUNK + c]);
             }
+        }
+    }
+}
+
+/// Row `k` of `diffs_t`: coefficient `k` of `hi_c - lo_c` for each element `c` of a chunk of
+/// at most [`CHUNK`] (zero past a short chunk).
+fn transposed_differences(lo: &[Gr64], hi: &[Gr64], diffs_t: &mut [u64]) {
+    if lo.len() < CHUNK {
+        diffs_t.fill(0);
+    }
+    for (c, (l, h)) in lo.iter().zip(hi).enumerate() {
+        for k in 0..EXT_DEGREE {
+            diffs_t[k * CHUNK + c] = h.0[k].wrapping_sub(l.0[k]);
         }
     }
 }
