@@ -126,10 +126,9 @@ impl PackedBlocks {
         let mut lanes = vec![0u64; d * 2 * d];
         // Row b: x_(s,q,b) for every s, then x_(s,q+half,b).
         let mut xt = vec![0u64; d * 2 * mx];
-        // One pair's rows (A, s), columns (B, k): T_(s,q) of halves A and B.
-        let mut pair_t = vec![0u64; 2 * mx * 2 * d];
-        // A batch's: rows (A, pair, s).
-        let mut tt = vec![0u64; 2 * batch * mx * 2 * d];
+        // A batch's T_(s,q) of halves A and B: rows (pair, A, s), columns (B, k); each pair's
+        // product writes its own rows in place.
+        let mut tt = vec![0u64; batch * 2 * mx * 2 * d];
         for q0 in (0..half).step_by(batch) {
             let pairs = batch.min(half - q0);
             for (k, q) in (q0..q0 + pairs).enumerate() {
@@ -157,21 +156,17 @@ impl PackedBlocks {
                         }
                     }
                 }
+                let pair_t = &mut tt[k * 2 * mx * 2 * d..][..2 * mx * 2 * d];
                 pair_t.fill(0);
                 musket_ring::matmul_tn_strided_add(
                     &xt,
                     2 * mx,
                     &lanes,
                     2 * d,
-                    &mut pair_t,
+                    pair_t,
                     2 * d,
                     (2 * mx, d, 2 * d),
                 );
-                for ah in 0..2 {
-                    let rows = mx * 2 * d;
-                    tt[((ah * batch + k) * mx) * 2 * d..][..rows]
-                        .copy_from_slice(&pair_t[ah * rows..][..rows]);
-                }
             }
             for s in 0..mx {
                 for ah in 0..2 {
@@ -181,8 +176,8 @@ impl PackedBlocks {
                             4 * s + 2 * ah + bh,
                             &self.rho[(s * g + qa0) * d..],
                             d,
-                            &tt[(ah * batch * mx + s) * 2 * d + bh * d..],
-                            mx * 2 * d,
+                            &tt[(ah * mx + s) * 2 * d + bh * d..],
+                            2 * mx * 2 * d,
                             pairs,
                         );
                     }
