@@ -117,7 +117,7 @@ fn every_deviation_is_detected_by_every_honest_party() {
         (Target::Mul, vec![0, 1, 2]),
         (Target::Matmul, vec![0, 1, 2]),
         (Target::And, vec![0, 1, 2]),
-        (Target::Truncate, vec![1, 2]),
+        (Target::Truncate, vec![0, 1]),
         (Target::Carries, vec![2]),
         (Target::Convert, vec![0, 1, 2]),
         (Target::Reveal, vec![0, 1, 2]),

@@ -256,15 +256,20 @@ fn malicious_costs() {
     // party 1's challenges and its opening as A of party 1's statement 2 levels shorter (10
     // elements fewer in all); party 1 likewise, its challenges to party 0 and its opening as
     // B of party 0's shorter; party 2 sends its own 9 levels, the rest 2 levels shorter (8
-    // elements fewer). It was (43120, 38), (43920, 38), (44720, 38).
+    // elements fewer). It was (43120, 38), (43920, 38), (44720, 38). Since the tenth session
+    // party 0, not party 2, sends party 1 its copy of `c` (party 2 already sends the
+    // carries): a word per element moves from party 2 to party 0, and each party sends a
+    // second digest (to its previous party, for the openings that came the other way): 32
+    // bytes each, in the same round.
     let e = 64 * W;
     let conversion_saved = 2 * M as u64 * W;
+    let (moved, digest) = (M as u64 * W, 32);
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Truncate, M),
         vec![
-            (43120 - conversion_saved - 10 * e, 38),
-            (43920 - conversion_saved - 10 * e, 38),
-            (44720 - conversion_saved - 8 * e, 38)
+            (43120 - conversion_saved - 10 * e + moved + digest, 38),
+            (43920 - conversion_saved - 10 * e + digest, 38),
+            (44720 - conversion_saved - 8 * e - moved + digest, 38)
         ]
     );
     // A truncated product: the carries travel with the product's message (1 round), then
@@ -272,10 +277,15 @@ fn malicious_costs() {
     // a truncation took 1 + 6 + 34. Bytes: the truncation's and the product's word per
     // element. The one conversion saves each party two words per element; the product's
     // 200 terms keep every statement at 9 levels (300 and 500 terms). It was (43920, 39),
-    // (44720, 39), (45520, 39).
+    // (44720, 39), (45520, 39). The opening's word moved as above: four words per element
+    // from every party.
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::MulTruncate, M),
-        vec![(43920 - conversion_saved, 39), (44720 - conversion_saved, 39), (45520 - conversion_saved, 39)]
+        vec![
+            (43920 - conversion_saved + moved + digest, 39),
+            (44720 - conversion_saved + digest, 39),
+            (45520 - conversion_saved - moved + digest, 39)
+        ]
     );
     // Comparison: the carry-save AND layer plus the sign circuit, verified in GF(2^64), and
     // the result bits converted (100 words, 100 proved terms: 7 levels; it was (45288, 70)

@@ -139,8 +139,16 @@ pub struct Rep3Mal {
     /// Digest of the components the next party received from the previous one, which this
     /// party also holds.
     vouched: ring::digest::Context,
-    /// Openings since the last digest comparison.
+    /// Openings received from the next party since the last digest comparison.
     unchecked_openings: usize,
+    /// The other direction (truncation's opening to party 1 comes from party 0, so that the
+    /// helper, party 2, which already sends the mask's carries, sends no copy): the digest
+    /// of the components received from the previous party, and of those the previous party
+    /// received from its own previous one, which this party also holds.
+    received_from_prev: ring::digest::Context,
+    vouched_for_prev: ring::digest::Context,
+    /// Openings received from the previous party since the last digest comparison.
+    unchecked_from_prev: usize,
     cheat: Option<Cheat>,
     seen: Vec<(Target, usize)>,
 }
@@ -176,6 +184,9 @@ impl Rep3Mal {
             received: digest(),
             vouched: digest(),
             unchecked_openings: 0,
+            received_from_prev: digest(),
+            vouched_for_prev: digest(),
+            unchecked_from_prev: 0,
             cheat: None,
             seen: Vec::new(),
         })
@@ -343,22 +354,36 @@ impl Rep3Mal {
     }
 
     /// Compares the digest of the components received from the next party with the one the
-    /// previous party vouches for (one round, 32 bytes per party).
+    /// previous party vouches for, and, when truncations opened values the other way, the
+    /// digest of those received from the previous party with the next party's (one round,
+    /// 32 bytes per party and direction used).
     fn check_openings(&mut self) -> Result<()> {
-        if self.unchecked_openings == 0 {
+        let (from_next, from_prev) = (self.unchecked_openings > 0, self.unchecked_from_prev > 0);
+        if !from_next && !from_prev {
             return Ok(());
         }
         self.unchecked_openings = 0;
+        self.unchecked_from_prev = 0;
+        let (prev, next) = (self.base.prev(), self.base.next_party());
         let vouched = std::mem::replace(&mut self.vouched, digest()).finish();
         let received = std::mem::replace(&mut self.received, digest()).finish();
-        let (prev, next) = (self.base.prev(), self.base.next_party());
-        self.base.net.send_bytes(next, vouched.as_ref())?;
-        let theirs = self.base.net.recv_bytes(prev)?;
-        if theirs != received.as_ref() {
-            return Err(MpcError::CheatingDetected {
-                phase: format!("an opening: party {next} and party {prev} sent different copies of a share"),
-                party: None,
-            });
+        let vouched_for_prev = std::mem::replace(&mut self.vouched_for_prev, digest()).finish();
+        let received_from_prev = std::mem::replace(&mut self.received_from_prev, digest()).finish();
+        if from_next {
+            self.base.net.send_bytes(next, vouched.as_ref())?;
+        }
+        if from_prev {
+            self.base.net.send_bytes(prev, vouched_for_prev.as_ref())?;
+        }
+        let mismatch = || MpcError::CheatingDetected {
+            phase: format!("an opening: party {next} and party {prev} sent different copies of a share"),
+            party: None,
+        };
+        if from_next && self.base.net.recv_bytes(prev)? != received.as_ref() {
+            return Err(mismatch());
+        }
+        if from_prev && self.base.net.recv_bytes(next)? != received_from_prev.as_ref() {
+            return Err(mismatch());
         }
         Ok(())
     }

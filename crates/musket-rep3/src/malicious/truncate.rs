@@ -8,7 +8,7 @@
 use super::*;
 
 /// Party 2, which knows the whole truncation mask (both of its halves), inputs the carries
-/// of its halves and sends party 1 its copy of component 0 of the masked value.
+/// of its halves (and sends no copy of the masked value, which goes to parties 0 and 1).
 const HELPER: usize = 2;
 
 /// A truncation mask drawn before the value it masks: `r_a` (component 0) and `r_b`
@@ -101,8 +101,10 @@ impl Rep3Mal {
         let id = self.base.id;
         let f = bits as usize;
         // c = x + 2^62 + R, opened to parties 0 and 1: party 1 sends party 0 component 2
-        // (party 2 vouches for it), party 2 sends party 1 component 0 (party 0 vouches). It
-        // goes first, so that it shares a round with the carries when nothing came between.
+        // (party 2 vouches for it), party 0 sends party 1 component 0 (party 2 vouches for it
+        // too; party 2, which knows R and sends the carries, sends no copy, so that every
+        // party sends four words per truncated product). It goes first, so that it shares a
+        // round with the carries when nothing came between.
         let r_mask =
             self.add(&self.component(0, &r_a, &r_a, &[n])?, &self.component(2, &r_b, &r_b, &[n])?)?;
         let flat = self.reshape(x, &[n])?;
@@ -111,27 +113,30 @@ impl Rep3Mal {
         let (mc, mn) = (masked.cur.data(), masked.next.data());
         let missing = match id {
             0 => {
-                self.vouched.update(&words_bytes(mc));
-                Some(self.base.net.recv_u64s(1, n)?)
+                let mut sent = mc.to_vec();
+                self.tamper(Target::Truncate, &mut sent);
+                self.base.net.send_u64s(1, &sent)?;
+                let m = self.base.net.recv_u64s(1, n)?;
+                self.received.update(&words_bytes(&m));
+                Some(m)
             }
             1 => {
                 let mut sent = mn.to_vec();
                 self.tamper(Target::Truncate, &mut sent);
                 self.base.net.send_u64s(0, &sent)?;
-                Some(self.base.net.recv_u64s(HELPER, n)?)
+                let m = self.base.net.recv_u64s(0, n)?;
+                self.received_from_prev.update(&words_bytes(&m));
+                Some(m)
             }
             _ => {
-                let mut sent = mn.to_vec();
-                self.tamper(Target::Truncate, &mut sent);
-                self.base.net.send_u64s(1, &sent)?;
                 self.vouched.update(&words_bytes(mc));
+                self.vouched_for_prev.update(&words_bytes(mn));
                 None
             }
         };
-        if let Some(m) = &missing {
-            self.received.update(&words_bytes(m));
-        }
+        // Every party counts both directions, so that all of them compare digests together.
         self.unchecked_openings += 1;
+        self.unchecked_from_prev += 1;
         let c: Vec<u64> = match &missing {
             Some(m) => (0..n).map(|i| mc[i].wrapping_add(mn[i]).wrapping_add(m[i])).collect(),
             None => vec![0; n],
