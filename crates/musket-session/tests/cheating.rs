@@ -169,6 +169,27 @@ fn every_conversion_message_is_checked() {
 }
 
 #[test]
+fn every_wrong_carry_is_caught_by_the_helpers_proof() {
+    // Party 2 proves its claimed carries itself (no AND layer, no zero check): a wrong carry
+    // in any bit, in the first or the last element, of either truncation's mask (the fused
+    // product's and the matrix product's) must fail its proof. Adding 2^k flips bit k (and
+    // perhaps the bits above it).
+    for nth in 0..2 {
+        for bit in [0u32, 13, 31, 47, 62] {
+            for last_word in [false, true] {
+                let cheat = Cheat { party: 2, target: Target::Carries, nth, error: 1 << bit, last_word };
+                for (id, o) in run(Some(cheat)).iter().enumerate().take(2) {
+                    assert!(
+                        matches!(o, Err(e) if e.is_cheating_detected()),
+                        "party {id} with {cheat:?}: {o:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn the_last_message_before_an_output_is_checked_too() {
     // Party 0 sends party 2 its missing share in reveal_to(2) (the second reveal-kind
     // message of party 0 is reveal()'s).

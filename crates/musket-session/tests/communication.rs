@@ -260,16 +260,19 @@ fn malicious_costs() {
     // party 0, not party 2, sends party 1 its copy of `c` (party 2 already sends the
     // carries): a word per element moves from party 2 to party 0, and each party sends a
     // second digest (to its previous party, for the openings that came the other way): 32
-    // bytes each, in the same round.
+    // bytes each, in the same round. Then party 2 proves the carries' check itself, with
+    // no AND layer (`keep_helper_products`: it knows every component): a word per element
+    // less from every party, the same proof (the same gates, one AND gate per element left
+    // for msb(R) & [msb(c) = 0], still a round of its own).
     let e = 64 * W;
     let conversion_saved = 2 * M as u64 * W;
-    let (moved, digest) = (M as u64 * W, 32);
+    let (moved, digest, and_layer) = (M as u64 * W, 32, M as u64 * W);
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Truncate, M),
         vec![
-            (43120 - conversion_saved - 10 * e + moved + digest, 38),
-            (43920 - conversion_saved - 10 * e + digest, 38),
-            (44720 - conversion_saved - 8 * e - moved + digest, 38)
+            (43120 - conversion_saved - 10 * e + moved + digest - and_layer, 38),
+            (43920 - conversion_saved - 10 * e + digest - and_layer, 38),
+            (44720 - conversion_saved - 8 * e - moved + digest - and_layer, 38)
         ]
     );
     // A truncated product: the carries travel with the product's message (1 round), then
@@ -277,14 +280,15 @@ fn malicious_costs() {
     // a truncation took 1 + 6 + 34. Bytes: the truncation's and the product's word per
     // element. The one conversion saves each party two words per element; the product's
     // 200 terms keep every statement at 9 levels (300 and 500 terms). It was (43920, 39),
-    // (44720, 39), (45520, 39). The opening's word moved as above: four words per element
-    // from every party.
+    // (44720, 39), (45520, 39). The opening's word moved and the AND layer went as above:
+    // three words per element from every party (the product's, the opening's or the
+    // carries', the conversion's), against two semi-honest.
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::MulTruncate, M),
         vec![
-            (43920 - conversion_saved + moved + digest, 39),
-            (44720 - conversion_saved + digest, 39),
-            (45520 - conversion_saved - moved + digest, 39)
+            (43920 - conversion_saved + moved + digest - and_layer, 39),
+            (44720 - conversion_saved + digest - and_layer, 39),
+            (45520 - conversion_saved - moved + digest - and_layer, 39)
         ]
     );
     // Comparison: the carry-save AND layer plus the sign circuit, verified in GF(2^64), and

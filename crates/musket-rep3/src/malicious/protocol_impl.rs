@@ -61,18 +61,6 @@ impl Rep3Mal {
         Ok((cur, theirs))
     }
 
-    /// Records that the XOR-shared `words` must be zero, checked with the openings' digests
-    /// before any output: each party vouches `cur ^ next` to the next party, which compares
-    /// it with its own `next` component (`e_j ^ e_(j+1) = e_(j+2)` exactly when `e = 0`).
-    /// Honest parties send a digest of a value the receiver already holds, so nothing leaks;
-    /// every pair compares, so one cheating party cannot hide a nonzero word.
-    pub(super) fn expect_zero(&mut self, words: &RBits) {
-        let vouched: Vec<u64> = words.cur.iter().zip(&words.next).map(|(c, n)| c ^ n).collect();
-        self.vouched.update(&words_bytes(&vouched));
-        self.received.update(&words_bytes(&words.next));
-        self.unchecked_openings += 1;
-    }
-
     /// `(x_c (y_c + y_n) + x_n y_c)` for `[m, k] x [k, n]` matrices.
     /// The prover's term `x_c (y_c + y_n) + x_n y_c`, the semi-honest back end's: one local
     /// product instead of two where a component is all zero (a weight's), the same value.

@@ -158,18 +158,18 @@ impl Rep3Mal {
         // [msb(c) = 0] as component 1 (parties 0 and 1).
         let c_pos = pack_bits(&c.iter().map(|w| !w >> 63).collect::<Vec<_>>());
         let c_pos = self.bits_component(1, &c_pos, &c_pos);
-        // One AND layer for both: the check of the carries (the carry out of bit i must be
-        // maj(a_i, b_i, c_i) = ((a_i ^ c_i) & (b_i ^ c_i)) ^ c_i, 64 gates per element, and its
-        // XOR with the claimed carries zero: by induction from c_0 = 0, every carry is then
-        // right) and msb(R) & [msb(c) = 0], the wrap of x + 2^62 + R.
+        // The check of the carries: the carry out of bit i must be maj(a_i, b_i, c_i) =
+        // ((a_i ^ c_i) & (b_i ^ c_i)) ^ c_i, 64 gates per element, so `x & y = z` with
+        // x = a ^ carry_in, y = b ^ carry_in and z = carries ^ carry_in (by induction from
+        // c_0 = 0, every carry is then right). Party 2 knows every component of all three, so
+        // it proves it without a message (`keep_helper_products`): no AND layer.
         let and_x = self.bits_xor(&bits_a, &carry_in);
         let and_y = self.bits_xor(&bits_b, &carry_in);
-        let both =
-            self.bits_and(&self.bits_concat(&[&and_x, &c_pos]), &self.bits_concat(&[&and_y, &msb_r]))?;
-        let maj = self.bits_linear(&both, &|w| w[..n].to_vec());
-        let wrap_c = self.bits_linear(&both, &|w| w[n..].to_vec());
-        let error = self.bits_xor(&self.bits_xor(&maj, &carries), &carry_in);
-        self.expect_zero(&error);
+        let claimed = self.bits_xor(&carries, &carry_in);
+        self.keep_helper_products(&and_x, &and_y, &claimed)?;
+        // msb(R) & [msb(c) = 0], the wrap of x + 2^62 + R: one AND layer of one gate per
+        // element.
+        let wrap_c = self.bits_and(&c_pos, &msb_r)?;
         // -carry_f + 2^(64-f) (wrap_r + wrap_c) in arithmetic, one checked conversion.
         let corr = self.truncation_correction(&carries, &wrap_c, f)?;
         // The components: (c >> f) - 2^(62-f) in component 1, r_a >> f in 0, r_b >> f in 2.
@@ -182,6 +182,49 @@ impl Rep3Mal {
         let y = self.sub(&public, &r_high)?;
         let y = self.add(&y, &corr)?;
         self.reshape(&y, &shape)
+    }
+
+    /// Records the statement `x & y = z` for XOR-shared words whose component 1 is zero in
+    /// all three (so party 2 knows every component) for party 2 to prove, with no message: a
+    /// binary elementwise record whose claim shares are what the verifiers hold of `z`, not
+    /// a received product. Party 2's terms `x_2 (y_2 ^ y_0) ^ x_0 y_2` must equal
+    /// `z_0 ^ z_2 ^ x_0 y_0`, its verifier A (party 1) holding `z_2` and B (party 0)
+    /// `z_0 ^ x_0 y_0`: true exactly when `x & y = z`, bit by bit. The same record gives
+    /// parties 0 and 1 statements that hold by construction (party 0's terms are
+    /// `x_0 y_0`, which its verifier A, party 2, claims; party 1's are all zero), as the
+    /// record's three statements always have the same gates. It replaced an AND layer
+    /// (one word per element from each party) whose result was checked to be zero.
+    fn keep_helper_products(&mut self, x: &RBits, y: &RBits, z: &RBits) -> Result<()> {
+        let n = x.cur.len();
+        let products = |a: &[u64], b: &[u64]| -> Vec<u64> { a.iter().zip(b).map(|(a, b)| a & b).collect() };
+        let zeros = vec![0u64; n];
+        // (theirs, own): the claim shares of this party as A of the next party's statement
+        // and as B of the previous party's.
+        let (theirs, own) = match self.base.id {
+            0 => (zeros.clone(), z.cur.iter().zip(products(&x.cur, &y.cur)).map(|(a, b)| a ^ b).collect()),
+            1 => (z.next.clone(), zeros.clone()),
+            _ => (products(&x.next, &y.next), zeros.clone()),
+        };
+        let piece = BATCH_TERMS_BINARY / 128;
+        for start in (0..n).step_by(piece.max(1)) {
+            let end = (start + piece).min(n);
+            let rec = Record {
+                gate: Gate::Elementwise,
+                xc: x.cur[start..end].to_vec(),
+                xn: x.next[start..end].to_vec(),
+                yc: y.cur[start..end].to_vec(),
+                yn: y.next[start..end].to_vec(),
+                theirs: theirs[start..end].to_vec(),
+                own: own[start..end].to_vec(),
+                nxt: zeros[start..end].to_vec(),
+            };
+            self.pending_words += rec.words();
+            self.binary.push(rec);
+        }
+        if self.pending_words > self.pending_limit && !self.hold_verification {
+            self.verify_all()?;
+        }
+        Ok(())
     }
 
     /// `V = -carry_f + 2^(64-f) (wrap_r + wrap_c)` as an arithmetic share of `n` values, from
