@@ -209,28 +209,30 @@ fn proof_bytes(levels: u64) -> u64 {
 #[test]
 fn malicious_costs() {
     const M: usize = 100;
-    // 100 products are 200 terms: 8 levels.
+    // A product is one term of its prover's statement, `(x_P + x_(P+1)) (y_P + y_(P+1))`
+    // (two until the tenth session: one level more everywhere below, 2 rounds and one level's
+    // messages). 100 products are 100 terms: 7 levels.
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Mul, M),
-        vec![(M as u64 * W + proof_bytes(8), 1 + 21); 3]
+        vec![(M as u64 * W + proof_bytes(7), 1 + 19); 3]
     );
     // From 1024 products the proof packs 64 products a block (the same messages): 2000
-    // products are 32 blocks, 64 block terms of 64 products, 2^12 terms, 12 levels.
+    // products are 32 blocks, 32 block terms of 64 products, 2^11 terms, 11 levels.
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Mul, 2000),
-        vec![(2000 * W + proof_bytes(12), 1 + 29); 3]
+        vec![(2000 * W + proof_bytes(11), 1 + 27); 3]
     );
-    // 20,000 products are recorded in three pieces of at most 8,192 (one plain batch's
-    // terms each) but sent in one message: one round, as for 100 (it was one round per
-    // piece, 3 + 37); packed, 2^16 terms, 16 levels.
+    // 20,000 products are recorded in three pieces of at most 8,192 but sent in one
+    // message: one round, as for 100 (it was one round per piece, 3 + 37); packed, 2^15
+    // terms, 15 levels.
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Mul, 20_000),
-        vec![(20_000 * W + proof_bytes(16), 1 + 37); 3]
+        vec![(20_000 * W + proof_bytes(15), 1 + 35); 3]
     );
-    // Freivalds: a 16x16x16 product is one statement of 2k = 32 terms (5 levels).
+    // Freivalds: a 16x16x16 product is one statement of k = 16 terms (4 levels).
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Matmul { m: 16, k: 16, n: 16 }, 0),
-        vec![(256 * W + proof_bytes(5), 1 + 15); 3]
+        vec![(256 * W + proof_bytes(4), 1 + 13); 3]
     );
     // Truncation: the mask's halves are components (no input message); party 2 inputs their
     // carries (one word per element to party 0), checked by one AND layer of 64 gates per
@@ -266,13 +268,15 @@ fn malicious_costs() {
     // for msb(R) & [msb(c) = 0], still a round of its own).
     let e = 64 * W;
     let conversion_saved = 2 * M as u64 * W;
-    let (moved, digest, and_layer) = (M as u64 * W, 32, M as u64 * W);
+    // With one term per AND gate (tenth session) the binary statements, 6,528 gates, are
+    // one level shorter: 2 rounds and 7 field elements (8 bytes each) fewer per party.
+    let (moved, digest, and_layer, level) = (M as u64 * W, 32, M as u64 * W, 7 * W);
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Truncate, M),
         vec![
-            (43120 - conversion_saved - 10 * e + moved + digest - and_layer, 38),
-            (43920 - conversion_saved - 10 * e + digest - and_layer, 38),
-            (44720 - conversion_saved - 8 * e - moved + digest - and_layer, 38)
+            (43120 - conversion_saved - 10 * e + moved + digest - and_layer - level, 36),
+            (43920 - conversion_saved - 10 * e + digest - and_layer - level, 36),
+            (44720 - conversion_saved - 8 * e - moved + digest - and_layer - level, 36)
         ]
     );
     // A truncated product: the carries travel with the product's message (1 round), then
@@ -283,21 +287,31 @@ fn malicious_costs() {
     // (44720, 39), (45520, 39). The opening's word moved and the AND layer went as above:
     // three words per element from every party (the product's, the opening's or the
     // carries', the conversion's), against two semi-honest.
+    // With one term per product (tenth session) the ring statements of parties 0 and 1 are
+    // 200 terms (8 levels; 300 and 9 before) and party 2's 400 (9 levels, as with 500): the
+    // messages that serve the shorter statements (a prover's polynomials, a verifier's
+    // challenge copies and openings) lose a level's ring elements, 5 of them in all for
+    // parties 0 and 1 and 4 for party 2; the binary statements a level, as above.
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::MulTruncate, M),
         vec![
-            (43920 - conversion_saved + moved + digest - and_layer, 39),
-            (44720 - conversion_saved + digest - and_layer, 39),
-            (45520 - conversion_saved - moved + digest - and_layer, 39)
+            (43920 - conversion_saved + moved + digest - and_layer - level - 5 * e, 37),
+            (44720 - conversion_saved + digest - and_layer - level - 5 * e, 37),
+            (45520 - conversion_saved - moved + digest - and_layer - level - 4 * e, 37)
         ]
     );
     // Comparison: the carry-save AND layer plus the sign circuit, verified in GF(2^64), and
     // the result bits converted (100 words, 100 proved terms: 7 levels; it was (45288, 70)
     // with two checked products, 200 words and 400 terms, then (37320, 66) with the two
     // kinds' proofs one after the other).
-    assert_eq!(measure(Backend::ThreePcMalicious, Op::Lt, M), vec![(37312, 47); 3]);
+    // One term per AND gate (tenth session): the binary statements a level shorter, (37312,
+    // 47) before.
+    assert_eq!(measure(Backend::ThreePcMalicious, Op::Lt, M), vec![(37312 - level, 45); 3]);
     // ReLU: comparison, then mul_bits as a conversion (100 words, 100 terms) and a product
     // (100 words, 200 terms): 9 levels. It was (49672, 73) with the conversion as two
     // products, then (45288, 71) with the two kinds' proofs one after the other.
-    assert_eq!(measure(Backend::ThreePcMalicious, Op::Relu, M), vec![(45280, 48); 3]);
+    // One term per product and AND gate (tenth session): every statement a level shorter,
+    // the three ring statements 200 terms (300 before): 7 ring elements and 7 field elements
+    // fewer per party, 2 rounds; (45280, 48) before.
+    assert_eq!(measure(Backend::ThreePcMalicious, Op::Relu, M), vec![(45280 - 7 * e - level, 46); 3]);
 }

@@ -542,7 +542,7 @@ mod tests {
     fn ring_groups_hold_batches_up_to_the_budget() {
         // Three full packed batches (2^20 terms, 72 MiB each), a small tail and a small
         // plain one: one group, where four batches a group made two.
-        let full = BATCH_TERMS_ARITH_PACKED / 2;
+        let full = BATCH_TERMS_ARITH_PACKED;
         let records = vec![products(full), products(full), products(full), products(32), products(8)];
         let ranges: Vec<Range<usize>> = (0..5).map(|i| i..i + 1).collect();
         let groups = ring_groups(&ranges, &records, 4, LOCKSTEP_BYTES_RING);
@@ -553,7 +553,7 @@ mod tests {
         assert_eq!(groups, vec![&ranges[..4], &ranges[4..]]);
         // Plain batches (past `packed_until`) cost a Galois-ring element per term and vector:
         // six full ones (48 MiB each) a group.
-        let records: Vec<Record> = (0..8).map(|_| products(BATCH_TERMS_ARITH / 2)).collect();
+        let records: Vec<Record> = (0..8).map(|_| products(BATCH_TERMS_ARITH)).collect();
         let ranges: Vec<Range<usize>> = (0..8).map(|i| i..i + 1).collect();
         let groups = ring_groups(&ranges, &records, 0, LOCKSTEP_BYTES_RING);
         assert_eq!(groups, vec![&ranges[..6], &ranges[6..]]);

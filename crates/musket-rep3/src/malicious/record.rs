@@ -3,10 +3,14 @@
 //!
 //! Party `P` sends `z_P = x_P (y_P + y_{P+1}) + x_{P+1} y_P + F(k_P) - F(k_{P+1})` to `P - 1`.
 //! Its verifiers are `A = P - 1`, which holds `x_P`, `y_P`, the received `z_P` and `F(k_P)`,
-//! and `B = P + 1`, which holds `x_{P+1}`, `y_{P+1}` and `F(k_{P+1})`. So the claim
-//! `z_P - F(k_P) + F(k_{P+1}) = <(x_P, x_{P+1}), (y_P + y_{P+1}, y_P)>` has both sides
-//! additively shared between `A` and `B`, and `P` knows everything: a statement for
-//! [`musket_core::dzkp`]. Each party builds the prover's vectors for its own messages and
+//! and `B = P + 1`, which holds `x_{P+1}`, `y_{P+1}` and `F(k_{P+1})`. Since
+//! `x_P (y_P + y_{P+1}) + x_{P+1} y_P = (x_P + x_{P+1}) (y_P + y_{P+1}) - x_{P+1} y_{P+1}` and
+//! `B` knows the last product, the claim
+//! `z_P - F(k_P) + F(k_{P+1}) + x_{P+1} y_{P+1} = (x_P + x_{P+1}) (y_P + y_{P+1})` is one
+//! product per gate with both sides additively shared between `A` and `B` (`A` holds
+//! `x_P`, `y_P`, `B` holds `x_{P+1}`, `y_{P+1}` of the factors), and `P` knows everything: a
+//! statement for [`musket_core::dzkp`]. (Until the tenth session each gate was two
+//! products, `<(x_P, x_{P+1}), (y_P + y_{P+1}, y_P)>`: twice the prover's terms.) Each party builds the prover's vectors for its own messages and
 //! its shares as `A` (of the next party's statement) and as `B` (of the previous party's).
 //! Many products are combined into one claim with random weights from the seed of that
 //! statement; a matrix product's outputs with Freivalds' weights `rho_i sigma_j`, which
@@ -89,12 +93,13 @@ impl Record {
             _ => self.terms_as(binary, Role::Prover),
         }
     }
-    /// Terms this record gives `role`'s statement.
+    /// Terms this record gives `role`'s statement: one per product (an AND word's 64 bits
+    /// are 64), `k` for a matrix product's Freivalds statement.
     pub(crate) fn terms_as(&self, binary: bool, role: Role) -> usize {
         match self.gate {
-            Gate::Elementwise => 2 * self.xc.len() * if binary { 64 } else { 1 },
+            Gate::Elementwise => self.xc.len() * if binary { 64 } else { 1 },
             Gate::Cross { .. } => self.cross_terms(binary, self.cross_width(role)),
-            Gate::Matmul { k, .. } => 2 * k,
+            Gate::Matmul { k, .. } => k,
         }
     }
     /// Elements (products of a product record, claims of a cross record).
@@ -150,6 +155,8 @@ pub(crate) trait Lift: Ext {
     fn base_add(a: u64, b: u64) -> u64;
     /// `a - b` in the base.
     fn base_sub(a: u64, b: u64) -> u64;
+    /// `a * b` in the base (wrapping multiplication or AND).
+    fn base_mul(a: u64, b: u64) -> u64;
     /// `role`'s statement over `records` in packed form with its claim share, or `None` when
     /// the batch proves in plain form.
     fn packed(records: &[Record], role: Role, len: usize, weights: &mut Prg) -> Option<(Self::Packed, Self)>;
@@ -212,6 +219,9 @@ impl Lift for Gr64 {
     fn base_sub(a: u64, b: u64) -> u64 {
         a.wrapping_sub(b)
     }
+    fn base_mul(a: u64, b: u64) -> u64 {
+        a.wrapping_mul(b)
+    }
     fn packed(
         records: &[Record],
         role: Role,
@@ -251,26 +261,23 @@ impl Lift for Gf64 {
     fn base_sub(a: u64, b: u64) -> u64 {
         a ^ b
     }
+    fn base_mul(a: u64, b: u64) -> u64 {
+        a & b
+    }
     fn packed(records: &[Record], role: Role, len: usize, weights: &mut Prg) -> Option<(PackedWords, Gf64)> {
         build_packed(records, role, len, weights)
     }
 }
 
-/// The terms of `role`'s statement for one elementwise product (as in [`build`]): two
-/// `(x, y)` pairs (the claim words come from [`claim_words`]).
-fn product_terms(
-    role: Role,
-    xc: u64,
-    xn: u64,
-    yc: u64,
-    yn: u64,
-    add: fn(u64, u64) -> u64,
-) -> [(u64, u64); 2] {
+/// The term of `role`'s statement for one elementwise product (as in [`build`]): the
+/// `(x, y)` pair `(x_P + x_{P+1}, y_P + y_{P+1})` or its verifiers' shares (the claim words
+/// come from [`claim_words`]).
+fn product_term(role: Role, xc: u64, xn: u64, yc: u64, yn: u64, add: fn(u64, u64) -> u64) -> (u64, u64) {
     match role {
-        Role::Prover => [(xc, add(yc, yn)), (xn, yc)],
+        Role::Prover => (add(xc, xn), add(yc, yn)),
         // A holds x_P, y_P as its `next` components; B holds x_{P+1}, y_{P+1} as `cur`.
-        Role::A => [(xn, yn), (0, yn)],
-        Role::B => [(0, yc), (xc, 0)],
+        Role::A => (xn, yn),
+        Role::B => (xc, yc),
     }
 }
 
@@ -284,15 +291,21 @@ fn cross_term(rec: &Record, role: Role, i: usize) -> (u64, u64) {
     }
 }
 
-/// A verifier's claim words of `rec`, written into `out` (`rec.xc.len()` words; nothing for
-/// the prover).
-fn claim_into(rec: &Record, role: Role, sub: fn(u64, u64) -> u64, out: &mut [u64]) {
+/// A verifier's claim words of `rec`, written into `out` (`rec.theirs.len()` words; nothing
+/// for the prover). For an elementwise product, `B` adds the product of its components
+/// `x_{P+1} y_{P+1}` (see the module docs).
+fn claim_into<E: Lift>(rec: &Record, role: Role, out: &mut [u64]) {
     match (role, rec.gate) {
         (Role::Prover, _) => {}
         (Role::A, Gate::Cross { .. }) => out.copy_from_slice(&rec.theirs),
         (Role::A, _) => {
             for (o, (a, b)) in out.iter_mut().zip(rec.theirs.iter().zip(&rec.nxt)) {
-                *o = sub(*a, *b);
+                *o = E::base_sub(*a, *b);
+            }
+        }
+        (Role::B, Gate::Elementwise) => {
+            for (o, ((f, x), y)) in out.iter_mut().zip(rec.own.iter().zip(&rec.xc).zip(&rec.yc)) {
+                *o = E::base_add(*f, E::base_mul(*x, *y));
             }
         }
         (Role::B, _) => out.copy_from_slice(&rec.own),
@@ -300,10 +313,10 @@ fn claim_into(rec: &Record, role: Role, sub: fn(u64, u64) -> u64, out: &mut [u64
 }
 
 /// [`claim_into`] as a new vector (none for the prover).
-fn claim_words(rec: &Record, role: Role, sub: fn(u64, u64) -> u64) -> Option<Vec<u64>> {
+fn claim_words<E: Lift>(rec: &Record, role: Role) -> Option<Vec<u64>> {
     (role != Role::Prover).then(|| {
         let mut out = vec![0u64; rec.theirs.len()];
-        claim_into(rec, role, sub, &mut out);
+        claim_into::<E>(rec, role, &mut out);
         out
     })
 }
@@ -314,8 +327,8 @@ fn claim_words(rec: &Record, role: Role, sub: fn(u64, u64) -> u64) -> Option<Vec
 pub(crate) const PACKED_MIN_PRODUCTS: usize = 1024;
 
 /// `role`'s packed statement over arithmetic elementwise `records`, 64 gates to a block, one
-/// weight per block: the products first, each block two block terms (the two products of the
-/// resharing message) sharing its weight, then the [`Gate::Cross`] gates' elements, narrowest
+/// weight per block: the products first, one block term per block (until the tenth session
+/// two, the two products of the resharing message), then the [`Gate::Cross`] gates' elements, narrowest
 /// records first (by their products per element in this statement), in planes: plane `t`
 /// holds product `t` of every element that has one, over the blocks from the first such
 /// element on, and every plane of a block shares the block's weight (an element's products
@@ -344,15 +357,16 @@ fn build_packed_ring(records: &[Record], role: Role, weights: &mut Prg) -> Optio
                 / D
         })
         .collect();
-    let (second, cross) = (blocks * D, 2 * blocks * D);
+    // The cross planes' terms, and the cross blocks' claims, start after the products'.
+    let cross = blocks * D;
     let mut plane_at = Vec::with_capacity(planes);
     let mut at = cross;
     for &first in &first_block {
         plane_at.push(at);
         at += (cross_blocks - first) * D;
     }
-    // Block terms in order: every product block's first terms, then their second ones, then
-    // the cross planes; each written in place, zero-padded to a power of two of blocks.
+    // Block terms in order: the product blocks, then the cross planes; each written in place,
+    // zero-padded to a power of two of blocks.
     let terms = at / D;
     let len = terms.next_power_of_two() * D;
     let (mut x, mut y) = (vec![0u64; len], vec![0u64; len]);
@@ -362,12 +376,11 @@ fn build_packed_ring(records: &[Record], role: Role, weights: &mut Prg) -> Optio
     for rec in records.iter().filter(|r| !is_cross(r)) {
         let n = rec.xc.len();
         for g in 0..n {
-            let [(a, b), (e, f)] =
-                product_terms(role, rec.xc[g], rec.xn[g], rec.yc[g], rec.yn[g], Gr64::base_add);
-            (x[p + g], y[p + g], x[second + p + g], y[second + p + g]) = (a, b, e, f);
+            (x[p + g], y[p + g]) =
+                product_term(role, rec.xc[g], rec.xn[g], rec.yc[g], rec.yn[g], Gr64::base_add);
         }
         if role != Role::Prover {
-            claim_into(rec, role, Gr64::base_sub, &mut claims[p..][..n]);
+            claim_into::<Gr64>(rec, role, &mut claims[p..][..n]);
         }
         p += n;
     }
@@ -381,30 +394,28 @@ fn build_packed_ring(records: &[Record], role: Role, weights: &mut Prg) -> Optio
             }
         }
         if role != Role::Prover {
-            claim_into(rec, role, Gr64::base_sub, &mut claims[second + c..][..n]);
+            claim_into::<Gr64>(rec, role, &mut claims[cross + c..][..n]);
         }
         c += n;
     }
-    // One weight per block, as coefficient words; a product block's two terms share it, and
-    // a cross block's planes.
+    // One weight per block, as coefficient words; a cross block's planes share it.
     let mut rho = vec![0u64; (blocks + cross_blocks) * D];
     for (w, word) in rho.chunks_exact_mut(D).zip(weights.words(blocks + cross_blocks)) {
         w.copy_from_slice(&Gr64::exceptional(word).0);
     }
     let claim = if role == Role::Prover { Gr64::zero() } else { Gr64::dot_words(&rho, &claims) };
     let mut weights_of_terms = vec![0u64; len];
-    weights_of_terms[..second].copy_from_slice(&rho[..second]);
-    weights_of_terms[second..cross].copy_from_slice(&rho[..second]);
+    weights_of_terms[..cross].copy_from_slice(&rho[..cross]);
     for (t, &first) in first_block.iter().enumerate() {
-        let from = &rho[second + first * D..];
+        let from = &rho[cross + first * D..];
         weights_of_terms[plane_at[t]..][..from.len()].copy_from_slice(from);
     }
     Some((PackedBlocks::from_words(x, y, weights_of_terms, terms), claim))
 }
 
-/// `role`'s packed statement over binary elementwise `records`: two word terms per AND word
-/// (the two products of the resharing message, as in [`build`]), one weight per AND word
-/// shared by both; `None` when a record is not elementwise. `len` counts bit terms.
+/// `role`'s packed statement over binary elementwise `records`: one word term per AND word
+/// (as in [`build`]; two until the tenth session), one weight per AND word; `None` when a
+/// record is not elementwise. `len` counts bit terms.
 fn build_packed(
     records: &[Record],
     role: Role,
@@ -414,8 +425,8 @@ fn build_packed(
     if records.iter().any(|r| r.gate != Gate::Elementwise) {
         return None;
     }
-    // Written in place at their final, padded length: two word terms per AND word.
-    let words: usize = records.iter().map(|r| 2 * r.xc.len()).sum();
+    // Written in place at their final, padded length: one word term per AND word.
+    let words: usize = records.iter().map(|r| r.xc.len()).sum();
     let padded = (len / 64).max(words).max(1).next_power_of_two();
     let (mut lw, mut rw, mut rho) = (vec![0u64; padded], vec![0u64; padded], vec![0u64; padded]);
     let mut claim = Gf64(0);
@@ -425,18 +436,16 @@ fn build_packed(
         let n = rec.xc.len();
         let w = weights.words(n);
         for (g, &weight) in w.iter().enumerate() {
-            let [(a, b), (c, d)] =
-                product_terms(role, rec.xc[g], rec.xn[g], rec.yc[g], rec.yn[g], Gf64::base_add);
-            let i = at + 2 * g;
-            (lw[i], rw[i], lw[i + 1], rw[i + 1]) = (a, b, c, d);
-            (rho[i], rho[i + 1]) = (weight, weight);
+            let i = at + g;
+            (lw[i], rw[i]) = product_term(role, rec.xc[g], rec.xn[g], rec.yc[g], rec.yn[g], Gf64::base_add);
+            rho[i] = weight;
         }
         if role != Role::Prover {
             claims.resize(n, 0);
-            claim_into(rec, role, Gf64::base_sub, &mut claims);
+            claim_into::<Gf64>(rec, role, &mut claims);
             claim = claim.add(packed_claim(&w, &claims));
         }
-        at += 2 * n;
+        at += n;
     }
     Some((PackedWords::new(lw, rw, rho, len / 64), claim))
 }
@@ -451,18 +460,17 @@ fn both_fold<E: Lift>(c: &[u64], m: usize, n: usize, rho: &[E], sigma: &[E]) -> 
 pub(crate) fn build<E: Lift>(records: &[Record], role: Role, weights: &mut Prg) -> Statement<E> {
     let terms: usize = records.iter().map(|r| r.terms(E::BINARY)).sum();
     let mut st = Statement { l: Vec::with_capacity(terms), r: Vec::with_capacity(terms), claim: E::zero() };
-    let zero = E::zero();
     for rec in records {
         match rec.gate {
             Gate::Elementwise => {
                 let bits = if E::BINARY { 64 } else { 1 };
                 let thetas = weights.words(rec.xc.len() * bits);
-                let claims = claim_words(rec, role, E::base_sub);
+                let claims = claim_words::<E>(rec, role);
                 for g in 0..rec.xc.len() {
                     for t in 0..bits {
                         let at = |v: &[u64]| if E::BINARY { (v[g] >> t) & 1 } else { v[g] };
                         let theta = E::exceptional(thetas[g * bits + t]);
-                        let terms = product_terms(
+                        let (x, y) = product_term(
                             role,
                             at(&rec.xc),
                             at(&rec.xn),
@@ -470,10 +478,8 @@ pub(crate) fn build<E: Lift>(records: &[Record], role: Role, weights: &mut Prg) 
                             at(&rec.yn),
                             E::base_add,
                         );
-                        for (x, y) in terms {
-                            st.l.push(theta.mul_base(x));
-                            st.r.push(E::from_base(y));
-                        }
+                        st.l.push(theta.mul_base(x));
+                        st.r.push(E::from_base(y));
                         if let Some(c) = &claims {
                             st.claim = st.claim.add(theta.mul_base(at(c)));
                         }
@@ -484,7 +490,7 @@ pub(crate) fn build<E: Lift>(records: &[Record], role: Role, weights: &mut Prg) 
                 let bits = if E::BINARY { 64 } else { 1 };
                 let (n, width) = (rec.theirs.len(), rec.cross_width(role));
                 let thetas = weights.words(n * bits);
-                let claims = claim_words(rec, role, E::base_sub);
+                let claims = claim_words::<E>(rec, role);
                 for g in 0..n {
                     for t in 0..bits {
                         let at = |v: u64| if E::BINARY { (v >> t) & 1 } else { v };
@@ -504,38 +510,33 @@ pub(crate) fn build<E: Lift>(records: &[Record], role: Role, weights: &mut Prg) 
             Gate::Matmul { m, k, n } => {
                 let rho: Vec<E> = weights.words(m).into_iter().map(E::exceptional).collect();
                 let sigma: Vec<E> = weights.words(n).into_iter().map(E::exceptional).collect();
-                let (l1, r1, l2, r2) = match role {
+                // One product of folds: `(rho^T (X_P + X_(P+1))) . ((Y_P + Y_(P+1)) sigma)`, B's
+                // claim adding `(rho^T X_(P+1)) . (Y_(P+1) sigma)` (as for elementwise products).
+                let (l, r) = match role {
                     Role::Prover => {
-                        let sum: Vec<u64> =
-                            rec.yc.iter().zip(&rec.yn).map(|(a, b)| E::base_add(*a, *b)).collect();
+                        let add = |a: &[u64], b: &[u64]| -> Vec<u64> {
+                            a.iter().zip(b).map(|(a, b)| E::base_add(*a, *b)).collect()
+                        };
                         (
-                            E::left_fold(&rec.xc, m, k, &rho),
-                            E::right_fold(&sum, k, n, &sigma),
-                            E::left_fold(&rec.xn, m, k, &rho),
-                            E::right_fold(&rec.yc, k, n, &sigma),
+                            E::left_fold(&add(&rec.xc, &rec.xn), m, k, &rho),
+                            E::right_fold(&add(&rec.yc, &rec.yn), k, n, &sigma),
                         )
                     }
                     Role::A => {
                         let c: Vec<u64> =
                             rec.theirs.iter().zip(&rec.nxt).map(|(a, b)| E::base_sub(*a, *b)).collect();
                         st.claim = st.claim.add(both_fold(&c, m, n, &rho, &sigma));
-                        let yp = E::right_fold(&rec.yn, k, n, &sigma);
-                        (E::left_fold(&rec.xn, m, k, &rho), yp.clone(), vec![zero; k], yp)
+                        (E::left_fold(&rec.xn, m, k, &rho), E::right_fold(&rec.yn, k, n, &sigma))
                     }
                     Role::B => {
-                        st.claim = st.claim.add(both_fold(&rec.own, m, n, &rho, &sigma));
-                        (
-                            vec![zero; k],
-                            E::right_fold(&rec.yc, k, n, &sigma),
-                            E::left_fold(&rec.xc, m, k, &rho),
-                            vec![zero; k],
-                        )
+                        let (l, r) =
+                            (E::left_fold(&rec.xc, m, k, &rho), E::right_fold(&rec.yc, k, n, &sigma));
+                        st.claim = st.claim.add(both_fold(&rec.own, m, n, &rho, &sigma)).add(E::dot(&l, &r));
+                        (l, r)
                     }
                 };
-                st.l.extend(l1);
-                st.r.extend(r1);
-                st.l.extend(l2);
-                st.r.extend(r2);
+                st.l.extend(l);
+                st.r.extend(r);
             }
         }
     }
@@ -589,6 +590,49 @@ mod tests {
                 let j = (i + 1) % 3;
                 Record {
                     gate: Gate::Elementwise,
+                    xc: x[i].clone(),
+                    xn: x[j].clone(),
+                    yc: y[i].clone(),
+                    yn: y[j].clone(),
+                    theirs: z[j].clone(),
+                    own: f[i].clone(),
+                    nxt: f[j].clone(),
+                }
+            })
+            .collect()
+    }
+
+    /// Each party's record of one `[m, k] x [k, n]` matrix product as an honest run leaves
+    /// them (as [`honest_records`], with matrices).
+    fn honest_matmul_records<E: Lift>(m: usize, k: usize, n: usize, seed: u8) -> Vec<Record> {
+        let mut prg = Prg::from_seed([seed; 16]);
+        let x: Vec<Vec<u64>> = (0..3).map(|_| prg.words(m * k)).collect();
+        let y: Vec<Vec<u64>> = (0..3).map(|_| prg.words(k * n)).collect();
+        let f: Vec<Vec<u64>> = (0..3).map(|_| prg.words(m * n)).collect();
+        let product = |a: &[u64], b: &[u64]| -> Vec<u64> {
+            (0..m * n)
+                .map(|o| {
+                    (0..k).fold(0u64, |acc, t| {
+                        E::base_add(acc, E::base_mul(a[(o / n) * k + t], b[t * n + o % n]))
+                    })
+                })
+                .collect()
+        };
+        let z: Vec<Vec<u64>> = (0..3)
+            .map(|p| {
+                let q = (p + 1) % 3;
+                let sum: Vec<u64> = y[p].iter().zip(&y[q]).map(|(a, b)| E::base_add(*a, *b)).collect();
+                let (first, second) = (product(&x[p], &sum), product(&x[q], &y[p]));
+                (0..m * n)
+                    .map(|o| E::base_sub(E::base_add(E::base_add(first[o], second[o]), f[p][o]), f[q][o]))
+                    .collect()
+            })
+            .collect();
+        (0..3)
+            .map(|i| {
+                let j = (i + 1) % 3;
+                Record {
+                    gate: Gate::Matmul { m, k, n },
                     xc: x[i].clone(),
                     xn: x[j].clone(),
                     yc: y[i].clone(),
@@ -713,6 +757,45 @@ mod tests {
             &by_party(vec![honest_records::<Gr64>(PACKED_MIN_PRODUCTS + 37, 3)]),
             true,
         );
+    }
+
+    #[test]
+    fn matrix_product_statements_are_one_term_per_inner_index_and_add_up() {
+        let (m, k, n) = (5, 7, 3);
+        verifier_shares_add_up::<Gr64>(&by_party(vec![honest_matmul_records::<Gr64>(m, k, n, 15)]), false);
+        verifier_shares_add_up::<Gf64>(&by_party(vec![honest_matmul_records::<Gf64>(m, k, n, 16)]), false);
+        assert_eq!(honest_matmul_records::<Gr64>(m, k, n, 15)[0].terms_as(false, Role::Prover), k);
+        // A product output off by one (party 1's message as party 0 received it) does not add up.
+        for error in [1u64, 1 << 63] {
+            let mut records = by_party(vec![honest_matmul_records::<Gr64>(m, k, n, 17)]);
+            records[0][0].theirs[m * n - 1] = records[0][0].theirs[m * n - 1].wrapping_add(error);
+            let (lp, rp, _) = written_out::<Gr64>(&records[1], Role::Prover, false);
+            let (_, _, ca) = written_out::<Gr64>(&records[0], Role::A, false);
+            let (_, _, cb) = written_out::<Gr64>(&records[2], Role::B, false);
+            assert_ne!(ca.add(cb), Gr64::dot(&lp, &rp), "error {error}");
+        }
+    }
+
+    #[test]
+    fn an_elementwise_product_off_by_one_does_not_add_up() {
+        for packed in [true, false] {
+            for error in [1u64, 1 << 63] {
+                let n = PACKED_MIN_PRODUCTS + 37;
+                let mut records = by_party(vec![honest_records::<Gr64>(n, 18)]);
+                records[2][0].theirs[n / 3] = records[2][0].theirs[n / 3].wrapping_add(error);
+                let (lp, rp, _) = written_out::<Gr64>(&records[0], Role::Prover, packed);
+                let (_, _, ca) = written_out::<Gr64>(&records[2], Role::A, packed);
+                let (_, _, cb) = written_out::<Gr64>(&records[1], Role::B, packed);
+                assert_ne!(ca.add(cb), Gr64::dot(&lp, &rp), "error {error}, packed {packed}");
+                // Binary: one flipped bit of an AND word.
+                let mut records = by_party(vec![honest_records::<Gf64>(9, 19)]);
+                records[2][0].theirs[4] ^= error;
+                let (lp, rp, _) = written_out::<Gf64>(&records[0], Role::Prover, packed);
+                let (_, _, ca) = written_out::<Gf64>(&records[2], Role::A, packed);
+                let (_, _, cb) = written_out::<Gf64>(&records[1], Role::B, packed);
+                assert_ne!(ca.add(cb), Gf64::dot(&lp, &rp), "binary error {error}, packed {packed}");
+            }
+        }
     }
 
     #[test]

@@ -187,12 +187,13 @@ impl Rep3Mal {
     /// Records the statement `x & y = z` for XOR-shared words whose component 1 is zero in
     /// all three (so party 2 knows every component) for party 2 to prove, with no message: a
     /// binary elementwise record whose claim shares are what the verifiers hold of `z`, not
-    /// a received product. Party 2's terms `x_2 (y_2 ^ y_0) ^ x_0 y_2` must equal
-    /// `z_0 ^ z_2 ^ x_0 y_0`, its verifier A (party 1) holding `z_2` and B (party 0)
-    /// `z_0 ^ x_0 y_0`: true exactly when `x & y = z`, bit by bit. The same record gives
-    /// parties 0 and 1 statements that hold by construction (party 0's terms are
-    /// `x_0 y_0`, which its verifier A, party 2, claims; party 1's are all zero), as the
-    /// record's three statements always have the same gates. It replaced an AND layer
+    /// a received product. Party 2's term `(x_2 ^ x_0) (y_2 ^ y_0) = x & y` must equal
+    /// `z_0 ^ z_2`, its verifier A (party 1) holding `z_2` and B (party 0) `z_0` (as
+    /// `z_0 ^ x_0 y_0` in `own`, to which a product's B adds `x_0 y_0`): true exactly when
+    /// `x & y = z`, bit by bit. The same record gives parties 0 and 1 statements that hold by
+    /// construction (party 0's term is `x_0 y_0`, which its verifier A, party 2, claims;
+    /// party 1's is `x_2 y_2`, which its verifier B, party 2, adds), as the record's three
+    /// statements always have the same gates. It replaced an AND layer
     /// (one word per element from each party) whose result was checked to be zero.
     fn keep_helper_products(&mut self, x: &RBits, y: &RBits, z: &RBits) -> Result<()> {
         let n = x.cur.len();
