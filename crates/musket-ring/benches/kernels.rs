@@ -7,7 +7,9 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use musket_ring::{matmul_naive, matmul_with, tn_hadamard64_with, Kernel, PolyProductSum};
+use musket_ring::{
+    add_rows_by_bits_with, matmul_naive, matmul_tn, matmul_with, tn_hadamard64_with, Kernel, PolyProductSum,
+};
 use rand::Rng;
 use rayon::prelude::*;
 
@@ -92,5 +94,25 @@ fn bench_poly_sums(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_matmul, bench_poly_sums);
+/// The fold of a matrix's columns by weights with 0/1 coefficients (a Freivalds statement's
+/// `rho^T X`), at the shape of a late ResNet-18 convolution's weights (512 x 4608): the matrix
+/// product by the weights' coefficient words against the subset sums by their bits.
+fn bench_row_sums_by_bits(c: &mut Criterion) {
+    let mut rng = rand::thread_rng();
+    let mut group = c.benchmark_group("fold_by_binary_weights");
+    group.sample_size(10);
+    let (rows, cols) = (512, 4608);
+    let x: Vec<u64> = (0..rows * cols).map(|_| rng.gen()).collect();
+    let bits: Vec<u64> = (0..rows).map(|_| rng.gen()).collect();
+    let words: Vec<u64> = bits.iter().flat_map(|b| (0..64).map(move |c| (b >> c) & 1)).collect();
+    group.bench_function("matmul_tn", |bch| bch.iter(|| matmul_tn(&x, &words, cols, rows, 64)));
+    for kernel in Kernel::ALL.into_iter().filter(|k| k.is_supported()) {
+        group.bench_function(format!("subset_sums_{kernel:?}"), |bch| {
+            bch.iter(|| add_rows_by_bits_with(kernel, &x, rows, cols, &bits))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_matmul, bench_poly_sums, bench_row_sums_by_bits);
 criterion_main!(benches);

@@ -231,18 +231,48 @@ impl Lift for Gr64 {
         // The block count is exact from the records; `len` only rounds it.
         build_packed_ring(records, role, weights)
     }
-    /// As one matrix product: `x^T` times the weights' coefficient words (`[m, 64]`). Element
-    /// by element, each step moved a 512-byte element twice; on ResNet-18 this was most of the
-    /// proof time.
+    /// Weights from the exceptional set (0/1 coefficients, as the Freivalds weights are): the
+    /// sums of the rows each coefficient selects (`musket_ring::add_rows_by_bits`, about a
+    /// third of the additions of a matrix product and no multiplications; the matrix product
+    /// was most of ResNet-18's proof time). Other weights: one matrix product, `x^T` times
+    /// their coefficient words (`[m, 64]`).
     fn left_fold(x: &[u64], m: usize, k: usize, rho: &[Gr64]) -> Vec<Gr64> {
-        let words: Vec<u64> = rho[..m].iter().flat_map(|r| r.0).collect();
-        to_elements(&musket_ring::matmul_tn(&x[..m * k], &words, k, m, EXT_DEGREE))
+        match bit_words(&rho[..m]) {
+            Some(bits) => to_elements(&musket_ring::add_rows_by_bits(&x[..m * k], m, k, &bits)),
+            None => {
+                let words: Vec<u64> = rho[..m].iter().flat_map(|r| r.0).collect();
+                to_elements(&musket_ring::matmul_tn(&x[..m * k], &words, k, m, EXT_DEGREE))
+            }
+        }
     }
-    /// As one matrix product: `y` times the weights' coefficient words (`[n, 64]`).
+    /// As [`Lift::left_fold`] on `y`'s transpose (a copy of `k n` words), or one matrix
+    /// product, `y` times the weights' coefficient words (`[n, 64]`).
     fn right_fold(y: &[u64], k: usize, n: usize, sigma: &[Gr64]) -> Vec<Gr64> {
-        let words: Vec<u64> = sigma[..n].iter().flat_map(|r| r.0).collect();
-        to_elements(&musket_ring::matmul(&y[..k * n], &words, k, n, EXT_DEGREE))
+        match bit_words(&sigma[..n]) {
+            Some(bits) => {
+                let mut transposed = vec![0u64; k * n];
+                for (t, row) in y[..k * n].chunks_exact(n.max(1)).enumerate() {
+                    for (j, &v) in row.iter().enumerate() {
+                        transposed[j * k + t] = v;
+                    }
+                }
+                to_elements(&musket_ring::add_rows_by_bits(&transposed, n, k, &bits))
+            }
+            None => {
+                let words: Vec<u64> = sigma[..n].iter().flat_map(|r| r.0).collect();
+                to_elements(&musket_ring::matmul(&y[..k * n], &words, k, n, EXT_DEGREE))
+            }
+        }
     }
+}
+
+/// The weights as words of their coefficient bits when every coefficient is 0 or 1 (the
+/// exceptional set's elements), else `None`.
+fn bit_words(weights: &[Gr64]) -> Option<Vec<u64>> {
+    weights
+        .iter()
+        .map(|w| w.0.iter().enumerate().try_fold(0u64, |acc, (c, &v)| (v <= 1).then_some(acc | v << c)))
+        .collect()
 }
 
 /// Elements from their coefficient words, 64 each.
@@ -551,18 +581,32 @@ mod tests {
     #[test]
     fn ring_folds_are_the_weighted_sums() {
         let mut prg = Prg::from_seed([21; 16]);
-        let (m, k, n) = (5, 7, 3);
-        let (x, y) = (prg.words(m * k), prg.words(k * n));
-        let rho: Vec<Gr64> = prg.words(m).into_iter().map(Gr64::exceptional).collect();
-        let sigma: Vec<Gr64> = prg.words(n).into_iter().map(Gr64::exceptional).collect();
-        let left: Vec<Gr64> = (0..k)
-            .map(|t| (0..m).fold(Gr64::zero(), |acc, i| acc.add(rho[i].mul_base(x[i * k + t]))))
-            .collect();
-        let right: Vec<Gr64> = (0..k)
-            .map(|t| (0..n).fold(Gr64::zero(), |acc, j| acc.add(sigma[j].mul_base(y[t * n + j]))))
-            .collect();
-        assert_eq!(Gr64::left_fold(&x, m, k, &rho), left);
-        assert_eq!(Gr64::right_fold(&y, k, n, &sigma), right);
+        // Weights from the exceptional set (row sums by bits) and general ones (a matrix
+        // product), at sizes around the subset sums' groups of four rows.
+        for (m, k, n) in [(5, 7, 3), (1, 1, 1), (4, 9, 8), (13, 300, 6)] {
+            let (x, y) = (prg.words(m * k), prg.words(k * n));
+            let general = |prg: &mut Prg, count: usize| -> Vec<Gr64> {
+                (0..count).map(|_| Gr64(prg.words(EXT_DEGREE).try_into().expect("64 words"))).collect()
+            };
+            let exceptional = |prg: &mut Prg, count: usize| -> Vec<Gr64> {
+                prg.words(count).into_iter().map(Gr64::exceptional).collect()
+            };
+            for binary_weights in [true, false] {
+                let (rho, sigma) = if binary_weights {
+                    (exceptional(&mut prg, m), exceptional(&mut prg, n))
+                } else {
+                    (general(&mut prg, m), general(&mut prg, n))
+                };
+                let left: Vec<Gr64> = (0..k)
+                    .map(|t| (0..m).fold(Gr64::zero(), |acc, i| acc.add(rho[i].mul_base(x[i * k + t]))))
+                    .collect();
+                let right: Vec<Gr64> = (0..k)
+                    .map(|t| (0..n).fold(Gr64::zero(), |acc, j| acc.add(sigma[j].mul_base(y[t * n + j]))))
+                    .collect();
+                assert_eq!(Gr64::left_fold(&x, m, k, &rho), left, "{m} x {k}, binary {binary_weights}");
+                assert_eq!(Gr64::right_fold(&y, k, n, &sigma), right, "{k} x {n}, binary {binary_weights}");
+            }
+        }
     }
 
     /// Each party's record of one elementwise resharing of `n` products, as an honest run

@@ -11,6 +11,7 @@ mod binpoly;
 mod clmul;
 mod karatsuba;
 mod packed;
+mod subset;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
@@ -22,6 +23,7 @@ pub use clmul::{
 pub use karatsuba::{PolyProductSum, PolyProductSums, POLY_COEFFS, PRODUCT_COEFFS};
 use packed::LeftLayout;
 pub use packed::{serial_kernels, Kernel};
+pub use subset::{add_rows_by_bits, add_rows_by_bits_with};
 
 /// Reference matrix product `[m, k] x [k, n]`, three plain loops, for tests.
 pub fn matmul_naive(a: &[u64], b: &[u64], m: usize, k: usize, n: usize) -> Vec<u64> {

@@ -6,6 +6,7 @@
 use super::binpoly;
 use super::karatsuba::{self, Chunk};
 use super::packed::{tile_body, MR, NR};
+use super::subset;
 
 #[target_feature(enable = "avx2")]
 fn tile_avx2_impl(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
@@ -471,4 +472,40 @@ pub(super) fn binary_poly_avx2(d: &[u64], t: u64, taps: &[usize], out: &mut [u64
     assert!(super::Kernel::Avx2.is_supported(), "AVX2 kernel on a CPU without AVX2");
     // SAFETY: AVX2 was detected at run time just above.
     unsafe { binary_poly_avx2_impl(d, t, taps, out) }
+}
+
+/// The portable subset sums compiled for AVX-512 (their additions are whole vectors).
+#[target_feature(enable = "avx512f")]
+fn subset_sums_avx512_impl(x: &[u64], rows: usize, cols: usize, selections: &[[u8; 64]], out: &mut [u64]) {
+    subset::body(x, rows, cols, selections, out)
+}
+
+pub(super) fn subset_sums_avx512(
+    x: &[u64],
+    rows: usize,
+    cols: usize,
+    selections: &[[u8; 64]],
+    out: &mut [u64],
+) {
+    assert!(std::arch::is_x86_feature_detected!("avx512f"), "AVX-512 kernel on a CPU without it");
+    // SAFETY: AVX-512 F was detected at run time just above.
+    unsafe { subset_sums_avx512_impl(x, rows, cols, selections, out) }
+}
+
+/// The same compiled for AVX2.
+#[target_feature(enable = "avx2")]
+fn subset_sums_avx2_impl(x: &[u64], rows: usize, cols: usize, selections: &[[u8; 64]], out: &mut [u64]) {
+    subset::body(x, rows, cols, selections, out)
+}
+
+pub(super) fn subset_sums_avx2(
+    x: &[u64],
+    rows: usize,
+    cols: usize,
+    selections: &[[u8; 64]],
+    out: &mut [u64],
+) {
+    assert!(super::Kernel::Avx2.is_supported(), "AVX2 kernel on a CPU without AVX2");
+    // SAFETY: AVX2 was detected at run time just above.
+    unsafe { subset_sums_avx2_impl(x, rows, cols, selections, out) }
 }
