@@ -270,13 +270,18 @@ fn malicious_costs() {
     let conversion_saved = 2 * M as u64 * W;
     // With one term per AND gate (tenth session) the binary statements, 6,528 gates, are
     // one level shorter: 2 rounds and 7 field elements (8 bytes each) fewer per party.
+    // And the carries' 6,400 gates go into party 2's statement only (`Gate::OneProver`),
+    // not also into trivially true ones of parties 0 and 1: their binary statements are the
+    // AND layer's 128 gates (7 levels, 13 before), and the messages serving them 6 levels'
+    // field elements shorter (30 elements for parties 0 and 1, 24 for party 2).
     let (moved, digest, and_layer, level) = (M as u64 * W, 32, M as u64 * W, 7 * W);
+    let (one_prover_01, one_prover_2) = (30 * W, 24 * W);
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Truncate, M),
         vec![
-            (43120 - conversion_saved - 10 * e + moved + digest - and_layer - level, 36),
-            (43920 - conversion_saved - 10 * e + digest - and_layer - level, 36),
-            (44720 - conversion_saved - 8 * e - moved + digest - and_layer - level, 36)
+            (43120 - conversion_saved - 10 * e + moved + digest - and_layer - level - one_prover_01, 36),
+            (43920 - conversion_saved - 10 * e + digest - and_layer - level - one_prover_01, 36),
+            (44720 - conversion_saved - 8 * e - moved + digest - and_layer - level - one_prover_2, 36)
         ]
     );
     // A truncated product: the carries travel with the product's message (1 round), then
@@ -291,13 +296,14 @@ fn malicious_costs() {
     // 200 terms (8 levels; 300 and 9 before) and party 2's 400 (9 levels, as with 500): the
     // messages that serve the shorter statements (a prover's polynomials, a verifier's
     // challenge copies and openings) lose a level's ring elements, 5 of them in all for
-    // parties 0 and 1 and 4 for party 2; the binary statements a level, as above.
+    // parties 0 and 1 and 4 for party 2; the binary statements a level, and those of parties 0
+    // and 1 no carries' gates, as above.
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::MulTruncate, M),
         vec![
-            (43920 - conversion_saved + moved + digest - and_layer - level - 5 * e, 37),
-            (44720 - conversion_saved + digest - and_layer - level - 5 * e, 37),
-            (45520 - conversion_saved - moved + digest - and_layer - level - 4 * e, 37)
+            (43920 - conversion_saved + moved + digest - and_layer - level - 5 * e - one_prover_01, 37),
+            (44720 - conversion_saved + digest - and_layer - level - 5 * e - one_prover_01, 37),
+            (45520 - conversion_saved - moved + digest - and_layer - level - 4 * e - one_prover_2, 37)
         ]
     );
     // Comparison: the carry-save AND layer plus the sign circuit, verified in GF(2^64), and

@@ -49,6 +49,17 @@ pub(crate) enum Gate {
         /// Of the previous party's.
         b: usize,
     },
+    /// Elementwise products (or ANDs of words) in one prover's statement only, with no
+    /// message: a party that knows every component of both factors proves that they multiply
+    /// to what the verifiers hold (truncation's check of the helper's carries, see
+    /// `Rep3Mal::keep_helper_products`). `role` is this party's role in that statement; its
+    /// other two statements get no terms from the record. The fields are an elementwise
+    /// record's, the claim shares `theirs - nxt` (A) and `own` (B) plus, as for every
+    /// product, B's `x_(P+1) y_(P+1)`.
+    OneProver {
+        /// This party's role in the statement that holds the gates.
+        role: Role,
+    },
 }
 
 impl Gate {
@@ -90,6 +101,7 @@ impl Record {
     pub(crate) fn terms(&self, binary: bool) -> usize {
         match self.gate {
             Gate::Cross { .. } => self.cross_terms(binary, self.widest()),
+            Gate::OneProver { role } => self.terms_as(binary, role),
             _ => self.terms_as(binary, Role::Prover),
         }
     }
@@ -98,6 +110,8 @@ impl Record {
     pub(crate) fn terms_as(&self, binary: bool, role: Role) -> usize {
         match self.gate {
             Gate::Elementwise => self.xc.len() * if binary { 64 } else { 1 },
+            Gate::OneProver { role: r } if r == role => self.xc.len() * if binary { 64 } else { 1 },
+            Gate::OneProver { .. } => 0,
             Gate::Cross { .. } => self.cross_terms(binary, self.cross_width(role)),
             Gate::Matmul { k, .. } => k,
         }
@@ -333,7 +347,7 @@ fn claim_into<E: Lift>(rec: &Record, role: Role, out: &mut [u64]) {
                 *o = E::base_sub(*a, *b);
             }
         }
-        (Role::B, Gate::Elementwise) => {
+        (Role::B, Gate::Elementwise | Gate::OneProver { .. }) => {
             for (o, ((f, x), y)) in out.iter_mut().zip(rec.own.iter().zip(&rec.xc).zip(&rec.yc)) {
                 *o = E::base_add(*f, E::base_mul(*x, *y));
             }
@@ -366,7 +380,7 @@ pub(crate) const PACKED_MIN_PRODUCTS: usize = 1024;
 /// than [`PACKED_MIN_PRODUCTS`] gates.
 fn build_packed_ring(records: &[Record], role: Role, weights: &mut Prg) -> Option<(PackedBlocks, Gr64)> {
     const D: usize = EXT_DEGREE;
-    if records.iter().any(|r| matches!(r.gate, Gate::Matmul { .. })) {
+    if records.iter().any(|r| matches!(r.gate, Gate::Matmul { .. } | Gate::OneProver { .. })) {
         return None;
     }
     let is_cross = |r: &Record| matches!(r.gate, Gate::Cross { .. });
@@ -452,9 +466,11 @@ fn build_packed(
     len: usize,
     weights: &mut Prg,
 ) -> Option<(PackedWords, Gf64)> {
-    if records.iter().any(|r| r.gate != Gate::Elementwise) {
+    if records.iter().any(|r| !matches!(r.gate, Gate::Elementwise | Gate::OneProver { .. })) {
         return None;
     }
+    // A one-prover record gives the other statements nothing (and draws no weights there).
+    let records: Vec<&Record> = records.iter().filter(|r| r.terms_as(true, role) > 0).collect();
     // Written in place at their final, padded length: one word term per AND word.
     let words: usize = records.iter().map(|r| r.xc.len()).sum();
     let padded = (len / 64).max(words).max(1).next_power_of_two();
@@ -492,7 +508,9 @@ pub(crate) fn build<E: Lift>(records: &[Record], role: Role, weights: &mut Prg) 
     let mut st = Statement { l: Vec::with_capacity(terms), r: Vec::with_capacity(terms), claim: E::zero() };
     for rec in records {
         match rec.gate {
-            Gate::Elementwise => {
+            // A one-prover record gives the other statements nothing (and draws no weights).
+            Gate::OneProver { role: r } if r != role => {}
+            Gate::Elementwise | Gate::OneProver { .. } => {
                 let bits = if E::BINARY { 64 } else { 1 };
                 let thetas = weights.words(rec.xc.len() * bits);
                 let claims = claim_words::<E>(rec, role);
@@ -817,6 +835,34 @@ mod tests {
             let (_, _, ca) = written_out::<Gr64>(&records[0], Role::A, false);
             let (_, _, cb) = written_out::<Gr64>(&records[2], Role::B, false);
             assert_ne!(ca.add(cb), Gr64::dot(&lp, &rp), "error {error}");
+        }
+    }
+
+    #[test]
+    fn one_prover_records_give_only_that_provers_statement_terms() {
+        // Party 2's AND words as a one-prover record (truncation's carries check): its
+        // statement is the whole product, the other two are empty; packed and plain.
+        let n = 9;
+        let one_prover = |seed: u8| -> Vec<Vec<Record>> {
+            let mut records = honest_records::<Gf64>(n, seed);
+            for (party, role) in [(0, Role::B), (1, Role::A), (2, Role::Prover)] {
+                records[party].gate = Gate::OneProver { role };
+            }
+            by_party(vec![records])
+        };
+        for packed in [true, false] {
+            verifier_shares_add_up::<Gf64>(&one_prover(20), packed);
+            let records = one_prover(20);
+            assert_eq!(records[2][0].terms_as(true, Role::Prover), 64 * n);
+            assert_eq!(records[0][0].terms_as(true, Role::Prover), 0);
+            assert_eq!(records[0][0].terms(true), 64 * n);
+            // One flipped bit of the claim (what party 1, its A, holds of the result).
+            let mut records = one_prover(21);
+            records[1][0].theirs[n - 1] ^= 1 << 40;
+            let (lp, rp, _) = written_out::<Gf64>(&records[2], Role::Prover, packed);
+            let (_, _, ca) = written_out::<Gf64>(&records[1], Role::A, packed);
+            let (_, _, cb) = written_out::<Gf64>(&records[0], Role::B, packed);
+            assert_ne!(ca.add(cb), Gf64::dot(&lp, &rp), "packed {packed}");
         }
     }
 

@@ -186,31 +186,30 @@ impl Rep3Mal {
 
     /// Records the statement `x & y = z` for XOR-shared words whose component 1 is zero in
     /// all three (so party 2 knows every component) for party 2 to prove, with no message: a
-    /// binary elementwise record whose claim shares are what the verifiers hold of `z`, not
-    /// a received product. Party 2's term `(x_2 ^ x_0) (y_2 ^ y_0) = x & y` must equal
-    /// `z_0 ^ z_2`, its verifier A (party 1) holding `z_2` and B (party 0) `z_0` (as
-    /// `z_0 ^ x_0 y_0` in `own`, to which a product's B adds `x_0 y_0`): true exactly when
-    /// `x & y = z`, bit by bit. The same record gives parties 0 and 1 statements that hold by
-    /// construction (party 0's term is `x_0 y_0`, which its verifier A, party 2, claims;
-    /// party 1's is `x_2 y_2`, which its verifier B, party 2, adds), as the record's three
-    /// statements always have the same gates. It replaced an AND layer
+    /// [`Gate::OneProver`] record (binary), in party 2's statement only, whose claim shares
+    /// are what the verifiers hold of `z`, not a received product. Party 2's term
+    /// `(x_2 ^ x_0) (y_2 ^ y_0) = x & y` must equal `z_0 ^ z_2`, its verifier A (party 1)
+    /// holding `z_2` and B (party 0) `z_0` (as `z_0 ^ x_0 y_0` in `own`, to which a product's
+    /// B adds `x_0 y_0`): true exactly when `x & y = z`, bit by bit. It replaced an AND layer
     /// (one word per element from each party) whose result was checked to be zero.
     fn keep_helper_products(&mut self, x: &RBits, y: &RBits, z: &RBits) -> Result<()> {
         let n = x.cur.len();
-        let products = |a: &[u64], b: &[u64]| -> Vec<u64> { a.iter().zip(b).map(|(a, b)| a & b).collect() };
         let zeros = vec![0u64; n];
-        // (theirs, own): the claim shares of this party as A of the next party's statement
-        // and as B of the previous party's.
-        let (theirs, own) = match self.base.id {
-            0 => (zeros.clone(), z.cur.iter().zip(products(&x.cur, &y.cur)).map(|(a, b)| a ^ b).collect()),
-            1 => (z.next.clone(), zeros.clone()),
-            _ => (products(&x.next, &y.next), zeros.clone()),
+        // This party's role in party 2's statement, the only one the gates go into, and its
+        // claim shares there: as A (`theirs`, party 1) and as B (`own`, party 0).
+        let (role, theirs, own) = match self.base.id {
+            0 => {
+                let own = (0..n).map(|i| z.cur[i] ^ (x.cur[i] & y.cur[i])).collect();
+                (Role::B, zeros.clone(), own)
+            }
+            1 => (Role::A, z.next.clone(), zeros.clone()),
+            _ => (Role::Prover, zeros.clone(), zeros.clone()),
         };
         let piece = BATCH_TERMS_BINARY / 128;
         for start in (0..n).step_by(piece.max(1)) {
             let end = (start + piece).min(n);
             let rec = Record {
-                gate: Gate::Elementwise,
+                gate: Gate::OneProver { role },
                 xc: x.cur[start..end].to_vec(),
                 xn: x.next[start..end].to_vec(),
                 yc: y.cur[start..end].to_vec(),
