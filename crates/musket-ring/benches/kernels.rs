@@ -111,6 +111,24 @@ fn bench_row_sums_by_bits(c: &mut Criterion) {
             bch.iter(|| add_rows_by_bits_with(kernel, &x, rows, cols, &bits))
         });
     }
+    // `Y sigma` for an early ResNet-50 convolution's im2col matrix (576 x 3136): the matrix
+    // product against the subset sums of the transpose's rows (the transposition included).
+    let (k, n) = (576, 3136);
+    let y: Vec<u64> = (0..k * n).map(|_| rng.gen()).collect();
+    let bits: Vec<u64> = (0..n).map(|_| rng.gen()).collect();
+    let words: Vec<u64> = bits.iter().flat_map(|b| (0..64).map(move |c| (b >> c) & 1)).collect();
+    group.bench_function("right_matmul", |bch| bch.iter(|| musket_ring::matmul(&y, &words, k, n, 64)));
+    group.bench_function("right_transposed_subset_sums", |bch| {
+        bch.iter(|| {
+            let mut t = vec![0u64; k * n];
+            for (i, row) in y.chunks_exact(n).enumerate() {
+                for (j, &v) in row.iter().enumerate() {
+                    t[j * k + i] = v;
+                }
+            }
+            add_rows_by_bits_with(Kernel::best(), &t, n, k, &bits)
+        })
+    });
     group.finish();
 }
 

@@ -259,24 +259,13 @@ impl Lift for Gr64 {
             }
         }
     }
-    /// As [`Lift::left_fold`] on `y`'s transpose (a copy of `k n` words), or one matrix
-    /// product, `y` times the weights' coefficient words (`[n, 64]`).
+    /// As one matrix product: `y` times the weights' coefficient words (`[n, 64]`). (The
+    /// subset sums of [`Lift::left_fold`] need `y`'s transpose here: twice the time of the
+    /// matrix product at an early ResNet-50 convolution's 576 x 3136, `cargo bench -p
+    /// musket-ring -- fold_by_binary_weights`.)
     fn right_fold(y: &[u64], k: usize, n: usize, sigma: &[Gr64]) -> Vec<Gr64> {
-        match bit_words(&sigma[..n]) {
-            Some(bits) => {
-                let mut transposed = vec![0u64; k * n];
-                for (t, row) in y[..k * n].chunks_exact(n.max(1)).enumerate() {
-                    for (j, &v) in row.iter().enumerate() {
-                        transposed[j * k + t] = v;
-                    }
-                }
-                to_elements(&musket_ring::add_rows_by_bits(&transposed, n, k, &bits))
-            }
-            None => {
-                let words: Vec<u64> = sigma[..n].iter().flat_map(|r| r.0).collect();
-                to_elements(&musket_ring::matmul(&y[..k * n], &words, k, n, EXT_DEGREE))
-            }
-        }
+        let words: Vec<u64> = sigma[..n].iter().flat_map(|r| r.0).collect();
+        to_elements(&musket_ring::matmul(&y[..k * n], &words, k, n, EXT_DEGREE))
     }
 }
 
