@@ -460,27 +460,28 @@ fn build_packed(
     }
     // A one-prover record gives the other statements nothing (and draws no weights there).
     let records: Vec<&Record> = records.iter().filter(|r| r.terms_as(true, role) > 0).collect();
-    // Written in place at their final, padded length: one word term per AND word.
+    // One word term per AND word, appended (not written into zeroed vectors: their zeroing
+    // was a few percent of a large model's time); `PackedWords::new` pads them.
     let words: usize = records.iter().map(|r| r.xc.len()).sum();
     let padded = (len / 64).max(words).max(1).next_power_of_two();
-    let (mut lw, mut rw, mut rho) = (vec![0u64; padded], vec![0u64; padded], vec![0u64; padded]);
+    let (mut lw, mut rw, mut rho) =
+        (Vec::with_capacity(padded), Vec::with_capacity(padded), Vec::with_capacity(padded));
     let mut claim = Gf64(0);
     let mut claims = Vec::new();
-    let mut at = 0;
     for rec in records {
         let n = rec.xc.len();
         let w = weights.words(n);
-        for (g, &weight) in w.iter().enumerate() {
-            let i = at + g;
-            (lw[i], rw[i]) = product_term(role, rec.xc[g], rec.xn[g], rec.yc[g], rec.yn[g], Gf64::base_add);
-            rho[i] = weight;
+        for g in 0..n {
+            let (l, r) = product_term(role, rec.xc[g], rec.xn[g], rec.yc[g], rec.yn[g], Gf64::base_add);
+            lw.push(l);
+            rw.push(r);
         }
         if role != Role::Prover {
             claims.resize(n, 0);
             claim_into::<Gf64>(rec, role, &mut claims);
             claim = claim.add(packed_claim(&w, &claims));
         }
-        at += n;
+        rho.extend_from_slice(&w);
     }
     Some((PackedWords::new(lw, rw, rho, len / 64), claim))
 }
