@@ -117,8 +117,10 @@ fn every_deviation_is_detected_by_every_honest_party() {
         (Target::Mul, vec![0, 1, 2]),
         (Target::Matmul, vec![0, 1, 2]),
         (Target::And, vec![0, 1, 2]),
-        (Target::Truncate, vec![0, 1]),
-        (Target::Carries, vec![2]),
+        // The pipeline's two truncations have helpers 2 and 0 (frames rotate): parties 0 and
+        // 1 send the first one's opening, parties 1 and 2 the second's.
+        (Target::Truncate, vec![0, 1, 2]),
+        (Target::Carries, vec![0, 2]),
         (Target::Convert, vec![0, 1, 2]),
         (Target::Reveal, vec![0, 1, 2]),
         (Target::Proof, vec![0, 1, 2]),
@@ -148,9 +150,9 @@ fn every_deviation_is_detected_by_every_honest_party() {
 
 #[test]
 fn every_conversion_message_is_checked() {
-    // The first two of each party's conversion messages are the truncations' (party 2's
-    // carries one sum of three products per element), the third ReLU's (one product); an
-    // error in the first or the last element.
+    // The first two of each party's conversion messages are the truncations' (the helper's,
+    // party 2's then party 0's, one sum of three products per element), the third ReLU's (one
+    // product); an error in the first or the last element.
     for nth in 0..3 {
         for party in 0..3 {
             for last_word in [false, true] {
@@ -170,15 +172,15 @@ fn every_conversion_message_is_checked() {
 
 #[test]
 fn every_wrong_carry_is_caught_by_the_helpers_proof() {
-    // Party 2 proves its claimed carries itself (no AND layer, no zero check): a wrong carry
-    // in any bit, in the first or the last element, of either truncation's mask (the fused
-    // product's and the matrix product's) must fail its proof. Adding 2^k flips bit k (and
-    // perhaps the bits above it).
-    for nth in 0..2 {
+    // The helper proves its claimed carries itself (no AND layer, no zero check): a wrong
+    // carry in any bit, in the first or the last element, of either truncation's mask (the
+    // fused product's, helper 2, and the matrix product's, helper 0: frames rotate) must fail
+    // its proof. Adding 2^k flips bit k (and perhaps the bits above it).
+    for party in [2, 0] {
         for bit in [0u32, 13, 31, 47, 62] {
             for last_word in [false, true] {
-                let cheat = Cheat { party: 2, target: Target::Carries, nth, error: 1 << bit, last_word };
-                for (id, o) in run(Some(cheat)).iter().enumerate().take(2) {
+                let cheat = Cheat { party, target: Target::Carries, nth: 0, error: 1 << bit, last_word };
+                for (id, o) in run(Some(cheat)).iter().enumerate().filter(|(id, _)| *id != party) {
                     assert!(
                         matches!(o, Err(e) if e.is_cheating_detected()),
                         "party {id} with {cheat:?}: {o:?}"

@@ -149,6 +149,9 @@ pub struct Rep3Mal {
     vouched_for_prev: ring::digest::Context,
     /// Openings received from the previous party since the last digest comparison.
     unchecked_from_prev: usize,
+    /// Truncation masks drawn so far, mod 3: the next truncation's frame (its helper is party
+    /// `(truncations + 2) % 3`, see `truncate.rs`).
+    truncations: usize,
     cheat: Option<Cheat>,
     seen: Vec<(Target, usize)>,
 }
@@ -187,6 +190,7 @@ impl Rep3Mal {
             received_from_prev: digest(),
             vouched_for_prev: digest(),
             unchecked_from_prev: 0,
+            truncations: 0,
             cheat: None,
             seen: Vec::new(),
         })

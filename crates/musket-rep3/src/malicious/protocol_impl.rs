@@ -177,7 +177,8 @@ impl Rep3Mal {
         self.base.share(shape, mine, theirs)
     }
 
-    /// Party 0's step of a bit conversion (here and in truncation's): sends party 1
+    /// Party 0's step of a bit conversion (here and in truncation's, where the ids are the
+    /// truncation's frame's, so messages go to the next or previous party): sends party 1
     /// `s = (b0 ^ b1) - m` and reads party 1's `z1`; returns both.
     pub(super) fn conversion_at_0(
         &mut self,
@@ -188,8 +189,9 @@ impl Rep3Mal {
         let n = b0.len();
         let mut s: Vec<u64> = (0..n).map(|i| (b0[i] ^ b1[i]).wrapping_sub(m[i])).collect();
         self.tamper(Target::Convert, &mut s);
-        self.base.net.send_u64s(1, &s)?;
-        let z1 = self.base.net.recv_u64s(1, n)?;
+        let next = self.base.next_party();
+        self.base.net.send_u64s(next, &s)?;
+        let z1 = self.base.net.recv_u64s(next, n)?;
         Ok((s, z1))
     }
 
@@ -197,12 +199,13 @@ impl Rep3Mal {
     /// `z1 = s (1 - 2 b2) - f2`; returns `s`, party 2's message, `1 - 2 b2` and `z1`.
     pub(super) fn conversion_at_1(&mut self, b2: &[u64], f2: &[u64]) -> Result<ConversionAt1> {
         let n = b2.len();
-        let s = self.base.net.recv_u64s(0, n)?;
-        let from_2 = self.base.net.recv_u64s(2, n)?;
+        let (prev, next) = (self.base.prev(), self.base.next_party());
+        let s = self.base.net.recv_u64s(prev, n)?;
+        let from_2 = self.base.net.recv_u64s(next, n)?;
         let c = one_minus_twice(b2);
         let mut z1: Vec<u64> = (0..n).map(|i| s[i].wrapping_mul(c[i]).wrapping_sub(f2[i])).collect();
         self.tamper(Target::Convert, &mut z1);
-        self.base.net.send_u64s(0, &z1)?;
+        self.base.net.send_u64s(prev, &z1)?;
         Ok((s, from_2, c, z1))
     }
 

@@ -10,11 +10,12 @@
 //! product per gate with both sides additively shared between `A` and `B` (`A` holds
 //! `x_P`, `y_P`, `B` holds `x_{P+1}`, `y_{P+1}` of the factors), and `P` knows everything: a
 //! statement for [`musket_core::dzkp`]. (Until the tenth session each gate was two
-//! products, `<(x_P, x_{P+1}), (y_P + y_{P+1}, y_P)>`: twice the prover's terms.) Each party builds the prover's vectors for its own messages and
-//! its shares as `A` (of the next party's statement) and as `B` (of the previous party's).
+//! products, `<(x_P, x_{P+1}), (y_P + y_{P+1}, y_P)>`: twice the prover's terms.) Each party
+//! builds the prover's vectors for its own messages and its shares as `A` (of the next
+//! party's statement) and as `B` (of the previous party's).
 //! Many products are combined into one claim with random weights from the seed of that
 //! statement; a matrix product's outputs with Freivalds' weights `rho_i sigma_j`, which
-//! turns `m x n` inner products of length `k` into one of length `2k`.
+//! turns `m x n` inner products of length `k` into one of length `k` (`2k` with two terms).
 
 use musket_core::dzkp::{Prover, ProverSteps, Verifier, VerifierSteps};
 use musket_core::dzkp_packed::{
@@ -361,12 +362,12 @@ pub(crate) const PACKED_MIN_PRODUCTS: usize = 1024;
 
 /// `role`'s packed statement over arithmetic elementwise `records`, 64 gates to a block, one
 /// weight per block: the products first, one block term per block (until the tenth session
-/// two, the two products of the resharing message), then the [`Gate::Cross`] gates' elements, narrowest
-/// records first (by their products per element in this statement), in planes: plane `t`
-/// holds product `t` of every element that has one, over the blocks from the first such
-/// element on, and every plane of a block shares the block's weight (an element's products
-/// sum to its one claim). `None` when a record is a matrix product or the batch has fewer
-/// than [`PACKED_MIN_PRODUCTS`] gates.
+/// two, the two products of the resharing message), then the [`Gate::Cross`] gates'
+/// elements, narrowest records first (by their products per element in this statement), in
+/// planes: plane `t` holds product `t` of every element that has one, over the blocks from
+/// the first such element on, and every plane of a block shares the block's weight (an
+/// element's products sum to its one claim). `None` when a record is a matrix product or a
+/// one-prover record, or the batch has fewer than [`PACKED_MIN_PRODUCTS`] gates.
 fn build_packed_ring(records: &[Record], role: Role, weights: &mut Prg) -> Option<(PackedBlocks, Gr64)> {
     const D: usize = EXT_DEGREE;
     if records.iter().any(|r| matches!(r.gate, Gate::Matmul { .. } | Gate::OneProver { .. })) {

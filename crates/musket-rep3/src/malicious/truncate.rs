@@ -1,21 +1,48 @@
 //! The checked truncation (see `Protocol::truncate` on [`Rep3Mal`]) in two steps: the mask
-//! and party 2's claimed carries of its halves, which do not depend on the value and so
+//! and the helper's claimed carries of its halves, which do not depend on the value and so
 //! travel in the same round as the product that makes it (`mul_truncate` and the matrix
 //! forms), and the rest. Rounds after the product: the opening of `c` (with the carries when
-//! there is no product), one AND layer for the carries' check and `msb(R) & [msb(c) = 0]`
-//! together, and the two of the bits' conversion.
+//! there is no product), one AND layer for `msb(R) & [msb(c) = 0]`, and the two of the bits'
+//! conversion.
+//!
+//! The code names the parties of one truncation in its *frame*: the helper, which knows the
+//! whole mask, inputs the carries of its halves and proves their check, is party 2 of the
+//! frame, and the masked value opens to parties 0 and 1. Frames rotate from one truncation
+//! to the next (the helper is party 2, then 0, then 1, ...), so that over a model each party
+//! proves about as much (the helper's conversion message is three products per element,
+//! the others' one). Every step is written with the frame's ids and components and with
+//! messages to the next or previous party, which a rotation leaves as they are.
 
 use super::*;
 
-/// Party 2, which knows the whole truncation mask (both of its halves), inputs the carries
-/// of its halves (and sends no copy of the masked value, which goes to parties 0 and 1).
-const HELPER: usize = 2;
+/// One truncation's naming of the parties: frame party `j` is party `(j + shift) % 3`, and
+/// frame component `j` component `(j + shift) % 3`.
+#[derive(Clone, Copy)]
+pub(super) struct Frame {
+    shift: usize,
+}
+
+impl Frame {
+    /// The frame whose helper (frame party 2) is party `(shift + 2) % 3`.
+    fn new(shift: usize) -> Self {
+        Self { shift: shift % 3 }
+    }
+    /// This party's id in the frame.
+    fn me(&self, id: usize) -> usize {
+        (id + 3 - self.shift) % 3
+    }
+    /// The component index of frame component `j`.
+    fn comp(&self, j: usize) -> usize {
+        (j + self.shift) % 3
+    }
+}
 
 /// A truncation mask drawn before the value it masks: `r_a` (component 0) and `r_b`
 /// (component 2) as this party holds them (zeros where it holds neither), and party 2's
 /// carries of `r_a + r_b` as an XOR-shared input, whose message party 0 has not read yet
 /// (`carries_due`), so that reading it waits until this party's next messages are out.
 pub(super) struct TruncationMask {
+    frame: Frame,
     r_a: Vec<u64>,
     r_b: Vec<u64>,
     carries: RBits,
@@ -31,14 +58,18 @@ pub(super) fn check_truncation_bits(bits: u32) -> Result<()> {
 }
 
 impl Rep3Mal {
-    /// Draws a mask for `n` values and sends party 2's carries of its halves: bit `i` of a
-    /// word per element is the carry into bit `i + 1`, bit 63 the carry out. Component 2 is a
-    /// mask from party 2's key with party 1, component 0 the carries XOR the mask, sent to
-    /// party 0, component 1 zero: one message, so no copy can differ from another. What
-    /// party 2 claims is checked in [`Rep3Mal::truncate_masked`], so it is not trusted.
+    /// Draws a mask for `n` values in the next frame and sends the helper's carries of its
+    /// halves (frame ids and components from here on): bit `i` of a word per element is the
+    /// carry into bit `i + 1`, bit 63 the carry out. Component 2 is a mask from party 2's key
+    /// with party 1, component 0 the carries XOR the mask, sent to party 0, component 1 zero:
+    /// one message, so no copy can differ from another. What party 2 claims is checked in
+    /// [`Rep3Mal::truncate_masked`], so it is not trusted.
     pub(super) fn truncation_mask(&mut self, n: usize) -> Result<TruncationMask> {
+        let frame = Frame::new(self.truncations);
+        self.truncations = (self.truncations + 1) % 3;
+        let me = frame.me(self.base.id);
         // Component j is party j's `cur` and party j-1's `next`, drawn from their shared key.
-        let (r_a, r_b) = match self.base.id {
+        let (r_a, r_b) = match me {
             0 => (self.base.draw(Stream::Own, n), vec![0; n]),
             1 => (vec![0; n], self.base.draw(Stream::Next, n)),
             _ => {
@@ -46,8 +77,8 @@ impl Rep3Mal {
                 (r_a, self.base.draw(Stream::Own, n))
             }
         };
-        let (carries, carries_due) = match self.base.id {
-            HELPER => {
+        let (carries, carries_due) = match me {
+            2 => {
                 let mask = self.base.draw(Stream::Own, n);
                 let mut masked: Vec<u64> = r_a
                     .iter()
@@ -60,13 +91,14 @@ impl Rep3Mal {
                     })
                     .collect();
                 self.tamper(Target::Carries, &mut masked);
-                self.base.net.send_u64s(0, &masked)?;
+                // To party 0, the helper's next.
+                self.base.net.send_u64s(self.base.next_party(), &masked)?;
                 (RBits { cur: mask, next: masked }, false)
             }
             0 => (RBits { cur: Vec::new(), next: vec![0; n] }, true),
             _ => (RBits { cur: vec![0; n], next: self.base.draw(Stream::Next, n) }, false),
         };
-        Ok(TruncationMask { r_a, r_b, carries, carries_due })
+        Ok(TruncationMask { frame, r_a, r_b, carries, carries_due })
     }
 
     /// `truncate(product(self), bits)` for a product of `n` values, the mask's carries sent
@@ -93,38 +125,39 @@ impl Rep3Mal {
     /// caller, before the mask was drawn.
     pub(super) fn truncate_masked(&mut self, x: &RShare, bits: u32, mask: TruncationMask) -> Result<RShare> {
         let n = x.len();
-        let TruncationMask { r_a, r_b, mut carries, carries_due } = mask;
+        let TruncationMask { frame, r_a, r_b, mut carries, carries_due } = mask;
         if r_a.len() != n {
             return Err(MpcError::Usage(format!("truncation: a mask for {} values, not {n}", r_a.len())));
         }
         let shape = x.shape().to_vec();
-        let id = self.base.id;
+        let (me, comp) = (frame.me(self.base.id), |j: usize| frame.comp(j));
         let f = bits as usize;
         // c = x + 2^62 + R, opened to parties 0 and 1: party 1 sends party 0 component 2
         // (party 2 vouches for it), party 0 sends party 1 component 0 (party 2 vouches for it
         // too; party 2, which knows R and sends the carries, sends no copy, so that every
         // party sends four words per truncated product). It goes first, so that it shares a
         // round with the carries when nothing came between.
-        let r_mask =
-            self.add(&self.component(0, &r_a, &r_a, &[n])?, &self.component(2, &r_b, &r_b, &[n])?)?;
+        let r_mask = self
+            .add(&self.component(comp(0), &r_a, &r_a, &[n])?, &self.component(comp(2), &r_b, &r_b, &[n])?)?;
         let flat = self.reshape(x, &[n])?;
         let masked = self.add(&flat, &r_mask)?;
         let masked = self.add_public(&masked, &RingTensor::new(vec![n], vec![1u64 << 62; n])?)?;
         let (mc, mn) = (masked.cur.data(), masked.next.data());
-        let missing = match id {
+        let (prev, next) = (self.base.prev(), self.base.next_party());
+        let missing = match me {
             0 => {
                 let mut sent = mc.to_vec();
                 self.tamper(Target::Truncate, &mut sent);
-                self.base.net.send_u64s(1, &sent)?;
-                let m = self.base.net.recv_u64s(1, n)?;
+                self.base.net.send_u64s(next, &sent)?;
+                let m = self.base.net.recv_u64s(next, n)?;
                 self.received.update(&words_bytes(&m));
                 Some(m)
             }
             1 => {
                 let mut sent = mn.to_vec();
                 self.tamper(Target::Truncate, &mut sent);
-                self.base.net.send_u64s(0, &sent)?;
-                let m = self.base.net.recv_u64s(0, n)?;
+                self.base.net.send_u64s(prev, &sent)?;
+                let m = self.base.net.recv_u64s(prev, n)?;
                 self.received_from_prev.update(&words_bytes(&m));
                 Some(m)
             }
@@ -142,11 +175,12 @@ impl Rep3Mal {
             None => vec![0; n],
         };
         if carries_due {
-            carries.cur = self.base.net.recv_u64s(HELPER, n)?;
+            // From the helper, party 0's previous.
+            carries.cur = self.base.net.recv_u64s(prev, n)?;
         }
         // r_a and r_b alone, XOR-shared as components 0 and 2 (no communication).
-        let bits_a = self.bits_component(0, &r_a, &r_a);
-        let bits_b = self.bits_component(2, &r_b, &r_b);
+        let bits_a = self.bits_component(comp(0), &r_a, &r_a);
+        let bits_b = self.bits_component(comp(2), &r_b, &r_b);
         // The carry into each bit (none into bit 0).
         let carry_in = self.bits_linear(&carries, &|w| w.iter().map(|v| v << 1).collect());
         let plane =
@@ -157,7 +191,7 @@ impl Rep3Mal {
         let msb_r = self.bits_linear(&sum, &plane(63));
         // [msb(c) = 0] as component 1 (parties 0 and 1).
         let c_pos = pack_bits(&c.iter().map(|w| !w >> 63).collect::<Vec<_>>());
-        let c_pos = self.bits_component(1, &c_pos, &c_pos);
+        let c_pos = self.bits_component(comp(1), &c_pos, &c_pos);
         // The check of the carries: the carry out of bit i must be maj(a_i, b_i, c_i) =
         // ((a_i ^ c_i) & (b_i ^ c_i)) ^ c_i, 64 gates per element, so `x & y = z` with
         // x = a ^ carry_in, y = b ^ carry_in and z = carries ^ carry_in (by induction from
@@ -166,19 +200,21 @@ impl Rep3Mal {
         let and_x = self.bits_xor(&bits_a, &carry_in);
         let and_y = self.bits_xor(&bits_b, &carry_in);
         let claimed = self.bits_xor(&carries, &carry_in);
-        self.keep_helper_products(&and_x, &and_y, &claimed)?;
+        self.keep_helper_products(me, &and_x, &and_y, &claimed)?;
         // msb(R) & [msb(c) = 0], the wrap of x + 2^62 + R: one AND layer of one gate per
         // element.
         let wrap_c = self.bits_and(&c_pos, &msb_r)?;
         // -carry_f + 2^(64-f) (wrap_r + wrap_c) in arithmetic, one checked conversion.
-        let corr = self.truncation_correction(&carries, &wrap_c, f)?;
+        let corr = self.truncation_correction(me, &carries, &wrap_c, f)?;
         // The components: (c >> f) - 2^(62-f) in component 1, r_a >> f in 0, r_b >> f in 2.
         let public: Vec<u64> = c.iter().map(|v| (v >> f).wrapping_sub(1u64 << (62 - f))).collect();
-        let public = self.component(1, &public, &public, &[n])?;
+        let public = self.component(comp(1), &public, &public, &[n])?;
         let high = |v: &[u64]| v.iter().map(|w| w >> f).collect::<Vec<u64>>();
         let (high_a, high_b) = (high(&r_a), high(&r_b));
-        let r_high = self
-            .add(&self.component(0, &high_a, &high_a, &[n])?, &self.component(2, &high_b, &high_b, &[n])?)?;
+        let r_high = self.add(
+            &self.component(comp(0), &high_a, &high_a, &[n])?,
+            &self.component(comp(2), &high_b, &high_b, &[n])?,
+        )?;
         let y = self.sub(&public, &r_high)?;
         let y = self.add(&y, &corr)?;
         self.reshape(&y, &shape)
@@ -192,12 +228,13 @@ impl Rep3Mal {
     /// holding `z_2` and B (party 0) `z_0` (as `z_0 ^ x_0 y_0` in `own`, to which a product's
     /// B adds `x_0 y_0`): true exactly when `x & y = z`, bit by bit. It replaced an AND layer
     /// (one word per element from each party) whose result was checked to be zero.
-    fn keep_helper_products(&mut self, x: &RBits, y: &RBits, z: &RBits) -> Result<()> {
+    /// `me` is this party's id in the truncation's frame (the helper is frame party 2).
+    fn keep_helper_products(&mut self, me: usize, x: &RBits, y: &RBits, z: &RBits) -> Result<()> {
         let n = x.cur.len();
         let zeros = vec![0u64; n];
         // This party's role in party 2's statement, the only one the gates go into, and its
         // claim shares there: as A (`theirs`, party 1) and as B (`own`, party 0).
-        let (role, theirs, own) = match self.base.id {
+        let (role, theirs, own) = match me {
             0 => {
                 let own = (0..n).map(|i| z.cur[i] ^ (x.cur[i] & y.cur[i])).collect();
                 (Role::B, zeros.clone(), own)
@@ -246,7 +283,15 @@ impl Rep3Mal {
     /// ([`Gate::Cross`]): one for parties 0 and 1 (as in `bits_to_arith`), three for party 2
     /// (`w_c (1 - 2 b2) * m`, `-2 w_k v_k * u_k`), whose sum is `E - w_c (b2 + f2) + w_c f0
     /// + F`. Party 1 sees `s` and `E`, masked by `m` and `F`; party 0 sees `z1`, masked by `f2`.
-    fn truncation_correction(&mut self, carries: &RBits, wrap_c: &RBits, f: usize) -> Result<RShare> {
+    ///
+    /// `me` is this party's id in the truncation's frame.
+    fn truncation_correction(
+        &mut self,
+        me: usize,
+        carries: &RBits,
+        wrap_c: &RBits,
+        f: usize,
+    ) -> Result<RShare> {
         let n = carries.cur.len();
         let w_high = 1u64 << (64 - f);
         // (w_f, w_w) and the carry bits' planes: the carry into bit f, the wrap of R.
@@ -262,8 +307,7 @@ impl Rep3Mal {
                 })
                 .collect()
         };
-        let id = self.base.id;
-        let (mine, theirs) = match id {
+        let (mine, theirs) = match me {
             0 => {
                 let (b0, b1) = (&cur, &next);
                 let u = planes(&carries.cur);
@@ -335,7 +379,8 @@ impl Rep3Mal {
                     })
                     .collect();
                 self.tamper(Target::Convert, &mut e);
-                self.base.net.send_u64s(1, &e)?;
+                // To party 1, the helper's previous.
+                self.base.net.send_u64s(self.base.prev(), &e)?;
                 let vw = weighted(&v);
                 let uw = weighted(&u);
                 let comp2: Vec<u64> = (0..n).map(|i| e[i].wrapping_add(vw[i])).collect();
