@@ -135,7 +135,7 @@ impl Rep3Mal {
         // c = x + 2^62 + R, opened to parties 0 and 1: party 1 sends party 0 component 2
         // (party 2 vouches for it), party 0 sends party 1 component 0 (party 2 vouches for it
         // too; party 2, which knows R and sends the carries, sends no copy, so that every
-        // party sends four words per truncated product). It goes first, so that it shares a
+        // party sends three words per truncated product). It goes first, so that it shares a
         // round with the carries when nothing came between.
         let r_mask = self
             .add(&self.component(comp(0), &r_a, &r_a, &[n])?, &self.component(comp(2), &r_b, &r_b, &[n])?)?;

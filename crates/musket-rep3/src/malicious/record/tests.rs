@@ -206,6 +206,15 @@ fn verifier_shares_add_up<E: Lift>(records: &[Vec<Record>], packed: bool) {
     }
 }
 
+/// Whether prover `p`'s verifiers' claim shares (A = the previous party, B = the next) add up
+/// to its statement's inner product, over each party's `records`.
+fn claims_add_up<E: Lift>(records: &[Vec<Record>], p: usize, packed: bool) -> bool {
+    let (lp, rp, _) = written_out::<E>(&records[p], Role::Prover, packed);
+    let (_, _, ca) = written_out::<E>(&records[(p + 2) % 3], Role::A, packed);
+    let (_, _, cb) = written_out::<E>(&records[(p + 1) % 3], Role::B, packed);
+    ca.add(cb) == E::dot(&lp, &rp)
+}
+
 /// Each party's records: one of each kind given, in the same order at every party.
 fn by_party(kinds: Vec<Vec<Record>>) -> Vec<Vec<Record>> {
     let mut out: Vec<Vec<Record>> = vec![Vec::new(), Vec::new(), Vec::new()];
@@ -236,10 +245,7 @@ fn matrix_product_statements_are_one_term_per_inner_index_and_add_up() {
     for error in [1u64, 1 << 63] {
         let mut records = by_party(vec![honest_matmul_records::<Gr64>(m, k, n, 17)]);
         records[0][0].theirs[m * n - 1] = records[0][0].theirs[m * n - 1].wrapping_add(error);
-        let (lp, rp, _) = written_out::<Gr64>(&records[1], Role::Prover, false);
-        let (_, _, ca) = written_out::<Gr64>(&records[0], Role::A, false);
-        let (_, _, cb) = written_out::<Gr64>(&records[2], Role::B, false);
-        assert_ne!(ca.add(cb), Gr64::dot(&lp, &rp), "error {error}");
+        assert!(!claims_add_up::<Gr64>(&records, 1, false), "error {error}");
     }
 }
 
@@ -264,10 +270,7 @@ fn one_prover_records_give_only_that_provers_statement_terms() {
         // One flipped bit of the claim (what party 1, its A, holds of the result).
         let mut records = one_prover(21);
         records[1][0].theirs[n - 1] ^= 1 << 40;
-        let (lp, rp, _) = written_out::<Gf64>(&records[2], Role::Prover, packed);
-        let (_, _, ca) = written_out::<Gf64>(&records[1], Role::A, packed);
-        let (_, _, cb) = written_out::<Gf64>(&records[0], Role::B, packed);
-        assert_ne!(ca.add(cb), Gf64::dot(&lp, &rp), "packed {packed}");
+        assert!(!claims_add_up::<Gf64>(&records, 2, packed), "packed {packed}");
     }
 }
 
@@ -278,17 +281,11 @@ fn an_elementwise_product_off_by_one_does_not_add_up() {
             let n = PACKED_MIN_PRODUCTS + 37;
             let mut records = by_party(vec![honest_records::<Gr64>(n, 18)]);
             records[2][0].theirs[n / 3] = records[2][0].theirs[n / 3].wrapping_add(error);
-            let (lp, rp, _) = written_out::<Gr64>(&records[0], Role::Prover, packed);
-            let (_, _, ca) = written_out::<Gr64>(&records[2], Role::A, packed);
-            let (_, _, cb) = written_out::<Gr64>(&records[1], Role::B, packed);
-            assert_ne!(ca.add(cb), Gr64::dot(&lp, &rp), "error {error}, packed {packed}");
+            assert!(!claims_add_up::<Gr64>(&records, 0, packed), "error {error}, packed {packed}");
             // Binary: one flipped bit of an AND word.
             let mut records = by_party(vec![honest_records::<Gf64>(9, 19)]);
             records[2][0].theirs[4] ^= error;
-            let (lp, rp, _) = written_out::<Gf64>(&records[0], Role::Prover, packed);
-            let (_, _, ca) = written_out::<Gf64>(&records[2], Role::A, packed);
-            let (_, _, cb) = written_out::<Gf64>(&records[1], Role::B, packed);
-            assert_ne!(ca.add(cb), Gf64::dot(&lp, &rp), "binary error {error}, packed {packed}");
+            assert!(!claims_add_up::<Gf64>(&records, 0, packed), "binary error {error}, packed {packed}");
         }
     }
 }
@@ -347,10 +344,7 @@ fn cross_gates_of_different_widths_per_prover_are_consistent_across_roles() {
             let mut records = by_party(vec![honest_wide_cross_records(n, widths, 11)]);
             // Party 2's message as its verifier A (party 1) received it.
             records[1][0].theirs[n / 2] = records[1][0].theirs[n / 2].wrapping_add(error);
-            let (lp, rp, _) = written_out::<Gr64>(&records[2], Role::Prover, packed);
-            let (_, _, ca) = written_out::<Gr64>(&records[1], Role::A, packed);
-            let (_, _, cb) = written_out::<Gr64>(&records[0], Role::B, packed);
-            assert_ne!(ca.add(cb), Gr64::dot(&lp, &rp), "error {error}, packed {packed}");
+            assert!(!claims_add_up::<Gr64>(&records, 2, packed), "error {error}, packed {packed}");
         }
     }
 }
@@ -364,10 +358,7 @@ fn a_cross_claim_off_by_one_does_not_add_up() {
                 by_party(vec![honest_records::<Gr64>(n, 3), honest_cross_records::<Gr64>(n, 4)]);
             // Party 1's message as prover, as its verifier A (party 0) received it.
             records[0][1].theirs[n - 1] = records[0][1].theirs[n - 1].wrapping_add(error);
-            let (lp, rp, _) = written_out::<Gr64>(&records[1], Role::Prover, packed);
-            let (_, _, ca) = written_out::<Gr64>(&records[0], Role::A, packed);
-            let (_, _, cb) = written_out::<Gr64>(&records[2], Role::B, packed);
-            assert_ne!(ca.add(cb), Gr64::dot(&lp, &rp), "error {error}, packed {packed}");
+            assert!(!claims_add_up::<Gr64>(&records, 1, packed), "error {error}, packed {packed}");
         }
     }
 }
