@@ -17,21 +17,55 @@
 //! random because `t` is a unit and `p`, `q` are. Every opened value is either zero (when the
 //! prover is honest) or uniformly random, so the verifiers learn nothing.
 //!
+//! Levels may also split the vectors in four (since the eleventh session, every plain level
+//! while four or more elements are left; [`arity_schedule`]): with quarters `l_i`, `r_i`
+//! the prover sends the seven coefficients of `h(X) = <F(X), G(X)>`, `F = sum_i X^i l_i`,
+//! `G = sum_i X^(3-i) r_i`, whose `X^3` coefficient is `sum_i <l_i, r_i>`; the verifiers
+//! check it against the claim and continue with `h(t)` about `F(t)`, `G(t)`. One round trip
+//! does two halvings' work (nine inner products of a quarter's length by Karatsuba, the
+//! halvings' three plus three halved; the folds by Horner are the same products by `t`), so a
+//! proof of `2^L` terms takes about half the round trips.
+//!
 //! Soundness: a false claim survives a level only if `t` is a root of a nonzero polynomial of
-//! degree at most 2, so with `L` levels a cheating prover passes with probability at most
-//! `2 (L + 1) / 2^64` (Schwartz–Zippel over the exceptional set, [`crate::ext`]). The random
-//! combination of many gates into one claim adds `1 / 2^64`, or `2 / 2^64` for the
-//! matrix-product (Freivalds) combination. Batches are at most 2^30 terms, so a batch is
-//! accepted wrongly with probability at most 2^-58.
+//! degree at most 2 (halving) or 6 (quartering), so a cheating prover passes with probability
+//! at most `(2 H + 6 Q + 2) / 2^64` for `H` halving and `Q` quartering levels, at most
+//! `(3 L + 2) / 2^64` for `2^L` terms (Schwartz–Zippel over the exceptional set,
+//! [`crate::ext`]). The random combination of many gates into one claim adds `1 / 2^64`, or
+//! `2 / 2^64` for the matrix-product (Freivalds) combination. Batches are at most 2^30 terms,
+//! so a batch is accepted wrongly with probability at most `94 / 2^64 < 2^-57`.
 //!
 //! This module is arithmetic only; the message exchange lives with the back end.
 
 use crate::ext::Ext;
 
-/// The coefficients `(h0, h1, h2)` of one level's polynomial.
-pub type LevelPoly<E> = [E; 3];
+/// The coefficients of one level's polynomial, lowest first: three for a halving level,
+/// seven for a quartering one (see [`arity_schedule`]).
+pub type LevelPoly<E> = Vec<E>;
 /// The last message: `(p, q, h0, h1, h2)`.
 pub type FinalPoly<E> = [E; 5];
+
+/// Coefficients of a level's polynomial when it splits the vectors into `arity` parts:
+/// `2 arity - 1`.
+pub fn coefficients(arity: usize) -> usize {
+    2 * arity - 1
+}
+
+/// The parts each level splits the vectors into, for vectors of length `len` (a power of
+/// two) whose first `halving` levels halve (the packed levels, [`crate::dzkp_packed`]): then
+/// quarters while at least four elements are left, and a last halving when the length is an
+/// odd power of two. Quartering takes one round trip where two halvings take two, for the
+/// same inner products (see [`level_poly4`]).
+pub fn arity_schedule(len: usize, halving: usize) -> Vec<usize> {
+    let mut vars = len.trailing_zeros() as usize;
+    debug_assert!(len.is_power_of_two() && halving <= vars);
+    let mut out = vec![2; halving];
+    vars -= halving;
+    out.extend(std::iter::repeat_n(4, vars / 2));
+    if vars % 2 == 1 {
+        out.push(2);
+    }
+    out
+}
 
 /// Pads both vectors with zeros to `len` (a power of two at least their length, and at
 /// least 1); returns how many leading entries may be nonzero.
@@ -52,7 +86,78 @@ fn level_poly<E: Ext>(l: &[E], r: &[E], live: usize) -> LevelPoly<E> {
     let (a0, a1) = (&l[..live0], &l[half..half + live1]);
     let (b0, b1) = (&r[..live0], &r[half..half + live1]);
     let [h0, h11, h2] = E::level_sums(a0, a1, b0, b1);
-    [h0, h11.sub(h0).sub(h2), h2]
+    vec![h0, h11.sub(h0).sub(h2), h2]
+}
+
+/// Elements per chunk of the sums a quartering level forms (four operands of this many
+/// elements: 2 MiB for the Galois ring).
+const SUM_CHUNK: usize = 1024;
+
+/// The live lengths of the four quarters of a vector of length `4 q` with `live` leading
+/// entries that may be nonzero.
+fn quarter_lives(q: usize, live: usize) -> [usize; 4] {
+    std::array::from_fn(|i| live.saturating_sub(i * q).min(q))
+}
+
+/// The coefficients of `(a + X b)(c + X d)` with inner products for products, from
+/// [`Ext::level_sums`]`(a, b, c, d) = [<a, c>, <b, d>, <b - a, d - c>]`: Karatsuba's
+/// `<a, d> + <b, c> = <a, c> + <b, d> - <b - a, d - c>`.
+fn linear_product<E: Ext>([x, y, z]: [E; 3]) -> [E; 3] {
+    [x, x.add(y).sub(z), y]
+}
+
+/// A quartering level: with quarters `l = (l0, l1, l2, l3)`, `r = (r0, r1, r2, r3)`, the
+/// seven coefficients of `h(X) = <F(X), G(X)>` for `F = l0 + X l1 + X^2 l2 + X^3 l3` and
+/// `G = r3 + X r2 + X^2 r1 + X^3 r0`, whose `X^3` coefficient is `sum_i <l_i, r_i>` (the
+/// claim). Karatsuba twice over (`F = F_lo + X^2 F_hi`, each half linear): nine inner
+/// products of a quarter's length, the two halving levels' count. Entries past `live` are
+/// zero, so each product runs over the longest of its operands' live parts only.
+fn level_poly4<E: Ext>(l: &[E], r: &[E], live: usize) -> LevelPoly<E> {
+    let q = l.len() / 4;
+    let [n0, _, n2, _] = quarter_lives(q, live);
+    fn part<E>(v: &[E], q: usize, i: usize, n: usize) -> &[E] {
+        &v[i * q..i * q + n]
+    }
+    // F_lo G_lo = (l0 + X l1)(r3 + X r2) and F_hi G_hi = (l2 + X l3)(r1 + X r0): past the
+    // third quarter's live part l1 and l3 (and then r2, r3) are zero, so both products of
+    // each pair are too.
+    let lo = linear_product(E::level_sums(
+        part(l, q, 0, n2),
+        part(l, q, 1, n2),
+        part(r, q, 3, n2),
+        part(r, q, 2, n2),
+    ));
+    let hi = linear_product(E::level_sums(
+        part(l, q, 2, n2),
+        part(l, q, 3, n2),
+        part(r, q, 1, n2),
+        part(r, q, 0, n2),
+    ));
+    // (F_lo + F_hi)(G_lo + G_hi), its operands formed a chunk at a time.
+    let mut mid = [E::zero(); 3];
+    let mut sums = vec![E::zero(); 4 * SUM_CHUNK.min(n0.max(1))];
+    for start in (0..n0).step_by(SUM_CHUNK) {
+        let len = SUM_CHUNK.min(n0 - start);
+        let (a, rest) = sums.split_at_mut(len);
+        let (b, rest) = rest.split_at_mut(len);
+        let (c, rest) = rest.split_at_mut(len);
+        let d = &mut rest[..len];
+        for k in 0..len {
+            let i = start + k;
+            a[k] = l[i].add(l[2 * q + i]);
+            b[k] = l[q + i].add(l[3 * q + i]);
+            c[k] = r[3 * q + i].add(r[q + i]);
+            d[k] = r[2 * q + i].add(r[i]);
+        }
+        let part_sums = E::level_sums(a, b, c, d);
+        for (m, p) in mid.iter_mut().zip(part_sums) {
+            *m = m.add(p);
+        }
+    }
+    let mid = linear_product(mid);
+    // F G = F_lo G_lo + X^2 (mid - F_lo G_lo - F_hi G_hi) + X^4 F_hi G_hi.
+    let cross: Vec<E> = (0..3).map(|k| mid[k].sub(lo[k]).sub(hi[k])).collect();
+    vec![lo[0], lo[1], lo[2].add(cross[0]), cross[1], hi[0].add(cross[2]), hi[1], hi[2]]
 }
 
 /// Replaces `v = (v0, v1)` by `v0 + t (v1 - v0)`; returns the new live length.
@@ -65,9 +170,32 @@ fn fold<E: Ext>(v: &mut Vec<E>, t: E, live: usize) -> usize {
     live0
 }
 
-/// `h0 + t h1 + t^2 h2`.
-fn eval2<E: Ext>(h: &[E], t: E) -> E {
-    h[0].add(t.mul(h[1].add(t.mul(h[2]))))
+/// Replaces `l` by `F(t) = l0 + t (l1 + t (l2 + t l3))` and `r` by
+/// `G(t) = r3 + t (r2 + t (r1 + t r0))` (Horner, in place: products by the challenge only);
+/// returns the new live length.
+fn fold4<E: Ext>(l: &mut Vec<E>, r: &mut Vec<E>, t: E, live: usize) -> usize {
+    let q = l.len() / 4;
+    let lives = quarter_lives(q, live);
+    for i in (0..3).rev() {
+        // l_i += t l_(i+1), over l_(i+1)'s live part (it grew to l_(i+2)'s at most).
+        let (head, tail) = l.split_at_mut((i + 1) * q);
+        let n = lives[i + 1];
+        E::add_times_into(&mut head[i * q..i * q + n], &tail[..n], t);
+    }
+    // r_(i+1) += t r_i: r0 is the longest part, so every step runs over its live part.
+    for i in 0..3 {
+        let (head, tail) = r.split_at_mut((i + 1) * q);
+        E::add_times_into(&mut tail[..lives[0]], &head[i * q..i * q + lives[0]], t);
+    }
+    r.copy_within(3 * q..3 * q + lives[0], 0);
+    l.truncate(q);
+    r.truncate(q);
+    lives[0]
+}
+
+/// `h0 + t h1 + t^2 h2 + ...`.
+fn eval<E: Ext>(h: &[E], t: E) -> E {
+    h.iter().rev().fold(E::zero(), |acc, c| c.add(t.mul(acc)))
 }
 
 /// The prover's side: the whole vectors.
@@ -76,28 +204,60 @@ pub struct Prover<E: Ext> {
     l: Vec<E>,
     r: Vec<E>,
     live: usize,
+    arities: Vec<usize>,
+    level: usize,
+}
+
+/// One level of the plain proof at the given arity: the polynomial.
+fn level_at<E: Ext>(arity: usize, l: &[E], r: &[E], live: usize) -> LevelPoly<E> {
+    if arity == 4 {
+        level_poly4(l, r, live)
+    } else {
+        level_poly(l, r, live)
+    }
+}
+
+/// One level of the plain proof at the given arity: the fold of both vectors at `t`;
+/// returns the new live length.
+fn fold_at<E: Ext>(arity: usize, l: &mut Vec<E>, r: &mut Vec<E>, t: E, live: usize) -> usize {
+    if arity == 4 {
+        fold4(l, r, t, live)
+    } else {
+        fold(l, t, live);
+        fold(r, t, live)
+    }
 }
 
 impl<E: Ext> Prover<E> {
     /// Starts a proof that `<l, r>` equals the claim the verifiers hold, with the vectors
     /// zero-padded to `len` (rounded up to a power of two): the three proofs of a batch must
     /// have the same number of levels even when their statements differ in length.
-    pub fn new(mut l: Vec<E>, mut r: Vec<E>, len: usize) -> Self {
+    pub fn new(l: Vec<E>, r: Vec<E>, len: usize) -> Self {
+        Self::halving_first(l, r, len, 0)
+    }
+    /// The same, with the first `halving` levels halving (what the packed levels do, to
+    /// compare with them).
+    pub(crate) fn halving_first(mut l: Vec<E>, mut r: Vec<E>, len: usize, halving: usize) -> Self {
         let live = pad(&mut l, &mut r, len);
-        Self { l, r, live }
+        let arities = arity_schedule(l.len(), halving);
+        Self { l, r, live, arities, level: 0 }
     }
     /// Number of folding levels before the last message (the same for the verifiers).
     pub fn levels(&self) -> usize {
-        self.l.len().trailing_zeros() as usize
+        self.arities.len()
+    }
+    /// The parts level `level` splits the vectors into (2 or 4).
+    pub fn arity(&self, level: usize) -> usize {
+        self.arities[level]
     }
     /// This level's polynomial (call while [`Prover::levels`] has not been reached).
     pub fn level(&self) -> LevelPoly<E> {
-        level_poly(&self.l, &self.r, self.live)
+        level_at(self.arities[self.level], &self.l, &self.r, self.live)
     }
     /// Folds at the verifiers' challenge.
     pub fn fold(&mut self, t: E) {
-        fold(&mut self.l, t, self.live);
-        self.live = fold(&mut self.r, t, self.live);
+        self.live = fold_at(self.arities[self.level], &mut self.l, &mut self.r, t, self.live);
+        self.level += 1;
     }
     /// The masked last message, with the prover's random `p` and `q`.
     pub fn last(&self, p: E, q: E) -> FinalPoly<E> {
@@ -114,8 +274,11 @@ pub struct Verifier<E: Ext> {
     r: Vec<E>,
     live: usize,
     claim: E,
-    /// Shares of `h(0) + h(1) - claim` per level, then of `h(0) - claim` for the last.
+    /// Shares of `h(0) + h(1) - claim` (halving) or of `h_3 - claim` (quartering) per level,
+    /// then of `h(0) - claim` for the last.
     zeros: Vec<E>,
+    arities: Vec<usize>,
+    level: usize,
 }
 
 /// What a verifier opens to the other at the end.
@@ -159,24 +322,33 @@ impl<E: Ext> Verifier<E> {
     /// padded to `len` as the prover's.
     pub fn new(mut l: Vec<E>, mut r: Vec<E>, claim: E, len: usize) -> Self {
         let live = pad(&mut l, &mut r, len);
-        Self { l, r, live, claim, zeros: Vec::new() }
+        let arities = arity_schedule(l.len(), 0);
+        Self { l, r, live, claim, zeros: Vec::new(), arities, level: 0 }
     }
     /// Number of folding levels.
     pub fn levels(&self) -> usize {
-        self.l.len().trailing_zeros() as usize
+        self.arities.len()
+    }
+    /// The parts level `level` splits the vectors into (2 or 4).
+    pub fn arity(&self, level: usize) -> usize {
+        self.arities[level]
     }
     /// A verifier that took part in the first levels of a proof in another form (see
     /// [`crate::dzkp_packed`]) and continues with the folded vectors `l`, `r` (of a power-of-two
     /// length), its claim share so far and its zero-shares so far.
     pub fn resume(l: Vec<E>, r: Vec<E>, claims: ClaimShares<E>) -> Self {
         let live = l.len();
-        Self { l, r, live, claim: claims.claim, zeros: claims.zeros }
+        let arities = arity_schedule(l.len(), 0);
+        Self { l, r, live, claim: claims.claim, zeros: claims.zeros, arities, level: 0 }
     }
-    /// Takes this verifier's share of a level's polynomial and the challenge.
-    pub fn level(&mut self, h: &LevelPoly<E>, t: E) {
+    /// Takes this verifier's share of a level's polynomial (as many coefficients as the
+    /// level's arity gives) and the challenge.
+    pub fn level(&mut self, h: &[E], t: E) {
+        let arity = self.arities[self.level];
+        debug_assert_eq!(h.len(), coefficients(arity));
         level_claims(&mut self.claim, &mut self.zeros, h, t);
-        fold(&mut self.l, t, self.live);
-        self.live = fold(&mut self.r, t, self.live);
+        self.live = fold_at(arity, &mut self.l, &mut self.r, t, self.live);
+        self.level += 1;
     }
     /// Takes this verifier's share of the last message and the last challenge `t` (a unit);
     /// returns what to open.
@@ -188,7 +360,7 @@ impl<E: Ext> Verifier<E> {
             zeros: self.zeros,
             f: a.add(t.mul(p.sub(a))),
             g: b.add(t.mul(q.sub(b))),
-            h: eval2(&[h0, h1, h2], t),
+            h: eval(&[h0, h1, h2], t),
         }
     }
 }
@@ -198,7 +370,7 @@ impl<E: Ext> Verifier<E> {
 pub struct ClaimShares<E: Ext> {
     /// Share of the claim about the current (folded) vectors.
     pub claim: E,
-    /// Shares of `h(0) + h(1) - claim`, one per level so far.
+    /// Shares of the values that must be zero, one per level so far.
     pub zeros: Vec<E>,
 }
 
@@ -209,14 +381,17 @@ impl<E: Ext> ClaimShares<E> {
     }
     /// Takes a level's polynomial share and challenge (what [`Verifier::level`] does besides
     /// folding).
-    pub fn level(&mut self, h: &LevelPoly<E>, t: E) {
+    pub fn level(&mut self, h: &[E], t: E) {
         level_claims(&mut self.claim, &mut self.zeros, h, t);
     }
 }
 
-fn level_claims<E: Ext>(claim: &mut E, zeros: &mut Vec<E>, h: &LevelPoly<E>, t: E) {
-    zeros.push(h[0].add(h[0]).add(h[1]).add(h[2]).sub(*claim));
-    *claim = eval2(h, t);
+/// A level's check and new claim: a halving level's claim is `h(0) + h(1)`, a quartering
+/// one's the coefficient of `X^3` (see [`level_poly4`]); the next claim is `h(t)`.
+fn level_claims<E: Ext>(claim: &mut E, zeros: &mut Vec<E>, h: &[E], t: E) {
+    let held = if h.len() == coefficients(4) { h[3] } else { h[0].add(h[0]).add(h[1]).add(h[2]) };
+    zeros.push(held.sub(*claim));
+    *claim = eval(h, t);
 }
 
 /// The prover's steps, whatever form its vectors take (the plain [`Prover`] or the packed
@@ -224,6 +399,9 @@ fn level_claims<E: Ext>(claim: &mut E, zeros: &mut Vec<E>, h: &LevelPoly<E>, t: 
 pub trait ProverSteps<E: Ext>: Send {
     /// Number of folding levels before the last message.
     fn levels(&self) -> usize;
+    /// The parts level `level` splits the vectors into (2 or 4; its polynomial has
+    /// [`coefficients`] of it).
+    fn arity(&self, level: usize) -> usize;
     /// This level's polynomial.
     fn level(&mut self) -> LevelPoly<E>;
     /// Folds at the verifiers' challenge.
@@ -237,8 +415,10 @@ pub trait VerifierSteps<E: Ext>: Send {
     /// Number of folding levels before the last message (the prover's, read before the first
     /// level).
     fn levels(&self) -> usize;
+    /// The parts level `level` splits the vectors into (the prover's).
+    fn arity(&self, level: usize) -> usize;
     /// Takes this verifier's share of a level's polynomial and the challenge.
-    fn level(&mut self, h: &LevelPoly<E>, t: E);
+    fn level(&mut self, h: &[E], t: E);
     /// Takes the last message's share and challenge; returns what to open.
     fn last(self: Box<Self>, m: &FinalPoly<E>, t: E) -> Opening<E>;
 }
@@ -246,6 +426,9 @@ pub trait VerifierSteps<E: Ext>: Send {
 impl<E: Ext> ProverSteps<E> for Prover<E> {
     fn levels(&self) -> usize {
         Prover::levels(self)
+    }
+    fn arity(&self, level: usize) -> usize {
+        Prover::arity(self, level)
     }
     fn level(&mut self) -> LevelPoly<E> {
         Prover::level(self)
@@ -262,7 +445,10 @@ impl<E: Ext> VerifierSteps<E> for Verifier<E> {
     fn levels(&self) -> usize {
         Verifier::levels(self)
     }
-    fn level(&mut self, h: &LevelPoly<E>, t: E) {
+    fn arity(&self, level: usize) -> usize {
+        Verifier::arity(self, level)
+    }
+    fn level(&mut self, h: &[E], t: E) {
         Verifier::level(self, h, t)
     }
     fn last(self: Box<Self>, m: &FinalPoly<E>, t: E) -> Opening<E> {
@@ -291,7 +477,14 @@ mod tests {
 
     /// Runs one proof with the prover's vectors split at random between two verifiers;
     /// `tamper` may change the prover's messages. Returns whether the verifiers accept.
-    fn run<E: Ext>(l: &[E], r: &[E], claim: E, seed: u8, tamper: impl Fn(usize, &mut [E])) -> bool {
+    fn run<E: Ext>(
+        l: &[E],
+        r: &[E],
+        claim: E,
+        len: usize,
+        seed: u8,
+        tamper: impl Fn(usize, &mut [E]),
+    ) -> bool {
         let mut prg = Prg::from_seed([seed; 16]);
         let split = |v: &[E], prg: &mut Prg| -> (Vec<E>, Vec<E>) {
             v.iter()
@@ -304,7 +497,6 @@ mod tests {
         let (la, lb) = split(l, &mut prg);
         let (ra, rb) = split(r, &mut prg);
         let ca = E::random(&mut prg);
-        let len = 2 * l.len();
         let mut prover = Prover::new(l.to_vec(), r.to_vec(), len);
         let mut va = Verifier::new(la, ra, ca, len);
         let mut vb = Verifier::new(lb, rb, claim.sub(ca), len);
@@ -312,12 +504,13 @@ mod tests {
         assert_eq!(levels, va.levels());
         for lvl in 0..levels {
             let mut h = prover.level();
+            assert_eq!(h.len(), coefficients(prover.arity(lvl)));
             tamper(lvl, &mut h);
-            let sa: Vec<E> = (0..3).map(|_| E::random(&mut prg)).collect();
+            let sa: Vec<E> = (0..h.len()).map(|_| E::random(&mut prg)).collect();
             let sb: Vec<E> = h.iter().zip(&sa).map(|(x, s)| x.sub(*s)).collect();
             let t = E::challenge(&mut prg);
-            va.level(&[sa[0], sa[1], sa[2]], t);
-            vb.level(&[sb[0], sb[1], sb[2]], t);
+            va.level(&sa, t);
+            vb.level(&sb, t);
             prover.fold(t);
         }
         let mut m = prover.last(E::random(&mut prg), E::random(&mut prg));
@@ -341,24 +534,76 @@ mod tests {
     }
 
     fn honest_and_cheating<E: Ext>(error: E) {
-        for (n, seed) in [(1, 1), (2, 2), (5, 3), (16, 4), (33, 5)] {
+        // Lengths whose padded forms give schedules (2), (4), (4, 2), (4, 4), (4, 4, 2) and
+        // live parts ending in each quarter.
+        for (n, seed) in [(1, 1), (2, 2), (5, 3), (16, 4), (33, 5), (9, 6), (19, 7), (70, 8), (100, 9)] {
             let (l, r, c) = vectors::<E>(n, seed);
-            assert!(run(&l, &r, c, seed, |_, _| {}), "honest proof of length {n} rejected");
-            assert!(!run(&l, &r, c.add(error), seed, |_, _| {}), "false claim accepted (n = {n})");
-            let levels = Prover::new(l.clone(), r.clone(), 2 * l.len()).levels();
-            for lvl in 0..=levels {
-                for k in 0..3 {
-                    let cheat = |at: usize, m: &mut [E]| {
-                        if at == lvl {
-                            m[k + if at == levels { 2 } else { 0 }] =
-                                m[k + if at == levels { 2 } else { 0 }].add(error);
-                        }
-                    };
-                    // A changed polynomial on a true claim is caught too.
-                    assert!(!run(&l, &r, c, seed, cheat), "tampered level {lvl} term {k} accepted (n = {n})");
+            // Padded to the next power of two (the live part ending in any quarter) and to
+            // twice that (the upper half all padding).
+            for len in [n, 2 * n] {
+                assert!(run(&l, &r, c, len, seed, |_, _| {}), "honest proof of length {n} rejected");
+                assert!(!run(&l, &r, c.add(error), len, seed, |_, _| {}), "false claim accepted (n = {n})");
+                let prover = Prover::new(l.clone(), r.clone(), len);
+                let levels = prover.levels();
+                for lvl in 0..=levels {
+                    let terms = if lvl == levels { 3 } else { coefficients(prover.arity(lvl)) };
+                    for k in 0..terms {
+                        let cheat = |at: usize, m: &mut [E]| {
+                            if at == lvl {
+                                m[k + if at == levels { 2 } else { 0 }] =
+                                    m[k + if at == levels { 2 } else { 0 }].add(error);
+                            }
+                        };
+                        // A changed polynomial on a true claim is caught too.
+                        assert!(
+                            !run(&l, &r, c, len, seed, cheat),
+                            "tampered level {lvl} term {k} accepted (n = {n}, len = {len})"
+                        );
+                    }
                 }
             }
         }
+    }
+
+    #[test]
+    fn schedules_quarter_then_halve_once() {
+        assert_eq!(arity_schedule(1, 0), Vec::<usize>::new());
+        assert_eq!(arity_schedule(2, 0), [2]);
+        assert_eq!(arity_schedule(8, 0), [4, 2]);
+        assert_eq!(arity_schedule(1 << 14, 0), [4; 7]);
+        assert_eq!(arity_schedule(1 << 9, 3), [2, 2, 2, 4, 4, 4]);
+        assert_eq!(arity_schedule(1 << 8, 3), [2, 2, 2, 4, 4, 2]);
+    }
+
+    /// A quartering level's polynomial against its definition, term by term.
+    fn quartering_matches_definition<E: Ext>() {
+        for (n, live) in [(16, 16), (16, 9), (64, 40), (64, 3), (256, 200)] {
+            let (mut l, mut r, _) = vectors::<E>(live, n as u8);
+            l.resize(n, E::zero());
+            r.resize(n, E::zero());
+            let q = n / 4;
+            let h = level_poly4(&l, &r, live);
+            let mut want = vec![E::zero(); 7];
+            for i in 0..4 {
+                for j in 0..4 {
+                    let d = dot(&l[i * q..(i + 1) * q], &r[j * q..(j + 1) * q]);
+                    want[i + 3 - j] = want[i + 3 - j].add(d);
+                }
+            }
+            assert_eq!(h, want, "n = {n}, live = {live}");
+            let t = E::challenge(&mut Prg::from_seed([7; 16]));
+            let (mut fl, mut fr) = (l.clone(), r.clone());
+            let new_live = fold4(&mut fl, &mut fr, t, live);
+            assert_eq!(new_live, live.min(q));
+            assert_eq!(dot(&fl, &fr), eval(&h, t), "fold at t, n = {n}");
+            assert!(fl[new_live..].iter().chain(&fr[new_live..]).all(|v| *v == E::zero()));
+        }
+    }
+
+    #[test]
+    fn quartering_levels_match_their_definition() {
+        quartering_matches_definition::<Gr64>();
+        quartering_matches_definition::<Gf64>();
     }
 
     #[test]

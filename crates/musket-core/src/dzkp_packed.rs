@@ -31,7 +31,9 @@
 //! soundness are the plain proof's: only the prover's arithmetic and the verifiers' folds
 //! change.
 
-use crate::dzkp::{ClaimShares, FinalPoly, LevelPoly, Opening, Prover, ProverSteps, Verifier, VerifierSteps};
+use crate::dzkp::{
+    arity_schedule, ClaimShares, FinalPoly, LevelPoly, Opening, Prover, ProverSteps, Verifier, VerifierSteps,
+};
 use crate::ext::{reduce, Ext, Gf64};
 
 mod blocks;
@@ -60,8 +62,8 @@ pub trait Packed<E: Ext>: Send + Sized {
     fn level(&self) -> LevelPoly<E>;
     /// The folded vectors, element by element.
     fn expand(self) -> (Vec<E>, Vec<E>);
-    /// Folding levels of the whole proof: one per variable of the gate vectors.
-    fn levels(&self) -> usize {
+    /// Variables of the gate vectors (the plain proof's length is `2^variables`).
+    fn variables(&self) -> usize {
         6 + self.members().groups.trailing_zeros() as usize
     }
     /// Folds the top variable at `t`.
@@ -124,7 +126,7 @@ fn level_from_pairs<E: Ext>(coef: &[E], sums: impl Fn(usize, usize) -> [E; 4]) -
         a2.push(E::dot(coef, &v2));
     }
     let (h0, h11, h2) = (E::dot(coef, &a00), E::dot(coef, &a11), E::dot(coef, &a2));
-    [h0, h11.sub(h0).sub(h2), h2]
+    vec![h0, h11.sub(h0).sub(h2), h2]
 }
 
 /// Word terms folded over their top variables (see the module documentation).
@@ -246,14 +248,19 @@ pub fn packed_claim(rho: &[u64], c: &[u64]) -> Gf64 {
 pub struct PackedProver<E: Ext, P: Packed<E>> {
     packed: Option<P>,
     plain: Option<Prover<E>>,
-    levels: usize,
+    arities: Vec<usize>,
+}
+
+/// The whole proof's levels: the packed ones halve, then the plain proof's schedule.
+fn packed_schedule<E: Ext, P: Packed<E>>(terms: &P) -> Vec<usize> {
+    arity_schedule(1 << terms.variables(), terms.members().packed_left)
 }
 
 impl<E: Ext, P: Packed<E>> PackedProver<E, P> {
     /// The prover of `terms`.
     pub fn new(terms: P) -> Self {
-        let levels = terms.levels();
-        let mut p = Self { packed: Some(terms), plain: None, levels };
+        let arities = packed_schedule(&terms);
+        let mut p = Self { packed: Some(terms), plain: None, arities };
         p.expand_if_done();
         p
     }
@@ -268,7 +275,10 @@ impl<E: Ext, P: Packed<E>> PackedProver<E, P> {
 
 impl<E: Ext, P: Packed<E>> ProverSteps<E> for PackedProver<E, P> {
     fn levels(&self) -> usize {
-        self.levels
+        self.arities.len()
+    }
+    fn arity(&self, level: usize) -> usize {
+        self.arities[level]
     }
     fn level(&mut self) -> LevelPoly<E> {
         match (&self.plain, &self.packed) {
@@ -297,14 +307,14 @@ impl<E: Ext, P: Packed<E>> ProverSteps<E> for PackedProver<E, P> {
 pub struct PackedVerifier<E: Ext, P: Packed<E>> {
     packed: Option<(P, ClaimShares<E>)>,
     plain: Option<Verifier<E>>,
-    levels: usize,
+    arities: Vec<usize>,
 }
 
 impl<E: Ext, P: Packed<E>> PackedVerifier<E, P> {
     /// A verifier holding shares `terms` of the block terms and `claim` of the claim.
     pub fn new(terms: P, claim: E) -> Self {
-        let levels = terms.levels();
-        let mut v = Self { packed: Some((terms, ClaimShares::new(claim))), plain: None, levels };
+        let arities = packed_schedule(&terms);
+        let mut v = Self { packed: Some((terms, ClaimShares::new(claim))), plain: None, arities };
         v.expand_if_done();
         v
     }
@@ -319,9 +329,12 @@ impl<E: Ext, P: Packed<E>> PackedVerifier<E, P> {
 
 impl<E: Ext, P: Packed<E>> VerifierSteps<E> for PackedVerifier<E, P> {
     fn levels(&self) -> usize {
-        self.levels
+        self.arities.len()
     }
-    fn level(&mut self, h: &LevelPoly<E>, t: E) {
+    fn arity(&self, level: usize) -> usize {
+        self.arities[level]
+    }
+    fn level(&mut self, h: &[E], t: E) {
         match (&mut self.plain, &mut self.packed) {
             (Some(v), _) => v.level(h, t),
             (None, Some((w, claims))) => {
@@ -366,7 +379,8 @@ mod tests {
     /// Runs a packed prover and the plain one on the vectors it stands for, in step.
     fn same_as_plain<E: Ext, P: Packed<E>>(packed: P, l: Vec<E>, r: Vec<E>, prg: &mut Prg) {
         let len = l.len();
-        let mut plain = Prover::new(l, r, len);
+        // The plain proof halving where the packed levels do, to compare level by level.
+        let mut plain = Prover::halving_first(l, r, len, packed.members().packed_left);
         let mut packed = PackedProver::new(packed);
         assert_eq!(ProverSteps::levels(&packed), plain.levels());
         for lvl in 0..plain.levels() {
@@ -480,10 +494,11 @@ mod tests {
             if tamper_level == Some(lvl) {
                 h[1] = h[1].add(Gf64(1));
             }
-            let sa: Vec<Gf64> = (0..3).map(|_| Gf64::random(&mut prg)).collect();
+            let sa: Vec<Gf64> = (0..h.len()).map(|_| Gf64::random(&mut prg)).collect();
+            let sb: Vec<Gf64> = h.iter().zip(&sa).map(|(x, s)| x.add(*s)).collect();
             let t = Gf64::challenge(&mut prg);
-            va.level(&[sa[0], sa[1], sa[2]], t);
-            vb.level(&[h[0].add(sa[0]), h[1].add(sa[1]), h[2].add(sa[2])], t);
+            va.level(&sa, t);
+            vb.level(&sb, t);
             prover.fold(t);
         }
         let m = prover.last(Gf64::random(&mut prg), Gf64::random(&mut prg));
@@ -501,7 +516,11 @@ mod tests {
             assert!(run(n, seed, 0, None), "honest packed proof of {n} words rejected");
             assert!(!run(n, seed, 1, None), "false claim accepted ({n} words)");
             assert!(!run(n, seed, 1 << 63, None), "false claim accepted ({n} words)");
-            for lvl in 0..4 {
+            let len = n.next_power_of_two();
+            let levels =
+                PackedProver::new(PackedWords::new(vec![0; n], vec![0; n], vec![0; n], len)).levels();
+            assert!(levels >= 3);
+            for lvl in 0..levels {
                 assert!(!run(n, seed, 0, Some(lvl)), "tampered level {lvl} accepted ({n} words)");
             }
         }

@@ -63,6 +63,12 @@ pub trait Ext: Copy + PartialEq + std::fmt::Debug + Send + Sync + 'static {
             *l = l.add(t.mul(h.sub(*l)));
         }
     }
+    /// `acc_i += t v_i` for every `i` (a quartering level's fold, by Horner).
+    fn add_times_into(acc: &mut [Self], v: &[Self], t: Self) {
+        for (a, x) in acc.iter_mut().zip(v) {
+            *a = a.add(t.mul(*x));
+        }
+    }
     /// A proof level's three inner products `[<a0, b0>, <a1, b1>, <a1 - a0, b1 - b0>]`, where
     /// `a1` and `b1` are at most as long as `a0` and `b0` (their missing entries are zero).
     fn level_sums(a0: &[Self], a1: &[Self], b0: &[Self], b1: &[Self]) -> [Self; 3] {
@@ -238,6 +244,34 @@ impl Ext for Gr64 {
         }
     }
 
+    /// A challenge (0/1 coefficients) by shifted additions as in [`Ext::fold_into`], any
+    /// other `t` element by element.
+    fn add_times_into(acc: &mut [Self], v: &[Self], t: Self) {
+        let n = acc.len().min(v.len());
+        if n < 16 || t.0.iter().any(|&c| c > 1) {
+            for (a, x) in acc.iter_mut().zip(v) {
+                *a = a.add(if x.is_base() { t.mul_base(x.0[0]) } else { t.mul(*x) });
+            }
+            return;
+        }
+        let bits = t.0.iter().enumerate().fold(0u64, |m, (j, &c)| m | (c << j));
+        let d = EXT_DEGREE;
+        let (mut rows, mut prod_t) = (vec![0u64; d * CHUNK], vec![0u64; d * CHUNK]);
+        for (acc, v) in acc[..n].chunks_mut(CHUNK).zip(v[..n].chunks(CHUNK)) {
+            if v.len() < CHUNK {
+                rows.fill(0);
+            }
+            for (c, x) in v.iter().enumerate() {
+                for k in 0..d {
+                    rows[k * CHUNK + c] = x.0[k];
+                }
+            }
+            prod_t.fill(0);
+            musket_ring::add_times_binary_poly(&rows, bits, &REDUCTION_TAPS, &mut prod_t);
+            add_transposed(acc, &prod_t);
+        }
+    }
+
     /// In one pass, a chunk at a time: each chunk's operands and differences are copied to
     /// cache-resident words and their products added to three sums of coefficient-polynomial
     /// products (Karatsuba, `musket_ring::PolyProductSum`), reduced once at the end.
@@ -296,10 +330,15 @@ fn fold_by_binary_poly(lo: &mut [Gr64], hi: &[Gr64], t: u64) {
         transposed_differences(lo, hi, &mut diffs_t);
         prod_t.fill(0);
         musket_ring::add_times_binary_poly(&diffs_t, t, &REDUCTION_TAPS, &mut prod_t);
-        for (c, l) in lo.iter_mut().enumerate() {
-            for (k, v) in l.0.iter_mut().enumerate() {
-                *v = v.wrapping_add(prod_t[k * CHUNK + c]);
-            }
+        add_transposed(lo, &prod_t);
+    }
+}
+
+/// `lo_c += ` column `c` of the coefficient-major chunk `prod_t`.
+fn add_transposed(lo: &mut [Gr64], prod_t: &[u64]) {
+    for (c, l) in lo.iter_mut().enumerate() {
+        for (k, v) in l.0.iter_mut().enumerate() {
+            *v = v.wrapping_add(prod_t[k * CHUNK + c]);
         }
     }
 }
@@ -511,6 +550,19 @@ impl Ext for Gf64 {
             t.0,
         );
     }
+
+    /// As [`Ext::fold_into`] at `hi = acc + v`, a chunk at a time.
+    fn add_times_into(acc: &mut [Self], v: &[Self], t: Self) {
+        const STEP: usize = 256;
+        let n = acc.len().min(v.len());
+        let mut hi = [0u64; STEP];
+        for (acc, v) in acc[..n].chunks_mut(STEP).zip(v[..n].chunks(STEP)) {
+            for ((h, a), x) in hi.iter_mut().zip(acc.iter()).zip(v) {
+                *h = a.0 ^ x.0;
+            }
+            musket_ring::gf64_fold_into(musket_ring::gf64_words_mut(acc), &hi[..v.len()], t.0);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -603,6 +655,10 @@ mod tests {
                     let want: Vec<Gr64> =
                         a.iter().zip(hi.iter()).map(|(l, h)| l.add(t.mul(h.sub(*l)))).collect();
                     assert_eq!(lo, want);
+                    let mut acc = a.clone();
+                    Gr64::add_times_into(&mut acc, hi, t);
+                    let want: Vec<Gr64> = a.iter().zip(hi.iter()).map(|(l, h)| l.add(t.mul(*h))).collect();
+                    assert_eq!(acc, want);
                 }
             }
         }
@@ -655,6 +711,10 @@ mod tests {
             Gf64::fold_into(&mut lo, other, t);
             let want: Vec<Gf64> = a.iter().zip(other.iter()).map(|(l, h)| l.add(t.mul(h.sub(*l)))).collect();
             assert_eq!(lo, want);
+            let mut acc = a.clone();
+            Gf64::add_times_into(&mut acc, other, t);
+            let want: Vec<Gf64> = a.iter().zip(other.iter()).map(|(l, h)| l.add(t.mul(*h))).collect();
+            assert_eq!(acc, want);
         }
     }
 

@@ -194,13 +194,26 @@ fn range_check_costs() {
     assert_eq!(measure(Backend::ThreePc, Op::RangeCheck, N), expected);
 }
 
-/// Bytes one party sends in one proof batch of `2^levels` Galois-ring terms (an element is
-/// 64 words): the 2-word seed, per level a 3-element polynomial share and a challenge, the
-/// 5-element last message, verifier A's copy of the seed and challenges, the go-ahead word,
-/// and two openings of `levels + 1` zero-shares and 3 values. Rounds: `2 levels + 5`.
-fn proof_bytes(levels: u64) -> u64 {
-    let e = 64 * W;
-    2 * W + levels * 4 * e + 5 * e + (2 * W + levels * e) + W + 2 * (levels + 4) * e
+/// Bytes one party sends in one proof batch of Galois-ring terms (an element is 64 words)
+/// whose proof has `halving` levels and `quartering` ones: the 2-word seed, per level a
+/// polynomial share (3 elements halving, 7 quartering) and a challenge, the 5-element last
+/// message, verifier A's copy of the seed and challenges, the go-ahead word, and two
+/// openings of a zero-share per level and 4 values. Rounds: `2 levels + 5`. A plain proof of
+/// `2^L` terms quarters `L / 2` times and halves `L % 2` times (since the eleventh session:
+/// it halved `L` times, `2 L + 5` rounds); a packed one halves first (five or six levels).
+fn proof_bytes(halving: u64, quartering: u64) -> u64 {
+    let (e, levels) = (64 * W, halving + quartering);
+    2 * W + (halving * 4 + quartering * 8) * e + 5 * e + (2 * W + levels * e) + W + 2 * (levels + 4) * e
+}
+
+/// What quartering took off a party's bytes in the statements of a truncation, a
+/// comparison or a ReLU of 100 elements below: with `Q` quartering levels in a statement
+/// (each in place of two halving ones) its prover's polynomials gain `Q` elements (seven
+/// where two levels sent six), and the challenges as `B`, the copies as `A` and each
+/// opening's zero-shares lose `Q`; `ring` and `field` count the elements a party's messages
+/// lose (ring elements 64 words, field elements one).
+fn quartering_saved(ring: u64, field: u64) -> u64 {
+    (ring * 64 + field) * W
 }
 
 /// The malicious-secure 3PC back end: the semi-honest messages (or their checked
@@ -211,28 +224,31 @@ fn malicious_costs() {
     const M: usize = 100;
     // A product is one term of its prover's statement, `(x_P + x_(P+1)) (y_P + y_(P+1))`
     // (two until the tenth session: one level more everywhere below, 2 rounds and one level's
-    // messages). 100 products are 100 terms: 7 levels.
+    // messages). 100 products are 100 terms, padded to 2^7: three quartering levels and a
+    // halving one (seven halving levels, 1 + 19 rounds, until the eleventh session).
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Mul, M),
-        vec![(M as u64 * W + proof_bytes(7), 1 + 19); 3]
+        vec![(M as u64 * W + proof_bytes(1, 3), 1 + 13); 3]
     );
     // From 1024 products the proof packs 64 products a block (the same messages): 2000
-    // products are 32 blocks, 32 block terms of 64 products, 2^11 terms, 11 levels.
+    // products are 32 blocks, 32 block terms of 64 products, 2^11 terms; five packed levels
+    // (halving: the 32 blocks' index), then three quartering ones (11 levels, 1 + 27).
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Mul, 2000),
-        vec![(2000 * W + proof_bytes(11), 1 + 27); 3]
+        vec![(2000 * W + proof_bytes(5, 3), 1 + 21); 3]
     );
     // 20,000 products are recorded in three pieces of at most 8,192 but sent in one
     // message: one round, as for 100 (it was one round per piece, 3 + 37); packed, 2^15
-    // terms, 15 levels.
+    // terms: six packed levels, then four quartering and one halving (15 levels, 1 + 35).
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Mul, 20_000),
-        vec![(20_000 * W + proof_bytes(15), 1 + 35); 3]
+        vec![(20_000 * W + proof_bytes(7, 4), 1 + 27); 3]
     );
-    // Freivalds: a 16x16x16 product is one statement of k = 16 terms (4 levels).
+    // Freivalds: a 16x16x16 product is one statement of k = 16 terms (two quartering
+    // levels; four halving ones, 1 + 13 rounds, before).
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Matmul { m: 16, k: 16, n: 16 }, 0),
-        vec![(256 * W + proof_bytes(4), 1 + 13); 3]
+        vec![(256 * W + proof_bytes(0, 2), 1 + 9); 3]
     );
     // Truncation: the mask's halves are components (no input message); party 2 inputs their
     // carries (one word per element to party 0), checked by one AND layer of 64 gates per
@@ -276,12 +292,34 @@ fn malicious_costs() {
     // field elements shorter (30 elements for parties 0 and 1, 24 for party 2).
     let (moved, digest, and_layer, level) = (M as u64 * W, 32, M as u64 * W, 7 * W);
     let (one_prover_01, one_prover_2) = (30 * W, 24 * W);
+    // Quartering (eleventh session, 36 rounds before): the ring statements of parties 0 and
+    // 1 (100 terms) go from 7 levels to 4 (three quartering), party 2's (300) from 9 to 5;
+    // the binary ones of parties 0 and 1 (2 AND words: one packed level, then 2^6 lanes)
+    // from 7 to 4, party 2's (102 words: five packed levels, then 2^8) from 13 to 9. Party
+    // 0 proves a 4-level statement (+3 elements), is B of party 2's (-4) and A of party
+    // 1's (-3 copies, -3 zero-shares), and opens as B (-4): 11 elements fewer of each kind;
+    // party 2, proving 5 levels (+4) and serving two 4-level statements, 8.
+    let (quarter_01, quarter_2) = (quartering_saved(11, 11), quartering_saved(8, 8));
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Truncate, M),
         vec![
-            (43120 - conversion_saved - 10 * e + moved + digest - and_layer - level - one_prover_01, 36),
-            (43920 - conversion_saved - 10 * e + digest - and_layer - level - one_prover_01, 36),
-            (44720 - conversion_saved - 8 * e - moved + digest - and_layer - level - one_prover_2, 36)
+            (
+                43120 - conversion_saved - 10 * e + moved + digest
+                    - and_layer
+                    - level
+                    - one_prover_01
+                    - quarter_01,
+                28
+            ),
+            (43920 - conversion_saved - 10 * e + digest - and_layer - level - one_prover_01 - quarter_01, 28),
+            (
+                44720 - conversion_saved - 8 * e - moved + digest
+                    - and_layer
+                    - level
+                    - one_prover_2
+                    - quarter_2,
+                28
+            )
         ]
     );
     // A truncated product: the carries travel with the product's message (1 round), then
@@ -298,12 +336,33 @@ fn malicious_costs() {
     // challenge copies and openings) lose a level's ring elements, 5 of them in all for
     // parties 0 and 1 and 4 for party 2; the binary statements a level, and those of parties 0
     // and 1 no carries' gates, as above.
+    // Quartering (eleventh session, 37 rounds before): ring statements of 8 levels (200
+    // terms) and 9 (400) become 4 and 5, the binary ones as in the truncation: 12 ring
+    // elements fewer from every party, 11 field elements from parties 0 and 1 and 8 from
+    // party 2.
+    let (quarter_01, quarter_2) = (quartering_saved(12, 11), quartering_saved(12, 8));
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::MulTruncate, M),
         vec![
-            (43920 - conversion_saved + moved + digest - and_layer - level - 5 * e - one_prover_01, 37),
-            (44720 - conversion_saved + digest - and_layer - level - 5 * e - one_prover_01, 37),
-            (45520 - conversion_saved - moved + digest - and_layer - level - 4 * e - one_prover_2, 37)
+            (
+                43920 - conversion_saved + moved + digest
+                    - and_layer
+                    - level
+                    - 5 * e
+                    - one_prover_01
+                    - quarter_01,
+                29
+            ),
+            (44720 - conversion_saved + digest - and_layer - level - 5 * e - one_prover_01 - quarter_01, 29),
+            (
+                45520 - conversion_saved - moved + digest
+                    - and_layer
+                    - level
+                    - 4 * e
+                    - one_prover_2
+                    - quarter_2,
+                29
+            )
         ]
     );
     // Comparison: the carry-save AND layer plus the sign circuit, verified in GF(2^64), and
@@ -312,12 +371,22 @@ fn malicious_costs() {
     // kinds' proofs one after the other).
     // One term per AND gate (tenth session): the binary statements a level shorter, (37312,
     // 47) before.
-    assert_eq!(measure(Backend::ThreePcMalicious, Op::Lt, M), vec![(37312 - level, 45); 3]);
+    // Quartering (eleventh session, 45 rounds before): the ring statements (100 terms) 7
+    // levels to 4, 9 ring elements fewer a party; the binary ones 15 field elements fewer.
+    assert_eq!(
+        measure(Backend::ThreePcMalicious, Op::Lt, M),
+        vec![(37312 - level - quartering_saved(9, 15), 35); 3]
+    );
     // ReLU: comparison, then mul_bits as a conversion (100 words, 100 terms) and a product
     // (100 words, 200 terms): 9 levels. It was (49672, 73) with the conversion as two
     // products, then (45288, 71) with the two kinds' proofs one after the other.
     // One term per product and AND gate (tenth session): every statement a level shorter,
     // the three ring statements 200 terms (300 before): 7 ring elements and 7 field elements
     // fewer per party, 2 rounds; (45280, 48) before.
-    assert_eq!(measure(Backend::ThreePcMalicious, Op::Relu, M), vec![(45280 - 7 * e - level, 46); 3]);
+    // Quartering (eleventh session, 46 rounds before): the ring statements (200 terms) 8
+    // levels to 4, 12 ring elements fewer a party; the binary ones 15 field elements fewer.
+    assert_eq!(
+        measure(Backend::ThreePcMalicious, Op::Relu, M),
+        vec![(45280 - 7 * e - level - quartering_saved(12, 15), 36); 3]
+    );
 }

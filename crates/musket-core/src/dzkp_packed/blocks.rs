@@ -111,7 +111,7 @@ impl PackedBlocks {
         let mx = (self.x_end.div_ceil(g).next_multiple_of(4)).min(members);
         let my = self.y_end.div_ceil(g).min(members);
         if mx == 0 || my == 0 {
-            return [Gr64::zero(); 3];
+            return vec![Gr64::zero(); 3];
         }
         let coef: Vec<u64> = self.m.coef.iter().flat_map(|c| c.0).collect();
         // Group pairs whose T are kept at once (512 KiB): a call of the sums' kernel loads and
@@ -190,7 +190,7 @@ impl PackedBlocks {
             })
         });
         let h2 = d11.add(d00).sub(e01).sub(e10);
-        [d00, d11.sub(d00).sub(h2), h2]
+        vec![d00, d11.sub(d00).sub(h2), h2]
     }
 }
 

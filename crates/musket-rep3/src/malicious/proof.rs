@@ -6,7 +6,12 @@
 //! verifier `B`, `B`'s challenge back), the last polynomial, verifier `A`'s copy of every
 //! challenge to the prover (a prover that was sent a challenge its other verifier did not
 //! draw stops here, before anything about its witness is opened), the prover's go-ahead,
-//! and the verifiers' exchange of openings: `2 L + 5` for `L = log2(terms)` levels. Batches
+//! and the verifiers' exchange of openings: `2 N + 5` for `N` levels. A batch of `2^L`
+//! terms has `N = P + ceil((L - P) / 2)` levels: `P` packed ones that halve (five or six,
+//! fewer for a small batch; none for a plain one), then quartering ones and at most one
+//! more halving ([`musket_core::dzkp::arity_schedule`]; it was `N = L` until the eleventh
+//! session). A level's message has as many elements per batch as its polynomial has
+//! coefficients (3 or 7), which the verifiers know from the statement's length. Batches
 //! run side by side in a group, Galois-ring and GF(2^64) ones together (each message carries
 //! every live batch's part, ring parts first), so a group costs the rounds of its largest
 //! batch.
@@ -17,7 +22,7 @@
 
 use super::record::{Lift, Record, Role};
 use super::{Rep3Mal, Target};
-use musket_core::dzkp::{accepts, Opening, ProverSteps, VerifierSteps};
+use musket_core::dzkp::{accepts, coefficients, Opening, ProverSteps, VerifierSteps};
 use musket_core::ext::{Gf64, Gr64};
 use musket_core::{MpcError, Prg, Result};
 use musket_net::NetError;
@@ -173,18 +178,23 @@ impl<'r, E: Lift> Lockstep<'r, E> {
     /// (verifier `B`); and how many words come from the previous party.
     fn level_message(&mut self, level: usize, keys: &mut ProofKeys) -> (Vec<u64>, usize) {
         let mut words = Vec::new();
+        let mut from_prev = 0;
         for b in self.group.iter_mut() {
             if level < b.levels.own {
                 let h = b.prover.level();
-                let mine_a: Vec<E> = (0..3).map(|_| E::random(&mut keys.share_own)).collect();
+                let mine_a: Vec<E> = (0..h.len()).map(|_| E::random(&mut keys.share_own)).collect();
                 let corr: Vec<E> = h.iter().zip(&mine_a).map(|(x, s)| x.sub(*s)).collect();
                 words.extend(elems_to_words(&corr));
             }
             if level < b.levels.a {
-                b.shares_a = (0..3).map(|_| E::random(&mut keys.share_next)).collect();
+                let n = coefficients(b.va.as_ref().expect("verifier before its last step").arity(level));
+                b.shares_a = (0..n).map(|_| E::random(&mut keys.share_next)).collect();
+            }
+            if level < b.levels.b {
+                from_prev += coefficients(b.vb.as_ref().expect("verifier before its last step").arity(level));
             }
         }
-        (words, self.live_count(level, |l| l.b) * 3 * E::WORDS)
+        (words, from_prev * E::WORDS)
     }
 
     /// The challenges as `B`, to the previous party (the prover); and how many words come
@@ -208,7 +218,7 @@ impl<'r, E: Lift> Lockstep<'r, E> {
     /// party's polynomials (as `B`), `tp` the challenges for our proofs.
     fn fold(&mut self, level: usize, sb: &[u64], tp: &[u64]) {
         let sb: Vec<E> = read_elems(sb);
-        let (mut kp, mut kb) = (0, 0);
+        let (mut kp, mut at_b) = (0, 0);
         for b in self.group.iter_mut() {
             let (ta, tb) = b.challenges;
             if level < b.levels.own {
@@ -219,14 +229,13 @@ impl<'r, E: Lift> Lockstep<'r, E> {
             }
             if level < b.levels.a {
                 ta.write(&mut b.drawn_as_a);
-                let sa = [b.shares_a[0], b.shares_a[1], b.shares_a[2]];
-                b.va.as_mut().expect("verifier before its last step").level(&sa, ta);
+                b.va.as_mut().expect("verifier before its last step").level(&b.shares_a, ta);
             }
             if level < b.levels.b {
-                b.vb.as_mut()
-                    .expect("verifier before its last step")
-                    .level(&[sb[3 * kb], sb[3 * kb + 1], sb[3 * kb + 2]], tb);
-                kb += 1;
+                let vb = b.vb.as_mut().expect("verifier before its last step");
+                let n = coefficients(vb.arity(level));
+                vb.level(&sb[at_b..at_b + n], tb);
+                at_b += n;
             }
         }
     }
@@ -333,7 +342,8 @@ impl Rep3Mal {
     /// Proves and verifies a group side by side: `ring` (Galois-ring batches: products and
     /// cross gates) and `binary` (AND gates) in the same rounds, every round carrying each
     /// live batch's message (a batch with fewer levels sits out the rounds past its last), so
-    /// the group costs the rounds of its largest batch, `2 L + 5`, whatever it holds.
+    /// the group costs the rounds of its largest batch, `2 N + 5` for `N` levels, whatever it
+    /// holds.
     pub(crate) fn prove_group(&mut self, ring: &[&[Record]], binary: &[&[Record]]) -> Result<()> {
         if ring.is_empty() && binary.is_empty() {
             return Ok(());
