@@ -4,7 +4,7 @@
 //! the batch sizes `musket-rep3` uses (2^24 bit terms; 2^20 ring terms).
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use musket_core::dzkp::ProverSteps;
+use musket_core::dzkp::{Prover, ProverSteps};
 use musket_core::dzkp_packed::{PackedBlocks, PackedProver, PackedWords};
 use musket_core::ext::{Ext, Gf64, Gr64};
 use musket_core::Prg;
@@ -35,6 +35,17 @@ fn bench_dzkp(c: &mut Criterion) {
     group.bench_function("ring_blocks_2^14", |b| {
         b.iter(|| {
             let p = PackedProver::new(PackedBlocks::new(x.clone(), y.clone(), rho.clone(), blocks));
+            run::<Gr64>(Box::new(p), &mut Prg::from_seed([4; 16]))
+        })
+    });
+    // A plain batch (matrix products' Freivalds statements; elementwise ones under 1024
+    // products): 2^14 dense Galois-ring elements a vector, every level plain.
+    let plain_n = 1 << 14;
+    let pl: Vec<Gr64> = (0..plain_n).map(|_| Gr64::random(&mut prg)).collect();
+    let pr: Vec<Gr64> = (0..plain_n).map(|_| Gr64::random(&mut prg)).collect();
+    group.bench_function("plain_ring_2^14", |b| {
+        b.iter(|| {
+            let p = Prover::new(pl.clone(), pr.clone(), plain_n);
             run::<Gr64>(Box::new(p), &mut Prg::from_seed([4; 16]))
         })
     });

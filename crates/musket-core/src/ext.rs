@@ -248,7 +248,9 @@ impl Ext for Gr64 {
     /// other `t` element by element.
     fn add_times_into(acc: &mut [Self], v: &[Self], t: Self) {
         let n = acc.len().min(v.len());
-        if n < 16 || t.0.iter().any(|&c| c > 1) {
+        // Base-ring `v` (a plain proof's first level) is cheaper element by element: 64
+        // products where the shifted additions would take a chunk's 64 rows.
+        if n < 16 || t.0.iter().any(|&c| c > 1) || v[..n].iter().all(Gr64::is_base) {
             for (a, x) in acc.iter_mut().zip(v) {
                 *a = a.add(if x.is_base() { t.mul_base(x.0[0]) } else { t.mul(*x) });
             }
