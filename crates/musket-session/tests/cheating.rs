@@ -124,6 +124,8 @@ fn every_deviation_is_detected_by_every_honest_party() {
         (Target::Convert, vec![0, 1, 2]),
         (Target::Reveal, vec![0, 1, 2]),
         (Target::Proof, vec![0, 1, 2]),
+        // A verifier that sends its prover other challenges than its fellow verifier drew.
+        (Target::Challenge, vec![0, 1, 2]),
         (Target::ProofOpening, vec![0, 1, 2]),
     ];
     for (target, parties) in targets {
@@ -289,6 +291,28 @@ fn groups_holding_one_kind_only_are_checked_too() {
                     );
                 }
             }
+        }
+    }
+}
+
+#[test]
+fn a_verifier_that_lies_about_a_challenge_is_stopped_by_its_prover() {
+    // Verifier B of party P is party P + 1; its other verifier, A, sends P a copy of every
+    // seed and challenge in the same round. A wrong challenge would make the proof fail
+    // anyway, but only at the openings, after the lying verifier could have steered P's
+    // folds: the prover must stop at the level itself.
+    for party in 0..3 {
+        let cheat = Cheat { party, target: Target::Challenge, nth: 0, error: 1, last_word: false };
+        let outs = run(Some(cheat));
+        let prover = (party + 2) % 3;
+        match &outs[prover] {
+            Err(MpcError::CheatingDetected { phase, .. }) => {
+                assert!(
+                    phase.contains("differ between its verifiers"),
+                    "{cheat:?}: prover stopped at {phase}"
+                )
+            }
+            other => panic!("{cheat:?}: prover {prover} ended with {other:?}"),
         }
     }
 }

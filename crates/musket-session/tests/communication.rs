@@ -198,9 +198,11 @@ fn range_check_costs() {
 /// whose proof has `halving` levels and `quartering` ones: the 2-word seed, per level a
 /// polynomial share (3 elements halving, 7 quartering) and a challenge, the 5-element last
 /// message, verifier A's copy of the seed and challenges, the go-ahead word, and two
-/// openings of a zero-share per level and 4 values. Rounds: `2 levels + 5`. A plain proof of
-/// `2^L` terms quarters `L / 2` times and halves `L % 2` times (since the eleventh session:
-/// it halved `L` times, `2 L + 5` rounds); a packed one halves first (five or six levels).
+/// openings of a zero-share per level and 4 values. Rounds: `2 levels + 3` (A's copies go
+/// with B's seed and challenges, the go-ahead with the last message, since the eleventh
+/// session; they took two rounds of their own). A plain proof of `2^L` terms quarters
+/// `L / 2` times and halves `L % 2` times (since the eleventh session: it halved `L`
+/// times, `2 L + 5` rounds); a packed one halves first (five or six levels).
 fn proof_bytes(halving: u64, quartering: u64) -> u64 {
     let (e, levels) = (64 * W, halving + quartering);
     2 * W + (halving * 4 + quartering * 8) * e + 5 * e + (2 * W + levels * e) + W + 2 * (levels + 4) * e
@@ -228,27 +230,27 @@ fn malicious_costs() {
     // halving one (seven halving levels, 1 + 19 rounds, until the eleventh session).
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Mul, M),
-        vec![(M as u64 * W + proof_bytes(1, 3), 1 + 13); 3]
+        vec![(M as u64 * W + proof_bytes(1, 3), 1 + 11); 3]
     );
     // From 1024 products the proof packs 64 products a block (the same messages): 2000
     // products are 32 blocks, 32 block terms of 64 products, 2^11 terms; five packed levels
     // (halving: the 32 blocks' index), then three quartering ones (11 levels, 1 + 27).
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Mul, 2000),
-        vec![(2000 * W + proof_bytes(5, 3), 1 + 21); 3]
+        vec![(2000 * W + proof_bytes(5, 3), 1 + 19); 3]
     );
     // 20,000 products are recorded in three pieces of at most 8,192 but sent in one
     // message: one round, as for 100 (it was one round per piece, 3 + 37); packed, 2^15
     // terms: six packed levels, then four quartering and one halving (15 levels, 1 + 35).
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Mul, 20_000),
-        vec![(20_000 * W + proof_bytes(7, 4), 1 + 27); 3]
+        vec![(20_000 * W + proof_bytes(7, 4), 1 + 25); 3]
     );
     // Freivalds: a 16x16x16 product is one statement of k = 16 terms (two quartering
     // levels; four halving ones, 1 + 13 rounds, before).
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Matmul { m: 16, k: 16, n: 16 }, 0),
-        vec![(256 * W + proof_bytes(0, 2), 1 + 9); 3]
+        vec![(256 * W + proof_bytes(0, 2), 1 + 7); 3]
     );
     // Truncation: the mask's halves are components (no input message); party 2 inputs their
     // carries (one word per element to party 0), checked by one AND layer of 64 gates per
@@ -309,16 +311,16 @@ fn malicious_costs() {
                     - level
                     - one_prover_01
                     - quarter_01,
-                28
+                26
             ),
-            (43920 - conversion_saved - 10 * e + digest - and_layer - level - one_prover_01 - quarter_01, 28),
+            (43920 - conversion_saved - 10 * e + digest - and_layer - level - one_prover_01 - quarter_01, 26),
             (
                 44720 - conversion_saved - 8 * e - moved + digest
                     - and_layer
                     - level
                     - one_prover_2
                     - quarter_2,
-                28
+                26
             )
         ]
     );
@@ -351,9 +353,9 @@ fn malicious_costs() {
                     - 5 * e
                     - one_prover_01
                     - quarter_01,
-                29
+                27
             ),
-            (44720 - conversion_saved + digest - and_layer - level - 5 * e - one_prover_01 - quarter_01, 29),
+            (44720 - conversion_saved + digest - and_layer - level - 5 * e - one_prover_01 - quarter_01, 27),
             (
                 45520 - conversion_saved - moved + digest
                     - and_layer
@@ -361,7 +363,7 @@ fn malicious_costs() {
                     - 4 * e
                     - one_prover_2
                     - quarter_2,
-                29
+                27
             )
         ]
     );
@@ -375,7 +377,7 @@ fn malicious_costs() {
     // levels to 4, 9 ring elements fewer a party; the binary ones 15 field elements fewer.
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Lt, M),
-        vec![(37312 - level - quartering_saved(9, 15), 35); 3]
+        vec![(37312 - level - quartering_saved(9, 15), 33); 3]
     );
     // ReLU: comparison, then mul_bits as a conversion (100 words, 100 terms) and a product
     // (100 words, 200 terms): 9 levels. It was (49672, 73) with the conversion as two
@@ -387,6 +389,6 @@ fn malicious_costs() {
     // levels to 4, 12 ring elements fewer a party; the binary ones 15 field elements fewer.
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Relu, M),
-        vec![(45280 - 7 * e - level - quartering_saved(12, 15), 36); 3]
+        vec![(45280 - 7 * e - level - quartering_saved(12, 15), 34); 3]
     );
 }

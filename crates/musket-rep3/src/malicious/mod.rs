@@ -98,6 +98,8 @@ pub enum Target {
     Reveal,
     /// A prover's polynomial in a proof.
     Proof,
+    /// A verifier's challenges to its prover in a proof (as `B`).
+    Challenge,
     /// A verifier's opening at the end of a proof.
     ProofOpening,
 }

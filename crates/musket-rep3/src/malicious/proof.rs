@@ -3,10 +3,13 @@
 //! the consistency check of opened values.
 //!
 //! Rounds of one proof batch: the seed, two per folding level (the prover's polynomial to
-//! verifier `B`, `B`'s challenge back), the last polynomial, verifier `A`'s copy of every
-//! challenge to the prover (a prover that was sent a challenge its other verifier did not
-//! draw stops here, before anything about its witness is opened), the prover's go-ahead,
-//! and the verifiers' exchange of openings: `2 N + 5` for `N` levels. A batch of `2^L`
+//! verifier `B`, `B`'s challenge back), the last polynomial (with, in the same round, the
+//! prover's go-ahead to verifier `A`), and the verifiers' exchange of openings: `2 N + 3`
+//! for `N` levels. Verifier `A` sends the prover its copy of the seed and of each challenge
+//! in the round `B` sends them, and a prover that was sent one its other verifier did not
+//! draw stops there, before anything about its witness is opened (until the eleventh
+//! session the copies went in a round of their own after the last polynomial, and the
+//! go-ahead in another: `2 N + 5`). A batch of `2^L`
 //! terms has `N = P + ceil((L - P) / 2)` levels: `P` packed ones that halve (five or six,
 //! fewer for a small batch; none for a plain one), then quartering ones and at most one
 //! more halving ([`musket_core::dzkp::arity_schedule`]; it was `N = L` until the eleventh
@@ -79,8 +82,7 @@ fn seed_words(seed: &[u8; 16]) -> Vec<u64> {
 }
 
 /// One batch's proofs as this party runs them: its own statement's prover and its
-/// verifiers (as `A` of the next party, `B` of the previous one), with the challenge words
-/// it drew as `A` and received as the prover (compared at the end).
+/// verifiers (as `A` of the next party, `B` of the previous one).
 struct Batch<E: Lift> {
     prover: Box<dyn ProverSteps<E>>,
     va: Option<Box<dyn VerifierSteps<E>>>,
@@ -89,8 +91,6 @@ struct Batch<E: Lift> {
     /// `A`) and the previous party's (as `B`). They differ where a record gives provers
     /// different numbers of terms (a [`super::record::Gate::Cross`] record can).
     levels: Levels,
-    drawn_as_a: Vec<u64>,
-    received: Vec<u64>,
     /// This round's shares as verifier `A` (drawn, not sent) and challenges `(as A, as B)`.
     shares_a: Vec<E>,
     challenges: (E, E),
@@ -128,9 +128,12 @@ impl<'r, E: Lift> Lockstep<'r, E> {
         Lockstep { batches, what, seeds, group: Vec::new() }
     }
 
-    /// Words to the previous party (its statements' seeds), and how many come from the next.
-    fn seed_message(&self) -> (Vec<u64>, usize) {
-        (self.seeds.iter().flat_map(|(b, _)| seed_words(b)).collect(), 2 * self.seeds.len())
+    /// Words to the previous party (its statements' seeds, as `B`) and to the next (the
+    /// same seeds as `A`, for its prover to compare), and how many come from each.
+    fn seed_message(&self) -> (Vec<u64>, Vec<u64>, usize) {
+        let as_b = self.seeds.iter().flat_map(|(b, _)| seed_words(b)).collect();
+        let as_a = self.seeds.iter().flat_map(|(_, a)| seed_words(a)).collect();
+        (as_b, as_a, 2 * self.seeds.len())
     }
 
     /// Builds the provers and verifiers, the prover's statements from the seeds its `B` sent.
@@ -154,8 +157,6 @@ impl<'r, E: Lift> Lockstep<'r, E> {
                 va: Some(va),
                 vb: Some(vb),
                 levels,
-                drawn_as_a: seed_words(seed_a),
-                received: seed_p.to_vec(),
                 shares_a: Vec::new(),
                 challenges: (E::zero(), E::zero()),
                 openings: None,
@@ -197,21 +198,25 @@ impl<'r, E: Lift> Lockstep<'r, E> {
         (words, from_prev * E::WORDS)
     }
 
-    /// The challenges as `B`, to the previous party (the prover); and how many words come
-    /// from the next party (our challenges as prover).
-    fn challenges(&mut self, level: usize, keys: &mut ProofKeys) -> (Vec<u64>, usize) {
-        let mut words = Vec::new();
+    /// The challenges as `B`, to the previous party (the prover), and the same challenges as
+    /// `A`, to the next party (its prover compares the two copies before folding, so that a
+    /// verifier that lies about a challenge is caught before anything is opened); and how
+    /// many words come from each peer for our proofs (the same count: each sends a copy).
+    fn challenges(&mut self, level: usize, keys: &mut ProofKeys) -> (Vec<u64>, Vec<u64>, usize) {
+        let (mut as_b, mut as_a) = (Vec::new(), Vec::new());
         for b in self.group.iter_mut() {
             if level < b.levels.b {
                 let tb = E::challenge(&mut keys.chal_next);
-                tb.write(&mut words);
+                tb.write(&mut as_b);
                 b.challenges.1 = tb;
             }
             if level < b.levels.a {
-                b.challenges.0 = E::challenge(&mut keys.chal_own);
+                let ta = E::challenge(&mut keys.chal_own);
+                ta.write(&mut as_a);
+                b.challenges.0 = ta;
             }
         }
-        (words, self.live_count(level, |l| l.own) * E::WORDS)
+        (as_b, as_a, self.live_count(level, |l| l.own) * E::WORDS)
     }
 
     /// Folds at the challenges and feeds both verifiers their shares: `sb` the previous
@@ -222,13 +227,10 @@ impl<'r, E: Lift> Lockstep<'r, E> {
         for b in self.group.iter_mut() {
             let (ta, tb) = b.challenges;
             if level < b.levels.own {
-                let tp_words = &tp[kp * E::WORDS..(kp + 1) * E::WORDS];
-                b.received.extend_from_slice(tp_words);
-                b.prover.fold(E::read(tp_words));
+                b.prover.fold(E::read(&tp[kp * E::WORDS..(kp + 1) * E::WORDS]));
                 kp += 1;
             }
             if level < b.levels.a {
-                ta.write(&mut b.drawn_as_a);
                 b.va.as_mut().expect("verifier before its last step").level(&b.shares_a, ta);
             }
             if level < b.levels.b {
@@ -265,14 +267,6 @@ impl<'r, E: Lift> Lockstep<'r, E> {
             let ob = b.vb.take().expect("one last step").last(&sbk, tb);
             b.openings = Some((oa, ob));
         }
-    }
-
-    /// Our copies as `A` of the challenges, to the next party (the prover); and the copies
-    /// we received as prover, to compare with what comes from the previous party.
-    fn challenge_copies(&self) -> (Vec<u64>, Vec<u64>) {
-        let drawn = self.group.iter().flat_map(|b| b.drawn_as_a.iter().copied()).collect();
-        let received = self.group.iter().flat_map(|b| b.received.iter().copied()).collect();
-        (drawn, received)
     }
 
     /// Openings as `A` (to the previous party) and as `B` (to the next), and how many words
@@ -326,6 +320,19 @@ fn opening_words<E: Lift>(levels: usize) -> usize {
     (levels + 1 + 3) * E::WORDS
 }
 
+/// The prover's check that verifier `B` sent the seeds or challenges that verifier `A`
+/// drew: a verifier that sent others could steer the prover's folds and learn about its
+/// witness from the openings.
+fn same_from_both_verifiers(from_b: &[u64], from_a: &[u64]) -> Result<()> {
+    if from_b == from_a {
+        return Ok(());
+    }
+    Err(MpcError::CheatingDetected {
+        phase: "proof: the challenges this party received differ between its verifiers".into(),
+        party: None,
+    })
+}
+
 /// Splits `words` into consecutive parts of the given lengths.
 fn split<'w>(words: &'w [u64], lens: &[usize]) -> Vec<&'w [u64]> {
     let mut at = 0;
@@ -342,7 +349,7 @@ impl Rep3Mal {
     /// Proves and verifies a group side by side: `ring` (Galois-ring batches: products and
     /// cross gates) and `binary` (AND gates) in the same rounds, every round carrying each
     /// live batch's message (a batch with fewer levels sits out the rounds past its last), so
-    /// the group costs the rounds of its largest batch, `2 N + 5` for `N` levels, whatever it
+    /// the group costs the rounds of its largest batch, `2 N + 3` for `N` levels, whatever it
     /// holds.
     pub(crate) fn prove_group(&mut self, ring: &[&[Record]], binary: &[&[Record]]) -> Result<()> {
         if ring.is_empty() && binary.is_empty() {
@@ -351,9 +358,15 @@ impl Rep3Mal {
         let (prev, next) = (self.base.prev(), self.base.next_party());
         let mut r = Lockstep::<Gr64>::seeds(ring, "multiplication", &mut self.keys);
         let mut b = Lockstep::<Gf64>::seeds(binary, "AND-gate", &mut self.keys);
-        let ((r_seeds, r_len), (b_seeds, b_len)) = (r.seed_message(), b.seed_message());
+        // The seeds go to the prover from verifier B and, as a copy, from verifier A, and so
+        // do the challenges of every level: the prover stops at the first difference, before
+        // anything about its witness is opened.
+        let ((r_seeds, r_copies, r_len), (b_seeds, b_copies, b_len)) = (r.seed_message(), b.seed_message());
         self.base.net.send_u64s(prev, &[r_seeds, b_seeds].concat())?;
+        self.base.net.send_u64s(next, &[r_copies, b_copies].concat())?;
         let got = self.base.net.recv_u64s(next, r_len + b_len)?;
+        let copies = self.base.net.recv_u64s(prev, r_len + b_len)?;
+        same_from_both_verifiers(&got, &copies)?;
         let got = split(&got, &[r_len, b_len]);
         r.start(got[0]);
         b.start(got[1]);
@@ -364,38 +377,27 @@ impl Rep3Mal {
             self.tamper(Target::Proof, &mut words);
             self.base.net.send_u64s(next, &words)?;
             let sb = self.base.net.recv_u64s(prev, r_len + b_len)?;
-            let ((r_tb, r_tlen), (b_tb, b_tlen)) =
+            let ((r_tb, r_ta, r_tlen), (b_tb, b_ta, b_tlen)) =
                 (r.challenges(level, &mut self.keys), b.challenges(level, &mut self.keys));
-            self.base.net.send_u64s(prev, &[r_tb, b_tb].concat())?;
+            let mut as_b = [r_tb, b_tb].concat();
+            self.tamper(Target::Challenge, &mut as_b);
+            self.base.net.send_u64s(prev, &as_b)?;
+            self.base.net.send_u64s(next, &[r_ta, b_ta].concat())?;
             let tp = self.base.net.recv_u64s(next, r_tlen + b_tlen)?;
+            let copies = self.base.net.recv_u64s(prev, r_tlen + b_tlen)?;
+            same_from_both_verifiers(&tp, &copies)?;
             let (sb, tp) = (split(&sb, &[r_len, b_len]), split(&tp, &[r_tlen, b_tlen]));
             r.fold(level, sb[0], tp[0]);
             b.fold(level, sb[1], tp[1]);
         }
+        // The last messages to B and, in the same round, the go-ahead to A: every seed and
+        // challenge matched.
         let private = &mut self.base.private;
         let ((r_last, r_len), (b_last, b_len)) =
             (r.last_message(&mut self.keys, private), b.last_message(&mut self.keys, private));
         self.base.net.send_u64s(next, &[r_last, b_last].concat())?;
-        let sb = self.base.net.recv_u64s(prev, r_len + b_len)?;
-        let sb = split(&sb, &[r_len, b_len]);
-        r.finish(sb[0], &mut self.keys);
-        b.finish(sb[1], &mut self.keys);
-        // A's copies of the challenges go to the prover, which stops if B sent others.
-        let ((r_drawn, r_received), (b_drawn, b_received)) = (r.challenge_copies(), b.challenge_copies());
-        self.base.net.send_u64s(next, &[r_drawn, b_drawn].concat())?;
-        let from_a = self.base.net.recv_u64s(prev, r_received.len() + b_received.len())?;
-        let from_a = split(&from_a, &[r_received.len(), b_received.len()]);
-        for (what, theirs, ours) in [(r.what, from_a[0], &r_received), (b.what, from_a[1], &b_received)] {
-            if theirs != ours.as_slice() {
-                return Err(MpcError::CheatingDetected {
-                    phase: format!(
-                        "{what} check: the challenges this party received differ between its verifiers"
-                    ),
-                    party: None,
-                });
-            }
-        }
         self.base.net.send_u64s(prev, &[1])?;
+        let sb = self.base.net.recv_u64s(prev, r_len + b_len)?;
         let go = self.base.net.recv_u64s(next, 1)?;
         if go != [1] {
             return Err(MpcError::Net(NetError::Malformed {
@@ -403,6 +405,9 @@ impl Rep3Mal {
                 reason: "expected a go-ahead".into(),
             }));
         }
+        let sb = split(&sb, &[r_len, b_len]);
+        r.finish(sb[0], &mut self.keys);
+        b.finish(sb[1], &mut self.keys);
         let ((r_a, r_b, (r_prev, r_next)), (b_a, b_b, (b_prev, b_next))) =
             (r.opening_messages(), b.opening_messages());
         let mut oa_words = [r_a, b_a].concat();
