@@ -62,7 +62,7 @@ const PACKED_BYTES_PER_TERM: usize = 3 * 3 * 8;
 /// The same for a plain batch: two Galois-ring elements per term.
 const PLAIN_BYTES_PER_TERM: usize = 3 * 2 * 512;
 /// Binary batches proved side by side (up to about 580 MiB of proof state). Binary proofs
-/// are 24 levels deep (53 rounds a group; 15 levels and 35 rounds since the eleventh
+/// are 24 levels deep (53 rounds a group; 15 levels and 33 rounds since the eleventh
 /// session's quartering levels), so their groups are most of a large model's
 /// rounds: 32 where there were 16, with the pending limit halved below, took ResNet-50 from
 /// 2,886 to 2,235 rounds at 0.45 GiB less peak memory (three parties) and the same time,
