@@ -177,7 +177,7 @@ fn fold4<E: Ext>(l: &mut Vec<E>, r: &mut Vec<E>, t: E, live: usize) -> usize {
     let q = l.len() / 4;
     let lives = quarter_lives(q, live);
     for i in (0..3).rev() {
-        // l_i += t l_(i+1), over l_(i+1)'s live part (it grew to l_(i+2)'s at most).
+        // l_i += t l_(i+1), over l_(i+1)'s live part (adding t l_(i+2) kept it within it).
         let (head, tail) = l.split_at_mut((i + 1) * q);
         let n = lives[i + 1];
         E::add_times_into(&mut head[i * q..i * q + n], &tail[..n], t);
