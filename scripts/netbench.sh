@@ -7,6 +7,8 @@
 #   MODELS="lenet" PROTOCOLS="3pc" PROFILES="wan" scripts/netbench.sh
 #   PROTOCOLS="3pc" SECURITY="semi-honest malicious" scripts/netbench.sh   # both security levels
 #   PROTOCOLS="2pc" EXTRA="--preprocess" scripts/netbench.sh   # the dealer's material first
+#   MODELS="resnet50" PROTOCOLS="3pc" PROFILES="wan" SECURITY="semi-honest malicious" scripts/netbench.sh
+#                                            # ResNet-50 at 224x224 (scripts/make_big_models.py first)
 #
 # Link shaping: each party's listener sits behind a musket-netsim relay in its namespace that
 # delays every byte by the one-way delay in both directions and caps each connection's
@@ -59,6 +61,9 @@ model_files() {
   case $1 in
     lenet) echo "examples/lenet5-28-opset17.onnx examples/lenet5-28-sample.npy" ;;
     resnet18) echo "examples/resnet18-32-opset17.onnx examples/resnet18-32-sample.npy" ;;
+    # Generated, not committed: `python3 scripts/make_big_models.py` writes them.
+    resnet50) echo "target/models/resnet50-224.onnx target/models/imagenet-224-sample.npy" ;;
+    *) echo "unknown unknown" ;;
   esac
 }
 
@@ -87,6 +92,11 @@ for profile in $PROFILES; do
     done
     for model in $MODELS; do
       read -r onnx npy <<<"$(model_files $model)"
+      if [ ! -f "$onnx" ] || [ ! -f "$npy" ]; then
+        echo "netbench: no files for model '$model' (lenet, resnet18, resnet50; resnet50 needs" \
+          "scripts/make_big_models.py first)" >&2
+        exit 2
+      fi
       start=$(date +%s.%N)
       ip netns exec $tag-0 "$musket" party --config "$dir/cluster.toml" --id 0 --json infer $EXTRA --model "$onnx" \
         >"$dir/p0.json" 2>"$dir/p0.err" &
