@@ -47,11 +47,15 @@ use std::ops::Range;
 const BATCH_TERMS_ARITH: usize = 1 << 14;
 /// Elementwise products' and cross gates' batch (packed proofs; see above).
 const BATCH_TERMS_ARITH_PACKED: usize = 1 << 20;
-/// The same for bits (packed: a batch's written-out vectors are `2^21` field elements).
-const BATCH_TERMS_BINARY: usize = 1 << 24;
+/// The same for bits (packed: after five packed levels a full batch's written-out vectors
+/// are `2^18` field elements). `2^23` rather than `2^24` (until the eleventh session) so that
+/// the plain levels after the five packed ones are all quartering: 14 levels a full batch,
+/// not 15, two rounds fewer a group, with twice as many batches a group (the same proof
+/// state, [`LOCKSTEP_BATCHES_BINARY`]).
+const BATCH_TERMS_BINARY: usize = 1 << 23;
 /// Batches of one kind proved side by side, in the same rounds: a verification's rounds are
 /// those of one batch per group. Their proofs' state lives at once (for prover and both
-/// verifiers up to about 72 MiB a packed ring batch, 48 MiB a plain one, 18 MiB a binary
+/// verifiers up to about 72 MiB a packed ring batch, 48 MiB a plain one, 9 MiB a binary
 /// one), so ring groups are capped at about 300 MiB by their size (see [`ring_groups`]: four
 /// full packed batches, or a few more smaller ones, such as the tail of a large record), and
 /// binary ones by count ([`LOCKSTEP_BATCHES_BINARY`]).
@@ -62,18 +66,20 @@ const PACKED_BYTES_PER_TERM: usize = 3 * 3 * 8;
 /// The same for a plain batch: two Galois-ring elements per term.
 const PLAIN_BYTES_PER_TERM: usize = 3 * 2 * 512;
 /// Binary batches proved side by side (up to about 580 MiB of proof state). Binary proofs
-/// are 24 levels deep (53 rounds a group; 15 levels and 33 rounds since the eleventh
-/// session's quartering levels), so their groups are most of a large model's
-/// rounds: 32 where there were 16, with the pending limit halved below, took ResNet-50 from
-/// 2,886 to 2,235 rounds at 0.45 GiB less peak memory (three parties) and the same time,
-/// and ReLU of 10^6 from 117 to 64 rounds at 1.4 GiB more (every batch's state at once).
-const LOCKSTEP_BATCHES_BINARY: usize = 32;
+/// were 24 levels deep (53 rounds a group; since the eleventh session's quartering levels
+/// and half-size batches, 14 levels and 31 rounds), so their groups are most of a large
+/// model's rounds: 32 where there were 16, with the pending limit halved below, took
+/// ResNet-50 from 2,886 to 2,235 rounds at 0.45 GiB less peak memory (three parties) and the
+/// same time, and ReLU of 10^6 from 117 to 64 rounds at 1.4 GiB more (every batch's state at
+/// once). 64 since the batches are half the size (the same state a group).
+const LOCKSTEP_BATCHES_BINARY: usize = 64;
 /// Pending records are verified (in batches as usual) once they hold this many words
 /// (256 MiB), so that a large model's memory does not grow with its depth: verifying earlier
 /// than at the next opening costs rounds, not security. It was 1 GiB, then 512 MiB (a local
 /// ResNet-18 at 224x224 ran 23.6 -> 20.7 s with 2.4% more rounds, peak memory 6.0 -> 4.3
 /// GiB, and a third of the kernel's time touching fresh pages); 256 MiB since binary groups
-/// hold 32 batches, which pays for their proof state (see [`LOCKSTEP_BATCHES_BINARY`]).
+/// hold 32 full batches (64 half-size ones now), which pays for their proof state (see
+/// [`LOCKSTEP_BATCHES_BINARY`]).
 const PENDING_WORDS_LIMIT: usize = 1 << 25;
 
 /// Which message a cheating party of the test harness changes.
