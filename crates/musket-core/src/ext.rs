@@ -224,10 +224,11 @@ impl Ext for Gr64 {
             return;
         }
         let d = EXT_DEGREE;
-        let binary = t.0.iter().all(|&c| c <= 1);
-        if binary {
-            let bits = t.0.iter().enumerate().fold(0u64, |m, (j, &c)| m | (c << j));
-            fold_by_binary_poly(&mut lo[..n], &hi[..n], bits);
+        if let Some(bits) = t.binary_bits() {
+            // t (hi - lo), a chunk's differences at a time.
+            add_binary_poly_times(&mut lo[..n], bits, |lo, start, rows| {
+                transposed_differences(lo, &hi[start..start + lo.len()], rows)
+            });
             return;
         }
         let m = t.mul_matrix();
@@ -250,27 +251,17 @@ impl Ext for Gr64 {
         let n = acc.len().min(v.len());
         // Base-ring `v` (a plain proof's first level) is cheaper element by element: 64
         // products where the shifted additions would take a chunk's 64 rows.
-        if n < 16 || t.0.iter().any(|&c| c > 1) || v[..n].iter().all(Gr64::is_base) {
-            for (a, x) in acc.iter_mut().zip(v) {
-                *a = a.add(if x.is_base() { t.mul_base(x.0[0]) } else { t.mul(*x) });
+        match t.binary_bits() {
+            Some(bits) if n >= 16 && !v[..n].iter().all(Gr64::is_base) => {
+                add_binary_poly_times(&mut acc[..n], bits, |acc, start, rows| {
+                    transposed(&v[start..start + acc.len()], rows)
+                });
             }
-            return;
-        }
-        let bits = t.0.iter().enumerate().fold(0u64, |m, (j, &c)| m | (c << j));
-        let d = EXT_DEGREE;
-        let (mut rows, mut prod_t) = (vec![0u64; d * CHUNK], vec![0u64; d * CHUNK]);
-        for (acc, v) in acc[..n].chunks_mut(CHUNK).zip(v[..n].chunks(CHUNK)) {
-            if v.len() < CHUNK {
-                rows.fill(0);
-            }
-            for (c, x) in v.iter().enumerate() {
-                for k in 0..d {
-                    rows[k * CHUNK + c] = x.0[k];
+            _ => {
+                for (a, x) in acc.iter_mut().zip(v) {
+                    *a = a.add(if x.is_base() { t.mul_base(x.0[0]) } else { t.mul(*x) });
                 }
             }
-            prod_t.fill(0);
-            musket_ring::add_times_binary_poly(&rows, bits, &REDUCTION_TAPS, &mut prod_t);
-            add_transposed(acc, &prod_t);
         }
     }
 
@@ -322,16 +313,17 @@ impl Ext for Gr64 {
     }
 }
 
-/// `lo += t (hi - lo)` for the 0/1 polynomial `t` (bit `j` the coefficient of `x^j`), a
-/// chunk of [`CHUNK`] elements at a time in coefficient-major form.
-fn fold_by_binary_poly(lo: &mut [Gr64], hi: &[Gr64], t: u64) {
+/// `lo += t w` for the 0/1 polynomial `t` (bit `j` the coefficient of `x^j`), a chunk of
+/// [`CHUNK`] elements at a time in coefficient-major form: `operand(chunk, start, rows)`
+/// writes the chunk's `w` (the chunk of `lo` starting at element `start`) as rows.
+fn add_binary_poly_times(lo: &mut [Gr64], t: u64, operand: impl Fn(&[Gr64], usize, &mut [u64])) {
     const _: () = assert!(CHUNK == musket_ring::BINARY_POLY_CHUNK);
     let d = EXT_DEGREE;
-    let (mut diffs_t, mut prod_t) = (vec![0u64; d * CHUNK], vec![0u64; d * CHUNK]);
-    for (lo, hi) in lo.chunks_mut(CHUNK).zip(hi.chunks(CHUNK)) {
-        transposed_differences(lo, hi, &mut diffs_t);
+    let (mut rows, mut prod_t) = (vec![0u64; d * CHUNK], vec![0u64; d * CHUNK]);
+    for (i, lo) in lo.chunks_mut(CHUNK).enumerate() {
+        operand(lo, i * CHUNK, &mut rows);
         prod_t.fill(0);
-        musket_ring::add_times_binary_poly(&diffs_t, t, &REDUCTION_TAPS, &mut prod_t);
+        musket_ring::add_times_binary_poly(&rows, t, &REDUCTION_TAPS, &mut prod_t);
         add_transposed(lo, &prod_t);
     }
 }
@@ -341,6 +333,19 @@ fn add_transposed(lo: &mut [Gr64], prod_t: &[u64]) {
     for (c, l) in lo.iter_mut().enumerate() {
         for (k, v) in l.0.iter_mut().enumerate() {
             *v = v.wrapping_add(prod_t[k * CHUNK + c]);
+        }
+    }
+}
+
+/// Row `k` of `rows`: coefficient `k` of each element `c` of a chunk of at most [`CHUNK`]
+/// (zero past a short chunk).
+fn transposed(v: &[Gr64], rows: &mut [u64]) {
+    if v.len() < CHUNK {
+        rows.fill(0);
+    }
+    for (c, x) in v.iter().enumerate() {
+        for k in 0..EXT_DEGREE {
+            rows[k * CHUNK + c] = x.0[k];
         }
     }
 }
@@ -408,6 +413,11 @@ pub(crate) fn times_x_pow_words(v: &[u64], k: usize, out: &mut [u64]) {
 }
 
 impl Gr64 {
+    /// The element as a word of bits (bit `j` the coefficient of `x^j`) when every
+    /// coefficient is 0 or 1, as a challenge's are.
+    fn binary_bits(&self) -> Option<u64> {
+        self.0.iter().enumerate().try_fold(0u64, |m, (j, &c)| (c <= 1).then_some(m | (c << j)))
+    }
     /// `sum_i a_i b_i` for elements given as their coefficient words, 64 per element (the same
     /// count in both): the coefficient polynomials' products summed unreduced by Karatsuba
     /// (`musket_ring::PolyProductSum`), reduced once.
