@@ -25,10 +25,11 @@
 
 use super::record::{Lift, Record, Role};
 use super::{Rep3Mal, Target};
-use musket_core::dzkp::{accepts, coefficients, Opening, ProverSteps, VerifierSteps};
+use musket_core::dzkp::{accepts, coefficients, LevelPoly, Opening, ProverSteps, VerifierSteps};
 use musket_core::ext::{Gf64, Gr64};
 use musket_core::{MpcError, Prg, Result};
 use musket_net::NetError;
+use rayon::prelude::*;
 
 /// The streams a party derives from its two keys for proofs.
 pub(crate) struct ProofKeys {
@@ -81,6 +82,44 @@ fn seed_words(seed: &[u8; 16]) -> Vec<u64> {
     seed.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()
 }
 
+/// `f` of every item, in order, computed over rayon's pool where this thread may use it (a
+/// party process: a group's statements are independent, so a party proves and verifies them
+/// on all its cores), one after another in a local run's party threads, which already keep
+/// every core busy (`musket_ring::serial_kernels`). Nothing here draws from a shared
+/// stream, so the results are the same either way.
+fn map_each<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
+    if items.len() > 1 && musket_ring::parallel_allowed() {
+        items.into_par_iter().map(f).collect()
+    } else {
+        items.into_iter().map(f).collect()
+    }
+}
+
+/// `a` and `b`, side by side under the same rule as [`map_each`] (a group's ring and binary
+/// batches).
+fn both<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+    if musket_ring::parallel_allowed() {
+        rayon::join(a, b)
+    } else {
+        (a(), b())
+    }
+}
+
+/// A statement of a batch to build: its role and the seed of its weights.
+type StatementJob = (usize, Role, [u8; 16]);
+
+/// A built statement: this party's prover, or one of its verifiers.
+enum Built<E: Lift> {
+    Prover(Box<dyn ProverSteps<E>>),
+    Verifier(Box<dyn VerifierSteps<E>>),
+}
+
+/// One step of a level on one statement (see [`Lockstep::fold`]).
+enum FoldStep<'a, E: Lift> {
+    Prover(&'a mut Box<dyn ProverSteps<E>>, E),
+    Verifier(&'a mut Box<dyn VerifierSteps<E>>, &'a [E], E),
+}
+
 /// One batch's proofs as this party runs them: its own statement's prover and its
 /// verifiers (as `A` of the next party, `B` of the previous one).
 struct Batch<E: Lift> {
@@ -91,6 +130,9 @@ struct Batch<E: Lift> {
     /// `A`) and the previous party's (as `B`). They differ where a record gives provers
     /// different numbers of terms (a [`super::record::Gate::Cross`] record can).
     levels: Levels,
+    /// This level's polynomial of the prover, computed ahead of the message that carries it
+    /// ([`Lockstep::prove_level`]).
+    poly: Option<LevelPoly<E>>,
     /// This round's shares as verifier `A` (drawn, not sent) and challenges `(as A, as B)`.
     shares_a: Vec<E>,
     challenges: (E, E),
@@ -136,27 +178,44 @@ impl<'r, E: Lift> Lockstep<'r, E> {
         (as_b, as_a, 2 * self.seeds.len())
     }
 
-    /// Builds the provers and verifiers, the prover's statements from the seeds its `B` sent.
+    /// Builds the provers and verifiers, the prover's statements from the seeds its `B` sent
+    /// (every statement of the group at once, see [`map_each`]).
     fn start(&mut self, seed_p_words: &[u64]) {
-        for ((records, (seed_b, seed_a)), seed_p) in
-            self.batches.iter().zip(&self.seeds).zip(seed_p_words.chunks_exact(2))
+        let mut jobs: Vec<StatementJob> = Vec::with_capacity(3 * self.batches.len());
+        for (k, ((seed_b, seed_a), seed_p)) in self.seeds.iter().zip(seed_p_words.chunks_exact(2)).enumerate()
         {
             let mut p = [0u8; 16];
             for (chunk, w) in p.chunks_exact_mut(8).zip(seed_p) {
                 chunk.copy_from_slice(&w.to_le_bytes());
             }
+            jobs.extend([(k, Role::Prover, p), (k, Role::A, *seed_a), (k, Role::B, *seed_b)]);
+        }
+        let batches = self.batches;
+        let mut built = map_each(jobs, |(k, role, seed)| {
+            let records = batches[k];
             // A statement has one term per term its prover's records give it, the same at the
             // prover and at its two verifiers, which fold it in step.
-            let len = |role| records.iter().map(|r| r.terms_as(E::BINARY, role)).sum::<usize>();
-            let prover = E::prover(records, len(Role::Prover), &mut Prg::from_seed(p));
-            let va = E::verifier(records, Role::A, len(Role::A), &mut Prg::from_seed(*seed_a));
-            let vb = E::verifier(records, Role::B, len(Role::B), &mut Prg::from_seed(*seed_b));
+            let len = records.iter().map(|r| r.terms_as(E::BINARY, role)).sum::<usize>();
+            let weights = &mut Prg::from_seed(seed);
+            match role {
+                Role::Prover => Built::Prover(E::prover(records, len, weights)),
+                _ => Built::Verifier(E::verifier(records, role, len, weights)),
+            }
+        })
+        .into_iter();
+        for _ in 0..self.batches.len() {
+            let (Some(Built::Prover(prover)), Some(Built::Verifier(va)), Some(Built::Verifier(vb))) =
+                (built.next(), built.next(), built.next())
+            else {
+                unreachable!("each batch's statements are built in order: its prover's, A's, B's");
+            };
             let levels = Levels { own: prover.levels(), a: va.levels(), b: vb.levels() };
             self.group.push(Batch {
                 prover,
                 va: Some(va),
                 vb: Some(vb),
                 levels,
+                poly: None,
                 shares_a: Vec::new(),
                 challenges: (E::zero(), E::zero()),
                 openings: None,
@@ -175,14 +234,21 @@ impl<'r, E: Lift> Lockstep<'r, E> {
         self.group.iter().filter(|b| level < role(&b.levels)).count()
     }
 
-    /// The prover's level polynomials, less the shares verifier `A` draws, to the next party
-    /// (verifier `B`); and how many words come from the previous party.
+    /// Computes this level's polynomial of every batch's prover (see [`map_each`]).
+    fn prove_level(&mut self, level: usize) {
+        let live: Vec<&mut Batch<E>> = self.group.iter_mut().filter(|b| level < b.levels.own).collect();
+        map_each(live, |b| b.poly = Some(b.prover.level()));
+    }
+
+    /// The prover's level polynomials ([`Lockstep::prove_level`]), less the shares verifier
+    /// `A` draws, to the next party (verifier `B`); and how many words come from the previous
+    /// party.
     fn level_message(&mut self, level: usize, keys: &mut ProofKeys) -> (Vec<u64>, usize) {
         let mut words = Vec::new();
         let mut from_prev = 0;
         for b in self.group.iter_mut() {
             if level < b.levels.own {
-                let h = b.prover.level();
+                let h = b.poly.take().expect("the level's polynomial, computed first");
                 let mine_a: Vec<E> = (0..h.len()).map(|_| E::random(&mut keys.share_own)).collect();
                 let corr: Vec<E> = h.iter().zip(&mine_a).map(|(x, s)| x.sub(*s)).collect();
                 words.extend(elems_to_words(&corr));
@@ -220,26 +286,37 @@ impl<'r, E: Lift> Lockstep<'r, E> {
     }
 
     /// Folds at the challenges and feeds both verifiers their shares: `sb` the previous
-    /// party's polynomials (as `B`), `tp` the challenges for our proofs.
+    /// party's polynomials (as `B`), `tp` the challenges for our proofs. Every statement folds
+    /// on its own (see [`map_each`]): the folds, and after the packed levels the writing out,
+    /// are most of a verifier's work.
     fn fold(&mut self, level: usize, sb: &[u64], tp: &[u64]) {
         let sb: Vec<E> = read_elems(sb);
         let (mut kp, mut at_b) = (0, 0);
+        let mut steps = Vec::with_capacity(3 * self.group.len());
         for b in self.group.iter_mut() {
-            let (ta, tb) = b.challenges;
-            if level < b.levels.own {
-                b.prover.fold(E::read(&tp[kp * E::WORDS..(kp + 1) * E::WORDS]));
+            let Batch { prover, va, vb, levels, shares_a, challenges: (ta, tb), .. } = b;
+            if level < levels.own {
+                steps.push(FoldStep::Prover(prover, E::read(&tp[kp * E::WORDS..(kp + 1) * E::WORDS])));
                 kp += 1;
             }
-            if level < b.levels.a {
-                b.va.as_mut().expect("verifier before its last step").level(&b.shares_a, ta);
+            if level < levels.a {
+                steps.push(FoldStep::Verifier(
+                    va.as_mut().expect("verifier before its last step"),
+                    shares_a,
+                    *ta,
+                ));
             }
-            if level < b.levels.b {
-                let vb = b.vb.as_mut().expect("verifier before its last step");
+            if level < levels.b {
+                let vb = vb.as_mut().expect("verifier before its last step");
                 let n = coefficients(vb.arity(level));
-                vb.level(&sb[at_b..at_b + n], tb);
+                steps.push(FoldStep::Verifier(vb, &sb[at_b..at_b + n], *tb));
                 at_b += n;
             }
         }
+        map_each(steps, |step| match step {
+            FoldStep::Prover(p, t) => p.fold(t),
+            FoldStep::Verifier(v, h, t) => v.level(h, t),
+        });
     }
 
     /// The masked last messages to the next party; and how many words come from the previous.
@@ -368,9 +445,9 @@ impl Rep3Mal {
         let copies = self.base.net.recv_u64s(prev, r_len + b_len)?;
         same_from_both_verifiers(&got, &copies)?;
         let got = split(&got, &[r_len, b_len]);
-        r.start(got[0]);
-        b.start(got[1]);
+        both(|| r.start(got[0]), || b.start(got[1]));
         for level in 0..r.levels().max(b.levels()) {
+            both(|| r.prove_level(level), || b.prove_level(level));
             let ((r_msg, r_len), (b_msg, b_len)) =
                 (r.level_message(level, &mut self.keys), b.level_message(level, &mut self.keys));
             let mut words = [r_msg, b_msg].concat();
@@ -387,8 +464,7 @@ impl Rep3Mal {
             let copies = self.base.net.recv_u64s(prev, r_tlen + b_tlen)?;
             same_from_both_verifiers(&tp, &copies)?;
             let (sb, tp) = (split(&sb, &[r_len, b_len]), split(&tp, &[r_tlen, b_tlen]));
-            r.fold(level, sb[0], tp[0]);
-            b.fold(level, sb[1], tp[1]);
+            both(|| r.fold(level, sb[0], tp[0]), || b.fold(level, sb[1], tp[1]));
         }
         // The last messages to B and, in the same round, the go-ahead to A: every seed and
         // challenge matched.

@@ -22,7 +22,7 @@ pub use clmul::{
 };
 pub use karatsuba::{PolyProductSum, PolyProductSums, POLY_COEFFS, PRODUCT_COEFFS};
 use packed::LeftLayout;
-pub use packed::{serial_kernels, Kernel};
+pub use packed::{parallel_allowed, serial_kernels, Kernel};
 pub use subset::{add_rows_by_bits, add_rows_by_bits_with};
 
 /// Reference matrix product `[m, k] x [k, n]`, three plain loops, for tests.

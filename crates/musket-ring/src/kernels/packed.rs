@@ -38,8 +38,10 @@ pub fn serial_kernels<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// True when this thread's products may use rayon's pool.
-pub(super) fn parallel_allowed() -> bool {
+/// True when this thread's work may use rayon's pool: false inside [`serial_kernels`]. Other
+/// crates' parallel loops (the malicious back end's proofs) ask it too, so that a local run's
+/// party threads stay one core each.
+pub fn parallel_allowed() -> bool {
     !SERIAL.with(|s| s.get())
 }
 
