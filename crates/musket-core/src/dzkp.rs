@@ -115,49 +115,66 @@ fn linear_product<E: Ext>([x, y, z]: [E; 3]) -> [E; 3] {
 fn level_poly4<E: Ext>(l: &[E], r: &[E], live: usize) -> LevelPoly<E> {
     let q = l.len() / 4;
     let [n0, _, n2, _] = quarter_lives(q, live);
-    fn part<E>(v: &[E], q: usize, i: usize, n: usize) -> &[E] {
-        &v[i * q..i * q + n]
+    fn part<'a, E>(v: &'a [E], q: usize, i: usize, span: &std::ops::Range<usize>) -> &'a [E] {
+        &v[i * q + span.start..i * q + span.end]
     }
-    // F_lo G_lo = (l0 + X l1)(r3 + X r2) and F_hi G_hi = (l2 + X l3)(r1 + X r0): past the
-    // third quarter's live part l1 and l3 (and then r2, r3) are zero, so both products of
-    // each pair are too.
-    let lo = linear_product(E::level_sums(
-        part(l, q, 0, n2),
-        part(l, q, 1, n2),
-        part(r, q, 3, n2),
-        part(r, q, 2, n2),
-    ));
-    let hi = linear_product(E::level_sums(
-        part(l, q, 2, n2),
-        part(l, q, 3, n2),
-        part(r, q, 1, n2),
-        part(r, q, 0, n2),
-    ));
-    // (F_lo + F_hi)(G_lo + G_hi), its operands formed a chunk at a time.
-    let mut mid = [E::zero(); 3];
-    let mut sums = vec![E::zero(); 4 * SUM_CHUNK.min(n0.max(1))];
-    for start in (0..n0).step_by(SUM_CHUNK) {
-        let len = SUM_CHUNK.min(n0 - start);
-        let (a, rest) = sums.split_at_mut(len);
-        let (b, rest) = rest.split_at_mut(len);
-        let (c, rest) = rest.split_at_mut(len);
-        let d = &mut rest[..len];
-        for k in 0..len {
-            let i = start + k;
-            a[k] = l[i].add(l[2 * q + i]);
-            b[k] = l[q + i].add(l[3 * q + i]);
-            c[k] = r[3 * q + i].add(r[q + i]);
-            d[k] = r[2 * q + i].add(r[i]);
+    let add3 = |a: [E; 3], b: [E; 3]| -> [E; 3] { std::array::from_fn(|k| a[k].add(b[k])) };
+    // Every inner product is a sum over the quarters' index, so ranges of it go to the cores
+    // (see `crate::par`) and their sums add up: [lo, hi, mid] before the Karatsuba steps.
+    let sums = crate::par::map_ranges(n0, min_elements::<E>(), |span| {
+        // F_lo G_lo = (l0 + X l1)(r3 + X r2) and F_hi G_hi = (l2 + X l3)(r1 + X r0): past
+        // the third quarter's live part l1 and l3 (and then r2, r3) are zero, so both
+        // products of each pair are too.
+        let short = span.start.min(n2)..span.end.min(n2);
+        let lo = E::level_sums(
+            part(l, q, 0, &short),
+            part(l, q, 1, &short),
+            part(r, q, 3, &short),
+            part(r, q, 2, &short),
+        );
+        let hi = E::level_sums(
+            part(l, q, 2, &short),
+            part(l, q, 3, &short),
+            part(r, q, 1, &short),
+            part(r, q, 0, &short),
+        );
+        // (F_lo + F_hi)(G_lo + G_hi), its operands formed a chunk at a time.
+        let mut mid = [E::zero(); 3];
+        let mut sums = vec![E::zero(); 4 * SUM_CHUNK.min(span.len().max(1))];
+        for start in span.clone().step_by(SUM_CHUNK) {
+            let len = SUM_CHUNK.min(span.end - start);
+            let (a, rest) = sums.split_at_mut(len);
+            let (b, rest) = rest.split_at_mut(len);
+            let (c, rest) = rest.split_at_mut(len);
+            let d = &mut rest[..len];
+            for k in 0..len {
+                let i = start + k;
+                a[k] = l[i].add(l[2 * q + i]);
+                b[k] = l[q + i].add(l[3 * q + i]);
+                c[k] = r[3 * q + i].add(r[q + i]);
+                d[k] = r[2 * q + i].add(r[i]);
+            }
+            mid = add3(mid, E::level_sums(a, b, c, d));
         }
-        let part_sums = E::level_sums(a, b, c, d);
-        for (m, p) in mid.iter_mut().zip(part_sums) {
-            *m = m.add(p);
-        }
-    }
-    let mid = linear_product(mid);
+        [lo, hi, mid]
+    });
+    let zero = [[E::zero(); 3]; 3];
+    let [lo, hi, mid] = sums.into_iter().fold(zero, |acc, s| std::array::from_fn(|k| add3(acc[k], s[k])));
+    let (lo, hi, mid) = (linear_product(lo), linear_product(hi), linear_product(mid));
     // F G = F_lo G_lo + X^2 (mid - F_lo G_lo - F_hi G_hi) + X^4 F_hi G_hi.
     let cross: Vec<E> = (0..3).map(|k| mid[k].sub(lo[k]).sub(hi[k])).collect();
     vec![lo[0], lo[1], lo[2].add(cross[0]), cross[1], hi[0].add(cross[2]), hi[1], hi[2]]
+}
+
+/// Elements a core takes at least in a level's sums or a fold (32 KiB of every operand),
+/// so that short vectors stay on one core.
+fn min_elements<E: Ext>() -> usize {
+    ((1 << 15) / (8 * E::WORDS)).max(1)
+}
+
+/// `dst += t src`, in ranges over the cores (see `crate::par`).
+fn add_times<E: Ext>(dst: &mut [E], src: &[E], t: E) {
+    crate::par::zip_chunks(dst, src, min_elements::<E>(), |d, s| E::add_times_into(d, s, t));
 }
 
 /// Replaces `v = (v0, v1)` by `v0 + t (v1 - v0)`; returns the new live length.
@@ -165,7 +182,7 @@ fn fold<E: Ext>(v: &mut Vec<E>, t: E, live: usize) -> usize {
     let half = v.len() / 2;
     let live0 = live.min(half);
     let (lo, hi) = v.split_at_mut(half);
-    E::fold_into(&mut lo[..live0], &hi[..live0], t);
+    crate::par::zip_chunks(&mut lo[..live0], &hi[..live0], min_elements::<E>(), |d, s| E::fold_into(d, s, t));
     v.truncate(half);
     live0
 }
@@ -180,12 +197,12 @@ fn fold4<E: Ext>(l: &mut Vec<E>, r: &mut Vec<E>, t: E, live: usize) -> usize {
         // l_i += t l_(i+1), over l_(i+1)'s live part (adding t l_(i+2) kept it within it).
         let (head, tail) = l.split_at_mut((i + 1) * q);
         let n = lives[i + 1];
-        E::add_times_into(&mut head[i * q..i * q + n], &tail[..n], t);
+        add_times(&mut head[i * q..i * q + n], &tail[..n], t);
     }
     // r_(i+1) += t r_i: r0 is the longest part, so every step runs over its live part.
     for i in 0..3 {
         let (head, tail) = r.split_at_mut((i + 1) * q);
-        E::add_times_into(&mut tail[..lives[0]], &head[i * q..i * q + lives[0]], t);
+        add_times(&mut tail[..lives[0]], &head[i * q..i * q + lives[0]], t);
     }
     r.copy_within(3 * q..3 * q + lives[0], 0);
     l.truncate(q);

@@ -144,3 +144,35 @@ fn galois_ring_proofs_are_complete_and_sound() {
 fn binary_field_proofs_are_complete_and_sound() {
     honest_and_cheating(Gf64(1));
 }
+
+/// The prover's messages of a proof halving its first `halving` levels.
+fn transcript<E: Ext>(l: &[E], r: &[E], halving: usize) -> Vec<E> {
+    let mut prg = Prg::from_seed([21; 16]);
+    let mut prover = Prover::halving_first(l.to_vec(), r.to_vec(), l.len(), halving);
+    let mut out = Vec::new();
+    for _ in 0..prover.levels() {
+        out.extend(prover.level());
+        prover.fold(E::challenge(&mut prg));
+    }
+    out.extend(prover.last(E::random(&mut prg), E::random(&mut prg)));
+    out
+}
+
+/// Long enough for the levels' sums and the folds to split over the cores (see
+/// `crate::par`): the same messages as on one core, and an honest proof is accepted and a
+/// false claim rejected with the verifiers split too.
+fn split_over_the_cores<E: Ext>(n: usize, error: E) {
+    let (l, r, c) = vectors::<E>(n, 31);
+    for halving in [0, 1] {
+        let serial = musket_ring::serial_kernels(|| transcript(&l, &r, halving));
+        assert_eq!(transcript(&l, &r, halving), serial, "halving {halving}");
+    }
+    assert!(run(&l, &r, c, n, 32, |_, _| {}));
+    assert!(!run(&l, &r, c.add(error), n, 32, |_, _| {}));
+}
+
+#[test]
+fn proofs_split_over_the_cores_equal_serial_ones() {
+    split_over_the_cores::<Gr64>(3000, Gr64::one());
+    split_over_the_cores::<Gf64>(300_000, Gf64(1 << 63));
+}

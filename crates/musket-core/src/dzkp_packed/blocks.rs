@@ -3,6 +3,29 @@
 use super::{level_from_pairs, Members, Packed, PACKED_LEVELS_RING};
 use crate::dzkp::LevelPoly;
 use crate::ext::{times_x_pow_words, Ext, Gr64, EXT_DEGREE};
+use crate::par;
+use musket_ring::PRODUCT_COEFFS;
+
+/// Blocks a core takes at least in a level by member pairs (a Karatsuba sum each: 64 KiB of
+/// every operand), so that small batches stay on one core.
+const MIN_BLOCKS_PER_THREAD: usize = 128;
+/// Groups a core writes out at least (three 64 x 64 products each).
+const MIN_GROUPS_PER_THREAD: usize = 16;
+
+/// The sums of coefficient-polynomial products of several ranges, added up (wrapping):
+/// the sums of the whole.
+fn add_coefficient_sums(parts: Vec<Vec<[u64; PRODUCT_COEFFS]>>) -> Vec<[u64; PRODUCT_COEFFS]> {
+    let mut parts = parts.into_iter();
+    let mut total = parts.next().expect("at least one range");
+    for part in parts {
+        for (t, p) in total.iter_mut().zip(&part) {
+            for (a, b) in t.iter_mut().zip(p) {
+                *a = a.wrapping_add(*b);
+            }
+        }
+    }
+    total
+}
 
 /// From this many members on, a level is computed lane by lane
 /// ([`PackedBlocks::level_by_lanes`], about `3 * 64^2 + 2 * 27 * 64` word products per block
@@ -72,13 +95,22 @@ impl PackedBlocks {
             let (x_lo, x_hi) = (lx.min(half), lx.saturating_sub(half));
             let (y_lo, y_hi) = (ly.min(half), ly.saturating_sub(half));
             // The weighted products of half `a` of x with half `b` of y over `len` blocks.
+            // Split into ranges of blocks over the cores (see `crate::par`).
             let part = |a: usize, b: usize, len: usize| {
                 let (xa, ya) = (a * half * d, b * half * d);
-                if len == 0 {
-                    return Gr64::zero();
-                }
-                let len = len * d;
-                Gr64::dot_hadamard(&rho[xa..xa + len], &x[xa..xa + len], &y[ya..ya + len])
+                par::map_ranges(len, MIN_BLOCKS_PER_THREAD, |blocks| {
+                    let (from, to) = (blocks.start * d, blocks.end * d);
+                    if from == to {
+                        return Gr64::zero();
+                    }
+                    Gr64::dot_hadamard(
+                        &rho[xa + from..xa + to],
+                        &x[xa + from..xa + to],
+                        &y[ya + from..ya + to],
+                    )
+                })
+                .into_iter()
+                .fold(Gr64::zero(), |acc, v| acc.add(v))
             };
             [
                 part(0, 0, x_lo.min(y_lo)),
@@ -117,76 +149,82 @@ impl PackedBlocks {
         // Group pairs whose T are kept at once (512 KiB): a call of the sums' kernel loads and
         // stores its accumulators, so it takes a member's rows of several pairs.
         let batch = (256 / mx).clamp(1, half);
-        // Per member s, the sums of coefficient-polynomial products `rho_(s,q) T_(s,q)` of the
-        // four pairs of halves (sum 4 s + 2 A + B); weighted by `c_s` once at the end, rather
-        // than each weight `c_s rho_(s,q)` formed (a product per block).
-        let mut sums = musket_ring::PolyProductSums::new(4 * mx);
-        let mut r = vec![0u64; d * d];
-        // Row b: X^b R_(q,b), then X^b R_(q+half,b).
-        let mut lanes = vec![0u64; d * 2 * d];
-        // Row b: x_(s,q,b) for every s, then x_(s,q+half,b).
-        let mut xt = vec![0u64; d * 2 * mx];
-        // A batch's T_(s,q) of halves A and B: rows (pair, A, s), columns (B, k); each pair's
-        // product writes its own rows in place.
-        let mut tt = vec![0u64; batch * 2 * mx * 2 * d];
-        for q0 in (0..half).step_by(batch) {
-            let pairs = batch.min(half - q0);
-            for (k, q) in (q0..q0 + pairs).enumerate() {
-                let groups = [q, q + half];
-                for (bh, qb) in groups.into_iter().enumerate() {
-                    r.fill(0);
-                    musket_ring::matmul_tn_strided_add(
-                        &self.y[qb * d..],
-                        g * d,
-                        &coef,
-                        d,
-                        &mut r,
-                        d,
-                        (d, my, d),
-                    );
-                    for (b, row) in r.chunks_exact(d).enumerate() {
-                        times_x_pow_words(row, b, &mut lanes[b * 2 * d + bh * d..][..d]);
+        // Ranges of group pairs over the cores (see `crate::par`), each with its own sums,
+        // added up at the end.
+        let sums = par::map_ranges(half, batch, |pairs_range| {
+            // Per member s, the sums of coefficient-polynomial products `rho_(s,q) T_(s,q)` of
+            // the four pairs of halves (sum 4 s + 2 A + B); weighted by `c_s` once at the end,
+            // rather than each weight `c_s rho_(s,q)` formed (a product per block).
+            let mut sums = musket_ring::PolyProductSums::new(4 * mx);
+            let mut r = vec![0u64; d * d];
+            // Row b: X^b R_(q,b), then X^b R_(q+half,b).
+            let mut lanes = vec![0u64; d * 2 * d];
+            // Row b: x_(s,q,b) for every s, then x_(s,q+half,b).
+            let mut xt = vec![0u64; d * 2 * mx];
+            // A batch's T_(s,q) of halves A and B: rows (pair, A, s), columns (B, k); each
+            // pair's product writes its own rows in place.
+            let mut tt = vec![0u64; batch * 2 * mx * 2 * d];
+            for q0 in pairs_range.clone().step_by(batch) {
+                let pairs = batch.min(pairs_range.end - q0);
+                for (k, q) in (q0..q0 + pairs).enumerate() {
+                    let groups = [q, q + half];
+                    for (bh, qb) in groups.into_iter().enumerate() {
+                        r.fill(0);
+                        musket_ring::matmul_tn_strided_add(
+                            &self.y[qb * d..],
+                            g * d,
+                            &coef,
+                            d,
+                            &mut r,
+                            d,
+                            (d, my, d),
+                        );
+                        for (b, row) in r.chunks_exact(d).enumerate() {
+                            times_x_pow_words(row, b, &mut lanes[b * 2 * d + bh * d..][..d]);
+                        }
                     }
+                    for (ah, qa) in groups.into_iter().enumerate() {
+                        for s in 0..mx {
+                            let block = &self.x[(s * g + qa) * d..][..d];
+                            for (b, v) in block.iter().enumerate() {
+                                xt[b * 2 * mx + ah * mx + s] = *v;
+                            }
+                        }
+                    }
+                    let pair_t = &mut tt[k * 2 * mx * 2 * d..][..2 * mx * 2 * d];
+                    pair_t.fill(0);
+                    musket_ring::matmul_tn_strided_add(
+                        &xt,
+                        2 * mx,
+                        &lanes,
+                        2 * d,
+                        pair_t,
+                        2 * d,
+                        (2 * mx, d, 2 * d),
+                    );
                 }
-                for (ah, qa) in groups.into_iter().enumerate() {
-                    for s in 0..mx {
-                        let block = &self.x[(s * g + qa) * d..][..d];
-                        for (b, v) in block.iter().enumerate() {
-                            xt[b * 2 * mx + ah * mx + s] = *v;
+                for s in 0..mx {
+                    for ah in 0..2 {
+                        let qa0 = q0 + ah * half;
+                        for bh in 0..2 {
+                            sums.add_products(
+                                4 * s + 2 * ah + bh,
+                                &self.rho[(s * g + qa0) * d..],
+                                d,
+                                &tt[(ah * mx + s) * 2 * d + bh * d..],
+                                2 * mx * 2 * d,
+                                pairs,
+                            );
                         }
                     }
                 }
-                let pair_t = &mut tt[k * 2 * mx * 2 * d..][..2 * mx * 2 * d];
-                pair_t.fill(0);
-                musket_ring::matmul_tn_strided_add(
-                    &xt,
-                    2 * mx,
-                    &lanes,
-                    2 * d,
-                    pair_t,
-                    2 * d,
-                    (2 * mx, d, 2 * d),
-                );
             }
-            for s in 0..mx {
-                for ah in 0..2 {
-                    let qa0 = q0 + ah * half;
-                    for bh in 0..2 {
-                        sums.add_products(
-                            4 * s + 2 * ah + bh,
-                            &self.rho[(s * g + qa0) * d..],
-                            d,
-                            &tt[(ah * mx + s) * 2 * d + bh * d..],
-                            2 * mx * 2 * d,
-                            pairs,
-                        );
-                    }
-                }
-            }
-        }
+            (0..4 * mx).map(|i| sums.coefficients(i)).collect::<Vec<_>>()
+        });
+        let sums = add_coefficient_sums(sums);
         let [d00, e01, e10, d11] = std::array::from_fn(|i| {
             self.m.coef[..mx].iter().enumerate().fold(Gr64::zero(), |acc, (s, c)| {
-                acc.add(c.mul(Gr64::from_product_coefficients(sums.coefficients(4 * s + i))))
+                acc.add(c.mul(Gr64::from_product_coefficients(sums[4 * s + i])))
             })
         });
         let h2 = d11.add(d00).sub(e01).sub(e10);
@@ -250,16 +288,28 @@ impl Packed<Gr64> for PackedBlocks {
                 musket_ring::matmul(&a, b, d, k, d)
             }
         };
-        let (mut l, mut r) = (Vec::with_capacity(d * g), Vec::with_capacity(d * g));
-        for q in 0..g {
-            let weights: Vec<u64> =
-                weighted.iter().flat_map(|w| w[q * d..(q + 1) * d].iter().copied()).collect();
-            let lq = product(lanes(&self.x, q, &live_x), &weights, live_x.len());
-            let rq = product(lanes(&self.y, q, &live_y), &coef, live_y.len());
-            for (b, (lrow, rrow)) in lq.chunks_exact(d).zip(rq.chunks_exact(d)).enumerate() {
-                l.push(Gr64(lrow.try_into().expect("a row")).times_x_pow(b));
-                r.push(Gr64(rrow.try_into().expect("a row")));
+        // Ranges of groups over the cores (see `crate::par`), written out in order.
+        let parts = par::map_ranges(g, MIN_GROUPS_PER_THREAD, |groups| {
+            let (mut l, mut r) = (Vec::with_capacity(d * groups.len()), Vec::with_capacity(d * groups.len()));
+            for q in groups {
+                let weights: Vec<u64> =
+                    weighted.iter().flat_map(|w| w[q * d..(q + 1) * d].iter().copied()).collect();
+                let lq = product(lanes(&self.x, q, &live_x), &weights, live_x.len());
+                let rq = product(lanes(&self.y, q, &live_y), &coef, live_y.len());
+                for (b, (lrow, rrow)) in lq.chunks_exact(d).zip(rq.chunks_exact(d)).enumerate() {
+                    l.push(Gr64(lrow.try_into().expect("a row")).times_x_pow(b));
+                    r.push(Gr64(rrow.try_into().expect("a row")));
+                }
             }
+            (l, r)
+        });
+        if parts.len() == 1 {
+            return parts.into_iter().next().expect("one part");
+        }
+        let (mut l, mut r) = (Vec::with_capacity(d * g), Vec::with_capacity(d * g));
+        for (pl, pr) in parts {
+            l.extend(pl);
+            r.extend(pr);
         }
         (l, r)
     }
@@ -299,5 +349,38 @@ mod tests {
         }
         // 16 blocks: members 4 and 8; 64: 4 to 32.
         assert_eq!(checked, 2 + 4);
+    }
+
+    /// A prover's levels, written-out vectors and last message, as a transcript.
+    fn transcript(blocks: PackedBlocks, seed: u8) -> Vec<Gr64> {
+        use crate::dzkp::ProverSteps;
+        let mut prg = Prg::from_seed([seed; 16]);
+        let mut prover = crate::dzkp_packed::PackedProver::new(blocks);
+        let mut out = Vec::new();
+        for _ in 0..ProverSteps::levels(&prover) {
+            out.extend(ProverSteps::level(&mut prover));
+            ProverSteps::fold(&mut prover, Gr64::challenge(&mut prg));
+        }
+        out.extend(ProverSteps::last(&mut prover, Gr64::random(&mut prg), Gr64::random(&mut prg)));
+        out
+    }
+
+    /// Split over the cores (by member pairs, lane by lane and writing out), a proof is the
+    /// same as on one core: the ranges' sums add up to the whole's. Large enough for several
+    /// ranges at every step (from two threads on), with zero stretches as a verifier has.
+    #[test]
+    fn a_proof_split_over_the_cores_equals_the_serial_one() {
+        let mut prg = Prg::from_seed([13; 16]);
+        let n = 1 << 12;
+        let (mut x, mut y) = (prg.words(64 * n), prg.words(64 * n));
+        x[64 * 3000..].fill(0);
+        y[64 * 100..64 * 900].fill(0);
+        let rho: Vec<Gr64> = prg.words(n).into_iter().map(Gr64::exceptional).collect();
+        let make = || PackedBlocks::new(x.clone(), y.clone(), rho.clone(), n);
+        assert!(
+            crate::par::ranges(n / 2, MIN_BLOCKS_PER_THREAD).len() > 1 || rayon::current_num_threads() == 1
+        );
+        let serial = musket_ring::serial_kernels(|| transcript(make(), 5));
+        assert_eq!(transcript(make(), 5), serial);
     }
 }

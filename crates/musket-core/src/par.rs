@@ -1,0 +1,78 @@
+//! One proof step's work spread over the cores, where the calling thread may use them.
+//!
+//! A party process proves on all its cores: its statements run side by side
+//! (`musket-rep3`'s proof driver), and one statement's largest steps split their groups or
+//! blocks into ranges here, whose results are summed or concatenated in order, so they are
+//! the same however the work is split. A local run's party threads already keep every core
+//! busy and stay serial (`musket_ring::serial_kernels`, read by
+//! `musket_ring::parallel_allowed`): one range, no hand-offs.
+
+use rayon::prelude::*;
+use std::ops::Range;
+
+/// `0..len` in consecutive ranges of equal length (the last one shorter), at most one per
+/// thread of rayon's pool and at most `len / min` of them (so about `min` or more each);
+/// a single range where this thread stays serial.
+pub(crate) fn ranges(len: usize, min: usize) -> Vec<Range<usize>> {
+    let threads = if musket_ring::parallel_allowed() { rayon::current_num_threads() } else { 1 };
+    let parts = threads.min(len / min.max(1)).max(1);
+    let step = len.div_ceil(parts).max(1);
+    let mut out: Vec<Range<usize>> = (0..len).step_by(step).map(|s| s..(s + step).min(len)).collect();
+    if out.is_empty() {
+        out.push(0..0);
+    }
+    out
+}
+
+/// `f` of each of [`ranges`]`(len, min)`, in order, side by side when there are several.
+pub(crate) fn map_ranges<R: Send>(
+    len: usize,
+    min: usize,
+    f: impl Fn(Range<usize>) -> R + Sync + Send,
+) -> Vec<R> {
+    let parts = ranges(len, min);
+    if parts.len() > 1 {
+        parts.into_par_iter().map(f).collect()
+    } else {
+        parts.into_iter().map(f).collect()
+    }
+}
+
+/// `f` on matching chunks of `dst` and `src` (of equal lengths), split as [`ranges`] splits
+/// their length, side by side when there are several.
+pub(crate) fn zip_chunks<A: Send, B: Sync>(
+    dst: &mut [A],
+    src: &[B],
+    min: usize,
+    f: impl Fn(&mut [A], &[B]) + Sync + Send,
+) {
+    debug_assert_eq!(dst.len(), src.len());
+    let parts = ranges(dst.len(), min);
+    if parts.len() > 1 {
+        let step = parts[0].len();
+        dst.par_chunks_mut(step).zip(src.par_chunks(step)).for_each(|(d, s)| f(d, s));
+    } else {
+        f(dst, src);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_cover_everything_once_in_order() {
+        for len in [0usize, 1, 5, 64, 1000, 1023] {
+            for min in [1usize, 3, 64, 5000] {
+                let parts = ranges(len, min);
+                assert!(!parts.is_empty());
+                assert_eq!(parts[0].start, 0);
+                assert_eq!(parts.last().map(|r| r.end), Some(len));
+                assert!(parts.windows(2).all(|w| w[0].end == w[1].start));
+                assert!(parts.len() <= (len / min).max(1));
+                let serial = musket_ring::serial_kernels(|| ranges(len, min));
+                assert_eq!(serial, vec![0..len]);
+            }
+        }
+    }
+}
