@@ -505,14 +505,16 @@ impl Session {
         let worker = Arc::new(Worker::new(inboxes, reply_tx, FixedPoint::new(frac_bits)));
         // An idle session waits on its user, not on the network: a long receive timeout.
         let mesh = local_mesh(backend.transport_parties(), Some(Duration::from_secs(7 * 24 * 3600)));
+        let parties = mesh.len();
         let threads = mesh
             .into_iter()
             .map(|t| {
                 let w = Arc::clone(&worker);
-                // The parties share this process' cores: each multiplies matrices on its own
-                // thread (see `musket_ring::serial_kernels`).
+                // The parties share this process' cores: on a machine with fewer than two
+                // cores a party, each multiplies matrices and proves on its own thread (see
+                // `musket_ring::local_party_kernels`).
                 std::thread::spawn(move || {
-                    musket_ring::serial_kernels(|| w.run_thread(backend, Box::new(t)));
+                    musket_ring::local_party_kernels(parties, || w.run_thread(backend, Box::new(t)));
                 })
             })
             .collect();

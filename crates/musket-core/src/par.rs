@@ -3,9 +3,10 @@
 //! A party process proves on all its cores: its statements run side by side
 //! (`musket-rep3`'s proof driver), and one statement's largest steps split their groups or
 //! blocks into ranges here, whose results are summed or concatenated in order, so they are
-//! the same however the work is split. A local run's party threads already keep every core
-//! busy and stay serial (`musket_ring::serial_kernels`, read by
-//! `musket_ring::parallel_allowed`): one range, no hand-offs.
+//! the same however the work is split. A local run's party threads, where they alone keep
+//! every core busy (fewer than two cores a party, `musket_ring::local_party_kernels`), stay
+//! serial (`musket_ring::serial_kernels`, read by `musket_ring::parallel_allowed`): one
+//! range, no hand-offs.
 
 use rayon::prelude::*;
 use std::ops::Range;

@@ -241,12 +241,16 @@ pub fn run_local<J: Job>(
     timeout: Option<Duration>,
 ) -> Result<Vec<PartyOutcome<J::Output>>, MpcError> {
     let mesh = local_mesh(backend.transport_parties(), timeout);
+    let parties = mesh.len();
     let results: Vec<Result<PartyOutcome<J::Output>, MpcError>> = std::thread::scope(|s| {
         let handles: Vec<_> =
-            // The parties share this process' cores, so each multiplies matrices on its own
-            // thread (see `musket_ring::serial_kernels`).
+            // The parties share this process' cores: on a machine with fewer than two cores a
+            // party, each multiplies matrices and proves on its own thread (see
+            // `musket_ring::local_party_kernels`).
             mesh.into_iter()
-                .map(|t| s.spawn(move || musket_ring::serial_kernels(|| run_party(backend, Box::new(t), job))))
+                .map(|t| {
+                    s.spawn(move || musket_ring::local_party_kernels(parties, || run_party(backend, Box::new(t), job)))
+                })
                 .collect();
         handles
             .into_iter()

@@ -84,9 +84,9 @@ fn seed_words(seed: &[u8; 16]) -> Vec<u64> {
 
 /// `f` of every item, in order, computed over rayon's pool where this thread may use it (a
 /// party process: a group's statements are independent, so a party proves and verifies them
-/// on all its cores), one after another in a local run's party threads, which already keep
-/// every core busy (`musket_ring::serial_kernels`). Nothing here draws from a shared
-/// stream, so the results are the same either way.
+/// on all its cores), one after another in a local run's party threads where they already
+/// keep every core busy (`musket_ring::local_party_kernels`). Nothing here draws from a
+/// shared stream, so the results are the same either way.
 fn map_each<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
     if items.len() > 1 && musket_ring::parallel_allowed() {
         items.into_par_iter().map(f).collect()

@@ -22,7 +22,7 @@ pub use clmul::{
 };
 pub use karatsuba::{PolyProductSum, PolyProductSums, POLY_COEFFS, PRODUCT_COEFFS};
 use packed::LeftLayout;
-pub use packed::{parallel_allowed, serial_kernels, Kernel};
+pub use packed::{local_party_kernels, parallel_allowed, serial_kernels, Kernel};
 pub use subset::{add_rows_by_bits, add_rows_by_bits_with};
 
 /// Reference matrix product `[m, k] x [k, n]`, three plain loops, for tests.
@@ -313,6 +313,15 @@ mod tests {
         let unwound = std::panic::catch_unwind(|| serial_kernels(|| panic!("inside")));
         assert!(unwound.is_err());
         assert!(packed::parallel_allowed());
+    }
+
+    #[test]
+    fn local_parties_split_only_with_two_cores_each() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // More parties than cores: serial; one party per two cores: split.
+        assert!(!local_party_kernels(cores, packed::parallel_allowed));
+        assert!(local_party_kernels((cores / 2).max(1), packed::parallel_allowed) == (cores >= 2));
+        assert!(packed::parallel_allowed(), "the setting does not outlive the call");
     }
 
     #[test]

@@ -38,6 +38,22 @@ pub fn serial_kernels<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Runs `f` as one of the `parties` party threads of a local run (every party a thread of
+/// one process): on its own thread alone ([`serial_kernels`]) where the parties alone can
+/// keep the cores busy, which is where splitting measured slower (fewer than two cores a
+/// party, as on the two-core machine the benchmarks run on); spread over rayon's pool where
+/// the cores outnumber them twice over, so that a party's products and proofs do not leave
+/// most cores idle (a threshold set by that reasoning, not measured: no such machine was at
+/// hand). Results do not depend on it.
+pub fn local_party_kernels<R>(parties: usize, f: impl FnOnce() -> R) -> R {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 * parties {
+        serial_kernels(f)
+    } else {
+        f()
+    }
+}
+
 /// True when this thread's work may use rayon's pool: false inside [`serial_kernels`]. Other
 /// crates' parallel loops (the malicious back end's proofs) ask it too, so that a local run's
 /// party threads stay one core each.
