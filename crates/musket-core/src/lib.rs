@@ -11,7 +11,7 @@ pub mod dzkp_packed;
 mod error;
 pub mod ext;
 mod fixed;
-mod par;
+pub mod par;
 mod plain;
 mod prg;
 mod protocol;

@@ -1,8 +1,9 @@
-//! One proof step's work spread over the cores, where the calling thread may use them.
+//! Proof work spread over the cores, where the calling thread may use them: one rule for
+//! every parallel step of the proofs.
 //!
 //! A party process proves on all its cores: its statements run side by side
-//! (`musket-rep3`'s proof driver), and one statement's largest steps split their groups or
-//! blocks into ranges here, whose results are summed or concatenated in order, so they are
+//! ([`map_each`], [`both`], in `musket-rep3`'s proof driver), and one statement's largest
+//! steps split their groups or blocks into ranges here, whose results are summed or concatenated in order, so they are
 //! the same however the work is split. A local run's party threads, where they alone keep
 //! every core busy (fewer than two cores a party, `musket_ring::local_party_kernels`), stay
 //! serial (`musket_ring::serial_kernels`, read by `musket_ring::parallel_allowed`): one
@@ -10,6 +11,26 @@
 
 use rayon::prelude::*;
 use std::ops::Range;
+
+/// `f` of every item, in order, computed over rayon's pool where this thread may use it
+/// ([`musket_ring::parallel_allowed`]), one after another otherwise. The results do not
+/// depend on which, as long as `f` draws from no shared stream.
+pub fn map_each<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
+    if items.len() > 1 && musket_ring::parallel_allowed() {
+        items.into_par_iter().map(f).collect()
+    } else {
+        items.into_iter().map(f).collect()
+    }
+}
+
+/// `a` and `b`, side by side under the same rule as [`map_each`].
+pub fn both<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+    if musket_ring::parallel_allowed() {
+        rayon::join(a, b)
+    } else {
+        (a(), b())
+    }
+}
 
 /// `0..len` in consecutive ranges of equal length (the last one shorter), at most one per
 /// thread of rayon's pool and at most `len / min` of them (so about `min` or more each);
@@ -31,12 +52,7 @@ pub(crate) fn map_ranges<R: Send>(
     min: usize,
     f: impl Fn(Range<usize>) -> R + Sync + Send,
 ) -> Vec<R> {
-    let parts = ranges(len, min);
-    if parts.len() > 1 {
-        parts.into_par_iter().map(f).collect()
-    } else {
-        parts.into_iter().map(f).collect()
-    }
+    map_each(ranges(len, min), f)
 }
 
 /// `f` on matching chunks of `dst` and `src` (of equal lengths), split as [`ranges`] splits

@@ -27,9 +27,9 @@ use super::record::{Lift, Record, Role};
 use super::{Rep3Mal, Target};
 use musket_core::dzkp::{accepts, coefficients, LevelPoly, Opening, ProverSteps, VerifierSteps};
 use musket_core::ext::{Gf64, Gr64};
+use musket_core::par::{both, map_each};
 use musket_core::{MpcError, Prg, Result};
 use musket_net::NetError;
-use rayon::prelude::*;
 
 /// The streams a party derives from its two keys for proofs.
 pub(crate) struct ProofKeys {
@@ -80,29 +80,6 @@ fn elems_to_words<E: Lift>(items: &[E]) -> Vec<u64> {
 
 fn seed_words(seed: &[u8; 16]) -> Vec<u64> {
     seed.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()
-}
-
-/// `f` of every item, in order, computed over rayon's pool where this thread may use it (a
-/// party process: a group's statements are independent, so a party proves and verifies them
-/// on all its cores), one after another in a local run's party threads where they already
-/// keep every core busy (`musket_ring::local_party_kernels`). Nothing here draws from a
-/// shared stream, so the results are the same either way.
-fn map_each<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
-    if items.len() > 1 && musket_ring::parallel_allowed() {
-        items.into_par_iter().map(f).collect()
-    } else {
-        items.into_iter().map(f).collect()
-    }
-}
-
-/// `a` and `b`, side by side under the same rule as [`map_each`] (a group's ring and binary
-/// batches).
-fn both<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
-    if musket_ring::parallel_allowed() {
-        rayon::join(a, b)
-    } else {
-        (a(), b())
-    }
 }
 
 /// A statement of a batch to build: its role and the seed of its weights.
@@ -179,7 +156,9 @@ impl<'r, E: Lift> Lockstep<'r, E> {
     }
 
     /// Builds the provers and verifiers, the prover's statements from the seeds its `B` sent
-    /// (every statement of the group at once, see [`map_each`]).
+    /// (every statement of the group at once, over the cores where allowed: [`map_each`]; a
+    /// group's statements are independent, so a party proves and verifies them on all its
+    /// cores).
     fn start(&mut self, seed_p_words: &[u64]) {
         let mut jobs: Vec<StatementJob> = Vec::with_capacity(3 * self.batches.len());
         for (k, ((seed_b, seed_a), seed_p)) in self.seeds.iter().zip(seed_p_words.chunks_exact(2)).enumerate()
