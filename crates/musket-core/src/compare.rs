@@ -104,7 +104,7 @@ pub fn msb_within_ands(bits: usize) -> usize {
 /// layers, [`msb_within_ands`]`(width)` AND gates per element); the bit is `a ^ b ^ carry`
 /// there.
 pub fn sum_bit<P: Protocol>(p: &mut P, a: &P::Bits, b: &P::Bits, n: usize, width: usize) -> Result<P::Bits> {
-    Ok(carry_tree(p, a, b, n, width, None)?.0)
+    Ok(carry_tree(p, a, b, n, width, Extras::default())?.top)
 }
 
 /// [`sum_bit`], and also the carry into bit `carry_at` (1 to `width - 2`) of `a + b`, taken
@@ -124,8 +124,79 @@ pub fn sum_bit_and_carry<P: Protocol>(
     if carry_at == 0 || carry_at + 1 >= width {
         return Err(crate::MpcError::Usage(format!("sum_bit_and_carry: carry into {carry_at} of {width}")));
     }
-    let (top, carry) = carry_tree(p, a, b, n, width, Some(carry_at))?;
-    Ok((top, carry.expect("requested")))
+    let out = carry_tree(p, a, b, n, width, Extras { carry_at: Some(carry_at), high: None })?;
+    Ok((out.top, out.carry.expect("requested")))
+}
+
+/// `[a + b >= 2^k]` for the ring sum `a + b mod 2^64` read as unsigned, `k` in 1 to 62, of two
+/// XOR-shared operands of one word per element, for `n` elements: two packed bit vectors
+/// whose OR it is, bit `k` of the sum and the OR of its bits `k + 1..=63`. Bit `k` is a
+/// `k + 1`-wide carry tree ([`sum_bit`]); the bits above need no carries of their own (see
+/// the comment in the tree), one AND per bit and an OR tree whose layers ride along with the
+/// carry tree's: [`sum_reaches_ands`]`(k)` AND gates per element (163 at `k = 46`, where two
+/// full sign circuits take 362), in the rounds of the carry tree (and of the OR tree where it
+/// is deeper, for `k` below 32).
+pub fn sum_reaches<P: Protocol>(
+    p: &mut P,
+    a: &P::Bits,
+    b: &P::Bits,
+    n: usize,
+    k: usize,
+) -> Result<(P::Bits, P::Bits)> {
+    if !(1..=62).contains(&k) {
+        return Err(crate::MpcError::Usage(format!("sum_reaches: 2^{k}")));
+    }
+    sum_reaches_blocks(p, a, b, n, k, &vec![0; n.div_ceil(64)])
+}
+
+/// [`sum_reaches`] with a threshold per block of 64 elements: block `i` (elements `64 i` to
+/// `64 i + 63`) is tested against `2^(k - shifts[i])`, each exponent in 1 to 63, in one
+/// circuit. Each block's operands enter the carry tree `shifts[i]` bits up (a relabelling of
+/// its bit planes), so one `k + 1`-wide tree gives every block's bit; the bits above run up
+/// to `63 + max(shifts)`, each block's beyond its own bit 63 left out. A block tested
+/// against 2^63 is a sign test (its second vector is zero there). [`sum_reaches_ands`] of
+/// the largest exponent per element, plus two per element for each step of shift beyond it.
+pub fn sum_reaches_blocks<P: Protocol>(
+    p: &mut P,
+    a: &P::Bits,
+    b: &P::Bits,
+    n: usize,
+    k: usize,
+    shifts: &[usize],
+) -> Result<(P::Bits, P::Bits)> {
+    let bad = shifts.len() != n.div_ceil(64) || shifts.iter().any(|&s| s >= k || k - s > 63);
+    if bad || !(1..=63).contains(&k) {
+        return Err(crate::MpcError::Usage(format!("sum_reaches: 2^{k} less {} shifts", shifts.len())));
+    }
+    let out = carry_tree(p, a, b, n, k + 1, Extras { carry_at: None, high: Some(shifts) })?;
+    Ok((out.top, out.high.expect("requested")))
+}
+
+/// AND gates per element of [`sum_reaches`]`(k)`.
+pub fn sum_reaches_ands(k: usize) -> usize {
+    msb_within_ands(k + 1) + 2 * (63 - k) - 1
+}
+
+/// The lowest `planes` bit planes of `n` words, each block of 64 words (`shifts[i]` for
+/// block `i`) moved up by its shift: plane `t` of block `i` is its bit `t - shifts[i]`, zero
+/// where there is none.
+fn to_shifted_planes(words: &[u64], n: usize, shifts: &[usize], planes: usize) -> Vec<u64> {
+    let nb = n.div_ceil(64);
+    let mut out = vec![0u64; planes * nb];
+    let mut block = [0u64; 64];
+    for (b, &shift) in shifts.iter().enumerate() {
+        let chunk = &words[b * 64..((b + 1) * 64).min(n)];
+        if chunk.iter().all(|&w| w == 0) {
+            continue; // as in `to_low_planes`
+        }
+        block[..chunk.len()].copy_from_slice(chunk);
+        block[chunk.len()..].fill(0);
+        transpose64(&mut block);
+        for (bit, &w) in block.iter().enumerate().take(planes.saturating_sub(shift)) {
+            out[(bit + shift) * nb + b] = w;
+        }
+    }
+    out
 }
 
 /// The generate/propagate bits of one aligned group, saved while the tree passes its level.
@@ -136,14 +207,85 @@ struct Block<B> {
     prop: Option<B>,
 }
 
+/// Planes `from..to` of the bit-plane form of `n` words (see [`to_low_planes`]).
+fn plane_range(planes: &[u64], n: usize, from: usize, to: usize) -> Vec<u64> {
+    let nb = n.div_ceil(64);
+    planes[from * nb..to * nb].to_vec()
+}
+
+/// Planes to be OR-reduced to one, a pair of halves per AND layer of the carry tree they ride
+/// along with (so that their layers cost no rounds of their own while the tree has layers).
+struct OrRider<B> {
+    planes: B,
+    count: usize,
+    /// Words per plane.
+    plane_words: usize,
+}
+
+impl<B> OrRider<B> {
+    fn done(&self) -> bool {
+        self.count <= 1
+    }
+}
+
+/// One AND layer: `left & right`, with the rider's next reduction (if it has one left) in
+/// the same call: its lower half of planes with its upper half, OR as `x ^ y ^ (x & y)`, an
+/// odd last plane passing through.
+fn and_with_rider<P: Protocol>(
+    p: &mut P,
+    left: &P::Bits,
+    right: &P::Bits,
+    rider: &mut Option<OrRider<P::Bits>>,
+) -> Result<P::Bits> {
+    let Some(r) = rider.as_mut().filter(|r| !r.done()) else {
+        return p.bits_and(left, right);
+    };
+    let nb = r.plane_words;
+    let half = r.count / 2;
+    let (lo, hi) = (half * nb, 2 * half * nb);
+    let x = p.bits_linear(&r.planes, &|w| w[..lo].to_vec());
+    let y = p.bits_linear(&r.planes, &|w| w[lo..hi].to_vec());
+    let both = p.bits_and(&p.bits_concat(&[left, &x]), &p.bits_concat(&[right, &y]))?;
+    let main = p.bits_len(left);
+    let odd = r.count % 2 == 1;
+    let count = r.count;
+    r.planes = p.bits_linear2(&r.planes, &both, &|pw, bw| {
+        let mut v: Vec<u64> = (0..lo).map(|i| pw[i] ^ pw[lo + i] ^ bw[main + i]).collect();
+        if odd {
+            v.extend_from_slice(&pw[hi..count * nb]);
+        }
+        v
+    });
+    r.count = half + odd as usize;
+    Ok(p.bits_linear(&both, &|w| w[..main].to_vec()))
+}
+
+/// What [`carry_tree`] computes besides bit `width - 1` of the sum.
+#[derive(Clone, Copy, Default)]
+struct Extras<'s> {
+    /// Also the carry into this bit (1 to `width - 2`), see [`sum_bit_and_carry`].
+    carry_at: Option<usize>,
+    /// Also the OR of the bits above, with each block of 64 elements shifted up by its entry
+    /// first, see [`sum_reaches_blocks`].
+    high: Option<&'s [usize]>,
+}
+
+/// The carry tree's outputs: bit `width - 1` of the sum and what [`Extras`] asked for.
+struct TreeOut<B> {
+    top: B,
+    carry: Option<B>,
+    high: Option<B>,
+}
+
 fn carry_tree<P: Protocol>(
     p: &mut P,
     a: &P::Bits,
     b: &P::Bits,
     n: usize,
     width: usize,
-    carry_at: Option<usize>,
-) -> Result<(P::Bits, Option<P::Bits>)> {
+    extras: Extras<'_>,
+) -> Result<TreeOut<P::Bits>> {
+    let carry_at = extras.carry_at;
     if !(2..=64).contains(&width) || p.bits_len(a) != n || p.bits_len(b) != n {
         return Err(crate::MpcError::Usage(format!("sum_bit: width {width} of {n} words")));
     }
@@ -164,12 +306,53 @@ fn carry_tree<P: Protocol>(
     let mut next_block = 1;
     // The low `width - 1` planes feed the tree; bit `width - 1` only the final XOR.
     let top = width - 1;
-    let a_low = p.bits_linear(a, &|w| to_low_planes(w, n, top));
-    let b_low = p.bits_linear(b, &|w| to_low_planes(w, n, top));
-    let sum_top = p.bits_linear2(a, b, &|x, y| xor_bit_plane(x, y, n, top));
-    let mut g = p.bits_and(&a_low, &b_low)?;
-    let mut prop = p.bits_xor(&a_low, &b_low);
-    drop((a_low, b_low));
+    let mut rider: Option<OrRider<P::Bits>> = None;
+    let (sum_top, mut g, mut prop) = if let Some(shifts) = extras.high {
+        // Bits `width..=63` of the sum are all zero, given bit `width - 1` is, exactly when
+        // every p_j = a_j ^ b_j there equals a_(j-1) | b_(j-1) (the carry into j is then
+        // a_(j-1) | b_(j-1), by induction from the carry into `width - 1` equal to
+        // p_(width-1)). So their OR is that of the planes p_j ^ a_(j-1) ^ b_(j-1) ^
+        // (a_(j-1) & b_(j-1)): one AND per plane, in the generate bits' layer, then an OR
+        // tree riding along with the carry tree's layers. With shifted blocks the planes run
+        // to `63 + max shift`, and a block's planes past its own bit 63 are left out.
+        let planes = 64 + shifts.iter().copied().max().unwrap_or(0);
+        let a_all = p.bits_linear(a, &|w| to_shifted_planes(w, n, shifts, planes));
+        let b_all = p.bits_linear(b, &|w| to_shifted_planes(w, n, shifts, planes));
+        let sum_top =
+            p.bits_linear2(&a_all, &b_all, &|x, y| (top * nb..width * nb).map(|i| x[i] ^ y[i]).collect());
+        let a_low = p.bits_linear(&a_all, &|w| plane_range(w, n, 0, top));
+        let b_low = p.bits_linear(&b_all, &|w| plane_range(w, n, 0, top));
+        // Only blocks with bits left above need those planes: with `width = 64` (sign tests
+        // among the blocks), the blocks up to the last shifted one.
+        let high_words =
+            if width == 64 { shifts.iter().rposition(|&s| s > 0).map_or(0, |i| i + 1) } else { nb };
+        let high_planes = planes - width;
+        let high_part = |w: &[u64], from: usize, to: usize| -> Vec<u64> {
+            (from..to).flat_map(|t| w[t * nb..t * nb + high_words].iter().copied()).collect()
+        };
+        let a_high = p.bits_linear(&a_all, &|w| high_part(w, top, planes - 1));
+        let b_high = p.bits_linear(&b_all, &|w| high_part(w, top, planes - 1));
+        let both = p.bits_and(&p.bits_concat(&[&a_low, &a_high]), &p.bits_concat(&[&b_low, &b_high]))?;
+        let low_len = top * nb;
+        let linear = p.bits_linear2(&a_all, &b_all, &|x, y| {
+            (width..planes)
+                .flat_map(|t| (0..high_words).map(move |b| t * nb + b))
+                .map(|i| x[i] ^ y[i] ^ x[i - nb] ^ y[i - nb])
+                .collect()
+        });
+        let above = p.bits_linear2(&linear, &both, &|l, bw| {
+            let kept = |i: usize| width + i / high_words <= 63 + shifts[i % high_words];
+            (0..l.len()).map(|i| if kept(i) { l[i] ^ bw[low_len + i] } else { 0 }).collect()
+        });
+        rider = Some(OrRider { planes: above, count: high_planes, plane_words: high_words });
+        let g = p.bits_linear(&both, &|w| w[..low_len].to_vec());
+        (sum_top, g, p.bits_xor(&a_low, &b_low))
+    } else {
+        let sum_top = p.bits_linear2(a, b, &|x, y| xor_bit_plane(x, y, n, top));
+        let a_low = p.bits_linear(a, &|w| to_low_planes(w, n, top));
+        let b_low = p.bits_linear(b, &|w| to_low_planes(w, n, top));
+        (sum_top, p.bits_and(&a_low, &b_low)?, p.bits_xor(&a_low, &b_low))
+    };
     let mut groups = width - 1;
     let mut level = 0;
     loop {
@@ -193,9 +376,14 @@ fn carry_tree<P: Protocol>(
         if groups <= 1 {
             // The tree is done: any remaining combinations take their own AND layers.
             while let (Some(acc_now), Some(blk)) = (acc.clone(), blocks.get(next_block)) {
-                let prod = p.bits_and(blk.prop.as_ref().expect("saved"), &acc_now)?;
+                let prod = and_with_rider(p, blk.prop.as_ref().expect("saved"), &acc_now, &mut rider)?;
                 acc = Some(p.bits_xor(blk.g.as_ref().expect("saved"), &prod));
                 next_block += 1;
+            }
+            // So does what is left of the rider's OR tree.
+            while let Some(r) = rider.as_ref().filter(|r| !r.done()) {
+                let empty = p.bits_linear(&r.planes, &|_| Vec::new());
+                and_with_rider(p, &empty, &empty, &mut rider)?;
             }
             break;
         }
@@ -222,14 +410,19 @@ fn carry_tree<P: Protocol>(
         let tree_len = (2 * pairs - 1) * nb;
         let prod = match &step {
             Some((blk_p, acc_now)) => {
-                let both = p.bits_and(&p.bits_concat(&[&left, blk_p]), &p.bits_concat(&[&right, acc_now]))?;
+                let both = and_with_rider(
+                    p,
+                    &p.bits_concat(&[&left, blk_p]),
+                    &p.bits_concat(&[&right, acc_now]),
+                    &mut rider,
+                )?;
                 let extra = p.bits_linear(&both, &|w| w[tree_len..].to_vec());
                 let blk = &blocks[next_block];
                 acc = Some(p.bits_xor(blk.g.as_ref().expect("saved"), &extra));
                 next_block += 1;
                 both
             }
-            None => p.bits_and(&left, &right)?,
+            None => and_with_rider(p, &left, &right, &mut rider)?,
         };
         drop((left, right));
         let new_g = p.bits_linear2(&g, &prod, &|gw, qw| {
@@ -259,7 +452,17 @@ fn carry_tree<P: Protocol>(
         level += 1;
     }
     let carry = if carry_at.is_some() { Some(acc.expect("the first block is a tree level")) } else { None };
-    Ok((p.bits_xor(&sum_top, &g), carry))
+    // No planes above (every block tested against 2^63): nothing is above; blocks without
+    // planes above have nothing there either.
+    let high = rider.map(|r| {
+        let kept = if r.count == 0 { 0 } else { r.plane_words };
+        p.bits_linear(&r.planes, &|w| {
+            let mut v = w[..kept].to_vec();
+            v.resize(nb, 0);
+            v
+        })
+    });
+    Ok(TreeOut { top: p.bits_xor(&sum_top, &g), carry, high })
 }
 
 /// Bit `k` of `x[i] ^ y[i]` for the `n` words, packed (element `i` is bit `i % 64` of word
@@ -303,6 +506,86 @@ pub fn relu<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
 mod tests {
     use super::*;
     use crate::Plain;
+
+    /// Every threshold, operands whose sums sit on either side of it (with and without a
+    /// wrap past 2^64), and pseudo-random ones; `n` not a multiple of 64 (padding stays zero).
+    #[test]
+    fn sum_reaches_is_exact_at_every_threshold() {
+        let mut p = Plain;
+        let mut state = 0x0123_4567_89AB_CDEFu64;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state ^ (state >> 29)
+        };
+        for k in 1..=62usize {
+            let edge = 1u64 << k;
+            let mut sums: Vec<u64> =
+                vec![0, 1, edge - 1, edge, edge + 1, 2 * edge - 1, 2 * edge, u64::MAX, 1 << 63];
+            sums.extend((0..3).map(|_| next() >> (63 - k))); // below and just above 2^k
+            sums.extend((0..3).map(|_| next()));
+            let mut a = Vec::new();
+            let mut b = Vec::new();
+            for &s in &sums {
+                for split in [0, s, next(), edge - 1, u64::MAX] {
+                    a.push(split);
+                    b.push(s.wrapping_sub(split));
+                }
+            }
+            let n = a.len();
+            let (bit, above) = sum_reaches(&mut p, &a, &b, n, k).unwrap();
+            for i in 0..n {
+                let got = ((bit[i / 64] | above[i / 64]) >> (i % 64)) & 1 == 1;
+                assert_eq!(got, a[i].wrapping_add(b[i]) >= edge, "k {k} a {:#x} b {:#x}", a[i], b[i]);
+                assert_eq!((bit[i / 64] >> (i % 64)) & 1, (a[i].wrapping_add(b[i]) >> k) & 1);
+            }
+            let tail = n % 64;
+            if tail != 0 {
+                assert_eq!((bit[n / 64] | above[n / 64]) >> tail, 0, "padding bits stay zero");
+            }
+        }
+        assert!(sum_reaches(&mut p, &vec![0u64; 3], &vec![0u64; 3], 3, 63).is_err());
+        assert!(sum_reaches_blocks(&mut p, &vec![0u64; 3], &vec![0u64; 3], 3, 40, &[40]).is_err());
+        assert!(sum_reaches_blocks(&mut p, &vec![0u64; 3], &vec![0u64; 3], 3, 40, &[]).is_err());
+    }
+
+    /// Blocks of 64 elements tested against different powers of two in one circuit (the
+    /// range check's windows of several sizes and its sign tests, 2^63), each exact.
+    #[test]
+    fn sum_reaches_blocks_is_exact_for_each_block() {
+        let mut p = Plain;
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state ^ (state >> 31)
+        };
+        for exps in [vec![46usize, 47, 46], vec![63, 46, 1, 62, 63], vec![63, 63], vec![5, 2], vec![63]] {
+            let top = *exps.iter().max().unwrap();
+            let shifts: Vec<usize> = exps.iter().map(|e| top - e).collect();
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            for &e in &exps {
+                let edge = 1u64 << e;
+                let sums = [0, 1, edge - 1, edge, edge + 1, u64::MAX, 1 << 63, (1 << 63) - 1];
+                for i in 0..64 {
+                    let s = if i < sums.len() { sums[i] } else { next() >> (i % 64) };
+                    let split = if i % 3 == 0 { 0 } else { next() };
+                    a.push(split);
+                    b.push(s.wrapping_sub(split));
+                }
+            }
+            let n = a.len() - 5; // the last block is partly padding
+            let (bit, above) =
+                sum_reaches_blocks(&mut p, &a[..n].to_vec(), &b[..n].to_vec(), n, top, &shifts).unwrap();
+            for i in 0..n {
+                let e = exps[i / 64];
+                let sum = a[i].wrapping_add(b[i]);
+                let get = |w: &[u64]| (w[i / 64] >> (i % 64)) & 1;
+                assert_eq!(get(&bit) | get(&above), (sum >= 1 << e) as u64, "2^{e}: {sum:#x}");
+                assert_eq!(get(&bit), (sum >> e) & 1, "bit {e} of {sum:#x}");
+            }
+            assert_eq!((bit[n / 64] | above[n / 64]) >> (n % 64), 0, "padding bits stay zero");
+        }
+        assert_eq!(sum_reaches_ands(46), 163);
+    }
 
     #[test]
     fn msb_on_the_oracle_matches_sign() {

@@ -11,13 +11,16 @@
 //! otherwise abort alone while the others, who only send their output shares, exit as if
 //! the run had succeeded); it says nothing about which layer or element.
 //!
-//! Cost: bound checks are deferred and batched (one comparison circuit per
-//! [`FLUSH_ELEMENTS`] checked elements, both signs at once), each batch folded to one bit per
-//! 64 elements by 6 rounds of ANDs before it is converted to arithmetic and summed; domain flags
-//! are free (local sums). The verdict is one comparison of one element and one opening.
+//! Cost: bound checks are deferred and batched (one circuit per [`FLUSH_ELEMENTS`] checked
+//! elements), each batch folded to one bit per 64 elements by 6 rounds of ANDs before it is
+//! converted to arithmetic and summed; domain flags are free (local sums). A side alone is a
+//! sign test; both sides whose window holds a power of two of values (what the graph's check
+//! plan arranges for a product feeding a ReLU) are one test of `x + lower - 1` against that
+//! power of two ([`sum_reaches_blocks`]: 163 AND gates at 2^46 against 2 x 181 for two signs).
+//! The verdict is one comparison of one element and one opening.
 
 use crate::protocol::{LinearMap, LinearMap2, Protocol, Share};
-use crate::{msb, MpcError, Result};
+use crate::{msb, sum_bit, sum_reaches_blocks, MpcError, Result};
 use musket_net::CommStats;
 use musket_ring::RingTensor;
 
@@ -30,7 +33,10 @@ pub struct RangeChecked<'a, P: Protocol> {
     /// Secret number of flagged elements so far (shape `[1]`), if any check ran.
     count: Option<P::Share>,
     /// Values that must be non-negative (`x + bound - 1` and `bound - 1 - x`), flattened.
-    pending: Vec<P::Share>,
+    signs: Vec<P::Share>,
+    /// Values that must lie in `[0, 2^k)`, with their `k`, flattened (two-sided checks whose
+    /// window holds a power of two of values: `x + lower - 1`).
+    windows: Vec<(usize, P::Share)>,
     pending_len: usize,
 }
 
@@ -38,10 +44,17 @@ fn flatten(t: &RingTensor) -> std::result::Result<RingTensor, musket_ring::Shape
     t.reshape(&[t.len()])
 }
 
+/// The `k` of a two-sided check `-lower < x < upper` whose `upper + lower - 1` legal values are
+/// `2^k` of them (1 to 62), which one [`sum_reaches`] circuit on `x + lower - 1` checks.
+fn window_bits(upper: u64, lower: u64) -> Option<usize> {
+    let count = upper.checked_add(lower)?.checked_sub(1)?;
+    (count.is_power_of_two() && (2..=1 << 62).contains(&count)).then(|| count.trailing_zeros() as usize)
+}
+
 impl<'a, P: Protocol> RangeChecked<'a, P> {
     /// Wraps a back end.
     pub fn new(inner: &'a mut P) -> Self {
-        Self { inner, count: None, pending: Vec::new(), pending_len: 0 }
+        Self { inner, count: None, signs: Vec::new(), windows: Vec::new(), pending_len: 0 }
     }
 
     fn add_to_count(&mut self, flags: &P::Share) -> Result<()> {
@@ -56,15 +69,8 @@ impl<'a, P: Protocol> RangeChecked<'a, P> {
         Ok(())
     }
 
-    /// Runs the deferred bound checks: one sign circuit over all pending values, the sign bits
-    /// folded by OR within each 64-bit word (6 AND rounds), one bit per word converted and
-    /// added to the count.
-    fn flush(&mut self) -> Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let parts = std::mem::take(&mut self.pending);
-        let n = std::mem::take(&mut self.pending_len);
+    /// One flattened share of the concatenated parts.
+    fn concat(&self, parts: &[&P::Share]) -> Result<P::Share> {
         let mut all = parts[0].clone();
         for part in &parts[1..] {
             all = self.inner.linear2(&all, part, &|a, b| {
@@ -73,11 +79,66 @@ impl<'a, P: Protocol> RangeChecked<'a, P> {
                 Ok(RingTensor::from_vec(v))
             })?;
         }
+        Ok(all)
+    }
+
+    /// Runs the deferred bound checks in one circuit: the operands of every pending value in
+    /// one conversion; a sign circuit when all of them are values that must be non-negative,
+    /// else one [`sum_reaches_blocks`] circuit in which each window size (and the sign values,
+    /// as values below 2^63) takes whole blocks of 64 elements (padded with zeros, which pass);
+    /// the failure bits folded by OR within each 64-bit word (6 AND rounds), one bit per word
+    /// converted and added to the count.
+    fn flush(&mut self) -> Result<()> {
+        if self.signs.is_empty() && self.windows.is_empty() {
+            return Ok(());
+        }
+        self.pending_len = 0;
+        let signs = std::mem::take(&mut self.signs);
+        let mut windows = std::mem::take(&mut self.windows);
+        let only_signs = windows.is_empty();
+        windows.extend(signs.into_iter().map(|v| (63, v)));
+        windows.sort_by_key(|(k, _)| *k);
+        // Each window size's values, concatenated and, but for the last, padded to whole
+        // blocks.
+        let mut groups: Vec<(usize, P::Share)> = Vec::new();
+        let mut i = 0;
+        while i < windows.len() {
+            let k = windows[i].0;
+            let same: Vec<&P::Share> =
+                windows[i..].iter().take_while(|(kk, _)| *kk == k).map(|(_, v)| v).collect();
+            i += same.len();
+            let mut all = self.concat(&same)?;
+            if i < windows.len() && all.len() % 64 != 0 {
+                let padded = all.len().next_multiple_of(64);
+                all = self.inner.linear(&all, &|t| {
+                    let mut v = t.data().to_vec();
+                    v.resize(padded, 0);
+                    Ok(RingTensor::from_vec(v))
+                })?;
+            }
+            groups.push((k, all));
+        }
+        drop(windows);
+        let top = groups.iter().map(|(k, _)| *k).max().expect("something pending");
+        let shifts: Vec<usize> =
+            groups.iter().flat_map(|(k, v)| std::iter::repeat_n(top - k, v.len().div_ceil(64))).collect();
+        let all = self.concat(&groups.iter().map(|(_, v)| v).collect::<Vec<_>>())?;
+        drop(groups);
+        let n = all.len();
         let p = &mut *self.inner;
-        let signs = msb(p, &all)?;
-        // Clear the padding bits of the last word, then OR-fold every word onto its bit 0.
+        let (a, b) = p.a2b_operands(&all)?;
+        drop(all);
+        let fails = if only_signs {
+            vec![sum_bit(p, &a, &b, n, 64)?]
+        } else {
+            let (bit, above) = sum_reaches_blocks(p, &a, &b, n, top, &shifts)?;
+            vec![bit, above]
+        };
+        drop((a, b));
+        // Clear the padding bits of each part's last word, then OR-fold every word onto its
+        // bit 0.
         let tail = n % 64;
-        let mut w = p.bits_linear(&signs, &|ws| {
+        let clear = |ws: &[u64]| {
             let mut v = ws.to_vec();
             if tail != 0 {
                 if let Some(last) = v.last_mut() {
@@ -85,13 +146,16 @@ impl<'a, P: Protocol> RangeChecked<'a, P> {
                 }
             }
             v
-        });
+        };
+        let cleared: Vec<P::Bits> = fails.iter().map(|f| p.bits_linear(f, &clear)).collect();
+        let mut w = p.bits_concat(&cleared.iter().collect::<Vec<_>>());
+        drop((fails, cleared));
+        let words = p.bits_len(&w);
         for shift in [32u32, 16, 8, 4, 2, 1] {
             let shifted = p.bits_linear(&w, &|ws| ws.iter().map(|x| x >> shift).collect());
             let both = p.bits_and(&w, &shifted)?;
             w = p.bits_xor(&p.bits_xor(&w, &shifted), &both);
         }
-        let words = n.div_ceil(64);
         let packed = p.bits_linear(&w, &|ws| {
             let mut out = vec![0u64; words.div_ceil(64)];
             for (i, x) in ws.iter().enumerate() {
@@ -101,6 +165,13 @@ impl<'a, P: Protocol> RangeChecked<'a, P> {
         });
         let flags = p.b2a_packed(&packed, &[words])?;
         self.add_to_count(&flags)
+    }
+
+    fn flush_if_full(&mut self) -> Result<()> {
+        if self.pending_len >= FLUSH_ELEMENTS {
+            self.flush()?;
+        }
+        Ok(())
     }
 
     /// Ends the check: true when any element was out of range (the output must then not be
@@ -173,21 +244,27 @@ impl<P: Protocol> Protocol for RangeChecked<'_, P> {
         }
         let flat = self.inner.linear(x, &flatten)?;
         let n = flat.len();
+        if let (Some(u), Some(l)) = (upper, lower) {
+            if let Some(k) = window_bits(u, l) {
+                // -l < x < u exactly when x + l - 1 lies in [0, 2^k): one circuit, not two.
+                let shifted = self.inner.add_public(&flat, &RingTensor::filled(&[n], l - 1))?;
+                self.windows.push((k, shifted));
+                self.pending_len += n;
+                return self.flush_if_full();
+            }
+        }
         if let Some(u) = upper {
             let neg = self.inner.neg(&flat)?;
             let below = self.inner.add_public(&neg, &RingTensor::filled(&[n], u - 1))?; // u - 1 - x >= 0
-            self.pending.push(below);
+            self.signs.push(below);
             self.pending_len += n;
         }
         if let Some(l) = lower {
             let above = self.inner.add_public(&flat, &RingTensor::filled(&[n], l - 1))?; // x + l - 1 >= 0
-            self.pending.push(above);
+            self.signs.push(above);
             self.pending_len += n;
         }
-        if self.pending_len >= FLUSH_ELEMENTS {
-            self.flush()?;
-        }
-        Ok(())
+        self.flush_if_full()
     }
 
     fn input(&mut self, owner: usize, value: Option<&RingTensor>, shape: &[usize]) -> Result<P::Share> {
@@ -353,5 +430,66 @@ mod tests {
         let mut plain = Plain;
         let mut c = RangeChecked::new(&mut plain);
         assert!(!c.verdict().unwrap(), "nothing checked");
+    }
+
+    fn verdict_of(checks: &[(&[i64], Option<u64>, Option<u64>)]) -> bool {
+        let mut plain = Plain;
+        let mut c = RangeChecked::new(&mut plain);
+        for &(vals, upper, lower) in checks {
+            c.check_bound(&t_signed(vals), upper, lower, "test").unwrap();
+        }
+        c.verdict().unwrap()
+    }
+
+    /// Two-sided checks whose window holds a power of two of values (one circuit) are exact at
+    /// both ends, for every window size and several splits of it between the two sides.
+    #[test]
+    fn window_checks_are_exact_at_both_ends() {
+        assert_eq!(window_bits(1 << 15, (1 << 46) - (1 << 15) + 1), Some(46));
+        assert_eq!(window_bits(1 << 15, 1 << 46), None, "not a power of two: two sign circuits");
+        assert_eq!(window_bits(1, 1), None);
+        assert_eq!(window_bits(1 << 62, 1 << 62), None);
+        for k in 1..=62u32 {
+            let count = 1u64 << k;
+            for upper in [1, count / 2, count - 1, count, (count / 3).max(1)] {
+                let lower = count + 1 - upper;
+                assert_eq!(window_bits(upper, lower), Some(k as usize));
+                let (u, l) = (upper as i64, lower as i64);
+                let inside = [u - 1, 1 - l, 0.clamp(1 - l, u - 1)];
+                let outside =
+                    [u, -l, i64::MAX, i64::MIN, u.wrapping_add(1 << 40), (1 - l).wrapping_sub(1 << 50)];
+                for v in inside {
+                    assert!(
+                        !verdict_of(&[(&[v], Some(upper), Some(lower))]),
+                        "k {k} upper {upper}: {v} is inside"
+                    );
+                }
+                for v in outside {
+                    if v < u && v > -l {
+                        continue; // a shift that landed inside again
+                    }
+                    assert!(
+                        verdict_of(&[(&[v], Some(upper), Some(lower))]),
+                        "k {k} upper {upper}: {v} is outside"
+                    );
+                }
+            }
+        }
+        // One flush with sign values and windows of two sizes: each finds its own violation.
+        let relu_like = (Some(1u64 << 31), Some((1u64 << 46) - (1 << 31) + 1));
+        let small = (Some(8u64), Some(9u64)); // -9 < x < 8: 16 values
+        let clean: [(&[i64], Option<u64>, Option<u64>); 3] = [
+            (&[5, -5, 99, -99], Some(100), Some(100)),
+            (&[(1 << 31) - 1, -(1 << 45), 0], relu_like.0, relu_like.1),
+            (&[7, -8, 0], small.0, small.1),
+        ];
+        assert!(!verdict_of(&clean));
+        for (i, bad) in [100i64, 1 << 31, -8 - 1].into_iter().enumerate() {
+            let mut checks = clean;
+            let mut vals = checks[i].0.to_vec();
+            vals.push(bad);
+            checks[i].0 = &vals;
+            assert!(verdict_of(&checks), "group {i}: {bad}");
+        }
     }
 }

@@ -390,8 +390,8 @@ fn run_nodes<P: Protocol>(
             eval_node(p, fp, node, &value, ctx)?
         };
         if let Some(check) = plan.and_then(|c| c[node.output].as_ref()) {
-            let ring = |b: f64| (b * fp.one() as f64).clamp(1.0, 2f64.powi(62)) as u64;
-            p.check_bound(&out, check.upper.map(ring), check.lower.map(ring), &node.name)?;
+            let (upper, lower) = check.ring_bounds(fp.one() as f64);
+            p.check_bound(&out, upper, lower, &node.name)?;
         }
         vals[node.output] = Some(out);
         for &v in &node.inputs {
@@ -453,7 +453,11 @@ fn check_owned(
     what: Owned<'_>,
 ) -> Result<()> {
     let Some(check) = check else { return Ok(()) };
-    if data.iter().all(|&v| check.upper.is_none_or(|u| v < u) && check.lower.is_none_or(|l| v > -l)) {
+    // The bounds the secure check applies to the values computed from these, in real units.
+    let one = fp.one() as f64;
+    let (upper, lower) = check.ring_bounds(one);
+    let (upper, lower) = (upper.map(|u| u as f64 / one), lower.map(|l| l as f64 / one));
+    if data.iter().all(|&v| upper.is_none_or(|u| v < u) && lower.is_none_or(|l| v > -l)) {
         return Ok(());
     }
     let reason = match check.reason.and_then(|k| graph.nodes.get(k)) {
@@ -477,7 +481,7 @@ fn check_owned(
             "{what} reaches {:.3e}, beyond {:.3e}, the bound that {reason} needs at {} fractional bits for \
              its products to fit; {fix}",
             max_abs(data),
-            check.upper.unwrap_or(f64::INFINITY).min(check.lower.unwrap_or(f64::INFINITY)),
+            upper.unwrap_or(f64::INFINITY).min(lower.unwrap_or(f64::INFINITY)),
             fp.frac_bits()
         ),
         public: format!("{owner} outside the range of the secure range check"),

@@ -24,6 +24,37 @@ pub(crate) struct Check {
     pub(crate) lower: Option<f64>,
     /// The node whose needs set the tightest bound, for error messages.
     pub(crate) reason: Option<usize>,
+    /// The lower side is only the garbage bound (no op needs it tighter), which may move a
+    /// little (see [`Check::ring_bounds`]).
+    pub(crate) loose_lower: bool,
+}
+
+impl Check {
+    /// The bounds in ring units at scale `one` (exclusive, as `Protocol::check_bound` takes
+    /// them), each at least 1 and at most 2^62. A loose lower side moves, by at most 1/256 of
+    /// it, so that the window `(-lower, upper)` holds a power of two of values: the secure
+    /// range check then verifies both sides with one circuit instead of two sign circuits
+    /// (`RangeChecked`). The garbage bound is a line no real activation comes near (a product
+    /// with any value of at least 1 would overflow long before) and that a wrapped value
+    /// crosses with probability about 1 - 2^-17, so a line moved that little tells them apart
+    /// as well. It is tightened where that is enough (ResNet's checks, an upper bound of 2^15
+    /// below a garbage bound of 2^30 at 16 fractional bits: by 2^-15 of it), else loosened
+    /// (the graph output's two garbage sides, `2^46 - 1 + 2^46` values: by one ulp).
+    pub(crate) fn ring_bounds(&self, one: f64) -> (Option<u64>, Option<u64>) {
+        let ring = |b: f64| (b * one).clamp(1.0, 2f64.powi(62)) as u64;
+        let (upper, lower) = (self.upper.map(ring), self.lower.map(ring));
+        let (Some(u), Some(l), true) = (upper, lower, self.loose_lower) else {
+            return (upper, lower);
+        };
+        let window = u + l - 1; // both at most 2^62: no overflow
+        if window.is_power_of_two() {
+            return (upper, lower);
+        }
+        let below = 1u64 << (63 - window.leading_zeros());
+        let mut moved = [below, 2 * below].into_iter().filter_map(|pow| (pow + 1).checked_sub(u));
+        let within = moved.find(|&m| m >= 1 && m.abs_diff(l) <= l / 256);
+        (upper, Some(within.unwrap_or(l)))
+    }
 }
 
 /// The bound that tells a wrapped value from a real one: no real activation reaches
@@ -201,7 +232,12 @@ pub(crate) fn plan(graph: &Graph, frac_bits: u32) -> Vec<Option<Check>> {
         }
         let finite = |b: f64| b.is_finite().then_some(b);
         if h.is_finite() || l.is_finite() {
-            out[id] = Some(Check { upper: finite(h), lower: finite(l), reason: why[id] });
+            out[id] = Some(Check {
+                upper: finite(h),
+                lower: finite(l),
+                reason: why[id],
+                loose_lower: l == garbage,
+            });
         }
     }
     out
@@ -239,10 +275,33 @@ mod tests {
         let p = plan(&g, 16);
         let tight = 2f64.powi(15);
         let garbage = garbage_bound(16);
-        assert_eq!(p[0], Some(Check { upper: Some(tight), lower: Some(tight), reason: Some(0) }), "input");
-        assert_eq!(p[3], Some(Check { upper: Some(tight), lower: Some(garbage), reason: Some(2) }));
+        let check = |upper, lower, reason, loose_lower| Some(Check { upper, lower, reason, loose_lower });
+        assert_eq!(p[0], check(Some(tight), Some(tight), Some(0), false), "input");
+        assert_eq!(p[3], check(Some(tight), Some(garbage), Some(2), true));
         assert_eq!(p[4], None, "the ReLU's output is covered by its input's check");
-        assert_eq!(p[5], Some(Check { upper: Some(garbage), lower: Some(garbage), reason: None }));
+        assert_eq!(p[5], check(Some(garbage), Some(garbage), None, true));
         assert_eq!(p[6], None, "sigmoid is bounded by construction");
+        // In ring units, the ReLU's input's garbage side moves by 2^-15 of it, so that its
+        // window holds 2^46 values; the output's would have to halve, so it moves out by one.
+        let one = 65536.0;
+        assert_eq!(p[3].as_ref().unwrap().ring_bounds(one), (Some(1 << 31), Some((1 << 46) - (1 << 31) + 1)));
+        assert_eq!(p[5].as_ref().unwrap().ring_bounds(one), (Some(1 << 46), Some((1 << 46) + 1)));
+        assert_eq!(
+            p[0].as_ref().unwrap().ring_bounds(one),
+            (Some(1 << 31), Some(1 << 31)),
+            "tight sides stay"
+        );
+        let odd = Check { upper: Some(3.0), lower: Some(garbage), reason: None, loose_lower: true };
+        assert_eq!(odd.ring_bounds(one), (Some(3 << 16), Some((1 << 46) - (3 << 16) + 1)));
+        let wide =
+            Check { upper: Some(garbage * 0.75), lower: Some(garbage), reason: None, loose_lower: true };
+        assert_eq!(wide.ring_bounds(one), (Some(3 << 44), Some(1 << 46)), "more than 1/256 off: stays");
+        let near =
+            Check { upper: Some(garbage / 512.0), lower: Some(garbage), reason: None, loose_lower: true };
+        assert_eq!(near.ring_bounds(one), (Some(1 << 37), Some((1 << 46) - (1 << 37) + 1)), "1/512 in");
+        let out =
+            Check { upper: Some(garbage * 0.999), lower: Some(garbage), reason: None, loose_lower: true };
+        let u = (garbage * 0.999 * one) as u64;
+        assert_eq!(out.ring_bounds(one), (Some(u), Some((1 << 47) - u + 1)), "0.1% out");
     }
 }

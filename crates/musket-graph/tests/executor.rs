@@ -249,6 +249,16 @@ fn a_wrapped_product_cannot_hide_behind_a_relu() {
         }
         other => panic!("expected a range-check failure, got {:?}", other.map(|o| o.output)),
     }
+    // The secure protocols check both sides of the product in one circuit (its window holds
+    // 2^46 ring values): the wrapped value is below it.
+    for backend in [Backend::TwoPc, Backend::ThreePc, Backend::ThreePcMalicious] {
+        match run_local(backend, &job, None) {
+            Err(MpcError::OutOfRange { detail, .. }) => {
+                assert!(detail.contains("secure range check"), "{detail}")
+            }
+            other => panic!("{backend:?}: expected a range-check failure, got {:?}", other.map(|_| ())),
+        }
+    }
 }
 
 /// x [N, 64] -> MatMul W -> Gelu: GELU's narrow sign circuits need its input below 2^(31-f),

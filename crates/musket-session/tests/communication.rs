@@ -2,7 +2,7 @@
 //! alters these numbers must update them here deliberately.
 mod common;
 use common::*;
-use musket_core::{lt, relu, Protocol, MSB_CIRCUIT_ANDS};
+use musket_core::{lt, relu, sum_reaches_ands, Protocol, MSB_CIRCUIT_ANDS};
 use musket_net::CommStats;
 use musket_ring::RingTensor;
 use musket_session::{Backend, Job};
@@ -22,6 +22,12 @@ enum Op {
     Relu,
     /// A secure range check of n non-negative values, then its verdict.
     RangeCheck,
+    /// A secure range check of n values on both sides, `-lower < x < upper` with a window of
+    /// 2^46 values (the ReLU inputs' check at 16 fractional bits), then its verdict.
+    RangeWindow,
+    /// The same n values in three checks, windows of 2^46 and 2^47 and one side alone, in one
+    /// batch, then its verdict.
+    RangeMixed,
 }
 
 /// Shares inputs, then measures one operation.
@@ -57,6 +63,18 @@ impl Job for Measure {
             Op::RangeCheck => {
                 let mut checked = musket_core::RangeChecked::new(p);
                 checked.check_bound(&a, Some(1 << 20), None, "test")?;
+                assert!(!checked.verdict()?);
+            }
+            Op::RangeWindow => {
+                let mut checked = musket_core::RangeChecked::new(p);
+                checked.check_bound(&a, Some(1 << 31), Some((1 << 46) - (1 << 31) + 1), "test")?;
+                assert!(!checked.verdict()?);
+            }
+            Op::RangeMixed => {
+                let mut checked = musket_core::RangeChecked::new(p);
+                checked.check_bound(&a, Some(1 << 31), Some((1 << 46) - (1 << 31) + 1), "relu input")?;
+                checked.check_bound(&a, Some(1 << 46), Some((1 << 46) + 1), "output")?;
+                checked.check_bound(&a, Some(1 << 20), None, "one side")?;
                 assert!(!checked.verdict()?);
             }
         }
@@ -192,6 +210,43 @@ fn range_check_costs() {
     let expected: Vec<(u64, u64)> =
         (0..3).map(|i| (common + (third(n, i) + third(nb, i) + third(1, i)) * W, 25)).collect();
     assert_eq!(measure(Backend::ThreePc, Op::RangeCheck, N), expected);
+}
+
+/// Both sides of a value in one circuit (`sum_reaches` at 2^46: 163 AND gates per element,
+/// where a sign circuit per side took 2 x 181) and one conversion of operands, in the rounds
+/// of one sign circuit; two failure bits per element to fold (`bit 46` and the bits above).
+#[test]
+fn range_window_costs() {
+    let ands = sum_reaches_ands(46) as u64;
+    assert_eq!(ands, 163);
+    let sign = MSB_CIRCUIT_ANDS as u64;
+    let nb = NB;
+    let two = (2 * ands * nb + 2 * 6 * 2 * nb + 1 + 2 * sign + 1) * W;
+    assert_eq!(measure(Backend::TwoPc, Op::RangeWindow, N), vec![(two, 22); 2]);
+    let n = N as u64;
+    let common = (ands * nb + 6 * 2 * nb + 2 * nb + sign + 1) * W;
+    let expected: Vec<(u64, u64)> =
+        (0..3).map(|i| (common + (third(n, i) + third(2 * nb, i) + third(1, i)) * W, 25)).collect();
+    assert_eq!(measure(Backend::ThreePc, Op::RangeWindow, N), expected);
+}
+
+/// Windows of two sizes and a side alone in one batch: one circuit in the rounds of one sign
+/// circuit. Each size takes whole blocks (the first two groups padded to 1024 elements);
+/// every element goes through the widest tree (2^63's, 181 AND gates), the windows' elements
+/// (32 blocks) also through the bits above the 2^46 window's bit 46 (17 planes: 17 AND gates
+/// and 16 in the OR tree).
+#[test]
+fn range_mixed_batch_costs() {
+    let sign = MSB_CIRCUIT_ANDS as u64;
+    let n = 1024 + 1024 + N as u64;
+    let nb = n.div_ceil(64);
+    let and_words = sign * nb + (17 + 16) * 32;
+    let two = (2 * and_words + 2 * 6 * 2 * nb + (2 * nb).div_ceil(64) + 2 * sign + 1) * W;
+    assert_eq!(measure(Backend::TwoPc, Op::RangeMixed, N), vec![(two, 22); 2]);
+    let common = (and_words + 6 * 2 * nb + 2 * nb + sign + 1) * W;
+    let expected: Vec<(u64, u64)> =
+        (0..3).map(|i| (common + (third(n, i) + third(2 * nb, i) + third(1, i)) * W, 25)).collect();
+    assert_eq!(measure(Backend::ThreePc, Op::RangeMixed, N), expected);
 }
 
 /// Bytes one party sends in one proof batch of Galois-ring terms (an element is 64 words)

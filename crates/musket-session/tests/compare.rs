@@ -1,7 +1,7 @@
 //! Secure comparison (the millionaires' problem) and ReLU on both back ends: exact results.
 mod common;
 use common::*;
-use musket_core::{lt, msb, msb_within, relu, sum_bit_and_carry, Protocol};
+use musket_core::{lt, msb, msb_within, relu, sum_bit_and_carry, sum_reaches, sum_reaches_blocks, Protocol};
 use musket_ring::RingTensor;
 use musket_session::Job;
 use rand::{Rng, SeedableRng};
@@ -166,6 +166,67 @@ fn carries_from_one_tree_match_the_operands() {
                     let want_top = (a[i].wrapping_add(b[i]) >> (width - 1)) & 1;
                     assert_eq!(bit(top), want_top, "{name} width {width}: top bit, element {i}");
                 }
+            }
+        }
+    }
+}
+
+/// `[x >= 2^k]` (unsigned) from one `sum_reaches` circuit, the range check's two-sided test,
+/// for thresholds whose OR tree is shallower than, as deep as and deeper than the carry tree,
+/// on every back end: exact at `2^k - 1` and `2^k`, at the ends of the ring and on random
+/// values of every magnitude; an element count not a multiple of 64 (padding stays clear).
+struct Reaches {
+    x: Vec<u64>,
+    k: Vec<usize>,
+    /// A threshold per block of 64 elements, for one `sum_reaches_blocks` circuit.
+    block_exps: Vec<usize>,
+}
+
+impl Job for Reaches {
+    type Output = Vec<(Vec<u64>, Vec<u64>)>;
+    fn run<P: Protocol>(&self, p: &mut P) -> JobResult<Self::Output> {
+        let n = self.x.len();
+        let x = p.input(0, owned(p, 0, &RingTensor::from_vec(self.x.clone())), &[n])?;
+        let (a, b) = p.a2b_operands(&x)?;
+        let mut outs = Vec::new();
+        for &k in &self.k {
+            let (bit, above) = sum_reaches(p, &a, &b, n, k)?;
+            outs.push((p.reveal_bits(&bit)?, p.reveal_bits(&above)?));
+        }
+        let top = *self.block_exps.iter().max().expect("blocks");
+        let shifts: Vec<usize> = self.block_exps.iter().map(|e| top - e).collect();
+        let (bit, above) = sum_reaches_blocks(p, &a, &b, n, top, &shifts)?;
+        outs.push((p.reveal_bits(&bit)?, p.reveal_bits(&above)?));
+        Ok(outs)
+    }
+}
+
+#[test]
+fn sum_reaches_is_exact_on_every_back_end() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+    let ks = vec![1usize, 2, 5, 16, 31, 32, 46, 47, 62];
+    let mut x: Vec<u64> = vec![0, 1, u64::MAX, 1 << 63, i64::MAX as u64];
+    for &k in &ks {
+        x.extend([(1u64 << k) - 1, 1 << k, (1 << k) + 1, (1u64 << k).wrapping_neg()]);
+    }
+    x.extend((0..150).map(|i| rng.gen::<u64>() >> (i % 64)));
+    let block_exps = vec![46, 63, 5];
+    assert_eq!(x.len().div_ceil(64), block_exps.len());
+    let job = Reaches { x: x.clone(), k: ks.clone(), block_exps: block_exps.clone() };
+    for backend in BACKENDS {
+        for o in run(backend, &job) {
+            let outs = out(&o);
+            assert_eq!(outs.len(), ks.len() + 1);
+            for (c, (bit, above)) in outs.iter().enumerate() {
+                for (i, v) in x.iter().enumerate() {
+                    let k = if c < ks.len() { ks[c] } else { block_exps[i / 64] };
+                    let get = |w: &[u64]| (w[i / 64] >> (i % 64)) & 1;
+                    let name = backend.name();
+                    assert_eq!(get(bit) | get(above), (*v >= 1 << k) as u64, "{name} 2^{k}: {v:#x}");
+                    assert_eq!(get(bit), (v >> k) & 1, "{name} bit {k} of {v:#x}");
+                }
+                let tail = x.len() % 64;
+                assert!(tail != 0 && (bit[x.len() / 64] | above[x.len() / 64]) >> tail == 0, "padding");
             }
         }
     }
