@@ -124,7 +124,7 @@ pub fn sum_bit_and_carry<P: Protocol>(
     if carry_at == 0 || carry_at + 1 >= width {
         return Err(crate::MpcError::Usage(format!("sum_bit_and_carry: carry into {carry_at} of {width}")));
     }
-    let out = carry_tree(p, a, b, n, width, Extras { carry_at: Some(carry_at), high: None })?;
+    let out = carry_tree(p, a, b, n, width, Extras { carry_at: Some(carry_at), ..Extras::default() })?;
     Ok((out.top, out.carry.expect("requested")))
 }
 
@@ -146,7 +146,8 @@ pub fn sum_reaches<P: Protocol>(
     if !(1..=62).contains(&k) {
         return Err(crate::MpcError::Usage(format!("sum_reaches: 2^{k}")));
     }
-    sum_reaches_blocks(p, a, b, n, k, &vec![0; n.div_ceil(64)])
+    let [bit, above, _] = sum_reaches_blocks(p, a, b, n, k, &vec![0; n.div_ceil(64)], 0)?;
+    Ok((bit, above))
 }
 
 /// [`sum_reaches`] with a threshold per block of 64 elements: block `i` (elements `64 i` to
@@ -156,6 +157,12 @@ pub fn sum_reaches<P: Protocol>(
 /// to `63 + max(shifts)`, each block's beyond its own bit 63 left out. A block tested
 /// against 2^63 is a sign test (its second vector is zero there). [`sum_reaches_ands`] of
 /// the largest exponent per element, plus two per element for each step of shift beyond it.
+///
+/// Returns bit `k - shifts[i]` of each sum, the OR of the bits above it, and, for the first
+/// `low_blocks` blocks (zero elsewhere), the OR of the bits below it: whether the sum is
+/// not zero there, given the first two are zero (the range check's windows that leave out
+/// their bottom value); another OR tree riding along with the carry tree, `k - 1` AND gates
+/// per element of those blocks.
 pub fn sum_reaches_blocks<P: Protocol>(
     p: &mut P,
     a: &P::Bits,
@@ -163,13 +170,19 @@ pub fn sum_reaches_blocks<P: Protocol>(
     n: usize,
     k: usize,
     shifts: &[usize],
-) -> Result<(P::Bits, P::Bits)> {
+    low_blocks: usize,
+) -> Result<[P::Bits; 3]> {
     let bad = shifts.len() != n.div_ceil(64) || shifts.iter().any(|&s| s >= k || k - s > 63);
-    if bad || !(1..=63).contains(&k) {
+    if bad || !(1..=63).contains(&k) || low_blocks > shifts.len() {
         return Err(crate::MpcError::Usage(format!("sum_reaches: 2^{k} less {} shifts", shifts.len())));
     }
-    let out = carry_tree(p, a, b, n, k + 1, Extras { carry_at: None, high: Some(shifts) })?;
-    Ok((out.top, out.high.expect("requested")))
+    let out = carry_tree(p, a, b, n, k + 1, Extras { carry_at: None, high: Some(shifts), low_blocks })?;
+    let high = out.high.expect("requested");
+    let low = match out.low {
+        Some(low) => low,
+        None => p.bits_linear(&high, &|w| vec![0; w.len()]),
+    };
+    Ok([out.top, high, low])
 }
 
 /// AND gates per element of [`sum_reaches`]`(k)`.
@@ -228,36 +241,61 @@ impl<B> OrRider<B> {
     }
 }
 
-/// One AND layer: `left & right`, with the rider's next reduction (if it has one left) in
+/// One AND layer: `left & right`, with each rider's next reduction (where it has one left) in
 /// the same call: its lower half of planes with its upper half, OR as `x ^ y ^ (x & y)`, an
 /// odd last plane passing through.
-fn and_with_rider<P: Protocol>(
+fn and_with_riders<P: Protocol>(
     p: &mut P,
     left: &P::Bits,
     right: &P::Bits,
-    rider: &mut Option<OrRider<P::Bits>>,
+    riders: &mut [OrRider<P::Bits>],
 ) -> Result<P::Bits> {
-    let Some(r) = rider.as_mut().filter(|r| !r.done()) else {
+    let active: Vec<usize> = (0..riders.len()).filter(|&i| !riders[i].done()).collect();
+    if active.is_empty() {
         return p.bits_and(left, right);
-    };
-    let nb = r.plane_words;
-    let half = r.count / 2;
-    let (lo, hi) = (half * nb, 2 * half * nb);
-    let x = p.bits_linear(&r.planes, &|w| w[..lo].to_vec());
-    let y = p.bits_linear(&r.planes, &|w| w[lo..hi].to_vec());
-    let both = p.bits_and(&p.bits_concat(&[left, &x]), &p.bits_concat(&[right, &y]))?;
+    }
+    let (mut xs, mut ys) = (vec![left.clone()], vec![right.clone()]);
+    for &i in &active {
+        let r = &riders[i];
+        let (lo, hi) = (r.count / 2 * r.plane_words, r.count / 2 * 2 * r.plane_words);
+        xs.push(p.bits_linear(&r.planes, &|w| w[..lo].to_vec()));
+        ys.push(p.bits_linear(&r.planes, &|w| w[lo..hi].to_vec()));
+    }
+    let both = p.bits_and(
+        &p.bits_concat(&xs.iter().collect::<Vec<_>>()),
+        &p.bits_concat(&ys.iter().collect::<Vec<_>>()),
+    )?;
     let main = p.bits_len(left);
-    let odd = r.count % 2 == 1;
-    let count = r.count;
-    r.planes = p.bits_linear2(&r.planes, &both, &|pw, bw| {
-        let mut v: Vec<u64> = (0..lo).map(|i| pw[i] ^ pw[lo + i] ^ bw[main + i]).collect();
-        if odd {
-            v.extend_from_slice(&pw[hi..count * nb]);
-        }
-        v
-    });
-    r.count = half + odd as usize;
+    let mut at = main;
+    for &i in &active {
+        let r = &mut riders[i];
+        let nb = r.plane_words;
+        let half = r.count / 2;
+        let (lo, hi) = (half * nb, 2 * half * nb);
+        let odd = r.count % 2 == 1;
+        let count = r.count;
+        let start = at;
+        r.planes = p.bits_linear2(&r.planes, &both, &|pw, bw| {
+            let mut v: Vec<u64> = (0..lo).map(|i| pw[i] ^ pw[lo + i] ^ bw[start + i]).collect();
+            if odd {
+                v.extend_from_slice(&pw[hi..count * nb]);
+            }
+            v
+        });
+        r.count = half + odd as usize;
+        at += lo;
+    }
     Ok(p.bits_linear(&both, &|w| w[..main].to_vec()))
+}
+
+/// A rider's single plane (its OR), widened with zeros to `nb` words; zero if it had none.
+fn rider_result<P: Protocol>(p: &P, r: &OrRider<P::Bits>, nb: usize) -> P::Bits {
+    let kept = if r.count == 0 { 0 } else { r.plane_words };
+    p.bits_linear(&r.planes, &|w| {
+        let mut v = w[..kept].to_vec();
+        v.resize(nb, 0);
+        v
+    })
 }
 
 /// What [`carry_tree`] computes besides bit `width - 1` of the sum.
@@ -268,6 +306,8 @@ struct Extras<'s> {
     /// Also the OR of the bits above, with each block of 64 elements shifted up by its entry
     /// first, see [`sum_reaches_blocks`].
     high: Option<&'s [usize]>,
+    /// With `high`: also, for this many leading blocks, the OR of the bits below.
+    low_blocks: usize,
 }
 
 /// The carry tree's outputs: bit `width - 1` of the sum and what [`Extras`] asked for.
@@ -275,6 +315,7 @@ struct TreeOut<B> {
     top: B,
     carry: Option<B>,
     high: Option<B>,
+    low: Option<B>,
 }
 
 fn carry_tree<P: Protocol>(
@@ -306,7 +347,7 @@ fn carry_tree<P: Protocol>(
     let mut next_block = 1;
     // The low `width - 1` planes feed the tree; bit `width - 1` only the final XOR.
     let top = width - 1;
-    let mut rider: Option<OrRider<P::Bits>> = None;
+    let mut riders: Vec<OrRider<P::Bits>> = Vec::new();
     let (sum_top, mut g, mut prop) = if let Some(shifts) = extras.high {
         // Bits `width..=63` of the sum are all zero, given bit `width - 1` is, exactly when
         // every p_j = a_j ^ b_j there equals a_(j-1) | b_(j-1) (the carry into j is then
@@ -344,9 +385,30 @@ fn carry_tree<P: Protocol>(
             let kept = |i: usize| width + i / high_words <= 63 + shifts[i % high_words];
             (0..l.len()).map(|i| if kept(i) { l[i] ^ bw[low_len + i] } else { 0 }).collect()
         });
-        rider = Some(OrRider { planes: above, count: high_planes, plane_words: high_words });
+        riders.push(OrRider { planes: above, count: high_planes, plane_words: high_words });
         let g = p.bits_linear(&both, &|w| w[..low_len].to_vec());
-        (sum_top, g, p.bits_xor(&a_low, &b_low))
+        let prop = p.bits_xor(&a_low, &b_low);
+        if extras.low_blocks > 0 {
+            // The bits below are all zero exactly when the sum's low part is: as above with no
+            // carry in, every p_t equals a_(t-1) | b_(t-1) = p_(t-1) ^ g_(t-1) (p_0 zero). Their
+            // OR is that of p_t ^ p_(t-1) ^ g_(t-1), for the leading blocks only.
+            let lb = extras.low_blocks;
+            let low = p.bits_linear2(&prop, &g, &|pw, gw| {
+                (0..top)
+                    .flat_map(|t| (0..lb).map(move |b| (t, b)))
+                    .map(|(t, b)| {
+                        let i = t * nb + b;
+                        if t == 0 {
+                            pw[i]
+                        } else {
+                            pw[i] ^ pw[i - nb] ^ gw[i - nb]
+                        }
+                    })
+                    .collect()
+            });
+            riders.push(OrRider { planes: low, count: top, plane_words: lb });
+        }
+        (sum_top, g, prop)
     } else {
         let sum_top = p.bits_linear2(a, b, &|x, y| xor_bit_plane(x, y, n, top));
         let a_low = p.bits_linear(a, &|w| to_low_planes(w, n, top));
@@ -376,14 +438,14 @@ fn carry_tree<P: Protocol>(
         if groups <= 1 {
             // The tree is done: any remaining combinations take their own AND layers.
             while let (Some(acc_now), Some(blk)) = (acc.clone(), blocks.get(next_block)) {
-                let prod = and_with_rider(p, blk.prop.as_ref().expect("saved"), &acc_now, &mut rider)?;
+                let prod = and_with_riders(p, blk.prop.as_ref().expect("saved"), &acc_now, &mut riders)?;
                 acc = Some(p.bits_xor(blk.g.as_ref().expect("saved"), &prod));
                 next_block += 1;
             }
-            // So does what is left of the rider's OR tree.
-            while let Some(r) = rider.as_ref().filter(|r| !r.done()) {
+            // So does what is left of the riders' OR trees.
+            while let Some(r) = riders.iter().find(|r| !r.done()) {
                 let empty = p.bits_linear(&r.planes, &|_| Vec::new());
-                and_with_rider(p, &empty, &empty, &mut rider)?;
+                and_with_riders(p, &empty, &empty, &mut riders)?;
             }
             break;
         }
@@ -410,11 +472,11 @@ fn carry_tree<P: Protocol>(
         let tree_len = (2 * pairs - 1) * nb;
         let prod = match &step {
             Some((blk_p, acc_now)) => {
-                let both = and_with_rider(
+                let both = and_with_riders(
                     p,
                     &p.bits_concat(&[&left, blk_p]),
                     &p.bits_concat(&[&right, acc_now]),
-                    &mut rider,
+                    &mut riders,
                 )?;
                 let extra = p.bits_linear(&both, &|w| w[tree_len..].to_vec());
                 let blk = &blocks[next_block];
@@ -422,7 +484,7 @@ fn carry_tree<P: Protocol>(
                 next_block += 1;
                 both
             }
-            None => and_with_rider(p, &left, &right, &mut rider)?,
+            None => and_with_riders(p, &left, &right, &mut riders)?,
         };
         drop((left, right));
         let new_g = p.bits_linear2(&g, &prod, &|gw, qw| {
@@ -454,15 +516,9 @@ fn carry_tree<P: Protocol>(
     let carry = if carry_at.is_some() { Some(acc.expect("the first block is a tree level")) } else { None };
     // No planes above (every block tested against 2^63): nothing is above; blocks without
     // planes above have nothing there either.
-    let high = rider.map(|r| {
-        let kept = if r.count == 0 { 0 } else { r.plane_words };
-        p.bits_linear(&r.planes, &|w| {
-            let mut v = w[..kept].to_vec();
-            v.resize(nb, 0);
-            v
-        })
-    });
-    Ok(TreeOut { top: p.bits_xor(&sum_top, &g), carry, high })
+    let high = extras.high.map(|_| rider_result(p, &riders[0], nb));
+    let low = (extras.low_blocks > 0).then(|| rider_result(p, &riders[1], nb));
+    Ok(TreeOut { top: p.bits_xor(&sum_top, &g), carry, high, low })
 }
 
 /// Bit `k` of `x[i] ^ y[i]` for the `n` words, packed (element `i` is bit `i % 64` of word
@@ -544,8 +600,9 @@ mod tests {
             }
         }
         assert!(sum_reaches(&mut p, &vec![0u64; 3], &vec![0u64; 3], 3, 63).is_err());
-        assert!(sum_reaches_blocks(&mut p, &vec![0u64; 3], &vec![0u64; 3], 3, 40, &[40]).is_err());
-        assert!(sum_reaches_blocks(&mut p, &vec![0u64; 3], &vec![0u64; 3], 3, 40, &[]).is_err());
+        assert!(sum_reaches_blocks(&mut p, &vec![0u64; 3], &vec![0u64; 3], 3, 40, &[40], 0).is_err());
+        assert!(sum_reaches_blocks(&mut p, &vec![0u64; 3], &vec![0u64; 3], 3, 40, &[], 0).is_err());
+        assert!(sum_reaches_blocks(&mut p, &vec![0u64; 3], &vec![0u64; 3], 3, 40, &[0], 2).is_err());
     }
 
     /// Blocks of 64 elements tested against different powers of two in one circuit (the
@@ -573,16 +630,20 @@ mod tests {
                 }
             }
             let n = a.len() - 5; // the last block is partly padding
-            let (bit, above) =
-                sum_reaches_blocks(&mut p, &a[..n].to_vec(), &b[..n].to_vec(), n, top, &shifts).unwrap();
+            let low_blocks = exps.len().min(2);
+            let [bit, above, low] =
+                sum_reaches_blocks(&mut p, &a[..n].to_vec(), &b[..n].to_vec(), n, top, &shifts, low_blocks)
+                    .unwrap();
             for i in 0..n {
                 let e = exps[i / 64];
                 let sum = a[i].wrapping_add(b[i]);
                 let get = |w: &[u64]| (w[i / 64] >> (i % 64)) & 1;
                 assert_eq!(get(&bit) | get(&above), (sum >= 1 << e) as u64, "2^{e}: {sum:#x}");
                 assert_eq!(get(&bit), (sum >> e) & 1, "bit {e} of {sum:#x}");
+                let want_low = i / 64 < low_blocks && sum & ((1 << e) - 1) != 0;
+                assert_eq!(get(&low), want_low as u64, "bits below {e} of {sum:#x}");
             }
-            assert_eq!((bit[n / 64] | above[n / 64]) >> (n % 64), 0, "padding bits stay zero");
+            assert_eq!((bit[n / 64] | above[n / 64] | low[n / 64]) >> (n % 64), 0, "padding bits stay zero");
         }
         assert_eq!(sum_reaches_ands(46), 163);
     }

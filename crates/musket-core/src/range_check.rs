@@ -34,9 +34,10 @@ pub struct RangeChecked<'a, P: Protocol> {
     count: Option<P::Share>,
     /// Values that must be non-negative (`x + bound - 1` and `bound - 1 - x`), flattened.
     signs: Vec<P::Share>,
-    /// Values that must lie in `[0, 2^k)`, with their `k`, flattened (two-sided checks whose
-    /// window holds a power of two of values: `x + lower - 1`).
-    windows: Vec<(usize, P::Share)>,
+    /// Two-sided checks as values that must lie in `[0, 2^k)` (`x + lower - 1`, where the
+    /// window holds `2^k` values) or, marked `true`, in `[1, 2^k)` (`x + lower`, where it holds
+    /// `2^k - 1`, as a symmetric bound's does), with their `k`, flattened.
+    windows: Vec<(Window, P::Share)>,
     pending_len: usize,
 }
 
@@ -44,11 +45,30 @@ fn flatten(t: &RingTensor) -> std::result::Result<RingTensor, musket_ring::Shape
     t.reshape(&[t.len()])
 }
 
-/// The `k` of a two-sided check `-lower < x < upper` whose `upper + lower - 1` legal values are
-/// `2^k` of them (1 to 62), which one [`sum_reaches`] circuit on `x + lower - 1` checks.
-fn window_bits(upper: u64, lower: u64) -> Option<usize> {
+/// A two-sided check as one test against a power of two (see [`window_of`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Window {
+    /// Whether the bottom value is left out: `[1, 2^k)` rather than `[0, 2^k)` (sorted first).
+    bottom_out: std::cmp::Reverse<bool>,
+    /// The power of two.
+    k: usize,
+}
+
+/// The window test of a two-sided check `-lower < x < upper`, if its `upper + lower - 1` legal
+/// values are `2^k` (1 to 62) of them (`x + lower - 1` in `[0, 2^k)`) or `2^k - 1` (`x +
+/// lower` in `[1, 2^k)`, as for a symmetric bound `lower = upper = 2^(k-1)`); either is one
+/// [`sum_reaches_blocks`] circuit, the second with its OR of the bits below.
+fn window_of(upper: u64, lower: u64) -> Option<Window> {
     let count = upper.checked_add(lower)?.checked_sub(1)?;
-    (count.is_power_of_two() && (2..=1 << 62).contains(&count)).then(|| count.trailing_zeros() as usize)
+    let fits = |c: u64| c.is_power_of_two() && (2..=1 << 62).contains(&c);
+    let window = |k: u32, bottom_out| Window { bottom_out: std::cmp::Reverse(bottom_out), k: k as usize };
+    if fits(count) {
+        Some(window(count.trailing_zeros(), false))
+    } else if fits(count + 1) {
+        Some(window((count + 1).trailing_zeros(), true))
+    } else {
+        None
+    }
 }
 
 impl<'a, P: Protocol> RangeChecked<'a, P> {
@@ -84,10 +104,11 @@ impl<'a, P: Protocol> RangeChecked<'a, P> {
 
     /// Runs the deferred bound checks in one circuit: the operands of every pending value in
     /// one conversion; a sign circuit when all of them are values that must be non-negative,
-    /// else one [`sum_reaches_blocks`] circuit in which each window size (and the sign values,
-    /// as values below 2^63) takes whole blocks of 64 elements (padded with zeros, which pass);
-    /// the failure bits folded by OR within each 64-bit word (6 AND rounds), one bit per word
-    /// converted and added to the count.
+    /// else one [`sum_reaches_blocks`] circuit in which each kind of window (and the sign
+    /// values, as values below 2^63) takes whole blocks of 64 elements (padded with zeros), the
+    /// windows without their bottom value first, the sign values last; the failure bits folded
+    /// by OR within each 64-bit word (6 AND rounds), one bit per word converted and added to
+    /// the count.
     fn flush(&mut self) -> Result<()> {
         if self.signs.is_empty() && self.windows.is_empty() {
             return Ok(());
@@ -96,43 +117,63 @@ impl<'a, P: Protocol> RangeChecked<'a, P> {
         let signs = std::mem::take(&mut self.signs);
         let mut windows = std::mem::take(&mut self.windows);
         let only_signs = windows.is_empty();
-        windows.extend(signs.into_iter().map(|v| (63, v)));
-        windows.sort_by_key(|(k, _)| *k);
-        // Each window size's values, concatenated and, but for the last, padded to whole
-        // blocks.
-        let mut groups: Vec<(usize, P::Share)> = Vec::new();
+        let sign = Window { bottom_out: std::cmp::Reverse(false), k: 63 };
+        windows.extend(signs.into_iter().map(|v| (sign, v)));
+        windows.sort_by_key(|(w, _)| *w);
+        // Each kind's values, concatenated and, but for the last, padded to whole blocks.
+        let mut groups: Vec<(Window, usize, P::Share)> = Vec::new();
         let mut i = 0;
         while i < windows.len() {
-            let k = windows[i].0;
+            let kind = windows[i].0;
             let same: Vec<&P::Share> =
-                windows[i..].iter().take_while(|(kk, _)| *kk == k).map(|(_, v)| v).collect();
+                windows[i..].iter().take_while(|(w, _)| *w == kind).map(|(_, v)| v).collect();
             i += same.len();
             let mut all = self.concat(&same)?;
-            if i < windows.len() && all.len() % 64 != 0 {
-                let padded = all.len().next_multiple_of(64);
+            let len = all.len();
+            if i < windows.len() && len % 64 != 0 {
                 all = self.inner.linear(&all, &|t| {
                     let mut v = t.data().to_vec();
-                    v.resize(padded, 0);
+                    v.resize(len.next_multiple_of(64), 0);
                     Ok(RingTensor::from_vec(v))
                 })?;
             }
-            groups.push((k, all));
+            groups.push((kind, len, all));
         }
         drop(windows);
-        let top = groups.iter().map(|(k, _)| *k).max().expect("something pending");
-        let shifts: Vec<usize> =
-            groups.iter().flat_map(|(k, v)| std::iter::repeat_n(top - k, v.len().div_ceil(64))).collect();
-        let all = self.concat(&groups.iter().map(|(_, v)| v).collect::<Vec<_>>())?;
+        let top = groups.iter().map(|(w, _, _)| w.k).max().expect("something pending");
+        let shifts: Vec<usize> = groups
+            .iter()
+            .flat_map(|(w, _, v)| std::iter::repeat_n(top - w.k, v.len().div_ceil(64)))
+            .collect();
+        // The windows without their bottom value lead; they fail where the sum is zero.
+        let mut bottom_blocks = 0;
+        let mut bottom_mask: Vec<u64> = Vec::new();
+        for (w, len, v) in groups.iter().take_while(|(w, _, _)| w.bottom_out.0) {
+            bottom_blocks += v.len().div_ceil(64);
+            bottom_mask.extend((0..v.len().div_ceil(64)).map(|b| match len.saturating_sub(64 * b) {
+                0 => 0,
+                r if r >= 64 => u64::MAX,
+                r => (1u64 << r) - 1,
+            }));
+            debug_assert!(w.k < 63);
+        }
+        let all = self.concat(&groups.iter().map(|(_, _, v)| v).collect::<Vec<_>>())?;
         drop(groups);
         let n = all.len();
+        bottom_mask.resize(n.div_ceil(64), 0);
         let p = &mut *self.inner;
         let (a, b) = p.a2b_operands(&all)?;
         drop(all);
         let fails = if only_signs {
             vec![sum_bit(p, &a, &b, n, 64)?]
         } else {
-            let (bit, above) = sum_reaches_blocks(p, &a, &b, n, top, &shifts)?;
-            vec![bit, above]
+            let [bit, above, below] = sum_reaches_blocks(p, &a, &b, n, top, &shifts, bottom_blocks)?;
+            if bottom_blocks > 0 {
+                // Zero below (and, unless the others fail, above): the left-out bottom value.
+                vec![bit, above, p.bits_xor_public(&below, &bottom_mask)]
+            } else {
+                vec![bit, above]
+            }
         };
         drop((a, b));
         // Clear the padding bits of each part's last word, then OR-fold every word onto its
@@ -245,10 +286,12 @@ impl<P: Protocol> Protocol for RangeChecked<'_, P> {
         let flat = self.inner.linear(x, &flatten)?;
         let n = flat.len();
         if let (Some(u), Some(l)) = (upper, lower) {
-            if let Some(k) = window_bits(u, l) {
-                // -l < x < u exactly when x + l - 1 lies in [0, 2^k): one circuit, not two.
-                let shifted = self.inner.add_public(&flat, &RingTensor::filled(&[n], l - 1))?;
-                self.windows.push((k, shifted));
+            if let Some(window) = window_of(u, l) {
+                // -l < x < u exactly when x + l - 1 lies in [0, 2^k), or x + l in [1, 2^k): one
+                // circuit, not two.
+                let offset = if window.bottom_out.0 { l } else { l - 1 };
+                let shifted = self.inner.add_public(&flat, &RingTensor::filled(&[n], offset))?;
+                self.windows.push((window, shifted));
                 self.pending_len += n;
                 return self.flush_if_full();
             }
@@ -445,15 +488,24 @@ mod tests {
     /// both ends, for every window size and several splits of it between the two sides.
     #[test]
     fn window_checks_are_exact_at_both_ends() {
-        assert_eq!(window_bits(1 << 15, (1 << 46) - (1 << 15) + 1), Some(46));
-        assert_eq!(window_bits(1 << 15, 1 << 46), None, "not a power of two: two sign circuits");
-        assert_eq!(window_bits(1, 1), None);
-        assert_eq!(window_bits(1 << 62, 1 << 62), None);
+        let window = |k, bottom_out| Some(Window { bottom_out: std::cmp::Reverse(bottom_out), k });
+        assert_eq!(window_of(1 << 15, (1 << 46) - (1 << 15) + 1), window(46, false));
+        assert_eq!(window_of(1 << 15, 1 << 46), None, "neither: two sign circuits");
+        assert_eq!(window_of(1 << 31, 1 << 31), window(32, true), "symmetric");
+        assert_eq!(window_of(1, 1), window(1, true));
+        assert_eq!(window_of(1 << 62, 1 << 62), None);
+        assert_eq!(window_of(3, 3), None);
         for k in 1..=62u32 {
             let count = 1u64 << k;
-            for upper in [1, count / 2, count - 1, count, (count / 3).max(1)] {
-                let lower = count + 1 - upper;
-                assert_eq!(window_bits(upper, lower), Some(k as usize));
+            for (upper, lower) in [1, count / 2, count - 1, count, (count / 3).max(1)]
+                .into_iter()
+                .flat_map(|u| [(u, count + 1 - u, false), (u, count - u, true)])
+                .filter(|&(u, l, _)| l >= 1 && u >= 1)
+                .map(|(u, l, bottom_out)| {
+                    assert_eq!(window_of(u, l), window(k as usize, bottom_out), "{u} {l}");
+                    (u, l)
+                })
+            {
                 let (u, l) = (upper as i64, lower as i64);
                 let inside = [u - 1, 1 - l, 0.clamp(1 - l, u - 1)];
                 let outside =
@@ -475,16 +527,21 @@ mod tests {
                 }
             }
         }
-        // One flush with sign values and windows of two sizes: each finds its own violation.
+        // One flush with sign values, windows of two sizes and two without their bottom value:
+        // each finds its own violation.
         let relu_like = (Some(1u64 << 31), Some((1u64 << 46) - (1 << 31) + 1));
         let small = (Some(8u64), Some(9u64)); // -9 < x < 8: 16 values
-        let clean: [(&[i64], Option<u64>, Option<u64>); 3] = [
+        let tight = (Some(1u64 << 15), Some(1u64 << 15)); // 2^16 - 1 values
+        let wide = (Some(1u64 << 40), Some(1u64 << 40));
+        let clean: [(&[i64], Option<u64>, Option<u64>); 5] = [
             (&[5, -5, 99, -99], Some(100), Some(100)),
             (&[(1 << 31) - 1, -(1 << 45), 0], relu_like.0, relu_like.1),
             (&[7, -8, 0], small.0, small.1),
+            (&[(1 << 15) - 1, 1 - (1 << 15), 0, 1, -1], tight.0, tight.1),
+            (&[(1 << 40) - 1, 1 - (1 << 40), 0], wide.0, wide.1),
         ];
         assert!(!verdict_of(&clean));
-        for (i, bad) in [100i64, 1 << 31, -8 - 1].into_iter().enumerate() {
+        for (i, bad) in [100i64, 1 << 31, -8 - 1, -(1 << 15), -(1 << 40)].into_iter().enumerate() {
             let mut checks = clean;
             let mut vals = checks[i].0.to_vec();
             vals.push(bad);

@@ -28,6 +28,9 @@ enum Op {
     /// The same n values in three checks, windows of 2^46 and 2^47 and one side alone, in one
     /// batch, then its verdict.
     RangeMixed,
+    /// A secure range check of n values against a symmetric bound, `|x| < 2^31` (a product
+    /// operand's at 16 fractional bits: `2^32 - 1` values), then its verdict.
+    RangeSymmetric,
 }
 
 /// Shares inputs, then measures one operation.
@@ -75,6 +78,11 @@ impl Job for Measure {
                 checked.check_bound(&a, Some(1 << 31), Some((1 << 46) - (1 << 31) + 1), "relu input")?;
                 checked.check_bound(&a, Some(1 << 46), Some((1 << 46) + 1), "output")?;
                 checked.check_bound(&a, Some(1 << 20), None, "one side")?;
+                assert!(!checked.verdict()?);
+            }
+            Op::RangeSymmetric => {
+                let mut checked = musket_core::RangeChecked::new(p);
+                checked.check_bound(&a, Some(1 << 31), Some(1 << 31), "test")?;
                 assert!(!checked.verdict()?);
             }
         }
@@ -228,6 +236,25 @@ fn range_window_costs() {
     let expected: Vec<(u64, u64)> =
         (0..3).map(|i| (common + (third(n, i) + third(2 * nb, i) + third(1, i)) * W, 25)).collect();
     assert_eq!(measure(Backend::ThreePc, Op::RangeWindow, N), expected);
+}
+
+/// A symmetric bound's `2^32 - 1` values: `x + 2^31` in `[1, 2^32)`, the window test at 2^32
+/// (150 AND gates) and the OR of the 32 bits below (31), riding along: 181 AND gates and one
+/// conversion of operands per element where two sign circuits took 362 and two; three failure
+/// bits per element to fold; one round less than a sign circuit (a 33-wide tree).
+#[test]
+fn range_symmetric_costs() {
+    let ands = (sum_reaches_ands(32) + 31) as u64;
+    assert_eq!(ands, 181);
+    let sign = MSB_CIRCUIT_ANDS as u64;
+    let nb = NB;
+    let two = (2 * ands * nb + 2 * 6 * 3 * nb + 1 + 2 * sign + 1) * W;
+    assert_eq!(measure(Backend::TwoPc, Op::RangeSymmetric, N), vec![(two, 21); 2]);
+    let n = N as u64;
+    let common = (ands * nb + 6 * 3 * nb + 3 * nb + sign + 1) * W;
+    let expected: Vec<(u64, u64)> =
+        (0..3).map(|i| (common + (third(n, i) + third(3 * nb, i) + third(1, i)) * W, 24)).collect();
+    assert_eq!(measure(Backend::ThreePc, Op::RangeSymmetric, N), expected);
 }
 
 /// Windows of two sizes and a side alone in one batch: one circuit in the rounds of one sign

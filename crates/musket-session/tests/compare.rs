@@ -195,8 +195,9 @@ impl Job for Reaches {
         }
         let top = *self.block_exps.iter().max().expect("blocks");
         let shifts: Vec<usize> = self.block_exps.iter().map(|e| top - e).collect();
-        let (bit, above) = sum_reaches_blocks(p, &a, &b, n, top, &shifts)?;
+        let [bit, above, below] = sum_reaches_blocks(p, &a, &b, n, top, &shifts, 2)?;
         outs.push((p.reveal_bits(&bit)?, p.reveal_bits(&above)?));
+        outs.push((p.reveal_bits(&below)?, Vec::new()));
         Ok(outs)
     }
 }
@@ -216,8 +217,19 @@ fn sum_reaches_is_exact_on_every_back_end() {
     for backend in BACKENDS {
         for o in run(backend, &job) {
             let outs = out(&o);
-            assert_eq!(outs.len(), ks.len() + 1);
-            for (c, (bit, above)) in outs.iter().enumerate() {
+            assert_eq!(outs.len(), ks.len() + 2);
+            let below = &outs[ks.len() + 1].0;
+            for (i, v) in x.iter().enumerate() {
+                let e = block_exps[i / 64];
+                let want = i / 64 < 2 && v & ((1 << e) - 1) != 0;
+                assert_eq!(
+                    (below[i / 64] >> (i % 64)) & 1,
+                    want as u64,
+                    "{}: below 2^{e} of {v:#x}",
+                    backend.name()
+                );
+            }
+            for (c, (bit, above)) in outs[..=ks.len()].iter().enumerate() {
                 for (i, v) in x.iter().enumerate() {
                     let k = if c < ks.len() { ks[c] } else { block_exps[i / 64] };
                     let get = |w: &[u64]| (w[i / 64] >> (i % 64)) & 1;
