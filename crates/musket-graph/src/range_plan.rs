@@ -119,6 +119,26 @@ pub(crate) fn plan(graph: &Graph, frac_bits: u32) -> Vec<Option<Check>> {
     let mut hi = vec![f64::INFINITY; n];
     let mut lo = vec![f64::INFINITY; n];
     let mut why: Vec<Option<usize>> = vec![None; n];
+    // Whether a value's lower side is an op's own need rather than only the garbage bound
+    // (kept apart from the value: an op's bound can equal the garbage bound, as MulConst(0.5)'s
+    // does at every scale).
+    let mut lo_tight = vec![false; n];
+    let tighten_lo = |lo: &mut Vec<f64>,
+                      lo_tight: &mut Vec<bool>,
+                      why: &mut Vec<Option<usize>>,
+                      id: ValueId,
+                      (b, tight): (f64, bool),
+                      reason: Option<usize>| {
+        if b < lo[id] {
+            lo[id] = b;
+            lo_tight[id] = tight;
+            if reason.is_some() {
+                why[id] = reason;
+            }
+        } else if b == lo[id] && tight {
+            lo_tight[id] = true;
+        }
+    };
     let mut covered = vec![false; n];
     let tighten =
         |v: &mut Vec<f64>, why: &mut Vec<Option<usize>>, id: ValueId, b: f64, reason: Option<usize>| {
@@ -138,7 +158,7 @@ pub(crate) fn plan(graph: &Graph, frac_bits: u32) -> Vec<Option<Check>> {
         for (i, bound) in node.op.operand_bounds(frac_bits).into_iter().enumerate() {
             if let (Some(b), Some(&id)) = (bound, node.inputs.get(i)) {
                 tighten(&mut hi, &mut why, id, b, Some(k));
-                tighten(&mut lo, &mut why, id, b, Some(k));
+                tighten_lo(&mut lo, &mut lo_tight, &mut why, id, (b, true), Some(k));
             }
         }
     }
@@ -150,28 +170,31 @@ pub(crate) fn plan(graph: &Graph, frac_bits: u32) -> Vec<Option<Check>> {
             _ => &node.inputs[..1.min(node.inputs.len())],
         };
         let (h, l, r) = (hi[o], lo[o], why[o]);
+        let lt = lo_tight[o];
         match flow(&node.op) {
             Flow::Moves => {
                 for &i in data {
                     tighten(&mut hi, &mut why, i, h, r);
-                    tighten(&mut lo, &mut why, i, l, r);
+                    tighten_lo(&mut lo, &mut lo_tight, &mut why, i, (l, lt), r);
                 }
                 covered[o] = true;
             }
             Flow::Hides => {
                 // The output's upper side is the input's; its lower side (0 for ReLU, a clip
                 // bound, a window's maximum) needs only the input to be real, not wrapped.
+                let only_garbage = (garbage, false);
                 let (h, l) = match node.op {
-                    Op::Clip { lo: cl, hi: ch } => {
-                        (if ch.abs() < h { garbage } else { h }, if cl.abs() < l { garbage } else { l })
-                    }
-                    Op::Relu => (h, garbage),
+                    Op::Clip { lo: cl, hi: ch } => (
+                        if ch.abs() < h { garbage } else { h },
+                        if cl.abs() < l { only_garbage } else { (l, lt) },
+                    ),
+                    Op::Relu => (h, only_garbage),
                     // A window's maximum is above -l when all its values are.
-                    _ => (h, l.min(garbage)),
+                    _ => (h, if l <= garbage { (l, lt) } else { only_garbage }),
                 };
                 for &i in data {
                     tighten(&mut hi, &mut why, i, h, r);
-                    tighten(&mut lo, &mut why, i, l, r);
+                    tighten_lo(&mut lo, &mut lo_tight, &mut why, i, l, r);
                 }
                 covered[o] = true;
             }
@@ -200,7 +223,7 @@ pub(crate) fn plan(graph: &Graph, frac_bits: u32) -> Vec<Option<Check>> {
                 });
             if !passed_on {
                 tighten(&mut hi, &mut why, o, garbage, None);
-                tighten(&mut lo, &mut why, o, garbage, None);
+                tighten_lo(&mut lo, &mut lo_tight, &mut why, o, (garbage, false), None);
             }
         }
     }
@@ -236,7 +259,7 @@ pub(crate) fn plan(graph: &Graph, frac_bits: u32) -> Vec<Option<Check>> {
                 upper: finite(h),
                 lower: finite(l),
                 reason: why[id],
-                loose_lower: l == garbage,
+                loose_lower: !lo_tight[id],
             });
         }
     }
@@ -291,6 +314,15 @@ mod tests {
             (Some(1 << 31), Some(1 << 31)),
             "tight sides stay"
         );
+        // An op's own bound equal to the garbage bound (MulConst(0.5): 2^(61-2f) / 0.5) is
+        // tight, and stays where it is.
+        let mut halved = g.clone();
+        halved.nodes.truncate(1);
+        halved.nodes.push(node(Op::MulConst(0.5), vec![3], 4));
+        halved.output = 4;
+        let q = plan(&halved, 16);
+        assert_eq!(q[3], check(Some(garbage), Some(garbage), Some(1), false), "{:?}", q[3]);
+        assert_eq!(q[3].as_ref().unwrap().ring_bounds(one), (Some(1 << 46), Some(1 << 46)));
         let odd = Check { upper: Some(3.0), lower: Some(garbage), reason: None, loose_lower: true };
         assert_eq!(odd.ring_bounds(one), (Some(3 << 16), Some((1 << 46) - (3 << 16) + 1)));
         let wide =
