@@ -16,11 +16,12 @@
 //! converted to arithmetic and summed; domain flags are free (local sums). A side alone is a
 //! sign test; both sides whose window holds a power of two of values (what the graph's check
 //! plan arranges for a product feeding a ReLU) are one test of `x + lower - 1` against that
-//! power of two ([`sum_reaches_blocks`]: 163 AND gates at 2^46 against 2 x 181 for two signs).
+//! power of two ([`sum_reaches_many`]: 163 AND gates at 2^46 against 2 x 181 for two signs),
+//! and so are both sides of a symmetric bound (one value short of a power of two).
 //! The verdict is one comparison of one element and one opening.
 
 use crate::protocol::{LinearMap, LinearMap2, Protocol, Share};
-use crate::{msb, sum_bit, sum_reaches_blocks, MpcError, Result};
+use crate::{msb, sum_bit, sum_reaches_many, MpcError, Result, WindowTest};
 use musket_net::CommStats;
 use musket_ring::RingTensor;
 
@@ -48,7 +49,7 @@ fn flatten(t: &RingTensor) -> std::result::Result<RingTensor, musket_ring::Shape
 /// A two-sided check as one test against a power of two (see [`window_of`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Window {
-    /// Whether the bottom value is left out: `[1, 2^k)` rather than `[0, 2^k)` (sorted first).
+    /// Whether the bottom value is left out: `[1, 2^k)` rather than `[0, 2^k)`.
     bottom_out: std::cmp::Reverse<bool>,
     /// The power of two.
     k: usize,
@@ -57,7 +58,7 @@ struct Window {
 /// The window test of a two-sided check `-lower < x < upper`, if its `upper + lower - 1` legal
 /// values are `2^k` (1 to 62) of them (`x + lower - 1` in `[0, 2^k)`) or `2^k - 1` (`x +
 /// lower` in `[1, 2^k)`, as for a symmetric bound `lower = upper = 2^(k-1)`); either is one
-/// [`sum_reaches_blocks`] circuit, the second with its OR of the bits below.
+/// [`sum_reaches_many`] test, the second with its OR of the bits below.
 fn window_of(upper: u64, lower: u64) -> Option<Window> {
     let count = upper.checked_add(lower)?.checked_sub(1)?;
     let fits = |c: u64| c.is_power_of_two() && (2..=1 << 62).contains(&c);
@@ -102,13 +103,11 @@ impl<'a, P: Protocol> RangeChecked<'a, P> {
         Ok(all)
     }
 
-    /// Runs the deferred bound checks in one circuit: the operands of every pending value in
-    /// one conversion; a sign circuit when all of them are values that must be non-negative,
-    /// else one [`sum_reaches_blocks`] circuit in which each kind of window (and the sign
-    /// values, as values below 2^63) takes whole blocks of 64 elements (padded with zeros), the
-    /// windows without their bottom value first, the sign values last; the failure bits folded
-    /// by OR within each 64-bit word (6 AND rounds), one bit per word converted and added to
-    /// the count.
+    /// Runs the deferred bound checks: the operands of every pending value in one conversion;
+    /// a sign circuit when all of them are values that must be non-negative, else one
+    /// [`sum_reaches_many`] test per kind of window (the sign values as values below 2^63),
+    /// in lockstep; the failure bits folded by OR within each 64-bit word (6 AND rounds), one
+    /// bit per word converted and added to the count.
     fn flush(&mut self) -> Result<()> {
         if self.signs.is_empty() && self.windows.is_empty() {
             return Ok(());
@@ -120,75 +119,72 @@ impl<'a, P: Protocol> RangeChecked<'a, P> {
         let sign = Window { bottom_out: std::cmp::Reverse(false), k: 63 };
         windows.extend(signs.into_iter().map(|v| (sign, v)));
         windows.sort_by_key(|(w, _)| *w);
-        // Each kind's values, concatenated and, but for the last, padded to whole blocks.
-        let mut groups: Vec<(Window, usize, P::Share)> = Vec::new();
-        let mut i = 0;
-        while i < windows.len() {
-            let kind = windows[i].0;
-            let same: Vec<&P::Share> =
-                windows[i..].iter().take_while(|(w, _)| *w == kind).map(|(_, v)| v).collect();
-            i += same.len();
-            let mut all = self.concat(&same)?;
-            let len = all.len();
-            if i < windows.len() && len % 64 != 0 {
-                all = self.inner.linear(&all, &|t| {
-                    let mut v = t.data().to_vec();
-                    v.resize(len.next_multiple_of(64), 0);
-                    Ok(RingTensor::from_vec(v))
-                })?;
+        // Each kind's values, concatenated.
+        let mut kinds: Vec<(Window, usize)> = Vec::new();
+        for (w, v) in &windows {
+            match kinds.last_mut() {
+                Some((last, len)) if last == w => *len += v.len(),
+                _ => kinds.push((*w, v.len())),
             }
-            groups.push((kind, len, all));
         }
+        let all = self.concat(&windows.iter().map(|(_, v)| v).collect::<Vec<_>>())?;
         drop(windows);
-        let top = groups.iter().map(|(w, _, _)| w.k).max().expect("something pending");
-        let shifts: Vec<usize> = groups
-            .iter()
-            .flat_map(|(w, _, v)| std::iter::repeat_n(top - w.k, v.len().div_ceil(64)))
-            .collect();
-        // The windows without their bottom value lead; they fail where the sum is zero.
-        let mut bottom_blocks = 0;
-        let mut bottom_mask: Vec<u64> = Vec::new();
-        for (w, len, v) in groups.iter().take_while(|(w, _, _)| w.bottom_out.0) {
-            bottom_blocks += v.len().div_ceil(64);
-            bottom_mask.extend((0..v.len().div_ceil(64)).map(|b| match len.saturating_sub(64 * b) {
-                0 => 0,
-                r if r >= 64 => u64::MAX,
-                r => (1u64 << r) - 1,
-            }));
-            debug_assert!(w.k < 63);
-        }
-        let all = self.concat(&groups.iter().map(|(_, _, v)| v).collect::<Vec<_>>())?;
-        drop(groups);
-        let n = all.len();
-        bottom_mask.resize(n.div_ceil(64), 0);
         let p = &mut *self.inner;
         let (a, b) = p.a2b_operands(&all)?;
         drop(all);
-        let fails = if only_signs {
-            vec![sum_bit(p, &a, &b, n, 64)?]
+        let mut fails: Vec<(P::Bits, usize)> = Vec::new();
+        if only_signs {
+            let n = kinds[0].1;
+            fails.push((sum_bit(p, &a, &b, n, 64)?, n));
         } else {
-            let [bit, above, below] = sum_reaches_blocks(p, &a, &b, n, top, &shifts, bottom_blocks)?;
-            if bottom_blocks > 0 {
-                // Zero below (and, unless the others fail, above): the left-out bottom value.
-                vec![bit, above, p.bits_xor_public(&below, &bottom_mask)]
-            } else {
-                vec![bit, above]
+            let mut parts = Vec::with_capacity(kinds.len());
+            let mut start = 0;
+            for &(_, n) in &kinds {
+                let range = start..start + n;
+                start += n;
+                parts.push((
+                    p.bits_linear(&a, &|w| w[range.clone()].to_vec()),
+                    p.bits_linear(&b, &|w| w[range.clone()].to_vec()),
+                ));
             }
-        };
+            let tests: Vec<WindowTest<'_, P::Bits>> = kinds
+                .iter()
+                .zip(&parts)
+                .map(|((w, n), (a, b))| WindowTest { a, b, n: *n, k: w.k, below: w.bottom_out.0 })
+                .collect();
+            let outs = sum_reaches_many(p, &tests)?;
+            drop(tests);
+            for ((w, n), [bit, above, below]) in kinds.iter().zip(outs) {
+                fails.push((bit, *n));
+                fails.push((above, *n));
+                if w.bottom_out.0 {
+                    // Zero below (and, unless the others fail, above): the left-out bottom
+                    // value.
+                    let ones: Vec<u64> = (0..n.div_ceil(64))
+                        .map(|i| if (i + 1) * 64 <= *n { u64::MAX } else { (1u64 << (n % 64)) - 1 })
+                        .collect();
+                    fails.push((p.bits_xor_public(&below, &ones), *n));
+                }
+            }
+        }
         drop((a, b));
         // Clear the padding bits of each part's last word, then OR-fold every word onto its
         // bit 0.
-        let tail = n % 64;
-        let clear = |ws: &[u64]| {
-            let mut v = ws.to_vec();
-            if tail != 0 {
-                if let Some(last) = v.last_mut() {
-                    *last &= (1u64 << tail) - 1;
-                }
-            }
-            v
-        };
-        let cleared: Vec<P::Bits> = fails.iter().map(|f| p.bits_linear(f, &clear)).collect();
+        let cleared: Vec<P::Bits> = fails
+            .iter()
+            .map(|(f, n)| {
+                let tail = n % 64;
+                p.bits_linear(f, &|ws| {
+                    let mut v = ws.to_vec();
+                    if tail != 0 {
+                        if let Some(last) = v.last_mut() {
+                            *last &= (1u64 << tail) - 1;
+                        }
+                    }
+                    v
+                })
+            })
+            .collect();
         let mut w = p.bits_concat(&cleared.iter().collect::<Vec<_>>());
         drop((fails, cleared));
         let words = p.bits_len(&w);

@@ -257,22 +257,22 @@ fn range_symmetric_costs() {
     assert_eq!(measure(Backend::ThreePc, Op::RangeSymmetric, N), expected);
 }
 
-/// Windows of two sizes and a side alone in one batch: one circuit in the rounds of one sign
-/// circuit. Each size takes whole blocks (the first two groups padded to 1024 elements);
-/// every element goes through the widest tree (2^63's, 181 AND gates), the windows' elements
-/// (32 blocks) also through the bits above the 2^46 window's bit 46 (17 planes: 17 AND gates
-/// and 16 in the OR tree).
+/// Windows of two sizes and a side alone in one batch: three circuits in lockstep, one AND
+/// layer for all, in the rounds of the deepest (the sign test's): 163, 164 and 181 AND gates
+/// per element, two failure bits per element of each to fold.
 #[test]
 fn range_mixed_batch_costs() {
     let sign = MSB_CIRCUIT_ANDS as u64;
-    let n = 1024 + 1024 + N as u64;
-    let nb = n.div_ceil(64);
-    let and_words = sign * nb + (17 + 16) * 32;
-    let two = (2 * and_words + 2 * 6 * 2 * nb + (2 * nb).div_ceil(64) + 2 * sign + 1) * W;
+    assert_eq!(sum_reaches_ands(47), 164);
+    let nb = NB;
+    let and_words = (sum_reaches_ands(46) as u64 + sum_reaches_ands(47) as u64 + sign) * nb;
+    let fold = 6 * nb;
+    let two = (2 * and_words + 2 * 6 * fold + fold.div_ceil(64) + 2 * sign + 1) * W;
     assert_eq!(measure(Backend::TwoPc, Op::RangeMixed, N), vec![(two, 22); 2]);
-    let common = (and_words + 6 * 2 * nb + 2 * nb + sign + 1) * W;
+    let n = 3 * N as u64;
+    let common = (and_words + 6 * fold + fold + sign + 1) * W;
     let expected: Vec<(u64, u64)> =
-        (0..3).map(|i| (common + (third(n, i) + third(2 * nb, i) + third(1, i)) * W, 25)).collect();
+        (0..3).map(|i| (common + (third(n, i) + third(fold, i) + third(1, i)) * W, 25)).collect();
     assert_eq!(measure(Backend::ThreePc, Op::RangeMixed, N), expected);
 }
 

@@ -1,7 +1,9 @@
 //! Secure comparison (the millionaires' problem) and ReLU on both back ends: exact results.
 mod common;
 use common::*;
-use musket_core::{lt, msb, msb_within, relu, sum_bit_and_carry, sum_reaches, sum_reaches_blocks, Protocol};
+use musket_core::{
+    lt, msb, msb_within, relu, sum_bit_and_carry, sum_reaches, sum_reaches_many, Protocol, WindowTest,
+};
 use musket_ring::RingTensor;
 use musket_session::Job;
 use rand::{Rng, SeedableRng};
@@ -178,12 +180,13 @@ fn carries_from_one_tree_match_the_operands() {
 struct Reaches {
     x: Vec<u64>,
     k: Vec<usize>,
-    /// A threshold per block of 64 elements, for one `sum_reaches_blocks` circuit.
-    block_exps: Vec<usize>,
+    /// Powers of two for one `sum_reaches_many` run in lockstep, each test on all of `x`,
+    /// the even ones with the bits below.
+    many: Vec<usize>,
 }
 
 impl Job for Reaches {
-    type Output = Vec<(Vec<u64>, Vec<u64>)>;
+    type Output = Vec<(Vec<u64>, Vec<u64>, Vec<u64>)>;
     fn run<P: Protocol>(&self, p: &mut P) -> JobResult<Self::Output> {
         let n = self.x.len();
         let x = p.input(0, owned(p, 0, &RingTensor::from_vec(self.x.clone())), &[n])?;
@@ -191,13 +194,17 @@ impl Job for Reaches {
         let mut outs = Vec::new();
         for &k in &self.k {
             let (bit, above) = sum_reaches(p, &a, &b, n, k)?;
-            outs.push((p.reveal_bits(&bit)?, p.reveal_bits(&above)?));
+            outs.push((p.reveal_bits(&bit)?, p.reveal_bits(&above)?, Vec::new()));
         }
-        let top = *self.block_exps.iter().max().expect("blocks");
-        let shifts: Vec<usize> = self.block_exps.iter().map(|e| top - e).collect();
-        let [bit, above, below] = sum_reaches_blocks(p, &a, &b, n, top, &shifts, 2)?;
-        outs.push((p.reveal_bits(&bit)?, p.reveal_bits(&above)?));
-        outs.push((p.reveal_bits(&below)?, Vec::new()));
+        let tests: Vec<WindowTest<'_, P::Bits>> = self
+            .many
+            .iter()
+            .enumerate()
+            .map(|(t, &k)| WindowTest { a: &a, b: &b, n, k, below: t % 2 == 0 })
+            .collect();
+        for [bit, above, below] in sum_reaches_many(p, &tests)? {
+            outs.push((p.reveal_bits(&bit)?, p.reveal_bits(&above)?, p.reveal_bits(&below)?));
+        }
         Ok(outs)
     }
 }
@@ -211,31 +218,27 @@ fn sum_reaches_is_exact_on_every_back_end() {
         x.extend([(1u64 << k) - 1, 1 << k, (1 << k) + 1, (1u64 << k).wrapping_neg()]);
     }
     x.extend((0..150).map(|i| rng.gen::<u64>() >> (i % 64)));
-    let block_exps = vec![46, 63, 5];
-    assert_eq!(x.len().div_ceil(64), block_exps.len());
-    let job = Reaches { x: x.clone(), k: ks.clone(), block_exps: block_exps.clone() };
+    let many = vec![46, 63, 5, 32, 47];
+    let job = Reaches { x: x.clone(), k: ks.clone(), many: many.clone() };
     for backend in BACKENDS {
         for o in run(backend, &job) {
             let outs = out(&o);
-            assert_eq!(outs.len(), ks.len() + 2);
-            let below = &outs[ks.len() + 1].0;
-            for (i, v) in x.iter().enumerate() {
-                let e = block_exps[i / 64];
-                let want = i / 64 < 2 && v & ((1 << e) - 1) != 0;
-                assert_eq!(
-                    (below[i / 64] >> (i % 64)) & 1,
-                    want as u64,
-                    "{}: below 2^{e} of {v:#x}",
-                    backend.name()
-                );
-            }
-            for (c, (bit, above)) in outs[..=ks.len()].iter().enumerate() {
+            assert_eq!(outs.len(), ks.len() + many.len());
+            for (c, (bit, above, below)) in outs.iter().enumerate() {
+                let (k, with_below) =
+                    if c < ks.len() { (ks[c], false) } else { (many[c - ks.len()], (c - ks.len()) % 2 == 0) };
                 for (i, v) in x.iter().enumerate() {
-                    let k = if c < ks.len() { ks[c] } else { block_exps[i / 64] };
                     let get = |w: &[u64]| (w[i / 64] >> (i % 64)) & 1;
                     let name = backend.name();
                     assert_eq!(get(bit) | get(above), (*v >= 1 << k) as u64, "{name} 2^{k}: {v:#x}");
                     assert_eq!(get(bit), (v >> k) & 1, "{name} bit {k} of {v:#x}");
+                    if with_below {
+                        assert_eq!(
+                            get(below),
+                            (v & ((1 << k) - 1) != 0) as u64,
+                            "{name} below 2^{k}: {v:#x}"
+                        );
+                    }
                 }
                 let tail = x.len() % 64;
                 assert!(tail != 0 && (bit[x.len() / 64] | above[x.len() / 64]) >> tail == 0, "padding");

@@ -40,51 +40,64 @@ fn sum_reaches_is_exact_at_every_threshold() {
         }
     }
     assert!(sum_reaches(&mut p, &vec![0u64; 3], &vec![0u64; 3], 3, 63).is_err());
-    assert!(sum_reaches_blocks(&mut p, &vec![0u64; 3], &vec![0u64; 3], 3, 40, &[40], 0).is_err());
-    assert!(sum_reaches_blocks(&mut p, &vec![0u64; 3], &vec![0u64; 3], 3, 40, &[], 0).is_err());
-    assert!(sum_reaches_blocks(&mut p, &vec![0u64; 3], &vec![0u64; 3], 3, 40, &[0], 2).is_err());
 }
 
-/// Blocks of 64 elements tested against different powers of two in one circuit (the
-/// range check's windows of several sizes and its sign tests, 2^63), each exact.
+/// Tests against different powers of two in lockstep (the range check's windows of several
+/// sizes, with and without the bits below, and its sign tests, 2^63), each exact; element
+/// counts that are not multiples of 64 (padding stays zero).
 #[test]
-fn sum_reaches_blocks_is_exact_for_each_block() {
+fn sum_reaches_many_is_exact_for_each_test() {
     let mut p = Plain;
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
     let mut next = || {
         state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         state ^ (state >> 31)
     };
-    for exps in [vec![46usize, 47, 46], vec![63, 46, 1, 62, 63], vec![63, 63], vec![5, 2], vec![63]] {
-        let top = *exps.iter().max().unwrap();
-        let shifts: Vec<usize> = exps.iter().map(|e| top - e).collect();
-        let (mut a, mut b) = (Vec::new(), Vec::new());
-        for &e in &exps {
+    for exps in [
+        vec![46usize, 47, 46],
+        vec![63, 46, 1, 62, 63],
+        vec![63, 63],
+        vec![5, 2],
+        vec![63],
+        vec![32, 31, 41, 47],
+    ] {
+        let mut operands = Vec::new();
+        for (t, &e) in exps.iter().enumerate() {
             let edge = 1u64 << e;
             let sums = [0, 1, edge - 1, edge, edge + 1, u64::MAX, 1 << 63, (1 << 63) - 1];
-            for i in 0..64 {
+            let n = 70 + 13 * t;
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            for i in 0..n {
                 let s = if i < sums.len() { sums[i] } else { next() >> (i % 64) };
                 let split = if i % 3 == 0 { 0 } else { next() };
                 a.push(split);
                 b.push(s.wrapping_sub(split));
             }
+            operands.push((a, b));
         }
-        let n = a.len() - 5; // the last block is partly padding
-        let low_blocks = exps.len().min(2);
-        let [bit, above, low] =
-            sum_reaches_blocks(&mut p, &a[..n].to_vec(), &b[..n].to_vec(), n, top, &shifts, low_blocks)
-                .unwrap();
-        for i in 0..n {
-            let e = exps[i / 64];
-            let sum = a[i].wrapping_add(b[i]);
-            let get = |w: &[u64]| (w[i / 64] >> (i % 64)) & 1;
-            assert_eq!(get(&bit) | get(&above), (sum >= 1 << e) as u64, "2^{e}: {sum:#x}");
-            assert_eq!(get(&bit), (sum >> e) & 1, "bit {e} of {sum:#x}");
-            let want_low = i / 64 < low_blocks && sum & ((1 << e) - 1) != 0;
-            assert_eq!(get(&low), want_low as u64, "bits below {e} of {sum:#x}");
+        let tests: Vec<WindowTest<'_, Vec<u64>>> = exps
+            .iter()
+            .zip(&operands)
+            .enumerate()
+            .map(|(t, (&k, (a, b)))| WindowTest { a, b, n: a.len(), k, below: t % 2 == 0 })
+            .collect();
+        let outs = sum_reaches_many(&mut p, &tests).unwrap();
+        for (t, ((&e, (a, b)), [bit, above, low])) in exps.iter().zip(&operands).zip(&outs).enumerate() {
+            let n = a.len();
+            for i in 0..n {
+                let sum = a[i].wrapping_add(b[i]);
+                let get = |w: &[u64]| (w[i / 64] >> (i % 64)) & 1;
+                assert_eq!(get(bit) | get(above), (sum >= 1 << e) as u64, "2^{e}: {sum:#x}");
+                assert_eq!(get(bit), (sum >> e) & 1, "bit {e} of {sum:#x}");
+                let want_low = t % 2 == 0 && sum & ((1 << e) - 1) != 0;
+                assert_eq!(get(low), want_low as u64, "bits below {e} of {sum:#x}");
+            }
+            assert_eq!((bit[n / 64] | above[n / 64] | low[n / 64]) >> (n % 64), 0, "padding bits stay zero");
         }
-        assert_eq!((bit[n / 64] | above[n / 64] | low[n / 64]) >> (n % 64), 0, "padding bits stay zero");
     }
+    let zeros = vec![0u64; 3];
+    let bad = WindowTest { a: &zeros, b: &zeros, n: 3, k: 64, below: false };
+    assert!(sum_reaches_many(&mut p, &[bad]).is_err());
     assert_eq!(sum_reaches_ands(46), 163);
 }
 
