@@ -77,7 +77,6 @@ enum Stage {
 
 /// One carry tree (see the module documentation).
 pub(super) struct CarryTree<B> {
-    n: usize,
     nb: usize,
     width: usize,
     extras: Extras,
@@ -146,7 +145,6 @@ impl<B: Clone> CarryTree<B> {
             (Some((a_low, b_low)), None, prop)
         };
         Ok(Self {
-            n,
             nb,
             width,
             extras,
@@ -289,15 +287,20 @@ impl<B: Clone> CarryTree<B> {
         match pending {
             Pending::Generate => {
                 let low_len = top * nb;
-                let g = p.bits_linear(&both, &|w| w[..low_len].to_vec());
-                if let Some(linear) = self.high_linear.take() {
-                    // The ANDs of planes `width - 1..=62` are those of the bits above's ORs;
-                    // planes `top..63` of the product start at `low_len`.
-                    let planes = p.bits_linear2(&linear, &both, &|l, bw| {
-                        l.iter().zip(&bw[low_len..low_len + l.len()]).map(|(x, y)| x ^ y).collect()
-                    });
-                    self.high = Some(OrRider { planes, count: 64 - self.width });
-                }
+                let g = match self.high_linear.take() {
+                    // Without the bits above the product is the generate bits as they are (the
+                    // sign circuits' path): no copy.
+                    None => both,
+                    Some(linear) => {
+                        // The ANDs of planes `width - 1..=62` are those of the bits above's
+                        // ORs; planes `top..63` of the product start at `low_len`.
+                        let planes = p.bits_linear2(&linear, &both, &|l, bw| {
+                            l.iter().zip(&bw[low_len..low_len + l.len()]).map(|(x, y)| x ^ y).collect()
+                        });
+                        self.high = Some(OrRider { planes, count: 64 - self.width });
+                        p.bits_linear(&both, &|w| w[..low_len].to_vec())
+                    }
+                };
                 if self.extras.low {
                     // Below, with no carry in: p_0, then p_t ^ p_(t-1) ^ g_(t-1).
                     let planes = p.bits_linear2(&self.prop, &g, &|pw, gw| {
@@ -346,7 +349,11 @@ impl<B: Clone> CarryTree<B> {
                 self.level += 1;
             }
             Pending::Combo => {
-                let prod = p.bits_linear(&both, &|w| w[..main].to_vec());
+                let prod = if p.bits_len(&both) == main {
+                    both
+                } else {
+                    p.bits_linear(&both, &|w| w[..main].to_vec())
+                };
                 let blk = &self.blocks[self.next_block];
                 self.acc = Some(p.bits_xor(blk.g.as_ref().expect("saved"), &prod));
                 self.next_block += 1;
@@ -374,7 +381,6 @@ impl<B: Clone> CarryTree<B> {
         } else {
             None
         };
-        debug_assert!(self.n.div_ceil(64) == nb);
         TreeOut {
             top: p.bits_xor(&self.sum_top, self.g.as_ref().expect("generated")),
             carry,
