@@ -21,7 +21,7 @@ mod shares;
 pub use audit::{Audit, Finding};
 pub use bitdecomp::{bit_planes, planes_to_packed, suffix_and, BIT_DECOMPOSITION_ANDS};
 pub use compare::{
-    drelu, lt, msb, msb_within, msb_within_ands, relu, sum_bit, sum_bit_and_carry, sum_reaches,
+    drelu, lt, msb, msb_within, msb_within_ands, relu, relu_within, sum_bit, sum_bit_and_carry, sum_reaches,
     sum_reaches_ands, sum_reaches_many, WindowTest, MSB_CIRCUIT_ANDS,
 };
 pub use error::{element_count, or_abort, MpcError, Result};

@@ -8,9 +8,10 @@
 //! about 2^(63 - f) that fails that check, unless it lands within 2^(31 - f) of zero by chance:
 //! about one chance in 2^32 per element). Functions whose inputs may be anything (comparisons,
 //! sigmoid, the normalised functions) need no bound: they clamp or saturate, and flag their
-//! saturated elements themselves. GELU and softmax are the exceptions: their sign circuits are
-//! narrow (32 and 42 bits), so GELU's input needs the product operands' bound and softmax's
-//! `2^(40 - f)`.
+//! saturated elements themselves. GELU, softmax and ReLU are the exceptions: their sign
+//! circuits are narrow (32, 42 and `64 - f` bits), so GELU's input needs the product operands'
+//! bound, softmax's `2^(40 - f)` and ReLU's `2^(63 - 2f)` (twice the garbage bound, which the
+//! plan checks a ReLU's input against anyway).
 
 use crate::ir::Op;
 
@@ -47,6 +48,8 @@ impl Op {
             Op::Gelu | Op::GeluTanh => vec![Some(musket_nn::gelu_input_bound(frac_bits))],
             // Softmax's tournament and clamp are 42 bits wide.
             Op::Softmax { .. } => vec![Some(musket_nn::softmax_input_bound(frac_bits))],
+            // ReLU's sign circuit is 64 - f bits wide.
+            Op::Relu => vec![Some(musket_nn::relu_input_bound(frac_bits))],
             Op::AveragePool { .. } | Op::GlobalAveragePool | Op::ReduceMean { .. } => vec![mean],
             _ => Vec::new(),
         }
@@ -63,7 +66,7 @@ mod tests {
         assert_eq!(Op::MulConst(0.5).operand_bounds(16), vec![Some(2f64.powi(30))]);
         assert_eq!(Op::LeakyRelu(0.5).operand_bounds(16), vec![Some(2f64.powi(29))]);
         assert_eq!(Op::MulConst(0.0).operand_bounds(16), vec![None]);
-        assert_eq!(Op::Relu.operand_bounds(16), Vec::<Option<f64>>::new());
+        assert_eq!(Op::Relu.operand_bounds(16), vec![Some(2f64.powi(31))]);
         assert_eq!(Op::Gelu.operand_bounds(16), vec![Some(32768.0)]);
         let softmax = Op::Softmax { axis: -1, flatten: false, log: false };
         assert_eq!(softmax.operand_bounds(16), vec![Some(2f64.powi(24))]);

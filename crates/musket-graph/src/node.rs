@@ -165,7 +165,7 @@ pub(crate) fn eval_node<'v, P: Protocol>(
         }
         Op::Relu => {
             let x = get(0)?;
-            nn::relu(p, x)?
+            nn::relu_bounded(p, fp, x)?
         }
         Op::Clip { lo, hi } => {
             let x = get(0)?;

@@ -320,6 +320,33 @@ fn a_gelu_input_beyond_its_bound_is_stopped_not_miscomputed() {
     assert_stopped_not_miscomputed(gelu_graph, 8.0, 300.0, "gelu");
 }
 
+/// x [N, 64] -> MatMul W -> 4 (x W) (two Adds) -> Relu: the graph's ReLU is a `64 - f`-bit
+/// circuit for inputs below 2^(63-2f), twice the garbage bound, so a sum of products of at
+/// most 2^(62-2f) each may exceed it; its operand bound makes the audit and the secure range
+/// check stop such a run.
+fn relu_graph(weight_scale: f64) -> Graph {
+    let mut g = graph_without_softmax(weight_scale);
+    g.nodes.truncate(1);
+    let node = |name: &str, op_type: &str, op: Op, inputs: Vec<usize>, output: usize| Node {
+        name: name.into(),
+        op_type: op_type.into(),
+        op,
+        inputs,
+        output,
+    };
+    g.nodes.push(node("twice", "Add", Op::Add, vec![2, 2], 3));
+    g.nodes.push(node("four", "Add", Op::Add, vec![3, 3], 4));
+    g.nodes.push(node("relu", "Relu", Op::Relu, vec![4], 5));
+    g.output = 5;
+    g
+}
+
+#[test]
+fn a_relu_input_beyond_its_bound_is_stopped_not_miscomputed() {
+    // Products of up to 8e8, within 2^30 (no overflow), four times that beyond 2^31.
+    assert_stopped_not_miscomputed(relu_graph, 1900.0, 30000.0, "relu");
+}
+
 /// x [N, 64] -> MatMul W -> Softmax: softmax's 42-bit tournament and clamp need its input below
 /// 2^(40-f), which its operand bound makes the secure range check enforce on the product.
 fn softmax_graph(weight_scale: f64) -> Graph {

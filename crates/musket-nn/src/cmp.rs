@@ -66,9 +66,28 @@ pub fn abs<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
     p.sub(x, &twice)
 }
 
-/// `max(x, 0)`, exact.
+/// `max(x, 0)`, exact, for any ring value (a 64-bit sign circuit).
 pub fn relu<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
     musket_core::relu(p, x)
+}
+
+/// The largest magnitude (exclusive, in real units at `frac_bits` fractional bits) that
+/// [`relu_bounded`] accepts: `2^(63 - 2f)`, twice the line past which a value is taken for a
+/// wrapped product (no real activation comes near it: a product with any value of at least 1
+/// would overflow first), so that a sum of two values below that line, as a residual block's
+/// Add gives, fits too.
+pub fn relu_input_bound(frac_bits: u32) -> f64 {
+    2f64.powi(63 - 2 * frac_bits as i32)
+}
+
+/// [`relu`] for `|x| <` [`relu_input_bound`], on a sign circuit `64 - f` bits wide (48 at 16
+/// fractional bits: 133 AND gates per element instead of 181, the same rounds), exact there.
+/// The graph's ReLU: its operand bound (`Op::operand_bounds`) makes the range audit check the
+/// domain on every element and the secure range check's plan enforce it; outside it the
+/// result is meaningless, so a run with both checks switched off must keep its activations
+/// in range (as for GELU).
+pub fn relu_bounded<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P::Share> {
+    musket_core::relu_within(p, x, 64 - fp.frac_bits(), "relu")
 }
 
 /// `a` where the integer bit `c` is 1, else `b`: `b + c (a - b)`, exact.

@@ -2,7 +2,8 @@
 mod common;
 use common::*;
 use musket_core::{
-    lt, msb, msb_within, relu, sum_bit_and_carry, sum_reaches, sum_reaches_many, Protocol, WindowTest,
+    lt, msb, msb_within, relu, relu_within, sum_bit_and_carry, sum_reaches, sum_reaches_many, Protocol,
+    WindowTest,
 };
 use musket_ring::RingTensor;
 use musket_session::Job;
@@ -118,6 +119,45 @@ fn narrow_sign_circuits_are_exact_within_their_bound() {
                 }
                 let tail = vals.len() % 64;
                 assert!(tail != 0 && m[m.len() - 1] >> tail == 0, "{} bits {bits}: padding", backend.name());
+            }
+        }
+    }
+}
+
+/// ReLU on the narrow sign circuit (the graph's ReLU at `64 - f` bits), on every back end:
+/// exact for every input within its bound, both ends, zero and random values included.
+struct NarrowRelu {
+    x: Vec<u64>,
+    bits: u32,
+}
+
+impl Job for NarrowRelu {
+    type Output = Vec<u64>;
+    fn run<P: Protocol>(&self, p: &mut P) -> JobResult<Self::Output> {
+        let n = self.x.len();
+        let x = p.input(0, owned(p, 0, &RingTensor::from_vec(self.x.clone())), &[n])?;
+        let y = relu_within(p, &x, self.bits, "test")?;
+        Ok(p.reveal(&y)?.data().to_vec())
+    }
+}
+
+#[test]
+fn narrow_relu_is_exact_within_its_bound() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(10);
+    for bits in [2u32, 31, 46, 48, 50, 64] {
+        let half = if bits == 64 { i64::MAX } else { (1i64 << (bits - 1)) - 1 };
+        let mut vals: Vec<i64> = vec![0, -1, 1, -half, half, -half + 1, half - 1];
+        vals.extend((0..121).map(|_| rng.gen_range(-half..=half)));
+        if bits == 64 {
+            vals.push(i64::MIN);
+        }
+        let job = NarrowRelu { x: vals.iter().map(|&v| v as u64).collect(), bits };
+        for backend in BACKENDS {
+            for o in run(backend, &job) {
+                let y = out(&o);
+                for (i, v) in vals.iter().enumerate() {
+                    assert_eq!(y[i] as i64, (*v).max(0), "{} bits {bits}: relu({v})", backend.name());
+                }
             }
         }
     }
