@@ -215,7 +215,7 @@ pub(crate) fn eval_node<'v, P: Protocol>(
         }
         Op::MaxPool { pool, same } => {
             let x = get(0)?;
-            nn::max_pool2d(p, x, &resolve_pool(pool, *same, x.shape()))?
+            nn::max_pool2d_bounded(p, fp, x, &resolve_pool(pool, *same, x.shape()))?
         }
         Op::AveragePool { pool, same, count_include_pad } => {
             let x = get(0)?;

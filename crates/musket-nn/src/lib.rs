@@ -53,7 +53,9 @@ pub use linear::{affine, conv2d, div_public, linear, scale_public, scale_public_
 pub use normalize::{
     div, inv_sqrt, log, reciprocal, reciprocal_in_unit_range, sqrt, NORMALIZED_DOMAIN, RECIPROCAL_DOMAIN,
 };
-pub use pool::{avg_pool2d, global_avg_pool, max_pool2d, pool_windows, Pool2d};
+pub use pool::{
+    avg_pool2d, global_avg_pool, max_pool2d, max_pool2d_bounded, max_pool_input_bound, pool_windows, Pool2d,
+};
 pub use tensor_ops::{broadcast, concat_shares, mul_many, split_share};
 
 pub use musket_ring::FixedPoint;

@@ -120,6 +120,55 @@ impl Job for Pools {
     }
 }
 
+struct BoundedMaxPools {
+    x: Vec<f64>,
+    shape: [usize; 4],
+    pools: Vec<Pool2d>,
+}
+
+impl Job for BoundedMaxPools {
+    type Output = Vec<Vec<f64>>;
+    fn run<P: Protocol>(&self, p: &mut P) -> Result<Self::Output, MpcError> {
+        let x = share_fixed(p, FP, 0, owned(p, 0, &self.x[..]), &self.shape)?;
+        let mut outs = vec![];
+        for pl in &self.pools {
+            let m = max_pool2d_bounded(p, FP, &x, pl)?;
+            outs.push(reveal_fixed(p, FP, &m)?);
+        }
+        Ok(outs)
+    }
+}
+
+/// The graph's max-pool (`65 - f`-bit comparisons) is exact over its whole domain: values at
+/// both ends of it (`±(2^(63-f) - 1)` in the ring), windows in the padding, and a channel of
+/// the lowest value, which ties with the padding.
+#[test]
+fn bounded_max_pooling_is_exact_over_its_whole_domain() {
+    let shape = [1, 3, 5, 5];
+    let end = (max_pool_input_bound(FP.frac_bits()) * FP.one() as f64 - 1.0) / FP.one() as f64;
+    let mut x = rnd(3 * 25, -end, end, 7);
+    for (i, v) in x[..25].iter_mut().enumerate() {
+        if i % 3 == 0 {
+            *v = if i % 2 == 0 { end } else { -end };
+        }
+    }
+    for v in &mut x[50..75] {
+        *v = -end;
+    }
+    let pools = vec![
+        Pool2d::new([2, 2], [2, 2], [0; 4]),
+        Pool2d::new([3, 3], [1, 1], [1, 1, 1, 1]),
+        Pool2d { dilation: [2, 2], ..Pool2d::new([2, 2], [1, 1], [1, 1, 1, 1]) },
+    ];
+    let job = BoundedMaxPools { x: x.clone(), shape, pools: pools.clone() };
+    for (name, outs) in everywhere(&job) {
+        for (k, pl) in pools.iter().enumerate() {
+            let mx = pool_ref(&x, shape, pl, |v, _| v.iter().copied().fold(f64::MIN, f64::max));
+            close(name, &format!("bounded max {pl:?}"), &outs[k], &mx, 0.0);
+        }
+    }
+}
+
 #[test]
 fn pooling_matches_f64_with_ties_all_negative_windows_and_dilation() {
     let shape = [2, 3, 6, 6];
