@@ -9,9 +9,10 @@
 //! about one chance in 2^32 per element). Functions whose inputs may be anything (comparisons,
 //! sigmoid, the normalised functions) need no bound: they clamp or saturate, and flag their
 //! saturated elements themselves. GELU, softmax and ReLU are the exceptions: their sign
-//! circuits are narrow (32, 42 and `64 - f` bits; max-pool's `65 - f`), so GELU's input needs
-//! the product operands' bound, softmax's `2^(40 - f)` and ReLU's and max-pool's `2^(63 - 2f)`
-//! (twice the garbage bound, which the plan checks their inputs against anyway).
+//! circuits are narrow (32, 42 and `64 - f` bits; max-pool's and ReLU6's `65 - f`), so GELU's
+//! input needs the product operands' bound, softmax's `2^(40 - f)` and ReLU's, max-pool's and
+//! clip's `2^(63 - 2f)` (twice the garbage bound, which the plan checks their inputs against
+//! anyway).
 
 use crate::ir::Op;
 
@@ -50,8 +51,9 @@ impl Op {
             Op::Softmax { .. } => vec![Some(musket_nn::softmax_input_bound(frac_bits))],
             // ReLU's sign circuit is 64 - f bits wide.
             Op::Relu => vec![Some(musket_nn::relu_input_bound(frac_bits))],
-            // Max-pool's comparisons are 65 - f bits wide.
+            // Max-pool's comparisons are 65 - f bits wide, clip's about as wide.
             Op::MaxPool { .. } => vec![Some(musket_nn::max_pool_input_bound(frac_bits))],
+            Op::Clip { .. } => vec![Some(musket_nn::relu_input_bound(frac_bits))],
             Op::AveragePool { .. } | Op::GlobalAveragePool | Op::ReduceMean { .. } => vec![mean],
             _ => Vec::new(),
         }
@@ -71,6 +73,7 @@ mod tests {
         assert_eq!(Op::Relu.operand_bounds(16), vec![Some(2f64.powi(31))]);
         let pool = musket_nn::Pool2d::new([2, 2], [2, 2], [0; 4]);
         assert_eq!(Op::MaxPool { pool, same: None }.operand_bounds(16), vec![Some(2f64.powi(31))]);
+        assert_eq!(Op::Clip { lo: 0.0, hi: 6.0 }.operand_bounds(16), vec![Some(2f64.powi(31))]);
         assert_eq!(Op::Gelu.operand_bounds(16), vec![Some(32768.0)]);
         let softmax = Op::Softmax { axis: -1, flatten: false, log: false };
         assert_eq!(softmax.operand_bounds(16), vec![Some(2f64.powi(24))]);

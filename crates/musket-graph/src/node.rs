@@ -169,7 +169,7 @@ pub(crate) fn eval_node<'v, P: Protocol>(
         }
         Op::Clip { lo, hi } => {
             let x = get(0)?;
-            nn::clip(p, fp, x, *lo, *hi)?
+            nn::clip_bounded(p, fp, x, *lo, *hi)?
         }
         Op::LeakyRelu(a) => {
             let x = get(0)?;

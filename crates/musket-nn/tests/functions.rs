@@ -27,6 +27,10 @@ impl Job for Unary {
             "abs" => abs(p, &x)?,
             "relu6" => relu6(p, FP, &x)?,
             "clip" => clip(p, FP, &x, -1.5, 2.25)?,
+            "relu_bounded" => relu_bounded(p, FP, &x)?,
+            "relu6_bounded" => clip_bounded(p, FP, &x, 0.0, 6.0)?,
+            "clip_bounded_wide" => clip_bounded(p, FP, &x, -1e12, 3e11)?,
+            "clip_bounded_edge" => clip_bounded(p, FP, &x, -2147483648.0, 2147483647.0)?,
             "leaky" => leaky_relu(p, FP, &x, 0.1)?,
             "exp" => exp(p, FP, &x)?,
             "reciprocal" => reciprocal(p, FP, &x)?,
@@ -120,6 +124,22 @@ fn exact_piecewise_functions() {
         |v| 10.0 * v.abs() * half_ulp + FP.ulp(),
     );
     check("div3", &x, vec![n], |i| x[i] / 3.0, |v| 3.0 * v.abs() * half_ulp + FP.ulp());
+}
+
+/// The graph's ReLU and Clip (narrow sign circuits) are exact over their whole domain,
+/// `|x| < 2^(63-2f)`, its ends included; a clip whose bounds are far beyond it falls back to
+/// wider circuits and stays exact, and one at the domain's ends needs the widest narrow one.
+#[test]
+fn bounded_relu_and_clip_are_exact_over_their_whole_domain() {
+    let end = relu_input_bound(FP.frac_bits()) - FP.ulp();
+    let mut x = samples(-end, end, 300, 3);
+    x.extend([0.0, -0.0, 6.0, -1.5, FP.ulp(), -FP.ulp(), end, -end, end - FP.ulp(), -end + FP.ulp()]);
+    let n = x.len();
+    let x: Vec<f64> = x.iter().map(|&v| round(v)).collect();
+    check("relu_bounded", &x, vec![n], |i| x[i].max(0.0), |_| 0.0);
+    check("relu6_bounded", &x, vec![n], |i| x[i].clamp(0.0, 6.0), |_| 0.0);
+    check("clip_bounded_wide", &x, vec![n], |i| x[i].clamp(-1e12, 3e11), |_| 0.0);
+    check("clip_bounded_edge", &x, vec![n], |i| x[i].clamp(-2147483648.0, 2147483647.0), |_| 0.0);
 }
 
 #[test]
