@@ -173,7 +173,7 @@ pub(crate) fn eval_node<'v, P: Protocol>(
         }
         Op::LeakyRelu(a) => {
             let x = get(0)?;
-            nn::leaky_relu(p, fp, x, *a)?
+            nn::leaky_relu_bounded(p, fp, x, *a)?
         }
         Op::Sigmoid => {
             let x = get(0)?;

@@ -187,9 +187,31 @@ pub fn relu6<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share) -> Result<P::
 
 /// `x` where `x >= 0`, `alpha x` elsewhere; within one ulp (one truncation).
 pub fn leaky_relu<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share, alpha: f64) -> Result<P::Share> {
+    leaky_relu_with(p, fp, x, alpha, false)
+}
+
+/// [`leaky_relu`] on [`relu_bounded`]'s narrow circuit, for `|x| <` [`relu_input_bound`]: the
+/// graph's LeakyRelu, whose own operand bound (`|alpha x| < 2^(61-2f)`, for its products) is
+/// tighter still. Same error; outside the bound the result is meaningless.
+pub fn leaky_relu_bounded<P: Protocol>(
+    p: &mut P,
+    fp: FixedPoint,
+    x: &P::Share,
+    alpha: f64,
+) -> Result<P::Share> {
+    leaky_relu_with(p, fp, x, alpha, true)
+}
+
+fn leaky_relu_with<P: Protocol>(
+    p: &mut P,
+    fp: FixedPoint,
+    x: &P::Share,
+    alpha: f64,
+    bounded: bool,
+) -> Result<P::Share> {
     let enc =
         |v: f64| fp.encode_one(v).ok_or_else(|| musket_core::MpcError::Usage("alpha out of range".into()));
-    let r = relu(p, x)?;
+    let r = if bounded { relu_bounded(p, fp, x)? } else { relu(p, x)? };
     // alpha x + (1 - alpha) relu(x), both at scale 2f, truncated once.
     let a = p.scale(x, enc(alpha)?)?;
     let b = p.scale(&r, enc(1.0 - alpha)?)?;

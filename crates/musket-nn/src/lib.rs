@@ -45,9 +45,9 @@ pub use approx::{
     softmax_bounded, softmax_input_bound, tanh, EXP_DOMAIN,
 };
 pub use cmp::{
-    abs, argmax_index, argmax_onehot, clip, clip_bounded, eq, ge, gt, le, leaky_relu, lt, max_along,
-    max_with_onehot_last, maximum, min_along, minimum, relu, relu6, relu_bounded, relu_input_bound, select,
-    sign,
+    abs, argmax_index, argmax_onehot, clip, clip_bounded, eq, ge, gt, le, leaky_relu, leaky_relu_bounded, lt,
+    max_along, max_with_onehot_last, maximum, min_along, minimum, relu, relu6, relu_bounded,
+    relu_input_bound, select, sign,
 };
 pub use layernorm::layer_norm;
 pub use linear::{affine, conv2d, div_public, linear, scale_public, scale_public_fine, Conv2d};

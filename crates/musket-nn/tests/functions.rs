@@ -29,6 +29,7 @@ impl Job for Unary {
             "clip" => clip(p, FP, &x, -1.5, 2.25)?,
             "relu_bounded" => relu_bounded(p, FP, &x)?,
             "relu6_bounded" => clip_bounded(p, FP, &x, 0.0, 6.0)?,
+            "leaky_bounded" => leaky_relu_bounded(p, FP, &x, 0.1)?,
             "clip_bounded_wide" => clip_bounded(p, FP, &x, -1e12, 3e11)?,
             "clip_bounded_edge" => clip_bounded(p, FP, &x, -2147483648.0, 2147483647.0)?,
             "leaky" => leaky_relu(p, FP, &x, 0.1)?,
@@ -140,6 +141,17 @@ fn bounded_relu_and_clip_are_exact_over_their_whole_domain() {
     check("relu6_bounded", &x, vec![n], |i| x[i].clamp(0.0, 6.0), |_| 0.0);
     check("clip_bounded_wide", &x, vec![n], |i| x[i].clamp(-1e12, 3e11), |_| 0.0);
     check("clip_bounded_edge", &x, vec![n], |i| x[i].clamp(-2147483648.0, 2147483647.0), |_| 0.0);
+    // LeakyRelu's own bound, |alpha x| < 2^(61-2f) with alpha 0.1 and 0.9: |x| < 2^(61-2f) / 0.9.
+    let leaky_end = 2f64.powi(61 - 2 * FP.frac_bits() as i32) / 0.9 - 1.0;
+    let y: Vec<f64> = x.iter().map(|&v| round(v.clamp(-leaky_end, leaky_end))).collect();
+    let half_ulp = FP.ulp() / 2.0;
+    check(
+        "leaky_bounded",
+        &y,
+        vec![n],
+        |i| if y[i] >= 0.0 { y[i] } else { 0.1 * y[i] },
+        |v| 10.0 * v.abs() * half_ulp + FP.ulp(),
+    );
 }
 
 #[test]
