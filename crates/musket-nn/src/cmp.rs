@@ -164,16 +164,17 @@ fn clip_with<P: Protocol>(
     let below = p.add_public(x, &filled(&shape, lo.wrapping_neg()))?; // x - lo
     let neg_x = p.neg(x)?;
     let above = p.add_public(&neg_x, &filled(&shape, hi))?; // hi - x
-                                                            // |x - lo|, |hi - x| < 2^(63-f) + max(|lo|, |hi|) <= 2^(width-1) (below 2^64: no overflow).
-                                                            // At f = 0 the bound is every value: the 64-bit circuit.
     let narrow = (bounded && fp.frac_bits() > 0).then(|| {
+        // |x - lo|, |hi - x| < 2^(63-f) + max(|lo|, |hi|) <= 2^(width-1), below 2^64: no
+        // overflow. (At f = 0 the bound is every value: the 64-bit circuit.)
         let f = fp.frac_bits();
         let reach = (1u64 << (63 - f)) + (lo as i64).unsigned_abs().max((hi as i64).unsigned_abs());
         let width = 65 - (reach - 1).leading_zeros();
         (width.min(64), "clip")
     });
-    let n = negative_many_within(p, &[&below, &above], narrow)?; // [x < lo], [x > hi]
-                                                                 // x + [x < lo](lo - x) + [x > hi](hi - x): at most one correction applies since lo <= hi.
+    // [x < lo], [x > hi]; then x + [x < lo](lo - x) + [x > hi](hi - x): at most one correction
+    // applies since lo <= hi.
+    let n = negative_many_within(p, &[&below, &above], narrow)?;
     let lo_minus_x = p.neg(&below)?;
     let prods = mul_many(p, &[(&n[0], &lo_minus_x), (&n[1], &above)])?;
     let y = p.add(x, &prods[0])?;
