@@ -28,16 +28,13 @@ fn graph(weight_scale: f64) -> Graph {
 }
 
 /// x [N, 64] -> MatMul W [64, 64] -> Relu -> Mul (square): every op's cost is per element.
+fn node(name: &str, op_type: &str, op: Op, inputs: Vec<usize>, output: usize) -> Node {
+    Node { name: name.into(), op_type: op_type.into(), op, inputs, output }
+}
+
 fn graph_without_softmax(weight_scale: f64) -> Graph {
     let w: Vec<f64> =
         (0..WIDTH * WIDTH).map(|i| weight_scale * (((i * 7) % 13) as f64 + 1.0) / 13.0).collect();
-    let node = |name: &str, op_type: &str, op: Op, inputs: Vec<usize>, output: usize| Node {
-        name: name.into(),
-        op_type: op_type.into(),
-        op,
-        inputs,
-        output,
-    };
     Graph {
         input_name: "x".into(),
         ids: None,
@@ -327,13 +324,6 @@ fn a_gelu_input_beyond_its_bound_is_stopped_not_miscomputed() {
 fn relu_graph(weight_scale: f64) -> Graph {
     let mut g = graph_without_softmax(weight_scale);
     g.nodes.truncate(1);
-    let node = |name: &str, op_type: &str, op: Op, inputs: Vec<usize>, output: usize| Node {
-        name: name.into(),
-        op_type: op_type.into(),
-        op,
-        inputs,
-        output,
-    };
     g.nodes.push(node("twice", "Add", Op::Add, vec![2, 2], 3));
     g.nodes.push(node("four", "Add", Op::Add, vec![3, 3], 4));
     g.nodes.push(node("relu", "Relu", Op::Relu, vec![4], 5));
