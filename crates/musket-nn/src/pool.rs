@@ -111,16 +111,31 @@ fn gather(
 /// Max-pooling, exact: a comparison tree over each window (`ceil(log2(kh*kw))` comparison
 /// levels, all windows at once). Padded positions never win. Ties are fine (equal values).
 pub fn max_pool2d<P: Protocol>(p: &mut P, x: &P::Share, pool: &Pool2d) -> Result<P::Share> {
+    max_pool_with(p, x, pool, MAX_POOL_PAD, None)
+}
+
+/// The windows of `x` with `pad` at padded positions, and their maxima on sign circuits of
+/// `narrow`'s width (64 bits without it).
+fn max_pool_with<P: Protocol>(
+    p: &mut P,
+    x: &P::Share,
+    pool: &Pool2d,
+    pad: i64,
+    narrow: Option<(u32, &str)>,
+) -> Result<P::Share> {
     let (shape, idx) = pool_windows(x.shape(), pool)?;
     let mut win = p.linear(x, &|t| gather(t, &shape, &idx))?;
     if idx.iter().any(Option::is_none) {
         let pad = RingTensor::new(
             shape.clone(),
-            idx.iter().map(|i| if i.is_none() { MAX_POOL_PAD as u64 } else { 0 }).collect(),
+            idx.iter().map(|i| if i.is_none() { pad as u64 } else { 0 }).collect(),
         )?;
         win = p.add_public(&win, &pad)?;
     }
-    max_along(p, &win, 4)
+    match narrow {
+        Some((width, what)) => max_along_within(p, &win, 4, width, what),
+        None => max_along(p, &win, 4),
+    }
 }
 
 /// The largest magnitude (exclusive, in real units at `frac_bits` fractional bits) that
@@ -148,17 +163,7 @@ pub fn max_pool2d_bounded<P: Protocol>(
         // The bound is 2^63 in the ring: every value, the 64-bit circuit.
         return max_pool2d(p, x, pool);
     }
-    let (shape, idx) = pool_windows(x.shape(), pool)?;
-    let mut win = p.linear(x, &|t| gather(t, &shape, &idx))?;
-    if idx.iter().any(Option::is_none) {
-        let lowest = 1 - (1i64 << (63 - f));
-        let pad = RingTensor::new(
-            shape.clone(),
-            idx.iter().map(|i| if i.is_none() { lowest as u64 } else { 0 }).collect(),
-        )?;
-        win = p.add_public(&win, &pad)?;
-    }
-    max_along_within(p, &win, 4, 65 - f, "maxpool")
+    max_pool_with(p, x, pool, 1 - (1i64 << (63 - f)), Some((65 - f, "maxpool")))
 }
 
 /// Average pooling. With `count_include_pad` false (ONNX's default) each window is divided by
