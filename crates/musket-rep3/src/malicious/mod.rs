@@ -13,7 +13,8 @@
 //!   `a2b_operands` (party 0 shared `s0 + s1`) by a carry-save adder on the components, one
 //!   checked AND layer; `b2a_packed` and `mul_bits` (party 0 shared `b0 xor b1`) by party 0
 //!   inputting `b0 xor b1` with a proof, then one message from each of the other two, each
-//!   one proved term (`Rep3Mal::bits_to_arith`); `truncate` (party 2, the
+//!   one proved term (`Rep3Mal::bits_to_arith`; `mul_bits` forms `x * b2` beside the input
+//!   and ends with one checked product, `Rep3Mal::mul_bits_checked`); `truncate` (party 2, the
 //!   helper who knows the mask, sent unchecked shares of its high part and sign) by a mask
 //!   whose halves are components drawn from shared keys, the helper inputting their carries,
 //!   checked by one AND layer, the masked value opened to parties 0 and 1 only, and the
@@ -528,8 +529,10 @@ fn batch_ranges(records: &[Record], binary: bool, limit: usize) -> Vec<Range<usi
     out
 }
 
+mod convert;
+use convert::one_minus_twice;
 mod protocol_impl;
-use protocol_impl::{one_minus_twice, Part};
+use protocol_impl::Part;
 mod truncate;
 use truncate::check_truncation_bits;
 

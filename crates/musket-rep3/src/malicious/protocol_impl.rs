@@ -3,14 +3,6 @@
 
 use super::*;
 
-/// What party 1's conversion step returns: `s`, party 2's message, `1 - 2 b2`, `z1`.
-pub(super) type ConversionAt1 = (Vec<u64>, Vec<u64>, Vec<u64>, Vec<u64>);
-
-/// `1 - 2 b` for every bit `b` (the arithmetic factor of an XOR with `b`).
-pub(super) fn one_minus_twice(bits: &[u64]) -> Vec<u64> {
-    bits.iter().map(|v| 1u64.wrapping_sub(v << 1)).collect()
-}
-
 /// One recorded product of a resharing: an elementwise piece, a matrix product, or one item
 /// of a batched matrix product (whose items share one message).
 pub(super) struct Part<'a> {
@@ -84,129 +76,6 @@ impl Rep3Mal {
         };
         let (cur, next) = self.reshare_parts(zv, &[part])?;
         self.base.share(&[m, n], cur, next)
-    }
-
-    /// The arithmetic 0/1 value of XOR-shared packed bits `b = b0 ^ b1 ^ b2` (components),
-    /// checked, in two rounds and three words per element in all:
-    ///
-    /// 1. Party 0, which holds `b0` and `b1`, inputs `t = b0 ^ b1`: it sends party 1
-    ///    `s = t - m`, with `m` from the key it shares with party 2 (component 0 of `t`, `s`
-    ///    component 1). Party 2 sends party 1 `z2 = m (1 - 2 b2) + b2 + f2 - f0` at the same
-    ///    time (`f0` from the key of parties 0 and 2, `f2` from that of 1 and 2).
-    /// 2. Party 1 sends party 0 `z1 = s (1 - 2 b2) - f2`.
-    ///
-    /// Then `f0 + z1 + z2 = t (1 - 2 b2) + b2 = t ^ b2`, with components `f0`, `z1`, `z2`.
-    /// Each message is one product per element, `x * y` with `x` known to the sender and its
-    /// previous party and `y` to the sender and its next party, plus terms those verifiers
-    /// hold: `-2 b0 * b1 = s + m - b0 - b1` for party 0, `s (1 - 2 b2) = z1 + f2` for party 1,
-    /// `(1 - 2 b2) m = z2 - b2 - f2 + f0` for party 2 ([`Gate::Cross`]). Each party thus proves
-    /// one term per element, where XOR by two checked products proved four.
-    /// Party 1 sees `s` and `z2`, masked by `m` and `f0`; party 0 sees `z1`, masked by `f2`.
-    pub(super) fn bits_to_arith(&mut self, bits: &RBits, shape: &[usize]) -> Result<RShare> {
-        let n = element_count(shape)?;
-        if bits.cur.len() != n.div_ceil(64) {
-            return Err(MpcError::Usage("b2a: packed length does not match the shape".into()));
-        }
-        let (cur, next) = (unpack_bits(&bits.cur, n), unpack_bits(&bits.next, n));
-        let id = self.base.id;
-        let minus_twice = |b: &[u64]| b.iter().map(|v| v.wrapping_neg() << 1).collect::<Vec<u64>>();
-        let (mine, theirs) = match id {
-            0 => {
-                let (b0, b1) = (&cur, &next);
-                let m = self.base.draw(Stream::Own, n);
-                let f0 = self.base.draw(Stream::Own, n);
-                let (s, z1) = self.conversion_at_0(b0, b1, &m)?;
-                self.keep_cross(Record {
-                    gate: Gate::CROSS_ONE,
-                    xc: minus_twice(b0),
-                    yc: b1.clone(),
-                    xn: s,
-                    theirs: z1.clone(),
-                    yn: m,
-                    own: f0.clone(),
-                    nxt: Vec::new(),
-                })?;
-                (f0, z1)
-            }
-            1 => {
-                let (b1, b2) = (&cur, &next);
-                let f2 = self.base.draw(Stream::Next, n);
-                let (s, z2, c, z1) = self.conversion_at_1(b2, &f2)?;
-                let claim_a: Vec<u64> =
-                    (0..n).map(|i| z2[i].wrapping_sub(b2[i]).wrapping_sub(f2[i])).collect();
-                let claim_b: Vec<u64> = (0..n).map(|i| s[i].wrapping_sub(b1[i])).collect();
-                self.keep_cross(Record {
-                    gate: Gate::CROSS_ONE,
-                    xc: s,
-                    yc: c.clone(),
-                    xn: c,
-                    theirs: claim_a,
-                    yn: b1.clone(),
-                    own: claim_b,
-                    nxt: Vec::new(),
-                })?;
-                (z1, z2)
-            }
-            _ => {
-                let (b2, b0) = (&cur, &next);
-                let m = self.base.draw(Stream::Next, n);
-                let f0 = self.base.draw(Stream::Next, n);
-                let f2 = self.base.draw(Stream::Own, n);
-                let c = one_minus_twice(b2);
-                let mut z2: Vec<u64> = (0..n)
-                    .map(|i| {
-                        m[i].wrapping_mul(c[i]).wrapping_add(b2[i]).wrapping_add(f2[i]).wrapping_sub(f0[i])
-                    })
-                    .collect();
-                self.tamper(Target::Convert, &mut z2);
-                self.base.net.send_u64s(1, &z2)?;
-                let claim_a: Vec<u64> = (0..n).map(|i| m[i].wrapping_sub(b0[i])).collect();
-                self.keep_cross(Record {
-                    gate: Gate::CROSS_ONE,
-                    xc: c.clone(),
-                    yc: m,
-                    xn: minus_twice(b0),
-                    theirs: claim_a,
-                    yn: c,
-                    own: f2,
-                    nxt: Vec::new(),
-                })?;
-                (z2, f0)
-            }
-        };
-        self.base.share(shape, mine, theirs)
-    }
-
-    /// Party 0's step of a bit conversion (here and in truncation's, where the ids are the
-    /// truncation's frame's, so messages go to the next or previous party): sends party 1
-    /// `s = (b0 ^ b1) - m` and reads party 1's `z1`; returns both.
-    pub(super) fn conversion_at_0(
-        &mut self,
-        b0: &[u64],
-        b1: &[u64],
-        m: &[u64],
-    ) -> Result<(Vec<u64>, Vec<u64>)> {
-        let n = b0.len();
-        let mut s: Vec<u64> = (0..n).map(|i| (b0[i] ^ b1[i]).wrapping_sub(m[i])).collect();
-        self.tamper(Target::Convert, &mut s);
-        let next = self.base.next_party();
-        self.base.net.send_u64s(next, &s)?;
-        let z1 = self.base.net.recv_u64s(next, n)?;
-        Ok((s, z1))
-    }
-
-    /// Party 1's step: reads `s` from party 0 and party 2's message, sends party 0
-    /// `z1 = s (1 - 2 b2) - f2`; returns `s`, party 2's message, `1 - 2 b2` and `z1`.
-    pub(super) fn conversion_at_1(&mut self, b2: &[u64], f2: &[u64]) -> Result<ConversionAt1> {
-        let n = b2.len();
-        let (prev, next) = (self.base.prev(), self.base.next_party());
-        let s = self.base.net.recv_u64s(prev, n)?;
-        let from_2 = self.base.net.recv_u64s(next, n)?;
-        let c = one_minus_twice(b2);
-        let mut z1: Vec<u64> = (0..n).map(|i| s[i].wrapping_mul(c[i]).wrapping_sub(f2[i])).collect();
-        self.tamper(Target::Convert, &mut z1);
-        self.base.net.send_u64s(prev, &z1)?;
-        Ok((s, from_2, c, z1))
     }
 
     /// Keeps a [`Gate::Cross`] record for verification, in pieces of at most a plain batch
@@ -494,5 +363,9 @@ impl Protocol for Rep3Mal {
 
     fn b2a_packed(&mut self, bits: &RBits, shape: &[usize]) -> Result<RShare> {
         self.bits_to_arith(bits, shape)
+    }
+
+    fn mul_bits(&mut self, x: &RShare, bits: &RBits) -> Result<RShare> {
+        self.mul_bits_checked(x, bits)
     }
 }
