@@ -6,7 +6,7 @@
 use musket_core::{element_count, MpcError, Protocol, Result, Share};
 use musket_ring::RingTensor;
 
-use crate::party::{Rep3, Stream};
+use crate::party::{cross_term, Rep3, Stream};
 use crate::{RBits, RShare};
 
 /// Element ranges of the three chunks: chunk `j` is `bounds[j]..bounds[j + 1]`.
@@ -104,7 +104,7 @@ impl Rep3 {
     }
 
     /// `b2a`: the owners input `d` arithmetically; then `d xor b = d + b - 2 d b` costs one
-    /// multiplication.
+    /// multiplication, of two thirds of a product's words ([`Rep3::product_with_split`]).
     pub(crate) fn b2a_rotating(&mut self, bits: &RBits, shape: &[usize]) -> Result<RShare> {
         let n = element_count(shape)?;
         Self::check_packed(bits, n, "b2a")?;
@@ -112,7 +112,7 @@ impl Rep3 {
         let pending = self.start_input(&d, n, u64::wrapping_sub)?;
         let (dc, dn) = self.finish_input(pending)?;
         let d = self.share(shape, dc, dn)?;
-        let prod = self.mul(&d, &b)?;
+        let prod = self.product_with_split(&d, &b)?;
         let sum = self.add(&d, &b)?;
         let twice = self.scale(&prod, 2)?;
         self.sub(&sum, &twice)
@@ -126,14 +126,10 @@ impl Rep3 {
         Self::check_packed(bits, n, "mul_bits")?;
         let shape = x.shape().to_vec();
         let (d, b) = self.split_bits_rotating(bits, &shape, n)?;
-        let z = self.product_term(x, &b);
         let pending = self.start_input(&d, n, u64::wrapping_sub)?;
-        let (prev, next) = (self.prev(), self.next_party());
-        self.net.send_u64s(prev, &z)?;
-        let theirs = self.net.recv_u64s(next, n)?;
+        let u = self.product_with_split(x, &b)?;
         let (dc, dn) = self.finish_input(pending)?;
         let d = self.share(&shape, dc, dn)?;
-        let u = self.share(&shape, z, theirs)?;
         // v = x - 2u, both components in one pass each.
         let minus_twice = |x: &RingTensor, u: &RingTensor| {
             let v = x.data().iter().zip(u.data()).map(|(&x, &u)| x.wrapping_sub(u.wrapping_add(u))).collect();
@@ -142,5 +138,67 @@ impl Rep3 {
         let v = RShare { cur: minus_twice(&x.cur, &u.cur)?, next: minus_twice(&x.next, &u.next)? };
         let dv = self.mul(&d, &v)?;
         self.add(&u, &dv)
+    }
+
+    /// `x * b` for a `b` whose chunk `j` (of [`thirds`]) has only component `j + 2` set, as
+    /// [`Rep3::split_bits_rotating`] returns it, in one round of two thirds of a product's
+    /// words. In chunk `j` party `j`'s product term `x_j (b_j + b_(j+1)) + x_(j+1) b_j` is
+    /// zero, so it sends nothing there: the zero share leaves out the key of parties `j` and
+    /// `j + 1`, component `j` is `F(k_j)` (which parties `j` and `j + 2` draw), component
+    /// `j + 1` is party `j + 1`'s term `- F(k_(j+2))`, sent to party `j`, and component `j + 2`
+    /// party `j + 2`'s term `+ F(k_(j+2)) - F(k_j)`, sent to party `j + 1`. Each message is
+    /// masked by a key its receiver lacks (`k_(j+2)` for party `j`, `k_j` for party `j + 1`),
+    /// and the components add up to the sum of the terms, `x b`.
+    fn product_with_split(&mut self, x: &RShare, b: &RShare) -> Result<RShare> {
+        let n = x.len();
+        let bounds = thirds(n);
+        let range = |j: usize| bounds[j]..bounds[j + 1];
+        let me = self.id;
+        let (before, after) = ((me + 2) % 3, (me + 1) % 3);
+        let (xc, xn, bc, bn) = (x.cur.data(), x.next.data(), b.cur.data(), b.next.data());
+        let (mut cur, mut next) = (vec![0u64; n], vec![0u64; n]);
+        let mut sent = Vec::with_capacity(range(before).len() + range(after).len());
+        // Chunks in order, so that each key's two holders draw the same words for the same
+        // chunks: this party's own key (with its previous party) serves chunks `me` and
+        // `me + 1`, the next party's key chunks `me - 1` and `me + 1`.
+        for chunk in 0..3 {
+            let r = range(chunk);
+            let term = |i: usize| cross_term(xc[i], xn[i], bc[i], bn[i]);
+            if chunk == me {
+                let own = self.draw(Stream::Own, r.len());
+                cur[r].copy_from_slice(&own);
+            } else if chunk == before {
+                let nxt = self.draw(Stream::Next, r.len());
+                sent.extend(r.clone().zip(&nxt).map(|(i, h)| term(i).wrapping_sub(*h)));
+            } else {
+                let own = self.draw(Stream::Own, r.len());
+                let nxt = self.draw(Stream::Next, r.len());
+                sent.extend(
+                    r.clone()
+                        .zip(own.iter().zip(&nxt))
+                        .map(|(i, (g, h))| term(i).wrapping_add(*g).wrapping_sub(*h)),
+                );
+                // Component `me + 1` is the next party's chunk's `F(k_(me+1))`.
+                next[r].copy_from_slice(&nxt);
+            }
+        }
+        self.net.send_u64s(self.prev(), &sent)?;
+        // Our terms of chunks `me - 1` and `me + 1`, in that order of chunk index.
+        let mut at = 0;
+        for chunk in [0, 1, 2].into_iter().filter(|&c| c != me) {
+            let r = range(chunk);
+            cur[r.clone()].copy_from_slice(&sent[at..at + r.len()]);
+            at += r.len();
+        }
+        // The next party's terms of its chunks `me + 1 - 1 = me` and `me + 2 = me - 1`.
+        let theirs_len = range(me).len() + range(before).len();
+        let theirs = self.net.recv_u64s(self.next_party(), theirs_len)?;
+        let mut at = 0;
+        for chunk in [0, 1, 2].into_iter().filter(|&c| c != after) {
+            let r = range(chunk);
+            next[r.clone()].copy_from_slice(&theirs[at..at + r.len()]);
+            at += r.len();
+        }
+        self.share(x.shape(), cur, next)
     }
 }

@@ -73,7 +73,7 @@ fn zip_words(a: &[u64], b: &[u64], f: impl Fn(u64, u64) -> u64) -> Vec<u64> {
 const ZERO_SHARE_RUN: usize = 512;
 
 /// Party i's cross terms of one product element: `a_i (b_i + b_(i+1)) + a_(i+1) b_i`.
-fn cross_term(ac: u64, an: u64, bc: u64, bn: u64) -> u64 {
+pub(crate) fn cross_term(ac: u64, an: u64, bc: u64, bn: u64) -> u64 {
     ac.wrapping_mul(bc.wrapping_add(bn)).wrapping_add(an.wrapping_mul(bc))
 }
 

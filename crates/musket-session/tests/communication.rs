@@ -180,10 +180,11 @@ fn comparison_costs() {
     // 7 rounds of AND layers + 1 for the conversion.
     assert_eq!(measure(Backend::TwoPc, Op::Lt, N), vec![((2 * ands + NB) * W, 8); 2]);
     // 3PC: party i shares the operand of its third of the elements, one word per AND each,
-    // then the bit is injected with party i's input of its third and one multiplication (n
-    // words each).
+    // then the bit is injected with party i's input of its third and one multiplication in
+    // which party i sends nothing for its own third (its term there is zero; n words each
+    // until the fifteenth session): n words for the injection in all.
     let n = N as u64;
-    let expected: Vec<(u64, u64)> = (0..3).map(|i| ((2 * third(n, i) + ands + n) * W, 10)).collect();
+    let expected: Vec<(u64, u64)> = (0..3).map(|i| ((third(n, i) + ands + n) * W, 10)).collect();
     assert_eq!(measure(Backend::ThreePc, Op::Lt, N), expected);
 }
 
@@ -195,9 +196,9 @@ fn relu_costs() {
     // and the masked value (n words) together.
     assert_eq!(measure(Backend::TwoPc, Op::Relu, N), vec![((2 * ands + NB + n) * W, 8); 2]);
     // 3PC: operand sharing (a third each), the sign circuit, then each party's input of its
-    // third of the bit shares together with one product (round 1), and one more product
-    // (round 2).
-    let expected: Vec<(u64, u64)> = (0..3).map(|i| ((2 * third(n, i) + ands + 2 * n) * W, 10)).collect();
+    // third of the bit shares together with one product in which it sends nothing for its
+    // own third (round 1, n words in all), and one more product (round 2).
+    let expected: Vec<(u64, u64)> = (0..3).map(|i| ((third(n, i) + ands + 2 * n) * W, 10)).collect();
     assert_eq!(measure(Backend::ThreePc, Op::Relu, N), expected);
 }
 
@@ -211,12 +212,12 @@ fn range_check_costs() {
     let two = (2 * ands * nb + 2 * 6 * nb + 1 + 2 * ands + 1) * W;
     assert_eq!(measure(Backend::TwoPc, Op::RangeCheck, N), vec![(two, 22); 2]);
     // 3PC: the operands of each circuit shared a third by each party (n words, then 1), one
-    // word per AND, the injection of nb bits (an input, a third each, and a product), one word
-    // opened to each; (1 + 7) + 6 + 2 + (1 + 7) + 1 rounds.
+    // word per AND, the injection of nb bits (an input, a third each, and a product without
+    // the inputting party's third: nb words each), one word opened to each; (1 + 7) + 6 + 2 +
+    // (1 + 7) + 1 rounds.
     let n = N as u64;
     let common = (ands * nb + 6 * nb + nb + ands + 1) * W;
-    let expected: Vec<(u64, u64)> =
-        (0..3).map(|i| (common + (third(n, i) + third(nb, i) + third(1, i)) * W, 25)).collect();
+    let expected: Vec<(u64, u64)> = (0..3).map(|i| (common + (third(n, i) + third(1, i)) * W, 25)).collect();
     assert_eq!(measure(Backend::ThreePc, Op::RangeCheck, N), expected);
 }
 
@@ -233,8 +234,7 @@ fn range_window_costs() {
     assert_eq!(measure(Backend::TwoPc, Op::RangeWindow, N), vec![(two, 22); 2]);
     let n = N as u64;
     let common = (ands * nb + 6 * 2 * nb + 2 * nb + sign + 1) * W;
-    let expected: Vec<(u64, u64)> =
-        (0..3).map(|i| (common + (third(n, i) + third(2 * nb, i) + third(1, i)) * W, 25)).collect();
+    let expected: Vec<(u64, u64)> = (0..3).map(|i| (common + (third(n, i) + third(1, i)) * W, 25)).collect();
     assert_eq!(measure(Backend::ThreePc, Op::RangeWindow, N), expected);
 }
 
@@ -252,8 +252,7 @@ fn range_symmetric_costs() {
     assert_eq!(measure(Backend::TwoPc, Op::RangeSymmetric, N), vec![(two, 21); 2]);
     let n = N as u64;
     let common = (ands * nb + 6 * 3 * nb + 3 * nb + sign + 1) * W;
-    let expected: Vec<(u64, u64)> =
-        (0..3).map(|i| (common + (third(n, i) + third(3 * nb, i) + third(1, i)) * W, 24)).collect();
+    let expected: Vec<(u64, u64)> = (0..3).map(|i| (common + (third(n, i) + third(1, i)) * W, 24)).collect();
     assert_eq!(measure(Backend::ThreePc, Op::RangeSymmetric, N), expected);
 }
 
@@ -271,8 +270,7 @@ fn range_mixed_batch_costs() {
     assert_eq!(measure(Backend::TwoPc, Op::RangeMixed, N), vec![(two, 22); 2]);
     let n = 3 * N as u64;
     let common = (and_words + 6 * fold + fold + sign + 1) * W;
-    let expected: Vec<(u64, u64)> =
-        (0..3).map(|i| (common + (third(n, i) + third(fold, i) + third(1, i)) * W, 25)).collect();
+    let expected: Vec<(u64, u64)> = (0..3).map(|i| (common + (third(n, i) + third(1, i)) * W, 25)).collect();
     assert_eq!(measure(Backend::ThreePc, Op::RangeMixed, N), expected);
 }
 

@@ -77,6 +77,55 @@ fn comparison_and_relu_are_exact() {
     }
 }
 
+/// `b2a` and `mul_bits` on their own: the 3PC conversions cut the elements into thirds, each
+/// party's product skipping its own (empty for fewer than three elements), so every length
+/// from 1 to 8 and a few past a word of bits, on every back end.
+struct Conversions {
+    x: Vec<u64>,
+    bits: Vec<u64>,
+}
+
+impl Job for Conversions {
+    type Output = (Vec<u64>, Vec<u64>);
+    fn run<P: Protocol>(&self, p: &mut P) -> JobResult<Self::Output> {
+        let n = self.x.len();
+        let x = p.input(0, owned(p, 0, &RingTensor::from_vec(self.x.clone())), &[n])?;
+        // The bits as the sign of an input, so that they come XOR-shared from a circuit.
+        let signs = p.input(1, owned(p, 1, &RingTensor::from_vec(self.bits.clone())), &[n])?;
+        let b = msb(p, &signs)?;
+        let arith = p.b2a_packed(&b, &[n])?;
+        let product = p.mul_bits(&x, &b)?;
+        Ok((p.reveal(&arith)?.into_data(), p.reveal(&product)?.into_data()))
+    }
+}
+
+#[test]
+fn conversions_are_exact_at_every_length() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    for n in (1..=8).chain([63, 64, 65, 130]) {
+        let x: Vec<u64> = (0..n)
+            .map(|i| match i % 4 {
+                0 => 0,
+                1 => u64::MAX,
+                2 => 1 << 63,
+                _ => rng.gen(),
+            })
+            .collect();
+        let bits: Vec<u64> = (0..n)
+            .map(|_| if rng.gen() { rng.gen::<u64>() | 1 << 63 } else { rng.gen::<u64>() >> 1 })
+            .collect();
+        let want_b: Vec<u64> = bits.iter().map(|v| v >> 63).collect();
+        let want_p: Vec<u64> = x.iter().zip(&want_b).map(|(x, b)| x.wrapping_mul(*b)).collect();
+        let job = Conversions { x, bits };
+        assert_eq!(oracle(&job), (want_b.clone(), want_p.clone()));
+        for backend in BACKENDS {
+            for o in run(backend, &job) {
+                assert_eq!(out(&o), (want_b.clone(), want_p.clone()), "{} at {n} elements", backend.name());
+            }
+        }
+    }
+}
+
 /// The narrow sign circuit at several widths, on every back end: exact for every input within
 /// its bound, including both ends (`-2^(w-1)` and `2^(w-1) - 1`), zero and random values; an
 /// element count that is not a multiple of 64 checks that the padding bits stay clear.
