@@ -49,7 +49,19 @@ fn to_low_planes(words: &[u64], n: usize, planes: usize) -> Vec<u64> {
 /// `i / 64`), XOR-shared.
 pub fn msb<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Bits> {
     let (a, b) = p.a2b_operands(x)?;
-    sum_bit(p, &a, &b, x.len(), 64)
+    sign_of_a2b_operands(p, &a, &b, x.len(), 64)
+}
+
+/// [`sum_bit`] of the operands `a2b_operands` returned, which the generate layer may use
+/// ([`Protocol::bits_and_with_a2b_planes`]).
+pub(crate) fn sign_of_a2b_operands<P: Protocol>(
+    p: &mut P,
+    a: &P::Bits,
+    b: &P::Bits,
+    n: usize,
+    width: usize,
+) -> Result<P::Bits> {
+    Ok(tree::run(p, a, b, n, width, Extras { b_from_a2b: true, ..Extras::default() })?.top)
 }
 
 /// `[x < 0]` for inputs known to satisfy `|x| < 2^(bits - 1)`, by a `bits`-wide circuit:
@@ -75,7 +87,7 @@ pub fn msb_within<P: Protocol>(p: &mut P, x: &P::Share, bits: u32, what: &str) -
     let n = x.len();
     let y = p.add_public(x, &RingTensor::filled(x.shape(), half))?;
     let (a, b) = p.a2b_operands(&y)?;
-    let top = sum_bit(p, &a, &b, n, bits as usize)?;
+    let top = sign_of_a2b_operands(p, &a, &b, n, bits as usize)?;
     // [x < 0] = NOT bit (bits - 1) of y, on the n valid bits only (padding stays zero).
     let mut ones = vec![u64::MAX; n.div_ceil(64)];
     if n % 64 != 0 {
@@ -180,7 +192,7 @@ pub fn sum_reaches_many<P: Protocol>(
         if !(1..=63).contains(&t.k) {
             return Err(crate::MpcError::Usage(format!("sum_reaches: 2^{}", t.k)));
         }
-        let extras = Extras { carry_at: None, high: true, low: t.below };
+        let extras = Extras { carry_at: None, high: true, low: t.below, b_from_a2b: false };
         trees.push(tree::CarryTree::new(p, t.a, t.b, t.n, t.k + 1, extras)?);
     }
     let outs = tree::run_lockstep(p, trees)?;

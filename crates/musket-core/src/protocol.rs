@@ -278,6 +278,22 @@ pub trait Protocol {
     fn bits_xor_public(&self, a: &Self::Bits, c: &[u64]) -> Self::Bits;
     /// Bitwise AND of two binary shares of equal length (one round).
     fn bits_and(&mut self, a: &Self::Bits, b: &Self::Bits) -> Result<Self::Bits>;
+    /// [`Protocol::bits_and`] where the first `planes_len` words of `b` are bit planes
+    /// (`n.div_ceil(64)` words each, element `i` at bit `i % 64` of word `i / 64` of a plane) of
+    /// the second operand that this back end's [`Protocol::a2b_operands`] returned for those
+    /// `n` elements, so that a back end can use what it knows of that operand's sharing (3PC:
+    /// in each third of the elements one component, so one party's terms are zero there and
+    /// need no message). The sign circuits' generate layer calls it; the default is `bits_and`.
+    fn bits_and_with_a2b_planes(
+        &mut self,
+        a: &Self::Bits,
+        b: &Self::Bits,
+        n: usize,
+        planes_len: usize,
+    ) -> Result<Self::Bits> {
+        let _ = (n, planes_len);
+        self.bits_and(a, b)
+    }
     /// Opens a binary share to every compute party.
     fn reveal_bits(&mut self, x: &Self::Bits) -> Result<Vec<u64>>;
     /// Splits `x` into two XOR-shared operands `(a, b)`, one word per element, whose ring sum

@@ -20,8 +20,9 @@
 //! and so are both sides of a symmetric bound (one value short of a power of two).
 //! The verdict is one comparison of one element and one opening.
 
+use crate::compare::sign_of_a2b_operands;
 use crate::protocol::{LinearMap, LinearMap2, Protocol, Share};
-use crate::{msb, sum_bit, sum_reaches_many, MpcError, Result, WindowTest};
+use crate::{msb, sum_reaches_many, MpcError, Result, WindowTest};
 use musket_net::CommStats;
 use musket_ring::RingTensor;
 
@@ -135,7 +136,7 @@ impl<'a, P: Protocol> RangeChecked<'a, P> {
         let mut fails: Vec<(P::Bits, usize)> = Vec::new();
         if only_signs {
             let n = kinds[0].1;
-            fails.push((sum_bit(p, &a, &b, n, 64)?, n));
+            fails.push((sign_of_a2b_operands(p, &a, &b, n, 64)?, n));
         } else {
             let mut parts = Vec::with_capacity(kinds.len());
             let mut start = 0;
@@ -385,6 +386,15 @@ impl<P: Protocol> Protocol for RangeChecked<'_, P> {
     }
     fn bits_and(&mut self, a: &P::Bits, b: &P::Bits) -> Result<P::Bits> {
         self.inner.bits_and(a, b)
+    }
+    fn bits_and_with_a2b_planes(
+        &mut self,
+        a: &P::Bits,
+        b: &P::Bits,
+        n: usize,
+        planes_len: usize,
+    ) -> Result<P::Bits> {
+        self.inner.bits_and_with_a2b_planes(a, b, n, planes_len)
     }
     fn reveal_bits(&mut self, x: &P::Bits) -> Result<Vec<u64>> {
         self.inner.reveal_bits(x)

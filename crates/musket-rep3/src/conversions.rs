@@ -78,6 +78,83 @@ impl Rep3 {
         Ok((RBits { cur, next }, RBits { cur: bc, next: bn }))
     }
 
+    /// `a & b` where the first `planes_len` words of `b` are bit planes (`n.div_ceil(64)` words
+    /// each) of the `b` operand of [`Rep3::a2b_rotating`] for `n` elements, whose chunk `j`
+    /// has only component `j + 2`. In a plane word whose elements all lie in chunk `j`, party
+    /// `j`'s term `a_j (b_j ^ b_(j+1)) ^ a_(j+1) b_j` is zero, so it sends nothing for that
+    /// word, the zero share being as in [`Rep3::product_with_split`] (with XOR): component `j`
+    /// is `F(k_j)`, party `j + 1` masks its term with `F(k_(j+2))` alone and party `j + 2` with
+    /// both of its keys. Words across a chunk boundary, and the words past `planes_len`, take
+    /// the usual resharing. In the sign circuits' generate layer this saves each party a
+    /// third of that layer's words.
+    pub(crate) fn and_with_split_planes(
+        &mut self,
+        a: &RBits,
+        b: &RBits,
+        n: usize,
+        planes_len: usize,
+    ) -> Result<RBits> {
+        let len = a.cur.len();
+        let nb = n.div_ceil(64);
+        if len != b.cur.len() || planes_len > len || (planes_len > 0 && (nb == 0 || planes_len % nb != 0)) {
+            return Err(MpcError::Usage("bits_and: planes do not match the operands".into()));
+        }
+        let bounds = thirds(n);
+        // The chunk holding every element of plane word k, if one does.
+        let holder: Vec<Option<usize>> = (0..nb)
+            .map(|k| {
+                let (lo, hi) = (64 * k, (64 * k + 64).min(n));
+                (0..3).find(|&j| bounds[j] <= lo && hi <= bounds[j + 1])
+            })
+            .collect();
+        let role = |w: usize| if w < planes_len { holder[w % nb] } else { None };
+        let (me, before, after) = (self.id, (self.id + 2) % 3, (self.id + 1) % 3);
+        let own_len = (0..len).filter(|&w| role(w) != Some(before)).count();
+        let next_len = (0..len).filter(|&w| role(w) != Some(me)).count();
+        let own = self.draw(Stream::Own, own_len);
+        let nxt = self.draw(Stream::Next, next_len);
+        let (mut own_at, mut next_at) = (0, 0);
+        let (ac, an, bc, bn) = (&a.cur, &a.next, &b.cur, &b.next);
+        let (mut cur, mut next) = (vec![0u64; len], vec![0u64; len]);
+        let mut sent = Vec::with_capacity(len);
+        for w in 0..len {
+            let term = (ac[w] & (bc[w] ^ bn[w])) ^ (an[w] & bc[w]);
+            match role(w) {
+                // Our term is zero here: component `me` is `F(k_me)`, nothing sent.
+                Some(j) if j == me => {
+                    cur[w] = own[own_at];
+                    own_at += 1;
+                }
+                // Party `me - 1`'s word: our key with it is left out.
+                Some(j) if j == before => {
+                    cur[w] = term ^ nxt[next_at];
+                    next_at += 1;
+                    sent.push(cur[w]);
+                }
+                role => {
+                    cur[w] = term ^ own[own_at] ^ nxt[next_at];
+                    if role.is_some() {
+                        // The next party's word: its component is `F(k_(me+1))`, not sent.
+                        next[w] = nxt[next_at];
+                    }
+                    own_at += 1;
+                    next_at += 1;
+                    sent.push(cur[w]);
+                }
+            }
+        }
+        self.net.send_u64s(self.prev(), &sent)?;
+        let theirs_len = (0..len).filter(|&w| role(w) != Some(after)).count();
+        let theirs = self.net.recv_u64s(self.next_party(), theirs_len)?;
+        let mut got = theirs.into_iter();
+        for (w, slot) in next.iter_mut().enumerate() {
+            if role(w) != Some(after) {
+                *slot = got.next().expect("counted");
+            }
+        }
+        Ok(RBits { cur, next })
+    }
+
     /// Splits packed XOR-shared bits `b = b_j ^ b_(j+1) ^ b_(j+2)` per chunk `j` into
     /// `d = b_j ^ b_(j+1)`, which party `j` alone knows (returned unpacked for our own chunk),
     /// and `b_(j+2)` as an arithmetic sharing of 0/1 in component `j+2`.

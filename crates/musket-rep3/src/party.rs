@@ -574,6 +574,15 @@ impl Protocol for Rep3 {
     fn a2b_operands(&mut self, x: &RShare) -> Result<(RBits, RBits)> {
         self.a2b_rotating(x)
     }
+    fn bits_and_with_a2b_planes(
+        &mut self,
+        a: &RBits,
+        b: &RBits,
+        n: usize,
+        planes_len: usize,
+    ) -> Result<RBits> {
+        self.and_with_split_planes(a, b, n, planes_len)
+    }
     fn mul_bits(&mut self, x: &RShare, bits: &RBits) -> Result<RShare> {
         self.mul_bits_rotating(x, bits)
     }

@@ -118,6 +118,14 @@ fn third(n: u64, i: u64) -> u64 {
     (i + 1) * n / 3 - i * n / 3
 }
 
+/// Words a 3PC party leaves out of a sign circuit's generate layer (`planes` bit planes of `n`
+/// elements): those of each plane whose 64 elements all lie in its own third, where its AND
+/// term is zero (`Rep3::and_with_split_planes`, since the fifteenth session).
+fn own_third_words(n: u64, i: u64, planes: u64) -> u64 {
+    let (lo, hi) = (i * n / 3, (i + 1) * n / 3);
+    (0..n.div_ceil(64)).filter(|k| lo <= 64 * k && (64 * k + 64).min(n) <= hi).count() as u64 * planes
+}
+
 #[test]
 fn mul_costs() {
     // 2PC: open x - a and y - b: two words per element each way, one round.
@@ -182,9 +190,11 @@ fn comparison_costs() {
     // 3PC: party i shares the operand of its third of the elements, one word per AND each,
     // then the bit is injected with party i's input of its third and one multiplication in
     // which party i sends nothing for its own third (its term there is zero; n words each
-    // until the fifteenth session): n words for the injection in all.
+    // until the fifteenth session): n words for the injection in all. In the sign circuit's
+    // generate layer (63 planes) each party leaves out the words of its own third.
     let n = N as u64;
-    let expected: Vec<(u64, u64)> = (0..3).map(|i| ((third(n, i) + ands + n) * W, 10)).collect();
+    let expected: Vec<(u64, u64)> =
+        (0..3).map(|i| ((third(n, i) + ands - own_third_words(n, i, 63) + n) * W, 10)).collect();
     assert_eq!(measure(Backend::ThreePc, Op::Lt, N), expected);
 }
 
@@ -197,8 +207,10 @@ fn relu_costs() {
     assert_eq!(measure(Backend::TwoPc, Op::Relu, N), vec![((2 * ands + NB + n) * W, 8); 2]);
     // 3PC: operand sharing (a third each), the sign circuit, then each party's input of its
     // third of the bit shares together with one product in which it sends nothing for its
-    // own third (round 1, n words in all), and one more product (round 2).
-    let expected: Vec<(u64, u64)> = (0..3).map(|i| ((third(n, i) + ands + 2 * n) * W, 10)).collect();
+    // own third (round 1, n words in all), and one more product (round 2); the generate
+    // layer without each party's own third, as in comparison.
+    let expected: Vec<(u64, u64)> =
+        (0..3).map(|i| ((third(n, i) + ands - own_third_words(n, i, 63) + 2 * n) * W, 10)).collect();
     assert_eq!(measure(Backend::ThreePc, Op::Relu, N), expected);
 }
 
@@ -217,7 +229,18 @@ fn range_check_costs() {
     // (1 + 7) + 1 rounds.
     let n = N as u64;
     let common = (ands * nb + 6 * nb + nb + ands + 1) * W;
-    let expected: Vec<(u64, u64)> = (0..3).map(|i| (common + (third(n, i) + third(1, i)) * W, 25)).collect();
+    // The verdict's sign circuit is on one element, in party 2's third: it leaves out its 63
+    // generate words (and the checked values' circuit too, as one sign test on the values a2b
+    // gave).
+    let expected: Vec<(u64, u64)> = (0..3)
+        .map(|i| {
+            (
+                common
+                    + (third(n, i) + third(1, i) - own_third_words(1, i, 63) - own_third_words(n, i, 63)) * W,
+                25,
+            )
+        })
+        .collect();
     assert_eq!(measure(Backend::ThreePc, Op::RangeCheck, N), expected);
 }
 
@@ -234,7 +257,8 @@ fn range_window_costs() {
     assert_eq!(measure(Backend::TwoPc, Op::RangeWindow, N), vec![(two, 22); 2]);
     let n = N as u64;
     let common = (ands * nb + 6 * 2 * nb + 2 * nb + sign + 1) * W;
-    let expected: Vec<(u64, u64)> = (0..3).map(|i| (common + (third(n, i) + third(1, i)) * W, 25)).collect();
+    let expected: Vec<(u64, u64)> =
+        (0..3).map(|i| (common + (third(n, i) + third(1, i) - own_third_words(1, i, 63)) * W, 25)).collect();
     assert_eq!(measure(Backend::ThreePc, Op::RangeWindow, N), expected);
 }
 
@@ -252,7 +276,8 @@ fn range_symmetric_costs() {
     assert_eq!(measure(Backend::TwoPc, Op::RangeSymmetric, N), vec![(two, 21); 2]);
     let n = N as u64;
     let common = (ands * nb + 6 * 3 * nb + 3 * nb + sign + 1) * W;
-    let expected: Vec<(u64, u64)> = (0..3).map(|i| (common + (third(n, i) + third(1, i)) * W, 24)).collect();
+    let expected: Vec<(u64, u64)> =
+        (0..3).map(|i| (common + (third(n, i) + third(1, i) - own_third_words(1, i, 63)) * W, 24)).collect();
     assert_eq!(measure(Backend::ThreePc, Op::RangeSymmetric, N), expected);
 }
 
@@ -270,7 +295,8 @@ fn range_mixed_batch_costs() {
     assert_eq!(measure(Backend::TwoPc, Op::RangeMixed, N), vec![(two, 22); 2]);
     let n = 3 * N as u64;
     let common = (and_words + 6 * fold + fold + sign + 1) * W;
-    let expected: Vec<(u64, u64)> = (0..3).map(|i| (common + (third(n, i) + third(1, i)) * W, 25)).collect();
+    let expected: Vec<(u64, u64)> =
+        (0..3).map(|i| (common + (third(n, i) + third(1, i) - own_third_words(1, i, 63)) * W, 25)).collect();
     assert_eq!(measure(Backend::ThreePc, Op::RangeMixed, N), expected);
 }
 

@@ -28,6 +28,9 @@ pub(super) struct Extras {
     pub(super) high: bool,
     /// The OR of bits `0..width - 1` of the sum.
     pub(super) low: bool,
+    /// `b` is the second operand [`Protocol::a2b_operands`] returned, unchanged, so the
+    /// generate layer may take [`Protocol::bits_and_with_a2b_planes`].
+    pub(super) b_from_a2b: bool,
 }
 
 /// A tree's outputs: bit `width - 1` of the sum and what [`Extras`] asked for, each packed
@@ -261,6 +264,16 @@ impl<B: Clone> CarryTree<B> {
         Some((p.bits_concat(&xs.iter().collect::<Vec<_>>()), p.bits_concat(&ys.iter().collect::<Vec<_>>())))
     }
 
+    /// How many leading words of the right operand [`Self::want`] gave last are bit planes of
+    /// the second operand of `a2b_operands` (the generate layer's, when the tree was told so
+    /// by [`Extras::b_from_a2b`]), or `None`.
+    fn a2b_planes(&self) -> Option<usize> {
+        match &self.pending {
+            Some((main, Pending::Generate)) if self.extras.b_from_a2b => Some(*main),
+            _ => None,
+        }
+    }
+
     /// Takes the product of the operands [`Self::want`] gave last.
     pub(super) fn take<P: Protocol<Bits = B>>(&mut self, p: &P, both: B) {
         let nb = self.nb;
@@ -401,7 +414,10 @@ pub(super) fn run<P: Protocol>(
 ) -> Result<TreeOut<P::Bits>> {
     let mut tree = CarryTree::new(p, a, b, n, width, extras)?;
     while let Some((x, y)) = tree.want(p) {
-        let prod = p.bits_and(&x, &y)?;
+        let prod = match tree.a2b_planes() {
+            Some(len) => p.bits_and_with_a2b_planes(&x, &y, n, len)?,
+            None => p.bits_and(&x, &y)?,
+        };
         tree.take(p, prod);
     }
     Ok(tree.finish(p))
