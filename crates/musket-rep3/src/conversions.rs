@@ -96,7 +96,10 @@ impl Rep3 {
     ) -> Result<RBits> {
         let len = a.cur.len();
         let nb = n.div_ceil(64);
-        if len != b.cur.len() || planes_len > len || (planes_len > 0 && (nb == 0 || planes_len % nb != 0)) {
+        if len != b.cur.len()
+            || planes_len > len
+            || (planes_len > 0 && (nb == 0 || !planes_len.is_multiple_of(nb)))
+        {
             return Err(MpcError::Usage("bits_and: planes do not match the operands".into()));
         }
         let bounds = thirds(n);
