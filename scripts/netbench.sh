@@ -9,6 +9,8 @@
 #   PROTOCOLS="2pc" EXTRA="--preprocess" scripts/netbench.sh   # the dealer's material first
 #   MODELS="resnet50" PROTOCOLS="3pc" PROFILES="wan" SECURITY="semi-honest malicious" scripts/netbench.sh
 #                                            # ResNet-50 at 224x224 (scripts/make_big_models.py first)
+#   MUSKET_BIN=/tmp/musket-old scripts/netbench.sh   # another build of musket (a baseline),
+#                                            # with this tree's musket-netsim
 #
 # Link shaping: each party's listener sits behind a musket-netsim relay in its namespace that
 # delays every byte by the one-way delay in both directions and caps each connection's
@@ -24,8 +26,13 @@ PROFILES=${PROFILES:-"lan wan"}
 SECURITY=${SECURITY:-"semi-honest"}
 # Extra options of every party's `infer` (word-split on purpose).
 EXTRA=${EXTRA:-}
-cargo build --release -q --bin musket --bin musket-netsim
-musket=$root/target/release/musket
+if [ -n "${MUSKET_BIN:-}" ]; then
+  cargo build --release -q --bin musket-netsim
+  musket=$(realpath "$MUSKET_BIN")
+else
+  cargo build --release -q --bin musket --bin musket-netsim
+  musket=$root/target/release/musket
+fi
 netsim=$root/target/release/musket-netsim
 
 tag=mkb$$
