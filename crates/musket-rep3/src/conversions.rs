@@ -103,57 +103,62 @@ impl Rep3 {
             return Err(MpcError::Usage("bits_and: planes do not match the operands".into()));
         }
         let bounds = thirds(n);
-        // The chunk holding every element of plane word k, if one does.
-        let holder: Vec<Option<usize>> = (0..nb)
-            .map(|k| {
-                let (lo, hi) = (64 * k, (64 * k + 64).min(n));
-                (0..3).find(|&j| bounds[j] <= lo && hi <= bounds[j + 1])
-            })
+        // The chunk holding every element of plane word k, if one does, as runs of words of
+        // one role: the words of one plane, then every plane the same, then the rest.
+        let holder = |k: usize| {
+            let (lo, hi) = (64 * k, (64 * k + 64).min(n));
+            (0..3).find(|&j| bounds[j] <= lo && hi <= bounds[j + 1])
+        };
+        let mut plane_runs: Vec<(std::ops::Range<usize>, Option<usize>)> = Vec::new();
+        for k in 0..nb {
+            match plane_runs.last_mut() {
+                Some((r, role)) if *role == holder(k) => r.end = k + 1,
+                _ => plane_runs.push((k..k + 1, holder(k))),
+            }
+        }
+        let planes = if nb == 0 { 0 } else { planes_len / nb };
+        let mut runs: Vec<(std::ops::Range<usize>, Option<usize>)> = (0..planes)
+            .flat_map(|p| plane_runs.iter().map(move |(r, role)| (p * nb + r.start..p * nb + r.end, *role)))
             .collect();
-        let role = |w: usize| if w < planes_len { holder[w % nb] } else { None };
+        if planes_len < len {
+            runs.push((planes_len..len, None));
+        }
         let (me, before, after) = (self.id, (self.id + 2) % 3, (self.id + 1) % 3);
-        let own_len = (0..len).filter(|&w| role(w) != Some(before)).count();
-        let next_len = (0..len).filter(|&w| role(w) != Some(me)).count();
-        let own = self.draw(Stream::Own, own_len);
-        let nxt = self.draw(Stream::Next, next_len);
-        let (mut own_at, mut next_at) = (0, 0);
         let (ac, an, bc, bn) = (&a.cur, &a.next, &b.cur, &b.next);
         let (mut cur, mut next) = (vec![0u64; len], vec![0u64; len]);
         let mut sent = Vec::with_capacity(len);
-        for w in 0..len {
-            let term = (ac[w] & (bc[w] ^ bn[w])) ^ (an[w] & bc[w]);
-            match role(w) {
-                // Our term is zero here: component `me` is `F(k_me)`, nothing sent.
-                Some(j) if j == me => {
-                    cur[w] = own[own_at];
-                    own_at += 1;
+        let mut other = [0u64; 512];
+        for (run, role) in &runs {
+            // Our term is zero in our own words: component `me` is `F(k_me)`, nothing sent.
+            if *role == Some(me) {
+                self.draw_into(Stream::Own, &mut cur[run.clone()]);
+                continue;
+            }
+            // In party `me - 1`'s words our key with it is left out; elsewhere both keys.
+            if *role != Some(before) {
+                self.draw_into(Stream::Own, &mut cur[run.clone()]);
+            }
+            for at in run.clone().step_by(other.len()) {
+                let to = (at + other.len()).min(run.end);
+                let mask = &mut other[..to - at];
+                self.draw_into(Stream::Next, mask);
+                for (w, m) in (at..to).zip(mask.iter()) {
+                    cur[w] ^= (ac[w] & (bc[w] ^ bn[w])) ^ (an[w] & bc[w]) ^ m;
                 }
-                // Party `me - 1`'s word: our key with it is left out.
-                Some(j) if j == before => {
-                    cur[w] = term ^ nxt[next_at];
-                    next_at += 1;
-                    sent.push(cur[w]);
-                }
-                role => {
-                    cur[w] = term ^ own[own_at] ^ nxt[next_at];
-                    if role.is_some() {
-                        // The next party's word: its component is `F(k_(me+1))`, not sent.
-                        next[w] = nxt[next_at];
-                    }
-                    own_at += 1;
-                    next_at += 1;
-                    sent.push(cur[w]);
+                // The next party's words: its component is `F(k_(me+1))`, not sent.
+                if *role == Some(after) {
+                    next[at..to].copy_from_slice(mask);
                 }
             }
+            sent.extend_from_slice(&cur[run.clone()]);
         }
         self.net.send_u64s(self.prev(), &sent)?;
-        let theirs_len = (0..len).filter(|&w| role(w) != Some(after)).count();
+        let theirs_len = runs.iter().filter(|(_, role)| *role != Some(after)).map(|(r, _)| r.len()).sum();
         let theirs = self.net.recv_u64s(self.next_party(), theirs_len)?;
-        let mut got = theirs.into_iter();
-        for (w, slot) in next.iter_mut().enumerate() {
-            if role(w) != Some(after) {
-                *slot = got.next().expect("counted");
-            }
+        let mut at = 0;
+        for (run, _) in runs.iter().filter(|(_, role)| *role != Some(after)) {
+            next[run.clone()].copy_from_slice(&theirs[at..at + run.len()]);
+            at += run.len();
         }
         Ok(RBits { cur, next })
     }
