@@ -116,7 +116,7 @@ impl Rep3 {
                 _ => plane_runs.push((k..k + 1, holder(k))),
             }
         }
-        let planes = if nb == 0 { 0 } else { planes_len / nb };
+        let planes = planes_len.checked_div(nb).unwrap_or(0);
         let mut runs: Vec<(std::ops::Range<usize>, Option<usize>)> = (0..planes)
             .flat_map(|p| plane_runs.iter().map(move |(r, role)| (p * nb + r.start..p * nb + r.end, *role)))
             .collect();
