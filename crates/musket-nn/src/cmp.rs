@@ -173,10 +173,17 @@ fn clip_with<P: Protocol>(
         (width.min(64), "clip")
     });
     // [x < lo], [x > hi]; then x + [x < lo](lo - x) + [x > hi](hi - x): at most one correction
-    // applies since lo <= hi.
-    let n = negative_many_within(p, &[&below, &above], narrow)?;
+    // applies since lo <= hi. The products take the sign bits as they are (`mul_bits`: in 3PC
+    // two rounds, where converting them and then multiplying took three, for the same words).
+    let all = concat_shares(p, &[&below, &above])?;
+    let bits = match narrow {
+        Some((width, what)) => msb_within(p, &all, width, what)?,
+        None => msb(p, &all)?,
+    };
     let lo_minus_x = p.neg(&below)?;
-    let prods = mul_many(p, &[(&n[0], &lo_minus_x), (&n[1], &above)])?;
+    let corrections = concat_shares(p, &[&lo_minus_x, &above])?;
+    let prods = p.mul_bits(&corrections, &bits)?;
+    let prods = split_share(p, &prods, &[shape.clone(), shape])?;
     let y = p.add(x, &prods[0])?;
     p.add(&y, &prods[1])
 }
