@@ -35,21 +35,8 @@ pub fn le<P: Protocol>(p: &mut P, x: &P::Share, y: &P::Share) -> Result<P::Share
 
 /// Sign bits of several tensors from one circuit: `[t < 0]` for each, as integer shares.
 fn negative_many<P: Protocol>(p: &mut P, ts: &[&P::Share]) -> Result<Vec<P::Share>> {
-    negative_many_within(p, ts, None)
-}
-
-/// [`negative_many`] on [`msb_within`]'s narrow circuit where `narrow` gives its width (and
-/// names the caller to the range audit).
-fn negative_many_within<P: Protocol>(
-    p: &mut P,
-    ts: &[&P::Share],
-    narrow: Option<(u32, &str)>,
-) -> Result<Vec<P::Share>> {
     let all = concat_shares(p, ts)?;
-    let bits = match narrow {
-        Some((width, what)) => msb_within(p, &all, width, what)?,
-        None => msb(p, &all)?,
-    };
+    let bits = msb(p, &all)?;
     let arith = p.b2a_packed(&bits, &[all.len()])?;
     let shapes: Vec<Vec<usize>> = ts.iter().map(|t| t.shape().to_vec()).collect();
     split_share(p, &arith, &shapes)
