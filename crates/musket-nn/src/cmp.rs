@@ -110,7 +110,7 @@ pub fn minimum<P: Protocol>(p: &mut P, a: &P::Share, b: &P::Share) -> Result<P::
 }
 
 /// `min(max(x, lo), hi)` for public `lo <= hi`, exact: one circuit for both comparisons and one
-/// round of products.
+/// `mul_bits` for both corrections.
 pub fn clip<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share, lo: f64, hi: f64) -> Result<P::Share> {
     clip_with(p, fp, x, lo, hi, false)
 }

@@ -142,7 +142,7 @@ fn max_pool_with<P: Protocol>(
 /// [`max_pool2d_bounded`] accepts: `2^(63 - 2f)`, as for the graph's ReLU
 /// ([`crate::relu_input_bound`]), whose output a max-pool usually takes.
 pub fn max_pool_input_bound(frac_bits: u32) -> f64 {
-    2f64.powi(63 - 2 * frac_bits as i32)
+    crate::relu_input_bound(frac_bits)
 }
 
 /// [`max_pool2d`] for inputs below [`max_pool_input_bound`] (`2^(63-f)` in the ring), exact
