@@ -21,10 +21,11 @@
 //! of `c_s c_u sum_q rho_q P(x_q * y_u)`, where `P` packs the 64 gate products of two blocks
 //! into one element (`sum_b X^b x_b y_b`): for AND words the AND of the two words read as a
 //! field element, one carry-less product per word; for ring blocks 64 products and one
-//! extension product per block, their sum by Karatsuba (`musket_ring::PolyProductSum`). From
-//! eight members on, ring blocks go lane by lane instead, with `r` written out one group at a
-//! time (about `3 * 64^2 + 2 * 27 * 64` word products per block and level, where the pairs
-//! cost `2 M (27 * 64 + 64)`).
+//! extension product per block by `rho_q`, whose coefficients are 0 or 1, so that the sum is
+//! one of the rows each bit of `rho_q` selects (`musket_ring::BitWeightedSum`, additions only;
+//! by Karatsuba until the sixteenth session). From eight members on, ring blocks go lane by
+//! lane instead, with `r` written out one group at a time (about `3 * 64^2` word products per
+//! block and level, where the pairs cost `2 M` Hadamard products and bit-weighted rows).
 //! After [`PACKED_LEVELS_BITS`] or [`PACKED_LEVELS_RING`] levels (or fewer for a small
 //! batch) the vectors are written out element by element, 32 (bits) or 64 (ring) times
 //! shorter than the plain proof's, and the plain proof continues. Messages, rounds and

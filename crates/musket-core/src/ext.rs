@@ -415,7 +415,7 @@ pub(crate) fn times_x_pow_words(v: &[u64], k: usize, out: &mut [u64]) {
 impl Gr64 {
     /// The element as a word of bits (bit `j` the coefficient of `x^j`) when every
     /// coefficient is 0 or 1, as a challenge's are.
-    fn binary_bits(&self) -> Option<u64> {
+    pub(crate) fn binary_bits(&self) -> Option<u64> {
         self.0.iter().enumerate().try_fold(0u64, |m, (j, &c)| (c <= 1).then_some(m | (c << j)))
     }
     /// `sum_i a_i b_i` for elements given as their coefficient words, 64 per element (the same
@@ -428,13 +428,27 @@ impl Gr64 {
         Self::from_product_sum(&sum)
     }
 
-    /// `sum_i a_i P(x_i, y_i)` for elements `a_i` given as coefficient words and `P(x, y) =
-    /// sum_b X^b x_b y_b` the packed product of two 64-word blocks: [`Gr64::dot_words`] with
-    /// the blocks' product formed on the fly.
-    pub fn dot_hadamard(a: &[u64], x: &[u64], y: &[u64]) -> Self {
-        let mut sum = musket_ring::PolyProductSum::new();
-        sum.add_hadamard_products(a, x, y);
-        Self::from_product_sum(&sum)
+    /// `sum_i a_i b_i` for `a_i` from the exceptional set given as bit words (bit `j` the
+    /// coefficient of `x^j`, as [`Ext::exceptional`] reads them) and `b_i` as coefficient words,
+    /// 64 per element: the sums of the `b_i` each bit selects (`musket_ring::BitWeightedSum`:
+    /// additions only), reduced once.
+    pub fn dot_bits(a: &[u64], b: &[u64]) -> Self {
+        let n = a.len().min(b.len() / EXT_DEGREE);
+        let mut sum = musket_ring::BitWeightedSum::new();
+        sum.add_rows(&a[..n], b, EXT_DEGREE);
+        Self::from_product_coefficients(sum.coefficients())
+    }
+
+    /// `sum_i a_i P(x_i, y_i)` for `a_i` from the exceptional set given as bit words (as in
+    /// [`Gr64::dot_bits`]) and `P(x, y) = sum_b X^b x_b y_b` the packed product of two
+    /// 64-word blocks, formed on the fly.
+    ///
+    /// # Panics
+    /// If `x` or `y` is not 64 words per weight.
+    pub fn dot_hadamard_bits(a: &[u64], x: &[u64], y: &[u64]) -> Self {
+        let mut sum = musket_ring::BitWeightedSum::new();
+        sum.add_hadamard_rows(a, x, y);
+        Self::from_product_coefficients(sum.coefficients())
     }
 
     /// The element a sum of coefficient-polynomial products stands for: its 127 coefficients

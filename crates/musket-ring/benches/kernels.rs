@@ -8,7 +8,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use musket_ring::{
-    add_rows_by_bits_with, matmul_naive, matmul_tn, matmul_with, tn_hadamard64_with, Kernel, PolyProductSum,
+    add_rows_by_bits_with, matmul_naive, matmul_tn, matmul_with, tn_hadamard64_with, BitWeightedSum, Kernel,
+    PolyProductSum,
 };
 use rand::Rng;
 use rayon::prelude::*;
@@ -87,6 +88,15 @@ fn bench_poly_sums(c: &mut Criterion) {
             bch.iter(|| {
                 let mut sum = PolyProductSum::with_kernel(kernel);
                 sum.add_hadamard_products(&a, &x, &y);
+                sum.coefficients()
+            })
+        });
+        // The same sums with 0/1 left factors (the packed proofs' block weights), by their bits.
+        let bits: Vec<u64> = (0..rows).map(|_| rng.gen()).collect();
+        group.bench_function(format!("bit_weighted_{kernel:?}"), |bch| {
+            bch.iter(|| {
+                let mut sum = BitWeightedSum::with_kernel(kernel);
+                sum.add_hadamard_rows(&bits, &x, &y);
                 sum.coefficients()
             })
         });

@@ -6,8 +6,8 @@ use crate::ext::{times_x_pow_words, Ext, Gr64, EXT_DEGREE};
 use crate::par;
 use musket_ring::PRODUCT_COEFFS;
 
-/// Blocks a core takes at least in a level by member pairs (a Karatsuba sum each: 64 KiB of
-/// every operand), so that small batches stay on one core.
+/// Blocks a core takes at least in a level by member pairs (a bit-weighted sum each: 64 KiB
+/// of every operand), so that small batches stay on one core.
 const MIN_BLOCKS_PER_THREAD: usize = 128;
 /// Groups a core writes out at least (three 64 x 64 products each).
 const MIN_GROUPS_PER_THREAD: usize = 16;
@@ -28,14 +28,15 @@ fn add_coefficient_sums(parts: Vec<Vec<[u64; PRODUCT_COEFFS]>>) -> Vec<[u64; PRO
 }
 
 /// From this many members on, a level is computed lane by lane
-/// ([`PackedBlocks::level_by_lanes`], about `3 * 64^2 + 2 * 27 * 64` word products per block
-/// whatever the members) rather than by member pairs (`2 M (27 * 64 + 64)` per block for `M`
-/// members). The lanes' products need whole tiles of eight
+/// ([`PackedBlocks::level_by_lanes`], about `3 * 64^2` word products per block whatever the
+/// members) rather than by member pairs (`2 M` Hadamard products and bit-weighted rows per
+/// block for `M` members). The lanes' products need whole tiles of eight
 /// member rows (two halves of four), and at four members their sums over the members (four
 /// terms) are memory-bound: one level of a 2^14-block batch took about 50 ms by lanes against
 /// 38 ms by pairs (and 40 against 76 at eight members), so lanes start at eight. With both
 /// ways' sums by Karatsuba (ninth session), lanes from sixteen members measured level with
-/// lanes from eight (296 and 288 ms for a batch of 2^14 blocks).
+/// lanes from eight (296 and 288 ms for a batch of 2^14 blocks); with both ways' sums weighted
+/// by bits (sixteenth session), lanes from sixteen took 81.5 ms against 66.5 from eight.
 const LANE_LEVEL_MEMBERS: usize = 8;
 
 /// Blocks of 64 elementwise products over Z_2^64 folded over their top variables (see the
@@ -45,7 +46,10 @@ const LANE_LEVEL_MEMBERS: usize = 8;
 pub struct PackedBlocks {
     x: Vec<u64>,
     y: Vec<u64>,
-    /// The blocks' weights as coefficient words, 64 per block.
+    /// The blocks' weights, from the exceptional set, as bit words (bit `c` the coefficient
+    /// of `X^c`), one per block: a 64th of their coefficient words (until the sixteenth
+    /// session a third of a ring batch's proof state), and sums weighted by them are
+    /// additions only ([`Gr64::dot_hadamard_bits`]).
     rho: Vec<u64>,
     m: Members<Gr64>,
     /// Blocks past these are zero in `x`, in `y` (the padding, at least): levels skip them.
@@ -57,17 +61,23 @@ pub struct PackedBlocks {
 impl PackedBlocks {
     /// Blocks of products `x_i y_i` (lengths multiples of 64, one weight per block), zero-padded
     /// to `len` blocks (rounded up to a power of two).
+    ///
+    /// # Panics
+    /// If a weight is not from the exceptional set (a coefficient other than 0 or 1).
     pub fn new(x: Vec<u64>, y: Vec<u64>, rho: Vec<Gr64>, len: usize) -> Self {
-        Self::from_words(x, y, rho.iter().flat_map(|r| r.0).collect(), len)
+        let bits =
+            rho.iter().map(|r| r.binary_bits().expect("block weights from the exceptional set")).collect();
+        Self::from_bits(x, y, bits, len)
     }
 
-    /// [`PackedBlocks::new`] with the weights as coefficient words, 64 per block, so that a
-    /// caller can write every operand in place (a batch's operands are tens of MiB).
-    pub fn from_words(mut x: Vec<u64>, mut y: Vec<u64>, mut rho: Vec<u64>, len: usize) -> Self {
-        let n = len.max(rho.len() / EXT_DEGREE).max(1).next_power_of_two();
+    /// [`PackedBlocks::new`] with the weights as the bit words [`crate::ext::Ext::exceptional`]
+    /// reads (bit `c` the coefficient of `X^c`), one per block, so that a caller can write
+    /// every operand in place (a batch's operands are tens of MiB).
+    pub fn from_bits(mut x: Vec<u64>, mut y: Vec<u64>, mut rho: Vec<u64>, len: usize) -> Self {
+        let n = len.max(rho.len()).max(1).next_power_of_two();
         x.resize(n * EXT_DEGREE, 0);
         y.resize(n * EXT_DEGREE, 0);
-        rho.resize(n * EXT_DEGREE, 0);
+        rho.resize(n, 0);
         let end = |v: &[u64]| v.iter().rposition(|&w| w != 0).map_or(0, |i| i / EXT_DEGREE + 1);
         let (x_end, y_end) = (end(&x), end(&y));
         Self { x, y, rho, m: Members::new(n, PACKED_LEVELS_RING), x_end, y_end }
@@ -79,15 +89,17 @@ impl PackedBlocks {
     }
 
     /// The level by member pairs: `sum_q rho_q P(x_(s,q) * y_(u,q))` for every pair `(s, u)`
-    /// of members, each a Hadamard product and a Karatsuba product per block
-    /// ([`Gr64::dot_hadamard`]).
+    /// of members, each a Hadamard product and a sum selected by the weight's bits per block
+    /// ([`Gr64::dot_hadamard_bits`]; a Karatsuba product per block until the sixteenth
+    /// session, which took 2.4 ms where this takes 1.4 for 2^14 blocks, `cargo bench -p
+    /// musket-ring -- poly_product_sums`).
     fn level_by_pairs(&self) -> LevelPoly<Gr64> {
         let (g, d) = (self.m.groups, EXT_DEGREE);
         let half = g / 2;
         level_from_pairs(&self.m.coef, |s, u| {
             let (x, rho, y) = (
                 &self.x[s * g * d..(s + 1) * g * d],
-                &self.rho[s * g * d..(s + 1) * g * d],
+                &self.rho[s * g..(s + 1) * g],
                 &self.y[u * g * d..(u + 1) * g * d],
             );
             // Live blocks of each half; past them the products are zero.
@@ -103,8 +115,8 @@ impl PackedBlocks {
                     if from == to {
                         return Gr64::zero();
                     }
-                    Gr64::dot_hadamard(
-                        &rho[xa + from..xa + to],
+                    Gr64::dot_hadamard_bits(
+                        &rho[a * half + blocks.start..a * half + blocks.end],
                         &x[xa + from..xa + to],
                         &y[ya + from..ya + to],
                     )
@@ -128,11 +140,12 @@ impl PackedBlocks {
     /// `sum_s c_s sum_q rho_(s,qA) T_(s,q)` with `T_(s,q) = sum_b x_(s,qA,b) X^b R_(qB,b)`.
     /// Per pair of groups `q`, `q + G/2`: two products give `R` of both (the members' `y`
     /// times their coefficients), one the `T` of every member for the four pairs of halves;
-    /// then, per member and pair of halves, `rho T` goes into a sum of coefficient-polynomial
-    /// products (Karatsuba: `musket_ring::PolyProductSums`), reduced and weighted by `c_s`
-    /// once at the end. Per block: `R` `64^2` word products, `T` `2 * 64^2`, the sums
-    /// `2 * 27 * 64`, whatever the members (until the ninth session, also the weights
-    /// `c_s rho`, `64^2`, and schoolbook sums, `2 * 64^2`); against `2 M (27 * 64 + 64)` by
+    /// then, per member and pair of halves, `rho T` goes into a sum weighted by the bits of
+    /// `rho` (`musket_ring::BitWeightedSums`, additions only; Karatsuba products until the
+    /// sixteenth session), reduced and weighted by `c_s` once at the end. Per block: `R`
+    /// `64^2` word products, `T` `2 * 64^2`, the sums about 300 vector additions, whatever
+    /// the members (until the ninth session, also the weights `c_s rho`, `64^2`, and
+    /// schoolbook sums, `2 * 64^2`); against `2 M` Hadamard products and bit-weighted rows by
     /// pairs; every operand of a group stays in cache (the strided kernel needs no packing).
     fn level_by_lanes(&self) -> LevelPoly<Gr64> {
         let (g, d) = (self.m.groups, EXT_DEGREE);
@@ -146,16 +159,19 @@ impl PackedBlocks {
             return vec![Gr64::zero(); 3];
         }
         let coef: Vec<u64> = self.m.coef.iter().flat_map(|c| c.0).collect();
-        // Group pairs whose T are kept at once (512 KiB): a call of the sums' kernel loads and
-        // stores its accumulators, so it takes a member's rows of several pairs.
-        let batch = (256 / mx).clamp(1, half);
+        // Group pairs whose T are kept at once (2 MiB): a call of the sums' kernel loads and
+        // stores its accumulators (32 KiB a sum), so it takes a member's rows of several pairs
+        // (a quarter as many until the sixteenth session, when Karatsuba's 14 KiB were stored;
+        // with the bit-weighted sums four times as many measured 5-10% faster, `cargo bench -p
+        // musket-core --bench dzkp`).
+        let batch = (1024 / mx).clamp(1, half);
         // Ranges of group pairs over the cores (see `crate::par`), each with its own sums,
         // added up at the end.
         let sums = par::map_ranges(half, batch, |pairs_range| {
-            // Per member s, the sums of coefficient-polynomial products `rho_(s,q) T_(s,q)` of
+            // Per member s, the sums of products `rho_(s,q) T_(s,q)` of
             // the four pairs of halves (sum 4 s + 2 A + B); weighted by `c_s` once at the end,
             // rather than each weight `c_s rho_(s,q)` formed (a product per block).
-            let mut sums = musket_ring::PolyProductSums::new(4 * mx);
+            let mut sums = musket_ring::BitWeightedSums::new(4 * mx);
             let mut r = vec![0u64; d * d];
             // Row b: X^b R_(q,b), then X^b R_(q+half,b).
             let mut lanes = vec![0u64; d * 2 * d];
@@ -207,13 +223,11 @@ impl PackedBlocks {
                     for ah in 0..2 {
                         let qa0 = q0 + ah * half;
                         for bh in 0..2 {
-                            sums.add_products(
+                            sums.add_rows(
                                 4 * s + 2 * ah + bh,
-                                &self.rho[(s * g + qa0) * d..],
-                                d,
+                                &self.rho[s * g + qa0..][..pairs],
                                 &tt[(ah * mx + s) * 2 * d + bh * d..],
                                 2 * mx * 2 * d,
-                                pairs,
                             );
                         }
                     }
@@ -272,13 +286,13 @@ impl Packed<Gr64> for PackedBlocks {
             a
         };
         let coef: Vec<u64> = live_y.iter().flat_map(|&s| self.m.coef[s].0).collect();
-        // Live member s's weights c_s rho_(sG+q) for every q: the G x 64 matrix of the rho
-        // times the matrix of multiplication by c_s.
+        // Live member s's weights c_s rho_(sG+q) for every q: the sums of the rows of the
+        // matrix of multiplication by c_s that the bits of rho select (a product of the G x 64
+        // matrix of the rho's coefficients by it until the sixteenth session).
         let weighted: Vec<Vec<u64>> = live_x
             .iter()
             .map(|&s| {
-                let rho = &self.rho[s * g * d..(s + 1) * g * d];
-                musket_ring::matmul(rho, &self.m.coef[s].mul_matrix(), g, d, d)
+                musket_ring::select_rows_by_bits(&self.rho[s * g..(s + 1) * g], &self.m.coef[s].mul_matrix())
             })
             .collect();
         let product = |a: Vec<u64>, b: &[u64], k: usize| {

@@ -432,19 +432,17 @@ fn build_packed_ring(records: &[Record], role: Role, weights: &mut Prg) -> Optio
         }
         c += n;
     }
-    // One weight per block, as coefficient words; a cross block's planes share it.
-    let mut rho = vec![0u64; (blocks + cross_blocks) * D];
-    for (w, word) in rho.chunks_exact_mut(D).zip(weights.words(blocks + cross_blocks)) {
-        w.copy_from_slice(&Gr64::exceptional(word).0);
-    }
-    let claim = if role == Role::Prover { Gr64::zero() } else { Gr64::dot_words(&rho, &claims) };
-    let mut weights_of_terms = vec![0u64; len];
-    weights_of_terms[..cross].copy_from_slice(&rho[..cross]);
+    // One weight per block, from the exceptional set as the bits of a word (`Ext::exceptional`
+    // reads the same word); a cross block's planes share it.
+    let rho = weights.words(blocks + cross_blocks);
+    let claim = if role == Role::Prover { Gr64::zero() } else { Gr64::dot_bits(&rho, &claims) };
+    let mut weights_of_blocks = vec![0u64; len / D];
+    weights_of_blocks[..blocks].copy_from_slice(&rho[..blocks]);
     for (t, &first) in first_block.iter().enumerate() {
-        let from = &rho[cross + first * D..];
-        weights_of_terms[plane_at[t]..][..from.len()].copy_from_slice(from);
+        let from = &rho[blocks + first..];
+        weights_of_blocks[plane_at[t] / D..][..from.len()].copy_from_slice(from);
     }
-    Some((PackedBlocks::from_words(x, y, weights_of_terms, terms), claim))
+    Some((PackedBlocks::from_bits(x, y, weights_of_blocks, terms), claim))
 }
 
 /// `role`'s packed statement over binary elementwise `records`: one word term per AND word

@@ -8,6 +8,7 @@
 //! vectorises takes its place.
 
 mod binpoly;
+mod bitweighted;
 mod clmul;
 mod karatsuba;
 mod packed;
@@ -16,6 +17,7 @@ mod subset;
 mod x86;
 
 pub use binpoly::{add_times_binary_poly, add_times_binary_poly_with, BINARY_POLY_CHUNK};
+pub use bitweighted::{select_rows_by_bits, BitWeightedSum, BitWeightedSums};
 pub use clmul::{
     clmul, clmul_dot, clmul_dot_and, clmul_portable, gf64_fold_into, gf64_reduce, gf64_times_x_lanes,
     lane_bytes, lane_bytes_portable, xor_nibble_lookups,

@@ -4,6 +4,7 @@
 #![allow(unsafe_code)]
 
 use super::binpoly;
+use super::bitweighted;
 use super::karatsuba::{self, Chunk};
 use super::packed::{tile_body, MR, NR};
 use super::subset;
@@ -508,4 +509,60 @@ pub(super) fn subset_sums_avx2(
     assert!(super::Kernel::Avx2.is_supported(), "AVX2 kernel on a CPU without AVX2");
     // SAFETY: AVX2 was detected at run time just above.
     unsafe { subset_sums_avx2_impl(x, rows, cols, selections, out) }
+}
+
+/// The portable bit-weighted sums compiled for AVX-512 (their additions are whole vectors).
+#[target_feature(enable = "avx512f")]
+fn bit_weighted_avx512_impl(rows: bitweighted::Rows<'_>, acc: &mut [u64], tables: &mut [bitweighted::Table]) {
+    bitweighted::body(rows, acc, tables)
+}
+
+pub(super) fn bit_weighted_avx512(
+    rows: bitweighted::Rows<'_>,
+    acc: &mut [u64],
+    tables: &mut [bitweighted::Table],
+) {
+    assert!(std::arch::is_x86_feature_detected!("avx512f"), "AVX-512 kernel on a CPU without it");
+    // SAFETY: AVX-512 F was detected at run time just above.
+    unsafe { bit_weighted_avx512_impl(rows, acc, tables) }
+}
+
+/// The same compiled for AVX2.
+#[target_feature(enable = "avx2")]
+fn bit_weighted_avx2_impl(rows: bitweighted::Rows<'_>, acc: &mut [u64], tables: &mut [bitweighted::Table]) {
+    bitweighted::body(rows, acc, tables)
+}
+
+pub(super) fn bit_weighted_avx2(
+    rows: bitweighted::Rows<'_>,
+    acc: &mut [u64],
+    tables: &mut [bitweighted::Table],
+) {
+    assert!(super::Kernel::Avx2.is_supported(), "AVX2 kernel on a CPU without AVX2");
+    // SAFETY: AVX2 was detected at run time just above.
+    unsafe { bit_weighted_avx2_impl(rows, acc, tables) }
+}
+
+/// The portable row selection compiled for AVX-512 (a row is eight vectors).
+#[target_feature(enable = "avx512f")]
+fn select_rows_avx512_impl(weights: &[u64], tables: &[bitweighted::RowTable], out: &mut [u64]) {
+    bitweighted::select_body(weights, tables, out)
+}
+
+pub(super) fn select_rows_avx512(weights: &[u64], tables: &[bitweighted::RowTable], out: &mut [u64]) {
+    assert!(std::arch::is_x86_feature_detected!("avx512f"), "AVX-512 kernel on a CPU without it");
+    // SAFETY: AVX-512 F was detected at run time just above.
+    unsafe { select_rows_avx512_impl(weights, tables, out) }
+}
+
+/// The same compiled for AVX2.
+#[target_feature(enable = "avx2")]
+fn select_rows_avx2_impl(weights: &[u64], tables: &[bitweighted::RowTable], out: &mut [u64]) {
+    bitweighted::select_body(weights, tables, out)
+}
+
+pub(super) fn select_rows_avx2(weights: &[u64], tables: &[bitweighted::RowTable], out: &mut [u64]) {
+    assert!(super::Kernel::Avx2.is_supported(), "AVX2 kernel on a CPU without AVX2");
+    // SAFETY: AVX2 was detected at run time just above.
+    unsafe { select_rows_avx2_impl(weights, tables, out) }
 }
