@@ -511,8 +511,9 @@ pub(super) fn subset_sums_avx2(
     unsafe { subset_sums_avx2_impl(x, rows, cols, selections, out) }
 }
 
-/// The portable bit-weighted sums compiled for AVX-512 (their additions are whole vectors).
-#[target_feature(enable = "avx512f")]
+/// The portable bit-weighted sums compiled for AVX-512 (their additions are whole vectors;
+/// DQ for the Hadamard rows' `vpmullq`, which were scalar products without it).
+#[target_feature(enable = "avx512f,avx512dq")]
 fn bit_weighted_avx512_impl(rows: bitweighted::Rows<'_>, acc: &mut [u64], tables: &mut [bitweighted::Table]) {
     bitweighted::body(rows, acc, tables)
 }
@@ -522,8 +523,8 @@ pub(super) fn bit_weighted_avx512(
     acc: &mut [u64],
     tables: &mut [bitweighted::Table],
 ) {
-    assert!(std::arch::is_x86_feature_detected!("avx512f"), "AVX-512 kernel on a CPU without it");
-    // SAFETY: AVX-512 F was detected at run time just above.
+    assert!(super::Kernel::Avx512.is_supported(), "AVX-512 kernel on a CPU without AVX-512 F/DQ");
+    // SAFETY: AVX-512 F and DQ were detected at run time just above.
     unsafe { bit_weighted_avx512_impl(rows, acc, tables) }
 }
 
