@@ -44,8 +44,26 @@ pub use blocks::PackedBlocks;
 /// carry-less products per word term, writing out one table lookup per gate and eight
 /// members (a lane's bits across eight members form one byte), and each level packed halves
 /// what the plain proof folds. Five measured fastest (mul and ReLU of 10^6 and ReLU of 10^5,
-/// alternated: three was 15-20% slower, four 5-10%).
+/// alternated: three was 15-20% slower, four 5-10%) in time alone; where a sixth costs no
+/// round it is taken ([`packed_levels_bits`]).
 pub const PACKED_LEVELS_BITS: usize = 5;
+
+/// Packed levels for a batch of `words` AND words (`64 words` bit terms, `2^L`): six where `L`
+/// is even, [`PACKED_LEVELS_BITS`] otherwise. The plain levels after `P` packed ones quarter,
+/// and halve once where `L - P` is odd, so for even `L` six packed levels give the same
+/// number of levels (`3 + L / 2`, hence the same rounds) as five, and write out half as many
+/// field elements: the written-out vectors of a group's batches, all alive at once, were
+/// most of a verification's memory (1.1 of the 2.8 GiB at the peak of a ReLU of 10^6 on three
+/// local parties, `heaptrack`), and on a virtual machine whose fresh pages cost microseconds
+/// each, memory is time (sixteenth session: ReLU of 10^6 1.15 -> 1.05 s warm, and 12 -> 8.6 s
+/// for a process's first run, with the same rounds).
+pub fn packed_levels_bits(words: usize) -> usize {
+    if words.trailing_zeros() % 2 == 0 {
+        PACKED_LEVELS_BITS + 1
+    } else {
+        PACKED_LEVELS_BITS
+    }
+}
 /// The same for ring blocks, where the plain proof's elements are 64 words. Lane by lane a
 /// level costs about the same whatever the members (it goes lane by lane, see
 /// [`PackedBlocks`]), so more levels only shorten the written-out vectors: five, six and seven
@@ -147,7 +165,7 @@ impl PackedWords {
         lw.resize(n, 0);
         rw.resize(n, 0);
         rho.resize(n, 0);
-        Self { lw, rw, rho, m: Members::new(n, PACKED_LEVELS_BITS) }
+        Self { lw, rw, rho, m: Members::new(n, packed_levels_bits(n)) }
     }
 }
 

@@ -48,15 +48,18 @@ use std::ops::Range;
 const BATCH_TERMS_ARITH: usize = 1 << 14;
 /// Elementwise products' and cross gates' batch (packed proofs; see above).
 const BATCH_TERMS_ARITH_PACKED: usize = 1 << 20;
-/// The same for bits (packed: after five packed levels a full batch's written-out vectors
-/// are `2^18` field elements). `2^23` rather than `2^24` (until the eleventh session) so that
-/// the plain levels after the five packed ones are all quartering: 14 levels a full batch,
+/// The same for bits (packed: after six packed levels a full batch's written-out vectors are
+/// `2^16` field elements). `2^23` rather than `2^24` (until the eleventh session) so that
+/// the plain levels after the five packed ones were all quartering: 14 levels a full batch,
 /// not 15, two rounds fewer a group, with twice as many batches a group (the same proof
-/// state, [`LOCKSTEP_BATCHES_BINARY`]).
-const BATCH_TERMS_BINARY: usize = 1 << 23;
+/// state, [`LOCKSTEP_BATCHES_BINARY`]); `2^22` since the sixteenth session, so that a full
+/// batch takes six packed levels for the same 14 (`dzkp_packed::packed_levels_bits`) and
+/// writes out half as many field elements per bit as five levels did, again with twice as many
+/// batches a group.
+const BATCH_TERMS_BINARY: usize = 1 << 22;
 /// Batches of one kind proved side by side, in the same rounds: a verification's rounds are
 /// those of one batch per group. Their proofs' state lives at once (for prover and both
-/// verifiers up to about 72 MiB a packed ring batch, 48 MiB a plain one, 9 MiB a binary
+/// verifiers up to about 72 MiB a packed ring batch, 48 MiB a plain one, 4.5 MiB a binary
 /// one), so ring groups are capped at about 300 MiB by their size (see [`ring_groups`]: four
 /// full packed batches, or a few more smaller ones, such as the tail of a large record), and
 /// binary ones by count ([`LOCKSTEP_BATCHES_BINARY`]).
@@ -72,8 +75,9 @@ const PLAIN_BYTES_PER_TERM: usize = 3 * 2 * 512;
 /// model's rounds: 32 where there were 16, with the pending limit halved below, took
 /// ResNet-50 from 2,886 to 2,235 rounds at 0.45 GiB less peak memory (three parties) and the
 /// same time, and ReLU of 10^6 from 117 to 64 rounds at 1.4 GiB more (every batch's state at
-/// once). 64 since the batches are half the size (the same state a group).
-const LOCKSTEP_BATCHES_BINARY: usize = 64;
+/// once). 64 since the batches are half the size (the same state a group), 128 since they
+/// are a quarter (sixteenth session).
+const LOCKSTEP_BATCHES_BINARY: usize = 128;
 /// Pending records are verified (in batches as usual) once they hold this many words
 /// (256 MiB), so that a large model's memory does not grow with its depth: verifying earlier
 /// than at the next opening costs rounds, not security. It was 1 GiB, then 512 MiB (a local
