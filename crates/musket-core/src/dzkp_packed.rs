@@ -58,7 +58,7 @@ pub const PACKED_LEVELS_BITS: usize = 5;
 /// each, memory is time (sixteenth session: ReLU of 10^6 1.15 -> 1.05 s warm, and 12 -> 8.6 s
 /// for a process's first run, with the same rounds).
 pub fn packed_levels_bits(words: usize) -> usize {
-    if words.trailing_zeros() % 2 == 0 {
+    if words.trailing_zeros().is_multiple_of(2) {
         PACKED_LEVELS_BITS + 1
     } else {
         PACKED_LEVELS_BITS
