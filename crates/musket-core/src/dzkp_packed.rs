@@ -424,6 +424,20 @@ mod tests {
         }
     }
 
+    /// A sixth packed level is taken only where it costs no level of the proof (so no
+    /// round), and then writes out half as many elements.
+    #[test]
+    fn a_sixth_packed_level_for_bits_costs_no_round() {
+        for log_words in 0..20 {
+            let words = 1usize << log_words;
+            let with = |p: usize| arity_schedule(64 * words, p.min(log_words)).len();
+            assert_eq!(with(packed_levels_bits(words)), with(PACKED_LEVELS_BITS), "{words} words");
+            let packed = PackedWords::new(vec![0; words], vec![0; words], vec![0; words], words);
+            assert_eq!(packed.members().packed_left, packed_levels_bits(words).min(log_words));
+        }
+        assert_eq!(packed_levels_bits(1 << 16), 6, "a full batch of 2^22 bit terms");
+    }
+
     #[test]
     fn packed_ring_blocks_match_the_plain_proof() {
         let mut prg = Prg::from_seed([8; 16]);
