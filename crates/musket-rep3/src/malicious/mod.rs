@@ -343,8 +343,10 @@ impl Rep3Mal {
         // Batches prove side by side, a group's rounds those of one batch: ring batches (packed
         // and plain) up to LOCKSTEP_BYTES_RING of proof state and LOCKSTEP_BATCHES_BINARY
         // binary ones per group, the i-th ring group with the i-th binary group. The proofs'
-        // state of one group at a time lives beside the records; a kind's records are freed
-        // once its last group is done, as the other kind may have groups left.
+        // state of one group at a time lives beside the records of the groups not yet
+        // proved: a group's records are moved out of the lists when it starts and dropped
+        // once its statements are built (until the sixteenth session every record lived
+        // until its kind's last group was done).
         let (packed_terms, plain_terms, binary_terms) = self.batch_terms;
         let mut ring_ranges = batch_ranges(&elementwise, false, packed_terms);
         let mut ring_records = elementwise;
@@ -358,15 +360,11 @@ impl Rep3Mal {
         let ring_groups = ring_groups(&ring_ranges, &ring_records, offset, self.ring_group_bytes);
         let binary_groups: Vec<_> = binary_ranges.chunks(LOCKSTEP_BATCHES_BINARY).collect();
         for i in 0..ring_groups.len().max(binary_groups.len()) {
-            let (ring, binary) =
-                (group(&ring_groups, i, &ring_records), group(&binary_groups, i, &binary_records));
-            self.prove_group(&ring, &binary)?;
-            if i + 1 == ring_groups.len() {
-                ring_records = Vec::new();
-            }
-            if i + 1 == binary_groups.len() {
-                binary_records = Vec::new();
-            }
+            let (ring, binary) = (
+                take_group(&ring_groups, i, &mut ring_records),
+                take_group(&binary_groups, i, &mut binary_records),
+            );
+            self.prove_group(ring, binary)?;
         }
         self.check_openings()
     }
@@ -473,8 +471,12 @@ struct ZeroDraws {
 }
 
 /// The batches of group `i` (none when that kind has fewer groups), as slices of `records`.
-fn group<'r>(groups: &[&[Range<usize>]], i: usize, records: &'r [Record]) -> Vec<&'r [Record]> {
-    groups.get(i).map_or_else(Vec::new, |g| g.iter().map(|r| &records[r.clone()]).collect())
+/// Group `i`'s batches, each the records of one of its ranges, moved out of `records` (each
+/// left empty in its place, so that the other groups' ranges still index the list).
+fn take_group(groups: &[&[Range<usize>]], i: usize, records: &mut [Record]) -> Vec<Vec<Record>> {
+    groups.get(i).map_or_else(Vec::new, |g| {
+        g.iter().map(|r| records[r.clone()].iter_mut().map(std::mem::take).collect()).collect()
+    })
 }
 
 /// Ring batches (`ranges` of `records`, those before `packed_until` elementwise, which prove

@@ -131,18 +131,21 @@ struct Levels {
 /// [`Lockstep::finish`], the challenge copies and the openings. Each step draws from the
 /// shared streams in the same order at every party, so partners stay in step however many
 /// kinds a driver runs side by side.
-struct Lockstep<'r, E: Lift> {
-    batches: &'r [&'r [Record]],
+struct Lockstep<E: Lift> {
+    /// The batches' records until [`Lockstep::start`] has built their statements; it drops
+    /// them a chunk of batches at a time, so that a group's records and its statements are
+    /// not all alive at once (they were the peak of a verification's memory).
+    batches: Vec<Vec<Record>>,
     what: &'static str,
     /// The statement seeds drawn as `(B of the previous party, A of the next)`.
     seeds: Vec<([u8; 16], [u8; 16])>,
     group: Vec<Batch<E>>,
 }
 
-impl<'r, E: Lift> Lockstep<'r, E> {
+impl<E: Lift> Lockstep<E> {
     /// Draws the statement seeds: as `B` of the previous party this party sends its prover
     /// the seed; as `A` of the next party it draws the same one as that party's `B`.
-    fn seeds(batches: &'r [&'r [Record]], what: &'static str, keys: &mut ProofKeys) -> Self {
+    fn seeds(batches: Vec<Vec<Record>>, what: &'static str, keys: &mut ProofKeys) -> Self {
         let seeds = batches.iter().map(|_| (keys.chal_next.seed(), keys.chal_own.seed())).collect();
         Lockstep { batches, what, seeds, group: Vec::new() }
     }
@@ -158,7 +161,8 @@ impl<'r, E: Lift> Lockstep<'r, E> {
     /// Builds the provers and verifiers, the prover's statements from the seeds its `B` sent
     /// (every statement of the group at once, over the cores where allowed: [`map_each`]; a
     /// group's statements are independent, so a party proves and verifies them on all its
-    /// cores).
+    /// cores), a chunk of batches at a time: as many as keep every core busy (one where this
+    /// thread stays serial), each chunk's records dropped once its statements are built.
     fn start(&mut self, seed_p_words: &[u64]) {
         let mut jobs: Vec<StatementJob> = Vec::with_capacity(3 * self.batches.len());
         for (k, ((seed_b, seed_a), seed_p)) in self.seeds.iter().zip(seed_p_words.chunks_exact(2)).enumerate()
@@ -169,20 +173,30 @@ impl<'r, E: Lift> Lockstep<'r, E> {
             }
             jobs.extend([(k, Role::Prover, p), (k, Role::A, *seed_a), (k, Role::B, *seed_b)]);
         }
-        let batches = self.batches;
-        let mut built = map_each(jobs, |(k, role, seed)| {
-            let records = batches[k];
-            // A statement has one term per term its prover's records give it, the same at the
-            // prover and at its two verifiers, which fold it in step.
-            let len = records.iter().map(|r| r.terms_as(E::BINARY, role)).sum::<usize>();
-            let weights = &mut Prg::from_seed(seed);
-            match role {
-                Role::Prover => Built::Prover(E::prover(records, len, weights)),
-                _ => Built::Verifier(E::verifier(records, role, len, weights)),
-            }
-        })
-        .into_iter();
-        for _ in 0..self.batches.len() {
+        let batches = std::mem::take(&mut self.batches);
+        let count = batches.len();
+        let per_chunk =
+            if musket_ring::parallel_allowed() { rayon::current_num_threads().div_ceil(3).max(1) } else { 1 };
+        let mut built = Vec::with_capacity(3 * count);
+        let mut jobs = jobs.into_iter();
+        let mut batches = batches.into_iter();
+        for first in (0..count).step_by(per_chunk) {
+            let chunk: Vec<Vec<Record>> = batches.by_ref().take(per_chunk).collect();
+            let chunk_jobs: Vec<StatementJob> = jobs.by_ref().take(3 * chunk.len()).collect();
+            built.extend(map_each(chunk_jobs, |(k, role, seed)| {
+                let records = &chunk[k - first];
+                // A statement has one term per term its prover's records give it, the same at
+                // the prover and at its two verifiers, which fold it in step.
+                let len = records.iter().map(|r| r.terms_as(E::BINARY, role)).sum::<usize>();
+                let weights = &mut Prg::from_seed(seed);
+                match role {
+                    Role::Prover => Built::Prover(E::prover(records, len, weights)),
+                    _ => Built::Verifier(E::verifier(records, role, len, weights)),
+                }
+            }));
+        }
+        let mut built = built.into_iter();
+        for _ in 0..count {
             let (Some(Built::Prover(prover)), Some(Built::Verifier(va)), Some(Built::Verifier(vb))) =
                 (built.next(), built.next(), built.next())
             else {
@@ -407,7 +421,10 @@ impl Rep3Mal {
     /// live batch's message (a batch with fewer levels sits out the rounds past its last), so
     /// the group costs the rounds of its largest batch, `2 N + 3` for `N` levels, whatever it
     /// holds.
-    pub(crate) fn prove_group(&mut self, ring: &[&[Record]], binary: &[&[Record]]) -> Result<()> {
+    ///
+    /// The group's records are taken by value, a `Vec` per batch: they are dropped as soon as
+    /// their statements are built.
+    pub(crate) fn prove_group(&mut self, ring: Vec<Vec<Record>>, binary: Vec<Vec<Record>>) -> Result<()> {
         if ring.is_empty() && binary.is_empty() {
             return Ok(());
         }

@@ -25,9 +25,11 @@ use musket_core::ext::{Ext, Gf64, Gr64, EXT_DEGREE};
 use musket_core::Prg;
 
 /// The shape of a recorded product.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub(crate) enum Gate {
-    /// Elementwise products (arithmetic) or ANDs of words (binary).
+    /// Elementwise products (arithmetic) or ANDs of words (binary); the default, an empty
+    /// record's (what a record taken out of its list leaves behind).
+    #[default]
     Elementwise,
     /// `[m, k] x [k, n]`.
     Matmul { m: usize, k: usize, n: usize },
@@ -70,7 +72,7 @@ impl Gate {
 
 /// One reshared product as this party saw it (the field docs are a product's; a
 /// [`Gate::Cross`] record uses the same fields as its documentation says, `nxt` empty).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Record {
     pub(crate) gate: Gate,
     /// This party's operand components: `x_i`, `x_{i+1}`, `y_i`, `y_{i+1}`.
