@@ -9,10 +9,8 @@
 //! additions a row, against Karatsuba's 216 vector products, 216 additions and the spreads
 //! ([`super::PolyProductSum`], which takes any left factor). No crate has it.
 
+use super::subset::{fill_subset_sums, GROUP};
 use super::{Kernel, POLY_COEFFS, PRODUCT_COEFFS};
-
-/// Rows whose subset sums make one table.
-const GROUP: usize = 4;
 /// Columns a table covers (half a row: the table and the accumulators' half stay in L1).
 const HALF: usize = POLY_COEFFS / 2;
 
@@ -170,15 +168,7 @@ pub fn select_rows_by_bits(weights: &[u64], m: &[u64]) -> Vec<u64> {
         for j in 0..GROUP {
             table[1 << j].copy_from_slice(&m[(GROUP * n + j) * POLY_COEFFS..][..POLY_COEFFS]);
         }
-        for s in 3..1usize << GROUP {
-            let low = s & (s - 1);
-            if low != 0 {
-                let (head, tail) = table.split_at_mut(s);
-                for ((o, a), b) in tail[0].iter_mut().zip(&head[low]).zip(&head[s ^ low]) {
-                    *o = a.wrapping_add(*b);
-                }
-            }
-        }
+        fill_subset_sums(table);
     }
     let mut out = vec![0u64; weights.len() * POLY_COEFFS];
     match Kernel::best() {
@@ -280,16 +270,7 @@ pub(super) fn body(rows: Rows<'_>, acc: &mut [u64], tables: &mut [Table]) {
                         }
                     }
                 }
-                for s in 3..1usize << GROUP {
-                    let low = s & (s - 1);
-                    if low != 0 {
-                        let (head, tail) = table.split_at_mut(s);
-                        let (a, b): (&Half, &Half) = (&head[low], &head[s ^ low]);
-                        for ((o, x), y) in tail[0].iter_mut().zip(a).zip(b) {
-                            *o = x.wrapping_add(*y);
-                        }
-                    }
-                }
+                fill_subset_sums(table);
             }
             for c in 0..POLY_COEFFS {
                 let slot = &mut acc[c * POLY_COEFFS + cols.start..c * POLY_COEFFS + cols.end];

@@ -9,7 +9,7 @@
 use super::Kernel;
 
 /// Rows whose subset sums make one table.
-const GROUP: usize = 4;
+pub(super) const GROUP: usize = 4;
 /// Columns a step takes.
 const LANES: usize = 32;
 /// Coefficients of a weight.
@@ -60,6 +60,22 @@ pub fn add_rows_by_bits_with(
     out
 }
 
+/// Completes a table whose entries `1 << j` hold four rows: entry `s` becomes the sum of the
+/// rows its bits select, each one addition from a smaller subset's (entry 0, the empty
+/// subset, is left as it is: zero). Shared by every Four Russians kernel here.
+#[inline(always)]
+pub(super) fn fill_subset_sums<const N: usize>(table: &mut [[u64; N]; 1 << GROUP]) {
+    for s in 3..1usize << GROUP {
+        let low = s & (s - 1);
+        if low != 0 {
+            let (head, tail) = table.split_at_mut(s);
+            for ((o, a), b) in tail[0].iter_mut().zip(&head[low]).zip(&head[s ^ low]) {
+                *o = a.wrapping_add(*b);
+            }
+        }
+    }
+}
+
 /// Columns a step takes: four 512-bit vectors per row.
 type Lanes = [u64; LANES];
 
@@ -96,14 +112,7 @@ pub(super) fn body(x: &[u64], rows: usize, cols: usize, selections: &[[u8; COEFF
                     entry[..width].copy_from_slice(&x[i * cols + t0..][..width]);
                 }
             }
-            for s in 3..1usize << GROUP {
-                let low = s & (s - 1);
-                if low != 0 {
-                    let (head, tail) = table.split_at_mut(s);
-                    tail[0] = head[low];
-                    add_into(&mut tail[0], &head[s ^ low]);
-                }
-            }
+            fill_subset_sums(&mut table);
             for (a, &s) in acc.iter_mut().zip(selection) {
                 add_into(a, &table[s as usize]);
             }
