@@ -35,7 +35,7 @@ use musket_core::{
     Protocol, Result, Share,
 };
 use musket_net::{CommStats, Net};
-use musket_ring::{pack_bits, unpack_bits, RingTensor};
+use musket_ring::{unpack_bits, RingTensor};
 use proof::ProofKeys;
 use record::{Gate, Record, Role};
 use std::ops::Range;
@@ -445,19 +445,6 @@ impl Rep3Mal {
             RBits { cur: zeros, next: next.to_vec() }
         } else {
             RBits { cur: zeros.clone(), next: zeros }
-        }
-    }
-
-    /// An arithmetic share with only component `j` set (to this party's copy of it).
-    fn component(&self, j: usize, cur: &[u64], next: &[u64], shape: &[usize]) -> Result<RShare> {
-        let zeros = vec![0u64; cur.len()];
-        let id = self.base.id;
-        if j == id {
-            self.base.share(shape, cur.to_vec(), zeros)
-        } else if j == (id + 1) % 3 {
-            self.base.share(shape, zeros, next.to_vec())
-        } else {
-            self.base.share(shape, zeros.clone(), zeros)
         }
     }
 }
