@@ -317,6 +317,36 @@ fn product_term(role: Role, xc: u64, xn: u64, yc: u64, yn: u64, add: fn(u64, u64
     }
 }
 
+/// [`product_term`] for every product of an elementwise `rec`, written into `xs` and `ys`
+/// (the role chosen once, so that each is a copy or one vectorised pass).
+fn product_terms_into(
+    role: Role,
+    rec: &Record,
+    xs: &mut [u64],
+    ys: &mut [u64],
+    add: impl Fn(u64, u64) -> u64,
+) {
+    let sum = |out: &mut [u64], a: &[u64], b: &[u64]| {
+        for (o, (a, b)) in out.iter_mut().zip(a.iter().zip(b)) {
+            *o = add(*a, *b);
+        }
+    };
+    match role {
+        Role::Prover => {
+            sum(xs, &rec.xc, &rec.xn);
+            sum(ys, &rec.yc, &rec.yn);
+        }
+        Role::A => {
+            xs.copy_from_slice(&rec.xn);
+            ys.copy_from_slice(&rec.yn);
+        }
+        Role::B => {
+            xs.copy_from_slice(&rec.xc);
+            ys.copy_from_slice(&rec.yc);
+        }
+    }
+}
+
 /// Term `i` (element `i / width`, product `i % width`) of `role`'s statement in a
 /// [`Gate::Cross`] record.
 fn cross_term(rec: &Record, role: Role, i: usize) -> (u64, u64) {
@@ -411,10 +441,7 @@ fn build_packed_ring(records: &[Record], role: Role, weights: &mut Prg) -> Optio
     let mut p = 0;
     for rec in records.iter().filter(|r| !is_cross(r)) {
         let n = rec.xc.len();
-        for g in 0..n {
-            (x[p + g], y[p + g]) =
-                product_term(role, rec.xc[g], rec.xn[g], rec.yc[g], rec.yn[g], Gr64::base_add);
-        }
+        product_terms_into(role, rec, &mut x[p..][..n], &mut y[p..][..n], u64::wrapping_add);
         if role != Role::Prover {
             claim_into::<Gr64>(rec, role, &mut claims[p..][..n]);
         }
@@ -423,10 +450,23 @@ fn build_packed_ring(records: &[Record], role: Role, weights: &mut Prg) -> Optio
     let mut c = 0;
     for rec in crossing {
         let (n, width) = (rec.theirs.len(), rec.cross_width(role));
-        for g in 0..n {
-            for t in 0..width {
-                let at = plane_at[t] + c + g - first_block[t] * D;
-                (x[at], y[at]) = cross_term(rec, role, g * width + t);
+        // Plane by plane: product t of every element (a strided read of the record), the
+        // vectors' other side zero for a verifier ([`cross_term`]).
+        for t in 0..width {
+            let at = plane_at[t] + c - first_block[t] * D;
+            let (xs, ys) = (&mut x[at..][..n], &mut y[at..][..n]);
+            let plane = |v: &[u64], out: &mut [u64]| {
+                for (o, w) in out.iter_mut().zip(v.iter().skip(t).step_by(width)) {
+                    *o = *w;
+                }
+            };
+            match role {
+                Role::Prover => {
+                    plane(&rec.xc, xs);
+                    plane(&rec.yc, ys);
+                }
+                Role::A => plane(&rec.xn, xs),
+                Role::B => plane(&rec.yn, ys),
             }
         }
         if role != Role::Prover {
@@ -472,11 +512,10 @@ fn build_packed(
     for rec in records {
         let n = rec.xc.len();
         let w = weights.words(n);
-        for g in 0..n {
-            let (l, r) = product_term(role, rec.xc[g], rec.xn[g], rec.yc[g], rec.yn[g], Gf64::base_add);
-            lw.push(l);
-            rw.push(r);
-        }
+        let at = lw.len();
+        lw.resize(at + n, 0);
+        rw.resize(at + n, 0);
+        product_terms_into(role, rec, &mut lw[at..], &mut rw[at..], |a, b| a ^ b);
         if role != Role::Prover {
             claims.resize(n, 0);
             claim_into::<Gf64>(rec, role, &mut claims);
