@@ -92,8 +92,13 @@ pub fn bit_planes<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Bits> {
 /// `k..len` of `x`. `ceil(log2 len)` rounds.
 pub fn suffix_and<P: Protocol>(p: &mut P, x: &P::Bits, len: usize, nb: usize) -> Result<P::Bits> {
     // A prefix AND over the reversed order.
-    let rev =
-        |w: &[u64]| -> Vec<u64> { (0..len).rev().flat_map(|k| w[k * nb..(k + 1) * nb].to_vec()).collect() };
+    let rev = |w: &[u64]| -> Vec<u64> {
+        let mut out = Vec::with_capacity(len * nb);
+        for k in (0..len).rev() {
+            out.extend_from_slice(&w[k * nb..(k + 1) * nb]);
+        }
+        out
+    };
     let mut acc = p.bits_linear(x, &rev);
     let mut l = 0;
     while (1usize << l) < len {

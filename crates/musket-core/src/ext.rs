@@ -365,7 +365,12 @@ fn transposed_differences(lo: &[Gr64], hi: &[Gr64], diffs_t: &mut [u64]) {
 
 /// The coefficients of a slice of elements, as one `n x 64` row-major matrix.
 fn as_words(v: &[Gr64]) -> Vec<u64> {
-    v.iter().flat_map(|g| g.0).collect()
+    // An element's words at a time: a flat map's iterator went word by word.
+    let mut out = Vec::with_capacity(v.len() * EXT_DEGREE);
+    for g in v {
+        out.extend_from_slice(&g.0);
+    }
+    out
 }
 
 /// Reduces a product's 127 coefficients modulo `f`.

@@ -264,54 +264,65 @@ impl Packed<Gr64> for PackedBlocks {
     }
 
     /// As matrix products: lane `b`'s values across the members times the members'
-    /// coefficients (and, for `l`, weights), then `X^b`. Members whose blocks are all zero
-    /// add nothing and are left out: a verifier's shares are zero over whole regions (one of
-    /// the two terms of every product, one side of every cross gate), and every statement
-    /// over its padding.
+    /// coefficients (and, for `l`, weights), then `X^b`. Members past the last nonzero block
+    /// of a side add nothing and are left out: a verifier's shares are zero over whole
+    /// regions (one of the two terms of every product, one side of every cross gate), and
+    /// every statement over its padding, and those regions are the last members (products
+    /// come first, cross planes after them, padding last). Each group's products read the
+    /// members' blocks in place (rows strided by a member's span, the kernel the lane levels
+    /// use): until the seventeenth session the live members' lanes were first copied out,
+    /// transposed, per group, and multiplied by the general product, with its packing.
     fn expand(self) -> (Vec<Gr64>, Vec<Gr64>) {
         let (g, d) = (self.m.groups, EXT_DEGREE);
         let members = self.m.coef.len();
-        let live = |v: &[u64]| -> Vec<usize> {
-            (0..members).filter(|s| v[s * g * d..(s + 1) * g * d].iter().any(|&w| w != 0)).collect()
-        };
-        let (live_x, live_y) = (live(&self.x), live(&self.y));
-        // Rows (q, b), columns the live members: their values of lane b.
-        let lanes = |v: &[u64], q: usize, live: &[usize]| -> Vec<u64> {
-            let mut a = vec![0u64; d * live.len()];
-            for (j, &s) in live.iter().enumerate() {
-                for (b, &x) in v[(s * g + q) * d..(s * g + q + 1) * d].iter().enumerate() {
-                    a[b * live.len() + j] = x;
-                }
-            }
-            a
-        };
-        let coef: Vec<u64> = live_y.iter().flat_map(|&s| self.m.coef[s].0).collect();
-        // Live member s's weights c_s rho_(sG+q) for every q: the sums of the rows of the
-        // matrix of multiplication by c_s that the bits of rho select (a product of the G x 64
-        // matrix of the rho's coefficients by it until the sixteenth session).
-        let weighted: Vec<Vec<u64>> = live_x
-            .iter()
-            .map(|&s| {
-                musket_ring::select_rows_by_bits(&self.rho[s * g..(s + 1) * g], &self.m.coef[s].mul_matrix())
-            })
-            .collect();
-        let product = |a: Vec<u64>, b: &[u64], k: usize| {
-            if k == 0 {
-                vec![0u64; d * d]
-            } else {
-                musket_ring::matmul(&a, b, d, k, d)
-            }
-        };
+        let (mx, my) = (self.x_end.div_ceil(g).min(members), self.y_end.div_ceil(g).min(members));
+        let coef: Vec<u64> = self.m.coef[..my].iter().flat_map(|c| c.0).collect();
+        // Member s's weights c_s rho_(sG+q) for every q, at row sG + q as its blocks are: the
+        // sums of the rows of the matrix of multiplication by c_s that the bits of rho
+        // select (a product of the G x 64 matrix of the rho's coefficients by it until the
+        // sixteenth session).
+        // (Appended a member at a time: collected from a flat map, word by word through the
+        // iterator, they took a third of the writing out.)
+        let mut weighted: Vec<u64> = Vec::with_capacity(mx * g * d);
+        for s in 0..mx {
+            weighted.extend_from_slice(&musket_ring::select_rows_by_bits(
+                &self.rho[s * g..(s + 1) * g],
+                &self.m.coef[s].mul_matrix(),
+            ));
+        }
         // Ranges of groups over the cores (see `crate::par`), written out in order.
         let parts = par::map_ranges(g, MIN_GROUPS_PER_THREAD, |groups| {
             let (mut l, mut r) = (Vec::with_capacity(d * groups.len()), Vec::with_capacity(d * groups.len()));
+            let (mut lq, mut rq) = (vec![0u64; d * d], vec![0u64; d * d]);
+            let mut shifted = [0u64; EXT_DEGREE];
             for q in groups {
-                let weights: Vec<u64> =
-                    weighted.iter().flat_map(|w| w[q * d..(q + 1) * d].iter().copied()).collect();
-                let lq = product(lanes(&self.x, q, &live_x), &weights, live_x.len());
-                let rq = product(lanes(&self.y, q, &live_y), &coef, live_y.len());
+                lq.fill(0);
+                rq.fill(0);
+                if mx > 0 {
+                    musket_ring::matmul_tn_strided_add(
+                        &self.x[q * d..],
+                        g * d,
+                        &weighted[q * d..],
+                        g * d,
+                        &mut lq,
+                        d,
+                        (d, mx, d),
+                    );
+                }
+                if my > 0 {
+                    musket_ring::matmul_tn_strided_add(
+                        &self.y[q * d..],
+                        g * d,
+                        &coef,
+                        d,
+                        &mut rq,
+                        d,
+                        (d, my, d),
+                    );
+                }
                 for (b, (lrow, rrow)) in lq.chunks_exact(d).zip(rq.chunks_exact(d)).enumerate() {
-                    l.push(Gr64(lrow.try_into().expect("a row")).times_x_pow(b));
+                    times_x_pow_words(lrow, b, &mut shifted);
+                    l.push(Gr64(shifted));
                     r.push(Gr64(rrow.try_into().expect("a row")));
                 }
             }

@@ -180,8 +180,14 @@ fn digest() -> ring::digest::Context {
     ring::digest::Context::new(&ring::digest::SHA256)
 }
 
+/// The words' little-endian bytes (what the digests hash), a word at a time: a flat map's
+/// iterator went byte by byte.
 fn words_bytes(w: &[u64]) -> Vec<u8> {
-    w.iter().flat_map(|v| v.to_le_bytes()).collect()
+    let mut out = Vec::with_capacity(8 * w.len());
+    for v in w {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
 }
 
 impl Rep3Mal {

@@ -352,7 +352,11 @@ impl Rep3Mal {
         // Each element's three right factors in party 2's message: `m`, then the carry bits
         // of component 0.
         let interleaved = |m: &[u64], u: &[u64]| -> Vec<u64> {
-            (0..n).flat_map(|i| [m[i], bit(u, 0, i), bit(u, 1, i)]).collect()
+            let mut out = Vec::with_capacity(3 * n);
+            for i in 0..n {
+                out.extend_from_slice(&[m[i], bit(u, 0, i), bit(u, 1, i)]);
+            }
+            out
         };
         let (cur, next) = (unpack_bits(&wrap_c.cur, n), unpack_bits(&wrap_c.next, n));
         let (mine, theirs) = match me {
@@ -465,14 +469,14 @@ fn pack_top_bits(n: usize, word: impl Fn(usize) -> u64) -> Vec<u64> {
 /// `w_c (1 - 2 b2)` (with `c = 1 - 2 b2`) and `-2 w_k v_k` for the two carry bits (bits
 /// `f - 1` and 63 of the carries words `v`).
 fn party2_left(c: &[u64], v: &[u64], f: usize, w_high: u64, weights: &[u64; 2]) -> Vec<u64> {
-    (0..c.len())
-        .flat_map(|i| {
-            let (low, high) = ((v[i] >> (f - 1)) & 1, v[i] >> 63);
-            [
-                w_high.wrapping_mul(c[i]),
-                weights[0].wrapping_mul(low).wrapping_neg().wrapping_shl(1),
-                weights[1].wrapping_mul(high).wrapping_neg().wrapping_shl(1),
-            ]
-        })
-        .collect()
+    let mut out = Vec::with_capacity(3 * c.len());
+    for (c, v) in c.iter().zip(v) {
+        let (low, high) = ((v >> (f - 1)) & 1, v >> 63);
+        out.extend_from_slice(&[
+            w_high.wrapping_mul(*c),
+            weights[0].wrapping_mul(low).wrapping_neg().wrapping_shl(1),
+            weights[1].wrapping_mul(high).wrapping_neg().wrapping_shl(1),
+        ]);
+    }
+    out
 }
