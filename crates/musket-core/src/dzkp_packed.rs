@@ -216,33 +216,49 @@ impl Packed<Gf64> for PackedWords {
             let span = s * g..(s + 1) * g;
             musket_ring::gf64_fold_into(&mut weights[span.clone()], &self.rho[span], c.0);
         }
+        // Eight groups at a time, each chunk's 8 x 8 block of words (eight members, eight
+        // groups: a cache line of each member) read once, then taken group by group: read
+        // word by word from eight members' spans, a group at a time, they were a third of
+        // the writing out (scalar, the registers spilled).
         let (mut l, mut r) = (vec![0u64; 64 * g], vec![0u64; 64 * g]);
-        let (mut xs, mut ys, mut cl) = ([0u64; 8], [0u64; 8], [0u64; 8]);
-        for q in 0..g {
-            let (lq, rq) = (&mut l[64 * q..64 * (q + 1)], &mut r[64 * q..64 * (q + 1)]);
+        let block = |v: &[u64], k: usize, q0: usize, rows: usize| -> [[u64; 8]; 8] {
+            let mut b = [[0u64; 8]; 8];
+            for (j, row) in b.iter_mut().enumerate().take(members.saturating_sub(8 * k)) {
+                row[..rows].copy_from_slice(&v[(8 * k + j) * g + q0..][..rows]);
+            }
+            b
+        };
+        for q0 in (0..g).step_by(8) {
+            let rows = (g - q0).min(8);
             for k in 0..chunks {
-                for j in 0..8 {
-                    let s = 8 * k + j;
-                    (xs[j], ys[j], cl[j]) = if s < members {
-                        let w = s * g + q;
-                        (self.lw[w], self.rw[w], weights[w])
-                    } else {
-                        (0, 0, 0)
-                    };
-                }
-                // Eight zero words add nothing (index 0 looks up 0): a verifier's shares are
-                // zero for one of each AND word's two terms, or both.
-                if xs.iter().any(|&v| v != 0) {
-                    // l's tables change with every group (its weights do).
-                    let (low_l, high_l) = (nibble_sums(&cl[..4]), nibble_sums(&cl[4..]));
-                    musket_ring::xor_nibble_lookups(lq, &musket_ring::lane_bytes(&xs), &low_l, &high_l);
-                }
-                if ys.iter().any(|&v| v != 0) {
-                    let (low_r, high_r) = &tables_r[k];
-                    musket_ring::xor_nibble_lookups(rq, &musket_ring::lane_bytes(&ys), low_r, high_r);
+                let (bx, by, bc) = (
+                    block(&self.lw, k, q0, rows),
+                    block(&self.rw, k, q0, rows),
+                    block(&weights, k, q0, rows),
+                );
+                for dq in 0..rows {
+                    let q = q0 + dq;
+                    let xs: [u64; 8] = std::array::from_fn(|j| bx[j][dq]);
+                    let ys: [u64; 8] = std::array::from_fn(|j| by[j][dq]);
+                    // Eight zero words add nothing (index 0 looks up 0): a verifier's shares
+                    // are zero for one of each AND word's two terms, or both.
+                    if xs.iter().any(|&v| v != 0) {
+                        // l's tables change with every group (its weights do).
+                        let cl: [u64; 8] = std::array::from_fn(|j| bc[j][dq]);
+                        let (low_l, high_l) = (nibble_sums(&cl[..4]), nibble_sums(&cl[4..]));
+                        let lq = &mut l[64 * q..64 * (q + 1)];
+                        musket_ring::xor_nibble_lookups(lq, &musket_ring::lane_bytes(&xs), &low_l, &high_l);
+                    }
+                    if ys.iter().any(|&v| v != 0) {
+                        let (low_r, high_r) = &tables_r[k];
+                        let rq = &mut r[64 * q..64 * (q + 1)];
+                        musket_ring::xor_nibble_lookups(rq, &musket_ring::lane_bytes(&ys), low_r, high_r);
+                    }
                 }
             }
-            musket_ring::gf64_times_x_lanes(rq.try_into().expect("64 lanes"));
+            for rq in r[64 * q0..64 * (q0 + rows)].chunks_exact_mut(64) {
+                musket_ring::gf64_times_x_lanes(rq.try_into().expect("64 lanes"));
+            }
         }
         (l.into_iter().map(Gf64).collect(), r.into_iter().map(Gf64).collect())
     }
