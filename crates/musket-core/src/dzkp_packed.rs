@@ -221,21 +221,26 @@ impl Packed<Gf64> for PackedWords {
         // word by word from eight members' spans, a group at a time, they were a third of
         // the writing out (scalar, the registers spilled).
         let (mut l, mut r) = (vec![0u64; 64 * g], vec![0u64; 64 * g]);
-        let block = |v: &[u64], k: usize, q0: usize, rows: usize| -> [[u64; 8]; 8] {
-            let mut b = [[0u64; 8]; 8];
-            for (j, row) in b.iter_mut().enumerate().take(members.saturating_sub(8 * k)) {
-                row[..rows].copy_from_slice(&v[(8 * k + j) * g + q0..][..rows]);
+        // (Whole lines as fixed-size copies: a copy of `rows` words called `memcpy`.)
+        let block = |b: &mut [[u64; 8]; 8], v: &[u64], k: usize, q0: usize, rows: usize| {
+            for (j, row) in b.iter_mut().enumerate() {
+                let s = 8 * k + j;
+                if s >= members {
+                    *row = [0; 8];
+                } else if rows == 8 {
+                    *row = v[s * g + q0..][..8].try_into().expect("eight words");
+                } else {
+                    row[..rows].copy_from_slice(&v[s * g + q0..][..rows]);
+                }
             }
-            b
         };
+        let (mut bx, mut by, mut bc) = ([[0u64; 8]; 8], [[0u64; 8]; 8], [[0u64; 8]; 8]);
         for q0 in (0..g).step_by(8) {
             let rows = (g - q0).min(8);
             for k in 0..chunks {
-                let (bx, by, bc) = (
-                    block(&self.lw, k, q0, rows),
-                    block(&self.rw, k, q0, rows),
-                    block(&weights, k, q0, rows),
-                );
+                block(&mut bx, &self.lw, k, q0, rows);
+                block(&mut by, &self.rw, k, q0, rows);
+                block(&mut bc, &weights, k, q0, rows);
                 for dq in 0..rows {
                     let q = q0 + dq;
                     let xs: [u64; 8] = std::array::from_fn(|j| bx[j][dq]);
