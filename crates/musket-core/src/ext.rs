@@ -389,30 +389,47 @@ fn reduce_wide(mut prod: [u64; 2 * EXT_DEGREE]) -> Gr64 {
 }
 
 /// `out = v x^k` reduced, for the coefficient words `v` of an element and `k < 64`: the
-/// words shifted up by `k`, and the `k` that pass `x^63` folded back by `x^64 = -(taps)`, a
-/// tap at a time as slice subtractions (which vectorise); the few that a tap carries past
-/// `x^63` again (below `x^4`, since the taps are below 5) folded once more. Writes into `out`
-/// so that callers building matrices of such rows need no element copies.
+/// words shifted up by `k`, and the `k` that pass `x^63` folded back by `x^64 = -(taps)`; the
+/// few that a tap carries past `x^63` again (below `x^4`, since the taps are below 5) folded
+/// once more. The taps' sum is formed in one pass from the passing words laid out once (`t`)
+/// and subtracted as each output word is written: subtracting a tap at a time from `out`
+/// read back what the previous tap had just stored, one word over, and the stores could not
+/// be forwarded (most of this function's time on the lanes' rows). Writes into `out` so
+/// that callers building matrices of such rows need no element copies.
 pub(crate) fn times_x_pow_words(v: &[u64], k: usize, out: &mut [u64]) {
-    let d = EXT_DEGREE;
-    let out = &mut out[..d];
-    out[..k].fill(0);
-    out[k..].copy_from_slice(&v[..d - k]);
-    // top[i]: the coefficient of x^(64 + i); again[j]: that of x^(64 + j) after one fold.
-    let top = &v[d - k..d];
-    let mut again = [0u64; 8];
+    const D: usize = EXT_DEGREE;
+    const PAD: usize = 4;
+    debug_assert!(REDUCTION_TAPS.iter().all(|&t| t <= PAD), "the taps are below x^5");
+    let out = &mut out[..D];
+    // t[PAD + j]: the coefficient of x^(64 + j) of the shifted words (zero past k).
+    let mut t = [0u64; D + 2 * PAD];
+    t[PAD..PAD + k].copy_from_slice(&v[D - k..D]);
+    // sub[i]: the sum of the passing words that the taps send to x^i.
+    let mut sub = [0u64; D];
     for tap in REDUCTION_TAPS {
-        let fits = k.min(d - tap);
-        for (o, t) in out[tap..tap + fits].iter_mut().zip(&top[..fits]) {
-            *o = o.wrapping_sub(*t);
-        }
-        for (i, t) in top.iter().enumerate().skip(fits) {
-            again[i + tap - d] = again[i + tap - d].wrapping_sub(*t);
+        for (s, w) in sub.iter_mut().zip(&t[PAD - tap..PAD - tap + D]) {
+            *s = s.wrapping_add(*w);
         }
     }
+    let (low, high) = out.split_at_mut(k);
+    for (o, s) in low.iter_mut().zip(&sub) {
+        *o = s.wrapping_neg();
+    }
+    for ((o, w), s) in high.iter_mut().zip(&v[..D - k]).zip(&sub[k..]) {
+        *o = w.wrapping_sub(*s);
+    }
+    // again[j]: the coefficient of x^(64 + j) after one fold (a tap past x^63).
+    let mut again = [0u64; PAD];
     for tap in REDUCTION_TAPS {
-        for (j, a) in again.iter().enumerate() {
-            out[j + tap] = out[j + tap].wrapping_sub(*a);
+        for (i, w) in v[D - k..D].iter().enumerate().skip(D - tap) {
+            again[i + tap - D] = again[i + tap - D].wrapping_sub(*w);
+        }
+    }
+    if again.iter().any(|&a| a != 0) {
+        for tap in REDUCTION_TAPS {
+            for (j, a) in again.iter().enumerate() {
+                out[j + tap] = out[j + tap].wrapping_sub(*a);
+            }
         }
     }
 }
