@@ -100,7 +100,7 @@ impl std::fmt::Debug for Gr64 {
 }
 
 /// Exponents of the low terms of `f` (`x^64 = -(x^4 + x^3 + x + 1)` in the Galois ring).
-const REDUCTION_TAPS: [usize; 4] = [0, 1, 3, 4];
+pub(crate) const REDUCTION_TAPS: [usize; 4] = [0, 1, 3, 4];
 
 impl Ext for Gr64 {
     const WORDS: usize = EXT_DEGREE;
@@ -388,50 +388,12 @@ fn reduce_wide(mut prod: [u64; 2 * EXT_DEGREE]) -> Gr64 {
     Gr64(out)
 }
 
-/// `out = v x^k` reduced, for the coefficient words `v` of an element and `k < 64`: the
-/// words shifted up by `k`, and the `k` that pass `x^63` folded back by `x^64 = -(taps)`; the
-/// few that a tap carries past `x^63` again (below `x^4`, since the taps are below 5) folded
-/// once more. The taps' sum is formed in one pass from the passing words laid out once (`t`)
-/// and subtracted as each output word is written: subtracting a tap at a time from `out`
-/// read back what the previous tap had just stored, one word over, and the stores could not
-/// be forwarded (most of this function's time on the lanes' rows). Writes into `out` so
-/// that callers building matrices of such rows need no element copies.
+/// `out = v x^k` reduced, for the coefficient words `v` of an element and `k < 64` (see
+/// `musket_ring::row_times_x_pow`; whole 64-row blocks go through
+/// `musket_ring::rows_times_x_pows`, vectorised). Writes into `out` so that callers
+/// building matrices of such rows need no element copies.
 pub(crate) fn times_x_pow_words(v: &[u64], k: usize, out: &mut [u64]) {
-    const D: usize = EXT_DEGREE;
-    const PAD: usize = 4;
-    debug_assert!(REDUCTION_TAPS.iter().all(|&t| t <= PAD), "the taps are below x^5");
-    let out = &mut out[..D];
-    // t[PAD + j]: the coefficient of x^(64 + j) of the shifted words (zero past k).
-    let mut t = [0u64; D + 2 * PAD];
-    t[PAD..PAD + k].copy_from_slice(&v[D - k..D]);
-    // sub[i]: the sum of the passing words that the taps send to x^i.
-    let mut sub = [0u64; D];
-    for tap in REDUCTION_TAPS {
-        for (s, w) in sub.iter_mut().zip(&t[PAD - tap..PAD - tap + D]) {
-            *s = s.wrapping_add(*w);
-        }
-    }
-    let (low, high) = out.split_at_mut(k);
-    for (o, s) in low.iter_mut().zip(&sub) {
-        *o = s.wrapping_neg();
-    }
-    for ((o, w), s) in high.iter_mut().zip(&v[..D - k]).zip(&sub[k..]) {
-        *o = w.wrapping_sub(*s);
-    }
-    // again[j]: the coefficient of x^(64 + j) after one fold (a tap past x^63).
-    let mut again = [0u64; PAD];
-    for tap in REDUCTION_TAPS {
-        for (i, w) in v[D - k..D].iter().enumerate().skip(D - tap) {
-            again[i + tap - D] = again[i + tap - D].wrapping_sub(*w);
-        }
-    }
-    if again.iter().any(|&a| a != 0) {
-        for tap in REDUCTION_TAPS {
-            for (j, a) in again.iter().enumerate() {
-                out[j + tap] = out[j + tap].wrapping_sub(*a);
-            }
-        }
-    }
+    musket_ring::row_times_x_pow(v, k, &REDUCTION_TAPS, out);
 }
 
 impl Gr64 {

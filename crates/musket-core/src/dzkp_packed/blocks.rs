@@ -2,7 +2,7 @@
 
 use super::{level_from_pairs, Members, Packed, PACKED_LEVELS_RING};
 use crate::dzkp::LevelPoly;
-use crate::ext::{times_x_pow_words, Ext, Gr64, EXT_DEGREE};
+use crate::ext::{Ext, Gr64, EXT_DEGREE, REDUCTION_TAPS};
 use crate::par;
 use musket_ring::PRODUCT_COEFFS;
 
@@ -195,9 +195,7 @@ impl PackedBlocks {
                             d,
                             (d, my, d),
                         );
-                        for (b, row) in r.chunks_exact(d).enumerate() {
-                            times_x_pow_words(row, b, &mut lanes[b * 2 * d + bh * d..][..d]);
-                        }
+                        musket_ring::rows_times_x_pows(&r, &REDUCTION_TAPS, &mut lanes[bh * d..], 2 * d);
                     }
                     for (ah, qa) in groups.into_iter().enumerate() {
                         for s in 0..mx {
@@ -294,7 +292,7 @@ impl Packed<Gr64> for PackedBlocks {
         let parts = par::map_ranges(g, MIN_GROUPS_PER_THREAD, |groups| {
             let (mut l, mut r) = (Vec::with_capacity(d * groups.len()), Vec::with_capacity(d * groups.len()));
             let (mut lq, mut rq) = (vec![0u64; d * d], vec![0u64; d * d]);
-            let mut shifted = [0u64; EXT_DEGREE];
+            let mut shifted = vec![0u64; d * d];
             for q in groups {
                 lq.fill(0);
                 rq.fill(0);
@@ -320,9 +318,9 @@ impl Packed<Gr64> for PackedBlocks {
                         (d, my, d),
                     );
                 }
-                for (b, (lrow, rrow)) in lq.chunks_exact(d).zip(rq.chunks_exact(d)).enumerate() {
-                    times_x_pow_words(lrow, b, &mut shifted);
-                    l.push(Gr64(shifted));
+                musket_ring::rows_times_x_pows(&lq, &REDUCTION_TAPS, &mut shifted, d);
+                for (lrow, rrow) in shifted.chunks_exact(d).zip(rq.chunks_exact(d)) {
+                    l.push(Gr64(lrow.try_into().expect("a row")));
                     r.push(Gr64(rrow.try_into().expect("a row")));
                 }
             }

@@ -15,6 +15,7 @@ mod packed;
 mod subset;
 #[cfg(target_arch = "x86_64")]
 mod x86;
+mod xpow;
 
 pub use binpoly::{add_times_binary_poly, add_times_binary_poly_with, BINARY_POLY_CHUNK};
 pub use bitweighted::{select_rows_by_bits, BitWeightedSum, BitWeightedSums};
@@ -26,6 +27,7 @@ pub use karatsuba::{PolyProductSum, PolyProductSums, POLY_COEFFS, PRODUCT_COEFFS
 use packed::LeftLayout;
 pub use packed::{local_party_kernels, parallel_allowed, serial_kernels, Kernel};
 pub use subset::{add_rows_by_bits, add_rows_by_bits_with};
+pub use xpow::{row_times_x_pow, rows_times_x_pows, rows_times_x_pows_with};
 
 /// Reference matrix product `[m, k] x [k, n]`, three plain loops, for tests.
 pub fn matmul_naive(a: &[u64], b: &[u64], m: usize, k: usize, n: usize) -> Vec<u64> {

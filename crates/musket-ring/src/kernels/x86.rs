@@ -8,6 +8,7 @@ use super::bitweighted;
 use super::karatsuba::{self, Chunk};
 use super::packed::{tile_body, MR, NR};
 use super::subset;
+use super::xpow;
 
 #[target_feature(enable = "avx2")]
 fn tile_avx2_impl(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
@@ -473,6 +474,30 @@ pub(super) fn binary_poly_avx2(d: &[u64], t: u64, taps: &[usize], out: &mut [u64
     assert!(super::Kernel::Avx2.is_supported(), "AVX2 kernel on a CPU without AVX2");
     // SAFETY: AVX2 was detected at run time just above.
     unsafe { binary_poly_avx2_impl(d, t, taps, out) }
+}
+
+/// The portable rows times powers of X compiled for AVX-512 (a row is eight vectors).
+#[target_feature(enable = "avx512f")]
+fn x_pows_avx512_impl(rows: &[u64], taps: &[usize; 4], out: &mut [u64], ldo: usize) {
+    xpow::body(rows, taps, out, ldo)
+}
+
+pub(super) fn x_pows_avx512(rows: &[u64], taps: &[usize; 4], out: &mut [u64], ldo: usize) {
+    assert!(std::arch::is_x86_feature_detected!("avx512f"), "AVX-512 kernel on a CPU without it");
+    // SAFETY: AVX-512 F was detected at run time just above.
+    unsafe { x_pows_avx512_impl(rows, taps, out, ldo) }
+}
+
+/// The same compiled for AVX2.
+#[target_feature(enable = "avx2")]
+fn x_pows_avx2_impl(rows: &[u64], taps: &[usize; 4], out: &mut [u64], ldo: usize) {
+    xpow::body(rows, taps, out, ldo)
+}
+
+pub(super) fn x_pows_avx2(rows: &[u64], taps: &[usize; 4], out: &mut [u64], ldo: usize) {
+    assert!(super::Kernel::Avx2.is_supported(), "AVX2 kernel on a CPU without AVX2");
+    // SAFETY: AVX2 was detected at run time just above.
+    unsafe { x_pows_avx2_impl(rows, taps, out, ldo) }
 }
 
 /// The portable subset sums compiled for AVX-512 (their additions are whole vectors).
