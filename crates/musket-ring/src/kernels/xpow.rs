@@ -40,11 +40,54 @@ pub fn rows_times_x_pows_with(kernel: Kernel, rows: &[u64], taps: &[usize; 4], o
     }
 }
 
-/// Every row (see [`row_times_x_pow`]).
+/// Every row (see [`row_times_x_pow`]), each copied once between zero pads so that its
+/// shifted words and its passing words are plain slices of one buffer: every output word
+/// past the taps' reach is five loads, no bounds to test (a third faster than a row at a
+/// time in place, whose loops' lengths vary with the row).
 #[inline(always)]
 pub(super) fn body(rows: &[u64], taps: &[usize; 4], out: &mut [u64], ldo: usize) {
+    // u = 64 zeros, the row, 64 zeros: the row shifted up by b is u[64 - b..][..64], and its
+    // words past X^63, X^(64 + j) for j < b, are u[128 - b + j] (zero for j >= b).
+    let mut u = [0u64; 3 * COEFFS];
     for (b, row) in rows.chunks_exact(COEFFS).take(COEFFS).enumerate() {
-        row_times_x_pow(row, b, taps, &mut out[b * ldo..][..COEFFS]);
+        u[COEFFS..2 * COEFFS].copy_from_slice(row);
+        let o = &mut out[b * ldo..][..COEFFS];
+        let shifted = &u[COEFFS - b..][..COEFFS];
+        let [t0, t1, t2, t3] = taps.map(|tap| &u[2 * COEFFS - b - tap..][..COEFFS]);
+        // From x^PAD on, tap t's word at x^i is the passing word i - t (or zero).
+        for (i, x) in o.iter_mut().enumerate().skip(PAD) {
+            *x = shifted[i].wrapping_sub(t0[i].wrapping_add(t1[i]).wrapping_add(t2[i]).wrapping_add(t3[i]));
+        }
+        for (i, x) in o.iter_mut().enumerate().take(PAD) {
+            let mut w = shifted[i];
+            for &tap in taps {
+                if i >= tap && i - tap < b {
+                    w = w.wrapping_sub(row[COEFFS - b + i - tap]);
+                }
+            }
+            *x = w;
+        }
+        fold_again(row, b, taps, o);
+    }
+}
+
+/// The words a tap carries past `X^63` again (`X^(64 + j)` for `j >= 64 - tap`, `j < k`),
+/// folded once more (below `X^PAD`).
+#[inline(always)]
+fn fold_again(v: &[u64], k: usize, taps: &[usize; 4], out: &mut [u64]) {
+    if k + PAD <= COEFFS {
+        return;
+    }
+    let mut again = [0u64; PAD];
+    for &tap in taps {
+        for (j, w) in v[COEFFS - k..COEFFS].iter().enumerate().skip(COEFFS - tap) {
+            again[j + tap - COEFFS] = again[j + tap - COEFFS].wrapping_sub(*w);
+        }
+    }
+    for &tap in taps {
+        for (j, a) in again.iter().enumerate() {
+            out[j + tap] = out[j + tap].wrapping_sub(*a);
+        }
     }
 }
 
@@ -53,9 +96,11 @@ pub(super) fn body(rows: &[u64], taps: &[usize; 4], out: &mut [u64], ldo: usize)
 /// passing words laid out once between zero pads and subtracted as each output word is
 /// written. (Subtracting a tap at a time from `out` read back what the previous tap had just
 /// stored, one word over, which could not be forwarded.) The few that a tap carries past
-/// `X^63` again, below `X^PAD`, are folded once more.
+/// `X^63` again, below `X^PAD`, are folded once more. For one row; [`rows_times_x_pows`]
+/// takes a block of 64.
 #[inline(always)]
 pub fn row_times_x_pow(v: &[u64], k: usize, taps: &[usize; 4], out: &mut [u64]) {
+    assert!(k < COEFFS && taps.iter().all(|&t| t < PAD), "row_times_x_pow: k or a tap out of range");
     let out = &mut out[..COEFFS];
     let v = &v[..COEFFS];
     // t[PAD + j]: the coefficient of X^(64 + j) of the shifted words (zero past k).
@@ -70,20 +115,7 @@ pub fn row_times_x_pow(v: &[u64], k: usize, taps: &[usize; 4], out: &mut [u64]) 
     for (i, (o, w)) in high.iter_mut().zip(&v[..COEFFS - k]).enumerate() {
         *o = w.wrapping_sub(passing(i + k));
     }
-    // A tap carries X^(64 + j) past X^63 only for j >= 64 - tap.
-    if k + PAD > COEFFS {
-        let mut again = [0u64; PAD];
-        for &tap in taps {
-            for (j, w) in v[COEFFS - k..].iter().enumerate().skip(COEFFS - tap) {
-                again[j + tap - COEFFS] = again[j + tap - COEFFS].wrapping_sub(*w);
-            }
-        }
-        for &tap in taps {
-            for (j, a) in again.iter().enumerate() {
-                out[j + tap] = out[j + tap].wrapping_sub(*a);
-            }
-        }
-    }
+    fold_again(v, k, taps, out);
 }
 
 #[cfg(test)]
@@ -118,6 +150,9 @@ mod tests {
                 for b in 0..COEFFS {
                     let want = naive(&rows[b * COEFFS..], b, &taps);
                     assert_eq!(&out[b * ldo..][..COEFFS], &want[..], "row {b}, taps {taps:?}, {kernel:?}");
+                    let mut one = [0u64; COEFFS];
+                    row_times_x_pow(&rows[b * COEFFS..], b, &taps, &mut one);
+                    assert_eq!(&one[..], &want[..], "one row {b}, taps {taps:?}");
                 }
             }
         }
