@@ -308,26 +308,41 @@ impl Rep3Mal {
             return Ok((Vec::new(), Vec::new()));
         }
         let piece = if binary { BATCH_TERMS_BINARY / 128 } else { BATCH_TERMS_ARITH / 2 };
-        let zv = self.draws(n, binary, |i| {
+        // The zero share's draws a piece at a time, straight into the pieces' records (the
+        // two streams are apart, so drawn in pieces they are the same words), and the message
+        // `z = cross terms + own - nxt` (or XOR) beside them.
+        let mut z = Vec::with_capacity(n);
+        let mut records = Vec::with_capacity(n.div_ceil(piece));
+        for start in (0..n).step_by(piece) {
+            let end = (start + piece).min(n);
+            let own = self.base.draw(Stream::Own, end - start);
+            let nxt = self.base.draw(Stream::Next, end - start);
+            let (xc, xn, yc, yn) = (&a[start..end], &an[start..end], &b[start..end], &bn[start..end]);
             if binary {
-                (a[i] & (b[i] ^ bn[i])) ^ (an[i] & b[i])
+                z.extend(
+                    (0..end - start).map(|i| (xc[i] & (yc[i] ^ yn[i])) ^ (xn[i] & yc[i]) ^ own[i] ^ nxt[i]),
+                );
             } else {
-                a[i].wrapping_mul(b[i].wrapping_add(bn[i])).wrapping_add(an[i].wrapping_mul(b[i]))
+                z.extend((0..end - start).map(|i| {
+                    xc[i]
+                        .wrapping_mul(yc[i].wrapping_add(yn[i]))
+                        .wrapping_add(xn[i].wrapping_mul(yc[i]))
+                        .wrapping_add(own[i])
+                        .wrapping_sub(nxt[i])
+                }));
             }
-        });
-        let parts: Vec<Part<'_>> = (0..n)
-            .step_by(piece)
-            .map(|start| {
-                let end = (start + piece).min(n);
-                Part {
-                    gate: Gate::Elementwise,
-                    x: (&a[start..end], &an[start..end]),
-                    y: (&b[start..end], &bn[start..end]),
-                    out: start..end,
-                }
-            })
-            .collect();
-        self.reshare_parts(zv, &parts)
+            records.push(Record {
+                gate: Gate::Elementwise,
+                xc: xc.to_vec(),
+                xn: xn.to_vec(),
+                yc: yc.to_vec(),
+                yn: yn.to_vec(),
+                theirs: Vec::new(),
+                own,
+                nxt,
+            });
+        }
+        self.reshare_records(z, records, binary)
     }
 
     /// Runs every pending proof and compares the digests of the openings so far. Called
@@ -531,7 +546,6 @@ fn batch_ranges(records: &[Record], binary: bool, limit: usize) -> Vec<Range<usi
 mod convert;
 use convert::one_minus_twice;
 mod protocol_impl;
-use protocol_impl::Part;
 mod truncate;
 use truncate::check_truncation_bits;
 

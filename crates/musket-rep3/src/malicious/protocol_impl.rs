@@ -21,25 +21,44 @@ impl Rep3Mal {
         zv: ZeroDraws,
         parts: &[Part<'_>],
     ) -> Result<(Vec<u64>, Vec<u64>)> {
-        let ZeroDraws { mut z, own, nxt, binary } = zv;
-        let target = match parts.first().map(|p| p.gate) {
+        let ZeroDraws { z, own, nxt, binary } = zv;
+        let records = parts
+            .iter()
+            .map(|p| Record {
+                gate: p.gate,
+                xc: p.x.0.to_vec(),
+                xn: p.x.1.to_vec(),
+                yc: p.y.0.to_vec(),
+                yn: p.y.1.to_vec(),
+                theirs: Vec::new(),
+                own: own[p.out.clone()].to_vec(),
+                nxt: nxt[p.out.clone()].to_vec(),
+            })
+            .collect();
+        self.reshare_records(z, records, binary)
+    }
+
+    /// Reshares `z` in one message and keeps `records` (their `theirs` filled from the
+    /// message received, in order: each record's elements follow the previous one's) for
+    /// verification.
+    pub(super) fn reshare_records(
+        &mut self,
+        mut z: Vec<u64>,
+        records: Vec<Record>,
+        binary: bool,
+    ) -> Result<(Vec<u64>, Vec<u64>)> {
+        let target = match records.first().map(|r| r.gate) {
             _ if binary => Target::And,
             Some(Gate::Matmul { .. }) => Target::Matmul,
             _ => Target::Mul,
         };
         self.tamper(target, &mut z);
         let (cur, theirs) = self.base.reshare(z)?;
-        for p in parts {
-            let rec = Record {
-                gate: p.gate,
-                xc: p.x.0.to_vec(),
-                xn: p.x.1.to_vec(),
-                yc: p.y.0.to_vec(),
-                yn: p.y.1.to_vec(),
-                theirs: theirs[p.out.clone()].to_vec(),
-                own: own[p.out.clone()].to_vec(),
-                nxt: nxt[p.out.clone()].to_vec(),
-            };
+        let mut at = 0;
+        for mut rec in records {
+            let n = rec.own.len();
+            rec.theirs = theirs[at..at + n].to_vec();
+            at += n;
             self.pending_words += rec.words();
             if binary {
                 self.binary.push(rec);
