@@ -456,8 +456,12 @@ fn build_packed_ring(records: &[Record], role: Role, weights: &mut Prg) -> Optio
             let at = plane_at[t] + c - first_block[t] * D;
             let (xs, ys) = (&mut x[at..][..n], &mut y[at..][..n]);
             let plane = |v: &[u64], out: &mut [u64]| {
-                for (o, w) in out.iter_mut().zip(v.iter().skip(t).step_by(width)) {
-                    *o = *w;
+                if width == 1 {
+                    out.copy_from_slice(&v[..out.len()]);
+                } else {
+                    for (o, w) in out.iter_mut().zip(v.chunks_exact(width)) {
+                        *o = w[t];
+                    }
                 }
             };
             match role {
