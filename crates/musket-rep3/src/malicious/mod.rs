@@ -180,16 +180,6 @@ fn digest() -> ring::digest::Context {
     ring::digest::Context::new(&ring::digest::SHA256)
 }
 
-/// The words' little-endian bytes (what the digests hash), a word at a time: a flat map's
-/// iterator went byte by byte.
-fn words_bytes(w: &[u64]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 * w.len());
-    for v in w {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out
-}
-
 impl Rep3Mal {
     /// Joins the computation (as [`Rep3::new`]).
     pub fn new(net: Net) -> Result<Self> {
@@ -449,8 +439,8 @@ impl Rep3Mal {
         let mut send = next.to_vec();
         self.tamper(target, &mut send);
         let (_, missing) = self.base.reshare(send)?;
-        self.received.update(&words_bytes(&missing));
-        self.vouched.update(&words_bytes(cur));
+        self.received.update(&musket_net::u64s_to_bytes(&missing));
+        self.vouched.update(&musket_net::u64s_to_bytes(cur));
         self.unchecked_openings += 1;
         Ok(missing)
     }

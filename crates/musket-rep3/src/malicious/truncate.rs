@@ -175,15 +175,15 @@ impl Rep3Mal {
                 }
                 let missing = self.base.net.recv_u64s(to, n)?;
                 if me == 0 {
-                    self.received.update(&words_bytes(&missing));
+                    self.received.update(&musket_net::u64s_to_bytes(&missing));
                 } else {
-                    self.received_from_prev.update(&words_bytes(&missing));
+                    self.received_from_prev.update(&musket_net::u64s_to_bytes(&missing));
                 }
                 (0..n).map(|i| sent[i].wrapping_add(kept[i]).wrapping_add(missing[i])).collect()
             }
             _ => {
-                self.vouched.update(&words_bytes(&masked(0, xc)));
-                self.vouched_for_prev.update(&words_bytes(&masked(1, xn)));
+                self.vouched.update(&musket_net::u64s_to_bytes(&masked(0, xc)));
+                self.vouched_for_prev.update(&musket_net::u64s_to_bytes(&masked(1, xn)));
                 Vec::new()
             }
         };
