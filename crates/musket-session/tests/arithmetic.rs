@@ -186,7 +186,7 @@ fn truncation_is_floor_or_floor_plus_one_up_to_2_pow_62() {
     vals.extend((0..20000).map(|_| rng.gen_range(-lim..=lim)));
     for bits in [1u32, 16, 30, 61] {
         for backend in BACKENDS {
-            // The malicious truncation proves an AND layer per element: fewer values.
+            // The malicious truncation proves three sums' carries per element: fewer values.
             let count = if backend.security() == Security::Malicious { 3000 } else { vals.len() };
             let job = Trunc { values: vals[..count].iter().map(|&v| v as u64).collect(), bits };
             for o in run(backend, &job) {

@@ -121,6 +121,7 @@ fn every_deviation_is_detected_by_every_honest_party() {
         // 1 send the first one's opening, parties 1 and 2 the second's.
         (Target::Truncate, vec![0, 1, 2]),
         (Target::Carries, vec![0, 2]),
+        (Target::MaskInput, vec![0, 2]),
         (Target::Convert, vec![0, 1, 2]),
         (Target::Reveal, vec![0, 1, 2]),
         (Target::Proof, vec![0, 1, 2]),
@@ -152,11 +153,13 @@ fn every_deviation_is_detected_by_every_honest_party() {
 
 #[test]
 fn every_conversion_message_is_checked() {
-    // The first two of each party's conversion messages are the truncations' (the helper's,
-    // party 2's then party 0's, one sum of three products per element), the third ReLU's (one
-    // product); an error in the first or the last element.
-    for nth in 0..3 {
-        for party in 0..3 {
+    // Each party's conversion messages in order: the first truncation's wrap exchange
+    // (parties 0 and 1, the openers of its frame; its helper, party 2, sends none), the
+    // second's (parties 1 and 2; helper 0), then ReLU's (every party, one product): two
+    // messages from party 0, three from party 1, two from party 2. An error in the first or
+    // the last word (a truncation's messages are 16-bit fields, four to a word).
+    for (party, count) in [(0, 2), (1, 3), (2, 2)] {
+        for nth in 0..count {
             for last_word in [false, true] {
                 let cheat = Cheat { party, target: Target::Convert, nth, error: 1 << 63, last_word };
                 for (id, o) in run(Some(cheat)).iter().enumerate() {
@@ -166,6 +169,27 @@ fn every_conversion_message_is_checked() {
                             "party {id} with {cheat:?}: {o:?}"
                         );
                     }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_wrong_helper_input_is_caught() {
+    // A helper that inputs a wrong half of the mask's correction `A` (the first word) or of
+    // `2^(64-f) msb(R)` (the last word; its top 16 bits are the value) and the right carries
+    // for it, so that its proofs hold: only the bits that parties 0 and 1 compare by digest
+    // can catch it, in either truncation (helpers 2 and 0).
+    for party in [2, 0] {
+        for (last_word, bits) in [(false, &[0u32, 1, 13, 47, 48, 63][..]), (true, &[48, 55, 62, 63][..])] {
+            for &bit in bits {
+                let cheat = Cheat { party, target: Target::MaskInput, nth: 0, error: 1 << bit, last_word };
+                for (id, o) in run(Some(cheat)).iter().enumerate().filter(|(id, _)| *id != party) {
+                    assert!(
+                        matches!(o, Err(e) if e.is_cheating_detected()),
+                        "party {id} with {cheat:?}: {o:?}"
+                    );
                 }
             }
         }

@@ -314,6 +314,22 @@ fn proof_bytes(halving: u64, quartering: u64) -> u64 {
     2 * W + (halving * 4 + quartering * 8) * e + 5 * e + (2 * W + levels * e) + W + 2 * (levels + 4) * e
 }
 
+/// A party's proof bytes for one kind of statement (elements of `e` bytes: 512 for the
+/// Galois ring, 8 for GF(2^64)), from the levels `(halving, quartering)` of its own statement,
+/// of the next party's (which it verifies as `A`) and of the previous party's (as `B`): as
+/// prover, each level's polynomial (3 or 7 elements) and the last one (5); as `A`, its copies
+/// of the seed (two words) and of each challenge, then its opening (`levels + 4` elements);
+/// as `B`, the seed and the challenges, then its opening. The prover's go-ahead to `A` is
+/// one word a verification ([`GO_AHEAD`]). With the three statements alike this is
+/// [`proof_bytes`] less the go-ahead.
+fn roles_bytes(own: (u64, u64), next: (u64, u64), prev: (u64, u64), e: u64) -> u64 {
+    let verifier = |(h, q): (u64, u64)| 2 * W + (h + q) * e + (h + q + 4) * e;
+    (3 * own.0 + 7 * own.1 + 5) * e + verifier(next) + verifier(prev)
+}
+
+/// The prover's go-ahead word to verifier `A`, one a verification (its kinds run side by side).
+const GO_AHEAD: u64 = W;
+
 /// What quartering took off a party's bytes in the statements of a truncation, a
 /// comparison or a ReLU of 100 elements below: with `Q` quartering levels in a statement
 /// (each in place of two halving ones) its prover's polynomials gain `Q` elements (seven
@@ -358,121 +374,60 @@ fn malicious_costs() {
         measure(Backend::ThreePcMalicious, Op::Matmul { m: 16, k: 16, n: 16 }, 0),
         vec![(256 * W + proof_bytes(0, 2), 1 + 7); 3]
     );
-    // Truncation: the mask's halves are components (no input message); party 2 inputs their
-    // carries (one word per element to party 0), checked by one AND layer of 64 gates per
-    // element (one word each) whose XOR with the claimed carries must be zero (a digest);
-    // c opened to parties 0 and 1 (one word each way from parties 1 and 2), one AND with
-    // msb(c), and three bits converted (one word per element from each party, one proved
-    // term each): a binary proof batch and an arithmetic one of 300 terms (9 levels). Party
-    // 2 sends the carries, parties 1 and 2 the opening: 800 bytes apart each. It was
-    // (54120, 34), (54920, 34), (106120, 34) with party 2's 64 proved mask bits per element,
-    // then (54936, 77), (55736, 77), (55736, 77) with each bit converted by two checked
-    // products, then (45368, 73), (46168, 73), (46168, 73) with a 64-bit carry tree of 181
-    // AND gates per element in place of the checked carries. The two batches prove side
-    // by side since the sixth session (one group of both kinds: the rounds of the larger,
-    // and one go-ahead word fewer); they were (43128, 63), (43928, 63), (44728, 63) one
-    // after the other. Since the seventh session the opening shares the carries' round and
-    // the carries' check shares one AND layer with msb(R) & [msb(c) = 0]: 4 rounds before
-    // the verification's 34, where it was 6. Since the eighth session the three bits are
-    // one conversion of `-carry_f + 2^(64-f) (wrap_r + wrap_c)`: one word per element from
-    // each party (it was three), and the statements differ in length: party 2 proves three
-    // products per element (300 terms, 9 levels), parties 0 and 1 one (100 terms, 7 levels).
-    // A party's proof bytes then follow the levels of the statement each message serves:
-    // party 0 sends 2 fewer levels' polynomials (3 elements each) than before, its copies of
-    // party 1's challenges and its opening as A of party 1's statement 2 levels shorter (10
-    // elements fewer in all); party 1 likewise, its challenges to party 0 and its opening as
-    // B of party 0's shorter; party 2 sends its own 9 levels, the rest 2 levels shorter (8
-    // elements fewer). It was (43120, 38), (43920, 38), (44720, 38). Since the tenth session
-    // party 0, not party 2, sends party 1 its copy of `c` (party 2 already sends the
-    // carries): a word per element moves from party 2 to party 0, and each party sends a
-    // second digest (to its previous party, for the openings that came the other way): 32
-    // bytes each, in the same round. Then party 2 proves the carries' check itself, with
-    // no AND layer (`keep_helper_products`: it knows every component): a word per element
-    // less from every party, the same proof (the same gates, one AND gate per element left
-    // for msb(R) & [msb(c) = 0], still a round of its own).
-    let e = 64 * W;
-    let conversion_saved = 2 * M as u64 * W;
-    // With one term per AND gate (tenth session) the binary statements, 6,528 gates, are
-    // one level shorter: 2 rounds and 7 field elements (8 bytes each) fewer per party.
-    // And the carries' 6,400 gates go into party 2's statement only (`Gate::OneProver`),
-    // not also into trivially true ones of parties 0 and 1: their binary statements are the
-    // AND layer's 128 gates (7 levels, 13 before), and the messages serving them 6 levels'
-    // field elements shorter (30 elements for parties 0 and 1, 24 for party 2).
-    let (moved, digest, and_layer, level) = (M as u64 * W, 32, M as u64 * W, 7 * W);
-    let (one_prover_01, one_prover_2) = (30 * W, 24 * W);
-    // Quartering (eleventh session, 36 rounds before): the ring statements of parties 0 and
-    // 1 (100 terms) go from 7 levels to 4 (three quartering), party 2's (300) from 9 to 5;
-    // the binary ones of parties 0 and 1 (2 AND words: one packed level, then 2^6 lanes)
-    // from 7 to 4, party 2's (102 words: five packed levels, then 2^8) from 13 to 9. Party
-    // 0 proves a 4-level statement (+3 elements), is B of party 2's (-4) and A of party
-    // 1's (-3 copies, -3 zero-shares), and opens as B (-4): 11 elements fewer of each kind;
-    // party 2, proving 5 levels (+4) and serving two 4-level statements, 8.
-    let (quarter_01, quarter_2) = (quartering_saved(11, 11), quartering_saved(8, 8));
+    // Truncation (eighteenth session; the history of its earlier forms is in git): the
+    // mask's halves are components (no input message); c is opened to parties 0 and 1 (a
+    // word per element each way); party 2 sends party 0 the carries' component 0 of the
+    // mask, of its correction A (a word per element each) and of 2^(64-f) msb(R) (16-bit
+    // fields, four to a word), and party 1 the b halves of A (a word) and of the sign (a
+    // field); parties 0 and 1 then exchange their wrap terms (a field each). Each party
+    // sends two digests (32 bytes each, both directions used).
+    //
+    // Statements (levels as `(halving, quartering)`): the wrap's two products are one ring
+    // term per element for parties 0 and 1 (100 terms, plain: (1, 3)), none for party 2
+    // (empty: no level); party 2 proves the three sums' carries, 100 + 100 + 25 AND words
+    // (2^14 bit terms: six packed levels, then four quartering), and parties 0 and 1 prove no
+    // AND gate (an empty binary statement pads to one word: three quartering levels).
+    // Online the parties send 1,000, 1,000 and 2,800 bytes, where with the AND layer for
+    // the wrap and the conversion of three bits (five ring terms an element in all, where
+    // there are two now) each sent 1,616; the verification gains the two rounds that the
+    // AND layer and the conversion took (the carries' binary statement, more than twice as
+    // long, has one level more: 26 rounds, as before).
+    let f = 16;
+    let fields = (M as u64).div_ceil(64 / f) * W;
+    let (ring, bits) = (64 * W, W);
+    let (none, plain_100, empty_bits, carries) = ((0, 0), (1, 3), (0, 3), (6, 4));
+    let online = [M as u64 * W + fields, M as u64 * W + fields, 3 * M as u64 * W + 2 * fields];
+    let proofs = [
+        roles_bytes(plain_100, plain_100, none, ring) + roles_bytes(empty_bits, empty_bits, carries, bits),
+        roles_bytes(plain_100, none, plain_100, ring) + roles_bytes(empty_bits, carries, empty_bits, bits),
+        roles_bytes(none, plain_100, plain_100, ring) + roles_bytes(carries, empty_bits, empty_bits, bits),
+    ];
+    let digests = 2 * 32;
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Truncate, M),
-        vec![
-            (
-                43120 - conversion_saved - 10 * e + moved + digest
-                    - and_layer
-                    - level
-                    - one_prover_01
-                    - quarter_01,
-                26
-            ),
-            (43920 - conversion_saved - 10 * e + digest - and_layer - level - one_prover_01 - quarter_01, 26),
-            (
-                44720 - conversion_saved - 8 * e - moved + digest
-                    - and_layer
-                    - level
-                    - one_prover_2
-                    - quarter_2,
-                26
-            )
-        ]
+        (0..3).map(|i| (online[i] + digests + proofs[i] + GO_AHEAD, 26)).collect::<Vec<_>>()
     );
-    // A truncated product: the carries travel with the product's message (1 round), then
-    // the truncation's other 4 and the same 34 of the verification, where the product and
-    // a truncation took 1 + 6 + 34. Bytes: the truncation's and the product's word per
-    // element. The one conversion saves each party two words per element; the product's
-    // 200 terms keep every statement at 9 levels (300 and 500 terms). It was (43920, 39),
-    // (44720, 39), (45520, 39). The opening's word moved and the AND layer went as above:
-    // three words per element from every party (the product's, the opening's or the
-    // carries', the conversion's), against two semi-honest.
-    // With one term per product (tenth session) the ring statements of parties 0 and 1 are
-    // 200 terms (8 levels; 300 and 9 before) and party 2's 400 (9 levels, as with 500): the
-    // messages that serve the shorter statements (a prover's polynomials, a verifier's
-    // challenge copies and openings) lose a level's ring elements, 5 of them in all for
-    // parties 0 and 1 and 4 for party 2; the binary statements a level, and those of parties 0
-    // and 1 no carries' gates, as above.
-    // Quartering (eleventh session, 37 rounds before): ring statements of 8 levels (200
-    // terms) and 9 (400) become 4 and 5, the binary ones as in the truncation: 12 ring
-    // elements fewer from every party, 11 field elements from parties 0 and 1 and 8 from
-    // party 2.
-    let (quarter_01, quarter_2) = (quartering_saved(12, 11), quartering_saved(12, 8));
+    // A truncated product: party 2's truncation messages (and the mask) go with the
+    // product's round, then the opening and the wrap's exchange (2 rounds; 4 before the
+    // eighteenth session), and the verification: 1 + 2 + 24. Bytes: the product's word per
+    // element on top; each party's ring statement gains its 100 products: 200 terms for
+    // parties 0 and 1 (four quartering levels), 100 for party 2.
+    let (plain_200, online) = ((0, 4), online.map(|b| b + M as u64 * W));
+    let proofs = [
+        roles_bytes(plain_200, plain_200, plain_100, ring)
+            + roles_bytes(empty_bits, empty_bits, carries, bits),
+        roles_bytes(plain_200, plain_100, plain_200, ring)
+            + roles_bytes(empty_bits, carries, empty_bits, bits),
+        roles_bytes(plain_100, plain_200, plain_200, ring)
+            + roles_bytes(carries, empty_bits, empty_bits, bits),
+    ];
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::MulTruncate, M),
-        vec![
-            (
-                43920 - conversion_saved + moved + digest
-                    - and_layer
-                    - level
-                    - 5 * e
-                    - one_prover_01
-                    - quarter_01,
-                27
-            ),
-            (44720 - conversion_saved + digest - and_layer - level - 5 * e - one_prover_01 - quarter_01, 27),
-            (
-                45520 - conversion_saved - moved + digest
-                    - and_layer
-                    - level
-                    - 4 * e
-                    - one_prover_2
-                    - quarter_2,
-                27
-            )
-        ]
+        (0..3).map(|i| (online[i] + digests + proofs[i] + GO_AHEAD, 27)).collect::<Vec<_>>()
     );
+    // The comparison's and ReLU's history below counts in ring elements (`e`) and one level
+    // of a binary statement (7 field elements).
+    let (e, level) = (64 * W, 7 * W);
     // Comparison: the carry-save AND layer plus the sign circuit, verified in GF(2^64), and
     // the result bits converted (100 words, 100 proved terms: 7 levels; it was (45288, 70)
     // with two checked products, 200 words and 400 terms, then (37320, 66) with the two

@@ -16,9 +16,10 @@
 //!   one proved term (`Rep3Mal::bits_to_arith`; `mul_bits` forms `x * b2` beside the input
 //!   and ends with one checked product, `Rep3Mal::mul_bits_checked`); `truncate` (party 2, the
 //!   helper who knows the mask, sent unchecked shares of its high part and sign) by a mask
-//!   whose halves are components drawn from shared keys, the helper inputting their carries,
-//!   checked by one AND layer, the masked value opened to parties 0 and 1 only, and the
-//!   correction from three bits made arithmetic in one checked conversion (`truncate.rs`).
+//!   whose halves are components drawn from shared keys, the masked value opened to parties 0
+//!   and 1 only, the helper inputting the mask's correction and sign with the carries of
+//!   their halves (proved by the helper, the bits they imply compared by parties 0 and 1),
+//!   and the wrap formed by parties 0 and 1 in one checked exchange (`truncate.rs`).
 //! - **Inputs** are unchanged: every component of an input is defined by one message or by
 //!   a key two parties share, so a party can only be inconsistent with itself, which the
 //!   proofs and the digests catch wherever the value is used.
@@ -100,8 +101,10 @@ pub enum Target {
     And,
     /// The masked value of a truncation, as opened.
     Truncate,
-    /// Party 2's input of a truncation mask's carries.
+    /// Party 2's input of a truncation mask's carries (to party 0).
     Carries,
+    /// Party 2's arithmetic inputs of a truncation mask's correction and sign (to party 1).
+    MaskInput,
     /// A message of the checked conversion of bits to arithmetic (`b2a_packed`, `mul_bits`
     /// and truncation's three bits).
     Convert,
@@ -534,7 +537,6 @@ fn batch_ranges(records: &[Record], binary: bool, limit: usize) -> Vec<Range<usi
 }
 
 mod convert;
-use convert::one_minus_twice;
 mod protocol_impl;
 mod truncate;
 use truncate::check_truncation_bits;

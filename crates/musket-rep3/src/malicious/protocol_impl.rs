@@ -289,29 +289,27 @@ impl Protocol for Rep3Mal {
         self.base.share(&[bt, m, n], cur, next)
     }
 
-    /// Truncation with a mask no single party knows alone and nothing unchecked: the mask is
-    /// `R = r_a + r_b`, where `r_a` is component 0 (drawn by parties 0 and 2 from their shared
-    /// key) and `r_b` component 2 (parties 1 and 2). `c = x + 2^62 + R` is opened to parties
-    /// 0 and 1 (each copy vouched for by the other holder); neither knows `R`, since each
-    /// misses one of `r_a`, `r_b`. With `k` the number of times `x + 2^62 + r_a + r_b` wraps
-    /// past 2^64, the result is
+    /// Truncation with a mask no single party knows alone and nothing unchecked (see
+    /// `truncate.rs`): the mask is `R = r_a + r_b`, where `r_a` is component 0 (drawn by
+    /// parties 0 and 2 from their shared key) and `r_b` component 2 (parties 1 and 2), and
+    /// `c = x + 2^62 + R` is opened to parties 0 and 1 (each copy vouched for by the other
+    /// holder); neither knows `R`, since each misses one of `r_a`, `r_b`. The result is
     ///
-    /// `(c >> f) - 2^(62-f) - (r_a >> f) - (r_b >> f) - carry_f + 2^(64-f) k`,
+    /// `(c >> f) - 2^(62-f) - (r_a >> f) - (r_b >> f) - A + 2^(64-f) msb(R) (1 - msb(c))`,
     ///
-    /// where `carry_f = [low_f(r_a) + low_f(r_b) >= 2^f]`, and `k = w + msb(R) (1 - msb(c))`
-    /// with `w` the carry out of `r_a + r_b` (the second term is the wrap of `x + 2^62 + R`,
-    /// which is below 2^63). The first four terms are components their holders know; the
-    /// bits come from the carries of `r_a + r_b`, which party 2 (knowing both) inputs and one
-    /// AND layer checks (`msb(R)`, `carry_f` and `w` are then linear), one AND with `msb(c)`
-    /// (which parties 0 and 1 share as a component) in the same layer, and one checked
-    /// conversion of the three bits: 4 rounds (the carries and the opening in the first).
-    /// A party can only deviate in messages the proofs and digests check, so no party is
+    /// where `A = carry_f - 2^(64-f) w` (`carry_f = [low_f(r_a) + low_f(r_b) >= 2^f]`, `w` the
+    /// carry out of `r_a + r_b`) and the last term is the wrap of `x + 2^62 + R`, which is below
+    /// 2^63. Party 2, which knows `R`, inputs `A`, `2^(64-f) msb(R)` and the carries of the
+    /// three sums (proving the carries itself; parties 0 and 1 compare the bits they imply by
+    /// digest), and parties 0 and 1 form the wrap in one exchange: 2 rounds after the
+    /// opening's (party 2's inputs travel with a product before it, or with the opening). A
+    /// party can only deviate in messages the proofs and digests check, so no party is
     /// trusted. Same error as the semi-honest truncation: `floor(x / 2^bits)` or one more,
     /// for `|x| < 2^62`.
     fn truncate(&mut self, x: &RShare, bits: u32) -> Result<RShare> {
         check_truncation_bits(bits)?;
-        let mask = self.truncation_mask(x.len())?;
-        self.truncate_masked(x, bits, mask)
+        let mask = self.truncation_mask(x.len(), bits)?;
+        self.truncate_masked(x, mask)
     }
 
     /// The truncation mask's carries travel with the product's message (one round fewer).
