@@ -117,11 +117,11 @@ fn every_deviation_is_detected_by_every_honest_party() {
         (Target::Mul, vec![0, 1, 2]),
         (Target::Matmul, vec![0, 1, 2]),
         (Target::And, vec![0, 1, 2]),
-        // The pipeline's two truncations have helpers 2 and 0 (frames rotate): parties 0 and
-        // 1 send the first one's opening, parties 1 and 2 the second's.
+        // Every truncation has a frame per third of its elements, each party the helper of
+        // one and an opener of the other two.
         (Target::Truncate, vec![0, 1, 2]),
-        (Target::Carries, vec![0, 2]),
-        (Target::MaskInput, vec![0, 2]),
+        (Target::Carries, vec![0, 1, 2]),
+        (Target::MaskInput, vec![0, 1, 2]),
         (Target::Convert, vec![0, 1, 2]),
         (Target::Reveal, vec![0, 1, 2]),
         (Target::Proof, vec![0, 1, 2]),
@@ -153,13 +153,13 @@ fn every_deviation_is_detected_by_every_honest_party() {
 
 #[test]
 fn every_conversion_message_is_checked() {
-    // Each party's conversion messages in order: the first truncation's wrap exchange
-    // (parties 0 and 1, the openers of its frame; its helper, party 2, sends none), the
-    // second's (parties 1 and 2; helper 0), then ReLU's (every party, one product): two
-    // messages from party 0, three from party 1, two from party 2. An error in the first or
-    // the last word (a truncation's messages are 16-bit fields, four to a word).
-    for (party, count) in [(0, 2), (1, 3), (2, 2)] {
-        for nth in 0..count {
+    // Each party's conversion messages in order: two per truncation (its wrap terms as
+    // party 0 of one third's frame and as party 1 of another's; the third's helper sends
+    // none), for the pipeline's two truncations, then ReLU's (one product): five from every
+    // party. An error in the first or the last word (a truncation's messages are 16-bit
+    // fields, four to a word).
+    for party in 0..3 {
+        for nth in 0..5 {
             for last_word in [false, true] {
                 let cheat = Cheat { party, target: Target::Convert, nth, error: 1 << 63, last_word };
                 for (id, o) in run(Some(cheat)).iter().enumerate() {
@@ -180,8 +180,8 @@ fn every_wrong_helper_input_is_caught() {
     // A helper that inputs a wrong half of the mask's correction `A` (the first word) or of
     // `2^(64-f) msb(R)` (the last word; its top 16 bits are the value) and the right carries
     // for it, so that its proofs hold: only the bits that parties 0 and 1 compare by digest
-    // can catch it, in either truncation (helpers 2 and 0).
-    for party in [2, 0] {
+    // can catch it, whichever party is the helper.
+    for party in 0..3 {
         for (last_word, bits) in [(false, &[0u32, 1, 13, 47, 48, 63][..]), (true, &[48, 55, 62, 63][..])] {
             for &bit in bits {
                 let cheat = Cheat { party, target: Target::MaskInput, nth: 0, error: 1 << bit, last_word };
@@ -199,10 +199,10 @@ fn every_wrong_helper_input_is_caught() {
 #[test]
 fn every_wrong_carry_is_caught_by_the_helpers_proof() {
     // The helper proves its claimed carries itself (no AND layer, no zero check): a wrong
-    // carry in any bit, in the first or the last element, of either truncation's mask (the
-    // fused product's, helper 2, and the matrix product's, helper 0: frames rotate) must fail
-    // its proof. Adding 2^k flips bit k (and perhaps the bits above it).
-    for party in [2, 0] {
+    // carry in any bit, in the first element of the mask's carries or the last word of its
+    // sign's carries (16-bit fields), of the third whose helper the party is, must fail its
+    // proof. Adding 2^k flips bit k (and perhaps the bits above it).
+    for party in 0..3 {
         for bit in [0u32, 13, 31, 47, 62] {
             for last_word in [false, true] {
                 let cheat = Cheat { party, target: Target::Carries, nth: 0, error: 1 << bit, last_word };

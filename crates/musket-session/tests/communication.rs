@@ -374,56 +374,51 @@ fn malicious_costs() {
         measure(Backend::ThreePcMalicious, Op::Matmul { m: 16, k: 16, n: 16 }, 0),
         vec![(256 * W + proof_bytes(0, 2), 1 + 7); 3]
     );
-    // Truncation (eighteenth session; the history of its earlier forms is in git): the
-    // mask's halves are components (no input message); c is opened to parties 0 and 1 (a
-    // word per element each way); party 2 sends party 0 the carries' component 0 of the
-    // mask, of its correction A (a word per element each) and of 2^(64-f) msb(R) (16-bit
-    // fields, four to a word), and party 1 the b halves of A (a word) and of the sign (a
-    // field); parties 0 and 1 then exchange their wrap terms (a field each). Each party
-    // sends two digests (32 bytes each, both directions used).
+    // Truncation (eighteenth session; the history of its earlier forms is in git): each
+    // third of the elements has its own frame, with another party as its helper (thirds
+    // 33, 33 and 34 elements; party 0 is party 0 of the first frame, the helper of the
+    // second and party 1 of the third, and so on round). In a frame: the mask's halves are
+    // components (no input message); c is opened to its parties 0 and 1 (a word per
+    // element each way); the helper sends party 0 the carries' component 0 of the mask, of
+    // its correction A (a word per element each) and of 2^(64-f) msb(R) (16-bit fields,
+    // four to a word), and party 1 the b halves of A (a word) and of the sign (a field);
+    // parties 0 and 1 then exchange their wrap terms (a field each). Each party sends two
+    // digests (32 bytes each, both directions used).
     //
     // Statements (levels as `(halving, quartering)`): the wrap's two products are one ring
-    // term per element for parties 0 and 1 (100 terms, plain: (1, 3)), none for party 2
-    // (empty: no level); party 2 proves the three sums' carries, 100 + 100 + 25 AND words
-    // (2^14 bit terms: six packed levels, then four quartering), and parties 0 and 1 prove no
-    // AND gate (an empty binary statement pads to one word: three quartering levels).
-    // Online the parties send 1,000, 1,000 and 2,800 bytes, where with the AND layer for
-    // the wrap and the conversion of three bits (five ring terms an element in all, where
-    // there are two now) each sent 1,616; the verification gains the two rounds that the
-    // AND layer and the conversion took (the carries' binary statement, more than twice as
-    // long, has one level more: 26 rounds, as before).
+    // term per element for a frame's parties 0 and 1, so every party proves 66 or 67 (plain:
+    // (1, 3)); a helper proves its frame's carries, 33 + 33 + 9 (or 34 + 34 + 9) AND words
+    // (packed: five levels, then four quartering). Until the eighteenth session a helper
+    // proved three ring terms an element for the conversion of three bits and its parties
+    // 0 and 1 one each, after an AND layer for the wrap: two rounds more, 26 in all, with
+    // one frame for all the elements (so per-party bytes differed by role).
     let f = 16;
-    let fields = (M as u64).div_ceil(64 / f) * W;
+    let fields = |n: u64| n.div_ceil(64 / f) * W;
     let (ring, bits) = (64 * W, W);
-    let (none, plain_100, empty_bits, carries) = ((0, 0), (1, 3), (0, 3), (6, 4));
-    let online = [M as u64 * W + fields, M as u64 * W + fields, 3 * M as u64 * W + 2 * fields];
-    let proofs = [
-        roles_bytes(plain_100, plain_100, none, ring) + roles_bytes(empty_bits, empty_bits, carries, bits),
-        roles_bytes(plain_100, none, plain_100, ring) + roles_bytes(empty_bits, carries, empty_bits, bits),
-        roles_bytes(none, plain_100, plain_100, ring) + roles_bytes(carries, empty_bits, empty_bits, bits),
-    ];
-    let digests = 2 * 32;
+    let (plain_100, carries) = ((1, 3), (5, 4));
+    // (as party 0, as party 1, as helper) elements of each party.
+    let roles = [(33u64, 34u64, 33u64), (33, 33, 34), (34, 33, 33)];
+    let online = roles.map(|(p0, p1, helper)| {
+        (p0 * W + fields(p0)) + (p1 * W + fields(p1)) + (3 * helper * W + 2 * fields(helper))
+    });
+    let (digests, ring_proof, bits_proof) = (
+        2 * 32,
+        roles_bytes(plain_100, plain_100, plain_100, ring),
+        roles_bytes(carries, carries, carries, bits),
+    );
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Truncate, M),
-        (0..3).map(|i| (online[i] + digests + proofs[i] + GO_AHEAD, 26)).collect::<Vec<_>>()
+        online.map(|o| (o + digests + ring_proof + bits_proof + GO_AHEAD, 24)).to_vec()
     );
-    // A truncated product: party 2's truncation messages (and the mask) go with the
-    // product's round, then the opening and the wrap's exchange (2 rounds; 4 before the
-    // eighteenth session), and the verification: 1 + 2 + 24. Bytes: the product's word per
-    // element on top; each party's ring statement gains its 100 products: 200 terms for
-    // parties 0 and 1 (four quartering levels), 100 for party 2.
-    let (plain_200, online) = ((0, 4), online.map(|b| b + M as u64 * W));
-    let proofs = [
-        roles_bytes(plain_200, plain_200, plain_100, ring)
-            + roles_bytes(empty_bits, empty_bits, carries, bits),
-        roles_bytes(plain_200, plain_100, plain_200, ring)
-            + roles_bytes(empty_bits, carries, empty_bits, bits),
-        roles_bytes(plain_100, plain_200, plain_200, ring)
-            + roles_bytes(carries, empty_bits, empty_bits, bits),
-    ];
+    // A truncated product: the helpers' carries (and the masks) go with the product's
+    // round, then the opening and the wrap's exchange (2 rounds; 4 before the eighteenth
+    // session), and the verification: 1 + 2 + 22. Bytes: the product's word per element on
+    // top; each party's ring statement gains its 100 products: 166 or 167 terms (four
+    // quartering levels).
+    let ring_proof = roles_bytes((0, 4), (0, 4), (0, 4), ring);
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::MulTruncate, M),
-        (0..3).map(|i| (online[i] + digests + proofs[i] + GO_AHEAD, 27)).collect::<Vec<_>>()
+        online.map(|o| (o + M as u64 * W + digests + ring_proof + bits_proof + GO_AHEAD, 25)).to_vec()
     );
     // The comparison's and ReLU's history below counts in ring elements (`e`) and one level
     // of a binary statement (7 field elements).

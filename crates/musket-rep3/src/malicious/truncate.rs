@@ -6,10 +6,12 @@
 //!
 //! The code names the parties of one truncation in its *frame*: the helper, which knows the
 //! whole mask, inputs what it knows of it and proves its carries, is party 2 of the frame,
-//! and the masked value opens to parties 0 and 1. Frames rotate from one truncation to the
-//! next (the helper is party 2, then 0, then 1, ...), so that over a model each party sends
-//! and proves about as much. Every step is written with the frame's ids and components and
-//! with messages to the next or previous party, which a rotation leaves as they are.
+//! and the masked value opens to parties 0 and 1. Each third of a truncation's elements has
+//! its own frame, each party the helper of one third (since the eighteenth session; before,
+//! one frame took all the elements and frames rotated from one truncation to the next), so
+//! that every party sends and proves the same in every truncation; the frames share their
+//! rounds. Every step is written with the frame's ids and components and with messages to
+//! the next or previous party, which a rotation leaves as they are.
 //!
 //! **The mask and its correction.** The mask is `R = r_a + r_b`, `r_a` frame component 0
 //! (drawn by parties 0 and 2 from their key) and `r_b` component 2 (parties 1 and 2), so
@@ -38,6 +40,7 @@
 
 use super::*;
 
+mod checks;
 mod fields;
 use fields::{fields_len, high_mask, pack_high, unpack_high};
 
@@ -123,24 +126,34 @@ fn correction_bits(k: u64, f: usize) -> u64 {
     ((k >> (f - 1)) & 1) | (((k >> 63) & 1).wrapping_neg() & high_mask(f))
 }
 
-/// A truncation mask drawn before the value it masks, with the helper's inputs: the halves
-/// this party holds of `R`, `A`, `2^(64-f) M` and of the three sums' carries (see the module
-/// documentation). What the helper sends party 0 (the carries' component 0) and party 1 (the
-/// `b` halves of `A` and `M`) is read in [`Rep3Mal::truncate_masked`] (`due`), after this
-/// party's messages of the product in between are out.
-pub(super) struct TruncationMask {
-    frame: Frame,
-    bits: u32,
+/// One frame's part of a truncation mask (a third of the elements, `range`), drawn before
+/// the value it masks, with the helper's inputs: the halves this party holds of `R`, `A`,
+/// `2^(64-f) M` and of the three sums' carries (see the module documentation). What the
+/// helper sends party 0 (the carries' component 0) and party 1 (the `b` halves of `A` and
+/// `M`) is read in [`Rep3Mal::truncate_masked`], after this party's messages of the product
+/// in between are out.
+struct FrameMask {
+    /// This party's id in the frame.
+    me: usize,
+    range: Range<usize>,
     r: Halves,
     a: Halves,
     m: Halves,
     kr: Halves,
     ka: Halves,
     km: Halves,
-    due: bool,
     /// The helper's message to party 1, sent after the product (it shares a link with the
     /// product's message, so it follows it).
     to_party_1: Vec<u64>,
+}
+
+/// A truncation mask for `n` values: one frame per third of the elements, each with another
+/// helper (thirds with no element have none), so that every party sends and proves the
+/// same in one truncation.
+pub(super) struct TruncationMask {
+    bits: u32,
+    n: usize,
+    frames: Vec<FrameMask>,
 }
 
 /// Truncation by `bits` works for 1 to 61 bits (the value lies below 2^62).
@@ -159,32 +172,49 @@ fn stray_bits(peer: usize) -> MpcError {
     }
 }
 
+/// The frame (by index into `frames`) in which this party has id `role`, if any.
+fn frame_as(frames: &[FrameMask], role: usize) -> Option<usize> {
+    frames.iter().position(|fr| fr.me == role)
+}
+
 impl Rep3Mal {
-    /// Draws a mask for `n` values truncated by `bits` in the next frame, and the helper sends
-    /// party 0 the carries' component 0 (component 2 is from the helper's key with party 1):
-    /// one message, so no copy can differ from another. What the helper claims is checked in
-    /// [`Rep3Mal::truncate_masked`], so it is not trusted.
+    /// Draws a mask for `n` values truncated by `bits`: third `t` of the elements in frame
+    /// `truncations + t`, so that each party is the helper of one third. Each helper sends its
+    /// frame's party 0 the carries' component 0 (component 2 is from the helper's key with
+    /// party 1): one message, so no copy can differ from another. What the helpers claim is
+    /// checked in [`Rep3Mal::truncate_masked`], so no helper is trusted.
     pub(super) fn truncation_mask(&mut self, n: usize, bits: u32) -> Result<TruncationMask> {
-        let frame = Frame::new(self.truncations);
+        let base = self.truncations;
         self.truncations = (self.truncations + 1) % 3;
-        let me = frame.me(self.base.id);
-        let f = bits as usize;
+        let mut frames = Vec::with_capacity(3);
+        for t in 0..3 {
+            let range = t * n / 3..(t + 1) * n / 3;
+            if !range.is_empty() {
+                let me = Frame::new(base + t).me(self.base.id);
+                frames.push(self.frame_mask(me, range, bits as usize)?);
+            }
+        }
+        Ok(TruncationMask { bits, n, frames })
+    }
+
+    /// One frame's mask for the elements `range`, this party being frame party `me`.
+    fn frame_mask(&mut self, me: usize, range: Range<usize>, f: usize) -> Result<FrameMask> {
+        let n = range.len();
         let high = |v: Vec<u64>| -> Vec<u64> { v.into_iter().map(|w| w & high_mask(f)).collect() };
-        let mut mask = TruncationMask {
-            frame,
-            bits,
+        let mut mask = FrameMask {
+            me,
+            range,
             r: Halves::default(),
             a: Halves::default(),
             m: Halves::default(),
             kr: Halves::default(),
             ka: Halves::default(),
             km: Halves::default(),
-            due: me != 2,
             to_party_1: Vec::new(),
         };
         // Component 0 is party 0's `cur` and party 2's `next`, drawn from their shared key;
         // component 2 party 2's `cur` and party 1's `next`. Each stream's draws come in the
-        // same order at both of its holders.
+        // same order at both of its holders (frames in the same order everywhere).
         match me {
             0 => {
                 mask.r.a = self.base.draw(Stream::Own, n);
@@ -264,49 +294,47 @@ impl Rep3Mal {
     }
 
     /// Truncates `x` with a mask from [`Rep3Mal::truncation_mask`] for its length (see the
-    /// module documentation): the opening of `c = x + 2^62 + R` to parties 0 and 1, the
-    /// helper's inputs read, their checks recorded, the wrap's exchange, and the result.
+    /// module documentation), all frames at once, so that they share their rounds: the
+    /// helpers' inputs and the openings of `c = x + 2^62 + R` (each party sends every message
+    /// of the round before it reads any; on a link, a helper's message before an opener's),
+    /// the checks recorded, the wrap's exchange, and the result.
     ///
     /// Written with this party's two components (frame components `me` and `me + 1`) as
     /// plain vectors, each value formed in one pass where it is needed.
     pub(super) fn truncate_masked(&mut self, x: &RShare, mask: TruncationMask) -> Result<RShare> {
         let n = x.len();
-        let TruncationMask { frame, bits, r, mut a, mut m, mut kr, mut ka, mut km, due, to_party_1 } = mask;
-        let me = frame.me(self.base.id);
-        if r.a.len().max(r.b.len()) != n {
-            return Err(MpcError::Usage(format!(
-                "truncation: a mask for {} values, not {n}",
-                r.a.len().max(r.b.len())
-            )));
+        let TruncationMask { bits, n: masked_n, mut frames } = mask;
+        if masked_n != n {
+            return Err(MpcError::Usage(format!("truncation: a mask for {masked_n} values, not {n}")));
         }
         let f = bits as usize;
         let (prev, next) = (self.base.prev(), self.base.next_party());
-        if me == 2 {
-            // The helper's inputs to party 1, its previous: after the product's message on
-            // that link, which party 1 reads first.
-            self.base.net.send_u64s(prev, &to_party_1)?;
-        }
-        // c = x + 2^62 + R, opened to parties 0 and 1: party 1 sends party 0 component 2
-        // (party 2 vouches for it), party 0 sends party 1 component 0 (party 2 vouches for it
-        // too; party 2, which knows R, sends no copy). The public 2^62 goes into component 0
-        // (not the frame's), party 0's cur and party 2's next, as `add_public`.
         let id = self.base.id;
-        let masked = |side: usize, words: &[u64]| -> Vec<u64> {
+        let (xc, xn) = (x.cur.data(), x.next.data());
+        // c's parts of frame `fr` on `side`: x's component plus the mask's half held there,
+        // and the public 2^62 in component 0 (not the frame's: party 0's cur and party 2's
+        // next, as `add_public`).
+        let masked = |fr: &FrameMask, side: usize| -> Vec<u64> {
+            let words = &[xc, xn][side][fr.range.clone()];
             let public = if (side == 0 && id == 0) || (side == 1 && id == 2) { 1u64 << 62 } else { 0 };
-            match r.side(me, side) {
+            match fr.r.side(fr.me, side) {
                 Some(r) => {
                     words.iter().zip(r).map(|(w, r)| w.wrapping_add(*r).wrapping_add(public)).collect()
                 }
                 None => words.iter().map(|w| w.wrapping_add(public)).collect(),
             }
         };
-        let (xc, xn) = (x.cur.data(), x.next.data());
-        // c itself at parties 0 and 1 (party 2 does not learn it).
-        let c: Vec<u64> = match me {
-            0 | 1 => {
-                let (sent, kept) =
-                    if me == 0 { (masked(0, xc), masked(1, xn)) } else { (masked(1, xn), masked(0, xc)) };
-                let to = if me == 0 { next } else { prev };
+        // Sends, in this order on each link: as the helper, its inputs to party 1 (its
+        // previous); as party 0, c's component 0 to party 1 (its next); as party 1, c's
+        // component 2 to party 0 (its previous). Party 2 (the helper) vouches for both.
+        if let Some(k) = frame_as(&frames, 2) {
+            let to_party_1 = std::mem::take(&mut frames[k].to_party_1);
+            self.base.net.send_u64s(prev, &to_party_1)?;
+        }
+        let mut kept = Vec::with_capacity(2);
+        for (role, to, side) in [(0, next, 0), (1, prev, 1)] {
+            if let Some(k) = frame_as(&frames, role) {
+                let sent = masked(&frames[k], side);
                 if self.cheat.is_some() {
                     // The test harness's error goes into the message, not into this party's c.
                     let mut tampered = sent.clone();
@@ -315,263 +343,202 @@ impl Rep3Mal {
                 } else {
                     self.base.net.send_u64s(to, &sent)?;
                 }
-                let missing = self.base.net.recv_u64s(to, n)?;
-                if me == 0 {
-                    self.received.update(&musket_net::u64s_to_bytes(&missing));
-                } else {
-                    self.received_from_prev.update(&musket_net::u64s_to_bytes(&missing));
-                }
-                (0..n).map(|i| sent[i].wrapping_add(kept[i]).wrapping_add(missing[i])).collect()
+                kept.push((k, sent, masked(&frames[k], 1 - side)));
             }
-            _ => {
-                self.vouched.update(&musket_net::u64s_to_bytes(&masked(0, xc)));
-                self.vouched_for_prev.update(&musket_net::u64s_to_bytes(&masked(1, xn)));
-                Vec::new()
+        }
+        // Reads, in the order of the sends: from the previous party the carries of the frame
+        // whose helper it is (sent with the mask), then its copy of c as party 0; from the
+        // next party its inputs as helper, then its copy of c as party 1.
+        if let Some(k) = frame_as(&frames, 0) {
+            let fr = &mut frames[k];
+            let len = fr.range.len();
+            let words = self.base.net.recv_u64s(prev, 2 * len + fields_len(len, f))?;
+            fr.km.a = unpack_high(&words[2 * len..], len, f).ok_or_else(|| stray_bits(prev))?;
+            fr.ka.a = words[len..2 * len].to_vec();
+            fr.kr.a = words[..len].to_vec();
+        }
+        let mut missing = [None, None];
+        if let Some(k) = frame_as(&frames, 1) {
+            missing[1] = Some(self.base.net.recv_u64s(prev, frames[k].range.len())?);
+            let fr = &mut frames[k];
+            let len = fr.range.len();
+            let words = self.base.net.recv_u64s(next, len + fields_len(len, f))?;
+            fr.m.b = unpack_high(&words[len..], len, f).ok_or_else(|| stray_bits(next))?;
+            fr.a.b = words[..len].to_vec();
+        }
+        if let Some(k) = frame_as(&frames, 0) {
+            missing[0] = Some(self.base.net.recv_u64s(next, frames[k].range.len())?);
+        }
+        // c at parties 0 and 1 of each frame; the copies' digests, frame by frame.
+        let mut cs: Vec<Vec<u64>> = vec![Vec::new(); frames.len()];
+        for (k, sent, other) in kept {
+            let role = frames[k].me;
+            let got = missing[role].take().expect("the copy of c was read");
+            if role == 0 {
+                self.received.update(&musket_net::u64s_to_bytes(&got));
+            } else {
+                self.received_from_prev.update(&musket_net::u64s_to_bytes(&got));
             }
-        };
+            cs[k] = (0..got.len()).map(|i| sent[i].wrapping_add(other[i]).wrapping_add(got[i])).collect();
+        }
+        if let Some(k) = frame_as(&frames, 2) {
+            self.vouched.update(&musket_net::u64s_to_bytes(&masked(&frames[k], 0)));
+            self.vouched_for_prev.update(&musket_net::u64s_to_bytes(&masked(&frames[k], 1)));
+        }
         // Every party counts both directions, so that all of them compare digests together.
         self.unchecked_openings += 1;
         self.unchecked_from_prev += 1;
-        if due && me == 0 {
-            // From the helper, party 0's previous: the carries' component 0.
-            let words = self.base.net.recv_u64s(prev, 2 * n + fields_len(n, f))?;
-            km.a = unpack_high(&words[2 * n..], n, f).ok_or_else(|| stray_bits(prev))?;
-            ka.a = words[n..2 * n].to_vec();
-            kr.a = words[..n].to_vec();
+        // Each helper proves its three sums' carries, without a message; then the bits of A
+        // and 2^(64-f) M are XOR-linear in the halves, and its parties 0 and 1 compare theirs.
+        for fr in &frames {
+            self.keep_helper_products(fr.me, &fr.r, &fr.kr, None)?;
+            self.keep_helper_products(fr.me, &fr.a, &fr.ka, None)?;
+            self.keep_helper_products(fr.me, &fr.m, &fr.km, Some(f))?;
         }
-        if due && me == 1 {
-            // From the helper, party 1's next: the b halves of A and 2^(64-f) M.
-            let words = self.base.net.recv_u64s(next, n + fields_len(n, f))?;
-            m.b = unpack_high(&words[n..], n, f).ok_or_else(|| stray_bits(next))?;
-            a.b = words[..n].to_vec();
+        for fr in &frames {
+            self.check_helper_inputs(fr.me, f, [&fr.r, &fr.kr, &fr.a, &fr.ka, &fr.m, &fr.km]);
         }
-        // The helper proves the three sums' carries, without a message; then the bits of A
-        // and 2^(64-f) M are XOR-linear in the halves, and parties 0 and 1 compare theirs.
-        self.keep_helper_products(me, &r, &kr, None)?;
-        self.keep_helper_products(me, &a, &ka, None)?;
-        self.keep_helper_products(me, &m, &km, Some(f))?;
-        self.check_helper_inputs(me, f, [&r, &kr, &a, &ka, &m, &km]);
-        // 2^(64-f) W, its three components (frame components me and me + 1 as this party's).
-        let (w_cur, w_next) = self.wrap(me, f, &c, &m)?;
-        // The result: (c >> f) - 2^(62-f) in component 1 (frame party 0's next, 1's cur),
-        // minus r_a >> f and a_a in component 0, r_b >> f and a_b in component 2, plus W's.
+        let wraps = self.wraps(f, &frames, &cs)?;
+        // The result, a third at a time: (c >> f) - 2^(62-f) in component 1 (frame party 0's
+        // next, 1's cur), minus r_a >> f and a_a in component 0, r_b >> f and a_b in
+        // component 2, plus 2^(64-f) W's components.
         let public = |v: u64| (v >> f).wrapping_sub(1u64 << (62 - f));
-        let mut out = [w_cur, w_next];
-        for (side, out) in out.iter_mut().enumerate() {
-            match half_at(me, side) {
-                None => {
-                    for (o, v) in out.iter_mut().zip(&c) {
-                        *o = o.wrapping_add(public(*v));
+        let (mut cur, mut nxt) = (vec![0u64; n], vec![0u64; n]);
+        for ((fr, c), w) in frames.iter().zip(&cs).zip(wraps) {
+            for (side, (out, w)) in [&mut cur, &mut nxt].into_iter().zip(w).enumerate() {
+                let out = &mut out[fr.range.clone()];
+                out.copy_from_slice(&w);
+                match half_at(fr.me, side) {
+                    None => {
+                        for (o, v) in out.iter_mut().zip(c) {
+                            *o = o.wrapping_add(public(*v));
+                        }
                     }
-                }
-                Some(_) => {
-                    let (rs, as_) = (r.side(me, side).unwrap_or(&[]), a.side(me, side).unwrap_or(&[]));
-                    for ((o, r), a) in out.iter_mut().zip(rs).zip(as_) {
-                        *o = o.wrapping_sub(r >> f).wrapping_sub(*a);
+                    Some(_) => {
+                        let (rs, as_) = (fr.r.side(fr.me, side), fr.a.side(fr.me, side));
+                        let (rs, as_) = (rs.expect("the mask's half"), as_.expect("the correction's half"));
+                        for ((o, r), a) in out.iter_mut().zip(rs).zip(as_) {
+                            *o = o.wrapping_sub(r >> f).wrapping_sub(*a);
+                        }
                     }
                 }
             }
         }
-        let [cur, nxt] = out;
         self.base.share(x.shape(), cur, nxt)
     }
 
-    /// The test harness's deviation of a cheating helper in its inputs `A` and `2^(64-f) M`
-    /// (their `b` halves, as one message: the first word is `a_b`'s, the last `m_b`'s), made
-    /// before their carries are computed, so that the helper is consistent with itself and
-    /// only the comparison of the bits they imply can catch it (`check_helper_inputs`).
-    /// `m_b` stays high-aligned: an error below its top `f` bits is no deviation.
-    fn tamper_inputs(&mut self, a_b: Vec<u64>, m_b: Vec<u64>, f: usize) -> (Vec<u64>, Vec<u64>) {
-        if self.cheat.is_none() {
-            return (a_b, m_b);
-        }
-        let n = a_b.len();
-        let mut both = a_b;
-        both.extend_from_slice(&m_b);
-        self.tamper(Target::MaskInput, &mut both);
-        let m_b = both[n..].iter().map(|w| w & high_mask(f)).collect();
-        both.truncate(n);
-        (both, m_b)
-    }
-
-    /// The check that the helper input `A` and `2^(64-f) M` as the mask's carries determine
-    /// them: with the carries proved (`keep_helper_products`), the bits of `a_a + a_b` are
-    /// `a_a ^ a_b ^ (ka << 1)` and must equal [`correction_bits`] of the carries of `R`, and
-    /// the top `f` bits of `m_a + m_b` must be `msb(R) = r_a63 ^ r_b63 ^ (carry into bit 63)`
-    /// followed by zeros. Both differences are XOR-linear, so party 0 forms its half from
-    /// component 0, party 1 from component 2, and the two halves must be equal: party 0 adds
-    /// its half to the digest it sends party 1 (`vouched`), party 1 to the one it compares it
-    /// with (`received`), as for an opening's copies, without a message. A false claim by the
-    /// helper makes the halves differ; a party that lies about its half can only cause an
-    /// abort.
-    fn check_helper_inputs(&mut self, me: usize, f: usize, halves: [&Halves; 6]) {
-        let [r, kr, a, ka, m, km] = halves.map(|h| h.opener_half(me));
-        if me == 2 {
-            // Counted at every party, so that all compare digests together.
-            self.unchecked_openings += 1;
-            return;
-        }
-        let mut words: Vec<u64> =
-            (0..a.len()).map(|i| a[i] ^ (ka[i] << 1) ^ correction_bits(kr[i], f)).collect();
-        let sign: Vec<u64> = (0..m.len())
-            .map(|i| m[i] ^ (km[i] << 1) ^ (((r[i] >> 63) ^ ((kr[i] >> 62) & 1)) << (64 - f)))
-            .collect();
-        words.extend(pack_high(&sign, f));
-        let bytes = musket_net::u64s_to_bytes(&words);
-        if me == 0 {
-            self.vouched.update(&bytes);
-        } else {
-            self.received.update(&bytes);
-        }
-        self.unchecked_openings += 1;
-    }
-
-    /// The components `(cur, next)` of `2^(64-f) W`, `W = msb(R) (1 - msb(c))`, from
-    /// `2^(64-f) M = m_a + m_b` (high-aligned halves) and `n = 1 - msb(c)`, which parties 0
-    /// and 1 know: party 0 sends party 1 `e0 = m_a n - z0` and party 1 sends party 0
-    /// `e1 = m_b n - z2` (`z0`, `z2` from each one's key with the helper, high-aligned, so the
-    /// messages are their top `f` bits), and the components are `z0`, `e0 + e1`, `z2`. Each
-    /// message is one product, `m_a * n` with `m_a` known to party 0's previous (the helper)
-    /// and `n` to its next, `n * m_b` with `n` known to party 1's previous and `m_b` to its
-    /// next ([`Gate::Cross`], the helper's statement empty). One round.
-    fn wrap(&mut self, me: usize, f: usize, c: &[u64], m: &Halves) -> Result<(Vec<u64>, Vec<u64>)> {
-        let n = m.a.len().max(m.b.len());
+    /// The components `[cur, next]` of `2^(64-f) W`, `W = msb(R) (1 - msb(c))`, per frame,
+    /// from `2^(64-f) M = m_a + m_b` (high-aligned halves) and `n = 1 - msb(c)`, which the
+    /// frame's parties 0 and 1 know: party 0 sends party 1 `e0 = m_a n - z0` and party 1
+    /// sends party 0 `e1 = m_b n - z2` (`z0`, `z2` from each one's key with the helper,
+    /// high-aligned, so the messages are their top `f` bits), and the components are `z0`,
+    /// `e0 + e1`, `z2`. Each message is one product, `m_a * n` with `m_a` known to party 0's
+    /// previous (the helper) and `n` to its next, `n * m_b` with `n` known to party 1's
+    /// previous and `m_b` to its next ([`Gate::Cross`], the helper's statement empty). One
+    /// round for all frames: a party sends its term as party 0 (to its next) and as party 1
+    /// (to its previous), then reads the other two.
+    fn wraps(&mut self, f: usize, frames: &[FrameMask], cs: &[Vec<u64>]) -> Result<Vec<[Vec<u64>; 2]>> {
         let high = |v: Vec<u64>| -> Vec<u64> { v.into_iter().map(|w| w & high_mask(f)).collect() };
         let (prev, next) = (self.base.prev(), self.base.next_party());
-        // 1 - msb(c), as a 0/1 word per element, and the term it selects.
-        let positive: Vec<u64> = c.iter().map(|v| !v >> 63).collect();
-        let term = |half: &[u64], z: &[u64]| -> Vec<u64> {
-            (0..n).map(|i| (half[i] & positive[i].wrapping_neg()).wrapping_sub(z[i])).collect()
-        };
-        // Sends this party's term's fields to `to` and reads the other's.
-        let exchange = |me: &mut Self, to: usize, sent: &[u64]| -> Result<Vec<u64>> {
-            let mut fields = pack_high(sent, f);
-            me.tamper(Target::Convert, &mut fields);
-            me.base.net.send_u64s(to, &fields)?;
-            let got = me.base.net.recv_u64s(to, fields_len(n, f))?;
-            unpack_high(&got, n, f).ok_or_else(|| stray_bits(to))
-        };
-        let zeros = || vec![0u64; n];
-        match me {
-            0 => {
-                let z0 = high(self.base.draw(Stream::Own, n));
-                let e0 = term(&m.a, &z0);
-                let e1 = exchange(self, next, &e0)?;
-                let z1: Vec<u64> = e0.iter().zip(&e1).map(|(a, b)| a.wrapping_add(*b)).collect();
-                self.keep_cross(Record {
-                    gate: Gate::Cross { prover: 1, a: 1, b: 0 },
-                    xc: m.a.clone(),
-                    yc: positive.clone(),
-                    xn: positive,
-                    theirs: e1,
-                    yn: Vec::new(),
-                    own: zeros(),
-                    nxt: Vec::new(),
-                })?;
-                Ok((z0, z1))
+        // 1 - msb(c), a 0/1 word per element, at parties 0 and 1.
+        let mut positive: Vec<Vec<u64>> = cs.iter().map(|c| c.iter().map(|v| !v >> 63).collect()).collect();
+        // Draws and terms, frame by frame: party 0 z0 (its own stream), party 1 z2 (its
+        // next), the helper both.
+        let mut draws: Vec<[Vec<u64>; 2]> = Vec::with_capacity(frames.len());
+        let mut sent: Vec<Vec<u64>> = vec![Vec::new(); frames.len()];
+        for (k, fr) in frames.iter().enumerate() {
+            let len = fr.range.len();
+            let z = match fr.me {
+                0 => [high(self.base.draw(Stream::Own, len)), Vec::new()],
+                1 => [Vec::new(), high(self.base.draw(Stream::Next, len))],
+                _ => [high(self.base.draw(Stream::Next, len)), high(self.base.draw(Stream::Own, len))],
+            };
+            if fr.me < 2 {
+                let (half, z) = if fr.me == 0 { (&fr.m.a, &z[0]) } else { (&fr.m.b, &z[1]) };
+                sent[k] =
+                    (0..len).map(|i| (half[i] & positive[k][i].wrapping_neg()).wrapping_sub(z[i])).collect();
             }
-            1 => {
-                let z2 = high(self.base.draw(Stream::Next, n));
-                let e1 = term(&m.b, &z2);
-                let e0 = exchange(self, prev, &e1)?;
-                let z1: Vec<u64> = e0.iter().zip(&e1).map(|(a, b)| a.wrapping_add(*b)).collect();
-                self.keep_cross(Record {
-                    gate: Gate::Cross { prover: 1, a: 0, b: 1 },
-                    xc: positive.clone(),
-                    yc: m.b.clone(),
-                    xn: Vec::new(),
-                    theirs: zeros(),
-                    yn: positive,
-                    own: e0,
-                    nxt: Vec::new(),
-                })?;
-                Ok((z1, z2))
-            }
-            _ => {
-                let z0 = high(self.base.draw(Stream::Next, n));
-                let z2 = high(self.base.draw(Stream::Own, n));
-                self.keep_cross(Record {
-                    gate: Gate::Cross { prover: 0, a: 1, b: 1 },
-                    xc: Vec::new(),
-                    yc: Vec::new(),
-                    xn: m.a.clone(),
-                    theirs: z0.clone(),
-                    yn: m.b.clone(),
-                    own: z2.clone(),
-                    nxt: Vec::new(),
-                })?;
-                Ok((z2, z0))
+            draws.push(z);
+        }
+        for (role, to) in [(0, next), (1, prev)] {
+            if let Some(k) = frame_as(frames, role) {
+                let mut fields = pack_high(&sent[k], f);
+                if self.cheat.is_some() {
+                    // The test harness's error, kept in this party's own term too, so that
+                    // only the proof of the message can catch it.
+                    self.tamper(Target::Convert, &mut fields);
+                    if let Some(tampered) = unpack_high(&fields, sent[k].len(), f) {
+                        sent[k] = tampered;
+                    }
+                }
+                self.base.net.send_u64s(to, &fields)?;
             }
         }
-    }
-
-    /// Records the statement `x & y = z` for XOR-shared words whose component 1 is zero in
-    /// all three (so party 2 knows every component) for party 2 to prove, with no message: a
-    /// [`Gate::OneProver`] record (binary), in party 2's statement only, whose claim shares
-    /// are what the verifiers hold of `z`, not a received product. Party 2's term
-    /// `(x_2 ^ x_0) (y_2 ^ y_0) = x & y` must equal `z_0 ^ z_2`, its verifier A (party 1)
-    /// holding `z_2` and B (party 0) `z_0` (as `z_0 ^ x_0 y_0` in `own`, to which a product's
-    /// B adds `x_0 y_0`): true exactly when `x & y = z`, bit by bit. Here `x = a ^ carry_in`,
-    /// `y = b ^ carry_in` and `z = carries ^ carry_in`, with `carry_in = carries << 1`, for a
-    /// sum `a + b` of halves (`v`) and its claimed carries (`carries`): by induction from the
-    /// carry into bit 0, zero, every carry is then right. With `fields` (`f`), the values are
-    /// high-aligned and only their top `f` bits are proved, `64 / f` values to a word (the
-    /// bits below are zero in every half, and so is the carry into the lowest of the `f`).
-    /// `me` is this party's id in the truncation's frame (the helper is frame party 2).
-    fn keep_helper_products(
-        &mut self,
-        me: usize,
-        v: &Halves,
-        carries: &Halves,
-        fields: Option<usize>,
-    ) -> Result<()> {
-        let n = v.a.len().max(v.b.len());
-        // x, y and z on `side` for elements `range`: what this party holds of each.
-        let operands = |side: usize, range: Range<usize>| -> [Vec<u64>; 3] {
-            let len = range.len();
-            let Some(half) = half_at(me, side) else { return [vec![0; len], vec![0; len], vec![0; len]] };
-            let k = &carries.side(me, side).expect("the carries' half on this side")[range.clone()];
-            let own = &v.side(me, side).expect("the value's half on this side")[range];
-            let shifted = || k.iter().map(|k| k << 1);
-            let with_own = || own.iter().zip(k).map(|(o, k)| o ^ (k << 1)).collect::<Vec<u64>>();
-            let (x, y) = match half {
-                Half::A => (with_own(), shifted().collect()),
-                Half::B => (shifted().collect(), with_own()),
-            };
-            [x, y, k.iter().map(|k| k ^ (k << 1)).collect()]
-        };
-        let per_word = fields.map_or(1, |f| 64 / f);
-        let piece = (BATCH_TERMS_BINARY / 128) * per_word;
-        for start in (0..n).step_by(piece.max(1)) {
-            let range = start..(start + piece).min(n);
-            let [mut side0, mut side1] = [operands(0, range.clone()), operands(1, range.clone())];
-            if let Some(f) = fields {
-                for v in side0.iter_mut().chain(side1.iter_mut()) {
-                    *v = pack_high(v, f);
-                }
+        let mut received: Vec<Vec<u64>> = vec![Vec::new(); frames.len()];
+        for (role, from) in [(1, prev), (0, next)] {
+            if let Some(k) = frame_as(frames, role) {
+                let len = frames[k].range.len();
+                let got = self.base.net.recv_u64s(from, fields_len(len, f))?;
+                received[k] = unpack_high(&got, len, f).ok_or_else(|| stray_bits(from))?;
             }
-            let [xc, yc, zc] = side0;
-            let [xn, yn, zn] = side1;
-            let words = xc.len();
-            // This party's role in party 2's statement, the only one the gates go into, and
-            // its claim shares there: as A (`theirs`, party 1) and as B (`own`, party 0).
-            let (role, theirs, own) = match me {
+        }
+        let mut out = Vec::with_capacity(frames.len());
+        for (k, (fr, [z0, z2])) in frames.iter().zip(draws).enumerate() {
+            let len = fr.range.len();
+            let zeros = || vec![0u64; len];
+            let theirs = std::mem::take(&mut received[k]);
+            let mine = std::mem::take(&mut sent[k]);
+            let sum = |a: &[u64], b: &[u64]| -> Vec<u64> {
+                a.iter().zip(b).map(|(a, b)| a.wrapping_add(*b)).collect()
+            };
+            let positive = std::mem::take(&mut positive[k]);
+            let (record, comps) = match fr.me {
                 0 => {
-                    let own = zc.iter().zip(xc.iter().zip(&yc)).map(|(z, (x, y))| z ^ (x & y)).collect();
-                    (Role::B, vec![0; words], own)
+                    let z1 = sum(&mine, &theirs);
+                    let rec = Record {
+                        gate: Gate::Cross { prover: 1, a: 1, b: 0 },
+                        xc: fr.m.a.clone(),
+                        yc: positive.clone(),
+                        xn: positive,
+                        theirs,
+                        yn: Vec::new(),
+                        own: zeros(),
+                        nxt: Vec::new(),
+                    };
+                    (rec, [z0, z1])
                 }
-                1 => (Role::A, zn, vec![0; words]),
-                _ => (Role::Prover, vec![0; words], vec![0; words]),
+                1 => {
+                    let z1 = sum(&theirs, &mine);
+                    let rec = Record {
+                        gate: Gate::Cross { prover: 1, a: 0, b: 1 },
+                        xc: positive.clone(),
+                        yc: fr.m.b.clone(),
+                        xn: Vec::new(),
+                        theirs: zeros(),
+                        yn: positive,
+                        own: theirs,
+                        nxt: Vec::new(),
+                    };
+                    (rec, [z1, z2])
+                }
+                _ => {
+                    let rec = Record {
+                        gate: Gate::Cross { prover: 0, a: 1, b: 1 },
+                        xc: Vec::new(),
+                        yc: Vec::new(),
+                        xn: fr.m.a.clone(),
+                        theirs: z0.clone(),
+                        yn: fr.m.b.clone(),
+                        own: z2.clone(),
+                        nxt: Vec::new(),
+                    };
+                    (rec, [z2, z0])
+                }
             };
-            let rec =
-                Record { gate: Gate::OneProver { role }, xc, xn, yc, yn, theirs, own, nxt: vec![0; words] };
-            self.pending_words += rec.words();
-            self.binary.push(rec);
+            self.keep_cross(record)?;
+            out.push(comps);
         }
-        if self.pending_words > self.pending_limit && !self.hold_verification {
-            self.verify_all()?;
-        }
-        Ok(())
+        Ok(out)
     }
 }
 

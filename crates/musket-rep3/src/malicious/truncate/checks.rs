@@ -1,0 +1,131 @@
+//! What the helper's inputs are checked by: its own proof of the three sums' carries
+//! ([`Rep3Mal::keep_helper_products`]) and the openers' comparison of the bits they imply
+//! ([`Rep3Mal::check_helper_inputs`]); and the test harness's consistent deviation.
+
+use super::fields::{high_mask, pack_high};
+use super::{correction_bits, half_at, Half, Halves};
+use crate::malicious::record::{Gate, Record, Role};
+use crate::malicious::{Rep3Mal, Target, BATCH_TERMS_BINARY};
+use musket_core::Result;
+use std::ops::Range;
+
+impl Rep3Mal {
+    /// The test harness's deviation of a cheating helper in its inputs `A` and `2^(64-f) M`
+    /// (their `b` halves, as one message: the first word is `a_b`'s, the last `m_b`'s), made
+    /// before their carries are computed, so that the helper is consistent with itself and
+    /// only the comparison of the bits they imply can catch it (`check_helper_inputs`).
+    /// `m_b` stays high-aligned: an error below its top `f` bits is no deviation.
+    pub(super) fn tamper_inputs(&mut self, a_b: Vec<u64>, m_b: Vec<u64>, f: usize) -> (Vec<u64>, Vec<u64>) {
+        if self.cheat.is_none() {
+            return (a_b, m_b);
+        }
+        let n = a_b.len();
+        let mut both = a_b;
+        both.extend_from_slice(&m_b);
+        self.tamper(Target::MaskInput, &mut both);
+        let m_b = both[n..].iter().map(|w| w & high_mask(f)).collect();
+        both.truncate(n);
+        (both, m_b)
+    }
+
+    /// The check that the helper input `A` and `2^(64-f) M` as the mask's carries determine
+    /// them: with the carries proved (`keep_helper_products`), the bits of `a_a + a_b` are
+    /// `a_a ^ a_b ^ (ka << 1)` and must equal [`correction_bits`] of the carries of `R`, and
+    /// the top `f` bits of `m_a + m_b` must be `msb(R) = r_a63 ^ r_b63 ^ (carry into bit 63)`
+    /// followed by zeros. Both differences are XOR-linear, so party 0 forms its half from
+    /// component 0, party 1 from component 2, and the two halves must be equal: party 0 adds
+    /// its half to the digest it sends party 1 (`vouched`), party 1 to the one it compares it
+    /// with (`received`), as for an opening's copies, without a message. A false claim by the
+    /// helper makes the halves differ; a party that lies about its half can only cause an
+    /// abort.
+    pub(super) fn check_helper_inputs(&mut self, me: usize, f: usize, halves: [&Halves; 6]) {
+        let [r, kr, a, ka, m, km] = halves.map(|h| h.opener_half(me));
+        if me == 2 {
+            // Counted at every party, so that all compare digests together.
+            self.unchecked_openings += 1;
+            return;
+        }
+        let mut words: Vec<u64> =
+            (0..a.len()).map(|i| a[i] ^ (ka[i] << 1) ^ correction_bits(kr[i], f)).collect();
+        let sign: Vec<u64> = (0..m.len())
+            .map(|i| m[i] ^ (km[i] << 1) ^ (((r[i] >> 63) ^ ((kr[i] >> 62) & 1)) << (64 - f)))
+            .collect();
+        words.extend(pack_high(&sign, f));
+        let bytes = musket_net::u64s_to_bytes(&words);
+        if me == 0 {
+            self.vouched.update(&bytes);
+        } else {
+            self.received.update(&bytes);
+        }
+        self.unchecked_openings += 1;
+    }
+
+    /// Records the statement `x & y = z` for XOR-shared words whose component 1 is zero in
+    /// all three (so party 2 knows every component) for party 2 to prove, with no message: a
+    /// [`Gate::OneProver`] record (binary), in party 2's statement only, whose claim shares
+    /// are what the verifiers hold of `z`, not a received product. Party 2's term
+    /// `(x_2 ^ x_0) (y_2 ^ y_0) = x & y` must equal `z_0 ^ z_2`, its verifier A (party 1)
+    /// holding `z_2` and B (party 0) `z_0` (as `z_0 ^ x_0 y_0` in `own`, to which a product's
+    /// B adds `x_0 y_0`): true exactly when `x & y = z`, bit by bit. Here `x = a ^ carry_in`,
+    /// `y = b ^ carry_in` and `z = carries ^ carry_in`, with `carry_in = carries << 1`, for a
+    /// sum `a + b` of halves (`v`) and its claimed carries (`carries`): by induction from the
+    /// carry into bit 0, zero, every carry is then right. With `fields` (`f`), the values are
+    /// high-aligned and only their top `f` bits are proved, `64 / f` values to a word (the
+    /// bits below are zero in every half, and so is the carry into the lowest of the `f`).
+    /// `me` is this party's id in the truncation's frame (the helper is frame party 2).
+    pub(super) fn keep_helper_products(
+        &mut self,
+        me: usize,
+        v: &Halves,
+        carries: &Halves,
+        fields: Option<usize>,
+    ) -> Result<()> {
+        let n = v.a.len().max(v.b.len());
+        // x, y and z on `side` for elements `range`: what this party holds of each.
+        let operands = |side: usize, range: Range<usize>| -> [Vec<u64>; 3] {
+            let len = range.len();
+            let Some(half) = half_at(me, side) else { return [vec![0; len], vec![0; len], vec![0; len]] };
+            let k = &carries.side(me, side).expect("the carries' half on this side")[range.clone()];
+            let own = &v.side(me, side).expect("the value's half on this side")[range];
+            let shifted = || k.iter().map(|k| k << 1);
+            let with_own = || own.iter().zip(k).map(|(o, k)| o ^ (k << 1)).collect::<Vec<u64>>();
+            let (x, y) = match half {
+                Half::A => (with_own(), shifted().collect()),
+                Half::B => (shifted().collect(), with_own()),
+            };
+            [x, y, k.iter().map(|k| k ^ (k << 1)).collect()]
+        };
+        let per_word = fields.map_or(1, |f| 64 / f);
+        let piece = (BATCH_TERMS_BINARY / 128) * per_word;
+        for start in (0..n).step_by(piece.max(1)) {
+            let range = start..(start + piece).min(n);
+            let [mut side0, mut side1] = [operands(0, range.clone()), operands(1, range.clone())];
+            if let Some(f) = fields {
+                for v in side0.iter_mut().chain(side1.iter_mut()) {
+                    *v = pack_high(v, f);
+                }
+            }
+            let [xc, yc, zc] = side0;
+            let [xn, yn, zn] = side1;
+            let words = xc.len();
+            // This party's role in party 2's statement, the only one the gates go into, and
+            // its claim shares there: as A (`theirs`, party 1) and as B (`own`, party 0).
+            let (role, theirs, own) = match me {
+                0 => {
+                    let own = zc.iter().zip(xc.iter().zip(&yc)).map(|(z, (x, y))| z ^ (x & y)).collect();
+                    (Role::B, vec![0; words], own)
+                }
+                1 => (Role::A, zn, vec![0; words]),
+                _ => (Role::Prover, vec![0; words], vec![0; words]),
+            };
+            let rec =
+                Record { gate: Gate::OneProver { role }, xc, xn, yc, yn, theirs, own, nxt: vec![0; words] };
+            self.pending_words += rec.words();
+            self.binary.push(rec);
+        }
+        if self.pending_words > self.pending_limit && !self.hold_verification {
+            self.verify_all()?;
+        }
+        Ok(())
+    }
+}
