@@ -392,8 +392,8 @@ fn malicious_costs() {
     // proved three ring terms an element for the conversion of three bits and its parties
     // 0 and 1 one each, after an AND layer for the wrap: two rounds more, 26 in all, with
     // one frame for all the elements (so per-party bytes differed by role).
-    let f = 16;
-    let fields = |n: u64| n.div_ceil(64 / f) * W;
+    let f = 16u64;
+    let fields = |n: u64| (n * f).div_ceil(64) * W;
     let (ring, bits) = (64 * W, W);
     let (plain_100, carries) = ((1, 3), (5, 4));
     // (as party 0, as party 1, as helper) elements of each party.

@@ -70,7 +70,7 @@ impl Rep3Mal {
     /// `y = b ^ carry_in` and `z = carries ^ carry_in`, with `carry_in = carries << 1`, for a
     /// sum `a + b` of halves (`v`) and its claimed carries (`carries`): by induction from the
     /// carry into bit 0, zero, every carry is then right. With `fields` (`f`), the values are
-    /// high-aligned and only their top `f` bits are proved, `64 / f` values to a word (the
+    /// high-aligned and only their top `f` bits are proved, packed end to end (the
     /// bits below are zero in every half, and so is the carry into the lowest of the `f`).
     /// `me` is this party's id in the truncation's frame (the helper is frame party 2).
     pub(super) fn keep_helper_products(
@@ -95,8 +95,8 @@ impl Rep3Mal {
             };
             [x, y, k.iter().map(|k| k ^ (k << 1)).collect()]
         };
-        let per_word = fields.map_or(1, |f| 64 / f);
-        let piece = (BATCH_TERMS_BINARY / 128) * per_word;
+        // About BATCH_TERMS_BINARY / 128 words a piece, packed or not.
+        let piece = (BATCH_TERMS_BINARY / 128) * fields.map_or(1, |f| 64 / f);
         for start in (0..n).step_by(piece.max(1)) {
             let range = start..(start + piece).min(n);
             let [mut side0, mut side1] = [operands(0, range.clone()), operands(1, range.clone())];
