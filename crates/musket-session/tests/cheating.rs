@@ -12,13 +12,13 @@ use musket_ring::{FixedPoint, RingTensor};
 use std::time::Duration;
 
 /// Rows of the pipeline's input: 32 rows of 8 make 256 products per elementwise step and as
-/// many cross gates in each conversion (two truncations', ReLU's), 1280 in all before the
-/// first opening, so that the packed proof (from 1024 products a batch) runs; the matrix
-/// product proves in plain form.
+/// many cross gates in each conversion (ReLU's) or pair of a truncation's wrap terms, 1280
+/// in all before the first opening, so that the packed proof (from 1024 products a batch)
+/// runs; the matrix product proves in plain form.
 const ROWS: usize = 32;
 
 /// Every checked primitive once, then an output: inputs (one from each party), products, matrix product,
-/// truncation (with its conversions), comparison (a2b and AND gates), ReLU (mul_bits),
+/// truncation (the helpers' inputs, the wrap), comparison (a2b and AND gates), ReLU (mul_bits),
 /// reveal to one party, reveal to all.
 fn pipeline<P: Protocol>(p: &mut P) -> JobResult<(Option<RingTensor>, RingTensor)> {
     let fp = FixedPoint::new(16);
@@ -199,18 +199,115 @@ fn every_wrong_helper_input_is_caught() {
 #[test]
 fn every_wrong_carry_is_caught_by_the_helpers_proof() {
     // The helper proves its claimed carries itself (no AND layer, no zero check): a wrong
-    // carry in any bit, in the first element of the mask's carries or the last word of its
-    // sign's carries (16-bit fields), of the third whose helper the party is, must fail its
-    // proof. Adding 2^k flips bit k (and perhaps the bits above it).
+    // carry in any bit of the mask's carries (nth 0), of the correction's (nth 1) or of the
+    // sign's (nth 2, 16-bit fields), in the first or the last word, of the third whose helper
+    // the party is, must fail its proof. Adding 2^k flips bit k (and perhaps the bits above
+    // it). The sign's last word holds 16 bits of fields (85 values, parties 0 and 2) or 32
+    // (86, party 1): bits past them would be caught as stray bits, not by the proof.
     for party in 0..3 {
-        for bit in [0u32, 13, 31, 47, 62] {
+        for nth in 0..3 {
             for last_word in [false, true] {
-                let cheat = Cheat { party, target: Target::Carries, nth: 0, error: 1 << bit, last_word };
-                for (id, o) in run(Some(cheat)).iter().enumerate().filter(|(id, _)| *id != party) {
-                    assert!(
-                        matches!(o, Err(e) if e.is_cheating_detected()),
-                        "party {id} with {cheat:?}: {o:?}"
-                    );
+                let bits: &[u32] = if nth == 2 && last_word { &[0, 7, 15] } else { &[0, 13, 31, 47, 62] };
+                for &bit in bits {
+                    let cheat = Cheat { party, target: Target::Carries, nth, error: 1 << bit, last_word };
+                    for (id, o) in run(Some(cheat)).iter().enumerate().filter(|(id, _)| *id != party) {
+                        assert!(
+                            matches!(o, Err(e) if e.is_cheating_detected()),
+                            "party {id} with {cheat:?}: {o:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn both_copies_of_a_truncations_opening_are_checked() {
+    // Each party sends two copies of c per truncation: as party 0 of one third's frame (its
+    // first message of the kind) and as party 1 of another's (its second).
+    for party in 0..3 {
+        for nth in 0..2 {
+            let cheat = Cheat { party, target: Target::Truncate, nth, error: 1 << 63, last_word: true };
+            for (id, o) in run(Some(cheat)).iter().enumerate().filter(|(id, _)| *id != party) {
+                assert!(matches!(o, Err(e) if e.is_cheating_detected()), "party {id} with {cheat:?}: {o:?}");
+            }
+        }
+    }
+}
+
+/// A truncation by `bits` of 40 values from party 0 (the ends of the domain among them),
+/// revealed, with a cheating party if `cheat`.
+fn run_truncation(cheat: Option<Cheat>, bits: u32) -> Vec<Result<Vec<u64>, MpcError>> {
+    let lim = (1i64 << 62) - 1;
+    let values: Vec<u64> =
+        (0..40i64).map(|i| [lim, -lim, 0, -1][i as usize % 4].wrapping_add(i * 977) as u64).collect();
+    let mesh = local_mesh(3, Some(Duration::from_secs(60)));
+    std::thread::scope(|s| {
+        let handles: Vec<_> = mesh
+            .into_iter()
+            .map(|t| {
+                let values = values.clone();
+                s.spawn(move || -> Result<Vec<u64>, MpcError> {
+                    let mut p = Rep3Mal::new(Net::new(Box::new(t)))?;
+                    if let Some(c) = cheat {
+                        p = p.with_cheat(c);
+                    }
+                    let x = RingTensor::from_vec(values);
+                    let res = (|| -> Result<Vec<u64>, MpcError> {
+                        let x = p.input(0, (p.party_id() == 0).then_some(&x), &[40])?;
+                        let t = p.truncate(&x, bits)?;
+                        let out = p.reveal(&t)?;
+                        p.finish()?;
+                        Ok(out.into_data())
+                    })();
+                    if let Err(e) = &res {
+                        if !e.is_peer_abort() {
+                            p.abort(&e.public_reason());
+                        }
+                    }
+                    res
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("party thread")).collect()
+    })
+}
+
+#[test]
+fn truncation_checks_hold_at_the_ends_of_the_bit_range() {
+    // Fields of 1 bit and of 61 (which straddle words): the helper's messages, its inputs
+    // (made consistently), the openers' wrap terms and copies of c, each party in turn.
+    for bits in [1u32, 61] {
+        for o in run_truncation(None, bits) {
+            let got = o.expect("honest run aborted");
+            let lim = (1i64 << 62) - 1;
+            for (i, g) in got.iter().enumerate() {
+                let v = [lim, -lim, 0, -1][i % 4].wrapping_add(i as i64 * 977);
+                let (floor, g) = (v >> bits, *g as i64);
+                assert!(g == floor || g == floor + 1, "trunc {bits}: {v} -> {g}");
+            }
+        }
+        for party in 0..3 {
+            for (target, nth, error, last_word) in [
+                (Target::Carries, 0, 1u64 << 63, false),
+                (Target::Carries, 1, 1, true),
+                (Target::Carries, 2, 1, false),
+                (Target::MaskInput, 0, 1, false),
+                (Target::MaskInput, 0, 1 << 63, true),
+                (Target::Convert, 0, 1, false),
+                (Target::Convert, 1, 1 << 63, true),
+                (Target::Truncate, 0, 1, true),
+                (Target::Truncate, 1, 1 << 63, false),
+            ] {
+                let cheat = Cheat { party, target, nth, error, last_word };
+                for (id, o) in run_truncation(Some(cheat), bits).iter().enumerate() {
+                    if id != party {
+                        assert!(
+                            matches!(o, Err(e) if e.is_cheating_detected()),
+                            "trunc {bits}, party {id} with {cheat:?}: {o:?}"
+                        );
+                    }
                 }
             }
         }

@@ -410,9 +410,10 @@ fn malicious_costs() {
         measure(Backend::ThreePcMalicious, Op::Truncate, M),
         online.map(|o| (o + digests + ring_proof + bits_proof + GO_AHEAD, 24)).to_vec()
     );
-    // A truncated product: the helpers' carries (and the masks) go with the product's
-    // round, then the opening and the wrap's exchange (2 rounds; 4 before the eighteenth
-    // session), and the verification: 1 + 2 + 22. Bytes: the product's word per element on
+    // A truncated product: the product's round, then the truncation's (the opening with the
+    // helpers' messages, and the wrap's exchange: 2; 4 before the eighteenth session, when
+    // the helper's carries went with the product), and the verification: 1 + 2 + 22. The
+    // same bytes as the truncation plus the product's word per element on
     // top; each party's ring statement gains its 100 products: 166 or 167 terms (four
     // quartering levels).
     let ring_proof = roles_bytes((0, 4), (0, 4), (0, 4), ring);

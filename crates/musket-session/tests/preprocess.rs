@@ -66,9 +66,10 @@ impl Job for Twice {
 fn preprocessed_runs_match_on_demand_runs() {
     let expect = oracle(&Twice).0;
     for backend in BACKENDS {
-        // The malicious back end rotates the truncation's helper from one truncation to the
-        // next, so a party's bytes differ between the two runs; the three parties' counts, as
-        // a set, do not.
+        // The malicious back end rotates which party helps which third of a truncation's
+        // elements from one truncation to the next, and the thirds may differ in length, so a
+        // party's bytes may differ between the two runs; the three parties' counts, as a set,
+        // do not.
         let (mut counts_on_demand, mut counts_online) = (Vec::new(), Vec::new());
         for o in run(backend, &Twice) {
             let (first, second, on_demand, online, plan_len) = out(&o);

@@ -1,5 +1,5 @@
 //! The checked conversions of XOR-shared bits to arithmetic: `b2a_packed`
-//! ([`Rep3Mal::bits_to_arith`], whose two steps truncation's conversion reuses) and
+//! ([`Rep3Mal::bits_to_arith`]) and
 //! `mul_bits` ([`Rep3Mal::mul_bits_checked`]).
 
 use super::*;
@@ -108,8 +108,8 @@ impl Rep3Mal {
         self.base.share(shape, mine, theirs)
     }
 
-    /// Party 0's step of a bit conversion (here and in truncation's, where the ids are the
-    /// truncation's frame's, so messages go to the next or previous party): sends party 1
+    /// Party 0's step of a bit conversion (written with messages to the next or previous
+    /// party, as truncation's steps are): sends party 1
     /// `s = (b0 ^ b1) - m` and reads party 1's `z1`; returns both.
     pub(super) fn conversion_at_0(
         &mut self,

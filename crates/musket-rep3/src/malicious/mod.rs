@@ -105,8 +105,8 @@ pub enum Target {
     Carries,
     /// Party 2's arithmetic inputs of a truncation mask's correction and sign (to party 1).
     MaskInput,
-    /// A message of the checked conversion of bits to arithmetic (`b2a_packed`, `mul_bits`
-    /// and truncation's three bits).
+    /// A message of the checked conversion of bits to arithmetic (`b2a_packed`, `mul_bits`),
+    /// or an opener's term of a truncation's wrap.
     Convert,
     /// An output component sent in `reveal`, `reveal_to` or `reveal_bits`.
     Reveal,
@@ -144,9 +144,6 @@ pub struct Rep3Mal {
     /// Words the pending records hold, and the limit past which they are verified.
     pending_words: usize,
     pending_limit: usize,
-    /// No early verification now: a truncation mask's carries are on their way to party 0,
-    /// which reads them after the product in between (see `truncate.rs`).
-    hold_verification: bool,
     /// Terms per batch: packed ring, plain ring, binary (the constants above, or a test's).
     batch_terms: (usize, usize, usize),
     /// Proof state of a group of ring batches ([`LOCKSTEP_BYTES_RING`], or a test's).
@@ -166,8 +163,9 @@ pub struct Rep3Mal {
     vouched_for_prev: ring::digest::Context,
     /// Openings received from the previous party since the last digest comparison.
     unchecked_from_prev: usize,
-    /// Truncation masks drawn so far, mod 3: the next truncation's frame (its helper is party
-    /// `(truncations + 2) % 3`, see `truncate.rs`).
+    /// Truncation masks drawn so far, mod 3: the frame of the next truncation's first third
+    /// of its elements (that third's helper is party `(truncations + 2) % 3`, the next
+    /// thirds' the following parties; see `truncate.rs`).
     truncations: usize,
     cheat: Option<Cheat>,
     seen: Vec<(Target, usize)>,
@@ -194,7 +192,6 @@ impl Rep3Mal {
             binary: Vec::new(),
             pending_words: 0,
             pending_limit: PENDING_WORDS_LIMIT,
-            hold_verification: false,
             batch_terms: (BATCH_TERMS_ARITH_PACKED, BATCH_TERMS_ARITH, BATCH_TERMS_BINARY),
             ring_group_bytes: LOCKSTEP_BYTES_RING,
             received: digest(),
@@ -406,7 +403,9 @@ impl Rep3Mal {
             self.base.net.send_bytes(prev, vouched_for_prev.as_ref())?;
         }
         let mismatch = || MpcError::CheatingDetected {
-            phase: format!("an opening: party {next} and party {prev} sent different copies of a share"),
+            phase: format!(
+                "an opening or a truncation helper's input: the copies of parties {next} and {prev} differ"
+            ),
             party: None,
         };
         if from_next && self.base.net.recv_bytes(prev)? != received.as_ref() {

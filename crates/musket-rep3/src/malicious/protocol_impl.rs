@@ -66,7 +66,7 @@ impl Rep3Mal {
                 self.arith.push(rec);
             }
         }
-        if self.pending_words > self.pending_limit && !self.hold_verification {
+        if self.pending_words > self.pending_limit {
             self.verify_all()?;
         }
         Ok((cur, theirs))
@@ -260,11 +260,10 @@ impl Protocol for Rep3Mal {
         self.matmul_of_rows(a, b)
     }
 
-    /// As the default (a product, then the checked truncation), without copying `a`; the
-    /// truncation mask's carries travel with the product's message.
+    /// As the default (a product, then the checked truncation), without copying `a`.
     fn matmul_rows_truncate(&mut self, a: &RShare, b: &RShare, bits: u32) -> Result<RShare> {
-        let (m, _, n) = rows_dims(a.shape(), b.shape())?;
-        self.truncated_product(m * n, bits, |p| p.matmul_of_rows(a, b))
+        rows_dims(a.shape(), b.shape())?;
+        self.truncated_product(bits, |p| p.matmul_of_rows(a, b))
     }
 
     fn matmul_batched(&mut self, a: &RShare, b: &RShare) -> Result<RShare> {
@@ -301,8 +300,8 @@ impl Protocol for Rep3Mal {
     /// carry out of `r_a + r_b`) and the last term is the wrap of `x + 2^62 + R`, which is below
     /// 2^63. Party 2, which knows `R`, inputs `A`, `2^(64-f) msb(R)` and the carries of the
     /// three sums (proving the carries itself; parties 0 and 1 compare the bits they imply by
-    /// digest), and parties 0 and 1 form the wrap in one exchange: 2 rounds after the
-    /// opening's (party 2's inputs travel with a product before it, or with the opening). A
+    /// digest), and parties 0 and 1 form the wrap in one exchange: 2 rounds, the opening of
+    /// `c` (with party 2's inputs) and the wrap's exchange. A
     /// party can only deviate in messages the proofs and digests check, so no party is
     /// trusted. Same error as the semi-honest truncation: `floor(x / 2^bits)` or one more,
     /// for `|x| < 2^62`.
@@ -312,22 +311,22 @@ impl Protocol for Rep3Mal {
         self.truncate_masked(x, mask)
     }
 
-    /// The truncation mask's carries travel with the product's message (one round fewer).
+    /// The product, then the checked truncation (`bits` checked first): 3 rounds.
     fn mul_truncate(&mut self, a: &RShare, b: &RShare, bits: u32) -> Result<RShare> {
         Rep3::check_same(a, b, "mul")?;
-        self.truncated_product(a.len(), bits, |p| p.mul(a, b))
+        self.truncated_product(bits, |p| p.mul(a, b))
     }
 
-    /// As [`Protocol::mul_truncate`]: the mask's carries travel with the product.
+    /// As [`Protocol::mul_truncate`].
     fn matmul_truncate(&mut self, a: &RShare, b: &RShare, bits: u32) -> Result<RShare> {
-        let (m, _, n) = matrix_dims(a.shape(), b.shape())?;
-        self.truncated_product(m * n, bits, |p| p.matmul(a, b))
+        matrix_dims(a.shape(), b.shape())?;
+        self.truncated_product(bits, |p| p.matmul(a, b))
     }
 
-    /// As [`Protocol::mul_truncate`]: the mask's carries travel with the product.
+    /// As [`Protocol::mul_truncate`].
     fn matmul_batched_truncate(&mut self, a: &RShare, b: &RShare, bits: u32) -> Result<RShare> {
-        let (bt, m, _, n) = batched_dims(a.shape(), b.shape())?;
-        self.truncated_product(bt * m * n, bits, |p| p.matmul_batched(a, b))
+        batched_dims(a.shape(), b.shape())?;
+        self.truncated_product(bits, |p| p.matmul_batched(a, b))
     }
 
     fn bits_len(&self, x: &RBits) -> usize {

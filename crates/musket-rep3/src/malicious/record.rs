@@ -35,11 +35,12 @@ pub(crate) enum Gate {
     Matmul { m: usize, k: usize, n: usize },
     /// A sum of products per element and prover, `sum_t x_t * y_t` with every `x_t` known to
     /// verifier `A` and every `y_t` to verifier `B` (arithmetic only): the checked conversions
-    /// of bits (see `Rep3Mal::bits_to_arith` and truncation's), whose messages are each such
-    /// a sum plus terms the verifiers hold. The fields count the products per element of this
-    /// party's statement, of the next party's (verified as `A`) and of the previous party's
-    /// (as `B`): provers may differ (truncation's party 2 proves three, the others one), and
-    /// the set of the three is the same at every party. Its [`Record`] stores, element by
+    /// of bits (see `Rep3Mal::bits_to_arith`) and a truncation's wrap terms, whose messages are
+    /// each such a sum plus terms the verifiers hold. The fields count the products per
+    /// element of this party's statement, of the next party's (verified as `A`) and of the
+    /// previous party's (as `B`): provers may differ (in a truncation's wrap the helper proves
+    /// none, its two openers one each; from the eighth to the seventeenth session the helper
+    /// proved three), and the set of the three is the same at every party. Its [`Record`] stores, element by
     /// element (the `t` terms of element `g` at `g * terms + t`), the prover's `x_t` and `y_t`
     /// in `xc` and `yc`; as `A` of the next party's statement, its `x_t` in `xn` and the claim
     /// share in `theirs`; as `B` of the previous party's, its `y_t` in `yn` and the claim share

@@ -1,8 +1,7 @@
 //! The checked truncation (see `Protocol::truncate` on [`Rep3Mal`]) in two steps: the mask
-//! with what the helper inputs about it, which does not depend on the value and so travels
-//! in the same round as the product that makes it (`mul_truncate` and the matrix forms), and
-//! the rest. Rounds after the product: the opening of `c` (with the helper's message when
-//! there is no product), and one exchange between parties 0 and 1 for the wrap.
+//! with what the helper inputs about it ([`Rep3Mal::truncation_mask`]), and the rest
+//! ([`Rep3Mal::truncate_masked`]). Two rounds: the opening of `c` with the helper's messages,
+//! then one exchange between parties 0 and 1 for the wrap.
 //!
 //! The code names the parties of one truncation in its *frame*: the helper, which knows the
 //! whole mask, inputs what it knows of it and proves its carries, is party 2 of the frame,
@@ -17,7 +16,7 @@
 //! (drawn by parties 0 and 2 from their key) and `r_b` component 2 (parties 1 and 2), so
 //! that neither opener knows it. With `c = x + 2^62 + R` (below `2^63 + R`, as `|x| < 2^62`),
 //!
-//! `x >> f = (c >> f) - 2^(62-f) - (r_a >> f) - (r_b >> f) - A + 2^(64-f) W` (or one more),
+//! `(c >> f) - 2^(62-f) - (r_a >> f) - (r_b >> f) - A + 2^(64-f) W = x >> f` or `(x >> f) + 1`,
 //!
 //! where `A = k_f - 2^(64-f) k_w` with `k_f` the carry into bit `f` and `k_w` the carry out
 //! of `r_a + r_b`, and `W = msb(R) (1 - msb(c))` the wrap of `x + 2^62 + R`. The helper
@@ -126,12 +125,12 @@ fn correction_bits(k: u64, f: usize) -> u64 {
     ((k >> (f - 1)) & 1) | (((k >> 63) & 1).wrapping_neg() & high_mask(f))
 }
 
-/// One frame's part of a truncation mask (a third of the elements, `range`), drawn before
-/// the value it masks, with the helper's inputs: the halves this party holds of `R`, `A`,
-/// `2^(64-f) M` and of the three sums' carries (see the module documentation). What the
-/// helper sends party 0 (the carries' component 0) and party 1 (the `b` halves of `A` and
-/// `M`) is read in [`Rep3Mal::truncate_masked`], after this party's messages of the product
-/// in between are out.
+/// One frame's part of a truncation mask (a third of the elements, `range`), with the
+/// helper's inputs: the halves this party holds of `R`, `A`, `2^(64-f) M` and of the three
+/// sums' carries (see the module documentation). What the helper sends party 0 (the
+/// carries' component 0, sent with the mask) and party 1 (the `b` halves of `A` and `M`,
+/// sent in [`Rep3Mal::truncate_masked`] before the opening's copies on that link) is read
+/// there, after this party's copies of `c` are out.
 struct FrameMask {
     /// This party's id in the frame.
     me: usize,
@@ -142,8 +141,7 @@ struct FrameMask {
     kr: Halves,
     ka: Halves,
     km: Halves,
-    /// The helper's message to party 1, sent after the product (it shares a link with the
-    /// product's message, so it follows it).
+    /// The helper's message to party 1 (sent with the opening's copies).
     to_party_1: Vec<u64>,
 }
 
@@ -257,7 +255,15 @@ impl Rep3Mal {
                 message.extend_from_slice(&kr_a);
                 message.extend_from_slice(&ka_a);
                 message.extend(pack_high(&km_a, f));
-                self.tamper(Target::Carries, &mut message);
+                if self.cheat.is_some() {
+                    // The test harness's error in the mask's, the correction's or the sign's
+                    // carries (its next three messages of the kind), as party 0 receives them.
+                    let (mask_part, rest) = message.split_at_mut(n);
+                    let (correction_part, sign_part) = rest.split_at_mut(n);
+                    for part in [mask_part, correction_part, sign_part] {
+                        self.tamper(Target::Carries, part);
+                    }
+                }
                 // To party 0, the helper's next.
                 self.base.net.send_u64s(self.base.next_party(), &message)?;
                 let mut to_party_1 = Vec::with_capacity(n + fields_len(n, f));
@@ -275,22 +281,20 @@ impl Rep3Mal {
         Ok(mask)
     }
 
-    /// `truncate(product(self), bits)` for a product of `n` values, the mask's carries sent
-    /// before the product so that they share its round. No verification runs during the
-    /// product (party 0 reads the carries after it, and a verification would read party 2's
-    /// proof messages from the same link first); the next one past the pending limit runs it.
+    /// `truncate(product(self), bits)`, `bits` checked before the product. The mask is drawn
+    /// after it: nothing the helper sends is needed before the opening of `c`, so a truncated
+    /// product costs the product's round and the truncation's two either way (until the
+    /// eighteenth session the helper's carries went out with the product, a round ahead of the
+    /// opening, and no verification could run during the product).
     pub(super) fn truncated_product(
         &mut self,
-        n: usize,
         bits: u32,
         product: impl FnOnce(&mut Self) -> Result<RShare>,
     ) -> Result<RShare> {
         check_truncation_bits(bits)?;
-        let mask = self.truncation_mask(n, bits)?;
-        self.hold_verification = true;
-        let prod = product(self);
-        self.hold_verification = false;
-        self.truncate_masked(&prod?, mask)
+        let prod = product(self)?;
+        let mask = self.truncation_mask(prod.len(), bits)?;
+        self.truncate_masked(&prod, mask)
     }
 
     /// Truncates `x` with a mask from [`Rep3Mal::truncation_mask`] for its length (see the
@@ -462,16 +466,10 @@ impl Rep3Mal {
         }
         for (role, to) in [(0, next), (1, prev)] {
             if let Some(k) = frame_as(frames, role) {
-                let mut fields = pack_high(&sent[k], f);
-                if self.cheat.is_some() {
-                    // The test harness's error, kept in this party's own term too, so that
-                    // only the proof of the message can catch it.
-                    self.tamper(Target::Convert, &mut fields);
-                    if let Some(tampered) = unpack_high(&fields, sent[k].len(), f) {
-                        sent[k] = tampered;
-                    }
-                }
-                self.base.net.send_u64s(to, &fields)?;
+                // The test harness's error, in this party's own term too, so that only the
+                // proof of the message can catch it.
+                self.tamper_fields(Target::Convert, &mut sent[k], f);
+                self.base.net.send_u64s(to, &pack_high(&sent[k], f))?;
             }
         }
         let mut received: Vec<Vec<u64>> = vec![Vec::new(); frames.len()];

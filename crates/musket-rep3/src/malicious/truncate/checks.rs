@@ -28,12 +28,33 @@ impl Rep3Mal {
         (both, m_b)
     }
 
+    /// The test harness's deviation in a message of high-aligned `f`-bit values (`values`,
+    /// before packing): its error folded into the top `f` bits (its low bit and its top
+    /// `f` bits, so that 1 and 2^63 both change the value) and added to the first or the last
+    /// value, which stays high-aligned, so that the deviation is in the message whatever
+    /// the value's place in a packed word.
+    pub(super) fn tamper_fields(&mut self, target: Target, values: &mut [u64], f: usize) {
+        if values.is_empty() {
+            return;
+        }
+        // The harness adds its error to this word when this is the message it targets.
+        let mut error = [0u64];
+        self.tamper(target, &mut error);
+        if error[0] == 0 {
+            return;
+        }
+        let folded = ((error[0] | (error[0] >> (64 - f))) & (u64::MAX >> (64 - f))) << (64 - f);
+        let at = if self.cheat.is_some_and(|c| c.last_word) { values.len() - 1 } else { 0 };
+        values[at] = values[at].wrapping_add(folded);
+    }
+
     /// The check that the helper input `A` and `2^(64-f) M` as the mask's carries determine
     /// them: with the carries proved (`keep_helper_products`), the bits of `a_a + a_b` are
     /// `a_a ^ a_b ^ (ka << 1)` and must equal [`correction_bits`] of the carries of `R`, and
     /// the top `f` bits of `m_a + m_b` must be `msb(R) = r_a63 ^ r_b63 ^ (carry into bit 63)`
-    /// followed by zeros. Both differences are XOR-linear, so party 0 forms its half from
-    /// component 0, party 1 from component 2, and the two halves must be equal: party 0 adds
+    /// at bit `64 - f`, the lowest of them, and zeros above it. Both differences are
+    /// XOR-linear, so party 0 forms its half from component 0, party 1 from component 2, and
+    /// the two halves must be equal: party 0 adds
     /// its half to the digest it sends party 1 (`vouched`), party 1 to the one it compares it
     /// with (`received`), as for an opening's copies, without a message. A false claim by the
     /// helper makes the halves differ; a party that lies about its half can only cause an
@@ -123,7 +144,7 @@ impl Rep3Mal {
             self.pending_words += rec.words();
             self.binary.push(rec);
         }
-        if self.pending_words > self.pending_limit && !self.hold_verification {
+        if self.pending_words > self.pending_limit {
             self.verify_all()?;
         }
         Ok(())
