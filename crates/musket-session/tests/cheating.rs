@@ -66,26 +66,43 @@ fn run_grouped(
     batch_terms: Option<(usize, usize, usize)>,
     group_bytes: Option<usize>,
 ) -> Vec<Outcome> {
+    run_parties(
+        cheat,
+        |mut p| {
+            if let Some(words) = limit {
+                p = p.with_pending_limit(words);
+            }
+            if let Some((packed, plain, binary)) = batch_terms {
+                p = p.with_batch_terms(packed, plain, binary);
+            }
+            if let Some(bytes) = group_bytes {
+                p = p.with_ring_group_bytes(bytes);
+            }
+            p
+        },
+        pipeline,
+    )
+}
+
+/// Runs `job` on three local parties (each set up by `configure`, with a cheating party if
+/// `cheat`), then `finish`; a party that fails tells its peers, as a deployment does.
+fn run_parties<T: Send>(
+    cheat: Option<Cheat>,
+    configure: impl Fn(Rep3Mal) -> Rep3Mal + Sync,
+    job: impl Fn(&mut Rep3Mal) -> JobResult<T> + Sync,
+) -> Vec<Result<T, MpcError>> {
     let mesh = local_mesh(3, Some(Duration::from_secs(60)));
+    let (configure, job) = (&configure, &job);
     std::thread::scope(|s| {
         let handles: Vec<_> = mesh
             .into_iter()
             .map(|t| {
-                s.spawn(move || -> Outcome {
-                    let mut p = Rep3Mal::new(Net::new(Box::new(t)))?;
+                s.spawn(move || -> Result<T, MpcError> {
+                    let mut p = configure(Rep3Mal::new(Net::new(Box::new(t)))?);
                     if let Some(c) = cheat {
                         p = p.with_cheat(c);
                     }
-                    if let Some(words) = limit {
-                        p = p.with_pending_limit(words);
-                    }
-                    if let Some((packed, plain, binary)) = batch_terms {
-                        p = p.with_batch_terms(packed, plain, binary);
-                    }
-                    if let Some(bytes) = group_bytes {
-                        p = p.with_ring_group_bytes(bytes);
-                    }
-                    let res = pipeline(&mut p).and_then(|out| p.finish().map(|_| out));
+                    let res = job(&mut p).and_then(|out| p.finish().map(|_| out));
                     if let Err(e) = &res {
                         if !e.is_peer_abort() {
                             p.abort(&e.public_reason());
@@ -97,6 +114,19 @@ fn run_grouped(
             .collect();
         handles.into_iter().map(|h| h.join().expect("party thread")).collect()
     })
+}
+
+/// Asserts that in `outs`, a run with `cheat`, every honest party stopped with `cheating
+/// detected`.
+fn assert_caught_in(cheat: Cheat, outs: &[Outcome]) {
+    for (id, o) in outs.iter().enumerate().filter(|(id, _)| *id != cheat.party) {
+        assert!(matches!(o, Err(e) if e.is_cheating_detected()), "party {id} with {cheat:?}: {o:?}");
+    }
+}
+
+/// Runs the pipeline with `cheat` and asserts that every honest party caught it.
+fn assert_caught(cheat: Cheat) {
+    assert_caught_in(cheat, &run(Some(cheat)));
 }
 
 #[test]
@@ -161,15 +191,7 @@ fn every_conversion_message_is_checked() {
     for party in 0..3 {
         for nth in 0..5 {
             for last_word in [false, true] {
-                let cheat = Cheat { party, target: Target::Convert, nth, error: 1 << 63, last_word };
-                for (id, o) in run(Some(cheat)).iter().enumerate() {
-                    if id != party {
-                        assert!(
-                            matches!(o, Err(e) if e.is_cheating_detected()),
-                            "party {id} with {cheat:?}: {o:?}"
-                        );
-                    }
-                }
+                assert_caught(Cheat { party, target: Target::Convert, nth, error: 1 << 63, last_word });
             }
         }
     }
@@ -184,13 +206,7 @@ fn every_wrong_helper_input_is_caught() {
     for party in 0..3 {
         for (last_word, bits) in [(false, &[0u32, 1, 13, 47, 48, 63][..]), (true, &[48, 55, 62, 63][..])] {
             for &bit in bits {
-                let cheat = Cheat { party, target: Target::MaskInput, nth: 0, error: 1 << bit, last_word };
-                for (id, o) in run(Some(cheat)).iter().enumerate().filter(|(id, _)| *id != party) {
-                    assert!(
-                        matches!(o, Err(e) if e.is_cheating_detected()),
-                        "party {id} with {cheat:?}: {o:?}"
-                    );
-                }
+                assert_caught(Cheat { party, target: Target::MaskInput, nth: 0, error: 1 << bit, last_word });
             }
         }
     }
@@ -209,13 +225,7 @@ fn every_wrong_carry_is_caught_by_the_helpers_proof() {
             for last_word in [false, true] {
                 let bits: &[u32] = if nth == 2 && last_word { &[0, 7, 15] } else { &[0, 13, 31, 47, 62] };
                 for &bit in bits {
-                    let cheat = Cheat { party, target: Target::Carries, nth, error: 1 << bit, last_word };
-                    for (id, o) in run(Some(cheat)).iter().enumerate().filter(|(id, _)| *id != party) {
-                        assert!(
-                            matches!(o, Err(e) if e.is_cheating_detected()),
-                            "party {id} with {cheat:?}: {o:?}"
-                        );
-                    }
+                    assert_caught(Cheat { party, target: Target::Carries, nth, error: 1 << bit, last_word });
                 }
             }
         }
@@ -228,10 +238,7 @@ fn both_copies_of_a_truncations_opening_are_checked() {
     // first message of the kind) and as party 1 of another's (its second).
     for party in 0..3 {
         for nth in 0..2 {
-            let cheat = Cheat { party, target: Target::Truncate, nth, error: 1 << 63, last_word: true };
-            for (id, o) in run(Some(cheat)).iter().enumerate().filter(|(id, _)| *id != party) {
-                assert!(matches!(o, Err(e) if e.is_cheating_detected()), "party {id} with {cheat:?}: {o:?}");
-            }
+            assert_caught(Cheat { party, target: Target::Truncate, nth, error: 1 << 63, last_word: true });
         }
     }
 }
@@ -242,36 +249,16 @@ fn run_truncation(cheat: Option<Cheat>, bits: u32) -> Vec<Result<Vec<u64>, MpcEr
     let lim = (1i64 << 62) - 1;
     let values: Vec<u64> =
         (0..40i64).map(|i| [lim, -lim, 0, -1][i as usize % 4].wrapping_add(i * 977) as u64).collect();
-    let mesh = local_mesh(3, Some(Duration::from_secs(60)));
-    std::thread::scope(|s| {
-        let handles: Vec<_> = mesh
-            .into_iter()
-            .map(|t| {
-                let values = values.clone();
-                s.spawn(move || -> Result<Vec<u64>, MpcError> {
-                    let mut p = Rep3Mal::new(Net::new(Box::new(t)))?;
-                    if let Some(c) = cheat {
-                        p = p.with_cheat(c);
-                    }
-                    let x = RingTensor::from_vec(values);
-                    let res = (|| -> Result<Vec<u64>, MpcError> {
-                        let x = p.input(0, (p.party_id() == 0).then_some(&x), &[40])?;
-                        let t = p.truncate(&x, bits)?;
-                        let out = p.reveal(&t)?;
-                        p.finish()?;
-                        Ok(out.into_data())
-                    })();
-                    if let Err(e) = &res {
-                        if !e.is_peer_abort() {
-                            p.abort(&e.public_reason());
-                        }
-                    }
-                    res
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("party thread")).collect()
-    })
+    let x = RingTensor::from_vec(values);
+    run_parties(
+        cheat,
+        |p| p,
+        |p| {
+            let x = p.input(0, (p.party_id() == 0).then_some(&x), &[40])?;
+            let t = p.truncate(&x, bits)?;
+            Ok(p.reveal(&t)?.into_data())
+        },
+    )
 }
 
 #[test]
@@ -319,10 +306,7 @@ fn the_last_message_before_an_output_is_checked_too() {
     // Party 0 sends party 2 its missing share in reveal_to(2) (the second reveal-kind
     // message of party 0 is reveal()'s).
     for nth in 0..2 {
-        let cheat = Cheat { party: 0, target: Target::Reveal, nth, error: 1, last_word: false };
-        for (id, o) in run(Some(cheat)).iter().enumerate().skip(1) {
-            assert!(matches!(o, Err(e) if e.is_cheating_detected()), "party {id} with {cheat:?}: {o:?}");
-        }
+        assert_caught(Cheat { party: 0, target: Target::Reveal, nth, error: 1, last_word: false });
     }
 }
 
@@ -349,11 +333,7 @@ fn verifying_early_to_bound_memory_changes_nothing_but_rounds() {
     }
     for target in [Target::Mul, Target::And] {
         let cheat = Cheat { party: 1, target, nth: 0, error: 1, last_word: false };
-        for (id, o) in run_with_limit(Some(cheat), Some(4096)).iter().enumerate() {
-            if id != 1 {
-                assert!(matches!(o, Err(e) if e.is_cheating_detected()), "party {id} with {cheat:?}: {o:?}");
-            }
-        }
+        assert_caught_in(cheat, &run_with_limit(Some(cheat), Some(4096)));
     }
 }
 
@@ -373,14 +353,7 @@ fn batches_proved_side_by_side_are_each_checked() {
     for target in [Target::Proof, Target::ProofOpening] {
         for party in 0..3 {
             let cheat = Cheat { party, target, nth: 0, error: 1, last_word: true };
-            for (id, o) in run_with(Some(cheat), None, small).iter().enumerate() {
-                if id != party {
-                    assert!(
-                        matches!(o, Err(e) if e.is_cheating_detected()),
-                        "party {id} with {cheat:?}: {o:?}"
-                    );
-                }
-            }
+            assert_caught_in(cheat, &run_with(Some(cheat), None, small));
         }
     }
 }
@@ -404,14 +377,7 @@ fn groups_holding_one_kind_only_are_checked_too() {
     for party in 0..3 {
         for (target, nth) in [(Target::Proof, 0), (Target::ProofOpening, 0), (Target::ProofOpening, 1)] {
             let cheat = Cheat { party, target, nth, error: 1, last_word: true };
-            for (id, o) in run_grouped(Some(cheat), None, terms, one_batch_a_group).iter().enumerate() {
-                if id != party {
-                    assert!(
-                        matches!(o, Err(e) if e.is_cheating_detected()),
-                        "party {id} with {cheat:?}: {o:?}"
-                    );
-                }
-            }
+            assert_caught_in(cheat, &run_grouped(Some(cheat), None, terms, one_batch_a_group));
         }
     }
 }
