@@ -41,7 +41,7 @@ use super::*;
 
 mod checks;
 mod fields;
-use fields::{fields_len, high_mask, pack_high, unpack_high};
+use fields::{fields_len, high_aligned, high_mask, pack_high, unpack_high};
 
 /// One truncation's naming of the parties: frame party `j` is party `(j + shift) % 3`, and
 /// frame component `j` component `(j + shift) % 3` (so frame party `j` holds frame components
@@ -198,7 +198,7 @@ impl Rep3Mal {
     /// One frame's mask for the elements `range`, this party being frame party `me`.
     fn frame_mask(&mut self, me: usize, range: Range<usize>, f: usize) -> Result<FrameMask> {
         let n = range.len();
-        let high = |v: Vec<u64>| -> Vec<u64> { v.into_iter().map(|w| w & high_mask(f)).collect() };
+        let high = |v| high_aligned(v, f);
         let mut mask = FrameMask {
             me,
             range,
@@ -402,28 +402,26 @@ impl Rep3Mal {
         for fr in &frames {
             self.check_helper_inputs(fr.me, f, [&fr.r, &fr.kr, &fr.a, &fr.ka, &fr.m, &fr.km]);
         }
-        let wraps = self.wraps(f, &frames, &cs)?;
+        let wraps = self.wraps(f, &mut frames, &cs)?;
         // The result, a third at a time: (c >> f) - 2^(62-f) in component 1 (frame party 0's
         // next, 1's cur), minus r_a >> f and a_a in component 0, r_b >> f and a_b in
         // component 2, plus 2^(64-f) W's components.
         let public = |v: u64| (v >> f).wrapping_sub(1u64 << (62 - f));
-        let (mut cur, mut nxt) = (vec![0u64; n], vec![0u64; n]);
+        // Frames hold consecutive thirds in order, so each side is their parts appended.
+        let (mut cur, mut nxt) = (Vec::with_capacity(n), Vec::with_capacity(n));
         for ((fr, c), w) in frames.iter().zip(&cs).zip(wraps) {
             for (side, (out, w)) in [&mut cur, &mut nxt].into_iter().zip(w).enumerate() {
-                let out = &mut out[fr.range.clone()];
-                out.copy_from_slice(&w);
                 match half_at(fr.me, side) {
-                    None => {
-                        for (o, v) in out.iter_mut().zip(c) {
-                            *o = o.wrapping_add(public(*v));
-                        }
-                    }
+                    None => out.extend(w.iter().zip(c).map(|(w, v)| w.wrapping_add(public(*v)))),
                     Some(_) => {
                         let (rs, as_) = (fr.r.side(fr.me, side), fr.a.side(fr.me, side));
                         let (rs, as_) = (rs.expect("the mask's half"), as_.expect("the correction's half"));
-                        for ((o, r), a) in out.iter_mut().zip(rs).zip(as_) {
-                            *o = o.wrapping_sub(r >> f).wrapping_sub(*a);
-                        }
+                        out.extend(
+                            w.iter()
+                                .zip(rs)
+                                .zip(as_)
+                                .map(|((w, r), a)| w.wrapping_sub(r >> f).wrapping_sub(*a)),
+                        );
                     }
                 }
             }
@@ -441,8 +439,9 @@ impl Rep3Mal {
     /// previous and `m_b` to its next ([`Gate::Cross`], the helper's statement empty). One
     /// round for all frames: a party sends its term as party 0 (to its next) and as party 1
     /// (to its previous), then reads the other two.
-    fn wraps(&mut self, f: usize, frames: &[FrameMask], cs: &[Vec<u64>]) -> Result<Vec<[Vec<u64>; 2]>> {
-        let high = |v: Vec<u64>| -> Vec<u64> { v.into_iter().map(|w| w & high_mask(f)).collect() };
+    /// The frames' sign halves are moved into the records: nothing after the wrap reads them.
+    fn wraps(&mut self, f: usize, frames: &mut [FrameMask], cs: &[Vec<u64>]) -> Result<Vec<[Vec<u64>; 2]>> {
+        let high = |v| high_aligned(v, f);
         let (prev, next) = (self.base.prev(), self.base.next_party());
         // 1 - msb(c), a 0/1 word per element, at parties 0 and 1.
         let mut positive: Vec<Vec<u64>> = cs.iter().map(|c| c.iter().map(|v| !v >> 63).collect()).collect();
@@ -481,7 +480,7 @@ impl Rep3Mal {
             }
         }
         let mut out = Vec::with_capacity(frames.len());
-        for (k, (fr, [z0, z2])) in frames.iter().zip(draws).enumerate() {
+        for (k, (fr, [z0, z2])) in frames.iter_mut().zip(draws).enumerate() {
             let len = fr.range.len();
             let zeros = || vec![0u64; len];
             let theirs = std::mem::take(&mut received[k]);
@@ -495,7 +494,7 @@ impl Rep3Mal {
                     let z1 = sum(&mine, &theirs);
                     let rec = Record {
                         gate: Gate::Cross { prover: 1, a: 1, b: 0 },
-                        xc: fr.m.a.clone(),
+                        xc: std::mem::take(&mut fr.m.a),
                         yc: positive.clone(),
                         xn: positive,
                         theirs,
@@ -510,7 +509,7 @@ impl Rep3Mal {
                     let rec = Record {
                         gate: Gate::Cross { prover: 1, a: 0, b: 1 },
                         xc: positive.clone(),
-                        yc: fr.m.b.clone(),
+                        yc: std::mem::take(&mut fr.m.b),
                         xn: Vec::new(),
                         theirs: zeros(),
                         yn: positive,
@@ -524,9 +523,9 @@ impl Rep3Mal {
                         gate: Gate::Cross { prover: 0, a: 1, b: 1 },
                         xc: Vec::new(),
                         yc: Vec::new(),
-                        xn: fr.m.a.clone(),
+                        xn: std::mem::take(&mut fr.m.a),
                         theirs: z0.clone(),
-                        yn: fr.m.b.clone(),
+                        yn: std::mem::take(&mut fr.m.b),
                         own: z2.clone(),
                         nxt: Vec::new(),
                     };

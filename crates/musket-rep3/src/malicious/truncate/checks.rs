@@ -2,7 +2,7 @@
 //! ([`Rep3Mal::keep_helper_products`]) and the openers' comparison of the bits they imply
 //! ([`Rep3Mal::check_helper_inputs`]); and the test harness's consistent deviation.
 
-use super::fields::{high_mask, pack_high};
+use super::fields::{high_aligned, pack_high};
 use super::{correction_bits, half_at, Half, Halves};
 use crate::malicious::record::{Gate, Record, Role};
 use crate::malicious::{Rep3Mal, Target, BATCH_TERMS_BINARY};
@@ -23,8 +23,7 @@ impl Rep3Mal {
         let mut both = a_b;
         both.extend_from_slice(&m_b);
         self.tamper(Target::MaskInput, &mut both);
-        let m_b = both[n..].iter().map(|w| w & high_mask(f)).collect();
-        both.truncate(n);
+        let m_b = high_aligned(both.split_off(n), f);
         (both, m_b)
     }
 

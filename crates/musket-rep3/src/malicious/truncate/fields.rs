@@ -7,6 +7,14 @@ pub(super) fn high_mask(f: usize) -> u64 {
     u64::MAX << (64 - f)
 }
 
+/// `values` with every bit below the top `f` cleared (random draws made high-aligned).
+pub(super) fn high_aligned(mut values: Vec<u64>, f: usize) -> Vec<u64> {
+    for v in &mut values {
+        *v &= high_mask(f);
+    }
+    values
+}
+
 /// Words of a message of `n` values of `f` bits (packed end to end: a value may straddle two
 /// words).
 pub(super) fn fields_len(n: usize, f: usize) -> usize {
