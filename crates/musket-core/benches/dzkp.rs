@@ -7,7 +7,7 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use musket_core::dzkp::{Prover, ProverSteps};
-use musket_core::dzkp_packed::{PackedBlocks, PackedProver, PackedWords};
+use musket_core::dzkp_packed::{PackedBlocks, PackedProver, PackedWords, WordWeights};
 use musket_core::ext::{Ext, Gf64, Gr64};
 use musket_core::Prg;
 
@@ -24,10 +24,11 @@ fn bench_dzkp(c: &mut Criterion) {
     group.sample_size(10);
     let mut prg = Prg::from_seed([3; 16]);
     let words = 1 << 17;
-    let (lw, rw, rho) = (prg.words(words), prg.words(words), prg.words(words));
+    let (lw, rw) = (prg.words(words), prg.words(words));
+    let weights = WordWeights::draw(words, &mut prg);
     group.bench_function("and_words_2^17", |b| {
         b.iter_batched(
-            || PackedProver::new(PackedWords::new(lw.clone(), rw.clone(), rho.clone(), words)),
+            || PackedProver::new(PackedWords::new(lw.clone(), rw.clone(), weights.clone(), words)),
             |p| run::<Gf64>(Box::new(p), &mut Prg::from_seed([4; 16])),
             BatchSize::LargeInput,
         )

@@ -403,6 +403,19 @@ impl<E: Ext> ClaimShares<E> {
     }
 }
 
+impl<E: Ext> ClaimShares<E> {
+    /// A packed halving level of a statement whose top variables are weighted by
+    /// `eq(tau, .)` (see `crate::dzkp_packed`'s word terms): the check is
+    /// `(1 - tau) h(0) + tau h(1)`, linear in `h`, so on shares as well; the next claim `h(t)`.
+    pub fn level_weighted(&mut self, h: &[E], t: E, tau: E) {
+        debug_assert_eq!(h.len(), coefficients(2));
+        let (at0, at1) = (h[0], h[0].add(h[1]).add(h[2]));
+        let held = E::one().sub(tau).mul(at0).add(tau.mul(at1));
+        self.zeros.push(held.sub(self.claim));
+        self.claim = eval(h, t);
+    }
+}
+
 /// A level's check and new claim: a halving level's claim is `h(0) + h(1)`, a quartering
 /// one's the coefficient of `X^3` (see [`level_poly4`]); the next claim is `h(t)`.
 fn level_claims<E: Ext>(claim: &mut E, zeros: &mut Vec<E>, h: &[E], t: E) {

@@ -35,10 +35,12 @@
 use crate::dzkp::{
     arity_schedule, ClaimShares, FinalPoly, LevelPoly, Opening, Prover, ProverSteps, Verifier, VerifierSteps,
 };
-use crate::ext::{reduce, Ext, Gf64};
+use crate::ext::Ext;
 
 mod blocks;
+mod words;
 pub use blocks::PackedBlocks;
+pub use words::{PackedWords, WordWeights};
 
 /// Levels run on AND words before the vectors are written out: level `j` costs `2^(j+1)`
 /// carry-less products per word term, writing out one table lookup per gate and eight
@@ -84,6 +86,12 @@ pub trait Packed<E: Ext>: Send + Sized {
     /// Variables of the gate vectors (the plain proof's length is `2^variables`).
     fn variables(&self) -> usize {
         6 + self.members().groups.trailing_zeros() as usize
+    }
+    /// The weight of this level's check, where the statement weighs its top variables by
+    /// `eq(tau, .)` ([`PackedWords`]): the verifiers check `(1 - tau_j) h(0) + tau_j h(1)`
+    /// against the claim instead of `h(0) + h(1)`. `None` for plain weights.
+    fn level_weight(&self) -> Option<E> {
+        None
     }
     /// Folds the top variable at `t`.
     fn fold(&mut self, t: E) {
@@ -146,141 +154,6 @@ fn level_from_pairs<E: Ext>(coef: &[E], sums: impl Fn(usize, usize) -> [E; 4]) -
     }
     let (h0, h11, h2) = (E::dot(coef, &a00), E::dot(coef, &a11), E::dot(coef, &a2));
     vec![h0, h11.sub(h0).sub(h2), h2]
-}
-
-/// Word terms folded over their top variables (see the module documentation).
-#[derive(Debug)]
-pub struct PackedWords {
-    lw: Vec<u64>,
-    rw: Vec<u64>,
-    rho: Vec<u64>,
-    m: Members<Gf64>,
-}
-
-impl PackedWords {
-    /// Word terms `(lw_i, rw_i)` with weights `rho_i`, zero-padded to `len` terms (rounded up
-    /// to a power of two): every party's statement of a batch must fold in step.
-    pub fn new(mut lw: Vec<u64>, mut rw: Vec<u64>, mut rho: Vec<u64>, len: usize) -> Self {
-        let n = len.max(lw.len()).max(1).next_power_of_two();
-        lw.resize(n, 0);
-        rw.resize(n, 0);
-        rho.resize(n, 0);
-        Self { lw, rw, rho, m: Members::new(n, packed_levels_bits(n)) }
-    }
-}
-
-impl Packed<Gf64> for PackedWords {
-    fn members(&self) -> &Members<Gf64> {
-        &self.m
-    }
-
-    fn members_mut(&mut self) -> &mut Members<Gf64> {
-        &mut self.m
-    }
-
-    fn level(&self) -> LevelPoly<Gf64> {
-        let g = self.m.groups;
-        let half = g / 2;
-        let dot = |w: &[u64], x: &[u64], y: &[u64]| Gf64(reduce(musket_ring::clmul_dot_and(w, x, y)));
-        level_from_pairs(&self.m.coef, |s, u| {
-            let (x, rho, y) =
-                (&self.lw[s * g..(s + 1) * g], &self.rho[s * g..(s + 1) * g], &self.rw[u * g..(u + 1) * g]);
-            [
-                dot(&rho[..half], &x[..half], &y[..half]),
-                dot(&rho[half..], &x[half..], &y[half..]),
-                dot(&rho[..half], &x[..half], &y[half..]),
-                dot(&rho[half..], &x[half..], &y[..half]),
-            ]
-        })
-    }
-
-    /// By tables: the bits of lane `b` across eight members form one byte, whose two nibbles
-    /// index tables of the sums of four members' coefficients (sixteen entries each, two
-    /// vector registers: `musket_ring::xor_nibble_lookups` looks up eight lanes at once); a
-    /// lane's value is the XOR of two lookups per eight members.
-    fn expand(self) -> (Vec<Gf64>, Vec<Gf64>) {
-        let g = self.m.groups;
-        let members = self.m.coef.len();
-        let chunks = members.div_ceil(8);
-        let mut cr = vec![0u64; 8 * chunks];
-        for (c, v) in cr.iter_mut().zip(&self.m.coef) {
-            *c = v.0;
-        }
-        // r's member coefficients are the same for every group: its tables are built once;
-        // the lane weight X^b goes on r, applied once per lane after the lookups.
-        let tables_r: Vec<([u64; 16], [u64; 16])> =
-            cr.chunks_exact(8).map(|c| (nibble_sums(&c[..4]), nibble_sums(&c[4..]))).collect();
-        // l's weights c_s rho_w for every term, in one vector pass per member.
-        let mut weights = vec![0u64; self.rho.len()];
-        for (s, c) in self.m.coef.iter().enumerate() {
-            let span = s * g..(s + 1) * g;
-            musket_ring::gf64_fold_into(&mut weights[span.clone()], &self.rho[span], c.0);
-        }
-        // Eight groups at a time, each chunk's 8 x 8 block of words (eight members, eight
-        // groups: a cache line of each member) read once, then taken group by group: read
-        // word by word from eight members' spans, a group at a time, they were a third of
-        // the writing out (scalar, the registers spilled).
-        let (mut l, mut r) = (vec![0u64; 64 * g], vec![0u64; 64 * g]);
-        // (Whole lines as fixed-size copies: a copy of `rows` words called `memcpy`.)
-        let block = |b: &mut [[u64; 8]; 8], v: &[u64], k: usize, q0: usize, rows: usize| {
-            for (j, row) in b.iter_mut().enumerate() {
-                let s = 8 * k + j;
-                if s >= members {
-                    *row = [0; 8];
-                } else if rows == 8 {
-                    *row = v[s * g + q0..][..8].try_into().expect("eight words");
-                } else {
-                    row[..rows].copy_from_slice(&v[s * g + q0..][..rows]);
-                }
-            }
-        };
-        let (mut bx, mut by, mut bc) = ([[0u64; 8]; 8], [[0u64; 8]; 8], [[0u64; 8]; 8]);
-        for q0 in (0..g).step_by(8) {
-            let rows = (g - q0).min(8);
-            for k in 0..chunks {
-                block(&mut bx, &self.lw, k, q0, rows);
-                block(&mut by, &self.rw, k, q0, rows);
-                block(&mut bc, &weights, k, q0, rows);
-                for dq in 0..rows {
-                    let q = q0 + dq;
-                    let xs: [u64; 8] = std::array::from_fn(|j| bx[j][dq]);
-                    let ys: [u64; 8] = std::array::from_fn(|j| by[j][dq]);
-                    // Eight zero words add nothing (index 0 looks up 0): a verifier's shares
-                    // are zero for one of each AND word's two terms, or both.
-                    if xs.iter().any(|&v| v != 0) {
-                        // l's tables change with every group (its weights do).
-                        let cl: [u64; 8] = std::array::from_fn(|j| bc[j][dq]);
-                        let (low_l, high_l) = (nibble_sums(&cl[..4]), nibble_sums(&cl[4..]));
-                        let lq = &mut l[64 * q..64 * (q + 1)];
-                        musket_ring::xor_nibble_lookups(lq, &musket_ring::lane_bytes(&xs), &low_l, &high_l);
-                    }
-                    if ys.iter().any(|&v| v != 0) {
-                        let (low_r, high_r) = &tables_r[k];
-                        let rq = &mut r[64 * q..64 * (q + 1)];
-                        musket_ring::xor_nibble_lookups(rq, &musket_ring::lane_bytes(&ys), low_r, high_r);
-                    }
-                }
-            }
-            for rq in r[64 * q0..64 * (q0 + rows)].chunks_exact_mut(64) {
-                musket_ring::gf64_times_x_lanes(rq.try_into().expect("64 lanes"));
-            }
-        }
-        (l.into_iter().map(Gf64).collect(), r.into_iter().map(Gf64).collect())
-    }
-}
-
-/// `t[i]` = XOR of `c[s]` over the bits `s` set in `i`, for four members.
-fn nibble_sums(c: &[u64]) -> [u64; 16] {
-    let mut t = [0u64; 16];
-    for i in 1..16usize {
-        t[i] = t[i & (i - 1)] ^ c[i.trailing_zeros() as usize];
-    }
-    t
-}
-
-/// The weighted claim `sum_i rho_i field(c_i)` of claim words `c` (a verifier's share).
-pub fn packed_claim(rho: &[u64], c: &[u64]) -> Gf64 {
-    Gf64(reduce(musket_ring::clmul_dot(rho, c)))
 }
 
 /// The prover of a packed statement: packed levels, then the plain [`Prover`].
@@ -378,7 +251,10 @@ impl<E: Ext, P: Packed<E>> VerifierSteps<E> for PackedVerifier<E, P> {
         match (&mut self.plain, &mut self.packed) {
             (Some(v), _) => v.level(h, t),
             (None, Some((w, claims))) => {
-                claims.level(h, t);
+                match w.level_weight() {
+                    Some(tau) => claims.level_weighted(h, t, tau),
+                    None => claims.level(h, t),
+                }
                 w.fold(t);
                 self.expand_if_done();
             }
@@ -393,28 +269,8 @@ impl<E: Ext, P: Packed<E>> VerifierSteps<E> for PackedVerifier<E, P> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dzkp::accepts;
     use crate::ext::Gr64;
     use crate::Prg;
-
-    /// The plain vectors of word terms (what the packed form stands for).
-    fn plain_vectors(lw: &[u64], rw: &[u64], rho: &[u64]) -> (Vec<Gf64>, Vec<Gf64>) {
-        let mut l = Vec::new();
-        let mut r = Vec::new();
-        for ((x, y), w) in lw.iter().zip(rw).zip(rho) {
-            for b in 0..64 {
-                let xb = (x >> b) & 1;
-                // The written-out form puts the lane weight X^b on r.
-                l.push(Gf64(*w).mul_base(xb));
-                r.push(Gf64(1u64 << b).mul_base((y >> b) & 1));
-            }
-        }
-        (l, r)
-    }
-
-    fn words(n: usize, prg: &mut Prg) -> (Vec<u64>, Vec<u64>, Vec<u64>) {
-        (prg.words(n), prg.words(n), prg.words(n))
-    }
 
     /// Runs a packed prover and the plain one on the vectors it stands for, in step.
     fn same_as_plain<E: Ext, P: Packed<E>>(packed: P, l: Vec<E>, r: Vec<E>, prg: &mut Prg) {
@@ -434,32 +290,6 @@ mod tests {
     }
 
     #[test]
-    fn packed_levels_and_the_written_out_vectors_match_the_plain_proof() {
-        let mut prg = Prg::from_seed([7; 16]);
-        for n in [1usize, 2, 3, 8, 13, 64] {
-            let (lw, rw, rho) = words(n, &mut prg);
-            let (l, r) = plain_vectors(&lw, &rw, &rho);
-            let len = n.next_power_of_two();
-            let (l, r) = padded(l, r, 64 * len);
-            same_as_plain(PackedWords::new(lw, rw, rho, len), l, r, &mut prg);
-        }
-    }
-
-    /// A sixth packed level is taken only where it costs no level of the proof (so no
-    /// round), and then writes out half as many elements.
-    #[test]
-    fn a_sixth_packed_level_for_bits_costs_no_round() {
-        for log_words in 0..20 {
-            let words = 1usize << log_words;
-            let with = |p: usize| arity_schedule(64 * words, p.min(log_words)).len();
-            assert_eq!(with(packed_levels_bits(words)), with(PACKED_LEVELS_BITS), "{words} words");
-            let packed = PackedWords::new(vec![0; words], vec![0; words], vec![0; words], words);
-            assert_eq!(packed.members().packed_left, packed_levels_bits(words).min(log_words));
-        }
-        assert_eq!(packed_levels_bits(1 << 16), 6, "a full batch of 2^22 bit terms");
-    }
-
-    #[test]
     fn packed_ring_blocks_match_the_plain_proof() {
         let mut prg = Prg::from_seed([8; 16]);
         for n in [1usize, 2, 5, 8, 16, 64] {
@@ -476,24 +306,11 @@ mod tests {
         }
     }
 
-    /// Operands with zeros where a verifier's shares have them (every other AND word's
-    /// term, whole regions of blocks): the written-out vectors skip them and still match.
+    /// Ring blocks with zeros where a verifier's shares have them (whole regions of blocks):
+    /// the written-out vectors skip them and still match.
     #[test]
-    fn zero_operands_are_skipped_exactly() {
+    fn zero_blocks_are_skipped_exactly() {
         let mut prg = Prg::from_seed([12; 16]);
-        // Words: l zero at odd terms, r zero at every third and over a whole stretch.
-        let n = 4096;
-        let (mut lw, mut rw, rho) = words(n, &mut prg);
-        for (i, (x, y)) in lw.iter_mut().zip(rw.iter_mut()).enumerate() {
-            if i % 2 == 1 {
-                *x = 0;
-            }
-            if i % 3 == 0 || (1000..3000).contains(&i) {
-                *y = 0;
-            }
-        }
-        let (l, r) = plain_vectors(&lw, &rw, &rho);
-        same_as_plain(PackedWords::new(lw, rw, rho, n), l, r, &mut prg);
         // Ring blocks (64 to 256: 64 members after six levels, or lanes from several groups), zero
         // over whole stretches of x and y, as a verifier's shares and the padding are: zero
         // members are left out of the levels (past the last nonzero block) and of the
@@ -526,85 +343,5 @@ mod tests {
         l.resize(len, E::zero());
         r.resize(len, E::zero());
         (l, r)
-    }
-
-    /// One packed proof with XOR-split word terms; `error` is added to the claim.
-    fn run(n: usize, seed: u8, error: u64, tamper_level: Option<usize>) -> bool {
-        let mut prg = Prg::from_seed([seed; 16]);
-        let (lw, rw, rho) = words(n, &mut prg);
-        let claim = Gf64(reduce(musket_ring::clmul_dot_and(&rho, &lw, &rw)) ^ error);
-        let (la, ra) = (prg.words(n), prg.words(n));
-        let lb: Vec<u64> = lw.iter().zip(&la).map(|(x, a)| x ^ a).collect();
-        let rb: Vec<u64> = rw.iter().zip(&ra).map(|(x, a)| x ^ a).collect();
-        let ca = Gf64::random(&mut prg);
-        let len = n.next_power_of_two();
-        let mut prover = PackedProver::new(PackedWords::new(lw, rw, rho.clone(), len));
-        let mut va: Box<dyn VerifierSteps<Gf64>> =
-            Box::new(PackedVerifier::new(PackedWords::new(la, ra, rho.clone(), len), ca));
-        let mut vb: Box<dyn VerifierSteps<Gf64>> =
-            Box::new(PackedVerifier::new(PackedWords::new(lb, rb, rho, len), claim.add(ca)));
-        for lvl in 0..prover.levels() {
-            let mut h = prover.level();
-            if tamper_level == Some(lvl) {
-                h[1] = h[1].add(Gf64(1));
-            }
-            let sa: Vec<Gf64> = (0..h.len()).map(|_| Gf64::random(&mut prg)).collect();
-            let sb: Vec<Gf64> = h.iter().zip(&sa).map(|(x, s)| x.add(*s)).collect();
-            let t = Gf64::challenge(&mut prg);
-            va.level(&sa, t);
-            vb.level(&sb, t);
-            prover.fold(t);
-        }
-        let m = prover.last(Gf64::random(&mut prg), Gf64::random(&mut prg));
-        let sa: Vec<Gf64> = (0..5).map(|_| Gf64::random(&mut prg)).collect();
-        let sb: Vec<Gf64> = m.iter().zip(&sa).map(|(x, s)| x.add(*s)).collect();
-        let t = Gf64::challenge(&mut prg);
-        let oa = va.last(&[sa[0], sa[1], sa[2], sa[3], sa[4]], t);
-        let ob = vb.last(&[sb[0], sb[1], sb[2], sb[3], sb[4]], t);
-        accepts(&oa, &ob)
-    }
-
-    #[test]
-    fn packed_proofs_are_complete_and_sound() {
-        for (n, seed) in [(1, 1), (2, 2), (5, 3), (16, 4), (33, 5)] {
-            assert!(run(n, seed, 0, None), "honest packed proof of {n} words rejected");
-            assert!(!run(n, seed, 1, None), "false claim accepted ({n} words)");
-            assert!(!run(n, seed, 1 << 63, None), "false claim accepted ({n} words)");
-            let len = n.next_power_of_two();
-            let levels =
-                PackedProver::new(PackedWords::new(vec![0; n], vec![0; n], vec![0; n], len)).levels();
-            assert!(levels >= 3);
-            for lvl in 0..levels {
-                assert!(!run(n, seed, 0, Some(lvl)), "tampered level {lvl} accepted ({n} words)");
-            }
-        }
-    }
-
-    #[test]
-    fn nibble_tables_hold_the_subset_sums() {
-        let mut prg = Prg::from_seed([3; 16]);
-        let c: [u64; 4] = prg.words(4).try_into().unwrap();
-        let t = nibble_sums(&c);
-        assert_eq!(t[0b1101], c[0] ^ c[2] ^ c[3]);
-        assert_eq!(t[0], 0);
-    }
-
-    #[test]
-    fn the_weighted_claim_is_the_sum_of_weighted_bits() {
-        let mut prg = Prg::from_seed([9; 16]);
-        let (c, _, rho) = words(40, &mut prg);
-        let mut want = Gf64(0);
-        for (w, r) in c.iter().zip(&rho) {
-            for b in 0..64 {
-                want = want.add(Gf64(*r).mul(Gf64(1u64 << b)).mul_base((w >> b) & 1));
-            }
-        }
-        assert_eq!(packed_claim(&rho, &c), want);
-        // A single flipped bit anywhere changes it (the weights are nonzero here).
-        for (w, b) in [(0, 0), (17, 63), (39, 31)] {
-            let mut bad = c.clone();
-            bad[w] ^= 1 << b;
-            assert_ne!(packed_claim(&rho, &bad), want);
-        }
     }
 }

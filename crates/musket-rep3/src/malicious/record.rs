@@ -19,7 +19,7 @@
 
 use musket_core::dzkp::{Prover, ProverSteps, Verifier, VerifierSteps};
 use musket_core::dzkp_packed::{
-    packed_claim, Packed, PackedBlocks, PackedProver, PackedVerifier, PackedWords,
+    Packed, PackedBlocks, PackedProver, PackedVerifier, PackedWords, WordWeights,
 };
 use musket_core::ext::{Ext, Gf64, Gr64, EXT_DEGREE};
 use musket_core::Prg;
@@ -515,7 +515,7 @@ fn build_packed_ring(records: &[Record], role: Role, weights: &mut Prg) -> Optio
 }
 
 /// `role`'s packed statement over binary elementwise `records`: one word term per AND word
-/// (as in [`build`]; two until the tenth session), one weight per AND word; `None` when a
+/// (as in [`build`]; two until the tenth session), weighted as [`WordWeights`] says; `None` when a
 /// record is not elementwise. `len` counts bit terms.
 fn build_packed(
     records: &[Record],
@@ -532,22 +532,20 @@ fn build_packed(
     // was a few percent of a large model's time); `PackedWords::new` pads them.
     let words: usize = records.iter().map(|r| r.xc.len()).sum();
     let padded = (len / 64).max(words).max(1).next_power_of_two();
-    let (mut lw, mut rw, mut rho) =
-        (Vec::with_capacity(padded), Vec::with_capacity(padded), Vec::with_capacity(padded));
-    let mut claim = Gf64(0);
+    // Drawn for the padded length whatever this party's share of it (see `WordWeights`).
+    let word_weights = WordWeights::draw(padded, weights);
+    let (mut lw, mut rw) = (Vec::with_capacity(padded), Vec::with_capacity(padded));
     let mut claims = Vec::new();
     for rec in records {
-        let n = rec.xc.len();
-        let w = weights.words(n);
         product_terms_extend(role, rec, &mut lw, &mut rw);
         if role != Role::Prover {
-            claims.resize(n, 0);
-            claim_into::<Gf64>(rec, role, &mut claims);
-            claim = claim.add(packed_claim(&w, &claims));
+            let at = claims.len();
+            claims.resize(at + rec.xc.len(), 0);
+            claim_into::<Gf64>(rec, role, &mut claims[at..]);
         }
-        rho.extend_from_slice(&w);
     }
-    Some((PackedWords::new(lw, rw, rho, len / 64), claim))
+    let claim = if role == Role::Prover { Gf64(0) } else { word_weights.claim(&claims) };
+    Some((PackedWords::new(lw, rw, word_weights, len / 64), claim))
 }
 
 /// `rho^T c sigma` for an `[m, n]` matrix.

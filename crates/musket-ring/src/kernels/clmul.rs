@@ -65,6 +65,64 @@ pub fn clmul_dot_and(w: &[u64], x: &[u64], y: &[u64]) -> u128 {
     w.iter().zip(x).zip(y).fold(0, |acc, ((c, a), b)| acc ^ clmul_portable(*c, a & b))
 }
 
+/// The weighted sums of AND words over every point of `{0, 1, inf}^m` at once:
+/// `acc[e] ^= sum_i w_i * (x_e(i) AND y_e(i))`, where row `u` of `xs` (`ys`) holds the values
+/// at the corner `u` of `{0, 1}^m` (the bit `m - 1 - k` of `u` is coordinate `k`), and
+/// `x_e` for `e` written in base 3 with digits `d_0 .. d_(m-1)` (`d_0` most significant) is
+/// the value at the point whose coordinate `k` is `d_k`: corners as given, and coordinate
+/// `inf` (digit 2) the XOR of the values at 0 and at 1 there, the leading coefficient of the
+/// line through them over GF(2). The packed binary proof's levels from these points need
+/// `3^m` sums where the pairs of corners need `4^m` (see `musket_core::dzkp_packed`).
+/// Written by hand: no crate forms carry-less products over extended points.
+///
+/// # Panics
+/// If `xs` and `ys` do not both hold `2^m` rows of at least `w.len()` words, or `acc` does
+/// not hold `3^m` sums.
+pub fn clmul_dot_and_extended(w: &[u64], xs: &[&[u64]], ys: &[&[u64]], acc: &mut [u128]) {
+    let corners = xs.len();
+    assert!(corners.is_power_of_two() && ys.len() == corners, "clmul_dot_and_extended: rows");
+    assert_eq!(acc.len(), 3usize.pow(corners.trailing_zeros()), "clmul_dot_and_extended: sums");
+    let n = w.len();
+    assert!(xs.iter().chain(ys).all(|r| r.len() >= n), "clmul_dot_and_extended: row lengths");
+    #[allow(unused_mut)]
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if has_vpclmul() {
+        done = super::x86::clmul_dot_and_extended_vpclmul(w, xs, ys, acc);
+    }
+    let mut scratch = vec![0u64; 4 * corners];
+    let (mut x, mut y) = (vec![0u64; corners], vec![0u64; corners]);
+    for i in done..n {
+        for u in 0..corners {
+            x[u] = xs[u][i];
+            y[u] = ys[u][i];
+        }
+        extend_and_accumulate(w[i], &x, &y, &mut scratch, acc);
+    }
+}
+
+/// One word of [`clmul_dot_and_extended`]: the corners' values `x`, `y` extended (the top
+/// coordinate's halves, then their XOR) down to single points.
+fn extend_and_accumulate(w: u64, x: &[u64], y: &[u64], scratch: &mut [u64], acc: &mut [u128]) {
+    if x.len() == 1 {
+        acc[0] ^= clmul(w, x[0] & y[0]);
+        return;
+    }
+    let half = x.len() / 2;
+    let third = acc.len() / 3;
+    let (acc0, rest) = acc.split_at_mut(third);
+    let (acc1, acc2) = rest.split_at_mut(third);
+    extend_and_accumulate(w, &x[..half], &y[..half], scratch, acc0);
+    extend_and_accumulate(w, &x[half..], &y[half..], scratch, acc1);
+    let (mx, rest) = scratch.split_at_mut(half);
+    let (my, rest) = rest.split_at_mut(half);
+    for k in 0..half {
+        mx[k] = x[k] ^ x[half + k];
+        my[k] = y[k] ^ y[half + k];
+    }
+    extend_and_accumulate(w, mx, my, rest, acc2);
+}
+
 /// Carry-less product of two words (PCLMULQDQ where the CPU has it).
 pub fn clmul(a: u64, b: u64) -> u128 {
     #[cfg(target_arch = "x86_64")]
@@ -225,6 +283,42 @@ mod tests {
             gf64_times_x_lanes(&mut got);
             for b in 0..64 {
                 assert_eq!(got[b], gf64_reduce(clmul_portable(v[b], 1u64 << b)), "lane {b}");
+            }
+        }
+    }
+
+    /// Against the definition: each point's values formed digit by digit, then the plain
+    /// weighted sum of its AND words; lengths around the vector width.
+    #[test]
+    fn extended_sums_match_their_definition() {
+        let mut rng = rand::thread_rng();
+        for (m, n) in [(0usize, 9usize), (1, 8), (2, 17), (3, 3), (4, 40), (6, 11)] {
+            let corners = 1usize << m;
+            let w: Vec<u64> = (0..n).map(|_| rng.gen()).collect();
+            let rows = |rng: &mut rand::rngs::ThreadRng| -> Vec<Vec<u64>> {
+                (0..corners).map(|_| (0..n).map(|_| rng.gen()).collect()).collect()
+            };
+            let (xr, yr) = (rows(&mut rng), rows(&mut rng));
+            // The value at point `e` of word `i`: the XOR of the corners it spans.
+            let at = |v: &[Vec<u64>], e: usize, i: usize| -> u64 {
+                let digits: Vec<usize> = (0..m).map(|k| (e / 3usize.pow((m - 1 - k) as u32)) % 3).collect();
+                (0..corners)
+                    .filter(|u| {
+                        digits.iter().enumerate().all(|(k, &d)| {
+                            let bit = (u >> (m - 1 - k)) & 1;
+                            d == 2 || d == bit
+                        })
+                    })
+                    .fold(0, |a, u| a ^ v[u][i])
+            };
+            let points = 3usize.pow(m as u32);
+            let mut got = vec![0u128; points];
+            let xs: Vec<&[u64]> = xr.iter().map(|r| &r[..]).collect();
+            let ys: Vec<&[u64]> = yr.iter().map(|r| &r[..]).collect();
+            clmul_dot_and_extended(&w, &xs, &ys, &mut got);
+            for e in 0..points {
+                let want = (0..n).fold(0u128, |a, i| a ^ clmul_portable(w[i], at(&xr, e, i) & at(&yr, e, i)));
+                assert_eq!(got[e], want, "point {e} of {points}, {n} words");
             }
         }
     }

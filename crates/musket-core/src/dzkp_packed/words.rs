@@ -1,0 +1,304 @@
+//! AND words in packed form: [`PackedWords`], and their weights [`WordWeights`].
+//!
+//! **Weights.** A statement of `n` words (a power of two) whose first `L` levels are packed
+//! weighs word `w` by `eq(tau, top(w)) rho(low(w))`: `top(w)` its top `L` bits, `low(w)` the
+//! rest, `rho` a uniform element per low index and `tau` one per packed level, with
+//! `eq(tau, t) = prod_k (tau_k if bit k of t else 1 - tau_k)` (bit 0 the most significant).
+//! Errors `E_w` (nonzero words) survive the combination `sum_w weight_w E_w` only if, for the
+//! rows `F_t = sum_low rho_low E_(t, low)`, either every row with an error sums to zero under
+//! `rho` (probability at most `2^-64`) or the multilinear polynomial `sum_t eq(tau, t) F_t`
+//! vanishes at `tau` (at most `L / 2^64`, Schwartz–Zippel): `(L + 1) / 2^64` in all, against
+//! `1 / 2^64` for independent weights per word (until the nineteenth session).
+//!
+//! **Levels.** With the top variables weighted by `eq`, a packed level proves the sum-check
+//! of `eq(tau, .) x y` in Gruen's form: level `j` sends the quadratic
+//! `q_j(X) = sum_(q') eq(tau_(>j), top(q')) rho(low(q')) P(x(r, X, q') * y(r, X, q'))`, where
+//! `r` are the challenges so far, `x(r, X, q')` the members' words combined at `r` (the
+//! multilinear extension) and `P` packs a word's 64 bit products with lane weights `X^b`;
+//! the verifiers check `(1 - tau_j) q_j(0) + tau_j q_j(1)` against the claim (instead of
+//! `q(0) + q(1)`) and continue with `q_j(t)`. After the `L` levels the claim is about
+//! `sum_q rho_q P(x(r, q) * y(r, q))`, the plain proof's form, written out. Because `x` and
+//! `y` are then evaluated at the same point, the product `x(r) y(r)` is a polynomial of
+//! degree two in each challenge, fixed by its values on `{0, 1, inf}^j` (Bagad, Dao, Domb,
+//! Thaler, "Speeding up sum-check proving", 2025): level `j` forms `3^(j+1)` weighted sums
+//! of AND words over the extended points (values at `inf` are XORs of bit words, still bit
+//! words) and combines them with the Lagrange weights of `r`, where every pair of members
+//! took `4^(j+1)` (`2^(j+1)` carry-less products per word, against `1.5^(j+1)`).
+
+use super::{Members, Packed};
+use crate::dzkp::LevelPoly;
+use crate::ext::{reduce, Ext, Gf64};
+use crate::{par, Prg};
+
+/// Words a core takes at least in a level (about 64 KiB of each operand's members).
+const MIN_WORDS_PER_THREAD: usize = 1 << 10;
+
+/// The weights of a packed binary statement (module documentation): `rho` per low index,
+/// `tau` per packed level.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WordWeights {
+    rho: Vec<u64>,
+    tau: Vec<Gf64>,
+}
+
+impl WordWeights {
+    /// The weights of a statement of `words` word terms (padded to a power of two, as
+    /// [`PackedWords::new`] pads), drawn from `prg`: every party building the same statement
+    /// draws the same ones.
+    pub fn draw(words: usize, prg: &mut Prg) -> Self {
+        let n = words.max(1).next_power_of_two();
+        let levels = super::packed_levels_bits(n).min(n.trailing_zeros() as usize);
+        let rho = prg.words(n >> levels);
+        let tau = (0..levels).map(|_| Gf64::random(prg)).collect();
+        Self { rho, tau }
+    }
+
+    /// Word terms the weights are for (a power of two).
+    fn words(&self) -> usize {
+        self.rho.len() << self.tau.len()
+    }
+
+    /// The weighted claim `sum_w weight_w field(c_w)` of claim words `c` (a verifier's share;
+    /// words past its end are zero).
+    pub fn claim(&self, c: &[u64]) -> Gf64 {
+        let low = self.rho.len();
+        eq_table(&self.tau).iter().zip(c.chunks(low)).fold(Gf64(0), |acc, (e, part)| {
+            acc.add(e.mul(Gf64(reduce(musket_ring::clmul_dot(&self.rho, part)))))
+        })
+    }
+
+    /// The weight of word `w` (tests; the claim and the levels never form it).
+    #[cfg(test)]
+    pub(crate) fn weight(&self, w: usize) -> Gf64 {
+        let low = self.rho.len();
+        eq_table(&self.tau)[w / low].mul(Gf64(self.rho[w % low]))
+    }
+}
+
+/// `eq(tau, t)` for every `t` of `tau.len()` bits, `tau_0` on the most significant.
+fn eq_table(tau: &[Gf64]) -> Vec<Gf64> {
+    let mut table = vec![Gf64::one()];
+    for &t in tau {
+        let not_t = Gf64::one().sub(t);
+        table = table.iter().flat_map(|e| [e.mul(not_t), e.mul(t)]).collect();
+    }
+    table
+}
+
+/// The Lagrange weights of the points `{0, 1, inf}^j` at the challenges `r` (digit 0, on
+/// `r_0`, the most significant): `prod_k l_(d_k)(r_k)` with `l_0 = 1 - r`, `l_1 = r` and
+/// `l_inf = r (r - 1)`, so that a polynomial of degree two in each variable is
+/// `sum_e weight_e value_e` (the value at `inf` its leading coefficient there).
+fn lagrange_weights(r: &[Gf64]) -> Vec<Gf64> {
+    let mut weights = vec![Gf64::one()];
+    for &t in r {
+        let basis = [Gf64::one().sub(t), t, t.mul(t.sub(Gf64::one()))];
+        weights = weights.iter().flat_map(|w| basis.map(|b| w.mul(b))).collect();
+    }
+    weights
+}
+
+/// Word terms folded over their top variables (module documentation).
+#[derive(Debug)]
+pub struct PackedWords {
+    lw: Vec<u64>,
+    rw: Vec<u64>,
+    weights: WordWeights,
+    /// The challenges of the levels so far.
+    challenges: Vec<Gf64>,
+    /// Words past this are zero in `lw` or in `rw` (the padding, at least): their products
+    /// are zero at every point, so levels skip them.
+    live_end: usize,
+    m: Members<Gf64>,
+}
+
+impl PackedWords {
+    /// Word terms `(lw_i, rw_i)`, zero-padded to `len` terms (rounded up to a power of two):
+    /// every party's statement of a batch must fold in step.
+    ///
+    /// # Panics
+    /// If `weights` were drawn for another padded length.
+    pub fn new(mut lw: Vec<u64>, mut rw: Vec<u64>, weights: WordWeights, len: usize) -> Self {
+        let n = len.max(lw.len()).max(1).next_power_of_two();
+        assert_eq!(weights.words(), n, "word weights drawn for another length");
+        let end = |v: &[u64]| v.iter().rposition(|&w| w != 0).map_or(0, |i| i + 1);
+        let live_end = end(&lw).min(end(&rw));
+        lw.resize(n, 0);
+        rw.resize(n, 0);
+        let m = Members::new(n, weights.tau.len());
+        Self { lw, rw, weights, challenges: Vec::new(), live_end, m }
+    }
+
+    /// The weights `eq(tau_(from..), top(q)) rho(low(q))` of the `rho.len() << (L - from)`
+    /// groups whose top variables from `from` on are not folded yet: the low half's groups
+    /// at level `from - 1`, or every group once `from` levels are folded.
+    fn group_weights(&self, from: usize) -> Vec<u64> {
+        let low = self.weights.rho.len();
+        let eq = eq_table(&self.weights.tau[from..]);
+        let mut out = vec![0u64; low * eq.len()];
+        for (part, e) in out.chunks_exact_mut(low).zip(eq) {
+            // `part` is zero: the fold `part ^= e (part ^ rho)` writes `e rho`.
+            musket_ring::gf64_fold_into(part, &self.weights.rho, e.0);
+        }
+        out
+    }
+}
+
+impl Packed<Gf64> for PackedWords {
+    fn members(&self) -> &Members<Gf64> {
+        &self.m
+    }
+
+    fn members_mut(&mut self) -> &mut Members<Gf64> {
+        &mut self.m
+    }
+
+    /// `(q(0), q(1), q(inf))` from the sums over the extended points (module documentation),
+    /// as coefficients.
+    fn level(&self) -> LevelPoly<Gf64> {
+        let j = self.challenges.len();
+        let g = self.m.groups;
+        let half = g / 2;
+        let corners = 2usize << j;
+        let points = 3usize.pow(j as u32 + 1);
+        let weights = self.group_weights(j + 1);
+        debug_assert_eq!(weights.len(), half);
+        // A low-half group past the live end has every corner past it.
+        let live = self.live_end.min(half);
+        let sums = par::map_ranges(live, MIN_WORDS_PER_THREAD, |range| {
+            let mut acc = vec![0u128; points];
+            if range.is_empty() {
+                return acc;
+            }
+            let (xs, ys) =
+                (corner_rows(&self.lw, corners, g, &range), corner_rows(&self.rw, corners, g, &range));
+            musket_ring::clmul_dot_and_extended(&weights[range.clone()], &xs, &ys, &mut acc);
+            acc
+        });
+        let mut total = vec![0u128; points];
+        for part in sums {
+            for (t, p) in total.iter_mut().zip(part) {
+                *t ^= p;
+            }
+        }
+        // The last digit is X: q(X) = sum_v lagrange_v(r) sum at (v, X).
+        let lagrange = lagrange_weights(&self.challenges);
+        let mut q = [Gf64(0); 3];
+        for (v, l) in lagrange.iter().enumerate() {
+            for (x, qx) in q.iter_mut().enumerate() {
+                *qx = qx.add(l.mul(Gf64(reduce(total[3 * v + x]))));
+            }
+        }
+        let [q0, q1, q_inf] = q;
+        vec![q0, q1.sub(q0).sub(q_inf), q_inf]
+    }
+
+    fn level_weight(&self) -> Option<Gf64> {
+        Some(self.weights.tau[self.challenges.len()])
+    }
+
+    fn fold(&mut self, t: Gf64) {
+        self.challenges.push(t);
+        self.m.fold(t);
+    }
+
+    /// By tables: the bits of lane `b` across eight members form one byte, whose two nibbles
+    /// index tables of the sums of four members' coefficients (sixteen entries each, two
+    /// vector registers: `musket_ring::xor_nibble_lookups` looks up eight lanes at once); a
+    /// lane's value is the XOR of two lookups per eight members. The coefficients are the
+    /// same for every group and both sides, so the tables are built once; `l` is then
+    /// weighted by its group's weight, `r` by the lane weights `X^b`. (Written out after
+    /// every packed level a group's weight is its `rho`; before, the claim still weighs the
+    /// top variables not folded by `eq`, so the weights do too.)
+    fn expand(self) -> (Vec<Gf64>, Vec<Gf64>) {
+        let g = self.m.groups;
+        let group_weights = self.group_weights(self.challenges.len());
+        debug_assert_eq!(group_weights.len(), g);
+        let members = self.m.coef.len();
+        let chunks = members.div_ceil(8);
+        let mut coef = vec![0u64; 8 * chunks];
+        for (c, v) in coef.iter_mut().zip(&self.m.coef) {
+            *c = v.0;
+        }
+        let tables: Vec<([u64; 16], [u64; 16])> =
+            coef.chunks_exact(8).map(|c| (nibble_sums(&c[..4]), nibble_sums(&c[4..]))).collect();
+        // Eight groups at a time, each chunk's 8 x 8 block of words (eight members, eight
+        // groups: a cache line of each member) read once, then taken group by group: read
+        // word by word from eight members' spans, a group at a time, they were a third of
+        // the writing out (scalar, the registers spilled).
+        let (mut l, mut r) = (vec![0u64; 64 * g], vec![0u64; 64 * g]);
+        // (Whole lines as fixed-size copies: a copy of `rows` words called `memcpy`.)
+        let block = |b: &mut [[u64; 8]; 8], v: &[u64], k: usize, q0: usize, rows: usize| {
+            for (j, row) in b.iter_mut().enumerate() {
+                let s = 8 * k + j;
+                if s >= members {
+                    *row = [0; 8];
+                } else if rows == 8 {
+                    *row = v[s * g + q0..][..8].try_into().expect("eight words");
+                } else {
+                    row[..rows].copy_from_slice(&v[s * g + q0..][..rows]);
+                }
+            }
+        };
+        let (mut bx, mut by) = ([[0u64; 8]; 8], [[0u64; 8]; 8]);
+        let mut lanes = [0u64; 64];
+        let mut live_l = [false; 8];
+        for q0 in (0..g).step_by(8) {
+            let rows = (g - q0).min(8);
+            // l's lanes are summed in `l` itself, then weighted in place by `rho` below.
+            live_l.fill(false);
+            for (k, (low, high)) in tables.iter().enumerate() {
+                block(&mut bx, &self.lw, k, q0, rows);
+                block(&mut by, &self.rw, k, q0, rows);
+                for dq in 0..rows {
+                    let q = q0 + dq;
+                    let xs: [u64; 8] = std::array::from_fn(|j| bx[j][dq]);
+                    let ys: [u64; 8] = std::array::from_fn(|j| by[j][dq]);
+                    // Eight zero words add nothing (index 0 looks up 0): a verifier's shares
+                    // are zero for one of each AND word's two terms, or both.
+                    if xs.iter().any(|&v| v != 0) {
+                        live_l[dq] = true;
+                        let lq = &mut l[64 * q..64 * (q + 1)];
+                        musket_ring::xor_nibble_lookups(lq, &musket_ring::lane_bytes(&xs), low, high);
+                    }
+                    if ys.iter().any(|&v| v != 0) {
+                        let rq = &mut r[64 * q..64 * (q + 1)];
+                        musket_ring::xor_nibble_lookups(rq, &musket_ring::lane_bytes(&ys), low, high);
+                    }
+                }
+            }
+            for dq in (0..rows).filter(|&dq| live_l[dq]) {
+                let q = q0 + dq;
+                let lq = &mut l[64 * q..64 * (q + 1)];
+                lanes.copy_from_slice(lq);
+                lq.fill(0);
+                // `lq` is zero: the fold `lq ^= rho (lq ^ lanes)` writes `rho lanes`.
+                musket_ring::gf64_fold_into(lq, &lanes, group_weights[q]);
+            }
+            for rq in r[64 * q0..64 * (q0 + rows)].chunks_exact_mut(64) {
+                musket_ring::gf64_times_x_lanes(rq.try_into().expect("64 lanes"));
+            }
+        }
+        (l.into_iter().map(Gf64).collect(), r.into_iter().map(Gf64).collect())
+    }
+}
+
+/// The `corners` rows of a level's words over `range` of the low half's groups: corner
+/// `u = 2 s + X` is member `s`'s words in the low (`X = 0`) or the high half of its `g`
+/// groups.
+fn corner_rows<'a>(v: &'a [u64], corners: usize, g: usize, range: &std::ops::Range<usize>) -> Vec<&'a [u64]> {
+    let half = g / 2;
+    (0..corners).map(|u| &v[(u >> 1) * g + (u & 1) * half + range.start..][..range.len()]).collect()
+}
+
+/// `t[i]` = XOR of `c[s]` over the bits `s` set in `i`, for four members.
+fn nibble_sums(c: &[u64]) -> [u64; 16] {
+    let mut t = [0u64; 16];
+    for i in 1..16usize {
+        t[i] = t[i & (i - 1)] ^ c[i.trailing_zeros() as usize];
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests;
