@@ -142,5 +142,39 @@ fn bench_row_sums_by_bits(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_matmul, bench_poly_sums, bench_row_sums_by_bits);
+/// The packed binary proof's level sums: 2^16 AND words split into `2^m` corner rows, summed
+/// over the `3^m` extended points (levels `m - 1`), against the same words' products by
+/// member pairs (`2^m` weighted sums over all the words, the form until the nineteenth
+/// session: `clmul_dot_and` per pair and half).
+fn bench_extended_and_sums(c: &mut Criterion) {
+    let mut rng = rand::thread_rng();
+    let mut group = c.benchmark_group("binary_level_sums");
+    group.sample_size(20);
+    let words = 1 << 16;
+    let x: Vec<u64> = (0..words).map(|_| rng.gen()).collect();
+    let y: Vec<u64> = (0..words).map(|_| rng.gen()).collect();
+    let w: Vec<u64> = (0..words).map(|_| rng.gen()).collect();
+    for m in [1usize, 3, 5, 6] {
+        let corners = 1 << m;
+        let len = words / corners;
+        let xs: Vec<&[u64]> = x.chunks_exact(len).collect();
+        let ys: Vec<&[u64]> = y.chunks_exact(len).collect();
+        let mut acc = vec![0u128; 3usize.pow(m as u32)];
+        group.bench_function(format!("extended_points_m{m}"), |b| {
+            b.iter(|| musket_ring::clmul_dot_and_extended(&w[..len], &xs, &ys, &mut acc))
+        });
+        group.bench_function(format!("member_pairs_m{m}"), |b| {
+            b.iter(|| {
+                let mut total = 0u128;
+                for _ in 0..corners {
+                    total ^= musket_ring::clmul_dot_and(&w, &x, &y);
+                }
+                total
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_matmul, bench_poly_sums, bench_row_sums_by_bits, bench_extended_and_sums);
 criterion_main!(benches);

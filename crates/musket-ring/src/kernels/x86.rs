@@ -172,22 +172,14 @@ pub(super) fn clmul_dot_and_vpclmul(w: &[u64], x: &[u64], y: &[u64]) -> u128 {
     unsafe { clmul_dot_and_vpclmul_impl(w, x, y) }
 }
 
-/// `clmul_dot_and_extended` eight words at a time. Each point's value is formed once, in
-/// increasing order: a corner's is loaded, any other is the XOR of the two points with its
-/// last `inf` digit set to 0 and to 1 (both smaller, so formed already), and its AND is
-/// multiplied by the weights (two VPCLMULQDQ) into its accumulator of four 128-bit lanes
-/// at once. (Extending digit by digit into whole tables copied the corners' values at
-/// every step: the copies took as long as the products.) Returns the words done (a multiple
-/// of eight).
-#[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq,sse2")]
-fn clmul_dot_and_extended_vpclmul_impl(w: &[u64], xs: &[&[u64]], ys: &[&[u64]], out: &mut [u128]) -> usize {
-    use std::arch::x86_64::*;
-    let corners = xs.len();
-    let points = out.len();
-    let digits = corners.trailing_zeros();
-    // Per point: the corner it is, or the two points it is the XOR of.
-    let mut corner_points = Vec::with_capacity(corners);
-    let mut sums = Vec::with_capacity(points - corners);
+/// How each point of `{0, 1, inf}^digits` (base 3, digit 0 most significant) is formed, in
+/// increasing order: the corners `(e, u)` (point `e` is corner `u`), and the sums `(e, a, b)`
+/// (point `e` is the XOR of points `a` and `b`: its last `inf` digit set to 0 and to 1, both
+/// smaller than `e`, so formed before it).
+fn point_recipes(digits: u32) -> (Vec<(usize, usize)>, Vec<(usize, usize, usize)>) {
+    let points = 3usize.pow(digits);
+    let mut corner_points = Vec::with_capacity(1 << digits);
+    let mut sums = Vec::with_capacity(points);
     for e in 0..points {
         let (mut rest, mut u, mut last_inf) = (e, 0usize, None);
         for k in 0..digits {
@@ -203,6 +195,175 @@ fn clmul_dot_and_extended_vpclmul_impl(w: &[u64], xs: &[&[u64]], ys: &[&[u64]], 
             Some(step) => sums.push((e, e - 2 * step, e - step)),
         }
     }
+    (corner_points, sums)
+}
+
+/// The 27 points of three digits from their 8 corners (corner bit 2 on the first digit),
+/// in registers: each digit's values at 0 and 1 and their XOR, the last digit first.
+#[target_feature(enable = "avx512f")]
+fn extend_three_digits(c: &[std::arch::x86_64::__m512i; 8]) -> [std::arch::x86_64::__m512i; 27] {
+    use std::arch::x86_64::*;
+    let t1: [__m512i; 12] = std::array::from_fn(|i| {
+        let (p, d) = (i / 3, i % 3);
+        match d {
+            0 => c[2 * p],
+            1 => c[2 * p + 1],
+            _ => _mm512_xor_si512(c[2 * p], c[2 * p + 1]),
+        }
+    });
+    let t2: [__m512i; 18] = std::array::from_fn(|i| {
+        let (p, d, s) = (i / 9, (i / 3) % 3, i % 3);
+        let (a, b) = (t1[2 * p * 3 + s], t1[(2 * p + 1) * 3 + s]);
+        match d {
+            0 => a,
+            1 => b,
+            _ => _mm512_xor_si512(a, b),
+        }
+    });
+    std::array::from_fn(|i| {
+        let (d, s) = (i / 9, i % 9);
+        let (a, b) = (t2[s], t2[9 + s]);
+        match d {
+            0 => a,
+            1 => b,
+            _ => _mm512_xor_si512(a, b),
+        }
+    })
+}
+
+/// `clmul_dot_and_extended` eight words at a time for one or two digits (`C` corners, `P`
+/// points): every accumulator stays in a register across the words, as the plain weighted
+/// sum's does (through tables in memory, one digit took a third longer than the two sums of
+/// the member pairs it replaces). Returns the words done (a multiple of eight).
+#[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq,sse2")]
+fn extended_in_registers<const C: usize, const P: usize>(
+    w: &[u64],
+    xs: &[&[u64]],
+    ys: &[&[u64]],
+    out: &mut [u128],
+) -> usize {
+    use std::arch::x86_64::*;
+    let full = w.len() - w.len() % 8;
+    let mut acc = [_mm512_setzero_si512(); P];
+    for i in (0..full).step_by(8) {
+        // SAFETY: i + 8 <= full <= w.len(), and every row holds at least `w.len()` words
+        // (checked by the caller).
+        let (wv, x, y) = unsafe {
+            let x: [__m512i; C] = std::array::from_fn(|u| _mm512_loadu_si512(xs[u].as_ptr().add(i).cast()));
+            let y: [__m512i; C] = std::array::from_fn(|u| _mm512_loadu_si512(ys[u].as_ptr().add(i).cast()));
+            (_mm512_loadu_si512(w.as_ptr().add(i).cast()), x, y)
+        };
+        let extend = |v: [__m512i; C]| -> [__m512i; P] {
+            let one = |a: __m512i, b: __m512i| [a, b, _mm512_xor_si512(a, b)];
+            if C == 2 {
+                std::array::from_fn(|e| one(v[0], v[1])[e])
+            } else {
+                // Last digit first, then the first (as `extend_three_digits`).
+                let (lo, hi) = (one(v[0], v[1]), one(v[2], v[3]));
+                std::array::from_fn(|e| {
+                    let (d, s) = (e / 3, e % 3);
+                    one(lo[s], hi[s])[d]
+                })
+            }
+        };
+        let (xe, ye) = (extend(x), extend(y));
+        for e in 0..P {
+            let v = _mm512_and_si512(xe[e], ye[e]);
+            let p = _mm512_xor_si512(
+                _mm512_clmulepi64_epi128(wv, v, 0x00),
+                _mm512_clmulepi64_epi128(wv, v, 0x11),
+            );
+            acc[e] = _mm512_xor_si512(acc[e], p);
+        }
+    }
+    for (o, a) in out.iter_mut().zip(acc) {
+        *o ^= xor_lanes(a);
+    }
+    full
+}
+
+/// `clmul_dot_and_extended` eight words at a time, from three digits on. The last three
+/// digits' 27 points are formed in registers from 8 corners per point of the digits before
+/// them, whose tables (8 vectors a point) are formed in increasing order as in
+/// [`clmul_dot_and_extended_recipes_impl`]; each point's AND times the weights (two
+/// VPCLMULQDQ) is folded to one 128-bit lane before it is added to its sum. (Whole tables
+/// of points and accumulators of four lanes, 140 KiB at six digits, missed the first-level
+/// cache: a point cost three times a product of the member pairs.) Returns the words done (a
+/// multiple of eight).
+#[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq,sse2")]
+fn clmul_dot_and_extended_vpclmul_impl(w: &[u64], xs: &[&[u64]], ys: &[&[u64]], out: &mut [u128]) -> usize {
+    use std::arch::x86_64::*;
+    let corners = xs.len();
+    let digits = corners.trailing_zeros();
+    match digits {
+        1 => return extended_in_registers::<2, 3>(w, xs, ys, out),
+        2 => return extended_in_registers::<4, 9>(w, xs, ys, out),
+        d if d < 3 => return clmul_dot_and_extended_recipes_impl(w, xs, ys, out),
+        _ => {}
+    }
+    let high_points = 3usize.pow(digits - 3);
+    let (corner_points, sums) = point_recipes(digits - 3);
+    let full = w.len() - w.len() % 8;
+    let zero = _mm512_setzero_si512();
+    let (mut xt, mut yt) = (vec![zero; 8 * high_points], vec![zero; 8 * high_points]);
+    let mut acc = vec![_mm_setzero_si128(); out.len()];
+    for i in (0..full).step_by(8) {
+        // SAFETY: i + 8 <= full <= w.len().
+        let wv = unsafe { _mm512_loadu_si512(w.as_ptr().add(i).cast()) };
+        for &(e, u) in &corner_points {
+            for c in 0..8 {
+                // SAFETY: every row holds at least `w.len() >= i + 8` words (checked by the
+                // caller).
+                unsafe {
+                    xt[8 * e + c] = _mm512_loadu_si512(xs[8 * u + c].as_ptr().add(i).cast());
+                    yt[8 * e + c] = _mm512_loadu_si512(ys[8 * u + c].as_ptr().add(i).cast());
+                }
+            }
+        }
+        for &(e, a, b) in &sums {
+            for c in 0..8 {
+                xt[8 * e + c] = _mm512_xor_si512(xt[8 * a + c], xt[8 * b + c]);
+                yt[8 * e + c] = _mm512_xor_si512(yt[8 * a + c], yt[8 * b + c]);
+            }
+        }
+        for (h, acc) in acc.chunks_exact_mut(27).enumerate() {
+            let xc: &[__m512i; 8] = xt[8 * h..][..8].try_into().expect("eight corners");
+            let yc: &[__m512i; 8] = yt[8 * h..][..8].try_into().expect("eight corners");
+            let (xe, ye) = (extend_three_digits(xc), extend_three_digits(yc));
+            for ((xv, yv), acc) in xe.iter().zip(&ye).zip(acc.iter_mut()) {
+                let v = _mm512_and_si512(*xv, *yv);
+                let p = _mm512_xor_si512(
+                    _mm512_clmulepi64_epi128(wv, v, 0x00),
+                    _mm512_clmulepi64_epi128(wv, v, 0x11),
+                );
+                let half = _mm256_xor_si256(_mm512_castsi512_si256(p), _mm512_extracti64x4_epi64::<1>(p));
+                let lane = _mm_xor_si128(_mm256_castsi256_si128(half), _mm256_extracti128_si256::<1>(half));
+                *acc = _mm_xor_si128(*acc, lane);
+            }
+        }
+    }
+    for (o, a) in out.iter_mut().zip(acc) {
+        let mut words = [0u64; 2];
+        // SAFETY: `words` holds the 16 bytes of one 128-bit vector.
+        unsafe { _mm_storeu_si128(words.as_mut_ptr().cast(), a) };
+        *o ^= ((words[1] as u128) << 64) | words[0] as u128;
+    }
+    full
+}
+
+/// `clmul_dot_and_extended` eight words at a time. Each point's value is formed once, in
+/// increasing order: a corner's is loaded, any other is the XOR of the two points with its
+/// last `inf` digit set to 0 and to 1 (both smaller, so formed already), and its AND is
+/// multiplied by the weights (two VPCLMULQDQ) into its accumulator of four 128-bit lanes
+/// at once. (Extending digit by digit into whole tables copied the corners' values at
+/// every step: the copies took as long as the products.) Returns the words done (a multiple
+/// of eight).
+#[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq,sse2")]
+fn clmul_dot_and_extended_recipes_impl(w: &[u64], xs: &[&[u64]], ys: &[&[u64]], out: &mut [u128]) -> usize {
+    use std::arch::x86_64::*;
+    let corners = xs.len();
+    let points = out.len();
+    let (corner_points, sums) = point_recipes(corners.trailing_zeros());
     let full = w.len() - w.len() % 8;
     let zero = _mm512_setzero_si512();
     let mut acc = vec![zero; points];
