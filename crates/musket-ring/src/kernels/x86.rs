@@ -172,11 +172,16 @@ pub(super) fn clmul_dot_and_vpclmul(w: &[u64], x: &[u64], y: &[u64]) -> u128 {
     unsafe { clmul_dot_and_vpclmul_impl(w, x, y) }
 }
 
+/// A point that is a corner: `(point, corner)`.
+type CornerPoint = (usize, usize);
+/// A point that is the XOR of two smaller ones: `(point, a, b)`.
+type SumPoint = (usize, usize, usize);
+
 /// How each point of `{0, 1, inf}^digits` (base 3, digit 0 most significant) is formed, in
 /// increasing order: the corners `(e, u)` (point `e` is corner `u`), and the sums `(e, a, b)`
 /// (point `e` is the XOR of points `a` and `b`: its last `inf` digit set to 0 and to 1, both
 /// smaller than `e`, so formed before it).
-fn point_recipes(digits: u32) -> (Vec<(usize, usize)>, Vec<(usize, usize, usize)>) {
+fn point_recipes(digits: u32) -> (Vec<CornerPoint>, Vec<SumPoint>) {
     let points = 3usize.pow(digits);
     let mut corner_points = Vec::with_capacity(1 << digits);
     let mut sums = Vec::with_capacity(points);
