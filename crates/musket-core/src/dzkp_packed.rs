@@ -9,9 +9,12 @@
 //! the same for every group: the same inner product, so the same levels).
 //! The weight of gate `b` of block `w` is `rho_w X^b`, so the errors `e_(w,b)` of a block
 //! contribute `rho_w E_w` with `E_w = sum_b e_(w,b) X^b`, nonzero whenever one error is (the
-//! 64 coefficients of an element are independent). With `rho_w` drawn from the exceptional
-//! set, errors in different blocks cancel with probability at most `2^-64`, the bound of
-//! independent weights per gate.
+//! 64 coefficients of an element are independent). For ring blocks `rho_w` is drawn from the
+//! exceptional set per block: errors in different blocks cancel with probability at most
+//! `2^-64`, the bound of independent weights per gate. AND words are weighted
+//! `eq(tau, top(w)) rho(low(w))` since the nineteenth session ([`WordWeights`]): a uniform
+//! `rho` per low index and `eq` on the top variables, the ones the packed levels fold, at
+//! most `(L + 1) / 2^64` for `L` packed levels.
 //!
 //! **Packed folds.** Folding the top variables (the block index) first keeps both vectors in
 //! the form, for `G` groups and members `s`,
@@ -19,18 +22,22 @@
 //! where the member coefficients `c_s` are products of `1 - t` and `t` over the challenges so
 //! far, the same for every group. A level's inner products are then sums over member pairs
 //! of `c_s c_u sum_q rho_q P(x_q * y_u)`, where `P` packs the 64 gate products of two blocks
-//! into one element (`sum_b X^b x_b y_b`): for AND words the AND of the two words read as a
-//! field element, one carry-less product per word; for ring blocks 64 products and one
+//! into one element (`sum_b X^b x_b y_b`): for ring blocks 64 products and one
 //! extension product per block by `rho_q`, whose coefficients are 0 or 1, so that the sum is
 //! one of the rows each bit of `rho_q` selects (`musket_ring::BitWeightedSum`, additions only;
 //! by Karatsuba until the sixteenth session). From eight members on, ring blocks go lane by
 //! lane instead, with `r` written out one group at a time (about `3 * 64^2` word products per
 //! block and level, where the pairs cost `2 M` Hadamard products and bit-weighted rows).
-//! After [`PACKED_LEVELS_BITS`] or [`PACKED_LEVELS_RING`] levels (or fewer for a small
-//! batch) the vectors are written out element by element, 32 (bits) or 64 (ring) times
-//! shorter than the plain proof's, and the plain proof continues. Messages, rounds and
-//! soundness are the plain proof's: only the prover's arithmetic and the verifiers' folds
-//! change.
+//! AND words, whose top variables `eq` weighs, prove the sum-check in Gruen's form and form
+//! each level from the extended points `{0, 1, inf}^(j+1)` of the members and the folded
+//! variable, `1.5^(j+1)` carry-less products per word where the pairs took `2^(j+1)`
+//! ([`PackedWords`]; by pairs, one carry-less product per word and pair, until the
+//! nineteenth session). After [`PACKED_LEVELS_BITS`] or [`PACKED_LEVELS_RING`] levels (or
+//! fewer for a small batch) the vectors are written out element by element, 32 (bits) or 64
+//! (ring) times shorter than the plain proof's, and the plain proof continues. Messages,
+//! rounds and soundness are the plain proof's (for AND words, with the weighted check of
+//! each packed level and the bound above): only the prover's arithmetic and the verifiers'
+//! folds change.
 
 use crate::dzkp::{
     arity_schedule, ClaimShares, FinalPoly, LevelPoly, Opening, Prover, ProverSteps, Verifier, VerifierSteps,
@@ -42,12 +49,15 @@ mod words;
 pub use blocks::PackedBlocks;
 pub use words::{PackedWords, WordWeights};
 
-/// Levels run on AND words before the vectors are written out: level `j` costs `2^(j+1)`
-/// carry-less products per word term, writing out one table lookup per gate and eight
-/// members (a lane's bits across eight members form one byte), and each level packed halves
-/// what the plain proof folds. Five measured fastest (mul and ReLU of 10^6 and ReLU of 10^5,
-/// alternated: three was 15-20% slower, four 5-10%) in time alone; where a sixth costs no
-/// round it is taken ([`packed_levels_bits`]).
+/// Levels run on AND words before the vectors are written out: level `j` forms the weighted
+/// AND sums of `3^(j+1)` extended points from `2^(j+1)` corners, `1.5^(j+1)` carry-less
+/// products per word term (`2^(j+1)` by member pairs until the nineteenth session), writing
+/// out one table lookup per gate and eight members (a lane's bits across eight members form
+/// one byte), and each level packed halves what the plain proof folds. Five measured fastest
+/// with the pairs (mul and ReLU of 10^6 and ReLU of 10^5, alternated: three was 15-20%
+/// slower, four 5-10%) in time alone; where a sixth costs no round it is taken
+/// ([`packed_levels_bits`]). More would cost a round per batch: a packed level halves where
+/// the plain proof's levels quarter.
 pub const PACKED_LEVELS_BITS: usize = 5;
 
 /// Packed levels for a batch of `words` AND words (`64 words` bit terms, `2^L`): six where `L`

@@ -292,7 +292,9 @@ mod tests {
     #[test]
     fn extended_sums_match_their_definition() {
         let mut rng = rand::thread_rng();
-        for (m, n) in [(0usize, 9usize), (1, 8), (2, 17), (3, 3), (3, 16), (4, 40), (5, 25), (6, 11)] {
+        for (m, n) in
+            [(0usize, 9usize), (1, 8), (2, 17), (3, 3), (3, 16), (4, 40), (4, 200), (5, 25), (6, 11), (6, 70)]
+        {
             let corners = 1usize << m;
             let w: Vec<u64> = (0..n).map(|_| rng.gen()).collect();
             let rows = |rng: &mut rand::rngs::ThreadRng| -> Vec<Vec<u64>> {

@@ -203,39 +203,6 @@ fn point_recipes(digits: u32) -> (Vec<CornerPoint>, Vec<SumPoint>) {
     (corner_points, sums)
 }
 
-/// The 27 points of three digits from their 8 corners (corner bit 2 on the first digit),
-/// in registers: each digit's values at 0 and 1 and their XOR, the last digit first.
-#[target_feature(enable = "avx512f")]
-fn extend_three_digits(c: &[std::arch::x86_64::__m512i; 8]) -> [std::arch::x86_64::__m512i; 27] {
-    use std::arch::x86_64::*;
-    let t1: [__m512i; 12] = std::array::from_fn(|i| {
-        let (p, d) = (i / 3, i % 3);
-        match d {
-            0 => c[2 * p],
-            1 => c[2 * p + 1],
-            _ => _mm512_xor_si512(c[2 * p], c[2 * p + 1]),
-        }
-    });
-    let t2: [__m512i; 18] = std::array::from_fn(|i| {
-        let (p, d, s) = (i / 9, (i / 3) % 3, i % 3);
-        let (a, b) = (t1[2 * p * 3 + s], t1[(2 * p + 1) * 3 + s]);
-        match d {
-            0 => a,
-            1 => b,
-            _ => _mm512_xor_si512(a, b),
-        }
-    });
-    std::array::from_fn(|i| {
-        let (d, s) = (i / 9, i % 9);
-        let (a, b) = (t2[s], t2[9 + s]);
-        match d {
-            0 => a,
-            1 => b,
-            _ => _mm512_xor_si512(a, b),
-        }
-    })
-}
-
 /// `clmul_dot_and_extended` eight words at a time for one or two digits (`C` corners, `P`
 /// points): every accumulator stays in a register across the words, as the plain weighted
 /// sum's does (through tables in memory, one digit took a third longer than the two sums of
@@ -259,16 +226,12 @@ fn extended_in_registers<const C: usize, const P: usize>(
             (_mm512_loadu_si512(w.as_ptr().add(i).cast()), x, y)
         };
         let extend = |v: [__m512i; C]| -> [__m512i; P] {
-            let one = |a: __m512i, b: __m512i| [a, b, _mm512_xor_si512(a, b)];
             if C == 2 {
-                std::array::from_fn(|e| one(v[0], v[1])[e])
+                let one = [v[0], v[1], _mm512_xor_si512(v[0], v[1])];
+                std::array::from_fn(|e| one[e])
             } else {
-                // Last digit first, then the first (as `extend_three_digits`).
-                let (lo, hi) = (one(v[0], v[1]), one(v[2], v[3]));
-                std::array::from_fn(|e| {
-                    let (d, s) = (e / 3, e % 3);
-                    one(lo[s], hi[s])[d]
-                })
+                let two = extend_two_digits(std::array::from_fn(|c| v[c]));
+                std::array::from_fn(|e| two[e])
             }
         };
         let (xe, ye) = (extend(x), extend(y));
@@ -287,17 +250,37 @@ fn extended_in_registers<const C: usize, const P: usize>(
     full
 }
 
-/// `clmul_dot_and_extended` eight words at a time, from three digits on. The last three
-/// digits' 27 points are formed in registers from 8 corners per point of the digits before
-/// them, whose tables (8 vectors a point) are formed in increasing order as in
-/// [`clmul_dot_and_extended_recipes_impl`]; each point's AND times the weights (two
-/// VPCLMULQDQ) is folded to one 128-bit lane before it is added to its sum. (Whole tables
-/// of points and accumulators of four lanes, 140 KiB at six digits, missed the first-level
-/// cache: a point cost three times a product of the member pairs.) Returns the words done (a
-/// multiple of eight).
+/// The 9 points of two digits from their 4 corners (corner bit 1 on the first digit): the
+/// last digit's values at 0, 1 and their XOR for each value of the first, then the first's.
+#[target_feature(enable = "avx512f")]
+fn extend_two_digits(v: [std::arch::x86_64::__m512i; 4]) -> [std::arch::x86_64::__m512i; 9] {
+    use std::arch::x86_64::*;
+    let one = |a: __m512i, b: __m512i| [a, b, _mm512_xor_si512(a, b)];
+    let (lo, hi) = (one(v[0], v[1]), one(v[2], v[3]));
+    std::array::from_fn(|e| {
+        let (d, s) = (e / 3, e % 3);
+        one(lo[s], hi[s])[d]
+    })
+}
+
+/// Vectors of eight words a block of [`clmul_dot_and_extended_vpclmul_impl`] takes: its tables
+/// of the digits before the last two hold `4 * 3^(digits - 2) * BLOCK` vectors a side (166 KiB
+/// at six digits).
+const EXTENDED_BLOCK: usize = 8;
+
+/// `clmul_dot_and_extended` eight words at a time. One or two digits keep every accumulator
+/// in a register across the words ([`extended_in_registers`]); from three on, the words go in
+/// blocks of [`EXTENDED_BLOCK`] vectors: the digits but the last two are extended into
+/// tables of the last two digits' 4 corners (each point in increasing order a corner loaded
+/// or the XOR of two smaller points, [`point_recipes`]), then per point of those digits the
+/// last two digits' 9 points are formed in registers and summed over the block in 9
+/// accumulators kept in registers. (A point per eight words at a time, its sum added to
+/// memory each time, took about twice as long: the sums' loads, stores and lane folds were
+/// half the instructions.) Returns the words done (a multiple of eight).
 #[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq,sse2")]
 fn clmul_dot_and_extended_vpclmul_impl(w: &[u64], xs: &[&[u64]], ys: &[&[u64]], out: &mut [u128]) -> usize {
     use std::arch::x86_64::*;
+    const B: usize = EXTENDED_BLOCK;
     let corners = xs.len();
     let digits = corners.trailing_zeros();
     match digits {
@@ -306,54 +289,67 @@ fn clmul_dot_and_extended_vpclmul_impl(w: &[u64], xs: &[&[u64]], ys: &[&[u64]], 
         d if d < 3 => return clmul_dot_and_extended_recipes_impl(w, xs, ys, out),
         _ => {}
     }
-    let high_points = 3usize.pow(digits - 3);
-    let (corner_points, sums) = point_recipes(digits - 3);
-    let full = w.len() - w.len() % 8;
+    let high_points = 3usize.pow(digits - 2);
+    let (corner_points, sums) = point_recipes(digits - 2);
+    let vectors = w.len() / 8;
     let zero = _mm512_setzero_si512();
-    let (mut xt, mut yt) = (vec![zero; 8 * high_points], vec![zero; 8 * high_points]);
-    let mut acc = vec![_mm_setzero_si128(); out.len()];
-    for i in (0..full).step_by(8) {
-        // SAFETY: i + 8 <= full <= w.len().
-        let wv = unsafe { _mm512_loadu_si512(w.as_ptr().add(i).cast()) };
+    // Table entry (point, low corner, vector of the block) at (4 point + corner) B + vector.
+    let (mut xt, mut yt) = (vec![zero; 4 * B * high_points], vec![zero; 4 * B * high_points]);
+    let mut acc = vec![zero; out.len()];
+    for first in (0..vectors).step_by(B) {
+        let count = B.min(vectors - first);
         for &(e, u) in &corner_points {
-            for c in 0..8 {
-                // SAFETY: every row holds at least `w.len() >= i + 8` words (checked by the
-                // caller).
-                unsafe {
-                    xt[8 * e + c] = _mm512_loadu_si512(xs[8 * u + c].as_ptr().add(i).cast());
-                    yt[8 * e + c] = _mm512_loadu_si512(ys[8 * u + c].as_ptr().add(i).cast());
+            for c in 0..4 {
+                let (xr, yr) = (xs[4 * u + c], ys[4 * u + c]);
+                for k in 0..count {
+                    let at = 8 * (first + k);
+                    // SAFETY: at + 8 <= 8 * vectors <= w.len(), and every row holds at least
+                    // `w.len()` words (checked by the caller).
+                    unsafe {
+                        xt[(4 * e + c) * B + k] = _mm512_loadu_si512(xr.as_ptr().add(at).cast());
+                        yt[(4 * e + c) * B + k] = _mm512_loadu_si512(yr.as_ptr().add(at).cast());
+                    }
                 }
             }
         }
         for &(e, a, b) in &sums {
-            for c in 0..8 {
-                xt[8 * e + c] = _mm512_xor_si512(xt[8 * a + c], xt[8 * b + c]);
-                yt[8 * e + c] = _mm512_xor_si512(yt[8 * a + c], yt[8 * b + c]);
+            let (to, from_a, from_b) = (4 * B * e, 4 * B * a, 4 * B * b);
+            for t in [&mut xt, &mut yt] {
+                let (head, tail) = t.split_at_mut(to);
+                for (o, (u, v)) in
+                    tail[..4 * B].iter_mut().zip(head[from_a..][..4 * B].iter().zip(&head[from_b..]))
+                {
+                    *o = _mm512_xor_si512(*u, *v);
+                }
             }
         }
-        for (h, acc) in acc.chunks_exact_mut(27).enumerate() {
-            let xc: &[__m512i; 8] = xt[8 * h..][..8].try_into().expect("eight corners");
-            let yc: &[__m512i; 8] = yt[8 * h..][..8].try_into().expect("eight corners");
-            let (xe, ye) = (extend_three_digits(xc), extend_three_digits(yc));
-            for ((xv, yv), acc) in xe.iter().zip(&ye).zip(acc.iter_mut()) {
-                let v = _mm512_and_si512(*xv, *yv);
-                let p = _mm512_xor_si512(
-                    _mm512_clmulepi64_epi128(wv, v, 0x00),
-                    _mm512_clmulepi64_epi128(wv, v, 0x11),
-                );
-                let half = _mm256_xor_si256(_mm512_castsi512_si256(p), _mm512_extracti64x4_epi64::<1>(p));
-                let lane = _mm_xor_si128(_mm256_castsi256_si128(half), _mm256_extracti128_si256::<1>(half));
-                *acc = _mm_xor_si128(*acc, lane);
+        for (h, acc) in acc.chunks_exact_mut(9).enumerate() {
+            let mut sums9 = [zero; 9];
+            let (xh, yh) = (&xt[4 * B * h..][..4 * B], &yt[4 * B * h..][..4 * B]);
+            for k in 0..count {
+                // SAFETY: 8 (first + k) + 8 <= w.len() (above).
+                let wv = unsafe { _mm512_loadu_si512(w.as_ptr().add(8 * (first + k)).cast()) };
+                let xc: [__m512i; 4] = std::array::from_fn(|c| xh[c * B + k]);
+                let yc: [__m512i; 4] = std::array::from_fn(|c| yh[c * B + k]);
+                let (xe, ye) = (extend_two_digits(xc), extend_two_digits(yc));
+                for (s, (xv, yv)) in sums9.iter_mut().zip(xe.iter().zip(&ye)) {
+                    let v = _mm512_and_si512(*xv, *yv);
+                    let p = _mm512_xor_si512(
+                        _mm512_clmulepi64_epi128(wv, v, 0x00),
+                        _mm512_clmulepi64_epi128(wv, v, 0x11),
+                    );
+                    *s = _mm512_xor_si512(*s, p);
+                }
+            }
+            for (a, s) in acc.iter_mut().zip(sums9) {
+                *a = _mm512_xor_si512(*a, s);
             }
         }
     }
     for (o, a) in out.iter_mut().zip(acc) {
-        let mut words = [0u64; 2];
-        // SAFETY: `words` holds the 16 bytes of one 128-bit vector.
-        unsafe { _mm_storeu_si128(words.as_mut_ptr().cast(), a) };
-        *o ^= ((words[1] as u128) << 64) | words[0] as u128;
+        *o ^= xor_lanes(a);
     }
-    full
+    8 * vectors
 }
 
 /// `clmul_dot_and_extended` eight words at a time. Each point's value is formed once, in
