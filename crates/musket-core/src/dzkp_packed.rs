@@ -16,8 +16,8 @@
 //! `rho` per low index and `eq` on the top variables, the ones the packed levels fold, at
 //! most `(L + 1) / 2^64` for `L` packed levels.
 //!
-//! **Packed folds.** Folding the top variables (the block index) first keeps both vectors in
-//! the form, for `G` groups and members `s`,
+//! **Packed folds.** Folding the top variables (the block index) first keeps both vectors of
+//! ring blocks in the form, for `G` groups and members `s`,
 //! `l_(q,b) = X^b sum_s c_s rho_(sG+q) x_(sG+q,b)` and `r_(q,b) = sum_s c_s y_(sG+q,b)`,
 //! where the member coefficients `c_s` are products of `1 - t` and `t` over the challenges so
 //! far, the same for every group. A level's inner products are then sums over member pairs

@@ -61,6 +61,7 @@ impl WordWeights {
     /// The weighted claim `sum_w weight_w field(c_w)` of claim words `c` (a verifier's share;
     /// words past its end are zero).
     pub fn claim(&self, c: &[u64]) -> Gf64 {
+        debug_assert!(c.len() <= self.words(), "claim words past the statement");
         let low = self.rho.len();
         eq_table(&self.tau).iter().zip(c.chunks(low)).fold(Gf64(0), |acc, (e, part)| {
             acc.add(e.mul(Gf64(reduce(musket_ring::clmul_dot(&self.rho, part)))))
@@ -106,8 +107,8 @@ pub struct PackedWords {
     weights: WordWeights,
     /// The challenges of the levels so far.
     challenges: Vec<Gf64>,
-    /// Words past this are zero in `lw` or in `rw` (the padding, at least): their products
-    /// are zero at every point, so levels skip them.
+    /// Words past this are zero in `lw` or in `rw` (the padding): their products are zero at
+    /// every point, so levels skip them.
     live_end: usize,
     m: Members<Gf64>,
 }
@@ -121,8 +122,10 @@ impl PackedWords {
     pub fn new(mut lw: Vec<u64>, mut rw: Vec<u64>, weights: WordWeights, len: usize) -> Self {
         let n = len.max(lw.len()).max(1).next_power_of_two();
         assert_eq!(weights.words(), n, "word weights drawn for another length");
-        let end = |v: &[u64]| v.iter().rposition(|&w| w != 0).map_or(0, |i| i + 1);
-        let live_end = end(&lw).min(end(&rw));
+        // The padding, by length: where the terms end is the protocol's structure, which every
+        // party knows (scanning for the last nonzero word would make the prover's time depend
+        // on its values).
+        let live_end = lw.len().min(rw.len());
         lw.resize(n, 0);
         rw.resize(n, 0);
         let m = Members::new(n, weights.tau.len());
@@ -254,8 +257,8 @@ impl Packed<Gf64> for PackedWords {
                     let q = q0 + dq;
                     let xs: [u64; 8] = std::array::from_fn(|j| bx[j][dq]);
                     let ys: [u64; 8] = std::array::from_fn(|j| by[j][dq]);
-                    // Eight zero words add nothing (index 0 looks up 0): a verifier's shares
-                    // are zero for one of each AND word's two terms, or both.
+                    // Eight zero words add nothing (index 0 looks up 0): the padding, and
+                    // wherever shares are zero by the protocol's structure.
                     if xs.iter().any(|&v| v != 0) {
                         live_l[dq] = true;
                         let lq = &mut l[64 * q..64 * (q + 1)];

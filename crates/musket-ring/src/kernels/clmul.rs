@@ -90,9 +90,16 @@ pub fn clmul_dot_and_extended(w: &[u64], xs: &[&[u64]], ys: &[&[u64]], acc: &mut
     if has_vpclmul() {
         done = super::x86::clmul_dot_and_extended_vpclmul(w, xs, ys, acc);
     }
+    extended_portable(w, xs, ys, acc, done);
+}
+
+/// The words from `from` on of [`clmul_dot_and_extended`], one at a time (its bounds
+/// checked by the caller).
+fn extended_portable(w: &[u64], xs: &[&[u64]], ys: &[&[u64]], acc: &mut [u128], from: usize) {
+    let corners = xs.len();
     let mut scratch = vec![0u64; 4 * corners];
     let (mut x, mut y) = (vec![0u64; corners], vec![0u64; corners]);
-    for i in done..n {
+    for i in from..w.len() {
         for u in 0..corners {
             x[u] = xs[u][i];
             y[u] = ys[u][i];
@@ -292,9 +299,24 @@ mod tests {
     #[test]
     fn extended_sums_match_their_definition() {
         let mut rng = rand::thread_rng();
-        for (m, n) in
-            [(0usize, 9usize), (1, 8), (2, 17), (3, 3), (3, 16), (4, 40), (4, 200), (5, 25), (6, 11), (6, 70)]
-        {
+        // Every path: no digit, one and two (with and without a tail), three to six with
+        // partial, whole and several blocks of eight vectors.
+        let cases = [
+            (0usize, 9usize),
+            (1, 8),
+            (1, 13),
+            (2, 17),
+            (3, 3),
+            (3, 16),
+            (4, 40),
+            (4, 200),
+            (5, 25),
+            (5, 150),
+            (6, 11),
+            (6, 70),
+            (6, 140),
+        ];
+        for (m, n) in cases {
             let corners = 1usize << m;
             let w: Vec<u64> = (0..n).map(|_| rng.gen()).collect();
             let rows = |rng: &mut rand::rngs::ThreadRng| -> Vec<Vec<u64>> {
@@ -318,9 +340,13 @@ mod tests {
             let xs: Vec<&[u64]> = xr.iter().map(|r| &r[..]).collect();
             let ys: Vec<&[u64]> = yr.iter().map(|r| &r[..]).collect();
             clmul_dot_and_extended(&w, &xs, &ys, &mut got);
+            // The portable loop over every word, as on a CPU without VPCLMULQDQ.
+            let mut portable = vec![0u128; points];
+            extended_portable(&w, &xs, &ys, &mut portable, 0);
             for e in 0..points {
                 let want = (0..n).fold(0u128, |a, i| a ^ clmul_portable(w[i], at(&xr, e, i) & at(&yr, e, i)));
                 assert_eq!(got[e], want, "point {e} of {points}, {n} words");
+                assert_eq!(portable[e], want, "portable: point {e} of {points}, {n} words");
             }
         }
     }

@@ -286,7 +286,9 @@ fn clmul_dot_and_extended_vpclmul_impl(w: &[u64], xs: &[&[u64]], ys: &[&[u64]], 
     match digits {
         1 => return extended_in_registers::<2, 3>(w, xs, ys, out),
         2 => return extended_in_registers::<4, 9>(w, xs, ys, out),
-        d if d < 3 => return clmul_dot_and_extended_recipes_impl(w, xs, ys, out),
+        // No digit: the one point is a plain weighted sum, left to the portable loop (the
+        // proofs' levels always have a digit).
+        0 => return 0,
         _ => {}
     }
     let high_points = 3usize.pow(digits - 2);
@@ -352,70 +354,6 @@ fn clmul_dot_and_extended_vpclmul_impl(w: &[u64], xs: &[&[u64]], ys: &[&[u64]], 
     8 * vectors
 }
 
-/// `clmul_dot_and_extended` eight words at a time. Each point's value is formed once, in
-/// increasing order: a corner's is loaded, any other is the XOR of the two points with its
-/// last `inf` digit set to 0 and to 1 (both smaller, so formed already), and its AND is
-/// multiplied by the weights (two VPCLMULQDQ) into its accumulator of four 128-bit lanes
-/// at once. (Extending digit by digit into whole tables copied the corners' values at
-/// every step: the copies took as long as the products.) Returns the words done (a multiple
-/// of eight).
-#[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq,sse2")]
-fn clmul_dot_and_extended_recipes_impl(w: &[u64], xs: &[&[u64]], ys: &[&[u64]], out: &mut [u128]) -> usize {
-    use std::arch::x86_64::*;
-    let corners = xs.len();
-    let points = out.len();
-    let (corner_points, sums) = point_recipes(corners.trailing_zeros());
-    let full = w.len() - w.len() % 8;
-    let zero = _mm512_setzero_si512();
-    let mut acc = vec![zero; points];
-    let (mut x, mut y) = (vec![zero; points], vec![zero; points]);
-    for i in (0..full).step_by(8) {
-        // SAFETY: i + 8 <= full <= w.len().
-        let wv = unsafe { _mm512_loadu_si512(w.as_ptr().add(i).cast()) };
-        // (Unchecked indexing: the bounds checks of the three tables were a fifth of the
-        // loop. Every index is a point below `points`, the tables' length, by construction.)
-        let (xp, yp, ap) = (x.as_mut_ptr(), y.as_mut_ptr(), acc.as_mut_ptr());
-        let add = |e: usize, xv: __m512i, yv: __m512i| {
-            let v = _mm512_and_si512(xv, yv);
-            let p = _mm512_xor_si512(
-                _mm512_clmulepi64_epi128(wv, v, 0x00),
-                _mm512_clmulepi64_epi128(wv, v, 0x11),
-            );
-            // SAFETY: e < points (above).
-            unsafe { *ap.add(e) = _mm512_xor_si512(*ap.add(e), p) };
-        };
-        for &(e, u) in &corner_points {
-            // SAFETY: every row holds at least `w.len() >= i + 8` words (checked by the
-            // caller); e < points.
-            let (xv, yv) = unsafe {
-                let (xv, yv) = (
-                    _mm512_loadu_si512(xs[u].as_ptr().add(i).cast()),
-                    _mm512_loadu_si512(ys[u].as_ptr().add(i).cast()),
-                );
-                *xp.add(e) = xv;
-                *yp.add(e) = yv;
-                (xv, yv)
-            };
-            add(e, xv, yv);
-        }
-        for &(e, a, b) in &sums {
-            // SAFETY: a < b < e < points (above).
-            let (xv, yv) = unsafe {
-                let xv = _mm512_xor_si512(*xp.add(a), *xp.add(b));
-                let yv = _mm512_xor_si512(*yp.add(a), *yp.add(b));
-                *xp.add(e) = xv;
-                *yp.add(e) = yv;
-                (xv, yv)
-            };
-            add(e, xv, yv);
-        }
-    }
-    for (o, a) in out.iter_mut().zip(acc) {
-        *o ^= xor_lanes(a);
-    }
-    full
-}
-
 pub(super) fn clmul_dot_and_extended_vpclmul(
     w: &[u64],
     xs: &[&[u64]],
@@ -423,7 +361,13 @@ pub(super) fn clmul_dot_and_extended_vpclmul(
     acc: &mut [u128],
 ) -> usize {
     assert!(has_vpclmul(), "VPCLMULQDQ kernel on a CPU without it");
-    // SAFETY: AVX-512 F, VPCLMULQDQ and PCLMULQDQ were detected just above (SSE2 is x86-64's).
+    // The bounds the unchecked loads rely on (the caller checks them too).
+    let corners = xs.len();
+    assert!(corners.is_power_of_two() && ys.len() == corners, "clmul_dot_and_extended: rows");
+    assert_eq!(acc.len(), 3usize.pow(corners.trailing_zeros()), "clmul_dot_and_extended: sums");
+    assert!(xs.iter().chain(ys).all(|r| r.len() >= w.len()), "clmul_dot_and_extended: row lengths");
+    // SAFETY: AVX-512 F, VPCLMULQDQ and PCLMULQDQ were detected just above (SSE2 is x86-64's);
+    // the rows hold at least `w.len()` words and the sums `3^digits` entries.
     unsafe { clmul_dot_and_extended_vpclmul_impl(w, xs, ys, acc) }
 }
 

@@ -86,9 +86,8 @@ fn packed_levels_and_the_written_out_vectors_match_the_definition() {
     same_as_reference(lw, rw, 256, &mut prg);
 }
 
-/// Operands with zeros where a verifier's shares have them (every other AND word's term,
-/// whole stretches, the padding): the levels skip words past the live end and the
-/// written-out vectors skip zero words, and both still match.
+/// Operands with zeros (scattered words, whole stretches, the padding): the levels skip the
+/// padding and the written-out vectors skip zero words, and both still match.
 #[test]
 fn zero_operands_are_skipped_exactly() {
     let mut prg = Prg::from_seed([12; 16]);
@@ -103,7 +102,7 @@ fn zero_operands_are_skipped_exactly() {
         }
     }
     same_as_reference(lw.clone(), rw.clone(), n, &mut prg);
-    // Zero from a point on in one side only: its live end bounds the levels.
+    // Zero from a point on in one side only.
     lw[700..].fill(0);
     same_as_reference(lw, rw.clone(), n, &mut prg);
     rw[..].fill(0);
@@ -130,6 +129,19 @@ fn a_sixth_packed_level_for_bits_costs_no_round() {
 /// One packed proof with XOR-split word terms: the prover proves `lw`, `rw` after
 /// `cheat` changes its copy; the claim is of the true products plus `error`.
 fn run(n: usize, seed: u8, error: u64, tamper_level: Option<usize>, cheat: impl Fn(&mut [u64])) -> bool {
+    run_tampered(n, seed, error, tamper_level.map(|l| (l, false)), cheat)
+}
+
+/// [`run`], with level `tamper.0`'s polynomial changed: `+1` on `h1`, or, with `tamper.1`,
+/// `+1` on both `h1` and `h2` (`X^2 + X`, zero at 0 and at 1 in GF(2^64): the level's own
+/// check passes, and the wrong claim `h(t)` it carries on must be caught later).
+fn run_tampered(
+    n: usize,
+    seed: u8,
+    error: u64,
+    tamper: Option<(usize, bool)>,
+    cheat: impl Fn(&mut [u64]),
+) -> bool {
     let mut prg = Prg::from_seed([seed; 16]);
     let (lw, rw) = (prg.words(n), prg.words(n));
     let len = n.next_power_of_two();
@@ -149,8 +161,13 @@ fn run(n: usize, seed: u8, error: u64, tamper_level: Option<usize>, cheat: impl 
         Box::new(PackedVerifier::new(PackedWords::new(lb, rb, weights, len), claim.add(ca)));
     for lvl in 0..prover.levels() {
         let mut h = prover.level();
-        if tamper_level == Some(lvl) {
-            h[1] = h[1].add(Gf64(1));
+        match tamper {
+            Some((at, false)) if at == lvl => h[1] = h[1].add(Gf64(1)),
+            Some((at, true)) if at == lvl => {
+                h[1] = h[1].add(Gf64(1));
+                h[2] = h[2].add(Gf64(1));
+            }
+            _ => {}
         }
         let sa: Vec<Gf64> = (0..h.len()).map(|_| Gf64::random(&mut prg)).collect();
         let sb: Vec<Gf64> = h.iter().zip(&sa).map(|(x, s)| x.add(*s)).collect();
@@ -180,6 +197,21 @@ fn packed_proofs_are_complete_and_sound() {
         assert!(levels >= 3);
         for lvl in 0..levels {
             assert!(!run(n, seed, 0, Some(lvl), |_| {}), "tampered level {lvl} accepted ({n} words)");
+            // Past this level's check (unweighted at a plain level, so only packed ones).
+            let packed = PackedWords::new(
+                vec![0; n],
+                vec![0; n],
+                WordWeights::draw(len, &mut Prg::from_seed([0; 16])),
+                len,
+            )
+            .members()
+            .packed_left;
+            if lvl < packed {
+                assert!(
+                    !run_tampered(n, seed, 0, Some((lvl, true)), |_| {}),
+                    "a level polynomial passing its own check but carrying a wrong claim accepted (level {lvl}, {n} words)"
+                );
+            }
         }
     }
 }
