@@ -2,7 +2,7 @@
 //! ([`Rep3Mal::keep_helper_products`]) and the openers' comparison of the bits they imply
 //! ([`Rep3Mal::check_helper_inputs`]); and the test harness's consistent deviation.
 
-use super::fields::{high_aligned, pack_high};
+use super::fields::{fields_len, high_aligned, pack_high, pack_high_from};
 use super::{correction_bits, half_at, Half, Halves};
 use crate::malicious::record::{Gate, Record, Role};
 use crate::malicious::{Rep3Mal, Target, BATCH_TERMS_BINARY};
@@ -101,30 +101,29 @@ impl Rep3Mal {
         fields: Option<usize>,
     ) -> Result<()> {
         let n = v.a.len().max(v.b.len());
-        // x, y and z on `side` for elements `range`: what this party holds of each.
+        // x, y and z on `side` for elements `range`: what this party holds of each, packed
+        // into fields as they are formed when `fields` says so.
         let operands = |side: usize, range: Range<usize>| -> [Vec<u64>; 3] {
             let len = range.len();
-            let Some(half) = half_at(me, side) else { return [vec![0; len], vec![0; len], vec![0; len]] };
+            let Some(half) = half_at(me, side) else {
+                let words = fields.map_or(len, |f| fields_len(len, f));
+                return [vec![0; words], vec![0; words], vec![0; words]];
+            };
             let k = &carries.side(me, side).expect("the carries' half on this side")[range.clone()];
             let own = &v.side(me, side).expect("the value's half on this side")[range];
-            let shifted = || k.iter().map(|k| k << 1);
-            let with_own = || own.iter().zip(k).map(|(o, k)| o ^ (k << 1)).collect::<Vec<u64>>();
+            let shifted = || emit(k.iter().map(|k| k << 1), len, fields);
+            let with_own = || emit(own.iter().zip(k).map(|(o, k)| o ^ (k << 1)), len, fields);
             let (x, y) = match half {
-                Half::A => (with_own(), shifted().collect()),
-                Half::B => (shifted().collect(), with_own()),
+                Half::A => (with_own(), shifted()),
+                Half::B => (shifted(), with_own()),
             };
-            [x, y, k.iter().map(|k| k ^ (k << 1)).collect()]
+            [x, y, emit(k.iter().map(|k| k ^ (k << 1)), len, fields)]
         };
         // About BATCH_TERMS_BINARY / 128 words a piece, packed or not.
         let piece = (BATCH_TERMS_BINARY / 128) * fields.map_or(1, |f| 64 / f);
         for start in (0..n).step_by(piece.max(1)) {
             let range = start..(start + piece).min(n);
-            let [mut side0, mut side1] = [operands(0, range.clone()), operands(1, range.clone())];
-            if let Some(f) = fields {
-                for v in side0.iter_mut().chain(side1.iter_mut()) {
-                    *v = pack_high(v, f);
-                }
-            }
+            let [side0, side1] = [operands(0, range.clone()), operands(1, range.clone())];
             let [xc, yc, zc] = side0;
             let [xn, yn, zn] = side1;
             let words = xc.len();
@@ -147,5 +146,14 @@ impl Rep3Mal {
             self.verify_all()?;
         }
         Ok(())
+    }
+}
+
+/// The `n` values of `values`, as they are (`fields` `None`) or packed into `f`-bit fields
+/// from their top bits ([`pack_high_from`]).
+fn emit(values: impl Iterator<Item = u64>, n: usize, fields: Option<usize>) -> Vec<u64> {
+    match fields {
+        Some(f) => pack_high_from(values, n, f),
+        None => values.take(n).collect(),
     }
 }
