@@ -223,7 +223,7 @@ impl Packed<Gf64> for PackedWords {
         for (c, v) in coef.iter_mut().zip(&self.m.coef) {
             *c = v.0;
         }
-        let tables: Vec<([u64; 16], [u64; 16])> =
+        let tables: Vec<musket_ring::MemberTables> =
             coef.chunks_exact(8).map(|c| (nibble_sums(&c[..4]), nibble_sums(&c[4..]))).collect();
         // Eight groups at a time, each chunk's 8 x 8 block of words (eight members, eight
         // groups: a cache line of each member) read once, then taken group by group: read
@@ -244,42 +244,38 @@ impl Packed<Gf64> for PackedWords {
             }
         };
         let (mut bx, mut by) = ([[0u64; 8]; 8], [[0u64; 8]; 8]);
+        // Per group of the eight, its eight members' words of every chunk, then all the
+        // chunks' lookups at once (`musket_ring::xor_member_lookups`: the lanes' sums stay in
+        // registers; a call per chunk loaded and stored them each time).
+        let mut xw = vec![vec![[0u64; 8]; chunks]; 8];
+        let mut yw = vec![vec![[0u64; 8]; chunks]; 8];
         let mut lanes = [0u64; 64];
-        let mut live_l = [false; 8];
         for q0 in (0..g).step_by(8) {
             let rows = (g - q0).min(8);
-            // l's lanes are summed in `l` itself, then weighted in place by `rho` below.
-            live_l.fill(false);
-            for (k, (low, high)) in tables.iter().enumerate() {
+            for k in 0..chunks {
                 block(&mut bx, &self.lw, k, q0, rows);
                 block(&mut by, &self.rw, k, q0, rows);
                 for dq in 0..rows {
-                    let q = q0 + dq;
-                    let xs: [u64; 8] = std::array::from_fn(|j| bx[j][dq]);
-                    let ys: [u64; 8] = std::array::from_fn(|j| by[j][dq]);
-                    // Eight zero words add nothing (index 0 looks up 0): the padding, and
-                    // wherever shares are zero by the protocol's structure.
-                    if xs.iter().any(|&v| v != 0) {
-                        live_l[dq] = true;
-                        let lq = &mut l[64 * q..64 * (q + 1)];
-                        musket_ring::xor_nibble_lookups(lq, &musket_ring::lane_bytes(&xs), low, high);
-                    }
-                    if ys.iter().any(|&v| v != 0) {
-                        let rq = &mut r[64 * q..64 * (q + 1)];
-                        musket_ring::xor_nibble_lookups(rq, &musket_ring::lane_bytes(&ys), low, high);
-                    }
+                    xw[dq][k] = std::array::from_fn(|j| bx[j][dq]);
+                    yw[dq][k] = std::array::from_fn(|j| by[j][dq]);
                 }
             }
-            for dq in (0..rows).filter(|&dq| live_l[dq]) {
+            for dq in 0..rows {
                 let q = q0 + dq;
-                let lq = &mut l[64 * q..64 * (q + 1)];
-                lanes.copy_from_slice(lq);
-                lq.fill(0);
-                // `lq` is zero: the fold `lq ^= rho (lq ^ lanes)` writes `rho lanes`.
-                musket_ring::gf64_fold_into(lq, &lanes, group_weights[q]);
-            }
-            for rq in r[64 * q0..64 * (q0 + rows)].chunks_exact_mut(64) {
-                musket_ring::gf64_times_x_lanes(rq.try_into().expect("64 lanes"));
+                // Zero words add nothing (the padding, and wherever shares are zero by the
+                // protocol's structure): a group with none leaves its lanes zero.
+                let live = |w: &[[u64; 8]]| w.iter().any(|c| c.iter().any(|&v| v != 0));
+                if live(&xw[dq]) {
+                    lanes.fill(0);
+                    musket_ring::xor_member_lookups(&mut lanes, &xw[dq], &tables);
+                    // `l`'s lanes are zero: the fold `lq ^= w (lq ^ lanes)` writes `w lanes`.
+                    musket_ring::gf64_fold_into(&mut l[64 * q..64 * (q + 1)], &lanes, group_weights[q]);
+                }
+                if live(&yw[dq]) {
+                    let rq: &mut [u64; 64] = (&mut r[64 * q..64 * (q + 1)]).try_into().expect("64 lanes");
+                    musket_ring::xor_member_lookups(rq, &yw[dq], &tables);
+                    musket_ring::gf64_times_x_lanes(rq);
+                }
             }
         }
         (l.into_iter().map(Gf64).collect(), r.into_iter().map(Gf64).collect())

@@ -186,6 +186,34 @@ pub fn xor_nibble_lookups(out: &mut [u64], idx: &[u8], low: &[u64; 16], high: &[
     }
 }
 
+/// The nibble tables of eight members' coefficients (sums over the subsets of the first four
+/// and of the last four; see [`xor_member_lookups`]).
+pub type MemberTables = ([u64; 16], [u64; 16]);
+
+/// `out[b] ^= sum_k (low_k[byte_k(b) & 15] ^ high_k[byte_k(b) >> 4])`, where `byte_k(b)` is
+/// lane `b` of the eight words `words[k]` ([`lane_bytes`]) and `(low_k, high_k) = tables[k]`:
+/// one group's 64 lanes of a packed binary proof's written-out vector, from all its chunks of
+/// eight members at once. AVX-512 with GFNI where the CPU has them: the lanes' sums stay in
+/// registers across the chunks, where a call per chunk ([`lane_bytes`], then
+/// [`xor_nibble_lookups`]) loaded and stored them for each. Entry 0 of every table must be
+/// zero (the empty subset's sum), so that a chunk of eight zero words adds nothing: it is
+/// skipped.
+///
+/// # Panics
+/// If `words` and `tables` differ in length.
+pub fn xor_member_lookups(out: &mut [u64; 64], words: &[[u64; 8]], tables: &[MemberTables]) {
+    assert_eq!(words.len(), tables.len(), "xor_member_lookups: chunks");
+    #[cfg(target_arch = "x86_64")]
+    if super::x86::has_gfni_vbmi() {
+        return super::x86::xor_member_lookups_gfni(out, words, tables);
+    }
+    for (w, (low, high)) in words.iter().zip(tables) {
+        if w.iter().any(|&v| v != 0) {
+            xor_nibble_lookups(out, &lane_bytes_portable(w), low, high);
+        }
+    }
+}
+
 /// Byte `b` of the result holds bit `b` of each of the eight words (bit `s` from word `s`):
 /// the lanes of eight binary words, for the packed binary proof's table lookups. GFNI with
 /// AVX-512 VBMI where the CPU has them (two instructions), else eight 8x8 bit transposes.
@@ -273,6 +301,32 @@ mod tests {
             for i in 0..n {
                 assert_eq!(out[i], lo[i] ^ low[(idx[i] & 15) as usize] ^ high[(idx[i] >> 4) as usize]);
             }
+        }
+    }
+
+    /// The fused lookups of several chunks equal the chunks' lane bytes and lookups one by one
+    /// (zero chunks included).
+    #[test]
+    fn member_lookups_match_chunk_by_chunk() {
+        let mut rng = rand::thread_rng();
+        for chunks in [0usize, 1, 3, 8] {
+            let mut words: Vec<[u64; 8]> = (0..chunks).map(|_| std::array::from_fn(|_| rng.gen())).collect();
+            if chunks == 3 {
+                words[1] = [0; 8];
+            }
+            // Entry 0 zero, as in subset sums (the empty subset).
+            let table = |rng: &mut rand::rngs::ThreadRng| -> [u64; 16] {
+                std::array::from_fn(|i| if i == 0 { 0 } else { rng.gen() })
+            };
+            let tables: Vec<MemberTables> = (0..chunks).map(|_| (table(&mut rng), table(&mut rng))).collect();
+            let start: [u64; 64] = std::array::from_fn(|_| rng.gen());
+            let mut want = start;
+            for (w, (low, high)) in words.iter().zip(&tables) {
+                xor_nibble_lookups(&mut want, &lane_bytes_portable(w), low, high);
+            }
+            let mut got = start;
+            xor_member_lookups(&mut got, &words, &tables);
+            assert_eq!(got, want, "{chunks} chunks");
         }
     }
 

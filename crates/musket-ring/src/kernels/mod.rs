@@ -21,7 +21,8 @@ pub use binpoly::{add_times_binary_poly, add_times_binary_poly_with, BINARY_POLY
 pub use bitweighted::{select_rows_by_bits, BitWeightedSum, BitWeightedSums};
 pub use clmul::{
     clmul, clmul_dot, clmul_dot_and, clmul_dot_and_extended, clmul_portable, gf64_fold_into, gf64_reduce,
-    gf64_times_x_lanes, lane_bytes, lane_bytes_portable, xor_nibble_lookups,
+    gf64_times_x_lanes, lane_bytes, lane_bytes_portable, xor_member_lookups, xor_nibble_lookups,
+    MemberTables,
 };
 pub use karatsuba::{PolyProductSum, PolyProductSums, POLY_COEFFS, PRODUCT_COEFFS};
 use packed::LeftLayout;

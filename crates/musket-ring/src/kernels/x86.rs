@@ -515,6 +515,67 @@ fn lane_bytes_gfni_impl(words: &[u64; 8]) -> [u8; 64] {
     out
 }
 
+/// `xor_member_lookups` with the 64 lanes' sums in eight registers across the chunks: per
+/// chunk the lane bytes as [`lane_bytes_gfni_impl`] forms them, then two table permutations
+/// per eight lanes as [`xor_nibble_lookups_impl`] does.
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi,gfni")]
+fn xor_member_lookups_impl(out: &mut [u64; 64], words: &[[u64; 8]], tables: &[([u64; 16], [u64; 16])]) {
+    use std::arch::x86_64::*;
+    let idx: [u8; 64] = std::array::from_fn(|p| {
+        let (k, s) = (p / 8, 7 - p % 8);
+        (8 * s + k) as u8
+    });
+    // SAFETY: `idx` and `out` are 64 bytes and 64 words.
+    let (gather, mut acc) = unsafe {
+        let acc: [__m512i; 8] = std::array::from_fn(|i| _mm512_loadu_si512(out.as_ptr().add(8 * i).cast()));
+        (_mm512_loadu_si512(idx.as_ptr().cast()), acc)
+    };
+    let identity = _mm512_set1_epi64(0x8040_2010_0804_0201u64 as i64);
+    let mut bytes = [0u8; 64];
+    for (w, (low, high)) in words.iter().zip(tables) {
+        if w.iter().all(|&v| v == 0) {
+            continue;
+        }
+        // SAFETY: each word array is 64 bytes, `bytes` too, and each table sixteen words.
+        unsafe {
+            let lanes = _mm512_gf2p8affine_epi64_epi8(
+                identity,
+                _mm512_permutexvar_epi8(gather, _mm512_loadu_si512(w.as_ptr().cast())),
+                0,
+            );
+            _mm512_storeu_si512(bytes.as_mut_ptr().cast(), lanes);
+            let (l0, l1) =
+                (_mm512_loadu_si512(low.as_ptr().cast()), _mm512_loadu_si512(low.as_ptr().add(8).cast()));
+            let (h0, h1) =
+                (_mm512_loadu_si512(high.as_ptr().cast()), _mm512_loadu_si512(high.as_ptr().add(8).cast()));
+            for (i, a) in acc.iter_mut().enumerate() {
+                let at = _mm512_cvtepu8_epi64(_mm_loadl_epi64(bytes.as_ptr().add(8 * i).cast()));
+                // VPERMT2Q reads the low four bits of each index: the low nibble as it is.
+                let v = _mm512_xor_si512(
+                    _mm512_permutex2var_epi64(l0, at, l1),
+                    _mm512_permutex2var_epi64(h0, _mm512_srli_epi64(at, 4), h1),
+                );
+                *a = _mm512_xor_si512(*a, v);
+            }
+        }
+    }
+    for (i, a) in acc.iter().enumerate() {
+        // SAFETY: lanes 8i..8i+8 of the 64.
+        unsafe { _mm512_storeu_si512(out.as_mut_ptr().add(8 * i).cast(), *a) };
+    }
+}
+
+pub(super) fn xor_member_lookups_gfni(
+    out: &mut [u64; 64],
+    words: &[[u64; 8]],
+    tables: &[([u64; 16], [u64; 16])],
+) {
+    assert!(has_gfni_vbmi(), "GFNI kernel on a CPU without it");
+    assert_eq!(words.len(), tables.len(), "xor_member_lookups: chunks");
+    // SAFETY: the features were detected just above.
+    unsafe { xor_member_lookups_impl(out, words, tables) }
+}
+
 pub(super) fn lane_bytes_gfni(words: &[u64; 8]) -> [u8; 64] {
     assert!(has_gfni_vbmi(), "GFNI kernel on a CPU without it");
     // SAFETY: the features were detected just above.
