@@ -207,8 +207,9 @@ impl Packed<Gf64> for PackedWords {
 
     /// By tables: the bits of lane `b` across eight members form one byte, whose two nibbles
     /// index tables of the sums of four members' coefficients (sixteen entries each, two
-    /// vector registers: `musket_ring::xor_nibble_lookups` looks up eight lanes at once); a
-    /// lane's value is the XOR of two lookups per eight members. The coefficients are the
+    /// vector registers: one permutation looks up eight lanes, `musket_ring::xor_member_lookups`
+    /// a group's lanes from all its chunks of eight members); a lane's value is the XOR of two
+    /// lookups per eight members. The coefficients are the
     /// same for every group and both sides, so the tables are built once; `l` is then
     /// weighted by its group's weight, `r` by the lane weights `X^b`. (Written out after
     /// every packed level a group's weight is its `rho`; before, the claim still weighs the
