@@ -274,9 +274,10 @@ const EXTENDED_BLOCK: usize = 8;
 /// tables of the last two digits' 4 corners (each point in increasing order a corner loaded
 /// or the XOR of two smaller points, [`point_recipes`]), then per point of those digits the
 /// last two digits' 9 points are formed in registers and summed over the block in 9
-/// accumulators kept in registers. (A point per eight words at a time, its sum added to
-/// memory each time, took about twice as long: the sums' loads, stores and lane folds were
-/// half the instructions.) Returns the words done (a multiple of eight).
+/// accumulators kept in registers. (With the last three digits' 27 points formed per eight
+/// words and each sum folded to one lane and added in memory every time, it took 1.3-1.5
+/// times as long: `cargo bench -p musket-ring --bench kernels -- binary_level_sums`, three to
+/// six digits.) Returns the words done (a multiple of eight).
 #[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq,sse2")]
 fn clmul_dot_and_extended_vpclmul_impl(w: &[u64], xs: &[&[u64]], ys: &[&[u64]], out: &mut [u128]) -> usize {
     use std::arch::x86_64::*;
