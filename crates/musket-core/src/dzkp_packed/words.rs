@@ -76,14 +76,10 @@ impl WordWeights {
     }
 }
 
-/// `eq(tau, t)` for every `t` of `tau.len()` bits, `tau_0` on the most significant.
+/// `eq(tau, t)` for every `t` of `tau.len()` bits, `tau_0` on the most significant: the
+/// member coefficients of folds at `tau` ([`super::fold_coefficients`]).
 fn eq_table(tau: &[Gf64]) -> Vec<Gf64> {
-    let mut table = vec![Gf64::one()];
-    for &t in tau {
-        let not_t = Gf64::one().sub(t);
-        table = table.iter().flat_map(|e| [e.mul(not_t), e.mul(t)]).collect();
-    }
-    table
+    tau.iter().fold(vec![Gf64::one()], |table, &t| super::fold_coefficients(&table, t))
 }
 
 /// The Lagrange weights of the points `{0, 1, inf}^j` at the challenges `r` (digit 0, on

@@ -318,6 +318,17 @@ fn product_term(role: Role, xc: u64, xn: u64, yc: u64, yn: u64, add: fn(u64, u64
     }
 }
 
+/// The components behind `role`'s `x` and `y` terms of an elementwise `rec` (as
+/// [`product_term`] picks them): for each, one component, or two that add up to the term
+/// (the prover's).
+fn product_operands(role: Role, rec: &Record) -> [(&[u64], Option<&[u64]>); 2] {
+    match role {
+        Role::Prover => [(&rec.xc, Some(&rec.xn)), (&rec.yc, Some(&rec.yn))],
+        Role::A => [(&rec.xn, None), (&rec.yn, None)],
+        Role::B => [(&rec.xc, None), (&rec.yc, None)],
+    }
+}
+
 /// [`product_term`] for every product of an elementwise `rec`, written into `xs` and `ys`
 /// (the role chosen once, so that each is a copy or one vectorised pass).
 fn product_terms_into(
@@ -327,23 +338,14 @@ fn product_terms_into(
     ys: &mut [u64],
     add: impl Fn(u64, u64) -> u64,
 ) {
-    let sum = |out: &mut [u64], a: &[u64], b: &[u64]| {
-        for (o, (a, b)) in out.iter_mut().zip(a.iter().zip(b)) {
-            *o = add(*a, *b);
-        }
-    };
-    match role {
-        Role::Prover => {
-            sum(xs, &rec.xc, &rec.xn);
-            sum(ys, &rec.yc, &rec.yn);
-        }
-        Role::A => {
-            xs.copy_from_slice(&rec.xn);
-            ys.copy_from_slice(&rec.yn);
-        }
-        Role::B => {
-            xs.copy_from_slice(&rec.xc);
-            ys.copy_from_slice(&rec.yc);
+    for (out, (a, b)) in [xs, ys].into_iter().zip(product_operands(role, rec)) {
+        match b {
+            Some(b) => {
+                for (o, (a, b)) in out.iter_mut().zip(a.iter().zip(b)) {
+                    *o = add(*a, *b);
+                }
+            }
+            None => out.copy_from_slice(a),
         }
     }
 }
@@ -353,19 +355,10 @@ fn product_terms_into(
 /// put 3% of a malicious ReLU of 10^6 in that zeroing, most of it the pages' first touch,
 /// which the appends now pay: ReLU measured level).
 fn product_terms_extend(role: Role, rec: &Record, xs: &mut Vec<u64>, ys: &mut Vec<u64>) {
-    let xor = |out: &mut Vec<u64>, a: &[u64], b: &[u64]| out.extend(a.iter().zip(b).map(|(a, b)| a ^ b));
-    match role {
-        Role::Prover => {
-            xor(xs, &rec.xc, &rec.xn);
-            xor(ys, &rec.yc, &rec.yn);
-        }
-        Role::A => {
-            xs.extend_from_slice(&rec.xn);
-            ys.extend_from_slice(&rec.yn);
-        }
-        Role::B => {
-            xs.extend_from_slice(&rec.xc);
-            ys.extend_from_slice(&rec.yc);
+    for (out, (a, b)) in [xs, ys].into_iter().zip(product_operands(role, rec)) {
+        match b {
+            Some(b) => out.extend(a.iter().zip(b).map(|(a, b)| a ^ b)),
+            None => out.extend_from_slice(a),
         }
     }
 }

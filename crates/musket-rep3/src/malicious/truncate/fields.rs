@@ -33,22 +33,6 @@ pub(super) fn pack_high(values: &[u64], f: usize) -> Vec<u64> {
 pub(super) fn pack_high_from(values: impl Iterator<Item = u64>, n: usize, f: usize) -> Vec<u64> {
     let shift = 64 - f;
     let mut out = vec![0u64; fields_len(n, f)];
-    if 64 % f == 0 {
-        // Whole words of fields (16 fractional bits, the default, and every width dividing
-        // 64): each word's fields in turn, with no field across two words (the general
-        // loop below, a branch and two bounds checks a value, was about 3% of a malicious
-        // multiplication's time).
-        let mut values = values.take(n);
-        for o in out.iter_mut() {
-            for at in (0..64).step_by(f) {
-                match values.next() {
-                    Some(v) => *o |= (v >> shift) << at,
-                    None => break,
-                }
-            }
-        }
-        return out;
-    }
     for (i, v) in values.take(n).enumerate() {
         let (v, at) = (v >> shift, i * f);
         let (word, off) = (at / 64, at % 64);
