@@ -7,7 +7,7 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use musket_core::dzkp::{Prover, ProverSteps};
-use musket_core::dzkp_packed::{PackedBlocks, PackedProver, PackedWords, WordWeights};
+use musket_core::dzkp_packed::{BlockWeights, PackedBlocks, PackedProver, PackedWords, WordWeights};
 use musket_core::ext::{Ext, Gf64, Gr64};
 use musket_core::Prg;
 
@@ -35,7 +35,7 @@ fn bench_dzkp(c: &mut Criterion) {
     });
     let blocks = 1 << 14;
     let (x, y) = (prg.words(64 * blocks), prg.words(64 * blocks));
-    let rho: Vec<Gr64> = prg.words(blocks).into_iter().map(Gr64::exceptional).collect();
+    let rho = BlockWeights::draw(blocks, &mut prg);
     group.bench_function("ring_blocks_2^14", |b| {
         b.iter_batched(
             || PackedProver::new(PackedBlocks::new(x.clone(), y.clone(), rho.clone(), blocks)),

@@ -32,9 +32,10 @@
 //! `(3 L + 2) / 2^64` for `2^L` terms (Schwartz–Zippel over the exceptional set,
 //! [`crate::ext`]). The random combination of many gates into one claim adds `1 / 2^64`, or
 //! `2 / 2^64` for the matrix-product (Freivalds) combination, or `(P + 1) / 2^64` for AND
-//! words whose `P <= 6` packed levels are weighted by `eq` ([`crate::dzkp_packed`]). Batches
-//! are at most 2^30 terms, so a batch is accepted wrongly with probability at most
-//! `100 / 2^64 < 2^-57`.
+//! words and ring blocks whose `P <= 6` packed levels are weighted by `eq`
+//! ([`crate::dzkp_packed`]; ring blocks since the twentieth session, `1 / 2^64` more for the
+//! claims that have no terms in a statement, weighted apart). Batches are at most 2^30 terms,
+//! so a batch is accepted wrongly with probability at most `100 / 2^64 < 2^-57`.
 //!
 //! This module is arithmetic only; the message exchange lives with the back end.
 

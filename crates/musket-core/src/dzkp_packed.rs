@@ -2,41 +2,39 @@
 //! computed on 64 gates at a time, before the vectors are written out element by element.
 //!
 //! **Statement.** A batch is a list of *block terms* `(x_w, y_w)`, each 64 gates (the 64
-//! bits of an AND word, or 64 consecutive elementwise products), with weights `rho_w`; the
-//! inner product to prove is `sum_(w, b) (rho_w X^b x_(w,b)) y_(w,b) = claim`, i.e. the plain
-//! proof's vectors would be `l_(64 w + b) = rho_w X^b x_(w,b)` and `r_(64 w + b) = y_(w,b)`
+//! bits of an AND word, or 64 consecutive elementwise products), with weights `W_w`; the
+//! inner product to prove is `sum_(w, b) (W_w X^b x_(w,b)) y_(w,b) = claim`, i.e. the plain
+//! proof's vectors would be `l_(64 w + b) = W_w X^b x_(w,b)` and `r_(64 w + b) = y_(w,b)`
 //! (AND words write `X^b` out on `r` instead, whose member coefficients, hence tables, are
 //! the same for every group: the same inner product, so the same levels).
-//! The weight of gate `b` of block `w` is `rho_w X^b`, so the errors `e_(w,b)` of a block
-//! contribute `rho_w E_w` with `E_w = sum_b e_(w,b) X^b`, nonzero whenever one error is (the
-//! 64 coefficients of an element are independent). For ring blocks `rho_w` is drawn from the
-//! exceptional set per block: errors in different blocks cancel with probability at most
-//! `2^-64`, the bound of independent weights per gate. AND words are weighted
-//! `eq(tau, top(w)) rho(low(w))` since the nineteenth session ([`WordWeights`]): a uniform
-//! `rho` per low index and `eq` on the top variables, the ones the packed levels fold, at
-//! most `(L + 1) / 2^64` for `L` packed levels.
+//! The weight of gate `b` of block `w` is `W_w X^b`, so the errors `e_(w,b)` of a block
+//! contribute `W_w E_w` with `E_w = sum_b e_(w,b) X^b`, nonzero whenever one error is (the
+//! 64 coefficients of an element are independent). Blocks are weighted
+//! `W_w = eq(tau, top(w)) rho(low(w))` ([`WordWeights`], [`BlockWeights`]): a uniform `rho`
+//! per low index and `eq` on the top variables, the ones the packed levels fold, at most
+//! `(L + 1) / 2^64` for `L` packed levels (AND words since the nineteenth session, ring
+//! blocks since the twentieth; until then an independent weight per block, `2^-64`).
 //!
-//! **Packed folds.** Folding the top variables (the block index) first keeps both vectors of
-//! ring blocks in the form, for `G` groups and members `s`,
-//! `l_(q,b) = X^b sum_s c_s rho_(sG+q) x_(sG+q,b)` and `r_(q,b) = sum_s c_s y_(sG+q,b)`,
-//! where the member coefficients `c_s` are products of `1 - t` and `t` over the challenges so
-//! far, the same for every group. A level's inner products are then sums over member pairs
-//! of `c_s c_u sum_q rho_q P(x_q * y_u)`, where `P` packs the 64 gate products of two blocks
-//! into one element (`sum_b X^b x_b y_b`): for ring blocks 64 products and one
-//! extension product per block by `rho_q`, whose coefficients are 0 or 1, so that the sum is
-//! one of the rows each bit of `rho_q` selects (`musket_ring::BitWeightedSum`, additions only;
-//! by Karatsuba until the sixteenth session). From eight members on, ring blocks go lane by
-//! lane instead, with `r` written out one group at a time (about `3 * 64^2` word products per
-//! block and level, where the pairs cost `2 M` Hadamard products and bit-weighted rows).
-//! AND words, whose top variables `eq` weighs, prove the sum-check in Gruen's form and form
-//! each level from the extended points `{0, 1, inf}^(j+1)` of the members and the folded
-//! variable, `1.5^(j+1)` carry-less products per word where the pairs took `2^(j+1)`
-//! ([`PackedWords`]; by pairs, one carry-less product per word and pair, until the
-//! nineteenth session). After [`PACKED_LEVELS_BITS`] or [`PACKED_LEVELS_RING`] levels (or
-//! fewer for a small batch) the vectors are written out element by element, 32 (bits) or 64
-//! (ring) times shorter than the plain proof's, and the plain proof continues. Messages,
-//! rounds and soundness are the plain proof's (for AND words, with the weighted check of
-//! each packed level and the bound above): only the prover's arithmetic and the verifiers'
+//! **Packed folds.** With the top variables weighted by `eq`, each packed level is a round
+//! of the sum-check of `eq(tau, .) x y` in Gruen's form: level `j` sends the quadratic
+//! `q_j(X) = sum_(q') eq(tau_(>j), top(q')) rho(low(q')) P(x(r, X, q') * y(r, X, q'))`,
+//! where `x(r, X, q')` is the members' blocks combined at the challenges `r` so far and `P`
+//! packs a block's 64 products with lane weights `X^b`; the verifiers check
+//! `(1 - tau_j) q_j(0) + tau_j q_j(1)` against the claim (a linear check, so on shares) and
+//! go on with `q_j(t)`. With `x` and `y` at the same point, their product is of degree two
+//! in each challenge, fixed by its values on `{0, 1, inf}^(j+1)` (Bagad, Dao, Domb, Thaler,
+//! "Speeding up sum-check proving", 2025), where the operands are still base words (at `inf`
+//! the difference of two corners: an XOR of bit words, or a difference of ring words), so a
+//! level is `3^(j+1)` weighted sums of products of words, `1.5^(j+1)` per block, combined
+//! with the challenges' Lagrange weights: AND words by carry-less products
+//! ([`PackedWords`]), ring blocks by Hadamard products summed weighted by the bits of `rho`
+//! until sixteen members, then lane by lane ([`PackedBlocks`]). Until the nineteenth (bits)
+//! and twentieth (ring) sessions the members' weights differed, so their combinations were
+//! extension elements and a level's sums ran over member pairs (`2^(j+1)` per block). After
+//! [`PACKED_LEVELS_BITS`] or [`PACKED_LEVELS_RING`] levels (or fewer for a small batch) the
+//! vectors are written out element by element, 32 (bits) or 64 (ring) times shorter than the
+//! plain proof's, and the plain proof continues. Messages and rounds are the plain proof's;
+//! only the prover's arithmetic, the weighted check of each packed level and the verifiers'
 //! folds change.
 
 use crate::dzkp::{
@@ -46,7 +44,7 @@ use crate::ext::Ext;
 
 mod blocks;
 mod words;
-pub use blocks::PackedBlocks;
+pub use blocks::{BlockWeights, PackedBlocks};
 pub use words::{PackedWords, WordWeights};
 
 /// Levels run on AND words before the vectors are written out: level `j` forms the weighted
@@ -80,7 +78,9 @@ pub fn packed_levels_bits(words: usize) -> usize {
 /// level costs about the same whatever the members (it goes lane by lane, see
 /// [`PackedBlocks`]), so more levels only shorten the written-out vectors: five, six and seven
 /// measured level (272-281 ms for a batch of 2^14 blocks, `cargo bench -p musket-core --bench
-/// dzkp`), eight slower; six writes out half the words of five.
+/// dzkp`), eight slower; six writes out half the words of five (measured before the
+/// twentieth session's extended points, which made the first four levels cheaper and left
+/// the lanes' as they were).
 pub const PACKED_LEVELS_RING: usize = 6;
 
 /// Block terms in packed form: what [`PackedProver`] and [`PackedVerifier`] fold.
@@ -142,28 +142,39 @@ fn fold_coefficients<E: Ext>(coef: &[E], t: E) -> Vec<E> {
     coef.iter().flat_map(|c| [c.mul(lo), c.mul(t)]).collect()
 }
 
-/// The level polynomial from the member-pair sums `(d00, d11, e01, e10)` of `sums(s, u)`
-/// (low-low, high-high, low-high, high-low halves, `rho` on the left), weighted by
-/// `c_s c_u`: `h0 = <a0, b0>`, `h2 = <a1 - a0, b1 - b0>`, `h1 = <a1, b1> - h0 - h2`. The
-/// weighting is `sum_s c_s (sum_u c_u d)`: inner products, which the ring batches.
-fn level_from_pairs<E: Ext>(coef: &[E], sums: impl Fn(usize, usize) -> [E; 4]) -> LevelPoly<E> {
-    let n = coef.len();
-    let (mut a00, mut a11, mut a2) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    for s in 0..n {
-        let (mut v00, mut v11, mut v2) =
-            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-        for u in 0..n {
-            let [d00, d11, e01, e10] = sums(s, u);
-            v00.push(d00);
-            v11.push(d11);
-            v2.push(d11.add(d00).sub(e01).sub(e10));
-        }
-        a00.push(E::dot(coef, &v00));
-        a11.push(E::dot(coef, &v11));
-        a2.push(E::dot(coef, &v2));
+/// `eq(tau, t)` for every `t` of `tau.len()` bits, `tau_0` on the most significant: the
+/// member coefficients of folds at `tau` ([`fold_coefficients`]).
+fn eq_table<E: Ext>(tau: &[E]) -> Vec<E> {
+    tau.iter().fold(vec![E::one()], |table, &t| fold_coefficients(&table, t))
+}
+
+/// The Lagrange weights of the points `{0, 1, inf}^j` at the challenges `r` (digit 0, on
+/// `r_0`, the most significant): `prod_k l_(d_k)(r_k)` with `l_0 = 1 - r`, `l_1 = r` and
+/// `l_inf = r (r - 1)`, so that a polynomial of degree two in each variable is
+/// `sum_e weight_e value_e` (the value at `inf` its leading coefficient there).
+fn lagrange_weights<E: Ext>(r: &[E]) -> Vec<E> {
+    let mut weights = vec![E::one()];
+    for &t in r {
+        let basis = [E::one().sub(t), t, t.mul(t.sub(E::one()))];
+        weights = weights.iter().flat_map(|w| basis.map(|b| w.mul(b))).collect();
     }
-    let (h0, h11, h2) = (E::dot(coef, &a00), E::dot(coef, &a11), E::dot(coef, &a2));
-    vec![h0, h11.sub(h0).sub(h2), h2]
+    weights
+}
+
+/// A packed level's coefficients from its sums at the extended points `(v, X)`,
+/// `total[3 v + X]` (`X` in `{0, 1, inf}` the folded variable, `v` the challenges' points):
+/// `q(X) = sum_v lagrange_v(r) total(v, X)`, as `(q(0), q(1) - q(0) - q(inf), q(inf))`.
+fn level_from_points<E: Ext>(challenges: &[E], total: &[E]) -> LevelPoly<E> {
+    let lagrange = lagrange_weights(challenges);
+    debug_assert_eq!(3 * lagrange.len(), total.len());
+    let mut q = [E::zero(); 3];
+    for (l, sums) in lagrange.iter().zip(total.chunks_exact(3)) {
+        for (qx, s) in q.iter_mut().zip(sums) {
+            *qx = qx.add(l.mul(*s));
+        }
+    }
+    let [q0, q1, q_inf] = q;
+    vec![q0, q1.sub(q0).sub(q_inf), q_inf]
 }
 
 /// The prover of a packed statement: packed levels, then the plain [`Prover`].
@@ -273,85 +284,5 @@ impl<E: Ext, P: Packed<E>> VerifierSteps<E> for PackedVerifier<E, P> {
     }
     fn last(self: Box<Self>, m: &FinalPoly<E>, t: E) -> Opening<E> {
         self.plain.expect("the packed levels end before the last message").last(m, t)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ext::Gr64;
-    use crate::Prg;
-
-    /// Runs a packed prover and the plain one on the vectors it stands for, in step.
-    fn same_as_plain<E: Ext, P: Packed<E>>(packed: P, l: Vec<E>, r: Vec<E>, prg: &mut Prg) {
-        let len = l.len();
-        // The plain proof halving where the packed levels do, to compare level by level.
-        let mut plain = Prover::halving_first(l, r, len, packed.members().packed_left);
-        let mut packed = PackedProver::new(packed);
-        assert_eq!(ProverSteps::levels(&packed), plain.levels());
-        for lvl in 0..plain.levels() {
-            assert_eq!(ProverSteps::level(&mut packed), plain.level(), "level {lvl}");
-            let t = E::challenge(prg);
-            ProverSteps::fold(&mut packed, t);
-            plain.fold(t);
-        }
-        let (p, q) = (E::random(prg), E::random(prg));
-        assert_eq!(ProverSteps::last(&mut packed, p, q), plain.last(p, q));
-    }
-
-    #[test]
-    fn packed_ring_blocks_match_the_plain_proof() {
-        let mut prg = Prg::from_seed([8; 16]);
-        for n in [1usize, 2, 5, 8, 16, 64] {
-            let (x, y) = (prg.words(64 * n), prg.words(64 * n));
-            let rho: Vec<Gr64> = prg.words(n).into_iter().map(Gr64::exceptional).collect();
-            let mut l = Vec::new();
-            for (i, v) in x.iter().enumerate() {
-                l.push(rho[i / 64].times_x_pow(i % 64).mul_base(*v));
-            }
-            let r: Vec<Gr64> = y.iter().map(|v| Gr64::from_base(*v)).collect();
-            let len = n.next_power_of_two();
-            let (l, r) = padded(l, r, 64 * len);
-            same_as_plain(PackedBlocks::new(x, y, rho, len), l, r, &mut prg);
-        }
-    }
-
-    /// Ring blocks with zeros where a verifier's shares have them (whole regions of blocks):
-    /// the written-out vectors skip them and still match.
-    #[test]
-    fn zero_blocks_are_skipped_exactly() {
-        let mut prg = Prg::from_seed([12; 16]);
-        // Ring blocks (64 to 256: 64 members after six levels, or lanes from several groups), zero
-        // over whole stretches of x and y, as a verifier's shares and the padding are: zero
-        // members are left out of the levels (past the last nonzero block) and of the
-        // written-out vectors (anywhere).
-        for (blocks, x_zero, y_zero) in [
-            (64usize, 0..20usize, 40..64usize),
-            (64, 37..64, 0..0),
-            (128, 90..128, 101..128),
-            (128, 0..0, 3..128),
-            (128, 0..128, 0..0),
-            // 12 live members of 16 at 16 groups, one batch of pair rows.
-            (256, 180..256, 0..0),
-            // Several batches of pair rows and a short last one (the lanes keep 256 rows of
-            // `T`): 8 live members at 128 groups, batches of 32 pairs (two); 12 of 16 at 64
-            // groups, 21 and 11; 24 of 32 at 32 groups, 10 and 6.
-            (1024, 720..1024, 0..0),
-        ] {
-            let (mut x, mut y) = (prg.words(64 * blocks), prg.words(64 * blocks));
-            x[64 * x_zero.start..64 * x_zero.end].fill(0);
-            y[64 * y_zero.start..64 * y_zero.end].fill(0);
-            let rho: Vec<Gr64> = prg.words(blocks).into_iter().map(Gr64::exceptional).collect();
-            let l: Vec<Gr64> =
-                x.iter().enumerate().map(|(i, v)| rho[i / 64].times_x_pow(i % 64).mul_base(*v)).collect();
-            let r: Vec<Gr64> = y.iter().map(|v| Gr64::from_base(*v)).collect();
-            same_as_plain(PackedBlocks::new(x, y, rho, blocks), l, r, &mut prg);
-        }
-    }
-
-    fn padded<E: Ext>(mut l: Vec<E>, mut r: Vec<E>, len: usize) -> (Vec<E>, Vec<E>) {
-        l.resize(len, E::zero());
-        r.resize(len, E::zero());
-        (l, r)
     }
 }

@@ -1,56 +1,118 @@
-//! Ring blocks in packed form: [`PackedBlocks`].
+//! Ring blocks in packed form: [`PackedBlocks`], and their weights [`BlockWeights`].
+//!
+//! **Weights.** A statement of `n` blocks (a power of two) whose first `L` levels are packed
+//! weighs gate `b` of block `w` by `eq(tau, top(w)) rho(low(w)) X^b`: `top(w)` the block
+//! index's top `L` bits, `low(w)` the rest, `rho` per low index and `tau` per packed level,
+//! all from the exceptional set (0/1 coefficients), `eq(tau, t) = prod_k (tau_k if bit k of
+//! t else 1 - tau_k)` (bit 0 the most significant), as the AND words are weighted
+//! ([`super::WordWeights`]). A block's errors add up to `E_w = sum_b e_(w,b) X^b`, nonzero
+//! whenever one error is. They survive the combination only if, for the rows `F_t = sum_low
+//! rho_low E_(t, low)`, every row with an error sums to zero under `rho` (at most `2^-64`:
+//! reduced modulo 2 at the lowest power of 2 that divides some `E_w`, the combination is a
+//! nonzero linear form over GF(2^64) in uniform `rho`) or the multilinear polynomial
+//! `sum_t eq(tau, t) F_t` vanishes at `tau` (at most `L / 2^64`: Schwartz–Zippel over the
+//! Galois ring, whose exceptional set's differences are units): `(L + 1) / 2^64` in all,
+//! against `1 / 2^64` for a weight per block (until the twentieth session). An element's
+//! products must therefore sit in one block each: a cross gate with two or more products in
+//! a statement (planes sharing a weight) proves in plain form.
+//!
+//! **Levels.** As the AND words' ([`super::PackedWords`]): level `j` sends the quadratic
+//! `q_j(X) = sum_(q') eq(tau_(>j), top(q')) rho(low(q')) P(x(r, X, q') * y(r, X, q'))`
+//! (`P` packs a block's 64 products with lane weights `X^b`), the verifiers check
+//! `(1 - tau_j) q_j(0) + tau_j q_j(1)` against the claim and go on with `q_j(t)`. With `x`
+//! and `y` at the same point, their product is of degree two in each challenge, fixed by its
+//! values on `{0, 1, inf}^(j+1)`, where `x` and `y` are still words of the base ring (at
+//! `inf` the difference of two corners): level `j` is `3^(j+1)` sums of Hadamard products of
+//! blocks weighted by the bits of `rho` ([`musket_ring::BitWeightedSums`], additions only)
+//! per top value, then by `eq` and the challenges' Lagrange weights, that is `1.5^(j+1)`
+//! bit-weighted rows per block, where the member pairs took `2^(j+1)` (until the twentieth
+//! session, with a weight per block: the members' weights then differed, so that their
+//! combinations were Galois-ring elements and a level's sums ran over pairs of members, or
+//! from eight members lane by lane at about `3 * 64^2` word products per block).
 
-use super::{level_from_pairs, Members, Packed, PACKED_LEVELS_RING};
+use super::{eq_table, level_from_points, Members, Packed, PACKED_LEVELS_RING};
 use crate::dzkp::LevelPoly;
 use crate::ext::{Ext, Gr64, EXT_DEGREE, REDUCTION_TAPS};
-use crate::par;
-use musket_ring::PRODUCT_COEFFS;
+use crate::{par, Prg};
+use musket_ring::{BitWeightedSums, PRODUCT_COEFFS};
 
-/// Blocks a core takes at least in a level by member pairs (a bit-weighted sum each: 64 KiB
-/// of every operand), so that small batches stay on one core.
-const MIN_BLOCKS_PER_THREAD: usize = 128;
+/// Groups a core takes at least in a level (a bit-weighted row each per extended point: 64
+/// KiB of every operand's corners), so that small batches stay on one core.
+const MIN_LEVEL_GROUPS_PER_THREAD: usize = 128;
 /// Groups a core writes out at least (three 64 x 64 products each).
 const MIN_GROUPS_PER_THREAD: usize = 16;
-
-/// The sums of coefficient-polynomial products of several ranges, added up (wrapping):
-/// the sums of the whole.
-fn add_coefficient_sums(parts: Vec<Vec<[u64; PRODUCT_COEFFS]>>) -> Vec<[u64; PRODUCT_COEFFS]> {
-    let mut parts = parts.into_iter();
-    let mut total = parts.next().expect("at least one range");
-    for part in parts {
-        for (t, p) in total.iter_mut().zip(&part) {
-            for (a, b) in t.iter_mut().zip(p) {
-                *a = a.wrapping_add(*b);
-            }
-        }
-    }
-    total
-}
-
 /// From this many members on, a level is computed lane by lane
 /// ([`PackedBlocks::level_by_lanes`], about `3 * 64^2` word products per block whatever the
-/// members) rather than by member pairs (`2 M` Hadamard products and bit-weighted rows per
-/// block for `M` members). The lanes' products need whole tiles of eight
-/// member rows (two halves of four), and at four members their sums over the members (four
-/// terms) are memory-bound: one level of a 2^14-block batch took about 50 ms by lanes against
-/// 38 ms by pairs (and 40 against 76 at eight members), so lanes start at eight. With both
-/// ways' sums by Karatsuba (ninth session), lanes from sixteen members measured level with
-/// lanes from eight (296 and 288 ms for a batch of 2^14 blocks); with both ways' sums weighted
-/// by bits (sixteenth session), lanes from sixteen took 81.5 ms against 66.5 from eight.
-const LANE_LEVEL_MEMBERS: usize = 8;
+/// members) rather than at the extended points (`1.5^(j+1)` bit-weighted rows per block at
+/// level `j`, `2^j` members). For a batch of 2^14 blocks (`cargo run --release -p
+/// musket-core --example ring_levels`, twentieth session) the extended points took 7 ms at
+/// eight members, 11 at sixteen and 17.5 at thirty-two, the lanes about 7 from sixteen on
+/// and 9 to 12 at eight.
+const LANE_LEVEL_MEMBERS: usize = 16;
+/// Groups whose rows go through the extended points together: each point's bit-weighted sum
+/// of them is taken from L1 as it is made, and the rows at `inf` of every digit, 16 KiB
+/// each, stay in L2.
+const CHUNK_GROUPS: usize = 128;
 
-/// Blocks of 64 elementwise products over Z_2^64 folded over their top variables (see the
-/// module documentation): block `w` is `x[64 w..64 w + 64]`, `y[..]`, with weight `rho_w`
-/// from the exceptional set.
+/// The weights of a packed ring statement (module documentation): `rho` per low index (as
+/// bit words: bit `c` the coefficient of `X^c`), `tau` per packed level.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockWeights {
+    rho: Vec<u64>,
+    tau: Vec<Gr64>,
+}
+
+impl BlockWeights {
+    /// The weights of a statement of `blocks` blocks (padded to a power of two, as
+    /// [`PackedBlocks::new`] pads), drawn from `prg`: every party building the same statement
+    /// draws the same ones.
+    pub fn draw(blocks: usize, prg: &mut Prg) -> Self {
+        let n = blocks.max(1).next_power_of_two();
+        let levels = PACKED_LEVELS_RING.min(n.trailing_zeros() as usize);
+        let rho = prg.words(n >> levels);
+        let tau = (0..levels).map(|_| Gr64::challenge(prg)).collect();
+        Self { rho, tau }
+    }
+
+    /// Blocks the weights are for (a power of two).
+    fn blocks(&self) -> usize {
+        self.rho.len() << self.tau.len()
+    }
+
+    /// The weighted claim `sum_w weight_w P(c_w)` of claim words `c`, 64 a block (block `w`'s
+    /// `P(c_w) = sum_b X^b c_(w,b)`; a verifier's share; blocks past its end are zero).
+    ///
+    /// # Panics
+    /// If `c` is not whole blocks, or longer than the statement.
+    pub fn claim(&self, c: &[u64]) -> Gr64 {
+        assert!(
+            c.len().is_multiple_of(EXT_DEGREE) && c.len() <= EXT_DEGREE * self.blocks(),
+            "claim words: not whole blocks of the statement"
+        );
+        let low = self.rho.len();
+        eq_table(&self.tau)
+            .iter()
+            .zip(c.chunks(EXT_DEGREE * low))
+            .fold(Gr64::zero(), |acc, (e, part)| acc.add(e.mul(Gr64::dot_bits(&self.rho, part))))
+    }
+
+    /// The weight of block `w` (tests; the claim and the levels never form it).
+    #[cfg(test)]
+    pub(crate) fn weight(&self, w: usize) -> Gr64 {
+        let low = self.rho.len();
+        eq_table(&self.tau)[w / low].mul(Gr64::exceptional(self.rho[w % low]))
+    }
+}
+
+/// Blocks of 64 elementwise products over Z_2^64 folded over their top variables (module
+/// documentation): block `w` is `x[64 w..64 w + 64]`, `y[..]`.
 #[derive(Debug)]
 pub struct PackedBlocks {
     x: Vec<u64>,
     y: Vec<u64>,
-    /// The blocks' weights, from the exceptional set, as bit words (bit `c` the coefficient
-    /// of `X^c`), one per block: a 64th of their coefficient words (until the sixteenth
-    /// session a third of a ring batch's proof state), and sums weighted by them are
-    /// additions only ([`Gr64::dot_hadamard_bits`]).
-    rho: Vec<u64>,
+    weights: BlockWeights,
+    /// The challenges of the levels so far.
+    challenges: Vec<Gr64>,
     m: Members<Gr64>,
     /// Blocks past these are zero in `x`, in `y` (the padding, at least): levels skip them.
     /// Folds leave the blocks in place, so the bounds hold at every level.
@@ -59,98 +121,107 @@ pub struct PackedBlocks {
 }
 
 impl PackedBlocks {
-    /// Blocks of products `x_i y_i` (lengths multiples of 64, one weight per block), zero-padded
-    /// to `len` blocks (rounded up to a power of two).
+    /// Blocks of products `x_i y_i` (lengths multiples of 64), zero-padded to `len` blocks
+    /// (rounded up to a power of two): every party's statement of a batch must fold in step.
     ///
     /// # Panics
-    /// If a weight is not from the exceptional set (a coefficient other than 0 or 1).
-    pub fn new(x: Vec<u64>, y: Vec<u64>, rho: Vec<Gr64>, len: usize) -> Self {
-        let bits =
-            rho.iter().map(|r| r.binary_bits().expect("block weights from the exceptional set")).collect();
-        Self::from_bits(x, y, bits, len)
-    }
-
-    /// [`PackedBlocks::new`] with the weights as the bit words [`crate::ext::Ext::exceptional`]
-    /// reads (bit `c` the coefficient of `X^c`), one per block, so that a caller can write
-    /// every operand in place (a batch's operands are tens of MiB).
-    pub fn from_bits(mut x: Vec<u64>, mut y: Vec<u64>, mut rho: Vec<u64>, len: usize) -> Self {
-        let n = len.max(rho.len()).max(1).next_power_of_two();
+    /// If `weights` were drawn for another padded length.
+    pub fn new(mut x: Vec<u64>, mut y: Vec<u64>, weights: BlockWeights, len: usize) -> Self {
+        let n = len.max(x.len() / EXT_DEGREE).max(y.len() / EXT_DEGREE).max(1).next_power_of_two();
+        assert_eq!(weights.blocks(), n, "block weights drawn for another length");
         x.resize(n * EXT_DEGREE, 0);
         y.resize(n * EXT_DEGREE, 0);
-        rho.resize(n, 0);
         let end = |v: &[u64]| v.iter().rposition(|&w| w != 0).map_or(0, |i| i / EXT_DEGREE + 1);
         let (x_end, y_end) = (end(&x), end(&y));
-        Self { x, y, rho, m: Members::new(n, PACKED_LEVELS_RING), x_end, y_end }
+        let m = Members::new(n, weights.tau.len());
+        Self { x, y, weights, challenges: Vec::new(), m, x_end, y_end }
     }
 
-    /// Of member `s`'s `g` blocks, how many lead up to `end` (the rest are zero).
-    fn live_blocks(&self, s: usize, end: usize) -> usize {
-        end.saturating_sub(s * self.m.groups).min(self.m.groups)
-    }
-
-    /// The level by member pairs: `sum_q rho_q P(x_(s,q) * y_(u,q))` for every pair `(s, u)`
-    /// of members, each a Hadamard product and a sum selected by the weight's bits per block
-    /// ([`Gr64::dot_hadamard_bits`]; a Karatsuba product per block until the sixteenth
-    /// session, which took 2.4 ms where this takes 1.4 for 2^14 blocks, `cargo bench -p
-    /// musket-ring -- poly_product_sums`).
-    fn level_by_pairs(&self) -> LevelPoly<Gr64> {
+    /// Level `j`'s sums at the extended points `{0, 1, inf}^(j+1)`, `total[e]` (digit 0 of
+    /// `e` on the first challenge, the last on the folded variable): per chunk of the low
+    /// half's groups, the corners' rows (corner `u = 2 s + X`: member `s`'s blocks in the low,
+    /// `X = 0`, or the high half) taken to every point ([`visit_points`]), each point's
+    /// Hadamard products summed weighted by the bits of `rho`; per top value, the sums
+    /// weighted by its `eq`.
+    fn point_sums(&self) -> Vec<Gr64> {
+        let j = self.challenges.len();
         let (g, d) = (self.m.groups, EXT_DEGREE);
         let half = g / 2;
-        level_from_pairs(&self.m.coef, |s, u| {
-            let (x, rho, y) = (
-                &self.x[s * g * d..(s + 1) * g * d],
-                &self.rho[s * g..(s + 1) * g],
-                &self.y[u * g * d..(u + 1) * g * d],
-            );
-            // Live blocks of each half; past them the products are zero.
-            let (lx, ly) = (self.live_blocks(s, self.x_end), self.live_blocks(u, self.y_end));
-            let (x_lo, x_hi) = (lx.min(half), lx.saturating_sub(half));
-            let (y_lo, y_hi) = (ly.min(half), ly.saturating_sub(half));
-            // The weighted products of half `a` of x with half `b` of y over `len` blocks.
-            // Split into ranges of blocks over the cores (see `crate::par`).
-            let part = |a: usize, b: usize, len: usize| {
-                let (xa, ya) = (a * half * d, b * half * d);
-                par::map_ranges(len, MIN_BLOCKS_PER_THREAD, |blocks| {
-                    let (from, to) = (blocks.start * d, blocks.end * d);
-                    if from == to {
-                        return Gr64::zero();
-                    }
-                    Gr64::dot_hadamard_bits(
-                        &rho[a * half + blocks.start..a * half + blocks.end],
-                        &x[xa + from..xa + to],
-                        &y[ya + from..ya + to],
-                    )
-                })
-                .into_iter()
-                .fold(Gr64::zero(), |acc, v| acc.add(v))
-            };
-            [
-                part(0, 0, x_lo.min(y_lo)),
-                part(1, 1, x_hi.min(y_hi)),
-                part(0, 1, x_lo.min(y_hi)),
-                part(1, 0, x_hi.min(y_lo)),
-            ]
-        })
+        let corners = 2usize << j;
+        let points = 3usize.pow(j as u32 + 1);
+        let low = self.weights.rho.len();
+        let eq = eq_table(&self.weights.tau[j + 1..]);
+        debug_assert_eq!(eq.len() * low, half);
+        // A low-half group past either end has every corner past it: its products are zero.
+        let live = self.x_end.min(self.y_end).min(half);
+        let parts = par::map_ranges(live, MIN_LEVEL_GROUPS_PER_THREAD, |range| {
+            let mut total = vec![Gr64::zero(); points];
+            if range.is_empty() {
+                return total;
+            }
+            let mut sums = BitWeightedSums::new(1);
+            let mut at_points = vec![[0u64; PRODUCT_COEFFS]; points];
+            let mut inf_rows = InfRows::new(j + 1, CHUNK_GROUPS * d);
+            let mut start = range.start;
+            while start < range.end {
+                let top = start / low;
+                let end = ((top + 1) * low).min(range.end);
+                for c0 in (start..end).step_by(CHUNK_GROUPS) {
+                    let c1 = (c0 + CHUNK_GROUPS).min(end);
+                    let rho = &self.weights.rho[c0 % low..][..c1 - c0];
+                    let span = CornerSpan { corners, g, half, from: c0, to: c1 };
+                    let (xs, ys) = (span.rows(&self.x, self.x_end), span.rows(&self.y, self.y_end));
+                    inf_rows.visit(&xs, &ys, &mut |points, xe, ye| {
+                        sums.add_hadamard_rows(0, rho, xe, ye);
+                        let sum = sums.take_coefficients(0);
+                        for &e in points {
+                            for (a, v) in at_points[e].iter_mut().zip(sum) {
+                                *a = a.wrapping_add(v);
+                            }
+                        }
+                    });
+                }
+                for (t, acc) in total.iter_mut().zip(at_points.iter_mut()) {
+                    let sum = Gr64::from_product_coefficients(std::mem::replace(acc, [0; PRODUCT_COEFFS]));
+                    *t = t.add(eq[top].mul(sum));
+                }
+                start = end;
+            }
+            total
+        });
+        let mut total = vec![Gr64::zero(); points];
+        for part in parts {
+            for (t, p) in total.iter_mut().zip(part) {
+                *t = t.add(p);
+            }
+        }
+        total
     }
 
-    /// The level lane by lane, with `r` written out one group at a time. The inner product
-    /// of the halves `A` (of `l`) and `B` (of `r`) is
-    /// `sum_(q, b) X^b (sum_s c_s rho_(s,qA) x_(s,qA,b)) R_(qB,b)` with `R_(q,b) = sum_u c_u
+    /// The level lane by lane, with `r` written out one group at a time. With `W(q)` the
+    /// weight of the low half's group `q` (the same for both halves), the inner product of
+    /// the halves `A` (of `x`) and `B` (of `y`) is
+    /// `sum_(q, b) W(q) X^b (sum_s c_s x_(s,qA,b)) R_(qB,b)` with `R_(q,b) = sum_u c_u
     /// y_(u,q,b)` (an element per lane: `r` written out), that is
-    /// `sum_s c_s sum_q rho_(s,qA) T_(s,q)` with `T_(s,q) = sum_b x_(s,qA,b) X^b R_(qB,b)`.
+    /// `sum_s c_s sum_q W(q) T_(s,q)` with `T_(s,q) = sum_b x_(s,qA,b) X^b R_(qB,b)`.
     /// Per pair of groups `q`, `q + G/2`: two products give `R` of both (the members' `y`
     /// times their coefficients), one the `T` of every member for the four pairs of halves;
-    /// then, per member and pair of halves, `rho T` goes into a sum weighted by the bits of
-    /// `rho` (`musket_ring::BitWeightedSums`, additions only; Karatsuba products until the
-    /// sixteenth session), reduced and weighted by `c_s` once at the end. Per block: `R`
-    /// `64^2` word products, `T` `2 * 64^2`, the sums about 300 vector additions, whatever
-    /// the members (until the ninth session, also the weights `c_s rho`, `64^2`, and
-    /// schoolbook sums, `2 * 64^2`); against `2 M` Hadamard products and bit-weighted rows by
-    /// pairs; every operand of a group stays in cache (the strided kernel needs no packing).
+    /// then, per member and pair of halves, `T` goes into a sum weighted by the bits of
+    /// `rho(low(q))` (`musket_ring::BitWeightedSums`, additions only), reduced and weighted by
+    /// `eq(top(q))` once per top value and by `c_s` once at the end. Per block: `R` `64^2`
+    /// word products, `T` `2 * 64^2`, the sums about 300 vector additions, whatever the
+    /// members, where the extended points take `1.5^(j+1)` bit-weighted rows (about 150
+    /// vector additions each): from sixteen members on, lanes are cheaper
+    /// ([`LANE_LEVEL_MEMBERS`]). Every operand of a group stays in cache (the strided kernel
+    /// needs no packing). The sums at `(0, 0)`, `(1, 1)` and the cross pairs give `q(0)`,
+    /// `q(1)` and `q(inf) = (x_1 - x_0)(y_1 - y_0)`.
     fn level_by_lanes(&self) -> LevelPoly<Gr64> {
         let (g, d) = (self.m.groups, EXT_DEGREE);
         let members = self.m.coef.len();
         let half = g / 2;
+        let low = self.weights.rho.len();
+        let eq = eq_table(&self.weights.tau[self.challenges.len() + 1..]);
+        debug_assert_eq!(eq.len() * low, half);
         // Members past the last nonzero block of x (of y) add nothing: the lanes take the
         // live ones only, whole tiles of four for x (two halves of four make a tile's rows).
         let mx = (self.x_end.div_ceil(g).next_multiple_of(4)).min(members);
@@ -168,10 +239,11 @@ impl PackedBlocks {
         // Ranges of group pairs over the cores (see `crate::par`), each with its own sums,
         // added up at the end.
         let sums = par::map_ranges(half, batch, |pairs_range| {
-            // Per member s, the sums of products `rho_(s,q) T_(s,q)` of
-            // the four pairs of halves (sum 4 s + 2 A + B); weighted by `c_s` once at the end,
-            // rather than each weight `c_s rho_(s,q)` formed (a product per block).
+            // Per member s, the sums of products `W(q) T_(s,q)` of the four pairs of halves
+            // (sum 4 s + 2 A + B): bit-weighted by `rho` within a top value, then by its `eq`;
+            // weighted by `c_s` once at the end, rather than each weight `c_s W(q)` formed.
             let mut sums = musket_ring::BitWeightedSums::new(4 * mx);
+            let mut weighted = vec![Gr64::zero(); 4 * mx];
             let mut r = vec![0u64; d * d];
             // Row b: X^b R_(q,b), then X^b R_(q+half,b).
             let mut lanes = vec![0u64; d * 2 * d];
@@ -180,68 +252,214 @@ impl PackedBlocks {
             // A batch's T_(s,q) of halves A and B: rows (pair, A, s), columns (B, k); each
             // pair's product writes its own rows in place.
             let mut tt = vec![0u64; batch * 2 * mx * 2 * d];
-            for q0 in pairs_range.clone().step_by(batch) {
-                let pairs = batch.min(pairs_range.end - q0);
-                for (k, q) in (q0..q0 + pairs).enumerate() {
-                    let groups = [q, q + half];
-                    for (bh, qb) in groups.into_iter().enumerate() {
-                        r.fill(0);
+            let mut start = pairs_range.start;
+            while start < pairs_range.end {
+                let top = start / low;
+                let top_end = ((top + 1) * low).min(pairs_range.end);
+                for q0 in (start..top_end).step_by(batch) {
+                    let pairs = batch.min(top_end - q0);
+                    for (k, q) in (q0..q0 + pairs).enumerate() {
+                        let groups = [q, q + half];
+                        for (bh, qb) in groups.into_iter().enumerate() {
+                            r.fill(0);
+                            musket_ring::matmul_tn_strided_add(
+                                &self.y[qb * d..],
+                                g * d,
+                                &coef,
+                                d,
+                                &mut r,
+                                d,
+                                (d, my, d),
+                            );
+                            musket_ring::rows_times_x_pows(&r, &REDUCTION_TAPS, &mut lanes[bh * d..], 2 * d);
+                        }
+                        for (ah, qa) in groups.into_iter().enumerate() {
+                            for s in 0..mx {
+                                let block = &self.x[(s * g + qa) * d..][..d];
+                                for (b, v) in block.iter().enumerate() {
+                                    xt[b * 2 * mx + ah * mx + s] = *v;
+                                }
+                            }
+                        }
+                        let pair_t = &mut tt[k * 2 * mx * 2 * d..][..2 * mx * 2 * d];
+                        pair_t.fill(0);
                         musket_ring::matmul_tn_strided_add(
-                            &self.y[qb * d..],
-                            g * d,
-                            &coef,
-                            d,
-                            &mut r,
-                            d,
-                            (d, my, d),
+                            &xt,
+                            2 * mx,
+                            &lanes,
+                            2 * d,
+                            pair_t,
+                            2 * d,
+                            (2 * mx, d, 2 * d),
                         );
-                        musket_ring::rows_times_x_pows(&r, &REDUCTION_TAPS, &mut lanes[bh * d..], 2 * d);
                     }
-                    for (ah, qa) in groups.into_iter().enumerate() {
-                        for s in 0..mx {
-                            let block = &self.x[(s * g + qa) * d..][..d];
-                            for (b, v) in block.iter().enumerate() {
-                                xt[b * 2 * mx + ah * mx + s] = *v;
+                    let rho = &self.weights.rho[q0 % low..][..pairs];
+                    for s in 0..mx {
+                        for ah in 0..2 {
+                            for bh in 0..2 {
+                                sums.add_rows(
+                                    4 * s + 2 * ah + bh,
+                                    rho,
+                                    &tt[(ah * mx + s) * 2 * d + bh * d..],
+                                    2 * mx * 2 * d,
+                                );
                             }
                         }
                     }
-                    let pair_t = &mut tt[k * 2 * mx * 2 * d..][..2 * mx * 2 * d];
-                    pair_t.fill(0);
-                    musket_ring::matmul_tn_strided_add(
-                        &xt,
-                        2 * mx,
-                        &lanes,
-                        2 * d,
-                        pair_t,
-                        2 * d,
-                        (2 * mx, d, 2 * d),
-                    );
                 }
-                for s in 0..mx {
-                    for ah in 0..2 {
-                        let qa0 = q0 + ah * half;
-                        for bh in 0..2 {
-                            sums.add_rows(
-                                4 * s + 2 * ah + bh,
-                                &self.rho[s * g + qa0..][..pairs],
-                                &tt[(ah * mx + s) * 2 * d + bh * d..],
-                                2 * mx * 2 * d,
-                            );
-                        }
-                    }
+                for (i, w) in weighted.iter_mut().enumerate() {
+                    let sum = Gr64::from_product_coefficients(sums.take_coefficients(i));
+                    *w = w.add(eq[top].mul(sum));
                 }
+                start = top_end;
             }
-            (0..4 * mx).map(|i| sums.coefficients(i)).collect::<Vec<_>>()
+            weighted
         });
-        let sums = add_coefficient_sums(sums);
+        let mut total = vec![Gr64::zero(); 4 * mx];
+        for part in sums {
+            for (t, p) in total.iter_mut().zip(part) {
+                *t = t.add(p);
+            }
+        }
         let [d00, e01, e10, d11] = std::array::from_fn(|i| {
-            self.m.coef[..mx].iter().enumerate().fold(Gr64::zero(), |acc, (s, c)| {
-                acc.add(c.mul(Gr64::from_product_coefficients(sums[4 * s + i])))
-            })
+            self.m.coef[..mx]
+                .iter()
+                .enumerate()
+                .fold(Gr64::zero(), |acc, (s, c)| acc.add(c.mul(total[4 * s + i])))
         });
         let h2 = d11.add(d00).sub(e01).sub(e10);
         vec![d00, d11.sub(d00).sub(h2), h2]
     }
+}
+
+/// Where a chunk's corner rows lie: groups `from..to` of the low half, `g` groups a member.
+struct CornerSpan {
+    corners: usize,
+    g: usize,
+    half: usize,
+    from: usize,
+    to: usize,
+}
+
+impl CornerSpan {
+    /// The corners' rows of `v` (corner `u = 2 s + X`: member `s`'s groups in the low, `X =
+    /// 0`, or the high half), `None` where wholly past `end` (zero).
+    fn rows<'a>(&self, v: &'a [u64], end: usize) -> Vec<Option<&'a [u64]>> {
+        let d = EXT_DEGREE;
+        (0..self.corners)
+            .map(|u| {
+                let first = (u >> 1) * self.g + (u & 1) * self.half + self.from;
+                (first < end).then(|| &v[first * d..(first + self.to - self.from) * d])
+            })
+            .collect()
+    }
+}
+
+/// Scratch for a chunk's rows at the extended points: per digit, its rows at `inf` (the
+/// corners' differences, `2^(k-1)` rows for `k` digits left).
+struct InfRows {
+    x: Vec<Vec<u64>>,
+    y: Vec<Vec<u64>>,
+}
+
+impl InfRows {
+    fn new(digits: usize, row: usize) -> Self {
+        let bufs = || (0..digits).map(|k| vec![0u64; (1 << (digits - k - 1)) * row]).collect();
+        Self { x: bufs(), y: bufs() }
+    }
+
+    /// `f(points, x_e, y_e)` for every extended point `e` of the corners `xs`, `ys` (`2^k`
+    /// rows of one length each, corner `u`'s most significant bit the first digit) where
+    /// both rows are nonzero; `points` are `e` and the points whose products equal `e`'s
+    /// ([`visit_points`]).
+    fn visit<F: FnMut(&[usize], &[u64], &[u64])>(
+        &mut self,
+        xs: &[Option<&[u64]>],
+        ys: &[Option<&[u64]>],
+        f: &mut F,
+    ) {
+        let len = xs.iter().chain(ys).flatten().map(|r| r.len()).next().unwrap_or(0);
+        visit_points(xs, ys, &[0], len, &mut self.x, &mut self.y, f);
+    }
+}
+
+/// The recursion of [`InfRows::visit`]: the first digit at 0 (the low corners), 1 (the high
+/// ones) and `inf` (their differences, written to the first scratch rows), then the rest,
+/// for every prefix in `points`. Where both operands' high corners are all zero (the
+/// padding, past the live blocks), the rows at `inf` are the low ones negated, so their
+/// products are the low ones' and are computed once, for both digits (a batch padded by two
+/// fifths had its first level cost more than the member pairs did); likewise with the low
+/// corners zero.
+fn visit_points<F: FnMut(&[usize], &[u64], &[u64])>(
+    xs: &[Option<&[u64]>],
+    ys: &[Option<&[u64]>],
+    points: &[usize],
+    len: usize,
+    bx: &mut [Vec<u64>],
+    by: &mut [Vec<u64>],
+    f: &mut F,
+) {
+    if xs.len() == 1 {
+        if let (Some(x), Some(y)) = (xs[0], ys[0]) {
+            f(points, x, y);
+        }
+        return;
+    }
+    let h = xs.len() / 2;
+    let digit = |ds: &[usize]| -> Vec<usize> {
+        points.iter().flat_map(|p| ds.iter().map(move |d| 3 * p + d)).collect()
+    };
+    let zero = |rows: &[Option<&[u64]>]| rows.iter().all(Option::is_none);
+    let (bx0, bx_rest) = bx.split_first_mut().expect("a scratch row set per digit");
+    let (by0, by_rest) = by.split_first_mut().expect("a scratch row set per digit");
+    if zero(&xs[h..]) && zero(&ys[h..]) {
+        visit_points(&xs[..h], &ys[..h], &digit(&[0, 2]), len, bx_rest, by_rest, f);
+        return;
+    }
+    if zero(&xs[..h]) && zero(&ys[..h]) {
+        visit_points(&xs[h..], &ys[h..], &digit(&[1, 2]), len, bx_rest, by_rest, f);
+        return;
+    }
+    visit_points(&xs[..h], &ys[..h], &digit(&[0]), len, bx_rest, by_rest, f);
+    visit_points(&xs[h..], &ys[h..], &digit(&[1]), len, bx_rest, by_rest, f);
+    let dx = differences(&xs[..h], &xs[h..], bx0, len);
+    let dy = differences(&ys[..h], &ys[h..], by0, len);
+    visit_points(&dx, &dy, &digit(&[2]), len, bx_rest, by_rest, f);
+}
+
+/// `hi - lo` row by row (`None` for zero), written to `buf` where both are not zero.
+fn differences<'b>(
+    lo: &[Option<&'b [u64]>],
+    hi: &[Option<&'b [u64]>],
+    buf: &'b mut [u64],
+    len: usize,
+) -> Vec<Option<&'b [u64]>> {
+    let mut rest = buf;
+    let mut out = Vec::with_capacity(lo.len());
+    for (l, h) in lo.iter().zip(hi) {
+        let (row, tail) = std::mem::take(&mut rest).split_at_mut(len);
+        rest = tail;
+        out.push(match (l, h) {
+            (None, None) => None,
+            (None, Some(h)) => Some(*h),
+            (Some(l), h) => {
+                match h {
+                    Some(h) => {
+                        for ((o, a), b) in row.iter_mut().zip(*h).zip(*l) {
+                            *o = a.wrapping_sub(*b);
+                        }
+                    }
+                    None => {
+                        for (o, b) in row.iter_mut().zip(*l) {
+                            *o = b.wrapping_neg();
+                        }
+                    }
+                }
+                Some(&*row)
+            }
+        });
+    }
+    out
 }
 
 impl Packed<Gr64> for PackedBlocks {
@@ -253,12 +471,23 @@ impl Packed<Gr64> for PackedBlocks {
         &mut self.m
     }
 
+    /// `(q(0), q(1), q(inf))` from the sums over the extended points (module documentation),
+    /// as coefficients.
     fn level(&self) -> LevelPoly<Gr64> {
         if self.m.coef.len() >= LANE_LEVEL_MEMBERS {
             self.level_by_lanes()
         } else {
-            self.level_by_pairs()
+            level_from_points(&self.challenges, &self.point_sums())
         }
+    }
+
+    fn level_weight(&self) -> Option<Gr64> {
+        Some(self.weights.tau[self.challenges.len()])
+    }
+
+    fn fold(&mut self, t: Gr64) {
+        self.challenges.push(t);
+        self.m.fold(t);
     }
 
     /// As matrix products: lane `b`'s values across the members times the members'
@@ -275,18 +504,25 @@ impl Packed<Gr64> for PackedBlocks {
         let members = self.m.coef.len();
         let (mx, my) = (self.x_end.div_ceil(g).min(members), self.y_end.div_ceil(g).min(members));
         let coef: Vec<u64> = self.m.coef[..my].iter().flat_map(|c| c.0).collect();
-        // Member s's weights c_s rho_(sG+q) for every q, at row sG + q as its blocks are: the
-        // sums of the rows of the matrix of multiplication by c_s that the bits of rho
-        // select (a product of the G x 64 matrix of the rho's coefficients by it until the
-        // sixteenth session).
+        // Group q's weight is eq(tau_(from..), top(q)) rho(low(q)) for the `tau` not folded
+        // yet (none once every packed level is: the protocol writes out then; the record
+        // tests write out at once, when the claim still weighs every top variable by `eq`).
+        // Member s's weights c_s eq_t rho_q for every q, at row sG + q as its blocks are:
+        // per top value t, the sums of the rows of the matrix of multiplication by c_s eq_t
+        // that the bits of rho select (a product of the G x 64 matrix of the rho's
+        // coefficients by it until the sixteenth session).
         // (Appended a member at a time: collected from a flat map, word by word through the
         // iterator, they took a third of the writing out.)
+        let eq = eq_table(&self.weights.tau[self.challenges.len()..]);
+        debug_assert_eq!(eq.len() * self.weights.rho.len(), g);
         let mut weighted: Vec<u64> = Vec::with_capacity(mx * g * d);
         for s in 0..mx {
-            weighted.extend_from_slice(&musket_ring::select_rows_by_bits(
-                &self.rho[s * g..(s + 1) * g],
-                &self.m.coef[s].mul_matrix(),
-            ));
+            for e in &eq {
+                weighted.extend_from_slice(&musket_ring::select_rows_by_bits(
+                    &self.weights.rho,
+                    &self.m.coef[s].mul(*e).mul_matrix(),
+                ));
+            }
         }
         // Ranges of groups over the cores (see `crate::par`), written out in order.
         let parts = par::map_ranges(g, MIN_GROUPS_PER_THREAD, |groups| {
@@ -339,71 +575,4 @@ impl Packed<Gr64> for PackedBlocks {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::Prg;
-
-    /// The fewest members the lanes can take (whole tiles).
-    const LANE_MIN_MEMBERS: usize = 4;
-
-    /// The two ways of computing a level agree at every member count, level after level.
-    #[test]
-    fn levels_by_lanes_equal_levels_by_pairs() {
-        let mut prg = Prg::from_seed([11; 16]);
-        let mut checked = 0;
-        for n in [2usize, 4, 16, 64] {
-            let (x, y) = (prg.words(64 * n), prg.words(64 * n));
-            let rho: Vec<Gr64> = prg.words(n).into_iter().map(Gr64::exceptional).collect();
-            let mut blocks = PackedBlocks::new(x, y, rho, n);
-            blocks.m.packed_left = n.trailing_zeros() as usize;
-            while blocks.m.groups > 1 {
-                let members = blocks.m.coef.len();
-                // Lanes need whole tiles of member rows (two halves of members each).
-                if members >= LANE_MIN_MEMBERS {
-                    assert_eq!(
-                        blocks.level_by_lanes(),
-                        blocks.level_by_pairs(),
-                        "{n} blocks, {members} members"
-                    );
-                    checked += 1;
-                }
-                blocks.fold(Gr64::challenge(&mut prg));
-            }
-        }
-        // 16 blocks: members 4 and 8; 64: 4 to 32.
-        assert_eq!(checked, 2 + 4);
-    }
-
-    /// A prover's levels, written-out vectors and last message, as a transcript.
-    fn transcript(blocks: PackedBlocks, seed: u8) -> Vec<Gr64> {
-        use crate::dzkp::ProverSteps;
-        let mut prg = Prg::from_seed([seed; 16]);
-        let mut prover = crate::dzkp_packed::PackedProver::new(blocks);
-        let mut out = Vec::new();
-        for _ in 0..ProverSteps::levels(&prover) {
-            out.extend(ProverSteps::level(&mut prover));
-            ProverSteps::fold(&mut prover, Gr64::challenge(&mut prg));
-        }
-        out.extend(ProverSteps::last(&mut prover, Gr64::random(&mut prg), Gr64::random(&mut prg)));
-        out
-    }
-
-    /// Split over the cores (by member pairs, lane by lane and writing out), a proof is the
-    /// same as on one core: the ranges' sums add up to the whole's. Large enough for several
-    /// ranges at every step (from two threads on), with zero stretches as a verifier has.
-    #[test]
-    fn a_proof_split_over_the_cores_equals_the_serial_one() {
-        let mut prg = Prg::from_seed([13; 16]);
-        let n = 1 << 12;
-        let (mut x, mut y) = (prg.words(64 * n), prg.words(64 * n));
-        x[64 * 3000..].fill(0);
-        y[64 * 100..64 * 900].fill(0);
-        let rho: Vec<Gr64> = prg.words(n).into_iter().map(Gr64::exceptional).collect();
-        let make = || PackedBlocks::new(x.clone(), y.clone(), rho.clone(), n);
-        assert!(
-            crate::par::ranges(n / 2, MIN_BLOCKS_PER_THREAD).len() > 1 || rayon::current_num_threads() == 1
-        );
-        let serial = musket_ring::serial_kernels(|| transcript(make(), 5));
-        assert_eq!(transcript(make(), 5), serial);
-    }
-}
+mod tests;

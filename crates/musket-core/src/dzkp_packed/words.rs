@@ -25,7 +25,7 @@
 //! words) and combines them with the Lagrange weights of `r`, where every pair of members
 //! took `4^(j+1)` (`2^(j+1)` carry-less products per word, against `1.5^(j+1)`).
 
-use super::{Members, Packed};
+use super::{eq_table, level_from_points, Members, Packed};
 use crate::dzkp::LevelPoly;
 use crate::ext::{reduce, Ext, Gf64};
 use crate::{par, Prg};
@@ -74,25 +74,6 @@ impl WordWeights {
         let low = self.rho.len();
         eq_table(&self.tau)[w / low].mul(Gf64(self.rho[w % low]))
     }
-}
-
-/// `eq(tau, t)` for every `t` of `tau.len()` bits, `tau_0` on the most significant: the
-/// member coefficients of folds at `tau` ([`super::fold_coefficients`]).
-fn eq_table(tau: &[Gf64]) -> Vec<Gf64> {
-    tau.iter().fold(vec![Gf64::one()], |table, &t| super::fold_coefficients(&table, t))
-}
-
-/// The Lagrange weights of the points `{0, 1, inf}^j` at the challenges `r` (digit 0, on
-/// `r_0`, the most significant): `prod_k l_(d_k)(r_k)` with `l_0 = 1 - r`, `l_1 = r` and
-/// `l_inf = r (r - 1)`, so that a polynomial of degree two in each variable is
-/// `sum_e weight_e value_e` (the value at `inf` its leading coefficient there).
-fn lagrange_weights(r: &[Gf64]) -> Vec<Gf64> {
-    let mut weights = vec![Gf64::one()];
-    for &t in r {
-        let basis = [Gf64::one().sub(t), t, t.mul(t.sub(Gf64::one()))];
-        weights = weights.iter().flat_map(|w| basis.map(|b| w.mul(b))).collect();
-    }
-    weights
 }
 
 /// Word terms folded over their top variables (module documentation).
@@ -181,15 +162,8 @@ impl Packed<Gf64> for PackedWords {
             }
         }
         // The last digit is X: q(X) = sum_v lagrange_v(r) sum at (v, X).
-        let lagrange = lagrange_weights(&self.challenges);
-        let mut q = [Gf64(0); 3];
-        for (v, l) in lagrange.iter().enumerate() {
-            for (x, qx) in q.iter_mut().enumerate() {
-                *qx = qx.add(l.mul(Gf64(reduce(total[3 * v + x]))));
-            }
-        }
-        let [q0, q1, q_inf] = q;
-        vec![q0, q1.sub(q0).sub(q_inf), q_inf]
+        let total: Vec<Gf64> = total.into_iter().map(|s| Gf64(reduce(s))).collect();
+        level_from_points(&self.challenges, &total)
     }
 
     fn level_weight(&self) -> Option<Gf64> {

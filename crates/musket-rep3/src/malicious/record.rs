@@ -19,7 +19,7 @@
 
 use musket_core::dzkp::{Prover, ProverSteps, Verifier, VerifierSteps};
 use musket_core::dzkp_packed::{
-    Packed, PackedBlocks, PackedProver, PackedVerifier, PackedWords, WordWeights,
+    BlockWeights, Packed, PackedBlocks, PackedProver, PackedVerifier, PackedWords, WordWeights,
 };
 use musket_core::ext::{Ext, Gf64, Gr64, EXT_DEGREE};
 use musket_core::Prg;
@@ -408,52 +408,44 @@ fn claim_words<E: Lift>(rec: &Record, role: Role) -> Option<Vec<u64>> {
 /// words always pack.
 pub(crate) const PACKED_MIN_PRODUCTS: usize = 1024;
 
-/// `role`'s packed statement over arithmetic elementwise `records`, 64 gates to a block, one
-/// weight per block: the products first, one block term per block (until the tenth session
-/// two, the two products of the resharing message), then the [`Gate::Cross`] gates'
-/// elements, narrowest records first (by their products per element in this statement), in
-/// planes: plane `t` holds product `t` of every element that has one, over the blocks from
-/// the first such element on, and every plane of a block shares the block's weight (an
-/// element's products sum to its one claim). `None` when a record is a matrix product or a
-/// one-prover record, or the batch has fewer than [`PACKED_MIN_PRODUCTS`] gates.
+/// `role`'s packed statement over arithmetic elementwise `records`, 64 gates to a block,
+/// weighted as [`BlockWeights`] says: the products first, one block term per block (until
+/// the tenth session two, the two products of the resharing message), then the
+/// [`Gate::Cross`] gates' elements, one product each. A cross record with no product in this
+/// statement (truncation's wrap in its helper's statement) gives it no terms; its claims
+/// (zero where the parties are honest) get weights of their own from the exceptional set, one
+/// per 64 as a block's, added to the claim, so that a nonzero one is a false claim as a wrong
+/// product is (at most `2^-64` more). `None` when a record is a matrix product or a one-prover
+/// record, a cross record gives this statement two or more products per element (whose
+/// planes would have to share a block's weight, which weights fixed by position do not give:
+/// no protocol step makes such records since the eighteenth session), or the batch has fewer
+/// than [`PACKED_MIN_PRODUCTS`] gates and claims.
 fn build_packed_ring(records: &[Record], role: Role, weights: &mut Prg) -> Option<(PackedBlocks, Gr64)> {
     const D: usize = EXT_DEGREE;
-    if records.iter().any(|r| matches!(r.gate, Gate::Matmul { .. } | Gate::OneProver { .. })) {
+    if records.iter().any(|r| {
+        matches!(r.gate, Gate::Matmul { .. } | Gate::OneProver { .. })
+            || (matches!(r.gate, Gate::Cross { .. }) && r.cross_width(role) > 1)
+    }) {
         return None;
     }
     let is_cross = |r: &Record| matches!(r.gate, Gate::Cross { .. });
     let products: usize = records.iter().filter(|r| !is_cross(r)).map(|r| r.xc.len()).sum();
-    // Cross records by width (stable: the same order for the prover and both verifiers).
-    let mut crossing: Vec<&Record> = records.iter().filter(|r| is_cross(r)).collect();
-    crossing.sort_by_key(|r| r.cross_width(role));
+    let crossing: Vec<&Record> = records.iter().filter(|r| is_cross(r) && r.cross_width(role) == 1).collect();
+    let claim_only: Vec<&Record> =
+        records.iter().filter(|r| is_cross(r) && r.cross_width(role) == 0).collect();
     let crosses: usize = crossing.iter().map(|r| r.theirs.len()).sum();
-    if products + crosses < PACKED_MIN_PRODUCTS {
+    let claim_only_len: usize = claim_only.iter().map(|r| r.theirs.len()).sum();
+    // Claims without terms count: a statement of them alone packs (no terms, one block).
+    if products + crosses + claim_only_len < PACKED_MIN_PRODUCTS {
         return None;
     }
-    let planes = crossing.last().map_or(0, |r| r.cross_width(role));
-    let (blocks, cross_blocks) = (products.div_ceil(D), crosses.div_ceil(D));
-    // Plane t starts at the block of the first element with more than t products.
-    let first_block: Vec<usize> = (0..planes)
-        .map(|t| {
-            crossing.iter().take_while(|r| r.cross_width(role) <= t).map(|r| r.theirs.len()).sum::<usize>()
-                / D
-        })
-        .collect();
-    // The cross planes' terms, and the cross blocks' claims, start after the products'.
-    let cross = blocks * D;
-    let mut plane_at = Vec::with_capacity(planes);
-    let mut at = cross;
-    for &first in &first_block {
-        plane_at.push(at);
-        at += (cross_blocks - first) * D;
-    }
-    // Block terms in order: the product blocks, then the cross planes; each written in place,
-    // zero-padded to a power of two of blocks.
-    let terms = at / D;
+    // Block terms in order: the product blocks, then the cross blocks; each written in place,
+    // zero-padded to a power of two of blocks. A verifier's claims lie as its terms do.
+    let cross = products.div_ceil(D) * D;
+    let terms = (cross + crosses).div_ceil(D);
     let len = terms.next_power_of_two() * D;
     let (mut x, mut y) = (vec![0u64; len], vec![0u64; len]);
-    // A verifier's claims: the products' blocks, then the cross blocks, as the weights.
-    let mut claims = if role == Role::Prover { Vec::new() } else { vec![0u64; (blocks + cross_blocks) * D] };
+    let mut claims = if role == Role::Prover { Vec::new() } else { vec![0u64; terms * D] };
     let mut p = 0;
     for rec in records.iter().filter(|r| !is_cross(r)) {
         let n = rec.xc.len();
@@ -463,48 +455,39 @@ fn build_packed_ring(records: &[Record], role: Role, weights: &mut Prg) -> Optio
         }
         p += n;
     }
-    let mut c = 0;
+    let mut c = cross;
     for rec in crossing {
-        let (n, width) = (rec.theirs.len(), rec.cross_width(role));
-        // Plane by plane: product t of every element (a strided read of the record), the
-        // vectors' other side zero for a verifier ([`cross_term`]).
-        for t in 0..width {
-            let at = plane_at[t] + c - first_block[t] * D;
-            let (xs, ys) = (&mut x[at..][..n], &mut y[at..][..n]);
-            let plane = |v: &[u64], out: &mut [u64]| {
-                if width == 1 {
-                    out.copy_from_slice(&v[..out.len()]);
-                } else {
-                    for (o, w) in out.iter_mut().zip(v.chunks_exact(width)) {
-                        *o = w[t];
-                    }
-                }
-            };
-            match role {
-                Role::Prover => {
-                    plane(&rec.xc, xs);
-                    plane(&rec.yc, ys);
-                }
-                Role::A => plane(&rec.xn, xs),
-                Role::B => plane(&rec.yn, ys),
+        let n = rec.theirs.len();
+        // The vectors' other side is zero for a verifier ([`cross_term`]).
+        match role {
+            Role::Prover => {
+                x[c..][..n].copy_from_slice(&rec.xc[..n]);
+                y[c..][..n].copy_from_slice(&rec.yc[..n]);
             }
+            Role::A => x[c..][..n].copy_from_slice(&rec.xn[..n]),
+            Role::B => y[c..][..n].copy_from_slice(&rec.yn[..n]),
         }
         if role != Role::Prover {
-            claim_into::<Gr64>(rec, role, &mut claims[cross + c..][..n]);
+            claim_into::<Gr64>(rec, role, &mut claims[c..][..n]);
         }
         c += n;
     }
-    // One weight per block, from the exceptional set as the bits of a word (`Ext::exceptional`
-    // reads the same word); a cross block's planes share it.
-    let rho = weights.words(blocks + cross_blocks);
-    let claim = if role == Role::Prover { Gr64::zero() } else { Gr64::dot_bits(&rho, &claims) };
-    let mut weights_of_blocks = vec![0u64; len / D];
-    weights_of_blocks[..blocks].copy_from_slice(&rho[..blocks]);
-    for (t, &first) in first_block.iter().enumerate() {
-        let from = &rho[blocks + first..];
-        weights_of_blocks[plane_at[t] / D..][..from.len()].copy_from_slice(from);
-    }
-    Some((PackedBlocks::from_bits(x, y, weights_of_blocks, terms), claim))
+    let padded = len / D;
+    // Drawn for the padded length whatever this party's share of it (see `BlockWeights`).
+    let block_weights = BlockWeights::draw(padded, weights);
+    let claim_only_weights = weights.words(claim_only_len.div_ceil(D));
+    let claim = if role == Role::Prover {
+        Gr64::zero()
+    } else {
+        // Whole blocks of claims, the last zero-padded (a partial block would be left out).
+        let mut rest = Vec::with_capacity(claim_only_len.next_multiple_of(D));
+        for rec in claim_only {
+            rest.extend(claim_words::<Gr64>(rec, role).expect("a verifier's claim words"));
+        }
+        rest.resize(claim_only_len.next_multiple_of(D), 0);
+        block_weights.claim(&claims).add(Gr64::dot_bits(&claim_only_weights, &rest))
+    };
+    Some((PackedBlocks::new(x, y, block_weights, padded), claim))
 }
 
 /// `role`'s packed statement over binary elementwise `records`: one word term per AND word

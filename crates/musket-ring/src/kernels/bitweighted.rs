@@ -148,6 +148,19 @@ impl BitWeightedSums {
         }
         out
     }
+
+    /// Sum `i`'s coefficients as [`Self::coefficients`] gives them, leaving the sum empty (a
+    /// sum taken after every few rows, as the packed proofs' levels at extended points take
+    /// theirs, stays in L1).
+    ///
+    /// # Panics
+    /// If `i` is not a sum's index.
+    pub fn take_coefficients(&mut self, i: usize) -> [u64; PRODUCT_COEFFS] {
+        let out = self.coefficients(i);
+        // (A separate fill: taking each word in the summing loop kept it scalar.)
+        self.acc[i * ACC_WORDS..(i + 1) * ACC_WORDS].fill(0);
+        out
+    }
 }
 
 /// Per weight word `w_q`, the sum of the rows `c` of the `[64, 64]` row-major matrix `m` whose
@@ -340,6 +353,17 @@ mod tests {
                 let mut alone = BitWeightedSum::with_kernel(kernel);
                 alone.add_hadamard_rows(&weights, &x, &y);
                 assert_eq!(alone.coefficients(), want_hadamard.coefficients(), "{rows} rows, {kernel:?}");
+                // Taken, a sum is the same and then empty: the next rows start from zero.
+                let mut sums = BitWeightedSums::with_kernel(kernel, 2);
+                sums.add_rows(1, &weights, &h, ldh);
+                assert_eq!(sums.take_coefficients(1), want_rows.coefficients(), "{rows} rows, {kernel:?}");
+                assert_eq!(sums.take_coefficients(1), [0; PRODUCT_COEFFS]);
+                sums.add_hadamard_rows(1, &weights, &x, &y);
+                assert_eq!(
+                    sums.take_coefficients(1),
+                    want_hadamard.coefficients(),
+                    "{rows} rows, {kernel:?}"
+                );
             }
         }
     }

@@ -1,6 +1,8 @@
 use super::*;
 use crate::dzkp::{accepts, ProverSteps, VerifierSteps};
-use crate::dzkp_packed::{packed_levels_bits, PackedProver, PackedVerifier, PACKED_LEVELS_BITS};
+use crate::dzkp_packed::{
+    lagrange_weights, packed_levels_bits, PackedProver, PackedVerifier, PACKED_LEVELS_BITS,
+};
 
 /// A word's 64 bits as field elements (0 or 1), lane `b` at index `b`.
 type Lanes = [Gf64; 64];

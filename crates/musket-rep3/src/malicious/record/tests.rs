@@ -175,18 +175,33 @@ fn honest_wide_cross_records(n: usize, widths: [usize; 3], seed: u8) -> Vec<Reco
     cross_records_by_party(widths, &x, &y, &share_a, &share_b)
 }
 
-/// `role`'s statement over `records`, written out: packed when `packed`, else plain.
+/// Whether `role`'s statement over `records` takes the packed form.
+fn packs<E: Lift>(records: &[Record], role: Role) -> bool {
+    let len = records.iter().map(|r| r.terms_as(E::BINARY, role)).sum();
+    E::packed(records, role, len, &mut Prg::from_seed([9; 16])).is_some()
+}
+
+/// `role`'s statement over `records`, written out: packed when `packed` and the batch packs
+/// (tests assert where it must, [`packs`]), else plain.
 fn written_out<E: Lift>(records: &[Record], role: Role, packed: bool) -> (Vec<E>, Vec<E>, E) {
     let len = records.iter().map(|r| r.terms_as(E::BINARY, role)).sum();
-    let mut weights = Prg::from_seed([9; 16]);
     if packed {
-        let (terms, claim) = E::packed(records, role, len, &mut weights).expect("a packed batch");
-        let (l, r) = terms.expand();
-        (l, r, claim)
-    } else {
-        let st = build::<E>(records, role, &mut weights);
-        (st.l, st.r, st.claim)
+        if let Some((terms, claim)) = E::packed(records, role, len, &mut Prg::from_seed([9; 16])) {
+            let (l, r) = terms.expand();
+            return (l, r, claim);
+        }
     }
+    let st = build::<E>(records, role, &mut Prg::from_seed([9; 16]));
+    (st.l, st.r, st.claim)
+}
+
+/// Every role's statement of every prover over `records` packs.
+fn all_pack<E: Lift>(records: &[Vec<Record>]) -> bool {
+    (0..3).all(|p| {
+        packs::<E>(&records[p], Role::Prover)
+            && packs::<E>(&records[(p + 2) % 3], Role::A)
+            && packs::<E>(&records[(p + 1) % 3], Role::B)
+    })
 }
 
 /// For each prover: its verifiers' statements (A = the previous party, B = the next) add
@@ -229,10 +244,39 @@ fn by_party(kinds: Vec<Vec<Record>>) -> Vec<Vec<Record>> {
 #[test]
 fn packed_statements_of_honest_records_are_consistent_across_roles() {
     verifier_shares_add_up::<Gf64>(&by_party(vec![honest_records::<Gf64>(5, 3)]), true);
-    verifier_shares_add_up::<Gr64>(
-        &by_party(vec![honest_records::<Gr64>(PACKED_MIN_PRODUCTS + 37, 3)]),
-        true,
-    );
+    let records = by_party(vec![honest_records::<Gr64>(PACKED_MIN_PRODUCTS + 37, 3)]);
+    assert!(all_pack::<Gr64>(&records));
+    verifier_shares_add_up::<Gr64>(&records, true);
+}
+
+/// Cross gates with no product in one prover's statement (truncation's wrap, `[1, 1, 0]`):
+/// that statement has only the other records' terms, and still every claim of those gates
+/// is checked there: one changed claim share does not add up.
+#[test]
+fn cross_gates_without_products_in_a_statement_keep_their_claims_checked() {
+    let n = PACKED_MIN_PRODUCTS + 37;
+    let widths = [1, 1, 0];
+    let records =
+        by_party(vec![honest_records::<Gr64>(n, 3), honest_wide_cross_records(n / 2 + 5, widths, 8)]);
+    assert!(all_pack::<Gr64>(&records));
+    verifier_shares_add_up::<Gr64>(&records, true);
+    // Alone: party 2's statement has no terms at all, only claims, and still packs.
+    let alone = by_party(vec![honest_wide_cross_records(n, widths, 9)]);
+    assert!(all_pack::<Gr64>(&alone));
+    verifier_shares_add_up::<Gr64>(&alone, true);
+    let mut bad = by_party(vec![honest_wide_cross_records(n, widths, 9)]);
+    bad[0][0].own[n - 1] = bad[0][0].own[n - 1].wrapping_add(1 << 63);
+    assert!(!claims_add_up::<Gr64>(&bad, 2, true));
+    for packed in [true, false] {
+        for error in [1u64, 1 << 63] {
+            let mut records =
+                by_party(vec![honest_records::<Gr64>(n, 3), honest_wide_cross_records(n / 2 + 5, widths, 8)]);
+            // Party 2's (no products) claim share as its verifier A (party 1) holds it.
+            records[1][1].theirs[n / 4] = records[1][1].theirs[n / 4].wrapping_add(error);
+            assert!(!claims_add_up::<Gr64>(&records, 2, packed), "error {error}, packed {packed}");
+            assert!(claims_add_up::<Gr64>(&records, 0, packed) && claims_add_up::<Gr64>(&records, 1, packed));
+        }
+    }
 }
 
 #[test]
@@ -297,6 +341,7 @@ fn cross_gates_are_consistent_across_roles_alone_and_after_products() {
     let mixed = by_party(vec![honest_records::<Gr64>(n, 3), honest_cross_records::<Gr64>(n / 2 + 5, 4)]);
     let alone = by_party(vec![honest_cross_records::<Gr64>(n, 5)]);
     for records in [&mixed, &alone] {
+        assert!(all_pack::<Gr64>(records));
         verifier_shares_add_up::<Gr64>(records, true);
         verifier_shares_add_up::<Gr64>(records, false);
     }
@@ -309,9 +354,11 @@ fn cross_gates_are_consistent_across_roles_alone_and_after_products() {
 fn cross_gates_of_different_widths_per_prover_are_consistent_across_roles() {
     let n = PACKED_MIN_PRODUCTS + 37;
     let widths = [1, 1, 3];
-    // Alone, after products, and beside one-product cross gates before or after them (the
-    // packed form orders them narrowest first, its planes past the first starting in a
-    // block of narrow elements), packed and plain; small batches plain.
+    // Alone, after products, and beside one-product cross gates before or after them, packed
+    // where a batch packs and plain; small batches plain. A statement with two or more
+    // products per element of a cross gate proves in plain form (the packed weights are
+    // fixed by position, and an element's products would need one weight): the wide prover's
+    // statement, in every role, while the others pack.
     let batches = [
         by_party(vec![honest_wide_cross_records(n, widths, 7)]),
         by_party(vec![honest_records::<Gr64>(n, 3), honest_wide_cross_records(n / 2 + 5, widths, 8)]),
@@ -326,6 +373,9 @@ fn cross_gates_of_different_widths_per_prover_are_consistent_across_roles() {
         ]),
     ];
     for records in &batches {
+        assert!(!packs::<Gr64>(&records[2], Role::Prover));
+        assert!(!packs::<Gr64>(&records[1], Role::A) && !packs::<Gr64>(&records[0], Role::B));
+        assert!(packs::<Gr64>(&records[0], Role::Prover) && packs::<Gr64>(&records[1], Role::Prover));
         verifier_shares_add_up::<Gr64>(records, true);
         verifier_shares_add_up::<Gr64>(records, false);
     }
