@@ -45,13 +45,14 @@ const MIN_GROUPS_PER_THREAD: usize = 16;
 /// ([`PackedBlocks::level_by_lanes`], about `3 * 64^2` word products per block whatever the
 /// members) rather than at the extended points (`1.5^(j+1)` bit-weighted rows per block at
 /// level `j`, `2^j` members). For a batch of 2^14 blocks (`cargo run --release -p
-/// musket-core --example ring_levels`, twentieth session) the extended points took 7 ms at
+/// musket-core --example ring_levels`, twentieth session, two threads) the extended points took 7 ms at
 /// eight members, 11 at sixteen and 17.5 at thirty-two, the lanes about 7 from sixteen on
 /// and 9 to 12 at eight.
 const LANE_LEVEL_MEMBERS: usize = 16;
 /// Groups whose rows go through the extended points together: each point's bit-weighted sum
-/// of them is taken from L1 as it is made, and the rows at `inf` of every digit, 16 KiB
-/// each, stay in L2.
+/// of them is taken as it is made (its accumulators stay in L1), and the rows at `inf` of
+/// every digit are written once per chunk. 32, 64 and 128 measured level (`ring_levels`,
+/// one core); a larger chunk takes the sums less often.
 const CHUNK_GROUPS: usize = 128;
 
 /// The weights of a packed ring statement (module documentation): `rho` per low index (as
