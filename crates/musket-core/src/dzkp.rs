@@ -214,7 +214,7 @@ fn fold4<E: Ext>(l: &mut Vec<E>, r: &mut Vec<E>, t: E, live: usize) -> usize {
 }
 
 /// `h0 + t h1 + t^2 h2 + ...`.
-fn eval<E: Ext>(h: &[E], t: E) -> E {
+pub(crate) fn eval<E: Ext>(h: &[E], t: E) -> E {
     h.iter().rev().fold(E::zero(), |acc, c| c.add(t.mul(acc)))
 }
 

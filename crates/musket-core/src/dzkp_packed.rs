@@ -91,6 +91,14 @@ pub trait Packed<E: Ext>: Send + Sized {
     fn members_mut(&mut self) -> &mut Members<E>;
     /// This level's polynomial `(h0, h1, h2)` (only while packed levels are left).
     fn level(&self) -> LevelPoly<E>;
+    /// The same, for a prover that knows the claim the level must split (the previous
+    /// level's polynomial at its challenge): where [`Packed::level_weight`] is `tau`, the
+    /// claim is `(1 - tau) q(0) + tau q(1)`, so `q(1)` follows from `q(0)` without its sums
+    /// (Gruen's observation). By default, [`Packed::level`].
+    fn level_given(&self, claim: E) -> LevelPoly<E> {
+        let _ = claim;
+        self.level()
+    }
     /// The folded vectors, element by element.
     fn expand(self) -> (Vec<E>, Vec<E>);
     /// Variables of the gate vectors (the plain proof's length is `2^variables`).
@@ -163,17 +171,25 @@ fn lagrange_weights<E: Ext>(r: &[E]) -> Vec<E> {
 
 /// A packed level's coefficients from its sums at the extended points `(v, X)`,
 /// `total[3 v + X]` (`X` in `{0, 1, inf}` the folded variable, `v` the challenges' points):
-/// `q(X) = sum_v lagrange_v(r) total(v, X)`, as `(q(0), q(1) - q(0) - q(inf), q(inf))`.
-fn level_from_points<E: Ext>(challenges: &[E], total: &[E]) -> LevelPoly<E> {
+/// `q(X) = sum_v lagrange_v(r) total(v, X)`, as `(q(0), q(1) - q(0) - q(inf), q(inf))`. With
+/// `given = (claim, tau)`, the sums at `X = 1` are not read: `q(1) = (claim - (1 - tau) q(0))
+/// / tau`, the value the verifiers' weighted check needs (`tau` a challenge, hence a unit).
+fn level_from_points<E: Ext>(challenges: &[E], total: &[E], given: Option<(E, E)>) -> LevelPoly<E> {
     let lagrange = lagrange_weights(challenges);
     debug_assert_eq!(3 * lagrange.len(), total.len());
     let mut q = [E::zero(); 3];
     for (l, sums) in lagrange.iter().zip(total.chunks_exact(3)) {
-        for (qx, s) in q.iter_mut().zip(sums) {
-            *qx = qx.add(l.mul(*s));
+        for (x, (qx, s)) in q.iter_mut().zip(sums).enumerate() {
+            if x != 1 || given.is_none() {
+                *qx = qx.add(l.mul(*s));
+            }
         }
     }
-    let [q0, q1, q_inf] = q;
+    let [q0, mut q1, q_inf] = q;
+    if let Some((claim, tau)) = given {
+        let inverse = tau.inverse().expect("a packed level's weight is a challenge, a unit");
+        q1 = claim.sub(E::one().sub(tau).mul(q0)).mul(inverse);
+    }
     vec![q0, q1.sub(q0).sub(q_inf), q_inf]
 }
 
@@ -183,6 +199,10 @@ pub struct PackedProver<E: Ext, P: Packed<E>> {
     packed: Option<P>,
     plain: Option<Prover<E>>,
     arities: Vec<usize>,
+    /// The last packed level's polynomial, then, once folded, the claim it leaves (the
+    /// packed levels after the first take it, [`Packed::level_given`]).
+    last_level: Option<LevelPoly<E>>,
+    claim: Option<E>,
 }
 
 /// The whole proof's levels: the packed ones halve, then the plain proof's schedule.
@@ -194,7 +214,7 @@ impl<E: Ext, P: Packed<E>> PackedProver<E, P> {
     /// The prover of `terms`.
     pub fn new(terms: P) -> Self {
         let arities = packed_schedule(&terms);
-        let mut p = Self { packed: Some(terms), plain: None, arities };
+        let mut p = Self { packed: Some(terms), plain: None, arities, last_level: None, claim: None };
         p.expand_if_done();
         p
     }
@@ -217,7 +237,14 @@ impl<E: Ext, P: Packed<E>> ProverSteps<E> for PackedProver<E, P> {
     fn level(&mut self) -> LevelPoly<E> {
         match (&self.plain, &self.packed) {
             (Some(p), _) => p.level(),
-            (None, Some(w)) => w.level(),
+            (None, Some(w)) => {
+                let h = match self.claim {
+                    Some(claim) => w.level_given(claim),
+                    None => w.level(),
+                };
+                self.last_level = Some(h.clone());
+                h
+            }
             (None, None) => unreachable!("a packed prover holds one form or the other"),
         }
     }
@@ -225,6 +252,7 @@ impl<E: Ext, P: Packed<E>> ProverSteps<E> for PackedProver<E, P> {
         match (&mut self.plain, &mut self.packed) {
             (Some(p), _) => p.fold(t),
             (None, Some(w)) => {
+                self.claim = self.last_level.take().map(|h| crate::dzkp::eval(&h, t));
                 w.fold(t);
                 self.expand_if_done();
             }

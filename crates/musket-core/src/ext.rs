@@ -51,6 +51,10 @@ pub trait Ext: Copy + PartialEq + std::fmt::Debug + Send + Sync + 'static {
     fn read(words: &[u64]) -> Self;
     /// True when the element lies in the base ring (a constant).
     fn is_base(&self) -> bool;
+    /// The inverse of a unit, `None` for an element that is not one. The units are the
+    /// elements nonzero modulo 2, so every nonzero element of the exceptional set (every
+    /// challenge) is one.
+    fn inverse(self) -> Option<Self>;
 
     /// `sum_i a_i b_i`. Back ends of the proof call this and [`Ext::fold_into`] on whole
     /// vectors, so that a ring can batch them.
@@ -183,6 +187,18 @@ impl Ext for Gr64 {
     }
     fn is_base(&self) -> bool {
         self.0[1..].iter().all(|&c| c == 0)
+    }
+    /// Modulo 2 the ring is GF(2^64) with the same `f`, where the inverse is a power; Newton's
+    /// iteration `y <- y (2 - a y)` then doubles the bits of precision each step (1 to 64 in
+    /// six).
+    fn inverse(self) -> Option<Self> {
+        let low_bits = self.0.iter().enumerate().fold(0u64, |acc, (i, c)| acc | ((c & 1) << i));
+        let mut y = Gr64::exceptional(Gf64(low_bits).inverse()?.0);
+        let two = Gr64::from_base(2);
+        for _ in 0..6 {
+            y = y.mul(two.sub(self.mul(y)));
+        }
+        Some(y)
     }
 
     /// The coefficient polynomials' products summed unreduced by Karatsuba and reduced once
@@ -536,6 +552,20 @@ impl Ext for Gf64 {
     fn is_base(&self) -> bool {
         self.0 <= 1
     }
+    /// `a^(2^64 - 2)`, by squaring and multiplying.
+    fn inverse(self) -> Option<Self> {
+        if self.0 == 0 {
+            return None;
+        }
+        let (mut out, mut power) = (Gf64(1), self);
+        for bit in 0..64 {
+            if ((u64::MAX - 1) >> bit) & 1 == 1 {
+                out = out.mul(power);
+            }
+            power = power.mul(power);
+        }
+        Some(out)
+    }
 
     /// Batched carry-less products (PCLMULQDQ where the CPU has it), reduced once.
     fn dot(a: &[Self], b: &[Self]) -> Self {
@@ -726,6 +756,24 @@ mod tests {
             let want: Vec<Gf64> = a.iter().zip(other.iter()).map(|(l, h)| l.add(t.mul(*h))).collect();
             assert_eq!(acc, want);
         }
+    }
+
+    #[test]
+    fn units_have_inverses_and_others_none() {
+        let mut prg = Prg::from_seed([21; 16]);
+        for _ in 0..20 {
+            let (a, b) = (Gr64::challenge(&mut prg), Gf64::challenge(&mut prg));
+            assert_eq!(a.mul(a.inverse().expect("a challenge is a unit")), Gr64::one());
+            assert_eq!(b.mul(b.inverse().expect("nonzero")), Gf64::one());
+            // Any element odd modulo 2 somewhere is a unit too; an even one is not.
+            let mut c = Gr64::random(&mut prg);
+            c.0[5] |= 1;
+            assert_eq!(c.inverse().expect("a unit").mul(c), Gr64::one());
+            let even = Gr64(std::array::from_fn(|i| c.0[i] << 1));
+            assert_eq!(even.inverse(), None);
+        }
+        assert_eq!(Gf64(0).inverse(), None);
+        assert_eq!(Gr64::one().inverse(), Some(Gr64::one()));
     }
 
     #[test]

@@ -161,7 +161,10 @@ fn bench_extended_and_sums(c: &mut Criterion) {
         let ys: Vec<&[u64]> = y.chunks_exact(len).collect();
         let mut acc = vec![0u128; 3usize.pow(m as u32)];
         group.bench_function(format!("extended_points_m{m}"), |b| {
-            b.iter(|| musket_ring::clmul_dot_and_extended(&w[..len], &xs, &ys, &mut acc))
+            b.iter(|| musket_ring::clmul_dot_and_extended(&w[..len], &xs, &ys, false, &mut acc))
+        });
+        group.bench_function(format!("extended_points_without_last_one_m{m}"), |b| {
+            b.iter(|| musket_ring::clmul_dot_and_extended(&w[..len], &xs, &ys, true, &mut acc))
         });
         group.bench_function(format!("member_pairs_m{m}"), |b| {
             b.iter(|| {

@@ -141,10 +141,11 @@ impl PackedBlocks {
     /// Level `j`'s sums at the extended points `{0, 1, inf}^(j+1)`, `total[e]` (digit 0 of
     /// `e` on the first challenge, the last on the folded variable): per chunk of the low
     /// half's groups, the corners' rows (corner `u = 2 s + X`: member `s`'s blocks in the low,
-    /// `X = 0`, or the high half) taken to every point ([`visit_points`]), each point's
+    /// `X = 0`, or the high half) taken to every point ([`Walk::points`]), each point's
     /// Hadamard products summed weighted by the bits of `rho`; per top value, the sums
-    /// weighted by its `eq`.
-    fn point_sums(&self) -> Vec<Gr64> {
+    /// weighted by its `eq`. With `skip_last_one`, the sums at points whose last digit is 1
+    /// are left zero (not computed).
+    fn point_sums(&self, skip_last_one: bool) -> Vec<Gr64> {
         let j = self.challenges.len();
         let (g, d) = (self.m.groups, EXT_DEGREE);
         let half = g / 2;
@@ -172,7 +173,7 @@ impl PackedBlocks {
                     let rho = &self.weights.rho[c0 % low..][..c1 - c0];
                     let span = CornerSpan { corners, g, half, from: c0, to: c1 };
                     let (xs, ys) = (span.rows(&self.x, self.x_end), span.rows(&self.y, self.y_end));
-                    inf_rows.visit(&xs, &ys, &mut |points, xe, ye| {
+                    inf_rows.visit(&xs, &ys, skip_last_one, &mut |points, xe, ye| {
                         sums.add_hadamard_rows(0, rho, xe, ye);
                         let sum = sums.take_coefficients(0);
                         for &e in points {
@@ -372,60 +373,78 @@ impl InfRows {
     /// `f(points, x_e, y_e)` for every extended point `e` of the corners `xs`, `ys` (`2^k`
     /// rows of one length each, corner `u`'s most significant bit the first digit) where
     /// both rows are nonzero; `points` are `e` and the points whose products equal `e`'s
-    /// ([`visit_points`]).
+    /// ([`Walk::points`]). With `skip_last_one`, no point whose last digit is 1 (a prover
+    /// that knows the claim derives those sums, [`Packed::level_given`]).
     fn visit<F: FnMut(&[usize], &[u64], &[u64])>(
         &mut self,
         xs: &[Option<&[u64]>],
         ys: &[Option<&[u64]>],
+        skip_last_one: bool,
         f: &mut F,
     ) {
         let len = xs.iter().chain(ys).flatten().map(|r| r.len()).next().unwrap_or(0);
-        visit_points(xs, ys, &[0], len, &mut self.x, &mut self.y, f);
+        let mut walk = Walk { len, skip_last_one, f };
+        walk.points(xs, ys, &[0], &mut self.x, &mut self.y);
     }
 }
 
-/// The recursion of [`InfRows::visit`]: the first digit at 0 (the low corners), 1 (the high
-/// ones) and `inf` (their differences, written to the first scratch rows), then the rest,
-/// for every prefix in `points`. Where both operands' high corners are all zero (the
-/// padding, past the live blocks), the rows at `inf` are the low ones negated, so their
-/// products are the low ones' and are computed once, for both digits (a batch padded by two
-/// fifths had its first level cost more than the member pairs did); likewise with the low
-/// corners zero.
-fn visit_points<F: FnMut(&[usize], &[u64], &[u64])>(
-    xs: &[Option<&[u64]>],
-    ys: &[Option<&[u64]>],
-    points: &[usize],
+/// The recursion of [`InfRows::visit`]: its row length, whether to skip points whose last
+/// digit is 1, and what to call at each point.
+struct Walk<'f, F> {
     len: usize,
-    bx: &mut [Vec<u64>],
-    by: &mut [Vec<u64>],
-    f: &mut F,
-) {
-    if xs.len() == 1 {
-        if let (Some(x), Some(y)) = (xs[0], ys[0]) {
-            f(points, x, y);
+    skip_last_one: bool,
+    f: &'f mut F,
+}
+
+impl<F: FnMut(&[usize], &[u64], &[u64])> Walk<'_, F> {
+    /// The first digit at 0 (the low corners), 1 (the high ones) and `inf` (their
+    /// differences, written to the first scratch rows), then the rest, for every prefix in
+    /// `points`. Where both operands' high corners are all zero (the padding, past the live
+    /// blocks), the rows at `inf` are the low ones negated, so their products are the low
+    /// ones' and are computed once, for both digits (a batch padded by two fifths had its
+    /// first level cost more than the member pairs did); likewise with the low corners zero.
+    fn points(
+        &mut self,
+        xs: &[Option<&[u64]>],
+        ys: &[Option<&[u64]>],
+        points: &[usize],
+        bx: &mut [Vec<u64>],
+        by: &mut [Vec<u64>],
+    ) {
+        if xs.len() == 1 {
+            if let (Some(x), Some(y)) = (xs[0], ys[0]) {
+                (self.f)(points, x, y);
+            }
+            return;
         }
-        return;
+        let h = xs.len() / 2;
+        // The last digit's 1 left out where asked.
+        let skip_one = self.skip_last_one && h == 1;
+        let digit = |ds: &[usize]| -> Vec<usize> {
+            points
+                .iter()
+                .flat_map(|p| ds.iter().filter(|&&d| !(skip_one && d == 1)).map(move |d| 3 * p + d))
+                .collect()
+        };
+        let zero = |rows: &[Option<&[u64]>]| rows.iter().all(Option::is_none);
+        let (bx0, bx_rest) = bx.split_first_mut().expect("a scratch row set per digit");
+        let (by0, by_rest) = by.split_first_mut().expect("a scratch row set per digit");
+        if zero(&xs[h..]) && zero(&ys[h..]) {
+            self.points(&xs[..h], &ys[..h], &digit(&[0, 2]), bx_rest, by_rest);
+            return;
+        }
+        if zero(&xs[..h]) && zero(&ys[..h]) {
+            self.points(&xs[h..], &ys[h..], &digit(&[1, 2]), bx_rest, by_rest);
+            return;
+        }
+        self.points(&xs[..h], &ys[..h], &digit(&[0]), bx_rest, by_rest);
+        if !skip_one {
+            self.points(&xs[h..], &ys[h..], &digit(&[1]), bx_rest, by_rest);
+        }
+        let dx = differences(&xs[..h], &xs[h..], bx0, self.len);
+        let dy = differences(&ys[..h], &ys[h..], by0, self.len);
+        self.points(&dx, &dy, &digit(&[2]), bx_rest, by_rest);
     }
-    let h = xs.len() / 2;
-    let digit = |ds: &[usize]| -> Vec<usize> {
-        points.iter().flat_map(|p| ds.iter().map(move |d| 3 * p + d)).collect()
-    };
-    let zero = |rows: &[Option<&[u64]>]| rows.iter().all(Option::is_none);
-    let (bx0, bx_rest) = bx.split_first_mut().expect("a scratch row set per digit");
-    let (by0, by_rest) = by.split_first_mut().expect("a scratch row set per digit");
-    if zero(&xs[h..]) && zero(&ys[h..]) {
-        visit_points(&xs[..h], &ys[..h], &digit(&[0, 2]), len, bx_rest, by_rest, f);
-        return;
-    }
-    if zero(&xs[..h]) && zero(&ys[..h]) {
-        visit_points(&xs[h..], &ys[h..], &digit(&[1, 2]), len, bx_rest, by_rest, f);
-        return;
-    }
-    visit_points(&xs[..h], &ys[..h], &digit(&[0]), len, bx_rest, by_rest, f);
-    visit_points(&xs[h..], &ys[h..], &digit(&[1]), len, bx_rest, by_rest, f);
-    let dx = differences(&xs[..h], &xs[h..], bx0, len);
-    let dy = differences(&ys[..h], &ys[h..], by0, len);
-    visit_points(&dx, &dy, &digit(&[2]), len, bx_rest, by_rest, f);
 }
 
 /// `hi - lo` row by row (`None` for zero), written to `buf` where both are not zero.
@@ -478,7 +497,18 @@ impl Packed<Gr64> for PackedBlocks {
         if self.m.coef.len() >= LANE_LEVEL_MEMBERS {
             self.level_by_lanes()
         } else {
-            level_from_points(&self.challenges, &self.point_sums())
+            level_from_points(&self.challenges, &self.point_sums(false), None)
+        }
+    }
+
+    /// At the extended points, a third fewer sums: none whose last digit is 1 (`q(1)` from
+    /// the claim). The lanes form every pair of halves at once, so they gain nothing.
+    fn level_given(&self, claim: Gr64) -> LevelPoly<Gr64> {
+        if self.m.coef.len() >= LANE_LEVEL_MEMBERS {
+            self.level_by_lanes()
+        } else {
+            let tau = self.weights.tau[self.challenges.len()];
+            level_from_points(&self.challenges, &self.point_sums(true), Some((claim, tau)))
         }
     }
 

@@ -122,20 +122,10 @@ impl PackedWords {
         }
         out
     }
-}
 
-impl Packed<Gf64> for PackedWords {
-    fn members(&self) -> &Members<Gf64> {
-        &self.m
-    }
-
-    fn members_mut(&mut self) -> &mut Members<Gf64> {
-        &mut self.m
-    }
-
-    /// `(q(0), q(1), q(inf))` from the sums over the extended points (module documentation),
-    /// as coefficients.
-    fn level(&self) -> LevelPoly<Gf64> {
+    /// The level's coefficients from the sums over the extended points (module
+    /// documentation); given the claim it splits, without the sums whose last digit is 1.
+    fn level_from_sums(&self, claim: Option<Gf64>) -> LevelPoly<Gf64> {
         let j = self.challenges.len();
         let g = self.m.groups;
         let half = g / 2;
@@ -152,7 +142,7 @@ impl Packed<Gf64> for PackedWords {
             }
             let (xs, ys) =
                 (corner_rows(&self.lw, corners, g, &range), corner_rows(&self.rw, corners, g, &range));
-            musket_ring::clmul_dot_and_extended(&weights[range.clone()], &xs, &ys, &mut acc);
+            musket_ring::clmul_dot_and_extended(&weights[range.clone()], &xs, &ys, claim.is_some(), &mut acc);
             acc
         });
         let mut total = vec![0u128; points];
@@ -163,7 +153,29 @@ impl Packed<Gf64> for PackedWords {
         }
         // The last digit is X: q(X) = sum_v lagrange_v(r) sum at (v, X).
         let total: Vec<Gf64> = total.into_iter().map(|s| Gf64(reduce(s))).collect();
-        level_from_points(&self.challenges, &total)
+        let given = claim.map(|c| (c, self.weights.tau[j]));
+        level_from_points(&self.challenges, &total, given)
+    }
+}
+
+impl Packed<Gf64> for PackedWords {
+    fn members(&self) -> &Members<Gf64> {
+        &self.m
+    }
+
+    fn members_mut(&mut self) -> &mut Members<Gf64> {
+        &mut self.m
+    }
+
+    /// `(q(0), q(1), q(inf))` from the sums over the extended points (module documentation),
+    /// as coefficients.
+    fn level(&self) -> LevelPoly<Gf64> {
+        self.level_from_sums(None)
+    }
+
+    /// Without the sums at points whose last digit is 1: `q(1)` from the claim.
+    fn level_given(&self, claim: Gf64) -> LevelPoly<Gf64> {
+        self.level_from_sums(Some(claim))
     }
 
     fn level_weight(&self) -> Option<Gf64> {

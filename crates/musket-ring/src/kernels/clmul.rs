@@ -75,10 +75,20 @@ pub fn clmul_dot_and(w: &[u64], x: &[u64], y: &[u64]) -> u128 {
 /// `3^m` sums where the pairs of corners need `4^m` (see `musket_core::dzkp_packed`).
 /// Written by hand: no crate forms carry-less products over extended points.
 ///
+/// With `skip_last_one`, the points whose last digit is 1 (`e % 3 == 1`) are left out and
+/// their sums untouched: a prover that knows the claim a level splits derives them (see
+/// `musket_core::dzkp_packed`), a third fewer products.
+///
 /// # Panics
 /// If `xs` and `ys` do not both hold `2^m` rows of at least `w.len()` words, or `acc` does
 /// not hold `3^m` sums.
-pub fn clmul_dot_and_extended(w: &[u64], xs: &[&[u64]], ys: &[&[u64]], acc: &mut [u128]) {
+pub fn clmul_dot_and_extended(
+    w: &[u64],
+    xs: &[&[u64]],
+    ys: &[&[u64]],
+    skip_last_one: bool,
+    acc: &mut [u128],
+) {
     let corners = xs.len();
     assert!(corners.is_power_of_two() && ys.len() == corners, "clmul_dot_and_extended: rows");
     assert_eq!(acc.len(), 3usize.pow(corners.trailing_zeros()), "clmul_dot_and_extended: sums");
@@ -88,14 +98,21 @@ pub fn clmul_dot_and_extended(w: &[u64], xs: &[&[u64]], ys: &[&[u64]], acc: &mut
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     if has_vpclmul() {
-        done = super::x86::clmul_dot_and_extended_vpclmul(w, xs, ys, acc);
+        done = super::x86::clmul_dot_and_extended_vpclmul(w, xs, ys, skip_last_one, acc);
     }
-    extended_portable(w, xs, ys, acc, done);
+    extended_portable(w, xs, ys, skip_last_one, acc, done);
 }
 
 /// The words from `from` on of [`clmul_dot_and_extended`], one at a time (its bounds
 /// checked by the caller).
-fn extended_portable(w: &[u64], xs: &[&[u64]], ys: &[&[u64]], acc: &mut [u128], from: usize) {
+fn extended_portable(
+    w: &[u64],
+    xs: &[&[u64]],
+    ys: &[&[u64]],
+    skip_last_one: bool,
+    acc: &mut [u128],
+    from: usize,
+) {
     let corners = xs.len();
     let mut scratch = vec![0u64; 4 * corners];
     let (mut x, mut y) = (vec![0u64; corners], vec![0u64; corners]);
@@ -104,13 +121,20 @@ fn extended_portable(w: &[u64], xs: &[&[u64]], ys: &[&[u64]], acc: &mut [u128], 
             x[u] = xs[u][i];
             y[u] = ys[u][i];
         }
-        extend_and_accumulate(w[i], &x, &y, &mut scratch, acc);
+        extend_and_accumulate(w[i], &x, &y, skip_last_one, &mut scratch, acc);
     }
 }
 
 /// One word of [`clmul_dot_and_extended`]: the corners' values `x`, `y` extended (the top
 /// coordinate's halves, then their XOR) down to single points.
-fn extend_and_accumulate(w: u64, x: &[u64], y: &[u64], scratch: &mut [u64], acc: &mut [u128]) {
+fn extend_and_accumulate(
+    w: u64,
+    x: &[u64],
+    y: &[u64],
+    skip_last_one: bool,
+    scratch: &mut [u64],
+    acc: &mut [u128],
+) {
     if x.len() == 1 {
         acc[0] ^= clmul(w, x[0] & y[0]);
         return;
@@ -119,15 +143,18 @@ fn extend_and_accumulate(w: u64, x: &[u64], y: &[u64], scratch: &mut [u64], acc:
     let third = acc.len() / 3;
     let (acc0, rest) = acc.split_at_mut(third);
     let (acc1, acc2) = rest.split_at_mut(third);
-    extend_and_accumulate(w, &x[..half], &y[..half], scratch, acc0);
-    extend_and_accumulate(w, &x[half..], &y[half..], scratch, acc1);
+    extend_and_accumulate(w, &x[..half], &y[..half], skip_last_one, scratch, acc0);
+    // The last digit at 1, unless left out.
+    if !(skip_last_one && half == 1) {
+        extend_and_accumulate(w, &x[half..], &y[half..], skip_last_one, scratch, acc1);
+    }
     let (mx, rest) = scratch.split_at_mut(half);
     let (my, rest) = rest.split_at_mut(half);
     for k in 0..half {
         mx[k] = x[k] ^ x[half + k];
         my[k] = y[k] ^ y[half + k];
     }
-    extend_and_accumulate(w, mx, my, rest, acc2);
+    extend_and_accumulate(w, mx, my, skip_last_one, rest, acc2);
 }
 
 /// Carry-less product of two words (PCLMULQDQ where the CPU has it).
@@ -390,17 +417,23 @@ mod tests {
                     .fold(0, |a, u| a ^ v[u][i])
             };
             let points = 3usize.pow(m as u32);
-            let mut got = vec![0u128; points];
             let xs: Vec<&[u64]> = xr.iter().map(|r| &r[..]).collect();
             let ys: Vec<&[u64]> = yr.iter().map(|r| &r[..]).collect();
-            clmul_dot_and_extended(&w, &xs, &ys, &mut got);
-            // The portable loop over every word, as on a CPU without VPCLMULQDQ.
-            let mut portable = vec![0u128; points];
-            extended_portable(&w, &xs, &ys, &mut portable, 0);
-            for e in 0..points {
-                let want = (0..n).fold(0u128, |a, i| a ^ clmul_portable(w[i], at(&xr, e, i) & at(&yr, e, i)));
-                assert_eq!(got[e], want, "point {e} of {points}, {n} words");
-                assert_eq!(portable[e], want, "portable: point {e} of {points}, {n} words");
+            for skip in [false, true] {
+                let mut got = vec![0u128; points];
+                clmul_dot_and_extended(&w, &xs, &ys, skip, &mut got);
+                // The portable loop over every word, as on a CPU without VPCLMULQDQ.
+                let mut portable = vec![0u128; points];
+                extended_portable(&w, &xs, &ys, skip, &mut portable, 0);
+                for e in 0..points {
+                    let want = if skip && e % 3 == 1 {
+                        0
+                    } else {
+                        (0..n).fold(0u128, |a, i| a ^ clmul_portable(w[i], at(&xr, e, i) & at(&yr, e, i)))
+                    };
+                    assert_eq!(got[e], want, "point {e} of {points}, {n} words, skip {skip}");
+                    assert_eq!(portable[e], want, "portable: point {e} of {points}, {n} words, skip {skip}");
+                }
             }
         }
     }

@@ -208,7 +208,7 @@ fn point_recipes(digits: u32) -> (Vec<CornerPoint>, Vec<SumPoint>) {
 /// sum's does (through tables in memory, one digit took a third longer than the two sums of
 /// the member pairs it replaces). Returns the words done (a multiple of eight).
 #[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq,sse2")]
-fn extended_in_registers<const C: usize, const P: usize>(
+fn extended_in_registers<const C: usize, const P: usize, const SKIP: bool>(
     w: &[u64],
     xs: &[&[u64]],
     ys: &[&[u64]],
@@ -236,6 +236,10 @@ fn extended_in_registers<const C: usize, const P: usize>(
         };
         let (xe, ye) = (extend(x), extend(y));
         for e in 0..P {
+            // The last digit at 1, where left out (its sum stays zero).
+            if SKIP && e % 3 == 1 {
+                continue;
+            }
             let v = _mm512_and_si512(xe[e], ye[e]);
             let p = _mm512_xor_si512(
                 _mm512_clmulepi64_epi128(wv, v, 0x00),
@@ -279,14 +283,19 @@ const EXTENDED_BLOCK: usize = 8;
 /// times as long: `cargo bench -p musket-ring --bench kernels -- binary_level_sums`, three to
 /// six digits.) Returns the words done (a multiple of eight).
 #[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq,sse2")]
-fn clmul_dot_and_extended_vpclmul_impl(w: &[u64], xs: &[&[u64]], ys: &[&[u64]], out: &mut [u128]) -> usize {
+fn clmul_dot_and_extended_vpclmul_impl<const SKIP: bool>(
+    w: &[u64],
+    xs: &[&[u64]],
+    ys: &[&[u64]],
+    out: &mut [u128],
+) -> usize {
     use std::arch::x86_64::*;
     const B: usize = EXTENDED_BLOCK;
     let corners = xs.len();
     let digits = corners.trailing_zeros();
     match digits {
-        1 => return extended_in_registers::<2, 3>(w, xs, ys, out),
-        2 => return extended_in_registers::<4, 9>(w, xs, ys, out),
+        1 => return extended_in_registers::<2, 3, SKIP>(w, xs, ys, out),
+        2 => return extended_in_registers::<4, 9, SKIP>(w, xs, ys, out),
         // No digit: the one point is a plain weighted sum, left to the portable loop (the
         // proofs' levels always have a digit).
         0 => return 0,
@@ -335,7 +344,11 @@ fn clmul_dot_and_extended_vpclmul_impl(w: &[u64], xs: &[&[u64]], ys: &[&[u64]], 
                 let xc: [__m512i; 4] = std::array::from_fn(|c| xh[c * B + k]);
                 let yc: [__m512i; 4] = std::array::from_fn(|c| yh[c * B + k]);
                 let (xe, ye) = (extend_two_digits(xc), extend_two_digits(yc));
-                for (s, (xv, yv)) in sums9.iter_mut().zip(xe.iter().zip(&ye)) {
+                for (e, (s, (xv, yv))) in sums9.iter_mut().zip(xe.iter().zip(&ye)).enumerate() {
+                    // The last digit at 1, where left out (its sum stays zero).
+                    if SKIP && e % 3 == 1 {
+                        continue;
+                    }
                     let v = _mm512_and_si512(*xv, *yv);
                     let p = _mm512_xor_si512(
                         _mm512_clmulepi64_epi128(wv, v, 0x00),
@@ -359,6 +372,7 @@ pub(super) fn clmul_dot_and_extended_vpclmul(
     w: &[u64],
     xs: &[&[u64]],
     ys: &[&[u64]],
+    skip_last_one: bool,
     acc: &mut [u128],
 ) -> usize {
     assert!(has_vpclmul(), "VPCLMULQDQ kernel on a CPU without it");
@@ -369,7 +383,13 @@ pub(super) fn clmul_dot_and_extended_vpclmul(
     assert!(xs.iter().chain(ys).all(|r| r.len() >= w.len()), "clmul_dot_and_extended: row lengths");
     // SAFETY: AVX-512 F, VPCLMULQDQ and PCLMULQDQ were detected just above (SSE2 is x86-64's);
     // the rows hold at least `w.len()` words and the sums `3^digits` entries.
-    unsafe { clmul_dot_and_extended_vpclmul_impl(w, xs, ys, acc) }
+    unsafe {
+        if skip_last_one {
+            clmul_dot_and_extended_vpclmul_impl::<true>(w, xs, ys, acc)
+        } else {
+            clmul_dot_and_extended_vpclmul_impl::<false>(w, xs, ys, acc)
+        }
+    }
 }
 
 /// `clmul_dot` eight words at a time, as [`clmul_dot_and_vpclmul_impl`].

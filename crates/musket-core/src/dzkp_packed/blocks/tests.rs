@@ -56,10 +56,15 @@ fn same_as_reference(x: Vec<u64>, y: Vec<u64>, len: usize, prg: &mut Prg) {
     for j in 0..levels {
         let want = reference_level(&xl, &yl, &weights, j);
         assert_eq!(
-            level_from_points(&packed.challenges, &packed.point_sums()),
+            level_from_points(&packed.challenges, &packed.point_sums(false), None),
             want,
             "level {j} of {n} blocks"
         );
+        // Given the claim the level splits, `q(1)` from it (the sums at `X = 1` left out).
+        let tau = weights.tau[j];
+        let at1 = want[0].add(want[1]).add(want[2]);
+        let claim = Gr64::one().sub(tau).mul(want[0]).add(tau.mul(at1));
+        assert_eq!(packed.level_given(claim), want, "level {j} of {n} blocks, given the claim");
         // Lanes need whole tiles of member rows (two halves of four).
         if packed.m.coef.len() >= 4 {
             assert_eq!(packed.level_by_lanes(), want, "level {j} of {n} blocks, by lanes");

@@ -58,7 +58,12 @@ fn same_as_reference(lw: Vec<u64>, rw: Vec<u64>, len: usize, prg: &mut Prg) {
     let levels = packed.members().packed_left;
     assert_eq!(levels, weights.tau.len());
     for j in 0..levels {
-        assert_eq!(packed.level(), reference_level(&x, &y, &weights, j), "level {j} of {n} words");
+        let want = reference_level(&x, &y, &weights, j);
+        assert_eq!(packed.level(), want, "level {j} of {n} words");
+        // Given the claim the level splits, `q(1)` from it (the sums at `X = 1` left out).
+        let tau = weights.tau[j];
+        let claim = Gf64::one().sub(tau).mul(want[0]).add(tau.mul(want[0].add(want[1]).add(want[2])));
+        assert_eq!(packed.level_given(claim), want, "level {j} of {n} words, given the claim");
         assert_eq!(packed.level_weight(), Some(weights.tau[j]));
         let t = Gf64::challenge(prg);
         packed.fold(t);
