@@ -47,7 +47,8 @@ const MIN_GROUPS_PER_THREAD: usize = 16;
 /// level `j`, `2^j` members). For a batch of 2^14 blocks (`cargo run --release -p
 /// musket-core --example ring_levels`, twentieth session, two threads) the extended points took 7 ms at
 /// eight members, 11 at sixteen and 17.5 at thirty-two, the lanes about 7 from sixteen on
-/// and 9 to 12 at eight.
+/// and 9 to 12 at eight; given the claim (one core), the extended points 9 ms at eight
+/// members and 14 at sixteen, the lanes 14.5-15.7 at eight and 10.5 at sixteen.
 const LANE_LEVEL_MEMBERS: usize = 16;
 /// Groups whose rows go through the extended points together: each point's bit-weighted sum
 /// of them is taken as it is made (its accumulators stay in L1), and the rows at `inf` of
@@ -217,7 +218,12 @@ impl PackedBlocks {
     /// ([`LANE_LEVEL_MEMBERS`]). Every operand of a group stays in cache (the strided kernel
     /// needs no packing). The sums at `(0, 0)`, `(1, 1)` and the cross pairs give `q(0)`,
     /// `q(1)` and `q(inf) = (x_1 - x_0)(y_1 - y_0)`.
-    fn level_by_lanes(&self) -> LevelPoly<Gr64> {
+    fn level_by_lanes(&self, claim: Option<Gr64>) -> LevelPoly<Gr64> {
+        // Given the claim, only `q(0)` and `q(inf)`: the pairs of halves (0, 0) and
+        // (inf, inf), `x_inf = x_1 - x_0` against `X^b (R_1 - R_0)`, half the products of `T`
+        // and half the sums (`q(1)` from the claim, as at the extended points). Each half then
+        // makes its own tiles' rows, so it takes whole tiles of members: otherwise (only a
+        // test's four members) every pair is formed.
         let (g, d) = (self.m.groups, EXT_DEGREE);
         let members = self.m.coef.len();
         let half = g / 2;
@@ -225,8 +231,13 @@ impl PackedBlocks {
         let eq = eq_table(&self.weights.tau[self.challenges.len() + 1..]);
         debug_assert_eq!(eq.len() * low, half);
         // Members past the last nonzero block of x (of y) add nothing: the lanes take the
-        // live ones only, whole tiles of four for x (two halves of four make a tile's rows).
-        let mx = (self.x_end.div_ceil(g).next_multiple_of(4)).min(members);
+        // live ones only, whole tiles for x (two halves of four make a tile's rows, or one
+        // half of eight given the claim).
+        let tile = musket_ring::TILE.0;
+        let live_x = self.x_end.div_ceil(g);
+        let given = claim.is_some() && live_x.next_multiple_of(tile).min(members) % tile == 0;
+        let per_member = if given { 2 } else { 4 };
+        let mx = live_x.next_multiple_of(if given { tile } else { tile / 2 }).min(members);
         let my = self.y_end.div_ceil(g).min(members);
         if mx == 0 || my == 0 {
             return vec![Gr64::zero(); 3];
@@ -244,8 +255,8 @@ impl PackedBlocks {
             // Per member s, the sums of products `W(q) T_(s,q)` of the four pairs of halves
             // (sum 4 s + 2 A + B): bit-weighted by `rho` within a top value, then by its `eq`;
             // weighted by `c_s` once at the end, rather than each weight `c_s W(q)` formed.
-            let mut sums = musket_ring::BitWeightedSums::new(4 * mx);
-            let mut weighted = vec![Gr64::zero(); 4 * mx];
+            let mut sums = musket_ring::BitWeightedSums::new(per_member * mx);
+            let mut weighted = vec![Gr64::zero(); per_member * mx];
             let mut r = vec![0u64; d * d];
             // Row b: X^b R_(q,b), then X^b R_(q+half,b).
             let mut lanes = vec![0u64; d * 2 * d];
@@ -285,27 +296,57 @@ impl PackedBlocks {
                         }
                         let pair_t = &mut tt[k * 2 * mx * 2 * d..][..2 * mx * 2 * d];
                         pair_t.fill(0);
-                        musket_ring::matmul_tn_strided_add(
-                            &xt,
-                            2 * mx,
-                            &lanes,
-                            2 * d,
-                            pair_t,
-                            2 * d,
-                            (2 * mx, d, 2 * d),
-                        );
+                        if given {
+                            // The high halves become the differences at `inf`.
+                            for row in lanes.chunks_exact_mut(2 * d) {
+                                let (lo, hi) = row.split_at_mut(d);
+                                for (h, l) in hi.iter_mut().zip(lo.iter()) {
+                                    *h = h.wrapping_sub(*l);
+                                }
+                            }
+                            for row in xt.chunks_exact_mut(2 * mx) {
+                                let (lo, hi) = row.split_at_mut(mx);
+                                for (h, l) in hi.iter_mut().zip(lo.iter()) {
+                                    *h = h.wrapping_sub(*l);
+                                }
+                            }
+                            // T of (0, 0) at rows 0.., columns 0..; of (inf, inf) at rows mx..,
+                            // columns d...
+                            for half_at in [0, 1] {
+                                musket_ring::matmul_tn_strided_add(
+                                    &xt[half_at * mx..],
+                                    2 * mx,
+                                    &lanes[half_at * d..],
+                                    2 * d,
+                                    &mut pair_t[half_at * (mx * 2 * d + d)..],
+                                    2 * d,
+                                    (mx, d, d),
+                                );
+                            }
+                        } else {
+                            musket_ring::matmul_tn_strided_add(
+                                &xt,
+                                2 * mx,
+                                &lanes,
+                                2 * d,
+                                pair_t,
+                                2 * d,
+                                (2 * mx, d, 2 * d),
+                            );
+                        }
                     }
                     let rho = &self.weights.rho[q0 % low..][..pairs];
                     for s in 0..mx {
-                        for ah in 0..2 {
-                            for bh in 0..2 {
-                                sums.add_rows(
-                                    4 * s + 2 * ah + bh,
-                                    rho,
-                                    &tt[(ah * mx + s) * 2 * d + bh * d..],
-                                    2 * mx * 2 * d,
-                                );
-                            }
+                        // Pairs of halves (A, B): every one, or (0, 0) and (inf, inf).
+                        let halves: &[(usize, usize)] =
+                            if given { &[(0, 0), (1, 1)] } else { &[(0, 0), (0, 1), (1, 0), (1, 1)] };
+                        for (i, &(ah, bh)) in halves.iter().enumerate() {
+                            sums.add_rows(
+                                per_member * s + i,
+                                rho,
+                                &tt[(ah * mx + s) * 2 * d + bh * d..],
+                                2 * mx * 2 * d,
+                            );
                         }
                     }
                 }
@@ -317,18 +358,26 @@ impl PackedBlocks {
             }
             weighted
         });
-        let mut total = vec![Gr64::zero(); 4 * mx];
+        let mut total = vec![Gr64::zero(); per_member * mx];
         for part in sums {
             for (t, p) in total.iter_mut().zip(part) {
                 *t = t.add(p);
             }
         }
-        let [d00, e01, e10, d11] = std::array::from_fn(|i| {
+        let combined = |i: usize| {
             self.m.coef[..mx]
                 .iter()
                 .enumerate()
-                .fold(Gr64::zero(), |acc, (s, c)| acc.add(c.mul(total[4 * s + i])))
-        });
+                .fold(Gr64::zero(), |acc, (s, c)| acc.add(c.mul(total[per_member * s + i])))
+        };
+        if let (true, Some(claim)) = (given, claim) {
+            let (q0, q_inf) = (combined(0), combined(1));
+            let tau = self.weights.tau[self.challenges.len()];
+            let inverse = tau.inverse().expect("a packed level's weight is a challenge, a unit");
+            let q1 = claim.sub(Gr64::one().sub(tau).mul(q0)).mul(inverse);
+            return vec![q0, q1.sub(q0).sub(q_inf), q_inf];
+        }
+        let [d00, e01, e10, d11] = std::array::from_fn(combined);
         let h2 = d11.add(d00).sub(e01).sub(e10);
         vec![d00, d11.sub(d00).sub(h2), h2]
     }
@@ -495,17 +544,17 @@ impl Packed<Gr64> for PackedBlocks {
     /// as coefficients.
     fn level(&self) -> LevelPoly<Gr64> {
         if self.m.coef.len() >= LANE_LEVEL_MEMBERS {
-            self.level_by_lanes()
+            self.level_by_lanes(None)
         } else {
             level_from_points(&self.challenges, &self.point_sums(false), None)
         }
     }
 
-    /// At the extended points, a third fewer sums: none whose last digit is 1 (`q(1)` from
-    /// the claim). The lanes form every pair of halves at once, so they gain nothing.
+    /// At the extended points, a third fewer sums: none whose last digit is 1; lane by lane,
+    /// two pairs of halves of four (`q(1)` from the claim either way).
     fn level_given(&self, claim: Gr64) -> LevelPoly<Gr64> {
         if self.m.coef.len() >= LANE_LEVEL_MEMBERS {
-            self.level_by_lanes()
+            self.level_by_lanes(Some(claim))
         } else {
             let tau = self.weights.tau[self.challenges.len()];
             level_from_points(&self.challenges, &self.point_sums(true), Some((claim, tau)))

@@ -67,7 +67,9 @@ fn same_as_reference(x: Vec<u64>, y: Vec<u64>, len: usize, prg: &mut Prg) {
         assert_eq!(packed.level_given(claim), want, "level {j} of {n} blocks, given the claim");
         // Lanes need whole tiles of member rows (two halves of four).
         if packed.m.coef.len() >= 4 {
-            assert_eq!(packed.level_by_lanes(), want, "level {j} of {n} blocks, by lanes");
+            assert_eq!(packed.level_by_lanes(None), want, "level {j} of {n} blocks, by lanes");
+            let given = packed.level_by_lanes(Some(claim));
+            assert_eq!(given, want, "level {j} of {n} blocks, by lanes given the claim");
         }
         assert_eq!(packed.level(), want);
         assert_eq!(packed.level_weight(), Some(weights.tau[j]));
