@@ -106,7 +106,7 @@ pub trait Packed<E: Ext>: Send + Sized {
         6 + self.members().groups.trailing_zeros() as usize
     }
     /// The weight of this level's check, where the statement weighs its top variables by
-    /// `eq(tau, .)` ([`PackedWords`]): the verifiers check `(1 - tau_j) h(0) + tau_j h(1)`
+    /// `eq(tau, .)` ([`PackedWords`], [`PackedBlocks`]): the verifiers check `(1 - tau_j) h(0) + tau_j h(1)`
     /// against the claim instead of `h(0) + h(1)`. `None` for plain weights.
     fn level_weight(&self) -> Option<E> {
         None

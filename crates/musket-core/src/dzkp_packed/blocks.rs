@@ -451,7 +451,9 @@ impl<F: FnMut(&[usize], &[u64], &[u64])> Walk<'_, F> {
     /// `points`. Where both operands' high corners are all zero (the padding, past the live
     /// blocks), the rows at `inf` are the low ones negated, so their products are the low
     /// ones' and are computed once, for both digits (a batch padded by two fifths had its
-    /// first level cost more than the member pairs did); likewise with the low corners zero.
+    /// first level cost more than the member pairs did). (Corners are zero only past the live
+    /// blocks, whose indices grow with the corner's, so low corners are never zero where the
+    /// high ones are not.)
     fn points(
         &mut self,
         xs: &[Option<&[u64]>],
@@ -480,10 +482,6 @@ impl<F: FnMut(&[usize], &[u64], &[u64])> Walk<'_, F> {
         let (by0, by_rest) = by.split_first_mut().expect("a scratch row set per digit");
         if zero(&xs[h..]) && zero(&ys[h..]) {
             self.points(&xs[..h], &ys[..h], &digit(&[0, 2]), bx_rest, by_rest);
-            return;
-        }
-        if zero(&xs[..h]) && zero(&ys[..h]) {
-            self.points(&xs[h..], &ys[h..], &digit(&[1, 2]), bx_rest, by_rest);
             return;
         }
         self.points(&xs[..h], &ys[..h], &digit(&[0]), bx_rest, by_rest);

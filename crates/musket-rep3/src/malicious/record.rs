@@ -403,9 +403,9 @@ fn claim_words<E: Lift>(rec: &Record, role: Role) -> Option<Vec<u64>> {
     })
 }
 
-/// Below this many products a ring batch proves in plain form: a cost choice (plain proofs are
-/// cheap at that size; under 32 products, blocks of 64 would also pad to more levels). AND
-/// words always pack.
+/// Below this many products (and claims without terms, [`build_packed_ring`]) a ring batch
+/// proves in plain form: a cost choice (plain proofs are cheap at that size; under 32
+/// products, blocks of 64 would also pad to more levels). AND words always pack.
 pub(crate) const PACKED_MIN_PRODUCTS: usize = 1024;
 
 /// `role`'s packed statement over arithmetic elementwise `records`, 64 gates to a block,
@@ -413,9 +413,10 @@ pub(crate) const PACKED_MIN_PRODUCTS: usize = 1024;
 /// the tenth session two, the two products of the resharing message), then the
 /// [`Gate::Cross`] gates' elements, one product each. A cross record with no product in this
 /// statement (truncation's wrap in its helper's statement) gives it no terms; its claims
-/// (zero where the parties are honest) get weights of their own from the exceptional set, one
-/// per 64 as a block's, added to the claim, so that a nonzero one is a false claim as a wrong
-/// product is (at most `2^-64` more). `None` when a record is a matrix product or a one-prover
+/// (today the verifiers' own zero shares, by construction) get weights of their own from the
+/// exceptional set, one per 64 as a block's, added to the claim, so that no claim goes
+/// unchecked whatever a record puts there: a nonzero one is a false claim as a wrong product
+/// is (at most `2^-64` more). With them a statement of no terms packs as one zero block. `None` when a record is a matrix product or a one-prover
 /// record, a cross record gives this statement two or more products per element (whose
 /// planes would have to share a block's weight, which weights fixed by position do not give:
 /// no protocol step makes such records since the eighteenth session), or the batch has fewer

@@ -271,6 +271,7 @@ fn cross_gates_without_products_in_a_statement_keep_their_claims_checked() {
         for error in [1u64, 1 << 63] {
             let mut records =
                 by_party(vec![honest_records::<Gr64>(n, 3), honest_wide_cross_records(n / 2 + 5, widths, 8)]);
+            assert!(all_pack::<Gr64>(&records));
             // Party 2's (no products) claim share as its verifier A (party 1) holds it.
             records[1][1].theirs[n / 4] = records[1][1].theirs[n / 4].wrapping_add(error);
             assert!(!claims_add_up::<Gr64>(&records, 2, packed), "error {error}, packed {packed}");
@@ -406,6 +407,7 @@ fn a_cross_claim_off_by_one_does_not_add_up() {
         for error in [1u64, 1 << 63] {
             let mut records =
                 by_party(vec![honest_records::<Gr64>(n, 3), honest_cross_records::<Gr64>(n, 4)]);
+            assert!(all_pack::<Gr64>(&records));
             // Party 1's message as prover, as its verifier A (party 0) received it.
             records[0][1].theirs[n - 1] = records[0][1].theirs[n - 1].wrapping_add(error);
             assert!(!claims_add_up::<Gr64>(&records, 1, packed), "error {error}, packed {packed}");
