@@ -57,7 +57,7 @@ pub fn coefficients(arity: usize) -> usize {
 /// two) whose first `halving` levels halve (the packed levels, [`crate::dzkp_packed`]): then
 /// quarters while at least four elements are left, and a last halving when the length is an
 /// odd power of two. Quartering takes one round trip where two halvings take two, for the
-/// same inner products (see [`level_poly4`]).
+/// same inner products (see `level_poly4`).
 pub fn arity_schedule(len: usize, halving: usize) -> Vec<usize> {
     let mut vars = len.trailing_zeros() as usize;
     debug_assert!(len.is_power_of_two() && halving <= vars);

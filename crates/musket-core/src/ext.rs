@@ -6,8 +6,8 @@
 //! differences are units), where a nonzero polynomial of degree `D` vanishes on at most `D` of
 //! the set's points (Schwartz–Zippel; for Galois rings see Abspoel, Cramer, Damgård,
 //! Escudero, Yuan, TCC 2019):
-//! - [`Gr64`]: the Galois ring GR(2^64, 64) = Z_2^64[x] / (f), for arithmetic shares;
-//! - [`Gf64`]: the field GF(2^64) = F_2[x] / (f), for XOR-shared bits;
+//! - [`Gr64`]: the Galois ring GR(2^64, 64) = Z_2^64\[x\] / (f), for arithmetic shares;
+//! - [`Gf64`]: the field GF(2^64) = F_2\[x\] / (f), for XOR-shared bits;
 //!
 //! both with `f = x^64 + x^4 + x^3 + x + 1`, irreducible over F_2 (a test checks it). The
 //! exceptional set of GR(2^64, 64) is the 2^64 polynomials with 0/1 coefficients (their
