@@ -185,12 +185,22 @@ fn level_from_points<E: Ext>(challenges: &[E], total: &[E], given: Option<(E, E)
             }
         }
     }
-    let [q0, mut q1, q_inf] = q;
-    if let Some((claim, tau)) = given {
-        let inverse = tau.inverse().expect("a packed level's weight is a challenge, a unit");
-        q1 = claim.sub(E::one().sub(tau).mul(q0)).mul(inverse);
-    }
+    let [q0, q1, q_inf] = q;
+    level_from_values(q0, given.map_or(q1, |(claim, tau)| value_at_one(claim, tau, q0)), q_inf)
+}
+
+/// A packed level's quadratic from its values at 0, 1 and `inf` (the leading coefficient), as
+/// coefficients: `(q(0), q(1) - q(0) - q(inf), q(inf))`.
+fn level_from_values<E: Ext>(q0: E, q1: E, q_inf: E) -> LevelPoly<E> {
     vec![q0, q1.sub(q0).sub(q_inf), q_inf]
+}
+
+/// `q(1)` from the claim a level weighted by `tau` splits: the verifiers check `(1 - tau) q(0) +
+/// tau q(1)` against it, so `q(1) = (claim - (1 - tau) q(0)) / tau` (`tau` a challenge, hence a
+/// unit).
+fn value_at_one<E: Ext>(claim: E, tau: E, q0: E) -> E {
+    let inverse = tau.inverse().expect("a packed level's weight is a challenge, a unit");
+    claim.sub(E::one().sub(tau).mul(q0)).mul(inverse)
 }
 
 /// The prover of a packed statement: packed levels, then the plain [`Prover`].

@@ -30,7 +30,9 @@
 //! combinations were Galois-ring elements and a level's sums ran over pairs of members, or
 //! from eight members lane by lane at about `3 * 64^2` word products per block).
 
-use super::{eq_table, level_from_points, Members, Packed, PACKED_LEVELS_RING};
+use super::{
+    eq_table, level_from_points, level_from_values, value_at_one, Members, Packed, PACKED_LEVELS_RING,
+};
 use crate::dzkp::LevelPoly;
 use crate::ext::{Ext, Gr64, EXT_DEGREE, REDUCTION_TAPS};
 use crate::{par, Prg};
@@ -375,13 +377,10 @@ impl PackedBlocks {
         if let (true, Some(claim)) = (given, claim) {
             let (q0, q_inf) = (combined(0), combined(1));
             let tau = self.weights.tau[self.challenges.len()];
-            let inverse = tau.inverse().expect("a packed level's weight is a challenge, a unit");
-            let q1 = claim.sub(Gr64::one().sub(tau).mul(q0)).mul(inverse);
-            return vec![q0, q1.sub(q0).sub(q_inf), q_inf];
+            return level_from_values(q0, value_at_one(claim, tau, q0), q_inf);
         }
         let [d00, e01, e10, d11] = std::array::from_fn(combined);
-        let h2 = d11.add(d00).sub(e01).sub(e10);
-        vec![d00, d11.sub(d00).sub(h2), h2]
+        level_from_values(d00, d11, d11.add(d00).sub(e01).sub(e10))
     }
 }
 
