@@ -94,8 +94,34 @@ fn level_sums_by_dots<E: Ext>(a0: &[E], a1: &[E], b0: &[E], b1: &[E]) -> [E; 3] 
 const CHUNK: usize = 32;
 
 /// An element of GR(2^64, 64): coefficients of `1, x, ..., x^63` in Z_2^64.
-#[derive(Clone, Copy, PartialEq, Eq)]
+///
+/// `repr(transparent)` with `zerocopy`'s layout derives, so that a slice of elements is its
+/// coefficient words in place ([`gr64_words`]): the kernels take strided words, and copying
+/// each chunk of elements to words first cost a fifth of a plain level's inner products.
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    zerocopy::FromBytes,
+    zerocopy::IntoBytes,
+    zerocopy::Immutable,
+    zerocopy::KnownLayout,
+)]
+#[repr(transparent)]
 pub struct Gr64(pub [u64; EXT_DEGREE]);
+
+/// The elements' coefficient words in place, 64 an element (element `i`'s at `64 i..`).
+pub fn gr64_words(v: &[Gr64]) -> &[u64] {
+    use zerocopy::{FromBytes, IntoBytes};
+    <[u64]>::ref_from_bytes(v.as_bytes()).expect("Gr64 has the size and alignment of its words")
+}
+
+/// The elements' coefficient words in place, mutably.
+pub fn gr64_words_mut(v: &mut [Gr64]) -> &mut [u64] {
+    use zerocopy::{FromBytes, IntoBytes};
+    <[u64]>::mut_from_bytes(v.as_mut_bytes()).expect("Gr64 has the size and alignment of its words")
+}
 
 impl std::fmt::Debug for Gr64 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -281,9 +307,10 @@ impl Ext for Gr64 {
         }
     }
 
-    /// In one pass, a chunk at a time: each chunk's operands and differences are copied to
-    /// cache-resident words and their products added to three sums of coefficient-polynomial
-    /// products (Karatsuba, `musket_ring::PolyProductSum`), reduced once at the end.
+    /// In one pass, a chunk at a time: each chunk's operands are read in place as words
+    /// ([`gr64_words`]), its differences formed in cache-resident words, and their products
+    /// added to three sums of coefficient-polynomial products (Karatsuba,
+    /// `musket_ring::PolyProductSum`), reduced once at the end.
     /// Base-ring `b0` (a plain proof's first level) goes through [`Ext::dot`]'s
     /// matrix-vector form.
     fn level_sums(a0: &[Self], a1: &[Self], b0: &[Self], b1: &[Self]) -> [Self; 3] {
@@ -295,34 +322,39 @@ impl Ext for Gr64 {
         let d = EXT_DEGREE;
         let mut sums: [musket_ring::PolyProductSum; 3] =
             std::array::from_fn(|_| musket_ring::PolyProductSum::new());
-        let mut words = vec![0u64; 6 * CHUNK * d];
+        let (x0, y0) = (gr64_words(&a0[..n]), gr64_words(&b0[..n]));
+        let (x1, y1) = (gr64_words(&a1[..n1]), gr64_words(&b1[..n1]));
+        let mut words = vec![0u64; 2 * CHUNK * d];
         for start in (0..n).step_by(CHUNK) {
             // Rows past `len` are not read: no clearing needed.
             let len = CHUNK.min(n - start);
-            let (x0, rest) = words.split_at_mut(CHUNK * d);
-            let (x1, rest) = rest.split_at_mut(CHUNK * d);
-            let (y0, rest) = rest.split_at_mut(CHUNK * d);
-            let (y1, rest) = rest.split_at_mut(CHUNK * d);
-            let (dx, dy) = rest.split_at_mut(CHUNK * d);
-            let zero = Gr64::zero();
-            for c in 0..len {
-                let i = start + c;
-                let (p0, p1) = (&a0[i].0, if i < n1 { &a1[i].0 } else { &zero.0 });
-                let (q0, q1) = (&b0[i].0, if i < n1 { &b1[i].0 } else { &zero.0 });
-                let row = c * d..(c + 1) * d;
-                x0[row.clone()].copy_from_slice(p0);
-                x1[row.clone()].copy_from_slice(p1);
-                y0[row.clone()].copy_from_slice(q0);
-                y1[row.clone()].copy_from_slice(q1);
-                for k in 0..d {
-                    dx[c * d + k] = p1[k].wrapping_sub(p0[k]);
-                    dy[c * d + k] = q1[k].wrapping_sub(q0[k]);
-                }
+            let live = n1.saturating_sub(start).min(len);
+            let (dx, dy) = words.split_at_mut(CHUNK * d);
+            let span = start * d..(start + len) * d;
+            let (p0, q0) = (&x0[span.clone()], &y0[span]);
+            // Past `n1` the second halves are zero: the differences are `-a0`, `-b0`.
+            let (p1, q1) = if live > 0 {
+                (&x1[start * d..(start + live) * d], &y1[start * d..(start + live) * d])
+            } else {
+                (&[][..], &[][..])
+            };
+            let (dx, dy) = (&mut dx[..len * d], &mut dy[..len * d]);
+            let (dx_live, dx_past) = dx.split_at_mut(p1.len());
+            let (dy_live, dy_past) = dy.split_at_mut(q1.len());
+            for ((o, &u1), &u) in dx_live.iter_mut().zip(p1).zip(p0) {
+                *o = u1.wrapping_sub(u);
             }
-            sums[0].add_products(x0, d, y0, d, len);
-            if start < n1 {
-                sums[1].add_products(x1, d, y1, d, len);
+            for ((o, &v1), &v) in dy_live.iter_mut().zip(q1).zip(q0) {
+                *o = v1.wrapping_sub(v);
             }
+            for (o, &u) in dx_past.iter_mut().zip(&p0[p1.len()..]) {
+                *o = u.wrapping_neg();
+            }
+            for (o, &v) in dy_past.iter_mut().zip(&q0[q1.len()..]) {
+                *o = v.wrapping_neg();
+            }
+            sums[0].add_products(p0, d, q0, d, len);
+            sums[1].add_products(p1, d, q1, d, live);
             sums[2].add_products(dx, d, dy, d, len);
         }
         sums.each_ref().map(Gr64::from_product_sum)
@@ -702,6 +734,20 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// An element slice's words are its coefficients in place, element after element, and
+    /// writing them writes the elements.
+    #[test]
+    fn words_are_the_coefficients_in_place() {
+        let mut prg = Prg::from_seed([9; 16]);
+        let mut v: Vec<Gr64> = (0..3).map(|_| Gr64::random(&mut prg)).collect();
+        let expected: Vec<u64> = v.iter().flat_map(|e| e.0).collect();
+        assert_eq!(gr64_words(&v), &expected[..]);
+        assert!(gr64_words(&[]).is_empty());
+        gr64_words_mut(&mut v)[EXT_DEGREE + 5] = 42;
+        assert_eq!(v[1].0[5], 42);
+        assert_eq!(v[0].0, expected[..EXT_DEGREE]);
     }
 
     /// A level's three inner products, chunk by chunk, equal their definition: lengths across

@@ -34,7 +34,7 @@ use super::{
     eq_table, level_from_points, level_from_values, value_at_one, Members, Packed, PACKED_LEVELS_RING,
 };
 use crate::dzkp::LevelPoly;
-use crate::ext::{Ext, Gr64, EXT_DEGREE, REDUCTION_TAPS};
+use crate::ext::{gr64_words_mut, Ext, Gr64, EXT_DEGREE, REDUCTION_TAPS};
 use crate::{par, Prg};
 use musket_ring::{BitWeightedSums, PRODUCT_COEFFS};
 mod points;
@@ -458,13 +458,18 @@ impl Packed<Gr64> for PackedBlocks {
             }
         }
         // Ranges of groups over the cores (see `crate::par`), written out in order.
+        // Each group's 64 elements of `l` and `r` are written in place ([`gr64_words_mut`],
+        // zeroed first, while their lines are in cache): `r`'s accumulated there, `l`'s
+        // shifted there from the product's scratch rows. (Copied from scratch rows until the
+        // twenty-first session.)
         let parts = par::map_ranges(g, MIN_GROUPS_PER_THREAD, |groups| {
             let (mut l, mut r) = (Vec::with_capacity(d * groups.len()), Vec::with_capacity(d * groups.len()));
-            let (mut lq, mut rq) = (vec![0u64; d * d], vec![0u64; d * d]);
-            let mut shifted = vec![0u64; d * d];
-            for q in groups {
+            let mut lq = vec![0u64; d * d];
+            for (i, q) in groups.enumerate() {
                 lq.fill(0);
-                rq.fill(0);
+                l.resize(d * (i + 1), Gr64::zero());
+                r.resize(d * (i + 1), Gr64::zero());
+                let rq = gr64_words_mut(&mut r[d * i..]);
                 if mx > 0 {
                     musket_ring::matmul_tn_strided_add(
                         &self.x[q * d..],
@@ -477,21 +482,9 @@ impl Packed<Gr64> for PackedBlocks {
                     );
                 }
                 if my > 0 {
-                    musket_ring::matmul_tn_strided_add(
-                        &self.y[q * d..],
-                        g * d,
-                        &coef,
-                        d,
-                        &mut rq,
-                        d,
-                        (d, my, d),
-                    );
+                    musket_ring::matmul_tn_strided_add(&self.y[q * d..], g * d, &coef, d, rq, d, (d, my, d));
                 }
-                musket_ring::rows_times_x_pows(&lq, &REDUCTION_TAPS, &mut shifted, d);
-                for (lrow, rrow) in shifted.chunks_exact(d).zip(rq.chunks_exact(d)) {
-                    l.push(Gr64(lrow.try_into().expect("a row")));
-                    r.push(Gr64(rrow.try_into().expect("a row")));
-                }
+                musket_ring::rows_times_x_pows(&lq, &REDUCTION_TAPS, gr64_words_mut(&mut l[d * i..]), d);
             }
             (l, r)
         });
