@@ -245,7 +245,7 @@ impl Ext for Gr64 {
             }
             return Gr64(out);
         }
-        Gr64::dot_words(&as_words(&a[..n]), &as_words(&b[..n]))
+        Gr64::dot_words(gr64_words(&a[..n]), gr64_words(&b[..n]))
     }
 
     /// A chunk of elements at a time: `hi - lo` (transposed: a row per coefficient) times
@@ -269,14 +269,18 @@ impl Ext for Gr64 {
         if let Some(bits) = t.binary_bits() {
             // t (hi - lo), a chunk's differences at a time.
             add_binary_poly_times(&mut lo[..n], bits, |lo, start, rows| {
-                transposed_differences(lo, &hi[start..start + lo.len()], rows)
+                musket_ring::coefficient_rows_of_differences(
+                    gr64_words(lo),
+                    gr64_words(&hi[start..start + lo.len()]),
+                    rows,
+                )
             });
             return;
         }
         let m = t.mul_matrix();
         let (mut diffs_t, mut prod) = (vec![0u64; d * CHUNK], vec![0u64; CHUNK * d]);
         for (lo, hi) in lo[..n].chunks_mut(CHUNK).zip(hi[..n].chunks(CHUNK)) {
-            transposed_differences(lo, hi, &mut diffs_t);
+            musket_ring::coefficient_rows_of_differences(gr64_words(lo), gr64_words(hi), &mut diffs_t);
             prod.fill(0);
             musket_ring::matmul_tn_strided_add(&diffs_t, CHUNK, &m, d, &mut prod, d, (CHUNK, d, d));
             for (l, row) in lo.iter_mut().zip(prod.chunks_exact(d)) {
@@ -296,7 +300,7 @@ impl Ext for Gr64 {
         match t.binary_bits() {
             Some(bits) if n >= 16 && !v[..n].iter().all(Gr64::is_base) => {
                 add_binary_poly_times(&mut acc[..n], bits, |acc, start, rows| {
-                    transposed(&v[start..start + acc.len()], rows)
+                    musket_ring::coefficient_rows(gr64_words(&v[start..start + acc.len()]), rows)
                 });
             }
             _ => {
@@ -372,53 +376,8 @@ fn add_binary_poly_times(lo: &mut [Gr64], t: u64, operand: impl Fn(&[Gr64], usiz
         operand(lo, i * CHUNK, &mut rows);
         prod_t.fill(0);
         musket_ring::add_times_binary_poly(&rows, t, &REDUCTION_TAPS, &mut prod_t);
-        add_transposed(lo, &prod_t);
+        musket_ring::add_coefficient_rows(&prod_t, gr64_words_mut(lo));
     }
-}
-
-/// `lo_c += ` column `c` of the coefficient-major chunk `prod_t`.
-fn add_transposed(lo: &mut [Gr64], prod_t: &[u64]) {
-    for (c, l) in lo.iter_mut().enumerate() {
-        for (k, v) in l.0.iter_mut().enumerate() {
-            *v = v.wrapping_add(prod_t[k * CHUNK + c]);
-        }
-    }
-}
-
-/// Row `k` of `rows`: coefficient `k` of each element `c` of a chunk of at most [`CHUNK`]
-/// (zero past a short chunk).
-fn transposed(v: &[Gr64], rows: &mut [u64]) {
-    if v.len() < CHUNK {
-        rows.fill(0);
-    }
-    for (c, x) in v.iter().enumerate() {
-        for k in 0..EXT_DEGREE {
-            rows[k * CHUNK + c] = x.0[k];
-        }
-    }
-}
-
-/// Row `k` of `diffs_t`: coefficient `k` of `hi_c - lo_c` for each element `c` of a chunk of
-/// at most [`CHUNK`] (zero past a short chunk).
-fn transposed_differences(lo: &[Gr64], hi: &[Gr64], diffs_t: &mut [u64]) {
-    if lo.len() < CHUNK {
-        diffs_t.fill(0);
-    }
-    for (c, (l, h)) in lo.iter().zip(hi).enumerate() {
-        for k in 0..EXT_DEGREE {
-            diffs_t[k * CHUNK + c] = h.0[k].wrapping_sub(l.0[k]);
-        }
-    }
-}
-
-/// The coefficients of a slice of elements, as one `n x 64` row-major matrix.
-fn as_words(v: &[Gr64]) -> Vec<u64> {
-    // An element's words at a time: a flat map's iterator went word by word.
-    let mut out = Vec::with_capacity(v.len() * EXT_DEGREE);
-    for g in v {
-        out.extend_from_slice(&g.0);
-    }
-    out
 }
 
 /// Reduces a product's 127 coefficients modulo `f`.

@@ -12,10 +12,11 @@ pub use bits::{concat_words, gather_planes, pack_bits, transpose64, unpack_bits}
 pub use fixed::{FixedPoint, RangeError, DEFAULT_FRAC_BITS};
 pub use gf64::{gf64_words, gf64_words_mut, Gf64};
 pub use kernels::{
-    add_rows_by_bits, add_rows_by_bits_with, add_times_binary_poly, add_times_binary_poly_with, clmul,
-    clmul_dot, clmul_dot_and, clmul_dot_and_extended, clmul_portable, gf64_fold_into, gf64_reduce,
-    gf64_times_x_lanes, lane_bytes, lane_bytes_portable, local_party_kernels, matmul, matmul_naive,
-    matmul_tn, matmul_tn_strided_add, matmul_with, parallel_allowed, row_times_x_pow, rows_times_x_pows,
+    add_coefficient_rows, add_rows_by_bits, add_rows_by_bits_with, add_times_binary_poly,
+    add_times_binary_poly_with, clmul, clmul_dot, clmul_dot_and, clmul_dot_and_extended, clmul_portable,
+    coefficient_rows, coefficient_rows_of_differences, gf64_fold_into, gf64_reduce, gf64_times_x_lanes,
+    lane_bytes, lane_bytes_portable, local_party_kernels, matmul, matmul_naive, matmul_tn,
+    matmul_tn_strided_add, matmul_with, parallel_allowed, row_times_x_pow, rows_times_x_pows,
     rows_times_x_pows_with, select_rows_by_bits, serial_kernels, tn_hadamard64, tn_hadamard64_with,
     xor_member_lookups, xor_nibble_lookups, BitWeightedSum, BitWeightedSums, Kernel, MemberTables,
     PolyProductSum, PolyProductSums, BINARY_POLY_CHUNK, POLY_COEFFS, PRODUCT_COEFFS, TILE,

@@ -13,6 +13,7 @@ mod clmul;
 mod karatsuba;
 mod packed;
 mod subset;
+mod transpose;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 mod xpow;
@@ -28,6 +29,7 @@ pub use karatsuba::{PolyProductSum, PolyProductSums, POLY_COEFFS, PRODUCT_COEFFS
 use packed::LeftLayout;
 pub use packed::{local_party_kernels, parallel_allowed, serial_kernels, Kernel};
 pub use subset::{add_rows_by_bits, add_rows_by_bits_with};
+pub use transpose::{add_coefficient_rows, coefficient_rows, coefficient_rows_of_differences};
 pub use xpow::{row_times_x_pow, rows_times_x_pows, rows_times_x_pows_with};
 
 /// Reference matrix product `[m, k] x [k, n]`, three plain loops, for tests.

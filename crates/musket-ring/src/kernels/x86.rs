@@ -8,6 +8,7 @@ use super::bitweighted;
 use super::karatsuba::{self, Chunk};
 use super::packed::{tile_body, MR, NR};
 use super::subset;
+use super::transpose;
 use super::xpow;
 
 #[target_feature(enable = "avx2")]
@@ -872,4 +873,107 @@ pub(super) fn select_rows_avx2(weights: &[u64], tables: &[bitweighted::RowTable]
     assert!(super::Kernel::Avx2.is_supported(), "AVX2 kernel on a CPU without AVX2");
     // SAFETY: AVX2 was detected at run time just above.
     unsafe { select_rows_avx2_impl(weights, tables, out) }
+}
+
+/// The 8 x 8 transpose of eight rows of eight words: unpacks of word pairs, then two rounds of
+/// two-source permutes (128-bit lanes, then 256-bit halves), 24 shuffles in all.
+#[target_feature(enable = "avx512f")]
+fn transpose8x8(r: [std::arch::x86_64::__m512i; 8]) -> [std::arch::x86_64::__m512i; 8] {
+    use std::arch::x86_64::*;
+    // Lanes (128-bit) of `a` and `b` interleaved: columns 0 and 4 of four rows, or 2 and 6.
+    let lanes_even = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0);
+    let lanes_odd = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
+    // Low halves (256-bit) of `a` and `b`, then high halves.
+    let low = _mm512_set_epi64(11, 10, 9, 8, 3, 2, 1, 0);
+    let high = _mm512_set_epi64(15, 14, 13, 12, 7, 6, 5, 4);
+    let t: [__m512i; 8] = std::array::from_fn(|i| {
+        let (a, b) = (r[2 * (i / 2)], r[2 * (i / 2) + 1]);
+        if i % 2 == 0 {
+            _mm512_unpacklo_epi64(a, b)
+        } else {
+            _mm512_unpackhi_epi64(a, b)
+        }
+    });
+    // u[0]: columns 0, 4 of rows 0-3; u[1]: 1, 5; u[2]: 2, 6; u[3]: 3, 7; u[4..]: rows 4-7.
+    let u: [__m512i; 8] = std::array::from_fn(|i| {
+        let (half, col) = (i / 4, i % 4);
+        let (a, b) = (t[4 * half + col % 2], t[4 * half + 2 + col % 2]);
+        _mm512_permutex2var_epi64(a, if col < 2 { lanes_even } else { lanes_odd }, b)
+    });
+    // Column j: u's rows 0-3 and 4-7 of it.
+    std::array::from_fn(|j| {
+        let (c, upper) = (j % 4, j >= 4);
+        _mm512_permutex2var_epi64(u[c], if upper { high } else { low }, u[4 + c])
+    })
+}
+
+/// See `transpose::coefficient_rows`: whole blocks of eight elements by 8 x 8 transposes, the
+/// rest (and the zeros past the elements) by the portable body.
+#[target_feature(enable = "avx512f")]
+fn coefficient_rows_impl(src: transpose::Source<'_>, rows: &mut [u64]) {
+    use std::arch::x86_64::*;
+    const CHUNK: usize = super::BINARY_POLY_CHUNK;
+    let blocks = src.words() / 64 / 8;
+    assert!(rows.len() >= 64 * CHUNK && blocks * 8 <= CHUNK);
+    // SAFETY (loads): element 8b + i's words 8k..8k+8 lie within the `8 * blocks` whole
+    // elements of the source.
+    let load = |v: &[u64], b: usize, k: usize, i: usize| unsafe {
+        _mm512_loadu_si512(v.as_ptr().add((8 * b + i) * 64 + 8 * k).cast())
+    };
+    for b in 0..blocks {
+        for k in 0..8 {
+            let block: [__m512i; 8] = match src {
+                transpose::Source::Elements(v) => std::array::from_fn(|i| load(v, b, k, i)),
+                transpose::Source::Differences { lo, hi } => {
+                    std::array::from_fn(|i| _mm512_sub_epi64(load(hi, b, k, i), load(lo, b, k, i)))
+                }
+            };
+            for (j, column) in transpose8x8(block).into_iter().enumerate() {
+                // SAFETY: row 8k + j's columns 8b..8b+8 lie within the 64 rows of 32 words.
+                unsafe {
+                    _mm512_storeu_si512(rows.as_mut_ptr().add((8 * k + j) * CHUNK + 8 * b).cast(), column)
+                };
+            }
+        }
+    }
+    transpose::rows_body(src, rows, 8 * blocks);
+}
+
+pub(super) fn coefficient_rows_avx512(src: transpose::Source<'_>, rows: &mut [u64]) {
+    assert!(std::arch::is_x86_feature_detected!("avx512f"), "AVX-512 kernel on a CPU without it");
+    // SAFETY: AVX-512 F was detected just above.
+    unsafe { coefficient_rows_impl(src, rows) }
+}
+
+/// See `transpose::add_coefficient_rows`: whole blocks of eight elements by 8 x 8 transposes,
+/// the rest by the portable body.
+#[target_feature(enable = "avx512f")]
+fn add_coefficient_rows_impl(rows: &[u64], elements: &mut [u64]) {
+    use std::arch::x86_64::*;
+    const CHUNK: usize = super::BINARY_POLY_CHUNK;
+    let blocks = elements.len() / 64 / 8;
+    assert!(rows.len() >= 64 * CHUNK && blocks * 8 <= CHUNK);
+    for b in 0..blocks {
+        for k in 0..8 {
+            // SAFETY: row 8k + i's columns 8b..8b+8 lie within the 64 rows of 32 words.
+            let block: [__m512i; 8] = std::array::from_fn(|i| unsafe {
+                _mm512_loadu_si512(rows.as_ptr().add((8 * k + i) * CHUNK + 8 * b).cast())
+            });
+            for (j, column) in transpose8x8(block).into_iter().enumerate() {
+                // SAFETY: element 8b + j's words 8k..8k+8 lie within the `8 * blocks` whole
+                // elements.
+                unsafe {
+                    let p = elements.as_mut_ptr().add((8 * b + j) * 64 + 8 * k);
+                    _mm512_storeu_si512(p.cast(), _mm512_add_epi64(_mm512_loadu_si512(p.cast()), column));
+                }
+            }
+        }
+    }
+    transpose::add_body(rows, elements, 8 * blocks);
+}
+
+pub(super) fn add_coefficient_rows_avx512(rows: &[u64], elements: &mut [u64]) {
+    assert!(std::arch::is_x86_feature_detected!("avx512f"), "AVX-512 kernel on a CPU without it");
+    // SAFETY: AVX-512 F was detected just above.
+    unsafe { add_coefficient_rows_impl(rows, elements) }
 }
