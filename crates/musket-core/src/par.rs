@@ -4,19 +4,21 @@
 //! A party process proves on all its cores: its statements run side by side
 //! ([`map_each`], [`both`], in `musket-rep3`'s proof driver), and one statement's largest
 //! steps split their groups or blocks into ranges here, whose results are summed or concatenated in order, so they are
-//! the same however the work is split. A local run's party threads, where they alone keep
-//! every core busy (fewer than two cores a party, `musket_ring::local_party_kernels`), stay
-//! serial (`musket_ring::serial_kernels`, read by `musket_ring::parallel_allowed`): one
-//! range, no hand-offs.
+//! the same however the work is split. A local run's party threads hand these steps to
+//! rayon's pool too, which they share, even where their matrix products stay on their own
+//! threads (`musket_ring::local_party_kernels`): the pool keeps every core on whichever
+//! party's proof has work while the others wait for a round. Only inside
+//! `musket_ring::serial_kernels` (read by `musket_ring::proof_parallel_allowed`) is there one
+//! range and no hand-off.
 
 use rayon::prelude::*;
 use std::ops::Range;
 
 /// `f` of every item, in order, computed over rayon's pool where this thread may use it
-/// ([`musket_ring::parallel_allowed`]), one after another otherwise. The results do not
+/// ([`musket_ring::proof_parallel_allowed`]), one after another otherwise. The results do not
 /// depend on which, as long as `f` draws from no shared stream.
 pub fn map_each<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
-    if items.len() > 1 && musket_ring::parallel_allowed() {
+    if items.len() > 1 && musket_ring::proof_parallel_allowed() {
         items.into_par_iter().map(f).collect()
     } else {
         items.into_iter().map(f).collect()
@@ -25,7 +27,7 @@ pub fn map_each<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync + Sen
 
 /// `a` and `b`, side by side under the same rule as [`map_each`].
 pub fn both<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
-    if musket_ring::parallel_allowed() {
+    if musket_ring::proof_parallel_allowed() {
         rayon::join(a, b)
     } else {
         (a(), b())
@@ -36,7 +38,7 @@ pub fn both<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> 
 /// thread of rayon's pool and at most `len / min` of them (so about `min` or more each);
 /// a single range where this thread stays serial.
 pub(crate) fn ranges(len: usize, min: usize) -> Vec<Range<usize>> {
-    let threads = if musket_ring::parallel_allowed() { rayon::current_num_threads() } else { 1 };
+    let threads = if musket_ring::proof_parallel_allowed() { rayon::current_num_threads() } else { 1 };
     let parts = threads.min(len / min.max(1)).max(1);
     let step = len.div_ceil(parts).max(1);
     let mut out: Vec<Range<usize>> = (0..len).step_by(step).map(|s| s..(s + step).min(len)).collect();

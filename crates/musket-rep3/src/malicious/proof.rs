@@ -162,7 +162,8 @@ impl<E: Lift> Lockstep<E> {
     /// (every statement of the group at once, over the cores where allowed: [`map_each`]; a
     /// group's statements are independent, so a party proves and verifies them on all its
     /// cores), a chunk of batches at a time: as many as keep every core busy (one where this
-    /// thread stays serial), each chunk's records dropped once its statements are built.
+    /// thread's products stay serial: a local run's party, which shares the pool with the
+    /// others), each chunk's records dropped once its statements are built.
     fn start(&mut self, seed_p_words: &[u64]) {
         let mut jobs: Vec<StatementJob> = Vec::with_capacity(3 * self.batches.len());
         for (k, ((seed_b, seed_a), seed_p)) in self.seeds.iter().zip(seed_p_words.chunks_exact(2)).enumerate()

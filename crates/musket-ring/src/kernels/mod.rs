@@ -27,7 +27,7 @@ pub use clmul::{
 };
 pub use karatsuba::{PolyProductSum, PolyProductSums, POLY_COEFFS, PRODUCT_COEFFS};
 use packed::LeftLayout;
-pub use packed::{local_party_kernels, parallel_allowed, serial_kernels, Kernel};
+pub use packed::{local_party_kernels, parallel_allowed, proof_parallel_allowed, serial_kernels, Kernel};
 pub use subset::{add_rows_by_bits, add_rows_by_bits_with};
 pub use transpose::{add_coefficient_rows, coefficient_rows, coefficient_rows_of_differences};
 pub use xpow::{row_times_x_pow, rows_times_x_pows, rows_times_x_pows_with};
@@ -323,12 +323,25 @@ mod tests {
     }
 
     #[test]
-    fn local_parties_split_only_with_two_cores_each() {
+    fn local_parties_split_products_only_with_two_cores_each() {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        // More parties than cores: serial; one party per two cores: split.
+        // More parties than cores: products serial, proofs over the pool; one party per two
+        // cores: both split.
         assert!(!local_party_kernels(cores, packed::parallel_allowed));
+        assert!(local_party_kernels(cores, packed::proof_parallel_allowed));
         assert!(local_party_kernels((cores / 2).max(1), packed::parallel_allowed) == (cores >= 2));
-        assert!(packed::parallel_allowed(), "the setting does not outlive the call");
+        assert!(local_party_kernels((cores / 2).max(1), packed::proof_parallel_allowed));
+        // Serial inside a local party is serial throughout; a local party inside a serial call
+        // stays serial (a nested call never widens).
+        local_party_kernels(cores, || {
+            serial_kernels(|| assert!(!packed::parallel_allowed() && !packed::proof_parallel_allowed()));
+            assert!(packed::proof_parallel_allowed(), "the outer setting is back");
+        });
+        serial_kernels(|| local_party_kernels(cores, || assert!(!packed::proof_parallel_allowed())));
+        assert!(
+            packed::parallel_allowed() && packed::proof_parallel_allowed(),
+            "the setting does not outlive the call"
+        );
     }
 
     #[test]

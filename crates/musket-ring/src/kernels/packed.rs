@@ -16,49 +16,78 @@ const KC: usize = 192;
 /// Below this many multiply-adds, threading costs more than it saves.
 const PARALLEL_THRESHOLD: usize = 1 << 18;
 
-thread_local! {
-    /// Set on threads whose products must not spread over the cores (see [`serial_kernels`]).
-    static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+/// How much of rayon's pool a thread's work may use (see [`serial_kernels`] and
+/// [`local_party_kernels`]).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Spread {
+    /// Matrix products and proof steps over the pool.
+    Everything,
+    /// Matrix products on the calling thread, proof steps over the pool.
+    ProofsOnly,
+    /// Everything on the calling thread.
+    Nothing,
 }
 
-/// Runs `f` with every matrix product it makes on the calling thread alone, not spread over
-/// rayon's pool. For threads that already share the cores with as many busy peers (the
-/// parties of a local run, each a thread of one process): there, splitting a product only
-/// adds hand-offs and wake-ups, and made the malicious back end 10-17% slower (ReLU and
-/// multiplication of 10^6, ResNet-18) with no gain for the semi-honest one. Results do not
-/// depend on it.
-pub fn serial_kernels<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore(bool);
+thread_local! {
+    /// This thread's [`Spread`].
+    static SPREAD: std::cell::Cell<Spread> = const { std::cell::Cell::new(Spread::Everything) };
+}
+
+/// Runs `f` with this thread's spread at most `spread` (a nested call narrows it, never
+/// widens it), restored afterwards, also after a panic.
+fn with_spread<R>(spread: Spread, f: impl FnOnce() -> R) -> R {
+    struct Restore(Spread);
     impl Drop for Restore {
         fn drop(&mut self) {
-            SERIAL.with(|s| s.set(self.0));
+            SPREAD.with(|s| s.set(self.0));
         }
     }
-    let _restore = Restore(SERIAL.with(|s| s.replace(true)));
+    let _restore = Restore(SPREAD.with(|s| {
+        let old = s.get();
+        s.set(old.max(spread));
+        old
+    }));
     f()
 }
 
+/// Runs `f` with every matrix product and proof step it makes on the calling thread alone,
+/// not spread over rayon's pool: the reference that split work must equal (tests), and a
+/// thread that must not touch the pool. Results do not depend on it.
+pub fn serial_kernels<R>(f: impl FnOnce() -> R) -> R {
+    with_spread(Spread::Nothing, f)
+}
+
 /// Runs `f` as one of the `parties` party threads of a local run (every party a thread of
-/// one process): on its own thread alone ([`serial_kernels`]) where the parties alone can
-/// keep the cores busy, which is where splitting measured slower (fewer than two cores a
-/// party, as on the two-core machine the benchmarks run on); spread over rayon's pool where
-/// the cores outnumber them twice over, so that a party's products and proofs do not leave
-/// most cores idle (a threshold set by that reasoning, not measured: no such machine was at
-/// hand). Results do not depend on it.
+/// one process). Where the parties alone can keep the cores busy (fewer than two cores a
+/// party, as on the two-core machine the benchmarks run on), its matrix products stay on its
+/// own thread: splitting a product there only added hand-offs and wake-ups, and made the
+/// malicious back end 10-17% slower (ReLU and multiplication of 10^6, ResNet-18) with no gain
+/// for the semi-honest one. Its proof steps (the malicious back end's, `musket_core::par`)
+/// still go to rayon's pool, which the parties then share: three party threads on two cores
+/// leave a core idle whenever two of them wait, and a proof's rounds are such waits, while
+/// the pool's workers keep both cores on whichever party's proof has work (twenty-first
+/// session: malicious ReLU of 10^6 8%, multiplication 5%, ResNet-50 4% faster). Where the
+/// cores outnumber the parties twice over, both spread (a threshold set by reasoning, not
+/// measured: no such machine was at hand). Results do not depend on it.
 pub fn local_party_kernels<R>(parties: usize, f: impl FnOnce() -> R) -> R {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cores < 2 * parties {
-        serial_kernels(f)
+        with_spread(Spread::ProofsOnly, f)
     } else {
         f()
     }
 }
 
-/// True when this thread's work may use rayon's pool: false inside [`serial_kernels`]. Other
-/// crates' parallel loops (the malicious back end's proofs) ask it too, so that a local run's
-/// party threads stay one core each.
+/// True when this thread's matrix products may use rayon's pool: false inside
+/// [`serial_kernels`] and inside [`local_party_kernels`] with fewer than two cores a party.
 pub fn parallel_allowed() -> bool {
-    !SERIAL.with(|s| s.get())
+    SPREAD.with(|s| s.get()) == Spread::Everything
+}
+
+/// True when this thread's proof steps may use rayon's pool (`musket_core::par`): false
+/// inside [`serial_kernels`] only.
+pub fn proof_parallel_allowed() -> bool {
+    SPREAD.with(|s| s.get()) != Spread::Nothing
 }
 
 /// A micro-kernel implementation; [`Kernel::best`] picks the fastest this CPU runs.
