@@ -511,8 +511,8 @@ impl Session {
             .map(|t| {
                 let w = Arc::clone(&worker);
                 // The parties share this process' cores: on a machine with fewer than two
-                // cores a party, each multiplies matrices and proves on its own thread (see
-                // `musket_ring::local_party_kernels`).
+                // cores a party, each multiplies matrices on its own thread and hands its
+                // proof steps to the shared pool (see `musket_ring::local_party_kernels`).
                 std::thread::spawn(move || {
                     musket_ring::local_party_kernels(parties, || w.run_thread(backend, Box::new(t)));
                 })

@@ -245,8 +245,8 @@ pub fn run_local<J: Job>(
     let results: Vec<Result<PartyOutcome<J::Output>, MpcError>> = std::thread::scope(|s| {
         let handles: Vec<_> =
             // The parties share this process' cores: on a machine with fewer than two cores a
-            // party, each multiplies matrices and proves on its own thread (see
-            // `musket_ring::local_party_kernels`).
+            // party, each multiplies matrices on its own thread and hands its proof steps to
+            // the shared pool (see `musket_ring::local_party_kernels`).
             mesh.into_iter()
                 .map(|t| {
                     s.spawn(move || musket_ring::local_party_kernels(parties, || run_party(backend, Box::new(t), job)))
