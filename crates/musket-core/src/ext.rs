@@ -97,7 +97,7 @@ const CHUNK: usize = 32;
 ///
 /// `repr(transparent)` with `zerocopy`'s layout derives, so that a slice of elements is its
 /// coefficient words in place ([`gr64_words`]): the kernels take strided words, and copying
-/// each chunk of elements to words first cost a fifth of a plain level's inner products.
+/// each chunk of elements to words first cost about a quarter of a plain level's inner products.
 #[derive(
     Clone,
     Copy,

@@ -66,7 +66,8 @@ pub fn serial_kernels<R>(f: impl FnOnce() -> R) -> R {
 /// still go to rayon's pool, which the parties then share: three party threads on two cores
 /// leave a core idle whenever two of them wait, and a proof's rounds are such waits, while
 /// the pool's workers keep both cores on whichever party's proof has work (twenty-first
-/// session: malicious ReLU of 10^6 8%, multiplication 5%, ResNet-50 4% faster). Where the
+/// session, alternated runs: malicious ReLU of 10^6 8%, multiplication 5%, matmul 1024² 2%,
+/// ResNet-50 4-5% faster). Where the
 /// cores outnumber the parties twice over, both spread (a threshold set by reasoning, not
 /// measured: no such machine was at hand). Results do not depend on it.
 pub fn local_party_kernels<R>(parties: usize, f: impl FnOnce() -> R) -> R {
