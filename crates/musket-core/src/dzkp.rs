@@ -150,13 +150,11 @@ fn level_poly4<E: Ext>(l: &[E], r: &[E], live: usize) -> LevelPoly<E> {
             let (b, rest) = rest.split_at_mut(len);
             let (c, rest) = rest.split_at_mut(len);
             let d = &mut rest[..len];
-            for k in 0..len {
-                let i = start + k;
-                a[k] = l[i].add(l[2 * q + i]);
-                b[k] = l[q + i].add(l[3 * q + i]);
-                c[k] = r[3 * q + i].add(r[q + i]);
-                d[k] = r[2 * q + i].add(r[i]);
-            }
+            let chunk = start..start + len;
+            E::add_slices(a, part(l, q, 0, &chunk), part(l, q, 2, &chunk));
+            E::add_slices(b, part(l, q, 1, &chunk), part(l, q, 3, &chunk));
+            E::add_slices(c, part(r, q, 3, &chunk), part(r, q, 1, &chunk));
+            E::add_slices(d, part(r, q, 2, &chunk), part(r, q, 0, &chunk));
             mid = add3(mid, E::level_sums(a, b, c, d));
         }
         [lo, hi, mid]

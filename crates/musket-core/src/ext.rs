@@ -78,6 +78,12 @@ pub trait Ext: Copy + PartialEq + std::fmt::Debug + Send + Sync + 'static {
     fn level_sums(a0: &[Self], a1: &[Self], b0: &[Self], b1: &[Self]) -> [Self; 3] {
         level_sums_by_dots(a0, a1, b0, b1)
     }
+    /// `out_i = a_i + b_i` for every `i` of `out` (`a` and `b` at least as long).
+    fn add_slices(out: &mut [Self], a: &[Self], b: &[Self]) {
+        for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
+            *o = x.add(*y);
+        }
+    }
 }
 
 /// [`Ext::level_sums`] as three [`Ext::dot`]s, the differences formed in full.
@@ -308,6 +314,16 @@ impl Ext for Gr64 {
                     *a = a.add(if x.is_base() { t.mul_base(x.0[0]) } else { t.mul(*x) });
                 }
             }
+        }
+    }
+
+    /// Word by word in place ([`gr64_words`]): element by element, each sum was a 512-byte
+    /// value copied into its place.
+    fn add_slices(out: &mut [Self], a: &[Self], b: &[Self]) {
+        let n = out.len();
+        let out = gr64_words_mut(out);
+        for ((o, x), y) in out.iter_mut().zip(gr64_words(&a[..n])).zip(gr64_words(&b[..n])) {
+            *o = x.wrapping_add(*y);
         }
     }
 
@@ -678,6 +694,10 @@ mod tests {
                 |x: &[Gr64], y: &[Gr64]| x.iter().zip(y).fold(Gr64::zero(), |acc, (p, q)| acc.add(p.mul(*q)));
             assert_eq!(Gr64::dot(&a, &b), naive(&a, &b));
             assert_eq!(Gr64::dot(&a, &base), naive(&a, &base));
+            // Sums into a shorter output, from longer operands.
+            let mut sum = vec![Gr64::zero(); n - 1];
+            Gr64::add_slices(&mut sum, &a, &b);
+            assert_eq!(sum, a.iter().zip(&b).take(n - 1).map(|(x, y)| x.add(*y)).collect::<Vec<_>>());
             // A challenge (0/1 coefficients: shifted additions) and any element (the matrix).
             for t in [Gr64::challenge(&mut prg), Gr64::random(&mut prg)] {
                 for hi in [&b, &base] {
