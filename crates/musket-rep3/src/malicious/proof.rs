@@ -161,9 +161,10 @@ impl<E: Lift> Lockstep<E> {
     /// Builds the provers and verifiers, the prover's statements from the seeds its `B` sent
     /// (every statement of the group at once, over the cores where allowed: [`map_each`]; a
     /// group's statements are independent, so a party proves and verifies them on all its
-    /// cores), a chunk of batches at a time: as many as keep every core busy (one where this
-    /// thread's products stay serial: a local run's party, which shares the pool with the
-    /// others), each chunk's records dropped once its statements are built.
+    /// cores), a chunk of batches at a time: as many as keep every core busy (one where the
+    /// proofs stay on this thread, inside `musket_ring::serial_kernels`), each chunk's records
+    /// dropped once its statements are built. (Called inside [`both`], so on one of the pool's
+    /// workers wherever proofs use the pool, a local run's parties included.)
     fn start(&mut self, seed_p_words: &[u64]) {
         let mut jobs: Vec<StatementJob> = Vec::with_capacity(3 * self.batches.len());
         for (k, ((seed_b, seed_a), seed_p)) in self.seeds.iter().zip(seed_p_words.chunks_exact(2)).enumerate()
@@ -176,8 +177,11 @@ impl<E: Lift> Lockstep<E> {
         }
         let batches = std::mem::take(&mut self.batches);
         let count = batches.len();
-        let per_chunk =
-            if musket_ring::parallel_allowed() { rayon::current_num_threads().div_ceil(3).max(1) } else { 1 };
+        let per_chunk = if musket_ring::proof_parallel_allowed() {
+            rayon::current_num_threads().div_ceil(3).max(1)
+        } else {
+            1
+        };
         let mut built = Vec::with_capacity(3 * count);
         let mut jobs = jobs.into_iter();
         let mut batches = batches.into_iter();

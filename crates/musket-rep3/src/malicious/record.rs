@@ -428,7 +428,7 @@ fn build_packed_ring(records: &[Record], role: Role, weights: &mut Prg) -> Optio
     if products + crosses + claim_only_len < PACKED_MIN_PRODUCTS {
         return None;
     }
-    // Block terms in order: the product blocks, then the cross blocks; each written in place,
+    // Block terms in order: the product blocks, then the cross blocks (from a whole block on),
     // zero-padded to a power of two of blocks. A verifier's claims lie as its terms do.
     let cross = products.div_ceil(D) * D;
     let terms = (cross + crosses).div_ceil(D);
@@ -436,17 +436,21 @@ fn build_packed_ring(records: &[Record], role: Role, weights: &mut Prg) -> Optio
     // Appended, zeros only where nothing else goes (see `product_terms_extend`).
     let (mut x, mut y) = (Vec::with_capacity(len), Vec::with_capacity(len));
     let mut claims = if role == Role::Prover { Vec::new() } else { Vec::with_capacity(terms * D) };
-    let claims_of = |rec: &Record, claims: &mut Vec<u64>| {
+    // A verifier's `n` claims of `rec`, beside its terms.
+    let claims_of = |rec: &Record, n: usize, claims: &mut Vec<u64>| {
         if role != Role::Prover {
             let at = claims.len();
-            claims.resize(at + rec.theirs.len(), 0);
+            claims.resize(at + n, 0);
             claim_into::<Gr64>(rec, role, &mut claims[at..]);
         }
     };
     for rec in records.iter().filter(|r| !is_cross(r)) {
         product_terms_extend(role, rec, &mut x, &mut y, u64::wrapping_add);
-        claims_of(rec, &mut claims);
+        claims_of(rec, rec.xc.len(), &mut claims);
     }
+    debug_assert!(
+        x.len() == products && y.len() == products && (claims.is_empty() || claims.len() == products)
+    );
     // The cross blocks start at a whole block.
     x.resize(cross, 0);
     y.resize(cross, 0);
@@ -470,7 +474,7 @@ fn build_packed_ring(records: &[Record], role: Role, weights: &mut Prg) -> Optio
                 y.extend_from_slice(&rec.yn[..n]);
             }
         }
-        claims_of(rec, &mut claims);
+        claims_of(rec, n, &mut claims);
     }
     x.resize(len, 0);
     y.resize(len, 0);

@@ -63,7 +63,9 @@ pub fn serial_kernels<R>(f: impl FnOnce() -> R) -> R {
 /// own thread: splitting a product there only added hand-offs and wake-ups, and made the
 /// malicious back end 10-17% slower (ReLU and multiplication of 10^6, ResNet-18) with no gain
 /// for the semi-honest one. Its proof steps (the malicious back end's, `musket_core::par`)
-/// still go to rayon's pool, which the parties then share: three party threads on two cores
+/// still go to rayon's pool, which the parties then share, and the pool's workers spread the
+/// products those steps make (the matrix products' statements' folds) as any other work:
+/// three party threads on two cores
 /// leave a core idle whenever two of them wait, and a proof's rounds are such waits, while
 /// the pool's workers keep both cores on whichever party's proof has work (twenty-first
 /// session, alternated runs: malicious ReLU of 10^6 8%, multiplication 5%, matmul 1024² 2%,
