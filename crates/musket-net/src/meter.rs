@@ -115,6 +115,16 @@ pub fn u64s_to_bytes(values: &[u64]) -> Vec<u8> {
     out
 }
 
+/// `values` as little-endian bytes: in place on little-endian machines (the memory layout),
+/// a converted copy elsewhere. For hashing words without copying them first.
+pub fn le_bytes(values: &[u64]) -> std::borrow::Cow<'_, [u8]> {
+    if cfg!(target_endian = "little") {
+        std::borrow::Cow::Borrowed(bytemuck::cast_slice(values))
+    } else {
+        std::borrow::Cow::Owned(u64s_to_bytes(values))
+    }
+}
+
 /// Appends `values` as little-endian bytes: one copy on little-endian machines (the wire
 /// format is the memory layout), a per-element conversion elsewhere.
 fn extend_le(out: &mut Vec<u8>, values: &[u64]) {
@@ -340,6 +350,15 @@ impl Net {
 mod tests {
     use super::*;
     use crate::local_mesh;
+
+    /// The bytes read in place are the serialised ones, whatever the machine's byte order.
+    #[test]
+    fn words_as_bytes_in_place_are_their_little_endian_serialisation() {
+        let words = [0u64, 1, 0x0102_0304_0506_0708, u64::MAX];
+        assert_eq!(&*le_bytes(&words), &u64s_to_bytes(&words)[..]);
+        assert_eq!(&le_bytes(&words)[16..24], &[8, 7, 6, 5, 4, 3, 2, 1]);
+        assert!(le_bytes(&[]).is_empty());
+    }
 
     #[test]
     fn large_tensors_travel_in_chunks_in_one_round() {

@@ -441,8 +441,8 @@ impl Rep3Mal {
         let mut send = next.to_vec();
         self.tamper(target, &mut send);
         let (_, missing) = self.base.reshare(send)?;
-        self.received.update(&musket_net::u64s_to_bytes(&missing));
-        self.vouched.update(&musket_net::u64s_to_bytes(cur));
+        self.received.update(&musket_net::le_bytes(&missing));
+        self.vouched.update(&musket_net::le_bytes(cur));
         self.unchecked_openings += 1;
         Ok(missing)
     }

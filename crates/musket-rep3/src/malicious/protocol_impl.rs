@@ -207,14 +207,14 @@ impl Protocol for Rep3Mal {
         let mut missing = None;
         if id == receiver {
             let got = self.base.net.recv_u64s(self.base.next_party(), x.len())?;
-            self.received.update(&musket_net::u64s_to_bytes(&got));
+            self.received.update(&musket_net::le_bytes(&got));
             missing = Some(got);
         } else if id == (receiver + 1) % 3 {
             let mut sent = x.next.data().to_vec();
             self.tamper(Target::Reveal, &mut sent);
             self.base.net.send_u64s(receiver, &sent)?;
         } else {
-            self.vouched.update(&musket_net::u64s_to_bytes(x.cur.data()));
+            self.vouched.update(&musket_net::le_bytes(x.cur.data()));
         }
         self.unchecked_openings += 1;
         self.check_openings()?;

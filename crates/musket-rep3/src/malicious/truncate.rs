@@ -379,15 +379,15 @@ impl Rep3Mal {
             let role = frames[k].me;
             let got = missing[role].take().expect("the copy of c was read");
             if role == 0 {
-                self.received.update(&musket_net::u64s_to_bytes(&got));
+                self.received.update(&musket_net::le_bytes(&got));
             } else {
-                self.received_from_prev.update(&musket_net::u64s_to_bytes(&got));
+                self.received_from_prev.update(&musket_net::le_bytes(&got));
             }
             cs[k] = (0..got.len()).map(|i| sent[i].wrapping_add(other[i]).wrapping_add(got[i])).collect();
         }
         if let Some(k) = frame_as(&frames, 2) {
-            self.vouched.update(&musket_net::u64s_to_bytes(&masked(&frames[k], 0)));
-            self.vouched_for_prev.update(&musket_net::u64s_to_bytes(&masked(&frames[k], 1)));
+            self.vouched.update(&musket_net::le_bytes(&masked(&frames[k], 0)));
+            self.vouched_for_prev.update(&musket_net::le_bytes(&masked(&frames[k], 1)));
         }
         // Every party counts both directions, so that all of them compare digests together.
         self.unchecked_openings += 1;

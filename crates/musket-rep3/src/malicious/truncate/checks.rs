@@ -71,7 +71,7 @@ impl Rep3Mal {
             .map(|i| m[i] ^ (km[i] << 1) ^ (((r[i] >> 63) ^ ((kr[i] >> 62) & 1)) << (64 - f)))
             .collect();
         words.extend(pack_high(&sign, f));
-        let bytes = musket_net::u64s_to_bytes(&words);
+        let bytes = musket_net::le_bytes(&words);
         if me == 0 {
             self.vouched.update(&bytes);
         } else {
