@@ -34,7 +34,7 @@ use super::{
     eq_table, level_from_points, level_from_values, value_at_one, Members, Packed, PACKED_LEVELS_RING,
 };
 use crate::dzkp::LevelPoly;
-use crate::ext::{gr64_words_mut, Ext, Gr64, EXT_DEGREE, REDUCTION_TAPS};
+use crate::ext::{gr64_words, gr64_words_mut, Ext, Gr64, EXT_DEGREE, REDUCTION_TAPS};
 use crate::{par, Prg};
 use musket_ring::{BitWeightedSums, PRODUCT_COEFFS};
 mod points;
@@ -246,7 +246,7 @@ impl PackedBlocks {
         if mx == 0 || my == 0 {
             return vec![Gr64::zero(); 3];
         }
-        let coef: Vec<u64> = self.m.coef.iter().flat_map(|c| c.0).collect();
+        let coef = gr64_words(&self.m.coef);
         // Group pairs whose T are kept at once (2 MiB): a call of the sums' kernel loads and
         // stores its accumulators (32 KiB a sum), so it takes a member's rows of several pairs
         // (a quarter as many until the sixteenth session, when Karatsuba's 14 KiB were stored;
@@ -282,7 +282,7 @@ impl PackedBlocks {
                             musket_ring::matmul_tn_strided_add(
                                 &self.y[qb * d..],
                                 g * d,
-                                &coef,
+                                coef,
                                 d,
                                 &mut r,
                                 d,
@@ -436,7 +436,7 @@ impl Packed<Gr64> for PackedBlocks {
         let (g, d) = (self.m.groups, EXT_DEGREE);
         let members = self.m.coef.len();
         let (mx, my) = (self.x_end.div_ceil(g).min(members), self.y_end.div_ceil(g).min(members));
-        let coef: Vec<u64> = self.m.coef[..my].iter().flat_map(|c| c.0).collect();
+        let coef = gr64_words(&self.m.coef[..my]);
         // Group q's weight is eq(tau_(from..), top(q)) rho(low(q)) for the `tau` not folded
         // yet (none once every packed level is: the protocol writes out then; the record
         // tests write out at once, when the claim still weighs every top variable by `eq`).
@@ -482,7 +482,7 @@ impl Packed<Gr64> for PackedBlocks {
                     );
                 }
                 if my > 0 {
-                    musket_ring::matmul_tn_strided_add(&self.y[q * d..], g * d, &coef, d, rq, d, (d, my, d));
+                    musket_ring::matmul_tn_strided_add(&self.y[q * d..], g * d, coef, d, rq, d, (d, my, d));
                 }
                 musket_ring::rows_times_x_pows(&lq, &REDUCTION_TAPS, gr64_words_mut(&mut l[d * i..]), d);
             }

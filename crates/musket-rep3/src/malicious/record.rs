@@ -21,7 +21,7 @@ use musket_core::dzkp::{Prover, ProverSteps, Verifier, VerifierSteps};
 use musket_core::dzkp_packed::{
     BlockWeights, Packed, PackedBlocks, PackedProver, PackedVerifier, PackedWords, WordWeights,
 };
-use musket_core::ext::{Ext, Gf64, Gr64, EXT_DEGREE};
+use musket_core::ext::{gr64_words, Ext, Gf64, Gr64, EXT_DEGREE};
 use musket_core::Prg;
 
 /// The shape of a recorded product.
@@ -258,8 +258,7 @@ impl Lift for Gr64 {
         match bit_words(&rho[..m]) {
             Some(bits) => to_elements(&musket_ring::add_rows_by_bits(&x[..m * k], m, k, &bits)),
             None => {
-                let words: Vec<u64> = rho[..m].iter().flat_map(|r| r.0).collect();
-                to_elements(&musket_ring::matmul_tn(&x[..m * k], &words, k, m, EXT_DEGREE))
+                to_elements(&musket_ring::matmul_tn(&x[..m * k], gr64_words(&rho[..m]), k, m, EXT_DEGREE))
             }
         }
     }
@@ -268,8 +267,7 @@ impl Lift for Gr64 {
     /// matrix product at an early ResNet-50 convolution's 576 x 3136, `cargo bench -p
     /// musket-ring -- fold_by_binary_weights`.)
     fn right_fold(y: &[u64], k: usize, n: usize, sigma: &[Gr64]) -> Vec<Gr64> {
-        let words: Vec<u64> = sigma[..n].iter().flat_map(|r| r.0).collect();
-        to_elements(&musket_ring::matmul(&y[..k * n], &words, k, n, EXT_DEGREE))
+        to_elements(&musket_ring::matmul(&y[..k * n], gr64_words(&sigma[..n]), k, n, EXT_DEGREE))
     }
 }
 
