@@ -1,7 +1,7 @@
 //! The wire framing used over TCP: a fixed 16-byte header, then the payload.
 //!
 //! ```text
-//! byte 0      kind (0 = data, 1 = abort, 2 = waiting notice)
+//! byte 0      kind (0 = data, 1 = abort, 2 = waiting notice, 3 = data of the second channel)
 //! bytes 1..4  zero (anything else is a corrupt header)
 //! bytes 4..8  payload length, u32 little-endian
 //! bytes 8..16 sequence number of this frame on its link, u64 little-endian
@@ -23,6 +23,9 @@ pub enum FrameKind {
     Abort,
     /// The sender has been blocked for a while on the party whose id (u32 LE) is the payload.
     Waiting,
+    /// Protocol data of the link's second channel ([`crate::Transport::second_channel`]),
+    /// ordered among itself and apart from [`FrameKind::Data`].
+    SecondData,
 }
 
 /// A decoded frame header.
@@ -71,6 +74,7 @@ impl FrameHeader {
             FrameKind::Data => 0,
             FrameKind::Abort => 1,
             FrameKind::Waiting => 2,
+            FrameKind::SecondData => 3,
         };
         out[4..8].copy_from_slice(&self.len.to_le_bytes());
         out[8..16].copy_from_slice(&self.seq.to_le_bytes());
@@ -88,6 +92,7 @@ impl FrameHeader {
             0 => FrameKind::Data,
             1 => FrameKind::Abort,
             2 => FrameKind::Waiting,
+            3 => FrameKind::SecondData,
             k => return Err(FrameError::UnknownKind(k)),
         };
         if bytes[1..4] != [0, 0, 0] {
@@ -116,6 +121,8 @@ mod tests {
         assert_eq!(FrameHeader::decode(&b, 100, 5), Ok(h));
         assert_eq!(FrameHeader::decode(&b, 10, 5), Err(FrameError::Oversized { len: 77, max: 10 }));
         assert_eq!(FrameHeader::decode(&b, 100, 4), Err(FrameError::OutOfOrder { expected: 4, got: 5 }));
+        let second = FrameHeader { kind: FrameKind::SecondData, len: 8, seq: 6 };
+        assert_eq!(FrameHeader::decode(&second.encode(), 100, 6), Ok(second));
         let mut bad = b;
         bad[0] = 9;
         assert_eq!(FrameHeader::decode(&bad, 100, 5), Err(FrameError::UnknownKind(9)));

@@ -5,25 +5,47 @@ use crate::{NetError, Transport, DEFAULT_TIMEOUT};
 use std::sync::mpsc::{channel, Sender};
 use std::time::Duration;
 
+/// Links from one party to every other party's inbox (none to itself).
+type Links = Vec<Option<Sender<(usize, Event)>>>;
+
 /// One party's end of an in-process mesh.
 pub struct LocalTransport {
     id: usize,
-    to: Vec<Option<Sender<(usize, Event)>>>,
+    to: Links,
     inbox: Inbox,
+    /// The links of the other channel (the second's, or the first's for the second), which
+    /// an abort also goes down, as an abort frame on a TCP link reaches both channels.
+    other_channel: Links,
+    /// The second channel, until taken.
+    second: Option<Box<LocalTransport>>,
 }
 
 /// Builds a fully connected mesh of `n` parties; element `i` belongs to party `i`. A `timeout`
-/// of `None` uses [`DEFAULT_TIMEOUT`].
+/// of `None` uses [`DEFAULT_TIMEOUT`]. Each end holds a second channel
+/// ([`Transport::second_channel`]): a mesh of its own, whose aborts reach the first's.
 pub fn local_mesh(n: usize, timeout: Option<Duration>) -> Vec<LocalTransport> {
     let timeout = timeout.unwrap_or(DEFAULT_TIMEOUT);
-    let (senders, inboxes): (Vec<_>, Vec<_>) = (0..n).map(|_| channel()).unzip();
-    inboxes
+    let (first, first_inboxes): (Vec<_>, Vec<_>) = (0..n).map(|_| channel()).unzip();
+    let (second, second_inboxes): (Vec<_>, Vec<_>) = (0..n).map(|_| channel()).unzip();
+    let links = |senders: &[Sender<(usize, Event)>], id: usize| -> Links {
+        (0..n).map(|j| (j != id).then(|| senders[j].clone())).collect()
+    };
+    first_inboxes
         .into_iter()
+        .zip(second_inboxes)
         .enumerate()
-        .map(|(id, rx)| LocalTransport {
+        .map(|(id, (rx, rx2))| LocalTransport {
             id,
-            to: (0..n).map(|j| (j != id).then(|| senders[j].clone())).collect(),
+            to: links(&first, id),
             inbox: Inbox::new(rx, id, n, timeout),
+            other_channel: links(&second, id),
+            second: Some(Box::new(LocalTransport {
+                id,
+                to: links(&second, id),
+                inbox: Inbox::new(rx2, id, n, timeout),
+                other_channel: links(&first, id),
+                second: None,
+            })),
         })
         .collect()
 }
@@ -62,12 +84,16 @@ impl Transport for LocalTransport {
     }
 
     fn abort(&mut self, reason: &str) {
-        for tx in self.to.iter().flatten() {
+        for tx in self.to.iter().chain(&self.other_channel).flatten() {
             let _ = tx.send((
                 self.id,
                 Event::Failed(NetError::Aborted { peer: self.id, reason: reason.to_string() }),
             ));
         }
+    }
+
+    fn second_channel(&mut self) -> Option<Box<dyn Transport>> {
+        self.second.take().map(|t| t as Box<dyn Transport>)
     }
 }
 
@@ -108,6 +134,29 @@ mod tests {
         assert_eq!(p0b.recv(2), Err(NetError::Disconnected { peer: 2 }));
         assert_eq!(p0b.recv(1).unwrap(), vec![5]);
         assert_eq!(p0b.send(0, vec![]), Err(NetError::BadParty(0)));
+    }
+
+    #[test]
+    fn the_second_channel_is_independent_and_aborts_reach_both() {
+        let mut mesh = local_mesh(3, Some(Duration::from_millis(50)));
+        let mut p2 = mesh.pop().unwrap();
+        let mut p1 = mesh.pop().unwrap();
+        let mut p0 = mesh.pop().unwrap();
+        let mut q0 = p0.second_channel().unwrap();
+        let mut q1 = p1.second_channel().unwrap();
+        let mut q2 = p2.second_channel().unwrap();
+        assert!(p0.second_channel().is_none(), "taken once");
+        // Messages on one channel are not seen on the other, in either order.
+        q0.send(1, vec![7]).unwrap();
+        p0.send(1, vec![1]).unwrap();
+        assert_eq!(p1.recv(0).unwrap(), vec![1]);
+        assert_eq!(q1.recv(0).unwrap(), vec![7]);
+        assert!(matches!(q1.recv(0), Err(NetError::Timeout { .. })));
+        // An abort on the second channel stops a receive on the first, and the reverse.
+        q2.abort("cheating detected: test");
+        assert!(matches!(p1.recv(0), Err(NetError::Aborted { peer: 2, .. })));
+        p2.abort("stopping");
+        assert!(matches!(q0.recv(1), Err(NetError::Aborted { peer: 2, .. })));
     }
 
     #[test]

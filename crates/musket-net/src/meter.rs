@@ -340,6 +340,50 @@ impl Net {
         Ok(Words(WordsInner::Owned(values)))
     }
 
+    /// A metered second channel on the same links ([`Transport::second_channel`]), for an
+    /// exchange that runs beside this one's (the malicious back end's proofs, in the
+    /// background): its counts start at zero, and [`Net::start_after`] and
+    /// [`Net::hand_counts_to`] tie its round clock to this one's. `None` once taken, or on
+    /// a transport without one.
+    pub fn second_channel(&mut self) -> Option<Net> {
+        let mut net = Net::new(self.transport.second_channel()?);
+        net.preprocessing = self.preprocessing.clone();
+        Some(net)
+    }
+
+    /// Starts this (second) channel's next exchange at `main`'s round clock: its messages
+    /// depend on everything `main` has sent and received so far. Run on its own, an exchange
+    /// then counts exactly the rounds it would on `main`.
+    pub fn start_after(&mut self, main: &Net) {
+        if main.stats.rounds >= self.stats.rounds {
+            self.stats.rounds = main.stats.rounds;
+            self.sending = main.sending;
+        }
+    }
+
+    /// Adds this (second) channel's bytes and messages since its last hand-over to `main`'s
+    /// counts, and joins the round clocks: what `main` sends next depends on this channel's
+    /// exchange too (the longer chain of the two counts).
+    pub fn hand_counts_to(&mut self, main: &mut Net) {
+        let s = &mut self.stats;
+        let m = &mut main.stats;
+        m.bytes_sent += std::mem::take(&mut s.bytes_sent);
+        m.bytes_received += std::mem::take(&mut s.bytes_received);
+        m.messages_sent += std::mem::take(&mut s.messages_sent);
+        m.preprocessing_bytes_sent += std::mem::take(&mut s.preprocessing_bytes_sent);
+        m.preprocessing_time += std::mem::take(&mut s.preprocessing_time);
+        for (to, sent) in m.bytes_sent_to.iter_mut().zip(&mut s.bytes_sent_to) {
+            *to += std::mem::take(sent);
+        }
+        // A receive on either side since the clocks last met starts a new round at the next send.
+        if s.rounds > m.rounds {
+            m.rounds = s.rounds;
+            main.sending = self.sending;
+        } else if s.rounds == m.rounds {
+            main.sending &= self.sending;
+        }
+    }
+
     /// Tells every peer this party is stopping; the reason must hold no secret values.
     pub fn abort(&mut self, reason: &str) {
         self.transport.abort(reason);
@@ -399,6 +443,40 @@ mod tests {
         // A length the receiver does not expect is the sender's fault.
         a.send_u64s_with(1, 3, |out| out.fill(1)).unwrap();
         assert!(matches!(b.recv_words(0, 2), Err(NetError::Malformed { peer: 0, .. })));
+    }
+
+    #[test]
+    fn an_exchange_on_the_second_channel_counts_as_on_the_first() {
+        // One party sends, the other answers, then the first sends again: three rounds, on
+        // one channel or with the middle exchange on the second.
+        let run = |second: bool| -> (CommStats, CommStats) {
+            let mut mesh = local_mesh(2, None);
+            let mut b = Net::new(Box::new(mesh.pop().unwrap()));
+            let mut a = Net::new(Box::new(mesh.pop().unwrap()));
+            let (mut a2, mut b2) = (a.second_channel().unwrap(), b.second_channel().unwrap());
+            a.send_u64s(1, &[1]).unwrap();
+            b.recv_u64s(0, 1).unwrap();
+            if second {
+                a2.start_after(&a);
+                b2.start_after(&b);
+                b2.send_u64s(0, &[2, 2]).unwrap();
+                a2.recv_u64s(1, 2).unwrap();
+                a2.hand_counts_to(&mut a);
+                b2.hand_counts_to(&mut b);
+            } else {
+                b.send_u64s(0, &[2, 2]).unwrap();
+                a.recv_u64s(1, 2).unwrap();
+            }
+            a.send_u64s(1, &[3]).unwrap();
+            b.recv_u64s(0, 1).unwrap();
+            (a.stats().clone(), b.stats().clone())
+        };
+        let (one, two) = (run(false), run(true));
+        assert_eq!(one, two);
+        assert_eq!(
+            (one.0.rounds, one.0.bytes_sent, one.0.bytes_received, one.0.messages_sent),
+            (3, 16, 16, 2)
+        );
     }
 
     #[test]

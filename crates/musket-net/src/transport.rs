@@ -25,4 +25,12 @@ pub trait Transport: Send {
     /// Tells every peer, best effort, that this party is stopping and why. The reason must not
     /// contain secret values.
     fn abort(&mut self, reason: &str);
+    /// A second channel on the same links, once: messages on it keep their order among
+    /// themselves and are independent of this channel's, so that one thread can run an
+    /// exchange (the malicious back end's proofs) while another runs the protocol. Failures
+    /// and aborts reach both channels; an abort on either reaches the peers' both. `None`
+    /// once taken, or for a transport without one.
+    fn second_channel(&mut self) -> Option<Box<dyn Transport>> {
+        None
+    }
 }

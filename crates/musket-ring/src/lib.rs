@@ -19,6 +19,7 @@ pub use kernels::{
     matmul_tn_strided_add, matmul_with, parallel_allowed, proof_parallel_allowed, row_times_x_pow,
     rows_times_x_pows, rows_times_x_pows_with, select_rows_by_bits, serial_kernels, tn_hadamard64,
     tn_hadamard64_with, xor_member_lookups, xor_nibble_lookups, BitWeightedSum, BitWeightedSums, Kernel,
-    MemberTables, PolyProductSum, PolyProductSums, BINARY_POLY_CHUNK, POLY_COEFFS, PRODUCT_COEFFS, TILE,
+    KernelSpread, MemberTables, PolyProductSum, PolyProductSums, BINARY_POLY_CHUNK, POLY_COEFFS,
+    PRODUCT_COEFFS, TILE,
 };
 pub use tensor::{rows_shape, RingTensor, ShapeError};

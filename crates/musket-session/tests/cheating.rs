@@ -331,9 +331,54 @@ fn verifying_early_to_bound_memory_changes_nothing_but_rounds() {
             assert!((*a as i64 - *b as i64).abs() <= 16, "{a} against {b}");
         }
     }
-    for target in [Target::Mul, Target::And] {
-        let cheat = Cheat { party: 1, target, nth: 0, error: 1, last_word: false };
-        assert_caught_in(cheat, &run_with_limit(Some(cheat), Some(4096)));
+    // Early verifications run in the background: a deviation in a product or in a proof
+    // message of one is caught there, and reported by every honest party before any output.
+    for target in [Target::Mul, Target::And, Target::Proof, Target::Challenge, Target::ProofOpening] {
+        for party in 0..3 {
+            let cheat = Cheat { party, target, nth: 0, error: 1, last_word: false };
+            assert_caught_in(cheat, &run_with_limit(Some(cheat), Some(4096)));
+        }
+    }
+}
+
+#[test]
+fn verifications_in_the_background_overlap_the_computation() {
+    // Three products of 256 elements pass a pending limit of 4096 words, which starts their
+    // verification; a chain of 20 small products (under the limit) follows, then an output.
+    // Rounds are a Lamport clock, so they do not depend on timing: the verification in the
+    // background runs beside the chain, and its rounds count only where its chain of
+    // messages is longer than the computation's it overlaps; on the party's thread they add up.
+    let run = |background: bool| -> Vec<(RingTensor, musket_net::CommStats)> {
+        let outs = run_parties(
+            None,
+            |p| p.with_pending_limit(4096).with_background_verification(background),
+            |p| {
+                let v = RingTensor::new(vec![ROWS * 8], (0..ROWS as u64 * 8).collect())?;
+                let x = p.input(0, (p.party_id() == 0).then_some(&v), &[ROWS * 8])?;
+                let mut big = x.clone();
+                for _ in 0..3 {
+                    big = p.mul(&big, &x)?;
+                }
+                let v = RingTensor::new(vec![8], (1..9).collect())?;
+                let mut small = p.input(1, (p.party_id() == 1).then_some(&v), &[8])?;
+                for _ in 0..20 {
+                    small = p.mul(&small, &small)?;
+                }
+                let rows = p.reshape(&big, &[ROWS, 8])?;
+                let out = p.reveal(&p.add(&p.sum_axis(&rows, 0)?, &small)?)?;
+                p.verify()?;
+                Ok((out, p.stats()))
+            },
+        );
+        outs.into_iter().map(|o| o.expect("honest run")).collect()
+    };
+    let (background, on_the_thread) = (run(true), run(false));
+    for ((out_b, b), (out_t, t)) in background.iter().zip(&on_the_thread) {
+        assert_eq!(out_b, out_t);
+        assert_eq!((b.bytes_sent, b.messages_sent), (t.bytes_sent, t.messages_sent), "the same messages");
+        // The verification's 13 rounds (a plain proof of 768 products: five levels, 2 N + 3)
+        // vanish into the chain's 20.
+        assert_eq!((b.rounds, t.rounds), (40, 53));
     }
 }
 

@@ -3,7 +3,7 @@ mod common;
 use common::*;
 use musket_core::{lt, MpcError, Protocol};
 use musket_net::{generate_identity, Net, NetError, PartyIdentity, TlsConfig, TlsTransport};
-use musket_rep3::Rep3;
+use musket_rep3::{Cheat, Rep3, Rep3Mal, Target};
 use musket_ring::RingTensor;
 use musket_session::{run_party, Backend, Job};
 use std::time::Duration;
@@ -185,6 +185,71 @@ fn a_party_with_the_wrong_certificate_is_refused() {
         let err = r.as_ref().err().unwrap_or_else(|| panic!("party {i} connected to an impostor"));
         if i != 1 {
             assert!(err.to_string().contains("party 1"), "party {i}: {err}");
+        }
+    }
+}
+
+/// Products of 256 elements, three after one another, then a chain of small ones and an
+/// output: with a pending limit of 4096 words the first three are verified in the
+/// background, on the links' second channel, while the chain runs on the first.
+fn products_then_a_chain(p: &mut Rep3Mal) -> Result<RingTensor, MpcError> {
+    let v = RingTensor::new(vec![256], (0..256).collect())?;
+    let x = p.input(0, (p.party_id() == 0).then_some(&v), &[256])?;
+    let mut big = x.clone();
+    for _ in 0..3 {
+        big = p.mul(&big, &x)?;
+    }
+    let mut small = p.reshape(&big, &[32, 8])?;
+    small = p.sum_axis(&small, 0)?;
+    for _ in 0..20 {
+        small = p.mul(&small, &small)?;
+    }
+    let out = p.reveal(&small)?;
+    p.finish()?;
+    Ok(out)
+}
+
+/// Runs [`products_then_a_chain`] on three TLS parties, with `cheat` if given.
+fn malicious_over_tls(cheat: Option<Cheat>) -> Vec<Result<RingTensor, MpcError>> {
+    let cluster = Cluster::new();
+    std::thread::scope(|s| {
+        let hs: Vec<_> = (0..3)
+            .map(|i| {
+                let cluster = &cluster;
+                s.spawn(move || {
+                    let t = cluster.connect(i, Duration::from_secs(10))?;
+                    let mut p = Rep3Mal::new(Net::new(Box::new(t)))?.with_pending_limit(4096);
+                    if let Some(c) = cheat {
+                        p = p.with_cheat(c);
+                    }
+                    let res = products_then_a_chain(&mut p);
+                    if let Err(e) = &res {
+                        if !e.is_peer_abort() {
+                            p.abort(&e.public_reason());
+                        }
+                    }
+                    res
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+#[test]
+fn malicious_proofs_in_the_background_run_over_tls_and_catch_cheating() {
+    let outs = malicious_over_tls(None);
+    let first = outs[0].as_ref().expect("honest run over TLS").clone();
+    for o in &outs {
+        assert_eq!(o.as_ref().expect("honest run over TLS"), &first);
+    }
+    // A wrong proof message in the background verification (the first proof message is
+    // one of it): every honest party stops with cheating detected.
+    for party in 0..3 {
+        let cheat = Cheat { party, target: Target::Proof, nth: 0, error: 1, last_word: false };
+        let outs = malicious_over_tls(Some(cheat));
+        for (id, o) in outs.iter().enumerate().filter(|(id, _)| *id != party) {
+            assert!(matches!(o, Err(e) if e.is_cheating_detected()), "party {id} with {cheat:?}: {o:?}");
         }
     }
 }

@@ -36,11 +36,47 @@ enum Outgoing {
     Raw,
 }
 
+/// A link's queue to its writer thread, shared by both channels. The first channel's end
+/// closes it when dropped, so that the writer finishes even while the second channel lives on.
+#[derive(Clone)]
+struct Outbox(Arc<Mutex<Option<Sender<Frame>>>>);
+
+/// What a writer thread is given: a frame's kind (or raw bytes) and its payload.
+type Frame = (Outgoing, Vec<u8>);
+/// A link's writer's error, once it has one.
+type WriteError = Arc<Mutex<Option<NetError>>>;
+/// Where a link's reader puts what arrives from its peer (one queue per channel).
+type Events = Sender<(usize, Event)>;
+
+/// What the second channel uses of a link: its writer queue, the writer's error, the count
+/// of unread bytes.
+#[derive(Clone)]
+struct SecondLink {
+    outbox: Outbox,
+    write_error: WriteError,
+    unread: Arc<AtomicU64>,
+}
+
+impl Outbox {
+    /// Queues a frame; false once the link is closed.
+    fn send(&self, what: Outgoing, payload: Vec<u8>) -> bool {
+        match &*self.0.lock().expect("lock") {
+            Some(tx) => tx.send((what, payload)).is_ok(),
+            None => false,
+        }
+    }
+
+    fn close(&self) {
+        self.0.lock().expect("lock").take();
+    }
+}
+
 struct PeerLink {
-    /// Bytes the reader has queued from this peer and `recv` has not returned yet.
+    /// Bytes the reader has queued from this peer and `recv` has not returned yet (either
+    /// channel's).
     buffered: Arc<AtomicU64>,
-    outbox: Option<Sender<(Outgoing, Vec<u8>)>>,
-    write_error: Arc<Mutex<Option<NetError>>>,
+    outbox: Outbox,
+    write_error: WriteError,
     writer: Option<JoinHandle<()>>,
     inbound_socket: TcpStream,
     reader: Option<JoinHandle<()>>,
@@ -53,6 +89,19 @@ pub struct TlsTransport {
     inbox: Inbox,
     timeout: Duration,
     failed: bool,
+    /// The second channel on the same links, until taken.
+    second: Option<Box<TlsSecondChannel>>,
+}
+
+/// The second channel of a [`TlsTransport`]'s links ([`Transport::second_channel`]): its
+/// frames are [`FrameKind::SecondData`], routed by the links' readers to an inbox of their
+/// own; failures and abort frames reach both inboxes. It sends no waiting notices (the
+/// first channel's timeouts name the stalled party; a wait here names the peer waited on).
+pub(crate) struct TlsSecondChannel {
+    id: usize,
+    /// Per peer: the link's queue, its writer's error, its unread bytes.
+    links: Vec<Option<SecondLink>>,
+    inbox: Inbox,
 }
 
 fn link_error(peer: usize, e: &std::io::Error) -> NetError {
@@ -76,18 +125,35 @@ impl TlsTransport {
         let (outbound, inbound) = establish(&config)?;
         let mut links: Vec<Option<PeerLink>> = (0..n).map(|_| None).collect();
         let (events, inbox) = channel();
+        let (second_events, second_inbox) = channel();
         for (peer, (out, inb)) in outbound.into_iter().zip(inbound).enumerate() {
             if let (Some(out), Some(inb)) = (out, inb) {
-                links[peer] = Some(spawn_link(peer, out, inb, &config, events.clone())?);
+                let channels = (events.clone(), second_events.clone());
+                links[peer] = Some(spawn_link(peer, out, inb, &config, channels)?);
             }
         }
         tracing::debug!(party = me, "TLS mesh established");
+        let second = TlsSecondChannel {
+            id: me,
+            links: links
+                .iter()
+                .map(|l| {
+                    l.as_ref().map(|l| SecondLink {
+                        outbox: l.outbox.clone(),
+                        write_error: l.write_error.clone(),
+                        unread: l.buffered.clone(),
+                    })
+                })
+                .collect(),
+            inbox: Inbox::new(second_inbox, me, n, config.timeout),
+        };
         Ok(Self {
             id: me,
             links,
             inbox: Inbox::new(inbox, me, n, config.timeout),
             timeout: config.timeout,
             failed: false,
+            second: Some(Box::new(second)),
         })
     }
 
@@ -101,7 +167,7 @@ fn spawn_link(
     mut out: Outbound,
     mut inb: Inbound,
     config: &TlsConfig,
-    events: Sender<(usize, Event)>,
+    (events, second_events): (Events, Events),
 ) -> Result<PeerLink, NetError> {
     let (max_frame, timeout, max_buffered) = (config.max_frame, config.timeout, config.max_buffered);
     let buffered = Arc::new(AtomicU64::new(0));
@@ -143,7 +209,7 @@ fn spawn_link(
         .spawn(move || {
             let mut seq = 0u64;
             loop {
-                let mut ev = read_frame(&mut inb, peer, max_frame, seq);
+                let (mut ev, on_second) = read_frame(&mut inb, peer, max_frame, seq);
                 seq += 1;
                 if let Event::Data(d) = &ev {
                     let total = unread.fetch_add(d.len() as u64, Ordering::SeqCst) + d.len() as u64;
@@ -157,8 +223,16 @@ fn spawn_link(
                         });
                     }
                 }
-                let stop = matches!(ev, Event::Failed(_));
-                if events.send((peer, ev)).is_err() || stop {
+                // Failures reach both channels; the second's inbox may be gone (dropped by a
+                // party that never took it), which must not stop the first's.
+                if let Event::Failed(e) = &ev {
+                    let _ = second_events.send((peer, Event::Failed(e.clone())));
+                    let _ = events.send((peer, ev));
+                    return;
+                }
+                if on_second {
+                    let _ = second_events.send((peer, ev));
+                } else if events.send((peer, ev)).is_err() {
                     return;
                 }
             }
@@ -166,7 +240,7 @@ fn spawn_link(
         .map_err(setup)?;
     Ok(PeerLink {
         buffered,
-        outbox: Some(out_tx),
+        outbox: Outbox(Arc::new(Mutex::new(Some(out_tx)))),
         write_error,
         writer: Some(writer),
         inbound_socket,
@@ -174,9 +248,15 @@ fn spawn_link(
     })
 }
 
-/// Reads one frame and turns it into an event; failures (including a clean end of stream and
-/// an abort frame) end the link.
-fn read_frame<R: Read>(inb: &mut R, peer: usize, max_frame: u64, seq: u64) -> Event {
+/// Reads one frame and turns it into an event, and whether it is the second channel's data;
+/// failures (including a clean end of stream and an abort frame) end the link.
+fn read_frame<R: Read>(inb: &mut R, peer: usize, max_frame: u64, seq: u64) -> (Event, bool) {
+    let mut on_second = false;
+    let ev = read_event(inb, peer, max_frame, seq, &mut on_second);
+    (ev, on_second)
+}
+
+fn read_event<R: Read>(inb: &mut R, peer: usize, max_frame: u64, seq: u64, on_second: &mut bool) -> Event {
     let mut header = [0u8; FRAME_HEADER_LEN];
     match inb.read_exact(&mut header) {
         Ok(()) => {}
@@ -191,7 +271,7 @@ fn read_frame<R: Read>(inb: &mut R, peer: usize, max_frame: u64, seq: u64) -> Ev
     };
     // Control frames are tiny; refuse big ones before reading them.
     let cap = match h.kind {
-        FrameKind::Data => max_frame,
+        FrameKind::Data | FrameKind::SecondData => max_frame,
         FrameKind::Waiting => 4,
         FrameKind::Abort => MAX_ABORT_REASON as u64,
     };
@@ -222,6 +302,10 @@ fn read_frame<R: Read>(inb: &mut R, peer: usize, max_frame: u64, seq: u64) -> Ev
     }
     match h.kind {
         FrameKind::Data => Event::Data(payload),
+        FrameKind::SecondData => {
+            *on_second = true;
+            Event::Data(payload)
+        }
         FrameKind::Waiting => match <[u8; 4]>::try_from(payload.as_slice()) {
             Ok(b) => Event::Waiting(u32::from_le_bytes(b) as usize),
             Err(_) => Event::Failed(NetError::Malformed { peer, reason: "bad waiting notice".into() }),
@@ -239,7 +323,7 @@ fn read_frame<R: Read>(inb: &mut R, peer: usize, max_frame: u64, seq: u64) -> Ev
 pub fn decode_frames(bytes: &[u8], max_frame: u64) -> Result<u64, NetError> {
     let mut stream = bytes;
     for seq in 0u64.. {
-        match read_frame(&mut stream, 0, max_frame, seq) {
+        match read_frame(&mut stream, 0, max_frame, seq).0 {
             Event::Data(_) | Event::Waiting(_) => {}
             Event::Failed(NetError::Disconnected { .. }) if stream.is_empty() => return Ok(seq),
             Event::Failed(e) => return Err(e),
@@ -266,29 +350,9 @@ impl Transport for TlsTransport {
     }
 
     fn send(&mut self, to: usize, payload: Vec<u8>) -> Result<(), NetError> {
-        if payload.len() as u64 > u32::MAX as u64 {
-            return Err(NetError::Setup(format!(
-                "message of {} bytes is too large for one frame",
-                payload.len()
-            )));
-        }
-        let link = self.link(to)?;
-        let write_error = link.write_error.lock().expect("lock").clone();
-        let res = match (write_error, link.outbox.as_ref()) {
-            (Some(e), _) => Err(e),
-            (None, None) => Err(NetError::Disconnected { peer: to }),
-            (None, Some(outbox)) => outbox
-                .send((Outgoing::Frame(FrameKind::Data), payload))
-                .map_err(|_| NetError::Disconnected { peer: to }),
-        };
-        if res.is_err() {
-            self.failed = true;
-            // A peer that left may have aborted first (its abort frame comes in on the other
-            // socket); report that cause rather than the departure, as a receive does.
-            if let Some(cause) = self.inbox.fatal_within(DEPARTURE_GRACE) {
-                return into_result(cause).map(|_| ());
-            }
-        }
+        let link = self.links.get(to).and_then(Option::as_ref).ok_or(NetError::BadParty(to))?;
+        let res = send_data(to, &link.outbox, &link.write_error, FrameKind::Data, payload, &mut self.inbox);
+        self.failed |= res.is_err();
         res
     }
 
@@ -297,10 +361,7 @@ impl Transport for TlsTransport {
         let links = &self.links;
         let res = self.inbox.recv(from, &mut |on| {
             for link in links.iter().flatten() {
-                if let Some(outbox) = &link.outbox {
-                    let _ = outbox
-                        .send((Outgoing::Frame(FrameKind::Waiting), (on as u32).to_le_bytes().to_vec()));
-                }
+                link.outbox.send(Outgoing::Frame(FrameKind::Waiting), (on as u32).to_le_bytes().to_vec());
             }
         });
         match &res {
@@ -317,10 +378,78 @@ impl Transport for TlsTransport {
     fn abort(&mut self, reason: &str) {
         self.failed = true;
         for link in self.links.iter().flatten() {
-            if let Some(outbox) = &link.outbox {
-                let _ =
-                    outbox.send((Outgoing::Frame(FrameKind::Abort), sanitize_reason(reason).into_bytes()));
-            }
+            link.outbox.send(Outgoing::Frame(FrameKind::Abort), sanitize_reason(reason).into_bytes());
+        }
+    }
+
+    fn second_channel(&mut self) -> Option<Box<dyn Transport>> {
+        self.second.take().map(|t| t as Box<dyn Transport>)
+    }
+}
+
+/// Queues a data frame of `kind` for `to`, or reports why the link cannot take it: the
+/// writer's error, or a departure (explained by an abort that came in first, if one did: a
+/// peer that left may have aborted, its abort frame arriving on the other socket).
+fn send_data(
+    to: usize,
+    outbox: &Outbox,
+    write_error: &Mutex<Option<NetError>>,
+    kind: FrameKind,
+    payload: Vec<u8>,
+    inbox: &mut Inbox,
+) -> Result<(), NetError> {
+    if payload.len() as u64 > u32::MAX as u64 {
+        return Err(NetError::Setup(format!(
+            "message of {} bytes is too large for one frame",
+            payload.len()
+        )));
+    }
+    let write_error = write_error.lock().expect("lock").clone();
+    let res = match write_error {
+        Some(e) => Err(e),
+        None if outbox.send(Outgoing::Frame(kind), payload) => Ok(()),
+        None => Err(NetError::Disconnected { peer: to }),
+    };
+    if res.is_err() {
+        if let Some(cause) = inbox.fatal_within(DEPARTURE_GRACE) {
+            return into_result(cause).map(|_| ());
+        }
+    }
+    res
+}
+
+impl TlsSecondChannel {
+    fn link(&self, peer: usize) -> Result<&SecondLink, NetError> {
+        self.links.get(peer).and_then(Option::as_ref).ok_or(NetError::BadParty(peer))
+    }
+}
+
+impl Transport for TlsSecondChannel {
+    fn party_id(&self) -> usize {
+        self.id
+    }
+
+    fn n_parties(&self) -> usize {
+        self.links.len()
+    }
+
+    fn send(&mut self, to: usize, payload: Vec<u8>) -> Result<(), NetError> {
+        let link = self.link(to)?.clone();
+        send_data(to, &link.outbox, &link.write_error, FrameKind::SecondData, payload, &mut self.inbox)
+    }
+
+    fn recv(&mut self, from: usize) -> Result<Vec<u8>, NetError> {
+        let unread = self.link(from)?.unread.clone();
+        let res = self.inbox.recv(from, &mut |_| {});
+        if let Ok(d) = &res {
+            unread.fetch_sub(d.len() as u64, Ordering::SeqCst);
+        }
+        res
+    }
+
+    fn abort(&mut self, reason: &str) {
+        for link in self.links.iter().flatten() {
+            link.outbox.send(Outgoing::Frame(FrameKind::Abort), sanitize_reason(reason).into_bytes());
         }
     }
 }
@@ -332,8 +461,11 @@ impl TlsTransport {
     /// `fault-injection` feature.
     pub fn send_raw_for_fault_tests(&mut self, to: usize, bytes: Vec<u8>) -> Result<(), NetError> {
         let link = self.link(to)?;
-        let outbox = link.outbox.as_ref().ok_or(NetError::Disconnected { peer: to })?;
-        outbox.send((Outgoing::Raw, bytes)).map_err(|_| NetError::Disconnected { peer: to })
+        if link.outbox.send(Outgoing::Raw, bytes) {
+            Ok(())
+        } else {
+            Err(NetError::Disconnected { peer: to })
+        }
     }
 }
 
@@ -344,7 +476,7 @@ impl Drop for TlsTransport {
         let wait = if self.failed { Duration::from_secs(2) } else { self.timeout };
         let deadline = Instant::now() + wait;
         for link in self.links.iter_mut().flatten() {
-            link.outbox.take();
+            link.outbox.close();
         }
         for link in self.links.iter_mut().flatten() {
             if let Some(w) = link.writer.take() {
@@ -493,6 +625,46 @@ mod tests {
                 matches!(&err, NetError::Aborted { peer: 1, reason } if reason.contains("out of range")),
                 "{err}"
             );
+            let _ = h2.join();
+        });
+    }
+
+    #[test]
+    fn the_second_channel_is_independent_and_aborts_reach_both() {
+        let mut cfgs = configs(Duration::from_secs(5));
+        let c2 = cfgs.pop().unwrap();
+        let c1 = cfgs.pop().unwrap();
+        let c0 = cfgs.pop().unwrap();
+        std::thread::scope(|s| {
+            let h1 = s.spawn(move || {
+                let mut t = TlsTransport::connect(c1).unwrap();
+                let mut q = t.second_channel().unwrap();
+                assert!(t.second_channel().is_none(), "taken once");
+                // Sent in one order on the link, read in the other: the channels are apart.
+                q.send(0, vec![7, 7]).unwrap();
+                t.send(0, vec![1]).unwrap();
+                assert_eq!(q.recv(0).unwrap(), vec![8]);
+                // An abort on the second channel reaches the peer's first.
+                q.abort("cheating detected: a test");
+                // Dropping the first channel's end lets the link close although the second
+                // channel's end lives on: this returns well before the 5 s timeout.
+                let dropped = Instant::now();
+                drop(t);
+                assert!(dropped.elapsed() < Duration::from_secs(2));
+                drop(q);
+            });
+            let h2 = s.spawn(move || TlsTransport::connect(c2).map(|_| ()));
+            let mut t0 = TlsTransport::connect(c0).unwrap();
+            let mut q0 = t0.second_channel().unwrap();
+            assert_eq!(t0.recv(1).unwrap(), vec![1]);
+            assert_eq!(q0.recv(1).unwrap(), vec![7, 7]);
+            q0.send(1, vec![8]).unwrap();
+            let err = t0.recv(1).unwrap_err();
+            assert!(
+                matches!(&err, NetError::Aborted { peer: 1, reason } if reason.starts_with("cheating detected")),
+                "{err}"
+            );
+            h1.join().unwrap();
             let _ = h2.join();
         });
     }

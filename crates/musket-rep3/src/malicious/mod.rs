@@ -29,10 +29,11 @@
 
 mod proof;
 mod record;
+mod verifier;
 
 use crate::party::{RBits, RShare, Rep3, Stream};
 use musket_core::{
-    batch_item, batched_dims, element_count, matrix_dims, rows_dims, LinearMap, LinearMap2, MpcError,
+    batch_item, batched_dims, element_count, matrix_dims, rows_dims, LinearMap, LinearMap2, MpcError, Prg,
     Protocol, Result, Share,
 };
 use musket_net::{CommStats, Net};
@@ -40,6 +41,8 @@ use musket_ring::{unpack_bits, RingTensor};
 use proof::ProofKeys;
 use record::{Gate, Record, Role};
 use std::ops::Range;
+use std::thread::JoinHandle;
+use verifier::Verifier;
 
 /// Products verified per proof batch, as terms of the inner product: bounds a batch's
 /// memory (a Galois-ring term is 512 bytes) and its length (soundness, see `dzkp`). Matrix
@@ -138,16 +141,17 @@ pub struct Cheat {
 /// A party of the malicious-secure 3PC protocol.
 pub struct Rep3Mal {
     base: Rep3,
-    keys: ProofKeys,
+    /// The proofs' prover and verifiers, while no verification runs in the background.
+    verifier: Option<Verifier>,
+    /// The verification running in the background, which hands the verifier back.
+    background: Option<JoinHandle<(Verifier, Result<()>)>>,
+    /// Whether verifications the pending limit starts run in the background.
+    in_background: bool,
     arith: Vec<Record>,
     binary: Vec<Record>,
     /// Words the pending records hold, and the limit past which they are verified.
     pending_words: usize,
     pending_limit: usize,
-    /// Terms per batch: packed ring, plain ring, binary (the constants above, or a test's).
-    batch_terms: (usize, usize, usize),
-    /// Proof state of a group of ring batches ([`LOCKSTEP_BYTES_RING`], or a test's).
-    ring_group_bytes: usize,
     /// Digest of the opened components received from the next party.
     received: ring::digest::Context,
     /// Digest of the components the next party received from the previous one, which this
@@ -177,23 +181,65 @@ impl std::fmt::Debug for Rep3Mal {
     }
 }
 
+/// Applies `cheat` (the test harness's deviation, if any) to an outgoing message of kind
+/// `target`, counting the messages of each kind in `seen`.
+fn tamper_message(cheat: Option<Cheat>, seen: &mut Vec<(Target, usize)>, target: Target, words: &mut [u64]) {
+    let Some(c) = cheat.filter(|c| c.target == target) else { return };
+    let count = match seen.iter_mut().find(|(t, _)| *t == target) {
+        Some((_, n)) => {
+            *n += 1;
+            *n - 1
+        }
+        None => {
+            seen.push((target, 1));
+            0
+        }
+    };
+    if count == c.nth {
+        let at = if c.last_word { words.len().saturating_sub(1) } else { 0 };
+        if let Some(w) = words.get_mut(at) {
+            *w = if matches!(target, Target::And) { *w ^ c.error } else { w.wrapping_add(c.error) };
+        }
+    }
+}
+
+/// The error when a party's verifier is gone: a verification thread that could not be
+/// started took it (the computation already failed then).
+fn verifier_lost() -> MpcError {
+    MpcError::Usage("the proofs' verifier is gone: an earlier verification failed to start".into())
+}
+
 fn digest() -> ring::digest::Context {
     ring::digest::Context::new(&ring::digest::SHA256)
 }
 
 impl Rep3Mal {
     /// Joins the computation (as [`Rep3::new`]).
-    pub fn new(net: Net) -> Result<Self> {
-        let (base, own, next) = Rep3::with_keys(net)?;
+    /// The proofs run on the transport's second channel ([`musket_net::Transport::second_channel`]),
+    /// which it must have.
+    pub fn new(mut net: Net) -> Result<Self> {
+        let proofs = net.second_channel().ok_or_else(|| {
+            MpcError::Usage("the malicious back end needs a transport with a second channel".into())
+        })?;
+        let (mut base, own, next) = Rep3::with_keys(net)?;
+        let private = Prg::from_seed(base.private.seed());
+        let verifier = Verifier::new(
+            base.id,
+            proofs,
+            ProofKeys::derive(&own, &next),
+            private,
+            (BATCH_TERMS_ARITH_PACKED, BATCH_TERMS_ARITH, BATCH_TERMS_BINARY),
+            LOCKSTEP_BYTES_RING,
+        );
         Ok(Self {
             base,
-            keys: ProofKeys::derive(&own, &next),
+            verifier: Some(verifier),
+            background: None,
+            in_background: true,
             arith: Vec::new(),
             binary: Vec::new(),
             pending_words: 0,
             pending_limit: PENDING_WORDS_LIMIT,
-            batch_terms: (BATCH_TERMS_ARITH_PACKED, BATCH_TERMS_ARITH, BATCH_TERMS_BINARY),
-            ring_group_bytes: LOCKSTEP_BYTES_RING,
             received: digest(),
             vouched: digest(),
             unchecked_openings: 0,
@@ -212,6 +258,9 @@ impl Rep3Mal {
     pub fn with_cheat(mut self, cheat: Cheat) -> Self {
         if cheat.party == self.base.id {
             self.cheat = Some(cheat);
+            if let Some(v) = self.verifier.as_mut() {
+                v.cheat = Some(cheat);
+            }
         }
         self
     }
@@ -224,16 +273,27 @@ impl Rep3Mal {
         self
     }
 
+    /// Runs the verifications that the pending limit starts in the background (the
+    /// default, see `verifier.rs`), or, with `false`, on this party's thread before it goes
+    /// on (as until the twenty-second session; the same messages and one digest comparison
+    /// more each, fewer records alive at once). Every party must use the same setting.
+    pub fn with_background_verification(mut self, on: bool) -> Self {
+        self.in_background = on;
+        self
+    }
+
     /// Batches of at most these many terms (packed ring, plain ring, binary; each at most the
     /// default, which the soundness bound assumes), for tests that need many batches from
     /// a small computation: proofs of smaller batches are as sound and cost more rounds.
     /// Every party must use the same sizes.
     pub fn with_batch_terms(mut self, packed_ring: usize, plain_ring: usize, binary: usize) -> Self {
-        self.batch_terms = (
-            packed_ring.clamp(1, BATCH_TERMS_ARITH_PACKED),
-            plain_ring.clamp(1, BATCH_TERMS_ARITH),
-            binary.clamp(1, BATCH_TERMS_BINARY),
-        );
+        if let Some(v) = self.verifier.as_mut() {
+            v.batch_terms = (
+                packed_ring.clamp(1, BATCH_TERMS_ARITH_PACKED),
+                plain_ring.clamp(1, BATCH_TERMS_ARITH),
+                binary.clamp(1, BATCH_TERMS_BINARY),
+            );
+        }
         self
     }
 
@@ -241,29 +301,15 @@ impl Rep3Mal {
     /// batch larger than that is a group alone), for tests that need several groups from a
     /// small computation. Every party must use the same size.
     pub fn with_ring_group_bytes(mut self, bytes: usize) -> Self {
-        self.ring_group_bytes = bytes.min(LOCKSTEP_BYTES_RING);
+        if let Some(v) = self.verifier.as_mut() {
+            v.ring_group_bytes = bytes.min(LOCKSTEP_BYTES_RING);
+        }
         self
     }
 
     /// Applies the test harness's deviation to an outgoing message.
     fn tamper(&mut self, target: Target, words: &mut [u64]) {
-        let Some(c) = self.cheat.filter(|c| c.target == target) else { return };
-        let count = match self.seen.iter_mut().find(|(t, _)| *t == target) {
-            Some((_, n)) => {
-                *n += 1;
-                *n - 1
-            }
-            None => {
-                self.seen.push((target, 1));
-                0
-            }
-        };
-        if count == c.nth {
-            let at = if c.last_word { words.len().saturating_sub(1) } else { 0 };
-            if let Some(w) = words.get_mut(at) {
-                *w = if matches!(target, Target::And) { *w ^ c.error } else { w.wrapping_add(c.error) };
-            }
-        }
+        tamper_message(self.cheat, &mut self.seen, target, words);
     }
 
     /// The two zero-share draws and `z = cross terms + own - nxt` (or XOR).
@@ -335,49 +381,56 @@ impl Rep3Mal {
         self.reshare_records(z, records, binary)
     }
 
-    /// Runs every pending proof and compares the digests of the openings so far. Called
-    /// before anything is opened as a result, and at the end.
+    /// Runs every pending proof (after joining a verification running in the background)
+    /// and compares the digests of the openings so far. Called before anything is opened as
+    /// a result, and at the end; runs on this party's thread.
     fn verify_all(&mut self) -> Result<()> {
-        let arith = std::mem::take(&mut self.arith);
-        let binary = std::mem::take(&mut self.binary);
-        self.pending_words = 0;
-        // Elementwise gates (products and conversions' cross gates) and matrix products prove
-        // separately, the first in packed form, unless the elementwise ones are too few to
-        // pack: then all go in plain batches, as one proof costs fewer rounds and bytes than two.
-        let is_matmul = |r: &Record| matches!(r.gate, Gate::Matmul { .. });
-        let products: usize = arith.iter().filter(|r| !is_matmul(r)).map(Record::elements).sum();
-        let (elementwise, matmul): (Vec<Record>, Vec<Record>) = if products >= record::PACKED_MIN_PRODUCTS {
-            arith.into_iter().partition(|r| !is_matmul(r))
-        } else {
-            (Vec::new(), arith)
-        };
-        // Batches prove side by side, a group's rounds those of one batch: ring batches (packed
-        // and plain) up to LOCKSTEP_BYTES_RING of proof state and LOCKSTEP_BATCHES_BINARY
-        // binary ones per group, the i-th ring group with the i-th binary group. The proofs'
-        // state of one group at a time lives beside the records of the groups not yet
-        // proved: a group's records are moved out of the lists when it starts and dropped
-        // once its statements are built (until the sixteenth session every record lived
-        // until its kind's last group was done).
-        let (packed_terms, plain_terms, binary_terms) = self.batch_terms;
-        let mut ring_ranges = batch_ranges(&elementwise, false, packed_terms);
-        let mut ring_records = elementwise;
-        let offset = ring_records.len();
-        ring_ranges.extend(
-            batch_ranges(&matmul, false, plain_terms).into_iter().map(|r| r.start + offset..r.end + offset),
-        );
-        ring_records.extend(matmul);
-        let binary_ranges = batch_ranges(&binary, true, binary_terms);
-        let mut binary_records = binary;
-        let ring_groups = ring_groups(&ring_ranges, &ring_records, offset, self.ring_group_bytes);
-        let binary_groups: Vec<_> = binary_ranges.chunks(LOCKSTEP_BATCHES_BINARY).collect();
-        for i in 0..ring_groups.len().max(binary_groups.len()) {
-            let (ring, binary) = (
-                take_group(&ring_groups, i, &mut ring_records),
-                take_group(&binary_groups, i, &mut binary_records),
-            );
-            self.prove_group(ring, binary)?;
-        }
+        self.join_background()?;
+        let (arith, binary) = self.take_pending();
+        let v = self.verifier.as_mut().ok_or_else(verifier_lost)?;
+        v.net.start_after(&self.base.net);
+        let res = v.verify(arith, binary);
+        v.net.hand_counts_to(&mut self.base.net);
+        res?;
         self.check_openings()
+    }
+
+    /// The pending records, and none left pending.
+    fn take_pending(&mut self) -> (Vec<Record>, Vec<Record>) {
+        self.pending_words = 0;
+        (std::mem::take(&mut self.arith), std::mem::take(&mut self.binary))
+    }
+
+    /// After records were kept: joins a background verification that has finished (so that
+    /// cheating it caught stops this party at once), and past the pending limit starts the
+    /// verification of the pending records in the background (see `verifier.rs`), after
+    /// joining the one before it: at most one runs at a time, so at most two limits' worth
+    /// of records live at once.
+    fn check_pending(&mut self) -> Result<()> {
+        if self.background.as_ref().is_some_and(JoinHandle::is_finished) {
+            self.join_background()?;
+        }
+        if self.pending_words > self.pending_limit {
+            if !self.in_background {
+                return self.verify_all();
+            }
+            self.join_background()?;
+            let (arith, binary) = self.take_pending();
+            let mut v = self.verifier.take().ok_or_else(verifier_lost)?;
+            v.net.start_after(&self.base.net);
+            self.background = Some(v.start_in_background(arith, binary)?);
+        }
+        Ok(())
+    }
+
+    /// Waits for the verification running in the background, if one is, takes its verifier
+    /// back with its counts, and returns its result.
+    fn join_background(&mut self) -> Result<()> {
+        let Some(handle) = self.background.take() else { return Ok(()) };
+        let (mut v, res) = handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        v.net.hand_counts_to(&mut self.base.net);
+        self.verifier = Some(v);
+        res
     }
 
     /// Compares the digest of the components received from the next party with the one the

@@ -24,7 +24,8 @@
 //! stream of `k_{P+2}`, which both verifiers hold and the prover does not.
 
 use super::record::{Lift, Record, Role};
-use super::{Rep3Mal, Target};
+use super::verifier::Verifier;
+use super::Target;
 use musket_core::dzkp::{accepts, coefficients, LevelPoly, Opening, ProverSteps, VerifierSteps};
 use musket_core::ext::{Gf64, Gr64};
 use musket_core::par::{both, map_each};
@@ -420,7 +421,7 @@ fn split<'w>(words: &'w [u64], lens: &[usize]) -> Vec<&'w [u64]> {
         .collect()
 }
 
-impl Rep3Mal {
+impl Verifier {
     /// Proves and verifies a group side by side: `ring` (Galois-ring batches: products and
     /// cross gates) and `binary` (AND gates) in the same rounds, every round carrying each
     /// live batch's message (a batch with fewer levels sits out the rounds past its last), so
@@ -433,17 +434,17 @@ impl Rep3Mal {
         if ring.is_empty() && binary.is_empty() {
             return Ok(());
         }
-        let (prev, next) = (self.base.prev(), self.base.next_party());
+        let (prev, next) = ((self.id + 2) % 3, (self.id + 1) % 3);
         let mut r = Lockstep::<Gr64>::seeds(ring, "multiplication", &mut self.keys);
         let mut b = Lockstep::<Gf64>::seeds(binary, "AND-gate", &mut self.keys);
         // The seeds go to the prover from verifier B and, as a copy, from verifier A, and so
         // do the challenges of every level: the prover stops at the first difference, before
         // anything about its witness is opened.
         let ((r_seeds, r_copies, r_len), (b_seeds, b_copies, b_len)) = (r.seed_message(), b.seed_message());
-        self.base.net.send_u64s(prev, &[r_seeds, b_seeds].concat())?;
-        self.base.net.send_u64s(next, &[r_copies, b_copies].concat())?;
-        let got = self.base.net.recv_u64s(next, r_len + b_len)?;
-        let copies = self.base.net.recv_u64s(prev, r_len + b_len)?;
+        self.net.send_u64s(prev, &[r_seeds, b_seeds].concat())?;
+        self.net.send_u64s(next, &[r_copies, b_copies].concat())?;
+        let got = self.net.recv_u64s(next, r_len + b_len)?;
+        let copies = self.net.recv_u64s(prev, r_len + b_len)?;
         same_from_both_verifiers(&got, &copies)?;
         let got = split(&got, &[r_len, b_len]);
         both(|| r.start(got[0]), || b.start(got[1]));
@@ -453,29 +454,29 @@ impl Rep3Mal {
                 (r.level_message(level, &mut self.keys), b.level_message(level, &mut self.keys));
             let mut words = [r_msg, b_msg].concat();
             self.tamper(Target::Proof, &mut words);
-            self.base.net.send_u64s(next, &words)?;
-            let sb = self.base.net.recv_u64s(prev, r_len + b_len)?;
+            self.net.send_u64s(next, &words)?;
+            let sb = self.net.recv_u64s(prev, r_len + b_len)?;
             let ((r_tb, r_ta, r_tlen), (b_tb, b_ta, b_tlen)) =
                 (r.challenges(level, &mut self.keys), b.challenges(level, &mut self.keys));
             let mut as_b = [r_tb, b_tb].concat();
             self.tamper(Target::Challenge, &mut as_b);
-            self.base.net.send_u64s(prev, &as_b)?;
-            self.base.net.send_u64s(next, &[r_ta, b_ta].concat())?;
-            let tp = self.base.net.recv_u64s(next, r_tlen + b_tlen)?;
-            let copies = self.base.net.recv_u64s(prev, r_tlen + b_tlen)?;
+            self.net.send_u64s(prev, &as_b)?;
+            self.net.send_u64s(next, &[r_ta, b_ta].concat())?;
+            let tp = self.net.recv_u64s(next, r_tlen + b_tlen)?;
+            let copies = self.net.recv_u64s(prev, r_tlen + b_tlen)?;
             same_from_both_verifiers(&tp, &copies)?;
             let (sb, tp) = (split(&sb, &[r_len, b_len]), split(&tp, &[r_tlen, b_tlen]));
             both(|| r.fold(level, sb[0], tp[0]), || b.fold(level, sb[1], tp[1]));
         }
         // The last messages to B and, in the same round, the go-ahead to A: every seed and
         // challenge matched.
-        let private = &mut self.base.private;
+        let private = &mut self.private;
         let ((r_last, r_len), (b_last, b_len)) =
             (r.last_message(&mut self.keys, private), b.last_message(&mut self.keys, private));
-        self.base.net.send_u64s(next, &[r_last, b_last].concat())?;
-        self.base.net.send_u64s(prev, &[1])?;
-        let sb = self.base.net.recv_u64s(prev, r_len + b_len)?;
-        let go = self.base.net.recv_u64s(next, 1)?;
+        self.net.send_u64s(next, &[r_last, b_last].concat())?;
+        self.net.send_u64s(prev, &[1])?;
+        let sb = self.net.recv_u64s(prev, r_len + b_len)?;
+        let go = self.net.recv_u64s(next, 1)?;
         if go != [1] {
             return Err(MpcError::Net(NetError::Malformed {
                 peer: next,
@@ -489,10 +490,10 @@ impl Rep3Mal {
             (r.opening_messages(), b.opening_messages());
         let mut oa_words = [r_a, b_a].concat();
         self.tamper(Target::ProofOpening, &mut oa_words);
-        self.base.net.send_u64s(prev, &oa_words)?;
-        self.base.net.send_u64s(next, &[r_b, b_b].concat())?;
-        let b_of_next = self.base.net.recv_u64s(prev, r_prev + b_prev)?;
-        let a_of_prev = self.base.net.recv_u64s(next, r_next + b_next)?;
+        self.net.send_u64s(prev, &oa_words)?;
+        self.net.send_u64s(next, &[r_b, b_b].concat())?;
+        let b_of_next = self.net.recv_u64s(prev, r_prev + b_prev)?;
+        let a_of_prev = self.net.recv_u64s(next, r_next + b_next)?;
         let (b_of_next, a_of_prev) =
             (split(&b_of_next, &[r_prev, b_prev]), split(&a_of_prev, &[r_next, b_next]));
         r.check(b_of_next[0], a_of_prev[0], prev, next)?;

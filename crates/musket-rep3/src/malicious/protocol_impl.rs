@@ -66,9 +66,7 @@ impl Rep3Mal {
                 self.arith.push(rec);
             }
         }
-        if self.pending_words > self.pending_limit {
-            self.verify_all()?;
-        }
+        self.check_pending()?;
         Ok((cur, theirs))
     }
 
@@ -133,9 +131,7 @@ impl Rep3Mal {
             self.pending_words += part.words();
             self.arith.push(part);
             // Per piece, as for products, so that one large conversion cannot overshoot the limit.
-            if self.pending_words > self.pending_limit {
-                self.verify_all()?;
-            }
+            self.check_pending()?;
         }
         Ok(())
     }

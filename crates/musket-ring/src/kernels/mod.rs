@@ -27,7 +27,9 @@ pub use clmul::{
 };
 pub use karatsuba::{PolyProductSum, PolyProductSums, POLY_COEFFS, PRODUCT_COEFFS};
 use packed::LeftLayout;
-pub use packed::{local_party_kernels, parallel_allowed, proof_parallel_allowed, serial_kernels, Kernel};
+pub use packed::{
+    local_party_kernels, parallel_allowed, proof_parallel_allowed, serial_kernels, Kernel, KernelSpread,
+};
 pub use subset::{add_rows_by_bits, add_rows_by_bits_with};
 pub use transpose::{add_coefficient_rows, coefficient_rows, coefficient_rows_of_differences};
 pub use xpow::{row_times_x_pow, rows_times_x_pows, rows_times_x_pows_with};
@@ -342,6 +344,17 @@ mod tests {
             packed::parallel_allowed() && packed::proof_parallel_allowed(),
             "the setting does not outlive the call"
         );
+        // Carried into a thread the party starts, which would otherwise spread everything.
+        let (carried, fresh) = local_party_kernels(cores, || {
+            let spread = KernelSpread::of_this_thread();
+            std::thread::spawn(move || {
+                let fresh = packed::parallel_allowed();
+                (spread.run(|| (packed::parallel_allowed(), packed::proof_parallel_allowed())), fresh)
+            })
+            .join()
+            .unwrap()
+        });
+        assert_eq!((carried, fresh), ((false, true), true));
     }
 
     #[test]

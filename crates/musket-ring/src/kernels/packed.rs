@@ -18,7 +18,7 @@ const PARALLEL_THRESHOLD: usize = 1 << 18;
 
 /// How much of rayon's pool a thread's work may use (see [`serial_kernels`] and
 /// [`local_party_kernels`]).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Spread {
     /// Matrix products and proof steps over the pool.
     Everything,
@@ -78,6 +78,24 @@ pub fn local_party_kernels<R>(parties: usize, f: impl FnOnce() -> R) -> R {
         with_spread(Spread::ProofsOnly, f)
     } else {
         f()
+    }
+}
+
+/// This thread's spread of work over rayon's pool, to carry into a thread it starts (the
+/// malicious back end's background proofs), which would otherwise spread everything.
+#[derive(Clone, Copy, Debug)]
+pub struct KernelSpread(Spread);
+
+impl KernelSpread {
+    /// The calling thread's spread.
+    pub fn of_this_thread() -> Self {
+        KernelSpread(SPREAD.with(|s| s.get()))
+    }
+
+    /// Runs `f` on the calling thread with this spread (at most: as a nested call, never
+    /// wider than the thread's own).
+    pub fn run<R>(self, f: impl FnOnce() -> R) -> R {
+        with_spread(self.0, f)
     }
 }
 

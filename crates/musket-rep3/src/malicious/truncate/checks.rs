@@ -142,9 +142,7 @@ impl Rep3Mal {
             self.pending_words += rec.words();
             self.binary.push(rec);
         }
-        if self.pending_words > self.pending_limit {
-            self.verify_all()?;
-        }
+        self.check_pending()?;
         Ok(())
     }
 }
