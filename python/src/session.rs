@@ -308,6 +308,7 @@ impl Job for Worker {
             match result {
                 Err(MpcError::Usage(m)) if m == "closed" => return Ok(()),
                 Err(e) => {
+                    let e = p.explain_failure(e);
                     let text = e.to_string();
                     let _ = reply.send((me, Err(e)));
                     return Err(MpcError::Usage(text));

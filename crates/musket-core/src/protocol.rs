@@ -114,6 +114,14 @@ pub trait Protocol {
     }
     /// Tells all peers this party is stopping; `reason` must not contain secrets.
     fn abort(&mut self, reason: &str);
+    /// The cause of this party's failure `err`, where the back end may know better: the
+    /// malicious back end's verification running beside the protocol may have caught
+    /// cheating and aborted, whereupon the peers left, so that this party's own operation
+    /// fails with a lost peer. Returns that cause, or `err`. Drivers call it once an
+    /// operation has failed, before reporting or announcing the error.
+    fn explain_failure(&mut self, err: crate::MpcError) -> crate::MpcError {
+        err
+    }
 
     /// Called by the model executor before each layer with the layer's name, so that a range
     /// audit can say where a value left its domain. Back ends ignore it.

@@ -257,6 +257,9 @@ impl<P: Protocol> Protocol for RangeChecked<'_, P> {
     fn abort(&mut self, reason: &str) {
         self.inner.abort(reason)
     }
+    fn explain_failure(&mut self, err: MpcError) -> MpcError {
+        self.inner.explain_failure(err)
+    }
     fn begin_layer(&mut self, name: &str) {
         self.inner.begin_layer(name)
     }

@@ -224,6 +224,7 @@ fn drive<P: Protocol, J: Job>(mut p: P, job: &J) -> Result<PartyOutcome<J::Outpu
             })
         }
         Err(e) => {
+            let e = p.explain_failure(e);
             // Relay our own failure; a failure we learned from a peer is already known to all.
             if !e.is_peer_abort() {
                 p.abort(&e.public_reason());

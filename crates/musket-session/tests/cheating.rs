@@ -102,7 +102,8 @@ fn run_parties<T: Send>(
                     if let Some(c) = cheat {
                         p = p.with_cheat(c);
                     }
-                    let res = job(&mut p).and_then(|out| p.finish().map(|_| out));
+                    let res =
+                        job(&mut p).and_then(|out| p.finish().map(|_| out)).map_err(|e| p.explain_failure(e));
                     if let Err(e) = &res {
                         if !e.is_peer_abort() {
                             p.abort(&e.public_reason());

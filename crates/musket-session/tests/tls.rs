@@ -222,7 +222,7 @@ fn malicious_over_tls(cheat: Option<Cheat>) -> Vec<Result<RingTensor, MpcError>>
                     if let Some(c) = cheat {
                         p = p.with_cheat(c);
                     }
-                    let res = products_then_a_chain(&mut p);
+                    let res = products_then_a_chain(&mut p).map_err(|e| p.explain_failure(e));
                     if let Err(e) = &res {
                         if !e.is_peer_abort() {
                             p.abort(&e.public_reason());

@@ -147,6 +147,9 @@ pub struct Rep3Mal {
     background: Option<JoinHandle<(Verifier, Result<()>)>>,
     /// Whether verifications the pending limit starts run in the background.
     in_background: bool,
+    /// Whether the last background verification's counts are still to be handed to this
+    /// party's ([`Rep3Mal::settle_background`]).
+    unsettled: bool,
     arith: Vec<Record>,
     binary: Vec<Record>,
     /// Words the pending records hold, and the limit past which they are verified.
@@ -236,6 +239,7 @@ impl Rep3Mal {
             verifier: Some(verifier),
             background: None,
             in_background: true,
+            unsettled: false,
             arith: Vec::new(),
             binary: Vec::new(),
             pending_words: 0,
@@ -385,7 +389,7 @@ impl Rep3Mal {
     /// and compares the digests of the openings so far. Called before anything is opened as
     /// a result, and at the end; runs on this party's thread.
     fn verify_all(&mut self) -> Result<()> {
-        self.join_background()?;
+        self.settle_background()?;
         let (arith, binary) = self.take_pending();
         let v = self.verifier.as_mut().ok_or_else(verifier_lost)?;
         v.net.start_after(&self.base.net);
@@ -414,22 +418,37 @@ impl Rep3Mal {
             if !self.in_background {
                 return self.verify_all();
             }
-            self.join_background()?;
+            self.settle_background()?;
             let (arith, binary) = self.take_pending();
             let mut v = self.verifier.take().ok_or_else(verifier_lost)?;
             v.net.start_after(&self.base.net);
+            self.unsettled = true;
             self.background = Some(v.start_in_background(arith, binary)?);
         }
         Ok(())
     }
 
     /// Waits for the verification running in the background, if one is, takes its verifier
-    /// back with its counts, and returns its result.
+    /// back, and returns its result. Its counts stay with it until [`Rep3Mal::settle_background`].
     fn join_background(&mut self) -> Result<()> {
         let Some(handle) = self.background.take() else { return Ok(()) };
-        let (mut v, res) = handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        v.net.hand_counts_to(&mut self.base.net);
+        let (v, res) = handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         self.verifier = Some(v);
+        res
+    }
+
+    /// Joins the background verification, if one runs, and hands its counts (bytes, and its
+    /// round clock) to this party's. Called at points of the program (the next early
+    /// verification, `verify_all`), never of time: a join when the verification happens to
+    /// have finished would merge its clock at a point that depends on timing, and the rounds
+    /// counted with it.
+    fn settle_background(&mut self) -> Result<()> {
+        let res = self.join_background();
+        if std::mem::take(&mut self.unsettled) {
+            if let Some(v) = self.verifier.as_mut() {
+                v.net.hand_counts_to(&mut self.base.net);
+            }
+        }
         res
     }
 

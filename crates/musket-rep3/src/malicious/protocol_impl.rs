@@ -165,6 +165,17 @@ impl Protocol for Rep3Mal {
     fn abort(&mut self, reason: &str) {
         self.base.abort(reason);
     }
+    /// A network failure while a verification runs in the background may be the peers
+    /// leaving after that verification caught cheating and aborted: waits for it (it ends
+    /// soon, its peers gone too) and returns its error, if it failed.
+    fn explain_failure(&mut self, err: MpcError) -> MpcError {
+        if matches!(err, MpcError::Net(_)) && self.background.is_some() {
+            if let Err(cause) = self.join_background() {
+                return cause;
+            }
+        }
+        err
+    }
 
     fn input(&mut self, owner: usize, value: Option<&RingTensor>, shape: &[usize]) -> Result<RShare> {
         if owner > 2 {

@@ -10,9 +10,12 @@
 //! product made so far is proved; a verification started before an opening (and at the end)
 //! runs on the party's own thread, on the same channel. Either way the channel's round clock
 //! starts at the party's ([`Net::start_after`]) and its counts are handed back to the party's
-//! when the verification is joined ([`Net::hand_counts_to`]): a verification run on the
-//! party's thread counts exactly the rounds and bytes it did on the party's channel, and one
-//! run in the background adds its bytes and the longer of the two chains of rounds.
+//! afterwards ([`Net::hand_counts_to`]): a verification run on the party's thread counts
+//! exactly the rounds and bytes it did on the party's channel, and one run in the background
+//! adds its bytes and the longer of the two chains of rounds, at the next point of the
+//! program where the party joins it (the next verification, an opening, the end), so that
+//! the count does not depend on timing. (The party also joins it as soon as it finds it
+//! finished, to stop at once if it failed, but leaves its counts for that point.)
 
 use super::record::Record;
 use super::{
