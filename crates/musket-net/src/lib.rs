@@ -18,7 +18,9 @@ mod transport;
 pub use error::NetError;
 pub use frame::{FrameError, FrameHeader, FrameKind, FRAME_HEADER_LEN};
 pub use local::{local_mesh, LocalTransport};
-pub use meter::{bytes_to_u64s, le_bytes, u64s_to_bytes, CommStats, Net, Words, CHUNK_WORDS};
+pub use meter::{
+    bytes_to_u64s, le_bytes, u64s_to_bytes, CommStats, HandOver, Net, RoundClock, Words, CHUNK_WORDS,
+};
 pub use tls::{
     certificate_from_pem, decode_frames, generate_identity, PartyIdentity, PeerAddress, TlsConfig,
     TlsTransport,

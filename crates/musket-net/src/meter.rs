@@ -91,6 +91,22 @@ impl std::ops::Deref for Words {
     }
 }
 
+/// Where a channel's round clock stands ([`Net::clock`]): its rounds, and whether its last
+/// operation was a send (the next send then starts no new round).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoundClock {
+    rounds: u64,
+    sending: bool,
+}
+
+/// A second channel's counts since its last hand-over, and its clock ([`Net::hand_over`],
+/// [`Net::take_over`]).
+#[derive(Clone, Debug)]
+pub struct HandOver {
+    counts: CommStats,
+    clock: RoundClock,
+}
+
 /// A metered connection to the other parties: what protocol code holds.
 pub struct Net {
     transport: Box<dyn Transport>,
@@ -342,8 +358,8 @@ impl Net {
 
     /// A metered second channel on the same links ([`Transport::second_channel`]), for an
     /// exchange that runs beside this one's (the malicious back end's proofs, in the
-    /// background): its counts start at zero, and [`Net::start_after`] and
-    /// [`Net::hand_counts_to`] tie its round clock to this one's. `None` once taken, or on
+    /// background): its counts start at zero, and [`Net::start_at`], [`Net::hand_over`] and
+    /// [`Net::take_over`] tie its round clock to this one's. `None` once taken, or on
     /// a transport without one.
     pub fn second_channel(&mut self) -> Option<Net> {
         let mut net = Net::new(self.transport.second_channel()?);
@@ -351,36 +367,55 @@ impl Net {
         Some(net)
     }
 
-    /// Starts this (second) channel's next exchange at `main`'s round clock: its messages
-    /// depend on everything `main` has sent and received so far. Run on its own, an exchange
-    /// then counts exactly the rounds it would on `main`.
-    pub fn start_after(&mut self, main: &Net) {
-        if main.stats.rounds >= self.stats.rounds {
-            self.stats.rounds = main.stats.rounds;
-            self.sending = main.sending;
+    /// Where this channel's round clock stands, for a second channel's next exchange
+    /// ([`Net::start_at`]), which may run on another thread.
+    pub fn clock(&self) -> RoundClock {
+        RoundClock { rounds: self.stats.rounds, sending: self.sending }
+    }
+
+    /// Starts this (second) channel's next exchange at `clock`, a party's ([`Net::clock`]):
+    /// its messages depend on everything the party had sent and received by then. A clock
+    /// behind this channel's own (an exchange queued behind another) changes nothing. Run
+    /// right after the party's clock was read, an exchange counts exactly the rounds it
+    /// would on the party's channel.
+    pub fn start_at(&mut self, clock: RoundClock) {
+        if clock.rounds >= self.stats.rounds {
+            self.stats.rounds = clock.rounds;
+            self.sending = clock.sending;
         }
     }
 
-    /// Adds this (second) channel's bytes and messages since its last hand-over to `main`'s
-    /// counts, and joins the round clocks: what `main` sends next depends on this channel's
+    /// This (second) channel's bytes and messages since its last hand-over, and its clock,
+    /// for [`Net::take_over`] on the party's channel; its counts restart from zero.
+    pub fn hand_over(&mut self) -> HandOver {
+        let clock = self.clock();
+        let fresh = CommStats {
+            bytes_sent_to: vec![0; self.stats.bytes_sent_to.len()],
+            rounds: clock.rounds,
+            ..Default::default()
+        };
+        HandOver { counts: std::mem::replace(&mut self.stats, fresh), clock }
+    }
+
+    /// Adds a second channel's bytes and messages ([`Net::hand_over`]) to this channel's
+    /// counts and joins the round clocks: what this channel sends next depends on that
     /// exchange too (the longer chain of the two counts).
-    pub fn hand_counts_to(&mut self, main: &mut Net) {
-        let s = &mut self.stats;
-        let m = &mut main.stats;
-        m.bytes_sent += std::mem::take(&mut s.bytes_sent);
-        m.bytes_received += std::mem::take(&mut s.bytes_received);
-        m.messages_sent += std::mem::take(&mut s.messages_sent);
-        m.preprocessing_bytes_sent += std::mem::take(&mut s.preprocessing_bytes_sent);
-        m.preprocessing_time += std::mem::take(&mut s.preprocessing_time);
-        for (to, sent) in m.bytes_sent_to.iter_mut().zip(&mut s.bytes_sent_to) {
-            *to += std::mem::take(sent);
+    pub fn take_over(&mut self, h: HandOver) {
+        let (s, m) = (h.counts, &mut self.stats);
+        m.bytes_sent += s.bytes_sent;
+        m.bytes_received += s.bytes_received;
+        m.messages_sent += s.messages_sent;
+        m.preprocessing_bytes_sent += s.preprocessing_bytes_sent;
+        m.preprocessing_time += s.preprocessing_time;
+        for (to, sent) in m.bytes_sent_to.iter_mut().zip(s.bytes_sent_to) {
+            *to += sent;
         }
         // A receive on either side since the clocks last met starts a new round at the next send.
-        if s.rounds > m.rounds {
-            m.rounds = s.rounds;
-            main.sending = self.sending;
-        } else if s.rounds == m.rounds {
-            main.sending &= self.sending;
+        if h.clock.rounds > m.rounds {
+            m.rounds = h.clock.rounds;
+            self.sending = h.clock.sending;
+        } else if h.clock.rounds == m.rounds {
+            self.sending &= h.clock.sending;
         }
     }
 
@@ -457,12 +492,12 @@ mod tests {
             a.send_u64s(1, &[1]).unwrap();
             b.recv_u64s(0, 1).unwrap();
             if second {
-                a2.start_after(&a);
-                b2.start_after(&b);
+                a2.start_at(a.clock());
+                b2.start_at(b.clock());
                 b2.send_u64s(0, &[2, 2]).unwrap();
                 a2.recv_u64s(1, 2).unwrap();
-                a2.hand_counts_to(&mut a);
-                b2.hand_counts_to(&mut b);
+                a.take_over(a2.hand_over());
+                b.take_over(b2.hand_over());
             } else {
                 b.send_u64s(0, &[2, 2]).unwrap();
                 a.recv_u64s(1, 2).unwrap();

@@ -349,10 +349,10 @@ fn verifications_in_the_background_overlap_the_computation() {
     // Rounds are a Lamport clock, so they do not depend on timing: the verification in the
     // background runs beside the chain, and its rounds count only where its chain of
     // messages is longer than the computation's it overlaps; on the party's thread they add up.
-    let run = |background: bool| -> Vec<(RingTensor, musket_net::CommStats)> {
+    let run = |ahead: usize| -> Vec<(RingTensor, musket_net::CommStats)> {
         let outs = run_parties(
             None,
-            |p| p.with_pending_limit(4096).with_background_verification(background),
+            |p| p.with_pending_limit(4096).with_verifications_ahead(ahead),
             |p| {
                 let v = RingTensor::new(vec![ROWS * 8], (0..ROWS as u64 * 8).collect())?;
                 let x = p.input(0, (p.party_id() == 0).then_some(&v), &[ROWS * 8])?;
@@ -373,7 +373,11 @@ fn verifications_in_the_background_overlap_the_computation() {
         );
         outs.into_iter().map(|o| o.expect("honest run")).collect()
     };
-    let (background, on_the_thread) = (run(true), run(false));
+    let (background, on_the_thread) = (run(1), run(0));
+    for ((out_q, q), (out_b, b)) in run(2).iter().zip(&background) {
+        let key = |s: &musket_net::CommStats| (s.bytes_sent, s.messages_sent, s.rounds);
+        assert_eq!((out_q, key(q)), (out_b, key(b)), "one verification: nothing to queue behind it");
+    }
     for ((out_b, b), (out_t, t)) in background.iter().zip(&on_the_thread) {
         assert_eq!(out_b, out_t);
         assert_eq!((b.bytes_sent, b.messages_sent), (t.bytes_sent, t.messages_sent), "the same messages");

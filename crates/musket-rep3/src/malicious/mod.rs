@@ -41,8 +41,7 @@ use musket_ring::{unpack_bits, RingTensor};
 use proof::ProofKeys;
 use record::{Gate, Record, Role};
 use std::ops::Range;
-use std::thread::JoinHandle;
-use verifier::Verifier;
+use verifier::{Verifier, Worker};
 
 /// Products verified per proof batch, as terms of the inner product: bounds a batch's
 /// memory (a Galois-ring term is 512 bytes) and its length (soundness, see `dzkp`). Matrix
@@ -90,6 +89,13 @@ const LOCKSTEP_BATCHES_BINARY: usize = 128;
 /// hold 32 full batches (64 half-size ones now), which pays for their proof state (see
 /// [`LOCKSTEP_BATCHES_BINARY`]).
 const PENDING_WORDS_LIMIT: usize = 1 << 25;
+/// Verifications the pending limit starts that may run beside the computation (see
+/// [`Rep3Mal::with_verifications_ahead`]). One: two (the next one queued behind the running
+/// one, so that the party never waits at a limit) took a malicious ResNet-50 from 884 to 840
+/// rounds only, the verifications' own chain being then the longer one, at 1.1 GB more peak
+/// memory for the three parties and 1.2 s more time on this two-core box (twenty-second
+/// session, alternated).
+const VERIFICATIONS_AHEAD: usize = 1;
 
 /// Which message a cheating party of the test harness changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,15 +147,14 @@ pub struct Cheat {
 /// A party of the malicious-secure 3PC protocol.
 pub struct Rep3Mal {
     base: Rep3,
-    /// The proofs' prover and verifiers, while no verification runs in the background.
+    /// The proofs' prover and verifiers, until the first verification hands them to the
+    /// worker.
     verifier: Option<Verifier>,
-    /// The verification running in the background, which hands the verifier back.
-    background: Option<JoinHandle<(Verifier, Result<()>)>>,
-    /// Whether verifications the pending limit starts run in the background.
-    in_background: bool,
-    /// Whether the last background verification's counts are still to be handed to this
-    /// party's ([`Rep3Mal::settle_background`]).
-    unsettled: bool,
+    /// The proofs' worker thread, from the first verification on (see `verifier.rs`).
+    worker: Option<Worker>,
+    /// How many verifications the pending limit starts may run beside the computation
+    /// ([`Rep3Mal::with_verifications_ahead`]).
+    ahead: usize,
     arith: Vec<Record>,
     binary: Vec<Record>,
     /// Words the pending records hold, and the limit past which they are verified.
@@ -206,10 +211,10 @@ fn tamper_message(cheat: Option<Cheat>, seen: &mut Vec<(Target, usize)>, target:
     }
 }
 
-/// The error when a party's verifier is gone: a verification thread that could not be
-/// started took it (the computation already failed then).
+/// The error when a party's verifier is gone: the proofs' thread could not be started (the
+/// computation already failed then).
 fn verifier_lost() -> MpcError {
-    MpcError::Usage("the proofs' verifier is gone: an earlier verification failed to start".into())
+    MpcError::Usage("the proofs' verifier is gone: its thread failed to start".into())
 }
 
 fn digest() -> ring::digest::Context {
@@ -237,9 +242,8 @@ impl Rep3Mal {
         Ok(Self {
             base,
             verifier: Some(verifier),
-            background: None,
-            in_background: true,
-            unsettled: false,
+            worker: None,
+            ahead: VERIFICATIONS_AHEAD,
             arith: Vec::new(),
             binary: Vec::new(),
             pending_words: 0,
@@ -277,12 +281,14 @@ impl Rep3Mal {
         self
     }
 
-    /// Runs the verifications that the pending limit starts in the background (the
-    /// default, see `verifier.rs`), or, with `false`, on this party's thread before it goes
-    /// on (as until the twenty-second session; the same messages and one digest comparison
-    /// more each, fewer records alive at once). Every party must use the same setting.
-    pub fn with_background_verification(mut self, on: bool) -> Self {
-        self.in_background = on;
+    /// Lets `n` verifications that the pending limit starts run beside the computation
+    /// (see `verifier.rs`): 0 runs each on this party's thread before it goes on (as until
+    /// the twenty-second session: the same messages, a digest comparison more each, and
+    /// every round counted); 1 lets one run while the party computes on, and waits for it
+    /// when the next starts; 2 lets the next one wait behind it instead, at the cost of one
+    /// more pending limit's worth of records alive at once. Every party must use the same.
+    pub fn with_verifications_ahead(mut self, n: usize) -> Self {
+        self.ahead = n;
         self
     }
 
@@ -385,17 +391,20 @@ impl Rep3Mal {
         self.reshare_records(z, records, binary)
     }
 
-    /// Runs every pending proof (after joining a verification running in the background)
-    /// and compares the digests of the openings so far. Called before anything is opened as
-    /// a result, and at the end; runs on this party's thread.
+    /// Runs every pending proof, after those the worker is on, and compares the digests of
+    /// the openings so far. Called before anything is opened as a result, and at the end;
+    /// this party waits for it.
     fn verify_all(&mut self) -> Result<()> {
-        self.settle_background()?;
         let (arith, binary) = self.take_pending();
-        let v = self.verifier.as_mut().ok_or_else(verifier_lost)?;
-        v.net.start_after(&self.base.net);
-        let res = v.verify(arith, binary);
-        v.net.hand_counts_to(&mut self.base.net);
-        res?;
+        let clock = self.base.net.clock();
+        let worker = self.worker()?;
+        if !arith.is_empty() || !binary.is_empty() {
+            worker.send(arith, binary, clock)?;
+        }
+        let jobs = worker.sent();
+        for counts in worker.settle_through(jobs)? {
+            self.base.net.take_over(counts);
+        }
         self.check_openings()
     }
 
@@ -405,51 +414,41 @@ impl Rep3Mal {
         (std::mem::take(&mut self.arith), std::mem::take(&mut self.binary))
     }
 
-    /// After records were kept: joins a background verification that has finished (so that
-    /// cheating it caught stops this party at once), and past the pending limit starts the
-    /// verification of the pending records in the background (see `verifier.rs`), after
-    /// joining the one before it: at most one runs at a time, so at most two limits' worth
-    /// of records live at once.
+    /// The proofs' worker, started with this party's verifier the first time.
+    fn worker(&mut self) -> Result<&mut Worker> {
+        if self.worker.is_none() {
+            let verifier = self.verifier.take().ok_or_else(verifier_lost)?;
+            self.worker = Some(Worker::start(verifier)?);
+        }
+        self.worker.as_mut().ok_or_else(verifier_lost)
+    }
+
+    /// After records were kept: takes the worker's reports that have arrived (so that
+    /// cheating caught beside the computation stops this party at once), and past the
+    /// pending limit sends the pending records to the worker, after waiting for all but
+    /// `ahead - 1` of the verifications before them and handing their counts (bytes, and
+    /// their round clock) to this party's. The counts are handed over there, at a point of
+    /// the program, and never where a report happened to arrive, which depends on timing:
+    /// so do the rounds counted from them.
     fn check_pending(&mut self) -> Result<()> {
-        if self.background.as_ref().is_some_and(JoinHandle::is_finished) {
-            self.join_background()?;
+        if let Some(worker) = self.worker.as_mut() {
+            worker.poll()?;
         }
         if self.pending_words > self.pending_limit {
-            if !self.in_background {
+            if self.ahead == 0 {
                 return self.verify_all();
             }
-            self.settle_background()?;
+            let ahead = self.ahead;
             let (arith, binary) = self.take_pending();
-            let mut v = self.verifier.take().ok_or_else(verifier_lost)?;
-            v.net.start_after(&self.base.net);
-            self.unsettled = true;
-            self.background = Some(v.start_in_background(arith, binary)?);
+            let worker = self.worker()?;
+            let done_before = (worker.sent() + 1).saturating_sub(ahead);
+            for counts in worker.settle_through(done_before)? {
+                self.base.net.take_over(counts);
+            }
+            let clock = self.base.net.clock();
+            self.worker()?.send(arith, binary, clock)?;
         }
         Ok(())
-    }
-
-    /// Waits for the verification running in the background, if one is, takes its verifier
-    /// back, and returns its result. Its counts stay with it until [`Rep3Mal::settle_background`].
-    fn join_background(&mut self) -> Result<()> {
-        let Some(handle) = self.background.take() else { return Ok(()) };
-        let (v, res) = handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        self.verifier = Some(v);
-        res
-    }
-
-    /// Joins the background verification, if one runs, and hands its counts (bytes, and its
-    /// round clock) to this party's. Called at points of the program (the next early
-    /// verification, `verify_all`), never of time: a join when the verification happens to
-    /// have finished would merge its clock at a point that depends on timing, and the rounds
-    /// counted with it.
-    fn settle_background(&mut self) -> Result<()> {
-        let res = self.join_background();
-        if std::mem::take(&mut self.unsettled) {
-            if let Some(v) = self.verifier.as_mut() {
-                v.net.hand_counts_to(&mut self.base.net);
-            }
-        }
-        res
     }
 
     /// Compares the digest of the components received from the next party with the one the

@@ -165,13 +165,17 @@ impl Protocol for Rep3Mal {
     fn abort(&mut self, reason: &str) {
         self.base.abort(reason);
     }
-    /// A network failure while a verification runs in the background may be the peers
-    /// leaving after that verification caught cheating and aborted: waits for it (it ends
-    /// soon, its peers gone too) and returns its error, if it failed.
+    /// A network failure while verifications run beside the computation may be the peers
+    /// leaving after one caught cheating and aborted: waits for them (they end soon, their
+    /// peers gone too) and returns that cause, if one reports it.
     fn explain_failure(&mut self, err: MpcError) -> MpcError {
-        if matches!(err, MpcError::Net(_)) && self.background.is_some() {
-            if let Err(cause) = self.join_background() {
-                return cause;
+        if let (MpcError::Net(_), Some(worker)) = (&err, self.worker.as_mut()) {
+            if worker.in_flight() > 0 {
+                if let Err(cause) = worker.settle_through(worker.sent()) {
+                    if cause.is_cheating_detected() {
+                        return cause;
+                    }
+                }
             }
         }
         err

@@ -2,20 +2,24 @@
 //! (the links' second channel, [`musket_net::Net::second_channel`]), the proof keys, private
 //! randomness for the masks of the last level, and the batch sizes.
 //!
-//! A verification that the pending limit starts (to bound memory, not because anything is
-//! about to be opened) runs on a thread of its own while the party computes on: its rounds
-//! overlap the protocol's, and on a machine with fewer cores than threads its work fills
-//! the time the party spends waiting for its peers. The party joins it before the next
-//! verification starts and before anything is opened, so nothing is revealed before every
-//! product made so far is proved; a verification started before an opening (and at the end)
-//! runs on the party's own thread, on the same channel. Either way the channel's round clock
-//! starts at the party's ([`Net::start_after`]) and its counts are handed back to the party's
-//! afterwards ([`Net::hand_counts_to`]): a verification run on the party's thread counts
-//! exactly the rounds and bytes it did on the party's channel, and one run in the background
-//! adds its bytes and the longer of the two chains of rounds, at the next point of the
-//! program where the party joins it (the next verification, an opening, the end), so that
-//! the count does not depend on timing. (The party also joins it as soon as it finds it
-//! finished, to stop at once if it failed, but leaves its counts for that point.)
+//! Every verification runs on the party's proofs' worker, a thread that owns the
+//! [`Verifier`] from the first verification on and proves the record sets it is sent, one
+//! after another ([`Worker`]). One that the pending limit starts (to bound memory, not
+//! because anything is about to be opened) runs there while the party computes on: its
+//! rounds overlap the protocol's, and on a machine with fewer cores than threads its work
+//! fills the time the party spends waiting for its peers. The party waits for it when the
+//! next one starts (with the default of one verification ahead,
+//! `Rep3Mal::with_verifications_ahead`) and before anything is opened, so nothing is
+//! revealed before every product made so far is proved; before an opening (and at the end)
+//! the party sends the rest and waits for all. Each job's round clock starts at the
+//! party's when it was sent, or where the job before it ended if later
+//! ([`Net::start_at`]); the worker hands its counts back with each report
+//! ([`Net::hand_over`]), and the party adds them to its own ([`Net::take_over`]) where it
+//! waits for that report in the program's order, never where a report happened to arrive
+//! (it also takes reports as they arrive, to stop at once if one failed), so that the
+//! rounds counted do not depend on timing. A verification the party waits for at once
+//! counts exactly the rounds and bytes it did on the party's own channel; one beside the
+//! computation adds its bytes and the longer of the two chains of rounds.
 
 use super::record::Record;
 use super::{
@@ -23,8 +27,10 @@ use super::{
     LOCKSTEP_BATCHES_BINARY,
 };
 use musket_core::{MpcError, Prg, Result};
-use musket_net::Net;
+use musket_net::{HandOver, Net, RoundClock};
 use musket_ring::KernelSpread;
+use std::collections::VecDeque;
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread::JoinHandle;
 
 /// A party's prover and verifier of its neighbours (see the module's documentation).
@@ -105,32 +111,155 @@ impl Verifier {
         }
         Ok(())
     }
+}
 
-    /// Starts [`Verifier::verify`] on a thread of its own, with the calling thread's spread
-    /// of work over rayon's pool. The thread hands the verifier back with the result; when
-    /// the verification fails, it first tells the peers (on both channels), so that nobody
-    /// waits for its messages until the party joins it.
-    pub(crate) fn start_in_background(
-        mut self,
-        arith: Vec<Record>,
-        binary: Vec<Record>,
-    ) -> Result<JoinHandle<(Verifier, Result<()>)>> {
+/// A verification for the worker: the records, and the party's clock when it sent them.
+struct Job {
+    arith: Vec<Record>,
+    binary: Vec<Record>,
+    clock: RoundClock,
+}
+
+/// The worker's report on a job, sent in the order of the jobs: the result, and the proofs'
+/// channel's counts since the previous report.
+struct Report {
+    result: Result<()>,
+    counts: HandOver,
+}
+
+/// The proofs' worker (see the module's documentation): a thread that owns the party's
+/// [`Verifier`] and proves the jobs it is sent, one after another, in order, each from the
+/// party's clock when it was sent or the end of the job before, whichever is later. Its
+/// reports' counts are handed to the party's channel at points of the program only
+/// ([`Worker::settle_through`]).
+pub(crate) struct Worker {
+    jobs: Option<Sender<Job>>,
+    reports: Receiver<Report>,
+    thread: Option<JoinHandle<()>>,
+    /// Jobs sent so far.
+    sent: usize,
+    /// Reports received (in order), and how many of them were handed over.
+    received: VecDeque<HandOver>,
+    received_total: usize,
+    settled: usize,
+}
+
+impl Worker {
+    /// Starts the worker thread with `verifier`, with the calling thread's spread of work
+    /// over rayon's pool. A job that fails makes the worker tell the peers (on both
+    /// channels), so that nobody waits for its messages, and stop.
+    pub(crate) fn start(mut verifier: Verifier) -> Result<Self> {
         let spread = KernelSpread::of_this_thread();
-        std::thread::Builder::new()
-            .name(format!("musket-proofs-{}", self.id))
+        let (jobs, inbox) = channel::<Job>();
+        let (outbox, reports) = channel::<Report>();
+        let thread = std::thread::Builder::new()
+            .name(format!("musket-proofs-{}", verifier.id))
             .spawn(move || {
-                let res = spread.run(|| self.verify(arith, binary));
-                if let Err(e) = &res {
-                    if !e.is_peer_abort() {
-                        self.net.abort(&e.public_reason());
+                spread.run(|| {
+                    for job in inbox {
+                        verifier.net.start_at(job.clock);
+                        let result = verifier.verify(job.arith, job.binary);
+                        if let Err(e) = &result {
+                            if !e.is_peer_abort() {
+                                verifier.net.abort(&e.public_reason());
+                            }
+                        }
+                        let failed = result.is_err();
+                        let counts = verifier.net.hand_over();
+                        if outbox.send(Report { result, counts }).is_err() || failed {
+                            return;
+                        }
                     }
-                }
-                (self, res)
+                })
             })
             .map_err(|e| {
-                MpcError::Net(musket_net::NetError::Setup(format!(
-                    "could not start the background verification's thread: {e}"
-                )))
-            })
+                MpcError::Net(musket_net::NetError::Setup(format!("could not start the proofs' thread: {e}")))
+            })?;
+        Ok(Self {
+            jobs: Some(jobs),
+            reports,
+            thread: Some(thread),
+            sent: 0,
+            received: VecDeque::new(),
+            received_total: 0,
+            settled: 0,
+        })
     }
+
+    /// Sends the worker `arith` and `binary` to verify from `clock`, the party's.
+    pub(crate) fn send(&mut self, arith: Vec<Record>, binary: Vec<Record>, clock: RoundClock) -> Result<()> {
+        let sent = self.jobs.as_ref().is_some_and(|jobs| jobs.send(Job { arith, binary, clock }).is_ok());
+        if !sent {
+            // The worker stopped after a failed job; its report says why.
+            self.receive_through(self.sent)?;
+            return Err(worker_stopped());
+        }
+        self.sent += 1;
+        Ok(())
+    }
+
+    /// Jobs sent and not yet reported on.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.sent - self.received_total
+    }
+
+    /// Takes the reports that have arrived, without waiting: the first failure among them.
+    pub(crate) fn poll(&mut self) -> Result<()> {
+        while let Ok(report) = self.reports.try_recv() {
+            self.take(report)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the reports on the first `jobs` jobs: the first failure among them.
+    fn receive_through(&mut self, jobs: usize) -> Result<()> {
+        while self.received_total < jobs {
+            match self.reports.recv() {
+                Ok(report) => self.take(report)?,
+                Err(_) => {
+                    // Gone without a report: it panicked (a bug), which goes on here as it
+                    // would have on this thread.
+                    if let Some(Err(panic)) = self.thread.take().map(JoinHandle::join) {
+                        std::panic::resume_unwind(panic);
+                    }
+                    return Err(worker_stopped());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn take(&mut self, report: Report) -> Result<()> {
+        self.received_total += 1;
+        self.received.push_back(report.counts);
+        report.result
+    }
+
+    /// Waits for the reports on the first `jobs` jobs and returns the counts of those not
+    /// yet handed over, in order, for the party's channel ([`Net::take_over`]); or the first
+    /// failure among them.
+    pub(crate) fn settle_through(&mut self, jobs: usize) -> Result<Vec<HandOver>> {
+        self.receive_through(jobs)?;
+        let n = jobs.saturating_sub(self.settled);
+        self.settled += n;
+        Ok(self.received.drain(..n).collect())
+    }
+
+    /// Jobs sent so far.
+    pub(crate) fn sent(&self) -> usize {
+        self.sent
+    }
+}
+
+impl Drop for Worker {
+    // The worker finishes the job it is on (its peers expect it to) and stops; nobody
+    // waits for it.
+    fn drop(&mut self) {
+        self.jobs.take();
+    }
+}
+
+/// The error when the proofs' worker stopped without saying why.
+fn worker_stopped() -> MpcError {
+    MpcError::Usage("the proofs' thread stopped after a failed verification".into())
 }
