@@ -18,6 +18,9 @@ pub struct LocalTransport {
     other_channel: Links,
     /// The second channel, until taken.
     second: Option<Box<LocalTransport>>,
+    /// Whether this is a second channel: it sends no waiting notices, as over TLS (a
+    /// stall there names the peer waited on), and its departure is not the party's.
+    is_second: bool,
 }
 
 /// Builds a fully connected mesh of `n` parties; element `i` belongs to party `i`. A `timeout`
@@ -39,12 +42,14 @@ pub fn local_mesh(n: usize, timeout: Option<Duration>) -> Vec<LocalTransport> {
             to: links(&first, id),
             inbox: Inbox::new(rx, id, n, timeout),
             other_channel: links(&second, id),
+            is_second: false,
             second: Some(Box::new(LocalTransport {
                 id,
                 to: links(&second, id),
                 inbox: Inbox::new(rx2, id, n, timeout),
                 other_channel: links(&first, id),
                 second: None,
+                is_second: true,
             })),
         })
         .collect()
@@ -75,9 +80,9 @@ impl Transport for LocalTransport {
         if from == self.id {
             return Err(NetError::BadParty(from));
         }
-        let (id, to) = (self.id, &self.to);
+        let (id, to, quiet) = (self.id, &self.to, self.is_second);
         self.inbox.recv(from, &mut |on| {
-            for tx in to.iter().flatten() {
+            for tx in to.iter().flatten().filter(|_| !quiet) {
                 let _ = tx.send((id, Event::Waiting(on)));
             }
         })
@@ -98,9 +103,13 @@ impl Transport for LocalTransport {
 }
 
 impl Drop for LocalTransport {
-    // A thread that ends (or panics) closes its links, as a process's sockets close.
+    // A thread that ends (or panics) closes its links, as a process's sockets close: the
+    // first channel's end closes the second channel's too (over TCP they are the same
+    // connections); the second's closes only its own.
     fn drop(&mut self) {
-        for tx in self.to.iter().flatten() {
+        let second: &[Option<Sender<(usize, Event)>>] =
+            if self.is_second { &[] } else { &self.other_channel };
+        for tx in self.to.iter().chain(second).flatten() {
             let _ = tx.send((self.id, Event::Failed(NetError::Disconnected { peer: self.id })));
         }
     }

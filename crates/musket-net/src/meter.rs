@@ -379,9 +379,12 @@ impl Net {
     /// right after the party's clock was read, an exchange counts exactly the rounds it
     /// would on the party's channel.
     pub fn start_at(&mut self, clock: RoundClock) {
-        if clock.rounds >= self.stats.rounds {
+        // A receive on either side since the clocks last met starts a new round at the next send.
+        if clock.rounds > self.stats.rounds {
             self.stats.rounds = clock.rounds;
             self.sending = clock.sending;
+        } else if clock.rounds == self.stats.rounds {
+            self.sending &= clock.sending;
         }
     }
 

@@ -223,16 +223,23 @@ fn spawn_link(
                         });
                     }
                 }
-                // Failures reach both channels; the second's inbox may be gone (dropped by a
-                // party that never took it), which must not stop the first's.
+                // Failures reach both channels. The second's inbox may be gone (its end was
+                // dropped, as a worker's is when it stops), which must not stop the first's;
+                // what arrives for it then is not waiting to be read.
                 if let Event::Failed(e) = &ev {
                     let _ = second_events.send((peer, Event::Failed(e.clone())));
                     let _ = events.send((peer, ev));
                     return;
                 }
                 if on_second {
-                    let _ = second_events.send((peer, ev));
+                    if let Err(unsent) = second_events.send((peer, ev)) {
+                        if let (_, Event::Data(d)) = unsent.0 {
+                            unread.fetch_sub(d.len() as u64, Ordering::SeqCst);
+                        }
+                    }
                 } else if events.send((peer, ev)).is_err() {
+                    // The first channel's end is gone: so is the link, for the second too.
+                    let _ = second_events.send((peer, Event::Failed(NetError::Disconnected { peer })));
                     return;
                 }
             }

@@ -96,6 +96,9 @@ const PENDING_WORDS_LIMIT: usize = 1 << 25;
 /// memory for the three parties and 1.2 s more time on this two-core box (twenty-second
 /// session, alternated).
 const VERIFICATIONS_AHEAD: usize = 1;
+/// How long a party whose peers stopped waits for its proofs' worker to say why
+/// ([`Protocol::explain_failure`]): a worker whose peers left fails within a moment.
+const EXPLAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Which message a cheating party of the test harness changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -261,7 +264,9 @@ impl Rep3Mal {
     }
 
     /// Makes this party deviate as `cheat` says when it is the cheating party (the
-    /// cheating-party test harness; only with the `cheat` feature).
+    /// cheating-party test harness; only with the `cheat` feature). Like the other
+    /// settings of the proofs, it must be made before the first operation: the proofs'
+    /// worker takes the verifier at the first verification.
     #[cfg(feature = "cheat")]
     pub fn with_cheat(mut self, cheat: Cheat) -> Self {
         if cheat.party == self.base.id {
@@ -295,7 +300,7 @@ impl Rep3Mal {
     /// Batches of at most these many terms (packed ring, plain ring, binary; each at most the
     /// default, which the soundness bound assumes), for tests that need many batches from
     /// a small computation: proofs of smaller batches are as sound and cost more rounds.
-    /// Every party must use the same sizes.
+    /// Every party must use the same sizes, before the first operation.
     pub fn with_batch_terms(mut self, packed_ring: usize, plain_ring: usize, binary: usize) -> Self {
         if let Some(v) = self.verifier.as_mut() {
             v.batch_terms = (
@@ -309,7 +314,7 @@ impl Rep3Mal {
 
     /// Groups of ring batches of at most `bytes` of proof state (at most the default; a
     /// batch larger than that is a group alone), for tests that need several groups from a
-    /// small computation. Every party must use the same size.
+    /// small computation. Every party must use the same size, before the first operation.
     pub fn with_ring_group_bytes(mut self, bytes: usize) -> Self {
         if let Some(v) = self.verifier.as_mut() {
             v.ring_group_bytes = bytes.min(LOCKSTEP_BYTES_RING);
@@ -395,6 +400,10 @@ impl Rep3Mal {
     /// the openings so far. Called before anything is opened as a result, and at the end;
     /// this party waits for it.
     fn verify_all(&mut self) -> Result<()> {
+        if self.worker.is_none() && self.arith.is_empty() && self.binary.is_empty() {
+            // Nothing was ever recorded: no thread to start.
+            return self.check_openings();
+        }
         let (arith, binary) = self.take_pending();
         let clock = self.base.net.clock();
         let worker = self.worker()?;

@@ -2,6 +2,7 @@
 //! documentation of `malicious`).
 
 use super::*;
+use musket_net::NetError;
 
 /// One recorded product of a resharing: an elementwise piece, a matrix product, or one item
 /// of a batched matrix product (whose items share one message).
@@ -165,17 +166,19 @@ impl Protocol for Rep3Mal {
     fn abort(&mut self, reason: &str) {
         self.base.abort(reason);
     }
-    /// A network failure while verifications run beside the computation may be the peers
-    /// leaving after one caught cheating and aborted: waits for them (they end soon, their
-    /// peers gone too) and returns that cause, if one reports it.
+    /// A peer's departure or abort while verifications run beside the computation may be
+    /// the peers stopping after one of them caught cheating (this party's, which aborted, or
+    /// a peer's): waits a moment for them (they end soon, their peers gone too) and returns
+    /// their failure, if one says more than that a peer left.
     fn explain_failure(&mut self, err: MpcError) -> MpcError {
-        if let (MpcError::Net(_), Some(worker)) = (&err, self.worker.as_mut()) {
-            if worker.in_flight() > 0 {
-                if let Err(cause) = worker.settle_through(worker.sent()) {
-                    if cause.is_cheating_detected() {
-                        return cause;
-                    }
+        let peers_stopped =
+            matches!(err, MpcError::Net(NetError::Disconnected { .. } | NetError::Aborted { .. }));
+        if let (true, Some(worker)) = (peers_stopped, self.worker.as_mut()) {
+            match worker.failure_within(EXPLAIN_WAIT) {
+                Some(cause) if !matches!(cause, MpcError::Net(NetError::Disconnected { .. })) => {
+                    return cause
                 }
+                _ => {}
             }
         }
         err

@@ -32,6 +32,7 @@ use musket_ring::KernelSpread;
 use std::collections::VecDeque;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// A party's prover and verifier of its neighbours (see the module's documentation).
 pub(crate) struct Verifier {
@@ -209,6 +210,25 @@ impl Worker {
             self.take(report)?;
         }
         Ok(())
+    }
+
+    /// The first failure among the reports on the jobs sent so far, waiting at most `wait`
+    /// for them; `None` when none failed by then. For explaining a failure (the party stops
+    /// after it), not for counting: reports taken here are never handed over.
+    pub(crate) fn failure_within(&mut self, wait: Duration) -> Option<MpcError> {
+        let deadline = Instant::now() + wait;
+        while self.in_flight() > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.reports.recv_timeout(left) {
+                Ok(report) => {
+                    if let Err(e) = self.take(report) {
+                        return Some(e);
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+        None
     }
 
     /// Waits for the reports on the first `jobs` jobs: the first failure among them.
