@@ -70,6 +70,7 @@ model_files() {
     resnet18) echo "examples/resnet18-32-opset17.onnx examples/resnet18-32-sample.npy" ;;
     # Generated, not committed: `python3 scripts/make_big_models.py` writes them.
     resnet50) echo "target/models/resnet50-224.onnx target/models/imagenet-224-sample.npy" ;;
+    bert) echo "target/models/bert-base-128.onnx target/models/bert-base-128-input.npy" ;;
     *) echo "unknown unknown" ;;
   esac
 }
@@ -100,8 +101,8 @@ for profile in $PROFILES; do
     for model in $MODELS; do
       read -r onnx npy <<<"$(model_files $model)"
       if [ ! -f "$onnx" ] || [ ! -f "$npy" ]; then
-        echo "netbench: no files for model '$model' (lenet, resnet18, resnet50; resnet50 needs" \
-          "scripts/make_big_models.py first)" >&2
+        echo "netbench: no files for model '$model' (lenet, resnet18, resnet50, bert; resnet50 and" \
+          "bert need scripts/make_big_models.py first)" >&2
         exit 2
       fi
       start=$(date +%s.%N)
