@@ -50,7 +50,6 @@ type Events = Sender<(usize, Event)>;
 
 /// What the second channel uses of a link: its writer queue, the writer's error, the count
 /// of unread bytes.
-#[derive(Clone)]
 struct SecondLink {
     outbox: Outbox,
     write_error: WriteError,
@@ -384,9 +383,7 @@ impl Transport for TlsTransport {
 
     fn abort(&mut self, reason: &str) {
         self.failed = true;
-        for link in self.links.iter().flatten() {
-            link.outbox.send(Outgoing::Frame(FrameKind::Abort), sanitize_reason(reason).into_bytes());
-        }
+        send_abort(self.links.iter().flatten().map(|l| &l.outbox), reason);
     }
 
     fn second_channel(&mut self) -> Option<Box<dyn Transport>> {
@@ -425,9 +422,11 @@ fn send_data(
     res
 }
 
-impl TlsSecondChannel {
-    fn link(&self, peer: usize) -> Result<&SecondLink, NetError> {
-        self.links.get(peer).and_then(Option::as_ref).ok_or(NetError::BadParty(peer))
+/// Queues an abort frame with `reason` on every link (it reaches both of each peer's
+/// channels).
+fn send_abort<'a>(outboxes: impl Iterator<Item = &'a Outbox>, reason: &str) {
+    for outbox in outboxes {
+        outbox.send(Outgoing::Frame(FrameKind::Abort), sanitize_reason(reason).into_bytes());
     }
 }
 
@@ -441,23 +440,21 @@ impl Transport for TlsSecondChannel {
     }
 
     fn send(&mut self, to: usize, payload: Vec<u8>) -> Result<(), NetError> {
-        let link = self.link(to)?.clone();
+        let link = self.links.get(to).and_then(Option::as_ref).ok_or(NetError::BadParty(to))?;
         send_data(to, &link.outbox, &link.write_error, FrameKind::SecondData, payload, &mut self.inbox)
     }
 
     fn recv(&mut self, from: usize) -> Result<Vec<u8>, NetError> {
-        let unread = self.link(from)?.unread.clone();
+        let link = self.links.get(from).and_then(Option::as_ref).ok_or(NetError::BadParty(from))?;
         let res = self.inbox.recv(from, &mut |_| {});
         if let Ok(d) = &res {
-            unread.fetch_sub(d.len() as u64, Ordering::SeqCst);
+            link.unread.fetch_sub(d.len() as u64, Ordering::SeqCst);
         }
         res
     }
 
     fn abort(&mut self, reason: &str) {
-        for link in self.links.iter().flatten() {
-            link.outbox.send(Outgoing::Frame(FrameKind::Abort), sanitize_reason(reason).into_bytes());
-        }
+        send_abort(self.links.iter().flatten().map(|l| &l.outbox), reason);
     }
 }
 
