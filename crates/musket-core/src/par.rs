@@ -75,6 +75,32 @@ pub(crate) fn zip_chunks<A: Send, B: Sync>(
     }
 }
 
+/// `f` on each of [`ranges`]`(len, min)` with the matching chunks of `a` and `b`, which hold
+/// `unit` elements per index (`a.len() == b.len() == len * unit`), side by side when there
+/// are several: each part writes its own rows of the outputs in place, where parts returned
+/// and concatenated would copy them all once more (into fresh memory).
+pub(crate) fn for_ranges_mut<A: Send, B: Send>(
+    len: usize,
+    min: usize,
+    unit: usize,
+    a: &mut [A],
+    b: &mut [B],
+    f: impl Fn(Range<usize>, &mut [A], &mut [B]) + Sync + Send,
+) {
+    debug_assert_eq!(a.len(), len * unit);
+    debug_assert_eq!(b.len(), len * unit);
+    let parts = ranges(len, min);
+    if parts.len() > 1 {
+        let step = parts[0].len();
+        a.par_chunks_mut(step * unit)
+            .zip(b.par_chunks_mut(step * unit))
+            .enumerate()
+            .for_each(|(i, (ca, cb))| f(i * step..(i * step + step).min(len), ca, cb));
+    } else {
+        f(0..len, a, b);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +117,24 @@ mod tests {
                 assert!(parts.len() <= (len / min).max(1));
                 let serial = musket_ring::serial_kernels(|| ranges(len, min));
                 assert_eq!(serial, vec![0..len]);
+            }
+        }
+    }
+
+    #[test]
+    fn ranges_written_in_place_cover_every_row_once() {
+        for len in [0usize, 1, 5, 64, 1000] {
+            for min in [1usize, 3, 64] {
+                let (mut a, mut b) = (vec![0usize; 3 * len], vec![0usize; 3 * len]);
+                for_ranges_mut(len, min, 3, &mut a, &mut b, |r, ca, cb| {
+                    assert_eq!(ca.len(), 3 * r.len());
+                    for (k, i) in r.enumerate() {
+                        ca[3 * k..3 * k + 3].iter_mut().for_each(|v| *v += i + 1);
+                        cb[3 * k] += 1;
+                    }
+                });
+                assert!(a.chunks(3).enumerate().all(|(i, c)| c.iter().all(|&v| v == i + 1)));
+                assert_eq!(b.iter().sum::<usize>(), len);
             }
         }
     }

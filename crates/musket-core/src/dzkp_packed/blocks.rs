@@ -457,20 +457,18 @@ impl Packed<Gr64> for PackedBlocks {
                 ));
             }
         }
-        // Ranges of groups over the cores (see `crate::par`), written out in order.
-        // Each group's 64 elements of `l` and `r` are written in place ([`gr64_words_mut`],
-        // zeroed first, while their lines are in cache): `r`'s accumulated there, `l`'s
-        // shifted there from the product's scratch rows. (Copied from scratch rows until the
-        // twenty-first session.)
-        let parts = par::map_ranges(g, MIN_GROUPS_PER_THREAD, |groups| {
-            let (mut l, mut r) = (Vec::with_capacity(d * groups.len()), Vec::with_capacity(d * groups.len()));
+        // Ranges of groups over the cores (see `crate::par`), each writing its groups' 64
+        // elements of `l` and `r` in place ([`gr64_words_mut`]): `r`'s accumulated into
+        // zeroed memory, `l`'s shifted there from the product's scratch rows. (Copied from
+        // scratch rows until the twenty-first session; until the twenty-third each range
+        // wrote vectors of its own, which were then concatenated: a second copy of the
+        // written-out vectors, into fresh pages.)
+        let (mut l, mut r) = (zeroed_elements(d * g), zeroed_elements(d * g));
+        par::for_ranges_mut(g, MIN_GROUPS_PER_THREAD, d, &mut l, &mut r, |groups, l, r| {
             let mut lq = vec![0u64; d * d];
             for (i, q) in groups.enumerate() {
-                lq.fill(0);
-                l.resize(d * (i + 1), Gr64::zero());
-                r.resize(d * (i + 1), Gr64::zero());
-                let rq = gr64_words_mut(&mut r[d * i..]);
                 if mx > 0 {
+                    lq.fill(0);
                     musket_ring::matmul_tn_strided_add(
                         &self.x[q * d..],
                         g * d,
@@ -480,24 +478,25 @@ impl Packed<Gr64> for PackedBlocks {
                         d,
                         (d, mx, d),
                     );
+                    musket_ring::rows_times_x_pows(&lq, &REDUCTION_TAPS, gr64_words_mut(&mut l[d * i..]), d);
                 }
                 if my > 0 {
+                    let rq = gr64_words_mut(&mut r[d * i..d * (i + 1)]);
                     musket_ring::matmul_tn_strided_add(&self.y[q * d..], g * d, coef, d, rq, d, (d, my, d));
                 }
-                musket_ring::rows_times_x_pows(&lq, &REDUCTION_TAPS, gr64_words_mut(&mut l[d * i..]), d);
             }
-            (l, r)
         });
-        if parts.len() == 1 {
-            return parts.into_iter().next().expect("one part");
-        }
-        let (mut l, mut r) = (Vec::with_capacity(d * g), Vec::with_capacity(d * g));
-        for (pl, pr) in parts {
-            l.extend(pl);
-            r.extend(pr);
-        }
         (l, r)
     }
+}
+
+/// `n` zero elements, from zeroed memory where the allocator has it (fresh pages need no
+/// writing).
+fn zeroed_elements(n: usize) -> Vec<Gr64> {
+    use zerocopy::FromZeros;
+    Gr64::new_vec_zeroed(n).unwrap_or_else(|_| {
+        std::alloc::handle_alloc_error(std::alloc::Layout::array::<Gr64>(n).expect("a vector's layout"))
+    })
 }
 
 #[cfg(test)]
