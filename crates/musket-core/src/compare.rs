@@ -9,7 +9,7 @@
 
 use crate::protocol::{Protocol, Share};
 use crate::Result;
-use musket_ring::{transpose64, RingTensor};
+use musket_ring::RingTensor;
 
 /// AND gates per element in the sign-bit circuit: 63 generate bits plus the carry tree
 /// (61 + 31 + 15 + 7 + 3 + 1, skipping the propagate bit of the lowest group at every level,
@@ -21,35 +21,28 @@ pub(crate) fn to_planes(words: &[u64], n: usize) -> Vec<u64> {
     to_low_planes(words, n, 64)
 }
 
-/// The lowest `planes` bit planes of `n` words (the others are dropped while transposing).
+/// The lowest `planes` bit planes of `n` words (see [`musket_ring::low_bit_planes`]).
 fn to_low_planes(words: &[u64], n: usize, planes: usize) -> Vec<u64> {
-    let nb = n.div_ceil(64);
-    let mut out = vec![0u64; planes * nb];
-    let mut block = [0u64; 64];
-    for b in 0..nb {
-        let chunk = &words[b * 64..((b + 1) * 64).min(n)];
-        // Zero blocks are common (an operand that is one party's component in a third of
-        // the elements) and their planes are already zero. Skipping them reveals nothing: a
-        // component of a secret's share is uniformly random, so only public structure zeroes
-        // a whole block.
-        if chunk.iter().all(|&w| w == 0) {
-            continue;
-        }
-        block[..chunk.len()].copy_from_slice(chunk);
-        block[chunk.len()..].fill(0);
-        transpose64(&mut block);
-        for (bit, &w) in block.iter().take(planes).enumerate() {
-            out[bit * nb + b] = w;
-        }
-    }
-    out
+    musket_ring::low_bit_planes(words, n, planes)
 }
 
 /// The sign bit of every element of `x`, as packed bits (element `i` is bit `i % 64` of word
 /// `i / 64`), XOR-shared.
 pub fn msb<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Bits> {
+    sum_top_of(p, x, 64)
+}
+
+/// Bit `width - 1` of the secret `x`, by the carry tree on the operands the back end gives:
+/// their low bit planes where it makes those more cheaply
+/// ([`Protocol::a2b_operand_planes`]), else [`Protocol::a2b_operands`]' words.
+fn sum_top_of<P: Protocol>(p: &mut P, x: &P::Share, width: usize) -> Result<P::Bits> {
+    let n = x.len();
+    if let Some((a, b)) = p.a2b_operand_planes(x, width)? {
+        let extras = Extras { operand_planes: true, ..Extras::default() };
+        return Ok(tree::run(p, &a, &b, n, width, extras)?.top);
+    }
     let (a, b) = p.a2b_operands(x)?;
-    sign_of_a2b_operands(p, &a, &b, x.len(), 64)
+    sign_of_a2b_operands(p, &a, &b, n, width)
 }
 
 /// [`sum_bit`] of the operands `a2b_operands` returned, which the generate layer may use
@@ -86,8 +79,7 @@ pub fn msb_within<P: Protocol>(p: &mut P, x: &P::Share, bits: u32, what: &str) -
     p.assume_within(x, half, what)?;
     let n = x.len();
     let y = p.add_public(x, &RingTensor::filled(x.shape(), half))?;
-    let (a, b) = p.a2b_operands(&y)?;
-    let top = sign_of_a2b_operands(p, &a, &b, n, bits as usize)?;
+    let top = sum_top_of(p, &y, bits as usize)?;
     // [x < 0] = NOT bit (bits - 1) of y, on the n valid bits only (padding stays zero).
     let mut ones = vec![u64::MAX; n.div_ceil(64)];
     if n % 64 != 0 {
@@ -192,7 +184,7 @@ pub fn sum_reaches_many<P: Protocol>(
         if !(1..=63).contains(&t.k) {
             return Err(crate::MpcError::Usage(format!("sum_reaches: 2^{}", t.k)));
         }
-        let extras = Extras { carry_at: None, high: true, low: t.below, b_from_a2b: false };
+        let extras = Extras { carry_at: None, high: true, low: t.below, ..Extras::default() };
         trees.push(tree::CarryTree::new(p, t.a, t.b, t.n, t.k + 1, extras)?);
     }
     let outs = tree::run_lockstep(p, trees)?;

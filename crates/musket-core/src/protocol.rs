@@ -307,6 +307,22 @@ pub trait Protocol {
     /// Splits `x` into two XOR-shared operands `(a, b)`, one word per element, whose ring sum
     /// `a + b mod 2^64` is the secret: the input of the bit-decomposition adder.
     fn a2b_operands(&mut self, x: &Self::Share) -> Result<(Self::Bits, Self::Bits)>;
+    /// Two XOR-shared operands whose ring sum agrees with the secret `x` modulo `2^width`
+    /// (`width` 2 to 64), as their low `width` bit planes (`width` times `n.div_ceil(64)`
+    /// words, plane `k` holding bit `k` of 64 elements a word, as
+    /// [`musket_ring::low_bit_planes`] lays them out), where the back end makes them with
+    /// less than [`Protocol::a2b_operands`] costs: the sign circuits ([`crate::msb`],
+    /// [`crate::msb_within`]) take the low bits only. `None` (the default) where it does not;
+    /// the caller then uses `a2b_operands`. The malicious 3PC back end's carry-save adder
+    /// then ANDs `width - 1` planes instead of 64 bits an element.
+    fn a2b_operand_planes(
+        &mut self,
+        x: &Self::Share,
+        width: usize,
+    ) -> Result<Option<(Self::Bits, Self::Bits)>> {
+        let _ = (x, width);
+        Ok(None)
+    }
     /// Converts packed bits (element `i` is bit `i % 64` of word `i / 64`) to arithmetic shares
     /// of 0/1 of shape `shape`.
     fn b2a_packed(&mut self, bits: &Self::Bits, shape: &[usize]) -> Result<Self::Share>;

@@ -405,6 +405,9 @@ impl<P: Protocol> Protocol for RangeChecked<'_, P> {
     fn a2b_operands(&mut self, x: &P::Share) -> Result<(P::Bits, P::Bits)> {
         self.inner.a2b_operands(x)
     }
+    fn a2b_operand_planes(&mut self, x: &P::Share, width: usize) -> Result<Option<(P::Bits, P::Bits)>> {
+        self.inner.a2b_operand_planes(x, width)
+    }
     fn b2a_packed(&mut self, bits: &P::Bits, shape: &[usize]) -> Result<P::Share> {
         self.inner.b2a_packed(bits, shape)
     }

@@ -59,6 +59,32 @@ pub fn unpack_bits(words: &[u64], n: usize) -> Vec<u64> {
     (0..n).map(|i| (words[i / 64] >> (i % 64)) & 1).collect()
 }
 
+/// The lowest `planes` bit planes of `n` words, `planes` times `ceil(n / 64)` words: plane `k`
+/// holds bit `k` of elements `64 j..64 j + 64` in its word `j` (the other planes are dropped
+/// while transposing).
+pub fn low_bit_planes(words: &[u64], n: usize, planes: usize) -> Vec<u64> {
+    let nb = n.div_ceil(64);
+    let mut out = vec![0u64; planes * nb];
+    let mut block = [0u64; 64];
+    for b in 0..nb {
+        let chunk = &words[b * 64..((b + 1) * 64).min(n)];
+        // Zero blocks are common (an operand that is one party's component in a third of
+        // the elements) and their planes are already zero. Skipping them reveals nothing: a
+        // component of a secret's share is uniformly random, so only public structure zeroes
+        // a whole block.
+        if chunk.iter().all(|&w| w == 0) {
+            continue;
+        }
+        block[..chunk.len()].copy_from_slice(chunk);
+        block[chunk.len()..].fill(0);
+        transpose64(&mut block);
+        for (bit, &w) in block.iter().take(planes).enumerate() {
+            out[bit * nb + b] = w;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ mod gf64;
 mod kernels;
 mod tensor;
 
-pub use bits::{concat_words, gather_planes, pack_bits, transpose64, unpack_bits};
+pub use bits::{concat_words, gather_planes, low_bit_planes, pack_bits, transpose64, unpack_bits};
 pub use fixed::{FixedPoint, RangeError, DEFAULT_FRAC_BITS};
 pub use gf64::{gf64_words, gf64_words_mut, Gf64};
 pub use kernels::{

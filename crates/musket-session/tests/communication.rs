@@ -2,7 +2,7 @@
 //! alters these numbers must update them here deliberately.
 mod common;
 use common::*;
-use musket_core::{lt, relu, sum_reaches_ands, Protocol, MSB_CIRCUIT_ANDS};
+use musket_core::{lt, relu, relu_within, sum_reaches_ands, Protocol, MSB_CIRCUIT_ANDS};
 use musket_net::CommStats;
 use musket_ring::RingTensor;
 use musket_session::{Backend, Job};
@@ -20,6 +20,8 @@ enum Op {
     MulTruncate,
     Lt,
     Relu,
+    /// ReLU on a sign circuit of this many bits (`relu_within`: the graph's ReLU takes 48).
+    ReluWithin(u32),
     /// A secure range check of n non-negative values, then its verdict.
     RangeCheck,
     /// A secure range check of n values on both sides, `-lower < x < upper` with a window of
@@ -63,6 +65,7 @@ impl Job for Measure {
             Op::MulTruncate => drop(p.mul_truncate(&a, &b, 16)?),
             Op::Lt => drop(lt(p, &a, &b)?),
             Op::Relu => drop(relu(p, &a)?),
+            Op::ReluWithin(bits) => drop(relu_within(p, &a, bits, "test")?),
             Op::RangeCheck => {
                 let mut checked = musket_core::RangeChecked::new(p);
                 checked.check_bound(&a, Some(1 << 20), None, "test")?;
@@ -450,5 +453,25 @@ fn malicious_costs() {
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::Relu, M),
         vec![(45280 - 7 * e - level - quartering_saved(12, 15), 33); 3]
+    );
+}
+
+/// The malicious back end's narrow ReLU (the graph's, at 48 bits) and a 32-bit one (GELU's
+/// sign circuits' width) on 1,000 elements: since the twenty-third session the carry-save
+/// adder of the operands runs on bit planes (`Protocol::a2b_operand_planes`) and ANDs only
+/// the `w - 1` planes the circuit reads, 16 words a plane, instead of a word (64 gates) per
+/// element. At 48 bits that is 752 AND words instead of 1,000, 248 words fewer from each
+/// party (83,536 bytes before) with the same statement levels and rounds; at 32 bits 496
+/// instead of 1,000, 504 words fewer, and each binary statement a quartering level shorter
+/// (one level of 7 field elements, 2 rounds: 77,520 bytes and 36 rounds before). At 64 bits
+/// on 100 elements the planes (63 of two words each) would be more than the words, so the
+/// adder stays word-wise there (`malicious_costs`'s ReLU).
+#[test]
+fn malicious_narrow_relu_costs() {
+    let level = 7 * W;
+    assert_eq!(measure(Backend::ThreePcMalicious, Op::ReluWithin(48), N), vec![(83_536 - 248 * W, 37); 3]);
+    assert_eq!(
+        measure(Backend::ThreePcMalicious, Op::ReluWithin(32), N),
+        vec![(77_520 - 504 * W - level, 36 - 2); 3]
     );
 }

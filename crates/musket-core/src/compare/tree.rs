@@ -31,6 +31,9 @@ pub(super) struct Extras {
     /// `b` is the second operand [`Protocol::a2b_operands`] returned, unchanged, so the
     /// generate layer may take [`Protocol::bits_and_with_a2b_planes`].
     pub(super) b_from_a2b: bool,
+    /// `a` and `b` are given as their low `width` bit planes (`width` times `ceil(n / 64)`
+    /// words, [`Protocol::a2b_operand_planes`]), not as a word per element. Not with `high`.
+    pub(super) operand_planes: bool,
 }
 
 /// A tree's outputs: bit `width - 1` of the sum and what [`Extras`] asked for, each packed
@@ -114,10 +117,15 @@ impl<B: Clone> CarryTree<B> {
         width: usize,
         extras: Extras,
     ) -> Result<Self> {
-        if !(2..=64).contains(&width) || p.bits_len(a) != n || p.bits_len(b) != n {
+        let nb = n.div_ceil(64);
+        let operand_len = if extras.operand_planes { width * nb } else { n };
+        if !(2..=64).contains(&width)
+            || p.bits_len(a) != operand_len
+            || p.bits_len(b) != operand_len
+            || (extras.operand_planes && extras.high)
+        {
             return Err(crate::MpcError::Usage(format!("sum_bit: width {width} of {n} words")));
         }
-        let nb = n.div_ceil(64);
         let mut blocks = Vec::new();
         if let Some(c) = extras.carry_at {
             let mut start = 0;
@@ -130,8 +138,17 @@ impl<B: Clone> CarryTree<B> {
         }
         // The low `width - 1` planes feed the tree; bit `width - 1` only the final XOR.
         let top = width - 1;
-        let sum_top = p.bits_linear2(a, b, &|x, y| xor_bit_plane(x, y, n, top));
-        let (generate, high_linear, prop) = if extras.high {
+        let sum_top = if extras.operand_planes {
+            p.bits_linear2(a, b, &|x, y| (top * nb..width * nb).map(|i| x[i] ^ y[i]).collect())
+        } else {
+            p.bits_linear2(a, b, &|x, y| xor_bit_plane(x, y, n, top))
+        };
+        let (generate, high_linear, prop) = if extras.operand_planes {
+            let a_low = p.bits_linear(a, &|w| w[..top * nb].to_vec());
+            let b_low = p.bits_linear(b, &|w| w[..top * nb].to_vec());
+            let prop = p.bits_xor(&a_low, &b_low);
+            (Some((a_low, b_low)), None, prop)
+        } else if extras.high {
             let a_all = p.bits_linear(a, &|w| to_planes(w, n));
             let b_all = p.bits_linear(b, &|w| to_planes(w, n));
             let x = p.bits_linear(&a_all, &|w| w[..63 * nb].to_vec());

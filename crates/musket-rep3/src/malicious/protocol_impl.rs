@@ -391,6 +391,36 @@ impl Protocol for Rep3Mal {
         Ok((sum, carry))
     }
 
+    /// The carry-save adder of [`Protocol::a2b_operands`] on bit planes, for a sign circuit
+    /// of `width` bits: transposing is XOR-linear, so each party transposes its two
+    /// components once (the operand `a` is their XOR, as above) and the planes of every XOR
+    /// of components follow; the AND layer takes only the `width - 1` planes of the majority
+    /// that the low `width` bits of the carry need (carry bit `k + 1` is majority bit `k`).
+    /// Where that is not fewer AND words than the `n` of the word-wise adder (64 gates an
+    /// element, whatever the width), `None`: short inputs, whose planes are mostly padding.
+    fn a2b_operand_planes(&mut self, x: &RShare, width: usize) -> Result<Option<(RBits, RBits)>> {
+        let n = x.len();
+        let nb = n.div_ceil(64);
+        if !(2..=64).contains(&width) || (width - 1) * nb >= n {
+            return Ok(None);
+        }
+        let cur = musket_ring::low_bit_planes(x.cur.data(), n, width);
+        let next = musket_ring::low_bit_planes(x.next.data(), n, width);
+        let ands = (width - 1) * nb;
+        let comp = |j: usize| self.bits_component(j, &cur[..ands], &next[..ands]);
+        let (s0, s1, s2) = (comp(0), comp(1), comp(2));
+        let u = self.bits_xor(&s0, &s2);
+        let v = self.bits_xor(&s1, &s2);
+        let uv = self.bits_and(&u, &v)?;
+        let maj = self.bits_xor(&uv, &s2);
+        let carry = self.bits_linear(&maj, &|w| {
+            let mut planes = vec![0u64; nb];
+            planes.extend_from_slice(w);
+            planes
+        });
+        Ok(Some((RBits { cur, next }, carry)))
+    }
+
     fn b2a_packed(&mut self, bits: &RBits, shape: &[usize]) -> Result<RShare> {
         self.bits_to_arith(bits, shape)
     }
