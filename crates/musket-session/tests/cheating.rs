@@ -151,6 +151,7 @@ fn every_deviation_is_detected_by_every_honest_party() {
         // Every truncation has a frame per third of its elements, each party the helper of
         // one and an opener of the other two.
         (Target::Truncate, vec![0, 1, 2]),
+        (Target::TruncatedProduct, vec![0, 1, 2]),
         (Target::Carries, vec![0, 1, 2]),
         (Target::MaskInput, vec![0, 1, 2]),
         (Target::Convert, vec![0, 1, 2]),
@@ -179,6 +180,24 @@ fn every_deviation_is_detected_by_every_honest_party() {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn every_truncated_product_message_is_checked() {
+    // Each party's messages of the pipeline's truncated product (`mul_fixed`), in the order
+    // sent: as a frame's helper its product term to party 1 (proved) and its copy to party 0
+    // (not proved: the openers' comparison of c catches it), then as party 0 and as party 1
+    // its term with its masks (proved). An error in the first or the last word.
+    for party in 0..3 {
+        for nth in 0..4 {
+            for (error, last_word) in [(1u64, false), (1 << 63, true)] {
+                assert_caught(Cheat { party, target: Target::TruncatedProduct, nth, error, last_word });
+            }
+        }
+        // There are four: a fifth changes nothing.
+        let cheat = Cheat { party, target: Target::TruncatedProduct, nth: 4, error: 1, last_word: false };
+        assert!(run(Some(cheat)).iter().all(|o| o.is_ok()), "party {party}: no fifth message");
     }
 }
 

@@ -413,16 +413,23 @@ fn malicious_costs() {
         measure(Backend::ThreePcMalicious, Op::Truncate, M),
         online.map(|o| (o + digests + ring_proof + bits_proof + GO_AHEAD, 24)).to_vec()
     );
-    // A truncated product: the product's round, then the truncation's (the opening with the
-    // helpers' messages, and the wrap's exchange: 2; 4 before the eighteenth session, when
-    // the helper's carries went with the product), and the verification: 1 + 2 + 22. The
-    // same bytes as the truncation plus the product's word per element on
-    // top; each party's ring statement gains its 100 products: 166 or 167 terms (four
-    // quartering levels).
+    // A truncated product (twenty-third session): the product's terms go straight into the
+    // opening of c, as the semi-honest back end's do. Frame party 0 sends party 1 its product
+    // term plus its mask half and a mask shared with the helper (in place of its copy of c's
+    // component), party 1 likewise to party 0, and the helper its term less those masks to
+    // each (two words per element more than the truncation alone): per party the truncation's
+    // bytes plus twice its helper third's words, where the product's resharing had added a
+    // word per element (`M * W`: 272, 256 and 272 bytes more). Rounds: the opening with the
+    // helpers' messages and the wrap's exchange, and the verification: 2 + 22 (1 + 2 + 22
+    // before). Each party's ring statement gains its 100 products as before: 166 or 167
+    // terms (four quartering levels).
     let ring_proof = roles_bytes((0, 4), (0, 4), (0, 4), ring);
+    let fused = roles.map(|(_, _, helper)| 2 * helper * W);
     assert_eq!(
         measure(Backend::ThreePcMalicious, Op::MulTruncate, M),
-        online.map(|o| (o + M as u64 * W + digests + ring_proof + bits_proof + GO_AHEAD, 25)).to_vec()
+        (0..3)
+            .map(|i| (online[i] + fused[i] + digests + ring_proof + bits_proof + GO_AHEAD, 24))
+            .collect::<Vec<_>>()
     );
     // The comparison's and ReLU's history below counts in ring elements (`e`) and one level
     // of a binary statement (7 field elements).

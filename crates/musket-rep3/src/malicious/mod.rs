@@ -113,6 +113,10 @@ pub enum Target {
     And,
     /// The masked value of a truncation, as opened.
     Truncate,
+    /// A message of a truncated product's opening (`Rep3Mal::truncated_product`), in the
+    /// order sent: as a frame's helper its product term to party 1, then its copy to party
+    /// 0; as party 0 or 1 its product term with its mask.
+    TruncatedProduct,
     /// Party 2's input of a truncation mask's carries (to party 0).
     Carries,
     /// Party 2's arithmetic inputs of a truncation mask's correction and sign (to party 1).
@@ -354,33 +358,58 @@ impl Rep3Mal {
         bn: &[u64],
         binary: bool,
     ) -> Result<(Vec<u64>, Vec<u64>)> {
-        let n = a.len();
-        if n == 0 {
+        if a.is_empty() {
             return Ok((Vec::new(), Vec::new()));
         }
+        let (z, records) = self.elementwise_terms(a, an, b, bn, binary, true);
+        self.reshare_records(z, records, binary)
+    }
+
+    /// This party's terms `x_c (y_c + y_n) + x_n y_c` (AND and XOR for bits) of elementwise
+    /// products, and their records in pieces of at most a batch each. With `zero_share`, the
+    /// zero share's draws are drawn a piece at a time straight into the pieces' records (the
+    /// two streams are apart, so drawn in pieces they are the same words) and added to the
+    /// terms, `z = terms + own - nxt` (or XOR), the resharing message; without, the records'
+    /// claim fields are left empty for a truncated product to fill
+    /// ([`Rep3Mal::truncated_product`]: the truncation's masks hide the terms instead).
+    fn elementwise_terms(
+        &mut self,
+        a: &[u64],
+        an: &[u64],
+        b: &[u64],
+        bn: &[u64],
+        binary: bool,
+        zero_share: bool,
+    ) -> (Vec<u64>, Vec<Record>) {
+        let n = a.len();
         let piece = if binary { BATCH_TERMS_BINARY / 128 } else { BATCH_TERMS_ARITH / 2 };
-        // The zero share's draws a piece at a time, straight into the pieces' records (the
-        // two streams are apart, so drawn in pieces they are the same words), and the message
-        // `z = cross terms + own - nxt` (or XOR) beside them.
         let mut z = Vec::with_capacity(n);
         let mut records = Vec::with_capacity(n.div_ceil(piece));
         for start in (0..n).step_by(piece) {
             let end = (start + piece).min(n);
-            let own = self.base.draw(Stream::Own, end - start);
-            let nxt = self.base.draw(Stream::Next, end - start);
-            let (xc, xn, yc, yn) = (&a[start..end], &an[start..end], &b[start..end], &bn[start..end]);
-            if binary {
-                z.extend(
-                    (0..end - start).map(|i| (xc[i] & (yc[i] ^ yn[i])) ^ (xn[i] & yc[i]) ^ own[i] ^ nxt[i]),
-                );
+            let (own, nxt) = if zero_share {
+                (self.base.draw(Stream::Own, end - start), self.base.draw(Stream::Next, end - start))
             } else {
-                z.extend((0..end - start).map(|i| {
+                (Vec::new(), Vec::new())
+            };
+            let (xc, xn, yc, yn) = (&a[start..end], &an[start..end], &b[start..end], &bn[start..end]);
+            match (binary, zero_share) {
+                (true, true) => z.extend(
+                    (0..end - start).map(|i| (xc[i] & (yc[i] ^ yn[i])) ^ (xn[i] & yc[i]) ^ own[i] ^ nxt[i]),
+                ),
+                (true, false) => {
+                    z.extend((0..end - start).map(|i| (xc[i] & (yc[i] ^ yn[i])) ^ (xn[i] & yc[i])))
+                }
+                (false, true) => z.extend((0..end - start).map(|i| {
                     xc[i]
                         .wrapping_mul(yc[i].wrapping_add(yn[i]))
                         .wrapping_add(xn[i].wrapping_mul(yc[i]))
                         .wrapping_add(own[i])
                         .wrapping_sub(nxt[i])
-                }));
+                })),
+                (false, false) => z.extend((0..end - start).map(|i| {
+                    xc[i].wrapping_mul(yc[i].wrapping_add(yn[i])).wrapping_add(xn[i].wrapping_mul(yc[i]))
+                })),
             }
             records.push(Record {
                 gate: Gate::Elementwise,
@@ -393,7 +422,7 @@ impl Rep3Mal {
                 nxt,
             });
         }
-        self.reshare_records(z, records, binary)
+        (z, records)
     }
 
     /// Runs every pending proof, after those the worker is on, and compares the digests of
@@ -618,7 +647,7 @@ fn batch_ranges(records: &[Record], binary: bool, limit: usize) -> Vec<Range<usi
 mod convert;
 mod protocol_impl;
 mod truncate;
-use truncate::check_truncation_bits;
+use truncate::{check_truncation_bits, ProductTerms};
 
 #[cfg(test)]
 mod tests {

@@ -96,6 +96,52 @@ impl Rep3Mal {
         self.base.share(&[m, n], cur, next)
     }
 
+    /// The terms of a matrix product of `a` read as `[m, k]` and `b` `[k, n]` (as
+    /// [`Rep3Mal::matmul_of_rows`]), not reshared: a truncated product's.
+    fn matmul_rows_terms(&mut self, a: &RShare, b: &RShare) -> Result<ProductTerms> {
+        let (m, k, n) = rows_dims(a.shape(), b.shape())?;
+        let z = Self::matmul_term(&a.cur, &a.next, &b.cur, &b.next)?.into_data();
+        let record = Record {
+            gate: Gate::Matmul { m, k, n },
+            xc: a.cur.data().to_vec(),
+            xn: a.next.data().to_vec(),
+            yc: b.cur.data().to_vec(),
+            yn: b.next.data().to_vec(),
+            ..Record::default()
+        };
+        Ok(ProductTerms { shape: vec![m, n], z, records: vec![record] })
+    }
+
+    /// The terms of a batched matrix product (as [`Protocol::matmul_batched`]), not reshared.
+    fn matmul_batched_terms(&mut self, a: &RShare, b: &RShare) -> Result<ProductTerms> {
+        let (bt, m, k, n) = batched_dims(a.shape(), b.shape())?;
+        let mut z = Vec::with_capacity(bt * m * n);
+        let mut records = Vec::with_capacity(bt);
+        let (ad, and, bd, bnd) = (a.cur.data(), a.next.data(), b.cur.data(), b.next.data());
+        for i in 0..bt {
+            let (ac, an) = (batch_item(&a.cur, i, m, k), batch_item(&a.next, i, m, k));
+            let (bc, bn) = (batch_item(&b.cur, i, k, n), batch_item(&b.next, i, k, n));
+            z.extend_from_slice(Self::matmul_term(&ac, &an, &bc, &bn)?.data());
+            let (xs, ys) = (i * m * k..(i + 1) * m * k, i * k * n..(i + 1) * k * n);
+            records.push(Record {
+                gate: Gate::Matmul { m, k, n },
+                xc: ad[xs.clone()].to_vec(),
+                xn: and[xs].to_vec(),
+                yc: bd[ys.clone()].to_vec(),
+                yn: bnd[ys].to_vec(),
+                ..Record::default()
+            });
+        }
+        Ok(ProductTerms { shape: vec![bt, m, n], z, records })
+    }
+
+    /// The terms of elementwise products (as [`Protocol::mul`]), not reshared.
+    fn mul_terms(&mut self, a: &RShare, b: &RShare) -> ProductTerms {
+        let (z, records) =
+            self.elementwise_terms(a.cur.data(), a.next.data(), b.cur.data(), b.next.data(), false, false);
+        ProductTerms { shape: a.shape().to_vec(), z, records }
+    }
+
     /// Keeps a [`Gate::Cross`] record for verification, in pieces of at most a plain batch
     /// (so that no batch outgrows its soundness bound), and verifies early past the limit.
     pub(super) fn keep_cross(&mut self, rec: Record) -> Result<()> {
@@ -277,7 +323,7 @@ impl Protocol for Rep3Mal {
     /// As the default (a product, then the checked truncation), without copying `a`.
     fn matmul_rows_truncate(&mut self, a: &RShare, b: &RShare, bits: u32) -> Result<RShare> {
         rows_dims(a.shape(), b.shape())?;
-        self.truncated_product(bits, |p| p.matmul_of_rows(a, b))
+        self.truncated_product(bits, |p| p.matmul_rows_terms(a, b))
     }
 
     fn matmul_batched(&mut self, a: &RShare, b: &RShare) -> Result<RShare> {
@@ -325,22 +371,23 @@ impl Protocol for Rep3Mal {
         self.truncate_masked(x, mask)
     }
 
-    /// The product, then the checked truncation (`bits` checked first): 3 rounds.
+    /// The product's terms straight into the checked truncation (`bits` checked first;
+    /// [`Rep3Mal::truncated_product`]): 2 rounds.
     fn mul_truncate(&mut self, a: &RShare, b: &RShare, bits: u32) -> Result<RShare> {
         Rep3::check_same(a, b, "mul")?;
-        self.truncated_product(bits, |p| p.mul(a, b))
+        self.truncated_product(bits, |p| Ok(p.mul_terms(a, b)))
     }
 
     /// As [`Protocol::mul_truncate`].
     fn matmul_truncate(&mut self, a: &RShare, b: &RShare, bits: u32) -> Result<RShare> {
         matrix_dims(a.shape(), b.shape())?;
-        self.truncated_product(bits, |p| p.matmul(a, b))
+        self.truncated_product(bits, |p| p.matmul_rows_terms(a, b))
     }
 
     /// As [`Protocol::mul_truncate`].
     fn matmul_batched_truncate(&mut self, a: &RShare, b: &RShare, bits: u32) -> Result<RShare> {
         batched_dims(a.shape(), b.shape())?;
-        self.truncated_product(bits, |p| p.matmul_batched(a, b))
+        self.truncated_product(bits, |p| p.matmul_batched_terms(a, b))
     }
 
     fn bits_len(&self, x: &RBits) -> usize {

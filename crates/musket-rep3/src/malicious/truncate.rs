@@ -41,6 +41,7 @@ use super::*;
 
 mod checks;
 mod fields;
+mod fused;
 use fields::{fields_len, high_aligned, high_mask, pack_high, unpack_high};
 
 /// One truncation's naming of the parties: frame party `j` is party `(j + shift) % 3`, and
@@ -152,6 +153,17 @@ pub(super) struct TruncationMask {
     bits: u32,
     n: usize,
     frames: Vec<FrameMask>,
+}
+
+/// A product's terms before any resharing, for [`Rep3Mal::truncated_product`].
+pub(super) struct ProductTerms {
+    /// The product's shape.
+    pub(super) shape: Vec<usize>,
+    /// This party's additive term per element, `x_c (y_c + y_n) + x_n y_c` (no zero share).
+    pub(super) z: Vec<u64>,
+    /// Its records, each over the elements after the previous one's, their claim fields
+    /// (`theirs`, `own`, `nxt`) empty.
+    pub(super) records: Vec<Record>,
 }
 
 /// Truncation by `bits` works for 1 to 61 bits (the value lies below 2^62).
@@ -281,20 +293,28 @@ impl Rep3Mal {
         Ok(mask)
     }
 
-    /// `truncate(product(self), bits)`, `bits` checked before the product. The mask is drawn
-    /// after it: nothing the helper sends is needed before the opening of `c`, so a truncated
-    /// product costs the product's round and the truncation's two either way (until the
-    /// eighteenth session the helper's carries went out with the product, a round ahead of the
-    /// opening, and no verification could run during the product).
+    /// `truncate(product, bits)`, `bits` checked before the product, with the product's
+    /// terms going straight into the opening of `c` (its replicated shares are never formed):
+    /// 2 rounds, the opening and the wrap's exchange, where the product's resharing took one
+    /// more (until the twenty-third session), and a word less per element in each frame.
+    /// Frame party 0 sends party 1 `m0 = z_0 + r_a + nu`, party 1 sends party 0 `m1 = z_1 +
+    /// r_b + nu'`, and the helper sends party 1 `mh = z_2 - nu` and party 0 `mh' = z_2 - nu'`
+    /// (`z_j` the frame parties' product terms, `nu` from the key of parties 0 and 2, `nu'`
+    /// from that of parties 1 and 2), so that each opener adds up `c = z_0 + z_1 + z_2 +
+    /// 2^62 + R` and sees nothing else unmasked. `m0`, `m1` and `mh` are each its sender's
+    /// product term less a mask one verifier holds, proved as every product is
+    /// (`fill_claims`); `mh'` is not proved, but the openers compare their `c` by digest, and
+    /// with the other three messages right only a right `mh'` gives party 0 party 1's `c`.
     pub(super) fn truncated_product(
         &mut self,
         bits: u32,
-        product: impl FnOnce(&mut Self) -> Result<RShare>,
+        terms: impl FnOnce(&mut Self) -> Result<ProductTerms>,
     ) -> Result<RShare> {
         check_truncation_bits(bits)?;
-        let prod = product(self)?;
-        let mask = self.truncation_mask(prod.len(), bits)?;
-        self.truncate_masked(&prod, mask)
+        let ProductTerms { shape, z, records } = terms(self)?;
+        let mut mask = self.truncation_mask(z.len(), bits)?;
+        let cs = self.open_terms(&z, records, &mut mask.frames, bits as usize)?;
+        self.finish_truncation(&shape, mask, cs)
     }
 
     /// Truncates `x` with a mask from [`Rep3Mal::truncation_mask`] for its length (see the
@@ -302,16 +322,24 @@ impl Rep3Mal {
     /// helpers' inputs and the openings of `c = x + 2^62 + R` (each party sends every message
     /// of the round before it reads any; on a link, a helper's message before an opener's),
     /// the checks recorded, the wrap's exchange, and the result.
+    pub(super) fn truncate_masked(&mut self, x: &RShare, mut mask: TruncationMask) -> Result<RShare> {
+        if mask.n != x.len() {
+            return Err(MpcError::Usage(format!(
+                "truncation: a mask for {} values, not {}",
+                mask.n,
+                x.len()
+            )));
+        }
+        let cs = self.open_masked(x, &mut mask.frames, mask.bits as usize)?;
+        self.finish_truncation(x.shape(), mask, cs)
+    }
+
+    /// The opening of `c = x + 2^62 + R` at each frame's parties 0 and 1, with the helpers'
+    /// inputs to them; `c` per frame (empty where this party is the helper).
     ///
     /// Written with this party's two components (frame components `me` and `me + 1`) as
     /// plain vectors, each value formed in one pass where it is needed.
-    pub(super) fn truncate_masked(&mut self, x: &RShare, mask: TruncationMask) -> Result<RShare> {
-        let n = x.len();
-        let TruncationMask { bits, n: masked_n, mut frames } = mask;
-        if masked_n != n {
-            return Err(MpcError::Usage(format!("truncation: a mask for {masked_n} values, not {n}")));
-        }
-        let f = bits as usize;
+    fn open_masked(&mut self, x: &RShare, frames: &mut [FrameMask], f: usize) -> Result<Vec<Vec<u64>>> {
         let (prev, next) = (self.base.prev(), self.base.next_party());
         let id = self.base.id;
         let (xc, xn) = (x.cur.data(), x.next.data());
@@ -331,13 +359,13 @@ impl Rep3Mal {
         // Sends, in this order on each link: as the helper, its inputs to party 1 (its
         // previous); as party 0, c's component 0 to party 1 (its next); as party 1, c's
         // component 2 to party 0 (its previous). Party 2 (the helper) vouches for both.
-        if let Some(k) = frame_as(&frames, 2) {
+        if let Some(k) = frame_as(frames, 2) {
             let to_party_1 = std::mem::take(&mut frames[k].to_party_1);
             self.base.net.send_u64s(prev, &to_party_1)?;
         }
         let mut kept = Vec::with_capacity(2);
         for (role, to, side) in [(0, next, 0), (1, prev, 1)] {
-            if let Some(k) = frame_as(&frames, role) {
+            if let Some(k) = frame_as(frames, role) {
                 let sent = masked(&frames[k], side);
                 if self.cheat.is_some() {
                     // The test harness's error goes into the message, not into this party's c.
@@ -353,24 +381,13 @@ impl Rep3Mal {
         // Reads, in the order of the sends: from the previous party the carries of the frame
         // whose helper it is (sent with the mask), then its copy of c as party 0; from the
         // next party its inputs as helper, then its copy of c as party 1.
-        if let Some(k) = frame_as(&frames, 0) {
-            let fr = &mut frames[k];
-            let len = fr.range.len();
-            let words = self.base.net.recv_u64s(prev, 2 * len + fields_len(len, f))?;
-            fr.km.a = unpack_high(&words[2 * len..], len, f).ok_or_else(|| stray_bits(prev))?;
-            fr.ka.a = words[len..2 * len].to_vec();
-            fr.kr.a = words[..len].to_vec();
-        }
+        self.read_carries(frames, f, 0)?;
         let mut missing = [None, None];
-        if let Some(k) = frame_as(&frames, 1) {
+        if let Some(k) = frame_as(frames, 1) {
             missing[1] = Some(self.base.net.recv_u64s(prev, frames[k].range.len())?);
-            let fr = &mut frames[k];
-            let len = fr.range.len();
-            let words = self.base.net.recv_u64s(next, len + fields_len(len, f))?;
-            fr.m.b = unpack_high(&words[len..], len, f).ok_or_else(|| stray_bits(next))?;
-            fr.a.b = words[..len].to_vec();
+            self.read_party_1_inputs(frames, f, 0)?;
         }
-        if let Some(k) = frame_as(&frames, 0) {
+        if let Some(k) = frame_as(frames, 0) {
             missing[0] = Some(self.base.net.recv_u64s(next, frames[k].range.len())?);
         }
         // c at parties 0 and 1 of each frame; the copies' digests, frame by frame.
@@ -385,15 +402,59 @@ impl Rep3Mal {
             }
             cs[k] = (0..got.len()).map(|i| sent[i].wrapping_add(other[i]).wrapping_add(got[i])).collect();
         }
-        if let Some(k) = frame_as(&frames, 2) {
+        if let Some(k) = frame_as(frames, 2) {
             self.vouched.update(&musket_net::le_bytes(&masked(&frames[k], 0)));
             self.vouched_for_prev.update(&musket_net::le_bytes(&masked(&frames[k], 1)));
         }
         // Every party counts both directions, so that all of them compare digests together.
         self.unchecked_openings += 1;
         self.unchecked_from_prev += 1;
-        // Each helper proves its three sums' carries, without a message; then the bits of A
-        // and 2^(64-f) M are XOR-linear in the halves, and its parties 0 and 1 compare theirs.
+        Ok(cs)
+    }
+
+    /// As party 0 of a frame: the helper's carries (sent with the mask), then `extra` words
+    /// more from it, returned.
+    fn read_carries(&mut self, frames: &mut [FrameMask], f: usize, extra: usize) -> Result<Vec<u64>> {
+        let prev = self.base.prev();
+        let Some(k) = frame_as(frames, 0) else { return Ok(Vec::new()) };
+        let fr = &mut frames[k];
+        let len = fr.range.len();
+        let words = self.base.net.recv_u64s(prev, 2 * len + fields_len(len, f))?;
+        fr.km.a = unpack_high(&words[2 * len..], len, f).ok_or_else(|| stray_bits(prev))?;
+        fr.ka.a = words[len..2 * len].to_vec();
+        fr.kr.a = words[..len].to_vec();
+        if extra == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(self.base.net.recv_u64s(prev, extra)?)
+    }
+
+    /// As party 1 of a frame: the helper's inputs of the `b` halves, followed in the same
+    /// message by `extra` words, returned.
+    fn read_party_1_inputs(&mut self, frames: &mut [FrameMask], f: usize, extra: usize) -> Result<Vec<u64>> {
+        let next = self.base.next_party();
+        let Some(k) = frame_as(frames, 1) else { return Ok(Vec::new()) };
+        let fr = &mut frames[k];
+        let len = fr.range.len();
+        let words = self.base.net.recv_u64s(next, len + fields_len(len, f) + extra)?;
+        let inputs = len + fields_len(len, f);
+        fr.m.b = unpack_high(&words[len..inputs], len, f).ok_or_else(|| stray_bits(next))?;
+        fr.a.b = words[..len].to_vec();
+        Ok(words[inputs..].to_vec())
+    }
+
+    /// What follows the opening of `c` in both truncations: each helper proves its three
+    /// sums' carries, without a message, so that the bits of `A` and `2^(64-f) M` are
+    /// XOR-linear in the halves and its parties 0 and 1 compare theirs; the wrap's exchange;
+    /// the result.
+    fn finish_truncation(
+        &mut self,
+        shape: &[usize],
+        mask: TruncationMask,
+        cs: Vec<Vec<u64>>,
+    ) -> Result<RShare> {
+        let TruncationMask { bits, n, mut frames } = mask;
+        let f = bits as usize;
         for fr in &frames {
             self.keep_helper_products(fr.me, &fr.r, &fr.kr, None)?;
             self.keep_helper_products(fr.me, &fr.a, &fr.ka, None)?;
@@ -426,7 +487,7 @@ impl Rep3Mal {
                 }
             }
         }
-        self.base.share(x.shape(), cur, nxt)
+        self.base.share(shape, cur, nxt)
     }
 
     /// The components `[cur, next]` of `2^(64-f) W`, `W = msb(R) (1 - msb(c))`, per frame,
