@@ -144,6 +144,16 @@ impl Job for NarrowSign {
     }
 }
 
+/// Asserts that the packed bits `m` are the signs of `vals`, and the padding bits past them
+/// clear (`vals.len()` must not be a multiple of 64).
+fn assert_signs(m: &[u64], vals: &[i64], what: &str) {
+    for (i, v) in vals.iter().enumerate() {
+        assert_eq!((m[i / 64] >> (i % 64)) & 1, (*v < 0) as u64, "{what}: {v}");
+    }
+    let tail = vals.len() % 64;
+    assert!(tail != 0 && m[m.len() - 1] >> tail == 0, "{what}: padding");
+}
+
 #[test]
 fn narrow_sign_circuits_are_exact_within_their_bound() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(9);
@@ -157,17 +167,7 @@ fn narrow_sign_circuits_are_exact_within_their_bound() {
         let job = NarrowSign { x: vals.iter().map(|&v| v as u64).collect(), bits };
         for backend in BACKENDS {
             for o in run(backend, &job) {
-                let m = out(&o);
-                for (i, v) in vals.iter().enumerate() {
-                    assert_eq!(
-                        (m[i / 64] >> (i % 64)) & 1,
-                        (*v < 0) as u64,
-                        "{} bits {bits}: {v}",
-                        backend.name()
-                    );
-                }
-                let tail = vals.len() % 64;
-                assert!(tail != 0 && m[m.len() - 1] >> tail == 0, "{} bits {bits}: padding", backend.name());
+                assert_signs(&out(&o), &vals, &format!("{} bits {bits}", backend.name()));
             }
         }
     }
@@ -192,17 +192,7 @@ fn sign_circuits_on_the_adders_planes_are_exact() {
         let job = NarrowSign { x: vals.iter().map(|&v| v as u64).collect(), bits };
         for backend in BACKENDS {
             for o in run(backend, &job) {
-                let m = out(&o);
-                for (i, v) in vals.iter().enumerate() {
-                    assert_eq!(
-                        (m[i / 64] >> (i % 64)) & 1,
-                        (*v < 0) as u64,
-                        "{} bits {bits}: {v}",
-                        backend.name()
-                    );
-                }
-                let tail = vals.len() % 64;
-                assert!(tail != 0 && m[m.len() - 1] >> tail == 0, "{} bits {bits}: padding", backend.name());
+                assert_signs(&out(&o), &vals, &format!("{} bits {bits}", backend.name()));
             }
         }
     }

@@ -105,33 +105,29 @@ impl Rep3Mal {
             let zr = &z[range.clone()];
             let public = |v: u64| v.wrapping_add(1u64 << 62);
             match fr.me {
-                0 => {
+                0 | 1 => {
+                    let half = if fr.me == 0 { &fr.r.a } else { &fr.r.b };
                     let c: Vec<u64> = add(&got_o[k], &got_h[k], zr)
                         .iter()
-                        .zip(&fr.r.a)
+                        .zip(half)
                         .map(|(v, r)| public(v.wrapping_add(*r)))
                         .collect();
                     let c = shifted(c, &shift[k]);
-                    self.vouched.update(&musket_net::le_bytes(&c));
-                    self.received_from_prev.update(&musket_net::le_bytes(&c));
+                    let bytes = musket_net::le_bytes(&c);
+                    if fr.me == 0 {
+                        self.vouched.update(&bytes);
+                        self.received_from_prev.update(&bytes);
+                        // As A of party 1's statement (received m1), as B of the helper's (nu).
+                        theirs[range.clone()].copy_from_slice(&got_o[k]);
+                        own[range].copy_from_slice(&nu[k]);
+                    } else {
+                        self.received.update(&bytes);
+                        self.vouched_for_prev.update(&bytes);
+                        // As A of the helper's statement (received mh), as B of party 0's (m0).
+                        theirs[range.clone()].copy_from_slice(&got_h[k]);
+                        own[range].copy_from_slice(&got_o[k]);
+                    }
                     cs[k] = c;
-                    // As A of party 1's statement (received m1), as B of the helper's (nu).
-                    theirs[range.clone()].copy_from_slice(&got_o[k]);
-                    own[range].copy_from_slice(&nu[k]);
-                }
-                1 => {
-                    let c: Vec<u64> = add(&got_o[k], &got_h[k], zr)
-                        .iter()
-                        .zip(&fr.r.b)
-                        .map(|(v, r)| public(v.wrapping_add(*r)))
-                        .collect();
-                    let c = shifted(c, &shift[k]);
-                    self.received.update(&musket_net::le_bytes(&c));
-                    self.vouched_for_prev.update(&musket_net::le_bytes(&c));
-                    cs[k] = c;
-                    // As A of the helper's statement (received mh), as B of party 0's (m0).
-                    theirs[range.clone()].copy_from_slice(&got_h[k]);
-                    own[range].copy_from_slice(&got_o[k]);
                 }
                 _ => {
                     // As A of party 0's statement (its mask r_a + nu), as B of party 1's
