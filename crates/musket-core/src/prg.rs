@@ -126,6 +126,24 @@ impl Prg {
         v
     }
 
+    /// A copy of this stream at its current position, which draws the same words again: a
+    /// record of what the malicious back end must verify keeps one instead of the words of its
+    /// zero share, and draws them again when it is verified.
+    pub fn snapshot(&self) -> Prg {
+        Prg { cipher: self.cipher.clone(), counter: self.counter, spare: self.spare }
+    }
+
+    /// Moves past the next `n` words without drawing them (what `words(n)` would have left).
+    pub fn skip(&mut self, mut n: usize) {
+        if n > 0 && self.spare.take().is_some() {
+            n -= 1;
+        }
+        self.counter += (n / 2) as u128;
+        if n % 2 == 1 {
+            let _ = self.words(1);
+        }
+    }
+
     /// A fresh seed drawn from this stream.
     pub fn seed(&mut self) -> Seed {
         let w = self.words(2);
@@ -184,6 +202,23 @@ mod tests {
         let mut one = aes::Block::from(1u128.to_le_bytes());
         aes::Aes128::new(&key.into()).encrypt_block(&mut one);
         assert_eq!(Prg::from_seed(key).words(4)[2].to_le_bytes(), one[..8]);
+    }
+
+    #[test]
+    fn a_snapshot_or_a_skip_draws_what_the_stream_would() {
+        for first in [0usize, 1, 2, 5] {
+            for gap in [0usize, 1, 2, 3, 1001] {
+                let mut prg = Prg::from_seed([7; 16]);
+                let _ = prg.words(first);
+                let mut copy = prg.snapshot();
+                let all = prg.words(gap + 9);
+                assert_eq!(copy.words(gap + 9), all, "snapshot after {first}");
+                let mut skipped = Prg::from_seed([7; 16]);
+                let _ = skipped.words(first);
+                skipped.skip(gap);
+                assert_eq!(skipped.words(9), all[gap..], "skip {gap} after {first}");
+            }
+        }
     }
 
     #[test]

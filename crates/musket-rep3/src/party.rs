@@ -139,6 +139,14 @@ impl Rep3 {
         words
     }
 
+    /// A copy of `stream` at its current position ([`musket_core::Prg::snapshot`]).
+    pub(crate) fn stream_snapshot(&self, stream: Stream) -> musket_core::Prg {
+        match stream {
+            Stream::Own => self.own.snapshot(),
+            Stream::Next => self.nxt.snapshot(),
+        }
+    }
+
     /// [`Rep3::draw`] into a buffer: the same words the stream would give a `draw`.
     pub(crate) fn draw_into(&mut self, stream: Stream, out: &mut [u64]) {
         let started = std::time::Instant::now();

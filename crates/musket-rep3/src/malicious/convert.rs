@@ -56,6 +56,7 @@ impl Rep3Mal {
                     yn: m,
                     own: f0.clone(),
                     nxt: Vec::new(),
+                    own_at: None,
                 })?;
                 (f0, z1)
             }
@@ -75,6 +76,7 @@ impl Rep3Mal {
                     yn: b1.clone(),
                     own: claim_b,
                     nxt: Vec::new(),
+                    own_at: None,
                 })?;
                 (z1, z2)
             }
@@ -101,6 +103,7 @@ impl Rep3Mal {
                     yn: c,
                     own: f2,
                     nxt: Vec::new(),
+                    own_at: None,
                 })?;
                 (z2, f0)
             }
@@ -189,6 +192,7 @@ impl Rep3Mal {
                     yn: xc.to_vec(),
                     own: u0.clone(),
                     nxt: Vec::new(),
+                    own_at: None,
                 })?;
                 ((m, s), (u0, u1))
             }
@@ -214,6 +218,7 @@ impl Rep3Mal {
                     yn: b1.clone(),
                     own: claim_b,
                     nxt: Vec::new(),
+                    own_at: None,
                 })?;
                 ((s, zeros()), (u1, u2))
             }
@@ -239,6 +244,7 @@ impl Rep3Mal {
                     yn: b2.clone(),
                     own: negated(&g2),
                     nxt: Vec::new(),
+                    own_at: None,
                 })?;
                 ((zeros(), m), (u2, negated(&g0)))
             }

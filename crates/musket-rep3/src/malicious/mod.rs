@@ -333,6 +333,7 @@ impl Rep3Mal {
 
     /// The two zero-share draws and `z = cross terms + own - nxt` (or XOR).
     fn draws(&mut self, n: usize, binary: bool, cross: impl Fn(usize) -> u64) -> ZeroDraws {
+        let own_at = self.base.stream_snapshot(Stream::Own);
         let own = self.base.draw(Stream::Own, n);
         let nxt = self.base.draw(Stream::Next, n);
         let z = (0..n)
@@ -344,7 +345,7 @@ impl Rep3Mal {
                 }
             })
             .collect();
-        ZeroDraws { z, own, nxt, binary }
+        ZeroDraws { z, own_at, nxt, binary }
     }
 
     /// Elementwise products of replicated shares, in one message (one round, however many
@@ -387,10 +388,16 @@ impl Rep3Mal {
         let mut records = Vec::with_capacity(n.div_ceil(piece));
         for start in (0..n).step_by(piece) {
             let end = (start + piece).min(n);
-            let (own, nxt) = if zero_share {
-                (self.base.draw(Stream::Own, end - start), self.base.draw(Stream::Next, end - start))
+            // The own draws are kept as where they began (`Record::own_at`), not as words.
+            let (own_at, own, nxt) = if zero_share {
+                let at = self.base.stream_snapshot(Stream::Own);
+                (
+                    Some(at),
+                    self.base.draw(Stream::Own, end - start),
+                    self.base.draw(Stream::Next, end - start),
+                )
             } else {
-                (Vec::new(), Vec::new())
+                (None, Vec::new(), Vec::new())
             };
             let (xc, xn, yc, yn) = (&a[start..end], &an[start..end], &b[start..end], &bn[start..end]);
             match (binary, zero_share) {
@@ -418,9 +425,11 @@ impl Rep3Mal {
                 yc: yc.to_vec(),
                 yn: yn.to_vec(),
                 theirs: Vec::new(),
-                own,
+                own: Vec::new(),
                 nxt,
+                own_at,
             });
+            drop(own);
         }
         (z, records)
     }
@@ -571,10 +580,11 @@ impl Rep3Mal {
     }
 }
 
-/// Draws and product term of one resharing.
+/// Draws and product term of one resharing: the message `z`, the own stream where its draws
+/// began (the records draw them again when verified), the next stream's draws.
 struct ZeroDraws {
     z: Vec<u64>,
-    own: Vec<u64>,
+    own_at: musket_core::Prg,
     nxt: Vec<u64>,
     binary: bool,
 }
@@ -664,6 +674,7 @@ mod tests {
             theirs: v.clone(),
             own: v.clone(),
             nxt: v,
+            own_at: None,
         }
     }
 

@@ -22,18 +22,23 @@ impl Rep3Mal {
         zv: ZeroDraws,
         parts: &[Part<'_>],
     ) -> Result<(Vec<u64>, Vec<u64>)> {
-        let ZeroDraws { z, own, nxt, binary } = zv;
+        let ZeroDraws { z, own_at, nxt, binary } = zv;
         let records = parts
             .iter()
-            .map(|p| Record {
-                gate: p.gate,
-                xc: p.x.0.to_vec(),
-                xn: p.x.1.to_vec(),
-                yc: p.y.0.to_vec(),
-                yn: p.y.1.to_vec(),
-                theirs: Vec::new(),
-                own: own[p.out.clone()].to_vec(),
-                nxt: nxt[p.out.clone()].to_vec(),
+            .map(|p| {
+                let mut at = own_at.snapshot();
+                at.skip(p.out.start);
+                Record {
+                    gate: p.gate,
+                    xc: p.x.0.to_vec(),
+                    xn: p.x.1.to_vec(),
+                    yc: p.y.0.to_vec(),
+                    yn: p.y.1.to_vec(),
+                    theirs: Vec::new(),
+                    own: Vec::new(),
+                    nxt: nxt[p.out.clone()].to_vec(),
+                    own_at: Some(at),
+                }
             })
             .collect();
         self.reshare_records(z, records, binary)
@@ -57,8 +62,9 @@ impl Rep3Mal {
         let (cur, theirs) = self.base.reshare(z)?;
         let mut at = 0;
         for mut rec in records {
-            let n = rec.own.len();
+            let n = rec.outputs();
             rec.theirs = theirs[at..at + n].to_vec();
+            rec.fold_nxt(binary);
             at += n;
             self.pending_words += rec.words();
             if binary {
@@ -170,6 +176,7 @@ impl Rep3Mal {
                         yn: cut(&rec.yn, wb, a, b),
                         own: cut(&rec.own, 1, a, b),
                         nxt: Vec::new(),
+                        own_at: None,
                     }
                 })
                 .collect()

@@ -81,14 +81,49 @@ pub(crate) struct Record {
     pub(crate) xn: Vec<u64>,
     pub(crate) yc: Vec<u64>,
     pub(crate) yn: Vec<u64>,
-    /// `z_{i+1}`, received from the next party.
+    /// `z_{i+1}`, received from the next party; once kept, less `nxt` (the claim share as
+    /// `A`), `nxt` then dropped.
     pub(crate) theirs: Vec<u64>,
-    /// `F(k_i)` and `F(k_{i+1})` as drawn for the zero share.
+    /// `F(k_i)` and `F(k_{i+1})` as drawn for the zero share; `own` empty where `own_at`
+    /// draws it again.
     pub(crate) own: Vec<u64>,
     pub(crate) nxt: Vec<u64>,
+    /// The own stream where `own` was drawn, kept instead of its words (twenty-third session:
+    /// a product's record is five words an element instead of seven, so the pending limit
+    /// holds more products and a verification covers more of the computation).
+    pub(crate) own_at: Option<musket_core::Prg>,
 }
 
 impl Record {
+    /// `own`, drawn again from `own_at` where the record kept that instead.
+    pub(crate) fn own_words(&self) -> std::borrow::Cow<'_, [u64]> {
+        match &self.own_at {
+            Some(at) => std::borrow::Cow::Owned(at.snapshot().words(self.outputs())),
+            None => std::borrow::Cow::Borrowed(&self.own),
+        }
+    }
+
+    /// The outputs of the recorded products (a matrix product's `m n`), or a cross record's
+    /// claims.
+    pub(crate) fn outputs(&self) -> usize {
+        match self.gate {
+            Gate::Matmul { m, n, .. } => m * n,
+            Gate::Cross { .. } => self.theirs.len(),
+            _ => self.xc.len(),
+        }
+    }
+
+    /// Subtracts `nxt` from `theirs` (XOR for bits), the claim share as `A`, and drops `nxt`.
+    pub(crate) fn fold_nxt(&mut self, binary: bool) {
+        if self.nxt.is_empty() {
+            return;
+        }
+        for (t, n) in self.theirs.iter_mut().zip(&self.nxt) {
+            *t = if binary { *t ^ n } else { t.wrapping_sub(*n) };
+        }
+        self.nxt = Vec::new();
+    }
+
     /// Words this record holds, or for a cross gate a bound on them (either way the same at
     /// every party, which compare it with the pending limit in step).
     pub(crate) fn words(&self) -> usize {
@@ -366,17 +401,19 @@ fn claim_into<E: Lift>(rec: &Record, role: Role, out: &mut [u64]) {
     match (role, rec.gate) {
         (Role::Prover, _) => {}
         (Role::A, Gate::Cross { .. }) => out.copy_from_slice(&rec.theirs),
+        (Role::A, _) if rec.nxt.is_empty() => out.copy_from_slice(&rec.theirs),
         (Role::A, _) => {
             for (o, (a, b)) in out.iter_mut().zip(rec.theirs.iter().zip(&rec.nxt)) {
                 *o = E::base_sub(*a, *b);
             }
         }
         (Role::B, Gate::Elementwise | Gate::OneProver { .. }) => {
-            for (o, ((f, x), y)) in out.iter_mut().zip(rec.own.iter().zip(&rec.xc).zip(&rec.yc)) {
+            let own = rec.own_words();
+            for (o, ((f, x), y)) in out.iter_mut().zip(own.iter().zip(&rec.xc).zip(&rec.yc)) {
                 *o = E::base_add(*f, E::base_mul(*x, *y));
             }
         }
-        (Role::B, _) => out.copy_from_slice(&rec.own),
+        (Role::B, _) => out.copy_from_slice(&rec.own_words()),
     }
 }
 
@@ -606,15 +643,19 @@ pub(crate) fn build<E: Lift>(records: &[Record], role: Role, weights: &mut Prg) 
                         )
                     }
                     Role::A => {
-                        let c: Vec<u64> =
-                            rec.theirs.iter().zip(&rec.nxt).map(|(a, b)| E::base_sub(*a, *b)).collect();
+                        let c: Vec<u64> = if rec.nxt.is_empty() {
+                            rec.theirs.clone()
+                        } else {
+                            rec.theirs.iter().zip(&rec.nxt).map(|(a, b)| E::base_sub(*a, *b)).collect()
+                        };
                         st.claim = st.claim.add(both_fold(&c, m, n, &rho, &sigma));
                         (E::left_fold(&rec.xn, m, k, &rho), E::right_fold(&rec.yn, k, n, &sigma))
                     }
                     Role::B => {
                         let (l, r) =
                             (E::left_fold(&rec.xc, m, k, &rho), E::right_fold(&rec.yc, k, n, &sigma));
-                        st.claim = st.claim.add(both_fold(&rec.own, m, n, &rho, &sigma)).add(E::dot(&l, &r));
+                        st.claim =
+                            st.claim.add(both_fold(&rec.own_words(), m, n, &rho, &sigma)).add(E::dot(&l, &r));
                         (l, r)
                     }
                 };

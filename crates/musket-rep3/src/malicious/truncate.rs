@@ -562,6 +562,7 @@ impl Rep3Mal {
                         yn: Vec::new(),
                         own: zeros(),
                         nxt: Vec::new(),
+                        own_at: None,
                     };
                     (rec, [z0, z1])
                 }
@@ -576,6 +577,7 @@ impl Rep3Mal {
                         yn: positive,
                         own: theirs,
                         nxt: Vec::new(),
+                        own_at: None,
                     };
                     (rec, [z1, z2])
                 }
@@ -589,6 +591,7 @@ impl Rep3Mal {
                         yn: std::mem::take(&mut fr.m.b),
                         own: z2.clone(),
                         nxt: Vec::new(),
+                        own_at: None,
                     };
                     (rec, [z2, z0])
                 }

@@ -80,6 +80,7 @@ fn product_records_by_party(
                 theirs: z[j].clone(),
                 own: f[i].clone(),
                 nxt: f[j].clone(),
+                own_at: None,
             }
         })
         .collect()
@@ -148,6 +149,7 @@ fn cross_records_by_party(
                 yn: y[prev].clone(),
                 own: share_b[prev].clone(),
                 nxt: Vec::new(),
+                own_at: None,
             }
         })
         .collect()

@@ -137,8 +137,17 @@ impl Rep3Mal {
                 1 => (Role::A, zn, vec![0; words]),
                 _ => (Role::Prover, vec![0; words], vec![0; words]),
             };
-            let rec =
-                Record { gate: Gate::OneProver { role }, xc, xn, yc, yn, theirs, own, nxt: vec![0; words] };
+            let rec = Record {
+                gate: Gate::OneProver { role },
+                xc,
+                xn,
+                yc,
+                yn,
+                theirs,
+                own,
+                nxt: Vec::new(),
+                own_at: None,
+            };
             self.pending_words += rec.words();
             self.binary.push(rec);
         }

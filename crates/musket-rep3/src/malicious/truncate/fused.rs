@@ -158,13 +158,11 @@ impl Rep3Mal {
     fn fill_claims(&mut self, records: Vec<Record>, theirs: &[u64], own: &[u64], nxt: &[u64]) -> Result<()> {
         let mut at = 0;
         for mut rec in records {
-            let outputs = match rec.gate {
-                Gate::Matmul { m, n, .. } => m * n,
-                _ => rec.xc.len(),
-            };
+            let outputs = rec.outputs();
             rec.theirs = theirs[at..at + outputs].to_vec();
             rec.own = own[at..at + outputs].to_vec();
             rec.nxt = nxt[at..at + outputs].to_vec();
+            rec.fold_nxt(false);
             at += outputs;
             self.pending_words += rec.words();
             self.arith.push(rec);
