@@ -3,8 +3,9 @@
 //! protocol is checkable, and every deviation is caught before anything is opened:
 //!
 //! - **Products** (`mul`, `matmul`, `matmul_batched`, `bits_and`) are the semi-honest
-//!   resharings, recorded; before every opening, each party proves in zero knowledge that its
-//!   resharing messages were computed correctly (`musket_core::dzkp`, over GR(2^64, 64) for
+//!   resharings, recorded (a truncated product's terms go into the truncation's opening
+//!   instead, masked: `truncate/fused.rs`); before every opening, each party proves in zero
+//!   knowledge that its resharing messages (and those openings) were computed correctly (`musket_core::dzkp`, over GR(2^64, 64) for
 //!   arithmetic and GF(2^64) for bits; Boyle, Gilboa, Ishai, Nof).
 //! - **Openings** (`reveal`, `reveal_to`, `reveal_bits`, and the masked value of a
 //!   truncation): every share component is held by two parties; one sends it, the other
@@ -368,9 +369,9 @@ impl Rep3Mal {
 
     /// This party's terms `x_c (y_c + y_n) + x_n y_c` (AND and XOR for bits) of elementwise
     /// products, and their records in pieces of at most a batch each. With `zero_share`, the
-    /// zero share's draws are drawn a piece at a time straight into the pieces' records (the
-    /// two streams are apart, so drawn in pieces they are the same words) and added to the
-    /// terms, `z = terms + own - nxt` (or XOR), the resharing message; without, the records'
+    /// zero share's draws are drawn a piece at a time (the two streams are apart, so drawn in
+    /// pieces they are the same words), the next stream's into the pieces' records and the
+    /// own stream's kept as where they began (`Record::own_at`), and added to the terms, `z = terms + own - nxt` (or XOR), the resharing message; without, the records'
     /// claim fields are left empty for a truncated product to fill
     /// ([`Rep3Mal::truncated_product`]: the truncation's masks hide the terms instead).
     fn elementwise_terms(

@@ -327,7 +327,8 @@ impl Protocol for Rep3Mal {
         self.matmul_of_rows(a, b)
     }
 
-    /// As the default (a product, then the checked truncation), without copying `a`.
+    /// The product's terms straight into the checked truncation, as
+    /// [`Protocol::mul_truncate`], without copying `a`.
     fn matmul_rows_truncate(&mut self, a: &RShare, b: &RShare, bits: u32) -> Result<RShare> {
         rows_dims(a.shape(), b.shape())?;
         self.truncated_product(bits, |p| p.matmul_rows_terms(a, b))

@@ -82,7 +82,9 @@ pub(crate) struct Record {
     pub(crate) yc: Vec<u64>,
     pub(crate) yn: Vec<u64>,
     /// `z_{i+1}`, received from the next party; once kept, less `nxt` (the claim share as
-    /// `A`), `nxt` then dropped.
+    /// `A`), `nxt` then dropped. (A truncated product's records hold the claim shares its
+    /// fused opening gives instead, `truncate/fused.rs`: a message received or a mask's
+    /// negation here, a message or a mask in `own`.)
     pub(crate) theirs: Vec<u64>,
     /// `F(k_i)` and `F(k_{i+1})` as drawn for the zero share; `own` empty where `own_at`
     /// draws it again.
@@ -97,10 +99,15 @@ pub(crate) struct Record {
 impl Record {
     /// `own`, drawn again from `own_at` where the record kept that instead.
     pub(crate) fn own_words(&self) -> std::borrow::Cow<'_, [u64]> {
-        match &self.own_at {
+        let own = match &self.own_at {
             Some(at) => std::borrow::Cow::Owned(at.snapshot().words(self.outputs())),
-            None => std::borrow::Cow::Borrowed(&self.own),
-        }
+            None => std::borrow::Cow::Borrowed(&self.own[..]),
+        };
+        debug_assert!(
+            matches!(self.gate, Gate::Cross { .. }) || own.len() == self.outputs(),
+            "a claim word per output"
+        );
+        own
     }
 
     /// The outputs of the recorded products (a matrix product's `m n`), or a cross record's

@@ -1,7 +1,9 @@
-//! The checked truncation (see `Protocol::truncate` on [`Rep3Mal`]) in two steps: the mask
-//! with what the helper inputs about it ([`Rep3Mal::truncation_mask`]), and the rest
-//! ([`Rep3Mal::truncate_masked`]). Two rounds: the opening of `c` with the helper's messages,
-//! then one exchange between parties 0 and 1 for the wrap.
+//! The checked truncation (see `Protocol::truncate` on [`Rep3Mal`]) in three steps: the mask
+//! with what the helper inputs about it ([`Rep3Mal::truncation_mask`]), the opening of `c`
+//! (of a shared value, `open_masked`, or straight from a product's terms, `open_terms` in
+//! `fused.rs`: [`Rep3Mal::truncated_product`]), and the rest (`finish_truncation`). Two
+//! rounds: the opening of `c` with the helper's messages, then one exchange between parties
+//! 0 and 1 for the wrap.
 //!
 //! The code names the parties of one truncation in its *frame*: the helper, which knows the
 //! whole mask, inputs what it knows of it and proves its carries, is party 2 of the frame,
@@ -130,8 +132,9 @@ fn correction_bits(k: u64, f: usize) -> u64 {
 /// helper's inputs: the halves this party holds of `R`, `A`, `2^(64-f) M` and of the three
 /// sums' carries (see the module documentation). What the helper sends party 0 (the
 /// carries' component 0, sent with the mask) and party 1 (the `b` halves of `A` and `M`,
-/// sent in [`Rep3Mal::truncate_masked`] before the opening's copies on that link) is read
-/// there, after this party's copies of `c` are out.
+/// sent with the opening, before the openers' messages on that link; in a truncated product
+/// in one message with the helper's product term) is read by the opening (`open_masked`,
+/// `open_terms`), after this party's own messages are out.
 struct FrameMask {
     /// This party's id in the frame.
     me: usize,
@@ -192,7 +195,7 @@ impl Rep3Mal {
     /// `truncations + t`, so that each party is the helper of one third. Each helper sends its
     /// frame's party 0 the carries' component 0 (component 2 is from the helper's key with
     /// party 1): one message, so no copy can differ from another. What the helpers claim is
-    /// checked in [`Rep3Mal::truncate_masked`], so no helper is trusted.
+    /// checked after the opening (`finish_truncation`), so no helper is trusted.
     pub(super) fn truncation_mask(&mut self, n: usize, bits: u32) -> Result<TruncationMask> {
         let base = self.truncations;
         self.truncations = (self.truncations + 1) % 3;

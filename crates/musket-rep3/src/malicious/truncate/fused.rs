@@ -167,6 +167,7 @@ impl Rep3Mal {
             self.pending_words += rec.words();
             self.arith.push(rec);
         }
+        debug_assert_eq!(at, theirs.len(), "the records cover every element once");
         self.check_pending()
     }
 }
