@@ -356,7 +356,7 @@ impl Transport for TlsTransport {
     }
 
     fn send(&mut self, to: usize, payload: Vec<u8>) -> Result<(), NetError> {
-        let link = self.links.get(to).and_then(Option::as_ref).ok_or(NetError::BadParty(to))?;
+        let link = peer_link(&self.links, to)?;
         let res = send_data(to, &link.outbox, &link.write_error, FrameKind::Data, payload, &mut self.inbox);
         self.failed |= res.is_err();
         res
@@ -389,6 +389,11 @@ impl Transport for TlsTransport {
     fn second_channel(&mut self) -> Option<Box<dyn Transport>> {
         self.second.take().map(|t| t as Box<dyn Transport>)
     }
+}
+
+/// The link to `peer` among a channel's links (none to itself).
+fn peer_link<L>(links: &[Option<L>], peer: usize) -> Result<&L, NetError> {
+    links.get(peer).and_then(Option::as_ref).ok_or(NetError::BadParty(peer))
 }
 
 /// Queues a data frame of `kind` for `to`, or reports why the link cannot take it: the
@@ -440,12 +445,12 @@ impl Transport for TlsSecondChannel {
     }
 
     fn send(&mut self, to: usize, payload: Vec<u8>) -> Result<(), NetError> {
-        let link = self.links.get(to).and_then(Option::as_ref).ok_or(NetError::BadParty(to))?;
+        let link = peer_link(&self.links, to)?;
         send_data(to, &link.outbox, &link.write_error, FrameKind::SecondData, payload, &mut self.inbox)
     }
 
     fn recv(&mut self, from: usize) -> Result<Vec<u8>, NetError> {
-        let link = self.links.get(from).and_then(Option::as_ref).ok_or(NetError::BadParty(from))?;
+        let link = peer_link(&self.links, from)?;
         let res = self.inbox.recv(from, &mut |_| {});
         if let Ok(d) = &res {
             link.unread.fetch_sub(d.len() as u64, Ordering::SeqCst);

@@ -98,7 +98,7 @@ impl Rep3Mal {
         // `received`, party 1's `vouched_for_prev` with party 0's `received_from_prev`);
         // each party's claim fields over all the elements, frame by frame (see `fill_claims`).
         let n = z.len();
-        let (mut theirs, mut own, mut nxt) = (vec![0u64; n], vec![0u64; n], vec![0u64; n]);
+        let (mut theirs, mut own) = (vec![0u64; n], vec![0u64; n]);
         let mut cs: Vec<Vec<u64>> = vec![Vec::new(); frames.len()];
         for (k, fr) in frames.iter().enumerate() {
             let range = fr.range.clone();
@@ -113,16 +113,19 @@ impl Rep3Mal {
                         .map(|(v, r)| public(v.wrapping_add(*r)))
                         .collect();
                     let c = shifted(c, &shift[k]);
-                    let bytes = musket_net::le_bytes(&c);
+                    // Both of this opener's digests take c's own digest (one pass over c, not
+                    // two); the other opener's take the same.
+                    let digest = ring::digest::digest(&ring::digest::SHA256, &musket_net::le_bytes(&c));
+                    let bytes = digest.as_ref();
                     if fr.me == 0 {
-                        self.vouched.update(&bytes);
-                        self.received_from_prev.update(&bytes);
+                        self.vouched.update(bytes);
+                        self.received_from_prev.update(bytes);
                         // As A of party 1's statement (received m1), as B of the helper's (nu).
                         theirs[range.clone()].copy_from_slice(&got_o[k]);
                         own[range].copy_from_slice(&nu[k]);
                     } else {
-                        self.received.update(&bytes);
-                        self.vouched_for_prev.update(&bytes);
+                        self.received.update(bytes);
+                        self.vouched_for_prev.update(bytes);
                         // As A of the helper's statement (received mh), as B of party 0's (m0).
                         theirs[range.clone()].copy_from_slice(&got_h[k]);
                         own[range].copy_from_slice(&got_o[k]);
@@ -130,10 +133,10 @@ impl Rep3Mal {
                     cs[k] = c;
                 }
                 _ => {
-                    // As A of party 0's statement (its mask r_a + nu), as B of party 1's
+                    // As A of party 0's statement (-(r_a + nu), its mask), as B of party 1's
                     // (-(r_b + nu')).
-                    for (o, (r, v)) in nxt[range.clone()].iter_mut().zip(fr.r.a.iter().zip(&nu[k])) {
-                        *o = r.wrapping_add(*v);
+                    for (o, (r, v)) in theirs[range.clone()].iter_mut().zip(fr.r.a.iter().zip(&nu[k])) {
+                        *o = r.wrapping_add(*v).wrapping_neg();
                     }
                     for (o, (r, v)) in own[range].iter_mut().zip(fr.r.b.iter().zip(&nu2[k])) {
                         *o = r.wrapping_add(*v).wrapping_neg();
@@ -143,26 +146,23 @@ impl Rep3Mal {
         }
         self.unchecked_openings += 1;
         self.unchecked_from_prev += 1;
-        self.fill_claims(records, &theirs, &own, &nxt)?;
+        self.fill_claims(records, &theirs, &own)?;
         Ok(cs)
     }
 
-    /// Keeps a truncated product's records with their claim fields, each record's elements
-    /// following the previous one's. The three provers' messages are their product terms
-    /// less a mask (see [`Rep3Mal::truncated_product`]): frame party 0's `m0` goes to party 1
-    /// (its `B`) with its mask at the helper (its `A`), whose claim share is then `-(r_a +
-    /// nu)` (`theirs` 0, `nxt` the mask) and party 1's `m0` (`own`); party 1's `m1` goes to
-    /// party 0 (its `A`: `theirs`) with its mask at the helper (its `B`: `own = -(r_b +
-    /// nu')`); the helper's `mh` to party 1 (its `A`: `theirs`) with `nu` at party 0 (its
-    /// `B`: `own`). Where no mask is at `A`, `nxt` is zero.
-    fn fill_claims(&mut self, records: Vec<Record>, theirs: &[u64], own: &[u64], nxt: &[u64]) -> Result<()> {
+    /// Keeps a truncated product's records with their claim shares (as `A` in `theirs`, as `B`
+    /// in `own`), each record's elements following the previous one's. The three provers'
+    /// messages are their product terms less a mask (see [`Rep3Mal::truncated_product`]):
+    /// frame party 0's `m0` goes to party 1 (its `B`: `own`) with its mask at the helper (its
+    /// `A`: `theirs = -(r_a + nu)`); party 1's `m1` goes to party 0 (its `A`: `theirs`) with
+    /// its mask at the helper (its `B`: `own = -(r_b + nu')`); the helper's `mh` to party 1
+    /// (its `A`: `theirs`) with `nu` at party 0 (its `B`: `own`).
+    fn fill_claims(&mut self, records: Vec<Record>, theirs: &[u64], own: &[u64]) -> Result<()> {
         let mut at = 0;
         for mut rec in records {
             let outputs = rec.outputs();
             rec.theirs = theirs[at..at + outputs].to_vec();
             rec.own = own[at..at + outputs].to_vec();
-            rec.nxt = nxt[at..at + outputs].to_vec();
-            rec.fold_nxt(false);
             at += outputs;
             self.pending_words += rec.words();
             self.arith.push(rec);
