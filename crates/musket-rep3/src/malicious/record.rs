@@ -116,8 +116,14 @@ impl Record {
         match self.gate {
             Gate::Matmul { m, n, .. } => m * n,
             Gate::Cross { .. } => self.theirs.len(),
-            _ => self.xc.len(),
+            _ => self.products(),
         }
+    }
+
+    /// Products (AND words) of an elementwise or one-prover record: the length of its
+    /// operand vectors (a one-prover record keeps only those its role reads, `xc` or `xn`).
+    pub(crate) fn products(&self) -> usize {
+        self.xc.len().max(self.xn.len())
     }
 
     /// Subtracts `nxt` from `theirs` (XOR for bits), the claim share as `A`, and drops `nxt`.
@@ -136,6 +142,8 @@ impl Record {
     pub(crate) fn words(&self) -> usize {
         match self.gate {
             Gate::Cross { .. } => self.theirs.len() * (4 * self.widest() + 2),
+            // Three vectors at every party (see `Rep3Mal::keep_helper_products`).
+            Gate::OneProver { .. } => 3 * self.products(),
             _ => [&self.xc, &self.xn, &self.yc, &self.yn, &self.theirs, &self.own, &self.nxt]
                 .iter()
                 .map(|v| v.len())
@@ -156,7 +164,7 @@ impl Record {
     pub(crate) fn terms_as(&self, binary: bool, role: Role) -> usize {
         match self.gate {
             Gate::Elementwise => self.xc.len() * if binary { 64 } else { 1 },
-            Gate::OneProver { role: r } if r == role => self.xc.len() * if binary { 64 } else { 1 },
+            Gate::OneProver { role: r } if r == role => self.products() * if binary { 64 } else { 1 },
             Gate::OneProver { .. } => 0,
             Gate::Cross { .. } => self.cross_terms(binary, self.cross_width(role)),
             Gate::Matmul { k, .. } => k,
@@ -166,7 +174,7 @@ impl Record {
     pub(crate) fn elements(&self) -> usize {
         match self.gate {
             Gate::Cross { .. } => self.theirs.len(),
-            _ => self.xc.len(),
+            _ => self.products(),
         }
     }
     fn cross_terms(&self, binary: bool, per_element: usize) -> usize {
@@ -360,10 +368,14 @@ fn product_term(role: Role, xc: u64, xn: u64, yc: u64, yn: u64, add: fn(u64, u64
 
 /// The components behind `role`'s `x` and `y` terms of an elementwise `rec` (as
 /// [`product_term`] picks them): for each, one component, or two that add up to the term
-/// (the prover's).
+/// (the prover's, unless its record holds the sums in `xc` and `yc` with `xn` and `yn`
+/// empty, as a one-prover record does).
 fn product_operands(role: Role, rec: &Record) -> [(&[u64], Option<&[u64]>); 2] {
+    fn second(v: &[u64]) -> Option<&[u64]> {
+        (!v.is_empty()).then_some(v)
+    }
     match role {
-        Role::Prover => [(&rec.xc, Some(&rec.xn)), (&rec.yc, Some(&rec.yn))],
+        Role::Prover => [(&rec.xc, second(&rec.xn)), (&rec.yc, second(&rec.yn))],
         Role::A => [(&rec.xn, None), (&rec.yn, None)],
         Role::B => [(&rec.xc, None), (&rec.yc, None)],
     }
@@ -401,7 +413,7 @@ fn cross_term(rec: &Record, role: Role, i: usize) -> (u64, u64) {
     }
 }
 
-/// A verifier's claim words of `rec`, written into `out` (`rec.theirs.len()` words; nothing
+/// A verifier's claim words of `rec`, written into `out` (`rec.outputs()` words; nothing
 /// for the prover). For an elementwise product, `B` adds the product of its components
 /// `x_{P+1} y_{P+1}` (see the module docs).
 fn claim_into<E: Lift>(rec: &Record, role: Role, out: &mut [u64]) {
@@ -427,7 +439,7 @@ fn claim_into<E: Lift>(rec: &Record, role: Role, out: &mut [u64]) {
 /// [`claim_into`] as a new vector (none for the prover).
 fn claim_words<E: Lift>(rec: &Record, role: Role) -> Option<Vec<u64>> {
     (role != Role::Prover).then(|| {
-        let mut out = vec![0u64; rec.theirs.len()];
+        let mut out = vec![0u64; rec.outputs()];
         claim_into::<E>(rec, role, &mut out);
         out
     })
@@ -557,7 +569,7 @@ fn build_packed(
     let records: Vec<&Record> = records.iter().filter(|r| r.terms_as(true, role) > 0).collect();
     // One word term per AND word, appended (not written into zeroed vectors: their zeroing
     // was a few percent of a large model's time); `PackedWords::new` pads them.
-    let words: usize = records.iter().map(|r| r.xc.len()).sum();
+    let words: usize = records.iter().map(|r| r.products()).sum();
     let padded = (len / 64).max(words).max(1).next_power_of_two();
     // Drawn for the padded length whatever this party's share of it (see `WordWeights`).
     let word_weights = WordWeights::draw(padded, weights);
@@ -567,7 +579,7 @@ fn build_packed(
         product_terms_extend(role, rec, &mut lw, &mut rw, |a, b| a ^ b);
         if role != Role::Prover {
             let at = claims.len();
-            claims.resize(at + rec.xc.len(), 0);
+            claims.resize(at + rec.products(), 0);
             claim_into::<Gf64>(rec, role, &mut claims[at..]);
         }
     }
@@ -591,11 +603,20 @@ pub(crate) fn build<E: Lift>(records: &[Record], role: Role, weights: &mut Prg) 
             Gate::OneProver { role: r } if r != role => {}
             Gate::Elementwise | Gate::OneProver { .. } => {
                 let bits = if E::BINARY { 64 } else { 1 };
-                let thetas = weights.words(rec.xc.len() * bits);
+                let thetas = weights.words(rec.products() * bits);
                 let claims = claim_words::<E>(rec, role);
-                for g in 0..rec.xc.len() {
+                for g in 0..rec.products() {
                     for t in 0..bits {
-                        let at = |v: &[u64]| if E::BINARY { (v[g] >> t) & 1 } else { v[g] };
+                        // A vector this role does not read may be empty (a one-prover
+                        // record's); the prover's `xn` and `yn` then add nothing.
+                        let at = |v: &[u64]| {
+                            let w = v.get(g).copied().unwrap_or(0);
+                            if E::BINARY {
+                                (w >> t) & 1
+                            } else {
+                                w
+                            }
+                        };
                         let theta = E::exceptional(thetas[g * bits + t]);
                         let (x, y) = product_term(
                             role,

@@ -301,23 +301,48 @@ fn one_prover_records_give_only_that_provers_statement_terms() {
     // Party 2's AND words as a one-prover record (truncation's carries check): its
     // statement is the whole product, the other two are empty; packed and plain.
     let n = 9;
-    let one_prover = |seed: u8| -> Vec<Vec<Record>> {
+    // `trimmed`: each party keeps only what its role reads, as `keep_helper_products` does
+    // (the prover its factors' sums in `xc`, `yc`; A `xn`, `yn`, `theirs`; B `xc`, `yc`,
+    // `own`).
+    let one_prover = |seed: u8, trimmed: bool| -> Vec<Vec<Record>> {
         let mut records = honest_records::<Gf64>(n, seed);
         for (party, role) in [(0, Role::B), (1, Role::A), (2, Role::Prover)] {
-            records[party].gate = Gate::OneProver { role };
+            let rec = &mut records[party];
+            rec.gate = Gate::OneProver { role };
+            if trimmed {
+                rec.fold_nxt(true);
+                let xor = |a: &[u64], b: &[u64]| a.iter().zip(b).map(|(a, b)| a ^ b).collect::<Vec<u64>>();
+                match role {
+                    Role::Prover => {
+                        (rec.xc, rec.yc) = (xor(&rec.xc, &rec.xn), xor(&rec.yc, &rec.yn));
+                        (rec.xn, rec.yn, rec.theirs, rec.own) = Default::default();
+                    }
+                    Role::A => (rec.xc, rec.yc, rec.own) = Default::default(),
+                    Role::B => (rec.xn, rec.yn, rec.theirs) = Default::default(),
+                }
+            }
         }
         by_party(vec![records])
     };
-    for packed in [true, false] {
-        verifier_shares_add_up::<Gf64>(&one_prover(20), packed);
-        let records = one_prover(20);
+    for (packed, trimmed) in [(true, false), (false, false), (true, true), (false, true)] {
+        verifier_shares_add_up::<Gf64>(&one_prover(20, trimmed), packed);
+        let records = one_prover(20, trimmed);
         assert_eq!(records[2][0].terms_as(true, Role::Prover), 64 * n);
         assert_eq!(records[0][0].terms_as(true, Role::Prover), 0);
-        assert_eq!(records[0][0].terms(true), 64 * n);
-        // One flipped bit of the claim (what party 1, its A, holds of the result).
-        let mut records = one_prover(21);
+        for party in 0..3 {
+            assert_eq!(records[party][0].terms(true), 64 * n);
+            if trimmed {
+                assert_eq!(records[party][0].words(), 3 * n, "the same count at every party");
+            }
+        }
+        // One flipped bit of the claim (what party 1, its A, holds of the result), or of
+        // one of the prover's factors.
+        let mut records = one_prover(21, trimmed);
         records[1][0].theirs[n - 1] ^= 1 << 40;
-        assert!(!claims_add_up::<Gf64>(&records, 2, packed), "packed {packed}");
+        assert!(!claims_add_up::<Gf64>(&records, 2, packed), "packed {packed}, trimmed {trimmed}");
+        let mut records = one_prover(22, trimmed);
+        records[2][0].yc[0] ^= 1 << 3;
+        assert!(!claims_add_up::<Gf64>(&records, 2, packed), "packed {packed}, trimmed {trimmed}");
     }
 }
 

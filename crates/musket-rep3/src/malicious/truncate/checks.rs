@@ -2,12 +2,11 @@
 //! ([`Rep3Mal::keep_helper_products`]) and the openers' comparison of the bits they imply
 //! ([`Rep3Mal::check_helper_inputs`]); and the test harness's consistent deviation.
 
-use super::fields::{fields_len, high_aligned, pack_high, pack_high_from};
-use super::{correction_bits, half_at, Half, Halves};
+use super::fields::{high_aligned, pack_high, pack_high_from};
+use super::{correction_bits, Halves};
 use crate::malicious::record::{Gate, Record, Role};
 use crate::malicious::{Rep3Mal, Target, BATCH_TERMS_BINARY};
 use musket_core::Result;
-use std::ops::Range;
 
 impl Rep3Mal {
     /// The test harness's deviation of a cheating helper in its inputs `A` and `2^(64-f) M`
@@ -93,6 +92,12 @@ impl Rep3Mal {
     /// high-aligned and only their top `f` bits are proved, packed end to end (the
     /// bits below are zero in every half, and so is the carry into the lowest of the `f`).
     /// `me` is this party's id in the truncation's frame (the helper is frame party 2).
+    ///
+    /// Each party keeps only what its role reads (twenty-fourth session): party 2 its
+    /// factors `x`, `y` whole (in `xc`, `yc`), party 1 (A) its `x_2`, `y_2`, `z_2` (in `xn`,
+    /// `yn`, `theirs`), party 0 (B) its `x_0`, `y_0` and claim (in `xc`, `yc`, `own`), each
+    /// formed in one pass: three words a gate word where six were kept, half of them zeros
+    /// no statement read.
     pub(super) fn keep_helper_products(
         &mut self,
         me: usize,
@@ -101,52 +106,60 @@ impl Rep3Mal {
         fields: Option<usize>,
     ) -> Result<()> {
         let n = v.a.len().max(v.b.len());
-        // x, y and z on `side` for elements `range`: what this party holds of each, packed
-        // into fields as they are formed when `fields` says so.
-        let operands = |side: usize, range: Range<usize>| -> [Vec<u64>; 3] {
-            let len = range.len();
-            let Some(half) = half_at(me, side) else {
-                let words = fields.map_or(len, |f| fields_len(len, f));
-                return [vec![0; words], vec![0; words], vec![0; words]];
-            };
-            let k = &carries.side(me, side).expect("the carries' half on this side")[range.clone()];
-            let own = &v.side(me, side).expect("the value's half on this side")[range];
-            let shifted = || emit(k.iter().map(|k| k << 1), len, fields);
-            let with_own = || emit(own.iter().zip(k).map(|(o, k)| o ^ (k << 1)), len, fields);
-            let (x, y) = match half {
-                Half::A => (with_own(), shifted()),
-                Half::B => (shifted(), with_own()),
-            };
-            [x, y, emit(k.iter().map(|k| k ^ (k << 1)), len, fields)]
+        // The halves (the value's and its carries') this party holds on `side`.
+        let at = |side: usize| -> (&[u64], &[u64]) {
+            (
+                v.side(me, side).expect("the value's half on this side"),
+                carries.side(me, side).expect("the carries' half on this side"),
+            )
         };
         // About BATCH_TERMS_BINARY / 128 words a piece, packed or not.
         let piece = (BATCH_TERMS_BINARY / 128) * fields.map_or(1, |f| 64 / f);
         for start in (0..n).step_by(piece.max(1)) {
             let range = start..(start + piece).min(n);
-            let [side0, side1] = [operands(0, range.clone()), operands(1, range.clone())];
-            let [xc, yc, zc] = side0;
-            let [xn, yn, zn] = side1;
-            let words = xc.len();
-            // This party's role in party 2's statement, the only one the gates go into, and
-            // its claim shares there: as A (`theirs`, party 1) and as B (`own`, party 0).
-            let (role, theirs, own) = match me {
+            let len = range.len();
+            let rec = match me {
+                // B holds half A on its `cur` side: x = a ^ carry_in, y = carry_in.
                 0 => {
-                    let own = zc.iter().zip(xc.iter().zip(&yc)).map(|(z, (x, y))| z ^ (x & y)).collect();
-                    (Role::B, vec![0; words], own)
+                    let (own, k) = at(0);
+                    let (own, k) = (&own[range.clone()], &k[range]);
+                    let xc = emit(own.iter().zip(k).map(|(o, k)| o ^ (k << 1)), len, fields);
+                    let yc = emit(k.iter().map(|k| k << 1), len, fields);
+                    // z ^ (x & y), the claim share before B adds its own product.
+                    let claim = emit(
+                        own.iter().zip(k).map(|(o, k)| (k ^ (k << 1)) ^ ((o ^ (k << 1)) & (k << 1))),
+                        len,
+                        fields,
+                    );
+                    Record {
+                        gate: Gate::OneProver { role: Role::B },
+                        xc,
+                        yc,
+                        own: claim,
+                        ..Default::default()
+                    }
                 }
-                1 => (Role::A, zn, vec![0; words]),
-                _ => (Role::Prover, vec![0; words], vec![0; words]),
-            };
-            let rec = Record {
-                gate: Gate::OneProver { role },
-                xc,
-                xn,
-                yc,
-                yn,
-                theirs,
-                own,
-                nxt: Vec::new(),
-                own_at: None,
+                // A holds half B on its `next` side: x = carry_in, y = b ^ carry_in.
+                1 => {
+                    let (own, k) = at(1);
+                    let (own, k) = (&own[range.clone()], &k[range]);
+                    let xn = emit(k.iter().map(|k| k << 1), len, fields);
+                    let yn = emit(own.iter().zip(k).map(|(o, k)| o ^ (k << 1)), len, fields);
+                    let theirs = emit(k.iter().map(|k| k ^ (k << 1)), len, fields);
+                    Record { gate: Gate::OneProver { role: Role::A }, xn, yn, theirs, ..Default::default() }
+                }
+                // The prover holds both: half B on `cur`, half A on `next`; its factors are the
+                // XOR of the two sides' (`x = carry_in_b ^ a ^ carry_in_a`, `y = b ^ carry_in_b
+                // ^ carry_in_a`).
+                _ => {
+                    let ((b, kb), (a, ka)) = (at(0), at(1));
+                    let (b, kb, a, ka) =
+                        (&b[range.clone()], &kb[range.clone()], &a[range.clone()], &ka[range]);
+                    let carry_in = |i: usize| (kb[i] << 1) ^ (ka[i] << 1);
+                    let xc = emit((0..len).map(|i| carry_in(i) ^ a[i]), len, fields);
+                    let yc = emit((0..len).map(|i| carry_in(i) ^ b[i]), len, fields);
+                    Record { gate: Gate::OneProver { role: Role::Prover }, xc, yc, ..Default::default() }
+                }
             };
             self.pending_words += rec.words();
             self.binary.push(rec);

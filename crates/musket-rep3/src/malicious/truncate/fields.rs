@@ -32,6 +32,22 @@ pub(super) fn pack_high(values: &[u64], f: usize) -> Vec<u64> {
 /// them first).
 pub(super) fn pack_high_from(values: impl Iterator<Item = u64>, n: usize, f: usize) -> Vec<u64> {
     let shift = 64 - f;
+    if 64 % f == 0 {
+        // No value straddles two words (f = 16 packs four a word): each word is formed in a
+        // register and pushed, where the general loop below zeroes the message first and
+        // reads and writes a word per value.
+        let per_word = 64 / f;
+        let mut values = values.take(n);
+        return (0..fields_len(n, f))
+            .map(|_| {
+                values
+                    .by_ref()
+                    .take(per_word)
+                    .enumerate()
+                    .fold(0u64, |w, (j, v)| w | ((v >> shift) << (j * f)))
+            })
+            .collect();
+    }
     let mut out = vec![0u64; fields_len(n, f)];
     for (i, v) in values.take(n).enumerate() {
         let (v, at) = (v >> shift, i * f);
