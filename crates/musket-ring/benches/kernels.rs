@@ -179,5 +179,62 @@ fn bench_extended_and_sums(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_matmul, bench_poly_sums, bench_row_sums_by_bits, bench_extended_and_sums);
+/// A packed ring proof's per-group product (`musket_core::dzkp_packed`: 64 lanes by 64
+/// members by 64 coefficients) with its operands' rows a power of two of words apart (the
+/// members' blocks of one group, 256 groups), against the right operand laid out group by
+/// group (contiguous rows) and both contiguous: rows `2^k` words apart share cache sets.
+fn bench_strided_products(c: &mut Criterion) {
+    let mut rng = rand::thread_rng();
+    let mut group = c.benchmark_group("strided_group_products");
+    let (d, groups) = (64usize, 256usize);
+    let x: Vec<u64> = (0..groups * d * d).map(|_| rng.gen()).collect();
+    let w: Vec<u64> = (0..groups * d * d).map(|_| rng.gen()).collect();
+    let mut out = vec![0u64; d * d];
+    let mut q = 0;
+    let mut next_group = || {
+        q = (q + 1) % groups;
+        q
+    };
+    group.bench_function("both_strided_256_groups", |b| {
+        b.iter(|| {
+            let q = next_group();
+            musket_ring::matmul_tn_strided_add(
+                &x[q * d..],
+                groups * d,
+                &w[q * d..],
+                groups * d,
+                &mut out,
+                d,
+                (d, d, d),
+            )
+        })
+    });
+    group.bench_function("right_by_group_256_groups", |b| {
+        b.iter(|| {
+            let q = next_group();
+            musket_ring::matmul_tn_strided_add(
+                &x[q * d..],
+                groups * d,
+                &w[q * d * d..],
+                d,
+                &mut out,
+                d,
+                (d, d, d),
+            )
+        })
+    });
+    group.bench_function("contiguous", |b| {
+        b.iter(|| musket_ring::matmul_tn_strided_add(&x, d, &w, d, &mut out, d, (d, d, d)))
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_matmul,
+    bench_poly_sums,
+    bench_row_sums_by_bits,
+    bench_extended_and_sums,
+    bench_strided_products
+);
 criterion_main!(benches);
