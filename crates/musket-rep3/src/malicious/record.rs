@@ -587,9 +587,13 @@ fn build_packed(
     Some((PackedWords::new(lw, rw, word_weights, len / 64), claim))
 }
 
-/// `rho^T c sigma` for an `[m, n]` matrix.
+/// `rho^T c sigma` for an `[m, n]` matrix, folded by `rho` first: for weights from the
+/// exceptional set that is sums of the rows their bits select ([`Lift::left_fold`]), about a
+/// third of the additions of the product by `sigma`'s coefficient words and no
+/// multiplications, then `n` products of elements (until the twenty-fourth session the
+/// product by `sigma` first, `64 m n` multiply-adds).
 fn both_fold<E: Lift>(c: &[u64], m: usize, n: usize, rho: &[E], sigma: &[E]) -> E {
-    E::dot(&E::right_fold(c, m, n, sigma), &rho[..m])
+    E::dot(&E::left_fold(c, m, n, rho), &sigma[..n])
 }
 
 /// Builds `role`'s statement over `records`, drawing the combination weights from `weights`
