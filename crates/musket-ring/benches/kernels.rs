@@ -190,39 +190,19 @@ fn bench_strided_products(c: &mut Criterion) {
     let x: Vec<u64> = (0..groups * d * d).map(|_| rng.gen()).collect();
     let w: Vec<u64> = (0..groups * d * d).map(|_| rng.gen()).collect();
     let mut out = vec![0u64; d * d];
-    let mut q = 0;
-    let mut next_group = || {
-        q = (q + 1) % groups;
-        q
-    };
-    group.bench_function("both_strided_256_groups", |b| {
-        b.iter(|| {
-            let q = next_group();
-            musket_ring::matmul_tn_strided_add(
-                &x[q * d..],
-                groups * d,
-                &w[q * d..],
-                groups * d,
-                &mut out,
-                d,
-                (d, d, d),
-            )
-        })
-    });
-    group.bench_function("right_by_group_256_groups", |b| {
-        b.iter(|| {
-            let q = next_group();
-            musket_ring::matmul_tn_strided_add(
-                &x[q * d..],
-                groups * d,
-                &w[q * d * d..],
-                d,
-                &mut out,
-                d,
-                (d, d, d),
-            )
-        })
-    });
+    // The right operand's row stride and where group `q`'s rows start: member-major (as
+    // the left one), or group by group.
+    let layouts = [("both_strided_256_groups", groups * d, d), ("right_by_group_256_groups", d, d * d)];
+    for (name, ldw, group_start) in layouts {
+        let mut q = 0;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                q = (q + 1) % groups;
+                let (xq, wq) = (&x[q * d..], &w[q * group_start..]);
+                musket_ring::matmul_tn_strided_add(xq, groups * d, wq, ldw, &mut out, d, (d, d, d))
+            })
+        });
+    }
     group.bench_function("contiguous", |b| {
         b.iter(|| musket_ring::matmul_tn_strided_add(&x, d, &w, d, &mut out, d, (d, d, d)))
     });
