@@ -440,8 +440,8 @@ impl Packed<Gr64> for PackedBlocks {
         // Group q's weight is eq(tau_(from..), top(q)) rho(low(q)) for the `tau` not folded
         // yet (none once every packed level is: the protocol writes out then; the record
         // tests write out at once, when the claim still weighs every top variable by `eq`).
-        // Member s's weights c_s eq_t rho_q for every q, at row sG + q as its blocks are:
-        // per top value t, the sums of the rows of the matrix of multiplication by c_s eq_t
+        // Member s's weights c_s eq_t rho_q for every q (group q = t low + i for top value t
+        // and low index i), at row q mx + s (below): per top value t, the sums of the rows of the matrix of multiplication by c_s eq_t
         // that the bits of rho select (a product of the G x 64 matrix of the rho's
         // coefficients by it until the sixteenth session).
         // (Copied a row at a time: collected from a flat map, word by word through the

@@ -57,9 +57,11 @@ pub(crate) enum Gate {
     /// message: a party that knows every component of both factors proves that they multiply
     /// to what the verifiers hold (truncation's check of the helper's carries, see
     /// `Rep3Mal::keep_helper_products`). `role` is this party's role in that statement; its
-    /// other two statements get no terms from the record. The fields are an elementwise
-    /// record's, the claim shares `theirs - nxt` (A) and `own` (B) plus, as for every
-    /// product, B's `x_(P+1) y_(P+1)`.
+    /// other two statements get no terms from the record. Each role keeps only the fields it
+    /// reads (twenty-fourth session): the prover its factors' sums in `xc` and `yc` (`xn`,
+    /// `yn` empty), A its components in `xn`, `yn` and its claim share in `theirs`, B its
+    /// components in `xc`, `yc` and in `own` its claim share less, as for every product,
+    /// B's `x_(P+1) y_(P+1)`.
     OneProver {
         /// This party's role in the statement that holds the gates.
         role: Role,
@@ -76,7 +78,9 @@ impl Gate {
 #[derive(Debug, Default)]
 pub(crate) struct Record {
     pub(crate) gate: Gate,
-    /// This party's operand components: `x_i`, `x_{i+1}`, `y_i`, `y_{i+1}`.
+    /// This party's operand components: `x_i`, `x_{i+1}`, `y_i`, `y_{i+1}` (a
+    /// [`Gate::OneProver`] record keeps only those its role reads, its prover the sums in
+    /// `xc` and `yc`).
     pub(crate) xc: Vec<u64>,
     pub(crate) xn: Vec<u64>,
     pub(crate) yc: Vec<u64>,
@@ -137,12 +141,14 @@ impl Record {
         self.nxt = Vec::new();
     }
 
-    /// Words this record holds, or for a cross gate a bound on them (either way the same at
-    /// every party, which compare it with the pending limit in step).
+    /// Words this record holds, or for a cross gate a bound on them, for a one-prover record
+    /// a count shared by the three (either way the same at every party, which compare it
+    /// with the pending limit in step).
     pub(crate) fn words(&self) -> usize {
         match self.gate {
             Gate::Cross { .. } => self.theirs.len() * (4 * self.widest() + 2),
-            // Three vectors at every party (see `Rep3Mal::keep_helper_products`).
+            // Three vectors at its verifiers, two at its prover (see
+            // `Rep3Mal::keep_helper_products`): counted as three at every party.
             Gate::OneProver { .. } => 3 * self.products(),
             _ => [&self.xc, &self.xn, &self.yc, &self.yn, &self.theirs, &self.own, &self.nxt]
                 .iter()
@@ -608,11 +614,18 @@ pub(crate) fn build<E: Lift>(records: &[Record], role: Role, weights: &mut Prg) 
             Gate::Elementwise | Gate::OneProver { .. } => {
                 let bits = if E::BINARY { 64 } else { 1 };
                 let thetas = weights.words(rec.products() * bits);
+                debug_assert!(
+                    [&rec.xc, &rec.xn, &rec.yc, &rec.yn]
+                        .iter()
+                        .all(|v| v.is_empty() || v.len() == rec.products()),
+                    "an operand vector is whole or empty"
+                );
                 let claims = claim_words::<E>(rec, role);
                 for g in 0..rec.products() {
                     for t in 0..bits {
                         // A vector this role does not read may be empty (a one-prover
-                        // record's); the prover's `xn` and `yn` then add nothing.
+                        // record's); the prover's `xn` and `yn` then add nothing. Any other
+                        // vector is whole (asserted in debug builds, above).
                         let at = |v: &[u64]| {
                             let w = v.get(g).copied().unwrap_or(0);
                             if E::BINARY {

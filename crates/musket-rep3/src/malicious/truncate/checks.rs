@@ -96,8 +96,9 @@ impl Rep3Mal {
     /// Each party keeps only what its role reads (twenty-fourth session): party 2 its
     /// factors `x`, `y` whole (in `xc`, `yc`), party 1 (A) its `x_2`, `y_2`, `z_2` (in `xn`,
     /// `yn`, `theirs`), party 0 (B) its `x_0`, `y_0` and claim (in `xc`, `yc`, `own`), each
-    /// formed in one pass: three words a gate word where six were kept, half of them zeros
-    /// no statement read.
+    /// formed in one pass: three words a gate word at the verifiers and two at the prover,
+    /// where each party kept six (at the verifiers half of them zeros, at the prover two,
+    /// which no statement read).
     pub(super) fn keep_helper_products(
         &mut self,
         me: usize,
@@ -119,7 +120,8 @@ impl Rep3Mal {
             let range = start..(start + piece).min(n);
             let len = range.len();
             let rec = match me {
-                // B holds half A on its `cur` side: x = a ^ carry_in, y = carry_in.
+                // B holds half A on its `cur` side: its shares x_0 = a ^ (k_a << 1) and
+                // y_0 = k_a << 1 (the carry-in's share), z_0 = k_a ^ (k_a << 1).
                 0 => {
                     let (own, k) = at(0);
                     let (own, k) = (&own[range.clone()], &k[range]);
@@ -139,7 +141,8 @@ impl Rep3Mal {
                         ..Default::default()
                     }
                 }
-                // A holds half B on its `next` side: x = carry_in, y = b ^ carry_in.
+                // A holds half B on its `next` side: x_2 = k_b << 1, y_2 = b ^ (k_b << 1),
+                // z_2 = k_b ^ (k_b << 1).
                 1 => {
                     let (own, k) = at(1);
                     let (own, k) = (&own[range.clone()], &k[range]);
@@ -149,8 +152,8 @@ impl Rep3Mal {
                     Record { gate: Gate::OneProver { role: Role::A }, xn, yn, theirs, ..Default::default() }
                 }
                 // The prover holds both: half B on `cur`, half A on `next`; its factors are the
-                // XOR of the two sides' (`x = carry_in_b ^ a ^ carry_in_a`, `y = b ^ carry_in_b
-                // ^ carry_in_a`).
+                // XOR of the two sides' shares, `x = a ^ carry_in`, `y = b ^ carry_in` with the
+                // whole carry-in `carry_in = (k_a ^ k_b) << 1`.
                 _ => {
                     let ((b, kb), (a, ka)) = (at(0), at(1));
                     let (b, kb, a, ka) =
