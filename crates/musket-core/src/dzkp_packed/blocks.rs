@@ -440,17 +440,17 @@ impl Packed<Gr64> for PackedBlocks {
         // Group q's weight is eq(tau_(from..), top(q)) rho(low(q)) for the `tau` not folded
         // yet (none once every packed level is: the protocol writes out then; the record
         // tests write out at once, when the claim still weighs every top variable by `eq`).
-        // Member s's weights c_s eq_t rho_q for every q (group q = t low + i for top value t
-        // and low index i), at row q mx + s (below): per top value t, the sums of the rows of the matrix of multiplication by c_s eq_t
-        // that the bits of rho select (a product of the G x 64 matrix of the rho's
-        // coefficients by it until the sixteenth session).
-        // (Copied a row at a time: collected from a flat map, word by word through the
-        // iterator, they took a third of the writing out.) Laid out group by group (member
-        // s's row of group q at q mx + s), so that each group's product reads them
-        // contiguously: member-major, a group's rows lay a power of two of words apart, in the
-        // same cache sets (twenty-fourth session: a group's 64 x 64 x 64 product 7.2-8.6 us ->
-        // 6.5-7.1 us at 256 groups, 5.3-5.7 us with both operands contiguous, `cargo bench -p
-        // musket-ring -- strided_group_products`).
+        // Member s's weights c_s eq_t rho_q for every group q = t low + i (top value t, low
+        // index i): per top value t, the sums of the rows of the matrix of multiplication by
+        // c_s eq_t that the bits of rho select (a product of the G x 64 matrix of the rho's
+        // coefficients by it until the sixteenth session), copied a row at a time (collected
+        // from a flat map, word by word through the iterator, they took a third of the
+        // writing out). Laid out group by group, member s's row of group q at q mx + s, so
+        // that each group's product reads them contiguously: member-major, a group's rows lay
+        // a power of two of words apart, in the same cache sets (twenty-fourth session: a
+        // group's 64 x 64 x 64 product 7.2-8.6 us -> 6.5-7.1 us at 256 groups, 5.3-5.7 us
+        // with both operands contiguous, `cargo bench -p musket-ring --
+        // strided_group_products`).
         let eq = eq_table(&self.weights.tau[self.challenges.len()..]);
         let low = self.weights.rho.len();
         debug_assert_eq!(eq.len() * low, g);

@@ -5,8 +5,9 @@
 //! - **Products** (`mul`, `matmul`, `matmul_batched`, `bits_and`) are the semi-honest
 //!   resharings, recorded (a truncated product's terms go into the truncation's opening
 //!   instead, masked: `truncate/fused.rs`); before every opening, each party proves in zero
-//!   knowledge that its resharing messages (and those openings) were computed correctly (`musket_core::dzkp`, over GR(2^64, 64) for
-//!   arithmetic and GF(2^64) for bits; Boyle, Gilboa, Ishai, Nof).
+//!   knowledge that its resharing messages (and those openings) were computed correctly
+//!   (`musket_core::dzkp`, over GR(2^64, 64) for arithmetic and GF(2^64) for bits; Boyle,
+//!   Gilboa, Ishai, Nof).
 //! - **Openings** (`reveal`, `reveal_to`, `reveal_bits`, and the masked value of a
 //!   truncation): every share component is held by two parties; one sends it, the other
 //!   vouches for it with a running SHA-256 digest, compared before a result is returned.
@@ -371,8 +372,9 @@ impl Rep3Mal {
     /// products, and their records in pieces of at most a batch each. With `zero_share`, the
     /// zero share's draws are drawn a piece at a time (the two streams are apart, so drawn in
     /// pieces they are the same words), the next stream's into the pieces' records and the
-    /// own stream's kept as where they began (`Record::own_at`), and added to the terms, `z = terms + own - nxt` (or XOR), the resharing message; without, the records'
-    /// claim fields are left empty for a truncated product to fill
+    /// own stream's kept as where they began (`Record::own_at`), and added to the terms,
+    /// `z = terms + own - nxt` (or XOR), the resharing message; without, the records' claim
+    /// fields are left empty for a truncated product to fill
     /// ([`Rep3Mal::truncated_product`]: the truncation's masks hide the terms instead).
     fn elementwise_terms(
         &mut self,

@@ -227,8 +227,6 @@ pub(crate) trait Lift: Ext {
     type Packed: Packed<Self> + 'static;
     /// `a + b` in the base (wrapping add or XOR).
     fn base_add(a: u64, b: u64) -> u64;
-    /// `a - b` in the base.
-    fn base_sub(a: u64, b: u64) -> u64;
     /// `a * b` in the base (wrapping multiplication or AND).
     fn base_mul(a: u64, b: u64) -> u64;
     /// `role`'s statement over `records` in packed form with its claim share, or `None` when
@@ -290,9 +288,6 @@ impl Lift for Gr64 {
     fn base_add(a: u64, b: u64) -> u64 {
         a.wrapping_add(b)
     }
-    fn base_sub(a: u64, b: u64) -> u64 {
-        a.wrapping_sub(b)
-    }
     fn base_mul(a: u64, b: u64) -> u64 {
         a.wrapping_mul(b)
     }
@@ -347,9 +342,6 @@ impl Lift for Gf64 {
     const BINARY: bool = true;
     type Packed = PackedWords;
     fn base_add(a: u64, b: u64) -> u64 {
-        a ^ b
-    }
-    fn base_sub(a: u64, b: u64) -> u64 {
         a ^ b
     }
     fn base_mul(a: u64, b: u64) -> u64 {
@@ -425,12 +417,10 @@ fn cross_term(rec: &Record, role: Role, i: usize) -> (u64, u64) {
 fn claim_into<E: Lift>(rec: &Record, role: Role, out: &mut [u64]) {
     match (role, rec.gate) {
         (Role::Prover, _) => {}
-        (Role::A, Gate::Cross { .. }) => out.copy_from_slice(&rec.theirs),
-        (Role::A, _) if rec.nxt.is_empty() => out.copy_from_slice(&rec.theirs),
+        // A product's received message was folded with `nxt` when kept (`Record::fold_nxt`).
         (Role::A, _) => {
-            for (o, (a, b)) in out.iter_mut().zip(rec.theirs.iter().zip(&rec.nxt)) {
-                *o = E::base_sub(*a, *b);
-            }
+            debug_assert!(rec.nxt.is_empty(), "a record kept for verification has `nxt` folded");
+            out.copy_from_slice(&rec.theirs)
         }
         (Role::B, Gate::Elementwise | Gate::OneProver { .. }) => {
             let own = rec.own_words();
@@ -688,12 +678,9 @@ pub(crate) fn build<E: Lift>(records: &[Record], role: Role, weights: &mut Prg) 
                         )
                     }
                     Role::A => {
-                        let c: Vec<u64> = if rec.nxt.is_empty() {
-                            rec.theirs.clone()
-                        } else {
-                            rec.theirs.iter().zip(&rec.nxt).map(|(a, b)| E::base_sub(*a, *b)).collect()
-                        };
-                        st.claim = st.claim.add(both_fold(&c, m, n, &rho, &sigma));
+                        // `theirs` is A's claim share (`nxt` folded when kept).
+                        debug_assert!(rec.nxt.is_empty(), "a record kept for verification has `nxt` folded");
+                        st.claim = st.claim.add(both_fold(&rec.theirs, m, n, &rho, &sigma));
                         (E::left_fold(&rec.xn, m, k, &rho), E::right_fold(&rec.yn, k, n, &sigma))
                     }
                     Role::B => {

@@ -35,6 +35,15 @@ fn ring_folds_are_the_weighted_sums() {
     }
 }
 
+/// `a - b` in `E`'s base (wrapping, or XOR for bits).
+fn base_sub<E: Lift>(a: u64, b: u64) -> u64 {
+    if E::BINARY {
+        a ^ b
+    } else {
+        a.wrapping_sub(b)
+    }
+}
+
 /// Each party's record of one elementwise resharing of `n` products, as an honest run
 /// leaves them: party `i` holds components `i` and `i + 1`, its draws `F(k_i)`, `F(k_(i+1))`,
 /// and the next party's message.
@@ -50,28 +59,30 @@ fn honest_records<E: Lift>(n: usize, seed: u8) -> Vec<Record> {
                 .map(|g| {
                     let cross =
                         E::base_add(mul(x[p][g], E::base_add(y[p][g], y[q][g])), mul(x[q][g], y[p][g]));
-                    E::base_sub(E::base_add(cross, f[p][g]), f[q][g])
+                    base_sub::<E>(E::base_add(cross, f[p][g]), f[q][g])
                 })
                 .collect()
         })
         .collect();
-    product_records_by_party(Gate::Elementwise, &x, &y, &z, &f)
+    product_records_by_party(Gate::Elementwise, &x, &y, &z, &f, E::BINARY)
 }
 
 /// Each party's record of a resharing from every party's operand components `x`, `y`,
-/// messages `z` and zero-share draws `f`: party `i` holds components `i` and `i + 1`, its
-/// draws `F(k_i)`, `F(k_(i+1))`, and the next party's message.
+/// messages `z` and zero-share draws `f`, as kept (`binary`: XOR-shared): party `i` holds
+/// components `i` and `i + 1`, its draw `F(k_i)`, and the next party's message less
+/// `F(k_(i+1))` (`Record::fold_nxt`).
 fn product_records_by_party(
     gate: Gate,
     x: &[Vec<u64>],
     y: &[Vec<u64>],
     z: &[Vec<u64>],
     f: &[Vec<u64>],
+    binary: bool,
 ) -> Vec<Record> {
     (0..3)
         .map(|i| {
             let j = (i + 1) % 3;
-            Record {
+            let mut rec = Record {
                 gate,
                 xc: x[i].clone(),
                 xn: x[j].clone(),
@@ -81,7 +92,9 @@ fn product_records_by_party(
                 own: f[i].clone(),
                 nxt: f[j].clone(),
                 own_at: None,
-            }
+            };
+            rec.fold_nxt(binary);
+            rec
         })
         .collect()
 }
@@ -107,11 +120,11 @@ fn honest_matmul_records<E: Lift>(m: usize, k: usize, n: usize, seed: u8) -> Vec
             let sum: Vec<u64> = y[p].iter().zip(&y[q]).map(|(a, b)| E::base_add(*a, *b)).collect();
             let (first, second) = (product(&x[p], &sum), product(&x[q], &y[p]));
             (0..m * n)
-                .map(|o| E::base_sub(E::base_add(E::base_add(first[o], second[o]), f[p][o]), f[q][o]))
+                .map(|o| base_sub::<E>(E::base_add(E::base_add(first[o], second[o]), f[p][o]), f[q][o]))
                 .collect()
         })
         .collect();
-    product_records_by_party(Gate::Matmul { m, k, n }, &x, &y, &z, &f)
+    product_records_by_party(Gate::Matmul { m, k, n }, &x, &y, &z, &f, E::BINARY)
 }
 
 /// Each party's record of `n` [`Gate::Cross`] gates as an honest run leaves them: prover
@@ -122,8 +135,9 @@ fn honest_cross_records<E: Lift>(n: usize, seed: u8) -> Vec<Record> {
     let mut draw = || -> [Vec<u64>; 3] { [0, 1, 2].map(|_| prg.words(n)) };
     let (x, y, share_a) = (draw(), draw(), draw());
     let mul = |a: u64, b: u64| if E::BINARY { a & b } else { a.wrapping_mul(b) };
-    let share_b: Vec<Vec<u64>> =
-        (0..3).map(|p| (0..n).map(|g| E::base_sub(mul(x[p][g], y[p][g]), share_a[p][g])).collect()).collect();
+    let share_b: Vec<Vec<u64>> = (0..3)
+        .map(|p| (0..n).map(|g| base_sub::<E>(mul(x[p][g], y[p][g]), share_a[p][g])).collect())
+        .collect();
     cross_records_by_party([1; 3], &x, &y, &share_a, &share_b)
 }
 
@@ -310,7 +324,6 @@ fn one_prover_records_give_only_that_provers_statement_terms() {
             let rec = &mut records[party];
             rec.gate = Gate::OneProver { role };
             if trimmed {
-                rec.fold_nxt(true);
                 let xor = |a: &[u64], b: &[u64]| a.iter().zip(b).map(|(a, b)| a ^ b).collect::<Vec<u64>>();
                 match role {
                     Role::Prover => {
