@@ -146,7 +146,7 @@ fn widen<'a, P: Protocol>(p: &P, x: &'a P::Share, shape: &[usize]) -> Result<Cow
     // Align the ranks first (numpy prepends size-1 axes).
     let mut aligned = vec![1; shape.len().saturating_sub(x.shape().len())];
     aligned.extend_from_slice(x.shape());
-    Ok(Cow::Owned(p.linear(x, &|t| nn::broadcast(&t.reshape(&aligned)?, shape))?))
+    Ok(Cow::Owned(p.linear(x, &nn::Widen { keep: &aligned, shape })?))
 }
 
 fn apply<P: Protocol>(p: &mut P, fp: FixedPoint, op: &Op, args: &[&P::Share]) -> Result<P::Share, MpcError> {
@@ -244,7 +244,8 @@ fn apply<P: Protocol>(p: &mut P, fp: FixedPoint, op: &Op, args: &[&P::Share]) ->
             if indices.iter().any(|&i| i >= x.len()) || indices.len() != shape.iter().product::<usize>() {
                 return Err(usage("index out of range"));
             }
-            p.linear(x, &|t| RingTensor::new(shape.clone(), indices.iter().map(|&i| t.data()[i]).collect()))?
+            let sources: Vec<Option<usize>> = indices.iter().map(|&i| Some(i)).collect();
+            p.linear(x, &musket_core::maps::Pick { shape, sources: &sources })?
         }
     })
 }

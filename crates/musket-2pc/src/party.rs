@@ -3,11 +3,11 @@ use crate::correlations::Material;
 use crate::dealer::{decode_plan, encode_plan, Request};
 use crate::DEALER;
 use musket_core::{
-    batch_item, batched_dims, element_count, matrix_dims, or_abort, os_seed, rows_dims, LinearMap,
-    LinearMap2, MpcError, Prg, Protocol, Result, Share,
+    batch_item, batched_dims, element_count, matrix_dims, or_abort, os_seed, rows_dims, MpcError, Prg,
+    Protocol, Result, Share,
 };
 use musket_net::{CommStats, Net, NetError, Words};
-use musket_ring::{unpack_bits, RingTensor};
+use musket_ring::{unpack_bits, LinearOp, LinearOp2, RingTensor};
 
 /// One party's additive share of a tensor.
 #[derive(Clone)]
@@ -311,11 +311,11 @@ impl Protocol for Dealer2pc {
         Ok(RingTensor::new(x.shape().to_vec(), zip_words(x.0.data(), &theirs, u64::wrapping_add))?)
     }
 
-    fn linear(&self, x: &AShare, f: LinearMap<'_>) -> Result<AShare> {
-        Ok(AShare(f(&x.0)?))
+    fn linear(&self, x: &AShare, f: &dyn LinearOp) -> Result<AShare> {
+        Ok(AShare(f.apply(&x.0)?))
     }
-    fn linear2(&self, a: &AShare, b: &AShare, f: LinearMap2<'_>) -> Result<AShare> {
-        Ok(AShare(f(&a.0, &b.0)?))
+    fn linear2(&self, a: &AShare, b: &AShare, f: &dyn LinearOp2) -> Result<AShare> {
+        Ok(AShare(f.apply2(&a.0, &b.0)?))
     }
     fn add_public(&self, x: &AShare, c: &RingTensor) -> Result<AShare> {
         if self.id == 0 {

@@ -14,11 +14,10 @@ use crate::party::{AShare, BShare};
 #[cfg(doc)]
 use crate::Dealer2pc;
 use musket_core::{
-    batched_dims, element_count, matrix_dims, rows_dims, LinearMap, LinearMap2, MpcError, Protocol, Result,
-    Share, WordMap2,
+    batched_dims, element_count, matrix_dims, rows_dims, MpcError, Protocol, Result, Share, WordMap2,
 };
 use musket_net::CommStats;
-use musket_ring::RingTensor;
+use musket_ring::{LinearOp, LinearOp2, RingTensor};
 
 /// A stand-in for one 2PC compute party that computes on zeros and records the dealer
 /// requests of the operations it is given. Openings return zeros, so a computation whose
@@ -106,11 +105,11 @@ impl Protocol for PlanTracer {
     fn reveal(&mut self, x: &AShare) -> Result<RingTensor> {
         Ok(x.0.clone())
     }
-    fn linear(&self, x: &AShare, f: LinearMap<'_>) -> Result<AShare> {
-        Ok(AShare(f(&x.0)?))
+    fn linear(&self, x: &AShare, f: &dyn LinearOp) -> Result<AShare> {
+        Ok(AShare(f.apply(&x.0)?))
     }
-    fn linear2(&self, a: &AShare, b: &AShare, f: LinearMap2<'_>) -> Result<AShare> {
-        Ok(AShare(f(&a.0, &b.0)?))
+    fn linear2(&self, a: &AShare, b: &AShare, f: &dyn LinearOp2) -> Result<AShare> {
+        Ok(AShare(f.apply2(&a.0, &b.0)?))
     }
     fn add_public(&self, x: &AShare, c: &RingTensor) -> Result<AShare> {
         Ok(AShare(x.0.add(c)?))

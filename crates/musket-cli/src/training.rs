@@ -275,15 +275,7 @@ fn join_columns<P: Protocol>(p: &mut P, parts: Vec<P::Share>) -> Result<P::Share
     let mut parts = parts.into_iter();
     let mut acc = parts.next().ok_or_else(|| MpcError::Usage("no data".into()))?;
     for next in parts {
-        acc = p.linear2(&acc, &next, &|a, b| {
-            let (rows, da, db) = (a.shape()[0], a.shape()[1], b.shape()[1]);
-            let mut out = Vec::with_capacity(a.len() + b.len());
-            for r in 0..rows {
-                out.extend_from_slice(&a.data()[r * da..(r + 1) * da]);
-                out.extend_from_slice(&b.data()[r * db..(r + 1) * db]);
-            }
-            musket_ring::RingTensor::new(vec![rows, da + db], out)
-        })?;
+        acc = p.linear2(&acc, &next, &musket_core::maps::ConcatAxis(1))?;
     }
     Ok(acc)
 }

@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Result};
 use musket_core::{msb, MpcError, Protocol};
-use musket_ring::RingTensor;
+use musket_ring::{RingMap2, RingTensor, ShapeError, Tensor, Word};
 use musket_session::Job;
 
 /// Amounts must differ by less than 2^63 for the sign of the difference to be right.
@@ -23,6 +23,16 @@ pub const ALICE: usize = 0;
 /// Bob's party id.
 pub const BOB: usize = 1;
 
+/// `[a - b, b - a]` of two one-element tensors.
+struct BothDifferences;
+
+impl RingMap2 for BothDifferences {
+    fn map2<W: Word>(&self, a: &Tensor<W>, b: &Tensor<W>) -> Result<Tensor<W>, ShapeError> {
+        let d = a.sub(b)?;
+        d.concat_axis(&d.neg(), 0)
+    }
+}
+
 impl Job for Millionaires {
     /// `[alice < bob, bob < alice]` for Alice and Bob; `None` for anyone else.
     type Output = Option<[bool; 2]>;
@@ -32,12 +42,7 @@ impl Job for Millionaires {
         let a = p.input(ALICE, mine(self.alice).as_ref(), &[1])?;
         let b = p.input(BOB, mine(self.bob).as_ref(), &[1])?;
         // Both differences in one tensor: one comparison circuit answers both questions.
-        let d = p.linear2(&a, &b, &|x, y| {
-            Ok(RingTensor::from_vec(vec![
-                x.data()[0].wrapping_sub(y.data()[0]),
-                y.data()[0].wrapping_sub(x.data()[0]),
-            ]))
-        })?;
+        let d = p.linear2(&a, &b, &BothDifferences)?;
         let sign = msb(p, &d)?;
         let less = p.b2a_packed(&sign, &[2])?;
         let to_alice = p.reveal_to(&less, ALICE)?;

@@ -19,10 +19,11 @@
 //! computes the same values up to the one-ulp randomness of truncation, so a clean audit on an
 //! input means the secure run on that input has no overflow and no saturated function.
 
-use crate::protocol::{LinearMap, LinearMap2, Protocol};
+use crate::protocol::Protocol;
 use crate::{Plain, Result};
 use musket_net::CommStats;
 use musket_ring::RingTensor;
+use musket_ring::{LinearOp, LinearOp2};
 use std::cell::RefCell;
 
 const PRODUCT_OVERFLOWS: &str = "a product wraps past 2^63 (overflow)";
@@ -172,10 +173,10 @@ impl Protocol for Audit {
     fn reveal(&mut self, x: &RingTensor) -> Result<RingTensor> {
         Plain.reveal(x)
     }
-    fn linear(&self, x: &RingTensor, f: LinearMap<'_>) -> Result<RingTensor> {
+    fn linear(&self, x: &RingTensor, f: &dyn LinearOp) -> Result<RingTensor> {
         Plain.linear(x, f)
     }
-    fn linear2(&self, a: &RingTensor, b: &RingTensor, f: LinearMap2<'_>) -> Result<RingTensor> {
+    fn linear2(&self, a: &RingTensor, b: &RingTensor, f: &dyn LinearOp2) -> Result<RingTensor> {
         Plain.linear2(a, b, f)
     }
     fn add_public(&self, x: &RingTensor, c: &RingTensor) -> Result<RingTensor> {

@@ -26,10 +26,10 @@ pub use compare::{
 };
 pub use error::{element_count, or_abort, MpcError, Result};
 pub use fixed::{mul_fixed, reveal_fixed, share_fixed};
+pub use musket_ring::maps;
+pub use musket_ring::{LinearOp, LinearOp2, RingMap, RingMap2};
 pub use plain::Plain;
 pub use prg::{os_seed, Prg, Seed};
-pub use protocol::{
-    batch_item, batched_dims, matrix_dims, rows_dims, LinearMap, LinearMap2, Protocol, Share, WordMap2,
-};
+pub use protocol::{batch_item, batched_dims, matrix_dims, rows_dims, Protocol, Share, WordMap2};
 pub use range_check::{RangeChecked, FLUSH_ELEMENTS};
 pub use shares::{concat_shares, split_share};

@@ -1,7 +1,8 @@
-use crate::protocol::{LinearMap, LinearMap2, Protocol, Share};
+use crate::protocol::{Protocol, Share};
 use crate::{MpcError, Result};
 use musket_net::CommStats;
 use musket_ring::{unpack_bits, RingTensor};
+use musket_ring::{LinearOp, LinearOp2};
 
 impl Share for RingTensor {
     fn shape(&self) -> &[usize] {
@@ -46,11 +47,11 @@ impl Protocol for Plain {
     fn reveal(&mut self, x: &RingTensor) -> Result<RingTensor> {
         Ok(x.clone())
     }
-    fn linear(&self, x: &RingTensor, f: LinearMap<'_>) -> Result<RingTensor> {
-        Ok(f(x)?)
+    fn linear(&self, x: &RingTensor, f: &dyn LinearOp) -> Result<RingTensor> {
+        Ok(f.apply(x)?)
     }
-    fn linear2(&self, a: &RingTensor, b: &RingTensor, f: LinearMap2<'_>) -> Result<RingTensor> {
-        Ok(f(a, b)?)
+    fn linear2(&self, a: &RingTensor, b: &RingTensor, f: &dyn LinearOp2) -> Result<RingTensor> {
+        Ok(f.apply2(a, b)?)
     }
     fn add_public(&self, x: &RingTensor, c: &RingTensor) -> Result<RingTensor> {
         Ok(x.add(c)?)

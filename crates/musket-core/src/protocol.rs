@@ -1,6 +1,7 @@
 use crate::Result;
 use musket_net::CommStats;
-use musket_ring::{RingTensor, ShapeError};
+use musket_ring::maps::{self, LinearOp, LinearOp2};
+use musket_ring::RingTensor;
 
 /// What every arithmetic share type can tell without communication.
 pub trait Share: Clone + Send + Sync + 'static {
@@ -19,11 +20,6 @@ pub trait Share: Clone + Send + Sync + 'static {
     }
 }
 
-/// A homogeneous linear map on ring tensors (reshape, transpose, sum, multiply by a public
-/// tensor, slice...): applying it to every share component applies it to the secret.
-pub type LinearMap<'a> = &'a dyn Fn(&RingTensor) -> std::result::Result<RingTensor, ShapeError>;
-/// A linear map of two tensors (add, subtract).
-pub type LinearMap2<'a> = &'a dyn Fn(&RingTensor, &RingTensor) -> std::result::Result<RingTensor, ShapeError>;
 /// An XOR-linear map of two binary shares' words to one (see [`Protocol::bits_linear2`]).
 pub type WordMap2<'a> = &'a dyn Fn(&[u64], &[u64]) -> Vec<u64>;
 
@@ -168,10 +164,14 @@ pub trait Protocol {
     /// Opens `x` to every compute party.
     fn reveal(&mut self, x: &Self::Share) -> Result<RingTensor>;
 
-    /// Applies a homogeneous linear map to the secret.
-    fn linear(&self, x: &Self::Share, f: LinearMap<'_>) -> Result<Self::Share>;
-    /// Applies a linear map of two secrets.
-    fn linear2(&self, a: &Self::Share, b: &Self::Share, f: LinearMap2<'_>) -> Result<Self::Share>;
+    /// Applies a homogeneous linear map to the secret (every share component mapped alike). The
+    /// map is described ([`musket_ring::RingMap`]: reshape, transpose, sum, product with a
+    /// public tensor, selection...), not a closure on `u64` tensors, so that a back end whose
+    /// shares live in another ring (a MAC'd share modulo 2^128) can apply it there.
+    fn linear(&self, x: &Self::Share, f: &dyn LinearOp) -> Result<Self::Share>;
+    /// Applies a described linear map of two secrets ([`musket_ring::RingMap2`]: sums,
+    /// concatenations); see [`Protocol::linear`].
+    fn linear2(&self, a: &Self::Share, b: &Self::Share, f: &dyn LinearOp2) -> Result<Self::Share>;
     /// Adds a public tensor.
     fn add_public(&self, x: &Self::Share, c: &RingTensor) -> Result<Self::Share>;
 
@@ -336,30 +336,30 @@ pub trait Protocol {
 
     /// `a + b`.
     fn add(&self, a: &Self::Share, b: &Self::Share) -> Result<Self::Share> {
-        self.linear2(a, b, &|x, y| x.add(y))
+        self.linear2(a, b, &maps::Add)
     }
     /// `a - b`.
     fn sub(&self, a: &Self::Share, b: &Self::Share) -> Result<Self::Share> {
-        self.linear2(a, b, &|x, y| x.sub(y))
+        self.linear2(a, b, &maps::Sub)
     }
     /// `-x`.
     fn neg(&self, x: &Self::Share) -> Result<Self::Share> {
-        self.linear(x, &|t| Ok(t.neg()))
+        self.linear(x, &maps::Neg)
     }
     /// `c * x` for a public ring constant.
     fn scale(&self, x: &Self::Share, c: u64) -> Result<Self::Share> {
-        self.linear(x, &|t| Ok(t.scale(c)))
+        self.linear(x, &maps::Scale(c))
     }
     /// Elementwise product with a public tensor of the same shape (no truncation).
     fn mul_public(&self, x: &Self::Share, c: &RingTensor) -> Result<Self::Share> {
-        self.linear(x, &|t| t.mul(c))
+        self.linear(x, &maps::MulPublic(c))
     }
     /// Sum along `axis`.
     fn sum_axis(&self, x: &Self::Share, axis: usize) -> Result<Self::Share> {
-        self.linear(x, &|t| t.sum_axis(axis))
+        self.linear(x, &maps::SumAxis(axis))
     }
     /// Reshape.
     fn reshape(&self, x: &Self::Share, shape: &[usize]) -> Result<Self::Share> {
-        self.linear(x, &|t| t.reshape(shape))
+        self.linear(x, &maps::Reshape(shape))
     }
 }

@@ -21,9 +21,10 @@
 //! The verdict is one comparison of one element and one opening.
 
 use crate::compare::sign_of_a2b_operands;
-use crate::protocol::{LinearMap, LinearMap2, Protocol, Share};
+use crate::protocol::{Protocol, Share};
 use crate::{msb, sum_reaches_many, MpcError, Result, WindowTest};
 use musket_net::CommStats;
+use musket_ring::maps::{self, LinearOp, LinearOp2};
 use musket_ring::RingTensor;
 
 /// Checked elements held before one batched comparison runs.
@@ -41,10 +42,6 @@ pub struct RangeChecked<'a, P: Protocol> {
     /// `2^k - 1`, as a symmetric bound's does), with their `k`, flattened.
     windows: Vec<(Window, P::Share)>,
     pending_len: usize,
-}
-
-fn flatten(t: &RingTensor) -> std::result::Result<RingTensor, musket_ring::ShapeError> {
-    t.reshape(&[t.len()])
 }
 
 /// A two-sided check as one test against a power of two (see [`window_of`]).
@@ -80,10 +77,7 @@ impl<'a, P: Protocol> RangeChecked<'a, P> {
     }
 
     fn add_to_count(&mut self, flags: &P::Share) -> Result<()> {
-        let total = self.inner.linear(flags, &|t| {
-            let s = t.data().iter().fold(0u64, |a, &v| a.wrapping_add(v));
-            Ok(RingTensor::from_vec(vec![s]))
-        })?;
+        let total = self.inner.linear(flags, &maps::SumAll)?;
         self.count = Some(match self.count.take() {
             None => total,
             Some(c) => self.inner.add(&c, &total)?,
@@ -95,11 +89,7 @@ impl<'a, P: Protocol> RangeChecked<'a, P> {
     fn concat(&self, parts: &[&P::Share]) -> Result<P::Share> {
         let mut all = parts[0].clone();
         for part in &parts[1..] {
-            all = self.inner.linear2(&all, part, &|a, b| {
-                let mut v = a.data().to_vec();
-                v.extend_from_slice(b.data());
-                Ok(RingTensor::from_vec(v))
-            })?;
+            all = self.inner.linear2(&all, part, &maps::ConcatFlat)?;
         }
         Ok(all)
     }
@@ -283,7 +273,7 @@ impl<P: Protocol> Protocol for RangeChecked<'_, P> {
         if [upper, lower].iter().flatten().any(|&b| b == 0 || b > 1 << 62) {
             return Err(MpcError::Usage("range check bound out of range".into()));
         }
-        let flat = self.inner.linear(x, &flatten)?;
+        let flat = self.inner.linear(x, &maps::Flatten)?;
         let n = flat.len();
         if let (Some(u), Some(l)) = (upper, lower) {
             if let Some(window) = window_of(u, l) {
@@ -319,10 +309,10 @@ impl<P: Protocol> Protocol for RangeChecked<'_, P> {
     fn reveal(&mut self, x: &P::Share) -> Result<RingTensor> {
         self.inner.reveal(x)
     }
-    fn linear(&self, x: &P::Share, f: LinearMap<'_>) -> Result<P::Share> {
+    fn linear(&self, x: &P::Share, f: &dyn LinearOp) -> Result<P::Share> {
         self.inner.linear(x, f)
     }
-    fn linear2(&self, a: &P::Share, b: &P::Share, f: LinearMap2<'_>) -> Result<P::Share> {
+    fn linear2(&self, a: &P::Share, b: &P::Share, f: &dyn LinearOp2) -> Result<P::Share> {
         self.inner.linear2(a, b, f)
     }
     fn add_public(&self, x: &P::Share, c: &RingTensor) -> Result<P::Share> {

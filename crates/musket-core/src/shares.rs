@@ -1,7 +1,7 @@
 //! Moving shares around without communication: concatenation and splitting (used to run
 //! several operations in one round).
 
-use musket_ring::RingTensor;
+use musket_ring::maps;
 
 use crate::{MpcError, Protocol, Result, Share};
 
@@ -11,11 +11,7 @@ pub fn concat_shares<P: Protocol + ?Sized>(p: &P, parts: &[&P::Share]) -> Result
         parts.split_first().ok_or_else(|| MpcError::Usage("nothing to concatenate".into()))?;
     let mut acc = p.reshape(first, &[first.len()])?;
     for part in rest {
-        acc = p.linear2(&acc, part, &|a, b| {
-            let mut v = a.data().to_vec();
-            v.extend_from_slice(b.data());
-            Ok(RingTensor::from_vec(v))
-        })?;
+        acc = p.linear2(&acc, part, &maps::ConcatFlat)?;
     }
     Ok(acc)
 }
@@ -37,7 +33,7 @@ pub fn split_share<P: Protocol + ?Sized>(
         .map(|(s, len)| {
             let from = start;
             start += len;
-            p.linear(x, &|t| RingTensor::new(s.clone(), t.data()[from..from + len].to_vec()))
+            p.linear(x, &maps::FlatRange { from, shape: s })
         })
         .collect()
 }

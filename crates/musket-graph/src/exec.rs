@@ -4,7 +4,6 @@
 use crate::ir::{FloatTensor, Graph, ValueId};
 use crate::node::{encode, eval_node, NodeContext};
 use crate::range_plan::Check;
-use crate::shape_ops::concat;
 use musket_core::{MpcError, Protocol, RangeChecked, Result, Share};
 use musket_net::CommStats;
 use musket_ring::{FixedPoint, RingTensor};
@@ -347,7 +346,7 @@ fn compute<P: Protocol>(
     }
     let mut output = outputs.remove(0);
     for next in &outputs {
-        output = p.linear2(&output, next, &|a, b| concat(a, b, 0))?;
+        output = p.linear2(&output, next, &musket_core::maps::ConcatAxis(0))?;
     }
     Ok((output, ledger))
 }

@@ -4,8 +4,7 @@
 
 use crate::ir::{Comparison, FloatTensor, Graph, Op};
 use crate::shape_ops::{
-    broadcast_shapes, broadcast_to, concat, gather, pad, resolve_reshape, same_pads, slice, split_range,
-    transpose,
+    broadcast_shapes, broadcast_to, gather, pad, resolve_reshape, same_pads, slice, split_range, transpose,
 };
 use musket_nn::{Conv2d, Pool2d};
 use musket_ring::RingTensor;
@@ -395,7 +394,7 @@ pub(crate) fn eval_op(op: &Op, ins: &[&FloatTensor]) -> Result<FloatTensor, Stri
             let axis = resolve_axis(*a, acc.shape.len()).map_err(err)?;
             for k in 1..ins.len() {
                 let b = bits(get(k)?);
-                acc = moved(&acc, |t| concat(t, &b, axis)).map_err(err)?;
+                acc = moved(&acc, |t| t.concat_axis(&b, axis)).map_err(err)?;
             }
             acc
         }

@@ -12,6 +12,7 @@ mod exec;
 mod float;
 mod ids;
 mod ir;
+mod maps;
 mod memory;
 mod node;
 mod range_plan;

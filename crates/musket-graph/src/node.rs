@@ -2,10 +2,9 @@
 //! op, dispatched to the functions of `musket-nn`.
 
 use crate::ir::{Comparison, FloatTensor, Node, Op, ValueId};
-use crate::shape_ops::{
-    axis_map, broadcast_shapes, broadcast_to, concat, gather, pad, resolve_reshape, same_pads, slice,
-    split_range, take, take_flat, transpose,
-};
+use crate::maps::{AxisMap, BroadcastTo, Gather, Pad, Permute, Slice, Take, TakeFlat};
+use crate::shape_ops::{broadcast_shapes, broadcast_to, pad, resolve_reshape, same_pads, split_range};
+use musket_core::maps::{self, Then};
 use musket_core::{MpcError, Protocol, Result, Share};
 use musket_nn as nn;
 use musket_ring::{FixedPoint, RingTensor};
@@ -34,7 +33,7 @@ fn broadcast_pair<'a, P: Protocol>(
         Ok(if x.shape() == shape.as_slice() {
             Cow::Borrowed(x)
         } else {
-            Cow::Owned(p.linear(x, &|t| broadcast_to(t, &shape))?)
+            Cow::Owned(p.linear(x, &BroadcastTo(&shape))?)
         })
     };
     Ok((widen(a)?, widen(b)?))
@@ -92,10 +91,10 @@ pub(crate) fn eval_node<'v, P: Protocol>(
                 return Err(usage(&node.name, "Gemm needs 2-D operands"));
             }
             if *trans_a {
-                a = Cow::Owned(p.linear(&a, &|t| t.transpose2())?);
+                a = Cow::Owned(p.linear(&a, &maps::Transpose2)?);
             }
             if *trans_b {
-                b = Cow::Owned(p.linear(&b, &|t| t.transpose2())?);
+                b = Cow::Owned(p.linear(&b, &maps::Transpose2)?);
             }
             let mut y = matmul_2d(p, fp, &a, &b)?;
             if *alpha != 1.0 {
@@ -133,11 +132,8 @@ pub(crate) fn eval_node<'v, P: Protocol>(
             // a row's divisor is normalised once, not once per element).
             let (a, b) = (get(0)?, get(1)?);
             let shape = broadcast_shapes(a.shape(), b.shape())?;
-            let a = if a.shape() == shape.as_slice() {
-                a.clone()
-            } else {
-                p.linear(a, &|t| broadcast_to(t, &shape))?
-            };
+            let a =
+                if a.shape() == shape.as_slice() { a.clone() } else { p.linear(a, &BroadcastTo(&shape))? };
             let mut aligned = vec![1; shape.len() - b.shape().len()];
             aligned.extend_from_slice(b.shape());
             let b = p.reshape(b, &aligned)?;
@@ -221,24 +217,22 @@ pub(crate) fn eval_node<'v, P: Protocol>(
             let x = get(0)?;
             nn::avg_pool2d(p, fp, x, &resolve_pool(pool, *same, x.shape()), *count_include_pad)?
         }
-        Op::Slice { starts, ends, axes, steps } => {
-            p.linear(get(0)?, &|t| slice(t, starts, ends, axes, steps))?
-        }
+        Op::Slice { starts, ends, axes, steps } => p.linear(get(0)?, &Slice { starts, ends, axes, steps })?,
         Op::SplitPart { axis: a, index, count, sizes } => {
             let x = get(0)?;
             let a = axis(&node.name, *a, x.shape().len())?;
             let (b, e) = split_range(x.shape()[a], *index, *count, sizes)?;
-            p.linear(x, &|t| slice(t, &[b as i64], &[e as i64], &[a as i64], &[]))?
+            p.linear(x, &Slice { starts: &[b as i64], ends: &[e as i64], axes: &[a as i64], steps: &[] })?
         }
         Op::Gather { axis: a, indices, indices_shape } => {
             let x = get(0)?;
             let a = axis(&node.name, *a, x.shape().len())?;
-            p.linear(x, &|t| gather(t, a, indices, indices_shape))?
+            p.linear(x, &Gather { axis: a, indices, indices_shape })?
         }
         Op::Expand(shape) => {
             let x = get(0)?;
             let target = broadcast_shapes(x.shape(), shape)?;
-            p.linear(x, &|t| broadcast_to(t, &target))?
+            p.linear(x, &BroadcastTo(&target))?
         }
         Op::GlobalAveragePool => {
             let x = get(0)?;
@@ -287,19 +281,19 @@ pub(crate) fn eval_node<'v, P: Protocol>(
             let x = get(0)?;
             let perm: Vec<usize> =
                 if perm.is_empty() { (0..x.shape().len()).rev().collect() } else { perm.clone() };
-            p.linear(x, &|t| transpose(t, &perm))?
+            p.linear(x, &Permute(&perm))?
         }
         Op::Concat(a) => {
             let mut acc = get(0)?.clone();
             let a = axis(&node.name, *a, acc.shape().len())?;
             for k in 1..node.inputs.len() {
-                acc = p.linear2(&acc, get(k)?, &|x, y| concat(x, y, a))?;
+                acc = p.linear2(&acc, get(k)?, &maps::ConcatAxis(a))?;
             }
             acc
         }
         Op::Pad { pads, value } => {
             let x = get(0)?;
-            let y = p.linear(x, &|t| pad(t, pads))?;
+            let y = p.linear(x, &Pad(pads))?;
             if *value != 0.0 {
                 let enc = fp.encode_one(*value).ok_or_else(|| usage(&node.name, "pad value out of range"))?;
                 let ones = pad(&RingTensor::filled(x.shape(), 1), pads)?;
@@ -366,35 +360,29 @@ pub(crate) fn eval_node<'v, P: Protocol>(
         Op::AddPublic(c) => {
             let x = get(0)?;
             let shape = broadcast_shapes(x.shape(), &c.shape)?;
-            let x = if x.shape() == shape.as_slice() {
-                x.clone()
-            } else {
-                p.linear(x, &|t| broadcast_to(t, &shape))?
-            };
+            let x =
+                if x.shape() == shape.as_slice() { x.clone() } else { p.linear(x, &BroadcastTo(&shape))? };
             let c = broadcast_to(&encode(fp, c)?, &shape)?;
             p.add_public(&x, &c)?
         }
         Op::Select { keep, fill } => {
             let x = get(0)?;
             let shape = broadcast_shapes(&broadcast_shapes(x.shape(), &keep.shape)?, &fill.shape)?;
-            let x = if x.shape() == shape.as_slice() {
-                x.clone()
-            } else {
-                p.linear(x, &|t| broadcast_to(t, &shape))?
-            };
+            let x =
+                if x.shape() == shape.as_slice() { x.clone() } else { p.linear(x, &BroadcastTo(&shape))? };
             let keep = broadcast_to(
                 &RingTensor::new(keep.shape.clone(), keep.data.iter().map(|&k| k as u64).collect())?,
                 &shape,
             )?;
             let fill = broadcast_to(&encode(fp, fill)?, &shape)?;
             // Multiplying each share by a public 0 or 1 is linear and exact.
-            let kept = p.linear(&x, &|t| t.mul(&keep))?;
+            let kept = p.linear(&x, &maps::MulPublic(&keep))?;
             let dropped = fill.zip_with(&keep, "select", |f, k| if k == 0 { f } else { 0 })?;
             p.add_public(&kept, &dropped)?
         }
         Op::Take { indices, shape } => match node.inputs.len() {
-            1 => p.linear(get(0)?, &|t| take_flat(&[t], indices, shape))?,
-            2 => p.linear2(get(0)?, get(1)?, &|a, b| take_flat(&[a, b], indices, shape))?,
+            1 => p.linear(get(0)?, &TakeFlat { indices, shape })?,
+            2 => p.linear2(get(0)?, get(1)?, &TakeFlat { indices, shape })?,
             k => return Err(usage(&node.name, format!("Take of {k} inputs"))),
         },
         Op::AxisMap { axis: a, matrix } => {
@@ -403,11 +391,11 @@ pub(crate) fn eval_node<'v, P: Protocol>(
             let rows = matrix.shape[0];
             if matrix.data.iter().all(|w| w.fract() == 0.0 && w.abs() < 2f64.powi(40)) {
                 let m: Vec<u64> = matrix.data.iter().map(|&w| w as i64 as u64).collect();
-                p.linear(x, &|t| axis_map(t, a, &m, rows))?
+                p.linear(x, &AxisMap { axis: a, matrix: &m, rows })?
             } else {
                 // Weights at f fractional bits; each output is a sum of weights times inputs at 2f.
                 let m = fp.encode(&matrix.data)?;
-                let y = p.linear(x, &|t| axis_map(t, a, &m, rows))?;
+                let y = p.linear(x, &AxisMap { axis: a, matrix: &m, rows })?;
                 p.truncate(&y, f)?
             }
         }
@@ -421,7 +409,7 @@ pub(crate) fn eval_node<'v, P: Protocol>(
                 // Ties go to the first index of the reversed axis.
                 let mut ranges: Vec<Vec<usize>> = shape.iter().map(|&d| (0..d).collect()).collect();
                 ranges[a] = (0..n).rev().collect();
-                v = p.linear(&v, &|t| take(t, &ranges))?;
+                v = p.linear(&v, &Take(&ranges))?;
             }
             let idx = nn::argmax_index(p, &v, a)?;
             let mut y = p.scale(&idx, 1u64 << f)?;
@@ -454,11 +442,8 @@ pub(crate) fn eval_node<'v, P: Protocol>(
             let (a, b) = broadcast_pair(p, get(1)?, get(2)?)?;
             let diff = p.sub(&a, &b)?;
             let (c, d) = broadcast_pair(p, get(0)?, &diff)?;
-            let b = if b.shape() == d.shape() {
-                b
-            } else {
-                Cow::Owned(p.linear(&b, &|t| broadcast_to(t, d.shape()))?)
-            };
+            let b =
+                if b.shape() == d.shape() { b } else { Cow::Owned(p.linear(&b, &BroadcastTo(d.shape()))?) };
             let picked = p.mul_truncate(&c, &d, f)?;
             p.add(&b, &picked)?
         }
@@ -501,8 +486,8 @@ fn batched_matmul<P: Protocol>(
     let batch: usize = lead.iter().product();
     let full_a = [lead.clone(), vec![m, k]].concat();
     let full_b = [lead.clone(), vec![k, n]].concat();
-    let a3 = p.linear(a, &|t| broadcast_to(t, &full_a)?.reshape(&[batch, m, k]))?;
-    let b3 = p.linear(b, &|t| broadcast_to(t, &full_b)?.reshape(&[batch, k, n]))?;
+    let a3 = p.linear(a, &Then(BroadcastTo(&full_a), maps::Reshape(&[batch, m, k])))?;
+    let b3 = p.linear(b, &Then(BroadcastTo(&full_b), maps::Reshape(&[batch, k, n])))?;
     let y = p.matmul_batched_truncate(&a3, &b3, fp.frac_bits())?;
     p.reshape(&y, &[lead, vec![m, n]].concat())
 }

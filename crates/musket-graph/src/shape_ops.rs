@@ -1,6 +1,6 @@
 //! Plaintext shape manipulations used as linear maps on shares.
 
-use musket_ring::{RingTensor, ShapeError};
+use musket_ring::{ShapeError, Tensor, Word};
 
 /// Largest tensor an op may create (elements).
 const MAX_ELEMENTS: usize = 1 << 28;
@@ -31,7 +31,7 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>, ShapeErr
 }
 
 /// Broadcasts `t` to `shape` (numpy rules, prepending size-1 dims).
-pub(crate) fn broadcast_to(t: &RingTensor, shape: &[usize]) -> Result<RingTensor, ShapeError> {
+pub(crate) fn broadcast_to<W: Word>(t: &Tensor<W>, shape: &[usize]) -> Result<Tensor<W>, ShapeError> {
     if t.shape() == shape {
         return Ok(t.clone());
     }
@@ -42,7 +42,7 @@ pub(crate) fn broadcast_to(t: &RingTensor, shape: &[usize]) -> Result<RingTensor
 }
 
 /// Permutes axes.
-pub(crate) fn transpose(t: &RingTensor, perm: &[usize]) -> Result<RingTensor, ShapeError> {
+pub(crate) fn transpose<W: Word>(t: &Tensor<W>, perm: &[usize]) -> Result<Tensor<W>, ShapeError> {
     let shape = t.shape();
     let rank = shape.len();
     let mut seen = vec![false; rank];
@@ -67,11 +67,11 @@ pub(crate) fn transpose(t: &RingTensor, perm: &[usize]) -> Result<RingTensor, Sh
             idx[d] = 0;
         }
     }
-    RingTensor::new(out_shape, out)
+    Tensor::new(out_shape, out)
 }
 
 /// Pads with zeros (begins then ends per axis).
-pub(crate) fn pad(t: &RingTensor, pads: &[usize]) -> Result<RingTensor, ShapeError> {
+pub(crate) fn pad<W: Word>(t: &Tensor<W>, pads: &[usize]) -> Result<Tensor<W>, ShapeError> {
     let shape = t.shape();
     let rank = shape.len();
     if pads.len() != 2 * rank {
@@ -79,7 +79,7 @@ pub(crate) fn pad(t: &RingTensor, pads: &[usize]) -> Result<RingTensor, ShapeErr
     }
     let out_shape: Vec<usize> = (0..rank).map(|d| shape[d] + pads[d] + pads[rank + d]).collect();
     let n = checked_elements(&out_shape)?;
-    let mut out = vec![0u64; n];
+    let mut out = vec![W::ZERO; n];
     let mut idx = vec![0usize; rank];
     for &v in t.data() {
         let mut off = 0;
@@ -95,25 +95,7 @@ pub(crate) fn pad(t: &RingTensor, pads: &[usize]) -> Result<RingTensor, ShapeErr
             idx[d] = 0;
         }
     }
-    RingTensor::new(out_shape, out)
-}
-
-/// Concatenates along `axis`.
-pub(crate) fn concat(a: &RingTensor, b: &RingTensor, axis: usize) -> Result<RingTensor, ShapeError> {
-    let (sa, sb) = (a.shape(), b.shape());
-    if sa.len() != sb.len() || axis >= sa.len() || (0..sa.len()).any(|d| d != axis && sa[d] != sb[d]) {
-        return Err(ShapeError(format!("cannot concatenate {sa:?} and {sb:?} on axis {axis}")));
-    }
-    let outer: usize = sa[..axis].iter().product();
-    let (ia, ib) = (sa[axis..].iter().product::<usize>(), sb[axis..].iter().product::<usize>());
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    for o in 0..outer {
-        out.extend_from_slice(&a.data()[o * ia..(o + 1) * ia]);
-        out.extend_from_slice(&b.data()[o * ib..(o + 1) * ib]);
-    }
-    let mut shape = sa.to_vec();
-    shape[axis] += sb[axis];
-    RingTensor::new(shape, out)
+    Tensor::new(out_shape, out)
 }
 
 /// Resolves an ONNX reshape target (0 copies the input dim, -1 is inferred).
@@ -169,13 +151,13 @@ pub fn same_pads(
 }
 
 /// ONNX Slice with positive steps; returns the element indices taken, per axis.
-pub(crate) fn slice(
-    t: &RingTensor,
+pub(crate) fn slice<W: Word>(
+    t: &Tensor<W>,
     starts: &[i64],
     ends: &[i64],
     axes: &[i64],
     steps: &[i64],
-) -> Result<RingTensor, ShapeError> {
+) -> Result<Tensor<W>, ShapeError> {
     let shape = t.shape().to_vec();
     let rank = shape.len();
     let mut ranges: Vec<Vec<usize>> = shape.iter().map(|&d| (0..d).collect()).collect();
@@ -199,7 +181,7 @@ pub(crate) fn slice(
 }
 
 /// The sub-tensor at the cartesian product of per-axis index lists.
-pub(crate) fn take(t: &RingTensor, ranges: &[Vec<usize>]) -> Result<RingTensor, ShapeError> {
+pub(crate) fn take<W: Word>(t: &Tensor<W>, ranges: &[Vec<usize>]) -> Result<Tensor<W>, ShapeError> {
     let shape = t.shape();
     let out_shape: Vec<usize> = ranges.iter().map(Vec::len).collect();
     let mut strides = vec![1usize; shape.len()];
@@ -219,16 +201,16 @@ pub(crate) fn take(t: &RingTensor, ranges: &[Vec<usize>]) -> Result<RingTensor, 
             idx[d] = 0;
         }
     }
-    RingTensor::new(out_shape, out)
+    Tensor::new(out_shape, out)
 }
 
 /// ONNX Gather along `axis` with constant indices of shape `idx_shape`.
-pub(crate) fn gather(
-    t: &RingTensor,
+pub(crate) fn gather<W: Word>(
+    t: &Tensor<W>,
     axis: usize,
     indices: &[i64],
     idx_shape: &[usize],
-) -> Result<RingTensor, ShapeError> {
+) -> Result<Tensor<W>, ShapeError> {
     let shape = t.shape();
     if axis >= shape.len() {
         return Err(ShapeError(format!("gather axis {axis} out of range for {shape:?}")));
@@ -255,7 +237,7 @@ pub(crate) fn gather(
         }
     }
     let out_shape: Vec<usize> = [&shape[..axis], idx_shape, &shape[axis + 1..]].concat();
-    RingTensor::new(out_shape, out)
+    Tensor::new(out_shape, out)
 }
 
 /// The slice range of part `index` of a Split.
@@ -284,11 +266,11 @@ pub(crate) fn split_range(
 /// The elements of `sources` (flattened and concatenated) at `indices`, as a tensor of
 /// `shape`: every public rearrangement of elements (GatherElements, GatherND, the scatters,
 /// Tile, reversed slices) is one of these.
-pub(crate) fn take_flat(
-    sources: &[&RingTensor],
+pub(crate) fn take_flat<W: Word>(
+    sources: &[&Tensor<W>],
     indices: &[usize],
     shape: &[usize],
-) -> Result<RingTensor, ShapeError> {
+) -> Result<Tensor<W>, ShapeError> {
     let total: usize = sources.iter().map(|t| t.len()).sum();
     if checked_elements(shape)? != indices.len() {
         return Err(ShapeError(format!("{} indices for shape {shape:?}", indices.len())));
@@ -299,7 +281,7 @@ pub(crate) fn take_flat(
             return Err(ShapeError(format!("element index {i} beyond the {total} elements")));
         }
         let mut k = i;
-        let mut value = 0;
+        let mut value = W::ZERO;
         for t in sources {
             if k < t.len() {
                 value = t.data()[k];
@@ -309,17 +291,17 @@ pub(crate) fn take_flat(
         }
         out.push(value);
     }
-    RingTensor::new(shape.to_vec(), out)
+    Tensor::new(shape.to_vec(), out)
 }
 
 /// `y[.., i, ..] = sum_j m[i][j] x[.., j, ..]` along `axis` with the public integer matrix `m`
-/// (`rows` x the axis length), wrapping: exact on shares.
-pub(crate) fn axis_map(
-    t: &RingTensor,
+/// (`rows` x the axis length, each lifted by [`Word::lift`]), wrapping: exact on shares.
+pub(crate) fn axis_map<W: Word>(
+    t: &Tensor<W>,
     axis: usize,
     m: &[u64],
     rows: usize,
-) -> Result<RingTensor, ShapeError> {
+) -> Result<Tensor<W>, ShapeError> {
     let shape = t.shape();
     if axis >= shape.len() || m.len() != rows * shape[axis] {
         return Err(ShapeError(format!("a {rows}-row map does not fit axis {axis} of {shape:?}")));
@@ -329,21 +311,21 @@ pub(crate) fn axis_map(
     let mut out_shape = shape.to_vec();
     out_shape[axis] = rows;
     checked_elements(&out_shape)?;
-    let mut out = vec![0u64; outer * rows * inner];
+    let mut out = vec![W::ZERO; outer * rows * inner];
     for o in 0..outer {
         for i in 0..rows {
             let dst = &mut out[(o * rows + i) * inner..][..inner];
             for j in 0..n {
-                let w = m[i * n + j];
-                if w == 0 {
+                if m[i * n + j] == 0 {
                     continue;
                 }
+                let w = W::lift(m[i * n + j]);
                 let src = &t.data()[(o * n + j) * inner..][..inner];
                 for (d, &s) in dst.iter_mut().zip(src) {
-                    *d = d.wrapping_add(w.wrapping_mul(s));
+                    *d = d.wadd(w.wmul(s));
                 }
             }
         }
     }
-    RingTensor::new(out_shape, out)
+    Tensor::new(out_shape, out)
 }

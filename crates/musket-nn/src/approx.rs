@@ -9,10 +9,10 @@
 
 use crate::chebyshev::chebyshev_series;
 use crate::cmp::{max_along, max_along_within};
+use crate::maps::{AxisToLast, LastToAxis, Widen};
 use crate::normalize::{log_between, reciprocal_in_range, reciprocal_positive};
-use crate::tensor_ops::{
-    axis_to_last, broadcast, concat_shares, filled, last_to_axis, mul_many, split_share,
-};
+use crate::tensor_ops::{concat_shares, filled, mul_many, split_share};
+use musket_core::maps;
 use musket_core::{msb, msb_within, MpcError, Protocol, Result, Share};
 use musket_ring::FixedPoint;
 
@@ -322,9 +322,9 @@ fn softmax_with<P: Protocol>(
     let s = shifted_exp(p, fp, x, axis, "softmax", narrow)?;
     let r = reciprocal_positive(p, fp, &s.sum, -1, s.sum_hi)?;
     let (keep, mshape) = (s.keep.clone(), s.moved_shape.clone());
-    let wide = p.linear(&r, &|t| broadcast(&t.reshape(&keep)?, &mshape))?;
+    let wide = p.linear(&r, &Widen { keep: &keep, shape: &mshape })?;
     let out = mul_trunc(p, &s.exp, &wide, fp.frac_bits())?;
-    p.linear(&out, &|t| last_to_axis(t, axis, &s.shape))
+    p.linear(&out, &LastToAxis { axis, shape: &s.shape })
 }
 
 /// The common start of softmax and log-softmax along `axis`: `z = x - max` (axis moved last),
@@ -352,7 +352,7 @@ fn shifted_exp<P: Protocol>(
     if axis >= shape.len() {
         return Err(MpcError::Usage(format!("{what}: axis {axis} out of range for {shape:?}")));
     }
-    let moved = p.linear(x, &|t| axis_to_last(t, axis))?;
+    let moved = p.linear(x, &AxisToLast(axis))?;
     let moved_shape = moved.shape().to_vec();
     let mut keep = moved_shape.clone();
     *keep.last_mut().expect("rank >= 1") = 1;
@@ -366,7 +366,7 @@ fn shifted_exp<P: Protocol>(
     } else {
         max_along(p, &moved, moved_shape.len() - 1)?
     };
-    let z = p.linear2(&moved, &m, &|a, b| a.sub(&broadcast(&b.reshape(&keep)?, &moved_shape)?))?;
+    let z = p.linear2(&moved, &m, &maps::SubMapped(Widen { keep: &keep, shape: &moved_shape }))?;
     // z <= 0; below -16, e^z is within 1.2e-7 of 0 (and of e^-16), and clamping keeps exp in
     // its range.
     let zc = clamp_below(p, fp, &z, -16.0, narrow.then_some((SOFTMAX_SIGN_BITS, what)))?;
@@ -563,6 +563,6 @@ fn log_softmax_with<P: Protocol>(
     let s = shifted_exp(p, fp, x, axis, "log_softmax", narrow)?;
     let l = log_between(p, fp, &s.sum, -1, s.sum_hi)?;
     let (keep, mshape) = (s.keep.clone(), s.moved_shape.clone());
-    let out = p.linear2(&s.z, &l, &|a, b| a.sub(&broadcast(&b.reshape(&keep)?, &mshape)?))?;
-    p.linear(&out, &|t| last_to_axis(t, axis, &s.shape))
+    let out = p.linear2(&s.z, &l, &maps::SubMapped(Widen { keep: &keep, shape: &mshape }))?;
+    p.linear(&out, &LastToAxis { axis, shape: &s.shape })
 }

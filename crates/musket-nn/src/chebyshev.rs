@@ -126,9 +126,7 @@ pub(crate) fn chebyshev_series<P: Protocol>(
                 let c = encode_at(w, scale - bits_of(j))?;
                 acc = Some(match acc {
                     None => p.scale(&t[&j], c)?,
-                    Some(a) => p.linear2(&a, &t[&j], &|x, y| {
-                        x.zip_with(y, "weighted sum", |x, y| x.wrapping_add(y.wrapping_mul(c)))
-                    })?,
+                    Some(a) => p.linear2(&a, &t[&j], &musket_core::maps::AddScaled(c))?,
                 });
             }
             let acc = match acc {

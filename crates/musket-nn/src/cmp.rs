@@ -2,7 +2,9 @@
 //! 3PC) however many elements, and return integer 0/1 shares. Requires `|x - y| < 2^63` in the
 //! ring, which holds for all encoded fixed-point values.
 
-use crate::tensor_ops::{axis_to_last, concat_shares, filled, last_to_axis, mul_many, split_share};
+use crate::maps::{AxisToLast, LastToAxis, PositionSum, SelectAlong, Widen};
+use crate::tensor_ops::{concat_shares, filled, mul_many, split_share};
+use musket_core::maps::{self, Then};
 use musket_core::{msb, msb_within, Protocol, Result, Share};
 use musket_ring::{FixedPoint, RingTensor};
 
@@ -214,32 +216,6 @@ fn leaky_relu_with<P: Protocol>(
     p.truncate(&sum, fp.frac_bits())
 }
 
-fn columns(t: &RingTensor, cols: &[usize]) -> RingTensor {
-    let shape = t.shape();
-    let n = shape[shape.len() - 1];
-    let rows = t.len() / n.max(1);
-    let mut out = Vec::with_capacity(rows * cols.len());
-    for r in 0..rows {
-        out.extend(cols.iter().map(|&c| t.data()[r * n + c]));
-    }
-    let mut s = shape.to_vec();
-    *s.last_mut().expect("rank >= 1") = cols.len();
-    RingTensor::new(s, out).expect("consistent shape")
-}
-
-fn append_last(a: &RingTensor, b: &RingTensor) -> RingTensor {
-    let (na, nb) = (a.shape()[a.shape().len() - 1], b.shape()[b.shape().len() - 1]);
-    let rows = (a.len() + b.len()).checked_div(na + nb).unwrap_or(0);
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    for r in 0..rows {
-        out.extend_from_slice(&a.data()[r * na..(r + 1) * na]);
-        out.extend_from_slice(&b.data()[r * nb..(r + 1) * nb]);
-    }
-    let mut s = a.shape().to_vec();
-    *s.last_mut().expect("rank >= 1") = na + nb;
-    RingTensor::new(s, out).expect("consistent shape")
-}
-
 /// Tournament over the last axis of `t` (shape `[rows, n]`), keeping per candidate its value
 /// and, if `track`, a one-hot vector over the original `n` positions (shape `[rows, n, n]`).
 /// Adjacent candidates are paired, so ranges stay contiguous and ties go to the lower index.
@@ -258,8 +234,8 @@ fn tournament<P: Protocol>(
         let pairs = n / 2;
         let evens: Vec<usize> = (0..pairs).map(|j| 2 * j).collect();
         let odds: Vec<usize> = (0..pairs).map(|j| 2 * j + 1).collect();
-        let a = p.linear(&vals, &|t| Ok(columns(t, &evens)))?;
-        let b = p.linear(&vals, &|t| Ok(columns(t, &odds)))?;
+        let a = p.linear(&vals, &SelectAlong { axis: rank - 1, picks: &evens })?;
+        let b = p.linear(&vals, &SelectAlong { axis: rank - 1, picks: &odds })?;
         // Pick b where a < b, else a (ties: lower index).
         let dv = p.sub(&b, &a)?;
         let (new_vals, new_onehot) = match &onehot {
@@ -275,61 +251,24 @@ fn tournament<P: Protocol>(
             Some(oh) => {
                 let c = lt(p, &a, &b)?;
                 // One-hot rows are laid out as [rows, n, width]: gather candidate rows.
-                let width = oh.shape()[rank];
-                let gather = |t: &RingTensor, idx: &[usize]| {
-                    let rows = t.len() / (n * width).max(1);
-                    let mut out = Vec::with_capacity(rows * idx.len() * width);
-                    for r in 0..rows {
-                        for &i in idx {
-                            out.extend_from_slice(&t.data()[(r * n + i) * width..(r * n + i + 1) * width]);
-                        }
-                    }
-                    let mut s = t.shape().to_vec();
-                    s[rank - 1] = idx.len();
-                    RingTensor::new(s, out)
-                };
-                let oa = p.linear(oh, &|t| gather(t, &evens))?;
-                let ob = p.linear(oh, &|t| gather(t, &odds))?;
+                let oa = p.linear(oh, &SelectAlong { axis: rank - 1, picks: &evens })?;
+                let ob = p.linear(oh, &SelectAlong { axis: rank - 1, picks: &odds })?;
                 let doh = p.sub(&ob, &oa)?;
                 let oh_shape = doh.shape().to_vec();
-                let c_wide = p.linear(&c, &|t| {
-                    let mut s = t.shape().to_vec();
-                    s.push(1);
-                    crate::broadcast(&t.reshape(&s)?, &oh_shape)
-                })?;
+                let c_keep = [c.shape(), &[1]].concat();
+                let c_wide = p.linear(&c, &Widen { keep: &c_keep, shape: &oh_shape })?;
                 let prods = mul_many(p, &[(&c, &dv), (&c_wide, &doh)])?;
                 (p.add(&a, &prods[0])?, Some(p.add(&oa, &prods[1])?))
             }
         };
         if n % 2 == 1 {
             let last = [n - 1];
-            let tail = p.linear(&vals, &|t| Ok(columns(t, &last)))?;
-            vals = p.linear2(&new_vals, &tail, &|x, y| Ok(append_last(x, y)))?;
+            let tail = p.linear(&vals, &SelectAlong { axis: rank - 1, picks: &last })?;
+            vals = p.linear2(&new_vals, &tail, &maps::ConcatAxis(rank - 1))?;
             if let (Some(oh), Some(new_oh)) = (&onehot, &new_onehot) {
-                let width = oh.shape()[rank];
-                let tail_oh = p.linear(oh, &|t| {
-                    let rows = t.len() / (n * width).max(1);
-                    let mut out = Vec::with_capacity(rows * width);
-                    for r in 0..rows {
-                        out.extend_from_slice(&t.data()[(r * n + n - 1) * width..(r * n + n) * width]);
-                    }
-                    let mut s = t.shape().to_vec();
-                    s[rank - 1] = 1;
-                    RingTensor::new(s, out)
-                })?;
-                onehot = Some(p.linear2(new_oh, &tail_oh, &|x, y| {
-                    // Concatenate along the candidate axis (second to last).
-                    let (nx, ny) = (x.shape()[rank - 1], y.shape()[rank - 1]);
-                    let rows = x.len() / (nx * width).max(1);
-                    let mut out = Vec::with_capacity(x.len() + y.len());
-                    for r in 0..rows {
-                        out.extend_from_slice(&x.data()[r * nx * width..(r + 1) * nx * width]);
-                        out.extend_from_slice(&y.data()[r * ny * width..(r + 1) * ny * width]);
-                    }
-                    let mut s = x.shape().to_vec();
-                    s[rank - 1] = nx + ny;
-                    RingTensor::new(s, out)
-                })?);
+                // Along the candidate axis (second to last of the one-hot rows).
+                let tail_oh = p.linear(oh, &SelectAlong { axis: rank - 1, picks: &last })?;
+                onehot = Some(p.linear2(new_oh, &tail_oh, &maps::ConcatAxis(rank - 1))?);
             } else {
                 onehot = new_onehot;
             }
@@ -344,7 +283,7 @@ fn tournament<P: Protocol>(
 /// `ceil(log2(n))` levels, each one comparison circuit and one round of products.
 pub fn max_along<P: Protocol>(p: &mut P, x: &P::Share, axis: usize) -> Result<P::Share> {
     let shape = x.shape().to_vec();
-    let moved = p.linear(x, &|t| axis_to_last(t, axis))?;
+    let moved = p.linear(x, &AxisToLast(axis))?;
     let (best, _) = tournament(p, moved, None, None)?;
     let mut out_shape = shape.clone();
     out_shape.remove(axis);
@@ -362,7 +301,7 @@ pub(crate) fn max_along_within<P: Protocol>(
     what: &str,
 ) -> Result<P::Share> {
     let shape = x.shape().to_vec();
-    let moved = p.linear(x, &|t| axis_to_last(t, axis))?;
+    let moved = p.linear(x, &AxisToLast(axis))?;
     let (best, _) = tournament(p, moved, None, Some((width, what)))?;
     let mut out_shape = shape.clone();
     out_shape.remove(axis);
@@ -373,9 +312,9 @@ pub(crate) fn max_along_within<P: Protocol>(
 /// ties go to the lowest index. The index itself is `sum_i i * onehot_i`, a local operation.
 pub fn argmax_onehot<P: Protocol>(p: &mut P, x: &P::Share, axis: usize) -> Result<P::Share> {
     let shape = x.shape().to_vec();
-    let moved = p.linear(x, &|t| axis_to_last(t, axis))?;
+    let moved = p.linear(x, &AxisToLast(axis))?;
     let (_, flat) = max_with_onehot_last(p, &moved)?;
-    p.linear(&flat, &|t| last_to_axis(t, axis, &shape))
+    p.linear(&flat, &LastToAxis { axis, shape: &shape })
 }
 
 /// The maximum over the last axis (removed from the shape) and the one-hot integer shares of
@@ -394,11 +333,8 @@ pub fn max_with_onehot_last<P: Protocol>(p: &mut P, x: &P::Share) -> Result<(P::
             eye[(r * n + i) * n + i] = 1;
         }
     }
-    let zero = p.linear(x, &|t| {
-        let mut s = t.shape().to_vec();
-        s.push(1);
-        crate::broadcast(&t.reshape(&s)?.scale(0), &oh_shape)
-    })?;
+    let keep = [&moved_shape[..], &[1]].concat();
+    let zero = p.linear(x, &Then(Widen { keep: &keep, shape: &oh_shape }, maps::Scale(0)))?;
     let oh = p.add_public(&zero, &RingTensor::new(oh_shape.clone(), eye)?)?;
     let (best, onehot) = tournament(p, x.clone(), Some(oh), None)?;
     let onehot = p.reshape(&onehot.expect("tracked"), &moved_shape)?;
@@ -418,17 +354,7 @@ pub fn min_along<P: Protocol>(p: &mut P, x: &P::Share, axis: usize) -> Result<P:
 pub fn argmax_index<P: Protocol>(p: &mut P, x: &P::Share, axis: usize) -> Result<P::Share> {
     let onehot = argmax_onehot(p, x, axis)?;
     let shape = x.shape().to_vec();
-    p.linear(&onehot, &|t| {
-        let moved = axis_to_last(t, axis)?;
-        let n = shape[axis];
-        let rows = moved.len() / n.max(1);
-        let idx: Vec<u64> = (0..rows)
-            .map(|r| {
-                (0..n).fold(0u64, |acc, i| acc.wrapping_add((i as u64).wrapping_mul(moved.data()[r * n + i])))
-            })
-            .collect();
-        let mut out_shape = shape.clone();
-        out_shape.remove(axis);
-        RingTensor::new(out_shape, idx)
-    })
+    let mut out_shape = shape;
+    out_shape.remove(axis);
+    p.linear(&onehot, &Then(AxisToLast(axis), Then(PositionSum, maps::Reshape(&out_shape))))
 }

@@ -1,8 +1,9 @@
 //! Layer normalisation on shares, robust over the whole range a row's deviations can take.
 
 use crate::approx::{mul_trunc, mul_trunc_many, EXTRA_BITS};
+use crate::maps::Widen;
 use crate::normalize::{encode_at, normalize, power_series, series_at_three_quarters, Sign};
-use crate::tensor_ops::broadcast;
+use musket_core::maps;
 use musket_core::{MpcError, Protocol, Result, Share};
 use musket_ring::FixedPoint;
 
@@ -53,7 +54,7 @@ pub fn layer_norm<P: Protocol>(
     lane[rank - 1] = n;
     let sum = p.sum_axis(x, rank - 1)?;
     let mean = crate::linear::scale_public_fine(p, fp, &sum, 1.0 / n as f64)?;
-    let d = p.linear2(x, &mean, &|a, b| a.sub(&broadcast(&b.reshape(&keep)?, &shape)?))?;
+    let d = p.linear2(x, &mean, &maps::SubMapped(Widen { keep: &keep, shape: &shape }))?;
 
     // v = sum (d^2 / 2^t) + n eps, at 2f - t fractional bits: each truncated square is below
     // 2^(62-t), so the sum of n <= 2^t of them stays below 2^62. Truncating each square costs
@@ -105,9 +106,9 @@ pub fn layer_norm<P: Protocol>(
     let parts = mul_trunc_many(p, &[(&g_small, &r), (&g_big, &r)], r_bits)?;
     let big = p.scale(&parts[1], 1u64 << (g_scale - big_scale))?;
     let gr = p.add(&parts[0], &big)?;
-    let gr_wide = p.linear(&gr, &|t| broadcast(&t.reshape(&keep)?, &shape))?;
+    let gr_wide = p.linear(&gr, &Widen { keep: &keep, shape: &shape })?;
     let normed = mul_trunc(p, &d, &gr_wide, g_scale)?; // at f bits
-    let gamma_wide = p.linear(gamma, &|t| broadcast(&t.reshape(&lane)?, &shape))?;
+    let gamma_wide = p.linear(gamma, &Widen { keep: &lane, shape: &shape })?;
     let scaled = mul_trunc(p, &normed, &gamma_wide, f)?;
-    p.linear2(&scaled, beta, &|a, b| a.add(&broadcast(&b.reshape(&lane)?, &shape)?))
+    p.linear2(&scaled, beta, &maps::AddMapped(Widen { keep: &lane, shape: &shape }))
 }

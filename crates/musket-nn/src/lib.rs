@@ -12,6 +12,7 @@ mod chebyshev;
 mod cmp;
 mod layernorm;
 mod linear;
+mod maps;
 mod normalize;
 mod pool;
 mod tensor_ops;
@@ -51,6 +52,7 @@ pub use cmp::{
 };
 pub use layernorm::layer_norm;
 pub use linear::{affine, conv2d, div_public, linear, scale_public, scale_public_fine, Conv2d};
+pub use maps::Widen;
 pub use normalize::{
     div, inv_sqrt, log, reciprocal, reciprocal_in_unit_range, sqrt, NORMALIZED_DOMAIN, RECIPROCAL_DOMAIN,
 };

@@ -1,9 +1,10 @@
 //! Linear layers on shares: convolution (im2col + one secret matrix product), fully connected
 //! layers, per-channel affine maps (batch norm), scaling by public constants.
 
-use crate::tensor_ops::broadcast;
+use crate::maps::{BlockDiagonal, Im2col, ImagesFirst, Widen};
+use musket_core::maps;
 use musket_core::{MpcError, Protocol, Result, Share};
-use musket_ring::{FixedPoint, RingTensor};
+use musket_ring::FixedPoint;
 
 /// Largest intermediate tensor a layer may build (elements).
 pub(crate) const MAX_LAYER_ELEMENTS: usize = 1 << 28;
@@ -42,7 +43,7 @@ pub fn div_public<P: Protocol>(p: &mut P, fp: FixedPoint, x: &P::Share, d: f64) 
 fn add_broadcast<P: Protocol>(p: &P, x: &P::Share, b: &P::Share, b_shape: &[usize]) -> Result<P::Share> {
     let target = x.shape().to_vec();
     let b_shape = b_shape.to_vec();
-    p.linear2(x, b, &|xs, bs| xs.add(&broadcast(&bs.reshape(&b_shape)?, &target)?))
+    p.linear2(x, b, &maps::AddMapped(Widen { keep: &b_shape, shape: &target }))
 }
 
 /// Fully connected layer `x w^T + bias` for `x [batch, in]`, `w [out, in]`, `bias [out]`, all
@@ -54,7 +55,7 @@ pub fn linear<P: Protocol>(
     w: &P::Share,
     bias: Option<&P::Share>,
 ) -> Result<P::Share> {
-    let wt = p.linear(w, &|t| t.transpose2())?;
+    let wt = p.linear(w, &maps::Transpose2)?;
     let y = p.matmul_truncate(x, &wt, fp.frac_bits())?;
     match bias {
         Some(b) => add_broadcast(p, &y, b, &[1, b.len()]),
@@ -77,7 +78,7 @@ pub fn affine<P: Protocol>(
     }
     let mut ch_shape = vec![1; shape.len()];
     ch_shape[1] = shape[1];
-    let wide = p.linear(scale, &|t| broadcast(&t.reshape(&ch_shape)?, &shape))?;
+    let wide = p.linear(scale, &Widen { keep: &ch_shape, shape: &shape })?;
     let y = p.mul_truncate(x, &wide, fp.frac_bits())?;
     add_broadcast(p, &y, shift, &ch_shape)
 }
@@ -147,42 +148,10 @@ pub fn conv2d<P: Protocol>(
     // The transposed im2col matrix `[C*kh*kw, N*OH*OW]`: row (ch, ki, kj) holds the input
     // pixels under that kernel tap for every output position, so that rows are written
     // contiguously (and copied whole along a row of the image at stride 1).
-    let cols = p.linear(x, &|t| {
-        let mut out = vec![0u64; k * rows];
-        for ch in 0..c {
-            for ki in 0..kh {
-                for kj in 0..kw {
-                    let row = &mut out[((ch * kh + ki) * kw + kj) * rows..][..rows];
-                    // Output columns j whose input column j*sw + kj*dw - pl lies in 0..wd.
-                    let first = (pl.saturating_sub(kj * dw)).div_ceil(sw);
-                    let end = (wd + pl).checked_sub(kj * dw).map_or(0, |span| span.div_ceil(sw).min(ow));
-                    if first >= end {
-                        continue;
-                    }
-                    // The input column of output column `first`.
-                    let start = first * sw + kj * dw - pl;
-                    for b in 0..n {
-                        let image = &t.data()[(b * c + ch) * h * wd..][..h * wd];
-                        for i in 0..oh {
-                            let Some(y) = (i * sh + ki * dh).checked_sub(pt).filter(|&y| y < h) else {
-                                continue;
-                            };
-                            let line = &image[y * wd..][..wd];
-                            let dst = &mut row[(b * oh + i) * ow..][first..end];
-                            if sw == 1 {
-                                dst.copy_from_slice(&line[start..start + dst.len()]);
-                            } else {
-                                for (d, v) in dst.iter_mut().zip(line[start..].iter().step_by(sw)) {
-                                    *d = *v;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        RingTensor::new(vec![k, rows], out)
-    })?;
+    let cols = p.linear(
+        x,
+        &Im2col { n, c, h, wd, kh, kw, oh, ow, stride: [sh, sw], dilation: [dh, dw], pads: [pt, pl] },
+    )?;
     // The weights as `[O, C*kh*kw]`: their own layout when there is one group (read as that
     // matrix, not copied); block-diagonal (each output channel's taps in its group's columns)
     // otherwise. The product `[O, N*OH*OW]` is, for one image, the output's layout already.
@@ -190,32 +159,11 @@ pub fn conv2d<P: Protocol>(
         p.matmul_rows_truncate(w, &cols, fp.frac_bits())?
     } else {
         let og = o / g;
-        let wmat = p.linear(w, &|t| {
-            let mut out = vec![0u64; o * k];
-            let taps = cg * kh * kw;
-            for oc in 0..o {
-                let grp = oc / og;
-                out[oc * k + grp * taps..][..taps].copy_from_slice(&t.data()[oc * taps..][..taps]);
-            }
-            RingTensor::new(vec![o, k], out)
-        })?;
+        let wmat = p.linear(w, &BlockDiagonal { o, k, taps: cg * kh * kw, per_group: og })?;
         p.matmul_truncate(&wmat, &cols, fp.frac_bits())?
     };
     if let Some(b) = bias {
         y = add_broadcast(p, &y, b, &[o, 1])?;
     }
-    let area = oh * ow;
-    p.linear(&y, &|t| {
-        if n == 1 {
-            return t.reshape(&[n, o, oh, ow]);
-        }
-        // [O, N, OH*OW] -> [N, O, OH*OW]
-        let mut out = vec![0u64; t.len()];
-        for oc in 0..o {
-            for b in 0..n {
-                out[(b * o + oc) * area..][..area].copy_from_slice(&t.data()[(oc * n + b) * area..][..area]);
-            }
-        }
-        RingTensor::new(vec![n, o, oh, ow], out)
-    })
+    p.linear(&y, &ImagesFirst { n, o, oh, ow })
 }

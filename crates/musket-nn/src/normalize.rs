@@ -6,9 +6,11 @@
 //! saturated value with their out-of-domain bits passed to [`Protocol::note_out_of_range`].
 
 use crate::approx::{encode, mul_trunc, mul_trunc_many, EXTRA_BITS};
+use crate::maps::{Broadcast, RowCombination};
 use crate::tensor_ops::{filled, mul_many};
+use musket_core::maps;
 use musket_core::{bit_planes, planes_to_packed, suffix_and, MpcError, Protocol, Result, Share};
-use musket_ring::{FixedPoint, RingTensor};
+use musket_ring::FixedPoint;
 
 /// Inputs for which [`reciprocal`] meets the error target: `2^-12 <= |x|`, either sign (above
 /// 2^14 the result is below 4 ulps and 0 is within the target). For `|x| < 2^-12`, zero
@@ -45,8 +47,7 @@ pub(crate) struct Normalized<S> {
 impl<S: Share> Normalized<S> {
     /// Row `r` as a share of the input's shape.
     pub(crate) fn row<P: Protocol<Share = S>>(&self, p: &P, r: usize) -> Result<S> {
-        let (n, shape) = (self.n, self.shape.clone());
-        p.linear(&self.rows, &|t| RingTensor::new(shape.clone(), t.data()[r * n..(r + 1) * n].to_vec()))
+        p.linear(&self.rows, &maps::FlatRange { from: r * self.n, shape: &self.shape })
     }
 
     /// `[x < 2^lo]` (and not negative, for [`Sign::NonNegative`]).
@@ -67,16 +68,7 @@ impl<S: Share> Normalized<S> {
         coefs: &[(usize, u64)],
         constant: u64,
     ) -> Result<S> {
-        let (n, shape) = (self.n, self.shape.clone());
-        let sum = p.linear(&self.rows, &|t| {
-            let mut out = vec![0u64; n];
-            for &(r, c) in coefs {
-                for (o, b) in out.iter_mut().zip(&t.data()[r * n..(r + 1) * n]) {
-                    *o = o.wrapping_add(b.wrapping_mul(c));
-                }
-            }
-            RingTensor::new(shape.clone(), out)
-        })?;
+        let sum = p.linear(&self.rows, &RowCombination { n: self.n, coefs, shape: &self.shape })?;
         if constant == 0 {
             Ok(sum)
         } else {
@@ -466,7 +458,7 @@ pub fn div<P: Protocol>(p: &mut P, fp: FixedPoint, a: &P::Share, b: &P::Share) -
     let z = p.add(&bn, &one_below)?;
     let y = reciprocal_in_range(p, work, &z, 0.5, 1.0, 2)?;
     p.note_out_of_range(&below, "a divisor")?;
-    let wide = |p: &P, t: &P::Share| p.linear(t, &|x| crate::tensor_ops::broadcast(x, &sa));
+    let wide = |p: &P, t: &P::Share| p.linear(t, &Broadcast(&sa));
     let (y, sc, sf) = (wide(p, &y)?, wide(p, &signed[1])?, wide(p, &signed[2])?);
     let t = mul_trunc(p, a, &y, work.frac_bits())?;
     let parts = mul_many(p, &[(&t, &sc), (&t, &sf)])?;

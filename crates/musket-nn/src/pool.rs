@@ -1,6 +1,7 @@
 //! 2-D pooling on `[N, C, H, W]` shares.
 
 use crate::cmp::{max_along, max_along_within};
+use musket_core::maps;
 use musket_core::{MpcError, Protocol, Result, Share};
 use musket_ring::{FixedPoint, RingTensor};
 
@@ -100,14 +101,6 @@ pub fn pool_windows(shape: &[usize], pool: &Pool2d) -> Result<(Vec<usize>, Vec<O
     Ok((vec![n, c, oh, ow, kh * kw], idx))
 }
 
-fn gather(
-    t: &RingTensor,
-    shape: &[usize],
-    idx: &[Option<usize>],
-) -> std::result::Result<RingTensor, musket_ring::ShapeError> {
-    RingTensor::new(shape.to_vec(), idx.iter().map(|i| i.map_or(0, |i| t.data()[i])).collect())
-}
-
 /// Max-pooling, exact: a comparison tree over each window (`ceil(log2(kh*kw))` comparison
 /// levels, all windows at once). Padded positions never win. Ties are fine (equal values).
 pub fn max_pool2d<P: Protocol>(p: &mut P, x: &P::Share, pool: &Pool2d) -> Result<P::Share> {
@@ -124,7 +117,7 @@ fn max_pool_with<P: Protocol>(
     narrow: Option<(u32, &str)>,
 ) -> Result<P::Share> {
     let (shape, idx) = pool_windows(x.shape(), pool)?;
-    let mut win = p.linear(x, &|t| gather(t, &shape, &idx))?;
+    let mut win = p.linear(x, &maps::Pick { shape: &shape, sources: &idx })?;
     if idx.iter().any(Option::is_none) {
         let pad = RingTensor::new(
             shape.clone(),
@@ -177,7 +170,7 @@ pub fn avg_pool2d<P: Protocol>(
     count_include_pad: bool,
 ) -> Result<P::Share> {
     let (shape, idx) = pool_windows(x.shape(), pool)?;
-    let win = p.linear(x, &|t| gather(t, &shape, &idx))?;
+    let win = p.linear(x, &maps::Pick { shape: &shape, sources: &idx })?;
     let sums = p.sum_axis(&win, 4)?;
     let k = shape[4];
     // 1/count with 12 extra fractional bits, so the rounding of the constant stays far below

@@ -3,10 +3,10 @@
 
 pub use musket_core::{concat_shares, split_share};
 use musket_core::{Protocol, Result, Share};
-use musket_ring::{RingTensor, ShapeError};
+use musket_ring::{RingTensor, ShapeError, Tensor, Word};
 
 /// Numpy-style broadcast of `t` to `shape` (same rank; size-1 dimensions repeat).
-pub fn broadcast(t: &RingTensor, shape: &[usize]) -> std::result::Result<RingTensor, ShapeError> {
+pub fn broadcast<W: Word>(t: &Tensor<W>, shape: &[usize]) -> std::result::Result<Tensor<W>, ShapeError> {
     let src = t.shape();
     if src.len() != shape.len() || src.iter().zip(shape).any(|(&s, &d)| s != d && s != 1) {
         return Err(ShapeError(format!("cannot broadcast {src:?} to {shape:?}")));
@@ -32,7 +32,7 @@ pub fn broadcast(t: &RingTensor, shape: &[usize]) -> std::result::Result<RingTen
             idx[d] = 0;
         }
     }
-    RingTensor::new(shape.to_vec(), out)
+    Tensor::new(shape.to_vec(), out)
 }
 
 /// Several independent elementwise products in one round: `out[i] = a[i] * b[i]` (ring
@@ -51,7 +51,10 @@ pub fn mul_many<P: Protocol>(p: &mut P, pairs: &[(&P::Share, &P::Share)]) -> Res
 }
 
 /// Moves `axis` to the end; returns the permuted tensor.
-pub(crate) fn axis_to_last(t: &RingTensor, axis: usize) -> std::result::Result<RingTensor, ShapeError> {
+pub(crate) fn axis_to_last<W: Word>(
+    t: &Tensor<W>,
+    axis: usize,
+) -> std::result::Result<Tensor<W>, ShapeError> {
     let shape = t.shape();
     if axis >= shape.len() {
         return Err(ShapeError(format!("axis {axis} out of range for {shape:?}")));
@@ -70,19 +73,19 @@ pub(crate) fn axis_to_last(t: &RingTensor, axis: usize) -> std::result::Result<R
     let mut new_shape: Vec<usize> =
         shape.iter().enumerate().filter(|(d, _)| *d != axis).map(|(_, &s)| s).collect();
     new_shape.push(len);
-    RingTensor::new(new_shape, out)
+    Tensor::new(new_shape, out)
 }
 
 /// Inverse of [`axis_to_last`]: `t` has the moved axis last; `shape` is the original shape.
-pub(crate) fn last_to_axis(
-    t: &RingTensor,
+pub(crate) fn last_to_axis<W: Word>(
+    t: &Tensor<W>,
     axis: usize,
     shape: &[usize],
-) -> std::result::Result<RingTensor, ShapeError> {
+) -> std::result::Result<Tensor<W>, ShapeError> {
     let outer: usize = shape[..axis].iter().product();
     let len = shape[axis];
     let inner: usize = shape[axis + 1..].iter().product();
-    let mut out = vec![0u64; t.len()];
+    let mut out = vec![W::ZERO; t.len()];
     let mut k = 0;
     for o in 0..outer {
         for i in 0..inner {
@@ -92,7 +95,7 @@ pub(crate) fn last_to_axis(
             }
         }
     }
-    RingTensor::new(shape.to_vec(), out)
+    Tensor::new(shape.to_vec(), out)
 }
 
 /// A public tensor of `shape` filled with the ring value `v`.

@@ -1,9 +1,9 @@
 use musket_core::{
-    batch_item, batched_dims, element_count, matrix_dims, or_abort, os_seed, rows_dims, LinearMap,
-    LinearMap2, MpcError, Prg, Protocol, Result, Share,
+    batch_item, batched_dims, element_count, matrix_dims, or_abort, os_seed, rows_dims, MpcError, Prg,
+    Protocol, Result, Share,
 };
 use musket_net::{CommStats, Net, NetError};
-use musket_ring::RingTensor;
+use musket_ring::{LinearOp, LinearOp2, RingTensor};
 
 use crate::truncate::Truncand;
 
@@ -368,11 +368,11 @@ impl Protocol for Rep3 {
         Self::sum_of_components(x, &missing)
     }
 
-    fn linear(&self, x: &RShare, f: LinearMap<'_>) -> Result<RShare> {
-        Ok(RShare { cur: f(&x.cur)?, next: f(&x.next)? })
+    fn linear(&self, x: &RShare, f: &dyn LinearOp) -> Result<RShare> {
+        Ok(RShare { cur: f.apply(&x.cur)?, next: f.apply(&x.next)? })
     }
-    fn linear2(&self, a: &RShare, b: &RShare, f: LinearMap2<'_>) -> Result<RShare> {
-        Ok(RShare { cur: f(&a.cur, &b.cur)?, next: f(&a.next, &b.next)? })
+    fn linear2(&self, a: &RShare, b: &RShare, f: &dyn LinearOp2) -> Result<RShare> {
+        Ok(RShare { cur: f.apply2(&a.cur, &b.cur)?, next: f.apply2(&a.next, &b.next)? })
     }
     fn add_public(&self, x: &RShare, c: &RingTensor) -> Result<RShare> {
         // The constant goes into component 0, held by party 0 (as cur) and party 2 (as next).

@@ -1,12 +1,15 @@
-//! Arithmetic in the ring Z_2^64 for Musket: tensors of wrapping `u64`, fixed-point encoding of
-//! real numbers, the u64 matrix-multiplication kernel and the bit-slicing helpers used by the
-//! boolean circuits. No cryptography and no IO live here.
+//! Arithmetic in the ring Z_2^64 for Musket: tensors of wrapping `u64` (and of `u128`, for
+//! linear maps on MAC'd shares), fixed-point encoding of real numbers, the u64
+//! matrix-multiplication kernel and the bit-slicing helpers used by the boolean circuits. No
+//! cryptography and no IO live here.
 
 mod bits;
 mod fixed;
 mod gf64;
 mod kernels;
+pub mod maps;
 mod tensor;
+mod word;
 
 pub use bits::{concat_words, gather_planes, low_bit_planes, pack_bits, transpose64, unpack_bits};
 pub use fixed::{FixedPoint, RangeError, DEFAULT_FRAC_BITS};
@@ -22,4 +25,6 @@ pub use kernels::{
     KernelSpread, MemberTables, PolyProductSum, PolyProductSums, BINARY_POLY_CHUNK, POLY_COEFFS,
     PRODUCT_COEFFS, TILE,
 };
-pub use tensor::{rows_shape, RingTensor, ShapeError};
+pub use maps::{LinearOp, LinearOp2, RingMap, RingMap2};
+pub use tensor::{rows_shape, RingTensor, ShapeError, Tensor, WideTensor};
+pub use word::Word;

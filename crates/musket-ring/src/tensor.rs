@@ -1,3 +1,4 @@
+use crate::Word;
 use thiserror::Error;
 
 /// A shape mismatch between tensors, or a shape that does not fit the data.
@@ -5,18 +6,26 @@ use thiserror::Error;
 #[error("shape error: {0}")]
 pub struct ShapeError(pub String);
 
-/// A dense row-major tensor over Z_2^64: every operation wraps modulo 2^64.
+/// A dense row-major tensor over Z_2^64 (`W = u64`, [`RingTensor`]) or Z_2^128 (`W = u128`,
+/// [`WideTensor`]): every operation wraps modulo the word's range.
 #[derive(Clone, PartialEq, Eq, Default)]
-pub struct RingTensor {
+pub struct Tensor<W: Word = u64> {
     shape: Vec<usize>,
-    data: Vec<u64>,
+    data: Vec<W>,
 }
+
+/// A tensor over Z_2^64, the ring every back end computes in.
+pub type RingTensor = Tensor<u64>;
+
+/// A tensor over Z_2^128: the ring of a MAC'd share (SPDZ2k's Z_2^(64+s), s = 64), which
+/// described linear maps ([`Word`]) can act on as they act on [`RingTensor`]s.
+pub type WideTensor = Tensor<u128>;
 
 // Tensors may hold secret shares: Debug prints the shape only, so that a `{:?}` in a log or an
 // error can never leak values.
-impl std::fmt::Debug for RingTensor {
+impl<W: Word> std::fmt::Debug for Tensor<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RingTensor{:?}", self.shape)
+        write!(f, "{}{:?}", W::TENSOR_NAME, self.shape)
     }
 }
 
@@ -26,9 +35,9 @@ fn element_count(shape: &[usize]) -> Result<usize, ShapeError> {
     })
 }
 
-impl RingTensor {
+impl<W: Word> Tensor<W> {
     /// Wraps `data` in a tensor of `shape`; fails if the element counts differ.
-    pub fn new(shape: Vec<usize>, data: Vec<u64>) -> Result<Self, ShapeError> {
+    pub fn new(shape: Vec<usize>, data: Vec<W>) -> Result<Self, ShapeError> {
         let n = element_count(&shape)?;
         if n != data.len() {
             return Err(ShapeError(format!("shape {shape:?} needs {n} elements, got {}", data.len())));
@@ -39,16 +48,16 @@ impl RingTensor {
     /// A tensor of zeros.
     pub fn zeros(shape: &[usize]) -> Self {
         let n = element_count(shape).expect("shape overflows usize");
-        Self { shape: shape.to_vec(), data: vec![0; n] }
+        Self { shape: shape.to_vec(), data: vec![W::ZERO; n] }
     }
 
     /// A one-dimensional tensor holding `data`.
-    pub fn from_vec(data: Vec<u64>) -> Self {
+    pub fn from_vec(data: Vec<W>) -> Self {
         Self { shape: vec![data.len()], data }
     }
 
     /// A tensor whose every element is `value`.
-    pub fn filled(shape: &[usize], value: u64) -> Self {
+    pub fn filled(shape: &[usize], value: W) -> Self {
         let n = element_count(shape).expect("shape overflows usize");
         Self { shape: shape.to_vec(), data: vec![value; n] }
     }
@@ -59,17 +68,17 @@ impl RingTensor {
     }
 
     /// The elements, row-major.
-    pub fn data(&self) -> &[u64] {
+    pub fn data(&self) -> &[W] {
         &self.data
     }
 
     /// The elements, mutable.
-    pub fn data_mut(&mut self) -> &mut [u64] {
+    pub fn data_mut(&mut self) -> &mut [W] {
         &mut self.data
     }
 
     /// Consumes the tensor, returning its elements.
-    pub fn into_data(self) -> Vec<u64> {
+    pub fn into_data(self) -> Vec<W> {
         self.data
     }
 
@@ -96,37 +105,37 @@ impl RingTensor {
     }
 
     /// Applies `f` to corresponding elements of two tensors of the same shape.
-    pub fn zip_with(&self, other: &Self, op: &str, f: impl Fn(u64, u64) -> u64) -> Result<Self, ShapeError> {
+    pub fn zip_with(&self, other: &Self, op: &str, f: impl Fn(W, W) -> W) -> Result<Self, ShapeError> {
         self.check_same(other, op)?;
         let data = self.data.iter().zip(&other.data).map(|(&a, &b)| f(a, b)).collect();
         Ok(Self { shape: self.shape.clone(), data })
     }
 
     /// Applies `f` to every element.
-    pub fn map(&self, f: impl Fn(u64) -> u64) -> Self {
+    pub fn map(&self, f: impl Fn(W) -> W) -> Self {
         Self { shape: self.shape.clone(), data: self.data.iter().map(|&a| f(a)).collect() }
     }
 
     /// Elementwise wrapping sum.
     pub fn add(&self, other: &Self) -> Result<Self, ShapeError> {
-        self.zip_with(other, "add", u64::wrapping_add)
+        self.zip_with(other, "add", W::wadd)
     }
 
     /// Elementwise wrapping difference.
     pub fn sub(&self, other: &Self) -> Result<Self, ShapeError> {
-        self.zip_with(other, "sub", u64::wrapping_sub)
+        self.zip_with(other, "sub", W::wsub)
     }
 
     /// Elementwise wrapping product.
     pub fn mul(&self, other: &Self) -> Result<Self, ShapeError> {
-        self.zip_with(other, "mul", u64::wrapping_mul)
+        self.zip_with(other, "mul", W::wmul)
     }
 
     /// In-place elementwise wrapping sum.
     pub fn add_assign(&mut self, other: &Self) -> Result<(), ShapeError> {
         self.check_same(other, "add")?;
         for (a, &b) in self.data.iter_mut().zip(&other.data) {
-            *a = a.wrapping_add(b);
+            *a = a.wadd(b);
         }
         Ok(())
     }
@@ -135,25 +144,21 @@ impl RingTensor {
     pub fn sub_assign(&mut self, other: &Self) -> Result<(), ShapeError> {
         self.check_same(other, "sub")?;
         for (a, &b) in self.data.iter_mut().zip(&other.data) {
-            *a = a.wrapping_sub(b);
+            *a = a.wsub(b);
         }
         Ok(())
     }
 
     /// Wrapping negation.
     pub fn neg(&self) -> Self {
-        self.map(u64::wrapping_neg)
+        self.map(W::wneg)
     }
 
-    /// Multiplies every element by the ring constant `c`.
+    /// Multiplies every element by the ring constant `c` (for a [`WideTensor`], by its lift
+    /// [`Word::lift`]).
     pub fn scale(&self, c: u64) -> Self {
-        self.map(|a| a.wrapping_mul(c))
-    }
-
-    /// Arithmetic (sign-extending) shift right of every element, i.e. floor division by 2^bits
-    /// of the two's-complement value.
-    pub fn shr_signed(&self, bits: u32) -> Self {
-        self.map(|a| ((a as i64) >> bits) as u64)
+        let c = W::lift(c);
+        self.map(|a| a.wmul(c))
     }
 
     /// Sum along `axis`, removing that axis.
@@ -164,12 +169,12 @@ impl RingTensor {
         let outer: usize = self.shape[..axis].iter().product();
         let len = self.shape[axis];
         let inner: usize = self.shape[axis + 1..].iter().product();
-        let mut out = vec![0u64; outer * inner];
+        let mut out = vec![W::ZERO; outer * inner];
         for o in 0..outer {
             for l in 0..len {
                 let src = &self.data[(o * len + l) * inner..][..inner];
                 for (d, &s) in out[o * inner..][..inner].iter_mut().zip(src) {
-                    *d = d.wrapping_add(s);
+                    *d = d.wadd(s);
                 }
             }
         }
@@ -178,18 +183,56 @@ impl RingTensor {
         Ok(Self { shape, data: out })
     }
 
+    /// The concatenation with `other` along `axis` (the shapes equal elsewhere).
+    pub fn concat_axis(&self, other: &Self, axis: usize) -> Result<Self, ShapeError> {
+        let (sa, sb) = (self.shape(), other.shape());
+        if sa.len() != sb.len() || axis >= sa.len() || (0..sa.len()).any(|d| d != axis && sa[d] != sb[d]) {
+            return Err(ShapeError(format!("cannot concatenate {sa:?} and {sb:?} on axis {axis}")));
+        }
+        let outer: usize = sa[..axis].iter().product();
+        let (ia, ib) = (sa[axis..].iter().product::<usize>(), sb[axis..].iter().product::<usize>());
+        let mut data = Vec::with_capacity(self.len() + other.len());
+        for o in 0..outer {
+            data.extend_from_slice(&self.data[o * ia..][..ia]);
+            data.extend_from_slice(&other.data[o * ib..][..ib]);
+        }
+        let mut shape = sa.to_vec();
+        shape[axis] += sb[axis];
+        Ok(Self { shape, data })
+    }
+
     /// Transpose of a 2-D tensor.
     pub fn transpose2(&self) -> Result<Self, ShapeError> {
         let [r, c] = self.shape[..] else {
             return Err(ShapeError(format!("transpose2 needs 2-D, got {:?}", self.shape)));
         };
-        let mut out = vec![0u64; r * c];
+        let mut out = vec![W::ZERO; r * c];
         for i in 0..r {
             for j in 0..c {
                 out[j * r + i] = self.data[i * c + j];
             }
         }
         Ok(Self { shape: vec![c, r], data: out })
+    }
+}
+
+impl WideTensor {
+    /// Every element of `t` zero-extended ([`Word::lift`]).
+    pub fn lift(t: &RingTensor) -> Self {
+        Self { shape: t.shape.clone(), data: t.data.iter().map(|&v| u128::from(v)).collect() }
+    }
+
+    /// Every element modulo 2^64.
+    pub fn low(&self) -> RingTensor {
+        Tensor { shape: self.shape.clone(), data: self.data.iter().map(|&v| v as u64).collect() }
+    }
+}
+
+impl RingTensor {
+    /// Arithmetic (sign-extending) shift right of every element, i.e. floor division by 2^bits
+    /// of the two's-complement value.
+    pub fn shr_signed(&self, bits: u32) -> Self {
+        self.map(|a| ((a as i64) >> bits) as u64)
     }
 
     /// Ring matrix product of 2-D tensors, `[m, k] x [k, n] -> [m, n]`.

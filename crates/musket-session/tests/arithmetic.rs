@@ -1,7 +1,7 @@
 //! Every arithmetic operation on both back ends against f64 and the plaintext oracle.
 mod common;
 use common::*;
-use musket_core::{mul_fixed, reveal_fixed, share_fixed, Protocol, Share};
+use musket_core::{maps, mul_fixed, reveal_fixed, share_fixed, Protocol, Share};
 use musket_ring::{FixedPoint, RingTensor};
 use musket_session::{Job, Security};
 use rand::{Rng, SeedableRng};
@@ -84,10 +84,8 @@ impl Job for Products {
         let y = share_fixed(p, self.fp, 1, owned(p, 1, &self.y[..]), &[len])?;
         let prod = mul_fixed(p, self.fp, &x, &y)?;
         let a = p.reshape(&x, &[len])?;
-        let a =
-            p.linear(&a, &|t| RingTensor::new(vec![self.m, self.k], t.data()[..self.m * self.k].to_vec()))?;
-        let b =
-            p.linear(&y, &|t| RingTensor::new(vec![self.k, self.n], t.data()[..self.k * self.n].to_vec()))?;
+        let a = p.linear(&a, &maps::FlatRange { from: 0, shape: &[self.m, self.k] })?;
+        let b = p.linear(&y, &maps::FlatRange { from: 0, shape: &[self.k, self.n] })?;
         let mm = p.matmul(&a, &b)?;
         let mm = p.truncate(&mm, self.fp.frac_bits())?;
         let fused = p.matmul_truncate(&a, &b, self.fp.frac_bits())?;
@@ -167,7 +165,7 @@ impl Job for Trunc {
         let alone = p.truncate(&x, self.bits)?;
         let fused = p.mul_truncate(&x, &one, self.bits)?;
         let column = p.reshape(&x, &[n, 1])?;
-        let single = p.linear(&one, &|t| RingTensor::new(vec![1, 1], t.data()[..1].to_vec()))?;
+        let single = p.linear(&one, &maps::FlatRange { from: 0, shape: &[1, 1] })?;
         let matrix = p.matmul_truncate(&column, &single, self.bits)?;
         let (xb, ob) = (p.reshape(&x, &[n, 1, 1])?, p.reshape(&one, &[n, 1, 1])?);
         let batched = p.matmul_batched_truncate(&xb, &ob, self.bits)?;

@@ -193,7 +193,7 @@ impl Job for Library {
         let b = p.input(1, owned(p, 1, &vb), &[2, 4])?;
         let img = p.input(1, owned(p, 1, &vimg), &[1, 2, 4, 4])?;
         let w = p.input(0, owned(p, 0, &vw), &[2, 2, 3, 3])?;
-        let at = p.linear(&a, &|t| t.transpose2())?;
+        let at = p.linear(&a, &musket_core::maps::Transpose2)?;
         let a3 = p.reshape(&a, &[2, 2, 2])?;
         let conv = nn::Conv2d { pads: [1, 1, 1, 1], ..Default::default() };
         let pool = nn::Pool2d::new([2, 2], [2, 2], [0; 4]);

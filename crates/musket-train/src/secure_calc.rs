@@ -2,7 +2,7 @@
 //! `musket-nn`, at the fixed-point scale given.
 
 use crate::calc::{Calc, Gather};
-use musket_core::{msb, MpcError, Protocol, Result, Share};
+use musket_core::{maps, msb, MpcError, Protocol, Result, Share};
 use musket_net::CommStats;
 use musket_nn as nn;
 use musket_ring::{FixedPoint, RingTensor};
@@ -64,20 +64,10 @@ impl<P: Protocol> Calc for SecureCalc<'_, P> {
         self.p.reshape(t, shape)
     }
     fn gather(&mut self, t: &P::Share, shape: &[usize], src: &Gather) -> Result<P::Share> {
-        self.p.linear(t, &|r| {
-            RingTensor::new(shape.to_vec(), src.iter().map(|s| s.map_or(0, |j| r.data()[j])).collect())
-        })
+        self.p.linear(t, &maps::Pick { shape, sources: src })
     }
     fn gather_adjoint(&mut self, g: &P::Share, shape: &[usize], src: &Gather) -> Result<P::Share> {
-        self.p.linear(g, &|r| {
-            let mut out = vec![0u64; shape.iter().product()];
-            for (v, s) in r.data().iter().zip(src) {
-                if let Some(j) = s {
-                    out[*j] = out[*j].wrapping_add(*v);
-                }
-            }
-            RingTensor::new(shape.to_vec(), out)
-        })
+        self.p.linear(g, &maps::ScatterAdd { shape, targets: src })
     }
     fn fill_lowest(&mut self, t: &P::Share, at: &[bool]) -> Result<P::Share> {
         let pad = at.iter().map(|&a| if a { LOWEST as u64 } else { 0 }).collect();

@@ -35,8 +35,7 @@ mod verifier;
 
 use crate::party::{RBits, RShare, Rep3, Stream};
 use musket_core::{
-    batch_item, batched_dims, element_count, matrix_dims, rows_dims, LinearMap, LinearMap2, MpcError, Prg,
-    Protocol, Result, Share,
+    batch_item, batched_dims, element_count, matrix_dims, rows_dims, MpcError, Prg, Protocol, Result, Share,
 };
 use musket_net::{CommStats, Net};
 use musket_ring::{unpack_bits, RingTensor};

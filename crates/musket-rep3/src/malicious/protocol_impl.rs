@@ -3,6 +3,7 @@
 
 use super::*;
 use musket_net::NetError;
+use musket_ring::{LinearOp, LinearOp2};
 
 /// One recorded product of a resharing: an elementwise piece, a matrix product, or one item
 /// of a batched matrix product (whose items share one message).
@@ -306,10 +307,10 @@ impl Protocol for Rep3Mal {
         Ok(v)
     }
 
-    fn linear(&self, x: &RShare, f: LinearMap<'_>) -> Result<RShare> {
+    fn linear(&self, x: &RShare, f: &dyn LinearOp) -> Result<RShare> {
         self.base.linear(x, f)
     }
-    fn linear2(&self, a: &RShare, b: &RShare, f: LinearMap2<'_>) -> Result<RShare> {
+    fn linear2(&self, a: &RShare, b: &RShare, f: &dyn LinearOp2) -> Result<RShare> {
         self.base.linear2(a, b, f)
     }
     fn add_public(&self, x: &RShare, c: &RingTensor) -> Result<RShare> {

@@ -1,0 +1,284 @@
+//! The layers' rearrangements of shares as described linear maps ([`musket_ring::RingMap`]):
+//! each written once, for shares modulo 2^64 and 2^128 alike.
+
+use crate::tensor_ops::{axis_to_last, broadcast, last_to_axis};
+use musket_ring::{RingMap, ShapeError, Tensor, Word};
+
+/// Numpy broadcast to a shape of the same rank.
+pub(crate) struct Broadcast<'a>(pub &'a [usize]);
+
+impl RingMap for Broadcast<'_> {
+    fn map<W: Word>(&self, x: &Tensor<W>) -> Result<Tensor<W>, ShapeError> {
+        broadcast(x, self.0)
+    }
+}
+
+/// Reshaped to `keep` (the same elements, size-1 dimensions where they repeat), then
+/// broadcast to `shape` (numpy rules, same rank): a row statistic spread over its row, a
+/// channel's scale over its channel.
+pub struct Widen<'a> {
+    /// The input's elements under this shape (of `shape`'s rank).
+    pub keep: &'a [usize],
+    /// The result's shape.
+    pub shape: &'a [usize],
+}
+
+impl RingMap for Widen<'_> {
+    fn map<W: Word>(&self, x: &Tensor<W>) -> Result<Tensor<W>, ShapeError> {
+        broadcast(&x.reshape(self.keep)?, self.shape)
+    }
+}
+
+/// An axis moved to the end.
+pub(crate) struct AxisToLast(pub usize);
+
+impl RingMap for AxisToLast {
+    fn map<W: Word>(&self, x: &Tensor<W>) -> Result<Tensor<W>, ShapeError> {
+        axis_to_last(x, self.0)
+    }
+}
+
+/// The inverse of [`AxisToLast`]: the last axis moved back to `axis` of `shape`.
+pub(crate) struct LastToAxis<'a> {
+    pub(crate) axis: usize,
+    pub(crate) shape: &'a [usize],
+}
+
+impl RingMap for LastToAxis<'_> {
+    fn map<W: Word>(&self, x: &Tensor<W>) -> Result<Tensor<W>, ShapeError> {
+        last_to_axis(x, self.axis, self.shape)
+    }
+}
+
+/// The transposed im2col matrix `[C*kh*kw, N*OH*OW]` of images `[N, C, H, W]`: row
+/// `(ch, ki, kj)` holds the input pixels under that kernel tap for every output position
+/// (zero in the padding), so that rows are written contiguously (and copied whole along a
+/// row of the image at stride 1).
+pub(crate) struct Im2col {
+    pub(crate) n: usize,
+    pub(crate) c: usize,
+    pub(crate) h: usize,
+    pub(crate) wd: usize,
+    pub(crate) kh: usize,
+    pub(crate) kw: usize,
+    pub(crate) oh: usize,
+    pub(crate) ow: usize,
+    pub(crate) stride: [usize; 2],
+    pub(crate) dilation: [usize; 2],
+    /// Top and left padding.
+    pub(crate) pads: [usize; 2],
+}
+
+impl RingMap for Im2col {
+    fn map<W: Word>(&self, t: &Tensor<W>) -> Result<Tensor<W>, ShapeError> {
+        let Self { n, c, h, wd, kh, kw, oh, ow, stride: [sh, sw], dilation: [dh, dw], pads: [pt, pl] } =
+            *self;
+        if t.shape() != [n, c, h, wd] {
+            return Err(ShapeError(format!("im2col of {:?} for images [{n}, {c}, {h}, {wd}]", t.shape())));
+        }
+        let (k, rows) = (c * kh * kw, n * oh * ow);
+        let mut out = vec![W::ZERO; k * rows];
+        for ch in 0..c {
+            for ki in 0..kh {
+                for kj in 0..kw {
+                    let row = &mut out[((ch * kh + ki) * kw + kj) * rows..][..rows];
+                    // Output columns j whose input column j*sw + kj*dw - pl lies in 0..wd.
+                    let first = (pl.saturating_sub(kj * dw)).div_ceil(sw);
+                    let end = (wd + pl).checked_sub(kj * dw).map_or(0, |span| span.div_ceil(sw).min(ow));
+                    if first >= end {
+                        continue;
+                    }
+                    // The input column of output column `first`.
+                    let start = first * sw + kj * dw - pl;
+                    for b in 0..n {
+                        let image = &t.data()[(b * c + ch) * h * wd..][..h * wd];
+                        for i in 0..oh {
+                            let Some(y) = (i * sh + ki * dh).checked_sub(pt).filter(|&y| y < h) else {
+                                continue;
+                            };
+                            let line = &image[y * wd..][..wd];
+                            let dst = &mut row[(b * oh + i) * ow..][first..end];
+                            if sw == 1 {
+                                dst.copy_from_slice(&line[start..start + dst.len()]);
+                            } else {
+                                for (d, v) in dst.iter_mut().zip(line[start..].iter().step_by(sw)) {
+                                    *d = *v;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Tensor::new(vec![k, rows], out)
+    }
+}
+
+/// Grouped convolution weights `[O, C/g, kh, kw]` as the block-diagonal matrix `[O, k]`:
+/// each output channel's `taps` in its group's columns.
+pub(crate) struct BlockDiagonal {
+    pub(crate) o: usize,
+    pub(crate) k: usize,
+    pub(crate) taps: usize,
+    /// Output channels per group.
+    pub(crate) per_group: usize,
+}
+
+impl RingMap for BlockDiagonal {
+    fn map<W: Word>(&self, t: &Tensor<W>) -> Result<Tensor<W>, ShapeError> {
+        let Self { o, k, taps, per_group } = *self;
+        if t.len() != o * taps || per_group == 0 || (o / per_group) * taps > k {
+            return Err(ShapeError(format!("{:?} as {o} rows of {taps} taps in {k} columns", t.shape())));
+        }
+        let mut out = vec![W::ZERO; o * k];
+        for oc in 0..o {
+            let grp = oc / per_group;
+            out[oc * k + grp * taps..][..taps].copy_from_slice(&t.data()[oc * taps..][..taps]);
+        }
+        Tensor::new(vec![o, k], out)
+    }
+}
+
+/// A convolution's product `[O, N*OH*OW]` as the output `[N, O, OH, OW]`.
+pub(crate) struct ImagesFirst {
+    pub(crate) n: usize,
+    pub(crate) o: usize,
+    pub(crate) oh: usize,
+    pub(crate) ow: usize,
+}
+
+impl RingMap for ImagesFirst {
+    fn map<W: Word>(&self, t: &Tensor<W>) -> Result<Tensor<W>, ShapeError> {
+        let Self { n, o, oh, ow } = *self;
+        if n == 1 {
+            return t.reshape(&[n, o, oh, ow]);
+        }
+        let area = oh * ow;
+        if t.len() != n * o * area {
+            return Err(ShapeError(format!("{:?} as [{o}, {n}, {oh}, {ow}]", t.shape())));
+        }
+        let mut out = vec![W::ZERO; t.len()];
+        for oc in 0..o {
+            for b in 0..n {
+                out[(b * o + oc) * area..][..area].copy_from_slice(&t.data()[(oc * n + b) * area..][..area]);
+            }
+        }
+        Tensor::new(vec![n, o, oh, ow], out)
+    }
+}
+
+/// `sum_r c_r row_r` over rows of `n` elements of a flat tensor, shaped `shape`: each
+/// coefficient a public ring constant, lifted by [`Word::lift`].
+pub(crate) struct RowCombination<'a> {
+    pub(crate) n: usize,
+    pub(crate) coefs: &'a [(usize, u64)],
+    pub(crate) shape: &'a [usize],
+}
+
+impl RingMap for RowCombination<'_> {
+    fn map<W: Word>(&self, t: &Tensor<W>) -> Result<Tensor<W>, ShapeError> {
+        let n = self.n;
+        let mut out = vec![W::ZERO; n];
+        for &(r, c) in self.coefs {
+            let row = t.data().get(r * n..(r + 1) * n).ok_or_else(|| {
+                ShapeError(format!("row {r} of {n} elements in a tensor of shape {:?}", t.shape()))
+            })?;
+            let c = W::lift(c);
+            for (o, &b) in out.iter_mut().zip(row) {
+                *o = o.wadd(b.wmul(c));
+            }
+        }
+        Tensor::new(self.shape.to_vec(), out)
+    }
+}
+
+/// The entries `picks` (in that order) along `axis`, each with the block of elements below it:
+/// the candidates of a comparison tree's level.
+pub(crate) struct SelectAlong<'a> {
+    pub(crate) axis: usize,
+    pub(crate) picks: &'a [usize],
+}
+
+impl RingMap for SelectAlong<'_> {
+    fn map<W: Word>(&self, t: &Tensor<W>) -> Result<Tensor<W>, ShapeError> {
+        let shape = t.shape();
+        let Some(&n) = shape.get(self.axis) else {
+            return Err(ShapeError(format!("axis {} of {shape:?}", self.axis)));
+        };
+        if let Some(&bad) = self.picks.iter().find(|&&i| i >= n) {
+            return Err(ShapeError(format!("entry {bad} of axis {} of {shape:?}", self.axis)));
+        }
+        let inner: usize = shape[self.axis + 1..].iter().product();
+        let outer: usize = shape[..self.axis].iter().product();
+        let mut out = Vec::with_capacity(outer * self.picks.len() * inner);
+        // (No elements at all where a block is empty; `chunks_exact` needs a nonzero size.)
+        for block in t.data().chunks_exact((n * inner).max(1)).filter(|_| n * inner > 0) {
+            if inner == 1 {
+                // The last axis: element by element, not slices of one.
+                out.extend(self.picks.iter().map(|&i| block[i]));
+            } else {
+                for &i in self.picks {
+                    out.extend_from_slice(&block[i * inner..][..inner]);
+                }
+            }
+        }
+        let mut s = shape.to_vec();
+        s[self.axis] = self.picks.len();
+        Tensor::new(s, out)
+    }
+}
+
+/// `sum_i i x[.., i]` over the last axis, which goes: an index from its one-hot vector.
+pub(crate) struct PositionSum;
+
+impl RingMap for PositionSum {
+    fn map<W: Word>(&self, t: &Tensor<W>) -> Result<Tensor<W>, ShapeError> {
+        let Some((&n, lead)) = t.shape().split_last() else {
+            return Err(ShapeError("the positions of a scalar".into()));
+        };
+        let idx = t
+            .data()
+            .chunks(n.max(1))
+            .map(|row| {
+                row.iter().enumerate().fold(W::ZERO, |acc, (i, &v)| acc.wadd(W::lift(i as u64).wmul(v)))
+            })
+            .collect();
+        Tensor::new(lead.to_vec(), if n == 0 { vec![W::ZERO; lead.iter().product()] } else { idx })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use musket_ring::maps::check::assert_described;
+
+    #[test]
+    fn the_layer_maps_are_the_same_map_in_both_rings_and_linear() {
+        assert_described(&Broadcast(&[2, 3, 2]), &[2, 1, 2]);
+        assert_described(&Widen { keep: &[1, 3, 1], shape: &[2, 3, 2] }, &[3]);
+        assert_described(&AxisToLast(1), &[2, 3, 4]);
+        assert_described(&LastToAxis { axis: 1, shape: &[2, 3, 4] }, &[2, 4, 3]);
+        let conv = Im2col {
+            n: 2,
+            c: 2,
+            h: 4,
+            wd: 5,
+            kh: 3,
+            kw: 2,
+            oh: 2,
+            ow: 2,
+            stride: [2, 3],
+            dilation: [1, 2],
+            pads: [1, 1],
+        };
+        assert_described(&conv, &[2, 2, 4, 5]);
+        assert_described(&BlockDiagonal { o: 4, k: 6, taps: 3, per_group: 2 }, &[4, 3]);
+        assert_described(&ImagesFirst { n: 2, o: 3, oh: 2, ow: 1 }, &[3, 4]);
+        let coefs = [(0, 3), (2, u64::MAX), (0, 1 << 63)];
+        assert_described(&SelectAlong { axis: 1, picks: &[2, 0, 2] }, &[2, 3, 2]);
+        assert_described(&SelectAlong { axis: 1, picks: &[1] }, &[2, 3]);
+        assert_described(&SelectAlong { axis: 1, picks: &[] }, &[2, 0]);
+        assert_described(&PositionSum, &[2, 3, 4]);
+        assert_described(&RowCombination { n: 2, coefs: &coefs, shape: &[1, 2] }, &[3, 2]);
+    }
+}

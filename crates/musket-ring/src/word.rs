@@ -1,0 +1,86 @@
+//! The words of the power-of-two rings a [`crate::Tensor`] holds.
+
+/// A word of Z_2^64 (`u64`) or Z_2^128 (`u128`), with wrapping arithmetic.
+///
+/// Linear maps written once, generic over the word, act on shares modulo 2^64 (every back end)
+/// and modulo 2^128 (a MAC'd share, whose MAC relation `m = alpha x` must survive the map there:
+/// a map known only modulo 2^64 would keep it modulo 2^64 alone).
+pub trait Word: Copy + Default + PartialEq + Eq + Send + Sync + std::hash::Hash + 'static {
+    /// Zero.
+    const ZERO: Self;
+    /// How a tensor of these words names itself in `Debug` (never its values).
+    const TENSOR_NAME: &'static str;
+    /// Wrapping sum.
+    fn wadd(self, other: Self) -> Self;
+    /// Wrapping difference.
+    fn wsub(self, other: Self) -> Self;
+    /// Wrapping product.
+    fn wmul(self, other: Self) -> Self;
+    /// Wrapping negation.
+    fn wneg(self) -> Self;
+    /// The public ring constant `c` of Z_2^64 as a word of this ring: zero-extended. Any lift
+    /// would do for a linear map's coefficients (the map stays Z-linear, and its result modulo
+    /// 2^64 depends on `c` modulo 2^64 only); this one is fixed so that every party and every
+    /// share component (value and MAC alike) uses the same.
+    fn lift(c: u64) -> Self;
+    /// The word modulo 2^64.
+    fn low(self) -> u64;
+}
+
+impl Word for u64 {
+    const ZERO: Self = 0;
+    const TENSOR_NAME: &'static str = "RingTensor";
+    #[inline]
+    fn wadd(self, other: Self) -> Self {
+        self.wrapping_add(other)
+    }
+    #[inline]
+    fn wsub(self, other: Self) -> Self {
+        self.wrapping_sub(other)
+    }
+    #[inline]
+    fn wmul(self, other: Self) -> Self {
+        self.wrapping_mul(other)
+    }
+    #[inline]
+    fn wneg(self) -> Self {
+        self.wrapping_neg()
+    }
+    #[inline]
+    fn lift(c: u64) -> Self {
+        c
+    }
+    #[inline]
+    fn low(self) -> u64 {
+        self
+    }
+}
+
+impl Word for u128 {
+    const ZERO: Self = 0;
+    const TENSOR_NAME: &'static str = "WideTensor";
+    #[inline]
+    fn wadd(self, other: Self) -> Self {
+        self.wrapping_add(other)
+    }
+    #[inline]
+    fn wsub(self, other: Self) -> Self {
+        self.wrapping_sub(other)
+    }
+    #[inline]
+    fn wmul(self, other: Self) -> Self {
+        self.wrapping_mul(other)
+    }
+    #[inline]
+    fn wneg(self) -> Self {
+        self.wrapping_neg()
+    }
+    #[inline]
+    fn lift(c: u64) -> Self {
+        u128::from(c)
+    }
+    #[inline]
+    fn low(self) -> u64 {
+        self as u64
+    }
+}
