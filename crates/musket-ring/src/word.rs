@@ -27,60 +27,41 @@ pub trait Word: Copy + Default + PartialEq + Eq + Send + Sync + std::hash::Hash 
     fn low(self) -> u64;
 }
 
-impl Word for u64 {
-    const ZERO: Self = 0;
-    const TENSOR_NAME: &'static str = "RingTensor";
-    #[inline]
-    fn wadd(self, other: Self) -> Self {
-        self.wrapping_add(other)
-    }
-    #[inline]
-    fn wsub(self, other: Self) -> Self {
-        self.wrapping_sub(other)
-    }
-    #[inline]
-    fn wmul(self, other: Self) -> Self {
-        self.wrapping_mul(other)
-    }
-    #[inline]
-    fn wneg(self) -> Self {
-        self.wrapping_neg()
-    }
-    #[inline]
-    fn lift(c: u64) -> Self {
-        c
-    }
-    #[inline]
-    fn low(self) -> u64 {
-        self
-    }
+/// The two rings' words differ only in width: one implementation, written once.
+macro_rules! wrapping_word {
+    ($t:ty, $name:literal) => {
+        impl Word for $t {
+            const ZERO: Self = 0;
+            const TENSOR_NAME: &'static str = $name;
+            #[inline]
+            fn wadd(self, other: Self) -> Self {
+                self.wrapping_add(other)
+            }
+            #[inline]
+            fn wsub(self, other: Self) -> Self {
+                self.wrapping_sub(other)
+            }
+            #[inline]
+            fn wmul(self, other: Self) -> Self {
+                self.wrapping_mul(other)
+            }
+            #[inline]
+            fn wneg(self) -> Self {
+                self.wrapping_neg()
+            }
+            #[inline]
+            fn lift(c: u64) -> Self {
+                // Zero-extension (the identity for u64).
+                c as $t
+            }
+            #[inline]
+            fn low(self) -> u64 {
+                // Truncation (the identity for u64).
+                self as u64
+            }
+        }
+    };
 }
 
-impl Word for u128 {
-    const ZERO: Self = 0;
-    const TENSOR_NAME: &'static str = "WideTensor";
-    #[inline]
-    fn wadd(self, other: Self) -> Self {
-        self.wrapping_add(other)
-    }
-    #[inline]
-    fn wsub(self, other: Self) -> Self {
-        self.wrapping_sub(other)
-    }
-    #[inline]
-    fn wmul(self, other: Self) -> Self {
-        self.wrapping_mul(other)
-    }
-    #[inline]
-    fn wneg(self) -> Self {
-        self.wrapping_neg()
-    }
-    #[inline]
-    fn lift(c: u64) -> Self {
-        u128::from(c)
-    }
-    #[inline]
-    fn low(self) -> u64 {
-        self as u64
-    }
-}
+wrapping_word!(u64, "RingTensor");
+wrapping_word!(u128, "WideTensor");
