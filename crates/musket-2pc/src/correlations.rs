@@ -53,6 +53,42 @@ fn sum<'a>(a: &'a [u64], b: &'a [u64]) -> impl Iterator<Item = u64> + 'a {
     a.iter().zip(b).map(|(x, y)| x.wrapping_add(*y))
 }
 
+/// Words read as u128s, two a value, low word first.
+pub(crate) fn wide(words: &[u64]) -> Vec<u128> {
+    words.chunks_exact(2).map(|p| u128::from(p[0]) | (u128::from(p[1]) << 64)).collect()
+}
+
+/// u128s as words, two a value, low word first.
+pub(crate) fn narrow(values: &[u128]) -> Vec<u64> {
+    values.iter().flat_map(|&v| [v as u64, (v >> 64) as u64]).collect()
+}
+
+/// The modulo-2^128 sum of both parties' parts (u128s in words).
+fn wide_sum(a: &[u64], b: &[u64]) -> Vec<u128> {
+    wide(a).into_iter().zip(wide(b)).map(|(x, y)| x.wrapping_add(y)).collect()
+}
+
+/// [`minus`] for u128s in words: `c <- value - c` modulo 2^128, for consecutive blocks of
+/// `c`, one per value list, in order.
+fn minus_wide(c: &mut [u64], blocks: &[&[u128]]) {
+    let mut at = 0;
+    for values in blocks {
+        let block = &mut c[at..at + 2 * values.len()];
+        for (pair, v) in block.chunks_exact_mut(2).zip(values.iter()) {
+            let own = u128::from(pair[0]) | (u128::from(pair[1]) << 64);
+            let r = v.wrapping_sub(own);
+            pair[0] = r as u64;
+            pair[1] = (r >> 64) as u64;
+        }
+        at += 2 * values.len();
+    }
+}
+
+/// `alpha v` modulo 2^128, elementwise.
+fn times(alpha: u128, v: &[u128]) -> Vec<u128> {
+    v.iter().map(|x| x.wrapping_mul(alpha)).collect()
+}
+
 impl Request {
     /// The request's layout. `Done` draws nothing.
     pub(crate) fn layout(&self) -> Layout {
@@ -71,6 +107,24 @@ impl Request {
             Request::RandomBits { n } => (vec![w(n).div_ceil(64)], w(n)),
             // t (packed bits), a; additive shares of t, then of a t.
             Request::BitMul { n } => (vec![w(n).div_ceil(64), w(n)], 2 * w(n)),
+            // The MAC'd kinds count two words an element (a u128, low word first); every MAC
+            // is a correction (party 0's share random, party 1's from the dealer).
+            // alpha_p.
+            Request::MacKey => (vec![1], 0),
+            // r (the owner's draw; the other party's is unused); alpha r.
+            Request::MacInput { n, .. } => (vec![2 * w(n)], 2 * w(n)),
+            // a, b; c = a b, alpha a, alpha b, alpha c.
+            Request::MacTriple { n } => (vec![2 * w(n), 2 * w(n)], 8 * w(n)),
+            // A, B; C = A B, alpha A, alpha B, alpha C.
+            Request::MacMatTriple { m, k, n } => {
+                (vec![2 * w(m * k), 2 * w(k * n)], 2 * (2 * w(m * n) + w(m * k) + w(k * n)))
+            }
+            // r; low = (r mod 2^63) >> bits, high = 2^(63 - bits) bit63(r), alpha r, alpha
+            // low, alpha high.
+            Request::MacTrunc { n, .. } => (vec![2 * w(n)], 10 * w(n)),
+            // t (one word an element); 2^64 t, alpha 2^64 t.
+            Request::MacMask { n } => (vec![w(n)], 4 * w(n)),
+            Request::MacCheck => (vec![], 0),
         };
         Layout { parts, correction }
     }
@@ -82,10 +136,38 @@ impl Request {
     }
 
     /// The dealer's formula: party 1's correction, from both parties' material (`m0`, `m1`)
-    /// and party 0's correction share `c0`, which it overwrites.
-    pub(crate) fn correction(&self, m0: &Material, m1: &Material, mut c0: Vec<u64>) -> Vec<u64> {
+    /// and party 0's correction share `c0`, which it overwrites. `alpha` is the MAC key (of
+    /// [`Request::MacKey`]; unused by the other kinds).
+    pub(crate) fn correction(&self, m0: &Material, m1: &Material, mut c0: Vec<u64>, alpha: u128) -> Vec<u64> {
         match *self {
-            Request::Done => {}
+            Request::Done | Request::MacKey | Request::MacCheck => {}
+            Request::MacInput { owner, .. } => {
+                let r = wide(if owner == 0 { m0.part(0) } else { m1.part(0) });
+                minus_wide(&mut c0, &[&times(alpha, &r)]);
+            }
+            Request::MacTriple { .. } => {
+                let (a, b) = (wide_sum(m0.part(0), m1.part(0)), wide_sum(m0.part(1), m1.part(1)));
+                let c: Vec<u128> = a.iter().zip(&b).map(|(x, y)| x.wrapping_mul(*y)).collect();
+                minus_wide(&mut c0, &[&c, &times(alpha, &a), &times(alpha, &b), &times(alpha, &c)]);
+            }
+            Request::MacMatTriple { m, k, n } => {
+                let (a, b) = (wide_sum(m0.part(0), m1.part(0)), wide_sum(m0.part(1), m1.part(1)));
+                let c = musket_ring::matmul_wide(&a, &b, m as usize, k as usize, n as usize);
+                minus_wide(&mut c0, &[&c, &times(alpha, &a), &times(alpha, &b), &times(alpha, &c)]);
+            }
+            Request::MacTrunc { bits, .. } => {
+                let r = wide_sum(m0.part(0), m1.part(0));
+                let low: Vec<u128> =
+                    r.iter().map(|&r| u128::from(((r as u64) & (u64::MAX >> 1)) >> bits)).collect();
+                let high: Vec<u128> =
+                    r.iter().map(|&r| u128::from(((r as u64) >> 63) << (63 - bits))).collect();
+                let macs = [times(alpha, &r), times(alpha, &low), times(alpha, &high)];
+                minus_wide(&mut c0, &[&low, &high, &macs[0], &macs[1], &macs[2]]);
+            }
+            Request::MacMask { .. } => {
+                let v: Vec<u128> = sum(m0.part(0), m1.part(0)).map(|t| u128::from(t) << 64).collect();
+                minus_wide(&mut c0, &[&v, &times(alpha, &v)]);
+            }
             Request::Triple { .. } => {
                 let b = sum(m0.part(1), m1.part(1));
                 minus(&mut c0, sum(m0.part(0), m1.part(0)).zip(b).map(|(a, b)| a.wrapping_mul(b)));
@@ -129,6 +211,9 @@ mod tests {
     use super::*;
     use musket_core::Prg;
 
+    /// A MAC key for the tests (above 2^64, as `alpha_0 + alpha_1` can be).
+    const ALPHA: u128 = (1 << 64) + 0x9E37_79B9_7F4A_7C15;
+
     /// Party 0's and party 1's material and correction shares for `req`, drawn as the parties
     /// draw them, plus the dealer's correction.
     fn deal(req: Request) -> (Material, Vec<u64>, Material, Vec<u64>) {
@@ -137,7 +222,7 @@ mod tests {
         let m0 = Material::draw(&layout, |n| p0.words(n));
         let c0 = p0.words(layout.correction);
         let m1 = Material::draw(&layout, |n| p1.words(n));
-        let c1 = req.correction(&m0, &m1, c0.clone());
+        let c1 = req.correction(&m0, &m1, c0.clone(), ALPHA);
         assert_eq!(c1.len(), layout.correction);
         (m0, c0, m1, c1)
     }
@@ -198,5 +283,77 @@ mod tests {
         for i in 0..n {
             assert_eq!(c[n + i], a[i].wrapping_mul(t[i]));
         }
+    }
+
+    /// `alpha v` and `v` agree for every value of a MAC'd kind: each block of the summed
+    /// corrections, in order.
+    fn mac_blocks(c0: &[u64], c1: &[u64], lens: &[usize]) -> Vec<Vec<u128>> {
+        let all = wide_sum(c0, c1);
+        assert_eq!(all.len(), lens.iter().sum::<usize>());
+        let mut at = 0;
+        lens.iter()
+            .map(|&l| {
+                at += l;
+                all[at - l..at].to_vec()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn mac_triples_multiply_and_every_value_has_its_mac() {
+        let n = 7;
+        let (m0, c0, m1, c1) = deal(Request::MacTriple { n: n as u64 });
+        let (a, b) = (wide_sum(m0.part(0), m1.part(0)), wide_sum(m0.part(1), m1.part(1)));
+        let v = mac_blocks(&c0, &c1, &[n; 4]);
+        for i in 0..n {
+            assert_eq!(v[0][i], a[i].wrapping_mul(b[i]));
+        }
+        assert_eq!(v[1], times(ALPHA, &a));
+        assert_eq!(v[2], times(ALPHA, &b));
+        assert_eq!(v[3], times(ALPHA, &v[0]));
+
+        let (m, k, n) = (3, 4, 2);
+        let (m0, c0, m1, c1) = deal(Request::MacMatTriple { m: 3, k: 4, n: 2 });
+        let (a, b) = (wide_sum(m0.part(0), m1.part(0)), wide_sum(m0.part(1), m1.part(1)));
+        let v = mac_blocks(&c0, &c1, &[m * n, m * k, k * n, m * n]);
+        for i in 0..m {
+            for j in 0..n {
+                let want = (0..k).fold(0u128, |s, l| s.wrapping_add(a[i * k + l].wrapping_mul(b[l * n + j])));
+                assert_eq!(v[0][i * n + j], want);
+            }
+        }
+        assert_eq!(
+            (v[1].clone(), v[2].clone(), v[3].clone()),
+            (times(ALPHA, &a), times(ALPHA, &b), times(ALPHA, &v[0]))
+        );
+    }
+
+    #[test]
+    fn mac_inputs_truncation_masks_and_high_masks_hold_their_values_and_macs() {
+        let n = 9;
+        for owner in 0..2u64 {
+            let (m0, c0, m1, c1) = deal(Request::MacInput { n: n as u64, owner });
+            let r = wide(if owner == 0 { m0.part(0) } else { m1.part(0) });
+            assert_eq!(mac_blocks(&c0, &c1, &[n])[0], times(ALPHA, &r));
+        }
+        let bits = 16;
+        let (m0, c0, m1, c1) = deal(Request::MacTrunc { n: n as u64, bits });
+        let r = wide_sum(m0.part(0), m1.part(0));
+        let v = mac_blocks(&c0, &c1, &[n; 5]);
+        for i in 0..n {
+            let low = r[i] as u64;
+            assert_eq!(v[0][i], u128::from((low & (u64::MAX >> 1)) >> bits));
+            assert_eq!(v[1][i], u128::from((low >> 63) << (63 - bits)));
+        }
+        assert_eq!(v[2], times(ALPHA, &r));
+        assert_eq!(v[3], times(ALPHA, &v[0]));
+        assert_eq!(v[4], times(ALPHA, &v[1]));
+
+        let (m0, c0, m1, c1) = deal(Request::MacMask { n: n as u64 });
+        let v = mac_blocks(&c0, &c1, &[n; 2]);
+        for i in 0..n {
+            assert_eq!(v[0][i], u128::from(m0.part(0)[i].wrapping_add(m1.part(0)[i])) << 64);
+        }
+        assert_eq!(v[1], times(ALPHA, &v[0]));
     }
 }

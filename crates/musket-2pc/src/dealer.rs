@@ -51,6 +51,48 @@ pub enum Request {
         /// Elements.
         n: u64,
     },
+    /// The MAC key of a malicious run ([`crate::Spdz2k`]): each party draws its share
+    /// `alpha_p < 2^64`; the dealer keeps `alpha = alpha_0 + alpha_1`. First, once.
+    MacKey,
+    /// `n` MAC'd input masks `r` (modulo 2^128) known to party `owner`: its value shares are
+    /// `r` (the owner's) and 0; both get MAC shares of `r`.
+    MacInput {
+        /// Elements.
+        n: u64,
+        /// The party that inputs.
+        owner: u64,
+    },
+    /// `n` MAC'd Beaver triples modulo 2^128.
+    MacTriple {
+        /// Elements.
+        n: u64,
+    },
+    /// A MAC'd matrix triple `A [m,k]`, `B [k,n]`, `C = A B` modulo 2^128.
+    MacMatTriple {
+        /// Rows of A.
+        m: u64,
+        /// Inner dimension.
+        k: u64,
+        /// Columns of B.
+        n: u64,
+    },
+    /// `n` MAC'd truncation masks `r` (modulo 2^128) with MAC'd shares of
+    /// `(r mod 2^63) >> bits` and `2^(63-bits)` times bit 63 of `r`.
+    MacTrunc {
+        /// Elements.
+        n: u64,
+        /// Shift.
+        bits: u64,
+    },
+    /// `n` MAC'd masks `2^64 t` (`t < 2^64` random) that hide an opened value's high half.
+    MacMask {
+        /// Elements.
+        n: u64,
+    },
+    /// The MAC check of the openings so far: the dealer sends both parties a fresh seed for
+    /// the check's coefficients, receives each party's share of the combination, and answers
+    /// whether they sum to zero. Not material: never part of a preprocessing plan.
+    MacCheck,
 }
 
 impl Request {
@@ -64,6 +106,13 @@ impl Request {
             Request::BitTriple { words } => (4, vec![words]),
             Request::RandomBits { n } => (5, vec![n]),
             Request::BitMul { n } => (6, vec![n]),
+            Request::MacKey => (7, vec![]),
+            Request::MacInput { n, owner } => (8, vec![n, owner]),
+            Request::MacTriple { n } => (9, vec![n]),
+            Request::MacMatTriple { m, k, n } => (10, vec![m, k, n]),
+            Request::MacTrunc { n, bits } => (11, vec![n, bits]),
+            Request::MacMask { n } => (12, vec![n]),
+            Request::MacCheck => (13, vec![]),
         };
         let mut out = vec![kind];
         for p in params {
@@ -75,7 +124,7 @@ impl Request {
     /// Checks the sizes are within the dealer's limits.
     pub fn check(&self) -> std::result::Result<(), String> {
         let sizes: Vec<u64> = match *self {
-            Request::MatTriple { m, k, n } => {
+            Request::MatTriple { m, k, n } | Request::MacMatTriple { m, k, n } => {
                 if m.saturating_mul(k).saturating_mul(n) > MAX_MATMUL_WORK {
                     return Err(format!("matrix triple larger than {MAX_MATMUL_WORK} multiply-adds"));
                 }
@@ -84,7 +133,12 @@ impl Request {
             Request::Triple { n } | Request::Trunc { n, .. } | Request::RandomBits { n } => vec![n],
             Request::BitMul { n } => vec![n.saturating_mul(2)],
             Request::BitTriple { words } => vec![words],
-            Request::Done => vec![],
+            // Two words an element, up to five values.
+            Request::MacInput { n, .. }
+            | Request::MacTriple { n }
+            | Request::MacTrunc { n, .. }
+            | Request::MacMask { n } => vec![n.saturating_mul(10)],
+            Request::Done | Request::MacKey | Request::MacCheck => vec![],
         };
         if sizes.iter().any(|&s| s > MAX_REQUEST_ELEMENTS) {
             return Err(format!("request for more than {MAX_REQUEST_ELEMENTS} elements"));
@@ -108,6 +162,13 @@ impl Request {
             (4, &[words]) => Request::BitTriple { words },
             (5, &[n]) => Request::RandomBits { n },
             (6, &[n]) => Request::BitMul { n },
+            (7, []) => Request::MacKey,
+            (8, &[n, owner]) if owner < 2 => Request::MacInput { n, owner },
+            (9, &[n]) => Request::MacTriple { n },
+            (10, &[m, k, n]) => Request::MacMatTriple { m, k, n },
+            (11, &[n, bits]) if bits < 63 => Request::MacTrunc { n, bits },
+            (12, &[n]) => Request::MacMask { n },
+            (13, []) => Request::MacCheck,
             _ => return Err(format!("unknown or malformed request (kind {kind})")),
         };
         req.check()?;
@@ -158,18 +219,78 @@ fn serve(net: &mut Net) -> Result<CommStats> {
     net.send_bytes(1, &s1)?;
     let (mut prg0, mut prg1) = (Prg::from_seed(s0), Prg::from_seed(s1));
     let after_setup = net.stats().clone();
+    // The MAC key of a malicious run, once `Request::MacKey` has set it.
+    let mut alpha = None;
     loop {
         let bytes = net.recv_bytes(0)?;
         let req = Request::decode(&bytes)
             .map_err(|reason| MpcError::Net(NetError::Malformed { peer: 0, reason }))?;
-        if req == Request::Done {
-            return Ok(net.stats().since(&after_setup));
+        // A malicious run's requests come from both parties (either may be the cheater, and
+        // a party that steered the dealer alone could hand the other material of another
+        // kind): they must agree.
+        if alpha.is_some() || req == Request::MacKey {
+            let theirs = net.recv_bytes(1)?;
+            if theirs != bytes {
+                return Err(MpcError::CheatingDetected {
+                    phase: "the requests to the dealer (the two parties asked for different material)".into(),
+                    party: None,
+                });
+            }
+        }
+        match req {
+            Request::Done => return Ok(net.stats().since(&after_setup)),
+            Request::MacCheck => {
+                mac_check(net)?;
+                continue;
+            }
+            Request::MacKey if alpha.is_some() => {
+                return Err(MpcError::Usage("a second MAC key".into()));
+            }
+            _ => {}
         }
         // Each party's material in its layout's order, then party 0's share of the value.
         let layout = req.layout();
         let m0 = Material::draw(&layout, |n| prg0.words(n));
         let m1 = Material::draw(&layout, |n| prg1.words(n));
-        let correction = req.correction(&m0, &m1, prg0.words(layout.correction));
+        if req == Request::MacKey {
+            alpha = Some(u128::from(m0.part(0)[0]) + u128::from(m1.part(0)[0]));
+            continue;
+        }
+        let key = match req {
+            Request::MacInput { .. }
+            | Request::MacTriple { .. }
+            | Request::MacMatTriple { .. }
+            | Request::MacTrunc { .. }
+            | Request::MacMask { .. } => {
+                alpha.ok_or_else(|| MpcError::Usage("MAC'd material before the MAC key".into()))?
+            }
+            _ => 0,
+        };
+        let correction = req.correction(&m0, &m1, prg0.words(layout.correction), key);
         net.send_u64s(1, &correction)?;
+    }
+}
+
+/// The dealer's side of [`Request::MacCheck`]: a fresh seed for the coefficients to both
+/// parties, after which each sends its share of `sum_j chi_j (m_j - alpha o_j)` (two words:
+/// party `p` uses its MAC shares and its key share `alpha_p`, so the dealer needs no key);
+/// the dealer answers both with 1 when the shares sum to zero modulo 2^128, 0 otherwise.
+/// Each party sends its share to the dealer alone, so that neither can choose its own after
+/// seeing the other's (the commitments of SPDZ's check, which an honest dealer replaces).
+/// The seed is drawn only now, after the openings it weighs: a party that changed an opened
+/// share cannot have chosen its change knowing the coefficients.
+fn mac_check(net: &mut Net) -> Result<()> {
+    let seed = os_seed();
+    net.send_bytes(0, &seed)?;
+    net.send_bytes(1, &seed)?;
+    let (s0, s1) = (net.recv_u64s(0, 2)?, net.recv_u64s(1, 2)?);
+    let wide = |s: &[u64]| u128::from(s[0]) | (u128::from(s[1]) << 64);
+    let ok = wide(&s0).wrapping_add(wide(&s1)) == 0;
+    net.send_u64s(0, &[u64::from(ok)])?;
+    net.send_u64s(1, &[u64::from(ok)])?;
+    if ok {
+        Ok(())
+    } else {
+        Err(MpcError::CheatingDetected { phase: "the MAC check of the 2PC openings".into(), party: None })
     }
 }

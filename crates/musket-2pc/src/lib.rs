@@ -6,15 +6,20 @@
 //! seed, party 1 draws the random halves from its seed, and the dealer sends party 1 only the
 //! one correcting share per item (`c1 = a*b - c0` for a triple). Dealer traffic is marked as
 //! preprocessing: it does not depend on the inputs and does not count as online rounds.
+//!
+//! [`Spdz2k`] is the malicious-secure arithmetic for the same parties (MAC'd shares modulo
+//! 2^128, the dealer honest); it has no binary part yet, so it is not a `Protocol` back end.
 
 mod ahead;
 mod correlations;
 mod dealer;
 mod party;
+mod spdz2k;
 mod trace;
 
 pub use dealer::{decode_plan, encode_plan, run_dealer, Request};
 pub use party::{AShare, BShare, Dealer2pc};
+pub use spdz2k::{MacShare, Spdz2k};
 pub use trace::PlanTracer;
 
 /// Party id of the dealer on a 2PC transport.

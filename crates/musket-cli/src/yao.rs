@@ -67,3 +67,14 @@ pub fn verdict(less: [bool; 2]) -> &'static str {
         _ => "equal",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::BothDifferences;
+    use musket_ring::maps::check::assert_described2;
+
+    #[test]
+    fn both_differences_are_the_same_map_in_both_rings_and_linear() {
+        assert_described2(&BothDifferences, &[1], &[1]);
+    }
+}

@@ -251,8 +251,8 @@ impl Protocol for Audit {
     fn b2a_packed(&mut self, bits: &Vec<u64>, shape: &[usize]) -> Result<RingTensor> {
         Plain.b2a_packed(bits, shape)
     }
-    // Sums are checked for wrapping past 2^63; the linear maps given as closures (moves,
-    // broadcasts) are not checked, as they only copy values or add a few of them.
+    // Sums are checked for wrapping past 2^63; the other linear maps (moves, broadcasts) are
+    // not checked, as they only copy values or add a few of them.
     fn add(&self, a: &RingTensor, b: &RingTensor) -> Result<RingTensor> {
         self.check_sum(a, b, 1);
         Plain.add(a, b)

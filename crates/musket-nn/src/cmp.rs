@@ -334,7 +334,7 @@ pub fn max_with_onehot_last<P: Protocol>(p: &mut P, x: &P::Share) -> Result<(P::
         }
     }
     let keep = [&moved_shape[..], &[1]].concat();
-    let zero = p.linear(x, &Then(Widen { keep: &keep, shape: &oh_shape }, maps::Scale(0)))?;
+    let zero = p.linear(x, &Then(maps::Scale(0), Widen { keep: &keep, shape: &oh_shape }))?;
     let oh = p.add_public(&zero, &RingTensor::new(oh_shape.clone(), eye)?)?;
     let (best, onehot) = tournament(p, x.clone(), Some(oh), None)?;
     let onehot = p.reshape(&onehot.expect("tracked"), &moved_shape)?;

@@ -127,7 +127,7 @@ pub(crate) struct BlockDiagonal {
 impl RingMap for BlockDiagonal {
     fn map<W: Word>(&self, t: &Tensor<W>) -> Result<Tensor<W>, ShapeError> {
         let Self { o, k, taps, per_group } = *self;
-        if t.len() != o * taps || per_group == 0 || (o / per_group) * taps > k {
+        if t.len() != o * taps || per_group == 0 || o.div_ceil(per_group) * taps > k {
             return Err(ShapeError(format!("{:?} as {o} rows of {taps} taps in {k} columns", t.shape())));
         }
         let mut out = vec![W::ZERO; o * k];
@@ -233,17 +233,17 @@ pub(crate) struct PositionSum;
 
 impl RingMap for PositionSum {
     fn map<W: Word>(&self, t: &Tensor<W>) -> Result<Tensor<W>, ShapeError> {
-        let Some((&n, lead)) = t.shape().split_last() else {
-            return Err(ShapeError("the positions of a scalar".into()));
+        let Some((&n, lead)) = t.shape().split_last().filter(|(&n, _)| n > 0) else {
+            return Err(ShapeError(format!("the positions along the last axis of {:?}", t.shape())));
         };
         let idx = t
             .data()
-            .chunks(n.max(1))
+            .chunks(n)
             .map(|row| {
                 row.iter().enumerate().fold(W::ZERO, |acc, (i, &v)| acc.wadd(W::lift(i as u64).wmul(v)))
             })
             .collect();
-        Tensor::new(lead.to_vec(), if n == 0 { vec![W::ZERO; lead.iter().product()] } else { idx })
+        Tensor::new(lead.to_vec(), idx)
     }
 }
 
@@ -271,6 +271,9 @@ mod tests {
             dilation: [1, 2],
             pads: [1, 1],
         };
+        assert_described(&conv, &[2, 2, 4, 5]);
+        // Stride 1 (whole rows copied) with padding on every side.
+        let conv = Im2col { stride: [1, 1], dilation: [1, 1], oh: 4, ow: 6, ..conv };
         assert_described(&conv, &[2, 2, 4, 5]);
         assert_described(&BlockDiagonal { o: 4, k: 6, taps: 3, per_group: 2 }, &[4, 3]);
         assert_described(&ImagesFirst { n: 2, o: 3, oh: 2, ow: 1 }, &[3, 4]);

@@ -26,5 +26,5 @@ pub use kernels::{
     PRODUCT_COEFFS, TILE,
 };
 pub use maps::{LinearOp, LinearOp2, RingMap, RingMap2};
-pub use tensor::{rows_shape, RingTensor, ShapeError, Tensor, WideTensor};
+pub use tensor::{matmul_wide, rows_shape, RingTensor, ShapeError, Tensor, WideTensor};
 pub use word::Word;

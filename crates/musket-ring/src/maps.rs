@@ -14,7 +14,8 @@ use crate::{RingTensor, ShapeError, Tensor, WideTensor, Word};
 /// Implementations must be Z-linear with the same integer coefficients for every `W`: for a
 /// public coefficient `c` of Z_2^64 they use [`Word::lift`]. Then applying the map modulo
 /// 2^128 and reducing modulo 2^64 equals applying it modulo 2^64, and `F(a x) = a F(x)` holds
-/// modulo 2^128 (what a MAC needs); `musket-ring`'s tests and each crate's tests check both.
+/// modulo 2^128 (what a MAC needs); [`check::assert_described`] checks both, and each crate's
+/// tests run it on that crate's maps.
 pub trait RingMap: Sync {
     /// Applies the map.
     fn map<W: Word>(&self, x: &Tensor<W>) -> Result<Tensor<W>, ShapeError>;
@@ -27,7 +28,7 @@ pub trait RingMap2: Sync {
     fn map2<W: Word>(&self, a: &Tensor<W>, b: &Tensor<W>) -> Result<Tensor<W>, ShapeError>;
 }
 
-/// A described linear map in object-safe form: what `Protocol::linear_op` takes. Every
+/// A described linear map in object-safe form: what `Protocol::linear` takes. Every
 /// [`RingMap`] is one.
 pub trait LinearOp: Sync {
     /// The map modulo 2^64.
@@ -230,16 +231,10 @@ pub struct Pick<'a> {
 
 impl RingMap for Pick<'_> {
     fn map<W: Word>(&self, x: &Tensor<W>) -> Result<Tensor<W>, ShapeError> {
-        let data =
-            self.sources
-                .iter()
-                .map(|s| match s {
-                    None => Ok(W::ZERO),
-                    Some(j) => x.data().get(*j).copied().ok_or_else(|| {
-                        ShapeError(format!("element {j} of a tensor of shape {:?}", x.shape()))
-                    }),
-                })
-                .collect::<Result<Vec<W>, ShapeError>>()?;
+        if let Some(j) = self.sources.iter().flatten().find(|&&j| j >= x.len()) {
+            return Err(ShapeError(format!("element {j} of a tensor of shape {:?}", x.shape())));
+        }
+        let data = self.sources.iter().map(|s| s.map_or(W::ZERO, |j| x.data()[j])).collect();
         Tensor::new(self.shape.to_vec(), data)
     }
 }

@@ -217,9 +217,9 @@ impl<W: Word> Tensor<W> {
 }
 
 impl WideTensor {
-    /// Every element of `t` zero-extended ([`Word::lift`]).
+    /// Every element of `t` sign-extended ([`Word::lift`]).
     pub fn lift(t: &RingTensor) -> Self {
-        Self { shape: t.shape.clone(), data: t.data.iter().map(|&v| u128::from(v)).collect() }
+        Self { shape: t.shape.clone(), data: t.data.iter().map(|&v| <u128 as Word>::lift(v)).collect() }
     }
 
     /// Every element modulo 2^64.
@@ -250,6 +250,22 @@ impl RingTensor {
         let data = crate::kernels::matmul(&self.data, &other.data, m, k, n);
         Ok(Self { shape: vec![m, n], data })
     }
+}
+
+/// The wrapping matrix product `[m, k] x [k, n]` of u128s (row-major): modulo 2^128, for MAC'd
+/// matrix triples. A plain loop (no crate multiplies u128 matrices; the u64 kernel's
+/// tiling would do for speed, once malicious 2PC needs it).
+pub fn matmul_wide(a: &[u128], b: &[u128], m: usize, k: usize, n: usize) -> Vec<u128> {
+    assert!(a.len() == m * k && b.len() == k * n, "matmul_wide: operands do not fit [{m}, {k}] x [{k}, {n}]");
+    let mut out = vec![0u128; m * n];
+    for (row, a_row) in out.chunks_exact_mut(n.max(1)).zip(a.chunks_exact(k.max(1))) {
+        for (&x, b_row) in a_row.iter().zip(b.chunks_exact(n.max(1))) {
+            for (o, &y) in row.iter_mut().zip(b_row) {
+                *o = o.wrapping_add(x.wrapping_mul(y));
+            }
+        }
+    }
+    out
 }
 
 /// `[m, k]` for a shape `[m, ...]`: its first dimension, and the product of the others.

@@ -18,10 +18,13 @@ pub trait Word: Copy + Default + PartialEq + Eq + Send + Sync + std::hash::Hash 
     fn wmul(self, other: Self) -> Self;
     /// Wrapping negation.
     fn wneg(self) -> Self;
-    /// The public ring constant `c` of Z_2^64 as a word of this ring: zero-extended. Any lift
-    /// would do for a linear map's coefficients (the map stays Z-linear, and its result modulo
-    /// 2^64 depends on `c` modulo 2^64 only); this one is fixed so that every party and every
-    /// share component (value and MAC alike) uses the same.
+    /// The public ring constant `c` of Z_2^64 as a word of this ring: sign-extended (read as a
+    /// two's-complement `i64`). Any lift would keep a linear map Z-linear with its result
+    /// modulo 2^64 unchanged (it depends on `c` modulo 2^64 only); this one also keeps a small
+    /// negative constant (-1, a negative fixed-point weight) small modulo 2^128, so that a
+    /// value computed there stays the exact signed integer while it is below 2^127, which a
+    /// MAC'd back end's truncation can use (its 64 bits of headroom). Fixed, so that every
+    /// party and every share component (value and MAC alike) uses the same.
     fn lift(c: u64) -> Self;
     /// The word modulo 2^64.
     fn low(self) -> u64;
@@ -51,8 +54,8 @@ macro_rules! wrapping_word {
             }
             #[inline]
             fn lift(c: u64) -> Self {
-                // Zero-extension (the identity for u64).
-                c as $t
+                // Sign extension (the identity for u64).
+                c as i64 as $t
             }
             #[inline]
             fn low(self) -> u64 {

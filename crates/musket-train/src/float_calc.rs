@@ -59,6 +59,10 @@ impl Calc for FloatCalc {
         tensor(shape, src.iter().map(|s| s.map_or(0.0, |j| t.data[j])).collect())
     }
     fn gather_adjoint(&mut self, g: &FloatTensor, shape: &[usize], src: &Gather) -> Result<FloatTensor> {
+        if g.data.len() != src.len() {
+            // As the secure form's `ScatterAdd` refuses it.
+            return Err(MpcError::Usage(format!("{} targets for {} elements", src.len(), g.data.len())));
+        }
         let mut out = vec![0.0; shape.iter().product()];
         for (v, s) in g.data.iter().zip(src) {
             if let Some(j) = s {

@@ -1,0 +1,213 @@
+//! Malicious 2PC arithmetic (SPDZ2k's MACs, honest dealer) against plaintext, and against a
+//! party that changes what it sends.
+
+use musket_2pc::{run_dealer, MacShare, Spdz2k};
+use musket_core::{maps, MpcError};
+use musket_net::{local_mesh, Net};
+use musket_ring::{RingTensor, WideTensor};
+use std::time::Duration;
+
+/// Which message a cheating party changes (adding `delta` to its first word).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Input,
+    Product,
+    MatrixProduct,
+    Truncation,
+    Reveal,
+}
+
+const FRAC: u32 = 16;
+
+fn t(shape: &[usize], v: &[i64]) -> RingTensor {
+    RingTensor::new(shape.to_vec(), v.iter().map(|&x| x as u64).collect()).unwrap()
+}
+
+/// The inputs: party 0's `x` [2, 3] and `a` [2, 3], party 1's `y` [2, 3] and `b` [3, 2].
+struct Inputs {
+    x: Vec<i64>,
+    y: Vec<i64>,
+    a: Vec<i64>,
+    b: Vec<i64>,
+}
+
+/// What both parties run; reveals `[trunc(x * y), trunc(a @ b), x^T + 1 (public), the sum of
+/// y over axis 0, trunc(z)]`, where `z` is 0 modulo 2^64 but -2^64 modulo 2^128 (the high
+/// half must not matter).
+fn computation(p: &mut Spdz2k, v: &Inputs, cheat: Option<(Step, u128)>) -> Result<Vec<RingTensor>, MpcError> {
+    let me = p.party_id();
+    let mine = |owner: usize, shape: &[usize], v: &[i64]| (me == owner).then(|| t(shape, v));
+    let cheat_at = |p: &mut Spdz2k, step: Step| {
+        if let Some((s, delta)) = cheat.filter(|c| c.0 == step) {
+            let _ = s;
+            p.cheat_on_next_opening(delta);
+        }
+    };
+    cheat_at(p, Step::Input);
+    let xs = p.input(0, mine(0, &[2, 3], &v.x).as_ref(), &[2, 3])?;
+    let ys = p.input(1, mine(1, &[2, 3], &v.y).as_ref(), &[2, 3])?;
+    let as_ = p.input(0, mine(0, &[2, 3], &v.a).as_ref(), &[2, 3])?;
+    let bs = p.input(1, mine(1, &[3, 2], &v.b).as_ref(), &[3, 2])?;
+    // -2^63 (2^63 as a word, lifted with its sign) plus the public 2^63 lifted alike.
+    let z = p.input(0, mine(0, &[1], &[i64::MIN]).as_ref(), &[1])?;
+    let z = p.add_public(&z, &t(&[1], &[i64::MIN]))?;
+
+    cheat_at(p, Step::Product);
+    let xy = p.mul(&xs, &ys)?;
+    cheat_at(p, Step::Truncation);
+    let xy = p.truncate(&xy, FRAC)?;
+    cheat_at(p, Step::MatrixProduct);
+    let ab = p.matmul(&as_, &bs)?;
+    let ab = p.truncate(&ab, FRAC)?;
+    let xt = p.linear(&xs, &maps::Transpose2)?;
+    let xt = p.add_public(&xt, &RingTensor::filled(&[3, 2], 1 << FRAC))?;
+    let ysum = p.linear(&ys, &maps::SumAxis(0))?;
+    let zt = p.truncate(&z, FRAC)?;
+    let mut out = Vec::new();
+    for (i, share) in [xy, ab, xt, ysum, zt].iter().enumerate() {
+        if i == 4 {
+            cheat_at(p, Step::Reveal);
+        }
+        out.push(p.reveal(share)?);
+    }
+    p.finish()?;
+    Ok(out)
+}
+
+type Outcome = [Result<Vec<RingTensor>, MpcError>; 2];
+
+/// Runs both parties and the dealer as threads; `cheater` is `(party, step, delta)`.
+fn run(v: &Inputs, cheater: Option<(usize, Step, u128)>) -> Outcome {
+    let mut ends = local_mesh(3, Some(Duration::from_secs(20))).into_iter();
+    let (e0, e1, e2) = (ends.next().unwrap(), ends.next().unwrap(), ends.next().unwrap());
+    let dealer = std::thread::spawn(move || run_dealer(Net::new(Box::new(e2))));
+    let party = |end, id: usize| {
+        let v = Inputs { x: v.x.clone(), y: v.y.clone(), a: v.a.clone(), b: v.b.clone() };
+        let cheat = cheater.filter(|c| c.0 == id).map(|c| (c.1, c.2));
+        std::thread::spawn(move || {
+            let mut p = Spdz2k::new(Net::new(Box::new(end)))?;
+            let out = computation(&mut p, &v, cheat);
+            if let Err(e) = &out {
+                p.abort(&e.public_reason());
+            }
+            out
+        })
+    };
+    let (h0, h1) = (party(e0, 0), party(e1, 1));
+    let outcome = [h0.join().unwrap(), h1.join().unwrap()];
+    let _ = dealer.join().unwrap();
+    outcome
+}
+
+fn fixed(v: f64) -> i64 {
+    (v * f64::from(1u32 << FRAC)).round() as i64
+}
+
+/// The same outputs in plaintext, in i128 (floor division for the truncations).
+fn expected(v: &Inputs) -> Vec<Vec<i64>> {
+    let tr = |p: i128| p.div_euclid(1 << FRAC) as i64;
+    let xy = v.x.iter().zip(&v.y).map(|(&p, &q)| tr(i128::from(p) * i128::from(q))).collect();
+    let ab = (0..4)
+        .map(|ij| {
+            let (i, j) = (ij / 2, ij % 2);
+            tr((0..3).map(|l| i128::from(v.a[i * 3 + l]) * i128::from(v.b[l * 2 + j])).sum())
+        })
+        .collect();
+    let xt = (0..6).map(|ji| v.x[(ji % 2) * 3 + ji / 2] + (1 << FRAC)).collect();
+    let ysum = (0..3).map(|j| v.y[j] + v.y[3 + j]).collect();
+    vec![xy, ab, xt, ysum, vec![0]]
+}
+
+fn inputs(seed: u64) -> Inputs {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
+    let mut next = |scale: f64| {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        fixed(((s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) * scale)
+    };
+    let mut draw = |n: usize, scale: f64| (0..n).map(|_| next(scale)).collect::<Vec<i64>>();
+    let (mut x, mut y, a, b) = (draw(6, 1000.0), draw(6, 1000.0), draw(6, 100.0), draw(6, 100.0));
+    // Edge cases: zero, negatives, products near 2^46 (2^62 at the truncation's input).
+    x[0] = 0;
+    x[1] = -fixed(3.5);
+    x[2] = fixed(30000.0);
+    y[2] = -fixed(30000.0);
+    Inputs { x, y, a, b }
+}
+
+#[test]
+fn honest_runs_match_plaintext_within_one_ulp_and_never_abort() {
+    for seed in 0..12 {
+        let v = inputs(seed);
+        let [r0, r1] = run(&v, None);
+        let (r0, r1) = (r0.expect("party 0 finishes"), r1.expect("party 1 finishes"));
+        assert_eq!(r0, r1, "both parties open the same values");
+        for (k, (got, want)) in r0.iter().zip(expected(&v)).enumerate() {
+            assert_eq!(got.len(), want.len());
+            for (g, w) in got.data().iter().zip(&want) {
+                let d = (*g as i64).wrapping_sub(*w);
+                // Truncations are the floor or one more; the rest are exact.
+                let ok = if [0, 1, 4].contains(&k) { d == 0 || d == 1 } else { d == 0 };
+                assert!(ok, "output {k} (seed {seed}): {} against {w}", *g as i64);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_changed_message_from_either_party_at_any_step_makes_both_abort_with_cheating_detected() {
+    let v = inputs(99);
+    for cheater in 0..2 {
+        for step in [Step::Input, Step::Product, Step::MatrixProduct, Step::Truncation, Step::Reveal] {
+            // An error in the low bit, and one in the top bit of the secret half, which a MAC
+            // modulo 2^64 alone would miss half the time. (An error in the high half alone
+            // changes no output: outputs and truncations read the low half.)
+            for delta in [1u128, 1 << 63] {
+                let outcome = run(&v, Some((cheater, step, delta)));
+                for (party, r) in outcome.iter().enumerate() {
+                    let err = r.as_ref().err().unwrap_or_else(|| {
+                        panic!(
+                            "party {party} finished although party {cheater} changed {step:?} by {delta:#x}"
+                        )
+                    });
+                    if party != cheater {
+                        assert!(
+                            err.is_cheating_detected(),
+                            "honest party {party} ({step:?}, {delta:#x}): {err}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_share_prints_its_shape_only() {
+    let share = MacShare {
+        value: WideTensor::new(vec![1], vec![7]).unwrap(),
+        mac: WideTensor::new(vec![1], vec![9]).unwrap(),
+    };
+    assert_eq!(format!("{share:?}"), "MacShare[1]");
+}
+
+#[test]
+fn parties_asking_the_dealer_for_different_material_are_stopped_by_it() {
+    let mut ends = local_mesh(3, Some(Duration::from_secs(20))).into_iter();
+    let (e0, e1, e2) = (ends.next().unwrap(), ends.next().unwrap(), ends.next().unwrap());
+    let dealer = std::thread::spawn(move || run_dealer(Net::new(Box::new(e2))));
+    let party = |end, bits: u32| {
+        std::thread::spawn(move || -> Result<RingTensor, MpcError> {
+            let mut p = Spdz2k::new(Net::new(Box::new(end)))?;
+            let x = p.input(0, (p.party_id() == 0).then(|| t(&[2], &[5 << 20, -3])).as_ref(), &[2])?;
+            // Party 1 truncates by another shift: its request differs from party 0's.
+            let y = p.truncate(&x, bits)?;
+            p.reveal(&y)
+        })
+    };
+    let (h0, h1) = (party(e0, 16), party(e1, 12));
+    for (id, r) in [h0.join().unwrap(), h1.join().unwrap()].into_iter().enumerate() {
+        let err = r.expect_err("no party may finish");
+        assert!(err.is_cheating_detected(), "party {id}: {err}");
+    }
+    assert!(dealer.join().unwrap().expect_err("the dealer stops").is_cheating_detected());
+}
