@@ -419,6 +419,78 @@ impl Spdz2k {
         Ok(RingTensor::new(x.shape().to_vec(), opened.iter().map(|&v| v as u64).collect())?)
     }
 
+    /// Opens `x` modulo 2^64 to party `receiver` only (it gets `Some`, the other `None`):
+    /// checks every earlier opening, opens `x - r` to both for a MAC'd mask `r` that the
+    /// receiver alone knows (an input mask, uniform modulo 2^128, so the opening tells the
+    /// other party nothing), checks that opening, and the receiver adds `r`.
+    pub fn reveal_to(&mut self, x: &MacShare, receiver: usize) -> Result<Option<RingTensor>> {
+        if receiver > 1 {
+            return Err(MpcError::Usage(format!("reveal to party {receiver} of 2")));
+        }
+        self.check()?;
+        let n = x.value.len();
+        let req = Request::MacInput { n: n as u64, owner: receiver as u64 };
+        let r = wide(self.draw(req)?.part(0));
+        let mac_r = self.correction(req)?;
+        // The receiver's value share of the mask is r, the other's 0.
+        let shares: Vec<u128> = if self.id == receiver {
+            x.value.data().iter().zip(&r).map(|(v, r)| v.wrapping_sub(*r)).collect()
+        } else {
+            x.value.data().to_vec()
+        };
+        let macs: Vec<u128> = x.mac.data().iter().zip(&mac_r).map(|(m, r)| m.wrapping_sub(*r)).collect();
+        let opened = self.open(&shares, &macs)?;
+        self.check()?;
+        if self.id != receiver {
+            return Ok(None);
+        }
+        let value = opened.iter().zip(&r).map(|(d, r)| d.wrapping_add(*r) as u64).collect();
+        Ok(Some(RingTensor::new(x.shape().to_vec(), value)?))
+    }
+
+    /// Batched matrix product `[B, m, k] x [B, k, n] -> [B, m, n]` modulo 2^128 (no
+    /// truncation): one MAC'd matrix triple an item, one opening for the whole batch.
+    pub fn matmul_batched(&mut self, x: &MacShare, y: &MacShare) -> Result<MacShare> {
+        let (batch, m, k, n) = musket_core::batched_dims(x.shape(), y.shape())?;
+        let req = Request::MacMatTriple { m: m as u64, k: k as u64, n: n as u64 };
+        let mut triples = Vec::with_capacity(batch);
+        for _ in 0..batch {
+            let parts = self.draw(req)?;
+            let (a, b) = (wide(parts.part(0)), wide(parts.part(1)));
+            triples.push((a, b, self.correction(req)?));
+        }
+        // All items' masked operands in one message: every d = x - a, then every e = y - b
+        // (a triple's correction holds C, then the MACs of A, B and C).
+        let (mut shares, mut macs) = (Vec::new(), Vec::new());
+        let sub =
+            |u: &[u128], v: &[u128]| u.iter().zip(v).map(|(p, q)| p.wrapping_sub(*q)).collect::<Vec<_>>();
+        for (i, (a, _, corr)) in triples.iter().enumerate() {
+            let at = i * m * k..(i + 1) * m * k;
+            shares.extend(sub(&x.value.data()[at.clone()], a));
+            macs.extend(sub(&x.mac.data()[at], &corr[m * n..m * n + m * k]));
+        }
+        for (i, (_, b, corr)) in triples.iter().enumerate() {
+            let at = i * k * n..(i + 1) * k * n;
+            shares.extend(sub(&y.value.data()[at.clone()], b));
+            macs.extend(sub(&y.mac.data()[at], &corr[m * n + m * k..m * n + m * k + k * n]));
+        }
+        let opened = self.open(&shares, &macs)?;
+        let (ds, es) = opened.split_at(batch * m * k);
+        let (mut value, mut mac) = (Vec::with_capacity(batch * m * n), Vec::with_capacity(batch * m * n));
+        for (i, (a, b, corr)) in triples.iter().enumerate() {
+            let (c, rest) = corr.split_at(m * n);
+            let (ma, rest) = rest.split_at(m * k);
+            let (mb, mc) = rest.split_at(k * n);
+            let (d, e) = (&ds[i * m * k..(i + 1) * m * k], &es[i * k * n..(i + 1) * k * n]);
+            let product = |u: &[u128], v: &[u128]| matmul_wide(u, v, m, k, n);
+            let [v, w] = self.beaver([a, b, c, ma, mb, mc], d, e, product);
+            value.extend(v);
+            mac.extend(w);
+        }
+        let shape = vec![batch, m, n];
+        Ok(MacShare { value: WideTensor::new(shape.clone(), value)?, mac: WideTensor::new(shape, mac)? })
+    }
+
     /// Ends the computation cleanly (releases the dealer); call once at the end.
     pub fn finish(&mut self) -> Result<()> {
         self.check()?;

@@ -211,3 +211,109 @@ fn parties_asking_the_dealer_for_different_material_are_stopped_by_it() {
     }
     assert!(dealer.join().unwrap().expect_err("the dealer stops").is_cheating_detected());
 }
+
+/// Runs `job` at both parties (and the dealer) as threads.
+fn run_job<T: Send + 'static>(
+    job: impl Fn(&mut Spdz2k) -> Result<T, MpcError> + Send + Clone + 'static,
+) -> [Result<T, MpcError>; 2] {
+    let mut ends = local_mesh(3, Some(Duration::from_secs(20))).into_iter();
+    let (e0, e1, e2) = (ends.next().unwrap(), ends.next().unwrap(), ends.next().unwrap());
+    let dealer = std::thread::spawn(move || run_dealer(Net::new(Box::new(e2))));
+    let party = |end| {
+        let job = job.clone();
+        std::thread::spawn(move || {
+            let mut p = Spdz2k::new(Net::new(Box::new(end)))?;
+            let out = job(&mut p).and_then(|v| p.finish().map(|()| v));
+            if let Err(e) = &out {
+                p.abort(&e.public_reason());
+            }
+            out
+        })
+    };
+    let (h0, h1) = (party(e0), party(e1));
+    let out = [h0.join().unwrap(), h1.join().unwrap()];
+    let _ = dealer.join().unwrap();
+    out
+}
+
+#[test]
+fn private_reveals_reach_their_receiver_only_and_batched_products_match_plaintext() {
+    // x [2, 2, 3] (party 0) times y [2, 3, 2] (party 1), item by item; then x revealed to
+    // party 1 alone, and a changed message in that private reveal.
+    let x: Vec<i64> = (0..12).map(|v| fixed(v as f64 - 5.5)).collect();
+    let y: Vec<i64> = (0..12).map(|v| fixed(2.0 - v as f64 * 0.25)).collect();
+    let (xj, yj) = (x.clone(), y.clone());
+    let job = move |cheat: Option<usize>| {
+        let (x, y) = (xj.clone(), yj.clone());
+        move |p: &mut Spdz2k| {
+            let me = p.party_id();
+            let xs = p.input(0, (me == 0).then(|| t(&[2, 2, 3], &x)).as_ref(), &[2, 2, 3])?;
+            let ys = p.input(1, (me == 1).then(|| t(&[2, 3, 2], &y)).as_ref(), &[2, 3, 2])?;
+            let prod = p.matmul_batched(&xs, &ys)?;
+            let prod = p.truncate(&prod, FRAC)?;
+            if cheat == Some(me) {
+                p.cheat_on_next_opening(1 << 63);
+            }
+            let private = p.reveal_to(&xs, 1)?;
+            Ok((p.reveal(&prod)?, private))
+        }
+    };
+    let [r0, r1] = run_job(job(None));
+    let ((prod0, private0), (prod1, private1)) = (r0.unwrap(), r1.unwrap());
+    assert_eq!(prod0, prod1);
+    assert!(private0.is_none(), "party 0 receives nothing");
+    assert_eq!(private1.unwrap(), t(&[2, 2, 3], &x));
+    for b in 0..2 {
+        for i in 0..2 {
+            for j in 0..2 {
+                let exact: i128 =
+                    (0..3).map(|l| i128::from(x[b * 6 + i * 3 + l]) * i128::from(y[b * 6 + l * 2 + j])).sum();
+                let got = prod0.data()[b * 4 + i * 2 + j] as i64;
+                let d = got - exact.div_euclid(1 << FRAC) as i64;
+                assert!(d == 0 || d == 1, "item {b} ({i}, {j}): {got}");
+            }
+        }
+    }
+    for cheater in 0..2 {
+        for (id, r) in run_job(job(Some(cheater))).iter().enumerate() {
+            let err = r.as_ref().err().unwrap_or_else(|| panic!("party {id} finished (cheater {cheater})"));
+            assert!(id == cheater || err.is_cheating_detected(), "party {id}: {err}");
+        }
+    }
+}
+
+#[test]
+fn products_and_truncations_send_pinned_bytes_in_one_round() {
+    let n = 1000;
+    let [r0, r1] = run_job(move |p: &mut Spdz2k| {
+        let me = p.party_id();
+        let other = 1 - me;
+        let v = vec![3u64 << FRAC; n];
+        let a = p.input(0, (me == 0).then(|| RingTensor::from_vec(v.clone())).as_ref(), &[n])?;
+        let b = p.input(1, (me == 1).then(|| RingTensor::from_vec(v.clone())).as_ref(), &[n])?;
+        let before = p.stats();
+        let c = p.mul(&a, &b)?;
+        let after_mul = p.stats();
+        p.truncate(&c, FRAC)?;
+        let after_trunc = p.stats();
+        let (m, k, q) = (4, 5, 6);
+        let x = p.linear(&a, &maps::FlatRange { from: 0, shape: &[m, k] })?;
+        let y = p.linear(&b, &maps::FlatRange { from: 0, shape: &[k, q] })?;
+        p.matmul(&x, &y)?;
+        let after_matmul = p.stats();
+        let sent = |s: &musket_net::CommStats, e: &musket_net::CommStats| {
+            s.bytes_sent_to[other] - e.bytes_sent_to[other]
+        };
+        Ok([
+            (sent(&after_mul, &before), after_mul.rounds - before.rounds),
+            (sent(&after_trunc, &after_mul), after_trunc.rounds - after_mul.rounds),
+            (sent(&after_matmul, &after_trunc), after_matmul.rounds - after_trunc.rounds),
+        ])
+    });
+    let n = n as u64;
+    // Two u128s an element for a product (x - a, y - b), one for a truncation (x + r), and
+    // one an element of each operand for a matrix product; one round each.
+    let want = [(32 * n, 1), (16 * n, 1), (16 * (20 + 30), 1)];
+    assert_eq!(r0.unwrap(), want);
+    assert_eq!(r1.unwrap(), want);
+}
