@@ -1,7 +1,7 @@
 //! What SPDZ2k's MACs cost against the semi-honest 2PC protocol on this machine: a product of
 //! 10^6 elements and a 256x256 matrix product, each truncated, then revealed, with both
-//! parties and the dealer as threads of this process. Prints the median time of five runs
-//! and the bytes each party sent the other.
+//! parties and the dealer as threads of this process, on the `musket` binary's allocator.
+//! Prints the median time of five runs and the bytes each party sent the other.
 //!
 //! `cargo run --release -p musket-2pc --example spdz2k_cost`
 
@@ -10,6 +10,10 @@ use musket_core::{MpcError, Protocol};
 use musket_net::{local_mesh, Net};
 use musket_ring::RingTensor;
 use std::time::{Duration, Instant};
+
+// As the `musket` binary: memory freed by one run is reused by the next.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const FRAC: u32 = 16;
 

@@ -297,16 +297,18 @@ impl Spdz2k {
         a: (&[u128], &[u128]),
         b: (&[u128], &[u128]),
     ) -> Result<(Vec<u128>, Vec<u128>)> {
-        let sub = |u: &[u128], v: &[u128]| -> Vec<u128> {
-            u.iter().zip(v).map(|(p, q)| p.wrapping_sub(*q)).collect()
+        // Both differences in one message, written once (no growth, no intermediate vectors).
+        let both = |u: (&[u128], &[u128]), v: (&[u128], &[u128])| -> Vec<u128> {
+            let mut out = Vec::with_capacity(u.0.len() + v.0.len());
+            out.extend(u.0.iter().zip(u.1).map(|(p, q)| p.wrapping_sub(*q)));
+            out.extend(v.0.iter().zip(v.1).map(|(p, q)| p.wrapping_sub(*q)));
+            out
         };
-        let mut shares = sub(x.value.data(), a.0);
-        shares.extend(sub(y.value.data(), b.0));
-        let mut macs = sub(x.mac.data(), a.1);
-        macs.extend(sub(y.mac.data(), b.1));
-        let opened = self.open(&shares, &macs)?;
-        let (d, e) = opened.split_at(x.value.len());
-        Ok((d.to_vec(), e.to_vec()))
+        let shares = both((x.value.data(), a.0), (y.value.data(), b.0));
+        let macs = both((x.mac.data(), a.1), (y.mac.data(), b.1));
+        let mut d = self.open(&shares, &macs)?;
+        let e = d.split_off(x.value.len());
+        Ok((d, e))
     }
 
     /// Elementwise product modulo 2^128 (no truncation): one MAC'd triple, one opening.
@@ -471,7 +473,8 @@ impl Spdz2k {
         }
         // All items' masked operands in one message: every d = x - a, then every e = y - b
         // (a triple's correction holds C, then the MACs of A, B and C).
-        let (mut shares, mut macs) = (Vec::new(), Vec::new());
+        let len = batch * (m * k + k * n);
+        let (mut shares, mut macs) = (Vec::with_capacity(len), Vec::with_capacity(len));
         let sub =
             |u: &[u128], v: &[u128]| u.iter().zip(v).map(|(p, q)| p.wrapping_sub(*q)).collect::<Vec<_>>();
         for (i, (a, _, corr)) in triples.iter().enumerate() {
