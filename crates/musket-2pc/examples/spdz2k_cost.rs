@@ -5,7 +5,7 @@
 //!
 //! `cargo run --release -p musket-2pc --example spdz2k_cost`
 
-use musket_2pc::{run_dealer, Dealer2pc, Spdz2k};
+use musket_2pc::{run_dealer, run_dealer_malicious, Dealer2pc, Spdz2k};
 use musket_core::{MpcError, Protocol};
 use musket_net::{local_mesh, Net};
 use musket_ring::RingTensor;
@@ -41,12 +41,13 @@ fn value(shape: &[usize]) -> RingTensor {
 /// Runs `job` at both parties and the dealer; returns the slower party's time for the timed
 /// part and the bytes party 0 sent party 1 during it.
 fn time_parties<P>(
+    dealer: fn(Net) -> Result<musket_net::CommStats, MpcError>,
     make: impl Fn(Net) -> Result<P, MpcError> + Send + Sync + Copy + 'static,
     job: impl Fn(&mut P) -> Result<(Duration, u64), MpcError> + Send + Sync + Copy + 'static,
 ) -> (Duration, u64) {
     let mut ends = local_mesh(3, Some(Duration::from_secs(120))).into_iter();
     let (e0, e1, e2) = (ends.next().unwrap(), ends.next().unwrap(), ends.next().unwrap());
-    let dealer = std::thread::spawn(move || run_dealer(Net::new(Box::new(e2))));
+    let dealer = std::thread::spawn(move || dealer(Net::new(Box::new(e2))));
     let party = |end: musket_net::LocalTransport| {
         std::thread::spawn(move || {
             let mut p = make(Net::new(Box::new(end)))?;
@@ -60,7 +61,7 @@ fn time_parties<P>(
 }
 
 fn semi_honest(case: Case) -> (Duration, u64) {
-    time_parties(Dealer2pc::new, move |p: &mut Dealer2pc| {
+    time_parties(run_dealer, Dealer2pc::new, move |p: &mut Dealer2pc| {
         let [sa, sb] = case.shapes();
         let me = p.party_id();
         let a = p.input(0, (me == 0).then(|| value(&sa)).as_ref(), &sa)?;
@@ -79,7 +80,7 @@ fn semi_honest(case: Case) -> (Duration, u64) {
 }
 
 fn malicious(case: Case) -> (Duration, u64) {
-    time_parties(Spdz2k::new, move |p: &mut Spdz2k| {
+    time_parties(run_dealer_malicious, Spdz2k::new, move |p: &mut Spdz2k| {
         let [sa, sb] = case.shapes();
         let me = p.party_id();
         let a = p.input(0, (me == 0).then(|| value(&sa)).as_ref(), &sa)?;

@@ -201,14 +201,24 @@ pub fn decode_plan(mut bytes: &[u8]) -> std::result::Result<Vec<Request>, String
     Ok(out)
 }
 
-/// Runs the dealer until party 0 says the computation is done. Returns the dealer's counts
-/// after set-up (the seeds it sent are not included).
-/// On failure, tells both parties before returning.
+/// Runs the dealer of a semi-honest run ([`crate::Dealer2pc`]) until party 0 says the
+/// computation is done. Returns the dealer's counts after set-up (the seeds it sent are not
+/// included). On failure, tells both parties before returning.
 pub fn run_dealer(mut net: Net) -> Result<CommStats> {
-    or_abort(&mut net, serve)
+    or_abort(&mut net, |net| serve(net, false))
 }
 
-fn serve(net: &mut Net) -> Result<CommStats> {
+/// Runs the dealer of a malicious run ([`crate::Spdz2k`]): every request comes from both
+/// parties and must agree, the first is [`Request::MacKey`], and only the MAC'd kinds are
+/// served. The mode is the dealer's own, from whoever starts it, not from the parties'
+/// messages: a party that could steer a malicious run's dealer into semi-honest service
+/// (read from party 0 alone) could hand the other party material of another kind, or shift
+/// the dealer's copy of its seed.
+pub fn run_dealer_malicious(mut net: Net) -> Result<CommStats> {
+    or_abort(&mut net, |net| serve(net, true))
+}
+
+fn serve(net: &mut Net, malicious: bool) -> Result<CommStats> {
     if net.party_id() != DEALER || net.n_parties() != 3 {
         return Err(MpcError::Usage("the 2PC dealer must be party 2 of 3".into()));
     }
@@ -219,16 +229,14 @@ fn serve(net: &mut Net) -> Result<CommStats> {
     net.send_bytes(1, &s1)?;
     let (mut prg0, mut prg1) = (Prg::from_seed(s0), Prg::from_seed(s1));
     let after_setup = net.stats().clone();
-    // The MAC key of a malicious run, once `Request::MacKey` has set it.
+    // The MAC key of a malicious run, set by its first request.
     let mut alpha = None;
     loop {
         let bytes = net.recv_bytes(0)?;
         let req = Request::decode(&bytes)
             .map_err(|reason| MpcError::Net(NetError::Malformed { peer: 0, reason }))?;
-        // A malicious run's requests come from both parties (either may be the cheater, and
-        // a party that steered the dealer alone could hand the other material of another
-        // kind): they must agree.
-        if alpha.is_some() || req == Request::MacKey {
+        if malicious {
+            // Either party may be the cheater: their requests must agree.
             let theirs = net.recv_bytes(1)?;
             if theirs != bytes {
                 return Err(MpcError::CheatingDetected {
@@ -237,14 +245,29 @@ fn serve(net: &mut Net) -> Result<CommStats> {
                 });
             }
         }
+        let allowed = match req {
+            Request::Done => true,
+            Request::MacKey => malicious && alpha.is_none(),
+            Request::MacInput { .. }
+            | Request::MacTriple { .. }
+            | Request::MacMatTriple { .. }
+            | Request::MacTrunc { .. }
+            | Request::MacMask { .. }
+            | Request::MacCheck => malicious && alpha.is_some(),
+            _ => !malicious,
+        };
+        if !allowed || (malicious && alpha.is_none() && req != Request::MacKey) {
+            let reason = format!(
+                "a request the {} dealer does not serve here",
+                if malicious { "malicious" } else { "semi-honest" }
+            );
+            return Err(MpcError::Net(NetError::Malformed { peer: 0, reason }));
+        }
         match req {
             Request::Done => return Ok(net.stats().since(&after_setup)),
             Request::MacCheck => {
                 mac_check(net)?;
                 continue;
-            }
-            Request::MacKey if alpha.is_some() => {
-                return Err(MpcError::Usage("a second MAC key".into()));
             }
             _ => {}
         }
@@ -256,17 +279,7 @@ fn serve(net: &mut Net) -> Result<CommStats> {
             alpha = Some(u128::from(m0.part(0)[0]) + u128::from(m1.part(0)[0]));
             continue;
         }
-        let key = match req {
-            Request::MacInput { .. }
-            | Request::MacTriple { .. }
-            | Request::MacMatTriple { .. }
-            | Request::MacTrunc { .. }
-            | Request::MacMask { .. } => {
-                alpha.ok_or_else(|| MpcError::Usage("MAC'd material before the MAC key".into()))?
-            }
-            _ => 0,
-        };
-        let correction = req.correction(&m0, &m1, prg0.words(layout.correction), key);
+        let correction = req.correction(&m0, &m1, prg0.words(layout.correction), alpha.unwrap_or(0));
         net.send_u64s(1, &correction)?;
     }
 }

@@ -17,7 +17,7 @@ mod party;
 mod spdz2k;
 mod trace;
 
-pub use dealer::{decode_plan, encode_plan, run_dealer, Request};
+pub use dealer::{decode_plan, encode_plan, run_dealer, run_dealer_malicious, Request};
 pub use party::{AShare, BShare, Dealer2pc};
 pub use spdz2k::{MacShare, Spdz2k};
 pub use trace::PlanTracer;

@@ -52,7 +52,9 @@ impl MacShare {
     }
 }
 
-/// A compute party (0 or 1) of the malicious 2PC protocol with an honest dealer.
+/// A compute party (0 or 1) of the malicious 2PC protocol with an honest dealer. An
+/// operation that fails does not tell the peers: the caller aborts ([`Spdz2k::abort`]), as a
+/// session does for every back end.
 pub struct Spdz2k {
     net: Net,
     id: usize,
@@ -62,7 +64,6 @@ pub struct Spdz2k {
     /// The values opened since the last check, and this party's MAC shares of them.
     opened: Vec<u128>,
     opened_macs: Vec<u128>,
-    finished: bool,
     /// Test harness: added to this party's share in its next opening.
     #[cfg(feature = "cheat")]
     cheat: Option<u128>,
@@ -81,7 +82,7 @@ fn cheating(phase: &str) -> MpcError {
 impl Spdz2k {
     /// Joins the computation: receives the dealer's seed and draws this party's key share.
     /// `net` must connect parties 0, 1 and the dealer (party 2, running
-    /// [`crate::run_dealer`]).
+    /// [`crate::run_dealer_malicious`]).
     pub fn new(mut net: Net) -> Result<Self> {
         let id = net.party_id();
         if id > 1 || net.n_parties() != 3 {
@@ -101,7 +102,6 @@ impl Spdz2k {
             alpha: 0,
             opened: Vec::new(),
             opened_macs: Vec::new(),
-            finished: false,
             #[cfg(feature = "cheat")]
             cheat: None,
         };
@@ -361,7 +361,11 @@ impl Spdz2k {
     }
 
     /// Divides by 2^bits: `floor(x / 2^bits)` or one more, for `|x| < 2^62` as a signed
-    /// element of Z_2^64 (the low half; the high half may hold anything). One opening of `x +
+    /// element of Z_2^64 (the low half; the high half may hold anything). Outside that domain
+    /// the result is off by `2^(64 - bits)` with a probability that depends on `x`, as in the
+    /// semi-honest protocol: a party that can push `x` there with its own inputs learns from
+    /// the output whether that happened (the domain is the caller's to keep, as everywhere;
+    /// the secure range check is what enforces it against a cheater's inputs). One opening of `x +
     /// 2^62 + r` for a MAC'd mask `r` uniform modulo 2^128 (which hides the high half too);
     /// the result is the exact small integer modulo 2^128, whatever `x`'s high half was.
     pub fn truncate(&mut self, x: &MacShare, bits: u32) -> Result<MacShare> {
@@ -416,48 +420,60 @@ impl Spdz2k {
 
     /// Opens `x` modulo 2^64 to both parties: checks every earlier opening first (so that a
     /// cheater learns no wrong output), opens `x + 2^64 t` for a MAC'd random `t` (the high
-    /// half masked), and checks that opening before returning it.
+    /// half, which earlier computation or a cheater's input may have made depend on secrets,
+    /// masked), and checks that opening before returning it.
     pub fn reveal(&mut self, x: &MacShare) -> Result<RingTensor> {
-        self.check()?;
-        let n = x.value.len();
-        let req = Request::MacMask { n: n as u64 };
-        self.draw(req)?;
-        let corr = self.correction(req)?;
-        let (t, mt) = corr.split_at(n);
-        let shares: Vec<u128> = x.value.data().iter().zip(t).map(|(v, t)| v.wrapping_add(*t)).collect();
-        let macs: Vec<u128> = x.mac.data().iter().zip(mt).map(|(m, t)| m.wrapping_add(*t)).collect();
-        let opened = self.open(&shares, &macs)?;
-        self.check()?;
+        let (opened, _) = self.open_output(x, None)?;
         Ok(RingTensor::new(x.shape().to_vec(), opened.iter().map(|&v| v as u64).collect())?)
     }
 
-    /// Opens `x` modulo 2^64 to party `receiver` only (it gets `Some`, the other `None`):
-    /// checks every earlier opening, opens `x - r` to both for a MAC'd mask `r` that the
-    /// receiver alone knows (an input mask, uniform modulo 2^128, so the opening tells the
-    /// other party nothing), checks that opening, and the receiver adds `r`.
+    /// Opens `x` modulo 2^64 to party `receiver` only (it gets `Some`, the other `None`): as
+    /// [`Spdz2k::reveal`], with the opened value also masked by a MAC'd `r` that the receiver
+    /// alone knows (an input mask, uniform modulo 2^128: the opening tells the other party
+    /// nothing), which the receiver then takes off. The high half stays masked by `2^64 t`,
+    /// which neither party knows: the receiver learns `x` modulo 2^64 and nothing more.
     pub fn reveal_to(&mut self, x: &MacShare, receiver: usize) -> Result<Option<RingTensor>> {
         if receiver > 1 {
             return Err(MpcError::Usage(format!("reveal to party {receiver} of 2")));
         }
+        let (opened, r) = self.open_output(x, Some(receiver))?;
+        Ok(r.map(|r| {
+            let value = opened.iter().zip(&r).map(|(d, r)| d.wrapping_add(*r) as u64).collect();
+            RingTensor::new(x.shape().to_vec(), value)
+        })
+        .transpose()?)
+    }
+
+    /// Checks, opens `x + 2^64 t` (less a mask `r` known to `receiver`, if any), checks
+    /// again; returns the opened values and, at the receiver, `r`.
+    fn open_output(
+        &mut self,
+        x: &MacShare,
+        receiver: Option<usize>,
+    ) -> Result<(Vec<u128>, Option<Vec<u128>>)> {
         self.check()?;
         let n = x.value.len();
-        let req = Request::MacInput { n: n as u64, owner: receiver as u64 };
-        let r = wide(self.draw(req)?.part(0));
-        let mac_r = self.correction(req)?;
-        // The receiver's value share of the mask is r, the other's 0.
-        let shares: Vec<u128> = if self.id == receiver {
-            x.value.data().iter().zip(&r).map(|(v, r)| v.wrapping_sub(*r)).collect()
-        } else {
-            x.value.data().to_vec()
-        };
-        let macs: Vec<u128> = x.mac.data().iter().zip(&mac_r).map(|(m, r)| m.wrapping_sub(*r)).collect();
+        let req = Request::MacMask { n: n as u64 };
+        self.draw(req)?;
+        let high = self.correction(req)?;
+        let (t, mt) = high.split_at(n);
+        let mut shares: Vec<u128> = x.value.data().iter().zip(t).map(|(v, t)| v.wrapping_add(*t)).collect();
+        let mut macs: Vec<u128> = x.mac.data().iter().zip(mt).map(|(m, t)| m.wrapping_add(*t)).collect();
+        let mut mask = None;
+        if let Some(owner) = receiver {
+            let req = Request::MacInput { n: n as u64, owner: owner as u64 };
+            let r = wide(self.draw(req)?.part(0));
+            let mac_r = self.correction(req)?;
+            // The receiver's value share of the mask is r, the other's 0.
+            if self.id == owner {
+                shares.iter_mut().zip(&r).for_each(|(s, r)| *s = s.wrapping_sub(*r));
+                mask = Some(r);
+            }
+            macs.iter_mut().zip(&mac_r).for_each(|(m, r)| *m = m.wrapping_sub(*r));
+        }
         let opened = self.open(&shares, &macs)?;
         self.check()?;
-        if self.id != receiver {
-            return Ok(None);
-        }
-        let value = opened.iter().zip(&r).map(|(d, r)| d.wrapping_add(*r) as u64).collect();
-        Ok(Some(RingTensor::new(x.shape().to_vec(), value)?))
+        Ok((opened, mask))
     }
 
     /// Batched matrix product `[B, m, k] x [B, k, n] -> [B, m, n]` modulo 2^128 (no
@@ -508,7 +524,6 @@ impl Spdz2k {
     pub fn finish(&mut self) -> Result<()> {
         self.check()?;
         self.net.send_bytes(DEALER, &Request::Done.encode())?;
-        self.finished = true;
         Ok(())
     }
 
@@ -518,10 +533,6 @@ impl Spdz2k {
     }
 }
 
-impl Drop for Spdz2k {
-    fn drop(&mut self) {
-        if !self.finished {
-            let _ = self.net.send_bytes(DEALER, &Request::Done.encode());
-        }
-    }
-}
+// No `Done` from a party that did not finish: the dealer compares the two parties' requests,
+// and a `Done` from a party that failed (a timeout, say) against the other's next request
+// would read as cheating. The dealer sees the party leave instead.

@@ -1,7 +1,7 @@
 //! Malicious 2PC arithmetic (SPDZ2k's MACs, honest dealer) against plaintext, and against a
 //! party that changes what it sends.
 
-use musket_2pc::{run_dealer, MacShare, Spdz2k};
+use musket_2pc::{run_dealer_malicious, MacShare, Request, Spdz2k};
 use musket_core::{maps, MpcError};
 use musket_net::{local_mesh, Net};
 use musket_ring::{RingTensor, WideTensor};
@@ -80,7 +80,7 @@ type Outcome = [Result<Vec<RingTensor>, MpcError>; 2];
 fn run(v: &Inputs, cheater: Option<(usize, Step, u128)>) -> Outcome {
     let mut ends = local_mesh(3, Some(Duration::from_secs(20))).into_iter();
     let (e0, e1, e2) = (ends.next().unwrap(), ends.next().unwrap(), ends.next().unwrap());
-    let dealer = std::thread::spawn(move || run_dealer(Net::new(Box::new(e2))));
+    let dealer = std::thread::spawn(move || run_dealer_malicious(Net::new(Box::new(e2))));
     let party = |end, id: usize| {
         let v = Inputs { x: v.x.clone(), y: v.y.clone(), a: v.a.clone(), b: v.b.clone() };
         let cheat = cheater.filter(|c| c.0 == id).map(|c| (c.1, c.2));
@@ -194,7 +194,7 @@ fn a_share_prints_its_shape_only() {
 fn parties_asking_the_dealer_for_different_material_are_stopped_by_it() {
     let mut ends = local_mesh(3, Some(Duration::from_secs(20))).into_iter();
     let (e0, e1, e2) = (ends.next().unwrap(), ends.next().unwrap(), ends.next().unwrap());
-    let dealer = std::thread::spawn(move || run_dealer(Net::new(Box::new(e2))));
+    let dealer = std::thread::spawn(move || run_dealer_malicious(Net::new(Box::new(e2))));
     let party = |end, bits: u32| {
         std::thread::spawn(move || -> Result<RingTensor, MpcError> {
             let mut p = Spdz2k::new(Net::new(Box::new(end)))?;
@@ -218,7 +218,7 @@ fn run_job<T: Send + 'static>(
 ) -> [Result<T, MpcError>; 2] {
     let mut ends = local_mesh(3, Some(Duration::from_secs(20))).into_iter();
     let (e0, e1, e2) = (ends.next().unwrap(), ends.next().unwrap(), ends.next().unwrap());
-    let dealer = std::thread::spawn(move || run_dealer(Net::new(Box::new(e2))));
+    let dealer = std::thread::spawn(move || run_dealer_malicious(Net::new(Box::new(e2))));
     let party = |end| {
         let job = job.clone();
         std::thread::spawn(move || {
@@ -316,4 +316,26 @@ fn products_and_truncations_send_pinned_bytes_in_one_round() {
     let want = [(32 * n, 1), (16 * n, 1), (16 * (20 + 30), 1)];
     assert_eq!(r0.unwrap(), want);
     assert_eq!(r1.unwrap(), want);
+}
+
+#[test]
+fn the_malicious_dealer_serves_no_semi_honest_material_and_wants_the_key_first() {
+    for first in [Request::Triple { n: 4 }, Request::MacTriple { n: 4 }, Request::MacCheck] {
+        let mut ends = local_mesh(3, Some(Duration::from_secs(20))).into_iter();
+        let (e0, e1, e2) = (ends.next().unwrap(), ends.next().unwrap(), ends.next().unwrap());
+        let dealer = std::thread::spawn(move || run_dealer_malicious(Net::new(Box::new(e2))));
+        // Both parties ask the same, so only the kind (or its place) can be refused.
+        let party = |end| {
+            std::thread::spawn(move || {
+                let mut net = Net::new(Box::new(end));
+                net.recv_bytes(2).unwrap();
+                net.send_bytes(2, &first.encode()).unwrap();
+            })
+        };
+        let (h0, h1) = (party(e0), party(e1));
+        h0.join().unwrap();
+        h1.join().unwrap();
+        let err = dealer.join().unwrap().expect_err("the dealer refuses");
+        assert!(err.to_string().contains("does not serve"), "{first:?}: {err}");
+    }
 }
