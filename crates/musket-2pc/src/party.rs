@@ -57,7 +57,8 @@ impl std::fmt::Debug for Dealer2pc {
     }
 }
 
-fn seed_from(bytes: Vec<u8>, peer: usize) -> Result<[u8; 16]> {
+/// A 16-byte seed received from `peer`, or a malformed-message error.
+pub(crate) fn seed_from(bytes: Vec<u8>, peer: usize) -> Result<[u8; 16]> {
     bytes
         .try_into()
         .map_err(|_| MpcError::Net(NetError::Malformed { peer, reason: "expected a 16-byte seed".into() }))
@@ -67,15 +68,22 @@ fn zip_words(a: &[u64], b: &[u64], f: impl Fn(u64, u64) -> u64) -> Vec<u64> {
     a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
 }
 
+/// This party's id, checked to be a compute party of a 2PC transport (parties 0 and 1, the
+/// dealer 2), whose traffic with the dealer then counts as preprocessing.
+pub(crate) fn compute_party(net: &mut Net) -> Result<usize> {
+    let id = net.party_id();
+    if id > 1 || net.n_parties() != 3 {
+        return Err(MpcError::Usage("2PC needs parties 0 and 1 plus the dealer as party 2".into()));
+    }
+    net.set_preprocessing_peer(DEALER);
+    Ok(id)
+}
+
 impl Dealer2pc {
     /// Joins the computation: receives the dealer's seed and agrees on a seed with the other
     /// compute party. `net` must connect parties 0, 1 and the dealer (party 2).
     pub fn new(mut net: Net) -> Result<Self> {
-        let id = net.party_id();
-        if id > 1 || net.n_parties() != 3 {
-            return Err(MpcError::Usage("2PC needs parties 0 and 1 plus the dealer as party 2".into()));
-        }
-        net.set_preprocessing_peer(DEALER);
+        let id = compute_party(&mut net)?;
         let (dealer_seed, pair_seed) = or_abort(&mut net, |net| {
             let dealer_seed = seed_from(net.recv_bytes(DEALER)?, DEALER)?;
             let pair_seed = if id == 0 {

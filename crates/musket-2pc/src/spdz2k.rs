@@ -24,9 +24,10 @@
 
 use crate::correlations::{narrow, wide, Material};
 use crate::dealer::Request;
+use crate::party::{compute_party, seed_from};
 use crate::DEALER;
 use musket_core::{or_abort, MpcError, Prg, Result};
-use musket_net::{CommStats, Net, NetError};
+use musket_net::{CommStats, Net};
 use musket_ring::{matmul_wide, LinearOp, LinearOp2, RingTensor, WideTensor, Word};
 
 /// One party's MAC'd share of a tensor: its shares of the value and of `alpha` times it,
@@ -84,17 +85,8 @@ impl Spdz2k {
     /// `net` must connect parties 0, 1 and the dealer (party 2, running
     /// [`crate::run_dealer_malicious`]).
     pub fn new(mut net: Net) -> Result<Self> {
-        let id = net.party_id();
-        if id > 1 || net.n_parties() != 3 {
-            return Err(MpcError::Usage("2PC needs parties 0 and 1 plus the dealer as party 2".into()));
-        }
-        net.set_preprocessing_peer(DEALER);
-        let seed = or_abort(&mut net, |net| {
-            let bytes = net.recv_bytes(DEALER)?;
-            <[u8; 16]>::try_from(bytes).map_err(|_| {
-                MpcError::Net(NetError::Malformed { peer: DEALER, reason: "expected a 16-byte seed".into() })
-            })
-        })?;
+        let id = compute_party(&mut net)?;
+        let seed = or_abort(&mut net, |net| seed_from(net.recv_bytes(DEALER)?, DEALER))?;
         let mut party = Self {
             net,
             id,
@@ -177,9 +169,7 @@ impl Spdz2k {
             return Ok(());
         }
         self.draw(Request::MacCheck)?;
-        let seed = <[u8; 16]>::try_from(self.net.recv_bytes(DEALER)?).map_err(|_| {
-            MpcError::Net(NetError::Malformed { peer: DEALER, reason: "expected a 16-byte seed".into() })
-        })?;
+        let seed = seed_from(self.net.recv_bytes(DEALER)?, DEALER)?;
         let chi = Prg::from_seed(seed).words(self.opened.len());
         let sigma = self.opened.iter().zip(&self.opened_macs).zip(&chi).fold(0u128, |s, ((o, m), c)| {
             s.wrapping_add(u128::from(*c).wrapping_mul(m.wrapping_sub(self.alpha.wrapping_mul(*o))))
