@@ -139,9 +139,10 @@ def infer(
     ``torch.onnx.export`` on an example of ``x``'s shape). The range audit runs first: an input
     that would overflow raises :class:`BadInputError` naming the layer. With ``report=True``
     also returns a dict: ``seconds``, ``rounds``, ``bytes_sent`` per party and ``layers``
-    (name, op, bytes, rounds, seconds per layer). ``security="malicious"`` (3pc only) makes a
-    cheating party stop the others with :class:`CheatingDetected` instead of changing the answer.
-    ``preprocess=True`` (2pc only) has the dealer make all of its correlated randomness first,
+    (name, op, bytes, rounds, seconds per layer). ``security="malicious"`` makes a cheating
+    party stop the others with :class:`CheatingDetected` instead of changing the answer (3pc:
+    distributed proofs; 2pc: MACs, with the dealer honest). ``preprocess=True`` (semi-honest
+    2pc only) has the dealer make all of its correlated randomness first,
     from a plan traced from the model's architecture, so that the inference never waits for
     it; the report then has ``preprocessing`` (``trace_seconds``, ``seconds``,
     ``online_seconds``, ``requests``, ``material_bytes``).
@@ -218,9 +219,9 @@ def train(
     ``y`` 0 or 1) or ``"mse"``. The weights stay secret-shared; the model owner learns the
     trained weights and, with ``report_loss``, each epoch's mean loss. Returns a
     :class:`TrainResult` whose ``model`` is a ``torch.nn.Module`` with the trained weights when
-    a module was given, else the ONNX bytes. ``security="malicious"`` (3pc only) verifies every
-    product of every step and checks every opening before a loss or the weights are revealed:
-    a cheating party makes the others stop with :class:`CheatingDetected`.
+    a module was given, else the ONNX bytes. ``security="malicious"`` verifies every product of
+    every step and checks every opening before a loss or the weights are revealed: a cheating
+    party makes the others stop with :class:`CheatingDetected`.
     """
     Xa = _array(X, "X")
     ya = _array(y, "y")

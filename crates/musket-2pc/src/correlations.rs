@@ -84,6 +84,45 @@ fn minus_wide(c: &mut [u64], blocks: &[&[u128]]) {
     }
 }
 
+/// The MAC keys of a malicious run, known to the dealer alone: `alpha` for arithmetic values
+/// modulo 2^128, `delta` in GF(2^64) for bits (a bit's MAC is `delta` or 0).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Keys {
+    pub(crate) alpha: u128,
+    pub(crate) delta: u64,
+}
+
+impl Keys {
+    /// The keys from both parties' [`Request::MacKey`] parts (`alpha_p`, `delta_p`).
+    pub(crate) fn from_shares(k0: &[u64], k1: &[u64]) -> Self {
+        Keys { alpha: u128::from(k0[0]) + u128::from(k1[0]), delta: k0[1] ^ k1[1] }
+    }
+}
+
+/// The MAC planes of the bits `y` under `delta`: plane `j` (of `y.len()` words) holds bit `j`
+/// of every bit's MAC `delta y_i`, so it is `y` where bit `j` of `delta` is set and 0 elsewhere.
+pub(crate) fn planes(delta: u64, y: &[u64]) -> Vec<u64> {
+    let mut out = vec![0u64; 64 * y.len()];
+    for (j, plane) in out.chunks_exact_mut(y.len().max(1)).enumerate().take(64) {
+        if delta >> j & 1 == 1 {
+            plane.copy_from_slice(y);
+        }
+    }
+    out
+}
+
+/// `c <- value xor c` for consecutive blocks of `c`, one per value list, in order: the
+/// correction of XOR-shared material.
+fn xor_blocks(c: &mut [u64], blocks: &[&[u64]]) {
+    let mut at = 0;
+    for values in blocks {
+        for (c, v) in c[at..at + values.len()].iter_mut().zip(values.iter()) {
+            *c ^= v;
+        }
+        at += values.len();
+    }
+}
+
 /// `alpha v` modulo 2^128, elementwise.
 fn times(alpha: u128, v: &[u128]) -> Vec<u128> {
     v.iter().map(|x| x.wrapping_mul(alpha)).collect()
@@ -109,8 +148,8 @@ impl Request {
             Request::BitMul { n } => (vec![w(n).div_ceil(64), w(n)], 2 * w(n)),
             // The MAC'd kinds count two words an element (a u128, low word first); every MAC
             // is a correction (party 0's share random, party 1's from the dealer).
-            // alpha_p.
-            Request::MacKey => (vec![1], 0),
+            // alpha_p, delta_p.
+            Request::MacKey => (vec![2], 0),
             // r (the owner's draw; the other party's is unused); alpha r.
             Request::MacInput { n, .. } => (vec![2 * w(n)], 2 * w(n)),
             // a, b; c = a b, alpha a, alpha b, alpha c.
@@ -125,6 +164,16 @@ impl Request {
             // t (one word an element); 2^64 t, alpha 2^64 t.
             Request::MacMask { n } => (vec![w(n)], 4 * w(n)),
             Request::MacCheck => (vec![], 0),
+            // The XOR-shared kinds: every MAC plane (64 words a word) is a correction.
+            // u, v; w = u AND v, the planes of u, v and w.
+            Request::MacBitTriple { words } => (vec![w(words), w(words)], w(words) + 3 * 64 * w(words)),
+            // r; alpha r, s = -r mod 2^64 (a word an element), the planes of s.
+            Request::MacEdaBits { n } => (vec![2 * w(n)], 2 * w(n) + w(n) + 64 * w(n)),
+            // t (packed bits); the planes of t, t as 0/1 modulo 2^128, alpha t.
+            Request::MacDaBits { n } => {
+                let words = w(n).div_ceil(64);
+                (vec![words], 64 * words + 4 * w(n))
+            }
         };
         Layout { parts, correction }
     }
@@ -136,9 +185,10 @@ impl Request {
     }
 
     /// The dealer's formula: party 1's correction, from both parties' material (`m0`, `m1`)
-    /// and party 0's correction share `c0`, which it overwrites. `alpha` is the MAC key (of
-    /// [`Request::MacKey`]; unused by the other kinds).
-    pub(crate) fn correction(&self, m0: &Material, m1: &Material, mut c0: Vec<u64>, alpha: u128) -> Vec<u64> {
+    /// and party 0's correction share `c0`, which it overwrites. `keys` are the MAC keys (of
+    /// [`Request::MacKey`]; unused by the semi-honest kinds).
+    pub(crate) fn correction(&self, m0: &Material, m1: &Material, mut c0: Vec<u64>, keys: Keys) -> Vec<u64> {
+        let (alpha, delta) = (keys.alpha, keys.delta);
         match *self {
             Request::Done | Request::MacKey | Request::MacCheck => {}
             Request::MacInput { owner, .. } => {
@@ -167,6 +217,29 @@ impl Request {
             Request::MacMask { .. } => {
                 let v: Vec<u128> = sum(m0.part(0), m1.part(0)).map(|t| u128::from(t) << 64).collect();
                 minus_wide(&mut c0, &[&v, &times(alpha, &v)]);
+            }
+            Request::MacBitTriple { words } => {
+                let xor =
+                    |a: &[u64], b: &[u64]| -> Vec<u64> { a.iter().zip(b).map(|(x, y)| x ^ y).collect() };
+                let (u, v) = (xor(m0.part(0), m1.part(0)), xor(m0.part(1), m1.part(1)));
+                let w: Vec<u64> = u.iter().zip(&v).map(|(a, b)| a & b).collect();
+                debug_assert_eq!(w.len(), words as usize);
+                xor_blocks(&mut c0, &[&w, &planes(delta, &u), &planes(delta, &v), &planes(delta, &w)]);
+            }
+            Request::MacEdaBits { n } => {
+                let r = wide_sum(m0.part(0), m1.part(0));
+                let n = n as usize;
+                minus_wide(&mut c0[..2 * n], &[&times(alpha, &r)]);
+                let s: Vec<u64> = r.iter().map(|&r| (r as u64).wrapping_neg()).collect();
+                xor_blocks(&mut c0[2 * n..], &[&s, &planes(delta, &s)]);
+            }
+            Request::MacDaBits { n } => {
+                let n = n as usize;
+                let t: Vec<u64> = m0.part(0).iter().zip(m1.part(0)).map(|(a, b)| a ^ b).collect();
+                let bit_planes = planes(delta, &t);
+                xor_blocks(&mut c0[..bit_planes.len()], &[&bit_planes]);
+                let arith: Vec<u128> = unpack_bits(&t, n).into_iter().map(u128::from).collect();
+                minus_wide(&mut c0[bit_planes.len()..], &[&arith, &times(alpha, &arith)]);
             }
             Request::Triple { .. } => {
                 let b = sum(m0.part(1), m1.part(1));
@@ -213,6 +286,7 @@ mod tests {
 
     /// A MAC key for the tests (above 2^64, as `alpha_0 + alpha_1` can be).
     const ALPHA: u128 = (1 << 64) + 0x9E37_79B9_7F4A_7C15;
+    const KEYS: Keys = Keys { alpha: ALPHA, delta: 0xC3A5_C85C_97CB_3127 };
 
     /// Party 0's and party 1's material and correction shares for `req`, drawn as the parties
     /// draw them, plus the dealer's correction.
@@ -222,7 +296,7 @@ mod tests {
         let m0 = Material::draw(&layout, |n| p0.words(n));
         let c0 = p0.words(layout.correction);
         let m1 = Material::draw(&layout, |n| p1.words(n));
-        let c1 = req.correction(&m0, &m1, c0.clone(), ALPHA);
+        let c1 = req.correction(&m0, &m1, c0.clone(), KEYS);
         assert_eq!(c1.len(), layout.correction);
         (m0, c0, m1, c1)
     }
@@ -355,5 +429,49 @@ mod tests {
             assert_eq!(v[0][i], u128::from(m0.part(0)[i].wrapping_add(m1.part(0)[i])) << 64);
         }
         assert_eq!(v[1], times(ALPHA, &v[0]));
+    }
+
+    #[test]
+    fn mac_bit_triples_edabits_and_dabits_hold_their_values_and_planes() {
+        let xor = |a: &[u64], b: &[u64]| -> Vec<u64> { a.iter().zip(b).map(|(x, y)| x ^ y).collect() };
+        let delta = KEYS.delta;
+        let words = 3;
+        let (m0, c0, m1, c1) = deal(Request::MacBitTriple { words: words as u64 });
+        let (u, v, c) = (xor(m0.part(0), m1.part(0)), xor(m0.part(1), m1.part(1)), xor(&c0, &c1));
+        let w: Vec<u64> = u.iter().zip(&v).map(|(a, b)| a & b).collect();
+        assert_eq!(&c[..words], &w[..]);
+        let plane_blocks: Vec<&[u64]> = c[words..].chunks(64 * words).collect();
+        assert_eq!(
+            plane_blocks,
+            [planes(delta, &u), planes(delta, &v), planes(delta, &w)]
+                .iter()
+                .map(|p| &p[..])
+                .collect::<Vec<_>>()
+        );
+        // A plane is the bits or zero, by the key's bit; the MAC of bit i is delta y_i.
+        let p = planes(delta, &u);
+        for i in 0..64 * words {
+            let mac = (0..64).fold(0u64, |m, j| m | ((p[j * words + i / 64] >> (i % 64) & 1) << j));
+            assert_eq!(mac, if u[i / 64] >> (i % 64) & 1 == 1 { delta } else { 0 });
+        }
+
+        let n = 5;
+        let (m0, c0, m1, c1) = deal(Request::MacEdaBits { n: n as u64 });
+        let r = wide_sum(m0.part(0), m1.part(0));
+        assert_eq!(wide_sum(&c0[..2 * n], &c1[..2 * n]), times(ALPHA, &r));
+        let s = xor(&c0[2 * n..3 * n], &c1[2 * n..3 * n]);
+        for i in 0..n {
+            assert_eq!(s[i].wrapping_add(r[i] as u64), 0, "s = -r modulo 2^64");
+        }
+        assert_eq!(xor(&c0[3 * n..], &c1[3 * n..]), planes(delta, &s));
+
+        let n = 70;
+        let (m0, c0, m1, c1) = deal(Request::MacDaBits { n: n as u64 });
+        let t = xor(m0.part(0), m1.part(0));
+        let pl = 64 * t.len();
+        assert_eq!(xor(&c0[..pl], &c1[..pl]), planes(delta, &t));
+        let arith = wide_sum(&c0[pl..pl + 2 * n], &c1[pl..pl + 2 * n]);
+        assert_eq!(arith, unpack_bits(&t, n).into_iter().map(u128::from).collect::<Vec<_>>());
+        assert_eq!(wide_sum(&c0[pl + 2 * n..], &c1[pl + 2 * n..]), times(ALPHA, &arith));
     }
 }

@@ -1,4 +1,4 @@
-use crate::correlations::Material;
+use crate::correlations::{Keys, Material};
 use crate::DEALER;
 use musket_core::{or_abort, os_seed, MpcError, Prg, Result};
 use musket_net::{CommStats, Net, NetError};
@@ -51,8 +51,9 @@ pub enum Request {
         /// Elements.
         n: u64,
     },
-    /// The MAC key of a malicious run ([`crate::Spdz2k`]): each party draws its share
-    /// `alpha_p < 2^64`; the dealer keeps `alpha = alpha_0 + alpha_1`. First, once.
+    /// The MAC keys of a malicious run ([`crate::Spdz2k`]): each party draws its shares
+    /// `alpha_p < 2^64` (arithmetic) and `delta_p` (GF(2^64), for bits); the dealer keeps
+    /// `alpha = alpha_0 + alpha_1` and `delta = delta_0 xor delta_1`. First, once.
     MacKey,
     /// `n` MAC'd input masks `r` (modulo 2^128) known to party `owner`: its value shares are
     /// `r` (the owner's) and 0; both get MAC shares of `r`.
@@ -93,6 +94,24 @@ pub enum Request {
     /// the check's coefficients, receives each party's share of the combination, and answers
     /// whether they sum to zero. Not material: never part of a preprocessing plan.
     MacCheck,
+    /// `words` words of MAC'd AND triples `(u, v, w = u AND v)`, XOR-shared, each bit's MAC
+    /// in GF(2^64) kept as 64 bit planes.
+    MacBitTriple {
+        /// Words.
+        words: u64,
+    },
+    /// `n` edaBits: a MAC'd mask `r` modulo 2^128 and the MAC'd bits of `-r mod 2^64` (one
+    /// word an element), for a conversion to binary that opens `x + r`.
+    MacEdaBits {
+        /// Elements.
+        n: u64,
+    },
+    /// `n` daBits: random bits `t`, XOR-shared (packed) with MACs, and MAC'd arithmetic
+    /// shares of `t` as 0/1, for a conversion to arithmetic that opens `b xor t`.
+    MacDaBits {
+        /// Elements.
+        n: u64,
+    },
 }
 
 impl Request {
@@ -113,6 +132,9 @@ impl Request {
             Request::MacTrunc { n, bits } => (11, vec![n, bits]),
             Request::MacMask { n } => (12, vec![n]),
             Request::MacCheck => (13, vec![]),
+            Request::MacBitTriple { words } => (14, vec![words]),
+            Request::MacEdaBits { n } => (15, vec![n]),
+            Request::MacDaBits { n } => (16, vec![n]),
         };
         let mut out = vec![kind];
         for p in params {
@@ -137,7 +159,10 @@ impl Request {
             Request::MacInput { n, .. }
             | Request::MacTriple { n }
             | Request::MacTrunc { n, .. }
-            | Request::MacMask { n } => vec![n.saturating_mul(10)],
+            | Request::MacMask { n }
+            | Request::MacDaBits { n } => vec![n.saturating_mul(10)],
+            // Planes: 64 words a word (edaBits: a word an element).
+            Request::MacBitTriple { words: n } | Request::MacEdaBits { n } => vec![n.saturating_mul(200)],
             Request::Done | Request::MacKey | Request::MacCheck => vec![],
         };
         if sizes.iter().any(|&s| s > MAX_REQUEST_ELEMENTS) {
@@ -169,6 +194,9 @@ impl Request {
             (11, &[n, bits]) if bits < 63 => Request::MacTrunc { n, bits },
             (12, &[n]) => Request::MacMask { n },
             (13, []) => Request::MacCheck,
+            (14, &[words]) => Request::MacBitTriple { words },
+            (15, &[n]) => Request::MacEdaBits { n },
+            (16, &[n]) => Request::MacDaBits { n },
             _ => return Err(format!("unknown or malformed request (kind {kind})")),
         };
         req.check()?;
@@ -229,8 +257,8 @@ fn serve(net: &mut Net, malicious: bool) -> Result<CommStats> {
     net.send_bytes(1, &s1)?;
     let (mut prg0, mut prg1) = (Prg::from_seed(s0), Prg::from_seed(s1));
     let after_setup = net.stats().clone();
-    // The MAC key of a malicious run, set by its first request.
-    let mut alpha = None;
+    // The MAC keys of a malicious run, set by its first request.
+    let mut keys: Option<Keys> = None;
     loop {
         let bytes = net.recv_bytes(0)?;
         let req = Request::decode(&bytes)
@@ -247,16 +275,19 @@ fn serve(net: &mut Net, malicious: bool) -> Result<CommStats> {
         }
         let allowed = match req {
             Request::Done => true,
-            Request::MacKey => malicious && alpha.is_none(),
+            Request::MacKey => malicious && keys.is_none(),
             Request::MacInput { .. }
             | Request::MacTriple { .. }
             | Request::MacMatTriple { .. }
             | Request::MacTrunc { .. }
             | Request::MacMask { .. }
-            | Request::MacCheck => malicious && alpha.is_some(),
+            | Request::MacBitTriple { .. }
+            | Request::MacEdaBits { .. }
+            | Request::MacDaBits { .. }
+            | Request::MacCheck => malicious && keys.is_some(),
             _ => !malicious,
         };
-        if !allowed || (malicious && alpha.is_none() && req != Request::MacKey) {
+        if !allowed || (malicious && keys.is_none() && req != Request::MacKey) {
             let reason = format!(
                 "a request the {} dealer does not serve here",
                 if malicious { "malicious" } else { "semi-honest" }
@@ -276,18 +307,21 @@ fn serve(net: &mut Net, malicious: bool) -> Result<CommStats> {
         let m0 = Material::draw(&layout, |n| prg0.words(n));
         let m1 = Material::draw(&layout, |n| prg1.words(n));
         if req == Request::MacKey {
-            alpha = Some(u128::from(m0.part(0)[0]) + u128::from(m1.part(0)[0]));
+            keys = Some(Keys::from_shares(m0.part(0), m1.part(0)));
             continue;
         }
-        let correction = req.correction(&m0, &m1, prg0.words(layout.correction), alpha.unwrap_or(0));
+        let keys = keys.unwrap_or(Keys { alpha: 0, delta: 0 });
+        let correction = req.correction(&m0, &m1, prg0.words(layout.correction), keys);
         net.send_u64s(1, &correction)?;
     }
 }
 
 /// The dealer's side of [`Request::MacCheck`]: a fresh seed for the coefficients to both
-/// parties, after which each sends its share of `sum_j chi_j (m_j - alpha o_j)` (two words:
-/// party `p` uses its MAC shares and its key share `alpha_p`, so the dealer needs no key);
-/// the dealer answers both with 1 when the shares sum to zero modulo 2^128, 0 otherwise.
+/// parties, after which each sends its share of `sum_j chi_j (m_j - alpha o_j)` over the
+/// arithmetic openings (two words) and of `sum_i chi_i (m_i + delta o_i)` in GF(2^64) over
+/// the binary ones (one word): party `p` uses its MAC shares and its key shares, so the
+/// dealer needs no key. The dealer answers both with 1 when the first shares sum to zero
+/// modulo 2^128 and the second XOR to zero, 0 otherwise.
 /// Each party sends its share to the dealer alone, so that neither can choose its own after
 /// seeing the other's (the commitments of SPDZ's check, which an honest dealer replaces).
 /// The seed is drawn only now, after the openings it weighs: a party that changed an opened
@@ -296,9 +330,9 @@ fn mac_check(net: &mut Net) -> Result<()> {
     let seed = os_seed();
     net.send_bytes(0, &seed)?;
     net.send_bytes(1, &seed)?;
-    let (s0, s1) = (net.recv_u64s(0, 2)?, net.recv_u64s(1, 2)?);
+    let (s0, s1) = (net.recv_u64s(0, 3)?, net.recv_u64s(1, 3)?);
     let wide = |s: &[u64]| u128::from(s[0]) | (u128::from(s[1]) << 64);
-    let ok = wide(&s0).wrapping_add(wide(&s1)) == 0;
+    let ok = wide(&s0).wrapping_add(wide(&s1)) == 0 && s0[2] ^ s1[2] == 0;
     net.send_u64s(0, &[u64::from(ok)])?;
     net.send_u64s(1, &[u64::from(ok)])?;
     if ok {

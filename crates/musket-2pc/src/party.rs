@@ -23,8 +23,8 @@ impl Share for AShare {
     fn shape(&self) -> &[usize] {
         self.0.shape()
     }
-    fn parts(&self) -> Vec<&RingTensor> {
-        vec![&self.0]
+    fn parts(&self) -> Vec<Vec<u64>> {
+        vec![self.0.data().to_vec()]
     }
 }
 

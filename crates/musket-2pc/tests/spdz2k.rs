@@ -339,3 +339,72 @@ fn the_malicious_dealer_serves_no_semi_honest_material_and_wants_the_key_first()
         assert!(err.to_string().contains("does not serve"), "{first:?}: {err}");
     }
 }
+
+/// Signs of party 0's `x` through the sign circuit, and ReLU through `mul_bits`: every binary
+/// step of the back end (the conversion to binary, AND layers, XOR with public words, the
+/// conversion back, products with bits).
+fn signs_and_relu(p: &mut Spdz2k, x: &[i64]) -> Result<(RingTensor, RingTensor), MpcError> {
+    use musket_core::Protocol;
+    let n = x.len();
+    let me = p.party_id();
+    let xs = p.input(0, (me == 0).then(|| t(&[n], x)).as_ref(), &[n])?;
+    let sign = musket_core::msb(p, &xs)?;
+    let negative = p.b2a_packed(&sign, &[n])?;
+    let not_negative = p.bits_xor_public(&sign, &vec![u64::MAX; n.div_ceil(64)]);
+    let relu = Protocol::mul_bits(p, &xs, &not_negative)?;
+    Ok((p.reveal(&negative)?, p.reveal(&relu)?))
+}
+
+fn sign_inputs() -> Vec<i64> {
+    let mut x = vec![0, 1, -1, 5 << 16, -(5 << 16), (1 << 62) - 1, -(1 << 62) + 1, i64::MIN, i64::MAX];
+    x.extend((0..70).map(|i| (i as i64 - 35) * 0x1234_5678_9ABC));
+    x
+}
+
+#[test]
+fn signs_and_relu_match_plaintext_over_the_whole_ring() {
+    let x = sign_inputs();
+    let xj = x.clone();
+    let [r0, r1] = run_job(move |p: &mut Spdz2k| signs_and_relu(p, &xj));
+    let ((neg, relu), other) = (r0.unwrap(), r1.unwrap());
+    assert_eq!((neg.clone(), relu.clone()), other);
+    for (i, &v) in x.iter().enumerate() {
+        assert_eq!(neg.data()[i], u64::from(v < 0), "sign of {v}");
+        assert_eq!(relu.data()[i] as i64, v.max(0), "relu of {v}");
+    }
+}
+
+#[test]
+fn a_changed_message_at_any_binary_step_makes_both_abort_with_cheating_detected() {
+    let x = sign_inputs();
+    for cheater in 0..2 {
+        for delta in [1u128, 1 << 63] {
+            // Each message of shares the cheater sends, in turn, until it has none left (the
+            // run then finishes): at least the conversion, the AND layers, the conversion back,
+            // the product and the reveals.
+            let mut skip = 0;
+            loop {
+                let xj = x.clone();
+                let outcome = run_job(move |p: &mut Spdz2k| {
+                    if p.party_id() == cheater {
+                        p.cheat_on_opening(skip, delta);
+                    }
+                    signs_and_relu(p, &xj)
+                });
+                if outcome.iter().all(Result::is_ok) {
+                    assert!(skip >= 10, "party {cheater} sent only {skip} messages of shares");
+                    break;
+                }
+                for (party, r) in outcome.iter().enumerate() {
+                    let err = r.as_ref().err().unwrap_or_else(|| {
+                        panic!("party {party} finished although party {cheater} changed message {skip}")
+                    });
+                    if party != cheater {
+                        assert!(err.is_cheating_detected(), "honest party {party} (message {skip}): {err}");
+                    }
+                }
+                skip += 1;
+            }
+        }
+    }
+}

@@ -260,7 +260,7 @@ fn run_model(backend: Backend, model: &str, input: &str, batch: usize, reps: usi
         let wall = t.elapsed().as_secs_f64();
         let prep = outcomes
             .iter()
-            .filter(|o| !(backend == Backend::TwoPc && o.party == musket_2pc::DEALER))
+            .filter(|o| !(backend.has_dealer() && o.party == musket_2pc::DEALER))
             .map(|o| o.stats.preprocessing_time.as_secs_f64())
             .fold(f64::INFINITY, f64::min);
         times.push(wall);

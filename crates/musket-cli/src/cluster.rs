@@ -207,7 +207,7 @@ pub(crate) fn run_party(
     let musket_cli::agreement::Loaded { backend, tls, digest } =
         musket_cli::agreement::load(config, id, key)?;
     let role = match (backend, id) {
-        (Backend::TwoPc, 2) => "dealer",
+        (b, 2) if b.has_dealer() => "dealer",
         (Backend::ThreePc, 2) => "helper",
         (_, 0) => "alice",
         _ => "bob",

@@ -299,7 +299,7 @@ fn print_text(r: &Report, backend: Backend) {
         r.seconds,
         r.rounds,
         r.bytes_sent,
-        if backend == Backend::TwoPc { " (party 2 is the dealer)" } else { "" }
+        if backend.has_dealer() { " (party 2 is the dealer)" } else { "" }
     );
     if let Some(p) = &r.preprocessing {
         println!(

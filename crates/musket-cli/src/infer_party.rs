@@ -207,7 +207,7 @@ pub(crate) fn run_party(
     let role = match (id, backend) {
         (0, _) => "model owner",
         (1, _) => "data owner",
-        (_, Backend::TwoPc) => "dealer",
+        (_, b) if b.has_dealer() => "dealer",
         _ => "helper",
     };
     if json {

@@ -318,8 +318,9 @@ impl Job for Inference<'_> {
 }
 
 /// Why `--preprocess` is refused for 3PC.
-pub const PREPROCESS_IS_2PC: &str = "--preprocess applies to --protocol 2pc: the 3pc parties \
-    draw their correlated randomness from keys they share, with no dealer material to make ahead";
+pub const PREPROCESS_IS_2PC: &str = "--preprocess applies to --protocol 2pc at --security \
+    semi-honest: the 3pc parties draw their correlated randomness from keys they share, with no \
+    dealer material to make ahead, and malicious 2PC's MAC'd material is not planned ahead yet";
 
 /// The preprocessing phase of a `--preprocess` run.
 #[derive(Debug, Clone, serde::Serialize)]

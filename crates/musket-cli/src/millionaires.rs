@@ -44,7 +44,7 @@ pub(crate) fn local(alice: i64, bob: i64, backend: Backend, json: bool) -> Resul
             report.security,
             report.rounds,
             report.bytes_sent,
-            if backend == Backend::TwoPc { " (party 2 is the dealer)" } else { "" }
+            if backend.has_dealer() { " (party 2 is the dealer)" } else { "" }
         );
     }
     Ok(())

@@ -253,7 +253,7 @@ pub(crate) fn run_party(
     let role = match (id, backend) {
         (0, _) if mine.is_some() => "model owner and data owner",
         (0, _) => "model owner",
-        (_, Backend::TwoPc) if id == 2 => "dealer",
+        (_, b) if b.has_dealer() && id == 2 => "dealer",
         _ if mine.is_some() => "data owner",
         _ => "helper",
     };

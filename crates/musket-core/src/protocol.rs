@@ -7,9 +7,10 @@ use musket_ring::RingTensor;
 pub trait Share: Clone + Send + Sync + 'static {
     /// Shape of the shared tensor.
     fn shape(&self) -> &[usize];
-    /// This party's share components (one for additive sharing, two for replicated), for
-    /// serialisation and tests.
-    fn parts(&self) -> Vec<&RingTensor>;
+    /// This party's share components' words (one component for additive sharing, two for
+    /// replicated, value and MAC for a MAC'd share: two words an element), for serialisation
+    /// and tests.
+    fn parts(&self) -> Vec<Vec<u64>>;
     /// Number of shared elements.
     fn len(&self) -> usize {
         self.shape().iter().product()
@@ -159,7 +160,8 @@ pub trait Protocol {
     /// the others `None`; all pass the same shape.
     fn input(&mut self, owner: usize, value: Option<&RingTensor>, shape: &[usize]) -> Result<Self::Share>;
     /// Opens `x` to compute party `receiver` only: it gets `Some`, the others `None`, and no
-    /// other party receives anything.
+    /// other party receives anything about `x` (the malicious 2PC back end opens a masked
+    /// value to both parties, which its MAC check needs; the mask is the receiver's alone).
     fn reveal_to(&mut self, x: &Self::Share, receiver: usize) -> Result<Option<RingTensor>>;
     /// Opens `x` to every compute party.
     fn reveal(&mut self, x: &Self::Share) -> Result<RingTensor>;

@@ -26,8 +26,8 @@ impl Share for RShare {
     fn shape(&self) -> &[usize] {
         self.cur.shape()
     }
-    fn parts(&self) -> Vec<&RingTensor> {
-        vec![&self.cur, &self.next]
+    fn parts(&self) -> Vec<Vec<u64>> {
+        vec![self.cur.data().to_vec(), self.next.data().to_vec()]
     }
 }
 

@@ -2,7 +2,7 @@
 //! either with every party as a thread of this process over the in-process mesh (tests, demos,
 //! `musket millionaires`), or as one party of a real deployment over any transport.
 
-use musket_2pc::{run_dealer, Dealer2pc, PlanTracer};
+use musket_2pc::{run_dealer, run_dealer_malicious, Dealer2pc, PlanTracer, Spdz2k};
 use musket_core::{MpcError, Protocol};
 use musket_net::{local_mesh, CommStats, Net, Transport};
 use musket_rep3::{Rep3, Rep3Mal};
@@ -14,6 +14,10 @@ pub enum Backend {
     /// Two compute parties (0, 1) and a dealer (party 2), semi-honest.
     #[serde(rename = "2pc")]
     TwoPc,
+    /// Two compute parties (0, 1) and an honest dealer (party 2), secure with abort against
+    /// either compute party (SPDZ2k's MACs, `musket_2pc::Spdz2k`).
+    #[serde(rename = "2pc-malicious")]
+    TwoPcMalicious,
     /// Three compute parties with replicated sharing, semi-honest, honest majority.
     #[serde(rename = "3pc")]
     ThreePc,
@@ -61,10 +65,15 @@ impl Backend {
     pub fn transport_parties(self) -> usize {
         3
     }
+    /// True for the 2PC back ends, whose party 2 is the dealer (it holds no shares and gets
+    /// no output).
+    pub fn has_dealer(self) -> bool {
+        self.name() == "2pc"
+    }
     /// Parties that hold shares.
     pub fn compute_parties(self) -> usize {
         match self {
-            Backend::TwoPc => 2,
+            Backend::TwoPc | Backend::TwoPcMalicious => 2,
             Backend::ThreePc | Backend::ThreePcMalicious => 3,
         }
     }
@@ -72,28 +81,25 @@ impl Backend {
     /// separate).
     pub fn name(self) -> &'static str {
         match self {
-            Backend::TwoPc => "2pc",
+            Backend::TwoPc | Backend::TwoPcMalicious => "2pc",
             Backend::ThreePc | Backend::ThreePcMalicious => "3pc",
         }
     }
     /// The security level.
     pub fn security(self) -> Security {
         match self {
-            Backend::ThreePcMalicious => Security::Malicious,
+            Backend::TwoPcMalicious | Backend::ThreePcMalicious => Security::Malicious,
             Backend::TwoPc | Backend::ThreePc => Security::SemiHonest,
         }
     }
-    /// The back end for protocol `self` at `security`, or why there is none (the 2PC
-    /// back end has no malicious-secure form yet).
+    /// The back end for protocol `self` at `security`.
     pub fn with_security(self, security: Security) -> Result<Backend, String> {
-        match (self.name(), security) {
-            ("2pc", Security::SemiHonest) => Ok(Backend::TwoPc),
-            ("3pc", Security::SemiHonest) => Ok(Backend::ThreePc),
-            ("3pc", Security::Malicious) => Ok(Backend::ThreePcMalicious),
-            _ => Err("malicious security is available for the 3pc protocol only; \
-                      2pc with an honest dealer and malicious parties is not built yet"
-                .into()),
-        }
+        Ok(match (self.name(), security) {
+            ("2pc", Security::SemiHonest) => Backend::TwoPc,
+            ("2pc", Security::Malicious) => Backend::TwoPcMalicious,
+            ("3pc", Security::SemiHonest) => Backend::ThreePc,
+            _ => Backend::ThreePcMalicious,
+        })
     }
 }
 
@@ -104,6 +110,7 @@ impl std::str::FromStr for Backend {
             "2pc" => Ok(Backend::TwoPc),
             "3pc" => Ok(Backend::ThreePc),
             "3pc-malicious" => Ok(Backend::ThreePcMalicious),
+            "2pc-malicious" => Ok(Backend::TwoPcMalicious),
             _ => Err(format!("unknown protocol {s:?} (expected 2pc or 3pc)")),
         }
     }
@@ -206,6 +213,11 @@ pub fn run_party_on<J: Job>(
             Ok(PartyOutcome { party, output: None, stats, clock: (0, 0) })
         }
         Backend::TwoPc => drive(Dealer2pc::new(net)?, job),
+        Backend::TwoPcMalicious if party == musket_2pc::DEALER => {
+            let stats = run_dealer_malicious(net)?;
+            Ok(PartyOutcome { party, output: None, stats, clock: (0, 0) })
+        }
+        Backend::TwoPcMalicious => drive(Spdz2k::new(net)?, job),
         Backend::ThreePc => drive(Rep3::new(net)?, job),
         Backend::ThreePcMalicious => drive(Rep3Mal::new(net)?, job),
     }

@@ -5,7 +5,8 @@ use musket_core::{MpcError, Plain, Protocol};
 use musket_session::{run_local, Backend, Job, PartyOutcome};
 use std::time::Duration;
 
-pub const BACKENDS: [Backend; 3] = [Backend::TwoPc, Backend::ThreePc, Backend::ThreePcMalicious];
+pub const BACKENDS: [Backend; 4] =
+    [Backend::TwoPc, Backend::TwoPcMalicious, Backend::ThreePc, Backend::ThreePcMalicious];
 
 /// The value if this party owns it (the one-party oracle owns everything).
 pub fn owned<'a, P: Protocol, T: ?Sized>(p: &P, owner: usize, v: &'a T) -> Option<&'a T> {

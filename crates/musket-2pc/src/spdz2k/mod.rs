@@ -12,21 +12,26 @@
 //!
 //! Every opening is recorded; [`Spdz2k::check`] verifies all recorded openings at once: each
 //! party sends its share of `sum_j chi_j (m_j - alpha o_j)` to the dealer, which answers
-//! whether the shares sum to zero. [`Spdz2k::reveal`] checks before it opens the value (a
-//! cheater cannot learn a wrong output) and again after (the value itself), and masks the
-//! value's high half, which earlier computation may have made depend on secrets, with a
-//! MAC'd random `2^64 t`.
+//! whether the shares sum to zero. [`Spdz2k::reveal`] and [`Spdz2k::reveal_to`] check before
+//! they open the value (a cheater cannot learn a wrong output) and again after (the value
+//! itself), and mask the value's high half, which earlier computation may have made depend on
+//! secrets, with a MAC'd random `2^64 t`.
 //!
-//! What is here: input, described linear maps (applied modulo 2^128 to value and MAC alike),
-//! public additions, Beaver products (elementwise and matrix), truncation and reveal. Not yet
-//! here, so not yet a `Protocol` back end: the binary part (comparisons, conversions), for
-//! which bits need MACs of their own (ARCHITECTURE.md, "Malicious 2PC").
+//! The arithmetic is here: input, described linear maps (applied modulo 2^128 to value and
+//! MAC alike), public additions, Beaver products (elementwise, matrix, batched), truncation,
+//! reveal and reveal to one party; the bits and the conversions are in [`bits`], the
+//! `Protocol` implementation in `protocol_impl`.
+
+mod bits;
+mod protocol_impl;
+
+pub use bits::MacBits;
 
 use crate::correlations::{narrow, wide, Material};
 use crate::dealer::Request;
 use crate::party::{compute_party, seed_from};
 use crate::DEALER;
-use musket_core::{or_abort, MpcError, Prg, Result};
+use musket_core::{or_abort, MpcError, Prg, Result, Share};
 use musket_net::{CommStats, Net};
 use musket_ring::{matmul_wide, LinearOp, LinearOp2, RingTensor, WideTensor, Word};
 
@@ -46,13 +51,6 @@ impl std::fmt::Debug for MacShare {
     }
 }
 
-impl MacShare {
-    /// The shape.
-    pub fn shape(&self) -> &[usize] {
-        self.value.shape()
-    }
-}
-
 /// A compute party (0 or 1) of the malicious 2PC protocol with an honest dealer. An
 /// operation that fails does not tell the peers: the caller aborts ([`Spdz2k::abort`]), as a
 /// session does for every back end.
@@ -60,14 +58,24 @@ pub struct Spdz2k {
     net: Net,
     id: usize,
     dealer_prg: Prg,
-    /// This party's share of the MAC key.
+    /// A seed shared with the other party (party 0 chose it): the zero sharings that make an
+    /// input's shares fresh randomness. A cheater knows it, and learns nothing from it: it
+    /// only splits a value between the owner, who knows the value, and the other party.
+    pair_prg: Prg,
+    /// This party's share of the arithmetic MAC key.
     alpha: u128,
+    /// This party's share of the binary MAC key (GF(2^64)).
+    delta: u64,
     /// The values opened since the last check, and this party's MAC shares of them.
     opened: Vec<u128>,
     opened_macs: Vec<u128>,
+    /// The binary openings since the last check: the opened words and this party's MAC planes
+    /// of them (64 planes of the words' length), one entry an opening.
+    opened_bits: Vec<(Vec<u64>, Vec<u64>)>,
     /// Test harness: added to this party's share in its next opening.
+    /// (messages of shares still to send unchanged, the change to the next one's first word).
     #[cfg(feature = "cheat")]
-    cheat: Option<u128>,
+    cheat: Option<(usize, u128)>,
 }
 
 impl std::fmt::Debug for Spdz2k {
@@ -86,19 +94,33 @@ impl Spdz2k {
     /// [`crate::run_dealer_malicious`]).
     pub fn new(mut net: Net) -> Result<Self> {
         let id = compute_party(&mut net)?;
-        let seed = or_abort(&mut net, |net| seed_from(net.recv_bytes(DEALER)?, DEALER))?;
+        let (seed, pair_seed) = or_abort(&mut net, |net| {
+            let dealer = seed_from(net.recv_bytes(DEALER)?, DEALER)?;
+            let pair = if id == 0 {
+                let s = musket_core::os_seed();
+                net.send_bytes(1, &s)?;
+                s
+            } else {
+                seed_from(net.recv_bytes(0)?, 0)?
+            };
+            Ok((dealer, pair))
+        })?;
         let mut party = Self {
             net,
             id,
             dealer_prg: Prg::from_seed(seed),
+            pair_prg: Prg::from_seed(pair_seed),
             alpha: 0,
             opened: Vec::new(),
             opened_macs: Vec::new(),
+            delta: 0,
+            opened_bits: Vec::new(),
             #[cfg(feature = "cheat")]
             cheat: None,
         };
         let key = party.draw(Request::MacKey)?;
         party.alpha = u128::from(key.part(0)[0]);
+        party.delta = key.part(0)[1];
         Ok(party)
     }
 
@@ -113,11 +135,33 @@ impl Spdz2k {
     }
 
     /// Test harness: adds `delta` to the first word of the next shares this party sends (an
-    /// input's masked value, a product's masked operands, a truncation's masked value, a
-    /// revealed value).
+    /// input's masked value, an opening of masked operands, a masked value or binary words;
+    /// XORed into a binary word).
     #[cfg(feature = "cheat")]
     pub fn cheat_on_next_opening(&mut self, delta: u128) {
-        self.cheat = Some(delta);
+        self.cheat_on_opening(0, delta);
+    }
+
+    /// Test harness: as [`Spdz2k::cheat_on_next_opening`], after `skip` unchanged messages.
+    #[cfg(feature = "cheat")]
+    pub fn cheat_on_opening(&mut self, skip: usize, delta: u128) {
+        self.cheat = Some((skip, delta));
+    }
+
+    /// Test harness: the change to make to the message about to be sent, if it is the one.
+    #[cfg(feature = "cheat")]
+    fn cheat_now(&mut self) -> Option<u128> {
+        match self.cheat {
+            Some((0, delta)) => {
+                self.cheat = None;
+                Some(delta)
+            }
+            Some((skip, delta)) => {
+                self.cheat = Some((skip - 1, delta));
+                None
+            }
+            None => None,
+        }
     }
 
     fn other(&self) -> usize {
@@ -133,12 +177,17 @@ impl Spdz2k {
         Ok(Material::draw(&req.layout(), |n| prg.words(n)))
     }
 
-    /// This party's shares of the request's MAC'd values, in the order of its layout's
-    /// correction: party 0 draws them, party 1 receives them from the dealer.
-    fn correction(&mut self, req: Request) -> Result<Vec<u128>> {
+    /// This party's words of the request's correction (its shares of the correlated values
+    /// and their MACs, in the layout's order): party 0 draws them, party 1 receives them from
+    /// the dealer.
+    fn correction_words(&mut self, req: Request) -> Result<Vec<u64>> {
         let n = req.layout().correction;
-        let words = if self.id == 0 { self.dealer_prg.words(n) } else { self.net.recv_u64s(DEALER, n)? };
-        Ok(wide(&words))
+        Ok(if self.id == 0 { self.dealer_prg.words(n) } else { self.net.recv_u64s(DEALER, n)? })
+    }
+
+    /// [`Spdz2k::correction_words`] of an arithmetic kind, as u128s.
+    fn correction(&mut self, req: Request) -> Result<Vec<u128>> {
+        Ok(wide(&self.correction_words(req)?))
     }
 
     /// Opens `shares` (this party's, with its MAC shares `macs` of them) to both parties:
@@ -148,7 +197,7 @@ impl Spdz2k {
         #[cfg(feature = "cheat")]
         let shares = &{
             let mut s = shares.to_vec();
-            if let (Some(delta), Some(first)) = (self.cheat.take(), s.first_mut()) {
+            if let (Some(delta), Some(first)) = (self.cheat_now(), s.first_mut()) {
                 *first = first.wrapping_add(delta);
             }
             s
@@ -165,19 +214,24 @@ impl Spdz2k {
     /// Verifies every opening since the last check (one exchange with the dealer): fails with
     /// `cheating detected` when a party changed an opened share or a MAC'd value.
     pub fn check(&mut self) -> Result<()> {
-        if self.opened.is_empty() {
+        if self.opened.is_empty() && self.opened_bits.is_empty() {
             return Ok(());
         }
         self.draw(Request::MacCheck)?;
         let seed = seed_from(self.net.recv_bytes(DEALER)?, DEALER)?;
-        let chi = Prg::from_seed(seed).words(self.opened.len());
+        let mut coefficients = Prg::from_seed(seed);
+        let chi = coefficients.words(self.opened.len());
         let sigma = self.opened.iter().zip(&self.opened_macs).zip(&chi).fold(0u128, |s, ((o, m), c)| {
             s.wrapping_add(u128::from(*c).wrapping_mul(m.wrapping_sub(self.alpha.wrapping_mul(*o))))
         });
-        self.net.send_u64s(DEALER, &narrow(&[sigma]))?;
+        let sigma_bits = bits::binary_check_share(&self.opened_bits, self.delta, &mut coefficients);
+        let mut message = narrow(&[sigma]);
+        message.push(sigma_bits);
+        self.net.send_u64s(DEALER, &message)?;
         let verdict = self.net.recv_u64s(DEALER, 1)?;
         self.opened.clear();
         self.opened_macs.clear();
+        self.opened_bits.clear();
         if verdict[0] == 1 {
             Ok(())
         } else {
@@ -185,13 +239,13 @@ impl Spdz2k {
         }
     }
 
-    /// Secret-shares a tensor held by party `owner` (it passes `Some(value)`, the other
-    /// `None`; both pass the shape). The owner sends `x - r` for a MAC'd mask `r` it knows.
+    /// Secret-shares a tensor held by party `owner` (it passes `Some(value)`; the other's
+    /// value, if any, is ignored; both pass the shape). The owner sends `x - r` for a MAC'd mask `r` it knows.
     pub fn input(&mut self, owner: usize, value: Option<&RingTensor>, shape: &[usize]) -> Result<MacShare> {
-        if owner > 1 || (owner == self.id) != value.is_some() || value.is_some_and(|v| v.shape() != shape) {
-            return Err(MpcError::Usage(
-                "input: the owner passes a value of the shape, the other party none".into(),
-            ));
+        // The owner passes its value; another party's is ignored (as every back end does).
+        let value = if owner == self.id { value } else { None };
+        if owner > 1 || (owner == self.id && value.is_none_or(|v| v.shape() != shape)) {
+            return Err(MpcError::Usage("input: the owner passes a value of the shape".into()));
         }
         let n: usize = shape.iter().product();
         let req = Request::MacInput { n: n as u64, owner: owner as u64 };
@@ -204,7 +258,7 @@ impl Spdz2k {
                 #[cfg(feature = "cheat")]
                 let sent = &{
                     let mut sent = d.clone();
-                    if let (Some(delta), Some(first)) = (self.cheat.take(), sent.first_mut()) {
+                    if let (Some(delta), Some(first)) = (self.cheat_now(), sent.first_mut()) {
                         *first = first.wrapping_add(delta);
                     }
                     sent
@@ -216,11 +270,14 @@ impl Spdz2k {
             }
             None => wide(&self.net.recv_u64s(owner, 2 * n)?),
         };
-        // The owner's value share is r + d = x, the other's 0; the MACs are alpha (r + d).
+        // The value shares are x - rho (the owner's: r + d - rho) and rho, for a zero sharing
+        // rho from the pair seed, so that shares are fresh randomness; the MACs are alpha (r +
+        // d).
+        let rho = wide(&self.pair_prg.words(2 * n));
         let value: Vec<u128> = if self.id == owner {
-            r.iter().zip(&d).map(|(r, d)| r.wrapping_add(*d)).collect()
+            r.iter().zip(&d).zip(&rho).map(|((r, d), rho)| r.wrapping_add(*d).wrapping_sub(*rho)).collect()
         } else {
-            vec![0; n]
+            rho
         };
         let mac = mac_r.iter().zip(&d).map(|(m, d)| m.wrapping_add(self.alpha.wrapping_mul(*d))).collect();
         Ok(MacShare {
