@@ -408,3 +408,42 @@ fn a_changed_message_at_any_binary_step_makes_both_abort_with_cheating_detected(
         }
     }
 }
+
+#[test]
+fn early_checks_at_a_small_pending_limit_keep_the_answers_and_catch_a_change() {
+    // Every opening of the sign circuit is checked as soon as it is recorded.
+    let x = sign_inputs();
+    for cheat in [None, Some(2usize)] {
+        let xj = x.clone();
+        let mut ends = local_mesh(3, Some(Duration::from_secs(20))).into_iter();
+        let (e0, e1, e2) = (ends.next().unwrap(), ends.next().unwrap(), ends.next().unwrap());
+        let dealer = std::thread::spawn(move || run_dealer_malicious(Net::new(Box::new(e2))));
+        let party = |end| {
+            let xj = xj.clone();
+            std::thread::spawn(move || {
+                let mut p = Spdz2k::new(Net::new(Box::new(end)))?.with_pending_limit(64);
+                if let (Some(skip), 1) = (cheat, p.party_id()) {
+                    p.cheat_on_opening(skip, 1);
+                }
+                let out = signs_and_relu(&mut p, &xj).and_then(|v| p.finish().map(|()| v));
+                if let Err(e) = &out {
+                    p.abort(&e.public_reason());
+                }
+                out
+            })
+        };
+        let (h0, h1) = (party(e0), party(e1));
+        let (r0, r1) = (h0.join().unwrap(), h1.join().unwrap());
+        let _ = dealer.join().unwrap();
+        match cheat {
+            None => {
+                let (neg, relu) = r0.unwrap();
+                assert_eq!((neg.clone(), relu.clone()), r1.unwrap());
+                for (i, &v) in x.iter().enumerate() {
+                    assert_eq!((neg.data()[i], relu.data()[i] as i64), (u64::from(v < 0), v.max(0)));
+                }
+            }
+            Some(_) => assert!(r0.unwrap_err().is_cheating_detected()),
+        }
+    }
+}

@@ -111,7 +111,9 @@ impl std::str::FromStr for Backend {
             "3pc" => Ok(Backend::ThreePc),
             "3pc-malicious" => Ok(Backend::ThreePcMalicious),
             "2pc-malicious" => Ok(Backend::TwoPcMalicious),
-            _ => Err(format!("unknown protocol {s:?} (expected 2pc or 3pc)")),
+            _ => Err(format!(
+                "unknown protocol {s:?} (expected 2pc or 3pc, or 2pc-malicious or 3pc-malicious)"
+            )),
         }
     }
 }

@@ -148,13 +148,14 @@ impl Spdz2k {
         let theirs = self.net.recv_u64s(other, words.len())?;
         let opened: Vec<u64> = words.iter().zip(&theirs).map(|(a, b)| a ^ b).collect();
         self.opened_bits.push((opened.clone(), planes));
+        self.check_if_pending_is_large()?;
         Ok(opened)
     }
 
     /// Bitwise AND of two shares of equal length: one MAC'd AND triple a word, one opening of
     /// `a xor u` and `b xor v`.
     pub fn bits_and(&mut self, a: &MacBits, b: &MacBits) -> Result<MacBits> {
-        if a.len() != b.len() {
+        if a.len() != b.len() || a.planes.len() != 64 * a.len() || b.planes.len() != 64 * b.len() {
             return Err(MpcError::Usage(format!("AND of {} and {} words", a.len(), b.len())));
         }
         let len = a.len();

@@ -35,6 +35,10 @@ use musket_core::{or_abort, MpcError, Prg, Result, Share};
 use musket_net::{CommStats, Net};
 use musket_ring::{matmul_wide, LinearOp, LinearOp2, RingTensor, WideTensor, Word};
 
+/// Recorded openings are checked once they hold this many words (256 MiB), before the next
+/// reveal would: see [`Spdz2k::check`].
+const PENDING_WORDS_LIMIT: usize = 1 << 25;
+
 /// One party's MAC'd share of a tensor: its shares of the value and of `alpha` times it,
 /// both modulo 2^128.
 #[derive(Clone, PartialEq, Eq)]
@@ -72,6 +76,8 @@ pub struct Spdz2k {
     /// The binary openings since the last check: the opened words and this party's MAC planes
     /// of them (64 planes of the words' length), one entry an opening.
     opened_bits: Vec<(Vec<u64>, Vec<u64>)>,
+    /// Words of recorded openings at which the check runs early ([`PENDING_WORDS_LIMIT`]).
+    pending_limit: usize,
     /// Test harness: added to this party's share in its next opening.
     /// (messages of shares still to send unchanged, the change to the next one's first word).
     #[cfg(feature = "cheat")]
@@ -115,6 +121,7 @@ impl Spdz2k {
             opened_macs: Vec::new(),
             delta: 0,
             opened_bits: Vec::new(),
+            pending_limit: PENDING_WORDS_LIMIT,
             #[cfg(feature = "cheat")]
             cheat: None,
         };
@@ -122,6 +129,14 @@ impl Spdz2k {
         party.alpha = u128::from(key.part(0)[0]);
         party.delta = key.part(0)[1];
         Ok(party)
+    }
+
+    /// Checks the recorded openings whenever they hold more than `words` words (both parties
+    /// must use the same limit), instead of [`PENDING_WORDS_LIMIT`]: less memory, more
+    /// exchanges with the dealer.
+    pub fn with_pending_limit(mut self, words: usize) -> Self {
+        self.pending_limit = words;
+        self
     }
 
     /// This party's id (0 or 1).
@@ -208,7 +223,20 @@ impl Spdz2k {
         let opened: Vec<u128> = shares.iter().zip(&theirs).map(|(a, b)| a.wrapping_add(*b)).collect();
         self.opened.extend_from_slice(&opened);
         self.opened_macs.extend_from_slice(macs);
+        self.check_if_pending_is_large()?;
         Ok(opened)
+    }
+
+    /// Runs the check early once the recorded openings hold [`PENDING_WORDS_LIMIT`] words, so
+    /// that a large model's memory does not grow with its depth (a binary opening keeps 64
+    /// plane words a word). Both parties record the same openings, so they check at the same
+    /// point; the cost is one exchange with the dealer.
+    fn check_if_pending_is_large(&mut self) -> Result<()> {
+        let binary: usize = self.opened_bits.iter().map(|(w, p)| w.len() + p.len()).sum();
+        if 4 * self.opened.len() + binary > self.pending_limit {
+            self.check()?;
+        }
+        Ok(())
     }
 
     /// Verifies every opening since the last check (one exchange with the dealer): fails with
