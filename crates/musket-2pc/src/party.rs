@@ -68,33 +68,33 @@ fn zip_words(a: &[u64], b: &[u64], f: impl Fn(u64, u64) -> u64) -> Vec<u64> {
     a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
 }
 
-/// This party's id, checked to be a compute party of a 2PC transport (parties 0 and 1, the
-/// dealer 2), whose traffic with the dealer then counts as preprocessing.
-pub(crate) fn compute_party(net: &mut Net) -> Result<usize> {
+/// A compute party's set-up on a 2PC transport (parties 0 and 1, the dealer 2), whose
+/// traffic with the dealer then counts as preprocessing: returns this party's id, the seed
+/// the dealer sent it, and a seed shared with the other party (party 0 chooses it).
+pub(crate) fn join(net: &mut Net) -> Result<(usize, [u8; 16], [u8; 16])> {
     let id = net.party_id();
     if id > 1 || net.n_parties() != 3 {
         return Err(MpcError::Usage("2PC needs parties 0 and 1 plus the dealer as party 2".into()));
     }
     net.set_preprocessing_peer(DEALER);
-    Ok(id)
+    or_abort(net, |net| {
+        let dealer_seed = seed_from(net.recv_bytes(DEALER)?, DEALER)?;
+        let pair_seed = if id == 0 {
+            let s = os_seed();
+            net.send_bytes(1, &s)?;
+            s
+        } else {
+            seed_from(net.recv_bytes(0)?, 0)?
+        };
+        Ok((id, dealer_seed, pair_seed))
+    })
 }
 
 impl Dealer2pc {
     /// Joins the computation: receives the dealer's seed and agrees on a seed with the other
     /// compute party. `net` must connect parties 0, 1 and the dealer (party 2).
     pub fn new(mut net: Net) -> Result<Self> {
-        let id = compute_party(&mut net)?;
-        let (dealer_seed, pair_seed) = or_abort(&mut net, |net| {
-            let dealer_seed = seed_from(net.recv_bytes(DEALER)?, DEALER)?;
-            let pair_seed = if id == 0 {
-                let s = os_seed();
-                net.send_bytes(1, &s)?;
-                s
-            } else {
-                seed_from(net.recv_bytes(0)?, 0)?
-            };
-            Ok((dealer_seed, pair_seed))
-        })?;
+        let (id, dealer_seed, pair_seed) = join(&mut net)?;
         Ok(Self {
             net,
             id,

@@ -29,9 +29,9 @@ pub use bits::MacBits;
 
 use crate::correlations::{narrow, wide, Material};
 use crate::dealer::Request;
-use crate::party::{compute_party, seed_from};
+use crate::party::{join, seed_from};
 use crate::DEALER;
-use musket_core::{or_abort, MpcError, Prg, Result, Share};
+use musket_core::{MpcError, Prg, Result, Share};
 use musket_net::{CommStats, Net};
 use musket_ring::{matmul_wide, LinearOp, LinearOp2, RingTensor, WideTensor, Word};
 
@@ -99,18 +99,7 @@ impl Spdz2k {
     /// `net` must connect parties 0, 1 and the dealer (party 2, running
     /// [`crate::run_dealer_malicious`]).
     pub fn new(mut net: Net) -> Result<Self> {
-        let id = compute_party(&mut net)?;
-        let (seed, pair_seed) = or_abort(&mut net, |net| {
-            let dealer = seed_from(net.recv_bytes(DEALER)?, DEALER)?;
-            let pair = if id == 0 {
-                let s = musket_core::os_seed();
-                net.send_bytes(1, &s)?;
-                s
-            } else {
-                seed_from(net.recv_bytes(0)?, 0)?
-            };
-            Ok((dealer, pair))
-        })?;
+        let (id, seed, pair_seed) = join(&mut net)?;
         let mut party = Self {
             net,
             id,
