@@ -226,18 +226,8 @@ pub(crate) fn gather<W: Word>(
                 .ok_or_else(|| ShapeError(format!("gather index {i} out of range {dim}")))
         })
         .collect::<Result<_, _>>()?;
-    let (outer, inner) =
-        (shape[..axis].iter().product::<usize>(), shape[axis + 1..].iter().product::<usize>());
-    let mut out = Vec::with_capacity(outer * idx.len() * inner);
-    for o in 0..outer {
-        for &j in &idx {
-            out.extend_from_slice(
-                &t.data()[(o * shape[axis] + j) * inner..(o * shape[axis] + j + 1) * inner],
-            );
-        }
-    }
     let out_shape: Vec<usize> = [&shape[..axis], idx_shape, &shape[axis + 1..]].concat();
-    Tensor::new(out_shape, out)
+    Tensor::new(out_shape, t.take_along(axis, &idx)?.into_data())
 }
 
 /// The slice range of part `index` of a Split.

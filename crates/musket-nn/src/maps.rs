@@ -201,30 +201,7 @@ pub(crate) struct SelectAlong<'a> {
 
 impl RingMap for SelectAlong<'_> {
     fn map<W: Word>(&self, t: &Tensor<W>) -> Result<Tensor<W>, ShapeError> {
-        let shape = t.shape();
-        let Some(&n) = shape.get(self.axis) else {
-            return Err(ShapeError(format!("axis {} of {shape:?}", self.axis)));
-        };
-        if let Some(&bad) = self.picks.iter().find(|&&i| i >= n) {
-            return Err(ShapeError(format!("entry {bad} of axis {} of {shape:?}", self.axis)));
-        }
-        let inner: usize = shape[self.axis + 1..].iter().product();
-        let outer: usize = shape[..self.axis].iter().product();
-        let mut out = Vec::with_capacity(outer * self.picks.len() * inner);
-        // (No elements at all where a block is empty; `chunks_exact` needs a nonzero size.)
-        for block in t.data().chunks_exact((n * inner).max(1)).filter(|_| n * inner > 0) {
-            if inner == 1 {
-                // The last axis: element by element, not slices of one.
-                out.extend(self.picks.iter().map(|&i| block[i]));
-            } else {
-                for &i in self.picks {
-                    out.extend_from_slice(&block[i * inner..][..inner]);
-                }
-            }
-        }
-        let mut s = shape.to_vec();
-        s[self.axis] = self.picks.len();
-        Tensor::new(s, out)
+        t.take_along(self.axis, self.picks)
     }
 }
 

@@ -183,6 +183,35 @@ impl<W: Word> Tensor<W> {
         Ok(Self { shape, data: out })
     }
 
+    /// The entries `picks` (in that order, repeats allowed) along `axis`, each with the block
+    /// of elements below it: ONNX Gather, a comparison tree's candidates.
+    pub fn take_along(&self, axis: usize, picks: &[usize]) -> Result<Self, ShapeError> {
+        let shape = &self.shape;
+        let Some(&n) = shape.get(axis) else {
+            return Err(ShapeError(format!("axis {axis} of {shape:?}")));
+        };
+        if let Some(&bad) = picks.iter().find(|&&i| i >= n) {
+            return Err(ShapeError(format!("entry {bad} of axis {axis} of {shape:?}")));
+        }
+        let inner: usize = shape[axis + 1..].iter().product();
+        let outer: usize = shape[..axis].iter().product();
+        let mut data = Vec::with_capacity(outer * picks.len() * inner);
+        // (No elements at all where a block is empty; `chunks_exact` needs a nonzero size.)
+        for block in self.data.chunks_exact((n * inner).max(1)).filter(|_| n * inner > 0) {
+            if inner == 1 {
+                // The last axis: element by element, not slices of one.
+                data.extend(picks.iter().map(|&i| block[i]));
+            } else {
+                for &i in picks {
+                    data.extend_from_slice(&block[i * inner..][..inner]);
+                }
+            }
+        }
+        let mut out_shape = shape.clone();
+        out_shape[axis] = picks.len();
+        Ok(Self { shape: out_shape, data })
+    }
+
     /// The concatenation with `other` along `axis` (the shapes equal elsewhere).
     pub fn concat_axis(&self, other: &Self, axis: usize) -> Result<Self, ShapeError> {
         let (sa, sb) = (self.shape(), other.shape());
