@@ -70,9 +70,11 @@ pub struct Spdz2k {
     alpha: u128,
     /// This party's share of the binary MAC key (GF(2^64)).
     delta: u64,
-    /// The values opened since the last check, and this party's MAC shares of them.
-    opened: Vec<u128>,
-    opened_macs: Vec<u128>,
+    /// What the next check needs of each arithmetic opening since the last: this party's
+    /// share of every opened value's MAC discrepancy `m - alpha_p o` (zero in sum when the
+    /// value carries its MAC), one vector an opening. Kept instead of the opened values and
+    /// MAC shares: half the words, and no vector grown by copying over a model.
+    opened_discrepancies: Vec<Vec<u128>>,
     /// The binary openings since the last check: the opened words and this party's MAC planes
     /// of them (64 planes of the words' length), one entry an opening.
     opened_bits: Vec<(Vec<u64>, Vec<u64>)>,
@@ -106,8 +108,7 @@ impl Spdz2k {
             dealer_prg: Prg::from_seed(seed),
             pair_prg: Prg::from_seed(pair_seed),
             alpha: 0,
-            opened: Vec::new(),
-            opened_macs: Vec::new(),
+            opened_discrepancies: Vec::new(),
             delta: 0,
             opened_bits: Vec::new(),
             pending_limit: PENDING_WORDS_LIMIT,
@@ -210,8 +211,9 @@ impl Spdz2k {
         self.net.send_u64s(other, &narrow(shares))?;
         let theirs = wide(&self.net.recv_u64s(other, 2 * shares.len())?);
         let opened: Vec<u128> = shares.iter().zip(&theirs).map(|(a, b)| a.wrapping_add(*b)).collect();
-        self.opened.extend_from_slice(&opened);
-        self.opened_macs.extend_from_slice(macs);
+        let alpha = self.alpha;
+        self.opened_discrepancies
+            .push(opened.iter().zip(macs).map(|(o, m)| m.wrapping_sub(alpha.wrapping_mul(*o))).collect());
         self.check_if_pending_is_large()?;
         Ok(opened)
     }
@@ -222,7 +224,8 @@ impl Spdz2k {
     /// point; the cost is one exchange with the dealer.
     fn check_if_pending_is_large(&mut self) -> Result<()> {
         let binary: usize = self.opened_bits.iter().map(|(w, p)| w.len() + p.len()).sum();
-        if 4 * self.opened.len() + binary > self.pending_limit {
+        let arithmetic: usize = self.opened_discrepancies.iter().map(|d| 2 * d.len()).sum();
+        if arithmetic + binary > self.pending_limit {
             self.check()?;
         }
         Ok(())
@@ -231,23 +234,26 @@ impl Spdz2k {
     /// Verifies every opening since the last check (one exchange with the dealer): fails with
     /// `cheating detected` when a party changed an opened share or a MAC'd value.
     pub fn check(&mut self) -> Result<()> {
-        if self.opened.is_empty() && self.opened_bits.is_empty() {
+        if self.opened_discrepancies.is_empty() && self.opened_bits.is_empty() {
             return Ok(());
         }
         self.draw(Request::MacCheck)?;
         let seed = seed_from(self.net.recv_bytes(DEALER)?, DEALER)?;
         let mut coefficients = Prg::from_seed(seed);
-        let chi = coefficients.words(self.opened.len());
-        let sigma = self.opened.iter().zip(&self.opened_macs).zip(&chi).fold(0u128, |s, ((o, m), c)| {
-            s.wrapping_add(u128::from(*c).wrapping_mul(m.wrapping_sub(self.alpha.wrapping_mul(*o))))
-        });
+        let mut sigma = 0u128;
+        for discrepancies in &self.opened_discrepancies {
+            let chi = coefficients.words(discrepancies.len());
+            sigma = discrepancies
+                .iter()
+                .zip(&chi)
+                .fold(sigma, |s, (d, c)| s.wrapping_add(u128::from(*c).wrapping_mul(*d)));
+        }
         let sigma_bits = bits::binary_check_share(&self.opened_bits, self.delta, &mut coefficients);
         let mut message = narrow(&[sigma]);
         message.push(sigma_bits);
         self.net.send_u64s(DEALER, &message)?;
         let verdict = self.net.recv_u64s(DEALER, 1)?;
-        self.opened.clear();
-        self.opened_macs.clear();
+        self.opened_discrepancies.clear();
         self.opened_bits.clear();
         if verdict[0] == 1 {
             Ok(())
