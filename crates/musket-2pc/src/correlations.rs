@@ -10,7 +10,7 @@
 //! material). The dealer alone sees both seeds.
 
 use crate::dealer::Request;
-use musket_ring::{matmul, unpack_bits};
+use musket_ring::{matmul, unpack_bits, RingMap, Tensor};
 
 /// What a compute party draws from its dealer seed for one request, in words.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,6 +128,14 @@ fn times(alpha: u128, v: &[u128]) -> Vec<u128> {
     v.iter().map(|x| x.wrapping_mul(alpha)).collect()
 }
 
+/// The im2col matrix of images (`cols`'s `[N, C, H, W]`, as words of either ring), for a
+/// convolution triple: a party maps its share of the images' mask with the same map.
+pub(crate) fn images_map<W: musket_ring::Word>(cols: &musket_ring::Im2col, images: Vec<W>) -> Vec<W> {
+    let shape = vec![cols.n, cols.c, cols.h, cols.wd];
+    let images = Tensor::new(shape, images).expect("a layout's images have the map's size");
+    cols.map(&images).expect("a checked map applies to its images").into_data()
+}
+
 impl Request {
     /// The request's layout. `Done` draws nothing.
     pub(crate) fn layout(&self) -> Layout {
@@ -138,6 +146,8 @@ impl Request {
             Request::Triple { n } => (vec![w(n), w(n)], w(n)),
             // A [m, k], B [k, n]; C = A B.
             Request::MatTriple { m, k, n } => (vec![w(m * k), w(k * n)], w(m * n)),
+            // A [m, k], images B; C = A cols(B).
+            Request::ConvTriple { m, cols } => (vec![w(m) * cols.taps(), cols.image_len()], w(m) * cols.positions()),
             // r; shares of (r mod 2^63) >> bits, then of 2^(63 - bits) msb(r).
             Request::Trunc { n, .. } => (vec![w(n)], 2 * w(n)),
             // u, v (words of bits); w = u AND v.
@@ -157,6 +167,11 @@ impl Request {
             // A, B; C = A B, alpha A, alpha B, alpha C.
             Request::MacMatTriple { m, k, n } => {
                 (vec![2 * w(m * k), 2 * w(k * n)], 2 * (2 * w(m * n) + w(m * k) + w(k * n)))
+            }
+            // A, images B; C = A cols(B), alpha A, alpha B, alpha C.
+            Request::MacConvTriple { m, cols } => {
+                let (a, b, c) = (w(m) * cols.taps(), cols.image_len(), w(m) * cols.positions());
+                (vec![2 * a, 2 * b], 2 * (2 * c + a + b))
             }
             // r; low = (r mod 2^63) >> bits, high = 2^(63 - bits) bit63(r), alpha r, alpha
             // low, alpha high.
@@ -205,6 +220,11 @@ impl Request {
                 let c = musket_ring::matmul_wide(&a, &b, m as usize, k as usize, n as usize);
                 minus_wide(&mut c0, &[&c, &times(alpha, &a), &times(alpha, &b), &times(alpha, &c)]);
             }
+            Request::MacConvTriple { m, cols } => {
+                let (a, b) = (wide_sum(m0.part(0), m1.part(0)), wide_sum(m0.part(1), m1.part(1)));
+                let c = musket_ring::matmul_wide(&a, &images_map(&cols, b.clone()), m as usize, cols.taps(), cols.positions());
+                minus_wide(&mut c0, &[&c, &times(alpha, &a), &times(alpha, &b), &times(alpha, &c)]);
+            }
             Request::MacTrunc { bits, .. } => {
                 let r = wide_sum(m0.part(0), m1.part(0));
                 let low: Vec<u128> =
@@ -250,6 +270,11 @@ impl Request {
                 let a: Vec<u64> = sum(m0.part(0), m1.part(0)).collect();
                 let b: Vec<u64> = sum(m0.part(1), m1.part(1)).collect();
                 minus(&mut c0, matmul(&a, &b, m, k, n).into_iter());
+            }
+            Request::ConvTriple { m, cols } => {
+                let a: Vec<u64> = sum(m0.part(0), m1.part(0)).collect();
+                let b = images_map(&cols, sum(m0.part(1), m1.part(1)).collect());
+                minus(&mut c0, matmul(&a, &b, m as usize, cols.taps(), cols.positions()).into_iter());
             }
             Request::Trunc { n, bits } => {
                 let r: Vec<u64> = sum(m0.part(0), m1.part(0)).collect();
@@ -320,6 +345,32 @@ mod tests {
         let (m0, c0, m1, c1) = deal(Request::MatTriple { m: 3, k: 5, n: 2 });
         let (a, b) = (add(m0.part(0), m1.part(0)), add(m0.part(1), m1.part(1)));
         assert_eq!(add(&c0, &c1), musket_ring::matmul_naive(&a, &b, m, k, n));
+    }
+
+    /// A convolution with padding, stride 2 and two images, for the convolution triples.
+    const CONV: musket_ring::Im2col = musket_ring::Im2col {
+        n: 2,
+        c: 3,
+        h: 5,
+        wd: 4,
+        kh: 3,
+        kw: 3,
+        oh: 3,
+        ow: 2,
+        stride: [2, 2],
+        dilation: [1, 1],
+        pads: [1, 1],
+    };
+
+    #[test]
+    fn convolution_triples_multiply_by_the_images_im2col_matrix() {
+        let m = 4;
+        let (m0, c0, m1, c1) = deal(Request::ConvTriple { m: m as u64, cols: CONV });
+        let (a, images) = (add(m0.part(0), m1.part(0)), add(m0.part(1), m1.part(1)));
+        assert_eq!(images.len(), CONV.image_len());
+        let b = CONV.map(&musket_ring::RingTensor::new(vec![2, 3, 5, 4], images).unwrap()).unwrap();
+        let want = musket_ring::matmul_naive(&a, b.data(), m, CONV.taps(), CONV.positions());
+        assert_eq!(add(&c0, &c1), want);
     }
 
     #[test]
@@ -399,6 +450,25 @@ mod tests {
         assert_eq!(
             (v[1].clone(), v[2].clone(), v[3].clone()),
             (times(ALPHA, &a), times(ALPHA, &b), times(ALPHA, &v[0]))
+        );
+    }
+
+    #[test]
+    fn mac_convolution_triples_multiply_and_every_value_has_its_mac() {
+        let (m, k, n) = (2, CONV.taps(), CONV.positions());
+        let (m0, c0, m1, c1) = deal(Request::MacConvTriple { m: m as u64, cols: CONV });
+        let (a, images) = (wide_sum(m0.part(0), m1.part(0)), wide_sum(m0.part(1), m1.part(1)));
+        let b = images_map(&CONV, images.clone());
+        let v = mac_blocks(&c0, &c1, &[m * n, m * k, CONV.image_len(), m * n]);
+        for i in 0..m {
+            for j in 0..n {
+                let want = (0..k).fold(0u128, |s, l| s.wrapping_add(a[i * k + l].wrapping_mul(b[l * n + j])));
+                assert_eq!(v[0][i * n + j], want);
+            }
+        }
+        assert_eq!(
+            (v[1].clone(), v[2].clone(), v[3].clone()),
+            (times(ALPHA, &a), times(ALPHA, &images), times(ALPHA, &v[0]))
         );
     }
 

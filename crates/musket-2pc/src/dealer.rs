@@ -2,6 +2,7 @@ use crate::correlations::{Keys, Material};
 use crate::DEALER;
 use musket_core::{or_abort, os_seed, MpcError, Prg, Result};
 use musket_net::{CommStats, Net, NetError};
+use musket_ring::Im2col;
 
 /// The largest number of ring elements in one tensor of a request (2 GiB of words).
 pub(crate) const MAX_REQUEST_ELEMENTS: u64 = 1 << 28;
@@ -27,6 +28,15 @@ pub enum Request {
         k: u64,
         /// Columns of B.
         n: u64,
+    },
+    /// A convolution's matrix triple: `A [m, k]`, images `B` (`[N, C, H, W]`), and `C = A
+    /// cols(B)` for the im2col map `cols` (`k` its taps), so that the product opens the
+    /// masked images, not their im2col matrix.
+    ConvTriple {
+        /// Rows of A (output channels).
+        m: u64,
+        /// The map from the images to the right operand.
+        cols: Im2col,
     },
     /// `n` truncation masks `r` with shares of `(r mod 2^63) >> bits` and `2^(63-bits) msb(r)`.
     Trunc {
@@ -76,6 +86,13 @@ pub enum Request {
         k: u64,
         /// Columns of B.
         n: u64,
+    },
+    /// [`Request::ConvTriple`] MAC'd, modulo 2^128.
+    MacConvTriple {
+        /// Rows of A (output channels).
+        m: u64,
+        /// The map from the images to the right operand.
+        cols: Im2col,
     },
     /// `n` MAC'd truncation masks `r` (modulo 2^128) with MAC'd shares of
     /// `(r mod 2^63) >> bits` and `2^(63-bits)` times bit 63 of `r`.
@@ -135,6 +152,8 @@ impl Request {
             Request::MacBitTriple { words } => (14, vec![words]),
             Request::MacEdaBits { n } => (15, vec![n]),
             Request::MacDaBits { n } => (16, vec![n]),
+            Request::ConvTriple { m, cols } => (17, conv_params(m, &cols)),
+            Request::MacConvTriple { m, cols } => (18, conv_params(m, &cols)),
         };
         let mut out = vec![kind];
         for p in params {
@@ -151,6 +170,14 @@ impl Request {
                     return Err(format!("matrix triple larger than {MAX_MATMUL_WORK} multiply-adds"));
                 }
                 vec![m.saturating_mul(k), k.saturating_mul(n), m.saturating_mul(n)]
+            }
+            Request::ConvTriple { m, cols } | Request::MacConvTriple { m, cols } => {
+                cols.check(MAX_REQUEST_ELEMENTS)?;
+                let (k, positions) = (cols.taps() as u64, cols.positions() as u64);
+                if m.saturating_mul(k).saturating_mul(positions) > MAX_MATMUL_WORK {
+                    return Err(format!("convolution triple larger than {MAX_MATMUL_WORK} multiply-adds"));
+                }
+                vec![m.saturating_mul(k), m.saturating_mul(positions)]
             }
             Request::Triple { n } | Request::Trunc { n, .. } | Request::RandomBits { n } => vec![n],
             Request::BitMul { n } => vec![n.saturating_mul(2)],
@@ -197,11 +224,42 @@ impl Request {
             (14, &[words]) => Request::MacBitTriple { words },
             (15, &[n]) => Request::MacEdaBits { n },
             (16, &[n]) => Request::MacDaBits { n },
+            (17, p) if p.len() == 15 => Request::ConvTriple { m: p[0], cols: conv_from_params(&p[1..])? },
+            (18, p) if p.len() == 15 => Request::MacConvTriple { m: p[0], cols: conv_from_params(&p[1..])? },
             _ => return Err(format!("unknown or malformed request (kind {kind})")),
         };
         req.check()?;
         Ok(req)
     }
+}
+
+/// A convolution triple's parameters as words: `m`, then the map's.
+fn conv_params(m: u64, cols: &Im2col) -> Vec<u64> {
+    let Im2col { n, c, h, wd, kh, kw, oh, ow, stride, dilation, pads } = *cols;
+    let words = [n, c, h, wd, kh, kw, oh, ow, stride[0], stride[1], dilation[0], dilation[1], pads[0], pads[1]];
+    std::iter::once(m).chain(words.iter().map(|&v| v as u64)).collect()
+}
+
+/// The map of [`conv_params`]'s words after `m` (14 of them), each within `u32` (the map's
+/// own check bounds its sizes after).
+fn conv_from_params(p: &[u64]) -> std::result::Result<Im2col, String> {
+    let v: Vec<usize> = p
+        .iter()
+        .map(|&x| u32::try_from(x).map(|x| x as usize).map_err(|_| format!("convolution parameter {x} too large")))
+        .collect::<std::result::Result<_, _>>()?;
+    Ok(Im2col {
+        n: v[0],
+        c: v[1],
+        h: v[2],
+        wd: v[3],
+        kh: v[4],
+        kw: v[5],
+        oh: v[6],
+        ow: v[7],
+        stride: [v[8], v[9]],
+        dilation: [v[10], v[11]],
+        pads: [v[12], v[13]],
+    })
 }
 
 /// Encodes a sequence of requests (a preprocessing plan): each request length-prefixed.
@@ -279,6 +337,7 @@ fn serve(net: &mut Net, malicious: bool) -> Result<CommStats> {
             Request::MacInput { .. }
             | Request::MacTriple { .. }
             | Request::MacMatTriple { .. }
+            | Request::MacConvTriple { .. }
             | Request::MacTrunc { .. }
             | Request::MacMask { .. }
             | Request::MacBitTriple { .. }
@@ -339,5 +398,52 @@ fn mac_check(net: &mut Net) -> Result<()> {
         Ok(())
     } else {
         Err(MpcError::CheatingDetected { phase: "the MAC check of the 2PC openings".into(), party: None })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONV: Im2col = Im2col {
+        n: 1,
+        c: 3,
+        h: 8,
+        wd: 8,
+        kh: 3,
+        kw: 3,
+        oh: 8,
+        ow: 8,
+        stride: [1, 1],
+        dilation: [1, 1],
+        pads: [1, 1],
+    };
+
+    #[test]
+    fn convolution_triples_travel_as_their_map() {
+        for req in [Request::ConvTriple { m: 16, cols: CONV }, Request::MacConvTriple { m: 16, cols: CONV }] {
+            assert_eq!(Request::decode(&req.encode()), Ok(req));
+            assert_eq!(decode_plan(&encode_plan(&[req, Request::Done])), Ok(vec![req, Request::Done]));
+        }
+    }
+
+    #[test]
+    fn a_convolution_triple_out_of_bounds_is_refused_before_it_is_dealt() {
+        let bad = [
+            Im2col { stride: [1, 0], ..CONV },
+            Im2col { dilation: [0, 1], ..CONV },
+            Im2col { oh: 1 << 20, ow: 1 << 20, ..CONV },
+            Im2col { c: 1 << 16, kh: 1 << 7, kw: 1 << 7, ..CONV },
+        ];
+        for cols in bad {
+            assert!(Request::decode(&Request::ConvTriple { m: 4, cols }.encode()).is_err(), "{cols:?}");
+        }
+        // Work beyond the dealer's bound: 2^14 rows times a 2^14 x 2^14 matrix.
+        let wide = Im2col { c: 1 << 14, kh: 1, kw: 1, oh: 1 << 7, ow: 1 << 7, ..CONV };
+        assert!(Request::decode(&Request::MacConvTriple { m: 1 << 14, cols: wide }.encode()).is_err());
+        // A parameter beyond u32 on the wire.
+        let mut bytes = Request::ConvTriple { m: 4, cols: CONV }.encode();
+        bytes[9..17].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        assert!(Request::decode(&bytes).is_err());
     }
 }

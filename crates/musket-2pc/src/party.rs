@@ -3,11 +3,11 @@ use crate::correlations::Material;
 use crate::dealer::{decode_plan, encode_plan, Request};
 use crate::DEALER;
 use musket_core::{
-    batch_item, batched_dims, element_count, matrix_dims, or_abort, os_seed, rows_dims, MpcError, Prg,
-    Protocol, Result, Share,
+    batch_item, batched_dims, element_count, im2col_dims, matrix_dims, or_abort, os_seed, rows_dims, MpcError,
+    Prg, Protocol, Result, Share,
 };
 use musket_net::{CommStats, Net, NetError, Words};
-use musket_ring::{unpack_bits, LinearOp, LinearOp2, RingTensor};
+use musket_ring::{unpack_bits, Im2col, LinearOp, LinearOp2, RingMap, RingTensor};
 
 /// One party's additive share of a tensor.
 #[derive(Clone)]
@@ -179,16 +179,26 @@ impl Dealer2pc {
     }
 
     /// A Beaver matrix product of `a` read as `[m, k]` (its first dimension, and the product
-    /// of the others) and `b` `[k, n]`.
-    fn matmul_of_rows(&mut self, a: &AShare, b: &AShare) -> Result<AShare> {
-        let (m, k, n) = rows_dims(a.shape(), b.shape())?;
-        let req = Request::MatTriple { m: m as u64, k: k as u64, n: n as u64 };
+    /// of the others) and `b` `[k, n]`, or, with `cols`, of `a` and the im2col matrix of the
+    /// images `b`: then the masked images are opened, not their matrix (`kh kw` times larger
+    /// at stride 1), and both parties apply the map to the opened difference and to their
+    /// share of the images' mask.
+    fn matmul_of_rows(&mut self, a: &AShare, b: &AShare, cols: Option<&Im2col>) -> Result<AShare> {
+        let (m, k, n, req) = match cols {
+            None => {
+                let (m, k, n) = rows_dims(a.shape(), b.shape())?;
+                (m, k, n, Request::MatTriple { m: m as u64, k: k as u64, n: n as u64 })
+            }
+            Some(cols) => {
+                let (m, k, n) = im2col_dims(a.shape(), b.shape(), cols)?;
+                (m, k, n, Request::ConvTriple { m: m as u64, cols: *cols })
+            }
+        };
         let [ta, tb]: [Vec<u64>; 2] = self.draw(req)?.into_parts().try_into().expect("two parts");
-        let (ta, tb) = (RingTensor::new(vec![m, k], ta)?, RingTensor::new(vec![k, n], tb)?);
         let (x, y) = (a.0.data(), b.0.data());
-        let theirs = self.exchange_with(m * k + k * n, |out| {
+        let theirs = self.exchange_with(m * k + y.len(), |out| {
             let (d, e) = out.split_at_mut(m * k);
-            for ((o, v), t) in d.iter_mut().zip(x).zip(ta.data()).chain(e.iter_mut().zip(y).zip(tb.data())) {
+            for ((o, v), t) in d.iter_mut().zip(x).zip(&ta).chain(e.iter_mut().zip(y).zip(&tb)) {
                 *o = v.wrapping_sub(*t);
             }
         })?;
@@ -198,8 +208,14 @@ impl Dealer2pc {
             v.iter().zip(t).zip(th).map(|((v, t), th)| v.wrapping_sub(*t).wrapping_add(*th)).collect()
         };
         let (d_theirs, e_theirs) = theirs.split_at(m * k);
-        let d = RingTensor::new(vec![m, k], open(x, ta.data(), d_theirs))?;
-        let e = RingTensor::new(vec![k, n], open(y, tb.data(), e_theirs))?;
+        let d = RingTensor::new(vec![m, k], open(x, &ta, d_theirs))?;
+        let e = RingTensor::new(b.shape().to_vec(), open(y, &tb, e_theirs))?;
+        let tb = RingTensor::new(b.shape().to_vec(), tb)?;
+        let (e, tb) = match cols {
+            None => (e, tb),
+            Some(cols) => (cols.map(&e)?, cols.map(&tb)?),
+        };
+        let ta = RingTensor::new(vec![m, k], ta)?;
         // z_i = c_i + D (B_i [+ E for party 0]) + A_i E: two local products per party.
         let mut z = tc;
         let right = if self.id == 0 { tb.add(&e)? } else { tb };
@@ -364,12 +380,18 @@ impl Protocol for Dealer2pc {
 
     fn matmul(&mut self, a: &AShare, b: &AShare) -> Result<AShare> {
         matrix_dims(a.shape(), b.shape())?;
-        self.matmul_of_rows(a, b)
+        self.matmul_of_rows(a, b, None)
     }
 
     /// As the default (a product, then the truncation), without copying `a`.
     fn matmul_rows_truncate(&mut self, a: &AShare, b: &AShare, bits: u32) -> Result<AShare> {
-        let prod = self.matmul_of_rows(a, b)?;
+        let prod = self.matmul_of_rows(a, b, None)?;
+        self.truncate(&prod, bits)
+    }
+
+    /// The images opened masked, not their im2col matrix (a convolution triple).
+    fn matmul_im2col_truncate(&mut self, a: &AShare, images: &AShare, cols: &Im2col, bits: u32) -> Result<AShare> {
+        let prod = self.matmul_of_rows(a, images, Some(cols))?;
         self.truncate(&prod, bits)
     }
 

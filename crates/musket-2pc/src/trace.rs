@@ -130,6 +130,17 @@ impl Protocol for PlanTracer {
         self.request(Request::MatTriple { m: m as u64, k: k as u64, n: n as u64 })?;
         self.truncate(&Self::zeros(&[m, n])?, bits)
     }
+    fn matmul_im2col_truncate(
+        &mut self,
+        a: &AShare,
+        images: &AShare,
+        cols: &musket_ring::Im2col,
+        bits: u32,
+    ) -> Result<AShare> {
+        let (m, _, n) = musket_core::im2col_dims(a.shape(), images.shape(), cols)?;
+        self.request(Request::ConvTriple { m: m as u64, cols: *cols })?;
+        self.truncate(&Self::zeros(&[m, n])?, bits)
+    }
     fn matmul_batched(&mut self, a: &AShare, b: &AShare) -> Result<AShare> {
         let (bt, m, k, n) = batched_dims(a.shape(), b.shape())?;
         for _ in 0..bt {

@@ -4,7 +4,7 @@
 use musket_2pc::{run_dealer_malicious, MacShare, Request, Spdz2k};
 use musket_core::{maps, MpcError};
 use musket_net::{local_mesh, Net};
-use musket_ring::{RingTensor, WideTensor};
+use musket_ring::{Im2col, RingTensor, WideTensor};
 use std::time::Duration;
 
 /// Which message a cheating party changes (adding `delta` to its first word).
@@ -13,6 +13,7 @@ enum Step {
     Input,
     Product,
     MatrixProduct,
+    Convolution,
     Truncation,
     Reveal,
 }
@@ -23,16 +24,35 @@ fn t(shape: &[usize], v: &[i64]) -> RingTensor {
     RingTensor::new(shape.to_vec(), v.iter().map(|&x| x as u64).collect()).unwrap()
 }
 
-/// The inputs: party 0's `x` [2, 3] and `a` [2, 3], party 1's `y` [2, 3] and `b` [3, 2].
+/// The inputs: party 0's `x` [2, 3], `a` [2, 3] and convolution weights `w` [2, 1, 2, 2],
+/// party 1's `y` [2, 3], `b` [3, 2] and image `img` [1, 1, 3, 3].
+#[derive(Clone)]
 struct Inputs {
     x: Vec<i64>,
     y: Vec<i64>,
     a: Vec<i64>,
     b: Vec<i64>,
+    w: Vec<i64>,
+    img: Vec<i64>,
 }
 
+/// The test's convolution: a 2x2 kernel over a 3x3 image padded at the top and left.
+const CONV: Im2col = Im2col {
+    n: 1,
+    c: 1,
+    h: 3,
+    wd: 3,
+    kh: 2,
+    kw: 2,
+    oh: 3,
+    ow: 3,
+    stride: [1, 1],
+    dilation: [1, 1],
+    pads: [1, 1],
+};
+
 /// What both parties run; reveals `[trunc(x * y), trunc(a @ b), x^T + 1 (public), the sum of
-/// y over axis 0, trunc(z)]`, where `z` is 0 modulo 2^64 but -2^64 modulo 2^128 (the high
+/// y over axis 0, trunc(z), trunc(w conv img)]`, where `z` is 0 modulo 2^64 but -2^64 modulo 2^128 (the high
 /// half must not matter).
 fn computation(p: &mut Spdz2k, v: &Inputs, cheat: Option<(Step, u128)>) -> Result<Vec<RingTensor>, MpcError> {
     let me = p.party_id();
@@ -51,6 +71,8 @@ fn computation(p: &mut Spdz2k, v: &Inputs, cheat: Option<(Step, u128)>) -> Resul
     // -2^63 (2^63 as a word, lifted with its sign) plus the public 2^63 lifted alike.
     let z = p.input(0, mine(0, &[1], &[i64::MIN]).as_ref(), &[1])?;
     let z = p.add_public(&z, &t(&[1], &[i64::MIN]))?;
+    let ws = p.input(0, mine(0, &[2, 1, 2, 2], &v.w).as_ref(), &[2, 1, 2, 2])?;
+    let imgs = p.input(1, mine(1, &[1, 1, 3, 3], &v.img).as_ref(), &[1, 1, 3, 3])?;
 
     cheat_at(p, Step::Product);
     let xy = p.mul(&xs, &ys)?;
@@ -63,8 +85,11 @@ fn computation(p: &mut Spdz2k, v: &Inputs, cheat: Option<(Step, u128)>) -> Resul
     let xt = p.add_public(&xt, &RingTensor::filled(&[3, 2], 1 << FRAC))?;
     let ysum = p.linear(&ys, &maps::SumAxis(0))?;
     let zt = p.truncate(&z, FRAC)?;
+    cheat_at(p, Step::Convolution);
+    let conv = p.matmul_im2col(&ws, &imgs, &CONV)?;
+    let conv = p.truncate(&conv, FRAC)?;
     let mut out = Vec::new();
-    for (i, share) in [xy, ab, xt, ysum, zt].iter().enumerate() {
+    for (i, share) in [xy, ab, xt, ysum, zt, conv].iter().enumerate() {
         if i == 4 {
             cheat_at(p, Step::Reveal);
         }
@@ -82,7 +107,7 @@ fn run(v: &Inputs, cheater: Option<(usize, Step, u128)>) -> Outcome {
     let (e0, e1, e2) = (ends.next().unwrap(), ends.next().unwrap(), ends.next().unwrap());
     let dealer = std::thread::spawn(move || run_dealer_malicious(Net::new(Box::new(e2))));
     let party = |end, id: usize| {
-        let v = Inputs { x: v.x.clone(), y: v.y.clone(), a: v.a.clone(), b: v.b.clone() };
+        let v = v.clone();
         let cheat = cheater.filter(|c| c.0 == id).map(|c| (c.1, c.2));
         std::thread::spawn(move || {
             let mut p = Spdz2k::new(Net::new(Box::new(end)))?;
@@ -115,7 +140,21 @@ fn expected(v: &Inputs) -> Vec<Vec<i64>> {
         .collect();
     let xt = (0..6).map(|ji| v.x[(ji % 2) * 3 + ji / 2] + (1 << FRAC)).collect();
     let ysum = (0..3).map(|j| v.y[j] + v.y[3 + j]).collect();
-    vec![xy, ab, xt, ysum, vec![0]]
+    // The convolution directly: output channel o at (i, j) sums w[o, ki, kj] times the pixel
+    // at (i + ki - 1, j + kj - 1), zero outside the image.
+    let pixel = |y: i64, x: i64| if (0..3).contains(&y) && (0..3).contains(&x) { v.img[(y * 3 + x) as usize] } else { 0 };
+    let conv = (0..18)
+        .map(|at| {
+            let (o, i, j) = (at / 9, (at % 9) / 3, at % 3);
+            tr((0..4)
+                .map(|tap| {
+                    let (ki, kj) = (tap / 2, tap % 2);
+                    i128::from(v.w[o * 4 + tap]) * i128::from(pixel(i as i64 + ki as i64 - 1, j as i64 + kj as i64 - 1))
+                })
+                .sum())
+        })
+        .collect();
+    vec![xy, ab, xt, ysum, vec![0], conv]
 }
 
 fn inputs(seed: u64) -> Inputs {
@@ -126,12 +165,13 @@ fn inputs(seed: u64) -> Inputs {
     };
     let mut draw = |n: usize, scale: f64| (0..n).map(|_| next(scale)).collect::<Vec<i64>>();
     let (mut x, mut y, a, b) = (draw(6, 1000.0), draw(6, 1000.0), draw(6, 100.0), draw(6, 100.0));
+    let (w, img) = (draw(8, 100.0), draw(9, 100.0));
     // Edge cases: zero, negatives, products near 2^46 (2^62 at the truncation's input).
     x[0] = 0;
     x[1] = -fixed(3.5);
     x[2] = fixed(30000.0);
     y[2] = -fixed(30000.0);
-    Inputs { x, y, a, b }
+    Inputs { x, y, a, b, w, img }
 }
 
 #[test]
@@ -146,7 +186,7 @@ fn honest_runs_match_plaintext_within_one_ulp_and_never_abort() {
             for (g, w) in got.data().iter().zip(&want) {
                 let d = (*g as i64).wrapping_sub(*w);
                 // Truncations are the floor or one more; the rest are exact.
-                let ok = if [0, 1, 4].contains(&k) { d == 0 || d == 1 } else { d == 0 };
+                let ok = if [0, 1, 4, 5].contains(&k) { d == 0 || d == 1 } else { d == 0 };
                 assert!(ok, "output {k} (seed {seed}): {} against {w}", *g as i64);
             }
         }
@@ -157,7 +197,9 @@ fn honest_runs_match_plaintext_within_one_ulp_and_never_abort() {
 fn a_changed_message_from_either_party_at_any_step_makes_both_abort_with_cheating_detected() {
     let v = inputs(99);
     for cheater in 0..2 {
-        for step in [Step::Input, Step::Product, Step::MatrixProduct, Step::Truncation, Step::Reveal] {
+        for step in
+            [Step::Input, Step::Product, Step::MatrixProduct, Step::Convolution, Step::Truncation, Step::Reveal]
+        {
             // An error in the low bit, and one in the top bit of the secret half, which a MAC
             // modulo 2^64 alone would miss half the time. (An error in the high half alone
             // changes no output: outputs and truncations read the low half.)
@@ -301,6 +343,11 @@ fn products_and_truncations_send_pinned_bytes_in_one_round() {
         let y = p.linear(&b, &maps::FlatRange { from: 0, shape: &[k, q] })?;
         p.matmul(&x, &y)?;
         let after_matmul = p.stats();
+        // A convolution opens its masked weights and image, not the image's im2col matrix.
+        let w = p.linear(&a, &maps::FlatRange { from: 0, shape: &[2, 1, 2, 2] })?;
+        let img = p.linear(&b, &maps::FlatRange { from: 0, shape: &[1, 1, 3, 3] })?;
+        p.matmul_im2col(&w, &img, &CONV)?;
+        let after_conv = p.stats();
         let sent = |s: &musket_net::CommStats, e: &musket_net::CommStats| {
             s.bytes_sent_to[other] - e.bytes_sent_to[other]
         };
@@ -308,12 +355,14 @@ fn products_and_truncations_send_pinned_bytes_in_one_round() {
             (sent(&after_mul, &before), after_mul.rounds - before.rounds),
             (sent(&after_trunc, &after_mul), after_trunc.rounds - after_mul.rounds),
             (sent(&after_matmul, &after_trunc), after_matmul.rounds - after_trunc.rounds),
+            (sent(&after_conv, &after_matmul), after_conv.rounds - after_matmul.rounds),
         ])
     });
     let n = n as u64;
     // Two u128s an element for a product (x - a, y - b), one for a truncation (x + r), and
-    // one an element of each operand for a matrix product; one round each.
-    let want = [(32 * n, 1), (16 * n, 1), (16 * (20 + 30), 1)];
+    // one an element of each operand for a matrix product (for a convolution, of the weights
+    // and the image: 8 + 9, where the im2col matrix alone has 4 x 9); one round each.
+    let want = [(32 * n, 1), (16 * n, 1), (16 * (20 + 30), 1), (16 * (8 + 9), 1)];
     assert_eq!(r0.unwrap(), want);
     assert_eq!(r1.unwrap(), want);
 }

@@ -1,7 +1,7 @@
 use crate::Result;
 use musket_net::CommStats;
 use musket_ring::maps::{self, LinearOp, LinearOp2};
-use musket_ring::RingTensor;
+use musket_ring::{Im2col, RingTensor};
 
 /// What every arithmetic share type can tell without communication.
 pub trait Share: Clone + Send + Sync + 'static {
@@ -46,6 +46,20 @@ pub fn rows_dims(a: &[usize], b: &[usize]) -> Result<(usize, usize, usize)> {
     match (musket_ring::rows_shape(a), b) {
         (Ok([m, k]), [k2, n]) if k == *k2 => Ok((m, k, *n)),
         _ => Err(crate::MpcError::Usage(format!("matmul: shapes {a:?} and {b:?} do not conform"))),
+    }
+}
+
+/// Checks a convolution's product ([`Protocol::matmul_im2col_truncate`]): `a` read as `[m, k]`
+/// with `k` the map's taps, `images` the map's `[N, C, H, W]`; returns `(m, k, n)` with `n` the
+/// map's output positions.
+pub fn im2col_dims(a: &[usize], images: &[usize], cols: &Im2col) -> Result<(usize, usize, usize)> {
+    match musket_ring::rows_shape(a) {
+        Ok([m, k]) if k == cols.taps() && images == [cols.n, cols.c, cols.h, cols.wd] => {
+            Ok((m, k, cols.positions()))
+        }
+        _ => Err(crate::MpcError::Usage(format!(
+            "convolution: weights {a:?} and images {images:?} do not fit the map {cols:?}"
+        ))),
     }
 }
 
@@ -228,6 +242,21 @@ pub trait Protocol {
         let rows = musket_ring::rows_shape(a.shape())?;
         let a = self.reshape(a, &rows)?;
         self.matmul_truncate(&a, b, bits)
+    }
+    /// A convolution's product: [`Protocol::matmul_rows_truncate`] of the weights `a` and
+    /// `cols` applied to the images `images` (`[N, C, H, W]`). The default applies the map,
+    /// then multiplies. A back end whose product opens its masked operands (Beaver triples:
+    /// 2PC) opens the masked images instead of their im2col matrix, which is `kh kw` times
+    /// larger at stride 1, with a triple whose matrix is the map of the images' mask.
+    fn matmul_im2col_truncate(
+        &mut self,
+        a: &Self::Share,
+        images: &Self::Share,
+        cols: &Im2col,
+        bits: u32,
+    ) -> Result<Self::Share> {
+        let b = self.linear(images, cols)?;
+        self.matmul_rows_truncate(a, &b, bits)
     }
     /// `truncate(sum_k a_k * b_k + extra, bits)` for elementwise products of shares of one
     /// shape, where a back end may skip re-sharing the products (3PC: the cost of one

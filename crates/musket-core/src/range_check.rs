@@ -348,6 +348,15 @@ impl<P: Protocol> Protocol for RangeChecked<'_, P> {
     fn matmul_rows_truncate(&mut self, a: &P::Share, b: &P::Share, bits: u32) -> Result<P::Share> {
         self.inner.matmul_rows_truncate(a, b, bits)
     }
+    fn matmul_im2col_truncate(
+        &mut self,
+        a: &P::Share,
+        images: &P::Share,
+        cols: &musket_ring::Im2col,
+        bits: u32,
+    ) -> Result<P::Share> {
+        self.inner.matmul_im2col_truncate(a, images, cols, bits)
+    }
     fn matmul_batched_truncate(&mut self, a: &P::Share, b: &P::Share, bits: u32) -> Result<P::Share> {
         self.inner.matmul_batched_truncate(a, b, bits)
     }

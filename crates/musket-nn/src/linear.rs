@@ -1,7 +1,8 @@
 //! Linear layers on shares: convolution (im2col + one secret matrix product), fully connected
 //! layers, per-channel affine maps (batch norm), scaling by public constants.
 
-use crate::maps::{BlockDiagonal, Im2col, ImagesFirst, Widen};
+use crate::maps::{BlockDiagonal, ImagesFirst, Widen};
+use musket_ring::Im2col;
 use musket_core::maps;
 use musket_core::{MpcError, Protocol, Result, Share};
 use musket_ring::FixedPoint;
@@ -148,16 +149,16 @@ pub fn conv2d<P: Protocol>(
     // The transposed im2col matrix `[C*kh*kw, N*OH*OW]`: row (ch, ki, kj) holds the input
     // pixels under that kernel tap for every output position, so that rows are written
     // contiguously (and copied whole along a row of the image at stride 1).
-    let cols = p.linear(
-        x,
-        &Im2col { n, c, h, wd, kh, kw, oh, ow, stride: [sh, sw], dilation: [dh, dw], pads: [pt, pl] },
-    )?;
+    let im2col = Im2col { n, c, h, wd, kh, kw, oh, ow, stride: [sh, sw], dilation: [dh, dw], pads: [pt, pl] };
     // The weights as `[O, C*kh*kw]`: their own layout when there is one group (read as that
-    // matrix, not copied); block-diagonal (each output channel's taps in its group's columns)
-    // otherwise. The product `[O, N*OH*OW]` is, for one image, the output's layout already.
+    // matrix, not copied, and multiplied by the map of the images, which a back end may open
+    // masked as they are); block-diagonal (each output channel's taps in its group's
+    // columns) otherwise. The product `[O, N*OH*OW]` is, for one image, the output's layout
+    // already.
     let mut y = if g == 1 {
-        p.matmul_rows_truncate(w, &cols, fp.frac_bits())?
+        p.matmul_im2col_truncate(w, x, &im2col, fp.frac_bits())?
     } else {
+        let cols = p.linear(x, &im2col)?;
         let og = o / g;
         let wmat = p.linear(w, &BlockDiagonal { o, k, taps: cg * kh * kw, per_group: og })?;
         p.matmul_truncate(&wmat, &cols, fp.frac_bits())?

@@ -50,70 +50,6 @@ impl RingMap for LastToAxis<'_> {
     }
 }
 
-/// The transposed im2col matrix `[C*kh*kw, N*OH*OW]` of images `[N, C, H, W]`: row
-/// `(ch, ki, kj)` holds the input pixels under that kernel tap for every output position
-/// (zero in the padding), so that rows are written contiguously (and copied whole along a
-/// row of the image at stride 1).
-pub(crate) struct Im2col {
-    pub(crate) n: usize,
-    pub(crate) c: usize,
-    pub(crate) h: usize,
-    pub(crate) wd: usize,
-    pub(crate) kh: usize,
-    pub(crate) kw: usize,
-    pub(crate) oh: usize,
-    pub(crate) ow: usize,
-    pub(crate) stride: [usize; 2],
-    pub(crate) dilation: [usize; 2],
-    /// Top and left padding.
-    pub(crate) pads: [usize; 2],
-}
-
-impl RingMap for Im2col {
-    fn map<W: Word>(&self, t: &Tensor<W>) -> Result<Tensor<W>, ShapeError> {
-        let Self { n, c, h, wd, kh, kw, oh, ow, stride: [sh, sw], dilation: [dh, dw], pads: [pt, pl] } =
-            *self;
-        if t.shape() != [n, c, h, wd] {
-            return Err(ShapeError(format!("im2col of {:?} for images [{n}, {c}, {h}, {wd}]", t.shape())));
-        }
-        let (k, rows) = (c * kh * kw, n * oh * ow);
-        let mut out = vec![W::ZERO; k * rows];
-        for ch in 0..c {
-            for ki in 0..kh {
-                for kj in 0..kw {
-                    let row = &mut out[((ch * kh + ki) * kw + kj) * rows..][..rows];
-                    // Output columns j whose input column j*sw + kj*dw - pl lies in 0..wd.
-                    let first = (pl.saturating_sub(kj * dw)).div_ceil(sw);
-                    let end = (wd + pl).checked_sub(kj * dw).map_or(0, |span| span.div_ceil(sw).min(ow));
-                    if first >= end {
-                        continue;
-                    }
-                    // The input column of output column `first`.
-                    let start = first * sw + kj * dw - pl;
-                    for b in 0..n {
-                        let image = &t.data()[(b * c + ch) * h * wd..][..h * wd];
-                        for i in 0..oh {
-                            let Some(y) = (i * sh + ki * dh).checked_sub(pt).filter(|&y| y < h) else {
-                                continue;
-                            };
-                            let line = &image[y * wd..][..wd];
-                            let dst = &mut row[(b * oh + i) * ow..][first..end];
-                            if sw == 1 {
-                                dst.copy_from_slice(&line[start..start + dst.len()]);
-                            } else {
-                                for (d, v) in dst.iter_mut().zip(line[start..].iter().step_by(sw)) {
-                                    *d = *v;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        Tensor::new(vec![k, rows], out)
-    }
-}
-
 /// Grouped convolution weights `[O, C/g, kh, kw]` as the block-diagonal matrix `[O, k]`:
 /// each output channel's `taps` in its group's columns.
 pub(crate) struct BlockDiagonal {
@@ -235,23 +171,6 @@ mod tests {
         assert_described(&Widen { keep: &[1, 3, 1], shape: &[2, 3, 2] }, &[3]);
         assert_described(&AxisToLast(1), &[2, 3, 4]);
         assert_described(&LastToAxis { axis: 1, shape: &[2, 3, 4] }, &[2, 4, 3]);
-        let conv = Im2col {
-            n: 2,
-            c: 2,
-            h: 4,
-            wd: 5,
-            kh: 3,
-            kw: 2,
-            oh: 2,
-            ow: 2,
-            stride: [2, 3],
-            dilation: [1, 2],
-            pads: [1, 1],
-        };
-        assert_described(&conv, &[2, 2, 4, 5]);
-        // Stride 1 (whole rows copied) with padding on every side.
-        let conv = Im2col { stride: [1, 1], dilation: [1, 1], oh: 4, ow: 6, ..conv };
-        assert_described(&conv, &[2, 2, 4, 5]);
         assert_described(&BlockDiagonal { o: 4, k: 6, taps: 3, per_group: 2 }, &[4, 3]);
         assert_described(&ImagesFirst { n: 2, o: 3, oh: 2, ow: 1 }, &[3, 4]);
         let coefs = [(0, 3), (2, u64::MAX), (0, 1 << 63)];

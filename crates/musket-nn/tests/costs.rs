@@ -129,3 +129,39 @@ fn pinned_function_costs() {
     }
     assert!(wrong.is_empty(), "costs changed; if deliberate, update the table:\n{}", wrong.join("\n"));
 }
+
+/// A convolution of images `[1, 4, 8, 8]` by weights `[8, 4, 3, 3]` (padding 1).
+struct Convolution;
+
+impl Job for Convolution {
+    type Output = (CommStats, CommStats);
+    fn run<P: Protocol>(&self, p: &mut P) -> Result<Self::Output, MpcError> {
+        let x: Vec<f64> = (0..256).map(|i| ((i % 13) as f64) / 8.0 - 0.7).collect();
+        let w: Vec<f64> = (0..288).map(|i| ((i % 7) as f64) / 16.0 - 0.2).collect();
+        let x = share_fixed(p, FP, 0, (p.party_id() == 0).then_some(&x[..]), &[1, 4, 8, 8])?;
+        let w = share_fixed(p, FP, 1, (p.party_id() == 1).then_some(&w[..]), &[8, 4, 3, 3])?;
+        let before = p.stats();
+        conv2d(p, FP, &x, &w, None, &Conv2d { pads: [1, 1, 1, 1], ..Default::default() })?;
+        Ok((before, p.stats()))
+    }
+}
+
+#[test]
+fn a_two_party_convolution_opens_its_masked_images_not_their_im2col_matrix() {
+    let cost = |backend| {
+        let outs: Vec<(CommStats, CommStats)> =
+            run_local(backend, &Convolution, None).unwrap().into_iter().filter_map(|o| o.output).collect();
+        outs.iter()
+            .map(|(b, a)| {
+                let d = a.since(b);
+                (a.rounds - b.rounds, d.bytes_sent - d.preprocessing_bytes_sent)
+            })
+            .collect::<Vec<_>>()
+    };
+    // Opened: the masked weights (288 words) and the masked images (256 words; their im2col
+    // matrix has 36 x 64 = 2304), then the truncation's masked product (8 x 64 = 512 words):
+    // 8 bytes a word, two rounds. Malicious 2PC: the same words as u128s (16 bytes each).
+    let words = 288 + 256 + 512;
+    assert_eq!(cost(Backend::TwoPc), vec![(2, 8 * words); 2]);
+    assert_eq!(cost(Backend::TwoPcMalicious), vec![(2, 16 * words); 2]);
+}

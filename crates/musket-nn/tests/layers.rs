@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use musket_core::{reveal_fixed, share_fixed, MpcError, Protocol};
 use musket_nn::*;
-use musket_session::Job;
+use musket_session::{Backend, Job};
 use rand::{Rng, SeedableRng};
 
 fn rnd(n: usize, lo: f64, hi: f64, seed: u64) -> Vec<f64> {
@@ -256,10 +256,12 @@ fn conv2d_cases(xs: [usize; 4]) {
     })
     .collect();
     let job = Convs { x: x.clone(), xs, cases: cases.clone() };
-    // The malicious back end too: it multiplies a convolution's weights as a matrix of rows
-    // (`matmul_rows_truncate`) in its own way.
+    // The malicious back ends too: 3PC multiplies a convolution's weights as a matrix of rows
+    // (`matmul_rows_truncate`) in its own way, and both 2PC back ends open the masked images
+    // with a convolution triple (`matmul_im2col_truncate`).
     let mut runs = everywhere(&job);
     runs.push(("3pc malicious", on_malicious(&job)));
+    runs.push(("2pc malicious", on(Backend::TwoPcMalicious, &job)));
     for (name, outs) in runs {
         for (k, (w, ws, b, cv)) in cases.iter().enumerate() {
             let want = conv_ref(&x, xs, w, *ws, b, cv);

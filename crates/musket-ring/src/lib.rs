@@ -7,6 +7,7 @@ mod bits;
 mod fixed;
 mod gf64;
 mod kernels;
+mod im2col;
 pub mod maps;
 mod tensor;
 mod word;
@@ -25,6 +26,7 @@ pub use kernels::{
     KernelSpread, MemberTables, PolyProductSum, PolyProductSums, BINARY_POLY_CHUNK, POLY_COEFFS,
     PRODUCT_COEFFS, TILE,
 };
+pub use im2col::Im2col;
 pub use maps::{LinearOp, LinearOp2, RingMap, RingMap2};
 pub use tensor::{matmul_wide, rows_shape, RingTensor, ShapeError, Tensor, WideTensor};
 pub use word::Word;

@@ -27,13 +27,14 @@ mod protocol_impl;
 
 pub use bits::MacBits;
 
-use crate::correlations::{narrow, wide, Material};
+use crate::correlations::{images_map, narrow, wide, Material};
 use crate::dealer::Request;
 use crate::party::{join, seed_from};
 use crate::DEALER;
 use musket_core::{MpcError, Prg, Result, Share};
 use musket_net::{CommStats, Net};
-use musket_ring::{matmul_wide, LinearOp, LinearOp2, RingTensor, WideTensor, Word};
+use musket_ring::{matmul_wide, Im2col, LinearOp, LinearOp2, RingTensor, WideTensor, Word};
+use std::borrow::Cow;
 
 /// Recorded openings are checked once they hold this many words (256 MiB), before the next
 /// reveal would: see [`Spdz2k::check`].
@@ -415,18 +416,44 @@ impl Spdz2k {
 
     /// Matrix product `[m, k] x [k, n]` modulo 2^128 (no truncation): one MAC'd matrix triple.
     pub fn matmul(&mut self, x: &MacShare, y: &MacShare) -> Result<MacShare> {
-        let (m, k, n) = musket_core::matrix_dims(x.shape(), y.shape())?;
-        let req = Request::MacMatTriple { m: m as u64, k: k as u64, n: n as u64 };
+        musket_core::matrix_dims(x.shape(), y.shape())?;
+        self.matmul_with(x, y, None)
+    }
+
+    /// A convolution's product modulo 2^128 (no truncation): `x` read as `[m, k]` times the
+    /// im2col matrix of the images `images`, from a MAC'd convolution triple, so that the
+    /// masked images are opened, not their matrix (`kh kw` times larger at stride 1).
+    pub fn matmul_im2col(&mut self, x: &MacShare, images: &MacShare, cols: &Im2col) -> Result<MacShare> {
+        self.matmul_with(x, images, Some(cols))
+    }
+
+    /// [`Spdz2k::matmul`] with `x` read as rows, or [`Spdz2k::matmul_im2col`] with `cols`.
+    pub(super) fn matmul_with(&mut self, x: &MacShare, y: &MacShare, cols: Option<&Im2col>) -> Result<MacShare> {
+        let (m, k, n, req) = match cols {
+            None => {
+                let (m, k, n) = musket_core::rows_dims(x.shape(), y.shape())?;
+                (m, k, n, Request::MacMatTriple { m: m as u64, k: k as u64, n: n as u64 })
+            }
+            Some(cols) => {
+                let (m, k, n) = musket_core::im2col_dims(x.shape(), y.shape(), cols)?;
+                (m, k, n, Request::MacConvTriple { m: m as u64, cols: *cols })
+            }
+        };
         let parts = self.draw(req)?;
         let (a, b) = (wide(parts.part(0)), wide(parts.part(1)));
         let corr = self.correction(req)?;
         let (c, rest) = corr.split_at(m * n);
         let (ma, rest) = rest.split_at(m * k);
-        let (mb, mc) = rest.split_at(k * n);
+        let (mb, mc) = rest.split_at(b.len());
         let (d, e) = self.open_masked(x, y, (&a, ma), (&b, mb))?;
+        // The right operands as matrices: the opened images, and the triple's, mapped.
+        let (b, mb, e) = match cols {
+            None => (b, Cow::Borrowed(mb), e),
+            Some(cols) => (images_map(cols, b), Cow::Owned(images_map(cols, mb.to_vec())), images_map(cols, e)),
+        };
         // Each product's left operand is [m, k] and its right [k, n].
         let product = |u: &[u128], v: &[u128]| matmul_wide(u, v, m, k, n);
-        let [value, mac] = self.beaver([&a, &b, c, ma, mb, mc], &d, &e, product);
+        let [value, mac] = self.beaver([&a, &b, c, ma, &mb, mc], &d, &e, product);
         Ok(MacShare { value: WideTensor::new(vec![m, n], value)?, mac: WideTensor::new(vec![m, n], mac)? })
     }
 

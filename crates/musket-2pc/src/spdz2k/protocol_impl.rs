@@ -4,7 +4,7 @@
 use super::{MacBits, MacShare, Spdz2k};
 use musket_core::{Protocol, Result, Share, WordMap2};
 use musket_net::CommStats;
-use musket_ring::{LinearOp, LinearOp2, RingTensor};
+use musket_ring::{Im2col, LinearOp, LinearOp2, RingTensor};
 
 impl Share for MacShare {
     fn shape(&self) -> &[usize] {
@@ -67,6 +67,14 @@ impl Protocol for Spdz2k {
     }
     fn matmul(&mut self, a: &MacShare, b: &MacShare) -> Result<MacShare> {
         Spdz2k::matmul(self, a, b)
+    }
+    fn matmul_rows_truncate(&mut self, a: &MacShare, b: &MacShare, bits: u32) -> Result<MacShare> {
+        let prod = Spdz2k::matmul_with(self, a, b, None)?;
+        Spdz2k::truncate(self, &prod, bits)
+    }
+    fn matmul_im2col_truncate(&mut self, a: &MacShare, images: &MacShare, cols: &Im2col, bits: u32) -> Result<MacShare> {
+        let prod = Spdz2k::matmul_im2col(self, a, images, cols)?;
+        Spdz2k::truncate(self, &prod, bits)
     }
     fn matmul_batched(&mut self, a: &MacShare, b: &MacShare) -> Result<MacShare> {
         Spdz2k::matmul_batched(self, a, b)

@@ -15,8 +15,12 @@ pub fn owned<'a, P: Protocol, T: ?Sized>(p: &P, owner: usize, v: &'a T) -> Optio
 
 /// Runs `job` on the malicious-secure 3PC back end; returns party 0's output.
 pub fn on_malicious<J: Job>(job: &J) -> J::Output {
-    let o = run_local(Backend::ThreePcMalicious, job, Some(Duration::from_secs(60)))
-        .unwrap_or_else(|e| panic!("3pc malicious: {e}"));
+    on(Backend::ThreePcMalicious, job)
+}
+
+/// Runs `job` on back end `b`; returns party 0's output.
+pub fn on<J: Job>(b: Backend, job: &J) -> J::Output {
+    let o = run_local(b, job, Some(Duration::from_secs(60))).unwrap_or_else(|e| panic!("{}: {e}", b.name()));
     o.into_iter().find_map(|o| o.output).expect("party 0 output")
 }
 
