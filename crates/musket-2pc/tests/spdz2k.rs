@@ -368,6 +368,31 @@ fn products_and_truncations_send_pinned_bytes_in_one_round() {
 }
 
 #[test]
+fn a_sign_circuit_ands_the_opened_operand_locally_with_pinned_bytes_and_rounds() {
+    let n = 6400;
+    let [r0, r1] = run_job(move |p: &mut Spdz2k| {
+        let me = p.party_id();
+        let v: Vec<i64> = (0..n as i64).map(|i| (i - 3200) * 977).collect();
+        let x = p.input(0, (me == 0).then(|| t(&[n], &v)).as_ref(), &[n])?;
+        let before = p.stats();
+        let signs = musket_core::msb(p, &x)?;
+        let after = p.stats();
+        let opened = p.reveal_bits(&signs)?;
+        for (i, &vi) in v.iter().enumerate() {
+            assert_eq!(opened[i / 64] >> (i % 64) & 1, u64::from(vi < 0), "element {i}");
+        }
+        Ok((after.bytes_sent_to[1 - me] - before.bytes_sent_to[1 - me], after.rounds - before.rounds))
+    });
+    // The opening of x + r (16 bytes an element, one round), then the carry tree's six AND
+    // layers (181 - 63 = 118 AND words per 64 elements, two words opened each): the generate
+    // layer's 63 words, an AND with the opened x + r, are local.
+    let words = n as u64 / 64;
+    let want = (16 * n as u64 + 118 * words * 16, 7);
+    assert_eq!(r0.unwrap(), want);
+    assert_eq!(r1.unwrap(), want);
+}
+
+#[test]
 fn the_malicious_dealer_serves_no_semi_honest_material_and_wants_the_key_first() {
     for first in [Request::Triple { n: 4 }, Request::MacTriple { n: 4 }, Request::MacCheck] {
         let mut ends = local_mesh(3, Some(Duration::from_secs(20))).into_iter();

@@ -23,6 +23,10 @@ pub struct MacBits {
     pub bits: Vec<u64>,
     /// The MAC planes: 64 times the words' length.
     pub planes: Vec<u64>,
+    /// The words themselves where both parties know them (an opened value, such as the
+    /// opened `x + r` of a conversion to binary, and what word maps make of it alone): an
+    /// AND with them is local, without a triple or a message. `None` for secret words.
+    pub public: Option<Vec<u64>>,
 }
 
 impl std::fmt::Debug for MacBits {
@@ -55,7 +59,7 @@ impl MacBits {
             planes.extend(f(self.plane(j)));
         }
         debug_assert_eq!(planes.len(), 64 * bits.len(), "a word map's length depends on its input's");
-        MacBits { bits, planes }
+        MacBits { bits, planes, public: self.public.as_deref().map(f) }
     }
 
     /// Applies an XOR-linear, homogeneous map of two shares' words, as [`MacBits::map`].
@@ -65,7 +69,8 @@ impl MacBits {
         for j in 0..64 {
             planes.extend(f(a.plane(j), b.plane(j)));
         }
-        MacBits { bits, planes }
+        let public = a.public.as_deref().zip(b.public.as_deref()).map(|(x, y)| f(x, y));
+        MacBits { bits, planes, public }
     }
 
     /// The concatenation of `parts`.
@@ -77,14 +82,32 @@ impl MacBits {
                 planes.extend_from_slice(p.plane(j));
             }
         }
-        MacBits { bits, planes }
+        let public = parts
+            .iter()
+            .map(|p| p.public.as_deref())
+            .collect::<Option<Vec<&[u64]>>>()
+            .map(|words| words.concat());
+        MacBits { bits, planes, public }
     }
 
     /// The XOR of two shares of the same length.
     pub fn xor(&self, other: &Self) -> Self {
         debug_assert_eq!(self.bits.len(), other.bits.len());
         let x = |a: &[u64], b: &[u64]| a.iter().zip(b).map(|(p, q)| p ^ q).collect::<Vec<u64>>();
-        MacBits { bits: x(&self.bits, &other.bits), planes: x(&self.planes, &other.planes) }
+        let public = self.public.as_deref().zip(other.public.as_deref()).map(|(p, q)| x(p, q));
+        MacBits { bits: x(&self.bits, &other.bits), planes: x(&self.planes, &other.planes), public }
+    }
+
+    /// The AND with public words `c` (local: a bit's MAC times a public bit is the MAC of
+    /// their product, so the bits and every plane are masked by `c`).
+    fn and_public(&self, c: &[u64]) -> Self {
+        let len = self.len();
+        let and = |w: &[u64]| w.iter().zip(c).map(|(p, q)| p & q).collect::<Vec<u64>>();
+        let mut planes = Vec::with_capacity(64 * len);
+        for j in 0..64 {
+            planes.extend(and(self.plane(j)));
+        }
+        MacBits { bits: and(&self.bits), planes, public: self.public.as_deref().map(and) }
     }
 }
 
@@ -124,7 +147,7 @@ impl Spdz2k {
     /// `c` where its key share has a bit set.
     pub fn public_bits(&self, c: &[u64]) -> MacBits {
         let bits = if self.id == 0 { c.to_vec() } else { vec![0; c.len()] };
-        MacBits { bits, planes: planes(self.delta, c) }
+        MacBits { bits, planes: planes(self.delta, c), public: Some(c.to_vec()) }
     }
 
     /// XOR with the public words `c`.
@@ -153,10 +176,17 @@ impl Spdz2k {
     }
 
     /// Bitwise AND of two shares of equal length: one MAC'd AND triple a word, one opening of
-    /// `a xor u` and `b xor v`.
+    /// `a xor u` and `b xor v`; local where either operand is public (the sign circuits'
+    /// generate layer, whose first operand is the opened `x + r`).
     pub fn bits_and(&mut self, a: &MacBits, b: &MacBits) -> Result<MacBits> {
         if a.len() != b.len() || a.planes.len() != 64 * a.len() || b.planes.len() != 64 * b.len() {
             return Err(MpcError::Usage(format!("AND of {} and {} words", a.len(), b.len())));
+        }
+        if let Some(c) = &a.public {
+            return Ok(b.and_public(c));
+        }
+        if let Some(c) = &b.public {
+            return Ok(a.and_public(c));
         }
         let len = a.len();
         let req = Request::MacBitTriple { words: len as u64 };
@@ -200,7 +230,7 @@ impl Spdz2k {
                 (0..len).map(|i| pw[at + i] ^ (d[i] & pv[at + i]) ^ (e[i] & pu[at + i]) ^ (de[i] & key_bit)),
             );
         }
-        Ok(MacBits { bits, planes })
+        Ok(MacBits { bits, planes, public: None })
     }
 
     /// Opens binary words to both parties: checks every earlier opening, opens, checks that
@@ -226,7 +256,7 @@ impl Spdz2k {
         let shares: Vec<u128> = x.value.data().iter().zip(&r).map(|(v, r)| v.wrapping_add(*r)).collect();
         let macs: Vec<u128> = x.mac.data().iter().zip(&mac_r).map(|(m, r)| m.wrapping_add(*r)).collect();
         let c: Vec<u64> = self.open(&shares, &macs)?.iter().map(|&c| c as u64).collect();
-        Ok((self.public_bits(&c), MacBits { bits: s.to_vec(), planes: ps.to_vec() }))
+        Ok((self.public_bits(&c), MacBits { bits: s.to_vec(), planes: ps.to_vec(), public: None }))
     }
 
     /// Packed bits (element `i` is bit `i % 64` of word `i / 64`) as arithmetic shares of 0/1
