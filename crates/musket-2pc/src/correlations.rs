@@ -147,7 +147,9 @@ impl Request {
             // A [m, k], B [k, n]; C = A B.
             Request::MatTriple { m, k, n } => (vec![w(m * k), w(k * n)], w(m * n)),
             // A [m, k], images B; C = A cols(B).
-            Request::ConvTriple { m, cols } => (vec![w(m) * cols.taps(), cols.image_len()], w(m) * cols.positions()),
+            Request::ConvTriple { m, cols } => {
+                (vec![w(m) * cols.taps(), cols.image_len()], w(m) * cols.positions())
+            }
             // r; shares of (r mod 2^63) >> bits, then of 2^(63 - bits) msb(r).
             Request::Trunc { n, .. } => (vec![w(n)], 2 * w(n)),
             // u, v (words of bits); w = u AND v.
@@ -222,7 +224,13 @@ impl Request {
             }
             Request::MacConvTriple { m, cols } => {
                 let (a, b) = (wide_sum(m0.part(0), m1.part(0)), wide_sum(m0.part(1), m1.part(1)));
-                let c = musket_ring::matmul_wide(&a, &images_map(&cols, b.clone()), m as usize, cols.taps(), cols.positions());
+                let c = musket_ring::matmul_wide(
+                    &a,
+                    &images_map(&cols, b.clone()),
+                    m as usize,
+                    cols.taps(),
+                    cols.positions(),
+                );
                 minus_wide(&mut c0, &[&c, &times(alpha, &a), &times(alpha, &b), &times(alpha, &c)]);
             }
             Request::MacTrunc { bits, .. } => {

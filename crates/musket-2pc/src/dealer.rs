@@ -236,7 +236,8 @@ impl Request {
 /// A convolution triple's parameters as words: `m`, then the map's.
 fn conv_params(m: u64, cols: &Im2col) -> Vec<u64> {
     let Im2col { n, c, h, wd, kh, kw, oh, ow, stride, dilation, pads } = *cols;
-    let words = [n, c, h, wd, kh, kw, oh, ow, stride[0], stride[1], dilation[0], dilation[1], pads[0], pads[1]];
+    let words =
+        [n, c, h, wd, kh, kw, oh, ow, stride[0], stride[1], dilation[0], dilation[1], pads[0], pads[1]];
     std::iter::once(m).chain(words.iter().map(|&v| v as u64)).collect()
 }
 
@@ -245,7 +246,9 @@ fn conv_params(m: u64, cols: &Im2col) -> Vec<u64> {
 fn conv_from_params(p: &[u64]) -> std::result::Result<Im2col, String> {
     let v: Vec<usize> = p
         .iter()
-        .map(|&x| u32::try_from(x).map(|x| x as usize).map_err(|_| format!("convolution parameter {x} too large")))
+        .map(|&x| {
+            u32::try_from(x).map(|x| x as usize).map_err(|_| format!("convolution parameter {x} too large"))
+        })
         .collect::<std::result::Result<_, _>>()?;
     Ok(Im2col {
         n: v[0],

@@ -3,8 +3,8 @@ use crate::correlations::Material;
 use crate::dealer::{decode_plan, encode_plan, Request};
 use crate::DEALER;
 use musket_core::{
-    batch_item, batched_dims, element_count, im2col_dims, matrix_dims, or_abort, os_seed, rows_dims, MpcError,
-    Prg, Protocol, Result, Share,
+    batch_item, batched_dims, element_count, im2col_dims, matrix_dims, or_abort, os_seed, rows_dims,
+    MpcError, Prg, Protocol, Result, Share,
 };
 use musket_net::{CommStats, Net, NetError, Words};
 use musket_ring::{unpack_bits, Im2col, LinearOp, LinearOp2, RingMap, RingTensor};
@@ -390,7 +390,13 @@ impl Protocol for Dealer2pc {
     }
 
     /// The images opened masked, not their im2col matrix (a convolution triple).
-    fn matmul_im2col_truncate(&mut self, a: &AShare, images: &AShare, cols: &Im2col, bits: u32) -> Result<AShare> {
+    fn matmul_im2col_truncate(
+        &mut self,
+        a: &AShare,
+        images: &AShare,
+        cols: &Im2col,
+        bits: u32,
+    ) -> Result<AShare> {
         let prod = self.matmul_of_rows(a, images, Some(cols))?;
         self.truncate(&prod, bits)
     }

@@ -142,14 +142,21 @@ fn expected(v: &Inputs) -> Vec<Vec<i64>> {
     let ysum = (0..3).map(|j| v.y[j] + v.y[3 + j]).collect();
     // The convolution directly: output channel o at (i, j) sums w[o, ki, kj] times the pixel
     // at (i + ki - 1, j + kj - 1), zero outside the image.
-    let pixel = |y: i64, x: i64| if (0..3).contains(&y) && (0..3).contains(&x) { v.img[(y * 3 + x) as usize] } else { 0 };
+    let pixel = |y: i64, x: i64| {
+        if (0..3).contains(&y) && (0..3).contains(&x) {
+            v.img[(y * 3 + x) as usize]
+        } else {
+            0
+        }
+    };
     let conv = (0..18)
         .map(|at| {
             let (o, i, j) = (at / 9, (at % 9) / 3, at % 3);
             tr((0..4)
                 .map(|tap| {
                     let (ki, kj) = (tap / 2, tap % 2);
-                    i128::from(v.w[o * 4 + tap]) * i128::from(pixel(i as i64 + ki as i64 - 1, j as i64 + kj as i64 - 1))
+                    i128::from(v.w[o * 4 + tap])
+                        * i128::from(pixel(i as i64 + ki as i64 - 1, j as i64 + kj as i64 - 1))
                 })
                 .sum())
         })
@@ -197,9 +204,14 @@ fn honest_runs_match_plaintext_within_one_ulp_and_never_abort() {
 fn a_changed_message_from_either_party_at_any_step_makes_both_abort_with_cheating_detected() {
     let v = inputs(99);
     for cheater in 0..2 {
-        for step in
-            [Step::Input, Step::Product, Step::MatrixProduct, Step::Convolution, Step::Truncation, Step::Reveal]
-        {
+        for step in [
+            Step::Input,
+            Step::Product,
+            Step::MatrixProduct,
+            Step::Convolution,
+            Step::Truncation,
+            Step::Reveal,
+        ] {
             // An error in the low bit, and one in the top bit of the secret half, which a MAC
             // modulo 2^64 alone would miss half the time. (An error in the high half alone
             // changes no output: outputs and truncations read the low half.)
@@ -348,6 +360,8 @@ fn products_and_truncations_send_pinned_bytes_in_one_round() {
         let img = p.linear(&b, &maps::FlatRange { from: 0, shape: &[1, 1, 3, 3] })?;
         p.matmul_im2col(&w, &img, &CONV)?;
         let after_conv = p.stats();
+        p.reveal(&c)?;
+        let after_reveal = p.stats();
         let sent = |s: &musket_net::CommStats, e: &musket_net::CommStats| {
             s.bytes_sent_to[other] - e.bytes_sent_to[other]
         };
@@ -356,13 +370,16 @@ fn products_and_truncations_send_pinned_bytes_in_one_round() {
             (sent(&after_trunc, &after_mul), after_trunc.rounds - after_mul.rounds),
             (sent(&after_matmul, &after_trunc), after_matmul.rounds - after_trunc.rounds),
             (sent(&after_conv, &after_matmul), after_conv.rounds - after_matmul.rounds),
+            (sent(&after_reveal, &after_conv), after_reveal.rounds - after_conv.rounds),
         ])
     });
     let n = n as u64;
     // Two u128s an element for a product (x - a, y - b), one for a truncation (x + r), and
     // one an element of each operand for a matrix product (for a convolution, of the weights
-    // and the image: 8 + 9, where the im2col matrix alone has 4 x 9); one round each.
-    let want = [(32 * n, 1), (16 * n, 1), (16 * (20 + 30), 1), (16 * (8 + 9), 1)];
+    // and the image: 8 + 9, where the im2col matrix alone has 4 x 9); one round each. A reveal
+    // opens one u128 an element between two MAC checks, each four messages in a chain with the
+    // dealer (the request, the coefficients' seed, the combination, the verdict): 9 rounds.
+    let want = [(32 * n, 1), (16 * n, 1), (16 * (20 + 30), 1), (16 * (8 + 9), 1), (16 * n, 9)];
     assert_eq!(r0.unwrap(), want);
     assert_eq!(r1.unwrap(), want);
 }

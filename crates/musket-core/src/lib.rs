@@ -30,6 +30,8 @@ pub use musket_ring::maps;
 pub use musket_ring::{LinearOp, LinearOp2, RingMap, RingMap2};
 pub use plain::Plain;
 pub use prg::{os_seed, Prg, Seed};
-pub use protocol::{batch_item, batched_dims, im2col_dims, matrix_dims, rows_dims, Protocol, Share, WordMap2};
+pub use protocol::{
+    batch_item, batched_dims, im2col_dims, matrix_dims, rows_dims, Protocol, Share, WordMap2,
+};
 pub use range_check::{RangeChecked, FLUSH_ELEMENTS};
 pub use shares::{concat_shares, split_share};

@@ -227,6 +227,17 @@ impl Net {
         Ok(())
     }
 
+    /// Counts `hops` rounds of an exchange with a preprocessing peer that the online phase
+    /// waits on (malicious 2PC's MAC check with the dealer: a chain of `hops` messages, each
+    /// depending on the one before), which its messages' missing round clock does not count.
+    /// Both compute parties run it at the same point, so their clocks stay within a round of
+    /// each other and meet again at their next exchange.
+    pub fn count_preprocessing_exchange(&mut self, hops: u64) {
+        self.stats.rounds = self.stats.rounds.saturating_add(hops);
+        // The exchange ends with a message received: the next send starts a round.
+        self.sending = false;
+    }
+
     /// Adds time a back end spent expanding correlated randomness (see
     /// [`CommStats::preprocessing_time`]).
     pub fn add_preprocessing_time(&mut self, spent: std::time::Duration) {

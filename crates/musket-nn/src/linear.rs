@@ -2,10 +2,10 @@
 //! layers, per-channel affine maps (batch norm), scaling by public constants.
 
 use crate::maps::{BlockDiagonal, ImagesFirst, Widen};
-use musket_ring::Im2col;
 use musket_core::maps;
 use musket_core::{MpcError, Protocol, Result, Share};
 use musket_ring::FixedPoint;
+use musket_ring::Im2col;
 
 /// Largest intermediate tensor a layer may build (elements).
 pub(crate) const MAX_LAYER_ELEMENTS: usize = 1 << 28;

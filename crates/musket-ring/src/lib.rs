@@ -6,8 +6,8 @@
 mod bits;
 mod fixed;
 mod gf64;
-mod kernels;
 mod im2col;
+mod kernels;
 pub mod maps;
 mod tensor;
 mod word;
@@ -15,6 +15,7 @@ mod word;
 pub use bits::{concat_words, gather_planes, low_bit_planes, pack_bits, transpose64, unpack_bits};
 pub use fixed::{FixedPoint, RangeError, DEFAULT_FRAC_BITS};
 pub use gf64::{gf64_words, gf64_words_mut, Gf64};
+pub use im2col::Im2col;
 pub use kernels::{
     add_coefficient_rows, add_rows_by_bits, add_rows_by_bits_with, add_times_binary_poly,
     add_times_binary_poly_with, clmul, clmul_dot, clmul_dot_and, clmul_dot_and_extended, clmul_portable,
@@ -26,7 +27,6 @@ pub use kernels::{
     KernelSpread, MemberTables, PolyProductSum, PolyProductSums, BINARY_POLY_CHUNK, POLY_COEFFS,
     PRODUCT_COEFFS, TILE,
 };
-pub use im2col::Im2col;
 pub use maps::{LinearOp, LinearOp2, RingMap, RingMap2};
 pub use tensor::{matmul_wide, rows_shape, RingTensor, ShapeError, Tensor, WideTensor};
 pub use word::Word;

@@ -254,6 +254,9 @@ impl Spdz2k {
         message.push(sigma_bits);
         self.net.send_u64s(DEALER, &message)?;
         let verdict = self.net.recv_u64s(DEALER, 1)?;
+        // The request, the coefficients' seed, the combination and the verdict: four messages
+        // in a chain with the dealer, which carry no round clock.
+        self.net.count_preprocessing_exchange(4);
         self.opened_discrepancies.clear();
         self.opened_bits.clear();
         if verdict[0] == 1 {
@@ -428,7 +431,12 @@ impl Spdz2k {
     }
 
     /// [`Spdz2k::matmul`] with `x` read as rows, or [`Spdz2k::matmul_im2col`] with `cols`.
-    pub(super) fn matmul_with(&mut self, x: &MacShare, y: &MacShare, cols: Option<&Im2col>) -> Result<MacShare> {
+    pub(super) fn matmul_with(
+        &mut self,
+        x: &MacShare,
+        y: &MacShare,
+        cols: Option<&Im2col>,
+    ) -> Result<MacShare> {
         let (m, k, n, req) = match cols {
             None => {
                 let (m, k, n) = musket_core::rows_dims(x.shape(), y.shape())?;
@@ -449,7 +457,9 @@ impl Spdz2k {
         // The right operands as matrices: the opened images, and the triple's, mapped.
         let (b, mb, e) = match cols {
             None => (b, Cow::Borrowed(mb), e),
-            Some(cols) => (images_map(cols, b), Cow::Owned(images_map(cols, mb.to_vec())), images_map(cols, e)),
+            Some(cols) => {
+                (images_map(cols, b), Cow::Owned(images_map(cols, mb.to_vec())), images_map(cols, e))
+            }
         };
         // Each product's left operand is [m, k] and its right [k, n].
         let product = |u: &[u128], v: &[u128]| matmul_wide(u, v, m, k, n);

@@ -72,7 +72,13 @@ impl Protocol for Spdz2k {
         let prod = Spdz2k::matmul_with(self, a, b, None)?;
         Spdz2k::truncate(self, &prod, bits)
     }
-    fn matmul_im2col_truncate(&mut self, a: &MacShare, images: &MacShare, cols: &Im2col, bits: u32) -> Result<MacShare> {
+    fn matmul_im2col_truncate(
+        &mut self,
+        a: &MacShare,
+        images: &MacShare,
+        cols: &Im2col,
+        bits: u32,
+    ) -> Result<MacShare> {
         let prod = Spdz2k::matmul_im2col(self, a, images, cols)?;
         Spdz2k::truncate(self, &prod, bits)
     }
