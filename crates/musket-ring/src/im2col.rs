@@ -66,7 +66,7 @@ impl Im2col {
         let small = [h, wd, kh, kw, oh, ow, stride[0], stride[1], dilation[0], dilation[1], pads[0], pads[1]]
             .iter()
             .all(|&x| x <= u32::MAX as usize);
-        if !fits(&[n, c, h, wd]) || !matrix.is_some_and(|m| m <= max_elements) || !small {
+        if !fits(&[n, c, h, wd]) || matrix.is_none_or(|m| m > max_elements) || !small {
             return Err(format!("im2col of [{n}, {c}, {h}, {wd}] to [{rows:?}, {cols:?}] is too large"));
         }
         Ok(())
