@@ -191,6 +191,12 @@ impl Request {
                 let words = w(n).div_ceil(64);
                 (vec![words], 64 * words + 4 * w(n))
             }
+            // t (packed bits), a; the planes of t, then t as 0/1 modulo 2^128, alpha t, alpha a,
+            // a t, alpha a t.
+            Request::MacBitMul { n } => {
+                let words = w(n).div_ceil(64);
+                (vec![words, 2 * w(n)], 64 * words + 10 * w(n))
+            }
         };
         Layout { parts, correction }
     }
@@ -268,6 +274,17 @@ impl Request {
                 xor_blocks(&mut c0[..bit_planes.len()], &[&bit_planes]);
                 let arith: Vec<u128> = unpack_bits(&t, n).into_iter().map(u128::from).collect();
                 minus_wide(&mut c0[bit_planes.len()..], &[&arith, &times(alpha, &arith)]);
+            }
+            Request::MacBitMul { n } => {
+                let n = n as usize;
+                let t: Vec<u64> = m0.part(0).iter().zip(m1.part(0)).map(|(a, b)| a ^ b).collect();
+                let bit_planes = planes(delta, &t);
+                xor_blocks(&mut c0[..bit_planes.len()], &[&bit_planes]);
+                let t: Vec<u128> = unpack_bits(&t, n).into_iter().map(u128::from).collect();
+                let a = wide_sum(m0.part(1), m1.part(1));
+                let at: Vec<u128> = a.iter().zip(&t).map(|(a, t)| a.wrapping_mul(*t)).collect();
+                let blocks = [&t[..], &times(alpha, &t), &times(alpha, &a), &at, &times(alpha, &at)];
+                minus_wide(&mut c0[bit_planes.len()..], &blocks);
             }
             Request::Triple { .. } => {
                 let b = sum(m0.part(1), m1.part(1));
@@ -551,5 +568,20 @@ mod tests {
         let arith = wide_sum(&c0[pl..pl + 2 * n], &c1[pl..pl + 2 * n]);
         assert_eq!(arith, unpack_bits(&t, n).into_iter().map(u128::from).collect::<Vec<_>>());
         assert_eq!(wide_sum(&c0[pl + 2 * n..], &c1[pl + 2 * n..]), times(ALPHA, &arith));
+    }
+
+    #[test]
+    fn mac_bit_products_hold_their_bits_values_and_macs() {
+        let n = 70;
+        let (m0, c0, m1, c1) = deal(Request::MacBitMul { n: n as u64 });
+        let t: Vec<u64> = m0.part(0).iter().zip(m1.part(0)).map(|(a, b)| a ^ b).collect();
+        let a = wide_sum(m0.part(1), m1.part(1));
+        let pl = 64 * t.len();
+        let plane_words: Vec<u64> = c0[..pl].iter().zip(&c1[..pl]).map(|(x, y)| x ^ y).collect();
+        assert_eq!(plane_words, planes(KEYS.delta, &t));
+        let v = mac_blocks(&c0[pl..], &c1[pl..], &[n; 5]);
+        let tv: Vec<u128> = unpack_bits(&t, n).into_iter().map(u128::from).collect();
+        let at: Vec<u128> = a.iter().zip(&tv).map(|(a, t)| a.wrapping_mul(*t)).collect();
+        assert_eq!(v, vec![tv.clone(), times(ALPHA, &tv), times(ALPHA, &a), at.clone(), times(ALPHA, &at)]);
     }
 }

@@ -87,6 +87,13 @@ pub enum Request {
         /// Columns of B.
         n: u64,
     },
+    /// Material for `x * b` with `b` a MAC'd shared bit, in one opening: random bits `t`,
+    /// XOR-shared (packed) with MACs and MAC'd as 0/1 modulo 2^128, a MAC'd mask `a` and a
+    /// MAC'd `a t`.
+    MacBitMul {
+        /// Elements.
+        n: u64,
+    },
     /// [`Request::ConvTriple`] MAC'd, modulo 2^128.
     MacConvTriple {
         /// Rows of A (output channels).
@@ -154,6 +161,7 @@ impl Request {
             Request::MacDaBits { n } => (16, vec![n]),
             Request::ConvTriple { m, cols } => (17, conv_params(m, &cols)),
             Request::MacConvTriple { m, cols } => (18, conv_params(m, &cols)),
+            Request::MacBitMul { n } => (19, vec![n]),
         };
         let mut out = vec![kind];
         for p in params {
@@ -187,7 +195,8 @@ impl Request {
             | Request::MacTriple { n }
             | Request::MacTrunc { n, .. }
             | Request::MacMask { n }
-            | Request::MacDaBits { n } => vec![n.saturating_mul(10)],
+            | Request::MacDaBits { n }
+            | Request::MacBitMul { n } => vec![n.saturating_mul(10)],
             // Planes: 64 words a word (edaBits: a word an element).
             Request::MacBitTriple { words: n } | Request::MacEdaBits { n } => vec![n.saturating_mul(200)],
             Request::Done | Request::MacKey | Request::MacCheck => vec![],
@@ -226,6 +235,7 @@ impl Request {
             (16, &[n]) => Request::MacDaBits { n },
             (17, p) if p.len() == 15 => Request::ConvTriple { m: p[0], cols: conv_from_params(&p[1..])? },
             (18, p) if p.len() == 15 => Request::MacConvTriple { m: p[0], cols: conv_from_params(&p[1..])? },
+            (19, &[n]) => Request::MacBitMul { n },
             _ => return Err(format!("unknown or malformed request (kind {kind})")),
         };
         req.check()?;
@@ -346,6 +356,7 @@ fn serve(net: &mut Net, malicious: bool) -> Result<CommStats> {
             | Request::MacBitTriple { .. }
             | Request::MacEdaBits { .. }
             | Request::MacDaBits { .. }
+            | Request::MacBitMul { .. }
             | Request::MacCheck => malicious && keys.is_some(),
             _ => !malicious,
         };

@@ -394,17 +394,27 @@ fn a_sign_circuit_ands_the_opened_operand_locally_with_pinned_bytes_and_rounds()
         let before = p.stats();
         let signs = musket_core::msb(p, &x)?;
         let after = p.stats();
+        let negatives = p.mul_bits(&x, &signs)?;
+        let after_product = p.stats();
         let opened = p.reveal_bits(&signs)?;
+        let products = p.reveal(&negatives)?;
         for (i, &vi) in v.iter().enumerate() {
             assert_eq!(opened[i / 64] >> (i % 64) & 1, u64::from(vi < 0), "element {i}");
+            assert_eq!(products.data()[i] as i64, vi.min(0), "element {i}");
         }
-        Ok((after.bytes_sent_to[1 - me] - before.bytes_sent_to[1 - me], after.rounds - before.rounds))
+        let sent = |s: &musket_net::CommStats| s.bytes_sent_to[1 - me];
+        Ok([
+            (sent(&after) - sent(&before), after.rounds - before.rounds),
+            (sent(&after_product) - sent(&after), after_product.rounds - after.rounds),
+        ])
     });
     // The opening of x + r (16 bytes an element, one round), then the carry tree's six AND
     // layers (181 - 63 = 118 AND words per 64 elements, two words opened each): the generate
     // layer's 63 words, an AND with the opened x + r, are local.
+    // A product with the signs opens the masked bits (a word per 64 elements) and the masked
+    // value (a u128) in one round.
     let words = n as u64 / 64;
-    let want = (16 * n as u64 + 118 * words * 16, 7);
+    let want = [(16 * n as u64 + 118 * words * 16, 7), (8 * words + 16 * n as u64, 1)];
     assert_eq!(r0.unwrap(), want);
     assert_eq!(r1.unwrap(), want);
 }

@@ -12,7 +12,7 @@
 use super::{MacShare, Spdz2k};
 use crate::correlations::{planes, wide};
 use crate::dealer::Request;
-use musket_core::{MpcError, Prg, Result};
+use musket_core::{MpcError, Prg, Result, Share};
 use musket_ring::{clmul_dot, gf64_reduce, transpose64, WideTensor};
 
 /// One party's XOR share of a vector of words, with its MAC shares of every bit as 64 planes
@@ -158,21 +158,7 @@ impl Spdz2k {
     /// Opens binary words (this party's share `words`, its MAC planes `planes`) to both
     /// parties and records them for the next check.
     fn open_bits(&mut self, words: &[u64], planes: Vec<u64>) -> Result<Vec<u64>> {
-        #[cfg(feature = "cheat")]
-        let words = &{
-            let mut w = words.to_vec();
-            if let (Some(delta), Some(first)) = (self.cheat_now(), w.first_mut()) {
-                *first ^= delta as u64;
-            }
-            w
-        };
-        let other = 1 - self.id;
-        self.net.send_u64s(other, words)?;
-        let theirs = self.net.recv_u64s(other, words.len())?;
-        let opened: Vec<u64> = words.iter().zip(&theirs).map(|(a, b)| a ^ b).collect();
-        self.opened_bits.push((opened.clone(), planes));
-        self.check_if_pending_is_large()?;
-        Ok(opened)
+        Ok(self.open_together(words, planes, &[], &[])?.0)
     }
 
     /// Bitwise AND of two shares of equal length: one MAC'd AND triple a word, one opening of
@@ -257,6 +243,55 @@ impl Spdz2k {
         let macs: Vec<u128> = x.mac.data().iter().zip(&mac_r).map(|(m, r)| m.wrapping_add(*r)).collect();
         let c: Vec<u64> = self.open(&shares, &macs)?.iter().map(|&c| c as u64).collect();
         Ok((self.public_bits(&c), MacBits { bits: s.to_vec(), planes: ps.to_vec(), public: None }))
+    }
+
+    /// `x * b` for packed bits `b` (element `i` is bit `i % 64` of word `i / 64`) in one
+    /// round: opens `c = b xor t` and `e = x - a` together for the dealer's random bits `t`
+    /// (MAC'd as bits and as 0/1 values), MAC'd mask `a` and MAC'd `a t`; then `b = c + t - 2
+    /// c t` gives `x b = (1 - 2 c)(e t + a t) + c x`, linear in the MAC'd `t`, `a t` and `x`
+    /// for the public `c` and `e`. Where a conversion and a product took two rounds and a
+    /// product's two openings.
+    pub fn mul_bits(&mut self, x: &MacShare, bits: &MacBits) -> Result<MacShare> {
+        let n = x.len();
+        let words = n.div_ceil(64);
+        if bits.len() < words {
+            return Err(MpcError::Usage(format!("{} words hold fewer than {n} bits", bits.len())));
+        }
+        let trimmed;
+        let bits = if bits.len() == words {
+            bits
+        } else {
+            trimmed = bits.map(&|w| w[..words].to_vec());
+            &trimmed
+        };
+        let req = Request::MacBitMul { n: n as u64 };
+        let parts = self.draw(req)?.into_parts();
+        let (t, a) = (&parts[0], wide(&parts[1]));
+        let corr = self.correction_words(req)?;
+        let (pt, rest) = corr.split_at(64 * words);
+        let values = wide(rest);
+        let [tv, mt, ma, at, mat] = [0, 1, 2, 3, 4].map(|k| &values[k * n..(k + 1) * n]);
+        let xor = |p: &[u64], q: &[u64]| p.iter().zip(q).map(|(s, t)| s ^ t).collect::<Vec<u64>>();
+        let (xv, xm) = (x.value.data(), x.mac.data());
+        let e_shares: Vec<u128> = xv.iter().zip(&a).map(|(v, a)| v.wrapping_sub(*a)).collect();
+        let e_macs: Vec<u128> = xm.iter().zip(ma).map(|(m, a)| m.wrapping_sub(*a)).collect();
+        let (c, e) = self.open_together(&xor(&bits.bits, t), xor(&bits.planes, pt), &e_shares, &e_macs)?;
+        let (mut value, mut mac) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for i in 0..n {
+            let v = e[i].wrapping_mul(tv[i]).wrapping_add(at[i]);
+            let m = e[i].wrapping_mul(mt[i]).wrapping_add(mat[i]);
+            let (v, m) = if c[i / 64] >> (i % 64) & 1 == 1 {
+                (xv[i].wrapping_sub(v), xm[i].wrapping_sub(m))
+            } else {
+                (v, m)
+            };
+            value.push(v);
+            mac.push(m);
+        }
+        Ok(MacShare {
+            value: WideTensor::new(x.shape().to_vec(), value)?,
+            mac: WideTensor::new(x.shape().to_vec(), mac)?,
+        })
     }
 
     /// Packed bits (element `i` is bit `i % 64` of word `i / 64`) as arithmetic shares of 0/1

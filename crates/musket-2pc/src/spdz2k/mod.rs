@@ -200,23 +200,58 @@ impl Spdz2k {
     /// sends its shares, receives the other's, records the opened values and MAC shares for
     /// the next check, and returns the opened values.
     fn open(&mut self, shares: &[u128], macs: &[u128]) -> Result<Vec<u128>> {
+        Ok(self.open_together(&[], Vec::new(), shares, macs)?.1)
+    }
+
+    /// Opens binary words (this party's share `words`, its MAC planes `planes`) and values
+    /// (`shares`, MAC shares `macs`) to both parties in one message, records both for the next
+    /// check, and returns the opened words and values. Either part may be empty.
+    pub(super) fn open_together(
+        &mut self,
+        words: &[u64],
+        planes: Vec<u64>,
+        shares: &[u128],
+        macs: &[u128],
+    ) -> Result<(Vec<u64>, Vec<u128>)> {
+        let mut message = Vec::with_capacity(words.len() + 2 * shares.len());
+        message.extend_from_slice(words);
+        message.extend(shares.iter().flat_map(|&v| [v as u64, (v >> 64) as u64]));
+        // Test harness: each part counts as an opening of its own (the binary part first).
         #[cfg(feature = "cheat")]
-        let shares = &{
-            let mut s = shares.to_vec();
-            if let (Some(delta), Some(first)) = (self.cheat_now(), s.first_mut()) {
-                *first = first.wrapping_add(delta);
+        {
+            if !words.is_empty() {
+                if let Some(delta) = self.cheat_now() {
+                    message[0] ^= delta as u64;
+                }
             }
-            s
-        };
+            if !shares.is_empty() {
+                if let Some(delta) = self.cheat_now() {
+                    let at = words.len();
+                    let first =
+                        (u128::from(message[at]) | (u128::from(message[at + 1]) << 64)).wrapping_add(delta);
+                    message[at] = first as u64;
+                    message[at + 1] = (first >> 64) as u64;
+                }
+            }
+        }
         let other = self.other();
-        self.net.send_u64s(other, &narrow(shares))?;
-        let theirs = wide(&self.net.recv_u64s(other, 2 * shares.len())?);
-        let opened: Vec<u128> = shares.iter().zip(&theirs).map(|(a, b)| a.wrapping_add(*b)).collect();
-        let alpha = self.alpha;
-        self.opened_discrepancies
-            .push(opened.iter().zip(macs).map(|(o, m)| m.wrapping_sub(alpha.wrapping_mul(*o))).collect());
+        self.net.send_u64s(other, &message)?;
+        let theirs = self.net.recv_u64s(other, message.len())?;
+        let (sent_words, sent_values) = message.split_at(words.len());
+        let (their_words, their_values) = theirs.split_at(words.len());
+        let opened_words: Vec<u64> = sent_words.iter().zip(their_words).map(|(a, b)| a ^ b).collect();
+        let opened: Vec<u128> =
+            wide(sent_values).iter().zip(wide(their_values)).map(|(a, b)| a.wrapping_add(b)).collect();
+        if !words.is_empty() {
+            self.opened_bits.push((opened_words.clone(), planes));
+        }
+        if !shares.is_empty() {
+            let alpha = self.alpha;
+            self.opened_discrepancies
+                .push(opened.iter().zip(macs).map(|(o, m)| m.wrapping_sub(alpha.wrapping_mul(*o))).collect());
+        }
         self.check_if_pending_is_large()?;
-        Ok(opened)
+        Ok((opened_words, opened))
     }
 
     /// Runs the check early once the recorded openings hold [`PENDING_WORDS_LIMIT`] words, so

@@ -115,6 +115,9 @@ impl Protocol for Spdz2k {
     fn a2b_operands(&mut self, x: &MacShare) -> Result<(MacBits, MacBits)> {
         Spdz2k::a2b_operands(self, x)
     }
+    fn mul_bits(&mut self, x: &MacShare, bits: &MacBits) -> Result<MacShare> {
+        Spdz2k::mul_bits(self, x, bits)
+    }
     fn b2a_packed(&mut self, bits: &MacBits, shape: &[usize]) -> Result<MacShare> {
         Spdz2k::b2a_packed(self, bits, shape)
     }
