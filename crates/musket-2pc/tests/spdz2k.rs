@@ -14,6 +14,7 @@ enum Step {
     Product,
     MatrixProduct,
     Convolution,
+    ConvolutionImage,
     Truncation,
     Reveal,
 }
@@ -86,6 +87,10 @@ fn computation(p: &mut Spdz2k, v: &Inputs, cheat: Option<(Step, u128)>) -> Resul
     let ysum = p.linear(&ys, &maps::SumAxis(0))?;
     let zt = p.truncate(&z, FRAC)?;
     cheat_at(p, Step::Convolution);
+    if let Some((_, delta)) = cheat.filter(|c| c.0 == Step::ConvolutionImage) {
+        // The opening's last share: the image's last pixel (after the 8 weights).
+        p.cheat_on_opening_at(0, delta, 16);
+    }
     let conv = p.matmul_im2col(&ws, &imgs, &CONV)?;
     let conv = p.truncate(&conv, FRAC)?;
     let mut out = Vec::new();
@@ -209,6 +214,7 @@ fn a_changed_message_from_either_party_at_any_step_makes_both_abort_with_cheatin
             Step::Product,
             Step::MatrixProduct,
             Step::Convolution,
+            Step::ConvolutionImage,
             Step::Truncation,
             Step::Reveal,
         ] {
@@ -478,11 +484,14 @@ fn signs_and_relu_match_plaintext_over_the_whole_ring() {
 #[test]
 fn a_changed_message_at_any_binary_step_makes_both_abort_with_cheating_detected() {
     let x = sign_inputs();
+    // How many messages of shares each party sends (a combined opening's parts counted apart).
+    let xj = x.clone();
+    let [c0, c1] = run_job(move |p: &mut Spdz2k| signs_and_relu(p, &xj).map(|_| p.cheat_points()));
+    let counts = [c0.unwrap(), c1.unwrap()];
     for cheater in 0..2 {
         for delta in [1u128, 1 << 63] {
             // Each message of shares the cheater sends, in turn, until it has none left (the
-            // run then finishes): at least the conversion, the AND layers, the conversion back,
-            // the product and the reveals.
+            // run then finishes): every one must be caught.
             let mut skip = 0;
             loop {
                 let xj = x.clone();
@@ -493,6 +502,10 @@ fn a_changed_message_at_any_binary_step_makes_both_abort_with_cheating_detected(
                     signs_and_relu(p, &xj)
                 });
                 if outcome.iter().all(Result::is_ok) {
+                    assert_eq!(
+                        skip, counts[cheater],
+                        "party {cheater}'s message {skip} changed and not caught"
+                    );
                     assert!(skip >= 10, "party {cheater} sent only {skip} messages of shares");
                     break;
                 }

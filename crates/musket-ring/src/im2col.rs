@@ -66,7 +66,10 @@ impl Im2col {
         let small = [h, wd, kh, kw, oh, ow, stride[0], stride[1], dilation[0], dilation[1], pads[0], pads[1]]
             .iter()
             .all(|&x| x <= u32::MAX as usize);
-        if !fits(&[n, c, h, wd]) || matrix.is_none_or(|m| m > max_elements) || !small {
+        // The map's loops run over every tap and every output row, whatever the output width
+        // (an empty dimension elsewhere would otherwise let huge loops through).
+        let loops = fits(&[c, kh, kw]) && fits(&[c, kh, kw, n.max(1), oh.max(1)]);
+        if !fits(&[n, c, h, wd]) || matrix.is_none_or(|m| m > max_elements) || !small || !loops {
             return Err(format!("im2col of [{n}, {c}, {h}, {wd}] to [{rows:?}, {cols:?}] is too large"));
         }
         Ok(())
@@ -155,5 +158,10 @@ mod tests {
         assert!(Im2col { n: usize::MAX, ..CONV }.check(1 << 20).is_err());
         assert!(Im2col { oh: 1 << 20, ow: 1 << 20, ..CONV }.check(1 << 28).is_err());
         assert!(CONV.check(10).is_err());
+        // Empty images or outputs with a huge kernel: nothing to allocate, but the loops over
+        // the taps and output rows would run for ages.
+        let huge = u32::MAX as usize;
+        assert!(Im2col { n: 0, c: huge, kh: huge, kw: 1, ..CONV }.check(1 << 28).is_err());
+        assert!(Im2col { h: 0, oh: 0, n: 1 << 20, wd: 1 << 20, c: 1 << 10, ..CONV }.check(1 << 28).is_err());
     }
 }

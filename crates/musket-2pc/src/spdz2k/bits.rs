@@ -25,8 +25,10 @@ pub struct MacBits {
     pub planes: Vec<u64>,
     /// The words themselves where both parties know them (an opened value, such as the
     /// opened `x + r` of a conversion to binary, and what word maps make of it alone): an
-    /// AND with them is local, without a triple or a message. `None` for secret words.
-    pub public: Option<Vec<u64>>,
+    /// AND with them is local, without a triple or a message. `None` for secret words. Set
+    /// only by this back end (never from outside the crate, where a party could claim as public
+    /// words the other does not hold).
+    pub(crate) public: Option<Vec<u64>>,
 }
 
 impl std::fmt::Debug for MacBits {
@@ -145,7 +147,7 @@ pub(super) fn binary_check_share(
 impl Spdz2k {
     /// The public words `c` as a share: party 0 holds them, and each party's MAC planes are
     /// `c` where its key share has a bit set.
-    pub fn public_bits(&self, c: &[u64]) -> MacBits {
+    pub(crate) fn public_bits(&self, c: &[u64]) -> MacBits {
         let bits = if self.id == 0 { c.to_vec() } else { vec![0; c.len()] };
         MacBits { bits, planes: planes(self.delta, c), public: Some(c.to_vec()) }
     }

@@ -84,13 +84,26 @@ pub struct Spdz2k {
     /// Test harness: added to this party's share in its next opening.
     /// (messages of shares still to send unchanged, the change to the next one's first word).
     #[cfg(feature = "cheat")]
-    cheat: Option<(usize, u128)>,
+    cheat: Option<Cheat>,
+    /// Test harness: messages of shares sent so far (each part of a combined opening counts).
+    #[cfg(feature = "cheat")]
+    cheat_points: usize,
 }
 
 impl std::fmt::Debug for Spdz2k {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Spdz2k").field("id", &self.id).finish()
     }
+}
+
+/// Test harness: which message of shares to change (after `skip` others), by how much, and
+/// which of its shares.
+#[cfg(feature = "cheat")]
+#[derive(Debug, Clone, Copy)]
+struct Cheat {
+    skip: usize,
+    delta: u128,
+    word: usize,
 }
 
 fn cheating(phase: &str) -> MpcError {
@@ -115,6 +128,8 @@ impl Spdz2k {
             pending_limit: PENDING_WORDS_LIMIT,
             #[cfg(feature = "cheat")]
             cheat: None,
+            #[cfg(feature = "cheat")]
+            cheat_points: 0,
         };
         let key = party.draw(Request::MacKey)?;
         party.alpha = u128::from(key.part(0)[0]);
@@ -151,19 +166,35 @@ impl Spdz2k {
     /// Test harness: as [`Spdz2k::cheat_on_next_opening`], after `skip` unchanged messages.
     #[cfg(feature = "cheat")]
     pub fn cheat_on_opening(&mut self, skip: usize, delta: u128) {
-        self.cheat = Some((skip, delta));
+        self.cheat_on_opening_at(skip, delta, 0);
     }
 
-    /// Test harness: the change to make to the message about to be sent, if it is the one.
+    /// Test harness: as [`Spdz2k::cheat_on_opening`], changing the message's share `word`
+    /// (the last one where the message has fewer) instead of its first.
     #[cfg(feature = "cheat")]
-    fn cheat_now(&mut self) -> Option<u128> {
+    pub fn cheat_on_opening_at(&mut self, skip: usize, delta: u128, word: usize) {
+        self.cheat = Some(Cheat { skip, delta, word });
+    }
+
+    /// Test harness: how many messages of shares this party has sent (the count that
+    /// [`Spdz2k::cheat_on_opening`]'s `skip` runs over).
+    #[cfg(feature = "cheat")]
+    pub fn cheat_points(&self) -> usize {
+        self.cheat_points
+    }
+
+    /// Test harness: the change to make to the message of `len` shares about to be sent, if it
+    /// is the one: the amount and the share it goes to.
+    #[cfg(feature = "cheat")]
+    fn cheat_now(&mut self, len: usize) -> Option<(u128, usize)> {
+        self.cheat_points += 1;
         match self.cheat {
-            Some((0, delta)) => {
+            Some(Cheat { skip: 0, delta, word }) => {
                 self.cheat = None;
-                Some(delta)
+                Some((delta, word.min(len.saturating_sub(1))))
             }
-            Some((skip, delta)) => {
-                self.cheat = Some((skip - 1, delta));
+            Some(Cheat { skip, delta, word }) => {
+                self.cheat = Some(Cheat { skip: skip - 1, delta, word });
                 None
             }
             None => None,
@@ -220,13 +251,13 @@ impl Spdz2k {
         #[cfg(feature = "cheat")]
         {
             if !words.is_empty() {
-                if let Some(delta) = self.cheat_now() {
-                    message[0] ^= delta as u64;
+                if let Some((delta, at)) = self.cheat_now(words.len()) {
+                    message[at] ^= delta as u64;
                 }
             }
             if !shares.is_empty() {
-                if let Some(delta) = self.cheat_now() {
-                    let at = words.len();
+                if let Some((delta, i)) = self.cheat_now(shares.len()) {
+                    let at = words.len() + 2 * i;
                     let first =
                         (u128::from(message[at]) | (u128::from(message[at + 1]) << 64)).wrapping_add(delta);
                     message[at] = first as u64;
@@ -285,8 +316,16 @@ impl Spdz2k {
                 .fold(sigma, |s, (d, c)| s.wrapping_add(u128::from(*c).wrapping_mul(*d)));
         }
         let sigma_bits = bits::binary_check_share(&self.opened_bits, self.delta, &mut coefficients);
+        // The dealer knows every mask and key share, so a party's own combination (its MAC
+        // shares less its key share times the opened values) would let it solve for the
+        // secrets; it needs only the sum. A zero sharing from the pair seed, which the dealer
+        // never sees, hides each party's part (a cheater knows it too, but never sees the
+        // honest party's message to the dealer).
+        let zero = self.pair_prg.words(3);
+        let rho = u128::from(zero[0]) | (u128::from(zero[1]) << 64);
+        let sigma = if self.id == 0 { sigma.wrapping_add(rho) } else { sigma.wrapping_sub(rho) };
         let mut message = narrow(&[sigma]);
-        message.push(sigma_bits);
+        message.push(sigma_bits ^ zero[2]);
         self.net.send_u64s(DEALER, &message)?;
         let verdict = self.net.recv_u64s(DEALER, 1)?;
         // The request, the coefficients' seed, the combination and the verdict: four messages
@@ -320,8 +359,10 @@ impl Spdz2k {
                 #[cfg(feature = "cheat")]
                 let sent = &{
                     let mut sent = d.clone();
-                    if let (Some(delta), Some(first)) = (self.cheat_now(), sent.first_mut()) {
-                        *first = first.wrapping_add(delta);
+                    if let Some((delta, at)) = self.cheat_now(sent.len()) {
+                        if let Some(share) = sent.get_mut(at) {
+                            *share = share.wrapping_add(delta);
+                        }
                     }
                     sent
                 };
