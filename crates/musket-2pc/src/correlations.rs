@@ -466,16 +466,21 @@ mod tests {
         let (m0, c0, m1, c1) = deal(Request::MacMatTriple { m: 3, k: 4, n: 2 });
         let (a, b) = (wide_sum(m0.part(0), m1.part(0)), wide_sum(m0.part(1), m1.part(1)));
         let v = mac_blocks(&c0, &c1, &[m * n, m * k, k * n, m * n]);
-        for i in 0..m {
-            for j in 0..n {
-                let want = (0..k).fold(0u128, |s, l| s.wrapping_add(a[i * k + l].wrapping_mul(b[l * n + j])));
-                assert_eq!(v[0][i * n + j], want);
-            }
-        }
+        assert_eq!(v[0], naive_wide_product(&a, &b, m, k, n));
         assert_eq!(
             (v[1].clone(), v[2].clone(), v[3].clone()),
             (times(ALPHA, &a), times(ALPHA, &b), times(ALPHA, &v[0]))
         );
+    }
+
+    /// `[m, k] x [k, n]` modulo 2^128 by the definition, against `matmul_wide`.
+    fn naive_wide_product(a: &[u128], b: &[u128], m: usize, k: usize, n: usize) -> Vec<u128> {
+        (0..m * n)
+            .map(|ij| {
+                let (i, j) = (ij / n, ij % n);
+                (0..k).fold(0u128, |s, l| s.wrapping_add(a[i * k + l].wrapping_mul(b[l * n + j])))
+            })
+            .collect()
     }
 
     #[test]
@@ -485,12 +490,7 @@ mod tests {
         let (a, images) = (wide_sum(m0.part(0), m1.part(0)), wide_sum(m0.part(1), m1.part(1)));
         let b = images_map(&CONV, images.clone());
         let v = mac_blocks(&c0, &c1, &[m * n, m * k, CONV.image_len(), m * n]);
-        for i in 0..m {
-            for j in 0..n {
-                let want = (0..k).fold(0u128, |s, l| s.wrapping_add(a[i * k + l].wrapping_mul(b[l * n + j])));
-                assert_eq!(v[0][i * n + j], want);
-            }
-        }
+        assert_eq!(v[0], naive_wide_product(&a, &b, m, k, n));
         assert_eq!(
             (v[1].clone(), v[2].clone(), v[3].clone()),
             (times(ALPHA, &a), times(ALPHA, &images), times(ALPHA, &v[0]))
