@@ -214,7 +214,8 @@ fn infer<'py>(
     let model = load_model(model, MAX_FILE)?;
     let result = py.allow_threads(|| -> Result<_, PyErr> {
         // As `musket infer`: batch slices, then the range audit, then the secure run.
-        let prepared = prepare_inference(&model, &input.shape, BatchSlice::Auto).map_err(anyhow_error)?;
+        let slice = BatchSlice::Auto.for_backend(backend);
+        let prepared = prepare_inference(&model, &input.shape, slice).map_err(anyhow_error)?;
         let (_, findings) = audit(&prepared, &input, fp).map_err(anyhow_error)?;
         if !findings.is_empty() {
             return Err(BadInputError::new_err(format!(

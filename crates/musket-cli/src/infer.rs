@@ -176,7 +176,7 @@ pub(crate) fn run(args: InferArgs) -> Result<()> {
     }
     let max_bytes = args.max_file_mb.saturating_mul(1 << 20);
     let input = npy::read(&args.input, max_bytes)?;
-    let prepared = prepare_file(&args.model, max_bytes, &input.shape, args.batch_slice)?;
+    let prepared = prepare_file(&args.model, max_bytes, &input.shape, args.batch_slice.for_backend(backend))?;
     let float =
         if args.check || args.frac_bits == "auto" { Some(eval_float(&prepared, &input)?) } else { None };
     let frac_bits = match args.frac_bits.as_str() {

@@ -139,7 +139,8 @@ pub(crate) fn run_party(
         };
         let prepared = if id == OWNERS.model {
             let model = files.model.context("party 0 needs --model")?;
-            let prepared = prepare_file(model, files.max_bytes, &input_shape, files.batch_slice)?;
+            let slice = files.batch_slice.for_backend(backend);
+            let prepared = prepare_file(model, files.max_bytes, &input_shape, slice)?;
             let arch = Architecture { lengths: prepared.lengths.clone(), graphs: prepared.public() };
             let bytes = serde_json::to_vec(&arch)?;
             for &j in compute.iter().filter(|&&j| j != id) {

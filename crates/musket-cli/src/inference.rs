@@ -17,20 +17,43 @@ use std::time::Instant;
 /// 2.8 GB for the three parties together instead of 9.8 GB (BENCHMARKS.md).
 pub const AUTO_SLICE_ELEMENTS: usize = 1 << 22;
 
+/// [`AUTO_SLICE_ELEMENTS`] for back end `backend`. Malicious 2PC holds about thirty times
+/// semi-honest 2PC's memory per element of a slice's largest tensor (its comparison circuits'
+/// bits carry 64-bit MACs: CrypTen's LeNet on 64 images peaks at 8-9 GB, where semi-honest
+/// 2PC needs 0.3 GB), so its slices are sixteen times smaller; each slice opens the masked
+/// weights again, which costs bytes, not memory.
+pub fn auto_slice_elements(backend: Backend) -> usize {
+    match backend {
+        Backend::TwoPcMalicious => AUTO_SLICE_ELEMENTS >> 4,
+        _ => AUTO_SLICE_ELEMENTS,
+    }
+}
+
 /// How to cut a large batch (`--batch-slice`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BatchSlice {
     /// Slices whose largest intermediate tensor holds at most [`AUTO_SLICE_ELEMENTS`].
     Auto,
+    /// Slices whose largest intermediate tensor holds at most this many elements:
+    /// [`BatchSlice::Auto`] for a back end ([`BatchSlice::for_backend`]).
+    AutoWithin(usize),
     /// At most this many items per slice.
     Items(usize),
 }
 
 impl BatchSlice {
+    /// `Auto` with `backend`'s budget ([`auto_slice_elements`]); other values as they are.
+    pub fn for_backend(self, backend: Backend) -> Self {
+        match self {
+            BatchSlice::Auto => BatchSlice::AutoWithin(auto_slice_elements(backend)),
+            other => other,
+        }
+    }
+
     /// The value as given on the command line.
     pub fn name(self) -> String {
         match self {
-            BatchSlice::Auto => "auto".into(),
+            BatchSlice::Auto | BatchSlice::AutoWithin(_) => "auto".into(),
             BatchSlice::Items(k) => k.to_string(),
         }
     }
@@ -144,7 +167,9 @@ pub fn prepare(model: &musket_onnx::Model, input_shape: &[usize], slice: BatchSl
     }
     let max_items = match slice {
         BatchSlice::Items(k) => k,
-        BatchSlice::Auto => {
+        BatchSlice::Auto | BatchSlice::AutoWithin(_) => {
+            let budget =
+                if let BatchSlice::AutoWithin(elements) = slice { elements } else { AUTO_SLICE_ELEMENTS };
             // Shapes of every intermediate for one item, from an f64 run on zeros.
             let shape = loader.shape(1);
             let zeros = FloatTensor::new(shape.clone(), vec![0.0; loader.item.iter().product()])
@@ -152,7 +177,7 @@ pub fn prepare(model: &musket_onnx::Model, input_shape: &[usize], slice: BatchSl
             let one = loader.graph(1)?;
             let run = musket_graph::eval_f64(one, &zeros).map_err(|e| anyhow::anyhow!("{e}"))?;
             let per_item = musket_graph::largest_tensor(one, &run, &shape).max(1);
-            (AUTO_SLICE_ELEMENTS / per_item).max(1)
+            (budget / per_item).max(1)
         }
     };
     let lengths = musket_graph::slice_lengths(batch, max_items);

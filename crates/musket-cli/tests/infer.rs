@@ -707,3 +707,26 @@ fn preprocessing_covers_batch_slices_and_the_secure_range_check() {
     }
     assert!(report["preprocessing"]["requests"].as_u64().unwrap() > 1000);
 }
+
+/// `--batch-slice auto` (the default) cuts a batch for malicious 2PC sixteen times finer: its
+/// MAC'd comparison material holds about thirty times semi-honest 2PC's memory per element,
+/// so a batch that semi-honest 2PC runs in one piece would need tens of GB.
+#[test]
+fn automatic_slices_are_finer_for_malicious_2pc() {
+    use musket_cli::inference::{prepare_file, BatchSlice};
+    use musket_session::Backend;
+    let model = std::path::PathBuf::from(example("lenet-crypten-opset17.onnx"));
+    let slices = |backend| {
+        prepare_file(&model, 1 << 30, &[256, 1, 28, 28], BatchSlice::Auto.for_backend(backend))
+            .unwrap()
+            .lengths
+    };
+    let whole = slices(Backend::TwoPc);
+    let fine = slices(Backend::TwoPcMalicious);
+    assert_eq!(whole, slices(Backend::ThreePcMalicious), "only malicious 2PC's budget differs");
+    assert_eq!(fine.iter().sum::<usize>(), 256);
+    let longest = |v: &[usize]| v.iter().copied().max().unwrap();
+    assert!(fine.len() > whole.len() && longest(&fine) < longest(&whole) / 8, "{fine:?} against {whole:?}");
+    // An explicit slice size is kept as it is.
+    assert_eq!(BatchSlice::Items(5).for_backend(Backend::TwoPcMalicious), BatchSlice::Items(5));
+}
