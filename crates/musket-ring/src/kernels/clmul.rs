@@ -27,22 +27,17 @@ fn has_pclmul() -> bool {
     }
 }
 
-fn has_vpclmul() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        super::x86::has_vpclmul()
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+/// The widest carry-less vectors this CPU has (VPCLMULQDQ with AVX-512 or AVX2), if any.
+#[cfg(target_arch = "x86_64")]
+fn wide() -> Option<super::x86_clmul::Width> {
+    super::x86_clmul::Width::best()
 }
 
 /// XOR of the carry-less products `a_i * b_i`.
 pub fn clmul_dot(a: &[u64], b: &[u64]) -> u128 {
     #[cfg(target_arch = "x86_64")]
-    if has_vpclmul() {
-        return super::x86::clmul_dot_vpclmul(a, b);
+    if let Some(width) = wide() {
+        return super::x86_clmul::clmul_dot_wide(width, a, b);
     }
     #[cfg(target_arch = "x86_64")]
     if has_pclmul() {
@@ -55,8 +50,8 @@ pub fn clmul_dot(a: &[u64], b: &[u64]) -> u128 {
 /// step of the packed binary proof that replaces one product per bit by one per word.
 pub fn clmul_dot_and(w: &[u64], x: &[u64], y: &[u64]) -> u128 {
     #[cfg(target_arch = "x86_64")]
-    if has_vpclmul() {
-        return super::x86::clmul_dot_and_vpclmul(w, x, y);
+    if let Some(width) = wide() {
+        return super::x86_clmul::clmul_dot_and_wide(width, w, x, y);
     }
     #[cfg(target_arch = "x86_64")]
     if has_pclmul() {
@@ -97,8 +92,8 @@ pub fn clmul_dot_and_extended(
     #[allow(unused_mut)]
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if has_vpclmul() {
-        done = super::x86::clmul_dot_and_extended_vpclmul(w, xs, ys, skip_last_one, acc);
+    if let Some(width) = wide() {
+        done = super::x86_clmul::clmul_dot_and_extended_wide(width, w, xs, ys, skip_last_one, acc);
     }
     extended_portable(w, xs, ys, skip_last_one, acc, done);
 }
@@ -177,8 +172,8 @@ pub fn gf64_fold_into(lo: &mut [u64], hi: &[u64], t: u64) {
     #[allow(unused_mut)]
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if has_vpclmul() {
-        done = super::x86::gf64_fold_vpclmul(lo, hi, t);
+    if let Some(width) = wide() {
+        done = super::x86_clmul::gf64_fold_wide(width, lo, hi, t);
     }
     for (l, h) in lo[done..].iter_mut().zip(&hi[done..]) {
         *l ^= gf64_reduce(clmul(t, *l ^ *h));
@@ -433,6 +428,56 @@ mod tests {
                     };
                     assert_eq!(got[e], want, "point {e} of {points}, {n} words, skip {skip}");
                     assert_eq!(portable[e], want, "portable: point {e} of {points}, {n} words, skip {skip}");
+                }
+            }
+        }
+    }
+
+    /// Each width of carry-less vectors this CPU runs (AVX-512's and AVX2's) against the
+    /// portable loops, on lengths around and between the vector widths.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn every_vector_width_matches_the_portable_loops() {
+        use super::super::x86_clmul::{self as wide, Width};
+        let mut rng = rand::thread_rng();
+        let widths: Vec<Width> = Width::ALL.into_iter().filter(|w| w.is_supported()).collect();
+        for width in widths {
+            for n in [0usize, 3, 4, 7, 8, 13, 64, 77] {
+                let word =
+                    |rng: &mut rand::rngs::ThreadRng| -> Vec<u64> { (0..n).map(|_| rng.gen()).collect() };
+                let (w, x, y) = (word(&mut rng), word(&mut rng), word(&mut rng));
+                let dot_and = (0..n).fold(0u128, |a, i| a ^ clmul_portable(w[i], x[i] & y[i]));
+                assert_eq!(wide::clmul_dot_and_wide(width, &w, &x, &y), dot_and, "{width:?}, {n} words");
+                let dot = (0..n).fold(0u128, |a, i| a ^ clmul_portable(w[i], x[i]));
+                assert_eq!(wide::clmul_dot_wide(width, &w, &x), dot, "{width:?}, {n} words");
+                let t: u64 = rng.gen();
+                let mut folded = x.clone();
+                let done = wide::gf64_fold_wide(width, &mut folded, &y, t);
+                assert_eq!(done, n - n % if width == Width::W512 { 8 } else { 4 });
+                for i in 0..n {
+                    let want =
+                        if i < done { x[i] ^ gf64_reduce(clmul_portable(t, x[i] ^ y[i])) } else { x[i] };
+                    assert_eq!(folded[i], want, "{width:?}: element {i} of {n}");
+                }
+            }
+            for m in 0..=6u32 {
+                for n in [5usize, 8, 36, 130] {
+                    let corners = 1usize << m;
+                    let rows = |rng: &mut rand::rngs::ThreadRng| -> Vec<Vec<u64>> {
+                        (0..corners).map(|_| (0..n).map(|_| rng.gen()).collect()).collect()
+                    };
+                    let w: Vec<u64> = (0..n).map(|_| rng.gen()).collect();
+                    let (xr, yr) = (rows(&mut rng), rows(&mut rng));
+                    let xs: Vec<&[u64]> = xr.iter().map(|r| &r[..]).collect();
+                    let ys: Vec<&[u64]> = yr.iter().map(|r| &r[..]).collect();
+                    for skip in [false, true] {
+                        let mut want = vec![0u128; 3usize.pow(m)];
+                        extended_portable(&w, &xs, &ys, skip, &mut want, 0);
+                        let mut got = vec![0u128; 3usize.pow(m)];
+                        let done = wide::clmul_dot_and_extended_wide(width, &w, &xs, &ys, skip, &mut got);
+                        extended_portable(&w, &xs, &ys, skip, &mut got, done);
+                        assert_eq!(got, want, "{width:?}: {m} digits, {n} words, skip {skip}");
+                    }
                 }
             }
         }

@@ -16,6 +16,8 @@ mod subset;
 mod transpose;
 #[cfg(target_arch = "x86_64")]
 mod x86;
+#[cfg(target_arch = "x86_64")]
+mod x86_clmul;
 mod xpow;
 
 pub use binpoly::{add_times_binary_poly, add_times_binary_poly_with, BINARY_POLY_CHUNK};
@@ -95,7 +97,7 @@ pub const TILE: (usize, usize) = (packed::MR, packed::NR);
 /// `m` rows of `n` words at `out[r * ldo..]`. `m` and `n` must be multiples of [`TILE`]. For
 /// many small products on operands already in cache (the packed proof's per-group products,
 /// `musket_core::dzkp_packed`), where the general product's packing would cost as much as
-/// the multiplications; on CPUs without AVX-512 the portable tile body runs.
+/// the multiplications; AVX-512's or AVX2's tile where the CPU has one, else the portable body.
 ///
 /// # Panics
 /// If `m` or `n` is not a multiple of the tile or a slice is too short for its rows.
@@ -112,8 +114,7 @@ pub fn matmul_tn_strided_add(
     strided_add_with(Kernel::best(), a, lda, b, ldb, out, ldo, (m, k, n));
 }
 
-/// [`matmul_tn_strided_add`] with a chosen micro-kernel (AVX-512's, or the portable tile body
-/// for any other).
+/// [`matmul_tn_strided_add`] with a chosen micro-kernel.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn strided_add_with(
@@ -148,6 +149,8 @@ fn strided_add_with(
             match kernel {
                 #[cfg(target_arch = "x86_64")]
                 Kernel::Avx512 => x86::tile_strided_avx512(k, &a[r0..], lda, &b[c0..], ldb, &mut tile),
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx2 => x86::tile_strided_avx2(k, &a[r0..], lda, &b[c0..], ldb, &mut tile),
                 _ => packed::tile_body(k, &a[r0..], lda, &b[c0..], ldb, &mut tile),
             }
             for r in 0..mr {

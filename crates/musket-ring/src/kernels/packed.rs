@@ -116,9 +116,9 @@ pub fn proof_parallel_allowed() -> bool {
 pub enum Kernel {
     /// Plain Rust for any target, vectorised by LLVM for the baseline instruction set.
     Portable,
-    /// The same code compiled for AVX2 (64-bit products emulated with 32-bit multiplies).
+    /// The portable tile compiled for AVX2 (64-bit products emulated with 32-bit multiplies).
     Avx2,
-    /// The same code compiled for AVX-512 F+DQ, where `vpmullq` multiplies 8 words at once.
+    /// A hand-written AVX-512 F+DQ tile, where `vpmullq` multiplies 8 words at once.
     Avx512,
 }
 

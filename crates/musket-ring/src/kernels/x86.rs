@@ -1,6 +1,7 @@
-//! x86-64 builds of the tile kernel. The body is the portable one; compiling it with AVX2 or
-//! AVX-512 enabled lets LLVM use 256/512-bit vectors (`vpmullq` with AVX-512 DQ). Each is only
-//! reached after run-time detection, which is what makes calling it sound.
+//! x86-64 builds of the kernels: a hand-written tile for AVX-512 (`vpmullq` with AVX-512
+//! DQ), carry-less products with PCLMULQDQ and VPCLMULQDQ, and portable bodies compiled
+//! with AVX2 or AVX-512 enabled so that LLVM uses 256/512-bit vectors. Each is only reached
+//! after run-time detection, which is what makes calling it sound.
 #![allow(unsafe_code)]
 
 use super::binpoly;
@@ -11,11 +12,14 @@ use super::subset;
 use super::transpose;
 use super::xpow;
 
+/// The portable tile body compiled for AVX2: LLVM's widening of it (each 64-bit product from
+/// 32-bit multiplies) ran faster than a hand-written `4 x 8` register-blocked tile
+/// (`cargo bench -p musket-ring -- strided_group_products`: 121 against 130 µs). Operands
+/// strided as [`tile_avx512_impl`]'s.
 #[target_feature(enable = "avx2")]
-fn tile_avx2_impl(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
-    tile_body(kc, a, MR, b, NR, out)
+fn tile_avx2_impl(kc: usize, a: &[u64], lda: usize, b: &[u64], ldb: usize, out: &mut [u64; MR * NR]) {
+    tile_body(kc, a, lda, b, ldb, out)
 }
-
 /// Hand-written because LLVM does not keep the 16 accumulators of the portable body in
 /// registers when it widens it to 512 bits: two B vectors per step, each A value broadcast
 /// (folded into `vpmullq` as an embedded broadcast), 16 `vpmullq` + 16 `vpaddq` per step.
@@ -61,10 +65,21 @@ pub(super) fn tile_strided_avx512(
 }
 
 pub(super) fn tile_avx2(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
+    tile_strided_avx2(kc, a, MR, b, NR, out)
+}
+
+pub(super) fn tile_strided_avx2(
+    kc: usize,
+    a: &[u64],
+    lda: usize,
+    b: &[u64],
+    ldb: usize,
+    out: &mut [u64; MR * NR],
+) {
     // Detection is cached by std (one atomic load), negligible against a tile's work.
     assert!(super::Kernel::Avx2.is_supported(), "AVX2 kernel on a CPU without AVX2");
     // SAFETY: AVX2 was detected at run time just above.
-    unsafe { tile_avx2_impl(kc, a, b, out) }
+    unsafe { tile_avx2_impl(kc, a, lda, b, ldb, out) }
 }
 
 pub(super) fn tile_avx512(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
@@ -124,338 +139,6 @@ pub(super) fn clmul_dot_pclmul(a: &[u64], b: &[u64]) -> u128 {
     assert!(std::arch::is_x86_feature_detected!("pclmulqdq"), "PCLMULQDQ kernel on a CPU without it");
     // SAFETY: PCLMULQDQ (and SSE2, part of x86-64) was detected at run time just above.
     unsafe { clmul_dot_impl(a, b) }
-}
-
-/// True when the CPU has 512-bit carry-less products (VPCLMULQDQ with AVX-512 F) and the
-/// 128-bit ones the kernels use for leftover words.
-pub(super) fn has_vpclmul() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("vpclmulqdq")
-        && std::arch::is_x86_feature_detected!("pclmulqdq")
-}
-
-/// The XOR of the four 128-bit lanes of `v`, as a `u128`.
-#[target_feature(enable = "avx512f")]
-fn xor_lanes(v: std::arch::x86_64::__m512i) -> u128 {
-    use std::arch::x86_64::*;
-    let mut words = [0u64; 8];
-    // SAFETY: `words` holds the 64 bytes of one vector.
-    unsafe { _mm512_storeu_si512(words.as_mut_ptr().cast(), v) };
-    let (lo, hi) = (words[0] ^ words[2] ^ words[4] ^ words[6], words[1] ^ words[3] ^ words[5] ^ words[7]);
-    ((hi as u128) << 64) | lo as u128
-}
-
-/// `clmul_dot_and` eight words at a time: two VPCLMULQDQ give the products of the even and
-/// the odd words, XORed into one accumulator of four 128-bit lanes.
-#[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq,sse2")]
-fn clmul_dot_and_vpclmul_impl(w: &[u64], x: &[u64], y: &[u64]) -> u128 {
-    use std::arch::x86_64::*;
-    let n = w.len().min(x.len()).min(y.len());
-    let full = n - n % 8;
-    let mut acc = _mm512_setzero_si512();
-    for i in (0..full).step_by(8) {
-        // SAFETY: i + 8 <= full <= the length of every slice.
-        let (wv, a) = unsafe {
-            let wv = _mm512_loadu_si512(w.as_ptr().add(i).cast());
-            let xv = _mm512_loadu_si512(x.as_ptr().add(i).cast());
-            let yv = _mm512_loadu_si512(y.as_ptr().add(i).cast());
-            (wv, _mm512_and_si512(xv, yv))
-        };
-        acc = _mm512_xor_si512(acc, _mm512_clmulepi64_epi128(wv, a, 0x00));
-        acc = _mm512_xor_si512(acc, _mm512_clmulepi64_epi128(wv, a, 0x11));
-    }
-    xor_lanes(acc) ^ clmul_dot_and_impl(&w[full..n], &x[full..n], &y[full..n])
-}
-
-pub(super) fn clmul_dot_and_vpclmul(w: &[u64], x: &[u64], y: &[u64]) -> u128 {
-    assert!(has_vpclmul(), "VPCLMULQDQ kernel on a CPU without it");
-    // SAFETY: AVX-512 F, VPCLMULQDQ and PCLMULQDQ were detected just above (SSE2 is x86-64's).
-    unsafe { clmul_dot_and_vpclmul_impl(w, x, y) }
-}
-
-/// A point that is a corner: `(point, corner)`.
-type CornerPoint = (usize, usize);
-/// A point that is the XOR of two smaller ones: `(point, a, b)`.
-type SumPoint = (usize, usize, usize);
-
-/// How each point of `{0, 1, inf}^digits` (base 3, digit 0 most significant) is formed, in
-/// increasing order: the corners `(e, u)` (point `e` is corner `u`), and the sums `(e, a, b)`
-/// (point `e` is the XOR of points `a` and `b`: its last `inf` digit set to 0 and to 1, both
-/// smaller than `e`, so formed before it).
-fn point_recipes(digits: u32) -> (Vec<CornerPoint>, Vec<SumPoint>) {
-    let points = 3usize.pow(digits);
-    let mut corner_points = Vec::with_capacity(1 << digits);
-    let mut sums = Vec::with_capacity(points);
-    for e in 0..points {
-        let (mut rest, mut u, mut last_inf) = (e, 0usize, None);
-        for k in 0..digits {
-            let digit = rest % 3;
-            rest /= 3;
-            if digit == 2 && last_inf.is_none() {
-                last_inf = Some(3usize.pow(k));
-            }
-            u |= (digit & 1) << k;
-        }
-        match last_inf {
-            None => corner_points.push((e, u)),
-            Some(step) => sums.push((e, e - 2 * step, e - step)),
-        }
-    }
-    (corner_points, sums)
-}
-
-/// `clmul_dot_and_extended` eight words at a time for one or two digits (`C` corners, `P`
-/// points): every accumulator stays in a register across the words, as the plain weighted
-/// sum's does (through tables in memory, one digit took a third longer than the two sums of
-/// the member pairs it replaces). Returns the words done (a multiple of eight).
-#[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq,sse2")]
-fn extended_in_registers<const C: usize, const P: usize, const SKIP: bool>(
-    w: &[u64],
-    xs: &[&[u64]],
-    ys: &[&[u64]],
-    out: &mut [u128],
-) -> usize {
-    use std::arch::x86_64::*;
-    let full = w.len() - w.len() % 8;
-    let mut acc = [_mm512_setzero_si512(); P];
-    for i in (0..full).step_by(8) {
-        // SAFETY: i + 8 <= full <= w.len(), and every row holds at least `w.len()` words
-        // (checked by the caller).
-        let (wv, x, y) = unsafe {
-            let x: [__m512i; C] = std::array::from_fn(|u| _mm512_loadu_si512(xs[u].as_ptr().add(i).cast()));
-            let y: [__m512i; C] = std::array::from_fn(|u| _mm512_loadu_si512(ys[u].as_ptr().add(i).cast()));
-            (_mm512_loadu_si512(w.as_ptr().add(i).cast()), x, y)
-        };
-        let extend = |v: [__m512i; C]| -> [__m512i; P] {
-            if C == 2 {
-                let one = [v[0], v[1], _mm512_xor_si512(v[0], v[1])];
-                std::array::from_fn(|e| one[e])
-            } else {
-                let two = extend_two_digits(std::array::from_fn(|c| v[c]));
-                std::array::from_fn(|e| two[e])
-            }
-        };
-        let (xe, ye) = (extend(x), extend(y));
-        for e in 0..P {
-            // The last digit at 1, where left out (its sum stays zero).
-            if SKIP && e % 3 == 1 {
-                continue;
-            }
-            let v = _mm512_and_si512(xe[e], ye[e]);
-            let p = _mm512_xor_si512(
-                _mm512_clmulepi64_epi128(wv, v, 0x00),
-                _mm512_clmulepi64_epi128(wv, v, 0x11),
-            );
-            acc[e] = _mm512_xor_si512(acc[e], p);
-        }
-    }
-    for (o, a) in out.iter_mut().zip(acc) {
-        *o ^= xor_lanes(a);
-    }
-    full
-}
-
-/// The 9 points of two digits from their 4 corners (corner bit 1 on the first digit): the
-/// last digit's values at 0, 1 and their XOR for each value of the first, then the first's.
-#[target_feature(enable = "avx512f")]
-fn extend_two_digits(v: [std::arch::x86_64::__m512i; 4]) -> [std::arch::x86_64::__m512i; 9] {
-    use std::arch::x86_64::*;
-    let one = |a: __m512i, b: __m512i| [a, b, _mm512_xor_si512(a, b)];
-    let (lo, hi) = (one(v[0], v[1]), one(v[2], v[3]));
-    std::array::from_fn(|e| {
-        let (d, s) = (e / 3, e % 3);
-        one(lo[s], hi[s])[d]
-    })
-}
-
-/// Vectors of eight words a block of [`clmul_dot_and_extended_vpclmul_impl`] takes: its tables
-/// of the digits before the last two hold `4 * 3^(digits - 2) * BLOCK` vectors a side (166 KiB
-/// at six digits).
-const EXTENDED_BLOCK: usize = 8;
-
-/// `clmul_dot_and_extended` eight words at a time. One or two digits keep every accumulator
-/// in a register across the words ([`extended_in_registers`]); from three on, the words go in
-/// blocks of [`EXTENDED_BLOCK`] vectors: the digits but the last two are extended into
-/// tables of the last two digits' 4 corners (each point in increasing order a corner loaded
-/// or the XOR of two smaller points, [`point_recipes`]), then per point of those digits the
-/// last two digits' 9 points are formed in registers and summed over the block in 9
-/// accumulators kept in registers. (With the last three digits' 27 points formed per eight
-/// words and each sum folded to one lane and added in memory every time, it took 1.3-1.5
-/// times as long: `cargo bench -p musket-ring --bench kernels -- binary_level_sums`, three to
-/// six digits.) Returns the words done (a multiple of eight).
-#[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq,sse2")]
-fn clmul_dot_and_extended_vpclmul_impl<const SKIP: bool>(
-    w: &[u64],
-    xs: &[&[u64]],
-    ys: &[&[u64]],
-    out: &mut [u128],
-) -> usize {
-    use std::arch::x86_64::*;
-    const B: usize = EXTENDED_BLOCK;
-    let corners = xs.len();
-    let digits = corners.trailing_zeros();
-    match digits {
-        1 => return extended_in_registers::<2, 3, SKIP>(w, xs, ys, out),
-        2 => return extended_in_registers::<4, 9, SKIP>(w, xs, ys, out),
-        // No digit: the one point is a plain weighted sum, left to the portable loop (the
-        // proofs' levels always have a digit).
-        0 => return 0,
-        _ => {}
-    }
-    let high_points = 3usize.pow(digits - 2);
-    let (corner_points, sums) = point_recipes(digits - 2);
-    let vectors = w.len() / 8;
-    let zero = _mm512_setzero_si512();
-    // Table entry (point, low corner, vector of the block) at (4 point + corner) B + vector.
-    let (mut xt, mut yt) = (vec![zero; 4 * B * high_points], vec![zero; 4 * B * high_points]);
-    let mut acc = vec![zero; out.len()];
-    for first in (0..vectors).step_by(B) {
-        let count = B.min(vectors - first);
-        for &(e, u) in &corner_points {
-            for c in 0..4 {
-                let (xr, yr) = (xs[4 * u + c], ys[4 * u + c]);
-                for k in 0..count {
-                    let at = 8 * (first + k);
-                    // SAFETY: at + 8 <= 8 * vectors <= w.len(), and every row holds at least
-                    // `w.len()` words (checked by the caller).
-                    unsafe {
-                        xt[(4 * e + c) * B + k] = _mm512_loadu_si512(xr.as_ptr().add(at).cast());
-                        yt[(4 * e + c) * B + k] = _mm512_loadu_si512(yr.as_ptr().add(at).cast());
-                    }
-                }
-            }
-        }
-        for &(e, a, b) in &sums {
-            let (to, from_a, from_b) = (4 * B * e, 4 * B * a, 4 * B * b);
-            for t in [&mut xt, &mut yt] {
-                let (head, tail) = t.split_at_mut(to);
-                for (o, (u, v)) in
-                    tail[..4 * B].iter_mut().zip(head[from_a..][..4 * B].iter().zip(&head[from_b..]))
-                {
-                    *o = _mm512_xor_si512(*u, *v);
-                }
-            }
-        }
-        for (h, acc) in acc.chunks_exact_mut(9).enumerate() {
-            let mut sums9 = [zero; 9];
-            let (xh, yh) = (&xt[4 * B * h..][..4 * B], &yt[4 * B * h..][..4 * B]);
-            for k in 0..count {
-                // SAFETY: 8 (first + k) + 8 <= w.len() (above).
-                let wv = unsafe { _mm512_loadu_si512(w.as_ptr().add(8 * (first + k)).cast()) };
-                let xc: [__m512i; 4] = std::array::from_fn(|c| xh[c * B + k]);
-                let yc: [__m512i; 4] = std::array::from_fn(|c| yh[c * B + k]);
-                let (xe, ye) = (extend_two_digits(xc), extend_two_digits(yc));
-                for (e, (s, (xv, yv))) in sums9.iter_mut().zip(xe.iter().zip(&ye)).enumerate() {
-                    // The last digit at 1, where left out (its sum stays zero).
-                    if SKIP && e % 3 == 1 {
-                        continue;
-                    }
-                    let v = _mm512_and_si512(*xv, *yv);
-                    let p = _mm512_xor_si512(
-                        _mm512_clmulepi64_epi128(wv, v, 0x00),
-                        _mm512_clmulepi64_epi128(wv, v, 0x11),
-                    );
-                    *s = _mm512_xor_si512(*s, p);
-                }
-            }
-            for (a, s) in acc.iter_mut().zip(sums9) {
-                *a = _mm512_xor_si512(*a, s);
-            }
-        }
-    }
-    for (o, a) in out.iter_mut().zip(acc) {
-        *o ^= xor_lanes(a);
-    }
-    8 * vectors
-}
-
-pub(super) fn clmul_dot_and_extended_vpclmul(
-    w: &[u64],
-    xs: &[&[u64]],
-    ys: &[&[u64]],
-    skip_last_one: bool,
-    acc: &mut [u128],
-) -> usize {
-    assert!(has_vpclmul(), "VPCLMULQDQ kernel on a CPU without it");
-    // The bounds the unchecked loads rely on (the caller checks them too).
-    let corners = xs.len();
-    assert!(corners.is_power_of_two() && ys.len() == corners, "clmul_dot_and_extended: rows");
-    assert_eq!(acc.len(), 3usize.pow(corners.trailing_zeros()), "clmul_dot_and_extended: sums");
-    assert!(xs.iter().chain(ys).all(|r| r.len() >= w.len()), "clmul_dot_and_extended: row lengths");
-    // SAFETY: AVX-512 F, VPCLMULQDQ and PCLMULQDQ were detected just above (SSE2 is x86-64's);
-    // the rows hold at least `w.len()` words and the sums `3^digits` entries.
-    unsafe {
-        if skip_last_one {
-            clmul_dot_and_extended_vpclmul_impl::<true>(w, xs, ys, acc)
-        } else {
-            clmul_dot_and_extended_vpclmul_impl::<false>(w, xs, ys, acc)
-        }
-    }
-}
-
-/// `clmul_dot` eight words at a time, as [`clmul_dot_and_vpclmul_impl`].
-#[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq,sse2")]
-fn clmul_dot_vpclmul_impl(a: &[u64], b: &[u64]) -> u128 {
-    use std::arch::x86_64::*;
-    let n = a.len().min(b.len());
-    let full = n - n % 8;
-    let mut acc = _mm512_setzero_si512();
-    for i in (0..full).step_by(8) {
-        // SAFETY: i + 8 <= full <= the length of both slices.
-        let (av, bv) = unsafe {
-            (_mm512_loadu_si512(a.as_ptr().add(i).cast()), _mm512_loadu_si512(b.as_ptr().add(i).cast()))
-        };
-        acc = _mm512_xor_si512(acc, _mm512_clmulepi64_epi128(av, bv, 0x00));
-        acc = _mm512_xor_si512(acc, _mm512_clmulepi64_epi128(av, bv, 0x11));
-    }
-    xor_lanes(acc) ^ clmul_dot_impl(&a[full..n], &b[full..n])
-}
-
-pub(super) fn clmul_dot_vpclmul(a: &[u64], b: &[u64]) -> u128 {
-    assert!(has_vpclmul(), "VPCLMULQDQ kernel on a CPU without it");
-    // SAFETY: AVX-512 F, VPCLMULQDQ and PCLMULQDQ were detected just above (SSE2 is x86-64's).
-    unsafe { clmul_dot_vpclmul_impl(a, b) }
-}
-
-/// `lo_i ^= t * (lo_i ^ hi_i)` in GF(2^64) modulo `x^64 + x^4 + x^3 + x + 1`, eight at a
-/// time: the products of even and odd words, their low and high halves regrouped in order,
-/// and the high half folded back by shifts (once more for the bits it pushes past `x^63`).
-#[target_feature(enable = "avx512f,vpclmulqdq")]
-fn gf64_fold_vpclmul_impl(lo: &mut [u64], hi: &[u64], t: u64) -> usize {
-    use std::arch::x86_64::*;
-    let n = lo.len().min(hi.len());
-    let full = n - n % 8;
-    let tv = _mm512_set1_epi64(t as i64);
-    let fold = |v: __m512i| {
-        let s = _mm512_xor_si512(_mm512_slli_epi64(v, 1), _mm512_slli_epi64(v, 3));
-        _mm512_xor_si512(_mm512_xor_si512(v, s), _mm512_slli_epi64(v, 4))
-    };
-    for i in (0..full).step_by(8) {
-        // SAFETY: i + 8 <= full <= the length of both slices.
-        unsafe {
-            let l = _mm512_loadu_si512(lo.as_ptr().add(i).cast());
-            let d = _mm512_xor_si512(l, _mm512_loadu_si512(hi.as_ptr().add(i).cast()));
-            let even = _mm512_clmulepi64_epi128(d, tv, 0x00);
-            let odd = _mm512_clmulepi64_epi128(d, tv, 0x01);
-            let low = _mm512_unpacklo_epi64(even, odd);
-            let high = _mm512_unpackhi_epi64(even, odd);
-            let spill = _mm512_xor_si512(
-                _mm512_xor_si512(_mm512_srli_epi64(high, 63), _mm512_srli_epi64(high, 61)),
-                _mm512_srli_epi64(high, 60),
-            );
-            let r = _mm512_xor_si512(_mm512_xor_si512(low, fold(high)), fold(spill));
-            _mm512_storeu_si512(lo.as_mut_ptr().add(i).cast(), _mm512_xor_si512(l, r));
-        }
-    }
-    full
-}
-
-/// As [`gf64_fold_vpclmul_impl`]; returns how many leading elements it folded (a multiple of
-/// eight), the rest left to the caller.
-pub(super) fn gf64_fold_vpclmul(lo: &mut [u64], hi: &[u64], t: u64) -> usize {
-    assert!(has_vpclmul(), "VPCLMULQDQ kernel on a CPU without it");
-    // SAFETY: AVX-512 F and VPCLMULQDQ were detected just above.
-    unsafe { gf64_fold_vpclmul_impl(lo, hi, t) }
 }
 
 /// `out_i ^= low[idx_i & 15] ^ high[idx_i >> 4]`, eight at a time: each table of sixteen
@@ -605,7 +288,7 @@ pub(super) fn lane_bytes_gfni(words: &[u64; 8]) -> [u8; 64] {
 }
 
 /// `v[b] = v[b] X^b` in GF(2^64) for 64 lanes, eight at a time: variable shifts give the
-/// low and high words of the product, folded back as in [`gf64_fold_vpclmul_impl`].
+/// low and high words of the product, folded back as in the carry-less kernels' GF(2^64) fold (`x86_clmul`).
 #[target_feature(enable = "avx512f")]
 fn gf64_times_x_lanes_impl(v: &mut [u64; 64]) {
     use std::arch::x86_64::*;
