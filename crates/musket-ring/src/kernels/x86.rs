@@ -17,9 +17,16 @@ use super::xpow;
 /// (`cargo bench -p musket-ring -- strided_group_products`: 121 against 130 µs). Operands
 /// strided as [`tile_avx512_impl`]'s.
 #[target_feature(enable = "avx2")]
-fn tile_avx2_impl(kc: usize, a: &[u64], lda: usize, b: &[u64], ldb: usize, out: &mut [u64; MR * NR]) {
+fn tile_strided_avx2_impl(kc: usize, a: &[u64], lda: usize, b: &[u64], ldb: usize, out: &mut [u64; MR * NR]) {
     tile_body(kc, a, lda, b, ldb, out)
 }
+
+/// [`tile_strided_avx2_impl`] on packed panels, their strides constants in the loop.
+#[target_feature(enable = "avx2")]
+fn tile_avx2_impl(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
+    tile_body(kc, a, MR, b, NR, out)
+}
+
 /// Hand-written because LLVM does not keep the 16 accumulators of the portable body in
 /// registers when it widens it to 512 bits: two B vectors per step, each A value broadcast
 /// (folded into `vpmullq` as an embedded broadcast), 16 `vpmullq` + 16 `vpaddq` per step.
@@ -65,7 +72,10 @@ pub(super) fn tile_strided_avx512(
 }
 
 pub(super) fn tile_avx2(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
-    tile_strided_avx2(kc, a, MR, b, NR, out)
+    // Detection is cached by std (one atomic load), negligible against a tile's work.
+    assert!(super::Kernel::Avx2.is_supported(), "AVX2 kernel on a CPU without AVX2");
+    // SAFETY: AVX2 was detected at run time just above.
+    unsafe { tile_avx2_impl(kc, a, b, out) }
 }
 
 pub(super) fn tile_strided_avx2(
@@ -76,10 +86,9 @@ pub(super) fn tile_strided_avx2(
     ldb: usize,
     out: &mut [u64; MR * NR],
 ) {
-    // Detection is cached by std (one atomic load), negligible against a tile's work.
     assert!(super::Kernel::Avx2.is_supported(), "AVX2 kernel on a CPU without AVX2");
     // SAFETY: AVX2 was detected at run time just above.
-    unsafe { tile_avx2_impl(kc, a, lda, b, ldb, out) }
+    unsafe { tile_strided_avx2_impl(kc, a, lda, b, ldb, out) }
 }
 
 pub(super) fn tile_avx512(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
