@@ -116,7 +116,7 @@ pub fn proof_parallel_allowed() -> bool {
 pub enum Kernel {
     /// Plain Rust for any target, vectorised by LLVM for the baseline instruction set.
     Portable,
-    /// The portable tile compiled for AVX2 (64-bit products emulated with 32-bit multiplies).
+    /// A hand-written AVX2 tile (each 64-bit product from a `vpmuludq` and half a `vpmulld`).
     Avx2,
     /// A hand-written AVX-512 F+DQ tile, where `vpmullq` multiplies 8 words at once.
     Avx512,

@@ -1,5 +1,5 @@
-//! x86-64 builds of the kernels: a hand-written tile for AVX-512 (`vpmullq` with AVX-512
-//! DQ), carry-less products with PCLMULQDQ and VPCLMULQDQ, and portable bodies compiled
+//! x86-64 builds of the kernels: hand-written tiles for AVX2 and AVX-512 (`vpmullq` with
+//! AVX-512 DQ), carry-less products with PCLMULQDQ and VPCLMULQDQ, and portable bodies compiled
 //! with AVX2 or AVX-512 enabled so that LLVM uses 256/512-bit vectors. Each is only reached
 //! after run-time detection, which is what makes calling it sound.
 #![allow(unsafe_code)]
@@ -7,24 +7,78 @@
 use super::binpoly;
 use super::bitweighted;
 use super::karatsuba::{self, Chunk};
-use super::packed::{tile_body, MR, NR};
+use super::packed::{MR, NR};
 use super::subset;
 use super::transpose;
 use super::xpow;
 
-/// The portable tile body compiled for AVX2: LLVM's widening of it (each 64-bit product from
-/// 32-bit multiplies) ran faster than a hand-written `4 x 8` register-blocked tile
-/// (`cargo bench -p musket-ring -- strided_group_products`: 121 against 130 µs). Operands
-/// strided as [`tile_avx512_impl`]'s.
+/// Hand-written because AVX2 has no 64-bit product: a wrapping one is `lo(a) lo(b) + (hi(a)
+/// lo(b) + lo(a) hi(b)) << 32`, and only the low halves of the cross terms count, so one
+/// `vpmuludq` gives the first term and one `vpmulld` of `a` by `b` with its halves swapped
+/// gives both cross terms' low halves, summed in 32-bit lanes and combined once at the end
+/// (LLVM's widening of the portable body used three `vpmuludq` and kept its 128 accumulators
+/// in memory). A `2 x 8` quarter of the tile at a time keeps its accumulators in registers;
+/// strided A rows are copied together first. `cargo bench -p musket-ring`: a 1024^3 product
+/// 126 ms against 188-207 ms, the proofs' strided 64^3 products 60-85 µs against 116-134 µs.
+/// Operands strided as [`tile_avx512_impl`]'s.
 #[target_feature(enable = "avx2")]
 fn tile_strided_avx2_impl(kc: usize, a: &[u64], lda: usize, b: &[u64], ldb: usize, out: &mut [u64; MR * NR]) {
-    tile_body(kc, a, lda, b, ldb, out)
-}
-
-/// [`tile_strided_avx2_impl`] on packed panels, their strides constants in the loop.
-#[target_feature(enable = "avx2")]
-fn tile_avx2_impl(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
-    tile_body(kc, a, MR, b, NR, out)
+    use std::arch::x86_64::*;
+    const _: () = assert!(MR == 8 && NR == 16);
+    /// Steps of A copied at a time: 4 KiB of panel.
+    const STEPS: usize = 64;
+    assert!(kc == 0 || (a.len() >= (kc - 1) * lda + MR && b.len() >= (kc - 1) * ldb + NR));
+    out.fill(0);
+    let mut panel = [0u64; STEPS * MR];
+    for p0 in (0..kc).step_by(STEPS) {
+        let steps = STEPS.min(kc - p0);
+        // A packed panel is read as it is; strided rows (a power of two of words apart in the
+        // proofs, sharing cache sets) are copied together first.
+        let rows: &[u64] = if lda == MR {
+            &a[p0 * MR..][..steps * MR]
+        } else {
+            for (p, row) in panel.chunks_exact_mut(MR).take(steps).enumerate() {
+                row.copy_from_slice(&a[(p0 + p) * lda..][..MR]);
+            }
+            &panel[..steps * MR]
+        };
+        for r0 in (0..MR).step_by(2) {
+            for c0 in (0..NR).step_by(8) {
+                let mut lo = [_mm256_setzero_si256(); 4];
+                let mut cross = [_mm256_setzero_si256(); 4];
+                for (p, ap) in rows.chunks_exact(MR).enumerate() {
+                    // SAFETY: the assertion above keeps row p0 + p's 16 words of `b` in bounds.
+                    let (b0, b1) = unsafe {
+                        let bp = b.as_ptr().add((p0 + p) * ldb + c0);
+                        (_mm256_loadu_si256(bp.cast()), _mm256_loadu_si256(bp.add(4).cast()))
+                    };
+                    // Each word's halves swapped: one 32-bit product per half gives both cross
+                    // terms' low halves, all a wrapping product needs of them.
+                    let swap = |v: __m256i| _mm256_shuffle_epi32::<0b1011_0001>(v);
+                    let (s0, s1) = (swap(b0), swap(b1));
+                    for r in 0..2 {
+                        let av = _mm256_set1_epi64x(ap[r0 + r] as i64);
+                        lo[2 * r] = _mm256_add_epi64(lo[2 * r], _mm256_mul_epu32(av, b0));
+                        lo[2 * r + 1] = _mm256_add_epi64(lo[2 * r + 1], _mm256_mul_epu32(av, b1));
+                        cross[2 * r] = _mm256_add_epi32(cross[2 * r], _mm256_mullo_epi32(av, s0));
+                        cross[2 * r + 1] = _mm256_add_epi32(cross[2 * r + 1], _mm256_mullo_epi32(av, s1));
+                    }
+                }
+                for i in 0..4 {
+                    // The two cross halves' sum, moved up: `(x + y) << 32` is linear modulo
+                    // 2^64, so summing it per step or once gives the same.
+                    let c = _mm256_add_epi32(cross[i], _mm256_srli_epi64(cross[i], 32));
+                    let v = _mm256_add_epi64(lo[i], _mm256_slli_epi64(c, 32));
+                    let at = (r0 + i / 2) * NR + c0 + 4 * (i % 2);
+                    // SAFETY: row r0 + i / 2 of `out` holds NR = 16 words; c0 + 4 (i % 2) + 4 <= 16.
+                    unsafe {
+                        let o = out.as_mut_ptr().add(at);
+                        _mm256_storeu_si256(o.cast(), _mm256_add_epi64(_mm256_loadu_si256(o.cast()), v));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Hand-written because LLVM does not keep the 16 accumulators of the portable body in
@@ -75,7 +129,7 @@ pub(super) fn tile_avx2(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR
     // Detection is cached by std (one atomic load), negligible against a tile's work.
     assert!(super::Kernel::Avx2.is_supported(), "AVX2 kernel on a CPU without AVX2");
     // SAFETY: AVX2 was detected at run time just above.
-    unsafe { tile_avx2_impl(kc, a, b, out) }
+    unsafe { tile_strided_avx2_impl(kc, a, MR, b, NR, out) }
 }
 
 pub(super) fn tile_strided_avx2(
