@@ -266,12 +266,12 @@ pub fn lane_bytes_portable(words: &[u64; 8]) -> [u8; 64] {
 }
 
 /// `v[b] = v[b] X^b` for the 64 lanes of a block, in GF(2^64) modulo
-/// `x^64 + x^4 + x^3 + x + 1` (the lane weights of the packed binary proof). AVX-512 where the
-/// CPU has it.
+/// `x^64 + x^4 + x^3 + x + 1` (the lane weights of the packed binary proof). AVX-512 or AVX2
+/// where the CPU has them.
 pub fn gf64_times_x_lanes(v: &mut [u64; 64]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        return super::x86::gf64_times_x_lanes_avx512(v);
+    if super::x86_clmul::gf64_times_x_lanes_wide(v) {
+        return;
     }
     for (b, o) in v.iter_mut().enumerate() {
         *o = gf64_reduce((*o as u128) << b);

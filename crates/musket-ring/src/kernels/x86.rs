@@ -350,40 +350,6 @@ pub(super) fn lane_bytes_gfni(words: &[u64; 8]) -> [u8; 64] {
     unsafe { lane_bytes_gfni_impl(words) }
 }
 
-/// `v[b] = v[b] X^b` in GF(2^64) for 64 lanes, eight at a time: variable shifts give the
-/// low and high words of the product, folded back as in the carry-less kernels' GF(2^64) fold (`x86_clmul`).
-#[target_feature(enable = "avx512f")]
-fn gf64_times_x_lanes_impl(v: &mut [u64; 64]) {
-    use std::arch::x86_64::*;
-    let fold = |x: __m512i| {
-        let s = _mm512_xor_si512(_mm512_slli_epi64(x, 1), _mm512_slli_epi64(x, 3));
-        _mm512_xor_si512(_mm512_xor_si512(x, s), _mm512_slli_epi64(x, 4))
-    };
-    for i in 0..8 {
-        let counts: [u64; 8] = std::array::from_fn(|j| (8 * i + j) as u64);
-        // SAFETY: lanes 8i..8i+8 of the 64.
-        unsafe {
-            let c = _mm512_loadu_si512(counts.as_ptr().cast());
-            let x = _mm512_loadu_si512(v.as_ptr().add(8 * i).cast());
-            let low = _mm512_sllv_epi64(x, c);
-            // A count of 64 (lane 0) gives zero, as the high word of x X^0 is.
-            let high = _mm512_srlv_epi64(x, _mm512_sub_epi64(_mm512_set1_epi64(64), c));
-            let spill = _mm512_xor_si512(
-                _mm512_xor_si512(_mm512_srli_epi64(high, 63), _mm512_srli_epi64(high, 61)),
-                _mm512_srli_epi64(high, 60),
-            );
-            let r = _mm512_xor_si512(_mm512_xor_si512(low, fold(high)), fold(spill));
-            _mm512_storeu_si512(v.as_mut_ptr().add(8 * i).cast(), r);
-        }
-    }
-}
-
-pub(super) fn gf64_times_x_lanes_avx512(v: &mut [u64; 64]) {
-    assert!(std::arch::is_x86_feature_detected!("avx512f"), "AVX-512 kernel on a CPU without it");
-    // SAFETY: AVX-512 F was detected just above.
-    unsafe { gf64_times_x_lanes_impl(v) }
-}
-
 /// The portable Karatsuba chunk compiled for AVX2.
 #[target_feature(enable = "avx2")]
 fn karatsuba_chunk_avx2_impl(chunk: Chunk<'_>, sa: &mut [u64], sb: &mut [u64], acc: &mut [u64]) {

@@ -1,10 +1,12 @@
-//! Carry-less kernels on wide vectors: VPCLMULQDQ with AVX-512 F (eight words a vector) or
-//! with AVX2 (four words: Zen 3, Alder Lake and other CPUs without AVX-512). Each kernel is
-//! written once, generic over [`Lanes`], in the manner of memchr's generic vector searchers:
-//! the generic body is `#[inline(always)]` and each entry point a `#[target_feature]` function
-//! that instantiates it for one width, so the intrinsics are compiled with that entry's
-//! features. An entry is only reached after run-time detection ([`Width::is_supported`]),
-//! which is what makes calling it sound. Leftover words go to the 128-bit PCLMULQDQ kernels.
+//! Carry-less kernels and GF(2^64) lane arithmetic on wide vectors: VPCLMULQDQ with AVX-512
+//! F (eight words a vector) or with AVX2 (four words: Zen 3, Alder Lake and other CPUs
+//! without AVX-512). Each kernel is written once, generic over [`Lanes`], in the manner of
+//! memchr's generic vector searchers: the generic body is `#[inline(always)]` and each entry
+//! point a `#[target_feature]` function that instantiates it for one width, so the intrinsics
+//! are compiled with that entry's features. An entry is only reached after run-time
+//! detection ([`Width::is_supported`]; the lane weights, which need no carry-less product,
+//! detect AVX-512 F or AVX2 alone), which is what makes calling it sound. Leftover words go
+//! to the 128-bit PCLMULQDQ kernels.
 #![allow(unsafe_code)]
 
 use std::arch::x86_64::*;
@@ -60,6 +62,12 @@ trait Lanes: Copy {
     unsafe fn shl(self, n: i32) -> Self;
     /// Each word shifted right by `n` bits.
     unsafe fn shr(self, n: i32) -> Self;
+    /// Word by word, `self - o` (wrapping).
+    unsafe fn sub_words(self, o: Self) -> Self;
+    /// Each word shifted left by its own count (a count of 64 or more gives zero).
+    unsafe fn shlv(self, counts: Self) -> Self;
+    /// Each word shifted right by its own count (a count of 64 or more gives zero).
+    unsafe fn shrv(self, counts: Self) -> Self;
 
     /// The XOR of the lanes, as a `u128` (low word first).
     #[inline(always)]
@@ -127,6 +135,18 @@ impl Lanes for __m256i {
     unsafe fn shr(self, n: i32) -> Self {
         _mm256_srl_epi64(self, _mm_cvtsi32_si128(n))
     }
+    #[inline(always)]
+    unsafe fn sub_words(self, o: Self) -> Self {
+        _mm256_sub_epi64(self, o)
+    }
+    #[inline(always)]
+    unsafe fn shlv(self, counts: Self) -> Self {
+        _mm256_sllv_epi64(self, counts)
+    }
+    #[inline(always)]
+    unsafe fn shrv(self, counts: Self) -> Self {
+        _mm256_srlv_epi64(self, counts)
+    }
 }
 
 impl Lanes for __m512i {
@@ -175,6 +195,18 @@ impl Lanes for __m512i {
     unsafe fn shr(self, n: i32) -> Self {
         _mm512_srl_epi64(self, _mm_cvtsi32_si128(n))
     }
+    #[inline(always)]
+    unsafe fn sub_words(self, o: Self) -> Self {
+        _mm512_sub_epi64(self, o)
+    }
+    #[inline(always)]
+    unsafe fn shlv(self, counts: Self) -> Self {
+        _mm512_sllv_epi64(self, counts)
+    }
+    #[inline(always)]
+    unsafe fn shrv(self, counts: Self) -> Self {
+        _mm512_srlv_epi64(self, counts)
+    }
 }
 
 /// `clmul_dot_and` a vector at a time: two carry-less products give the products of the even
@@ -214,18 +246,66 @@ unsafe fn fold<V: Lanes>(lo: &mut [u64], hi: &[u64], t: u64) -> usize {
     let n = lo.len().min(hi.len());
     let full = n - n % V::WORDS;
     let tv = V::splat(t);
-    let times_x4_x3_x_1 = |v: V| v.xor(v.shl(1)).xor(v.shl(3)).xor(v.shl(4));
     for i in (0..full).step_by(V::WORDS) {
         // i + WORDS <= full <= the length of both slices.
         let l = V::load(lo.as_ptr().add(i));
         let d = l.xor(V::load(hi.as_ptr().add(i)));
         let (even, odd) = (d.clmul::<0x00>(tv), d.clmul::<0x01>(tv));
-        let (low, high) = (even.unpack_lo(odd), even.unpack_hi(odd));
-        let spill = high.shr(63).xor(high.shr(61)).xor(high.shr(60));
-        let r = low.xor(times_x4_x3_x_1(high)).xor(times_x4_x3_x_1(spill));
+        let r = reduce(even.unpack_lo(odd), even.unpack_hi(odd));
         l.xor(r).store(lo.as_mut_ptr().add(i));
     }
     full
+}
+
+/// Products' low and high words reduced modulo `x^64 + x^4 + x^3 + x + 1`: the high word
+/// folded back by shifts, once more for the bits it pushes past `x^63`.
+#[inline(always)]
+unsafe fn reduce<V: Lanes>(low: V, high: V) -> V {
+    let times_x4_x3_x_1 = |v: V| v.xor(v.shl(1)).xor(v.shl(3)).xor(v.shl(4));
+    let spill = high.shr(63).xor(high.shr(61)).xor(high.shr(60));
+    low.xor(times_x4_x3_x_1(high)).xor(times_x4_x3_x_1(spill))
+}
+
+/// `v[b] = v[b] X^b` in GF(2^64) for 64 lanes, a vector at a time: variable shifts give the
+/// low and high words of the product, then [`reduce`].
+#[inline(always)]
+unsafe fn times_x_lanes<V: Lanes>(v: &mut [u64; 64]) {
+    let mut counts = [0u64; 8];
+    for i in (0..64).step_by(V::WORDS) {
+        for (j, c) in counts[..V::WORDS].iter_mut().enumerate() {
+            *c = (i + j) as u64;
+        }
+        let c = V::load(counts.as_ptr());
+        let x = V::load(v.as_ptr().add(i));
+        // A count of 64 (lane 0) gives zero, as the high word of x X^0 is.
+        let high = x.shrv(V::splat(64).sub_words(c));
+        reduce(x.shlv(c), high).store(v.as_mut_ptr().add(i));
+    }
+}
+
+/// `v[b] = v[b] X^b` for the 64 lanes of a block: AVX-512's or AVX2's shifts (no carry-less
+/// product needed) where the CPU has them; returns false where it has neither.
+pub(super) fn gf64_times_x_lanes_wide(v: &mut [u64; 64]) -> bool {
+    #[target_feature(enable = "avx512f")]
+    unsafe fn wide(v: &mut [u64; 64]) {
+        times_x_lanes::<__m512i>(v)
+    }
+    #[target_feature(enable = "avx2")]
+    unsafe fn narrow(v: &mut [u64; 64]) {
+        times_x_lanes::<__m256i>(v)
+    }
+    // SAFETY: each body runs only where its feature was detected; the loads and stores stay
+    // within the 64 lanes (WORDS divides 64).
+    unsafe {
+        if is_x86_feature_detected!("avx512f") {
+            wide(v);
+        } else if is_x86_feature_detected!("avx2") {
+            narrow(v);
+        } else {
+            return false;
+        }
+    }
+    true
 }
 
 /// A point that is a corner: `(point, corner)`.
