@@ -23,59 +23,71 @@ use super::xpow;
 /// Operands strided as [`tile_avx512_impl`]'s.
 #[target_feature(enable = "avx2")]
 fn tile_strided_avx2_impl(kc: usize, a: &[u64], lda: usize, b: &[u64], ldb: usize, out: &mut [u64; MR * NR]) {
-    use std::arch::x86_64::*;
-    const _: () = assert!(MR == 8 && NR == 16);
     /// Steps of A copied at a time: 4 KiB of panel.
     const STEPS: usize = 64;
     assert!(kc == 0 || (a.len() >= (kc - 1) * lda + MR && b.len() >= (kc - 1) * ldb + NR));
     out.fill(0);
-    let mut panel = [0u64; STEPS * MR];
-    for p0 in (0..kc).step_by(STEPS) {
-        let steps = STEPS.min(kc - p0);
-        // A packed panel is read as it is; strided rows (a power of two of words apart in the
-        // proofs, sharing cache sets) are copied together first.
-        let rows: &[u64] = if lda == MR {
-            &a[p0 * MR..][..steps * MR]
-        } else {
+    if lda == MR {
+        // A packed panel is read as it is.
+        for p0 in (0..kc).step_by(STEPS) {
+            let steps = STEPS.min(kc - p0);
+            // SAFETY: AVX2 is enabled here; `b` holds NR words at every step's row (the
+            // assertion above).
+            unsafe { add_quarters_avx2(&a[p0 * MR..][..steps * MR], p0, b, ldb, out) };
+        }
+    } else {
+        // Strided rows (a power of two of words apart in the proofs, sharing cache sets) are
+        // copied together first.
+        let mut panel = [0u64; STEPS * MR];
+        for p0 in (0..kc).step_by(STEPS) {
+            let steps = STEPS.min(kc - p0);
             for (p, row) in panel.chunks_exact_mut(MR).take(steps).enumerate() {
                 row.copy_from_slice(&a[(p0 + p) * lda..][..MR]);
             }
-            &panel[..steps * MR]
-        };
-        for r0 in (0..MR).step_by(2) {
-            for c0 in (0..NR).step_by(8) {
-                let mut lo = [_mm256_setzero_si256(); 4];
-                let mut cross = [_mm256_setzero_si256(); 4];
-                for (p, ap) in rows.chunks_exact(MR).enumerate() {
-                    // SAFETY: the assertion above keeps row p0 + p's 16 words of `b` in bounds.
-                    let (b0, b1) = unsafe {
-                        let bp = b.as_ptr().add((p0 + p) * ldb + c0);
-                        (_mm256_loadu_si256(bp.cast()), _mm256_loadu_si256(bp.add(4).cast()))
-                    };
-                    // Each word's halves swapped: one 32-bit product per half gives both cross
-                    // terms' low halves, all a wrapping product needs of them.
-                    let swap = |v: __m256i| _mm256_shuffle_epi32::<0b1011_0001>(v);
-                    let (s0, s1) = (swap(b0), swap(b1));
-                    for r in 0..2 {
-                        let av = _mm256_set1_epi64x(ap[r0 + r] as i64);
-                        lo[2 * r] = _mm256_add_epi64(lo[2 * r], _mm256_mul_epu32(av, b0));
-                        lo[2 * r + 1] = _mm256_add_epi64(lo[2 * r + 1], _mm256_mul_epu32(av, b1));
-                        cross[2 * r] = _mm256_add_epi32(cross[2 * r], _mm256_mullo_epi32(av, s0));
-                        cross[2 * r + 1] = _mm256_add_epi32(cross[2 * r + 1], _mm256_mullo_epi32(av, s1));
-                    }
+            // SAFETY: as above.
+            unsafe { add_quarters_avx2(&panel[..steps * MR], p0, b, ldb, out) };
+        }
+    }
+}
+
+/// `out += rows^T b[p0..]` for `rows`, consecutive steps of `MR` words, a `2 x 8` quarter of
+/// the tile at a time (see [`tile_strided_avx2_impl`]).
+///
+/// # Safety
+/// AVX2 must be enabled in the caller, and `b` must hold `NR` words at every `(p0 + p) * ldb`
+/// for the steps `p` of `rows`.
+#[inline(always)]
+unsafe fn add_quarters_avx2(rows: &[u64], p0: usize, b: &[u64], ldb: usize, out: &mut [u64; MR * NR]) {
+    use std::arch::x86_64::*;
+    const _: () = assert!(MR == 8 && NR == 16);
+    for r0 in (0..MR).step_by(2) {
+        for c0 in (0..NR).step_by(8) {
+            let mut lo = [_mm256_setzero_si256(); 4];
+            let mut cross = [_mm256_setzero_si256(); 4];
+            for (p, ap) in rows.chunks_exact(MR).enumerate() {
+                // In bounds by the function's contract (c0 + 8 <= NR).
+                let bp = b.as_ptr().add((p0 + p) * ldb + c0);
+                let (b0, b1) = (_mm256_loadu_si256(bp.cast()), _mm256_loadu_si256(bp.add(4).cast()));
+                // Each word's halves swapped: one 32-bit product per half gives both cross
+                // terms' low halves, all a wrapping product needs of them.
+                let swap = |v: __m256i| _mm256_shuffle_epi32::<0b1011_0001>(v);
+                let (s0, s1) = (swap(b0), swap(b1));
+                for r in 0..2 {
+                    let av = _mm256_set1_epi64x(ap[r0 + r] as i64);
+                    lo[2 * r] = _mm256_add_epi64(lo[2 * r], _mm256_mul_epu32(av, b0));
+                    lo[2 * r + 1] = _mm256_add_epi64(lo[2 * r + 1], _mm256_mul_epu32(av, b1));
+                    cross[2 * r] = _mm256_add_epi32(cross[2 * r], _mm256_mullo_epi32(av, s0));
+                    cross[2 * r + 1] = _mm256_add_epi32(cross[2 * r + 1], _mm256_mullo_epi32(av, s1));
                 }
-                for i in 0..4 {
-                    // The two cross halves' sum, moved up: `(x + y) << 32` is linear modulo
-                    // 2^64, so summing it per step or once gives the same.
-                    let c = _mm256_add_epi32(cross[i], _mm256_srli_epi64(cross[i], 32));
-                    let v = _mm256_add_epi64(lo[i], _mm256_slli_epi64(c, 32));
-                    let at = (r0 + i / 2) * NR + c0 + 4 * (i % 2);
-                    // SAFETY: row r0 + i / 2 of `out` holds NR = 16 words; c0 + 4 (i % 2) + 4 <= 16.
-                    unsafe {
-                        let o = out.as_mut_ptr().add(at);
-                        _mm256_storeu_si256(o.cast(), _mm256_add_epi64(_mm256_loadu_si256(o.cast()), v));
-                    }
-                }
+            }
+            for i in 0..4 {
+                // The two cross halves' sum, moved up: `(x + y) << 32` is linear modulo 2^64,
+                // so summing it per step or once gives the same.
+                let c = _mm256_add_epi32(cross[i], _mm256_srli_epi64(cross[i], 32));
+                let v = _mm256_add_epi64(lo[i], _mm256_slli_epi64(c, 32));
+                // Row r0 + i / 2 of `out` holds NR = 16 words; c0 + 4 (i % 2) + 4 <= 16.
+                let o = out.as_mut_ptr().add((r0 + i / 2) * NR + c0 + 4 * (i % 2));
+                _mm256_storeu_si256(o.cast(), _mm256_add_epi64(_mm256_loadu_si256(o.cast()), v));
             }
         }
     }
@@ -126,10 +138,7 @@ pub(super) fn tile_strided_avx512(
 }
 
 pub(super) fn tile_avx2(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
-    // Detection is cached by std (one atomic load), negligible against a tile's work.
-    assert!(super::Kernel::Avx2.is_supported(), "AVX2 kernel on a CPU without AVX2");
-    // SAFETY: AVX2 was detected at run time just above.
-    unsafe { tile_strided_avx2_impl(kc, a, MR, b, NR, out) }
+    tile_strided_avx2(kc, a, MR, b, NR, out)
 }
 
 pub(super) fn tile_strided_avx2(
@@ -140,15 +149,14 @@ pub(super) fn tile_strided_avx2(
     ldb: usize,
     out: &mut [u64; MR * NR],
 ) {
+    // Detection is cached by std (one atomic load), negligible against a tile's work.
     assert!(super::Kernel::Avx2.is_supported(), "AVX2 kernel on a CPU without AVX2");
     // SAFETY: AVX2 was detected at run time just above.
     unsafe { tile_strided_avx2_impl(kc, a, lda, b, ldb, out) }
 }
 
 pub(super) fn tile_avx512(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
-    assert!(super::Kernel::Avx512.is_supported(), "AVX-512 kernel on a CPU without AVX-512 F/DQ");
-    // SAFETY: AVX-512 F and DQ were detected at run time just above.
-    unsafe { tile_avx512_impl(kc, a, MR, b, NR, out) }
+    tile_strided_avx512(kc, a, MR, b, NR, out)
 }
 
 #[target_feature(enable = "pclmulqdq,sse2")]
