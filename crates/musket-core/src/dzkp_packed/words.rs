@@ -189,7 +189,7 @@ impl Packed<Gf64> for PackedWords {
 
     /// By tables: the bits of lane `b` across eight members form one byte, whose two nibbles
     /// index tables of the sums of four members' coefficients (sixteen entries each, two
-    /// vector registers: one permutation looks up eight lanes, `musket_ring::xor_member_lookups`
+    /// vector registers: one permutation or byte shuffle looks up many lanes, `musket_ring::xor_member_lookups`
     /// a group's lanes from all its chunks of eight members); a lane's value is the XOR of two
     /// lookups per eight members. The coefficients are the
     /// same for every group and both sides, so the tables are built once; `l` is then
@@ -202,12 +202,8 @@ impl Packed<Gf64> for PackedWords {
         debug_assert_eq!(group_weights.len(), g);
         let members = self.m.coef.len();
         let chunks = members.div_ceil(8);
-        let mut coef = vec![0u64; 8 * chunks];
-        for (c, v) in coef.iter_mut().zip(&self.m.coef) {
-            *c = v.0;
-        }
-        let tables: Vec<musket_ring::MemberTables> =
-            coef.chunks_exact(8).map(|c| (nibble_sums(&c[..4]), nibble_sums(&c[4..]))).collect();
+        let coef: Vec<u64> = self.m.coef.iter().map(|c| c.0).collect();
+        let tables = musket_ring::MemberTables::new(&coef);
         // Eight groups at a time, each chunk's 8 x 8 block of words (eight members, eight
         // groups: a cache line of each member) read once, then taken group by group: read
         // word by word from eight members' spans, a group at a time, they were a third of
@@ -271,15 +267,6 @@ impl Packed<Gf64> for PackedWords {
 fn corner_rows<'a>(v: &'a [u64], corners: usize, g: usize, range: &std::ops::Range<usize>) -> Vec<&'a [u64]> {
     let half = g / 2;
     (0..corners).map(|u| &v[(u >> 1) * g + (u & 1) * half + range.start..][..range.len()]).collect()
-}
-
-/// `t[i]` = XOR of `c[s]` over the bits `s` set in `i`, for four members.
-fn nibble_sums(c: &[u64]) -> [u64; 16] {
-    let mut t = [0u64; 16];
-    for i in 1..16usize {
-        t[i] = t[i & (i - 1)] ^ c[i.trailing_zeros() as usize];
-    }
-    t
 }
 
 #[cfg(test)]

@@ -189,82 +189,6 @@ pub fn gf64_reduce(p: u128) -> u64 {
     lo ^ fold(hi) ^ fold(spill)
 }
 
-/// `out_i ^= low[idx_i & 15] ^ high[idx_i >> 4]`: two lookups per byte in tables of sixteen
-/// words (sums over subsets of four members in the packed binary proof). AVX-512 where the
-/// CPU has it (one permutation looks up eight entries).
-///
-/// # Panics
-/// If the slices differ in length.
-pub fn xor_nibble_lookups(out: &mut [u64], idx: &[u8], low: &[u64; 16], high: &[u64; 16]) {
-    assert_eq!(out.len(), idx.len(), "xor_nibble_lookups: lengths");
-    #[allow(unused_mut)]
-    let mut done = 0;
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        done = super::x86::xor_nibble_lookups_avx512(out, idx, low, high);
-    }
-    for (o, &i) in out[done..].iter_mut().zip(&idx[done..]) {
-        *o ^= low[(i & 15) as usize] ^ high[(i >> 4) as usize];
-    }
-}
-
-/// The nibble tables of eight members' coefficients (sums over the subsets of the first four
-/// and of the last four; see [`xor_member_lookups`]).
-pub type MemberTables = ([u64; 16], [u64; 16]);
-
-/// `out[b] ^= sum_k (low_k[byte_k(b) & 15] ^ high_k[byte_k(b) >> 4])`, where `byte_k(b)` is
-/// lane `b` of the eight words `words[k]` ([`lane_bytes`]) and `(low_k, high_k) = tables[k]`:
-/// one group's 64 lanes of a packed binary proof's written-out vector, from all its chunks of
-/// eight members at once. AVX-512 with GFNI where the CPU has them: the lanes' sums stay in
-/// registers across the chunks, where a call per chunk ([`lane_bytes`], then
-/// [`xor_nibble_lookups`]) loaded and stored them for each. Entry 0 of every table must be
-/// zero (the empty subset's sum), so that a chunk of eight zero words adds nothing: it is
-/// skipped.
-///
-/// # Panics
-/// If `words` and `tables` differ in length.
-pub fn xor_member_lookups(out: &mut [u64; 64], words: &[[u64; 8]], tables: &[MemberTables]) {
-    assert_eq!(words.len(), tables.len(), "xor_member_lookups: chunks");
-    #[cfg(target_arch = "x86_64")]
-    if super::x86::has_gfni_vbmi() {
-        return super::x86::xor_member_lookups_gfni(out, words, tables);
-    }
-    for (w, (low, high)) in words.iter().zip(tables) {
-        if w.iter().any(|&v| v != 0) {
-            xor_nibble_lookups(out, &lane_bytes_portable(w), low, high);
-        }
-    }
-}
-
-/// Byte `b` of the result holds bit `b` of each of the eight words (bit `s` from word `s`):
-/// the lanes of eight binary words, for the packed binary proof's table lookups. GFNI with
-/// AVX-512 VBMI where the CPU has them (two instructions), else eight 8x8 bit transposes.
-pub fn lane_bytes(words: &[u64; 8]) -> [u8; 64] {
-    #[cfg(target_arch = "x86_64")]
-    if super::x86::has_gfni_vbmi() {
-        return super::x86::lane_bytes_gfni(words);
-    }
-    lane_bytes_portable(words)
-}
-
-/// [`lane_bytes`] by shifts and masks.
-pub fn lane_bytes_portable(words: &[u64; 8]) -> [u8; 64] {
-    let mut out = [0u8; 64];
-    for k in 0..8 {
-        // Row s of the 8x8 matrix: byte k of word s.
-        let mut m =
-            words.iter().enumerate().fold(0u64, |acc, (s, w)| acc | (((w >> (8 * k)) & 0xff) << (8 * s)));
-        let t = (m ^ (m >> 7)) & 0x00aa_00aa_00aa_00aa;
-        m ^= t ^ (t << 7);
-        let t = (m ^ (m >> 14)) & 0x0000_cccc_0000_cccc;
-        m ^= t ^ (t << 14);
-        let t = (m ^ (m >> 28)) & 0x0000_0000_f0f0_f0f0;
-        m ^= t ^ (t << 28);
-        out[8 * k..8 * k + 8].copy_from_slice(&m.to_le_bytes());
-    }
-    out
-}
-
 /// `v[b] = v[b] X^b` for the 64 lanes of a block, in GF(2^64) modulo
 /// `x^64 + x^4 + x^3 + x + 1` (the lane weights of the packed binary proof). AVX-512 or AVX2
 /// where the CPU has them.
@@ -297,7 +221,7 @@ mod tests {
     }
 
     #[test]
-    fn folds_and_lookups_match_their_definitions() {
+    fn folds_match_their_definition() {
         let mut rng = rand::thread_rng();
         for n in [0usize, 5, 8, 77] {
             let lo: Vec<u64> = (0..n).map(|_| rng.gen()).collect();
@@ -315,52 +239,13 @@ mod tests {
                 }
                 assert_eq!(got[i], lo[i] ^ p as u64, "element {i} of {n}");
             }
-            let idx: Vec<u8> = (0..n).map(|_| rng.gen()).collect();
-            let low: [u64; 16] = std::array::from_fn(|_| rng.gen());
-            let high: [u64; 16] = std::array::from_fn(|_| rng.gen());
-            let mut out = lo.clone();
-            xor_nibble_lookups(&mut out, &idx, &low, &high);
-            for i in 0..n {
-                assert_eq!(out[i], lo[i] ^ low[(idx[i] & 15) as usize] ^ high[(idx[i] >> 4) as usize]);
-            }
-        }
-    }
-
-    /// The fused lookups of several chunks equal the chunks' lane bytes and lookups one by one
-    /// (zero chunks included).
-    #[test]
-    fn member_lookups_match_chunk_by_chunk() {
-        let mut rng = rand::thread_rng();
-        for chunks in [0usize, 1, 3, 8] {
-            let mut words: Vec<[u64; 8]> = (0..chunks).map(|_| std::array::from_fn(|_| rng.gen())).collect();
-            if chunks == 3 {
-                words[1] = [0; 8];
-            }
-            // Entry 0 zero, as in subset sums (the empty subset).
-            let table = |rng: &mut rand::rngs::ThreadRng| -> [u64; 16] {
-                std::array::from_fn(|i| if i == 0 { 0 } else { rng.gen() })
-            };
-            let tables: Vec<MemberTables> = (0..chunks).map(|_| (table(&mut rng), table(&mut rng))).collect();
-            let start: [u64; 64] = std::array::from_fn(|_| rng.gen());
-            let mut want = start;
-            for (w, (low, high)) in words.iter().zip(&tables) {
-                xor_nibble_lookups(&mut want, &lane_bytes_portable(w), low, high);
-            }
-            let mut got = start;
-            xor_member_lookups(&mut got, &words, &tables);
-            assert_eq!(got, want, "{chunks} chunks");
         }
     }
 
     #[test]
-    fn lanes_and_lane_weights_match_their_definitions() {
+    fn lane_weights_match_their_definition() {
         let mut rng = rand::thread_rng();
         for _ in 0..20 {
-            let w: [u64; 8] = std::array::from_fn(|_| rng.gen());
-            let want: [u8; 64] =
-                std::array::from_fn(|b| (0..8).fold(0u8, |acc, s| acc | ((((w[s] >> b) & 1) as u8) << s)));
-            assert_eq!(lane_bytes_portable(&w), want);
-            assert_eq!(lane_bytes(&w), want);
             let v: [u64; 64] = std::array::from_fn(|_| rng.gen());
             let mut got = v;
             gf64_times_x_lanes(&mut got);

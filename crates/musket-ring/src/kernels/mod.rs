@@ -11,6 +11,7 @@ mod binpoly;
 mod bitweighted;
 mod clmul;
 mod karatsuba;
+mod lookups;
 mod packed;
 mod subset;
 mod transpose;
@@ -18,16 +19,18 @@ mod transpose;
 mod x86;
 #[cfg(target_arch = "x86_64")]
 mod x86_clmul;
+#[cfg(target_arch = "x86_64")]
+mod x86_lookups;
 mod xpow;
 
 pub use binpoly::{add_times_binary_poly, add_times_binary_poly_with, BINARY_POLY_CHUNK};
 pub use bitweighted::{select_rows_by_bits, BitWeightedSum, BitWeightedSums};
 pub use clmul::{
     clmul, clmul_dot, clmul_dot_and, clmul_dot_and_extended, clmul_portable, gf64_fold_into, gf64_reduce,
-    gf64_times_x_lanes, lane_bytes, lane_bytes_portable, xor_member_lookups, xor_nibble_lookups,
-    MemberTables,
+    gf64_times_x_lanes,
 };
 pub use karatsuba::{PolyProductSum, PolyProductSums, POLY_COEFFS, PRODUCT_COEFFS};
+pub use lookups::{lane_bytes, lane_bytes_portable, xor_member_lookups, xor_nibble_lookups, MemberTables};
 use packed::LeftLayout;
 pub use packed::{
     local_party_kernels, parallel_allowed, proof_parallel_allowed, serial_kernels, Kernel, KernelSpread,

@@ -246,15 +246,6 @@ fn a_wrong_word_is_caught_wherever_it_is() {
 }
 
 #[test]
-fn nibble_tables_hold_the_subset_sums() {
-    let mut prg = Prg::from_seed([3; 16]);
-    let c: [u64; 4] = prg.words(4).try_into().unwrap();
-    let t = nibble_sums(&c);
-    assert_eq!(t[0b1101], c[0] ^ c[2] ^ c[3]);
-    assert_eq!(t[0], 0);
-}
-
-#[test]
 fn the_weighted_claim_is_the_sum_of_weighted_bits() {
     let mut prg = Prg::from_seed([9; 16]);
     for n in [1usize, 40, 4096] {
