@@ -253,7 +253,7 @@ fn spread64(a: &[u64], out: &mut [u64]) {
 
 /// Spreads a chunk's operands into `sa` and `sb`; returns its number of rows.
 #[inline(always)]
-pub(super) fn spread_chunk(chunk: Chunk<'_>, sa: &mut [u64], sb: &mut [u64]) -> usize {
+fn spread_chunk(chunk: Chunk<'_>, sa: &mut [u64], sb: &mut [u64]) -> usize {
     match chunk {
         Chunk::Rows { a, lda, b, ldb, rows } => {
             for r in 0..rows {
@@ -376,8 +376,16 @@ mod tests {
     fn hadamard_products_match_the_formed_ones() {
         let mut rng = rand::thread_rng();
         for rows in [1usize, 8, 21] {
+            // Words at the ends of the range among random ones (the products' cross terms).
+            let pick = |rng: &mut rand::rngs::ThreadRng| match rng.gen_range(0..5) {
+                0 => 0,
+                1 => u64::MAX,
+                2 => 1 << 63,
+                3 => u32::MAX as u64,
+                _ => rng.gen(),
+            };
             let [a, x, y] =
-                [0, 1, 2].map(|_| (0..rows * POLY_COEFFS).map(|_| rng.gen()).collect::<Vec<u64>>());
+                [0, 1, 2].map(|_| (0..rows * POLY_COEFFS).map(|_| pick(&mut rng)).collect::<Vec<u64>>());
             let h: Vec<u64> = x.iter().zip(&y).map(|(p, q)| p.wrapping_mul(*q)).collect();
             let want = naive(&a, &h);
             for kernel in Kernel::ALL.into_iter().filter(|k| k.is_supported()) {

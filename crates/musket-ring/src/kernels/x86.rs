@@ -28,12 +28,22 @@ fn tile_strided_avx2_impl(kc: usize, a: &[u64], lda: usize, b: &[u64], ldb: usiz
     assert!(kc == 0 || (a.len() >= (kc - 1) * lda + MR && b.len() >= (kc - 1) * ldb + NR));
     out.fill(0);
     if lda == MR {
-        // A packed panel is read as it is.
+        // A packed panel is read as it is, STEPS at a time (each quarter passes over the
+        // block's B rows, which stay in L1).
         for p0 in (0..kc).step_by(STEPS) {
             let steps = STEPS.min(kc - p0);
-            // SAFETY: AVX2 is enabled here; `b` holds NR words at every step's row (the
-            // assertion above).
-            unsafe { add_quarters_avx2(&a[p0 * MR..][..steps * MR], p0, b, ldb, out) };
+            // SAFETY: AVX2 is enabled here; the assertion above keeps the steps from p0 on of
+            // both operands in bounds, and `out` holds MR rows of NR words.
+            unsafe {
+                add_outer_products_avx2::<NR>(
+                    steps,
+                    a.as_ptr().add(p0 * MR),
+                    MR,
+                    b.as_ptr().add(p0 * ldb),
+                    ldb,
+                    out.as_mut_ptr(),
+                )
+            };
         }
     } else {
         // Strided rows (a power of two of words apart in the proofs, sharing cache sets) are
@@ -44,36 +54,54 @@ fn tile_strided_avx2_impl(kc: usize, a: &[u64], lda: usize, b: &[u64], ldb: usiz
             for (p, row) in panel.chunks_exact_mut(MR).take(steps).enumerate() {
                 row.copy_from_slice(&a[(p0 + p) * lda..][..MR]);
             }
-            // SAFETY: as above.
-            unsafe { add_quarters_avx2(&panel[..steps * MR], p0, b, ldb, out) };
+            // SAFETY: as above, for the steps from p0 on.
+            unsafe {
+                add_outer_products_avx2::<NR>(
+                    steps,
+                    panel.as_ptr(),
+                    MR,
+                    b.as_ptr().add(p0 * ldb),
+                    ldb,
+                    out.as_mut_ptr(),
+                )
+            };
         }
     }
 }
 
-/// `out += rows^T b[p0..]` for `rows`, consecutive steps of `MR` words, a `2 x 8` quarter of
-/// the tile at a time (see [`tile_strided_avx2_impl`]).
+/// `out[i * COLS + j] += sum_p a[p * lda + i] b[p * ldb + j]` for `i < 8`, `j < COLS`,
+/// `p < steps`: the outer products of `steps` columns of eight words and rows of `COLS`, a
+/// `2 x 8` quarter of the output at a time with its accumulators in registers (see
+/// [`tile_strided_avx2_impl`] for the two products per four words).
 ///
 /// # Safety
-/// AVX2 must be enabled in the caller, and `b` must hold `NR` words at every `(p0 + p) * ldb`
-/// for the steps `p` of `rows`.
+/// AVX2 must be enabled in the caller; `a` must hold 8 words at every `p * lda`, `b` `COLS`
+/// words at every `p * ldb` (`p < steps`), and `out` `8 * COLS` words.
 #[inline(always)]
-unsafe fn add_quarters_avx2(rows: &[u64], p0: usize, b: &[u64], ldb: usize, out: &mut [u64; MR * NR]) {
+unsafe fn add_outer_products_avx2<const COLS: usize>(
+    steps: usize,
+    a: *const u64,
+    lda: usize,
+    b: *const u64,
+    ldb: usize,
+    out: *mut u64,
+) {
     use std::arch::x86_64::*;
-    const _: () = assert!(MR == 8 && NR == 16);
-    for r0 in (0..MR).step_by(2) {
-        for c0 in (0..NR).step_by(8) {
+    const { assert!(COLS.is_multiple_of(8)) };
+    for r0 in (0..8).step_by(2) {
+        for c0 in (0..COLS).step_by(8) {
             let mut lo = [_mm256_setzero_si256(); 4];
             let mut cross = [_mm256_setzero_si256(); 4];
-            for (p, ap) in rows.chunks_exact(MR).enumerate() {
-                // In bounds by the function's contract (c0 + 8 <= NR).
-                let bp = b.as_ptr().add((p0 + p) * ldb + c0);
+            for p in 0..steps {
+                // In bounds by the function's contract (c0 + 8 <= COLS, r0 + 2 <= 8).
+                let bp = b.add(p * ldb + c0);
                 let (b0, b1) = (_mm256_loadu_si256(bp.cast()), _mm256_loadu_si256(bp.add(4).cast()));
                 // Each word's halves swapped: one 32-bit product per half gives both cross
                 // terms' low halves, all a wrapping product needs of them.
                 let swap = |v: __m256i| _mm256_shuffle_epi32::<0b1011_0001>(v);
                 let (s0, s1) = (swap(b0), swap(b1));
                 for r in 0..2 {
-                    let av = _mm256_set1_epi64x(ap[r0 + r] as i64);
+                    let av = _mm256_set1_epi64x(*a.add(p * lda + r0 + r) as i64);
                     lo[2 * r] = _mm256_add_epi64(lo[2 * r], _mm256_mul_epu32(av, b0));
                     lo[2 * r + 1] = _mm256_add_epi64(lo[2 * r + 1], _mm256_mul_epu32(av, b1));
                     cross[2 * r] = _mm256_add_epi32(cross[2 * r], _mm256_mullo_epi32(av, s0));
@@ -85,8 +113,8 @@ unsafe fn add_quarters_avx2(rows: &[u64], p0: usize, b: &[u64], ldb: usize, out:
                 // so summing it per step or once gives the same.
                 let c = _mm256_add_epi32(cross[i], _mm256_srli_epi64(cross[i], 32));
                 let v = _mm256_add_epi64(lo[i], _mm256_slli_epi64(c, 32));
-                // Row r0 + i / 2 of `out` holds NR = 16 words; c0 + 4 (i % 2) + 4 <= 16.
-                let o = out.as_mut_ptr().add((r0 + i / 2) * NR + c0 + 4 * (i % 2));
+                // Row r0 + i / 2 of `out` holds COLS words; c0 + 4 (i % 2) + 4 <= COLS.
+                let o = out.add((r0 + i / 2) * COLS + c0 + 4 * (i % 2));
                 _mm256_storeu_si256(o.cast(), _mm256_add_epi64(_mm256_loadu_si256(o.cast()), v));
             }
         }
@@ -212,16 +240,103 @@ pub(super) fn clmul_dot_pclmul(a: &[u64], b: &[u64]) -> u128 {
     unsafe { clmul_dot_impl(a, b) }
 }
 
-/// The portable Karatsuba chunk compiled for AVX2.
+/// The Karatsuba chunk on AVX2: the spreads in vector registers (LLVM left the portable ones
+/// scalar), then each leaf's outer products by the tile's two-multiply form
+/// ([`add_outer_products_avx2`]; LLVM's widening of the portable leaves used three products
+/// per four words and spilled the accumulators).
 #[target_feature(enable = "avx2")]
 fn karatsuba_chunk_avx2_impl(chunk: Chunk<'_>, sa: &mut [u64], sb: &mut [u64], acc: &mut [u64]) {
-    karatsuba::chunk_body(chunk, sa, sb, acc)
+    let (leaves, spread) = (karatsuba::LEAF_COUNT, karatsuba::SPREAD_WORDS);
+    let rows = match chunk {
+        Chunk::Rows { a, lda, b, ldb, rows } => {
+            for r in 0..rows {
+                spread_avx2(load_row_avx2(&a[r * lda..]), &mut sa[r * spread..]);
+                spread_avx2(load_row_avx2(&b[r * ldb..]), &mut sb[r * spread..]);
+            }
+            rows
+        }
+        Chunk::Hadamard { a, x, y, rows } => {
+            for r in 0..rows {
+                let (xr, yr) = (load_row_avx2(&x[r * 64..]), load_row_avx2(&y[r * 64..]));
+                let h = std::array::from_fn(|i| mul_words_avx2(xr[i], yr[i]));
+                spread_avx2(load_row_avx2(&a[r * 64..]), &mut sa[r * spread..]);
+                spread_avx2(h, &mut sb[r * spread..]);
+            }
+            rows
+        }
+    };
+    assert!(sa.len() >= rows * spread && sb.len() >= rows * spread && acc.len() >= leaves * 64);
+    for l in 0..leaves {
+        // SAFETY: AVX2 is enabled here; leaf l's 8 words lie at `r * spread + 8 l` of both
+        // spreads for every row r < rows, and its 64 accumulator words at `64 l` (the
+        // assertion above).
+        unsafe {
+            add_outer_products_avx2::<8>(
+                rows,
+                sa.as_ptr().add(8 * l),
+                spread,
+                sb.as_ptr().add(8 * l),
+                spread,
+                acc.as_mut_ptr().add(64 * l),
+            )
+        };
+    }
 }
 
 pub(super) fn karatsuba_chunk_avx2(chunk: Chunk<'_>, sa: &mut [u64], sb: &mut [u64], acc: &mut [u64]) {
     assert!(super::Kernel::Avx2.is_supported(), "AVX2 kernel on a CPU without AVX2");
     // SAFETY: AVX2 was detected at run time just above.
     unsafe { karatsuba_chunk_avx2_impl(chunk, sa, sb, acc) }
+}
+
+/// The 64 words at the start of `row` as sixteen vectors.
+#[target_feature(enable = "avx2")]
+fn load_row_avx2(row: &[u64]) -> [std::arch::x86_64::__m256i; 16] {
+    use std::arch::x86_64::*;
+    let row = &row[..64];
+    // SAFETY: `row` holds 64 words, sixteen vectors.
+    std::array::from_fn(|i| unsafe { _mm256_loadu_si256(row.as_ptr().add(4 * i).cast()) })
+}
+
+/// Wrapping products of four pairs of words: `lo(a) lo(b)` by `vpmuludq`, and both cross
+/// terms' low halves by one `vpmulld` with `b`'s halves swapped (see
+/// [`tile_strided_avx2_impl`]).
+#[target_feature(enable = "avx2")]
+fn mul_words_avx2(
+    a: std::arch::x86_64::__m256i,
+    b: std::arch::x86_64::__m256i,
+) -> std::arch::x86_64::__m256i {
+    use std::arch::x86_64::*;
+    let cross = _mm256_mullo_epi32(a, _mm256_shuffle_epi32::<0b1011_0001>(b));
+    let c = _mm256_add_epi32(cross, _mm256_srli_epi64::<32>(cross));
+    _mm256_add_epi64(_mm256_mul_epu32(a, b), _mm256_slli_epi64::<32>(c))
+}
+
+/// An operand's 27 leaves (`karatsuba::spread64`'s order: low, high, sum at each level), a
+/// leaf two vectors.
+#[target_feature(enable = "avx2")]
+fn spread_avx2(v: [std::arch::x86_64::__m256i; 16], out: &mut [u64]) {
+    use std::arch::x86_64::*;
+    type Leaf = [__m256i; 2];
+    let add = |x: Leaf, y: Leaf| [_mm256_add_epi64(x[0], y[0]), _mm256_add_epi64(x[1], y[1])];
+    let out = &mut out[..karatsuba::SPREAD_WORDS];
+    let leaf = |i: usize| [v[2 * i], v[2 * i + 1]];
+    let s: [Leaf; 4] = std::array::from_fn(|i| add(leaf(i), leaf(i + 4)));
+    let halves = [[leaf(0), leaf(1), leaf(2), leaf(3)], [leaf(4), leaf(5), leaf(6), leaf(7)], s];
+    for (k, w) in halves.iter().enumerate() {
+        let quarters = [[w[0], w[1]], [w[2], w[3]], [add(w[0], w[2]), add(w[1], w[3])]];
+        for (m, p) in quarters.iter().enumerate() {
+            let first = 9 * k + 3 * m;
+            for (j, value) in [p[0], p[1], add(p[0], p[1])].into_iter().enumerate() {
+                // SAFETY: first + j < 27, so its eight words are within the spread's 216.
+                unsafe {
+                    let o = out.as_mut_ptr().add(8 * (first + j));
+                    _mm256_storeu_si256(o.cast(), value[0]);
+                    _mm256_storeu_si256(o.add(4).cast(), value[1]);
+                }
+            }
+        }
+    }
 }
 
 /// Hand-written for the same reason as the tile kernel (the eight accumulator vectors of a
