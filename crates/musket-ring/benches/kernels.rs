@@ -206,6 +206,11 @@ fn bench_strided_products(c: &mut Criterion) {
     group.bench_function("contiguous", |b| {
         b.iter(|| musket_ring::matmul_tn_strided_add(&x, d, &w, d, &mut out, d, (d, d, d)))
     });
+    // Fifteen members, as many of ResNet-50's proofs have: the per-tile passes (clearing a
+    // tile, adding it back) weigh more against fewer steps.
+    group.bench_function("contiguous_15_steps", |b| {
+        b.iter(|| musket_ring::matmul_tn_strided_add(&x, d, &w, d, &mut out, d, (d, 15, d)))
+    });
     group.finish();
 }
 

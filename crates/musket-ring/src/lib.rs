@@ -21,7 +21,7 @@ pub use kernels::{
     add_times_binary_poly_with, clmul, clmul_dot, clmul_dot_and, clmul_dot_and_extended, clmul_portable,
     coefficient_rows, coefficient_rows_of_differences, gf64_fold_into, gf64_reduce, gf64_times_x_lanes,
     lane_bytes, lane_bytes_portable, local_party_kernels, matmul, matmul_naive, matmul_tn,
-    matmul_tn_strided_add, matmul_with, parallel_allowed, proof_parallel_allowed, row_times_x_pow,
+    matmul_tn_strided_add, matmul_with, parallel_allowed, prefetch, proof_parallel_allowed, row_times_x_pow,
     rows_times_x_pows, rows_times_x_pows_with, select_rows_by_bits, serial_kernels, tn_hadamard64,
     tn_hadamard64_with, xor_member_lookups, xor_nibble_lookups, BitWeightedSum, BitWeightedSums, Kernel,
     KernelSpread, MemberTables, PolyProductSum, PolyProductSums, BINARY_POLY_CHUNK, POLY_COEFFS,

@@ -217,6 +217,10 @@ impl Packed<Gf64> for PackedWords {
                     *row = [0; 8];
                 } else if rows == 8 {
                     *row = v[s * g + q0..][..8].try_into().expect("eight words");
+                    // Each member's words are a stream of their own (64 members, two sides: too
+                    // many for the hardware's prefetchers, each line a miss): the line two
+                    // blocks on asked for now.
+                    musket_ring::prefetch(v, s * g + q0 + 16);
                 } else {
                     row[..rows].copy_from_slice(&v[s * g + q0..][..rows]);
                 }

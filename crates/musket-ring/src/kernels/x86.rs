@@ -12,71 +12,97 @@ use super::subset;
 use super::transpose;
 use super::xpow;
 
+/// Steps of a strided A copied at a time into a panel (4 KiB), and of a packed one taken at a
+/// time (each quarter passes over the block's B rows, which stay in L1).
+const AVX2_STEPS: usize = 64;
+
+/// The general product's tile on AVX2: `out = a^T b` for a packed panel `a` (`kc` steps of
+/// `MR` words) and `b` (`kc` steps of `NR`), by [`add_outer_products_avx2`]. `cargo bench -p
+/// musket-ring`: a 1024^3 product 126 ms against LLVM's 188-207 ms.
+#[target_feature(enable = "avx2")]
+fn tile_avx2_impl(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
+    assert!(a.len() >= kc * MR && b.len() >= kc * NR);
+    out.fill(0);
+    for p0 in (0..kc).step_by(AVX2_STEPS) {
+        let steps = AVX2_STEPS.min(kc - p0);
+        // SAFETY: AVX2 is enabled here; the assertion above keeps the steps from p0 on of
+        // both operands in bounds, and `out` holds MR rows of NR words.
+        unsafe {
+            add_outer_products_avx2::<NR>(
+                steps,
+                a.as_ptr().add(p0 * MR),
+                MR,
+                b.as_ptr().add(p0 * NR),
+                NR,
+                out.as_mut_ptr(),
+                NR,
+            )
+        };
+    }
+}
+
+/// `out += a^T b` for strided operands (`matmul_tn_strided_add`'s contract, its shape checked
+/// by the caller) on AVX2: per `MR` rows of the output, `a`'s steps copied into a panel
+/// (in the proofs its rows lie a power of two of words apart and share cache sets), then
+/// every `NR` columns' outer products added into `out` in place, with no tile to clear and
+/// add back (the proofs' products are 64 x 64 with as few as a dozen steps, where those
+/// passes cost a sixth of the products). `cargo bench -p musket-ring -- strided`: the
+/// proofs' strided 64^3 products 60-85 µs against 116-134 µs for LLVM's tile.
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)] // three strided operands and the three sizes
+fn add_tn_strided_avx2_impl(
+    a: &[u64],
+    lda: usize,
+    b: &[u64],
+    ldb: usize,
+    out: &mut [u64],
+    ldo: usize,
+    (m, k, n): (usize, usize, usize),
+) {
+    assert!(m.is_multiple_of(MR) && n.is_multiple_of(NR));
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    assert!(a.len() >= (k - 1) * lda + m && b.len() >= (k - 1) * ldb + n && out.len() >= (m - 1) * ldo + n);
+    let mut panel = [0u64; AVX2_STEPS * MR];
+    for r0 in (0..m).step_by(MR) {
+        for p0 in (0..k).step_by(AVX2_STEPS) {
+            let steps = AVX2_STEPS.min(k - p0);
+            for (p, row) in panel.chunks_exact_mut(MR).take(steps).enumerate() {
+                row.copy_from_slice(&a[(p0 + p) * lda + r0..][..MR]);
+            }
+            for c0 in (0..n).step_by(NR) {
+                // SAFETY: AVX2 is enabled here; the assertion above keeps `b`'s NR words at
+                // every step from p0 on, and `out`'s MR rows of NR words from (r0, c0), in
+                // bounds; the panel holds `steps` rows of MR.
+                unsafe {
+                    add_outer_products_avx2::<NR>(
+                        steps,
+                        panel.as_ptr(),
+                        MR,
+                        b.as_ptr().add(p0 * ldb + c0),
+                        ldb,
+                        out.as_mut_ptr().add(r0 * ldo + c0),
+                        ldo,
+                    )
+                };
+            }
+        }
+    }
+}
+
+/// `out[i * ldo + j] += sum_p a[p * lda + i] b[p * ldb + j]` for `i < 8`, `j < COLS`,
+/// `p < steps`: the outer products of `steps` columns of eight words and rows of `COLS`.
 /// Hand-written because AVX2 has no 64-bit product: a wrapping one is `lo(a) lo(b) + (hi(a)
 /// lo(b) + lo(a) hi(b)) << 32`, and only the low halves of the cross terms count, so one
 /// `vpmuludq` gives the first term and one `vpmulld` of `a` by `b` with its halves swapped
 /// gives both cross terms' low halves, summed in 32-bit lanes and combined once at the end
 /// (LLVM's widening of the portable body used three `vpmuludq` and kept its 128 accumulators
-/// in memory). A `2 x 8` quarter of the tile at a time keeps its accumulators in registers;
-/// strided A rows are copied together first. `cargo bench -p musket-ring`: a 1024^3 product
-/// 126 ms against 188-207 ms, the proofs' strided 64^3 products 60-85 µs against 116-134 µs.
-/// Operands strided as [`tile_avx512_impl`]'s.
-#[target_feature(enable = "avx2")]
-fn tile_strided_avx2_impl(kc: usize, a: &[u64], lda: usize, b: &[u64], ldb: usize, out: &mut [u64; MR * NR]) {
-    /// Steps of A copied at a time: 4 KiB of panel.
-    const STEPS: usize = 64;
-    assert!(kc == 0 || (a.len() >= (kc - 1) * lda + MR && b.len() >= (kc - 1) * ldb + NR));
-    out.fill(0);
-    if lda == MR {
-        // A packed panel is read as it is, STEPS at a time (each quarter passes over the
-        // block's B rows, which stay in L1).
-        for p0 in (0..kc).step_by(STEPS) {
-            let steps = STEPS.min(kc - p0);
-            // SAFETY: AVX2 is enabled here; the assertion above keeps the steps from p0 on of
-            // both operands in bounds, and `out` holds MR rows of NR words.
-            unsafe {
-                add_outer_products_avx2::<NR>(
-                    steps,
-                    a.as_ptr().add(p0 * MR),
-                    MR,
-                    b.as_ptr().add(p0 * ldb),
-                    ldb,
-                    out.as_mut_ptr(),
-                )
-            };
-        }
-    } else {
-        // Strided rows (a power of two of words apart in the proofs, sharing cache sets) are
-        // copied together first.
-        let mut panel = [0u64; STEPS * MR];
-        for p0 in (0..kc).step_by(STEPS) {
-            let steps = STEPS.min(kc - p0);
-            for (p, row) in panel.chunks_exact_mut(MR).take(steps).enumerate() {
-                row.copy_from_slice(&a[(p0 + p) * lda..][..MR]);
-            }
-            // SAFETY: as above, for the steps from p0 on.
-            unsafe {
-                add_outer_products_avx2::<NR>(
-                    steps,
-                    panel.as_ptr(),
-                    MR,
-                    b.as_ptr().add(p0 * ldb),
-                    ldb,
-                    out.as_mut_ptr(),
-                )
-            };
-        }
-    }
-}
-
-/// `out[i * COLS + j] += sum_p a[p * lda + i] b[p * ldb + j]` for `i < 8`, `j < COLS`,
-/// `p < steps`: the outer products of `steps` columns of eight words and rows of `COLS`, a
-/// `2 x 8` quarter of the output at a time with its accumulators in registers (see
-/// [`tile_strided_avx2_impl`] for the two products per four words).
+/// in memory). A `2 x 8` quarter of the output at a time keeps its accumulators in registers.
 ///
 /// # Safety
 /// AVX2 must be enabled in the caller; `a` must hold 8 words at every `p * lda`, `b` `COLS`
-/// words at every `p * ldb` (`p < steps`), and `out` `8 * COLS` words.
+/// words at every `p * ldb` (`p < steps`), and `out` `COLS` words at every `i * ldo`, `i < 8`.
 #[inline(always)]
 unsafe fn add_outer_products_avx2<const COLS: usize>(
     steps: usize,
@@ -85,6 +111,7 @@ unsafe fn add_outer_products_avx2<const COLS: usize>(
     b: *const u64,
     ldb: usize,
     out: *mut u64,
+    ldo: usize,
 ) {
     use std::arch::x86_64::*;
     const { assert!(COLS.is_multiple_of(8)) };
@@ -114,7 +141,7 @@ unsafe fn add_outer_products_avx2<const COLS: usize>(
                 let c = _mm256_add_epi32(cross[i], _mm256_srli_epi64(cross[i], 32));
                 let v = _mm256_add_epi64(lo[i], _mm256_slli_epi64(c, 32));
                 // Row r0 + i / 2 of `out` holds COLS words; c0 + 4 (i % 2) + 4 <= COLS.
-                let o = out.add((r0 + i / 2) * COLS + c0 + 4 * (i % 2));
+                let o = out.add((r0 + i / 2) * ldo + c0 + 4 * (i % 2));
                 _mm256_storeu_si256(o.cast(), _mm256_add_epi64(_mm256_loadu_si256(o.cast()), v));
             }
         }
@@ -166,21 +193,25 @@ pub(super) fn tile_strided_avx512(
 }
 
 pub(super) fn tile_avx2(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
-    tile_strided_avx2(kc, a, MR, b, NR, out)
+    // Detection is cached by std (one atomic load), negligible against a tile's work.
+    assert!(super::Kernel::Avx2.is_supported(), "AVX2 kernel on a CPU without AVX2");
+    // SAFETY: AVX2 was detected at run time just above.
+    unsafe { tile_avx2_impl(kc, a, b, out) }
 }
 
-pub(super) fn tile_strided_avx2(
-    kc: usize,
+#[allow(clippy::too_many_arguments)] // as `add_tn_strided_avx2_impl`
+pub(super) fn add_tn_strided_avx2(
     a: &[u64],
     lda: usize,
     b: &[u64],
     ldb: usize,
-    out: &mut [u64; MR * NR],
+    out: &mut [u64],
+    ldo: usize,
+    shape: (usize, usize, usize),
 ) {
-    // Detection is cached by std (one atomic load), negligible against a tile's work.
     assert!(super::Kernel::Avx2.is_supported(), "AVX2 kernel on a CPU without AVX2");
     // SAFETY: AVX2 was detected at run time just above.
-    unsafe { tile_strided_avx2_impl(kc, a, lda, b, ldb, out) }
+    unsafe { add_tn_strided_avx2_impl(a, lda, b, ldb, out, ldo, shape) }
 }
 
 pub(super) fn tile_avx512(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
@@ -278,6 +309,7 @@ fn karatsuba_chunk_avx2_impl(chunk: Chunk<'_>, sa: &mut [u64], sb: &mut [u64], a
                 sb.as_ptr().add(8 * l),
                 spread,
                 acc.as_mut_ptr().add(64 * l),
+                8,
             )
         };
     }
@@ -300,7 +332,7 @@ fn load_row_avx2(row: &[u64]) -> [std::arch::x86_64::__m256i; 16] {
 
 /// Wrapping products of four pairs of words: `lo(a) lo(b)` by `vpmuludq`, and both cross
 /// terms' low halves by one `vpmulld` with `b`'s halves swapped (see
-/// [`tile_strided_avx2_impl`]).
+/// [`add_outer_products_avx2`]).
 #[target_feature(enable = "avx2")]
 fn mul_words_avx2(
     a: std::arch::x86_64::__m256i,
@@ -665,4 +697,18 @@ pub(super) fn add_coefficient_rows_avx512(rows: &[u64], elements: &mut [u64]) {
     assert!(std::arch::is_x86_feature_detected!("avx512f"), "AVX-512 kernel on a CPU without it");
     // SAFETY: AVX-512 F was detected just above.
     unsafe { add_coefficient_rows_impl(rows, elements) }
+}
+
+/// Asks for the cache line holding `data[at]` (`prefetcht0`), if `at` is within `data`.
+#[inline(always)]
+pub(super) fn prefetch(data: &[u64], at: usize) {
+    if at < data.len() {
+        // SAFETY: a prefetch never faults and changes no state the program sees; the
+        // address is within `data` besides. SSE is part of x86-64.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                data.as_ptr().add(at).cast(),
+            )
+        }
+    }
 }
