@@ -271,6 +271,34 @@ pub(super) fn clmul_dot_pclmul(a: &[u64], b: &[u64]) -> u128 {
     unsafe { clmul_dot_impl(a, b) }
 }
 
+/// Spreads a chunk's operands into `sa` and `sb` (`karatsuba::spread_chunk`'s work) with one
+/// vector width's row of 64 words: its load, elementwise product and spread (functions or
+/// closures). Evaluates to the chunk's rows. A macro, so that each width's
+/// `#[target_feature]` chunk calls its own functions directly (such functions are not `Fn`,
+/// and a generic function would take them only through closures).
+macro_rules! spread_chunk_with {
+    ($chunk:expr, $sa:expr, $sb:expr, $load:expr, $mul:expr, $spread:expr) => {{
+        let (sa, sb, words) = ($sa, $sb, karatsuba::SPREAD_WORDS);
+        match $chunk {
+            Chunk::Rows { a, lda, b, ldb, rows } => {
+                for r in 0..rows {
+                    $spread($load(&a[r * lda..]), &mut sa[r * words..]);
+                    $spread($load(&b[r * ldb..]), &mut sb[r * words..]);
+                }
+                rows
+            }
+            Chunk::Hadamard { a, x, y, rows } => {
+                for r in 0..rows {
+                    let h = $mul($load(&x[r * 64..]), $load(&y[r * 64..]));
+                    $spread($load(&a[r * 64..]), &mut sa[r * words..]);
+                    $spread(h, &mut sb[r * words..]);
+                }
+                rows
+            }
+        }
+    }};
+}
+
 /// The Karatsuba chunk on AVX2: the spreads in vector registers (LLVM left the portable ones
 /// scalar), then each leaf's outer products by the tile's two-multiply form
 /// ([`add_outer_products_avx2`]; LLVM's widening of the portable leaves used three products
@@ -278,24 +306,14 @@ pub(super) fn clmul_dot_pclmul(a: &[u64], b: &[u64]) -> u128 {
 #[target_feature(enable = "avx2")]
 fn karatsuba_chunk_avx2_impl(chunk: Chunk<'_>, sa: &mut [u64], sb: &mut [u64], acc: &mut [u64]) {
     let (leaves, spread) = (karatsuba::LEAF_COUNT, karatsuba::SPREAD_WORDS);
-    let rows = match chunk {
-        Chunk::Rows { a, lda, b, ldb, rows } => {
-            for r in 0..rows {
-                spread_avx2(load_row_avx2(&a[r * lda..]), &mut sa[r * spread..]);
-                spread_avx2(load_row_avx2(&b[r * ldb..]), &mut sb[r * spread..]);
-            }
-            rows
-        }
-        Chunk::Hadamard { a, x, y, rows } => {
-            for r in 0..rows {
-                let (xr, yr) = (load_row_avx2(&x[r * 64..]), load_row_avx2(&y[r * 64..]));
-                let h = std::array::from_fn(|i| mul_words_avx2(xr[i], yr[i]));
-                spread_avx2(load_row_avx2(&a[r * 64..]), &mut sa[r * spread..]);
-                spread_avx2(h, &mut sb[r * spread..]);
-            }
-            rows
-        }
-    };
+    let rows = spread_chunk_with!(
+        chunk,
+        &mut *sa,
+        &mut *sb,
+        load_row_avx2,
+        |x: [_; 16], y: [_; 16]| -> [_; 16] { std::array::from_fn(|i| mul_words_avx2(x[i], y[i])) },
+        spread_avx2
+    );
     assert!(sa.len() >= rows * spread && sb.len() >= rows * spread && acc.len() >= leaves * 64);
     for l in 0..leaves {
         // SAFETY: AVX2 is enabled here; leaf l's 8 words lie at `r * spread + 8 l` of both
@@ -380,24 +398,14 @@ fn karatsuba_chunk_avx512_impl(chunk: Chunk<'_>, sa: &mut [u64], sb: &mut [u64],
     let (leaves, spread) = (karatsuba::LEAF_COUNT, karatsuba::SPREAD_WORDS);
     // The spreads in vector registers (LLVM leaves the portable ones scalar): an operand is
     // eight vectors, its leaves 19 vector additions and 27 stores.
-    let rows = match chunk {
-        Chunk::Rows { a, lda, b, ldb, rows } => {
-            for r in 0..rows {
-                spread_avx512(load_row(&a[r * lda..]), &mut sa[r * spread..]);
-                spread_avx512(load_row(&b[r * ldb..]), &mut sb[r * spread..]);
-            }
-            rows
-        }
-        Chunk::Hadamard { a, x, y, rows } => {
-            for r in 0..rows {
-                let (xr, yr) = (load_row(&x[r * 64..]), load_row(&y[r * 64..]));
-                let h = std::array::from_fn(|i| _mm512_mullo_epi64(xr[i], yr[i]));
-                spread_avx512(load_row(&a[r * 64..]), &mut sa[r * spread..]);
-                spread_avx512(h, &mut sb[r * spread..]);
-            }
-            rows
-        }
-    };
+    let rows = spread_chunk_with!(
+        chunk,
+        &mut *sa,
+        &mut *sb,
+        load_row,
+        |x: [_; 8], y: [_; 8]| -> [_; 8] { std::array::from_fn(|i| _mm512_mullo_epi64(x[i], y[i])) },
+        spread_avx512
+    );
     assert!(sa.len() >= rows * spread && sb.len() >= rows * spread && acc.len() >= leaves * 64);
     for l in 0..leaves {
         let base = acc[l * 64..].as_mut_ptr();
