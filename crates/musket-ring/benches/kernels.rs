@@ -214,12 +214,30 @@ fn bench_strided_products(c: &mut Criterion) {
     group.finish();
 }
 
+/// A fold's product by a 0/1 challenge (`add_times_binary_poly`): 32 elements, a challenge
+/// with about half its 64 coefficients set, GR(2^64, 64)'s taps.
+fn bench_binary_poly(c: &mut Criterion) {
+    let mut rng = rand::thread_rng();
+    let mut group = c.benchmark_group("binary_poly");
+    let words = 64 * musket_ring::BINARY_POLY_CHUNK;
+    let d: Vec<u64> = (0..words).map(|_| rng.gen()).collect();
+    let mut out = vec![0u64; words];
+    let t: u64 = rng.gen();
+    for kernel in Kernel::ALL.into_iter().filter(|k| k.is_supported()) {
+        group.bench_function(format!("chunk_{kernel:?}"), |b| {
+            b.iter(|| musket_ring::add_times_binary_poly_with(kernel, &d, t, &[0, 1, 3, 4], &mut out))
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     bench_matmul,
     bench_poly_sums,
     bench_row_sums_by_bits,
     bench_extended_and_sums,
-    bench_strided_products
+    bench_strided_products,
+    bench_binary_poly
 );
 criterion_main!(benches);

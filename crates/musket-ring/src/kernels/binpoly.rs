@@ -58,12 +58,15 @@ pub(super) fn body(d: &[u64], t: u64, taps: &[usize], out: &mut [u64]) {
     let mut high = [[0u64; BINARY_POLY_CHUNK]; COEFFS - 1];
     for w in (0..2 * COEFFS - 1).rev() {
         let mut acc: Row = if w >= COEFFS { high[w - COEFFS] } else { [0; BINARY_POLY_CHUNK] };
-        for &j in &shifts {
-            if j <= w && w - j < COEFFS {
-                let src = rows[w - j];
-                for c in 0..BINARY_POLY_CHUNK {
-                    acc[c] = acc[c].wrapping_add(src[c]);
-                }
+        // The shifts that reach row w, `w - 63 <= j <= w`: a run of the ascending list, found
+        // once a row rather than tested shift by shift (`cargo bench -p musket-ring --
+        // binary_poly`: the portable body 17.8 -> 15.6 µs a chunk, AVX2's level).
+        let first = shifts.partition_point(|&j| j + COEFFS <= w);
+        let end = shifts.partition_point(|&j| j <= w);
+        for &j in &shifts[first..end] {
+            let src = rows[w - j];
+            for c in 0..BINARY_POLY_CHUNK {
+                acc[c] = acc[c].wrapping_add(src[c]);
             }
         }
         if w >= COEFFS {
