@@ -111,7 +111,8 @@ pub const TILE: (usize, usize) = (packed::MR, packed::NR);
 /// `m` rows of `n` words at `out[r * ldo..]`. `m` and `n` must be multiples of [`TILE`]. For
 /// many small products on operands already in cache (the packed proof's per-group products,
 /// `musket_core::dzkp_packed`), where the general product's packing would cost as much as
-/// the multiplications; AVX-512's or AVX2's tile where the CPU has one, else the portable body.
+/// the multiplications; AVX2's outer products added in place or AVX-512's tile where the CPU
+/// has them, else the portable body.
 ///
 /// # Panics
 /// If `m` or `n` is not a multiple of the tile or a slice is too short for its rows.
@@ -126,6 +127,13 @@ pub fn matmul_tn_strided_add(
     (m, k, n): (usize, usize, usize),
 ) {
     strided_add_with(Kernel::best(), a, lda, b, ldb, out, ldo, (m, k, n));
+}
+
+/// Whether a slice of `len` words holds `rows` rows of `width` words, row `r` at `r * ld`
+/// (`(rows - 1) * ld + width` words; checked, so that huge strides cannot wrap the bound
+/// that the vector kernels' pointer arithmetic relies on). No rows always fit.
+pub(super) fn holds_rows(len: usize, rows: usize, ld: usize, width: usize) -> bool {
+    rows == 0 || (rows - 1).checked_mul(ld).and_then(|w| w.checked_add(width)).is_some_and(|need| len >= need)
 }
 
 /// [`matmul_tn_strided_add`] with a chosen micro-kernel.
@@ -154,7 +162,7 @@ fn strided_add_with(
         return;
     }
     assert!(
-        a.len() >= (k - 1) * lda + m && b.len() >= (k - 1) * ldb + n && out.len() >= (m - 1) * ldo + n,
+        holds_rows(a.len(), k, lda, m) && holds_rows(b.len(), k, ldb, n) && holds_rows(out.len(), m, ldo, n),
         "matmul_tn_strided_add: an operand is too short"
     );
     #[cfg(target_arch = "x86_64")]
@@ -198,8 +206,8 @@ pub fn tn_hadamard64(a: &[u64], x: &[u64], y: &[u64]) -> Vec<u64> {
     tn_hadamard64_with(Kernel::best(), a, x, y)
 }
 
-/// [`tn_hadamard64`] with a chosen micro-kernel (tests compare them; only AVX-512 has a
-/// strided kernel of its own, the others take the portable tile body).
+/// [`tn_hadamard64`] with a chosen micro-kernel (tests compare them; through
+/// [`matmul_tn_strided_add`]'s kernels).
 ///
 /// # Panics
 /// As [`tn_hadamard64`], or if `kernel` is not supported by this CPU.
@@ -218,7 +226,8 @@ pub fn tn_hadamard64_with(kernel: Kernel, a: &[u64], x: &[u64], y: &[u64]) -> Ve
         for ((o, u), v) in h.iter_mut().zip(&x[span.clone()]).zip(&y[span.clone()]) {
             *o = u.wrapping_mul(*v);
         }
-        // Constant strides once inlined: the portable tile body keeps its vector form.
+        // Constant strides once inlined: the portable tile body (the portable route) keeps its
+        // vector form.
         strided_add_with(kernel, &a[span], ROW, &h, ROW, &mut out, ROW, (ROW, rows, ROW));
     }
     out
@@ -255,6 +264,15 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A stride whose bound wraps around `usize` (7 x this is 1 modulo 2^64) is refused, not
+    /// taken for a 17-word output (the AVX2 route writes through pointers).
+    #[test]
+    #[should_panic(expected = "too short")]
+    fn a_stride_that_wraps_the_bound_is_refused() {
+        let mut out = [0u64; 17];
+        matmul_tn_strided_add(&[0; 8], 0, &[0; 16], 0, &mut out, 0x6db6_db6d_b6db_6db7, (8, 1, 16));
     }
 
     #[test]

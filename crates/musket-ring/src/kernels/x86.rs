@@ -13,7 +13,7 @@ use super::transpose;
 use super::xpow;
 
 /// Steps of a strided A copied at a time into a panel (4 KiB), and of a packed one taken at a
-/// time (each quarter passes over the block's B rows, which stay in L1).
+/// time (each 2 x 8 block of the output passes over the step block's B rows, which stay in L1).
 const AVX2_STEPS: usize = 64;
 
 /// The general product's tile on AVX2: `out = a^T b` for a packed panel `a` (`kc` steps of
@@ -21,7 +21,7 @@ const AVX2_STEPS: usize = 64;
 /// musket-ring`: a 1024^3 product 126 ms against LLVM's 188-207 ms.
 #[target_feature(enable = "avx2")]
 fn tile_avx2_impl(kc: usize, a: &[u64], b: &[u64], out: &mut [u64; MR * NR]) {
-    assert!(a.len() >= kc * MR && b.len() >= kc * NR);
+    assert!(super::holds_rows(a.len(), kc, MR, MR) && super::holds_rows(b.len(), kc, NR, NR));
     out.fill(0);
     for p0 in (0..kc).step_by(AVX2_STEPS) {
         let steps = AVX2_STEPS.min(kc - p0);
@@ -63,7 +63,12 @@ fn add_tn_strided_avx2_impl(
     if m == 0 || n == 0 || k == 0 {
         return;
     }
-    assert!(a.len() >= (k - 1) * lda + m && b.len() >= (k - 1) * ldb + n && out.len() >= (m - 1) * ldo + n);
+    // Checked sums (`holds_rows`): the pointer arithmetic below relies on them.
+    assert!(
+        super::holds_rows(a.len(), k, lda, m)
+            && super::holds_rows(b.len(), k, ldb, n)
+            && super::holds_rows(out.len(), m, ldo, n)
+    );
     let mut panel = [0u64; AVX2_STEPS * MR];
     for r0 in (0..m).step_by(MR) {
         for p0 in (0..k).step_by(AVX2_STEPS) {
@@ -98,7 +103,7 @@ fn add_tn_strided_avx2_impl(
 /// `vpmuludq` gives the first term and one `vpmulld` of `a` by `b` with its halves swapped
 /// gives both cross terms' low halves, summed in 32-bit lanes and combined once at the end
 /// (LLVM's widening of the portable body used three `vpmuludq` and kept its 128 accumulators
-/// in memory). A `2 x 8` quarter of the output at a time keeps its accumulators in registers.
+/// in memory). A `2 x 8` block of the output at a time keeps its accumulators in registers.
 ///
 /// # Safety
 /// AVX2 must be enabled in the caller; `a` must hold 8 words at every `p * lda`, `b` `COLS`
@@ -158,7 +163,7 @@ unsafe fn add_outer_products_avx2<const COLS: usize>(
 fn tile_avx512_impl(kc: usize, a: &[u64], lda: usize, b: &[u64], ldb: usize, out: &mut [u64; MR * NR]) {
     use std::arch::x86_64::*;
     const _: () = assert!(MR == 8 && NR == 16);
-    assert!(kc == 0 || (a.len() >= (kc - 1) * lda + MR && b.len() >= (kc - 1) * ldb + NR));
+    assert!(super::holds_rows(a.len(), kc, lda, MR) && super::holds_rows(b.len(), kc, ldb, NR));
     let mut acc = [_mm512_setzero_si512(); 16];
     for p in 0..kc {
         // SAFETY: the assertion above keeps row p's 16 words of `b` in bounds.
@@ -271,7 +276,7 @@ pub(super) fn clmul_dot_pclmul(a: &[u64], b: &[u64]) -> u128 {
     unsafe { clmul_dot_impl(a, b) }
 }
 
-/// Spreads a chunk's operands into `sa` and `sb` (`karatsuba::spread_chunk`'s work) with one
+/// Spreads a chunk's operands into `sa` and `sb` (the portable chunk's spreads) with one
 /// vector width's row of 64 words: its load, elementwise product and spread (functions or
 /// closures). Evaluates to the chunk's rows. A macro, so that each width's
 /// `#[target_feature]` chunk calls its own functions directly (such functions are not `Fn`,
@@ -314,6 +319,10 @@ fn karatsuba_chunk_avx2_impl(chunk: Chunk<'_>, sa: &mut [u64], sb: &mut [u64], a
         |x: [_; 16], y: [_; 16]| -> [_; 16] { std::array::from_fn(|i| mul_words_avx2(x[i], y[i])) },
         spread_avx2
     );
+    if rows == 0 {
+        // (The leaves' pointers below are formed only over whole spreads.)
+        return;
+    }
     assert!(sa.len() >= rows * spread && sb.len() >= rows * spread && acc.len() >= leaves * 64);
     for l in 0..leaves {
         // SAFETY: AVX2 is enabled here; leaf l's 8 words lie at `r * spread + 8 l` of both
