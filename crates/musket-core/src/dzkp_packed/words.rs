@@ -202,8 +202,7 @@ impl Packed<Gf64> for PackedWords {
         debug_assert_eq!(group_weights.len(), g);
         let members = self.m.coef.len();
         let chunks = members.div_ceil(8);
-        let coef: Vec<u64> = self.m.coef.iter().map(|c| c.0).collect();
-        let tables = musket_ring::MemberTables::new(&coef);
+        let tables = musket_ring::MemberTables::new(musket_ring::gf64_words(&self.m.coef));
         // Eight groups at a time, each chunk's 8 x 8 block of words (eight members, eight
         // groups: a cache line of each member) read once, then taken group by group: read
         // word by word from eight members' spans, a group at a time, they were a third of
